@@ -1,0 +1,18 @@
+"""gradkit: fast CPU kernels for the primitives of deep-learning training, on NumPy arrays.
+
+Normalization forward/backward, dropout, initialization, optimizers, clipping, losses,
+gradient checking, quantization and preprocessing; compiled C + OpenMP kernels behind a
+thin Python API, each with a pure-NumPy twin in ``gradkit.reference``.
+"""
+__version__ = "0.1.0"
+
+from ._config import (get_include, get_num_threads, num_threads, set_num_threads,
+                      show_config)
+from .norm import (NormStats, layer_norm, layer_norm_backward, rms_norm,
+                   rms_norm_backward)
+
+__all__ = [
+    "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
+    "num_threads", "NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
+    "rms_norm_backward",
+]

@@ -1,0 +1,43 @@
+"""Command line: ``python -m gradkit demo | bench | info``."""
+import argparse
+import sys
+
+
+def _info(args):
+    from . import show_config
+    show_config(print_=True)
+    return 0
+
+
+def _demo(args):
+    from ._demo import main as demo_main
+    return demo_main(args)
+
+
+def _bench(args):
+    from .bench import main as bench_main
+    return bench_main(args)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m gradkit",
+                                     description="gradkit: fast CPU training primitives")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="build and runtime configuration")
+    p.set_defaults(func=_info)
+    p = sub.add_parser("demo", help="a short showcase of the kernels")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_demo)
+    p = sub.add_parser("bench", help="benchmark against NumPy and PyTorch")
+    p.add_argument("--quick", action="store_true", help="a fast subset")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--plot", metavar="FILE", help="also plot the results (matplotlib)")
+    p.add_argument("--threads", type=int, default=None, help="threads (default: all)")
+    p.add_argument("--filter", default=None, help="only ops whose name contains this")
+    p.set_defaults(func=_bench)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The compiled kernel modules (built from ext/ in the source tree)."""

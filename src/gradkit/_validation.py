@@ -1,0 +1,87 @@
+"""Argument checks shared by the public API.
+
+Each raises before anything is written: TypeError for a wrong type or dtype, ValueError
+for a wrong shape or value, always naming the argument."""
+import numbers
+
+import numpy as np
+
+FLOAT32 = np.dtype(np.float32)
+FLOAT64 = np.dtype(np.float64)
+
+
+def float_array(a, name):
+    """`a` as a C-contiguous float32/float64 ndarray; copied once only if it is not."""
+    if type(a) is not np.ndarray:
+        if a is None:
+            raise TypeError(f"{name} must be a float32 or float64 array, got None")
+        a = np.asarray(a)
+    dt = a.dtype
+    if dt is not FLOAT32 and dt is not FLOAT64 and dt != FLOAT32 and dt != FLOAT64:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {dt}")
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def optional_param(a, name, dtype, shape):
+    """An optional per-feature parameter (weight, bias, running stats): None, or a
+    float array of exactly `dtype` and `shape`."""
+    if a is None:
+        return None
+    a = float_array(a, name)
+    same_dtype(a, dtype, name)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    return a
+
+
+def same_dtype(a, dtype, name, ref="x"):
+    if a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype} but {ref} has dtype {dtype}; "
+                        "gradkit does not mix float32 and float64")
+
+
+def like(a, name, ref, ref_name="x"):
+    """A float array with the dtype and shape of `ref`."""
+    a = float_array(a, name)
+    same_dtype(a, ref.dtype, name, ref_name)
+    if a.shape != ref.shape:
+        raise ValueError(f"{name} must have the shape of {ref_name} {ref.shape}, got {a.shape}")
+    return a
+
+
+def output(out, shape, dtype, name="out"):
+    """`out` if given (checked: ndarray, C-contiguous, writable, shape, dtype), else a
+    new empty array."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writable")
+    return out
+
+
+def nonneg_float(v, name):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if not (v >= 0.0) or v == float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+    return v
+
+
+def positive_int(v, name, minimum=1):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    v = int(v)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return v

@@ -1,0 +1,266 @@
+"""LayerNorm and RMSNorm: kernels against gradkit.reference, gradients against finite
+differences, threads, hard data, bad input."""
+import numpy as np
+import pytest
+
+import gradkit
+from gradkit import norm, reference as ref
+from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads)
+
+SHAPES = [  # (shape, normalized_ndim)
+    ((1, 1), 1), ((7, 13), 1), ((4, 16), 1), ((3, 5, 33), 1), ((3, 5, 33), 2),
+    ((2, 3, 4, 5), 3), ((9,), 1), ((2, 100003), 1), ((600, 67), 1),
+]
+
+
+def _params(rng, shape, nd, dtype, affine):
+    inner = shape[len(shape) - nd:]
+    if not affine:
+        return None, None
+    return (rng.standard_normal(inner).astype(dtype),
+            rng.standard_normal(inner).astype(dtype))
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, np.float64)
+
+
+@pytest.mark.parametrize("shape,nd", SHAPES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_layer_norm_matches_reference(shape, nd, affine, dtype, rng):
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    w, b = _params(rng, shape, nd, dtype, affine)
+    y, st = norm.layer_norm(x, w, b, normalized_ndim=nd)
+    yr, sr = ref.layer_norm(_f64(x), _f64(w), _f64(b), normalized_ndim=nd)
+    assert y.dtype == dtype and st.mean.dtype == dtype and st.rstd.shape == sr.rstd.shape
+    assert_close(y, yr, dtype)
+    assert_close(st.mean, sr.mean, dtype)
+    assert_close(st.rstd, sr.rstd, dtype)
+    # the same formulas in x's own dtype agree too
+    yr32, _ = ref.layer_norm(x, w, b, normalized_ndim=nd)
+    assert yr32.dtype == dtype
+
+
+@pytest.mark.parametrize("shape,nd", SHAPES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_rms_norm_matches_reference(shape, nd, affine, dtype, rng):
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    w, _ = _params(rng, shape, nd, dtype, affine)
+    y, st = norm.rms_norm(x, w, normalized_ndim=nd)
+    eps = float(np.finfo(dtype).eps)
+    yr, sr = ref.rms_norm(_f64(x), _f64(w), eps, normalized_ndim=nd)
+    assert st.mean is None and y.dtype == dtype
+    assert_close(y, yr, dtype)
+    assert_close(st.rstd, sr.rstd, dtype)
+
+
+@pytest.mark.parametrize("shape,nd", SHAPES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_layer_norm_backward_matches_reference(shape, nd, affine, dtype, rng):
+    x = (rng.standard_normal(shape) * 2 - 1).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    w, b = _params(rng, shape, nd, dtype, affine)
+    _, st = norm.layer_norm(x, w, b, normalized_ndim=nd)
+    dx, dw, db = norm.layer_norm_backward(dy, x, st, w, bias=affine)
+    st64 = type(st)(_f64(st.mean), _f64(st.rstd))
+    rx, rw, rb = ref.layer_norm_backward(_f64(dy), _f64(x), st64, _f64(w), bias=affine)
+    assert dx.dtype == dtype
+    # dx is a difference of terms of the size of g: judge it on that scale
+    assert_close(dx, rx, dtype, ulps=16, scale=float(np.abs(_f64(dy)).max()) * float(st64.rstd.max()))
+    if affine:
+        assert_close(dw, rw, dtype, ulps=16, scale=float(np.abs(rw).max()) + 1)
+        assert_close(db, rb, dtype, ulps=16, scale=float(np.abs(rb).max()) + 1)
+    else:
+        assert dw is None and db is None
+
+
+@pytest.mark.parametrize("shape,nd", SHAPES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_rms_norm_backward_matches_reference(shape, nd, affine, dtype, rng):
+    x = (rng.standard_normal(shape) * 2 - 1).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    w, _ = _params(rng, shape, nd, dtype, affine)
+    _, st = norm.rms_norm(x, w, normalized_ndim=nd)
+    dx, dw = norm.rms_norm_backward(dy, x, st, w)
+    rx, rw = ref.rms_norm_backward(_f64(dy), _f64(x), type(st)(None, _f64(st.rstd)), _f64(w))
+    assert_close(dx, rx, dtype, ulps=16, scale=float(np.abs(_f64(dy)).max()) * float(_f64(st.rstd).max()))
+    if affine:
+        assert_close(dw, rw, dtype, ulps=16, scale=float(np.abs(rw).max()) + 1)
+    else:
+        assert dw is None
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_layer_norm_gradients_finite_differences(nd, rng):
+    shape = (3, 4, 5)
+    x = rng.standard_normal(shape)
+    w, b = rng.standard_normal(shape[3 - nd:]), rng.standard_normal(shape[3 - nd:])
+    dy = rng.standard_normal(shape)
+
+    def loss(x_, w_, b_):
+        return float(np.sum(norm.layer_norm(x_, w_, b_, normalized_ndim=nd)[0] * dy))
+
+    _, st = norm.layer_norm(x, w, b, normalized_ndim=nd)
+    dx, dw, db = norm.layer_norm_backward(dy, x, st, w)
+    np.testing.assert_allclose(dx, numerical_grad(lambda v: loss(v, w, b), x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, numerical_grad(lambda v: loss(x, v, b), w), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, numerical_grad(lambda v: loss(x, w, v), b), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_rms_norm_gradients_finite_differences(nd, rng):
+    shape = (3, 4, 5)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(shape[3 - nd:])
+    dy = rng.standard_normal(shape)
+
+    def loss(x_, w_):
+        return float(np.sum(norm.rms_norm(x_, w_, 1e-5, normalized_ndim=nd)[0] * dy))
+
+    _, st = norm.rms_norm(x, w, 1e-5, normalized_ndim=nd)
+    dx, dw = norm.rms_norm_backward(dy, x, st, w)
+    np.testing.assert_allclose(dx, numerical_grad(lambda v: loss(v, w), x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, numerical_grad(lambda v: loss(x, v), w), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(512, 300), (3, 70001), (1, 300000), (64, 64, 17)])
+def test_threads_bitwise_identical(shape, dtype, rng):
+    x = (rng.standard_normal(shape) + 0.5).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(shape[-1]).astype(dtype)
+    b = rng.standard_normal(shape[-1]).astype(dtype)
+
+    def run():
+        y, st = norm.layer_norm(x, w, b)
+        g = norm.layer_norm_backward(dy, x, st, w)
+        ry, rst = norm.rms_norm(x, w)
+        rg = norm.rms_norm_backward(dy, x, rst, w)
+        return (y, st.mean, st.rstd) + tuple(g) + (ry, rst.rstd) + tuple(rg)
+
+    one, two = run_threads(run)
+    assert_bitwise_equal(one, two)
+
+
+def test_hard_data_large_mean(dtype, rng):
+    # E[x^2] - E[x]^2 collapses here in float32; the kernels centre before squaring
+    x = (1e4 + rng.standard_normal((64, 1000))).astype(dtype)
+    y, st = norm.layer_norm(x)
+    yr, sr = ref.layer_norm(x.astype(np.longdouble))
+    # float32: within a few ulps of the exact answer.  float64: the mean itself is only
+    # known to an ulp of 1e4, so judge on the scale of the data.
+    scale = 1e4 if dtype == np.float64 else None
+    assert_close(st.rstd, sr.rstd.astype(np.float64), dtype, ulps=4, scale=scale and 1.0)
+    assert_close(y, yr.astype(np.float64), dtype, ulps=4, scale=scale)
+    np.testing.assert_allclose(y.std(axis=1, dtype=np.float64), 1.0, rtol=1e-4)
+
+
+def test_non_contiguous_and_readonly_inputs(dtype, rng):
+    base = rng.standard_normal((20, 40)).astype(dtype)
+    for x in (base[:, ::2], base.T, base[::3]):
+        y, st = norm.layer_norm(x)
+        yr, _ = ref.layer_norm(np.ascontiguousarray(x).astype(np.float64))
+        assert_close(y, yr, dtype)
+    ro = base.copy()
+    ro.flags.writeable = False
+    y, st = norm.rms_norm(ro)
+    assert_close(y, ref.rms_norm(ro.astype(np.float64), eps=float(np.finfo(dtype).eps))[0], dtype)
+
+
+def test_inputs_not_modified(dtype, rng):
+    x = rng.standard_normal((8, 9)).astype(dtype)
+    w, b, dy = (rng.standard_normal(9).astype(dtype), rng.standard_normal(9).astype(dtype),
+                rng.standard_normal((8, 9)).astype(dtype))
+    copies = [a.copy() for a in (x, w, b, dy)]
+    _, st = norm.layer_norm(x, w, b)
+    norm.layer_norm_backward(dy, x, st, w)
+    _, st = norm.rms_norm(x, w)
+    norm.rms_norm_backward(dy, x, st, w)
+    for a, c in zip((x, w, b, dy), copies):
+        assert_bitwise_equal(a, c)
+
+
+def test_out_and_in_place(dtype, rng):
+    x = rng.standard_normal((6, 10)).astype(dtype)
+    expect, _ = norm.layer_norm(x)
+    out = np.empty_like(x)
+    y, _ = norm.layer_norm(x, out=out)
+    assert y is out
+    assert_bitwise_equal(out, expect)
+    xc = x.copy()
+    norm.layer_norm(xc, out=xc)
+    assert_bitwise_equal(xc, expect)
+    expect, _ = norm.rms_norm(x)
+    xc = x.copy()
+    y, _ = norm.rms_norm(xc, out=xc)
+    assert y is xc
+    assert_bitwise_equal(xc, expect)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0,), (2, 0, 3)])
+def test_zero_size(shape, dtype):
+    x = np.zeros(shape, dtype)
+    y, st = norm.layer_norm(x)
+    assert y.shape == shape and st.mean.shape == shape[:-1]
+    yr, sr = ref.layer_norm(x)
+    assert_bitwise_equal(st.mean, sr.mean)
+    np.testing.assert_allclose(st.rstd, sr.rstd, rtol=1e-6)
+    dx, dw, db = norm.layer_norm_backward(x, x, st, None)
+    assert dx.shape == shape and db.shape == shape[-1:] and dw is None
+    assert not db.any()
+    y, st = norm.rms_norm(x)
+    dx, _ = norm.rms_norm_backward(x, x, st)
+    assert dx.shape == shape
+
+
+def test_reexported_at_top_level():
+    assert gradkit.layer_norm is norm.layer_norm
+    assert gradkit.rms_norm_backward is norm.rms_norm_backward
+
+
+def test_bad_input_raises_before_writing(rng):
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    w = np.ones(6, np.float32)
+    with pytest.raises(TypeError, match="x must be a float32 or float64"):
+        norm.layer_norm(x.astype(np.int64))
+    with pytest.raises(TypeError, match="weight has dtype float64"):
+        norm.layer_norm(x, w.astype(np.float64))
+    with pytest.raises(ValueError, match="weight must have shape"):
+        norm.layer_norm(x, np.ones(5, np.float32))
+    with pytest.raises(ValueError, match="bias must have shape"):
+        norm.layer_norm(x, w, np.ones((1, 6), np.float32))
+    with pytest.raises(ValueError, match="normalized_ndim"):
+        norm.layer_norm(x, normalized_ndim=3)
+    with pytest.raises(ValueError, match="normalized_ndim"):
+        norm.rms_norm(x, normalized_ndim=0)
+    with pytest.raises(ValueError, match="eps"):
+        norm.layer_norm(x, eps=-1.0)
+    with pytest.raises(ValueError, match="eps"):
+        norm.rms_norm(x, eps=float("nan"))
+    with pytest.raises(TypeError, match="eps"):
+        norm.rms_norm(x, eps="small")
+    sentinel = np.full((4, 6), 7.0, np.float32)
+    for bad_out, err in [(np.empty((4, 6), np.float64), ValueError),
+                         (np.empty((4, 5), np.float32), ValueError),
+                         (np.empty((6, 4), np.float32).T, ValueError),
+                         ([0.0] * 24, TypeError)]:
+        with pytest.raises(err, match="out"):
+            norm.layer_norm(x, out=bad_out)
+    ro = sentinel.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        norm.layer_norm(x, out=ro)
+    with pytest.raises(ValueError, match="weight must have shape"):
+        norm.layer_norm(x, np.ones(5, np.float32), out=sentinel)
+    assert (sentinel == 7.0).all()
+    _, st = norm.layer_norm(x)
+    with pytest.raises(ValueError, match="dy must have the shape"):
+        norm.layer_norm_backward(x[:2], x, st)
+    with pytest.raises(TypeError, match="dy has dtype"):
+        norm.layer_norm_backward(x.astype(np.float64), x, st)
+    with pytest.raises(TypeError, match="stats"):
+        norm.layer_norm_backward(x, x, None)
+    with pytest.raises(ValueError, match="stats.rstd has shape"):
+        norm.layer_norm_backward(x, x, norm.NormStats(st.mean[:2], st.rstd[:2]))
+    _, rst = norm.rms_norm(x)
+    with pytest.raises(ValueError, match="stats.mean is None"):
+        norm.layer_norm_backward(x, x, rst)
