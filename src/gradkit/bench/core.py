@@ -1,0 +1,39 @@
+"""Benchmark engine: the Case type every family's cases use.
+
+A ``cases_<family>.py`` module in this package defines ``cases() -> list[Case]``.  Each
+Case times gradkit's callable and, in the same run, the NumPy reference and the peer
+(PyTorch, or scikit-learn for preprocessing), and states the minimal bytes the op must
+move so its effective bandwidth can be scored against the roofline probe."""
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+
+@dataclass
+class Case:
+    op: str                                   # "layer_norm forward"
+    size: str                                 # "8192x1024 f32"
+    gradkit: Callable[[], object]             # the timed call
+    bytes: Optional[int] = None               # minimal bytes moved; None if compute-bound
+    numpy: Optional[Callable[[], object]] = None   # NumPy reference call
+    peer: Optional[Callable[[], object]] = None    # torch (or sklearn) call; None if absent
+    peer_name: str = "torch"
+    quick: bool = False                       # part of `bench --quick`
+    goal: str = ""                            # the issue's target, e.g. ">=5x torch, >=70% roofline"
+    goal_ratio: Optional[float] = None        # numeric target for time(peer)/time(gradkit)
+    goal_roofline: Optional[float] = None     # numeric target share of the roofline (0-1)
+    extra: dict = field(default_factory=dict)
+
+
+def try_import_torch():
+    """torch, or None when it is not installed (it is a benchmark peer, never a
+    dependency)."""
+    try:
+        import torch
+    except Exception:
+        return None
+    return torch
+
+
+def main(args):
+    from .runner import run
+    return run(args)
