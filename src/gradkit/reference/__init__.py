@@ -4,3 +4,6 @@ compare the kernels against them.  Slow on purpose: clarity over speed."""
 from .norm import (layer_norm, layer_norm_backward, rms_norm, rms_norm_backward)
 
 __all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward"]
+from .losses import (softmax_cross_entropy, kl_div, distillation_loss, mse)
+
+__all__ += ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]

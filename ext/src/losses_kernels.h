@@ -1,0 +1,22 @@
+/* The losses family's per-ISA table (see kernels.h). */
+#ifndef GK_LOSSES_KERNELS_H
+#define GK_LOSSES_KERNELS_H
+#include <stdint.h>
+#include "gradkit/common.h"
+
+#define GK_LOSSES_SIGS(T, SFX) \
+    int (*softmax_xent_##SFX)(const T *z, const int64_t *labels, const T *probs, \
+                              T *row_loss, double *total, T *dz, gk_index rows, \
+                              gk_index cols, double smoothing, int64_t ignore_index, \
+                              int reduction); \
+    int (*kl_div_##SFX)(const T *s, const T *t, double *total, T *ds, gk_index rows, \
+                        gk_index cols, double temperature); \
+    int (*mse_##SFX)(const T *p, const T *t, T *elem, double *total, T *dp, gk_index n, \
+                     int reduction);
+
+typedef struct {
+    GK_LOSSES_SIGS(float, f32)
+    GK_LOSSES_SIGS(double, f64)
+} gk_losses_table;
+
+#endif

@@ -1,0 +1,302 @@
+/* Loss kernels for element type T (float or double).  Included by losses.c once per
+ * dtype, with GK_EXPNEG the matching exp for arguments <= 0 (gk_exp.h).
+ *
+ * A softmax row is three sweeps over a row that stays in L1/L2 after the first: the
+ * max; exp(z - max) stored into the gradient buffer while its sum (and the other sums
+ * the loss needs) accumulate in double lanes; then the gradient from the stored exps.
+ * So the logits are read once and the gradient written once from memory.  Rows are
+ * independent and the row losses are added in a fixed order afterwards, so every
+ * result is bitwise the same for any thread count. */
+
+/* max of a row (max is exact: the grouping cannot change the result).  GCC/Clang
+ * vector extensions, because GCC does not vectorize a max reduction written as a loop
+ * without -ffinite-math-only (measured: 4x faster than the scalar maxss it emits);
+ * NaNs are skipped by the comparison, and reach the loss through exp anyway. */
+#if defined(__GNUC__) || defined(__clang__)
+#if defined(__AVX__)
+#define GK_VBYTES 32
+#else
+#define GK_VBYTES 16    /* SSE2, NEON */
+#endif
+typedef T GK_T(vec) __attribute__((vector_size(GK_VBYTES)));
+typedef GK_TI GK_T(vmask) __attribute__((vector_size(GK_VBYTES)));
+#define GK_VLEN ((int)(GK_VBYTES / sizeof(T)))
+GK_INLINE GK_T(vec) GK_T(vmax)(GK_T(vec) a, GK_T(vec) b)
+{
+    GK_T(vmask) gt = a > b;
+    return (GK_T(vec))(((GK_T(vmask))a & gt) | ((GK_T(vmask))b & ~gt));
+}
+GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
+{
+    GK_T(vec) a0 = (GK_T(vec)){0} + z[0], a1 = a0;
+    gk_index j = 0;
+    for (; j + 2 * GK_VLEN <= n; j += 2 * GK_VLEN) {
+        GK_T(vec) v0, v1;
+        memcpy(&v0, z + j, sizeof v0);
+        memcpy(&v1, z + j + GK_VLEN, sizeof v1);
+        a0 = GK_T(vmax)(v0, a0);
+        a1 = GK_T(vmax)(v1, a1);
+    }
+    a0 = GK_T(vmax)(a1, a0);
+    T m = a0[0];
+    for (int k = 1; k < GK_VLEN; ++k) m = a0[k] > m ? a0[k] : m;
+    for (; j < n; ++j) m = z[j] > m ? z[j] : m;
+    return m;
+}
+#undef GK_VLEN
+#undef GK_VBYTES
+#else
+GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
+{
+    T m = z[0];
+    for (gk_index j = 1; j < n; ++j) m = z[j] > m ? z[j] : m;
+    return m;
+}
+#endif
+
+/* e[j] = exp((z[j] - m) * inv_t); returns sum_j e[j], and sum_j (z[j] - m) in
+ * *sum_shift when it is not NULL.  The sums are blocked: GK_LANES accumulators of T over
+ * blocks of GK_EXP_BLOCK elements (8 terms each, so float32 keeps about 1e-7 relative
+ * accuracy), whose results are added into double accumulators; the grouping is fixed,
+ * so the result does not depend on the ISA or the threads. */
+#ifndef GK_EXP_BLOCK
+#define GK_EXP_BLOCK (8 * GK_LANES)
+#endif
+GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_index n, T m,
+                               T inv_t, double *sum_shift)
+{
+    double s[GK_LANES] = {0}, sd[GK_LANES] = {0};
+    for (gk_index b = 0; b < n; b += GK_EXP_BLOCK) {
+        gk_index len = n - b < GK_EXP_BLOCK ? n - b : GK_EXP_BLOCK;
+        const T *zb = z + b;
+        T *eb = e + b;
+        T bs[GK_LANES] = {0}, bd[GK_LANES] = {0};
+        gk_index j = 0;
+        for (; j + GK_LANES <= len; j += GK_LANES)
+            for (int k = 0; k < GK_LANES; ++k) {
+                T d = zb[j + k] - m;
+                T v = GK_EXPNEG(d * inv_t);
+                eb[j + k] = v;
+                bs[k] += v;
+                bd[k] += d;
+            }
+        for (int k = 0; j + k < len; ++k) {
+            T d = zb[j + k] - m;
+            T v = GK_EXPNEG(d * inv_t);
+            eb[j + k] = v;
+            bs[k] += v;
+            bd[k] += d;
+        }
+        for (int k = 0; k < GK_LANES; ++k) {
+            s[k] += (double)bs[k];
+            sd[k] += (double)bd[k];
+        }
+    }
+    if (sum_shift)
+        *sum_shift = gk_fold16(sd);
+    return gk_fold16(s);
+}
+
+/* sum_j a[j] in double lanes */
+GK_INLINE double GK_T(row_sum1)(const T *GK_RESTRICT a, gk_index n)
+{
+    double acc[GK_LANES] = {0};
+    gk_index j = 0;
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int k = 0; k < GK_LANES; ++k)
+            acc[k] += (double)a[j + k];
+    for (int k = 0; j + k < n; ++k)
+        acc[k] += (double)a[j + k];
+    return gk_fold16(acc);
+}
+
+/* sum_j w[j] (z[j] - m) in double lanes; w NULL means 1 */
+GK_INLINE double GK_T(row_sum_shift)(const T *GK_RESTRICT z, const T *GK_RESTRICT w,
+                                     gk_index n, T m)
+{
+    double acc[GK_LANES] = {0};
+    double md = (double)m;
+    gk_index j = 0;
+    if (w) {
+        for (; j + GK_LANES <= n; j += GK_LANES)
+            for (int k = 0; k < GK_LANES; ++k)
+                acc[k] += (double)w[j + k] * ((double)z[j + k] - md);
+        for (int k = 0; j + k < n; ++k)
+            acc[k] += (double)w[j + k] * ((double)z[j + k] - md);
+    } else {
+        for (; j + GK_LANES <= n; j += GK_LANES)
+            for (int k = 0; k < GK_LANES; ++k)
+                acc[k] += (double)z[j + k] - md;
+        for (int k = 0; j + k < n; ++k)
+            acc[k] += (double)z[j + k] - md;
+    }
+    return gk_fold16(acc);
+}
+
+/* One row of softmax cross-entropy (see gradkit/losses.h); returns the row loss.
+ * y < 0 means target probabilities p. */
+GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, int64_t y,
+                                T *GK_RESTRICT dz, gk_index n, double smooth,
+                                double scale)
+{
+    T m = GK_T(row_max)(z, n);
+    double su = smooth / (double)n;       /* the uniform part of the target */
+    double sshift = 0.0;
+    double S = GK_T(row_exp)(z, dz, n, m, (T)1, (p || smooth > 0.0) ? &sshift : NULL);
+    double sp = p ? GK_T(row_sum1)(p, n) : 0.0;
+    double spz = p ? GK_T(row_sum_shift)(z, p, n, m) : 0.0;
+    double logS = log(S);
+    /* loss = sum_c t_c (lse - z_c) = (sum t) log S - sum_c t_c (z_c - m) */
+    double loss, tsum;
+    if (p) {
+        tsum = (1.0 - smooth) * sp + smooth;
+        loss = tsum * logS - ((1.0 - smooth) * spz + su * sshift);
+    } else {
+        double zy = (double)(z[y] - m);
+        tsum = 1.0;
+        loss = logS - (1.0 - smooth) * zy - (smooth > 0.0 ? su * sshift : 0.0);
+    }
+    /* gradient: scale (softmax tsum - t) */
+    T a = (T)(scale * tsum / S);
+    T b = (T)(scale * su);
+    if (p) {
+        T c = (T)(scale * (1.0 - smooth));
+        for (gk_index j = 0; j < n; ++j)
+            dz[j] = dz[j] * a - (c * p[j] + b);
+    } else {
+        double ey = (double)dz[y];
+        for (gk_index j = 0; j < n; ++j)
+            dz[j] = dz[j] * a - b;
+        dz[y] = (T)(scale * (ey / S - su - (1.0 - smooth)));
+    }
+    return loss;
+}
+
+static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
+                              T *row_loss, double *total, T *dz, gk_index rows,
+                              gk_index cols, double smooth, int64_t ignore_index,
+                              int reduction)
+{
+    gk_index counted = rows;
+    if (labels) {
+        counted = 0;
+        for (gk_index i = 0; i < rows; ++i)
+            counted += labels[i] != ignore_index;
+    }
+    double scale = reduction == GK_REDUCTION_MEAN ? 1.0 / (double)counted : 1.0;
+    double *rl = (double *)malloc(sizeof(double) * (size_t)(rows > 0 ? rows : 1));
+    if (!rl)
+        return GK_ENOMEM;
+    int nt = gk_threads_for(rows * cols);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index i = 0; i < rows; ++i) {
+        T *dzi = dz + i * cols;
+        if (labels && labels[i] == ignore_index) {
+            for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
+            rl[i] = 0.0;
+        } else {
+            rl[i] = GK_T(xent_row)(z + i * cols, probs ? probs + i * cols : NULL,
+                                   labels ? labels[i] : -1, dzi, cols, smooth, scale);
+        }
+        if (row_loss) row_loss[i] = (T)rl[i];
+    }
+    if (total) {
+        double s = gk_sum_doubles(rl, rows);
+        *total = reduction == GK_REDUCTION_MEAN ? s / (double)counted : s;
+    }
+    free(rl);
+    return GK_OK;
+}
+
+/* ---- distillation KL ----------------------------------------------------------------
+ * Per row, with q = softmax(s/T), p = softmax(t/T):
+ * KL(p || q) = sum_c p_c (t_c - s_c)/T - lse(t/T) + lse(s/T), and d/ds = (q - p)/T.
+ * Terms with p_c = 0 contribute 0, as in torch's kl_div (xlogy). */
+static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index rows,
+                        gk_index cols, double temperature)
+{
+    int nt = gk_threads_for(rows * cols);
+    double *rl = (double *)malloc(sizeof(double) * (size_t)(rows > 0 ? rows : 1));
+    T *scratch = (T *)malloc(sizeof(T) * (size_t)(nt * cols > 0 ? nt * cols : 1));
+    if (!rl || !scratch) {
+        free(rl);
+        free(scratch);
+        return GK_ENOMEM;
+    }
+    double inv_temp = 1.0 / temperature;
+    double scale = inv_temp / (double)rows;
+    #pragma omp parallel num_threads(nt) if(nt > 1)
+    {
+#if GK_HAVE_OPENMP
+        T *et = scratch + (gk_index)omp_get_thread_num() * cols;
+#else
+        T *et = scratch;
+#endif
+        #pragma omp for schedule(static)
+        for (gk_index i = 0; i < rows; ++i) {
+            const T *si = s + i * cols, *ti = t + i * cols;
+            T *dsi = ds + i * cols;
+            T ms = GK_T(row_max)(si, cols), mt = GK_T(row_max)(ti, cols);
+            double Ss = GK_T(row_exp)(si, dsi, cols, ms, (T)inv_temp, NULL);
+            double St = GK_T(row_exp)(ti, et, cols, mt, (T)inv_temp, NULL);
+            double acc[GK_LANES] = {0};
+            gk_index j = 0;
+            for (; j + GK_LANES <= cols; j += GK_LANES)
+                for (int k = 0; k < GK_LANES; ++k)
+                    acc[k] += (double)et[j + k] * ((double)ti[j + k] - (double)si[j + k]);
+            for (int k = 0; j + k < cols; ++k)
+                acc[k] += (double)et[j + k] * ((double)ti[j + k] - (double)si[j + k]);
+            rl[i] = gk_fold16(acc) * inv_temp / St + ((double)ms - (double)mt) * inv_temp
+                    + log(Ss) - log(St);
+            T a = (T)(scale / Ss), b = (T)(scale / St);
+            for (j = 0; j < cols; ++j)
+                dsi[j] = dsi[j] * a - et[j] * b;
+        }
+    }
+    if (total)
+        *total = gk_sum_doubles(rl, rows) / (double)rows;
+    free(rl);
+    free(scratch);
+    return GK_OK;
+}
+
+/* ---- mean squared error ------------------------------------------------------------ */
+static int GK_T(mse)(const T *p, const T *t, T *elem, double *total, T *dp, gk_index n,
+                     int reduction)
+{
+    gk_index nchunk = (n + GK_CHUNK - 1) / GK_CHUNK;
+    double *part = (double *)malloc(sizeof(double) * (size_t)(nchunk > 0 ? nchunk : 1));
+    if (!part)
+        return GK_ENOMEM;
+    T g = (T)(reduction == GK_REDUCTION_MEAN ? 2.0 / (double)n : 2.0);
+    int nt = gk_threads_for(n);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index c = 0; c < nchunk; ++c) {
+        gk_index off = c * GK_CHUNK;
+        gk_index len = n - off < GK_CHUNK ? n - off : GK_CHUNK;
+        double acc[GK_LANES] = {0};
+        gk_index j = 0;
+        for (; j + GK_LANES <= len; j += GK_LANES)
+            for (int k = 0; k < GK_LANES; ++k) {
+                double d = (double)p[off + j + k] - (double)t[off + j + k];
+                acc[k] += d * d;
+            }
+        for (int k = 0; j + k < len; ++k) {
+            double d = (double)p[off + j + k] - (double)t[off + j + k];
+            acc[k] += d * d;
+        }
+        part[c] = gk_fold16(acc);
+        for (j = 0; j < len; ++j) {
+            T d = p[off + j] - t[off + j];
+            dp[off + j] = d * g;
+            if (elem) elem[off + j] = d * d;
+        }
+    }
+    if (total) {
+        double s = 0.0;
+        for (gk_index c = 0; c < nchunk; ++c) s += part[c];
+        *total = reduction == GK_REDUCTION_MEAN ? s / (double)n : s;
+    }
+    free(part);
+    return GK_OK;
+}

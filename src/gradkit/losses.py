@@ -1,0 +1,238 @@
+"""Losses with their gradients, forward and backward fused: softmax cross-entropy
+(with label smoothing and ignore_index), distillation KL divergence, the distillation
+loss, and mean squared error.
+
+Each function returns ``(loss, grad)``: the loss as PyTorch computes it and the
+gradient of that loss with respect to the first argument, i.e. what
+``loss.backward()`` leaves in ``.grad``.  A reduced loss ('mean', 'sum') is a Python
+float (what ``loss.item()`` gives in PyTorch), accumulated in float64 whatever the
+dtype; ``reduction='none'`` gives an array of the input's dtype, and then the gradient
+is that of ``loss.sum()`` (a backward with ones).  Results are bitwise identical for any
+thread count.
+"""
+import numbers
+
+import numpy as np
+
+from . import _validation as _v
+from ._ext import losses as _k
+
+__all__ = ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]
+
+
+def _reduction(reduction):
+    if reduction not in _k.REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return _k.REDUCTIONS[reduction]
+
+
+def _logits(a, name):
+    a = _v.float_array(a, name)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N, C), got shape {a.shape}")
+    if a.shape[1] == 0 and a.shape[0] > 0:
+        raise ValueError(f"{name} must have at least one class (C >= 1), got shape {a.shape}")
+    return a
+
+
+def _targets(labels, logits, ignore_index):
+    """(int64 class indices, None) or (None, probabilities) for these logits."""
+    if labels is None:
+        raise TypeError("labels must be int class indices or float probabilities, got None")
+    lab = labels if isinstance(labels, np.ndarray) else np.asarray(labels)
+    n, c = logits.shape
+    if lab.dtype.kind in "iu":
+        if lab.shape != (n,):
+            raise ValueError(f"labels (class indices) must have shape ({n},), got {lab.shape}")
+        lab = np.ascontiguousarray(lab, dtype=np.int64)
+        if n:
+            valid = lab[lab != ignore_index]
+            if valid.size and (valid.min() < 0 or valid.max() >= c):
+                bad = valid[(valid < 0) | (valid >= c)][0]
+                raise ValueError(f"labels must be class indices in [0, {c}) or "
+                                 f"ignore_index={ignore_index}, got {bad}")
+        return lab, None
+    if lab.dtype.kind == "f":
+        probs = _v.float_array(lab, "labels")
+        _v.same_dtype(probs, logits.dtype, "labels (probabilities)", "logits")
+        if probs.shape != logits.shape:
+            raise ValueError(f"labels (probabilities) must have the shape of logits "
+                             f"{logits.shape}, got {probs.shape}")
+        return None, probs
+    raise TypeError(f"labels must be int class indices or float probabilities, "
+                    f"got dtype {lab.dtype}")
+
+
+def _int(v, name):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    return int(v)
+
+
+def _unit_interval(v, name):
+    v = _v.nonneg_float(v, name)
+    if v > 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {v}")
+    return v
+
+
+def _positive(v, name):
+    v = _v.nonneg_float(v, name)
+    if v == 0.0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    return v
+
+
+def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mean",
+                          ignore_index=-100):
+    r"""Softmax cross-entropy and its gradient, in one pass per row
+    (``F.cross_entropy`` followed by ``backward``).
+
+    With :math:`\log p = \mathrm{log\_softmax}(z)` over the C classes of a row and the
+    smoothed target :math:`t = (1-\varepsilon)\,y + \varepsilon/C` (``y`` the one-hot of a
+    class index, or the given probabilities),
+
+    .. math::
+        \ell_i = -\sum_c t_{ic} \log p_{ic}, \qquad
+        \frac{\partial \ell_i}{\partial z_{ic}} = p_{ic} \sum_k t_{ik} - t_{ic}.
+
+    These are PyTorch's formulas for both label forms: for class indices its
+    ``(1-ε)·nll + ε/C·Σ_c(-log p_c)``, for probabilities the smoothed target above.
+    Computed stably (the row max is subtracted; logits of 1e4 are fine), in float64
+    accumulators.
+
+    Parameters
+    ----------
+    logits : ndarray, float32 or float64, shape (N, C)
+    labels : ndarray
+        Class indices of shape (N,) of any integer dtype, each in ``[0, C)`` or equal to
+        ``ignore_index``; or target probabilities of shape (N, C) and the logits' dtype.
+    label_smoothing : float in [0, 1]
+    reduction : {'mean', 'sum', 'none'}
+        'mean' divides the sum by the number of rows whose label is not
+        ``ignore_index`` (class indices; NaN if there is none, as in PyTorch) or by N
+        (probabilities).
+    ignore_index : int
+        Rows with this class index have loss 0 and gradient 0 (PyTorch's default -100).
+        Not used with probabilities.
+
+    Returns
+    -------
+    loss : float, or ndarray of shape (N,) for reduction='none'
+    dlogits : ndarray of the logits' shape and dtype
+        Gradient of ``loss`` (of ``loss.sum()`` for 'none').
+
+    Raises
+    ------
+    ValueError
+        A class index outside ``[0, C)`` that is not ``ignore_index`` (named ``labels``).
+    """
+    logits = _logits(logits, "logits")
+    red = _reduction(reduction)
+    smooth = _unit_interval(label_smoothing, "label_smoothing")
+    ignore_index = _int(ignore_index, "ignore_index")
+    lab, probs = _targets(labels, logits, ignore_index)
+    n, c = logits.shape
+    dlogits = np.empty_like(logits)
+    row_loss = np.empty(n, logits.dtype) if reduction == "none" else None
+    total = _k.softmax_cross_entropy(logits, lab, probs, row_loss, dlogits, n, c, smooth,
+                                     ignore_index, red)
+    return (row_loss if row_loss is not None else total), dlogits
+
+
+def kl_div(student_logits, teacher_logits, *, temperature=1.0):
+    r"""Distillation KL divergence, batch mean, and its gradient with respect to the
+    student's logits.
+
+    .. math::
+        L = \frac1N \sum_i \mathrm{KL}\bigl(\mathrm{softmax}(t_i/T)\,\big\|\,
+            \mathrm{softmax}(s_i/T)\bigr), \qquad
+        \frac{\partial L}{\partial s_i} = \frac{\mathrm{softmax}(s_i/T) -
+            \mathrm{softmax}(t_i/T)}{T\,N}
+
+    This is ``F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1),
+    reduction='batchmean')``, with no :math:`T^2` factor (see
+    :func:`distillation_loss`).  Classes whose teacher probability underflows to 0
+    contribute 0, as in PyTorch.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : ndarray, shape (N, C), one float dtype
+    temperature : float > 0
+
+    Returns
+    -------
+    loss : float
+    dstudent : ndarray of the student's shape and dtype
+    """
+    s = _logits(student_logits, "student_logits")
+    t = _v.like(teacher_logits, "teacher_logits", s, "student_logits")
+    temperature = _positive(temperature, "temperature")
+    ds = np.empty_like(s)
+    total = _k.kl_div(s, t, ds, s.shape[0], s.shape[1], temperature)
+    return total, ds
+
+
+def distillation_loss(student_logits, teacher_logits, labels, *, temperature=2.0,
+                      alpha=0.7):
+    r"""Knowledge-distillation loss (Hinton et al., 2015) and its gradient with respect to
+    the student's logits.
+
+    .. math::
+        L = \alpha\,T^2\,\mathrm{KL}_T(s, t) + (1-\alpha)\,\mathrm{CE}(s, y)
+
+    with :math:`\mathrm{KL}_T` the batch-mean KL divergence of :func:`kl_div` (the
+    :math:`T^2` keeps the soft term's gradient on the scale of the hard one) and CE the
+    mean softmax cross-entropy of :func:`softmax_cross_entropy` at temperature 1.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : ndarray, shape (N, C)
+    labels : ndarray
+        As for :func:`softmax_cross_entropy` (class indices or probabilities).
+    temperature : float > 0
+    alpha : float in [0, 1]
+        Weight of the soft (teacher) term.
+
+    Returns
+    -------
+    loss : float
+    dstudent : ndarray
+    """
+    s = _logits(student_logits, "student_logits")
+    temperature = _positive(temperature, "temperature")
+    alpha = _unit_interval(alpha, "alpha")
+    kl, dkl = kl_div(s, teacher_logits, temperature=temperature)
+    ce, dce = softmax_cross_entropy(s, labels)
+    w_soft = alpha * temperature * temperature
+    dkl *= dkl.dtype.type(w_soft)
+    dce *= dce.dtype.type(1.0 - alpha)
+    dkl += dce
+    return w_soft * kl + (1.0 - alpha) * ce, dkl
+
+
+def mse(pred, target, *, reduction="mean"):
+    r"""Mean squared error and its gradient (``F.mse_loss`` and ``backward``).
+
+    .. math:: \ell_j = (p_j - y_j)^2, \qquad
+              L = \tfrac1n \textstyle\sum_j \ell_j \;(\text{mean}), \qquad
+              \partial L / \partial p_j = 2 (p_j - y_j) / n
+
+    Parameters
+    ----------
+    pred, target : ndarray of one shape and float dtype
+    reduction : {'mean', 'sum', 'none'}
+
+    Returns
+    -------
+    loss : float, or ndarray of pred's shape for 'none'
+    dpred : ndarray of pred's shape and dtype
+        Gradient of ``loss`` (of ``loss.sum()`` for 'none'; without the 1/n for 'sum').
+    """
+    pred = _v.float_array(pred, "pred")
+    target = _v.like(target, "target", pred, "pred")
+    red = _reduction(reduction)
+    dpred = np.empty_like(pred)
+    elem = np.empty_like(pred) if reduction == "none" else None
+    total = _k.mse(pred, target, elem, dpred, pred.size, red)
+    return (elem if elem is not None else total), dpred
