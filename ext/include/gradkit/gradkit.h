@@ -12,4 +12,5 @@
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
 #include "gradkit/losses.h"
+#include "gradkit/gradcheck.h"
 #endif
