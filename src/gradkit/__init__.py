@@ -16,3 +16,10 @@ __all__ = [
     "num_threads", "NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
     "rms_norm_backward",
 ]
+
+from .losses import softmax_cross_entropy, kl_div, distillation_loss, mse
+from .gradcheck import numerical_grad, check_grad, GradCheckResult
+from .quant import quantize, dequantize
+
+__all__ += ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse",
+            "numerical_grad", "check_grad", "GradCheckResult", "quantize", "dequantize"]

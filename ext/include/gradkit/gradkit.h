@@ -13,4 +13,5 @@
 #include "gradkit/norm.h"
 #include "gradkit/losses.h"
 #include "gradkit/gradcheck.h"
+#include "gradkit/quant.h"
 #endif

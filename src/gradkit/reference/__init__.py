@@ -7,3 +7,7 @@ __all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward"]
 from .losses import (softmax_cross_entropy, kl_div, distillation_loss, mse)
 
 __all__ += ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]
+from .quant import quantize, dequantize
+from .gradcheck import numerical_grad
+
+__all__ += ["quantize", "dequantize", "numerical_grad"]

@@ -1,0 +1,95 @@
+/* Quantization kernels (min/max observation, quantize, dequantize), compiled once per
+ * ISA. */
+#include <string.h>
+#include "gk_internal.h"
+#include "quant_kernels.h"
+
+#define GK_QCHUNK ((gk_index)16384)   /* inner elements per task */
+#define GK_QROW_MIN 64                /* rows shorter than this go by outer slices */
+
+/* One quantized value: round half to even of fl32(x * inv + z), clamped to [lo, hi].
+ * For float data the sum is formed in double (x * inv is exact there) and rounded once
+ * to float32, which is what a fused multiply-add gives (PyTorch's x86 per-tensor
+ * kernel); rounding uses the 1.5 * 2^23 trick after the clamp (|v| <= 255). */
+GK_INLINE int32_t qval_f32(float x, double inv, double z, int lo, int hi)
+{
+    float v = (float)((double)x * inv + z);
+    v = v == v ? v : (float)z;
+    v = v < (float)lo ? (float)lo : v;
+    v = v > (float)hi ? (float)hi : v;
+    float r = (v + 12582912.0f) - 12582912.0f;
+    return (int32_t)r;
+}
+
+/* float64 data: the same in double, with no float32 rounding */
+GK_INLINE int32_t qval_f64(double x, double inv, double z, int lo, int hi)
+{
+    double v = x * inv + z;
+    v = v == v ? v : z;
+    v = v < (double)lo ? (double)lo : v;
+    v = v > (double)hi ? (double)hi : v;
+    double r = (v + 6755399441055744.0) - 6755399441055744.0;
+    return (int32_t)r;
+}
+
+#define T float
+#define SFX f32
+#define GK_TI int32_t
+#include "quant_tmpl.h"
+#undef T
+#undef SFX
+#undef GK_TI
+
+#define T double
+#define SFX f64
+#define GK_TI int64_t
+#include "quant_tmpl.h"
+#undef T
+#undef SFX
+#undef GK_TI
+
+/* dequantize: y = (q - zp) * scale in float32; (q - zp) is an exact small integer */
+#define GK_DEQUANTIZE_FN(QT, QN) \
+static void dequantize_##QN(const QT *q, const float *scale, const int32_t *zp, float *y, \
+                            gk_index outer, gk_index channels, gk_index inner) \
+{ \
+    gk_index n = outer * channels * inner; \
+    int nt = gk_threads_for(n); \
+    if (inner < GK_QROW_MIN && channels > 1) { \
+        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
+        for (gk_index o = 0; o < outer; ++o) \
+            for (gk_index c = 0; c < channels; ++c) { \
+                float s = scale[c]; \
+                int32_t z = zp[c]; \
+                const QT *qs = q + (o * channels + c) * inner; \
+                float *ys = y + (o * channels + c) * inner; \
+                for (gk_index i = 0; i < inner; ++i) \
+                    ys[i] = (float)((int32_t)qs[i] - z) * s; \
+            } \
+        return; \
+    } \
+    gk_index rows = outer * channels; \
+    gk_index nck = (inner + GK_QCHUNK - 1) / GK_QCHUNK; \
+    _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
+    for (gk_index t = 0; t < rows * nck; ++t) { \
+        gk_index r = t / nck, off = (t % nck) * GK_QCHUNK; \
+        gk_index len = inner - off < GK_QCHUNK ? inner - off : GK_QCHUNK; \
+        gk_index c = r % channels; \
+        float s = scale[c]; \
+        int32_t z = zp[c]; \
+        const QT *qs = q + r * inner + off; \
+        float *ys = y + r * inner + off; \
+        for (gk_index i = 0; i < len; ++i) \
+            ys[i] = (float)((int32_t)qs[i] - z) * s; \
+    } \
+}
+GK_DEQUANTIZE_FN(int8_t, s8)
+GK_DEQUANTIZE_FN(uint8_t, u8)
+
+const gk_quant_table GK_ISA_SYM(gk_quant_table) = {
+    .minmax_f32 = minmax_f32, .quantize_f32_s8 = quantize_s8_f32,
+    .quantize_f32_u8 = quantize_u8_f32,
+    .minmax_f64 = minmax_f64, .quantize_f64_s8 = quantize_s8_f64,
+    .quantize_f64_u8 = quantize_u8_f64,
+    .dequantize_s8 = dequantize_s8, .dequantize_u8 = dequantize_u8,
+};

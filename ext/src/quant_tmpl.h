@@ -1,0 +1,172 @@
+/* Quantization kernels for element type T (float or double).  Included by quant.c once
+ * per dtype, with GK_TI the same-width integer type.
+ *
+ * Work is split into tasks of one (outer, channel) row and at most GK_QCHUNK of its
+ * inner elements, so per-tensor data (one long row) and per-channel data of any layout
+ * spread over threads; a row of few inner elements (the channel axis last) is handled
+ * by whole outer slices instead.  min and max are exact and every q is computed by
+ * one thread, so the results are the same for any thread count. */
+
+/* min, max and "saw a NaN" of n contiguous elements.  GCC/Clang vector extensions:
+ * GCC does not vectorize a min/max reduction loop without -ffinite-math-only. */
+#if defined(__GNUC__) || defined(__clang__)
+#if defined(__AVX__)
+#define GK_VBYTES 32
+#else
+#define GK_VBYTES 16
+#endif
+typedef T GK_T(qvec) __attribute__((vector_size(GK_VBYTES)));
+typedef GK_TI GK_T(qmask) __attribute__((vector_size(GK_VBYTES)));
+#define GK_VLEN ((int)(GK_VBYTES / sizeof(T)))
+static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
+{
+    GK_T(qvec) lo = (GK_T(qvec)){0} + (T)INFINITY, hi = (GK_T(qvec)){0} - (T)INFINITY;
+    GK_T(qmask) bad = (GK_T(qmask)){0};
+    gk_index j = 0;
+    for (; j + GK_VLEN <= n; j += GK_VLEN) {
+        GK_T(qvec) v;
+        memcpy(&v, x + j, sizeof v);
+        GK_T(qmask) lt = v < lo, gt = v > hi;
+        lo = (GK_T(qvec))(((GK_T(qmask))v & lt) | ((GK_T(qmask))lo & ~lt));
+        hi = (GK_T(qvec))(((GK_T(qmask))v & gt) | ((GK_T(qmask))hi & ~gt));
+        bad |= v != v;
+    }
+    T a = *mn, b = *mx;
+    int nn = 0;
+    for (int k = 0; k < GK_VLEN; ++k) {
+        a = lo[k] < a ? lo[k] : a;
+        b = hi[k] > b ? hi[k] : b;
+        nn |= bad[k] != 0;
+    }
+    for (; j < n; ++j) {
+        T v = x[j];
+        a = v < a ? v : a;
+        b = v > b ? v : b;
+        nn |= v != v;
+    }
+    *mn = a;
+    *mx = b;
+    *nan |= nn;
+}
+#undef GK_VLEN
+#undef GK_VBYTES
+#else
+static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
+{
+    T a = *mn, b = *mx;
+    int nn = 0;
+    for (gk_index j = 0; j < n; ++j) {
+        T v = x[j];
+        a = v < a ? v : a;
+        b = v > b ? v : b;
+        nn |= v != v;
+    }
+    *mn = a;
+    *mx = b;
+    *nan |= nn;
+}
+#endif
+
+static int GK_T(minmax)(const T *x, gk_index outer, gk_index channels, gk_index inner,
+                        T *mins, T *maxs, int *nonfinite)
+{
+    int nan = 0;
+    for (gk_index c = 0; c < channels; ++c) {
+        mins[c] = (T)INFINITY;
+        maxs[c] = -(T)INFINITY;
+    }
+    gk_index n = outer * channels * inner;
+    int nt = gk_threads_for(n);
+    if (inner < GK_QROW_MIN && channels > 1) {
+        /* few inner elements per row: tasks over outer slices, partial per channel */
+        gk_index ntask = gk_row_tasks(outer, 2 * channels);
+        T *part = (T *)malloc(sizeof(T) * (size_t)(2 * ntask * channels));
+        if (!part)
+            return GK_ENOMEM;
+        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1) reduction(|:nan)
+        for (gk_index t = 0; t < ntask; ++t) {
+            T *pl = part + 2 * t * channels, *ph = pl + channels;
+            for (gk_index c = 0; c < channels; ++c) {
+                pl[c] = (T)INFINITY;
+                ph[c] = -(T)INFINITY;
+            }
+            gk_index o1 = gk_task_begin(t + 1, ntask, outer);
+            for (gk_index o = gk_task_begin(t, ntask, outer); o < o1; ++o)
+                for (gk_index c = 0; c < channels; ++c)
+                    GK_T(span_minmax)(x + (o * channels + c) * inner, inner, pl + c, ph + c,
+                                      &nan);
+        }
+        for (gk_index t = 0; t < ntask; ++t)
+            for (gk_index c = 0; c < channels; ++c) {
+                T a = part[2 * t * channels + c], b = part[(2 * t + 1) * channels + c];
+                mins[c] = a < mins[c] ? a : mins[c];
+                maxs[c] = b > maxs[c] ? b : maxs[c];
+            }
+        free(part);
+    } else {
+        gk_index rows = outer * channels;
+        gk_index nck = (inner + GK_QCHUNK - 1) / GK_QCHUNK;
+        gk_index ntask = rows * nck;
+        T *part = (T *)malloc(sizeof(T) * (size_t)(2 * (ntask > 0 ? ntask : 1)));
+        if (!part)
+            return GK_ENOMEM;
+        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1) reduction(|:nan)
+        for (gk_index t = 0; t < ntask; ++t) {
+            gk_index r = t / nck, off = (t % nck) * GK_QCHUNK;
+            gk_index len = inner - off < GK_QCHUNK ? inner - off : GK_QCHUNK;
+            part[2 * t] = (T)INFINITY;
+            part[2 * t + 1] = -(T)INFINITY;
+            GK_T(span_minmax)(x + r * inner + off, len, part + 2 * t, part + 2 * t + 1, &nan);
+        }
+        for (gk_index t = 0; t < ntask; ++t) {
+            gk_index c = (t / nck) % channels;
+            mins[c] = part[2 * t] < mins[c] ? part[2 * t] : mins[c];
+            maxs[c] = part[2 * t + 1] > maxs[c] ? part[2 * t + 1] : maxs[c];
+        }
+        free(part);
+    }
+    int inf = 0;
+    for (gk_index c = 0; c < channels; ++c)
+        if (n > 0 && outer * inner > 0 &&
+            (mins[c] == -(T)INFINITY || maxs[c] == (T)INFINITY))
+            inf = 1;
+    *nonfinite = nan || inf;
+    return GK_OK;
+}
+
+/* quantize: one writer per integer type */
+#define GK_QUANTIZE_FN(QT, QN, QMIN, QMAX) \
+static void GK_T(quantize_##QN)(const T *x, const float *scale, const int32_t *zp, QT *q, \
+                                gk_index outer, gk_index channels, gk_index inner) \
+{ \
+    gk_index n = outer * channels * inner; \
+    int nt = gk_threads_for(n); \
+    if (inner < GK_QROW_MIN && channels > 1) { \
+        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
+        for (gk_index o = 0; o < outer; ++o) \
+            for (gk_index c = 0; c < channels; ++c) { \
+                double inv = (double)(1.0f / scale[c]), z = (double)zp[c]; \
+                const T *xs = x + (o * channels + c) * inner; \
+                QT *qs = q + (o * channels + c) * inner; \
+                for (gk_index i = 0; i < inner; ++i) \
+                    qs[i] = (QT)GK_T(qval)(xs[i], inv, z, QMIN, QMAX); \
+            } \
+        return; \
+    } \
+    gk_index rows = outer * channels; \
+    gk_index nck = (inner + GK_QCHUNK - 1) / GK_QCHUNK; \
+    _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
+    for (gk_index t = 0; t < rows * nck; ++t) { \
+        gk_index r = t / nck, off = (t % nck) * GK_QCHUNK; \
+        gk_index len = inner - off < GK_QCHUNK ? inner - off : GK_QCHUNK; \
+        gk_index c = r % channels; \
+        double inv = (double)(1.0f / scale[c]), z = (double)zp[c]; \
+        const T *xs = x + r * inner + off; \
+        QT *qs = q + r * inner + off; \
+        for (gk_index i = 0; i < len; ++i) \
+            qs[i] = (QT)GK_T(qval)(xs[i], inv, z, QMIN, QMAX); \
+    } \
+}
+GK_QUANTIZE_FN(int8_t, s8, -128, 127)
+GK_QUANTIZE_FN(uint8_t, u8, 0, 255)
+#undef GK_QUANTIZE_FN

@@ -1,0 +1,182 @@
+"""Post-training int8/uint8 quantization with PyTorch's MinMaxObserver parameters.
+
+:func:`quantize` observes the min and max of a tensor (or of each channel along
+``axis``), derives ``scale`` and ``zero_point`` with the rules of
+``torch.ao.quantization.MinMaxObserver`` / ``PerChannelMinMaxObserver``, and quantizes
+in one compiled pass; :func:`dequantize` maps back to float32.
+"""
+import numbers
+
+import numpy as np
+
+from . import _validation as _v
+from ._ext import quant as _k
+
+__all__ = ["quantize", "dequantize", "qparams"]
+
+_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+_EPS32 = np.float32(np.finfo(np.float32).eps)
+
+
+def _qdtype(dtype):
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in _RANGES:
+        raise ValueError(f"dtype must be 'int8' or 'uint8', got {dtype!r}")
+    return name
+
+
+def _axis(axis, ndim, name="axis"):
+    if axis is None:
+        return None
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(axis).__name__}")
+    a = int(axis)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{name} {a} is out of range for an array of {ndim} dimensions")
+    return a % ndim
+
+
+def _view3(shape, axis):
+    """(outer, channels, inner) of an array of `shape` with channels along `axis`."""
+    if axis is None:
+        return 1, 1, int(np.prod(shape, dtype=np.int64))
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    return outer, int(shape[axis]), inner
+
+
+def qparams(min_val, max_val, *, scheme="symmetric", dtype="int8"):
+    r"""Scale and zero point from observed minima and maxima, as
+    ``MinMaxObserver._calculate_qparams`` computes them (float32 arithmetic).
+
+    With :math:`m_- = \min(\text{min}, 0)`, :math:`m_+ = \max(\text{max}, 0)` and
+    :math:`[q_{min}, q_{max}]` the range of ``dtype``:
+
+    - symmetric: ``scale = max(-m_-, m_+) / ((q_max - q_min) / 2)``, zero point 0 for
+      int8 and 128 for uint8;
+    - affine: ``scale = (m_+ - m_-) / (q_max - q_min)``,
+      ``zero_point = clamp(q_min - round(m_- / scale), q_min, q_max)``;
+
+    scale at least ``finfo(float32).eps``.  An empty observation (min = +inf) gives
+    scale 1 and zero point 0, as PyTorch's observer does.
+
+    Returns
+    -------
+    scale : ndarray float32, zero_point : ndarray int64 (the shape of min_val)
+    """
+    if scheme not in ("symmetric", "affine"):
+        raise ValueError(f"scheme must be 'symmetric' or 'affine', got {scheme!r}")
+    qmin, qmax = _RANGES[_qdtype(dtype)]
+    mn = np.asarray(min_val, np.float32)
+    mx = np.asarray(max_val, np.float32)
+    empty = ~(mn <= mx)
+    min_neg = np.minimum(mn, np.float32(0))
+    max_pos = np.maximum(mx, np.float32(0))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if scheme == "symmetric":
+            scale = np.maximum(-min_neg, max_pos) / np.float32((qmax - qmin) / 2)
+            scale = np.maximum(scale, _EPS32)
+            zp = np.full(mn.shape, 128 if qmin == 0 else 0, np.int64)
+        else:
+            scale = (max_pos - min_neg) / np.float32(qmax - qmin)
+            scale = np.maximum(scale, _EPS32)
+            zp = qmin - np.round(min_neg / scale).astype(np.int64)
+            zp = np.clip(zp, qmin, qmax)
+    scale = np.where(empty, np.float32(1), scale).astype(np.float32)
+    zp = np.where(empty, 0, zp).astype(np.int64)
+    return scale, zp
+
+
+def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
+    r"""Quantize to int8/uint8 with min/max-observed parameters.
+
+    .. math:: q = \mathrm{clamp}\bigl(\mathrm{round}(x / s + z),\ q_{min},\ q_{max}\bigr)
+
+    with :math:`s, z` from :func:`qparams` over the whole tensor (``axis=None``,
+    ``torch.per_tensor_symmetric`` / ``per_tensor_affine``) or over each slice along
+    ``axis`` (``per_channel_symmetric`` / ``per_channel_affine`` with ``ch_axis=axis``).
+    Rounding is half to even; :math:`x/s` is computed as :math:`x \cdot (1/s)` with
+    :math:`1/s` in float32 and :math:`x(1/s) + z` rounded once to float32, which is
+    bitwise what PyTorch's x86 per-tensor kernel gives (its per-channel kernel rounds
+    :math:`x(1/s)` first, so with a nonzero zero point a value within an ulp of a half
+    can land one step apart).  float64 data is computed in double.
+
+    Parameters
+    ----------
+    x : ndarray, float32 or float64
+        Finite values (NaN or infinity raise ValueError: no scale could hold them).
+    scheme : {'symmetric', 'affine'}
+    axis : int or None
+        The channel axis for per-channel parameters.
+    dtype : {'int8', 'uint8'}
+
+    Returns
+    -------
+    q : ndarray of ``dtype`` and x's shape
+    scale : float (per tensor) or float32 ndarray of shape ``(x.shape[axis],)``
+    zero_point : int (per tensor) or int64 ndarray of shape ``(x.shape[axis],)``
+    """
+    x = _v.float_array(x, "x")
+    if scheme not in ("symmetric", "affine"):
+        raise ValueError(f"scheme must be 'symmetric' or 'affine', got {scheme!r}")
+    qname = _qdtype(dtype)
+    ax = _axis(axis, x.ndim)
+    outer, channels, inner = _view3(x.shape, ax)
+    mins = np.empty(channels, x.dtype)
+    maxs = np.empty(channels, x.dtype)
+    if _k.minmax(x, outer, channels, inner, mins, maxs):
+        raise ValueError("x must be finite to be quantized (it holds NaN or infinity)")
+    scale, zp = qparams(mins, maxs, scheme=scheme, dtype=qname)
+    q = np.empty(x.shape, np.dtype(qname))
+    _k.quantize(x, scale, zp.astype(np.int32), q, outer, channels, inner)
+    if ax is None:
+        return q, float(scale[0]), int(zp[0])
+    return q, scale, zp
+
+
+def dequantize(q, scale, zero_point, *, axis=None):
+    r"""Map quantized values back to float32: :math:`y = (q - z)\,s` (``x.dequantize()``).
+
+    Parameters
+    ----------
+    q : ndarray of int8 or uint8
+    scale : float, or 1-D array of length ``q.shape[axis]`` (per channel)
+        Positive and finite; used as float32.
+    zero_point : int, or 1-D integer array of length ``q.shape[axis]``
+        Within the range of q's dtype.
+    axis : int or None
+        The channel axis for per-channel parameters.
+
+    Returns
+    -------
+    ndarray of float32 and q's shape
+    """
+    if not isinstance(q, np.ndarray):
+        q = np.asarray(q)
+    if q.dtype not in (np.int8, np.uint8):
+        raise TypeError(f"q must be an int8 or uint8 array, got dtype {q.dtype}")
+    q = np.ascontiguousarray(q)
+    ax = _axis(axis, q.ndim)
+    outer, channels, inner = _view3(q.shape, ax)
+    want = () if ax is None else (channels,)
+    s = np.asarray(scale)
+    z = np.asarray(zero_point)
+    if s.dtype.kind not in "fiu":
+        raise TypeError(f"scale must be real, got dtype {s.dtype}")
+    if z.dtype.kind not in "iu" and not (z.dtype.kind == "f" and np.all(z == np.round(z))):
+        raise TypeError(f"zero_point must be an integer, got dtype {z.dtype}")
+    for arr, name in ((s, "scale"), (z, "zero_point")):
+        if arr.shape != want and not (ax is None and arr.shape == (1,)):
+            raise ValueError(f"{name} must have shape {want}"
+                             f"{' (per tensor: a scalar)' if ax is None else ''}, "
+                             f"got {arr.shape}")
+    s = np.ascontiguousarray(s.reshape(-1), dtype=np.float32)
+    lo, hi = _RANGES[q.dtype.name]
+    if not np.all((s > 0) & np.isfinite(s)):
+        raise ValueError("scale must be positive and finite")
+    if np.any((z < lo) | (z > hi)):
+        raise ValueError(f"zero_point must be in [{lo}, {hi}] for {q.dtype.name}")
+    z = np.ascontiguousarray(z.reshape(-1), dtype=np.int32)
+    y = np.empty(q.shape, np.float32)
+    _k.dequantize(q, s, z, y, outer, channels, inner)
+    return y

@@ -1,0 +1,47 @@
+"""Reference quantization: the observer rules and the rounding, in NumPy."""
+import numpy as np
+
+from ..quant import qparams, _axis, _RANGES
+
+
+def _channel_view(a, axis):
+    """a moved to (channels, rest) for per-channel statistics."""
+    return np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+
+
+def _round_q(x, scale, zp, qmin, qmax):
+    """round half to even of fl32(x * (1/scale) + zp) (in double for float64 data)."""
+    inv = (np.float32(1) / np.asarray(scale, np.float32)).astype(np.float64)
+    v = x.astype(np.float64) * inv + zp
+    if x.dtype == np.float32:
+        v = v.astype(np.float32)
+    return np.clip(np.rint(v), qmin, qmax)
+
+
+def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
+    qmin, qmax = _RANGES[dtype]
+    ax = _axis(axis, x.ndim)
+    if ax is None:
+        mn = x.min() if x.size else np.inf
+        mx = x.max() if x.size else -np.inf
+        scale, zp = qparams(np.array([mn]), np.array([mx]), scheme=scheme, dtype=dtype)
+        q = _round_q(x, scale[0], zp[0], qmin, qmax).astype(dtype)
+        return q, float(scale[0]), int(zp[0])
+    v = _channel_view(x, ax)
+    mn = v.min(axis=1) if v.shape[1] else np.full(v.shape[0], np.inf)
+    mx = v.max(axis=1) if v.shape[1] else np.full(v.shape[0], -np.inf)
+    scale, zp = qparams(mn, mx, scheme=scheme, dtype=dtype)
+    shape = [1] * x.ndim
+    shape[ax] = -1
+    q = _round_q(x, scale.reshape(shape), zp.reshape(shape), qmin, qmax).astype(dtype)
+    return q, scale, zp
+
+
+def dequantize(q, scale, zero_point, *, axis=None):
+    s = np.asarray(scale, np.float32)
+    z = np.asarray(zero_point, np.int64)
+    if axis is not None:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        s, z = s.reshape(shape), z.reshape(shape)
+    return ((q.astype(np.int64) - z).astype(np.float32) * s).astype(np.float32)
