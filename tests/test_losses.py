@@ -1,0 +1,358 @@
+"""Losses: kernels against gradkit.reference, gradients against finite differences
+(check_grad and an independent loop), PyTorch cross-checks, threads, hard data, bad
+input."""
+import numpy as np
+import pytest
+
+import gradkit
+from gradkit import losses, reference as ref
+from gradkit.gradcheck import check_grad
+from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads)
+
+SHAPES = [(1, 1), (1, 7), (7, 13), (4, 16), (33, 100), (3, 1000), (2, 4099)]
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def _data(rng, shape, dtype, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _labels(rng, n, c, ignore=False):
+    y = rng.integers(0, c, n)
+    if ignore and n > 1:
+        y[::3] = -100
+    return y
+
+
+def _probs(rng, n, c, dtype):
+    return rng.dirichlet(np.ones(c), n).astype(dtype) if c > 1 else np.ones((n, c), dtype)
+
+
+def _check_loss(loss, want, dtype, reduction):
+    if reduction == "none":
+        assert isinstance(loss, np.ndarray) and loss.dtype == dtype
+        assert_close(loss, want, dtype, ulps=16, scale=float(np.abs(want).max()) + 1)
+    else:
+        assert isinstance(loss, float)
+        np.testing.assert_allclose(loss, want, rtol=16 * np.finfo(dtype).eps,
+                                   atol=16 * np.finfo(dtype).eps)
+
+
+# ---- against the reference -----------------------------------------------------------
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
+def test_cross_entropy_class_indices_match_reference(shape, reduction, smoothing, dtype, rng):
+    z = _data(rng, shape, dtype)
+    y = _labels(rng, shape[0], shape[1], ignore=True)
+    loss, dz = losses.softmax_cross_entropy(z, y, label_smoothing=smoothing,
+                                            reduction=reduction)
+    rl, rdz = ref.softmax_cross_entropy(z.astype(np.float64), y, label_smoothing=smoothing,
+                                        reduction=reduction)
+    assert dz.dtype == dtype and dz.shape == shape
+    if reduction == "mean" and np.all(y == -100):
+        assert np.isnan(loss)
+        return
+    _check_loss(loss, rl, dtype, reduction)
+    # the gradient is a difference of terms of size 1 (times 1/count for 'mean')
+    assert_close(dz, rdz, dtype, ulps=8, scale=_term_scale(y != -100, reduction))
+
+
+def _term_scale(kept, reduction):
+    return 1.0 / max(int(np.sum(kept)), 1) if reduction == "mean" else 1.0
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+def test_cross_entropy_probabilities_match_reference(shape, reduction, smoothing, dtype, rng):
+    z = _data(rng, shape, dtype)
+    p = _probs(rng, shape[0], shape[1], dtype)
+    loss, dz = losses.softmax_cross_entropy(z, p, label_smoothing=smoothing,
+                                            reduction=reduction)
+    rl, rdz = ref.softmax_cross_entropy(z.astype(np.float64), p.astype(np.float64),
+                                        label_smoothing=smoothing, reduction=reduction)
+    _check_loss(loss, rl, dtype, reduction)
+    assert_close(dz, rdz, dtype, ulps=8, scale=_term_scale(np.ones(shape[0]), reduction))
+
+
+def test_cross_entropy_unnormalized_soft_targets(rng):
+    # targets that do not sum to 1: gradient p * sum(t) - t, as autograd gives
+    z = rng.standard_normal((5, 6))
+    t = rng.random((5, 6)) * 2
+    loss, dz = losses.softmax_cross_entropy(z, t, label_smoothing=0.1)
+    rl, rdz = ref.softmax_cross_entropy(z, t, label_smoothing=0.1)
+    np.testing.assert_allclose(loss, rl, rtol=1e-14)
+    np.testing.assert_allclose(dz, rdz, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (3, 1000)])
+def test_kl_div_and_distillation_match_reference(shape, dtype, rng):
+    s, t = _data(rng, shape, dtype), _data(rng, shape, dtype)
+    y = _labels(rng, shape[0], shape[1])
+    for temp in (1.0, 2.0, 0.5):
+        loss, ds = losses.kl_div(s, t, temperature=temp)
+        rl, rds = ref.kl_div(s.astype(np.float64), t.astype(np.float64), temperature=temp)
+        assert isinstance(loss, float) and ds.dtype == dtype
+        np.testing.assert_allclose(loss, rl, rtol=32 * np.finfo(dtype).eps,
+                                   atol=32 * np.finfo(dtype).eps)
+        assert_close(ds, rds, dtype, ulps=8, scale=float(np.abs(rds).max()) + 1e-30)
+        loss, ds = losses.distillation_loss(s, t, y, temperature=temp, alpha=0.3)
+        rl, rds = ref.distillation_loss(s.astype(np.float64), t.astype(np.float64), y,
+                                        temperature=temp, alpha=0.3)
+        np.testing.assert_allclose(loss, rl, rtol=32 * np.finfo(dtype).eps,
+                                   atol=32 * np.finfo(dtype).eps)
+        assert_close(ds, rds, dtype, ulps=16, scale=float(np.abs(rds).max()))
+
+
+@pytest.mark.parametrize("shape", [(1,), (7, 13), (3, 5, 33), (100003,)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_matches_reference(shape, reduction, dtype, rng):
+    p, t = _data(rng, shape, dtype), _data(rng, shape, dtype)
+    loss, dp = losses.mse(p, t, reduction=reduction)
+    rl, rdp = ref.mse(p.astype(np.float64), t.astype(np.float64), reduction=reduction)
+    if reduction == "none":
+        assert loss.shape == shape and loss.dtype == dtype
+        assert_close(loss, rl, dtype, ulps=4)
+    else:
+        np.testing.assert_allclose(loss, rl, rtol=1e-12)
+    assert_close(dp, rdp, dtype, ulps=2)
+
+
+# ---- gradients against finite differences --------------------------------------------
+
+GRAD_CASES = [
+    ("class", 0.0, "mean"), ("class", 0.2, "mean"), ("class", 0.2, "sum"),
+    ("class", 0.1, "none"), ("ignore", 0.1, "mean"), ("probs", 0.0, "mean"),
+    ("probs", 0.3, "sum"), ("probs", 0.1, "none"),
+]
+
+
+@pytest.mark.parametrize("kind,smoothing,reduction", GRAD_CASES)
+def test_cross_entropy_gradient_finite_differences(kind, smoothing, reduction, rng):
+    z = rng.standard_normal((6, 9)) * 2
+    y = (_probs(rng, 6, 9, np.float64) if kind == "probs"
+         else _labels(rng, 6, 9, ignore=kind == "ignore"))
+
+    def loss(v):
+        out, _ = losses.softmax_cross_entropy(v, y, label_smoothing=smoothing,
+                                              reduction=reduction)
+        return float(np.sum(out))
+
+    _, dz = losses.softmax_cross_entropy(z, y, label_smoothing=smoothing, reduction=reduction)
+    res = check_grad(loss, z, dz)
+    assert res.ok, str(res)
+    np.testing.assert_allclose(dz, numerical_grad(loss, z), rtol=1e-6, atol=1e-8)
+    # the (loss, grad) form of f
+    res = check_grad(lambda v: (loss(v), losses.softmax_cross_entropy(
+        v, y, label_smoothing=smoothing, reduction=reduction)[1]), z)
+    assert res.ok and res.n_evaluations == 2 * z.size + 1
+
+
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+def test_kl_distillation_mse_gradients_finite_differences(temperature, rng):
+    s, t = rng.standard_normal((5, 8)), rng.standard_normal((5, 8)) * 2
+    y = _labels(rng, 5, 8)
+    kl = lambda v: losses.kl_div(v, t, temperature=temperature)[0]
+    d = lambda v: losses.distillation_loss(v, t, y, temperature=temperature, alpha=0.6)[0]
+    m = lambda v: losses.mse(v, t)[0]
+    for f, grad in ((kl, losses.kl_div(s, t, temperature=temperature)[1]),
+                    (d, losses.distillation_loss(s, t, y, temperature=temperature,
+                                                 alpha=0.6)[1]),
+                    (m, losses.mse(s, t)[1])):
+        assert check_grad(f, s, grad).ok
+        np.testing.assert_allclose(grad, numerical_grad(f, s), rtol=1e-6, atol=1e-9)
+        assert check_grad(f, s, grad, fast=True, rng=1).ok
+
+
+# ---- PyTorch ---------------------------------------------------------------------------
+
+def _torch_ce(z, target, **kw):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    zt = torch.tensor(z, requires_grad=True)
+    tt = torch.tensor(target)
+    out = F.cross_entropy(zt, tt, **kw)
+    out.sum().backward()
+    return out.detach().numpy(), zt.grad.numpy()
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.6])
+@pytest.mark.parametrize("form", ["class", "ignore", "probs"])
+def test_cross_entropy_matches_torch(form, smoothing, reduction, rng):
+    z = rng.standard_normal((37, 11)) * 2
+    if form == "probs":
+        y = _probs(rng, 37, 11, np.float64)
+    else:
+        y = _labels(rng, 37, 11, ignore=form == "ignore")
+    tl, tg = _torch_ce(z, y, label_smoothing=smoothing, reduction=reduction)
+    loss, dz = losses.softmax_cross_entropy(z, y, label_smoothing=smoothing,
+                                            reduction=reduction)
+    np.testing.assert_allclose(loss, tl, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dz, tg, rtol=1e-10, atol=1e-15)
+
+
+def test_cross_entropy_ignore_index_matches_torch(rng):
+    z = rng.standard_normal((10, 5))
+    y = np.array([0, 3, 3, 1, 4, 2, 3, 0, 3, 1])
+    tl, tg = _torch_ce(z, y, ignore_index=3, label_smoothing=0.2)
+    loss, dz = losses.softmax_cross_entropy(z, y, ignore_index=3, label_smoothing=0.2)
+    np.testing.assert_allclose(loss, tl, rtol=1e-12)
+    np.testing.assert_allclose(dz, tg, rtol=1e-10, atol=1e-15)
+    # every row ignored: the mean is 0/0 as in PyTorch
+    loss, dz = losses.softmax_cross_entropy(z, np.full(10, -100))
+    assert np.isnan(loss) and not dz.any()
+
+
+def test_kl_div_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    s, t = rng.standard_normal((12, 7)) * 3, rng.standard_normal((12, 7)) * 3
+    t[0, 0] = 200.0  # a teacher row with probabilities that underflow to 0
+    for temp in (1.0, 4.0):
+        st = torch.tensor(s, requires_grad=True)
+        out = F.kl_div(F.log_softmax(st / temp, 1), F.softmax(torch.tensor(t) / temp, 1),
+                       reduction="batchmean")
+        out.backward()
+        loss, ds = losses.kl_div(s, t, temperature=temp)
+        np.testing.assert_allclose(loss, out.item(), rtol=1e-12)
+        np.testing.assert_allclose(ds, st.grad.numpy(), rtol=1e-10, atol=1e-16)
+
+
+def test_mse_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    p, t = rng.standard_normal((6, 7)), rng.standard_normal((6, 7))
+    for reduction in REDUCTIONS:
+        pt = torch.tensor(p, requires_grad=True)
+        out = F.mse_loss(pt, torch.tensor(t), reduction=reduction)
+        out.sum().backward()
+        loss, dp = losses.mse(p, t, reduction=reduction)
+        np.testing.assert_allclose(loss, out.detach().numpy(), rtol=1e-13)
+        np.testing.assert_allclose(dp, pt.grad.numpy(), rtol=1e-13)
+
+
+# ---- threads, hard data, dtypes of labels, zero size -----------------------------------
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_threads_bitwise_identical(reduction, dtype, rng):
+    z = _data(rng, (700, 300), dtype)
+    y = _labels(rng, 700, 300, ignore=True)
+    p = _probs(rng, 700, 300, dtype)
+    t = _data(rng, (700, 300), dtype)
+
+    def run():
+        return (losses.softmax_cross_entropy(z, y, label_smoothing=0.1, reduction=reduction)
+                + losses.softmax_cross_entropy(z, p, reduction=reduction)
+                + losses.kl_div(z, t, temperature=2.0)
+                + losses.mse(z, t, reduction=reduction))
+
+    one, two = run_threads(run)
+    assert_bitwise_equal(one, two)
+
+
+def test_huge_logits_are_stable(dtype, rng):
+    z = (rng.standard_normal((16, 50)) * 3 + 1e4).astype(dtype)
+    z[0] = 0
+    z[0, 3] = 1e4
+    y = _labels(rng, 16, 50)
+    loss, dz = losses.softmax_cross_entropy(z, y, label_smoothing=0.1, reduction="none")
+    rl, rdz = ref.softmax_cross_entropy(z.astype(np.float64), y, label_smoothing=0.1,
+                                        reduction="none")
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(dz))
+    assert_close(loss, rl, dtype, ulps=16, scale=float(np.abs(rl).max()))
+    assert_close(dz, rdz, dtype, ulps=8, scale=1.0)
+    loss, ds = losses.kl_div(z, z[::-1].copy(), temperature=2.0)
+    assert np.isfinite(loss) and np.all(np.isfinite(ds))
+
+
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int16, np.int32, np.int64,
+                                         np.uint64])
+def test_any_integer_label_dtype(label_dtype, rng):
+    z = rng.standard_normal((5, 4))
+    y = np.array([0, 3, 1, 2, 1], label_dtype)
+    a = losses.softmax_cross_entropy(z, y)
+    b = losses.softmax_cross_entropy(z, y.astype(np.int64))
+    assert a[0] == b[0]
+    assert_bitwise_equal(a[1], b[1])
+
+
+def test_zero_rows(dtype):
+    z = np.zeros((0, 5), dtype)
+    loss, dz = losses.softmax_cross_entropy(z, np.zeros(0, np.int64))
+    assert np.isnan(loss) and dz.shape == (0, 5)
+    loss, dz = losses.softmax_cross_entropy(z, np.zeros(0, np.int64), reduction="sum")
+    assert loss == 0.0
+    loss, dz = losses.softmax_cross_entropy(z, z, reduction="none")
+    assert loss.shape == (0,)
+    loss, dp = losses.mse(np.zeros(0, dtype), np.zeros(0, dtype), reduction="sum")
+    assert loss == 0.0 and dp.shape == (0,)
+
+
+def test_non_contiguous_inputs_and_not_modified(dtype, rng):
+    base = _data(rng, (20, 30), dtype)
+    z = base[:, ::2]
+    y = _labels(rng, 20, 15)
+    copy = base.copy()
+    loss, dz = losses.softmax_cross_entropy(z, y, label_smoothing=0.1)
+    rl, rdz = ref.softmax_cross_entropy(np.ascontiguousarray(z).astype(np.float64), y,
+                                        label_smoothing=0.1)
+    np.testing.assert_allclose(loss, rl, rtol=32 * np.finfo(dtype).eps)
+    assert_close(dz, rdz, dtype, ulps=8, scale=1 / 20)
+    assert_bitwise_equal(base, copy)
+    t = base.T.copy()
+    losses.kl_div(base, base[::-1])
+    losses.mse(base.T, t)
+    assert_bitwise_equal(base, copy)
+
+
+def test_reexported_at_top_level():
+    assert gradkit.softmax_cross_entropy is losses.softmax_cross_entropy
+    assert gradkit.mse is losses.mse
+
+
+# ---- bad input -------------------------------------------------------------------------
+
+def test_bad_input(rng):
+    z = rng.standard_normal((4, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 1])
+    with pytest.raises(ValueError, match="labels"):
+        losses.softmax_cross_entropy(z, np.array([0, 1, 3, 1]))
+    with pytest.raises(ValueError, match="labels"):
+        losses.softmax_cross_entropy(z, np.array([0, -1, 2, 1]))
+    with pytest.raises(ValueError, match="labels"):
+        losses.softmax_cross_entropy(z, y[:3])
+    with pytest.raises(TypeError, match="labels"):
+        losses.softmax_cross_entropy(z, np.ones((4, 3), np.float64))
+    with pytest.raises(ValueError, match="labels"):
+        losses.softmax_cross_entropy(z, np.ones((4, 2), np.float32))
+    with pytest.raises(TypeError, match="labels"):
+        losses.softmax_cross_entropy(z, np.array(["a"] * 4))
+    with pytest.raises(TypeError, match="logits"):
+        losses.softmax_cross_entropy(z.astype(np.int32), y)
+    with pytest.raises(ValueError, match="logits"):
+        losses.softmax_cross_entropy(z[0], y)
+    with pytest.raises(ValueError, match="logits"):
+        losses.softmax_cross_entropy(np.zeros((4, 0), np.float32), y)
+    with pytest.raises(ValueError, match="reduction"):
+        losses.softmax_cross_entropy(z, y, reduction="avg")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.softmax_cross_entropy(z, y, label_smoothing=1.5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.softmax_cross_entropy(z, y, label_smoothing=-0.1)
+    with pytest.raises(TypeError, match="ignore_index"):
+        losses.softmax_cross_entropy(z, y, ignore_index=1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        losses.kl_div(z, z, temperature=0.0)
+    with pytest.raises(TypeError, match="teacher_logits"):
+        losses.kl_div(z, z.astype(np.float64))
+    with pytest.raises(ValueError, match="teacher_logits"):
+        losses.kl_div(z, z[:2])
+    with pytest.raises(ValueError, match="alpha"):
+        losses.distillation_loss(z, z, y, alpha=1.5)
+    with pytest.raises(ValueError, match="target"):
+        losses.mse(z, z[:2])
+    with pytest.raises(ValueError, match="reduction"):
+        losses.mse(z, z, reduction=None)
