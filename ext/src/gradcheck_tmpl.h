@@ -1,13 +1,13 @@
 /* Perturbed-copy stacks for element type T.  Included by gradcheck.c once per dtype.
- * Each copy is independent, so the copies are spread over threads; every element is
- * written by exactly one thread with the same arithmetic, so the stack is the same for
- * any thread count. */
+ *
+ * One thread on purpose: building a stack is a memcpy, bound by memory bandwidth, and
+ * the f evaluations that follow usually run their own threads (BLAS); OpenMP workers
+ * left spin-waiting after a parallel region took cycles from them (measured: +30% on
+ * the harness benchmark with 2 cores, +0% with one thread). */
 
 static void GK_T(stack)(const T *x, gk_index n, const int64_t *idx, const double *h,
                         gk_index k, T *stack, double *step)
 {
-    int nt = gk_threads_for(2 * k * n);
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index c = 0; c < 2 * k; ++c) {
         gk_index j = c < k ? c : c - k;
         T *dst = stack + c * n;
@@ -25,8 +25,6 @@ static void GK_T(stack)(const T *x, gk_index n, const int64_t *idx, const double
 static void GK_T(stack_dir)(const T *x, gk_index n, const T *v, double h, gk_index k,
                             T *stack)
 {
-    int nt = gk_threads_for(2 * k * n);
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index c = 0; c < 2 * k; ++c) {
         gk_index j = c < k ? c : c - k;
         const T *vj = v + j * n;

@@ -1,0 +1,129 @@
+"""Benchmark cases: fused softmax cross-entropy, the gradient-check harness overhead, and
+int8 quantization."""
+import numpy as np
+
+from .core import Case, try_import_torch
+
+
+def _cross_entropy_case(n, c, quick, goal):
+    import gradkit
+    from gradkit import losses, reference as ref
+
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((n, c)).astype(np.float32)
+    y = rng.integers(0, c, n)
+    peer = None
+    torch = try_import_torch()
+    if torch is not None:
+        torch.set_num_threads(gradkit.get_num_threads())
+        zt, yt = torch.from_numpy(z), torch.from_numpy(y)
+        F = torch.nn.functional
+
+        def peer():
+            a = zt.detach().requires_grad_(True)
+            F.cross_entropy(a, yt, label_smoothing=0.1).backward()
+            return a.grad
+
+    return Case(
+        op="softmax_cross_entropy fwd+bwd (label_smoothing=0.1)",
+        size=f"{n}x{c} f32",
+        gradkit=lambda: losses.softmax_cross_entropy(z, y, label_smoothing=0.1),
+        bytes=n * c * 4 * 2 + n * 8,          # read logits, write dlogits, read labels
+        numpy=lambda: ref.softmax_cross_entropy(z, y, label_smoothing=0.1),
+        peer=peer,
+        peer_name="torch autograd",
+        quick=quick,
+        goal=goal,
+        goal_ratio=5.0 if goal else None,
+    )
+
+
+def _gradcheck_overhead_case():
+    """check_grad in batched mode on a linear softmax classifier (W: 10x64, a batch of
+    256 samples), against the same f evaluations on the same stacks without the
+    harness: time(f alone) / time(check_grad) >= 1/1.05 means <= 5% overhead."""
+    from gradkit.gradcheck import check_grad, _batch_size
+    from gradkit import reference as ref
+
+    rng = np.random.default_rng(0)
+    c, d, n = 10, 64, 256
+    x = rng.standard_normal((n, d))
+    y = rng.integers(0, c, n)
+    w = rng.standard_normal((c, d)) * 0.1
+
+    def losses(ws):
+        """mean cross-entropy of x @ W^T for each W in the stack (k, c, d)."""
+        z = np.einsum("kcd,nd->knc", ws, x, optimize=True)
+        m = z.max(axis=2, keepdims=True)
+        lse = np.log(np.exp(z - m).sum(axis=2)) + m[..., 0]
+        return (lse - z[:, np.arange(n), y]).mean(axis=1)
+
+    z = x @ w.T
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(n), y] -= 1
+    grad = p.T @ x / n
+
+    b = _batch_size(None, w.size)
+    h = np.cbrt(np.finfo(np.float64).eps) * np.maximum(1, np.abs(w.reshape(-1)))
+    stacks = []
+    for start in range(0, w.size, b):
+        k = min(b, w.size - start)
+        s = np.repeat(w.reshape(1, -1), 2 * k, axis=0)
+        s[np.arange(k), np.arange(start, start + k)] += h[start:start + k]
+        s[k + np.arange(k), np.arange(start, start + k)] -= h[start:start + k]
+        stacks.append(s.reshape(2 * k, c, d))
+
+    def f_alone():
+        return [losses(s) for s in stacks]
+
+    return Case(
+        op="check_grad harness (batched, 640 coordinates)",
+        size="W 10x64, batch 256, f64",
+        gradkit=lambda: check_grad(losses, w, grad, batched=True),
+        bytes=None,
+        numpy=lambda: ref.numerical_grad(losses, w, batched=True),
+        peer=f_alone,
+        peer_name="f evaluations alone",
+        quick=True,
+        goal="harness <= 5% over the f evaluations",
+        goal_ratio=1 / 1.05,
+    )
+
+
+def _quantize_case(n, c):
+    import gradkit
+    from gradkit import quant, reference as ref
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c)).astype(np.float32)
+    peer = None
+    torch = try_import_torch()
+    if torch is not None:
+        torch.set_num_threads(gradkit.get_num_threads())
+        xt = torch.from_numpy(x)
+
+        def peer():
+            mn, mx = torch.aminmax(xt)
+            amax = torch.maximum(-torch.clamp(mn, max=0), torch.clamp(mx, min=0))
+            scale = max(float(amax) / 127.5, float(np.finfo(np.float32).eps))
+            return torch.quantize_per_tensor(xt, scale, 0, torch.qint8)
+
+    return Case(
+        op="quantize int8 per-tensor symmetric (observe + quantize)",
+        size=f"{n}x{c} f32",
+        gradkit=lambda: quant.quantize(x),
+        bytes=n * c * (4 + 4 + 1),             # min/max read, quantize read, q write
+        numpy=lambda: ref.quantize(x),
+        peer=peer,
+        peer_name="torch",
+    )
+
+
+def cases():
+    return [
+        _cross_entropy_case(8192, 1000, False, ">=5x torch autograd (2 threads)"),
+        _cross_entropy_case(32, 256, True, ""),
+        _gradcheck_overhead_case(),
+        _quantize_case(8192, 1024),
+    ]
