@@ -172,6 +172,9 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
     return loss;
 }
 
+/* Rows go to threads in dynamic blocks of 32: rows are independent and each writes only
+ * its own outputs, so the results do not depend on which thread ran them, and a thread
+ * slowed by another process does not hold the others up. */
 static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
                               T *row_loss, double *total, T *dz, gk_index rows,
                               gk_index cols, double smooth, int64_t ignore_index,
@@ -188,7 +191,7 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
     if (!rl)
         return GK_ENOMEM;
     int nt = gk_threads_for(rows * cols);
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 32) if(nt > 1)
     for (gk_index i = 0; i < rows; ++i) {
         T *dzi = dz + i * cols;
         if (labels && labels[i] == ignore_index) {
@@ -232,7 +235,7 @@ static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index r
 #else
         T *et = scratch;
 #endif
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 32)
         for (gk_index i = 0; i < rows; ++i) {
             const T *si = s + i * cols, *ti = t + i * cols;
             T *dsi = ds + i * cols;
