@@ -192,7 +192,8 @@ class LossScaler:
             else:
                 successful = self._growth_tracker + 1
                 if successful == self._growth_interval:
-                    grown = np.float32(float(self._scale) * self._growth_factor)
+                    with np.errstate(over="ignore"):  # overflow to inf: not applied
+                        grown = np.float32(float(self._scale) * self._growth_factor)
                     if np.isfinite(grown):
                         self._scale = grown
                     self._growth_tracker = 0

@@ -70,7 +70,8 @@ class LossScaler:
         else:
             self.growth_tracker += 1
             if self.growth_tracker == self.growth_interval:
-                new = np.float32(float(self.scale_) * self.growth_factor)
+                with np.errstate(over="ignore"):
+                    new = np.float32(float(self.scale_) * self.growth_factor)
                 if np.isfinite(new):
                     self.scale_ = new
                 self.growth_tracker = 0
