@@ -543,7 +543,7 @@ class CyclicLR(LRScheduler):
                 group["lr"] = lr
         self.max_lrs = _per_group("max_lr", optimizer, max_lr)
         up = float(_int(step_size_up, "step_size_up", 1))
-        down = float(_int(step_size_down, "step_size_down", 1)) if step_size_down is not None else up
+        down = up if step_size_down is None else float(_int(step_size_down, "step_size_down", 1))
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
