@@ -440,3 +440,44 @@ def test_momentum_without_defaults_uses_groups():
     S.OneCycleLR(o, 1.0, total_steps=10)
     assert o.param_groups[0]["betas"] == (0.95, 0.99)
     assert math.isclose(o.param_groups[0]["lr"], 0.04)
+
+
+NAMES = ["LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
+         "SequentialLR", "PolynomialLR", "CosineAnnealingLR", "ReduceLROnPlateau",
+         "CyclicLR", "CosineAnnealingWarmRestarts", "OneCycleLR"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_signature_and_defaults_as_torch(name):
+    torch = pytest.importorskip("torch")
+    import inspect
+    ours = inspect.signature(getattr(S, name)).parameters
+    theirs = inspect.signature(getattr(torch.optim.lr_scheduler, name)).parameters
+    assert list(ours) == list(theirs)
+    for k in ours:
+        assert ours[k].default == theirs[k].default, k
+
+
+def test_stacked_schedulers_match_torch():
+    """Two schedulers on one optimizer compose through the current lr, as in torch."""
+    torch = pytest.importorskip("torch")
+    opt, topt = FakeOptimizer(), _torch_opt(torch)
+
+    def build(mod, o):
+        return [mod.StepLR(o, step_size=5, gamma=0.5), mod.ExponentialLR(o, gamma=0.98),
+                mod.CosineAnnealingLR(o, T_max=30, eta_min=0.001)]
+
+    ours = build(S, opt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = build(torch.optim.lr_scheduler, topt)
+        for _ in range(120):
+            for s in ours:
+                s.step()
+            for s in theirs:
+                s.step()
+            np.testing.assert_allclose(_lrs(opt), _lrs(topt), rtol=1e-12)
+
+
+def _lrs(opt):
+    return [g["lr"] for g in opt.param_groups]
