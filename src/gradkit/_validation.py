@@ -8,6 +8,7 @@ import numpy as np
 
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
+_INF = float("inf")
 
 
 def float_array(a, name):
@@ -29,6 +30,9 @@ def optional_param(a, name, dtype, shape):
     float array of exactly `dtype` and `shape`."""
     if a is None:
         return None
+    if (type(a) is np.ndarray and a.dtype == dtype and a.shape == shape
+            and a.flags.c_contiguous):
+        return a
     a = float_array(a, name)
     same_dtype(a, dtype, name)
     if a.shape != shape:
@@ -70,6 +74,8 @@ def output(out, shape, dtype, name="out"):
 
 
 def nonneg_float(v, name):
+    if type(v) is float and 0.0 <= v < _INF:  # the common case, without ABC checks
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     v = float(v)
@@ -79,6 +85,8 @@ def nonneg_float(v, name):
 
 
 def positive_int(v, name, minimum=1):
+    if type(v) is int and v >= minimum:
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     v = int(v)
