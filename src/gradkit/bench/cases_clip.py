@@ -24,9 +24,9 @@ def _grads(n_arrays, size, seed=0):
 def _torch_params(torch, grads):
     params = []
     for g in grads:
-        p = torch.nn.Parameter(torch.empty(0))
-        p.data = torch.from_numpy(g).clone()  # the parameter values are never touched
-        p.grad = torch.from_numpy(g)          # shares g's memory
+        # the parameter values are never read: an untouched empty tensor costs no memory
+        p = torch.nn.Parameter(torch.empty(g.shape, dtype=torch.float32))
+        p.grad = torch.from_numpy(g)  # shares g's memory
         params.append(p)
     return params
 
