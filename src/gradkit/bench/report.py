@@ -86,6 +86,18 @@ def table_rows(results):
     return rows
 
 
+def summary(result):
+    """One line for the progress log: gradkit's time and the ratios."""
+    parts = [f"gradkit {fmt_time(result['times']['gradkit']['median'])}"]
+    if result["x_numpy"] is not None:
+        parts.append(f"{result['x_numpy']:.2f}x NumPy")
+    if result["x_peer"] is not None:
+        parts.append(f"{result['x_peer']:.2f}x {result['peer_name']}")
+    if result["roofline_share"] is not None:
+        parts.append(f"{100 * result['roofline_share']:.0f}% roofline")
+    return ", ".join(parts)
+
+
 def by_family(results):
     families = {}
     for r in results:
@@ -143,7 +155,7 @@ def markdown(results, probe, info, note=None):
 def write_json(path, results, probe, info, settings):
     doc = {"metadata": info, "settings": settings, "roofline": probe, "results": results}
     with open(path, "w") as f:
-        json.dump(doc, f, indent=2)
+        json.dump(doc, f, indent=2, default=repr)   # Case.extra may hold anything
         f.write("\n")
 
 
@@ -174,7 +186,7 @@ def plot(path, results, probe, info):
         if goals:
             ax.scatter([g for _, g in goals], [y for y, _ in goals], marker="|", s=300,
                        color="tab:red", label="goal", zorder=3)
-            ax.legend(loc="lower right")
+            ax.legend(loc="best", fontsize=8)
         if ref is not None:
             ax.axvline(ref, color="gray", linewidth=0.8)
         ax.set_title(title)

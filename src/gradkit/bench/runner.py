@@ -194,6 +194,8 @@ def _run(args, cases, quick, settings, threads, torch):
         if r["error"]:
             _log(r["error"])
             status = 1
+        else:
+            _log("    " + report.summary(r))
         results.append(r)
     info = report.machine_info(threads, torch)
     print(report.text_tables(results, probe, info))
