@@ -271,3 +271,7 @@ def test_command_line_quick_run(tmp_path):
     assert ops and all("layer_norm" in op for op in ops)
     assert all(r["quick"] and r["error"] is None for r in doc["results"])
     assert "== norm ==" in proc.stdout and "[1/" in proc.stderr
+
+
+def test_bad_thread_count():
+    assert runner.run(_args(threads=0), cases=_fake_cases(), scale=1e-4) == 2

@@ -150,7 +150,8 @@ def run(args, cases=None, scale=None):
     """
     quick = bool(getattr(args, "quick", False))
     settings = FULL if not quick else QUICK
-    threads = getattr(args, "threads", None) or available_cores()
+    threads = getattr(args, "threads", None)
+    threads = available_cores() if threads is None else threads
     if threads < 1:
         _log(f"--threads must be >= 1, got {threads}")
         return 2
