@@ -179,6 +179,7 @@ def _run(args, cases, quick, settings, threads, torch):
         _log("no benchmark case matches")
         return 1
     scale = core.size_scale()
+    info = report.machine_info(threads, torch)     # dated when the run starts
     _log(f"roofline probe ({threads} threads)...")
     probe = roofline.probe(scale=scale, reps=settings["probe_reps"])
     _log(f"roofline {probe['roofline_gbs']:.1f} GB/s (scale {probe['scale_gbs']:.1f}, "
@@ -198,7 +199,6 @@ def _run(args, cases, quick, settings, threads, torch):
         else:
             _log("    " + report.summary(r))
         results.append(r)
-    info = report.machine_info(threads, torch)
     print(report.text_tables(results, probe, info))
     run_settings = {"quick": quick, "filter": getattr(args, "filter", None),
                     "scale": scale, "budget_seconds": settings["budget"],
