@@ -121,8 +121,12 @@ def text_tables(results, probe, info):
     return "\n".join(out)
 
 
+def _threads(info):
+    return f"{info['threads']} thread" + ("s" if info["threads"] != 1 else "")
+
+
 def _header(probe, info):
-    return (f"{info['date']}  {info['cpu']}  {info['threads']} threads of "
+    return (f"{info['date']}  {info['cpu']}  {_threads(info)} of "
             f"{info['cores']} cores  SIMD {info['simd']}\n"
             f"gradkit {info['gradkit']}  numpy {info['numpy']}  torch {info['torch']}  "
             f"python {info['python']}\n"
@@ -136,7 +140,7 @@ def markdown(results, probe, info, note=None):
     out = []
     if note:
         out += [f"> {note}", ""]
-    out += [f"Measured {info['date']} on {info['cpu']}, {info['threads']} threads "
+    out += [f"Measured {info['date']} on {info['cpu']}, {_threads(info)} "
             f"({info['cores']} cores), SIMD {info['simd']}; gradkit {info['gradkit']}, "
             f"NumPy {info['numpy']}, PyTorch {info['torch']}, Python {info['python']}. "
             f"Roofline {probe['roofline_gbs']:.1f} GB/s (scale {probe['scale_gbs']:.1f} "
@@ -192,7 +196,7 @@ def plot(path, results, probe, info):
         ax.set_title(title)
     axes[0].set_yticks(ypos, labels)
     axes[0].invert_yaxis()
-    fig.suptitle(f"gradkit {info['gradkit']}, {info['cpu']}, {info['threads']} threads, "
+    fig.suptitle(f"gradkit {info['gradkit']}, {info['cpu']}, {_threads(info)}, "
                  f"roofline {probe['roofline_gbs']:.1f} GB/s, {info['date']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
