@@ -177,22 +177,24 @@ def plot(path, results, probe, info):
         return False
     ok = [r for r in results if not r["error"]]
     labels = [f"{r['family']}: {r['op']} ({r['size']})" for r in ok]
-    panels = [("x_peer", "goal_ratio", "time(peer) / time(gradkit)", 1.0, 1.0),
+    # ratios span decades (a per-call case can be 100x, a kernel 2x): log axis
+    panels = [("x_peer", "goal_ratio", "time(peer) / time(gradkit)", 1.0, "log"),
               ("roofline_share", "goal_roofline", "share of the roofline (%)", 100.0,
-               None)]
+               "linear")]
     fig, axes = plt.subplots(1, 2, figsize=(13, 1.0 + 0.4 * max(len(ok), 1)),
                              sharey=True, squeeze=True)
     ypos = np.arange(len(ok))
-    for ax, (key, goal_key, title, factor, ref) in zip(axes, panels):
-        values = [(r[key] or 0.0) * factor for r in ok]
+    for ax, (key, goal_key, title, factor, xscale) in zip(axes, panels):
+        values = [np.nan if r[key] is None else r[key] * factor for r in ok]
+        ax.set_xscale(xscale)
         ax.barh(ypos, values, color="tab:blue")
         goals = [(y, r[goal_key] * factor) for y, r in zip(ypos, ok) if r[goal_key]]
         if goals:
             ax.scatter([g for _, g in goals], [y for y, _ in goals], marker="|", s=300,
                        color="tab:red", label="goal", zorder=3)
             ax.legend(loc="best", fontsize=8)
-        if ref is not None:
-            ax.axvline(ref, color="gray", linewidth=0.8)
+        if xscale == "log":
+            ax.axvline(1.0, color="gray", linewidth=0.8)     # parity with the peer
         ax.set_title(title)
     axes[0].set_yticks(ypos, labels)
     axes[0].invert_yaxis()
