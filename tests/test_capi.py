@@ -1,6 +1,6 @@
-"""The C-level API (gradkit.capi, gradkit.get_include()): a downstream Cython extension
-(tests/capi_consumer) is built with meson + ninja against the INSTALLED gradkit, imported,
-and must give bitwise the results of the Python API."""
+"""The C-level API (gradkit.capi, gradkit.get_include()): downstream extensions in Cython
+and in C (tests/capi_consumer) are built with meson + ninja against the INSTALLED gradkit,
+imported, and must give bitwise the results of the Python API."""
 import importlib
 import importlib.metadata
 import importlib.util
@@ -102,7 +102,8 @@ def _run(cmd, env):
 
 
 @pytest.fixture(scope="module")
-def consumer(tmp_path_factory):
+def consumers(tmp_path_factory):
+    """The modules of tests/capi_consumer, built and imported from a temporary folder."""
     if EDITABLE:
         pytest.skip(needs_normal_install.kwargs["reason"])
     tools, reason = _build_tools()
@@ -114,14 +115,27 @@ def consumer(tmp_path_factory):
     shutil.copytree(CONSUMER_SRC, src)
     _run(meson + ["setup", str(build), str(src)], env)
     _run([ninja_exe, "-C", str(build)], env)
+    modules = {}
     sys.path.insert(0, str(build))
     try:
-        module = importlib.import_module("gk_consumer")
+        for name in ("gk_consumer", "gk_c_consumer"):
+            modules[name] = importlib.import_module(name)
+            assert os.path.dirname(modules[name].__file__) == str(build)
     finally:
         sys.path.remove(str(build))
-        sys.modules.pop("gk_consumer", None)
-    assert os.path.dirname(module.__file__) == str(build)
-    return module
+        for name in ("gk_consumer", "gk_c_consumer"):
+            sys.modules.pop(name, None)
+    return modules
+
+
+@pytest.fixture
+def consumer(consumers):
+    return consumers["gk_consumer"]
+
+
+@pytest.fixture
+def c_consumer(consumers):
+    return consumers["gk_c_consumer"]
 
 
 def _data(rng, shape, dtype, affine):
@@ -168,3 +182,19 @@ def test_consumer_bad_argument_returns_a_code_and_writes_nothing(consumer, dtype
     assert rms(x, w, y, rstd, 1e-5, rows=-1) == consumer.ESIZE
     assert ln(x, w, b, y, mean, rstd, -1.0) not in (consumer.OK, consumer.ESIZE)  # eps < 0
     assert (y == 7).all() and (mean == 7).all() and (rstd == 7).all()
+
+
+def test_c_consumer_is_bitwise_gradkit(c_consumer, rng):
+    x = (rng.standard_normal((300, 257)) * 3 + 1).astype(np.float32)
+    y, mean, rstd = np.empty_like(x), np.empty(300, np.float32), np.empty(300, np.float32)
+    assert c_consumer.layer_norm_f32(x, y, mean, rstd, 300, 257, 1e-5) == c_consumer.OK
+    y_ref, stats = gradkit.layer_norm(x, None, None, 1e-5)
+    assert_bitwise_equal((y, mean, rstd), (y_ref, stats.mean, stats.rstd))
+
+    x64, w64 = x.astype(np.float64), rng.standard_normal(257)
+    y64, rstd64 = np.full_like(x64, 7), np.full(300, 7.0)
+    assert c_consumer.rms_norm_f64(x64, w64, y64, rstd64, -2, 257, 1e-6) == c_consumer.ESIZE
+    assert (y64 == 7).all() and (rstd64 == 7).all()
+    assert c_consumer.rms_norm_f64(x64, w64, y64, rstd64, 300, 257, 1e-6) == c_consumer.OK
+    y_ref, stats = gradkit.rms_norm(x64, w64, 1e-6)
+    assert_bitwise_equal((y64, rstd64), (y_ref, stats.rstd))
