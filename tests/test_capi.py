@@ -72,8 +72,8 @@ def test_installed_pxd_and_headers_are_self_contained():
 def _build_tools():
     """(env, meson command, ninja path) using the tools of the Python running the
     tests, or a skip reason."""
-    missing = [mod for mod in ("mesonbuild", "Cython")
-               if importlib.util.find_spec(mod) is None]
+    missing = [package for package, module in (("meson", "mesonbuild"), ("Cython", "Cython"))
+               if importlib.util.find_spec(module) is None]
     path = [os.path.dirname(sys.executable)]
     if importlib.util.find_spec("ninja") is not None:
         import ninja
