@@ -2,7 +2,7 @@
 int8 quantization."""
 import numpy as np
 
-from .core import Case, try_import_torch
+from .core import Case, scaled, try_import_torch
 
 
 def _cross_entropy_case(n, c, quick, goal):
@@ -46,7 +46,7 @@ def _gradcheck_overhead_case():
     from gradkit import reference as ref
 
     rng = np.random.default_rng(0)
-    c, d, n = 10, 64, 256
+    c, d, n = 10, 64, scaled(256)
     x = rng.standard_normal((n, d))
     y = rng.integers(0, c, n)
     w = rng.standard_normal((c, d)) * 0.1
@@ -79,7 +79,7 @@ def _gradcheck_overhead_case():
 
     return Case(
         op="check_grad harness (batched, 640 coordinates)",
-        size="W 10x64, batch 256, f64",
+        size=f"W 10x64, batch {n}, f64",
         gradkit=lambda: check_grad(losses, w, grad, batched=True),
         bytes=None,
         numpy=lambda: ref.numerical_grad(losses, w, batched=True),
@@ -122,8 +122,8 @@ def _quantize_case(n, c):
 
 def cases():
     return [
-        _cross_entropy_case(8192, 1000, False, ">=5x torch autograd (2 threads)"),
+        _cross_entropy_case(scaled(8192), 1000, False, ">=5x torch autograd (2 threads)"),
         _cross_entropy_case(32, 256, True, ""),
         _gradcheck_overhead_case(),
-        _quantize_case(8192, 1024),
+        _quantize_case(scaled(8192), 1024),
     ]
