@@ -104,9 +104,13 @@ def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mea
     Parameters
     ----------
     logits : ndarray, float32 or float64, shape (N, C)
+        Also PyTorch's other layouts: (C,) for one sample, and (N, C, d1, ..., dK) with
+        the classes on axis 1 (each position is a row; 'mean' averages over all of them).
     labels : ndarray
         Class indices of shape (N,) of any integer dtype, each in ``[0, C)`` or equal to
         ``ignore_index``; or target probabilities of shape (N, C) and the logits' dtype.
+        For the other layouts: indices of shape () or (N, d1, ..., dK), probabilities
+        of the logits' shape.
     label_smoothing : float in [0, 1]
     reduction : {'mean', 'sum', 'none'}
         'mean' divides the sum by the number of rows whose label is not
@@ -118,7 +122,8 @@ def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mea
 
     Returns
     -------
-    loss : float, or ndarray of shape (N,) for reduction='none'
+    loss : float, or ndarray of shape (N,) for reduction='none' ((N, d1, ..., dK), or
+        0-d for one sample)
     dlogits : ndarray of the logits' shape and dtype
         Gradient of ``loss`` (of ``loss.sum()`` for 'none').
 
@@ -127,10 +132,46 @@ def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mea
     ValueError
         A class index outside ``[0, C)`` that is not ``ignore_index`` (named ``labels``).
     """
-    logits = _logits(logits, "logits")
+    x = _v.float_array(logits, "logits")
     red = _reduction(reduction)
     smooth = _unit_interval(label_smoothing, "label_smoothing")
     ignore_index = _int(ignore_index, "ignore_index")
+    if x.ndim == 2:
+        return _cross_entropy_2d(_logits(x, "logits"), labels, smooth, ignore_index,
+                                 reduction, red)
+    # PyTorch's other layouts, as rows of (N*, C): (C,) unbatched with a scalar class
+    # index or (C,) probabilities; (N, C, d1, ..., dK) with the classes on axis 1
+    if x.ndim == 0:
+        raise ValueError("logits must have a class axis, got a 0-d array")
+    if labels is None:
+        raise TypeError("labels must be int class indices or float probabilities, got None")
+    lab = labels if isinstance(labels, np.ndarray) else np.asarray(labels)
+    c = x.shape[0] if x.ndim == 1 else x.shape[1]
+    if x.ndim == 1:
+        outer, z2 = (), x.reshape(1, c)
+    else:
+        outer = (x.shape[0],) + x.shape[2:]
+        z2 = np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(-1, c)
+    if lab.dtype.kind == "f":
+        if lab.shape != x.shape:
+            raise ValueError(f"labels (probabilities) must have the shape of logits "
+                             f"{x.shape}, got {lab.shape}")
+        lab2 = lab.reshape(1, c) if x.ndim == 1 else np.moveaxis(lab, 1, -1).reshape(-1, c)
+    else:
+        if lab.shape != outer:
+            raise ValueError(f"labels (class indices) must have shape {outer} for logits "
+                             f"of shape {x.shape}, got {lab.shape}")
+        lab2 = lab.reshape(-1)
+    loss, d2 = _cross_entropy_2d(_logits(z2, "logits"), lab2, smooth, ignore_index,
+                                 reduction, red)
+    if reduction == "none":
+        loss = loss.reshape(outer)
+    if x.ndim == 1:
+        return loss, d2.reshape(c)
+    return loss, np.ascontiguousarray(np.moveaxis(d2.reshape(outer + (c,)), -1, 1))
+
+
+def _cross_entropy_2d(logits, labels, smooth, ignore_index, reduction, red):
     lab, probs = _targets(labels, logits, ignore_index)
     n, c = logits.shape
     dlogits = np.empty_like(logits)
