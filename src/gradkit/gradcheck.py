@@ -54,7 +54,7 @@ class _Flat:
             arrays = [_v.float_array(x, "x")]
         self.dtype = arrays[0].dtype
         self.shapes = [a.shape for a in arrays]
-        sizes = [a.size for a in arrays]
+        sizes = self.sizes = [a.size for a in arrays]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         self.size = self.offsets[-1]
         self.theta = np.concatenate([a.reshape(-1) for a in arrays]).astype(self.dtype)
@@ -63,7 +63,7 @@ class _Flat:
         """vec (size,) -> x's structure (views); vec (k, size) -> stacked views."""
         lead = vec.shape[:-1]
         parts = [vec[..., o:o + s_].reshape(lead + shape)
-                 for o, s_, shape in zip(self.offsets, np.diff(self.offsets), self.shapes)]
+                 for o, s_, shape in zip(self.offsets, self.sizes, self.shapes)]
         if not self.is_dict:
             return parts[0]
         return dict(zip(self.names, parts))
