@@ -10,9 +10,11 @@ from ._config import (get_include, get_num_threads, num_threads, set_num_threads
                       show_config)
 from .norm import (NormStats, layer_norm, layer_norm_backward, rms_norm,
                    rms_norm_backward)
+from .norm import batch_norm, batch_norm_backward
 
 __all__ = [
     "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
     "num_threads", "NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
     "rms_norm_backward",
 ]
+__all__ += ["batch_norm", "batch_norm_backward"]

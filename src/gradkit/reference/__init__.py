@@ -4,3 +4,7 @@ compare the kernels against them.  Slow on purpose: clarity over speed."""
 from .norm import (layer_norm, layer_norm_backward, rms_norm, rms_norm_backward)
 
 __all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward"]
+
+from .norm import batch_norm, batch_norm_backward
+
+__all__ += ["batch_norm", "batch_norm_backward"]

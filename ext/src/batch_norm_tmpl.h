@@ -1,0 +1,561 @@
+/* BatchNorm kernels for element type T.  Included by norm.c once per dtype, after
+ * reduce_tmpl.h.
+ *
+ * x is seen as (batch, channels, inner) with inner = prod(spatial).  Two layouts:
+ *
+ * - column path (inner < GK_BN_ROW_MIN; the (N, C) case): x is (batch, K) with
+ *   K = channels * inner, and per-column reductions run over contiguous rows, vectorized
+ *   across columns.  Rows are split into a fixed partition of tasks (gk_row_tasks) and
+ *   columns into chunks of at most GK_BN_CW; each (task, chunk) walks its rows in blocks
+ *   of about GK_BN_TILE elements.  A block is read twice while it sits in L1/L2: once for
+ *   its mean, once for its sum of squared deviations; blocks, then tasks, then the inner
+ *   columns of a channel are merged with Chan's formula in a fixed order.
+ * - plane path (inner >= GK_BN_ROW_MIN): each (n, c) plane of `inner` contiguous
+ *   elements is cut into segments of GK_CHUNK elements; a segment's mean and squared
+ *   deviations come from two passes over it in L1 (reduce_tmpl.h), and a channel merges
+ *   its segments in (n, segment) order.
+ *
+ * Everything is accumulated in double, from centred data, so x = 1e4 + N(0, 1) keeps its
+ * variance to a few ulps, and every partition depends only on the shape, so the results
+ * are bitwise identical for any thread count.  The output pass computes in double and
+ * rounds once.  The backward accumulates sum(dy) and sum(dy (x - mean)) the same way
+ * (plain sums: the data are already centred by the saved mean). */
+
+#ifndef GK_BN_COMMON
+#define GK_BN_COMMON
+#define GK_BN_ROW_MIN ((gk_index)64)    /* inner size from which planes are reduced alone */
+#define GK_BN_CW ((gk_index)2048)        /* columns per chunk in the column path */
+#define GK_BN_TILE ((gk_index)8192)     /* elements per block in the column path */
+
+/* Merge the statistics (nb, mb, qb) of w blocks into (na, ma, qa): count, mean and
+ * sum of squared deviations (Chan, Golub & LeVeque), one block per column. */
+GK_INLINE void gk_bn_merge_vec(double *GK_RESTRICT ma, double *GK_RESTRICT qa,
+                               const double *GK_RESTRICT mb, const double *GK_RESTRICT qb,
+                               gk_index w, double na, double nb)
+{
+    double fb = nb / (na + nb), fab = na * fb;
+    for (gk_index j = 0; j < w; ++j) {
+        double d = mb[j] - ma[j];
+        ma[j] += d * fb;
+        qa[j] += qb[j] + d * d * fab;
+    }
+}
+
+typedef struct {
+    gk_index ntask;   /* row tasks (fixed partition of the batch) */
+    gk_index cw;      /* columns per chunk */
+    gk_index nchunk;  /* column chunks */
+    gk_index rb;      /* rows per block, a multiple of 4 */
+} gk_bn_plan;
+
+static inline gk_bn_plan gk_bn_column_plan(gk_index rows, gk_index cols)
+{
+    gk_bn_plan p;
+    p.ntask = gk_row_tasks(rows, 2 * cols);
+    p.cw = cols < GK_BN_CW ? cols : GK_BN_CW;
+    p.nchunk = (cols + p.cw - 1) / p.cw;
+    p.rb = (GK_BN_TILE / p.cw) & ~(gk_index)3;
+    if (p.rb < 4) p.rb = 4;
+    return p;
+}
+
+/* Per-channel constants of the output pass y = (x - m) s + b (forward) or of
+ * dx = k (dy - a - (x - m) s) (backward), expanded to one entry per column in the
+ * column path when inner > 1. */
+typedef struct {
+    double *m, *s, *b, *k;
+} gk_bn_coef;
+#endif
+
+/* ---- forward statistics: column path ----------------------------------------------
+ * All means are kept relative to a pivot per channel, its first value, so that the
+ * means merged by Chan's formula are of the size of the spread, not of the offset: a
+ * mean of 1e4 would carry an absolute rounding error of ulp(1e4) into every merge. */
+
+/* Mean (relative to pv[j]) and squared deviations of columns [c0, c0 + w) over rows
+ * [r0, r1) of x (K columns), written to mean_out[0..w) and m2_out[0..w). */
+static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT pivot,
+                               gk_index K, gk_index r0, gk_index r1, gk_index c0,
+                               gk_index w, gk_index rb, double *GK_RESTRICT mean_out,
+                               double *GK_RESTRICT m2_out)
+{
+    double s[GK_BN_CW], q[GK_BN_CW], ma[GK_BN_CW], qa[GK_BN_CW], pv[GK_BN_CW];
+    for (gk_index j = 0; j < w; ++j) {
+        ma[j] = qa[j] = 0.0;
+        pv[j] = pivot[c0 + j];
+    }
+    double na = 0.0;
+    for (gk_index b0 = r0; b0 < r1; b0 += rb) {
+        gk_index nb = r1 - b0 < rb ? r1 - b0 : rb;
+        const T *xb = x + b0 * K + c0;
+        gk_index i;
+        /* pass 1: block sums of x - pivot, four rows added pairwise per step */
+        for (gk_index j = 0; j < w; ++j) s[j] = 0.0;
+        for (i = 0; i + 4 <= nb; i += 4) {
+            const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+            for (gk_index j = 0; j < w; ++j)
+                s[j] += (((double)p0[j] - pv[j]) + ((double)p1[j] - pv[j]))
+                      + (((double)p2[j] - pv[j]) + ((double)p3[j] - pv[j]));
+        }
+        for (; i < nb; ++i) {
+            const T *p0 = xb + i * K;
+            for (gk_index j = 0; j < w; ++j) s[j] += (double)p0[j] - pv[j];
+        }
+        double dnb = (double)nb;
+        for (gk_index j = 0; j < w; ++j) {
+            s[j] /= dnb;                 /* block mean, relative to the pivot */
+            q[j] = pv[j] + s[j];         /* its absolute value (rounded): the centre */
+        }
+        /* pass 2 (the block is in cache): squared deviations from the centre, which is
+         * within an ulp of the block mean, so their sum is M2 to a relative ulp^2 */
+        for (i = 0; i + 4 <= nb; i += 4) {
+            const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+            if (b0 + nb + i + 4 <= r1)  /* fetch the next block while this one computes */
+                for (int r = 0; r < 4; ++r)
+                    for (gk_index j = 0; j < w; j += 64 / (gk_index)sizeof(T))
+                        __builtin_prefetch(xb + (nb + i + r) * K + j);
+            for (gk_index j = 0; j < w; ++j) {
+                double d0 = (double)p0[j] - q[j], d1 = (double)p1[j] - q[j];
+                double d2 = (double)p2[j] - q[j], d3 = (double)p3[j] - q[j];
+                qa[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+            }
+        }
+        for (; i < nb; ++i) {
+            const T *p0 = xb + i * K;
+            for (gk_index j = 0; j < w; ++j) {
+                double d0 = (double)p0[j] - q[j];
+                qa[j] += d0 * d0;
+            }
+        }
+        /* merge the block's mean into the running one; its M2 went straight into qa,
+         * the merge adds the spread between the two means */
+        double fb = dnb / (na + dnb), fab = na * fb;
+        for (gk_index j = 0; j < w; ++j) {
+            double d = s[j] - ma[j];
+            ma[j] += d * fb;
+            qa[j] += d * d * fab;
+        }
+        na += dnb;
+    }
+    for (gk_index j = 0; j < w; ++j) {
+        mean_out[j] = ma[j];
+        m2_out[j] = qa[j];
+    }
+}
+
+/* Per-channel (mean, M2) over the column path: part holds 2 * K * ntask doubles,
+ * pivot K doubles (scratch). */
+static void GK_T(bn_col_channel_stats)(const T *x, gk_index N, gk_index C, gk_index inner,
+                                       double *part, double *pivot, double *cmean,
+                                       double *cm2)
+{
+    gk_index K = C * inner;
+    for (gk_index c = 0; c < C; ++c)
+        for (gk_index j = 0; j < inner; ++j)
+            pivot[c * inner + j] = (double)x[c * inner];
+    gk_bn_plan p = gk_bn_column_plan(N, K);
+    gk_index items = p.ntask * p.nchunk;
+    int nt = gk_threads_for(N * K);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index it = 0; it < items; ++it) {
+        gk_index t = it / p.nchunk, ch = it % p.nchunk;
+        gk_index c0 = ch * p.cw;
+        gk_index w = K - c0 < p.cw ? K - c0 : p.cw;
+        double *pm = part + 2 * t * K;
+        GK_T(bn_col_stats)(x, pivot, K, gk_task_begin(t, p.ntask, N),
+                           gk_task_begin(t + 1, p.ntask, N), c0, w, p.rb, pm + c0,
+                           pm + K + c0);
+    }
+    /* merge each column's tasks in order into task 0's slots (vectorized across
+     * columns; how the columns are split among threads changes no column's result) */
+    int ntc = gk_threads_for(K * p.ntask);
+    #pragma omp parallel for num_threads(ntc) schedule(static) if(ntc > 1)
+    for (gk_index ch = 0; ch < p.nchunk; ++ch) {
+        gk_index c0 = ch * p.cw;
+        gk_index w = K - c0 < p.cw ? K - c0 : p.cw;
+        double na = (double)gk_task_begin(1, p.ntask, N);
+        for (gk_index t = 1; t < p.ntask; ++t) {
+            double nb = (double)(gk_task_begin(t + 1, p.ntask, N) - gk_task_begin(t, p.ntask, N));
+            gk_bn_merge_vec(part + c0, part + K + c0, part + 2 * t * K + c0,
+                            part + 2 * t * K + K + c0, w, na, nb);
+            na += nb;
+        }
+    }
+    /* then the inner columns of each channel, in order (all hold N values) */
+    for (gk_index c = 0; c < C; ++c) {
+        cmean[c] = part[c * inner];
+        cm2[c] = part[K + c * inner];
+    }
+    for (gk_index j = 1; j < inner; ++j) {
+        double na = (double)N * (double)j, nb = (double)N;
+        double fb = nb / (na + nb), fab = na * fb;
+        for (gk_index c = 0; c < C; ++c) {
+            double d = part[c * inner + j] - cmean[c];
+            cmean[c] += d * fb;
+            cm2[c] += part[K + c * inner + j] + d * d * fab;
+        }
+    }
+    for (gk_index c = 0; c < C; ++c)
+        cmean[c] += pivot[c * inner];
+}
+
+/* ---- forward statistics: plane path ----------------------------------------------- */
+
+/* sum_j (x[j] - p) over one chunk */
+GK_INLINE double GK_T(bn_chunk_sum_shifted)(const T *GK_RESTRICT x, gk_index n, double p)
+{
+    double acc[GK_LANES] = {0};
+    gk_index j = 0;
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int k = 0; k < GK_LANES; ++k)
+            acc[k] += (double)x[j + k] - p;
+    for (int k = 0; j + k < n; ++k)
+        acc[k] += (double)x[j + k] - p;
+    return gk_fold16(acc);
+}
+
+static void GK_T(bn_plane_channel_stats)(const T *x, gk_index N, gk_index C, gk_index inner,
+                                         double *seg, double *pivot, double *cmean,
+                                         double *cm2)
+{
+    gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
+    gk_index total = N * C * nseg;
+    for (gk_index c = 0; c < C; ++c)
+        pivot[c] = (double)x[c * inner];
+    int nt = gk_threads_for(N * C * inner);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index sg = 0; sg < total; ++sg) {
+        gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
+        gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
+        const T *p = x + plane * inner + off;
+        double pv = pivot[plane % C];
+        double m = GK_T(bn_chunk_sum_shifted)(p, len, pv) / (double)len;
+        seg[2 * sg] = m;
+        seg[2 * sg + 1] = GK_T(chunk_sumsqdev)(p, len, pv + m);
+    }
+    /* merge in (n, segment) order; every channel holds the same counts, so the merge
+     * runs across channels */
+    double na = 0.0;
+    for (gk_index c = 0; c < C; ++c) cmean[c] = cm2[c] = 0.0;
+    for (gk_index n = 0; n < N; ++n)
+        for (gk_index s = 0; s < nseg; ++s) {
+            gk_index off = s * GK_CHUNK;
+            double nb = (double)(inner - off < GK_CHUNK ? inner - off : GK_CHUNK);
+            double fb = nb / (na + nb), fab = na * fb;
+            const double *sg = seg + 2 * (n * C * nseg + s);
+            for (gk_index c = 0; c < C; ++c) {
+                double d = sg[2 * nseg * c] - cmean[c];
+                cmean[c] += d * fb;
+                cm2[c] += sg[2 * nseg * c + 1] + d * d * fab;
+            }
+            na += nb;
+        }
+    for (gk_index c = 0; c < C; ++c)
+        cmean[c] += pivot[c];
+}
+
+/* ---- output passes (shared by forward and backward) ------------------------------- */
+
+/* Column path: row by row, vectorized across the K columns.
+ * forward:  out = (x - m) s + b
+ * backward: out = k ((dy - b) - (x - m) s)   (dy given) */
+static void GK_T(bn_col_apply)(const T *dy, const T *x, T *out, gk_index N, gk_index K,
+                               gk_bn_coef cf)
+{
+    int nt = gk_threads_for(N * K);
+    const double *GK_RESTRICT m = cf.m, *GK_RESTRICT s = cf.s, *GK_RESTRICT b = cf.b;
+    const double *GK_RESTRICT k = cf.k;
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index i = 0; i < N; ++i) {
+        const T *GK_RESTRICT xi = x + i * K;
+        T *GK_RESTRICT oi = out + i * K;
+        if (dy) {
+            const T *GK_RESTRICT gi = dy + i * K;
+            for (gk_index j = 0; j < K; ++j)
+                oi[j] = (T)(k[j] * (((double)gi[j] - b[j]) - ((double)xi[j] - m[j]) * s[j]));
+        } else {
+            for (gk_index j = 0; j < K; ++j)
+                oi[j] = (T)(((double)xi[j] - m[j]) * s[j] + b[j]);
+        }
+    }
+}
+
+/* Plane path: segment by segment with the channel's scalars. */
+static void GK_T(bn_plane_apply)(const T *dy, const T *x, T *out, gk_index N, gk_index C,
+                                 gk_index inner, gk_bn_coef cf)
+{
+    gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
+    gk_index total = N * C * nseg;
+    int nt = gk_threads_for(N * C * inner);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index sg = 0; sg < total; ++sg) {
+        gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
+        gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
+        gk_index c = plane % C;
+        const T *GK_RESTRICT xi = x + plane * inner + off;
+        T *GK_RESTRICT oi = out + plane * inner + off;
+        double m = cf.m[c], s = cf.s[c], b = cf.b[c];
+        if (dy) {
+            const T *GK_RESTRICT gi = dy + plane * inner + off;
+            double k = cf.k[c];
+            for (gk_index j = 0; j < len; ++j)
+                oi[j] = (T)(k * (((double)gi[j] - b) - ((double)xi[j] - m) * s));
+        } else {
+            for (gk_index j = 0; j < len; ++j)
+                oi[j] = (T)(((double)xi[j] - m) * s + b);
+        }
+    }
+}
+
+/* Scratch of one call: the partial statistics and the per-column constants, allocated
+ * before anything is written so that running out of memory leaves the outputs alone. */
+static double *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, int ncoef,
+                                gk_bn_coef *cf, double **cstat)
+{
+    int cols = inner < GK_BN_ROW_MIN;
+    gk_index K = C * inner;
+    gk_index npart = cols ? 2 * K * gk_bn_column_plan(N, K).ntask
+                          : 2 * N * C * ((inner + GK_CHUNK - 1) / GK_CHUNK);
+    gk_index ncolumn = cols && K > C ? K : C;   /* length of each (expanded) constant */
+    gk_index total = npart + 2 * C + (gk_index)ncoef * ncolumn;
+    double *buf = (double *)malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
+    if (!buf) return NULL;
+    *cstat = buf + npart;
+    double *c = buf + npart + 2 * C;
+    cf->m = c;
+    cf->s = c + ncolumn;
+    cf->b = c + 2 * ncolumn;
+    cf->k = ncoef > 3 ? c + 3 * ncolumn : NULL;
+    return buf;
+}
+
+/* Expand per-channel constants (entries [0, C) of each array) to one per column,
+ * in place, walking backwards so nothing is overwritten before it is read. */
+static void GK_T(bn_expand)(double *a, gk_index C, gk_index inner)
+{
+    if (!a || inner == 1) return;
+    for (gk_index c = C - 1; c >= 0; --c) {
+        double v = a[c];
+        for (gk_index j = inner - 1; j >= 0; --j) a[c * inner + j] = v;
+    }
+}
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean, T *rstd,
+                                T *running_mean, T *running_var, gk_index N, gk_index C,
+                                gk_index inner, int training, double momentum, double eps)
+{
+    gk_index count = N * inner;
+    if (C == 0) return GK_OK;
+    int cols = inner < GK_BN_ROW_MIN;
+    gk_bn_coef cf;
+    double *cstat;
+    double *buf = GK_T(bn_scratch)(N, C, inner, 3, &cf, &cstat);
+    if (!buf) return GK_ENOMEM;
+    double *cmean = cstat, *cm2 = cstat + C;
+    if (training && count > 0) {
+        if (cols)
+            GK_T(bn_col_channel_stats)(x, N, C, inner, buf, cf.m, cmean, cm2);
+        else
+            GK_T(bn_plane_channel_stats)(x, N, C, inner, buf, cf.m, cmean, cm2);
+    }
+    for (gk_index c = 0; c < C; ++c) {
+        double m, r;
+        if (training) {
+            m = count > 0 ? cmean[c] : 0.0;
+            double var = count > 0 ? cm2[c] / (double)count : 0.0;
+            r = 1.0 / sqrt(var + eps);
+            /* running stats: an empty batch leaves them alone, as torch does */
+            if (running_mean && count > 1) {
+                double unbiased = cm2[c] / (double)(count - 1);
+                running_mean[c] = (T)((1.0 - momentum) * (double)running_mean[c] + momentum * m);
+                running_var[c] = (T)((1.0 - momentum) * (double)running_var[c] + momentum * unbiased);
+            }
+        } else {
+            m = (double)running_mean[c];
+            r = 1.0 / sqrt((double)running_var[c] + eps);
+        }
+        if (mean) mean[c] = (T)m;
+        if (rstd) rstd[c] = (T)r;
+        cf.m[c] = m;
+        cf.s[c] = w ? r * (double)w[c] : r;
+        cf.b[c] = b ? (double)b[c] : 0.0;
+    }
+    if (count > 0) {
+        if (cols) {
+            GK_T(bn_expand)(cf.m, C, inner);
+            GK_T(bn_expand)(cf.s, C, inner);
+            GK_T(bn_expand)(cf.b, C, inner);
+            GK_T(bn_col_apply)(NULL, x, y, N, C * inner, cf);
+        } else {
+            GK_T(bn_plane_apply)(NULL, x, y, N, C, inner, cf);
+        }
+    }
+    free(buf);
+    return GK_OK;
+}
+
+/* ---- backward --------------------------------------------------------------------- */
+
+/* sum dy and sum dy (x - m[j]) of columns [c0, c0 + w) over rows [r0, r1). */
+static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+                                   const double *GK_RESTRICT m, gk_index K, gk_index r0,
+                                   gk_index r1, gk_index c0, gk_index w,
+                                   double *GK_RESTRICT s1_out, double *GK_RESTRICT s2_out)
+{
+    double s1[GK_BN_CW], s2[GK_BN_CW], mm[GK_BN_CW];
+    for (gk_index j = 0; j < w; ++j) {
+        s1[j] = s2[j] = 0.0;
+        mm[j] = m[c0 + j];
+    }
+    gk_index i = r0;
+    for (; i + 4 <= r1; i += 4) {
+        const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
+        const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+        for (gk_index j = 0; j < w; ++j) {
+            double a0 = (double)g0[j], a1 = (double)g1[j], a2 = (double)g2[j], a3 = (double)g3[j];
+            s1[j] += (a0 + a1) + (a2 + a3);
+            s2[j] += (a0 * ((double)p0[j] - mm[j]) + a1 * ((double)p1[j] - mm[j]))
+                   + (a2 * ((double)p2[j] - mm[j]) + a3 * ((double)p3[j] - mm[j]));
+        }
+    }
+    for (; i < r1; ++i) {
+        const T *g0 = dy + i * K + c0, *p0 = x + i * K + c0;
+        for (gk_index j = 0; j < w; ++j) {
+            double a0 = (double)g0[j];
+            s1[j] += a0;
+            s2[j] += a0 * ((double)p0[j] - mm[j]);
+        }
+    }
+    for (gk_index j = 0; j < w; ++j) {
+        s1_out[j] = s1[j];
+        s2_out[j] = s2[j];
+    }
+}
+
+/* sum dy and sum dy (x - m) over one segment (n <= GK_CHUNK), 16 lanes each */
+static void GK_T(bn_seg_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+                                   gk_index n, double m, double *s1, double *s2)
+{
+    double a1[GK_LANES] = {0}, a2[GK_LANES] = {0};
+    gk_index j = 0;
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int k = 0; k < GK_LANES; ++k) {
+            double g = (double)dy[j + k];
+            a1[k] += g;
+            a2[k] += g * ((double)x[j + k] - m);
+        }
+    for (int k = 0; j + k < n; ++k) {
+        double g = (double)dy[j + k];
+        a1[k] += g;
+        a2[k] += g * ((double)x[j + k] - m);
+    }
+    *s1 = gk_fold16(a1);
+    *s2 = gk_fold16(a2);
+}
+
+static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T *rstd,
+                                const T *w, T *dx, T *dw, T *db, gk_index N, gk_index C,
+                                gk_index inner)
+{
+    gk_index count = N * inner;
+    if (C == 0) return GK_OK;
+    if (count == 0) {
+        for (gk_index c = 0; c < C; ++c) {
+            if (dw) dw[c] = 0;
+            if (db) db[c] = 0;
+        }
+        return GK_OK;
+    }
+    int cols = inner < GK_BN_ROW_MIN;
+    gk_index K = C * inner;
+    gk_bn_coef cf;
+    double *cstat;
+    double *part = GK_T(bn_scratch)(N, C, inner, 4, &cf, &cstat);
+    if (!part) return GK_ENOMEM;
+    double *sdy = cstat, *sdyx = cstat + C;
+    for (gk_index c = 0; c < C; ++c) cf.m[c] = (double)mean[c];
+    if (cols) {
+        GK_T(bn_expand)(cf.m, C, inner);
+        gk_bn_plan p = gk_bn_column_plan(N, K);
+        gk_index items = p.ntask * p.nchunk;
+        int nt = gk_threads_for(N * K);
+        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+        for (gk_index it = 0; it < items; ++it) {
+            gk_index t = it / p.nchunk, ch = it % p.nchunk;
+            gk_index c0 = ch * p.cw;
+            gk_index wd = K - c0 < p.cw ? K - c0 : p.cw;
+            double *pt = part + 2 * t * K;
+            GK_T(bn_col_grad_sums)(dy, x, cf.m, K, gk_task_begin(t, p.ntask, N),
+                                   gk_task_begin(t + 1, p.ntask, N), c0, wd, pt + c0,
+                                   pt + K + c0);
+        }
+        /* add the tasks in order into task 0's slots, then each channel's columns */
+        int ntc = gk_threads_for(K * p.ntask);
+        #pragma omp parallel for num_threads(ntc) schedule(static) if(ntc > 1)
+        for (gk_index ch = 0; ch < p.nchunk; ++ch) {
+            gk_index c0 = ch * p.cw;
+            gk_index wd = K - c0 < p.cw ? K - c0 : p.cw;
+            double *GK_RESTRICT a1 = part + c0, *GK_RESTRICT a2 = part + K + c0;
+            for (gk_index t = 1; t < p.ntask; ++t) {
+                const double *GK_RESTRICT b1 = part + 2 * t * K + c0;
+                const double *GK_RESTRICT b2 = b1 + K;
+                for (gk_index j = 0; j < wd; ++j) {
+                    a1[j] += b1[j];
+                    a2[j] += b2[j];
+                }
+            }
+        }
+        for (gk_index c = 0; c < C; ++c) {
+            sdy[c] = part[c * inner];
+            sdyx[c] = part[K + c * inner];
+        }
+        for (gk_index j = 1; j < inner; ++j)
+            for (gk_index c = 0; c < C; ++c) {
+                sdy[c] += part[c * inner + j];
+                sdyx[c] += part[K + c * inner + j];
+            }
+    } else {
+        gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
+        gk_index total = N * C * nseg;
+        int nt = gk_threads_for(count * C);
+        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+        for (gk_index sg = 0; sg < total; ++sg) {
+            gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
+            gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
+            GK_T(bn_seg_grad_sums)(dy + plane * inner + off, x + plane * inner + off, len,
+                                   cf.m[plane % C], part + 2 * sg, part + 2 * sg + 1);
+        }
+        for (gk_index c = 0; c < C; ++c) sdy[c] = sdyx[c] = 0.0;
+        for (gk_index n = 0; n < N; ++n)
+            for (gk_index s = 0; s < nseg; ++s) {
+                const double *sg = part + 2 * (n * C * nseg + s);
+                for (gk_index c = 0; c < C; ++c) {
+                    sdy[c] += sg[2 * nseg * c];
+                    sdyx[c] += sg[2 * nseg * c + 1];
+                }
+            }
+    }
+    /* dx = w r (dy - mean(dy) - xhat mean(dy xhat)) with xhat = (x - m) r:
+     * k = w r, b = mean(dy), s = r^2 mean(dy (x - m)) */
+    double inv = 1.0 / (double)count;
+    for (gk_index c = 0; c < C; ++c) {
+        double r = (double)rstd[c];
+        if (dw) dw[c] = (T)(r * sdyx[c]);
+        if (db) db[c] = (T)sdy[c];
+        cf.k[c] = w ? (double)w[c] * r : r;
+        cf.b[c] = sdy[c] * inv;
+        cf.s[c] = r * r * (sdyx[c] * inv);
+    }
+    if (cols) {
+        GK_T(bn_expand)(cf.k, C, inner);
+        GK_T(bn_expand)(cf.b, C, inner);
+        GK_T(bn_expand)(cf.s, C, inner);
+        GK_T(bn_col_apply)(dy, x, dx, N, K, cf);
+    } else {
+        GK_T(bn_plane_apply)(dy, x, dx, N, C, inner, cf);
+    }
+    free(part);
+    return GK_OK;
+}
