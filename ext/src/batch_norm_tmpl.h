@@ -24,8 +24,13 @@
 #ifndef GK_BN_COMMON
 #define GK_BN_COMMON
 #define GK_BN_ROW_MIN ((gk_index)64)    /* inner size from which planes are reduced alone */
-#define GK_BN_CW ((gk_index)2048)        /* columns per chunk in the column path */
-#define GK_BN_TILE ((gk_index)8192)     /* elements per block in the column path */
+#define GK_BN_CW ((gk_index)1024)        /* columns per chunk in the column path */
+#define GK_BN_TILE ((gk_index)32768)     /* elements per block in the column path */
+#if defined(__GNUC__) || defined(__clang__)
+#define GK_BN_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define GK_BN_PREFETCH(p) ((void)(p))
+#endif
 
 /* Merge the statistics (nb, mb, qb) of w blocks into (na, ma, qa): count, mean and
  * sum of squared deviations (Chan, Golub & LeVeque), one block per column. */
@@ -59,12 +64,6 @@ static inline gk_bn_plan gk_bn_column_plan(gk_index rows, gk_index cols)
     return p;
 }
 
-/* Per-channel constants of the output pass y = (x - m) s + b (forward) or of
- * dx = k (dy - a - (x - m) s) (backward), expanded to one entry per column in the
- * column path when inner > 1. */
-typedef struct {
-    double *m, *s, *b, *k;
-} gk_bn_coef;
 #endif
 
 /* ---- forward statistics: column path ----------------------------------------------
@@ -113,7 +112,7 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
             if (b0 + nb + i + 4 <= r1)  /* fetch the next block while this one computes */
                 for (int r = 0; r < 4; ++r)
                     for (gk_index j = 0; j < w; j += 64 / (gk_index)sizeof(T))
-                        __builtin_prefetch(xb + (nb + i + r) * K + j);
+                        GK_BN_PREFETCH(xb + (nb + i + r) * K + j);
             for (gk_index j = 0; j < w; ++j) {
                 double d0 = (double)p0[j] - q[j], d1 = (double)p1[j] - q[j];
                 double d2 = (double)p2[j] - q[j], d3 = (double)p3[j] - q[j];
@@ -254,35 +253,56 @@ static void GK_T(bn_plane_channel_stats)(const T *x, gk_index N, gk_index C, gk_
         cmean[c] += pivot[c];
 }
 
-/* ---- output passes (shared by forward and backward) ------------------------------- */
+/* ---- output passes ----------------------------------------------------------------
+ * They run in T with per-column constants rounded to T (8 float lanes per AVX2
+ * register, no conversions), except that the mean is split in two, mh + ml, so that
+ * x - mean = (x - mh) - ml keeps full accuracy for data with a large mean (x - mh is
+ * exact by Sterbenz's lemma when x is near the mean).  The error is then a few ulps of
+ * the terms, as from a float64 computation rounded once to within those ulps. */
 
-/* Column path: row by row, vectorized across the K columns.
- * forward:  out = (x - m) s + b
- * backward: out = k ((dy - b) - (x - m) s)   (dy given) */
-static void GK_T(bn_col_apply)(const T *dy, const T *x, T *out, gk_index N, gk_index K,
-                               gk_bn_coef cf)
+/* Per-channel constants, one entry per column in the column path. */
+typedef struct {
+    T *mh, *ml, *s, *b, *k;
+} GK_T(bn_coef);
+
+/* forward, column path: y = ((x - mh) - ml) s + b, row by row, vectorized across the
+ * K columns */
+static void GK_T(bn_col_fwd_apply)(const T *x, T *y, gk_index N, gk_index K,
+                                   GK_T(bn_coef) cf)
 {
     int nt = gk_threads_for(N * K);
-    const double *GK_RESTRICT m = cf.m, *GK_RESTRICT s = cf.s, *GK_RESTRICT b = cf.b;
-    const double *GK_RESTRICT k = cf.k;
+    const T *GK_RESTRICT mh = cf.mh, *GK_RESTRICT ml = cf.ml;
+    const T *GK_RESTRICT s = cf.s, *GK_RESTRICT b = cf.b;
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index i = 0; i < N; ++i) {
         const T *GK_RESTRICT xi = x + i * K;
-        T *GK_RESTRICT oi = out + i * K;
-        if (dy) {
-            const T *GK_RESTRICT gi = dy + i * K;
-            for (gk_index j = 0; j < K; ++j)
-                oi[j] = (T)(k[j] * (((double)gi[j] - b[j]) - ((double)xi[j] - m[j]) * s[j]));
-        } else {
-            for (gk_index j = 0; j < K; ++j)
-                oi[j] = (T)(((double)xi[j] - m[j]) * s[j] + b[j]);
-        }
+        T *GK_RESTRICT yi = y + i * K;
+        for (gk_index j = 0; j < K; ++j)
+            yi[j] = ((xi[j] - mh[j]) - ml[j]) * s[j] + b[j];
     }
 }
 
-/* Plane path: segment by segment with the channel's scalars. */
+/* backward, column path: dx = k ((dy - b) - (x - mh) s) */
+static void GK_T(bn_col_bwd_apply)(const T *dy, const T *x, T *dx, gk_index N, gk_index K,
+                                   GK_T(bn_coef) cf)
+{
+    int nt = gk_threads_for(N * K);
+    const T *GK_RESTRICT mh = cf.mh, *GK_RESTRICT s = cf.s;
+    const T *GK_RESTRICT b = cf.b, *GK_RESTRICT k = cf.k;
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index i = 0; i < N; ++i) {
+        const T *GK_RESTRICT gi = dy + i * K;
+        const T *GK_RESTRICT xi = x + i * K;
+        T *GK_RESTRICT oi = dx + i * K;
+        for (gk_index j = 0; j < K; ++j)
+            oi[j] = k[j] * ((gi[j] - b[j]) - (xi[j] - mh[j]) * s[j]);
+    }
+}
+
+/* Plane path, both directions (dy NULL: forward): segment by segment with the
+ * channel's scalars. */
 static void GK_T(bn_plane_apply)(const T *dy, const T *x, T *out, gk_index N, gk_index C,
-                                 gk_index inner, gk_bn_coef cf)
+                                 gk_index inner, GK_T(bn_coef) cf)
 {
     gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
     gk_index total = N * C * nseg;
@@ -294,46 +314,66 @@ static void GK_T(bn_plane_apply)(const T *dy, const T *x, T *out, gk_index N, gk
         gk_index c = plane % C;
         const T *GK_RESTRICT xi = x + plane * inner + off;
         T *GK_RESTRICT oi = out + plane * inner + off;
-        double m = cf.m[c], s = cf.s[c], b = cf.b[c];
+        T mh = cf.mh[c], s = cf.s[c], b = cf.b[c];
         if (dy) {
             const T *GK_RESTRICT gi = dy + plane * inner + off;
-            double k = cf.k[c];
+            T k = cf.k[c];
             for (gk_index j = 0; j < len; ++j)
-                oi[j] = (T)(k * (((double)gi[j] - b) - ((double)xi[j] - m) * s));
+                oi[j] = k * ((gi[j] - b) - (xi[j] - mh) * s);
         } else {
+            T ml = cf.ml[c];
             for (gk_index j = 0; j < len; ++j)
-                oi[j] = (T)(((double)xi[j] - m) * s + b);
+                oi[j] = ((xi[j] - mh) - ml) * s + b;
         }
     }
 }
 
-/* Scratch of one call: the partial statistics and the per-column constants, allocated
- * before anything is written so that running out of memory leaves the outputs alone. */
-static double *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, int ncoef,
-                                gk_bn_coef *cf, double **cstat)
+/* Scratch of one call, allocated before anything is written so that running out of
+ * memory leaves the outputs alone: the partial statistics, 2 * C per-channel sums, a
+ * double per column (the pivots of the forward, the saved mean in the backward) and
+ * the output pass's constants. */
+typedef struct {
+    double *part, *stat, *m;
+    GK_T(bn_coef) cf;
+} GK_T(bn_work);
+
+static void *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, GK_T(bn_work) *wk)
 {
     int cols = inner < GK_BN_ROW_MIN;
     gk_index K = C * inner;
     gk_index npart = cols ? 2 * K * gk_bn_column_plan(N, K).ntask
                           : 2 * N * C * ((inner + GK_CHUNK - 1) / GK_CHUNK);
     gk_index ncolumn = cols && K > C ? K : C;   /* length of each (expanded) constant */
-    gk_index total = npart + 2 * C + (gk_index)ncoef * ncolumn;
-    double *buf = (double *)malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
+    gk_index ndouble = npart + 2 * C + ncolumn;
+    size_t bytes = sizeof(double) * (size_t)ndouble + sizeof(T) * (size_t)(5 * ncolumn);
+    char *buf = (char *)malloc(bytes > 0 ? bytes : 1);
     if (!buf) return NULL;
-    *cstat = buf + npart;
-    double *c = buf + npart + 2 * C;
-    cf->m = c;
-    cf->s = c + ncolumn;
-    cf->b = c + 2 * ncolumn;
-    cf->k = ncoef > 3 ? c + 3 * ncolumn : NULL;
+    wk->part = (double *)buf;
+    wk->stat = wk->part + npart;
+    wk->m = wk->stat + 2 * C;
+    T *t = (T *)(buf + sizeof(double) * (size_t)ndouble);
+    wk->cf.mh = t;
+    wk->cf.ml = t + ncolumn;
+    wk->cf.s = t + 2 * ncolumn;
+    wk->cf.b = t + 3 * ncolumn;
+    wk->cf.k = t + 4 * ncolumn;
     return buf;
 }
 
 /* Expand per-channel constants (entries [0, C) of each array) to one per column,
  * in place, walking backwards so nothing is overwritten before it is read. */
-static void GK_T(bn_expand)(double *a, gk_index C, gk_index inner)
+static void GK_T(bn_expand)(T *a, gk_index C, gk_index inner)
 {
-    if (!a || inner == 1) return;
+    if (inner == 1) return;
+    for (gk_index c = C - 1; c >= 0; --c) {
+        T v = a[c];
+        for (gk_index j = inner - 1; j >= 0; --j) a[c * inner + j] = v;
+    }
+}
+
+static void GK_T(bn_expand_double)(double *a, gk_index C, gk_index inner)
+{
+    if (inner == 1) return;
     for (gk_index c = C - 1; c >= 0; --c) {
         double v = a[c];
         for (gk_index j = inner - 1; j >= 0; --j) a[c * inner + j] = v;
@@ -349,16 +389,16 @@ static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mea
     gk_index count = N * inner;
     if (C == 0) return GK_OK;
     int cols = inner < GK_BN_ROW_MIN;
-    gk_bn_coef cf;
-    double *cstat;
-    double *buf = GK_T(bn_scratch)(N, C, inner, 3, &cf, &cstat);
+    GK_T(bn_work) wk;
+    void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
     if (!buf) return GK_ENOMEM;
-    double *cmean = cstat, *cm2 = cstat + C;
+    double *cmean = wk.stat, *cm2 = wk.stat + C;
+    GK_T(bn_coef) cf = wk.cf;
     if (training && count > 0) {
         if (cols)
-            GK_T(bn_col_channel_stats)(x, N, C, inner, buf, cf.m, cmean, cm2);
+            GK_T(bn_col_channel_stats)(x, N, C, inner, wk.part, wk.m, cmean, cm2);
         else
-            GK_T(bn_plane_channel_stats)(x, N, C, inner, buf, cf.m, cmean, cm2);
+            GK_T(bn_plane_channel_stats)(x, N, C, inner, wk.part, wk.m, cmean, cm2);
     }
     for (gk_index c = 0; c < C; ++c) {
         double m, r;
@@ -378,16 +418,18 @@ static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mea
         }
         if (mean) mean[c] = (T)m;
         if (rstd) rstd[c] = (T)r;
-        cf.m[c] = m;
-        cf.s[c] = w ? r * (double)w[c] : r;
-        cf.b[c] = b ? (double)b[c] : 0.0;
+        cf.mh[c] = (T)m;
+        cf.ml[c] = (T)(m - (double)cf.mh[c]);
+        cf.s[c] = (T)(w ? r * (double)w[c] : r);
+        cf.b[c] = b ? b[c] : (T)0;
     }
     if (count > 0) {
         if (cols) {
-            GK_T(bn_expand)(cf.m, C, inner);
+            GK_T(bn_expand)(cf.mh, C, inner);
+            GK_T(bn_expand)(cf.ml, C, inner);
             GK_T(bn_expand)(cf.s, C, inner);
             GK_T(bn_expand)(cf.b, C, inner);
-            GK_T(bn_col_apply)(NULL, x, y, N, C * inner, cf);
+            GK_T(bn_col_fwd_apply)(x, y, N, C * inner, cf);
         } else {
             GK_T(bn_plane_apply)(NULL, x, y, N, C, inner, cf);
         }
@@ -440,12 +482,15 @@ static void GK_T(bn_seg_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
 {
     double a1[GK_LANES] = {0}, a2[GK_LANES] = {0};
     gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
+    for (; j + GK_LANES <= n; j += GK_LANES) {
+        /* without the pragma GCC turns the two 16-lane accumulators into scalar code */
+        #pragma omp simd
         for (int k = 0; k < GK_LANES; ++k) {
             double g = (double)dy[j + k];
             a1[k] += g;
             a2[k] += g * ((double)x[j + k] - m);
         }
+    }
     for (int k = 0; j + k < n; ++k) {
         double g = (double)dy[j + k];
         a1[k] += g;
@@ -470,14 +515,14 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
     }
     int cols = inner < GK_BN_ROW_MIN;
     gk_index K = C * inner;
-    gk_bn_coef cf;
-    double *cstat;
-    double *part = GK_T(bn_scratch)(N, C, inner, 4, &cf, &cstat);
-    if (!part) return GK_ENOMEM;
-    double *sdy = cstat, *sdyx = cstat + C;
-    for (gk_index c = 0; c < C; ++c) cf.m[c] = (double)mean[c];
+    GK_T(bn_work) wk;
+    void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
+    if (!buf) return GK_ENOMEM;
+    double *part = wk.part, *sdy = wk.stat, *sdyx = wk.stat + C, *dm = wk.m;
+    GK_T(bn_coef) cf = wk.cf;
+    for (gk_index c = 0; c < C; ++c) dm[c] = (double)mean[c];
     if (cols) {
-        GK_T(bn_expand)(cf.m, C, inner);
+        GK_T(bn_expand_double)(dm, C, inner);
         gk_bn_plan p = gk_bn_column_plan(N, K);
         gk_index items = p.ntask * p.nchunk;
         int nt = gk_threads_for(N * K);
@@ -487,7 +532,7 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
             gk_index c0 = ch * p.cw;
             gk_index wd = K - c0 < p.cw ? K - c0 : p.cw;
             double *pt = part + 2 * t * K;
-            GK_T(bn_col_grad_sums)(dy, x, cf.m, K, gk_task_begin(t, p.ntask, N),
+            GK_T(bn_col_grad_sums)(dy, x, dm, K, gk_task_begin(t, p.ntask, N),
                                    gk_task_begin(t + 1, p.ntask, N), c0, wd, pt + c0,
                                    pt + K + c0);
         }
@@ -525,7 +570,7 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
             gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
             gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
             GK_T(bn_seg_grad_sums)(dy + plane * inner + off, x + plane * inner + off, len,
-                                   cf.m[plane % C], part + 2 * sg, part + 2 * sg + 1);
+                                   dm[plane % C], part + 2 * sg, part + 2 * sg + 1);
         }
         for (gk_index c = 0; c < C; ++c) sdy[c] = sdyx[c] = 0.0;
         for (gk_index n = 0; n < N; ++n)
@@ -538,24 +583,26 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
             }
     }
     /* dx = w r (dy - mean(dy) - xhat mean(dy xhat)) with xhat = (x - m) r:
-     * k = w r, b = mean(dy), s = r^2 mean(dy (x - m)) */
+     * k = w r, b = mean(dy), s = r^2 mean(dy (x - m)); m is the saved mean, already a T */
     double inv = 1.0 / (double)count;
     for (gk_index c = 0; c < C; ++c) {
         double r = (double)rstd[c];
         if (dw) dw[c] = (T)(r * sdyx[c]);
         if (db) db[c] = (T)sdy[c];
-        cf.k[c] = w ? (double)w[c] * r : r;
-        cf.b[c] = sdy[c] * inv;
-        cf.s[c] = r * r * (sdyx[c] * inv);
+        cf.mh[c] = mean[c];
+        cf.k[c] = (T)(w ? (double)w[c] * r : r);
+        cf.b[c] = (T)(sdy[c] * inv);
+        cf.s[c] = (T)(r * r * (sdyx[c] * inv));
     }
     if (cols) {
+        GK_T(bn_expand)(cf.mh, C, inner);
         GK_T(bn_expand)(cf.k, C, inner);
         GK_T(bn_expand)(cf.b, C, inner);
         GK_T(bn_expand)(cf.s, C, inner);
-        GK_T(bn_col_apply)(dy, x, dx, N, K, cf);
+        GK_T(bn_col_bwd_apply)(dy, x, dx, N, K, cf);
     } else {
         GK_T(bn_plane_apply)(dy, x, dx, N, C, inner, cf);
     }
-    free(part);
+    free(buf);
     return GK_OK;
 }
