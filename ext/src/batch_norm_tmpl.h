@@ -7,7 +7,7 @@
  *   K = channels * inner, and per-column reductions run over contiguous rows, vectorized
  *   across columns.  Rows are split into a fixed partition of tasks (gk_row_tasks) and
  *   columns into chunks of at most GK_BN_CW; each (task, chunk) walks its rows in blocks
- *   of about GK_BN_TILE elements.  A block is read twice while it sits in L1/L2: once for
+ *   of about GK_BN_TILE elements.  A block is read twice while it sits in L2: once for
  *   its mean, once for its sum of squared deviations; blocks, then tasks, then the inner
  *   columns of a channel are merged with Chan's formula in a fixed order.
  * - plane path (inner >= GK_BN_ROW_MIN): each (n, c) plane of `inner` contiguous
@@ -15,11 +15,11 @@
  *   deviations come from two passes over it in L1 (reduce_tmpl.h), and a channel merges
  *   its segments in (n, segment) order.
  *
- * Everything is accumulated in double, from centred data, so x = 1e4 + N(0, 1) keeps its
- * variance to a few ulps, and every partition depends only on the shape, so the results
- * are bitwise identical for any thread count.  The output pass computes in double and
- * rounds once.  The backward accumulates sum(dy) and sum(dy (x - mean)) the same way
- * (plain sums: the data are already centred by the saved mean). */
+ * Statistics are accumulated in double, from centred data, so x = 1e4 + N(0, 1) keeps
+ * its variance to a few ulps, and every partition depends only on the shape, so the
+ * results are bitwise identical for any thread count.  The backward accumulates sum(dy)
+ * and sum(dy (x - mean)) the same way (plain sums: the data are already centred by the
+ * saved mean).  The passes that write y and dx run in T (see "output passes"). */
 
 #ifndef GK_BN_COMMON
 #define GK_BN_COMMON
@@ -57,7 +57,7 @@ static inline gk_bn_plan gk_bn_column_plan(gk_index rows, gk_index cols)
 {
     gk_bn_plan p;
     p.ntask = gk_row_tasks(rows, 2 * cols);
-    p.cw = cols < GK_BN_CW ? cols : GK_BN_CW;
+    p.cw = cols < GK_BN_CW ? (cols > 0 ? cols : 1) : GK_BN_CW;
     p.nchunk = (cols + p.cw - 1) / p.cw;
     p.rb = (GK_BN_TILE / p.cw) & ~(gk_index)3;
     if (p.rb < 4) p.rb = 4;
@@ -257,8 +257,9 @@ static void GK_T(bn_plane_channel_stats)(const T *x, gk_index N, gk_index C, gk_
  * They run in T with per-column constants rounded to T (8 float lanes per AVX2
  * register, no conversions), except that the mean is split in two, mh + ml, so that
  * x - mean = (x - mh) - ml keeps full accuracy for data with a large mean (x - mh is
- * exact by Sterbenz's lemma when x is near the mean).  The error is then a few ulps of
- * the terms, as from a float64 computation rounded once to within those ulps. */
+ * exact by Sterbenz's lemma when x is near the mean).  The error is a few ulps of the
+ * largest term rather than the half ulp of a float64 computation rounded once; the
+ * statistics themselves are float64 sums (above). */
 
 /* Per-channel constants, one entry per column in the column path. */
 typedef struct {
