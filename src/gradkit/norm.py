@@ -322,9 +322,13 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
         raise ValueError("Expected more than 1 value per channel when training, "
                          f"got input size {x.shape}")
     y = _v.output(out, x.shape, x.dtype)
-    factor = momentum
-    if momentum is None:
-        factor = 1.0 / float(int(num_batches_tracked) + 1) if num_batches_tracked is not None else 0.0
+    if momentum is not None:
+        factor = momentum
+    elif num_batches_tracked is not None:
+        # nn.BatchNorm increments the count first, then averages with 1 / count
+        factor = 1.0 / (int(num_batches_tracked) + 1)
+    else:
+        factor = 0.0  # no running statistics to update
     mean = np.empty(shape, x.dtype)
     rstd = np.empty(shape, x.dtype)
     _k.batch_norm(x, weight, bias, y, mean, rstd, running_mean, running_var, batch,
