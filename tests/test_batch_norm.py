@@ -8,11 +8,13 @@ from gradkit import norm, reference as ref
 from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads)
 
 # (N, C) shapes take the column path, (N, C, L) with L >= 64 the plane path; the odd
-# sizes straddle the 16-lane groups, the 4-row steps, the 2048-column chunks and the
-# 4096-element segments.
+# sizes straddle the 16-lane groups, the 4-row steps, the rows folded together when
+# C * L < 64 (and the rows left over), the 1024-column chunks and the 4096-element
+# segments.
 SHAPES = [
     (2, 1), (7, 13), (4, 16), (37, 5), (600, 67), (40, 2100), (3, 5, 33), (70, 3, 5),
     (2, 3, 4, 5), (1, 4, 7), (5, 3, 70), (2, 3, 9000), (3, 2, 7, 11), (1, 3, 64),
+    (1000, 3), (50, 1), (5, 2), (129, 7, 3), (300, 64),
 ]
 
 
@@ -267,8 +269,8 @@ def test_non_contiguous_inputs(dtype, rng):
     assert_close(y, yr, dtype)
 
 
-@pytest.mark.parametrize("shape", [(512, 300), (40000, 3), (64, 2500), (16, 8, 300),
-                                   (3, 2, 70001), (100, 7, 50)])
+@pytest.mark.parametrize("shape", [(512, 300), (40000, 3), (100001, 1), (64, 2500),
+                                   (16, 8, 300), (3, 2, 70001), (100, 7, 50)])
 def test_threads_bitwise_identical(shape, dtype, rng):
     x = (rng.standard_normal(shape) + 0.5).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
@@ -286,7 +288,7 @@ def test_threads_bitwise_identical(shape, dtype, rng):
     assert_bitwise_equal(one, two)
 
 
-@pytest.mark.parametrize("shape", [(4000, 8), (50, 6, 300)])
+@pytest.mark.parametrize("shape", [(4000, 8), (4000, 100), (50, 6, 300)])
 def test_hard_data_large_mean(shape, dtype, rng):
     # E[x^2] - E[x]^2 collapses here; the kernels centre every block before squaring
     x = (1e4 + rng.standard_normal(shape)).astype(dtype)

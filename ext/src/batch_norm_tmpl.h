@@ -64,6 +64,14 @@ static inline gk_bn_plan gk_bn_column_plan(gk_index rows, gk_index cols)
     return p;
 }
 
+/* Rows folded into one row of the column path: a narrow x (K < 64 columns, e.g. an
+ * (N, 3) batch) is reduced as (N / R, R K) plus the N % R rows left over, so that the
+ * loops across columns are long enough to vectorize. */
+static inline gk_index gk_bn_fold(gk_index K)
+{
+    return K >= 64 || K < 1 ? 1 : (64 + K - 1) / K;
+}
+
 #endif
 
 /* ---- forward statistics: column path ----------------------------------------------
@@ -142,16 +150,15 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
     }
 }
 
-/* Per-channel (mean, M2) over the column path: part holds 2 * K * ntask doubles,
- * pivot K doubles (scratch). */
-static void GK_T(bn_col_channel_stats)(const T *x, gk_index N, gk_index C, gk_index inner,
-                                       double *part, double *pivot, double *cmean,
-                                       double *cm2)
+/* Merge into (na, cmean, cm2) the statistics of rows [0, N) of x seen as (N, K), with
+ * K = R * C * inner (R rows folded per row): column k belongs to channel
+ * (k / inner) % C and its mean is relative to pivot[k].  part holds 2 K ntask doubles.
+ * Returns the new count. */
+static double GK_T(bn_col_stats_into)(const T *x, gk_index N, gk_index R, gk_index C,
+                                      gk_index inner, double *part, const double *pivot,
+                                      double na, double *cmean, double *cm2)
 {
-    gk_index K = C * inner;
-    for (gk_index c = 0; c < C; ++c)
-        for (gk_index j = 0; j < inner; ++j)
-            pivot[c * inner + j] = (double)x[c * inner];
+    gk_index K = R * C * inner;
     gk_bn_plan p = gk_bn_column_plan(N, K);
     gk_index items = p.ntask * p.nchunk;
     int nt = gk_threads_for(N * K);
@@ -172,28 +179,45 @@ static void GK_T(bn_col_channel_stats)(const T *x, gk_index N, gk_index C, gk_in
     for (gk_index ch = 0; ch < p.nchunk; ++ch) {
         gk_index c0 = ch * p.cw;
         gk_index w = K - c0 < p.cw ? K - c0 : p.cw;
-        double na = (double)gk_task_begin(1, p.ntask, N);
+        double nt0 = (double)gk_task_begin(1, p.ntask, N);
         for (gk_index t = 1; t < p.ntask; ++t) {
             double nb = (double)(gk_task_begin(t + 1, p.ntask, N) - gk_task_begin(t, p.ntask, N));
             gk_bn_merge_vec(part + c0, part + K + c0, part + 2 * t * K + c0,
-                            part + 2 * t * K + K + c0, w, na, nb);
+                            part + 2 * t * K + K + c0, w, nt0, nb);
+            nt0 += nb;
+        }
+    }
+    /* then the R * inner columns of each channel, in order (each holds N values) */
+    for (gk_index r = 0; r < R; ++r)
+        for (gk_index i = 0; i < inner; ++i) {
+            double nb = (double)N;
+            double fb = nb / (na + nb), fab = na * fb;
+            const double *pm = part + r * C * inner + i, *pq = pm + K;
+            for (gk_index c = 0; c < C; ++c) {
+                double d = pm[c * inner] - cmean[c];
+                cmean[c] += d * fb;
+                cm2[c] += pq[c * inner] + d * d * fab;
+            }
             na += nb;
         }
-    }
-    /* then the inner columns of each channel, in order (all hold N values) */
-    for (gk_index c = 0; c < C; ++c) {
-        cmean[c] = part[c * inner];
-        cm2[c] = part[K + c * inner];
-    }
-    for (gk_index j = 1; j < inner; ++j) {
-        double na = (double)N * (double)j, nb = (double)N;
-        double fb = nb / (na + nb), fab = na * fb;
-        for (gk_index c = 0; c < C; ++c) {
-            double d = part[c * inner + j] - cmean[c];
-            cmean[c] += d * fb;
-            cm2[c] += part[K + c * inner + j] + d * d * fab;
-        }
-    }
+    return na;
+}
+
+/* Per-channel (mean, M2) over the column path; pivot has R K doubles (scratch). */
+static void GK_T(bn_col_channel_stats)(const T *x, gk_index N, gk_index C, gk_index inner,
+                                       double *part, double *pivot, double *cmean,
+                                       double *cm2)
+{
+    gk_index K = C * inner, R = gk_bn_fold(K);
+    for (gk_index k = 0; k < R * K; ++k)
+        pivot[k] = (double)x[((k / inner) % C) * inner];
+    for (gk_index c = 0; c < C; ++c) cmean[c] = cm2[c] = 0.0;
+    double na = 0.0;
+    if (N / R > 0)
+        na = GK_T(bn_col_stats_into)(x, N / R, R, C, inner, part, pivot, na, cmean, cm2);
+    if (N % R > 0)
+        GK_T(bn_col_stats_into)(x + (N / R) * R * K, N % R, 1, C, inner, part, pivot, na,
+                                cmean, cm2);
     for (gk_index c = 0; c < C; ++c)
         cmean[c] += pivot[c * inner];
 }
@@ -341,10 +365,17 @@ typedef struct {
 static void *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, GK_T(bn_work) *wk)
 {
     int cols = inner < GK_BN_ROW_MIN;
-    gk_index K = C * inner;
-    gk_index npart = cols ? 2 * K * gk_bn_column_plan(N, K).ntask
-                          : 2 * N * C * ((inner + GK_CHUNK - 1) / GK_CHUNK);
-    gk_index ncolumn = cols && K > C ? K : C;   /* length of each (expanded) constant */
+    gk_index K = C * inner, R = gk_bn_fold(K);
+    gk_index npart, ncolumn;    /* ncolumn: length of each (expanded) constant */
+    if (cols) {
+        gk_index folded = N / R > 0 ? 2 * R * K * gk_bn_column_plan(N / R, R * K).ntask : 0;
+        gk_index rest = N % R > 0 ? 2 * K * gk_bn_column_plan(N % R, K).ntask : 0;
+        npart = folded > rest ? folded : rest;
+        ncolumn = R * K > C ? R * K : C;
+    } else {
+        npart = 2 * N * C * ((inner + GK_CHUNK - 1) / GK_CHUNK);
+        ncolumn = C;
+    }
     gk_index ndouble = npart + 2 * C + ncolumn;
     size_t bytes = sizeof(double) * (size_t)ndouble + sizeof(T) * (size_t)(5 * ncolumn);
     char *buf = (char *)malloc(bytes > 0 ? bytes : 1);
@@ -361,24 +392,31 @@ static void *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, GK_T(bn_wo
     return buf;
 }
 
-/* Expand per-channel constants (entries [0, C) of each array) to one per column,
- * in place, walking backwards so nothing is overwritten before it is read. */
-static void GK_T(bn_expand)(T *a, gk_index C, gk_index inner)
+/* Expand per-channel constants (entries [0, C) of each array) to one per column of
+ * the column path's rows of R C inner, in place, walking backwards so nothing is
+ * overwritten before it is read. */
+static void GK_T(bn_expand)(T *a, gk_index C, gk_index inner, gk_index R)
 {
-    if (inner == 1) return;
-    for (gk_index c = C - 1; c >= 0; --c) {
-        T v = a[c];
-        for (gk_index j = inner - 1; j >= 0; --j) a[c * inner + j] = v;
-    }
+    gk_index K = C * inner;
+    if (inner > 1)
+        for (gk_index c = C - 1; c >= 0; --c) {
+            T v = a[c];
+            for (gk_index j = inner - 1; j >= 0; --j) a[c * inner + j] = v;
+        }
+    for (gk_index r = 1; r < R; ++r)
+        for (gk_index k = 0; k < K; ++k) a[r * K + k] = a[k];
 }
 
-static void GK_T(bn_expand_double)(double *a, gk_index C, gk_index inner)
+static void GK_T(bn_expand_double)(double *a, gk_index C, gk_index inner, gk_index R)
 {
-    if (inner == 1) return;
-    for (gk_index c = C - 1; c >= 0; --c) {
-        double v = a[c];
-        for (gk_index j = inner - 1; j >= 0; --j) a[c * inner + j] = v;
-    }
+    gk_index K = C * inner;
+    if (inner > 1)
+        for (gk_index c = C - 1; c >= 0; --c) {
+            double v = a[c];
+            for (gk_index j = inner - 1; j >= 0; --j) a[c * inner + j] = v;
+        }
+    for (gk_index r = 1; r < R; ++r)
+        for (gk_index k = 0; k < K; ++k) a[r * K + k] = a[k];
 }
 
 /* ---- forward ---------------------------------------------------------------------- */
@@ -426,11 +464,13 @@ static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mea
     }
     if (count > 0) {
         if (cols) {
-            GK_T(bn_expand)(cf.mh, C, inner);
-            GK_T(bn_expand)(cf.ml, C, inner);
-            GK_T(bn_expand)(cf.s, C, inner);
-            GK_T(bn_expand)(cf.b, C, inner);
-            GK_T(bn_col_fwd_apply)(x, y, N, C * inner, cf);
+            gk_index K = C * inner, R = gk_bn_fold(K), Nf = N / R * R;
+            GK_T(bn_expand)(cf.mh, C, inner, R);
+            GK_T(bn_expand)(cf.ml, C, inner, R);
+            GK_T(bn_expand)(cf.s, C, inner, R);
+            GK_T(bn_expand)(cf.b, C, inner, R);
+            GK_T(bn_col_fwd_apply)(x, y, N / R, R * K, cf);
+            GK_T(bn_col_fwd_apply)(x + Nf * K, y + Nf * K, N - Nf, K, cf);
         } else {
             GK_T(bn_plane_apply)(NULL, x, y, N, C, inner, cf);
         }
@@ -501,6 +541,53 @@ static void GK_T(bn_seg_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
     *s2 = gk_fold16(a2);
 }
 
+/* Add into (sdy, sdyx) the sums of rows [0, N) of dy and x seen as (N, K), with
+ * K = R * C * inner (R rows folded per row, column k in channel (k / inner) % C, m[k]
+ * its channel's mean).  part holds 2 K ntask doubles. */
+static void GK_T(bn_col_grad_into)(const T *dy, const T *x, gk_index N, gk_index R,
+                                   gk_index C, gk_index inner, double *part, const double *m,
+                                   double *sdy, double *sdyx)
+{
+    gk_index K = R * C * inner;
+    gk_bn_plan p = gk_bn_column_plan(N, K);
+    gk_index items = p.ntask * p.nchunk;
+    int nt = gk_threads_for(N * K);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index it = 0; it < items; ++it) {
+        gk_index t = it / p.nchunk, ch = it % p.nchunk;
+        gk_index c0 = ch * p.cw;
+        gk_index wd = K - c0 < p.cw ? K - c0 : p.cw;
+        double *pt = part + 2 * t * K;
+        GK_T(bn_col_grad_sums)(dy, x, m, K, gk_task_begin(t, p.ntask, N),
+                               gk_task_begin(t + 1, p.ntask, N), c0, wd, pt + c0,
+                               pt + K + c0);
+    }
+    /* add the tasks in order into task 0's slots, then each channel's columns */
+    int ntc = gk_threads_for(K * p.ntask);
+    #pragma omp parallel for num_threads(ntc) schedule(static) if(ntc > 1)
+    for (gk_index ch = 0; ch < p.nchunk; ++ch) {
+        gk_index c0 = ch * p.cw;
+        gk_index wd = K - c0 < p.cw ? K - c0 : p.cw;
+        double *GK_RESTRICT a1 = part + c0, *GK_RESTRICT a2 = part + K + c0;
+        for (gk_index t = 1; t < p.ntask; ++t) {
+            const double *GK_RESTRICT b1 = part + 2 * t * K + c0;
+            const double *GK_RESTRICT b2 = b1 + K;
+            for (gk_index j = 0; j < wd; ++j) {
+                a1[j] += b1[j];
+                a2[j] += b2[j];
+            }
+        }
+    }
+    for (gk_index r = 0; r < R; ++r)
+        for (gk_index i = 0; i < inner; ++i) {
+            const double *p1 = part + r * C * inner + i, *p2 = p1 + K;
+            for (gk_index c = 0; c < C; ++c) {
+                sdy[c] += p1[c * inner];
+                sdyx[c] += p2[c * inner];
+            }
+        }
+}
+
 static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T *rstd,
                                 const T *w, T *dx, T *dw, T *db, gk_index N, gk_index C,
                                 gk_index inner)
@@ -523,45 +610,14 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
     GK_T(bn_coef) cf = wk.cf;
     for (gk_index c = 0; c < C; ++c) dm[c] = (double)mean[c];
     if (cols) {
-        GK_T(bn_expand_double)(dm, C, inner);
-        gk_bn_plan p = gk_bn_column_plan(N, K);
-        gk_index items = p.ntask * p.nchunk;
-        int nt = gk_threads_for(N * K);
-        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-        for (gk_index it = 0; it < items; ++it) {
-            gk_index t = it / p.nchunk, ch = it % p.nchunk;
-            gk_index c0 = ch * p.cw;
-            gk_index wd = K - c0 < p.cw ? K - c0 : p.cw;
-            double *pt = part + 2 * t * K;
-            GK_T(bn_col_grad_sums)(dy, x, dm, K, gk_task_begin(t, p.ntask, N),
-                                   gk_task_begin(t + 1, p.ntask, N), c0, wd, pt + c0,
-                                   pt + K + c0);
-        }
-        /* add the tasks in order into task 0's slots, then each channel's columns */
-        int ntc = gk_threads_for(K * p.ntask);
-        #pragma omp parallel for num_threads(ntc) schedule(static) if(ntc > 1)
-        for (gk_index ch = 0; ch < p.nchunk; ++ch) {
-            gk_index c0 = ch * p.cw;
-            gk_index wd = K - c0 < p.cw ? K - c0 : p.cw;
-            double *GK_RESTRICT a1 = part + c0, *GK_RESTRICT a2 = part + K + c0;
-            for (gk_index t = 1; t < p.ntask; ++t) {
-                const double *GK_RESTRICT b1 = part + 2 * t * K + c0;
-                const double *GK_RESTRICT b2 = b1 + K;
-                for (gk_index j = 0; j < wd; ++j) {
-                    a1[j] += b1[j];
-                    a2[j] += b2[j];
-                }
-            }
-        }
-        for (gk_index c = 0; c < C; ++c) {
-            sdy[c] = part[c * inner];
-            sdyx[c] = part[K + c * inner];
-        }
-        for (gk_index j = 1; j < inner; ++j)
-            for (gk_index c = 0; c < C; ++c) {
-                sdy[c] += part[c * inner + j];
-                sdyx[c] += part[K + c * inner + j];
-            }
+        gk_index R = gk_bn_fold(K);
+        GK_T(bn_expand_double)(dm, C, inner, R);
+        for (gk_index c = 0; c < C; ++c) sdy[c] = sdyx[c] = 0.0;
+        if (N / R > 0)
+            GK_T(bn_col_grad_into)(dy, x, N / R, R, C, inner, part, dm, sdy, sdyx);
+        if (N % R > 0)
+            GK_T(bn_col_grad_into)(dy + (N / R) * R * K, x + (N / R) * R * K, N % R, 1, C,
+                                   inner, part, dm, sdy, sdyx);
     } else {
         gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
         gk_index total = N * C * nseg;
@@ -596,11 +652,13 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
         cf.s[c] = (T)(r * r * (sdyx[c] * inv));
     }
     if (cols) {
-        GK_T(bn_expand)(cf.mh, C, inner);
-        GK_T(bn_expand)(cf.k, C, inner);
-        GK_T(bn_expand)(cf.b, C, inner);
-        GK_T(bn_expand)(cf.s, C, inner);
-        GK_T(bn_col_bwd_apply)(dy, x, dx, N, K, cf);
+        gk_index R = gk_bn_fold(K), Nf = N / R * R;
+        GK_T(bn_expand)(cf.mh, C, inner, R);
+        GK_T(bn_expand)(cf.k, C, inner, R);
+        GK_T(bn_expand)(cf.b, C, inner, R);
+        GK_T(bn_expand)(cf.s, C, inner, R);
+        GK_T(bn_col_bwd_apply)(dy, x, dx, N / R, R * K, cf);
+        GK_T(bn_col_bwd_apply)(dy + Nf * K, x + Nf * K, dx + Nf * K, N - Nf, K, cf);
     } else {
         GK_T(bn_plane_apply)(dy, x, dx, N, C, inner, cf);
     }
