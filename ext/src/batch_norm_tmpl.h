@@ -9,7 +9,8 @@
  *   columns into chunks of at most GK_BN_CW; each (task, chunk) walks its rows in blocks
  *   of about GK_BN_TILE elements.  A block is read twice while it sits in L2: once for
  *   its mean, once for its sum of squared deviations; blocks, then tasks, then the inner
- *   columns of a channel are merged with Chan's formula in a fixed order.
+ *   columns of a channel are merged with Chan's formula in a fixed order.  Rows of
+ *   fewer than 64 columns are folded R at a time into longer rows (gk_bn_fold).
  * - plane path (inner >= GK_BN_ROW_MIN): each (n, c) plane of `inner` contiguous
  *   elements is cut into segments of GK_CHUNK elements; a segment's mean and squared
  *   deviations come from two passes over it in L1 (reduce_tmpl.h), and a channel merges
