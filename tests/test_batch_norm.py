@@ -7,14 +7,14 @@ import gradkit
 from gradkit import norm, reference as ref
 from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads)
 
-# (N, C) shapes take the column path, (N, C, L) with L >= 64 the plane path; the odd
+# (N, C) shapes take the column path, (N, C, L) with L >= 128 the plane path; the odd
 # sizes straddle the 16-lane groups, the 4-row steps, the rows folded together when
 # C * L < 64 (and the rows left over), the 1024-column chunks and the 4096-element
 # segments.
 SHAPES = [
     (2, 1), (7, 13), (4, 16), (37, 5), (600, 67), (40, 2100), (3, 5, 33), (70, 3, 5),
     (2, 3, 4, 5), (1, 4, 7), (5, 3, 70), (2, 3, 9000), (3, 2, 7, 11), (1, 3, 64),
-    (1000, 3), (50, 1), (5, 2), (129, 7, 3), (300, 64),
+    (1000, 3), (50, 1), (5, 2), (129, 7, 3), (300, 64), (4, 3, 130), (3, 5, 8, 16),
 ]
 
 
@@ -109,7 +109,7 @@ def test_backward_matches_reference(shape, affine, dtype, rng):
         assert dw is None and db is None
 
 
-@pytest.mark.parametrize("shape", [(4, 3), (6, 2, 5), (3, 2, 2, 3), (2, 2, 70)])
+@pytest.mark.parametrize("shape", [(4, 3), (6, 2, 5), (3, 2, 2, 3), (2, 2, 70), (2, 2, 130)])
 def test_gradients_finite_differences(shape, rng):
     x = rng.standard_normal(shape)
     c = shape[1]
@@ -422,7 +422,8 @@ import numpy as np
 import gradkit
 out = {}
 rng = np.random.default_rng(7)
-for name, shape in [("cols", (300, 37)), ("inner", (40, 6, 9)), ("planes", (5, 3, 4100))]:
+for name, shape in [("cols", (300, 37)), ("inner", (40, 6, 9)), ("planes", (5, 3, 4100)),
+                    ("folded", (1001, 3))]:
     for dt in (np.float32, np.float64):
         x = (rng.standard_normal(shape) * 2 + 5).astype(dt)
         dy = rng.standard_normal(shape).astype(dt)

@@ -24,7 +24,7 @@
 
 #ifndef GK_BN_COMMON
 #define GK_BN_COMMON
-#define GK_BN_ROW_MIN ((gk_index)64)    /* inner size from which planes are reduced alone */
+#define GK_BN_ROW_MIN ((gk_index)128)    /* inner size from which planes are reduced alone */
 #define GK_BN_CW ((gk_index)1024)        /* columns per chunk in the column path */
 #define GK_BN_TILE ((gk_index)32768)     /* elements per block in the column path */
 #if defined(__GNUC__) || defined(__clang__)
