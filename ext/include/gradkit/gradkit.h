@@ -11,4 +11,6 @@
 #define GRADKIT_GRADKIT_H
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
+#include "gradkit/random.h"
+#include "gradkit/dropout.h"
 #endif
