@@ -20,10 +20,12 @@
  * of 8 (AVX2) or 4 (SSE2) blocks; the products of the even and odd lanes come from two
  * pmuludq and are recombined with blends/masks; the result is transposed into the
  * block order of the stream.  Other targets run the portable block function. */
+/* The counters of blocks b0 .. b0 + GK_PHILOX_GROUP - 1; block numbers wrap modulo
+ * 2**62, as the word positions w (64-bit) they come from. */
 GK_INLINE void gk_philox_counters(uint64_t b0, uint32_t *lo, uint32_t *hi)
 {
     for (int j = 0; j < GK_PHILOX_GROUP; ++j) {
-        uint64_t b = b0 + (uint64_t)j;
+        uint64_t b = (b0 + (uint64_t)j) & (((uint64_t)1 << 62) - 1);
         lo[j] = (uint32_t)b;
         hi[j] = (uint32_t)(b >> 32);
     }
@@ -138,7 +140,7 @@ GK_INLINE void gk_philox_group(uint32_t k0, uint32_t k1, uint64_t b0,
 {
     uint32_t key[2] = {k0, k1};
     for (int j = 0; j < GK_PHILOX_GROUP; ++j) {
-        uint64_t b = b0 + (uint64_t)j;
+        uint64_t b = (b0 + (uint64_t)j) & (((uint64_t)1 << 62) - 1);
         uint32_t ctr[4] = {(uint32_t)b, (uint32_t)(b >> 32), 0, 0};
         gk_philox4x32_10(ctr, key, out + 4 * j);
     }

@@ -234,6 +234,8 @@ static int64_t int_small(uint32_t x, uint64_t range, uint32_t thr, uint32_t k0, 
 static uint64_t int_large(uint64_t x, uint64_t range, uint64_t thr, uint32_t k0, uint32_t k1,
                           uint64_t w)
 {
+    if (range == 0)   /* the full 64-bit range: the word pair itself */
+        return x;
     uint64_t lo, hi = mulhi64(x, range, &lo);
     for (uint32_t attempt = 1; lo < thr; ++attempt) {
         uint32_t key[2] = {k0, k1};
@@ -248,10 +250,10 @@ static uint64_t int_large(uint64_t x, uint64_t range, uint64_t thr, uint32_t k0,
 static void integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint32_t k0,
                      uint32_t k1, uint64_t w0)
 {
-    int small = range <= ((uint64_t)1 << 32);
+    int small = range != 0 && range <= ((uint64_t)1 << 32);   /* 0: all 2**64 values */
     uint32_t thr32 = small && range < ((uint64_t)1 << 32)
                          ? (uint32_t)(((uint64_t)1 << 32) % range) : 0;
-    uint64_t thr64 = small ? 0 : (0 - range) % range;
+    uint64_t thr64 = small || range == 0 ? 0 : (0 - range) % range;
     GK_TILE_LOOP(n) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = tile_len(t, n);

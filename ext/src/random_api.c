@@ -14,7 +14,7 @@ uint64_t gk_random_words_normal_f64(gk_index n) { return n > 0 ? 4 * (uint64_t)(
 uint64_t gk_random_words_integers(gk_index n, uint64_t range)
 {
     if (n <= 0) return 0;
-    return range <= ((uint64_t)1 << 32) ? (uint64_t)n : 2 * (uint64_t)n;
+    return range != 0 && range <= ((uint64_t)1 << 32) ? (uint64_t)n : 2 * (uint64_t)n;
 }
 
 #define GK_CHECK_OUT(out, n) \
@@ -136,7 +136,6 @@ int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, ui
                        uint64_t counter)
 {
     GK_CHECK_OUT(out, n);
-    if (range == 0) return GK_EVALUE;
     if (n > 0)
         random_table()->integers(out, n, low, range, (uint32_t)seed, (uint32_t)(seed >> 32),
                                  counter);

@@ -60,7 +60,7 @@ int gk_random_trunc_normal_f32(float *out, gk_index n, double mean, double std, 
                                double b, uint64_t seed, uint64_t counter);
 int gk_random_trunc_normal_f64(double *out, gk_index n, double mean, double std, double a,
                                double b, uint64_t seed, uint64_t counter);
-/* values in [low, low + range), range >= 1 (as an unsigned 64-bit count) */
+/* values in [low, low + range) (wrapping in 64 bits); range 0 means 2**64 */
 int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint64_t seed,
                        uint64_t counter);
 
