@@ -19,3 +19,13 @@ cdef int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *r
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil
 cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil
+# Inverted dropout over n elements (gradkit/dropout.h): element i kept iff word
+# counter + i of the Philox4x32-10 stream of `seed` is < (1 - p) * 2**32; y = x / (1 - p)
+# where kept, x * 0 where dropped; mask_bits (NULL: not stored) gets element i in bit
+# i % 8 of byte i // 8.  p in [0, 1].  Advance your counter by n after a call.
+cdef int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, Py_ssize_t n,
+                        double p, unsigned long long seed,
+                        unsigned long long counter) noexcept nogil
+cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py_ssize_t n,
+                        double p, unsigned long long seed,
+                        unsigned long long counter) noexcept nogil
