@@ -239,6 +239,18 @@ def test_same_seed_same_numbers_and_state_roundtrip():
     assert gr.Generator(43).uniform(100).tobytes() != x.tobytes()
 
 
+def test_pickle_and_deepcopy_keep_the_state():
+    import copy
+    import pickle
+    g = gr.Generator(8)
+    g.uniform(11)
+    for h in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
+        assert h.get_state() == g.get_state() and h is not g
+        st = g.get_state()
+        assert_bitwise_equal(h.normal(9), g.normal(9))   # the same stream from there
+        g.set_state(st)
+
+
 def test_spawn_is_reproducible_and_independent():
     p = gr.Generator(9)
     kids = p.spawn(3)

@@ -90,6 +90,15 @@ class Generator:
     def __repr__(self):
         return f"Generator(seed={self._seed}, counter={self._counter})"
 
+    # pickle / copy.deepcopy: the state dict (a lock cannot be pickled)
+    def __getstate__(self):
+        return self.get_state()
+
+    def __setstate__(self, state):
+        self._lock = threading.Lock()
+        self._reset(0)
+        self.set_state(state)
+
     def _take(self, words):
         """Reserve `words` words of the stream; returns the first one's position."""
         with self._lock:
