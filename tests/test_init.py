@@ -181,6 +181,8 @@ def test_eye_zeros_ones_constant():
     assert np.all(init.zeros((2, 3)) == 0) and init.zeros((2, 3)).dtype == np.float32
     assert np.all(init.ones(4, dtype=np.float64) == 1)
     assert np.all(init.constant((2, 2), 0.25) == 0.25)
+    for name, args in [("zeros", ((3, 2),)), ("ones", ((3, 2),)), ("constant", ((3, 2), -1.5))]:
+        assert_bitwise_equal(getattr(init, name)(*args), getattr(ri, name)(*args))
 
 
 def test_lora():

@@ -7,7 +7,7 @@ import numpy as np
 
 from .random import Generator
 
-__all__ = ["calculate_gain", "fans", "normal", "uniform", "trunc_normal", "xavier_uniform",
+__all__ = ["calculate_gain", "fans", "zeros", "ones", "constant", "normal", "uniform", "trunc_normal", "xavier_uniform",
            "xavier_normal", "kaiming_uniform", "kaiming_normal", "lecun_uniform",
            "lecun_normal", "variance_scaling", "orthogonal", "eye", "lora"]
 
@@ -29,6 +29,18 @@ def calculate_gain(nonlinearity, param=None):
 def fans(shape):
     rf = math.prod(shape[2:])
     return shape[1] * rf, shape[0] * rf
+
+
+def zeros(shape, *, rng=None, dtype=np.float32):
+    return np.zeros(shape, dtype)
+
+
+def ones(shape, *, rng=None, dtype=np.float32):
+    return np.ones(shape, dtype)
+
+
+def constant(shape, value, *, rng=None, dtype=np.float32):
+    return np.full(shape, value, dtype)
 
 
 def normal(shape, mean=0., std=1., *, rng=None, dtype=np.float32):
