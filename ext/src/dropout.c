@@ -13,10 +13,13 @@ static inline gk_index tile_len(gk_index t, gk_index n)
     return n - e0 < GK_TILE ? n - e0 : GK_TILE;
 }
 
+/* Tiles are handed out dynamically (a core shared with other work does not hold the
+ * others up); a tile's output depends only on its index, so the result does not
+ * depend on who computes it. */
 #define GK_TILE_LOOP(n) \
     gk_index ntile = ((n) + GK_TILE - 1) / GK_TILE; \
     int nt = gk_threads_for(n); \
-    _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
+    _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 4) if(nt > 1)") \
     for (gk_index t = 0; t < ntile; ++t)
 
 /* keep flags (0/1 bytes) -> bits, element j in bit j % 8 of byte j / 8 */
