@@ -74,17 +74,19 @@ GK_INLINE double gk_log_scaled(double k, int32_t shift)
 /* sin and cos of 2 pi u for u = j * 2**-24 in [0, 1), float.  t = 4u is exact; with q
  * the nearest integer to t and f = t - q in [-1/2, 1/2] (exact), x = f pi/2 lies in
  * [-pi/4, pi/4] and 2 pi u = q pi/2 + x: quadrant q selects among +-sin x, +-cos x
- * (odd q swaps them; the signs are flipped on the float's sign bit).  Taylor series to
- * x**9 / x**8 (error below 3e-8 on that range). */
+ * (odd q swaps them; the signs are flipped on the float's sign bit). */
 GK_INLINE void gk_sincos2pif(float u, float *sn, float *cs)
 {
     float t = 4.0f * u;
     int32_t q = (int32_t)(t + 0.5f);
     float x = (t - (float)q) * (float)GK_PIO2;
     float x2 = x * x;
-    float s = x + x * x2 * (-1.0f / 6 + x2 * (1.0f / 120 + x2 * (-1.0f / 5040 +
-                                                                 x2 * (1.0f / 362880))));
-    float c = 1.0f + x2 * (-0.5f + x2 * (1.0f / 24 + x2 * (-1.0f / 720 + x2 * (1.0f / 40320))));
+    /* least-squares fits on Chebyshev nodes of [0, pi/4] (near minimax): relative
+     * error 4e-9 (sin) and 1.2e-10 (cos), one term shorter than Taylor */
+    float s = x + x * x2 * (-0.1666665514011859f + x2 * (0.008332186532873962f +
+                                                        x2 * -0.0001951815136707058f));
+    float c = 1.0f + x2 * (-0.5f + x2 * (0.04166664559061917f + x2 * (
+                  -0.0013887312834860097f + x2 * 2.443284461913387e-05f)));
     int32_t odd = q & 1;
     float sv = odd ? c : s;   /* sin(q pi/2 + x): s, c, -s, -c */
     float cv = odd ? s : c;   /* cos(q pi/2 + x): c, -s, -c, s */
