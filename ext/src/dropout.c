@@ -43,7 +43,8 @@ GK_INLINE void gk_pack_bits(const unsigned char *GK_RESTRICT keep,
 #if defined(__AVX2__)
 #include <immintrin.h>
 /* 8 elements per step: keep = (word <= keep_max) as a lane mask (unsigned compare via
- * max), its sign bits are the mask byte (movemask), y = x * (keep & scale). */
+ * max), its sign bits are the mask byte (movemask; bits may be NULL), y = x * (keep &
+ * scale). */
 GK_INLINE __m256i gk_keep8(const uint32_t *ws, __m256i km)
 {
     __m256i w = _mm256_loadu_si256((const __m256i *)ws);
@@ -58,7 +59,8 @@ static inline void dropout_avx2_f32(const float *x, float *y, const uint32_t *ws
     const __m256 sc = _mm256_set1_ps(scale);
     for (gk_index g = 0; g < groups; ++g) {
         __m256 k = _mm256_castsi256_ps(gk_keep8(ws + 8 * g, km));
-        bits[g] = (unsigned char)_mm256_movemask_ps(k);
+        if (bits)
+            bits[g] = (unsigned char)_mm256_movemask_ps(k);
         _mm256_storeu_ps(y + 8 * g, _mm256_mul_ps(_mm256_loadu_ps(x + 8 * g),
                                                   _mm256_and_ps(k, sc)));
     }
@@ -72,7 +74,8 @@ static inline void dropout_avx2_f64(const double *x, double *y, const uint32_t *
     const __m256d sc = _mm256_set1_pd(scale);
     for (gk_index g = 0; g < groups; ++g) {
         __m256i k = gk_keep8(ws + 8 * g, km);
-        bits[g] = (unsigned char)_mm256_movemask_ps(_mm256_castsi256_ps(k));
+        if (bits)
+            bits[g] = (unsigned char)_mm256_movemask_ps(_mm256_castsi256_ps(k));
         __m256d lo = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(k)));
         __m256d hi = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(k, 1)));
         _mm256_storeu_pd(y + 8 * g, _mm256_mul_pd(_mm256_loadu_pd(x + 8 * g),

@@ -20,16 +20,18 @@ static void GK_T(dropout_fwd)(const T *x, T *y, unsigned char *bits, gk_index n,
         }
         const uint32_t *GK_RESTRICT ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
 #if defined(__AVX2__)
-        if (bits) {  /* the compare's sign bits are the mask byte: no keep array */
+        {   /* the compare's sign bits are the mask byte: no keep array */
             gk_index full = len / 8;
-            GK_T(dropout_avx2)(xt, yt, ws, bits + e0 / 8, full, scale, keep_max);
+            unsigned char *bt = bits ? bits + e0 / 8 : NULL;
+            GK_T(dropout_avx2)(xt, yt, ws, bt, full, scale, keep_max);
             if (len % 8 == 0)
                 continue;
             for (gk_index j = 8 * full; j < len; ++j)
                 keep[j] = (unsigned char)(ws[j] <= keep_max);
             for (gk_index j = 8 * full; j < len; ++j)
                 yt[j] = xt[j] * (keep[j] ? scale : (T)0);
-            gk_pack_bits(keep + 8 * full, bits + e0 / 8 + full, len - 8 * full);
+            if (bt)
+                gk_pack_bits(keep + 8 * full, bt + full, len - 8 * full);
             continue;
         }
 #endif
