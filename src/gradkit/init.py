@@ -116,7 +116,7 @@ def ones(shape, *, rng=None, dtype=None, out=None):
 
 def constant(shape, value, *, rng=None, dtype=None, out=None):
     """Every element ``value`` (``torch.nn.init.constant_``)."""
-    value = _v.real(value, "value", finite=False)
+    value = _v.real(value, "value")
     y, _ = _target(shape, dtype, out)
     y.fill(value)
     return y
@@ -148,7 +148,7 @@ def trunc_normal(shape, mean=0., std=1., a=-2., b=2., *, rng=None, dtype=None, o
 def xavier_uniform(shape, gain=1., *, rng=None, dtype=None, out=None):
     r"""Glorot uniform (``torch.nn.init.xavier_uniform_``): U(-b, b) with
     :math:`b = \text{gain}\sqrt{6/(\text{fan\_in} + \text{fan\_out})}`."""
-    gain = _v.real(gain, "gain")
+    gain = _v.finite_real(gain, "gain")
     y, shape = _target(shape, dtype, out)
     fan_in, fan_out = fans(shape)
     if y.size == 0:
@@ -160,7 +160,7 @@ def xavier_uniform(shape, gain=1., *, rng=None, dtype=None, out=None):
 def xavier_normal(shape, gain=1., *, rng=None, dtype=None, out=None):
     r"""Glorot normal (``torch.nn.init.xavier_normal_``): N(0, std**2) with
     :math:`\text{std} = \text{gain}\sqrt{2/(\text{fan\_in} + \text{fan\_out})}`."""
-    gain = _v.real(gain, "gain")
+    gain = _v.finite_real(gain, "gain")
     y, shape = _target(shape, dtype, out)
     fan_in, fan_out = fans(shape)
     if y.size == 0:
@@ -214,7 +214,7 @@ def variance_scaling(shape, scale=1., mode="fan_in", distribution="truncated_nor
 
     Fans use PyTorch's layout (out, in, *kernel), not Keras' (*kernel, in, out).
     """
-    scale = _v.real(scale, "scale")
+    scale = _v.finite_real(scale, "scale")
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
     if not isinstance(mode, str) or not isinstance(distribution, str):
@@ -266,7 +266,7 @@ def orthogonal(shape, gain=1., *, rng=None, dtype=None, out=None):
     (transposed back) times ``gain`` is the result: orthonormal rows or columns,
     uniformly distributed (Haar).  Fewer than 2 dimensions raise ValueError.
     """
-    gain = _v.real(gain, "gain")
+    gain = _v.finite_real(gain, "gain")
     y, shape = _target(shape, dtype, out)
     if len(shape) < 2:
         raise ValueError(f"Only shapes with 2 or more dimensions are supported, got {shape}")

@@ -147,7 +147,7 @@ class Generator:
             C-contiguous array to fill.
         """
         y, _ = self._output(shape, dtype, out)
-        low, high = _v.real(low, "low"), _v.real(high, "high")
+        low, high = _v.finite_real(low, "low"), _v.finite_real(high, "high")
         if low > high:
             raise ValueError(f"uniform needs low <= high, got low={low}, high={high}")
         if not np.isfinite(high - low):
@@ -174,7 +174,7 @@ class Generator:
         out : ndarray, optional
         """
         y, _ = self._output(shape, dtype, out)
-        mean, std = _v.real(mean, "mean"), _v.real(std, "std")
+        mean, std = _v.finite_real(mean, "mean"), _v.finite_real(std, "std")
         if std < 0:
             raise ValueError(f"std must be >= 0, got {std}")
         n = y.size
@@ -209,8 +209,8 @@ class Generator:
         out : ndarray, optional
         """
         y, _ = self._output(shape, dtype, out)
-        mean, std = _v.real(mean, "mean"), _v.real(std, "std")
-        a, b = _v.real(a, "a", finite=False), _v.real(b, "b", finite=False)
+        mean, std = _v.finite_real(mean, "mean"), _v.finite_real(std, "std")
+        a, b = _v.real(a, "a"), _v.real(b, "b")
         if std <= 0:
             raise ValueError(f"std must be > 0, got {std}")
         if a > b:

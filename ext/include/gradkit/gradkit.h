@@ -11,6 +11,7 @@
 #define GRADKIT_GRADKIT_H
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
+#include "gradkit/clip.h"
 #include "gradkit/random.h"
 #include "gradkit/dropout.h"
 #endif
