@@ -178,6 +178,8 @@ def finite_real(v, name):
 
 def probability(p, name="p"):
     """A probability in [0, 1] as a float."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, without ABC checks
+        return p
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(p).__name__}")
     p = float(p)

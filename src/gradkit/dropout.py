@@ -63,6 +63,13 @@ class DropoutMask:
         self._bits = bits
 
     @classmethod
+    def _trusted(cls, shape, p, seed, counter, bits):
+        """Built by dropout() from values it has checked: no validation (per-call cost)."""
+        m = cls.__new__(cls)
+        m.shape, m.p, m.seed, m.counter, m._bits = shape, p, seed, counter, bits
+        return m
+
+    @classmethod
     def from_state(cls, shape, p, seed, counter):
         """A mask known only by the stream it was drawn from (nothing stored)."""
         return cls(shape, p, seed, counter)
@@ -145,7 +152,7 @@ def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
     bits = np.empty((x.size + 7) // 8, np.uint8) if store_mask else None
     counter = gen._take(x.size)
     _k.dropout(x, y, bits, x.size, p, gen.seed, counter)
-    return y, DropoutMask(x.shape, p, gen.seed, counter, bits)
+    return y, DropoutMask._trusted(x.shape, p, gen.seed, counter, bits)
 
 
 def dropout_backward(dy, mask, *, out=None):
