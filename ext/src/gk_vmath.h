@@ -3,7 +3,7 @@
  * results are the same bits for every ISA build (no FMA contraction, see meson.build).
  * Only the arguments the generators need are handled:
  *   log of an integer k >= 1 (the uniforms of Box-Muller are k * 2**-bits),
- *   sin and cos of 2*pi*u for u in [0, 1).
+ *   sin and cos of 2*pi*u for u in [0, 1) (float: of t*pi/2, t = 4u in [0, 4)).
  * float versions for float32 output (a few ulp), double versions for float64 output
  * (about 1e-16 relative).  Not installed. */
 #ifndef GK_VMATH_H
@@ -71,13 +71,12 @@ GK_INLINE double gk_log_scaled(double k, int32_t shift)
     return de * GK_LN2_HI + (2.0 * s + (2.0 * s * s2 * poly + de * GK_LN2_LO));
 }
 
-/* sin and cos of 2 pi u for u = j * 2**-24 in [0, 1), float.  t = 4u is exact; with q
- * the nearest integer to t and f = t - q in [-1/2, 1/2] (exact), x = f pi/2 lies in
- * [-pi/4, pi/4] and 2 pi u = q pi/2 + x: quadrant q selects among +-sin x, +-cos x
+/* sin and cos of t pi/2 for t = j * 2**-22 in [0, 4) (a quarter-turn count), float.
+ * With q the nearest integer to t and f = t - q in [-1/2, 1/2] (exact), x = f pi/2 lies
+ * in [-pi/4, pi/4] and t pi/2 = q pi/2 + x: quadrant q selects among +-sin x, +-cos x
  * (odd q swaps them; the signs are flipped on the float's sign bit). */
-GK_INLINE void gk_sincos2pif(float u, float *sn, float *cs)
+GK_INLINE void gk_sincos_quarterf(float t, float *sn, float *cs)
 {
-    float t = 4.0f * u;
     int32_t q = (int32_t)(t + 0.5f);
     float x = (t - (float)q) * (float)GK_PIO2;
     float x2 = x * x;

@@ -78,7 +78,8 @@ GK_INLINE void bm_f32(uint32_t a, uint32_t b, float *z0, float *z1)
     float k = (float)(int32_t)((a >> 8) + 1u);          /* u1 = k 2**-24 in (0, 1] */
     float r = sqrtf(-2.0f * gk_logf_scaled(k, 24));
     float sn, cs;
-    gk_sincos2pif(GK_TOP24F(b), &sn, &cs);
+    /* 2 pi u2 = t pi/2 with t = 4 u2 = (b >> 8) 2**-22 (exact) */
+    gk_sincos_quarterf((float)(int32_t)(b >> 8) * 0x1p-22f, &sn, &cs);
     *z0 = r * cs;
     *z1 = r * sn;
 }
