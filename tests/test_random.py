@@ -172,6 +172,9 @@ def test_normal_moments_and_ks(dtype):
 
 def _trunc_moments(mean, std, a, b):
     al, be = (a - mean) / std, (b - mean) / std
+    if al > 0:  # mirror into the lower tail, where Phi keeps its precision
+        m, v = _trunc_moments(0.0, 1.0, -be, -al)
+        return mean - std * m, std * std * v
     phi = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # noqa: E731
     Phi = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))             # noqa: E731
     z = Phi(be) - Phi(al)
@@ -192,6 +195,18 @@ def test_truncated_normal_bounds_and_moments(dtype, mean, std, a, b):
     assert abs(x.var() - v) < 0.02 * v
     # no pile-up on the bounds (which clipping normal draws would cause)
     assert np.mean(x == np.float64(dtype(a))) < 1e-3 and np.mean(x == np.float64(dtype(b))) < 1e-3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a,b", [(-40, -38), (38, 40), (-np.inf, np.inf), (1, 1),
+                                 (-np.inf, -3), (8, np.inf), (5, 6)])
+def test_truncated_normal_far_and_infinite_bounds(dtype, a, b):
+    x = gr.Generator(17).truncated_normal(20_000, 0, 1, a, b, dtype)
+    assert np.isfinite(x).all()
+    assert x.min() >= dtype(a) and x.max() <= dtype(b)
+    if np.isfinite(a) and np.isfinite(b) and a < b:
+        m, _ = _trunc_moments(0, 1, a, b)
+        assert abs(x.astype(np.float64).mean() - m) < 0.02
 
 
 def test_truncated_normal_ks_against_exact_cdf():

@@ -191,7 +191,9 @@ static inline double gk_ndtr(double x) { return 0.5 * erfc(-x / GK_SQRT2); }
 /* One Halley step on Phi(x) = p: from Acklam's 1e-9 to full double precision. */
 static inline double gk_ndtri_refine(double x, double p)
 {
-    if (!isfinite(x))
+    /* beyond 37 standard deviations the density underflows (exp(x^2/2) overflows):
+     * keep Acklam's value there */
+    if (!(fabs(x) <= 37.0))
         return x;
     double e = gk_ndtr(x) - p;
     double u = e * 2.5066282746310007 * exp(0.5 * x * x);
