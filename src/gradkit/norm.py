@@ -316,7 +316,7 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
             raise ValueError("momentum=None (cumulative moving average) needs "
                              "num_batches_tracked")
     else:
-        momentum = _v.unit_float(momentum, "momentum")
+        momentum = _v.probability(momentum, "momentum")
     eps = _v.nonneg_float(eps, "eps")
     if training and batch * inner == 1:
         raise ValueError("Expected more than 1 value per channel when training, "

@@ -12,4 +12,6 @@
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
 #include "gradkit/clip.h"
+#include "gradkit/random.h"
+#include "gradkit/dropout.h"
 #endif
