@@ -13,6 +13,12 @@ from .norm import (NormStats, layer_norm, layer_norm_backward, rms_norm,
 from .clip import clip_grad_norm_, clip_grad_value_, global_norm
 from .amp import LossScaler
 from . import amp, clip, schedules
+# gradkit.dropout stays the module (a function of that name would shadow it, and
+# `import gradkit.dropout as D` would then give the function).
+from . import dropout, init, random
+from .dropout import DropoutMask
+from .random import Generator
+from .norm import batch_norm, batch_norm_backward
 
 __all__ = [
     "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
@@ -21,6 +27,8 @@ __all__ = [
 ]
 __all__ += ["clip_grad_norm_", "clip_grad_value_", "global_norm", "LossScaler",
             "amp", "clip", "schedules"]
+__all__ += ["dropout", "init", "random", "Generator", "DropoutMask"]
+__all__ += ["batch_norm", "batch_norm_backward"]
 
 from .losses import softmax_cross_entropy, kl_div, distillation_loss, mse
 from .gradcheck import numerical_grad, check_grad, GradCheckResult

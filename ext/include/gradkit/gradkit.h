@@ -12,6 +12,8 @@
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
 #include "gradkit/clip.h"
+#include "gradkit/random.h"
+#include "gradkit/dropout.h"
 #include "gradkit/losses.h"
 #include "gradkit/gradcheck.h"
 #include "gradkit/quant.h"

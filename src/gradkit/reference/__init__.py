@@ -7,6 +7,14 @@ from . import amp, clip, schedules
 
 __all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward"]
 __all__ += ["global_norm", "clip_grad_norm_", "clip_grad_value_", "amp", "clip", "schedules"]
+# modules (as in gradkit: a function `dropout` would shadow the module of that name)
+from . import dropout, init, random
+
+__all__ += ["dropout", "init", "random"]
+
+from .norm import batch_norm, batch_norm_backward
+
+__all__ += ["batch_norm", "batch_norm_backward"]
 from .losses import (softmax_cross_entropy, kl_div, distillation_loss, mse)
 
 __all__ += ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]
