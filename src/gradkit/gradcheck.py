@@ -17,7 +17,6 @@ are built and the differences taken by compiled loops).
 Check in float64: in float32 the rounding of the loss alone gives relative differences
 around 1e-4 for a correct gradient (PyTorch's gradcheck warns the same way).
 """
-import numbers
 import warnings
 
 import numpy as np
@@ -285,18 +284,13 @@ class GradCheckResult:
 
 
 def _directions(rng, k, n):
-    """k random unit vectors of length n (float64)."""
-    if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)):
-        if isinstance(rng, bool):
-            raise TypeError("rng must be a Generator, an int seed or None, got bool")
-        v = np.random.default_rng(rng).standard_normal((k, n))
-    elif isinstance(rng, np.random.Generator):
+    """k random unit vectors of length n (float64), from gradkit's generator (an int
+    seed, None for the default generator, or a gradkit Generator) or a NumPy Generator."""
+    if isinstance(rng, np.random.Generator):
         v = rng.standard_normal((k, n))
-    elif hasattr(rng, "normal"):   # gradkit.random.Generator
-        v = np.asarray(rng.normal((k, n), dtype=np.float64), np.float64)
     else:
-        raise TypeError(f"rng must be a Generator, an int seed or None, got "
-                        f"{type(rng).__name__}")
+        from .random import as_generator
+        v = as_generator(rng).normal((k, n), dtype=np.float64)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return v / np.where(norms > 0, norms, 1.0)
 
@@ -368,7 +362,9 @@ def check_grad(f, x, grad=None, *, eps=None, fast=False, n_directions=8, atol=No
         ``torch.autograd.gradcheck`` does (its defaults atol=1e-5, rtol=1e-3 fill in the
         one not given).
     rng : Generator, int or None
-        Source of the random directions (NumPy or gradkit Generator, or a seed).
+        Source of the random directions: a gradkit Generator, an int seed, None (the
+        default generator, :func:`gradkit.random.default_generator`), or a NumPy
+        Generator.
     batched : bool
         f takes a stack of perturbed inputs and returns their losses.
     batch_size : int, optional
