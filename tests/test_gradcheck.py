@@ -315,3 +315,18 @@ def test_bad_input(rng):
         check_grad(f, x, x, fast=True, rng="seed")
     with pytest.raises(ValueError, match="eps"):
         numerical_grad(f, x, eps=-1.0)
+
+
+def test_drop_path_backward(rng):
+    dropout = pytest.importorskip("gradkit.dropout")
+    x = rng.standard_normal((8, 3, 4))
+    dy = rng.standard_normal(x.shape)
+    _, keep = dropout.drop_path(x, 0.4, rng=5)
+
+    def f(v):  # the same samples dropped at every point: the seed is fixed
+        y, _ = dropout.drop_path(v, 0.4, rng=5)
+        return float(np.sum(y * dy))
+
+    r = check_grad(f, x, dropout.drop_path_backward(dy, keep, 0.4))
+    assert r.ok, str(r)
+    assert check_grad(f, x, dropout.drop_path_backward(dy, keep, 0.4), fast=True, rng=2).ok
