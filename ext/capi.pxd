@@ -48,3 +48,35 @@ cdef int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, Py_s
 cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py_ssize_t n,
                         double p, unsigned long long seed,
                         unsigned long long counter) noexcept nogil
+
+# ---- losses: fused forward + backward (gradkit/losses.h) ---------------------------------
+# Softmax cross-entropy over rows of `cols` logits: targets are class indices `labels`
+# (length rows, int64; then probs is NULL) or probabilities `probs` (rows x cols; then
+# labels is NULL), smoothed to (1 - s) target + s/cols; rows whose label is ignore_index
+# get loss 0 and gradient 0.  reduction: 0 none, 1 mean, 2 sum.  row_loss (may be NULL)
+# gets each row's loss, *total the reduced loss (the sum for none), dlogits the gradient
+# of the reduced loss (of the sum for none).  A label out of range: GK_EVALUE.
+cdef int gk_softmax_cross_entropy_f32(const float *logits, const long long *labels,
+                                      const float *probs, float *row_loss, double *total,
+                                      float *dlogits, Py_ssize_t rows, Py_ssize_t cols,
+                                      double label_smoothing, long long ignore_index,
+                                      int reduction) noexcept nogil
+cdef int gk_softmax_cross_entropy_f64(const double *logits, const long long *labels,
+                                      const double *probs, double *row_loss, double *total,
+                                      double *dlogits, Py_ssize_t rows, Py_ssize_t cols,
+                                      double label_smoothing, long long ignore_index,
+                                      int reduction) noexcept nogil
+# Batch-mean KL(softmax(t/T) || softmax(s/T)) into *total and its gradient with respect
+# to the student logits s, (softmax(s/T) - softmax(t/T)) / (T rows).
+cdef int gk_kl_div_f32(const float *student, const float *teacher, double *total,
+                       float *dstudent, Py_ssize_t rows, Py_ssize_t cols,
+                       double temperature) noexcept nogil
+cdef int gk_kl_div_f64(const double *student, const double *teacher, double *total,
+                       double *dstudent, Py_ssize_t rows, Py_ssize_t cols,
+                       double temperature) noexcept nogil
+# Mean squared error over n elements: elem_loss (may be NULL) = (pred - target)^2, *total
+# the mean (reduction 1) or the sum, dpred its gradient.
+cdef int gk_mse_f32(const float *pred, const float *target, float *elem_loss, double *total,
+                    float *dpred, Py_ssize_t n, int reduction) noexcept nogil
+cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
+                    double *total, double *dpred, Py_ssize_t n, int reduction) noexcept nogil

@@ -46,3 +46,50 @@ cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py
                         double p, unsigned long long seed,
                         unsigned long long counter) noexcept nogil:
     return _c_dropout.gk_dropout_f64(x, y, mask_bits, n, p, seed, counter)
+
+
+# ---- losses ------------------------------------------------------------------------------
+cimport _c_losses
+from libc.stdint cimport int64_t
+
+
+cdef int gk_softmax_cross_entropy_f32(const float *logits, const long long *labels,
+                                      const float *probs, float *row_loss, double *total,
+                                      float *dlogits, Py_ssize_t rows, Py_ssize_t cols,
+                                      double label_smoothing, long long ignore_index,
+                                      int reduction) noexcept nogil:
+    return _c_losses.gk_softmax_cross_entropy_f32(logits, <const int64_t *>labels, probs,
+                                                  row_loss, total, dlogits, rows, cols,
+                                                  label_smoothing, ignore_index, reduction)
+
+
+cdef int gk_softmax_cross_entropy_f64(const double *logits, const long long *labels,
+                                      const double *probs, double *row_loss, double *total,
+                                      double *dlogits, Py_ssize_t rows, Py_ssize_t cols,
+                                      double label_smoothing, long long ignore_index,
+                                      int reduction) noexcept nogil:
+    return _c_losses.gk_softmax_cross_entropy_f64(logits, <const int64_t *>labels, probs,
+                                                  row_loss, total, dlogits, rows, cols,
+                                                  label_smoothing, ignore_index, reduction)
+
+
+cdef int gk_kl_div_f32(const float *student, const float *teacher, double *total,
+                       float *dstudent, Py_ssize_t rows, Py_ssize_t cols,
+                       double temperature) noexcept nogil:
+    return _c_losses.gk_kl_div_f32(student, teacher, total, dstudent, rows, cols, temperature)
+
+
+cdef int gk_kl_div_f64(const double *student, const double *teacher, double *total,
+                       double *dstudent, Py_ssize_t rows, Py_ssize_t cols,
+                       double temperature) noexcept nogil:
+    return _c_losses.gk_kl_div_f64(student, teacher, total, dstudent, rows, cols, temperature)
+
+
+cdef int gk_mse_f32(const float *pred, const float *target, float *elem_loss, double *total,
+                    float *dpred, Py_ssize_t n, int reduction) noexcept nogil:
+    return _c_losses.gk_mse_f32(pred, target, elem_loss, total, dpred, n, reduction)
+
+
+cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
+                    double *total, double *dpred, Py_ssize_t n, int reduction) noexcept nogil:
+    return _c_losses.gk_mse_f64(pred, target, elem_loss, total, dpred, n, reduction)
