@@ -19,7 +19,8 @@ include "_common.pxi"
 import numpy as np
 
 cdef enum:
-    MAX_SLOTS = 5
+    MAX_SLOTS = 5   # param, grad and up to three state arrays
+    SMALL = 8       # batches up to this many arrays need no heap memory
 
 
 cdef struct Batch:
@@ -28,20 +29,31 @@ cdef struct Batch:
     gk_index *size
     int64_t *step
     unsigned char *fresh
-    void *mem
+    void *heap                 # NULL while the inline storage below is used
+    void *small_slot[MAX_SLOTS * SMALL]
+    gk_index small_size[SMALL]
+    int64_t small_step[SMALL]
+    unsigned char small_fresh[SMALL]
 
 
-cdef int _batch_alloc(Batch *b, Py_ssize_t cap, int nslot) except -1:
-    cdef size_t per = nslot * sizeof(void *) + sizeof(gk_index) + sizeof(int64_t) + 1
-    cdef char *mem = <char *>malloc(per * (cap if cap > 0 else 1))
+cdef int _batch_init(Batch *b, Py_ssize_t cap) except -1:
+    cdef size_t per = MAX_SLOTS * sizeof(void *) + sizeof(gk_index) + sizeof(int64_t) + 1
+    cdef char *mem
     cdef int s
-    memset(b, 0, sizeof(Batch))
+    b.count = 0
+    b.heap = NULL
+    if cap <= SMALL:
+        for s in range(MAX_SLOTS):
+            b.slot[s] = &b.small_slot[s * SMALL]
+        b.size, b.step, b.fresh = b.small_size, b.small_step, b.small_fresh
+        return 0
+    mem = <char *>malloc(per * cap)
     if mem == NULL:
         raise MemoryError()
-    b.mem = mem
-    for s in range(nslot):
+    b.heap = mem
+    for s in range(MAX_SLOTS):
         b.slot[s] = <void **>(mem + s * cap * sizeof(void *))
-    mem += nslot * cap * sizeof(void *)
+    mem += MAX_SLOTS * cap * sizeof(void *)
     b.size = <gk_index *>mem
     mem += cap * sizeof(gk_index)
     b.step = <int64_t *>mem
@@ -50,64 +62,68 @@ cdef int _batch_alloc(Batch *b, Py_ssize_t cap, int nslot) except -1:
     return 0
 
 
-cdef class _Batches:
-    """The float32 and float64 batches of one update call (freed with the object)."""
-    cdef Batch b[2]
-    cdef int nslot
+cdef inline void _batch_free(Batch *b) noexcept:
+    free(b.heap)
+    b.heap = NULL
 
-    def __cinit__(self):
-        memset(self.b, 0, sizeof(self.b))
 
-    def __dealloc__(self):
-        free(self.b[0].mem)
-        free(self.b[1].mem)
+cdef inline void *_data(object a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
 
-    cdef int gather(self, list params, list grads, list states, object steps,
-                    object fresh) except -1:
-        """Pointers of every parameter with a gradient into its dtype's batch.  states:
-        one list per state slot (aligned with params) or None for an unused slot.
-        steps: int64 array (the batch gets step + 1) or None; fresh: list of bools or
-        None."""
-        cdef Py_ssize_t n = len(params), i, k
-        cdef int s, d
-        cdef int nslot = 2 + len(states)
-        cdef cnp.ndarray p
-        cdef int64_t *st = NULL
-        cdef Batch *b
-        cdef list lst
-        if nslot > MAX_SLOTS:
-            raise ValueError("too many state slots")
-        if len(grads) != n:
-            raise ValueError(f"grads has {len(grads)} entries, expected {n}")
-        if steps is not None:
-            st = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>steps)
-        _batch_alloc(&self.b[0], n, nslot)
-        _batch_alloc(&self.b[1], n, nslot)
-        self.nslot = nslot
-        for i in range(n):
-            g = grads[i]
-            if g is None:
-                continue
-            p = <cnp.ndarray>params[i]
-            d = 0 if _is_f32(p) else 1
-            b = &self.b[d]
-            k = b.count
-            b.slot[0][k] = cnp.PyArray_DATA(p)
-            b.slot[1][k] = cnp.PyArray_DATA(<cnp.ndarray>g)
-            for s in range(2, nslot):
-                lst = <list>states[s - 2] if states[s - 2] is not None else None
-                if lst is None:
-                    b.slot[s] = NULL
-                else:
-                    a = lst[i]
-                    if a is None:
-                        raise ValueError(f"missing optimizer state for parameter {i}")
-                    b.slot[s][k] = cnp.PyArray_DATA(<cnp.ndarray>a)
-            b.size[k] = cnp.PyArray_SIZE(p)
-            b.step[k] = st[i] + 1 if st != NULL else 0
-            b.fresh[k] = 1 if (fresh is not None and fresh[i]) else 0
-            b.count = k + 1
-        return 0
+
+cdef int _gather(Batch *b, list params, list grads, list s0, list s1, list s2,
+                 object steps, list fresh) except -1:
+    """Pointers of every parameter with a gradient into its dtype's batch (b[0] float32,
+    b[1] float64; both initialised by the caller).  s0..s2: state lists aligned with
+    params, or None for an unused slot.  steps: int64 array (the batch gets step + 1)
+    or None; fresh: list of bools or None."""
+    cdef Py_ssize_t n = len(params), i, k
+    cdef cnp.ndarray p
+    cdef int64_t *st = NULL
+    cdef Batch *bb
+    cdef list states = [s0, s1, s2]
+    cdef int s
+    if len(grads) != n:
+        raise ValueError(f"grads has {len(grads)} entries, expected {n}")
+    if steps is not None:
+        st = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>steps)
+    for s in range(3):
+        if states[s] is None:
+            b[0].slot[2 + s] = NULL
+            b[1].slot[2 + s] = NULL
+    for i in range(n):
+        g = grads[i]
+        if g is None:
+            continue
+        p = <cnp.ndarray>params[i]
+        bb = &b[0] if _is_f32(p) else &b[1]
+        k = bb.count
+        bb.slot[0][k] = cnp.PyArray_DATA(p)
+        bb.slot[1][k] = _data(g)
+        for s in range(3):
+            lst = states[s]
+            if lst is not None:
+                a = (<list>lst)[i]
+                if a is None:
+                    raise ValueError(f"missing optimizer state for parameter {i}")
+                bb.slot[2 + s][k] = _data(a)
+        bb.size[k] = cnp.PyArray_SIZE(p)
+        bb.step[k] = st[i] + 1 if st != NULL else 0
+        bb.fresh[k] = 1 if (fresh is not None and fresh[i]) else 0
+        bb.count = k + 1
+    return 0
+
+
+cdef int _batches_init(Batch *b, Py_ssize_t cap) except -1:
+    b[0].heap = NULL
+    b[1].heap = NULL
+    _batch_init(&b[0], cap)
+    try:
+        _batch_init(&b[1], cap)
+    except MemoryError:
+        _batch_free(&b[0])
+        raise
+    return 0
 
 
 cdef inline void _commit_steps(list grads, object steps):
@@ -175,73 +191,86 @@ def check_grads(list params, object grads):
 def sgd(list params, list grads, list bufs, list fresh, double lr, double momentum,
         double dampening, double weight_decay, bint nesterov, bint maximize):
     cdef c.gk_sgd_options o
-    cdef _Batches bt = _Batches()
+    cdef Batch b[2]
     cdef int err = 0
     o.lr, o.momentum, o.dampening, o.weight_decay = lr, momentum, dampening, weight_decay
     o.nesterov, o.maximize = nesterov, maximize
-    bt.gather(params, grads, [bufs if momentum != 0.0 else None], None,
-              fresh if momentum != 0.0 else None)
-    cdef Batch *b = bt.b
-    with nogil:
-        if b[0].count:
-            err = c.gk_sgd_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                     <const float **>b[0].slot[1], <float **>b[0].slot[2],
-                                     b[0].fresh, b[0].size, &o)
-        if err == 0 and b[1].count:
-            err = c.gk_sgd_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                     <const double **>b[1].slot[1], <double **>b[1].slot[2],
-                                     b[1].fresh, b[1].size, &o)
+    _batches_init(b, len(params))
+    try:
+        _gather(b, params, grads, bufs if momentum != 0.0 else None, None, None, None,
+                fresh if momentum != 0.0 else None)
+        with nogil:
+            if b[0].count:
+                err = c.gk_sgd_multi_f32(b[0].count, <float **>b[0].slot[0],
+                                         <const float **>b[0].slot[1],
+                                         <float **>b[0].slot[2], b[0].fresh, b[0].size, &o)
+            if err == 0 and b[1].count:
+                err = c.gk_sgd_multi_f64(b[1].count, <double **>b[1].slot[0],
+                                         <const double **>b[1].slot[1],
+                                         <double **>b[1].slot[2], b[1].fresh, b[1].size, &o)
+    finally:
+        _batch_free(&b[0])
+        _batch_free(&b[1])
     _check(err)
 
 
-def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, object max_exp_avg_sqs,
+def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
          object steps, double lr, double beta1, double beta2, double eps,
          double weight_decay, bint amsgrad, bint decoupled, bint maximize):
     cdef c.gk_adam_options o
-    cdef _Batches bt = _Batches()
+    cdef Batch b[2]
     cdef int err = 0
     o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
     o.amsgrad, o.decoupled, o.maximize = amsgrad, decoupled, maximize
-    bt.gather(params, grads, [exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else None],
-              steps, None)
-    cdef Batch *b = bt.b
-    with nogil:
-        if b[0].count:
-            err = c.gk_adam_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                      <const float **>b[0].slot[1], <float **>b[0].slot[2],
-                                      <float **>b[0].slot[3], <float **>b[0].slot[4],
-                                      b[0].size, b[0].step, &o)
-        if err == 0 and b[1].count:
-            err = c.gk_adam_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                      <const double **>b[1].slot[1], <double **>b[1].slot[2],
-                                      <double **>b[1].slot[3], <double **>b[1].slot[4],
-                                      b[1].size, b[1].step, &o)
+    _batches_init(b, len(params))
+    try:
+        _gather(b, params, grads, exp_avgs, exp_avg_sqs,
+                max_exp_avg_sqs if amsgrad else None, steps, None)
+        with nogil:
+            if b[0].count:
+                err = c.gk_adam_multi_f32(b[0].count, <float **>b[0].slot[0],
+                                          <const float **>b[0].slot[1],
+                                          <float **>b[0].slot[2], <float **>b[0].slot[3],
+                                          <float **>b[0].slot[4], b[0].size, b[0].step, &o)
+            if err == 0 and b[1].count:
+                err = c.gk_adam_multi_f64(b[1].count, <double **>b[1].slot[0],
+                                          <const double **>b[1].slot[1],
+                                          <double **>b[1].slot[2], <double **>b[1].slot[3],
+                                          <double **>b[1].slot[4], b[1].size, b[1].step, &o)
+    finally:
+        _batch_free(&b[0])
+        _batch_free(&b[1])
     _check(err)
     _commit_steps(grads, steps)
 
 
-def rmsprop(list params, list grads, list square_avgs, object grad_avgs, object bufs,
+def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs,
             object steps, double lr, double alpha, double eps, double weight_decay,
             double momentum, bint centered, bint maximize):
     cdef c.gk_rmsprop_options o
-    cdef _Batches bt = _Batches()
+    cdef Batch b[2]
     cdef int err = 0
     o.lr, o.alpha, o.eps, o.weight_decay, o.momentum = lr, alpha, eps, weight_decay, momentum
     o.centered, o.maximize = centered, maximize
-    bt.gather(params, grads, [square_avgs, grad_avgs if centered else None,
-                              bufs if momentum > 0.0 else None], None, None)
-    cdef Batch *b = bt.b
-    with nogil:
-        if b[0].count:
-            err = c.gk_rmsprop_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                         <const float **>b[0].slot[1],
-                                         <float **>b[0].slot[2], <float **>b[0].slot[3],
-                                         <float **>b[0].slot[4], b[0].size, &o)
-        if err == 0 and b[1].count:
-            err = c.gk_rmsprop_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                         <const double **>b[1].slot[1],
-                                         <double **>b[1].slot[2], <double **>b[1].slot[3],
-                                         <double **>b[1].slot[4], b[1].size, &o)
+    _batches_init(b, len(params))
+    try:
+        _gather(b, params, grads, square_avgs, grad_avgs if centered else None,
+                bufs if momentum > 0.0 else None, None, None)
+        with nogil:
+            if b[0].count:
+                err = c.gk_rmsprop_multi_f32(b[0].count, <float **>b[0].slot[0],
+                                             <const float **>b[0].slot[1],
+                                             <float **>b[0].slot[2], <float **>b[0].slot[3],
+                                             <float **>b[0].slot[4], b[0].size, &o)
+            if err == 0 and b[1].count:
+                err = c.gk_rmsprop_multi_f64(b[1].count, <double **>b[1].slot[0],
+                                             <const double **>b[1].slot[1],
+                                             <double **>b[1].slot[2],
+                                             <double **>b[1].slot[3],
+                                             <double **>b[1].slot[4], b[1].size, &o)
+    finally:
+        _batch_free(&b[0])
+        _batch_free(&b[1])
     _check(err)
     _commit_steps(grads, steps)
 
@@ -249,20 +278,26 @@ def rmsprop(list params, list grads, list square_avgs, object grad_avgs, object 
 def adagrad(list params, list grads, list sums, object steps, double lr, double lr_decay,
             double weight_decay, double eps, bint maximize):
     cdef c.gk_adagrad_options o
-    cdef _Batches bt = _Batches()
+    cdef Batch b[2]
     cdef int err = 0
     o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize = lr, lr_decay, weight_decay, eps, maximize
-    bt.gather(params, grads, [sums], steps, None)
-    cdef Batch *b = bt.b
-    with nogil:
-        if b[0].count:
-            err = c.gk_adagrad_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                         <const float **>b[0].slot[1],
-                                         <float **>b[0].slot[2], b[0].size, b[0].step, &o)
-        if err == 0 and b[1].count:
-            err = c.gk_adagrad_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                         <const double **>b[1].slot[1],
-                                         <double **>b[1].slot[2], b[1].size, b[1].step, &o)
+    _batches_init(b, len(params))
+    try:
+        _gather(b, params, grads, sums, None, None, steps, None)
+        with nogil:
+            if b[0].count:
+                err = c.gk_adagrad_multi_f32(b[0].count, <float **>b[0].slot[0],
+                                             <const float **>b[0].slot[1],
+                                             <float **>b[0].slot[2], b[0].size, b[0].step,
+                                             &o)
+            if err == 0 and b[1].count:
+                err = c.gk_adagrad_multi_f64(b[1].count, <double **>b[1].slot[0],
+                                             <const double **>b[1].slot[1],
+                                             <double **>b[1].slot[2], b[1].size, b[1].step,
+                                             &o)
+    finally:
+        _batch_free(&b[0])
+        _batch_free(&b[1])
     _check(err)
     _commit_steps(grads, steps)
 
@@ -271,27 +306,30 @@ def lars(list params, list grads, list traces, double lr, double momentum,
          double weight_decay, double trust_coefficient, double eps, bint nesterov):
     """Returns the trust ratio of each parameter (None where its gradient is None)."""
     cdef c.gk_lars_options o
-    cdef _Batches bt = _Batches()
+    cdef Batch b[2]
     cdef int err = 0
-    cdef Py_ssize_t i, n = len(params)
+    cdef Py_ssize_t i, n = len(params), k32 = 0, k64 = 0
+    cdef double[::1] r32 = np.empty(max(n, 1))
+    cdef double[::1] r64 = np.empty(max(n, 1))
     o.lr, o.momentum, o.weight_decay = lr, momentum, weight_decay
     o.trust_coefficient, o.eps, o.nesterov = trust_coefficient, eps, nesterov
-    bt.gather(params, grads, [traces], None, None)
-    cdef Batch *b = bt.b
-    cdef double[::1] r32 = np.empty(max(b[0].count, 1))
-    cdef double[::1] r64 = np.empty(max(b[1].count, 1))
-    with nogil:
-        if b[0].count:
-            err = c.gk_lars_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                      <const float **>b[0].slot[1], <float **>b[0].slot[2],
-                                      b[0].size, &o, &r32[0])
-        if err == 0 and b[1].count:
-            err = c.gk_lars_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                      <const double **>b[1].slot[1], <double **>b[1].slot[2],
-                                      b[1].size, &o, &r64[0])
+    _batches_init(b, n)
+    try:
+        _gather(b, params, grads, traces, None, None, None, None)
+        with nogil:
+            if b[0].count:
+                err = c.gk_lars_multi_f32(b[0].count, <float **>b[0].slot[0],
+                                          <const float **>b[0].slot[1],
+                                          <float **>b[0].slot[2], b[0].size, &o, &r32[0])
+            if err == 0 and b[1].count:
+                err = c.gk_lars_multi_f64(b[1].count, <double **>b[1].slot[0],
+                                          <const double **>b[1].slot[1],
+                                          <double **>b[1].slot[2], b[1].size, &o, &r64[0])
+    finally:
+        _batch_free(&b[0])
+        _batch_free(&b[1])
     _check(err)
     ratios = [None] * n
-    cdef Py_ssize_t k32 = 0, k64 = 0
     for i in range(n):
         if grads[i] is None:
             continue

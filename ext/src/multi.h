@@ -47,6 +47,53 @@ static inline void gk_multi_walk(const gk_index *start, gk_index count, gk_index
     }
 }
 
+typedef struct {
+    gk_index count, total, nchunk;
+    const gk_index *size, *start, *cstart;
+    int nacc;
+    gk_chunk_fn chunk_fn;
+    gk_span_fn span_fn;
+    double *partial, *sums;
+    void *ctx;
+} gk_multi_job;
+
+/* The work of one thread of the team (or of the caller alone: the orphaned `omp for`
+ * loops then run serially, without the cost of starting a parallel region). */
+static void gk_multi_body(const gk_multi_job *j)
+{
+    gk_index count = j->count;
+    const gk_index *cstart = j->cstart;
+    if (j->nacc > 0) {
+        int nacc = j->nacc;
+        #pragma omp for schedule(static)
+        for (gk_index c = 0; c < j->nchunk; ++c) {
+            gk_index a = gk_multi_find(cstart, count, c);
+            gk_index begin = (c - cstart[a]) * GK_CHUNK;
+            gk_index len = j->size[a] - begin < GK_CHUNK ? j->size[a] - begin : GK_CHUNK;
+            j->chunk_fn(j->ctx, a, begin, len, j->partial + c * nacc);
+        }
+        #pragma omp for schedule(static)
+        for (gk_index a = 0; a < count; ++a)
+            for (gk_index c = cstart[a]; c < cstart[a + 1]; ++c)
+                for (int k = 0; k < nacc; ++k)
+                    j->sums[a * nacc + k] += j->partial[c * nacc + k];
+    }
+    if (j->span_fn) {
+#if GK_HAVE_OPENMP
+        gk_index t = omp_get_thread_num(), nthr = omp_get_num_threads();
+#else
+        gk_index t = 0, nthr = 1;
+#endif
+        /* even split, boundaries on multiples of 64 elements (whole cache lines of
+         * aligned float and double data) */
+        gk_index blocks = (j->total + 63) / 64;
+        gk_index lo = gk_task_begin(t, nthr, blocks) * 64;
+        gk_index hi = gk_task_begin(t + 1, nthr, blocks) * 64;
+        if (hi > j->total) hi = j->total;
+        gk_multi_walk(j->start, count, lo, hi, j->span_fn, j->ctx);
+    }
+}
+
 /* Runs the reduction (if nacc > 0: sums[a * nacc + k] receives array a's sums) and then
  * the elementwise pass (if span_fn).  Returns GK_OK or GK_ENOMEM (nothing written). */
 static int gk_multi_run(gk_index count, const gk_index *size, int nacc,
@@ -66,11 +113,11 @@ static int gk_multi_run(gk_index count, const gk_index *size, int nacc,
         start[a + 1] = start[a] + size[a];
         cstart[a + 1] = cstart[a] + (size[a] + GK_CHUNK - 1) / GK_CHUNK;
     }
-    gk_index total = start[count], nchunk = cstart[count];
-    double *partial = NULL;
-    if (nacc > 0 && nchunk > 0) {
-        partial = (double *)malloc(sizeof(double) * (size_t)nacc * (size_t)nchunk);
-        if (!partial) {
+    gk_multi_job job = {count, start[count], cstart[count], size, start, cstart, nacc,
+                        chunk_fn, span_fn, NULL, sums, ctx};
+    if (nacc > 0 && job.nchunk > 0) {
+        job.partial = (double *)malloc(sizeof(double) * (size_t)nacc * (size_t)job.nchunk);
+        if (!job.partial) {
             free(heap);
             return GK_ENOMEM;
         }
@@ -78,39 +125,14 @@ static int gk_multi_run(gk_index count, const gk_index *size, int nacc,
     if (nacc > 0)
         for (gk_index i = 0; i < count * nacc; ++i) sums[i] = 0.0;
 
-    int nt = gk_threads_for(total);
-    #pragma omp parallel num_threads(nt) if(nt > 1)
-    {
-        if (nacc > 0) {
-            #pragma omp for schedule(static)
-            for (gk_index c = 0; c < nchunk; ++c) {
-                gk_index a = gk_multi_find(cstart, count, c);
-                gk_index begin = (c - cstart[a]) * GK_CHUNK;
-                gk_index len = size[a] - begin < GK_CHUNK ? size[a] - begin : GK_CHUNK;
-                chunk_fn(ctx, a, begin, len, partial + c * nacc);
-            }
-            #pragma omp for schedule(static)
-            for (gk_index a = 0; a < count; ++a)
-                for (gk_index c = cstart[a]; c < cstart[a + 1]; ++c)
-                    for (int k = 0; k < nacc; ++k)
-                        sums[a * nacc + k] += partial[c * nacc + k];
-        }
-        if (span_fn) {
-#if GK_HAVE_OPENMP
-            gk_index t = omp_get_thread_num(), nthr = omp_get_num_threads();
-#else
-            gk_index t = 0, nthr = 1;
-#endif
-            /* even split, boundaries on multiples of 64 elements (whole cache lines
-             * of aligned float and double data) */
-            gk_index blocks = (total + 63) / 64;
-            gk_index lo = gk_task_begin(t, nthr, blocks) * 64;
-            gk_index hi = gk_task_begin(t + 1, nthr, blocks) * 64;
-            if (hi > total) hi = total;
-            gk_multi_walk(start, count, lo, hi, span_fn, ctx);
-        }
+    int nt = gk_threads_for(job.total);
+    if (nt > 1) {
+        #pragma omp parallel num_threads(nt)
+        gk_multi_body(&job);
+    } else {
+        gk_multi_body(&job);
     }
-    free(partial);
+    free(job.partial);
     free(heap);
     return GK_OK;
 }

@@ -16,3 +16,6 @@ __all__ = [
     "num_threads", "NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
     "rms_norm_backward",
 ]
+
+from . import optim, regularization  # noqa: E402
+__all__ += ["optim", "regularization"]

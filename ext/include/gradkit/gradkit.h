@@ -12,4 +12,5 @@
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
 #include "gradkit/optim.h"
+#include "gradkit/regularization.h"
 #endif

@@ -8,11 +8,20 @@ import numpy as np
 
 from .. import _validation as _v
 
-nonneg = _v.nonneg_float
+_INF = float("inf")
+
+
+def nonneg(v, name):
+    """A finite real number >= 0, as a float."""
+    if type(v) is float and 0.0 <= v < _INF:  # the common case, checked fast: step()
+        return v                              # re-checks every group's options
+    return _v.nonneg_float(v, name)
 
 
 def unit(v, name):
     """A real number in [0, 1) (Adam's betas)."""
+    if type(v) is float and 0.0 <= v < 1.0:
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     v = float(v)
@@ -28,6 +37,8 @@ def betas(v, name="betas"):
 
 
 def flag(v, name):
+    if v is True or v is False:
+        return v
     if not isinstance(v, (bool, np.bool_, int, np.integer)):
         raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
     return bool(v)

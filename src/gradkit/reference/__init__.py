@@ -3,6 +3,6 @@ written straight from the formulas.  They state what each kernel means; the test
 compare the kernels against them.  Slow on purpose: clarity over speed."""
 from .norm import (layer_norm, layer_norm_backward, rms_norm, rms_norm_backward)
 
-from . import optim
+from . import optim, regularization
 
-__all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward", "optim"]
+__all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward", "optim", "regularization"]
