@@ -5,38 +5,119 @@
  * large mean (1e4 + N(0, 1)) keep full accuracy.  The output is computed in double and
  * rounded once. */
 
-/* ---- LayerNorm forward ------------------------------------------------------------ */
+/* ---- row statistics -------------------------------------------------------------
+ * Partial sums per GK_CHUNK chunk of a row, added in chunk order; with nt > 1 the chunks
+ * of one long row run in parallel.  Same arithmetic either way, so same bits. */
 
+GK_INLINE void GK_T(chunk_moments)(int kind, const T *x, gk_index n, double s, double *r0,
+                                   double *r1)
+{
+    switch (kind) {
+    case GK_SUM: *r0 = GK_T(chunk_sum)(x, n); break;
+    case GK_SUMSQDEV: *r0 = GK_T(chunk_sumsqdev)(x, n, s); break;
+    case GK_SHIFTED: GK_T(chunk_shifted)(x, n, s, r0, r1); break;
+    default: *r0 = GK_T(chunk_dot)(x, x, n); break;
+    }
+}
+
+static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt,
+                              double *r0, double *r1)
+{
+    gk_index nchunk = (n + GK_CHUNK - 1) / GK_CHUNK;
+    double a = 0.0, b = 0.0;
+    double stack[2 * 64];
+    double *part = NULL;
+    if (nt > 1 && nchunk > 1)
+        part = nchunk <= 64 ? stack : (double *)malloc(sizeof(double) * 2 * (size_t)nchunk);
+    if (part) {
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (gk_index c = 0; c < nchunk; ++c) {
+            gk_index off = c * GK_CHUNK, len = n - off < GK_CHUNK ? n - off : GK_CHUNK;
+            part[2 * c + 1] = 0.0;
+            GK_T(chunk_moments)(kind, x + off, len, s, &part[2 * c], &part[2 * c + 1]);
+        }
+        for (gk_index c = 0; c < nchunk; ++c) {
+            a += part[2 * c];
+            b += part[2 * c + 1];
+        }
+        if (part != stack) free(part);
+    } else {  /* one thread (or no memory for the partials): the same sums in order */
+        for (gk_index off = 0; off < n; off += GK_CHUNK) {
+            double p0 = 0.0, p1 = 0.0;
+            GK_T(chunk_moments)(kind, x + off, n - off < GK_CHUNK ? n - off : GK_CHUNK, s,
+                                &p0, &p1);
+            a += p0;
+            b += p1;
+        }
+    }
+    *r0 = a;
+    if (r1) *r1 = b;
+}
+
+/* Mean and biased variance of a row (n > 0).
+ * float32 rows: one pass of shifted sums d = x - x[0] in double, var = E[d^2] - E[d]^2;
+ * its rounding error relative to var is about 1e-16 (E[d]^2 / var), so the result is
+ * kept when E[d]^2 <= 1e4 var (error <= 1e-12, far below a float32 ulp) -- the usual
+ * case, since x[0] is a sample of the row.  Otherwise (x[0] an outlier), and always for
+ * float64 rows, the exact two-pass form: the mean, then the sum of squared deviations. */
+static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double *v)
+{
+    if (sizeof(T) == sizeof(float)) {
+        double s = (double)x[0], sd, sd2;
+        GK_T(row_moments)(GK_SHIFTED, x, n, s, nt, &sd, &sd2);
+        double dm = sd / (double)n, var = sd2 / (double)n - dm * dm;
+        if (!(dm * dm > 1e4 * var)) {
+            *m = s + dm;
+            *v = var;
+            return;
+        }
+    }
+    double sum, ssd;
+    GK_T(row_moments)(GK_SUM, x, n, 0.0, nt, &sum, NULL);
+    *m = sum / (double)n;
+    GK_T(row_moments)(GK_SUMSQDEV, x, n, *m, nt, &ssd, NULL);
+    *v = ssd / (double)n;
+}
+
+/* ---- LayerNorm forward ------------------------------------------------------------
+ * y = ((x - m) r) w + b, evaluated in T.  For float32 the mean is split into a float
+ * head and tail (m = mh + ml exactly to ~2^-48), so x - mh - ml keeps the accuracy of
+ * the double mean even for rows like 1e4 + N(0, 1); the result is within a few ulps of
+ * the float64 formula at a quarter of its cost.  For float64 ml is 0. */
 GK_INLINE void GK_T(ln_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
                               const T *GK_RESTRICT b, T *GK_RESTRICT y, gk_index n,
                               double m, double r)
 {
+    const T mh = (T)m, ml = (T)(m - (double)mh), rt = (T)r;
     if (w && b) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r * (double)w[j] + (double)b[j]);
+            y[j] = ((x[j] - mh) - ml) * rt * w[j] + b[j];
     } else if (w) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r * (double)w[j]);
+            y[j] = ((x[j] - mh) - ml) * rt * w[j];
     } else if (b) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r + (double)b[j]);
+            y[j] = ((x[j] - mh) - ml) * rt + b[j];
     } else {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r);
+            y[j] = ((x[j] - mh) - ml) * rt;
     }
 }
+
+/* Rows are split across threads; a row longer than 2 chunks with fewer rows than
+ * threads is itself split into chunks across threads (same sums, see row_moments). */
+#define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
 
 static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean,
                                  T *rstd, gk_index rows, gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
-    if (rows >= nt || cols < 2 * GK_CHUNK) {
-        /* one row per iteration: the usual case */
+    if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
         for (gk_index i = 0; i < rows; ++i) {
             const T *xi = x + i * cols;
-            double m = cols > 0 ? GK_T(row_sum)(xi, cols) / (double)cols : 0.0;
-            double v = cols > 0 ? GK_T(row_sumsqdev)(xi, cols, m) / (double)cols : 0.0;
+            double m, v;
+            GK_T(ln_row_stats)(xi, cols, 1, &m, &v);
             double r = 1.0 / sqrt(v + eps);
             if (mean) mean[i] = (T)m;
             if (rstd) rstd[i] = (T)r;
@@ -44,58 +125,35 @@ static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *me
         }
         return;
     }
-    /* few huge rows: split each row into GK_CHUNK chunks across threads; the chunk
-     * partials are added in order, exactly as row_sum does, so the result is the same */
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
-    double part[256];
-    double *p = nchunk <= 256 ? part : (double *)malloc(sizeof(double) * (size_t)nchunk);
     for (gk_index i = 0; i < rows; ++i) {
         const T *xi = x + i * cols;
-        double m = 0.0, v = 0.0;
-        if (!p) {  /* out of memory for the partials: same sums, on one thread */
-            m = GK_T(row_sum)(xi, cols) / (double)cols;
-            v = GK_T(row_sumsqdev)(xi, cols, m) / (double)cols;
-        } else {
-            #pragma omp parallel for num_threads(nt) schedule(static)
-            for (gk_index c = 0; c < nchunk; ++c) {
-                gk_index len = cols - c * GK_CHUNK < GK_CHUNK ? cols - c * GK_CHUNK : GK_CHUNK;
-                p[c] = GK_T(chunk_sum)(xi + c * GK_CHUNK, len);
-            }
-            for (gk_index c = 0; c < nchunk; ++c) m += p[c];
-            m /= (double)cols;
-            #pragma omp parallel for num_threads(nt) schedule(static)
-            for (gk_index c = 0; c < nchunk; ++c) {
-                gk_index len = cols - c * GK_CHUNK < GK_CHUNK ? cols - c * GK_CHUNK : GK_CHUNK;
-                p[c] = GK_T(chunk_sumsqdev)(xi + c * GK_CHUNK, len, m);
-            }
-            for (gk_index c = 0; c < nchunk; ++c) v += p[c];
-            v /= (double)cols;
-        }
+        double m, v;
+        GK_T(ln_row_stats)(xi, cols, nt, &m, &v);
         double r = 1.0 / sqrt(v + eps);
         if (mean) mean[i] = (T)m;
         if (rstd) rstd[i] = (T)r;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
-            gk_index off = c * GK_CHUNK;
-            gk_index len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
+            gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
             GK_T(ln_write)(xi + off, w ? w + off : NULL, b ? b + off : NULL,
                            y + i * cols + off, len, m, r);
         }
     }
-    if (p != part) free(p);
 }
 
-/* ---- RMSNorm forward -------------------------------------------------------------- */
+/* ---- RMSNorm forward: y = (x r) w, r = 1/sqrt(mean(x^2) + eps) ---------------------- */
 
 GK_INLINE void GK_T(rms_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
                                T *GK_RESTRICT y, gk_index n, double r)
 {
+    const T rt = (T)r;
     if (w) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)((double)x[j] * r * (double)w[j]);
+            y[j] = x[j] * rt * w[j];
     } else {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)((double)x[j] * r);
+            y[j] = x[j] * rt;
     }
 }
 
@@ -103,43 +161,31 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
                                gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
-    if (rows >= nt || cols < 2 * GK_CHUNK) {
+    if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
         for (gk_index i = 0; i < rows; ++i) {
             const T *xi = x + i * cols;
-            double ms = cols > 0 ? GK_T(row_dot)(xi, xi, cols) / (double)cols : 0.0;
-            double r = 1.0 / sqrt(ms + eps);
+            double ss;
+            GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, 1, &ss, NULL);
+            double r = 1.0 / sqrt(ss / (double)cols + eps);
             if (rstd) rstd[i] = (T)r;
             GK_T(rms_write)(xi, w, y + i * cols, cols, r);
         }
         return;
     }
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
-    double part[256];
-    double *p = nchunk <= 256 ? part : (double *)malloc(sizeof(double) * (size_t)nchunk);
     for (gk_index i = 0; i < rows; ++i) {
         const T *xi = x + i * cols;
-        double ms = 0.0;
-        if (!p) {
-            ms = GK_T(row_dot)(xi, xi, cols);
-        } else {
-            #pragma omp parallel for num_threads(nt) schedule(static)
-            for (gk_index c = 0; c < nchunk; ++c) {
-                gk_index len = cols - c * GK_CHUNK < GK_CHUNK ? cols - c * GK_CHUNK : GK_CHUNK;
-                p[c] = GK_T(chunk_dot)(xi + c * GK_CHUNK, xi + c * GK_CHUNK, len);
-            }
-            for (gk_index c = 0; c < nchunk; ++c) ms += p[c];
-        }
-        double r = 1.0 / sqrt(ms / (double)cols + eps);
+        double ss;
+        GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, nt, &ss, NULL);
+        double r = 1.0 / sqrt(ss / (double)cols + eps);
         if (rstd) rstd[i] = (T)r;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
-            gk_index off = c * GK_CHUNK;
-            gk_index len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
+            gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
             GK_T(rms_write)(xi + off, w ? w + off : NULL, y + i * cols + off, len, r);
         }
     }
-    if (p != part) free(p);
 }
 
 /* ---- backward: shared driver -------------------------------------------------------
