@@ -23,3 +23,21 @@ cdef int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *r
 cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil:
     return c.gk_rms_norm_f64(x, weight, y, rstd, rows, cols, eps)
+
+
+cimport _c_optim as c_optim
+
+
+cdef int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                     Py_ssize_t n, long step, double lr, double beta1, double beta2,
+                     double eps, double weight_decay, int decoupled) noexcept nogil:
+    return c_optim.gk_adam_f32(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
+                               eps, weight_decay, decoupled)
+
+
+cdef int gk_adam_f64(double *param, const double *grad, double *exp_avg,
+                     double *exp_avg_sq, Py_ssize_t n, long step, double lr, double beta1,
+                     double beta2, double eps, double weight_decay,
+                     int decoupled) noexcept nogil:
+    return c_optim.gk_adam_f64(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
+                               eps, weight_decay, decoupled)

@@ -503,3 +503,45 @@ def test_bad_grads_leave_everything_untouched(name, kw, rng):
     for i in sd["state"]:
         for k, v in sd["state"][i].items():
             assert_bitwise_equal(np.asarray(after["state"][i][k]), np.asarray(v))
+
+
+# ---- C level (gradkit.capi) -------------------------------------------------------------
+
+def _capi_adam(sfx):
+    """gradkit.capi's gk_adam_<sfx> as a ctypes function, through its capsule."""
+    import ctypes
+    import gradkit.capi
+    cap = gradkit.capi.__pyx_capi__[f"gk_adam_{sfx}"]
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype = ctypes.c_char_p
+    api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    addr = api.PyCapsule_GetPointer(cap, api.PyCapsule_GetName(cap))
+    P = ctypes.c_void_p
+    d = ctypes.c_double
+    proto = ctypes.CFUNCTYPE(ctypes.c_int, P, P, P, P, ctypes.c_ssize_t, ctypes.c_long,
+                             d, d, d, d, d, ctypes.c_int)
+    return proto(addr)
+
+
+@pytest.mark.parametrize("decoupled", [0, 1])
+def test_capi_adam_matches_functional(decoupled, dtype, rng):
+    fn = _capi_adam("f32" if dtype == np.float32 else "f64")
+    p = rng.standard_normal(1001).astype(dtype)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    q, m2, v2 = p.copy(), m.copy(), v.copy()
+    for step in (1, 2, 3):
+        g = rng.standard_normal(p.shape).astype(dtype)
+        err = fn(p.ctypes.data, g.ctypes.data, m.ctypes.data, v.ctypes.data, p.size, step,
+                 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled)
+        assert err == 0
+        F.adam_(q, g, m2, v2, step, lr=0.01, beta1=0.9, beta2=0.99, eps=1e-8,
+                weight_decay=0.1, decoupled=bool(decoupled))
+    assert_bitwise_equal([p, m, v], [q, m2, v2])
+    before = p.copy()
+    for bad in [dict(lr=-1.0), dict(step=0), dict(beta1=1.0), dict(eps=-1.0)]:
+        a = dict(lr=0.01, step=1, beta1=0.9, eps=1e-8) | bad
+        assert fn(p.ctypes.data, g.ctypes.data, m.ctypes.data, v.ctypes.data, p.size,
+                  a["step"], a["lr"], a["beta1"], 0.99, a["eps"], 0.0, 0) != 0
+    assert_bitwise_equal(p, before)
