@@ -182,7 +182,7 @@ class Optimizer:
                                  f"parameters, the optimizer's has {len(params)}")
             for i, idx in enumerate(ids):
                 where[idx] = (gi, i)
-            g = {"params": group["params"]}
+            g = dict(group)  # options missing from the dict keep their current value
             g.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
             self._options(g)
             new_groups.append(g)
