@@ -10,7 +10,6 @@ advanced only after the kernels succeeded."""
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
 cimport _c_optim as c
 from _cgradkit cimport gk_index
 
