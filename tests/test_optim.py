@@ -305,6 +305,28 @@ def test_state_dict_layout_matches_torch(rng):
     assert sd["param_groups"][0]["params"] == tsd["param_groups"][0]["params"]
 
 
+@pytest.mark.parametrize("name,kw", [("Adam", dict(amsgrad=True)), ("SGD", dict(momentum=0.9)),
+                                     ("RMSprop", dict(centered=True, momentum=0.5)),
+                                     ("Adagrad", dict(lr_decay=0.1))])
+def test_loads_a_torch_state_dict(name, kw, rng):
+    torch = pytest.importorskip("torch")
+    params = _make(rng, [(3, 4), (5,)], np.float64)
+    seq = [_grads(rng, params) for _ in range(6)]
+    theirs, to = _torch_run(torch, name, kw, params, seq[:3])
+    mine = [t.copy() for t in theirs]
+    o = getattr(optim, name)(mine, **kw)
+    o.load_state_dict(to.state_dict())
+    ts = [torch.tensor(t) for t in theirs]  # torch continues from the same point
+    to2 = getattr(torch.optim, name)(ts, **kw)
+    to2.load_state_dict(to.state_dict())
+    for gs in seq[3:]:
+        o.step(gs)
+        for t, g in zip(ts, gs):
+            t.grad = torch.tensor(g)
+        to2.step()
+    _close(mine, [t.numpy() for t in ts], rtol=1e-11)
+
+
 def test_load_state_dict_rejects_mismatch_and_changes_nothing(rng):
     params = _make(rng, [(3, 2), (4,)], np.float64)
     o = _run("Adam", {}, params, [_grads(rng, params)])

@@ -198,7 +198,8 @@ class Optimizer:
             p = self._groups[gi][0][i]
             for key, val in entry.items():
                 if key == "step":
-                    step = val.item() if isinstance(val, np.ndarray) else val
+                    step = val.item() if hasattr(val, "item") else val  # 0-d arrays,
+                    # and torch's step tensors: a torch state dict loads as well
                     if isinstance(step, bool) or not isinstance(step, numbers.Real) or \
                             step < 0 or step != int(step):
                         raise ValueError(f"state[{idx}]['step'] must be an int >= 0, "
