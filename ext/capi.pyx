@@ -1,43 +1,50 @@
 # cython: language_level=3
-"""gradkit.capi: the nogil kernels, exported for other Cython extensions (see capi.pxd)."""
-cimport _c_norm as c
+"""gradkit.capi: gradkit's nogil kernels exported for other Cython extensions.
+
+``from gradkit.capi cimport gk_layer_norm_f32`` in a .pyx; see capi.pxd (installed as
+gradkit/capi.pxd) for the conventions and docs/cython.md for a complete example.  Each
+function here only forwards to the C entry point, which validates its arguments.
+"""
+cimport _c_norm
 
 
+# ---- norm --------------------------------------------------------------------------------
 cdef int gk_layer_norm_f32(const float *x, const float *weight, const float *bias, float *y,
                            float *mean, float *rstd, Py_ssize_t rows, Py_ssize_t cols,
                            double eps) noexcept nogil:
-    return c.gk_layer_norm_f32(x, weight, bias, y, mean, rstd, rows, cols, eps)
+    return _c_norm.gk_layer_norm_f32(x, weight, bias, y, mean, rstd, rows, cols, eps)
 
 
 cdef int gk_layer_norm_f64(const double *x, const double *weight, const double *bias,
                            double *y, double *mean, double *rstd, Py_ssize_t rows,
                            Py_ssize_t cols, double eps) noexcept nogil:
-    return c.gk_layer_norm_f64(x, weight, bias, y, mean, rstd, rows, cols, eps)
+    return _c_norm.gk_layer_norm_f64(x, weight, bias, y, mean, rstd, rows, cols, eps)
 
 
 cdef int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil:
-    return c.gk_rms_norm_f32(x, weight, y, rstd, rows, cols, eps)
+    return _c_norm.gk_rms_norm_f32(x, weight, y, rstd, rows, cols, eps)
 
 
 cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil:
-    return c.gk_rms_norm_f64(x, weight, y, rstd, rows, cols, eps)
+    return _c_norm.gk_rms_norm_f64(x, weight, y, rstd, rows, cols, eps)
 
 
-cimport _c_optim as c_optim
+# ---- optim -------------------------------------------------------------------------------
+cimport _c_optim
 
 
 cdef int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                      Py_ssize_t n, long step, double lr, double beta1, double beta2,
                      double eps, double weight_decay, int decoupled) noexcept nogil:
-    return c_optim.gk_adam_f32(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
-                               eps, weight_decay, decoupled)
+    return _c_optim.gk_adam_f32(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
+                                eps, weight_decay, decoupled)
 
 
 cdef int gk_adam_f64(double *param, const double *grad, double *exp_avg,
                      double *exp_avg_sq, Py_ssize_t n, long step, double lr, double beta1,
                      double beta2, double eps, double weight_decay,
                      int decoupled) noexcept nogil:
-    return c_optim.gk_adam_f64(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
-                               eps, weight_decay, decoupled)
+    return _c_optim.gk_adam_f64(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
+                                eps, weight_decay, decoupled)

@@ -192,90 +192,111 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
  * dx is per row; dweight and dbias are sums over rows, accumulated per task of a fixed
  * row partition (gk_row_tasks) in double and added task by task in order. */
 
-/* LayerNorm backward of one row.  xh = (x - m) r, g = dy * w,
- * dx = r (g - mean(g) - xh mean(g xh)); pw += dy xh; pb += dy. */
+/* Pass A of a backward row, in double lanes: sum g and sum g*h (h = xhat for LayerNorm,
+ * x for RMSNorm), and the column partials pw += dy*xhat, pb += dy, with
+ * xhat = (x - m) r, g = dy w.  The flags are compile-time constants at every call, so
+ * each combination compiles to its own branch-free loop. */
+GK_INLINE void GK_T(bwd_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+                              const T *GK_RESTRICT w, double *GK_RESTRICT pw,
+                              double *GK_RESTRICT pb, gk_index n, double m, double r,
+                              const int has_w, const int has_pw, const int has_pb,
+                              const int h_is_xhat, double *sum_g, double *sum_gh)
+{
+    gk_vd a[GK_NACC], q[GK_NACC];
+    GK_ZERO_ACC(a);
+    GK_ZERO_ACC(q);
+    gk_index j = 0;
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int v = 0; v < GK_NACC; ++v) {
+            gk_index o = j + v * GK_VW;
+            gk_vd d = GK_T(ldv)(dy + o), xv = GK_T(ldv)(x + o);
+            gk_vd xh = (xv - m) * r;
+            gk_vd g = has_w ? d * GK_T(ldv)(w + o) : d;
+            a[v] += g;
+            q[v] += g * (h_is_xhat ? xh : xv);
+            if (has_pw) {
+                gk_vd p;
+                __builtin_memcpy(&p, pw + o, sizeof p);
+                p += d * xh;
+                __builtin_memcpy(pw + o, &p, sizeof p);
+            }
+            if (has_pb) {
+                gk_vd p;
+                __builtin_memcpy(&p, pb + o, sizeof p);
+                p += d;
+                __builtin_memcpy(pb + o, &p, sizeof p);
+            }
+        }
+    double la[GK_LANES], lq[GK_LANES];
+    gk_spill(a, la);
+    gk_spill(q, lq);
+    for (int k = 0; j + k < n; ++k) {
+        double d = (double)dy[j + k], xv = (double)x[j + k];
+        double xh = (xv - m) * r;
+        double g = has_w ? d * (double)w[j + k] : d;
+        la[k] += g;
+        lq[k] += g * (h_is_xhat ? xh : xv);
+        if (has_pw) pw[j + k] += d * xh;
+        if (has_pb) pb[j + k] += d;
+    }
+    *sum_g = gk_fold16(la);
+    *sum_gh = gk_fold16(lq);
+}
+
+#define GK_BWD_SUMS_DISPATCH(h_is_xhat) \
+    if (w) { \
+        if (pw && pb) GK_T(bwd_sums)(dy, x, w, pw, pb, n, m, r, 1, 1, 1, h_is_xhat, &sg, &sgh); \
+        else if (pw) GK_T(bwd_sums)(dy, x, w, pw, NULL, n, m, r, 1, 1, 0, h_is_xhat, &sg, &sgh); \
+        else if (pb) GK_T(bwd_sums)(dy, x, w, NULL, pb, n, m, r, 1, 0, 1, h_is_xhat, &sg, &sgh); \
+        else GK_T(bwd_sums)(dy, x, w, NULL, NULL, n, m, r, 1, 0, 0, h_is_xhat, &sg, &sgh); \
+    } else { \
+        if (pb) GK_T(bwd_sums)(dy, x, NULL, NULL, pb, n, m, r, 0, 0, 1, h_is_xhat, &sg, &sgh); \
+        else GK_T(bwd_sums)(dy, x, NULL, NULL, NULL, n, m, r, 0, 0, 0, h_is_xhat, &sg, &sgh); \
+    }
+
+/* LayerNorm backward of one row.  xhat = (x - m) r, g = dy w,
+ * dx = r (g - mean(g) - xhat mean(g xhat)); pw += dy xhat; pb += dy.
+ * dx is evaluated in T (for float32 with the split mean, as the forward). */
 static void GK_T(ln_bwd_row)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
                              const T *GK_RESTRICT w, T *GK_RESTRICT dx,
                              double *GK_RESTRICT pw, double *GK_RESTRICT pb,
                              gk_index n, double m, double r)
 {
-    double a1[GK_LANES] = {0}, a2[GK_LANES] = {0};
-    for (gk_index j0 = 0; j0 < n; j0 += GK_LANES) {
-        int len = n - j0 < GK_LANES ? (int)(n - j0) : GK_LANES;
-        if (len == GK_LANES) {
-            for (int k = 0; k < GK_LANES; ++k) {
-                double d = (double)dy[j0 + k];
-                double xh = ((double)x[j0 + k] - m) * r;
-                double g = w ? d * (double)w[j0 + k] : d;
-                a1[k] += g;
-                a2[k] += g * xh;
-            }
-        } else {
-            for (int k = 0; k < len; ++k) {
-                double d = (double)dy[j0 + k];
-                double xh = ((double)x[j0 + k] - m) * r;
-                double g = w ? d * (double)w[j0 + k] : d;
-                a1[k] += g;
-                a2[k] += g * xh;
-            }
-        }
-    }
-    if (pw)
-        for (gk_index j = 0; j < n; ++j)
-            pw[j] += (double)dy[j] * (((double)x[j] - m) * r);
-    if (pb)
-        for (gk_index j = 0; j < n; ++j)
-            pb[j] += (double)dy[j];
-    double mg = n > 0 ? gk_fold16(a1) / (double)n : 0.0;
-    double mgx = n > 0 ? gk_fold16(a2) / (double)n : 0.0;
+    double sg, sgh;
+    GK_BWD_SUMS_DISPATCH(1)
+    const T mh = (T)m, ml = (T)(m - (double)mh), rt = (T)r;
+    const T mg = (T)(sg / (double)n), mgx = (T)(sgh / (double)n);
     if (w) {
         for (gk_index j = 0; j < n; ++j) {
-            double xh = ((double)x[j] - m) * r;
-            dx[j] = (T)(r * ((double)dy[j] * (double)w[j] - mg - xh * mgx));
+            T xh = ((x[j] - mh) - ml) * rt;
+            dx[j] = rt * (dy[j] * w[j] - mg - xh * mgx);
         }
     } else {
         for (gk_index j = 0; j < n; ++j) {
-            double xh = ((double)x[j] - m) * r;
-            dx[j] = (T)(r * ((double)dy[j] - mg - xh * mgx));
+            T xh = ((x[j] - mh) - ml) * rt;
+            dx[j] = rt * (dy[j] - mg - xh * mgx);
         }
     }
 }
 
-/* RMSNorm backward of one row.  y = x r w, g = dy * w,
+/* RMSNorm backward of one row.  y = x r w, g = dy w,
  * dx = r (g - x r^2 mean(g x)); pw += dy x r. */
 static void GK_T(rms_bwd_row)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
                               const T *GK_RESTRICT w, T *GK_RESTRICT dx,
                               double *GK_RESTRICT pw, double *GK_RESTRICT pb,
                               gk_index n, double m, double r)
 {
-    (void)pb; (void)m;
-    double a[GK_LANES] = {0};
-    for (gk_index j0 = 0; j0 < n; j0 += GK_LANES) {
-        int len = n - j0 < GK_LANES ? (int)(n - j0) : GK_LANES;
-        if (len == GK_LANES) {
-            for (int k = 0; k < GK_LANES; ++k) {
-                double d = (double)dy[j0 + k];
-                double g = w ? d * (double)w[j0 + k] : d;
-                a[k] += g * (double)x[j0 + k];
-            }
-        } else {
-            for (int k = 0; k < len; ++k) {
-                double d = (double)dy[j0 + k];
-                double g = w ? d * (double)w[j0 + k] : d;
-                a[k] += g * (double)x[j0 + k];
-            }
-        }
-    }
-    if (pw)
-        for (gk_index j = 0; j < n; ++j)
-            pw[j] += (double)dy[j] * ((double)x[j] * r);
-    double c = n > 0 ? r * r * gk_fold16(a) / (double)n : 0.0;
+    double sg, sgh;
+    (void)m;
+    m = 0.0;  /* xhat = x r */
+    GK_BWD_SUMS_DISPATCH(0)
+    const T rt = (T)r, c = (T)(r * r * sgh / (double)n);
     if (w) {
         for (gk_index j = 0; j < n; ++j)
-            dx[j] = (T)(r * ((double)dy[j] * (double)w[j] - (double)x[j] * c));
+            dx[j] = rt * (dy[j] * w[j] - x[j] * c);
     } else {
         for (gk_index j = 0; j < n; ++j)
-            dx[j] = (T)(r * ((double)dy[j] - (double)x[j] * c));
+            dx[j] = rt * (dy[j] - x[j] * c);
     }
 }
 

@@ -10,12 +10,17 @@ from ._config import (get_include, get_num_threads, num_threads, set_num_threads
                       show_config)
 from .norm import (NormStats, layer_norm, layer_norm_backward, rms_norm,
                    rms_norm_backward)
+from .clip import clip_grad_norm_, clip_grad_value_, global_norm
+from .amp import LossScaler
+from . import amp, clip, schedules
 
 __all__ = [
     "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
     "num_threads", "NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
     "rms_norm_backward",
 ]
+__all__ += ["clip_grad_norm_", "clip_grad_value_", "global_norm", "LossScaler",
+            "amp", "clip", "schedules"]
 
 from . import optim, regularization  # noqa: E402
 __all__ += ["optim", "regularization"]

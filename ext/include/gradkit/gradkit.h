@@ -11,6 +11,7 @@
 #define GRADKIT_GRADKIT_H
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
+#include "gradkit/clip.h"
 #include "gradkit/optim.h"
 #include "gradkit/regularization.h"
 #endif

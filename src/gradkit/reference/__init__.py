@@ -2,7 +2,11 @@
 written straight from the formulas.  They state what each kernel means; the tests
 compare the kernels against them.  Slow on purpose: clarity over speed."""
 from .norm import (layer_norm, layer_norm_backward, rms_norm, rms_norm_backward)
+from .clip import global_norm, clip_grad_norm_, clip_grad_value_
+from . import amp, clip, schedules
 
-from . import optim, regularization
+__all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward"]
+__all__ += ["global_norm", "clip_grad_norm_", "clip_grad_value_", "amp", "clip", "schedules"]
 
-__all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward", "optim", "regularization"]
+from . import optim, regularization  # noqa: E402
+__all__ += ["optim", "regularization"]
