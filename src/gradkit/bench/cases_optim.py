@@ -16,13 +16,7 @@ import numpy as np
 
 import gradkit
 from .. import optim, reference, regularization
-from .core import Case, try_import_torch
-
-try:
-    from .core import scaled
-except ImportError:  # a core.py without size scaling
-    def scaled(n):
-        return n
+from .core import Case, scaled, try_import_torch
 
 BYTES = {"Adam": 28, "AdamW": 28, "RMSprop": 20, "Adagrad": 20, "SGD": 20, "LARS": 32}
 
