@@ -37,6 +37,18 @@ cdef int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *r
 cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil
 
+# ---- dropout: inverted dropout (gradkit/dropout.h) ---------------------------------------
+# Element i is kept iff word counter + i of the Philox4x32-10 stream of `seed` is
+# < (1 - p) * 2**32; y = x / (1 - p) where kept, x * 0 where dropped; mask_bits (NULL: not
+# stored) gets element i in bit i % 8 of byte i // 8.  p in [0, 1].  The backward without
+# a mask is the same call on dy with the same seed and counter.  Advance your counter by n.
+cdef int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, Py_ssize_t n,
+                        double p, unsigned long long seed,
+                        unsigned long long counter) noexcept nogil
+cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py_ssize_t n,
+                        double p, unsigned long long seed,
+                        unsigned long long counter) noexcept nogil
+
 # ---- optim: one Adam / AdamW step (gradkit/optim.h) -----------------------------------
 # One Adam (decoupled=0) or AdamW (decoupled=1) step in place on n elements, torch.optim's
 # formulas; step is the step number after its increment (1 on the first step); lr,

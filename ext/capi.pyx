@@ -31,6 +31,22 @@ cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, doubl
     return _c_norm.gk_rms_norm_f64(x, weight, y, rstd, rows, cols, eps)
 
 
+# ---- dropout -----------------------------------------------------------------------------
+cimport _c_dropout
+
+
+cdef int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, Py_ssize_t n,
+                        double p, unsigned long long seed,
+                        unsigned long long counter) noexcept nogil:
+    return _c_dropout.gk_dropout_f32(x, y, mask_bits, n, p, seed, counter)
+
+
+cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py_ssize_t n,
+                        double p, unsigned long long seed,
+                        unsigned long long counter) noexcept nogil:
+    return _c_dropout.gk_dropout_f64(x, y, mask_bits, n, p, seed, counter)
+
+
 # ---- optim -------------------------------------------------------------------------------
 cimport _c_optim
 

@@ -22,7 +22,9 @@ CONSUMER_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capi_co
 PACKAGE_DIR = os.path.dirname(os.path.abspath(gradkit.__file__))
 # the kernels capi.pxd must export (later families append theirs)
 CAPI_FUNCTIONS = ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
-                  "gk_rms_norm_f64", "gk_adam_f32", "gk_adam_f64"]
+                  "gk_rms_norm_f64"]
+CAPI_FUNCTIONS += ["gk_dropout_f32", "gk_dropout_f64"]
+CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64"]
 
 
 def _editable_install():

@@ -134,3 +134,55 @@ def real(v, name):
     if v != v:
         raise ValueError(f"{name} must not be NaN")
     return v
+
+
+def shape_tuple(shape, name="shape"):
+    """A shape (an int or a sequence of ints >= 0) as a tuple of Python ints."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a tuple of ints, got "
+                        f"{type(shape).__name__}") from None
+    out = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"{name} must contain ints, got {type(d).__name__}")
+        if d < 0:
+            raise ValueError(f"{name} must not contain negative sizes, got {dims}")
+        out.append(int(d))
+    return tuple(out)
+
+
+def float_dtype(dtype, name="dtype"):
+    """np.float32 or np.float64 (as a numpy dtype), else TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt != FLOAT32 and dt != FLOAT64:
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def finite_real(v, name):
+    """A finite real number (not bool) as a float (``real`` also accepts infinities)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    return v
+
+
+def probability(p, name="p"):
+    """A probability in [0, 1] as a float."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, without ABC checks
+        return p
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(p).__name__}")
+    p = float(p)
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"{name} must be in [0, 1], got {p}")
+    return p

@@ -12,6 +12,8 @@
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
 #include "gradkit/clip.h"
+#include "gradkit/random.h"
+#include "gradkit/dropout.h"
 #include "gradkit/optim.h"
 #include "gradkit/regularization.h"
 #endif

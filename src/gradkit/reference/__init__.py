@@ -7,6 +7,10 @@ from . import amp, clip, schedules
 
 __all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward"]
 __all__ += ["global_norm", "clip_grad_norm_", "clip_grad_value_", "amp", "clip", "schedules"]
+# modules (as in gradkit: a function `dropout` would shadow the module of that name)
+from . import dropout, init, random
+
+__all__ += ["dropout", "init", "random"]
 
 from . import optim, regularization  # noqa: E402
 __all__ += ["optim", "regularization"]
