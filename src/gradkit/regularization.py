@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from . import _validation as _v
+from . import random as _random
 from ._ext import regularization as _k
 
 __all__ = ["l2_penalty", "l1_penalty", "add_l2_grad_", "add_l1_grad_", "add_grad_noise_"]
@@ -136,10 +137,11 @@ def add_grad_noise_(grads, step, eta=0.3, gamma=0.55, rng=None):
     step : int
         t, the training step (>= 0).
     eta, gamma : float
-    rng : numpy.random.Generator, int or None
-        The noise source: a Generator (advanced), a seed, or None (fresh entropy).
-        The noise is drawn in each array's dtype with ``Generator.standard_normal``,
-        array by array in list order.
+    rng : gradkit.random.Generator, int or None
+        The noise source (see :func:`gradkit.random.as_generator`): a Generator (its
+        counter advances), an int seed, or None (the default generator).  Each array's
+        noise is ``rng.normal(shape, 0, sigma_t, dtype)`` (Philox4x32-10, the same for
+        any thread count), array by array in list order.
 
     Returns
     -------
@@ -147,13 +149,7 @@ def add_grad_noise_(grads, step, eta=0.3, gamma=0.55, rng=None):
     """
     sigma = noise_std(step, eta, gamma)
     gs = _inplace(grads, "grads")
-    if not isinstance(rng, np.random.Generator):
-        if rng is not None and (isinstance(rng, bool) or not isinstance(rng, numbers.Integral)):
-            raise TypeError(f"rng must be a numpy Generator, an int seed or None, got "
-                            f"{type(rng).__name__}")
-        rng = np.random.default_rng(rng)
+    gen = _random.as_generator(rng)
     for g in gs:
-        z = rng.standard_normal(g.shape, dtype=g.dtype)
-        z *= g.dtype.type(sigma)
-        g += z
+        g += gen.normal(g.shape, 0.0, sigma, dtype=g.dtype)
     return grads

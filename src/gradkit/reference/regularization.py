@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 
+from .random import Generator
+
 __all__ = ["l2_penalty", "l1_penalty", "add_l2_grad_", "add_l1_grad_", "add_grad_noise_"]
 
 
@@ -33,9 +35,11 @@ def add_l1_grad_(grads, params, lam):
 
 
 def add_grad_noise_(grads, step, eta=0.3, gamma=0.55, rng=None):
-    """g += N(0, eta / (1 + step)**gamma), drawn in each array's dtype."""
+    """g += N(0, eta / (1 + step)**gamma): each array's noise is
+    ``rng.normal(shape, 0, sigma, dtype)`` of gradkit.reference.random's Generator
+    (an int seed makes a new one; None a freshly seeded one)."""
     sigma = math.sqrt(eta / (1.0 + step) ** gamma)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = rng if isinstance(rng, Generator) else Generator(rng)
     for g in _list(grads):
-        g[...] = g + rng.standard_normal(g.shape, dtype=g.dtype) * sigma
+        g[...] = g + gen.normal(g.shape, 0.0, sigma, dtype=g.dtype)
     return grads
