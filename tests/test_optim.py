@@ -247,6 +247,20 @@ def test_none_gradients_skip_parameters(name, kw, rng):
     assert_bitwise_equal(mine, untouched)
 
 
+def test_changed_params_list_is_an_error(rng):
+    params = _make(rng, [(3,), (4,)], np.float64)
+    o = optim.SGD([{"params": [params[0]]}, {"params": [params[1]]}], lr=0.1)
+    o.param_groups[1]["params"].append(np.zeros(2))
+    before = [p.copy() for p in params]
+    with pytest.raises(ValueError, match="add_param_group"):
+        o.step([np.ones(3), np.ones(4)])
+    assert_bitwise_equal(params, before)
+    o.param_groups[1]["params"].pop()
+    o.add_param_group({"params": [np.zeros(2)], "lr": 1.0})
+    o.step([np.ones(3), np.ones(4), np.ones(2)])
+    assert o.param_groups[2]["params"][0].tolist() == [-1.0, -1.0]
+
+
 def test_options_changed_between_steps(rng):
     """Turning on momentum, amsgrad or centering later creates the state then, as
     torch's lazy state does."""

@@ -96,6 +96,10 @@ class Optimizer:
         groups = self._groups
         grads = _k.check_grads(self._params, grads)
         opts = [self._options(g) for g in self.param_groups]
+        for entry, group in zip(groups, self.param_groups):
+            if group["params"] is not entry[0] or len(entry[0]) != len(entry[1]["step"]):
+                raise ValueError("a parameter group's 'params' list was changed; use "
+                                 "add_param_group to add parameters")
         if len(groups) == 1:
             self._group_step(groups[0], grads, opts[0], self.param_groups[0])
             return None
@@ -108,9 +112,6 @@ class Optimizer:
 
     def _group_step(self, entry, grads, opts, group):
         params, state, ready = entry
-        if len(group["params"]) != len(params):
-            raise ValueError("a parameter group's 'params' list was changed; use "
-                             "add_param_group to add parameters")
         needed = self._needed(opts)
         fresh = None
         if ready != needed:
