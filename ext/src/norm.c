@@ -6,6 +6,7 @@
 #define SFX f32
 #include "reduce_tmpl.h"
 #include "norm_tmpl.h"
+#include "batch_norm_tmpl.h"
 #undef T
 #undef SFX
 
@@ -13,6 +14,7 @@
 #define SFX f64
 #include "reduce_tmpl.h"
 #include "norm_tmpl.h"
+#include "batch_norm_tmpl.h"
 #undef T
 #undef SFX
 
@@ -20,7 +22,9 @@
     .layer_norm_fwd_##SFX = layer_norm_fwd_##SFX, \
     .layer_norm_bwd_##SFX = layer_norm_bwd_##SFX, \
     .rms_norm_fwd_##SFX = rms_norm_fwd_##SFX, \
-    .rms_norm_bwd_##SFX = rms_norm_bwd_##SFX,
+    .rms_norm_bwd_##SFX = rms_norm_bwd_##SFX, \
+    .batch_norm_fwd_##SFX = batch_norm_fwd_##SFX, \
+    .batch_norm_bwd_##SFX = batch_norm_bwd_##SFX,
 
 const gk_norm_table GK_ISA_SYM(gk_norm_table) = {
     GK_NORM_ENTRIES(f32)

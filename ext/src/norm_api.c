@@ -63,3 +63,39 @@ int gk_rms_norm_backward_##SFX(const T *dy, const T *x, const T *rstd, const T *
 
 GK_DEFINE_NORM(float, f32)
 GK_DEFINE_NORM(double, f64)
+
+/* ---- BatchNorm -------------------------------------------------------------------- */
+#define GK_DEFINE_BATCH_NORM(T, SFX) \
+int gk_batch_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mean, \
+                        T *rstd, T *running_mean, T *running_var, gk_index batch, \
+                        gk_index channels, gk_index inner, int training, double momentum, \
+                        double eps) \
+{ \
+    if (batch < 0 || channels < 0 || inner < 0) return GK_ESIZE; \
+    GK_CHECK_EPS(eps); \
+    if (batch * channels * inner > 0 && (!x || !y)) return GK_ENULL; \
+    if (channels == 0) return GK_OK; \
+    if ((running_mean == NULL) != (running_var == NULL)) return GK_ENULL; \
+    if (training) { \
+        if (running_mean && !(momentum >= 0.0 && momentum <= 1.0)) return GK_EVALUE; \
+        if (batch * inner == 1) return GK_EVALUE; \
+    } else if (!running_mean) { \
+        return GK_ENULL; \
+    } \
+    return norm_table()->batch_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, \
+                                              running_mean, running_var, batch, channels, \
+                                              inner, training, momentum, eps); \
+} \
+int gk_batch_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T *rstd, \
+                                 const T *weight, T *dx, T *dweight, T *dbias, \
+                                 gk_index batch, gk_index channels, gk_index inner) \
+{ \
+    if (batch < 0 || channels < 0 || inner < 0) return GK_ESIZE; \
+    if (batch * channels * inner > 0 && (!dy || !x || !dx)) return GK_ENULL; \
+    if (channels > 0 && batch * inner > 0 && (!mean || !rstd)) return GK_ENULL; \
+    return norm_table()->batch_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, dweight, \
+                                              dbias, batch, channels, inner); \
+}
+
+GK_DEFINE_BATCH_NORM(float, f32)
+GK_DEFINE_BATCH_NORM(double, f64)

@@ -18,6 +18,7 @@ from . import amp, clip, schedules
 from . import dropout, init, random
 from .dropout import DropoutMask
 from .random import Generator
+from .norm import batch_norm, batch_norm_backward
 
 __all__ = [
     "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
@@ -27,6 +28,7 @@ __all__ = [
 __all__ += ["clip_grad_norm_", "clip_grad_value_", "global_norm", "LossScaler",
             "amp", "clip", "schedules"]
 __all__ += ["dropout", "init", "random", "Generator", "DropoutMask"]
+__all__ += ["batch_norm", "batch_norm_backward"]
 
 from . import optim, regularization  # noqa: E402
 __all__ += ["optim", "regularization"]

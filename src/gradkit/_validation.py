@@ -186,3 +186,20 @@ def probability(p, name="p"):
     if not (0.0 <= p <= 1.0):
         raise ValueError(f"{name} must be in [0, 1], got {p}")
     return p
+
+
+def inplace_array(a, name, dtype, shape):
+    """An array the function updates in place (running statistics): an ndarray of
+    exactly `dtype` and `shape`, C-contiguous and writable — never a copy."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array updated in place, "
+                        f"got {type(a).__name__}")
+    same_dtype(a, dtype, name)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (it is updated in place)")
+    if not a.flags.writeable:
+        raise ValueError(f"{name} must be writable (it is updated in place)")
+    return a
+

@@ -14,7 +14,7 @@ from . import _validation as _v
 from ._ext import norm as _k
 
 __all__ = ["NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
-           "rms_norm_backward"]
+           "rms_norm_backward", "batch_norm", "batch_norm_backward"]
 
 
 class NormStats(NamedTuple):
@@ -205,3 +205,188 @@ def rms_norm_backward(dy, x, stats, weight=None):
     dweight = np.empty(inner, x.dtype) if weight is not None else None
     _k.rms_norm_backward(dy, x, rstd, weight, dx, dweight, rows, cols)
     return dx, dweight
+
+
+def _batch_shape(x):
+    """(batch, channels, inner) of x seen as (N, C, *spatial)."""
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (N, C) or (N, C, *spatial), got shape {x.shape}")
+    inner = 1
+    for s in x.shape[2:]:
+        inner *= s
+    return x.shape[0], x.shape[1], inner
+
+
+def _batch_counter(num_batches_tracked):
+    """The 0-d int64 array counting training batches (updated in place)."""
+    a = num_batches_tracked
+    if not isinstance(a, np.ndarray) or a.dtype != np.int64:
+        raise TypeError("num_batches_tracked must be a 0-d int64 numpy array, got "
+                        + (f"dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__))
+    if a.shape != ():
+        raise ValueError(f"num_batches_tracked must be a 0-d array, got shape {a.shape}")
+    if not a.flags.writeable:
+        raise ValueError("num_batches_tracked must be writable (it is updated in place)")
+    return a
+
+
+def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
+               training=True, momentum=0.1, eps=1e-5, num_batches_tracked=None, out=None):
+    r"""Batch normalization over the batch and spatial axes (``nn.BatchNorm1d/2d/3d``).
+
+    For each channel c (axis 1) of x, shape (N, C) or (N, C, \*spatial),
+
+    .. math:: y = \frac{x - \mu_c}{\sqrt{\sigma^2_c + \epsilon}} \cdot w_c + b_c
+
+    In training mode :math:`\mu_c` and :math:`\sigma^2_c` are the mean and the *biased*
+    variance over the :math:`n = N \cdot \prod \text{spatial}` values of the channel,
+    and the running statistics, if given, are updated in place:
+
+    .. math::
+        \text{running\_mean} \leftarrow (1 - m)\,\text{running\_mean} + m\,\mu_c,\quad
+        \text{running\_var} \leftarrow (1 - m)\,\text{running\_var}
+        + m\,\sigma^2_c\,\frac{n}{n - 1}
+
+    (the *unbiased* variance, as PyTorch).  In eval mode (``training=False``) the
+    running statistics take the place of :math:`\mu_c, \sigma^2_c`.
+
+    This is ``torch.nn.functional.batch_norm`` together with the bookkeeping of
+    ``nn.BatchNorm``: ``num_batches_tracked`` is incremented in place in training mode,
+    and ``momentum=None`` gives the cumulative moving average with
+    :math:`m = 1 / \text{num\_batches\_tracked}` (after the increment).  An empty
+    batch leaves the running statistics alone, as in PyTorch.
+
+    Parameters
+    ----------
+    x : ndarray, float32 or float64
+        Shape (N, C) or (N, C, \*spatial).
+    weight, bias : ndarray or None
+        Affine parameters of shape (C,), x's dtype.
+    running_mean, running_var : ndarray or None
+        Shape (C,), x's dtype, given together.  Updated in place in training mode, so
+        they must then be C-contiguous and writable; required in eval mode.
+    training : bool
+        Normalize with the batch statistics (True) or the running ones (False).
+    momentum : float in [0, 1] or None
+        Weight of the batch in the running statistics, default 0.1; None means the
+        cumulative average and requires ``num_batches_tracked``.
+    eps : float
+        Added to the variance, default 1e-5.
+    num_batches_tracked : ndarray or None
+        0-d int64 array, incremented in place by each training call.
+    out : ndarray, optional
+        C-contiguous array of x's shape and dtype to write y into (may be x itself).
+
+    Returns
+    -------
+    y : ndarray
+    stats : NormStats
+        Per-channel ``mean`` and ``rstd = 1 / sqrt(var + eps)``, shape (C,), x's dtype:
+        the batch statistics in training mode (what :func:`batch_norm_backward` needs),
+        a copy of running_mean and ``1 / sqrt(running_var + eps)`` in eval mode.
+
+    Raises
+    ------
+    ValueError
+        In training mode with one value per channel (``N * prod(spatial) == 1``), as
+        PyTorch: the variance of one value is not defined.
+    """
+    x = _v.float_array(x, "x")
+    batch, channels, inner = _batch_shape(x)
+    shape = (channels,)
+    weight = _v.optional_param(weight, "weight", x.dtype, shape)
+    bias = _v.optional_param(bias, "bias", x.dtype, shape)
+    training = bool(training)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must be given together")
+    if training:
+        if running_mean is not None:
+            running_mean = _v.inplace_array(running_mean, "running_mean", x.dtype, shape)
+            running_var = _v.inplace_array(running_var, "running_var", x.dtype, shape)
+    else:
+        if running_mean is None:
+            raise ValueError("batch_norm with training=False needs running_mean and "
+                             "running_var")
+        running_mean = _v.optional_param(running_mean, "running_mean", x.dtype, shape)
+        running_var = _v.optional_param(running_var, "running_var", x.dtype, shape)
+    if num_batches_tracked is not None:
+        num_batches_tracked = _batch_counter(num_batches_tracked)
+    if momentum is None:
+        if training and running_mean is not None and num_batches_tracked is None:
+            raise ValueError("momentum=None (cumulative moving average) needs "
+                             "num_batches_tracked")
+    else:
+        momentum = _v.probability(momentum, "momentum")
+    eps = _v.nonneg_float(eps, "eps")
+    if training and batch * inner == 1:
+        raise ValueError("Expected more than 1 value per channel when training, "
+                         f"got input size {x.shape}")
+    y = _v.output(out, x.shape, x.dtype)
+    if momentum is not None:
+        factor = momentum
+    elif num_batches_tracked is not None:
+        # nn.BatchNorm increments the count first, then averages with 1 / count
+        factor = 1.0 / (int(num_batches_tracked) + 1)
+    else:
+        factor = 0.0  # no running statistics to update
+    mean = np.empty(shape, x.dtype)
+    rstd = np.empty(shape, x.dtype)
+    _k.batch_norm(x, weight, bias, y, mean, rstd, running_mean, running_var, batch,
+                  channels, inner, training, factor, eps)
+    if training and num_batches_tracked is not None:
+        num_batches_tracked += 1
+    return y, NormStats(mean, rstd)
+
+
+def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
+    r"""Gradients of :func:`batch_norm` in training mode, through the batch statistics.
+
+    With :math:`\hat x = (x - \mu_c)\,r_c` and the means taken over the
+    :math:`n = N \cdot \prod\text{spatial}` values of each channel,
+
+    .. math::
+        dx = w_c\,r_c\,\bigl(dy - \overline{dy} - \hat x\,\overline{dy\,\hat x}\bigr),\quad
+        dw_c = \textstyle\sum dy\,\hat x,\quad
+        db_c = \textstyle\sum dy .
+
+    This is the gradient PyTorch's autograd gives for ``F.batch_norm(training=True)``.
+    (In eval mode the statistics are constants and dx is simply ``dy * w_c * r_c``.)
+
+    Parameters
+    ----------
+    dy : ndarray
+        Gradient of the loss with respect to y, shape and dtype of x.
+    x : ndarray
+        The forward input, (N, C) or (N, C, \*spatial).
+    stats : NormStats
+        As returned by :func:`batch_norm` in training mode: mean and rstd of shape (C,).
+    weight : ndarray or None
+        The forward's weight, shape (C,).
+    bias : bool
+        Whether to compute dbias (the forward had a bias).
+
+    Returns
+    -------
+    dx : ndarray
+    dweight : ndarray or None
+        Shape (C,); None when weight is None.
+    dbias : ndarray or None
+        Shape (C,); None when ``bias`` is False.
+    """
+    x = _v.float_array(x, "x")
+    batch, channels, inner = _batch_shape(x)
+    dy = _v.like(dy, "dy", x)
+    if not isinstance(stats, tuple) or len(stats) != 2:
+        raise TypeError("stats must be the NormStats (mean, rstd) returned by batch_norm")
+    shape = (channels,)
+    if stats[0] is None:
+        raise ValueError("stats.mean is None; batch_norm_backward needs the mean")
+    mean = _v.optional_param(stats[0], "stats.mean", x.dtype, shape)
+    rstd = _v.optional_param(stats[1], "stats.rstd", x.dtype, shape)
+    weight = _v.optional_param(weight, "weight", x.dtype, shape)
+    dx = np.empty_like(x)
+    dweight = np.empty(shape, x.dtype) if weight is not None else None
+    dbias = np.empty(shape, x.dtype) if bias else None
+    _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
+                           inner)
+    return dx, dweight, dbias

@@ -36,6 +36,39 @@ int gk_rms_norm_backward_f64(const double *dy, const double *x, const double *rs
                              const double *weight, double *dx, double *dweight,
                              gk_index rows, gk_index cols);
 
+/* BatchNorm over x of shape (batch, channels, inner), inner = prod(spatial) (1 for an
+ * (N, C) input); statistics per channel over batch * inner values.
+ * training != 0: y = (x - mean) * rstd * weight + bias with the batch mean and biased
+ * variance, rstd = 1 / sqrt(var + eps); if running_mean/running_var (length channels)
+ * are given (both or neither) they are updated in place,
+ * running <- (1 - momentum) * running + momentum * batch, running_var with the unbiased
+ * variance; momentum in [0, 1].  An empty batch leaves them alone; a batch of one value
+ * per channel is rejected (GK_EVALUE).
+ * training == 0: normalizes with running_mean/running_var (both required); mean/rstd
+ * receive running_mean and 1 / sqrt(running_var + eps).
+ * weight/bias/mean/rstd (length channels) may be NULL. */
+int gk_batch_norm_f32(const float *x, const float *weight, const float *bias, float *y,
+                      float *mean, float *rstd, float *running_mean, float *running_var,
+                      gk_index batch, gk_index channels, gk_index inner, int training,
+                      double momentum, double eps);
+int gk_batch_norm_f64(const double *x, const double *weight, const double *bias, double *y,
+                      double *mean, double *rstd, double *running_mean, double *running_var,
+                      gk_index batch, gk_index channels, gk_index inner, int training,
+                      double momentum, double eps);
+
+/* Training-mode backward of BatchNorm through the batch statistics (mean, rstd as the
+ * forward returned them): dx = weight * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)),
+ * dweight = sum(dy * xhat), dbias = sum(dy) per channel.  weight, dweight and dbias may
+ * be NULL. */
+int gk_batch_norm_backward_f32(const float *dy, const float *x, const float *mean,
+                               const float *rstd, const float *weight, float *dx,
+                               float *dweight, float *dbias, gk_index batch,
+                               gk_index channels, gk_index inner);
+int gk_batch_norm_backward_f64(const double *dy, const double *x, const double *mean,
+                               const double *rstd, const double *weight, double *dx,
+                               double *dweight, double *dbias, gk_index batch,
+                               gk_index channels, gk_index inner);
+
 #ifdef __cplusplus
 }
 #endif

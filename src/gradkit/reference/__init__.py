@@ -12,5 +12,9 @@ from . import dropout, init, random
 
 __all__ += ["dropout", "init", "random"]
 
+from .norm import batch_norm, batch_norm_backward
+
+__all__ += ["batch_norm", "batch_norm_backward"]
+
 from . import optim, regularization  # noqa: E402
 __all__ += ["optim", "regularization"]

@@ -77,3 +77,68 @@ def rms_norm_backward(dy, x, stats, weight=None):
     dx = r * (g - x * r * r * mgx)
     dweight = (dy * x * r).sum(axis=outer) if weight is not None else None
     return dx.astype(x.dtype), dweight
+
+
+def _channel_axes(x):
+    """The axes BatchNorm reduces over: batch and spatial, all but axis 1."""
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _per_channel(v, x):
+    """A (C,) vector shaped to broadcast along axis 1 of x."""
+    return np.reshape(v, (1, -1) + (1,) * (x.ndim - 2))
+
+
+def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
+               training=True, momentum=0.1, eps=1e-5, num_batches_tracked=None, out=None):
+    axes = _channel_axes(x)
+    n = x.size // x.shape[1] if x.shape[1] else 0
+    if training:
+        if n * x.shape[1] and n == 1:
+            raise ValueError("Expected more than 1 value per channel when training")
+        if n == 0:  # an empty batch: mean 0, variance 0, running stats left alone
+            mean = np.zeros(x.shape[1], x.dtype)
+            var = np.zeros_like(mean)
+        else:
+            mean = x.mean(axis=axes)
+            var = ((x - _per_channel(mean, x)) ** 2).mean(axis=axes)
+        if num_batches_tracked is not None:
+            num_batches_tracked += 1
+        factor = momentum
+        if momentum is None:
+            factor = 1.0 / float(num_batches_tracked) if num_batches_tracked is not None else 0.0
+        if running_mean is not None and n > 1:
+            running_mean[...] = (1 - factor) * running_mean + factor * mean
+            running_var[...] = (1 - factor) * running_var + factor * var * (n / (n - 1))
+    else:
+        mean = np.array(running_mean, copy=True)
+        var = running_var
+    rstd = (1 / np.sqrt(var + eps)).astype(x.dtype)
+    y = (x - _per_channel(mean, x)) * _per_channel(rstd, x)
+    if weight is not None:
+        y = y * _per_channel(weight, x)
+    if bias is not None:
+        y = y + _per_channel(bias, x)
+    y = y.astype(x.dtype)
+    if out is not None:
+        out[...] = y
+        y = out
+    return y, NormStats(mean.astype(x.dtype), rstd)
+
+
+def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
+    mean, rstd = stats
+    axes = _channel_axes(x)
+    n = x.size // x.shape[1] if x.shape[1] else 0
+    xhat = (x - _per_channel(mean, x)) * _per_channel(rstd, x)
+    sum_dy = dy.sum(axis=axes)
+    sum_dy_xhat = (dy * xhat).sum(axis=axes)
+    if n:
+        g = dy - _per_channel(sum_dy / n, x) - xhat * _per_channel(sum_dy_xhat / n, x)
+    else:
+        g = dy
+    scale = rstd * weight if weight is not None else rstd
+    dx = g * _per_channel(scale, x)
+    dweight = sum_dy_xhat.astype(x.dtype) if weight is not None else None
+    dbias = sum_dy.astype(x.dtype) if bias else None
+    return dx.astype(x.dtype), dweight, dbias
