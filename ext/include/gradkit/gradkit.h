@@ -11,4 +11,5 @@
 #define GRADKIT_GRADKIT_H
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
+#include "gradkit/preprocessing.h"
 #endif
