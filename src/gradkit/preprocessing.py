@@ -35,6 +35,7 @@ from scipy.linalg import blas as _blas
 from scipy.linalg import eigh as _eigh
 from scipy.linalg import svd as _svd
 
+from ._config import num_threads as _num_threads
 from ._ext import preprocessing as _k
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, NotFittedError,
                               TransformerMixin)
@@ -137,15 +138,18 @@ class _Scatter:
         buf = np.empty((chunk, cols))
         mean_c = np.empty(cols)
         S_f = st.scatter.T  # Fortran view: its upper triangle is our lower one
-        for r0 in range(0, rows, chunk):
-            xb = X[r0:r0 + chunk]
-            nb = xb.shape[0]
-            b = buf[:nb]
-            if _k.center(xb, None, mean_c, b):
-                _raise_nonfinite(X)
-            _k.merge_mean_scatter(st.n, st.mean, st.scatter, nb, mean_c)
-            _blas.dsyrk(1.0, b.T, beta=1.0, c=S_f, overwrite_c=1, lower=0)
-            st.n += nb
+        # BLAS threads the syrk; the kernels between its calls stay on this thread so
+        # two thread pools never spin against each other.
+        with _num_threads(1):
+            for r0 in range(0, rows, chunk):
+                xb = X[r0:r0 + chunk]
+                nb = xb.shape[0]
+                b = buf[:nb]
+                if _k.center(xb, None, mean_c, b):
+                    _raise_nonfinite(X)
+                _k.merge_mean_scatter(st.n, st.mean, st.scatter, nb, mean_c)
+                _blas.dsyrk(1.0, b.T, beta=1.0, c=S_f, overwrite_c=1, lower=0)
+                st.n += nb
         return st
 
     def merge(self, other):
@@ -209,17 +213,18 @@ def _project(X, mean, M):
     buf = np.empty((chunk, cols))
     out = None if X.dtype == np.float64 else np.empty((chunk, k))
     Mt = M.T  # Fortran (k x cols)
-    for r0 in range(0, rows, chunk):
-        xb = X[r0:r0 + chunk]
-        nb = xb.shape[0]
-        b = buf[:nb]
-        if _k.center(xb, mean, None, b):
-            _raise_nonfinite(X)
-        dest = Y[r0:r0 + nb] if out is None else out[:nb]
-        # dest^T (k x nb, Fortran) = M^T b^T
-        _blas.dgemm(1.0, Mt, b.T, c=dest.T, overwrite_c=1)
-        if out is not None:
-            Y[r0:r0 + nb] = dest
+    with _num_threads(1):  # BLAS threads the gemm (see _Scatter.of)
+        for r0 in range(0, rows, chunk):
+            xb = X[r0:r0 + chunk]
+            nb = xb.shape[0]
+            b = buf[:nb]
+            if _k.center(xb, mean, None, b):
+                _raise_nonfinite(X)
+            dest = Y[r0:r0 + nb] if out is None else out[:nb]
+            # dest^T (k x nb, Fortran) = M^T b^T
+            _blas.dgemm(1.0, Mt, b.T, c=dest.T, overwrite_c=1)
+            if out is not None:
+                Y[r0:r0 + nb] = dest
     return Y
 
 
@@ -466,8 +471,13 @@ class _Decomposer(_Preprocessor):
         self._require_two(X.shape[0])
         if self.svd_solver == "full":
             mean, w, V, U, S = _svd_desc(X, self._denominator(X.shape[0]))
+            # the statistics follow from the SVD (S = V diag(s^2) V^T), so a later
+            # partial_fit merges into them
+            st = _Scatter(X.shape[1])
+            st.n, st.mean = X.shape[0], mean.copy()
+            st.scatter = np.tril((V[:, :S.size] * S * S) @ V[:, :S.size].T)
             self._finish(X.shape[0], mean, w, V, X.dtype)
-            self._stats = None  # the SVD path keeps no mergeable statistics
+            self._stats = st
             return U, S
         st = _Scatter.of(X)
         self._stats = st
@@ -476,18 +486,17 @@ class _Decomposer(_Preprocessor):
 
     def partial_fit(self, X, y=None):
         """Merge X's statistics (count, mean, scatter) into the running ones and refit
-        the decomposition.  Needs svd_solver='covariance_eigh'."""
+        the decomposition from them with the covariance eigensolver (whatever
+        ``svd_solver``: only statistics can be merged).  Batches may have any number of
+        rows; the model is available once 2 samples have been seen."""
         self._check_params()
-        if self.svd_solver != "covariance_eigh":
-            raise ValueError("partial_fit merges covariance statistics: it needs "
-                             "svd_solver='covariance_eigh'")
         first = getattr(self, "_stats", None) is None
         X = self._validate(X, reset=first, min_samples=1)
         batch = _Scatter.of(X)
         total = batch if first else self._stats.copy().merge(batch)
-        self._require_two(total.n)
         self._stats = total
-        self._from_stats(X.dtype)
+        if total.n >= 2:
+            self._from_stats(X.dtype)
         return self
 
     def _require_two(self, n):
@@ -528,6 +537,7 @@ class PCA(_Decomposer):
         ``eps * explained_variance_[0]`` since the condition number squares.
         'full': LAPACK SVD of the centred data (all of X in memory, float64 copy);
         accurate down to ``eps * singular_values_[0]``.  Same names as scikit-learn.
+        ``partial_fit`` always merges statistics and uses the covariance eigensolver.
 
     Attributes
     ----------
@@ -615,17 +625,6 @@ class PCA(_Decomposer):
         if self.whiten:
             back = np.sqrt(self._explained_variance)[:, None] * back
         return (Y.astype(np.float64) @ back + self._mean).astype(Y.dtype, copy=False)
-
-    def get_covariance(self):
-        r"""Covariance of the model: :math:`V_k^T (\Lambda_k - \sigma^2) V_k + \sigma^2 I`
-        (scikit-learn's ``PCA.get_covariance``)."""
-        self._check_fitted()
-        V = self._components
-        ev = self._explained_variance
-        nv = float(self.noise_variance_)
-        cov = (V.T * np.maximum(ev - nv, 0.0)) @ V
-        cov.flat[::cov.shape[0] + 1] += nv
-        return cov.astype(self.components_.dtype)
 
     def get_feature_names_out(self, input_features=None):
         """``pca0``, ``pca1``, ... (scikit-learn's class-name prefix)."""
