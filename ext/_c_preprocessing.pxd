@@ -16,3 +16,19 @@ cdef extern from "gradkit/preprocessing.h" nogil:
                            const double *mean, const double *scale, int *nonfinite)
     int gk_standardize_f64(const double *x, double *y, gk_index rows, gk_index cols,
                            const double *mean, const double *scale, int *nonfinite)
+    ctypedef void (*gk_dsyrk_fn)(char *uplo, char *trans, int *n, int *k, double *alpha,
+                                 double *a, int *lda, double *beta, double *c, int *ldc)
+    ctypedef void (*gk_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                                 double *alpha, double *a, int *lda, double *b, int *ldb,
+                                 double *beta, double *c, int *ldc)
+    gk_index gk_scatter_tasks(gk_index rows, gk_index cols)
+    int gk_scatter_f32(const float *x, gk_index rows, gk_index cols, double *mean,
+                       double *s, gk_dsyrk_fn syrk, int *nonfinite)
+    int gk_scatter_f64(const double *x, gk_index rows, gk_index cols, double *mean,
+                       double *s, gk_dsyrk_fn syrk, int *nonfinite)
+    int gk_project_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
+                       const double *m, gk_index k, float *y, gk_dgemm_fn gemm,
+                       int *nonfinite)
+    int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
+                       const double *m, gk_index k, double *y, gk_dgemm_fn gemm,
+                       int *nonfinite)

@@ -6,6 +6,8 @@ are 2-D, C-contiguous float32/float64; statistics arrays are C-contiguous float6
 the right length.  These only pick the dtype and release the GIL around the kernel."""
 cimport numpy as cnp
 cimport _c_preprocessing as c
+# The BLAS scipy links (Fortran interface), handed to the C kernels as pointers.
+from scipy.linalg.cython_blas cimport dgemm as _dgemm, dsyrk as _dsyrk
 
 include "_common.pxi"
 
@@ -74,5 +76,52 @@ def standardize(cnp.ndarray x, cnp.ndarray y, object mean, object scale):
     else:
         with nogil:
             err = c.gk_standardize_f64(<double *>px, <double *>py, rows, cols, pm, ps, &bad)
+    _check(err)
+    return bad != 0
+
+
+def scatter_tasks(Py_ssize_t rows, Py_ssize_t cols):
+    """How many fixed tasks scatter() splits rows x cols data into."""
+    return c.gk_scatter_tasks(rows, cols)
+
+
+def scatter(cnp.ndarray x, cnp.ndarray mean, cnp.ndarray s):
+    """mean and the centred scatter (lower triangle of s, which must start zeroed or
+    hold what its upper triangle should keep) of x's rows, in parallel tasks calling
+    BLAS syrk.  Returns True if x holds a NaN or an infinity."""
+    cdef int err, bad = 0
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1]
+    cdef void *px = _ptr(x)
+    cdef double *pm = <double *>_ptr(mean)
+    cdef double *ps = <double *>_ptr(s)
+    cdef c.gk_dsyrk_fn syrk = <c.gk_dsyrk_fn>_dsyrk
+    if _is_f32(x):
+        with nogil:
+            err = c.gk_scatter_f32(<float *>px, rows, cols, pm, ps, syrk, &bad)
+    else:
+        with nogil:
+            err = c.gk_scatter_f64(<double *>px, rows, cols, pm, ps, syrk, &bad)
+    _check(err)
+    return bad != 0
+
+
+def project(cnp.ndarray x, cnp.ndarray mean, cnp.ndarray m, cnp.ndarray y):
+    """y = (x - mean) @ m (m: cols x k float64, y: rows x k of x's dtype), chunks in
+    parallel calling BLAS gemm.  Returns True if x holds a NaN or an infinity."""
+    cdef int err, bad = 0
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], k = m.shape[1]
+    cdef void *px = _ptr(x)
+    cdef const double *pmean = <const double *>_ptr(mean)
+    cdef const double *pmat = <const double *>_ptr(m)
+    cdef void *py = _ptr(y)
+    cdef c.gk_dgemm_fn gemm = <c.gk_dgemm_fn>_dgemm
+    if _is_f32(x):
+        with nogil:
+            err = c.gk_project_f32(<float *>px, rows, cols, pmean, pmat, k, <float *>py,
+                                   gemm, &bad)
+    else:
+        with nogil:
+            err = c.gk_project_f64(<double *>px, rows, cols, pmean, pmat, k, <double *>py,
+                                   gemm, &bad)
     _check(err)
     return bad != 0

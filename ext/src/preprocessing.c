@@ -66,6 +66,32 @@ static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_ind
         mean_a[j] += (mean_b[j] - mean_a[j]) * f;
 }
 
+/* Rows per BLAS chunk: about 2 MiB of double, so a centred chunk stays in L2/L3 while
+ * syrk/gemm reads it.  Depends on the width only. */
+static gk_index pp_blas_chunk_rows(gk_index cols)
+{
+    gk_index r = ((gk_index)1 << 18) / (cols > 0 ? cols : 1);
+    return r < 1 ? 1 : r;
+}
+
+static gk_index pp_scatter_tasks(gk_index rows, gk_index cols)
+{
+    gk_index chunk = pp_blas_chunk_rows(cols);
+    return pp_tasks((rows + chunk - 1) / chunk, cols * cols + cols);
+}
+
+/* Chan's merge of a task (n_b, mean_b, lower scatter s_b) into (n_a, mean_a, s_a). */
+static void pp_merge_full(gk_index *n_a, double *mean_a, double *s_a, gk_index n_b,
+                          const double *mean_b, const double *s_b, gk_index cols)
+{
+    if (n_b == 0) return;
+    merge_mean_scatter(*n_a, mean_a, s_a, n_b, mean_b, cols);
+    for (gk_index i = 0; i < cols; ++i)
+        for (gk_index j = 0; j <= i; ++j)
+            s_a[i * cols + j] += s_b[i * cols + j];
+    *n_a += n_b;
+}
+
 #define T float
 #define SFX f32
 #include "preprocessing_tmpl.h"
@@ -81,10 +107,13 @@ static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_ind
 #define GK_PREPROCESSING_ENTRIES(SFX) \
     .col_moments_##SFX = col_moments_##SFX, \
     .center_##SFX = center_##SFX, \
+    .scatter_##SFX = scatter_##SFX, \
+    .project_##SFX = project_##SFX, \
     .standardize_##SFX = standardize_##SFX,
 
 const gk_preprocessing_table GK_ISA_SYM(gk_preprocessing_table) = {
     GK_PREPROCESSING_ENTRIES(f32)
     GK_PREPROCESSING_ENTRIES(f64)
     .merge_mean_scatter = merge_mean_scatter,
+    .scatter_tasks = pp_scatter_tasks,
 };

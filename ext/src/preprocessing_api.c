@@ -36,8 +36,39 @@ int gk_standardize_##SFX(const T *x, T *y, gk_index rows, gk_index cols, \
                                                     nonfinite); \
 }
 
+#define GK_DEFINE_BLAS_DRIVEN(T, SFX) \
+int gk_scatter_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, double *s, \
+                     gk_dsyrk_fn syrk, int *nonfinite) \
+{ \
+    if (rows < 1 || cols < 0) return GK_ESIZE; \
+    if (cols > (gk_index)1 << 30) return GK_ESIZE; \
+    if (cols > 0 && (!x || !mean || !s || !syrk)) return GK_ENULL; \
+    if (nonfinite) *nonfinite = 0; \
+    if (cols == 0) return GK_OK; \
+    return preprocessing_table()->scatter_##SFX(x, rows, cols, mean, s, syrk, nonfinite); \
+} \
+int gk_project_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean, \
+                     const double *m, gk_index k, T *y, gk_dgemm_fn gemm, int *nonfinite) \
+{ \
+    if (rows < 0 || cols < 1 || k < 0) return GK_ESIZE; \
+    if (cols > (gk_index)1 << 30 || k > (gk_index)1 << 30) return GK_ESIZE; \
+    if (rows > 0 && (!x || !mean || !gemm || (k > 0 && (!m || !y)))) return GK_ENULL; \
+    if (nonfinite) *nonfinite = 0; \
+    if (rows == 0) return GK_OK; \
+    return preprocessing_table()->project_##SFX(x, rows, cols, mean, m, k, y, gemm, \
+                                                nonfinite); \
+}
+
 GK_DEFINE_PREPROCESSING(float, f32)
 GK_DEFINE_PREPROCESSING(double, f64)
+GK_DEFINE_BLAS_DRIVEN(float, f32)
+GK_DEFINE_BLAS_DRIVEN(double, f64)
+
+gk_index gk_scatter_tasks(gk_index rows, gk_index cols)
+{
+    if (rows < 1 || cols < 1) return 1;
+    return preprocessing_table()->scatter_tasks(rows, cols);
+}
 
 int gk_merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
                           const double *mean_b, gk_index cols)

@@ -31,10 +31,10 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.linalg import blas as _blas
 from scipy.linalg import eigh as _eigh
 from scipy.linalg import svd as _svd
 
+from ._config import get_num_threads as _get_num_threads
 from ._config import num_threads as _num_threads
 from ._ext import preprocessing as _k
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, NotFittedError,
@@ -111,10 +111,25 @@ def _check_solver(v):
         raise ValueError(f"svd_solver must be one of {_SOLVERS}, got {v!r}")
 
 
-def _chunk_rows(cols):
-    """Rows per streaming chunk: about 2 MiB of float64, a function of the width only,
-    so the chunks (and the statistics) do not depend on the thread count."""
-    return max(1, (1 << 18) // cols)
+_CONTROLLER = []
+
+
+def _threads_for_blas(tasks):
+    """Who runs in parallel around a kernel that calls BLAS per chunk.  With enough
+    tasks and threadpoolctl present, the kernel's own threads each run single-threaded
+    BLAS calls (BLAS limited to 1 thread meanwhile: two thread pools never spin against
+    each other); otherwise the kernel runs on this thread and BLAS threads each call.
+    Results are the same either way."""
+    if tasks >= 2 and _get_num_threads() > 1:
+        if not _CONTROLLER:
+            try:
+                from threadpoolctl import ThreadpoolController
+                _CONTROLLER.append(ThreadpoolController())
+            except Exception:
+                _CONTROLLER.append(None)
+        if _CONTROLLER[0] is not None:
+            return _CONTROLLER[0].limit(limits=1, user_api="blas")
+    return _num_threads(1)
 
 
 # ---- mergeable statistics -----------------------------------------------------------
@@ -129,27 +144,16 @@ class _Scatter:
 
     @classmethod
     def of(cls, X):
-        """Statistics of X, streamed in fixed chunks: the kernel centres a chunk into a
-        float64 buffer (one read of X), BLAS syrk adds the chunk's own scatter while
-        the buffer is in cache, and Chan's update merges chunk after chunk in order."""
+        """Statistics of X in one read: fixed row chunks are centred by the kernel into
+        a cache-resident float64 buffer, BLAS syrk adds each chunk's scatter, Chan's
+        update merges chunks within fixed tasks (run in parallel) and tasks in order."""
         rows, cols = X.shape
         st = cls(cols)
-        chunk = min(_chunk_rows(cols), rows)
-        buf = np.empty((chunk, cols))
-        mean_c = np.empty(cols)
-        S_f = st.scatter.T  # Fortran view: its upper triangle is our lower one
-        # BLAS threads the syrk; the kernels between its calls stay on this thread so
-        # two thread pools never spin against each other.
-        with _num_threads(1):
-            for r0 in range(0, rows, chunk):
-                xb = X[r0:r0 + chunk]
-                nb = xb.shape[0]
-                b = buf[:nb]
-                if _k.center(xb, None, mean_c, b):
-                    _raise_nonfinite(X)
-                _k.merge_mean_scatter(st.n, st.mean, st.scatter, nb, mean_c)
-                _blas.dsyrk(1.0, b.T, beta=1.0, c=S_f, overwrite_c=1, lower=0)
-                st.n += nb
+        with _threads_for_blas(_k.scatter_tasks(rows, cols)):
+            bad = _k.scatter(X, st.mean, st.scatter)
+        if bad:
+            _raise_nonfinite(X)
+        st.n = rows
         return st
 
     def merge(self, other):
@@ -200,31 +204,15 @@ def _flip_signs(V):
 
 
 def _project(X, mean, M):
-    """(X - mean) @ M in one pass over X: a chunk is centred into a float64 buffer by
-    the kernel and multiplied by M (BLAS gemm) while in cache.  Output in X's dtype."""
+    """(X - mean) @ M in one pass over X: each fixed row chunk is centred by the kernel
+    into a cache-resident float64 buffer and multiplied by M (BLAS gemm), chunks in
+    parallel.  Output in X's dtype."""
     rows, cols = X.shape
-    k = M.shape[1]
-    Y = np.empty((rows, k), X.dtype)
-    if rows == 0 or k == 0:
-        if rows and _k.center(X, mean, None, np.empty(X.shape)):
-            _raise_nonfinite(X)
-        return Y
-    chunk = min(_chunk_rows(max(cols, k)), rows)
-    buf = np.empty((chunk, cols))
-    out = None if X.dtype == np.float64 else np.empty((chunk, k))
-    Mt = M.T  # Fortran (k x cols)
-    with _num_threads(1):  # BLAS threads the gemm (see _Scatter.of)
-        for r0 in range(0, rows, chunk):
-            xb = X[r0:r0 + chunk]
-            nb = xb.shape[0]
-            b = buf[:nb]
-            if _k.center(xb, mean, None, b):
-                _raise_nonfinite(X)
-            dest = Y[r0:r0 + nb] if out is None else out[:nb]
-            # dest^T (k x nb, Fortran) = M^T b^T
-            _blas.dgemm(1.0, Mt, b.T, c=dest.T, overwrite_c=1)
-            if out is not None:
-                Y[r0:r0 + nb] = dest
+    Y = np.empty((rows, M.shape[1]), X.dtype)
+    with _threads_for_blas(rows):
+        bad = _k.project(X, mean, M, Y)
+    if bad:
+        _raise_nonfinite(X)
     return Y
 
 

@@ -34,6 +34,40 @@ int gk_center_f64(const double *x, gk_index rows, gk_index cols, const double *m
 int gk_merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
                           const double *mean_b, gk_index cols);
 
+/* Fortran BLAS dsyrk / dgemm (e.g. scipy.linalg.cython_blas's), called single-threaded
+ * from inside the kernels' own parallel loops: limit the BLAS library to one thread
+ * around these calls (threadpoolctl) so the two thread pools do not oversubscribe. */
+typedef void (*gk_dsyrk_fn)(char *uplo, char *trans, int *n, int *k, double *alpha,
+                            double *a, int *lda, double *beta, double *c, int *ldc);
+typedef void (*gk_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                            double *alpha, double *a, int *lda, double *b, int *ldb,
+                            double *beta, double *c, int *ldc);
+
+/* Tasks gk_scatter splits rows x cols data into: a function of the shape only (at most
+ * 64, at most 32 MiB of cols x cols accumulators). */
+gk_index gk_scatter_tasks(gk_index rows, gk_index cols);
+
+/* Count-rows statistics of x in one read: mean (cols, double) and the centred scatter
+ * sum_i (x_i - mean)(x_i - mean)^T into the lower triangle (i >= j) of s (cols x cols,
+ * C order, double; the upper triangle is left as it was).  Fixed row chunks (about 2
+ * MiB of double) are centred on their own mean into a buffer that stays in cache, their
+ * scatter is a BLAS syrk, and they are merged with Chan's update, chunk by chunk within
+ * each of gk_scatter_tasks() tasks (run in parallel), then task by task in order:
+ * bitwise the same for any thread count.  rows >= 1. */
+int gk_scatter_f32(const float *x, gk_index rows, gk_index cols, double *mean, double *s,
+                   gk_dsyrk_fn syrk, int *nonfinite);
+int gk_scatter_f64(const double *x, gk_index rows, gk_index cols, double *mean, double *s,
+                   gk_dsyrk_fn syrk, int *nonfinite);
+
+/* y = (x - mean) m for m (cols x k, C order, double), y (rows x k, x's type): each
+ * fixed row chunk is centred into a cache-resident double buffer and multiplied by
+ * BLAS gemm, chunks in parallel: one read of x, one write of y. */
+int gk_project_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
+                   const double *m, gk_index k, float *y, gk_dgemm_fn gemm, int *nonfinite);
+int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
+                   const double *m, gk_index k, double *y, gk_dgemm_fn gemm,
+                   int *nonfinite);
+
 /* y = (x - mean) / scale per column, computed in double and rounded once; mean and/or
  * scale may be NULL (no centring / no scaling).  y may be x.  *nonfinite as in
  * gk_center. */
