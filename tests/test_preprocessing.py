@@ -49,6 +49,45 @@ def test_col_moments_kernel(shape, dtype, rng):
                                atol=1e-12 * (1 + np.abs(mu).max()))
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (1000, 1), (777, 33), (100003, 7),
+                                   (300, 300)])
+def test_scatter_and_project_kernels(shape, dtype, rng):
+    X = (rng.standard_normal(shape) * rng.uniform(0.1, 5, shape[1]) + 1e3).astype(dtype)
+    x64 = X.astype(np.float64)
+    mu = x64.mean(axis=0)
+    xc = x64 - mu
+    mean, S = np.empty(shape[1]), np.zeros((shape[1], shape[1]))
+    assert not _k.scatter(X, mean, S)
+    np.testing.assert_allclose(mean, mu, rtol=1e-13)
+    ref_S = np.tril(xc.T @ xc)
+    np.testing.assert_allclose(S, ref_S, rtol=1e-10, atol=1e-10 * np.abs(ref_S).max())
+    for k in (0, 1, 5):
+        M = rng.standard_normal((shape[1], k))
+        Y = np.empty((shape[0], k), dtype)
+        assert not _k.project(X, mean, M, Y)
+        np.testing.assert_allclose(Y, xc @ M, rtol=1e-6 if dtype == np.float32 else 1e-10,
+                                   atol=(1e-6 if dtype == np.float32 else 1e-10)
+                                   * max(1.0, np.abs(xc @ M).max() if k else 1.0))
+    X[-1, -1] = np.nan
+    assert _k.scatter(X, mean, np.zeros_like(S))
+    assert _k.project(X, mean, np.zeros((shape[1], 2)), np.empty((shape[0], 2), dtype))
+
+
+def test_scatter_bitwise_across_threads(dtype, rng):
+    X = (rng.standard_normal((200003, 9)) + 5).astype(dtype)
+    assert _k.scatter_tasks(*X.shape) > 2
+
+    def run():
+        mean, S = np.empty(9), np.zeros((9, 9))
+        _k.scatter(X, mean, S)
+        Y = np.empty((X.shape[0], 4), dtype)
+        _k.project(X, mean, np.arange(36.0).reshape(9, 4), Y)
+        return mean, S, Y
+
+    a, b = run_threads(run, counts=(1, 2))
+    assert_bitwise_equal(a, b)
+
+
 def test_center_kernel_and_nonfinite_flag(dtype, rng):
     X = _data(rng, (300, 11), dtype)
     mean, xc = np.empty(11), np.empty((300, 11))
@@ -463,6 +502,31 @@ def test_stand_ins_work_without_sklearn():
     assert e.b == "y"
     with pytest.raises(ValueError, match="Invalid parameter"):
         e.set_params(c=0)
+
+
+class _Frame:
+    """The dataframe protocol the estimators use: string .columns and __array__."""
+
+    def __init__(self, data, columns):
+        self.data, self.columns = np.asarray(data), list(columns)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+
+@pytest.mark.parametrize("make", [pp.Standardizer, pp.PCA, pp.Whitener])
+def test_feature_names(make, rng):
+    X = rng.standard_normal((40, 3))
+    est = make().fit(_Frame(X, ["a", "b", "c"]))
+    assert est.feature_names_in_.tolist() == ["a", "b", "c"]
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        plain = est.transform(X)
+    np.testing.assert_allclose(est.transform(_Frame(X, ["a", "b", "c"])), plain)
+    with pytest.raises(ValueError, match="feature names should match"):
+        est.transform(_Frame(X, ["a", "c", "b"]))
+    assert not hasattr(make().fit(X), "feature_names_in_")
+    names = est.get_feature_names_out().tolist()
+    assert names == (["a", "b", "c"] if make is not pp.PCA else ["pca0", "pca1", "pca2"])
 
 
 def test_clone_and_pipeline(rng):

@@ -543,7 +543,7 @@ class PCA(_Decomposer):
 
     _fitted_attr = "components_"
 
-    def __init__(self, n_components=None, *, whiten=False, svd_solver="covariance_eigh"):
+    def __init__(self, n_components=None, whiten=False, *, svd_solver="covariance_eigh"):
         self.n_components = n_components
         self.whiten = whiten
         self.svd_solver = svd_solver
