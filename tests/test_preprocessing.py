@@ -231,6 +231,24 @@ def test_pca_vs_sklearn(whiten, n_components, dtype, rng):
                                atol=1e-8 if dtype == np.float64 else 2e-3)
 
 
+@pytest.mark.parametrize("cls", [pp.PCA, pp.Whitener])
+def test_large_mean_keeps_full_accuracy(cls, rng):
+    """Data 1e7 + N(0, s^2): the scatter is formed from centred chunks, so nothing
+    cancels (forming X^T X - n mu mu^T would lose ~14 of the 16 digits here)."""
+    X = rng.standard_normal((20000, 8)) * np.linspace(1, 3, 8) + 1e7
+    est = cls().fit(X)
+    if cls is pp.PCA:
+        r = ref.PCA().fit(X)
+        np.testing.assert_allclose(est.explained_variance_, r.explained_variance_,
+                                   rtol=1e-10)
+    else:
+        r = ref.Whitener().fit(X)
+        np.testing.assert_allclose(est.whitening_matrix_, r.whitening_matrix_,
+                                   rtol=0, atol=1e-9)
+    Yr = r.transform(X)
+    np.testing.assert_allclose(_align(est.transform(X), Yr), Yr, rtol=0, atol=1e-8)
+
+
 def test_pca_whitened_covariance_is_identity(rng):
     X = _data(rng, (5000, 20), np.float64)
     for solver in ("covariance_eigh", "full"):
