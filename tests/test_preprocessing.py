@@ -320,6 +320,17 @@ def test_whitener_matches_reference(shape, method, solver, dtype, rng):
 
 
 @pytest.mark.parametrize("method", ["zca", "pca"])
+def test_whitener_solvers_agree_with_fewer_samples_than_features(method, rng):
+    X = _data(rng, (12, 20), np.float64)
+    a = pp.Whitener(method, eps=1e-3).fit(X)
+    b = pp.Whitener(method, eps=1e-3, svd_solver="full").fit(X)
+    assert a.whitening_matrix_.shape == b.whitening_matrix_.shape
+    np.testing.assert_allclose(a.eigenvalues_, b.eigenvalues_, atol=1e-10)
+    if method == "zca":
+        np.testing.assert_allclose(a.whitening_matrix_, b.whitening_matrix_, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["zca", "pca"])
 def test_whitened_covariance_is_identity(method, rng):
     X = _data(rng, (4000, 16), np.float64)
     Y = pp.Whitener(method, eps=0.0).fit_transform(X)

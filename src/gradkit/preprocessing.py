@@ -179,16 +179,21 @@ def _eigh_desc(scatter_lower, denom):
     return w, np.ascontiguousarray(V[:, ::-1])
 
 
-def _svd_desc(X, denom):
+def _svd_desc(X, denom, complete=False):
     """Mean, eigenvalues S^2/denom and eigenvectors (columns of V) of the covariance of
-    X from an SVD of the centred data (accurate for ill-conditioned data), and U, S."""
+    X from an SVD of the centred data (accurate for ill-conditioned data), and U, S.
+    With `complete`, V holds all n_features directions even when n_samples is smaller
+    (the missing eigenvalues are 0)."""
     mean = np.empty(X.shape[1])
     Xc = np.empty(X.shape)
     if _k.center(X, None, mean, Xc):
         _raise_nonfinite(X)
-    U, S, Vt = _svd(Xc, full_matrices=False, check_finite=False, overwrite_a=True,
+    full = complete and X.shape[0] < X.shape[1]
+    U, S, Vt = _svd(Xc, full_matrices=full, check_finite=False, overwrite_a=True,
                     lapack_driver="gesdd")
-    return mean, S * S / denom, np.ascontiguousarray(Vt.T), U, S
+    w = np.zeros(Vt.shape[0])
+    w[:S.size] = S * S / denom
+    return mean, w, np.ascontiguousarray(Vt.T), U, S
 
 
 def _flip_signs(V):
@@ -458,7 +463,8 @@ class _Decomposer(_Preprocessor):
         X = self._validate(X, reset=True, min_samples=1)
         self._require_two(X.shape[0])
         if self.svd_solver == "full":
-            mean, w, V, U, S = _svd_desc(X, self._denominator(X.shape[0]))
+            mean, w, V, U, S = _svd_desc(X, self._denominator(X.shape[0]),
+                                         complete=isinstance(self, Whitener))
             # the statistics follow from the SVD (S = V diag(s^2) V^T), so a later
             # partial_fit merges into them
             st = _Scatter(X.shape[1])
