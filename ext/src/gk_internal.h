@@ -54,6 +54,26 @@ static inline int gk_threads_for(gk_index work)
 #define GK_LANES 16
 #define GK_CHUNK ((gk_index)4096)
 
+/* Native-width vectors of doubles (GCC/Clang vector extensions): GK_VW doubles per
+ * vector for the ISA this file is compiled for, GK_NACC of them hold the GK_LANES lanes
+ * of a reduction.  Lane k always sums elements j + k, so the result is the same on
+ * every ISA, and the code always vectorizes (the auto-vectorizer spills on the two-sum
+ * loops). */
+#if defined(__AVX512F__)
+#define GK_VBYTES 64
+#elif defined(__AVX__)
+#define GK_VBYTES 32
+#else
+#define GK_VBYTES 16
+#endif
+typedef double gk_vd __attribute__((vector_size(GK_VBYTES)));
+typedef float gk_vf __attribute__((vector_size(GK_VBYTES / 2)));
+#define GK_VW (GK_VBYTES / 8)
+#define GK_NACC (GK_LANES / GK_VW)
+
+/* kinds of row reductions (norm_tmpl.h row_moments) */
+enum { GK_SUM, GK_SUMSQDEV, GK_SHIFTED, GK_SUMSQ };
+
 GK_INLINE double gk_fold16(double *acc)
 {
     for (int s = GK_LANES / 2; s > 0; s /= 2)
@@ -83,6 +103,33 @@ static inline gk_index gk_row_tasks(gk_index rows, gk_index partial_doubles_per_
 static inline gk_index gk_task_begin(gk_index k, gk_index ntask, gk_index rows)
 {
     return (rows / ntask) * k + ((rows % ntask) * k) / ntask;
+}
+
+/* GK_VW floats from p (unaligned) as doubles.  GCC splits __builtin_convertvector into
+ * halves, so the one-instruction conversion is spelled out where the ISA has it. */
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__)
+#include <immintrin.h>
+#endif
+GK_INLINE gk_vd gk_cvt_f32(const void *p)
+{
+#if defined(__AVX512F__)
+    return (gk_vd)_mm512_cvtps_pd(_mm256_loadu_ps((const float *)p));
+#elif defined(__AVX__)
+    return (gk_vd)_mm256_cvtps_pd(_mm_loadu_ps((const float *)p));
+#elif defined(__SSE2__)
+    return (gk_vd)_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)p)));
+#else
+    gk_vf f;
+    __builtin_memcpy(&f, p, sizeof f);
+    return __builtin_convertvector(f, gk_vd);
+#endif
+}
+
+/* the lanes of GK_NACC accumulators, for the scalar tail and the final fold */
+GK_INLINE void gk_spill(const gk_vd *acc, double *lanes)
+{
+    for (int v = 0; v < GK_NACC; ++v)
+        __builtin_memcpy(lanes + v * GK_VW, &acc[v], sizeof(gk_vd));
 }
 
 #endif

@@ -5,38 +5,119 @@
  * large mean (1e4 + N(0, 1)) keep full accuracy.  The output is computed in double and
  * rounded once. */
 
-/* ---- LayerNorm forward ------------------------------------------------------------ */
+/* ---- row statistics -------------------------------------------------------------
+ * Partial sums per GK_CHUNK chunk of a row, added in chunk order; with nt > 1 the chunks
+ * of one long row run in parallel.  Same arithmetic either way, so same bits. */
 
+GK_INLINE void GK_T(chunk_moments)(int kind, const T *x, gk_index n, double s, double *r0,
+                                   double *r1)
+{
+    switch (kind) {
+    case GK_SUM: *r0 = GK_T(chunk_sum)(x, n); break;
+    case GK_SUMSQDEV: *r0 = GK_T(chunk_sumsqdev)(x, n, s); break;
+    case GK_SHIFTED: GK_T(chunk_shifted)(x, n, s, r0, r1); break;
+    default: *r0 = GK_T(chunk_dot)(x, x, n); break;
+    }
+}
+
+static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt,
+                              double *r0, double *r1)
+{
+    gk_index nchunk = (n + GK_CHUNK - 1) / GK_CHUNK;
+    double a = 0.0, b = 0.0;
+    double stack[2 * 64];
+    double *part = NULL;
+    if (nt > 1 && nchunk > 1)
+        part = nchunk <= 64 ? stack : (double *)malloc(sizeof(double) * 2 * (size_t)nchunk);
+    if (part) {
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (gk_index c = 0; c < nchunk; ++c) {
+            gk_index off = c * GK_CHUNK, len = n - off < GK_CHUNK ? n - off : GK_CHUNK;
+            part[2 * c + 1] = 0.0;
+            GK_T(chunk_moments)(kind, x + off, len, s, &part[2 * c], &part[2 * c + 1]);
+        }
+        for (gk_index c = 0; c < nchunk; ++c) {
+            a += part[2 * c];
+            b += part[2 * c + 1];
+        }
+        if (part != stack) free(part);
+    } else {  /* one thread (or no memory for the partials): the same sums in order */
+        for (gk_index off = 0; off < n; off += GK_CHUNK) {
+            double p0 = 0.0, p1 = 0.0;
+            GK_T(chunk_moments)(kind, x + off, n - off < GK_CHUNK ? n - off : GK_CHUNK, s,
+                                &p0, &p1);
+            a += p0;
+            b += p1;
+        }
+    }
+    *r0 = a;
+    if (r1) *r1 = b;
+}
+
+/* Mean and biased variance of a row (n > 0).
+ * float32 rows: one pass of shifted sums d = x - x[0] in double, var = E[d^2] - E[d]^2;
+ * its rounding error relative to var is about 1e-16 (E[d]^2 / var), so the result is
+ * kept when E[d]^2 <= 1e4 var (error <= 1e-12, far below a float32 ulp) -- the usual
+ * case, since x[0] is a sample of the row.  Otherwise (x[0] an outlier), and always for
+ * float64 rows, the exact two-pass form: the mean, then the sum of squared deviations. */
+static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double *v)
+{
+    if (sizeof(T) == sizeof(float)) {
+        double s = (double)x[0], sd, sd2;
+        GK_T(row_moments)(GK_SHIFTED, x, n, s, nt, &sd, &sd2);
+        double dm = sd / (double)n, var = sd2 / (double)n - dm * dm;
+        if (!(dm * dm > 1e4 * var)) {
+            *m = s + dm;
+            *v = var;
+            return;
+        }
+    }
+    double sum, ssd;
+    GK_T(row_moments)(GK_SUM, x, n, 0.0, nt, &sum, NULL);
+    *m = sum / (double)n;
+    GK_T(row_moments)(GK_SUMSQDEV, x, n, *m, nt, &ssd, NULL);
+    *v = ssd / (double)n;
+}
+
+/* ---- LayerNorm forward ------------------------------------------------------------
+ * y = ((x - m) r) w + b, evaluated in T.  For float32 the mean is split into a float
+ * head and tail (m = mh + ml exactly to ~2^-48), so x - mh - ml keeps the accuracy of
+ * the double mean even for rows like 1e4 + N(0, 1); the result is within a few ulps of
+ * the float64 formula at a quarter of its cost.  For float64 ml is 0. */
 GK_INLINE void GK_T(ln_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
                               const T *GK_RESTRICT b, T *GK_RESTRICT y, gk_index n,
                               double m, double r)
 {
+    const T mh = (T)m, ml = (T)(m - (double)mh), rt = (T)r;
     if (w && b) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r * (double)w[j] + (double)b[j]);
+            y[j] = ((x[j] - mh) - ml) * rt * w[j] + b[j];
     } else if (w) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r * (double)w[j]);
+            y[j] = ((x[j] - mh) - ml) * rt * w[j];
     } else if (b) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r + (double)b[j]);
+            y[j] = ((x[j] - mh) - ml) * rt + b[j];
     } else {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)(((double)x[j] - m) * r);
+            y[j] = ((x[j] - mh) - ml) * rt;
     }
 }
+
+/* Rows are split across threads; a row longer than 2 chunks with fewer rows than
+ * threads is itself split into chunks across threads (same sums, see row_moments). */
+#define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
 
 static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean,
                                  T *rstd, gk_index rows, gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
-    if (rows >= nt || cols < 2 * GK_CHUNK) {
-        /* one row per iteration: the usual case */
+    if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
         for (gk_index i = 0; i < rows; ++i) {
             const T *xi = x + i * cols;
-            double m = cols > 0 ? GK_T(row_sum)(xi, cols) / (double)cols : 0.0;
-            double v = cols > 0 ? GK_T(row_sumsqdev)(xi, cols, m) / (double)cols : 0.0;
+            double m, v;
+            GK_T(ln_row_stats)(xi, cols, 1, &m, &v);
             double r = 1.0 / sqrt(v + eps);
             if (mean) mean[i] = (T)m;
             if (rstd) rstd[i] = (T)r;
@@ -44,58 +125,35 @@ static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *me
         }
         return;
     }
-    /* few huge rows: split each row into GK_CHUNK chunks across threads; the chunk
-     * partials are added in order, exactly as row_sum does, so the result is the same */
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
-    double part[256];
-    double *p = nchunk <= 256 ? part : (double *)malloc(sizeof(double) * (size_t)nchunk);
     for (gk_index i = 0; i < rows; ++i) {
         const T *xi = x + i * cols;
-        double m = 0.0, v = 0.0;
-        if (!p) {  /* out of memory for the partials: same sums, on one thread */
-            m = GK_T(row_sum)(xi, cols) / (double)cols;
-            v = GK_T(row_sumsqdev)(xi, cols, m) / (double)cols;
-        } else {
-            #pragma omp parallel for num_threads(nt) schedule(static)
-            for (gk_index c = 0; c < nchunk; ++c) {
-                gk_index len = cols - c * GK_CHUNK < GK_CHUNK ? cols - c * GK_CHUNK : GK_CHUNK;
-                p[c] = GK_T(chunk_sum)(xi + c * GK_CHUNK, len);
-            }
-            for (gk_index c = 0; c < nchunk; ++c) m += p[c];
-            m /= (double)cols;
-            #pragma omp parallel for num_threads(nt) schedule(static)
-            for (gk_index c = 0; c < nchunk; ++c) {
-                gk_index len = cols - c * GK_CHUNK < GK_CHUNK ? cols - c * GK_CHUNK : GK_CHUNK;
-                p[c] = GK_T(chunk_sumsqdev)(xi + c * GK_CHUNK, len, m);
-            }
-            for (gk_index c = 0; c < nchunk; ++c) v += p[c];
-            v /= (double)cols;
-        }
+        double m, v;
+        GK_T(ln_row_stats)(xi, cols, nt, &m, &v);
         double r = 1.0 / sqrt(v + eps);
         if (mean) mean[i] = (T)m;
         if (rstd) rstd[i] = (T)r;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
-            gk_index off = c * GK_CHUNK;
-            gk_index len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
+            gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
             GK_T(ln_write)(xi + off, w ? w + off : NULL, b ? b + off : NULL,
                            y + i * cols + off, len, m, r);
         }
     }
-    if (p != part) free(p);
 }
 
-/* ---- RMSNorm forward -------------------------------------------------------------- */
+/* ---- RMSNorm forward: y = (x r) w, r = 1/sqrt(mean(x^2) + eps) ---------------------- */
 
 GK_INLINE void GK_T(rms_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
                                T *GK_RESTRICT y, gk_index n, double r)
 {
+    const T rt = (T)r;
     if (w) {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)((double)x[j] * r * (double)w[j]);
+            y[j] = x[j] * rt * w[j];
     } else {
         for (gk_index j = 0; j < n; ++j)
-            y[j] = (T)((double)x[j] * r);
+            y[j] = x[j] * rt;
     }
 }
 
@@ -103,133 +161,142 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
                                gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
-    if (rows >= nt || cols < 2 * GK_CHUNK) {
+    if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
         for (gk_index i = 0; i < rows; ++i) {
             const T *xi = x + i * cols;
-            double ms = cols > 0 ? GK_T(row_dot)(xi, xi, cols) / (double)cols : 0.0;
-            double r = 1.0 / sqrt(ms + eps);
+            double ss;
+            GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, 1, &ss, NULL);
+            double r = 1.0 / sqrt(ss / (double)cols + eps);
             if (rstd) rstd[i] = (T)r;
             GK_T(rms_write)(xi, w, y + i * cols, cols, r);
         }
         return;
     }
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
-    double part[256];
-    double *p = nchunk <= 256 ? part : (double *)malloc(sizeof(double) * (size_t)nchunk);
     for (gk_index i = 0; i < rows; ++i) {
         const T *xi = x + i * cols;
-        double ms = 0.0;
-        if (!p) {
-            ms = GK_T(row_dot)(xi, xi, cols);
-        } else {
-            #pragma omp parallel for num_threads(nt) schedule(static)
-            for (gk_index c = 0; c < nchunk; ++c) {
-                gk_index len = cols - c * GK_CHUNK < GK_CHUNK ? cols - c * GK_CHUNK : GK_CHUNK;
-                p[c] = GK_T(chunk_dot)(xi + c * GK_CHUNK, xi + c * GK_CHUNK, len);
-            }
-            for (gk_index c = 0; c < nchunk; ++c) ms += p[c];
-        }
-        double r = 1.0 / sqrt(ms / (double)cols + eps);
+        double ss;
+        GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, nt, &ss, NULL);
+        double r = 1.0 / sqrt(ss / (double)cols + eps);
         if (rstd) rstd[i] = (T)r;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
-            gk_index off = c * GK_CHUNK;
-            gk_index len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
+            gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
             GK_T(rms_write)(xi + off, w ? w + off : NULL, y + i * cols + off, len, r);
         }
     }
-    if (p != part) free(p);
 }
 
 /* ---- backward: shared driver -------------------------------------------------------
  * dx is per row; dweight and dbias are sums over rows, accumulated per task of a fixed
  * row partition (gk_row_tasks) in double and added task by task in order. */
 
-/* LayerNorm backward of one row.  xh = (x - m) r, g = dy * w,
- * dx = r (g - mean(g) - xh mean(g xh)); pw += dy xh; pb += dy. */
+/* Pass A of a backward row, in double lanes: sum g and sum g*h (h = xhat for LayerNorm,
+ * x for RMSNorm), and the column partials pw += dy*xhat, pb += dy, with
+ * xhat = (x - m) r, g = dy w.  The flags are compile-time constants at every call, so
+ * each combination compiles to its own branch-free loop. */
+GK_INLINE void GK_T(bwd_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+                              const T *GK_RESTRICT w, double *GK_RESTRICT pw,
+                              double *GK_RESTRICT pb, gk_index n, double m, double r,
+                              const int has_w, const int has_pw, const int has_pb,
+                              const int h_is_xhat, double *sum_g, double *sum_gh)
+{
+    gk_vd a[GK_NACC], q[GK_NACC];
+    GK_ZERO_ACC(a);
+    GK_ZERO_ACC(q);
+    gk_index j = 0;
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int v = 0; v < GK_NACC; ++v) {
+            gk_index o = j + v * GK_VW;
+            gk_vd d = GK_T(ldv)(dy + o), xv = GK_T(ldv)(x + o);
+            gk_vd xh = (xv - m) * r;
+            gk_vd g = has_w ? d * GK_T(ldv)(w + o) : d;
+            a[v] += g;
+            q[v] += g * (h_is_xhat ? xh : xv);
+            if (has_pw) {
+                gk_vd p;
+                __builtin_memcpy(&p, pw + o, sizeof p);
+                p += d * xh;
+                __builtin_memcpy(pw + o, &p, sizeof p);
+            }
+            if (has_pb) {
+                gk_vd p;
+                __builtin_memcpy(&p, pb + o, sizeof p);
+                p += d;
+                __builtin_memcpy(pb + o, &p, sizeof p);
+            }
+        }
+    double la[GK_LANES], lq[GK_LANES];
+    gk_spill(a, la);
+    gk_spill(q, lq);
+    for (int k = 0; j + k < n; ++k) {
+        double d = (double)dy[j + k], xv = (double)x[j + k];
+        double xh = (xv - m) * r;
+        double g = has_w ? d * (double)w[j + k] : d;
+        la[k] += g;
+        lq[k] += g * (h_is_xhat ? xh : xv);
+        if (has_pw) pw[j + k] += d * xh;
+        if (has_pb) pb[j + k] += d;
+    }
+    *sum_g = gk_fold16(la);
+    *sum_gh = gk_fold16(lq);
+}
+
+#define GK_BWD_SUMS_DISPATCH(h_is_xhat) \
+    if (w) { \
+        if (pw && pb) GK_T(bwd_sums)(dy, x, w, pw, pb, n, m, r, 1, 1, 1, h_is_xhat, &sg, &sgh); \
+        else if (pw) GK_T(bwd_sums)(dy, x, w, pw, NULL, n, m, r, 1, 1, 0, h_is_xhat, &sg, &sgh); \
+        else if (pb) GK_T(bwd_sums)(dy, x, w, NULL, pb, n, m, r, 1, 0, 1, h_is_xhat, &sg, &sgh); \
+        else GK_T(bwd_sums)(dy, x, w, NULL, NULL, n, m, r, 1, 0, 0, h_is_xhat, &sg, &sgh); \
+    } else { \
+        if (pb) GK_T(bwd_sums)(dy, x, NULL, NULL, pb, n, m, r, 0, 0, 1, h_is_xhat, &sg, &sgh); \
+        else GK_T(bwd_sums)(dy, x, NULL, NULL, NULL, n, m, r, 0, 0, 0, h_is_xhat, &sg, &sgh); \
+    }
+
+/* LayerNorm backward of one row.  xhat = (x - m) r, g = dy w,
+ * dx = r (g - mean(g) - xhat mean(g xhat)); pw += dy xhat; pb += dy.
+ * dx is evaluated in T (for float32 with the split mean, as the forward). */
 static void GK_T(ln_bwd_row)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
                              const T *GK_RESTRICT w, T *GK_RESTRICT dx,
                              double *GK_RESTRICT pw, double *GK_RESTRICT pb,
                              gk_index n, double m, double r)
 {
-    double a1[GK_LANES] = {0}, a2[GK_LANES] = {0};
-    for (gk_index j0 = 0; j0 < n; j0 += GK_LANES) {
-        int len = n - j0 < GK_LANES ? (int)(n - j0) : GK_LANES;
-        if (len == GK_LANES) {
-            for (int k = 0; k < GK_LANES; ++k) {
-                double d = (double)dy[j0 + k];
-                double xh = ((double)x[j0 + k] - m) * r;
-                double g = w ? d * (double)w[j0 + k] : d;
-                a1[k] += g;
-                a2[k] += g * xh;
-            }
-        } else {
-            for (int k = 0; k < len; ++k) {
-                double d = (double)dy[j0 + k];
-                double xh = ((double)x[j0 + k] - m) * r;
-                double g = w ? d * (double)w[j0 + k] : d;
-                a1[k] += g;
-                a2[k] += g * xh;
-            }
-        }
-    }
-    if (pw)
-        for (gk_index j = 0; j < n; ++j)
-            pw[j] += (double)dy[j] * (((double)x[j] - m) * r);
-    if (pb)
-        for (gk_index j = 0; j < n; ++j)
-            pb[j] += (double)dy[j];
-    double mg = n > 0 ? gk_fold16(a1) / (double)n : 0.0;
-    double mgx = n > 0 ? gk_fold16(a2) / (double)n : 0.0;
+    double sg, sgh;
+    GK_BWD_SUMS_DISPATCH(1)
+    const T mh = (T)m, ml = (T)(m - (double)mh), rt = (T)r;
+    const T mg = (T)(sg / (double)n), mgx = (T)(sgh / (double)n);
     if (w) {
         for (gk_index j = 0; j < n; ++j) {
-            double xh = ((double)x[j] - m) * r;
-            dx[j] = (T)(r * ((double)dy[j] * (double)w[j] - mg - xh * mgx));
+            T xh = ((x[j] - mh) - ml) * rt;
+            dx[j] = rt * (dy[j] * w[j] - mg - xh * mgx);
         }
     } else {
         for (gk_index j = 0; j < n; ++j) {
-            double xh = ((double)x[j] - m) * r;
-            dx[j] = (T)(r * ((double)dy[j] - mg - xh * mgx));
+            T xh = ((x[j] - mh) - ml) * rt;
+            dx[j] = rt * (dy[j] - mg - xh * mgx);
         }
     }
 }
 
-/* RMSNorm backward of one row.  y = x r w, g = dy * w,
+/* RMSNorm backward of one row.  y = x r w, g = dy w,
  * dx = r (g - x r^2 mean(g x)); pw += dy x r. */
 static void GK_T(rms_bwd_row)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
                               const T *GK_RESTRICT w, T *GK_RESTRICT dx,
                               double *GK_RESTRICT pw, double *GK_RESTRICT pb,
                               gk_index n, double m, double r)
 {
-    (void)pb; (void)m;
-    double a[GK_LANES] = {0};
-    for (gk_index j0 = 0; j0 < n; j0 += GK_LANES) {
-        int len = n - j0 < GK_LANES ? (int)(n - j0) : GK_LANES;
-        if (len == GK_LANES) {
-            for (int k = 0; k < GK_LANES; ++k) {
-                double d = (double)dy[j0 + k];
-                double g = w ? d * (double)w[j0 + k] : d;
-                a[k] += g * (double)x[j0 + k];
-            }
-        } else {
-            for (int k = 0; k < len; ++k) {
-                double d = (double)dy[j0 + k];
-                double g = w ? d * (double)w[j0 + k] : d;
-                a[k] += g * (double)x[j0 + k];
-            }
-        }
-    }
-    if (pw)
-        for (gk_index j = 0; j < n; ++j)
-            pw[j] += (double)dy[j] * ((double)x[j] * r);
-    double c = n > 0 ? r * r * gk_fold16(a) / (double)n : 0.0;
+    double sg, sgh;
+    (void)m;
+    m = 0.0;  /* xhat = x r */
+    GK_BWD_SUMS_DISPATCH(0)
+    const T rt = (T)r, c = (T)(r * r * sgh / (double)n);
     if (w) {
         for (gk_index j = 0; j < n; ++j)
-            dx[j] = (T)(r * ((double)dy[j] * (double)w[j] - (double)x[j] * c));
+            dx[j] = rt * (dy[j] * w[j] - x[j] * c);
     } else {
         for (gk_index j = 0; j < n; ++j)
-            dx[j] = (T)(r * ((double)dy[j] - (double)x[j] * c));
+            dx[j] = rt * (dy[j] - x[j] * c);
     }
 }
 

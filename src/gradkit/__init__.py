@@ -10,9 +10,20 @@ from ._config import (get_include, get_num_threads, num_threads, set_num_threads
                       show_config)
 from .norm import (NormStats, layer_norm, layer_norm_backward, rms_norm,
                    rms_norm_backward)
+from .clip import clip_grad_norm_, clip_grad_value_, global_norm
+from .amp import LossScaler
+from . import amp, clip, schedules
+# gradkit.dropout stays the module (a function of that name would shadow it, and
+# `import gradkit.dropout as D` would then give the function).
+from . import dropout, init, random
+from .dropout import DropoutMask
+from .random import Generator
 
 __all__ = [
     "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
     "num_threads", "NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
     "rms_norm_backward",
 ]
+__all__ += ["clip_grad_norm_", "clip_grad_value_", "global_norm", "LossScaler",
+            "amp", "clip", "schedules"]
+__all__ += ["dropout", "init", "random", "Generator", "DropoutMask"]

@@ -32,6 +32,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="a fast subset")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--plot", metavar="FILE", help="also plot the results (matplotlib)")
+    p.add_argument("--markdown", metavar="FILE",
+                   help="also write the tables as Markdown (for docs/performance.md)")
     p.add_argument("--threads", type=int, default=None, help="threads (default: all)")
     p.add_argument("--filter", default=None, help="only ops whose name contains this")
     p.set_defaults(func=_bench)

@@ -8,6 +8,7 @@ import numpy as np
 
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
+_INF = float("inf")
 
 
 def float_array(a, name):
@@ -29,6 +30,9 @@ def optional_param(a, name, dtype, shape):
     float array of exactly `dtype` and `shape`."""
     if a is None:
         return None
+    if (type(a) is np.ndarray and a.dtype == dtype and a.shape == shape
+            and a.flags.c_contiguous):
+        return a
     a = float_array(a, name)
     same_dtype(a, dtype, name)
     if a.shape != shape:
@@ -70,6 +74,8 @@ def output(out, shape, dtype, name="out"):
 
 
 def nonneg_float(v, name):
+    if type(v) is float and 0.0 <= v < _INF:  # the common case, without ABC checks
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     v = float(v)
@@ -79,9 +85,104 @@ def nonneg_float(v, name):
 
 
 def positive_int(v, name, minimum=1):
+    if type(v) is int and v >= minimum:
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     v = int(v)
     if v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
     return v
+
+
+def float_array_list(arrays, name, *, writable=False):
+    """A list of float32/float64 arrays (a single ndarray counts as a list of one; None
+    entries are skipped, as torch skips parameters without a gradient).
+
+    Returns ``(arrays, write_back)``: C-contiguous arrays for the kernel, and the
+    ``(original, contiguous_copy)`` pairs whose copy must be written back after an
+    in-place kernel (non-contiguous inputs).  The dtypes may differ between arrays.
+    With ``writable=True`` read-only arrays raise ValueError."""
+    if isinstance(arrays, np.ndarray):
+        arrays = [arrays]
+    elif arrays is None or isinstance(arrays, (str, bytes)) or not hasattr(arrays, "__iter__"):
+        raise TypeError(f"{name} must be a list of float32/float64 arrays, "
+                        f"got {type(arrays).__name__}")
+    out, write_back = [], []
+    for i, a in enumerate(arrays):
+        if a is None:
+            continue
+        label = f"{name}[{i}]"
+        if writable and not isinstance(a, np.ndarray):
+            raise TypeError(f"{label} must be a numpy array (it is modified in place), "
+                            f"got {type(a).__name__}")
+        c = float_array(a, label)
+        if writable:
+            if not a.flags.writeable:
+                raise ValueError(f"{label} must be writable")
+            if c is not a:
+                write_back.append((a, c))
+        out.append(c)
+    return out, write_back
+
+
+def real(v, name):
+    """A real number (not bool) as a float; NaN rejected."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if v != v:
+        raise ValueError(f"{name} must not be NaN")
+    return v
+
+
+def shape_tuple(shape, name="shape"):
+    """A shape (an int or a sequence of ints >= 0) as a tuple of Python ints."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a tuple of ints, got "
+                        f"{type(shape).__name__}") from None
+    out = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"{name} must contain ints, got {type(d).__name__}")
+        if d < 0:
+            raise ValueError(f"{name} must not contain negative sizes, got {dims}")
+        out.append(int(d))
+    return tuple(out)
+
+
+def float_dtype(dtype, name="dtype"):
+    """np.float32 or np.float64 (as a numpy dtype), else TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt != FLOAT32 and dt != FLOAT64:
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def finite_real(v, name):
+    """A finite real number (not bool) as a float (``real`` also accepts infinities)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    return v
+
+
+def probability(p, name="p"):
+    """A probability in [0, 1] as a float."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, without ABC checks
+        return p
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(p).__name__}")
+    p = float(p)
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"{name} must be in [0, 1], got {p}")
+    return p

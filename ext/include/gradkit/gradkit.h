@@ -11,5 +11,8 @@
 #define GRADKIT_GRADKIT_H
 #include "gradkit/common.h"
 #include "gradkit/norm.h"
+#include "gradkit/clip.h"
+#include "gradkit/random.h"
+#include "gradkit/dropout.h"
 #include "gradkit/preprocessing.h"
 #endif

@@ -4,8 +4,12 @@ A ``cases_<family>.py`` module in this package defines ``cases() -> list[Case]``
 Case times gradkit's callable and, in the same run, the NumPy reference and the peer
 (PyTorch, or scikit-learn for preprocessing), and states the minimal bytes the op must
 move so its effective bandwidth can be scored against the roofline probe."""
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
+# Set by the runner (``run(..., scale=...)``); else ``GRADKIT_BENCH_SCALE``; else 1.
+_scale_override = None
 
 
 @dataclass
@@ -22,6 +26,7 @@ class Case:
     goal_ratio: Optional[float] = None        # numeric target for time(peer)/time(gradkit)
     goal_roofline: Optional[float] = None     # numeric target share of the roofline (0-1)
     extra: dict = field(default_factory=dict)
+    family: str = ""                          # filled by the runner from cases_<family>.py
 
 
 def try_import_torch():
@@ -32,6 +37,26 @@ def try_import_torch():
     except Exception:
         return None
     return torch
+
+
+def size_scale():
+    """Factor applied to the benchmark sizes: 1 for real measurements; tests shrink it
+    (``GRADKIT_BENCH_SCALE=0.01``) so the whole pipeline runs in seconds."""
+    if _scale_override is not None:
+        return _scale_override
+    text = os.environ.get("GRADKIT_BENCH_SCALE")
+    if not text:
+        return 1.0
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"GRADKIT_BENCH_SCALE must be > 0, got {text!r}")
+    return value
+
+
+def scaled(n):
+    """``n`` times :func:`size_scale`, at least 1: use it in ``cases()`` for the
+    dimension that sets the bandwidth-sized shapes (e.g. the 8192 rows of 8192x1024)."""
+    return max(1, round(n * size_scale()))
 
 
 def main(args):

@@ -2,7 +2,15 @@
 written straight from the formulas.  They state what each kernel means; the tests
 compare the kernels against them.  Slow on purpose: clarity over speed."""
 from .norm import (layer_norm, layer_norm_backward, rms_norm, rms_norm_backward)
-from .preprocessing import PCA, Standardizer, Whitener
+from .clip import global_norm, clip_grad_norm_, clip_grad_value_
+from . import amp, clip, schedules
 
 __all__ = ["layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward"]
+__all__ += ["global_norm", "clip_grad_norm_", "clip_grad_value_", "amp", "clip", "schedules"]
+# modules (as in gradkit: a function `dropout` would shadow the module of that name)
+from . import dropout, init, random
+
+__all__ += ["dropout", "init", "random"]
+from .preprocessing import PCA, Standardizer, Whitener
+
 __all__ += ["Standardizer", "PCA", "Whitener"]

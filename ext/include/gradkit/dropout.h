@@ -1,0 +1,38 @@
+/* gradkit dropout kernels (see gradkit.h for the conventions, philox.h for the stream).
+ *
+ * Inverted dropout with drop probability p: element i reads word counter + i of the
+ * Philox stream of `seed` (word w = word w % 4 of the block with counter
+ * (lo32(w / 4), hi32(w / 4), 0, 0)) and is kept iff
+ *     word < keep_prob * 2**32        (keep_prob = 1 - p; no float conversion)
+ * then y[i] = x[i] * m[i] with m[i] = 1/keep_prob if kept, 0 if dropped (so x * 0 for
+ * a dropped element: NaN and Inf stay NaN, as in PyTorch; p = 1 gives x * 0).
+ * mask_bits (may be NULL: nothing stored) receives 1 bit per element, element i in bit
+ * (i % 8) of byte i / 8, ceil(n / 8) bytes; unused high bits of the last byte are 0.
+ * n elements consume n words: the caller advances its counter by n.
+ *
+ * The backward is the same multiply on dy: from the stored bits with
+ * gk_dropout_backward_*, or, storing no mask, gk_dropout_* itself on dy with the same
+ * seed and counter (mask_bits NULL), which regenerates exactly the same mask. */
+#ifndef GRADKIT_DROPOUT_H
+#define GRADKIT_DROPOUT_H
+#include "gradkit/common.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* p in [0, 1] else GK_EVALUE.  y may be x (in place). */
+int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, gk_index n, double p,
+                   unsigned long long seed, unsigned long long counter);
+int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, gk_index n,
+                   double p, unsigned long long seed, unsigned long long counter);
+
+/* dx = dy * m from the bits the forward stored.  dx may be dy. */
+int gk_dropout_backward_f32(const float *dy, const unsigned char *mask_bits, float *dx,
+                            gk_index n, double p);
+int gk_dropout_backward_f64(const double *dy, const unsigned char *mask_bits, double *dx,
+                            gk_index n, double p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

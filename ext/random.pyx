@@ -1,0 +1,95 @@
+# cython: language_level=3
+"""Thin wrappers over the C random-number kernels (gradkit._ext.random).
+
+Callers (gradkit.random) have validated and allocated everything: `out` is a
+C-contiguous array of the right dtype and n elements; seed and counter are in
+[0, 2**64).  These pick the dtype and release the GIL around the kernel."""
+cimport numpy as cnp
+from libc.stdint cimport uint32_t, uint64_t, int64_t
+cimport _c_random as c
+
+include "_common.pxi"
+
+
+def philox_block(ctr, key):
+    """One Philox4x32-10 block (the C implementation in gradkit/philox.h)."""
+    cdef uint32_t cc[4]
+    cdef uint32_t kk[2]
+    cdef uint32_t out[4]
+    for i in range(4):
+        cc[i] = ctr[i]
+    for i in range(2):
+        kk[i] = key[i]
+    c.gk_philox4x32_10(cc, kk, out)
+    return (out[0], out[1], out[2], out[3])
+
+
+def words(str kind, Py_ssize_t n, uint64_t range_=0):
+    """Words of the stream a call of `kind` consumes for n elements."""
+    if kind == "f32":
+        return c.gk_random_words_f32(n)
+    if kind == "f64":
+        return c.gk_random_words_f64(n)
+    if kind == "normal_f32":
+        return c.gk_random_words_normal_f32(n)
+    if kind == "normal_f64":
+        return c.gk_random_words_normal_f64(n)
+    if kind == "integers":
+        return c.gk_random_words_integers(n, range_)
+    raise ValueError(kind)
+
+
+def bits32(cnp.ndarray out, Py_ssize_t n, uint64_t seed, uint64_t counter):
+    cdef int err
+    cdef void *p = _ptr(out)
+    with nogil:
+        err = c.gk_random_bits32(<uint32_t *>p, n, seed, counter)
+    _check(err)
+
+
+def uniform(cnp.ndarray out, Py_ssize_t n, double low, double high, uint64_t seed,
+            uint64_t counter):
+    cdef int err
+    cdef void *p = _ptr(out)
+    if _is_f32(out):
+        with nogil:
+            err = c.gk_random_uniform_f32(<float *>p, n, low, high, seed, counter)
+    else:
+        with nogil:
+            err = c.gk_random_uniform_f64(<double *>p, n, low, high, seed, counter)
+    _check(err)
+
+
+def normal(cnp.ndarray out, Py_ssize_t n, double mean, double std, uint64_t seed,
+           uint64_t counter):
+    cdef int err
+    cdef void *p = _ptr(out)
+    if _is_f32(out):
+        with nogil:
+            err = c.gk_random_normal_f32(<float *>p, n, mean, std, seed, counter)
+    else:
+        with nogil:
+            err = c.gk_random_normal_f64(<double *>p, n, mean, std, seed, counter)
+    _check(err)
+
+
+def trunc_normal(cnp.ndarray out, Py_ssize_t n, double mean, double std, double a, double b,
+                 uint64_t seed, uint64_t counter):
+    cdef int err
+    cdef void *p = _ptr(out)
+    if _is_f32(out):
+        with nogil:
+            err = c.gk_random_trunc_normal_f32(<float *>p, n, mean, std, a, b, seed, counter)
+    else:
+        with nogil:
+            err = c.gk_random_trunc_normal_f64(<double *>p, n, mean, std, a, b, seed, counter)
+    _check(err)
+
+
+def integers(cnp.ndarray out, Py_ssize_t n, int64_t low, uint64_t range_, uint64_t seed,
+             uint64_t counter):
+    cdef int err
+    cdef void *p = _ptr(out)
+    with nogil:
+        err = c.gk_random_integers(<int64_t *>p, n, low, range_, seed, counter)
+    _check(err)

@@ -1,0 +1,46 @@
+/* Public entry points of the dropout family: validate, then call the ISA table. */
+#include <math.h>
+#include "gk_internal.h"
+#include "kernels.h"
+#include "dropout_kernels.h"
+
+GK_DEFINE_TABLE_GETTER(dropout)
+
+/* keep iff word < keep_prob 2**32, i.e. word <= ceil(keep_prob 2**32) - 1 (the product
+ * is exact: a power-of-two scaling); *none when that bound is 0 (nothing kept). */
+static uint32_t keep_max(double p, int *none)
+{
+    double thr = ceil((1.0 - p) * 4294967296.0);
+    *none = thr < 1.0;
+    return thr < 1.0 ? 0u : (uint32_t)(thr - 1.0);
+}
+
+#define GK_DEFINE_DROPOUT(T, SFX) \
+int gk_dropout_##SFX(const T *x, T *y, unsigned char *mask_bits, gk_index n, double p, \
+                     unsigned long long seed, unsigned long long counter) \
+{ \
+    if (n < 0) return GK_ESIZE; \
+    if (n > 0 && (!x || !y)) return GK_ENULL; \
+    if (!(p >= 0.0 && p <= 1.0)) return GK_EVALUE; \
+    int none; \
+    uint32_t km = keep_max(p, &none); \
+    T scale = none ? (T)0 : (T)(1.0 / (1.0 - p)); \
+    if (n > 0) \
+        dropout_table()->fwd_##SFX(x, y, mask_bits, n, scale, km, none, (uint32_t)seed, \
+                                   (uint32_t)((uint64_t)seed >> 32), (uint64_t)counter); \
+    return GK_OK; \
+} \
+int gk_dropout_backward_##SFX(const T *dy, const unsigned char *mask_bits, T *dx, \
+                              gk_index n, double p) \
+{ \
+    if (n < 0) return GK_ESIZE; \
+    if (n > 0 && (!dy || !dx || !mask_bits)) return GK_ENULL; \
+    if (!(p >= 0.0 && p <= 1.0)) return GK_EVALUE; \
+    T scale = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0; \
+    if (n > 0) \
+        dropout_table()->bwd_##SFX(dy, mask_bits, dx, n, scale); \
+    return GK_OK; \
+}
+
+GK_DEFINE_DROPOUT(float, f32)
+GK_DEFINE_DROPOUT(double, f64)

@@ -1,0 +1,143 @@
+/* Public entry points of the random family: validate, then call the ISA table. */
+#include <math.h>
+#include "gk_internal.h"
+#include "kernels.h"
+#include "random_kernels.h"
+#include "gk_vmath.h"
+
+GK_DEFINE_TABLE_GETTER(random)
+
+uint64_t gk_random_words_f32(gk_index n) { return n > 0 ? (uint64_t)n : 0; }
+uint64_t gk_random_words_f64(gk_index n) { return n > 0 ? 2 * (uint64_t)n : 0; }
+uint64_t gk_random_words_normal_f32(gk_index n) { return n > 0 ? 2 * (uint64_t)((n + 1) / 2) : 0; }
+uint64_t gk_random_words_normal_f64(gk_index n) { return n > 0 ? 4 * (uint64_t)((n + 1) / 2) : 0; }
+uint64_t gk_random_words_integers(gk_index n, uint64_t range)
+{
+    if (n <= 0) return 0;
+    return range != 0 && range <= ((uint64_t)1 << 32) ? (uint64_t)n : 2 * (uint64_t)n;
+}
+
+#define GK_CHECK_OUT(out, n) \
+    if ((n) < 0) return GK_ESIZE; \
+    if ((n) > 0 && !(out)) return GK_ENULL
+
+int gk_random_bits32(uint32_t *out, gk_index n, uint64_t seed, uint64_t counter)
+{
+    GK_CHECK_OUT(out, n);
+    if (n > 0)
+        random_table()->bits32(out, n, (uint32_t)seed, (uint32_t)(seed >> 32), counter);
+    return GK_OK;
+}
+
+static int check_uniform(double low, double high)
+{
+    return isfinite(low) && isfinite(high) && low <= high && isfinite(high - low);
+}
+
+int gk_random_uniform_f32(float *out, gk_index n, double low, double high, uint64_t seed,
+                          uint64_t counter)
+{
+    GK_CHECK_OUT(out, n);
+    if (!check_uniform(low, high)) return GK_EVALUE;
+    float lo = (float)low, hi = (float)high;
+    if (!isfinite(lo) || !isfinite(hi)) return GK_EVALUE;
+    float below = hi > lo ? nextafterf(hi, lo) : lo;
+    if (n > 0)
+        random_table()->uniform_f32(out, n, lo, (float)((double)hi - (double)lo), below, hi,
+                                    (uint32_t)seed, (uint32_t)(seed >> 32), counter);
+    return GK_OK;
+}
+
+int gk_random_uniform_f64(double *out, gk_index n, double low, double high, uint64_t seed,
+                          uint64_t counter)
+{
+    GK_CHECK_OUT(out, n);
+    if (!check_uniform(low, high)) return GK_EVALUE;
+    double below = high > low ? nextafter(high, low) : low;
+    if (n > 0)
+        random_table()->uniform_f64(out, n, low, high - low, below, high, (uint32_t)seed,
+                                    (uint32_t)(seed >> 32), counter);
+    return GK_OK;
+}
+
+static int check_normal(double mean, double std)
+{
+    return isfinite(mean) && isfinite(std) && std >= 0.0;
+}
+
+int gk_random_normal_f32(float *out, gk_index n, double mean, double std, uint64_t seed,
+                         uint64_t counter)
+{
+    GK_CHECK_OUT(out, n);
+    if (!check_normal(mean, std)) return GK_EVALUE;
+    if (n > 0)
+        random_table()->normal_f32(out, n, (float)mean, (float)std, (uint32_t)seed,
+                                   (uint32_t)(seed >> 32), counter);
+    return GK_OK;
+}
+
+int gk_random_normal_f64(double *out, gk_index n, double mean, double std, uint64_t seed,
+                         uint64_t counter)
+{
+    GK_CHECK_OUT(out, n);
+    if (!check_normal(mean, std)) return GK_EVALUE;
+    if (n > 0)
+        random_table()->normal_f64(out, n, mean, std, (uint32_t)seed, (uint32_t)(seed >> 32),
+                                   counter);
+    return GK_OK;
+}
+
+static int trunc_params(gk_trunc_params *tp, double mean, double std, double a, double b)
+{
+    if (!(isfinite(mean) && isfinite(std) && std > 0.0 && !isnan(a) && !isnan(b) && a <= b))
+        return GK_EVALUE;
+    double as = (a - mean) / std, bs = (b - mean) / std;
+    tp->mean = mean;
+    tp->std = std;
+    tp->lo = a;
+    tp->hi = b;
+    tp->sign = 1.0;
+    if (as > 0.0) {  /* all above the mean: draw on [-b', -a'], in the accurate lower tail */
+        double t = as;
+        as = -bs;
+        bs = -t;
+        tp->sign = -1.0;
+    }
+    tp->pa = gk_ndtr(as);
+    tp->span = gk_ndtr(bs) - tp->pa;
+    return GK_OK;
+}
+
+int gk_random_trunc_normal_f32(float *out, gk_index n, double mean, double std, double a,
+                               double b, uint64_t seed, uint64_t counter)
+{
+    gk_trunc_params tp;
+    GK_CHECK_OUT(out, n);
+    if (trunc_params(&tp, mean, std, a, b)) return GK_EVALUE;
+    if (n > 0)
+        random_table()->trunc_normal_f32(out, n, &tp, (uint32_t)seed, (uint32_t)(seed >> 32),
+                                         counter);
+    return GK_OK;
+}
+
+int gk_random_trunc_normal_f64(double *out, gk_index n, double mean, double std, double a,
+                               double b, uint64_t seed, uint64_t counter)
+{
+    gk_trunc_params tp;
+    GK_CHECK_OUT(out, n);
+    if (trunc_params(&tp, mean, std, a, b)) return GK_EVALUE;
+    if (n > 0)
+        random_table()->trunc_normal_f64(out, n, &tp, (uint32_t)seed, (uint32_t)(seed >> 32),
+                                         counter);
+    return GK_OK;
+}
+
+int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint64_t seed,
+                       uint64_t counter)
+{
+    GK_CHECK_OUT(out, n);
+    if (n > 0)
+        random_table()->integers(out, n, low, range, (uint32_t)seed, (uint32_t)(seed >> 32),
+                                 counter);
+    return GK_OK;
+}

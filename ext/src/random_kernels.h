@@ -1,0 +1,33 @@
+/* The random family's per-ISA table (see kernels.h). */
+#ifndef GK_RANDOM_KERNELS_H
+#define GK_RANDOM_KERNELS_H
+#include <stdint.h>
+#include "gradkit/common.h"
+
+/* Precomputed parameters of a truncated normal (random_api.c). */
+typedef struct {
+    double mean, std;     /* of the parent normal */
+    double lo, hi;        /* absolute bounds, as clamps against rounding */
+    double pa, span;      /* Phi(a'), Phi(b') - Phi(a') of the (possibly flipped) bounds */
+    double sign;          /* -1 when the draw is made on [-b', -a'] and negated */
+} gk_trunc_params;
+
+typedef struct {
+    void (*bits32)(uint32_t *out, gk_index n, uint32_t k0, uint32_t k1, uint64_t w0);
+    void (*uniform_f32)(float *out, gk_index n, float low, float span, float below_high,
+                        float high, uint32_t k0, uint32_t k1, uint64_t w0);
+    void (*uniform_f64)(double *out, gk_index n, double low, double span, double below_high,
+                        double high, uint32_t k0, uint32_t k1, uint64_t w0);
+    void (*normal_f32)(float *out, gk_index n, float mean, float std, uint32_t k0,
+                       uint32_t k1, uint64_t w0);
+    void (*normal_f64)(double *out, gk_index n, double mean, double std, uint32_t k0,
+                       uint32_t k1, uint64_t w0);
+    void (*trunc_normal_f32)(float *out, gk_index n, const gk_trunc_params *tp, uint32_t k0,
+                             uint32_t k1, uint64_t w0);
+    void (*trunc_normal_f64)(double *out, gk_index n, const gk_trunc_params *tp,
+                             uint32_t k0, uint32_t k1, uint64_t w0);
+    void (*integers)(int64_t *out, gk_index n, int64_t low, uint64_t range, uint32_t k0,
+                     uint32_t k1, uint64_t w0);
+} gk_random_table;
+
+#endif

@@ -1,0 +1,229 @@
+r"""Dynamic loss scaling for mixed-precision training (``torch.amp.GradScaler`` rules).
+
+The loss is multiplied by a scale ``S`` before the backward pass so that small
+gradients survive in low precision; before the optimizer step the gradients are
+multiplied by ``1/S`` and checked for inf/NaN in one fused pass.  A step whose
+gradients hold inf/NaN is skipped, and :meth:`LossScaler.update` adapts ``S``:
+
+.. math::
+    S \leftarrow \begin{cases}
+        S \cdot \text{backoff\_factor}, & \text{inf/NaN found this step (tracker} := 0)\\
+        S \cdot \text{growth\_factor}, & \text{growth\_interval consecutive clean
+                                          steps (tracker} := 0)\\
+        S & \text{otherwise (tracker} += 1)
+    \end{cases}
+
+exactly as ``torch._amp_update_scale_``: ``S`` is held in float32 (a growth that would
+overflow float32 to inf is not applied), ``1/S`` is computed in double and rounded to
+float32, and float32 gradients are multiplied by it in float32.
+
+One training step::
+
+    scaler = LossScaler()
+    loss, grads = forward_backward(params, scale=scaler.get_scale())  # d(S*loss)
+    scaler.unscale_(grads)            # optional: to clip the true gradients first
+    clip_grad_norm_(grads, 1.0)
+    scaler.step(optimizer, grads)     # unscales if not done, skips on inf/NaN
+    scaler.update()
+"""
+import math
+import numbers
+
+import numpy as np
+
+from . import _validation as _v
+from ._ext import clip as _k
+
+__all__ = ["LossScaler"]
+
+_READY, _UNSCALED, _STEPPED = "ready", "unscaled", "stepped"
+
+
+class LossScaler:
+    """Dynamic loss scaler with ``torch.amp.GradScaler``'s defaults and rules.
+
+    Parameters
+    ----------
+    init_scale : float
+        Initial scale, > 0 (default ``2**16``).
+    growth_factor : float
+        > 1: the scale is multiplied by it after ``growth_interval`` consecutive steps
+        without inf/NaN.
+    backoff_factor : float
+        In (0, 1): the scale is multiplied by it after a step with inf/NaN.
+    growth_interval : int
+        >= 1.
+    enabled : bool
+        False makes every method a pass-through: ``scale`` returns the loss unchanged,
+        ``unscale_`` does nothing and returns False, ``step`` always steps, ``update``
+        does nothing, ``get_scale`` returns 1.0 and ``state_dict`` is ``{}``.
+
+    Notes
+    -----
+    The per-step stage follows GradScaler: ``unscale_`` twice, or after ``step``,
+    before ``update`` raises RuntimeError, as does ``step`` twice; ``update`` resets the
+    stage.  Stages are kept per optimizer when ``unscale_`` is given ``optimizer=``; a
+    plain ``unscale_(grads)`` is picked up by the next ``step`` of any optimizer.
+    Unlike GradScaler, ``update`` without any ``unscale_``/``step`` since the last one
+    raises RuntimeError (GradScaler raises AssertionError), and bad constructor
+    arguments raise ValueError.
+    """
+
+    def __init__(self, init_scale=2.**16, growth_factor=2.0, backoff_factor=0.5,
+                 growth_interval=2000, enabled=True):
+        init_scale = _v.real(init_scale, "init_scale")
+        if not (0.0 < init_scale < math.inf):
+            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
+        growth_factor = _v.real(growth_factor, "growth_factor")
+        if not growth_factor > 1.0:
+            raise ValueError(f"growth_factor must be > 1, got {growth_factor}")
+        backoff_factor = _v.real(backoff_factor, "backoff_factor")
+        if not 0.0 < backoff_factor < 1.0:
+            raise ValueError(f"backoff_factor must be in (0, 1), got {backoff_factor}")
+        self._growth_interval = _v.positive_int(growth_interval, "growth_interval")
+        self._enabled = bool(enabled)
+        self._scale = np.float32(init_scale)
+        self._growth_factor = growth_factor
+        self._backoff_factor = backoff_factor
+        self._growth_tracker = 0
+        self._states = {}  # optimizer key -> [stage, found_inf]
+
+    # ---- scaling ----------------------------------------------------------------
+    def is_enabled(self):
+        return self._enabled
+
+    def get_scale(self):
+        """The current scale as a float (1.0 when disabled)."""
+        return float(self._scale) if self._enabled else 1.0
+
+    def scale(self, loss):
+        """``loss * scale``: a float for a Python number, an array of the loss's dtype
+        for an array (or NumPy scalar), a list/tuple for a list/tuple of those."""
+        if not self._enabled:
+            return loss
+        if isinstance(loss, (np.ndarray, np.generic)):
+            dt = np.asarray(loss).dtype
+            if dt.kind != "f":
+                raise TypeError(f"loss must be a float array, got dtype {dt}")
+            return loss * dt.type(self._scale)
+        if isinstance(loss, (list, tuple)):
+            return type(loss)(self.scale(x) for x in loss)
+        if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
+            raise TypeError(f"loss must be a number or a float array, got {type(loss).__name__}")
+        return float(loss) * float(self._scale)
+
+    def _state(self, key):
+        return self._states.setdefault(key, [_READY, None])
+
+    def unscale_(self, grads, optimizer=None):
+        """Multiply the gradients by ``1/scale`` in place and check them for inf/NaN, in
+        one fused pass over the whole list.
+
+        Returns
+        -------
+        bool
+            True if some element was inf or NaN (every element is multiplied anyway).
+        """
+        if not self._enabled:
+            return False
+        st = self._state(None if optimizer is None else id(optimizer))
+        if st[0] == _UNSCALED:
+            raise RuntimeError("unscale_() has already been called on this optimizer "
+                               "since the last update().")
+        if st[0] == _STEPPED:
+            raise RuntimeError("unscale_() is being called after step().")
+        arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
+        inv_scale = float(np.float32(1.0 / float(self._scale)))
+        found = _k.unscale_check_(arrays, inv_scale)
+        for original, copy in write_back:
+            original[...] = copy
+        st[0], st[1] = _UNSCALED, bool(found)
+        return bool(found)
+
+    def step(self, optimizer, grads):
+        """``optimizer.step(grads)`` unless the gradients hold inf/NaN.
+
+        Unscales first unless ``unscale_`` was already called this step.
+
+        Returns
+        -------
+        bool
+            True if the optimizer stepped, False if the step was skipped.
+        """
+        if not self._enabled:
+            optimizer.step(grads)
+            return True
+        key = id(optimizer)
+        st = self._states.get(key)
+        if st is None:
+            pending = self._states.get(None)
+            if pending is not None and pending[0] == _UNSCALED:
+                st = self._states[key] = self._states.pop(None)
+            else:
+                st = self._state(key)
+        if st[0] == _STEPPED:
+            raise RuntimeError("step() has already been called since the last update().")
+        if st[0] == _READY:
+            self.unscale_(grads, optimizer)
+        st[0] = _STEPPED
+        if st[1]:
+            return False
+        optimizer.step(grads)
+        return True
+
+    def update(self, new_scale=None):
+        """Adapt the scale from this step's inf/NaN checks (or set it to
+        ``new_scale``), and reset the per-step stage."""
+        if not self._enabled:
+            return
+        if new_scale is not None:
+            new_scale = _v.real(new_scale, "new_scale")
+            if not (0.0 < new_scale < math.inf):
+                raise ValueError(f"new_scale must be a finite number > 0, got {new_scale}")
+            self._scale = np.float32(new_scale)
+        else:
+            found = [st[1] for st in self._states.values() if st[1] is not None]
+            if not found:
+                raise RuntimeError("No inf checks were recorded prior to update(): call "
+                                   "unscale_() or step() first.")
+            if any(found):
+                self._scale = np.float32(float(self._scale) * self._backoff_factor)
+                self._growth_tracker = 0
+            else:
+                successful = self._growth_tracker + 1
+                if successful == self._growth_interval:
+                    with np.errstate(over="ignore"):  # overflow to inf: not applied
+                        grown = np.float32(float(self._scale) * self._growth_factor)
+                    if np.isfinite(grown):
+                        self._scale = grown
+                    self._growth_tracker = 0
+                else:
+                    self._growth_tracker = successful
+        self._states = {}
+
+    # ---- checkpointing ----------------------------------------------------------
+    def state_dict(self):
+        """``{"scale", "growth_factor", "backoff_factor", "growth_interval",
+        "_growth_tracker"}`` as GradScaler's; ``{}`` when disabled."""
+        if not self._enabled:
+            return {}
+        return {"scale": self.get_scale(), "growth_factor": self._growth_factor,
+                "backoff_factor": self._backoff_factor,
+                "growth_interval": self._growth_interval,
+                "_growth_tracker": self._growth_tracker}
+
+    def load_state_dict(self, state_dict):
+        """Restore from :meth:`state_dict` (also accepts a GradScaler's)."""
+        if not self._enabled:
+            return
+        if len(state_dict) == 0:
+            raise RuntimeError("The source state dict is empty, possibly because it was "
+                               "saved from a disabled LossScaler.")
+        other = LossScaler(state_dict["scale"], state_dict["growth_factor"],
+                           state_dict["backoff_factor"], state_dict["growth_interval"])
+        self._scale = other._scale
+        self._growth_factor = other._growth_factor
+        self._backoff_factor = other._backoff_factor
+        self._growth_interval = other._growth_interval
+        self._growth_tracker = _v.positive_int(state_dict["_growth_tracker"],
+                                               "_growth_tracker", minimum=0)

@@ -1,0 +1,62 @@
+"""Adaptive, interleaved timing of several callables.
+
+Each callable is warmed up, then timed in batches of calls sized so that one batch
+lasts at least ``BATCH_SECONDS`` (so the timer's resolution and overhead do not matter
+for microsecond calls).  The callables take turns, one batch each per round, so a
+drift of the machine (another process, the clock, the temperature) hits them alike.  A
+callable leaves the rotation once it has run ``min_rounds`` batches and ``budget``
+seconds, or ``4 * budget`` seconds whatever the rounds (a very slow reference must
+not hold the run up); the per-call time is the median over its batches (the best is
+also reported).
+"""
+import statistics
+import time
+
+BATCH_SECONDS = 0.005
+WARMUP_SECONDS = 0.05
+
+
+def _calls_per_batch(fn):
+    """Warm fn up (at least two calls, about WARMUP_SECONDS) and size its batch."""
+    clock = time.perf_counter
+    calls, start = 0, clock()
+    while True:
+        fn()
+        calls += 1
+        elapsed = clock() - start
+        if calls >= 2 and elapsed >= WARMUP_SECONDS:
+            break
+    per_call = elapsed / calls
+    return max(1, int(BATCH_SECONDS / per_call)) if per_call > 0 else 1000
+
+
+def _run_batch(fn, calls):
+    clock = time.perf_counter
+    start = clock()
+    for _ in range(calls):
+        fn()
+    return (clock() - start) / calls
+
+
+def measure(callables, budget=0.3, min_rounds=5, max_rounds=1000):
+    """Time each callable of the dict ``{name: fn}`` in turns.
+
+    Returns ``{name: {"median": s, "best": s, "rounds": r, "calls": total calls}}``
+    with seconds per call.
+    """
+    batch = {name: _calls_per_batch(fn) for name, fn in callables.items()}
+    samples = {name: [] for name in callables}
+    spent = dict.fromkeys(callables, 0.0)
+    active = list(callables)
+    while active:
+        for name in list(active):
+            per_call = _run_batch(callables[name], batch[name])
+            samples[name].append(per_call)
+            spent[name] += per_call * batch[name]
+            rounds = len(samples[name])
+            if (rounds >= max_rounds or spent[name] >= 4 * budget
+                    or (rounds >= min_rounds and spent[name] >= budget)):
+                active.remove(name)
+    return {name: {"median": statistics.median(s), "best": min(s), "rounds": len(s),
+                   "calls": len(s) * batch[name]}
+            for name, s in samples.items()}

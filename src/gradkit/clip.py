@@ -1,0 +1,146 @@
+r"""Gradient clipping over a list of gradient arrays (``torch.nn.utils`` semantics).
+
+The norm of a list is the norm of the concatenation of its arrays, which is what
+PyTorch's ``clip_grad_norm_`` computes as the norm of the per-array norms:
+
+.. math::
+    \|g\|_p = \Bigl(\sum_i \|g_i\|_p^p\Bigr)^{1/p}
+            = \Bigl(\sum_i \sum_j |g_{ij}|^p\Bigr)^{1/p},\qquad
+    \|g\|_\infty = \max_{ij} |g_{ij}| .
+
+The C kernel computes it in ONE parallel pass over the whole list: fixed chunks of each
+array, double accumulation (16 lanes), chunk partials combined in a fixed order, so the
+value is bitwise identical for any thread count.  Differences from PyTorch: the norm is
+accumulated in double for float32 gradients (PyTorch accumulates per array in float32
+and returns a float32 tensor), and a float is returned instead of a tensor.
+
+Gradient lists may mix float32 and float64 arrays (as PyTorch allows): each array is
+scaled in its own dtype.  ``None`` entries are skipped (parameters without a gradient).
+Non-contiguous arrays are processed through a contiguous copy written back in place.
+"""
+import math
+import numbers
+
+from . import _validation as _v
+from ._ext import clip as _k
+
+__all__ = ["global_norm", "clip_grad_norm_", "clip_grad_value_"]
+
+
+def _norm_type(norm_type):
+    if isinstance(norm_type, str):
+        try:
+            norm_type = float(norm_type)
+        except ValueError:
+            raise ValueError(f"norm_type must be a number > 0 or 'inf', got {norm_type!r}")
+    elif isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"norm_type must be a real number, got {type(norm_type).__name__}")
+    p = float(norm_type)
+    if not p > 0.0:
+        raise ValueError(f"norm_type must be > 0 (2, inf, or any p > 0), got {p}")
+    return p
+
+
+def _write_back(pairs):
+    for original, copy in pairs:
+        original[...] = copy
+
+
+def global_norm(grads, norm_type=2.0):
+    r"""The ``norm_type``-norm of all gradients together, as a float.
+
+    .. math:: \Bigl(\sum_i \sum_j |g_{ij}|^p\Bigr)^{1/p}\quad(\max_{ij}|g_{ij}|
+              \text{ for } p=\infty)
+
+    The value ``torch.nn.utils.get_total_norm`` returns (computed in double here).
+
+    Parameters
+    ----------
+    grads : list of ndarray (float32/float64, dtypes may differ) or one ndarray
+    norm_type : float
+        2, ``inf`` (``float('inf')`` or ``'inf'``), or any p > 0.
+
+    Returns
+    -------
+    float
+        0.0 for an empty list; NaN if any element is NaN; inf if one is inf (p finite
+        or inf) and none is NaN.
+    """
+    p = _norm_type(norm_type)
+    arrays, _ = _v.float_array_list(grads, "grads")
+    return _k.grad_norm(arrays, p)
+
+
+def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    r"""Scale the gradients in place so that their total norm is at most ``max_norm``
+    (``torch.nn.utils.clip_grad_norm_``).
+
+    .. math::
+        n = \|g\|_p,\qquad c = \min\Bigl(1, \frac{\text{max\_norm}}{n + 10^{-6}}\Bigr),
+        \qquad g_i \leftarrow c\, g_i
+
+    ``c`` is applied in each array's dtype (cast to float32 for float32 arrays).  As in
+    PyTorch a NaN total makes ``c`` NaN and an infinite total makes it 0, so the
+    gradients become NaN / zero unless ``error_if_nonfinite`` is set.  When ``c == 1``
+    the multiplication (an identity) is skipped.
+
+    Parameters
+    ----------
+    grads : list of ndarray or one ndarray
+        Modified in place.
+    max_norm : float
+        >= 0.
+    norm_type : float
+        2, inf or any p > 0.
+    error_if_nonfinite : bool
+        Raise RuntimeError (nothing modified) if the total norm is NaN or inf.
+
+    Returns
+    -------
+    float
+        The total norm before clipping.
+    """
+    max_norm = _v.real(max_norm, "max_norm")
+    if max_norm < 0:
+        raise ValueError(f"max_norm must be >= 0, got {max_norm}")
+    p = _norm_type(norm_type)
+    arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
+    total = _k.grad_norm(arrays, p)
+    if not math.isfinite(total):
+        if error_if_nonfinite:
+            raise RuntimeError(
+                f"The total norm of order {p} for gradients is non-finite ({total}), so "
+                "it cannot be clipped. Pass error_if_nonfinite=False to scale the "
+                "gradients by the non-finite norm anyway.")
+    coef = max_norm / (total + 1e-6)
+    if coef > 1.0:  # clamp, keeping a NaN coefficient NaN as torch.clamp does
+        coef = 1.0
+    if coef != 1.0:
+        _k.grad_scale_(arrays, coef)
+        _write_back(write_back)
+    return total
+
+
+def clip_grad_value_(grads, clip_value):
+    r"""Clamp every gradient element into ``[-clip_value, clip_value]`` in place
+    (``torch.nn.utils.clip_grad_value_``).
+
+    .. math:: g_{ij} \leftarrow \min(\max(g_{ij}, -v), v)
+
+    NaN elements stay NaN.  ``clip_value`` is cast to float32 for float32 arrays.
+    Unlike PyTorch, a negative ``clip_value`` raises ValueError (PyTorch would set every
+    element to ``clip_value``).
+
+    Parameters
+    ----------
+    grads : list of ndarray or one ndarray
+        Modified in place.
+    clip_value : float
+        >= 0.
+    """
+    v = _v.real(clip_value, "clip_value")
+    if v < 0:
+        raise ValueError(f"clip_value must be >= 0, got {v}")
+    arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
+    _k.grad_clamp_(arrays, v)
+    _write_back(write_back)

@@ -1,0 +1,243 @@
+"""Inverted dropout and stochastic depth, forward and backward.
+
+Dropout draws its mask from the Philox stream of a :class:`gradkit.random.Generator`:
+element ``i`` (flat, C order) reads word ``counter + i`` and is kept iff
+``word < keep_prob * 2**32`` -- raw 32-bit integers, no float conversion -- so the mask
+is a function of ``(seed, counter)`` alone.  The forward writes ``y`` and a
+1-bit-per-element mask in one pass; the backward runs either from that bit mask or,
+storing nothing, by regenerating the mask from ``(seed, counter)``.
+"""
+import numpy as np
+
+from . import _validation as _v
+from ._ext import dropout as _k
+from ._ext import random as _rk
+from .random import as_generator
+
+__all__ = ["DropoutMask", "dropout", "dropout_backward", "drop_path", "drop_path_backward"]
+
+
+def _keep_bound(p):
+    """Words below this are kept: ceil(keep_prob * 2**32) (exact in float64)."""
+    return int(np.ceil((1.0 - p) * 4294967296.0))
+
+
+class DropoutMask:
+    """The mask of one :func:`dropout` call: bit-packed, or just the (seed, counter) it
+    was drawn with.
+
+    Attributes
+    ----------
+    shape : tuple
+        Shape of the input.
+    p : float
+        Drop probability.
+    seed, counter : int
+        Key and first word of the Philox stream the mask was drawn from.
+    stored : bool
+        Whether the bits are held (``dropout(..., store_mask=True)``) or regenerated
+        from ``(seed, counter)`` when needed.
+
+    Notes
+    -----
+    ``bits`` is a uint8 array of ``ceil(size / 8)`` bytes, element ``i`` in bit
+    ``i % 8`` of byte ``i // 8`` (``np.packbits(..., bitorder='little')``); a mask that
+    was not stored computes it on access.  :meth:`from_state` rebuilds a mask from
+    ``(shape, p, seed, counter)`` saved anywhere, so a training loop can keep 16 bytes
+    per layer instead of the bits.
+    """
+
+    __slots__ = ("shape", "p", "seed", "counter", "_bits")
+
+    def __init__(self, shape, p, seed, counter, bits=None):
+        self.shape = _v.shape_tuple(shape)
+        self.p = _v.probability(p)
+        self.seed = int(seed)
+        self.counter = int(counter)
+        if bits is not None:
+            bits = np.asarray(bits)
+            if bits.dtype != np.uint8 or bits.shape != ((self.size + 7) // 8,):
+                raise ValueError(f"bits must be a uint8 array of {(self.size + 7) // 8} "
+                                 f"bytes, got {bits.dtype} {bits.shape}")
+            bits = np.ascontiguousarray(bits)
+        self._bits = bits
+
+    @classmethod
+    def _trusted(cls, shape, p, seed, counter, bits):
+        """Built by dropout() from values it has checked: no validation (per-call cost)."""
+        m = cls.__new__(cls)
+        m.shape, m.p, m.seed, m.counter, m._bits = shape, p, seed, counter, bits
+        return m
+
+    @classmethod
+    def from_state(cls, shape, p, seed, counter):
+        """A mask known only by the stream it was drawn from (nothing stored)."""
+        return cls(shape, p, seed, counter)
+
+    @property
+    def size(self):
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def stored(self):
+        return self._bits is not None
+
+    @property
+    def bits(self):
+        if self._bits is not None:
+            return self._bits
+        words = np.empty(self.size, np.uint32)
+        _rk.bits32(words, words.size, self.seed, self.counter)
+        keep = words.astype(np.uint64) < _keep_bound(self.p)
+        return np.packbits(keep, bitorder="little")
+
+    def to_bool(self):
+        """The mask as a bool array of ``shape`` (True = kept)."""
+        return np.unpackbits(self.bits, count=self.size, bitorder="little").view(
+            bool).reshape(self.shape)
+
+    def __repr__(self):
+        return (f"DropoutMask(shape={self.shape}, p={self.p}, seed={self.seed}, "
+                f"counter={self.counter}, stored={self.stored})")
+
+
+def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
+    r"""Inverted dropout (``torch.nn.functional.dropout``).
+
+    .. math:: y_i = x_i \cdot m_i, \qquad m_i = \begin{cases} 1/(1-p) & r_i < (1-p)\,2^{32}
+              \\ 0 & \text{otherwise} \end{cases}
+
+    with :math:`r_i` word ``counter + i`` of the generator's Philox stream (so
+    ``P(keep) = ceil((1-p) 2^32) / 2^32``, within :math:`2^{-32}` of ``1 - p``).  The
+    scale ``1/(1-p)`` is rounded to x's dtype once and multiplied in, as PyTorch does;
+    a dropped element is ``x * 0`` (NaN/Inf give NaN, as in PyTorch).  ``p = 1`` gives
+    ``x * 0``.  The generator's counter advances by ``x.size``.
+
+    Parameters
+    ----------
+    x : ndarray, float32 or float64
+    p : float in [0, 1]
+        Drop probability.
+    training : bool
+        False: return ``x`` itself (or a copy into ``out``) and mask None.
+    rng : Generator, int or None
+        See :func:`gradkit.random.as_generator`.
+    out : ndarray, optional
+        C-contiguous array of x's shape and dtype (may be x itself).
+    store_mask : bool
+        True (default): the mask carries its bits (1 bit per element).  False: only
+        ``(seed, counter)``; :func:`dropout_backward` regenerates the mask.
+
+    Returns
+    -------
+    y : ndarray
+    mask : DropoutMask or None
+    """
+    p = _v.probability(p)
+    if not training:
+        if isinstance(x, np.ndarray) and out is None:
+            _v.float_dtype(x.dtype, "x")
+            return x, None
+        xa = _v.float_array(x, "x")
+        y = _v.output(out, xa.shape, xa.dtype)
+        if y is not xa:
+            np.copyto(y, xa)
+        return y, None
+    x = _v.float_array(x, "x")
+    gen = as_generator(rng)
+    y = _v.output(out, x.shape, x.dtype)
+    bits = np.empty((x.size + 7) // 8, np.uint8) if store_mask else None
+    counter = gen._take(x.size)
+    _k.dropout(x, y, bits, x.size, p, gen.seed, counter)
+    return y, DropoutMask._trusted(x.shape, p, gen.seed, counter, bits)
+
+
+def dropout_backward(dy, mask, *, out=None):
+    r"""Gradient of :func:`dropout`: ``dx = dy * m`` with the forward's mask.
+
+    From the stored bits when ``mask.stored``; otherwise the mask is regenerated from
+    ``(mask.seed, mask.counter)`` inside the kernel (the forward applied to dy with
+    the same stream), so no mask memory is needed at all.  ``mask=None`` (the
+    forward ran in eval mode) returns dy itself (or a copy into ``out``).
+
+    Parameters
+    ----------
+    dy : ndarray
+        Gradient with respect to y, the shape of the forward's input.
+    mask : DropoutMask or None
+    out : ndarray, optional
+        C-contiguous array of dy's shape and dtype (may be dy itself).
+    """
+    if mask is None:
+        return dropout(dy, 0.0, training=False, out=out)[0]
+    if not isinstance(mask, DropoutMask):
+        raise TypeError(f"mask must be a DropoutMask or None, got {type(mask).__name__}")
+    dy = _v.float_array(dy, "dy")
+    if dy.shape != mask.shape:
+        raise ValueError(f"dy must have the mask's shape {mask.shape}, got {dy.shape}")
+    dx = _v.output(out, dy.shape, dy.dtype)
+    if mask.stored:
+        _k.dropout_backward(dy, mask.bits, dx, dy.size, mask.p)
+    else:
+        _k.dropout(dy, dx, None, dy.size, mask.p, mask.seed, mask.counter)
+    return dx
+
+
+def _sample_scale(keep, p, dtype, ndim):
+    keep_prob = 1.0 - p
+    scale = dtype.type(1.0 / keep_prob) if keep_prob > 0 else dtype.type(0)
+    f = np.where(keep, scale, dtype.type(0)).astype(dtype)
+    return f.reshape(f.shape + (1,) * (ndim - 1))
+
+
+def drop_path(x, p, *, training=True, rng=None):
+    r"""Stochastic depth: drop whole samples (axis 0) of a residual branch (timm's
+    ``drop_path`` with ``scale_by_keep=True``).
+
+    .. math:: y_{n,\dots} = x_{n,\dots}\,k_n / (1 - p), \qquad k_n = [r_n < (1-p)\,2^{32}]
+
+    with :math:`r_n` word ``counter + n`` of the generator's stream (the rule of
+    :func:`dropout`); ``p = 1`` gives ``x * 0``.  The counter advances by ``N``.
+
+    Parameters
+    ----------
+    x : ndarray, float32 or float64, shape (N, ...)
+    p : float in [0, 1]
+        Drop probability per sample.
+    training : bool
+        False (or p = 0): return ``x`` itself and ``keep`` all True, as timm does.
+    rng : Generator, int or None
+
+    Returns
+    -------
+    y : ndarray
+    keep : ndarray of bool, shape (N,)
+    """
+    p = _v.probability(p)
+    x = _v.float_array(x, "x")
+    if x.ndim < 1:
+        raise ValueError("x must have at least 1 dimension (the samples)")
+    n = x.shape[0]
+    if not training or p == 0.0:
+        return x, np.ones(n, bool)
+    gen = as_generator(rng)
+    words = np.empty(n, np.uint32)
+    _rk.bits32(words, n, gen.seed, gen._take(n))
+    keep = words.astype(np.uint64) < _keep_bound(p)
+    return x * _sample_scale(keep, p, x.dtype, x.ndim), keep
+
+
+def drop_path_backward(dy, keep, p):
+    """Gradient of :func:`drop_path`: ``dx = dy * keep / (1 - p)`` per sample."""
+    p = _v.probability(p)
+    dy = _v.float_array(dy, "dy")
+    keep = np.asarray(keep)
+    if keep.dtype != bool:
+        raise TypeError(f"keep must be a bool array, got dtype {keep.dtype}")
+    if dy.ndim < 1 or keep.shape != (dy.shape[0],):
+        raise ValueError(f"keep must have shape (dy.shape[0],), got {keep.shape} for dy "
+                         f"{dy.shape}")
+    return dy * _sample_scale(keep, p, dy.dtype, dy.ndim)

@@ -1,0 +1,329 @@
+"""Weight initialization with ``torch.nn.init``'s formulas (and Keras' variance scaling).
+
+Each function returns a new array of ``shape`` (``dtype`` float32 by default, or
+float64) or fills ``out=`` in place and returns it (then ``shape`` may be None and the
+dtype defaults to out's).  All take ``rng`` (a :class:`gradkit.random.Generator`, an
+int seed or None for the default generator), ``dtype`` and ``out`` as keywords.
+Shapes follow PyTorch's layout ``(out_features, in_features, *kernel)``: see
+:func:`fans`.  Random draws come from :mod:`gradkit.random` (multithreaded, the same
+numbers for any thread count).
+"""
+import math
+import numbers
+
+import numpy as np
+
+from . import _validation as _v
+from .random import as_generator
+
+__all__ = ["calculate_gain", "fans", "zeros", "ones", "constant", "normal", "uniform",
+           "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
+           "kaiming_normal", "lecun_uniform", "lecun_normal", "variance_scaling",
+           "orthogonal", "eye", "lora"]
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "sigmoid")
+# Keras: the std of a unit normal truncated to [-2, 2]; dividing by it gives the
+# truncated draw the variance it asks for.
+_TRUNC_STD_2 = 0.87962566103423978
+
+
+def calculate_gain(nonlinearity, param=None):
+    r"""Recommended gain for a nonlinearity (``torch.nn.init.calculate_gain``).
+
+    ======================================  ==============================
+    linear, conv*, conv_transpose*, sigmoid  1
+    tanh                                     5/3
+    relu                                     :math:`\sqrt 2`
+    leaky_relu                               :math:`\sqrt{2/(1 + a^2)}`, a = param (default 0.01)
+    selu                                     3/4
+    ======================================  ==============================
+
+    Raises ValueError for any other name, or a leaky_relu param that is not a number.
+    """
+    if not isinstance(nonlinearity, str):
+        raise TypeError(f"nonlinearity must be a str, got {type(nonlinearity).__name__}")
+    if nonlinearity in _LINEAR:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
+            slope = float(param)
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def fans(shape):
+    """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *kernel)``:
+    ``fan_in = in * prod(kernel)``, ``fan_out = out * prod(kernel)``
+    (``torch.nn.init._calculate_fan_in_and_fan_out``).  Fewer than 2 dimensions
+    raise ValueError."""
+    shape = _v.shape_tuple(shape)
+    if len(shape) < 2:
+        raise ValueError("Fan in and fan out can not be computed for a shape with fewer "
+                         f"than 2 dimensions, got {shape}")
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _target(shape, dtype, out):
+    """The array to fill: out (checked) or a new one of shape and dtype."""
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if dtype is None:
+        dtype = out.dtype if out is not None else np.float32
+    dt = _v.float_dtype(dtype)
+    if shape is None:
+        if out is None:
+            raise ValueError("shape is required when out is not given")
+        shape = out.shape
+    shape = _v.shape_tuple(shape)
+    return _v.output(out, shape, dt), shape
+
+
+def _fan(shape, mode):
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a str, got {type(mode).__name__}")
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = fans(shape)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def zeros(shape, *, rng=None, dtype=None, out=None):
+    """Zeros (``torch.nn.init.zeros_``).  ``rng`` is accepted and unused."""
+    y, _ = _target(shape, dtype, out)
+    y.fill(0)
+    return y
+
+
+def ones(shape, *, rng=None, dtype=None, out=None):
+    """Ones (``torch.nn.init.ones_``).  ``rng`` is accepted and unused."""
+    y, _ = _target(shape, dtype, out)
+    y.fill(1)
+    return y
+
+
+def constant(shape, value, *, rng=None, dtype=None, out=None):
+    """Every element ``value`` (``torch.nn.init.constant_``)."""
+    value = _v.real(value, "value")
+    y, _ = _target(shape, dtype, out)
+    y.fill(value)
+    return y
+
+
+def normal(shape, mean=0., std=1., *, rng=None, dtype=None, out=None):
+    """N(mean, std**2) (``torch.nn.init.normal_``); see
+    :meth:`gradkit.random.Generator.normal`."""
+    y, shape = _target(shape, dtype, out)
+    return as_generator(rng).normal(shape, mean, std, out=y)
+
+
+def uniform(shape, a=0., b=1., *, rng=None, dtype=None, out=None):
+    """U[a, b) (``torch.nn.init.uniform_``); see
+    :meth:`gradkit.random.Generator.uniform`."""
+    y, shape = _target(shape, dtype, out)
+    return as_generator(rng).uniform(shape, a, b, out=y)
+
+
+def trunc_normal(shape, mean=0., std=1., a=-2., b=2., *, rng=None, dtype=None, out=None):
+    """N(mean, std**2) truncated to the absolute bounds ``[a, b]``
+    (``torch.nn.init.trunc_normal_``), drawn exactly by inverse CDF in float64 (torch
+    computes in the tensor dtype and clamps); see
+    :meth:`gradkit.random.Generator.truncated_normal`."""
+    y, shape = _target(shape, dtype, out)
+    return as_generator(rng).truncated_normal(shape, mean, std, a, b, out=y)
+
+
+def xavier_uniform(shape, gain=1., *, rng=None, dtype=None, out=None):
+    r"""Glorot uniform (``torch.nn.init.xavier_uniform_``): U(-b, b) with
+    :math:`b = \text{gain}\sqrt{6/(\text{fan\_in} + \text{fan\_out})}`."""
+    gain = _v.finite_real(gain, "gain")
+    y, shape = _target(shape, dtype, out)
+    fan_in, fan_out = fans(shape)
+    if y.size == 0:
+        return y
+    bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return as_generator(rng).uniform(shape, -bound, bound, out=y)
+
+
+def xavier_normal(shape, gain=1., *, rng=None, dtype=None, out=None):
+    r"""Glorot normal (``torch.nn.init.xavier_normal_``): N(0, std**2) with
+    :math:`\text{std} = \text{gain}\sqrt{2/(\text{fan\_in} + \text{fan\_out})}`."""
+    gain = _v.finite_real(gain, "gain")
+    y, shape = _target(shape, dtype, out)
+    fan_in, fan_out = fans(shape)
+    if y.size == 0:
+        return y
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return as_generator(rng).normal(shape, 0.0, std, out=y)
+
+
+def _kaiming_std(shape, a, mode, nonlinearity):
+    fan = _fan(shape, mode)
+    gain = calculate_gain(nonlinearity, a)
+    return gain / math.sqrt(fan) if fan > 0 else 0.0
+
+
+def kaiming_uniform(shape, a=0., mode="fan_in", nonlinearity="leaky_relu", *, rng=None,
+                    dtype=None, out=None):
+    r"""He uniform (``torch.nn.init.kaiming_uniform_``): U(-b, b) with
+    :math:`b = \sqrt 3\,\text{gain}/\sqrt{\text{fan}}`, gain =
+    ``calculate_gain(nonlinearity, a)``, fan = fan_in or fan_out (``mode``).  The
+    default (a=0, leaky_relu) gives gain :math:`\sqrt 2`.  A zero-size shape is
+    returned as is (torch warns and returns)."""
+    y, shape = _target(shape, dtype, out)
+    std = _kaiming_std(shape, a, mode, nonlinearity)
+    if y.size == 0:
+        return y
+    bound = math.sqrt(3.0) * std
+    return as_generator(rng).uniform(shape, -bound, bound, out=y)
+
+
+def kaiming_normal(shape, a=0., mode="fan_in", nonlinearity="leaky_relu", *, rng=None,
+                   dtype=None, out=None):
+    r"""He normal (``torch.nn.init.kaiming_normal_``): N(0, std**2) with
+    :math:`\text{std} = \text{gain}/\sqrt{\text{fan}}`."""
+    y, shape = _target(shape, dtype, out)
+    std = _kaiming_std(shape, a, mode, nonlinearity)
+    if y.size == 0:
+        return y
+    return as_generator(rng).normal(shape, 0.0, std, out=y)
+
+
+def variance_scaling(shape, scale=1., mode="fan_in", distribution="truncated_normal", *,
+                     rng=None, dtype=None, out=None):
+    r"""Keras ``VarianceScaling``: variance ``s = scale / max(1, n)``, n = fan_in,
+    fan_out or their mean (``mode`` 'fan_in' | 'fan_out' | 'fan_avg'), drawn as
+
+    - 'truncated_normal' (alias 'normal', as Keras): N(0, std**2) truncated to
+      ``[-2 std, 2 std]`` with :math:`\text{std} = \sqrt s / 0.87962566103423978` (the
+      std of a unit normal truncated to [-2, 2], so the draw has variance s);
+    - 'untruncated_normal': N(0, s);
+    - 'uniform': U(-b, b), :math:`b = \sqrt{3 s}`.
+
+    Fans use PyTorch's layout (out, in, *kernel), not Keras' (*kernel, in, out).
+    """
+    scale = _v.finite_real(scale, "scale")
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    if not isinstance(mode, str) or not isinstance(distribution, str):
+        raise TypeError("mode and distribution must be str")
+    mode, distribution = mode.lower(), distribution.lower()
+    if mode not in ("fan_in", "fan_out", "fan_avg"):
+        raise ValueError(f"mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
+    if distribution == "normal":
+        distribution = "truncated_normal"
+    if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+        raise ValueError("distribution must be 'truncated_normal', 'untruncated_normal' "
+                         f"or 'uniform', got {distribution!r}")
+    y, shape = _target(shape, dtype, out)
+    fan_in, fan_out = fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+    s = scale / max(1.0, float(n))
+    if y.size == 0:
+        return y
+    gen = as_generator(rng)
+    if distribution == "truncated_normal":
+        std = math.sqrt(s) / _TRUNC_STD_2
+        return gen.truncated_normal(shape, 0.0, std, -2.0 * std, 2.0 * std, out=y)
+    if distribution == "untruncated_normal":
+        return gen.normal(shape, 0.0, math.sqrt(s), out=y)
+    bound = math.sqrt(3.0 * s)
+    return gen.uniform(shape, -bound, bound, out=y)
+
+
+def lecun_uniform(shape, *, rng=None, dtype=None, out=None):
+    r"""LeCun uniform (Keras ``lecun_uniform``): U(-b, b), :math:`b = \sqrt{3/\text{fan\_in}}`
+    = ``variance_scaling(shape, 1, 'fan_in', 'uniform')``."""
+    return variance_scaling(shape, 1.0, "fan_in", "uniform", rng=rng, dtype=dtype, out=out)
+
+
+def lecun_normal(shape, *, rng=None, dtype=None, out=None):
+    r"""LeCun normal (Keras ``lecun_normal``): variance 1/fan_in from a normal truncated
+    at two standard deviations = ``variance_scaling(shape, 1, 'fan_in',
+    'truncated_normal')``."""
+    return variance_scaling(shape, 1.0, "fan_in", "truncated_normal", rng=rng, dtype=dtype,
+                            out=out)
+
+
+def orthogonal(shape, gain=1., *, rng=None, dtype=None, out=None):
+    r"""(Semi-)orthogonal matrix (``torch.nn.init.orthogonal_``, Saxe et al. 2013).
+
+    The shape is viewed as ``(rows, cols) = (shape[0], prod(shape[1:]))``.  A standard
+    normal matrix of that shape (transposed when rows < cols) is factored
+    :math:`A = QR` (float64, reduced); :math:`Q \cdot \mathrm{diag}(\mathrm{sign}(R_{ii}))`
+    (transposed back) times ``gain`` is the result: orthonormal rows or columns,
+    uniformly distributed (Haar).  Fewer than 2 dimensions raise ValueError.
+    """
+    gain = _v.finite_real(gain, "gain")
+    y, shape = _target(shape, dtype, out)
+    if len(shape) < 2:
+        raise ValueError(f"Only shapes with 2 or more dimensions are supported, got {shape}")
+    if y.size == 0:
+        return y
+    rows = shape[0]
+    cols = y.size // rows
+    flat = as_generator(rng).normal((rows, cols), dtype=np.float64)
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    y[...] = (q * gain).reshape(shape)
+    return y
+
+
+def eye(shape, *, rng=None, dtype=None, out=None):
+    """Identity matrix, ones on the main diagonal of a 2-D shape (``torch.nn.init.eye_``);
+    other numbers of dimensions raise ValueError."""
+    y, shape = _target(shape, dtype, out)
+    if len(shape) != 2:
+        raise ValueError(f"Only 2-D shapes are supported, got {shape}")
+    y.fill(0)
+    np.fill_diagonal(y, 1)
+    return y
+
+
+def lora(in_features, out_features, rank, *, method="kaiming", rng=None, dtype=None,
+         out=None):
+    r"""LoRA adapter factors (Hu et al. 2021): ``W + B @ A`` starts equal to ``W``.
+
+    - A, shape ``(rank, in_features)``: 'kaiming' (default) is ``nn.Linear``'s
+      ``reset_parameters``, ``kaiming_uniform(a=sqrt(5))`` = U(-b, b) with
+      :math:`b = 1/\sqrt{\text{in\_features}}` (PEFT's default); 'gaussian' is
+      N(0, (1/rank)**2) (PEFT's ``init_lora_weights='gaussian'``).
+    - B, shape ``(out_features, rank)``: zeros.
+
+    ``out`` may be a pair ``(A, B)`` of arrays to fill.  Returns ``(A, B)``.
+    """
+    in_features = _v.positive_int(in_features, "in_features")
+    out_features = _v.positive_int(out_features, "out_features")
+    rank = _v.positive_int(rank, "rank")
+    if method not in ("kaiming", "gaussian"):
+        raise ValueError(f"method must be 'kaiming' or 'gaussian', got {method!r}")
+    if out is None:
+        out_a = out_b = None
+    elif isinstance(out, (tuple, list)) and len(out) == 2:
+        out_a, out_b = out
+    else:
+        raise TypeError("out must be None or a pair (A, B) of arrays")
+    a, _ = _target((rank, in_features), dtype, out_a)
+    b, _ = _target((out_features, rank), a.dtype, out_b)
+    if method == "kaiming":
+        kaiming_uniform(a.shape, math.sqrt(5.0), rng=rng, out=a)
+    else:
+        normal(a.shape, 0.0, 1.0 / rank, rng=rng, out=a)
+    b.fill(0)
+    return a, b

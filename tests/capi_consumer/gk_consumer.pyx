@@ -1,0 +1,61 @@
+# cython: language_level=3
+"""Calls gradkit's LayerNorm/RMSNorm kernels through its C-level API (gradkit.capi).
+
+Each function writes into the arrays it is given and returns the kernel's status code;
+`rows` overrides the row count handed to the kernel (to show a bad argument's code).
+"""
+from gradkit.capi cimport (gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
+                           gk_rms_norm_f64)
+
+cdef extern from "gradkit/gradkit.h":
+    int GK_OK      # the status codes live in gradkit's C header
+    int GK_ESIZE
+
+OK = GK_OK
+ESIZE = GK_ESIZE
+
+
+def layer_norm_f32(const float[:, ::1] x, const float[::1] weight, const float[::1] bias,
+                   float[:, ::1] y, float[::1] mean, float[::1] rstd, double eps,
+                   rows=None):
+    cdef const float *w = &weight[0] if weight is not None else NULL  # None: no affine
+    cdef const float *b = &bias[0] if bias is not None else NULL
+    cdef Py_ssize_t n = x.shape[0] if rows is None else rows
+    cdef int rc
+    with nogil:
+        rc = gk_layer_norm_f32(&x[0, 0], w, b, &y[0, 0], &mean[0], &rstd[0], n,
+                               x.shape[1], eps)
+    return rc
+
+
+def layer_norm_f64(const double[:, ::1] x, const double[::1] weight,
+                   const double[::1] bias, double[:, ::1] y, double[::1] mean,
+                   double[::1] rstd, double eps, rows=None):
+    cdef const double *w = &weight[0] if weight is not None else NULL
+    cdef const double *b = &bias[0] if bias is not None else NULL
+    cdef Py_ssize_t n = x.shape[0] if rows is None else rows
+    cdef int rc
+    with nogil:
+        rc = gk_layer_norm_f64(&x[0, 0], w, b, &y[0, 0], &mean[0], &rstd[0], n,
+                               x.shape[1], eps)
+    return rc
+
+
+def rms_norm_f32(const float[:, ::1] x, const float[::1] weight, float[:, ::1] y,
+                 float[::1] rstd, double eps, rows=None):
+    cdef const float *w = &weight[0] if weight is not None else NULL
+    cdef Py_ssize_t n = x.shape[0] if rows is None else rows
+    cdef int rc
+    with nogil:
+        rc = gk_rms_norm_f32(&x[0, 0], w, &y[0, 0], &rstd[0], n, x.shape[1], eps)
+    return rc
+
+
+def rms_norm_f64(const double[:, ::1] x, const double[::1] weight, double[:, ::1] y,
+                 double[::1] rstd, double eps, rows=None):
+    cdef const double *w = &weight[0] if weight is not None else NULL
+    cdef Py_ssize_t n = x.shape[0] if rows is None else rows
+    cdef int rc
+    with nogil:
+        rc = gk_rms_norm_f64(&x[0, 0], w, &y[0, 0], &rstd[0], n, x.shape[1], eps)
+    return rc

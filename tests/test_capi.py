@@ -1,0 +1,201 @@
+"""The C-level API (gradkit.capi, gradkit.get_include()): downstream extensions in Cython
+and in C (tests/capi_consumer) are built with meson + ninja against the INSTALLED gradkit,
+imported, and must give bitwise the results of the Python API."""
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gradkit
+from conftest import assert_bitwise_equal
+
+CONSUMER_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capi_consumer")
+PACKAGE_DIR = os.path.dirname(os.path.abspath(gradkit.__file__))
+# the kernels capi.pxd must export (later families append theirs)
+CAPI_FUNCTIONS = ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
+                  "gk_rms_norm_f64"]
+CAPI_FUNCTIONS += ["gk_dropout_f32", "gk_dropout_f64"]
+
+
+def _editable_install():
+    """True when gradkit was installed with `pip install -e` (PEP 610 direct_url.json)."""
+    try:
+        text = importlib.metadata.distribution("gradkit").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return bool(text) and bool(json.loads(text).get("dir_info", {}).get("editable"))
+
+
+EDITABLE = _editable_install()
+needs_normal_install = pytest.mark.skipif(
+    EDITABLE, reason="gradkit is an editable install: meson-python's editable loader does "
+    "not put gradkit/capi.pxd and gradkit/include on disk in site-packages, so no "
+    "downstream build can find them; run against a normal install "
+    "(`pip install \".[test]\"`, as CI does)")
+
+
+def test_capi_module_exports_the_kernels():
+    import gradkit.capi as capi
+    assert capi.__name__ == "gradkit.capi"
+    exported = capi.__pyx_capi__
+    for name in CAPI_FUNCTIONS:
+        ctype = "float" if name.endswith("f32") else "double"
+        signature = exported[name].__repr__()
+        assert f"{ctype} const *" in signature and "Py_ssize_t" in signature, signature
+
+
+@needs_normal_install
+def test_installed_pxd_and_headers_are_self_contained():
+    pxd = os.path.join(PACKAGE_DIR, "capi.pxd")
+    assert os.path.isfile(pxd), "gradkit/capi.pxd is not installed"
+    text = open(pxd).read()
+    for name in CAPI_FUNCTIONS:
+        assert re.search(rf"\bcdef int {name}\(", text), name
+    # a consumer gets only capi.pxd: it must not cimport gradkit's private declarations
+    assert not re.search(r"^\s*(from\s+\S+\s+)?cimport\b", text, re.M)
+    include = gradkit.get_include()
+    assert include == os.path.join(PACKAGE_DIR, "include")
+    top = os.path.join(include, "gradkit", "gradkit.h")
+    assert os.path.isfile(top), "gradkit/include/gradkit/gradkit.h is not installed"
+    for header in re.findall(r'#include\s+"([^"]+)"', open(top).read()):
+        assert os.path.isfile(os.path.join(include, header)), header
+
+
+def _build_tools():
+    """(env, meson command, ninja path) using the tools of the Python running the
+    tests, or a skip reason."""
+    missing = [package for package, module in (("meson", "mesonbuild"), ("Cython", "Cython"))
+               if importlib.util.find_spec(module) is None]
+    path = [os.path.dirname(sys.executable)]
+    if importlib.util.find_spec("ninja") is not None:
+        import ninja
+        path.append(getattr(ninja, "BIN_DIR", path[0]))
+    path = os.pathsep.join(path + [os.environ.get("PATH", "")])
+    ninja_exe = shutil.which("ninja", path=path)
+    if ninja_exe is None:
+        missing.append("ninja")
+    if missing:
+        return None, ("the downstream build needs meson, ninja and Cython (the test "
+                      f"extras: pip install \".[test]\"); missing: {', '.join(missing)}")
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc and not shutil.which("clang"):
+        return None, "no C compiler found for the downstream build"
+    env = dict(os.environ, PATH=path, NINJA=ninja_exe,
+               CYTHON=f"{shlex.quote(sys.executable)} -m cython")
+    # meson's find_installation() is then this very Python, which sees this gradkit
+    return (env, [sys.executable, "-m", "mesonbuild.mesonmain"], ninja_exe), None
+
+
+def _run(cmd, env):
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
+
+
+@pytest.fixture(scope="module")
+def consumers(tmp_path_factory):
+    """The modules of tests/capi_consumer, built and imported from a temporary folder."""
+    if EDITABLE:
+        pytest.skip(needs_normal_install.kwargs["reason"])
+    tools, reason = _build_tools()
+    if tools is None:
+        pytest.skip(reason)
+    env, meson, ninja_exe = tools
+    root = tmp_path_factory.mktemp("capi_consumer")
+    src, build = root / "src", root / "build"
+    shutil.copytree(CONSUMER_SRC, src)
+    _run(meson + ["setup", str(build), str(src)], env)
+    _run([ninja_exe, "-C", str(build)], env)
+    modules = {}
+    sys.path.insert(0, str(build))
+    try:
+        for name in ("gk_consumer", "gk_c_consumer"):
+            modules[name] = importlib.import_module(name)
+            assert os.path.dirname(modules[name].__file__) == str(build)
+    finally:
+        sys.path.remove(str(build))
+        for name in ("gk_consumer", "gk_c_consumer"):
+            sys.modules.pop(name, None)
+    return modules
+
+
+@pytest.fixture
+def consumer(consumers):
+    return consumers["gk_consumer"]
+
+
+@pytest.fixture
+def c_consumer(consumers):
+    return consumers["gk_c_consumer"]
+
+
+def _data(rng, shape, dtype, affine):
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    if not affine:
+        return x, None, None
+    return (x, rng.standard_normal(shape[1]).astype(dtype),
+            rng.standard_normal(shape[1]).astype(dtype))
+
+
+# (300, 257) is above the single-thread threshold: the threaded path runs too
+SHAPES = [(1, 1), (7, 13), (37, 301), (300, 257)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_consumer_layer_norm_is_bitwise_gradkit(consumer, shape, affine, dtype, rng):
+    x, w, b = _data(rng, shape, dtype, affine)
+    y, mean, rstd = np.empty_like(x), np.empty(shape[0], dtype), np.empty(shape[0], dtype)
+    fn = consumer.layer_norm_f32 if dtype == np.float32 else consumer.layer_norm_f64
+    assert fn(x, w, b, y, mean, rstd, 1e-5) == consumer.OK == 0
+    y_ref, stats = gradkit.layer_norm(x, w, b, 1e-5)
+    assert_bitwise_equal((y, mean, rstd), (y_ref, stats.mean, stats.rstd))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_consumer_rms_norm_is_bitwise_gradkit(consumer, shape, affine, dtype, rng):
+    x, w, _ = _data(rng, shape, dtype, affine)
+    y, rstd = np.empty_like(x), np.empty(shape[0], dtype)
+    fn = consumer.rms_norm_f32 if dtype == np.float32 else consumer.rms_norm_f64
+    assert fn(x, w, y, rstd, 1e-6) == consumer.OK
+    y_ref, stats = gradkit.rms_norm(x, w, 1e-6)
+    assert_bitwise_equal((y, rstd), (y_ref, stats.rstd))
+
+
+def test_consumer_bad_argument_returns_a_code_and_writes_nothing(consumer, dtype, rng):
+    x, w, b = _data(rng, (5, 9), dtype, True)
+    y, mean, rstd = np.full_like(x, 7), np.full(5, 7, dtype), np.full(5, 7, dtype)
+    ln = consumer.layer_norm_f32 if dtype == np.float32 else consumer.layer_norm_f64
+    rms = consumer.rms_norm_f32 if dtype == np.float32 else consumer.rms_norm_f64
+    rc = ln(x, w, b, y, mean, rstd, 1e-5, rows=-3)
+    assert rc != consumer.OK and rc == consumer.ESIZE
+    assert rms(x, w, y, rstd, 1e-5, rows=-1) == consumer.ESIZE
+    assert ln(x, w, b, y, mean, rstd, -1.0) not in (consumer.OK, consumer.ESIZE)  # eps < 0
+    assert (y == 7).all() and (mean == 7).all() and (rstd == 7).all()
+
+
+def test_c_consumer_is_bitwise_gradkit(c_consumer, rng):
+    x = (rng.standard_normal((300, 257)) * 3 + 1).astype(np.float32)
+    y, mean, rstd = np.empty_like(x), np.empty(300, np.float32), np.empty(300, np.float32)
+    assert c_consumer.layer_norm_f32(x, y, mean, rstd, 300, 257, 1e-5) == c_consumer.OK
+    y_ref, stats = gradkit.layer_norm(x, None, None, 1e-5)
+    assert_bitwise_equal((y, mean, rstd), (y_ref, stats.mean, stats.rstd))
+
+    x64, w64 = x.astype(np.float64), rng.standard_normal(257)
+    y64, rstd64 = np.full_like(x64, 7), np.full(300, 7.0)
+    assert c_consumer.rms_norm_f64(x64, w64, y64, rstd64, -2, 257, 1e-6) == c_consumer.ESIZE
+    assert (y64 == 7).all() and (rstd64 == 7).all()
+    assert c_consumer.rms_norm_f64(x64, w64, y64, rstd64, 300, 257, 1e-6) == c_consumer.OK
+    y_ref, stats = gradkit.rms_norm(x64, w64, 1e-6)
+    assert_bitwise_equal((y64, rstd64), (y_ref, stats.rstd))

@@ -1,0 +1,200 @@
+"""Build facts, threads (gradkit's own setting, OMP_NUM_THREADS, threadpoolctl), the SIMD
+dispatch (GRADKIT_SIMD: every kernel table gives bitwise the same results) and the
+command line (`python -m gradkit info | demo`)."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import gradkit
+
+
+def _env(**changes):
+    """The current environment without gradkit's and OpenMP's knobs, plus `changes`."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GRADKIT_SIMD", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT")}
+    env.update(changes)
+    return env
+
+
+def _python(args, env, timeout=300):
+    proc = subprocess.run([sys.executable] + args, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+# ---- show_config ------------------------------------------------------------------------
+def test_show_config_keys_and_types():
+    cfg = gradkit.show_config()
+    types = {"version": str, "openmp": bool, "simd": str, "simd_compiled": list,
+             "num_threads": int, "cpu_count": int, "compiler": str, "build_flags": str,
+             "build_options": dict, "python": str, "numpy": str}
+    for key, typ in types.items():
+        assert isinstance(cfg[key], typ), (key, cfg[key])
+    assert "simd_env" in cfg and cfg["simd_env"] in (None, os.environ.get("GRADKIT_SIMD"))
+    assert cfg["version"] == gradkit.__version__
+    assert cfg["simd"] in cfg["simd_compiled"]
+    assert set(cfg["simd_compiled"]) <= {"baseline", "avx2", "avx512", "native"}
+    assert cfg["num_threads"] == gradkit.get_num_threads() >= 1
+    assert "-ffp-contract=off" in cfg["build_flags"]  # the no-FMA-contraction rule
+    assert cfg["build_options"]["simd"] in ("dispatch", "baseline", "native")
+    assert cfg["build_options"]["openmp"] == cfg["openmp"]
+
+
+def test_show_config_prints(capsys):
+    cfg = gradkit.show_config(print_=True)
+    out = capsys.readouterr().out
+    assert re.search(rf"^\s*simd: {cfg['simd']}$", out, re.M)
+    assert len(out.strip().splitlines()) == len(cfg)
+
+
+# ---- gradkit's own thread setting -------------------------------------------------------
+def test_set_num_threads_and_context_manager_restore():
+    before = gradkit.get_num_threads()
+    with gradkit.num_threads(1):
+        assert gradkit.get_num_threads() == 1
+        with gradkit.num_threads(3):
+            assert gradkit.get_num_threads() == (3 if gradkit.show_config()["openmp"]
+                                                 else 1)
+        assert gradkit.get_num_threads() == 1
+    assert gradkit.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with gradkit.num_threads(1):
+            raise RuntimeError("restores on the way out of an exception too")
+    assert gradkit.get_num_threads() == before
+    try:
+        gradkit.set_num_threads(1)
+        assert gradkit.get_num_threads() == 1
+    finally:
+        gradkit.set_num_threads(before)
+    assert gradkit.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (2.0, TypeError),
+                                     (True, TypeError), ("2", TypeError), (None, TypeError)])
+def test_set_num_threads_rejects_bad_values(bad, exc):
+    before = gradkit.get_num_threads()
+    with pytest.raises(exc, match="n must"):
+        gradkit.set_num_threads(bad)
+    with pytest.raises(exc, match="n must"):
+        with gradkit.num_threads(bad):
+            pass
+    assert gradkit.get_num_threads() == before
+
+
+needs_openmp = pytest.mark.skipif(not gradkit.show_config()["openmp"],
+                                  reason="gradkit was built without OpenMP")
+
+
+@needs_openmp
+def test_threadpoolctl_limits_the_kernels():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = gradkit.get_num_threads()
+    assert any(p["user_api"] == "openmp" for p in threadpoolctl.threadpool_info())
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert gradkit.get_num_threads() == 1
+        assert gradkit.show_config()["num_threads"] == 1
+    assert gradkit.get_num_threads() == before
+    with gradkit.num_threads(1):
+        with threadpoolctl.threadpool_limits(limits=2, user_api="openmp"):
+            assert gradkit.get_num_threads() == 2
+        assert gradkit.get_num_threads() == 1
+
+
+@needs_openmp
+@pytest.mark.parametrize("n", [1, 3])
+def test_omp_num_threads_is_respected(n):
+    out = _python(["-c", "import gradkit; c = gradkit.show_config(); "
+                         "print(gradkit.get_num_threads(), c['num_threads'])"],
+                  _env(OMP_NUM_THREADS=str(n)))
+    assert out.split() == [str(n), str(n)]
+
+
+# ---- SIMD dispatch: every kernel table gives bitwise the same results -------------------
+_NORM_OUTPUTS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import gradkit
+
+    rng = np.random.default_rng(2024)
+    out = {}
+    # odd widths (vector tails), rows above the single-thread threshold, hard data
+    cases = [((1, 1), 0), ((3, 17), 0), ((64, 1000), 0), ((300, 257), 0),
+             ((2, 100003), 0), ((64, 515), 1e4)]
+    for dt in (np.float32, np.float64):
+        for shape, offset in cases:
+            x = (offset + 3 * rng.standard_normal(shape)).astype(dt)
+            w = rng.standard_normal(shape[1]).astype(dt)
+            b = rng.standard_normal(shape[1]).astype(dt)
+            dy = rng.standard_normal(shape).astype(dt)
+            key = f"{np.dtype(dt).name}_{shape[0]}x{shape[1]}_{offset:g}"
+            for affine in (False, True):
+                wa, ba = (w, b) if affine else (None, None)
+                k = f"{key}_{'affine' if affine else 'plain'}"
+                y, st = gradkit.layer_norm(x, wa, ba)
+                grads = gradkit.layer_norm_backward(dy, x, st, wa)
+                for name, a in zip(["y", "mean", "rstd", "dx", "dw", "db"],
+                                   [y, st.mean, st.rstd, *grads]):
+                    if a is not None:
+                        out[f"layer_norm_{k}_{name}"] = a
+                y, st = gradkit.rms_norm(x, wa)
+                grads = gradkit.rms_norm_backward(dy, x, st, wa)
+                for name, a in zip(["y", "rstd", "dx", "dw"], [y, st.rstd, *grads]):
+                    if a is not None:
+                        out[f"rms_norm_{k}_{name}"] = a
+    np.savez(sys.argv[1], simd=np.array(gradkit.show_config()["simd"]), **out)
+""")
+
+
+def _norm_outputs(tmp_path, simd):
+    script = tmp_path / "norm_outputs.py"
+    script.write_text(_NORM_OUTPUTS)
+    path = tmp_path / f"{simd or 'default'}.npz"
+    _python([str(script), str(path)], _env(GRADKIT_SIMD=simd) if simd else _env())
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.mark.parametrize("simd", ["baseline", "avx2"])
+def test_every_simd_table_gives_bitwise_the_default_results(simd, tmp_path):
+    cfg = gradkit.show_config()
+    if simd not in cfg["simd_compiled"]:
+        pytest.skip(f"the {simd} table is not built here ({cfg['simd_compiled']})")
+    default = _norm_outputs(tmp_path, None)
+    if str(default["simd"]) == simd:
+        pytest.skip(f"{simd} is this machine's default table: nothing to compare with")
+    chosen = _norm_outputs(tmp_path, simd)
+    if str(chosen["simd"]) != simd:
+        pytest.skip(f"this CPU cannot run the {simd} table")
+    assert chosen.keys() == default.keys()
+    differ = [k for k in default if k != "simd"
+              and default[k].tobytes() != chosen[k].tobytes()]
+    assert not differ, f"{simd} differs from {default['simd']} in {differ}"
+
+
+def test_gradkit_simd_selects_the_baseline_table():
+    out = _python(["-c", "import gradkit; print(gradkit.show_config()['simd'])"],
+                  _env(GRADKIT_SIMD="baseline"))
+    expected = "native" if "native" in gradkit.show_config()["simd_compiled"] else "baseline"
+    assert out.strip() == expected
+
+
+# ---- command line ----------------------------------------------------------------------
+def test_info_prints_the_simd_level():
+    out = _python(["-m", "gradkit", "info"], _env())
+    default = _python(["-c", "import gradkit; print(gradkit.show_config()['simd'])"], _env())
+    assert re.search(rf"^\s*simd: {default.strip()}$", out, re.M), out
+    assert re.search(r"^\s*openmp: (True|False)$", out, re.M), out
+    assert re.search(r"^\s*num_threads: \d+$", out, re.M), out
+
+
+def test_demo_runs():
+    out = _python(["-m", "gradkit", "demo"], _env())
+    simd = gradkit.show_config()["simd"] if "GRADKIT_SIMD" not in os.environ else ""
+    assert out.startswith(f"gradkit {gradkit.__version__}: {simd}")
+    assert "layer_norm" in out and "rms_norm" in out

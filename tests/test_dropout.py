@@ -1,0 +1,270 @@
+"""gradkit.dropout: the kernel against the NumPy twin (bitwise), mask statistics and
+layout, backward from the bits and from the seed, eval mode, p = 0 / 1, threads,
+chunking, drop_path, the C-level API, bad input."""
+import ctypes
+import math
+
+import numpy as np
+import pytest
+
+import gradkit
+from gradkit import dropout as gd
+from gradkit.random import Generator
+from gradkit.reference import dropout as rd
+from gradkit.reference import random as rr
+from conftest import assert_bitwise_equal, numerical_grad, run_threads
+
+SHAPES = [(1,), (7, 13), (3, 5, 33), (100003,), (256, 300), (2, 0)]
+PS = [0.0, 0.1, 0.5, 0.9, 1.0]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("p", PS)
+def test_matches_reference_bitwise(shape, p, dtype, rng):
+    x = rng.standard_normal(shape).astype(dtype)
+    g = Generator(31)
+    g.set_state({"seed": 31, "counter": 5})       # an unaligned start
+    r = rr.Generator(31)
+    r.counter = 5
+    y, mask = gd.dropout(x, p, rng=g)
+    yr, (bits, seed, counter) = rd.dropout(x, p, rng=r)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert_bitwise_equal(y, yr)
+    assert_bitwise_equal(mask.bits, bits)
+    assert (mask.seed, mask.counter, mask.p, mask.shape) == (31, 5, p, shape)
+    assert g.counter == 5 + x.size
+
+
+def test_values_and_mask_statistics(rng):
+    x = rng.standard_normal(1_000_003).astype(np.float32)
+    for p in (0.1, 0.5, 0.8):
+        y, m = gd.dropout(x, p, rng=7)
+        keep = m.to_bool()
+        n = x.size
+        assert abs(keep.mean() - (1 - p)) < 5 * math.sqrt(p * (1 - p) / n)
+        assert_bitwise_equal(y[keep], x[keep] * np.float32(1 / (1 - p)))
+        assert np.all(y[~keep] == 0)
+        # neighbours independent: correlation of consecutive keep flags ~ 0
+        k = keep.astype(np.float64)
+        assert abs(np.corrcoef(k[:-1], k[1:])[0, 1]) < 5 / math.sqrt(n)
+        # E[y] = x in expectation: sum(y) close to sum(x) on |x| data
+        ay, _ = gd.dropout(np.abs(x), p, rng=8)
+        assert abs(ay.astype(np.float64).sum() / np.abs(x).astype(np.float64).sum() - 1) < 0.01
+
+
+def test_mask_layout(rng):
+    x = rng.standard_normal((5, 7)).astype(np.float32)
+    y, m = gd.dropout(x, 0.5, rng=3)
+    assert m.bits.dtype == np.uint8 and m.bits.shape == (5,)    # ceil(35 / 8)
+    keep = (y != 0)
+    flat = keep.ravel()
+    for i in range(35):                                          # bit i % 8 of byte i // 8
+        assert bool((m.bits[i // 8] >> (i % 8)) & 1) == flat[i]
+    assert m.bits[-1] >> 3 == 0                                  # unused bits are 0
+    assert_bitwise_equal(m.to_bool(), keep)
+    assert m.to_bool().shape == (5, 7) and m.stored
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_backward_from_bits_and_from_seed(p, dtype, rng):
+    shape = (33, 1001)
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    y, m = gd.dropout(x, p, rng=21)
+    dx = gd.dropout_backward(dy, m)
+    keep = m.to_bool()
+    assert_bitwise_equal(dx, rd.dropout_backward(dy, keep, p))
+    # no stored mask: regenerated from (seed, counter), bit for bit the same
+    y2, m2 = gd.dropout(x, p, rng=21, store_mask=False)
+    assert not m2.stored and m2._bits is None
+    assert_bitwise_equal(y2, y)
+    assert_bitwise_equal(gd.dropout_backward(dy, m2), dx)
+    m3 = gd.DropoutMask.from_state(shape, p, m.seed, m.counter)
+    assert_bitwise_equal(gd.dropout_backward(dy, m3), dx)
+    assert_bitwise_equal(m3.bits, m.bits)
+    # in place
+    buf = dy.copy()
+    assert gd.dropout_backward(buf, m, out=buf) is buf
+    assert_bitwise_equal(buf, dx)
+
+
+def test_backward_is_the_gradient(rng):
+    x = rng.standard_normal((4, 6))
+    dy = rng.standard_normal((4, 6))
+    _, m = gd.dropout(x, 0.4, rng=5)
+    num = numerical_grad(lambda v: float(np.sum(gd.dropout(v, 0.4, rng=5)[0] * dy)), x)
+    np.testing.assert_allclose(gd.dropout_backward(dy, m), num, rtol=1e-6, atol=1e-8)
+
+
+def test_eval_mode_identity(rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    g = Generator(1)
+    y, m = gd.dropout(x, 0.5, training=False, rng=g)
+    assert y is x and m is None and g.counter == 0
+    out = np.empty_like(x)
+    y, m = gd.dropout(x, 0.5, training=False, out=out)
+    assert y is out and m is None
+    assert_bitwise_equal(out, x)
+    assert gd.dropout_backward(x, None) is x
+
+
+def test_p_zero_and_one(dtype, rng):
+    x = rng.standard_normal(70_001).astype(dtype)
+    y, m = gd.dropout(x, 0.0, rng=1)
+    assert_bitwise_equal(y, x)
+    assert m.to_bool().all()
+    y, m = gd.dropout(x, 1.0, rng=1)
+    assert np.all(y == 0) and not m.to_bool().any()
+    assert np.all(gd.dropout_backward(x, m) == 0)
+
+
+def test_nan_propagates_like_torch():
+    x = np.full(64, np.nan, np.float32)
+    y, m = gd.dropout(x, 0.5, rng=2)
+    assert np.isnan(y).all()   # dropped elements are x * 0, as in PyTorch
+
+
+def test_threads_bitwise_identical(dtype, rng):
+    x = rng.standard_normal((97, 1031)).astype(dtype)
+
+    def run():
+        y, m = gd.dropout(x, 0.3, rng=Generator(9))
+        return y, m.bits, gd.dropout_backward(x, m), gd.dropout_backward(
+            x, gd.DropoutMask.from_state(m.shape, m.p, m.seed, m.counter))
+
+    one, two = run_threads(run)
+    assert_bitwise_equal(one, two)
+
+
+@pytest.mark.parametrize("n1", [1, 7, 8, 4095, 4097, 30001])
+def test_chunking_independence(n1, rng):
+    """One word per element: dropout of x equals dropout of x[:n1] then x[n1:] drawn
+    from the same generator, for any split."""
+    x = rng.standard_normal(70_000).astype(np.float32)
+    whole, mw = gd.dropout(x, 0.3, rng=Generator(6))
+    g = Generator(6)
+    a, ma = gd.dropout(x[:n1], 0.3, rng=g)
+    b, mb = gd.dropout(x[n1:], 0.3, rng=g)
+    assert_bitwise_equal(np.concatenate([a, b]), whole)
+    assert_bitwise_equal(np.concatenate([ma.to_bool(), mb.to_bool()]), mw.to_bool())
+
+
+def test_out_non_contiguous_and_inputs_untouched(rng):
+    base = rng.standard_normal((40, 50)).astype(np.float32)
+    x = base[:, ::2]
+    keep = x.copy()
+    y, m = gd.dropout(x, 0.5, rng=4)
+    assert_bitwise_equal(x, keep)
+    assert_bitwise_equal(y, rd.dropout(np.ascontiguousarray(x), 0.5, rng=4)[0])
+    buf = np.ascontiguousarray(x)
+    y2, _ = gd.dropout(buf, 0.5, rng=4, out=buf)
+    assert y2 is buf
+    assert_bitwise_equal(buf, y)
+
+
+# ---- drop_path ------------------------------------------------------------------------------
+
+def test_drop_path(dtype, rng):
+    x = rng.standard_normal((64, 3, 5)).astype(dtype)
+    y, keep = gd.drop_path(x, 0.25, rng=12)
+    yr, kr = rd.drop_path(x, 0.25, rng=12)
+    assert keep.dtype == bool and keep.shape == (64,)
+    assert_bitwise_equal(keep, kr)
+    assert_bitwise_equal(y, yr)
+    assert_bitwise_equal(y[keep], x[keep] * dtype.type(1 / 0.75))
+    assert np.all(y[~keep] == 0)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    assert_bitwise_equal(gd.drop_path_backward(dy, keep, 0.25), rd.drop_path_backward(dy, keep, 0.25))
+    # eval and p = 0: x itself, everything kept (timm)
+    for kw in ({"training": False}, {}):
+        p = 0.25 if kw else 0.0
+        y0, k0 = gd.drop_path(x, p, **kw)
+        assert y0 is x and k0.all()
+    y1, k1 = gd.drop_path(x, 1.0, rng=1)
+    assert np.all(y1 == 0) and not k1.any()
+    kk = gd.drop_path(np.zeros((200_000, 1)), 0.3, rng=3)[1]
+    assert abs(kk.mean() - 0.7) < 5 * math.sqrt(0.21 / kk.size)
+
+
+def test_drop_path_bad_input():
+    x = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="p"):
+        gd.drop_path(x, 1.5)
+    with pytest.raises(TypeError, match="keep"):
+        gd.drop_path_backward(x, np.ones(4), 0.5)
+    with pytest.raises(ValueError, match="keep"):
+        gd.drop_path_backward(x, np.ones(3, bool), 0.5)
+
+
+# ---- the C-level API, through gradkit.capi's exported pointers -------------------------------
+
+def _capi(name, ctype):
+    cap = gradkit.capi.__pyx_capi__[name]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    ptr = get_ptr(cap, get_name(cap))
+    proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctype), ctypes.POINTER(ctype),
+                             ctypes.POINTER(ctypes.c_ubyte), ctypes.c_ssize_t, ctypes.c_double,
+                             ctypes.c_ulonglong, ctypes.c_ulonglong)
+    return proto(ptr)
+
+
+@pytest.mark.parametrize("name,dt,ct", [("gk_dropout_f32", np.float32, ctypes.c_float),
+                                        ("gk_dropout_f64", np.float64, ctypes.c_double)])
+def test_capi_dropout(name, dt, ct, rng):
+    import gradkit.capi  # noqa: F401
+    f = _capi(name, ct)
+    x = rng.standard_normal(1001).astype(dt)
+    y = np.empty_like(x)
+    bits = np.empty(126, np.uint8)
+    ptr = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
+    assert f(ptr(x, ct), ptr(y, ct), ptr(bits, ctypes.c_ubyte), x.size, 0.3, 77, 12) == 0
+    g = Generator(77)
+    g.set_state({"seed": 77, "counter": 12})
+    yr, m = gd.dropout(x, 0.3, rng=g)
+    assert_bitwise_equal(y, yr)
+    assert_bitwise_equal(bits, m.bits)
+    y2 = np.empty_like(x)
+    assert f(ptr(x, ct), ptr(y2, ct), None, x.size, 0.3, 77, 12) == 0   # no mask stored
+    assert_bitwise_equal(y2, yr)
+    before = y.copy()
+    assert f(ptr(x, ct), ptr(y, ct), None, x.size, 1.5, 77, 12) != 0     # p outside [0, 1]
+    assert f(ptr(x, ct), ptr(y, ct), None, -1, 0.5, 77, 12) != 0
+    assert_bitwise_equal(y, before)
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [-0.1, 1.0001, float("nan"), float("inf")])
+def test_p_outside_range(p):
+    x = np.ones(10, np.float32)
+    with pytest.raises(ValueError, match="p"):
+        gd.dropout(x, p)
+    with pytest.raises(ValueError, match="p"):
+        gd.dropout(x, p, training=False)
+
+
+def test_bad_input_raises_before_writing(rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    out = np.full_like(x, 7)
+    g = Generator(1)
+    with pytest.raises(TypeError, match="p"):
+        gd.dropout(x, "0.5")
+    with pytest.raises(TypeError, match="x"):
+        gd.dropout(x.astype(np.int32), 0.5, rng=g)
+    with pytest.raises(ValueError, match="out"):
+        gd.dropout(x, 0.5, rng=g, out=np.empty((4, 3), np.float32))
+    with pytest.raises(ValueError, match="out"):
+        gd.dropout(x, 0.5, rng=g, out=out.astype(np.float64))
+    with pytest.raises(TypeError, match="rng"):
+        gd.dropout(x, 0.5, rng=0.5)
+    assert g.counter == 0 and np.all(out == 7)
+    _, m = gd.dropout(x, 0.5, rng=g)
+    with pytest.raises(ValueError, match="dy"):
+        gd.dropout_backward(np.ones((4, 3), np.float32), m)
+    with pytest.raises(TypeError, match="mask"):
+        gd.dropout_backward(x, m.bits)
+    with pytest.raises(ValueError, match="bits"):
+        gd.DropoutMask((3, 4), 0.5, 1, 0, np.zeros(1, np.uint8))

@@ -1,0 +1,260 @@
+"""gradkit.init: formulas against the NumPy twin and torch.nn.init, bounds and spreads,
+orthogonality, out=/dtype, threads, bad input."""
+import math
+
+import numpy as np
+import pytest
+
+from gradkit import init
+from gradkit.random import Generator
+from gradkit.reference import init as ri
+from conftest import assert_bitwise_equal, run_threads
+
+GAINS = [("linear", None, 1.0), ("conv1d", None, 1.0), ("conv2d", None, 1.0),
+         ("conv3d", None, 1.0), ("conv_transpose1d", None, 1.0),
+         ("conv_transpose2d", None, 1.0), ("conv_transpose3d", None, 1.0),
+         ("sigmoid", None, 1.0), ("tanh", None, 5 / 3), ("relu", None, math.sqrt(2)),
+         ("leaky_relu", None, math.sqrt(2 / (1 + 0.01 ** 2))),
+         ("leaky_relu", 0.2, math.sqrt(2 / 1.04)), ("leaky_relu", 0, math.sqrt(2)),
+         ("selu", None, 0.75)]
+
+
+@pytest.mark.parametrize("name,param,want", GAINS)
+def test_calculate_gain(name, param, want):
+    assert init.calculate_gain(name, param) == pytest.approx(want, rel=1e-15)
+    assert ri.calculate_gain(name, param) == pytest.approx(want, rel=1e-15)
+
+
+@pytest.mark.parametrize("name,param,want", GAINS)
+def test_calculate_gain_matches_torch(name, param, want):
+    torch = pytest.importorskip("torch")
+    assert init.calculate_gain(name, param) == pytest.approx(
+        torch.nn.init.calculate_gain(name, param), rel=1e-15)
+
+
+def test_calculate_gain_bad():
+    with pytest.raises(ValueError, match="Unsupported nonlinearity"):
+        init.calculate_gain("gelu")
+    with pytest.raises(ValueError, match="negative_slope"):
+        init.calculate_gain("leaky_relu", "0.1")
+    with pytest.raises(ValueError, match="negative_slope"):
+        init.calculate_gain("leaky_relu", True)
+
+
+@pytest.mark.parametrize("shape,want", [((3, 4), (4, 3)), ((8, 4, 3, 3), (36, 72)),
+                                        ((5, 2, 7), (14, 35)), ((6, 0), (0, 6))])
+def test_fans(shape, want):
+    assert init.fans(shape) == want
+
+
+def test_fans_match_torch():
+    torch = pytest.importorskip("torch")
+    for shape in [(3, 4), (8, 4, 3, 3), (5, 2, 7), (2, 3, 4, 5, 6)]:
+        assert init.fans(shape) == torch.nn.init._calculate_fan_in_and_fan_out(
+            torch.empty(shape))
+
+
+@pytest.mark.parametrize("shape", [(), (5,)])
+def test_fans_need_two_dims(shape):
+    with pytest.raises(ValueError, match="fewer than 2"):
+        init.fans(shape)
+    for f in (init.xavier_uniform, init.xavier_normal, init.kaiming_uniform,
+              init.kaiming_normal, init.lecun_uniform, init.lecun_normal,
+              init.variance_scaling):
+        with pytest.raises(ValueError):
+            f(shape)
+    with pytest.raises(ValueError, match="2 or more"):
+        init.orthogonal(shape)
+
+
+# ---- against the NumPy twin -------------------------------------------------------------
+
+SHAPE = (96, 40, 3)
+UNIFORM_BASED = [  # (name, args, kwargs): identical uniforms, so bitwise equal
+    ("uniform", (SHAPE, -0.3, 0.7), {}),
+    ("xavier_uniform", (SHAPE, 1.7), {}),
+    ("kaiming_uniform", (SHAPE,), {}),
+    ("kaiming_uniform", (SHAPE, 0.2, "fan_out", "leaky_relu"), {}),
+    ("kaiming_uniform", (SHAPE, 0, "fan_in", "relu"), {}),
+    ("lecun_uniform", (SHAPE,), {}),
+    ("variance_scaling", (SHAPE, 2.0, "fan_avg", "uniform"), {}),
+]
+NORMAL_BASED = [
+    ("normal", (SHAPE, 0.5, 2.0), {}),
+    ("xavier_normal", (SHAPE, 0.5), {}),
+    ("kaiming_normal", (SHAPE,), {}),
+    ("kaiming_normal", (SHAPE, 0, "fan_out", "tanh"), {}),
+    ("trunc_normal", (SHAPE, 0.1, 0.02, -0.01, 0.2), {}),
+    ("lecun_normal", (SHAPE,), {}),
+    ("variance_scaling", (SHAPE, 0.5, "fan_out", "truncated_normal"), {}),
+    ("variance_scaling", (SHAPE, 0.5, "fan_in", "untruncated_normal"), {}),
+    ("orthogonal", ((30, 50), 1.3), {}),
+    ("orthogonal", ((50, 6, 5), 0.7), {}),
+]
+
+
+@pytest.mark.parametrize("name,args,kw", UNIFORM_BASED)
+def test_uniform_inits_match_reference_bitwise(name, args, kw, dtype):
+    got = getattr(init, name)(*args, rng=5, dtype=dtype, **kw)
+    want = getattr(ri, name)(*args, rng=5, dtype=dtype, **kw)
+    assert got.dtype == dtype and got.shape == want.shape
+    assert_bitwise_equal(got, want)
+
+
+@pytest.mark.parametrize("name,args,kw", NORMAL_BASED)
+def test_normal_inits_match_reference(name, args, kw, dtype):
+    got = getattr(init, name)(*args, rng=5, dtype=dtype, **kw)
+    want = getattr(ri, name)(*args, rng=5, dtype=dtype, **kw)
+    assert got.dtype == dtype and got.shape == want.shape
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * float(np.abs(want).max()))
+
+
+# ---- spreads and bounds against torch's formulas ----------------------------------------
+
+def _torch_std(f, shape, **kw):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    w = torch.empty(shape)
+    f(w, **kw)
+    return float(w.std()), float(w.abs().max())
+
+
+@pytest.mark.parametrize("shape", [(512, 256), (128, 64, 3, 3)])
+@pytest.mark.parametrize("ours,theirs,kw", [
+    ("kaiming_uniform", "kaiming_uniform_", {}),
+    ("kaiming_uniform", "kaiming_uniform_", {"a": math.sqrt(5)}),
+    ("kaiming_normal", "kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}),
+    ("xavier_uniform", "xavier_uniform_", {"gain": 2.0}),
+    ("xavier_normal", "xavier_normal_", {}),
+    ("orthogonal", "orthogonal_", {"gain": 0.5}),
+    ("trunc_normal", "trunc_normal_", {"std": 0.02}),
+])
+def test_spread_matches_torch(shape, ours, theirs, kw):
+    torch = pytest.importorskip("torch")
+    w = getattr(init, ours)(shape, rng=3, **kw)
+    tstd, tmax = _torch_std(getattr(torch.nn.init, theirs), shape, **kw)
+    assert float(w.std()) == pytest.approx(tstd, rel=0.02)
+    if "uniform" in ours:   # same bound: both reach within a hair of it
+        assert float(np.abs(w).max()) <= tmax * (1 + 1e-3)
+        assert float(np.abs(w).max()) == pytest.approx(tmax, rel=2e-3)
+
+
+def test_bounds_by_formula():
+    shape = (300, 200, 3)
+    fan_in, fan_out = 600, 900
+    b = math.sqrt(3) * math.sqrt(2) / math.sqrt(fan_in)
+    w = init.kaiming_uniform(shape, rng=1)
+    assert np.abs(w).max() <= b and np.abs(w).max() > 0.999 * b
+    b = math.sqrt(6 / (fan_in + fan_out))
+    w = init.xavier_uniform(shape, rng=1)
+    assert np.abs(w).max() <= b and np.abs(w).max() > 0.999 * b
+    b = math.sqrt(3 / fan_in)
+    w = init.lecun_uniform(shape, rng=1)
+    assert np.abs(w).max() <= b and np.abs(w).max() > 0.999 * b
+    # Keras truncated normal: variance scale/fan, bounds +-2 std
+    std = math.sqrt(1 / fan_in) / 0.87962566103423978
+    w = init.lecun_normal(shape, rng=1, dtype=np.float64)
+    assert np.abs(w).max() <= 2 * std and np.abs(w).max() > 0.99 * 2 * std
+    assert w.var() == pytest.approx(1 / fan_in, rel=0.02)
+    w = init.trunc_normal(shape, 0.0, 1.0, -0.5, 3.0, rng=1)
+    assert w.min() >= -0.5 and w.max() <= 3.0
+
+
+def test_orthogonal_properties(dtype):
+    for shape in [(30, 50), (50, 30), (16, 4, 3, 3), (7, 7)]:
+        q = init.orthogonal(shape, 1.5, rng=8, dtype=dtype).reshape(shape[0], -1)
+        q = q.astype(np.float64)
+        small = min(q.shape)
+        g = q @ q.T if q.shape[0] == small else q.T @ q
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(g, 2.25 * np.eye(small), atol=tol * 10)
+    assert_bitwise_equal(init.orthogonal((20, 30), rng=2), init.orthogonal((20, 30), rng=2))
+
+
+def test_eye_zeros_ones_constant():
+    assert_bitwise_equal(init.eye((3, 5)), np.eye(3, 5, dtype=np.float32))
+    assert_bitwise_equal(init.eye((4, 2), dtype=np.float64), np.eye(4, 2))
+    for shape in [(3,), (2, 2, 2)]:
+        with pytest.raises(ValueError, match="2-D"):
+            init.eye(shape)
+    assert np.all(init.zeros((2, 3)) == 0) and init.zeros((2, 3)).dtype == np.float32
+    assert np.all(init.ones(4, dtype=np.float64) == 1)
+    assert np.all(init.constant((2, 2), 0.25) == 0.25)
+    for name, args in [("zeros", ((3, 2),)), ("ones", ((3, 2),)), ("constant", ((3, 2), -1.5))]:
+        assert_bitwise_equal(getattr(init, name)(*args), getattr(ri, name)(*args))
+
+
+def test_lora():
+    a, b = init.lora(64, 32, 8, rng=1)
+    assert a.shape == (8, 64) and b.shape == (32, 8) and a.dtype == np.float32
+    assert np.all(b == 0)
+    assert np.abs(a).max() <= 1 / 8 and np.abs(a).max() > 0.99 / 8   # 1/sqrt(in)
+    assert_bitwise_equal(a, ri.lora(64, 32, 8, rng=1)[0])
+    ga, gb = init.lora(256, 32, 16, method="gaussian", rng=1, dtype=np.float64)
+    assert ga.std() == pytest.approx(1 / 16, rel=0.03) and gb.dtype == np.float64
+    oa, ob = np.empty((8, 64), np.float32), np.ones((32, 8), np.float32)
+    ra, rb = init.lora(64, 32, 8, rng=1, out=(oa, ob))
+    assert ra is oa and rb is ob and np.all(ob == 0)
+    assert_bitwise_equal(oa, a)
+    with pytest.raises(ValueError, match="method"):
+        init.lora(64, 32, 8, method="pissa")
+    with pytest.raises(ValueError, match="rank"):
+        init.lora(64, 32, 0)
+
+
+def test_lora_a_matches_nn_linear_bound():
+    torch = pytest.importorskip("torch")
+    lin = torch.nn.Linear(100, 8)          # reset_parameters: kaiming_uniform_(a=sqrt(5))
+    a, _ = init.lora(100, 4, 8, rng=2)
+    assert float(np.abs(a).max()) == pytest.approx(float(lin.weight.detach().abs().max()), rel=0.02)
+
+
+# ---- out=, dtype, rng, threads, zero size, bad input ---------------------------------------
+
+def test_out_dtype_and_rng_forms():
+    out = np.empty((16, 8), np.float64)
+    assert init.kaiming_normal(None, out=out, rng=4) is out
+    assert_bitwise_equal(out, init.kaiming_normal((16, 8), rng=4, dtype=np.float64))
+    g = Generator(4)
+    x = init.xavier_uniform((16, 8), rng=g)
+    assert g.counter == 128
+    assert_bitwise_equal(x, init.xavier_uniform((16, 8), rng=4))
+    assert init.normal((0, 5)).shape == (0, 5)
+    assert init.kaiming_uniform((0, 5)).shape == (0, 5)   # torch: warns and returns
+
+
+def test_threads_bitwise_identical():
+    def run():
+        return [init.kaiming_normal((300, 301), rng=6), init.trunc_normal((300, 301), rng=6),
+                init.xavier_uniform((300, 301), rng=6, dtype=np.float64)]
+    one, two = run_threads(run)
+    assert_bitwise_equal(one, two)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: init.kaiming_uniform((4, 4), mode="fan_avg"), ValueError, "fan_avg"),
+    (lambda: init.kaiming_normal((4, 4), nonlinearity="swish"), ValueError, "swish"),
+    (lambda: init.variance_scaling((4, 4), mode="fan"), ValueError, "mode"),
+    (lambda: init.variance_scaling((4, 4), distribution="cauchy"), ValueError, "distribution"),
+    (lambda: init.variance_scaling((4, 4), scale=0.0), ValueError, "scale"),
+    (lambda: init.normal((4, 4), std=-1.0), ValueError, "std"),
+    (lambda: init.uniform((4, 4), 1.0, 0.0), ValueError, "low <= high"),
+    (lambda: init.trunc_normal((4, 4), a=1.0, b=0.0), ValueError, "a <= b"),
+    (lambda: init.normal((4, 4), dtype=np.int64), TypeError, "dtype"),
+    (lambda: init.normal((4, 4), out=np.empty((4, 5), np.float32)), ValueError, "out"),
+    (lambda: init.normal((4, 4), out=[0.0]), TypeError, "out"),
+    (lambda: init.normal((4, 4), rng="seed"), TypeError, "rng"),
+    (lambda: init.xavier_uniform((4, 4), gain="2"), TypeError, "gain"),
+])
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_bad_input_writes_nothing():
+    out = np.full((4, 4), 3.0, np.float32)
+    g = Generator(1)
+    with pytest.raises(ValueError):
+        init.kaiming_uniform(None, mode="bad", out=out, rng=g)
+    assert np.all(out == 3.0) and g.counter == 0
