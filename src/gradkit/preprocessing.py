@@ -34,7 +34,6 @@ import numpy as np
 from scipy.linalg import eigh as _eigh
 from scipy.linalg import svd as _svd
 
-from ._config import get_num_threads as _get_num_threads
 from ._config import num_threads as _num_threads
 from ._ext import preprocessing as _k
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, NotFittedError,
@@ -114,13 +113,14 @@ def _check_solver(v):
 _CONTROLLER = []
 
 
-def _threads_for_blas(tasks):
-    """Who runs in parallel around a kernel that calls BLAS per chunk.  With enough
-    tasks and threadpoolctl present, the kernel's own threads each run single-threaded
-    BLAS calls (BLAS limited to 1 thread meanwhile: two thread pools never spin against
-    each other); otherwise the kernel runs on this thread and BLAS threads each call.
-    Results are the same either way."""
-    if tasks >= 2 and _get_num_threads() > 1:
+def _threads_for_blas(tasks, elements):
+    """Who runs in parallel around a kernel that calls BLAS per chunk.  With several
+    tasks (or data small enough for one thread) and threadpoolctl present, the kernel's
+    own threads each run single-threaded BLAS calls (BLAS limited to 1 thread meanwhile:
+    two thread pools never spin against each other); otherwise (a single task of wide
+    data) the kernel runs on this thread and BLAS threads each call.  Results are the
+    same either way."""
+    if tasks >= 2 or elements <= (1 << 18):
         if not _CONTROLLER:
             try:
                 from threadpoolctl import ThreadpoolController
@@ -149,7 +149,7 @@ class _Scatter:
         update merges chunks within fixed tasks (run in parallel) and tasks in order."""
         rows, cols = X.shape
         st = cls(cols)
-        with _threads_for_blas(_k.scatter_tasks(rows, cols)):
+        with _threads_for_blas(_k.scatter_tasks(rows, cols), rows * cols):
             bad = _k.scatter(X, st.mean, st.scatter)
         if bad:
             _raise_nonfinite(X)
@@ -172,8 +172,10 @@ class _Scatter:
 def _eigh_desc(scatter_lower, denom):
     """Eigenvalues (descending, clipped at 0) and eigenvectors (columns) of
     scatter / denom, from its lower triangle, by LAPACK's divide and conquer."""
-    w, V = _eigh(scatter_lower / denom, lower=True, driver="evd", check_finite=False,
-                 overwrite_a=True)
+    d = scatter_lower.shape[0]
+    with _threads_for_blas(1, d * d):  # small problems: threads only cost here
+        w, V = _eigh(scatter_lower / denom, lower=True, driver="evd", check_finite=False,
+                     overwrite_a=True)
     w = w[::-1].copy()
     w[w < 0.0] = 0.0
     return w, np.ascontiguousarray(V[:, ::-1])
@@ -214,7 +216,7 @@ def _project(X, mean, M):
     parallel.  Output in X's dtype."""
     rows, cols = X.shape
     Y = np.empty((rows, M.shape[1]), X.dtype)
-    with _threads_for_blas(rows):
+    with _threads_for_blas(rows, rows * cols):
         bad = _k.project(X, mean, M, Y)
     if bad:
         _raise_nonfinite(X)

@@ -2,7 +2,8 @@
 
 PCA whitening is compute-bound (a syrk for the scatter and a gemm for the projection:
 3 n d^2 flops), so its bytes are None; standardization is memory-bound: one read of X
-for the statistics, then one read and one write for the transform."""
+for the statistics, then one read and one write for the transform.  The runner puts
+scikit-learn's BLAS on gradkit's thread count (threadpoolctl)."""
 import numpy as np
 
 from .core import Case
@@ -17,19 +18,6 @@ def _sklearn():
     return sklearn
 
 
-def _limit_blas():
-    """The peer's BLAS runs with gradkit's thread count (threadpoolctl when present)."""
-    import gradkit
-    try:
-        from threadpoolctl import threadpool_limits
-    except Exception:
-        return None
-    return threadpool_limits(limits=gradkit.get_num_threads(), user_api="blas")
-
-
-_LIMITS = None
-
-
 def cases():
     from .. import preprocessing as pp
     from ..reference import preprocessing as ref
@@ -38,8 +26,6 @@ def cases():
     out = []
     n, d = 100_000, 256
     X = rng.standard_normal((n, d)) @ (np.eye(d) + 0.1 * rng.standard_normal((d, d))) + 3.0
-    global _LIMITS
-    _LIMITS = _limit_blas()  # for the run: both sides' BLAS use gradkit's thread count
 
     peer = None
     if sk is not None:
