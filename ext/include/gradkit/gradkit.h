@@ -16,4 +16,5 @@
 #include "gradkit/dropout.h"
 #include "gradkit/optim.h"
 #include "gradkit/regularization.h"
+#include "gradkit/preprocessing.h"
 #endif

@@ -18,3 +18,6 @@ __all__ += ["batch_norm", "batch_norm_backward"]
 
 from . import optim, regularization  # noqa: E402
 __all__ += ["optim", "regularization"]
+from .preprocessing import PCA, Standardizer, Whitener
+
+__all__ += ["Standardizer", "PCA", "Whitener"]
