@@ -49,6 +49,18 @@ cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py
                         double p, unsigned long long seed,
                         unsigned long long counter) noexcept nogil
 
+# ---- optim: one Adam / AdamW step (gradkit/optim.h) -----------------------------------
+# One Adam (decoupled=0) or AdamW (decoupled=1) step in place on n elements, torch.optim's
+# formulas; step is the step number after its increment (1 on the first step); lr,
+# eps, weight_decay >= 0 and betas in [0, 1), else GK_EVALUE.
+cdef int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                     Py_ssize_t n, long step, double lr, double beta1, double beta2,
+                     double eps, double weight_decay, int decoupled) noexcept nogil
+cdef int gk_adam_f64(double *param, const double *grad, double *exp_avg,
+                     double *exp_avg_sq, Py_ssize_t n, long step, double lr, double beta1,
+                     double beta2, double eps, double weight_decay,
+                     int decoupled) noexcept nogil
+
 # ---- losses: fused forward + backward (gradkit/losses.h) ---------------------------------
 # Softmax cross-entropy over rows of `cols` logits: targets are class indices `labels`
 # (length rows, int64; then probs is NULL) or probabilities `probs` (rows x cols; then

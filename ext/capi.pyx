@@ -31,7 +31,6 @@ cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, doubl
     return _c_norm.gk_rms_norm_f64(x, weight, y, rstd, rows, cols, eps)
 
 
-
 # ---- dropout -----------------------------------------------------------------------------
 cimport _c_dropout
 
@@ -46,6 +45,25 @@ cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py
                         double p, unsigned long long seed,
                         unsigned long long counter) noexcept nogil:
     return _c_dropout.gk_dropout_f64(x, y, mask_bits, n, p, seed, counter)
+
+
+# ---- optim -------------------------------------------------------------------------------
+cimport _c_optim
+
+
+cdef int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                     Py_ssize_t n, long step, double lr, double beta1, double beta2,
+                     double eps, double weight_decay, int decoupled) noexcept nogil:
+    return _c_optim.gk_adam_f32(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
+                                eps, weight_decay, decoupled)
+
+
+cdef int gk_adam_f64(double *param, const double *grad, double *exp_avg,
+                     double *exp_avg_sq, Py_ssize_t n, long step, double lr, double beta1,
+                     double beta2, double eps, double weight_decay,
+                     int decoupled) noexcept nogil:
+    return _c_optim.gk_adam_f64(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
+                                eps, weight_decay, decoupled)
 
 
 # ---- losses ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(gradkit.__file__))
 CAPI_FUNCTIONS = ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
                   "gk_rms_norm_f64"]
 CAPI_FUNCTIONS += ["gk_dropout_f32", "gk_dropout_f64"]
+CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
                    "gk_kl_div_f32", "gk_kl_div_f64", "gk_mse_f32", "gk_mse_f64"]
 

@@ -125,6 +125,34 @@ GK_INLINE gk_vd gk_cvt_f32(const void *p)
 #endif
 }
 
+/* gk_fold16 of the lanes of GK_NACC accumulators, folding whole vectors first: lanes k
+ * and k + 8, then k + 4, ... exactly as gk_fold16, so the same result. */
+GK_INLINE double gk_fold_vec(gk_vd *a)
+{
+    for (int nv = GK_NACC; nv > 1; nv /= 2)
+        for (int v = 0; v < nv / 2; ++v)
+            a[v] += a[v + nv / 2];
+    double l[GK_VW];
+    __builtin_memcpy(l, &a[0], sizeof l);
+    for (int s = GK_VW / 2; s > 0; s /= 2)
+        for (int k = 0; k < s; ++k)
+            l[k] += l[k + s];
+    return l[0];
+}
+
+/* A loop over i in [0, n), on nt OpenMP threads, or inline without entering the OpenMP
+ * runtime when nt == 1 (a parallel region, even with if(0), costs ~1 us). `nt` must be
+ * a variable of that name. */
+#define GK_PARALLEL_FOR(nt, i, n, ...) \
+    do { \
+        if ((nt) > 1) { \
+            _Pragma("omp parallel for num_threads(nt) schedule(static)") \
+            for (gk_index i = 0; i < (n); ++i) { __VA_ARGS__ } \
+        } else { \
+            for (gk_index i = 0; i < (n); ++i) { __VA_ARGS__ } \
+        } \
+    } while (0)
+
 /* the lanes of GK_NACC accumulators, for the scalar tail and the final fold */
 GK_INLINE void gk_spill(const gk_vd *acc, double *lanes)
 {

@@ -23,6 +23,12 @@ GK_INLINE void GK_T(chunk_moments)(int kind, const T *x, gk_index n, double s, d
 static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt,
                               double *r0, double *r1)
 {
+    if (n <= GK_CHUNK) {  /* one chunk: the common row */
+        double p1 = 0.0;
+        GK_T(chunk_moments)(kind, x, n, s, r0, &p1);
+        if (r1) *r1 = p1;
+        return;
+    }
     gk_index nchunk = (n + GK_CHUNK - 1) / GK_CHUNK;
     double a = 0.0, b = 0.0;
     double stack[2 * 64];
@@ -113,8 +119,7 @@ static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *me
 {
     int nt = gk_threads_for(rows * cols);
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
-        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-        for (gk_index i = 0; i < rows; ++i) {
+        GK_PARALLEL_FOR(nt, i, rows,
             const T *xi = x + i * cols;
             double m, v;
             GK_T(ln_row_stats)(xi, cols, 1, &m, &v);
@@ -122,7 +127,7 @@ static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *me
             if (mean) mean[i] = (T)m;
             if (rstd) rstd[i] = (T)r;
             GK_T(ln_write)(xi, w, b, y + i * cols, cols, m, r);
-        }
+        );
         return;
     }
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
@@ -162,15 +167,14 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
 {
     int nt = gk_threads_for(rows * cols);
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
-        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-        for (gk_index i = 0; i < rows; ++i) {
+        GK_PARALLEL_FOR(nt, i, rows,
             const T *xi = x + i * cols;
             double ss;
             GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, 1, &ss, NULL);
             double r = 1.0 / sqrt(ss / (double)cols + eps);
             if (rstd) rstd[i] = (T)r;
             GK_T(rms_write)(xi, w, y + i * cols, cols, r);
-        }
+        );
         return;
     }
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
@@ -311,10 +315,10 @@ static int GK_T(norm_bwd)(GK_T(bwd_row_fn) row_fn, const T *dy, const T *x, cons
     int nt = gk_threads_for(rows * cols);
     int nacc = (dw != NULL) + (db != NULL);
     if (nacc == 0 || cols == 0) {
-        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-        for (gk_index i = 0; i < rows; ++i)
+        GK_PARALLEL_FOR(nt, i, rows,
             row_fn(dy + i * cols, x + i * cols, w, dx + i * cols, NULL, NULL, cols,
                    mean ? (double)mean[i] : 0.0, (double)rstd[i]);
+        );
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
         return GK_OK;
@@ -323,18 +327,16 @@ static int GK_T(norm_bwd)(GK_T(bwd_row_fn) row_fn, const T *dy, const T *x, cons
     double *part = (double *)calloc((size_t)(ntask * nacc * cols), sizeof(double));
     if (!part)
         return GK_ENOMEM;
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-    for (gk_index k = 0; k < ntask; ++k) {
+    GK_PARALLEL_FOR(nt, k, ntask,
         double *pw = dw ? part + k * nacc * cols : NULL;
         double *pb = db ? part + k * nacc * cols + (dw ? cols : 0) : NULL;
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index i = gk_task_begin(k, ntask, rows); i < i1; ++i)
             row_fn(dy + i * cols, x + i * cols, w, dx + i * cols, pw, pb, cols,
                    mean ? (double)mean[i] : 0.0, (double)rstd[i]);
-    }
+    );
     int ntc = gk_threads_for(ntask * cols);
-    #pragma omp parallel for num_threads(ntc) schedule(static) if(ntc > 1)
-    for (gk_index j = 0; j < cols; ++j) {
+    GK_PARALLEL_FOR(ntc, j, cols,
         double sw = 0.0, sb = 0.0;
         for (gk_index k = 0; k < ntask; ++k) {
             const double *pk = part + k * nacc * cols;
@@ -343,7 +345,7 @@ static int GK_T(norm_bwd)(GK_T(bwd_row_fn) row_fn, const T *dy, const T *x, cons
         }
         if (dw) dw[j] = (T)sw;
         if (db) db[j] = (T)sb;
-    }
+    );
     free(part);
     return GK_OK;
 }

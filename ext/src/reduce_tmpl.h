@@ -22,6 +22,8 @@ GK_INLINE double GK_T(chunk_sum)(const T *GK_RESTRICT x, gk_index n)
     for (; j + GK_LANES <= n; j += GK_LANES)
         for (int v = 0; v < GK_NACC; ++v)
             a[v] += GK_T(ldv)(x + j + v * GK_VW);
+    if (j == n)
+        return gk_fold_vec(a);
     double acc[GK_LANES];
     gk_spill(a, acc);
     for (int k = 0; j + k < n; ++k)
@@ -40,6 +42,8 @@ GK_INLINE double GK_T(chunk_sumsqdev)(const T *GK_RESTRICT x, gk_index n, double
             gk_vd d = GK_T(ldv)(x + j + v * GK_VW) - m;
             a[v] += d * d;
         }
+    if (j == n)
+        return gk_fold_vec(a);
     double acc[GK_LANES];
     gk_spill(a, acc);
     for (int k = 0; j + k < n; ++k) {
@@ -58,6 +62,8 @@ GK_INLINE double GK_T(chunk_dot)(const T *GK_RESTRICT a, const T *GK_RESTRICT b,
     for (; j + GK_LANES <= n; j += GK_LANES)
         for (int v = 0; v < GK_NACC; ++v)
             s[v] += GK_T(ldv)(a + j + v * GK_VW) * GK_T(ldv)(b + j + v * GK_VW);
+    if (j == n)
+        return gk_fold_vec(s);
     double acc[GK_LANES];
     gk_spill(s, acc);
     for (int k = 0; j + k < n; ++k)
@@ -79,6 +85,11 @@ GK_INLINE void GK_T(chunk_shifted)(const T *GK_RESTRICT x, gk_index n, double s,
             a[v] += d;
             q[v] += d * d;
         }
+    if (j == n) {
+        *sum_d = gk_fold_vec(a);
+        *sum_d2 = gk_fold_vec(q);
+        return;
+    }
     double acc[GK_LANES], acq[GK_LANES];
     gk_spill(a, acc);
     gk_spill(q, acq);

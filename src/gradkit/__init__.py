@@ -30,6 +30,9 @@ __all__ += ["clip_grad_norm_", "clip_grad_value_", "global_norm", "LossScaler",
 __all__ += ["dropout", "init", "random", "Generator", "DropoutMask"]
 __all__ += ["batch_norm", "batch_norm_backward"]
 
+from . import optim, regularization  # noqa: E402
+__all__ += ["optim", "regularization"]
+
 from .losses import softmax_cross_entropy, kl_div, distillation_loss, mse
 from .gradcheck import numerical_grad, check_grad, GradCheckResult
 from .quant import quantize, dequantize

@@ -30,6 +30,16 @@ class NormStats(NamedTuple):
     rstd: np.ndarray
 
 
+def _stats(mean, rstd, _new=tuple.__new__):
+    """NormStats(mean, rstd) without NamedTuple's Python-level __new__ (per-call cost)."""
+    return _new(NormStats, (mean, rstd))
+
+
+# rms_norm's default eps per dtype number: finfo(dtype).eps
+_EPS = {np.dtype(np.float32).num: float(np.finfo(np.float32).eps),
+        np.dtype(np.float64).num: float(np.finfo(np.float64).eps)}
+
+
 def _split(x, normalized_ndim):
     """(outer shape, inner shape, rows, cols) of x normalized over its last axes."""
     nd = _v.positive_int(normalized_ndim, "normalized_ndim")
@@ -73,6 +83,9 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5, *, normalized_ndim=1, out=No
     stats : NormStats
         ``mean`` and ``rstd`` of shape ``x.shape[:-normalized_ndim]``, x's dtype.
     """
+    fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
+    if fast is not None:
+        return fast[0], _stats(fast[1], fast[2])
     x = _v.float_array(x, "x")
     outer, inner, rows, cols = _split(x, normalized_ndim)
     weight = _v.optional_param(weight, "weight", x.dtype, inner)
@@ -170,6 +183,11 @@ def rms_norm(x, weight=None, eps=None, *, normalized_ndim=1, out=None):
     stats : NormStats
         ``mean`` is None; ``rstd`` has shape ``x.shape[:-normalized_ndim]``.
     """
+    if eps is None and type(x) is np.ndarray:
+        eps = _EPS.get(x.dtype.num, None)
+    fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)
+    if fast is not None:
+        return fast[0], _stats(None, fast[1])
     x = _v.float_array(x, "x")
     outer, inner, rows, cols = _split(x, normalized_ndim)
     weight = _v.optional_param(weight, "weight", x.dtype, inner)

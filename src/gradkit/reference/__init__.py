@@ -15,6 +15,12 @@ __all__ += ["dropout", "init", "random"]
 from .norm import batch_norm, batch_norm_backward
 
 __all__ += ["batch_norm", "batch_norm_backward"]
+
+from . import optim, regularization  # noqa: E402
+__all__ += ["optim", "regularization"]
+from .preprocessing import PCA, Standardizer, Whitener
+
+__all__ += ["Standardizer", "PCA", "Whitener"]
 from .losses import (softmax_cross_entropy, kl_div, distillation_loss, mse)
 
 __all__ += ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]

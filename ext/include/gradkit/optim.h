@@ -1,0 +1,104 @@
+/* gradkit optimizer updates (see gradkit.h for the conventions).
+ *
+ * The formulas and their order of operations are torch.optim's single-tensor ones (LARS:
+ * optax.lars); docs/optim.md states them.  Element arithmetic is done in the array's
+ * dtype, as torch does; per-array scalars (bias corrections, step sizes) in double.
+ *
+ * The *_multi functions update `count` arrays in one pass over memory and one parallel
+ * region: the total element count is split evenly across the threads, whatever the
+ * array boundaries.  Array i has size[i] elements; its state arrays have the same size.
+ * Arrays must not overlap each other.  `step` (where taken) is the step number of each
+ * array after its increment: 1 on the first step. */
+#ifndef GRADKIT_OPTIM_H
+#define GRADKIT_OPTIM_H
+#include <stdint.h>
+#include "gradkit/common.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- single array (the C-level API of gradkit.capi) -------------------------------- */
+/* One Adam step (decoupled = 0) or AdamW step (decoupled = 1) on n elements. */
+int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                gk_index n, long step, double lr, double beta1, double beta2, double eps,
+                double weight_decay, int decoupled);
+int gk_adam_f64(double *param, const double *grad, double *exp_avg, double *exp_avg_sq,
+                gk_index n, long step, double lr, double beta1, double beta2, double eps,
+                double weight_decay, int decoupled);
+
+/* ---- multi-tensor ------------------------------------------------------------------ */
+typedef struct {
+    double lr, momentum, dampening, weight_decay;
+    int nesterov, maximize;
+} gk_sgd_options;
+
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    int amsgrad, decoupled, maximize;
+} gk_adam_options;
+
+typedef struct {
+    double lr, alpha, eps, weight_decay, momentum;
+    int centered, maximize;
+} gk_rmsprop_options;
+
+typedef struct {
+    double lr, lr_decay, weight_decay, eps;
+    int maximize;
+} gk_adagrad_options;
+
+typedef struct {
+    double lr, momentum, weight_decay, trust_coefficient, eps;
+    int nesterov;
+} gk_lars_options;
+
+/* SGD.  momentum_buffer may be NULL when momentum == 0; fresh[i] != 0 marks a buffer
+ * that holds nothing yet (torch's None): it is set to the gradient, undampened. */
+int gk_sgd_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                     float *const *momentum_buffer, const unsigned char *fresh,
+                     const gk_index *size, const gk_sgd_options *opt);
+int gk_sgd_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                     double *const *momentum_buffer, const unsigned char *fresh,
+                     const gk_index *size, const gk_sgd_options *opt);
+
+/* Adam / AdamW / AMSGrad.  max_exp_avg_sq may be NULL unless amsgrad. */
+int gk_adam_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                      float *const *exp_avg, float *const *exp_avg_sq,
+                      float *const *max_exp_avg_sq, const gk_index *size,
+                      const int64_t *step, const gk_adam_options *opt);
+int gk_adam_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                      double *const *exp_avg, double *const *exp_avg_sq,
+                      double *const *max_exp_avg_sq, const gk_index *size,
+                      const int64_t *step, const gk_adam_options *opt);
+
+/* RMSprop.  grad_avg may be NULL unless centered, momentum_buffer unless momentum > 0. */
+int gk_rmsprop_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                         float *const *square_avg, float *const *grad_avg,
+                         float *const *momentum_buffer, const gk_index *size,
+                         const gk_rmsprop_options *opt);
+int gk_rmsprop_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                         double *const *square_avg, double *const *grad_avg,
+                         double *const *momentum_buffer, const gk_index *size,
+                         const gk_rmsprop_options *opt);
+
+/* Adagrad. */
+int gk_adagrad_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                         float *const *state_sum, const gk_index *size, const int64_t *step,
+                         const gk_adagrad_options *opt);
+int gk_adagrad_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                         double *const *state_sum, const gk_index *size, const int64_t *step,
+                         const gk_adagrad_options *opt);
+
+/* LARS (optax.lars).  Norms are double sums over fixed chunks, the same for any thread
+ * count.  trust_ratio (may be NULL) receives each array's trust ratio. */
+int gk_lars_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                      float *const *trace, const gk_index *size, const gk_lars_options *opt,
+                      double *trust_ratio);
+int gk_lars_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                      double *const *trace, const gk_index *size, const gk_lars_options *opt,
+                      double *trust_ratio);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,82 @@
+/* gradkit preprocessing kernels: mergeable column statistics and fused standardization
+ * (see gradkit.h for the conventions).  Statistics are accumulated in double whatever
+ * the data type, over fixed row chunks that depend only on the shape, merged in a fixed
+ * order (Chan, Golub & LeVeque), so they are bitwise identical for every thread count. */
+#ifndef GRADKIT_PREPROCESSING_H
+#define GRADKIT_PREPROCESSING_H
+#include "gradkit/common.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Column mean and centred sum of squares of x (rows x cols):
+ * mean[j] = sum_i x_ij / rows, m2[j] = sum_i (x_ij - mean[j])^2 (both double, length
+ * cols).  rows >= 1. */
+int gk_col_moments_f32(const float *x, gk_index rows, gk_index cols, double *mean,
+                       double *m2);
+int gk_col_moments_f64(const double *x, gk_index rows, gk_index cols, double *mean,
+                       double *m2);
+
+/* Centred double copy of x (rows x cols): xc = x - mu.  If mean_in is NULL, mu is the
+ * column mean of x (written to mean_out when that is not NULL); otherwise mu = mean_in
+ * (mean_in may be NULL only when rows >= 1).  *nonfinite (if not NULL) is set to 1
+ * when x holds a NaN or an infinity, else 0. */
+int gk_center_f32(const float *x, gk_index rows, gk_index cols, const double *mean_in,
+                  double *mean_out, double *xc, int *nonfinite);
+int gk_center_f64(const double *x, gk_index rows, gk_index cols, const double *mean_in,
+                  double *mean_out, double *xc, int *nonfinite);
+
+/* Chan's merge of a group b (count n_b, mean mean_b) into group a (count n_a, mean
+ * mean_a, scatter s_a, cols x cols, C order, lower triangle i >= j): mean_a becomes the
+ * merged mean and s_a gets the between-group term (n_a n_b / n) d d^T, d = mean_b -
+ * mean_a, added to its lower triangle.  The caller then adds b's own scatter.  s_a may
+ * be NULL (means only). */
+int gk_merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
+                          const double *mean_b, gk_index cols);
+
+/* Fortran BLAS dsyrk / dgemm (e.g. scipy.linalg.cython_blas's), called single-threaded
+ * from inside the kernels' own parallel loops: limit the BLAS library to one thread
+ * around these calls (threadpoolctl) so the two thread pools do not oversubscribe. */
+typedef void (*gk_dsyrk_fn)(char *uplo, char *trans, int *n, int *k, double *alpha,
+                            double *a, int *lda, double *beta, double *c, int *ldc);
+typedef void (*gk_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                            double *alpha, double *a, int *lda, double *b, int *ldb,
+                            double *beta, double *c, int *ldc);
+
+/* Tasks gk_scatter splits rows x cols data into: a function of the shape only (at most
+ * 64, at most 32 MiB of cols x cols accumulators). */
+gk_index gk_scatter_tasks(gk_index rows, gk_index cols);
+
+/* Count-rows statistics of x in one read: mean (cols, double) and the centred scatter
+ * sum_i (x_i - mean)(x_i - mean)^T into the lower triangle (i >= j) of s (cols x cols,
+ * C order, double; the upper triangle is left as it was).  Fixed row chunks (about 2
+ * MiB of double) are centred on their own mean into a buffer that stays in cache, their
+ * scatter is a BLAS syrk, and they are merged with Chan's update, chunk by chunk within
+ * each of gk_scatter_tasks() tasks (run in parallel), then task by task in order:
+ * bitwise the same for any thread count.  rows >= 1. */
+int gk_scatter_f32(const float *x, gk_index rows, gk_index cols, double *mean, double *s,
+                   gk_dsyrk_fn syrk, int *nonfinite);
+int gk_scatter_f64(const double *x, gk_index rows, gk_index cols, double *mean, double *s,
+                   gk_dsyrk_fn syrk, int *nonfinite);
+
+/* y = (x - mean) m for m (cols x k, C order, double), y (rows x k, x's type): each
+ * fixed row chunk is centred into a cache-resident double buffer and multiplied by
+ * BLAS gemm, chunks in parallel: one read of x, one write of y. */
+int gk_project_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
+                   const double *m, gk_index k, float *y, gk_dgemm_fn gemm, int *nonfinite);
+int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
+                   const double *m, gk_index k, double *y, gk_dgemm_fn gemm,
+                   int *nonfinite);
+
+/* y = (x - mean) / scale per column, computed in double and rounded once; mean and/or
+ * scale may be NULL (no centring / no scaling).  y may be x.  *nonfinite as in
+ * gk_center. */
+int gk_standardize_f32(const float *x, float *y, gk_index rows, gk_index cols,
+                       const double *mean, const double *scale, int *nonfinite);
+int gk_standardize_f64(const double *x, double *y, gk_index rows, gk_index cols,
+                       const double *mean, const double *scale, int *nonfinite);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

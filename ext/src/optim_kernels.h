@@ -1,0 +1,28 @@
+/* The optim family's per-ISA table (see kernels.h). */
+#ifndef GK_OPTIM_KERNELS_H
+#define GK_OPTIM_KERNELS_H
+#include "gradkit/optim.h"
+
+#define GK_OPTIM_SIGS(T, SFX) \
+    int (*sgd_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *buf, \
+                     const unsigned char *fresh, const gk_index *size, \
+                     const gk_sgd_options *o); \
+    int (*adam_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
+                      T *const *v, T *const *vmax, const gk_index *size, \
+                      const int64_t *step, const gk_adam_options *o); \
+    int (*rmsprop_##SFX)(gk_index count, T *const *param, const T *const *grad, \
+                         T *const *sq, T *const *ga, T *const *buf, const gk_index *size, \
+                         const gk_rmsprop_options *o); \
+    int (*adagrad_##SFX)(gk_index count, T *const *param, const T *const *grad, \
+                         T *const *sum, const gk_index *size, const int64_t *step, \
+                         const gk_adagrad_options *o); \
+    int (*lars_##SFX)(gk_index count, T *const *param, const T *const *grad, \
+                      T *const *trace, const gk_index *size, const gk_lars_options *o, \
+                      double *ratio);
+
+typedef struct {
+    GK_OPTIM_SIGS(float, f32)
+    GK_OPTIM_SIGS(double, f64)
+} gk_optim_table;
+
+#endif

@@ -1,0 +1,388 @@
+/* Optimizer update kernels for element type T.  Included by optim.c once per dtype, with
+ * T, SFX and SQRT (sqrtf or sqrt) defined.
+ *
+ * Each optimizer has a loop over one span of one array, written once with its options
+ * as constant arguments and instantiated for each combination by a switch, so every
+ * instance is a branch-free loop the compiler vectorizes; and a span function (the
+ * callback of gk_multi_run) that computes the array's scalars in double, rounds them to
+ * T once, and picks the instance.  The order of operations is torch's (see optim.h):
+ *   add(x, y, alpha)        x + alpha*y
+ *   addcmul(x, y, z, value) x + (value*y)*z
+ *   addcdiv(x, y, z, value) x + (value*y)/z
+ *   lerp(x, y, w)           |w| < 0.5 ? x + w*(y - x) : y - (y - x)*(1 - w)
+ * Multiplying the gradient by +-1 (maximize) and the parameter by 1 (no decoupled decay)
+ * is exact, so those need no separate instances. */
+
+/* ---- SGD --------------------------------------------------------------------------- */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *buf;
+    const unsigned char *fresh;
+    const gk_sgd_options *o;
+} GK_T(sgd_ctx);
+
+/* mode: 0 no momentum, 1 fresh buffer (buf = g), 2 buf = momentum*buf + (1-dampening)*g */
+GK_INLINE void GK_T(sgd_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT buf,
+                              gk_index n, T gs, T wd, T mom, T damp1, T neg_lr,
+                              const int coupled, const int mode, const int nesterov)
+{
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * gs;
+        T pi = p[i];
+        if (coupled) gi = gi + wd * pi;
+        T d = gi;
+        if (mode) {
+            T b = mode == 1 ? gi : buf[i] * mom + damp1 * gi;
+            buf[i] = b;
+            d = nesterov ? gi + mom * b : b;
+        }
+        p[i] = pi + neg_lr * d;
+    }
+}
+
+static void GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(sgd_ctx) *c = (const GK_T(sgd_ctx) *)vctx;
+    const gk_sgd_options *o = c->o;
+    T *p = c->param[a] + b;
+    const T *g = c->grad[a] + b;
+    T *buf = o->momentum != 0.0 ? c->buf[a] + b : NULL;
+    gk_index n = e - b;
+    T gs = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay, mom = (T)o->momentum;
+    T damp1 = (T)(1.0 - o->dampening), neg_lr = (T)(-o->lr);
+    int coupled = o->weight_decay != 0.0;
+    int mode = o->momentum == 0.0 ? 0 : (c->fresh && c->fresh[a] ? 1 : 2);
+    int nest = mode && o->nesterov;
+#define GK_SGD(C, M, N) GK_T(sgd_loop)(p, g, buf, n, gs, wd, mom, damp1, neg_lr, C, M, N)
+    switch (coupled * 6 + mode * 2 + nest) {
+    case 0: GK_SGD(0, 0, 0); break;
+    case 2: GK_SGD(0, 1, 0); break;
+    case 3: GK_SGD(0, 1, 1); break;
+    case 4: GK_SGD(0, 2, 0); break;
+    case 5: GK_SGD(0, 2, 1); break;
+    case 6: GK_SGD(1, 0, 0); break;
+    case 8: GK_SGD(1, 1, 0); break;
+    case 9: GK_SGD(1, 1, 1); break;
+    case 10: GK_SGD(1, 2, 0); break;
+    default: GK_SGD(1, 2, 1); break;
+    }
+#undef GK_SGD
+}
+
+static int GK_T(sgd_multi)(gk_index count, T *const *param, const T *const *grad,
+                           T *const *buf, const unsigned char *fresh, const gk_index *size,
+                           const gk_sgd_options *o)
+{
+    GK_T(sgd_ctx) c = {param, grad, buf, fresh, o};
+    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(sgd_span), &c);
+}
+
+/* ---- Adam, AdamW, AMSGrad ---------------------------------------------------------- */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *m, *const *v, *const *vmax;
+    const int64_t *step;
+    const gk_adam_options *o;
+} GK_T(adam_ctx);
+
+typedef struct {
+    T gs, decay, wd, lw, lomw, b2, c2, bc2s, neg_step, eps;
+    int small;
+} GK_T(adam_k);
+
+GK_INLINE void GK_T(adam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
+                               T *GK_RESTRICT v, T *GK_RESTRICT vmax, gk_index n,
+                               const GK_T(adam_k) *k, const int coupled, const int ams)
+{
+    const T gs = k->gs, decay = k->decay, wd = k->wd, lw = k->lw, lomw = k->lomw;
+    const T b2 = k->b2, c2 = k->c2, bc2s = k->bc2s, nss = k->neg_step, eps = k->eps;
+    const int small = k->small;
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * gs;
+        T pi = p[i] * decay;
+        if (coupled) gi = gi + wd * pi;
+        T mi = m[i];
+        T dm = gi - mi;
+        mi = small ? mi + lw * dm : gi - dm * lomw;
+        T vi = v[i] * b2 + (c2 * gi) * gi;
+        m[i] = mi;
+        v[i] = vi;
+        T den;
+        if (ams) {
+            T x = vmax[i];
+            x = (x > vi || x != x) ? x : vi;  /* torch.maximum: NaN wins */
+            vmax[i] = x;
+            den = SQRT(x) / bc2s + eps;
+        } else {
+            den = SQRT(vi) / bc2s + eps;
+        }
+        p[i] = pi + (nss * mi) / den;
+    }
+}
+
+static void GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(adam_ctx) *c = (const GK_T(adam_ctx) *)vctx;
+    const gk_adam_options *o = c->o;
+    double step = (double)c->step[a];
+    double bc1 = 1.0 - pow(o->beta1, step);
+    double bc2 = 1.0 - pow(o->beta2, step);
+    double w = 1.0 - o->beta1;
+    GK_T(adam_k) k;
+    k.gs = o->maximize ? (T)-1 : (T)1;
+    k.decay = (o->decoupled && o->weight_decay != 0.0) ? (T)(1.0 - o->lr * o->weight_decay) : (T)1;
+    k.wd = (T)o->weight_decay;
+    k.lw = (T)w;
+    k.lomw = (T)1 - k.lw;
+    k.small = fabs((double)k.lw) < 0.5;
+    k.b2 = (T)o->beta2;
+    k.c2 = (T)(1.0 - o->beta2);
+    k.bc2s = (T)pow(bc2, 0.5);
+    k.neg_step = (T)(-(o->lr / bc1));
+    k.eps = (T)o->eps;
+    int coupled = !o->decoupled && o->weight_decay != 0.0;
+    T *p = c->param[a] + b, *m = c->m[a] + b, *v = c->v[a] + b;
+    T *vm = o->amsgrad ? c->vmax[a] + b : NULL;
+    const T *g = c->grad[a] + b;
+    gk_index n = e - b;
+    switch (coupled * 2 + (o->amsgrad != 0)) {
+    case 0: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 0, 0); break;
+    case 1: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 0, 1); break;
+    case 2: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 1, 0); break;
+    default: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 1, 1); break;
+    }
+}
+
+static int GK_T(adam_multi)(gk_index count, T *const *param, const T *const *grad,
+                            T *const *m, T *const *v, T *const *vmax, const gk_index *size,
+                            const int64_t *step, const gk_adam_options *o)
+{
+    GK_T(adam_ctx) c = {param, grad, m, v, vmax, step, o};
+    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(adam_span), &c);
+}
+
+/* ---- RMSprop ----------------------------------------------------------------------- */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *sq, *const *ga, *const *buf;
+    const gk_rmsprop_options *o;
+} GK_T(rmsprop_ctx);
+
+typedef struct {
+    T gs, wd, alpha, c, lw, lomw, eps, mom, neg_lr;
+    int small;
+} GK_T(rmsprop_k);
+
+GK_INLINE void GK_T(rmsprop_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
+                                  T *GK_RESTRICT sq, T *GK_RESTRICT ga, T *GK_RESTRICT buf,
+                                  gk_index n, const GK_T(rmsprop_k) *k, const int coupled,
+                                  const int centered, const int momentum)
+{
+    const T gs = k->gs, wd = k->wd, alpha = k->alpha, cc = k->c, lw = k->lw;
+    const T lomw = k->lomw, eps = k->eps, mom = k->mom, neg_lr = k->neg_lr;
+    const int small = k->small;
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * gs;
+        T pi = p[i];
+        if (coupled) gi = gi + wd * pi;
+        T s = sq[i] * alpha + (cc * gi) * gi;
+        sq[i] = s;
+        T avg;
+        if (centered) {
+            T a = ga[i];
+            T d = gi - a;
+            a = small ? a + lw * d : gi - d * lomw;
+            ga[i] = a;
+            avg = SQRT(s + ((T)-1 * a) * a);
+        } else {
+            avg = SQRT(s);
+        }
+        avg = avg + eps;
+        if (momentum) {
+            T bi = buf[i] * mom + gi / avg;
+            buf[i] = bi;
+            p[i] = pi + neg_lr * bi;
+        } else {
+            p[i] = pi + (neg_lr * gi) / avg;
+        }
+    }
+}
+
+static void GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(rmsprop_ctx) *c = (const GK_T(rmsprop_ctx) *)vctx;
+    const gk_rmsprop_options *o = c->o;
+    GK_T(rmsprop_k) k;
+    k.gs = o->maximize ? (T)-1 : (T)1;
+    k.wd = (T)o->weight_decay;
+    k.alpha = (T)o->alpha;
+    k.c = (T)(1.0 - o->alpha);
+    k.lw = k.c;
+    k.lomw = (T)1 - k.lw;
+    k.small = fabs((double)k.lw) < 0.5;
+    k.eps = (T)o->eps;
+    k.mom = (T)o->momentum;
+    k.neg_lr = (T)(-o->lr);
+    int coupled = o->weight_decay != 0.0, cen = o->centered != 0, mo = o->momentum > 0.0;
+    T *p = c->param[a] + b, *sq = c->sq[a] + b;
+    T *ga = cen ? c->ga[a] + b : NULL, *buf = mo ? c->buf[a] + b : NULL;
+    const T *g = c->grad[a] + b;
+    gk_index n = e - b;
+#define GK_RMS(C, Z, M) GK_T(rmsprop_loop)(p, g, sq, ga, buf, n, &k, C, Z, M)
+    switch (coupled * 4 + cen * 2 + mo) {
+    case 0: GK_RMS(0, 0, 0); break;
+    case 1: GK_RMS(0, 0, 1); break;
+    case 2: GK_RMS(0, 1, 0); break;
+    case 3: GK_RMS(0, 1, 1); break;
+    case 4: GK_RMS(1, 0, 0); break;
+    case 5: GK_RMS(1, 0, 1); break;
+    case 6: GK_RMS(1, 1, 0); break;
+    default: GK_RMS(1, 1, 1); break;
+    }
+#undef GK_RMS
+}
+
+static int GK_T(rmsprop_multi)(gk_index count, T *const *param, const T *const *grad,
+                               T *const *sq, T *const *ga, T *const *buf,
+                               const gk_index *size, const gk_rmsprop_options *o)
+{
+    GK_T(rmsprop_ctx) c = {param, grad, sq, ga, buf, o};
+    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(rmsprop_span), &c);
+}
+
+/* ---- Adagrad ----------------------------------------------------------------------- */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *sum;
+    const int64_t *step;
+    const gk_adagrad_options *o;
+} GK_T(adagrad_ctx);
+
+GK_INLINE void GK_T(adagrad_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
+                                  T *GK_RESTRICT sum, gk_index n, T gs, T wd, T eps,
+                                  T neg_clr, const int coupled)
+{
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * gs;
+        T pi = p[i];
+        if (coupled) gi = gi + wd * pi;
+        T s = sum[i] + gi * gi;
+        sum[i] = s;
+        T std = SQRT(s) + eps;
+        p[i] = pi + (neg_clr * gi) / std;
+    }
+}
+
+static void GK_T(adagrad_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(adagrad_ctx) *c = (const GK_T(adagrad_ctx) *)vctx;
+    const gk_adagrad_options *o = c->o;
+    double clr = o->lr / (1.0 + ((double)c->step[a] - 1.0) * o->lr_decay);
+    T gs = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay, eps = (T)o->eps;
+    T neg_clr = (T)(-clr);
+    T *p = c->param[a] + b, *s = c->sum[a] + b;
+    const T *g = c->grad[a] + b;
+    if (o->weight_decay != 0.0)
+        GK_T(adagrad_loop)(p, g, s, e - b, gs, wd, eps, neg_clr, 1);
+    else
+        GK_T(adagrad_loop)(p, g, s, e - b, gs, wd, eps, neg_clr, 0);
+}
+
+static int GK_T(adagrad_multi)(gk_index count, T *const *param, const T *const *grad,
+                               T *const *sum, const gk_index *size, const int64_t *step,
+                               const gk_adagrad_options *o)
+{
+    GK_T(adagrad_ctx) c = {param, grad, sum, step, o};
+    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(adagrad_span), &c);
+}
+
+/* ---- LARS (optax.lars) ------------------------------------------------------------- */
+/* u = g + wd*p;  r = tc*||p|| / (||u|| + eps), or 1 if ||p|| or ||u|| is 0;
+ * t = -lr*(u*r) + momentum*t;  p += nesterov ? -lr*(u*r) + momentum*t : t */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *trace;
+    const gk_lars_options *o;
+    double *sums;    /* per array: sum p^2, sum u^2 */
+    double *ratio;   /* per array trust ratio, filled by the span pass (may be NULL) */
+} GK_T(lars_ctx);
+
+static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, double *part)
+{
+    const GK_T(lars_ctx) *c = (const GK_T(lars_ctx) *)vctx;
+    const T *GK_RESTRICT p = c->param[a] + b;
+    const T *GK_RESTRICT g = c->grad[a] + b;
+    const T wd = (T)c->o->weight_decay;
+    double ap[GK_LANES] = {0}, au[GK_LANES] = {0};
+    gk_index j = 0;
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int k = 0; k < GK_LANES; ++k) {
+            double pv = (double)p[j + k], uv = (double)(g[j + k] + wd * p[j + k]);
+            ap[k] += pv * pv;
+            au[k] += uv * uv;
+        }
+    for (int k = 0; j + k < n; ++k) {
+        double pv = (double)p[j + k], uv = (double)(g[j + k] + wd * p[j + k]);
+        ap[k] += pv * pv;
+        au[k] += uv * uv;
+    }
+    part[0] = gk_fold16(ap);
+    part[1] = gk_fold16(au);
+}
+
+GK_INLINE void GK_T(lars_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT t,
+                               gk_index n, T wd, T r, T neg_lr, T mom, const int nesterov)
+{
+    for (gk_index i = 0; i < n; ++i) {
+        T pi = p[i];
+        T u = neg_lr * ((g[i] + wd * pi) * r);
+        T ti = u + mom * t[i];
+        t[i] = ti;
+        p[i] = pi + (nesterov ? u + mom * ti : ti);
+    }
+}
+
+static double GK_T(lars_ratio)(const gk_lars_options *o, const double *sums)
+{
+    double pn = sqrt(sums[0]), un = sqrt(sums[1]);
+    if (pn == 0.0 || un == 0.0) return 1.0;
+    return o->trust_coefficient * pn / (un + o->eps);
+}
+
+static void GK_T(lars_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(lars_ctx) *c = (const GK_T(lars_ctx) *)vctx;
+    const gk_lars_options *o = c->o;
+    double r = GK_T(lars_ratio)(o, c->sums + 2 * a);
+    if (c->ratio && b == 0) c->ratio[a] = r;  /* the span holding element 0 reports it */
+    T *p = c->param[a] + b, *t = c->trace[a] + b;
+    const T *g = c->grad[a] + b;
+    if (o->nesterov)
+        GK_T(lars_loop)(p, g, t, e - b, (T)o->weight_decay, (T)r, (T)(-o->lr),
+                        (T)o->momentum, 1);
+    else
+        GK_T(lars_loop)(p, g, t, e - b, (T)o->weight_decay, (T)r, (T)(-o->lr),
+                        (T)o->momentum, 0);
+}
+
+static int GK_T(lars_multi)(gk_index count, T *const *param, const T *const *grad,
+                            T *const *trace, const gk_index *size, const gk_lars_options *o,
+                            double *ratio)
+{
+    double stack_sums[2 * GK_MULTI_STACK];
+    double *sums = count <= GK_MULTI_STACK ? stack_sums
+                                           : (double *)malloc(sizeof(double) * 2 * (size_t)count);
+    if (!sums) return GK_ENOMEM;
+    GK_T(lars_ctx) c = {param, grad, trace, o, sums, ratio};
+    int err = gk_multi_run(count, size, 2, GK_T(lars_chunk), sums, GK_T(lars_span), &c);
+    if (err == GK_OK && ratio)  /* arrays with no elements have no span */
+        for (gk_index a = 0; a < count; ++a)
+            if (size[a] == 0) ratio[a] = 1.0;
+    if (sums != stack_sums) free(sums);
+    return err;
+}

@@ -1,0 +1,119 @@
+/* Preprocessing kernels (column statistics, centring, standardization), compiled once
+ * per ISA. */
+#include "gk_internal.h"
+#include "preprocessing_kernels.h"
+
+/* Rows per statistics chunk: about 4096 elements, so a chunk's second pass reads it from
+ * L1/L2.  Depends on the width only. */
+static gk_index pp_chunk_rows(gk_index cols)
+{
+    gk_index r = 4096 / (cols > 0 ? cols : 1);
+    return r < 1 ? 1 : r;
+}
+
+/* Tasks over nchunk chunks: at most 64, at most 32 MiB of per-task scratch; a function of
+ * the shape only. */
+static gk_index pp_tasks(gk_index nchunk, gk_index doubles_per_task)
+{
+    gk_index t = nchunk < 64 ? nchunk : 64;
+    gk_index cap = ((gk_index)1 << 22) / (doubles_per_task > 0 ? doubles_per_task : 1);
+    if (t > cap) t = cap;
+    return t < 1 ? 1 : t;
+}
+
+/* Chan, Golub & LeVeque: fold group b (n_b, mean_b, m2_b) into group a. */
+static void pp_chan_fold(gk_index *n_a, double *GK_RESTRICT mean_a, double *GK_RESTRICT m2_a,
+                         gk_index n_b, const double *GK_RESTRICT mean_b,
+                         const double *GK_RESTRICT m2_b, gk_index cols)
+{
+    if (n_b == 0) return;
+    if (*n_a == 0) {
+        for (gk_index j = 0; j < cols; ++j) mean_a[j] = mean_b[j], m2_a[j] = m2_b[j];
+        *n_a = n_b;
+        return;
+    }
+    double n = (double)(*n_a + n_b);
+    double f = (double)n_b / n, g = (double)(*n_a) * f;
+    for (gk_index j = 0; j < cols; ++j) {
+        double d = mean_b[j] - mean_a[j];
+        mean_a[j] += d * f;
+        m2_a[j] += m2_b[j] + d * d * g;
+    }
+    *n_a += n_b;
+}
+
+static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
+                               const double *mean_b, gk_index cols)
+{
+    if (n_b == 0) return;
+    if (n_a == 0) {
+        for (gk_index j = 0; j < cols; ++j) mean_a[j] = mean_b[j];
+        return;
+    }
+    double n = (double)(n_a + n_b);
+    double f = (double)n_b / n, g = (double)n_a * f;
+    if (s_a) {
+        int nt = gk_threads_for(cols * cols / 2);
+        #pragma omp parallel for num_threads(nt) schedule(static, 8) if(nt > 1)
+        for (gk_index i = 0; i < cols; ++i) {
+            double gdi = g * (mean_b[i] - mean_a[i]);
+            double *GK_RESTRICT si = s_a + i * cols;
+            for (gk_index j = 0; j <= i; ++j)
+                si[j] += gdi * (mean_b[j] - mean_a[j]);
+        }
+    }
+    for (gk_index j = 0; j < cols; ++j)
+        mean_a[j] += (mean_b[j] - mean_a[j]) * f;
+}
+
+/* Rows per BLAS chunk: about 2 MiB of double, so a centred chunk stays in L2/L3 while
+ * syrk/gemm reads it.  Depends on the width only. */
+static gk_index pp_blas_chunk_rows(gk_index cols)
+{
+    gk_index r = ((gk_index)1 << 18) / (cols > 0 ? cols : 1);
+    return r < 1 ? 1 : r;
+}
+
+static gk_index pp_scatter_tasks(gk_index rows, gk_index cols)
+{
+    gk_index chunk = pp_blas_chunk_rows(cols);
+    return pp_tasks((rows + chunk - 1) / chunk, cols * cols + cols);
+}
+
+/* Chan's merge of a task (n_b, mean_b, lower scatter s_b) into (n_a, mean_a, s_a). */
+static void pp_merge_full(gk_index *n_a, double *mean_a, double *s_a, gk_index n_b,
+                          const double *mean_b, const double *s_b, gk_index cols)
+{
+    if (n_b == 0) return;
+    merge_mean_scatter(*n_a, mean_a, s_a, n_b, mean_b, cols);
+    for (gk_index i = 0; i < cols; ++i)
+        for (gk_index j = 0; j <= i; ++j)
+            s_a[i * cols + j] += s_b[i * cols + j];
+    *n_a += n_b;
+}
+
+#define T float
+#define SFX f32
+#include "preprocessing_tmpl.h"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX f64
+#include "preprocessing_tmpl.h"
+#undef T
+#undef SFX
+
+#define GK_PREPROCESSING_ENTRIES(SFX) \
+    .col_moments_##SFX = col_moments_##SFX, \
+    .center_##SFX = center_##SFX, \
+    .scatter_##SFX = scatter_##SFX, \
+    .project_##SFX = project_##SFX, \
+    .standardize_##SFX = standardize_##SFX,
+
+const gk_preprocessing_table GK_ISA_SYM(gk_preprocessing_table) = {
+    GK_PREPROCESSING_ENTRIES(f32)
+    GK_PREPROCESSING_ENTRIES(f64)
+    .merge_mean_scatter = merge_mean_scatter,
+    .scatter_tasks = pp_scatter_tasks,
+};

@@ -1,0 +1,81 @@
+/* Public entry points of the preprocessing family: validate, then call the ISA table. */
+#include "gk_internal.h"
+#include "kernels.h"
+#include "preprocessing_kernels.h"
+
+GK_DEFINE_TABLE_GETTER(preprocessing)
+
+#define GK_DEFINE_PREPROCESSING(T, SFX) \
+int gk_col_moments_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, \
+                         double *m2) \
+{ \
+    if (rows < 1 || cols < 0) return GK_ESIZE; \
+    if (cols > 0 && (!x || !mean || !m2)) return GK_ENULL; \
+    if (cols == 0) return GK_OK; \
+    return preprocessing_table()->col_moments_##SFX(x, rows, cols, mean, m2); \
+} \
+int gk_center_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean_in, \
+                    double *mean_out, double *xc, int *nonfinite) \
+{ \
+    if (rows < 0 || cols < 0) return GK_ESIZE; \
+    if (!mean_in && rows < 1) return GK_ESIZE; \
+    if (rows * cols > 0 && (!x || !xc)) return GK_ENULL; \
+    if (nonfinite) *nonfinite = 0; \
+    if (cols == 0 || rows == 0) return GK_OK; \
+    return preprocessing_table()->center_##SFX(x, rows, cols, mean_in, mean_out, xc, \
+                                               nonfinite); \
+} \
+int gk_standardize_##SFX(const T *x, T *y, gk_index rows, gk_index cols, \
+                         const double *mean, const double *scale, int *nonfinite) \
+{ \
+    if (rows < 0 || cols < 0) return GK_ESIZE; \
+    if (rows * cols > 0 && (!x || !y)) return GK_ENULL; \
+    if (nonfinite) *nonfinite = 0; \
+    if (rows * cols == 0) return GK_OK; \
+    return preprocessing_table()->standardize_##SFX(x, y, rows, cols, mean, scale, \
+                                                    nonfinite); \
+}
+
+#define GK_DEFINE_BLAS_DRIVEN(T, SFX) \
+int gk_scatter_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, double *s, \
+                     gk_dsyrk_fn syrk, int *nonfinite) \
+{ \
+    if (rows < 1 || cols < 0) return GK_ESIZE; \
+    if (cols > (gk_index)1 << 30) return GK_ESIZE; \
+    if (cols > 0 && (!x || !mean || !s || !syrk)) return GK_ENULL; \
+    if (nonfinite) *nonfinite = 0; \
+    if (cols == 0) return GK_OK; \
+    return preprocessing_table()->scatter_##SFX(x, rows, cols, mean, s, syrk, nonfinite); \
+} \
+int gk_project_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean, \
+                     const double *m, gk_index k, T *y, gk_dgemm_fn gemm, int *nonfinite) \
+{ \
+    if (rows < 0 || cols < 1 || k < 0) return GK_ESIZE; \
+    if (cols > (gk_index)1 << 30 || k > (gk_index)1 << 30) return GK_ESIZE; \
+    if (rows > 0 && (!x || !mean || !gemm || (k > 0 && (!m || !y)))) return GK_ENULL; \
+    if (nonfinite) *nonfinite = 0; \
+    if (rows == 0) return GK_OK; \
+    return preprocessing_table()->project_##SFX(x, rows, cols, mean, m, k, y, gemm, \
+                                                nonfinite); \
+}
+
+GK_DEFINE_PREPROCESSING(float, f32)
+GK_DEFINE_PREPROCESSING(double, f64)
+GK_DEFINE_BLAS_DRIVEN(float, f32)
+GK_DEFINE_BLAS_DRIVEN(double, f64)
+
+gk_index gk_scatter_tasks(gk_index rows, gk_index cols)
+{
+    if (rows < 1 || cols < 1) return 1;
+    return preprocessing_table()->scatter_tasks(rows, cols);
+}
+
+int gk_merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
+                          const double *mean_b, gk_index cols)
+{
+    if (n_a < 0 || n_b < 0 || cols < 0) return GK_ESIZE;
+    if (cols > 0 && (!mean_a || !mean_b)) return GK_ENULL;
+    if (cols > 0)
+        preprocessing_table()->merge_mean_scatter(n_a, mean_a, s_a, n_b, mean_b, cols);
+    return GK_OK;
+}

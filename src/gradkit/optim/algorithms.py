@@ -1,0 +1,284 @@
+r"""The optimizers: torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, and optax's LARS.
+
+Same constructor arguments, defaults, update formulas (in torch's order of operations),
+per-parameter step counts and state names as torch; the gradients are passed to
+``step(grads)``.  Each group is updated by one multi-tensor kernel (one pass over
+memory, one parallel region for all its arrays); see :mod:`gradkit.optim.functional`
+for the formulas.
+"""
+import numpy as np
+
+from .._ext import optim as _k
+from . import _checks as _c
+from .optimizer import Optimizer
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with momentum and Nesterov (``torch.optim.SGD``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda\theta,\quad
+        b \leftarrow g \text{ (first step)},\; \mu b + (1-\tau) g \text{ (after)},\quad
+        \theta \leftarrow \theta - \gamma\,(g + \mu b \text{ if nesterov else } b)
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts ``{"params": [...], **options}``
+        float32/float64 C-contiguous writable arrays, updated in place.
+    lr : float
+        Learning rate :math:`\gamma` (torch's default 1e-3).
+    momentum : float
+        :math:`\mu`; 0 disables the buffer.
+    dampening : float
+        :math:`\tau`; not applied on the first step (the buffer starts as the gradient).
+    weight_decay : float
+        :math:`\lambda`, L2 penalty added to the gradient.
+    nesterov : bool
+        Requires momentum > 0 and dampening = 0.
+    maximize : bool
+        Ascend instead of descend.
+
+    State per parameter: ``momentum_buffer``.
+    """
+    _slots = ("momentum_buffer",)
+    _counts_steps = False
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _options(self, g):
+        return _c.sgd_options(g["lr"], g["momentum"], g["dampening"], g["weight_decay"],
+                              g["nesterov"], g["maximize"])
+
+    def _needed(self, opts):
+        return ("momentum_buffer",) if opts[1] != 0.0 else ()
+
+    def _new_state(self, slot, param, group):
+        return np.empty_like(param)  # filled with the gradient by the first step
+
+    def _update(self, params, grads, state, opts, fresh):
+        _k.sgd(params, grads, state["momentum_buffer"], fresh, *opts)
+
+
+class Adam(Optimizer):
+    r"""Adam, with AMSGrad (``torch.optim.Adam``).
+
+    .. math::
+        g &\leftarrow \pm g + \lambda\theta,\qquad
+        m \leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \hat v &= \max(\hat v, v) \text{ (amsgrad) or } v,\qquad
+        \theta \leftarrow \theta - \frac{\gamma}{1-\beta_1^t}\,
+        \frac{m}{\sqrt{\hat v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    with eps outside the square root and t the parameter's own step count.
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Default 1e-3.
+    betas : (float, float)
+        Each in [0, 1); default (0.9, 0.999).
+    eps : float
+        Default 1e-8.
+    weight_decay : float
+        L2 penalty added to the gradient (see :class:`AdamW` for decoupled decay).
+    amsgrad : bool
+        Normalize by the running maximum of the raw second moment.
+    maximize : bool
+    decoupled_weight_decay : bool
+        AdamW's decay (torch 2.x's Adam option of the same name).
+
+    State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``
+    (amsgrad).
+    """
+    _slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    def _options(self, g):
+        b1, b2 = _c.betas(g["betas"])
+        return _c.adam_options(g["lr"], b1, b2, g["eps"], g["weight_decay"], g["amsgrad"],
+                               g["decoupled_weight_decay"], g["maximize"])
+
+    def _needed(self, opts):
+        return self._slots if opts[5] else self._slots[:2]
+
+    def _update(self, params, grads, state, opts, fresh):
+        _k.adam(params, grads, state["exp_avg"], state["exp_avg_sq"],
+                state["max_exp_avg_sq"], state["step"], *opts)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (``torch.optim.AdamW``):
+    :math:`\theta \leftarrow \theta(1 - \gamma\lambda)` before the Adam step, and no
+    decay term in the gradient.  Default ``weight_decay=1e-2``; otherwise as
+    :class:`Adam`."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop, centered or not, with momentum (``torch.optim.RMSprop``).
+
+    .. math::
+        g &\leftarrow \pm g + \lambda\theta,\qquad
+        s \leftarrow \alpha s + (1-\alpha) g^2,\qquad
+        \bar g \leftarrow \mathrm{lerp}(\bar g, g, 1-\alpha) \text{ (centered)} \\
+        d &= \sqrt{s - \bar g^2} + \epsilon \text{ (centered) or } \sqrt{s} + \epsilon,
+        \qquad \theta \leftarrow \theta - \gamma g/d
+        \text{ or } b \leftarrow \mu b + g/d,\; \theta \leftarrow \theta - \gamma b
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Default 1e-2.
+    alpha : float
+        Smoothing constant, default 0.99.
+    eps : float
+        Added outside the square root, default 1e-8.
+    weight_decay, momentum : float
+    centered : bool
+    maximize : bool
+
+    State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
+    ``grad_avg`` (centered).
+    """
+    _slots = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 momentum=0.0, centered=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered,
+                                      maximize=maximize))
+
+    def _options(self, g):
+        return _c.rmsprop_options(g["lr"], g["alpha"], g["eps"], g["weight_decay"],
+                                  g["momentum"], g["centered"], g["maximize"])
+
+    def _needed(self, opts):
+        return (("square_avg",) + (("momentum_buffer",) if opts[4] > 0.0 else ())
+                + (("grad_avg",) if opts[5] else ()))
+
+    def _update(self, params, grads, state, opts, fresh):
+        _k.rmsprop(params, grads, state["square_avg"], state["grad_avg"],
+                   state["momentum_buffer"], state["step"], *opts)
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (``torch.optim.Adagrad``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda\theta,\quad
+        \tilde\gamma = \frac{\gamma}{1 + (t-1)\eta},\quad
+        s \leftarrow s + g^2,\quad
+        \theta \leftarrow \theta - \tilde\gamma\,\frac{g}{\sqrt{s} + \epsilon}
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Default 1e-2.
+    lr_decay : float
+        :math:`\eta`.
+    weight_decay : float
+    initial_accumulator_value : float
+        Starting value of ``sum`` (state created with the optimizer, as torch does).
+    eps : float
+        Default 1e-10.
+    maximize : bool
+
+    State per parameter: ``step``, ``sum``.
+    """
+    _slots = ("sum",)
+    _eager = True
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _options(self, g):
+        _c.nonneg(g["initial_accumulator_value"], "initial_accumulator_value")
+        return _c.adagrad_options(g["lr"], g["lr_decay"], g["weight_decay"], g["eps"],
+                                  g["maximize"])
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _new_state(self, slot, param, group):
+        return np.full_like(param, group["initial_accumulator_value"])
+
+    def _update(self, params, grads, state, opts, fresh):
+        _k.adagrad(params, grads, state["sum"], state["step"], *opts)
+
+
+class LARS(Optimizer):
+    r"""Layer-wise adaptive rate scaling, as ``optax.lars``.
+
+    optax chains, in this order, ``add_decayed_weights(weight_decay)``,
+    ``scale_by_trust_ratio(trust_coefficient, eps)``, ``scale_by_learning_rate(lr)``
+    and ``trace(momentum, nesterov)``; per array (layer):
+
+    .. math::
+        u &= g + \lambda\theta,\qquad
+        r = \frac{c\,\lVert\theta\rVert}{\lVert u\rVert + \epsilon}
+        \;(1 \text{ if } \lVert\theta\rVert = 0 \text{ or } \lVert u\rVert = 0) \\
+        t &\leftarrow -\gamma r u + \mu t,\qquad
+        \theta \leftarrow \theta + t
+        \;(\text{nesterov: } \theta \leftarrow \theta - \gamma r u + \mu t)
+
+    The weight decay enters the norm in the denominator (``||g + wd*theta||``, not
+    ``||g|| + wd*||theta||`` as in You et al.'s paper), and the learning rate is inside
+    the momentum trace, as in optax.  Norms are float64 sums over fixed chunks (optax
+    uses the array's dtype).
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Required.
+    momentum : float
+        Default 0.9.
+    weight_decay : float
+    trust_coefficient : float
+        Default 1e-3.
+    eps : float
+        Default 0.
+    nesterov : bool
+
+    State per parameter: ``trace``.
+    """
+    _slots = ("trace",)
+    _counts_steps = False
+
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3,
+                 eps=0.0, *, nesterov=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      trust_coefficient=trust_coefficient, eps=eps,
+                                      nesterov=nesterov))
+
+    def _options(self, g):
+        return _c.lars_options(g["lr"], g["momentum"], g["weight_decay"],
+                               g["trust_coefficient"], g["eps"], g["nesterov"])
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh):
+        _k.lars(params, grads, state["trace"], *opts)

@@ -1,0 +1,237 @@
+r"""In-place optimizer kernels: one step of one optimizer on given arrays and states.
+
+Each function takes one array or a list of arrays (with lists: every argument that is
+per parameter is a list aligned with ``param``, and a ``None`` gradient skips its
+parameter).  A list is updated by one multi-tensor kernel: one pass over memory and one
+parallel region for all arrays, float32 and float64 in one batch each.  Parameters and
+states are updated in place and must be C-contiguous and writable; gradients are only
+read (copied once if not C-contiguous).  ``step`` is the step number after its increment
+(1 on the first step), as torch's ``state['step']`` is when the update runs.
+
+The formulas, in torch's order of operations, are those of ``torch.optim``'s
+single-tensor implementations (LARS: ``optax.lars``); see :mod:`gradkit.optim` and
+docs/optim.md.  The optimizer classes call the same kernels.
+"""
+import numbers
+
+import numpy as np
+
+from .._ext import optim as _k
+from . import _checks as _c
+
+__all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_"]
+
+
+def _params(param):
+    """(many, list of checked parameters)."""
+    if isinstance(param, (list, tuple)):
+        return True, [_c.param_array(p, f"param[{i}]") for i, p in enumerate(param)]
+    return False, [_c.param_array(param, "param")]
+
+
+def _per_param(value, name, many, params):
+    if not many:
+        return [value]
+    if not isinstance(value, (list, tuple)) or len(value) != len(params):
+        raise ValueError(f"{name} must be a list of {len(params)} entries, aligned with "
+                         "param")
+    return list(value)
+
+
+def _grads(grad, many, params):
+    return _k.check_grads(params, _per_param(grad, "grad", many, params))
+
+
+def _states(value, name, many, params, grads):
+    """State arrays for the parameters that have a gradient (None elsewhere)."""
+    values = _per_param(value, name, many, params)
+    out = []
+    for i, (a, p, g) in enumerate(zip(values, params, grads)):
+        label = f"{name}[{i}]" if many else name
+        if g is None:
+            out.append(None)
+        elif a is None:
+            raise ValueError(f"{label} is required")
+        else:
+            out.append(_c.state_array(a, label, p))
+    return out
+
+
+def _steps(step, many, params):
+    """Step numbers (>= 1) as the int64 array of counts *before* the step that the
+    kernels advance."""
+    steps = _per_param(step, "step", many, params) if many and isinstance(
+        step, (list, tuple)) else [step] * len(params)
+    out = np.empty(len(params), np.int64)
+    for i, s in enumerate(steps):
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"step must be an int (the step number, 1 on the first "
+                            f"step), got {type(s).__name__}")
+        if s < 1:
+            raise ValueError(f"step must be >= 1 (the step number after its increment), "
+                             f"got {s}")
+        out[i] = int(s) - 1
+    return out
+
+
+def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,
+         weight_decay=0.0, nesterov=False, maximize=False):
+    r"""One SGD step in place (``torch.optim.SGD``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda\theta,\quad
+        b \leftarrow \begin{cases} g & \text{first step} \\
+                     \mu b + (1-\tau) g & \text{after} \end{cases},\quad
+        \theta \leftarrow \theta - \gamma\,(g + \mu b \text{ if nesterov else } b)
+
+    (without momentum, :math:`\theta \leftarrow \theta - \gamma g`).
+
+    Parameters
+    ----------
+    param, grad : ndarray or list of ndarray
+    momentum_buffer : ndarray, list or None
+        The buffer from the previous step; None (or a None entry) on the first step:
+        a new buffer is then made, holding the gradient (torch's undampened first step).
+    lr, momentum, dampening, weight_decay, nesterov, maximize
+        As ``torch.optim.SGD``; Nesterov needs momentum > 0 and dampening = 0.
+
+    Returns
+    -------
+    ndarray, list or None
+        The momentum buffer(s) to pass to the next step (None without momentum).
+    """
+    opts = _c.sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    bufs, fresh = [None] * len(params), [False] * len(params)
+    if opts[1] != 0.0:
+        given = _per_param(momentum_buffer, "momentum_buffer", many, params)
+        for i, (b, p, g) in enumerate(zip(given, params, grads)):
+            label = f"momentum_buffer[{i}]" if many else "momentum_buffer"
+            if b is not None:
+                bufs[i] = _c.state_array(b, label, p)
+            elif g is not None:
+                fresh[i] = True
+        for i, p in enumerate(params):  # allocate only once everything is checked
+            if fresh[i]:
+                bufs[i] = np.empty_like(p)
+    _k.sgd(params, grads, bufs, fresh, *opts)
+    if opts[1] == 0.0:
+        return [None] * len(params) if many else None
+    return bufs if many else bufs[0]
+
+
+def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
+          eps=1e-8, weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
+          decoupled=False, maximize=False):
+    r"""One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step in place.
+
+    .. math::
+        g &\leftarrow \pm g \;(+\lambda\theta \text{ if not decoupled}),\qquad
+        \theta \leftarrow \theta(1 - \gamma\lambda) \text{ if decoupled} \\
+        m &\leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2,\qquad
+        \hat v = \max(\hat v, v) \text{ if amsgrad else } v \\
+        \theta &\leftarrow \theta - \frac{\gamma}{1-\beta_1^t}\,
+        \frac{m}{\sqrt{\hat v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    Parameters
+    ----------
+    param, grad, exp_avg, exp_avg_sq : ndarray or lists of ndarray
+    step : int or list of int
+        Step number after its increment, 1 on the first step.
+    lr, beta1, beta2, eps, weight_decay
+        As ``torch.optim.Adam`` (``betas=(beta1, beta2)``).
+    amsgrad : bool
+        Keep the running maximum of ``exp_avg_sq`` in ``max_exp_avg_sq`` (required).
+    decoupled : bool
+        AdamW's decoupled weight decay.
+    maximize : bool
+    """
+    opts = _c.adam_options(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    ms = _states(exp_avg, "exp_avg", many, params, grads)
+    vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
+    vmax = (_states(max_exp_avg_sq, "max_exp_avg_sq", many, params, grads)
+            if opts[5] else None)
+    steps = _steps(step, many, params)
+    _k.adam(params, grads, ms, vs, vmax, steps, *opts)
+
+
+def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr=1e-2,
+             alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+             maximize=False):
+    r"""One RMSprop step in place (``torch.optim.RMSprop``).
+
+    .. math::
+        g &\leftarrow \pm g + \lambda\theta,\qquad
+        s \leftarrow \alpha s + (1-\alpha) g^2,\qquad
+        \bar g \leftarrow \mathrm{lerp}(\bar g, g, 1-\alpha) \text{ if centered} \\
+        d &= \sqrt{s - \bar g^2 \text{ (centered) or } s} + \epsilon,\qquad
+        \theta \leftarrow \theta - \gamma\, g/d
+        \quad\text{or, with momentum,}\quad b \leftarrow \mu b + g/d,\;
+        \theta \leftarrow \theta - \gamma b
+
+    ``grad_avg`` is required when centered, ``momentum_buffer`` when momentum > 0
+    (both start as zeros).
+    """
+    opts = _c.rmsprop_options(lr, alpha, eps, weight_decay, momentum, centered, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    sqs = _states(square_avg, "square_avg", many, params, grads)
+    gas = _states(grad_avg, "grad_avg", many, params, grads) if opts[5] else None
+    bufs = (_states(momentum_buffer, "momentum_buffer", many, params, grads)
+            if opts[4] > 0.0 else None)
+    _k.rmsprop(params, grads, sqs, gas, bufs, None, *opts)
+
+
+def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+             eps=1e-10, maximize=False):
+    r"""One Adagrad step in place (``torch.optim.Adagrad``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda\theta,\quad
+        \tilde\gamma = \frac{\gamma}{1 + (t-1)\eta},\quad
+        s \leftarrow s + g^2,\quad
+        \theta \leftarrow \theta - \tilde\gamma\,\frac{g}{\sqrt{s} + \epsilon}
+
+    ``state_sum`` starts at ``initial_accumulator_value``; ``step`` (t) is the step
+    number after its increment.
+    """
+    opts = _c.adagrad_options(lr, lr_decay, weight_decay, eps, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    sums = _states(state_sum, "state_sum", many, params, grads)
+    steps = _steps(step, many, params)
+    _k.adagrad(params, grads, sums, steps, *opts)
+
+
+def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
+          trust_coefficient=1e-3, eps=0.0, nesterov=False):
+    r"""One LARS step in place, as ``optax.lars`` (its chain, in order:
+    ``add_decayed_weights``, ``scale_by_trust_ratio``, ``scale_by_learning_rate``,
+    ``trace``).
+
+    .. math::
+        u &= g + \lambda\theta,\qquad
+        r = \begin{cases} 1 & \lVert\theta\rVert = 0 \text{ or } \lVert u\rVert = 0 \\
+            \dfrac{c\,\lVert\theta\rVert}{\lVert u\rVert + \epsilon} & \text{else}
+            \end{cases} \\
+        t &\leftarrow -\gamma\, r u + \mu t,\qquad
+        \theta \leftarrow \theta + (-\gamma r u + \mu t \text{ if nesterov else } t)
+
+    per array (layer); the norms are float64 sums over fixed chunks.  ``trace`` starts
+    as zeros.
+
+    Returns
+    -------
+    float or list
+        The trust ratio r of each array (None where the gradient is None).
+    """
+    opts = _c.lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    traces = _states(trace, "trace", many, params, grads)
+    ratios = _k.lars(params, grads, traces, *opts)
+    return ratios if many else ratios[0]

@@ -1,0 +1,298 @@
+"""NumPy twins of gradkit.optim: the update formulas of torch.optim's single-tensor
+implementations (LARS: optax.lars), one parameter at a time, in the arrays' own dtype
+and in torch's order of operations:
+
+    add(x, y, alpha)         x + alpha*y
+    addcmul(x, y, z, value)  x + (value*y)*z
+    addcdiv(x, y, z, value)  x + (value*y)/z
+    lerp(x, y, w)            x + w*(y - x) if |w| < 0.5 else y - (y - x)*(1 - w)
+
+Python-float hyper-parameters are rounded to the arrays' dtype where torch rounds them
+(NumPy's NEP 50 rule does the same).  The functional kernels take one array or lists
+of arrays; the classes mirror gradkit.optim's (param groups, None gradients, state
+dict) with plain Python loops.
+"""
+import numpy as np
+
+__all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_", "SGD", "Adam", "AdamW",
+           "RMSprop", "Adagrad", "LARS"]
+
+
+def _lerp(x, y, w):
+    w = x.dtype.type(w)
+    if abs(w) < 0.5:
+        return x + w * (y - x)
+    return y - (y - x) * (x.dtype.type(1) - w)
+
+
+def _listify(*arrays):
+    """(is_list, lists): a single array becomes a one-element list."""
+    if isinstance(arrays[0], (list, tuple)):
+        return True, [list(a) if isinstance(a, (list, tuple)) else a for a in arrays]
+    return False, [[a] for a in arrays]
+
+
+def _each(value, n):
+    return list(value) if isinstance(value, (list, tuple)) else [value] * n
+
+
+# ---- functional kernels ---------------------------------------------------------------
+
+def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,
+         weight_decay=0.0, nesterov=False, maximize=False):
+    """SGD step in place; returns the momentum buffer(s) (created as a copy of the
+    gradient on the first step, as torch does), or None without momentum."""
+    many, (params, grads) = _listify(param, grad)
+    bufs = _each(momentum_buffer, len(params))
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if g is None:
+            continue
+        g = -g if maximize else g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        if momentum != 0:
+            if bufs[i] is None:
+                bufs[i] = g.copy()
+            else:
+                bufs[i][...] = bufs[i] * momentum + (1 - dampening) * g
+            g = g + momentum * bufs[i] if nesterov else bufs[i]
+        p[...] = p + (-lr) * g
+    if momentum == 0:
+        return [None] * len(params) if many else None
+    return bufs if many else bufs[0]
+
+
+def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
+          eps=1e-8, weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
+          decoupled=False, maximize=False):
+    """Adam (decoupled=False) or AdamW (decoupled=True) step in place; `step` is the
+    step number after its increment (1 on the first step)."""
+    many, (params, grads, ms, vs) = _listify(param, grad, exp_avg, exp_avg_sq)
+    steps = _each(step, len(params))
+    vmaxs = _each(max_exp_avg_sq, len(params))
+    for i, (p, g, m, v) in enumerate(zip(params, grads, ms, vs)):
+        if g is None:
+            continue
+        g = -g if maximize else g
+        if weight_decay != 0:
+            if decoupled:
+                p[...] = p * (1 - lr * weight_decay)
+            else:
+                g = g + weight_decay * p
+        m[...] = _lerp(m, g, 1 - beta1)
+        v[...] = v * beta2 + ((1 - beta2) * g) * g
+        bc1 = 1 - beta1 ** steps[i]
+        bc2 = 1 - beta2 ** steps[i]
+        step_size = lr / bc1
+        bc2_sqrt = bc2 ** 0.5
+        if amsgrad:
+            vmaxs[i][...] = np.maximum(vmaxs[i], v)
+            denom = np.sqrt(vmaxs[i]) / bc2_sqrt + eps
+        else:
+            denom = np.sqrt(v) / bc2_sqrt + eps
+        p[...] = p + ((-step_size) * m) / denom
+
+
+def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr=1e-2,
+             alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+             maximize=False):
+    """RMSprop step in place (grad_avg needed when centered, momentum_buffer when
+    momentum > 0)."""
+    many, (params, grads, sqs) = _listify(param, grad, square_avg)
+    gas = _each(grad_avg, len(params))
+    bufs = _each(momentum_buffer, len(params))
+    for i, (p, g, sq) in enumerate(zip(params, grads, sqs)):
+        if g is None:
+            continue
+        g = -g if maximize else g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        sq[...] = sq * alpha + ((1 - alpha) * g) * g
+        if centered:
+            gas[i][...] = _lerp(gas[i], g, 1 - alpha)
+            avg = np.sqrt(sq + ((-1) * gas[i]) * gas[i])
+        else:
+            avg = np.sqrt(sq)
+        avg = avg + eps
+        if momentum > 0:
+            bufs[i][...] = bufs[i] * momentum + g / avg
+            p[...] = p + (-lr) * bufs[i]
+        else:
+            p[...] = p + ((-lr) * g) / avg
+
+
+def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+             eps=1e-10, maximize=False):
+    """Adagrad step in place; `step` is the step number after its increment."""
+    many, (params, grads, sums) = _listify(param, grad, state_sum)
+    steps = _each(step, len(params))
+    for i, (p, g, s) in enumerate(zip(params, grads, sums)):
+        if g is None:
+            continue
+        g = -g if maximize else g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        clr = lr / (1 + (steps[i] - 1) * lr_decay)
+        s[...] = s + g * g
+        std = np.sqrt(s) + eps
+        p[...] = p + ((-clr) * g) / std
+
+
+def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
+          trust_coefficient=1e-3, eps=0.0, nesterov=False):
+    """LARS step in place, optax.lars's chain: add_decayed_weights, scale_by_trust_ratio,
+    scale_by_learning_rate, trace.  Returns the trust ratio(s).  Norms in float64."""
+    many, (params, grads, traces) = _listify(param, grad, trace)
+    ratios = []
+    for p, g, t in zip(params, grads, traces):
+        if g is None:
+            ratios.append(None)
+            continue
+        u = g + weight_decay * p
+        pn = float(np.sqrt(np.sum(p.astype(np.float64) ** 2)))
+        un = float(np.sqrt(np.sum(u.astype(np.float64) ** 2)))
+        r = 1.0 if (pn == 0.0 or un == 0.0) else trust_coefficient * pn / (un + eps)
+        ratios.append(r)
+        u = (-lr) * (u * r)
+        t[...] = u + momentum * t
+        p[...] = p + (u + momentum * t if nesterov else t)
+    return ratios if many else ratios[0]
+
+
+# ---- classes --------------------------------------------------------------------------
+
+class _Optimizer:
+    """Param groups, per-parameter state dicts and a loop calling `_update`."""
+
+    def __init__(self, params, defaults):
+        params = list(params)
+        if params and not isinstance(params[0], dict):
+            params = [{"params": params}]
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        for g in params:
+            g = dict(g)
+            g["params"] = list(g["params"])
+            for k, v in self.defaults.items():
+                g.setdefault(k, v)
+            self.param_groups.append(g)
+        self.state = [dict() for g in self.param_groups for _ in g["params"]]
+
+    def step(self, grads):
+        grads = list(grads)
+        k = 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            self._group_step(g, g["params"], grads[k:k + n], self.state[k:k + n])
+            k += n
+
+
+class SGD(_Optimizer):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _group_step(self, g, params, grads, states):
+        for p, gr, st in zip(params, grads, states):
+            if gr is None:
+                continue
+            st["momentum_buffer"] = sgd_(
+                p, gr, st.get("momentum_buffer"), lr=g["lr"], momentum=g["momentum"],
+                dampening=g["dampening"], weight_decay=g["weight_decay"],
+                nesterov=g["nesterov"], maximize=g["maximize"])
+
+
+class Adam(_Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    def _group_step(self, g, params, grads, states):
+        for p, gr, st in zip(params, grads, states):
+            if gr is None:
+                continue
+            if not st:
+                st.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+            if g["amsgrad"] and "max_exp_avg_sq" not in st:
+                st["max_exp_avg_sq"] = np.zeros_like(p)
+            st["step"] += 1
+            adam_(p, gr, st["exp_avg"], st["exp_avg_sq"], st["step"], lr=g["lr"],
+                  beta1=g["betas"][0], beta2=g["betas"][1], eps=g["eps"],
+                  weight_decay=g["weight_decay"], amsgrad=g["amsgrad"],
+                  max_exp_avg_sq=st.get("max_exp_avg_sq"),
+                  decoupled=g["decoupled_weight_decay"], maximize=g["maximize"])
+
+
+class AdamW(Adam):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+
+class RMSprop(_Optimizer):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 momentum=0.0, centered=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered,
+                                      maximize=maximize))
+
+    def _group_step(self, g, params, grads, states):
+        for p, gr, st in zip(params, grads, states):
+            if gr is None:
+                continue
+            if not st:
+                st.update(step=0, square_avg=np.zeros_like(p))
+            if g["momentum"] > 0 and "momentum_buffer" not in st:
+                st["momentum_buffer"] = np.zeros_like(p)
+            if g["centered"] and "grad_avg" not in st:
+                st["grad_avg"] = np.zeros_like(p)
+            st["step"] += 1
+            rmsprop_(p, gr, st["square_avg"], grad_avg=st.get("grad_avg"),
+                     momentum_buffer=st.get("momentum_buffer"), lr=g["lr"],
+                     alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
+                     momentum=g["momentum"], centered=g["centered"], maximize=g["maximize"])
+
+
+class Adagrad(_Optimizer):
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+        k = 0
+        for g in self.param_groups:  # torch creates Adagrad's state up front
+            for p in g["params"]:
+                self.state[k].update(step=0, sum=np.full_like(
+                    p, g["initial_accumulator_value"]))
+                k += 1
+
+    def _group_step(self, g, params, grads, states):
+        for p, gr, st in zip(params, grads, states):
+            if gr is None:
+                continue
+            st["step"] += 1
+            adagrad_(p, gr, st["sum"], st["step"], lr=g["lr"], lr_decay=g["lr_decay"],
+                     weight_decay=g["weight_decay"], eps=g["eps"], maximize=g["maximize"])
+
+
+class LARS(_Optimizer):
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3,
+                 eps=0.0, *, nesterov=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      trust_coefficient=trust_coefficient, eps=eps,
+                                      nesterov=nesterov))
+
+    def _group_step(self, g, params, grads, states):
+        for p, gr, st in zip(params, grads, states):
+            if gr is None:
+                continue
+            if not st:
+                st["trace"] = np.zeros_like(p)
+            lars_(p, gr, st["trace"], lr=g["lr"], momentum=g["momentum"],
+                  weight_decay=g["weight_decay"], trust_coefficient=g["trust_coefficient"],
+                  eps=g["eps"], nesterov=g["nesterov"])

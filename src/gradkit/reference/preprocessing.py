@@ -1,0 +1,112 @@
+"""NumPy twins of gradkit.preprocessing: the classic recipes, in float64, in memory.
+
+Standardizer: z = (x - mean) / std (ddof=0; a near-constant feature gets scale 1).
+PCA: centre, SVD of the centred data, explained variance S^2/(n-1), sign fixed so each
+component's largest entry is positive, project (and divide by sqrt(variance) to whiten).
+Whitener: centre, cov = Xc^T Xc / N, SVD of cov (U, S), rotate (Xc U), divide by
+sqrt(S + eps) (PCA whitening), rotate back with U^T (ZCA whitening).
+No chunking, no merging, no compiled code: what the estimators mean, not how they run."""
+import numpy as np
+
+__all__ = ["Standardizer", "PCA", "Whitener"]
+
+
+def _flip(Vt):
+    """Each row's entry of largest magnitude made positive (sklearn's svd_flip on V)."""
+    idx = np.argmax(np.abs(Vt), axis=1)
+    signs = np.sign(Vt[np.arange(Vt.shape[0]), idx])
+    signs[signs == 0] = 1.0
+    return Vt * signs[:, None]
+
+
+class Standardizer:
+    def __init__(self, with_mean=True, with_std=True):
+        self.with_mean, self.with_std = with_mean, with_std
+
+    def fit(self, X):
+        X = np.asarray(X, np.float64)
+        n = X.shape[0]
+        self.n_samples_seen_ = n
+        self.mean_ = X.mean(axis=0)
+        self.var_ = ((X - self.mean_) ** 2).mean(axis=0)
+        eps = np.finfo(np.float64).eps
+        constant = self.var_ <= n * eps * self.var_ + (n * self.mean_ * eps) ** 2
+        self.scale_ = np.where(constant, 1.0, np.sqrt(self.var_))
+        return self
+
+    def transform(self, X):
+        Y = np.asarray(X, np.float64)
+        if self.with_mean:
+            Y = Y - self.mean_
+        if self.with_std:
+            Y = Y / self.scale_
+        return Y
+
+    def inverse_transform(self, Y):
+        X = np.asarray(Y, np.float64)
+        if self.with_std:
+            X = X * self.scale_
+        if self.with_mean:
+            X = X + self.mean_
+        return X
+
+
+class PCA:
+    def __init__(self, n_components=None, whiten=False):
+        self.n_components, self.whiten = n_components, whiten
+
+    def fit(self, X):
+        X = np.asarray(X, np.float64)
+        n, d = X.shape
+        self.mean_ = X.mean(axis=0)
+        _, S, Vt = np.linalg.svd(X - self.mean_, full_matrices=False)
+        ev = S ** 2 / (n - 1)
+        k = min(n, d) if self.n_components is None else self.n_components
+        self.n_components_ = k
+        self.components_ = _flip(Vt)[:k]
+        self.explained_variance_ = ev[:k]
+        self.explained_variance_ratio_ = ev[:k] / ev.sum()
+        self.singular_values_ = S[:k]
+        self.noise_variance_ = ev[k:].mean() if k < min(n, d) else 0.0
+        return self
+
+    def transform(self, X):
+        Y = (np.asarray(X, np.float64) - self.mean_) @ self.components_.T
+        if self.whiten:
+            Y = Y / np.sqrt(self.explained_variance_)
+        return Y
+
+    def inverse_transform(self, Y):
+        Y = np.asarray(Y, np.float64)
+        if self.whiten:
+            Y = Y * np.sqrt(self.explained_variance_)
+        return Y @ self.components_ + self.mean_
+
+
+class Whitener:
+    def __init__(self, method="zca", eps=1e-5, n_components=None):
+        self.method, self.eps, self.n_components = method, eps, n_components
+
+    def fit(self, X):
+        X = np.asarray(X, np.float64)
+        n, d = X.shape
+        self.mean_ = X.mean(axis=0)
+        Xc = X - self.mean_
+        cov = Xc.T @ Xc / n
+        U, S, _ = np.linalg.svd(cov)
+        k = d if self.n_components is None else self.n_components
+        U = _flip(U.T).T[:, :k]
+        self.eigenvalues_ = S[:k]
+        self.components_ = U.T
+        W = U.T / np.sqrt(S[:k] + self.eps)[:, None]       # rotate, then scale
+        if self.method == "zca":
+            W = U @ W                                      # rotate back
+        self.whitening_matrix_ = W
+        self.n_components_ = k
+        return self
+
+    def transform(self, X):
+        return (np.asarray(X, np.float64) - self.mean_) @ self.whitening_matrix_.T
+
+    def inverse_transform(self, Y):
+        return np.asarray(Y, np.float64) @ np.linalg.pinv(self.whitening_matrix_).T + self.mean_

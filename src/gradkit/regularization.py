@@ -1,0 +1,155 @@
+r"""Regularization: L2 and L1 penalties, their gradients, and annealed gradient noise.
+
+The penalties are float64 sums over fixed chunks, the same for every thread count; the
+gradient functions update a list of arrays in place in one parallel region.  Each
+function takes one array or a list of arrays (a list of pairs for the gradient
+functions: ``grads[i]`` goes with ``params[i]``, same dtype and shape).
+
+To regularize with an optimizer, ``add_l2_grad_(grads, params, lam)`` before
+``opt.step(grads)`` is torch's ``weight_decay=lam`` (coupled L2); AdamW's decoupled
+decay is an optimizer option instead.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from . import _validation as _v
+from . import random as _random
+from ._ext import regularization as _k
+
+__all__ = ["l2_penalty", "l1_penalty", "add_l2_grad_", "add_l1_grad_", "add_grad_noise_"]
+
+
+def _arrays(xs, name):
+    """A list of C-contiguous float arrays (copied once if not contiguous)."""
+    if isinstance(xs, (list, tuple)):
+        return [_v.float_array(x, f"{name}[{i}]") for i, x in enumerate(xs)]
+    return [_v.float_array(xs, name)]
+
+
+def _inplace(xs, name):
+    """A list of arrays updated in place: float, C-contiguous, writable."""
+    items = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+    label = (lambda i: f"{name}[{i}]") if isinstance(xs, (list, tuple)) else (lambda i: name)
+    for i, x in enumerate(items):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{label(i)} must be a numpy array (updated in place), got "
+                            f"{type(x).__name__}")
+        if x.dtype != _v.FLOAT32 and x.dtype != _v.FLOAT64:
+            raise TypeError(f"{label(i)} must be a float32 or float64 array, got dtype "
+                            f"{x.dtype}")
+        if not x.flags.c_contiguous or not x.flags.writeable:
+            raise ValueError(f"{label(i)} must be C-contiguous and writable (it is updated "
+                             "in place)")
+    return items
+
+
+def _pairs(grads, params):
+    gs = _inplace(grads, "grads")
+    if isinstance(grads, (list, tuple)) != isinstance(params, (list, tuple)):
+        raise TypeError("grads and params must both be arrays or both be lists")
+    ps = _arrays(params, "params")
+    if len(ps) != len(gs):
+        raise ValueError(f"grads has {len(gs)} arrays but params has {len(ps)}")
+    for i, (g, p) in enumerate(zip(gs, ps)):
+        _v.same_dtype(p, g.dtype, f"params[{i}]", f"grads[{i}]")
+        if p.shape != g.shape:
+            raise ValueError(f"params[{i}] has shape {p.shape} but grads[{i}] has shape "
+                             f"{g.shape}")
+    return gs, ps
+
+
+def l2_penalty(params, lam):
+    r"""The L2 penalty :math:`\frac{\lambda}{2}\sum_i \sum_j w_{ij}^2` (a float).
+
+    Its gradient is :func:`add_l2_grad_`'s :math:`\lambda w`.  The sum is accumulated
+    in float64 whatever the dtype.
+
+    Parameters
+    ----------
+    params : ndarray or list of ndarray
+    lam : float
+        :math:`\lambda \ge 0`.
+    """
+    lam = _v.nonneg_float(lam, "lam")
+    total = 0.0
+    for s in _k.sum_squares(_arrays(params, "params")):
+        total += s
+    return lam / 2 * total
+
+
+def l1_penalty(params, lam):
+    r"""The L1 penalty :math:`\lambda\sum_i \sum_j |w_{ij}|` (a float), summed in
+    float64."""
+    lam = _v.nonneg_float(lam, "lam")
+    total = 0.0
+    for s in _k.sum_abs(_arrays(params, "params")):
+        total += s
+    return lam * total
+
+
+def add_l2_grad_(grads, params, lam):
+    r"""``grads[i] += lam * params[i]`` in place (the gradient of :func:`l2_penalty`;
+    torch's coupled ``weight_decay``).  Returns ``grads``."""
+    lam = _v.nonneg_float(lam, "lam")
+    gs, ps = _pairs(grads, params)
+    _k.add_l2_grad(gs, ps, lam)
+    return grads
+
+
+def add_l1_grad_(grads, params, lam):
+    r"""``grads[i] += lam * sign(params[i])`` in place (a subgradient of
+    :func:`l1_penalty`, with sign(0) = 0 as ``numpy.sign``).  Returns ``grads``."""
+    lam = _v.nonneg_float(lam, "lam")
+    gs, ps = _pairs(grads, params)
+    _k.add_l1_grad(gs, ps, lam)
+    return grads
+
+
+def noise_std(step, eta=0.3, gamma=0.55):
+    r""":math:`\sigma_t = \sqrt{\eta / (1 + t)^\gamma}`, the standard deviation of
+    :func:`add_grad_noise_` at step t."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"step must be an int, got {type(step).__name__}")
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    eta = _v.nonneg_float(eta, "eta")
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or \
+            not math.isfinite(gamma):
+        raise TypeError(f"gamma must be a finite real number, got {gamma!r}")
+    return math.sqrt(eta / (1.0 + int(step)) ** float(gamma))
+
+
+def add_grad_noise_(grads, step, eta=0.3, gamma=0.55, rng=None):
+    r"""Add annealed Gaussian noise to gradients in place (Neelakantan et al., 2015,
+    "Adding Gradient Noise Improves Learning for Very Deep Networks"):
+
+    .. math:: g \leftarrow g + \mathcal N(0, \sigma_t^2),\qquad
+              \sigma_t^2 = \frac{\eta}{(1 + t)^\gamma}
+
+    with the paper's defaults eta = 0.3 (one of its 0.01, 0.3, 1.0) and gamma = 0.55.
+
+    Parameters
+    ----------
+    grads : ndarray or list of ndarray
+        Updated in place (C-contiguous, writable).
+    step : int
+        t, the training step (>= 0).
+    eta, gamma : float
+    rng : gradkit.random.Generator, int or None
+        The noise source (see :func:`gradkit.random.as_generator`): a Generator (its
+        counter advances), an int seed, or None (the default generator).  Each array's
+        noise is ``rng.normal(shape, 0, sigma_t, dtype)`` (Philox4x32-10, the same for
+        any thread count), array by array in list order.
+
+    Returns
+    -------
+    grads
+    """
+    sigma = noise_std(step, eta, gamma)
+    gs = _inplace(grads, "grads")
+    gen = _random.as_generator(rng)
+    for g in gs:
+        g += gen.normal(g.shape, 0.0, sigma, dtype=g.dtype)
+    return grads

@@ -1,0 +1,603 @@
+"""Standardizer, PCA, Whitener: against gradkit.reference and scikit-learn, mergeable
+statistics (partial_fit == fit), threads, float32/float64, ill-conditioned data, bad
+input, scikit-learn API compatibility."""
+import pickle
+
+import numpy as np
+import pytest
+
+import gradkit
+from gradkit import preprocessing as pp
+from gradkit import reference as ref
+from gradkit._ext import preprocessing as _k
+from conftest import assert_bitwise_equal, run_threads
+
+SHAPES = [(2, 1), (7, 13), (40, 3), (600, 67), (1500, 17), (300, 300)]
+
+
+def _data(rng, shape, dtype, mean=3.0):
+    """Correlated data with a non-zero mean."""
+    n, d = shape
+    mix = rng.standard_normal((d, d)) / np.sqrt(d) + np.eye(d)
+    X = rng.standard_normal((n, d)) @ mix * rng.uniform(0.5, 3.0, d) + mean
+    return X.astype(dtype)
+
+
+def _tol(dtype):
+    return dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+
+
+def _align(A, B):
+    """Sign-align the columns of A to B (components are defined up to sign)."""
+    s = np.sign(np.sum(A * B, axis=0))
+    s[s == 0] = 1
+    return A * s
+
+
+# ---- kernels ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (17, 33), (1000, 7),
+                                   (70000, 3), (3, 20000), (5000, 300)])
+def test_col_moments_kernel(shape, dtype, rng):
+    X = (rng.standard_normal(shape) * rng.uniform(0.1, 5, shape[1]) + 1e4).astype(dtype)
+    mean, m2 = np.empty(shape[1]), np.empty(shape[1])
+    _k.col_moments(X, mean, m2)
+    x64 = X.astype(np.float64)
+    mu = x64.mean(axis=0)
+    np.testing.assert_allclose(mean, mu, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(m2, ((x64 - mu) ** 2).sum(axis=0), rtol=1e-10,
+                               atol=1e-12 * (1 + np.abs(mu).max()))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (1000, 1), (777, 33), (100003, 7),
+                                   (300, 300)])
+def test_scatter_and_project_kernels(shape, dtype, rng):
+    X = (rng.standard_normal(shape) * rng.uniform(0.1, 5, shape[1]) + 1e3).astype(dtype)
+    x64 = X.astype(np.float64)
+    mu = x64.mean(axis=0)
+    xc = x64 - mu
+    mean, S = np.empty(shape[1]), np.zeros((shape[1], shape[1]))
+    assert not _k.scatter(X, mean, S)
+    np.testing.assert_allclose(mean, mu, rtol=1e-13)
+    ref_S = np.tril(xc.T @ xc)
+    np.testing.assert_allclose(S, ref_S, rtol=1e-10, atol=1e-10 * np.abs(ref_S).max())
+    for k in (0, 1, 5):
+        M = rng.standard_normal((shape[1], k))
+        Y = np.empty((shape[0], k), dtype)
+        assert not _k.project(X, mean, M, Y)
+        np.testing.assert_allclose(Y, xc @ M, rtol=1e-6 if dtype == np.float32 else 1e-10,
+                                   atol=(1e-6 if dtype == np.float32 else 1e-10)
+                                   * max(1.0, np.abs(xc @ M).max() if k else 1.0))
+    X[-1, -1] = np.nan
+    assert _k.scatter(X, mean, np.zeros_like(S))
+    assert _k.project(X, mean, np.zeros((shape[1], 2)), np.empty((shape[0], 2), dtype))
+
+
+def test_scatter_bitwise_across_threads(dtype, rng):
+    X = (rng.standard_normal((200003, 9)) + 5).astype(dtype)
+    assert _k.scatter_tasks(*X.shape) > 2
+
+    def run():
+        mean, S = np.empty(9), np.zeros((9, 9))
+        _k.scatter(X, mean, S)
+        Y = np.empty((X.shape[0], 4), dtype)
+        _k.project(X, mean, np.arange(36.0).reshape(9, 4), Y)
+        return mean, S, Y
+
+    a, b = run_threads(run, counts=(1, 2))
+    assert_bitwise_equal(a, b)
+
+
+def test_center_kernel_and_nonfinite_flag(dtype, rng):
+    X = _data(rng, (300, 11), dtype)
+    mean, xc = np.empty(11), np.empty((300, 11))
+    assert not _k.center(X, None, mean, xc)
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(0), rtol=1e-13)
+    np.testing.assert_allclose(xc, X.astype(np.float64) - mean, rtol=1e-13, atol=1e-12)
+    X[7, 3] = np.inf
+    assert _k.center(X, mean, None, xc)
+    X[7, 3] = np.nan
+    assert _k.standardize(X, np.empty_like(X), mean, None)
+
+
+# ---- Standardizer ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("with_mean,with_std", [(True, True), (False, True),
+                                                (True, False), (False, False)])
+def test_standardizer_matches_reference(shape, with_mean, with_std, dtype, rng):
+    X = _data(rng, shape, dtype)
+    X0 = X.copy()
+    s = pp.Standardizer(with_mean, with_std).fit(X)
+    r = ref.Standardizer(with_mean, with_std).fit(X.astype(np.float64))
+    Y = s.transform(X)
+    assert Y.dtype == dtype and Y.shape == X.shape
+    np.testing.assert_allclose(Y, r.transform(X), **_tol(dtype))
+    np.testing.assert_array_equal(X, X0)  # input untouched
+    assert s.n_samples_seen_ == shape[0] and s.n_features_in_ == shape[1]
+    if with_mean or with_std:
+        np.testing.assert_allclose(s.mean_, r.mean_, rtol=1e-12, atol=1e-12)
+        assert s.mean_.dtype == np.float64
+    else:
+        assert s.mean_ is None
+    if with_std:
+        np.testing.assert_allclose(s.var_, r.var_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(s.scale_, r.scale_, rtol=1e-10)
+    else:
+        assert s.var_ is None and s.scale_ is None
+    back = s.inverse_transform(Y)
+    assert back.dtype == dtype
+    np.testing.assert_allclose(back, X, **_tol(dtype))
+
+
+def test_standardizer_constant_and_large_mean(rng):
+    X = rng.standard_normal((1000, 4))
+    X[:, 1] = 7.25          # constant: scale 1
+    X[:, 2] += 1e8          # large mean: the variance must survive
+    s = pp.Standardizer().fit(X)
+    assert s.scale_[1] == 1.0 and s.var_[1] == 0.0
+    np.testing.assert_allclose(s.var_[2], X[:, 2].var(), rtol=1e-9)
+    Y = s.transform(X)
+    np.testing.assert_allclose(Y[:, 1], 0.0)
+    np.testing.assert_allclose(Y[:, 2].std(), 1.0, rtol=1e-9)
+
+
+def test_standardizer_copy_false_writes_in_place(rng):
+    X = rng.standard_normal((50, 6))
+    s = pp.Standardizer(copy=False).fit(X)
+    Y = s.transform(X)
+    assert Y is X
+    np.testing.assert_allclose(X.mean(0), 0.0, atol=1e-12)
+
+
+def test_standardizer_vs_sklearn(dtype, rng):
+    skp = pytest.importorskip("sklearn.preprocessing")
+    X = _data(rng, (700, 9), dtype, mean=50.0)
+    X[:, 4] = 1.5
+    a, b = pp.Standardizer().fit(X), skp.StandardScaler().fit(X)
+    for attr in ("mean_", "var_", "scale_"):
+        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-12,
+                                   atol=1e-13)
+    assert a.n_samples_seen_ == b.n_samples_seen_
+    Ya, Yb = a.fit_transform(X), b.transform(X)
+    assert Ya.dtype == Yb.dtype == dtype
+    np.testing.assert_allclose(Ya, Yb, **_tol(dtype))
+    np.testing.assert_allclose(a.inverse_transform(Ya), b.inverse_transform(Yb),
+                               **_tol(dtype))
+
+
+# ---- PCA --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("whiten", [False, True])
+@pytest.mark.parametrize("solver", ["covariance_eigh", "full"])
+def test_pca_matches_reference(shape, whiten, solver, dtype, rng):
+    X = _data(rng, shape, dtype)
+    k = min(shape) if min(shape) < 3 else min(shape) - 1
+    p = pp.PCA(k, whiten=whiten, svd_solver=solver).fit(X)
+    r = ref.PCA(k, whiten=whiten).fit(X.astype(np.float64))
+    tol = _tol(dtype)
+    scale = r.explained_variance_[0]
+    np.testing.assert_allclose(p.explained_variance_, r.explained_variance_,
+                               rtol=tol["rtol"], atol=tol["atol"] * scale)
+    np.testing.assert_allclose(p.explained_variance_ratio_, r.explained_variance_ratio_,
+                               **tol)
+    np.testing.assert_allclose(p.mean_, r.mean_, **tol)
+    assert p.n_components_ == k and p.components_.shape == (k, shape[1])
+    for a in ("components_", "explained_variance_", "mean_", "singular_values_"):
+        assert getattr(p, a).dtype == dtype
+    # components of well-separated eigenvalues agree with the same sign convention
+    ev = r.explained_variance_
+    gap = np.abs(np.diff(ev)) > 1e-3 * ev[0]
+    sep = np.ones(k, bool)
+    sep[:-1] &= gap[:k - 1] if k > 1 else True
+    sep[1:] &= gap[:k - 1]
+    if shape[1] <= shape[0]:
+        np.testing.assert_allclose(p.components_[sep], r.components_[sep],
+                                   atol=50 * tol["atol"] if dtype == np.float64 else 5e-3)
+    Y = p.transform(X)
+    assert Y.dtype == dtype and Y.shape == (shape[0], k)
+    Yr = r.transform(X)
+    if whiten:  # projections on near-zero variances are round-off: compare big ones
+        big = r.explained_variance_ > 1e-6 * r.explained_variance_[0]
+        Y, Yr = Y[:, big], Yr[:, big]
+    np.testing.assert_allclose(_align(Y, Yr), Yr, rtol=0, atol=(2e-3 if dtype == np.float32
+                                                                 else 1e-7) * np.abs(Yr).max())
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+@pytest.mark.parametrize("n_components", [None, 3, 0.9])
+def test_pca_vs_sklearn(whiten, n_components, dtype, rng):
+    skd = pytest.importorskip("sklearn.decomposition")
+    X = _data(rng, (800, 12), dtype, mean=-4.0)
+    a = pp.PCA(n_components, whiten=whiten).fit(X)
+    b = skd.PCA(n_components, whiten=whiten).fit(X)
+    tol = _tol(dtype)
+    assert a.n_components_ == b.n_components_
+    for attr in ("explained_variance_", "explained_variance_ratio_", "singular_values_",
+                 "mean_"):
+        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), **tol)
+        assert getattr(a, attr).dtype == getattr(b, attr).dtype
+    np.testing.assert_allclose(a.noise_variance_, b.noise_variance_, **tol)
+    # sklearn's sign convention is reproduced: no alignment needed
+    np.testing.assert_allclose(a.components_, b.components_, rtol=0,
+                               atol=1e-8 if dtype == np.float64 else 2e-3)
+    np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=0,
+                               atol=1e-8 if dtype == np.float64 else 2e-3)
+    np.testing.assert_allclose(a.fit_transform(X), b.fit_transform(X), rtol=0,
+                               atol=1e-8 if dtype == np.float64 else 2e-3)
+    Y = a.transform(X)
+    np.testing.assert_allclose(a.inverse_transform(Y), b.inverse_transform(Y), rtol=0,
+                               atol=1e-8 if dtype == np.float64 else 2e-3)
+
+
+@pytest.mark.parametrize("cls", [pp.PCA, pp.Whitener])
+def test_large_mean_keeps_full_accuracy(cls, rng):
+    """Data 1e7 + N(0, s^2): the scatter is formed from centred chunks, so nothing
+    cancels (forming X^T X - n mu mu^T would lose ~14 of the 16 digits here)."""
+    X = rng.standard_normal((20000, 8)) * np.linspace(1, 3, 8) + 1e7
+    est = cls().fit(X)
+    if cls is pp.PCA:
+        r = ref.PCA().fit(X)
+        np.testing.assert_allclose(est.explained_variance_, r.explained_variance_,
+                                   rtol=1e-10)
+    else:
+        r = ref.Whitener().fit(X)
+        np.testing.assert_allclose(est.whitening_matrix_, r.whitening_matrix_,
+                                   rtol=0, atol=1e-9)
+    Yr = r.transform(X)
+    np.testing.assert_allclose(_align(est.transform(X), Yr), Yr, rtol=0, atol=1e-8)
+
+
+def test_pca_whitened_covariance_is_identity(rng):
+    X = _data(rng, (5000, 20), np.float64)
+    for solver in ("covariance_eigh", "full"):
+        Y = pp.PCA(whiten=True, svd_solver=solver).fit_transform(X)
+        np.testing.assert_allclose(np.cov(Y.T), np.eye(20), atol=1e-10)
+
+
+def test_pca_full_rank_roundtrip_and_more_features_than_samples(dtype, rng):
+    X = _data(rng, (10, 30), dtype)
+    p = pp.PCA().fit(X)
+    assert p.n_components_ == 10 and p.noise_variance_ == 0
+    np.testing.assert_allclose(p.inverse_transform(p.transform(X)), X,
+                               atol=1e-9 if dtype == np.float64 else 1e-3)
+    skd = pytest.importorskip("sklearn.decomposition")
+    b = skd.PCA(svd_solver="full").fit(X)
+    k = 8  # the last component of centred 10-sample data is noise
+    np.testing.assert_allclose(p.explained_variance_[:k], b.explained_variance_[:k],
+                               **_tol(dtype))
+
+
+def test_pca_ill_conditioned_svd_path_is_more_accurate(rng):
+    """Variances spanning 1e0..1e-24 (singular values 1..1e-12): the covariance route
+    squares the condition number and loses the directions below ~eps * lambda_max;
+    the SVD of the data keeps them."""
+    n, d = 2000, 8
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    P, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    P -= P.mean(axis=0)
+    P, _ = np.linalg.qr(P)  # orthonormal, centred columns
+    sv = np.logspace(0, -12, d)
+    X = (P * sv) @ Q.T + 5.0
+    true_var = sv ** 2 / (n - 1)
+    full = pp.PCA(svd_solver="full").fit(X)
+    cov = pp.PCA(svd_solver="covariance_eigh").fit(X)
+    err_full = np.abs(full.explained_variance_ / true_var - 1)
+    err_cov = np.abs(cov.explained_variance_ / true_var - 1)
+    # SVD: relative error ~ eps * (sv0 / sv_i) even for the smallest
+    assert err_full[-1] < 1e-2 and err_full[:4].max() < 1e-8
+    # covariance: the smallest variances (below eps * lambda_max) are lost entirely
+    assert err_cov[:3].max() < 1e-8
+    assert err_cov[-1] > 0.5
+    assert err_full[-1] < 1e-3 * err_cov[-1]
+
+
+# ---- Whitener ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(40, 3), (600, 67), (1500, 17)])
+@pytest.mark.parametrize("method", ["zca", "pca"])
+@pytest.mark.parametrize("solver", ["covariance_eigh", "full"])
+def test_whitener_matches_reference(shape, method, solver, dtype, rng):
+    X = _data(rng, shape, dtype)
+    k = None if method == "zca" else shape[1] - 1
+    w = pp.Whitener(method, 1e-5, k, svd_solver=solver).fit(X)
+    r = ref.Whitener(method, 1e-5, k).fit(X.astype(np.float64))
+    Y, Yr = w.transform(X), r.transform(X)
+    assert Y.dtype == dtype and Y.shape == Yr.shape
+    assert w.whitening_matrix_.shape == r.whitening_matrix_.shape
+    tol = dict(rtol=0, atol=(2e-3 if dtype == np.float32 else 1e-7) * np.abs(Yr).max())
+    if method == "zca":  # sign-free
+        np.testing.assert_allclose(w.whitening_matrix_, r.whitening_matrix_,
+                                   rtol=0, atol=tol["atol"])
+        np.testing.assert_allclose(Y, Yr, **tol)
+    else:
+        np.testing.assert_allclose(_align(Y, Yr), Yr, **tol)
+    np.testing.assert_allclose(w.eigenvalues_, r.eigenvalues_, rtol=_tol(dtype)["rtol"],
+                               atol=_tol(dtype)["atol"] * r.eigenvalues_[0])
+    if method == "zca":
+        np.testing.assert_allclose(w.inverse_transform(Y), X, **_tol(dtype))
+
+
+@pytest.mark.parametrize("method", ["zca", "pca"])
+def test_whitener_solvers_agree_with_fewer_samples_than_features(method, rng):
+    X = _data(rng, (12, 20), np.float64)
+    a = pp.Whitener(method, eps=1e-3).fit(X)
+    b = pp.Whitener(method, eps=1e-3, svd_solver="full").fit(X)
+    assert a.whitening_matrix_.shape == b.whitening_matrix_.shape
+    np.testing.assert_allclose(a.eigenvalues_, b.eigenvalues_, atol=1e-10)
+    if method == "zca":
+        np.testing.assert_allclose(a.whitening_matrix_, b.whitening_matrix_, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["zca", "pca"])
+def test_whitened_covariance_is_identity(method, rng):
+    X = _data(rng, (4000, 16), np.float64)
+    Y = pp.Whitener(method, eps=0.0).fit_transform(X)
+    np.testing.assert_allclose(Y.T @ Y / len(Y), np.eye(16), atol=1e-10)
+    np.testing.assert_allclose(Y.mean(0), 0.0, atol=1e-10)
+    # eps > 0 shrinks each direction by lambda / (lambda + eps)
+    w = pp.Whitener(method, eps=0.1).fit(X)
+    Y = w.transform(X)
+    if method == "pca":
+        lam = w.eigenvalues_
+        np.testing.assert_allclose(np.diag(Y.T @ Y / len(Y)), lam / (lam + 0.1),
+                                   rtol=1e-10)
+
+
+def test_zca_is_symmetric_and_pca_vs_sklearn_whiten(rng):
+    X = _data(rng, (900, 10), np.float64)
+    w = pp.Whitener("zca").fit(X)
+    np.testing.assert_allclose(w.whitening_matrix_, w.whitening_matrix_.T, atol=1e-12)
+    skd = pytest.importorskip("sklearn.decomposition")
+    # PCA whitening with eps=0 is sklearn's PCA(whiten=True) up to sqrt(n / (n - 1))
+    Y = pp.Whitener("pca", eps=0.0).fit_transform(X)
+    Ys = skd.PCA(whiten=True).fit_transform(X)
+    np.testing.assert_allclose(Y * np.sqrt(899 / 900), Ys, atol=1e-9)
+
+
+# ---- mergeable statistics ---------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: pp.Standardizer(), lambda: pp.PCA(whiten=True), lambda: pp.PCA(4),
+    lambda: pp.Whitener("zca"), lambda: pp.Whitener("pca", n_components=5)])
+def test_partial_fit_equals_fit(make, dtype, rng):
+    X = _data(rng, (3001, 9), dtype, mean=100.0)
+    whole = make().fit(X)
+    parts = make()
+    for chunk in np.array_split(X, [1, 700, 701, 2500]):  # incl. one-row batches
+        parts.partial_fit(chunk)
+    attrs = [a for a in ("mean_", "var_", "scale_", "explained_variance_", "components_",
+                         "whitening_matrix_", "singular_values_") if hasattr(whole, a)]
+    for a in attrs:
+        np.testing.assert_allclose(getattr(parts, a), getattr(whole, a),
+                                   rtol=1e-10 if dtype == np.float64 else 1e-5,
+                                   atol=1e-10 if dtype == np.float64 else 1e-5)
+    np.testing.assert_allclose(parts.transform(X), whole.transform(X),
+                               rtol=1e-8 if dtype == np.float64 else 1e-4,
+                               atol=1e-8 if dtype == np.float64 else 1e-4)
+
+
+def test_partial_fit_after_svd_fit_continues_the_statistics(rng):
+    X = _data(rng, (500, 6), np.float64)
+    a = pp.PCA(svd_solver="full").fit(X[:200]).partial_fit(X[200:])
+    b = pp.PCA().fit(X)
+    np.testing.assert_allclose(a.explained_variance_, b.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(a.components_, b.components_, atol=1e-9)
+    # a first batch of one sample is kept; the model exists from 2 samples on
+    p = pp.PCA().partial_fit(X[:1])
+    with pytest.raises(pp.NotFittedError):
+        p.transform(X)
+    p.partial_fit(X[1:])
+    np.testing.assert_allclose(p.explained_variance_, b.explained_variance_, rtol=1e-10)
+
+
+def test_statistics_bitwise_equal_across_threads(rng):
+    X = _data(rng, (40000, 13), np.float64)   # 520k elements: well above GK_PARALLEL_MIN
+    X32 = X.astype(np.float32)
+
+    def stats():
+        out = []
+        for x in (X, X32):
+            m, m2 = np.empty(13), np.empty(13)
+            _k.col_moments(x, m, m2)
+            mu, xc = np.empty(13), np.empty(x.shape)
+            _k.center(x, None, mu, xc)
+            s = pp.Standardizer().fit(x)
+            st = pp._Scatter.of(x)
+            out += [m, m2, mu, xc, s.var_, s.transform(x), st.mean, st.scatter]
+        return out
+
+    a, b = run_threads(stats, counts=(1, 2))
+    assert_bitwise_equal(a, b)
+
+
+# ---- dtypes and layouts -----------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [pp.Standardizer, pp.PCA, pp.Whitener])
+def test_dtypes_and_layouts(make, rng):
+    X = _data(rng, (200, 8), np.float64)
+    base = make().fit(X).transform(X)
+    assert make().fit(X.astype(np.float32)).transform(X.astype(np.float32)).dtype == np.float32
+    Xi = np.round(X * 10).astype(np.int64)
+    assert make().fit(Xi).transform(Xi).dtype == np.float64
+    assert make().fit(X.tolist()).transform(X.tolist()).dtype == np.float64
+    F = np.asfortranarray(X)
+    np.testing.assert_allclose(make().fit(F).transform(F), base, atol=1e-10)
+    wide = np.empty((200, 16))
+    wide[:, ::2] = X
+    strided = wide[:, ::2]
+    np.testing.assert_allclose(make().fit(strided).transform(strided), base, atol=1e-10)
+
+
+# ---- bad input --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [pp.Standardizer, pp.PCA, pp.Whitener])
+def test_bad_input(make, rng):
+    X = rng.standard_normal((30, 4))
+    with pytest.raises(pp.NotFittedError, match="not fitted"):
+        make().transform(X)
+    assert issubclass(pp.NotFittedError, (ValueError, AttributeError))
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[3, 2] = bad
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            make().fit(Xb)
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            make().fit(X).transform(Xb)
+    est = make().fit(X)
+    with pytest.raises(ValueError, match="X has 5 features, but .* expecting 4"):
+        est.transform(rng.standard_normal((3, 5)))
+    with pytest.raises(ValueError, match="2D"):
+        make().fit(X[:, 0])
+    with pytest.raises(ValueError, match="0 sample"):
+        make().fit(X[:0])
+    with pytest.raises(ValueError, match="0 feature"):
+        make().fit(X[:, :0])
+    with pytest.raises(ValueError, match="Complex"):
+        make().fit(X + 1j)
+    with pytest.raises((TypeError, ValueError)):
+        make().fit(np.array([["a", "b"], ["c", "d"]], dtype=object))
+    Xf = X.copy()
+    est = make().fit(Xf)
+    est.transform(Xf)
+    np.testing.assert_array_equal(Xf, X)  # inputs never modified
+
+
+@pytest.mark.parametrize("make", [pp.PCA, pp.Whitener])
+def test_one_sample_is_rejected(make, rng):
+    with pytest.raises(ValueError, match="at least 2 samples.*1 sample"):
+        make().fit(rng.standard_normal((1, 5)))
+    # a single sample is fine for the Standardizer (variance 0 -> scale 1)
+    s = pp.Standardizer().fit(rng.standard_normal((1, 5)))
+    np.testing.assert_array_equal(s.scale_, np.ones(5))
+
+
+def test_bad_parameters(rng):
+    X = rng.standard_normal((20, 4))
+    with pytest.raises(ValueError, match="n_components"):
+        pp.PCA(5).fit(X)
+    with pytest.raises(ValueError, match="n_components"):
+        pp.PCA("mle").fit(X)
+    with pytest.raises(ValueError, match="svd_solver"):
+        pp.PCA(svd_solver="arpack").fit(X)
+    with pytest.raises(ValueError, match="method"):
+        pp.Whitener("cholesky").fit(X)
+    with pytest.raises(ValueError, match="eps"):
+        pp.Whitener(eps=-1.0).fit(X)
+    with pytest.raises(ValueError, match="n_components"):
+        pp.Whitener(n_components=0).fit(X)
+    with pytest.raises(TypeError, match="with_mean"):
+        pp.Standardizer(with_mean="yes").fit(X)
+
+
+# ---- scikit-learn API ------------------------------------------------------------------
+
+def test_params_repr_pickle_without_sklearn_machinery(rng):
+    p = pp.PCA(3, whiten=True)
+    assert p.get_params() == {"n_components": 3, "whiten": True,
+                              "svd_solver": "covariance_eigh"}
+    assert p.set_params(n_components=2) is p and p.n_components == 2
+    with pytest.raises(ValueError):
+        p.set_params(nonsense=1)
+    assert "PCA(" in repr(p) and "whiten=True" in repr(p)
+    X = rng.standard_normal((50, 5))
+    p.fit(X)
+    q = pickle.loads(pickle.dumps(p))
+    np.testing.assert_array_equal(q.transform(X), p.transform(X))
+    assert p.get_feature_names_out().tolist() == ["pca0", "pca1"]
+
+
+def test_works_without_sklearn():
+    """In a fresh interpreter where importing scikit-learn fails."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["sklearn"] = None          # import sklearn -> ImportError
+        import numpy as np
+        from gradkit import preprocessing as pp
+        from gradkit import _sklearn_compat as compat
+        assert not compat.HAVE_SKLEARN
+        assert issubclass(pp.NotFittedError, ValueError)
+        assert issubclass(pp.NotFittedError, AttributeError)
+        X = np.random.default_rng(0).standard_normal((50, 4))
+        p = pp.PCA(2, whiten=True)
+        try:
+            p.transform(X)
+            raise SystemExit("no NotFittedError")
+        except pp.NotFittedError:
+            pass
+        assert p.get_params() == {"n_components": 2, "whiten": True,
+                                  "svd_solver": "covariance_eigh"}
+        assert repr(p) == "PCA(n_components=2, whiten=True)", repr(p)
+        assert p.set_params(n_components=3) is p
+        try:
+            p.set_params(bogus=1)
+            raise SystemExit("set_params accepted a bogus name")
+        except ValueError:
+            pass
+        Y = p.fit_transform(X)
+        assert Y.shape == (50, 3)
+        assert np.allclose(np.cov(Y.T), np.eye(3))
+        assert pp.Standardizer().fit(X).transform(X).shape == (50, 4)
+        assert pp.Whitener().fit_transform(X).shape == (50, 4)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+class _Frame:
+    """The dataframe protocol the estimators use: string .columns and __array__."""
+
+    def __init__(self, data, columns):
+        self.data, self.columns = np.asarray(data), list(columns)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+
+@pytest.mark.parametrize("make", [pp.Standardizer, pp.PCA, pp.Whitener])
+def test_feature_names(make, rng):
+    X = rng.standard_normal((40, 3))
+    est = make().fit(_Frame(X, ["a", "b", "c"]))
+    assert est.feature_names_in_.tolist() == ["a", "b", "c"]
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        plain = est.transform(X)
+    np.testing.assert_allclose(est.transform(_Frame(X, ["a", "b", "c"])), plain)
+    with pytest.raises(ValueError, match="feature names should match"):
+        est.transform(_Frame(X, ["a", "c", "b"]))
+    assert not hasattr(make().fit(X), "feature_names_in_")
+    names = est.get_feature_names_out().tolist()
+    assert names == (["a", "b", "c"] if make is not pp.PCA else ["pca0", "pca1", "pca2"])
+
+
+def test_clone_and_pipeline(rng):
+    base = pytest.importorskip("sklearn.base")
+    pipeline = pytest.importorskip("sklearn.pipeline")
+    lm = pytest.importorskip("sklearn.linear_model")
+    X = _data(rng, (300, 6), np.float64)
+    y = X @ rng.standard_normal(6) + 0.1 * rng.standard_normal(300)
+    p = pp.PCA(4, whiten=True)
+    c = base.clone(p)
+    assert c is not p and c.get_params() == p.get_params()
+    assert not hasattr(c, "components_")
+    pipe = pipeline.make_pipeline(pp.Standardizer(), pp.Whitener("zca"), pp.PCA(5),
+                                  lm.LinearRegression()).fit(X, y)
+    assert pipe.score(X, y) > 0.9
+    assert pipe[:-1].transform(X).shape == (300, 5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pp.Standardizer(), lambda: pp.Standardizer(with_mean=False),
+    lambda: pp.PCA(), lambda: pp.PCA(2, whiten=True), lambda: pp.PCA(svd_solver="full"),
+    lambda: pp.Whitener(), lambda: pp.Whitener("pca", n_components=2)])
+def test_check_estimator(make):
+    checks = pytest.importorskip("sklearn.utils.estimator_checks")
+    results = checks.check_estimator(make(), on_fail=None)
+    failed = [(r["check_name"], repr(r["exception"])) for r in results
+              if r["status"] == "failed"]
+    assert not failed, failed
