@@ -330,3 +330,19 @@ def test_drop_path_backward(rng):
     r = check_grad(f, x, dropout.drop_path_backward(dy, keep, 0.4))
     assert r.ok, str(r)
     assert check_grad(f, x, dropout.drop_path_backward(dy, keep, 0.4), fast=True, rng=2).ok
+
+
+@pytest.mark.parametrize("kind", ["l2", "l1"])
+def test_regularization_gradients(kind, rng):
+    reg = pytest.importorskip("gradkit.regularization")
+    p = {"w": rng.standard_normal((4, 5)) + 0.1, "b": rng.standard_normal(5) + 0.1}
+    penalty = reg.l2_penalty if kind == "l2" else reg.l1_penalty
+    add_grad = reg.add_l2_grad_ if kind == "l2" else reg.add_l1_grad_
+
+    def f(q):
+        grads = [np.zeros_like(q["w"]), np.zeros_like(q["b"])]
+        add_grad(grads, [q["w"], q["b"]], 0.3)
+        return penalty([q["w"], q["b"]], 0.3), {"w": grads[0], "b": grads[1]}
+
+    r = check_grad(f, p)
+    assert r.ok, str(r)
