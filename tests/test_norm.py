@@ -264,3 +264,18 @@ def test_bad_input_raises_before_writing(rng):
     _, rst = norm.rms_norm(x)
     with pytest.raises(ValueError, match="stats.mean is None"):
         norm.layer_norm_backward(x, x, rst)
+
+
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm"])
+def test_outputs_past_the_cache_are_streamed_correctly(fn, rng):
+    # > 32 MiB of float32 output takes the non-temporal store path; rows of an odd
+    # width start at every alignment
+    x = (rng.standard_normal((8200, 1025)) + 2).astype(np.float32)
+    w = rng.standard_normal(1025).astype(np.float32)
+    y, st = getattr(norm, fn)(x, w)
+    yr, _ = getattr(ref, fn)(x.astype(np.float64), w.astype(np.float64),
+                             **({"eps": float(np.finfo(np.float32).eps)} if fn == "rms_norm" else {}))
+    assert_close(y, yr, np.float32)
+    with gradkit.num_threads(1):
+        y1, _ = getattr(norm, fn)(x, w)
+    assert_bitwise_equal(y, y1)

@@ -153,6 +153,48 @@ GK_INLINE double gk_fold_vec(gk_vd *a)
         } \
     } while (0)
 
+/* Non-temporal (streaming) copies for outputs larger than the last-level cache: the
+ * stores go straight to memory instead of first reading each destination line into the
+ * cache (write-allocate), so an output costs its own size in bus traffic, not twice.
+ * Used above GK_STREAM_MIN_BYTES only: a smaller output is better left in cache for
+ * whoever reads it next.  Callers issue gk_sfence() before their results are used. */
+#define GK_STREAM_MIN_BYTES ((size_t)32 << 20)
+
+GK_INLINE void gk_stream_f32(float *GK_RESTRICT dst, const float *GK_RESTRICT src,
+                             gk_index n)
+{
+    gk_index j = 0;
+#if defined(__AVX__)
+    for (; j < n && ((uintptr_t)(dst + j) & 31); ++j) dst[j] = src[j];
+    for (; j + 8 <= n; j += 8) _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
+#elif defined(__SSE2__)
+    for (; j < n && ((uintptr_t)(dst + j) & 15); ++j) dst[j] = src[j];
+    for (; j + 4 <= n; j += 4) _mm_stream_ps(dst + j, _mm_loadu_ps(src + j));
+#endif
+    for (; j < n; ++j) dst[j] = src[j];
+}
+
+GK_INLINE void gk_stream_f64(double *GK_RESTRICT dst, const double *GK_RESTRICT src,
+                             gk_index n)
+{
+    gk_index j = 0;
+#if defined(__AVX__)
+    for (; j < n && ((uintptr_t)(dst + j) & 31); ++j) dst[j] = src[j];
+    for (; j + 4 <= n; j += 4) _mm256_stream_pd(dst + j, _mm256_loadu_pd(src + j));
+#elif defined(__SSE2__)
+    for (; j < n && ((uintptr_t)(dst + j) & 15); ++j) dst[j] = src[j];
+    for (; j + 2 <= n; j += 2) _mm_stream_pd(dst + j, _mm_loadu_pd(src + j));
+#endif
+    for (; j < n; ++j) dst[j] = src[j];
+}
+
+GK_INLINE void gk_sfence(void)
+{
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
 /* the lanes of GK_NACC accumulators, for the scalar tail and the final fold */
 GK_INLINE void gk_spill(const gk_vd *acc, double *lanes)
 {

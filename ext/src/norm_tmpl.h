@@ -110,6 +110,36 @@ GK_INLINE void GK_T(ln_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
     }
 }
 
+/* Stream-buffered writes (see gk_stream_f32): compute a piece of the row into an L1
+ * buffer, then copy it out with non-temporal stores. */
+#define GK_STREAM_PIECE 1024
+#ifndef GK_PF_ROWS
+#define GK_PF_ROWS 1
+#endif
+
+GK_INLINE void GK_T(stream_out)(T *dst, const T *src, gk_index n)
+{
+    if (sizeof(T) == sizeof(float))
+        gk_stream_f32((float *)(void *)dst, (const float *)(const void *)src, n);
+    else
+        gk_stream_f64((double *)(void *)dst, (const double *)(const void *)src, n);
+}
+
+static void GK_T(ln_write_any)(const T *x, const T *w, const T *b, T *y, gk_index n,
+                               double m, double r, int stream)
+{
+    if (!stream) {
+        GK_T(ln_write)(x, w, b, y, n, m, r);
+        return;
+    }
+    T buf[GK_STREAM_PIECE];
+    for (gk_index off = 0; off < n; off += GK_STREAM_PIECE) {
+        gk_index len = n - off < GK_STREAM_PIECE ? n - off : GK_STREAM_PIECE;
+        GK_T(ln_write)(x + off, w ? w + off : NULL, b ? b + off : NULL, buf, len, m, r);
+        GK_T(stream_out)(y + off, buf, len);
+    }
+}
+
 /* Rows are split across threads; a row longer than 2 chunks with fewer rows than
  * threads is itself split into chunks across threads (same sums, see row_moments). */
 #define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
@@ -118,15 +148,20 @@ static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *me
                                  T *rstd, gk_index rows, gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
+    int stream = (size_t)(rows * cols) * sizeof(T) >= GK_STREAM_MIN_BYTES && y != x;
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         GK_PARALLEL_FOR(nt, i, rows,
             const T *xi = x + i * cols;
             double m, v;
+            if (stream && i + GK_PF_ROWS < rows)  /* start later rows' loads early */
+                for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
+                    __builtin_prefetch(xi + GK_PF_ROWS * cols + o, 0, 0);
             GK_T(ln_row_stats)(xi, cols, 1, &m, &v);
             double r = 1.0 / sqrt(v + eps);
             if (mean) mean[i] = (T)m;
             if (rstd) rstd[i] = (T)r;
-            GK_T(ln_write)(xi, w, b, y + i * cols, cols, m, r);
+            GK_T(ln_write_any)(xi, w, b, y + i * cols, cols, m, r, stream);
+            if (stream) gk_sfence();  /* each thread orders its own streamed rows */
         );
         return;
     }
@@ -162,10 +197,26 @@ GK_INLINE void GK_T(rms_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
     }
 }
 
+static void GK_T(rms_write_any)(const T *x, const T *w, T *y, gk_index n, double r,
+                                int stream)
+{
+    if (!stream) {
+        GK_T(rms_write)(x, w, y, n, r);
+        return;
+    }
+    T buf[GK_STREAM_PIECE];
+    for (gk_index off = 0; off < n; off += GK_STREAM_PIECE) {
+        gk_index len = n - off < GK_STREAM_PIECE ? n - off : GK_STREAM_PIECE;
+        GK_T(rms_write)(x + off, w ? w + off : NULL, buf, len, r);
+        GK_T(stream_out)(y + off, buf, len);
+    }
+}
+
 static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index rows,
                                gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
+    int stream = (size_t)(rows * cols) * sizeof(T) >= GK_STREAM_MIN_BYTES && y != x;
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         GK_PARALLEL_FOR(nt, i, rows,
             const T *xi = x + i * cols;
@@ -173,7 +224,8 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
             GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, 1, &ss, NULL);
             double r = 1.0 / sqrt(ss / (double)cols + eps);
             if (rstd) rstd[i] = (T)r;
-            GK_T(rms_write)(xi, w, y + i * cols, cols, r);
+            GK_T(rms_write_any)(xi, w, y + i * cols, cols, r, stream);
+            if (stream) gk_sfence();
         );
         return;
     }
