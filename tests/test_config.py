@@ -197,4 +197,15 @@ def test_demo_runs():
     out = _python(["-m", "gradkit", "demo"], _env())
     simd = gradkit.show_config()["simd"] if "GRADKIT_SIMD" not in os.environ else ""
     assert out.startswith(f"gradkit {gradkit.__version__}: {simd}")
-    assert "layer_norm" in out and "rms_norm" in out
+    lines = out.strip().splitlines()
+    assert "gradient check of the model" in out and ": ok" in out
+    assert lines[-1].startswith("test accuracy: ") and lines[-1].endswith("%")
+    assert float(lines[-1].split(": ")[1].rstrip("%")) >= 95.0
+
+
+def test_demo_options_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "demo.png"
+    out = _python(["-m", "gradkit", "demo", "--epochs", "2", "--seed", "3",
+                   "--plot", str(png)], _env())
+    assert "epoch   2/2" in out and png.stat().st_size > 1000

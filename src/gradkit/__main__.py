@@ -25,8 +25,11 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="build and runtime configuration")
     p.set_defaults(func=_info)
-    p = sub.add_parser("demo", help="a short showcase of the kernels")
+    p = sub.add_parser("demo", help="train an MLP on the handwritten digits, from scratch")
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="FILE", help="save loss curves and activation "
+                   "histograms (matplotlib)")
     p.set_defaults(func=_demo)
     p = sub.add_parser("bench", help="benchmark against NumPy and PyTorch")
     p.add_argument("--quick", action="store_true", help="a fast subset")

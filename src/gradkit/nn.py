@@ -1,0 +1,351 @@
+"""Small layers built on gradkit's kernels, for from-scratch experiments.
+
+Every layer has ``forward(x, training=True)``, ``backward(dy)`` (returns dx and writes
+the parameter gradients), and the lists ``params`` and ``grads`` (aligned, the arrays
+themselves), which plug straight into :mod:`gradkit.optim`::
+
+    model = nn.Sequential(nn.Linear(64, 128), nn.LayerNorm(128), nn.ReLU(),
+                          nn.Dropout(0.1), nn.Linear(128, 10))
+    opt = optim.AdamW(model.params)
+    logits = model.forward(x)
+    loss, dlogits = losses.softmax_cross_entropy(logits, y)
+    model.backward(dlogits)
+    opt.step(model.grads)
+
+``backward`` overwrites the gradients (it does not accumulate as PyTorch's ``.grad``
+does), so no ``zero_grad`` is needed.  Layers keep what their backward needs from the
+last ``forward``.
+"""
+import math
+
+import numpy as np
+
+from . import dropout as _dropout
+from . import init as _init
+from . import norm as _norm
+from . import random as _random
+
+__all__ = ["Module", "Linear", "ReLU", "Tanh", "GELU", "LayerNorm", "RMSNorm", "BatchNorm",
+           "Dropout", "Residual", "Sequential"]
+
+
+class Module:
+    """Base class: no parameters; subclasses set ``params`` and ``grads``."""
+
+    def __init__(self):
+        self.params = []
+        self.grads = []
+
+    def forward(self, x, training=True):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x, training=True):
+        return self.forward(x, training)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Linear(Module):
+    r"""``y = x W^T + b`` with W of shape (out_features, in_features), as nn.Linear.
+
+    Initialized as nn.Linear.reset_parameters: W by ``kaiming_uniform(a=sqrt(5))``
+    (uniform on :math:`\pm 1/\sqrt{\text{fan\_in}}`), b uniform on the same bound; or
+    ``init='kaiming'`` for He initialization for ReLU networks (``kaiming_normal``,
+    fan_in, relu gain) with zero bias.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, init="default", rng=None,
+                 dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        rng = _random.as_generator(rng)
+        shape = (out_features, in_features)
+        if init == "default":
+            self.weight = _init.kaiming_uniform(shape, a=math.sqrt(5), rng=rng, dtype=dtype)
+            bound = 1 / math.sqrt(in_features) if in_features > 0 else 0.0
+            self.bias = (_init.uniform((out_features,), -bound, bound, rng=rng, dtype=dtype)
+                         if bias else None)
+        elif init == "kaiming":
+            self.weight = _init.kaiming_normal(shape, nonlinearity="relu", rng=rng, dtype=dtype)
+            self.bias = np.zeros(out_features, dtype) if bias else None
+        else:
+            raise ValueError(f"init must be 'default' or 'kaiming', got {init!r}")
+        self.dweight = np.zeros_like(self.weight)
+        self.params, self.grads = [self.weight], [self.dweight]
+        if bias:
+            self.dbias = np.zeros_like(self.bias)
+            self.params.append(self.bias)
+            self.grads.append(self.dbias)
+        self._x = None
+
+    def forward(self, x, training=True):
+        self._x = x
+        y = x @ self.weight.T
+        if self.bias is not None:
+            y += self.bias
+        return y
+
+    def backward(self, dy):
+        x2 = self._x.reshape(-1, self.in_features)
+        dy2 = dy.reshape(-1, self.out_features)
+        np.matmul(dy2.T, x2, out=self.dweight)
+        if self.bias is not None:
+            np.sum(dy2, axis=0, out=self.dbias)
+        return dy @ self.weight
+
+    def __repr__(self):
+        return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
+
+
+class ReLU(Module):
+    """``max(x, 0)``; its gradient at 0 is 0, as PyTorch's."""
+
+    def forward(self, x, training=True):
+        self._mask = x > 0
+        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, dy):
+        return np.where(self._mask, dy, 0).astype(dy.dtype, copy=False)
+
+
+class Tanh(Module):
+    """``tanh(x)``; backward ``dy (1 - y^2)``."""
+
+    def forward(self, x, training=True):
+        self._y = np.tanh(x)
+        return self._y
+
+    def backward(self, dy):
+        return dy * (1 - self._y * self._y)
+
+
+class GELU(Module):
+    r"""Gaussian error linear unit, exact as nn.GELU(): :math:`x \Phi(x)` with
+    :math:`\Phi(x) = (1 + \operatorname{erf}(x/\sqrt2))/2`; ``approximate='tanh'`` gives
+    :math:`x (1 + \tanh(\sqrt{2/\pi}(x + 0.044715 x^3)))/2` as nn.GELU('tanh')."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x, training=True):
+        self._x = x
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            self._t = np.tanh(k * (x + 0.044715 * x ** 3))
+            return (0.5 * x * (1 + self._t)).astype(x.dtype, copy=False)
+        from scipy.special import erf
+        self._cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
+        return (x * self._cdf).astype(x.dtype, copy=False)
+
+    def backward(self, dy):
+        x = self._x
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            dt = (1 - self._t ** 2) * k * (1 + 3 * 0.044715 * x ** 2)
+            return (dy * (0.5 * (1 + self._t) + 0.5 * x * dt)).astype(dy.dtype, copy=False)
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return (dy * (self._cdf + x * pdf)).astype(dy.dtype, copy=False)
+
+    def __repr__(self):
+        return f"GELU(approximate={self.approximate!r})"
+
+
+class LayerNorm(Module):
+    """nn.LayerNorm over the last axis (:func:`gradkit.norm.layer_norm`)."""
+
+    def __init__(self, features, eps=1e-5, elementwise_affine=True, *, dtype=np.float32):
+        super().__init__()
+        self.features, self.eps = features, eps
+        if elementwise_affine:
+            self.weight, self.bias = np.ones(features, dtype), np.zeros(features, dtype)
+            self.dweight, self.dbias = np.zeros_like(self.weight), np.zeros_like(self.bias)
+            self.params, self.grads = [self.weight, self.bias], [self.dweight, self.dbias]
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, x, training=True):
+        y, self._stats = _norm.layer_norm(x, self.weight, self.bias, self.eps)
+        self._x = x
+        return y
+
+    def backward(self, dy):
+        dx, dw, db = _norm.layer_norm_backward(dy, self._x, self._stats, self.weight,
+                                               bias=self.bias is not None)
+        if self.weight is not None:
+            self.dweight[...] = dw
+            self.dbias[...] = db
+        return dx
+
+    def __repr__(self):
+        return f"LayerNorm({self.features}, eps={self.eps})"
+
+
+class RMSNorm(Module):
+    """nn.RMSNorm over the last axis (:func:`gradkit.norm.rms_norm`)."""
+
+    def __init__(self, features, eps=None, elementwise_affine=True, *, dtype=np.float32):
+        super().__init__()
+        self.features, self.eps = features, eps
+        if elementwise_affine:
+            self.weight = np.ones(features, dtype)
+            self.dweight = np.zeros_like(self.weight)
+            self.params, self.grads = [self.weight], [self.dweight]
+        else:
+            self.weight = None
+
+    def forward(self, x, training=True):
+        y, self._stats = _norm.rms_norm(x, self.weight, self.eps)
+        self._x = x
+        return y
+
+    def backward(self, dy):
+        dx, dw = _norm.rms_norm_backward(dy, self._x, self._stats, self.weight)
+        if self.weight is not None:
+            self.dweight[...] = dw
+        return dx
+
+    def __repr__(self):
+        return f"RMSNorm({self.features}, eps={self.eps})"
+
+
+class BatchNorm(Module):
+    """nn.BatchNorm1d/2d over axis 1 (:func:`gradkit.norm.batch_norm`): batch statistics
+    in training (running statistics updated), running statistics in evaluation."""
+
+    def __init__(self, features, eps=1e-5, momentum=0.1, affine=True, *, dtype=np.float32):
+        super().__init__()
+        self.features, self.eps, self.momentum = features, eps, momentum
+        self.running_mean = np.zeros(features, dtype)
+        self.running_var = np.ones(features, dtype)
+        self.num_batches_tracked = np.zeros((), np.int64)
+        if affine:
+            self.weight, self.bias = np.ones(features, dtype), np.zeros(features, dtype)
+            self.dweight, self.dbias = np.zeros_like(self.weight), np.zeros_like(self.bias)
+            self.params, self.grads = [self.weight, self.bias], [self.dweight, self.dbias]
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, x, training=True):
+        y, self._stats = _norm.batch_norm(
+            x, self.weight, self.bias, self.running_mean, self.running_var,
+            training=training, momentum=self.momentum, eps=self.eps,
+            num_batches_tracked=self.num_batches_tracked)
+        self._x, self._training = x, training
+        return y
+
+    def backward(self, dy):
+        if not self._training:
+            # evaluation: y = (x - running_mean) * rstd * w + b is affine in x
+            shape = (1, -1) + (1,) * (dy.ndim - 2)
+            r = self._stats.rstd.reshape(shape)
+            xhat = (self._x - self._stats.mean.reshape(shape)) * r
+            axes = (0,) + tuple(range(2, dy.ndim))
+            if self.weight is not None:
+                self.dweight[...] = (dy * xhat).sum(axis=axes)
+                self.dbias[...] = dy.sum(axis=axes)
+                r = r * self.weight.reshape(shape)
+            return (dy * r).astype(dy.dtype, copy=False)
+        dx, dw, db = _norm.batch_norm_backward(dy, self._x, self._stats, self.weight,
+                                               bias=self.bias is not None)
+        if self.weight is not None:
+            self.dweight[...] = dw
+            self.dbias[...] = db
+        return dx
+
+    def __repr__(self):
+        return f"BatchNorm({self.features}, eps={self.eps}, momentum={self.momentum})"
+
+
+class Dropout(Module):
+    """Inverted dropout (:func:`gradkit.dropout.dropout`); identity in evaluation."""
+
+    def __init__(self, p=0.5, *, rng=None):
+        super().__init__()
+        self.p = p
+        self.rng = _random.as_generator(rng)
+
+    def forward(self, x, training=True):
+        y, self._mask = _dropout.dropout(x, self.p, training=training, rng=self.rng)
+        return y
+
+    def backward(self, dy):
+        if self._mask is None:
+            return dy
+        return _dropout.dropout_backward(dy, self._mask)
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+class Sequential(Module):
+    """Layers applied in order; backward in reverse order."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = list(layers)
+        for layer in self.layers:
+            self.params += layer.params
+            self.grads += layer.grads
+
+    def forward(self, x, training=True):
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        inner = "\n".join("  " + repr(layer).replace("\n", "\n  ") for layer in self.layers)
+        return f"Sequential(\n{inner}\n)"
+
+
+class Residual(Module):
+    """A skip connection around ``block``.
+
+    - ``norm=None``: ``y = x + block(x)``
+    - ``norm='pre'``: ``y = x + block(LayerNorm(x))`` (pre-norm, as modern transformers)
+    - ``norm='post'``: ``y = LayerNorm(x + block(x))`` (post-norm, as the original
+      transformer)
+
+    ``features`` is the width the LayerNorm normalizes (x's last axis).
+    """
+
+    def __init__(self, block, norm=None, *, features=None, eps=1e-5, dtype=np.float32):
+        super().__init__()
+        if norm not in (None, "pre", "post"):
+            raise ValueError(f"norm must be None, 'pre' or 'post', got {norm!r}")
+        if norm is not None and features is None:
+            raise ValueError("features is needed when norm is 'pre' or 'post'")
+        self.block, self.norm_kind = block, norm
+        self.norm = LayerNorm(features, eps, dtype=dtype) if norm else None
+        self.params = list(block.params) + (self.norm.params if self.norm else [])
+        self.grads = list(block.grads) + (self.norm.grads if self.norm else [])
+
+    def forward(self, x, training=True):
+        if self.norm_kind == "pre":
+            return x + self.block.forward(self.norm.forward(x, training), training)
+        y = x + self.block.forward(x, training)
+        return self.norm.forward(y, training) if self.norm_kind == "post" else y
+
+    def backward(self, dy):
+        if self.norm_kind == "pre":
+            return dy + self.norm.backward(self.block.backward(dy))
+        if self.norm_kind == "post":
+            dy = self.norm.backward(dy)
+        return dy + self.block.backward(dy)
+
+    def __repr__(self):
+        return f"Residual({self.block!r}, norm={self.norm_kind!r})"
