@@ -175,10 +175,15 @@ cdef inline bint _param_ok(object p, cnp.ndarray x, int typenum, int nd):
     return True
 
 
+from gradkit._ext.runtime import empty as _cached_empty
+
+
 cdef inline object _out_or_new(object out, cnp.ndarray x, int typenum):
     """out if it is a writable C-contiguous array like x, a new array if out is None,
-    else None (not the fast path)."""
+    else None (not the fast path).  Large new outputs come from runtime.empty's cache."""
     if out is None:
+        if cnp.PyArray_NBYTES(x) >= (1 << 20):
+            return _cached_empty((<object>x).shape, (<object>x).dtype)
         return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, 0)
     if not _usable(out, typenum) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         return None

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
+
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
 _INF = float("inf")
@@ -59,7 +61,7 @@ def output(out, shape, dtype, name="out"):
     """`out` if given (checked: ndarray, C-contiguous, writable, shape, dtype), else a
     new empty array."""
     if out is None:
-        return np.empty(shape, dtype)
+        return empty(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if out.dtype != dtype:

@@ -174,7 +174,7 @@ def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mea
 def _cross_entropy_2d(logits, labels, smooth, ignore_index, reduction, red):
     lab, probs = _targets(labels, logits, ignore_index)
     n, c = logits.shape
-    dlogits = np.empty_like(logits)
+    dlogits = _v.empty(logits.shape, logits.dtype)
     row_loss = np.empty(n, logits.dtype) if reduction == "none" else None
     total = _k.softmax_cross_entropy(logits, lab, probs, row_loss, dlogits, n, c, smooth,
                                      ignore_index, red)
@@ -209,7 +209,7 @@ def kl_div(student_logits, teacher_logits, *, temperature=1.0):
     s = _logits(student_logits, "student_logits")
     t = _v.like(teacher_logits, "teacher_logits", s, "student_logits")
     temperature = _positive(temperature, "temperature")
-    ds = np.empty_like(s)
+    ds = _v.empty(s.shape, s.dtype)
     total = _k.kl_div(s, t, ds, s.shape[0], s.shape[1], temperature)
     return total, ds
 
@@ -273,7 +273,7 @@ def mse(pred, target, *, reduction="mean"):
     pred = _v.float_array(pred, "pred")
     target = _v.like(target, "target", pred, "pred")
     red = _reduction(reduction)
-    dpred = np.empty_like(pred)
+    dpred = _v.empty(pred.shape, pred.dtype)
     elem = np.empty_like(pred) if reduction == "none" else None
     total = _k.mse(pred, target, elem, dpred, pred.size, red)
     return (elem if elem is not None else total), dpred

@@ -154,7 +154,7 @@ def layer_norm_backward(dy, x, stats, weight=None, *, bias=True):
     inner = x.shape[x.ndim - nd:]
     weight = _v.optional_param(weight, "weight", x.dtype, inner)
     rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
-    dx = np.empty_like(x)
+    dx = _v.empty(x.shape, x.dtype)
     dweight = np.empty(inner, x.dtype) if weight is not None else None
     dbias = np.empty(inner, x.dtype) if bias else None
     _k.layer_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, rows, cols)
@@ -219,7 +219,7 @@ def rms_norm_backward(dy, x, stats, weight=None):
     inner = x.shape[x.ndim - nd:]
     weight = _v.optional_param(weight, "weight", x.dtype, inner)
     rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
-    dx = np.empty_like(x)
+    dx = _v.empty(x.shape, x.dtype)
     dweight = np.empty(inner, x.dtype) if weight is not None else None
     _k.rms_norm_backward(dy, x, rstd, weight, dx, dweight, rows, cols)
     return dx, dweight
@@ -402,7 +402,7 @@ def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
     mean = _v.optional_param(stats[0], "stats.mean", x.dtype, shape)
     rstd = _v.optional_param(stats[1], "stats.rstd", x.dtype, shape)
     weight = _v.optional_param(weight, "weight", x.dtype, shape)
-    dx = np.empty_like(x)
+    dx = _v.empty(x.shape, x.dtype)
     dweight = np.empty(shape, x.dtype) if weight is not None else None
     dbias = np.empty(shape, x.dtype) if bias else None
     _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,

@@ -127,7 +127,7 @@ def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
     if _k.minmax(x, outer, channels, inner, mins, maxs):
         raise ValueError("x must be finite to be quantized (it holds NaN or infinity)")
     scale, zp = qparams(mins, maxs, scheme=scheme, dtype=qname)
-    q = np.empty(x.shape, np.dtype(qname))
+    q = _v.empty(x.shape, np.dtype(qname))
     _k.quantize(x, scale, zp.astype(np.int32), q, outer, channels, inner)
     if ax is None:
         return q, float(scale[0]), int(zp[0])
@@ -177,6 +177,6 @@ def dequantize(q, scale, zero_point, *, axis=None):
     if np.any((z < lo) | (z > hi)):
         raise ValueError(f"zero_point must be in [{lo}, {hi}] for {q.dtype.name}")
     z = np.ascontiguousarray(z.reshape(-1), dtype=np.int32)
-    y = np.empty(q.shape, np.float32)
+    y = _v.empty(q.shape, np.float32)
     _k.dequantize(q, s, z, y, outer, channels, inner)
     return y
