@@ -469,3 +469,39 @@ def test_every_simd_table_gives_bitwise_the_default_results(simd, tmp_path):
         pytest.skip(f"this CPU cannot run the {simd} table")
     differ = [k for k in default if k != "simd" and default[k].tobytes() != chosen[k].tobytes()]
     assert not differ, f"{simd} differs from {default['simd']} in {differ}"
+
+
+@pytest.mark.parametrize("shape", [(2100, 2049), (8, 64, 97, 97)])
+def test_outputs_past_the_cache_are_streamed_correctly(shape):
+    # >= 16 MiB of float32 output takes the non-temporal store path (column and plane
+    # layouts, forward and backward)
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    c = shape[1]
+    w, b = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+    y, st = norm.batch_norm(x, w, b)
+    dx, dw, db = norm.batch_norm_backward(dy, x, st, w)
+    yr, sr = ref.batch_norm(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(y, yr, rtol=1e-5, atol=1e-5)
+    rx, _, _ = ref.batch_norm_backward(dy.astype(np.float64), x.astype(np.float64),
+                                       type(sr)(sr.mean, sr.rstd), w.astype(np.float64))
+    np.testing.assert_allclose(dx, rx, rtol=1e-4, atol=1e-5)
+    with gradkit.num_threads(1):
+        y1, _ = norm.batch_norm(x, w, b)
+        dx1, _, _ = norm.batch_norm_backward(dy, x, st, w)
+    assert y1.tobytes() == y.tobytes() and dx1.tobytes() == dx.tobytes()
+
+
+@pytest.mark.parametrize("shape", [(300, 70), (64, 8, 5)])
+def test_outlier_pivot_keeps_accuracy(shape):
+    # the statistics are shifted by each channel's first value; when that value is an
+    # outlier the one-pass form would cancel, and the exact two passes take over
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0] = 3e4
+    y, st = norm.batch_norm(x)
+    yr, sr = ref.batch_norm(x.astype(np.float64))
+    np.testing.assert_allclose(st.mean, sr.mean, rtol=1e-6)
+    np.testing.assert_allclose(st.rstd, sr.rstd, rtol=1e-6)
+    np.testing.assert_allclose(y, yr, rtol=1e-5, atol=1e-5)

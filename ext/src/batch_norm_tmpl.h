@@ -97,6 +97,43 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
         gk_index nb = r1 - b0 < rb ? r1 - b0 : rb;
         const T *xb = x + b0 * K + c0;
         gk_index i;
+        double dnb = (double)nb;
+        if (sizeof(T) == sizeof(float)) {
+            /* float32 data: one pass of shifted sums, M2 = sum d^2 - (sum d)^2 / n with
+             * d = x - pivot.  Its rounding error relative to M2 is about 1e-16 times
+             * (mean - pivot)^2 / var, so the block is kept when that ratio is at most
+             * 1e4 (an error far below a float32 ulp); otherwise, with the pivot far out
+             * in the distribution, the exact two passes below run instead. */
+            for (gk_index j = 0; j < w; ++j) s[j] = q[j] = 0.0;
+            for (i = 0; i + 4 <= nb; i += 4) {
+                const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+                for (gk_index j = 0; j < w; ++j) {
+                    double d0 = (double)p0[j] - pv[j], d1 = (double)p1[j] - pv[j];
+                    double d2 = (double)p2[j] - pv[j], d3 = (double)p3[j] - pv[j];
+                    s[j] += (d0 + d1) + (d2 + d3);
+                    q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+                }
+            }
+            for (; i < nb; ++i) {
+                const T *p0 = xb + i * K;
+                for (gk_index j = 0; j < w; ++j) {
+                    double d0 = (double)p0[j] - pv[j];
+                    s[j] += d0;
+                    q[j] += d0 * d0;
+                }
+            }
+            int exact = 1;
+            for (gk_index j = 0; j < w; ++j) {
+                double mb = s[j] / dnb, m2 = q[j] - s[j] * mb;
+                exact &= !(mb * mb * dnb > 1e4 * m2);
+                s[j] = mb;
+                q[j] = m2;
+            }
+            if (exact) {
+                for (gk_index j = 0; j < w; ++j) qa[j] += q[j];
+                goto merge;
+            }
+        }
         /* pass 1: block sums of x - pivot, four rows added pairwise per step */
         for (gk_index j = 0; j < w; ++j) s[j] = 0.0;
         for (i = 0; i + 4 <= nb; i += 4) {
@@ -109,7 +146,6 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
             const T *p0 = xb + i * K;
             for (gk_index j = 0; j < w; ++j) s[j] += (double)p0[j] - pv[j];
         }
-        double dnb = (double)nb;
         for (gk_index j = 0; j < w; ++j) {
             s[j] /= dnb;                 /* block mean, relative to the pivot */
             q[j] = pv[j] + s[j];         /* its absolute value (rounded): the centre */
@@ -137,6 +173,7 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
         }
         /* merge the block's mean into the running one; its M2 went straight into qa,
          * the merge adds the spread between the two means */
+    merge:;
         double fb = dnb / (na + dnb), fab = na * fb;
         for (gk_index j = 0; j < w; ++j) {
             double d = s[j] - ma[j];
@@ -253,6 +290,18 @@ static void GK_T(bn_plane_channel_stats)(const T *x, gk_index N, gk_index C, gk_
         gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
         const T *p = x + plane * inner + off;
         double pv = pivot[plane % C];
+        if (sizeof(T) == sizeof(float)) {
+            /* one pass of shifted sums, kept under the same condition as the column
+             * path's (see bn_col_stats); else the exact two passes */
+            double sd, sd2;
+            GK_T(chunk_shifted)(p, len, pv, &sd, &sd2);
+            double mb = sd / (double)len, m2 = sd2 - sd * mb;
+            if (!(mb * mb * (double)len > 1e4 * m2)) {
+                seg[2 * sg] = mb;
+                seg[2 * sg + 1] = m2;
+                continue;
+            }
+        }
         double m = GK_T(bn_chunk_sum_shifted)(p, len, pv) / (double)len;
         seg[2 * sg] = m;
         seg[2 * sg + 1] = GK_T(chunk_sumsqdev)(p, len, pv + m);
@@ -299,12 +348,20 @@ static void GK_T(bn_col_fwd_apply)(const T *x, T *y, gk_index N, gk_index K,
     int nt = gk_threads_for(N * K);
     const T *GK_RESTRICT mh = cf.mh, *GK_RESTRICT ml = cf.ml;
     const T *GK_RESTRICT s = cf.s, *GK_RESTRICT b = cf.b;
+    const int stream = (size_t)(N * K) * sizeof(T) >= GK_STREAM_MIN_BYTES && y != x;
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index i = 0; i < N; ++i) {
         const T *GK_RESTRICT xi = x + i * K;
         T *GK_RESTRICT yi = y + i * K;
-        for (gk_index j = 0; j < K; ++j)
-            yi[j] = ((xi[j] - mh[j]) - ml[j]) * s[j] + b[j];
+        T buf[GK_STREAM_PIECE];
+        for (gk_index o = 0; o < K; o += GK_STREAM_PIECE) {
+            gk_index len = K - o < GK_STREAM_PIECE ? K - o : GK_STREAM_PIECE;
+            T *GK_RESTRICT dst = stream ? buf : yi + o;  /* see gk_stream_f32 */
+            for (gk_index j = 0; j < len; ++j)
+                dst[j] = ((xi[o + j] - mh[o + j]) - ml[o + j]) * s[o + j] + b[o + j];
+            if (stream) GK_T(stream_out)(yi + o, buf, len);
+        }
+        if (stream) gk_sfence();
     }
 }
 
@@ -315,13 +372,22 @@ static void GK_T(bn_col_bwd_apply)(const T *dy, const T *x, T *dx, gk_index N, g
     int nt = gk_threads_for(N * K);
     const T *GK_RESTRICT mh = cf.mh, *GK_RESTRICT s = cf.s;
     const T *GK_RESTRICT b = cf.b, *GK_RESTRICT k = cf.k;
+    const int stream = (size_t)(N * K) * sizeof(T) >= GK_STREAM_MIN_BYTES && dx != x &&
+                       dx != dy;
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index i = 0; i < N; ++i) {
         const T *GK_RESTRICT gi = dy + i * K;
         const T *GK_RESTRICT xi = x + i * K;
         T *GK_RESTRICT oi = dx + i * K;
-        for (gk_index j = 0; j < K; ++j)
-            oi[j] = k[j] * ((gi[j] - b[j]) - (xi[j] - mh[j]) * s[j]);
+        T buf[GK_STREAM_PIECE];
+        for (gk_index o = 0; o < K; o += GK_STREAM_PIECE) {
+            gk_index len = K - o < GK_STREAM_PIECE ? K - o : GK_STREAM_PIECE;
+            T *GK_RESTRICT dst = stream ? buf : oi + o;
+            for (gk_index j = 0; j < len; ++j)
+                dst[j] = k[o + j] * ((gi[o + j] - b[o + j]) - (xi[o + j] - mh[o + j]) * s[o + j]);
+            if (stream) GK_T(stream_out)(oi + o, buf, len);
+        }
+        if (stream) gk_sfence();
     }
 }
 
@@ -333,6 +399,8 @@ static void GK_T(bn_plane_apply)(const T *dy, const T *x, T *out, gk_index N, gk
     gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
     gk_index total = N * C * nseg;
     int nt = gk_threads_for(N * C * inner);
+    const int stream = (size_t)(N * C * inner) * sizeof(T) >= GK_STREAM_MIN_BYTES &&
+                       out != x && out != dy;
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index sg = 0; sg < total; ++sg) {
         gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
@@ -341,15 +409,21 @@ static void GK_T(bn_plane_apply)(const T *dy, const T *x, T *out, gk_index N, gk
         const T *GK_RESTRICT xi = x + plane * inner + off;
         T *GK_RESTRICT oi = out + plane * inner + off;
         T mh = cf.mh[c], s = cf.s[c], b = cf.b[c];
+        T buf[GK_CHUNK];
+        T *GK_RESTRICT dst = stream ? buf : oi;  /* see gk_stream_f32 */
         if (dy) {
             const T *GK_RESTRICT gi = dy + plane * inner + off;
             T k = cf.k[c];
             for (gk_index j = 0; j < len; ++j)
-                oi[j] = k * ((gi[j] - b) - (xi[j] - mh) * s);
+                dst[j] = k * ((gi[j] - b) - (xi[j] - mh) * s);
         } else {
             T ml = cf.ml[c];
             for (gk_index j = 0; j < len; ++j)
-                oi[j] = ((xi[j] - mh) - ml) * s + b;
+                dst[j] = ((xi[j] - mh) - ml) * s + b;
+        }
+        if (stream) {
+            GK_T(stream_out)(oi, buf, len);
+            gk_sfence();
         }
     }
 }

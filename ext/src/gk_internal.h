@@ -158,7 +158,7 @@ GK_INLINE double gk_fold_vec(gk_vd *a)
  * cache (write-allocate), so an output costs its own size in bus traffic, not twice.
  * Used above GK_STREAM_MIN_BYTES only: a smaller output is better left in cache for
  * whoever reads it next.  Callers issue gk_sfence() before their results are used. */
-#define GK_STREAM_MIN_BYTES ((size_t)32 << 20)
+#define GK_STREAM_MIN_BYTES ((size_t)16 << 20)
 
 GK_INLINE void gk_stream_f32(float *GK_RESTRICT dst, const float *GK_RESTRICT src,
                              gk_index n)
