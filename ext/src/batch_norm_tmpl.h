@@ -596,17 +596,20 @@ static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
 static void GK_T(bn_seg_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
                                    gk_index n, double m, double *s1, double *s2)
 {
-    double a1[GK_LANES] = {0}, a2[GK_LANES] = {0};
+    /* native-width vectors with the 16-lane semantics of reduce_tmpl.h */
+    gk_vd a[GK_NACC], q[GK_NACC];
+    GK_ZERO_ACC(a);
+    GK_ZERO_ACC(q);
     gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES) {
-        /* without the pragma GCC turns the two 16-lane accumulators into scalar code */
-        #pragma omp simd
-        for (int k = 0; k < GK_LANES; ++k) {
-            double g = (double)dy[j + k];
-            a1[k] += g;
-            a2[k] += g * ((double)x[j + k] - m);
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int v = 0; v < GK_NACC; ++v) {
+            gk_vd g = GK_T(ldv)(dy + j + v * GK_VW);
+            a[v] += g;
+            q[v] += g * (GK_T(ldv)(x + j + v * GK_VW) - m);
         }
-    }
+    double a1[GK_LANES], a2[GK_LANES];
+    gk_spill(a, a1);
+    gk_spill(q, a2);
     for (int k = 0; j + k < n; ++k) {
         double g = (double)dy[j + k];
         a1[k] += g;
