@@ -115,6 +115,20 @@ def _stats_arrays(stats, x, need_mean):
     return mean, rstd, nd
 
 
+def _backward_args(dy, x, stats, weight, need_mean):
+    """Checked arguments and new outputs of a LayerNorm/RMSNorm backward:
+    (x, dy, mean, rstd, weight, rows, cols, dx, dweight)."""
+    x = _v.float_array(x, "x")
+    dy = _v.like(dy, "dy", x)
+    mean, rstd, nd = _stats_arrays(stats, x, need_mean=need_mean)
+    inner = x.shape[x.ndim - nd:]
+    weight = _v.optional_param(weight, "weight", x.dtype, inner)
+    rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
+    dx = _v.empty(x.shape, x.dtype)
+    dweight = np.empty(inner, x.dtype) if weight is not None else None
+    return x, dy, mean, rstd, weight, rows, cols, dx, dweight
+
+
 def layer_norm_backward(dy, x, stats, weight=None, *, bias=True):
     r"""Gradients of :func:`layer_norm` with respect to x, weight and bias.
 
@@ -148,15 +162,9 @@ def layer_norm_backward(dy, x, stats, weight=None, *, bias=True):
     dbias : ndarray or None
         None when ``bias`` is False.
     """
-    x = _v.float_array(x, "x")
-    dy = _v.like(dy, "dy", x)
-    mean, rstd, nd = _stats_arrays(stats, x, need_mean=True)
-    inner = x.shape[x.ndim - nd:]
-    weight = _v.optional_param(weight, "weight", x.dtype, inner)
-    rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
-    dx = _v.empty(x.shape, x.dtype)
-    dweight = np.empty(inner, x.dtype) if weight is not None else None
-    dbias = np.empty(inner, x.dtype) if bias else None
+    x, dy, mean, rstd, weight, rows, cols, dx, dweight = _backward_args(
+        dy, x, stats, weight, need_mean=True)
+    dbias = np.empty(x.shape[rstd.ndim:], x.dtype) if bias else None
     _k.layer_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, rows, cols)
     return dx, dweight, dbias
 
@@ -213,14 +221,8 @@ def rms_norm_backward(dy, x, stats, weight=None):
     dweight : ndarray or None
         None when weight is None.
     """
-    x = _v.float_array(x, "x")
-    dy = _v.like(dy, "dy", x)
-    _, rstd, nd = _stats_arrays(stats, x, need_mean=False)
-    inner = x.shape[x.ndim - nd:]
-    weight = _v.optional_param(weight, "weight", x.dtype, inner)
-    rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
-    dx = _v.empty(x.shape, x.dtype)
-    dweight = np.empty(inner, x.dtype) if weight is not None else None
+    x, dy, _, rstd, weight, rows, cols, dx, dweight = _backward_args(
+        dy, x, stats, weight, need_mean=False)
     _k.rms_norm_backward(dy, x, rstd, weight, dx, dweight, rows, cols)
     return dx, dweight
 
