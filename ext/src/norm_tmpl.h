@@ -90,9 +90,9 @@ static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double
  * head and tail (m = mh + ml exactly to ~2^-48), so x - mh - ml keeps the accuracy of
  * the double mean even for rows like 1e4 + N(0, 1); the result is within a few ulps of
  * the float64 formula at a quarter of its cost.  For float64 ml is 0. */
-GK_INLINE void GK_T(ln_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
-                              const T *GK_RESTRICT b, T *GK_RESTRICT y, gk_index n,
-                              double m, double r)
+/* x and y may be the same array (out=x): no restrict between them */
+GK_INLINE void GK_T(ln_write)(const T *x, const T *GK_RESTRICT w, const T *GK_RESTRICT b,
+                              T *y, gk_index n, double m, double r)
 {
     const T mh = (T)m, ml = (T)(m - (double)mh), rt = (T)r;
     if (w && b) {
@@ -184,8 +184,8 @@ static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *me
 
 /* ---- RMSNorm forward: y = (x r) w, r = 1/sqrt(mean(x^2) + eps) ---------------------- */
 
-GK_INLINE void GK_T(rms_write)(const T *GK_RESTRICT x, const T *GK_RESTRICT w,
-                               T *GK_RESTRICT y, gk_index n, double r)
+GK_INLINE void GK_T(rms_write)(const T *x, const T *GK_RESTRICT w, T *y, gk_index n,
+                               double r)
 {
     const T rt = (T)r;
     if (w) {
