@@ -202,3 +202,33 @@ def test_c_consumer_is_bitwise_gradkit(c_consumer, rng):
     assert c_consumer.rms_norm_f64(x64, w64, y64, rstd64, 300, 257, 1e-6) == c_consumer.OK
     y_ref, stats = gradkit.rms_norm(x64, w64, 1e-6)
     assert_bitwise_equal((y64, rstd64), (y_ref, stats.rstd))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_consumer_dropout_is_bitwise_gradkit(consumer, dtype, rng):
+    from gradkit import dropout as D, random as R
+    x = rng.standard_normal(70001).astype(dtype)  # several threads' worth, odd size
+    y_py, mask = D.dropout(x, 0.3, rng=R.Generator(1234))
+    y = np.empty_like(x)
+    bits = np.zeros((x.size + 7) // 8, np.uint8)
+    fn = consumer.dropout_f32 if dtype == np.float32 else consumer.dropout_f64
+    assert fn(x, y, bits, 0.3, mask.seed, mask.counter) == 0
+    assert y.tobytes() == y_py.tobytes() and bits.tobytes() == mask.bits.tobytes()
+    assert fn(x, y, bits, 1.5, mask.seed, mask.counter) != 0  # p outside [0, 1]
+
+
+@pytest.mark.parametrize("decoupled", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_consumer_adam_is_bitwise_gradkit(consumer, dtype, decoupled, rng):
+    from gradkit.optim import functional as F
+    p0 = rng.standard_normal(40001).astype(dtype)
+    g = rng.standard_normal(p0.size).astype(dtype)
+    states = [(p0.copy(), np.zeros_like(p0), np.zeros_like(p0)) for _ in range(2)]
+    fn = consumer.adam_f32 if dtype == np.float32 else consumer.adam_f64
+    for step in (1, 2, 3):
+        p, m, v = states[0]
+        F.adam_(p, g, m, v, step, lr=1e-2, weight_decay=0.1, decoupled=bool(decoupled))
+        p, m, v = states[1]
+        assert fn(p, g, m, v, step, 1e-2, 0.9, 0.999, 1e-8, 0.1, decoupled) == 0
+    for a, b in zip(states[0], states[1]):
+        assert a.tobytes() == b.tobytes()

@@ -1,10 +1,12 @@
 # cython: language_level=3
-"""Calls gradkit's LayerNorm/RMSNorm kernels through its C-level API (gradkit.capi).
+"""Calls gradkit's LayerNorm, RMSNorm, dropout and Adam kernels through its C-level API
+(gradkit.capi).
 
 Each function writes into the arrays it is given and returns the kernel's status code;
 `rows` overrides the row count handed to the kernel (to show a bad argument's code).
 """
-from gradkit.capi cimport (gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
+from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_dropout_f32, gk_dropout_f64,
+                           gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
                            gk_rms_norm_f64)
 
 cdef extern from "gradkit/gradkit.h":
@@ -58,4 +60,39 @@ def rms_norm_f64(const double[:, ::1] x, const double[::1] weight, double[:, ::1
     cdef int rc
     with nogil:
         rc = gk_rms_norm_f64(&x[0, 0], w, &y[0, 0], &rstd[0], n, x.shape[1], eps)
+    return rc
+
+
+def dropout_f32(const float[::1] x, float[::1] y, unsigned char[::1] bits, double p,
+                unsigned long long seed, unsigned long long counter):
+    cdef int rc
+    with nogil:
+        rc = gk_dropout_f32(&x[0], &y[0], &bits[0], x.shape[0], p, seed, counter)
+    return rc
+
+
+def dropout_f64(const double[::1] x, double[::1] y, unsigned char[::1] bits, double p,
+                unsigned long long seed, unsigned long long counter):
+    cdef int rc
+    with nogil:
+        rc = gk_dropout_f64(&x[0], &y[0], &bits[0], x.shape[0], p, seed, counter)
+    return rc
+
+
+def adam_f32(float[::1] param, const float[::1] grad, float[::1] m, float[::1] v, long step,
+             double lr, double beta1, double beta2, double eps, double wd, int decoupled):
+    cdef int rc
+    with nogil:
+        rc = gk_adam_f32(&param[0], &grad[0], &m[0], &v[0], param.shape[0], step, lr, beta1,
+                         beta2, eps, wd, decoupled)
+    return rc
+
+
+def adam_f64(double[::1] param, const double[::1] grad, double[::1] m, double[::1] v,
+             long step, double lr, double beta1, double beta2, double eps, double wd,
+             int decoupled):
+    cdef int rc
+    with nogil:
+        rc = gk_adam_f64(&param[0], &grad[0], &m[0], &v[0], param.shape[0], step, lr, beta1,
+                         beta2, eps, wd, decoupled)
     return rc
