@@ -113,9 +113,6 @@ GK_INLINE void GK_T(ln_write)(const T *x, const T *GK_RESTRICT w, const T *GK_RE
 /* Stream-buffered writes (see gk_stream_f32): compute a piece of the row into an L1
  * buffer, then copy it out with non-temporal stores. */
 #define GK_STREAM_PIECE 1024
-#ifndef GK_PF_ROWS
-#define GK_PF_ROWS 1
-#endif
 
 GK_INLINE void GK_T(stream_out)(T *dst, const T *src, gk_index n)
 {
@@ -153,9 +150,9 @@ static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *me
         GK_PARALLEL_FOR(nt, i, rows,
             const T *xi = x + i * cols;
             double m, v;
-            if (stream && i + GK_PF_ROWS < rows)  /* start later rows' loads early */
+            if (stream && i + 1 < rows)  /* start the next row's loads early */
                 for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
-                    __builtin_prefetch(xi + GK_PF_ROWS * cols + o, 0, 0);
+                    __builtin_prefetch(xi + cols + o, 0, 0);
             GK_T(ln_row_stats)(xi, cols, 1, &m, &v);
             double r = 1.0 / sqrt(v + eps);
             if (mean) mean[i] = (T)m;
