@@ -18,6 +18,17 @@ static int gk_reg_check(gk_index count, const void *const *x, const void *const 
     return GK_OK;
 }
 
+/* the checks of a fused gradient add: grads and params aligned, lam >= 0 */
+static int gk_reg_grad_check(gk_index count, const void *const *grad,
+                             const void *const *param, const gk_index *size, double lam)
+{
+    int err = gk_reg_check(count, grad, param, size);
+    if (err) return err;
+    if (count > 0 && !param) return GK_ENULL;
+    if (!(lam >= 0.0)) return GK_EVALUE;
+    return GK_OK;
+}
+
 #define GK_DEFINE_REG(T, SFX) \
 int gk_sum_squares_multi_##SFX(gk_index count, const T *const *x, const gk_index *size, \
                                double *out) \
@@ -38,22 +49,18 @@ int gk_sum_abs_multi_##SFX(gk_index count, const T *const *x, const gk_index *si
 int gk_add_l2_grad_multi_##SFX(gk_index count, T *const *grad, const T *const *param, \
                                const gk_index *size, double lam) \
 { \
-    int err = gk_reg_check(count, (const void *const *)grad, (const void *const *)param, \
-                           size); \
+    int err = gk_reg_grad_check(count, (const void *const *)grad, \
+                                (const void *const *)param, size, lam); \
     if (err) return err; \
-    if (count > 0 && !param) return GK_ENULL; \
-    if (!(lam >= 0.0)) return GK_EVALUE; \
     return count ? regularization_table()->add_l2_##SFX(count, grad, param, size, lam) \
                  : GK_OK; \
 } \
 int gk_add_l1_grad_multi_##SFX(gk_index count, T *const *grad, const T *const *param, \
                                const gk_index *size, double lam) \
 { \
-    int err = gk_reg_check(count, (const void *const *)grad, (const void *const *)param, \
-                           size); \
+    int err = gk_reg_grad_check(count, (const void *const *)grad, \
+                                (const void *const *)param, size, lam); \
     if (err) return err; \
-    if (count > 0 && !param) return GK_ENULL; \
-    if (!(lam >= 0.0)) return GK_EVALUE; \
     return count ? regularization_table()->add_l1_##SFX(count, grad, param, size, lam) \
                  : GK_OK; \
 }
