@@ -46,6 +46,13 @@ def is_float(dt):
     return dt is FLOAT32 or dt is FLOAT64 or dt == FLOAT32 or dt == FLOAT64
 
 
+def dtype_name(dt):
+    """A dtype for messages: ``float32``, or ``'>f4'`` when the byte order is not
+    native (str() of a byte-swapped float32 also says float32)."""
+    dt = np.dtype(dt)
+    return str(dt) if dt.isnative else repr(dt.str)
+
+
 def _swapped_float(dt):
     """True for a byte-swapped float32/float64 (``>f4`` on a little-endian machine)."""
     return dt.kind == "f" and dt.itemsize in (4, 8) and not dt.isnative
@@ -72,9 +79,9 @@ def float_dtype(dtype, name="dtype"):
 
 def same_dtype(a, dtype, name, ref="x"):
     if a.dtype != dtype:
-        raise TypeError(f"{name} has dtype {a.dtype.str!r} but {ref} has dtype "
-                        f"{np.dtype(dtype).str!r}; gradkit does not mix dtypes (float32, "
-                        "float64, byte orders)")
+        raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but {ref} has dtype "
+                        f"{dtype_name(dtype)}; gradkit does not mix float32 and float64 "
+                        "(nor byte orders)")
 
 
 # ---- read-only arrays -----------------------------------------------------------------
@@ -151,8 +158,9 @@ def grads_like(params, grads, name="grads", *, single=False):
             raise TypeError(f"{label} must be a numpy array or None, got {type(g).__name__}")
         c = float_array(g, label)
         if c.dtype != p.dtype:
-            raise TypeError(f"{label} has dtype {g.dtype.str!r} but its parameter has dtype "
-                            f"{p.dtype.str!r}; gradkit does not mix float32 and float64")
+            raise TypeError(f"{label} has dtype {dtype_name(g.dtype)} but its parameter has "
+                            f"dtype {dtype_name(p.dtype)}; gradkit does not mix float32 and "
+                            "float64")
         if c.shape != p.shape:
             raise ValueError(f"{label} has shape {g.shape} but its parameter has shape "
                              f"{p.shape}")
@@ -201,8 +209,8 @@ def state_like(a, name, param, param_name="its parameter"):
     parameter's dtype and shape, not overlapping it."""
     a = inplace_float(a, name)
     if a.dtype != param.dtype:
-        raise TypeError(f"{name} has dtype {a.dtype.str!r} but {param_name} has dtype "
-                        f"{param.dtype.str!r}")
+        raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but {param_name} has "
+                        f"dtype {dtype_name(param.dtype)}")
     if a.shape != param.shape:
         raise ValueError(f"{name} has shape {a.shape} but {param_name} has shape "
                          f"{param.shape}")
@@ -217,8 +225,8 @@ def output(out, shape, dtype, name="out"):
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if out.dtype != dtype:
-        raise ValueError(f"{name} must have dtype {np.dtype(dtype).str!r} (native byte "
-                         f"order), got {out.dtype.str!r}")
+        raise ValueError(f"{name} must have dtype {dtype_name(dtype)} (native byte "
+                         f"order), got {dtype_name(out.dtype)}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
     _writable_layout(out, name, "the result is written into it")
