@@ -184,6 +184,16 @@ class Optimizer:
 
     # ---- the update -----------------------------------------------------------------
 
+    def check_step(self, grads):
+        """Run every check :meth:`step` runs on ``grads`` (parameters re-read from
+        ``param_groups``, gradients, options) without updating anything; raises what
+        ``step`` would raise.  Returns the checked gradients and options.  Used by
+        :class:`gradkit.amp.LossScaler` to validate before it unscales in place."""
+        self._sync()
+        grads = _c.grads_like(self._params, grads)
+        opts = [self._checked_options(g, gi) for gi, g in enumerate(self.param_groups)]
+        return grads, opts
+
     def step(self, grads):
         """One update with ``grads`` (a list aligned with the flattened parameters of
         every group, in order; a None entry skips its parameter, as torch does for a
@@ -193,10 +203,8 @@ class Optimizer:
         parameter, gradient (type, dtype with byte order, shape) and every group's
         options are checked before any parameter is written.  Gradients that are
         byte-swapped, non-contiguous or misaligned are copied once."""
-        self._sync()
+        grads, opts = self.check_step(grads)
         groups = self._groups
-        grads = _c.grads_like(self._params, grads)
-        opts = [self._checked_options(g, gi) for gi, g in enumerate(self.param_groups)]
         if len(groups) == 1:
             self._group_step(groups[0], grads, opts[0], self.param_groups[0])
             return None
