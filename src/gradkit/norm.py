@@ -40,10 +40,13 @@ _EPS = {_v.FLOAT32: float(np.finfo(np.float32).eps),
         _v.FLOAT64: float(np.finfo(np.float64).eps)}
 
 
-def _fast_ok(x, a, b, out):
-    """Whether the compiled fast path may see these arrays: it checks types, shapes and
-    type numbers, so byte-swapped or misaligned arrays go the checked path here (which
-    converts read-only inputs and rejects such an ``out=``)."""
+def _fast_ok(x, a, b, out, nd):
+    """Whether the compiled fast path may see these arguments: it checks types, shapes
+    and type numbers, so byte-swapped or misaligned arrays go the checked path here
+    (which converts read-only inputs and rejects such an ``out=``), as does a
+    normalized_ndim outside what a C int and an ndarray hold."""
+    if type(nd) is int and not 0 < nd <= 64:
+        return False
     for arr in (x, a, b, out):
         if type(arr) is np.ndarray and not (arr.dtype.isnative and arr.flags.aligned):
             return False
@@ -93,7 +96,7 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5, *, normalized_ndim=1, out=No
     stats : NormStats
         ``mean`` and ``rstd`` of shape ``x.shape[:-normalized_ndim]``, x's dtype.
     """
-    if _fast_ok(x, weight, bias, out):
+    if _fast_ok(x, weight, bias, out, normalized_ndim):
         fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
         if fast is not None:
             return fast[0], _stats(fast[1], fast[2])
@@ -210,7 +213,7 @@ def rms_norm(x, weight=None, eps=None, *, normalized_ndim=1, out=None):
     """
     if eps is None and type(x) is np.ndarray:
         eps = _EPS.get(x.dtype, None)
-    if _fast_ok(x, weight, None, out):
+    if _fast_ok(x, weight, None, out, normalized_ndim):
         fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)
         if fast is not None:
             return fast[0], _stats(None, fast[1])
