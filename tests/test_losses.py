@@ -496,3 +496,14 @@ def test_kl_div_and_distillation_float32_against_exact(rng):
     loss, _ = losses.distillation_loss(big_s, big_t, y, temperature=1e13, alpha=1.0)
     want = 1e26 * _kl_exact(big_s, big_t, 1e13)  # alpha T^2 KL
     assert abs(loss - want) <= 1e-5 * want
+
+
+def test_kl_div_masked_teacher_logits():
+    """A teacher logit of -inf (a masked class) has p = 0 and adds nothing, as torch's
+    xlogy; a student logit of -inf where the teacher has mass gives inf."""
+    s, t = np.array([[0.0, 1.0, 2.0]]), np.array([[0.0, -np.inf, 1.0]])
+    p = np.exp(t[0, [0, 2]] - np.logaddexp(0.0, 1.0))
+    ls = s[0] - np.log(np.exp(s[0]).sum())
+    want = float(np.sum(p * (np.log(p) - ls[[0, 2]])))
+    assert abs(losses.kl_div(s, t)[0] - want) <= 1e-14 * want
+    assert losses.kl_div(np.array([[0.0, -np.inf]]), np.array([[0.0, 1.0]]))[0] == np.inf
