@@ -604,3 +604,27 @@ def test_schedule_bad_hyperparameters_write_nothing(i):
         make(o)
     assert [dict((k, v) for k, v in g.items() if k != "params")
             for g in o.param_groups] == before
+
+
+# ---- garbage in any argument: TypeError/ValueError naming an argument, nothing else ---
+
+GARBAGE = [None, "x", [], {}, -1, 2 ** 70, -2 ** 70, float("nan"), float("inf"),
+           np.zeros(3, np.float16), np.array([object()]), np.zeros(()),
+           [[1.0, 2.0], [3.0]], (1, 2), np.zeros((0, 3)), True, 1e308]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # e.g. T**2 overflowing to inf
+@pytest.mark.parametrize("name", list(CASES))
+def test_garbage_arguments(name):
+    case = CASES[name]
+    keys = sorted(set(case.build()) | {h[0] for h in case.hyper})
+    for key in keys:
+        for value in GARBAGE:
+            kw = case.build()
+            kw[key] = value
+            snap = _snapshot({k: v for k, v in kw.items() if k != key})
+            try:
+                case.fn(**kw)
+            except (TypeError, ValueError) as e:
+                assert any(k in str(e) for k in kw), (key, value, str(e))
+                _unchanged(snap)

@@ -91,7 +91,7 @@ class Optimizer:
                             f"{type(params).__name__}")
         params = list(params)
         if not params:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ValueError("params is empty: the optimizer got an empty parameter list")
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         for group in params:
