@@ -35,14 +35,18 @@ cdef int gk_layer_norm_f32(const float *x, const float *weight, const float *bia
 cdef int gk_layer_norm_f64(const double *x, const double *weight, const double *bias,
                            double *y, double *mean, double *rstd, Py_ssize_t rows,
                            Py_ssize_t cols, double eps) noexcept nogil
-# RMSNorm: y = x * rstd * weight with rstd = 1 / sqrt(mean(x^2) + eps).
+# RMSNorm over rows of `cols` elements: y = x * rstd * weight with
+# rstd = 1 / sqrt(mean(x^2) + eps).  weight may be NULL; rstd (length rows) may be NULL.
 cdef int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil
 cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil
 
 # ---- dropout (gradkit/dropout.h) --------------------------------------------------------
-# p in [0, 1] else GK_EVALUE.  y may be x (in place).
+# Inverted dropout of n elements: element i is kept iff word counter + i of the Philox
+# stream of `seed` is < (1 - p) 2**32; y = x / (1 - p) where kept, x * 0 where dropped;
+# mask_bits (NULL: not stored) gets element i in bit i % 8 of byte i / 8.  p in [0, 1]
+# else GK_EVALUE.  y may be x (in place).  Advance your counter by n.
 cdef int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, Py_ssize_t n,
                         double p, unsigned long long seed,
                         unsigned long long counter) noexcept nogil
@@ -51,7 +55,10 @@ cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py
                         unsigned long long counter) noexcept nogil
 
 # ---- optim (gradkit/optim.h) ------------------------------------------------------------
-# One Adam step (decoupled = 0) or AdamW step (decoupled = 1) on n elements.
+# One Adam (decoupled = 0) or AdamW (decoupled = 1) step in place on n elements,
+# torch.optim's formulas; step is the step number after its increment (1 on the first
+# step); lr, eps, weight_decay >= 0 and beta1, beta2 in [0, 1), else GK_EVALUE.  The four
+# arrays must be distinct (GK_EALIAS).
 cdef int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                      Py_ssize_t n, long step, double lr, double beta1, double beta2,
                      double eps, double weight_decay, int decoupled) noexcept nogil

@@ -31,20 +31,22 @@ def grad_norm(list arrays, double norm_type, object per_array=None):
     return total
 
 
-def grad_scale_(list arrays, double coef):
+cdef int _inplace(list arrays, double value, bint clamp) except -1:
+    """x *= value (clamp false) or x = clamp(x, -value, value), every array in place."""
     cdef _Arrays b = _list(arrays, True)
     cdef int err
     with nogil:
-        err = c.gk_grad_scale_(b.slot[0], b.dtype, b.size, b.n, coef)
-    _check(err)
+        err = (c.gk_grad_clamp_ if clamp else c.gk_grad_scale_)(b.slot[0], b.dtype, b.size,
+                                                                b.n, value)
+    return _check(err)
+
+
+def grad_scale_(list arrays, double coef):
+    _inplace(arrays, coef, False)
 
 
 def grad_clamp_(list arrays, double clip_value):
-    cdef _Arrays b = _list(arrays, True)
-    cdef int err
-    with nogil:
-        err = c.gk_grad_clamp_(b.slot[0], b.dtype, b.size, b.n, clip_value)
-    _check(err)
+    _inplace(arrays, clip_value, True)
 
 
 def unscale_check_(list arrays, float inv_scale):

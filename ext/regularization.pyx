@@ -22,53 +22,47 @@ cdef list _per_array(_Arrays b, double[::1] out, Py_ssize_t n):
     return res
 
 
-def sum_squares(list xs):
-    """Per array: sum of squares, in float64."""
+cdef list _sums(list xs, bint squares):
+    """Per array: sum of squares (squares) or of absolute values, in float64."""
     cdef _Arrays b = _gather([xs], ("xs",), (False,))
     cdef double[::1] out = np.empty(max(b.n, 1))
     cdef int err = 0, d
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
-                err = c.gk_sum_squares_multi(d, b.count[d], <const void *const *>b.at(0, d),
-                                             b.size + b.first[d], &out[b.first[d]])
+                err = (c.gk_sum_squares_multi if squares else c.gk_sum_abs_multi)(
+                    d, b.count[d], <const void *const *>b.at(0, d), b.size + b.first[d],
+                    &out[b.first[d]])
     _check(err)
     return _per_array(b, out, len(xs))
+
+
+cdef int _add_grad(list grads, list params, double lam, bint l2) except -1:
+    """grads += lam * params (l2) or lam * sign(params), in place."""
+    cdef _Arrays b = _gather([grads, params], ("grads", "params"), (True, False))
+    cdef int err = 0, d
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = (c.gk_add_l2_grad_multi if l2 else c.gk_add_l1_grad_multi)(
+                    d, b.count[d], b.at(0, d), <const void *const *>b.at(1, d),
+                    b.size + b.first[d], lam)
+    return _check(err)
+
+
+def sum_squares(list xs):
+    """Per array: sum of squares, in float64."""
+    return _sums(xs, True)
 
 
 def sum_abs(list xs):
     """Per array: sum of absolute values, in float64."""
-    cdef _Arrays b = _gather([xs], ("xs",), (False,))
-    cdef double[::1] out = np.empty(max(b.n, 1))
-    cdef int err = 0, d
-    with nogil:
-        for d in range(2):
-            if err == 0 and b.count[d]:
-                err = c.gk_sum_abs_multi(d, b.count[d], <const void *const *>b.at(0, d),
-                                         b.size + b.first[d], &out[b.first[d]])
-    _check(err)
-    return _per_array(b, out, len(xs))
+    return _sums(xs, False)
 
 
 def add_l2_grad(list grads, list params, double lam):
-    cdef _Arrays b = _gather([grads, params], ("grads", "params"), (True, False))
-    cdef int err = 0, d
-    with nogil:
-        for d in range(2):
-            if err == 0 and b.count[d]:
-                err = c.gk_add_l2_grad_multi(d, b.count[d], b.at(0, d),
-                                             <const void *const *>b.at(1, d),
-                                             b.size + b.first[d], lam)
-    _check(err)
+    _add_grad(grads, params, lam, True)
 
 
 def add_l1_grad(list grads, list params, double lam):
-    cdef _Arrays b = _gather([grads, params], ("grads", "params"), (True, False))
-    cdef int err = 0, d
-    with nogil:
-        for d in range(2):
-            if err == 0 and b.count[d]:
-                err = c.gk_add_l1_grad_multi(d, b.count[d], b.at(0, d),
-                                             <const void *const *>b.at(1, d),
-                                             b.size + b.first[d], lam)
-    _check(err)
+    _add_grad(grads, params, lam, False)

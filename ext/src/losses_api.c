@@ -24,7 +24,7 @@ int gk_softmax_cross_entropy_##SFX(const T *logits, const int64_t *labels, const
     GK_CHECK_VALUE(label_smoothing >= 0.0 && label_smoothing <= 1.0, label_smoothing); \
     /* exactly one of labels and probs */ \
     GK_CHECK_PTR_IF(probs == NULL, labels); \
-    GK_CHECK(labels == NULL, GK_EVALUE, probs); \
+    GK_CHECK(labels == NULL || probs == NULL, GK_EVALUE, probs); \
     GK_CHECK_PTR_IF(rows > 0, logits); \
     GK_CHECK_PTR_IF(rows > 0, dlogits); \
     if (labels) \
