@@ -98,7 +98,7 @@ def sgd(list params, list grads, list bufs, list fresh, double lr, double moment
     cdef bint with_buf = momentum != 0.0
     cdef _Arrays b = _gather([params, grads, bufs if with_buf else None],
                              _NAMES + ("momentum_buffer",), _WRITE + (True,), True, _GRAD)
-    if with_buf:
+    if with_buf and fresh is not None:  # None: every buffer holds a previous step's
         if len(fresh) != len(params):
             raise ValueError(f"fresh has {len(fresh)} entries, expected {len(params)}")
         for k in range(b.n):
