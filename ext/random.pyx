@@ -49,22 +49,25 @@ def bits32(object out, Py_ssize_t n, uint64_t seed, uint64_t counter):
     _check(err)
 
 
-def uniform(object out, Py_ssize_t n, double low, double high, uint64_t seed,
-            uint64_t counter):
+cdef int _fill(object out, Py_ssize_t n, double a, double b, uint64_t seed,
+               uint64_t counter, bint normal) except -1:
+    """out = n uniform values in [a, b), or normal ones of mean a and std b."""
     cdef int dt = _float_dtype(out, "out"), err
     cdef void *p = _out(out, dt, "out", n)
     with nogil:
-        err = c.gk_random_uniform(dt, p, n, low, high, seed, counter)
-    _check(err)
+        err = (c.gk_random_normal if normal else c.gk_random_uniform)(dt, p, n, a, b, seed,
+                                                                      counter)
+    return _check(err)
+
+
+def uniform(object out, Py_ssize_t n, double low, double high, uint64_t seed,
+            uint64_t counter):
+    _fill(out, n, low, high, seed, counter, False)
 
 
 def normal(object out, Py_ssize_t n, double mean, double std, uint64_t seed,
            uint64_t counter):
-    cdef int dt = _float_dtype(out, "out"), err
-    cdef void *p = _out(out, dt, "out", n)
-    with nogil:
-        err = c.gk_random_normal(dt, p, n, mean, std, seed, counter)
-    _check(err)
+    _fill(out, n, mean, std, seed, counter, True)
 
 
 def trunc_normal(object out, Py_ssize_t n, double mean, double std, double a, double b,
