@@ -60,6 +60,14 @@ def test_every_f32_kernel_has_a_dtype_dispatcher():
             assert re.search(rf"^cdef inline \w+ {name}\(int dtype", text, re.M), name
 
 
+@needs_source
+def test_capi_exports_what_the_table_lists():
+    from test_capi import CAPI_FUNCTIONS
+    import gradkit.capi
+    listed = [name for _, names in _gen_decls().CAPI for name in names]
+    assert sorted(gradkit.capi.__pyx_capi__) == sorted(listed) == sorted(CAPI_FUNCTIONS)
+
+
 # ---- status codes -> exceptions --------------------------------------------------------------
 GK_ENULL, GK_ESIZE, GK_EVALUE, GK_ENOMEM, GK_EDTYPE, GK_EALIAS = 1, 2, 3, 4, 5, 6
 KINDS = [(GK_ENULL, TypeError), (GK_ESIZE, ValueError), (GK_EVALUE, ValueError),

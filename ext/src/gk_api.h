@@ -1,7 +1,8 @@
 /* Argument checks of the public entry points (*_api.c).  A failed check returns the
  * status naming what is wrong and the argument at fault: GK_ARG_##arg is the id of the
  * parameter (or option field) `arg` (include/gradkit/common.h), so the name checked and
- * the name reported are one token and cannot disagree. */
+ * the name reported are one token and cannot disagree (so `arg` is a parameter's name,
+ * never an expression: for an element, GK_CHECK(p[i] != NULL, GK_ENULL, p)). */
 #ifndef GK_API_H
 #define GK_API_H
 #include "gradkit/common.h"
