@@ -111,10 +111,12 @@ def batch_norm_backward(object dy, object x, object mean, object rstd, object we
 
 
 # ---- fast paths ---------------------------------------------------------------------
-# The whole of layer_norm / rms_norm for the common call -- C-contiguous arrays of one
-# float dtype with the right shapes, a float eps -- in C, to keep the per-call cost of
-# small inputs low.  They return None when anything differs from that; gradkit.norm then
-# runs its checked path, which copies what needs copying or raises the proper error.
+# The whole of layer_norm / rms_norm for the common call -- C-contiguous, aligned arrays
+# of one float dtype (compared whole: native byte order) with the right shapes, a float
+# eps -- in C, to keep the per-call cost of small inputs low.  They skip the Python
+# checks only by making these checks compiled: they return None when anything differs
+# from that, and gradkit.norm then runs its checked path, which copies what needs
+# copying or raises the proper error.
 
 cdef inline bint _usable(object a, int typenum):
     """a is an ndarray of exactly that dtype (whole: native byte order), C-contiguous and
