@@ -9,7 +9,6 @@ Shapes follow PyTorch's layout ``(out_features, in_features, *kernel)``: see
 numbers for any thread count).
 """
 import math
-import numbers
 
 import numpy as np
 
@@ -39,10 +38,13 @@ def calculate_gain(nonlinearity, param=None):
     selu                                     3/4
     ======================================  ==============================
 
-    Raises ValueError for any other name, or a leaky_relu param that is not a number.
+    Raises ValueError for any other name or a non-finite leaky_relu param, TypeError
+    for a param that is not a real number.
     """
     if not isinstance(nonlinearity, str):
         raise TypeError(f"nonlinearity must be a str, got {type(nonlinearity).__name__}")
+    if param is not None and nonlinearity == "leaky_relu":
+        param = _v.finite_real(param, "param")  # the negative slope
     if nonlinearity in _LINEAR:
         return 1.0
     if nonlinearity == "tanh":
@@ -50,12 +52,7 @@ def calculate_gain(nonlinearity, param=None):
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        if param is None:
-            slope = 0.01
-        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
-            slope = float(param)
-        else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+        slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
@@ -67,7 +64,7 @@ def fans(shape):
     ``fan_in = in * prod(kernel)``, ``fan_out = out * prod(kernel)``
     (``torch.nn.init._calculate_fan_in_and_fan_out``).  Fewer than 2 dimensions
     raise ValueError."""
-    shape = _v.shape_tuple(shape)
+    shape = _v.size_shape(shape)
     if len(shape) < 2:
         raise ValueError("Fan in and fan out can not be computed for a shape with fewer "
                          f"than 2 dimensions, got {shape}")
@@ -86,7 +83,7 @@ def _target(shape, dtype, out):
         if out is None:
             raise ValueError("shape is required when out is not given")
         shape = out.shape
-    shape = _v.shape_tuple(shape)
+    shape = _v.size_shape(shape)
     return _v.output(out, shape, dt), shape
 
 
@@ -132,6 +129,9 @@ def normal(shape, mean=0., std=1., *, rng=None, dtype=None, out=None):
 def uniform(shape, a=0., b=1., *, rng=None, dtype=None, out=None):
     """U[a, b) (``torch.nn.init.uniform_``); see
     :meth:`gradkit.random.Generator.uniform`."""
+    a, b = _v.finite_real(a, "a"), _v.finite_real(b, "b")
+    if a > b:
+        raise ValueError(f"uniform needs a <= b, got a={a}, b={b}")
     y, shape = _target(shape, dtype, out)
     return as_generator(rng).uniform(shape, a, b, out=y)
 
@@ -170,6 +170,7 @@ def xavier_normal(shape, gain=1., *, rng=None, dtype=None, out=None):
 
 
 def _kaiming_std(shape, a, mode, nonlinearity):
+    a = _v.finite_real(a, "a")
     fan = _fan(shape, mode)
     gain = calculate_gain(nonlinearity, a)
     return gain / math.sqrt(fan) if fan > 0 else 0.0
@@ -217,8 +218,10 @@ def variance_scaling(shape, scale=1., mode="fan_in", distribution="truncated_nor
     scale = _v.finite_real(scale, "scale")
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
-    if not isinstance(mode, str) or not isinstance(distribution, str):
-        raise TypeError("mode and distribution must be str")
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a str, got {type(mode).__name__}")
+    if not isinstance(distribution, str):
+        raise TypeError(f"distribution must be a str, got {type(distribution).__name__}")
     mode, distribution = mode.lower(), distribution.lower()
     if mode not in ("fan_in", "fan_out", "fan_avg"):
         raise ValueError(f"mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
@@ -311,8 +314,7 @@ def lora(in_features, out_features, rank, *, method="kaiming", rng=None, dtype=N
     in_features = _v.positive_int(in_features, "in_features")
     out_features = _v.positive_int(out_features, "out_features")
     rank = _v.positive_int(rank, "rank")
-    if method not in ("kaiming", "gaussian"):
-        raise ValueError(f"method must be 'kaiming' or 'gaussian', got {method!r}")
+    _v.choice(method, "method", ("kaiming", "gaussian"))
     if out is None:
         out_a = out_b = None
     elif isinstance(out, (tuple, list)) and len(out) == 2:
