@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from . import _blas
 from . import _validation as _v
 from .random import as_generator
 
@@ -280,12 +281,51 @@ def orthogonal(shape, gain=1., *, rng=None, dtype=None, out=None):
     flat = as_generator(rng).normal((rows, cols), dtype=np.float64)
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
+    q = _signed_q(flat)
     if rows < cols:
         q = q.T
     y[...] = (q * gain).reshape(shape)
     return y
+
+
+def _signed_q(a):
+    """Q diag(sign(diag R)) of the reduced QR of a (m >= n), float64, with bits that do
+    not depend on the BLAS threads (OpenBLAS splits its products differently for
+    different thread counts, and the rounding follows): LAPACK's QR with BLAS held to
+    one thread when threadpoolctl is importable, else :func:`_householder_q`."""
+    with _blas.single_threaded() as pinned:
+        if pinned:
+            q, r = np.linalg.qr(a)
+            return q * np.sign(np.diag(r))
+    return _householder_q(a)
+
+
+def _householder_q(a):
+    """Q diag(sign(diag R)) of a = QR (m >= n) by Householder reflections written in
+    NumPy elementwise operations and pairwise sums: no BLAS call, so the same bits for
+    any thread count (slower than LAPACK for large matrices: the fallback)."""
+    at = np.array(a.T, dtype=np.float64, order="C")  # row j holds column j of a
+    n, m = at.shape
+    vs, signs = [], np.empty(n)
+    for k in range(n):
+        x = at[k, k:]
+        alpha = -math.copysign(float(np.sqrt(np.add.reduce(x * x))), x[0])  # R[k, k]
+        v = x.copy()
+        v[0] -= alpha
+        nv = float(np.sqrt(np.add.reduce(v * v)))
+        signs[k] = -1.0 if alpha < 0 else 1.0
+        if nv > 0:
+            v /= nv                                 # H = I - 2 v v^T
+            sub = at[k + 1:, k:]
+            sub -= (2.0 * np.add.reduce(sub * v, axis=1))[:, None] * v
+        vs.append(v if nv > 0 else None)
+    qt = np.zeros((n, m))
+    qt[np.arange(n), np.arange(n)] = signs         # Q diag(s) = H_0 ... H_{n-1} [diag(s); 0]
+    for k in range(n - 1, -1, -1):
+        if vs[k] is not None:
+            sub = qt[k:, k:]
+            sub -= (2.0 * np.add.reduce(sub * vs[k], axis=1))[:, None] * vs[k]
+    return qt.T
 
 
 def eye(shape, *, rng=None, dtype=None, out=None):
