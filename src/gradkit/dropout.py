@@ -71,7 +71,8 @@ class DropoutMask:
     def __setattr__(self, name, value):
         raise AttributeError(f"DropoutMask is immutable: cannot set {name!r}")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name):
+        raise AttributeError(f"DropoutMask is immutable: cannot delete {name!r}")
 
     def __reduce__(self):
         return (DropoutMask, (self._shape, self._p, self._seed, self._counter, self._bits))
