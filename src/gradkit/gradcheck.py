@@ -393,8 +393,15 @@ def check_grad(f, x, grad=None, *, eps=None, fast=False, n_directions=8, atol=No
     eps = _check_eps(eps)
     if batch_size is not None:
         batch_size = _v.positive_int(batch_size, "batch_size")
+    tol = None
+    if atol is not None or rtol is not None:
+        tol = (1e-5 if atol is None else _v.nonneg_float(atol, "atol"),
+               1e-3 if rtol is None else _v.nonneg_float(rtol, "rtol"))
     if fast:
         n_directions = _v.positive_int(n_directions, "n_directions")
+        if not isinstance(rng, np.random.Generator):
+            from .random import as_generator
+            rng = as_generator(rng)
     if flat.dtype == np.float32:
         warnings.warn("check_grad: x is float32; the finite differences are then only "
                       "good to about 1e-4 relative, so a correct gradient may show as "
@@ -410,10 +417,6 @@ def check_grad(f, x, grad=None, *, eps=None, fast=False, n_directions=8, atol=No
         evals += 1
     else:
         g = flat.flatten_like(grad)
-    tol = None
-    if atol is not None or rtol is not None:
-        tol = (1e-5 if atol is None else _v.nonneg_float(atol, "atol"),
-               1e-3 if rtol is None else _v.nonneg_float(rtol, "rtol"))
     if fast:
         k = _v.positive_int(n_directions, "n_directions")
         dirs = _directions(rng, k, flat.size)
