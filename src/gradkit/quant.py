@@ -19,7 +19,10 @@ _EPS32 = np.float32(np.finfo(np.float32).eps)
 
 
 def _qdtype(dtype):
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    try:
+        name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:
+        raise TypeError(f"dtype must be 'int8' or 'uint8', got {dtype!r}") from None
     if name not in _RANGES:
         raise ValueError(f"dtype must be 'int8' or 'uint8', got {dtype!r}")
     return name
@@ -163,6 +166,9 @@ def dequantize(q, scale, zero_point, *, axis=None):
     z = np.asarray(zero_point)
     if s.dtype.kind not in "fiu":
         raise TypeError(f"scale must be real, got dtype {s.dtype}")
+    if z.dtype == object and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                 for v in z.reshape(-1)):
+        raise ValueError("zero_point is out of range (ints beyond 64 bits)")
     if z.dtype.kind not in "iu" and not (z.dtype.kind == "f" and np.all(z == np.round(z))):
         raise TypeError(f"zero_point must be an integer, got dtype {z.dtype}")
     for arr, name in ((s, "scale"), (z, "zero_point")):
