@@ -178,8 +178,8 @@ def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
     mask : DropoutMask or None
     """
     p = _v.probability(p)
-    training = _v.boolean(training, "training")
-    store_mask = _v.boolean(store_mask, "store_mask")
+    training = _v.flag(training, "training")
+    store_mask = _v.flag(store_mask, "store_mask")
     if not training:
         if isinstance(x, np.ndarray) and out is None:
             _v.float_dtype(x.dtype, "x")
@@ -259,7 +259,7 @@ def drop_path(x, p, *, training=True, rng=None):
     keep : ndarray of bool, shape (N,)
     """
     p = _v.probability(p)
-    training = _v.boolean(training, "training")
+    training = _v.flag(training, "training")
     x = _v.float_array(x, "x")
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (the samples)")

@@ -212,7 +212,7 @@ def numerical_grad(f, x, *, eps=None, batched=False, batch_size=None):
     """
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
-    batched = _v.boolean(batched, "batched")
+    batched = _v.flag(batched, "batched")
     flat = _Flat(x)
     g, _ = _numerical(f, flat, eps, batched, batch_size)
     return flat.view(g.astype(flat.dtype))
@@ -386,8 +386,8 @@ def check_grad(f, x, grad=None, *, eps=None, fast=False, n_directions=8, atol=No
     """
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
-    fast = _v.boolean(fast, "fast")
-    batched = _v.boolean(batched, "batched")
+    fast = _v.flag(fast, "fast")
+    batched = _v.flag(batched, "batched")
     flat = _Flat(x)
     # every option checked before f is first called
     eps = _check_eps(eps)

@@ -101,7 +101,7 @@ class Linear(Module):
         super().__init__()
         in_features = _v.positive_int(in_features, "in_features", minimum=0)
         out_features = _v.positive_int(out_features, "out_features", minimum=0)
-        bias = _v.boolean(bias, "bias")
+        bias = _v.flag(bias, "bias")
         init = _v.choice(init, "init", ("default", "kaiming"))
         dtype = _v.float_dtype(dtype)
         self.in_features, self.out_features = in_features, out_features
@@ -219,7 +219,7 @@ class LayerNorm(Module):
         super().__init__()
         features = _v.positive_int(features, "features")
         eps = _v.nonneg_float(eps, "eps")
-        elementwise_affine = _v.boolean(elementwise_affine, "elementwise_affine")
+        elementwise_affine = _v.flag(elementwise_affine, "elementwise_affine")
         self.dtype = dtype = _v.float_dtype(dtype)
         self.features, self.eps = features, eps
         if elementwise_affine:
@@ -255,7 +255,7 @@ class RMSNorm(Module):
         super().__init__()
         features = _v.positive_int(features, "features")
         eps = None if eps is None else _v.nonneg_float(eps, "eps")
-        elementwise_affine = _v.boolean(elementwise_affine, "elementwise_affine")
+        elementwise_affine = _v.flag(elementwise_affine, "elementwise_affine")
         self.dtype = dtype = _v.float_dtype(dtype)
         self.features, self.eps = features, eps
         if elementwise_affine:
@@ -291,7 +291,7 @@ class BatchNorm(Module):
         features = _v.positive_int(features, "features")
         eps = _v.nonneg_float(eps, "eps")
         momentum = None if momentum is None else _v.probability(momentum, "momentum")
-        affine = _v.boolean(affine, "affine")
+        affine = _v.flag(affine, "affine")
         self.dtype = dtype = _v.float_dtype(dtype)
         self.features, self.eps, self.momentum = features, eps, momentum
         self.running_mean = np.zeros(features, dtype)
@@ -305,7 +305,7 @@ class BatchNorm(Module):
             self.weight = self.bias = None
 
     def forward(self, x, training=True):
-        training = _v.boolean(training, "training")
+        training = _v.flag(training, "training")
         x = self._input(x, self.dtype)
         if x.ndim < 2 or x.shape[1] != self.features:
             raise ValueError(f"x must have shape (N, {self.features}, ...), got {x.shape}")

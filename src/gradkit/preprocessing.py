@@ -279,9 +279,9 @@ class Standardizer(_Preprocessor):
         self.copy = copy
 
     def _check_params(self):
-        _v.boolean(self.with_mean, "with_mean")
-        _v.boolean(self.with_std, "with_std")
-        _v.boolean(self.copy, "copy")
+        _v.flag(self.with_mean, "with_mean")
+        _v.flag(self.with_std, "with_std")
+        _v.flag(self.copy, "copy")
 
     @staticmethod
     def _moments(X):
@@ -517,7 +517,7 @@ class PCA(_Decomposer):
         self.svd_solver = svd_solver
 
     def _check_params(self):
-        _v.boolean(self.whiten, "whiten")
+        _v.flag(self.whiten, "whiten")
         self._check_common()
         k = self.n_components
         if isinstance(k, str):
