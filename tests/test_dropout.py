@@ -343,7 +343,7 @@ def test_flags_must_be_bools(rng):
     with pytest.raises(TypeError, match="training"):
         gd.dropout(x, 0.5, training="no", rng=g)
     with pytest.raises(TypeError, match="store_mask"):
-        gd.dropout(x, 0.5, store_mask=1, rng=g)
+        gd.dropout(x, 0.5, store_mask=2, rng=g)
     with pytest.raises(TypeError, match="training"):
         gd.drop_path(x, 0.5, training=None, rng=g)
     assert g.counter == 0

@@ -181,10 +181,9 @@ def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
     training = _v.flag(training, "training")
     store_mask = _v.flag(store_mask, "store_mask")
     if not training:
-        if isinstance(x, np.ndarray) and out is None:
-            _v.float_dtype(x.dtype, "x")
-            return x, None
-        xa = _v.float_array(x, "x")
+        xa = _v.float_array(x, "x")  # x itself when it is already a native array
+        if out is None:
+            return xa, None
         y = _v.output(out, xa.shape, xa.dtype)
         if y is not xa:
             np.copyto(y, xa)

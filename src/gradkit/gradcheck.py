@@ -80,7 +80,7 @@ class _Flat:
             if a is None:
                 raise TypeError(f"{nm} must be an array, got None")
             a = np.asarray(a)
-            if a.dtype != _v.FLOAT32 and a.dtype != _v.FLOAT64:
+            if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
                 # an int or float16 gradient has lost the digits the check measures
                 raise TypeError(f"{nm} must be a float32 or float64 array, got dtype "
                                 f"{a.dtype}")

@@ -93,7 +93,7 @@ def _fan(shape, mode):
         raise TypeError(f"mode must be a str, got {type(mode).__name__}")
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = fans(shape)
     return fan_in if mode == "fan_in" else fan_out
 
