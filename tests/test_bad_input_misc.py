@@ -481,3 +481,20 @@ def test_demo_main_checks_its_arguments():
         main(SimpleNamespace(epochs=-1, seed=0, plot=None))
     with pytest.raises(ValueError, match="seed"):
         main(SimpleNamespace(epochs=1, seed=-1, plot=None))
+
+
+def test_messages_name_the_argument():
+    with pytest.raises(TypeError, match="params"):
+        update_ratio(None, [X32])
+    with pytest.raises(TypeError, match="updates"):
+        update_ratio([X32], 3)
+    with pytest.raises(TypeError, match="log10"):
+        update_ratio([X32], [X32], log10="yes")
+    with pytest.raises(ValueError, match=r"out\[1\]"):
+        init.lora(4, 3, 2, out=(np.zeros((2, 4), np.float32), np.zeros((3, 3), np.float32)))
+    with pytest.raises(ValueError, match="shape"):
+        init.eye((2, 2, 2))
+    with pytest.raises(ValueError, match="shape"):
+        init.orthogonal((4,))
+    with pytest.raises(ValueError, match="scale"):
+        quant.dequantize(np.zeros(3, np.int8), 10**400, 0)

@@ -73,10 +73,10 @@ def fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _target(shape, dtype, out):
+def _target(shape, dtype, out, name="out"):
     """The array to fill: out (checked) or a new one of shape and dtype."""
     if out is not None and not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if dtype is None:
         dtype = out.dtype if out is not None else np.float32
     dt = _v.float_dtype(dtype)
@@ -85,7 +85,7 @@ def _target(shape, dtype, out):
             raise ValueError("shape is required when out is not given")
         shape = out.shape
     shape = _v.size_shape(shape)
-    return _v.output(out, shape, dt), shape
+    return _v.output(out, shape, dt, name), shape
 
 
 def _fan(shape, mode):
@@ -273,7 +273,7 @@ def orthogonal(shape, gain=1., *, rng=None, dtype=None, out=None):
     gain = _v.finite_real(gain, "gain")
     y, shape = _target(shape, dtype, out)
     if len(shape) < 2:
-        raise ValueError(f"Only shapes with 2 or more dimensions are supported, got {shape}")
+        raise ValueError(f"shape must have 2 or more dimensions for orthogonal, got {shape}")
     if y.size == 0:
         return y
     rows = shape[0]
@@ -333,7 +333,7 @@ def eye(shape, *, rng=None, dtype=None, out=None):
     other numbers of dimensions raise ValueError."""
     y, shape = _target(shape, dtype, out)
     if len(shape) != 2:
-        raise ValueError(f"Only 2-D shapes are supported, got {shape}")
+        raise ValueError(f"shape must be 2-D for eye, got {shape}")
     y.fill(0)
     np.fill_diagonal(y, 1)
     return y
@@ -361,8 +361,8 @@ def lora(in_features, out_features, rank, *, method="kaiming", rng=None, dtype=N
         out_a, out_b = out
     else:
         raise TypeError("out must be None or a pair (A, B) of arrays")
-    a, _ = _target((rank, in_features), dtype, out_a)
-    b, _ = _target((out_features, rank), a.dtype, out_b)
+    a, _ = _target((rank, in_features), dtype, out_a, "out[0]")
+    b, _ = _target((out_features, rank), a.dtype, out_b, "out[1]")
     if method == "kaiming":
         kaiming_uniform(a.shape, math.sqrt(5.0), rng=rng, out=a)
     else:

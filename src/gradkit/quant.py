@@ -164,6 +164,9 @@ def dequantize(q, scale, zero_point, *, axis=None):
     want = () if ax is None else (channels,)
     s = np.asarray(scale)
     z = np.asarray(zero_point)
+    if s.dtype == object and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                 for v in s.reshape(-1)):
+        raise ValueError("scale is too large for a float")
     if s.dtype.kind not in "fiu":
         raise TypeError(f"scale must be real, got dtype {s.dtype}")
     if z.dtype == object and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
