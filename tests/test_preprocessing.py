@@ -654,6 +654,7 @@ def test_concurrent_fits_restore_the_blas_threads(rng):
     """PCA().fit from 4 Python threads at once left OpenBLAS at 1 thread for the rest of
     the process (each nested threadpool limit restored what it found, out of order)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    import sys
     import threading
     from gradkit import _blas
 
@@ -661,10 +662,15 @@ def test_concurrent_fits_restore_the_blas_threads(rng):
         return sorted((i["filepath"], i["num_threads"])
                       for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
 
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+    # BLAS at 2 threads whatever the environment says (not as a context manager: an
+    # active threadpool_limits context changes how threadpoolctl nests)
+    outer = threadpoolctl.ThreadpoolController().limit(limits=2, user_api="blas")
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # interleave the threads' enter/exit as much as possible
+    try:
         before = blas_threads()
-        assert all(n == 2 for _, n in before)
-        X = _data(rng, (3000, 40), np.float64)
+        assert before and all(n == 2 for _, n in before)
+        X = _data(rng, (20000, 12), np.float64)
         want = pp.PCA(5).fit(X).components_
         barrier = threading.Barrier(4)
         results, errors = [None] * 4, []
@@ -672,7 +678,7 @@ def test_concurrent_fits_restore_the_blas_threads(rng):
         def work(i):
             try:
                 barrier.wait()
-                for _ in range(5):
+                for _ in range(20):
                     results[i] = pp.PCA(5).fit(X).components_
                     pp.Whitener().fit(X[:50])
             except Exception as e:  # pragma: no cover - reported below
@@ -688,6 +694,9 @@ def test_concurrent_fits_restore_the_blas_threads(rng):
         assert _blas._inside == 0
         for r in results:
             assert_bitwise_equal(r, want)
+    finally:
+        sys.setswitchinterval(switch)
+        outer.restore_original_limits()
 
 
 def test_single_threaded_blas_nests_and_restores():
