@@ -580,3 +580,16 @@ def raise_nonfinite(X, name="X"):
                          "accepted).")
     raise ValueError(f"Input {name} has values so large that their float64 statistics "
                      "overflow (inf)")
+
+
+def axis(v, ndim, name="axis"):
+    """None, or an axis of an array of `ndim` dimensions (negative counts from the end)
+    as a non-negative int."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(v).__name__}")
+    a = int(v)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{name} {a} is out of range for an array of {ndim} dimensions")
+    return a % ndim

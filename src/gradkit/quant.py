@@ -28,17 +28,6 @@ def _qdtype(dtype):
     return name
 
 
-def _axis(axis, ndim, name="axis"):
-    if axis is None:
-        return None
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"{name} must be an int or None, got {type(axis).__name__}")
-    a = int(axis)
-    if not -ndim <= a < ndim:
-        raise ValueError(f"{name} {a} is out of range for an array of {ndim} dimensions")
-    return a % ndim
-
-
 def _view3(shape, axis):
     """(outer, channels, inner) of an array of `shape` with channels along `axis`."""
     if axis is None:
@@ -123,7 +112,7 @@ def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
     if scheme not in ("symmetric", "affine"):
         raise ValueError(f"scheme must be 'symmetric' or 'affine', got {scheme!r}")
     qname = _qdtype(dtype)
-    ax = _axis(axis, x.ndim)
+    ax = _v.axis(axis, x.ndim)
     outer, channels, inner = _view3(x.shape, ax)
     mins = np.empty(channels, x.dtype)
     maxs = np.empty(channels, x.dtype)
@@ -159,7 +148,7 @@ def dequantize(q, scale, zero_point, *, axis=None):
     if q.dtype not in (np.int8, np.uint8):
         raise TypeError(f"q must be an int8 or uint8 array, got dtype {q.dtype}")
     q = np.ascontiguousarray(q)
-    ax = _axis(axis, q.ndim)
+    ax = _v.axis(axis, q.ndim)
     outer, channels, inner = _view3(q.shape, ax)
     want = () if ax is None else (channels,)
     s = np.asarray(scale)
