@@ -752,3 +752,35 @@ def test_standardizer_in_place_transform_checks_before_writing(rng):
     with pytest.raises(ValueError, match="infinity"):
         s.transform(bad)
     assert_bitwise_equal(bad, keep)
+
+
+_BLAS_SCRIPT = """
+import hashlib
+import numpy as np
+from gradkit import preprocessing as pp
+h = hashlib.sha256()
+for shape, est in [((3000, 600), pp.PCA(10)), ((400, 1600), pp.PCA(10)),
+                   ((500, 300), pp.PCA(10, svd_solver="full")),
+                   ((700, 530), pp.Whitener()), ((300, 200), pp.Whitener("pca", svd_solver="full"))]:
+    X = np.random.default_rng(0).standard_normal(shape)
+    Y = est.fit_transform(X)
+    for a in (Y, est.inverse_transform(Y), est.mean_, est.components_):
+        h.update(np.ascontiguousarray(a).tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_results_independent_of_the_blas_threads():
+    """Wide data (eigh above 512 features) and the SVD solver ran LAPACK with BLAS's
+    own threads: other bits under OMP_NUM_THREADS=1 and 2."""
+    pytest.importorskip("threadpoolctl")
+    import os
+    import subprocess
+    import sys
+    digests = set()
+    for n in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n)
+        out = subprocess.run([sys.executable, "-c", _BLAS_SCRIPT], env=env, check=True,
+                             capture_output=True, text=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests

@@ -60,16 +60,28 @@ def _feature_names(X):
     return None
 
 
-def _threads_for_blas(tasks, elements):
-    """Who runs in parallel around a kernel that calls BLAS per chunk.  With several
-    tasks (or data small enough for one thread) and threadpoolctl present, the kernel's
-    own threads each run single-threaded BLAS calls (BLAS limited to 1 thread meanwhile,
-    through the one process-wide limit of :mod:`gradkit._blas`: two thread pools never
-    spin against each other); otherwise (a single task of wide data) the kernel runs on
-    this thread and BLAS threads each call."""
-    if (tasks >= 2 or elements <= (1 << 18)) and _blas.available():
+def _threads_for_blas(tasks=None, elements=None):
+    """BLAS held to one thread around every call that reaches it (through the one
+    process-wide limit of :mod:`gradkit._blas`): OpenBLAS rounds its products
+    differently for different thread counts, and results must be bitwise the same for
+    any.  The parallelism is gradkit's own: fixed tasks of row chunks (a function of the
+    shape only), each calling single-threaded BLAS.  Without threadpoolctl BLAS keeps
+    its threads (its bits may then follow them) and the kernel runs on this thread, so
+    two thread pools never compete for the cores.  (The arguments are the kernel's task
+    count and size, kept for callers; the rule no longer depends on them.)"""
+    if _blas.available():
         return _blas.single_threaded()
     return _num_threads(1)
+
+
+def _single_blas(method):
+    """Run a method whose LAPACK/BLAS calls (SVD, eigh, products) must not depend on
+    the BLAS threads with BLAS held to one thread."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _threads_for_blas():
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 def _atomic(method):
@@ -414,6 +426,7 @@ class _Decomposer(_Preprocessor):
         self._fit(X)
         return self
 
+    @_single_blas
     @_atomic
     def _fit(self, X):
         """Fit on X alone; returns (U, S) of the centred data for the SVD path."""
@@ -439,6 +452,7 @@ class _Decomposer(_Preprocessor):
         self._from_stats(X.dtype)
         return None, None
 
+    @_single_blas
     @_atomic
     def partial_fit(self, X, y=None):
         """Merge X's statistics (count, mean, scatter) into the running ones and refit
@@ -581,6 +595,7 @@ class PCA(_Decomposer):
         U *= np.sqrt(self.n_samples_ - 1) if self.whiten else S[:k]
         return U.astype(self.components_.dtype, copy=False)
 
+    @_single_blas
     def inverse_transform(self, X):
         r""":math:`Y [\sqrt{\Lambda_k}] V_k^T + \mu`, back in feature space."""
         self._check_fitted()
@@ -686,6 +701,7 @@ class Whitener(_Decomposer):
         self._fit(X)
         return self.transform(X)
 
+    @_single_blas
     def inverse_transform(self, X):
         r"""Undo the whitening: :math:`Y W^{+T} + \mu` (exact when all directions are
         kept; otherwise the projection onto the kept ones)."""
