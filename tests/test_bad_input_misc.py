@@ -378,7 +378,26 @@ def test_hyperparameters(case, i, kind):
         call(value)
 
 
-# ---- state: DropoutMask and Generator states are covered in test_dropout / test_random ----
+# ---- state (more cases: test_random's set_state table, test_dropout's tampered masks) ----
+
+@pytest.mark.parametrize("state,exc,match", [
+    (None, TypeError, "state"), ({"seed": 2**70, "counter": 0}, ValueError, "seed"),
+    ({"seed": 1, "counter": -1}, ValueError, "counter"),
+    ({"seed": 1, "counter": np.float64(3)}, TypeError, "counter"),
+    ({"seed": 1, "counter": 0, "spawned": 10**400}, ValueError, "spawned")])
+def test_generator_set_state(state, exc, match):
+    g = Generator(3)
+    g.normal(7)
+    before = g.get_state()
+    with pytest.raises(exc, match=match):
+        g.set_state(state)
+    assert g.get_state() == before
+
+
+def test_standardizer_transform_copy_flag():
+    s = pp.Standardizer().fit(XP)
+    with pytest.raises(TypeError, match="copy"):
+        s.transform(XP, copy="no")
 
 def test_dropout_writes_nothing_on_a_bad_mask_or_p():
     out = np.full_like(X32, 7)

@@ -345,7 +345,7 @@ class Standardizer(_Preprocessor):
     def transform(self, X, copy=None):
         """:math:`(X - \\mu) / \\sigma` in X's dtype (computed in float64, rounded once)."""
         self._check_fitted()
-        copy = self.copy if copy is None else copy
+        copy = _v.flag(self.copy if copy is None else copy, "copy")
         was_array = isinstance(X, np.ndarray)
         X = self._validate(X, reset=False)
         inplace = (not copy) and was_array and X.flags.writeable
