@@ -485,3 +485,111 @@ def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov):
             nonneg_float(weight_decay, "weight_decay"),
             nonneg_float(trust_coefficient, "trust_coefficient"), nonneg_float(eps, "eps"),
             flag(nesterov, "nesterov"))
+
+
+# ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============
+# (appended as one section so it merges apart from the rest of this module)
+
+import sys  # noqa: E402  (kept in this section: merges apart)
+
+_U64 = 1 << 64
+
+
+def size_shape(shape, name="shape"):
+    """``shape_tuple``, and NumPy must be able to index it: the element count too below
+    2**63 (ValueError, never an OverflowError later)."""
+    shape = shape_tuple(shape, name)
+    if math.prod(shape) > sys.maxsize:
+        raise ValueError(f"{name} {shape} has more elements than can be indexed (2**63)")
+    return shape
+
+
+def uint64(v, name="seed"):
+    """An int in [0, 2**64) (seeds, Philox counters): numpy integers accepted."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int in [0, 2**64), got {type(v).__name__}")
+    v = int(v)
+    if not 0 <= v < _U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
+    return v
+
+
+
+
+def exact_array(a, name, dtype, shape):
+    """An ndarray of exactly `dtype` (byte order included) and `shape`, C-contiguous
+    and aligned (a copy when it is not)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of {np.dtype(dtype)}, got "
+                        f"{type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    if not (a.flags.c_contiguous and a.flags.aligned):
+        a = np.ascontiguousarray(a).copy()
+    return a
+
+
+def as_2d_float(X, who, name="X", min_samples=1):
+    """X as a C-contiguous 2-D float32/float64 array (other real dtypes, and
+    byte-swapped floats, -> float64 / native); sparse, complex and non-numeric input
+    rejected.  The estimators' input check (scikit-learn's messages)."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise TypeError(f"{who} does not accept sparse input; convert {name} to a dense "
+                        "array first (e.g. X.toarray())")
+    if X is None:
+        raise ValueError(f"{who} expected a 2-D array for {name}, got None")
+    arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype != FLOAT32 and arr.dtype != FLOAT64:
+        if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
+            arr = arr.astype(arr.dtype.newbyteorder("="))  # '>f4' -> float32
+        elif arr.dtype.kind in "biuf":
+            arr = np.asarray(arr, dtype=np.float64)
+        elif arr.dtype == object:
+            try:
+                arr = np.asarray(arr, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"{name} must hold real numbers ({e})") from None
+        else:
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array for {name}, got {arr.ndim}D array instead (shape "
+            f"{arr.shape}). Reshape your data either using array.reshape(-1, 1) if it "
+            "has a single feature or array.reshape(1, -1) if it contains a single sample.")
+    if arr.shape[0] < min_samples:
+        raise ValueError(f"Found array with {arr.shape[0]} sample(s) (shape={arr.shape}) "
+                         f"while a minimum of {min_samples} is required by {who}.")
+    if arr.shape[1] < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
+                         f"minimum of 1 is required by {who}.")
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = np.ascontiguousarray(arr).copy()
+    return arr
+
+
+def raise_nonfinite(X, name="X"):
+    """The ValueError for data whose statistics came out non-finite."""
+    if np.isnan(X).any():
+        raise ValueError(f"Input {name} contains NaN (NaN and infinity are not accepted).")
+    if not np.isfinite(X).all():
+        raise ValueError(f"Input {name} contains infinity (NaN and infinity are not "
+                         "accepted).")
+    raise ValueError(f"Input {name} has values so large that their float64 statistics "
+                     "overflow (inf)")
+
+
+def axis(v, ndim, name="axis"):
+    """None, or an axis of an array of `ndim` dimensions (negative counts from the end)
+    as a non-negative int."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(v).__name__}")
+    a = int(v)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{name} {a} is out of range for an array of {ndim} dimensions")
+    return a % ndim
