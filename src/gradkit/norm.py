@@ -142,7 +142,11 @@ def _backward_args(dy, x, stats, weight, need_mean):
     dy = _v.like(dy, "dy", x)
     mean, rstd, nd = _stats_arrays(stats, x, need_mean=need_mean)
     inner = x.shape[x.ndim - nd:]
-    weight = _v.optional_param(weight, "weight", x.dtype, inner)
+    try:
+        weight = _v.optional_param(weight, "weight", x.dtype, inner)
+    except ValueError as e:  # the normalized shape comes from the stats: say so
+        raise ValueError(f"{e}: the normalized shape x.shape[{x.ndim - nd}:] that "
+                         f"stats.rstd of shape {rstd.shape} implies") from None
     rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
     dx = _v.empty(x.shape, x.dtype)
     dweight = np.empty(inner, x.dtype) if weight is not None else None
