@@ -188,7 +188,7 @@ class Optimizer:
 
     # ---- the update -----------------------------------------------------------------
 
-    def check_step(self, grads):
+    def _check_step(self, grads):
         """Run every check :meth:`step` runs on ``grads`` (parameters re-read from
         ``param_groups``, gradients, options) without updating anything; raises what
         ``step`` would raise.  Returns the checked gradients and options.  Used by
@@ -207,7 +207,7 @@ class Optimizer:
         parameter, gradient (type, dtype with byte order, shape) and every group's
         options are checked before any parameter is written.  Gradients that are
         byte-swapped, non-contiguous or misaligned are copied once."""
-        grads, opts = self.check_step(grads)
+        grads, opts = self._check_step(grads)
         groups = self._groups
         if len(groups) == 1:
             self._group_step(groups[0], grads, opts[0], self.param_groups[0])
