@@ -96,7 +96,7 @@ def digest(obj):
 # (rows, cols, offset): threaded and chunked rows, a long row split across threads, the
 # shifted-moment path (offset 1e4), a tiny one (vector tails only)
 _NORM_SHAPES = {"big": (331, 307, 0.0), "long": (2, 65_537, 0.0),
-                "offset": (337, 311, 1e4), "tiny": (3, 17, 0.0)}
+                "offset": (337, 311, 1e4), "tiny": (3, 17, 0.0), "one": (1, 1, 0.0)}
 
 
 def _norm_inputs(shape, dtype):
@@ -406,6 +406,16 @@ def _clip_grad_norm(dt):
     out = []
     for p in _NORM_TYPES:
         g = grad_list(92, dt)
+        out += [clip.clip_grad_norm_(g, 0.5, p), g]
+    return out
+
+
+@case("clip.clip_grad_norm_[mixed dtypes]", dtypes=None)
+def _clip_mixed(_):
+    from gradkit import clip
+    out = []
+    for p in _NORM_TYPES:
+        g = [data(95, 70_001, F32), data(96, 333, F64), data(97, 40_000, F32)]
         out += [clip.clip_grad_norm_(g, 0.5, p), g]
     return out
 
