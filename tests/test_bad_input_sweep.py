@@ -12,6 +12,7 @@ array argument, out= and the object's state left exactly as they were.
 A variant that an argument legitimately takes (int labels, a 0-d counter, estimators
 that convert any numeric input) is listed in the entry's ``ok``.
 """
+import fnmatch
 import inspect
 import types
 
@@ -175,6 +176,11 @@ def bad(a, variant):
     raise AssertionError(variant)
 
 
+def SCALAR_OK(name):
+    """A 0-d array is a valid value of `name` (a scalar parameter, gradient, point)."""
+    return {name: {"0-d"}}
+
+
 def _gen(seed=3):
     return random.Generator(seed)
 
@@ -205,11 +211,11 @@ def _norm_calls():
 
 
 def _generator_calls():
-    def draw(name, out_dtype=F, ok=None, **kw):
-        def make():
+    def draw(name, out_dtype=F, ok=(), **kw):
+        def make():   # shape None: out's shape, so a 0-d out is a scalar draw
             g = _gen()
             return V(getattr(g, name), None, out=np.zeros((5, 7), out_dtype),
-                     watch=[g.get_state], ok=ok, **kw)
+                     watch=[g.get_state], ok={"out": {"0-d", *ok}}, **kw)
         return make
     return {
         "gradkit.random.Generator.uniform": draw("uniform"),
@@ -217,7 +223,7 @@ def _generator_calls():
         "gradkit.random.Generator.truncated_normal": draw("truncated_normal"),
         "gradkit.random.Generator.bits32": draw("bits32", np.uint32),
         "gradkit.random.Generator.integers": draw("integers", np.int64, low=0, high=9,
-                                                  ok={"out": {"int64"}}),
+                                                  ok={"int64"}),
     }
 
 
@@ -227,7 +233,7 @@ def _dropout_calls():
     def fwd():
         g = _gen()
         return V(dropout.dropout, x.copy(), 0.3, rng=g, out=np.zeros_like(x),
-                 watch=[g.get_state])
+                 watch=[g.get_state], ok={"x": {"0-d"}})
 
     def bwd():
         _, m = dropout.dropout(x, 0.3, rng=4)
@@ -293,7 +299,7 @@ def _optim_calls():
             return opt, params
 
         def ctor(cls=cls, opts=opts):
-            return V(cls, _params(), **opts)
+            return V(cls, _params(), ok=SCALAR_OK("params"), **opts)
 
         def step(stepped=stepped):
             opt, params = stepped()
@@ -309,7 +315,8 @@ def _optim_calls():
             params = _params()
             opt = cls(params, **opts)
             return V(opt.add_param_group, {"params": [arr(3, seed=12)]},
-                     watch=[lambda: params, opt.state_dict, lambda: len(opt.param_groups)])
+                     watch=[lambda: params, opt.state_dict, lambda: len(opt.param_groups)],
+                     ok=SCALAR_OK("param_group"))
 
         out.update({key: ctor, f"{key}.step": step, f"{key}.load_state_dict": load,
                     f"{key}.add_param_group": add_group})
@@ -336,10 +343,10 @@ def _functional_calls():
 
 
 def _clip_amp_reg_calls():
-    def scaler(method, *args):
+    def scaler(method, args, **kw):
         def make():
             s = amp.LossScaler(init_scale=8.0)
-            return V(getattr(s, method), *args(), watch=[s.state_dict])
+            return V(getattr(s, method), *args(), watch=[s.state_dict], **kw)
         return make
 
     def scaler_step():
@@ -351,19 +358,25 @@ def _clip_amp_reg_calls():
 
     def noise():
         g = _gen()
-        return V(regularization.add_grad_noise_, _params(), 3, rng=g, watch=[g.get_state])
+        return V(regularization.add_grad_noise_, _params(), 3, rng=g, watch=[g.get_state],
+                 ok=SCALAR_OK("grads"))
 
     return {
-        "gradkit.clip.global_norm": lambda: V(clip.global_norm, _params()),
-        "gradkit.clip.clip_grad_norm_": lambda: V(clip.clip_grad_norm_, _params(), 0.1),
-        "gradkit.clip.clip_grad_value_": lambda: V(clip.clip_grad_value_, _params(), 0.1),
-        "gradkit.amp.LossScaler.scale": lambda: scaler("scale", lambda: [arr(3)])(),
-        "gradkit.amp.LossScaler.unscale_": scaler("unscale_", lambda: [_params()]),
+        "gradkit.clip.global_norm": lambda: V(clip.global_norm, _params(),
+                                              ok=SCALAR_OK("grads")),
+        "gradkit.clip.clip_grad_norm_": lambda: V(clip.clip_grad_norm_, _params(), 0.1,
+                                                  ok=SCALAR_OK("grads")),
+        "gradkit.clip.clip_grad_value_": lambda: V(clip.clip_grad_value_, _params(), 0.1,
+                                                   ok=SCALAR_OK("grads")),
+        "gradkit.amp.LossScaler.scale": scaler("scale", lambda: [arr(3)], ok={
+            "loss": {"float16", "byteswapped", "0-d"}}),   # loss * scale in its dtype
+        "gradkit.amp.LossScaler.unscale_": scaler("unscale_", lambda: [_params()],
+                                                  ok=SCALAR_OK("grads")),
         "gradkit.amp.LossScaler.step": scaler_step,
         "gradkit.regularization.l2_penalty": lambda: V(regularization.l2_penalty,
-                                                       _params(), 0.1),
+                                                       _params(), 0.1, ok=SCALAR_OK("params")),
         "gradkit.regularization.l1_penalty": lambda: V(regularization.l1_penalty,
-                                                       _params(), 0.1),
+                                                       _params(), 0.1, ok=SCALAR_OK("params")),
         "gradkit.regularization.add_l2_grad_": lambda: V(regularization.add_l2_grad_,
                                                          _params(), _params(), 0.1),
         "gradkit.regularization.add_l1_grad_": lambda: V(regularization.add_l1_grad_,
@@ -372,18 +385,21 @@ def _clip_amp_reg_calls():
     }
 
 
+_INT_LABELS = {"labels": {"int64", "byteswapped"}}  # any integer array, converted
+
+
 def _loss_calls():
     z, t = arr(6, 5, seed=30), arr(6, 5, seed=31)
     y = np.arange(6) % 5
     probs = np.full((6, 5), 0.2, F)
     return {
         "gradkit.losses.softmax_cross_entropy": lambda: V(
-            losses.softmax_cross_entropy, z.copy(), y.copy(), ok={"labels": {"int64"}}),
+            losses.softmax_cross_entropy, z.copy(), y.copy(), ok=_INT_LABELS),
         "gradkit.losses.softmax_cross_entropy[probs]": lambda: V(
             losses.softmax_cross_entropy, z.copy(), probs.copy()),
         "gradkit.losses.kl_div": lambda: V(losses.kl_div, z.copy(), t.copy()),
         "gradkit.losses.distillation_loss": lambda: V(
-            losses.distillation_loss, z.copy(), t.copy(), y.copy(), ok={"labels": {"int64"}}),
+            losses.distillation_loss, z.copy(), t.copy(), y.copy(), ok=_INT_LABELS),
         "gradkit.losses.mse": lambda: V(losses.mse, z.copy(), t.copy()),
     }
 
@@ -396,13 +412,14 @@ def _gradcheck_calls():
     x = arr(4, 3, seed=40, dtype=np.float64)
     return {
         "gradkit.gradcheck.numerical_grad": lambda: V(gradcheck.numerical_grad, _sum_sin,
-                                                      x.copy()),
+                                                      x.copy(), ok=SCALAR_OK("x")),
         "gradkit.gradcheck.check_grad": lambda: V(gradcheck.check_grad, _sum_sin, x.copy(),
-                                                  np.cos(x)),
+                                                  np.cos(x), ok=SCALAR_OK("x")),
     }
 
 
-_CONVERTS = {"X": {"int64", "float16", "byteswapped"}}  # any real input becomes float64
+# any numeric input becomes float64, as in scikit-learn
+_CONVERTS = {"X": {"int64", "float16", "byteswapped", "object"}}
 
 
 def _preprocessing_calls():
@@ -431,20 +448,27 @@ def _quant_calls():
     q, s, zp = quant.quantize(x, axis=0)
     return {
         "gradkit.quant.quantize": lambda: V(quant.quantize, x.copy(), axis=0),
-        "gradkit.quant.dequantize": lambda: V(quant.dequantize, q.copy(), s.copy(),
-                                              zp.copy(), axis=0,
-                                              ok={"zero_point": {"int64"}}),
-        "gradkit.quant.qparams": lambda: V(quant.qparams, x.min(axis=1), x.max(axis=1)),
+        "gradkit.quant.dequantize": lambda: V(   # scale is "used as float32"
+            quant.dequantize, q.copy(), s.copy(), zp.copy(), axis=0,
+            ok={"scale": {"float16", "byteswapped"}, "zero_point": {"int64", "byteswapped"}}),
+        "gradkit.quant.qparams": lambda: V(   # observed minima/maxima, any real numbers
+            quant.qparams, x.min(axis=1), x.max(axis=1),
+            ok={n: {"int64", "float16", "byteswapped", "object", "0-d"}
+                for n in ("min_val", "max_val")}),
     }
 
 
 def _diagnostics_calls():
     return {
         "gradkit.diagnostics.activation_stats": lambda: V(diagnostics.activation_stats,
-                                                          np.tanh(arr(6, 5))),
+                                                          np.tanh(arr(6, 5)),
+                                                          ok=SCALAR_OK("a")),
         "gradkit.diagnostics.update_ratio": lambda: V(diagnostics.update_ratio, _params(),
                                                       _params()),
     }
+
+
+_ELEMENTWISE = ("ReLU", "Tanh", "GELU", "Dropout")   # forward takes any shape, 0-d too
 
 
 def _layers():
@@ -465,9 +489,10 @@ def _nn_calls():
     out = {}
     x, dy = arr(6, 7, seed=70), arr(6, 7, seed=71)
     for name, make_layer in _layers().items():
-        def fwd(make_layer=make_layer):
+        def fwd(make_layer=make_layer, name=name):
             layer = make_layer()
-            return V(layer.forward, x.copy(), watch=[lambda: _layer_state(layer)])
+            return V(layer.forward, x.copy(), watch=[lambda: _layer_state(layer)],
+                     ok=SCALAR_OK("x") if name in _ELEMENTWISE else None)
 
         def bwd(make_layer=make_layer):
             layer = make_layer()
@@ -511,15 +536,15 @@ _NO_ARRAYS_REASONS = {
 NO_ARRAYS = {k: reason for reason, keys in _NO_ARRAYS_REASONS.items() for k in keys}
 
 
-def _no_arrays_family(key):
+def _no_arrays_family(key, obj):
     """Whole groups with no array arguments: constructors of estimators and layers (they
     take options), optimizers' state_dict, schedules (they take an optimizer and
     numbers), estimators' feature names."""
     parts = key.split(".")
     if key.startswith("gradkit.schedules."):
         return True
-    if key.startswith(("gradkit.preprocessing.", "gradkit.nn.")) and len(parts) == 3:
-        return True      # class constructors: options only
+    if key.startswith(("gradkit.preprocessing.", "gradkit.nn.")) and inspect.isclass(obj):
+        return True      # constructors: options only
     if parts[-1] in ("state_dict", "get_feature_names_out", "get_params", "set_params"):
         return True
     return False
@@ -527,8 +552,43 @@ def _no_arrays_family(key):
 
 # ---- the tests -------------------------------------------------------------------------
 
-# case id -> why it fails today (other engineers are fixing these functions)
-XFAIL = {}
+# Failing today (other engineers are fixing these functions; issue 10): case-id patterns
+# (fnmatch) and why.  xfail is strict: a fixed case must leave this list.
+_BSWAP = "a byte-swapped array is taken (dtype compared by type number, not whole)"
+_OUT_NAME = "an out= of a wrong dtype is reported as a bad 'dtype', not 'out'"
+_NN = "gradkit.nn layers validate nothing: bad input is upcast or fails inside NumPy"
+KNOWN_FAILURES = {
+    "gradkit.norm.layer_norm-*-byteswapped": _BSWAP,
+    "gradkit.norm.rms_norm-*-byteswapped": _BSWAP,
+    "gradkit.optim.*.step-grads-byteswapped": _BSWAP,
+    "gradkit.optim.functional.*-grad-byteswapped": _BSWAP,
+    "gradkit.random.Generator.uniform-out-[!0]*": _OUT_NAME,
+    "gradkit.random.Generator.normal-out-[!0]*": _OUT_NAME,
+    "gradkit.random.Generator.truncated_normal-out-[!0]*": _OUT_NAME,
+    "gradkit.init.*-out-[!0]*": _OUT_NAME,
+    "gradkit.norm.rms_norm_backward-stats-0-d": "a bad stats.rstd is reported as a bad weight",
+    "gradkit.optim.*.load_state_dict-state_dict-complex":
+        "load_state_dict casts a complex state array to float, dropping the imaginary part",
+    "gradkit.amp.LossScaler.step-grads-0-d":
+        "LossScaler.step has unscaled the gradients when the optimizer rejects one",
+    "gradkit.gradcheck.check_grad-grad-[ifb]*":
+        "check_grad takes integer, float16 and byte-swapped gradients",
+    "gradkit.quant.dequantize-q-0-d": "a 0-d q is reported as a bad scale",
+    "gradkit.quant.dequantize-zero_point-float16":
+        "a float zero_point is taken (documented: an integer array)",
+    "gradkit.quant.qparams-*-complex":
+        "complex minima/maxima are cast to float32, dropping the imaginary part",
+    "gradkit.nn.Linear.*": _NN, "gradkit.nn.Sequential.*": _NN,
+    "gradkit.nn.ReLU.*": _NN, "gradkit.nn.Tanh.*": _NN, "gradkit.nn.GELU.*": _NN,
+    "gradkit.nn.LayerNorm.forward-x-byteswapped": _BSWAP,
+    "gradkit.nn.RMSNorm.forward-x-byteswapped": _BSWAP,
+    "gradkit.nn.Residual.forward-x-byteswapped": _BSWAP,
+    "gradkit.nn.Residual.backward-*": _NN,
+}
+
+
+def _known_failure(cid):
+    return next((r for p, r in KNOWN_FAILURES.items() if fnmatch.fnmatchcase(cid, p)), None)
 
 
 def _snap(obj):
@@ -549,8 +609,8 @@ def _state(v):
     return digest(_snap([v.args, v.kw, [w() for w in v.watch]]))
 
 def test_every_public_callable_has_an_entry():
-    missing = [k for k in public_callables()
-               if k not in VALID and k not in NO_ARRAYS and not _no_arrays_family(k)]
+    missing = [k for k, obj in public_callables().items()
+               if k not in VALID and k not in NO_ARRAYS and not _no_arrays_family(k, obj)]
     assert not missing, f"no valid example call in VALID (or NO_ARRAYS entry) for {missing}"
 
 
@@ -564,40 +624,55 @@ def test_valid_calls_are_valid():
 def _cases():
     for key, make in VALID.items():
         v = make()
-        for label, _, _ in v.arguments():
+        for label, container, slot in v.arguments():
             for variant in VARIANTS:
-                if variant in v.ok.get(label, ()):
+                if variant in v.ok.get(label, ()) or \
+                        bad(_first_array(container[slot]), variant) is None:
                     continue
                 cid = f"{key}-{label}-{variant}"
-                reason = XFAIL.get(cid)
+                reason = _known_failure(cid)
                 marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
                 yield pytest.param(key, label, variant, id=cid, marks=marks)
 
 
+def _path(v):
+    """Keys leading to the first array in v (a message may name the entry of a dict,
+    e.g. state_dict['state'][0]['exp_avg'] or param_group['params'])."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if _first_array(x) is not None:
+                return [str(k)] + _path(x)
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            if _first_array(x) is not None:
+                return _path(x)
+    return []
+
+
 def _call_bad(v, label, variant):
-    """Replace argument `label` by its bad variant; returns False when the variant does
-    not apply (e.g. int64 of an int64 argument)."""
+    """Replace argument `label` by its bad variant.  Returns the names a message may
+    use for it, or None when the variant does not apply (int64 of an int64 array)."""
     for lab, container, slot in v.arguments():
         if lab != label:
             continue
         a = _first_array(container[slot])
         b = bad(a, variant)
         if b is None:
-            return False
+            return None
+        names = [label] + _path(container[slot])
         container[slot] = _replace_first(container[slot], lambda _: b)
-        return True
+        return names
     raise AssertionError(label)
 
 
 @pytest.mark.parametrize("key,label,variant", _cases())
 def test_bad_array_is_rejected_before_anything_is_written(key, label, variant):
     v = VALID[key]()
-    if not _call_bad(v, label, variant):
-        pytest.skip(f"{variant} does not apply to {label}")
+    names = _call_bad(v, label, variant)
     before = _state(v)
     with pytest.raises((TypeError, ValueError)) as info:
         v.fn(*v.args, **v.kw)
-    assert label in str(info.value), (f"the message does not name {label!r}: "
-                                      f"{info.value}")
+    assert any(n in str(info.value) for n in names), (
+        f"the message does not name {label!r}: {info.value}")
     assert _state(v) == before, "an argument, out= or the object's state was written"
 
