@@ -1,12 +1,11 @@
 """Build facts, threads (gradkit's own setting, OMP_NUM_THREADS, threadpoolctl), the SIMD
-dispatch (GRADKIT_SIMD: every kernel table gives bitwise the same results) and the
+dispatch (GRADKIT_SIMD; that every table gives the same bits: test_determinism.py) and the
 command line (`python -m gradkit info | demo`)."""
 import os
 import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import gradkit
