@@ -656,9 +656,14 @@ def run_all(names=None):
 
 
 def main():
+    import contextlib
     import gradkit
     n = int(sys.argv[1]) if len(sys.argv) > 1 else gradkit.get_num_threads()
-    with gradkit.num_threads(n):
+    # without OpenMP the kernels run on one thread whatever is asked; OMP_NUM_THREADS
+    # still sets the BLAS threads
+    threads = (gradkit.num_threads(n) if gradkit.show_config()["openmp"]
+               else contextlib.nullcontext())
+    with threads:
         hashes = run_all(sys.argv[2:])
         threads = gradkit.get_num_threads()
     json.dump({"simd": gradkit.show_config()["simd"], "threads": threads,
