@@ -7,7 +7,8 @@ a list, tuple or dict counts: the first one is replaced), the sweep substitutes 
 bad arrays -- int64, float16 (until the mixed-precision issue makes it valid), complex,
 object, byte-swapped ('>f4'/'<f8' swapped: same values, non-native byte order) and 0-d
 -- and requires TypeError or ValueError whose message names the argument, with every
-array argument, out= and the object's state left exactly as they were.
+array argument, out= and the object's state left exactly as they were.  An argument the
+call writes (in place or out=) is also passed read-only.
 
 A variant that an argument legitimately takes (int labels, a 0-d counter, estimators
 that convert any numeric input) is listed in the entry's ``ok``.
@@ -175,6 +176,10 @@ def bad(a, variant):
     if variant == "0-d":
         return None if a.ndim == 0 else np.asarray(a.reshape(-1)[0] if a.size else 0,
                                                     a.dtype)
+    if variant == "read-only":   # generated only for arrays the call writes
+        r = a.copy()
+        r.flags.writeable = False
+        return r
     raise AssertionError(variant)
 
 
@@ -268,7 +273,7 @@ def _init_calls():
         def make(name=name):
             g = _gen()
             return V(getattr(init, name), (5, 7), *_INIT_ARGS.get(name, ()), rng=g,
-                     out=np.zeros((5, 7), F), watch=[g.get_state])
+                     out=np.full((5, 7), 0.5, F), watch=[g.get_state])
         out[f"gradkit.init.{name}"] = make
 
     def lora():
@@ -626,11 +631,22 @@ def test_valid_calls_are_valid():
         v.fn(*v.args, **v.kw)
 
 
+def _written(make):
+    """Labels of the arguments whose first array the valid call writes (in place or
+    out=): a read-only one must be refused."""
+    v = make()
+    before = [(label, _first_array(c[s]), _first_array(c[s]).tobytes())
+              for label, c, s in v.arguments()]
+    v.fn(*v.args, **v.kw)
+    return {label for label, a, b in before if a.tobytes() != b}
+
+
 def _cases():
     for key, make in VALID.items():
         v = make()
+        written = _written(make)
         for label, container, slot in v.arguments():
-            for variant in VARIANTS:
+            for variant in VARIANTS + (("read-only",) if label in written else ()):
                 if variant in v.ok.get(label, ()) or \
                         bad(_first_array(container[slot]), variant) is None:
                     continue
