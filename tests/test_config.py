@@ -5,7 +5,9 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
+import numpy as np
 import pytest
 
 import gradkit
