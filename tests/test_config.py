@@ -1,5 +1,5 @@
 """Build facts, threads (gradkit's own setting, OMP_NUM_THREADS, threadpoolctl), the SIMD
-dispatch (GRADKIT_SIMD; that every table gives the same bits: test_determinism.py) and the
+dispatch (GRADKIT_SIMD: every kernel table gives bitwise the same results) and the
 command line (`python -m gradkit info | demo`)."""
 import os
 import re
@@ -115,7 +115,10 @@ def test_omp_num_threads_is_respected(n):
     assert out.split() == [str(n), str(n)]
 
 
-# ---- SIMD dispatch (that every table gives the same bits: tests/test_determinism.py) --
+# ---- SIMD dispatch: every kernel table gives bitwise the same results -------------------
+# (that every table gives the same bits is checked by tests/test_determinism.py)
+
+
 def test_gradkit_simd_selects_the_baseline_table():
     out = _python(["-c", "import gradkit; print(gradkit.show_config()['simd'])"],
                   _env(GRADKIT_SIMD="baseline"))
