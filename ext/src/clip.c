@@ -5,7 +5,7 @@
  * range [0, nchunk) is split among the threads in contiguous blocks (gk_task_begin);
  * reductions write one partial per chunk and combine them afterwards in chunk order,
  * which depends only on the sizes, never on the thread count. */
-#include "gk_internal.h"
+#include "reduce.h"
 #include "clip_kernels.h"
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Loss kernels (softmax cross-entropy, distillation KL, MSE), compiled once per ISA. */
-#include "gk_internal.h"
+#include "reduce.h"
 #include "gk_exp.h"
 #include "losses_kernels.h"
 

@@ -14,13 +14,13 @@
  * NaNs are skipped by the comparison, and reach the loss through exp anyway. */
 #if defined(__GNUC__) || defined(__clang__)
 #if defined(__AVX__)
-#define GK_VBYTES 32
+#define GK_LVBYTES 32
 #else
-#define GK_VBYTES 16    /* SSE2, NEON */
+#define GK_LVBYTES 16    /* SSE2, NEON */
 #endif
-typedef T GK_T(vec) __attribute__((vector_size(GK_VBYTES)));
-typedef GK_TI GK_T(vmask) __attribute__((vector_size(GK_VBYTES)));
-#define GK_VLEN ((int)(GK_VBYTES / sizeof(T)))
+typedef T GK_T(vec) __attribute__((vector_size(GK_LVBYTES)));
+typedef GK_TI GK_T(vmask) __attribute__((vector_size(GK_LVBYTES)));
+#define GK_VLEN ((int)(GK_LVBYTES / sizeof(T)))
 GK_INLINE GK_T(vec) GK_T(vmax)(GK_T(vec) a, GK_T(vec) b)
 {
     GK_T(vmask) gt = a > b;
@@ -44,7 +44,7 @@ GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
     return m;
 }
 #undef GK_VLEN
-#undef GK_VBYTES
+#undef GK_LVBYTES
 #else
 GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
 {

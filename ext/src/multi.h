@@ -9,7 +9,7 @@
  * then read those per-array sums (LARS's norms).  Internal, not installed. */
 #ifndef GK_MULTI_H
 #define GK_MULTI_H
-#include "gk_internal.h"
+#include "reduce.h"
 
 /* elements [begin, end) of array a */
 typedef void (*gk_span_fn)(void *ctx, gk_index a, gk_index begin, gk_index end);

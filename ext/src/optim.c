@@ -1,7 +1,7 @@
 /* Optimizer update kernels (SGD, Adam/AdamW/AMSGrad, RMSprop, Adagrad, LARS), compiled
  * once per ISA.  One pass over memory per step, one parallel region per list of arrays
  * (multi.h). */
-#include "gk_internal.h"
+#include "reduce.h"
 #include "multi.h"
 #include "optim_kernels.h"
 

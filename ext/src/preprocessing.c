@@ -1,6 +1,6 @@
 /* Preprocessing kernels (column statistics, centring, standardization), compiled once
  * per ISA. */
-#include "gk_internal.h"
+#include "reduce.h"
 #include "preprocessing_kernels.h"
 
 /* Rows per statistics chunk: about 4096 elements, so a chunk's second pass reads it from

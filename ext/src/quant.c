@@ -1,7 +1,7 @@
 /* Quantization kernels (min/max observation, quantize, dequantize), compiled once per
  * ISA. */
 #include <string.h>
-#include "gk_internal.h"
+#include "reduce.h"
 #include "quant_kernels.h"
 
 #define GK_QCHUNK ((gk_index)16384)   /* inner elements per task */

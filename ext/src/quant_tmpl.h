@@ -11,13 +11,13 @@
  * GCC does not vectorize a min/max reduction loop without -ffinite-math-only. */
 #if defined(__GNUC__) || defined(__clang__)
 #if defined(__AVX__)
-#define GK_VBYTES 32
+#define GK_QVBYTES 32
 #else
-#define GK_VBYTES 16
+#define GK_QVBYTES 16
 #endif
-typedef T GK_T(qvec) __attribute__((vector_size(GK_VBYTES)));
-typedef GK_TI GK_T(qmask) __attribute__((vector_size(GK_VBYTES)));
-#define GK_VLEN ((int)(GK_VBYTES / sizeof(T)))
+typedef T GK_T(qvec) __attribute__((vector_size(GK_QVBYTES)));
+typedef GK_TI GK_T(qmask) __attribute__((vector_size(GK_QVBYTES)));
+#define GK_VLEN ((int)(GK_QVBYTES / sizeof(T)))
 static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
 {
     GK_T(qvec) lo = (GK_T(qvec)){0} + (T)INFINITY, hi = (GK_T(qvec)){0} - (T)INFINITY;
@@ -49,7 +49,7 @@ static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
     *nan |= nn;
 }
 #undef GK_VLEN
-#undef GK_VBYTES
+#undef GK_QVBYTES
 #else
 static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
 {

@@ -1,5 +1,5 @@
 /* Regularization kernels (L2/L1 penalties and their gradients), compiled once per ISA. */
-#include "gk_internal.h"
+#include "reduce.h"
 #include "multi.h"
 #include "regularization_kernels.h"
 
