@@ -85,6 +85,53 @@ GK_INLINE int GK_T(chunk_nonfinite)(const T *GK_RESTRICT x, gk_index n)
     return r != 0.0;
 }
 
+/* sum_j |x[j]|^p for any p > 0 (pow per element: compute-bound) */
+GK_INLINE gk_vd GK_T(vpow_abs)(gk_vd v, double p)
+{
+    for (int k = 0; k < GK_VW; ++k) v[k] = pow(fabs(v[k]), p);
+    return v;
+}
+static inline double GK_T(chunk_sumpow)(const T *GK_RESTRICT x, gk_index n, double p)
+{
+    double r;
+#define GK_P_V(o) GK_T(vpow_abs)(GK_X_V(o), p)
+#define GK_P_S(o) pow(fabs(GK_X_S(o)), p)
+    GK_LANE_SUM(n, r, GK_P_V, GK_P_S);
+#undef GK_P_V
+#undef GK_P_S
+    return r;
+}
+
+/* max_j |x[j]|, NaN if any element is NaN (as torch's max propagates NaN).  Computed on
+ * the bit patterns with the sign cleared, as GK_TI integers: for non-negative IEEE
+ * values the integer order is the numeric order, and every NaN pattern is above +inf's,
+ * so one integer max (which vectorizes, unlike a NaN-aware float max) gives the answer;
+ * the lanes are exact, so their grouping does not matter. */
+GK_INLINE double GK_T(chunk_maxabs)(const T *GK_RESTRICT x, gk_index n)
+{
+    GK_TI m[GK_LANES] = {0};
+    gk_index j = 0;
+    for (; j + GK_LANES <= n; j += GK_LANES)
+        for (int k = 0; k < GK_LANES; ++k) {
+            GK_TI u;
+            __builtin_memcpy(&u, &x[j + k], sizeof u);
+            u &= GK_TI_MAX;
+            m[k] = u > m[k] ? u : m[k];
+        }
+    for (int k = 0; j + k < n; ++k) {
+        GK_TI u;
+        __builtin_memcpy(&u, &x[j + k], sizeof u);
+        u &= GK_TI_MAX;
+        m[k] = u > m[k] ? u : m[k];
+    }
+    GK_TI r = 0;
+    for (int k = 0; k < GK_LANES; ++k)
+        r = m[k] > r ? m[k] : r;
+    T v;
+    __builtin_memcpy(&v, &r, sizeof v);
+    return (double)v;
+}
+
 #undef GK_X_V
 #undef GK_X_S
 #undef GK_D_V
