@@ -28,6 +28,13 @@
 #define GK_VBYTES 16
 #endif
 typedef double gk_vd __attribute__((vector_size(GK_VBYTES)));
+/* vectors of the element type for exact reductions (max, min: any grouping gives the
+ * same result), GK_TVBYTES wide (reduce_tmpl.h) */
+#if defined(__AVX__)
+#define GK_TVBYTES 32
+#else
+#define GK_TVBYTES 16
+#endif
 typedef int64_t gk_vl __attribute__((vector_size(GK_VBYTES)));
 #define GK_VW (GK_VBYTES / 8)
 #define GK_NACC (GK_LANES / GK_VW)

@@ -10,6 +10,18 @@ GK_INLINE gk_vd GK_T(ldv)(const T *p)
     return gk_ldv_f64((const double *)(const void *)p);
 }
 
+/* GK_TVLEN elements of T in a vector, for the exact reductions; GCC does not vectorize
+ * a min/max reduction written as a loop without -ffinite-math-only */
+typedef T GK_T(tvec) __attribute__((vector_size(GK_TVBYTES)));
+typedef GK_TI GK_T(tmask) __attribute__((vector_size(GK_TVBYTES)));
+#define GK_TVLEN ((int)(GK_TVBYTES / sizeof(T)))
+
+/* m ? a : b, lane by lane */
+GK_INLINE GK_T(tvec) GK_T(tsel)(GK_T(tmask) m, GK_T(tvec) a, GK_T(tvec) b)
+{
+    return (GK_T(tvec))(((GK_T(tmask))a & m) | ((GK_T(tmask))b & ~m));
+}
+
 /* the terms of the sums below: V for GK_VW elements from o, S for element o */
 #define GK_X_V(o) GK_T(ldv)(x + (o))
 #define GK_X_S(o) ((double)x[o])
@@ -55,6 +67,15 @@ GK_INLINE double GK_T(chunk_dot)(const T *GK_RESTRICT a, const T *GK_RESTRICT b,
 {
     double r;
     GK_LANE_SUM(n, r, GK_AB_V, GK_AB_S);
+    return r;
+}
+
+/* sum_j g[j] (x[j] - s) */
+GK_INLINE double GK_T(chunk_dot_shifted)(const T *GK_RESTRICT g, const T *GK_RESTRICT x,
+                                         gk_index n, double s)
+{
+    double r;
+    GK_LANE_SUM(n, r, GK_GD_V, GK_GD_S);
     return r;
 }
 
