@@ -1,6 +1,7 @@
 /* Instantiates a family's templates once per float dtype.  A family file defines
  * GK_TMPL_A (and GK_TMPL_B when it has two) to the template's file name and includes
- * this header once; each dtype then gets reduce_tmpl.h and the templates, with
+ * this header once; each dtype then gets reduce_tmpl.h (when reduce.h is included)
+ * and the templates, with
  *   T         the element type (float, double)
  *   SFX       its suffix, for GK_T names (f32, f64)
  *   GK_TI     the signed integer type of T's width, GK_TI_MAX its largest value
@@ -39,7 +40,9 @@
 #undef GK_EACH_DTYPE_PASS
 
 #else  /* one dtype */
+#ifdef GK_REDUCE_H
 #include "reduce_tmpl.h"
+#endif
 #include GK_TMPL_A
 #ifdef GK_TMPL_B
 #include GK_TMPL_B

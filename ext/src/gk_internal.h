@@ -50,6 +50,23 @@ static inline int gk_threads_for(gk_index work)
 #include <immintrin.h>
 #endif
 
+/* The tile loop of kernels whose output is a function of the element index (random
+ * numbers, dropout): elements [0, n) in tiles of `tile` elements fixed by the index,
+ * tile t in the loop body.  Tiles are handed out dynamically (a core shared with other
+ * work does not hold the others up); a tile's output depends only on its index, so the
+ * result does not depend on who computes it. */
+#define GK_TILE_LOOP(n, tile, t) \
+    const gk_index ntile_ = ((n) + (tile) - 1) / (tile); \
+    const int nt_ = gk_threads_for(n); \
+    _Pragma("omp parallel for num_threads(nt_) schedule(dynamic, 4) if(nt_ > 1)") \
+    for (gk_index t = 0; t < ntile_; ++t)
+
+/* the length of tile t of the tile loop */
+static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
+{
+    return n - t * tile < tile ? n - t * tile : tile;
+}
+
 /* A loop over i in [0, n), on nt OpenMP threads, or inline without entering the OpenMP
  * runtime when nt == 1 (a parallel region, even with if(0), costs ~1 us). `nt` must be
  * a variable of that name. */
