@@ -1,5 +1,6 @@
 /* Internal helpers shared by the C kernels: ISA name mangling, templating by dtype,
- * thread choice.  Not installed. */
+ * thread choice, the tile loop and the streamed writes.  Reductions are in reduce.h,
+ * lists of arrays in multi.h.  Not installed. */
 #ifndef GK_INTERNAL_H
 #define GK_INTERNAL_H
 
@@ -17,7 +18,8 @@
 #define GK_CAT(a, b) GK_CAT_(a, b)
 /* name_<isa>: the per-ISA symbols a kernel file exports (only its tables). */
 #define GK_ISA_SYM(name) GK_CAT(GK_CAT(name, _), GK_ISA)
-/* name_<sfx>: templated by dtype, SFX is f32 or f64 while a *_tmpl.h is included. */
+/* name_<sfx>: templated by dtype, SFX is f32 or f64 while a *_tmpl.h is included
+ * (gk_each_dtype.h). */
 #define GK_T(name) GK_CAT(GK_CAT(name, _), SFX)
 
 #if defined(__GNUC__) || defined(__clang__)
