@@ -60,6 +60,7 @@ static inline int gk_threads_for(gk_index work)
 #define GK_TILE_LOOP(n, tile, t) \
     const gk_index ntile_ = ((n) + (tile) - 1) / (tile); \
     const int nt_ = gk_threads_for(n); \
+    (void)nt_;  /* read by the pragma only */ \
     _Pragma("omp parallel for num_threads(nt_) schedule(dynamic, 4) if(nt_ > 1)") \
     for (gk_index t = 0; t < ntile_; ++t)
 

@@ -13,6 +13,7 @@
 #define GK_QUANT_FOR_SPANS(outer, channels, inner, c, at, len, ...) \
     do { \
         int nt_ = gk_threads_for((outer) * (channels) * (inner)); \
+        (void)nt_;  /* read by the pragmas only */ \
         if ((inner) < GK_QROW_MIN && (channels) > 1) { \
             _Pragma("omp parallel for num_threads(nt_) schedule(static) if(nt_ > 1)") \
             for (gk_index o_ = 0; o_ < (outer); ++o_) \
