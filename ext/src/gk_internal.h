@@ -28,6 +28,9 @@
 #define GK_INLINE static inline
 #endif
 
+/* Seconds on a monotonic wall clock (dispatch.c), with or without OpenMP. */
+double gk_wall_seconds(void);
+
 /* Below this many elements of work a kernel runs on the calling thread: the fork/join
  * of a parallel region (~2-5 us) would cost more than it saves. */
 #define GK_PARALLEL_MIN ((gk_index)1 << 15)
@@ -59,16 +62,18 @@ static inline int gk_threads_for(gk_index work)
  * of a reduction.  Lane k always sums elements j + k, so the result is the same on
  * every ISA, and the code always vectorizes (the auto-vectorizer spills on the two-sum
  * loops). */
+/* (GK_VD_BYTES, not GK_VBYTES: the templates that need vectors of their own element
+ * type define and undefine GK_VBYTES themselves) */
 #if defined(__AVX512F__)
-#define GK_VBYTES 64
+#define GK_VD_BYTES 64
 #elif defined(__AVX__)
-#define GK_VBYTES 32
+#define GK_VD_BYTES 32
 #else
-#define GK_VBYTES 16
+#define GK_VD_BYTES 16
 #endif
-typedef double gk_vd __attribute__((vector_size(GK_VBYTES)));
-typedef float gk_vf __attribute__((vector_size(GK_VBYTES / 2)));
-#define GK_VW (GK_VBYTES / 8)
+typedef double gk_vd __attribute__((vector_size(GK_VD_BYTES)));
+typedef float gk_vf __attribute__((vector_size(GK_VD_BYTES / 2)));
+#define GK_VW (GK_VD_BYTES / 8)
 #define GK_NACC (GK_LANES / GK_VW)
 
 /* kinds of row reductions (norm_tmpl.h row_moments) */

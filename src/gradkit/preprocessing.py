@@ -110,7 +110,7 @@ def _check_solver(v):
         raise ValueError(f"svd_solver must be one of {_SOLVERS}, got {v!r}")
 
 
-_CONTROLLER = []
+_CONTROLLER: list = []   # [ThreadpoolController or None], made on first use
 
 
 def _threads_for_blas(tasks, elements):
