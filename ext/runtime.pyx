@@ -58,6 +58,7 @@ def stream_copy(cnp.ndarray[cnp.float64_t, ndim=1, mode="c"] a,
 # as NumPy reports its own data; the free blocks held are what cache_info() reports.
 from cpython.ref cimport PyObject, PyTypeObject, Py_INCREF
 from libc.stdint cimport uintptr_t
+from operator import index as _index
 import numpy as _np
 
 cdef extern from "Python.h":
@@ -138,7 +139,8 @@ BLOCK_GRAIN = 1 << 16           # block sizes are rounded up to this, so near si
 DEFAULT_CACHE_MB = 256
 TRACEMALLOC_DOMAIN = 0x67726b   # "grk": tracemalloc.DomainFilter picks gradkit's blocks
 ALLOCATOR = (GK_BLOCK_ALLOCATOR + GK_BLOCK_ADVICE).decode()
-_MAX_DIMS = 64                  # NPY_MAXDIMS of NumPy 2; more dims go to np.empty
+cdef enum:
+    _MAX_DIMS = 64              # NPY_MAXDIMS of NumPy 2; more dims go to np.empty
 
 cdef Py_ssize_t _MIN_CACHED = MIN_CACHED_BYTES
 cdef Py_ssize_t _GRAIN = BLOCK_GRAIN
@@ -201,11 +203,14 @@ def empty(shape, dtype):
     above)."""
     dt = _np.dtype(dtype)
     if type(shape) is not tuple:
-        shape = tuple(shape) if not isinstance(shape, int) else (shape,)
+        try:
+            shape = (_index(shape),)
+        except TypeError:
+            shape = tuple(shape)
     cdef int nd = len(shape), k
     if nd > _MAX_DIMS or _cache_limit <= 0:
         return _np.empty(shape, dt)
-    cdef cnp.npy_intp dims[64]
+    cdef cnp.npy_intp dims[_MAX_DIMS]
     cdef Py_ssize_t d, count = 1
     for k in range(nd):
         try:

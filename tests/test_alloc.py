@@ -34,9 +34,11 @@ def _addr(a):
 def test_empty_is_like_np_empty(fresh_cache):
     for shape, dt in [((1024, 1024), np.float32), ((3, 0, 5), np.float64), ((7,), np.uint8),
                       ((600, 700), np.float64), ((1024, 1024), np.dtype(">f4")),
-                      ((np.int64(512), 1024), np.float64)]:
+                      ((np.int64(512), 1024), np.float64), (np.int64(MIB), np.uint8),
+                      ([1024, 1024], np.float32)]:
         a = rt.empty(shape, dt)
-        assert a.shape == tuple(shape) and a.dtype == dt   # the dtype whole: byte order
+        assert a.shape == np.empty(shape, dt).shape
+        assert a.dtype == dt                               # the dtype whole: byte order
         assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
         a[...] = 1
         assert (a == 1).all()
