@@ -67,9 +67,10 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from "numpy/arrayobject.h":
+    ctypedef struct PyArray_Descr
     PyTypeObject PyArray_Type
     # the dtype whole (byte order, user dtypes such as bfloat16); steals a reference to it
-    object PyArray_NewFromDescr(PyTypeObject *subtype, PyObject *descr, int nd,
+    object PyArray_NewFromDescr(PyTypeObject *subtype, PyArray_Descr *descr, int nd,
                                 cnp.npy_intp *dims, cnp.npy_intp *strides, void *data,
                                 int flags, PyObject *obj)
 
@@ -164,7 +165,8 @@ cdef class _Block:
         PyTraceMalloc_Untrack(_DOMAIN, <uintptr_t>self.ptr)
         _in_use_bytes -= self.nbytes
         _in_use_blocks -= 1
-        if _cached_bytes + self.nbytes <= _cache_limit:
+        # (_free_blocks is None once the module is torn down at exit)
+        if _free_blocks is not None and _cached_bytes + self.nbytes <= _cache_limit:
             _free_blocks.setdefault(self.nbytes, []).append(<size_t>self.ptr)
             _cached_bytes += self.nbytes
             _cached_blocks += 1
@@ -175,6 +177,7 @@ cdef class _Block:
 cdef _Block _take(Py_ssize_t nbytes):
     """A block of nbytes: a cached one of that size, else a fresh one."""
     global _cached_bytes, _cached_blocks, _in_use_bytes, _in_use_blocks, _hits, _misses
+    cdef _Block block = _Block.__new__(_Block)     # first: nothing to leak if it fails
     cdef list blocks = _free_blocks.get(nbytes)
     cdef void *p = NULL
     if blocks:
@@ -188,7 +191,6 @@ cdef _Block _take(Py_ssize_t nbytes):
             raise MemoryError(f"gradkit: could not allocate {nbytes} bytes")
         gk_block_advise(p, <size_t>nbytes)
         _misses += 1
-    cdef _Block block = _Block.__new__(_Block)
     block.ptr = p
     block.nbytes = nbytes
     _in_use_bytes += nbytes
@@ -229,7 +231,7 @@ def empty(shape, dtype):
         return _np.empty(shape, dt)
     cdef _Block block = _take((nbytes + _GRAIN - 1) // _GRAIN * _GRAIN)
     Py_INCREF(dt)
-    arr = PyArray_NewFromDescr(&PyArray_Type, <PyObject *>dt, nd, dims,
+    arr = PyArray_NewFromDescr(&PyArray_Type, <PyArray_Descr *><PyObject *>dt, nd, dims,
                                NULL, block.ptr, cnp.NPY_ARRAY_CARRAY, NULL)
     cnp.set_array_base(arr, block)
     return arr

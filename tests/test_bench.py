@@ -161,18 +161,31 @@ def test_goal_met():
     assert runner.goal_met(6.0, 0.8, Case("op", "1", lambda: None)) is None
 
 
-def test_measure_interleaves_and_counts():
+def test_measure_interleaves_and_counts(monkeypatch):
+    """On a fake clock (each call of "a" takes 0.1 ms, of "b" 0.2 ms), so the rounds and
+    batch sizes are exact whatever the load of the machine running the test."""
+    now = [0.0]
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     counts = {"a": 0, "b": 0}
+    order = []
 
-    def make(name):
+    def make(name, seconds):
         def fn():
             counts[name] += 1
+            now[0] += seconds
+            if not order or order[-1] != name:
+                order.append(name)
         return fn
-    res = timing.measure({"a": make("a"), "b": make("b")}, budget=0.01, min_rounds=4)
-    for name in "ab":
+    res = timing.measure({"a": make("a", 1e-4), "b": make("b", 2e-4)}, budget=0.01,
+                         min_rounds=4)
+    for name, seconds in (("a", 1e-4), ("b", 2e-4)):
         r = res[name]
-        assert r["rounds"] >= 4 and 0 < r["best"] <= r["median"]
-        assert counts[name] >= r["calls"]                  # plus the warm-up calls
+        assert r["rounds"] == 4                 # min_rounds, the budget being spent by then
+        assert r["best"] == pytest.approx(seconds) and r["median"] == pytest.approx(seconds)
+        batch, rest = divmod(r["calls"], 4)      # batches last BATCH_SECONDS (+- a call)
+        assert rest == 0 and abs(batch - timing.BATCH_SECONDS / seconds) <= 1
+        assert counts[name] > r["calls"]                   # plus the warm-up calls
+    assert order[-8:] == ["a", "b"] * 4                    # batches take turns
 
 
 def test_threads_are_set_and_restored():
