@@ -1,19 +1,256 @@
-# Shared by the wrapper modules (included, so each module stays self-contained).
+# Shared by the wrapper modules (included, so each module stays self-contained): the
+# compiled checks of the arrays handed to a kernel, the marshaller of Python lists of
+# arrays into C pointer arrays, and the map of kernel status codes to exceptions.
+#
+# The Python layer (gradkit.*) validates and converts first, with messages in its own
+# terms; these checks are the last line of defence, so that no call of gradkit._ext can
+# make a kernel read or write bytes it misunderstands: every array is checked for its
+# whole dtype (byte order included: '>f4' is not float32), C-contiguity, alignment,
+# element count and, when written, writability.  They cost a few nanoseconds per array.
 cimport numpy as cnp
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+from cpython.pyport cimport PY_SSIZE_T_MAX
+from _cgradkit cimport (gk_index, GK_DTYPE_F32, GK_DTYPE_F64, GK_ENULL, GK_ESIZE,
+                        GK_EVALUE, GK_ENOMEM, GK_EDTYPE, GK_EALIAS, gk_error_kind,
+                        gk_error_arg, gk_arg_name)
+
 cnp.import_array()
 
+
+# ---- status codes -> exceptions ---------------------------------------------------------
+# kind -> (exception type, what is wrong with the argument the status names)
+_STATUS_KINDS = {
+    GK_ENULL: (TypeError, "a required array is missing (NULL)"),
+    GK_ESIZE: (ValueError, "a size out of range"),
+    GK_EVALUE: (ValueError, "a value outside its domain"),
+    GK_ENOMEM: (MemoryError, "the kernel could not allocate its scratch memory"),
+    GK_EDTYPE: (TypeError, "an unknown dtype code"),
+    GK_EALIAS: (ValueError, "the same memory as another array that must be distinct"),
+}
+
+
+def _status_error(int status):
+    """The exception for a nonzero kernel status: its kind (gk_error_kind) picks the
+    type, its argument id (gk_error_arg) names the argument, as the C prototype does."""
+    kind = gk_error_kind(status)
+    exc, what = _STATUS_KINDS.get(kind, (ValueError, f"unknown status kind {kind}"))
+    name = gk_arg_name(gk_error_arg(status)).decode()
+    if name:
+        return exc(f"{name}: {what} (gradkit kernel status {status})")
+    return exc(f"gradkit kernel: {what} (status {status})")
+
+
+cdef inline int _check(int status) except -1:
+    """Raise the exception of a kernel's nonzero status."""
+    if status != 0:
+        raise _status_error(status)
+    return 0
+
+
+# ---- single arrays ----------------------------------------------------------------------
 cdef inline void *_ptr(object a):
-    """Data pointer of an ndarray, NULL for None (optional weight/bias/outputs)."""
+    """Data pointer of an ndarray already checked (by _array or a fast path's test),
+    NULL for None."""
     if a is None:
         return NULL
     return cnp.PyArray_DATA(<cnp.ndarray>a)
 
-cdef inline bint _is_f32(cnp.ndarray a):
-    return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
 
-cdef inline int _check(int err) except -1:
-    if err == 0:
-        return 0
-    if err == 4:
-        raise MemoryError("gradkit: could not allocate scratch memory")
-    raise ValueError(f"gradkit kernel rejected its arguments (code {err})")
+cdef inline int _typenum(int dtype) noexcept:
+    """The NumPy type number of a float dtype code (GK_DTYPE_F32/F64)."""
+    return cnp.NPY_FLOAT32 if dtype == GK_DTYPE_F32 else cnp.NPY_FLOAT64
+
+
+cdef inline bint _has_type(cnp.ndarray a, int typenum) noexcept:
+    """a's dtype is the native-byte-order dtype of typenum (compared whole: a
+    byte-swapped '>f4' is not float32; int64 and longlong, the same type, match)."""
+    return (cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(a), typenum)
+            and cnp.PyArray_ISNOTSWAPPED(a))
+
+
+cdef int _float_dtype(object a, str name) except -1:
+    """GK_DTYPE_F32 or GK_DTYPE_F64 for a float32/float64 ndarray of native byte order,
+    else TypeError naming the argument."""
+    if isinstance(a, cnp.ndarray):
+        if _has_type(<cnp.ndarray>a, cnp.NPY_FLOAT32):
+            return GK_DTYPE_F32
+        if _has_type(<cnp.ndarray>a, cnp.NPY_FLOAT64):
+            return GK_DTYPE_F64
+        raise TypeError(f"{name} must be a float32 or float64 array of native byte order, "
+                        f"got dtype {(<object>a).dtype.str}")
+    raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+
+
+cdef void *_array(object a, int typenum, str name, Py_ssize_t size=-1,
+                  bint writable=False, bint optional=False) except? NULL:
+    """The data pointer of `a` after checking it: an ndarray of dtype typenum (native
+    byte order), C-contiguous, aligned, of `size` elements (size >= 0), writable if
+    `writable`; None gives NULL when `optional`.  TypeError (type, dtype) or ValueError
+    (layout, size, read-only) naming the argument otherwise."""
+    cdef cnp.ndarray arr
+    if a is None:
+        if optional:
+            return NULL
+        raise TypeError(f"{name} is required, got None")
+    if not isinstance(a, cnp.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    arr = <cnp.ndarray>a
+    if not _has_type(arr, typenum):
+        raise TypeError(f"{name} must have dtype {cnp.PyArray_DescrFromType(typenum)} in "
+                        f"native byte order, got {(<object>arr).dtype.str}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        raise ValueError(f"{name} must be C-contiguous")
+    if not cnp.PyArray_ISALIGNED(arr):
+        raise ValueError(f"{name} must be aligned to its dtype")
+    if size >= 0 and cnp.PyArray_SIZE(arr) != size:
+        raise ValueError(f"{name} has {cnp.PyArray_SIZE(arr)} elements, expected {size}")
+    if writable and not cnp.PyArray_ISWRITEABLE(arr):
+        raise ValueError(f"{name} is read-only")
+    return cnp.PyArray_DATA(arr)
+
+
+cdef inline void *_in(object a, int dtype, str name, Py_ssize_t size=-1) except? NULL:
+    """A float input of dtype code `dtype` (required)."""
+    return _array(a, _typenum(dtype), name, size)
+
+
+cdef inline void *_opt(object a, int dtype, str name, Py_ssize_t size=-1) except? NULL:
+    """An optional float input (None: NULL)."""
+    return _array(a, _typenum(dtype), name, size, False, True)
+
+
+cdef inline void *_out(object a, int dtype, str name, Py_ssize_t size=-1,
+                       bint optional=False) except? NULL:
+    """A float output (written), optional when `optional`."""
+    return _array(a, _typenum(dtype), name, size, True, optional)
+
+
+cdef int _dims2(object a, str name, Py_ssize_t *rows, Py_ssize_t *cols) except -1:
+    """rows and cols of a 2-D ndarray, else TypeError/ValueError naming it."""
+    if not isinstance(a, cnp.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if cnp.PyArray_NDIM(<cnp.ndarray>a) != 2:
+        raise ValueError(f"{name} must be 2-D, got {cnp.PyArray_NDIM(<cnp.ndarray>a)}-D")
+    rows[0] = cnp.PyArray_DIMS(<cnp.ndarray>a)[0]
+    cols[0] = cnp.PyArray_DIMS(<cnp.ndarray>a)[1]
+    return 0
+
+
+cdef inline Py_ssize_t _prod(Py_ssize_t a, Py_ssize_t b) except -2:
+    """a * b, the expected element count of an array of a x b, or -1 (no size check)
+    when a size is negative: the kernel then rejects it, naming the size argument.
+    ValueError when the product overflows."""
+    if a < 0 or b < 0:
+        return -1
+    if b and a > PY_SSIZE_T_MAX // b:
+        raise ValueError(f"size {a} x {b} overflows")
+    return a * b
+
+
+# ---- lists of arrays --------------------------------------------------------------------
+cdef enum:
+    _MAX_SLOTS = 5   # aligned lists per call: param, grad and up to three state lists
+
+
+cdef class _Arrays:
+    """Aligned Python lists of arrays as C pointer arrays (the one marshaller of the
+    multi-array kernels): slot s holds the data pointers of list s, entry k of every
+    slot belongs to one entry of the caller's lists.  Entries are grouped by dtype
+    (float32 first, then float64: the typed kernels take one dtype per call) or kept in
+    the caller's order (the mixed-dtype kernels, with `dtype` per entry).
+
+    Every array is checked as _array does; the arrays of one entry must have the dtype
+    and the element count of its slot-0 array.  `where[k]` is the entry's index in the
+    caller's lists; `step` and `fresh` are per-entry scratch for the caller."""
+    cdef gk_index n                  # entries gathered
+    cdef gk_index count[2]           # of them float32, float64 (grouped)
+    cdef gk_index first[2]           # where each dtype's entries start (grouped)
+    cdef void **slot[_MAX_SLOTS]     # slot[s][k]: pointer of entry k in list s (or NULL)
+    cdef gk_index *size
+    cdef gk_index *where
+    cdef int *dtype
+    cdef int64_t *step
+    cdef unsigned char *fresh
+    cdef void *mem
+
+    def __dealloc__(self):
+        free(self.mem)
+
+    cdef inline void **at(self, int s, int d) noexcept nogil:
+        """Slot s of the dtype-d group (grouped gathers), NULL for an unused slot."""
+        return self.slot[s] + self.first[d] if self.slot[s] != NULL else NULL
+
+
+cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
+                     int skip=-1):
+    """The _Arrays of `lists` (lists[0] leads; None for an unused slot), named `names`
+    in messages (as `names[s][i]`), writable[s] when written.  Entries whose array in
+    slot `skip` is None are left out (a parameter without gradient)."""
+    cdef _Arrays b = _Arrays.__new__(_Arrays)
+    cdef int nslot = len(lists), s, dt
+    cdef Py_ssize_t n, i, k, size, nd[2]
+    cdef list lead = lists[0]
+    cdef size_t per = nslot * sizeof(void *) + 2 * sizeof(gk_index) + 2 * sizeof(int) \
+        + sizeof(int64_t) + 1
+    cdef char *mem
+    cdef int *entry_dtype
+    if nslot > _MAX_SLOTS:
+        raise ValueError(f"at most {_MAX_SLOTS} aligned lists")
+    n = len(lead)
+    for s in range(1, nslot):
+        if lists[s] is not None and len(<list>lists[s]) != n:
+            raise ValueError(f"{names[s]} has {len(<list>lists[s])} entries, expected {n} "
+                             f"(aligned with {names[0]})")
+    mem = <char *>malloc(per * (n if n > 0 else 1))
+    if mem == NULL:
+        raise MemoryError()
+    b.mem = mem
+    for s in range(_MAX_SLOTS):
+        b.slot[s] = NULL
+    for s in range(nslot):
+        if lists[s] is not None:
+            b.slot[s] = <void **>mem
+            mem += n * sizeof(void *)
+    b.size = <gk_index *>mem
+    mem += n * sizeof(gk_index)
+    b.where = <gk_index *>mem
+    mem += n * sizeof(gk_index)
+    b.step = <int64_t *>mem
+    mem += n * sizeof(int64_t)
+    b.dtype = <int *>mem
+    mem += n * sizeof(int)
+    entry_dtype = <int *>mem
+    mem += n * sizeof(int)
+    b.fresh = <unsigned char *>mem
+    memset(b.fresh, 0, n)
+    # the dtype of each entry first: grouping places entries by the counts
+    nd[0] = nd[1] = 0
+    for i in range(n):
+        if skip >= 0 and (<list>lists[skip])[i] is None:
+            entry_dtype[i] = -1
+            continue
+        dt = _float_dtype(lead[i], f"{names[0]}[{i}]")
+        entry_dtype[i] = dt
+        nd[dt] += 1
+    b.n = nd[0] + nd[1]
+    b.count[0], b.count[1] = nd[0], nd[1]
+    b.first[0], b.first[1] = 0, nd[0]
+    cdef Py_ssize_t pos[2]
+    pos[0], pos[1] = 0, (nd[0] if grouped else 0)
+    for i in range(n):
+        dt = entry_dtype[i]
+        if dt < 0:
+            continue
+        k = pos[dt if grouped else 0]
+        pos[dt if grouped else 0] += 1
+        size = cnp.PyArray_SIZE(<cnp.ndarray>lead[i])
+        for s in range(nslot):
+            if lists[s] is not None:
+                b.slot[s][k] = _array((<list>lists[s])[i], _typenum(dt),
+                                      f"{names[s]}[{i}]", size, writable[s])
+        b.size[k] = size
+        b.where[k] = i
+        b.dtype[k] = dt
+    return b

@@ -1,44 +1,38 @@
 # cython: language_level=3
 """Thin wrappers over the C dropout kernels (gradkit._ext.dropout).
 
-Callers (gradkit.dropout) have validated and allocated everything: arrays are
-C-contiguous, of one float dtype and n elements; `bits` is None or a uint8 array of
-ceil(n / 8) bytes."""
+Callers (gradkit.dropout) have validated and allocated everything: arrays of one float
+dtype and n elements, `bits` None or uint8 of ceil(n / 8) bytes.  These check every
+array once more, compiled (_common.pxi), and release the GIL around the kernel."""
 cimport numpy as cnp
 cimport _c_dropout as c
 
 include "_common.pxi"
 
 
-def dropout(cnp.ndarray x, cnp.ndarray y, object bits, Py_ssize_t n, double p,
+cdef inline Py_ssize_t _nbytes(Py_ssize_t n) noexcept:
+    """Bytes of a bit-mask of n elements (-1: n negative, left to the kernel)."""
+    return (n + 7) // 8 if n >= 0 else -1
+
+
+def dropout(object x, object y, object bits, Py_ssize_t n, double p,
             unsigned long long seed, unsigned long long counter):
-    cdef int err
-    cdef void *px = _ptr(x)
-    cdef void *py = _ptr(y)
-    cdef void *pb = _ptr(bits)
-    if _is_f32(x):
-        with nogil:
-            err = c.gk_dropout_f32(<float *>px, <float *>py, <unsigned char *>pb, n, p, seed,
-                                   counter)
-    else:
-        with nogil:
-            err = c.gk_dropout_f64(<double *>px, <double *>py, <unsigned char *>pb, n, p, seed,
-                                   counter)
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef void *py = _out(y, dt, "y", n)
+    cdef unsigned char *pb = <unsigned char *>_array(bits, cnp.NPY_UINT8, "bits",
+                                                     _nbytes(n), True, True)
+    with nogil:
+        err = c.gk_dropout(dt, px, py, pb, n, p, seed, counter)
     _check(err)
 
 
-def dropout_backward(cnp.ndarray dy, cnp.ndarray bits, cnp.ndarray dx, Py_ssize_t n,
-                     double p):
-    cdef int err
-    cdef void *pdy = _ptr(dy)
-    cdef void *pb = _ptr(bits)
-    cdef void *pdx = _ptr(dx)
-    if _is_f32(dy):
-        with nogil:
-            err = c.gk_dropout_backward_f32(<float *>pdy, <unsigned char *>pb, <float *>pdx,
-                                            n, p)
-    else:
-        with nogil:
-            err = c.gk_dropout_backward_f64(<double *>pdy, <unsigned char *>pb,
-                                            <double *>pdx, n, p)
+def dropout_backward(object dy, object bits, object dx, Py_ssize_t n, double p):
+    cdef int dt = _float_dtype(dy, "dy"), err
+    cdef const void *pdy = _in(dy, dt, "dy", n)
+    cdef const unsigned char *pb = <const unsigned char *>_array(bits, cnp.NPY_UINT8,
+                                                                 "bits", _nbytes(n))
+    cdef void *pdx = _out(dx, dt, "dx", n)
+    with nogil:
+        err = c.gk_dropout_backward(dt, pdy, pb, pdx, n, p)
     _check(err)

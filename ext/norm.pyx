@@ -1,163 +1,129 @@
 # cython: language_level=3
 """Thin wrappers over the C normalization kernels (gradkit._ext.norm).
 
-Callers (gradkit.norm) have validated and allocated everything: arrays are
-C-contiguous, of one float dtype, of matching sizes.  These only pick the dtype and
-release the GIL around the kernel."""
+Callers (gradkit.norm) have validated and allocated everything; these check every array
+once more, compiled (_common.pxi: whole dtype, layout, size), pick the kernel by dtype
+and release the GIL around it."""
 cimport numpy as cnp
 cimport _c_norm as c
 
 include "_common.pxi"
 
 
-def layer_norm(cnp.ndarray x, object weight, object bias, cnp.ndarray y, cnp.ndarray mean,
-               cnp.ndarray rstd, Py_ssize_t rows, Py_ssize_t cols, double eps):
-    cdef int err
-    cdef void *px = _ptr(x)
-    cdef void *pw = _ptr(weight)
-    cdef void *pb = _ptr(bias)
-    cdef void *py = _ptr(y)
-    cdef void *pm = _ptr(mean)
-    cdef void *pr = _ptr(rstd)
-    if _is_f32(x):
-        with nogil:
-            err = c.gk_layer_norm_f32(<float *>px, <float *>pw, <float *>pb, <float *>py,
-                                      <float *>pm, <float *>pr, rows, cols, eps)
-    else:
-        with nogil:
-            err = c.gk_layer_norm_f64(<double *>px, <double *>pw, <double *>pb, <double *>py,
-                                      <double *>pm, <double *>pr, rows, cols, eps)
+def layer_norm(object x, object weight, object bias, object y, object mean, object rstd,
+               Py_ssize_t rows, Py_ssize_t cols, double eps):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(rows, cols)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef const void *pb = _opt(bias, dt, "bias", cols)
+    cdef void *py = _out(y, dt, "y", n)
+    cdef void *pm = _out(mean, dt, "mean", rows)
+    cdef void *pr = _out(rstd, dt, "rstd", rows)
+    with nogil:
+        err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, eps)
     _check(err)
 
 
-def layer_norm_backward(cnp.ndarray dy, cnp.ndarray x, cnp.ndarray mean, cnp.ndarray rstd,
-                        object weight, cnp.ndarray dx, object dweight, object dbias,
-                        Py_ssize_t rows, Py_ssize_t cols):
-    cdef int err
-    cdef void *pdy = _ptr(dy)
-    cdef void *px = _ptr(x)
-    cdef void *pm = _ptr(mean)
-    cdef void *pr = _ptr(rstd)
-    cdef void *pw = _ptr(weight)
-    cdef void *pdx = _ptr(dx)
-    cdef void *pdw = _ptr(dweight)
-    cdef void *pdb = _ptr(dbias)
-    if _is_f32(x):
-        with nogil:
-            err = c.gk_layer_norm_backward_f32(<float *>pdy, <float *>px, <float *>pm,
-                                               <float *>pr, <float *>pw, <float *>pdx,
-                                               <float *>pdw, <float *>pdb, rows, cols)
-    else:
-        with nogil:
-            err = c.gk_layer_norm_backward_f64(<double *>pdy, <double *>px, <double *>pm,
-                                               <double *>pr, <double *>pw, <double *>pdx,
-                                               <double *>pdw, <double *>pdb, rows, cols)
+def layer_norm_backward(object dy, object x, object mean, object rstd, object weight,
+                        object dx, object dweight, object dbias, Py_ssize_t rows,
+                        Py_ssize_t cols):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(rows, cols)
+    cdef const void *pdy = _in(dy, dt, "dy", n)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pm = _in(mean, dt, "mean", rows)
+    cdef const void *pr = _in(rstd, dt, "rstd", rows)
+    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef void *pdx = _out(dx, dt, "dx", n)
+    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
+    cdef void *pdb = _out(dbias, dt, "dbias", cols, True)
+    with nogil:
+        err = c.gk_layer_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, rows, cols)
     _check(err)
 
 
-def rms_norm(cnp.ndarray x, object weight, cnp.ndarray y, cnp.ndarray rstd,
-             Py_ssize_t rows, Py_ssize_t cols, double eps):
-    cdef int err
-    cdef void *px = _ptr(x)
-    cdef void *pw = _ptr(weight)
-    cdef void *py = _ptr(y)
-    cdef void *pr = _ptr(rstd)
-    if _is_f32(x):
-        with nogil:
-            err = c.gk_rms_norm_f32(<float *>px, <float *>pw, <float *>py, <float *>pr,
-                                    rows, cols, eps)
-    else:
-        with nogil:
-            err = c.gk_rms_norm_f64(<double *>px, <double *>pw, <double *>py, <double *>pr,
-                                    rows, cols, eps)
+def rms_norm(object x, object weight, object y, object rstd, Py_ssize_t rows,
+             Py_ssize_t cols, double eps):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(rows, cols)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef void *py = _out(y, dt, "y", n)
+    cdef void *pr = _out(rstd, dt, "rstd", rows)
+    with nogil:
+        err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, eps)
     _check(err)
 
 
-def rms_norm_backward(cnp.ndarray dy, cnp.ndarray x, cnp.ndarray rstd, object weight,
-                      cnp.ndarray dx, object dweight, Py_ssize_t rows, Py_ssize_t cols):
-    cdef int err
-    cdef void *pdy = _ptr(dy)
-    cdef void *px = _ptr(x)
-    cdef void *pr = _ptr(rstd)
-    cdef void *pw = _ptr(weight)
-    cdef void *pdx = _ptr(dx)
-    cdef void *pdw = _ptr(dweight)
-    if _is_f32(x):
-        with nogil:
-            err = c.gk_rms_norm_backward_f32(<float *>pdy, <float *>px, <float *>pr,
-                                             <float *>pw, <float *>pdx, <float *>pdw,
-                                             rows, cols)
-    else:
-        with nogil:
-            err = c.gk_rms_norm_backward_f64(<double *>pdy, <double *>px, <double *>pr,
-                                             <double *>pw, <double *>pdx, <double *>pdw,
-                                             rows, cols)
+def rms_norm_backward(object dy, object x, object rstd, object weight, object dx,
+                      object dweight, Py_ssize_t rows, Py_ssize_t cols):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(rows, cols)
+    cdef const void *pdy = _in(dy, dt, "dy", n)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pr = _in(rstd, dt, "rstd", rows)
+    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef void *pdx = _out(dx, dt, "dx", n)
+    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
+    with nogil:
+        err = c.gk_rms_norm_backward(dt, pdy, px, pr, pw, pdx, pdw, rows, cols)
     _check(err)
 
 
-def batch_norm(cnp.ndarray x, object weight, object bias, cnp.ndarray y, cnp.ndarray mean,
-               cnp.ndarray rstd, object running_mean, object running_var, Py_ssize_t batch,
+def batch_norm(object x, object weight, object bias, object y, object mean, object rstd,
+               object running_mean, object running_var, Py_ssize_t batch,
                Py_ssize_t channels, Py_ssize_t inner, bint training, double momentum,
                double eps):
-    cdef int err
-    cdef void *px = _ptr(x)
-    cdef void *pw = _ptr(weight)
-    cdef void *pb = _ptr(bias)
-    cdef void *py = _ptr(y)
-    cdef void *pm = _ptr(mean)
-    cdef void *pr = _ptr(rstd)
-    cdef void *prm = _ptr(running_mean)
-    cdef void *prv = _ptr(running_var)
-    if _is_f32(x):
-        with nogil:
-            err = c.gk_batch_norm_f32(<float *>px, <float *>pw, <float *>pb, <float *>py,
-                                      <float *>pm, <float *>pr, <float *>prm, <float *>prv,
-                                      batch, channels, inner, training, momentum, eps)
-    else:
-        with nogil:
-            err = c.gk_batch_norm_f64(<double *>px, <double *>pw, <double *>pb,
-                                      <double *>py, <double *>pm, <double *>pr,
-                                      <double *>prm, <double *>prv, batch, channels, inner,
-                                      training, momentum, eps)
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pw = _opt(weight, dt, "weight", channels)
+    cdef const void *pb = _opt(bias, dt, "bias", channels)
+    cdef void *py = _out(y, dt, "y", n)
+    cdef void *pm = _out(mean, dt, "mean", channels, True)
+    cdef void *pr = _out(rstd, dt, "rstd", channels, True)
+    cdef void *prm = _out(running_mean, dt, "running_mean", channels, True)
+    cdef void *prv = _out(running_var, dt, "running_var", channels, True)
+    with nogil:
+        err = c.gk_batch_norm(dt, px, pw, pb, py, pm, pr, prm, prv, batch, channels, inner,
+                              training, momentum, eps)
     _check(err)
 
 
-def batch_norm_backward(cnp.ndarray dy, cnp.ndarray x, cnp.ndarray mean, cnp.ndarray rstd,
-                        object weight, cnp.ndarray dx, object dweight, object dbias,
-                        Py_ssize_t batch, Py_ssize_t channels, Py_ssize_t inner):
-    cdef int err
-    cdef void *pdy = _ptr(dy)
-    cdef void *px = _ptr(x)
-    cdef void *pm = _ptr(mean)
-    cdef void *pr = _ptr(rstd)
-    cdef void *pw = _ptr(weight)
-    cdef void *pdx = _ptr(dx)
-    cdef void *pdw = _ptr(dweight)
-    cdef void *pdb = _ptr(dbias)
-    if _is_f32(x):
-        with nogil:
-            err = c.gk_batch_norm_backward_f32(<float *>pdy, <float *>px, <float *>pm,
-                                               <float *>pr, <float *>pw, <float *>pdx,
-                                               <float *>pdw, <float *>pdb, batch, channels,
-                                               inner)
-    else:
-        with nogil:
-            err = c.gk_batch_norm_backward_f64(<double *>pdy, <double *>px, <double *>pm,
-                                               <double *>pr, <double *>pw, <double *>pdx,
-                                               <double *>pdw, <double *>pdb, batch,
-                                               channels, inner)
+def batch_norm_backward(object dy, object x, object mean, object rstd, object weight,
+                        object dx, object dweight, object dbias, Py_ssize_t batch,
+                        Py_ssize_t channels, Py_ssize_t inner):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
+    cdef const void *pdy = _in(dy, dt, "dy", n)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pm = _in(mean, dt, "mean", channels)
+    cdef const void *pr = _in(rstd, dt, "rstd", channels)
+    cdef const void *pw = _opt(weight, dt, "weight", channels)
+    cdef void *pdx = _out(dx, dt, "dx", n)
+    cdef void *pdw = _out(dweight, dt, "dweight", channels, True)
+    cdef void *pdb = _out(dbias, dt, "dbias", channels, True)
+    with nogil:
+        err = c.gk_batch_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, batch,
+                                       channels, inner)
     _check(err)
 
 
 # ---- fast paths ---------------------------------------------------------------------
-# The whole of layer_norm / rms_norm for the common call -- C-contiguous arrays of one
-# float dtype with the right shapes, a float eps -- in C, to keep the per-call cost of
-# small inputs low.  They return None when anything differs from that; gradkit.norm then
-# runs its checked path, which copies what needs copying or raises the proper error.
+# The whole of layer_norm / rms_norm for the common call -- C-contiguous, aligned arrays
+# of one float dtype (compared whole: native byte order) with the right shapes, a float
+# eps -- in C, to keep the per-call cost of small inputs low.  They skip the Python
+# checks only by making these checks compiled: they return None when anything differs
+# from that, and gradkit.norm then runs its checked path, which copies what needs
+# copying or raises the proper error.
 
 cdef inline bint _usable(object a, int typenum):
-    return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a))
+    """a is an ndarray of exactly that dtype (whole: native byte order), C-contiguous and
+    aligned -- what the kernels read without a copy."""
+    return (type(a) is cnp.ndarray and _has_type(<cnp.ndarray>a, typenum)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)
+            and cnp.PyArray_ISALIGNED(<cnp.ndarray>a))
 
 
 cdef inline bint _param_ok(object p, cnp.ndarray x, int typenum, int nd):
@@ -204,10 +170,11 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, int *t
     if type(eps) is not float or not (<double>eps >= 0.0) or <double>eps == float("inf"):
         return 0
     cdef cnp.ndarray a = <cnp.ndarray>x
-    typenum[0] = cnp.PyArray_TYPE(a)
-    if typenum[0] != cnp.NPY_FLOAT32 and typenum[0] != cnp.NPY_FLOAT64:
-        return 0
-    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+    if _usable(a, cnp.NPY_FLOAT32):
+        typenum[0] = cnp.NPY_FLOAT32
+    elif _usable(a, cnp.NPY_FLOAT64):
+        typenum[0] = cnp.NPY_FLOAT64
+    else:
         return 0
     nd[0] = <int>normalized_ndim
     if nd[0] < 1 or nd[0] > cnp.PyArray_NDIM(a):
@@ -238,20 +205,15 @@ def layer_norm_fast(object x, object weight, object bias, object eps, object nor
     mean = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
     rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
     cdef double e = <double>eps
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
     cdef void *px = _ptr(a)
     cdef void *pw = _ptr(weight)
     cdef void *pb = _ptr(bias)
     cdef void *py = _ptr(y)
     cdef void *pm = _ptr(mean)
     cdef void *pr = _ptr(rstd)
-    if typenum == cnp.NPY_FLOAT32:
-        with nogil:
-            err = c.gk_layer_norm_f32(<float *>px, <float *>pw, <float *>pb, <float *>py,
-                                      <float *>pm, <float *>pr, rows, cols, e)
-    else:
-        with nogil:
-            err = c.gk_layer_norm_f64(<double *>px, <double *>pw, <double *>pb, <double *>py,
-                                      <double *>pm, <double *>pr, rows, cols, e)
+    with nogil:
+        err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, e)
     _check(err)
     return y, mean, rstd
 
@@ -270,17 +232,12 @@ def rms_norm_fast(object x, object weight, object eps, object normalized_ndim, o
         return None
     rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
     cdef double e = <double>eps
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
     cdef void *px = _ptr(a)
     cdef void *pw = _ptr(weight)
     cdef void *py = _ptr(y)
     cdef void *pr = _ptr(rstd)
-    if typenum == cnp.NPY_FLOAT32:
-        with nogil:
-            err = c.gk_rms_norm_f32(<float *>px, <float *>pw, <float *>py, <float *>pr,
-                                    rows, cols, e)
-    else:
-        with nogil:
-            err = c.gk_rms_norm_f64(<double *>px, <double *>pw, <double *>py, <double *>pr,
-                                    rows, cols, e)
+    with nogil:
+        err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, e)
     _check(err)
     return y, rstd

@@ -3,137 +3,36 @@
 
 Each update function takes aligned Python lists (params, grads, state arrays), skips the
 parameters whose gradient is None, gathers the data pointers of the rest into one batch
-per dtype and runs each batch as one multi-tensor kernel with the GIL released.  The
-callers (gradkit.optim) have validated the arrays: C-contiguous, writable where written,
-one dtype and size per parameter.  Per-parameter step counters (int64 arrays) are
-advanced only after the kernels succeeded."""
+per dtype (_common.pxi's marshaller, which checks every array once more, compiled) and
+runs each batch as one multi-tensor kernel with the GIL released.  Per-parameter step
+counters (int64 arrays) are advanced only after the kernels succeeded."""
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, free
 cimport _c_optim as c
-from _cgradkit cimport gk_index
 
 include "_common.pxi"
 
 import numpy as np
 
-cdef enum:
-    MAX_SLOTS = 5   # param, grad and up to three state arrays
-    SMALL = 8       # batches up to this many arrays need no heap memory
+_NAMES = ("params", "grads")
+_WRITE = (True, False)
+_GRAD = 1  # the slot whose None entries are skipped
 
 
-cdef struct Batch:
-    gk_index count
-    void **slot[MAX_SLOTS]     # slot 0 param, 1 grad, 2.. states (NULL when unused)
-    gk_index *size
-    int64_t *step
-    unsigned char *fresh
-    void *heap                 # NULL while the inline storage below is used
-    void *small_slot[MAX_SLOTS * SMALL]
-    gk_index small_size[SMALL]
-    int64_t small_step[SMALL]
-    unsigned char small_fresh[SMALL]
-
-
-cdef int _batch_init(Batch *b, Py_ssize_t cap) except -1:
-    cdef size_t per = MAX_SLOTS * sizeof(void *) + sizeof(gk_index) + sizeof(int64_t) + 1
-    cdef char *mem
-    cdef int s
-    b.count = 0
-    b.heap = NULL
-    if cap <= SMALL:
-        for s in range(MAX_SLOTS):
-            b.slot[s] = &b.small_slot[s * SMALL]
-        b.size, b.step, b.fresh = b.small_size, b.small_step, b.small_fresh
-        return 0
-    mem = <char *>malloc(per * cap)
-    if mem == NULL:
-        raise MemoryError()
-    b.heap = mem
-    for s in range(MAX_SLOTS):
-        b.slot[s] = <void **>(mem + s * cap * sizeof(void *))
-    mem += MAX_SLOTS * cap * sizeof(void *)
-    b.size = <gk_index *>mem
-    mem += cap * sizeof(gk_index)
-    b.step = <int64_t *>mem
-    mem += cap * sizeof(int64_t)
-    b.fresh = <unsigned char *>mem
+cdef int _take_steps(_Arrays b, object steps, Py_ssize_t n) except -1:
+    """Each gathered entry's step number after this step (steps[i] + 1)."""
+    cdef int64_t *st = <int64_t *>_array(steps, cnp.NPY_INT64, "steps", n, True)
+    cdef gk_index k
+    for k in range(b.n):
+        b.step[k] = st[b.where[k]] + 1
     return 0
 
 
-cdef inline void _batch_free(Batch *b) noexcept:
-    free(b.heap)
-    b.heap = NULL
-
-
-cdef inline void *_data(object a):
-    return cnp.PyArray_DATA(<cnp.ndarray>a)
-
-
-cdef int _gather(Batch *b, list params, list grads, list s0, list s1, list s2,
-                 object steps, list fresh) except -1:
-    """Pointers of every parameter with a gradient into its dtype's batch (b[0] float32,
-    b[1] float64; both initialised by the caller).  s0..s2: state lists aligned with
-    params, or None for an unused slot.  steps: int64 array (the batch gets step + 1)
-    or None; fresh: list of bools or None."""
-    cdef Py_ssize_t n = len(params), i, k
-    cdef cnp.ndarray p
-    cdef int64_t *st = NULL
-    cdef Batch *bb
-    cdef list states = [s0, s1, s2]
-    cdef int s
-    if len(grads) != n:
-        raise ValueError(f"grads has {len(grads)} entries, expected {n}")
-    if steps is not None:
-        st = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>steps)
-    for s in range(3):
-        if states[s] is None:
-            b[0].slot[2 + s] = NULL
-            b[1].slot[2 + s] = NULL
-    for i in range(n):
-        g = grads[i]
-        if g is None:
-            continue
-        p = <cnp.ndarray>params[i]
-        bb = &b[0] if _is_f32(p) else &b[1]
-        k = bb.count
-        bb.slot[0][k] = cnp.PyArray_DATA(p)
-        bb.slot[1][k] = _data(g)
-        for s in range(3):
-            lst = states[s]
-            if lst is not None:
-                a = (<list>lst)[i]
-                if a is None:
-                    raise ValueError(f"missing optimizer state for parameter {i}")
-                bb.slot[2 + s][k] = _data(a)
-        bb.size[k] = cnp.PyArray_SIZE(p)
-        bb.step[k] = st[i] + 1 if st != NULL else 0
-        bb.fresh[k] = 1 if (fresh is not None and fresh[i]) else 0
-        bb.count = k + 1
-    return 0
-
-
-cdef int _batches_init(Batch *b, Py_ssize_t cap) except -1:
-    b[0].heap = NULL
-    b[1].heap = NULL
-    _batch_init(&b[0], cap)
-    try:
-        _batch_init(&b[1], cap)
-    except MemoryError:
-        _batch_free(&b[0])
-        raise
-    return 0
-
-
-cdef inline void _commit_steps(list grads, object steps):
-    cdef int64_t *st
-    cdef Py_ssize_t i
-    if steps is None:
-        return
-    st = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>steps)
-    for i in range(len(grads)):
-        if grads[i] is not None:
-            st[i] += 1
+cdef inline void _commit_steps(_Arrays b, object steps) noexcept:
+    cdef int64_t *st = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>steps)
+    cdef gk_index k
+    for k in range(b.n):
+        st[b.where[k]] += 1
 
 
 cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
@@ -148,7 +47,7 @@ cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
 
 def check_grads(list params, object grads):
     """grads as a list aligned with params: None, or an array of its parameter's dtype
-    and shape (C-contiguous; others are copied once).  Raises before anything is
+    and shape (C-contiguous and aligned; others are copied once).  Raises before anything is
     written: TypeError for a wrong type or dtype, ValueError for a wrong length or
     shape, naming the entry."""
     cdef Py_ssize_t n = len(params), i
@@ -173,43 +72,42 @@ def check_grads(list params, object grads):
                             f"{type(g).__name__}")
         ga = <cnp.ndarray>g
         p = <cnp.ndarray>params[i]
-        if cnp.PyArray_TYPE(ga) != cnp.PyArray_TYPE(p):
-            raise TypeError(f"grads[{i}] has dtype {(<object>ga).dtype} but its parameter "
-                            f"has dtype {(<object>p).dtype}; gradkit does not mix float32 and float64")
+        # dtypes compared whole: a byte-swapped gradient is not its parameter's dtype
+        if not _has_type(ga, _typenum(_float_dtype(p, f"params[{i}]"))):
+            raise TypeError(f"grads[{i}] has dtype {(<object>ga).dtype.str} but its "
+                            f"parameter has dtype {(<object>p).dtype.str}; gradkit does not "
+                            "mix dtypes or byte orders")
         if not _same_shape(ga, p):
             raise ValueError(f"grads[{i}] has shape {(<object>ga).shape} but its parameter "
                              f"has shape {(<object>p).shape}")
-        if not cnp.PyArray_IS_C_CONTIGUOUS(ga):
+        if not (cnp.PyArray_IS_C_CONTIGUOUS(ga) and cnp.PyArray_ISALIGNED(ga)):
             if not copied:
                 out = list(out)
                 copied = True
-            out[i] = np.ascontiguousarray(ga)
+            out[i] = np.array(ga, order="C")  # a fresh copy is contiguous and aligned
     return out
 
 
 def sgd(list params, list grads, list bufs, list fresh, double lr, double momentum,
         double dampening, double weight_decay, bint nesterov, bint maximize):
     cdef c.gk_sgd_options o
-    cdef Batch b[2]
-    cdef int err = 0
+    cdef int err = 0, d
+    cdef gk_index k
     o.lr, o.momentum, o.dampening, o.weight_decay = lr, momentum, dampening, weight_decay
     o.nesterov, o.maximize = nesterov, maximize
-    _batches_init(b, len(params))
-    try:
-        _gather(b, params, grads, bufs if momentum != 0.0 else None, None, None, None,
-                fresh if momentum != 0.0 else None)
-        with nogil:
-            if b[0].count:
-                err = c.gk_sgd_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                         <const float **>b[0].slot[1],
-                                         <float **>b[0].slot[2], b[0].fresh, b[0].size, &o)
-            if err == 0 and b[1].count:
-                err = c.gk_sgd_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                         <const double **>b[1].slot[1],
-                                         <double **>b[1].slot[2], b[1].fresh, b[1].size, &o)
-    finally:
-        _batch_free(&b[0])
-        _batch_free(&b[1])
+    cdef bint with_buf = momentum != 0.0
+    cdef _Arrays b = _gather([params, grads, bufs if with_buf else None],
+                             _NAMES + ("momentum_buffer",), _WRITE + (True,), True, _GRAD)
+    if with_buf and fresh is not None:  # None: every buffer holds a previous step's
+        if len(fresh) != len(params):
+            raise ValueError(f"fresh has {len(fresh)} entries, expected {len(params)}")
+        for k in range(b.n):
+            b.fresh[k] = 1 if fresh[b.where[k]] else 0
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_sgd_multi(d, b.count[d], b.at(0, d), <const void *const *>b.at(1, d),
+                                     b.at(2, d), b.fresh + b.first[d], b.size + b.first[d], &o)
     _check(err)
 
 
@@ -217,125 +115,86 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
          object steps, double lr, double beta1, double beta2, double eps,
          double weight_decay, bint amsgrad, bint decoupled, bint maximize):
     cdef c.gk_adam_options o
-    cdef Batch b[2]
-    cdef int err = 0
+    cdef int err = 0, d
     o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
     o.amsgrad, o.decoupled, o.maximize = amsgrad, decoupled, maximize
-    _batches_init(b, len(params))
-    try:
-        _gather(b, params, grads, exp_avgs, exp_avg_sqs,
-                max_exp_avg_sqs if amsgrad else None, steps, None)
-        with nogil:
-            if b[0].count:
-                err = c.gk_adam_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                          <const float **>b[0].slot[1],
-                                          <float **>b[0].slot[2], <float **>b[0].slot[3],
-                                          <float **>b[0].slot[4], b[0].size, b[0].step, &o)
-            if err == 0 and b[1].count:
-                err = c.gk_adam_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                          <const double **>b[1].slot[1],
-                                          <double **>b[1].slot[2], <double **>b[1].slot[3],
-                                          <double **>b[1].slot[4], b[1].size, b[1].step, &o)
-    finally:
-        _batch_free(&b[0])
-        _batch_free(&b[1])
+    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs,
+                              max_exp_avg_sqs if amsgrad else None],
+                             _NAMES + ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                             _WRITE + (True, True, True), True, _GRAD)
+    _take_steps(b, steps, len(params))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_adam_multi(d, b.count[d], b.at(0, d),
+                                      <const void *const *>b.at(1, d), b.at(2, d),
+                                      b.at(3, d), b.at(4, d), b.size + b.first[d],
+                                      b.step + b.first[d], &o)
     _check(err)
-    _commit_steps(grads, steps)
+    _commit_steps(b, steps)
 
 
 def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs,
             object steps, double lr, double alpha, double eps, double weight_decay,
             double momentum, bint centered, bint maximize):
     cdef c.gk_rmsprop_options o
-    cdef Batch b[2]
-    cdef int err = 0
+    cdef int err = 0, d
     o.lr, o.alpha, o.eps, o.weight_decay, o.momentum = lr, alpha, eps, weight_decay, momentum
     o.centered, o.maximize = centered, maximize
-    _batches_init(b, len(params))
-    try:
-        _gather(b, params, grads, square_avgs, grad_avgs if centered else None,
-                bufs if momentum > 0.0 else None, None, None)
-        with nogil:
-            if b[0].count:
-                err = c.gk_rmsprop_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                             <const float **>b[0].slot[1],
-                                             <float **>b[0].slot[2], <float **>b[0].slot[3],
-                                             <float **>b[0].slot[4], b[0].size, &o)
-            if err == 0 and b[1].count:
-                err = c.gk_rmsprop_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                             <const double **>b[1].slot[1],
-                                             <double **>b[1].slot[2],
-                                             <double **>b[1].slot[3],
-                                             <double **>b[1].slot[4], b[1].size, &o)
-    finally:
-        _batch_free(&b[0])
-        _batch_free(&b[1])
+    cdef _Arrays b = _gather([params, grads, square_avgs, grad_avgs if centered else None,
+                              bufs if momentum > 0.0 else None],
+                             _NAMES + ("square_avg", "grad_avg", "momentum_buffer"),
+                             _WRITE + (True, True, True), True, _GRAD)
+    if steps is not None:
+        _take_steps(b, steps, len(params))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_rmsprop_multi(d, b.count[d], b.at(0, d),
+                                         <const void *const *>b.at(1, d), b.at(2, d),
+                                         b.at(3, d), b.at(4, d), b.size + b.first[d], &o)
     _check(err)
-    _commit_steps(grads, steps)
+    if steps is not None:
+        _commit_steps(b, steps)
 
 
 def adagrad(list params, list grads, list sums, object steps, double lr, double lr_decay,
             double weight_decay, double eps, bint maximize):
     cdef c.gk_adagrad_options o
-    cdef Batch b[2]
-    cdef int err = 0
+    cdef int err = 0, d
     o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize = lr, lr_decay, weight_decay, eps, maximize
-    _batches_init(b, len(params))
-    try:
-        _gather(b, params, grads, sums, None, None, steps, None)
-        with nogil:
-            if b[0].count:
-                err = c.gk_adagrad_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                             <const float **>b[0].slot[1],
-                                             <float **>b[0].slot[2], b[0].size, b[0].step,
-                                             &o)
-            if err == 0 and b[1].count:
-                err = c.gk_adagrad_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                             <const double **>b[1].slot[1],
-                                             <double **>b[1].slot[2], b[1].size, b[1].step,
-                                             &o)
-    finally:
-        _batch_free(&b[0])
-        _batch_free(&b[1])
+    cdef _Arrays b = _gather([params, grads, sums], _NAMES + ("sum",), _WRITE + (True,),
+                             True, _GRAD)
+    _take_steps(b, steps, len(params))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_adagrad_multi(d, b.count[d], b.at(0, d),
+                                         <const void *const *>b.at(1, d), b.at(2, d),
+                                         b.size + b.first[d], b.step + b.first[d], &o)
     _check(err)
-    _commit_steps(grads, steps)
+    _commit_steps(b, steps)
 
 
 def lars(list params, list grads, list traces, double lr, double momentum,
          double weight_decay, double trust_coefficient, double eps, bint nesterov):
     """Returns the trust ratio of each parameter (None where its gradient is None)."""
     cdef c.gk_lars_options o
-    cdef Batch b[2]
-    cdef int err = 0
-    cdef Py_ssize_t i, n = len(params), k32 = 0, k64 = 0
-    cdef double[::1] r32 = np.empty(max(n, 1))
-    cdef double[::1] r64 = np.empty(max(n, 1))
+    cdef int err = 0, d
+    cdef gk_index k
     o.lr, o.momentum, o.weight_decay = lr, momentum, weight_decay
     o.trust_coefficient, o.eps, o.nesterov = trust_coefficient, eps, nesterov
-    _batches_init(b, n)
-    try:
-        _gather(b, params, grads, traces, None, None, None, None)
-        with nogil:
-            if b[0].count:
-                err = c.gk_lars_multi_f32(b[0].count, <float **>b[0].slot[0],
-                                          <const float **>b[0].slot[1],
-                                          <float **>b[0].slot[2], b[0].size, &o, &r32[0])
-            if err == 0 and b[1].count:
-                err = c.gk_lars_multi_f64(b[1].count, <double **>b[1].slot[0],
-                                          <const double **>b[1].slot[1],
-                                          <double **>b[1].slot[2], b[1].size, &o, &r64[0])
-    finally:
-        _batch_free(&b[0])
-        _batch_free(&b[1])
+    cdef _Arrays b = _gather([params, grads, traces], _NAMES + ("trace",),
+                             _WRITE + (True,), True, _GRAD)
+    cdef double[::1] ratio = np.empty(max(b.n, 1))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_lars_multi(d, b.count[d], b.at(0, d),
+                                      <const void *const *>b.at(1, d), b.at(2, d),
+                                      b.size + b.first[d], &o, &ratio[b.first[d]])
     _check(err)
-    ratios = [None] * n
-    for i in range(n):
-        if grads[i] is None:
-            continue
-        if _is_f32(<cnp.ndarray>params[i]):
-            ratios[i] = r32[k32]
-            k32 += 1
-        else:
-            ratios[i] = r64[k64]
-            k64 += 1
+    ratios = [None] * len(params)
+    for k in range(b.n):
+        ratios[b.where[k]] = ratio[k]
     return ratios

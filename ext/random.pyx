@@ -1,9 +1,10 @@
 # cython: language_level=3
 """Thin wrappers over the C random-number kernels (gradkit._ext.random).
 
-Callers (gradkit.random) have validated and allocated everything: `out` is a
-C-contiguous array of the right dtype and n elements; seed and counter are in
-[0, 2**64).  These pick the dtype and release the GIL around the kernel."""
+Callers (gradkit.random) have validated and allocated everything: `out` is an array of
+the right dtype and n elements; seed and counter are in [0, 2**64).  These check `out`
+once more, compiled (_common.pxi), pick the kernel by dtype and release the GIL around
+it."""
 cimport numpy as cnp
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 cimport _c_random as c
@@ -36,60 +37,52 @@ def words(str kind, Py_ssize_t n, uint64_t range_=0):
         return c.gk_random_words_normal_f64(n)
     if kind == "integers":
         return c.gk_random_words_integers(n, range_)
-    raise ValueError(kind)
+    raise ValueError(f"kind must be 'f32', 'f64', 'normal_f32', 'normal_f64' or "
+                     f"'integers', got {kind!r}")
 
 
-def bits32(cnp.ndarray out, Py_ssize_t n, uint64_t seed, uint64_t counter):
+def bits32(object out, Py_ssize_t n, uint64_t seed, uint64_t counter):
     cdef int err
-    cdef void *p = _ptr(out)
+    cdef uint32_t *p = <uint32_t *>_array(out, cnp.NPY_UINT32, "out", n, True)
     with nogil:
-        err = c.gk_random_bits32(<uint32_t *>p, n, seed, counter)
+        err = c.gk_random_bits32(p, n, seed, counter)
     _check(err)
 
 
-def uniform(cnp.ndarray out, Py_ssize_t n, double low, double high, uint64_t seed,
+cdef int _fill(object out, Py_ssize_t n, double a, double b, uint64_t seed,
+               uint64_t counter, bint normal) except -1:
+    """out = n uniform values in [a, b), or normal ones of mean a and std b."""
+    cdef int dt = _float_dtype(out, "out"), err
+    cdef void *p = _out(out, dt, "out", n)
+    with nogil:
+        err = (c.gk_random_normal if normal else c.gk_random_uniform)(dt, p, n, a, b, seed,
+                                                                      counter)
+    return _check(err)
+
+
+def uniform(object out, Py_ssize_t n, double low, double high, uint64_t seed,
             uint64_t counter):
-    cdef int err
-    cdef void *p = _ptr(out)
-    if _is_f32(out):
-        with nogil:
-            err = c.gk_random_uniform_f32(<float *>p, n, low, high, seed, counter)
-    else:
-        with nogil:
-            err = c.gk_random_uniform_f64(<double *>p, n, low, high, seed, counter)
-    _check(err)
+    _fill(out, n, low, high, seed, counter, False)
 
 
-def normal(cnp.ndarray out, Py_ssize_t n, double mean, double std, uint64_t seed,
+def normal(object out, Py_ssize_t n, double mean, double std, uint64_t seed,
            uint64_t counter):
-    cdef int err
-    cdef void *p = _ptr(out)
-    if _is_f32(out):
-        with nogil:
-            err = c.gk_random_normal_f32(<float *>p, n, mean, std, seed, counter)
-    else:
-        with nogil:
-            err = c.gk_random_normal_f64(<double *>p, n, mean, std, seed, counter)
-    _check(err)
+    _fill(out, n, mean, std, seed, counter, True)
 
 
-def trunc_normal(cnp.ndarray out, Py_ssize_t n, double mean, double std, double a, double b,
+def trunc_normal(object out, Py_ssize_t n, double mean, double std, double a, double b,
                  uint64_t seed, uint64_t counter):
-    cdef int err
-    cdef void *p = _ptr(out)
-    if _is_f32(out):
-        with nogil:
-            err = c.gk_random_trunc_normal_f32(<float *>p, n, mean, std, a, b, seed, counter)
-    else:
-        with nogil:
-            err = c.gk_random_trunc_normal_f64(<double *>p, n, mean, std, a, b, seed, counter)
+    cdef int dt = _float_dtype(out, "out"), err
+    cdef void *p = _out(out, dt, "out", n)
+    with nogil:
+        err = c.gk_random_trunc_normal(dt, p, n, mean, std, a, b, seed, counter)
     _check(err)
 
 
-def integers(cnp.ndarray out, Py_ssize_t n, int64_t low, uint64_t range_, uint64_t seed,
+def integers(object out, Py_ssize_t n, int64_t low, uint64_t range_, uint64_t seed,
              uint64_t counter):
     cdef int err
-    cdef void *p = _ptr(out)
+    cdef int64_t *p = <int64_t *>_array(out, cnp.NPY_INT64, "out", n, True)
     with nogil:
-        err = c.gk_random_integers(<int64_t *>p, n, low, range_, seed, counter)
+        err = c.gk_random_integers(p, n, low, range_, seed, counter)
     _check(err)

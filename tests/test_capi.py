@@ -182,9 +182,10 @@ def test_consumer_bad_argument_returns_a_code_and_writes_nothing(consumer, dtype
     ln = consumer.layer_norm_f32 if dtype == np.float32 else consumer.layer_norm_f64
     rms = consumer.rms_norm_f32 if dtype == np.float32 else consumer.rms_norm_f64
     rc = ln(x, w, b, y, mean, rstd, 1e-5, rows=-3)
-    assert rc != consumer.OK and rc == consumer.ESIZE
-    assert rms(x, w, y, rstd, 1e-5, rows=-1) == consumer.ESIZE
-    assert ln(x, w, b, y, mean, rstd, -1.0) not in (consumer.OK, consumer.ESIZE)  # eps < 0
+    assert rc != consumer.OK and consumer.explain(rc) == (consumer.ESIZE, "rows")
+    assert consumer.explain(rms(x, w, y, rstd, 1e-5, rows=-1)) == (consumer.ESIZE, "rows")
+    rc = ln(x, w, b, y, mean, rstd, -1.0)  # eps < 0
+    assert rc != consumer.OK and consumer.explain(rc) == (consumer.EVALUE, "eps")
     assert (y == 7).all() and (mean == 7).all() and (rstd == 7).all()
 
 
@@ -197,7 +198,8 @@ def test_c_consumer_is_bitwise_gradkit(c_consumer, rng):
 
     x64, w64 = x.astype(np.float64), rng.standard_normal(257)
     y64, rstd64 = np.full_like(x64, 7), np.full(300, 7.0)
-    assert c_consumer.rms_norm_f64(x64, w64, y64, rstd64, -2, 257, 1e-6) == c_consumer.ESIZE
+    rc = c_consumer.rms_norm_f64(x64, w64, y64, rstd64, -2, 257, 1e-6)
+    assert c_consumer.explain(rc) == (c_consumer.ESIZE, "rows")
     assert (y64 == 7).all() and (rstd64 == 7).all()
     assert c_consumer.rms_norm_f64(x64, w64, y64, rstd64, 300, 257, 1e-6) == c_consumer.OK
     y_ref, stats = gradkit.rms_norm(x64, w64, 1e-6)
@@ -214,7 +216,8 @@ def test_consumer_dropout_is_bitwise_gradkit(consumer, dtype, rng):
     fn = consumer.dropout_f32 if dtype == np.float32 else consumer.dropout_f64
     assert fn(x, y, bits, 0.3, mask.seed, mask.counter) == 0
     assert y.tobytes() == y_py.tobytes() and bits.tobytes() == mask.bits.tobytes()
-    assert fn(x, y, bits, 1.5, mask.seed, mask.counter) != 0  # p outside [0, 1]
+    rc = fn(x, y, bits, 1.5, mask.seed, mask.counter)  # p outside [0, 1]
+    assert consumer.explain(rc) == (consumer.EVALUE, "p")
 
 
 @pytest.mark.parametrize("decoupled", [0, 1])

@@ -1,6 +1,7 @@
 /* Public entry points of the dropout family: validate, then call the ISA table. */
 #include <math.h>
 #include "gk_internal.h"
+#include "gk_api.h"
 #include "kernels.h"
 #include "dropout_kernels.h"
 
@@ -19,9 +20,10 @@ static uint32_t keep_max(double p, int *none)
 int gk_dropout_##SFX(const T *x, T *y, unsigned char *mask_bits, gk_index n, double p, \
                      unsigned long long seed, unsigned long long counter) \
 { \
-    if (n < 0) return GK_ESIZE; \
-    if (n > 0 && (!x || !y)) return GK_ENULL; \
-    if (!(p >= 0.0 && p <= 1.0)) return GK_EVALUE; \
+    GK_CHECK_SIZE(n); \
+    GK_CHECK_PTR_IF(n > 0, x); \
+    GK_CHECK_PTR_IF(n > 0, y); \
+    GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
     int none; \
     uint32_t km = keep_max(p, &none); \
     T scale = none ? (T)0 : (T)(1.0 / (1.0 - p)); \
@@ -33,9 +35,11 @@ int gk_dropout_##SFX(const T *x, T *y, unsigned char *mask_bits, gk_index n, dou
 int gk_dropout_backward_##SFX(const T *dy, const unsigned char *mask_bits, T *dx, \
                               gk_index n, double p) \
 { \
-    if (n < 0) return GK_ESIZE; \
-    if (n > 0 && (!dy || !dx || !mask_bits)) return GK_ENULL; \
-    if (!(p >= 0.0 && p <= 1.0)) return GK_EVALUE; \
+    GK_CHECK_SIZE(n); \
+    GK_CHECK_PTR_IF(n > 0, dy); \
+    GK_CHECK_PTR_IF(n > 0, mask_bits); \
+    GK_CHECK_PTR_IF(n > 0, dx); \
+    GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
     T scale = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0; \
     if (n > 0) \
         dropout_table()->bwd_##SFX(dy, mask_bits, dx, n, scale); \

@@ -1,5 +1,6 @@
 /* Public entry points of the losses family: validate, then call the ISA table. */
 #include "gk_internal.h"
+#include "gk_api.h"
 #include "kernels.h"
 #include "losses_kernels.h"
 
@@ -16,16 +17,20 @@ int gk_softmax_cross_entropy_##SFX(const T *logits, const int64_t *labels, const
                                    gk_index cols, double label_smoothing, \
                                    int64_t ignore_index, int reduction) \
 { \
-    if (rows < 0 || cols < 0) return GK_ESIZE; \
-    if (rows > 0 && cols == 0) return GK_ESIZE; \
-    if (!gk_check_reduction(reduction)) return GK_EVALUE; \
-    if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0)) return GK_EVALUE; \
-    if ((labels == NULL) == (probs == NULL)) return GK_ENULL; \
-    if (rows > 0 && (!logits || !dlogits)) return GK_ENULL; \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK(rows == 0 || cols > 0, GK_ESIZE, cols);  /* no class to pick */ \
+    GK_CHECK_VALUE(gk_check_reduction(reduction), reduction); \
+    GK_CHECK_VALUE(label_smoothing >= 0.0 && label_smoothing <= 1.0, label_smoothing); \
+    /* exactly one of labels and probs */ \
+    GK_CHECK_PTR_IF(probs == NULL, labels); \
+    GK_CHECK(labels == NULL || probs == NULL, GK_EVALUE, probs); \
+    GK_CHECK_PTR_IF(rows > 0, logits); \
+    GK_CHECK_PTR_IF(rows > 0, dlogits); \
     if (labels) \
         for (gk_index i = 0; i < rows; ++i) \
-            if (labels[i] != ignore_index && (labels[i] < 0 || labels[i] >= cols)) \
-                return GK_EVALUE; \
+            GK_CHECK_VALUE(labels[i] == ignore_index || (labels[i] >= 0 && labels[i] < cols), \
+                           labels); \
     return losses_table()->softmax_xent_##SFX(logits, labels, probs, row_loss, total, \
                                               dlogits, rows, cols, label_smoothing, \
                                               ignore_index, reduction); \
@@ -33,19 +38,24 @@ int gk_softmax_cross_entropy_##SFX(const T *logits, const int64_t *labels, const
 int gk_kl_div_##SFX(const T *student, const T *teacher, double *total, T *dstudent, \
                     gk_index rows, gk_index cols, double temperature) \
 { \
-    if (rows < 0 || cols < 0) return GK_ESIZE; \
-    if (rows > 0 && cols == 0) return GK_ESIZE; \
-    if (!(temperature > 0.0) || temperature == 1.0 / 0.0) return GK_EVALUE; \
-    if (rows > 0 && (!student || !teacher || !dstudent)) return GK_ENULL; \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK(rows == 0 || cols > 0, GK_ESIZE, cols); \
+    GK_CHECK_VALUE(temperature > 0.0 && temperature < 1.0 / 0.0, temperature); \
+    GK_CHECK_PTR_IF(rows > 0, student); \
+    GK_CHECK_PTR_IF(rows > 0, teacher); \
+    GK_CHECK_PTR_IF(rows > 0, dstudent); \
     return losses_table()->kl_div_##SFX(student, teacher, total, dstudent, rows, cols, \
                                         temperature); \
 } \
 int gk_mse_##SFX(const T *pred, const T *target, T *elem_loss, double *total, T *dpred, \
                  gk_index n, int reduction) \
 { \
-    if (n < 0) return GK_ESIZE; \
-    if (!gk_check_reduction(reduction)) return GK_EVALUE; \
-    if (n > 0 && (!pred || !target || !dpred)) return GK_ENULL; \
+    GK_CHECK_SIZE(n); \
+    GK_CHECK_VALUE(gk_check_reduction(reduction), reduction); \
+    GK_CHECK_PTR_IF(n > 0, pred); \
+    GK_CHECK_PTR_IF(n > 0, target); \
+    GK_CHECK_PTR_IF(n > 0, dpred); \
     return losses_table()->mse_##SFX(pred, target, elem_loss, total, dpred, n, reduction); \
 }
 

@@ -1,15 +1,14 @@
 /* Public entry points of the norm family: validate, then call the ISA table. */
 #include "gk_internal.h"
+#include "gk_api.h"
 #include "kernels.h"
 #include "norm_kernels.h"
 
 GK_DEFINE_TABLE_GETTER(norm)
 
 /* ---- normalization ---------------------------------------------------------------- */
-#define GK_CHECK_SHAPE(rows, cols) \
-    if ((rows) < 0 || (cols) < 0) return GK_ESIZE
-#define GK_CHECK_EPS(eps) \
-    if (!((eps) >= 0.0)) return GK_EVALUE
+#define GK_CHECK_SHAPE(rows, cols) GK_CHECK_SIZE(rows); GK_CHECK_SIZE(cols)
+#define GK_CHECK_EPS(eps) GK_CHECK_VALUE((eps) >= 0.0, eps)
 
 #define GK_DEFINE_NORM(T, SFX) \
 int gk_layer_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mean, \
@@ -17,7 +16,8 @@ int gk_layer_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mea
 { \
     GK_CHECK_SHAPE(rows, cols); \
     GK_CHECK_EPS(eps); \
-    if (rows * cols > 0 && (!x || !y)) return GK_ENULL; \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, y); \
     if (rows > 0 && cols > 0) \
         norm_table()->layer_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, rows, \
                                                   cols, eps); \
@@ -34,8 +34,11 @@ int gk_layer_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
                                  gk_index rows, gk_index cols) \
 { \
     GK_CHECK_SHAPE(rows, cols); \
-    if (rows * cols > 0 && (!dy || !x || !dx)) return GK_ENULL; \
-    if (rows > 0 && (!mean || !rstd)) return GK_ENULL; \
+    GK_CHECK_PTR_IF(rows * cols > 0, dy); \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, dx); \
+    GK_CHECK_PTR_IF(rows > 0, mean); \
+    GK_CHECK_PTR_IF(rows > 0, rstd); \
     return norm_table()->layer_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, \
                                                      dweight, dbias, rows, cols); \
 } \
@@ -44,7 +47,8 @@ int gk_rms_norm_##SFX(const T *x, const T *weight, T *y, T *rstd, gk_index rows,
 { \
     GK_CHECK_SHAPE(rows, cols); \
     GK_CHECK_EPS(eps); \
-    if (rows * cols > 0 && (!x || !y)) return GK_ENULL; \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, y); \
     if (rows > 0 && cols > 0) \
         norm_table()->rms_norm_fwd_##SFX(x, weight, y, rstd, rows, cols, eps); \
     else if (rows > 0 && rstd) \
@@ -55,8 +59,10 @@ int gk_rms_norm_backward_##SFX(const T *dy, const T *x, const T *rstd, const T *
                                T *dx, T *dweight, gk_index rows, gk_index cols) \
 { \
     GK_CHECK_SHAPE(rows, cols); \
-    if (rows * cols > 0 && (!dy || !x || !dx)) return GK_ENULL; \
-    if (rows > 0 && !rstd) return GK_ENULL; \
+    GK_CHECK_PTR_IF(rows * cols > 0, dy); \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, dx); \
+    GK_CHECK_PTR_IF(rows > 0, rstd); \
     return norm_table()->rms_norm_bwd_##SFX(dy, x, rstd, weight, dx, dweight, \
                                                    rows, cols); \
 }
@@ -71,16 +77,20 @@ int gk_batch_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mea
                         gk_index channels, gk_index inner, int training, double momentum, \
                         double eps) \
 { \
-    if (batch < 0 || channels < 0 || inner < 0) return GK_ESIZE; \
+    GK_CHECK_SIZE(batch); \
+    GK_CHECK_SIZE(channels); \
+    GK_CHECK_SIZE(inner); \
     GK_CHECK_EPS(eps); \
-    if (batch * channels * inner > 0 && (!x || !y)) return GK_ENULL; \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, y); \
     if (channels == 0) return GK_OK; \
-    if ((running_mean == NULL) != (running_var == NULL)) return GK_ENULL; \
+    /* both running statistics or neither; eval mode needs them */ \
+    GK_CHECK_PTR_IF(running_mean != NULL || !training, running_var); \
+    GK_CHECK_PTR_IF(running_var != NULL || !training, running_mean); \
     if (training) { \
-        if (running_mean && !(momentum >= 0.0 && momentum <= 1.0)) return GK_EVALUE; \
-        if (batch * inner == 1) return GK_EVALUE; \
-    } else if (!running_mean) { \
-        return GK_ENULL; \
+        GK_CHECK_VALUE(!running_mean || (momentum >= 0.0 && momentum <= 1.0), momentum); \
+        /* one value per channel: no variance to normalize with */ \
+        GK_CHECK(batch * inner != 1, GK_EVALUE, batch); \
     } \
     return norm_table()->batch_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, \
                                               running_mean, running_var, batch, channels, \
@@ -90,9 +100,14 @@ int gk_batch_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
                                  const T *weight, T *dx, T *dweight, T *dbias, \
                                  gk_index batch, gk_index channels, gk_index inner) \
 { \
-    if (batch < 0 || channels < 0 || inner < 0) return GK_ESIZE; \
-    if (batch * channels * inner > 0 && (!dy || !x || !dx)) return GK_ENULL; \
-    if (channels > 0 && batch * inner > 0 && (!mean || !rstd)) return GK_ENULL; \
+    GK_CHECK_SIZE(batch); \
+    GK_CHECK_SIZE(channels); \
+    GK_CHECK_SIZE(inner); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, dy); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, dx); \
+    GK_CHECK_PTR_IF(channels > 0 && batch * inner > 0, mean); \
+    GK_CHECK_PTR_IF(channels > 0 && batch * inner > 0, rstd); \
     return norm_table()->batch_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, dweight, \
                                               dbias, batch, channels, inner); \
 }

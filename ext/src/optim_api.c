@@ -1,6 +1,7 @@
 /* Public entry points of the optim family: validate everything (sizes, pointers,
  * hyper-parameters, steps), then call the ISA table.  Nothing is written on error. */
 #include "gk_internal.h"
+#include "gk_api.h"
 #include "kernels.h"
 #include "optim_kernels.h"
 
@@ -9,102 +10,134 @@ GK_DEFINE_TABLE_GETTER(optim)
 #define GK_NONNEG(x) ((x) >= 0.0)              /* false for NaN too */
 #define GK_UNIT(x) ((x) >= 0.0 && (x) < 1.0)  /* [0, 1) */
 
-/* Sizes and pointers of a list of arrays: state arrays `nstate` of which are given in
- * `states` (each an array of count pointers, or NULL when not required). */
+/* Sizes and pointers of a list of arrays: the state arrays named in `arg` (GK_ARG_*
+ * ids), `nstate` of them, are given in `states` (each an array of count pointers). */
 static int gk_check_lists(gk_index count, const void *const *param, const void *const *grad,
                           const gk_index *size, const void *const *const *states,
-                          int nstate)
+                          const int *arg, int nstate)
 {
-    if (count < 0) return GK_ESIZE;
+    GK_CHECK_SIZE(count);
     if (count == 0) return GK_OK;
-    if (!param || !grad || !size) return GK_ENULL;
+    GK_CHECK_PTR(param);
+    GK_CHECK_PTR(grad);
+    GK_CHECK_PTR(size);
     for (int s = 0; s < nstate; ++s)
-        if (!states[s]) return GK_ENULL;
+        if (!states[s]) return GK_ERROR(GK_ENULL, arg[s]);
     for (gk_index a = 0; a < count; ++a) {
-        if (size[a] < 0) return GK_ESIZE;
+        if (size[a] < 0) return GK_ERROR(GK_ESIZE, GK_ARG_size);
         if (size[a] == 0) continue;
-        if (!param[a] || !grad[a]) return GK_ENULL;
-        for (int s = 0; s < nstate; ++s)
-            if (!states[s][a]) return GK_ENULL;
+        GK_CHECK(param[a] != NULL, GK_ENULL, param);
+        GK_CHECK(grad[a] != NULL, GK_ENULL, grad);
+        /* each array is updated through one pointer only */
+        GK_CHECK(param[a] != grad[a], GK_EALIAS, grad);
+        for (int s = 0; s < nstate; ++s) {
+            if (!states[s][a]) return GK_ERROR(GK_ENULL, arg[s]);
+            if (states[s][a] == param[a] || states[s][a] == grad[a])
+                return GK_ERROR(GK_EALIAS, arg[s]);
+            for (int r = 0; r < s; ++r)
+                if (states[s][a] == states[r][a]) return GK_ERROR(GK_EALIAS, arg[s]);
+        }
     }
     return GK_OK;
 }
 
 static int gk_check_steps(gk_index count, const int64_t *step)
 {
-    if (count > 0 && !step) return GK_ENULL;
+    GK_CHECK_PTR_IF(count > 0, step);
     for (gk_index a = 0; a < count; ++a)
-        if (step[a] < 1) return GK_EVALUE;
+        GK_CHECK_VALUE(step[a] >= 1, step);
     return GK_OK;
 }
 
-#define GK_RETURN_IF(err) do { int e_ = (err); if (e_) return e_; } while (0)
-
 static int gk_sgd_check(gk_index count, const void *const *param, const void *const *grad,
-                        const void *const *buf, const gk_index *size, const gk_sgd_options *o)
+                        const void *const *momentum_buffer, const gk_index *size,
+                        const gk_sgd_options *opt)
 {
-    if (!o) return GK_ENULL;
-    if (!GK_NONNEG(o->lr) || !GK_NONNEG(o->momentum) || !GK_NONNEG(o->weight_decay) ||
-        o->dampening != o->dampening)
-        return GK_EVALUE;
-    if (o->nesterov && (o->momentum <= 0.0 || o->dampening != 0.0)) return GK_EVALUE;
-    const void *const *states[1] = {buf};
-    return gk_check_lists(count, param, grad, size, states, o->momentum != 0.0);
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->momentum), momentum);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    GK_CHECK_VALUE(opt->dampening == opt->dampening, dampening);
+    /* Nesterov needs momentum > 0 and no dampening */
+    GK_CHECK_VALUE(!opt->nesterov || (opt->momentum > 0.0 && opt->dampening == 0.0),
+                   nesterov);
+    const void *const *states[1] = {momentum_buffer};
+    const int arg[1] = {GK_ARG_momentum_buffer};
+    return gk_check_lists(count, param, grad, size, states, arg, opt->momentum != 0.0);
 }
 
 static int gk_adam_check(gk_index count, const void *const *param, const void *const *grad,
-                         const void *const *m, const void *const *v, const void *const *vmax,
-                         const gk_index *size, const int64_t *step, const gk_adam_options *o)
+                         const void *const *exp_avg, const void *const *exp_avg_sq,
+                         const void *const *max_exp_avg_sq, const gk_index *size,
+                         const int64_t *step, const gk_adam_options *opt)
 {
-    if (!o) return GK_ENULL;
-    if (!GK_NONNEG(o->lr) || !GK_NONNEG(o->eps) || !GK_UNIT(o->beta1) ||
-        !GK_UNIT(o->beta2) || !GK_NONNEG(o->weight_decay))
-        return GK_EVALUE;
-    const void *const *states[3] = {m, v, vmax};
-    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, o->amsgrad ? 3 : 2));
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    const void *const *states[3] = {exp_avg, exp_avg_sq, max_exp_avg_sq};
+    const int arg[3] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq, GK_ARG_max_exp_avg_sq};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg,
+                                opt->amsgrad ? 3 : 2));
     return gk_check_steps(count, step);
 }
 
 static int gk_rmsprop_check(gk_index count, const void *const *param,
-                            const void *const *grad, const void *const *sq,
-                            const void *const *ga, const void *const *buf,
-                            const gk_index *size, const gk_rmsprop_options *o)
+                            const void *const *grad, const void *const *square_avg,
+                            const void *const *grad_avg, const void *const *momentum_buffer,
+                            const gk_index *size, const gk_rmsprop_options *opt)
 {
-    if (!o) return GK_ENULL;
-    if (!GK_NONNEG(o->lr) || !GK_NONNEG(o->eps) || !GK_NONNEG(o->momentum) ||
-        !GK_NONNEG(o->weight_decay) || !GK_NONNEG(o->alpha))
-        return GK_EVALUE;
-    const void *const *states[3] = {sq, NULL, NULL};
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    GK_CHECK_VALUE(GK_NONNEG(opt->momentum), momentum);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    GK_CHECK_VALUE(GK_NONNEG(opt->alpha), alpha);
+    const void *const *states[3] = {square_avg, NULL, NULL};
+    int arg[3] = {GK_ARG_square_avg, 0, 0};
     int n = 1;
-    if (o->centered) states[n++] = ga;
-    if (o->momentum > 0.0) states[n++] = buf;
-    return gk_check_lists(count, param, grad, size, states, n);
+    if (opt->centered) {
+        arg[n] = GK_ARG_grad_avg;
+        states[n++] = grad_avg;
+    }
+    if (opt->momentum > 0.0) {
+        arg[n] = GK_ARG_momentum_buffer;
+        states[n++] = momentum_buffer;
+    }
+    return gk_check_lists(count, param, grad, size, states, arg, n);
 }
 
 static int gk_adagrad_check(gk_index count, const void *const *param,
-                            const void *const *grad, const void *const *sum,
+                            const void *const *grad, const void *const *state_sum,
                             const gk_index *size, const int64_t *step,
-                            const gk_adagrad_options *o)
+                            const gk_adagrad_options *opt)
 {
-    if (!o) return GK_ENULL;
-    if (!GK_NONNEG(o->lr) || !GK_NONNEG(o->lr_decay) || !GK_NONNEG(o->weight_decay) ||
-        !GK_NONNEG(o->eps))
-        return GK_EVALUE;
-    const void *const *states[1] = {sum};
-    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, 1));
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr_decay), lr_decay);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    const void *const *states[1] = {state_sum};
+    const int arg[1] = {GK_ARG_state_sum};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 1));
     return gk_check_steps(count, step);
 }
 
 static int gk_lars_check(gk_index count, const void *const *param, const void *const *grad,
                          const void *const *trace, const gk_index *size,
-                         const gk_lars_options *o)
+                         const gk_lars_options *opt)
 {
-    if (!o) return GK_ENULL;
-    if (!GK_NONNEG(o->lr) || !GK_NONNEG(o->momentum) || !GK_NONNEG(o->weight_decay) ||
-        !GK_NONNEG(o->trust_coefficient) || !GK_NONNEG(o->eps))
-        return GK_EVALUE;
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->momentum), momentum);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    GK_CHECK_VALUE(GK_NONNEG(opt->trust_coefficient), trust_coefficient);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
     const void *const *states[1] = {trace};
-    return gk_check_lists(count, param, grad, size, states, 1);
+    const int arg[1] = {GK_ARG_trace};
+    return gk_check_lists(count, param, grad, size, states, arg, 1);
 }
 
 #define GK_VP(x) ((const void *const *)(x))

@@ -1,5 +1,6 @@
 /* Public entry points of the preprocessing family: validate, then call the ISA table. */
 #include "gk_internal.h"
+#include "gk_api.h"
 #include "kernels.h"
 #include "preprocessing_kernels.h"
 
@@ -9,17 +10,22 @@ GK_DEFINE_TABLE_GETTER(preprocessing)
 int gk_col_moments_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, \
                          double *m2) \
 { \
-    if (rows < 1 || cols < 0) return GK_ESIZE; \
-    if (cols > 0 && (!x || !mean || !m2)) return GK_ENULL; \
+    GK_CHECK(rows >= 1, GK_ESIZE, rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK_PTR_IF(cols > 0, x); \
+    GK_CHECK_PTR_IF(cols > 0, mean); \
+    GK_CHECK_PTR_IF(cols > 0, m2); \
     if (cols == 0) return GK_OK; \
     return preprocessing_table()->col_moments_##SFX(x, rows, cols, mean, m2); \
 } \
 int gk_center_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean_in, \
                     double *mean_out, double *xc, int *nonfinite) \
 { \
-    if (rows < 0 || cols < 0) return GK_ESIZE; \
-    if (!mean_in && rows < 1) return GK_ESIZE; \
-    if (rows * cols > 0 && (!x || !xc)) return GK_ENULL; \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK(mean_in || rows >= 1, GK_ESIZE, rows);  /* no rows to take a mean of */ \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, xc); \
     if (nonfinite) *nonfinite = 0; \
     if (cols == 0 || rows == 0) return GK_OK; \
     return preprocessing_table()->center_##SFX(x, rows, cols, mean_in, mean_out, xc, \
@@ -28,21 +34,30 @@ int gk_center_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean
 int gk_standardize_##SFX(const T *x, T *y, gk_index rows, gk_index cols, \
                          const double *mean, const double *scale, int *nonfinite) \
 { \
-    if (rows < 0 || cols < 0) return GK_ESIZE; \
-    if (rows * cols > 0 && (!x || !y)) return GK_ENULL; \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, y); \
     if (nonfinite) *nonfinite = 0; \
     if (rows * cols == 0) return GK_OK; \
     return preprocessing_table()->standardize_##SFX(x, y, rows, cols, mean, scale, \
                                                     nonfinite); \
 }
 
+/* The largest BLAS dimension (leading dimensions too) the kernels pass: far inside
+ * gk_blas_int, whose rows-times-cols products they never form. */
+#define GK_BLAS_MAX ((gk_index)1 << 30)
+
 #define GK_DEFINE_BLAS_DRIVEN(T, SFX) \
 int gk_scatter_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, double *s, \
                      gk_dsyrk_fn syrk, int *nonfinite) \
 { \
-    if (rows < 1 || cols < 0) return GK_ESIZE; \
-    if (cols > (gk_index)1 << 30) return GK_ESIZE; \
-    if (cols > 0 && (!x || !mean || !s || !syrk)) return GK_ENULL; \
+    GK_CHECK(rows >= 1, GK_ESIZE, rows); \
+    GK_CHECK(cols >= 0 && cols <= GK_BLAS_MAX, GK_ESIZE, cols); \
+    GK_CHECK_PTR_IF(cols > 0, x); \
+    GK_CHECK_PTR_IF(cols > 0, mean); \
+    GK_CHECK_PTR_IF(cols > 0, s); \
+    GK_CHECK_PTR_IF(cols > 0, syrk); \
     if (nonfinite) *nonfinite = 0; \
     if (cols == 0) return GK_OK; \
     return preprocessing_table()->scatter_##SFX(x, rows, cols, mean, s, syrk, nonfinite); \
@@ -50,9 +65,14 @@ int gk_scatter_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, dou
 int gk_project_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean, \
                      const double *m, gk_index k, T *y, gk_dgemm_fn gemm, int *nonfinite) \
 { \
-    if (rows < 0 || cols < 1 || k < 0) return GK_ESIZE; \
-    if (cols > (gk_index)1 << 30 || k > (gk_index)1 << 30) return GK_ESIZE; \
-    if (rows > 0 && (!x || !mean || !gemm || (k > 0 && (!m || !y)))) return GK_ENULL; \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK(cols >= 1 && cols <= GK_BLAS_MAX, GK_ESIZE, cols); \
+    GK_CHECK(k >= 0 && k <= GK_BLAS_MAX, GK_ESIZE, k); \
+    GK_CHECK_PTR_IF(rows > 0, x); \
+    GK_CHECK_PTR_IF(rows > 0, mean); \
+    GK_CHECK_PTR_IF(rows > 0, gemm); \
+    GK_CHECK_PTR_IF(rows > 0 && k > 0, m); \
+    GK_CHECK_PTR_IF(rows > 0 && k > 0, y); \
     if (nonfinite) *nonfinite = 0; \
     if (rows == 0) return GK_OK; \
     return preprocessing_table()->project_##SFX(x, rows, cols, mean, m, k, y, gemm, \
@@ -73,8 +93,11 @@ gk_index gk_scatter_tasks(gk_index rows, gk_index cols)
 int gk_merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
                           const double *mean_b, gk_index cols)
 {
-    if (n_a < 0 || n_b < 0 || cols < 0) return GK_ESIZE;
-    if (cols > 0 && (!mean_a || !mean_b)) return GK_ENULL;
+    GK_CHECK_SIZE(n_a);
+    GK_CHECK_SIZE(n_b);
+    GK_CHECK_SIZE(cols);
+    GK_CHECK_PTR_IF(cols > 0, mean_a);
+    GK_CHECK_PTR_IF(cols > 0, mean_b);
     if (cols > 0)
         preprocessing_table()->merge_mean_scatter(n_a, mean_a, s_a, n_b, mean_b, cols);
     return GK_OK;

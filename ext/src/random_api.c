@@ -1,6 +1,7 @@
 /* Public entry points of the random family: validate, then call the ISA table. */
 #include <math.h>
 #include "gk_internal.h"
+#include "gk_api.h"
 #include "kernels.h"
 #include "random_kernels.h"
 #include "gk_vmath.h"
@@ -17,9 +18,7 @@ uint64_t gk_random_words_integers(gk_index n, uint64_t range)
     return range != 0 && range <= ((uint64_t)1 << 32) ? (uint64_t)n : 2 * (uint64_t)n;
 }
 
-#define GK_CHECK_OUT(out, n) \
-    if ((n) < 0) return GK_ESIZE; \
-    if ((n) > 0 && !(out)) return GK_ENULL
+#define GK_CHECK_OUT(out, n) GK_CHECK_SIZE(n); GK_CHECK_PTR_IF((n) > 0, out)
 
 int gk_random_bits32(uint32_t *out, gk_index n, uint64_t seed, uint64_t counter)
 {
@@ -29,18 +28,22 @@ int gk_random_bits32(uint32_t *out, gk_index n, uint64_t seed, uint64_t counter)
     return GK_OK;
 }
 
+/* low, high finite, low <= high, and their difference finite */
 static int check_uniform(double low, double high)
 {
-    return isfinite(low) && isfinite(high) && low <= high && isfinite(high - low);
+    GK_CHECK_VALUE(isfinite(low), low);
+    GK_CHECK_VALUE(isfinite(high) && low <= high && isfinite(high - low), high);
+    return GK_OK;
 }
 
 int gk_random_uniform_f32(float *out, gk_index n, double low, double high, uint64_t seed,
                           uint64_t counter)
 {
     GK_CHECK_OUT(out, n);
-    if (!check_uniform(low, high)) return GK_EVALUE;
-    float lo = (float)low, hi = (float)high;
-    if (!isfinite(lo) || !isfinite(hi)) return GK_EVALUE;
+    GK_RETURN_IF(check_uniform(low, high));
+    float lo = (float)low, hi = (float)high;  /* finite in float32 too */
+    GK_CHECK_VALUE(isfinite(lo), low);
+    GK_CHECK_VALUE(isfinite(hi), high);
     float below = hi > lo ? nextafterf(hi, lo) : lo;
     if (n > 0)
         random_table()->uniform_f32(out, n, lo, (float)((double)hi - (double)lo), below, hi,
@@ -52,7 +55,7 @@ int gk_random_uniform_f64(double *out, gk_index n, double low, double high, uint
                           uint64_t counter)
 {
     GK_CHECK_OUT(out, n);
-    if (!check_uniform(low, high)) return GK_EVALUE;
+    GK_RETURN_IF(check_uniform(low, high));
     double below = high > low ? nextafter(high, low) : low;
     if (n > 0)
         random_table()->uniform_f64(out, n, low, high - low, below, high, (uint32_t)seed,
@@ -62,14 +65,16 @@ int gk_random_uniform_f64(double *out, gk_index n, double low, double high, uint
 
 static int check_normal(double mean, double std)
 {
-    return isfinite(mean) && isfinite(std) && std >= 0.0;
+    GK_CHECK_VALUE(isfinite(mean), mean);
+    GK_CHECK_VALUE(isfinite(std) && std >= 0.0, std);
+    return GK_OK;
 }
 
 int gk_random_normal_f32(float *out, gk_index n, double mean, double std, uint64_t seed,
                          uint64_t counter)
 {
     GK_CHECK_OUT(out, n);
-    if (!check_normal(mean, std)) return GK_EVALUE;
+    GK_RETURN_IF(check_normal(mean, std));
     if (n > 0)
         random_table()->normal_f32(out, n, (float)mean, (float)std, (uint32_t)seed,
                                    (uint32_t)(seed >> 32), counter);
@@ -80,7 +85,7 @@ int gk_random_normal_f64(double *out, gk_index n, double mean, double std, uint6
                          uint64_t counter)
 {
     GK_CHECK_OUT(out, n);
-    if (!check_normal(mean, std)) return GK_EVALUE;
+    GK_RETURN_IF(check_normal(mean, std));
     if (n > 0)
         random_table()->normal_f64(out, n, mean, std, (uint32_t)seed, (uint32_t)(seed >> 32),
                                    counter);
@@ -89,8 +94,10 @@ int gk_random_normal_f64(double *out, gk_index n, double mean, double std, uint6
 
 static int trunc_params(gk_trunc_params *tp, double mean, double std, double a, double b)
 {
-    if (!(isfinite(mean) && isfinite(std) && std > 0.0 && !isnan(a) && !isnan(b) && a <= b))
-        return GK_EVALUE;
+    GK_CHECK_VALUE(isfinite(mean), mean);
+    GK_CHECK_VALUE(isfinite(std) && std > 0.0, std);
+    GK_CHECK_VALUE(!isnan(a), a);
+    GK_CHECK_VALUE(!isnan(b) && a <= b, b);
     double as = (a - mean) / std, bs = (b - mean) / std;
     tp->mean = mean;
     tp->std = std;
@@ -113,7 +120,7 @@ int gk_random_trunc_normal_f32(float *out, gk_index n, double mean, double std, 
 {
     gk_trunc_params tp;
     GK_CHECK_OUT(out, n);
-    if (trunc_params(&tp, mean, std, a, b)) return GK_EVALUE;
+    GK_RETURN_IF(trunc_params(&tp, mean, std, a, b));
     if (n > 0)
         random_table()->trunc_normal_f32(out, n, &tp, (uint32_t)seed, (uint32_t)(seed >> 32),
                                          counter);
@@ -125,7 +132,7 @@ int gk_random_trunc_normal_f64(double *out, gk_index n, double mean, double std,
 {
     gk_trunc_params tp;
     GK_CHECK_OUT(out, n);
-    if (trunc_params(&tp, mean, std, a, b)) return GK_EVALUE;
+    GK_RETURN_IF(trunc_params(&tp, mean, std, a, b));
     if (n > 0)
         random_table()->trunc_normal_f64(out, n, &tp, (uint32_t)seed, (uint32_t)(seed >> 32),
                                          counter);

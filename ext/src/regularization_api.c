@@ -1,19 +1,26 @@
 /* Public entry points of the regularization family: validate, then call the ISA table. */
 #include "gk_internal.h"
+#include "gk_api.h"
 #include "kernels.h"
 #include "regularization_kernels.h"
 
 GK_DEFINE_TABLE_GETTER(regularization)
 
-static int gk_reg_check(gk_index count, const void *const *x, const void *const *y,
-                        const gk_index *size)
+/* a list of count arrays x (sizes size) and, when y_arg is not GK_ARG_NONE, a second
+ * list y aligned with it (named y_arg) */
+static int gk_reg_check(gk_index count, const void *const *x, int x_arg,
+                        const void *const *y, int y_arg, const gk_index *size)
 {
-    if (count < 0) return GK_ESIZE;
+    GK_CHECK_SIZE(count);
     if (count == 0) return GK_OK;
-    if (!x || !size) return GK_ENULL;
+    if (!x) return GK_ERROR(GK_ENULL, x_arg);
+    if (y_arg != GK_ARG_NONE && !y) return GK_ERROR(GK_ENULL, y_arg);
+    GK_CHECK_PTR(size);
     for (gk_index a = 0; a < count; ++a) {
-        if (size[a] < 0) return GK_ESIZE;
-        if (size[a] > 0 && (!x[a] || (y && !y[a]))) return GK_ENULL;
+        GK_CHECK(size[a] >= 0, GK_ESIZE, size);
+        if (size[a] == 0) continue;
+        if (!x[a]) return GK_ERROR(GK_ENULL, x_arg);
+        if (y_arg != GK_ARG_NONE && !y[a]) return GK_ERROR(GK_ENULL, y_arg);
     }
     return GK_OK;
 }
@@ -22,10 +29,8 @@ static int gk_reg_check(gk_index count, const void *const *x, const void *const 
 static int gk_reg_grad_check(gk_index count, const void *const *grad,
                              const void *const *param, const gk_index *size, double lam)
 {
-    int err = gk_reg_check(count, grad, param, size);
-    if (err) return err;
-    if (count > 0 && !param) return GK_ENULL;
-    if (!(lam >= 0.0)) return GK_EVALUE;
+    GK_RETURN_IF(gk_reg_check(count, grad, GK_ARG_grad, param, GK_ARG_param, size));
+    GK_CHECK_VALUE(lam >= 0.0, lam);
     return GK_OK;
 }
 
@@ -33,34 +38,32 @@ static int gk_reg_grad_check(gk_index count, const void *const *grad,
 int gk_sum_squares_multi_##SFX(gk_index count, const T *const *x, const gk_index *size, \
                                double *out) \
 { \
-    int err = gk_reg_check(count, (const void *const *)x, NULL, size); \
-    if (err) return err; \
-    if (count > 0 && !out) return GK_ENULL; \
+    GK_RETURN_IF(gk_reg_check(count, (const void *const *)x, GK_ARG_x, NULL, GK_ARG_NONE, \
+                              size)); \
+    GK_CHECK_PTR_IF(count > 0, out); \
     return count ? regularization_table()->sum_squares_##SFX(count, x, size, out) : GK_OK; \
 } \
 int gk_sum_abs_multi_##SFX(gk_index count, const T *const *x, const gk_index *size, \
                            double *out) \
 { \
-    int err = gk_reg_check(count, (const void *const *)x, NULL, size); \
-    if (err) return err; \
-    if (count > 0 && !out) return GK_ENULL; \
+    GK_RETURN_IF(gk_reg_check(count, (const void *const *)x, GK_ARG_x, NULL, GK_ARG_NONE, \
+                              size)); \
+    GK_CHECK_PTR_IF(count > 0, out); \
     return count ? regularization_table()->sum_abs_##SFX(count, x, size, out) : GK_OK; \
 } \
 int gk_add_l2_grad_multi_##SFX(gk_index count, T *const *grad, const T *const *param, \
                                const gk_index *size, double lam) \
 { \
-    int err = gk_reg_grad_check(count, (const void *const *)grad, \
-                                (const void *const *)param, size, lam); \
-    if (err) return err; \
+    GK_RETURN_IF(gk_reg_grad_check(count, (const void *const *)grad, \
+                                   (const void *const *)param, size, lam)); \
     return count ? regularization_table()->add_l2_##SFX(count, grad, param, size, lam) \
                  : GK_OK; \
 } \
 int gk_add_l1_grad_multi_##SFX(gk_index count, T *const *grad, const T *const *param, \
                                const gk_index *size, double lam) \
 { \
-    int err = gk_reg_grad_check(count, (const void *const *)grad, \
-                                (const void *const *)param, size, lam); \
-    if (err) return err; \
+    GK_RETURN_IF(gk_reg_grad_check(count, (const void *const *)grad, \
+                                   (const void *const *)param, size, lam)); \
     return count ? regularization_table()->add_l1_##SFX(count, grad, param, size, lam) \
                  : GK_OK; \
 }

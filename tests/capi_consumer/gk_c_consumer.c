@@ -1,6 +1,7 @@
 /* A downstream C extension that calls gradkit's kernels: it fetches the function
  * pointers from the capsules of gradkit.capi (gradkit ships no C library to link) and
- * takes the types and status codes from gradkit/gradkit.h (gradkit.get_include()). */
+ * takes the types, the status codes and their decoding (gk_error_kind, gk_error_arg,
+ * gk_arg_name) from gradkit/gradkit.h (gradkit.get_include()). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "gradkit/gradkit.h"
@@ -69,7 +70,17 @@ static PyObject *py_rms_norm_f64(PyObject *self, PyObject *args)
     return PyLong_FromLong(rc);
 }
 
+/* explain(status) -> (kind, argument name): what is wrong, and with which argument */
+static PyObject *py_explain(PyObject *self, PyObject *args)
+{
+    int status;
+    if (!PyArg_ParseTuple(args, "i", &status))
+        return NULL;
+    return Py_BuildValue("(is)", gk_error_kind(status), gk_arg_name(gk_error_arg(status)));
+}
+
 static PyMethodDef methods[] = {
+    {"explain", py_explain, METH_VARARGS, NULL},
     {"layer_norm_f32", py_layer_norm_f32, METH_VARARGS, NULL},
     {"rms_norm_f64", py_rms_norm_f64, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},

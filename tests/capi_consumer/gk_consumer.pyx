@@ -12,9 +12,19 @@ from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_dropout_f32, gk_dropout_
 cdef extern from "gradkit/gradkit.h":
     int GK_OK      # the status codes live in gradkit's C header
     int GK_ESIZE
+    int GK_EVALUE
+    int gk_error_kind(int status)        # what is wrong: GK_ESIZE, GK_EVALUE, ...
+    int gk_error_arg(int status)         # with which argument (an id) ...
+    const char *gk_arg_name(int arg)     # ... and its name in the prototype
 
 OK = GK_OK
 ESIZE = GK_ESIZE
+EVALUE = GK_EVALUE
+
+
+def explain(int status):
+    """(kind, argument name) of a status."""
+    return gk_error_kind(status), gk_arg_name(gk_error_arg(status)).decode()
 
 
 def layer_norm_f32(const float[:, ::1] x, const float[::1] weight, const float[::1] bias,

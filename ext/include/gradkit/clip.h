@@ -1,7 +1,7 @@
 /* gradkit gradient clipping and loss-scaling kernels (see gradkit.h for the conventions).
  *
  * Each function works on a LIST of `narrays` arrays at once: arrays[i] points to
- * sizes[i] elements of type dtypes[i] (GK_DTYPE_F32 or GK_DTYPE_F64; the dtypes may
+ * sizes[i] elements of type dtypes[i] (GK_DTYPE_F32 or GK_DTYPE_F64 of common.h; the dtypes may
  * differ within one list).  The element range is cut into fixed chunks of each array;
  * chunks are the unit of parallel work, and reductions combine the per-chunk partials
  * (double accumulators, 16-lane scheme) in a fixed order, so every result is bitwise
@@ -12,9 +12,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define GK_DTYPE_F32 0
-#define GK_DTYPE_F64 1
 
 /* The p-norm of the concatenation of the arrays, as torch.nn.utils.clip_grad_norm_
  * defines it (the norm of the per-array norms):

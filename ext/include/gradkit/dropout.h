@@ -20,7 +20,10 @@
 extern "C" {
 #endif
 
-/* p in [0, 1] else GK_EVALUE.  y may be x (in place). */
+/* Inverted dropout of n elements: element i is kept iff word counter + i of the Philox
+ * stream of `seed` is < (1 - p) 2**32; y = x / (1 - p) where kept, x * 0 where dropped;
+ * mask_bits (NULL: not stored) gets element i in bit i % 8 of byte i / 8.  p in [0, 1]
+ * else GK_EVALUE.  y may be x (in place).  Advance your counter by n. */
 int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, gk_index n, double p,
                    unsigned long long seed, unsigned long long counter);
 int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, gk_index n,

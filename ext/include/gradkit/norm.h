@@ -15,7 +15,8 @@ int gk_layer_norm_f32(const float *x, const float *weight, const float *bias, fl
 int gk_layer_norm_f64(const double *x, const double *weight, const double *bias, double *y,
                       double *mean, double *rstd, gk_index rows, gk_index cols, double eps);
 
-/* RMSNorm: y = x * rstd * weight with rstd = 1 / sqrt(mean(x^2) + eps). */
+/* RMSNorm over rows of `cols` elements: y = x * rstd * weight with
+ * rstd = 1 / sqrt(mean(x^2) + eps).  weight may be NULL; rstd (length rows) may be NULL. */
 int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *rstd,
                     gk_index rows, gk_index cols, double eps);
 int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,

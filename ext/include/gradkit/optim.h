@@ -18,7 +18,10 @@ extern "C" {
 #endif
 
 /* ---- single array (the C-level API of gradkit.capi) -------------------------------- */
-/* One Adam step (decoupled = 0) or AdamW step (decoupled = 1) on n elements. */
+/* One Adam (decoupled = 0) or AdamW (decoupled = 1) step in place on n elements,
+ * torch.optim's formulas; step is the step number after its increment (1 on the first
+ * step); lr, eps, weight_decay >= 0 and beta1, beta2 in [0, 1), else GK_EVALUE.  The four
+ * arrays must be distinct (GK_EALIAS). */
 int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                 gk_index n, long step, double lr, double beta1, double beta2, double eps,
                 double weight_decay, int decoupled);

@@ -36,12 +36,20 @@ int gk_merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_
 
 /* Fortran BLAS dsyrk / dgemm (e.g. scipy.linalg.cython_blas's), called single-threaded
  * from inside the kernels' own parallel loops: limit the BLAS library to one thread
- * around these calls (threadpoolctl) so the two thread pools do not oversubscribe. */
-typedef void (*gk_dsyrk_fn)(char *uplo, char *trans, int *n, int *k, double *alpha,
-                            double *a, int *lda, double *beta, double *c, int *ldc);
-typedef void (*gk_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
-                            double *alpha, double *a, int *lda, double *b, int *ldb,
-                            double *beta, double *c, int *ldc);
+ * around these calls (threadpoolctl) so the two thread pools do not oversubscribe.
+ * gk_blas_int is the integer type of scipy.linalg.cython_blas's declarations (LP64:
+ * int).  gradkit._ext.preprocessing assigns scipy's functions to these pointer types
+ * without a cast, so a scipy declaring another integer type (ILP64) fails to compile
+ * instead of having its 64-bit sizes read as 32-bit ones; the kernels pass sizes as
+ * gk_blas_int (the entry points reject sizes above 2**30). */
+typedef int gk_blas_int;
+typedef void (*gk_dsyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+                            double *alpha, double *a, gk_blas_int *lda, double *beta,
+                            double *c, gk_blas_int *ldc);
+typedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+                            gk_blas_int *k, double *alpha, double *a, gk_blas_int *lda,
+                            double *b, gk_blas_int *ldb, double *beta, double *c,
+                            gk_blas_int *ldc);
 
 /* Tasks gk_scatter splits rows x cols data into: a function of the shape only (at most
  * 64, at most 32 MiB of cols x cols accumulators). */

@@ -1,0 +1,259 @@
+"""The compiled wrapper layer (gradkit._ext.*): its checks are the last line of defence
+behind the Python API, so every call of it either runs the kernel on arrays it reads
+correctly or raises (TypeError for a type or dtype, ValueError for a layout, size or
+value) naming the argument, before anything is written.  Also: the map of kernel
+status codes to exceptions, and the generated C declarations being current."""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gradkit
+from gradkit._ext import clip as kclip
+from gradkit._ext import dropout as kdrop
+from gradkit._ext import losses as kloss
+from gradkit._ext import norm as knorm
+from gradkit._ext import optim as kopt
+from gradkit._ext import preprocessing as kpre
+from gradkit._ext import quant as kquant
+from gradkit._ext import random as krand
+from gradkit._ext import regularization as kreg
+
+EXT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ext")
+needs_source = pytest.mark.skipif(not os.path.isfile(os.path.join(EXT, "gen_decls.py")),
+                                  reason="needs gradkit's source tree (ext/gen_decls.py)")
+
+
+def _gen_decls():
+    spec = importlib.util.spec_from_file_location("gen_decls", os.path.join(EXT, "gen_decls.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ---- generated declarations ----------------------------------------------------------------
+@needs_source
+def test_generated_declarations_match_the_headers():
+    """_c_*.pxd, capi.pxd, capi.pyx and the GK_ARG_* block of common.h are what
+    ext/gen_decls.py makes of the headers now (run it after editing a header)."""
+    proc = subprocess.run([sys.executable, os.path.join(EXT, "gen_decls.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_source
+def test_every_f32_kernel_has_a_dtype_dispatcher():
+    """Each f32/f64 pair of a family header gets one entry point taking the dtype, so a
+    wrapper calls each kernel once, whatever the dtype."""
+    gen = _gen_decls()
+    for fam in gen.FAMILIES:
+        funcs = gen.parse(os.path.join(gen.INCLUDE, fam + ".h"))[3]
+        paired = {f.name for _, f, g in gen.pairs(funcs) for f in (f, g)}
+        unpaired = [f.name for f in funcs if "_f32" in f.name and f.name not in paired]
+        assert not unpaired, unpaired
+        text = open(os.path.join(EXT, f"_c_{fam}.pxd")).read()
+        for name, _, _ in gen.pairs(funcs):
+            assert re.search(rf"^cdef inline \w+ {name}\(int dtype", text, re.M), name
+
+
+@needs_source
+def test_capi_exports_what_the_table_lists():
+    from test_capi import CAPI_FUNCTIONS
+    import gradkit.capi
+    listed = [name for _, names in _gen_decls().CAPI for name in names]
+    assert sorted(gradkit.capi.__pyx_capi__) == sorted(listed) == sorted(CAPI_FUNCTIONS)
+
+
+# ---- status codes -> exceptions --------------------------------------------------------------
+GK_ENULL, GK_ESIZE, GK_EVALUE, GK_ENOMEM, GK_EDTYPE, GK_EALIAS = 1, 2, 3, 4, 5, 6
+KINDS = [(GK_ENULL, TypeError), (GK_ESIZE, ValueError), (GK_EVALUE, ValueError),
+         (GK_ENOMEM, MemoryError), (GK_EDTYPE, TypeError), (GK_EALIAS, ValueError)]
+
+
+@needs_source
+@pytest.mark.parametrize("kind, exc", KINDS, ids=[e.__name__ + str(k) for k, e in KINDS])
+@pytest.mark.parametrize("name", ["x", "eps", "exp_avg_sq", "zero_point", "rows"])
+def test_status_maps_to_exception_naming_the_argument(kind, exc, name):
+    arg = _gen_decls().arg_names().index(name) + 1  # the GK_ARG_<name> id
+    err = knorm._status_error(kind | (arg << 8))
+    assert type(err) is exc
+    assert str(err).startswith(f"{name}: "), str(err)
+
+
+def test_status_without_argument_and_unknown_kind():
+    err = knorm._status_error(GK_ENOMEM)
+    assert type(err) is MemoryError and "scratch memory" in str(err)
+    err = knorm._status_error(0x7f)
+    assert type(err) is ValueError and "unknown" in str(err)
+
+
+def _raises(exc, name, fn, *args):
+    with pytest.raises(exc) as info:
+        fn(*args)
+    assert re.search(rf"(^|\b){re.escape(name)}\b", str(info.value)), str(info.value)
+
+
+def test_kernel_statuses_name_the_argument(rng):
+    """The C entry points' own checks, reached through the wrappers."""
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    y, mean, rstd = np.full_like(x, 7), np.full(4, 7, np.float32), np.full(4, 7, np.float32)
+    _raises(ValueError, "eps", knorm.layer_norm, x, None, None, y, mean, rstd, 4, 6, -1.0)
+    _raises(ValueError, "rows", knorm.rms_norm, x, None, y, rstd, -4, 6, 1e-5)
+    assert (y == 7).all() and (mean == 7).all() and (rstd == 7).all()
+    _raises(ValueError, "p", kdrop.dropout, x, y, None, x.size, 1.5, 1, 0)
+    _raises(ValueError, "norm_type", kclip.grad_norm, [x], -1.0)
+    _raises(ValueError, "high", krand.uniform, y, y.size, 1.0, 0.0, 1, 0)
+    labels = np.array([0, 1, 9, 2], np.int64)
+    _raises(ValueError, "labels", kloss.softmax_cross_entropy, x, labels, None, None, y, 4,
+            6, 0.0, -100, 1)
+    q = np.zeros(x.shape, np.int8)
+    _raises(ValueError, "scale", kquant.quantize, x, np.array([-1.0], np.float32),
+            np.zeros(1, np.int32), q, 1, 1, x.size)
+    assert (y == 7).all()
+
+
+def test_optimizer_statuses_name_the_option_and_the_state(rng):
+    p = rng.standard_normal(10)
+    g, m, v = rng.standard_normal(10), np.zeros(10), np.zeros(10)
+    before = p.copy()
+    steps = np.zeros(1, np.int64)
+    adam = (0.1, 1.0, 0.999, 1e-8, 0.0, False, False, False)  # beta1 = 1
+    _raises(ValueError, "beta1", kopt.adam, [p], [g], [m], [v], None, steps, *adam)
+    adam = (0.1, 0.9, 0.999, 1e-8, 0.0, False, False, False)
+    _raises(ValueError, "exp_avg_sq", kopt.adam, [p], [g], [m], [m], None, steps, *adam)
+    _raises(ValueError, "lam", kreg.add_l2_grad, [g], [p], -1.0)
+    assert p.tobytes() == before.tobytes() and steps[0] == 0 and (m == 0).all()
+
+
+# ---- arrays the compiled layer must not misread ------------------------------------------------
+def _swapped(a):
+    return a.astype(a.dtype.newbyteorder())
+
+
+def _misaligned(a):
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(buf[1:].data, a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("bad", [_swapped, _misaligned], ids=["byteswapped", "misaligned"])
+@pytest.mark.parametrize("which", ["x", "weight", "y", "rstd"])
+def test_norm_wrapper_rejects_unreadable_arrays(bad, which, dtype, rng):
+    args = {"x": rng.standard_normal((3, 5)).astype(dtype),
+            "weight": rng.standard_normal(5).astype(dtype),
+            "y": np.full((3, 5), 7, dtype), "rstd": np.full(3, 7, dtype)}
+    args[which] = bad(args[which])
+    exc = TypeError if bad is _swapped else ValueError
+    with pytest.raises(exc, match=rf"^{which}\b"):
+        knorm.rms_norm(args["x"], args["weight"], args["y"], args["rstd"], 3, 5, 1e-5)
+    assert (np.asarray(args["y"]) == 7).all() and (np.asarray(args["rstd"]) == 7).all()
+
+
+def test_norm_wrapper_checks_sizes_and_writability(rng):
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    y, rstd = np.empty_like(x), np.empty(3, np.float32)
+    with pytest.raises(ValueError, match="^weight has 4 elements, expected 5"):
+        knorm.rms_norm(x, np.ones(4, np.float32), y, rstd, 3, 5, 1e-5)
+    y.flags.writeable = False
+    with pytest.raises(ValueError, match="^y is read-only"):
+        knorm.rms_norm(x, None, y, rstd, 3, 5, 1e-5)
+    with pytest.raises(TypeError, match="^y must have dtype float32"):
+        knorm.rms_norm(x, None, y.astype(np.float64), rstd, 3, 5, 1e-5)
+
+
+def test_fast_paths_leave_byteswapped_arrays_to_the_checked_path(rng):
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    for args in [(_swapped(x), None, None), (x, _swapped(np.ones(5, np.float32)), None)]:
+        assert knorm.layer_norm_fast(*args, 1e-5, 1, None) is None
+        assert knorm.rms_norm_fast(args[0], args[1], 1e-5, 1, None) is None
+    out = _swapped(np.zeros_like(x))
+    assert knorm.layer_norm_fast(x, None, None, 1e-5, 1, out) is None
+    assert knorm.rms_norm_fast(_misaligned(x), None, 1e-5, 1, None) is None
+
+
+def test_optimizer_wrappers_reject_byteswapped_entries(rng):
+    p = rng.standard_normal(8).astype(np.float32)
+    before = p.copy()
+    g = _swapped(rng.standard_normal(8).astype(np.float32))
+    with pytest.raises(TypeError, match=r"^grads\[0\]"):
+        kopt.check_grads([p], [g])
+    m, v, steps = np.zeros_like(p), np.zeros_like(p), np.zeros(1, np.int64)
+    adam = (0.1, 0.9, 0.999, 1e-8, 0.0, False, False, False)
+    with pytest.raises(TypeError, match=r"^grads\[0\]"):
+        kopt.adam([p], [g], [m], [v], None, steps, *adam)
+    with pytest.raises(TypeError, match=r"^exp_avg\[0\]"):
+        kopt.adam([p], [g.astype(np.float32)], [_swapped(m)], [v], None, steps, *adam)
+    with pytest.raises(TypeError, match=r"^params\[0\]"):
+        kopt.sgd([_swapped(p)], [p.copy()], [None], [False], 0.1, 0.0, 0.0, 0.0, False,
+                 False)
+    assert p.tobytes() == before.tobytes() and steps[0] == 0
+
+
+def test_list_wrappers_reject_byteswapped_entries(rng):
+    a = rng.standard_normal(6)
+    with pytest.raises(TypeError, match=r"^arrays\[1\]"):
+        kclip.grad_norm([a, _swapped(a)], 2.0)
+    with pytest.raises(TypeError, match=r"^xs\[0\]"):
+        kreg.sum_squares([_swapped(a)])
+    g = a.copy()
+    with pytest.raises(TypeError, match=r"^params\[0\]"):
+        kreg.add_l1_grad([g], [_swapped(a)], 0.5)
+    assert g.tobytes() == a.tobytes()
+
+
+def test_other_wrappers_reject_byteswapped_arrays(rng):
+    x = rng.standard_normal((4, 3))
+    with pytest.raises(TypeError, match="^out"):
+        krand.normal(_swapped(np.zeros(5)), 5, 0.0, 1.0, 1, 0)
+    with pytest.raises(TypeError, match="^x"):
+        kdrop.dropout(_swapped(x), np.empty_like(x), None, x.size, 0.5, 1, 0)
+    with pytest.raises(TypeError, match="^target"):
+        kloss.mse(x, _swapped(x), None, np.empty_like(x), x.size, 1)
+    with pytest.raises(TypeError, match="^mean"):
+        kpre.col_moments(x, _swapped(np.zeros(3)), np.zeros(3))
+    with pytest.raises(TypeError, match="^x"):
+        kquant.minmax(_swapped(x), 1, 1, x.size, np.empty(1), np.empty(1))
+
+
+def test_marshaller_keeps_entries_in_their_places(rng):
+    """Mixed float32/float64 lists with skipped entries: each result lands at its own
+    index (the marshaller groups entries by dtype for the typed kernels)."""
+    xs = [rng.standard_normal(n).astype(dt) for n, dt in
+          [(5, np.float64), (3, np.float32), (7, np.float64), (2, np.float32)]]
+    sums = kreg.sum_squares(xs)
+    for s, x in zip(sums, xs):
+        assert s == pytest.approx(float(np.sum(x.astype(np.float64) ** 2)), rel=1e-12)
+    params = [x.copy() for x in xs]
+    grads = [x * 0.5 if i != 2 else None for i, x in enumerate(xs)]
+    ratios = kopt.lars(params, grads, [np.zeros_like(x) for x in xs], 0.1, 0.9, 0.0,
+                       1e-3, 0.0, False)
+    assert ratios[2] is None and params[2].tobytes() == xs[2].tobytes()
+    for i in (0, 1, 3):
+        alone = kopt.lars([xs[i].copy()], [grads[i]], [np.zeros_like(xs[i])], 0.1, 0.9, 0.0,
+                          1e-3, 0.0, False)
+        assert ratios[i] == alone[0]
+
+
+# ---- the public API never misreads a byte-swapped array ------------------------------------
+@pytest.mark.parametrize("call", [
+    lambda x: gradkit.layer_norm(x)[0],
+    lambda x: gradkit.rms_norm(x)[0],
+    lambda x: gradkit.clip.global_norm([x]),
+    lambda x: gradkit.losses.mse(x, np.zeros_like(x))[0],
+], ids=["layer_norm", "rms_norm", "global_norm", "mse"])
+def test_public_api_computes_or_rejects_byteswapped_input(call, rng):
+    """A byte-swapped input either gives the result of its native copy (the Python layer
+    converted it) or raises TypeError naming it -- never a misread."""
+    x = rng.standard_normal((4, 8)).astype(np.float32)
+    try:
+        got = call(_swapped(x))
+    except TypeError as e:
+        assert re.search(r"\b(x|pred|grads|arrays|target)\b", str(e)), str(e)
+        return
+    np.testing.assert_array_equal(np.asarray(got, np.float64),
+                                  np.asarray(call(x), np.float64))
