@@ -416,61 +416,6 @@ def test_bad_input_raises_before_writing(rng):
         norm.batch_norm_backward(x[:, 0, 0], x[:, 0, 0], st)
 
 
-_SIMD_OUTPUTS = """
-import sys
-import numpy as np
-import gradkit
-out = {}
-rng = np.random.default_rng(7)
-for name, shape in [("cols", (300, 37)), ("inner", (40, 6, 9)), ("planes", (5, 3, 4100)),
-                    ("folded", (1001, 3))]:
-    for dt in (np.float32, np.float64):
-        x = (rng.standard_normal(shape) * 2 + 5).astype(dt)
-        dy = rng.standard_normal(shape).astype(dt)
-        w = rng.standard_normal(shape[1]).astype(dt)
-        b = rng.standard_normal(shape[1]).astype(dt)
-        rm, rv = np.zeros(shape[1], dt), np.ones(shape[1], dt)
-        y, st = gradkit.batch_norm(x, w, b, rm, rv)
-        dx, dw, db = gradkit.batch_norm_backward(dy, x, st, w)
-        ye, _ = gradkit.batch_norm(x, w, b, rm, rv, training=False)
-        for k, v in dict(y=y, mean=st.mean, rstd=st.rstd, rm=rm, rv=rv, dx=dx, dw=dw,
-                         db=db, ye=ye).items():
-            out[f"{name}_{np.dtype(dt).name}_{k}"] = v
-np.savez(sys.argv[1], simd=np.array(gradkit.show_config()["simd"]), **out)
-"""
-
-
-def _simd_outputs(tmp_path, simd):
-    import os
-    import subprocess
-    import sys
-    script = tmp_path / "bn_outputs.py"
-    script.write_text(_SIMD_OUTPUTS)
-    path = tmp_path / f"{simd or 'default'}.npz"
-    env = {k: v for k, v in os.environ.items() if k != "GRADKIT_SIMD"}
-    if simd:
-        env["GRADKIT_SIMD"] = simd
-    proc = subprocess.run([sys.executable, str(script), str(path)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
-
-
-@pytest.mark.parametrize("simd", ["baseline", "avx2"])
-def test_every_simd_table_gives_bitwise_the_default_results(simd, tmp_path):
-    if simd not in gradkit.show_config()["simd_compiled"]:
-        pytest.skip(f"the {simd} table is not built here")
-    default = _simd_outputs(tmp_path, None)
-    if str(default["simd"]) == simd:
-        pytest.skip(f"{simd} is this machine's default table: nothing to compare with")
-    chosen = _simd_outputs(tmp_path, simd)
-    if str(chosen["simd"]) != simd:
-        pytest.skip(f"this CPU cannot run the {simd} table")
-    differ = [k for k in default if k != "simd" and default[k].tobytes() != chosen[k].tobytes()]
-    assert not differ, f"{simd} differs from {default['simd']} in {differ}"
-
-
 @pytest.mark.parametrize("shape", [(2100, 2049), (8, 64, 97, 97)])
 def test_outputs_past_the_cache_are_streamed_correctly(shape):
     # >= 16 MiB of float32 output takes the non-temporal store path (column and plane

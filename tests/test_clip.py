@@ -233,28 +233,3 @@ def test_matches_torch_nonfinite_and_value(dtype, rng):
         np.testing.assert_array_equal(a, q.grad.numpy())
 
 
-def test_same_bits_on_every_isa(tmp_path):
-    """The 16-lane scheme makes the norm independent of the vector width: every kernel
-    table this CPU can run gives the same bits (checked in subprocesses, since the table
-    is chosen once per process)."""
-    import os
-    import subprocess
-    import sys
-
-    import gradkit
-    script = (
-        "import numpy as np, sys\n"
-        "from gradkit import clip\n"
-        "rng = np.random.default_rng(3)\n"
-        "g = [rng.standard_normal(n).astype(d) for n, d in "
-        "[(70001, np.float32), (333, np.float64), (40000, np.float32)]]\n"
-        "ps = (2.0, 1.0, 3.0, float('inf'))\n"
-        "out = [np.float64(clip.clip_grad_norm_(g, 0.5, p)) for p in ps]\n"
-        "sys.stdout.write(b''.join(a.tobytes() for a in out + g).hex())\n")
-    results = {}
-    for isa in gradkit.show_config()["simd_compiled"]:
-        env = dict(os.environ, GRADKIT_SIMD=isa)
-        r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                           text=True, check=True)
-        results[isa] = r.stdout
-    assert len(set(results.values())) == 1, list(results)

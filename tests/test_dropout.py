@@ -268,3 +268,84 @@ def test_bad_input_raises_before_writing(rng):
         gd.dropout_backward(x, m.bits)
     with pytest.raises(ValueError, match="bits"):
         gd.DropoutMask((3, 4), 0.5, 1, 0, np.zeros(1, np.uint8))
+
+
+# ---- issue 10: an immutable mask, re-validated by the backward ----------------------------
+
+def test_mask_is_immutable(rng):
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    _, m = gd.dropout(x, 0.5, rng=3)
+    for name, value in (("shape", (1000, 1000)), ("p", 1.5), ("seed", 1), ("counter", 9),
+                        ("bits", np.zeros(4, np.uint8)), ("_shape", (10**6,)), ("_p", 2.0)):
+        with pytest.raises(AttributeError):
+            setattr(m, name, value)
+    with pytest.raises(AttributeError):
+        del m.shape
+    assert m.shape == (6, 5) and m.p == 0.5
+    assert not m.bits.flags.writeable
+    with pytest.raises(ValueError):
+        m.bits[0] = 255
+    # a mask built from the caller's bits keeps its own copy
+    own = m.bits.copy()
+    m2 = gd.DropoutMask((6, 5), 0.5, m.seed, m.counter, own)
+    own[:] = 0
+    assert_bitwise_equal(m2.bits, m.bits)
+    assert not gd.DropoutMask.from_state((6, 5), 0.5, 1, 2).bits.flags.writeable
+    import pickle
+    m3 = pickle.loads(pickle.dumps(m))
+    assert (m3.shape, m3.p, m3.seed, m3.counter) == (m.shape, m.p, m.seed, m.counter)
+    assert_bitwise_equal(m3.bits, m.bits)
+
+
+@pytest.mark.parametrize("field,value,exc", [
+    ("_shape", (10**6,), ValueError), ("_shape", (2, 15), None), ("_shape", (-1,), ValueError),
+    ("_shape", "30", TypeError), ("_p", 1.5, ValueError), ("_p", float("nan"), ValueError),
+    ("_seed", -1, ValueError), ("_counter", 2**64, ValueError),
+    ("_bits", np.zeros(1, np.uint8), ValueError), ("_bits", np.zeros(4, np.int8), TypeError),
+    ("_bits", [0, 0, 0, 0], TypeError)])
+def test_backward_revalidates_a_tampered_mask(field, value, exc, rng):
+    """Private fields forced past the read-only properties (object.__setattr__) still
+    never reach the kernel: the backward checks every field (before: a reassigned shape
+    read out of bounds, p = 1.5 gave 'kernel rejected its arguments (code 3)')."""
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    _, m = gd.dropout(x, 0.5, rng=3)
+    object.__setattr__(m, field, value)
+    dy = rng.standard_normal(m._shape if field == "_shape" and exc is None else (6, 5))
+    dy = dy.astype(np.float32)
+    out = np.full_like(dy, 7)
+    if exc is None:  # same element count, other shape: consistent, so it runs
+        gd.dropout_backward(dy, m, out=out)
+        return
+    with pytest.raises(exc, match="mask"):
+        gd.dropout_backward(dy, m, out=out)
+    assert np.all(out == 7)
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(seed=-1), ValueError, "seed"), (dict(seed=2**64), ValueError, "seed"),
+    (dict(counter=-5), ValueError, "counter"), (dict(counter=2**70), ValueError, "counter"),
+    (dict(seed=1.5), TypeError, "seed"), (dict(seed=True), TypeError, "seed"),
+    (dict(p=1.5), ValueError, "p"), (dict(shape=(2**70,)), ValueError, "shape"),
+    (dict(shape=(2**40, 2**40)), ValueError, "shape"), (dict(shape=(-2,)), ValueError, "shape")])
+def test_mask_constructor_rejects_out_of_range(kw, exc, match):
+    args = dict(shape=(3, 4), p=0.5, seed=1, counter=0)
+    args.update(kw)
+    with pytest.raises(exc, match=match):
+        gd.DropoutMask(**args)
+    # numpy integers are ints
+    m = gd.DropoutMask((np.int64(3), 4), np.float32(0.5), np.uint64(2**63), np.int32(7))
+    assert m.shape == (3, 4) and m.seed == 2**63 and m.counter == 7
+
+
+def test_flags_must_be_bools(rng):
+    x = rng.standard_normal(8).astype(np.float32)
+    g = Generator(0)
+    with pytest.raises(TypeError, match="training"):
+        gd.dropout(x, 0.5, training="no", rng=g)
+    with pytest.raises(TypeError, match="store_mask"):
+        gd.dropout(x, 0.5, store_mask=2, rng=g)
+    with pytest.raises(TypeError, match="training"):
+        gd.drop_path(x, 0.5, training=None, rng=g)
+    assert g.counter == 0
+    y, m = gd.dropout(x, 0.5, training=np.bool_(True), rng=g)
+    assert m is not None

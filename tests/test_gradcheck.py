@@ -346,3 +346,52 @@ def test_regularization_gradients(kind, rng):
 
     r = check_grad(f, p)
     assert r.ok, str(r)
+
+
+# ---- issue 10: the analytical gradient must be float32/float64 ---------------------------
+
+@pytest.mark.parametrize("gdtype", [np.int64, np.int32, np.float16, ">f2", np.complex128,
+                                    object, bool])
+def test_grad_of_a_lossy_dtype_is_rejected(gdtype):
+    """An int or float16 gradient was converted and checked: it cannot carry the digits
+    the relative difference measures (and ints truncate)."""
+    x = np.linspace(-1, 1, 6)
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return float(np.sum(v ** 2))
+
+    g = (2 * x).astype(gdtype)
+    with pytest.raises(TypeError, match="grad"):
+        check_grad(f, x, g)
+    with pytest.raises(TypeError, match="grad returned by f"):
+        check_grad(lambda v: (f(v), (2 * v).astype(gdtype)), x)
+    with pytest.raises(TypeError, match=r"grad\['w'\]"):
+        check_grad(f_dict, {"w": x}, {"w": g})
+    assert len(calls) == 1  # only the call that returned the bad gradient
+
+
+def f_dict(d):
+    return float(np.sum(d["w"] ** 2))
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(eps=0.0), ValueError, "eps"), (dict(eps=-1e-3), ValueError, "eps"),
+    (dict(eps=float("nan")), ValueError, "eps"), (dict(eps="1e-3"), TypeError, "eps"),
+    (dict(fast=True, n_directions=0), ValueError, "n_directions"),
+    (dict(fast=True, n_directions=2.5), TypeError, "n_directions"),
+    (dict(atol=-1.0), ValueError, "atol"), (dict(rtol=float("inf")), ValueError, "rtol"),
+    (dict(batch_size=0), ValueError, "batch_size"), (dict(fast="yes"), TypeError, "fast"),
+    (dict(batched=2), TypeError, "batched"), (dict(fast=True, rng="x"), TypeError, "rng"),
+])
+def test_options_checked_before_f_is_called(kw, exc, match):
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return float(np.sum(v ** 2)), 2 * v
+
+    with pytest.raises(exc, match=match):
+        check_grad(f, np.linspace(-1, 1, 4), **kw)
+    assert not calls

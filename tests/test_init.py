@@ -35,10 +35,13 @@ def test_calculate_gain_matches_torch(name, param, want):
 def test_calculate_gain_bad():
     with pytest.raises(ValueError, match="Unsupported nonlinearity"):
         init.calculate_gain("gelu")
-    with pytest.raises(ValueError, match="negative_slope"):
+    # a slope that is not a number is a TypeError (torch says ValueError) naming it
+    with pytest.raises(TypeError, match="param"):
         init.calculate_gain("leaky_relu", "0.1")
-    with pytest.raises(ValueError, match="negative_slope"):
+    with pytest.raises(TypeError, match="param"):
         init.calculate_gain("leaky_relu", True)
+    with pytest.raises(ValueError, match="param"):
+        init.calculate_gain("leaky_relu", float("nan"))
 
 
 @pytest.mark.parametrize("shape,want", [((3, 4), (4, 3)), ((8, 4, 3, 3), (36, 72)),
@@ -239,7 +242,7 @@ def test_threads_bitwise_identical():
     (lambda: init.variance_scaling((4, 4), distribution="cauchy"), ValueError, "distribution"),
     (lambda: init.variance_scaling((4, 4), scale=0.0), ValueError, "scale"),
     (lambda: init.normal((4, 4), std=-1.0), ValueError, "std"),
-    (lambda: init.uniform((4, 4), 1.0, 0.0), ValueError, "low <= high"),
+    (lambda: init.uniform((4, 4), 1.0, 0.0), ValueError, "a <= b, got a=1.0, b=0.0"),
     (lambda: init.trunc_normal((4, 4), a=1.0, b=0.0), ValueError, "a <= b"),
     (lambda: init.normal((4, 4), dtype=np.int64), TypeError, "dtype"),
     (lambda: init.normal((4, 4), out=np.empty((4, 5), np.float32)), ValueError, "out"),
@@ -258,3 +261,66 @@ def test_bad_input_writes_nothing():
     with pytest.raises(ValueError):
         init.kaiming_uniform(None, mode="bad", out=out, rng=g)
     assert np.all(out == 3.0) and g.counter == 0
+
+
+# ---- issue 10: orthogonal's bits do not depend on the BLAS threads ------------------------
+
+_ORTHO_SCRIPT = """
+import hashlib, sys
+import numpy as np
+from gradkit import init
+h = hashlib.sha256()
+for shape in [(300, 200), (200, 300), (64, 8, 3, 3), (257, 257)]:
+    h.update(init.orthogonal(shape, rng=5, dtype=np.float64).tobytes())
+    h.update(init.orthogonal(shape, rng=6, dtype=np.float32).tobytes())
+a = np.random.default_rng(0).standard_normal((300, 200))
+h.update(init._householder_q(a).tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_orthogonal_bits_independent_of_blas_threads():
+    """float64 orthogonal gave other bits under OMP_NUM_THREADS=1 and 2 (OpenBLAS splits
+    the QR's products by thread count).  Run in fresh processes, each BLAS started with
+    its own thread count."""
+    import os
+    import subprocess
+    import sys
+    digests = set()
+    for n in ("1", "2", "3"):
+        env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
+                   MKL_NUM_THREADS=n)
+        out = subprocess.run([sys.executable, "-c", _ORTHO_SCRIPT], env=env, check=True,
+                             capture_output=True, text=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests
+
+
+@pytest.mark.parametrize("shape", [(7, 7), (50, 30), (300, 20), (1, 1), (5, 1)])
+def test_householder_fallback_matches_lapack(shape):
+    """The BLAS-free QR (used when threadpoolctl is missing) is the same factorization:
+    Q diag(sign(diag R)) to rounding, orthonormal columns."""
+    a = np.random.default_rng(1).standard_normal(shape)
+    q = init._householder_q(a)
+    q2, r2 = np.linalg.qr(a)
+    q2 = q2 * np.sign(np.diag(r2))
+    assert q.shape == shape
+    np.testing.assert_allclose(q, q2, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(q.T @ q, np.eye(shape[1]), rtol=0, atol=1e-13)
+
+
+def test_orthogonal_without_threadpoolctl_uses_the_fallback(monkeypatch):
+    from gradkit import _blas
+    monkeypatch.setattr(_blas, "_controller", [None])
+    a = init.orthogonal((40, 30), rng=3, dtype=np.float64)
+    flat = Generator(3).normal((40, 30), dtype=np.float64)
+    np.testing.assert_array_equal(a, init._householder_q(flat))
+
+
+def test_uniform_bounds_named_a_and_b():
+    with pytest.raises(ValueError, match=r"a <= b, got a=2\.0, b=1\.0"):
+        init.uniform((3,), 2.0, 1.0)
+    with pytest.raises(ValueError, match="b"):
+        init.uniform((3,), 0.0, float("inf"))
+    with pytest.raises(TypeError, match="a"):
+        init.uniform((3,), "0", 1.0)

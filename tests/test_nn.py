@@ -200,3 +200,89 @@ def test_params_plug_into_an_optimizer_and_train():
     assert loss < 0.3 * first
     acc = (model.forward(x, training=False).argmax(1) == y).mean()
     assert acc > 0.95
+
+
+# ---- issue 10: layers check their arguments and inputs -------------------------------------
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda: nn.Dropout(p=1.5), ValueError, "p"),
+    (lambda: nn.Dropout(p="0.1"), TypeError, "p"),
+    (lambda: nn.Dropout(p=0.1, rng=-1), ValueError, "rng"),
+    (lambda: nn.Linear(-1, 3), ValueError, "in_features"),
+    (lambda: nn.Linear(3, 2.5), TypeError, "out_features"),
+    (lambda: nn.Linear(3, 2, bias="yes"), TypeError, "bias"),
+    (lambda: nn.Linear(3, 2, dtype=np.int32), TypeError, "dtype"),
+    (lambda: nn.Linear(3, 2, dtype=">f4"), TypeError, "dtype"),
+    (lambda: nn.LayerNorm(0), ValueError, "features"),
+    (lambda: nn.LayerNorm(4, eps=-1.0), ValueError, "eps"),
+    (lambda: nn.LayerNorm(4, eps=float("nan")), ValueError, "eps"),
+    (lambda: nn.RMSNorm(4, eps="1e-6"), TypeError, "eps"),
+    (lambda: nn.BatchNorm(4, momentum=2.0), ValueError, "momentum"),
+    (lambda: nn.BatchNorm(4, affine=None), TypeError, "affine"),
+    (lambda: nn.Sequential(nn.ReLU(), np.tanh), TypeError, r"layers\[1\]"),
+    (lambda: nn.Residual(lambda x: x), TypeError, "block"),
+    (lambda: nn.GELU(approximate=None), ValueError, "approximate"),
+])
+def test_constructor_arguments_checked(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+LAYERS_F32 = {
+    "linear": lambda: nn.Linear(4, 3, rng=1),
+    "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU,
+    "layernorm": lambda: nn.LayerNorm(4), "rmsnorm": lambda: nn.RMSNorm(4),
+    "batchnorm": lambda: nn.BatchNorm(4), "dropout": lambda: nn.Dropout(0.3, rng=2),
+    "sequential": lambda: nn.Sequential(nn.Linear(4, 4, rng=1), nn.ReLU()),
+    "residual": lambda: nn.Residual(nn.Linear(4, 4, rng=1), norm="pre", features=4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS_F32))
+def test_backward_before_forward_is_a_runtime_error(name):
+    layer = LAYERS_F32[name]()
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones((2, 4), np.float32))
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS_F32))
+@pytest.mark.parametrize("bad,exc", [
+    (np.ones((3, 4), np.int64), TypeError),            # no silent upcast of ints
+    (np.ones((3, 4), np.float16), TypeError),
+    (np.ones((3, 4), ">f2"), TypeError),
+    (np.ones((3, 4), object), TypeError),
+    (np.ones((3, 5), np.float32), ValueError),         # wrong feature count
+    (None, TypeError),
+])
+def test_forward_rejects_bad_input(name, bad, exc):
+    layer = LAYERS_F32[name]()
+    if name in ("relu", "tanh", "gelu", "dropout") and exc is ValueError:
+        pytest.skip("elementwise layers take any shape")
+    with pytest.raises(exc, match="x"):
+        layer.forward(bad)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS_F32))
+def test_backward_checks_dy_against_the_forward(name):
+    layer = LAYERS_F32[name]()
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    y = layer.forward(x)
+    with pytest.raises(TypeError, match="dy"):
+        layer.backward(np.ones(y.shape, np.float64))
+    with pytest.raises(ValueError, match="dy"):
+        layer.backward(np.ones((y.shape[0] + 1,) + y.shape[1:], np.float32))
+    assert layer.backward(np.ones(y.shape, np.float32)).shape == x.shape
+
+
+def test_float64_layers_reject_float32_input():
+    layer = nn.Linear(4, 3, rng=0, dtype=np.float64)
+    with pytest.raises(TypeError, match="x"):
+        layer.forward(np.ones((2, 4), np.float32))
+    with pytest.raises(TypeError, match="x"):
+        nn.LayerNorm(4, dtype=np.float64).forward(np.ones((2, 4), np.float32))
+
+
+def test_byteswapped_input_is_taken_as_its_values():
+    layer = nn.Linear(4, 3, rng=0)
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_array_equal(layer.forward(x.astype(">f4")), layer.forward(x))

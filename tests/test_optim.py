@@ -247,14 +247,19 @@ def test_none_gradients_skip_parameters(name, kw, rng):
     assert_bitwise_equal(mine, untouched)
 
 
-def test_changed_params_list_is_an_error(rng):
+def test_changed_params_list_is_read_at_step(rng):
+    """As torch, step() re-reads each group's params list: an appended parameter is
+    updated from then on, and the gradients must align with the new list."""
     params = _make(rng, [(3,), (4,)], np.float64)
     o = optim.SGD([{"params": [params[0]]}, {"params": [params[1]]}], lr=0.1)
-    o.param_groups[1]["params"].append(np.zeros(2))
+    extra = np.zeros(2)
+    o.param_groups[1]["params"].append(extra)
     before = [p.copy() for p in params]
-    with pytest.raises(ValueError, match="add_param_group"):
+    with pytest.raises(ValueError, match="grads has 2 entries"):
         o.step([np.ones(3), np.ones(4)])
     assert_bitwise_equal(params, before)
+    o.step([np.ones(3), np.ones(4), np.ones(2)])
+    assert extra.tolist() == [-0.1, -0.1]
     o.param_groups[1]["params"].pop()
     o.add_param_group({"params": [np.zeros(2)], "lr": 1.0})
     o.step([np.ones(3), np.ones(4), np.ones(2)])

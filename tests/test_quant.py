@@ -195,3 +195,40 @@ def test_bad_input(rng):
         quant.dequantize(q, np.ones(3), np.zeros(5, np.int64), axis=1)
     with pytest.raises(ValueError, match="zero_point must have shape"):
         quant.dequantize(q, np.ones(5), np.zeros(3, np.int64), axis=1)
+
+
+# ---- issue 10: the reference checks, it does not reuse ---------------------------------------
+
+def test_reference_imports_nothing_from_the_api():
+    """gradkit.reference took qparams/_axis/_RANGES from gradkit.quant and NormStats
+    from gradkit.norm, so a test compared qparams with itself.  Every reference module
+    may import only the standard library, numpy, scipy and its sibling references."""
+    import ast
+    import pathlib
+    import sys
+    folder = pathlib.Path(ref.__file__).parent
+    allowed = {"numpy", "scipy"} | set(sys.stdlib_module_names)
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:         # from .sibling import ...: another reference
+                    continue
+                assert node.level == 0, f"{path.name}: from {'.' * node.level}{node.module}"
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("qdtype", QDTYPES)
+def test_qparams_against_the_independent_reference(scheme, qdtype, rng):
+    mins = np.concatenate([rng.standard_normal(50) * 3, [0.0, -1e-30, np.inf, 5.0, -7.0]])
+    maxs = np.concatenate([mins[:50] + rng.uniform(0, 4, 50), [0.0, 1e-30, -np.inf, 6.0, -6.0]])
+    s, z = quant.qparams(mins, maxs, scheme=scheme, dtype=qdtype)
+    rs, rz = ref.quant.qparams(mins, maxs, scheme=scheme, dtype=qdtype)
+    assert_bitwise_equal(s, rs)
+    assert_bitwise_equal(z, rz)

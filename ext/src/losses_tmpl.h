@@ -212,9 +212,35 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
 }
 
 /* ---- distillation KL ----------------------------------------------------------------
- * Per row, with q = softmax(s/T), p = softmax(t/T):
- * KL(p || q) = sum_c p_c (t_c - s_c)/T - lse(t/T) + lse(s/T), and d/ds = (q - p)/T.
- * Terms with p_c = 0 contribute 0, as in torch's kl_div (xlogy). */
+ * Per row, with q = softmax(s/T), p = softmax(t/T), d/ds = (q - p)/T.
+ * KL is a small difference of large terms when written sum p (t - s)/T - lse(t/T) +
+ * lse(s/T) (logits of 1e14 lose every digit; two near-equal rows give 0 for 1e-69), so
+ * it is formed from quantities that stay accurate:
+ *   delta_c = ((t_c - s_c) - (mt - ms)) / T          = log(p_c St / (q_c Ss)), exact-ish
+ *   L       = log(St / Ss) = log1p(sum_c q_c expm1(delta_c))
+ *   u_c     = delta_c - L = log(p_c / q_c)
+ *   KL      = sum_c q_c h(u_c),  h(u) = u e^u - e^u + 1 >= 0
+ * (sum_c (q_c - p_c) = 0 is what makes the last line equal to sum p log(p/q)); every term
+ * is >= 0, so the sum has no cancellation, and h is a series for small |u|.  For
+ * |u| >= 1/2, q h(u) = p (u - 1) + q with p, q from the stored exps.  Terms with
+ * p_c = 0 add q_c and those q_c balance the other terms, as in torch's xlogy. */
+#ifndef GK_KL_HELPERS
+#define GK_KL_HELPERS
+/* h(u) = sum_{k>=2} (k-1) u^k / k!, for |u| < 1/2 (terms past k = 17 are below 1e-17) */
+GK_INLINE double gk_kl_h(double u)
+{
+    static const double c[] = {
+        1.0 / 2, 1.0 / 3, 1.0 / 8, 1.0 / 30, 1.0 / 144, 1.0 / 840, 1.0 / 5760,
+        1.0 / 45360, 1.0 / 403200, 10.0 / 39916800.0, 11.0 / 479001600.0,
+        12.0 / 6227020800.0, 13.0 / 87178291200.0, 14.0 / 1307674368000.0,
+        15.0 / 20922789888000.0, 16.0 / 355687428096000.0};
+    double r = c[15];
+    for (int k = 14; k >= 0; --k)
+        r = r * u + c[k];
+    return r * u * u;
+}
+#endif
+
 static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index rows,
                         gk_index cols, double temperature)
 {
@@ -242,15 +268,23 @@ static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index r
             T ms = GK_T(row_max)(si, cols), mt = GK_T(row_max)(ti, cols);
             double Ss = GK_T(row_exp)(si, dsi, cols, ms, (T)inv_temp, NULL);
             double St = GK_T(row_exp)(ti, et, cols, mt, (T)inv_temp, NULL);
+            double shift = (double)mt - (double)ms, inv_ss = 1.0 / Ss, inv_st = 1.0 / St;
             double acc[GK_LANES] = {0};
-            gk_index j = 0;
-            for (; j + GK_LANES <= cols; j += GK_LANES)
-                for (int k = 0; k < GK_LANES; ++k)
-                    acc[k] += (double)et[j + k] * ((double)ti[j + k] - (double)si[j + k]);
-            for (int k = 0; j + k < cols; ++k)
-                acc[k] += (double)et[j + k] * ((double)ti[j + k] - (double)si[j + k]);
-            rl[i] = gk_fold16(acc) * inv_temp / St + ((double)ms - (double)mt) * inv_temp
-                    + log(Ss) - log(St);
+            gk_index j;
+            for (j = 0; j < cols; ++j) {  /* St/Ss - 1, term by term without cancellation */
+                double d = (((double)ti[j] - (double)si[j]) - shift) * inv_temp;
+                acc[j % GK_LANES] += fabs(d) < 0.5 ? (double)dsi[j] * inv_ss * expm1(d)
+                                                   : ((double)et[j] - (double)dsi[j]) * inv_ss;
+            }
+            double L = log1p(gk_fold16(acc));
+            double kl[GK_LANES] = {0};
+            for (j = 0; j < cols; ++j) {
+                double d = (((double)ti[j] - (double)si[j]) - shift) * inv_temp;
+                double u = d - L, q = (double)dsi[j] * inv_ss;
+                kl[j % GK_LANES] += fabs(u) < 0.5 ? q * gk_kl_h(u)
+                                                  : (double)et[j] * inv_st * (u - 1.0) + q;
+            }
+            rl[i] = gk_fold16(kl);
             T a = (T)(scale / Ss), b = (T)(scale / St);
             for (j = 0; j < cols; ++j)
                 dsi[j] = dsi[j] * a - et[j] * b;

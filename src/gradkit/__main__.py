@@ -3,6 +3,28 @@ import argparse
 import sys
 
 
+def _int_at_least(minimum, maximum=None):
+    """An argparse type: an int in [minimum, maximum] (argparse then reports the
+    option and exits with status 2 on anything else)."""
+    def parse(text):
+        try:
+            v = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < minimum or (maximum is not None and v > maximum):
+            hi = "" if maximum is None else f" and <= {maximum}"
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}{hi}, got {v}")
+        return v
+    parse.__name__ = "int"
+    return parse
+
+
+def _nonempty(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def _info(args):
     from . import show_config
     show_config(print_=True)
@@ -26,18 +48,23 @@ def main(argv=None):
     p = sub.add_parser("info", help="build and runtime configuration")
     p.set_defaults(func=_info)
     p = sub.add_parser("demo", help="train an MLP on the handwritten digits, from scratch")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="FILE", help="save loss curves and activation "
-                   "histograms (matplotlib)")
+    p.add_argument("--epochs", type=_int_at_least(1, 100_000), default=20,
+                   help="training epochs, >= 1 (default 20)")
+    p.add_argument("--seed", type=_int_at_least(0, 2**64 - 1), default=0,
+                   help="seed of the split, the initialization and dropout (default 0)")
+    p.add_argument("--plot", metavar="FILE", type=_nonempty, help="save loss curves and "
+                   "activation histograms (matplotlib)")
     p.set_defaults(func=_demo)
     p = sub.add_parser("bench", help="benchmark against NumPy and PyTorch")
     p.add_argument("--quick", action="store_true", help="a fast subset")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--plot", metavar="FILE", help="also plot the results (matplotlib)")
-    p.add_argument("--markdown", metavar="FILE",
+    p.add_argument("--json", metavar="FILE", type=_nonempty,
+                   help="also write the results as JSON")
+    p.add_argument("--plot", metavar="FILE", type=_nonempty,
+                   help="also plot the results (matplotlib)")
+    p.add_argument("--markdown", metavar="FILE", type=_nonempty,
                    help="also write the tables as Markdown (for docs/performance.md)")
-    p.add_argument("--threads", type=int, default=None, help="threads (default: all)")
+    p.add_argument("--threads", type=_int_at_least(1, 4096), default=None,
+                   help="threads (default: all)")
     p.add_argument("--filter", default=None, help="only ops whose name contains this")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)

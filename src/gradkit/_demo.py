@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 import gradkit
+from gradkit import _validation as _v
 from gradkit import clip, gradcheck, losses, nn, optim, schedules
 from gradkit.data import load_digits
 from gradkit.diagnostics import activation_stats
@@ -102,7 +103,9 @@ def plot(path, history, activations):
 
 def main(args):
     t0 = time.perf_counter()
-    epochs, seed, batch = args.epochs, args.seed, 64
+    # checked here too: main() is callable without the command line's parser
+    epochs = _v.positive_int(args.epochs, "epochs")
+    seed, batch = _v.uint64(args.seed, "seed"), 64
     cfg = gradkit.show_config()
     print(f"gradkit {gradkit.__version__}: {cfg['simd']} kernels, OpenMP "
           f"{'on' if cfg['openmp'] else 'off'}, {cfg['num_threads']} threads")

@@ -1,51 +1,110 @@
-"""Argument checks shared by the public API.
+"""Argument checks shared by the whole public API (the one validation module).
 
-Each raises before anything is written: TypeError for a wrong type or dtype, ValueError
-for a wrong shape or value, always naming the argument."""
+Every check raises before anything is written: TypeError for a wrong type or dtype,
+ValueError for a wrong shape or value (``out=`` of the wrong dtype is a ValueError, as
+DESIGN.md states for outputs), always naming the argument.
+
+Rules the helpers below implement, so every family treats arrays the same way:
+
+* dtypes are compared whole (``a.dtype == FLOAT32``), byte order included, never by type
+  number: ``dtype('>f4')`` is not float32.
+* Read-only inputs (``float_array``, ``like``, ``optional_param``, gradients): a
+  byte-swapped float32/float64 array, a non-contiguous one or a misaligned one is
+  copied once to a native, aligned, C-contiguous array.  Other dtypes (int, float16,
+  object, ...) raise TypeError.
+* Arrays written in place (``inplace_float``, ``inplace_array``, ``state_like``,
+  ``float_array_list(writable=True)``) and ``out=`` are never copied silently: a
+  byte-swapped dtype raises TypeError, a read-only, non-contiguous or misaligned array
+  ValueError (``float_array_list`` alone copies a non-contiguous or misaligned array and
+  writes the result back, as ``torch.nn.utils`` accepts any layout).
+* Several arrays written by one call must not overlap: ``disjoint``.
+* Numbers: ``bool`` is never a number; NumPy scalars are accepted; a value too large
+  for a float or for the C kernel's integer raises ValueError, never OverflowError.
+"""
+import math
 import numbers
 
 import numpy as np
 
 from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
 
+from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2 (required)
+
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
+INT64_MAX = 2 ** 63 - 1
 _INF = float("inf")
 
 
-def float_array(a, name):
-    """`a` as a C-contiguous float32/float64 ndarray; copied once only if it is not."""
-    if type(a) is not np.ndarray:
-        if a is None:
-            raise TypeError(f"{name} must be a float32 or float64 array, got None")
-        a = np.asarray(a)
-    dt = a.dtype
-    if dt is not FLOAT32 and dt is not FLOAT64 and dt != FLOAT32 and dt != FLOAT64:
-        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {dt}")
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    return a
+# ---- dtypes ---------------------------------------------------------------------------
+
+def is_float(dt):
+    """True for native float32/float64 (the whole dtype, byte order included)."""
+    return dt is FLOAT32 or dt is FLOAT64 or dt == FLOAT32 or dt == FLOAT64
 
 
-def optional_param(a, name, dtype, shape):
-    """An optional per-feature parameter (weight, bias, running stats): None, or a
-    float array of exactly `dtype` and `shape`."""
-    if a is None:
-        return None
-    if (type(a) is np.ndarray and a.dtype == dtype and a.shape == shape
-            and a.flags.c_contiguous):
-        return a
-    a = float_array(a, name)
-    same_dtype(a, dtype, name)
-    if a.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
-    return a
+def dtype_name(dt):
+    """A dtype for messages: ``float32``, or ``'>f4'`` when the byte order is not
+    native (str() of a byte-swapped float32 also says float32)."""
+    dt = np.dtype(dt)
+    return str(dt) if dt.isnative else repr(dt.str)
+
+
+def _swapped_float(dt):
+    """True for a byte-swapped float32/float64 (``>f4`` on a little-endian machine)."""
+    return dt.kind == "f" and dt.itemsize in (4, 8) and not dt.isnative
+
+
+def _dtype_error(name, dt, what="a float32 or float64 array"):
+    if _swapped_float(dt):
+        return TypeError(f"{name} must be {what} in native byte order, got dtype "
+                         f"{dt.str!r} (byte-swapped; convert it with "
+                         f"a.astype(a.dtype.newbyteorder('='))")
+    return TypeError(f"{name} must be {what}, got dtype {dt}")
+
+
+def float_dtype(dtype, name="dtype"):
+    """np.float32 or np.float64 (as a numpy dtype), else TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if not is_float(dt):
+        raise _dtype_error(name, dt, "float32 or float64")
+    return dt
 
 
 def same_dtype(a, dtype, name, ref="x"):
     if a.dtype != dtype:
-        raise TypeError(f"{name} has dtype {a.dtype} but {ref} has dtype {dtype}; "
-                        "gradkit does not mix float32 and float64")
+        raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but {ref} has dtype "
+                        f"{dtype_name(dtype)}; gradkit does not mix float32 and float64 "
+                        "(nor byte orders)")
+
+
+# ---- read-only arrays -----------------------------------------------------------------
+
+def float_array(a, name):
+    """`a` as a native, aligned, C-contiguous float32/float64 ndarray; copied once only
+    if it is not (a byte-swapped float array is converted to native order)."""
+    if type(a) is not np.ndarray:
+        if a is None:
+            raise TypeError(f"{name} must be a float32 or float64 array, got None")
+        try:
+            a = np.asarray(a)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name} must be a float32 or float64 array, got "
+                            f"{type(a).__name__} ({e})") from None
+    dt = a.dtype
+    if dt is not FLOAT32 and dt is not FLOAT64 and dt != FLOAT32 and dt != FLOAT64:
+        if _swapped_float(dt):
+            return np.ascontiguousarray(a, dtype=dt.newbyteorder("="))
+        raise _dtype_error(name, dt)
+    flags = a.flags
+    if not flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    elif not flags.aligned:
+        a = a.copy()
+    return a
 
 
 def like(a, name, ref, ref_name="x"):
@@ -57,84 +116,288 @@ def like(a, name, ref, ref_name="x"):
     return a
 
 
+def optional_param(a, name, dtype, shape):
+    """An optional per-feature parameter (weight, bias, running stats): None, or a
+    float array of exactly `dtype` and `shape` (read only)."""
+    if a is None:
+        return None
+    if (type(a) is np.ndarray and a.dtype == dtype and a.shape == shape
+            and a.flags.c_contiguous and a.flags.aligned):
+        return a
+    a = float_array(a, name)
+    same_dtype(a, dtype, name)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    return a
+
+
+def grads_like(params, grads, name="grads", *, single=False):
+    """Gradients aligned with `params` (checked in-place arrays): a list with None for a
+    parameter without gradient, else an array of its parameter's dtype and shape,
+    returned native, aligned and C-contiguous (copied once if not).  `single`: one
+    parameter passed on its own, so messages say `name` rather than ``name[0]``."""
+    if not isinstance(grads, (list, tuple)):
+        raise TypeError(f"{name} must be a list of arrays (None for a parameter without "
+                        f"gradient), got {type(grads).__name__}")
+    if len(grads) != len(params):
+        raise ValueError(f"{name} has {len(grads)} entries but there are {len(params)} "
+                         "parameters (the gradients must align with the parameters)")
+    out = list(grads)
+    for i, (g, p) in enumerate(zip(out, params)):
+        if g is None:
+            continue
+        if type(g) is np.ndarray and g.dtype is p.dtype and g.shape == p.shape:
+            flags = g.flags
+            if flags.c_contiguous and flags.aligned:
+                continue  # the common case, without further checks
+        label = name if single else f"{name}[{i}]"
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"{label} must be a numpy array or None, got {type(g).__name__}")
+        c = float_array(g, label)
+        if c.dtype != p.dtype:
+            raise TypeError(f"{label} has dtype {dtype_name(g.dtype)} but its parameter has "
+                            f"dtype {dtype_name(p.dtype)}; gradkit does not mix float32 and "
+                            "float64")
+        if c.shape != p.shape:
+            raise ValueError(f"{label} has shape {g.shape} but its parameter has shape "
+                             f"{p.shape}")
+        out[i] = c
+    return out
+
+
+# ---- arrays written in place ----------------------------------------------------------
+
+def inplace_float(a, name, *, what="updated in place"):
+    """An array the function writes: a float32/float64 ndarray in native byte order,
+    C-contiguous, aligned and writable (never copied)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array ({what}), got {type(a).__name__}")
+    if not is_float(a.dtype):
+        raise _dtype_error(name, a.dtype)
+    _writable_layout(a, name, what)
+    return a
+
+
+def _writable_layout(a, name, what):
+    flags = a.flags
+    if not flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous ({what})")
+    if not flags.aligned:
+        raise ValueError(f"{name} must be aligned to its itemsize ({what})")
+    if not flags.writeable:
+        raise ValueError(f"{name} must be writable ({what})")
+
+
+def inplace_array(a, name, dtype, shape):
+    """An array the function updates in place (running statistics): an ndarray of
+    exactly `dtype` and `shape`, C-contiguous, aligned and writable — never a copy."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array updated in place, "
+                        f"got {type(a).__name__}")
+    same_dtype(a, dtype, name)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    _writable_layout(a, name, "it is updated in place")
+    return a
+
+
+def state_like(a, name, param, param_name="its parameter"):
+    """A state array updated in place along with `param` (optimizer moments): of its
+    parameter's dtype and shape, not overlapping it."""
+    a = inplace_float(a, name)
+    if a.dtype != param.dtype:
+        raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but {param_name} has "
+                        f"dtype {dtype_name(param.dtype)}")
+    if a.shape != param.shape:
+        raise ValueError(f"{name} has shape {a.shape} but {param_name} has shape "
+                         f"{param.shape}")
+    return a
+
+
 def output(out, shape, dtype, name="out"):
-    """`out` if given (checked: ndarray, C-contiguous, writable, shape, dtype), else a
-    new empty array."""
+    """`out` if given (checked: ndarray, dtype (byte order included), shape,
+    C-contiguous, aligned, writable), else a new empty array."""
     if out is None:
         return empty(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if out.dtype != dtype:
-        raise ValueError(f"{name} must have dtype {dtype}, got {out.dtype}")
+        raise ValueError(f"{name} must have dtype {dtype_name(dtype)} (native byte "
+                         f"order), got {dtype_name(out.dtype)}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError(f"{name} must be writable")
+    _writable_layout(out, name, "the result is written into it")
     return out
-
-
-def nonneg_float(v, name):
-    if type(v) is float and 0.0 <= v < _INF:  # the common case, without ABC checks
-        return v
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
-    if not (v >= 0.0) or v == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {v}")
-    return v
-
-
-def positive_int(v, name, minimum=1):
-    if type(v) is int and v >= minimum:
-        return v
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    v = int(v)
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return v
 
 
 def float_array_list(arrays, name, *, writable=False):
     """A list of float32/float64 arrays (a single ndarray counts as a list of one; None
     entries are skipped, as torch skips parameters without a gradient).
 
-    Returns ``(arrays, write_back)``: C-contiguous arrays for the kernel, and the
-    ``(original, contiguous_copy)`` pairs whose copy must be written back after an
-    in-place kernel (non-contiguous inputs).  The dtypes may differ between arrays.
-    With ``writable=True`` read-only arrays raise ValueError."""
+    Returns ``(arrays, write_back)``: native, aligned, C-contiguous arrays for the
+    kernel, and the ``(original, copy)`` pairs whose copy must be written back after an
+    in-place kernel (non-contiguous or misaligned inputs).  The dtypes may differ between
+    arrays.  With ``writable=True`` the arrays must be ndarrays, writable and in native
+    byte order (TypeError otherwise), and must not overlap each other (ValueError)."""
     if isinstance(arrays, np.ndarray):
         arrays = [arrays]
     elif arrays is None or isinstance(arrays, (str, bytes)) or not hasattr(arrays, "__iter__"):
         raise TypeError(f"{name} must be a list of float32/float64 arrays, "
                         f"got {type(arrays).__name__}")
-    out, write_back = [], []
+    out, write_back, written = [], [], []
     for i, a in enumerate(arrays):
         if a is None:
             continue
         label = f"{name}[{i}]"
-        if writable and not isinstance(a, np.ndarray):
-            raise TypeError(f"{label} must be a numpy array (it is modified in place), "
-                            f"got {type(a).__name__}")
-        c = float_array(a, label)
         if writable:
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"{label} must be a numpy array (it is modified in place), "
+                                f"got {type(a).__name__}")
+            if not is_float(a.dtype):
+                raise _dtype_error(label, a.dtype)
             if not a.flags.writeable:
-                raise ValueError(f"{label} must be writable")
-            if c is not a:
-                write_back.append((a, c))
+                raise ValueError(f"{label} must be writable (it is modified in place)")
+            written.append((label, a))
+        c = float_array(a, label)
+        if writable and c is not a:
+            write_back.append((a, c))
         out.append(c)
+    if len(written) > 1:
+        disjoint(written)
     return out, write_back
 
 
-def real(v, name):
-    """A real number (not bool) as a float; NaN rejected."""
+def disjoint(named):
+    """Raise ValueError if two of the arrays in `named` (a list of ``(name, array)``,
+    None arrays skipped) share memory: arrays written by one call must not alias each
+    other (the kernel would read values it already wrote)."""
+    spans = []
+    for name, a in named:
+        if a is None or a.size == 0:
+            continue
+        lo, hi = _byte_bounds(a)
+        spans.append((lo, hi, name, a))
+    if len(spans) < 2:
+        return
+    spans.sort(key=lambda s: s[0])
+    reach = spans[0]
+    for s in spans[1:]:
+        if s[0] < reach[1] and np.shares_memory(s[3], reach[3]):
+            raise ValueError(f"{s[2]} overlaps {reach[2]} (they share memory); arrays "
+                             "written by one call must not overlap")
+        if s[1] > reach[1]:
+            reach = s
+
+
+# ---- numbers ---------------------------------------------------------------------------
+
+def _real(v, name):
+    """float(v) for a real number (not bool); huge ints raise ValueError."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float, got {v}") from None
+
+
+def real(v, name):
+    """A real number (not bool) as a float; NaN rejected, infinities accepted."""
+    v = _real(v, name)
     if v != v:
         raise ValueError(f"{name} must not be NaN")
+    return v
+
+
+def finite_real(v, name):
+    """A finite real number (not bool) as a float."""
+    v = _real(v, name)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    return v
+
+
+def nonneg_float(v, name):
+    """A finite real number >= 0, as a float."""
+    if type(v) is float and 0.0 <= v < _INF:  # the common case, without ABC checks
+        return v
+    v = _real(v, name)
+    if not (0.0 <= v < _INF):
+        raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+    return v
+
+
+def positive_float(v, name):
+    """A finite real number > 0, as a float."""
+    if type(v) is float and 0.0 < v < _INF:
+        return v
+    v = _real(v, name)
+    if not (0.0 < v < _INF):
+        raise ValueError(f"{name} must be a finite number > 0, got {v}")
+    return v
+
+
+def interval(v, name, lo, hi, *, lo_open=False, hi_open=False):
+    """A real number in the interval from lo to hi (closed unless `*_open`)."""
+    if type(v) is not float:
+        v = _real(v, name)
+    if (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi):
+        return v
+    raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}"
+                     f"{')' if hi_open else ']'}, got {v}")
+
+
+def probability(p, name="p"):
+    """A probability in [0, 1] as a float."""
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, without ABC checks
+        return p
+    return interval(p, name, 0.0, 1.0)
+
+
+def unit_open(v, name):
+    """A real number in [0, 1) (Adam's betas, smoothing constants)."""
+    if type(v) is float and 0.0 <= v < 1.0:
+        return v
+    return interval(v, name, 0.0, 1.0, hi_open=True)
+
+
+def integer(v, name, minimum=None, maximum=INT64_MAX):
+    """An int (not bool; NumPy integers accepted) in [minimum, maximum] as a Python int;
+    the default maximum is what a C int64 holds, so huge ints raise ValueError instead
+    of OverflowError at the kernel call."""
+    if type(v) is not int:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+        v = int(v)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def positive_int(v, name, minimum=1, maximum=INT64_MAX):
+    if type(v) is int and minimum <= v <= maximum:
+        return v
+    return integer(v, name, minimum, maximum)
+
+
+def flag(v, name):
+    """A bool (Python or NumPy bool; ints 0 and 1 accepted)."""
+    if v is True or v is False:
+        return v
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, numbers.Integral) and v in (0, 1):
+        return bool(v)
+    raise TypeError(f"{name} must be a bool, got {v!r}")
+
+
+def choice(v, name, options):
+    """One of `options` (strings); ValueError listing them otherwise."""
+    if not isinstance(v, str) or v not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
+                         f"got {v!r}")
     return v
 
 
@@ -153,55 +416,177 @@ def shape_tuple(shape, name="shape"):
             raise TypeError(f"{name} must contain ints, got {type(d).__name__}")
         if d < 0:
             raise ValueError(f"{name} must not contain negative sizes, got {dims}")
+        if d > INT64_MAX:
+            raise ValueError(f"{name} has a size too large for memory, got {dims}")
         out.append(int(d))
     return tuple(out)
 
 
-def float_dtype(dtype, name="dtype"):
-    """np.float32 or np.float64 (as a numpy dtype), else TypeError."""
+# ---- state dicts -----------------------------------------------------------------------
+
+def state_entry(d, key, name="state_dict"):
+    """``d[key]`` for a state dict being loaded; ValueError naming the key when it is
+    missing, TypeError when `d` is not a dict (never a raw KeyError/AttributeError)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"{name} must be a dict, got {type(d).__name__}")
     try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
-    if dt != FLOAT32 and dt != FLOAT64:
-        raise TypeError(f"{name} must be float32 or float64, got {dt}")
-    return dt
+        return d[key]
+    except KeyError:
+        raise ValueError(f"{name} has no {key!r} entry") from None
 
 
-def finite_real(v, name):
-    """A finite real number (not bool) as a float (``real`` also accepts infinities)."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
-    if v != v or v in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be a finite number, got {v}")
+# ---- optimizer hyperparameters (shared by the classes and optim.functional) ------------
+
+def betas(v, name="betas"):
+    """Adam's pair (beta1, beta2), each in [0, 1)."""
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {v!r}")
+    return unit_open(v[0], f"{name}[0]"), unit_open(v[1], f"{name}[1]")
+
+
+def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize):
+    lr, momentum = nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum")
+    weight_decay = nonneg_float(weight_decay, "weight_decay")
+    dampening = finite_real(dampening, "dampening")
+    nesterov = flag(nesterov, "nesterov")
+    if nesterov and (momentum <= 0.0 or dampening != 0.0):
+        raise ValueError("nesterov=True requires momentum > 0 and dampening = 0, got "
+                         f"momentum={momentum}, dampening={dampening}")
+    return lr, momentum, dampening, weight_decay, nesterov, flag(maximize, "maximize")
+
+
+def adam_options(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize,
+                 names=("beta1", "beta2")):
+    """Checked Adam options; `names` are how the caller calls the betas
+    (``betas[0]``/``betas[1]`` for the classes)."""
+    return (nonneg_float(lr, "lr"), unit_open(beta1, names[0]), unit_open(beta2, names[1]),
+            nonneg_float(eps, "eps"), nonneg_float(weight_decay, "weight_decay"),
+            flag(amsgrad, "amsgrad"), flag(decoupled, "decoupled_weight_decay"),
+            flag(maximize, "maximize"))
+
+
+def rmsprop_options(lr, alpha, eps, weight_decay, momentum, centered, maximize):
+    return (nonneg_float(lr, "lr"), nonneg_float(alpha, "alpha"), nonneg_float(eps, "eps"),
+            nonneg_float(weight_decay, "weight_decay"), nonneg_float(momentum, "momentum"),
+            flag(centered, "centered"), flag(maximize, "maximize"))
+
+
+def adagrad_options(lr, lr_decay, weight_decay, eps, maximize):
+    return (nonneg_float(lr, "lr"), nonneg_float(lr_decay, "lr_decay"),
+            nonneg_float(weight_decay, "weight_decay"), nonneg_float(eps, "eps"),
+            flag(maximize, "maximize"))
+
+
+def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov):
+    return (nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum"),
+            nonneg_float(weight_decay, "weight_decay"),
+            nonneg_float(trust_coefficient, "trust_coefficient"), nonneg_float(eps, "eps"),
+            flag(nesterov, "nesterov"))
+
+
+# ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============
+# (appended as one section so it merges apart from the rest of this module)
+
+import sys  # noqa: E402  (kept in this section: merges apart)
+
+_U64 = 1 << 64
+
+
+def size_shape(shape, name="shape"):
+    """``shape_tuple``, and NumPy must be able to index it: the element count too below
+    2**63 (ValueError, never an OverflowError later)."""
+    shape = shape_tuple(shape, name)
+    if math.prod(shape) > sys.maxsize:
+        raise ValueError(f"{name} {shape} has more elements than can be indexed (2**63)")
+    return shape
+
+
+def uint64(v, name="seed"):
+    """An int in [0, 2**64) (seeds, Philox counters): numpy integers accepted."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int in [0, 2**64), got {type(v).__name__}")
+    v = int(v)
+    if not 0 <= v < _U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
     return v
 
 
-def probability(p, name="p"):
-    """A probability in [0, 1] as a float."""
-    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, without ABC checks
-        return p
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(p).__name__}")
-    p = float(p)
-    if not (0.0 <= p <= 1.0):
-        raise ValueError(f"{name} must be in [0, 1], got {p}")
-    return p
 
 
-def inplace_array(a, name, dtype, shape):
-    """An array the function updates in place (running statistics): an ndarray of
-    exactly `dtype` and `shape`, C-contiguous and writable — never a copy."""
+def exact_array(a, name, dtype, shape):
+    """An ndarray of exactly `dtype` (byte order included) and `shape`, C-contiguous
+    and aligned (a copy when it is not)."""
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array updated in place, "
-                        f"got {type(a).__name__}")
-    same_dtype(a, dtype, name)
+        raise TypeError(f"{name} must be a numpy array of {np.dtype(dtype)}, got "
+                        f"{type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
     if a.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous (it is updated in place)")
-    if not a.flags.writeable:
-        raise ValueError(f"{name} must be writable (it is updated in place)")
+    if not (a.flags.c_contiguous and a.flags.aligned):
+        a = np.ascontiguousarray(a).copy()
     return a
 
+
+def as_2d_float(X, who, name="X", min_samples=1):
+    """X as a C-contiguous 2-D float32/float64 array (other real dtypes, and
+    byte-swapped floats, -> float64 / native); sparse, complex and non-numeric input
+    rejected.  The estimators' input check (scikit-learn's messages)."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise TypeError(f"{who} does not accept sparse input; convert {name} to a dense "
+                        "array first (e.g. X.toarray())")
+    if X is None:
+        raise ValueError(f"{who} expected a 2-D array for {name}, got None")
+    arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype != FLOAT32 and arr.dtype != FLOAT64:
+        if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
+            arr = arr.astype(arr.dtype.newbyteorder("="))  # '>f4' -> float32
+        elif arr.dtype.kind in "biuf":
+            arr = np.asarray(arr, dtype=np.float64)
+        elif arr.dtype == object:
+            try:
+                arr = np.asarray(arr, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"{name} must hold real numbers ({e})") from None
+        else:
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array for {name}, got {arr.ndim}D array instead (shape "
+            f"{arr.shape}). Reshape your data either using array.reshape(-1, 1) if it "
+            "has a single feature or array.reshape(1, -1) if it contains a single sample.")
+    if arr.shape[0] < min_samples:
+        raise ValueError(f"Found array with {arr.shape[0]} sample(s) (shape={arr.shape}) "
+                         f"while a minimum of {min_samples} is required by {who}.")
+    if arr.shape[1] < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
+                         f"minimum of 1 is required by {who}.")
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = np.ascontiguousarray(arr).copy()
+    return arr
+
+
+def raise_nonfinite(X, name="X"):
+    """The ValueError for data whose statistics came out non-finite."""
+    if np.isnan(X).any():
+        raise ValueError(f"Input {name} contains NaN (NaN and infinity are not accepted).")
+    if not np.isfinite(X).all():
+        raise ValueError(f"Input {name} contains infinity (NaN and infinity are not "
+                         "accepted).")
+    raise ValueError(f"Input {name} has values so large that their float64 statistics "
+                     "overflow (inf)")
+
+
+def axis(v, ndim, name="axis"):
+    """None, or an axis of an array of `ndim` dimensions (negative counts from the end)
+    as a non-negative int."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(v).__name__}")
+    a = int(v)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{name} {a} is out of range for an array of {ndim} dimensions")
+    return a % ndim

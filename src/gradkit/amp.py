@@ -81,7 +81,7 @@ class LossScaler:
         if not 0.0 < backoff_factor < 1.0:
             raise ValueError(f"backoff_factor must be in (0, 1), got {backoff_factor}")
         self._growth_interval = _v.positive_int(growth_interval, "growth_interval")
-        self._enabled = bool(enabled)
+        self._enabled = _v.flag(enabled, "enabled")
         self._scale = np.float32(init_scale)
         self._growth_factor = growth_factor
         self._backoff_factor = backoff_factor
@@ -143,32 +143,45 @@ class LossScaler:
     def step(self, optimizer, grads):
         """``optimizer.step(grads)`` unless the gradients hold inf/NaN.
 
-        Unscales first unless ``unscale_`` was already called this step.
+        Unscales first unless ``unscale_`` was already called this step.  With a
+        gradkit optimizer the gradients are checked against its parameters (its
+        ``check_step``) before they are unscaled, so a bad list raises with nothing
+        divided and the stage unchanged.  If the optimizer's step raises after the
+        unscale, the stage stays "unscaled" (the gradients were divided), not
+        "stepped": a corrected retry does not unscale twice.
 
         Returns
         -------
         bool
             True if the optimizer stepped, False if the step was skipped.
         """
+        if not callable(getattr(optimizer, "step", None)):
+            raise TypeError(f"optimizer must have a step(grads) method, got "
+                            f"{type(optimizer).__name__}")
         if not self._enabled:
             optimizer.step(grads)
             return True
         key = id(optimizer)
         st = self._states.get(key)
-        if st is None:
-            pending = self._states.get(None)
-            if pending is not None and pending[0] == _UNSCALED:
-                st = self._states[key] = self._states.pop(None)
-            else:
-                st = self._state(key)
-        if st[0] == _STEPPED:
+        pending = self._states.get(None)
+        adopt = st is None and pending is not None and pending[0] == _UNSCALED
+        stage = (pending if adopt else st or [_READY, None])[0]
+        if stage == _STEPPED:
             raise RuntimeError("step() has already been called since the last update().")
+        check = getattr(optimizer, "check_step", None)
+        if callable(check):
+            check(grads)  # raises before anything is unscaled or recorded
+        if adopt:
+            st = self._states[key] = self._states.pop(None)
+        elif st is None:
+            st = self._state(key)
         if st[0] == _READY:
             self.unscale_(grads, optimizer)
-        st[0] = _STEPPED
         if st[1]:
+            st[0] = _STEPPED
             return False
         optimizer.step(grads)
+        st[0] = _STEPPED
         return True
 
     def update(self, new_scale=None):
@@ -213,17 +226,27 @@ class LossScaler:
                 "_growth_tracker": self._growth_tracker}
 
     def load_state_dict(self, state_dict):
-        """Restore from :meth:`state_dict` (also accepts a GradScaler's)."""
+        """Restore from :meth:`state_dict` (also accepts a GradScaler's).  The whole
+        dict is checked first: a missing or invalid entry raises ValueError/TypeError
+        naming it, with nothing changed."""
         if not self._enabled:
             return
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         if len(state_dict) == 0:
             raise RuntimeError("The source state dict is empty, possibly because it was "
                                "saved from a disabled LossScaler.")
-        other = LossScaler(state_dict["scale"], state_dict["growth_factor"],
-                           state_dict["backoff_factor"], state_dict["growth_interval"])
+        get = _v.state_entry
+        try:
+            other = LossScaler(get(state_dict, "scale"), get(state_dict, "growth_factor"),
+                               get(state_dict, "backoff_factor"),
+                               get(state_dict, "growth_interval"))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"state_dict: {e}") from None
+        tracker = _v.integer(get(state_dict, "_growth_tracker"),
+                             "state_dict['_growth_tracker']", 0, other._growth_interval - 1)
         self._scale = other._scale
         self._growth_factor = other._growth_factor
         self._backoff_factor = other._backoff_factor
         self._growth_interval = other._growth_interval
-        self._growth_tracker = _v.positive_int(state_dict["_growth_tracker"],
-                                               "_growth_tracker", minimum=0)
+        self._growth_tracker = tracker

@@ -16,10 +16,12 @@ and returns a float32 tensor), and a float is returned instead of a tensor.
 
 Gradient lists may mix float32 and float64 arrays (as PyTorch allows): each array is
 scaled in its own dtype.  ``None`` entries are skipped (parameters without a gradient).
-Non-contiguous arrays are processed through a contiguous copy written back in place.
+Non-contiguous or misaligned arrays are processed through a contiguous copy written
+back in place.  Arrays modified in place must be in native byte order (a byte-swapped
+``>f4`` raises TypeError) and must not overlap each other (ValueError); the read-only
+``global_norm`` converts byte-swapped arrays once.
 """
 import math
-import numbers
 
 from . import _validation as _v
 from ._ext import clip as _k
@@ -33,9 +35,7 @@ def _norm_type(norm_type):
             norm_type = float(norm_type)
         except ValueError:
             raise ValueError(f"norm_type must be a number > 0 or 'inf', got {norm_type!r}")
-    elif isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
-        raise TypeError(f"norm_type must be a real number, got {type(norm_type).__name__}")
-    p = float(norm_type)
+    p = _v.real(norm_type, "norm_type") if not isinstance(norm_type, float) else norm_type
     if not p > 0.0:
         raise ValueError(f"norm_type must be > 0 (2, inf, or any p > 0), got {p}")
     return p
@@ -104,6 +104,7 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     if max_norm < 0:
         raise ValueError(f"max_norm must be >= 0, got {max_norm}")
     p = _norm_type(norm_type)
+    error_if_nonfinite = _v.flag(error_if_nonfinite, "error_if_nonfinite")
     arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
     total = _k.grad_norm(arrays, p)
     if not math.isfinite(total):

@@ -92,11 +92,15 @@ def update_ratio(params, updates, *, log10=False):
         One per array; a zero parameter gives ``inf`` (or ``nan`` if the update is zero
         too), as the division says.
     """
-    if isinstance(params, np.ndarray):
-        params = [params]
-    if isinstance(updates, np.ndarray):
-        updates = [updates]
-    params, updates = list(params), list(updates)
+    log10 = _v.flag(log10, "log10")
+    lists = []
+    for seq, name in ((params, "params"), (updates, "updates")):
+        if isinstance(seq, np.ndarray):
+            seq = [seq]
+        elif isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
+            raise TypeError(f"{name} must be a list of arrays, got {type(seq).__name__}")
+        lists.append(list(seq))
+    params, updates = lists
     if len(params) != len(updates):
         raise ValueError(f"params and updates must have the same length, got "
                          f"{len(params)} and {len(updates)}")

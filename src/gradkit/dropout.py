@@ -7,12 +7,16 @@ is a function of ``(seed, counter)`` alone.  The forward writes ``y`` and a
 1-bit-per-element mask in one pass; the backward runs either from that bit mask or,
 storing nothing, by regenerating the mask from ``(seed, counter)``.
 """
+import math
+
 import numpy as np
 
 from . import _validation as _v
 from ._ext import dropout as _k
 from ._ext import random as _rk
 from .random import as_generator
+
+_check_seed = _v.uint64
 
 __all__ = ["DropoutMask", "dropout", "dropout_backward", "drop_path", "drop_path_backward"]
 
@@ -24,7 +28,8 @@ def _keep_bound(p):
 
 class DropoutMask:
     """The mask of one :func:`dropout` call: bit-packed, or just the (seed, counter) it
-    was drawn with.
+    was drawn with.  Immutable: every attribute is read-only and ``bits`` is a
+    read-only array (:func:`dropout_backward` trusts nothing of it all the same).
 
     Attributes
     ----------
@@ -47,26 +52,36 @@ class DropoutMask:
     per layer instead of the bits.
     """
 
-    __slots__ = ("shape", "p", "seed", "counter", "_bits")
+    __slots__ = ("_shape", "_p", "_seed", "_counter", "_bits")
 
     def __init__(self, shape, p, seed, counter, bits=None):
-        self.shape = _v.shape_tuple(shape)
-        self.p = _v.probability(p)
-        self.seed = int(seed)
-        self.counter = int(counter)
+        shape = _v.size_shape(shape)
         if bits is not None:
-            bits = np.asarray(bits)
-            if bits.dtype != np.uint8 or bits.shape != ((self.size + 7) // 8,):
-                raise ValueError(f"bits must be a uint8 array of {(self.size + 7) // 8} "
-                                 f"bytes, got {bits.dtype} {bits.shape}")
-            bits = np.ascontiguousarray(bits)
-        self._bits = bits
+            bits = _v.exact_array(bits, "bits", np.uint8, (_nbytes(shape),))
+            bits = bits.copy()  # our own copy: the caller's buffer may change later
+        self._init(shape, _v.probability(p), _check_seed(seed, "seed"),
+                   _check_seed(counter, "counter"), bits)
+
+    def _init(self, shape, p, seed, counter, bits):
+        if bits is not None:
+            bits.flags.writeable = False
+        for k, v in zip(self.__slots__, (shape, p, seed, counter, bits)):
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"DropoutMask is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"DropoutMask is immutable: cannot delete {name!r}")
+
+    def __reduce__(self):
+        return (DropoutMask, (self._shape, self._p, self._seed, self._counter, self._bits))
 
     @classmethod
     def _trusted(cls, shape, p, seed, counter, bits):
         """Built by dropout() from values it has checked: no validation (per-call cost)."""
         m = cls.__new__(cls)
-        m.shape, m.p, m.seed, m.counter, m._bits = shape, p, seed, counter, bits
+        m._init(shape, p, seed, counter, bits)
         return m
 
     @classmethod
@@ -74,12 +89,14 @@ class DropoutMask:
         """A mask known only by the stream it was drawn from (nothing stored)."""
         return cls(shape, p, seed, counter)
 
+    shape = property(lambda self: self._shape, doc="Shape of the input (a tuple).")
+    p = property(lambda self: self._p, doc="Drop probability.")
+    seed = property(lambda self: self._seed, doc="Philox key of the mask's stream.")
+    counter = property(lambda self: self._counter, doc="First word of the stream.")
+
     @property
     def size(self):
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self._shape)
 
     @property
     def stored(self):
@@ -90,18 +107,42 @@ class DropoutMask:
         if self._bits is not None:
             return self._bits
         words = np.empty(self.size, np.uint32)
-        _rk.bits32(words, words.size, self.seed, self.counter)
-        keep = words.astype(np.uint64) < _keep_bound(self.p)
-        return np.packbits(keep, bitorder="little")
+        _rk.bits32(words, words.size, self._seed, self._counter)
+        keep = words.astype(np.uint64) < _keep_bound(self._p)
+        bits = np.packbits(keep, bitorder="little")
+        bits.flags.writeable = False
+        return bits
 
     def to_bool(self):
         """The mask as a bool array of ``shape`` (True = kept)."""
         return np.unpackbits(self.bits, count=self.size, bitorder="little").view(
-            bool).reshape(self.shape)
+            bool).reshape(self._shape)
 
     def __repr__(self):
-        return (f"DropoutMask(shape={self.shape}, p={self.p}, seed={self.seed}, "
-                f"counter={self.counter}, stored={self.stored})")
+        return (f"DropoutMask(shape={self._shape}, p={self._p}, seed={self._seed}, "
+                f"counter={self._counter}, stored={self.stored})")
+
+
+def _nbytes(shape):
+    return (math.prod(shape) + 7) // 8
+
+
+def _checked_mask(mask):
+    """mask's fields re-validated (a subclass or poked private attributes must not
+    reach the kernel): (shape, p, seed, counter, bits or None)."""
+    if not isinstance(mask, DropoutMask):
+        raise TypeError(f"mask must be a DropoutMask or None, got {type(mask).__name__}")
+    try:
+        shape, p, seed, counter, bits = (object.__getattribute__(mask, k)
+                                         for k in DropoutMask.__slots__)
+    except AttributeError:
+        raise ValueError("mask is not initialized") from None
+    shape = _v.size_shape(shape, "mask.shape")
+    p = _v.probability(p, "mask.p")
+    seed, counter = _check_seed(seed, "mask.seed"), _check_seed(counter, "mask.counter")
+    if bits is not None:
+        bits = _v.exact_array(bits, "mask.bits", np.uint8, (_nbytes(shape),))
+    return shape, p, seed, counter, bits
 
 
 def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
@@ -137,11 +178,12 @@ def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
     mask : DropoutMask or None
     """
     p = _v.probability(p)
+    training = _v.flag(training, "training")
+    store_mask = _v.flag(store_mask, "store_mask")
     if not training:
-        if isinstance(x, np.ndarray) and out is None:
-            _v.float_dtype(x.dtype, "x")
-            return x, None
-        xa = _v.float_array(x, "x")
+        xa = _v.float_array(x, "x")  # x itself when it is already a native array
+        if out is None:
+            return xa, None
         y = _v.output(out, xa.shape, xa.dtype)
         if y is not xa:
             np.copyto(y, xa)
@@ -173,16 +215,15 @@ def dropout_backward(dy, mask, *, out=None):
     """
     if mask is None:
         return dropout(dy, 0.0, training=False, out=out)[0]
-    if not isinstance(mask, DropoutMask):
-        raise TypeError(f"mask must be a DropoutMask or None, got {type(mask).__name__}")
+    shape, p, seed, counter, bits = _checked_mask(mask)
     dy = _v.float_array(dy, "dy")
-    if dy.shape != mask.shape:
-        raise ValueError(f"dy must have the mask's shape {mask.shape}, got {dy.shape}")
+    if dy.shape != shape:
+        raise ValueError(f"dy must have the mask's shape {shape}, got {dy.shape}")
     dx = _v.output(out, dy.shape, dy.dtype)
-    if mask.stored:
-        _k.dropout_backward(dy, mask.bits, dx, dy.size, mask.p)
+    if bits is not None:
+        _k.dropout_backward(dy, bits, dx, dy.size, p)
     else:
-        _k.dropout(dy, dx, None, dy.size, mask.p, mask.seed, mask.counter)
+        _k.dropout(dy, dx, None, dy.size, p, seed, counter)
     return dx
 
 
@@ -217,6 +258,7 @@ def drop_path(x, p, *, training=True, rng=None):
     keep : ndarray of bool, shape (N,)
     """
     p = _v.probability(p)
+    training = _v.flag(training, "training")
     x = _v.float_array(x, "x")
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (the samples)")

@@ -80,8 +80,10 @@ class _Flat:
             if a is None:
                 raise TypeError(f"{nm} must be an array, got None")
             a = np.asarray(a)
-            if a.dtype.kind not in "fiu":
-                raise TypeError(f"{nm} must be a real array, got dtype {a.dtype}")
+            if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
+                # an int or float16 gradient has lost the digits the check measures
+                raise TypeError(f"{nm} must be a float32 or float64 array, got dtype "
+                                f"{a.dtype}")
             if a.shape != shape:
                 raise ValueError(f"{nm} must have shape {shape}, got {a.shape}")
             out.append(a.reshape(-1).astype(np.float64))
@@ -101,13 +103,20 @@ def _default_eps(dtype):
     return float(np.cbrt(np.finfo(dtype).eps))
 
 
-def _steps(theta, eps):
+def _check_eps(eps):
+    """None, or a finite step > 0."""
     if eps is None:
-        return _default_eps(theta.dtype) * np.maximum(1.0, np.abs(theta.astype(np.float64)))
+        return None
     eps = _v.nonneg_float(eps, "eps")
     if eps == 0.0:
         raise ValueError("eps must be > 0, got 0.0")
-    return np.full(theta.size, eps)
+    return eps
+
+
+def _steps(theta, eps):
+    if eps is None:
+        return _default_eps(theta.dtype) * np.maximum(1.0, np.abs(theta.astype(np.float64)))
+    return np.full(theta.size, _check_eps(eps))
 
 
 def _scalar(out, what="f"):
@@ -201,6 +210,9 @@ def numerical_grad(f, x, *, eps=None, batched=False, batch_size=None):
     -------
     ndarray (or dict of ndarrays) with x's shape(s) and dtype.
     """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    batched = _v.flag(batched, "batched")
     flat = _Flat(x)
     g, _ = _numerical(f, flat, eps, batched, batch_size)
     return flat.view(g.astype(flat.dtype))
@@ -302,9 +314,7 @@ def _directional(f, flat, eps, dirs, batched, batch_size):
         scale = float(np.abs(flat.theta).max()) if n else 1.0
         h = _default_eps(flat.dtype) * max(1.0, scale)
     else:
-        h = _v.nonneg_float(eps, "eps")
-        if h == 0.0:
-            raise ValueError("eps must be > 0, got 0.0")
+        h = _check_eps(eps)
     v = np.ascontiguousarray(dirs.astype(flat.dtype))
     d = np.empty(k)
     if not batched:
@@ -376,7 +386,22 @@ def check_grad(f, x, grad=None, *, eps=None, fast=False, n_directions=8, atol=No
     """
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
+    fast = _v.flag(fast, "fast")
+    batched = _v.flag(batched, "batched")
     flat = _Flat(x)
+    # every option checked before f is first called
+    eps = _check_eps(eps)
+    if batch_size is not None:
+        batch_size = _v.positive_int(batch_size, "batch_size")
+    tol = None
+    if atol is not None or rtol is not None:
+        tol = (1e-5 if atol is None else _v.nonneg_float(atol, "atol"),
+               1e-3 if rtol is None else _v.nonneg_float(rtol, "rtol"))
+    if fast:
+        n_directions = _v.positive_int(n_directions, "n_directions")
+        if not isinstance(rng, np.random.Generator):
+            from .random import as_generator
+            rng = as_generator(rng)
     if flat.dtype == np.float32:
         warnings.warn("check_grad: x is float32; the finite differences are then only "
                       "good to about 1e-4 relative, so a correct gradient may show as "
@@ -392,10 +417,6 @@ def check_grad(f, x, grad=None, *, eps=None, fast=False, n_directions=8, atol=No
         evals += 1
     else:
         g = flat.flatten_like(grad)
-    tol = None
-    if atol is not None or rtol is not None:
-        tol = (1e-5 if atol is None else _v.nonneg_float(atol, "atol"),
-               1e-3 if rtol is None else _v.nonneg_float(rtol, "rtol"))
     if fast:
         k = _v.positive_int(n_directions, "n_directions")
         dirs = _directions(rng, k, flat.size)

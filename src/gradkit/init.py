@@ -9,10 +9,10 @@ Shapes follow PyTorch's layout ``(out_features, in_features, *kernel)``: see
 numbers for any thread count).
 """
 import math
-import numbers
 
 import numpy as np
 
+from . import _blas
 from . import _validation as _v
 from .random import as_generator
 
@@ -39,10 +39,13 @@ def calculate_gain(nonlinearity, param=None):
     selu                                     3/4
     ======================================  ==============================
 
-    Raises ValueError for any other name, or a leaky_relu param that is not a number.
+    Raises ValueError for any other name or a non-finite leaky_relu param, TypeError
+    for a param that is not a real number.
     """
     if not isinstance(nonlinearity, str):
         raise TypeError(f"nonlinearity must be a str, got {type(nonlinearity).__name__}")
+    if param is not None and nonlinearity == "leaky_relu":
+        param = _v.finite_real(param, "param")  # the negative slope
     if nonlinearity in _LINEAR:
         return 1.0
     if nonlinearity == "tanh":
@@ -50,12 +53,7 @@ def calculate_gain(nonlinearity, param=None):
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        if param is None:
-            slope = 0.01
-        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
-            slope = float(param)
-        else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+        slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
@@ -67,7 +65,7 @@ def fans(shape):
     ``fan_in = in * prod(kernel)``, ``fan_out = out * prod(kernel)``
     (``torch.nn.init._calculate_fan_in_and_fan_out``).  Fewer than 2 dimensions
     raise ValueError."""
-    shape = _v.shape_tuple(shape)
+    shape = _v.size_shape(shape)
     if len(shape) < 2:
         raise ValueError("Fan in and fan out can not be computed for a shape with fewer "
                          f"than 2 dimensions, got {shape}")
@@ -75,10 +73,10 @@ def fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _target(shape, dtype, out):
+def _target(shape, dtype, out, name="out"):
     """The array to fill: out (checked) or a new one of shape and dtype."""
     if out is not None and not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if dtype is None:
         dtype = out.dtype if out is not None else np.float32
     dt = _v.float_dtype(dtype)
@@ -86,8 +84,8 @@ def _target(shape, dtype, out):
         if out is None:
             raise ValueError("shape is required when out is not given")
         shape = out.shape
-    shape = _v.shape_tuple(shape)
-    return _v.output(out, shape, dt), shape
+    shape = _v.size_shape(shape)
+    return _v.output(out, shape, dt, name), shape
 
 
 def _fan(shape, mode):
@@ -95,7 +93,7 @@ def _fan(shape, mode):
         raise TypeError(f"mode must be a str, got {type(mode).__name__}")
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = fans(shape)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -132,6 +130,9 @@ def normal(shape, mean=0., std=1., *, rng=None, dtype=None, out=None):
 def uniform(shape, a=0., b=1., *, rng=None, dtype=None, out=None):
     """U[a, b) (``torch.nn.init.uniform_``); see
     :meth:`gradkit.random.Generator.uniform`."""
+    a, b = _v.finite_real(a, "a"), _v.finite_real(b, "b")
+    if a > b:
+        raise ValueError(f"uniform needs a <= b, got a={a}, b={b}")
     y, shape = _target(shape, dtype, out)
     return as_generator(rng).uniform(shape, a, b, out=y)
 
@@ -170,6 +171,7 @@ def xavier_normal(shape, gain=1., *, rng=None, dtype=None, out=None):
 
 
 def _kaiming_std(shape, a, mode, nonlinearity):
+    a = _v.finite_real(a, "a")
     fan = _fan(shape, mode)
     gain = calculate_gain(nonlinearity, a)
     return gain / math.sqrt(fan) if fan > 0 else 0.0
@@ -217,8 +219,10 @@ def variance_scaling(shape, scale=1., mode="fan_in", distribution="truncated_nor
     scale = _v.finite_real(scale, "scale")
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
-    if not isinstance(mode, str) or not isinstance(distribution, str):
-        raise TypeError("mode and distribution must be str")
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a str, got {type(mode).__name__}")
+    if not isinstance(distribution, str):
+        raise TypeError(f"distribution must be a str, got {type(distribution).__name__}")
     mode, distribution = mode.lower(), distribution.lower()
     if mode not in ("fan_in", "fan_out", "fan_avg"):
         raise ValueError(f"mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
@@ -269,7 +273,7 @@ def orthogonal(shape, gain=1., *, rng=None, dtype=None, out=None):
     gain = _v.finite_real(gain, "gain")
     y, shape = _target(shape, dtype, out)
     if len(shape) < 2:
-        raise ValueError(f"Only shapes with 2 or more dimensions are supported, got {shape}")
+        raise ValueError(f"shape must have 2 or more dimensions for orthogonal, got {shape}")
     if y.size == 0:
         return y
     rows = shape[0]
@@ -277,12 +281,51 @@ def orthogonal(shape, gain=1., *, rng=None, dtype=None, out=None):
     flat = as_generator(rng).normal((rows, cols), dtype=np.float64)
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
+    q = _signed_q(flat)
     if rows < cols:
         q = q.T
     y[...] = (q * gain).reshape(shape)
     return y
+
+
+def _signed_q(a):
+    """Q diag(sign(diag R)) of the reduced QR of a (m >= n), float64, with bits that do
+    not depend on the BLAS threads (OpenBLAS splits its products differently for
+    different thread counts, and the rounding follows): LAPACK's QR with BLAS held to
+    one thread when threadpoolctl is importable, else :func:`_householder_q`."""
+    with _blas.single_threaded() as pinned:
+        if pinned:
+            q, r = np.linalg.qr(a)
+            return q * np.sign(np.diag(r))
+    return _householder_q(a)
+
+
+def _householder_q(a):
+    """Q diag(sign(diag R)) of a = QR (m >= n) by Householder reflections written in
+    NumPy elementwise operations and pairwise sums: no BLAS call, so the same bits for
+    any thread count (slower than LAPACK for large matrices: the fallback)."""
+    at = np.array(a.T, dtype=np.float64, order="C")  # row j holds column j of a
+    n, m = at.shape
+    vs, signs = [], np.empty(n)
+    for k in range(n):
+        x = at[k, k:]
+        alpha = -math.copysign(float(np.sqrt(np.add.reduce(x * x))), x[0])  # R[k, k]
+        v = x.copy()
+        v[0] -= alpha
+        nv = float(np.sqrt(np.add.reduce(v * v)))
+        signs[k] = -1.0 if alpha < 0 else 1.0
+        if nv > 0:
+            v /= nv                                 # H = I - 2 v v^T
+            sub = at[k + 1:, k:]
+            sub -= (2.0 * np.add.reduce(sub * v, axis=1))[:, None] * v
+        vs.append(v if nv > 0 else None)
+    qt = np.zeros((n, m))
+    qt[np.arange(n), np.arange(n)] = signs         # Q diag(s) = H_0 ... H_{n-1} [diag(s); 0]
+    for k in range(n - 1, -1, -1):
+        if vs[k] is not None:
+            sub = qt[k:, k:]
+            sub -= (2.0 * np.add.reduce(sub * vs[k], axis=1))[:, None] * vs[k]
+    return qt.T
 
 
 def eye(shape, *, rng=None, dtype=None, out=None):
@@ -290,7 +333,7 @@ def eye(shape, *, rng=None, dtype=None, out=None):
     other numbers of dimensions raise ValueError."""
     y, shape = _target(shape, dtype, out)
     if len(shape) != 2:
-        raise ValueError(f"Only 2-D shapes are supported, got {shape}")
+        raise ValueError(f"shape must be 2-D for eye, got {shape}")
     y.fill(0)
     np.fill_diagonal(y, 1)
     return y
@@ -311,16 +354,15 @@ def lora(in_features, out_features, rank, *, method="kaiming", rng=None, dtype=N
     in_features = _v.positive_int(in_features, "in_features")
     out_features = _v.positive_int(out_features, "out_features")
     rank = _v.positive_int(rank, "rank")
-    if method not in ("kaiming", "gaussian"):
-        raise ValueError(f"method must be 'kaiming' or 'gaussian', got {method!r}")
+    _v.choice(method, "method", ("kaiming", "gaussian"))
     if out is None:
         out_a = out_b = None
     elif isinstance(out, (tuple, list)) and len(out) == 2:
         out_a, out_b = out
     else:
         raise TypeError("out must be None or a pair (A, B) of arrays")
-    a, _ = _target((rank, in_features), dtype, out_a)
-    b, _ = _target((out_features, rank), a.dtype, out_b)
+    a, _ = _target((rank, in_features), dtype, out_a, "out[0]")
+    b, _ = _target((out_features, rank), a.dtype, out_b, "out[1]")
     if method == "kaiming":
         kaiming_uniform(a.shape, math.sqrt(5.0), rng=rng, out=a)
     else:

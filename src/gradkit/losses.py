@@ -10,8 +10,6 @@ dtype; ``reduction='none'`` gives an array of the input's dtype, and then the gr
 is that of ``loss.sum()`` (a backward with ones).  Results are bitwise identical for any
 thread count.
 """
-import numbers
-
 import numpy as np
 
 from . import _validation as _v
@@ -21,7 +19,7 @@ __all__ = ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]
 
 
 def _reduction(reduction):
-    if reduction not in _k.REDUCTIONS:
+    if not isinstance(reduction, str) or reduction not in _k.REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return _k.REDUCTIONS[reduction]
 
@@ -44,7 +42,11 @@ def _targets(labels, logits, ignore_index):
     if lab.dtype.kind in "iu":
         if lab.shape != (n,):
             raise ValueError(f"labels (class indices) must have shape ({n},), got {lab.shape}")
-        lab = np.ascontiguousarray(lab, dtype=np.int64)
+        if lab.dtype.kind == "u" and lab.size and lab.max() > _v.INT64_MAX:
+            raise ValueError(f"labels must be class indices in [0, {c}), got {lab.max()}")
+        lab = np.ascontiguousarray(lab, dtype=np.int64)  # also native byte order
+        if not lab.flags.aligned:
+            lab = lab.copy()
         if n:
             valid = lab[lab != ignore_index]
             if valid.size and (valid.min() < 0 or valid.max() >= c):
@@ -64,23 +66,12 @@ def _targets(labels, logits, ignore_index):
 
 
 def _int(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    return int(v)
+    """An int the kernel holds as int64 (huge ints raise ValueError)."""
+    return _v.integer(v, name, -_v.INT64_MAX - 1, _v.INT64_MAX)
 
 
-def _unit_interval(v, name):
-    v = _v.nonneg_float(v, name)
-    if v > 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {v}")
-    return v
-
-
-def _positive(v, name):
-    v = _v.nonneg_float(v, name)
-    if v == 0.0:
-        raise ValueError(f"{name} must be > 0, got {v}")
-    return v
+_unit_interval = _v.probability
+_positive = _v.positive_float
 
 
 def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mean",

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from . import _validation as _v
 from . import dropout as _dropout
 from . import init as _init
 from . import norm as _norm
@@ -30,11 +31,48 @@ __all__ = ["Module", "Linear", "ReLU", "Tanh", "GELU", "LayerNorm", "RMSNorm", "
 
 
 class Module:
-    """Base class: no parameters; subclasses set ``params`` and ``grads``."""
+    """Base class: no parameters; subclasses set ``params`` and ``grads``.
+
+    Inputs are checked as the kernels check them: a float32/float64 array (TypeError
+    otherwise: an int array is not silently upcast), of the layer's dtype when it has
+    parameters; ``backward`` before ``forward`` raises RuntimeError."""
 
     def __init__(self):
         self.params = []
         self.grads = []
+
+    def _input(self, x, dtype=None, name="x"):
+        """x as a float array (of `dtype` when given)."""
+        x = _v.float_array(x, name)
+        if dtype is not None and x.dtype != dtype:
+            raise TypeError(f"{name} has dtype {x.dtype} but {type(self).__name__} holds "
+                            f"{np.dtype(dtype)} parameters; gradkit does not mix float32 "
+                            "and float64")
+        return x
+
+    def _features_last(self, x):
+        """x for a norm over its last axis of `self.features` (LayerNorm, RMSNorm)."""
+        x = self._input(x, self.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.features:
+            raise ValueError(f"x must have {self.features} features in its last axis, "
+                             f"got shape {x.shape}")
+        return x
+
+    def _saved(self, attr):
+        """What forward kept for backward, or RuntimeError."""
+        v = getattr(self, attr, None)
+        if v is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return v
+
+    def _grad_input(self, dy, x, shape=None):
+        """dy checked against the forward's input x: dtype, and `shape` (x's)."""
+        dy = self._input(dy, x.dtype, "dy")
+        want = x.shape if shape is None else shape
+        if dy.shape != want:
+            raise ValueError(f"dy must have shape {want} (the forward's output), got "
+                             f"{dy.shape}")
+        return dy
 
     def forward(self, x, training=True):
         raise NotImplementedError
@@ -61,6 +99,11 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, *, init="default", rng=None,
                  dtype=np.float32):
         super().__init__()
+        in_features = _v.positive_int(in_features, "in_features", minimum=0)
+        out_features = _v.positive_int(out_features, "out_features", minimum=0)
+        bias = _v.flag(bias, "bias")
+        init = _v.choice(init, "init", ("default", "kaiming"))
+        dtype = _v.float_dtype(dtype)
         self.in_features, self.out_features = in_features, out_features
         rng = _random.as_generator(rng)
         shape = (out_features, in_features)
@@ -83,6 +126,10 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x, training=True):
+        x = self._input(x, self.weight.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have {self.in_features} features in its last axis, "
+                             f"got shape {x.shape}")
         self._x = x
         y = x @ self.weight.T
         if self.bias is not None:
@@ -90,7 +137,9 @@ class Linear(Module):
         return y
 
     def backward(self, dy):
-        x2 = self._x.reshape(-1, self.in_features)
+        x = self._saved("_x")
+        dy = self._grad_input(dy, x, x.shape[:-1] + (self.out_features,))
+        x2 = x.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
         np.matmul(dy2.T, x2, out=self.dweight)
         if self.bias is not None:
@@ -105,10 +154,13 @@ class ReLU(Module):
     """``max(x, 0)``; its gradient at 0 is 0, as PyTorch's."""
 
     def forward(self, x, training=True):
+        x = self._input(x)
+        self._x = x
         self._mask = x > 0
         return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
 
     def backward(self, dy):
+        dy = self._grad_input(dy, self._saved("_x"))
         return np.where(self._mask, dy, 0).astype(dy.dtype, copy=False)
 
 
@@ -116,11 +168,13 @@ class Tanh(Module):
     """``tanh(x)``; backward ``dy (1 - y^2)``."""
 
     def forward(self, x, training=True):
-        self._y = np.tanh(x)
+        self._y = np.tanh(self._input(x))
         return self._y
 
     def backward(self, dy):
-        return dy * (1 - self._y * self._y)
+        y = self._saved("_y")
+        dy = self._grad_input(dy, y)
+        return dy * (1 - y * y)
 
 
 class GELU(Module):
@@ -130,11 +184,11 @@ class GELU(Module):
 
     def __init__(self, approximate="none"):
         super().__init__()
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        _v.choice(approximate, "approximate", ("none", "tanh"))
         self.approximate = approximate
 
     def forward(self, x, training=True):
+        x = self._input(x)
         self._x = x
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
@@ -145,7 +199,8 @@ class GELU(Module):
         return (x * self._cdf).astype(x.dtype, copy=False)
 
     def backward(self, dy):
-        x = self._x
+        x = self._saved("_x")
+        dy = self._grad_input(dy, x)
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             dt = (1 - self._t ** 2) * k * (1 + 3 * 0.044715 * x ** 2)
@@ -162,6 +217,10 @@ class LayerNorm(Module):
 
     def __init__(self, features, eps=1e-5, elementwise_affine=True, *, dtype=np.float32):
         super().__init__()
+        features = _v.positive_int(features, "features")
+        eps = _v.nonneg_float(eps, "eps")
+        elementwise_affine = _v.flag(elementwise_affine, "elementwise_affine")
+        self.dtype = dtype = _v.float_dtype(dtype)
         self.features, self.eps = features, eps
         if elementwise_affine:
             self.weight, self.bias = np.ones(features, dtype), np.zeros(features, dtype)
@@ -171,11 +230,13 @@ class LayerNorm(Module):
             self.weight = self.bias = None
 
     def forward(self, x, training=True):
+        x = self._features_last(x)
         y, self._stats = _norm.layer_norm(x, self.weight, self.bias, self.eps)
         self._x = x
         return y
 
     def backward(self, dy):
+        dy = self._grad_input(dy, self._saved("_x"))
         dx, dw, db = _norm.layer_norm_backward(dy, self._x, self._stats, self.weight,
                                                bias=self.bias is not None)
         if self.weight is not None:
@@ -192,6 +253,10 @@ class RMSNorm(Module):
 
     def __init__(self, features, eps=None, elementwise_affine=True, *, dtype=np.float32):
         super().__init__()
+        features = _v.positive_int(features, "features")
+        eps = None if eps is None else _v.nonneg_float(eps, "eps")
+        elementwise_affine = _v.flag(elementwise_affine, "elementwise_affine")
+        self.dtype = dtype = _v.float_dtype(dtype)
         self.features, self.eps = features, eps
         if elementwise_affine:
             self.weight = np.ones(features, dtype)
@@ -201,11 +266,13 @@ class RMSNorm(Module):
             self.weight = None
 
     def forward(self, x, training=True):
+        x = self._features_last(x)
         y, self._stats = _norm.rms_norm(x, self.weight, self.eps)
         self._x = x
         return y
 
     def backward(self, dy):
+        dy = self._grad_input(dy, self._saved("_x"))
         dx, dw = _norm.rms_norm_backward(dy, self._x, self._stats, self.weight)
         if self.weight is not None:
             self.dweight[...] = dw
@@ -221,6 +288,11 @@ class BatchNorm(Module):
 
     def __init__(self, features, eps=1e-5, momentum=0.1, affine=True, *, dtype=np.float32):
         super().__init__()
+        features = _v.positive_int(features, "features")
+        eps = _v.nonneg_float(eps, "eps")
+        momentum = None if momentum is None else _v.probability(momentum, "momentum")
+        affine = _v.flag(affine, "affine")
+        self.dtype = dtype = _v.float_dtype(dtype)
         self.features, self.eps, self.momentum = features, eps, momentum
         self.running_mean = np.zeros(features, dtype)
         self.running_var = np.ones(features, dtype)
@@ -233,6 +305,10 @@ class BatchNorm(Module):
             self.weight = self.bias = None
 
     def forward(self, x, training=True):
+        training = _v.flag(training, "training")
+        x = self._input(x, self.dtype)
+        if x.ndim < 2 or x.shape[1] != self.features:
+            raise ValueError(f"x must have shape (N, {self.features}, ...), got {x.shape}")
         y, self._stats = _norm.batch_norm(
             x, self.weight, self.bias, self.running_mean, self.running_var,
             training=training, momentum=self.momentum, eps=self.eps,
@@ -241,6 +317,7 @@ class BatchNorm(Module):
         return y
 
     def backward(self, dy):
+        dy = self._grad_input(dy, self._saved("_x"))
         if not self._training:
             # evaluation: y = (x - running_mean) * rstd * w + b is affine in x
             shape = (1, -1) + (1,) * (dy.ndim - 2)
@@ -268,14 +345,17 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
-        self.p = p
+        self.p = _v.probability(p)
         self.rng = _random.as_generator(rng)
 
     def forward(self, x, training=True):
+        x = self._input(x)
         y, self._mask = _dropout.dropout(x, self.p, training=training, rng=self.rng)
+        self._x = x
         return y
 
     def backward(self, dy):
+        dy = self._grad_input(dy, self._saved("_x"))
         if self._mask is None:
             return dy
         return _dropout.dropout_backward(dy, self._mask)
@@ -290,6 +370,10 @@ class Sequential(Module):
     def __init__(self, *layers):
         super().__init__()
         self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"layers[{i}] must be a gradkit.nn.Module, got "
+                                f"{type(layer).__name__}")
         for layer in self.layers:
             self.params += layer.params
             self.grads += layer.grads
@@ -325,10 +409,12 @@ class Residual(Module):
 
     def __init__(self, block, norm=None, *, features=None, eps=1e-5, dtype=np.float32):
         super().__init__()
-        if norm not in (None, "pre", "post"):
-            raise ValueError(f"norm must be None, 'pre' or 'post', got {norm!r}")
-        if norm is not None and features is None:
-            raise ValueError("features is needed when norm is 'pre' or 'post'")
+        if not isinstance(block, Module):
+            raise TypeError(f"block must be a gradkit.nn.Module, got {type(block).__name__}")
+        if norm is not None:
+            _v.choice(norm, "norm", ("pre", "post"))
+            if features is None:
+                raise ValueError("features is needed when norm is 'pre' or 'post'")
         self.block, self.norm_kind = block, norm
         self.norm = LayerNorm(features, eps, dtype=dtype) if norm else None
         self.params = list(block.params) + (self.norm.params if self.norm else [])

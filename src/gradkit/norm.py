@@ -35,9 +35,19 @@ def _stats(mean, rstd, _new=tuple.__new__):
     return _new(NormStats, (mean, rstd))
 
 
-# rms_norm's default eps per dtype number: finfo(dtype).eps
-_EPS = {np.dtype(np.float32).num: float(np.finfo(np.float32).eps),
-        np.dtype(np.float64).num: float(np.finfo(np.float64).eps)}
+# rms_norm's default eps per dtype: finfo(dtype).eps
+_EPS = {_v.FLOAT32: float(np.finfo(np.float32).eps),
+        _v.FLOAT64: float(np.finfo(np.float64).eps)}
+
+
+def _fast_ok(x, a, b, out):
+    """Whether the compiled fast path may see these arrays: it checks types, shapes and
+    type numbers, so byte-swapped or misaligned arrays go the checked path here (which
+    converts read-only inputs and rejects such an ``out=``)."""
+    for arr in (x, a, b, out):
+        if type(arr) is np.ndarray and not (arr.dtype.isnative and arr.flags.aligned):
+            return False
+    return True
 
 
 def _split(x, normalized_ndim):
@@ -83,9 +93,10 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5, *, normalized_ndim=1, out=No
     stats : NormStats
         ``mean`` and ``rstd`` of shape ``x.shape[:-normalized_ndim]``, x's dtype.
     """
-    fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
-    if fast is not None:
-        return fast[0], _stats(fast[1], fast[2])
+    if _fast_ok(x, weight, bias, out):
+        fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
+        if fast is not None:
+            return fast[0], _stats(fast[1], fast[2])
     x = _v.float_array(x, "x")
     outer, inner, rows, cols = _split(x, normalized_ndim)
     weight = _v.optional_param(weight, "weight", x.dtype, inner)
@@ -102,6 +113,11 @@ def _stats_arrays(stats, x, need_mean):
     if not isinstance(stats, tuple) or len(stats) != 2:
         raise TypeError("stats must be the NormStats (mean, rstd) returned by the forward")
     mean, rstd = stats
+    if not need_mean and mean is not None:
+        # LayerNorm's rstd is 1/sqrt(var + eps), not RMSNorm's 1/sqrt(mean(x^2) + eps):
+        # the backward would silently compute the wrong gradient
+        raise ValueError("stats.mean is not None: these are layer_norm's statistics; "
+                         "rms_norm_backward needs the NormStats returned by rms_norm")
     rstd = _v.float_array(rstd, "stats.rstd")
     _v.same_dtype(rstd, x.dtype, "stats.rstd")
     nd = x.ndim - rstd.ndim
@@ -110,7 +126,8 @@ def _stats_arrays(stats, x, need_mean):
                          f"shape of x {x.shape}")
     if need_mean:
         if mean is None:
-            raise ValueError("stats.mean is None; layer_norm_backward needs the mean")
+            raise ValueError("stats.mean is None (rms_norm's statistics?); "
+                             "layer_norm_backward needs the NormStats returned by layer_norm")
         mean = _v.like(mean, "stats.mean", rstd, "stats.rstd")
     return mean, rstd, nd
 
@@ -192,10 +209,11 @@ def rms_norm(x, weight=None, eps=None, *, normalized_ndim=1, out=None):
         ``mean`` is None; ``rstd`` has shape ``x.shape[:-normalized_ndim]``.
     """
     if eps is None and type(x) is np.ndarray:
-        eps = _EPS.get(x.dtype.num, None)
-    fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)
-    if fast is not None:
-        return fast[0], _stats(None, fast[1])
+        eps = _EPS.get(x.dtype, None)
+    if _fast_ok(x, weight, None, out):
+        fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)
+        if fast is not None:
+            return fast[0], _stats(None, fast[1])
     x = _v.float_array(x, "x")
     outer, inner, rows, cols = _split(x, normalized_ndim)
     weight = _v.optional_param(weight, "weight", x.dtype, inner)
@@ -316,7 +334,7 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
     shape = (channels,)
     weight = _v.optional_param(weight, "weight", x.dtype, shape)
     bias = _v.optional_param(bias, "bias", x.dtype, shape)
-    training = bool(training)
+    training = _v.flag(training, "training")
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must be given together")
     if training:

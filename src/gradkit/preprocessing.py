@@ -27,6 +27,7 @@ converted to float64).  NaN or infinity in X, a width other than the fitted one,
 ``transform`` before ``fit`` and a single sample for PCA/Whitener raise ValueError
 (NotFittedError before fit).
 """
+import functools
 import numbers
 import warnings
 
@@ -34,6 +35,8 @@ import numpy as np
 from scipy.linalg import eigh as _eigh
 from scipy.linalg import svd as _svd
 
+from . import _blas
+from . import _validation as _v
 from ._config import num_threads as _num_threads
 from ._ext import preprocessing as _k
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, NotFittedError,
@@ -41,15 +44,10 @@ from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, NotFittedError,
 
 __all__ = ["Standardizer", "PCA", "Whitener", "NotFittedError"]
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SOLVERS = ("covariance_eigh", "full")
 
 
-# ---- input checks ---------------------------------------------------------------------
-
-def _is_sparse(X):
-    return hasattr(X, "tocsr") and hasattr(X, "nnz")
-
+# ---- input checks and threads ------------------------------------------------------------
 
 def _feature_names(X):
     """Column names of a dataframe when they are all strings, else None."""
@@ -62,74 +60,42 @@ def _feature_names(X):
     return None
 
 
-def _as_2d_float(X, who, name="X", min_samples=1):
-    """X as a C-contiguous 2-D float32/float64 array (other real dtypes -> float64)."""
-    if _is_sparse(X):
-        raise TypeError(f"{who} does not accept sparse input; convert {name} to a dense "
-                        "array first (e.g. X.toarray())")
-    if X is None:
-        raise ValueError(f"{who} expected a 2-D array for {name}, got None")
-    arr = X if isinstance(X, np.ndarray) else np.asarray(X)
-    if arr.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
-    if arr.dtype not in _FLOATS:
-        if arr.dtype.kind not in "biuf" and arr.dtype != object:
-            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(
-            f"Expected a 2D array for {name}, got {arr.ndim}D array instead (shape "
-            f"{arr.shape}). Reshape your data either using array.reshape(-1, 1) if it "
-            "has a single feature or array.reshape(1, -1) if it contains a single sample.")
-    if arr.shape[0] < min_samples:
-        raise ValueError(f"Found array with {arr.shape[0]} sample(s) (shape={arr.shape}) "
-                         f"while a minimum of {min_samples} is required by {who}.")
-    if arr.shape[1] < 1:
-        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
-                         f"minimum of 1 is required by {who}.")
-    return np.ascontiguousarray(arr)
-
-
-def _raise_nonfinite(X, name="X"):
-    if np.isnan(X).any():
-        raise ValueError(f"Input {name} contains NaN (NaN and infinity are not accepted).")
-    if not np.isfinite(X).all():
-        raise ValueError(f"Input {name} contains infinity (NaN and infinity are not "
-                         "accepted).")
-    raise ValueError(f"Input {name} has values so large that their float64 statistics "
-                     "overflow (inf)")
-
-
-def _check_bool(v, name):
-    if not isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
-
-
-def _check_solver(v):
-    if v not in _SOLVERS:
-        raise ValueError(f"svd_solver must be one of {_SOLVERS}, got {v!r}")
-
-
-_CONTROLLER: list = []   # [ThreadpoolController or None], made on first use
-
-
-def _threads_for_blas(tasks, elements):
-    """Who runs in parallel around a kernel that calls BLAS per chunk.  With several
-    tasks (or data small enough for one thread) and threadpoolctl present, the kernel's
-    own threads each run single-threaded BLAS calls (BLAS limited to 1 thread meanwhile:
-    two thread pools never spin against each other); otherwise (a single task of wide
-    data) the kernel runs on this thread and BLAS threads each call.  Results are the
-    same either way."""
-    if tasks >= 2 or elements <= (1 << 18):
-        if not _CONTROLLER:
-            try:
-                from threadpoolctl import ThreadpoolController
-                _CONTROLLER.append(ThreadpoolController())
-            except Exception:
-                _CONTROLLER.append(None)
-        if _CONTROLLER[0] is not None:
-            return _CONTROLLER[0].limit(limits=1, user_api="blas")
+def _threads_for_blas(tasks=None, elements=None):
+    """BLAS held to one thread around every call that reaches it (through the one
+    process-wide limit of :mod:`gradkit._blas`): OpenBLAS rounds its products
+    differently for different thread counts, and results must be bitwise the same for
+    any.  The parallelism is gradkit's own: fixed tasks of row chunks (a function of the
+    shape only), each calling single-threaded BLAS.  Without threadpoolctl BLAS keeps
+    its threads (its bits may then follow them) and the kernel runs on this thread, so
+    two thread pools never compete for the cores.  (The arguments are the kernel's task
+    count and size, kept for callers; the rule no longer depends on them.)"""
+    if _blas.available():
+        return _blas.single_threaded()
     return _num_threads(1)
+
+
+def _single_blas(method):
+    """Run a method whose LAPACK/BLAS calls (SVD, eigh, products) must not depend on
+    the BLAS threads with BLAS held to one thread."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _threads_for_blas():
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+def _atomic(method):
+    """A fit that raises leaves the estimator as it was (no half-updated state)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+    return wrapper
 
 
 # ---- mergeable statistics -----------------------------------------------------------
@@ -152,7 +118,7 @@ class _Scatter:
         with _threads_for_blas(_k.scatter_tasks(rows, cols), rows * cols):
             bad = _k.scatter(X, st.mean, st.scatter)
         if bad:
-            _raise_nonfinite(X)
+            _v.raise_nonfinite(X)
         st.n = rows
         return st
 
@@ -189,7 +155,7 @@ def _svd_desc(X, denom, complete=False):
     mean = np.empty(X.shape[1])
     Xc = np.empty(X.shape)
     if _k.center(X, None, mean, Xc):
-        _raise_nonfinite(X)
+        _v.raise_nonfinite(X)
     full = complete and X.shape[0] < X.shape[1]
     U, S, Vt = _svd(Xc, full_matrices=full, check_finite=False, overwrite_a=True,
                     lapack_driver="gesdd")
@@ -219,7 +185,7 @@ def _project(X, mean, M):
     with _threads_for_blas(rows, rows * cols):
         bad = _k.project(X, mean, M, Y)
     if bad:
-        _raise_nonfinite(X)
+        _v.raise_nonfinite(X)
     return Y
 
 
@@ -250,7 +216,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
     def _validate(self, X, *, reset, min_samples=1):
         who = type(self).__name__
         names = _feature_names(X)
-        X = _as_2d_float(X, who, min_samples=min_samples)
+        X = _v.as_2d_float(X, who, min_samples=min_samples)
         if reset:
             self.n_features_in_ = X.shape[1]
             if names is not None:
@@ -276,7 +242,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
 
     def _validate_out(self, Y, width, what):
         """Input of inverse_transform: 2-D, `width` columns."""
-        Y = _as_2d_float(Y, type(self).__name__)
+        Y = _v.as_2d_float(Y, type(self).__name__)
         if Y.shape[1] != width:
             raise ValueError(f"X has {Y.shape[1]} features, but {type(self).__name__}."
                              f"inverse_transform is expecting {width} ({what}).")
@@ -325,9 +291,9 @@ class Standardizer(_Preprocessor):
         self.copy = copy
 
     def _check_params(self):
-        _check_bool(self.with_mean, "with_mean")
-        _check_bool(self.with_std, "with_std")
-        _check_bool(self.copy, "copy")
+        _v.flag(self.with_mean, "with_mean")
+        _v.flag(self.with_std, "with_std")
+        _v.flag(self.copy, "copy")
 
     @staticmethod
     def _moments(X):
@@ -335,9 +301,10 @@ class Standardizer(_Preprocessor):
         mean, m2 = np.empty(cols), np.empty(cols)
         _k.col_moments(X, mean, m2)
         if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
-            _raise_nonfinite(X)
+            _v.raise_nonfinite(X)
         return n, mean, m2
 
+    @_atomic
     def fit(self, X, y=None):
         """Compute the mean and standard deviation of X's columns."""
         self._check_params()
@@ -346,6 +313,7 @@ class Standardizer(_Preprocessor):
                 delattr(self, a)
         return self.partial_fit(X)
 
+    @_atomic
     def partial_fit(self, X, y=None):
         """Merge X's column statistics into the running ones (Chan's update)."""
         self._check_params()
@@ -377,15 +345,17 @@ class Standardizer(_Preprocessor):
     def transform(self, X, copy=None):
         """:math:`(X - \\mu) / \\sigma` in X's dtype (computed in float64, rounded once)."""
         self._check_fitted()
-        copy = self.copy if copy is None else copy
+        copy = _v.flag(self.copy if copy is None else copy, "copy")
         was_array = isinstance(X, np.ndarray)
         X = self._validate(X, reset=False)
         inplace = (not copy) and was_array and X.flags.writeable
+        if inplace and not np.isfinite(X).all():  # checked before X is overwritten
+            _v.raise_nonfinite(X)
         Y = X if inplace else np.empty_like(X)
         mean = self._mean if self.with_mean else None
         scale = self.scale_ if self.with_std else None
         if _k.standardize(X, Y, mean, scale):
-            _raise_nonfinite(X)
+            _v.raise_nonfinite(X)
         return Y
 
     def fit_transform(self, X, y=None):
@@ -449,13 +419,15 @@ class _Decomposer(_Preprocessor):
     """Shared fitting of PCA and Whitener: statistics (or an SVD), decomposition."""
 
     def _check_common(self):
-        _check_solver(self.svd_solver)
+        _v.choice(self.svd_solver, "svd_solver", _SOLVERS)
 
     def fit(self, X, y=None):
         """Fit the model with X."""
         self._fit(X)
         return self
 
+    @_single_blas
+    @_atomic
     def _fit(self, X):
         """Fit on X alone; returns (U, S) of the centred data for the SVD path."""
         self._check_params()
@@ -480,6 +452,8 @@ class _Decomposer(_Preprocessor):
         self._from_stats(X.dtype)
         return None, None
 
+    @_single_blas
+    @_atomic
     def partial_fit(self, X, y=None):
         """Merge X's statistics (count, mean, scatter) into the running ones and refit
         the decomposition from them with the covariance eigensolver (whatever
@@ -557,11 +531,19 @@ class PCA(_Decomposer):
         self.svd_solver = svd_solver
 
     def _check_params(self):
-        _check_bool(self.whiten, "whiten")
+        _v.flag(self.whiten, "whiten")
         self._check_common()
-        if isinstance(self.n_components, str):
-            raise ValueError(f"n_components={self.n_components!r} is not supported "
+        k = self.n_components
+        if isinstance(k, str):
+            raise ValueError(f"n_components={k!r} is not supported "
                              "(use None, an int or a float in (0, 1))")
+        if k is not None and not isinstance(k, numbers.Integral):
+            _v.real(k, "n_components")  # TypeError for bools and non-numbers
+            if not 0.0 < float(k) < 1.0:
+                raise ValueError(f"n_components={k!r} must be an int in [0, rank] or a "
+                                 "float in (0, 1)")
+        elif k is not None:
+            _v.positive_int(k, "n_components", minimum=0)
 
     @staticmethod
     def _denominator(n):
@@ -613,6 +595,7 @@ class PCA(_Decomposer):
         U *= np.sqrt(self.n_samples_ - 1) if self.whiten else S[:k]
         return U.astype(self.components_.dtype, copy=False)
 
+    @_single_blas
     def inverse_transform(self, X):
         r""":math:`Y [\sqrt{\Lambda_k}] V_k^T + \mu`, back in feature space."""
         self._check_fitted()
@@ -674,15 +657,10 @@ class Whitener(_Decomposer):
 
     def _check_params(self):
         self._check_common()
-        if self.method not in ("zca", "pca"):
-            raise ValueError(f"method must be 'zca' or 'pca', got {self.method!r}")
-        if isinstance(self.eps, bool) or not isinstance(self.eps, numbers.Real):
-            raise TypeError(f"eps must be a real number, got {type(self.eps).__name__}")
-        if not (0.0 <= float(self.eps) < float("inf")):
-            raise ValueError(f"eps must be a finite number >= 0, got {self.eps}")
-        k = self.n_components
-        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)):
-            raise TypeError(f"n_components must be None or an int, got {type(k).__name__}")
+        _v.choice(self.method, "method", ("zca", "pca"))
+        _v.nonneg_float(self.eps, "eps")
+        if self.n_components is not None:
+            _v.positive_int(self.n_components, "n_components")
 
     @staticmethod
     def _denominator(n):
@@ -723,6 +701,7 @@ class Whitener(_Decomposer):
         self._fit(X)
         return self.transform(X)
 
+    @_single_blas
     def inverse_transform(self, X):
         r"""Undo the whitening: :math:`Y W^{+T} + \mu` (exact when all directions are
         kept; otherwise the projection onto the kept ones)."""

@@ -19,21 +19,13 @@ _EPS32 = np.float32(np.finfo(np.float32).eps)
 
 
 def _qdtype(dtype):
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    try:
+        name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:
+        raise TypeError(f"dtype must be 'int8' or 'uint8', got {dtype!r}") from None
     if name not in _RANGES:
         raise ValueError(f"dtype must be 'int8' or 'uint8', got {dtype!r}")
     return name
-
-
-def _axis(axis, ndim, name="axis"):
-    if axis is None:
-        return None
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"{name} must be an int or None, got {type(axis).__name__}")
-    a = int(axis)
-    if not -ndim <= a < ndim:
-        raise ValueError(f"{name} {a} is out of range for an array of {ndim} dimensions")
-    return a % ndim
 
 
 def _view3(shape, axis):
@@ -120,7 +112,7 @@ def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
     if scheme not in ("symmetric", "affine"):
         raise ValueError(f"scheme must be 'symmetric' or 'affine', got {scheme!r}")
     qname = _qdtype(dtype)
-    ax = _axis(axis, x.ndim)
+    ax = _v.axis(axis, x.ndim)
     outer, channels, inner = _view3(x.shape, ax)
     mins = np.empty(channels, x.dtype)
     maxs = np.empty(channels, x.dtype)
@@ -156,13 +148,19 @@ def dequantize(q, scale, zero_point, *, axis=None):
     if q.dtype not in (np.int8, np.uint8):
         raise TypeError(f"q must be an int8 or uint8 array, got dtype {q.dtype}")
     q = np.ascontiguousarray(q)
-    ax = _axis(axis, q.ndim)
+    ax = _v.axis(axis, q.ndim)
     outer, channels, inner = _view3(q.shape, ax)
     want = () if ax is None else (channels,)
     s = np.asarray(scale)
     z = np.asarray(zero_point)
+    if s.dtype == object and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                 for v in s.reshape(-1)):
+        raise ValueError("scale is too large for a float")
     if s.dtype.kind not in "fiu":
         raise TypeError(f"scale must be real, got dtype {s.dtype}")
+    if z.dtype == object and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                 for v in z.reshape(-1)):
+        raise ValueError("zero_point is out of range (ints beyond 64 bits)")
     if z.dtype.kind not in "iu" and not (z.dtype.kind == "f" and np.all(z == np.round(z))):
         raise TypeError(f"zero_point must be an integer, got dtype {z.dtype}")
     for arr, name in ((s, "scale"), (z, "zero_point")):

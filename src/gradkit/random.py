@@ -30,13 +30,7 @@ _SPAWN_TAG = 0x5350574E  # "SPWN": counter word c3 of the blocks that derive chi
 BIT_GENERATOR = "Philox4x32-10"
 
 
-def _check_seed(s, name="seed"):
-    if isinstance(s, bool) or not isinstance(s, numbers.Integral):
-        raise TypeError(f"{name} must be an int in [0, 2**64) or None, got {type(s).__name__}")
-    s = int(s)
-    if not 0 <= s < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {s}")
-    return s
+_check_seed = _v.uint64
 
 
 def _key(s):
@@ -118,7 +112,7 @@ class Generator:
             if out is None:
                 raise ValueError("shape is required when out is not given")
             shape = out.shape
-        shape = _v.shape_tuple(shape)
+        shape = _v.size_shape(shape)
         return _v.output(out, shape, dt), shape
 
     # ---- distributions --------------------------------------------------------------
@@ -257,6 +251,8 @@ class Generator:
         n = _v.positive_int(n, "n", minimum=0)
         with self._lock:
             first = self._spawned
+            if first + n > _U64:  # child numbers are 64-bit counters
+                raise ValueError(f"n={n} would spawn past child 2**64 of this generator")
             self._spawned += n
         key = _key(self._seed)
         kids = []
@@ -282,13 +278,14 @@ class Generator:
         for k in ("seed", "counter"):
             if k not in state:
                 raise ValueError(f"state is missing {k!r}")
+        unknown = set(state) - {"bit_generator", "seed", "counter", "spawned"}
+        if unknown:
+            raise ValueError(f"state has unknown keys {sorted(map(repr, unknown))}")
         s = _check_seed(state["seed"], "state['seed']")
         c = _check_seed(state["counter"], "state['counter']")
-        sp = state.get("spawned", 0)
-        if isinstance(sp, bool) or not isinstance(sp, numbers.Integral) or sp < 0:
-            raise ValueError(f"state['spawned'] must be an int >= 0, got {sp!r}")
-        with self._lock:
-            self._seed, self._counter, self._spawned = s, c, int(sp)
+        sp = _check_seed(state.get("spawned", 0), "state['spawned']")
+        with self._lock:  # every field checked above: nothing is half-restored
+            self._seed, self._counter, self._spawned = s, c, sp
 
 
 _DEFAULT = Generator()

@@ -10,9 +10,6 @@ To regularize with an optimizer, ``add_l2_grad_(grads, params, lam)`` before
 decay is an optimizer option instead.
 """
 import math
-import numbers
-
-import numpy as np
 
 from . import _validation as _v
 from . import random as _random
@@ -29,19 +26,14 @@ def _arrays(xs, name):
 
 
 def _inplace(xs, name):
-    """A list of arrays updated in place: float, C-contiguous, writable."""
-    items = list(xs) if isinstance(xs, (list, tuple)) else [xs]
-    label = (lambda i: f"{name}[{i}]") if isinstance(xs, (list, tuple)) else (lambda i: name)
-    for i, x in enumerate(items):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"{label(i)} must be a numpy array (updated in place), got "
-                            f"{type(x).__name__}")
-        if x.dtype != _v.FLOAT32 and x.dtype != _v.FLOAT64:
-            raise TypeError(f"{label(i)} must be a float32 or float64 array, got dtype "
-                            f"{x.dtype}")
-        if not x.flags.c_contiguous or not x.flags.writeable:
-            raise ValueError(f"{label(i)} must be C-contiguous and writable (it is updated "
-                             "in place)")
+    """A list of arrays updated in place: native float, C-contiguous, aligned, writable,
+    not overlapping each other."""
+    many = isinstance(xs, (list, tuple))
+    items = list(xs) if many else [xs]
+    named = [(f"{name}[{i}]" if many else name, x) for i, x in enumerate(items)]
+    for label, x in named:
+        _v.inplace_float(x, label)
+    _v.disjoint(named)
     return items
 
 
@@ -110,15 +102,16 @@ def add_l1_grad_(grads, params, lam):
 def noise_std(step, eta=0.3, gamma=0.55):
     r""":math:`\sigma_t = \sqrt{\eta / (1 + t)^\gamma}`, the standard deviation of
     :func:`add_grad_noise_` at step t."""
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise TypeError(f"step must be an int, got {type(step).__name__}")
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
+    step = _v.integer(step, "step", 0)
     eta = _v.nonneg_float(eta, "eta")
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or \
-            not math.isfinite(gamma):
-        raise TypeError(f"gamma must be a finite real number, got {gamma!r}")
-    return math.sqrt(eta / (1.0 + int(step)) ** float(gamma))
+    gamma = _v.finite_real(gamma, "gamma")
+    try:
+        return math.sqrt(eta / (1.0 + step) ** gamma)
+    except OverflowError:  # (1 + t)^gamma beyond a float: sigma would be 0 or inf
+        if gamma > 0:
+            return 0.0
+        raise ValueError(f"gamma={gamma} at step={step} gives an infinite noise "
+                         "variance") from None
 
 
 def add_grad_noise_(grads, step, eta=0.3, gamma=0.55, rng=None):

@@ -21,6 +21,8 @@ import types
 from bisect import bisect_right
 from collections import Counter
 
+import numpy as np
+
 from . import _validation as _v
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
@@ -53,6 +55,59 @@ def _lrs(optimizer):
 
 def _int(v, name, minimum):
     return _v.positive_int(v, name, minimum=minimum)
+
+
+def _check_value(value, current, label):
+    """A loaded state value must be of the kind the scheduler holds now: bool, a real
+    number, str, a list of the same length (one entry per group or phase), or a dict."""
+    if current is None:
+        return value
+    if isinstance(current, bool):
+        ok = isinstance(value, (bool, np.bool_))
+    elif isinstance(current, numbers.Real):  # an lr may be an int now, a float saved
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    elif isinstance(current, str):
+        ok = isinstance(value, str)
+    elif isinstance(current, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{label} must be a list, got {type(value).__name__}")
+        if len(value) != len(current):
+            raise ValueError(f"{label} has {len(value)} entries, this scheduler "
+                             f"{len(current)}")
+        for i, (v, c) in enumerate(zip(value, current)):
+            _check_value(v, c, f"{label}[{i}]")
+        return value
+    elif isinstance(current, dict):
+        if not isinstance(value, dict):
+            raise TypeError(f"{label} must be a dict, got {type(value).__name__}")
+        for k, c in current.items():
+            if k not in value:
+                raise ValueError(f"{label} has no {k!r} entry")
+            _check_value(value[k], c, f"{label}[{k!r}]")
+        return value
+    else:
+        return value
+    if not ok:
+        raise TypeError(f"{label} must be a {type(current).__name__}, got {value!r}")
+    return value
+
+
+def _check_state(current, state_dict, skip=()):
+    """`state_dict` checked against the scheduler's own `current` state dict: a dict
+    with every key of it (and no other), each value of the same kind.  Returns a copy
+    (a plain dict); nothing is assigned here."""
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+    for k in state_dict:
+        if k not in current:
+            raise ValueError(f"state_dict has an unknown entry {k!r} (this scheduler keeps "
+                             f"{sorted(current)})")
+    for k, c in current.items():
+        if k not in state_dict:
+            raise ValueError(f"state_dict has no {k!r} entry")
+        if k not in skip:
+            _check_value(state_dict[k], c, f"state_dict[{k!r}]")
+    return dict(state_dict)
 
 
 class LRScheduler:
@@ -121,7 +176,16 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
+        """Restore a :meth:`state_dict`.  The whole dict is checked first (the same
+        keys, each value of the same kind): a malformed one raises TypeError/ValueError
+        naming the entry and changes nothing."""
+        self._load(self._check_state(state_dict))
+
+    def _check_state(self, state_dict):
+        return _check_state(self.state_dict(), state_dict)
+
+    def _load(self, state):
+        self.__dict__.update(state)
 
 
 class LambdaLR(LRScheduler):
@@ -152,8 +216,19 @@ class LambdaLR(LRScheduler):
                                for fn in self.lr_lambdas]
         return state
 
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
+    def _check_state(self, state_dict):
+        state = _check_state(self.state_dict(), state_dict, skip=("lr_lambdas",))
+        fns = state["lr_lambdas"]
+        if not isinstance(fns, (list, tuple)) or len(fns) != len(self.lr_lambdas):
+            raise ValueError(f"state_dict['lr_lambdas'] must be a list of "
+                             f"{len(self.lr_lambdas)} entries (None or a dict)")
+        for i, d in enumerate(fns):
+            if d is not None and not isinstance(d, dict):
+                raise TypeError(f"state_dict['lr_lambdas'][{i}] must be None or a dict, "
+                                f"got {type(d).__name__}")
+        return state
+
+    def _load(self, state):
         fns = state.pop("lr_lambdas")
         self.__dict__.update(state)
         for fn, d in zip(self.lr_lambdas, fns):
@@ -389,12 +464,20 @@ class SequentialLR(LRScheduler):
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return state
 
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
+    def _check_state(self, state_dict):
+        state = _check_state(self.state_dict(), state_dict, skip=("_schedulers",))
+        subs = state["_schedulers"]
+        if not isinstance(subs, (list, tuple)) or len(subs) != len(self._schedulers):
+            raise ValueError(f"state_dict['_schedulers'] must be a list of "
+                             f"{len(self._schedulers)} state dicts")
+        state["_schedulers"] = [s._check_state(d) for s, d in zip(self._schedulers, subs)]
+        return state
+
+    def _load(self, state):
         subs = state.pop("_schedulers")
         self.__dict__.update(state)
         for s, d in zip(self._schedulers, subs):
-            s.load_state_dict(d)
+            s._load(d)
 
 
 class ReduceLROnPlateau:
@@ -496,7 +579,18 @@ class ReduceLROnPlateau:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
+        """Restore a :meth:`state_dict`; the whole dict is checked first (a malformed
+        one raises TypeError/ValueError naming the entry and changes nothing)."""
+        self._load(self._check_state(state_dict))
+
+    def _check_state(self, state_dict):
+        state = _check_state(self.state_dict(), state_dict)
+        _v.choice(state["mode"], "state_dict['mode']", ("min", "max"))
+        _v.choice(state["threshold_mode"], "state_dict['threshold_mode']", ("rel", "abs"))
+        return state
+
+    def _load(self, state):
+        self.__dict__.update(state)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
 
 
@@ -610,11 +704,21 @@ class CyclicLR(LRScheduler):
                                      else fn.__dict__.copy())
         return state
 
-    def load_state_dict(self, state_dict):
-        state = dict(state_dict)
+    def _check_state(self, state_dict):
+        state = _check_state(self.state_dict(), state_dict, skip=("_scale_fn_custom",))
+        fn = state["_scale_fn_custom"]
+        if fn is not None and not isinstance(fn, dict):
+            raise TypeError(f"state_dict['_scale_fn_custom'] must be None or a dict, got "
+                            f"{type(fn).__name__}")
+        _v.choice(state["mode"], "state_dict['mode']",
+                  ("triangular", "triangular2", "exp_range"))
+        _v.choice(state["scale_mode"], "state_dict['scale_mode']", ("cycle", "iterations"))
+        return state
+
+    def _load(self, state):
         fn = state.pop("_scale_fn_custom", None)
         custom = self._scale_fn_custom
-        super().load_state_dict(state)
+        super()._load(state)
         self._scale_fn_custom = custom
         if fn is not None and custom is not None:
             custom.__dict__.update(fn)
@@ -839,6 +943,16 @@ def warmup(optimizer, steps, kind="linear", after=None, *, start_factor=None):
     Warmup, or SequentialLR([Warmup, after], milestones=[steps]) when ``after`` is given.
     ``after`` may not be a ReduceLROnPlateau (step it yourself after the warmup).
     """
+    if after is not None:  # checked before Warmup writes initial_lr and lr
+        if isinstance(after, ReduceLROnPlateau):
+            raise ValueError("warmup: after may not be a ReduceLROnPlateau (its step() "
+                             "needs a metric; step it yourself after the warmup)")
+        if not isinstance(after, LRScheduler):
+            raise TypeError(f"warmup: after must be a learning-rate scheduler (e.g. "
+                            f"CosineAnnealingLR) or None, got {type(after).__name__}")
+        if after.optimizer is not optimizer:
+            raise ValueError("warmup: after drives a different optimizer than the one "
+                             "given")
     w = Warmup(optimizer, steps, kind, start_factor)
     if after is None:
         return w

@@ -9,7 +9,7 @@ for the formulas.
 import numpy as np
 
 from .._ext import optim as _k
-from . import _checks as _c
+from .. import _validation as _c
 from .optimizer import Optimizer
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS"]
@@ -109,7 +109,8 @@ class Adam(Optimizer):
     def _options(self, g):
         b1, b2 = _c.betas(g["betas"])
         return _c.adam_options(g["lr"], b1, b2, g["eps"], g["weight_decay"], g["amsgrad"],
-                               g["decoupled_weight_decay"], g["maximize"])
+                               g["decoupled_weight_decay"], g["maximize"],
+                               names=("betas[0]", "betas[1]"))
 
     def _needed(self, opts):
         return self._slots if opts[5] else self._slots[:2]
@@ -214,7 +215,7 @@ class Adagrad(Optimizer):
                                       eps=eps, maximize=maximize))
 
     def _options(self, g):
-        _c.nonneg(g["initial_accumulator_value"], "initial_accumulator_value")
+        _c.nonneg_float(g["initial_accumulator_value"], "initial_accumulator_value")
         return _c.adagrad_options(g["lr"], g["lr_decay"], g["weight_decay"], g["eps"],
                                   g["maximize"])
 

@@ -4,20 +4,20 @@ Each function takes one array or a list of arrays (with lists: every argument th
 per parameter is a list aligned with ``param``, and a ``None`` gradient skips its
 parameter).  A list is updated by one multi-tensor kernel: one pass over memory and one
 parallel region for all arrays, float32 and float64 in one batch each.  Parameters and
-states are updated in place and must be C-contiguous and writable; gradients are only
-read (copied once if not C-contiguous).  ``step`` is the step number after its increment
+states are updated in place and must be float32/float64 in native byte order,
+C-contiguous, aligned and writable, and must not overlap each other (TypeError /
+ValueError naming the argument otherwise); gradients are only read (copied once if
+byte-swapped, non-contiguous or misaligned).  ``step`` is the step number after its increment
 (1 on the first step), as torch's ``state['step']`` is when the update runs.
 
 The formulas, in torch's order of operations, are those of ``torch.optim``'s
 single-tensor implementations (LARS: ``optax.lars``); see :mod:`gradkit.optim` and
 docs/optim.md.  The optimizer classes call the same kernels.
 """
-import numbers
-
 import numpy as np
 
+from .. import _validation as _c
 from .._ext import optim as _k
-from . import _checks as _c
 
 __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_"]
 
@@ -25,21 +25,25 @@ __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_"]
 def _params(param):
     """(many, list of checked parameters)."""
     if isinstance(param, (list, tuple)):
-        return True, [_c.param_array(p, f"param[{i}]") for i, p in enumerate(param)]
-    return False, [_c.param_array(param, "param")]
+        return True, [_c.inplace_float(p, f"param[{i}]") for i, p in enumerate(param)]
+    return False, [_c.inplace_float(param, "param")]
 
 
 def _per_param(value, name, many, params):
     if not many:
         return [value]
-    if not isinstance(value, (list, tuple)) or len(value) != len(params):
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of {len(params)} entries aligned with "
+                        f"param, got {type(value).__name__}")
+    if len(value) != len(params):
         raise ValueError(f"{name} must be a list of {len(params)} entries, aligned with "
-                         "param")
+                         f"param, got {len(value)}")
     return list(value)
 
 
 def _grads(grad, many, params):
-    return _k.check_grads(params, _per_param(grad, "grad", many, params))
+    return _c.grads_like(params, _per_param(grad, "grad", many, params), "grad",
+                         single=not many)
 
 
 def _states(value, name, many, params, grads):
@@ -53,8 +57,17 @@ def _states(value, name, many, params, grads):
         elif a is None:
             raise ValueError(f"{label} is required")
         else:
-            out.append(_c.state_array(a, label, p))
+            out.append(_c.state_like(a, label, p))
     return out
+
+
+def _no_overlap(many, params, **states):
+    """Every array this call writes (parameters and states) must be distinct memory."""
+    named = [(f"param[{i}]" if many else "param", p) for i, p in enumerate(params)]
+    for name, arrays in states.items():
+        if arrays is not None:
+            named += [(f"{name}[{i}]" if many else name, a) for i, a in enumerate(arrays)]
+    _c.disjoint(named)
 
 
 def _steps(step, many, params):
@@ -64,13 +77,8 @@ def _steps(step, many, params):
         step, (list, tuple)) else [step] * len(params)
     out = np.empty(len(params), np.int64)
     for i, s in enumerate(steps):
-        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
-            raise TypeError(f"step must be an int (the step number, 1 on the first "
-                            f"step), got {type(s).__name__}")
-        if s < 1:
-            raise ValueError(f"step must be >= 1 (the step number after its increment), "
-                             f"got {s}")
-        out[i] = int(s) - 1
+        label = f"step[{i}]" if many and isinstance(step, (list, tuple)) else "step"
+        out[i] = _c.integer(s, label, 1, _c.INT64_MAX) - 1
     return out
 
 
@@ -109,9 +117,10 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
         for i, (b, p, g) in enumerate(zip(given, params, grads)):
             label = f"momentum_buffer[{i}]" if many else "momentum_buffer"
             if b is not None:
-                bufs[i] = _c.state_array(b, label, p)
+                bufs[i] = _c.state_like(b, label, p)
             elif g is not None:
                 fresh[i] = True
+        _no_overlap(many, params, momentum_buffer=bufs)
         for i, p in enumerate(params):  # allocate only once everything is checked
             if fresh[i]:
                 bufs[i] = np.empty_like(p)
@@ -156,6 +165,7 @@ def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0
     vmax = (_states(max_exp_avg_sq, "max_exp_avg_sq", many, params, grads)
             if opts[5] else None)
     steps = _steps(step, many, params)
+    _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs, max_exp_avg_sq=vmax)
     _k.adam(params, grads, ms, vs, vmax, steps, *opts)
 
 
@@ -183,6 +193,7 @@ def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr
     gas = _states(grad_avg, "grad_avg", many, params, grads) if opts[5] else None
     bufs = (_states(momentum_buffer, "momentum_buffer", many, params, grads)
             if opts[4] > 0.0 else None)
+    _no_overlap(many, params, square_avg=sqs, grad_avg=gas, momentum_buffer=bufs)
     _k.rmsprop(params, grads, sqs, gas, bufs, None, *opts)
 
 
@@ -204,6 +215,7 @@ def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_deca
     grads = _grads(grad, many, params)
     sums = _states(state_sum, "state_sum", many, params, grads)
     steps = _steps(step, many, params)
+    _no_overlap(many, params, state_sum=sums)
     _k.adagrad(params, grads, sums, steps, *opts)
 
 
@@ -233,5 +245,6 @@ def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
     many, params = _params(param)
     grads = _grads(grad, many, params)
     traces = _states(trace, "trace", many, params, grads)
+    _no_overlap(many, params, trace=traces)
     ratios = _k.lars(params, grads, traces, *opts)
     return ratios if many else ratios[0]

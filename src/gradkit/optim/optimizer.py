@@ -2,19 +2,61 @@
 
 Layout of the state (per group, aligned with the group's params): one list per state
 slot (``exp_avg``, ...) holding an array or None until the parameter's first step, and
-an int64 array of step counts.  ``step(grads)`` checks every gradient and every group's
-options before the first parameter is touched, creates missing state, then runs one
-multi-tensor kernel per group (per dtype).
+an int64 array of step counts.  ``step(grads)`` re-reads every group's ``params`` (as
+torch does: they may be replaced between steps, the state follows each parameter
+object), checks every parameter, gradient and group option before the first parameter
+is touched, creates missing state, then runs one multi-tensor kernel per group (per
+dtype).
 """
 import copy
+import math
 import numbers
 
 import numpy as np
 
-from .._ext import optim as _k
-from . import _checks as _c
+from .. import _validation as _c
 
 __all__ = ["Optimizer"]
+
+
+class _Group:
+    """The optimizer's private view of one param group: the parameter objects it last
+    validated (and their dtype, shape and flags, as the kernels rely on them), their
+    state, and the state slots known to be complete."""
+    __slots__ = ("params", "signature", "state", "ready")
+
+    def __init__(self, params, state):
+        self.params = params
+        self.signature = _signature(params)
+        self.state = state
+        self.ready = None
+
+
+def _signature(params):
+    """What a kernel relies on for each parameter and what can change behind the
+    optimizer's back (list entries replaced, ``a.shape``/``a.dtype`` reassigned, the
+    array made read-only): compared at every step."""
+    return [(id(p), p.dtype, p.shape, p.flags.writeable, p.flags.c_contiguous)
+            if isinstance(p, np.ndarray) else (id(p),) for p in params]
+
+
+def _group_params(group, gi):
+    params = group.get("params") if isinstance(group, dict) else None
+    if params is None:
+        raise ValueError(f"param_groups[{gi}] has no 'params' entry")
+    if isinstance(params, np.ndarray):
+        return [params]
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(f"param_groups[{gi}]['params'] must be a list of arrays, got "
+                        f"{type(params).__name__}")
+    return list(params)
+
+
+def _new_state(slots, n):
+    state = {"step": np.zeros(n, np.int64)}
+    for s in slots:
+        state[s] = [None] * n
+    return state
 
 
 class Optimizer:
@@ -34,12 +76,15 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups = []
         self._params = []      # every parameter, flattened in group order
-        self._groups = []      # per group: [params list, state dict, ready slots]
+        self._groups = []      # one _Group per param group
         if isinstance(params, np.ndarray):
             raise TypeError("params must be a list of arrays or of dicts, got one array; "
                             "wrap it in a list")
         if isinstance(params, dict):
             params = [params]
+        if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
+            raise TypeError(f"params must be a list of arrays or of dicts, got "
+                            f"{type(params).__name__}")
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -50,6 +95,28 @@ class Optimizer:
 
     # ---- groups ---------------------------------------------------------------------
 
+    def _check_params(self, groups_params):
+        """Every parameter of every group: a native float ndarray, C-contiguous,
+        aligned, writable, appearing once, overlapping no other parameter."""
+        seen, named, k = set(), [], 0
+        for params in groups_params:
+            for p in params:
+                name = f"params[{k}]"
+                _c.inplace_float(p, name)
+                if id(p) in seen:
+                    raise ValueError(f"{name} appears more than once among the "
+                                     "optimizer's parameters")
+                seen.add(id(p))
+                named.append((name, p))
+                k += 1
+        _c.disjoint(named)
+
+    def _checked_options(self, group, gi):
+        try:
+            return self._options(group)
+        except KeyError as e:
+            raise ValueError(f"param_groups[{gi}] has no {e.args[0]!r} option") from None
+
     def add_param_group(self, param_group):
         """Add a group ``{"params": [...], **options}``; missing options take the
         optimizer's defaults."""
@@ -58,71 +125,108 @@ class Optimizer:
                             f"{type(param_group).__name__}")
         if "params" not in param_group:
             raise ValueError("a parameter group needs a 'params' entry")
-        params = param_group["params"]
-        params = [params] if isinstance(params, np.ndarray) else list(params)
-        base = len(self._params)
-        seen = {id(p) for p in self._params}
-        for i, p in enumerate(params):
-            _c.param_array(p, f"params[{base + i}]")
-            if id(p) in seen:
-                raise ValueError(f"params[{base + i}] appears more than once among the "
-                                 "optimizer's parameters")
-            seen.add(id(p))
+        self._sync()
+        params = _group_params(param_group, len(self.param_groups))
+        self._check_params([g.params for g in self._groups] + [params])
         group = {"params": params}
         for k, v in self.defaults.items():
             group[k] = param_group.get(k, v)
         for k, v in param_group.items():
             group.setdefault(k, v)
-        opts = self._options(group)
-        state = {"step": np.zeros(len(params), np.int64)}
-        for s in self._slots:
-            state[s] = [None] * len(params)
-        entry = [params, state, None]
+        opts = self._checked_options(group, len(self.param_groups))
+        entry = _Group(list(params), _new_state(self._slots, len(params)))
         if self._eager:
             self._create(entry, [True] * len(params), self._needed(opts), group)
         self.param_groups.append(group)
         self._groups.append(entry)
         self._params.extend(params)
 
+    def _sync(self):
+        """Pick up parameters replaced in ``param_groups[i]["params"]`` since the last
+        step (torch re-reads that list at every step).  The state follows each
+        parameter object; a new parameter starts without state.  Everything is checked
+        before the optimizer's records change."""
+        if len(self.param_groups) != len(self._groups):
+            raise ValueError("param_groups was changed; use add_param_group to add a "
+                             "group")
+        fresh = [_group_params(g, gi) for gi, g in enumerate(self.param_groups)]
+        if all(_signature(p) == e.signature for p, e in zip(fresh, self._groups)):
+            return
+        self._check_params(fresh)
+        old = {}
+        for e in self._groups:
+            for i, p in enumerate(e.params):
+                old[id(p)] = (e, i)
+        states = []
+        for params in fresh:
+            st = _new_state(self._slots, len(params))
+            for i, p in enumerate(params):
+                if id(p) not in old:
+                    continue
+                e, j = old[id(p)]
+                for s in self._slots:
+                    a = e.state[s][j]
+                    if a is not None and (a.dtype != p.dtype or a.shape != p.shape):
+                        raise ValueError(
+                            f"a parameter of param_groups changed dtype or shape in place "
+                            f"(now {p.dtype}, {p.shape}) after its state {s!r} was created "
+                            f"({a.dtype}, {a.shape})")
+                    st[s][i] = a
+                st["step"][i] = e.state["step"][j]
+            states.append(st)
+        self._params = [p for params in fresh for p in params]
+        for gi, (params, st) in enumerate(zip(fresh, states)):
+            e = self._groups[gi] = _Group(params, st)
+            if self._eager:
+                group = self.param_groups[gi]
+                self._create(e, [True] * len(params),
+                             self._needed(self._checked_options(group, gi)), group)
+
     # ---- the update -----------------------------------------------------------------
+
+    def check_step(self, grads):
+        """Run every check :meth:`step` runs on ``grads`` (parameters re-read from
+        ``param_groups``, gradients, options) without updating anything; raises what
+        ``step`` would raise.  Returns the checked gradients and options.  Used by
+        :class:`gradkit.amp.LossScaler` to validate before it unscales in place."""
+        self._sync()
+        grads = _c.grads_like(self._params, grads)
+        opts = [self._checked_options(g, gi) for gi, g in enumerate(self.param_groups)]
+        return grads, opts
 
     def step(self, grads):
         """One update with ``grads`` (a list aligned with the flattened parameters of
         every group, in order; a None entry skips its parameter, as torch does for a
         parameter whose ``.grad`` is None).
 
-        Every gradient (type, dtype, shape) and every group's options are checked
-        before any parameter is written."""
+        The parameters are re-read from ``param_groups`` (see :meth:`_sync`); every
+        parameter, gradient (type, dtype with byte order, shape) and every group's
+        options are checked before any parameter is written.  Gradients that are
+        byte-swapped, non-contiguous or misaligned are copied once."""
+        grads, opts = self.check_step(grads)
         groups = self._groups
-        grads = _k.check_grads(self._params, grads)
-        opts = [self._options(g) for g in self.param_groups]
-        for entry, group in zip(groups, self.param_groups):
-            if group["params"] is not entry[0] or len(entry[0]) != len(entry[1]["step"]):
-                raise ValueError("a parameter group's 'params' list was changed; use "
-                                 "add_param_group to add parameters")
         if len(groups) == 1:
             self._group_step(groups[0], grads, opts[0], self.param_groups[0])
             return None
         k = 0
         for entry, o, group in zip(groups, opts, self.param_groups):
-            n = len(entry[0])
+            n = len(entry.params)
             self._group_step(entry, grads[k:k + n], o, group)
             k += n
         return None
 
     def _group_step(self, entry, grads, opts, group):
-        params, state, ready = entry
         needed = self._needed(opts)
         fresh = None
-        if ready != needed:
+        if entry.ready != needed:
             fresh = [g is not None for g in grads]
             fresh = self._create(entry, fresh, needed, group)
-        self._update(params, grads, state, opts, fresh)
+        self._update(entry.params, grads, entry.state, opts, fresh)
 
     def _create(self, entry, want, needed, group):
         """Create the missing state of `needed` slots for the parameters flagged in
         `want`; returns, per parameter, whether its first slot was just created."""
-        params, state, _ = entry
+        params, state = entry.params, entry.state
         created = [False] * len(params)
         complete = True
         for si, s in enumerate(needed):
@@ -136,7 +240,7 @@ class Optimizer:
                     else:
                         complete = False
         if complete:
-            entry[2] = needed
+            entry.ready = needed
         return created
 
     def _new_state(self, slot, param, group):
@@ -148,82 +252,90 @@ class Optimizer:
         """``{"state": {index: {"step": int, slot: array, ...}}, "param_groups":
         [{options..., "params": [indices]}]}`` as torch, indices counting the
         parameters across groups in order.  Arrays are copies."""
+        self._sync()
         state, groups, k = {}, [], 0
-        for (params, st, _), group in zip(self._groups, self.param_groups):
-            for i in range(len(params)):
-                entry = {s: st[s][i].copy() for s in self._slots if st[s][i] is not None}
-                if entry and self._counts_steps:
-                    entry = {"step": int(st["step"][i]), **entry}
-                if entry:
-                    state[k + i] = entry
+        for entry, group in zip(self._groups, self.param_groups):
+            st = entry.state
+            for i in range(len(entry.params)):
+                item = {s: st[s][i].copy() for s in self._slots if st[s][i] is not None}
+                if item and self._counts_steps:
+                    item = {"step": int(st["step"][i]), **item}
+                if item:
+                    state[k + i] = item
             g = {key: copy.deepcopy(v) for key, v in group.items() if key != "params"}
-            g["params"] = list(range(k, k + len(params)))
+            g["params"] = list(range(k, k + len(entry.params)))
             groups.append(g)
-            k += len(params)
+            k += len(entry.params)
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
         """Restore options and state saved by :meth:`state_dict` (arrays are copied,
-        cast to each parameter's dtype).  Everything is checked first: a bad dict
-        changes nothing."""
-        if not isinstance(state_dict, dict) or "state" not in state_dict or \
-                "param_groups" not in state_dict:
-            raise TypeError("state_dict must be a dict with 'state' and 'param_groups'")
-        saved_groups = list(state_dict["param_groups"])
+        cast to each parameter's dtype).  The whole dict is checked first: a malformed
+        one raises TypeError/ValueError naming the entry and changes nothing."""
+        self._sync()
+        saved_groups = _c.state_entry(state_dict, "param_groups")
+        saved_state = _c.state_entry(state_dict, "state")
+        if not isinstance(saved_groups, (list, tuple)):
+            raise TypeError(f"state_dict['param_groups'] must be a list, got "
+                            f"{type(saved_groups).__name__}")
+        if not isinstance(saved_state, dict):
+            raise TypeError(f"state_dict['state'] must be a dict, got "
+                            f"{type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"the state dict has {len(saved_groups)} parameter groups, "
                              f"the optimizer {len(self.param_groups)}")
         where = {}
         new_groups, new_states = [], []
-        for gi, (saved, (params, _, _), group) in enumerate(
+        for gi, (saved, entry, group) in enumerate(
                 zip(saved_groups, self._groups, self.param_groups)):
-            ids = list(saved["params"])
-            if len(ids) != len(params):
-                raise ValueError(f"parameter group {gi} of the state dict has {len(ids)} "
-                                 f"parameters, the optimizer's has {len(params)}")
+            label = f"state_dict['param_groups'][{gi}]"
+            ids = _c.state_entry(saved, "params", label)
+            if not isinstance(ids, (list, tuple)):
+                raise TypeError(f"{label}['params'] must be a list of parameter indices")
+            if len(ids) != len(entry.params):
+                raise ValueError(f"{label} has {len(ids)} parameters, the optimizer's "
+                                 f"group has {len(entry.params)}")
             for i, idx in enumerate(ids):
-                where[idx] = (gi, i)
+                if isinstance(idx, bool) or not isinstance(idx, numbers.Integral):
+                    raise TypeError(f"{label}['params'][{i}] must be an int index, got "
+                                    f"{idx!r}")
+                if int(idx) in where:
+                    raise ValueError(f"{label}['params'] repeats the index {idx}")
+                where[int(idx)] = (gi, i)
             g = dict(group)  # options missing from the dict keep their current value
             g.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
-            self._options(g)
+            try:
+                self._options(g)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{label}: {e}") from None
             new_groups.append(g)
-            st = {"step": np.zeros(len(params), np.int64)}
-            for s in self._slots:
-                st[s] = [None] * len(params)
-            new_states.append(st)
-        for idx, entry in dict(state_dict["state"]).items():
-            if idx not in where:
-                raise ValueError(f"the state dict has state for parameter {idx!r}, which "
-                                 "is in none of its parameter groups")
-            gi, i = where[idx]
-            p = self._groups[gi][0][i]
-            for key, val in entry.items():
+            new_states.append(_new_state(self._slots, len(entry.params)))
+        for idx, item in saved_state.items():
+            label = f"state_dict['state'][{idx!r}]"
+            if isinstance(idx, bool) or not isinstance(idx, numbers.Integral) or \
+                    int(idx) not in where:
+                raise ValueError(f"{label}: the state dict has state for parameter "
+                                 f"{idx!r}, which is in none of its parameter groups")
+            if not isinstance(item, dict):
+                raise TypeError(f"{label} must be a dict, got {type(item).__name__}")
+            gi, i = where[int(idx)]
+            p = self._groups[gi].params[i]
+            for key, val in item.items():
                 if key == "step":
-                    step = val.item() if hasattr(val, "item") else val  # 0-d arrays,
-                    # and torch's step tensors: a torch state dict loads as well
-                    if isinstance(step, bool) or not isinstance(step, numbers.Real) or \
-                            step < 0 or step != int(step):
-                        raise ValueError(f"state[{idx}]['step'] must be an int >= 0, "
-                                         f"got {val!r}")
-                    new_states[gi]["step"][i] = int(step)
+                    new_states[gi]["step"][i] = _saved_step(val, f"{label}['step']")
                 elif key in self._slots:
-                    a = np.asarray(val)
-                    if a.shape != p.shape:
-                        raise ValueError(f"state[{idx}][{key!r}] has shape {a.shape} but "
-                                         f"its parameter has shape {p.shape}")
-                    new_states[gi][key][i] = np.array(a, dtype=p.dtype, order="C",
-                                                      copy=True)
+                    new_states[gi][key][i] = _saved_array(val, f"{label}[{key!r}]", p)
                 else:
-                    raise ValueError(f"state[{idx}] has an unknown entry {key!r} (this "
+                    raise ValueError(f"{label} has an unknown entry {key!r} (this "
                                      f"optimizer keeps {('step',) + tuple(self._slots)})")
         for gi, (g, st) in enumerate(zip(new_groups, new_states)):
             group = self.param_groups[gi]
             group.clear()
             group.update(g)
-            self._groups[gi][1] = st
-            self._groups[gi][2] = None
+            entry = self._groups[gi]
+            entry.state, entry.ready = st, None
             if self._eager:
-                self._create(self._groups[gi], [True] * len(g["params"]),
+                self._create(entry, [True] * len(entry.params),
                              self._needed(self._options(group)), group)
 
     def __repr__(self):
@@ -235,3 +347,34 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _saved_step(val, label):
+    """A saved step count: an int >= 0 that the int64 counters hold (also a 0-d array
+    or a torch step tensor, so torch state dicts load)."""
+    step = val
+    if hasattr(val, "item") and not isinstance(val, numbers.Number):
+        try:
+            step = val.item()
+        except (TypeError, ValueError):
+            raise ValueError(f"{label} must be one int, got {val!r}") from None
+    if isinstance(step, numbers.Real) and not isinstance(step, (bool, numbers.Integral)):
+        if not (math.isfinite(step) and step == int(step)):
+            raise ValueError(f"{label} must be a whole number >= 0, got {val!r}")
+        step = int(step)
+    return _c.integer(step, label, 0, _c.INT64_MAX - 1)
+
+
+def _saved_array(val, label, param):
+    """A saved state array: numeric, of its parameter's shape; copied and cast to the
+    parameter's dtype (native order, C-contiguous)."""
+    try:
+        a = np.asarray(val)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{label} must be an array, got {type(val).__name__} ({e})") from None
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{label} must be a float array, got dtype {a.dtype}")
+    if a.shape != param.shape:
+        raise ValueError(f"{label} has shape {a.shape} but its parameter has shape "
+                         f"{param.shape}")
+    return np.array(a, dtype=param.dtype, order="C", copy=True)

@@ -1,7 +1,14 @@
 """Reference normalization: the formulas, in NumPy, computed in x's dtype."""
+from typing import NamedTuple, Optional
+
 import numpy as np
 
-from ..norm import NormStats
+
+class NormStats(NamedTuple):
+    """(mean, rstd) of each normalized group, as the forward saves them (the fields of
+    gradkit.norm.NormStats; defined here so the reference imports nothing it checks)."""
+    mean: Optional[np.ndarray]
+    rstd: np.ndarray
 
 
 def _axes(x, normalized_ndim):

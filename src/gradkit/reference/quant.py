@@ -1,7 +1,43 @@
-"""Reference quantization: the observer rules and the rounding, in NumPy."""
+"""Reference quantization: the observer rules and the rounding, in NumPy.
+
+Written from ``torch.ao.quantization.MinMaxObserver._calculate_qparams`` (float32
+arithmetic), channel by channel, importing nothing from gradkit.quant."""
 import numpy as np
 
-from ..quant import qparams, _axis, _RANGES
+_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+_EPS32 = np.finfo(np.float32).eps
+
+
+def qparams(min_val, max_val, *, scheme="symmetric", dtype="int8"):
+    """(scale float32 array, zero_point int64 array) of each observed (min, max)."""
+    qmin, qmax = _RANGES[dtype]
+    mins = np.asarray(min_val).reshape(-1)
+    maxs = np.asarray(max_val).reshape(-1)
+    scales, zps = [], []
+    for lo, hi in zip(mins, maxs):
+        lo, hi = np.float32(lo), np.float32(hi)
+        if not lo <= hi:                 # nothing observed (min = +inf, max = -inf)
+            scales.append(np.float32(1.0))
+            zps.append(0)
+            continue
+        neg = min(lo, np.float32(0.0))   # the range always holds 0
+        pos = max(hi, np.float32(0.0))
+        if scheme == "symmetric":
+            scale = max(max(-neg, pos) / np.float32((qmax - qmin) / 2), _EPS32)
+            zp = 0 if dtype == "int8" else (qmin + qmax + 1) // 2
+        else:
+            scale = max((pos - neg) / np.float32(qmax - qmin), _EPS32)
+            zp = qmin - int(np.round(neg / scale))          # half to even, as torch.round
+            zp = min(max(zp, qmin), qmax)
+        scales.append(np.float32(scale))
+        zps.append(zp)
+    shape = np.shape(min_val)
+    return (np.array(scales, np.float32).reshape(shape),
+            np.array(zps, np.int64).reshape(shape))
+
+
+def _axis(axis, ndim):
+    return None if axis is None else axis % ndim
 
 
 def _channel_view(a, axis):

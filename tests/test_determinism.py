@@ -1,0 +1,92 @@
+"""Bitwise determinism across kernel tables and thread counts, for every family.
+
+The table of cases lives in tests/_harness.py (one entry per kernel-backed public
+function and variant, float32 and float64).  The whole table runs once per
+configuration -- each GRADKIT_SIMD table this CPU can run x 1..4 threads -- in a fresh
+process (the table is chosen once per process; OMP_NUM_THREADS is set as well so that
+BLAS-backed functions see the same thread count), and every case must hash the same in
+every configuration.  Each case is its own test item; the runs happen once per session.
+"""
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import gradkit
+
+import _harness
+
+THREADS = (1, 2, 3, 4)
+OPENMP = gradkit.show_config()["openmp"]
+SCRIPT = Path(_harness.__file__)
+# Variables that would pin the BLAS thread count whatever OMP_NUM_THREADS says.
+_PINNING = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "MKL_NUM_THREADS",
+            "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "OMP_THREAD_LIMIT", "OMP_DYNAMIC")
+
+
+def _env(simd, threads):
+    env = {k: v for k, v in os.environ.items() if k not in _PINNING}
+    # passive: 3 and 4 threads on a 2-core runner must not spin against each other
+    # (it changes the waiting, not the work's partition)
+    env.update(GRADKIT_SIMD=simd, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="passive")
+    return env
+
+
+def _run(simd, threads):
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(threads)],
+                          env=_env(simd, threads), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"{simd} x {threads} threads:\n{proc.stderr}"
+    result = json.loads(proc.stdout)
+    assert result["simd"] == simd, result
+    assert result["threads"] == (threads if OPENMP else 1), result
+    return result["hashes"]
+
+
+def _runs_here(simd):
+    """Whether this CPU runs the table (GRADKIT_SIMD falls back to one it can run)."""
+    proc = subprocess.run([sys.executable, "-c", "import gradkit; "
+                           "print(gradkit.show_config()['simd'])"], env=_env(simd, 1),
+                          capture_output=True, text=True, timeout=600, check=True)
+    return proc.stdout.strip() == simd
+
+
+@pytest.fixture(scope="session")
+def configurations():
+    """{(simd, threads): {case id: hash}} for every kernel table this CPU can run."""
+    tables = [t for t in gradkit.show_config()["simd_compiled"] if _runs_here(t)]
+    assert tables, "no kernel table runs on this CPU"
+    configs = [(t, n) for t in tables for n in THREADS]
+    with ThreadPoolExecutor(2) as pool:   # the runs themselves use the cores
+        return dict(zip(configs, pool.map(lambda c: _run(*c), configs)))
+
+
+def _params():
+    for cid in _harness.CASES:
+        reason = _harness.XFAIL.get(cid)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        yield pytest.param(cid, id=cid, marks=marks)
+
+
+@pytest.mark.parametrize("cid", _params())
+def test_bitwise_identical_across_tables_and_threads(cid, configurations):
+    by_hash = {}
+    for (simd, n), hashes in configurations.items():
+        by_hash.setdefault(hashes[cid], []).append(f"{simd}/{n}t")
+    errors = [h for h in by_hash if h.startswith("raised")]
+    assert not errors, f"{cid}: {errors[0]} (in {by_hash[errors[0]]})"
+    assert len(by_hash) == 1, (f"{cid} differs between configurations: " + "; ".join(
+        f"{h[:12]} in {', '.join(c)}" for h, c in by_hash.items()))
+
+
+def test_every_family_is_covered():
+    """A family left out of the table would go unchecked silently."""
+    families = {"norm", "random", "dropout", "init", "optim", "optim.functional", "clip",
+                "amp", "regularization", "losses", "gradcheck", "quant", "preprocessing"}
+    covered = {c.split(".")[0] for c in _harness.CASES} | {
+        "optim.functional" for c in _harness.CASES if c.startswith("optim.functional.")}
+    assert families <= covered, families - covered
