@@ -28,10 +28,7 @@ import numpy as np
 
 from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
 
-try:
-    from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2
-except ImportError:  # pragma: no cover
-    from numpy import byte_bounds as _byte_bounds
+from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2 (required)
 
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
