@@ -521,7 +521,8 @@ for _part in (_norm_calls, _generator_calls, _dropout_calls, _init_calls, _optim
 _NO_ARRAYS_REASONS = {
     "numbers, strings or shapes only": [
         "gradkit.get_include", "gradkit.show_config", "gradkit.get_num_threads",
-        "gradkit.set_num_threads", "gradkit.num_threads",
+        "gradkit.set_num_threads", "gradkit.num_threads", "gradkit.set_cache_limit",
+        "gradkit.cache_info",
         "gradkit.norm.NormStats",       # a NamedTuple record, checked where it is used
         "gradkit.random.Generator", "gradkit.random.Generator.spawn",
         "gradkit.random.Generator.get_state", "gradkit.random.Generator.set_state",
