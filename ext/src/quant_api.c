@@ -57,26 +57,18 @@ int gk_quantize_##SFX##_u8(const T *x, const float *scale, const int32_t *zero_p
 GK_DEFINE_QUANT(float, f32)
 GK_DEFINE_QUANT(double, f64)
 
-int gk_dequantize_s8(const int8_t *q, const float *scale, const int32_t *zero_point,
-                     float *y, gk_index outer, gk_index channels, gk_index inner)
-{
-    GK_CHECK_DIMS(outer, channels, inner);
-    GK_CHECK_PTR_IF(channels > 0, scale);
-    GK_CHECK_PTR_IF(channels > 0, zero_point);
-    GK_CHECK_PTR_IF(outer * channels * inner > 0, q);
-    GK_CHECK_PTR_IF(outer * channels * inner > 0, y);
-    quant_table()->dequantize_s8(q, scale, zero_point, y, outer, channels, inner);
-    return GK_OK;
+#define GK_DEFINE_DEQUANT(QT, Q) \
+int gk_dequantize_##Q(const QT *q, const float *scale, const int32_t *zero_point, \
+                      float *y, gk_index outer, gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_DIMS(outer, channels, inner); \
+    GK_CHECK_PTR_IF(channels > 0, scale); \
+    GK_CHECK_PTR_IF(channels > 0, zero_point); \
+    GK_CHECK_PTR_IF(outer * channels * inner > 0, q); \
+    GK_CHECK_PTR_IF(outer * channels * inner > 0, y); \
+    quant_table()->dequantize_##Q(q, scale, zero_point, y, outer, channels, inner); \
+    return GK_OK; \
 }
 
-int gk_dequantize_u8(const uint8_t *q, const float *scale, const int32_t *zero_point,
-                     float *y, gk_index outer, gk_index channels, gk_index inner)
-{
-    GK_CHECK_DIMS(outer, channels, inner);
-    GK_CHECK_PTR_IF(channels > 0, scale);
-    GK_CHECK_PTR_IF(channels > 0, zero_point);
-    GK_CHECK_PTR_IF(outer * channels * inner > 0, q);
-    GK_CHECK_PTR_IF(outer * channels * inner > 0, y);
-    quant_table()->dequantize_u8(q, scale, zero_point, y, outer, channels, inner);
-    return GK_OK;
-}
+GK_DEFINE_DEQUANT(int8_t, s8)
+GK_DEFINE_DEQUANT(uint8_t, u8)
