@@ -9,15 +9,23 @@ GK_DEFINE_TABLE_GETTER(norm)
 /* ---- normalization ---------------------------------------------------------------- */
 #define GK_CHECK_SHAPE(rows, cols) GK_CHECK_SIZE(rows); GK_CHECK_SIZE(cols)
 #define GK_CHECK_EPS(eps) GK_CHECK_VALUE((eps) >= 0.0, eps)
+/* the checks LayerNorm and RMSNorm share, in the order they report */
+#define GK_CHECK_ROWS_FWD(rows, cols, eps, x, y) \
+    GK_CHECK_SHAPE(rows, cols); \
+    GK_CHECK_EPS(eps); \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, y)
+#define GK_CHECK_ROWS_BWD(rows, cols, dy, x, dx) \
+    GK_CHECK_SHAPE(rows, cols); \
+    GK_CHECK_PTR_IF(rows * cols > 0, dy); \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, dx)
 
 #define GK_DEFINE_NORM(T, SFX) \
 int gk_layer_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mean, \
                         T *rstd, gk_index rows, gk_index cols, double eps) \
 { \
-    GK_CHECK_SHAPE(rows, cols); \
-    GK_CHECK_EPS(eps); \
-    GK_CHECK_PTR_IF(rows * cols > 0, x); \
-    GK_CHECK_PTR_IF(rows * cols > 0, y); \
+    GK_CHECK_ROWS_FWD(rows, cols, eps, x, y); \
     if (rows > 0 && cols > 0) \
         norm_table()->layer_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, rows, \
                                                   cols, eps); \
@@ -33,10 +41,7 @@ int gk_layer_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
                                  const T *weight, T *dx, T *dweight, T *dbias, \
                                  gk_index rows, gk_index cols) \
 { \
-    GK_CHECK_SHAPE(rows, cols); \
-    GK_CHECK_PTR_IF(rows * cols > 0, dy); \
-    GK_CHECK_PTR_IF(rows * cols > 0, x); \
-    GK_CHECK_PTR_IF(rows * cols > 0, dx); \
+    GK_CHECK_ROWS_BWD(rows, cols, dy, x, dx); \
     GK_CHECK_PTR_IF(rows > 0, mean); \
     GK_CHECK_PTR_IF(rows > 0, rstd); \
     return norm_table()->layer_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, \
@@ -45,10 +50,7 @@ int gk_layer_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
 int gk_rms_norm_##SFX(const T *x, const T *weight, T *y, T *rstd, gk_index rows, \
                       gk_index cols, double eps) \
 { \
-    GK_CHECK_SHAPE(rows, cols); \
-    GK_CHECK_EPS(eps); \
-    GK_CHECK_PTR_IF(rows * cols > 0, x); \
-    GK_CHECK_PTR_IF(rows * cols > 0, y); \
+    GK_CHECK_ROWS_FWD(rows, cols, eps, x, y); \
     if (rows > 0 && cols > 0) \
         norm_table()->rms_norm_fwd_##SFX(x, weight, y, rstd, rows, cols, eps); \
     else if (rows > 0 && rstd) \
@@ -58,10 +60,7 @@ int gk_rms_norm_##SFX(const T *x, const T *weight, T *y, T *rstd, gk_index rows,
 int gk_rms_norm_backward_##SFX(const T *dy, const T *x, const T *rstd, const T *weight, \
                                T *dx, T *dweight, gk_index rows, gk_index cols) \
 { \
-    GK_CHECK_SHAPE(rows, cols); \
-    GK_CHECK_PTR_IF(rows * cols > 0, dy); \
-    GK_CHECK_PTR_IF(rows * cols > 0, x); \
-    GK_CHECK_PTR_IF(rows * cols > 0, dx); \
+    GK_CHECK_ROWS_BWD(rows, cols, dy, x, dx); \
     GK_CHECK_PTR_IF(rows > 0, rstd); \
     return norm_table()->rms_norm_bwd_##SFX(dy, x, rstd, weight, dx, dweight, \
                                                    rows, cols); \
