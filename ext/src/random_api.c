@@ -115,29 +115,20 @@ static int trunc_params(gk_trunc_params *tp, double mean, double std, double a, 
     return GK_OK;
 }
 
-int gk_random_trunc_normal_f32(float *out, gk_index n, double mean, double std, double a,
-                               double b, uint64_t seed, uint64_t counter)
-{
-    gk_trunc_params tp;
-    GK_CHECK_OUT(out, n);
-    GK_RETURN_IF(trunc_params(&tp, mean, std, a, b));
-    if (n > 0)
-        random_table()->trunc_normal_f32(out, n, &tp, (uint32_t)seed, (uint32_t)(seed >> 32),
-                                         counter);
-    return GK_OK;
+#define GK_DEFINE_TRUNC_NORMAL(T, SFX) \
+int gk_random_trunc_normal_##SFX(T *out, gk_index n, double mean, double std, double a, \
+                                 double b, uint64_t seed, uint64_t counter) \
+{ \
+    gk_trunc_params tp; \
+    GK_CHECK_OUT(out, n); \
+    GK_RETURN_IF(trunc_params(&tp, mean, std, a, b)); \
+    if (n > 0) \
+        random_table()->trunc_normal_##SFX(out, n, &tp, (uint32_t)seed, \
+                                           (uint32_t)(seed >> 32), counter); \
+    return GK_OK; \
 }
-
-int gk_random_trunc_normal_f64(double *out, gk_index n, double mean, double std, double a,
-                               double b, uint64_t seed, uint64_t counter)
-{
-    gk_trunc_params tp;
-    GK_CHECK_OUT(out, n);
-    GK_RETURN_IF(trunc_params(&tp, mean, std, a, b));
-    if (n > 0)
-        random_table()->trunc_normal_f64(out, n, &tp, (uint32_t)seed, (uint32_t)(seed >> 32),
-                                         counter);
-    return GK_OK;
-}
+GK_DEFINE_TRUNC_NORMAL(float, f32)
+GK_DEFINE_TRUNC_NORMAL(double, f64)
 
 int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint64_t seed,
                        uint64_t counter)
