@@ -21,6 +21,13 @@
 /* name_<sfx>: templated by dtype, SFX is f32 or f64 while a *_tmpl.h is included
  * (gk_each_dtype.h). */
 #define GK_T(name) GK_CAT(GK_CAT(name, _), SFX)
+/* A family's table for this ISA: ENTRIES(sfx) lists its per-dtype kernels, given for f32
+ * and f64, then COMMON its dtype-free entries (may be empty).  GK_KERNEL(name, sfx) is
+ * the entry .name_<sfx> = name_<sfx>, GK_ENTRY(field, impl, sfx) .field_<sfx> = impl_<sfx>. */
+#define GK_ENTRY(field, impl, sfx) .field##_##sfx = impl##_##sfx,
+#define GK_KERNEL(name, sfx) GK_ENTRY(name, name, sfx)
+#define GK_DEFINE_ISA_TABLE(fam, ENTRIES, COMMON) \
+    const gk_##fam##_table GK_ISA_SYM(gk_##fam##_table) = { ENTRIES(f32) ENTRIES(f64) COMMON }
 
 #if defined(__GNUC__) || defined(__clang__)
 #define GK_RESTRICT __restrict__

@@ -7,11 +7,5 @@
 #include "gk_each_dtype.h"
 
 #define GK_LOSSES_ENTRIES(SFX) \
-    .softmax_xent_##SFX = softmax_xent_##SFX, \
-    .kl_div_##SFX = kl_div_##SFX, \
-    .mse_##SFX = mse_##SFX,
-
-const gk_losses_table GK_ISA_SYM(gk_losses_table) = {
-    GK_LOSSES_ENTRIES(f32)
-    GK_LOSSES_ENTRIES(f64)
-};
+    GK_KERNEL(softmax_xent, SFX) GK_KERNEL(kl_div, SFX) GK_KERNEL(mse, SFX)
+GK_DEFINE_ISA_TABLE(losses, GK_LOSSES_ENTRIES, );

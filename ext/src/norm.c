@@ -7,14 +7,7 @@
 #include "gk_each_dtype.h"
 
 #define GK_NORM_ENTRIES(SFX) \
-    .layer_norm_fwd_##SFX = layer_norm_fwd_##SFX, \
-    .layer_norm_bwd_##SFX = layer_norm_bwd_##SFX, \
-    .rms_norm_fwd_##SFX = rms_norm_fwd_##SFX, \
-    .rms_norm_bwd_##SFX = rms_norm_bwd_##SFX, \
-    .batch_norm_fwd_##SFX = batch_norm_fwd_##SFX, \
-    .batch_norm_bwd_##SFX = batch_norm_bwd_##SFX,
-
-const gk_norm_table GK_ISA_SYM(gk_norm_table) = {
-    GK_NORM_ENTRIES(f32)
-    GK_NORM_ENTRIES(f64)
-};
+    GK_KERNEL(layer_norm_fwd, SFX) GK_KERNEL(layer_norm_bwd, SFX) \
+    GK_KERNEL(rms_norm_fwd, SFX) GK_KERNEL(rms_norm_bwd, SFX) \
+    GK_KERNEL(batch_norm_fwd, SFX) GK_KERNEL(batch_norm_bwd, SFX)
+GK_DEFINE_ISA_TABLE(norm, GK_NORM_ENTRIES, );

@@ -8,13 +8,7 @@
 #include "gk_each_dtype.h"
 
 #define GK_OPTIM_ENTRIES(SFX) \
-    .sgd_##SFX = sgd_multi_##SFX, \
-    .adam_##SFX = adam_multi_##SFX, \
-    .rmsprop_##SFX = rmsprop_multi_##SFX, \
-    .adagrad_##SFX = adagrad_multi_##SFX, \
-    .lars_##SFX = lars_multi_##SFX,
-
-const gk_optim_table GK_ISA_SYM(gk_optim_table) = {
-    GK_OPTIM_ENTRIES(f32)
-    GK_OPTIM_ENTRIES(f64)
-};
+    GK_ENTRY(sgd, sgd_multi, SFX) GK_ENTRY(adam, adam_multi, SFX) \
+    GK_ENTRY(rmsprop, rmsprop_multi, SFX) GK_ENTRY(adagrad, adagrad_multi, SFX) \
+    GK_ENTRY(lars, lars_multi, SFX)
+GK_DEFINE_ISA_TABLE(optim, GK_OPTIM_ENTRIES, );

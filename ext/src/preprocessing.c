@@ -82,15 +82,8 @@ static void pp_merge_full(gk_index *n_a, double *mean_a, double *s_a, gk_index n
 #include "gk_each_dtype.h"
 
 #define GK_PREPROCESSING_ENTRIES(SFX) \
-    .col_moments_##SFX = col_moments_##SFX, \
-    .center_##SFX = center_##SFX, \
-    .scatter_##SFX = scatter_##SFX, \
-    .project_##SFX = project_##SFX, \
-    .standardize_##SFX = standardize_##SFX,
-
-const gk_preprocessing_table GK_ISA_SYM(gk_preprocessing_table) = {
-    GK_PREPROCESSING_ENTRIES(f32)
-    GK_PREPROCESSING_ENTRIES(f64)
-    .merge_mean_scatter = merge_mean_scatter,
-    .scatter_tasks = pp_scatter_tasks,
-};
+    GK_KERNEL(col_moments, SFX) GK_KERNEL(center, SFX) GK_KERNEL(scatter, SFX) \
+    GK_KERNEL(project, SFX) GK_KERNEL(standardize, SFX)
+#define GK_PREPROCESSING_COMMON \
+    .merge_mean_scatter = merge_mean_scatter, .scatter_tasks = pp_scatter_tasks,
+GK_DEFINE_ISA_TABLE(preprocessing, GK_PREPROCESSING_ENTRIES, GK_PREPROCESSING_COMMON);

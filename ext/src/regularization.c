@@ -25,12 +25,6 @@ GK_REG_SUMS(f32, float, GK_DTYPE_F32)
 GK_REG_SUMS(f64, double, GK_DTYPE_F64)
 
 #define GK_REG_ENTRIES(SFX) \
-    .sum_squares_##SFX = sum_squares_##SFX, \
-    .sum_abs_##SFX = sum_abs_##SFX, \
-    .add_l2_##SFX = add_l2_##SFX, \
-    .add_l1_##SFX = add_l1_##SFX,
-
-const gk_regularization_table GK_ISA_SYM(gk_regularization_table) = {
-    GK_REG_ENTRIES(f32)
-    GK_REG_ENTRIES(f64)
-};
+    GK_KERNEL(sum_squares, SFX) GK_KERNEL(sum_abs, SFX) GK_KERNEL(add_l2, SFX) \
+    GK_KERNEL(add_l1, SFX)
+GK_DEFINE_ISA_TABLE(regularization, GK_REG_ENTRIES, );
