@@ -10,65 +10,67 @@ cimport _c_norm as c
 include "_common.pxi"
 
 
-def layer_norm(object x, object weight, object bias, object y, object mean, object rstd,
-               Py_ssize_t rows, Py_ssize_t cols, double eps):
+cdef _rows_norm(object x, object weight, object bias, object y, object mean, object rstd,
+                Py_ssize_t rows, Py_ssize_t cols, double eps, bint layer):
+    """LayerNorm (layer) or RMSNorm (no bias, no mean) of rows x cols."""
     cdef int dt = _float_dtype(x, "x"), err
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *px = _in(x, dt, "x", n)
     cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef const void *pb = _opt(bias, dt, "bias", cols)
+    cdef const void *pb = _opt(bias, dt, "bias", cols) if layer else NULL
     cdef void *py = _out(y, dt, "y", n)
-    cdef void *pm = _out(mean, dt, "mean", rows)
+    cdef void *pm = _out(mean, dt, "mean", rows) if layer else NULL
     cdef void *pr = _out(rstd, dt, "rstd", rows)
     with nogil:
-        err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, eps)
+        if layer:
+            err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, eps)
+        else:
+            err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, eps)
     _check(err)
+
+
+cdef _rows_norm_backward(object dy, object x, object mean, object rstd, object weight,
+                         object dx, object dweight, object dbias, Py_ssize_t rows,
+                         Py_ssize_t cols, bint layer):
+    """The backward of _rows_norm (RMSNorm: no mean, no dbias)."""
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(rows, cols)
+    cdef const void *pdy = _in(dy, dt, "dy", n)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pm = _in(mean, dt, "mean", rows) if layer else NULL
+    cdef const void *pr = _in(rstd, dt, "rstd", rows)
+    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef void *pdx = _out(dx, dt, "dx", n)
+    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
+    cdef void *pdb = _out(dbias, dt, "dbias", cols, True) if layer else NULL
+    with nogil:
+        if layer:
+            err = c.gk_layer_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, rows,
+                                           cols)
+        else:
+            err = c.gk_rms_norm_backward(dt, pdy, px, pr, pw, pdx, pdw, rows, cols)
+    _check(err)
+
+
+def layer_norm(object x, object weight, object bias, object y, object mean, object rstd,
+               Py_ssize_t rows, Py_ssize_t cols, double eps):
+    _rows_norm(x, weight, bias, y, mean, rstd, rows, cols, eps, True)
 
 
 def layer_norm_backward(object dy, object x, object mean, object rstd, object weight,
                         object dx, object dweight, object dbias, Py_ssize_t rows,
                         Py_ssize_t cols):
-    cdef int dt = _float_dtype(x, "x"), err
-    cdef Py_ssize_t n = _prod(rows, cols)
-    cdef const void *pdy = _in(dy, dt, "dy", n)
-    cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pm = _in(mean, dt, "mean", rows)
-    cdef const void *pr = _in(rstd, dt, "rstd", rows)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef void *pdx = _out(dx, dt, "dx", n)
-    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
-    cdef void *pdb = _out(dbias, dt, "dbias", cols, True)
-    with nogil:
-        err = c.gk_layer_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, rows, cols)
-    _check(err)
+    _rows_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, rows, cols, True)
 
 
 def rms_norm(object x, object weight, object y, object rstd, Py_ssize_t rows,
              Py_ssize_t cols, double eps):
-    cdef int dt = _float_dtype(x, "x"), err
-    cdef Py_ssize_t n = _prod(rows, cols)
-    cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef void *py = _out(y, dt, "y", n)
-    cdef void *pr = _out(rstd, dt, "rstd", rows)
-    with nogil:
-        err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, eps)
-    _check(err)
+    _rows_norm(x, weight, None, y, None, rstd, rows, cols, eps, False)
 
 
 def rms_norm_backward(object dy, object x, object rstd, object weight, object dx,
                       object dweight, Py_ssize_t rows, Py_ssize_t cols):
-    cdef int dt = _float_dtype(x, "x"), err
-    cdef Py_ssize_t n = _prod(rows, cols)
-    cdef const void *pdy = _in(dy, dt, "dy", n)
-    cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pr = _in(rstd, dt, "rstd", rows)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef void *pdx = _out(dx, dt, "dx", n)
-    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
-    with nogil:
-        err = c.gk_rms_norm_backward(dt, pdy, px, pr, pw, pdx, pdw, rows, cols)
-    _check(err)
+    _rows_norm_backward(dy, x, None, rstd, weight, dx, dweight, None, rows, cols, False)
 
 
 def batch_norm(object x, object weight, object bias, object y, object mean, object rstd,
@@ -189,9 +191,11 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, int *t
     return 1
 
 
-def layer_norm_fast(object x, object weight, object bias, object eps, object normalized_ndim,
-                    object out):
-    """(y, mean, rstd), or None when the call needs the checked path."""
+cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
+                            object normalized_ndim, object out, bint layer):
+    """LayerNorm (layer: mean and rstd) or RMSNorm (rstd; bias is None) over the last
+    normalized_ndim dims: (y, mean or None, rstd), or None when the call needs the
+    checked path."""
     cdef int typenum = 0, nd = 0, err
     cdef Py_ssize_t rows = 0, cols = 0
     if not _fast_split(x, normalized_ndim, eps, &typenum, &nd, &rows, &cols):
@@ -202,7 +206,9 @@ def layer_norm_fast(object x, object weight, object bias, object eps, object nor
     y = _out_or_new(out, a, typenum)
     if y is None:
         return None
-    mean = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
+    mean = None
+    if layer:
+        mean = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
     rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
     cdef double e = <double>eps
     cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
@@ -213,31 +219,21 @@ def layer_norm_fast(object x, object weight, object bias, object eps, object nor
     cdef void *pm = _ptr(mean)
     cdef void *pr = _ptr(rstd)
     with nogil:
-        err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, e)
+        if layer:
+            err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, e)
+        else:
+            err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, e)
     _check(err)
     return y, mean, rstd
 
 
+def layer_norm_fast(object x, object weight, object bias, object eps, object normalized_ndim,
+                    object out):
+    """(y, mean, rstd), or None when the call needs the checked path."""
+    return _rows_norm_fast(x, weight, bias, eps, normalized_ndim, out, True)
+
+
 def rms_norm_fast(object x, object weight, object eps, object normalized_ndim, object out):
     """(y, rstd), or None when the call needs the checked path (eps must be a float)."""
-    cdef int typenum = 0, nd = 0, err
-    cdef Py_ssize_t rows = 0, cols = 0
-    if not _fast_split(x, normalized_ndim, eps, &typenum, &nd, &rows, &cols):
-        return None
-    cdef cnp.ndarray a = <cnp.ndarray>x
-    if not _param_ok(weight, a, typenum, nd):
-        return None
-    y = _out_or_new(out, a, typenum)
-    if y is None:
-        return None
-    rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
-    cdef double e = <double>eps
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
-    cdef void *px = _ptr(a)
-    cdef void *pw = _ptr(weight)
-    cdef void *py = _ptr(y)
-    cdef void *pr = _ptr(rstd)
-    with nogil:
-        err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, e)
-    _check(err)
-    return y, rstd
+    r = _rows_norm_fast(x, weight, None, eps, normalized_ndim, out, False)
+    return None if r is None else (r[0], r[2])
