@@ -36,21 +36,34 @@ cdef int _qtype(object q, str name) except -1:
                     f"{getattr(q, 'dtype', type(q).__name__)}")
 
 
+ctypedef struct _qparams:
+    const float *scale
+    const int32_t *zero_point
+
+
+cdef _qparams _params(object scale, object zero_point, Py_ssize_t channels) except *:
+    """The checked pointers of scale (float32) and zero_point (int32), one per channel."""
+    cdef _qparams p
+    p.scale = <const float *>_array(scale, cnp.NPY_FLOAT32, "scale", channels)
+    p.zero_point = <const int32_t *>_array(zero_point, cnp.NPY_INT32, "zero_point", channels)
+    return p
+
+
 def quantize(object x, object scale, object zero_point, object q, Py_ssize_t outer,
              Py_ssize_t channels, Py_ssize_t inner):
     cdef int dt = _float_dtype(x, "x"), err
     cdef int qt = _qtype(q, "q")
     cdef Py_ssize_t n = _prod(_prod(outer, channels), inner)
     cdef const void *px = _in(x, dt, "x", n)
-    cdef const float *ps = <const float *>_array(scale, cnp.NPY_FLOAT32, "scale", channels)
-    cdef const int32_t *pz = <const int32_t *>_array(zero_point, cnp.NPY_INT32,
-                                                     "zero_point", channels)
+    cdef _qparams p = _params(scale, zero_point, channels)
     cdef void *pq = _array(q, qt, "q", n, True)
     with nogil:
         if qt == cnp.NPY_UINT8:
-            err = c.gk_quantize_u8(dt, px, ps, pz, <uint8_t *>pq, outer, channels, inner)
+            err = c.gk_quantize_u8(dt, px, p.scale, p.zero_point, <uint8_t *>pq,
+                                   outer, channels, inner)
         else:
-            err = c.gk_quantize_s8(dt, px, ps, pz, <int8_t *>pq, outer, channels, inner)
+            err = c.gk_quantize_s8(dt, px, p.scale, p.zero_point, <int8_t *>pq,
+                                   outer, channels, inner)
     _check(err)
 
 
@@ -60,13 +73,13 @@ def dequantize(object q, object scale, object zero_point, object y, Py_ssize_t o
     cdef int qt = _qtype(q, "q")
     cdef Py_ssize_t n = _prod(_prod(outer, channels), inner)
     cdef const void *pq = _array(q, qt, "q", n)
-    cdef const float *ps = <const float *>_array(scale, cnp.NPY_FLOAT32, "scale", channels)
-    cdef const int32_t *pz = <const int32_t *>_array(zero_point, cnp.NPY_INT32,
-                                                     "zero_point", channels)
+    cdef _qparams p = _params(scale, zero_point, channels)
     cdef float *py = <float *>_array(y, cnp.NPY_FLOAT32, "y", n, True)
     with nogil:
         if qt == cnp.NPY_UINT8:
-            err = c.gk_dequantize_u8(<const uint8_t *>pq, ps, pz, py, outer, channels, inner)
+            err = c.gk_dequantize_u8(<const uint8_t *>pq, p.scale, p.zero_point, py,
+                                     outer, channels, inner)
         else:
-            err = c.gk_dequantize_s8(<const int8_t *>pq, ps, pz, py, outer, channels, inner)
+            err = c.gk_dequantize_s8(<const int8_t *>pq, p.scale, p.zero_point, py,
+                                     outer, channels, inner)
     _check(err)
