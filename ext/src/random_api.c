@@ -70,27 +70,20 @@ static int check_normal(double mean, double std)
     return GK_OK;
 }
 
-int gk_random_normal_f32(float *out, gk_index n, double mean, double std, uint64_t seed,
-                         uint64_t counter)
-{
-    GK_CHECK_OUT(out, n);
-    GK_RETURN_IF(check_normal(mean, std));
-    if (n > 0)
-        random_table()->normal_f32(out, n, (float)mean, (float)std, (uint32_t)seed,
-                                   (uint32_t)(seed >> 32), counter);
-    return GK_OK;
+/* mean and std are cast to T (float32 draws are made in float32) */
+#define GK_DEFINE_NORMAL(T, SFX) \
+int gk_random_normal_##SFX(T *out, gk_index n, double mean, double std, uint64_t seed, \
+                           uint64_t counter) \
+{ \
+    GK_CHECK_OUT(out, n); \
+    GK_RETURN_IF(check_normal(mean, std)); \
+    if (n > 0) \
+        random_table()->normal_##SFX(out, n, (T)mean, (T)std, (uint32_t)seed, \
+                                     (uint32_t)(seed >> 32), counter); \
+    return GK_OK; \
 }
-
-int gk_random_normal_f64(double *out, gk_index n, double mean, double std, uint64_t seed,
-                         uint64_t counter)
-{
-    GK_CHECK_OUT(out, n);
-    GK_RETURN_IF(check_normal(mean, std));
-    if (n > 0)
-        random_table()->normal_f64(out, n, mean, std, (uint32_t)seed, (uint32_t)(seed >> 32),
-                                   counter);
-    return GK_OK;
-}
+GK_DEFINE_NORMAL(float, f32)
+GK_DEFINE_NORMAL(double, f64)
 
 static int trunc_params(gk_trunc_params *tp, double mean, double std, double a, double b)
 {
