@@ -136,6 +136,22 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
 
 /* ---- BLAS-driven statistics and projection ---------------------------------------- */
 
+/* buf (n x cols, double) = rows [r0, r0 + n) of x minus mean.  Returns 1 if they hold a
+ * NaN or an infinity.  Inlined: the loop stays in its caller. */
+GK_INLINE int GK_T(pp_sub_rows)(const T *x, gk_index r0, gk_index n, gk_index cols,
+                                const double *GK_RESTRICT mean, double *GK_RESTRICT buf)
+{
+    int bad = 0;
+    for (gk_index i = 0; i < n; ++i) {
+        const T *GK_RESTRICT xi = x + (r0 + i) * cols;
+        double *GK_RESTRICT bi = buf + i * cols;
+        for (gk_index j = 0; j < cols; ++j)
+            bi[j] = (double)xi[j] - mean[j];
+        bad |= GK_T(chunk_nonfinite)(xi, cols);
+    }
+    return bad;
+}
+
 /* Centre rows [r0, r0 + n) of x on their own mean (written to cm) into buf (n x cols,
  * double).  Returns 1 if they hold a NaN or an infinity. */
 static int GK_T(pp_center_chunk)(const T *x, gk_index r0, gk_index n, gk_index cols,
@@ -144,15 +160,7 @@ static int GK_T(pp_center_chunk)(const T *x, gk_index r0, gk_index n, gk_index c
     for (gk_index j = 0; j < cols; ++j) cm[j] = 0.0;
     GK_T(pp_add_rows)(x, r0, r0 + n, cols, cm);
     for (gk_index j = 0; j < cols; ++j) cm[j] /= (double)n;
-    int bad = 0;
-    for (gk_index i = 0; i < n; ++i) {
-        const T *GK_RESTRICT xi = x + (r0 + i) * cols;
-        double *GK_RESTRICT bi = buf + i * cols;
-        for (gk_index j = 0; j < cols; ++j)
-            bi[j] = (double)xi[j] - cm[j];
-        bad |= GK_T(chunk_nonfinite)(xi, cols);
-    }
-    return bad;
+    return GK_T(pp_sub_rows)(x, r0, n, cols, cm, buf);
 }
 
 static int GK_T(scatter)(const T *x, gk_index rows, gk_index cols, double *mean, double *s,
@@ -241,13 +249,7 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
         for (gk_index c = 0; c < nchunk; ++c) {
             if (!buf) continue;
             gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
-            for (gk_index i = 0; i < nb; ++i) {
-                const T *GK_RESTRICT xi = x + (r0 + i) * cols;
-                double *GK_RESTRICT bi = buf + i * cols;
-                for (gk_index j = 0; j < cols; ++j)
-                    bi[j] = (double)xi[j] - mean[j];
-                bad |= GK_T(chunk_nonfinite)(xi, cols);
-            }
+            bad |= GK_T(pp_sub_rows)(x, r0, nb, cols, mean, buf);
             if (k == 0) continue;
             double *out = direct ? (double *)(void *)(y + r0 * k) : buf + buf_rows * cols;
             /* Fortran: out^T (k x nb, ld k) = m^T (k x cols, ld k) * buf^T (cols x nb) */
