@@ -10,6 +10,15 @@ cimport _c_norm as c
 include "_common.pxi"
 
 
+cdef inline int _rows_norm_kernel(int dt, const void *px, const void *pw, const void *pb,
+                                  void *py, void *pm, void *pr, Py_ssize_t rows,
+                                  Py_ssize_t cols, double eps, bint layer) noexcept nogil:
+    """LayerNorm (layer) or RMSNorm (pb, pm unused): the status of the C call."""
+    if layer:
+        return c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, eps)
+    return c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, eps)
+
+
 cdef _rows_norm(object x, object weight, object bias, object y, object mean, object rstd,
                 Py_ssize_t rows, Py_ssize_t cols, double eps, bint layer):
     """LayerNorm (layer) or RMSNorm (no bias, no mean) of rows x cols."""
@@ -22,10 +31,7 @@ cdef _rows_norm(object x, object weight, object bias, object y, object mean, obj
     cdef void *pm = _out(mean, dt, "mean", rows) if layer else NULL
     cdef void *pr = _out(rstd, dt, "rstd", rows)
     with nogil:
-        if layer:
-            err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, eps)
-        else:
-            err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, eps)
+        err = _rows_norm_kernel(dt, px, pw, pb, py, pm, pr, rows, cols, eps, layer)
     _check(err)
 
 
@@ -219,10 +225,7 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
     cdef void *pm = _ptr(mean)
     cdef void *pr = _ptr(rstd)
     with nogil:
-        if layer:
-            err = c.gk_layer_norm(dt, px, pw, pb, py, pm, pr, rows, cols, e)
-        else:
-            err = c.gk_rms_norm(dt, px, pw, py, pr, rows, cols, e)
+        err = _rows_norm_kernel(dt, px, pw, pb, py, pm, pr, rows, cols, e, layer)
     _check(err)
     return y, mean, rstd
 
