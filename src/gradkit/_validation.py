@@ -25,6 +25,7 @@ import math
 import numbers
 
 import numpy as np
+from typing import NamedTuple
 
 from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
 
@@ -472,6 +473,28 @@ def betas(v, name="betas"):
     return unit_open(v[0], f"{name}[0]"), unit_open(v[1], f"{name}[1]")
 
 
+# The checked options of each optimizer, in the order its kernel takes them (so a
+# wrapper calls ``kernel(..., *opts)``), with names for reading them.
+SGDOptions = NamedTuple("SGDOptions", [("lr", float), ("momentum", float),
+                                       ("dampening", float), ("weight_decay", float),
+                                       ("nesterov", bool), ("maximize", bool)])
+AdamOptions = NamedTuple("AdamOptions", [("lr", float), ("beta1", float), ("beta2", float),
+                                         ("eps", float), ("weight_decay", float),
+                                         ("amsgrad", bool), ("decoupled", bool),
+                                         ("maximize", bool)])
+RMSpropOptions = NamedTuple("RMSpropOptions", [("lr", float), ("alpha", float),
+                                               ("eps", float), ("weight_decay", float),
+                                               ("momentum", float), ("centered", bool),
+                                               ("maximize", bool)])
+AdagradOptions = NamedTuple("AdagradOptions", [("lr", float), ("lr_decay", float),
+                                               ("weight_decay", float), ("eps", float),
+                                               ("maximize", bool)])
+LARSOptions = NamedTuple("LARSOptions", [("lr", float), ("momentum", float),
+                                         ("weight_decay", float),
+                                         ("trust_coefficient", float), ("eps", float),
+                                         ("nesterov", bool)])
+
+
 def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize):
     lr, momentum = nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum")
     weight_decay = nonneg_float(weight_decay, "weight_decay")
@@ -480,36 +503,39 @@ def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize):
     if nesterov and (momentum <= 0.0 or dampening != 0.0):
         raise ValueError("nesterov=True requires momentum > 0 and dampening = 0, got "
                          f"momentum={momentum}, dampening={dampening}")
-    return lr, momentum, dampening, weight_decay, nesterov, flag(maximize, "maximize")
+    return SGDOptions(lr, momentum, dampening, weight_decay, nesterov,
+                      flag(maximize, "maximize"))
 
 
 def adam_options(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize,
                  names=("beta1", "beta2")):
     """Checked Adam options; `names` are how the caller calls the betas
     (``betas[0]``/``betas[1]`` for the classes)."""
-    return (nonneg_float(lr, "lr"), unit_open(beta1, names[0]), unit_open(beta2, names[1]),
-            nonneg_float(eps, "eps"), nonneg_float(weight_decay, "weight_decay"),
-            flag(amsgrad, "amsgrad"), flag(decoupled, "decoupled_weight_decay"),
-            flag(maximize, "maximize"))
+    return AdamOptions(nonneg_float(lr, "lr"), unit_open(beta1, names[0]),
+                       unit_open(beta2, names[1]), nonneg_float(eps, "eps"),
+                       nonneg_float(weight_decay, "weight_decay"), flag(amsgrad, "amsgrad"),
+                       flag(decoupled, "decoupled_weight_decay"), flag(maximize, "maximize"))
 
 
 def rmsprop_options(lr, alpha, eps, weight_decay, momentum, centered, maximize):
-    return (nonneg_float(lr, "lr"), nonneg_float(alpha, "alpha"), nonneg_float(eps, "eps"),
-            nonneg_float(weight_decay, "weight_decay"), nonneg_float(momentum, "momentum"),
-            flag(centered, "centered"), flag(maximize, "maximize"))
+    return RMSpropOptions(nonneg_float(lr, "lr"), nonneg_float(alpha, "alpha"),
+                          nonneg_float(eps, "eps"),
+                          nonneg_float(weight_decay, "weight_decay"),
+                          nonneg_float(momentum, "momentum"), flag(centered, "centered"),
+                          flag(maximize, "maximize"))
 
 
 def adagrad_options(lr, lr_decay, weight_decay, eps, maximize):
-    return (nonneg_float(lr, "lr"), nonneg_float(lr_decay, "lr_decay"),
-            nonneg_float(weight_decay, "weight_decay"), nonneg_float(eps, "eps"),
-            flag(maximize, "maximize"))
+    return AdagradOptions(nonneg_float(lr, "lr"), nonneg_float(lr_decay, "lr_decay"),
+                          nonneg_float(weight_decay, "weight_decay"),
+                          nonneg_float(eps, "eps"), flag(maximize, "maximize"))
 
 
 def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov):
-    return (nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum"),
-            nonneg_float(weight_decay, "weight_decay"),
-            nonneg_float(trust_coefficient, "trust_coefficient"), nonneg_float(eps, "eps"),
-            flag(nesterov, "nesterov"))
+    return LARSOptions(nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum"),
+                       nonneg_float(weight_decay, "weight_decay"),
+                       nonneg_float(trust_coefficient, "trust_coefficient"),
+                       nonneg_float(eps, "eps"), flag(nesterov, "nesterov"))
 
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============

@@ -56,7 +56,7 @@ class SGD(Optimizer):
                               g["nesterov"], g["maximize"])
 
     def _needed(self, opts):
-        return ("momentum_buffer",) if opts[1] != 0.0 else ()
+        return ("momentum_buffer",) if opts.momentum != 0.0 else ()
 
     def _new_state(self, slot, param, group):
         return np.empty_like(param)  # filled with the gradient by the first step
@@ -113,7 +113,7 @@ class Adam(Optimizer):
                                names=("betas[0]", "betas[1]"))
 
     def _needed(self, opts):
-        return self._slots if opts[5] else self._slots[:2]
+        return self._slots if opts.amsgrad else self._slots[:2]
 
     def _update(self, params, grads, state, opts, fresh):
         _k.adam(params, grads, state["exp_avg"], state["exp_avg_sq"],
@@ -172,8 +172,8 @@ class RMSprop(Optimizer):
                                   g["momentum"], g["centered"], g["maximize"])
 
     def _needed(self, opts):
-        return (("square_avg",) + (("momentum_buffer",) if opts[4] > 0.0 else ())
-                + (("grad_avg",) if opts[5] else ()))
+        return (("square_avg",) + (("momentum_buffer",) if opts.momentum > 0.0 else ())
+                + (("grad_avg",) if opts.centered else ()))
 
     def _update(self, params, grads, state, opts, fresh):
         _k.rmsprop(params, grads, state["square_avg"], state["grad_avg"],

@@ -112,7 +112,7 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
     many, params = _params(param)
     grads = _grads(grad, many, params)
     bufs, fresh = [None] * len(params), [False] * len(params)
-    if opts[1] != 0.0:
+    if opts.momentum != 0.0:
         given = _per_param(momentum_buffer, "momentum_buffer", many, params)
         for i, (b, p, g) in enumerate(zip(given, params, grads)):
             label = f"momentum_buffer[{i}]" if many else "momentum_buffer"
@@ -121,12 +121,12 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
             elif g is not None:
                 fresh[i] = True
     _no_overlap(many, params, momentum_buffer=bufs)
-    if opts[1] != 0.0:
+    if opts.momentum != 0.0:
         for i, p in enumerate(params):  # allocate only once everything is checked
             if fresh[i]:
                 bufs[i] = np.empty_like(p)
     _k.sgd(params, grads, bufs, fresh, *opts)
-    if opts[1] == 0.0:
+    if opts.momentum == 0.0:
         return [None] * len(params) if many else None
     return bufs if many else bufs[0]
 
@@ -164,7 +164,7 @@ def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0
     ms = _states(exp_avg, "exp_avg", many, params, grads)
     vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
     vmax = (_states(max_exp_avg_sq, "max_exp_avg_sq", many, params, grads)
-            if opts[5] else None)
+            if opts.amsgrad else None)
     steps = _steps(step, many, params)
     _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs, max_exp_avg_sq=vmax)
     _k.adam(params, grads, ms, vs, vmax, steps, *opts)
@@ -191,9 +191,9 @@ def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr
     many, params = _params(param)
     grads = _grads(grad, many, params)
     sqs = _states(square_avg, "square_avg", many, params, grads)
-    gas = _states(grad_avg, "grad_avg", many, params, grads) if opts[5] else None
+    gas = _states(grad_avg, "grad_avg", many, params, grads) if opts.centered else None
     bufs = (_states(momentum_buffer, "momentum_buffer", many, params, grads)
-            if opts[4] > 0.0 else None)
+            if opts.momentum > 0.0 else None)
     _no_overlap(many, params, square_avg=sqs, grad_avg=gas, momentum_buffer=bufs)
     _k.rmsprop(params, grads, sqs, gas, bufs, None, *opts)
 
