@@ -68,7 +68,7 @@ class Optimizer:
     set ``_eager`` (state created with the group, as torch's Adagrad does) and
     ``_counts_steps``.
     """
-    _slots = ()
+    _slots: tuple[str, ...] = ()
     _eager = False
     _counts_steps = True
 
