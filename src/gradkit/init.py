@@ -122,7 +122,8 @@ def ones(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] 
 
 
 def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
-             dtype: Optional[DTypeLike] = None, out: Optional[FloatArray] = None) -> FloatArray:
+             dtype: Optional[DTypeLike] = None,
+             out: Optional[FloatArray] = None) -> FloatArray:
     """Every element ``value`` (``torch.nn.init.constant_``)."""
     value = _v.real(value, "value")
     y, _ = _target(shape, dtype, out)
@@ -131,7 +132,8 @@ def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
 
 
 def normal(shape: Optional[Shape], mean: float = 0., std: float = 1., *, rng: RNG = None,
-           dtype: Optional[DTypeLike] = None, out: Optional[FloatArray] = None) -> FloatArray:
+           dtype: Optional[DTypeLike] = None,
+           out: Optional[FloatArray] = None) -> FloatArray:
     """N(mean, std**2) (``torch.nn.init.normal_``); see
     :meth:`gradkit.random.Generator.normal`."""
     y, shape = _target(shape, dtype, out)
@@ -139,7 +141,8 @@ def normal(shape: Optional[Shape], mean: float = 0., std: float = 1., *, rng: RN
 
 
 def uniform(shape: Optional[Shape], a: float = 0., b: float = 1., *, rng: RNG = None,
-            dtype: Optional[DTypeLike] = None, out: Optional[FloatArray] = None) -> FloatArray:
+            dtype: Optional[DTypeLike] = None,
+            out: Optional[FloatArray] = None) -> FloatArray:
     """U[a, b) (``torch.nn.init.uniform_``); see
     :meth:`gradkit.random.Generator.uniform`."""
     a, b = _v.finite_real(a, "a"), _v.finite_real(b, "b")
@@ -161,7 +164,8 @@ def trunc_normal(shape: Optional[Shape], mean: float = 0., std: float = 1., a: f
 
 
 def xavier_uniform(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
-                   dtype: Optional[DTypeLike] = None, out: Optional[FloatArray] = None) -> FloatArray:
+                   dtype: Optional[DTypeLike] = None,
+                   out: Optional[FloatArray] = None) -> FloatArray:
     r"""Glorot uniform (``torch.nn.init.xavier_uniform_``): U(-b, b) with
     :math:`b = \text{gain}\sqrt{6/(\text{fan\_in} + \text{fan\_out})}`."""
     gain = _v.finite_real(gain, "gain")
@@ -174,7 +178,8 @@ def xavier_uniform(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
 
 
 def xavier_normal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
-                  dtype: Optional[DTypeLike] = None, out: Optional[FloatArray] = None) -> FloatArray:
+                  dtype: Optional[DTypeLike] = None,
+                  out: Optional[FloatArray] = None) -> FloatArray:
     r"""Glorot normal (``torch.nn.init.xavier_normal_``): N(0, std**2) with
     :math:`\text{std} = \text{gain}\sqrt{2/(\text{fan\_in} + \text{fan\_out})}`."""
     gain = _v.finite_real(gain, "gain")
@@ -212,7 +217,8 @@ def kaiming_uniform(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
 
 def kaiming_normal(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
                    nonlinearity: str = "leaky_relu", *, rng: RNG = None,
-                   dtype: Optional[DTypeLike] = None, out: Optional[FloatArray] = None) -> FloatArray:
+                   dtype: Optional[DTypeLike] = None,
+                   out: Optional[FloatArray] = None) -> FloatArray:
     r"""He normal (``torch.nn.init.kaiming_normal_``): N(0, std**2) with
     :math:`\text{std} = \text{gain}/\sqrt{\text{fan}}`."""
     y, shape = _target(shape, dtype, out)
@@ -268,14 +274,16 @@ def variance_scaling(shape: Optional[Shape], scale: float = 1., mode: str = "fan
     return gen.uniform(shape, -bound, bound, out=y)
 
 
-def lecun_uniform(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
+def lecun_uniform(shape: Optional[Shape], *, rng: RNG = None,
+                  dtype: Optional[DTypeLike] = None,
                   out: Optional[FloatArray] = None) -> FloatArray:
     r"""LeCun uniform (Keras ``lecun_uniform``): U(-b, b), :math:`b = \sqrt{3/\text{fan\_in}}`
     = ``variance_scaling(shape, 1, 'fan_in', 'uniform')``."""
     return variance_scaling(shape, 1.0, "fan_in", "uniform", rng=rng, dtype=dtype, out=out)
 
 
-def lecun_normal(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
+def lecun_normal(shape: Optional[Shape], *, rng: RNG = None,
+                 dtype: Optional[DTypeLike] = None,
                  out: Optional[FloatArray] = None) -> FloatArray:
     r"""LeCun normal (Keras ``lecun_normal``): variance 1/fan_in from a normal truncated
     at two standard deviations = ``variance_scaling(shape, 1, 'fan_in',
@@ -285,7 +293,8 @@ def lecun_normal(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTy
 
 
 def orthogonal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
-               dtype: Optional[DTypeLike] = None, out: Optional[FloatArray] = None) -> FloatArray:
+               dtype: Optional[DTypeLike] = None,
+               out: Optional[FloatArray] = None) -> FloatArray:
     r"""(Semi-)orthogonal matrix (``torch.nn.init.orthogonal_``, Saxe et al. 2013).
 
     The shape is viewed as ``(rows, cols) = (shape[0], prod(shape[1:]))``.  A standard

@@ -171,7 +171,8 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
         if lab.shape != x.shape:
             raise ValueError(f"labels (probabilities) must have the shape of logits "
                              f"{x.shape}, got {lab.shape}")
-        lab2: NDArray[Any] = lab.reshape(1, c) if x.ndim == 1 else np.moveaxis(lab, 1, -1).reshape(-1, c)
+        lab2: NDArray[Any] = (lab.reshape(1, c) if x.ndim == 1
+                              else np.moveaxis(lab, 1, -1).reshape(-1, c))
     else:
         if lab.shape != outer:
             raise ValueError(f"labels (class indices) must have shape {outer} for logits "

@@ -131,7 +131,8 @@ class Generator:
         return y
 
     def uniform(self, shape: Optional[Shape], low: float = 0.0, high: float = 1.0,
-                dtype: Optional[DTypeLike] = None, *, out: Optional[FloatArray] = None) -> FloatArray:
+                dtype: Optional[DTypeLike] = None, *,
+                out: Optional[FloatArray] = None) -> FloatArray:
         """Uniform floats on ``[low, high)`` (``torch.Tensor.uniform_``).
 
         float32 from the top 24 bits of one word, float64 from 53 bits of two words
@@ -160,7 +161,8 @@ class Generator:
         return y
 
     def normal(self, shape: Optional[Shape], mean: float = 0.0, std: float = 1.0,
-               dtype: Optional[DTypeLike] = None, *, out: Optional[FloatArray] = None) -> FloatArray:
+               dtype: Optional[DTypeLike] = None, *,
+               out: Optional[FloatArray] = None) -> FloatArray:
         """Normal floats, ``mean + std * z`` (``torch.Tensor.normal_``).
 
         Box-Muller over pairs of uniforms: elements ``2p`` and ``2p + 1`` are
@@ -186,7 +188,8 @@ class Generator:
         return y
 
     def truncated_normal(self, shape: Optional[Shape], mean: float = 0.0, std: float = 1.0,
-                         a: float = -2.0, b: float = 2.0, dtype: Optional[DTypeLike] = None, *,
+                         a: float = -2.0, b: float = 2.0,
+                         dtype: Optional[DTypeLike] = None, *,
                          out: Optional[FloatArray] = None) -> FloatArray:
         r"""Normal(mean, std) truncated to ``[a, b]`` (absolute bounds, as
         ``torch.nn.init.trunc_normal_``), drawn exactly by inverse CDF.
