@@ -228,3 +228,47 @@ def test_matches_torch_grad_scaler(kw, dtype, rng):
     ours = amp.LossScaler()
     ours.load_state_dict(tscaler.state_dict())
     assert ours.state_dict() == tscaler.state_dict()
+
+
+def test_step_with_a_bad_gradient_writes_nothing():
+    """LossScaler.step used to unscale every gradient, then let the optimizer raise on
+    the bad one and stay "stepped"; now the gradients are checked first."""
+    from gradkit import optim
+    p = [np.ones(3), np.ones(2)]
+    o = optim.SGD(p, lr=0.5)
+    s = amp.LossScaler(init_scale=4.0)
+    good = [np.full(3, 4.0), np.full(2, 8.0)]
+    bad = [good[0].copy(), np.ones(5)]
+    with pytest.raises(ValueError, match=r"grads\[1\]"):
+        s.step(o, bad)
+    assert_bitwise_equal(bad[0], np.full(3, 4.0))
+    assert_bitwise_equal(p, [np.ones(3), np.ones(2)])
+    assert s.step(o, good)  # not "stepped": the corrected retry works
+    assert_bitwise_equal(p, [np.full(3, 0.5), np.full(2, 0.0)])
+    s.update()
+
+
+def test_load_state_dict_is_all_or_nothing():
+    s = amp.LossScaler(init_scale=8.0)
+    before = s.state_dict()
+    d = amp.LossScaler(init_scale=2.0, growth_factor=3.0).state_dict()
+    del d["_growth_tracker"]
+    with pytest.raises(ValueError, match="_growth_tracker"):
+        s.load_state_dict(d)
+    d = amp.LossScaler(init_scale=2.0, growth_factor=3.0).state_dict()
+    d["backoff_factor"] = 2.0
+    with pytest.raises(ValueError, match="backoff_factor"):
+        s.load_state_dict(d)
+    assert s.state_dict() == before
+
+
+def test_unscale_rejects_byte_swapped_and_overlapping_grads():
+    s = amp.LossScaler(init_scale=4.0)
+    g = [np.ones(3), np.ones(3, ">f8")]
+    with pytest.raises(TypeError, match=r"grads\[1\].*native byte order"):
+        s.unscale_(g)
+    assert_bitwise_equal(g[0], np.ones(3))
+    buf = np.ones(4)
+    with pytest.raises(ValueError, match="overlaps"):
+        s.unscale_([buf[:3], buf[1:]])
+    assert_bitwise_equal(buf, np.ones(4))

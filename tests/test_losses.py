@@ -392,3 +392,81 @@ def test_cross_entropy_other_layouts_match_torch(form, reduction, rng):
         losses.softmax_cross_entropy(np.zeros((2, 3, 4)), np.zeros((2, 3), np.int64))
     with pytest.raises(ValueError, match="logits"):
         losses.softmax_cross_entropy(np.float64(1.0), 0)
+
+
+# ---- kl_div accuracy (issue 10): no difference of large terms --------------------------
+
+def _kl_exact(s, t, T=1.0):
+    """KL(softmax(t/T) || softmax(s/T)), batch mean, in 80-digit decimal arithmetic
+    (the inputs' float values converted exactly)."""
+    import decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 80
+        D, tot = decimal.Decimal, decimal.Decimal(0)
+
+        def lse(v):
+            m = max(v)
+            return m + sum((x - m).exp() for x in v).ln()
+        for sr, tr in zip(s, t):
+            sv = [D(float(v)) / D(T) for v in sr]
+            tv = [D(float(v)) / D(T) for v in tr]
+            ls, lt = lse(sv), lse(tv)
+            tot += sum((b - lt).exp() * ((b - lt) - (a - ls)) for a, b in zip(sv, tv))
+        return float(tot / len(s))
+
+
+def test_kl_div_huge_logits_float32():
+    # teacher one-hot on class 0: KL = -log q_0 = log(1 + e^7), exactly
+    s = np.array([[0.0, 7.0]], np.float32)
+    t = np.array([[1e14, 0.0]], np.float32)
+    loss, _ = losses.kl_div(s, t)
+    assert abs(loss - np.log1p(np.exp(7.0))) <= 1e-6 * 7
+    # near-identical rows of logits ~1e14 at T = 1e13: KL ~1e-14 from terms ~10 (the old
+    # difference-of-terms form returned ~4e-8 here)
+    rng = np.random.default_rng(6)
+    s = (rng.standard_normal((4, 6)) * 1e14).astype(np.float32)
+    t = (s * np.float32(1 + 3e-7)).astype(np.float32)
+    want = _kl_exact(s, t, 1e13)
+    assert 0 < want < 1e-10
+    assert abs(losses.kl_div(s, t, temperature=1e13)[0] - want) <= 1e-5 * want
+
+
+def test_kl_div_tiny_divergence_float64():
+    # two classes, teacher logits 0 and d: KL = d^2/8 + O(d^4); 2e-68 for d = 4e-34
+    d = 4e-34
+    loss, _ = losses.kl_div(np.zeros((1, 2)), np.array([[0.0, d]]))
+    assert abs(loss - d * d / 8) <= 1e-14 * d * d / 8
+    rng = np.random.default_rng(7)
+    s = rng.standard_normal((5, 11))
+    t = s + 1e-9 * rng.standard_normal((5, 11))
+    for T in (1.0, 3.0):
+        want = _kl_exact(s, t, T)
+        assert abs(losses.kl_div(s, t, temperature=T)[0] - want) <= 1e-9 * want
+
+
+def test_kl_div_and_distillation_float32_against_exact(rng):
+    s = rng.standard_normal((8, 10)).astype(np.float32) * 4
+    t = rng.standard_normal((8, 10)).astype(np.float32) * 4
+    for T in (1.0, 2.5):
+        want = _kl_exact(s, t, T)
+        assert abs(losses.kl_div(s, t, temperature=T)[0] - want) <= 1e-6 * want
+    y = np.arange(8) % 10
+    ce = losses.softmax_cross_entropy(s.astype(np.float64), y)[0]
+    loss, _ = losses.distillation_loss(s, t, y, temperature=2.0, alpha=0.7)
+    want = 0.7 * 4.0 * _kl_exact(s, t, 2.0) + 0.3 * ce
+    assert abs(loss - want) <= 1e-6 * want
+    big_s, big_t = s * np.float32(1e13), t * np.float32(1e13)
+    loss, _ = losses.distillation_loss(big_s, big_t, y, temperature=1e13, alpha=1.0)
+    want = 1e26 * _kl_exact(big_s, big_t, 1e13)  # alpha T^2 KL
+    assert abs(loss - want) <= 1e-5 * want
+
+
+def test_kl_div_masked_teacher_logits():
+    """A teacher logit of -inf (a masked class) has p = 0 and adds nothing, as torch's
+    xlogy; a student logit of -inf where the teacher has mass gives inf."""
+    s, t = np.array([[0.0, 1.0, 2.0]]), np.array([[0.0, -np.inf, 1.0]])
+    p = np.exp(t[0, [0, 2]] - np.logaddexp(0.0, 1.0))
+    ls = s[0] - np.log(np.exp(s[0]).sum())
+    want = float(np.sum(p * (np.log(p) - ls[[0, 2]])))
+    assert abs(losses.kl_div(s, t)[0] - want) <= 1e-14 * want
+    assert losses.kl_div(np.array([[0.0, -np.inf]]), np.array([[0.0, 1.0]]))[0] == np.inf

@@ -279,3 +279,29 @@ def test_outputs_past_the_cache_are_streamed_correctly(fn, rng):
     with gradkit.num_threads(1):
         y1, _ = getattr(norm, fn)(x, w)
     assert_bitwise_equal(y, y1)
+
+
+@pytest.mark.parametrize("fn", [norm.layer_norm, norm.rms_norm])
+def test_byte_swapped_arrays_are_not_misread(fn, dtype):
+    """The fast path used to take '>f4' as native (results off by up to 4.0)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 16)).astype(dtype)
+    w = rng.standard_normal(16).astype(dtype)
+    want = fn(x, w)[0]
+    sw = dtype.newbyteorder(">")
+    assert_bitwise_equal(fn(x.astype(sw), w)[0], want)
+    assert_bitwise_equal(fn(x, w.astype(sw))[0], want)
+    out = np.zeros((5, 16), sw)
+    with pytest.raises(ValueError, match="out must have dtype"):
+        fn(x, w, out=out)
+    assert not out.any()
+
+
+def test_rms_norm_backward_rejects_layer_norm_stats():
+    x = np.random.default_rng(5).standard_normal((3, 8))
+    _, ln_stats = norm.layer_norm(x)
+    _, rms_stats = norm.rms_norm(x)
+    with pytest.raises(ValueError, match="layer_norm's statistics"):
+        norm.rms_norm_backward(np.ones_like(x), x, ln_stats)
+    with pytest.raises(ValueError, match="stats.mean is None"):
+        norm.layer_norm_backward(np.ones_like(x), x, rms_stats)

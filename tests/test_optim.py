@@ -586,3 +586,96 @@ def test_capi_adam_matches_functional(decoupled, dtype, rng):
         assert fn(p.ctypes.data, g.ctypes.data, m.ctypes.data, v.ctypes.data, p.size,
                   a["step"], a["lr"], a["beta1"], 0.99, a["eps"], 0.0, 0) != 0
     assert_bitwise_equal(p, before)
+
+
+# ---- issue 10 regressions: the kernel runs on what was checked -------------------------
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad", "LARS"])
+def test_replaced_param_is_checked_and_starts_fresh(name):
+    """Replacing an array in param_groups[i]["params"] after a step used to check the
+    gradients against the old array and run the kernel on the new one (float64 SGD
+    with momentum: heap corruption).  Now the new array is checked, and its state starts
+    fresh, as torch keys state by parameter."""
+    kw = dict(lr=0.1, momentum=0.9) if name in ("SGD", "RMSprop") else dict(lr=0.1)
+    old, other = np.ones(4), np.ones(3)
+    o = getattr(optim, name)([old, other], **kw)
+    o.step([np.ones(4), np.ones(3)])
+    big = np.ones(1000)
+    o.param_groups[0]["params"][0] = big
+    snap = big.copy(), other.copy()
+    with pytest.raises(ValueError, match=r"grads\[0\] has shape \(4,\)"):
+        o.step([np.ones(4), np.ones(3)])
+    assert_bitwise_equal(list(snap), [big, other])
+    o.step([np.full(1000, 0.5), np.ones(3)])
+    fresh = np.ones(1000)
+    getattr(optim, name)([fresh], **kw).step([np.full(1000, 0.5)])
+    assert_bitwise_equal(big, fresh)  # a first step: no state from `old`
+    # the state follows its parameter: swapping the two keeps each one's state
+    a, b = getattr(optim, name)([np.ones(3), np.ones(3) * 2], **kw), None
+    a.step([np.ones(3), np.ones(3)])
+    sd = a.state_dict()
+    ps = a.param_groups[0]["params"]
+    ps[0], ps[1] = ps[1], ps[0]
+    sd2 = a.state_dict()
+    for k in sd["state"][0]:
+        assert_bitwise_equal(np.asarray(sd2["state"][1][k]), np.asarray(sd["state"][0][k]))
+
+
+def test_param_changed_in_place_is_rejected():
+    p = np.ones(6)
+    o = optim.SGD([p], lr=0.1, momentum=0.9)
+    o.step([np.ones(6)])
+    p.flags.writeable = False
+    with pytest.raises(ValueError, match=r"params\[0\] must be writable"):
+        o.step([np.ones(6)])
+    p.flags.writeable = True
+    p.shape = (2, 3)  # its momentum buffer has shape (6,)
+    with pytest.raises(ValueError, match="changed dtype or shape"):
+        o.step([np.ones((2, 3))])
+    p.shape = (6,)
+    q = np.ones(4, np.float32)
+    o.param_groups[0]["params"].append(q.astype(">f4"))
+    with pytest.raises(TypeError, match=r"params\[1\].*native byte order"):
+        o.step([np.ones(6), np.ones(4, np.float32)])
+    o.param_groups[0]["params"][1] = p[:3]  # overlaps params[0]
+    with pytest.raises(ValueError, match="overlaps"):
+        o.step([np.ones(6), np.ones(3)])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS"])
+def test_byte_swapped_gradients_are_read_correctly(name):
+    """'>f4' gradients used to be read as native bytes (the step silently did nothing
+    or garbage); they are converted once, so the step equals the native one."""
+    rng = np.random.default_rng(3)
+    g = [rng.standard_normal(5).astype(np.float32), rng.standard_normal(3)]
+    p1 = [np.ones(5, np.float32), np.ones(3)]
+    p2 = [a.copy() for a in p1]
+    for p, grads in [(p1, g), (p2, [a.astype(a.dtype.newbyteorder(">")) for a in g])]:
+        o = getattr(optim, name)(p, lr=0.1)
+        o.step(grads)
+        o.step(grads)
+    assert_bitwise_equal(p1, p2)
+    assert not np.array_equal(p1[0], np.ones(5, np.float32))
+
+
+def test_functional_aliasing_and_huge_ints_and_names():
+    p, g = np.ones(3), np.ones(3)
+    m = np.zeros(3)
+    with pytest.raises(ValueError, match="exp_avg_sq overlaps exp_avg"):
+        F.adam_(p, g, m, m, 1)
+    with pytest.raises(ValueError, match="overlaps"):
+        F.sgd_(p, g, p, momentum=0.9)
+    buf = np.zeros(6)
+    with pytest.raises(ValueError, match=r"param\[1\] overlaps param\[0\]"):
+        F.sgd_([buf[:4], buf[2:]], [np.ones(4), np.ones(4)], lr=0.1)
+    with pytest.raises(ValueError, match="step"):
+        F.adam_(p, g, np.zeros(3), np.zeros(3), step=2 ** 70)
+    with pytest.raises(ValueError, match="beta1"):
+        F.adam_(p, g, np.zeros(3), np.zeros(3), 1, beta1=1.0)
+    with pytest.raises(ValueError, match=r"betas\[0\]"):
+        optim.Adam([p], betas=(1.0, 0.9))
+    with pytest.raises(TypeError, match="param .*native byte order"):
+        F.sgd_(np.ones(3, ">f8"), g, lr=0.1)
+    with pytest.raises(TypeError, match="exp_avg"):
+        F.adam_(p, g, np.zeros(3, ">f8"), np.zeros(3), 1)
+    assert_bitwise_equal(p, np.ones(3))

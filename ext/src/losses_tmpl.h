@@ -281,8 +281,9 @@ static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index r
             for (j = 0; j < cols; ++j) {
                 double d = (((double)ti[j] - (double)si[j]) - shift) * inv_temp;
                 double u = d - L, q = (double)dsi[j] * inv_ss;
+                /* p_c = 0 (a teacher logit of -inf): no p term, as xlogy(0, .) = 0 */
                 kl[j % GK_LANES] += fabs(u) < 0.5 ? q * gk_kl_h(u)
-                                                  : (double)et[j] * inv_st * (u - 1.0) + q;
+                                  : (et[j] != 0 ? (double)et[j] * inv_st * (u - 1.0) : 0.0) + q;
             }
             rl[i] = gk_fold16(kl);
             T a = (T)(scale / Ss), b = (T)(scale / St);

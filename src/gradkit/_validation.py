@@ -353,7 +353,7 @@ def interval(v, name, lo, hi, *, lo_open=False, hi_open=False):
         v = _real(v, name)
     if (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi):
         return v
-    raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}"
+    raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo:g}, {hi:g}"
                      f"{')' if hi_open else ']'}, got {v}")
 
 

@@ -159,7 +159,7 @@ class LossScaler:
 
         Unscales first unless ``unscale_`` was already called this step.  With a
         gradkit optimizer the gradients are checked against its parameters (its
-        ``check_step``) before they are unscaled, so a bad list raises with nothing
+        ``_check_step``) before they are unscaled, so a bad list raises with nothing
         divided and the stage unchanged.  If the optimizer's step raises after the
         unscale, the stage stays "unscaled" (the gradients were divided), not
         "stepped": a corrected retry does not unscale twice.
@@ -183,7 +183,7 @@ class LossScaler:
         stage = (pending if adopt else st or [_READY, None])[0]  # type: ignore[index]
         if stage == _STEPPED:
             raise RuntimeError("step() has already been called since the last update().")
-        check = getattr(optimizer, "check_step", None)
+        check = getattr(optimizer, "_check_step", None)
         if callable(check):
             check(grads)  # raises before anything is unscaled or recorded
         if adopt:

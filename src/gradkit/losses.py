@@ -44,7 +44,7 @@ def _targets(labels, logits, ignore_index):
     """(int64 class indices, None) or (None, probabilities) for these logits."""
     if labels is None:
         raise TypeError("labels must be int class indices or float probabilities, got None")
-    lab = labels if isinstance(labels, np.ndarray) else np.asarray(labels)
+    lab = _label_array(labels)
     n, c = logits.shape
     if lab.dtype.kind in "iu":
         if lab.shape != (n,):
@@ -70,6 +70,16 @@ def _targets(labels, logits, ignore_index):
         return None, probs
     raise TypeError(f"labels must be int class indices or float probabilities, "
                     f"got dtype {lab.dtype}")
+
+
+def _label_array(labels):
+    if isinstance(labels, np.ndarray):
+        return labels
+    try:
+        return np.asarray(labels)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"labels must be int class indices or float probabilities, got "
+                        f"{type(labels).__name__} ({e})") from None
 
 
 def _int(v, name):
@@ -160,7 +170,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
         raise ValueError("logits must have a class axis, got a 0-d array")
     if labels is None:
         raise TypeError("labels must be int class indices or float probabilities, got None")
-    lab = labels if isinstance(labels, np.ndarray) else np.asarray(labels)
+    lab = _label_array(labels)
     c = x.shape[0] if x.ndim == 1 else x.shape[1]
     if x.ndim == 1:
         outer, z2 = (), x.reshape(1, c)

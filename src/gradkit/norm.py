@@ -45,10 +45,13 @@ _EPS = {_v.FLOAT32: float(np.finfo(np.float32).eps),
         _v.FLOAT64: float(np.finfo(np.float64).eps)}
 
 
-def _fast_ok(x, a, b, out):
-    """Whether the compiled fast path may see these arrays: it checks types, shapes and
-    type numbers, so byte-swapped or misaligned arrays go the checked path here (which
-    converts read-only inputs and rejects such an ``out=``)."""
+def _fast_ok(x, a, b, out, nd):
+    """Whether the compiled fast path may see these arguments: it checks types, shapes
+    and type numbers, so byte-swapped or misaligned arrays go the checked path here
+    (which converts read-only inputs and rejects such an ``out=``), as does a
+    normalized_ndim outside what a C int and an ndarray hold."""
+    if type(nd) is int and not 0 < nd <= 64:
+        return False
     for arr in (x, a, b, out):
         if type(arr) is np.ndarray and not (arr.dtype.isnative and arr.flags.aligned):
             return False
@@ -101,7 +104,7 @@ def layer_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
     stats : NormStats
         ``mean`` and ``rstd`` of shape ``x.shape[:-normalized_ndim]``, x's dtype.
     """
-    if _fast_ok(x, weight, bias, out):
+    if _fast_ok(x, weight, bias, out, normalized_ndim):
         fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
         if fast is not None:
             return fast[0], _stats(fast[1], fast[2])
@@ -150,7 +153,11 @@ def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool
     dy = _v.like(dy, "dy", x)
     mean, rstd, nd = _stats_arrays(stats, x, need_mean=need_mean)
     inner = x.shape[x.ndim - nd:]
-    weight = _v.optional_param(weight, "weight", x.dtype, inner)
+    try:
+        weight = _v.optional_param(weight, "weight", x.dtype, inner)
+    except ValueError as e:  # the normalized shape comes from the stats: say so
+        raise ValueError(f"{e}: the normalized shape x.shape[{x.ndim - nd}:] that "
+                         f"stats.rstd of shape {rstd.shape} implies") from None
     rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
     dx = _v.empty(x.shape, x.dtype)
     dweight = np.empty(inner, x.dtype) if weight is not None else None
@@ -225,7 +232,7 @@ def rms_norm(x: ArrayLike, weight: Optional[ArrayLike] = None, eps: Optional[flo
     """
     if eps is None and type(x) is np.ndarray:
         eps = _EPS.get(x.dtype, None)
-    if _fast_ok(x, weight, None, out):
+    if _fast_ok(x, weight, None, out, normalized_ndim):
         fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)
         if fast is not None:
             return fast[0], _stats(None, fast[1])

@@ -112,12 +112,12 @@ def noise_std(step: int, eta: float = 0.3, gamma: float = 0.55) -> float:
     eta = _v.nonneg_float(eta, "eta")
     gamma = _v.finite_real(gamma, "gamma")
     try:
-        return math.sqrt(eta / (1.0 + step) ** gamma)
-    except OverflowError:  # (1 + t)^gamma beyond a float: sigma would be 0 or inf
-        if gamma > 0:
-            return 0.0
-        raise ValueError(f"gamma={gamma} at step={step} gives an infinite noise "
-                         "variance") from None
+        power = (1.0 + step) ** gamma
+    except OverflowError:  # (1 + t)^gamma beyond a float: sigma is 0
+        return 0.0
+    if power == 0.0:  # gamma so negative that the variance eta / power is infinite
+        raise ValueError(f"gamma={gamma} at step={step} gives an infinite noise variance")
+    return math.sqrt(eta / power)
 
 
 def add_grad_noise_(grads: Arrays, step: int, eta: float = 0.3, gamma: float = 0.55,

@@ -543,7 +543,10 @@ class ReduceLROnPlateau:
 
     def step(self, metrics):
         """Record one value of the monitored metric and reduce the lr if due."""
-        current = float(metrics)
+        try:  # a number, a NumPy scalar, a 0-d array or a torch scalar tensor
+            current = float(metrics)
+        except (TypeError, ValueError):
+            raise TypeError(f"metrics must be a number, got {metrics!r}") from None
         self.last_epoch += 1
         if self._is_better(current, self.best):
             self.best = current

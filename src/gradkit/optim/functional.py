@@ -130,7 +130,8 @@ def sgd_(param: Arrays, grad: Arrays, momentum_buffer: Optional[Arrays] = None, 
                 bufs[i] = _c.state_like(b, label, p)
             elif g is not None:
                 fresh[i] = True
-        _no_overlap(many, params, momentum_buffer=bufs)
+    _no_overlap(many, params, momentum_buffer=bufs)
+    if opts[1] != 0.0:
         for i, p in enumerate(params):  # allocate only once everything is checked
             if fresh[i]:
                 bufs[i] = np.empty_like(p)

@@ -27,23 +27,27 @@ __all__ = ["Optimizer"]
 
 class _Group:
     """The optimizer's private view of one param group: the parameter objects it last
-    validated (and their dtype, shape and flags, as the kernels rely on them), their
-    state, and the state slots known to be complete."""
+    validated with the dtype and shape the kernels rely on, their state, and the state
+    slots known to be complete."""
     __slots__ = ("params", "signature", "state", "ready")
 
     def __init__(self, params, state):
         self.params = params
-        self.signature = _signature(params)
+        self.signature = [(p.dtype, p.shape) for p in params]
         self.state = state
         self.ready = None
 
-
-def _signature(params):
-    """What a kernel relies on for each parameter and what can change behind the
-    optimizer's back (list entries replaced, ``a.shape``/``a.dtype`` reassigned, the
-    array made read-only): compared at every step."""
-    return [(id(p), p.dtype, p.shape, p.flags.writeable, p.flags.c_contiguous)
-            if isinstance(p, np.ndarray) else (id(p),) for p in params]
+    def matches(self, params):
+        """Whether `params` are the same objects, with the same dtypes and shapes,
+        still C-contiguous, aligned and writable, as when they were checked (not if a
+        list entry was replaced, or ``a.shape``/``a.dtype``/``a.flags.writeable``
+        reassigned in place)."""
+        if len(params) != len(self.params):
+            return False
+        for p, q, (dt, shape) in zip(params, self.params, self.signature):
+            if p is not q or p.dtype is not dt or p.shape != shape or not p.flags.carray:
+                return False
+        return True
 
 
 def _group_params(group, gi):
@@ -96,7 +100,7 @@ class Optimizer:
                             f"{type(params).__name__}")
         params = list(params)
         if not params:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ValueError("params is empty: the optimizer got an empty parameter list")
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         for group in params:
@@ -159,7 +163,7 @@ class Optimizer:
             raise ValueError("param_groups was changed; use add_param_group to add a "
                              "group")
         fresh = [_group_params(g, gi) for gi, g in enumerate(self.param_groups)]
-        if all(_signature(p) == e.signature for p, e in zip(fresh, self._groups)):
+        if all(e.matches(p) for p, e in zip(fresh, self._groups)):
             return
         self._check_params(fresh)
         old = {}
@@ -193,8 +197,8 @@ class Optimizer:
 
     # ---- the update -----------------------------------------------------------------
 
-    def check_step(self, grads: Sequence[Optional[FloatArray]]
-                   ) -> tuple[Sequence[Optional[FloatArray]], list[tuple[Any, ...]]]:
+    def _check_step(self, grads: Sequence[Optional[FloatArray]]
+                    ) -> tuple[Sequence[Optional[FloatArray]], list[tuple[Any, ...]]]:
         """Run every check :meth:`step` runs on ``grads`` (parameters re-read from
         ``param_groups``, gradients, options) without updating anything; raises what
         ``step`` would raise.  Returns the checked gradients and options.  Used by
@@ -213,7 +217,7 @@ class Optimizer:
         parameter, gradient (type, dtype with byte order, shape) and every group's
         options are checked before any parameter is written.  Gradients that are
         byte-swapped, non-contiguous or misaligned are copied once."""
-        grads, opts = self.check_step(grads)
+        grads, opts = self._check_step(grads)
         groups = self._groups
         if len(groups) == 1:
             self._group_step(groups[0], grads, opts[0], self.param_groups[0])
