@@ -1,108 +1,24 @@
-/* Gradient clipping and loss-scaling kernels over lists of arrays, compiled once per ISA.
- *
- * Work unit: a chunk of GK_CHUNK elements of one array.  Chunk c of the whole list maps
- * to (array i, offset) through first[i], the index of array i's first chunk.  The chunk
- * range [0, nchunk) is split among the threads in contiguous blocks (gk_task_begin);
- * reductions write one partial per chunk and combine them afterwards in chunk order,
- * which depends only on the sizes, never on the thread count. */
-#include "gk_internal.h"
+/* Gradient clipping and loss-scaling kernels over lists of arrays (each array float32
+ * or float64, dtypes[i]), compiled once per ISA, on the multi-tensor driver (multi.h):
+ * norms are per-array chunk reductions combined in chunk order (multi_norm.h), the
+ * in-place passes one elementwise pass over the whole list. */
+#include "multi.h"
 #include "clip_kernels.h"
-#include <string.h>
 
-/* UT: an integer of T's width for the bit-pattern max (int64 for double: AVX2 has a
- * signed 64-bit compare only, and the patterns are non-negative once the sign is off) */
-#define T float
-#define SFX f32
-#define UT uint32_t
-#define UT_ABS_MASK 0x7fffffffu
-#include "clip_tmpl.h"
-#undef T
-#undef SFX
-#undef UT
-#undef UT_ABS_MASK
+/* the in-place operations (clip_tmpl.h) */
+enum { OP_SCALE, OP_CLAMP, OP_UNSCALE };
 
-#define T double
-#define SFX f64
-#define UT int64_t
-#define UT_ABS_MASK INT64_MAX
-#include "clip_tmpl.h"
-#undef T
-#undef SFX
-#undef UT
-#undef UT_ABS_MASK
+#define GK_TMPL_A "clip_tmpl.h"
+#include "gk_each_dtype.h"
 
-/* first[i] = index of array i's first chunk, first[narrays] = total chunks; NULL if out
- * of memory. */
-static gk_index *chunk_index(const gk_index *sizes, gk_index narrays)
-{
-    gk_index *first = (gk_index *)malloc(sizeof(gk_index) * (size_t)(narrays + 1));
-    if (!first)
-        return NULL;
-    gk_index c = 0;
-    for (gk_index i = 0; i < narrays; ++i) {
-        first[i] = c;
-        c += (sizes[i] + GK_CHUNK - 1) / GK_CHUNK;
-    }
-    first[narrays] = c;
-    return first;
-}
-
-/* the array holding chunk c: the last i with first[i] <= c (skips empty arrays) */
-static inline gk_index chunk_array(const gk_index *first, gk_index narrays, gk_index c)
-{
-    gk_index lo = 0, hi = narrays - 1;
-    while (lo < hi) {
-        gk_index mid = lo + (hi - lo + 1) / 2;
-        if (first[mid] <= c) lo = mid; else hi = mid - 1;
-    }
-    return lo;
-}
-
-static inline gk_index total_elements(const gk_index *sizes, gk_index narrays)
-{
-    gk_index n = 0;
-    for (gk_index i = 0; i < narrays; ++i)
-        n += sizes[i];
-    return n;
-}
-
-enum { NORM_TWO, NORM_ONE, NORM_INF, NORM_POW };
-
-static double chunk_partial(const void *a, int dtype, gk_index off, gk_index len, int kind,
-                            double p)
-{
-    if (dtype == GK_DTYPE_F32) {
-        const float *x = (const float *)a + off;
-        switch (kind) {
-            case NORM_TWO: return chunk_sumsq_f32(x, len);
-            case NORM_ONE: return chunk_sumabs_f32(x, len);
-            case NORM_INF: return chunk_maxabs_f32(x, len);
-            default: return chunk_sumpow_f32(x, len, p);
-        }
-    }
-    const double *x = (const double *)a + off;
-    switch (kind) {
-        case NORM_TWO: return chunk_sumsq_f64(x, len);
-        case NORM_ONE: return chunk_sumabs_f64(x, len);
-        case NORM_INF: return chunk_maxabs_f64(x, len);
-        default: return chunk_sumpow_f64(x, len, p);
-    }
-}
-
-/* NaN-propagating max */
-static inline double max_nan(double a, double b)
-{
-    if (a != a || b != b)
-        return NAN;
-    return a > b ? a : b;
-}
+#include "multi_norm.h"
 
 static double root(double s, int kind, double p)
 {
     switch (kind) {
-        case NORM_TWO: return sqrt(s);
-        case NORM_ONE:
-        case NORM_INF: return s;
+        case GK_NORM_TWO: return sqrt(s);
+        case GK_NORM_ONE:
+        case GK_NORM_INF: return s;
         default: return pow(s, 1.0 / p);
     }
 }
@@ -110,97 +26,55 @@ static double root(double s, int kind, double p)
 static int grad_norm(const void *const *arrays, const int *dtypes, const gk_index *sizes,
                      gk_index narrays, double p, double *per_array, double *total)
 {
-    int kind = p == 2.0 ? NORM_TWO : p == 1.0 ? NORM_ONE : isinf(p) ? NORM_INF : NORM_POW;
-    gk_index *first = chunk_index(sizes, narrays);
-    if (!first)
+    int kind = p == 2.0 ? GK_NORM_TWO : p == 1.0 ? GK_NORM_ONE
+             : isinf(p) ? GK_NORM_INF : GK_NORM_POW;
+    double *sums = (double *)malloc(sizeof(double) * (size_t)(narrays > 0 ? narrays : 1));
+    if (!sums)
         return GK_ENOMEM;
-    gk_index nchunk = first[narrays];
-    double *part = (double *)malloc(sizeof(double) * (size_t)(nchunk > 0 ? nchunk : 1));
-    if (!part) {
-        free(first);
-        return GK_ENOMEM;
-    }
-    gk_index work = total_elements(sizes, narrays);
-    /* pow costs ~20x a multiply-add: let smaller lists use threads too */
-    int nt = gk_threads_for(kind == NORM_POW ? work * 16 : work);
-    #pragma omp parallel num_threads(nt) if(nt > 1)
-    {
-#if GK_HAVE_OPENMP
-        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-#else
-        int tid = 0, nth = 1;
-#endif
-        gk_index c0 = gk_task_begin(tid, nth, nchunk), c1 = gk_task_begin(tid + 1, nth, nchunk);
-        gk_index i = c0 < c1 ? chunk_array(first, narrays, c0) : 0;
-        for (gk_index c = c0; c < c1; ++c) {
-            while (first[i + 1] <= c) ++i;
-            gk_index off = (c - first[i]) * GK_CHUNK;
-            gk_index len = sizes[i] - off < GK_CHUNK ? sizes[i] - off : GK_CHUNK;
-            part[c] = chunk_partial(arrays[i], dtypes[i], off, len, kind, p);
+    int err = gk_norm_sums(narrays, arrays, dtypes, 0, sizes, kind, p, sums);
+    if (err == GK_OK) {
+        double t = 0.0;
+        for (gk_index i = 0; i < narrays; ++i) {
+            if (per_array)
+                per_array[i] = root(sums[i], kind, p);
+            t = kind == GK_NORM_INF ? gk_max_nan(t, sums[i]) : t + sums[i];
         }
+        *total = root(t, kind, p);
     }
-    double t = 0.0;
-    for (gk_index i = 0; i < narrays; ++i) {
-        double s = 0.0;
-        for (gk_index c = first[i]; c < first[i + 1]; ++c)
-            s = kind == NORM_INF ? max_nan(s, part[c]) : s + part[c];
-        if (per_array)
-            per_array[i] = root(s, kind, p);
-        t = kind == NORM_INF ? max_nan(t, s) : t + s;
-    }
-    *total = root(t, kind, p);
-    free(part);
-    free(first);
-    return GK_OK;
+    free(sums);
+    return err;
 }
 
-enum { OP_SCALE, OP_CLAMP, OP_UNSCALE };
+typedef struct {
+    void *const *arrays;
+    const int *dtypes;
+    int op;
+    double c;
+} clip_ctx;
 
-/* An in-place elementwise pass over the list.  Each thread walks its block of chunks
- * from the END: run right after grad_norm (same blocks, walked forward), the chunks a
- * thread touches first are the ones it read last, still in its caches. */
+/* one span of the in-place pass; returns 1 if OP_UNSCALE saw an inf or NaN */
+static int clip_span(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const clip_ctx *c = (const clip_ctx *)vctx;
+    if (c->dtypes[a] == GK_DTYPE_F32)
+        return chunk_apply_f32((float *)c->arrays[a] + b, e - b, c->op, (float)c->c);
+    /* the unscale factor is float32 in torch, widened for float64 grads */
+    double cd = c->op == OP_UNSCALE ? (double)(float)c->c : c->c;
+    return chunk_apply_f64((double *)c->arrays[a] + b, e - b, c->op, cd);
+}
+
+/* The in-place pass.  Each thread walks its part from the END: run right after
+ * grad_norm over the same arrays, what a thread touches first is what it read last,
+ * still in its caches. */
 static int elementwise(void *const *arrays, const int *dtypes, const gk_index *sizes,
                        gk_index narrays, int op, double c, int *found_inf)
 {
-    gk_index *first = chunk_index(sizes, narrays);
-    if (!first)
-        return GK_ENOMEM;
-    gk_index nchunk = first[narrays];
-    int nt = gk_threads_for(total_elements(sizes, narrays));
-    float cf = (float)c;
-    int found = 0;
-    #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:found)
-    {
-#if GK_HAVE_OPENMP
-        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-#else
-        int tid = 0, nth = 1;
-#endif
-        gk_index c0 = gk_task_begin(tid, nth, nchunk), c1 = gk_task_begin(tid + 1, nth, nchunk);
-        gk_index i = c0 < c1 ? chunk_array(first, narrays, c1 - 1) : 0;
-        for (gk_index k = c1 - 1; k >= c0; --k) {
-            while (first[i] > k) --i;
-            gk_index off = (k - first[i]) * GK_CHUNK;
-            gk_index len = sizes[i] - off < GK_CHUNK ? sizes[i] - off : GK_CHUNK;
-            if (dtypes[i] == GK_DTYPE_F32) {
-                float *x = (float *)arrays[i] + off;
-                if (op == OP_SCALE) chunk_scale_f32(x, len, cf);
-                else if (op == OP_CLAMP) chunk_clamp_f32(x, len, cf);
-                else found |= chunk_unscale_f32(x, len, cf);
-            } else {
-                double *x = (double *)arrays[i] + off;
-                /* the unscale factor is float32 in torch, widened for float64 grads */
-                double cd = op == OP_UNSCALE ? (double)cf : c;
-                if (op == OP_SCALE) chunk_scale_f64(x, len, cd);
-                else if (op == OP_CLAMP) chunk_clamp_f64(x, len, cd);
-                else found |= chunk_unscale_f64(x, len, cd);
-            }
-        }
-    }
-    if (found_inf)
-        *found_inf = found;
-    free(first);
-    return GK_OK;
+    clip_ctx ctx = {arrays, dtypes, op, c};
+    gk_multi_pass pass = {.span = clip_span, .reverse = 1, .ctx = &ctx};
+    int err = gk_multi_run(narrays, sizes, &pass);
+    if (err == GK_OK && found_inf)
+        *found_inf = pass.flags;
+    return err;
 }
 
 static int grad_scale(void *const *arrays, const int *dtypes, const gk_index *sizes,

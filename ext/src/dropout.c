@@ -7,21 +7,6 @@
 
 #define GK_TILE ((gk_index)4096)
 
-static inline gk_index tile_len(gk_index t, gk_index n)
-{
-    gk_index e0 = t * GK_TILE;
-    return n - e0 < GK_TILE ? n - e0 : GK_TILE;
-}
-
-/* Tiles are handed out dynamically (a core shared with other work does not hold the
- * others up); a tile's output depends only on its index, so the result does not
- * depend on who computes it. */
-#define GK_TILE_LOOP(n) \
-    gk_index ntile = ((n) + GK_TILE - 1) / GK_TILE; \
-    int nt = gk_threads_for(n); \
-    _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 4) if(nt > 1)") \
-    for (gk_index t = 0; t < ntile; ++t)
-
 /* keep flags (0/1 bytes) -> bits, element j in bit j % 8 of byte j / 8 */
 GK_INLINE void gk_pack_bits(const unsigned char *GK_RESTRICT keep,
                             unsigned char *GK_RESTRICT bits, gk_index len)
@@ -86,17 +71,8 @@ static inline void dropout_avx2_f64(const double *x, double *y, const uint32_t *
 }
 #endif
 
-#define T float
-#define SFX f32
-#include "dropout_tmpl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "dropout_tmpl.h"
-#undef T
-#undef SFX
+#define GK_TMPL_A "dropout_tmpl.h"
+#include "gk_each_dtype.h"
 
 const gk_dropout_table GK_ISA_SYM(gk_dropout_table) = {
     .fwd_f32 = dropout_fwd_f32,

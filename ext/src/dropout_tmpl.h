@@ -5,10 +5,10 @@ static void GK_T(dropout_fwd)(const T *x, T *y, unsigned char *bits, gk_index n,
                               uint32_t keep_max, int none, uint32_t k0, uint32_t k1,
                               uint64_t w0)
 {
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         unsigned char keep[GK_TILE];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const T *xt = x + e0;
         T *yt = y + e0;
         if (none) {
@@ -48,8 +48,8 @@ static void GK_T(dropout_fwd)(const T *x, T *y, unsigned char *bits, gk_index n,
 static void GK_T(dropout_bwd)(const T *dy, const unsigned char *bits, T *dx, gk_index n,
                               T scale)
 {
-    GK_TILE_LOOP(n) {
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+    GK_TILE_LOOP(n, GK_TILE, t) {
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const unsigned char *bt = bits + e0 / 8;
         const T *dyt = dy + e0;
         T *dxt = dx + e0;

@@ -1,5 +1,6 @@
 /* Internal helpers shared by the C kernels: ISA name mangling, templating by dtype,
- * thread choice.  Not installed. */
+ * thread choice, the tile loop and the streamed writes.  Reductions are in reduce.h,
+ * lists of arrays in multi.h.  Not installed. */
 #ifndef GK_INTERNAL_H
 #define GK_INTERNAL_H
 
@@ -17,7 +18,8 @@
 #define GK_CAT(a, b) GK_CAT_(a, b)
 /* name_<isa>: the per-ISA symbols a kernel file exports (only its tables). */
 #define GK_ISA_SYM(name) GK_CAT(GK_CAT(name, _), GK_ISA)
-/* name_<sfx>: templated by dtype, SFX is f32 or f64 while a *_tmpl.h is included. */
+/* name_<sfx>: templated by dtype, SFX is f32 or f64 while a *_tmpl.h is included
+ * (gk_each_dtype.h). */
 #define GK_T(name) GK_CAT(GK_CAT(name, _), SFX)
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -46,98 +48,26 @@ static inline int gk_threads_for(gk_index work)
 #endif
 }
 
-/* Reductions use GK_LANES independent double accumulators (the compiler maps them onto
- * vector registers: 4 AVX2 or 2 AVX-512 registers, so the adds do not wait on each
- * other) folded in a fixed tree, over fixed chunks of GK_CHUNK elements summed in
- * order.  The grouping is explicit, so the result is the same whatever the ISA, the
- * vector width or the way a long row is split across threads. */
-#define GK_LANES 16
-#define GK_CHUNK ((gk_index)4096)
-
-/* Native-width vectors of doubles (GCC/Clang vector extensions): GK_VW doubles per
- * vector for the ISA this file is compiled for, GK_NACC of them hold the GK_LANES lanes
- * of a reduction.  Lane k always sums elements j + k, so the result is the same on
- * every ISA, and the code always vectorizes (the auto-vectorizer spills on the two-sum
- * loops). */
-#if defined(__AVX512F__)
-#define GK_VBYTES 64
-#elif defined(__AVX__)
-#define GK_VBYTES 32
-#else
-#define GK_VBYTES 16
-#endif
-typedef double gk_vd __attribute__((vector_size(GK_VBYTES)));
-typedef float gk_vf __attribute__((vector_size(GK_VBYTES / 2)));
-#define GK_VW (GK_VBYTES / 8)
-#define GK_NACC (GK_LANES / GK_VW)
-
-/* kinds of row reductions (norm_tmpl.h row_moments) */
-enum { GK_SUM, GK_SUMSQDEV, GK_SHIFTED, GK_SUMSQ };
-
-GK_INLINE double gk_fold16(double *acc)
-{
-    for (int s = GK_LANES / 2; s > 0; s /= 2)
-        for (int k = 0; k < s; ++k)
-            acc[k] += acc[k + s];
-    return acc[0];
-}
-
-
-/* A fixed partition of `rows` into tasks for reductions across rows (dweight, dbias,
- * BatchNorm statistics): each task accumulates its rows in order into its own double
- * partials, and the partials are added task by task in order.  It depends only on the
- * shape, never on the thread count, so the sums are bitwise reproducible.  At most 64
- * tasks, and at most 32 MiB of partials. */
-static inline gk_index gk_row_tasks(gk_index rows, gk_index partial_doubles_per_task)
-{
-    gk_index t = rows / 16;
-    if (t > 64) t = 64;
-    if (partial_doubles_per_task > 0) {
-        gk_index cap = ((gk_index)1 << 22) / partial_doubles_per_task;
-        if (t > cap) t = cap;
-    }
-    return t < 1 ? 1 : t;
-}
-
-/* first row of task k of ntask over rows */
-static inline gk_index gk_task_begin(gk_index k, gk_index ntask, gk_index rows)
-{
-    return (rows / ntask) * k + ((rows % ntask) * k) / ntask;
-}
-
-/* GK_VW floats from p (unaligned) as doubles.  GCC splits __builtin_convertvector into
- * halves, so the one-instruction conversion is spelled out where the ISA has it. */
 #if defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif
-GK_INLINE gk_vd gk_cvt_f32(const void *p)
-{
-#if defined(__AVX512F__)
-    return (gk_vd)_mm512_cvtps_pd(_mm256_loadu_ps((const float *)p));
-#elif defined(__AVX__)
-    return (gk_vd)_mm256_cvtps_pd(_mm_loadu_ps((const float *)p));
-#elif defined(__SSE2__)
-    return (gk_vd)_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)p)));
-#else
-    gk_vf f;
-    __builtin_memcpy(&f, p, sizeof f);
-    return __builtin_convertvector(f, gk_vd);
-#endif
-}
 
-/* gk_fold16 of the lanes of GK_NACC accumulators, folding whole vectors first: lanes k
- * and k + 8, then k + 4, ... exactly as gk_fold16, so the same result. */
-GK_INLINE double gk_fold_vec(gk_vd *a)
+/* The tile loop of kernels whose output is a function of the element index (random
+ * numbers, dropout): elements [0, n) in tiles of `tile` elements fixed by the index,
+ * tile t in the loop body.  Tiles are handed out dynamically (a core shared with other
+ * work does not hold the others up); a tile's output depends only on its index, so the
+ * result does not depend on who computes it. */
+#define GK_TILE_LOOP(n, tile, t) \
+    const gk_index ntile_ = ((n) + (tile) - 1) / (tile); \
+    const int nt_ = gk_threads_for(n); \
+    (void)nt_;  /* read by the pragma only */ \
+    _Pragma("omp parallel for num_threads(nt_) schedule(dynamic, 4) if(nt_ > 1)") \
+    for (gk_index t = 0; t < ntile_; ++t)
+
+/* the length of tile t of the tile loop */
+static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
 {
-    for (int nv = GK_NACC; nv > 1; nv /= 2)
-        for (int v = 0; v < nv / 2; ++v)
-            a[v] += a[v + nv / 2];
-    double l[GK_VW];
-    __builtin_memcpy(l, &a[0], sizeof l);
-    for (int s = GK_VW / 2; s > 0; s /= 2)
-        for (int k = 0; k < s; ++k)
-            l[k] += l[k + s];
-    return l[0];
+    return n - t * tile < tile ? n - t * tile : tile;
 }
 
 /* A loop over i in [0, n), on nt OpenMP threads, or inline without entering the OpenMP
@@ -153,39 +83,49 @@ GK_INLINE double gk_fold_vec(gk_vd *a)
         } \
     } while (0)
 
-/* Non-temporal (streaming) copies for outputs larger than the last-level cache: the
+/* Non-temporal (streaming) stores for outputs larger than the last-level cache: the
  * stores go straight to memory instead of first reading each destination line into the
  * cache (write-allocate), so an output costs its own size in bus traffic, not twice.
- * Used above GK_STREAM_MIN_BYTES only: a smaller output is better left in cache for
- * whoever reads it next.  Callers issue gk_sfence() before their results are used. */
+ * A kernel streams an output of at least GK_STREAM_MIN_BYTES (a size past the L3 of
+ * the machines we run on) that is not written over one of its inputs; a smaller output
+ * is better left in cache for whoever reads it next.  The output is computed piece by
+ * piece into an L1 buffer of GK_STREAM_PIECE elements and copied out (GK_WRITE_PIECES);
+ * each thread issues gk_sfence() after its streamed stores. */
 #define GK_STREAM_MIN_BYTES ((size_t)16 << 20)
+#define GK_STREAM_PIECE 1024
 
-GK_INLINE void gk_stream_f32(float *GK_RESTRICT dst, const float *GK_RESTRICT src,
-                             gk_index n)
+static inline int gk_stream_output(size_t bytes, const void *out, const void *in0,
+                                   const void *in1)
 {
-    gk_index j = 0;
-#if defined(__AVX__)
-    for (; j < n && ((uintptr_t)(dst + j) & 31); ++j) dst[j] = src[j];
-    for (; j + 8 <= n; j += 8) _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
-#elif defined(__SSE2__)
-    for (; j < n && ((uintptr_t)(dst + j) & 15); ++j) dst[j] = src[j];
-    for (; j + 4 <= n; j += 4) _mm_stream_ps(dst + j, _mm_loadu_ps(src + j));
-#endif
-    for (; j < n; ++j) dst[j] = src[j];
+    return bytes >= GK_STREAM_MIN_BYTES && out != in0 && out != in1;
 }
 
-GK_INLINE void gk_stream_f64(double *GK_RESTRICT dst, const double *GK_RESTRICT src,
-                             gk_index n)
+/* copy `bytes` bytes (a multiple of the element size, dst aligned to it) with
+ * non-temporal stores where the ISA has them */
+GK_INLINE void gk_copy_nt(void *GK_RESTRICT dst, const void *GK_RESTRICT src,
+                              size_t bytes)
 {
-    gk_index j = 0;
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+    size_t j = 0;
+#if defined(__AVX__) || defined(__SSE2__)
 #if defined(__AVX__)
-    for (; j < n && ((uintptr_t)(dst + j) & 31); ++j) dst[j] = src[j];
-    for (; j + 4 <= n; j += 4) _mm256_stream_pd(dst + j, _mm256_loadu_pd(src + j));
-#elif defined(__SSE2__)
-    for (; j < n && ((uintptr_t)(dst + j) & 15); ++j) dst[j] = src[j];
-    for (; j + 2 <= n; j += 2) _mm_stream_pd(dst + j, _mm_loadu_pd(src + j));
+    enum { V = 32 };
+#else
+    enum { V = 16 };
 #endif
-    for (; j < n; ++j) dst[j] = src[j];
+    size_t head = (V - ((uintptr_t)d & (V - 1))) & (V - 1);
+    if (head > bytes) head = bytes;
+    __builtin_memcpy(d, s, head);
+    for (j = head; j + V <= bytes; j += V) {
+#if defined(__AVX__)
+        _mm256_stream_si256((__m256i *)(d + j), _mm256_loadu_si256((const __m256i *)(s + j)));
+#else
+        _mm_stream_si128((__m128i *)(d + j), _mm_loadu_si128((const __m128i *)(s + j)));
+#endif
+    }
+#endif
+    __builtin_memcpy(d + j, s + j, bytes - j);
 }
 
 GK_INLINE void gk_sfence(void)
@@ -195,11 +135,25 @@ GK_INLINE void gk_sfence(void)
 #endif
 }
 
-/* the lanes of GK_NACC accumulators, for the scalar tail and the final fold */
-GK_INLINE void gk_spill(const gk_vd *acc, double *lanes)
-{
-    for (int v = 0; v < GK_NACC; ++v)
-        __builtin_memcpy(lanes + v * GK_VW, &acc[v], sizeof(gk_vd));
-}
+/* Writes n elements of type T to out.  The statement after the arguments computes
+ * elements [off, off + len) of the output into dst (declared by the macro): straight
+ * into out + off, or, when `stream`, into the L1 buffer that is then copied out with
+ * non-temporal stores (the caller fences). */
+#define GK_WRITE_PIECES(T, out, n, stream, dst, off, len, ...) \
+    do { \
+        if (!(stream)) { \
+            const gk_index off = 0, len = (n); \
+            T *dst = (out);  /* may be an input (out=x): no restrict */ \
+            __VA_ARGS__; \
+            break; \
+        } \
+        T buf_[GK_STREAM_PIECE]; \
+        for (gk_index off = 0; off < (n); off += GK_STREAM_PIECE) { \
+            const gk_index len = (n) - off < GK_STREAM_PIECE ? (n) - off : GK_STREAM_PIECE; \
+            T *dst = buf_; \
+            __VA_ARGS__; \
+            gk_copy_nt((out) + off, buf_, sizeof(T) * (size_t)len); \
+        } \
+    } while (0)
 
 #endif

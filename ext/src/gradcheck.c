@@ -3,17 +3,8 @@
 #include "gk_internal.h"
 #include "gradcheck_kernels.h"
 
-#define T float
-#define SFX f32
-#include "gradcheck_tmpl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "gradcheck_tmpl.h"
-#undef T
-#undef SFX
+#define GK_TMPL_A "gradcheck_tmpl.h"
+#include "gk_each_dtype.h"
 
 static void difference(const double *loss, const double *step, gk_index k, double *g)
 {

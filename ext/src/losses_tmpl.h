@@ -1,5 +1,6 @@
 /* Loss kernels for element type T (float or double).  Included by losses.c once per
- * dtype, with GK_EXPNEG the matching exp for arguments <= 0 (gk_exp.h).
+ * dtype (gk_each_dtype.h); GK_T(gk_exp_neg) is the matching exp for arguments <= 0
+ * (gk_exp.h).
  *
  * A softmax row is three sweeps over a row that stays in L1/L2 after the first: the
  * max; exp(z - max) stored into the gradient buffer while its sum (and the other sums
@@ -8,51 +9,26 @@
  * independent and the row losses are added in a fixed order afterwards, so every
  * result is bitwise the same for any thread count. */
 
-/* max of a row (max is exact: the grouping cannot change the result).  GCC/Clang
- * vector extensions, because GCC does not vectorize a max reduction written as a loop
- * without -ffinite-math-only (measured: 4x faster than the scalar maxss it emits);
+/* max of a row (max is exact: the grouping cannot change the result), in vectors
+ * (reduce_tmpl.h; measured 4x faster than the scalar maxss GCC emits for the loop);
  * NaNs are skipped by the comparison, and reach the loss through exp anyway. */
-#if defined(__GNUC__) || defined(__clang__)
-#if defined(__AVX__)
-#define GK_VBYTES 32
-#else
-#define GK_VBYTES 16    /* SSE2, NEON */
-#endif
-typedef T GK_T(vec) __attribute__((vector_size(GK_VBYTES)));
-typedef GK_TI GK_T(vmask) __attribute__((vector_size(GK_VBYTES)));
-#define GK_VLEN ((int)(GK_VBYTES / sizeof(T)))
-GK_INLINE GK_T(vec) GK_T(vmax)(GK_T(vec) a, GK_T(vec) b)
-{
-    GK_T(vmask) gt = a > b;
-    return (GK_T(vec))(((GK_T(vmask))a & gt) | ((GK_T(vmask))b & ~gt));
-}
 GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
 {
-    GK_T(vec) a0 = (GK_T(vec)){0} + z[0], a1 = a0;
+    GK_T(tvec) a0 = (GK_T(tvec)){0} + z[0], a1 = a0;
     gk_index j = 0;
-    for (; j + 2 * GK_VLEN <= n; j += 2 * GK_VLEN) {
-        GK_T(vec) v0, v1;
-        memcpy(&v0, z + j, sizeof v0);
-        memcpy(&v1, z + j + GK_VLEN, sizeof v1);
-        a0 = GK_T(vmax)(v0, a0);
-        a1 = GK_T(vmax)(v1, a1);
+    for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN) {
+        GK_T(tvec) v0, v1;
+        __builtin_memcpy(&v0, z + j, sizeof v0);
+        __builtin_memcpy(&v1, z + j + GK_TVLEN, sizeof v1);
+        a0 = GK_T(tsel)(v0 > a0, v0, a0);
+        a1 = GK_T(tsel)(v1 > a1, v1, a1);
     }
-    a0 = GK_T(vmax)(a1, a0);
+    a0 = GK_T(tsel)(a1 > a0, a1, a0);
     T m = a0[0];
-    for (int k = 1; k < GK_VLEN; ++k) m = a0[k] > m ? a0[k] : m;
+    for (int k = 1; k < GK_TVLEN; ++k) m = a0[k] > m ? a0[k] : m;
     for (; j < n; ++j) m = z[j] > m ? z[j] : m;
     return m;
 }
-#undef GK_VLEN
-#undef GK_VBYTES
-#else
-GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
-{
-    T m = z[0];
-    for (gk_index j = 1; j < n; ++j) m = z[j] > m ? z[j] : m;
-    return m;
-}
-#endif
 
 /* e[j] = exp((z[j] - m) * inv_t); returns sum_j e[j], and sum_j (z[j] - m) in
  * *sum_shift when it is not NULL.  The sums are blocked: GK_LANES accumulators of T over
@@ -75,14 +51,14 @@ GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_inde
         for (; j + GK_LANES <= len; j += GK_LANES)
             for (int k = 0; k < GK_LANES; ++k) {
                 T d = zb[j + k] - m;
-                T v = GK_EXPNEG(d * inv_t);
+                T v = GK_T(gk_exp_neg)(d * inv_t);
                 eb[j + k] = v;
                 bs[k] += v;
                 bd[k] += d;
             }
         for (int k = 0; j + k < len; ++k) {
             T d = zb[j + k] - m;
-            T v = GK_EXPNEG(d * inv_t);
+            T v = GK_T(gk_exp_neg)(d * inv_t);
             eb[j + k] = v;
             bs[k] += v;
             bd[k] += d;
@@ -97,42 +73,6 @@ GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_inde
     return gk_fold16(s);
 }
 
-/* sum_j a[j] in double lanes */
-GK_INLINE double GK_T(row_sum1)(const T *GK_RESTRICT a, gk_index n)
-{
-    double acc[GK_LANES] = {0};
-    gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
-        for (int k = 0; k < GK_LANES; ++k)
-            acc[k] += (double)a[j + k];
-    for (int k = 0; j + k < n; ++k)
-        acc[k] += (double)a[j + k];
-    return gk_fold16(acc);
-}
-
-/* sum_j w[j] (z[j] - m) in double lanes; w NULL means 1 */
-GK_INLINE double GK_T(row_sum_shift)(const T *GK_RESTRICT z, const T *GK_RESTRICT w,
-                                     gk_index n, T m)
-{
-    double acc[GK_LANES] = {0};
-    double md = (double)m;
-    gk_index j = 0;
-    if (w) {
-        for (; j + GK_LANES <= n; j += GK_LANES)
-            for (int k = 0; k < GK_LANES; ++k)
-                acc[k] += (double)w[j + k] * ((double)z[j + k] - md);
-        for (int k = 0; j + k < n; ++k)
-            acc[k] += (double)w[j + k] * ((double)z[j + k] - md);
-    } else {
-        for (; j + GK_LANES <= n; j += GK_LANES)
-            for (int k = 0; k < GK_LANES; ++k)
-                acc[k] += (double)z[j + k] - md;
-        for (int k = 0; j + k < n; ++k)
-            acc[k] += (double)z[j + k] - md;
-    }
-    return gk_fold16(acc);
-}
-
 /* One row of softmax cross-entropy (see gradkit/losses.h); returns the row loss.
  * y < 0 means target probabilities p. */
 GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, int64_t y,
@@ -143,8 +83,8 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
     double su = smooth / (double)n;       /* the uniform part of the target */
     double sshift = 0.0;
     double S = GK_T(row_exp)(z, dz, n, m, (T)1, (p || smooth > 0.0) ? &sshift : NULL);
-    double sp = p ? GK_T(row_sum1)(p, n) : 0.0;
-    double spz = p ? GK_T(row_sum_shift)(z, p, n, m) : 0.0;
+    double sp = p ? GK_T(chunk_sum)(p, n, 0.0) : 0.0;
+    double spz = p ? GK_T(chunk_dot_shifted)(p, z, n, (double)m) : 0.0;
     double logS = log(S);
     /* loss = sum_c t_c (lse - z_c) = (sum t) log S - sum_c t_c (z_c - m) */
     double loss, tsum;
@@ -204,7 +144,7 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
         if (row_loss) row_loss[i] = (T)rl[i];
     }
     if (total) {
-        double s = gk_sum_doubles(rl, rows);
+        double s = gk_sum_f64(rl, rows);
         *total = reduction == GK_REDUCTION_MEAN ? s / (double)counted : s;
     }
     free(rl);
@@ -292,7 +232,7 @@ static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index r
         }
     }
     if (total)
-        *total = gk_sum_doubles(rl, rows) / (double)rows;
+        *total = gk_sum_f64(rl, rows) / (double)rows;
     free(rl);
     free(scratch);
     return GK_OK;
@@ -312,19 +252,16 @@ static int GK_T(mse)(const T *p, const T *t, T *elem, double *total, T *dp, gk_i
     for (gk_index c = 0; c < nchunk; ++c) {
         gk_index off = c * GK_CHUNK;
         gk_index len = n - off < GK_CHUNK ? n - off : GK_CHUNK;
-        double acc[GK_LANES] = {0};
-        gk_index j = 0;
-        for (; j + GK_LANES <= len; j += GK_LANES)
-            for (int k = 0; k < GK_LANES; ++k) {
-                double d = (double)p[off + j + k] - (double)t[off + j + k];
-                acc[k] += d * d;
-            }
-        for (int k = 0; j + k < len; ++k) {
-            double d = (double)p[off + j + k] - (double)t[off + j + k];
-            acc[k] += d * d;
-        }
-        part[c] = gk_fold16(acc);
-        for (j = 0; j < len; ++j) {
+        const T *GK_RESTRICT pc = p + off, *GK_RESTRICT tc = t + off;
+        /* sum (p - t)^2 in double */
+#define GK_E_V(o) (GK_T(ldv)(pc + (o)) - GK_T(ldv)(tc + (o)))
+#define GK_E2_V(o) (GK_E_V(o) * GK_E_V(o))
+#define GK_E2_S(o) (((double)pc[o] - (double)tc[o]) * ((double)pc[o] - (double)tc[o]))
+        GK_LANE_SUM(len, part[c], GK_E2_V, GK_E2_S);
+#undef GK_E_V
+#undef GK_E2_V
+#undef GK_E2_S
+        for (gk_index j = 0; j < len; ++j) {
             T d = p[off + j] - t[off + j];
             dp[off + j] = d * g;
             if (elem) elem[off + j] = d * d;

@@ -1,21 +1,36 @@
-/* Multi-tensor driver: a list of arrays processed in ONE parallel region.
+/* Multi-tensor driver, the one walker over lists of arrays: a list processed in ONE
+ * parallel region.
  *
  * The arrays are seen as one index space of `total` elements.  An elementwise pass
- * (span_fn) splits that space evenly across the threads, whatever the array boundaries,
- * so 64 arrays of 256K elements cost one fork/join, not 64.  A reduction pass (chunk_fn)
+ * (span) splits that space evenly across the threads, whatever the array boundaries,
+ * so 64 arrays of 256K elements cost one fork/join, not 64.  A reduction pass (chunk)
  * runs first when asked: every array is cut into GK_CHUNK chunks, each chunk writes
- * `nacc` double partials, and each array's partials are added in chunk order, so the
- * sums depend only on the sizes, never on the thread count.  The elementwise pass can
- * then read those per-array sums (LARS's norms).  Internal, not installed. */
+ * `nacc` double partials, and each array's partials are combined in chunk order, so
+ * the sums depend only on the sizes, never on the thread count.  The elementwise pass
+ * can then read those per-array sums (LARS's norms).  Internal, not installed. */
 #ifndef GK_MULTI_H
 #define GK_MULTI_H
-#include "gk_internal.h"
+#include "reduce.h"
 
-/* elements [begin, end) of array a */
-typedef void (*gk_span_fn)(void *ctx, gk_index a, gk_index begin, gk_index end);
+/* elements [begin, end) of array a; returns flags, OR-ed over the whole pass */
+typedef int (*gk_span_fn)(void *ctx, gk_index a, gk_index begin, gk_index end);
 /* elements [begin, begin + len) of array a, a whole chunk: write nacc partials */
 typedef void (*gk_chunk_fn)(void *ctx, gk_index a, gk_index begin, gk_index len,
                             double *partial);
+
+typedef struct {
+    int nacc;            /* partials per chunk; 0: no reduction pass */
+    int max;             /* combine partials by a NaN-propagating max, not a sum */
+    gk_chunk_fn chunk;
+    double *sums;        /* sums[a * nacc + k]: array a's combined partial k */
+    gk_span_fn span;     /* the elementwise pass, or NULL */
+    int reverse;         /* each thread walks its part from the end, GK_CHUNK at a time
+                            (after a reduction over the same arrays, what it read last
+                            is still in its caches) */
+    int cost;            /* work per element in multiply-adds (>= 1), for the threads */
+    void *ctx;
+    int flags;           /* out: the OR of the span results */
+} gk_multi_pass;
 
 #define GK_MULTI_STACK 64
 
@@ -33,71 +48,85 @@ static inline gk_index gk_multi_find(const gk_index *start, gk_index count, gk_i
 }
 
 /* the part [lo, hi) of the index space, array by array */
-static inline void gk_multi_walk(const gk_index *start, gk_index count, gk_index lo,
-                                 gk_index hi, gk_span_fn span_fn, void *ctx)
+static inline int gk_multi_walk(const gk_index *start, gk_index count, gk_index lo,
+                                gk_index hi, const gk_multi_pass *p)
 {
-    if (lo >= hi) return;
+    int flags = 0;
+    if (lo >= hi) return 0;
     gk_index a = gk_multi_find(start, count, lo);
     for (gk_index pos = lo; pos < hi && a < count; ++a) {
         gk_index end = start[a + 1] < hi ? start[a + 1] : hi;
         if (end > pos) {
-            span_fn(ctx, a, pos - start[a], end - start[a]);
+            flags |= p->span(p->ctx, a, pos - start[a], end - start[a]);
             pos = end;
         }
     }
+    return flags;
+}
+
+/* NaN-propagating max */
+static inline double gk_max_nan(double a, double b)
+{
+    if (a != a || b != b)
+        return NAN;
+    return a > b ? a : b;
 }
 
 typedef struct {
     gk_index count, total, nchunk;
     const gk_index *size, *start, *cstart;
-    int nacc;
-    gk_chunk_fn chunk_fn;
-    gk_span_fn span_fn;
-    double *partial, *sums;
-    void *ctx;
+    double *partial;
+    const gk_multi_pass *p;
 } gk_multi_job;
 
 /* The work of one thread of the team (or of the caller alone: the orphaned `omp for`
  * loops then run serially, without the cost of starting a parallel region). */
-static void gk_multi_body(const gk_multi_job *j)
+static int gk_multi_body(const gk_multi_job *j)
 {
+    const gk_multi_pass *p = j->p;
     gk_index count = j->count;
     const gk_index *cstart = j->cstart;
-    if (j->nacc > 0) {
-        int nacc = j->nacc;
+    if (p->nacc > 0) {
+        int nacc = p->nacc;
         #pragma omp for schedule(static)
         for (gk_index c = 0; c < j->nchunk; ++c) {
             gk_index a = gk_multi_find(cstart, count, c);
             gk_index begin = (c - cstart[a]) * GK_CHUNK;
             gk_index len = j->size[a] - begin < GK_CHUNK ? j->size[a] - begin : GK_CHUNK;
-            j->chunk_fn(j->ctx, a, begin, len, j->partial + c * nacc);
+            p->chunk(p->ctx, a, begin, len, j->partial + c * nacc);
         }
         #pragma omp for schedule(static)
         for (gk_index a = 0; a < count; ++a)
             for (gk_index c = cstart[a]; c < cstart[a + 1]; ++c)
-                for (int k = 0; k < nacc; ++k)
-                    j->sums[a * nacc + k] += j->partial[c * nacc + k];
+                for (int k = 0; k < nacc; ++k) {
+                    double *s = &p->sums[a * nacc + k], v = j->partial[c * nacc + k];
+                    *s = p->max ? gk_max_nan(*s, v) : *s + v;
+                }
     }
-    if (j->span_fn) {
+    if (!p->span)
+        return 0;
 #if GK_HAVE_OPENMP
-        gk_index t = omp_get_thread_num(), nthr = omp_get_num_threads();
+    gk_index t = omp_get_thread_num(), nthr = omp_get_num_threads();
 #else
-        gk_index t = 0, nthr = 1;
+    gk_index t = 0, nthr = 1;
 #endif
-        /* even split, boundaries on multiples of 64 elements (whole cache lines of
-         * aligned float and double data) */
-        gk_index blocks = (j->total + 63) / 64;
-        gk_index lo = gk_task_begin(t, nthr, blocks) * 64;
-        gk_index hi = gk_task_begin(t + 1, nthr, blocks) * 64;
-        if (hi > j->total) hi = j->total;
-        gk_multi_walk(j->start, count, lo, hi, j->span_fn, j->ctx);
-    }
+    /* even split, boundaries on multiples of 64 elements (whole cache lines of aligned
+     * float and double data) */
+    gk_index blocks = (j->total + 63) / 64;
+    gk_index lo = gk_task_begin(t, nthr, blocks) * 64;
+    gk_index hi = gk_task_begin(t + 1, nthr, blocks) * 64;
+    if (hi > j->total) hi = j->total;
+    if (!p->reverse)
+        return gk_multi_walk(j->start, count, lo, hi, p);
+    int flags = 0;
+    for (gk_index e = hi; e > lo; e -= GK_CHUNK)
+        flags |= gk_multi_walk(j->start, count, e - GK_CHUNK > lo ? e - GK_CHUNK : lo, e, p);
+    return flags;
 }
 
-/* Runs the reduction (if nacc > 0: sums[a * nacc + k] receives array a's sums) and then
- * the elementwise pass (if span_fn).  Returns GK_OK or GK_ENOMEM (nothing written). */
-static int gk_multi_run(gk_index count, const gk_index *size, int nacc,
-                        gk_chunk_fn chunk_fn, double *sums, gk_span_fn span_fn, void *ctx)
+/* Runs the reduction (if p->nacc > 0) and then the elementwise pass (if p->span) over
+ * the arrays of sizes size[0..count).  Returns GK_OK or GK_ENOMEM (nothing written). */
+static int gk_multi_run(gk_index count, const gk_index *size, gk_multi_pass *p)
 {
     gk_index stack_idx[2 * (GK_MULTI_STACK + 1)];
     gk_index *start = stack_idx, *cstart = stack_idx + GK_MULTI_STACK + 1;
@@ -113,25 +142,26 @@ static int gk_multi_run(gk_index count, const gk_index *size, int nacc,
         start[a + 1] = start[a] + size[a];
         cstart[a + 1] = cstart[a] + (size[a] + GK_CHUNK - 1) / GK_CHUNK;
     }
-    gk_multi_job job = {count, start[count], cstart[count], size, start, cstart, nacc,
-                        chunk_fn, span_fn, NULL, sums, ctx};
-    if (nacc > 0 && job.nchunk > 0) {
-        job.partial = (double *)malloc(sizeof(double) * (size_t)nacc * (size_t)job.nchunk);
+    gk_multi_job job = {count, start[count], cstart[count], size, start, cstart, NULL, p};
+    if (p->nacc > 0 && job.nchunk > 0) {
+        job.partial = (double *)malloc(sizeof(double) * (size_t)p->nacc * (size_t)job.nchunk);
         if (!job.partial) {
             free(heap);
             return GK_ENOMEM;
         }
     }
-    if (nacc > 0)
-        for (gk_index i = 0; i < count * nacc; ++i) sums[i] = 0.0;
+    if (p->nacc > 0)
+        for (gk_index i = 0; i < count * p->nacc; ++i) p->sums[i] = 0.0;
 
-    int nt = gk_threads_for(job.total);
+    int nt = gk_threads_for(job.total * (p->cost > 1 ? p->cost : 1));
+    int flags = 0;
     if (nt > 1) {
-        #pragma omp parallel num_threads(nt)
-        gk_multi_body(&job);
+        #pragma omp parallel num_threads(nt) reduction(|:flags)
+        flags |= gk_multi_body(&job);
     } else {
-        gk_multi_body(&job);
+        flags = gk_multi_body(&job);
     }
+    p->flags = flags;
     free(job.partial);
     free(heap);
     return GK_OK;

@@ -1,22 +1,10 @@
 /* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA. */
-#include "gk_internal.h"
+#include "reduce.h"
 #include "norm_kernels.h"
 
-#define T float
-#define SFX f32
-#include "reduce_tmpl.h"
-#include "norm_tmpl.h"
-#include "batch_norm_tmpl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "reduce_tmpl.h"
-#include "norm_tmpl.h"
-#include "batch_norm_tmpl.h"
-#undef T
-#undef SFX
+#define GK_TMPL_A "norm_tmpl.h"
+#define GK_TMPL_B "batch_norm_tmpl.h"
+#include "gk_each_dtype.h"
 
 #define GK_NORM_ENTRIES(SFX) \
     .layer_norm_fwd_##SFX = layer_norm_fwd_##SFX, \

@@ -9,14 +9,19 @@
  * Partial sums per GK_CHUNK chunk of a row, added in chunk order; with nt > 1 the chunks
  * of one long row run in parallel.  Same arithmetic either way, so same bits. */
 
+#ifndef GK_ROW_KINDS
+#define GK_ROW_KINDS
+enum { GK_ROW_SUM, GK_ROW_SUMSQ, GK_ROW_SHIFTED };   /* see reduce_tmpl.h */
+#define GK_ROW_STACK 64   /* chunks whose partials fit on the stack */
+#endif
+
 GK_INLINE void GK_T(chunk_moments)(int kind, const T *x, gk_index n, double s, double *r0,
                                    double *r1)
 {
     switch (kind) {
-    case GK_SUM: *r0 = GK_T(chunk_sum)(x, n); break;
-    case GK_SUMSQDEV: *r0 = GK_T(chunk_sumsqdev)(x, n, s); break;
-    case GK_SHIFTED: GK_T(chunk_shifted)(x, n, s, r0, r1); break;
-    default: *r0 = GK_T(chunk_dot)(x, x, n); break;
+    case GK_ROW_SUM: *r0 = GK_T(chunk_sum)(x, n, s); break;
+    case GK_ROW_SUMSQ: *r0 = GK_T(chunk_sumsq)(x, n, s); break;
+    default: GK_T(chunk_shifted)(x, n, s, r0, r1); break;
     }
 }
 
@@ -31,10 +36,11 @@ static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt
     }
     gk_index nchunk = (n + GK_CHUNK - 1) / GK_CHUNK;
     double a = 0.0, b = 0.0;
-    double stack[2 * 64];
+    double stack[2 * GK_ROW_STACK];
     double *part = NULL;
-    if (nt > 1 && nchunk > 1)
-        part = nchunk <= 64 ? stack : (double *)malloc(sizeof(double) * 2 * (size_t)nchunk);
+    if (nt > 1)
+        part = nchunk <= GK_ROW_STACK ? stack
+                                      : (double *)malloc(sizeof(double) * 2 * (size_t)nchunk);
     if (part) {
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
@@ -61,36 +67,36 @@ static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt
 }
 
 /* Mean and biased variance of a row (n > 0).
- * float32 rows: one pass of shifted sums d = x - x[0] in double, var = E[d^2] - E[d]^2;
- * its rounding error relative to var is about 1e-16 (E[d]^2 / var), so the result is
- * kept when E[d]^2 <= 1e4 var (error <= 1e-12, far below a float32 ulp) -- the usual
- * case, since x[0] is a sample of the row.  Otherwise (x[0] an outlier), and always for
- * float64 rows, the exact two-pass form: the mean, then the sum of squared deviations. */
+ * float32 rows: one pass of shifted sums d = x - x[0] in double, var = E[d^2] - E[d]^2,
+ * kept under gk_shifted_ok (reduce.h) -- the usual case, since x[0] is a sample of the
+ * row.  Otherwise (x[0] an outlier), and always for float64 rows, the exact two-pass
+ * form: the mean, then the sum of squared deviations. */
 static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double *v)
 {
     if (sizeof(T) == sizeof(float)) {
         double s = (double)x[0], sd, sd2;
-        GK_T(row_moments)(GK_SHIFTED, x, n, s, nt, &sd, &sd2);
+        GK_T(row_moments)(GK_ROW_SHIFTED, x, n, s, nt, &sd, &sd2);
         double dm = sd / (double)n, var = sd2 / (double)n - dm * dm;
-        if (!(dm * dm > 1e4 * var)) {
+        if (gk_shifted_ok(dm * dm, var)) {
             *m = s + dm;
             *v = var;
             return;
         }
     }
     double sum, ssd;
-    GK_T(row_moments)(GK_SUM, x, n, 0.0, nt, &sum, NULL);
+    GK_T(row_moments)(GK_ROW_SUM, x, n, 0.0, nt, &sum, NULL);
     *m = sum / (double)n;
-    GK_T(row_moments)(GK_SUMSQDEV, x, n, *m, nt, &ssd, NULL);
+    GK_T(row_moments)(GK_ROW_SUMSQ, x, n, *m, nt, &ssd, NULL);
     *v = ssd / (double)n;
 }
 
-/* ---- LayerNorm forward ------------------------------------------------------------
- * y = ((x - m) r) w + b, evaluated in T.  For float32 the mean is split into a float
- * head and tail (m = mh + ml exactly to ~2^-48), so x - mh - ml keeps the accuracy of
- * the double mean even for rows like 1e4 + N(0, 1); the result is within a few ulps of
- * the float64 formula at a quarter of its cost.  For float64 ml is 0. */
-/* x and y may be the same array (out=x): no restrict between them */
+/* ---- forward: output of one row ---------------------------------------------------
+ * LayerNorm: y = ((x - m) r) w + b, evaluated in T.  For float32 the mean is split into
+ * a float head and tail (m = mh + ml exactly to ~2^-48), so x - mh - ml keeps the
+ * accuracy of the double mean even for rows like 1e4 + N(0, 1); the result is within a
+ * few ulps of the float64 formula at a quarter of its cost.  For float64 ml is 0.
+ * RMSNorm: y = (x r) w.  x and y may be the same array (out=x): no restrict between
+ * them. */
 GK_INLINE void GK_T(ln_write)(const T *x, const T *GK_RESTRICT w, const T *GK_RESTRICT b,
                               T *y, gk_index n, double m, double r)
 {
@@ -110,77 +116,6 @@ GK_INLINE void GK_T(ln_write)(const T *x, const T *GK_RESTRICT w, const T *GK_RE
     }
 }
 
-/* Stream-buffered writes (see gk_stream_f32): compute a piece of the row into an L1
- * buffer, then copy it out with non-temporal stores. */
-#define GK_STREAM_PIECE 1024
-
-GK_INLINE void GK_T(stream_out)(T *dst, const T *src, gk_index n)
-{
-    if (sizeof(T) == sizeof(float))
-        gk_stream_f32((float *)(void *)dst, (const float *)(const void *)src, n);
-    else
-        gk_stream_f64((double *)(void *)dst, (const double *)(const void *)src, n);
-}
-
-static void GK_T(ln_write_any)(const T *x, const T *w, const T *b, T *y, gk_index n,
-                               double m, double r, int stream)
-{
-    if (!stream) {
-        GK_T(ln_write)(x, w, b, y, n, m, r);
-        return;
-    }
-    T buf[GK_STREAM_PIECE];
-    for (gk_index off = 0; off < n; off += GK_STREAM_PIECE) {
-        gk_index len = n - off < GK_STREAM_PIECE ? n - off : GK_STREAM_PIECE;
-        GK_T(ln_write)(x + off, w ? w + off : NULL, b ? b + off : NULL, buf, len, m, r);
-        GK_T(stream_out)(y + off, buf, len);
-    }
-}
-
-/* Rows are split across threads; a row longer than 2 chunks with fewer rows than
- * threads is itself split into chunks across threads (same sums, see row_moments). */
-#define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
-
-static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean,
-                                 T *rstd, gk_index rows, gk_index cols, double eps)
-{
-    int nt = gk_threads_for(rows * cols);
-    int stream = (size_t)(rows * cols) * sizeof(T) >= GK_STREAM_MIN_BYTES && y != x;
-    if (!GK_SPLIT_ROWS(rows, cols, nt)) {
-        GK_PARALLEL_FOR(nt, i, rows,
-            const T *xi = x + i * cols;
-            double m, v;
-            if (stream && i + 1 < rows)  /* start the next row's loads early */
-                for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
-                    __builtin_prefetch(xi + cols + o, 0, 0);
-            GK_T(ln_row_stats)(xi, cols, 1, &m, &v);
-            double r = 1.0 / sqrt(v + eps);
-            if (mean) mean[i] = (T)m;
-            if (rstd) rstd[i] = (T)r;
-            GK_T(ln_write_any)(xi, w, b, y + i * cols, cols, m, r, stream);
-            if (stream) gk_sfence();  /* each thread orders its own streamed rows */
-        );
-        return;
-    }
-    gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
-    for (gk_index i = 0; i < rows; ++i) {
-        const T *xi = x + i * cols;
-        double m, v;
-        GK_T(ln_row_stats)(xi, cols, nt, &m, &v);
-        double r = 1.0 / sqrt(v + eps);
-        if (mean) mean[i] = (T)m;
-        if (rstd) rstd[i] = (T)r;
-        #pragma omp parallel for num_threads(nt) schedule(static)
-        for (gk_index c = 0; c < nchunk; ++c) {
-            gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
-            GK_T(ln_write)(xi + off, w ? w + off : NULL, b ? b + off : NULL,
-                           y + i * cols + off, len, m, r);
-        }
-    }
-}
-
-/* ---- RMSNorm forward: y = (x r) w, r = 1/sqrt(mean(x^2) + eps) ---------------------- */
-
 GK_INLINE void GK_T(rms_write)(const T *x, const T *GK_RESTRICT w, T *y, gk_index n,
                                double r)
 {
@@ -194,51 +129,83 @@ GK_INLINE void GK_T(rms_write)(const T *x, const T *GK_RESTRICT w, T *y, gk_inde
     }
 }
 
-static void GK_T(rms_write_any)(const T *x, const T *w, T *y, gk_index n, double r,
-                                int stream)
+/* elements [off, off + n) of a row into y; `rms` is a constant at every call */
+GK_INLINE void GK_T(fwd_write)(const int rms, const T *x, const T *w, const T *b, T *y,
+                               gk_index off, gk_index n, double m, double r)
 {
-    if (!stream) {
-        GK_T(rms_write)(x, w, y, n, r);
-        return;
-    }
-    T buf[GK_STREAM_PIECE];
-    for (gk_index off = 0; off < n; off += GK_STREAM_PIECE) {
-        gk_index len = n - off < GK_STREAM_PIECE ? n - off : GK_STREAM_PIECE;
-        GK_T(rms_write)(x + off, w ? w + off : NULL, buf, len, r);
-        GK_T(stream_out)(y + off, buf, len);
-    }
+    if (rms)
+        GK_T(rms_write)(x + off, w ? w + off : NULL, y, n, r);
+    else
+        GK_T(ln_write)(x + off, w ? w + off : NULL, b ? b + off : NULL, y, n, m, r);
 }
 
-static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index rows,
-                               gk_index cols, double eps)
+/* the row's mean m (0 for RMSNorm) and r = 1 / sqrt(var + eps), var = mean(x^2) for
+ * RMSNorm */
+GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, double eps,
+                               double *m, double *r)
+{
+    double v;
+    if (rms) {
+        GK_T(row_moments)(GK_ROW_SUMSQ, x, n, 0.0, nt, &v, NULL);
+        v /= (double)n;
+        *m = 0.0;
+    } else {
+        GK_T(ln_row_stats)(x, n, nt, m, &v);
+    }
+    *r = 1.0 / sqrt(v + eps);
+}
+
+/* ---- forward: driver --------------------------------------------------------------
+ * Rows are split across threads; a row longer than 2 chunks with fewer rows than
+ * threads is itself split into chunks across threads (same sums, see row_moments). */
+#define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
+
+GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b, T *y,
+                              T *mean, T *rstd, gk_index rows, gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
-    int stream = (size_t)(rows * cols) * sizeof(T) >= GK_STREAM_MIN_BYTES && y != x;
+    int stream = gk_stream_output((size_t)(rows * cols) * sizeof(T), y, x, NULL);
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         GK_PARALLEL_FOR(nt, i, rows,
             const T *xi = x + i * cols;
-            double ss;
-            GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, 1, &ss, NULL);
-            double r = 1.0 / sqrt(ss / (double)cols + eps);
+            double m, r;
+            if (stream && i + 1 < rows)  /* start the next row's loads early */
+                for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
+                    __builtin_prefetch(xi + cols + o, 0, 0);
+            GK_T(fwd_stats)(rms, xi, cols, 1, eps, &m, &r);
+            if (mean) mean[i] = (T)m;
             if (rstd) rstd[i] = (T)r;
-            GK_T(rms_write_any)(xi, w, y + i * cols, cols, r, stream);
-            if (stream) gk_sfence();
+            GK_WRITE_PIECES(T, y + i * cols, cols, stream, dst, off, len,
+                            GK_T(fwd_write)(rms, xi, w, b, dst, off, len, m, r));
+            if (stream) gk_sfence();  /* each thread orders its own streamed rows */
         );
         return;
     }
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
     for (gk_index i = 0; i < rows; ++i) {
         const T *xi = x + i * cols;
-        double ss;
-        GK_T(row_moments)(GK_SUMSQ, xi, cols, 0.0, nt, &ss, NULL);
-        double r = 1.0 / sqrt(ss / (double)cols + eps);
+        double m, r;
+        GK_T(fwd_stats)(rms, xi, cols, nt, eps, &m, &r);
+        if (mean) mean[i] = (T)m;
         if (rstd) rstd[i] = (T)r;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
             gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
-            GK_T(rms_write)(xi + off, w ? w + off : NULL, y + i * cols + off, len, r);
+            GK_T(fwd_write)(rms, xi, w, b, y + i * cols + off, off, len, m, r);
         }
     }
+}
+
+static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean,
+                                 T *rstd, gk_index rows, gk_index cols, double eps)
+{
+    GK_T(norm_fwd)(0, x, w, b, y, mean, rstd, rows, cols, eps);
+}
+
+static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index rows,
+                               gk_index cols, double eps)
+{
+    GK_T(norm_fwd)(1, x, w, NULL, y, NULL, rstd, rows, cols, eps);
 }
 
 /* ---- backward: shared driver -------------------------------------------------------
@@ -353,20 +320,27 @@ static void GK_T(rms_bwd_row)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
     }
 }
 
-typedef void (*GK_T(bwd_row_fn))(const T *, const T *, const T *, T *, double *, double *,
-                                 gk_index, double, double);
+/* one row of either backward; `rms` is a constant at every call */
+GK_INLINE void GK_T(bwd_row)(const int rms, const T *dy, const T *x, const T *w, T *dx,
+                             double *pw, double *pb, gk_index n, double m, double r)
+{
+    if (rms)
+        GK_T(rms_bwd_row)(dy, x, w, dx, pw, pb, n, m, r);
+    else
+        GK_T(ln_bwd_row)(dy, x, w, dx, pw, pb, n, m, r);
+}
 
-/* mean may be NULL (RMSNorm) */
-static int GK_T(norm_bwd)(GK_T(bwd_row_fn) row_fn, const T *dy, const T *x, const T *mean,
-                          const T *rstd, const T *w, T *dx, T *dw, T *db, gk_index rows,
-                          gk_index cols)
+/* mean is NULL for RMSNorm */
+GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *mean,
+                             const T *rstd, const T *w, T *dx, T *dw, T *db, gk_index rows,
+                             gk_index cols)
 {
     int nt = gk_threads_for(rows * cols);
     int nacc = (dw != NULL) + (db != NULL);
     if (nacc == 0 || cols == 0) {
         GK_PARALLEL_FOR(nt, i, rows,
-            row_fn(dy + i * cols, x + i * cols, w, dx + i * cols, NULL, NULL, cols,
-                   mean ? (double)mean[i] : 0.0, (double)rstd[i]);
+            GK_T(bwd_row)(rms, dy + i * cols, x + i * cols, w, dx + i * cols, NULL, NULL,
+                          cols, mean ? (double)mean[i] : 0.0, (double)rstd[i]);
         );
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
@@ -381,8 +355,8 @@ static int GK_T(norm_bwd)(GK_T(bwd_row_fn) row_fn, const T *dy, const T *x, cons
         double *pb = db ? part + k * nacc * cols + (dw ? cols : 0) : NULL;
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index i = gk_task_begin(k, ntask, rows); i < i1; ++i)
-            row_fn(dy + i * cols, x + i * cols, w, dx + i * cols, pw, pb, cols,
-                   mean ? (double)mean[i] : 0.0, (double)rstd[i]);
+            GK_T(bwd_row)(rms, dy + i * cols, x + i * cols, w, dx + i * cols, pw, pb,
+                          cols, mean ? (double)mean[i] : 0.0, (double)rstd[i]);
     );
     int ntc = gk_threads_for(ntask * cols);
     GK_PARALLEL_FOR(ntc, j, cols,
@@ -403,11 +377,11 @@ static int GK_T(layer_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
                                 const T *w, T *dx, T *dw, T *db, gk_index rows,
                                 gk_index cols)
 {
-    return GK_T(norm_bwd)(GK_T(ln_bwd_row), dy, x, mean, rstd, w, dx, dw, db, rows, cols);
+    return GK_T(norm_bwd)(0, dy, x, mean, rstd, w, dx, dw, db, rows, cols);
 }
 
 static int GK_T(rms_norm_bwd)(const T *dy, const T *x, const T *rstd, const T *w, T *dx,
                               T *dw, gk_index rows, gk_index cols)
 {
-    return GK_T(norm_bwd)(GK_T(rms_bwd_row), dy, x, NULL, rstd, w, dx, dw, NULL, rows, cols);
+    return GK_T(norm_bwd)(1, dy, x, NULL, rstd, w, dx, dw, NULL, rows, cols);
 }

@@ -1,25 +1,11 @@
 /* Optimizer update kernels (SGD, Adam/AdamW/AMSGrad, RMSprop, Adagrad, LARS), compiled
  * once per ISA.  One pass over memory per step, one parallel region per list of arrays
  * (multi.h). */
-#include "gk_internal.h"
 #include "multi.h"
 #include "optim_kernels.h"
 
-#define T float
-#define SFX f32
-#define SQRT sqrtf
-#include "optim_tmpl.h"
-#undef T
-#undef SFX
-#undef SQRT
-
-#define T double
-#define SFX f64
-#define SQRT sqrt
-#include "optim_tmpl.h"
-#undef T
-#undef SFX
-#undef SQRT
+#define GK_TMPL_A "optim_tmpl.h"
+#include "gk_each_dtype.h"
 
 #define GK_OPTIM_ENTRIES(SFX) \
     .sgd_##SFX = sgd_multi_##SFX, \

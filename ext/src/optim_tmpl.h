@@ -1,5 +1,5 @@
-/* Optimizer update kernels for element type T.  Included by optim.c once per dtype, with
- * T, SFX and SQRT (sqrtf or sqrt) defined.
+/* Optimizer update kernels for element type T.  Included by optim.c once per dtype
+ * (gk_each_dtype.h: T, SFX and SQRT, sqrtf or sqrt).
  *
  * Each optimizer has a loop over one span of one array, written once with its options
  * as constant arguments and instantiated for each combination by a switch, so every
@@ -41,7 +41,7 @@ GK_INLINE void GK_T(sgd_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RE
     }
 }
 
-static void GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+static int GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(sgd_ctx) *c = (const GK_T(sgd_ctx) *)vctx;
     const gk_sgd_options *o = c->o;
@@ -68,6 +68,7 @@ static void GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     default: GK_SGD(1, 2, 1); break;
     }
 #undef GK_SGD
+    return 0;
 }
 
 static int GK_T(sgd_multi)(gk_index count, T *const *param, const T *const *grad,
@@ -75,7 +76,8 @@ static int GK_T(sgd_multi)(gk_index count, T *const *param, const T *const *grad
                            const gk_sgd_options *o)
 {
     GK_T(sgd_ctx) c = {param, grad, buf, fresh, o};
-    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(sgd_span), &c);
+    gk_multi_pass pass = {.span = GK_T(sgd_span), .ctx = &c};
+    return gk_multi_run(count, size, &pass);
 }
 
 /* ---- Adam, AdamW, AMSGrad ---------------------------------------------------------- */
@@ -122,7 +124,7 @@ GK_INLINE void GK_T(adam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_R
     }
 }
 
-static void GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+static int GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(adam_ctx) *c = (const GK_T(adam_ctx) *)vctx;
     const gk_adam_options *o = c->o;
@@ -153,6 +155,7 @@ static void GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     case 2: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 1, 0); break;
     default: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 1, 1); break;
     }
+    return 0;
 }
 
 static int GK_T(adam_multi)(gk_index count, T *const *param, const T *const *grad,
@@ -160,7 +163,8 @@ static int GK_T(adam_multi)(gk_index count, T *const *param, const T *const *gra
                             const int64_t *step, const gk_adam_options *o)
 {
     GK_T(adam_ctx) c = {param, grad, m, v, vmax, step, o};
-    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(adam_span), &c);
+    gk_multi_pass pass = {.span = GK_T(adam_span), .ctx = &c};
+    return gk_multi_run(count, size, &pass);
 }
 
 /* ---- RMSprop ----------------------------------------------------------------------- */
@@ -211,7 +215,7 @@ GK_INLINE void GK_T(rmsprop_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
     }
 }
 
-static void GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+static int GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(rmsprop_ctx) *c = (const GK_T(rmsprop_ctx) *)vctx;
     const gk_rmsprop_options *o = c->o;
@@ -243,6 +247,7 @@ static void GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     default: GK_RMS(1, 1, 1); break;
     }
 #undef GK_RMS
+    return 0;
 }
 
 static int GK_T(rmsprop_multi)(gk_index count, T *const *param, const T *const *grad,
@@ -250,7 +255,8 @@ static int GK_T(rmsprop_multi)(gk_index count, T *const *param, const T *const *
                                const gk_index *size, const gk_rmsprop_options *o)
 {
     GK_T(rmsprop_ctx) c = {param, grad, sq, ga, buf, o};
-    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(rmsprop_span), &c);
+    gk_multi_pass pass = {.span = GK_T(rmsprop_span), .ctx = &c};
+    return gk_multi_run(count, size, &pass);
 }
 
 /* ---- Adagrad ----------------------------------------------------------------------- */
@@ -277,7 +283,7 @@ GK_INLINE void GK_T(adagrad_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
     }
 }
 
-static void GK_T(adagrad_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+static int GK_T(adagrad_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(adagrad_ctx) *c = (const GK_T(adagrad_ctx) *)vctx;
     const gk_adagrad_options *o = c->o;
@@ -290,6 +296,7 @@ static void GK_T(adagrad_span)(void *vctx, gk_index a, gk_index b, gk_index e)
         GK_T(adagrad_loop)(p, g, s, e - b, gs, wd, eps, neg_clr, 1);
     else
         GK_T(adagrad_loop)(p, g, s, e - b, gs, wd, eps, neg_clr, 0);
+    return 0;
 }
 
 static int GK_T(adagrad_multi)(gk_index count, T *const *param, const T *const *grad,
@@ -297,7 +304,8 @@ static int GK_T(adagrad_multi)(gk_index count, T *const *param, const T *const *
                                const gk_adagrad_options *o)
 {
     GK_T(adagrad_ctx) c = {param, grad, sum, step, o};
-    return gk_multi_run(count, size, 0, NULL, NULL, GK_T(adagrad_span), &c);
+    gk_multi_pass pass = {.span = GK_T(adagrad_span), .ctx = &c};
+    return gk_multi_run(count, size, &pass);
 }
 
 /* ---- LARS (optax.lars) ------------------------------------------------------------- */
@@ -312,27 +320,30 @@ typedef struct {
     double *ratio;   /* per array trust ratio, filled by the span pass (may be NULL) */
 } GK_T(lars_ctx);
 
+/* (double)(g + wd p), computed in T as the update does, for GK_VW elements */
+GK_INLINE gk_vd GK_T(lars_u)(const T *g, const T *p, T wd)
+{
+    gk_vd u;
+    for (int k = 0; k < GK_VW; ++k) u[k] = (double)(g[k] + wd * p[k]);
+    return u;
+}
+
+/* per chunk: sum p^2, sum u^2 */
 static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, double *part)
 {
     const GK_T(lars_ctx) *c = (const GK_T(lars_ctx) *)vctx;
     const T *GK_RESTRICT p = c->param[a] + b;
     const T *GK_RESTRICT g = c->grad[a] + b;
     const T wd = (T)c->o->weight_decay;
-    double ap[GK_LANES] = {0}, au[GK_LANES] = {0};
-    gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
-        for (int k = 0; k < GK_LANES; ++k) {
-            double pv = (double)p[j + k], uv = (double)(g[j + k] + wd * p[j + k]);
-            ap[k] += pv * pv;
-            au[k] += uv * uv;
-        }
-    for (int k = 0; j + k < n; ++k) {
-        double pv = (double)p[j + k], uv = (double)(g[j + k] + wd * p[j + k]);
-        ap[k] += pv * pv;
-        au[k] += uv * uv;
-    }
-    part[0] = gk_fold16(ap);
-    part[1] = gk_fold16(au);
+#define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
+#define GK_P2_S(o) ((double)p[o] * (double)p[o])
+#define GK_U2_V(o) (GK_T(lars_u)(g + (o), p + (o), wd) * GK_T(lars_u)(g + (o), p + (o), wd))
+#define GK_U2_S(o) ((double)(g[o] + wd * p[o]) * (double)(g[o] + wd * p[o]))
+    GK_LANE_SUM2(n, part[0], GK_P2_V, GK_P2_S, part[1], GK_U2_V, GK_U2_S);
+#undef GK_P2_V
+#undef GK_P2_S
+#undef GK_U2_V
+#undef GK_U2_S
 }
 
 GK_INLINE void GK_T(lars_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT t,
@@ -354,7 +365,7 @@ static double GK_T(lars_ratio)(const gk_lars_options *o, const double *sums)
     return o->trust_coefficient * pn / (un + o->eps);
 }
 
-static void GK_T(lars_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+static int GK_T(lars_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(lars_ctx) *c = (const GK_T(lars_ctx) *)vctx;
     const gk_lars_options *o = c->o;
@@ -368,6 +379,7 @@ static void GK_T(lars_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     else
         GK_T(lars_loop)(p, g, t, e - b, (T)o->weight_decay, (T)r, (T)(-o->lr),
                         (T)o->momentum, 0);
+    return 0;
 }
 
 static int GK_T(lars_multi)(gk_index count, T *const *param, const T *const *grad,
@@ -379,7 +391,9 @@ static int GK_T(lars_multi)(gk_index count, T *const *param, const T *const *gra
                                            : (double *)malloc(sizeof(double) * 2 * (size_t)count);
     if (!sums) return GK_ENOMEM;
     GK_T(lars_ctx) c = {param, grad, trace, o, sums, ratio};
-    int err = gk_multi_run(count, size, 2, GK_T(lars_chunk), sums, GK_T(lars_span), &c);
+    gk_multi_pass pass = {.nacc = 2, .chunk = GK_T(lars_chunk), .sums = sums,
+                          .span = GK_T(lars_span), .ctx = &c};
+    int err = gk_multi_run(count, size, &pass);
     if (err == GK_OK && ratio)  /* arrays with no elements have no span */
         for (gk_index a = 0; a < count; ++a)
             if (size[a] == 0) ratio[a] = 1.0;

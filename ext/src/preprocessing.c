@@ -1,6 +1,6 @@
 /* Preprocessing kernels (column statistics, centring, standardization), compiled once
  * per ISA. */
-#include "gk_internal.h"
+#include "reduce.h"
 #include "preprocessing_kernels.h"
 
 /* Rows per statistics chunk: about 4096 elements, so a chunk's second pass reads it from
@@ -11,17 +11,8 @@ static gk_index pp_chunk_rows(gk_index cols)
     return r < 1 ? 1 : r;
 }
 
-/* Tasks over nchunk chunks: at most 64, at most 32 MiB of per-task scratch; a function of
- * the shape only. */
-static gk_index pp_tasks(gk_index nchunk, gk_index doubles_per_task)
-{
-    gk_index t = nchunk < 64 ? nchunk : 64;
-    gk_index cap = ((gk_index)1 << 22) / (doubles_per_task > 0 ? doubles_per_task : 1);
-    if (t > cap) t = cap;
-    return t < 1 ? 1 : t;
-}
-
-/* Chan, Golub & LeVeque: fold group b (n_b, mean_b, m2_b) into group a. */
+/* Chan's merge (reduce.h) of group b (n_b rows, mean_b, m2_b) into group a, counting
+ * the rows; group a may start empty (its arrays unset). */
 static void pp_chan_fold(gk_index *n_a, double *GK_RESTRICT mean_a, double *GK_RESTRICT m2_a,
                          gk_index n_b, const double *GK_RESTRICT mean_b,
                          const double *GK_RESTRICT m2_b, gk_index cols)
@@ -29,19 +20,14 @@ static void pp_chan_fold(gk_index *n_a, double *GK_RESTRICT mean_a, double *GK_R
     if (n_b == 0) return;
     if (*n_a == 0) {
         for (gk_index j = 0; j < cols; ++j) mean_a[j] = mean_b[j], m2_a[j] = m2_b[j];
-        *n_a = n_b;
-        return;
-    }
-    double n = (double)(*n_a + n_b);
-    double f = (double)n_b / n, g = (double)(*n_a) * f;
-    for (gk_index j = 0; j < cols; ++j) {
-        double d = mean_b[j] - mean_a[j];
-        mean_a[j] += d * f;
-        m2_a[j] += m2_b[j] + d * d * g;
+    } else {
+        gk_chan_merge(cols, (double)*n_a, (double)n_b, mean_a, m2_a, mean_b, m2_b, 1);
     }
     *n_a += n_b;
 }
 
+/* The same merge for a lower scatter matrix s (cols x cols) instead of M2: the mean as
+ * in gk_chan_merge, s_a += (n_a n_b / n) d d^T (s_b is added by the caller). */
 static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
                                const double *mean_b, gk_index cols)
 {
@@ -77,7 +63,7 @@ static gk_index pp_blas_chunk_rows(gk_index cols)
 static gk_index pp_scatter_tasks(gk_index rows, gk_index cols)
 {
     gk_index chunk = pp_blas_chunk_rows(cols);
-    return pp_tasks((rows + chunk - 1) / chunk, cols * cols + cols);
+    return gk_tasks((rows + chunk - 1) / chunk, cols * cols + cols);
 }
 
 /* Chan's merge of a task (n_b, mean_b, lower scatter s_b) into (n_a, mean_a, s_a). */
@@ -92,17 +78,8 @@ static void pp_merge_full(gk_index *n_a, double *mean_a, double *s_a, gk_index n
     *n_a += n_b;
 }
 
-#define T float
-#define SFX f32
-#include "preprocessing_tmpl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "preprocessing_tmpl.h"
-#undef T
-#undef SFX
+#define GK_TMPL_A "preprocessing_tmpl.h"
+#include "gk_each_dtype.h"
 
 #define GK_PREPROCESSING_ENTRIES(SFX) \
     .col_moments_##SFX = col_moments_##SFX, \

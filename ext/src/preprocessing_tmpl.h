@@ -4,7 +4,7 @@
  * only).  Each chunk's mean and centred sum of squares are computed from the chunk while
  * it sits in L1/L2 (two short passes, so a large mean costs no accuracy), chunks are
  * folded into their task with Chan's update in order, and the tasks (a fixed partition,
- * pp_tasks) are folded in order: bitwise the same for any thread count. */
+ * gk_tasks) are folded in order: bitwise the same for any thread count. */
 
 /* Column sums of rows [r0, r1) of x, in double, added to acc (length cols). */
 GK_INLINE void GK_T(pp_add_rows)(const T *GK_RESTRICT x, gk_index r0, gk_index r1,
@@ -17,26 +17,12 @@ GK_INLINE void GK_T(pp_add_rows)(const T *GK_RESTRICT x, gk_index r0, gk_index r
     }
 }
 
-/* 1 if x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x, NaN otherwise,
- * summed in explicit lanes so the loop vectorizes (no reassociation needed). */
-GK_INLINE int GK_T(pp_nonfinite)(const T *GK_RESTRICT x, gk_index n)
-{
-    double acc[GK_LANES] = {0};
-    gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
-        for (int k = 0; k < GK_LANES; ++k)
-            acc[k] += (double)x[j + k] * 0.0;
-    for (int k = 0; j + k < n; ++k)
-        acc[k] += (double)x[j + k] * 0.0;
-    return gk_fold16(acc) != 0.0;
-}
-
 static int GK_T(col_moments)(const T *x, gk_index rows, gk_index cols, double *mean,
                              double *m2)
 {
     gk_index chunk = pp_chunk_rows(cols);
     gk_index nchunk = (rows + chunk - 1) / chunk;
-    gk_index ntask = pp_tasks(nchunk, 4 * cols);
+    gk_index ntask = gk_tasks(nchunk, 4 * cols);
     /* per task: its mean and M2, and one chunk's mean and M2 */
     double *scratch = (double *)malloc(sizeof(double) * (size_t)(4 * cols * ntask));
     gk_index *count = (gk_index *)malloc(sizeof(gk_index) * (size_t)ntask);
@@ -112,7 +98,7 @@ static int GK_T(center)(const T *x, gk_index rows, gk_index cols, const double *
         for (gk_index j = 0; j < cols; ++j)
             ci[j] = (double)xi[j] - mu[j];
         if (nonfinite)
-            bad |= GK_T(pp_nonfinite)(xi, cols);
+            bad |= GK_T(chunk_nonfinite)(xi, cols);
     }
     if (nonfinite) *nonfinite = bad;
     free(own);
@@ -129,7 +115,7 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
         const T *xi = x + i * cols;  /* may alias y: element-wise */
         T *yi = y + i * cols;
         if (nonfinite)  /* before the write: y may be x */
-            bad |= GK_T(pp_nonfinite)(xi, cols);
+            bad |= GK_T(chunk_nonfinite)(xi, cols);
         if (mean && scale) {
             for (gk_index j = 0; j < cols; ++j)
                 yi[j] = (T)(((double)xi[j] - mean[j]) / scale[j]);
@@ -164,7 +150,7 @@ static int GK_T(pp_center_chunk)(const T *x, gk_index r0, gk_index n, gk_index c
         double *GK_RESTRICT bi = buf + i * cols;
         for (gk_index j = 0; j < cols; ++j)
             bi[j] = (double)xi[j] - cm[j];
-        bad |= GK_T(pp_nonfinite)(xi, cols);
+        bad |= GK_T(chunk_nonfinite)(xi, cols);
     }
     return bad;
 }
@@ -260,7 +246,7 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
                 double *GK_RESTRICT bi = buf + i * cols;
                 for (gk_index j = 0; j < cols; ++j)
                     bi[j] = (double)xi[j] - mean[j];
-                bad |= GK_T(pp_nonfinite)(xi, cols);
+                bad |= GK_T(chunk_nonfinite)(xi, cols);
             }
             if (k == 0) continue;
             double *out = direct ? (double *)(void *)(y + r0 * k) : buf + buf_rows * cols;

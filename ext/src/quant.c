@@ -1,11 +1,37 @@
 /* Quantization kernels (min/max observation, quantize, dequantize), compiled once per
  * ISA. */
-#include <string.h>
-#include "gk_internal.h"
+#include "reduce.h"
 #include "quant_kernels.h"
 
 #define GK_QCHUNK ((gk_index)16384)   /* inner elements per task */
 #define GK_QROW_MIN 64                /* rows shorter than this go by outer slices */
+
+/* Runs the statement after the arguments for every span of an (outer, channels, inner)
+ * array, in parallel, with `c` the span's channel, `at` its first element and `len` its
+ * length: whole rows of outer slices when rows are short, else chunks of at most
+ * GK_QCHUNK elements of each row (quant_tmpl.h). */
+#define GK_QUANT_FOR_SPANS(outer, channels, inner, c, at, len, ...) \
+    do { \
+        int nt_ = gk_threads_for((outer) * (channels) * (inner)); \
+        (void)nt_;  /* read by the pragmas only */ \
+        if ((inner) < GK_QROW_MIN && (channels) > 1) { \
+            _Pragma("omp parallel for num_threads(nt_) schedule(static) if(nt_ > 1)") \
+            for (gk_index o_ = 0; o_ < (outer); ++o_) \
+                for (gk_index c = 0; c < (channels); ++c) { \
+                    const gk_index at = (o_ * (channels) + c) * (inner), len = (inner); \
+                    __VA_ARGS__ \
+                } \
+        } else { \
+            gk_index nck_ = ((inner) + GK_QCHUNK - 1) / GK_QCHUNK; \
+            _Pragma("omp parallel for num_threads(nt_) schedule(static) if(nt_ > 1)") \
+            for (gk_index t_ = 0; t_ < (outer) * (channels) * nck_; ++t_) { \
+                const gk_index r_ = t_ / nck_, off_ = (t_ % nck_) * GK_QCHUNK; \
+                const gk_index c = r_ % (channels), at = r_ * (inner) + off_; \
+                const gk_index len = (inner) - off_ < GK_QCHUNK ? (inner) - off_ : GK_QCHUNK; \
+                __VA_ARGS__ \
+            } \
+        } \
+    } while (0)
 
 /* One quantized value: round half to even of fl32(x * inv + z), clamped to [lo, hi].
  * For float data the sum is formed in double (x * inv is exact there) and rounded once
@@ -32,64 +58,30 @@ GK_INLINE int32_t qval_f64(double x, double inv, double z, int lo, int hi)
     return (int32_t)r;
 }
 
-#define T float
-#define SFX f32
-#define GK_TI int32_t
-#include "quant_tmpl.h"
-#undef T
-#undef SFX
-#undef GK_TI
-
-#define T double
-#define SFX f64
-#define GK_TI int64_t
-#include "quant_tmpl.h"
-#undef T
-#undef SFX
-#undef GK_TI
+#define GK_TMPL_A "quant_tmpl.h"
+#include "gk_each_dtype.h"
 
 /* dequantize: y = (q - zp) * scale in float32; (q - zp) is an exact small integer */
 #define GK_DEQUANTIZE_FN(QT, QN) \
 static void dequantize_##QN(const QT *q, const float *scale, const int32_t *zp, float *y, \
                             gk_index outer, gk_index channels, gk_index inner) \
 { \
-    gk_index n = outer * channels * inner; \
-    int nt = gk_threads_for(n); \
-    if (inner < GK_QROW_MIN && channels > 1) { \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
-        for (gk_index o = 0; o < outer; ++o) \
-            for (gk_index c = 0; c < channels; ++c) { \
-                float s = scale[c]; \
-                int32_t z = zp[c]; \
-                const QT *qs = q + (o * channels + c) * inner; \
-                float *ys = y + (o * channels + c) * inner; \
-                for (gk_index i = 0; i < inner; ++i) \
-                    ys[i] = (float)((int32_t)qs[i] - z) * s; \
-            } \
-        return; \
-    } \
-    gk_index rows = outer * channels; \
-    gk_index nck = (inner + GK_QCHUNK - 1) / GK_QCHUNK; \
-    _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
-    for (gk_index t = 0; t < rows * nck; ++t) { \
-        gk_index r = t / nck, off = (t % nck) * GK_QCHUNK; \
-        gk_index len = inner - off < GK_QCHUNK ? inner - off : GK_QCHUNK; \
-        gk_index c = r % channels; \
+    GK_QUANT_FOR_SPANS(outer, channels, inner, c, at, len, { \
         float s = scale[c]; \
         int32_t z = zp[c]; \
-        const QT *qs = q + r * inner + off; \
-        float *ys = y + r * inner + off; \
+        const QT *qs = q + at; \
+        float *ys = y + at; \
         for (gk_index i = 0; i < len; ++i) \
             ys[i] = (float)((int32_t)qs[i] - z) * s; \
-    } \
+    }); \
 }
 GK_DEQUANTIZE_FN(int8_t, s8)
 GK_DEQUANTIZE_FN(uint8_t, u8)
 
 const gk_quant_table GK_ISA_SYM(gk_quant_table) = {
-    .minmax_f32 = minmax_f32, .quantize_f32_s8 = quantize_s8_f32,
-    .quantize_f32_u8 = quantize_u8_f32,
-    .minmax_f64 = minmax_f64, .quantize_f64_s8 = quantize_s8_f64,
-    .quantize_f64_u8 = quantize_u8_f64,
+    .minmax_f32 = minmax_f32, .quantize_f32_s8 = quantize_f32_s8,
+    .quantize_f32_u8 = quantize_f32_u8,
+    .minmax_f64 = minmax_f64, .quantize_f64_s8 = quantize_f64_s8,
+    .quantize_f64_u8 = quantize_f64_u8,
     .dequantize_s8 = dequantize_s8, .dequantize_u8 = dequantize_u8,
 };

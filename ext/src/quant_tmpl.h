@@ -1,5 +1,5 @@
 /* Quantization kernels for element type T (float or double).  Included by quant.c once
- * per dtype, with GK_TI the same-width integer type.
+ * per dtype (gk_each_dtype.h).
  *
  * Work is split into tasks of one (outer, channel) row and at most GK_QCHUNK of its
  * inner elements, so per-tensor data (one long row) and per-channel data of any layout
@@ -7,33 +7,22 @@
  * by whole outer slices instead.  min and max are exact and every q is computed by
  * one thread, so the results are the same for any thread count. */
 
-/* min, max and "saw a NaN" of n contiguous elements.  GCC/Clang vector extensions:
- * GCC does not vectorize a min/max reduction loop without -ffinite-math-only. */
-#if defined(__GNUC__) || defined(__clang__)
-#if defined(__AVX__)
-#define GK_VBYTES 32
-#else
-#define GK_VBYTES 16
-#endif
-typedef T GK_T(qvec) __attribute__((vector_size(GK_VBYTES)));
-typedef GK_TI GK_T(qmask) __attribute__((vector_size(GK_VBYTES)));
-#define GK_VLEN ((int)(GK_VBYTES / sizeof(T)))
+/* min, max and "saw a NaN" of n contiguous elements, in vectors (reduce_tmpl.h) */
 static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
 {
-    GK_T(qvec) lo = (GK_T(qvec)){0} + (T)INFINITY, hi = (GK_T(qvec)){0} - (T)INFINITY;
-    GK_T(qmask) bad = (GK_T(qmask)){0};
+    GK_T(tvec) lo = (GK_T(tvec)){0} + (T)INFINITY, hi = (GK_T(tvec)){0} - (T)INFINITY;
+    GK_T(tmask) bad = (GK_T(tmask)){0};
     gk_index j = 0;
-    for (; j + GK_VLEN <= n; j += GK_VLEN) {
-        GK_T(qvec) v;
-        memcpy(&v, x + j, sizeof v);
-        GK_T(qmask) lt = v < lo, gt = v > hi;
-        lo = (GK_T(qvec))(((GK_T(qmask))v & lt) | ((GK_T(qmask))lo & ~lt));
-        hi = (GK_T(qvec))(((GK_T(qmask))v & gt) | ((GK_T(qmask))hi & ~gt));
+    for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
+        GK_T(tvec) v;
+        __builtin_memcpy(&v, x + j, sizeof v);
+        lo = GK_T(tsel)(v < lo, v, lo);
+        hi = GK_T(tsel)(v > hi, v, hi);
         bad |= v != v;
     }
     T a = *mn, b = *mx;
     int nn = 0;
-    for (int k = 0; k < GK_VLEN; ++k) {
+    for (int k = 0; k < GK_TVLEN; ++k) {
         a = lo[k] < a ? lo[k] : a;
         b = hi[k] > b ? hi[k] : b;
         nn |= bad[k] != 0;
@@ -48,24 +37,6 @@ static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
     *mx = b;
     *nan |= nn;
 }
-#undef GK_VLEN
-#undef GK_VBYTES
-#else
-static void GK_T(span_minmax)(const T *x, gk_index n, T *mn, T *mx, int *nan)
-{
-    T a = *mn, b = *mx;
-    int nn = 0;
-    for (gk_index j = 0; j < n; ++j) {
-        T v = x[j];
-        a = v < a ? v : a;
-        b = v > b ? v : b;
-        nn |= v != v;
-    }
-    *mn = a;
-    *mx = b;
-    *nan |= nn;
-}
-#endif
 
 static int GK_T(minmax)(const T *x, gk_index outer, gk_index channels, gk_index inner,
                         T *mins, T *maxs, int *nonfinite)
@@ -134,39 +105,20 @@ static int GK_T(minmax)(const T *x, gk_index outer, gk_index channels, gk_index 
     return GK_OK;
 }
 
-/* quantize: one writer per integer type */
+/* quantize: one writer per integer type, GK_T(quantize)_s8 and _u8 */
 #define GK_QUANTIZE_FN(QT, QN, QMIN, QMAX) \
-static void GK_T(quantize_##QN)(const T *x, const float *scale, const int32_t *zp, QT *q, \
-                                gk_index outer, gk_index channels, gk_index inner) \
+static void GK_CAT(GK_T(quantize), QN)(const T *x, const float *scale, const int32_t *zp, \
+                                       QT *q, gk_index outer, gk_index channels, \
+                                       gk_index inner) \
 { \
-    gk_index n = outer * channels * inner; \
-    int nt = gk_threads_for(n); \
-    if (inner < GK_QROW_MIN && channels > 1) { \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
-        for (gk_index o = 0; o < outer; ++o) \
-            for (gk_index c = 0; c < channels; ++c) { \
-                double inv = (double)(1.0f / scale[c]), z = (double)zp[c]; \
-                const T *xs = x + (o * channels + c) * inner; \
-                QT *qs = q + (o * channels + c) * inner; \
-                for (gk_index i = 0; i < inner; ++i) \
-                    qs[i] = (QT)GK_T(qval)(xs[i], inv, z, QMIN, QMAX); \
-            } \
-        return; \
-    } \
-    gk_index rows = outer * channels; \
-    gk_index nck = (inner + GK_QCHUNK - 1) / GK_QCHUNK; \
-    _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)") \
-    for (gk_index t = 0; t < rows * nck; ++t) { \
-        gk_index r = t / nck, off = (t % nck) * GK_QCHUNK; \
-        gk_index len = inner - off < GK_QCHUNK ? inner - off : GK_QCHUNK; \
-        gk_index c = r % channels; \
+    GK_QUANT_FOR_SPANS(outer, channels, inner, c, at, len, { \
         double inv = (double)(1.0f / scale[c]), z = (double)zp[c]; \
-        const T *xs = x + r * inner + off; \
-        QT *qs = q + r * inner + off; \
+        const T *xs = x + at; \
+        QT *qs = q + at; \
         for (gk_index i = 0; i < len; ++i) \
             qs[i] = (QT)GK_T(qval)(xs[i], inv, z, QMIN, QMAX); \
-    } \
+    }); \
 }
-GK_QUANTIZE_FN(int8_t, s8, -128, 127)
-GK_QUANTIZE_FN(uint8_t, u8, 0, 255)
+GK_QUANTIZE_FN(int8_t, _s8, -128, 127)
+GK_QUANTIZE_FN(uint8_t, _u8, 0, 255)
 #undef GK_QUANTIZE_FN

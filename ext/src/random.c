@@ -11,30 +11,15 @@
 
 #define GK_TILE ((gk_index)2048)   /* elements per tile (even, a multiple of 8) */
 
-static inline gk_index tile_len(gk_index t, gk_index n)
-{
-    gk_index e0 = t * GK_TILE;
-    return n - e0 < GK_TILE ? n - e0 : GK_TILE;
-}
-
-/* Tiles are handed out dynamically (a core shared with other work does not hold the
- * others up); a tile's output depends only on its index, so the result does not
- * depend on who computes it. */
-#define GK_TILE_LOOP(n) \
-    gk_index ntile = ((n) + GK_TILE - 1) / GK_TILE; \
-    int nt = gk_threads_for(n); \
-    _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 4) if(nt > 1)") \
-    for (gk_index t = 0; t < ntile; ++t)
-
 /* exact int32 -> float/double conversions of the top bits (vectorizable: signed) */
 #define GK_TOP24F(w) ((float)(int32_t)((w) >> 8) * 0x1p-24f)
 #define GK_U53(a, b) ((double)(int32_t)((a) >> 5) * 67108864.0 + (double)(int32_t)((b) >> 6))
 
 static void bits32(uint32_t *out, gk_index n, uint32_t k0, uint32_t k1, uint64_t w0)
 {
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
         memcpy(out + e0, ws, sizeof(uint32_t) * (size_t)len);
     }
@@ -43,9 +28,9 @@ static void bits32(uint32_t *out, gk_index n, uint32_t k0, uint32_t k1, uint64_t
 static void uniform_f32(float *out, gk_index n, float low, float span, float below_high,
                         float high, uint32_t k0, uint32_t k1, uint64_t w0)
 {
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
         float *GK_RESTRICT o = out + e0;
         for (gk_index j = 0; j < len; ++j) {
@@ -59,9 +44,9 @@ static void uniform_f64(double *out, gk_index n, double low, double span,
                         double below_high, double high, uint32_t k0, uint32_t k1,
                         uint64_t w0)
 {
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws =
             gk_stream_words(k0, k1, w0 + 2 * (uint64_t)e0, 2 * len, buf);
         double *GK_RESTRICT o = out + e0;
@@ -87,9 +72,9 @@ GK_INLINE void bm_f32(uint32_t a, uint32_t b, float *z0, float *z1)
 static void normal_f32(float *out, gk_index n, float mean, float std, uint32_t k0,
                        uint32_t k1, uint64_t w0)
 {
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         gk_index pairs = len / 2;
         const uint32_t *GK_RESTRICT ws =
             gk_stream_words(k0, k1, w0 + (uint64_t)e0, 2 * ((len + 1) / 2), buf);
@@ -121,9 +106,9 @@ GK_INLINE void bm_f64(const uint32_t *w, double *z0, double *z1)
 static void normal_f64(double *out, gk_index n, double mean, double std, uint32_t k0,
                        uint32_t k1, uint64_t w0)
 {
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         gk_index pairs = len / 2;
         const uint32_t *GK_RESTRICT ws =
             gk_stream_words(k0, k1, w0 + 2 * (uint64_t)e0, 4 * ((len + 1) / 2), buf);
@@ -154,10 +139,10 @@ static void trunc_normal_f32(float *out, gk_index n, const gk_trunc_params *tp, 
 {
     const double pa = tp->pa, span = tp->span, mean = tp->mean, sstd = tp->sign * tp->std;
     const float lo = (float)tp->lo, hi = (float)tp->hi;
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         unsigned char tail[GK_TILE];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
         float *GK_RESTRICT o = out + e0;
         int any_tail = 0;
@@ -191,9 +176,9 @@ static void trunc_normal_f64(double *out, gk_index n, const gk_trunc_params *tp,
 {
     const double pa = tp->pa, span = tp->span, mean = tp->mean, sstd = tp->sign * tp->std;
     const double lo = tp->lo, hi = tp->hi;
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *ws = gk_stream_words(k0, k1, w0 + 2 * (uint64_t)e0, 2 * len, buf);
         double *o = out + e0;
         for (gk_index j = 0; j < len; ++j) {
@@ -258,9 +243,9 @@ static void integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint
     uint32_t thr32 = small && range < ((uint64_t)1 << 32)
                          ? (uint32_t)(((uint64_t)1 << 32) % range) : 0;
     uint64_t thr64 = small || range == 0 ? 0 : (0 - range) % range;
-    GK_TILE_LOOP(n) {
+    GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
-        gk_index e0 = t * GK_TILE, len = tile_len(t, n);
+        gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         int64_t *o = out + e0;
         if (small) {
             uint64_t wt = w0 + (uint64_t)e0;

@@ -1,103 +1,169 @@
-/* Row reductions in double for element type T (see GK_LANES in gk_internal.h).
- * Included once per dtype with T and SFX defined. */
+/* Chunk reductions in double for element type T, on the lane loop of reduce.h.
+ * Included once per dtype (gk_each_dtype.h) with T and SFX defined.  Each sums over
+ * x[0..n), normally one chunk; callers add the chunks in order. */
 
 /* GK_VW consecutive elements as doubles (unaligned load) */
 GK_INLINE gk_vd GK_T(ldv)(const T *p)
 {
     if (sizeof(T) == sizeof(float))
-        return gk_cvt_f32(p);
-    gk_vd d;
-    __builtin_memcpy(&d, p, sizeof d);
-    return d;
+        return gk_ldv_f32((const float *)(const void *)p);
+    return gk_ldv_f64((const double *)(const void *)p);
 }
 
-#define GK_ZERO_ACC(a) for (int v_ = 0; v_ < GK_NACC; ++v_) a[v_] = (gk_vd){0}
+/* GK_TVLEN elements of T in a vector, for the exact reductions; GCC does not vectorize
+ * a min/max reduction written as a loop without -ffinite-math-only */
+typedef T GK_T(tvec) __attribute__((vector_size(GK_TVBYTES)));
+typedef GK_TI GK_T(tmask) __attribute__((vector_size(GK_TVBYTES)));
+#define GK_TVLEN ((int)(GK_TVBYTES / sizeof(T)))
 
-/* sum_j x[j] over one chunk (n <= GK_CHUNK) */
-GK_INLINE double GK_T(chunk_sum)(const T *GK_RESTRICT x, gk_index n)
+/* m ? a : b, lane by lane */
+GK_INLINE GK_T(tvec) GK_T(tsel)(GK_T(tmask) m, GK_T(tvec) a, GK_T(tvec) b)
 {
-    gk_vd a[GK_NACC];
-    GK_ZERO_ACC(a);
-    gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
-        for (int v = 0; v < GK_NACC; ++v)
-            a[v] += GK_T(ldv)(x + j + v * GK_VW);
-    if (j == n)
-        return gk_fold_vec(a);
-    double acc[GK_LANES];
-    gk_spill(a, acc);
-    for (int k = 0; j + k < n; ++k)
-        acc[k] += (double)x[j + k];
-    return gk_fold16(acc);
+    return (GK_T(tvec))(((GK_T(tmask))a & m) | ((GK_T(tmask))b & ~m));
 }
 
-/* sum_j (x[j] - m)^2 over one chunk */
-GK_INLINE double GK_T(chunk_sumsqdev)(const T *GK_RESTRICT x, gk_index n, double m)
+/* the terms of the sums below: V for GK_VW elements from o, S for element o */
+#define GK_X_V(o) GK_T(ldv)(x + (o))
+#define GK_X_S(o) ((double)x[o])
+#define GK_D_V(o) (GK_X_V(o) - s)            /* x - s */
+#define GK_D_S(o) (GK_X_S(o) - s)
+#define GK_D2_V(o) (GK_D_V(o) * GK_D_V(o))   /* (x - s)^2 */
+#define GK_D2_S(o) (GK_D_S(o) * GK_D_S(o))
+#define GK_ABS_V(o) gk_vabs(GK_X_V(o))       /* |x| */
+#define GK_ABS_S(o) fabs(GK_X_S(o))
+#define GK_AB_V(o) (GK_T(ldv)(a + (o)) * GK_T(ldv)(b + (o)))   /* a b */
+#define GK_AB_S(o) ((double)a[o] * (double)b[o])
+#define GK_GD_V(o) (GK_T(ldv)(g + (o)) * GK_D_V(o))            /* g (x - s) */
+#define GK_GD_S(o) ((double)g[o] * GK_D_S(o))
+#define GK_G_V(o) GK_T(ldv)(g + (o))
+#define GK_G_S(o) ((double)g[o])
+
+/* sum_j (x[j] - s); s = 0 gives the plain sum */
+GK_INLINE double GK_T(chunk_sum)(const T *GK_RESTRICT x, gk_index n, double s)
 {
-    gk_vd a[GK_NACC];
-    GK_ZERO_ACC(a);
-    gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
-        for (int v = 0; v < GK_NACC; ++v) {
-            gk_vd d = GK_T(ldv)(x + j + v * GK_VW) - m;
-            a[v] += d * d;
-        }
-    if (j == n)
-        return gk_fold_vec(a);
-    double acc[GK_LANES];
-    gk_spill(a, acc);
-    for (int k = 0; j + k < n; ++k) {
-        double d = (double)x[j + k] - m;
-        acc[k] += d * d;
-    }
-    return gk_fold16(acc);
+    double r;
+    GK_LANE_SUM(n, r, GK_D_V, GK_D_S);
+    return r;
 }
 
-/* sum_j a[j] * b[j] over one chunk (b may equal a) */
+/* sum_j (x[j] - s)^2; s = 0 gives the sum of squares */
+GK_INLINE double GK_T(chunk_sumsq)(const T *GK_RESTRICT x, gk_index n, double s)
+{
+    double r;
+    GK_LANE_SUM(n, r, GK_D2_V, GK_D2_S);
+    return r;
+}
+
+/* sum_j |x[j]| */
+GK_INLINE double GK_T(chunk_sumabs)(const T *GK_RESTRICT x, gk_index n)
+{
+    double r;
+    GK_LANE_SUM(n, r, GK_ABS_V, GK_ABS_S);
+    return r;
+}
+
+/* sum_j a[j] b[j] */
 GK_INLINE double GK_T(chunk_dot)(const T *GK_RESTRICT a, const T *GK_RESTRICT b, gk_index n)
 {
-    gk_vd s[GK_NACC];
-    GK_ZERO_ACC(s);
-    gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
-        for (int v = 0; v < GK_NACC; ++v)
-            s[v] += GK_T(ldv)(a + j + v * GK_VW) * GK_T(ldv)(b + j + v * GK_VW);
-    if (j == n)
-        return gk_fold_vec(s);
-    double acc[GK_LANES];
-    gk_spill(s, acc);
-    for (int k = 0; j + k < n; ++k)
-        acc[k] += (double)a[j + k] * (double)b[j + k];
-    return gk_fold16(acc);
+    double r;
+    GK_LANE_SUM(n, r, GK_AB_V, GK_AB_S);
+    return r;
 }
 
-/* sum_j d and sum_j d^2 with d = x[j] - s, over one chunk */
+/* sum_j g[j] (x[j] - s) */
+GK_INLINE double GK_T(chunk_dot_shifted)(const T *GK_RESTRICT g, const T *GK_RESTRICT x,
+                                         gk_index n, double s)
+{
+    double r;
+    GK_LANE_SUM(n, r, GK_GD_V, GK_GD_S);
+    return r;
+}
+
+/* sum_j d and sum_j d^2 with d = x[j] - s (one pass of shifted sums) */
 GK_INLINE void GK_T(chunk_shifted)(const T *GK_RESTRICT x, gk_index n, double s,
                                    double *sum_d, double *sum_d2)
 {
-    gk_vd a[GK_NACC], q[GK_NACC];
-    GK_ZERO_ACC(a);
-    GK_ZERO_ACC(q);
+    GK_LANE_SUM2(n, *sum_d, GK_D_V, GK_D_S, *sum_d2, GK_D2_V, GK_D2_S);
+}
+
+/* sum_j g[j] and sum_j g[j] (x[j] - s) (BatchNorm's backward sums) */
+GK_INLINE void GK_T(chunk_grad_sums)(const T *GK_RESTRICT g, const T *GK_RESTRICT x,
+                                     gk_index n, double s, double *sum_g, double *sum_gd)
+{
+    GK_LANE_SUM2(n, *sum_g, GK_G_V, GK_G_S, *sum_gd, GK_GD_V, GK_GD_S);
+}
+
+/* 1 if x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x, NaN otherwise */
+GK_INLINE int GK_T(chunk_nonfinite)(const T *GK_RESTRICT x, gk_index n)
+{
+    const double s = 0.0;   /* x * 0 = (x - 0) * 0, the same bits */
+    double r;
+#define GK_Z_V(o) (GK_D_V(o) * 0.0)
+#define GK_Z_S(o) (GK_D_S(o) * 0.0)
+    GK_LANE_SUM(n, r, GK_Z_V, GK_Z_S);
+#undef GK_Z_V
+#undef GK_Z_S
+    return r != 0.0;
+}
+
+/* sum_j |x[j]|^p for any p > 0 (pow per element: compute-bound) */
+GK_INLINE gk_vd GK_T(vpow_abs)(gk_vd v, double p)
+{
+    for (int k = 0; k < GK_VW; ++k) v[k] = pow(fabs(v[k]), p);
+    return v;
+}
+static inline double GK_T(chunk_sumpow)(const T *GK_RESTRICT x, gk_index n, double p)
+{
+    double r;
+#define GK_P_V(o) GK_T(vpow_abs)(GK_X_V(o), p)
+#define GK_P_S(o) pow(fabs(GK_X_S(o)), p)
+    GK_LANE_SUM(n, r, GK_P_V, GK_P_S);
+#undef GK_P_V
+#undef GK_P_S
+    return r;
+}
+
+/* max_j |x[j]|, NaN if any element is NaN (as torch's max propagates NaN).  Computed on
+ * the bit patterns with the sign cleared, as GK_TI integers: for non-negative IEEE
+ * values the integer order is the numeric order, and every NaN pattern is above +inf's,
+ * so one integer max (which vectorizes, unlike a NaN-aware float max) gives the answer;
+ * the lanes are exact, so their grouping does not matter. */
+GK_INLINE double GK_T(chunk_maxabs)(const T *GK_RESTRICT x, gk_index n)
+{
+    GK_TI m[GK_LANES] = {0};
     gk_index j = 0;
     for (; j + GK_LANES <= n; j += GK_LANES)
-        for (int v = 0; v < GK_NACC; ++v) {
-            gk_vd d = GK_T(ldv)(x + j + v * GK_VW) - s;
-            a[v] += d;
-            q[v] += d * d;
+        for (int k = 0; k < GK_LANES; ++k) {
+            GK_TI u;
+            __builtin_memcpy(&u, &x[j + k], sizeof u);
+            u &= GK_TI_MAX;
+            m[k] = u > m[k] ? u : m[k];
         }
-    if (j == n) {
-        *sum_d = gk_fold_vec(a);
-        *sum_d2 = gk_fold_vec(q);
-        return;
-    }
-    double acc[GK_LANES], acq[GK_LANES];
-    gk_spill(a, acc);
-    gk_spill(q, acq);
     for (int k = 0; j + k < n; ++k) {
-        double d = (double)x[j + k] - s;
-        acc[k] += d;
-        acq[k] += d * d;
+        GK_TI u;
+        __builtin_memcpy(&u, &x[j + k], sizeof u);
+        u &= GK_TI_MAX;
+        m[k] = u > m[k] ? u : m[k];
     }
-    *sum_d = gk_fold16(acc);
-    *sum_d2 = gk_fold16(acq);
+    GK_TI r = 0;
+    for (int k = 0; k < GK_LANES; ++k)
+        r = m[k] > r ? m[k] : r;
+    T v;
+    __builtin_memcpy(&v, &r, sizeof v);
+    return (double)v;
 }
+
+#undef GK_X_V
+#undef GK_X_S
+#undef GK_D_V
+#undef GK_D_S
+#undef GK_D2_V
+#undef GK_D2_S
+#undef GK_ABS_V
+#undef GK_ABS_S
+#undef GK_AB_V
+#undef GK_AB_S
+#undef GK_GD_V
+#undef GK_GD_S
+#undef GK_G_V
+#undef GK_G_S

@@ -1,19 +1,28 @@
 /* Regularization kernels (L2/L1 penalties and their gradients), compiled once per ISA. */
-#include "gk_internal.h"
 #include "multi.h"
 #include "regularization_kernels.h"
 
-#define T float
-#define SFX f32
-#include "regularization_tmpl.h"
-#undef T
-#undef SFX
+#define GK_TMPL_A "regularization_tmpl.h"
+#include "gk_each_dtype.h"
 
-#define T double
-#define SFX f64
-#include "regularization_tmpl.h"
-#undef T
-#undef SFX
+#include "multi_norm.h"
+
+/* the penalties: per-array sums of x^2 or |x| */
+#define GK_REG_SUMS(SFX, T, DT) \
+    static int sum_squares_##SFX(gk_index count, const T *const *x, const gk_index *size, \
+                                 double *out) \
+    { \
+        return gk_norm_sums(count, (const void *const *)x, NULL, DT, size, GK_NORM_TWO, \
+                            2.0, out); \
+    } \
+    static int sum_abs_##SFX(gk_index count, const T *const *x, const gk_index *size, \
+                             double *out) \
+    { \
+        return gk_norm_sums(count, (const void *const *)x, NULL, DT, size, GK_NORM_ONE, \
+                            1.0, out); \
+    }
+GK_REG_SUMS(f32, float, GK_DTYPE_F32)
+GK_REG_SUMS(f64, double, GK_DTYPE_F64)
 
 #define GK_REG_ENTRIES(SFX) \
     .sum_squares_##SFX = sum_squares_##SFX, \

@@ -1,0 +1,237 @@
+/* BatchNorm, column layout (inner < GK_BN_ROW_MIN; the (N, C) case), for element type
+ * T.  Included by batch_norm_tmpl.h, which describes the layouts.
+ *
+ * x is (N, K) with K = channels * inner (or R such rows folded into one, gk_bn_fold);
+ * per-column reductions run over contiguous rows, vectorized across columns.  Rows
+ * are split into a fixed partition of tasks (gk_row_tasks), columns into chunks of at
+ * most GK_BN_CW; each (task, chunk) item walks its rows, and items are merged task by
+ * task, then the columns of each channel, in a fixed order. */
+
+/* ---- forward: statistics of one item ------------------------------------------------
+ * Means are kept relative to a pivot per column (its channel's first value), so that
+ * the means merged by Chan's formula are of the size of the spread, not of the offset:
+ * a mean of 1e4 would carry an absolute rounding error of ulp(1e4) into every merge. */
+
+/* Mean (relative to pivot[c0 + j]) and M2 of columns [c0, c0 + w) over rows [r0, r1)
+ * of x (K columns), into mean_out[0..w) and m2_out[0..w).  The rows go in blocks of rb
+ * rows (about GK_BN_TILE elements, so a block is read again from L2), merged into the
+ * item's statistics with Chan's formula. */
+static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT pivot,
+                               gk_index K, gk_index r0, gk_index r1, gk_index c0,
+                               gk_index w, gk_index rb, double *GK_RESTRICT mean_out,
+                               double *GK_RESTRICT m2_out)
+{
+    double s[GK_BN_CW], q[GK_BN_CW], ma[GK_BN_CW], qa[GK_BN_CW], pv[GK_BN_CW];
+    for (gk_index j = 0; j < w; ++j) {
+        ma[j] = qa[j] = 0.0;
+        pv[j] = pivot[c0 + j];
+    }
+    double na = 0.0;
+    for (gk_index b0 = r0; b0 < r1; b0 += rb) {
+        gk_index nb = r1 - b0 < rb ? r1 - b0 : rb;
+        const T *xb = x + b0 * K + c0;
+        gk_index i;
+        double dnb = (double)nb;
+        int one_pass = 0;
+        if (sizeof(T) == sizeof(float)) {
+            /* float32 data: one pass of shifted sums d = x - pivot, kept under
+             * gk_shifted_ok for every column of the block (reduce.h) */
+            for (gk_index j = 0; j < w; ++j) s[j] = q[j] = 0.0;
+            for (i = 0; i + 4 <= nb; i += 4) {
+                const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+                for (gk_index j = 0; j < w; ++j) {
+                    double d0 = (double)p0[j] - pv[j], d1 = (double)p1[j] - pv[j];
+                    double d2 = (double)p2[j] - pv[j], d3 = (double)p3[j] - pv[j];
+                    s[j] += (d0 + d1) + (d2 + d3);
+                    q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+                }
+            }
+            for (; i < nb; ++i) {
+                const T *p0 = xb + i * K;
+                for (gk_index j = 0; j < w; ++j) {
+                    double d0 = (double)p0[j] - pv[j];
+                    s[j] += d0;
+                    q[j] += d0 * d0;
+                }
+            }
+            one_pass = 1;
+            for (gk_index j = 0; j < w; ++j) {
+                double mb = s[j] / dnb, m2 = q[j] - s[j] * mb;
+                one_pass &= gk_shifted_ok(mb * mb * dnb, m2);
+                s[j] = mb;
+                q[j] = m2;
+            }
+            if (one_pass)
+                for (gk_index j = 0; j < w; ++j) qa[j] += q[j];
+        }
+        if (!one_pass) {
+            /* pass 1: block sums of x - pivot, four rows added pairwise per step */
+            for (gk_index j = 0; j < w; ++j) s[j] = 0.0;
+            for (i = 0; i + 4 <= nb; i += 4) {
+                const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+                for (gk_index j = 0; j < w; ++j)
+                    s[j] += (((double)p0[j] - pv[j]) + ((double)p1[j] - pv[j]))
+                          + (((double)p2[j] - pv[j]) + ((double)p3[j] - pv[j]));
+            }
+            for (; i < nb; ++i) {
+                const T *p0 = xb + i * K;
+                for (gk_index j = 0; j < w; ++j) s[j] += (double)p0[j] - pv[j];
+            }
+            for (gk_index j = 0; j < w; ++j) {
+                s[j] /= dnb;                 /* block mean, relative to the pivot */
+                q[j] = pv[j] + s[j];         /* its absolute value (rounded): the centre */
+            }
+            /* pass 2 (the block is in cache): squared deviations from the centre, which
+             * is within an ulp of the block mean, so their sum is M2 to a relative
+             * ulp^2; they go straight into qa */
+            for (i = 0; i + 4 <= nb; i += 4) {
+                const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+                if (b0 + nb + i + 4 <= r1)  /* fetch the next block while this one computes */
+                    for (int r = 0; r < 4; ++r)
+                        for (gk_index j = 0; j < w; j += 64 / (gk_index)sizeof(T))
+                            __builtin_prefetch(xb + (nb + i + r) * K + j);
+                for (gk_index j = 0; j < w; ++j) {
+                    double d0 = (double)p0[j] - q[j], d1 = (double)p1[j] - q[j];
+                    double d2 = (double)p2[j] - q[j], d3 = (double)p3[j] - q[j];
+                    qa[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+                }
+            }
+            for (; i < nb; ++i) {
+                const T *p0 = xb + i * K;
+                for (gk_index j = 0; j < w; ++j) {
+                    double d0 = (double)p0[j] - q[j];
+                    qa[j] += d0 * d0;
+                }
+            }
+        }
+        /* the block's M2 is in qa already: the merge adds the spread of the means */
+        gk_chan_merge(w, na, dnb, ma, qa, s, NULL, 1);
+        na += dnb;
+    }
+    for (gk_index j = 0; j < w; ++j) {
+        mean_out[j] = ma[j];
+        m2_out[j] = qa[j];
+    }
+}
+
+/* ---- backward: sums of one item ------------------------------------------------------ */
+
+/* sum dy and sum dy (x - m[j]) of columns [c0, c0 + w) over rows [r0, r1) */
+static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+                                   const double *GK_RESTRICT m, gk_index K, gk_index r0,
+                                   gk_index r1, gk_index c0, gk_index w,
+                                   double *GK_RESTRICT s1_out, double *GK_RESTRICT s2_out)
+{
+    double s1[GK_BN_CW], s2[GK_BN_CW], mm[GK_BN_CW];
+    for (gk_index j = 0; j < w; ++j) {
+        s1[j] = s2[j] = 0.0;
+        mm[j] = m[c0 + j];
+    }
+    gk_index i = r0;
+    for (; i + 4 <= r1; i += 4) {
+        const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
+        const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+        for (gk_index j = 0; j < w; ++j) {
+            double a0 = (double)g0[j], a1 = (double)g1[j], a2 = (double)g2[j], a3 = (double)g3[j];
+            s1[j] += (a0 + a1) + (a2 + a3);
+            s2[j] += (a0 * ((double)p0[j] - mm[j]) + a1 * ((double)p1[j] - mm[j]))
+                   + (a2 * ((double)p2[j] - mm[j]) + a3 * ((double)p3[j] - mm[j]));
+        }
+    }
+    for (; i < r1; ++i) {
+        const T *g0 = dy + i * K + c0, *p0 = x + i * K + c0;
+        for (gk_index j = 0; j < w; ++j) {
+            double a0 = (double)g0[j];
+            s1[j] += a0;
+            s2[j] += a0 * ((double)p0[j] - mm[j]);
+        }
+    }
+    for (gk_index j = 0; j < w; ++j) {
+        s1_out[j] = s1[j];
+        s2_out[j] = s2[j];
+    }
+}
+
+/* ---- both directions: items, then tasks, then channels ------------------------------
+ * Merge into (na, ca, cb) the reductions of rows [0, N) of x (and dy) seen as (N, K),
+ * K = R * C * inner (R rows folded per row): column k belongs to channel
+ * (k / inner) % C, ref[k] is its pivot (forward) or its channel's mean (backward).
+ * Forward (!grad): (ca, cb) are each channel's mean relative to its pivot and M2, merged
+ * with Chan's formula; backward: sum dy and sum dy (x - mean), added.  part holds
+ * 2 K ntask doubles.  Returns the new count. */
+GK_INLINE double GK_T(bn_col_reduce)(const int grad, const T *dy, const T *x, gk_index N,
+                                     gk_index R, gk_index C, gk_index inner, double *part,
+                                     const double *ref, double na, double *ca, double *cb)
+{
+    gk_index K = R * C * inner;
+    gk_bn_plan p = gk_bn_column_plan(N, K);
+    gk_index items = p.ntask * p.nchunk;
+    int nt = gk_threads_for(N * K);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index it = 0; it < items; ++it) {
+        gk_index t = it / p.nchunk, c0 = (it % p.nchunk) * p.cw;
+        gk_index w = K - c0 < p.cw ? K - c0 : p.cw;
+        gk_index r0 = gk_task_begin(t, p.ntask, N), r1 = gk_task_begin(t + 1, p.ntask, N);
+        double *pt = part + 2 * t * K;
+        if (grad)
+            GK_T(bn_col_grad_sums)(dy, x, ref, K, r0, r1, c0, w, pt + c0, pt + K + c0);
+        else
+            GK_T(bn_col_stats)(x, ref, K, r0, r1, c0, w, p.rb, pt + c0, pt + K + c0);
+    }
+    /* merge each column's tasks in order into task 0's slots (vectorized across
+     * columns; how the columns are split among threads changes no column's result) */
+    int ntc = gk_threads_for(K * p.ntask);
+    #pragma omp parallel for num_threads(ntc) schedule(static) if(ntc > 1)
+    for (gk_index ch = 0; ch < p.nchunk; ++ch) {
+        gk_index c0 = ch * p.cw;
+        gk_index w = K - c0 < p.cw ? K - c0 : p.cw;
+        double n0 = (double)gk_task_begin(1, p.ntask, N);
+        for (gk_index t = 1; t < p.ntask; ++t) {
+            double nb = (double)(gk_task_begin(t + 1, p.ntask, N) - gk_task_begin(t, p.ntask, N));
+            const double *pt = part + 2 * t * K + c0;
+            gk_merge_pair(!grad, w, n0, nb, part + c0, part + K + c0, pt, pt + K, 1);
+            n0 += nb;
+        }
+    }
+    /* then the R * inner columns of each channel, in order (each holds N values) */
+    for (gk_index r = 0; r < R; ++r)
+        for (gk_index i = 0; i < inner; ++i) {
+            const double *pc = part + r * C * inner + i;
+            gk_merge_pair(!grad, C, na, (double)N, ca, cb, pc, pc + K, inner);
+            na += (double)N;
+        }
+    return na;
+}
+
+/* Per-channel (ca, cb) of all N rows: the folded rows, then the N % R left over.
+ * ref holds R K doubles. */
+GK_INLINE void GK_T(bn_col_channels)(const int grad, const T *dy, const T *x, gk_index N,
+                                     gk_index C, gk_index inner, double *part,
+                                     const double *ref, double *ca, double *cb)
+{
+    gk_index K = C * inner, R = gk_bn_fold(K), Nf = N / R * R;
+    double na = 0.0;
+    if (Nf > 0)
+        na = GK_T(bn_col_reduce)(grad, dy, x, N / R, R, C, inner, part, ref, na, ca, cb);
+    if (N > Nf)
+        GK_T(bn_col_reduce)(grad, grad ? dy + Nf * K : NULL, x + Nf * K, N - Nf, 1, C,
+                            inner, part, ref, na, ca, cb);
+}
+
+/* ---- both directions: output ---------------------------------------------------------
+ * Row by row, vectorized across the K columns, with per-column constants (see
+ * bn_out in batch_norm_tmpl.h). */
+GK_INLINE void GK_T(bn_col_apply)(const int grad, const T *dy, const T *x, T *out,
+                                  gk_index N, gk_index K, GK_T(bn_coef) cf)
+{
+    int nt = gk_threads_for(N * K);
+    const int stream = gk_stream_output((size_t)(N * K) * sizeof(T), out, x, dy);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index i = 0; i < N; ++i) {
+        const T *xi = x + i * K, *gi = grad ? dy + i * K : NULL;
+        GK_WRITE_PIECES(T, out + i * K, K, stream, dst, off, len,
+                        GK_T(bn_out)(grad, 1, gi ? gi + off : NULL, xi + off, dst, len,
+                                     cf, off));
+        if (stream) gk_sfence();
+    }
+}

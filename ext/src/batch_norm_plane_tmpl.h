@@ -1,0 +1,84 @@
+/* BatchNorm, plane layout (inner >= GK_BN_ROW_MIN), for element type T.  Included by
+ * batch_norm_tmpl.h, which describes the layouts.
+ *
+ * Each (n, c) plane of `inner` contiguous elements is cut into segments of GK_CHUNK
+ * elements; a segment is reduced from L1 (reduce_tmpl.h), and a channel merges its
+ * segments in (n, segment) order. */
+
+/* ---- forward: mean (relative to the pivot pv) and M2 of one segment -----------------
+ * float32: one pass of shifted sums, kept under gk_shifted_ok (reduce.h); else the
+ * exact two passes. */
+GK_INLINE void GK_T(bn_seg_stats)(const T *x, gk_index n, double pv, double *mean,
+                                  double *m2)
+{
+    if (sizeof(T) == sizeof(float)) {
+        double sd, sd2;
+        GK_T(chunk_shifted)(x, n, pv, &sd, &sd2);
+        double mb = sd / (double)n, q = sd2 - sd * mb;
+        if (gk_shifted_ok(mb * mb * (double)n, q)) {
+            *mean = mb;
+            *m2 = q;
+            return;
+        }
+    }
+    double m = GK_T(chunk_sum)(x, n, pv) / (double)n;
+    *mean = m;
+    *m2 = GK_T(chunk_sumsq)(x, n, pv + m);
+}
+
+/* ---- both directions: segments, then channels ---------------------------------------
+ * Into (ca, cb), per channel: forward (!grad) the mean relative to ref[c] (the pivot)
+ * and M2, merged with Chan's formula; backward sum dy and sum dy (x - ref[c]) (ref the
+ * saved mean), added.  seg holds 2 N C nseg doubles. */
+GK_INLINE void GK_T(bn_plane_reduce)(const int grad, const T *dy, const T *x, gk_index N,
+                                     gk_index C, gk_index inner, double *seg,
+                                     const double *ref, double *ca, double *cb)
+{
+    gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
+    gk_index total = N * C * nseg;
+    int nt = gk_threads_for(N * C * inner);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index sg = 0; sg < total; ++sg) {
+        gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
+        gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
+        const T *xs = x + plane * inner + off;
+        if (grad)
+            GK_T(chunk_grad_sums)(dy + plane * inner + off, xs, len, ref[plane % C],
+                                  &seg[2 * sg], &seg[2 * sg + 1]);
+        else
+            GK_T(bn_seg_stats)(xs, len, ref[plane % C], &seg[2 * sg], &seg[2 * sg + 1]);
+    }
+    /* merge in (n, segment) order; every channel holds the same counts, so the merge
+     * runs across channels */
+    double na = 0.0;
+    for (gk_index n = 0; n < N; ++n)
+        for (gk_index s = 0; s < nseg; ++s) {
+            gk_index off = s * GK_CHUNK;
+            double nb = (double)(inner - off < GK_CHUNK ? inner - off : GK_CHUNK);
+            const double *sg = seg + 2 * (n * C * nseg + s);
+            gk_merge_pair(!grad, C, na, nb, ca, cb, sg, sg + 1, 2 * nseg);
+            na += nb;
+        }
+}
+
+/* ---- both directions: output, segment by segment with the channel's constants ------ */
+GK_INLINE void GK_T(bn_plane_apply)(const int grad, const T *dy, const T *x, T *out,
+                                    gk_index N, gk_index C, gk_index inner,
+                                    GK_T(bn_coef) cf)
+{
+    gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
+    gk_index total = N * C * nseg;
+    int nt = gk_threads_for(N * C * inner);
+    const int stream = gk_stream_output((size_t)(N * C * inner) * sizeof(T), out, x, dy);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index sg = 0; sg < total; ++sg) {
+        gk_index plane = sg / nseg, at = plane * inner + (sg % nseg) * GK_CHUNK;
+        gk_index n = inner - (sg % nseg) * GK_CHUNK < GK_CHUNK ? inner - (sg % nseg) * GK_CHUNK
+                                                               : GK_CHUNK;
+        const T *gs = grad ? dy + at : NULL;
+        GK_WRITE_PIECES(T, out + at, n, stream, dst, off, len,
+                        GK_T(bn_out)(grad, 0, gs ? gs + off : NULL, x + at + off, dst, len,
+                                     cf, plane % C));
+        if (stream) gk_sfence();
+    }
+}

@@ -1,0 +1,274 @@
+/* Fixed-order reductions, the one copy every family uses: the lanes and chunks of a sum,
+ * the lane loop, the fold, Chan's merge of (count, mean, M2), and the fixed partition
+ * of rows into tasks.  The per-dtype chunk kernels built on them are in reduce_tmpl.h.
+ * Internal, not installed.
+ *
+ * A sum runs over fixed chunks of GK_CHUNK elements, summed in chunk order.  Within a
+ * chunk, GK_LANES independent double accumulators (the compiler maps them onto vector
+ * registers: 4 AVX2 or 2 AVX-512 registers, so the adds do not wait on each other):
+ * lane k sums the terms of elements j + k, j a multiple of GK_LANES, and the lanes
+ * fold in a fixed tree.  The grouping is explicit, so the result is the same whatever
+ * the ISA, the vector width or the way the chunks are split across threads. */
+#ifndef GK_REDUCE_H
+#define GK_REDUCE_H
+#include "gk_internal.h"
+
+#define GK_LANES 16
+#define GK_CHUNK ((gk_index)4096)
+
+/* Native-width vectors of doubles (GCC/Clang vector extensions): GK_VW doubles per
+ * vector for the ISA this file is compiled for, GK_NACC of them hold the GK_LANES lanes
+ * of a sum.  Written with vectors, not as loops over lane arrays, because the
+ * auto-vectorizer spills on the loops that keep two sums. */
+#if defined(__AVX512F__)
+#define GK_VBYTES 64
+#elif defined(__AVX__)
+#define GK_VBYTES 32
+#else
+#define GK_VBYTES 16
+#endif
+typedef double gk_vd __attribute__((vector_size(GK_VBYTES)));
+/* vectors of the element type for exact reductions (max, min: any grouping gives the
+ * same result), GK_TVBYTES wide (reduce_tmpl.h) */
+#if defined(__AVX__)
+#define GK_TVBYTES 32
+#else
+#define GK_TVBYTES 16
+#endif
+typedef int64_t gk_vl __attribute__((vector_size(GK_VBYTES)));
+#define GK_VW (GK_VBYTES / 8)
+#define GK_NACC (GK_LANES / GK_VW)
+
+/* GK_VW floats from p (unaligned) as doubles.  GCC splits __builtin_convertvector into
+ * halves, so the one-instruction conversion is spelled out where the ISA has it. */
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__)
+#include <immintrin.h>
+#endif
+GK_INLINE gk_vd gk_ldv_f32(const float *p)
+{
+#if defined(__AVX512F__)
+    return (gk_vd)_mm512_cvtps_pd(_mm256_loadu_ps(p));
+#elif defined(__AVX__)
+    return (gk_vd)_mm256_cvtps_pd(_mm_loadu_ps(p));
+#elif defined(__SSE2__)
+    return (gk_vd)_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)p)));
+#else
+    typedef float gk_vf __attribute__((vector_size(GK_VBYTES / 2)));
+    gk_vf f;
+    __builtin_memcpy(&f, p, sizeof f);
+    return __builtin_convertvector(f, gk_vd);
+#endif
+}
+
+/* GK_VW doubles from p (unaligned) */
+GK_INLINE gk_vd gk_ldv_f64(const double *p)
+{
+    gk_vd d;
+    __builtin_memcpy(&d, p, sizeof d);
+    return d;
+}
+
+/* |v| lane by lane: the sign bit cleared, as fabs does */
+GK_INLINE gk_vd gk_vabs(gk_vd v)
+{
+    return (gk_vd)((gk_vl)v & ((gk_vl){0} + INT64_MAX));
+}
+
+#define GK_ZERO_ACC(a) for (int v_ = 0; v_ < GK_NACC; ++v_) a[v_] = (gk_vd){0}
+
+/* the lanes of GK_NACC accumulators, for the scalar tail */
+GK_INLINE void gk_spill(const gk_vd *acc, double *lanes)
+{
+    for (int v = 0; v < GK_NACC; ++v)
+        __builtin_memcpy(lanes + v * GK_VW, &acc[v], sizeof(gk_vd));
+}
+
+/* the fixed tree: lanes k and k + 8, then k + 4, k + 2, k + 1 */
+GK_INLINE double gk_fold16(double *acc)
+{
+    for (int s = GK_LANES / 2; s > 0; s /= 2)
+        for (int k = 0; k < s; ++k)
+            acc[k] += acc[k + s];
+    return acc[0];
+}
+
+/* gk_fold16 of the lanes of GK_NACC accumulators, folding whole vectors first: the
+ * same pairs in the same order, so the same result. */
+GK_INLINE double gk_fold_vec(gk_vd *a)
+{
+    for (int nv = GK_NACC; nv > 1; nv /= 2)
+        for (int v = 0; v < nv / 2; ++v)
+            a[v] += a[v + nv / 2];
+    double l[GK_VW];
+    __builtin_memcpy(l, &a[0], sizeof l);
+    for (int s = GK_VW / 2; s > 0; s /= 2)
+        for (int k = 0; k < s; ++k)
+            l[k] += l[k + s];
+    return l[0];
+}
+
+/* The lane loop of every sum over elements [0, n) (normally one chunk): r0 (and r1 for
+ * GK_LANE_SUM2) receive the sums of the terms V0/S0 (V1/S1).  V(o) is the term of the
+ * GK_VW elements from o on, as a gk_vd; S(o) the term of element o alone, as a double,
+ * with the same arithmetic, for the n % GK_LANES elements of the tail.  Both are
+ * macros of the caller, so the loop is inlined into each kernel. */
+#define GK_LANE_SUM(n, r0, V0, S0) \
+    do { \
+        gk_vd a0_[GK_NACC]; \
+        GK_ZERO_ACC(a0_); \
+        gk_index j_ = 0; \
+        for (; j_ + GK_LANES <= (n); j_ += GK_LANES) \
+            for (int v_ = 0; v_ < GK_NACC; ++v_) \
+                a0_[v_] += V0(j_ + v_ * GK_VW); \
+        if (j_ == (n)) { \
+            (r0) = gk_fold_vec(a0_); \
+            break; \
+        } \
+        double l0_[GK_LANES]; \
+        gk_spill(a0_, l0_); \
+        for (int k_ = 0; j_ + k_ < (n); ++k_) \
+            l0_[k_] += S0(j_ + k_); \
+        (r0) = gk_fold16(l0_); \
+    } while (0)
+
+#define GK_LANE_SUM2(n, r0, V0, S0, r1, V1, S1) \
+    do { \
+        gk_vd a0_[GK_NACC], a1_[GK_NACC]; \
+        GK_ZERO_ACC(a0_); \
+        GK_ZERO_ACC(a1_); \
+        gk_index j_ = 0; \
+        for (; j_ + GK_LANES <= (n); j_ += GK_LANES) \
+            for (int v_ = 0; v_ < GK_NACC; ++v_) { \
+                a0_[v_] += V0(j_ + v_ * GK_VW); \
+                a1_[v_] += V1(j_ + v_ * GK_VW); \
+            } \
+        if (j_ == (n)) { \
+            (r0) = gk_fold_vec(a0_); \
+            (r1) = gk_fold_vec(a1_); \
+            break; \
+        } \
+        double l0_[GK_LANES], l1_[GK_LANES]; \
+        gk_spill(a0_, l0_); \
+        gk_spill(a1_, l1_); \
+        for (int k_ = 0; j_ + k_ < (n); ++k_) { \
+            l0_[k_] += S0(j_ + k_); \
+            l1_[k_] += S1(j_ + k_); \
+        } \
+        (r0) = gk_fold16(l0_); \
+        (r1) = gk_fold16(l1_); \
+    } while (0)
+
+/* sum of v[0..n) over GK_CHUNK chunks added in order (a list of per-row results) */
+static inline double gk_sum_f64(const double *v, gk_index n)
+{
+    double s = 0.0;
+    for (gk_index c = 0; c < n; c += GK_CHUNK) {
+        const double *GK_RESTRICT x = v + c;
+        gk_index len = n - c < GK_CHUNK ? n - c : GK_CHUNK;
+        double r;
+#define GK_V_(o) gk_ldv_f64(x + (o))
+#define GK_S_(o) x[o]
+        GK_LANE_SUM(len, r, GK_V_, GK_S_);
+#undef GK_V_
+#undef GK_S_
+        s += r;
+    }
+    return s;
+}
+
+/* ---- Chan's merge ---------------------------------------------------------------
+ * Chan, Golub & LeVeque: group b (nb, mean mb, M2 qb) folded into group a (na, ma, qa),
+ * w independent columns at once (column j of b at mb[j * sb]):
+ *   d = mb - ma,  ma += d nb / (na + nb),  qa += qb + d^2 na nb / (na + nb).
+ * qb NULL means b's M2 is already in qa (it was accumulated there); only the spread
+ * between the means is added.  na = 0 gives ma + mb - ma, which is mb only when ma is
+ * finite: start a merge from zeroed groups. */
+GK_INLINE void gk_chan_merge(gk_index w, double na, double nb, double *GK_RESTRICT ma,
+                             double *GK_RESTRICT qa, const double *GK_RESTRICT mb,
+                             const double *GK_RESTRICT qb, gk_index sb)
+{
+    double fb = nb / (na + nb), fab = na * fb;
+    if (qb) {
+        for (gk_index j = 0; j < w; ++j) {
+            double d = mb[j * sb] - ma[j];
+            ma[j] += d * fb;
+            qa[j] += qb[j * sb] + d * d * fab;
+        }
+        return;
+    }
+    for (gk_index j = 0; j < w; ++j) {
+        double d = mb[j * sb] - ma[j];
+        ma[j] += d * fb;
+        qa[j] += d * d * fab;
+    }
+}
+
+/* The merge of plain sums in the same shape: a0 += b0, a1 += b1. */
+GK_INLINE void gk_sum_merge(gk_index w, double *GK_RESTRICT a0, double *GK_RESTRICT a1,
+                            const double *GK_RESTRICT b0, const double *GK_RESTRICT b1,
+                            gk_index sb)
+{
+    for (gk_index j = 0; j < w; ++j) {
+        a0[j] += b0[j * sb];
+        a1[j] += b1[j * sb];
+    }
+}
+
+/* Chan's merge when the pair (a0, a1) is (mean, M2) of na and nb elements, else (when
+ * !chan) plain sums; `chan` is a constant at every call. */
+GK_INLINE void gk_merge_pair(const int chan, gk_index w, double na, double nb,
+                             double *GK_RESTRICT a0, double *GK_RESTRICT a1,
+                             const double *GK_RESTRICT b0, const double *GK_RESTRICT b1,
+                             gk_index sb)
+{
+    if (chan)
+        gk_chan_merge(w, na, nb, a0, a1, b0, b1, sb);
+    else
+        gk_sum_merge(w, a0, a1, b0, b1, sb);
+}
+
+/* One pass of shifted sums, d = x - s, gives M2 = sum d^2 - (sum d)^2 / n with a
+ * rounding error relative to M2 of about 1e-16 (mean - s)^2 / var.  It is kept when
+ * that ratio is at most GK_SHIFTED_MAX_RATIO (an error far below a float32 ulp, which
+ * is why only float32 data take this path); otherwise, with the shift far out in the
+ * distribution, the exact two passes (mean, then squared deviations) run instead.
+ * shift2 = (mean - s)^2 and m2 on the same scale (both per element, or both times n).
+ * A NaN keeps the one pass (its result is NaN either way). */
+#define GK_SHIFTED_MAX_RATIO 1e4
+GK_INLINE int gk_shifted_ok(double shift2, double m2)
+{
+    return !(shift2 > GK_SHIFTED_MAX_RATIO * m2);
+}
+
+/* ---- the fixed task partition ---------------------------------------------------
+ * Reductions across rows (dweight, dbias, BatchNorm and column statistics) split the
+ * rows into a fixed partition of tasks: each task accumulates its rows in order into
+ * its own double partials, and the partials are merged task by task in order.  The
+ * partition depends only on the shape, never on the thread count, so the sums are
+ * bitwise reproducible. */
+#define GK_MAX_TASKS 64                          /* enough for any core count we run on */
+#define GK_TASK_ROWS_MIN 16                      /* fewer rows per task cost more than they save */
+#define GK_TASK_SCRATCH_DOUBLES ((gk_index)1 << 22)  /* 32 MiB of partials at most */
+
+/* tasks over `units` units of work, each task holding partial_doubles doubles */
+static inline gk_index gk_tasks(gk_index units, gk_index partial_doubles)
+{
+    gk_index t = units < GK_MAX_TASKS ? units : GK_MAX_TASKS;
+    if (partial_doubles > 0 && t > GK_TASK_SCRATCH_DOUBLES / partial_doubles)
+        t = GK_TASK_SCRATCH_DOUBLES / partial_doubles;
+    return t < 1 ? 1 : t;
+}
+
+/* tasks over `rows` rows: at least GK_TASK_ROWS_MIN rows each */
+static inline gk_index gk_row_tasks(gk_index rows, gk_index partial_doubles)
+{
+    return gk_tasks(rows / GK_TASK_ROWS_MIN, partial_doubles);
+}
+
+/* first unit of task k of ntask over n units (ntask + 1 gives n) */
+static inline gk_index gk_task_begin(gk_index k, gk_index ntask, gk_index n)
+{
+    return (n / ntask) * k + ((n % ntask) * k) / ntask;
+}
+
+#endif
