@@ -1,17 +1,14 @@
 """Threads and build facts."""
-from __future__ import annotations
-
 import contextlib
 import os
 import sys
-from typing import Any, Iterator
 
 import numpy as np
 
 from ._ext import runtime as _rt
 
 
-def get_num_threads() -> int:
+def get_num_threads():
     """Threads the kernels use: OpenMP's ``omp_get_max_threads()``.
 
     It follows ``OMP_NUM_THREADS`` and threadpoolctl.  Small inputs run on one thread
@@ -20,7 +17,7 @@ def get_num_threads() -> int:
     return _rt.get_num_threads()
 
 
-def set_num_threads(n: int) -> None:
+def set_num_threads(n):
     """Set the threads the kernels use (``omp_set_num_threads``).
 
     Like OpenMP's own setting, it applies to kernels called from the current Python
@@ -34,7 +31,7 @@ def set_num_threads(n: int) -> None:
 
 
 @contextlib.contextmanager
-def num_threads(n: int) -> Iterator[None]:
+def num_threads(n):
     """Context manager: run the kernels inside with ``n`` threads, then restore."""
     old = get_num_threads()
     set_num_threads(n)
@@ -44,14 +41,14 @@ def num_threads(n: int) -> Iterator[None]:
         _rt.set_num_threads(old)
 
 
-def get_include() -> str:
+def get_include():
     """Folder of gradkit's C headers (``gradkit/gradkit.h``), for a C or Cython
     extension's include path.  The Cython declarations (``gradkit/capi.pxd``) sit in the
     installed package, found by Cython through ``sys.path``."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
-def show_config(print_: bool = False) -> dict[str, Any]:
+def show_config(print_=False):
     """Build and runtime facts: OpenMP, the SIMD kernels built and the one in use,
     threads, compiler and flags.  Returns a dict (and prints it if ``print_``)."""
     from . import __version__

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
-
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
 
 try:
     from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2

@@ -79,11 +79,11 @@ class Optimizer:
     ``_counts_steps``.
     """
     _slots: tuple[str, ...] = ()
+    _eager = False
+    _counts_steps = True
     # defined by the subclasses
     _options: Callable[[dict[str, Any]], tuple[Any, ...]]
     _needed: Callable[[tuple[Any, ...]], tuple[str, ...]]
-    _eager = False
-    _counts_steps = True
 
     def __init__(self, params: ParamsArg, defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
