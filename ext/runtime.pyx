@@ -52,90 +52,215 @@ def stream_copy(cnp.ndarray[cnp.float64_t, ndim=1, mode="c"] a,
 # the kernel zeroes it, which takes longer (~3-4 ms here) than a LayerNorm over it.  So
 # large outputs come from a small cache of freed blocks: when an array made by empty()
 # (and every view of it) is gone, its block goes back to the cache, and the next output of
-# that size reuses the already-mapped pages.  Only blocks of >= 1 MiB are cached, at most
-# `cache_limit` bytes in all (GRADKIT_CACHE_MB, default 256; 0 turns the cache off).
-from libc.stdlib cimport free
-from libc.string cimport memset
-import os as _os
+# that size reuses the already-mapped pages.  Only blocks of >= MIN_CACHED_BYTES are
+# cached, at most the limit in all (gradkit.set_cache_limit, GRADKIT_CACHE_MB; 0 turns the
+# cache off).  Blocks handed out are reported to tracemalloc (domain TRACEMALLOC_DOMAIN),
+# as NumPy reports its own data; the free blocks held are what cache_info() reports.
+from cpython.ref cimport PyObject, PyTypeObject, Py_INCREF
+from libc.stdint cimport uintptr_t
+from operator import index as _index
 import numpy as _np
 
-cdef extern from "stdlib.h" nogil:
-    int posix_memalign(void **memptr, size_t alignment, size_t size)
-cdef extern from "sys/mman.h" nogil:
-    int madvise(void *addr, size_t length, int advice)
-    int MADV_HUGEPAGE
+cdef extern from "Python.h":
+    int PyTraceMalloc_Track(unsigned int domain, uintptr_t ptr, size_t size)
+    int PyTraceMalloc_Untrack(unsigned int domain, uintptr_t ptr)
+    const Py_ssize_t PY_SSIZE_T_MAX
 
-cdef Py_ssize_t _MIN_CACHED = 1 << 20
-cdef Py_ssize_t _GRAIN = 1 << 16
+cdef extern from "numpy/arrayobject.h":
+    ctypedef struct PyArray_Descr
+    PyTypeObject PyArray_Type
+    # the dtype whole (byte order, user dtypes such as bfloat16); steals a reference to it
+    object PyArray_NewFromDescr(PyTypeObject *subtype, PyArray_Descr *descr, int nd,
+                                cnp.npy_intp *dims, cnp.npy_intp *strides, void *data,
+                                int flags, PyObject *obj)
+
+# Block allocation, chosen at compile time by what the platform has: posix_memalign
+# (POSIX) or _aligned_malloc (Windows), else malloc with the alignment done by hand
+# (GRADKIT_GENERIC_ALLOC forces that path, so a Linux build can test it).  Where Linux's
+# transparent huge pages exist, blocks are 2 MiB aligned and advised MADV_HUGEPAGE: fewer,
+# cheaper faults on first touch; elsewhere they are cache-line aligned.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <stdlib.h>
+    #if defined(__linux__) && !defined(GRADKIT_GENERIC_ALLOC)
+    #include <sys/mman.h>
+    #endif
+    #if defined(MADV_HUGEPAGE)
+    #define GK_BLOCK_ALIGN ((size_t)1 << 21)
+    #define GK_BLOCK_ADVICE " + madvise(MADV_HUGEPAGE)"
+    static void gk_block_advise(void *p, size_t n) { (void)madvise(p, n, MADV_HUGEPAGE); }
+    #else
+    #define GK_BLOCK_ALIGN ((size_t)64)
+    #define GK_BLOCK_ADVICE ""
+    static void gk_block_advise(void *p, size_t n) { (void)p; (void)n; }
+    #endif
+
+    #if defined(_WIN32) && !defined(GRADKIT_GENERIC_ALLOC)
+    #include <malloc.h>
+    #define GK_BLOCK_ALLOCATOR "_aligned_malloc"
+    static void *gk_block_alloc(size_t n) { return _aligned_malloc(n, GK_BLOCK_ALIGN); }
+    static void gk_block_free(void *p) { _aligned_free(p); }
+    #elif (defined(__unix__) || defined(__APPLE__)) && !defined(GRADKIT_GENERIC_ALLOC)
+    #define GK_BLOCK_ALLOCATOR "posix_memalign"
+    static void *gk_block_alloc(size_t n)
+    {
+        void *p = NULL;
+        return posix_memalign(&p, GK_BLOCK_ALIGN, n) == 0 ? p : NULL;
+    }
+    static void gk_block_free(void *p) { free(p); }
+    #else
+    /* malloc'ed with room to align; the pointer malloc gave sits just before the block
+     * (there are >= sizeof(void *) bytes: malloc's result is pointer-aligned and the
+     * block starts past it) */
+    #define GK_BLOCK_ALLOCATOR "malloc"
+    static void *gk_block_alloc(size_t n)
+    {
+        if (n > SIZE_MAX - GK_BLOCK_ALIGN)
+            return NULL;
+        char *raw = (char *)malloc(n + GK_BLOCK_ALIGN);
+        if (raw == NULL)
+            return NULL;
+        uintptr_t at = ((uintptr_t)raw + GK_BLOCK_ALIGN) & ~(uintptr_t)(GK_BLOCK_ALIGN - 1);
+        ((void **)at)[-1] = raw;
+        return (void *)at;
+    }
+    static void gk_block_free(void *p) { if (p) free(((void **)p)[-1]); }
+    #endif
+    """
+    const size_t GK_BLOCK_ALIGN
+    const char *GK_BLOCK_ALLOCATOR
+    const char *GK_BLOCK_ADVICE
+    void *gk_block_alloc(size_t n) nogil
+    void gk_block_free(void *p) nogil
+    void gk_block_advise(void *p, size_t n) nogil
+
+MIN_CACHED_BYTES = 1 << 20      # smaller outputs are plain np.empty
+BLOCK_GRAIN = 1 << 16           # block sizes are rounded up to this, so near sizes share
+DEFAULT_CACHE_MB = 256
+TRACEMALLOC_DOMAIN = 0x67726b   # "grk": tracemalloc.DomainFilter picks gradkit's blocks
+ALLOCATOR = (GK_BLOCK_ALLOCATOR + GK_BLOCK_ADVICE).decode()
+cdef enum:
+    _MAX_DIMS = 64              # NPY_MAXDIMS of NumPy 2; more dims go to np.empty
+
+cdef Py_ssize_t _MIN_CACHED = MIN_CACHED_BYTES
+cdef Py_ssize_t _GRAIN = BLOCK_GRAIN
+cdef unsigned int _DOMAIN = TRACEMALLOC_DOMAIN
 cdef dict _free_blocks = {}          # rounded size -> list of addresses
-cdef Py_ssize_t _cached_bytes = 0
-cdef Py_ssize_t _cache_limit = <Py_ssize_t>(float(_os.environ.get("GRADKIT_CACHE_MB", "256")) * (1 << 20))
+cdef Py_ssize_t _cached_bytes = 0, _cached_blocks = 0
+cdef Py_ssize_t _in_use_bytes = 0, _in_use_blocks = 0
+cdef Py_ssize_t _hits = 0, _misses = 0
+cdef Py_ssize_t _cache_limit = DEFAULT_CACHE_MB << 20  # gradkit._config applies the env
 
 
 cdef class _Block:
-    """Owns one cached block; the arrays made on it hold it as their base."""
+    """Owns one block; the arrays made on it hold it as their base."""
     cdef void *ptr
     cdef Py_ssize_t nbytes
 
     def __dealloc__(self):
-        global _cached_bytes
+        global _cached_bytes, _cached_blocks, _in_use_bytes, _in_use_blocks
         if self.ptr == NULL:
             return
-        if _cached_bytes + self.nbytes <= _cache_limit:
+        PyTraceMalloc_Untrack(_DOMAIN, <uintptr_t>self.ptr)
+        _in_use_bytes -= self.nbytes
+        _in_use_blocks -= 1
+        # (_free_blocks is None once the module is torn down at exit)
+        if _free_blocks is not None and _cached_bytes + self.nbytes <= _cache_limit:
             _free_blocks.setdefault(self.nbytes, []).append(<size_t>self.ptr)
             _cached_bytes += self.nbytes
+            _cached_blocks += 1
         else:
-            free(self.ptr)
+            gk_block_free(self.ptr)
 
 
-cdef void *_take(Py_ssize_t nbytes) except? NULL:
-    global _cached_bytes
+cdef _Block _take(Py_ssize_t nbytes):
+    """A block of nbytes: a cached one of that size, else a fresh one."""
+    global _cached_bytes, _cached_blocks, _in_use_bytes, _in_use_blocks, _hits, _misses
+    cdef _Block block = _Block.__new__(_Block)     # first: nothing to leak if it fails
     cdef list blocks = _free_blocks.get(nbytes)
     cdef void *p = NULL
     if blocks:
+        p = <void *><size_t>blocks.pop()
         _cached_bytes -= nbytes
-        return <void *><size_t>blocks.pop()
-    if posix_memalign(&p, 1 << 21, <size_t>nbytes) != 0:
-        raise MemoryError(f"gradkit: could not allocate {nbytes} bytes")
-    madvise(p, <size_t>nbytes, MADV_HUGEPAGE)  # fewer, cheaper faults on first touch
-    return p
+        _cached_blocks -= 1
+        _hits += 1
+    else:
+        p = gk_block_alloc(<size_t>nbytes)
+        if p == NULL:
+            raise MemoryError(f"gradkit: could not allocate {nbytes} bytes")
+        gk_block_advise(p, <size_t>nbytes)
+        _misses += 1
+    block.ptr = p
+    block.nbytes = nbytes
+    _in_use_bytes += nbytes
+    _in_use_blocks += 1
+    PyTraceMalloc_Track(_DOMAIN, <uintptr_t>p, <size_t>nbytes)
+    return block
 
 
 def empty(shape, dtype):
     """An uninitialized C-contiguous array like ``np.empty(shape, dtype)``; large ones
-    (>= 1 MiB) reuse the memory of freed gradkit outputs (see the note above)."""
+    (>= MIN_CACHED_BYTES) reuse the memory of freed gradkit outputs (see the note
+    above)."""
     dt = _np.dtype(dtype)
     if type(shape) is not tuple:
-        shape = tuple(shape) if not isinstance(shape, int) else (shape,)
-    cdef Py_ssize_t count = 1, k
-    for k in range(len(shape)):
-        count *= <Py_ssize_t>shape[k]
-    cdef Py_ssize_t nbytes = count * dt.itemsize
-    if nbytes < _MIN_CACHED or _cache_limit <= 0 or len(shape) > 32:
+        try:
+            shape = (_index(shape),)
+        except TypeError:
+            shape = tuple(shape)
+    cdef int nd = len(shape), k
+    if nd > _MAX_DIMS or _cache_limit <= 0:
         return _np.empty(shape, dt)
-    cdef Py_ssize_t rounded = (nbytes + _GRAIN - 1) // _GRAIN * _GRAIN
-    cdef cnp.npy_intp dims[32]
-    for k in range(len(shape)):
-        dims[k] = <cnp.npy_intp>shape[k]
-    block = _Block()
-    block.ptr = _take(rounded)
-    block.nbytes = rounded
-    arr = cnp.PyArray_SimpleNewFromData(len(shape), dims, dt.num, block.ptr)
+    cdef cnp.npy_intp dims[_MAX_DIMS]
+    cdef Py_ssize_t d, count = 1
+    for k in range(nd):
+        try:
+            d = shape[k]
+        except (TypeError, OverflowError):
+            return _np.empty(shape, dt)     # NumPy says what is wrong with it
+        if d < 0 or (d > 0 and count > PY_SSIZE_T_MAX // d):
+            return _np.empty(shape, dt)
+        dims[k] = <cnp.npy_intp>d
+        count *= d
+    cdef Py_ssize_t itemsize = dt.itemsize
+    if itemsize == 0 or count > (PY_SSIZE_T_MAX - _GRAIN) // itemsize:
+        return _np.empty(shape, dt)
+    cdef Py_ssize_t nbytes = count * itemsize
+    if nbytes < _MIN_CACHED:
+        return _np.empty(shape, dt)
+    cdef _Block block = _take((nbytes + _GRAIN - 1) // _GRAIN * _GRAIN)
+    Py_INCREF(dt)
+    arr = PyArray_NewFromDescr(&PyArray_Type, <PyArray_Descr *><PyObject *>dt, nd, dims,
+                               NULL, block.ptr, cnp.NPY_ARRAY_CARRAY, NULL)
     cnp.set_array_base(arr, block)
     return arr
 
 
 def cache_info():
-    """(bytes held in free cached blocks, the limit)."""
-    return _cached_bytes, _cache_limit
+    """The cache's state as a dict (gradkit.cache_info documents the keys)."""
+    return {
+        "limit_bytes": _cache_limit,
+        "cached_bytes": _cached_bytes,
+        "cached_blocks": _cached_blocks,
+        "in_use_bytes": _in_use_bytes,
+        "in_use_blocks": _in_use_blocks,
+        "hits": _hits,
+        "misses": _misses,
+        "min_block_bytes": MIN_CACHED_BYTES,
+        "allocator": ALLOCATOR,
+        "tracemalloc_domain": TRACEMALLOC_DOMAIN,
+    }
 
 
 def set_cache_limit(Py_ssize_t nbytes):
-    """Hold at most `nbytes` of freed output blocks (0 empties and disables the cache)."""
-    global _cache_limit, _cached_bytes
+    """Hold at most `nbytes` of freed output blocks, freeing what is above (0 empties
+    and disables the cache).  Checked by gradkit.set_cache_limit."""
+    global _cache_limit, _cached_bytes, _cached_blocks
     _cache_limit = nbytes
     if _cached_bytes > _cache_limit:
         for size, blocks in list(_free_blocks.items()):
             while blocks and _cached_bytes > _cache_limit:
-                free(<void *><size_t>blocks.pop())
+                gk_block_free(<void *><size_t>blocks.pop())
                 _cached_bytes -= size
+                _cached_blocks -= 1

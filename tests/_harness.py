@@ -27,20 +27,16 @@ F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 FLOATS = (F32, F64)
 
 CASES = {}   # case id -> (function of dtype, dtype or None)
-XFAIL = {}   # case id -> reason: not bitwise invariant today (being fixed; issue 10)
 
 
-def case(name, dtypes=FLOATS, xfail=None, xfail_dtypes=FLOATS):
+def case(name, dtypes=FLOATS):
     """Register fn(dtype) -> outputs under ``name-f32``/``name-f64`` (``name`` alone
-    when dtypes is None: the function has no float dtype).  ``xfail``: why the case
-    is not invariant today, for the dtypes in ``xfail_dtypes``."""
+    when dtypes is None: the function has no float dtype)."""
     def register(fn):
         ids = [(name, None)] if dtypes is None else [
             (f"{name}-{'f32' if dt == F32 else 'f64'}", dt) for dt in dtypes]
         for cid, dt in ids:
             CASES[cid] = (fn, dt)
-            if xfail and (dt is None or dt in xfail_dtypes):
-                XFAIL[cid] = xfail
         return fn
     return register
 
@@ -240,8 +236,8 @@ _W = (331, 307)
 _CONV = (67, 31, 3, 5)
 
 
-def _init_case(name, *args, shape=_W, conv=_CONV, xfail=None, **kw):
-    @case(f"init.{name}{list(args) or ''}", xfail=xfail, xfail_dtypes=(F64,))
+def _init_case(name, *args, shape=_W, conv=_CONV, **kw):
+    @case(f"init.{name}{list(args) or ''}")
     def run(dt):
         from gradkit import init
         fn = getattr(init, name)
@@ -264,10 +260,8 @@ for _name, _args in [("zeros", ()), ("ones", ()), ("constant", (0.3,)), ("normal
                      ("variance_scaling", (1.0, "fan_out", "uniform"))]:
     _init_case(_name, *_args)
 _init_case("eye", conv=None)
-_ORTHO_XFAIL = ("init.orthogonal: np.linalg.qr runs on BLAS threads, the float64 bits "
-                "change with OMP_NUM_THREADS (issue 10)")
-_init_case("orthogonal", shape=(301, 157), conv=(67, 7, 3, 3), xfail=_ORTHO_XFAIL)
-_init_case("orthogonal", 1.5, shape=(157, 301), conv=(67, 7, 3, 3), xfail=_ORTHO_XFAIL)
+_init_case("orthogonal", shape=(301, 157), conv=(67, 7, 3, 3))
+_init_case("orthogonal", 1.5, shape=(157, 301), conv=(67, 7, 3, 3))
 
 
 @case("init.lora")
@@ -611,14 +605,10 @@ def _standardizer(dt):
     return y, s.inverse_transform(y), _fitted(s), _fitted(s2)
 
 
-_BLAS_XFAIL = ("PCA/Whitener fit: the eigendecomposition runs on BLAS threads, the "
-               "float64 bits change with OMP_NUM_THREADS (issue 10)")
-
-
 def _decomposer_case(cls_name, **options):
     tag = ",".join(f"{k}={v}" for k, v in options.items())
 
-    @case(f"preprocessing.{cls_name}({tag})", xfail=_BLAS_XFAIL, xfail_dtypes=(F64,))
+    @case(f"preprocessing.{cls_name}({tag})")
     def run(dt):
         from gradkit import preprocessing
         x = _pre_data(dt)

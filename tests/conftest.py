@@ -1,8 +1,83 @@
-"""Shared test helpers: dtypes, tolerances, finite differences, thread runs."""
+"""Shared test helpers: dtypes, tolerances, finite differences, thread runs; and the
+session header that says which peer suites run and which are skipped, and why."""
+import importlib.metadata
+import importlib.util
+import json
+
 import numpy as np
 import pytest
 
 import gradkit
+
+# The optional peers the cross-checks import (pytest.importorskip), and what they check.
+# (distribution, module, what is skipped without it)
+PEERS = [
+    ("torch", "torch", "the PyTorch cross-checks (norms, init, optimizers, schedules, "
+     "losses, clipping, amp, nn, quant, bench)"),
+    ("scikit-learn", "sklearn", "the scikit-learn cross-checks of gradkit.preprocessing"),
+    ("matplotlib", "matplotlib", "the plots of `gradkit bench --plot` and `demo --plot`"),
+    ("optax", "optax", "the LARS cross-check against optax.lars"),
+    ("jax", "jax", "the LARS cross-check against optax.lars"),
+    ("threadpoolctl", "threadpoolctl", "the threadpoolctl thread-limit tests"),
+    ("ml_dtypes", "ml_dtypes", "the bfloat16 tests"),
+]
+# the C downstream-extension build of test_capi needs these (the test extra has them)
+CAPI_TOOLS = [("meson", "mesonbuild"), ("ninja", "ninja"), ("Cython", "Cython")]
+
+
+def editable_install():
+    """True when gradkit was installed with `pip install -e` (PEP 610 direct_url.json)."""
+    try:
+        text = importlib.metadata.distribution("gradkit").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return bool(text) and bool(json.loads(text).get("dir_info", {}).get("editable"))
+
+
+def _version(dist, module):
+    """The installed version of a peer, or None; found without importing it (torch
+    alone would add seconds to every session)."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def pytest_report_header(config):
+    cfg = gradkit.show_config()
+    lines = [f"gradkit {cfg['version']}: {cfg['compiler']}, OpenMP "
+             f"{'on' if cfg['openmp'] else 'off'} ({cfg['num_threads']} threads), SIMD "
+             f"{cfg['simd']} of {','.join(cfg['simd_compiled'])}, output cache "
+             f"{gradkit.cache_info()['limit_mb']:g} MB"]
+    found, skipped = [], {}
+    for dist, module, what in PEERS:
+        version = _version(dist, module)
+        if version is None:
+            skipped.setdefault(what, []).append(dist)
+        else:
+            found.append(f"{dist} {version}")
+    lines.append("peers found: " + (", ".join(found) or "none"))
+    reasons = [f"{what} ({' and '.join(dists)} not installed)"
+               for what, dists in skipped.items()]
+    missing_tools = [name for name, module in CAPI_TOOLS
+                     if importlib.util.find_spec(module) is None]
+    if editable_install():
+        reasons.append("the downstream C/Cython extension builds of test_capi (gradkit "
+                       "is an editable install: its .pxd and headers are not on disk; "
+                       "they run against `pip install \".[test]\"`)")
+    elif missing_tools:
+        reasons.append("the downstream C/Cython extension builds of test_capi "
+                       f"({', '.join(missing_tools)} not installed)")
+    if not cfg["openmp"]:
+        reasons.append("the OpenMP thread tests (gradkit was built without OpenMP)")
+    if reasons:
+        lines.append("skipped: " + reasons[0])
+        lines += ["         " + r for r in reasons[1:]]
+    else:
+        lines.append("skipped: no peer suite")
+    return lines
 
 DTYPES = [np.float32, np.float64]
 

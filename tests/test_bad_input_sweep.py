@@ -559,19 +559,9 @@ def _no_arrays_family(key, obj):
 
 # ---- the tests -------------------------------------------------------------------------
 
-# Failing today (other engineers are fixing these functions; issue 10): case-id patterns
-# (fnmatch) and why.  xfail is strict: a fixed case must leave this list.
-_OUT_NAME = "an out= of a wrong dtype is reported as a bad 'dtype', not 'out'"
-KNOWN_FAILURES = {
-    **{f"{f}-out-{v}": _OUT_NAME for v in _DTYPE_VARIANTS
-       for f in ("gradkit.init.*", "gradkit.random.Generator.uniform",
-                 "gradkit.random.Generator.normal", "gradkit.random.Generator.truncated_normal")},
-    "gradkit.quant.dequantize-q-0-d": "a 0-d q is reported as a bad scale",
-    "gradkit.quant.dequantize-zero_point-float16":
-        "a float zero_point is taken (documented: an integer array)",
-    "gradkit.quant.qparams-*-complex":
-        "complex minima/maxima are cast to float32, dropping the imaginary part",
-}
+# Cases failing today: case-id patterns (fnmatch) and why.  xfail is strict: a fixed
+# case must leave this table.
+KNOWN_FAILURES: dict = {}
 
 
 def _known_failure(cid):

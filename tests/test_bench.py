@@ -161,18 +161,31 @@ def test_goal_met():
     assert runner.goal_met(6.0, 0.8, Case("op", "1", lambda: None)) is None
 
 
-def test_measure_interleaves_and_counts():
+def test_measure_interleaves_and_counts(monkeypatch):
+    """On a fake clock (each call of "a" takes 0.1 ms, of "b" 0.2 ms), so the rounds and
+    batch sizes are exact whatever the load of the machine running the test."""
+    now = [0.0]
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     counts = {"a": 0, "b": 0}
+    order = []
 
-    def make(name):
+    def make(name, seconds):
         def fn():
             counts[name] += 1
+            now[0] += seconds
+            if not order or order[-1] != name:
+                order.append(name)
         return fn
-    res = timing.measure({"a": make("a"), "b": make("b")}, budget=0.01, min_rounds=4)
-    for name in "ab":
+    res = timing.measure({"a": make("a", 1e-4), "b": make("b", 2e-4)}, budget=0.01,
+                         min_rounds=4)
+    for name, seconds in (("a", 1e-4), ("b", 2e-4)):
         r = res[name]
-        assert r["rounds"] >= 4 and 0 < r["best"] <= r["median"]
-        assert counts[name] >= r["calls"]                  # plus the warm-up calls
+        assert r["rounds"] == 4                 # min_rounds, the budget being spent by then
+        assert r["best"] == pytest.approx(seconds) and r["median"] == pytest.approx(seconds)
+        batch, rest = divmod(r["calls"], 4)      # batches last BATCH_SECONDS (+- a call)
+        assert rest == 0 and abs(batch - timing.BATCH_SECONDS / seconds) <= 1
+        assert counts[name] > r["calls"]                   # plus the warm-up calls
+    assert order[-8:] == ["a", "b"] * 4                    # batches take turns
 
 
 def test_threads_are_set_and_restored():
@@ -248,6 +261,51 @@ def test_roofline_probe_small():
     assert p["array_bytes"] >= 8 * 1024
 
 
+def test_probe_clock_resolves_tiny_runs():
+    """The probe times with a monotonic wall clock in every build (without OpenMP it used
+    clock(), whose coarse ticks gave 0 s and a ZeroDivisionError)."""
+    from gradkit._ext import runtime
+    a, b = np.zeros(1024), np.zeros(1024)
+    for seconds in (runtime.stream_scale(a, 3), runtime.stream_copy(a, b, 3)):
+        assert 0 < seconds < 1
+
+
+def test_runs_on_one_thread_without_openmp(tmp_path):
+    """--threads 2 on a build without OpenMP runs (and reports) one thread, silently."""
+    import gradkit
+    import warnings
+    path = str(tmp_path / "r.json")
+    err = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(err):
+        warnings.simplefilter("error")
+        assert runner.run(_args(quick=True, threads=2, json=path), cases=_fake_cases(),
+                          scale=1e-4) == 0
+    with open(path) as f:
+        doc = json.load(f)
+    openmp = gradkit.show_config()["openmp"]
+    assert doc["metadata"]["threads"] == doc["roofline"]["threads"] == (2 if openmp else 1)
+    assert ("built without OpenMP" in err.getvalue()) == (not openmp)
+
+
+def test_package_layout():
+    """bench.main is the runner; core (imported by every cases module) does not import
+    the runner back; shipped code carries no planning notes."""
+    import ast
+    import gradkit.bench
+    assert gradkit.bench.main is runner.run
+    tree = ast.parse(open(core.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
+                 for a in n.names}
+    assert not {m for m in imported if m and "runner" in m}
+    folder = os.path.dirname(core.__file__)
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name)) as f:
+                assert "issue" not in f.read().lower(), name
+
+
 def test_parse_cache_size():
     assert roofline._parse_size("32768K") == 32 << 20
     assert roofline._parse_size("32 MiB") == 32 << 20
@@ -259,13 +317,11 @@ def test_command_line_quick_run(tmp_path):
     shrunken sizes."""
     path = tmp_path / "r.json"
     env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005")
-    start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "gradkit", "bench", "--quick", "--filter", "layer_norm",
          "--threads", "1", "--json", str(path)],
-        capture_output=True, text=True, env=env, timeout=120)
+        capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr
-    assert time.perf_counter() - start < 60
     doc = json.loads(path.read_text())
     ops = [r["op"] for r in doc["results"]]
     assert ops and all("layer_norm" in op for op in ops)

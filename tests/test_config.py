@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -76,7 +77,9 @@ def test_set_num_threads_and_context_manager_restore():
 
 
 @pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (2.0, TypeError),
-                                     (True, TypeError), ("2", TypeError), (None, TypeError)])
+                                     (True, TypeError), ("2", TypeError), (None, TypeError),
+                                     (2**31, ValueError), (2**40, ValueError),
+                                     (-2**70, ValueError), (np.float64(2), TypeError)])
 def test_set_num_threads_rejects_bad_values(bad, exc):
     before = gradkit.get_num_threads()
     with pytest.raises(exc, match="n must"):
@@ -87,8 +90,50 @@ def test_set_num_threads_rejects_bad_values(bad, exc):
     assert gradkit.get_num_threads() == before
 
 
-needs_openmp = pytest.mark.skipif(not gradkit.show_config()["openmp"],
-                                  reason="gradkit was built without OpenMP")
+def test_set_num_threads_takes_numpy_ints():
+    before = gradkit.get_num_threads()
+    try:
+        gradkit.set_num_threads(np.int64(1))
+        assert gradkit.get_num_threads() == 1
+    finally:
+        gradkit.set_num_threads(before)
+
+
+HAVE_OPENMP = gradkit.show_config()["openmp"]
+needs_openmp = pytest.mark.skipif(not HAVE_OPENMP, reason="gradkit was built without OpenMP")
+
+
+def test_more_threads_without_openmp_warn_and_stay_one():
+    """Without OpenMP the kernels run on one thread: asking for more warns (naming the
+    caller's line) and get_num_threads() tells the truth; with OpenMP nothing warns."""
+    before = gradkit.get_num_threads()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gradkit.set_num_threads(1)           # always possible: never a warning
+        gradkit.set_num_threads(4)
+        set_to = gradkit.get_num_threads()
+        with gradkit.num_threads(3):
+            inside = gradkit.get_num_threads()
+    gradkit.set_num_threads(before)
+    ours = [w for w in caught if "without OpenMP" in str(w.message)]
+    if HAVE_OPENMP:
+        assert not ours and set_to == 4 and inside == 3
+    else:
+        assert [w.category for w in ours] == [RuntimeWarning] * 2
+        assert "set_num_threads(4)" in str(ours[0].message)
+        assert "num_threads(3)" in str(ours[1].message)
+        assert all(w.filename == __file__ for w in ours)
+        assert set_to == inside == 1
+
+
+def test_build_flags_are_honest():
+    """The OpenMP flag is listed exactly when OpenMP is used, and no meson boolean leaks
+    into the text."""
+    cfg = gradkit.show_config()
+    flags = cfg["build_flags"].split()
+    assert ("-fopenmp" in flags or "/openmp" in flags) == cfg["openmp"]
+    assert f"-DGK_HAVE_OPENMP={int(cfg['openmp'])}" in flags
+    assert not {"true", "false", "True", "False", ""} & set(flags)
 
 
 @needs_openmp
@@ -117,6 +162,39 @@ def test_omp_num_threads_is_respected(n):
 
 # ---- SIMD dispatch: every kernel table gives bitwise the same results -------------------
 # (that every table gives the same bits is checked by tests/test_determinism.py)
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+# what each table is compiled for (ext/meson.build), as Linux names the cpuid bits
+_TABLE_NEEDS = {
+    "avx2": {"avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "popcnt"},
+    "avx512": {"avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "popcnt", "avx512f",
+               "avx512bw", "avx512dq", "avx512vl"},
+}
+
+
+def test_dispatch_takes_the_widest_table_the_cpu_runs():
+    """The cpuid/xgetbv check agrees with the kernel's view of the CPU (/proc/cpuinfo
+    lists only what the OS enabled)."""
+    flags = _cpu_flags()
+    cfg = gradkit.show_config()
+    if flags is None or os.environ.get("GRADKIT_SIMD"):
+        pytest.skip("needs /proc/cpuinfo and no GRADKIT_SIMD")
+    if "native" in cfg["simd_compiled"]:
+        pytest.skip("a native build has one table")
+    runnable = [t for t in ("avx512", "avx2") if t in cfg["simd_compiled"]
+                and _TABLE_NEEDS[t] <= flags]
+    assert cfg["simd"] == (runnable[0] if runnable else "baseline")
 
 
 def test_gradkit_simd_selects_the_baseline_table():

@@ -65,14 +65,7 @@ def configurations():
         return dict(zip(configs, pool.map(lambda c: _run(*c), configs)))
 
 
-def _params():
-    for cid in _harness.CASES:
-        reason = _harness.XFAIL.get(cid)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        yield pytest.param(cid, id=cid, marks=marks)
-
-
-@pytest.mark.parametrize("cid", _params())
+@pytest.mark.parametrize("cid", list(_harness.CASES))
 def test_bitwise_identical_across_tables_and_threads(cid, configurations):
     by_hash = {}
     for (simd, n), hashes in configurations.items():

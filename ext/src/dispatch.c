@@ -1,11 +1,21 @@
-/* Run-time choice of the kernel ISA, threads and build facts.
+/* Run-time choice of the kernel ISA, threads, the wall clock and build facts.
  *
- * Compiled once, with no ISA flags.  On first use it asks the CPU (cpuid through
- * __builtin_cpu_supports) which of the built kernel tables it can run and takes the
- * widest; the environment variable GRADKIT_SIMD=baseline|avx2|avx512 lowers the choice
- * (the tests use it to run every path this CPU has). */
+ * Compiled once, with no ISA flags.  On first use it asks the CPU (cpuid, and xgetbv for
+ * the register state the OS saves) which of the built kernel tables it can run and takes
+ * the widest; the environment variable GRADKIT_SIMD=baseline|avx2|avx512 lowers the
+ * choice (the tests use it to run every path this CPU has). */
+/* clock_gettime under -std=c11 (glibc hides POSIX in strict C mode; macOS would hide
+ * it with the macro set, and shows it without) */
+#if !defined(_WIN32) && !defined(__APPLE__) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200112L
+#endif
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#endif
 #include "gk_internal.h"
 #include "kernels.h"
 
@@ -25,23 +35,87 @@ static const struct { const char *name; int id; } gk_isas[] = {  /* widest first
 };
 #define GK_N_ISAS ((int)(sizeof(gk_isas) / sizeof(gk_isas[0])))
 
+/* ---- what this CPU and OS can run --------------------------------------------------
+ * cpuid directly rather than __builtin_cpu_supports: clang 14 does not know "f16c",
+ * and neither builtin checks every extension the AVX2 table is compiled with (BMI,
+ * LZCNT, POPCNT).  A vector extension is usable only when the OS saves its registers
+ * on a context switch: OSXSAVE set, and XCR0 (read by xgetbv) holding the SSE and AVX
+ * state, plus the opmask and upper-ZMM state for AVX-512. */
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+static void gk_cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    int v[4];
+    __cpuidex(v, (int)leaf, (int)sub);
+    for (int i = 0; i < 4; ++i) r[i] = (unsigned)v[i];
+}
+static unsigned long long gk_xgetbv0(void) { return _xgetbv(0); }
+#else
+#include <cpuid.h>
+static void gk_cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    r[0] = r[1] = r[2] = r[3] = 0;
+    if (leaf > __get_cpuid_max(leaf & 0x80000000u, NULL))
+        return;  /* a leaf the CPU lacks reads as "no features" */
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+}
+/* inline asm rather than _xgetbv(), which needs -mxsave on this file */
+static unsigned long long gk_xgetbv0(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+#endif
+
+/* cpuid bits: leaf 1 ecx, leaf 7 ebx, leaf 0x80000001 ecx */
+#define GK_L1C_FMA (1u << 12)
+#define GK_L1C_POPCNT (1u << 23)
+#define GK_L1C_OSXSAVE (1u << 27)
+#define GK_L1C_AVX (1u << 28)
+#define GK_L1C_F16C (1u << 29)
+#define GK_L7B_BMI1 (1u << 3)
+#define GK_L7B_AVX2 (1u << 5)
+#define GK_L7B_BMI2 (1u << 8)
+#define GK_L7B_AVX512F (1u << 16)
+#define GK_L7B_AVX512DQ (1u << 17)
+#define GK_L7B_AVX512BW (1u << 30)
+#define GK_L7B_AVX512VL (1u << 31)
+#define GK_LX1C_LZCNT (1u << 5)
+/* XCR0: x87|SSE|AVX state, and opmask|ZMM_Hi256|Hi16_ZMM for AVX-512 */
+#define GK_XCR0_AVX 0x6ull
+#define GK_XCR0_AVX512 0xE6ull
+#define GK_HAS(word, bits) (((word) & (bits)) == (bits))
+
 static int gk_cpu_can_run(int id)
 {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    if (id == GK_ISA_AVX512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("bmi2");
+    unsigned l1[4], l7[4], lx1[4];
+    if (id != GK_ISA_AVX2 && id != GK_ISA_AVX512)
+        return 1;  /* baseline, and native (built for this very machine) */
+    gk_cpuid(1, 0, l1);
+    gk_cpuid(7, 0, l7);
+    gk_cpuid(0x80000001u, 0, lx1);
+    if (!GK_HAS(l1[2], GK_L1C_OSXSAVE))
+        return 0;
+    unsigned long long xcr0 = gk_xgetbv0();
+    int avx2 = GK_HAS(xcr0, GK_XCR0_AVX) &&
+               GK_HAS(l1[2], GK_L1C_AVX | GK_L1C_FMA | GK_L1C_F16C | GK_L1C_POPCNT) &&
+               GK_HAS(l7[1], GK_L7B_AVX2 | GK_L7B_BMI1 | GK_L7B_BMI2) &&
+               GK_HAS(lx1[2], GK_LX1C_LZCNT);
     if (id == GK_ISA_AVX2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
-#else
-    (void)id;
-#endif
-    return 1;  /* baseline, and native (built for this very machine) */
+        return avx2;
+    return avx2 && GK_HAS(xcr0, GK_XCR0_AVX512) &&
+           GK_HAS(l7[1], GK_L7B_AVX512F | GK_L7B_AVX512DQ | GK_L7B_AVX512BW |
+                         GK_L7B_AVX512VL);
 }
+#else
+static int gk_cpu_can_run(int id)
+{
+    (void)id;
+    return 1;  /* no x86 tables are built for other CPUs */
+}
+#endif
 
 static int gk_select(void)
 {
@@ -112,3 +186,20 @@ void gk_set_num_threads(int n)
 }
 
 int gk_have_openmp(void) { return GK_HAVE_OPENMP; }
+
+/* Seconds on a monotonic wall clock, for the roofline probe.  Not omp_get_wtime, so a
+ * build without OpenMP times the same way (clock() would count CPU time, and at a
+ * coarse resolution). */
+double gk_wall_seconds(void)
+{
+#if defined(_WIN32)
+    LARGE_INTEGER now, freq;
+    QueryPerformanceCounter(&now);
+    QueryPerformanceFrequency(&freq);
+    return (double)now.QuadPart / (double)freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
+}

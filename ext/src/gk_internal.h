@@ -30,6 +30,9 @@
 #define GK_INLINE static inline
 #endif
 
+/* Seconds on a monotonic wall clock (dispatch.c), with or without OpenMP. */
+double gk_wall_seconds(void);
+
 /* Below this many elements of work a kernel runs on the calling thread: the fork/join
  * of a parallel region (~2-5 us) would cost more than it saves. */
 #define GK_PARALLEL_MIN ((gk_index)1 << 15)

@@ -3,16 +3,6 @@
  * it uses the same vector width. */
 #include "gk_internal.h"
 #include "stream_kernels.h"
-#include <time.h>
-
-static double gk_now(void)
-{
-#if GK_HAVE_OPENMP
-    return omp_get_wtime();
-#else
-    return (double)clock() / CLOCKS_PER_SEC;
-#endif
-}
 
 static double stream_scale(double *a, gk_index n, int reps)
 {
@@ -20,11 +10,11 @@ static double stream_scale(double *a, gk_index n, int reps)
     double best = 1e300;
     const double s = 0.999999, t = 1e-7;
     for (int r = 0; r < reps; ++r) {
-        double t0 = gk_now();
+        double t0 = gk_wall_seconds();
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
         for (gk_index i = 0; i < n; ++i)
             a[i] = s * a[i] + t;
-        double dt = gk_now() - t0;
+        double dt = gk_wall_seconds() - t0;
         if (dt < best) best = dt;
     }
     return best;
@@ -35,11 +25,11 @@ static double stream_copy(const double *a, double *b, gk_index n, int reps)
     int nt = gk_threads_for(n);
     double best = 1e300;
     for (int r = 0; r < reps; ++r) {
-        double t0 = gk_now();
+        double t0 = gk_wall_seconds();
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
         for (gk_index i = 0; i < n; ++i)
             b[i] = a[i];
-        double dt = gk_now() - t0;
+        double dt = gk_wall_seconds() - t0;
         if (dt < best) best = dt;
     }
     return best;

@@ -15,7 +15,7 @@ import threading
 _lock = threading.Lock()
 _inside = 0          # callers inside single_threaded()
 _restore = None      # what the first of them must hand back
-_controller = []     # [ThreadpoolController or None], made on first use
+_controller: list = []   # [ThreadpoolController or None], made on first use
 
 
 def _get_controller():

@@ -34,10 +34,7 @@ if TYPE_CHECKING:
 
 from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
 
-try:
-    from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2
-except ImportError:  # pragma: no cover
-    from numpy import byte_bounds as _byte_bounds
+from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2 (required)
 
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
@@ -81,6 +78,35 @@ def float_dtype(dtype, name="dtype"):
     if not is_float(dt):
         raise _dtype_error(name, dt, "float32 or float64")
     return dt
+
+
+def real_array(a, name):
+    """`a` as an ndarray of real numbers (integer or float dtype; not bool, complex or
+    object), else TypeError naming it."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {dtype_name(a.dtype)}")
+    return a
+
+
+def fill_target(shape: Any, dtype: Any, out: Any, name: str = "out", *,
+                float_out: bool = True) -> tuple[NDArray[Any], tuple[int, ...]]:
+    """The array a generator fills, and its shape: `out` (checked) or a new array of
+    `shape` and `dtype`.  dtype None means out's dtype (float32 without out); a dtype
+    taken from `out` is reported as a bad `out`.  float_out=False: `dtype` is used as
+    given (integer outputs)."""
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if dtype is None:
+        dt = float_dtype(out.dtype, name) if out is not None else FLOAT32
+    else:
+        dt = float_dtype(dtype) if float_out else np.dtype(dtype)
+    if shape is None:
+        if out is None:
+            raise ValueError("shape is required when out is not given")
+        shape = out.shape
+    shape = size_shape(shape)
+    return output(out, shape, dt, name), shape
 
 
 def same_dtype(a, dtype, name, ref="x"):
@@ -589,14 +615,14 @@ def raise_nonfinite(X, name="X"):
                      "overflow (inf)")
 
 
-def axis(v, ndim, name="axis"):
-    """None, or an axis of an array of `ndim` dimensions (negative counts from the end)
-    as a non-negative int."""
+def axis(v, ndim, name="axis", of="an array"):
+    """None, or an axis of `of`, an array of `ndim` dimensions (negative counts from the
+    end), as a non-negative int."""
     if v is None:
         return None
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int or None, got {type(v).__name__}")
     a = int(v)
     if not -ndim <= a < ndim:
-        raise ValueError(f"{name} {a} is out of range for an array of {ndim} dimensions")
+        raise ValueError(f"{name} {a} is out of range for {of} of {ndim} dimensions")
     return a % ndim

@@ -11,7 +11,7 @@ numbers for any thread count).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -79,22 +79,6 @@ def fans(shape: Shape) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _target(shape: Any, dtype: Any, out: Any,
-            name: str = "out") -> tuple[FloatArray, tuple[int, ...]]:
-    """The array to fill: out (checked) or a new one of shape and dtype."""
-    if out is not None and not isinstance(out, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
-    if dtype is None:
-        dtype = out.dtype if out is not None else np.float32
-    dt = _v.float_dtype(dtype)
-    if shape is None:
-        if out is None:
-            raise ValueError("shape is required when out is not given")
-        shape = out.shape
-    shape = _v.size_shape(shape)
-    return _v.output(out, shape, dt, name), shape
-
-
 def _fan(shape, mode):
     if not isinstance(mode, str):
         raise TypeError(f"mode must be a str, got {type(mode).__name__}")
@@ -108,7 +92,7 @@ def _fan(shape, mode):
 def zeros(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
           out: Optional[FloatArray] = None) -> FloatArray:
     """Zeros (``torch.nn.init.zeros_``).  ``rng`` is accepted and unused."""
-    y, _ = _target(shape, dtype, out)
+    y, _ = _v.fill_target(shape, dtype, out)
     y.fill(0)
     return y
 
@@ -116,7 +100,7 @@ def zeros(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike]
 def ones(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
          out: Optional[FloatArray] = None) -> FloatArray:
     """Ones (``torch.nn.init.ones_``).  ``rng`` is accepted and unused."""
-    y, _ = _target(shape, dtype, out)
+    y, _ = _v.fill_target(shape, dtype, out)
     y.fill(1)
     return y
 
@@ -126,7 +110,7 @@ def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
              out: Optional[FloatArray] = None) -> FloatArray:
     """Every element ``value`` (``torch.nn.init.constant_``)."""
     value = _v.real(value, "value")
-    y, _ = _target(shape, dtype, out)
+    y, _ = _v.fill_target(shape, dtype, out)
     y.fill(value)
     return y
 
@@ -136,7 +120,7 @@ def normal(shape: Optional[Shape], mean: float = 0., std: float = 1., *, rng: RN
            out: Optional[FloatArray] = None) -> FloatArray:
     """N(mean, std**2) (``torch.nn.init.normal_``); see
     :meth:`gradkit.random.Generator.normal`."""
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     return as_generator(rng).normal(shape, mean, std, out=y)
 
 
@@ -148,7 +132,7 @@ def uniform(shape: Optional[Shape], a: float = 0., b: float = 1., *, rng: RNG = 
     a, b = _v.finite_real(a, "a"), _v.finite_real(b, "b")
     if a > b:
         raise ValueError(f"uniform needs a <= b, got a={a}, b={b}")
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     return as_generator(rng).uniform(shape, a, b, out=y)
 
 
@@ -159,7 +143,7 @@ def trunc_normal(shape: Optional[Shape], mean: float = 0., std: float = 1., a: f
     (``torch.nn.init.trunc_normal_``), drawn exactly by inverse CDF in float64 (torch
     computes in the tensor dtype and clamps); see
     :meth:`gradkit.random.Generator.truncated_normal`."""
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     return as_generator(rng).truncated_normal(shape, mean, std, a, b, out=y)
 
 
@@ -169,7 +153,7 @@ def xavier_uniform(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
     r"""Glorot uniform (``torch.nn.init.xavier_uniform_``): U(-b, b) with
     :math:`b = \text{gain}\sqrt{6/(\text{fan\_in} + \text{fan\_out})}`."""
     gain = _v.finite_real(gain, "gain")
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     fan_in, fan_out = fans(shape)
     if y.size == 0:
         return y
@@ -183,7 +167,7 @@ def xavier_normal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
     r"""Glorot normal (``torch.nn.init.xavier_normal_``): N(0, std**2) with
     :math:`\text{std} = \text{gain}\sqrt{2/(\text{fan\_in} + \text{fan\_out})}`."""
     gain = _v.finite_real(gain, "gain")
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     fan_in, fan_out = fans(shape)
     if y.size == 0:
         return y
@@ -207,7 +191,7 @@ def kaiming_uniform(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
     ``calculate_gain(nonlinearity, a)``, fan = fan_in or fan_out (``mode``).  The
     default (a=0, leaky_relu) gives gain :math:`\sqrt 2`.  A zero-size shape is
     returned as is (torch warns and returns)."""
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     std = _kaiming_std(shape, a, mode, nonlinearity)
     if y.size == 0:
         return y
@@ -221,7 +205,7 @@ def kaiming_normal(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
                    out: Optional[FloatArray] = None) -> FloatArray:
     r"""He normal (``torch.nn.init.kaiming_normal_``): N(0, std**2) with
     :math:`\text{std} = \text{gain}/\sqrt{\text{fan}}`."""
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     std = _kaiming_std(shape, a, mode, nonlinearity)
     if y.size == 0:
         return y
@@ -258,7 +242,7 @@ def variance_scaling(shape: Optional[Shape], scale: float = 1., mode: str = "fan
     if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
         raise ValueError("distribution must be 'truncated_normal', 'untruncated_normal' "
                          f"or 'uniform', got {distribution!r}")
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     fan_in, fan_out = fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
     s = scale / max(1.0, float(n))
@@ -304,7 +288,7 @@ def orthogonal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
     uniformly distributed (Haar).  Fewer than 2 dimensions raise ValueError.
     """
     gain = _v.finite_real(gain, "gain")
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     if len(shape) < 2:
         raise ValueError(f"shape must have 2 or more dimensions for orthogonal, got {shape}")
     if y.size == 0:
@@ -365,7 +349,7 @@ def eye(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] =
         out: Optional[FloatArray] = None) -> FloatArray:
     """Identity matrix, ones on the main diagonal of a 2-D shape (``torch.nn.init.eye_``);
     other numbers of dimensions raise ValueError."""
-    y, shape = _target(shape, dtype, out)
+    y, shape = _v.fill_target(shape, dtype, out)
     if len(shape) != 2:
         raise ValueError(f"shape must be 2-D for eye, got {shape}")
     y.fill(0)
@@ -397,8 +381,8 @@ def lora(in_features: int, out_features: int, rank: int, *, method: str = "kaimi
         out_a, out_b = out
     else:
         raise TypeError("out must be None or a pair (A, B) of arrays")
-    a, _ = _target((rank, in_features), dtype, out_a, "out[0]")
-    b, _ = _target((out_features, rank), a.dtype, out_b, "out[1]")
+    a, _ = _v.fill_target((rank, in_features), dtype, out_a, "out[0]")
+    b, _ = _v.fill_target((out_features, rank), a.dtype, out_b, "out[1]")
     if method == "kaiming":
         kaiming_uniform(a.shape, math.sqrt(5.0), rng=rng, out=a)
     else:

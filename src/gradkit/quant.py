@@ -66,8 +66,8 @@ def qparams(min_val: ArrayLike, max_val: ArrayLike, *, scheme: str = "symmetric"
     if scheme not in ("symmetric", "affine"):
         raise ValueError(f"scheme must be 'symmetric' or 'affine', got {scheme!r}")
     qmin, qmax = _RANGES[_qdtype(dtype)]
-    mn = np.asarray(min_val, np.float32)
-    mx = np.asarray(max_val, np.float32)
+    mn = _v.real_array(min_val, "min_val").astype(np.float32)
+    mx = _v.real_array(max_val, "max_val").astype(np.float32)
     empty = ~(mn <= mx)
     min_neg = np.minimum(mn, np.float32(0))
     max_pos = np.maximum(mx, np.float32(0))
@@ -122,7 +122,7 @@ def quantize(x: ArrayLike, *, scheme: str = "symmetric", axis: Optional[int] = N
     if scheme not in ("symmetric", "affine"):
         raise ValueError(f"scheme must be 'symmetric' or 'affine', got {scheme!r}")
     qname = _qdtype(dtype)
-    ax = _v.axis(axis, x.ndim)
+    ax = _v.axis(axis, x.ndim, of="x")
     outer, channels, inner = _view3(x.shape, ax)
     mins = np.empty(channels, x.dtype)
     maxs = np.empty(channels, x.dtype)
@@ -159,8 +159,9 @@ def dequantize(q: ArrayLike, scale: Union[float, ArrayLike],
         q = np.asarray(q)
     if q.dtype not in (np.int8, np.uint8):
         raise TypeError(f"q must be an int8 or uint8 array, got dtype {q.dtype}")
-    q = np.ascontiguousarray(q)
-    ax = _v.axis(axis, q.ndim)
+    if not q.flags.c_contiguous:   # (np.ascontiguousarray would make a 0-d q 1-d)
+        q = np.ascontiguousarray(q)
+    ax = _v.axis(axis, q.ndim, of="q")
     outer, channels, inner = _view3(q.shape, ax)
     want = () if ax is None else (channels,)
     s = np.asarray(scale)
@@ -173,7 +174,7 @@ def dequantize(q: ArrayLike, scale: Union[float, ArrayLike],
     if z.dtype == object and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                                  for v in z.reshape(-1)):
         raise ValueError("zero_point is out of range (ints beyond 64 bits)")
-    if z.dtype.kind not in "iu" and not (z.dtype.kind == "f" and np.all(z == np.round(z))):
+    if z.dtype.kind not in "iu":
         raise TypeError(f"zero_point must be an integer, got dtype {z.dtype}")
     for arr, name in ((s, "scale"), (z, "zero_point")):
         if arr.shape != want and not (ax is None and arr.shape == (1,)):

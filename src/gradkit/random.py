@@ -107,25 +107,11 @@ class Generator:
         return c
 
     # ---- helpers ------------------------------------------------------------------
-    @staticmethod
-    def _output(shape, dtype, out, float_out=True):
-        if out is not None and not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-        if dtype is None:
-            dtype = out.dtype if out is not None else np.float32
-        dt = _v.float_dtype(dtype) if float_out else np.dtype(dtype)
-        if shape is None:
-            if out is None:
-                raise ValueError("shape is required when out is not given")
-            shape = out.shape
-        shape = _v.size_shape(shape)
-        return _v.output(out, shape, dt), shape
-
     # ---- distributions --------------------------------------------------------------
     def bits32(self, shape: Optional[Shape], *,
                out: Optional[NDArray[np.uint32]] = None) -> NDArray[np.uint32]:
         """Raw 32-bit words of the stream (uint32): element i is word counter + i."""
-        y, _ = self._output(shape, np.uint32, out, float_out=False)
+        y, _ = _v.fill_target(shape, np.uint32, out, float_out=False)
         n = y.size
         _k.bits32(y, n, self._seed, self._take(n))
         return y
@@ -149,7 +135,7 @@ class Generator:
         out : ndarray, optional
             C-contiguous array to fill.
         """
-        y, _ = self._output(shape, dtype, out)
+        y, _ = _v.fill_target(shape, dtype, out)
         low, high = _v.finite_real(low, "low"), _v.finite_real(high, "high")
         if low > high:
             raise ValueError(f"uniform needs low <= high, got low={low}, high={high}")
@@ -178,7 +164,7 @@ class Generator:
         dtype : float32 (default) or float64
         out : ndarray, optional
         """
-        y, _ = self._output(shape, dtype, out)
+        y, _ = _v.fill_target(shape, dtype, out)
         mean, std = _v.finite_real(mean, "mean"), _v.finite_real(std, "std")
         if std < 0:
             raise ValueError(f"std must be >= 0, got {std}")
@@ -215,7 +201,7 @@ class Generator:
         dtype : float32 (default) or float64
         out : ndarray, optional
         """
-        y, _ = self._output(shape, dtype, out)
+        y, _ = _v.fill_target(shape, dtype, out)
         mean, std = _v.finite_real(mean, "mean"), _v.finite_real(std, "std")
         a, b = _v.real(a, "a"), _v.real(b, "b")
         if std <= 0:
@@ -237,7 +223,7 @@ class Generator:
         blocks outside the main stream (counter word c2 = retry number), so element
         ``i`` still depends only on ``(seed, counter, i)``.
         """
-        y, _ = self._output(shape, np.int64, out, float_out=False)
+        y, _ = _v.fill_target(shape, np.int64, out, float_out=False)
         if high is None:
             low, high = 0, low
         for v, nm in ((low, "low"), (high, "high")):

@@ -20,7 +20,7 @@ from .core import Case, scaled, try_import_torch
 
 BYTES = {"Adam": 28, "AdamW": 28, "RMSprop": 20, "Adagrad": 20, "SGD": 20, "LARS": 32}
 
-_shared = {}
+_shared: dict = {}
 
 
 def _arrays(n_arrays, size):

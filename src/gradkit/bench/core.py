@@ -22,7 +22,7 @@ class Case:
     peer: Optional[Callable[[], object]] = None    # torch (or sklearn) call; None if absent
     peer_name: str = "torch"
     quick: bool = False                       # part of `bench --quick`
-    goal: str = ""                            # the issue's target, e.g. ">=5x torch, >=70% roofline"
+    goal: str = ""                            # the target as shown, e.g. ">=5x torch, >=70% roofline"
     goal_ratio: Optional[float] = None        # numeric target for time(peer)/time(gradkit)
     goal_roofline: Optional[float] = None     # numeric target share of the roofline (0-1)
     extra: dict = field(default_factory=dict)
@@ -57,8 +57,3 @@ def scaled(n):
     """``n`` times :func:`size_scale`, at least 1: use it in ``cases()`` for the
     dimension that sets the bandwidth-sized shapes (e.g. the 8192 rows of 8192x1024)."""
     return max(1, round(n * size_scale()))
-
-
-def main(args):
-    from .runner import run
-    return run(args)

@@ -87,6 +87,9 @@ def probe(scale=1.0, reps=10):
     b = np.zeros(n)
     t_scale = _rt.stream_scale(a, reps)
     t_copy = _rt.stream_copy(a, b, reps)
+    if not (t_scale > 0 and t_copy > 0):
+        raise RuntimeError(f"the roofline probe measured no time (scale {t_scale} s, "
+                           f"copy {t_copy} s): its clock does not advance")
     scale_gbs = SCALE_BYTES_PER_ELEMENT * n / t_scale / 1e9
     copy_gbs = COPY_BYTES_PER_ELEMENT * n / t_copy / 1e9
     return {

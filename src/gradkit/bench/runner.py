@@ -30,14 +30,13 @@ def discover():
     """Every ``cases_<family>.py`` module's cases, family by family (sorted), each
     case's ``family`` filled in.  Returns ``(cases, errors)``; a module that fails to
     import or build its cases is reported in ``errors`` rather than ending the run."""
-    from .. import bench
     cases, errors = [], []
-    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__)
+    names = sorted(m.name for m in pkgutil.iter_modules([os.path.dirname(__file__)])
                    if m.name.startswith("cases_"))
     for name in names:
         family = name[len("cases_"):]
         try:
-            module = importlib.import_module(f"{bench.__name__}.{name}")
+            module = importlib.import_module(f"{__package__}.{name}")
             found = list(module.cases())
         except Exception:
             errors.append({"family": family, "error": traceback.format_exc()})
@@ -155,6 +154,10 @@ def run(args, cases=None, scale=None):
     if threads < 1:
         _log(f"--threads must be >= 1, got {threads}")
         return 2
+    if threads > 1 and not _config.show_config()["openmp"]:
+        # gradkit cannot use more; the peers get the same one thread, as always
+        _log(f"gradkit was built without OpenMP: running on 1 thread, not {threads}")
+        threads = 1
     torch = core.try_import_torch()
     old_scale = core._scale_override
     core._scale_override = scale

@@ -26,8 +26,8 @@ def _calls_per_batch(fn):
         elapsed = clock() - start
         if calls >= 2 and elapsed >= WARMUP_SECONDS:
             break
-    per_call = elapsed / calls
-    return max(1, int(BATCH_SECONDS / per_call)) if per_call > 0 else 1000
+    per_call = elapsed / calls          # > 0: the loop ran for WARMUP_SECONDS at least
+    return max(1, int(BATCH_SECONDS / per_call))
 
 
 def _run_batch(fn, calls):
