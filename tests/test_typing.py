@@ -45,7 +45,7 @@ USER_CODE = textwrap.dedent('''
     q, scale, zero_point = gradkit.quantize(x, axis=0)
     reveal_type(q)  # R: numpy.integer
 
-    model = nn.Sequential(nn.Linear(8, 4), nn.LayerNorm(4), nn.ReLU())
+    model = nn.Sequential(nn.Linear(8, 4, rng=0), nn.LayerNorm(4), nn.ReLU())
     reveal_type(model.params)  # R: list[numpy.ndarray
     opt = optim.AdamW(model.params, lr=1e-3)
     out = model.forward(x)
@@ -56,6 +56,13 @@ USER_CODE = textwrap.dedent('''
     scaler = gradkit.LossScaler()
     reveal_type(scaler.scale(2.0))  # R: float
     reveal_type(scaler.step(opt, model.grads))  # R: bool
+
+    reveal_type(gradkit.get_num_threads())  # R: int
+    with gradkit.num_threads(1):
+        previous = gradkit.set_cache_limit(64)
+        reveal_type(previous)  # R: float
+        gradkit.set_cache_limit(previous)
+    reveal_type(gradkit.show_config())  # R: dict[str, Any]
 
     x64 = x.astype(np.float64)
     result = gradkit.check_grad(lambda a: float((a ** 2).sum()), x64, 2 * x64)
@@ -116,7 +123,8 @@ def test_public_api_types(tmp_path):
 
 
 def test_user_code_runs():
-    """The checked program is a real one: it runs, except for its rejected lines."""
+    """The checked program is a real one: it runs, except for its rejected lines (and
+    leaves no global state changed: seeded generators, the cache limit restored)."""
     code = "\n".join(line for line in USER_CODE.splitlines() if "# E:" not in line)
     code = code.replace("reveal_type(", "(")
     exec(compile(code, "user.py", "exec"), {})
