@@ -21,11 +21,17 @@ Rules the helpers below implement, so every family treats arrays the same way:
 * Numbers: ``bool`` is never a number; NumPy scalars are accepted; a value too large
   for a float or for the C kernel's integer raises ValueError, never OverflowError.
 """
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 from typing import NamedTuple
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
 
@@ -84,7 +90,8 @@ def real_array(a, name):
     return a
 
 
-def fill_target(shape, dtype, out, name="out", *, float_out=True):
+def fill_target(shape: Any, dtype: Any, out: Any, name: str = "out", *,
+                float_out: bool = True) -> tuple[NDArray[Any], tuple[int, ...]]:
     """The array a generator fills, and its shape: `out` (checked) or a new array of
     `shape` and `dtype`.  dtype None means out's dtype (float32 without out); a dtype
     taken from `out` is reported as a bad `out`.  float_out=False: `dtype` is used as
@@ -112,7 +119,7 @@ def same_dtype(a, dtype, name, ref="x"):
 
 # ---- read-only arrays -----------------------------------------------------------------
 
-def float_array(a, name):
+def float_array(a: Any, name: str) -> NDArray[Any]:
     """`a` as a native, aligned, C-contiguous float32/float64 ndarray; copied once only
     if it is not (a byte-swapped float array is converted to native order)."""
     if type(a) is not np.ndarray:
@@ -136,7 +143,7 @@ def float_array(a, name):
     return a
 
 
-def like(a, name, ref, ref_name="x"):
+def like(a: Any, name: str, ref: NDArray[Any], ref_name: str = "x") -> NDArray[Any]:
     """A float array with the dtype and shape of `ref`."""
     a = float_array(a, name)
     same_dtype(a, ref.dtype, name, ref_name)
@@ -145,7 +152,7 @@ def like(a, name, ref, ref_name="x"):
     return a
 
 
-def optional_param(a, name, dtype, shape):
+def optional_param(a: Any, name: str, dtype: Any, shape: Any) -> Optional[NDArray[Any]]:
     """An optional per-feature parameter (weight, bias, running stats): None, or a
     float array of exactly `dtype` and `shape` (read only)."""
     if a is None:
@@ -196,7 +203,7 @@ def grads_like(params, grads, name="grads", *, single=False):
 
 # ---- arrays written in place ----------------------------------------------------------
 
-def inplace_float(a, name, *, what="updated in place"):
+def inplace_float(a: Any, name: str, *, what: str = "updated in place") -> NDArray[Any]:
     """An array the function writes: a float32/float64 ndarray in native byte order,
     C-contiguous, aligned and writable (never copied)."""
     if not isinstance(a, np.ndarray):
@@ -217,7 +224,7 @@ def _writable_layout(a, name, what):
         raise ValueError(f"{name} must be writable ({what})")
 
 
-def inplace_array(a, name, dtype, shape):
+def inplace_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
     """An array the function updates in place (running statistics): an ndarray of
     exactly `dtype` and `shape`, C-contiguous, aligned and writable — never a copy."""
     if not isinstance(a, np.ndarray):
@@ -230,7 +237,8 @@ def inplace_array(a, name, dtype, shape):
     return a
 
 
-def state_like(a, name, param, param_name="its parameter"):
+def state_like(a: Any, name: str, param: NDArray[Any],
+               param_name: str = "its parameter") -> NDArray[Any]:
     """A state array updated in place along with `param` (optimizer moments): of its
     parameter's dtype and shape, not overlapping it."""
     a = inplace_float(a, name)
@@ -243,7 +251,7 @@ def state_like(a, name, param, param_name="its parameter"):
     return a
 
 
-def output(out, shape, dtype, name="out"):
+def output(out: Any, shape: Any, dtype: Any, name: str = "out") -> NDArray[Any]:
     """`out` if given (checked: ndarray, dtype (byte order included), shape,
     C-contiguous, aligned, writable), else a new empty array."""
     if out is None:
@@ -546,7 +554,7 @@ import sys  # noqa: E402  (kept in this section: merges apart)
 _U64 = 1 << 64
 
 
-def size_shape(shape, name="shape"):
+def size_shape(shape: Any, name: str = "shape") -> tuple[int, ...]:
     """``shape_tuple``, and NumPy must be able to index it: the element count too below
     2**63 (ValueError, never an OverflowError later)."""
     shape = shape_tuple(shape, name)
@@ -567,7 +575,7 @@ def uint64(v, name="seed"):
 
 
 
-def exact_array(a, name, dtype, shape):
+def exact_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
     """An ndarray of exactly `dtype` (byte order included) and `shape`, C-contiguous
     and aligned (a copy when it is not)."""
     if not isinstance(a, np.ndarray):

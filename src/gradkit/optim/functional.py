@@ -14,10 +14,17 @@ The formulas, in torch's order of operations, are those of ``torch.optim``'s
 single-tensor implementations (LARS: ``optax.lars``); see :mod:`gradkit.optim` and
 docs/optim.md.  The optimizer classes call the same kernels.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional, Sequence, Union
+
 import numpy as np
 
 from .. import _validation as _c
 from .._ext import optim as _k
+
+if TYPE_CHECKING:
+    from .._typing import Arrays, FloatArray, Steps
 
 __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_"]
 
@@ -82,8 +89,10 @@ def _steps(step, many, params):
     return out
 
 
-def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,
-         weight_decay=0.0, nesterov=False, maximize=False):
+def sgd_(param: Arrays, grad: Arrays, momentum_buffer: Optional[Arrays] = None, *,
+         lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+         weight_decay: float = 0.0, nesterov: bool = False,
+         maximize: bool = False) -> Union[FloatArray, Sequence[Optional[FloatArray]], None]:
     r"""One SGD step in place (``torch.optim.SGD``).
 
     .. math::
@@ -111,6 +120,7 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
     opts = _c.sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize)
     many, params = _params(param)
     grads = _grads(grad, many, params)
+    bufs: list[Optional[FloatArray]]
     bufs, fresh = [None] * len(params), [False] * len(params)
     if opts.momentum != 0.0:
         given = _per_param(momentum_buffer, "momentum_buffer", many, params)
@@ -131,9 +141,11 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
     return bufs if many else bufs[0]
 
 
-def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
-          eps=1e-8, weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
-          decoupled=False, maximize=False):
+def adam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step: Steps, *,
+          lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 0.0, amsgrad: bool = False,
+          max_exp_avg_sq: Optional[Arrays] = None, decoupled: bool = False,
+          maximize: bool = False) -> None:
     r"""One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step in place.
 
     .. math::
@@ -170,9 +182,11 @@ def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0
     _k.adam(params, grads, ms, vs, vmax, steps, *opts)
 
 
-def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr=1e-2,
-             alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-             maximize=False):
+def rmsprop_(param: Arrays, grad: Arrays, square_avg: Arrays, *,
+             grad_avg: Optional[Arrays] = None, momentum_buffer: Optional[Arrays] = None,
+             lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+             weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+             maximize: bool = False) -> None:
     r"""One RMSprop step in place (``torch.optim.RMSprop``).
 
     .. math::
@@ -198,8 +212,9 @@ def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr
     _k.rmsprop(params, grads, sqs, gas, bufs, None, *opts)
 
 
-def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-             eps=1e-10, maximize=False):
+def adagrad_(param: Arrays, grad: Arrays, state_sum: Arrays, step: Steps, *,
+             lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+             eps: float = 1e-10, maximize: bool = False) -> None:
     r"""One Adagrad step in place (``torch.optim.Adagrad``).
 
     .. math::
@@ -220,8 +235,9 @@ def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_deca
     _k.adagrad(params, grads, sums, steps, *opts)
 
 
-def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
-          trust_coefficient=1e-3, eps=0.0, nesterov=False):
+def lars_(param: Arrays, grad: Arrays, trace: Arrays, *, lr: float, momentum: float = 0.9,
+          weight_decay: float = 0.0, trust_coefficient: float = 1e-3, eps: float = 0.0,
+          nesterov: bool = False) -> Union[float, list[Optional[float]], None]:
     r"""One LARS step in place, as ``optax.lars`` (its chain, in order:
     ``add_decayed_weights``, ``scale_by_trust_ratio``, ``scale_by_learning_rate``,
     ``trace``).
