@@ -6,6 +6,13 @@ quantization and preprocessing; compiled C + OpenMP kernels behind a thin Python
 each with a pure-NumPy twin in ``gradkit.reference``.  ``gradkit.nn`` builds small
 layers from them.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
 __version__ = "0.1.0"
 
 from ._config import (cache_info, get_include, get_num_threads, num_threads,
@@ -38,7 +45,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> ModuleType:
     # gradkit.preprocessing imports scikit-learn's base classes when scikit-learn is
     # installed (a second or so); load it on first use, not with gradkit.
     if name == "preprocessing":

@@ -1,9 +1,12 @@
 """Threads, the output cache and build facts."""
+from __future__ import annotations
+
 import contextlib
 import operator
 import os
 import sys
 import warnings
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -21,7 +24,7 @@ _NO_OPENMP = ("gradkit was built without OpenMP: the kernels run on one thread, 
 
 
 # ---- threads ----------------------------------------------------------------------------
-def get_num_threads():
+def get_num_threads() -> int:
     """Threads the kernels use: OpenMP's ``omp_get_max_threads()``, or 1 in a build
     without OpenMP.
 
@@ -48,7 +51,7 @@ def _check_threads(n, what, stacklevel):
     return n
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the threads the kernels use (``omp_set_num_threads``).
 
     Like OpenMP's own setting, it applies to kernels called from the current Python
@@ -60,7 +63,7 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def num_threads(n):
+def num_threads(n: int) -> Iterator[None]:
     """Context manager: run the kernels inside with ``n`` threads, then restore."""
     n = _check_threads(n, "num_threads", stacklevel=3)  # user -> contextlib -> here
     old = get_num_threads()
@@ -83,7 +86,7 @@ def _cache_bytes(mb):
     return int(value * _MB)
 
 
-def set_cache_limit(mb):
+def set_cache_limit(mb: float) -> float:
     """Keep at most ``mb`` megabytes (MiB) of freed output blocks for reuse; returns the
     previous limit in MB.
 
@@ -98,7 +101,7 @@ def set_cache_limit(mb):
     return previous
 
 
-def cache_info():
+def cache_info() -> dict[str, Any]:
     """The output cache as a dict:
 
     ``limit_mb`` / ``limit_bytes``
@@ -141,14 +144,14 @@ _cache_limit_from_env()
 
 
 # ---- build facts ------------------------------------------------------------------------
-def get_include():
+def get_include() -> str:
     """Folder of gradkit's C headers (``gradkit/gradkit.h``), for a C or Cython
     extension's include path.  The Cython declarations (``gradkit/capi.pxd``) sit in the
     installed package, found by Cython through ``sys.path``."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
-def show_config(print_=False):
+def show_config(print_: bool = False) -> dict[str, Any]:
     """Build and runtime facts: OpenMP, the SIMD kernels built and the one in use,
     threads, compiler and flags.  Returns a dict (and prints it if ``print_``)."""
     from . import __version__

@@ -21,10 +21,17 @@ Rules the helpers below implement, so every family treats arrays the same way:
 * Numbers: ``bool`` is never a number; NumPy scalars are accepted; a value too large
   for a float or for the C kernel's integer raises ValueError, never OverflowError.
 """
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
+from typing import NamedTuple
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
 
@@ -83,7 +90,8 @@ def real_array(a, name):
     return a
 
 
-def fill_target(shape, dtype, out, name="out", *, float_out=True):
+def fill_target(shape: Any, dtype: Any, out: Any, name: str = "out", *,
+                float_out: bool = True) -> tuple[NDArray[Any], tuple[int, ...]]:
     """The array a generator fills, and its shape: `out` (checked) or a new array of
     `shape` and `dtype`.  dtype None means out's dtype (float32 without out); a dtype
     taken from `out` is reported as a bad `out`.  float_out=False: `dtype` is used as
@@ -111,7 +119,7 @@ def same_dtype(a, dtype, name, ref="x"):
 
 # ---- read-only arrays -----------------------------------------------------------------
 
-def float_array(a, name):
+def float_array(a: Any, name: str) -> NDArray[Any]:
     """`a` as a native, aligned, C-contiguous float32/float64 ndarray; copied once only
     if it is not (a byte-swapped float array is converted to native order)."""
     if type(a) is not np.ndarray:
@@ -135,7 +143,7 @@ def float_array(a, name):
     return a
 
 
-def like(a, name, ref, ref_name="x"):
+def like(a: Any, name: str, ref: NDArray[Any], ref_name: str = "x") -> NDArray[Any]:
     """A float array with the dtype and shape of `ref`."""
     a = float_array(a, name)
     same_dtype(a, ref.dtype, name, ref_name)
@@ -144,7 +152,7 @@ def like(a, name, ref, ref_name="x"):
     return a
 
 
-def optional_param(a, name, dtype, shape):
+def optional_param(a: Any, name: str, dtype: Any, shape: Any) -> Optional[NDArray[Any]]:
     """An optional per-feature parameter (weight, bias, running stats): None, or a
     float array of exactly `dtype` and `shape` (read only)."""
     if a is None:
@@ -195,7 +203,7 @@ def grads_like(params, grads, name="grads", *, single=False):
 
 # ---- arrays written in place ----------------------------------------------------------
 
-def inplace_float(a, name, *, what="updated in place"):
+def inplace_float(a: Any, name: str, *, what: str = "updated in place") -> NDArray[Any]:
     """An array the function writes: a float32/float64 ndarray in native byte order,
     C-contiguous, aligned and writable (never copied)."""
     if not isinstance(a, np.ndarray):
@@ -216,7 +224,7 @@ def _writable_layout(a, name, what):
         raise ValueError(f"{name} must be writable ({what})")
 
 
-def inplace_array(a, name, dtype, shape):
+def inplace_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
     """An array the function updates in place (running statistics): an ndarray of
     exactly `dtype` and `shape`, C-contiguous, aligned and writable — never a copy."""
     if not isinstance(a, np.ndarray):
@@ -229,7 +237,8 @@ def inplace_array(a, name, dtype, shape):
     return a
 
 
-def state_like(a, name, param, param_name="its parameter"):
+def state_like(a: Any, name: str, param: NDArray[Any],
+               param_name: str = "its parameter") -> NDArray[Any]:
     """A state array updated in place along with `param` (optimizer moments): of its
     parameter's dtype and shape, not overlapping it."""
     a = inplace_float(a, name)
@@ -242,7 +251,7 @@ def state_like(a, name, param, param_name="its parameter"):
     return a
 
 
-def output(out, shape, dtype, name="out"):
+def output(out: Any, shape: Any, dtype: Any, name: str = "out") -> NDArray[Any]:
     """`out` if given (checked: ndarray, dtype (byte order included), shape,
     C-contiguous, aligned, writable), else a new empty array."""
     if out is None:
@@ -472,6 +481,28 @@ def betas(v, name="betas"):
     return unit_open(v[0], f"{name}[0]"), unit_open(v[1], f"{name}[1]")
 
 
+# The checked options of each optimizer, in the order its kernel takes them (so a
+# wrapper calls ``kernel(..., *opts)``), with names for reading them.
+SGDOptions = NamedTuple("SGDOptions", [("lr", float), ("momentum", float),
+                                       ("dampening", float), ("weight_decay", float),
+                                       ("nesterov", bool), ("maximize", bool)])
+AdamOptions = NamedTuple("AdamOptions", [("lr", float), ("beta1", float), ("beta2", float),
+                                         ("eps", float), ("weight_decay", float),
+                                         ("amsgrad", bool), ("decoupled", bool),
+                                         ("maximize", bool)])
+RMSpropOptions = NamedTuple("RMSpropOptions", [("lr", float), ("alpha", float),
+                                               ("eps", float), ("weight_decay", float),
+                                               ("momentum", float), ("centered", bool),
+                                               ("maximize", bool)])
+AdagradOptions = NamedTuple("AdagradOptions", [("lr", float), ("lr_decay", float),
+                                               ("weight_decay", float), ("eps", float),
+                                               ("maximize", bool)])
+LARSOptions = NamedTuple("LARSOptions", [("lr", float), ("momentum", float),
+                                         ("weight_decay", float),
+                                         ("trust_coefficient", float), ("eps", float),
+                                         ("nesterov", bool)])
+
+
 def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize):
     lr, momentum = nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum")
     weight_decay = nonneg_float(weight_decay, "weight_decay")
@@ -480,36 +511,39 @@ def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize):
     if nesterov and (momentum <= 0.0 or dampening != 0.0):
         raise ValueError("nesterov=True requires momentum > 0 and dampening = 0, got "
                          f"momentum={momentum}, dampening={dampening}")
-    return lr, momentum, dampening, weight_decay, nesterov, flag(maximize, "maximize")
+    return SGDOptions(lr, momentum, dampening, weight_decay, nesterov,
+                      flag(maximize, "maximize"))
 
 
 def adam_options(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize,
                  names=("beta1", "beta2")):
     """Checked Adam options; `names` are how the caller calls the betas
     (``betas[0]``/``betas[1]`` for the classes)."""
-    return (nonneg_float(lr, "lr"), unit_open(beta1, names[0]), unit_open(beta2, names[1]),
-            nonneg_float(eps, "eps"), nonneg_float(weight_decay, "weight_decay"),
-            flag(amsgrad, "amsgrad"), flag(decoupled, "decoupled_weight_decay"),
-            flag(maximize, "maximize"))
+    return AdamOptions(nonneg_float(lr, "lr"), unit_open(beta1, names[0]),
+                       unit_open(beta2, names[1]), nonneg_float(eps, "eps"),
+                       nonneg_float(weight_decay, "weight_decay"), flag(amsgrad, "amsgrad"),
+                       flag(decoupled, "decoupled_weight_decay"), flag(maximize, "maximize"))
 
 
 def rmsprop_options(lr, alpha, eps, weight_decay, momentum, centered, maximize):
-    return (nonneg_float(lr, "lr"), nonneg_float(alpha, "alpha"), nonneg_float(eps, "eps"),
-            nonneg_float(weight_decay, "weight_decay"), nonneg_float(momentum, "momentum"),
-            flag(centered, "centered"), flag(maximize, "maximize"))
+    return RMSpropOptions(nonneg_float(lr, "lr"), nonneg_float(alpha, "alpha"),
+                          nonneg_float(eps, "eps"),
+                          nonneg_float(weight_decay, "weight_decay"),
+                          nonneg_float(momentum, "momentum"), flag(centered, "centered"),
+                          flag(maximize, "maximize"))
 
 
 def adagrad_options(lr, lr_decay, weight_decay, eps, maximize):
-    return (nonneg_float(lr, "lr"), nonneg_float(lr_decay, "lr_decay"),
-            nonneg_float(weight_decay, "weight_decay"), nonneg_float(eps, "eps"),
-            flag(maximize, "maximize"))
+    return AdagradOptions(nonneg_float(lr, "lr"), nonneg_float(lr_decay, "lr_decay"),
+                          nonneg_float(weight_decay, "weight_decay"),
+                          nonneg_float(eps, "eps"), flag(maximize, "maximize"))
 
 
 def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov):
-    return (nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum"),
-            nonneg_float(weight_decay, "weight_decay"),
-            nonneg_float(trust_coefficient, "trust_coefficient"), nonneg_float(eps, "eps"),
-            flag(nesterov, "nesterov"))
+    return LARSOptions(nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum"),
+                       nonneg_float(weight_decay, "weight_decay"),
+                       nonneg_float(trust_coefficient, "trust_coefficient"),
+                       nonneg_float(eps, "eps"), flag(nesterov, "nesterov"))
 
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============
@@ -520,7 +554,7 @@ import sys  # noqa: E402  (kept in this section: merges apart)
 _U64 = 1 << 64
 
 
-def size_shape(shape, name="shape"):
+def size_shape(shape: Any, name: str = "shape") -> tuple[int, ...]:
     """``shape_tuple``, and NumPy must be able to index it: the element count too below
     2**63 (ValueError, never an OverflowError later)."""
     shape = shape_tuple(shape, name)
@@ -541,7 +575,7 @@ def uint64(v, name="seed"):
 
 
 
-def exact_array(a, name, dtype, shape):
+def exact_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
     """An ndarray of exactly `dtype` (byte order included) and `shape`, C-contiguous
     and aligned (a copy when it is not)."""
     if not isinstance(a, np.ndarray):

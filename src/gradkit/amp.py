@@ -26,15 +26,23 @@ One training step::
     scaler.step(optimizer, grads)     # unscales if not done, skips on inf/NaN
     scaler.update()
 """
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Mapping, Optional, TypeVar, overload
 
 import numpy as np
 
 from . import _validation as _v
 from ._ext import clip as _k
 
+if TYPE_CHECKING:
+    from ._typing import Arrays, Stepper
+
 __all__ = ["LossScaler"]
+
+_Loss = TypeVar("_Loss", bound=Any)
 
 _READY, _UNSCALED, _STEPPED = "ready", "unscaled", "stepped"
 
@@ -69,8 +77,9 @@ class LossScaler:
     arguments raise ValueError.
     """
 
-    def __init__(self, init_scale=2.**16, growth_factor=2.0, backoff_factor=0.5,
-                 growth_interval=2000, enabled=True):
+    def __init__(self, init_scale: float = 2.**16, growth_factor: float = 2.0,
+                 backoff_factor: float = 0.5, growth_interval: int = 2000,
+                 enabled: bool = True) -> None:
         init_scale = _v.real(init_scale, "init_scale")
         if not (0.0 < init_scale < math.inf):
             raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}")
@@ -86,17 +95,22 @@ class LossScaler:
         self._growth_factor = growth_factor
         self._backoff_factor = backoff_factor
         self._growth_tracker = 0
-        self._states = {}  # optimizer key -> [stage, found_inf]
+        self._states: dict[Any, list[Any]] = {}  # optimizer key -> [stage, found_inf]
 
     # ---- scaling ----------------------------------------------------------------
-    def is_enabled(self):
+    def is_enabled(self) -> bool:
         return self._enabled
 
-    def get_scale(self):
+    def get_scale(self) -> float:
         """The current scale as a float (1.0 when disabled)."""
         return float(self._scale) if self._enabled else 1.0
 
-    def scale(self, loss):
+    # a float for a number; the loss's own type for an array, NumPy scalar, list or tuple
+    @overload
+    def scale(self, loss: float) -> float: ...
+    @overload
+    def scale(self, loss: _Loss) -> _Loss: ...
+    def scale(self, loss: Any) -> Any:
         """``loss * scale``: a float for a Python number, an array of the loss's dtype
         for an array (or NumPy scalar), a list/tuple for a list/tuple of those."""
         if not self._enabled:
@@ -115,7 +129,7 @@ class LossScaler:
     def _state(self, key):
         return self._states.setdefault(key, [_READY, None])
 
-    def unscale_(self, grads, optimizer=None):
+    def unscale_(self, grads: Arrays, optimizer: Optional[Stepper] = None) -> bool:
         """Multiply the gradients by ``1/scale`` in place and check them for inf/NaN, in
         one fused pass over the whole list.
 
@@ -140,7 +154,7 @@ class LossScaler:
         st[0], st[1] = _UNSCALED, bool(found)
         return bool(found)
 
-    def step(self, optimizer, grads):
+    def step(self, optimizer: Stepper, grads: Arrays) -> bool:
         """``optimizer.step(grads)`` unless the gradients hold inf/NaN.
 
         Unscales first unless ``unscale_`` was already called this step.  With a
@@ -165,7 +179,8 @@ class LossScaler:
         st = self._states.get(key)
         pending = self._states.get(None)
         adopt = st is None and pending is not None and pending[0] == _UNSCALED
-        stage = (pending if adopt else st or [_READY, None])[0]
+        # adopt implies pending is not None
+        stage = (pending if adopt else st or [_READY, None])[0]  # type: ignore[index]
         if stage == _STEPPED:
             raise RuntimeError("step() has already been called since the last update().")
         check = getattr(optimizer, "_check_step", None)
@@ -184,7 +199,7 @@ class LossScaler:
         st[0] = _STEPPED
         return True
 
-    def update(self, new_scale=None):
+    def update(self, new_scale: Optional[float] = None) -> None:
         """Adapt the scale from this step's inf/NaN checks (or set it to
         ``new_scale``), and reset the per-step stage."""
         if not self._enabled:
@@ -215,7 +230,7 @@ class LossScaler:
         self._states = {}
 
     # ---- checkpointing ----------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """``{"scale", "growth_factor", "backoff_factor", "growth_interval",
         "_growth_tracker"}`` as GradScaler's; ``{}`` when disabled."""
         if not self._enabled:
@@ -225,7 +240,7 @@ class LossScaler:
                 "growth_interval": self._growth_interval,
                 "_growth_tracker": self._growth_tracker}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore from :meth:`state_dict` (also accepts a GradScaler's).  The whole
         dict is checked first: a missing or invalid entry raises ValueError/TypeError
         naming it, with nothing changed."""

@@ -21,10 +21,16 @@ back in place.  Arrays modified in place must be in native byte order (a byte-sw
 ``>f4`` raises TypeError) and must not overlap each other (ValueError); the read-only
 ``global_norm`` converts byte-swapped arrays once.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 from . import _validation as _v
 from ._ext import clip as _k
+
+if TYPE_CHECKING:
+    from ._typing import Arrays
 
 __all__ = ["global_norm", "clip_grad_norm_", "clip_grad_value_"]
 
@@ -46,7 +52,7 @@ def _write_back(pairs):
         original[...] = copy
 
 
-def global_norm(grads, norm_type=2.0):
+def global_norm(grads: Arrays, norm_type: float = 2.0) -> float:
     r"""The ``norm_type``-norm of all gradients together, as a float.
 
     .. math:: \Bigl(\sum_i \sum_j |g_{ij}|^p\Bigr)^{1/p}\quad(\max_{ij}|g_{ij}|
@@ -71,7 +77,8 @@ def global_norm(grads, norm_type=2.0):
     return _k.grad_norm(arrays, p)
 
 
-def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(grads: Arrays, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
     r"""Scale the gradients in place so that their total norm is at most ``max_norm``
     (``torch.nn.utils.clip_grad_norm_``).
 
@@ -122,7 +129,7 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     return total
 
 
-def clip_grad_value_(grads, clip_value):
+def clip_grad_value_(grads: Arrays, clip_value: float) -> None:
     r"""Clamp every gradient element into ``[-clip_value, clip_value]`` in place
     (``torch.nn.utils.clip_grad_value_``).
 

@@ -7,17 +7,25 @@ units never fire, or updates far larger or smaller than about 1e-3 of the weight
 show that something is off.  Plain NumPy: they run on a sample of a batch, not in the
 hot loop.
 """
+from __future__ import annotations
+
+
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _validation as _v
+
+if TYPE_CHECKING:
+    from ._typing import Arrays, ArrayLike
 
 __all__ = ["activation_stats", "update_ratio"]
 
 _NONLINEARITIES = ("tanh", "sigmoid", "relu")
 
 
-def activation_stats(a, nonlinearity="tanh", *, saturation=0.97, bins=50):
+def activation_stats(a: ArrayLike, nonlinearity: str = "tanh", *, saturation: float = 0.97,
+                     bins: int = 50) -> dict[str, Any]:
     r"""Statistics of a layer's activations.
 
     Parameters
@@ -71,7 +79,7 @@ def activation_stats(a, nonlinearity="tanh", *, saturation=0.97, bins=50):
             "dead_fraction": dead, "histogram": (counts, edges)}
 
 
-def update_ratio(params, updates, *, log10=False):
+def update_ratio(params: Arrays, updates: Arrays, *, log10: bool = False) -> list[float]:
     r"""Size of each update relative to its parameter: :math:`\lVert\Delta w\rVert_2 /
     \lVert w\rVert_2` per array.
 

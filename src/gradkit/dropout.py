@@ -7,7 +7,10 @@ is a function of ``(seed, counter)`` alone.  The forward writes ``y`` and a
 1-bit-per-element mask in one pass; the backward runs either from that bit mask or,
 storing nothing, by regenerating the mask from ``(seed, counter)``.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import numpy as np
 
@@ -15,6 +18,9 @@ from . import _validation as _v
 from ._ext import dropout as _k
 from ._ext import random as _rk
 from .random import as_generator
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, NDArray, RNG, Shape
 
 _check_seed = _v.uint64
 
@@ -53,8 +59,14 @@ class DropoutMask:
     """
 
     __slots__ = ("_shape", "_p", "_seed", "_counter", "_bits")
+    _shape: tuple[int, ...]
+    _p: float
+    _seed: int
+    _counter: int
+    _bits: Optional[NDArray[np.uint8]]
 
-    def __init__(self, shape, p, seed, counter, bits=None):
+    def __init__(self, shape: Shape, p: float, seed: int, counter: int,
+                 bits: Optional[NDArray[np.uint8]] = None) -> None:
         shape = _v.size_shape(shape)
         if bits is not None:
             bits = _v.exact_array(bits, "bits", np.uint8, (_nbytes(shape),))
@@ -68,10 +80,10 @@ class DropoutMask:
         for k, v in zip(self.__slots__, (shape, p, seed, counter, bits)):
             object.__setattr__(self, k, v)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise AttributeError(f"DropoutMask is immutable: cannot set {name!r}")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"DropoutMask is immutable: cannot delete {name!r}")
 
     def __reduce__(self):
@@ -85,7 +97,7 @@ class DropoutMask:
         return m
 
     @classmethod
-    def from_state(cls, shape, p, seed, counter):
+    def from_state(cls, shape: Shape, p: float, seed: int, counter: int) -> DropoutMask:
         """A mask known only by the stream it was drawn from (nothing stored)."""
         return cls(shape, p, seed, counter)
 
@@ -95,15 +107,15 @@ class DropoutMask:
     counter = property(lambda self: self._counter, doc="First word of the stream.")
 
     @property
-    def size(self):
+    def size(self) -> int:
         return math.prod(self._shape)
 
     @property
-    def stored(self):
+    def stored(self) -> bool:
         return self._bits is not None
 
     @property
-    def bits(self):
+    def bits(self) -> NDArray[np.uint8]:
         if self._bits is not None:
             return self._bits
         words = np.empty(self.size, np.uint32)
@@ -113,12 +125,12 @@ class DropoutMask:
         bits.flags.writeable = False
         return bits
 
-    def to_bool(self):
+    def to_bool(self) -> NDArray[np.bool_]:
         """The mask as a bool array of ``shape`` (True = kept)."""
         return np.unpackbits(self.bits, count=self.size, bitorder="little").view(
             bool).reshape(self._shape)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"DropoutMask(shape={self._shape}, p={self._p}, seed={self._seed}, "
                 f"counter={self._counter}, stored={self.stored})")
 
@@ -145,7 +157,9 @@ def _checked_mask(mask):
     return shape, p, seed, counter, bits
 
 
-def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
+def dropout(x: ArrayLike, p: float = 0.5, *, training: bool = True, rng: RNG = None,
+            out: Optional[FloatArray] = None, store_mask: bool = True
+            ) -> tuple[FloatArray, Optional[DropoutMask]]:
     r"""Inverted dropout (``torch.nn.functional.dropout``).
 
     .. math:: y_i = x_i \cdot m_i, \qquad m_i = \begin{cases} 1/(1-p) & r_i < (1-p)\,2^{32}
@@ -197,7 +211,8 @@ def dropout(x, p=0.5, *, training=True, rng=None, out=None, store_mask=True):
     return y, DropoutMask._trusted(x.shape, p, gen.seed, counter, bits)
 
 
-def dropout_backward(dy, mask, *, out=None):
+def dropout_backward(dy: ArrayLike, mask: Optional[DropoutMask], *,
+                     out: Optional[FloatArray] = None) -> FloatArray:
     r"""Gradient of :func:`dropout`: ``dx = dy * m`` with the forward's mask.
 
     From the stored bits when ``mask.stored``; otherwise the mask is regenerated from
@@ -234,7 +249,8 @@ def _sample_scale(keep, p, dtype, ndim):
     return f.reshape(f.shape + (1,) * (ndim - 1))
 
 
-def drop_path(x, p, *, training=True, rng=None):
+def drop_path(x: ArrayLike, p: float, *, training: bool = True,
+              rng: RNG = None) -> tuple[FloatArray, NDArray[np.bool_]]:
     r"""Stochastic depth: drop whole samples (axis 0) of a residual branch (timm's
     ``drop_path`` with ``scale_by_keep=True``).
 
@@ -272,7 +288,7 @@ def drop_path(x, p, *, training=True, rng=None):
     return x * _sample_scale(keep, p, x.dtype, x.ndim), keep
 
 
-def drop_path_backward(dy, keep, p):
+def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float) -> FloatArray:
     """Gradient of :func:`drop_path`: ``dx = dy * keep / (1 - p)`` per sample."""
     p = _v.probability(p)
     dy = _v.float_array(dy, "dy")

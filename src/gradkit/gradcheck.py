@@ -17,12 +17,18 @@ are built and the differences taken by compiled loops).
 Check in float64: in float32 the rounding of the loss alone gives relative differences
 around 1e-4 for a correct gradient (PyTorch's gradcheck warns the same way).
 """
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
 from . import _validation as _v
 from ._ext import gradcheck as _k
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, NDArray, RNG
 
 __all__ = ["numerical_grad", "check_grad", "GradCheckResult"]
 
@@ -178,7 +184,10 @@ def _numerical(f, flat, eps, batched, batch_size):
     return g, 2 * n
 
 
-def numerical_grad(f, x, *, eps=None, batched=False, batch_size=None):
+def numerical_grad(f: Callable[..., Any], x: Union[FloatArray, Mapping[str, FloatArray]], *,
+                   eps: Optional[float] = None, batched: bool = False,
+                   batch_size: Optional[int] = None
+                  ) -> Union[FloatArray, dict[str, FloatArray]]:
     r"""Gradient of a scalar function by centred differences, every coordinate.
 
     .. math:: \hat g_i = \frac{f(x + h_i e_i) - f(x - h_i e_i)}{(x_i + h_i) - (x_i - h_i)}
@@ -257,7 +266,9 @@ class GradCheckResult:
     mode : {'full', 'fast'}
     """
 
-    def __init__(self, numerical, analytical, worst, n_evaluations, mode, allclose, n):
+    def __init__(self, numerical: NDArray[np.float64], analytical: NDArray[np.float64],
+                 worst: list[tuple[str, tuple[int, ...], float, float]], n_evaluations: int,
+                 mode: str, allclose: Optional[bool], n: int) -> None:
         self.numerical, self.analytical = numerical, analytical
         num_norm = float(np.linalg.norm(numerical))
         ana_norm = float(np.linalg.norm(analytical))
@@ -272,14 +283,14 @@ class GradCheckResult:
         self.mode = mode
         self._n = n
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.ok
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"GradCheckResult(status={self.status!r}, difference={self.difference:.3g}, "
                 f"ok={self.ok}, n_evaluations={self.n_evaluations})")
 
-    def __str__(self):
+    def __str__(self) -> str:
         what = (f"{self._n} random directions" if self.mode == "fast"
                 else f"{self._n} coordinates")
         lines = [f"gradient check: {self.status} (relative difference {self.difference:.3g}; "
@@ -333,8 +344,11 @@ def _directional(f, flat, eps, dirs, batched, batch_size):
     return d, 2 * k
 
 
-def check_grad(f, x, grad=None, *, eps=None, fast=False, n_directions=8, atol=None,
-               rtol=None, rng=None, batched=False, batch_size=None):
+def check_grad(f: Callable[..., Any], x: Union[FloatArray, Mapping[str, FloatArray]],
+               grad: Union[ArrayLike, Mapping[str, ArrayLike], None] = None, *,
+               eps: Optional[float] = None, fast: bool = False, n_directions: int = 8,
+               atol: Optional[float] = None, rtol: Optional[float] = None, rng: RNG = None,
+               batched: bool = False, batch_size: Optional[int] = None) -> GradCheckResult:
     r"""Check an analytical gradient against finite differences.
 
     .. math::

@@ -8,13 +8,19 @@ Shapes follow PyTorch's layout ``(out_features, in_features, *kernel)``: see
 :func:`fans`.  Random draws come from :mod:`gradkit.random` (multithreaded, the same
 numbers for any thread count).
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from . import _blas
 from . import _validation as _v
 from .random import as_generator
+
+if TYPE_CHECKING:
+    from ._typing import DTypeLike, FloatArray, RNG, Shape
 
 __all__ = ["calculate_gain", "fans", "zeros", "ones", "constant", "normal", "uniform",
            "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
@@ -28,7 +34,7 @@ _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tra
 _TRUNC_STD_2 = 0.87962566103423978
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     r"""Recommended gain for a nonlinearity (``torch.nn.init.calculate_gain``).
 
     ======================================  ==============================
@@ -60,7 +66,7 @@ def calculate_gain(nonlinearity, param=None):
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def fans(shape):
+def fans(shape: Shape) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *kernel)``:
     ``fan_in = in * prod(kernel)``, ``fan_out = out * prod(kernel)``
     (``torch.nn.init._calculate_fan_in_and_fan_out``).  Fewer than 2 dimensions
@@ -83,21 +89,25 @@ def _fan(shape, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
-def zeros(shape, *, rng=None, dtype=None, out=None):
+def zeros(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
+          out: Optional[FloatArray] = None) -> FloatArray:
     """Zeros (``torch.nn.init.zeros_``).  ``rng`` is accepted and unused."""
     y, _ = _v.fill_target(shape, dtype, out)
     y.fill(0)
     return y
 
 
-def ones(shape, *, rng=None, dtype=None, out=None):
+def ones(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
+         out: Optional[FloatArray] = None) -> FloatArray:
     """Ones (``torch.nn.init.ones_``).  ``rng`` is accepted and unused."""
     y, _ = _v.fill_target(shape, dtype, out)
     y.fill(1)
     return y
 
 
-def constant(shape, value, *, rng=None, dtype=None, out=None):
+def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
+             dtype: Optional[DTypeLike] = None,
+             out: Optional[FloatArray] = None) -> FloatArray:
     """Every element ``value`` (``torch.nn.init.constant_``)."""
     value = _v.real(value, "value")
     y, _ = _v.fill_target(shape, dtype, out)
@@ -105,14 +115,18 @@ def constant(shape, value, *, rng=None, dtype=None, out=None):
     return y
 
 
-def normal(shape, mean=0., std=1., *, rng=None, dtype=None, out=None):
+def normal(shape: Optional[Shape], mean: float = 0., std: float = 1., *, rng: RNG = None,
+           dtype: Optional[DTypeLike] = None,
+           out: Optional[FloatArray] = None) -> FloatArray:
     """N(mean, std**2) (``torch.nn.init.normal_``); see
     :meth:`gradkit.random.Generator.normal`."""
     y, shape = _v.fill_target(shape, dtype, out)
     return as_generator(rng).normal(shape, mean, std, out=y)
 
 
-def uniform(shape, a=0., b=1., *, rng=None, dtype=None, out=None):
+def uniform(shape: Optional[Shape], a: float = 0., b: float = 1., *, rng: RNG = None,
+            dtype: Optional[DTypeLike] = None,
+            out: Optional[FloatArray] = None) -> FloatArray:
     """U[a, b) (``torch.nn.init.uniform_``); see
     :meth:`gradkit.random.Generator.uniform`."""
     a, b = _v.finite_real(a, "a"), _v.finite_real(b, "b")
@@ -122,7 +136,9 @@ def uniform(shape, a=0., b=1., *, rng=None, dtype=None, out=None):
     return as_generator(rng).uniform(shape, a, b, out=y)
 
 
-def trunc_normal(shape, mean=0., std=1., a=-2., b=2., *, rng=None, dtype=None, out=None):
+def trunc_normal(shape: Optional[Shape], mean: float = 0., std: float = 1., a: float = -2.,
+                 b: float = 2., *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
+                 out: Optional[FloatArray] = None) -> FloatArray:
     """N(mean, std**2) truncated to the absolute bounds ``[a, b]``
     (``torch.nn.init.trunc_normal_``), drawn exactly by inverse CDF in float64 (torch
     computes in the tensor dtype and clamps); see
@@ -131,7 +147,9 @@ def trunc_normal(shape, mean=0., std=1., a=-2., b=2., *, rng=None, dtype=None, o
     return as_generator(rng).truncated_normal(shape, mean, std, a, b, out=y)
 
 
-def xavier_uniform(shape, gain=1., *, rng=None, dtype=None, out=None):
+def xavier_uniform(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
+                   dtype: Optional[DTypeLike] = None,
+                   out: Optional[FloatArray] = None) -> FloatArray:
     r"""Glorot uniform (``torch.nn.init.xavier_uniform_``): U(-b, b) with
     :math:`b = \text{gain}\sqrt{6/(\text{fan\_in} + \text{fan\_out})}`."""
     gain = _v.finite_real(gain, "gain")
@@ -143,7 +161,9 @@ def xavier_uniform(shape, gain=1., *, rng=None, dtype=None, out=None):
     return as_generator(rng).uniform(shape, -bound, bound, out=y)
 
 
-def xavier_normal(shape, gain=1., *, rng=None, dtype=None, out=None):
+def xavier_normal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
+                  dtype: Optional[DTypeLike] = None,
+                  out: Optional[FloatArray] = None) -> FloatArray:
     r"""Glorot normal (``torch.nn.init.xavier_normal_``): N(0, std**2) with
     :math:`\text{std} = \text{gain}\sqrt{2/(\text{fan\_in} + \text{fan\_out})}`."""
     gain = _v.finite_real(gain, "gain")
@@ -162,8 +182,10 @@ def _kaiming_std(shape, a, mode, nonlinearity):
     return gain / math.sqrt(fan) if fan > 0 else 0.0
 
 
-def kaiming_uniform(shape, a=0., mode="fan_in", nonlinearity="leaky_relu", *, rng=None,
-                    dtype=None, out=None):
+def kaiming_uniform(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", *, rng: RNG = None,
+                    dtype: Optional[DTypeLike] = None,
+                    out: Optional[FloatArray] = None) -> FloatArray:
     r"""He uniform (``torch.nn.init.kaiming_uniform_``): U(-b, b) with
     :math:`b = \sqrt 3\,\text{gain}/\sqrt{\text{fan}}`, gain =
     ``calculate_gain(nonlinearity, a)``, fan = fan_in or fan_out (``mode``).  The
@@ -177,8 +199,10 @@ def kaiming_uniform(shape, a=0., mode="fan_in", nonlinearity="leaky_relu", *, rn
     return as_generator(rng).uniform(shape, -bound, bound, out=y)
 
 
-def kaiming_normal(shape, a=0., mode="fan_in", nonlinearity="leaky_relu", *, rng=None,
-                   dtype=None, out=None):
+def kaiming_normal(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
+                   nonlinearity: str = "leaky_relu", *, rng: RNG = None,
+                   dtype: Optional[DTypeLike] = None,
+                   out: Optional[FloatArray] = None) -> FloatArray:
     r"""He normal (``torch.nn.init.kaiming_normal_``): N(0, std**2) with
     :math:`\text{std} = \text{gain}/\sqrt{\text{fan}}`."""
     y, shape = _v.fill_target(shape, dtype, out)
@@ -188,8 +212,10 @@ def kaiming_normal(shape, a=0., mode="fan_in", nonlinearity="leaky_relu", *, rng
     return as_generator(rng).normal(shape, 0.0, std, out=y)
 
 
-def variance_scaling(shape, scale=1., mode="fan_in", distribution="truncated_normal", *,
-                     rng=None, dtype=None, out=None):
+def variance_scaling(shape: Optional[Shape], scale: float = 1., mode: str = "fan_in",
+                     distribution: str = "truncated_normal", *, rng: RNG = None,
+                     dtype: Optional[DTypeLike] = None,
+                     out: Optional[FloatArray] = None) -> FloatArray:
     r"""Keras ``VarianceScaling``: variance ``s = scale / max(1, n)``, n = fan_in,
     fan_out or their mean (``mode`` 'fan_in' | 'fan_out' | 'fan_avg'), drawn as
 
@@ -232,13 +258,17 @@ def variance_scaling(shape, scale=1., mode="fan_in", distribution="truncated_nor
     return gen.uniform(shape, -bound, bound, out=y)
 
 
-def lecun_uniform(shape, *, rng=None, dtype=None, out=None):
+def lecun_uniform(shape: Optional[Shape], *, rng: RNG = None,
+                  dtype: Optional[DTypeLike] = None,
+                  out: Optional[FloatArray] = None) -> FloatArray:
     r"""LeCun uniform (Keras ``lecun_uniform``): U(-b, b), :math:`b = \sqrt{3/\text{fan\_in}}`
     = ``variance_scaling(shape, 1, 'fan_in', 'uniform')``."""
     return variance_scaling(shape, 1.0, "fan_in", "uniform", rng=rng, dtype=dtype, out=out)
 
 
-def lecun_normal(shape, *, rng=None, dtype=None, out=None):
+def lecun_normal(shape: Optional[Shape], *, rng: RNG = None,
+                 dtype: Optional[DTypeLike] = None,
+                 out: Optional[FloatArray] = None) -> FloatArray:
     r"""LeCun normal (Keras ``lecun_normal``): variance 1/fan_in from a normal truncated
     at two standard deviations = ``variance_scaling(shape, 1, 'fan_in',
     'truncated_normal')``."""
@@ -246,7 +276,9 @@ def lecun_normal(shape, *, rng=None, dtype=None, out=None):
                             out=out)
 
 
-def orthogonal(shape, gain=1., *, rng=None, dtype=None, out=None):
+def orthogonal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
+               dtype: Optional[DTypeLike] = None,
+               out: Optional[FloatArray] = None) -> FloatArray:
     r"""(Semi-)orthogonal matrix (``torch.nn.init.orthogonal_``, Saxe et al. 2013).
 
     The shape is viewed as ``(rows, cols) = (shape[0], prod(shape[1:]))``.  A standard
@@ -313,7 +345,8 @@ def _householder_q(a):
     return qt.T
 
 
-def eye(shape, *, rng=None, dtype=None, out=None):
+def eye(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
+        out: Optional[FloatArray] = None) -> FloatArray:
     """Identity matrix, ones on the main diagonal of a 2-D shape (``torch.nn.init.eye_``);
     other numbers of dimensions raise ValueError."""
     y, shape = _v.fill_target(shape, dtype, out)
@@ -324,8 +357,10 @@ def eye(shape, *, rng=None, dtype=None, out=None):
     return y
 
 
-def lora(in_features, out_features, rank, *, method="kaiming", rng=None, dtype=None,
-         out=None):
+def lora(in_features: int, out_features: int, rank: int, *, method: str = "kaiming",
+         rng: RNG = None, dtype: Optional[DTypeLike] = None,
+         out: Optional[tuple[FloatArray, FloatArray]] = None
+        ) -> tuple[FloatArray, FloatArray]:
     r"""LoRA adapter factors (Hu et al. 2021): ``W + B @ A`` starts equal to ``W``.
 
     - A, shape ``(rank, in_features)``: 'kaiming' (default) is ``nn.Linear``'s

@@ -10,10 +10,17 @@ dtype; ``reduction='none'`` gives an array of the input's dtype, and then the gr
 is that of ``loss.sum()`` (a backward with ones).  Results are bitwise identical for any
 thread count.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
+
 import numpy as np
 
 from . import _validation as _v
 from ._ext import losses as _k
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, NDArray
 
 __all__ = ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]
 
@@ -84,8 +91,25 @@ _unit_interval = _v.probability
 _positive = _v.positive_float
 
 
-def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mean",
-                          ignore_index=-100):
+# reduction 'mean'/'sum' give a float loss, 'none' an array (overloads for type checkers)
+@overload
+def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
+                          label_smoothing: float = ...,
+                          reduction: Literal["mean", "sum"] = ...,
+                          ignore_index: int = ...) -> tuple[float, FloatArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
+                          label_smoothing: float = ..., reduction: Literal["none"],
+                          ignore_index: int = ...) -> tuple[FloatArray, FloatArray]: ...
+@overload
+def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
+                          label_smoothing: float = ..., reduction: str,
+                          ignore_index: int = ...
+                          ) -> tuple[Union[float, FloatArray], FloatArray]: ...
+def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
+                          label_smoothing: float = 0.0, reduction: str = "mean",
+                          ignore_index: int = -100
+                         ) -> tuple[Union[float, FloatArray], FloatArray]:
     r"""Softmax cross-entropy and its gradient, in one pass per row
     (``F.cross_entropy`` followed by ``backward``).
 
@@ -157,7 +181,8 @@ def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mea
         if lab.shape != x.shape:
             raise ValueError(f"labels (probabilities) must have the shape of logits "
                              f"{x.shape}, got {lab.shape}")
-        lab2 = lab.reshape(1, c) if x.ndim == 1 else np.moveaxis(lab, 1, -1).reshape(-1, c)
+        lab2: NDArray[Any] = (lab.reshape(1, c) if x.ndim == 1
+                              else np.moveaxis(lab, 1, -1).reshape(-1, c))
     else:
         if lab.shape != outer:
             raise ValueError(f"labels (class indices) must have shape {outer} for logits "
@@ -182,7 +207,8 @@ def _cross_entropy_2d(logits, labels, smooth, ignore_index, reduction, red):
     return (row_loss if row_loss is not None else total), dlogits
 
 
-def kl_div(student_logits, teacher_logits, *, temperature=1.0):
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, *,
+           temperature: float = 1.0) -> tuple[float, FloatArray]:
     r"""Distillation KL divergence, batch mean, and its gradient with respect to the
     student's logits.
 
@@ -215,8 +241,9 @@ def kl_div(student_logits, teacher_logits, *, temperature=1.0):
     return total, ds
 
 
-def distillation_loss(student_logits, teacher_logits, labels, *, temperature=2.0,
-                      alpha=0.7):
+def distillation_loss(student_logits: ArrayLike, teacher_logits: ArrayLike,
+                      labels: ArrayLike, *, temperature: float = 2.0,
+                      alpha: float = 0.7) -> tuple[float, FloatArray]:
     r"""Knowledge-distillation loss (Hinton et al., 2015) and its gradient with respect to
     the student's logits.
 
@@ -253,7 +280,17 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=2.0
     return w_soft * kl + (1.0 - alpha) * ce, dkl
 
 
-def mse(pred, target, *, reduction="mean"):
+@overload
+def mse(pred: ArrayLike, target: ArrayLike, *,
+        reduction: Literal["mean", "sum"] = ...) -> tuple[float, FloatArray]: ...
+@overload
+def mse(pred: ArrayLike, target: ArrayLike, *,
+        reduction: Literal["none"]) -> tuple[FloatArray, FloatArray]: ...
+@overload
+def mse(pred: ArrayLike, target: ArrayLike, *,
+        reduction: str) -> tuple[Union[float, FloatArray], FloatArray]: ...
+def mse(pred: ArrayLike, target: ArrayLike, *,
+        reduction: str = "mean") -> tuple[Union[float, FloatArray], FloatArray]:
     r"""Mean squared error and its gradient (``F.mse_loss`` and ``backward``).
 
     .. math:: \ell_j = (p_j - y_j)^2, \qquad

@@ -16,7 +16,10 @@ themselves), which plug straight into :mod:`gradkit.optim`::
 does), so no ``zero_grad`` is needed.  Layers keep what their backward needs from the
 last ``forward``.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import numpy as np
 
@@ -25,6 +28,10 @@ from . import dropout as _dropout
 from . import init as _init
 from . import norm as _norm
 from . import random as _random
+
+if TYPE_CHECKING:
+    from ._typing import DTypeLike, FloatArray, NDArray, RNG
+    from .random import Generator
 
 __all__ = ["Module", "Linear", "ReLU", "Tanh", "GELU", "LayerNorm", "RMSNorm", "BatchNorm",
            "Dropout", "Residual", "Sequential"]
@@ -37,11 +44,14 @@ class Module:
     otherwise: an int array is not silently upcast), of the layer's dtype when it has
     parameters; ``backward`` before ``forward`` raises RuntimeError."""
 
-    def __init__(self):
-        self.params = []
-        self.grads = []
+    params: list[FloatArray]
+    grads: list[FloatArray]
 
-    def _input(self, x, dtype=None, name="x"):
+    def __init__(self) -> None:
+        self.params: list[FloatArray] = []
+        self.grads: list[FloatArray] = []
+
+    def _input(self, x: Any, dtype: Any = None, name: str = "x") -> FloatArray:
         """x as a float array (of `dtype` when given)."""
         x = _v.float_array(x, name)
         if dtype is not None and x.dtype != dtype:
@@ -50,7 +60,7 @@ class Module:
                             "and float64")
         return x
 
-    def _features_last(self, x):
+    def _features_last(self: Any, x: Any) -> FloatArray:  # self: LayerNorm or RMSNorm
         """x for a norm over its last axis of `self.features` (LayerNorm, RMSNorm)."""
         x = self._input(x, self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.features:
@@ -58,14 +68,14 @@ class Module:
                              f"got shape {x.shape}")
         return x
 
-    def _saved(self, attr):
+    def _saved(self, attr: str) -> Any:
         """What forward kept for backward, or RuntimeError."""
         v = getattr(self, attr, None)
         if v is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return v
 
-    def _grad_input(self, dy, x, shape=None):
+    def _grad_input(self, dy: Any, x: FloatArray, shape: Any = None) -> FloatArray:
         """dy checked against the forward's input x: dtype, and `shape` (x's)."""
         dy = self._input(dy, x.dtype, "dy")
         want = x.shape if shape is None else shape
@@ -74,16 +84,16 @@ class Module:
                              f"{dy.shape}")
         return dy
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         raise NotImplementedError
 
-    def __call__(self, x, training=True):
+    def __call__(self, x: FloatArray, training: bool = True) -> FloatArray:
         return self.forward(x, training)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
@@ -96,8 +106,17 @@ class Linear(Module):
     fan_in, relu gain) with zero bias.
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, init="default", rng=None,
-                 dtype=np.float32):
+    in_features: int
+    out_features: int
+    weight: FloatArray
+    bias: Optional[FloatArray]
+    dweight: FloatArray
+    dbias: FloatArray  # with bias only
+    _x: Optional[FloatArray]
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 init: str = "default", rng: RNG = None,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         in_features = _v.positive_int(in_features, "in_features", minimum=0)
         out_features = _v.positive_int(out_features, "out_features", minimum=0)
@@ -121,11 +140,11 @@ class Linear(Module):
         self.params, self.grads = [self.weight], [self.dweight]
         if bias:
             self.dbias = np.zeros_like(self.bias)
-            self.params.append(self.bias)
+            self.params.append(self.bias)  # type: ignore[arg-type]  # bias is set
             self.grads.append(self.dbias)
         self._x = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x, self.weight.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features in its last axis, "
@@ -136,7 +155,7 @@ class Linear(Module):
             y += self.bias
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         x = self._saved("_x")
         dy = self._grad_input(dy, x, x.shape[:-1] + (self.out_features,))
         x2 = x.reshape(-1, self.in_features)
@@ -146,20 +165,20 @@ class Linear(Module):
             np.sum(dy2, axis=0, out=self.dbias)
         return dy @ self.weight
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
 
 
 class ReLU(Module):
     """``max(x, 0)``; its gradient at 0 is 0, as PyTorch's."""
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x)
         self._x = x
         self._mask = x > 0
         return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         dy = self._grad_input(dy, self._saved("_x"))
         return np.where(self._mask, dy, 0).astype(dy.dtype, copy=False)
 
@@ -167,11 +186,11 @@ class ReLU(Module):
 class Tanh(Module):
     """``tanh(x)``; backward ``dy (1 - y^2)``."""
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         self._y = np.tanh(self._input(x))
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         y = self._saved("_y")
         dy = self._grad_input(dy, y)
         return dy * (1 - y * y)
@@ -182,12 +201,14 @@ class GELU(Module):
     :math:`\Phi(x) = (1 + \operatorname{erf}(x/\sqrt2))/2`; ``approximate='tanh'`` gives
     :math:`x (1 + \tanh(\sqrt{2/\pi}(x + 0.044715 x^3)))/2` as nn.GELU('tanh')."""
 
-    def __init__(self, approximate="none"):
+    approximate: str
+
+    def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         _v.choice(approximate, "approximate", ("none", "tanh"))
         self.approximate = approximate
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x)
         self._x = x
         if self.approximate == "tanh":
@@ -198,7 +219,7 @@ class GELU(Module):
         self._cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
         return (x * self._cdf).astype(x.dtype, copy=False)
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         x = self._saved("_x")
         dy = self._grad_input(dy, x)
         if self.approximate == "tanh":
@@ -208,14 +229,23 @@ class GELU(Module):
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
         return (dy * (self._cdf + x * pdf)).astype(dy.dtype, copy=False)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"GELU(approximate={self.approximate!r})"
 
 
 class LayerNorm(Module):
     """nn.LayerNorm over the last axis (:func:`gradkit.norm.layer_norm`)."""
 
-    def __init__(self, features, eps=1e-5, elementwise_affine=True, *, dtype=np.float32):
+    dtype: np.dtype[Any]
+    features: int
+    eps: float
+    weight: Optional[FloatArray]
+    bias: Optional[FloatArray]
+    dweight: FloatArray  # with elementwise_affine only
+    dbias: FloatArray
+
+    def __init__(self, features: int, eps: float = 1e-5, elementwise_affine: bool = True, *,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         features = _v.positive_int(features, "features")
         eps = _v.nonneg_float(eps, "eps")
@@ -229,13 +259,13 @@ class LayerNorm(Module):
         else:
             self.weight = self.bias = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._features_last(x)
         y, self._stats = _norm.layer_norm(x, self.weight, self.bias, self.eps)
         self._x = x
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         dy = self._grad_input(dy, self._saved("_x"))
         dx, dw, db = _norm.layer_norm_backward(dy, self._x, self._stats, self.weight,
                                                bias=self.bias is not None)
@@ -244,14 +274,21 @@ class LayerNorm(Module):
             self.dbias[...] = db
         return dx
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"LayerNorm({self.features}, eps={self.eps})"
 
 
 class RMSNorm(Module):
     """nn.RMSNorm over the last axis (:func:`gradkit.norm.rms_norm`)."""
 
-    def __init__(self, features, eps=None, elementwise_affine=True, *, dtype=np.float32):
+    dtype: np.dtype[Any]
+    features: int
+    eps: Optional[float]
+    weight: Optional[FloatArray]
+    dweight: FloatArray  # with elementwise_affine only
+
+    def __init__(self, features: int, eps: Optional[float] = None,
+                 elementwise_affine: bool = True, *, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         features = _v.positive_int(features, "features")
         eps = None if eps is None else _v.nonneg_float(eps, "eps")
@@ -265,20 +302,20 @@ class RMSNorm(Module):
         else:
             self.weight = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._features_last(x)
         y, self._stats = _norm.rms_norm(x, self.weight, self.eps)
         self._x = x
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         dy = self._grad_input(dy, self._saved("_x"))
         dx, dw = _norm.rms_norm_backward(dy, self._x, self._stats, self.weight)
         if self.weight is not None:
             self.dweight[...] = dw
         return dx
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"RMSNorm({self.features}, eps={self.eps})"
 
 
@@ -286,7 +323,20 @@ class BatchNorm(Module):
     """nn.BatchNorm1d/2d over axis 1 (:func:`gradkit.norm.batch_norm`): batch statistics
     in training (running statistics updated), running statistics in evaluation."""
 
-    def __init__(self, features, eps=1e-5, momentum=0.1, affine=True, *, dtype=np.float32):
+    dtype: np.dtype[Any]
+    features: int
+    eps: float
+    momentum: Optional[float]
+    running_mean: FloatArray
+    running_var: FloatArray
+    num_batches_tracked: NDArray[np.int64]
+    weight: Optional[FloatArray]
+    bias: Optional[FloatArray]
+    dweight: FloatArray  # with affine only
+    dbias: FloatArray
+
+    def __init__(self, features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 affine: bool = True, *, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         features = _v.positive_int(features, "features")
         eps = _v.nonneg_float(eps, "eps")
@@ -304,7 +354,7 @@ class BatchNorm(Module):
         else:
             self.weight = self.bias = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         training = _v.flag(training, "training")
         x = self._input(x, self.dtype)
         if x.ndim < 2 or x.shape[1] != self.features:
@@ -316,13 +366,14 @@ class BatchNorm(Module):
         self._x, self._training = x, training
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         dy = self._grad_input(dy, self._saved("_x"))
         if not self._training:
             # evaluation: y = (x - running_mean) * rstd * w + b is affine in x
             shape = (1, -1) + (1,) * (dy.ndim - 2)
             r = self._stats.rstd.reshape(shape)
-            xhat = (self._x - self._stats.mean.reshape(shape)) * r
+            # batch_norm's stats have a mean
+            xhat = (self._x - self._stats.mean.reshape(shape)) * r  # type: ignore[union-attr]
             axes = (0,) + tuple(range(2, dy.ndim))
             if self.weight is not None:
                 self.dweight[...] = (dy * xhat).sum(axis=axes)
@@ -336,38 +387,43 @@ class BatchNorm(Module):
             self.dbias[...] = db
         return dx
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"BatchNorm({self.features}, eps={self.eps}, momentum={self.momentum})"
 
 
 class Dropout(Module):
     """Inverted dropout (:func:`gradkit.dropout.dropout`); identity in evaluation."""
 
-    def __init__(self, p=0.5, *, rng=None):
+    p: float
+    rng: Generator
+
+    def __init__(self, p: float = 0.5, *, rng: RNG = None) -> None:
         super().__init__()
         self.p = _v.probability(p)
         self.rng = _random.as_generator(rng)
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x)
         y, self._mask = _dropout.dropout(x, self.p, training=training, rng=self.rng)
         self._x = x
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         dy = self._grad_input(dy, self._saved("_x"))
         if self._mask is None:
             return dy
         return _dropout.dropout_backward(dy, self._mask)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
 
 
 class Sequential(Module):
     """Layers applied in order; backward in reverse order."""
 
-    def __init__(self, *layers):
+    layers: list[Module]
+
+    def __init__(self, *layers: Module) -> None:
         super().__init__()
         self.layers = list(layers)
         for i, layer in enumerate(self.layers):
@@ -378,20 +434,20 @@ class Sequential(Module):
             self.params += layer.params
             self.grads += layer.grads
 
-    def forward(self, x, training=True):
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         inner = "\n".join("  " + repr(layer).replace("\n", "\n  ") for layer in self.layers)
         return f"Sequential(\n{inner}\n)"
 
@@ -407,7 +463,13 @@ class Residual(Module):
     ``features`` is the width the LayerNorm normalizes (x's last axis).
     """
 
-    def __init__(self, block, norm=None, *, features=None, eps=1e-5, dtype=np.float32):
+    block: Module
+    norm_kind: Optional[str]
+    norm: Optional[LayerNorm]
+
+    def __init__(self, block: Module, norm: Optional[str] = None, *,
+                 features: Optional[int] = None, eps: float = 1e-5,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         if not isinstance(block, Module):
             raise TypeError(f"block must be a gradkit.nn.Module, got {type(block).__name__}")
@@ -416,22 +478,24 @@ class Residual(Module):
             if features is None:
                 raise ValueError("features is needed when norm is 'pre' or 'post'")
         self.block, self.norm_kind = block, norm
-        self.norm = LayerNorm(features, eps, dtype=dtype) if norm else None
+        # features is checked when norm is given
+        self.norm = LayerNorm(features, eps, dtype=dtype) if norm else None  # type: ignore[arg-type]
         self.params = list(block.params) + (self.norm.params if self.norm else [])
         self.grads = list(block.grads) + (self.norm.grads if self.norm else [])
 
-    def forward(self, x, training=True):
+    # the type: ignores below: self.norm is set whenever self.norm_kind is
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         if self.norm_kind == "pre":
-            return x + self.block.forward(self.norm.forward(x, training), training)
+            return x + self.block.forward(self.norm.forward(x, training), training)  # type: ignore[union-attr, operator]
         y = x + self.block.forward(x, training)
-        return self.norm.forward(y, training) if self.norm_kind == "post" else y
+        return self.norm.forward(y, training) if self.norm_kind == "post" else y  # type: ignore[union-attr]
 
-    def backward(self, dy):
+    def backward(self, dy: FloatArray) -> FloatArray:
         if self.norm_kind == "pre":
-            return dy + self.norm.backward(self.block.backward(dy))
+            return dy + self.norm.backward(self.block.backward(dy))  # type: ignore[union-attr]
         if self.norm_kind == "post":
-            dy = self.norm.backward(dy)
+            dy = self.norm.backward(dy)  # type: ignore[union-attr]  # norm set
         return dy + self.block.backward(dy)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Residual({self.block!r}, norm={self.norm_kind!r})"

@@ -6,12 +6,17 @@ Statistics are accumulated in float64 whatever the data type, from centred data,
 rows with a large mean keep their accuracy; results are bitwise identical for any
 thread count.
 """
-from typing import NamedTuple, Optional
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
 from . import _validation as _v
 from ._ext import norm as _k
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, NDArray
 
 __all__ = ["NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
            "rms_norm_backward", "batch_norm", "batch_norm_backward"]
@@ -26,8 +31,8 @@ class NormStats(NamedTuple):
         ``1 / sqrt(var + eps)`` (LayerNorm, BatchNorm) or ``1 / sqrt(mean(x**2) + eps)``
         (RMSNorm) of each group.
     """
-    mean: Optional[np.ndarray]
-    rstd: np.ndarray
+    mean: Optional[FloatArray]
+    rstd: FloatArray
 
 
 def _stats(mean, rstd, _new=tuple.__new__):
@@ -69,7 +74,10 @@ def _split(x, normalized_ndim):
     return outer, inner, rows, cols
 
 
-def layer_norm(x, weight=None, bias=None, eps=1e-5, *, normalized_ndim=1, out=None):
+def layer_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
+               bias: Optional[ArrayLike] = None, eps: float = 1e-5, *,
+               normalized_ndim: int = 1,
+               out: Optional[FloatArray] = None) -> tuple[FloatArray, NormStats]:
     r"""Layer normalization over the last ``normalized_ndim`` axes (``F.layer_norm``).
 
     .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \cdot w + b
@@ -135,7 +143,10 @@ def _stats_arrays(stats, x, need_mean):
     return mean, rstd, nd
 
 
-def _backward_args(dy, x, stats, weight, need_mean):
+def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool
+                   ) -> tuple[FloatArray, FloatArray, Optional[FloatArray], FloatArray,
+                              Optional[FloatArray], int, int, FloatArray,
+                              Optional[FloatArray]]:
     """Checked arguments and new outputs of a LayerNorm/RMSNorm backward:
     (x, dy, mean, rstd, weight, rows, cols, dx, dweight)."""
     x = _v.float_array(x, "x")
@@ -153,7 +164,9 @@ def _backward_args(dy, x, stats, weight, need_mean):
     return x, dy, mean, rstd, weight, rows, cols, dx, dweight
 
 
-def layer_norm_backward(dy, x, stats, weight=None, *, bias=True):
+def layer_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
+                        weight: Optional[ArrayLike] = None, *, bias: bool = True
+                        ) -> tuple[FloatArray, Optional[FloatArray], Optional[FloatArray]]:
     r"""Gradients of :func:`layer_norm` with respect to x, weight and bias.
 
     With :math:`\hat x = (x - \mu)\,r` and :math:`g = dy \cdot w` over each group of
@@ -193,7 +206,9 @@ def layer_norm_backward(dy, x, stats, weight=None, *, bias=True):
     return dx, dweight, dbias
 
 
-def rms_norm(x, weight=None, eps=None, *, normalized_ndim=1, out=None):
+def rms_norm(x: ArrayLike, weight: Optional[ArrayLike] = None, eps: Optional[float] = None,
+             *, normalized_ndim: int = 1,
+             out: Optional[FloatArray] = None) -> tuple[FloatArray, NormStats]:
     r"""Root-mean-square normalization over the last ``normalized_ndim`` axes
     (``F.rms_norm``).
 
@@ -231,7 +246,9 @@ def rms_norm(x, weight=None, eps=None, *, normalized_ndim=1, out=None):
     return y, NormStats(None, rstd)
 
 
-def rms_norm_backward(dy, x, stats, weight=None):
+def rms_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
+                      weight: Optional[ArrayLike] = None
+                      ) -> tuple[FloatArray, Optional[FloatArray]]:
     r"""Gradients of :func:`rms_norm` with respect to x and weight.
 
     With :math:`g = dy \cdot w` over each group of ``n`` elements,
@@ -275,8 +292,12 @@ def _batch_counter(num_batches_tracked):
     return a
 
 
-def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
-               training=True, momentum=0.1, eps=1e-5, num_batches_tracked=None, out=None):
+def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
+               bias: Optional[ArrayLike] = None, running_mean: Optional[FloatArray] = None,
+               running_var: Optional[FloatArray] = None, *, training: bool = True,
+               momentum: Optional[float] = 0.1, eps: float = 1e-5,
+               num_batches_tracked: Optional[NDArray[np.int64]] = None,
+               out: Optional[FloatArray] = None) -> tuple[FloatArray, NormStats]:
     r"""Batch normalization over the batch and spatial axes (``nn.BatchNorm1d/2d/3d``).
 
     For each channel c (axis 1) of x, shape (N, C) or (N, C, \*spatial),
@@ -383,7 +404,9 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
     return y, NormStats(mean, rstd)
 
 
-def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
+def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
+                        weight: Optional[ArrayLike] = None, *, bias: bool = True
+                        ) -> tuple[FloatArray, Optional[FloatArray], Optional[FloatArray]]:
     r"""Gradients of :func:`batch_norm` in training mode, through the batch statistics.
 
     With :math:`\hat x = (x - \mu_c)\,r_c` and the means taken over the

@@ -27,9 +27,12 @@ converted to float64).  NaN or infinity in X, a width other than the fitted one,
 ``transform`` before ``fit`` and a single sample for PCA/Whitener raise ValueError
 (NotFittedError before fit).
 """
+from __future__ import annotations
+
 import functools
 import numbers
 import warnings
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 import numpy as np
 from scipy.linalg import eigh as _eigh
@@ -42,7 +45,14 @@ from ._ext import preprocessing as _k
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, NotFittedError,
                               TransformerMixin)
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+    
+    from ._typing import ArrayLike, FloatArray, NDArray
+
 __all__ = ["Standardizer", "PCA", "Whitener", "NotFittedError"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])  # a method, through a decorator
 
 _SOLVERS = ("covariance_eigh", "full")
 
@@ -74,17 +84,17 @@ def _threads_for_blas(tasks=None, elements=None):
     return _num_threads(1)
 
 
-def _single_blas(method):
+def _single_blas(method: _F) -> _F:
     """Run a method whose LAPACK/BLAS calls (SVD, eigh, products) must not depend on
     the BLAS threads with BLAS held to one thread."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         with _threads_for_blas():
             return method(self, *args, **kwargs)
-    return wrapper
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
-def _atomic(method):
+def _atomic(method: _F) -> _F:
     """A fit that raises leaves the estimator as it was (no half-updated state)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -95,7 +105,7 @@ def _atomic(method):
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
-    return wrapper
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
 # ---- mergeable statistics -----------------------------------------------------------
@@ -195,6 +205,9 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
     """Shared plumbing: validation, n_features_in_ / feature_names_in_, fitted checks."""
 
     _fitted_attr = "n_features_in_"
+    # fitted attributes
+    n_features_in_: int
+    feature_names_in_: NDArray[np.object_]  # fitted on a dataframe
 
     if HAVE_SKLEARN:
         def __sklearn_tags__(self):
@@ -213,7 +226,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, self._fitted_attr)
 
-    def _validate(self, X, *, reset, min_samples=1):
+    def _validate(self, X: Any, *, reset: bool, min_samples: int = 1) -> FloatArray:
         who = type(self).__name__
         names = _feature_names(X)
         X = _v.as_2d_float(X, who, min_samples=min_samples)
@@ -231,7 +244,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
         elif fitted_names is None and names is not None:
             warnings.warn(f"X has feature names, but {who} was fitted without feature "
                           "names", UserWarning)
-        elif names is not None and (len(names) != len(fitted_names)
+        elif names is not None and (len(names) != len(fitted_names)  # type: ignore[arg-type]
                                     or np.any(names != fitted_names)):
             raise ValueError("The feature names should match those that were passed "
                              "during fit.")
@@ -240,7 +253,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
                              f"{self.n_features_in_} features as input.")
         return X
 
-    def _validate_out(self, Y, width, what):
+    def _validate_out(self, Y: Any, width: int, what: str) -> FloatArray:
         """Input of inverse_transform: 2-D, `width` columns."""
         Y = _v.as_2d_float(Y, type(self).__name__)
         if Y.shape[1] != width:
@@ -284,8 +297,16 @@ class Standardizer(_Preprocessor):
     """
 
     _fitted_attr = "n_samples_seen_"
+    # fitted attributes
+    mean_: Optional[NDArray[np.float64]]
+    var_: Optional[NDArray[np.float64]]
+    scale_: Optional[NDArray[np.float64]]
+    n_samples_seen_: np.int64
+    _mean: NDArray[np.float64]
+    _m2: NDArray[np.float64]
 
-    def __init__(self, with_mean=True, with_std=True, *, copy=True):
+    def __init__(self, with_mean: bool = True, with_std: bool = True, *,
+                 copy: bool = True) -> None:
         self.with_mean = with_mean
         self.with_std = with_std
         self.copy = copy
@@ -305,7 +326,7 @@ class Standardizer(_Preprocessor):
         return n, mean, m2
 
     @_atomic
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: Any = None) -> Self:
         """Compute the mean and standard deviation of X's columns."""
         self._check_params()
         for a in ("n_samples_seen_", "_m2"):
@@ -314,7 +335,7 @@ class Standardizer(_Preprocessor):
         return self.partial_fit(X)
 
     @_atomic
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: ArrayLike, y: Any = None) -> Self:
         """Merge X's column statistics into the running ones (Chan's update)."""
         self._check_params()
         first = not hasattr(self, "n_samples_seen_")
@@ -342,7 +363,7 @@ class Standardizer(_Preprocessor):
             self.var_ = self.scale_ = None
         return self
 
-    def transform(self, X, copy=None):
+    def transform(self, X: ArrayLike, copy: Optional[bool] = None) -> FloatArray:
         """:math:`(X - \\mu) / \\sigma` in X's dtype (computed in float64, rounded once)."""
         self._check_fitted()
         copy = _v.flag(self.copy if copy is None else copy, "copy")
@@ -358,23 +379,24 @@ class Standardizer(_Preprocessor):
             _v.raise_nonfinite(X)
         return Y
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:  # type: ignore[override]
         """Fit, then transform X: one read for the statistics, one fused pass."""
         self.fit(X)
         return self.transform(X)
 
-    def inverse_transform(self, X, copy=None):
+    def inverse_transform(self, X: ArrayLike, copy: Optional[bool] = None) -> FloatArray:
         """:math:`X \\sigma + \\mu`, in X's dtype."""
         self._check_fitted()
         X = self._validate_out(X, self.n_features_in_, "n_features_in_")
         out = X.astype(np.float64)
         if self.with_std:
-            out *= self.scale_
+            out *= self.scale_  # type: ignore[arg-type]  # set when with_std
         if self.with_mean:
             out += self._mean
         return out.astype(X.dtype, copy=False)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: Optional[ArrayLike] = None
+                              ) -> NDArray[np.object_]:
         """The input feature names (one output per input)."""
         self._check_fitted()
         return _names_in(self, input_features)
@@ -421,7 +443,7 @@ class _Decomposer(_Preprocessor):
     def _check_common(self):
         _v.choice(self.svd_solver, "svd_solver", _SOLVERS)
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: Any = None) -> Self:
         """Fit the model with X."""
         self._fit(X)
         return self
@@ -454,7 +476,7 @@ class _Decomposer(_Preprocessor):
 
     @_single_blas
     @_atomic
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: ArrayLike, y: Any = None) -> Self:
         """Merge X's statistics (count, mean, scatter) into the running ones and refit
         the decomposition from them with the covariance eigensolver (whatever
         ``svd_solver``: only statistics can be merged).  Batches may have any number of
@@ -524,8 +546,18 @@ class PCA(_Decomposer):
     """
 
     _fitted_attr = "components_"
+    # fitted attributes
+    components_: FloatArray
+    explained_variance_: FloatArray
+    explained_variance_ratio_: FloatArray
+    singular_values_: FloatArray
+    mean_: FloatArray
+    n_components_: int
+    n_samples_: int
+    noise_variance_: float
 
-    def __init__(self, n_components=None, whiten=False, *, svd_solver="covariance_eigh"):
+    def __init__(self, n_components: Union[int, float, str, None] = None,
+                 whiten: bool = False, *, svd_solver: str = "covariance_eigh") -> None:
         self.n_components = n_components
         self.whiten = whiten
         self.svd_solver = svd_solver
@@ -577,14 +609,14 @@ class PCA(_Decomposer):
         self.singular_values_ = np.sqrt(ev * (n - 1)).astype(dtype)
         self.components_ = comps.astype(dtype)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> FloatArray:
         r"""Project X: :math:`(X - \mu) V_k` (divided by :math:`\sqrt{\Lambda_k}` if
         whiten), one pass over X, in X's dtype."""
         self._check_fitted()
         X = self._validate(X, reset=False)
         return _project(X, self._mean, self._proj)
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:  # type: ignore[override]
         """Fit, then project X.  With svd_solver='full' the projection is U S (or
         U sqrt(n-1) when whitening) from the SVD itself, as scikit-learn does."""
         U, S = self._fit(X)
@@ -596,7 +628,7 @@ class PCA(_Decomposer):
         return U.astype(self.components_.dtype, copy=False)
 
     @_single_blas
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> FloatArray:
         r""":math:`Y [\sqrt{\Lambda_k}] V_k^T + \mu`, back in feature space."""
         self._check_fitted()
         Y = self._validate_out(X, self.n_components_, "n_components_")
@@ -605,7 +637,8 @@ class PCA(_Decomposer):
             back = np.sqrt(self._explained_variance)[:, None] * back
         return (Y.astype(np.float64) @ back + self._mean).astype(Y.dtype, copy=False)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: Optional[ArrayLike] = None
+                              ) -> NDArray[np.object_]:
         """``pca0``, ``pca1``, ... (scikit-learn's class-name prefix)."""
         self._check_fitted()
         return np.asarray([f"pca{i}" for i in range(self.n_components_)], dtype=object)
@@ -647,9 +680,17 @@ class Whitener(_Decomposer):
     """
 
     _fitted_attr = "whitening_matrix_"
+    # fitted attributes
+    whitening_matrix_: FloatArray
+    mean_: FloatArray
+    eigenvalues_: FloatArray
+    components_: FloatArray
+    n_components_: int
+    n_samples_seen_: int
 
-    def __init__(self, method="zca", eps=1e-5, n_components=None, *,
-                 svd_solver="covariance_eigh"):
+    def __init__(self, method: str = "zca", eps: float = 1e-5,
+                 n_components: Union[int, float, str, None] = None, *,
+                 svd_solver: str = "covariance_eigh") -> None:
         self.method = method
         self.eps = eps
         self.n_components = n_components
@@ -690,19 +731,19 @@ class Whitener(_Decomposer):
         self.components_ = np.ascontiguousarray(Uk.T).astype(dtype)
         self.whitening_matrix_ = np.ascontiguousarray(W).astype(dtype)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> FloatArray:
         r"""Whiten X: :math:`(X - \mu) W^T`, one pass over X, in X's dtype."""
         self._check_fitted()
         X = self._validate(X, reset=False)
         return _project(X, self._mean, self._proj)
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:  # type: ignore[override]
         """Fit, then whiten X."""
         self._fit(X)
         return self.transform(X)
 
     @_single_blas
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> FloatArray:
         r"""Undo the whitening: :math:`Y W^{+T} + \mu` (exact when all directions are
         kept; otherwise the projection onto the kept ones)."""
         self._check_fitted()
@@ -710,7 +751,8 @@ class Whitener(_Decomposer):
         Y = self._validate_out(X, width, "the whitened width")
         return (Y.astype(np.float64) @ self._back + self._mean).astype(Y.dtype, copy=False)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: Optional[ArrayLike] = None
+                              ) -> NDArray[np.object_]:
         """'zca': the input names; 'pca': ``whitener0``, ``whitener1``, ..."""
         self._check_fitted()
         if self.method == "zca":

@@ -5,12 +5,18 @@
 ``torch.ao.quantization.MinMaxObserver`` / ``PerChannelMinMaxObserver``, and quantizes
 in one compiled pass; :func:`dequantize` maps back to float32.
 """
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
 from . import _validation as _v
 from ._ext import quant as _k
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, NDArray
 
 __all__ = ["quantize", "dequantize", "qparams"]
 
@@ -37,7 +43,8 @@ def _view3(shape, axis):
     return outer, int(shape[axis]), inner
 
 
-def qparams(min_val, max_val, *, scheme="symmetric", dtype="int8"):
+def qparams(min_val: ArrayLike, max_val: ArrayLike, *, scheme: str = "symmetric",
+            dtype: str = "int8") -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     r"""Scale and zero point from observed minima and maxima, as
     ``MinMaxObserver._calculate_qparams`` computes them (float32 arithmetic).
 
@@ -79,7 +86,10 @@ def qparams(min_val, max_val, *, scheme="symmetric", dtype="int8"):
     return scale, zp
 
 
-def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
+def quantize(x: ArrayLike, *, scheme: str = "symmetric", axis: Optional[int] = None,
+             dtype: str = "int8") -> tuple[NDArray[np.integer[Any]],
+                                           Union[float, NDArray[np.float32]],
+                                           Union[int, NDArray[np.int64]]]:
     r"""Quantize to int8/uint8 with min/max-observed parameters.
 
     .. math:: q = \mathrm{clamp}\bigl(\mathrm{round}(x / s + z),\ q_{min},\ q_{max}\bigr)
@@ -126,7 +136,9 @@ def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
     return q, scale, zp
 
 
-def dequantize(q, scale, zero_point, *, axis=None):
+def dequantize(q: ArrayLike, scale: Union[float, ArrayLike],
+               zero_point: Union[int, ArrayLike], *,
+               axis: Optional[int] = None) -> NDArray[np.float32]:
     r"""Map quantized values back to float32: :math:`y = (q - z)\,s` (``x.dequantize()``).
 
     Parameters

@@ -14,14 +14,20 @@ seed (a fresh ``Generator(seed)``, so the same numbers every call) or None (the 
 default generator, see :func:`default_generator` and :func:`seed`); see
 :func:`as_generator`.
 """
+from __future__ import annotations
+
 import numbers
 import secrets
 import threading
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from . import _validation as _v
 from ._ext import random as _k
+
+if TYPE_CHECKING:
+    from ._typing import DTypeLike, FloatArray, NDArray, RNG, Shape
 
 __all__ = ["Generator", "as_generator", "default_generator", "seed"]
 
@@ -64,7 +70,7 @@ class Generator:
     even.  Exact formulas per element: ``gradkit/random.h`` (installed header).
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: Optional[int] = None) -> None:
         self._lock = threading.Lock()
         self._reset(seed)
 
@@ -74,21 +80,21 @@ class Generator:
         self._spawned = 0
 
     @property
-    def seed(self):
+    def seed(self) -> int:
         return self._seed
 
     @property
-    def counter(self):
+    def counter(self) -> int:
         return self._counter
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Generator(seed={self._seed}, counter={self._counter})"
 
     # pickle / copy.deepcopy: the state dict (a lock cannot be pickled)
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return self.get_state()
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self._lock = threading.Lock()
         self._reset(0)
         self.set_state(state)
@@ -102,14 +108,17 @@ class Generator:
 
     # ---- helpers ------------------------------------------------------------------
     # ---- distributions --------------------------------------------------------------
-    def bits32(self, shape, *, out=None):
+    def bits32(self, shape: Optional[Shape], *,
+               out: Optional[NDArray[np.uint32]] = None) -> NDArray[np.uint32]:
         """Raw 32-bit words of the stream (uint32): element i is word counter + i."""
         y, _ = _v.fill_target(shape, np.uint32, out, float_out=False)
         n = y.size
         _k.bits32(y, n, self._seed, self._take(n))
         return y
 
-    def uniform(self, shape, low=0.0, high=1.0, dtype=None, *, out=None):
+    def uniform(self, shape: Optional[Shape], low: float = 0.0, high: float = 1.0,
+                dtype: Optional[DTypeLike] = None, *,
+                out: Optional[FloatArray] = None) -> FloatArray:
         """Uniform floats on ``[low, high)`` (``torch.Tensor.uniform_``).
 
         float32 from the top 24 bits of one word, float64 from 53 bits of two words
@@ -137,7 +146,9 @@ class Generator:
         _k.uniform(y, n, low, high, self._seed, self._take(words))
         return y
 
-    def normal(self, shape, mean=0.0, std=1.0, dtype=None, *, out=None):
+    def normal(self, shape: Optional[Shape], mean: float = 0.0, std: float = 1.0,
+               dtype: Optional[DTypeLike] = None, *,
+               out: Optional[FloatArray] = None) -> FloatArray:
         """Normal floats, ``mean + std * z`` (``torch.Tensor.normal_``).
 
         Box-Muller over pairs of uniforms: elements ``2p`` and ``2p + 1`` are
@@ -162,8 +173,10 @@ class Generator:
         _k.normal(y, n, mean, std, self._seed, self._take(words))
         return y
 
-    def truncated_normal(self, shape, mean=0.0, std=1.0, a=-2.0, b=2.0, dtype=None, *,
-                         out=None):
+    def truncated_normal(self, shape: Optional[Shape], mean: float = 0.0, std: float = 1.0,
+                         a: float = -2.0, b: float = 2.0,
+                         dtype: Optional[DTypeLike] = None, *,
+                         out: Optional[FloatArray] = None) -> FloatArray:
         r"""Normal(mean, std) truncated to ``[a, b]`` (absolute bounds, as
         ``torch.nn.init.trunc_normal_``), drawn exactly by inverse CDF.
 
@@ -200,7 +213,8 @@ class Generator:
         _k.trunc_normal(y, n, mean, std, a, b, self._seed, self._take(words))
         return y
 
-    def integers(self, shape, low, high=None, *, out=None):
+    def integers(self, shape: Optional[Shape], low: int, high: Optional[int] = None, *,
+                 out: Optional[NDArray[np.int64]] = None) -> NDArray[np.int64]:
         """Uniform int64 on ``[low, high)`` (``numpy.random.Generator.integers``; with
         ``high`` None the range is ``[0, low)``).
 
@@ -225,7 +239,7 @@ class Generator:
         return y
 
     # ---- streams and state ------------------------------------------------------------
-    def spawn(self, n):
+    def spawn(self, n: int) -> list[Generator]:
         """``n`` new independent generators (as ``numpy.random.Generator.spawn``).
 
         Child ``j`` (counting every child this generator ever spawned) gets the key
@@ -247,14 +261,14 @@ class Generator:
             kids.append(Generator(w[0] | (w[1] << 32)))
         return kids
 
-    def get_state(self):
+    def get_state(self) -> dict[str, Any]:
         """The state as a dict: ``{'bit_generator': 'Philox4x32-10', 'seed', 'counter',
         'spawned'}`` (plain ints; JSON-serializable)."""
         with self._lock:
             return {"bit_generator": BIT_GENERATOR, "seed": self._seed,
                     "counter": self._counter, "spawned": self._spawned}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`get_state` (``spawned`` optional, default 0)."""
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
@@ -277,7 +291,7 @@ class Generator:
 _DEFAULT = Generator()
 
 
-def default_generator():
+def default_generator() -> Generator:
     """The module-level :class:`Generator` used wherever ``rng=None``.
 
     Seeded from the operating system's entropy at import; :func:`seed` reseeds it.
@@ -285,7 +299,7 @@ def default_generator():
     return _DEFAULT
 
 
-def seed(s=None):
+def seed(s: Optional[int] = None) -> Generator:
     """Reseed the default generator in place (``torch.manual_seed``): key ``s``,
     counter 0.  None draws a fresh key from entropy.  Returns the default generator."""
     s = None if s is None else _check_seed(s, "s")
@@ -294,7 +308,7 @@ def seed(s=None):
     return _DEFAULT
 
 
-def as_generator(rng, name="rng"):
+def as_generator(rng: RNG, name: str = "rng") -> Generator:
     """The :class:`Generator` an ``rng`` argument means: a Generator itself, an int
     seed (a new ``Generator(rng)``), or None (the default generator)."""
     if rng is None:

@@ -9,11 +9,17 @@ To regularize with an optimizer, ``add_l2_grad_(grads, params, lam)`` before
 ``opt.step(grads)`` is torch's ``weight_decay=lam`` (coupled L2); AdamW's decoupled
 decay is an optimizer option instead.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 from . import _validation as _v
 from . import random as _random
 from ._ext import regularization as _k
+
+if TYPE_CHECKING:
+    from ._typing import Arrays, RNG
 
 __all__ = ["l2_penalty", "l1_penalty", "add_l2_grad_", "add_l1_grad_", "add_grad_noise_"]
 
@@ -52,7 +58,7 @@ def _pairs(grads, params):
     return gs, ps
 
 
-def l2_penalty(params, lam):
+def l2_penalty(params: Arrays, lam: float) -> float:
     r"""The L2 penalty :math:`\frac{\lambda}{2}\sum_i \sum_j w_{ij}^2` (a float).
 
     Its gradient is :func:`add_l2_grad_`'s :math:`\lambda w`.  The sum is accumulated
@@ -71,7 +77,7 @@ def l2_penalty(params, lam):
     return lam / 2 * total
 
 
-def l1_penalty(params, lam):
+def l1_penalty(params: Arrays, lam: float) -> float:
     r"""The L1 penalty :math:`\lambda\sum_i \sum_j |w_{ij}|` (a float), summed in
     float64."""
     lam = _v.nonneg_float(lam, "lam")
@@ -81,7 +87,7 @@ def l1_penalty(params, lam):
     return lam * total
 
 
-def add_l2_grad_(grads, params, lam):
+def add_l2_grad_(grads: Arrays, params: Arrays, lam: float) -> Arrays:
     r"""``grads[i] += lam * params[i]`` in place (the gradient of :func:`l2_penalty`;
     torch's coupled ``weight_decay``).  Returns ``grads``."""
     lam = _v.nonneg_float(lam, "lam")
@@ -90,7 +96,7 @@ def add_l2_grad_(grads, params, lam):
     return grads
 
 
-def add_l1_grad_(grads, params, lam):
+def add_l1_grad_(grads: Arrays, params: Arrays, lam: float) -> Arrays:
     r"""``grads[i] += lam * sign(params[i])`` in place (a subgradient of
     :func:`l1_penalty`, with sign(0) = 0 as ``numpy.sign``).  Returns ``grads``."""
     lam = _v.nonneg_float(lam, "lam")
@@ -99,7 +105,7 @@ def add_l1_grad_(grads, params, lam):
     return grads
 
 
-def noise_std(step, eta=0.3, gamma=0.55):
+def noise_std(step: int, eta: float = 0.3, gamma: float = 0.55) -> float:
     r""":math:`\sigma_t = \sqrt{\eta / (1 + t)^\gamma}`, the standard deviation of
     :func:`add_grad_noise_` at step t."""
     step = _v.integer(step, "step", 0)
@@ -114,7 +120,8 @@ def noise_std(step, eta=0.3, gamma=0.55):
     return math.sqrt(eta / power)
 
 
-def add_grad_noise_(grads, step, eta=0.3, gamma=0.55, rng=None):
+def add_grad_noise_(grads: Arrays, step: int, eta: float = 0.3, gamma: float = 0.55,
+                    rng: RNG = None) -> Arrays:
     r"""Add annealed Gaussian noise to gradients in place (Neelakantan et al., 2015,
     "Adding Gradient Noise Improves Learning for Very Deep Networks"):
 

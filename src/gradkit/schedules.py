@@ -15,15 +15,23 @@ up to rounding.
 
 ``warmup(optimizer, steps, ...)`` builds a warmup phase chained into another schedule.
 """
+from __future__ import annotations
+
 import math
 import numbers
 import types
 from bisect import bisect_right
 from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _validation as _v
+
+if TYPE_CHECKING:
+    from .optim.optimizer import Optimizer
+
+    _LrLambda = Callable[[int], float]  # epoch -> factor of the initial lr
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
            "ExponentialLR", "SequentialLR", "PolynomialLR", "CosineAnnealingLR",
@@ -118,9 +126,13 @@ class LRScheduler:
     new schedule (each group's ``'initial_lr'`` is set from its ``'lr'`` unless already
     present); ``last_epoch >= 0`` resumes one and requires ``'initial_lr'``.
     """
+    optimizer: Optimizer
+    base_lrs: list[float]
+    last_epoch: int
+
     _is_initial = False
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
         last_epoch = _int(last_epoch, "last_epoch", -1)
@@ -145,14 +157,14 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         raise NotImplementedError
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The lrs set by the last step, one per param group."""
         return self._last_lr
 
-    def step(self):
+    def step(self) -> None:
         """Advance the schedule by one step and write the new lrs into the optimizer."""
         self._step_count += 1
         self._update_lr(None)
@@ -171,11 +183,11 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = _lrs(self.optimizer)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Every attribute but the optimizer (the keys PyTorch's state_dict has)."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict`.  The whole dict is checked first (the same
         keys, each value of the same kind): a malformed one raises TypeError/ValueError
         naming the entry and changes nothing."""
@@ -194,7 +206,11 @@ class LambdaLR(LRScheduler):
     ``state_dict`` stores the ``__dict__`` of callable objects, not plain functions or
     lambdas (as PyTorch)."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+    lr_lambdas: list[Callable[[int], float]]
+
+    def __init__(self, optimizer: Optimizer,
+                 lr_lambda: Union[_LrLambda, list[_LrLambda], tuple[_LrLambda, ...]],
+                 last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         n = len(optimizer.param_groups)
         fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
@@ -206,11 +222,11 @@ class LambdaLR(LRScheduler):
         self.lr_lambdas = fns
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         return [base_lr * fn(self.last_epoch)
                 for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
                                for fn in self.lr_lambdas]
@@ -240,12 +256,13 @@ class StepLR(LRScheduler):
     r"""Multiply the lr by ``gamma`` every ``step_size`` steps:
     ``lr = initial_lr * gamma ** (last_epoch // step_size)``."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
         self.step_size = _int(step_size, "step_size", 1)
         self.gamma = _v.real(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _lrs(self.optimizer)
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
@@ -259,12 +276,13 @@ class MultiStepLR(LRScheduler):
     r"""Multiply the lr by ``gamma`` at each milestone (repeated milestones multiply
     repeatedly): ``lr = initial_lr * gamma ** #{m in milestones: m <= last_epoch}``."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
         self.milestones = Counter(_int(m, "milestones", 0) for m in milestones)
         self.gamma = _v.real(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch not in self.milestones:
             return _lrs(self.optimizer)
         return [group["lr"] * self.gamma ** self.milestones[self.last_epoch]
@@ -280,7 +298,8 @@ class ConstantLR(LRScheduler):
     r"""``lr = initial_lr * factor`` for the first ``total_iters`` steps, then
     ``initial_lr``.  ``factor`` in (0, 1]."""
 
-    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
         factor = _v.real(factor, "factor")
         if not 0.0 < factor <= 1.0:
             raise ValueError(f"factor must be in (0, 1], got {factor}")
@@ -288,7 +307,7 @@ class ConstantLR(LRScheduler):
         self.total_iters = _int(total_iters, "total_iters", 0)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0:
             return [group["lr"] * self.factor for group in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
@@ -306,8 +325,9 @@ class LinearLR(LRScheduler):
     ``lr = initial_lr * (s + (e - s) * min(last_epoch, total_iters) / total_iters)``.
     ``start_factor`` in (0, 1], ``end_factor`` in [0, 1]."""
 
-    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
-                 last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
         start_factor = _v.real(start_factor, "start_factor")
         end_factor = _v.real(end_factor, "end_factor")
         if not 0.0 < start_factor <= 1.0:
@@ -318,7 +338,7 @@ class LinearLR(LRScheduler):
         self.total_iters = _int(total_iters, "total_iters", 1)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0:
             return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -336,11 +356,11 @@ class LinearLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     r"""``lr = initial_lr * gamma ** last_epoch``."""
 
-    def __init__(self, optimizer, gamma, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = _v.real(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self._is_initial:
             return _lrs(self.optimizer)
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
@@ -352,12 +372,13 @@ class ExponentialLR(LRScheduler):
 class PolynomialLR(LRScheduler):
     r"""``lr = initial_lr * (1 - min(last_epoch, total_iters) / total_iters) ** power``."""
 
-    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:
         self.total_iters = _int(total_iters, "total_iters", 1)
         self.power = _v.real(power, "power")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self._is_initial or self.last_epoch > self.total_iters:
             return _lrs(self.optimizer)
         decay = ((1.0 - self.last_epoch / self.total_iters)
@@ -375,12 +396,13 @@ class CosineAnnealingLR(LRScheduler):
     ``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * last_epoch / T_max)) / 2``,
     applied in PyTorch's recursive form."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
         self.T_max = _int(T_max, "T_max", 1)
         self.eta_min = _v.real(eta_min, "eta_min")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self._is_initial:
             return _lrs(self.optimizer)
@@ -413,7 +435,8 @@ class SequentialLR(LRScheduler):
     ``t - milestones[i-1]``.
     """
 
-    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
+                 milestones: Sequence[int], last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         schedulers = list(schedulers)
         milestones = [_int(m, "milestones", 0) for m in milestones]
@@ -449,7 +472,7 @@ class SequentialLR(LRScheduler):
         elif hasattr(sched, "last_epoch"):
             sched.last_epoch -= 1
 
-    def step(self):
+    def step(self) -> None:
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[idx]
@@ -459,7 +482,7 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return state
@@ -493,8 +516,10 @@ class ReduceLROnPlateau:
     the next ``cooldown`` steps count no bad steps.
     """
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: Union[float, Sequence[float]] = 0,
+                 eps: float = 1e-8) -> None:
         factor = _v.real(factor, "factor")
         if not 0.0 <= factor < 1.0:
             raise ValueError(f"factor must be in [0, 1), got {factor}")
@@ -529,7 +554,7 @@ class ReduceLROnPlateau:
         self.num_bad_epochs = 0
 
     @property
-    def in_cooldown(self):
+    def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 
     def _is_better(self, a, best):
@@ -541,7 +566,7 @@ class ReduceLROnPlateau:
             return a > best * (self.threshold + 1.0)
         return a > best + self.threshold
 
-    def step(self, metrics):
+    def step(self, metrics: float) -> None:
         """Record one value of the monitored metric and reduce the lr if due."""
         try:  # a number, a NumPy scalar, a 0-d array or a torch scalar tensor
             current = float(metrics)
@@ -575,13 +600,13 @@ class ReduceLROnPlateau:
             if old_lr - new_lr > self.eps:
                 group["lr"] = new_lr
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         return self._last_lr
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict`; the whole dict is checked first (a malformed
         one raises TypeError/ValueError naming the entry and changes nothing)."""
         self._load(self._check_state(state_dict))
@@ -629,9 +654,14 @@ class CyclicLR(LRScheduler):
     scale``.  The constructor sets the lr to ``base_lr`` (which becomes initial_lr).
     """
 
-    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
-                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
-                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, base_lr: Union[float, Sequence[float]],
+                 max_lr: Union[float, Sequence[float]], step_size_up: int = 2000,
+                 step_size_down: Optional[int] = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Optional[Callable[[float], float]] = None,
+                 scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum: Union[float, Sequence[float]] = 0.8,
+                 max_momentum: Union[float, Sequence[float]] = 0.9,
+                 last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
         base_lrs = _per_group("base_lr", optimizer, base_lr)
@@ -674,7 +704,7 @@ class CyclicLR(LRScheduler):
         if self._scale_fn_custom is None:
             self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
 
-    def scale_fn(self, x):
+    def scale_fn(self, x: float) -> float:
         if self._scale_fn_custom is not None:
             return self._scale_fn_custom(x)
         if self.mode == "triangular":
@@ -683,7 +713,7 @@ class CyclicLR(LRScheduler):
             return 1 / (2.0 ** (x - 1))
         return self.gamma ** x
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         cycle = math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         if x <= self.step_ratio:
@@ -700,7 +730,7 @@ class CyclicLR(LRScheduler):
                 _set_momentum(group, self.use_beta1, m)
         return lrs
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         fn = state.pop("_scale_fn_custom")
         state["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
@@ -736,7 +766,10 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     ``step(epoch)`` with a (fractional) epoch sets the position directly, as PyTorch's.
     """
 
-    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+    T_cur: float  # fractional when step(epoch) is given one
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1,
+                 eta_min: float = 0.0, last_epoch: int = -1) -> None:
         self.T_0 = _int(T_0, "T_0", 1)
         self.T_i = self.T_0
         self.T_mult = _int(T_mult, "T_mult", 1)
@@ -744,12 +777,12 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         return [self.eta_min + (base_lr - self.eta_min)
                 * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
                 for base_lr in self.base_lrs]
 
-    def step(self, epoch=None):
+    def step(self, epoch: Optional[float] = None) -> None:
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:
@@ -792,10 +825,14 @@ class OneCycleLR(LRScheduler):
     ValueError.
     """
 
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True,
-                 base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
-                 final_div_factor=1e4, three_phase=False, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, max_lr: Union[float, Sequence[float]],
+                 total_steps: Optional[int] = None, epochs: Optional[int] = None,
+                 steps_per_epoch: Optional[int] = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: Union[float, Sequence[float]] = 0.85,
+                 max_momentum: Union[float, Sequence[float]] = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
         if total_steps is not None:
@@ -858,7 +895,7 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         step_num = self.last_epoch
         if step_num > self.total_steps:
             raise ValueError(f"Tried to step {step_num} times. The specified number of "
@@ -900,7 +937,8 @@ class Warmup(LRScheduler):
     multiplication with other schedulers; use :func:`warmup` with ``after=``.
     """
 
-    def __init__(self, optimizer, steps, kind="linear", start_factor=None, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, steps: int, kind: str = "linear",
+                 start_factor: Optional[float] = None, last_epoch: int = -1) -> None:
         self.steps = _int(steps, "steps", 1)
         if kind not in ("linear", "exponential"):
             raise ValueError(f"kind must be 'linear' or 'exponential', got {kind!r}")
@@ -911,7 +949,7 @@ class Warmup(LRScheduler):
         self.start_factor = s
         super().__init__(optimizer, last_epoch)
 
-    def factor(self, t):
+    def factor(self, t: int) -> float:
         """The warmup factor at step t."""
         if t >= self.steps - 1:
             return 1.0
@@ -920,14 +958,16 @@ class Warmup(LRScheduler):
             return self.start_factor + (1.0 - self.start_factor) * frac
         return self.start_factor ** (1.0 - frac)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         f = self.factor(self.last_epoch)
         return [base_lr * f for base_lr in self.base_lrs]
 
     _get_closed_form_lr = get_lr
 
 
-def warmup(optimizer, steps, kind="linear", after=None, *, start_factor=None):
+def warmup(optimizer: Optimizer, steps: int, kind: str = "linear",
+           after: Optional[LRScheduler] = None, *,
+           start_factor: Optional[float] = None) -> LRScheduler:
     r"""A warmup of ``steps`` steps, then the schedule ``after`` (if given).
 
     Build ``after`` on the same optimizer first, then call ``warmup``.  After ``t`` calls

@@ -6,11 +6,18 @@ per-parameter step counts and state names as torch; the gradients are passed to
 memory, one parallel region for all its arrays); see :mod:`gradkit.optim.functional`
 for the formulas.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._ext import optim as _k
 from .. import _validation as _c
 from .optimizer import Optimizer
+
+if TYPE_CHECKING:
+    from .._typing import ParamsArg
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS"]
 
@@ -45,8 +52,9 @@ class SGD(Optimizer):
     _slots = ("momentum_buffer",)
     _counts_steps = False
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False):
+    def __init__(self, params: ParamsArg, lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 *, maximize: bool = False) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
@@ -56,7 +64,7 @@ class SGD(Optimizer):
                               g["nesterov"], g["maximize"])
 
     def _needed(self, opts):
-        return ("momentum_buffer",) if opts[1] != 0.0 else ()
+        return ("momentum_buffer",) if opts.momentum != 0.0 else ()
 
     def _new_state(self, slot, param, group):
         return np.empty_like(param)  # filled with the gradient by the first step
@@ -100,8 +108,10 @@ class Adam(Optimizer):
     """
     _slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+    def __init__(self, params: ParamsArg, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False, decoupled_weight_decay: bool = False) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay))
@@ -113,7 +123,7 @@ class Adam(Optimizer):
                                names=("betas[0]", "betas[1]"))
 
     def _needed(self, opts):
-        return self._slots if opts[5] else self._slots[:2]
+        return self._slots if opts.amsgrad else self._slots[:2]
 
     def _update(self, params, grads, state, opts, fresh):
         _k.adam(params, grads, state["exp_avg"], state["exp_avg_sq"],
@@ -126,8 +136,10 @@ class AdamW(Adam):
     decay term in the gradient.  Default ``weight_decay=1e-2``; otherwise as
     :class:`Adam`."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False):
+    def __init__(self, params: ParamsArg, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
                          decoupled_weight_decay=True)
 
@@ -161,8 +173,9 @@ class RMSprop(Optimizer):
     """
     _slots = ("square_avg", "momentum_buffer", "grad_avg")
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-                 momentum=0.0, centered=False, *, maximize=False):
+    def __init__(self, params: ParamsArg, lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered,
                                       maximize=maximize))
@@ -172,8 +185,8 @@ class RMSprop(Optimizer):
                                   g["momentum"], g["centered"], g["maximize"])
 
     def _needed(self, opts):
-        return (("square_avg",) + (("momentum_buffer",) if opts[4] > 0.0 else ())
-                + (("grad_avg",) if opts[5] else ()))
+        return (("square_avg",) + (("momentum_buffer",) if opts.momentum > 0.0 else ())
+                + (("grad_avg",) if opts.centered else ()))
 
     def _update(self, params, grads, state, opts, fresh):
         _k.rmsprop(params, grads, state["square_avg"], state["grad_avg"],
@@ -208,8 +221,9 @@ class Adagrad(Optimizer):
     _slots = ("sum",)
     _eager = True
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+    def __init__(self, params: ParamsArg, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10, *, maximize: bool = False) -> None:
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize))
@@ -268,8 +282,9 @@ class LARS(Optimizer):
     _slots = ("trace",)
     _counts_steps = False
 
-    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3,
-                 eps=0.0, *, nesterov=False):
+    def __init__(self, params: ParamsArg, lr: float, momentum: float = 0.9,
+                 weight_decay: float = 0.0, trust_coefficient: float = 1e-3,
+                 eps: float = 0.0, *, nesterov: bool = False) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       trust_coefficient=trust_coefficient, eps=eps,
                                       nesterov=nesterov))

@@ -14,10 +14,17 @@ The formulas, in torch's order of operations, are those of ``torch.optim``'s
 single-tensor implementations (LARS: ``optax.lars``); see :mod:`gradkit.optim` and
 docs/optim.md.  The optimizer classes call the same kernels.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional, Sequence, Union
+
 import numpy as np
 
 from .. import _validation as _c
 from .._ext import optim as _k
+
+if TYPE_CHECKING:
+    from .._typing import Arrays, FloatArray, Steps
 
 __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_"]
 
@@ -82,8 +89,10 @@ def _steps(step, many, params):
     return out
 
 
-def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,
-         weight_decay=0.0, nesterov=False, maximize=False):
+def sgd_(param: Arrays, grad: Arrays, momentum_buffer: Optional[Arrays] = None, *,
+         lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+         weight_decay: float = 0.0, nesterov: bool = False,
+         maximize: bool = False) -> Union[FloatArray, Sequence[Optional[FloatArray]], None]:
     r"""One SGD step in place (``torch.optim.SGD``).
 
     .. math::
@@ -111,8 +120,9 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
     opts = _c.sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize)
     many, params = _params(param)
     grads = _grads(grad, many, params)
+    bufs: list[Optional[FloatArray]]
     bufs, fresh = [None] * len(params), [False] * len(params)
-    if opts[1] != 0.0:
+    if opts.momentum != 0.0:
         given = _per_param(momentum_buffer, "momentum_buffer", many, params)
         for i, (b, p, g) in enumerate(zip(given, params, grads)):
             label = f"momentum_buffer[{i}]" if many else "momentum_buffer"
@@ -121,19 +131,21 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
             elif g is not None:
                 fresh[i] = True
     _no_overlap(many, params, momentum_buffer=bufs)
-    if opts[1] != 0.0:
+    if opts.momentum != 0.0:
         for i, p in enumerate(params):  # allocate only once everything is checked
             if fresh[i]:
                 bufs[i] = np.empty_like(p)
     _k.sgd(params, grads, bufs, fresh, *opts)
-    if opts[1] == 0.0:
+    if opts.momentum == 0.0:
         return [None] * len(params) if many else None
     return bufs if many else bufs[0]
 
 
-def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
-          eps=1e-8, weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
-          decoupled=False, maximize=False):
+def adam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step: Steps, *,
+          lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 0.0, amsgrad: bool = False,
+          max_exp_avg_sq: Optional[Arrays] = None, decoupled: bool = False,
+          maximize: bool = False) -> None:
     r"""One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step in place.
 
     .. math::
@@ -164,15 +176,17 @@ def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0
     ms = _states(exp_avg, "exp_avg", many, params, grads)
     vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
     vmax = (_states(max_exp_avg_sq, "max_exp_avg_sq", many, params, grads)
-            if opts[5] else None)
+            if opts.amsgrad else None)
     steps = _steps(step, many, params)
     _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs, max_exp_avg_sq=vmax)
     _k.adam(params, grads, ms, vs, vmax, steps, *opts)
 
 
-def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr=1e-2,
-             alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-             maximize=False):
+def rmsprop_(param: Arrays, grad: Arrays, square_avg: Arrays, *,
+             grad_avg: Optional[Arrays] = None, momentum_buffer: Optional[Arrays] = None,
+             lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+             weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+             maximize: bool = False) -> None:
     r"""One RMSprop step in place (``torch.optim.RMSprop``).
 
     .. math::
@@ -191,15 +205,16 @@ def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr
     many, params = _params(param)
     grads = _grads(grad, many, params)
     sqs = _states(square_avg, "square_avg", many, params, grads)
-    gas = _states(grad_avg, "grad_avg", many, params, grads) if opts[5] else None
+    gas = _states(grad_avg, "grad_avg", many, params, grads) if opts.centered else None
     bufs = (_states(momentum_buffer, "momentum_buffer", many, params, grads)
-            if opts[4] > 0.0 else None)
+            if opts.momentum > 0.0 else None)
     _no_overlap(many, params, square_avg=sqs, grad_avg=gas, momentum_buffer=bufs)
     _k.rmsprop(params, grads, sqs, gas, bufs, None, *opts)
 
 
-def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-             eps=1e-10, maximize=False):
+def adagrad_(param: Arrays, grad: Arrays, state_sum: Arrays, step: Steps, *,
+             lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+             eps: float = 1e-10, maximize: bool = False) -> None:
     r"""One Adagrad step in place (``torch.optim.Adagrad``).
 
     .. math::
@@ -220,8 +235,9 @@ def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_deca
     _k.adagrad(params, grads, sums, steps, *opts)
 
 
-def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
-          trust_coefficient=1e-3, eps=0.0, nesterov=False):
+def lars_(param: Arrays, grad: Arrays, trace: Arrays, *, lr: float, momentum: float = 0.9,
+          weight_decay: float = 0.0, trust_coefficient: float = 1e-3, eps: float = 0.0,
+          nesterov: bool = False) -> Union[float, list[Optional[float]], None]:
     r"""One LARS step in place, as ``optax.lars`` (its chain, in order:
     ``add_decayed_weights``, ``scale_by_trust_ratio``, ``scale_by_learning_rate``,
     ``trace``).

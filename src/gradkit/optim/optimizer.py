@@ -8,13 +8,19 @@ object), checks every parameter, gradient and group option before the first para
 is touched, creates missing state, then runs one multi-tensor kernel per group (per
 dtype).
 """
+from __future__ import annotations
+
 import copy
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
 from .. import _validation as _c
+
+if TYPE_CHECKING:
+    from .._typing import FloatArray, ParamsArg
 
 __all__ = ["Optimizer"]
 
@@ -75,12 +81,15 @@ class Optimizer:
     _slots: tuple[str, ...] = ()
     _eager = False
     _counts_steps = True
+    # defined by the subclasses
+    _options: Callable[[dict[str, Any]], tuple[Any, ...]]
+    _needed: Callable[[tuple[Any, ...]], tuple[str, ...]]
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: ParamsArg, defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
-        self.param_groups = []
-        self._params = []      # every parameter, flattened in group order
-        self._groups = []      # one _Group per param group
+        self.param_groups: list[dict[str, Any]] = []
+        self._params: list[FloatArray] = []  # every parameter, flattened in group order
+        self._groups: list[_Group] = []  # one _Group per param group
         if isinstance(params, np.ndarray):
             raise TypeError("params must be a list of arrays or of dicts, got one array; "
                             "wrap it in a list")
@@ -95,7 +104,7 @@ class Optimizer:
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         for group in params:
-            self.add_param_group(group)
+            self.add_param_group(group)  # type: ignore[arg-type]  # dicts by now
 
     # ---- groups ---------------------------------------------------------------------
 
@@ -121,7 +130,7 @@ class Optimizer:
         except KeyError as e:
             raise ValueError(f"param_groups[{gi}] has no {e.args[0]!r} option") from None
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group ``{"params": [...], **options}``; missing options take the
         optimizer's defaults."""
         if not isinstance(param_group, dict):
@@ -188,7 +197,8 @@ class Optimizer:
 
     # ---- the update -----------------------------------------------------------------
 
-    def _check_step(self, grads):
+    def _check_step(self, grads: Sequence[Optional[FloatArray]]
+                    ) -> tuple[Sequence[Optional[FloatArray]], list[tuple[Any, ...]]]:
         """Run every check :meth:`step` runs on ``grads`` (parameters re-read from
         ``param_groups``, gradients, options) without updating anything; raises what
         ``step`` would raise.  Returns the checked gradients and options.  Used by
@@ -198,7 +208,7 @@ class Optimizer:
         opts = [self._checked_options(g, gi) for gi, g in enumerate(self.param_groups)]
         return grads, opts
 
-    def step(self, grads):
+    def step(self, grads: Sequence[Optional[FloatArray]]) -> None:
         """One update with ``grads`` (a list aligned with the flattened parameters of
         every group, in order; a None entry skips its parameter, as torch does for a
         parameter whose ``.grad`` is None).
@@ -252,7 +262,7 @@ class Optimizer:
 
     # ---- state dict -----------------------------------------------------------------
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {"step": int, slot: array, ...}}, "param_groups":
         [{options..., "params": [indices]}]}`` as torch, indices counting the
         parameters across groups in order.  Arrays are copies."""
@@ -272,7 +282,7 @@ class Optimizer:
             k += len(entry.params)
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore options and state saved by :meth:`state_dict` (arrays are copied,
         cast to each parameter's dtype).  The whole dict is checked first: a malformed
         one raises TypeError/ValueError naming the entry and changes nothing."""
@@ -342,7 +352,7 @@ class Optimizer:
                 self._create(entry, [True] * len(entry.params),
                              self._needed(self._options(group)), group)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
         for i, g in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")
