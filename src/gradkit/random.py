@@ -226,10 +226,8 @@ class Generator:
         y, _ = _v.fill_target(shape, np.int64, out, float_out=False)
         if high is None:
             low, high = 0, low
-        for v, nm in ((low, "low"), (high, "high")):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"{nm} must be an int, got {type(v).__name__}")
-        low, high = int(low), int(high)
+        low = _v.integer(low, "low", None, None)
+        high = _v.integer(high, "high", None, None)
         if not (-(1 << 63) <= low < high <= (1 << 63)):
             raise ValueError(f"integers needs -2**63 <= low < high <= 2**63, got "
                              f"low={low}, high={high}")
