@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -119,6 +120,12 @@ def same_dtype(a, dtype, name, ref="x"):
 
 # ---- read-only arrays -----------------------------------------------------------------
 
+def c_aligned(a):
+    """`a` if it is C-contiguous and aligned, else one aligned C-contiguous copy."""
+    flags = a.flags
+    return a if flags.c_contiguous and flags.aligned else a.copy(order="C")
+
+
 def float_array(a: Any, name: str) -> NDArray[Any]:
     """`a` as a native, aligned, C-contiguous float32/float64 ndarray; copied once only
     if it is not (a byte-swapped float array is converted to native order)."""
@@ -135,12 +142,7 @@ def float_array(a: Any, name: str) -> NDArray[Any]:
         if _swapped_float(dt):
             return np.ascontiguousarray(a, dtype=dt.newbyteorder("="))
         raise _dtype_error(name, dt)
-    flags = a.flags
-    if not flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    elif not flags.aligned:
-        a = a.copy()
-    return a
+    return c_aligned(a)
 
 
 def like(a: Any, name: str, ref: NDArray[Any], ref_name: str = "x") -> NDArray[Any]:
@@ -438,27 +440,6 @@ def choice(v, name, options):
     return v
 
 
-def shape_tuple(shape, name="shape"):
-    """A shape (an int or a sequence of ints >= 0) as a tuple of Python ints."""
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"{name} must be an int or a tuple of ints, got "
-                        f"{type(shape).__name__}") from None
-    out = []
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-            raise TypeError(f"{name} must contain ints, got {type(d).__name__}")
-        if d < 0:
-            raise ValueError(f"{name} must not contain negative sizes, got {dims}")
-        if d > INT64_MAX:
-            raise ValueError(f"{name} has a size too large for memory, got {dims}")
-        out.append(int(d))
-    return tuple(out)
-
-
 # ---- state dicts -----------------------------------------------------------------------
 
 def state_entry(d, key, name="state_dict"):
@@ -547,20 +528,35 @@ def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov):
 
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============
-# (appended as one section so it merges apart from the rest of this module)
-
-import sys  # noqa: E402  (kept in this section: merges apart)
 
 _U64 = 1 << 64
 
 
 def size_shape(shape: Any, name: str = "shape") -> tuple[int, ...]:
-    """``shape_tuple``, and NumPy must be able to index it: the element count too below
-    2**63 (ValueError, never an OverflowError later)."""
-    shape = shape_tuple(shape, name)
-    if math.prod(shape) > sys.maxsize:
-        raise ValueError(f"{name} {shape} has more elements than can be indexed (2**63)")
-    return shape
+    """A shape (an int or a sequence of ints >= 0) as a tuple of Python ints that NumPy
+    can index: the element count below 2**63 too (ValueError, never an OverflowError
+    later)."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a tuple of ints, got "
+                        f"{type(shape).__name__}") from None
+    out: list[int] = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"{name} must contain ints, got {type(d).__name__}")
+        size = int(d)
+        if size < 0:
+            raise ValueError(f"{name} must not contain negative sizes, got {dims}")
+        if size > INT64_MAX:
+            raise ValueError(f"{name} has a size too large for memory, got {dims}")
+        out.append(size)
+    if math.prod(out) > sys.maxsize:
+        raise ValueError(f"{name} {tuple(out)} has more elements than can be indexed "
+                         "(2**63)")
+    return tuple(out)
 
 
 def uint64(v, name="seed"):
@@ -573,8 +569,6 @@ def uint64(v, name="seed"):
     return v
 
 
-
-
 def exact_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
     """An ndarray of exactly `dtype` (byte order included) and `shape`, C-contiguous
     and aligned (a copy when it is not)."""
@@ -585,9 +579,7 @@ def exact_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
         raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
     if a.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
-    if not (a.flags.c_contiguous and a.flags.aligned):
-        a = np.ascontiguousarray(a).copy()
-    return a
+    return c_aligned(a)
 
 
 def as_2d_float(X, who, name="X", min_samples=1):
@@ -625,9 +617,7 @@ def as_2d_float(X, who, name="X", min_samples=1):
     if arr.shape[1] < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
                          f"minimum of 1 is required by {who}.")
-    if not (arr.flags.c_contiguous and arr.flags.aligned):
-        arr = np.ascontiguousarray(arr).copy()
-    return arr
+    return c_aligned(arr)
 
 
 def raise_nonfinite(X, name="X"):
