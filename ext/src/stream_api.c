@@ -16,3 +16,11 @@ double gk_stream_copy(const double *a, double *b, gk_index n, int reps)
     return stream_table()->copy(a, b, n, reps);
 }
 
+
+uint64_t gk_probe_streams(const void *const *reads, int n_reads, void *const *writes, int n_writes,
+                          size_t bytes, gk_index work, int store)
+{
+    if (n_reads < 0 || n_writes < 0 || (n_reads && !reads) || (n_writes && !writes))
+        return 0;
+    return stream_table()->probe(reads, n_reads, writes, n_writes, bytes, work, store);
+}
