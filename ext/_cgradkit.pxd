@@ -24,5 +24,6 @@ cdef extern from "gradkit/common.h" nogil:
     const char *gk_simd_compiled()
     double gk_stream_scale(double *a, gk_index n, int reps)
     double gk_stream_copy(const double *a, double *b, gk_index n, int reps)
-    uint64_t gk_probe_streams(const void *const *reads, int n_reads, void *const *writes,
-                              int n_writes, size_t bytes, gk_index work, int store)
+    uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes,
+                              int n_reads, void *const *writes, const size_t *write_bytes,
+                              int n_writes, gk_index work, int store)

@@ -48,40 +48,38 @@ def stream_copy(cnp.ndarray[cnp.float64_t, ndim=1, mode="c"] a,
     return t
 
 
-def probe_streams(inputs, outputs, Py_ssize_t work, int store=-1):
+def probe_streams(reads, writes, Py_ssize_t work, int store=-1):
     """One pass over the streams of a benchmark case, with no arithmetic (the per-case
     limit of ``gradkit bench``; gk_probe_streams in common.h).
 
-    Reads every array of ``inputs`` and writes every array of ``outputs`` (C-contiguous,
-    all of the same size in bytes; an output that is also an input is updated in
-    place), on the threads a kernel of ``work`` elements would use.  ``store``: 1
-    non-temporal, 0 ordinary, -1 what the kernels choose.  GIL released."""
+    Reads every array of ``reads`` and writes every array of ``writes`` (C-contiguous;
+    streams of different lengths are walked side by side in proportion; an array in
+    both lists is updated in place), on the threads a kernel of ``work`` elements would
+    use.  ``store``: 1 non-temporal, 0 ordinary, -1 what the kernels choose.  GIL
+    released."""
     cdef const void *ins[16]
     cdef void *outs[16]
-    cdef int n_in = len(inputs), n_out = len(outputs), s
-    cdef size_t nbytes = 0
+    cdef size_t in_bytes[16]
+    cdef size_t out_bytes[16]
+    cdef int n_in = len(reads), n_out = len(writes), s
     cdef uint64_t word
     if n_in > 16 or n_out > 16:
-        raise ValueError("probe_streams: at most 16 inputs and 16 outputs")
-    arrays = list(inputs) + list(outputs)
-    if not arrays:
+        raise ValueError("probe_streams: at most 16 reads and 16 writes")
+    if n_in + n_out == 0:
         raise ValueError("probe_streams: no stream")
-    for k, a in enumerate(arrays):
+    for k, a in enumerate(list(reads) + list(writes)):
         if not isinstance(a, _np.ndarray) or not a.flags.c_contiguous:
             raise TypeError("probe_streams: streams must be C-contiguous arrays")
         if k >= n_in and not a.flags.writeable:
-            raise ValueError("probe_streams: outputs must be writeable")
-        if k == 0:
-            nbytes = a.nbytes
-        elif <size_t>a.nbytes != nbytes:
-            raise ValueError("probe_streams: streams differ in size "
-                             f"({a.nbytes} and {nbytes} bytes)")
+            raise ValueError("probe_streams: written streams must be writeable")
     for s in range(n_in):
-        ins[s] = <const void *>cnp.PyArray_DATA(inputs[s])
+        ins[s] = <const void *>cnp.PyArray_DATA(reads[s])
+        in_bytes[s] = reads[s].nbytes
     for s in range(n_out):
-        outs[s] = cnp.PyArray_DATA(outputs[s])
+        outs[s] = cnp.PyArray_DATA(writes[s])
+        out_bytes[s] = writes[s].nbytes
     with nogil:
-        word = c.gk_probe_streams(ins, n_in, outs, n_out, nbytes, work, store)
+        word = c.gk_probe_streams(ins, in_bytes, n_in, outs, out_bytes, n_out, work, store)
     return word
 
 

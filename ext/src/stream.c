@@ -50,6 +50,7 @@ typedef __m512i pv;
 #define PV_STORE(p, v) _mm512_storeu_si512((void *)(p), v)
 #define PV_STREAM(p, v) _mm512_stream_si512((void *)(p), v)
 #define PV_WORD(v) ((uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(v)))
+#define PV_LOAD_BYTE(x) _mm512_set1_epi8((char)(x))
 #elif defined(__AVX2__)
 typedef __m256i pv;
 #define PV_BYTES 32
@@ -59,6 +60,7 @@ typedef __m256i pv;
 #define PV_STORE(p, v) _mm256_storeu_si256((__m256i *)(p), v)
 #define PV_STREAM(p, v) _mm256_stream_si256((__m256i *)(p), v)
 #define PV_WORD(v) ((uint64_t)_mm_cvtsi128_si64(_mm256_castsi256_si128(v)))
+#define PV_LOAD_BYTE(x) _mm256_set1_epi8((char)(x))
 #elif defined(__SSE2__)
 typedef __m128i pv;
 #define PV_BYTES 16
@@ -68,6 +70,7 @@ typedef __m128i pv;
 #define PV_STORE(p, v) _mm_storeu_si128((__m128i *)(p), v)
 #define PV_STREAM(p, v) _mm_stream_si128((__m128i *)(p), v)
 #define PV_WORD(v) ((uint64_t)_mm_cvtsi128_si64(v))
+#define PV_LOAD_BYTE(x) _mm_set1_epi8((char)(x))
 #else
 typedef uint64_t pv;
 #define PV_BYTES 8
@@ -77,50 +80,65 @@ typedef uint64_t pv;
 #define PV_STORE(p, v) (*(uint64_t *)(p) = (v))
 #define PV_STREAM(p, v) PV_STORE(p, v)
 #define PV_WORD(v) (v)
+#define PV_LOAD_BYTE(x) ((uint64_t)(unsigned char)(x))
 #endif
 
 #define PROBE_MAX_STREAMS 16
+#define PROBE_BLOCK 64      /* vectors of the longest stream per step */
 
-/* vectors [v0, v1) of every stream; nt_mask bit s: output s is stored non-temporally
- * (and is aligned to PV_BYTES) */
-static uint64_t probe_range(const char *const *in, int n_in, char *const *out, int n_out,
-                            size_t v0, size_t v1, unsigned nt_mask)
+/* bytes [b0, b1) of a stream: vectors, then the bytes short of one */
+static inline pv probe_read(const char *p, size_t b0, size_t b1, pv acc)
 {
-    pv acc = PV_ZERO();
-    for (size_t v = v0; v < v1; ++v) {
-        const size_t at = v * PV_BYTES;
-        pv x = PV_ZERO();
-        for (int s = 0; s < n_in; ++s)
-            x = PV_OR(x, PV_LOAD(in[s] + at));
-        acc = PV_OR(acc, x);
-        for (int s = 0; s < n_out; ++s) {
-            if (nt_mask >> s & 1u)
-                PV_STREAM(out[s] + at, x);
-            else
-                PV_STORE(out[s] + at, x);
-        }
-    }
-    return PV_WORD(acc);
+    size_t b = b0;
+    for (; b + PV_BYTES <= b1; b += PV_BYTES)
+        acc = PV_OR(acc, PV_LOAD(p + b));
+    unsigned char x = 0;
+    for (; b < b1; ++b) x |= (unsigned char)p[b];
+    return PV_OR(acc, PV_LOAD_BYTE(x));
 }
 
-static uint64_t probe_streams(const void *const *in, int n_in, void *const *out, int n_out,
-                              size_t bytes, gk_index work, int store)
+static inline void probe_write(char *p, size_t b0, size_t b1, pv x, int nt)
+{
+    size_t b = b0;
+    if (nt)
+        for (; b + PV_BYTES <= b1; b += PV_BYTES) PV_STREAM(p + b, x);
+    else
+        for (; b + PV_BYTES <= b1; b += PV_BYTES) PV_STORE(p + b, x);
+    for (; b < b1; ++b) p[b] = (char)PV_WORD(x);
+}
+
+/* the share [num/den, (num+1)/den) of `bytes`, in whole vectors but for the last */
+static inline size_t probe_cut(size_t bytes, size_t num, size_t den)
+{
+    if (num >= den) return bytes;
+    return (size_t)((double)(bytes / PV_BYTES) * (double)num / (double)den) * PV_BYTES;
+}
+
+static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int n_in,
+                              void *const *out, const size_t *out_bytes, int n_out,
+                              gk_index work, int store)
 {
     const char *ins[PROBE_MAX_STREAMS];
     char *outs[PROBE_MAX_STREAMS];
-    unsigned nt_mask = 0;
+    int nts[PROBE_MAX_STREAMS];
+    size_t longest = 0;
     if (n_in > PROBE_MAX_STREAMS) n_in = PROBE_MAX_STREAMS;
     if (n_out > PROBE_MAX_STREAMS) n_out = PROBE_MAX_STREAMS;
-    for (int s = 0; s < n_in; ++s) ins[s] = (const char *)in[s];
+    for (int s = 0; s < n_in; ++s) {
+        ins[s] = (const char *)in[s];
+        if (in_bytes[s] > longest) longest = in_bytes[s];
+    }
     for (int s = 0; s < n_out; ++s) {
         outs[s] = (char *)out[s];
+        if (out_bytes[s] > longest) longest = out_bytes[s];
         int inplace = 0;
         for (int r = 0; r < n_in; ++r) inplace |= ins[r] == outs[s];
-        int nt = store < 0 ? bytes >= GK_STREAM_MIN_BYTES : store > 0;
-        if (nt && !inplace && ((uintptr_t)outs[s] & (PV_BYTES - 1)) == 0)
-            nt_mask |= 1u << s;
+        int nt = store < 0 ? out_bytes[s] >= GK_STREAM_MIN_BYTES : store > 0;
+        nts[s] = nt && !inplace && ((uintptr_t)outs[s] & (PV_BYTES - 1)) == 0;
     }
-    const size_t nvec = bytes / PV_BYTES;
+    /* steps of PROBE_BLOCK vectors of the longest stream; each stream moves its own
+     * share of a step, so streams of every length are walked side by side */
+    const size_t nstep = (longest + PROBE_BLOCK * PV_BYTES - 1) / (PROBE_BLOCK * PV_BYTES);
     uint64_t word = 0;
     int nt = gk_threads_for(work);
     (void)nt;
@@ -131,16 +149,22 @@ static uint64_t probe_streams(const void *const *in, int n_in, void *const *out,
 #else
         const size_t t = 0, T = 1;
 #endif
-        word |= probe_range(ins, n_in, outs, n_out, nvec * t / T, nvec * (t + 1) / T,
-                            nt_mask);
-        if (nt_mask) gk_sfence();
-    }
-    /* the tail shorter than one vector */
-    for (size_t b = nvec * PV_BYTES; b < bytes; ++b) {
-        unsigned char x = 0;
-        for (int s = 0; s < n_in; ++s) x |= (unsigned char)ins[s][b];
-        for (int s = 0; s < n_out; ++s) outs[s][b] = (char)x;
-        word |= x;
+        int any_nt = 0;
+        pv acc = PV_ZERO();
+        for (size_t k = nstep * t / T; k < nstep * (t + 1) / T; ++k) {
+            pv x = PV_ZERO();
+            for (int s = 0; s < n_in; ++s)
+                x = probe_read(ins[s], probe_cut(in_bytes[s], k, nstep),
+                               probe_cut(in_bytes[s], k + 1, nstep), x);
+            for (int s = 0; s < n_out; ++s) {
+                probe_write(outs[s], probe_cut(out_bytes[s], k, nstep),
+                            probe_cut(out_bytes[s], k + 1, nstep), x, nts[s]);
+                any_nt |= nts[s];
+            }
+            acc = PV_OR(acc, x);
+        }
+        if (any_nt) gk_sfence();
+        word |= PV_WORD(acc);
     }
     return word;
 }

@@ -8,8 +8,9 @@ typedef struct {
     double (*scale)(double *a, gk_index n, int reps);
     double (*copy)(const double *a, double *b, gk_index n, int reps);
     /* gk_probe_streams (common.h) */
-    uint64_t (*probe)(const void *const *reads, int n_reads, void *const *writes, int n_writes,
-                      size_t bytes, gk_index work, int store);
+    uint64_t (*probe)(const void *const *reads, const size_t *read_bytes, int n_reads,
+                      void *const *writes, const size_t *write_bytes, int n_writes,
+                      gk_index work, int store);
 } gk_stream_table;
 
 #endif

@@ -57,3 +57,24 @@ def scaled(n):
     """``n`` times :func:`size_scale`, at least 1: use it in ``cases()`` for the
     dimension that sets the bandwidth-sized shapes (e.g. the 8192 rows of 8192x1024)."""
     return max(1, round(n * size_scale()))
+
+
+def probe(reads, writes, work=None, store=-1):
+    """The per-case limit: a callable that moves the case's streams -- reads every
+    array of ``reads``, writes every array of ``writes`` (an array in both is updated
+    in place) -- with no arithmetic, on the threads gradkit gives a kernel of ``work``
+    elements (default: the elements of the longest stream), with the store kind the
+    kernels choose (``store=-1``; 1 non-temporal, 0 ordinary).  Time it beside the
+    kernel: % of limit = probe time / kernel time.
+
+    List only the streams that scale with the problem (x, y, dy, parameters and
+    states); per-column weights and per-row statistics stay in cache.
+    """
+    from .._ext import runtime as _rt
+    reads, writes = list(reads), list(writes)
+    if work is None:
+        work = max(a.size for a in reads + writes)
+
+    def call():
+        return _rt.probe_streams(reads, writes, work, store)
+    return call
