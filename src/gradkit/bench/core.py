@@ -27,6 +27,8 @@ class Case:
     goal_roofline: Optional[float] = None     # numeric target share of the roofline (0-1)
     extra: dict = field(default_factory=dict)
     family: str = ""                          # filled by the runner from cases_<family>.py
+    limit: Optional[Callable[[], object]] = None   # per-case probe: core.probe(reads, writes)
+    gradkit_out: Optional[Callable[[], object]] = None  # the gradkit call with out= given
 
 
 def try_import_torch():
