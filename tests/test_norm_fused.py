@@ -292,3 +292,54 @@ def test_bad_input_raises_before_anything_changes(kind, rng):
     for err, match, call in bad_bwd:
         with pytest.raises(err, match=match):
             call()
+
+
+# ---- nn.Residual ------------------------------------------------------------------------
+
+def _residual(norm_kind, p, seed=6):
+    lin = gradkit.nn.Linear(8, 8, rng=1, dtype=np.float64)
+    return gradkit.nn.Residual(lin, norm_kind, features=8, dtype=np.float64, p=p, rng=seed)
+
+
+@pytest.mark.parametrize("norm_kind", [None, "pre", "post"])
+def test_residual_is_the_composition(norm_kind, rng):
+    x, dy = rng.standard_normal((5, 8)), rng.standard_normal((5, 8))
+    m = _residual(norm_kind, 0.25)
+    y = m.forward(x)
+    lin, ln = m.block, m.norm
+    h = x if norm_kind != "pre" else norm.layer_norm(x, ln.weight, ln.bias)[0]
+    d, mask = D.dropout(lin.forward(h), 0.25, rng=6)
+    want = x + d if norm_kind != "post" else norm.layer_norm(x + d, ln.weight, ln.bias)[0]
+    assert_bitwise_equal(y, want)
+    assert m.rng.counter == x.size
+    # no dropout (the default, and eval): the public behavior of before
+    m0 = _residual(norm_kind, 0.0)
+    y0 = m0.forward(x)
+    b0 = m0.block.forward(h)
+    want0 = x + b0 if norm_kind != "post" else norm.layer_norm(x + b0, ln.weight, ln.bias)[0]
+    assert_bitwise_equal(y0, want0)
+    assert_bitwise_equal(m.forward(x, training=False), y0)
+    assert m0.rng.counter == 0
+
+
+@pytest.mark.parametrize("norm_kind", [None, "pre", "post"])
+def test_residual_gradients_finite_differences(norm_kind, rng):
+    x, dy = rng.standard_normal((4, 8)), rng.standard_normal((4, 8))
+
+    def loss(x_):
+        return float(np.sum(_residual(norm_kind, 0.3).forward(x_) * dy))
+
+    m = _residual(norm_kind, 0.3)
+    m.forward(x)
+    dx = m.backward(dy)
+    np.testing.assert_allclose(dx, numerical_grad(loss, x), rtol=1e-6, atol=1e-7)
+    if norm_kind == "post":  # the LayerNorm's parameter gradients
+        w = m.norm.weight
+
+        def loss_w(w_):
+            r = _residual(norm_kind, 0.3)
+            r.norm.weight[...] = w_
+            return float(np.sum(r.forward(x) * dy))
+
+        np.testing.assert_allclose(m.norm.dweight, numerical_grad(loss_w, w), rtol=1e-6,
+                                   atol=1e-7)
