@@ -205,7 +205,7 @@ def dropout(x: ArrayLike, p: float = 0.5, *, training: bool = True, rng: RNG = N
     x = _v.float_array(x, "x")
     gen = as_generator(rng)
     y = _v.output(out, x.shape, x.dtype)
-    bits = np.empty((x.size + 7) // 8, np.uint8) if store_mask else None
+    bits = _v.empty((x.size + 7) // 8, np.uint8) if store_mask else None
     counter = gen._take(x.size)
     _k.dropout(x, y, bits, x.size, p, gen.seed, counter)
     return y, DropoutMask._trusted(x.shape, p, gen.seed, counter, bits)
