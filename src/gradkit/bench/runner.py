@@ -364,7 +364,7 @@ def _sweep(args, threads_list, pattern):
                     _log(f"cases_{e['family']}.py sweep({n}) failed:\n{e['error']}")
                     status = 1
                 cases = select(cases, pattern=pattern)
-                numpy = n == SWEEP_NUMPY_AT or len(sizes) == 1
+                numpy = n == SWEEP_NUMPY_AT
                 results, st = _run_cases(cases, SWEEP, threads, n=n, numpy=numpy)
                 points += results
                 status |= st
