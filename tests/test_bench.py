@@ -495,7 +495,7 @@ def test_command_line_sweep(tmp_path):
     paths = {k: tmp_path / f"r.{k}" for k in ("json", "md", "png")}
     env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005")
     proc = subprocess.run(
-        [sys.executable, "-m", "gradkit", "bench", "--sweep", "--sizes", "1e3,4096",
+        [sys.executable, "-m", "gradkit", "bench", "--quick", "--sweep", "--sizes", "1e3,4096",
          "--filter", "rms_norm forward", "--threads", "1", "--json", str(paths["json"]),
          "--markdown", str(paths["md"]), "--plot", str(paths["png"])],
         capture_output=True, text=True, env=env, timeout=900)

@@ -358,6 +358,7 @@ def _sweep(args, threads_list, pattern):
     points, status = [], 0
     for threads in threads_list:
         with same_threads(threads, core.try_import_torch()):
+            results = []
             for n in sizes:
                 cases, errors = discover(n)
                 for e in errors:
@@ -365,9 +366,14 @@ def _sweep(args, threads_list, pattern):
                     status = 1
                 cases = select(cases, pattern=pattern)
                 numpy = n == SWEEP_NUMPY_AT
-                results, st = _run_cases(cases, SWEEP, threads, n=n, numpy=numpy)
-                points += results
+                rs, st = _run_cases(cases, SWEEP, threads, n=n, numpy=numpy, warm=False)
+                results += rs
                 status |= st
+            # one warm subprocess per thread count, for every size
+            if not warm_pass(results, threads, core.size_scale(), SWEEP):
+                _log("the warm subprocess failed for some cases (see warm_how in the JSON)")
+                status = 1
+            points += results
     return points, status
 
 
