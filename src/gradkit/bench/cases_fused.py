@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import dropout, norm, reference
 from ..random import Generator
-from .core import Case, probe, scaled, try_import_torch
+from .core import GOAL_LIMIT, Case, Lazy, label, passes, probe, scaled, try_import_torch
 
 COLS = 1024
 P = 0.1
@@ -94,51 +94,60 @@ def _torch(torch, layer, x, r, dy, dsn, w, b):
     return fwd, fwd_bwd
 
 
-def _cases(torch, layer, rows, dtype):
+def _build(torch, layer, rows, dtype):
+    """Every callable of one fusion at rows x COLS."""
     x, r, dy, dsn, w, b = _data(rows, COLS, dtype)
     fwd, bwd, rfwd, rbwd = _kind(layer)
-    name = "add_dropout_layer_norm" if layer else "add_dropout_rms_norm"
-    size = f"{rows}x{COLS} {'f32' if dtype == np.float32 else 'f64'}"
-    n, item = x.size, x.itemsize
+    n = x.size
     pw = (w, b) if layer else (w,)
     gen = Generator(0)
     y, s, mask, stats = fwd(x, r, *pw, p=P, rng=Generator(1))
     dres, dxo = np.empty_like(x), np.empty_like(x)
     bits = np.empty((n + 7) // 8, np.uint8)
 
-    def gk_fwd():
-        return fwd(x, r, *pw, p=P, rng=gen)
-
-    def gk_bwd():
-        return bwd(dy, s, stats, mask, w, dresidual_out=dsn)
-
     def gk_fwd_bwd():
         o = fwd(x, r, *pw, p=P, rng=gen)
         return bwd(dy, o[1], o[3], o[2], w, dresidual_out=dsn)
-
-    def np_fwd():
-        return rfwd(x, r, *pw, p=P, rng=1)
-
-    def np_bwd():
-        return rbwd(dy, s, stats, mask, w, dresidual_out=dsn)
 
     uf, ub = _unfused(layer, x, r, dy, dsn, w, b, Generator(0))
     peer_fwd, peer_fwd_bwd = _torch(torch, layer, x, r, dy, dsn, w, b)
     lim_fwd = probe([x, r], [y, s, bits], work=n)
     lim_bwd = probe([dy, s, dsn, bits], [dres, dxo], work=n)
-    fwd_bytes = 4 * item * n + n // 8
-    bwd_bytes = 5 * item * n + n // 8
-    return [
-        Case(f"{name} forward", size, gk_fwd, bytes=fwd_bytes, numpy=np_fwd,
-             peer=peer_fwd, quick=layer and dtype == np.float32, goal=GOAL,
-             goal_roofline=0.85, limit=lim_fwd, extra={"unfused": uf}),
-        Case(f"{name} backward", size, gk_bwd, bytes=bwd_bytes, numpy=np_bwd, goal=GOAL,
-             goal_roofline=0.85, limit=lim_bwd, extra={"unfused": ub}),
-        Case(f"{name} forward+backward", size, gk_fwd_bwd, bytes=fwd_bytes + bwd_bytes,
-             peer=peer_fwd_bwd, goal=GOAL, goal_roofline=0.85,
-             limit=lambda: (lim_fwd(), lim_bwd()),
-             extra={"unfused": lambda: (uf(), ub())}),
-    ]
+    return {
+        "gk forward": lambda: fwd(x, r, *pw, p=P, rng=gen),
+        "gk backward": lambda: bwd(dy, s, stats, mask, w, dresidual_out=dsn),
+        "gk forward+backward": gk_fwd_bwd,
+        "np forward": lambda: rfwd(x, r, *pw, p=P, rng=1),
+        "np backward": lambda: rbwd(dy, s, stats, mask, w, dresidual_out=dsn),
+        "np forward+backward": lambda: rbwd(dy, s, stats, rfwd(x, r, *pw, p=P, rng=1)[2],
+                                            w, dresidual_out=dsn),
+        "unfused forward": uf, "unfused backward": ub,
+        "unfused forward+backward": passes(uf, ub),
+        "limit forward": lim_fwd, "limit backward": lim_bwd,
+        "limit forward+backward": passes(lim_fwd, lim_bwd),
+        "peer forward": peer_fwd, "peer forward+backward": peer_fwd_bwd,
+    }
+
+
+def _cases(torch, layer, rows, dtype, steps=("forward", "backward", "forward+backward")):
+    lazy = Lazy(lambda: _build(torch, layer, rows, dtype))
+    name = "add_dropout_layer_norm" if layer else "add_dropout_rms_norm"
+    dt = "f32" if dtype == np.float32 else "f64"
+    n, item = rows * COLS, np.dtype(dtype).itemsize
+    nbytes = {"forward": 4 * item * n + n // 8, "backward": 5 * item * n + n // 8}
+    nbytes["forward+backward"] = nbytes["forward"] + nbytes["backward"]
+    out = []
+    for step in steps:
+        has_peer = torch is not None and step != "backward"
+        out.append(Case(
+            f"{name} {step}", label((rows, COLS), dt), lazy[f"gk {step}"],
+            bytes=nbytes[step], numpy=lazy[f"np {step}"],
+            peer=lazy[f"peer {step}"] if has_peer else None,
+            peer_name="torch unfused" + (" autograd" if "backward" in step else ""),
+            quick=layer and dtype == np.float32 and step == "forward", goal=GOAL,
+            goal_limit=GOAL_LIMIT, limit=lazy[f"limit {step}"],
+            extra={"unfused": lazy[f"unfused {step}"], "goal_unfused": 1.6}, elements=n))
+    return out
 
 
 def cases():
@@ -147,5 +156,5 @@ def cases():
     out = []
     for layer in (True, False):
         out += _cases(torch, layer, rows, np.float32)
-    out += _cases(torch, True, rows, np.float64)[:2]
+    out += _cases(torch, True, rows, np.float64, steps=("forward", "backward"))
     return out
