@@ -1,6 +1,6 @@
 """Adaptive, interleaved timing of several callables.
 
-Each callable is warmed up, then timed in batches of calls sized so that one batch
+Each callable is called once, warmed up, then timed in batches of calls sized so that one batch
 lasts at least ``BATCH_SECONDS`` (so the timer's resolution and overhead do not matter
 for microsecond calls).  The callables take turns, one batch each per round, so a
 drift of the machine (another process, the clock, the temperature) hits them alike.  A
@@ -17,8 +17,11 @@ WARMUP_SECONDS = 0.05
 
 
 def _calls_per_batch(fn):
-    """Warm fn up (at least two calls, about WARMUP_SECONDS) and size its batch."""
+    """Warm fn up (at least two calls, about WARMUP_SECONDS) and size its batch.  The
+    first call is left out of the sizing: it builds a lazy case's data and faults in
+    its arrays' pages."""
     clock = time.perf_counter
+    fn()
     calls, start = 0, clock()
     while True:
         fn()
