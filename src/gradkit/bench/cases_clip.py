@@ -59,47 +59,43 @@ def _clipper(clip, grads, arrays=None):
     return call
 
 
-def _build(torch, n_arrays, size):
-    g = {k: _grads(n_arrays, size, seed) for seed, k in enumerate(
-        ("gk", "np", "peer", "gk value", "np value", "peer value", "gk unscale",
-         "np unscale", "peer unscale"))}
-    scaler = LossScaler(init_scale=1.0, growth_interval=2 ** 30)
-    ref_scaler = ref.amp.LossScaler(init_scale=1.0, growth_interval=2 ** 30)
+def _unscale(scaler, grads):
+    def call():
+        scaler.unscale_(grads)
+        scaler.update()
+    return call
 
-    def unscale(s, grads):
-        def call():
-            s.unscale_(grads)
-            s.update()
-        return call
 
-    fns = {
-        "gk norm": _clipper(clip_grad_norm_, g["gk"]),
-        "np norm": _clipper(ref.clip_grad_norm_, g["np"]),
-        "limit norm": passes(probe_each([g["gk"]], []), probe_each([g["gk"]], [g["gk"]])),
-        "gk value": lambda: clip_grad_value_(g["gk value"], 1.0),
-        "np value": lambda: ref.clip_grad_value_(g["np value"], 1.0),
-        "limit value": probe_each([g["gk value"]], [g["gk value"]]),
-        "gk unscale": unscale(scaler, g["gk unscale"]),
-        "np unscale": unscale(ref_scaler, g["np unscale"]),
-        "limit unscale": probe_each([g["gk unscale"]], [g["gk unscale"]]),
-    }
-    if torch is not None:
-        params = _torch_params(torch, g["peer"])
-        fns["peer norm"] = _threads(torch, _clipper(
-            lambda ps, m: torch.nn.utils.clip_grad_norm_(ps, m), g["peer"], params))
-        vparams = _torch_params(torch, g["peer value"])
-        fns["peer value"] = _threads(
-            torch, lambda: torch.nn.utils.clip_grad_value_(vparams, 1.0))
-        uparams = _torch_params(torch, g["peer unscale"])
-        opt = torch.optim.SGD(uparams, lr=0.0)
-        tscaler = torch.amp.GradScaler("cpu", init_scale=1.0, growth_interval=2 ** 30)
-        tscaler.scale(torch.ones(()))  # creates the scale tensor
+def _build(torch, who, key, n_arrays, size):
+    """The callables of one contender ("gk": gradkit and the limit on its arrays,
+    "np", "peer") for one op: each contender's gradients are made only when it runs."""
+    g = _grads(n_arrays, size, seed={"gk": 0, "np": 1, "peer": 2}[who])
+    if who == "gk":
+        scaler = LossScaler(init_scale=1.0, growth_interval=2 ** 30)
+        return {"norm": _clipper(clip_grad_norm_, g),
+                "value": lambda: clip_grad_value_(g, 1.0),
+                "unscale": _unscale(scaler, g),
+                "limit": (passes(probe_each([g], []), probe_each([g], [g])) if key == "norm"
+                          else probe_each([g], [g]))}
+    if who == "np":
+        scaler = ref.amp.LossScaler(init_scale=1.0, growth_interval=2 ** 30)
+        return {"norm": _clipper(ref.clip_grad_norm_, g),
+                "value": lambda: ref.clip_grad_value_(g, 1.0),
+                "unscale": _unscale(scaler, g)}
+    params = _torch_params(torch, g)
+    if key == "norm":
+        return {"norm": _threads(torch, _clipper(
+            lambda ps, m: torch.nn.utils.clip_grad_norm_(ps, m), g, params))}
+    if key == "value":
+        return {"value": _threads(torch, lambda: torch.nn.utils.clip_grad_value_(params, 1.0))}
+    opt = torch.optim.SGD(params, lr=0.0)
+    tscaler = torch.amp.GradScaler("cpu", init_scale=1.0, growth_interval=2 ** 30)
+    tscaler.scale(torch.ones(()))  # creates the scale tensor
 
-        def peer_unscale():
-            tscaler.unscale_(opt)
-            tscaler.update()
-        fns["peer unscale"] = _threads(torch, peer_unscale)
-    return fns
+    def peer_unscale():
+        tscaler.unscale_(opt)
+        tscaler.update()
+    return {"unscale": _threads(torch, peer_unscale)}
 
 
 def _peer_ok(torch):
@@ -119,22 +115,23 @@ OPS = [("clip_grad_norm_", "norm", "torch clip_grad_norm_", 1.0),
 
 
 def _cases(torch, n_arrays, size, quick=False, overhead=False):
-    lazy = Lazy(lambda: _build(torch, n_arrays, size))
     n = n_arrays * size
     out = []
     for op, key, peer_name, ratio in OPS:
+        gk, np_, pr = (Lazy(lambda who=who, key=key: _build(torch, who, key, n_arrays, size))
+                       for who in ("gk", "np", "peer"))
         has_peer = torch is not None and (key != "unscale" or _peer_ok(torch))
-        peer = lazy[f"peer {key}"] if has_peer else None
+        peer = pr[key] if has_peer else None
         if overhead:
             goal, ratio, limit = "per-call overhead", None, None
         else:
             goal, limit = f">={ratio:g}x warm torch, >=85% of limit", GOAL_LIMIT
         out.append(Case(
-            op, f"{n_arrays}x{size} f32", lazy[f"gk {key}"],
-            bytes=(12 if key == "norm" else 8) * n, numpy=lazy[f"np {key}"], peer=peer,
+            op, f"{n_arrays}x{size} f32", gk[key],
+            bytes=(12 if key == "norm" else 8) * n, numpy=np_[key], peer=peer,
             peer_name=peer_name if (torch is not None or key != "unscale") else "torch",
             peer_warm=peer, quick=quick, goal=goal, goal_ratio=ratio, goal_limit=limit,
-            limit=lazy[f"limit {key}"], elements=n))
+            limit=gk["limit"], elements=n))
     return out
 
 

@@ -1,5 +1,7 @@
 """Benchmark cases: fused softmax cross-entropy, the gradient-check harness overhead, and
 int8 quantization."""
+import warnings
+
 import numpy as np
 
 from .core import GOAL_LIMIT, Case, Lazy, accepts, label, passes, probe, scaled
@@ -116,7 +118,9 @@ def _quantize_case(n, c):
             mn, mx = torch.aminmax(xt)
             amax = torch.maximum(-torch.clamp(mn, max=0), torch.clamp(mx, min=0))
             scale = max(float(amax) / 127.5, float(np.finfo(np.float32).eps))
-            return torch.quantize_per_tensor(xt, scale, 0, torch.qint8)
+            with warnings.catch_warnings():     # deprecated in torch, still the way
+                warnings.simplefilter("ignore")
+                return torch.quantize_per_tensor(xt, scale, 0, torch.qint8)
 
     return Case(
         op="quantize int8 per-tensor symmetric (observe + quantize)",

@@ -51,10 +51,15 @@ def step_case(torch, name, n_arrays, size, quick=False, goal_time=None):
 
     def build():
         params, grads = _arrays(n_arrays, size, 0)
-        np_params, _ = _arrays(n_arrays, size, 0)
         mine = getattr(optim, name)(params, **kw)
-        twin = getattr(reference.optim, name)(np_params, **kw)
-        fns = {"gk": lambda: mine.step(grads), "np": lambda: twin.step(grads),
+        twin = []           # the NumPy twin and its parameters: made only if it is timed
+
+        def np_step():
+            if not twin:
+                twin.append(getattr(reference.optim, name)(_arrays(n_arrays, size, 0)[0],
+                                                           **kw))
+            return twin[0].step(grads)
+        fns = {"gk": lambda: mine.step(grads), "np": np_step,
                "limit": _limit(name, params, grads)}
         if torch is not None and name in PEER:
             t_params, t_grads = _arrays(n_arrays, size, 0)

@@ -249,9 +249,10 @@ def sweep_rows(points, threads):
     sizes = sorted({p["n"] for p in pts})
     kernels = list(dict.fromkeys((p["family"], p["op"]) for p in pts))
     cell = {(p["family"], p["op"], p["n"]): p for p in pts}
-    rows = [["kernel"] + [_size_label(n) for n in sizes]]
+    rows = [["kernel"] + [_size_label(n) for n in sizes] + [f"limit goal from {_size_label(GOAL_FROM)}"]]
     for fam, op in kernels:
         row = [f"{fam}: {op}"]
+        row_pts = [p for p in pts if (p["family"], p["op"]) == (fam, op)]
         for n in sizes:
             p = cell.get((fam, op, n))
             if p is None:
@@ -264,8 +265,23 @@ def sweep_rows(points, threads):
                 if p["x_peer_warm"] is not None:
                     text += f" / {p['x_peer_warm']:.2f}x"
                 row.append(text)
+        row.append(_sweep_goal(row_pts))
         rows.append(row)
     return rows
+
+
+GOAL_FROM = 10 ** 5     # the limit goal holds from this size up (smaller: call overhead)
+
+
+def _sweep_goal(points):
+    """"yes" when every point from GOAL_FROM elements up meets its limit goal, "no"
+    naming the sizes that miss it, "-" without a goal or such points."""
+    pts = [p for p in points if p["n"] >= GOAL_FROM and p["goal_limit"] is not None]
+    if not pts:
+        return "-"
+    missed = [_size_label(p["n"]) for p in pts
+              if p["error"] or scored_share(p) is None or scored_share(p) < p["goal_limit"]]
+    return "yes" if not missed else "no (" + ", ".join(missed) + ")"
 
 
 def _sweep_threads(points):
@@ -277,7 +293,8 @@ def sweep_text(points):
     for t in _sweep_threads(points):
         out.append(f"== sweep, {t} thread{'s' if t != 1 else ''}: % of limit (worse of "
                    "cache/out=) / x warm peer ==")
-        out += _aligned(sweep_rows(points, t), {0})
+        rows = sweep_rows(points, t)
+        out += _aligned(rows, {0, len(rows[0]) - 1})
         out.append("")
     return "\n".join(out)
 
@@ -287,8 +304,11 @@ def sweep_markdown(points):
     for t in _sweep_threads(points):
         out += [f"### Sweep, {t} thread{'s' if t != 1 else ''}", "",
                 "Each cell: share of the limit (the worse of gradkit with its cache and "
-                "with out=) / time(warm peer) / time(gradkit out=).", ""]
-        out += _md_table(sweep_rows(points, t), {0})
+                "with out=) / time(warm peer) / time(gradkit out=); the last column: "
+                f"whether every size from {_size_label(GOAL_FROM)} up meets the limit goal.",
+                ""]
+        rows = sweep_rows(points, t)
+        out += _md_table(rows, {0, len(rows[0]) - 1})
         out.append("")
     return out
 

@@ -196,8 +196,10 @@ def new_result(case, n=None, threads=None):
                 warm_how=None, warm_limit_share=None, goal_met=None, error=None)
 
 
-def measure_case(case, budget, min_rounds, n=None, threads=None, numpy=True):
-    """Time one case; returns its result record (a JSON-ready dict)."""
+def measure_case(case, budget, min_rounds, n=None, threads=None, numpy=True,
+                 faults=True):
+    """Time one case (and count the page faults of its calls unless ``faults`` is
+    false); returns its result record (a JSON-ready dict)."""
     result = new_result(case, n, threads)
     warm_is_peer = case.peer is not None and case.peer_warm is case.peer
     callables = {"gradkit": case.gradkit}
@@ -211,7 +213,7 @@ def measure_case(case, budget, min_rounds, n=None, threads=None, numpy=True):
         result["times"].update(timing.measure(callables, budget=budget,
                                               min_rounds=min_rounds))
         for name in ("gradkit", "gradkit_out", "peer"):
-            if name in callables:
+            if faults and name in callables:
                 result["faults"][name] = minor_faults(callables[name])
     except Exception:
         result["error"] = traceback.format_exc()
@@ -335,7 +337,7 @@ def _run_cases(cases, settings, threads, n=None, numpy=True, warm=True):
         where = "" if n is None else f", n={n}, {threads} thr"
         _log(f"[{i + 1}/{total}] {case.family}: {case.op} ({case.size}{where})")
         r = measure_case(case, settings["budget"], settings["min_rounds"], n=n,
-                         threads=threads, numpy=numpy)
+                         threads=threads, numpy=numpy, faults=n is None)
         del case
         if r["error"]:
             _log(r["error"])
@@ -356,16 +358,22 @@ def _sweep(args, threads_list, pattern):
     points, status = [], 0
     for threads in threads_list:
         with same_threads(threads, core.try_import_torch()):
+            results = []
             for n in sizes:
                 cases, errors = discover(n)
                 for e in errors:
                     _log(f"cases_{e['family']}.py sweep({n}) failed:\n{e['error']}")
                     status = 1
                 cases = select(cases, pattern=pattern)
-                numpy = n == SWEEP_NUMPY_AT or len(sizes) == 1
-                results, st = _run_cases(cases, SWEEP, threads, n=n, numpy=numpy)
-                points += results
+                numpy = n == SWEEP_NUMPY_AT
+                rs, st = _run_cases(cases, SWEEP, threads, n=n, numpy=numpy, warm=False)
+                results += rs
                 status |= st
+            # one warm subprocess per thread count, for every size
+            if not warm_pass(results, threads, core.size_scale(), SWEEP):
+                _log("the warm subprocess failed for some cases (see warm_how in the JSON)")
+                status = 1
+            points += results
     return points, status
 
 

@@ -25,8 +25,11 @@ def measure(request):
         for item in request["items"]:
             group = (item["family"], item["n"])
             if group not in built:
+                # the previous group's cases go (with any data they share)
+                built = {}
                 cases, _ = runner.discover(item["n"], families={item["family"]})
                 built[group] = {(c.op, c.size): c for c in cases}
+                del cases
             case = built[group].pop((item["op"], item["size"]), None)
             if case is None or case.peer is None:
                 answers.append({"error": "case not found by discovery"})
