@@ -4,7 +4,7 @@
 #include "gk_api.h"
 #include "kernels.h"
 #include "dropout_kernels.h"
-#include "dropout_mask.h"
+#include "dropout_span.h"
 
 GK_DEFINE_TABLE_GETTER(dropout)
 

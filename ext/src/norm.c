@@ -1,6 +1,6 @@
 /* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA. */
 #include "reduce.h"
-#include "dropout_mask.h"
+#include "dropout_span.h"
 #include "norm_kernels.h"
 
 #define GK_TMPL_A "norm_tmpl.h"

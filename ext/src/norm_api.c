@@ -3,7 +3,7 @@
 #include "gk_api.h"
 #include "kernels.h"
 #include "norm_kernels.h"
-#include "dropout_mask.h"
+#include "dropout_span.h"
 
 GK_DEFINE_TABLE_GETTER(norm)
 

@@ -1,6 +1,6 @@
 /* Fused residual add + dropout + LayerNorm/RMSNorm, forward and backward, for element
  * type T (included by norm.c once per dtype, after norm_tmpl.h, whose row functions it
- * calls; the mask comes from dropout_mask.h, as gk_dropout_* draws it).
+ * calls, and with dropout_span_tmpl.h, whose mask code it calls).
  *
  * Forward, per row: s = r + dropout(x) into an L1 row buffer (the mask bits of the row
  * written on the way), s copied out, then the norm of the buffer:
@@ -11,171 +11,35 @@
  * Every value is computed by the same code, in the same order, as the unfused calls
  * (dropout, then residual + that, then layer_norm; layer_norm_backward, + ds_next,
  * dropout_backward), so the results are bitwise those of the composition. */
-#ifndef GK_NORM_FUSED_ONCE
-#define GK_NORM_FUSED_ONCE
+#include "dropout_span_tmpl.h"
+
 /* rows up to this many elements are assembled in a stack buffer; longer rows go
  * through their output array (same values, no streamed stores for it) */
 #define GK_FUSED_ROW ((gk_index)4096)
-#define GK_FUSED_SPAN ((gk_index)4096)  /* elements a span's mask bytes cover at most */
-
-/* The len bits of src (a span starting on a byte) into dst from bit `at` on.  Bits of
- * dst below `at` in its first byte are kept (the row before, written by the same
- * thread), bits above the last one are zeroed: rows written in order by one thread per
- * run of whole bytes give the packed mask. */
-GK_INLINE void gk_bits_put(unsigned char *GK_RESTRICT dst, gk_index at,
-                           const unsigned char *GK_RESTRICT src, gk_index len)
-{
-    unsigned char *d = dst + at / 8;
-    unsigned sh = (unsigned)(at % 8);
-    if (sh == 0) {
-        memcpy(d, src, (size_t)((len + 7) / 8));
-        return;
-    }
-    unsigned acc = d[0] & ((1u << sh) - 1u);
-    gk_index nsrc = (len + 7) / 8, nout = (len + sh + 7) / 8;
-    for (gk_index b = 0; b < nout; ++b) {
-        unsigned v = b < nsrc ? src[b] : 0u;
-        d[b] = (unsigned char)(acc | (v << sh));
-        acc = v >> (8 - sh);
-    }
-    if ((len + sh) % 8)  /* zero the bits past the span in its last byte */
-        d[nout - 1] &= (unsigned char)((1u << ((len + sh) % 8)) - 1u);
-}
-
-/* The len bits of src from bit `at` on, into dst starting on a byte. */
-GK_INLINE void gk_bits_get(const unsigned char *GK_RESTRICT src, gk_index at,
-                           unsigned char *GK_RESTRICT dst, gk_index len)
-{
-    const unsigned char *s = src + at / 8;
-    unsigned sh = (unsigned)(at % 8);
-    gk_index nout = (len + 7) / 8, nin = (len + sh + 7) / 8;
-    if (sh == 0) {
-        memcpy(dst, s, (size_t)nout);
-        return;
-    }
-    for (gk_index b = 0; b < nout; ++b) {
-        unsigned v = (unsigned)s[b] >> sh;
-        if (b + 1 < nin)
-            v |= (unsigned)s[b + 1] << (8 - sh);
-        dst[b] = (unsigned char)v;
-    }
-}
-
-#if defined(__AVX2__)
-/* out = [r +] x * (keep & scale) for 8 elements (keep: all-ones lanes); r may be NULL
- * (a constant at every call).  The product is rounded before the add
- * (-ffp-contract=off), as the unfused dropout then add. */
-GK_INLINE void fused_apply8_f32(const float *x, const float *r, float *out, __m256i keep,
-                                __m256 sc)
-{
-    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_and_ps(_mm256_castsi256_ps(keep), sc));
-    if (r)
-        v = _mm256_add_ps(_mm256_loadu_ps(r), v);
-    _mm256_storeu_ps(out, v);
-}
-
-GK_INLINE void fused_apply8_f64(const double *x, const double *r, double *out, __m256i keep,
-                                __m256d sc)
-{
-    __m256d lo = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(keep)));
-    __m256d hi = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(keep, 1)));
-    __m256d a = _mm256_mul_pd(_mm256_loadu_pd(x), _mm256_and_pd(lo, sc));
-    __m256d b = _mm256_mul_pd(_mm256_loadu_pd(x + 4), _mm256_and_pd(hi, sc));
-    if (r) {
-        a = _mm256_add_pd(_mm256_loadu_pd(r), a);
-        b = _mm256_add_pd(_mm256_loadu_pd(r + 4), b);
-    }
-    _mm256_storeu_pd(out, a);
-    _mm256_storeu_pd(out + 4, b);
-}
-
-GK_INLINE __m256 fused_vscale_f32(float s) { return _mm256_set1_ps(s); }
-GK_INLINE __m256d fused_vscale_f64(double s) { return _mm256_set1_pd(s); }
-#endif
-#endif  /* GK_NORM_FUSED_ONCE */
 
 /* out[0, len) = [r +] x * m over len elements whose words start at word w of the
- * stream (dropout_mask.h draws them); bt (may be NULL) receives their mask bytes.
- * x, r, out point at the span's first element; r may be NULL. */
+ * stream, drawn 64 at a time as they are consumed (dropout_span.h), so the Philox
+ * rounds overlap the loads around them; bt (may be NULL, on a byte) gets the mask
+ * bytes.  r may be NULL. */
 GK_INLINE void GK_T(fused_drop_span)(const T *x, const T *r, T *out, unsigned char *bt,
                                      gk_index len, const gk_fused_drop *d, uint64_t w)
 {
-    const T scale = (T)d->scale;
     if (d->none) {
-        for (gk_index j = 0; j < len; ++j)
-            out[j] = r ? r[j] + x[j] * (T)0 : x[j] * (T)0;
-        if (bt)
-            memset(bt, 0, (size_t)((len + 7) / 8));
+        GK_T(dropout_span)(x, r, out, NULL, bt, len, (T)0, 0, 1);
         return;
     }
-    const uint32_t km = d->keep_max;
     gk_dropout_words wsrc;
     gk_dropout_words_init(&wsrc, d->k0, d->k1, w);
     for (gk_index c0 = 0; c0 < len; c0 += GK_DROPOUT_CHUNK) {
-        const uint32_t *GK_RESTRICT ws = gk_dropout_words_next(&wsrc);
+        const uint32_t *ws = gk_dropout_words_next(&wsrc);
         gk_index cl = len - c0 < GK_DROPOUT_CHUNK ? len - c0 : GK_DROPOUT_CHUNK;
-        const T *xc = x + c0, *rc = r ? r + c0 : NULL;
-        T *oc = out + c0;
-        unsigned char *bc = bt ? bt + c0 / 8 : NULL;
-        gk_index g0 = 0;
-#if defined(__AVX2__)
-        {   /* the compare's sign bits are the mask byte */
-            const __m256i kmv = _mm256_set1_epi32((int)km);
-            const __auto_type sc = GK_T(fused_vscale)(scale);
-            for (; g0 < cl / 8; ++g0) {
-                __m256i k = gk_dropout_keep8(ws + 8 * g0, kmv);
-                if (bc)
-                    bc[g0] = (unsigned char)_mm256_movemask_ps(_mm256_castsi256_ps(k));
-                GK_T(fused_apply8)(xc + 8 * g0, rc ? rc + 8 * g0 : NULL, oc + 8 * g0, k, sc);
-            }
-        }
-#endif
-        for (gk_index g = g0; g < cl / 8; ++g) {
-            unsigned v = gk_dropout_byte(ws + 8 * g, km);
-            if (bc)
-                bc[g] = (unsigned char)v;
-            for (int k = 0; k < 8; ++k) {
-                T t = xc[8 * g + k] * (((v >> k) & 1u) ? scale : (T)0);
-                oc[8 * g + k] = rc ? rc[8 * g + k] + t : t;
-            }
-        }
-        if (cl % 8) {   /* the span's last elements */
-            unsigned v = 0;
-            for (gk_index j = cl / 8 * 8; j < cl; ++j) {
-                int k = ws[j] <= km;
-                v |= (unsigned)k << (j % 8);
-                T t = xc[j] * (k ? scale : (T)0);
-                oc[j] = rc ? rc[j] + t : t;
-            }
-            if (bc)
-                bc[cl / 8] = (unsigned char)v;
-        }
+        GK_T(dropout_span)(x + c0, r ? r + c0 : NULL, out + c0, ws, bt ? bt + c0 / 8 : NULL,
+                           cl, (T)d->scale, d->keep_max, 0);
     }
-}
-
-/* out[0, len) = g * m from the span's stored mask bytes bt (the backward) */
-GK_INLINE void GK_T(fused_bits_span)(const T *g, const unsigned char *bt, T *out,
-                                     gk_index len, T scale)
-{
-    gk_index full = len / 8, b0 = 0;
-#if defined(__AVX2__)
-    {
-        const __auto_type sc = GK_T(fused_vscale)(scale);
-        for (; b0 < full; ++b0)
-            GK_T(fused_apply8)(g + 8 * b0, NULL, out + 8 * b0, gk_dropout_bits8(bt[b0]), sc);
-    }
-#endif
-    for (gk_index b = b0; b < full; ++b) {
-        unsigned v = bt[b];
-        for (int k = 0; k < 8; ++k)
-            out[8 * b + k] = g[8 * b + k] * (((v >> k) & 1u) ? scale : (T)0);
-    }
-    for (gk_index j = 8 * full; j < len; ++j)
-        out[j] = g[j] * (((bt[j / 8] >> (j % 8)) & 1u) ? scale : (T)0);
 }
 
 /* sb[0, len) = r + dropout(x) over elements [e, e + len) of the arrays, len <=
- * GK_FUSED_SPAN; the span's mask bits into bits (the whole mask, may be NULL) */
+ * GK_DROPOUT_SPAN; the span's mask bits into bits (the whole mask, may be NULL) */
 GK_INLINE void GK_T(fused_add_span)(const T *x, const T *r, T *sb, unsigned char *bits,
                                     gk_index e, gk_index len, const gk_fused_drop *d)
 {
@@ -184,7 +48,7 @@ GK_INLINE void GK_T(fused_add_span)(const T *x, const T *r, T *sb, unsigned char
             sb[j] = r[e + j] + x[e + j];
         return;
     }
-    unsigned char tb[GK_FUSED_SPAN / 8];
+    unsigned char tb[GK_DROPOUT_SPAN / 8];
     const int aligned = e % 8 == 0;  /* the span starts on a mask byte */
     unsigned char *bt = !bits ? NULL : aligned ? bits + e / 8 : tb;
     GK_T(fused_drop_span)(x + e, r + e, sb, bt, len, d, d->w0 + (uint64_t)e);
@@ -201,16 +65,16 @@ GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bi
         memcpy(dst, g, sizeof(T) * (size_t)n);
         return;
     }
-    for (gk_index o = 0; o < n; o += GK_FUSED_SPAN) {
-        gk_index len = n - o < GK_FUSED_SPAN ? n - o : GK_FUSED_SPAN, at = e + o;
+    for (gk_index o = 0; o < n; o += GK_DROPOUT_SPAN) {
+        gk_index len = n - o < GK_DROPOUT_SPAN ? n - o : GK_DROPOUT_SPAN, at = e + o;
         if (bits) {
-            unsigned char tb[GK_FUSED_SPAN / 8];
+            unsigned char tb[GK_DROPOUT_SPAN / 8];
             const unsigned char *bt = bits + at / 8;
             if (at % 8) {
                 gk_bits_get(bits, at, tb, len);
                 bt = tb;
             }
-            GK_T(fused_bits_span)(g + o, bt, dst + o, len, (T)d->scale);
+            GK_T(dropout_bits_span)(g + o, bt, dst + o, len, (T)d->scale);
         } else {
             GK_T(fused_drop_span)(g + o, NULL, dst + o, NULL, len, d, d->w0 + (uint64_t)at);
         }
@@ -233,9 +97,9 @@ GK_INLINE void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const
                 __builtin_prefetch(x + (i + 1) * cols + o, 0, 0);
                 __builtin_prefetch(r + (i + 1) * cols + o, 0, 0);
             }
-        for (gk_index o = 0; o < cols; o += GK_FUSED_SPAN)
+        for (gk_index o = 0; o < cols; o += GK_DROPOUT_SPAN)
             GK_T(fused_add_span)(x, r, sb + o, bits, i * cols + o,
-                                 cols - o < GK_FUSED_SPAN ? cols - o : GK_FUSED_SPAN, d);
+                                 cols - o < GK_DROPOUT_SPAN ? cols - o : GK_DROPOUT_SPAN, d);
         if (sb != si) {
             if (stream_s)
                 gk_copy_nt(si, sb, sizeof(T) * (size_t)cols);
