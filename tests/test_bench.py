@@ -44,7 +44,8 @@ def _fake_cases():
              quick=False, family="fake"),
         Case("other op", "8", _busy(1e-5), bytes=64, numpy=_busy(1e-5), peer=peer,
              peer_warm=peer, quick=True, goal=">=50% of limit", goal_limit=0.5,
-             family="other", limit=_busy(2e-5), goal_time=1.0),
+             family="other", limit=_busy(2e-5), goal_time=1.0,
+             unfused=_busy(3e-5), goal_unfused=1.2),
     ]
 
 
@@ -93,13 +94,16 @@ def test_run_derives_figures_from_the_timings(small_run):
     r = results["fake rng"]     # compute-bound, no reference, no peer, no limit
     assert r["times"]["numpy"] is None and r["times"]["peer"] is None
     assert r["gbs"] is r["limit_share"] is r["x_numpy"] is r["x_peer"] is None
-    assert r["x_peer_warm"] is None and r["goal_met"] is None
+    assert r["x_peer_warm"] is None and r["goal_met"] is None and r["x_unfused"] is None
 
     r = results["other op"]     # a peer that works in place is its own warm peer
     assert r["times"]["peer_warm"] is None and r["warm_how"] == "in place"
     assert r["x_peer_warm"] == pytest.approx(r["x_peer"], rel=1e-12)
     assert r["limit_share_out"] is None
-    assert r["goal_met"] == (r["limit_share"] >= 0.5)
+    # a fusion against its unfused gradkit sequence, timed in the same measure call
+    assert r["x_unfused"] == pytest.approx(r["times"]["unfused"]["median"]
+                                           / r["times"]["gradkit"]["median"], rel=1e-12)
+    assert r["goal_met"] == (r["limit_share"] >= 0.5 and r["x_unfused"] >= 1.2)
 
 
 def test_run_metadata(small_run):

@@ -7,7 +7,7 @@ residual_out (16) plus the mask (1 bit); backward reads dy, residual_out and the
 gradient reaching residual_out from the next block and the mask, and writes dresidual
 and dx (20 + 1 bit).  The per-case limit moves exactly those streams.
 
-Each case carries, in ``extra["unfused"]``, the same computation as a sequence of
+Each case carries, in ``Case.unfused``, the same computation as a sequence of
 gradkit calls (dropout; NumPy add; layer_norm -- and layer_norm_backward; NumPy add;
 dropout_backward), with outputs reused through ``out=`` so neither side pays page
 faults: the goal is >= 1.6x that sequence.  The peer is PyTorch unfused
@@ -146,7 +146,7 @@ def _cases(torch, layer, rows, dtype, steps=("forward", "backward", "forward+bac
             peer_name="torch unfused" + (" autograd" if "backward" in step else ""),
             quick=layer and dtype == np.float32 and step == "forward", goal=GOAL,
             goal_limit=GOAL_LIMIT, limit=lazy[f"limit {step}"],
-            extra={"unfused": lazy[f"unfused {step}"], "goal_unfused": 1.6}, elements=n))
+            unfused=lazy[f"unfused {step}"], goal_unfused=1.6, elements=n))
     return out
 
 

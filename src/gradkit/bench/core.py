@@ -41,6 +41,8 @@ class Case:
     peer_warm: Optional[Callable[[], object]] = None
     elements: Optional[int] = None            # problem size in elements (sweep axis)
     goal_time: Optional[float] = None         # target seconds per gradkit call (overhead)
+    unfused: Optional[Callable[[], object]] = None  # a fusion's unfused gradkit sequence
+    goal_unfused: Optional[float] = None      # target time(unfused) / time(gradkit)
 
 
 class Lazy:

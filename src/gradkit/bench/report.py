@@ -9,8 +9,8 @@ import sys
 import numpy as np
 
 COLUMNS = ["op", "size", "gradkit", "out=", "limit", "% limit", "% limit out=",
-           "x NumPy", "x peer", "x peer warm", "goal", "met"]
-_LEFT = {0, 1, 10, 11}          # columns aligned left
+           "x NumPy", "x unfused", "x peer", "x peer warm", "goal", "met"]
+_LEFT = {0, 1, 11, 12}          # columns aligned left
 
 
 def cpu_model():
@@ -120,7 +120,8 @@ def table_rows(results):
         rows.append([r["op"], r["size"], fmt_time(_median(r, "gradkit")),
                      fmt_time(_median(r, "gradkit_out")), fmt_time(_median(r, "limit")),
                      _pct(r["limit_share"]), _pct(r["limit_share_out"]),
-                     _fmt(r["x_numpy"], ".2f", "x"), _peer(r), _peer_warm(r),
+                     _fmt(r["x_numpy"], ".2f", "x"), _fmt(r.get("x_unfused"), ".2f", "x"),
+                     _peer(r), _peer_warm(r),
                      r["goal"] or "-", _met(r)])
     return rows
 
@@ -134,6 +135,8 @@ def summary(result):
         parts.append(f"{100 * result['limit_share_out']:.0f}% with out=")
     if result["x_numpy"] is not None:
         parts.append(f"{result['x_numpy']:.2f}x NumPy")
+    if result.get("x_unfused") is not None:
+        parts.append(f"{result['x_unfused']:.2f}x unfused gradkit")
     if result["x_peer"] is not None:
         parts.append(f"{result['x_peer']:.2f}x {result['peer_name']}")
     if result["x_peer_warm"] is not None:

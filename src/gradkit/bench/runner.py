@@ -44,7 +44,7 @@ SWEEP_NUMPY_AT = 10 ** 6      # the NumPy reference is timed at this sweep size 
 WARM_TUNABLES = ("glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
                  ":glibc.malloc.arena_max=1")
 FAULT_CALLS = 3               # calls over which the minor page faults are counted
-TIMED = ("gradkit", "gradkit_out", "limit", "numpy", "peer", "peer_warm")
+TIMED = ("gradkit", "gradkit_out", "limit", "numpy", "peer", "peer_warm", "unfused")
 
 
 def _log(*parts):
@@ -172,6 +172,9 @@ def goal_met(result):
         shares = [s for s in (result["limit_share"], result["limit_share_out"])
                   if s is not None]
         checks.append(min(shares) >= result["goal_limit"] if shares else None)
+    if result.get("goal_unfused") is not None:
+        x = result.get("x_unfused")
+        checks.append(None if x is None else x >= result["goal_unfused"])
     if result["goal_time"] is not None:
         times = [(result["times"].get(k) or {}).get("median")
                  for k in ("gradkit", "gradkit_out")]
@@ -190,9 +193,9 @@ def new_result(case, n=None, threads=None):
     return dict(_key(case, n), threads=threads, bytes=case.bytes, elements=case.elements,
                 peer_name=case.peer_name, quick=case.quick, goal=case.goal,
                 goal_ratio=case.goal_ratio, goal_limit=case.goal_limit,
-                goal_time=case.goal_time, extra=case.extra,
+                goal_time=case.goal_time, goal_unfused=case.goal_unfused, extra=case.extra,
                 times=dict.fromkeys(TIMED), faults={}, gbs=None, limit_share=None,
-                limit_share_out=None, x_numpy=None, x_peer=None, x_peer_warm=None,
+                limit_share_out=None, x_numpy=None, x_peer=None, x_peer_warm=None, x_unfused=None,
                 warm_how=None, warm_limit_share=None, goal_met=None, error=None)
 
 
@@ -203,7 +206,7 @@ def measure_case(case, budget, min_rounds, n=None, threads=None, numpy=True,
     result = new_result(case, n, threads)
     warm_is_peer = case.peer is not None and case.peer_warm is case.peer
     callables = {"gradkit": case.gradkit}
-    for name in ("gradkit_out", "limit", "numpy", "peer", "peer_warm"):
+    for name in ("gradkit_out", "limit", "numpy", "peer", "peer_warm", "unfused"):
         fn = getattr(case, name)
         if fn is None or (name == "peer_warm" and warm_is_peer) or \
                 (name == "numpy" and not numpy):
@@ -230,6 +233,8 @@ def measure_case(case, budget, min_rounds, n=None, threads=None, numpy=True,
         result["x_numpy"] = t["numpy"] / gk
     if t["peer"] is not None:
         result["x_peer"] = t["peer"] / gk
+    if t["unfused"] is not None:
+        result["x_unfused"] = t["unfused"] / gk
     if warm_is_peer:
         result["x_peer_warm"] = t["peer"] / (gk_out or gk)
         result["warm_how"] = "in place"
