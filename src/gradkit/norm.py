@@ -47,6 +47,11 @@ def _stats(mean, rstd, _new=tuple.__new__):
     return _new(NormStats, (mean, rstd))
 
 
+# rms_norm's default eps per dtype: finfo(dtype).eps
+_EPS = {_v.FLOAT32: float(np.finfo(np.float32).eps),
+        _v.FLOAT64: float(np.finfo(np.float64).eps)}
+
+
 def _split(x, normalized_ndim):
     """(outer shape, inner shape, rows, cols) of x normalized over its last axes."""
     nd = _v.positive_int(normalized_ndim, "normalized_ndim")
