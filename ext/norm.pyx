@@ -174,11 +174,12 @@ cdef inline object _out_or_new(object out, cnp.ndarray x, int typenum):
     return out
 
 
-cdef inline int _fast_split(object x, object normalized_ndim, object eps, int *typenum,
-                            int *nd, Py_ssize_t *rows, Py_ssize_t *cols, double *e):
+cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint eps_none,
+                            int *typenum, int *nd, Py_ssize_t *rows, Py_ssize_t *cols,
+                            double *e):
     """1 if x, normalized_ndim and eps fit the fast path (and sets the outputs).  eps
-    None (rms_norm's default) is the dtype's machine epsilon; normalized_ndim must be an
-    int in [1, x.ndim] (a bool, or an int too large for a C long, takes the checked
+    None is the dtype's machine epsilon when eps_none (rms_norm's default, a TypeError
+    of the checked path for layer_norm); normalized_ndim must be an int in [1, x.ndim] (a bool, or an int too large for a C long, takes the checked
     path, which says what is wrong with it)."""
     if type(x) is not cnp.ndarray or type(normalized_ndim) is not int:
         return 0
@@ -193,7 +194,7 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, int *t
         typenum[0] = cnp.NPY_FLOAT64
     else:
         return 0
-    if eps is None:
+    if eps is None and eps_none:
         e[0] = FLT_EPSILON if typenum[0] == cnp.NPY_FLOAT32 else DBL_EPSILON
     elif type(eps) is float:
         e[0] = PyFloat_AS_DOUBLE(eps)
@@ -234,7 +235,7 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
     cdef int typenum = 0, nd = 0, err
     cdef Py_ssize_t rows = 0, cols = 0
     cdef double e = 0.0
-    if not _fast_split(x, normalized_ndim, eps, &typenum, &nd, &rows, &cols, &e):
+    if not _fast_split(x, normalized_ndim, eps, not layer, &typenum, &nd, &rows, &cols, &e):
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     if not _param_ok(weight, a, typenum, nd) or not _param_ok(bias, a, typenum, nd):
