@@ -179,8 +179,9 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint e
                             double *e):
     """1 if x, normalized_ndim and eps fit the fast path (and sets the outputs).  eps
     None is the dtype's machine epsilon when eps_none (rms_norm's default, a TypeError
-    of the checked path for layer_norm); normalized_ndim must be an int in [1, x.ndim] (a bool, or an int too large for a C long, takes the checked
-    path, which says what is wrong with it)."""
+    of the checked path for layer_norm); normalized_ndim must be an int in [1, x.ndim]
+    (a bool, or an int too large for a C long, takes the checked path, which says what
+    is wrong with it)."""
     if type(x) is not cnp.ndarray or type(normalized_ndim) is not int:
         return 0
     cdef int overflow = 0
