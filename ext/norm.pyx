@@ -6,6 +6,10 @@ once more, compiled (_common.pxi: whole dtype, layout, size), pick the kernel by
 and release the GIL around it."""
 cimport numpy as cnp
 cimport _c_norm as c
+from cpython.long cimport PyLong_AsLongAndOverflow
+from cpython.float cimport PyFloat_AS_DOUBLE
+from libc.float cimport FLT_EPSILON, DBL_EPSILON
+from libc.math cimport INFINITY
 
 include "_common.pxi"
 
@@ -170,12 +174,19 @@ cdef inline object _out_or_new(object out, cnp.ndarray x, int typenum):
     return out
 
 
-cdef inline int _fast_split(object x, object normalized_ndim, object eps, int *typenum,
-                            int *nd, Py_ssize_t *rows, Py_ssize_t *cols):
-    """1 if x, normalized_ndim and eps fit the fast path (and sets the outputs)."""
+cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint eps_none,
+                            int *typenum, int *nd, Py_ssize_t *rows, Py_ssize_t *cols,
+                            double *e):
+    """1 if x, normalized_ndim and eps fit the fast path (and sets the outputs).  eps
+    None is the dtype's machine epsilon when eps_none (rms_norm's default, a TypeError
+    of the checked path for layer_norm); normalized_ndim must be an int in [1, x.ndim]
+    (a bool, or an int too large for a C long, takes the checked path, which says what
+    is wrong with it)."""
     if type(x) is not cnp.ndarray or type(normalized_ndim) is not int:
         return 0
-    if type(eps) is not float or not (<double>eps >= 0.0) or <double>eps == float("inf"):
+    cdef int overflow = 0
+    cdef long v = PyLong_AsLongAndOverflow(normalized_ndim, &overflow)
+    if overflow:
         return 0
     cdef cnp.ndarray a = <cnp.ndarray>x
     if _usable(a, cnp.NPY_FLOAT32):
@@ -184,9 +195,17 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, int *t
         typenum[0] = cnp.NPY_FLOAT64
     else:
         return 0
-    nd[0] = <int>normalized_ndim
-    if nd[0] < 1 or nd[0] > cnp.PyArray_NDIM(a):
+    if eps is None and eps_none:
+        e[0] = FLT_EPSILON if typenum[0] == cnp.NPY_FLOAT32 else DBL_EPSILON
+    elif type(eps) is float:
+        e[0] = PyFloat_AS_DOUBLE(eps)
+        if not (e[0] >= 0.0) or e[0] == INFINITY:
+            return 0
+    else:
         return 0
+    if v < 1 or v > cnp.PyArray_NDIM(a):
+        return 0
+    nd[0] = <int>v
     cdef int k, off = cnp.PyArray_NDIM(a) - nd[0]
     rows[0] = 1
     cols[0] = 1
@@ -197,14 +216,27 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, int *t
     return 1
 
 
+# gradkit.norm.NormStats, registered by gradkit.norm at import (set_stats_type): the
+# fast paths return (y, NormStats(mean, rstd)) themselves, without a Python-level step.
+cdef object _stats_type = tuple
+cdef object _tuple_new = tuple.__new__
+
+
+def set_stats_type(cls):
+    """The NamedTuple class the fast paths return the statistics in."""
+    global _stats_type
+    _stats_type = cls
+
+
 cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
                             object normalized_ndim, object out, bint layer):
-    """LayerNorm (layer: mean and rstd) or RMSNorm (rstd; bias is None) over the last
-    normalized_ndim dims: (y, mean or None, rstd), or None when the call needs the
-    checked path."""
+    """LayerNorm (layer: mean and rstd) or RMSNorm (mean None; bias is None) over the
+    last normalized_ndim dims: (y, NormStats(mean, rstd)), or None when the call needs
+    the checked path."""
     cdef int typenum = 0, nd = 0, err
     cdef Py_ssize_t rows = 0, cols = 0
-    if not _fast_split(x, normalized_ndim, eps, &typenum, &nd, &rows, &cols):
+    cdef double e = 0.0
+    if not _fast_split(x, normalized_ndim, eps, not layer, &typenum, &nd, &rows, &cols, &e):
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     if not _param_ok(weight, a, typenum, nd) or not _param_ok(bias, a, typenum, nd):
@@ -216,7 +248,6 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
     if layer:
         mean = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
     rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
-    cdef double e = <double>eps
     cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
     cdef void *px = _ptr(a)
     cdef void *pw = _ptr(weight)
@@ -227,19 +258,19 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
     with nogil:
         err = _rows_norm_kernel(dt, px, pw, pb, py, pm, pr, rows, cols, e, layer)
     _check(err)
-    return y, mean, rstd
+    return y, _tuple_new(_stats_type, (mean, rstd))
 
 
 def layer_norm_fast(object x, object weight, object bias, object eps, object normalized_ndim,
                     object out):
-    """(y, mean, rstd), or None when the call needs the checked path."""
+    """(y, NormStats(mean, rstd)), or None when the call needs the checked path."""
     return _rows_norm_fast(x, weight, bias, eps, normalized_ndim, out, True)
 
 
 def rms_norm_fast(object x, object weight, object eps, object normalized_ndim, object out):
-    """(y, rstd), or None when the call needs the checked path (eps must be a float)."""
-    r = _rows_norm_fast(x, weight, None, eps, normalized_ndim, out, False)
-    return None if r is None else (r[0], r[2])
+    """(y, NormStats(None, rstd)), or None when the call needs the checked path (eps a
+    float, or None for the dtype's epsilon)."""
+    return _rows_norm_fast(x, weight, None, eps, normalized_ndim, out, False)
 
 
 def add_dropout_norm(object x, object residual, object weight, object bias, object y,

@@ -113,6 +113,7 @@ GK_INLINE void GK_T(bn_out)(const int grad, const gk_index cs, const T *dy, cons
 typedef struct {
     double *part, *stat, *ref;
     GK_T(bn_coef) cf;
+    int owned;   /* see gk_scratch */
 } GK_T(bn_work);
 
 static void *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, GK_T(bn_work) *wk)
@@ -131,7 +132,7 @@ static void *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, GK_T(bn_wo
     }
     gk_index ndouble = npart + 2 * C + ncolumn;
     size_t bytes = sizeof(double) * (size_t)ndouble + sizeof(T) * (size_t)(5 * ncolumn);
-    char *buf = (char *)malloc(bytes > 0 ? bytes : 1);
+    char *buf = (char *)gk_scratch(bytes, &wk->owned);
     if (!buf) return NULL;
     wk->part = (double *)buf;
     wk->stat = wk->part + npart;
@@ -222,7 +223,7 @@ static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mea
     }
     if (count > 0)
         GK_T(bn_apply)(0, NULL, x, y, N, C, inner, cf);
-    free(buf);
+    gk_scratch_done(buf, wk.owned);
     return GK_OK;
 }
 
@@ -261,6 +262,6 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
         cf.s[c] = (T)(r * r * (sdyx[c] * inv));
     }
     GK_T(bn_apply)(1, dy, x, dx, N, C, inner, cf);
-    free(buf);
+    gk_scratch_done(buf, wk.owned);
     return GK_OK;
 }

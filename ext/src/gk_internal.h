@@ -58,6 +58,38 @@ static inline int gk_threads_for(gk_index work)
 #endif
 }
 
+/* Scratch memory a kernel needs for one call (partial sums and the like), kept per
+ * calling thread between calls: a fresh ~1 MiB block costs page faults (mmap) or a
+ * memset (calloc) on every call, a tenth of the time of a 1e6-element kernel.
+ * gk_scratch(bytes, &owned) gives at least `bytes` bytes (NULL when out of memory),
+ * valid until the thread's next gk_scratch call from the same source file; blocks over
+ * GK_SCRATCH_KEEP_BYTES are not kept (owned = 1).  Release with gk_scratch_done.
+ * Call it outside parallel regions, once per kernel call. */
+#define GK_SCRATCH_KEEP_BYTES ((size_t)8 << 20)
+
+static inline void *gk_scratch(size_t bytes, int *owned)
+{
+    static _Thread_local void *kept = NULL;
+    static _Thread_local size_t cap = 0;
+    if (bytes == 0) bytes = 1;
+    *owned = bytes > GK_SCRATCH_KEEP_BYTES;
+    if (*owned)
+        return malloc(bytes);
+    if (bytes > cap) {
+        free(kept);
+        cap = bytes + bytes / 4;  /* headroom for a slightly larger next call */
+        if (cap > GK_SCRATCH_KEEP_BYTES) cap = GK_SCRATCH_KEEP_BYTES;
+        kept = malloc(cap);
+        if (!kept) cap = 0;
+    }
+    return kept;
+}
+
+static inline void gk_scratch_done(void *p, int owned)
+{
+    if (owned) free(p);
+}
+
 #if defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif

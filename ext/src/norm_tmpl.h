@@ -347,12 +347,14 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
         return GK_OK;
     }
     gk_index ntask = gk_row_tasks(rows, nacc * cols);
-    double *part = (double *)calloc((size_t)(ntask * nacc * cols), sizeof(double));
+    int owned;
+    double *part = (double *)gk_scratch(sizeof(double) * (size_t)(ntask * nacc * cols), &owned);
     if (!part)
         return GK_ENOMEM;
     GK_PARALLEL_FOR(nt, k, ntask,
         double *pw = dw ? part + k * nacc * cols : NULL;
         double *pb = db ? part + k * nacc * cols + (dw ? cols : 0) : NULL;
+        for (gk_index j = 0; j < nacc * cols; ++j) part[k * nacc * cols + j] = 0.0;
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index i = gk_task_begin(k, ntask, rows); i < i1; ++i)
             GK_T(bwd_row)(rms, dy + i * cols, x + i * cols, w, dx + i * cols, pw, pb,
@@ -369,7 +371,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
         if (dw) dw[j] = (T)sw;
         if (db) db[j] = (T)sb;
     );
-    free(part);
+    gk_scratch_done(part, owned);
     return GK_OK;
 }
 

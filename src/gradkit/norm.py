@@ -39,6 +39,9 @@ class NormStats(NamedTuple):
     rstd: FloatArray
 
 
+_k.set_stats_type(NormStats)  # the compiled fast paths return NormStats themselves
+
+
 def _stats(mean, rstd, _new=tuple.__new__):
     """NormStats(mean, rstd) without NamedTuple's Python-level __new__ (per-call cost)."""
     return _new(NormStats, (mean, rstd))
@@ -47,19 +50,6 @@ def _stats(mean, rstd, _new=tuple.__new__):
 # rms_norm's default eps per dtype: finfo(dtype).eps
 _EPS = {_v.FLOAT32: float(np.finfo(np.float32).eps),
         _v.FLOAT64: float(np.finfo(np.float64).eps)}
-
-
-def _fast_ok(x, a, b, out, nd):
-    """Whether the compiled fast path may see these arguments: it checks types, shapes
-    and type numbers, so byte-swapped or misaligned arrays go the checked path here
-    (which converts read-only inputs and rejects such an ``out=``), as does a
-    normalized_ndim outside what a C int and an ndarray hold."""
-    if type(nd) is int and not 0 < nd <= 64:
-        return False
-    for arr in (x, a, b, out):
-        if type(arr) is np.ndarray and not (arr.dtype.isnative and arr.flags.aligned):
-            return False
-    return True
 
 
 def _split(x, normalized_ndim):
@@ -108,10 +98,12 @@ def layer_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
     stats : NormStats
         ``mean`` and ``rstd`` of shape ``x.shape[:-normalized_ndim]``, x's dtype.
     """
-    if _fast_ok(x, weight, bias, out, normalized_ndim):
-        fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
-        if fast is not None:
-            return fast[0], _stats(fast[1], fast[2])
+    # The common call (C-contiguous, aligned arrays of one float dtype in native byte
+    # order, int normalized_ndim, float eps) runs whole in compiled code with the same
+    # checks; anything else (None back) takes the checked path below.
+    fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
+    if fast is not None:
+        return fast
     x = _v.float_array(x, "x")
     outer, inner, rows, cols = _split(x, normalized_ndim)
     weight = _v.optional_param(weight, "weight", x.dtype, inner)
@@ -235,12 +227,9 @@ def rms_norm(x: ArrayLike, weight: Optional[ArrayLike] = None, eps: Optional[flo
     stats : NormStats
         ``mean`` is None; ``rstd`` has shape ``x.shape[:-normalized_ndim]``.
     """
-    if eps is None and type(x) is np.ndarray:
-        eps = _EPS.get(x.dtype, None)
-    if _fast_ok(x, weight, None, out, normalized_ndim):
-        fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)
-        if fast is not None:
-            return fast[0], _stats(None, fast[1])
+    fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)  # see layer_norm
+    if fast is not None:
+        return fast
     x = _v.float_array(x, "x")
     outer, inner, rows, cols = _split(x, normalized_ndim)
     weight = _v.optional_param(weight, "weight", x.dtype, inner)
