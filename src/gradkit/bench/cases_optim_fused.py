@@ -1,0 +1,96 @@
+"""Benchmark cases of clipping by global norm fused into the optimizer step.
+
+``opt.step(grads, max_norm=1)``: one pass reads the gradients for their norm, one
+update pass scales them on the fly -- 32 bytes per float32 parameter for Adam (4 for
+the norm, 28 for the step) instead of 40 for ``clip_grad_norm_`` then ``step`` (the
+scaling pass reads and writes the gradients once more).  Timed beside it (``extra``):
+that unfused sequence of gradkit calls; the goal is >= 1.4x it.  Peer: torch's
+``clip_grad_norm_`` then ``Adam(fused=True).step()`` on tensors sharing the memory.
+The limit is the update's own streams (read p, g, m, v; write p, m, v), so the norm
+pass shows as the share of it the fused step cannot reach (at best 28/32).
+
+One array of 16M parameters and 64 arrays of 256K (the multi-tensor path).  The
+gradients have norm ~40 and every call clips (the fused step leaves them as they are;
+the unfused calls and torch scale their own copy in place, which then stays at norm
+~1 and is still scaled by 1/(1 + 1e-6) every call).  Arrays and optimizers are made on
+a case's first call (the runner's warm-up): listing the cases costs no memory.
+"""
+import numpy as np
+
+import gradkit
+from .. import clip, optim, reference
+from .core import Case, probe, scaled, try_import_torch
+
+MAX_NORM = 1.0
+
+
+class _Lazy:
+    """Builds a case's arrays and optimizers on the first call of any of its
+    callables."""
+
+    def __init__(self, build):
+        self._build, self._fns = build, None
+
+    def fn(self, key):
+        def call():
+            if self._fns is None:
+                self._fns = self._build()
+            return self._fns[key]()
+        return call
+
+
+def _case(torch, n_arrays, size, quick):
+    def build():
+        rng = np.random.default_rng(n_arrays)
+        params = [rng.standard_normal(size, dtype=np.float32) for _ in range(n_arrays)]
+        grads = [rng.standard_normal(size, dtype=np.float32) * 0.01
+                 for _ in range(n_arrays)]
+        scaled_grads = [g.copy() for g in grads]   # clipped in place by the unfused calls
+        fused = optim.Adam(params, lr=1e-6)
+        unfused = optim.Adam(params, lr=1e-6)
+        twin = reference.optim.Adam(params, lr=1e-6)
+
+        def unfused_step():
+            clip.clip_grad_norm_(scaled_grads, MAX_NORM)
+            unfused.step(scaled_grads)
+
+        # the limit's streams: the optimizer's own arrays for one array, stand-ins of
+        # the same total size for a list (the probe walks up to 16 streams)
+        n = n_arrays * size
+        if n_arrays == 1:
+            p, g = params[0], grads[0]
+        else:
+            p, g = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        fns = {"gk": lambda: fused.step(grads, max_norm=MAX_NORM),
+               "np": lambda: twin.step(grads, max_norm=MAX_NORM),
+               "unfused": unfused_step,
+               "limit": probe(reads=[p, g, m, v], writes=[p, m, v])}
+        if torch is not None:
+            tparams = [torch.nn.Parameter(torch.from_numpy(q)) for q in params]
+            for t, q in zip(tparams, scaled_grads):
+                t.grad = torch.from_numpy(q)
+            peer = torch.optim.Adam(tparams, lr=1e-6, fused=True)
+
+            def peer_step():
+                torch.set_num_threads(gradkit.get_num_threads())
+                torch.nn.utils.clip_grad_norm_(tparams, MAX_NORM)
+                peer.step()
+            fns["peer"] = peer_step
+        return fns
+
+    lazy = _Lazy(build)
+    shape = f"{size} f32" if n_arrays == 1 else f"{n_arrays}x{size} f32"
+    return Case(op=f"Adam step max_norm={MAX_NORM:g}", size=shape, gradkit=lazy.fn("gk"),
+                bytes=32 * n_arrays * size, numpy=lazy.fn("np"),
+                peer=lazy.fn("peer") if torch is not None else None,
+                peer_name="torch clip_grad_norm_ + Adam(fused=True)", quick=quick,
+                limit=lazy.fn("limit"), extra={"unfused": lazy.fn("unfused"),
+                                               "arrays": n_arrays},
+                goal=">= 1.4x clip then step")
+
+
+def cases():
+    torch = try_import_torch()
+    return [_case(torch, 1, scaled(16 * 2 ** 20), True),
+            _case(torch, 64, scaled(2 ** 18), False)]
