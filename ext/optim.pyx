@@ -95,7 +95,7 @@ def check_grads(list params, object grads):
 
 
 def sgd(list params, list grads, list bufs, list fresh, double lr, double momentum,
-        double dampening, double weight_decay, bint nesterov, bint maximize, *,
+        double dampening, double weight_decay, bint nesterov, bint maximize,
         object coef=None):
     cdef c.gk_sgd_options o
     cdef int err = 0, d
@@ -121,7 +121,7 @@ def sgd(list params, list grads, list bufs, list fresh, double lr, double moment
 
 def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
          object steps, double lr, double beta1, double beta2, double eps,
-         double weight_decay, bint amsgrad, bint decoupled, bint maximize, *,
+         double weight_decay, bint amsgrad, bint decoupled, bint maximize,
          object coef=None):
     cdef c.gk_adam_options o
     cdef int err = 0, d
@@ -146,7 +146,7 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
 
 def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs,
             object steps, double lr, double alpha, double eps, double weight_decay,
-            double momentum, bint centered, bint maximize, *, object coef=None):
+            double momentum, bint centered, bint maximize, object coef=None):
     cdef c.gk_rmsprop_options o
     cdef int err = 0, d
     o.lr, o.alpha, o.eps, o.weight_decay, o.momentum = lr, alpha, eps, weight_decay, momentum
@@ -170,7 +170,7 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs
 
 
 def adagrad(list params, list grads, list sums, object steps, double lr, double lr_decay,
-            double weight_decay, double eps, bint maximize, *, object coef=None):
+            double weight_decay, double eps, bint maximize, object coef=None):
     cdef c.gk_adagrad_options o
     cdef int err = 0, d
     o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize = lr, lr_decay, weight_decay, eps, maximize
@@ -189,7 +189,7 @@ def adagrad(list params, list grads, list sums, object steps, double lr, double 
 
 
 def lars(list params, list grads, list traces, double lr, double momentum,
-         double weight_decay, double trust_coefficient, double eps, bint nesterov, *,
+         double weight_decay, double trust_coefficient, double eps, bint nesterov,
          object coef=None):
     """Returns the trust ratio of each parameter (None where its gradient is None)."""
     cdef c.gk_lars_options o
@@ -319,6 +319,25 @@ def frozen_values(dict group, tuple keys):
             return None
         out.append(v)
     return tuple(out)
+
+
+def known_options(list param_groups, list entries, tuple keys):
+    """Every group's options as last checked (entries[i].opts), or None when a group's
+    option values are not all the objects they were then (entries[i].frozen): the
+    caller then checks them again."""
+    cdef Py_ssize_t j, n = len(entries)
+    cdef list out = []
+    if len(param_groups) != n:
+        return None
+    for j in range(n):
+        entry = entries[j]
+        frozen = entry.frozen
+        group = param_groups[j]
+        if frozen is None or type(group) is not dict or \
+                not same_values(<dict>group, keys, <tuple>frozen):
+            return None
+        out.append(entry.opts)
+    return out
 
 
 def same_values(dict group, tuple keys, tuple values):

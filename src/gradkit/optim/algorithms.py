@@ -70,7 +70,7 @@ class SGD(Optimizer):
         return np.empty_like(param)  # filled with the gradient by the first step
 
     def _update(self, params, grads, state, opts, fresh, coef):
-        _k.sgd(params, grads, state["momentum_buffer"], fresh, *opts, coef=coef)
+        _k.sgd(params, grads, state["momentum_buffer"], fresh, *opts, coef)
 
 
 class Adam(Optimizer):
@@ -127,7 +127,7 @@ class Adam(Optimizer):
 
     def _update(self, params, grads, state, opts, fresh, coef):
         _k.adam(params, grads, state["exp_avg"], state["exp_avg_sq"],
-                state["max_exp_avg_sq"], state["step"], *opts, coef=coef)
+                state["max_exp_avg_sq"], state["step"], *opts, coef)
 
 
 class AdamW(Adam):
@@ -190,7 +190,7 @@ class RMSprop(Optimizer):
 
     def _update(self, params, grads, state, opts, fresh, coef):
         _k.rmsprop(params, grads, state["square_avg"], state["grad_avg"],
-                   state["momentum_buffer"], state["step"], *opts, coef=coef)
+                   state["momentum_buffer"], state["step"], *opts, coef)
 
 
 class Adagrad(Optimizer):
@@ -240,7 +240,7 @@ class Adagrad(Optimizer):
         return np.full_like(param, group["initial_accumulator_value"])
 
     def _update(self, params, grads, state, opts, fresh, coef):
-        _k.adagrad(params, grads, state["sum"], state["step"], *opts, coef=coef)
+        _k.adagrad(params, grads, state["sum"], state["step"], *opts, coef)
 
 
 class LARS(Optimizer):
@@ -297,4 +297,4 @@ class LARS(Optimizer):
         return self._slots
 
     def _update(self, params, grads, state, opts, fresh, coef):
-        _k.lars(params, grads, state["trace"], *opts, coef=coef)
+        _k.lars(params, grads, state["trace"], *opts, coef)

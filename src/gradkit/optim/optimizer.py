@@ -36,7 +36,7 @@ class _Group:
     """The optimizer's private view of one param group: the parameter objects it last
     validated with the dtype and shape the kernels rely on, their state, and the state
     slots known to be complete."""
-    __slots__ = ("params", "signature", "state", "ready", "frozen", "opts")
+    __slots__ = ("params", "signature", "state", "ready", "frozen", "opts", "needed")
 
     def __init__(self, params, state):
         self.params = params
@@ -45,7 +45,7 @@ class _Group:
         self.ready = None
         # the group's option values (immutable objects) when `opts` were checked
         self.frozen = None
-        self.opts = None
+        self.opts = self.needed = None
 
     def matches(self, params):
         """Whether `params` are the same objects, with the same dtypes and shapes,
@@ -218,11 +218,13 @@ class Optimizer:
         if checked is None:  # something changed or needs a copy: the full checks
             self._sync()
             checked = _c.grads_like(self._params, grads)
-        return checked, self._group_options()
+        opts = _k.known_options(self.param_groups, self._groups, self._keys)
+        return checked, opts if opts is not None else self._group_options()
 
     def _group_options(self):
         """Every group's checked options; re-checked only when an option value is not
-        the object it was (a scheduler writing ``lr``) or is mutable (a list)."""
+        the object it was (a scheduler writing ``lr``) or is mutable (a list).  Each
+        group's record keeps them with the state slots they need."""
         keys, out = self._keys, []
         for gi, (group, entry) in enumerate(zip(self.param_groups, self._groups)):
             if entry.frozen is not None and _k.same_values(group, keys, entry.frozen):
@@ -230,6 +232,7 @@ class Optimizer:
                 continue
             opts = self._checked_options(group, gi)
             entry.frozen, entry.opts = _k.frozen_values(group, keys), opts
+            entry.needed = self._needed(opts)
             out.append(opts)
         return out
 
@@ -264,7 +267,13 @@ class Optimizer:
         if max_norm is not None:
             max_norm, p, error_if_nonfinite = _clip._clip_args(
                 max_norm, norm_type, error_if_nonfinite, positive=True)
-        grads, opts = self._check_step(grads)
+        # _check_step, its fast path inlined (a frame less in a ~1.5 us call)
+        checked = _k.fast_grads(self.param_groups, self._groups, self._params, grads)
+        opts = None if checked is None else _k.known_options(self.param_groups,
+                                                             self._groups, self._keys)
+        if opts is None:
+            checked, opts = self._check_step(grads)
+        grads = checked
         total = coef = None
         if max_norm is not None:
             total, coef = _clip._clip_coef([g for g in grads if g is not None], max_norm,
@@ -283,7 +292,7 @@ class Optimizer:
         return total
 
     def _group_step(self, entry, grads, opts, group, coef=None):
-        needed = self._needed(opts)
+        needed = entry.needed  # self._needed(opts), kept with the options
         fresh = None
         if entry.ready != needed:
             fresh = [g is not None for g in grads]
