@@ -14,9 +14,7 @@
  * is exact, so those need no separate instances.  The clipping coefficient of a fused
  * clip (options' scale/coef, optim.h) rides on the same factor: g * (+-c) is (g * c) * +-1
  * bitwise (rounding is symmetric), which is what clip_grad_norm_ followed by the step
- * computes, so the fused step equals the two calls bit for bit.  After that norm pass the
- * update walks each thread's part backwards (multi.h's `reverse`): it starts on the
- * gradients the norm pass read last, still in the cache. */
+ * computes, so the fused step equals the two calls bit for bit. */
 
 /* the factor every gradient element is multiplied by first: +-1, or +-coef rounded to T
  * when the options ask for scaling (clip_grad_norm_'s coefficient, applied on the fly) */
@@ -90,7 +88,7 @@ static int GK_T(sgd_multi)(gk_index count, T *const *param, const T *const *grad
                            const gk_sgd_options *o)
 {
     GK_T(sgd_ctx) c = {param, grad, buf, fresh, o};
-    gk_multi_pass pass = {.span = GK_T(sgd_span), .reverse = o->scale != 0, .ctx = &c};
+    gk_multi_pass pass = {.span = GK_T(sgd_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
 
@@ -177,7 +175,7 @@ static int GK_T(adam_multi)(gk_index count, T *const *param, const T *const *gra
                             const int64_t *step, const gk_adam_options *o)
 {
     GK_T(adam_ctx) c = {param, grad, m, v, vmax, step, o};
-    gk_multi_pass pass = {.span = GK_T(adam_span), .reverse = o->scale != 0, .ctx = &c};
+    gk_multi_pass pass = {.span = GK_T(adam_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
 
@@ -269,7 +267,7 @@ static int GK_T(rmsprop_multi)(gk_index count, T *const *param, const T *const *
                                const gk_index *size, const gk_rmsprop_options *o)
 {
     GK_T(rmsprop_ctx) c = {param, grad, sq, ga, buf, o};
-    gk_multi_pass pass = {.span = GK_T(rmsprop_span), .reverse = o->scale != 0, .ctx = &c};
+    gk_multi_pass pass = {.span = GK_T(rmsprop_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
 
@@ -319,7 +317,7 @@ static int GK_T(adagrad_multi)(gk_index count, T *const *param, const T *const *
                                const gk_adagrad_options *o)
 {
     GK_T(adagrad_ctx) c = {param, grad, sum, step, o};
-    gk_multi_pass pass = {.span = GK_T(adagrad_span), .reverse = o->scale != 0, .ctx = &c};
+    gk_multi_pass pass = {.span = GK_T(adagrad_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
 
@@ -411,9 +409,8 @@ static int GK_T(lars_multi)(gk_index count, T *const *param, const T *const *gra
                                            : (double *)malloc(sizeof(double) * 2 * (size_t)count);
     if (!sums) return GK_ENOMEM;
     GK_T(lars_ctx) c = {param, grad, trace, o, sums, ratio};
-    /* the update walks backwards: it starts on what the norm pass read last */
     gk_multi_pass pass = {.nacc = 2, .chunk = GK_T(lars_chunk), .sums = sums,
-                          .span = GK_T(lars_span), .reverse = 1, .ctx = &c};
+                          .span = GK_T(lars_span), .ctx = &c};
     int err = gk_multi_run(count, size, &pass);
     if (err == GK_OK && ratio)  /* arrays with no elements have no span */
         for (gk_index a = 0; a < count; ++a)
