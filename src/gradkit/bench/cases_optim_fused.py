@@ -22,24 +22,9 @@ import numpy as np
 
 import gradkit
 from .. import clip, optim, reference
-from .core import Case, probe, scaled, try_import_torch
+from .core import Case, Lazy, probe_each, scaled, try_import_torch
 
 MAX_NORM = 1.0
-
-
-class _Lazy:
-    """Builds a case's arrays and optimizers on the first call of any of its
-    callables."""
-
-    def __init__(self, build):
-        self._build, self._fns = build, None
-
-    def fn(self, key):
-        def call():
-            if self._fns is None:
-                self._fns = self._build()
-            return self._fns[key]()
-        return call
 
 
 def _case(torch, n_arrays, size, quick):
@@ -52,7 +37,6 @@ def _case(torch, n_arrays, size, quick):
         fused = optim.Adam(params, lr=1e-6)
         unfused = optim.Adam(params, lr=1e-6)
         twin = reference.optim.Adam(params, lr=1e-6)
-
         shrinking = [MAX_NORM]   # the unfused calls' max_norm (see the docstring)
 
         def unfused_step():
@@ -60,24 +44,18 @@ def _case(torch, n_arrays, size, quick):
             clip.clip_grad_norm_(scaled_grads, shrinking[0])
             unfused.step(scaled_grads)
 
-        # the limit's streams: the optimizer's own arrays for one array, stand-ins of
-        # the same total size for a list (the probe walks up to 16 streams)
-        n = n_arrays * size
-        if n_arrays == 1:
-            p, g = params[0], grads[0]
-        else:
-            p, g = np.zeros(n, np.float32), np.zeros(n, np.float32)
-        m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        ms = [np.zeros_like(p) for p in params]
+        vs = [np.zeros_like(p) for p in params]
         fns = {"gk": lambda: fused.step(grads, max_norm=MAX_NORM),
                "np": lambda: twin.step(grads, max_norm=MAX_NORM),
                "unfused": unfused_step,
-               "limit": probe(reads=[p, g, m, v], writes=[p, m, v])}
+               # the update's streams, array by array
+               "limit": probe_each([params, grads, ms, vs], [params, ms, vs])}
         if torch is not None:
             tparams = [torch.nn.Parameter(torch.from_numpy(q)) for q in params]
             for t, q in zip(tparams, scaled_grads):
                 t.grad = torch.from_numpy(q)
             peer = torch.optim.Adam(tparams, lr=1e-6, fused=True)
-
             peer_norm = [MAX_NORM]
 
             def peer_step():
@@ -88,14 +66,15 @@ def _case(torch, n_arrays, size, quick):
             fns["peer"] = peer_step
         return fns
 
-    lazy = _Lazy(build)
+    lazy = Lazy(build)
+    n = n_arrays * size
     shape = f"{size} f32" if n_arrays == 1 else f"{n_arrays}x{size} f32"
-    return Case(op=f"Adam step max_norm={MAX_NORM:g}", size=shape, gradkit=lazy.fn("gk"),
-                bytes=32 * n_arrays * size, numpy=lazy.fn("np"),
-                peer=lazy.fn("peer") if torch is not None else None,
-                peer_name="torch clip_grad_norm_ + Adam(fused=True)", quick=quick,
-                limit=lazy.fn("limit"), extra={"unfused": lazy.fn("unfused"),
-                                               "arrays": n_arrays},
+    peer = lazy["peer"] if torch is not None else None
+    return Case(op=f"Adam step max_norm={MAX_NORM:g}", size=shape, gradkit=lazy["gk"],
+                bytes=32 * n, numpy=lazy["np"], peer=peer,
+                peer_name="torch clip_grad_norm_ + Adam(fused=True)", peer_warm=peer,
+                quick=quick, limit=lazy["limit"], elements=n,
+                extra={"unfused": lazy["unfused"], "arrays": n_arrays},
                 goal=">= 1.4x clip then step")
 
 
