@@ -251,3 +251,21 @@ def test_loss_scaler_step_forwards_max_norm():
     with pytest.raises(ValueError, match="max_norm"):
         sc.step(optim.Adam([p.copy() for p in p0]), gc, max_norm=-1.0)
     assert_bitwise_equal(gc, keep)
+
+
+def test_loss_scaler_scale_underflow_unscales_by_inf():
+    """After enough backoffs the float32 scale reaches 0 (or a value whose reciprocal
+    overflows float32): 1/S is then inf, as torch's float32 reciprocal gives, not a
+    ZeroDivisionError."""
+    s = amp.LossScaler(init_scale=1e-44, backoff_factor=0.5)
+    g = [np.ones(3, np.float32)]
+    assert s.unscale_(g) is False
+    assert np.isinf(g[0]).all()
+    s.update(new_scale=1.5e-45)  # the smallest float32 denormal; halved: 0
+    g = [np.array([np.inf], np.float32)]
+    s.unscale_(g)
+    s.update()
+    assert s.get_scale() == 0.0
+    g = [np.ones(2, np.float32)]
+    s.unscale_(g)
+    assert np.isinf(g[0]).all()

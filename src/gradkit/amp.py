@@ -148,7 +148,9 @@ class LossScaler:
         if st[0] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
-        inv_scale = float(np.float32(1.0 / float(self._scale)))
+        scale = float(self._scale)  # 0 after ~150 backoffs: torch's reciprocal gives inf
+        with np.errstate(over="ignore"):  # 1/S beyond float32's range is inf, as in torch
+            inv_scale = float(np.float32(1.0 / scale if scale != 0.0 else math.inf))
         found = _k.unscale_check_(arrays, inv_scale)
         for original, copy in write_back:
             original[...] = copy
