@@ -1,12 +1,26 @@
 /* Dropout kernels over Philox4x32-10, compiled once per ISA.  Tiles of GK_TILE
  * elements (a multiple of 8, so a tile owns whole mask bytes) are fixed by the element
- * index and threads take whole tiles: the output never depends on the thread count. */
+ * index and threads take whole tiles: the output never depends on the thread count.
+ * The mask code is dropout_span.h's, shared with the fused norm kernels. */
 #include "gk_internal.h"
 #include "philox_bulk.h"
 #include "dropout_span.h"
 #include "dropout_kernels.h"
 
 #define GK_TILE GK_DROPOUT_SPAN  /* a tile is one span of dropout_span.h */
+
+/* An output of at least GK_STREAM_MIN_BYTES, not over its input and 32-byte aligned
+ * (tiles and chunks start at multiples of 8 elements, so every vector store is then
+ * aligned) is written with non-temporal stores, as the case's probe does. */
+static inline int drop_stream(size_t bytes, const void *y, const void *x)
+{
+#if defined(__AVX2__)
+    return gk_stream_output(bytes, y, x, NULL) && ((uintptr_t)y & 31) == 0;
+#else
+    (void)bytes, (void)y, (void)x;
+    return 0;
+#endif
+}
 
 #define GK_TMPL_A "dropout_span_tmpl.h"
 #define GK_TMPL_B "dropout_tmpl.h"

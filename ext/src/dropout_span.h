@@ -5,11 +5,17 @@
  * product rounded first: -ffp-contract=off keeps it a separate multiply).  Bits: element
  * j of a span in bit j % 8 of its byte j / 8; a span starts on a byte (its first element
  * index is a multiple of 8) unless it goes through gk_bits_put/gk_bits_get.
- * Per-dtype parts are in dropout_span_tmpl.h. */
+ * Per-dtype parts are in dropout_span_tmpl.h.
+ *
+ * The words: a caller either fills a span's words at once (gk_stream_words of
+ * philox_bulk.h) or draws them 64 at a time as it consumes them (gk_dropout_words_init,
+ * gk_dropout_words_next), so the Philox rounds overlap the memory traffic of the
+ * elements around them; both give the same words. */
 #ifndef GK_DROPOUT_SPAN_H
 #define GK_DROPOUT_SPAN_H
 #include <string.h>
 #include "gk_internal.h"
+#include "philox_bulk.h"
 
 /* keep iff word < keep_prob 2**32, i.e. word <= ceil(keep_prob 2**32) - 1 (the product
  * is exact: a power-of-two scaling); *none when that bound is 0 (nothing kept). */
@@ -18,6 +24,48 @@ static inline uint32_t gk_dropout_keep_max(double p, int *none)
     double thr = ceil((1.0 - p) * 4294967296.0);
     *none = thr < 1.0;
     return thr < 1.0 ? 0u : (uint32_t)(thr - 1.0);
+}
+
+/* The words of consecutive elements, 64 (GK_DROPOUT_CHUNK) at a time: one Philox group
+ * per chunk; when the first word is not the first of a block, a chunk straddles two
+ * groups and the second is kept for the next chunk. */
+#define GK_DROPOUT_CHUNK (4 * GK_PHILOX_GROUP)
+typedef struct {
+    uint32_t k0, k1;
+    uint64_t b;       /* the next group's first block */
+    int o;            /* the first word's place in its block */
+    int started;
+    uint32_t ring[2 * GK_DROPOUT_CHUNK];
+} gk_dropout_words;
+
+GK_INLINE void gk_dropout_words_init(gk_dropout_words *s, uint32_t k0, uint32_t k1,
+                                     uint64_t w)
+{
+    s->k0 = k0;
+    s->k1 = k1;
+    s->b = w >> 2;
+    s->o = (int)(w & 3);
+    s->started = 0;
+}
+
+/* the words of the next GK_DROPOUT_CHUNK elements */
+GK_INLINE const uint32_t *gk_dropout_words_next(gk_dropout_words *s)
+{
+    if (!s->o) {
+        gk_philox_group(s->k0, s->k1, s->b, s->ring);
+        s->b += GK_PHILOX_GROUP;
+        return s->ring;
+    }
+    if (s->started) {
+        memcpy(s->ring, s->ring + GK_DROPOUT_CHUNK, sizeof(uint32_t) * GK_DROPOUT_CHUNK);
+    } else {
+        gk_philox_group(s->k0, s->k1, s->b, s->ring);
+        s->b += GK_PHILOX_GROUP;
+        s->started = 1;
+    }
+    gk_philox_group(s->k0, s->k1, s->b, s->ring + GK_DROPOUT_CHUNK);
+    s->b += GK_PHILOX_GROUP;
+    return s->ring + s->o;
 }
 
 /* the longest span (stack buffers of the callers) */
@@ -88,52 +136,57 @@ GK_INLINE void gk_bits_get(const unsigned char *GK_RESTRICT src, gk_index at,
 #include <immintrin.h>
 /* 8 elements per step: keep = (word <= keep_max) as a lane mask (unsigned compare via
  * max), its sign bits are the mask byte (movemask; bits may be NULL), y = x * (keep &
- * scale), plus r when r is not NULL (a constant at every call). */
+ * scale), plus r when r is not NULL (a constant at every call).  nt: non-temporal
+ * stores (y 32-byte aligned); a large output then costs its size in traffic, not
+ * twice (gk_internal.h). */
 GK_INLINE __m256i gk_keep8(const uint32_t *ws, __m256i km)
 {
     __m256i w = _mm256_loadu_si256((const __m256i *)ws);
     return _mm256_cmpeq_epi32(_mm256_max_epu32(w, km), km);
 }
 
-GK_INLINE void dropout_avx2_f32(const float *x, const float *r, float *y, const uint32_t *ws,
-                                unsigned char *bits, gk_index groups, float scale,
-                                uint32_t keep_max)
+/* the keep lanes of a stored mask byte (lane k: bit k) */
+GK_INLINE __m256i gk_bits8(unsigned byte)
 {
-    const __m256i km = _mm256_set1_epi32((int)keep_max);
-    const __m256 sc = _mm256_set1_ps(scale);
-    for (gk_index g = 0; g < groups; ++g) {
-        __m256 k = _mm256_castsi256_ps(gk_keep8(ws + 8 * g, km));
-        if (bits)
-            bits[g] = (unsigned char)_mm256_movemask_ps(k);
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * g), _mm256_and_ps(k, sc));
-        if (r)
-            v = _mm256_add_ps(_mm256_loadu_ps(r + 8 * g), v);
-        _mm256_storeu_ps(y + 8 * g, v);
+    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)byte), sel), sel);
+}
+
+/* y = [r +] x * (keep & scale) for 8 elements */
+GK_INLINE void gk_apply8_f32(const float *x, const float *r, float *y, __m256i keep,
+                             __m256 sc, int nt)
+{
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_and_ps(_mm256_castsi256_ps(keep), sc));
+    if (r)
+        v = _mm256_add_ps(_mm256_loadu_ps(r), v);
+    if (nt)
+        _mm256_stream_ps(y, v);
+    else
+        _mm256_storeu_ps(y, v);
+}
+
+GK_INLINE void gk_apply8_f64(const double *x, const double *r, double *y, __m256i keep,
+                             __m256d sc, int nt)
+{
+    __m256d lo = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(keep)));
+    __m256d hi = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(keep, 1)));
+    __m256d v0 = _mm256_mul_pd(_mm256_loadu_pd(x), _mm256_and_pd(lo, sc));
+    __m256d v1 = _mm256_mul_pd(_mm256_loadu_pd(x + 4), _mm256_and_pd(hi, sc));
+    if (r) {
+        v0 = _mm256_add_pd(_mm256_loadu_pd(r), v0);
+        v1 = _mm256_add_pd(_mm256_loadu_pd(r + 4), v1);
+    }
+    if (nt) {
+        _mm256_stream_pd(y, v0);
+        _mm256_stream_pd(y + 4, v1);
+    } else {
+        _mm256_storeu_pd(y, v0);
+        _mm256_storeu_pd(y + 4, v1);
     }
 }
 
-GK_INLINE void dropout_avx2_f64(const double *x, const double *r, double *y,
-                                const uint32_t *ws, unsigned char *bits, gk_index groups,
-                                double scale, uint32_t keep_max)
-{
-    const __m256i km = _mm256_set1_epi32((int)keep_max);
-    const __m256d sc = _mm256_set1_pd(scale);
-    for (gk_index g = 0; g < groups; ++g) {
-        __m256i k = gk_keep8(ws + 8 * g, km);
-        if (bits)
-            bits[g] = (unsigned char)_mm256_movemask_ps(_mm256_castsi256_ps(k));
-        __m256d lo = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(k)));
-        __m256d hi = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(k, 1)));
-        __m256d v0 = _mm256_mul_pd(_mm256_loadu_pd(x + 8 * g), _mm256_and_pd(lo, sc));
-        __m256d v1 = _mm256_mul_pd(_mm256_loadu_pd(x + 8 * g + 4), _mm256_and_pd(hi, sc));
-        if (r) {
-            v0 = _mm256_add_pd(_mm256_loadu_pd(r + 8 * g), v0);
-            v1 = _mm256_add_pd(_mm256_loadu_pd(r + 8 * g + 4), v1);
-        }
-        _mm256_storeu_pd(y + 8 * g, v0);
-        _mm256_storeu_pd(y + 8 * g + 4, v1);
-    }
-}
+#define GK_VSCALE_f32(s) _mm256_set1_ps(s)
+#define GK_VSCALE_f64(s) _mm256_set1_pd(s)
 #endif
 
 #endif

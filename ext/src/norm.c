@@ -1,6 +1,5 @@
 /* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA. */
 #include "reduce.h"
-#include "philox_bulk.h"
 #include "dropout_span.h"
 #include "norm_kernels.h"
 

@@ -17,6 +17,27 @@
  * through their output array (same values, no streamed stores for it) */
 #define GK_FUSED_ROW ((gk_index)4096)
 
+/* out[0, len) = [r +] x * m over len elements whose words start at word w of the
+ * stream, drawn 64 at a time as they are consumed (dropout_span.h), so the Philox
+ * rounds overlap the loads around them; bt (may be NULL, on a byte) gets the mask
+ * bytes.  r may be NULL. */
+GK_INLINE void GK_T(fused_drop_span)(const T *x, const T *r, T *out, unsigned char *bt,
+                                     gk_index len, const gk_fused_drop *d, uint64_t w)
+{
+    if (d->none) {
+        GK_T(dropout_span)(x, r, out, NULL, bt, len, (T)0, 0, 1);
+        return;
+    }
+    gk_dropout_words wsrc;
+    gk_dropout_words_init(&wsrc, d->k0, d->k1, w);
+    for (gk_index c0 = 0; c0 < len; c0 += GK_DROPOUT_CHUNK) {
+        const uint32_t *ws = gk_dropout_words_next(&wsrc);
+        gk_index cl = len - c0 < GK_DROPOUT_CHUNK ? len - c0 : GK_DROPOUT_CHUNK;
+        GK_T(dropout_span)(x + c0, r ? r + c0 : NULL, out + c0, ws, bt ? bt + c0 / 8 : NULL,
+                           cl, (T)d->scale, d->keep_max, 0);
+    }
+}
+
 /* sb[0, len) = r + dropout(x) over elements [e, e + len) of the arrays, len <=
  * GK_DROPOUT_SPAN; the span's mask bits into bits (the whole mask, may be NULL) */
 GK_INLINE void GK_T(fused_add_span)(const T *x, const T *r, T *sb, unsigned char *bits,
@@ -27,13 +48,10 @@ GK_INLINE void GK_T(fused_add_span)(const T *x, const T *r, T *sb, unsigned char
             sb[j] = r[e + j] + x[e + j];
         return;
     }
-    uint32_t wbuf[GK_STREAM_BUF(GK_DROPOUT_SPAN)];
     unsigned char tb[GK_DROPOUT_SPAN / 8];
-    const uint32_t *ws = d->none ? NULL
-        : gk_stream_words(d->k0, d->k1, d->w0 + (uint64_t)e, len, wbuf);
     const int aligned = e % 8 == 0;  /* the span starts on a mask byte */
     unsigned char *bt = !bits ? NULL : aligned ? bits + e / 8 : tb;
-    GK_T(dropout_span)(x + e, r + e, sb, ws, bt, len, (T)d->scale, d->keep_max, d->none);
+    GK_T(fused_drop_span)(x + e, r + e, sb, bt, len, d, d->w0 + (uint64_t)e);
     if (bits && !aligned)
         gk_bits_put(bits, e, tb, len);
 }
@@ -47,7 +65,6 @@ GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bi
         memcpy(dst, g, sizeof(T) * (size_t)n);
         return;
     }
-    const T scale = (T)d->scale;
     for (gk_index o = 0; o < n; o += GK_DROPOUT_SPAN) {
         gk_index len = n - o < GK_DROPOUT_SPAN ? n - o : GK_DROPOUT_SPAN, at = e + o;
         if (bits) {
@@ -57,13 +74,9 @@ GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bi
                 gk_bits_get(bits, at, tb, len);
                 bt = tb;
             }
-            GK_T(dropout_bits_span)(g + o, bt, dst + o, len, scale);
+            GK_T(dropout_bits_span)(g + o, bt, dst + o, len, (T)d->scale);
         } else {
-            uint32_t wbuf[GK_STREAM_BUF(GK_DROPOUT_SPAN)];
-            const uint32_t *ws = d->none ? NULL
-                : gk_stream_words(d->k0, d->k1, d->w0 + (uint64_t)at, len, wbuf);
-            GK_T(dropout_span)(g + o, NULL, dst + o, ws, NULL, len, scale, d->keep_max,
-                               d->none);
+            GK_T(fused_drop_span)(g + o, NULL, dst + o, NULL, len, d, d->w0 + (uint64_t)at);
         }
     }
 }

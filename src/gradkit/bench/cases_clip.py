@@ -67,16 +67,17 @@ def _unscale(scaler, grads):
 
 
 def _build(torch, who, key, n_arrays, size):
-    """The callables of one contender ("gk": gradkit and the limit on its arrays,
-    "np", "peer") for one op: each contender's gradients are made only when it runs."""
+    """The callables of one contender ("gk": gradkit and the limit, "np", "peer") for
+    one op: each contender's gradients are made only when it runs."""
     g = _grads(n_arrays, size, seed={"gk": 0, "np": 1, "peer": 2}[who])
     if who == "gk":
         scaler = LossScaler(init_scale=1.0, growth_interval=2 ** 30)
+        w = [a.copy() for a in g]   # the probe's own: it writes garbage (ORed bytes)
         return {"norm": _clipper(clip_grad_norm_, g),
                 "value": lambda: clip_grad_value_(g, 1.0),
                 "unscale": _unscale(scaler, g),
-                "limit": (passes(probe_each([g], []), probe_each([g], [g])) if key == "norm"
-                          else probe_each([g], [g]))}
+                "limit": (passes(probe_each([w], []), probe_each([w], [w])) if key == "norm"
+                          else probe_each([w], [w]))}
     if who == "np":
         scaler = ref.amp.LossScaler(init_scale=1.0, growth_interval=2 ** 30)
         return {"norm": _clipper(ref.clip_grad_norm_, g),

@@ -31,7 +31,7 @@ def _build(torch, rows, cols):
     g = Generator(1)
     _, mask = gd.dropout(x, P, rng=g)
     seed_only = gd.DropoutMask.from_state(mask.shape, mask.p, mask.seed, mask.counter)
-    bits = np.empty_like(mask.bits)          # the probe's stand-in for the mask stream
+    bits = mask.bits.copy()     # the probe's own mask stream (it writes garbage there)
     _, keep = gd.drop_path(x, P, rng=g)
     dp_out = {"out": y} if accepts(gd.drop_path, "out") else {}
     dpb_out = {"out": dx} if accepts(gd.drop_path_backward, "out") else {}

@@ -6,7 +6,7 @@ order): a step reads the parameter, the gradient and its states and writes the
 parameter and the states back -- Adam/AdamW two states, SGD with momentum, RMSprop,
 Adagrad and LARS one; LARS first reads parameter and gradient once more for its two
 norms (a separate pass: the trust ratio scales the whole update).  The probe works on
-state arrays of its own, of the states' sizes.
+parameter and state arrays of its own (it writes garbage), of the same sizes.
 
 Peers: torch.optim on tensors sharing the parameter and gradient memory
 (``torch.from_numpy``): ``fused=True`` for Adam, AdamW and Adagrad, torch's default for
@@ -39,6 +39,9 @@ def _arrays(n_arrays, size, seed):
 
 
 def _limit(name, params, grads):
+    # the probe writes garbage (ORed bytes) into what it writes: it updates arrays of
+    # its own, never the parameters the steps read
+    params = [p.copy() for p in params]
     states = [[np.zeros_like(p) for p in params] for _ in range(STATES[name])]
     update = probe_each([params, grads] + states, [params] + states)
     if name == "LARS":

@@ -19,6 +19,7 @@ def _build(torch, n_arrays, size):
     rng = np.random.default_rng(5)
     params = [rng.standard_normal(size, dtype=np.float32) for _ in range(n_arrays)]
     grads = [rng.standard_normal(size, dtype=np.float32) for _ in range(n_arrays)]
+    probe_grads = [g.copy() for g in grads]
     ref = reference.regularization
     fns = {
         "gk l2_penalty": lambda: regularization.l2_penalty(params, LAM),
@@ -31,7 +32,8 @@ def _build(torch, n_arrays, size):
         "gk add_l1_grad_": lambda: regularization.add_l1_grad_(grads, params, LAM),
         "np add_l1_grad_": lambda: ref.add_l1_grad_(grads, params, LAM),
         "limit penalty": probe_each([params], []),
-        "limit grad": probe_each([params, grads], [grads]),
+        # the probe writes garbage (ORed bytes): gradients of its own, in place
+        "limit grad": probe_each([params, probe_grads], [probe_grads]),
     }
     if torch is not None:
         tp = [torch.from_numpy(p) for p in params]

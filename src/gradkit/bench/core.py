@@ -103,7 +103,12 @@ def probe(reads, writes, work=None, store=-1):
     kernel: % of limit = probe time / kernel time.
 
     List only the streams that scale with the problem (x, y, dy, parameters and
-    states); per-column weights and per-row statistics stay in cache.
+    states); per-column weights and per-row statistics stay in cache.  The probe
+    writes garbage (ORed bytes of what it read) into ``writes``: for a stream the
+    kernel updates in place (parameters, states, gradients), give the probe a copy of
+    its own, or the kernel goes on with NaN and Inf.  A read-only stream must hold
+    written pages (not a fresh ``np.empty``, whose untouched pages all map the zero
+    page and never reach memory).
     """
     from .._ext import runtime as _rt
     reads, writes = list(reads), list(writes)

@@ -387,7 +387,7 @@ def _sweep_figure(plt, points, info):
         axes[2 * (k // ncol) + 1][k % ncol].axis("off")
     fig.suptitle(f"gradkit {info['gradkit']}, {info['cpu']}, {info['date']}; "
                  "line style: threads", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / (5.0 * nrow)))    # room for the title
     return fig
 
 
