@@ -44,13 +44,15 @@ def _case(torch, n_arrays, size, quick):
             clip.clip_grad_norm_(scaled_grads, shrinking[0])
             unfused.step(scaled_grads)
 
-        ms = [np.zeros_like(p) for p in params]
-        vs = [np.zeros_like(p) for p in params]
+        # the update's streams, array by array, on arrays of the probe's own (it writes
+        # ORed bytes into what it updates; the gradients are only read)
+        ps = [p.copy() for p in params]
+        ms = [np.zeros_like(p) + 1 for p in params]
+        vs = [np.zeros_like(p) + 1 for p in params]
         fns = {"gk": lambda: fused.step(grads, max_norm=MAX_NORM),
                "np": lambda: twin.step(grads, max_norm=MAX_NORM),
                "unfused": unfused_step,
-               # the update's streams, array by array
-               "limit": probe_each([params, grads, ms, vs], [params, ms, vs])}
+               "limit": probe_each([ps, grads, ms, vs], [ps, ms, vs])}
         if torch is not None:
             tparams = [torch.nn.Parameter(torch.from_numpy(q)) for q in params]
             for t, q in zip(tparams, scaled_grads):
