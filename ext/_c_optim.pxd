@@ -7,18 +7,28 @@ cdef extern from "gradkit/optim.h" nogil:
     ctypedef struct gk_sgd_options:
         double lr, momentum, dampening, weight_decay
         int nesterov, maximize
+        int scale
+        double coef
     ctypedef struct gk_adam_options:
         double lr, beta1, beta2, eps, weight_decay
         int amsgrad, decoupled, maximize
+        int scale
+        double coef
     ctypedef struct gk_rmsprop_options:
         double lr, alpha, eps, weight_decay, momentum
         int centered, maximize
+        int scale
+        double coef
     ctypedef struct gk_adagrad_options:
         double lr, lr_decay, weight_decay, eps
         int maximize
+        int scale
+        double coef
     ctypedef struct gk_lars_options:
         double lr, momentum, weight_decay, trust_coefficient, eps
         int nesterov
+        int scale
+        double coef
     int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                     gk_index n, long step, double lr, double beta1, double beta2,
                     double eps, double weight_decay, int decoupled)

@@ -111,6 +111,20 @@ cdef void *_array(object a, int typenum, str name, Py_ssize_t size=-1,
     return cnp.PyArray_DATA(arr)
 
 
+cdef inline bint _ok(object a, int typenum, Py_ssize_t size, bint writable) noexcept:
+    """True when _array(a, typenum, name, size, writable) would accept `a`: the test
+    alone, without the argument's name, so a caller formats the name only to raise."""
+    cdef int flags
+    if not isinstance(a, cnp.ndarray) or not _has_type(<cnp.ndarray>a, typenum):
+        return False
+    flags = cnp.PyArray_FLAGS(<cnp.ndarray>a)
+    if not (flags & cnp.NPY_ARRAY_C_CONTIGUOUS and flags & cnp.NPY_ARRAY_ALIGNED):
+        return False
+    if writable and not flags & cnp.NPY_ARRAY_WRITEABLE:
+        return False
+    return size < 0 or cnp.PyArray_SIZE(<cnp.ndarray>a) == size
+
+
 cdef inline void *_in(object a, int dtype, str name, Py_ssize_t size=-1) except? NULL:
     """A float input of dtype code `dtype` (required)."""
     return _array(a, _typenum(dtype), name, size)
@@ -231,7 +245,13 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
         if skip >= 0 and (<list>lists[skip])[i] is None:
             entry_dtype[i] = -1
             continue
-        dt = _float_dtype(lead[i], f"{names[0]}[{i}]")
+        # names are formatted only for the message of a bad array (a few hundred ns each)
+        if _ok(lead[i], cnp.NPY_FLOAT32, -1, False):
+            dt = GK_DTYPE_F32
+        elif _ok(lead[i], cnp.NPY_FLOAT64, -1, False):
+            dt = GK_DTYPE_F64
+        else:
+            dt = _float_dtype(lead[i], f"{names[0]}[{i}]")
         entry_dtype[i] = dt
         nd[dt] += 1
     b.n = nd[0] + nd[1]
@@ -248,8 +268,12 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
         size = cnp.PyArray_SIZE(<cnp.ndarray>lead[i])
         for s in range(nslot):
             if lists[s] is not None:
-                b.slot[s][k] = _array((<list>lists[s])[i], _typenum(dt),
-                                      f"{names[s]}[{i}]", size, writable[s])
+                a = (<list>lists[s])[i]
+                if _ok(a, _typenum(dt), size, writable[s]):
+                    b.slot[s][k] = cnp.PyArray_DATA(<cnp.ndarray>a)
+                else:  # raises, naming the entry
+                    b.slot[s][k] = _array(a, _typenum(dt), f"{names[s]}[{i}]", size,
+                                          writable[s])
         b.size[k] = size
         b.where[k] = i
         b.dtype[k] = dt

@@ -5,7 +5,13 @@ Each update function takes aligned Python lists (params, grads, state arrays), s
 parameters whose gradient is None, gathers the data pointers of the rest into one batch
 per dtype (_common.pxi's marshaller, which checks every array once more, compiled) and
 runs each batch as one multi-tensor kernel with the GIL released.  Per-parameter step
-counters (int64 arrays) are advanced only after the kernels succeeded."""
+counters (int64 arrays) are advanced only after the kernels succeeded.  `coef` (a float,
+or None) multiplies every gradient on the fly (clipping fused into the step, optim.h).
+
+The fast paths of Optimizer.step are here too (fast_grads, same_values,
+frozen_values): compiled tests that the parameters, gradients and options are as they
+were when last checked, so a step costs ~1 us of checks instead of several; when a test
+fails the caller runs the full Python checks, which raise or convert."""
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 cimport _c_optim as c
@@ -89,12 +95,14 @@ def check_grads(list params, object grads):
 
 
 def sgd(list params, list grads, list bufs, list fresh, double lr, double momentum,
-        double dampening, double weight_decay, bint nesterov, bint maximize):
+        double dampening, double weight_decay, bint nesterov, bint maximize,
+        object coef=None):
     cdef c.gk_sgd_options o
     cdef int err = 0, d
     cdef gk_index k
     o.lr, o.momentum, o.dampening, o.weight_decay = lr, momentum, dampening, weight_decay
     o.nesterov, o.maximize = nesterov, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef bint with_buf = momentum != 0.0
     cdef _Arrays b = _gather([params, grads, bufs if with_buf else None],
                              _NAMES + ("momentum_buffer",), _WRITE + (True,), True, _GRAD)
@@ -113,11 +121,13 @@ def sgd(list params, list grads, list bufs, list fresh, double lr, double moment
 
 def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
          object steps, double lr, double beta1, double beta2, double eps,
-         double weight_decay, bint amsgrad, bint decoupled, bint maximize):
+         double weight_decay, bint amsgrad, bint decoupled, bint maximize,
+         object coef=None):
     cdef c.gk_adam_options o
     cdef int err = 0, d
     o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
     o.amsgrad, o.decoupled, o.maximize = amsgrad, decoupled, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs,
                               max_exp_avg_sqs if amsgrad else None],
                              _NAMES + ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
@@ -136,11 +146,12 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
 
 def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs,
             object steps, double lr, double alpha, double eps, double weight_decay,
-            double momentum, bint centered, bint maximize):
+            double momentum, bint centered, bint maximize, object coef=None):
     cdef c.gk_rmsprop_options o
     cdef int err = 0, d
     o.lr, o.alpha, o.eps, o.weight_decay, o.momentum = lr, alpha, eps, weight_decay, momentum
     o.centered, o.maximize = centered, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef _Arrays b = _gather([params, grads, square_avgs, grad_avgs if centered else None,
                               bufs if momentum > 0.0 else None],
                              _NAMES + ("square_avg", "grad_avg", "momentum_buffer"),
@@ -159,10 +170,11 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs
 
 
 def adagrad(list params, list grads, list sums, object steps, double lr, double lr_decay,
-            double weight_decay, double eps, bint maximize):
+            double weight_decay, double eps, bint maximize, object coef=None):
     cdef c.gk_adagrad_options o
     cdef int err = 0, d
     o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize = lr, lr_decay, weight_decay, eps, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef _Arrays b = _gather([params, grads, sums], _NAMES + ("sum",), _WRITE + (True,),
                              True, _GRAD)
     _take_steps(b, steps, len(params))
@@ -177,13 +189,15 @@ def adagrad(list params, list grads, list sums, object steps, double lr, double 
 
 
 def lars(list params, list grads, list traces, double lr, double momentum,
-         double weight_decay, double trust_coefficient, double eps, bint nesterov):
+         double weight_decay, double trust_coefficient, double eps, bint nesterov,
+         object coef=None):
     """Returns the trust ratio of each parameter (None where its gradient is None)."""
     cdef c.gk_lars_options o
     cdef int err = 0, d
     cdef gk_index k
     o.lr, o.momentum, o.weight_decay = lr, momentum, weight_decay
     o.trust_coefficient, o.eps, o.nesterov = trust_coefficient, eps, nesterov
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef _Arrays b = _gather([params, grads, traces], _NAMES + ("trace",),
                              _WRITE + (True,), True, _GRAD)
     cdef double[::1] ratio = np.empty(max(b.n, 1))
@@ -198,3 +212,144 @@ def lars(list params, list grads, list traces, double lr, double momentum,
     for k in range(b.n):
         ratios[b.where[k]] = ratio[k]
     return ratios
+
+
+# ---- the fast paths of Optimizer.step ---------------------------------------------------
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+
+cdef inline bint _same_dims(cnp.ndarray a, tuple shape):
+    cdef int k, nd = cnp.PyArray_NDIM(a)
+    if nd != len(shape):
+        return False
+    for k in range(nd):
+        if cnp.PyArray_DIMS(a)[k] != <Py_ssize_t>shape[k]:
+            return False
+    return True
+
+
+cdef enum:
+    _CARRAY = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_WRITEABLE
+    _CALIGNED = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
+
+
+def fast_grads(list param_groups, list entries, list params, object grads):
+    """`grads` as a list when nothing needs the full checks of Optimizer.step, else None.
+
+    Nothing needs them when every group's ``params`` is a list or tuple of the same
+    parameter objects that `entries` (the optimizer's _Group records: .params,
+    .signature) last checked, with their dtype object and shape, still C-contiguous,
+    aligned and writable (what _Group.matches tests), and every gradient is None or an
+    ndarray of exactly its parameter's dtype object and shape, C-contiguous and aligned
+    (what _validation.grads_like passes without a copy).  On None the caller runs those
+    checks in Python: they raise with their messages, copy, or re-sync the groups."""
+    cdef Py_ssize_t n = len(params), i, j, k = 0, ng = len(entries)
+    cdef object group, gp, q, g
+    cdef list before, sig
+    cdef cnp.ndarray p
+    if len(param_groups) != ng:
+        return None
+    for j in range(ng):
+        group = param_groups[j]
+        if type(group) is not dict:
+            return None
+        gp = (<dict>group).get("params")
+        if type(gp) is not list and type(gp) is not tuple:
+            return None
+        before = entries[j].params
+        sig = entries[j].signature
+        if len(gp) != len(before):
+            return None
+        for i in range(len(before)):
+            q = gp[i]
+            if q is not before[i]:
+                return None
+            p = <cnp.ndarray>q  # checked when recorded, and the same object
+            dt_shape = <tuple>sig[i]
+            if <object>cnp.PyArray_DESCR(p) is not dt_shape[0]:
+                return None
+            if (cnp.PyArray_FLAGS(p) & _CARRAY) != _CARRAY or not _same_dims(p, dt_shape[1]):
+                return None
+    if type(grads) is list:
+        out = <list>grads
+    elif type(grads) is tuple:
+        out = list(<tuple>grads)
+    else:
+        return None
+    if len(out) != n:
+        return None
+    for i in range(n):
+        g = (<list>out)[i]
+        if g is None:
+            continue
+        if type(g) is not cnp.ndarray:
+            return None
+        p = <cnp.ndarray>params[i]
+        if cnp.PyArray_DESCR(<cnp.ndarray>g) is not cnp.PyArray_DESCR(p):
+            return None
+        if (cnp.PyArray_FLAGS(<cnp.ndarray>g) & _CALIGNED) != _CALIGNED:
+            return None
+        if not _same_shape(<cnp.ndarray>g, p):
+            return None
+    return out
+
+
+cdef inline bint _immutable(object v):
+    """A value whose identity fixes its value: Python and NumPy scalars, str, None,
+    and tuples of those."""
+    cdef object x
+    if v is None or type(v) is float or type(v) is int or type(v) is bool or type(v) is str:
+        return True
+    if type(v) is tuple:
+        for x in <tuple>v:
+            if not _immutable(x):
+                return False
+        return True
+    return isinstance(v, np.generic)
+
+
+def frozen_values(dict group, tuple keys):
+    """The values of `keys` in `group` (a missing key: None returned), or None when one
+    of them is mutable (a list, an array): such options are checked at every step."""
+    cdef object k, v
+    cdef list out = []
+    for k in keys:
+        v = group.get(k, _MISSING)
+        if v is _MISSING or not _immutable(v):
+            return None
+        out.append(v)
+    return tuple(out)
+
+
+def known_options(list param_groups, list entries, tuple keys):
+    """Every group's options as last checked (entries[i].opts), or None when a group's
+    option values are not all the objects they were then (entries[i].frozen): the
+    caller then checks them again."""
+    cdef Py_ssize_t j, n = len(entries)
+    cdef list out = []
+    if len(param_groups) != n:
+        return None
+    for j in range(n):
+        entry = entries[j]
+        frozen = entry.frozen
+        group = param_groups[j]
+        if frozen is None or type(group) is not dict or \
+                not same_values(<dict>group, keys, <tuple>frozen):
+            return None
+        out.append(entry.opts)
+    return out
+
+
+def same_values(dict group, tuple keys, tuple values):
+    """Whether group[k] is values[i] (the same object) for every keys[i]: the options
+    are then those checked before (frozen_values kept only immutable ones)."""
+    cdef Py_ssize_t i
+    cdef PyObject *v
+    for i in range(len(keys)):
+        v = PyDict_GetItem(group, keys[i])
+        if v == NULL or <object>v is not values[i]:
+            return False
+    return True
+
+
+_MISSING = object()

@@ -347,6 +347,30 @@ for _cls, _opts in [
     _optimizer_case(_cls, **_opts)
 
 
+def _fused_clip_case(cls_name, norm_type, **options):
+    """step(grads, max_norm=...): the norm pass and the scaled update (and its norm)."""
+    tag = ",".join(f"{k}={v}" for k, v in options.items())
+
+    @case(f"optim.{cls_name}({tag}).step(max_norm,norm_type={norm_type})")
+    def run(dt):
+        from gradkit import optim
+        params = grad_list(52, dt)
+        opt = getattr(optim, cls_name)(params, **options)
+        totals = [opt.step(grad_list(61 + 10 * s, dt), max_norm=5.0, norm_type=norm_type)
+                  for s in range(_STEPS)]
+        return params, opt.state_dict()["state"], totals
+
+
+for _cls, _opts, _p in [
+        ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True), 2.0),
+        ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True), 2.0),
+        ("AdamW", dict(lr=0.01, maximize=True), float("inf")),
+        ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9), 1.0),
+        ("Adagrad", dict(lr=0.1, lr_decay=0.01), 3.5),
+        ("LARS", dict(lr=0.1, weight_decay=0.01), 2.0)]:
+    _fused_clip_case(_cls, _p, **_opts)
+
+
 def _functional_case(name, make_state, **options):
     tag = ",".join(f"{k}={v}" for k, v in options.items())
 

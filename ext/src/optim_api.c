@@ -189,7 +189,8 @@ int gk_adam_##SFX(T *param, const T *grad, T *exp_avg, T *exp_avg_sq, gk_index n
                   long step, double lr, double beta1, double beta2, double eps, \
                   double weight_decay, int decoupled) \
 { \
-    gk_adam_options o = {lr, beta1, beta2, eps, weight_decay, 0, decoupled != 0, 0}; \
+    gk_adam_options o = {lr, beta1, beta2, eps, weight_decay, 0, decoupled != 0, 0, \
+                         0, 0.0}; \
     int64_t st = (int64_t)step; \
     return gk_adam_multi_##SFX(1, &param, &grad, &exp_avg, &exp_avg_sq, NULL, &n, &st, &o); \
 }

@@ -11,7 +11,18 @@
  *   addcdiv(x, y, z, value) x + (value*y)/z
  *   lerp(x, y, w)           |w| < 0.5 ? x + w*(y - x) : y - (y - x)*(1 - w)
  * Multiplying the gradient by +-1 (maximize) and the parameter by 1 (no decoupled decay)
- * is exact, so those need no separate instances. */
+ * is exact, so those need no separate instances.  The clipping coefficient of a fused
+ * clip (options' scale/coef, optim.h) rides on the same factor: g * (+-c) is (g * c) * +-1
+ * bitwise (rounding is symmetric), which is what clip_grad_norm_ followed by the step
+ * computes, so the fused step equals the two calls bit for bit. */
+
+/* the factor every gradient element is multiplied by first: +-1, or +-coef rounded to T
+ * when the options ask for scaling (clip_grad_norm_'s coefficient, applied on the fly) */
+GK_INLINE T GK_T(grad_factor)(int maximize, int scale, double coef)
+{
+    T c = scale ? (T)coef : (T)1;
+    return maximize ? -c : c;
+}
 
 /* ---- SGD --------------------------------------------------------------------------- */
 typedef struct {
@@ -49,7 +60,8 @@ static int GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     const T *g = c->grad[a] + b;
     T *buf = o->momentum != 0.0 ? c->buf[a] + b : NULL;
     gk_index n = e - b;
-    T gs = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay, mom = (T)o->momentum;
+    T gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
+    T wd = (T)o->weight_decay, mom = (T)o->momentum;
     T damp1 = (T)(1.0 - o->dampening), neg_lr = (T)(-o->lr);
     int coupled = o->weight_decay != 0.0;
     int mode = o->momentum == 0.0 ? 0 : (c->fresh && c->fresh[a] ? 1 : 2);
@@ -133,7 +145,7 @@ static int GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     double bc2 = 1.0 - pow(o->beta2, step);
     double w = 1.0 - o->beta1;
     GK_T(adam_k) k;
-    k.gs = o->maximize ? (T)-1 : (T)1;
+    k.gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
     k.decay = (o->decoupled && o->weight_decay != 0.0) ? (T)(1.0 - o->lr * o->weight_decay) : (T)1;
     k.wd = (T)o->weight_decay;
     k.lw = (T)w;
@@ -220,7 +232,7 @@ static int GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     const GK_T(rmsprop_ctx) *c = (const GK_T(rmsprop_ctx) *)vctx;
     const gk_rmsprop_options *o = c->o;
     GK_T(rmsprop_k) k;
-    k.gs = o->maximize ? (T)-1 : (T)1;
+    k.gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
     k.wd = (T)o->weight_decay;
     k.alpha = (T)o->alpha;
     k.c = (T)(1.0 - o->alpha);
@@ -288,7 +300,8 @@ static int GK_T(adagrad_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     const GK_T(adagrad_ctx) *c = (const GK_T(adagrad_ctx) *)vctx;
     const gk_adagrad_options *o = c->o;
     double clr = o->lr / (1.0 + ((double)c->step[a] - 1.0) * o->lr_decay);
-    T gs = o->maximize ? (T)-1 : (T)1, wd = (T)o->weight_decay, eps = (T)o->eps;
+    T gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
+    T wd = (T)o->weight_decay, eps = (T)o->eps;
     T neg_clr = (T)(-clr);
     T *p = c->param[a] + b, *s = c->sum[a] + b;
     const T *g = c->grad[a] + b;
@@ -309,7 +322,8 @@ static int GK_T(adagrad_multi)(gk_index count, T *const *param, const T *const *
 }
 
 /* ---- LARS (optax.lars) ------------------------------------------------------------- */
-/* u = g + wd*p;  r = tc*||p|| / (||u|| + eps), or 1 if ||p|| or ||u|| is 0;
+/* u = g*c + wd*p (c: the fused clip's coefficient, else 1, and g*1 is g);
+ * r = tc*||p|| / (||u|| + eps), or 1 if ||p|| or ||u|| is 0;
  * t = -lr*(u*r) + momentum*t;  p += nesterov ? -lr*(u*r) + momentum*t : t */
 typedef struct {
     T *const *param;
@@ -320,11 +334,11 @@ typedef struct {
     double *ratio;   /* per array trust ratio, filled by the span pass (may be NULL) */
 } GK_T(lars_ctx);
 
-/* (double)(g + wd p), computed in T as the update does, for GK_VW elements */
-GK_INLINE gk_vd GK_T(lars_u)(const T *g, const T *p, T wd)
+/* (double)(g c + wd p), computed in T as the update does, for GK_VW elements */
+GK_INLINE gk_vd GK_T(lars_u)(const T *g, const T *p, T c, T wd)
 {
     gk_vd u;
-    for (int k = 0; k < GK_VW; ++k) u[k] = (double)(g[k] + wd * p[k]);
+    for (int k = 0; k < GK_VW; ++k) u[k] = (double)(g[k] * c + wd * p[k]);
     return u;
 }
 
@@ -335,10 +349,12 @@ static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
     const T *GK_RESTRICT p = c->param[a] + b;
     const T *GK_RESTRICT g = c->grad[a] + b;
     const T wd = (T)c->o->weight_decay;
+    const T gc = GK_T(grad_factor)(0, c->o->scale, c->o->coef);
 #define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
 #define GK_P2_S(o) ((double)p[o] * (double)p[o])
-#define GK_U2_V(o) (GK_T(lars_u)(g + (o), p + (o), wd) * GK_T(lars_u)(g + (o), p + (o), wd))
-#define GK_U2_S(o) ((double)(g[o] + wd * p[o]) * (double)(g[o] + wd * p[o]))
+#define GK_U2_V(o) (GK_T(lars_u)(g + (o), p + (o), gc, wd) * \
+                    GK_T(lars_u)(g + (o), p + (o), gc, wd))
+#define GK_U2_S(o) ((double)(g[o] * gc + wd * p[o]) * (double)(g[o] * gc + wd * p[o]))
     GK_LANE_SUM2(n, part[0], GK_P2_V, GK_P2_S, part[1], GK_U2_V, GK_U2_S);
 #undef GK_P2_V
 #undef GK_P2_S
@@ -347,11 +363,12 @@ static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
 }
 
 GK_INLINE void GK_T(lars_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT t,
-                               gk_index n, T wd, T r, T neg_lr, T mom, const int nesterov)
+                               gk_index n, T gc, T wd, T r, T neg_lr, T mom,
+                               const int nesterov)
 {
     for (gk_index i = 0; i < n; ++i) {
         T pi = p[i];
-        T u = neg_lr * ((g[i] + wd * pi) * r);
+        T u = neg_lr * ((g[i] * gc + wd * pi) * r);
         T ti = u + mom * t[i];
         t[i] = ti;
         p[i] = pi + (nesterov ? u + mom * ti : ti);
@@ -373,11 +390,12 @@ static int GK_T(lars_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     if (c->ratio && b == 0) c->ratio[a] = r;  /* the span holding element 0 reports it */
     T *p = c->param[a] + b, *t = c->trace[a] + b;
     const T *g = c->grad[a] + b;
+    T gc = GK_T(grad_factor)(0, o->scale, o->coef);
     if (o->nesterov)
-        GK_T(lars_loop)(p, g, t, e - b, (T)o->weight_decay, (T)r, (T)(-o->lr),
+        GK_T(lars_loop)(p, g, t, e - b, gc, (T)o->weight_decay, (T)r, (T)(-o->lr),
                         (T)o->momentum, 1);
     else
-        GK_T(lars_loop)(p, g, t, e - b, (T)o->weight_decay, (T)r, (T)(-o->lr),
+        GK_T(lars_loop)(p, g, t, e - b, gc, (T)o->weight_decay, (T)r, (T)(-o->lr),
                         (T)o->momentum, 0);
     return 0;
 }

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, TypeVar, overload
 import numpy as np
 
 from . import _validation as _v
+from . import clip as _clip
 from ._ext import clip as _k
 
 if TYPE_CHECKING:
@@ -147,15 +148,21 @@ class LossScaler:
         if st[0] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
-        inv_scale = float(np.float32(1.0 / float(self._scale)))
+        scale = float(self._scale)  # 0 after ~150 backoffs: torch's reciprocal gives inf
+        with np.errstate(over="ignore"):  # 1/S beyond float32's range is inf, as in torch
+            inv_scale = float(np.float32(1.0 / scale if scale != 0.0 else math.inf))
         found = _k.unscale_check_(arrays, inv_scale)
         for original, copy in write_back:
             original[...] = copy
         st[0], st[1] = _UNSCALED, bool(found)
         return bool(found)
 
-    def step(self, optimizer: Stepper, grads: Arrays) -> bool:
-        """``optimizer.step(grads)`` unless the gradients hold inf/NaN.
+    def step(self, optimizer: Stepper, grads: Arrays, **kwargs: Any) -> bool:
+        """``optimizer.step(grads, **kwargs)`` unless the gradients hold inf/NaN.
+
+        ``kwargs`` go to the optimizer's step, as GradScaler.step forwards its extra
+        arguments: ``scaler.step(opt, grads, max_norm=1.0)`` unscales, then runs
+        gradkit's step with clipping fused (the norm of the unscaled gradients).
 
         Unscales first unless ``unscale_`` was already called this step.  With a
         gradkit optimizer the gradients are checked against its parameters (its
@@ -173,7 +180,7 @@ class LossScaler:
             raise TypeError(f"optimizer must have a step(grads) method, got "
                             f"{type(optimizer).__name__}")
         if not self._enabled:
-            optimizer.step(grads)
+            optimizer.step(grads, **kwargs)
             return True
         key = id(optimizer)
         st = self._states.get(key)
@@ -186,6 +193,9 @@ class LossScaler:
         check = getattr(optimizer, "_check_step", None)
         if callable(check):
             check(grads)  # raises before anything is unscaled or recorded
+            if kwargs.get("max_norm") is not None:  # so do the fused clip's arguments
+                _clip._clip_args(kwargs["max_norm"], kwargs.get("norm_type", 2.0),
+                                 kwargs.get("error_if_nonfinite", False), positive=True)
         if adopt:
             st = self._states[key] = self._states.pop(None)
         elif st is None:
@@ -195,7 +205,7 @@ class LossScaler:
         if st[1]:
             st[0] = _STEPPED
             return False
-        optimizer.step(grads)
+        optimizer.step(grads, **kwargs)
         st[0] = _STEPPED
         return True
 

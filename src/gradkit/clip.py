@@ -77,6 +77,34 @@ def global_norm(grads: Arrays, norm_type: float = 2.0) -> float:
     return _k.grad_norm(arrays, p)
 
 
+def _clip_args(max_norm, norm_type, error_if_nonfinite, *, positive=False):
+    """Checked (max_norm, p, error_if_nonfinite) of a clip by global norm; `positive`:
+    max_norm must be > 0 (a step's clip: 0 would zero every gradient), else >= 0."""
+    max_norm = _v.real(max_norm, "max_norm")
+    if positive and not max_norm > 0:
+        raise ValueError(f"max_norm must be > 0, got {max_norm}")
+    if max_norm < 0:
+        raise ValueError(f"max_norm must be >= 0, got {max_norm}")
+    return max_norm, _norm_type(norm_type), _v.flag(error_if_nonfinite, "error_if_nonfinite")
+
+
+def _clip_coef(arrays, max_norm, p, error_if_nonfinite):
+    """(total norm, coefficient) of clip_grad_norm_ for checked arrays (no None), before
+    anything is scaled: the norm pass, the non-finite check, torch's coefficient
+    min(1, max_norm / (total + 1e-6)).  Also the first pass of a step with max_norm
+    (gradkit.optim), so both compute the same coefficient from the same norm."""
+    total = _k.grad_norm(arrays, p)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"The total norm of order {p} for gradients is non-finite ({total}), so "
+            "it cannot be clipped. Pass error_if_nonfinite=False to scale the "
+            "gradients by the non-finite norm anyway.")
+    coef = max_norm / (total + 1e-6)
+    if coef > 1.0:  # clamp, keeping a NaN coefficient NaN as torch.clamp does
+        coef = 1.0
+    return total, coef
+
+
 def clip_grad_norm_(grads: Arrays, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> float:
     r"""Scale the gradients in place so that their total norm is at most ``max_norm``
@@ -107,22 +135,9 @@ def clip_grad_norm_(grads: Arrays, max_norm: float, norm_type: float = 2.0,
     float
         The total norm before clipping.
     """
-    max_norm = _v.real(max_norm, "max_norm")
-    if max_norm < 0:
-        raise ValueError(f"max_norm must be >= 0, got {max_norm}")
-    p = _norm_type(norm_type)
-    error_if_nonfinite = _v.flag(error_if_nonfinite, "error_if_nonfinite")
+    max_norm, p, error_if_nonfinite = _clip_args(max_norm, norm_type, error_if_nonfinite)
     arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
-    total = _k.grad_norm(arrays, p)
-    if not math.isfinite(total):
-        if error_if_nonfinite:
-            raise RuntimeError(
-                f"The total norm of order {p} for gradients is non-finite ({total}), so "
-                "it cannot be clipped. Pass error_if_nonfinite=False to scale the "
-                "gradients by the non-finite norm anyway.")
-    coef = max_norm / (total + 1e-6)
-    if coef > 1.0:  # clamp, keeping a NaN coefficient NaN as torch.clamp does
-        coef = 1.0
+    total, coef = _clip_coef(arrays, max_norm, p, error_if_nonfinite)
     if coef != 1.0:
         _k.grad_scale_(arrays, coef)
         _write_back(write_back)

@@ -29,30 +29,46 @@ int gk_adam_f64(double *param, const double *grad, double *exp_avg, double *exp_
                 gk_index n, long step, double lr, double beta1, double beta2, double eps,
                 double weight_decay, int decoupled);
 
-/* ---- multi-tensor ------------------------------------------------------------------ */
+/* ---- multi-tensor ------------------------------------------------------------------
+ * Every options struct ends with `scale` and `coef`: when scale != 0, every gradient
+ * element is multiplied by coef (rounded to the array's dtype) before anything else,
+ * exactly as if gk_grad_scale_(grads, coef) had run first, but the gradients are only
+ * read (clipping by global norm fused into the step: gk_grad_norm gives the norm, coef
+ * = min(1, max_norm / (norm + 1e-6)); any coef is taken, NaN and 0 included).  A
+ * struct initialized with scale = 0 (or zeroed) leaves the gradients as they are. */
 typedef struct {
     double lr, momentum, dampening, weight_decay;
     int nesterov, maximize;
+    int scale;
+    double coef;
 } gk_sgd_options;
 
 typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
     int amsgrad, decoupled, maximize;
+    int scale;
+    double coef;
 } gk_adam_options;
 
 typedef struct {
     double lr, alpha, eps, weight_decay, momentum;
     int centered, maximize;
+    int scale;
+    double coef;
 } gk_rmsprop_options;
 
 typedef struct {
     double lr, lr_decay, weight_decay, eps;
     int maximize;
+    int scale;
+    double coef;
 } gk_adagrad_options;
 
 typedef struct {
     double lr, momentum, weight_decay, trust_coefficient, eps;
     int nesterov;
+    int scale;
+    double coef;
 } gk_lars_options;
 
 /* SGD.  momentum_buffer may be NULL when momentum == 0; fresh[i] != 0 marks a buffer

@@ -69,8 +69,8 @@ class SGD(Optimizer):
     def _new_state(self, slot, param, group):
         return np.empty_like(param)  # filled with the gradient by the first step
 
-    def _update(self, params, grads, state, opts, fresh):
-        _k.sgd(params, grads, state["momentum_buffer"], fresh, *opts)
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.sgd(params, grads, state["momentum_buffer"], fresh, *opts, coef)
 
 
 class Adam(Optimizer):
@@ -125,9 +125,9 @@ class Adam(Optimizer):
     def _needed(self, opts):
         return self._slots if opts.amsgrad else self._slots[:2]
 
-    def _update(self, params, grads, state, opts, fresh):
+    def _update(self, params, grads, state, opts, fresh, coef):
         _k.adam(params, grads, state["exp_avg"], state["exp_avg_sq"],
-                state["max_exp_avg_sq"], state["step"], *opts)
+                state["max_exp_avg_sq"], state["step"], *opts, coef)
 
 
 class AdamW(Adam):
@@ -188,9 +188,9 @@ class RMSprop(Optimizer):
         return (("square_avg",) + (("momentum_buffer",) if opts.momentum > 0.0 else ())
                 + (("grad_avg",) if opts.centered else ()))
 
-    def _update(self, params, grads, state, opts, fresh):
+    def _update(self, params, grads, state, opts, fresh, coef):
         _k.rmsprop(params, grads, state["square_avg"], state["grad_avg"],
-                   state["momentum_buffer"], state["step"], *opts)
+                   state["momentum_buffer"], state["step"], *opts, coef)
 
 
 class Adagrad(Optimizer):
@@ -239,8 +239,8 @@ class Adagrad(Optimizer):
     def _new_state(self, slot, param, group):
         return np.full_like(param, group["initial_accumulator_value"])
 
-    def _update(self, params, grads, state, opts, fresh):
-        _k.adagrad(params, grads, state["sum"], state["step"], *opts)
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.adagrad(params, grads, state["sum"], state["step"], *opts, coef)
 
 
 class LARS(Optimizer):
@@ -296,5 +296,5 @@ class LARS(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh):
-        _k.lars(params, grads, state["trace"], *opts)
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.lars(params, grads, state["trace"], *opts, coef)

@@ -6,7 +6,12 @@ an int64 array of step counts.  ``step(grads)`` re-reads every group's ``params`
 torch does: they may be replaced between steps, the state follows each parameter
 object), checks every parameter, gradient and group option before the first parameter
 is touched, creates missing state, then runs one multi-tensor kernel per group (per
-dtype).
+dtype).  ``step(grads, max_norm=...)`` runs one norm pass over all gradients first
+(gradkit.clip's) and has every kernel scale the gradients on the fly.
+
+Per-call cost: the checks of a step whose parameters, gradients and options are as in
+the previous step are compiled tests (gradkit._ext.optim.fast_grads, same_values); any
+change sends the step through the full Python checks, which raise, copy or re-sync.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from .. import _validation as _c
+from .. import clip as _clip
+from .._ext import optim as _k
 
 if TYPE_CHECKING:
     from .._typing import FloatArray, ParamsArg
@@ -29,13 +36,16 @@ class _Group:
     """The optimizer's private view of one param group: the parameter objects it last
     validated with the dtype and shape the kernels rely on, their state, and the state
     slots known to be complete."""
-    __slots__ = ("params", "signature", "state", "ready")
+    __slots__ = ("params", "signature", "state", "ready", "frozen", "opts", "needed")
 
     def __init__(self, params, state):
         self.params = params
         self.signature = [(p.dtype, p.shape) for p in params]
         self.state = state
         self.ready = None
+        # the group's option values (immutable objects) when `opts` were checked
+        self.frozen = None
+        self.opts = self.needed = None
 
     def matches(self, params):
         """Whether `params` are the same objects, with the same dtypes and shapes,
@@ -87,6 +97,7 @@ class Optimizer:
 
     def __init__(self, params: ParamsArg, defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
+        self._keys = tuple(self.defaults)  # the options _options reads
         self.param_groups: list[dict[str, Any]] = []
         self._params: list[FloatArray] = []  # every parameter, flattened in group order
         self._groups: list[_Group] = []  # one _Group per param group
@@ -203,12 +214,30 @@ class Optimizer:
         ``param_groups``, gradients, options) without updating anything; raises what
         ``step`` would raise.  Returns the checked gradients and options.  Used by
         :class:`gradkit.amp.LossScaler` to validate before it unscales in place."""
-        self._sync()
-        grads = _c.grads_like(self._params, grads)
-        opts = [self._checked_options(g, gi) for gi, g in enumerate(self.param_groups)]
-        return grads, opts
+        checked = _k.fast_grads(self.param_groups, self._groups, self._params, grads)
+        if checked is None:  # something changed or needs a copy: the full checks
+            self._sync()
+            checked = _c.grads_like(self._params, grads)
+        opts = _k.known_options(self.param_groups, self._groups, self._keys)
+        return checked, opts if opts is not None else self._group_options()
 
-    def step(self, grads: Sequence[Optional[FloatArray]]) -> None:
+    def _group_options(self):
+        """Every group's checked options; re-checked only when an option value is not
+        the object it was (a scheduler writing ``lr``) or is mutable (a list).  Each
+        group's record keeps them with the state slots they need."""
+        keys, out = self._keys, []
+        for gi, (group, entry) in enumerate(zip(self.param_groups, self._groups)):
+            if entry.frozen is not None and _k.same_values(group, keys, entry.frozen):
+                out.append(entry.opts)
+                continue
+            opts = self._checked_options(group, gi)
+            entry.frozen, entry.opts = _k.frozen_values(group, keys), opts
+            entry.needed = self._needed(opts)
+            out.append(opts)
+        return out
+
+    def step(self, grads: Sequence[Optional[FloatArray]], *, max_norm: Optional[float] = None,
+             norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Optional[float]:
         """One update with ``grads`` (a list aligned with the flattened parameters of
         every group, in order; a None entry skips its parameter, as torch does for a
         parameter whose ``.grad`` is None).
@@ -216,26 +245,59 @@ class Optimizer:
         The parameters are re-read from ``param_groups`` (see :meth:`_sync`); every
         parameter, gradient (type, dtype with byte order, shape) and every group's
         options are checked before any parameter is written.  Gradients that are
-        byte-swapped, non-contiguous or misaligned are copied once."""
-        grads, opts = self._check_step(grads)
+        byte-swapped, non-contiguous or misaligned are copied once.
+
+        With ``max_norm``, the step is ``clip_grad_norm_(grads, max_norm, norm_type,
+        error_if_nonfinite)`` followed by ``step(grads)``, fused: one pass computes the
+        total norm of all gradients (every group), then each kernel multiplies every
+        gradient element by the coefficient ``min(1, max_norm / (total + 1e-6))`` as it
+        reads it.  The parameters and states come out bitwise equal to the two calls;
+        the gradients are only read (``clip_grad_norm_`` would scale them in place).
+        ``max_norm`` must be > 0 (ValueError; TypeError for a non-number); a NaN total
+        makes the coefficient NaN and an infinite one 0, as torch's clip does, unless
+        ``error_if_nonfinite`` raises RuntimeError before anything is written.
+        ``norm_type`` and ``error_if_nonfinite`` are used only with ``max_norm``.
+
+        Returns
+        -------
+        float or None
+            The total norm of the gradients before clipping (what ``clip_grad_norm_``
+            returns) when ``max_norm`` is given, else None.
+        """
+        if max_norm is not None:
+            max_norm, p, error_if_nonfinite = _clip._clip_args(
+                max_norm, norm_type, error_if_nonfinite, positive=True)
+        # _check_step, its fast path inlined (a frame less in a ~1.5 us call)
+        checked = _k.fast_grads(self.param_groups, self._groups, self._params, grads)
+        opts = None if checked is None else _k.known_options(self.param_groups,
+                                                             self._groups, self._keys)
+        if opts is None:
+            checked, opts = self._check_step(grads)
+        grads = checked
+        total = coef = None
+        if max_norm is not None:
+            total, coef = _clip._clip_coef([g for g in grads if g is not None], max_norm,
+                                           p, error_if_nonfinite)
+            if coef == 1.0:
+                coef = None  # no clipping: the plain kernels (g * 1 is g)
         groups = self._groups
         if len(groups) == 1:
-            self._group_step(groups[0], grads, opts[0], self.param_groups[0])
-            return None
+            self._group_step(groups[0], grads, opts[0], self.param_groups[0], coef)
+            return total
         k = 0
         for entry, o, group in zip(groups, opts, self.param_groups):
             n = len(entry.params)
-            self._group_step(entry, grads[k:k + n], o, group)
+            self._group_step(entry, grads[k:k + n], o, group, coef)
             k += n
-        return None
+        return total
 
-    def _group_step(self, entry, grads, opts, group):
-        needed = self._needed(opts)
+    def _group_step(self, entry, grads, opts, group, coef=None):
+        needed = entry.needed  # self._needed(opts), kept with the options
         fresh = None
         if entry.ready != needed:
             fresh = [g is not None for g in grads]
             fresh = self._create(entry, fresh, needed, group)
-        self._update(entry.params, grads, entry.state, opts, fresh)
+        self._update(entry.params, grads, entry.state, opts, fresh, coef)
 
     def _create(self, entry, want, needed, group):
         """Create the missing state of `needed` slots for the parameters flagged in

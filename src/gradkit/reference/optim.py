@@ -10,9 +10,13 @@ and in torch's order of operations:
 Python-float hyper-parameters are rounded to the arrays' dtype where torch rounds them
 (NumPy's NEP 50 rule does the same).  The functional kernels take one array or lists
 of arrays; the classes mirror gradkit.optim's (param groups, None gradients, state
-dict) with plain Python loops.
+dict) with plain Python loops.  ``step(grads, max_norm=...)`` is the composition of
+the reference clip_grad_norm_ (on copies: the fused step leaves the gradients as they
+are) and the reference step.
 """
 import numpy as np
+
+from . import clip as _clip
 
 __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_", "SGD", "Adam", "AdamW",
            "RMSprop", "Adagrad", "LARS"]
@@ -178,13 +182,22 @@ class _Optimizer:
             self.param_groups.append(g)
         self.state = [dict() for g in self.param_groups for _ in g["params"]]
 
-    def step(self, grads):
+    def step(self, grads, *, max_norm=None, norm_type=2.0, error_if_nonfinite=False):
+        """With max_norm: clip_grad_norm_ (the reference's) on copies of the gradients,
+        then the step with the clipped copies; returns the total norm."""
         grads = list(grads)
+        total = None
+        if max_norm is not None:
+            if not max_norm > 0:
+                raise ValueError("max_norm must be > 0")
+            grads = [None if g is None else g.copy() for g in grads]
+            total = _clip.clip_grad_norm_(grads, max_norm, norm_type, error_if_nonfinite)
         k = 0
         for g in self.param_groups:
             n = len(g["params"])
             self._group_step(g, g["params"], grads[k:k + n], self.state[k:k + n])
             k += n
+        return total
 
 
 class SGD(_Optimizer):
