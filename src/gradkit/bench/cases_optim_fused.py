@@ -76,7 +76,7 @@ def _case(torch, n_arrays, size, quick):
                 bytes=32 * n, numpy=lazy["np"], peer=peer,
                 peer_name="torch clip_grad_norm_ + Adam(fused=True)", peer_warm=peer,
                 quick=quick, limit=lazy["limit"], elements=n,
-                extra={"unfused": lazy["unfused"], "arrays": n_arrays},
+                unfused=lazy["unfused"], goal_unfused=1.4, extra={"arrays": n_arrays},
                 goal=">= 1.4x clip then step")
 
 
