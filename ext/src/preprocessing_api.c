@@ -48,9 +48,9 @@ int gk_standardize_##SFX(const T *x, T *y, gk_index rows, gk_index cols, \
  * gk_blas_int, whose rows-times-cols products they never form. */
 #define GK_BLAS_MAX ((gk_index)1 << 30)
 
-#define GK_DEFINE_BLAS_DRIVEN(T, SFX) \
+#define GK_DEFINE_BLAS_DRIVEN(T, SFX, SYRK, GEMM) \
 int gk_scatter_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, double *s, \
-                     gk_dsyrk_fn syrk, int *nonfinite) \
+                     SYRK syrk, int *nonfinite) \
 { \
     GK_CHECK(rows >= 1, GK_ESIZE, rows); \
     GK_CHECK(cols >= 0 && cols <= GK_BLAS_MAX, GK_ESIZE, cols); \
@@ -63,7 +63,7 @@ int gk_scatter_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, dou
     return preprocessing_table()->scatter_##SFX(x, rows, cols, mean, s, syrk, nonfinite); \
 } \
 int gk_project_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean, \
-                     const double *m, gk_index k, T *y, gk_dgemm_fn gemm, int *nonfinite) \
+                     const T *m, gk_index k, T *y, GEMM gemm, int *nonfinite) \
 { \
     GK_CHECK_SIZE(rows); \
     GK_CHECK(cols >= 1 && cols <= GK_BLAS_MAX, GK_ESIZE, cols); \
@@ -81,8 +81,8 @@ int gk_project_##SFX(const T *x, gk_index rows, gk_index cols, const double *mea
 
 GK_DEFINE_PREPROCESSING(float, f32)
 GK_DEFINE_PREPROCESSING(double, f64)
-GK_DEFINE_BLAS_DRIVEN(float, f32)
-GK_DEFINE_BLAS_DRIVEN(double, f64)
+GK_DEFINE_BLAS_DRIVEN(float, f32, gk_ssyrk_fn, gk_sgemm_fn)
+GK_DEFINE_BLAS_DRIVEN(double, f64, gk_dsyrk_fn, gk_dgemm_fn)
 
 gk_index gk_scatter_tasks(gk_index rows, gk_index cols)
 {

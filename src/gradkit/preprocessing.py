@@ -188,10 +188,11 @@ def _flip_signs(V):
 
 def _project(X, mean, M):
     """(X - mean) @ M in one pass over X: each fixed row chunk is centred by the kernel
-    into a cache-resident float64 buffer and multiplied by M (BLAS gemm), chunks in
-    parallel.  Output in X's dtype."""
+    into a cache-resident buffer of X's dtype and multiplied by M (BLAS gemm of that
+    dtype: float32 data get sgemm), chunks in parallel.  Output in X's dtype."""
     rows, cols = X.shape
     Y = np.empty((rows, M.shape[1]), X.dtype)
+    M = np.ascontiguousarray(M, dtype=X.dtype)
     with _threads_for_blas(rows, rows * cols):
         bad = _k.project(X, mean, M, Y)
     if bad:
