@@ -793,3 +793,54 @@ def test_results_independent_of_the_blas_threads():
                              capture_output=True, text=True)
         digests.add(out.stdout.strip())
     assert len(digests) == 1, digests
+
+
+@pytest.mark.parametrize("cls", [pp.PCA, pp.Whitener])
+def test_few_components_of_a_wide_covariance(cls, dtype, rng):
+    """256+ features and at most a quarter kept: only the leading eigenpairs are solved
+    for; the explained variance ratio and the noise variance come from the trace."""
+    X = _data(rng, (3000, 300), dtype)
+    k = 20
+    est = cls(n_components=k) if cls is pp.PCA else cls(method="pca", n_components=k)
+    Y = est.fit_transform(X)
+    tol = _tol(dtype)
+    if cls is pp.PCA:
+        r = ref.PCA(k).fit(X.astype(np.float64))
+        ev0 = r.explained_variance_[0]
+        np.testing.assert_allclose(est.explained_variance_, r.explained_variance_,
+                                   rtol=tol["rtol"], atol=tol["atol"] * ev0)
+        np.testing.assert_allclose(est.explained_variance_ratio_,
+                                   r.explained_variance_ratio_, **tol)
+        np.testing.assert_allclose(est.noise_variance_, r.noise_variance_,
+                                   rtol=tol["rtol"], atol=tol["atol"] * ev0)
+    else:
+        r = ref.Whitener(method="pca", n_components=k).fit(X.astype(np.float64))
+        np.testing.assert_allclose(est.eigenvalues_, r.eigenvalues_, rtol=tol["rtol"],
+                                   atol=tol["atol"] * r.eigenvalues_[0])
+    Yr = r.transform(X)
+    np.testing.assert_allclose(_align(Y, Yr), Yr, rtol=0,
+                               atol=(2e-3 if dtype == np.float32 else 1e-7) * np.abs(Yr).max())
+
+
+def test_scatter_of_drifting_data_stays_exact(dtype, rng):
+    """A mean that drifts across the rows (sorted data): a task's shift (its first
+    chunk's mean) is far from its mean, so float32 tasks are redone with each chunk
+    centred on its own mean (the cancellation is bounded by the chunks per task)."""
+    n, d = 12000, 300
+    X = (rng.standard_normal((n, d)) + np.linspace(0, 1e4, n)[:, None]).astype(dtype)
+    assert 2 < _k.scatter_tasks(n, d) < n // (2 ** 18 // d)  # tasks of several chunks
+    x64 = X.astype(np.float64)
+    xc = x64 - x64.mean(axis=0)
+    mean, S = np.empty(d), np.zeros((d, d))
+    assert not _k.scatter(X, mean, S)
+    ref_S = np.tril(xc.T @ xc)
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(S, ref_S, rtol=tol, atol=tol * np.abs(ref_S).max())
+
+    def run():
+        m, s = np.empty(d), np.zeros((d, d))
+        _k.scatter(X, m, s)
+        return m, s
+
+    a, b = run_threads(run, counts=(1, 2))
+    assert_bitwise_equal(a, b)

@@ -53,11 +53,13 @@ static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_ind
 }
 
 /* Rows per BLAS chunk: about 2**18 elements, so a centred chunk stays in L2/L3 while
- * syrk reads it.  Depends on the width only. */
+ * syrk reads it, but at least 512 rows: each syrk call also reads and writes its
+ * cols x cols sums, which for a wide chunk must stay small next to its arithmetic.
+ * Depends on the width only. */
 static gk_index pp_blas_chunk_rows(gk_index cols)
 {
     gk_index r = ((gk_index)1 << 18) / (cols > 0 ? cols : 1);
-    return r < 1 ? 1 : r;
+    return r < 512 ? 512 : r;
 }
 
 /* Rows per projection chunk: more for a wide m, whose packing by gemm is repeated for
