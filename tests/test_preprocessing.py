@@ -820,6 +820,14 @@ def test_few_components_of_a_wide_covariance(cls, dtype, rng):
     Yr = r.transform(X)
     np.testing.assert_allclose(_align(Y, Yr), Yr, rtol=0,
                                atol=(2e-3 if dtype == np.float32 else 1e-7) * np.abs(Yr).max())
+    assert _k.scatter_tasks(*X.shape) > 2  # several tasks, folded in order: same bits
+
+    def run():
+        e = cls(n_components=k) if cls is pp.PCA else cls(method="pca", n_components=k)
+        return e.fit_transform(X), e.components_
+
+    a, b = run_threads(run, counts=(1, 2))
+    assert_bitwise_equal(a, b)
 
 
 def test_scatter_of_drifting_data_stays_exact(dtype, rng):
