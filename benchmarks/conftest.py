@@ -2,9 +2,12 @@
 
 Run it with ``python -m pytest benchmarks --benchmark-enable`` (the project's pytest
 options disable benchmarks by default, which turns this suite into a one-call smoke
-run of every callable).  Each case gives up to three tests, grouped together in
-pytest-benchmark's table: ``...-gradkit``, ``...-numpy`` (the reference) and
-``...-<peer>`` (e.g. ``-torch``).  Cases that ``gradkit bench --quick`` runs carry the
+run of every callable).  Each case gives up to six tests, grouped together in
+pytest-benchmark's table: ``...-gradkit``, ``...-gradkit_out`` (with ``out=``),
+``...-limit`` (the case's probe: its streams moved with no arithmetic), ``...-numpy``
+(the reference), ``...-<peer>`` (e.g. ``-torch``) and ``...-<peer>_warm`` when the case
+has a warm peer callable of its own (a peer that needs the warm-heap subprocess is
+timed warm by ``gradkit bench`` only).  Cases that ``gradkit bench --quick`` runs carry the
 ``quick`` marker: select them with ``-m quick`` or ``-k quick``.  Threads follow
 gradkit's default (``OMP_NUM_THREADS``, else all cores); each case sets PyTorch to the
 same count.  ``GRADKIT_BENCH_SCALE`` shrinks the sizes (for checking the suite only).
@@ -13,7 +16,7 @@ import pytest
 
 from gradkit.bench import runner
 
-IMPLS = ("gradkit", "numpy", "peer")
+IMPLS = ("gradkit", "gradkit_out", "limit", "numpy", "peer", "peer_warm")
 
 
 def pytest_configure(config):
@@ -30,11 +33,17 @@ def _params():
     for case in cases:
         for impl in IMPLS:
             fn = getattr(case, impl)
-            name = case.peer_name if impl == "peer" else impl
+            if impl == "peer_warm" and (fn is None or fn is case.peer):
+                continue            # no callable of its own (in place: the peer is warm)
+            if impl in ("gradkit_out", "limit") and fn is None:
+                continue
+            name = {"peer": case.peer_name,
+                    "peer_warm": case.peer_name + " warm"}.get(impl, impl)
             marks = [pytest.mark.quick] if case.quick else []
             if fn is None:
-                reason = (f"{case.peer_name} is not installed" if impl == "peer"
-                          else "the case has no NumPy reference")
+                reason = ("the case has no NumPy reference" if impl == "numpy"
+                          else "it has no peer" if case.peer_name.startswith("no ")
+                          else f"{case.peer_name} is not installed")
                 marks.append(pytest.mark.skip(reason=reason))
             ident = f"{case.family}-{_ident(case.op)}-{_ident(case.size)}-{name}"
             params.append(pytest.param(case, impl, id=ident, marks=marks))

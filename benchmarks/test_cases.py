@@ -1,5 +1,6 @@
-"""Every benchmark case's gradkit, NumPy and peer callables under pytest-benchmark
-(see conftest.py for how to run and select them)."""
+"""Every benchmark case's gradkit (with its cache and with out=), limit, NumPy and peer
+callables under pytest-benchmark (see conftest.py for how to run and select them).
+Compare a group's ``-limit`` with its ``-gradkit``: the share of the limit."""
 
 
 def test_cases_modules_load(discovery_errors):
@@ -10,7 +11,7 @@ def test_cases_modules_load(discovery_errors):
 
 def test_case(benchmark, bench_case, impl):
     benchmark.group = f"{bench_case.family}: {bench_case.op} ({bench_case.size})"
-    benchmark.extra_info.update(op=bench_case.op, size=bench_case.size,
+    benchmark.extra_info.update(op=bench_case.op, size=bench_case.size, impl=impl,
                                 bytes=bench_case.bytes, goal=bench_case.goal)
     benchmark(getattr(bench_case, impl))
     stats = getattr(benchmark, "stats", None)

@@ -27,6 +27,62 @@ cdef extern from "gradkit/norm.h" nogil:
     int gk_rms_norm_backward_f64(const double *dy, const double *x, const double *rstd,
                                  const double *weight, double *dx, double *dweight,
                                  gk_index rows, gk_index cols)
+    int gk_add_dropout_layer_norm_f32(const float *x, const float *residual,
+                                      const float *weight, const float *bias, float *y,
+                                      float *residual_out, float *mean, float *rstd,
+                                      unsigned char *mask_bits, gk_index rows,
+                                      gk_index cols, double eps, double p,
+                                      unsigned long long seed, unsigned long long counter)
+    int gk_add_dropout_layer_norm_f64(const double *x, const double *residual,
+                                      const double *weight, const double *bias, double *y,
+                                      double *residual_out, double *mean, double *rstd,
+                                      unsigned char *mask_bits, gk_index rows,
+                                      gk_index cols, double eps, double p,
+                                      unsigned long long seed, unsigned long long counter)
+    int gk_add_dropout_rms_norm_f32(const float *x, const float *residual,
+                                    const float *weight, float *y, float *residual_out,
+                                    float *rstd, unsigned char *mask_bits, gk_index rows,
+                                    gk_index cols, double eps, double p,
+                                    unsigned long long seed, unsigned long long counter)
+    int gk_add_dropout_rms_norm_f64(const double *x, const double *residual,
+                                    const double *weight, double *y, double *residual_out,
+                                    double *rstd, unsigned char *mask_bits, gk_index rows,
+                                    gk_index cols, double eps, double p,
+                                    unsigned long long seed, unsigned long long counter)
+    int gk_add_dropout_layer_norm_backward_f32(const float *dy, const float *dresidual_out,
+                                               const float *residual_out, const float *mean,
+                                               const float *rstd, const float *weight,
+                                               const unsigned char *mask_bits, float *dx,
+                                               float *dresidual, float *dweight,
+                                               float *dbias, gk_index rows, gk_index cols,
+                                               double p, unsigned long long seed,
+                                               unsigned long long counter)
+    int gk_add_dropout_layer_norm_backward_f64(const double *dy,
+                                               const double *dresidual_out,
+                                               const double *residual_out,
+                                               const double *mean, const double *rstd,
+                                               const double *weight,
+                                               const unsigned char *mask_bits, double *dx,
+                                               double *dresidual, double *dweight,
+                                               double *dbias, gk_index rows, gk_index cols,
+                                               double p, unsigned long long seed,
+                                               unsigned long long counter)
+    int gk_add_dropout_rms_norm_backward_f32(const float *dy, const float *dresidual_out,
+                                             const float *residual_out, const float *rstd,
+                                             const float *weight,
+                                             const unsigned char *mask_bits, float *dx,
+                                             float *dresidual, float *dweight,
+                                             gk_index rows, gk_index cols, double p,
+                                             unsigned long long seed,
+                                             unsigned long long counter)
+    int gk_add_dropout_rms_norm_backward_f64(const double *dy, const double *dresidual_out,
+                                             const double *residual_out, const double *rstd,
+                                             const double *weight,
+                                             const unsigned char *mask_bits, double *dx,
+                                             double *dresidual, double *dweight,
+                                             gk_index rows, gk_index cols, double p,
+                                             unsigned long long seed,
+                                             unsigned long long counter)
     int gk_batch_norm_f32(const float *x, const float *weight, const float *bias, float *y,
                           float *mean, float *rstd, float *running_mean, float *running_var,
                           gk_index batch, gk_index channels, gk_index inner, int training,
@@ -105,6 +161,111 @@ cdef inline int gk_rms_norm_backward(int dtype, const void *dy, const void *x,
         return gk_rms_norm_backward_f64(<const double *>dy, <const double *>x,
                                         <const double *>rstd, <const double *>weight,
                                         <double *>dx, <double *>dweight, rows, cols)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_add_dropout_layer_norm(int dtype, const void *x, const void *residual,
+                                          const void *weight, const void *bias, void *y,
+                                          void *residual_out, void *mean, void *rstd,
+                                          unsigned char *mask_bits, gk_index rows,
+                                          gk_index cols, double eps, double p,
+                                          unsigned long long seed,
+                                          unsigned long long counter) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_add_dropout_layer_norm_f32(<const float *>x, <const float *>residual,
+                                             <const float *>weight, <const float *>bias,
+                                             <float *>y, <float *>residual_out,
+                                             <float *>mean, <float *>rstd, mask_bits, rows,
+                                             cols, eps, p, seed, counter)
+    if dtype == GK_DTYPE_F64:
+        return gk_add_dropout_layer_norm_f64(<const double *>x, <const double *>residual,
+                                             <const double *>weight, <const double *>bias,
+                                             <double *>y, <double *>residual_out,
+                                             <double *>mean, <double *>rstd, mask_bits,
+                                             rows, cols, eps, p, seed, counter)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_add_dropout_rms_norm(int dtype, const void *x, const void *residual,
+                                        const void *weight, void *y, void *residual_out,
+                                        void *rstd, unsigned char *mask_bits, gk_index rows,
+                                        gk_index cols, double eps, double p,
+                                        unsigned long long seed,
+                                        unsigned long long counter) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_add_dropout_rms_norm_f32(<const float *>x, <const float *>residual,
+                                           <const float *>weight, <float *>y,
+                                           <float *>residual_out, <float *>rstd, mask_bits,
+                                           rows, cols, eps, p, seed, counter)
+    if dtype == GK_DTYPE_F64:
+        return gk_add_dropout_rms_norm_f64(<const double *>x, <const double *>residual,
+                                           <const double *>weight, <double *>y,
+                                           <double *>residual_out, <double *>rstd,
+                                           mask_bits, rows, cols, eps, p, seed, counter)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_add_dropout_layer_norm_backward(int dtype, const void *dy,
+                                                   const void *dresidual_out,
+                                                   const void *residual_out,
+                                                   const void *mean, const void *rstd,
+                                                   const void *weight,
+                                                   const unsigned char *mask_bits, void *dx,
+                                                   void *dresidual, void *dweight,
+                                                   void *dbias, gk_index rows,
+                                                   gk_index cols, double p,
+                                                   unsigned long long seed,
+                                                   unsigned long long counter) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_add_dropout_layer_norm_backward_f32(<const float *>dy,
+                                                      <const float *>dresidual_out,
+                                                      <const float *>residual_out,
+                                                      <const float *>mean,
+                                                      <const float *>rstd,
+                                                      <const float *>weight, mask_bits,
+                                                      <float *>dx, <float *>dresidual,
+                                                      <float *>dweight, <float *>dbias,
+                                                      rows, cols, p, seed, counter)
+    if dtype == GK_DTYPE_F64:
+        return gk_add_dropout_layer_norm_backward_f64(<const double *>dy,
+                                                      <const double *>dresidual_out,
+                                                      <const double *>residual_out,
+                                                      <const double *>mean,
+                                                      <const double *>rstd,
+                                                      <const double *>weight, mask_bits,
+                                                      <double *>dx, <double *>dresidual,
+                                                      <double *>dweight, <double *>dbias,
+                                                      rows, cols, p, seed, counter)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_add_dropout_rms_norm_backward(int dtype, const void *dy,
+                                                 const void *dresidual_out,
+                                                 const void *residual_out, const void *rstd,
+                                                 const void *weight,
+                                                 const unsigned char *mask_bits, void *dx,
+                                                 void *dresidual, void *dweight,
+                                                 gk_index rows, gk_index cols, double p,
+                                                 unsigned long long seed,
+                                                 unsigned long long counter) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_add_dropout_rms_norm_backward_f32(<const float *>dy,
+                                                    <const float *>dresidual_out,
+                                                    <const float *>residual_out,
+                                                    <const float *>rstd,
+                                                    <const float *>weight, mask_bits,
+                                                    <float *>dx, <float *>dresidual,
+                                                    <float *>dweight, rows, cols, p, seed,
+                                                    counter)
+    if dtype == GK_DTYPE_F64:
+        return gk_add_dropout_rms_norm_backward_f64(<const double *>dy,
+                                                    <const double *>dresidual_out,
+                                                    <const double *>residual_out,
+                                                    <const double *>rstd,
+                                                    <const double *>weight, mask_bits,
+                                                    <double *>dx, <double *>dresidual,
+                                                    <double *>dweight, rows, cols, p, seed,
+                                                    counter)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

@@ -134,6 +134,36 @@ def _layer_norm_2d(dt):
     return y, st, gradkit.layer_norm_backward(dy, x, st, w)
 
 
+# the fused residual add + dropout + norm: rows that end on a mask byte and rows that
+# do not (runs of 8 rows per thread), the seed-only mask, no dropout, p = 1, a row longer
+# than the stack row buffer (4096)
+_FUSED_SHAPES = {"big": (331, 307), "aligned": (97, 1024), "long": (3, 9001),
+                 "tiny": (3, 17)}
+
+
+def _fused(dt, shape, layer):
+    import gradkit
+    rows, cols = _FUSED_SHAPES[shape]
+    x, r, dy = data(31, (rows, cols), dt), data(32, (rows, cols), dt, 2.0), data(33, (rows, cols), dt)
+    dsn, w, b = data(34, (rows, cols), dt), data(35, cols, dt), data(36, cols, dt)
+    if layer:
+        fwd, bwd, wb = gradkit.add_dropout_layer_norm, gradkit.add_dropout_layer_norm_backward, (w, b)
+    else:
+        fwd, bwd, wb = gradkit.add_dropout_rms_norm, gradkit.add_dropout_rms_norm_backward, (w,)
+    out = []
+    for p, store in ((0.3, True), (0.3, False), (0.0, True), (1.0, True)):
+        y, s, m, st = fwd(x, r, *wb, p=p, rng=41, store_mask=store)
+        out += [y, s, m, st, bwd(dy, s, st, m, w, dresidual_out=dsn), bwd(dy, s, st, m)]
+    return out
+
+
+for _shape in _FUSED_SHAPES:
+    case(f"norm.add_dropout_layer_norm[{_shape}]")(
+        lambda dt, shape=_shape: _fused(dt, shape, True))
+    case(f"norm.add_dropout_rms_norm[{_shape}]")(
+        lambda dt, shape=_shape: _fused(dt, shape, False))
+
+
 # (N, C) and (N, C, *spatial): the layouts batch_norm_tmpl.h treats apart (columns,
 # inner planes, long planes, a few wide columns folded into rows)
 _BN_SHAPES = {"NC": (503, 211), "NC-narrow": (40_009, 3), "NCHW": (7, 37, 23, 19),

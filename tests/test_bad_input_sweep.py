@@ -199,6 +199,16 @@ def _norm_calls():
     xb, dyb = arr(6, 3, 4, offset=2.0), arr(6, 3, 4, seed=5)
     wb, bb = arr(3, seed=6), arr(3, seed=7)
     _, bs = norm.batch_norm(xb)
+    fl = norm.add_dropout_layer_norm(x, dy, w, b, p=0.3, rng=5)
+    fr = norm.add_dropout_rms_norm(x, dy, w, p=0.3, rng=5)
+
+    def fused_fwd(fn, *params):
+        def make():
+            g = _gen()
+            return V(fn, x.copy(), dy.copy(), *(a.copy() for a in params), p=0.3, rng=g,
+                     watch=[g.get_state])
+        return make
+
     return {
         "gradkit.norm.layer_norm": lambda: V(norm.layer_norm, x.copy(), w.copy(), b.copy(),
                                              out=np.zeros_like(x)),
@@ -214,6 +224,14 @@ def _norm_calls():
             ok={"num_batches_tracked": {"int64"}}),
         "gradkit.norm.batch_norm_backward": lambda: V(norm.batch_norm_backward, dyb.copy(),
                                                       xb.copy(), bs, wb.copy()),
+        "gradkit.norm.add_dropout_layer_norm": fused_fwd(norm.add_dropout_layer_norm, w, b),
+        "gradkit.norm.add_dropout_rms_norm": fused_fwd(norm.add_dropout_rms_norm, w),
+        "gradkit.norm.add_dropout_layer_norm_backward": lambda: V(
+            norm.add_dropout_layer_norm_backward, dy.copy(), fl[1].copy(), fl[3], fl[2],
+            w.copy(), dresidual_out=dy.copy()),
+        "gradkit.norm.add_dropout_rms_norm_backward": lambda: V(
+            norm.add_dropout_rms_norm_backward, dy.copy(), fr[1].copy(), fr[3], fr[2],
+            w.copy(), dresidual_out=dy.copy()),
     }
 
 

@@ -3,6 +3,7 @@ figures and the outputs.  These run on tiny fake or scaled-down cases: they chec
 pipeline and the arithmetic, never a speed."""
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -18,7 +19,8 @@ from gradkit.bench import Case, core, report, roofline, runner, timing
 
 
 def _args(**kw):
-    base = dict(quick=False, json=None, plot=None, markdown=None, threads=1, filter=None)
+    base = dict(quick=False, json=None, plot=None, markdown=None, threads=1, filter=None,
+                sweep=False, sizes=None)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -32,14 +34,17 @@ def _busy(seconds):
 
 
 def _fake_cases():
+    peer = _busy(6e-5)
     return [
         Case("fake copy", "4 KiB", _busy(2e-5), bytes=8192, numpy=_busy(4e-5),
              peer=_busy(6e-5), peer_name="fakepeer", quick=True, goal=">=2x fakepeer",
-             goal_ratio=2.0, family="fake"),
+             goal_ratio=2.0, goal_limit=0.5, family="fake", limit=_busy(1.5e-5),
+             gradkit_out=_busy(1.8e-5), peer_warm=_busy(5e-5)),
         Case("fake rng", "1000", _busy(1e-5), bytes=None, numpy=None, peer=None,
              quick=False, family="fake"),
-        Case("other op", "8", _busy(1e-5), bytes=64, numpy=_busy(1e-5), peer=None,
-             quick=True, goal=">=50% roofline", goal_roofline=0.5, family="other"),
+        Case("other op", "8", _busy(1e-5), bytes=64, numpy=_busy(1e-5), peer=peer,
+             peer_warm=peer, quick=True, goal=">=50% of limit", goal_limit=0.5,
+             family="other", limit=_busy(2e-5), goal_time=1.0),
     ]
 
 
@@ -68,34 +73,45 @@ def test_run_derives_figures_from_the_timings(small_run):
     assert list(results) == ["fake copy", "fake rng", "other op"]
 
     r = results["fake copy"]
-    t = {k: v["median"] for k, v in r["times"].items()}
+    t = {k: v["median"] for k, v in r["times"].items() if v}
+    assert set(t) == {"gradkit", "gradkit_out", "limit", "numpy", "peer", "peer_warm"}
     assert r["gbs"] == pytest.approx(8192 / t["gradkit"] / 1e9, rel=1e-12)
-    assert r["roofline_share"] == pytest.approx(r["gbs"] / roof, rel=1e-12)
+    assert r["limit_share"] == pytest.approx(t["limit"] / t["gradkit"], rel=1e-12)
+    assert r["limit_share_out"] == pytest.approx(t["limit"] / t["gradkit_out"], rel=1e-12)
     assert r["x_numpy"] == pytest.approx(t["numpy"] / t["gradkit"], rel=1e-12)
     assert r["x_peer"] == pytest.approx(t["peer"] / t["gradkit"], rel=1e-12)
-    assert r["goal_met"] == (r["x_peer"] >= 2.0)
+    # the warm peer against gradkit with out=, both from the same measure call
+    assert r["x_peer_warm"] == pytest.approx(t["peer_warm"] / t["gradkit_out"], rel=1e-12)
+    assert r["warm_how"] == "out="
+    assert r["goal_met"] == (r["x_peer_warm"] >= 2.0
+                             and min(r["limit_share"], r["limit_share_out"]) >= 0.5)
     for v in r["times"].values():
-        assert v["best"] <= v["median"] and v["rounds"] >= 3 and v["calls"] >= v["rounds"]
+        if v:
+            assert v["best"] <= v["median"] and v["rounds"] >= 3 and v["calls"] >= v["rounds"]
+    assert set(r["faults"]) == {"gradkit", "gradkit_out", "peer"}
 
-    r = results["fake rng"]     # compute-bound, no reference, no peer
+    r = results["fake rng"]     # compute-bound, no reference, no peer, no limit
     assert r["times"]["numpy"] is None and r["times"]["peer"] is None
-    assert r["gbs"] is r["roofline_share"] is r["x_numpy"] is r["x_peer"] is None
-    assert r["goal_met"] is None
+    assert r["gbs"] is r["limit_share"] is r["x_numpy"] is r["x_peer"] is None
+    assert r["x_peer_warm"] is None and r["goal_met"] is None
 
-    r = results["other op"]
-    assert r["x_peer"] is None
-    assert r["goal_met"] == (r["roofline_share"] >= 0.5)
+    r = results["other op"]     # a peer that works in place is its own warm peer
+    assert r["times"]["peer_warm"] is None and r["warm_how"] == "in place"
+    assert r["x_peer_warm"] == pytest.approx(r["x_peer"], rel=1e-12)
+    assert r["limit_share_out"] is None
+    assert r["goal_met"] == (r["limit_share"] >= 0.5)
 
 
 def test_run_metadata(small_run):
     _, _, _, doc, _ = small_run
     meta = doc["metadata"]
-    for key in ("date", "cpu", "cores", "threads", "simd", "gradkit", "numpy", "torch",
-                "python"):
+    for key in ("date", "cpu", "cores", "threads", "simd", "simd_tables", "gradkit",
+                "numpy", "torch", "sklearn", "scipy", "python", "compiler", "libc"):
         assert key in meta
     assert meta["threads"] == 1 and meta["numpy"] == np.__version__
     assert doc["settings"]["scale"] == 1e-4
     assert doc["roofline"]["threads"] == 1
+    assert doc["sweep"] is None
 
 
 def test_tables_one_per_family(small_run):
@@ -108,8 +124,13 @@ def test_tables_one_per_family(small_run):
     assert len(rows) == 2 + 3                              # two headers, three cases
     assert all(line.count(" | ") == len(report.COLUMNS) - 1 for line in rows)
     copy = next(line for line in rows if line.startswith("| fake copy"))
-    x_peer = next(r["x_peer"] for r in doc["results"] if r["op"] == "fake copy")
-    assert f"{x_peer:.2f}x fakepeer" in copy
+    r = next(r for r in doc["results"] if r["op"] == "fake copy")
+    assert f"{r['x_peer']:.2f}x fakepeer" in copy
+    assert f"{r['x_peer_warm']:.2f}x (out=)" in copy
+    assert f"{100 * r['limit_share']:.0f}%" in copy
+    rng = next(line for line in rows if line.startswith("| fake rng"))
+    assert "| no torch |" in rng                                 # says the peer is absent
+    assert "STREAM roofline (information, not scored)" in md
 
 
 def test_quick_and_filter_select(tmp_path):
@@ -153,12 +174,20 @@ def test_plot_with_matplotlib(tmp_path):
 
 
 def test_goal_met():
-    case = Case("op", "1", lambda: None, goal_ratio=5.0, goal_roofline=0.7)
-    assert runner.goal_met(6.0, 0.8, case) is True
-    assert runner.goal_met(4.0, 0.8, case) is False
-    assert runner.goal_met(6.0, 0.6, case) is False
-    assert runner.goal_met(None, 0.8, case) is None        # peer not installed
-    assert runner.goal_met(6.0, 0.8, Case("op", "1", lambda: None)) is None
+    def result(**kw):
+        base = dict(goal_ratio=1.5, goal_limit=0.85, goal_time=None, x_peer_warm=2.0,
+                    limit_share=0.9, limit_share_out=0.95, times={})
+        base.update(kw)
+        return base
+    assert runner.goal_met(result()) is True
+    assert runner.goal_met(result(x_peer_warm=1.4)) is False
+    assert runner.goal_met(result(limit_share=0.8)) is False     # the worse share counts
+    assert runner.goal_met(result(limit_share_out=None)) is True
+    assert runner.goal_met(result(x_peer_warm=None)) is None     # no torch, no warm run
+    assert runner.goal_met(result(goal_ratio=None, goal_limit=None)) is None
+    t = {"gradkit": {"median": 1e-6}, "gradkit_out": {"median": 3e-6}}
+    assert runner.goal_met(result(goal_ratio=None, goal_limit=None, goal_time=2e-6,
+                                  times=t)) is False
 
 
 def test_measure_interleaves_and_counts(monkeypatch):
@@ -222,37 +251,162 @@ def test_discover_reports_broken_modules(monkeypatch):
     assert any(c.family == "norm" for c in found)
 
 
-def test_norm_cases_build_and_run(monkeypatch):
-    """Each norm case's callables run (one call each) at a tiny scale."""
+def _run_every_callable(case):
+    for name in ("gradkit", "gradkit_out", "limit", "numpy", "peer", "peer_warm"):
+        fn = getattr(case, name)
+        if fn is not None:
+            fn()
+
+
+def test_every_case_builds_and_runs(monkeypatch):
+    """Every case of every module (the table's and a small sweep point) runs each of
+    its callables once at a tiny scale; memory-bound cases carry a limit."""
     monkeypatch.setattr(core, "_scale_override", 1e-3)
+    for n in (None, 3000):
+        found, errors = runner.discover(n)
+        assert not errors, errors
+        assert found
+        for c in found:
+            if c.goal_limit is not None:
+                assert c.limit is not None, c.op
+            if n is not None:
+                assert c.limit is not None and c.elements and c.elements <= 2 * n, c.op
+            _run_every_callable(c)
+    ops = {(c.family, c.op) for c in runner.discover()[0]}
+    for family, op in [("norm", "layer_norm backward"), ("norm", "rms_norm forward+backward"),
+                       ("batch_norm", "batch_norm backward (N,C,*)"),
+                       ("dropout", "dropout backward (from seed)"),
+                       ("dropout", "drop_path forward"), ("optim", "LARS step"),
+                       ("clip", "clip_grad_value_"), ("clip", "LossScaler.unscale_"),
+                       ("regularization", "add_l1_grad_"), ("init", "init orthogonal"),
+                       ("preprocessing", "Whitener(method='zca').fit_transform")]:
+        assert (family, op) in ops
+
+
+def test_cases_without_torch(monkeypatch, tmp_path, capsys):
+    """Without torch the cases still build and run, and the table says "no torch"."""
+    monkeypatch.setattr(core, "try_import_torch", lambda: None)
+    for module in ("cases_norm", "cases_optim", "cases_dropout", "cases_clip", "cases_init",
+                   "cases_batch_norm", "cases_losses", "cases_regularization"):
+        monkeypatch.setattr(f"gradkit.bench.{module}.try_import_torch", lambda: None)
     from gradkit.bench import cases_norm
-    found = cases_norm.cases()
-    assert {c.op for c in found} == {
-        "layer_norm forward", "layer_norm forward+backward", "rms_norm forward",
-        "rms_norm forward+backward", "layer_norm forward (per-call overhead)"}
-    for c in found:
-        rows, cols = (int(s) for s in c.size.split()[0].split("x"))
-        per_element = 20 if "backward" in c.op else 8
-        assert c.bytes == per_element * rows * cols
-        assert c.goal_ratio is not None
-        for fn in (c.gradkit, c.numpy, c.peer):
-            if fn is not None:
-                fn()
-    assert next(c for c in found if c.op == "layer_norm forward").size == "8x1024 f32"
+    monkeypatch.setattr(core, "_scale_override", 1e-3)
+    found = [c for c in cases_norm.cases() if c.op == "rms_norm forward"]
+    assert found[0].peer is None
+    path = str(tmp_path / "r.md")
+    assert runner.run(_args(markdown=path), cases=found, scale=1e-3) == 0
+    row = next(line for line in open(path) if line.startswith("| rms_norm forward"))
+    assert row.count("no torch") == 2                      # peer and warm peer columns
 
 
 def test_peer_backward_matches_gradkit(monkeypatch):
-    """The torch forward+backward callables compute the same gradients as gradkit's
-    (so the comparison is of like with like)."""
+    """The torch backward and forward+backward callables compute the same gradients as
+    gradkit's (so the comparison is of like with like)."""
     pytest.importorskip("torch")
     monkeypatch.setattr(core, "_scale_override", 1e-3)
-    from gradkit.bench import cases_norm
-    for c in cases_norm.cases():
+    from gradkit.bench import cases_batch_norm, cases_norm
+    for c in cases_norm.cases() + cases_batch_norm.cases():
         if "backward" in c.op:
             mine = c.gradkit()
-            theirs = [t.numpy() for t in c.peer()]
+            theirs = [t.detach().numpy() for t in c.peer()]
             for a, b in zip(mine, theirs):
                 np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-3)
+
+
+def test_probe_streams_writes_the_or_of_its_reads():
+    """gk_probe_streams moves its streams: each written byte holds every bit of the
+    corresponding read bytes (the OR of equal-length streams: exactly, for constant
+    streams), in place too; streams of other lengths are written whole."""
+    from gradkit._ext import runtime
+    n = 100_003                                     # not a whole number of vectors
+    a = np.full(n, 0x11, np.uint8)
+    b = np.full(n, 0x24, np.uint8)
+    y = np.zeros(n, np.uint8)
+    runtime.probe_streams([a, b], [y], n)
+    assert (y == 0x35).all()
+    runtime.probe_streams([a, y], [y], n)           # in place: y is read and written
+    assert (y == 0x35).all()
+    rng = np.random.default_rng(0)
+    r1 = rng.integers(0, 256, n, dtype=np.uint8)
+    r2 = rng.integers(0, 256, n, dtype=np.uint8)
+    out = [np.zeros(n, np.uint8), np.zeros(n, np.uint8)]
+    runtime.probe_streams([r1, r2], out, n)
+    for o in out:
+        assert ((o & r1) == r1).all() and ((o & r2) == r2).all()
+    short = np.zeros(977, np.uint8)                 # a stream of another length
+    runtime.probe_streams([a], [short, y], n, 0)
+    assert (short == 0x11).all() and (y == 0x11).all()
+    f = np.zeros(1 << 20, np.float32)
+    runtime.probe_streams([np.ones(1 << 20, np.float32)], [f], f.size, 1)  # non-temporal
+    assert (f == 1).all()
+    assert runtime.probe_streams([a], [], n) == int.from_bytes(b"\x11" * 8, "little")
+
+
+def test_probe_streams_bad_arguments():
+    from gradkit._ext import runtime
+    a = np.zeros(64, np.float32)
+    with pytest.raises(ValueError, match="no stream"):
+        runtime.probe_streams([], [], 1)
+    with pytest.raises(ValueError, match="at most 16"):
+        runtime.probe_streams([a] * 17, [], 1)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        runtime.probe_streams([a[::2]], [], 1)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        runtime.probe_streams([[1.0, 2.0]], [], 1)
+    ro = np.zeros(64, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        runtime.probe_streams([a], [ro], 1)
+    assert (ro == 0).all()
+
+
+def test_probe_helpers():
+    """core.probe / probe_each / passes move the listed streams, in order."""
+    a = [np.full(1000, 3, np.uint8) for _ in range(3)]
+    b = [np.zeros(1000, np.uint8) for _ in range(3)]
+    core.probe_each([a], [b])()
+    assert all((x == 3).all() for x in b)
+    with pytest.raises(ValueError, match="differ in length"):
+        core.probe_each([a, b[:2]], [])
+    order = []
+    core.passes(lambda: order.append(1), lambda: order.append(2))()
+    assert order == [1, 2]
+    y = np.zeros(10, np.uint8)
+    core.probe([np.full(10, 7, np.uint8)], [y])()
+    assert (y == 7).all()
+
+
+def test_malloc_tunables_remove_page_faults(tmp_path):
+    """The warm subprocess's glibc tunables: a 64 MiB array allocated, written and freed
+    in a loop faults its pages in on every pass by default, and (nearly) never with
+    them -- what makes the warm peer column warm."""
+    if not runner.has_glibc():
+        pytest.skip("not glibc")
+    code = ("import resource, numpy as np\n"
+            "def f(): np.empty(1 << 24, np.float32).fill(1.0)\n"
+            "for _ in range(10): f()\n"
+            "r = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "for _ in range(10): f()\n"
+            "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r) / 10)\n")
+
+    def faults(env):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+        return float(out)
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    env["NUMPY_MADVISE_HUGEPAGE"] = "0"
+    cold = faults(env)
+    warm = faults(dict(runner.warm_env(1), NUMPY_MADVISE_HUGEPAGE="0"))
+    assert cold > 1000 and warm < 100, (cold, warm)
+
+
+def test_warm_pass_without_glibc(monkeypatch):
+    monkeypatch.setattr(runner, "has_glibc", lambda: False)
+    r = runner.new_result(_fake_cases()[0])
+    r["times"]["peer"], r["x_peer"] = {"median": 1.0}, 1.0
+    assert runner.warm_pass([r], 1, 1e-3, runner.QUICK)
+    assert r["warm_how"] == "skipped: no glibc" and r["x_peer_warm"] is None
+    assert "skipped: no glibc" in report.table_rows([r])[0]
 
 
 def test_roofline_probe_small():
@@ -313,20 +467,58 @@ def test_parse_cache_size():
 
 
 def test_command_line_quick_run(tmp_path):
-    """``python -m gradkit bench --quick --filter layer_norm --json f`` end to end, on
-    shrunken sizes."""
+    """``python -m gradkit bench --quick --filter "layer_norm forward" --json f`` end to
+    end, on shrunken sizes, the warm subprocess included."""
     path = tmp_path / "r.json"
     env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005")
     proc = subprocess.run(
-        [sys.executable, "-m", "gradkit", "bench", "--quick", "--filter", "layer_norm",
-         "--threads", "1", "--json", str(path)],
+        [sys.executable, "-m", "gradkit", "bench", "--quick", "--filter",
+         "layer_norm forward", "--threads", "1", "--json", str(path)],
         capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(path.read_text())
     ops = [r["op"] for r in doc["results"]]
-    assert ops and all("layer_norm" in op for op in ops)
+    assert "layer_norm forward" in ops and all("layer_norm forward" in op for op in ops)
     assert all(r["quick"] and r["error"] is None for r in doc["results"])
     assert "== norm ==" in proc.stdout and "[1/" in proc.stderr
+    r = next(r for r in doc["results"] if r["op"] == "layer_norm forward")
+    assert r["limit_share"] > 0 and r["limit_share_out"] > 0
+    if doc["metadata"]["torch"] and runner.has_glibc():
+        assert r["warm_how"] == "warm heap", r
+        assert r["x_peer_warm"] > 0 and r["times"]["peer_warm"]["rounds"] >= 3
+        assert "peer_warm" in r["faults"]
+
+
+def test_command_line_sweep(tmp_path):
+    """``--sweep --sizes`` runs the sweep at every size and thread count and writes it
+    to the JSON, the Markdown and the plot."""
+    paths = {k: tmp_path / f"r.{k}" for k in ("json", "md", "png")}
+    env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005")
+    proc = subprocess.run(
+        [sys.executable, "-m", "gradkit", "bench", "--quick", "--sweep", "--sizes", "1e3,4096",
+         "--filter", "rms_norm forward", "--threads", "1", "--json", str(paths["json"]),
+         "--markdown", str(paths["md"]), "--plot", str(paths["png"])],
+        capture_output=True, text=True, env=env, timeout=900)
+    have_mpl = importlib.util.find_spec("matplotlib") is not None
+    assert proc.returncode == (0 if have_mpl else 1), proc.stderr
+    doc = json.loads(paths["json"].read_text())
+    points = doc["sweep"]
+    assert {(p["op"], p["n"], p["threads"]) for p in points} == {
+        (op, n, 1) for op in ("rms_norm forward", "rms_norm forward+backward")
+        for n in (1000, 4096)}
+    assert all(p["limit_share"] > 0 and p["error"] is None for p in points)
+    assert doc["settings"]["sweep"]["sizes"] == [1000, 4096]
+    md = paths["md"].read_text()
+    assert "### Sweep, 1 thread" in md and "| norm: rms_norm forward |" in md
+    if have_mpl:
+        assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_threads():
+    cores = runner.available_cores()
+    ts = runner.sweep_threads(None)
+    assert ts[0] == 1 and ts == sorted(set(ts)) and max(ts) <= cores
+    assert runner.sweep_threads(1) == [1]
 
 
 def test_bad_thread_count():

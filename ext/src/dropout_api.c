@@ -4,17 +4,9 @@
 #include "gk_api.h"
 #include "kernels.h"
 #include "dropout_kernels.h"
+#include "dropout_span.h"
 
 GK_DEFINE_TABLE_GETTER(dropout)
-
-/* keep iff word < keep_prob 2**32, i.e. word <= ceil(keep_prob 2**32) - 1 (the product
- * is exact: a power-of-two scaling); *none when that bound is 0 (nothing kept). */
-static uint32_t keep_max(double p, int *none)
-{
-    double thr = ceil((1.0 - p) * 4294967296.0);
-    *none = thr < 1.0;
-    return thr < 1.0 ? 0u : (uint32_t)(thr - 1.0);
-}
 
 #define GK_DEFINE_DROPOUT(T, SFX) \
 int gk_dropout_##SFX(const T *x, T *y, unsigned char *mask_bits, gk_index n, double p, \
@@ -25,7 +17,7 @@ int gk_dropout_##SFX(const T *x, T *y, unsigned char *mask_bits, gk_index n, dou
     GK_CHECK_PTR_IF(n > 0, y); \
     GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
     int none; \
-    uint32_t km = keep_max(p, &none); \
+    uint32_t km = gk_dropout_keep_max(p, &none); \
     T scale = none ? (T)0 : (T)(1.0 / (1.0 - p)); \
     if (n > 0) \
         dropout_table()->fwd_##SFX(x, y, mask_bits, n, scale, km, none, (uint32_t)seed, \

@@ -1,5 +1,5 @@
 /* Instantiates a family's templates once per float dtype.  A family file defines
- * GK_TMPL_A (and GK_TMPL_B when it has two) to the template's file name and includes
+ * GK_TMPL_A (and GK_TMPL_B, GK_TMPL_C when it has more) to the template's file name and includes
  * this header once; each dtype then gets reduce_tmpl.h (when reduce.h is included)
  * and the templates, with
  *   T         the element type (float, double)
@@ -37,6 +37,7 @@
 
 #undef GK_TMPL_A
 #undef GK_TMPL_B
+#undef GK_TMPL_C
 #undef GK_EACH_DTYPE_PASS
 
 #else  /* one dtype */
@@ -46,5 +47,8 @@
 #include GK_TMPL_A
 #ifdef GK_TMPL_B
 #include GK_TMPL_B
+#endif
+#ifdef GK_TMPL_C
+#include GK_TMPL_C
 #endif
 #endif

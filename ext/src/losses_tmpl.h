@@ -127,27 +127,47 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
             counted += labels[i] != ignore_index;
     }
     double scale = reduction == GK_REDUCTION_MEAN ? 1.0 / (double)counted : 1.0;
-    double *rl = (double *)malloc(sizeof(double) * (size_t)(rows > 0 ? rows : 1));
-    if (!rl)
-        return GK_ENOMEM;
     int nt = gk_threads_for(rows * cols);
-    #pragma omp parallel for num_threads(nt) schedule(dynamic, 32) if(nt > 1)
-    for (gk_index i = 0; i < rows; ++i) {
-        T *dzi = dz + i * cols;
-        if (labels && labels[i] == ignore_index) {
-            for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
-            rl[i] = 0.0;
-        } else {
-            rl[i] = GK_T(xent_row)(z + i * cols, probs ? probs + i * cols : NULL,
-                                   labels ? labels[i] : -1, dzi, cols, smooth, scale);
+    /* a large gradient is formed row by row in a per-thread buffer and streamed out
+     * (non-temporal stores: no read of the lines it overwrites, gk_internal.h) */
+    const int stream = gk_stream_output((size_t)(rows * cols) * sizeof(T), dz, z, probs);
+    double *rl = (double *)malloc(sizeof(double) * (size_t)(rows > 0 ? rows : 1));
+    T *scratch = stream ? (T *)malloc(sizeof(T) * (size_t)(nt * cols)) : NULL;
+    if (!rl || (stream && !scratch)) {
+        free(rl);
+        free(scratch);
+        return GK_ENOMEM;
+    }
+    #pragma omp parallel num_threads(nt) if(nt > 1)
+    {
+#if GK_HAVE_OPENMP
+        T *buf = stream ? scratch + (gk_index)omp_get_thread_num() * cols : NULL;
+#else
+        T *buf = scratch;
+#endif
+        #pragma omp for schedule(dynamic, 32) nowait
+        for (gk_index i = 0; i < rows; ++i) {
+            T *dzi = stream ? buf : dz + i * cols;
+            if (labels && labels[i] == ignore_index) {
+                for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
+                rl[i] = 0.0;
+            } else {
+                rl[i] = GK_T(xent_row)(z + i * cols, probs ? probs + i * cols : NULL,
+                                       labels ? labels[i] : -1, dzi, cols, smooth, scale);
+            }
+            if (stream)
+                gk_copy_nt(dz + i * cols, buf, sizeof(T) * (size_t)cols);
+            if (row_loss) row_loss[i] = (T)rl[i];
         }
-        if (row_loss) row_loss[i] = (T)rl[i];
+        if (stream)
+            gk_sfence();   /* each thread orders its own streamed rows */
     }
     if (total) {
         double s = gk_sum_f64(rl, rows);
         *total = reduction == GK_REDUCTION_MEAN ? s / (double)counted : s;
     }
     free(rl);
+    free(scratch);
     return GK_OK;
 }
 

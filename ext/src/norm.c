@@ -1,13 +1,17 @@
 /* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA. */
 #include "reduce.h"
+#include "philox_bulk.h"
+#include "dropout_span.h"
 #include "norm_kernels.h"
 
 #define GK_TMPL_A "norm_tmpl.h"
 #define GK_TMPL_B "batch_norm_tmpl.h"
+#define GK_TMPL_C "norm_fused_tmpl.h"  /* after norm_tmpl.h: uses its row functions */
 #include "gk_each_dtype.h"
 
 #define GK_NORM_ENTRIES(SFX) \
     GK_KERNEL(layer_norm_fwd, SFX) GK_KERNEL(layer_norm_bwd, SFX) \
     GK_KERNEL(rms_norm_fwd, SFX) GK_KERNEL(rms_norm_bwd, SFX) \
-    GK_KERNEL(batch_norm_fwd, SFX) GK_KERNEL(batch_norm_bwd, SFX)
+    GK_KERNEL(batch_norm_fwd, SFX) GK_KERNEL(batch_norm_bwd, SFX) \
+    GK_KERNEL(add_dropout_norm_fwd, SFX) GK_KERNEL(add_dropout_norm_bwd, SFX)
 GK_DEFINE_ISA_TABLE(norm, GK_NORM_ENTRIES, );

@@ -3,6 +3,7 @@
 #include "gk_api.h"
 #include "kernels.h"
 #include "norm_kernels.h"
+#include "dropout_span.h"
 
 GK_DEFINE_TABLE_GETTER(norm)
 
@@ -68,6 +69,124 @@ int gk_rms_norm_backward_##SFX(const T *dy, const T *x, const T *rstd, const T *
 
 GK_DEFINE_NORM(float, f32)
 GK_DEFINE_NORM(double, f64)
+
+/* ---- fused residual add + dropout + normalization --------------------------------- */
+/* the dropout of a fused call: none when p == 0 */
+static gk_fused_drop fused_drop(double p, unsigned long long seed, unsigned long long counter)
+{
+    gk_fused_drop d = {0};
+    if (p == 0.0)
+        return d;
+    d.on = 1;
+    d.keep_max = gk_dropout_keep_max(p, &d.none);
+    d.scale = d.none ? 0.0 : 1.0 / (1.0 - p);
+    d.k0 = (uint32_t)seed;
+    d.k1 = (uint32_t)((uint64_t)seed >> 32);
+    d.w0 = (uint64_t)counter;
+    return d;
+}
+
+#define GK_CHECK_FUSED_FWD(rows, cols, eps, p, x, residual, y, residual_out) \
+    GK_CHECK_SHAPE(rows, cols); \
+    GK_CHECK_EPS(eps); \
+    GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(rows * cols > 0, residual); \
+    GK_CHECK_PTR_IF(rows * cols > 0, y); \
+    GK_CHECK_PTR_IF(rows * cols > 0, residual_out)
+#define GK_CHECK_FUSED_BWD(rows, cols, p, dy, residual_out, rstd, dx, dresidual) \
+    GK_CHECK_SHAPE(rows, cols); \
+    GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
+    GK_CHECK_PTR_IF(rows * cols > 0, dy); \
+    GK_CHECK_PTR_IF(rows * cols > 0, residual_out); \
+    GK_CHECK_PTR_IF(rows * cols > 0, rstd); \
+    GK_CHECK_PTR_IF(rows * cols > 0, dx); \
+    GK_CHECK_PTR_IF(rows * cols > 0, dresidual)
+
+/* an empty row's statistics (as gk_layer_norm_*), and nothing else to do */
+#define GK_FUSED_EMPTY_ROWS(T, rows, mean, rstd, eps) \
+    for (gk_index i = 0; i < (rows); ++i) { \
+        if (mean) (mean)[i] = 0; \
+        if (rstd) (rstd)[i] = (T)(1.0 / sqrt(eps)); \
+    }
+
+/* no rows (or empty rows): zero parameter gradients */
+#define GK_FUSED_EMPTY_GRADS(cols, dweight, dbias) { \
+        for (gk_index j = 0; j < (cols); ++j) { \
+            if (dweight) (dweight)[j] = 0; \
+            if (dbias) (dbias)[j] = 0; \
+        } \
+        return GK_OK; \
+    }
+
+#define GK_DEFINE_FUSED(T, SFX) \
+int gk_add_dropout_layer_norm_##SFX(const T *x, const T *residual, const T *weight, \
+                                    const T *bias, T *y, T *residual_out, T *mean, \
+                                    T *rstd, unsigned char *mask_bits, gk_index rows, \
+                                    gk_index cols, double eps, double p, \
+                                    unsigned long long seed, unsigned long long counter) \
+{ \
+    GK_CHECK_FUSED_FWD(rows, cols, eps, p, x, residual, y, residual_out); \
+    gk_fused_drop d = fused_drop(p, seed, counter); \
+    if (rows * cols == 0) { \
+        GK_FUSED_EMPTY_ROWS(T, rows, mean, rstd, eps) \
+        return GK_OK; \
+    } \
+    return norm_table()->add_dropout_norm_fwd_##SFX(0, x, residual, weight, bias, y, \
+                                                    residual_out, mean, rstd, \
+                                                    d.on ? mask_bits : NULL, rows, cols, \
+                                                    eps, &d); \
+} \
+int gk_add_dropout_rms_norm_##SFX(const T *x, const T *residual, const T *weight, T *y, \
+                                  T *residual_out, T *rstd, unsigned char *mask_bits, \
+                                  gk_index rows, gk_index cols, double eps, double p, \
+                                  unsigned long long seed, unsigned long long counter) \
+{ \
+    GK_CHECK_FUSED_FWD(rows, cols, eps, p, x, residual, y, residual_out); \
+    gk_fused_drop d = fused_drop(p, seed, counter); \
+    if (rows * cols == 0) { \
+        GK_FUSED_EMPTY_ROWS(T, rows, (T *)NULL, rstd, eps) \
+        return GK_OK; \
+    } \
+    return norm_table()->add_dropout_norm_fwd_##SFX(1, x, residual, weight, NULL, y, \
+                                                    residual_out, NULL, rstd, \
+                                                    d.on ? mask_bits : NULL, rows, cols, \
+                                                    eps, &d); \
+} \
+int gk_add_dropout_layer_norm_backward_##SFX( \
+    const T *dy, const T *dresidual_out, const T *residual_out, const T *mean, \
+    const T *rstd, const T *weight, const unsigned char *mask_bits, T *dx, T *dresidual, \
+    T *dweight, T *dbias, gk_index rows, gk_index cols, double p, \
+    unsigned long long seed, unsigned long long counter) \
+{ \
+    GK_CHECK_FUSED_BWD(rows, cols, p, dy, residual_out, rstd, dx, dresidual); \
+    GK_CHECK_PTR_IF(rows * cols > 0, mean); \
+    gk_fused_drop d = fused_drop(p, seed, counter); \
+    if (rows * cols == 0) \
+        GK_FUSED_EMPTY_GRADS(cols, dweight, dbias) \
+    return norm_table()->add_dropout_norm_bwd_##SFX(0, dy, dresidual_out, residual_out, \
+                                                    mean, rstd, weight, mask_bits, dx, \
+                                                    dresidual, dweight, dbias, rows, cols, \
+                                                    &d); \
+} \
+int gk_add_dropout_rms_norm_backward_##SFX( \
+    const T *dy, const T *dresidual_out, const T *residual_out, const T *rstd, \
+    const T *weight, const unsigned char *mask_bits, T *dx, T *dresidual, T *dweight, \
+    gk_index rows, gk_index cols, double p, unsigned long long seed, \
+    unsigned long long counter) \
+{ \
+    GK_CHECK_FUSED_BWD(rows, cols, p, dy, residual_out, rstd, dx, dresidual); \
+    gk_fused_drop d = fused_drop(p, seed, counter); \
+    if (rows * cols == 0) \
+        GK_FUSED_EMPTY_GRADS(cols, dweight, (T *)NULL) \
+    return norm_table()->add_dropout_norm_bwd_##SFX(1, dy, dresidual_out, residual_out, \
+                                                    NULL, rstd, weight, mask_bits, dx, \
+                                                    dresidual, dweight, NULL, rows, cols, \
+                                                    &d); \
+}
+
+GK_DEFINE_FUSED(float, f32)
+GK_DEFINE_FUSED(double, f64)
 
 /* ---- BatchNorm -------------------------------------------------------------------- */
 #define GK_DEFINE_BATCH_NORM(T, SFX) \

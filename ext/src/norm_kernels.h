@@ -1,7 +1,19 @@
 /* The norm family's per-ISA table (see kernels.h). */
 #ifndef GK_NORM_KERNELS_H
 #define GK_NORM_KERNELS_H
+#include <stdint.h>
 #include "gradkit/common.h"
+
+/* The dropout of the fused add + dropout + norm kernels (norm_fused_tmpl.h): on == 0
+ * no dropout (s = r + x); otherwise element e (flat) is kept iff word w0 + e of the
+ * Philox stream of key (k0, k1) <= keep_max (nothing kept when none), and scaled by
+ * `scale` (rounded to T once, as dropout does). */
+typedef struct {
+    int on, none;
+    uint32_t keep_max, k0, k1;
+    uint64_t w0;
+    double scale;
+} gk_fused_drop;
 
 #define GK_NORM_SIGS(T, SFX) \
     void (*layer_norm_fwd_##SFX)(const T *x, const T *w, const T *b, T *y, T *mean, \
@@ -19,7 +31,16 @@
                                 double momentum, double eps); \
     int (*batch_norm_bwd_##SFX)(const T *dy, const T *x, const T *mean, const T *rstd, \
                                 const T *w, T *dx, T *dw, T *db, gk_index batch, \
-                                gk_index channels, gk_index inner);
+                                gk_index channels, gk_index inner); \
+    int (*add_dropout_norm_fwd_##SFX)(int rms, const T *x, const T *r, const T *w, \
+                                      const T *b, T *y, T *s, T *mean, T *rstd, \
+                                      unsigned char *bits, gk_index rows, gk_index cols, \
+                                      double eps, const gk_fused_drop *d); \
+    int (*add_dropout_norm_bwd_##SFX)(int rms, const T *dy, const T *dsn, const T *s, \
+                                      const T *mean, const T *rstd, const T *w, \
+                                      const unsigned char *bits, T *dx, T *dres, T *dw, \
+                                      T *db, gk_index rows, gk_index cols, \
+                                      const gk_fused_drop *d);
 
 typedef struct {
     GK_NORM_SIGS(float, f32)

@@ -11,32 +11,56 @@
 
 #define GK_TILE ((gk_index)2048)   /* elements per tile (even, a multiple of 8) */
 
+/* An output of at least GK_STREAM_MIN_BYTES (gk_internal.h) is computed tile by tile
+ * into an L1 buffer and copied out with non-temporal stores: it then costs its size in
+ * traffic, not twice (no read of the lines it overwrites).  TILE_OUT gives the tile's
+ * destination, TILE_DONE copies a buffered tile out. */
+#define TILE_OUT(T, nt, out, e0) \
+    T obuf_[GK_TILE]; \
+    T *GK_RESTRICT o = (nt) ? obuf_ : (out) + (e0)
+#define TILE_DONE(nt, out, e0, len) \
+    do { \
+        if (nt) { \
+            gk_copy_nt((out) + (e0), obuf_, sizeof(obuf_[0]) * (size_t)(len)); \
+            gk_sfence(); \
+        } \
+    } while (0)
+#define STREAMED(T, n, out) gk_stream_output((size_t)(n) * sizeof(T), (out), NULL, NULL)
+
 /* exact int32 -> float/double conversions of the top bits (vectorizable: signed) */
 #define GK_TOP24F(w) ((float)(int32_t)((w) >> 8) * 0x1p-24f)
 #define GK_U53(a, b) ((double)(int32_t)((a) >> 5) * 67108864.0 + (double)(int32_t)((b) >> 6))
 
 static void bits32(uint32_t *out, gk_index n, uint32_t k0, uint32_t k1, uint64_t w0)
 {
+    const int nt = STREAMED(uint32_t, n, out);
     GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
-        memcpy(out + e0, ws, sizeof(uint32_t) * (size_t)len);
+        if (nt) {
+            gk_copy_nt(out + e0, ws, sizeof(uint32_t) * (size_t)len);
+            gk_sfence();
+        } else {
+            memcpy(out + e0, ws, sizeof(uint32_t) * (size_t)len);
+        }
     }
 }
 
 static void uniform_f32(float *out, gk_index n, float low, float span, float below_high,
                         float high, uint32_t k0, uint32_t k1, uint64_t w0)
 {
+    const int nt = STREAMED(float, n, out);
     GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
-        float *GK_RESTRICT o = out + e0;
+        TILE_OUT(float, nt, out, e0);
         for (gk_index j = 0; j < len; ++j) {
             float y = low + span * GK_TOP24F(ws[j]);
             o[j] = y < high ? y : below_high;
         }
+        TILE_DONE(nt, out, e0, len);
     }
 }
 
@@ -44,16 +68,18 @@ static void uniform_f64(double *out, gk_index n, double low, double span,
                         double below_high, double high, uint32_t k0, uint32_t k1,
                         uint64_t w0)
 {
+    const int nt = STREAMED(double, n, out);
     GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws =
             gk_stream_words(k0, k1, w0 + 2 * (uint64_t)e0, 2 * len, buf);
-        double *GK_RESTRICT o = out + e0;
+        TILE_OUT(double, nt, out, e0);
         for (gk_index j = 0; j < len; ++j) {
             double y = low + span * (GK_U53(ws[2 * j], ws[2 * j + 1]) * 0x1p-53);
             o[j] = y < high ? y : below_high;
         }
+        TILE_DONE(nt, out, e0, len);
     }
 }
 
@@ -72,13 +98,14 @@ GK_INLINE void bm_f32(uint32_t a, uint32_t b, float *z0, float *z1)
 static void normal_f32(float *out, gk_index n, float mean, float std, uint32_t k0,
                        uint32_t k1, uint64_t w0)
 {
+    const int nt = STREAMED(float, n, out);
     GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         gk_index pairs = len / 2;
         const uint32_t *GK_RESTRICT ws =
             gk_stream_words(k0, k1, w0 + (uint64_t)e0, 2 * ((len + 1) / 2), buf);
-        float *GK_RESTRICT o = out + e0;
+        TILE_OUT(float, nt, out, e0);
         for (gk_index p = 0; p < pairs; ++p) {
             float z0, z1;
             bm_f32(ws[2 * p], ws[2 * p + 1], &z0, &z1);
@@ -90,6 +117,7 @@ static void normal_f32(float *out, gk_index n, float mean, float std, uint32_t k
             bm_f32(ws[2 * pairs], ws[2 * pairs + 1], &z0, &z1);
             o[2 * pairs] = mean + std * z0;
         }
+        TILE_DONE(nt, out, e0, len);
     }
 }
 
@@ -106,13 +134,14 @@ GK_INLINE void bm_f64(const uint32_t *w, double *z0, double *z1)
 static void normal_f64(double *out, gk_index n, double mean, double std, uint32_t k0,
                        uint32_t k1, uint64_t w0)
 {
+    const int nt = STREAMED(double, n, out);
     GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         gk_index pairs = len / 2;
         const uint32_t *GK_RESTRICT ws =
             gk_stream_words(k0, k1, w0 + 2 * (uint64_t)e0, 4 * ((len + 1) / 2), buf);
-        double *GK_RESTRICT o = out + e0;
+        TILE_OUT(double, nt, out, e0);
         for (gk_index p = 0; p < pairs; ++p) {
             double z0, z1;
             bm_f64(ws + 4 * p, &z0, &z1);
@@ -124,6 +153,7 @@ static void normal_f64(double *out, gk_index n, double mean, double std, uint32_
             bm_f64(ws + 4 * pairs, &z0, &z1);
             o[2 * pairs] = mean + std * z0;
         }
+        TILE_DONE(nt, out, e0, len);
     }
 }
 
@@ -139,12 +169,13 @@ static void trunc_normal_f32(float *out, gk_index n, const gk_trunc_params *tp, 
 {
     const double pa = tp->pa, span = tp->span, mean = tp->mean, sstd = tp->sign * tp->std;
     const float lo = (float)tp->lo, hi = (float)tp->hi;
+    const int nt = STREAMED(float, n, out);
     GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         unsigned char tail[GK_TILE];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
-        float *GK_RESTRICT o = out + e0;
+        TILE_OUT(float, nt, out, e0);
         int any_tail = 0;
         /* the central rational for every element (vectorized); the rare tail ones
          * are redone below */
@@ -158,9 +189,7 @@ static void trunc_normal_f32(float *out, gk_index n, const gk_trunc_params *tp, 
             y = y < lo ? lo : y;
             o[j] = y > hi ? hi : y;
         }
-        if (!any_tail)
-            continue;
-        for (gk_index j = 0; j < len; ++j) {
+        for (gk_index j = 0; any_tail && j < len; ++j) {
             if (!tail[j])
                 continue;
             double p = pa + open01_u32(ws[j]) * span;
@@ -168,6 +197,7 @@ static void trunc_normal_f32(float *out, gk_index n, const gk_trunc_params *tp, 
             y = y < lo ? lo : y;
             o[j] = y > hi ? hi : y;
         }
+        TILE_DONE(nt, out, e0, len);
     }
 }
 
@@ -176,11 +206,12 @@ static void trunc_normal_f64(double *out, gk_index n, const gk_trunc_params *tp,
 {
     const double pa = tp->pa, span = tp->span, mean = tp->mean, sstd = tp->sign * tp->std;
     const double lo = tp->lo, hi = tp->hi;
+    const int nt = STREAMED(double, n, out);
     GK_TILE_LOOP(n, GK_TILE, t) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *ws = gk_stream_words(k0, k1, w0 + 2 * (uint64_t)e0, 2 * len, buf);
-        double *o = out + e0;
+        TILE_OUT(double, nt, out, e0);
         for (gk_index j = 0; j < len; ++j) {
             double u = (GK_U53(ws[2 * j], ws[2 * j + 1]) + 0.5) * 0x1p-53;
             double p = pa + u * span;
@@ -189,6 +220,7 @@ static void trunc_normal_f64(double *out, gk_index n, const gk_trunc_params *tp,
             y = y < lo ? lo : y;
             o[j] = y > hi ? hi : y;
         }
+        TILE_DONE(nt, out, e0, len);
     }
 }
 

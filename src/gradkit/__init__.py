@@ -22,8 +22,10 @@ from ._config import (cache_info, get_include, get_num_threads, num_threads,
 from . import (amp, clip, diagnostics, dropout, gradcheck, init, losses, nn, norm, optim,
                quant, random, regularization, schedules)
 # The most used names.
-from .norm import (NormStats, batch_norm, batch_norm_backward, layer_norm,
-                   layer_norm_backward, rms_norm, rms_norm_backward)
+from .norm import (NormStats, add_dropout_layer_norm, add_dropout_layer_norm_backward,
+                   add_dropout_rms_norm, add_dropout_rms_norm_backward, batch_norm,
+                   batch_norm_backward, layer_norm, layer_norm_backward, rms_norm,
+                   rms_norm_backward)
 from .random import Generator
 from .dropout import DropoutMask
 from .clip import clip_grad_norm_, clip_grad_value_, global_norm
@@ -38,7 +40,9 @@ __all__ = [
     "amp", "clip", "diagnostics", "dropout", "gradcheck", "init", "losses", "nn", "norm",
     "optim", "preprocessing", "quant", "random", "regularization", "schedules",
     "NormStats", "layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward",
-    "batch_norm", "batch_norm_backward", "Generator", "DropoutMask", "global_norm",
+    "batch_norm", "batch_norm_backward", "add_dropout_layer_norm",
+    "add_dropout_layer_norm_backward", "add_dropout_rms_norm",
+    "add_dropout_rms_norm_backward", "Generator", "DropoutMask", "global_norm",
     "clip_grad_norm_", "clip_grad_value_", "LossScaler", "softmax_cross_entropy",
     "kl_div", "distillation_loss", "mse", "numerical_grad", "check_grad",
     "GradCheckResult", "quantize", "dequantize",

@@ -25,6 +25,20 @@ def _nonempty(text):
     return text
 
 
+def _sizes(text):
+    """An argparse type: comma-separated element counts >= 1 ("1e3,1e5,4096")."""
+    out = []
+    for part in text.split(","):
+        try:
+            v = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected numbers, got {part!r}") from None
+        if not (v >= 1 and v == int(v) and v <= 2 ** 40):
+            raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1, got {part!r}")
+        out.append(int(v))
+    return out
+
+
 def _info(args):
     from . import show_config
     show_config(print_=True)
@@ -66,6 +80,11 @@ def main(argv=None):
     p.add_argument("--threads", type=_int_at_least(1, 4096), default=None,
                    help="threads (default: all)")
     p.add_argument("--filter", default=None, help="only ops whose name contains this")
+    p.add_argument("--sweep", action="store_true",
+                   help="also run every memory-bound kernel over sizes 1e3..1e8 at 1, 2 "
+                   "(and all) threads; --plot then draws time and %% of limit vs size")
+    p.add_argument("--sizes", type=_sizes, default=None, metavar="N,N,...",
+                   help="the sweep's sizes in elements (default 1e3,1e4,...,1e8)")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     return args.func(args)

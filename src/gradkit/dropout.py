@@ -205,7 +205,7 @@ def dropout(x: ArrayLike, p: float = 0.5, *, training: bool = True, rng: RNG = N
     x = _v.float_array(x, "x")
     gen = as_generator(rng)
     y = _v.output(out, x.shape, x.dtype)
-    bits = np.empty((x.size + 7) // 8, np.uint8) if store_mask else None
+    bits = _v.empty((x.size + 7) // 8, np.uint8) if store_mask else None
     counter = gen._take(x.size)
     _k.dropout(x, y, bits, x.size, p, gen.seed, counter)
     return y, DropoutMask._trusted(x.shape, p, gen.seed, counter, bits)
@@ -242,11 +242,20 @@ def dropout_backward(dy: ArrayLike, mask: Optional[DropoutMask], *,
     return dx
 
 
-def _sample_scale(keep, p, dtype, ndim):
-    keep_prob = 1.0 - p
-    scale = dtype.type(1.0 / keep_prob) if keep_prob > 0 else dtype.type(0)
-    f = np.where(keep, scale, dtype.type(0)).astype(dtype)
-    return f.reshape(f.shape + (1,) * (ndim - 1))
+def _row_scale(a, keep, p):
+    """``a * keep[n] / (1 - p)`` per sample (axis 0), as the stored-mask dropout backward
+    kernel: one bit per element (all of a row's bits equal), so the scale is rounded to
+    a's dtype once and a dropped sample gives ``a * 0``, multithreaded and streamed
+    like dropout itself."""
+    n = a.shape[0]
+    row = a.size // n if n else 0
+    if row % 8 == 0:   # whole bytes per sample: 0xff or 0x00
+        bits = np.repeat(np.where(keep, np.uint8(255), np.uint8(0)), row // 8)
+    else:
+        bits = np.packbits(np.repeat(keep, row), bitorder="little")
+    out = _v.empty(a.shape, a.dtype)
+    _k.dropout_backward(a, bits, out, a.size, p)
+    return out
 
 
 def drop_path(x: ArrayLike, p: float, *, training: bool = True,
@@ -285,7 +294,7 @@ def drop_path(x: ArrayLike, p: float, *, training: bool = True,
     words = np.empty(n, np.uint32)
     _rk.bits32(words, n, gen.seed, gen._take(n))
     keep = words.astype(np.uint64) < _keep_bound(p)
-    return x * _sample_scale(keep, p, x.dtype, x.ndim), keep
+    return _row_scale(x, keep, p), keep
 
 
 def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float) -> FloatArray:
@@ -298,4 +307,4 @@ def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float) -> FloatArray:
     if dy.ndim < 1 or keep.shape != (dy.shape[0],):
         raise ValueError(f"keep must have shape (dy.shape[0],), got {keep.shape} for dy "
                          f"{dy.shape}")
-    return dy * _sample_scale(keep, p, dy.dtype, dy.ndim)
+    return _row_scale(dy, keep, p)

@@ -453,23 +453,28 @@ class Sequential(Module):
 
 
 class Residual(Module):
-    """A skip connection around ``block``.
+    """A skip connection around ``block``, with dropout ``p`` on the branch:
 
-    - ``norm=None``: ``y = x + block(x)``
-    - ``norm='pre'``: ``y = x + block(LayerNorm(x))`` (pre-norm, as modern transformers)
-    - ``norm='post'``: ``y = LayerNorm(x + block(x))`` (post-norm, as the original
-      transformer)
+    - ``norm=None``: ``y = x + dropout(block(x))``
+    - ``norm='pre'``: ``y = x + dropout(block(LayerNorm(x)))`` (pre-norm, as modern
+      transformers)
+    - ``norm='post'``: ``y = LayerNorm(x + dropout(block(x)))`` (post-norm, as the
+      original transformer): the add, the dropout and the LayerNorm run as one kernel,
+      :func:`gradkit.norm.add_dropout_layer_norm`, forward and backward.
 
-    ``features`` is the width the LayerNorm normalizes (x's last axis).
+    ``features`` is the width the LayerNorm normalizes (x's last axis).  ``p = 0`` (the
+    default) is no dropout; the dropout is off with ``training=False``.
     """
 
     block: Module
     norm_kind: Optional[str]
     norm: Optional[LayerNorm]
+    p: float
+    rng: Generator
 
     def __init__(self, block: Module, norm: Optional[str] = None, *,
                  features: Optional[int] = None, eps: float = 1e-5,
-                 dtype: DTypeLike = np.float32) -> None:
+                 dtype: DTypeLike = np.float32, p: float = 0.0, rng: RNG = None) -> None:
         super().__init__()
         if not isinstance(block, Module):
             raise TypeError(f"block must be a gradkit.nn.Module, got {type(block).__name__}")
@@ -477,6 +482,8 @@ class Residual(Module):
             _v.choice(norm, "norm", ("pre", "post"))
             if features is None:
                 raise ValueError("features is needed when norm is 'pre' or 'post'")
+        self.p = _v.probability(p)
+        self.rng = _random.as_generator(rng)
         self.block, self.norm_kind = block, norm
         # features is checked when norm is given
         self.norm = LayerNorm(features, eps, dtype=dtype) if norm else None  # type: ignore[arg-type]
@@ -485,17 +492,39 @@ class Residual(Module):
 
     # the type: ignores below: self.norm is set whenever self.norm_kind is
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
-        if self.norm_kind == "pre":
-            return x + self.block.forward(self.norm.forward(x, training), training)  # type: ignore[union-attr, operator]
-        y = x + self.block.forward(x, training)
-        return self.norm.forward(y, training) if self.norm_kind == "post" else y  # type: ignore[union-attr]
+        if self.norm_kind == "post":
+            ln: LayerNorm = self.norm  # type: ignore[assignment]
+            x = ln._features_last(x)
+            branch = self._input(self.block.forward(x, training), x.dtype, "block output")
+            y, s, self._mask, self._stats = _norm.add_dropout_layer_norm(
+                branch, x, ln.weight, ln.bias, self.p, ln.eps, training=training,
+                rng=self.rng)
+            self._s = s
+            return y
+        h = self.norm.forward(x, training) if self.norm_kind == "pre" else x  # type: ignore[union-attr]
+        branch, self._mask = _dropout.dropout(self.block.forward(h, training), self.p,
+                                              training=training and self.p > 0,
+                                              rng=self.rng)
+        y = x + branch
+        self._s = y  # what backward checks dy against
+        return y
 
     def backward(self, dy: FloatArray) -> FloatArray:
-        if self.norm_kind == "pre":
-            return dy + self.norm.backward(self.block.backward(dy))  # type: ignore[union-attr]
+        s = self._saved("_s")
+        dy = self._grad_input(dy, s)
         if self.norm_kind == "post":
-            dy = self.norm.backward(dy)  # type: ignore[union-attr]  # norm set
-        return dy + self.block.backward(dy)
+            ln: LayerNorm = self.norm  # type: ignore[assignment]
+            dbranch, ds, dw, db = _norm.add_dropout_layer_norm_backward(
+                dy, s, self._stats, self._mask, ln.weight, bias=ln.bias is not None)
+            if ln.weight is not None:
+                ln.dweight[...] = dw
+                ln.dbias[...] = db
+            return ds + self.block.backward(dbranch)
+        dbranch = _dropout.dropout_backward(dy, self._mask)
+        if self.norm_kind == "pre":
+            return dy + self.norm.backward(self.block.backward(dbranch))  # type: ignore[union-attr]
+        return dy + self.block.backward(dbranch)
 
     def __repr__(self) -> str:
-        return f"Residual({self.block!r}, norm={self.norm_kind!r})"
+        drop = f", p={self.p}" if self.p else ""
+        return f"Residual({self.block!r}, norm={self.norm_kind!r}{drop})"

@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 import numpy as np
 
 from . import _validation as _v
+from . import dropout as _dropout
 from ._ext import norm as _k
+from .dropout import DropoutMask
 
 if TYPE_CHECKING:
-    from ._typing import ArrayLike, FloatArray, NDArray
+    from ._typing import RNG, ArrayLike, FloatArray, NDArray
 
 __all__ = ["NormStats", "layer_norm", "layer_norm_backward", "rms_norm",
-           "rms_norm_backward", "batch_norm", "batch_norm_backward"]
+           "rms_norm_backward", "batch_norm", "batch_norm_backward",
+           "add_dropout_layer_norm", "add_dropout_layer_norm_backward",
+           "add_dropout_rms_norm", "add_dropout_rms_norm_backward"]
 
 
 class NormStats(NamedTuple):
@@ -120,7 +124,7 @@ def layer_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
     return y, NormStats(mean, rstd)
 
 
-def _stats_arrays(stats, x, need_mean):
+def _stats_arrays(stats, x, need_mean, x_name="x"):
     if not isinstance(stats, tuple) or len(stats) != 2:
         raise TypeError("stats must be the NormStats (mean, rstd) returned by the forward")
     mean, rstd = stats
@@ -134,7 +138,7 @@ def _stats_arrays(stats, x, need_mean):
     nd = x.ndim - rstd.ndim
     if nd < 1 or x.shape[:rstd.ndim] != rstd.shape:
         raise ValueError(f"stats.rstd has shape {rstd.shape}, which is not the leading "
-                         f"shape of x {x.shape}")
+                         f"shape of {x_name} {x.shape}")
     if need_mean:
         if mean is None:
             raise ValueError("stats.mean is None (rms_norm's statistics?); "
@@ -143,20 +147,21 @@ def _stats_arrays(stats, x, need_mean):
     return mean, rstd, nd
 
 
-def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool
+def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool,
+                   x_name: str = "x"
                    ) -> tuple[FloatArray, FloatArray, Optional[FloatArray], FloatArray,
                               Optional[FloatArray], int, int, FloatArray,
                               Optional[FloatArray]]:
     """Checked arguments and new outputs of a LayerNorm/RMSNorm backward:
     (x, dy, mean, rstd, weight, rows, cols, dx, dweight)."""
-    x = _v.float_array(x, "x")
-    dy = _v.like(dy, "dy", x)
-    mean, rstd, nd = _stats_arrays(stats, x, need_mean=need_mean)
+    x = _v.float_array(x, x_name)
+    dy = _v.like(dy, "dy", x, x_name)
+    mean, rstd, nd = _stats_arrays(stats, x, need_mean=need_mean, x_name=x_name)
     inner = x.shape[x.ndim - nd:]
     try:
         weight = _v.optional_param(weight, "weight", x.dtype, inner)
     except ValueError as e:  # the normalized shape comes from the stats: say so
-        raise ValueError(f"{e}: the normalized shape x.shape[{x.ndim - nd}:] that "
+        raise ValueError(f"{e}: the normalized shape {x_name}.shape[{x.ndim - nd}:] that "
                          f"stats.rstd of shape {rstd.shape} implies") from None
     rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
     dx = _v.empty(x.shape, x.dtype)
@@ -458,3 +463,199 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
                            inner)
     return dx, dweight, dbias
+
+
+# ---- fused residual add + dropout + normalization ----------------------------------------
+def _fused_forward(x, residual, weight, bias, p, eps, training, rng, normalized_ndim,
+                   store_mask, layer):
+    """The checked call of add_dropout_layer_norm (layer) / add_dropout_rms_norm."""
+    p = _v.probability(p)
+    training = _v.flag(training, "training")
+    store_mask = _v.flag(store_mask, "store_mask")
+    x = _v.float_array(x, "x")
+    residual = _v.like(residual, "residual", x)
+    outer, inner, rows, cols = _split(x, normalized_ndim)
+    weight = _v.optional_param(weight, "weight", x.dtype, inner)
+    bias = _v.optional_param(bias, "bias", x.dtype, inner) if layer else None
+    if eps is None and not layer:
+        eps = _EPS[x.dtype]
+    eps = _v.nonneg_float(eps, "eps")
+    drop = training and p > 0.0
+    gen = _dropout.as_generator(rng) if drop else None
+    y = _v.empty(x.shape, x.dtype)
+    s = _v.empty(x.shape, x.dtype)
+    mean = np.empty(outer, x.dtype) if layer else None
+    rstd = np.empty(outer, x.dtype)
+    bits = np.empty((x.size + 7) // 8, np.uint8) if drop and store_mask else None
+    seed = counter = 0
+    if drop:  # the generator advances last: nothing above may fail after it
+        seed, counter = gen.seed, gen._take(x.size)
+    _k.add_dropout_norm(x, residual, weight, bias, y, s, mean, rstd, bits, rows, cols, eps,
+                        p if drop else 0.0, seed, counter, layer)
+    mask = (_dropout.DropoutMask._trusted(x.shape, p, seed, counter, bits) if drop
+            else None)
+    return y, s, mask, _stats(mean, rstd)
+
+
+def add_dropout_layer_norm(x: ArrayLike, residual: ArrayLike,
+                           weight: Optional[ArrayLike] = None,
+                           bias: Optional[ArrayLike] = None, p: float = 0.0,
+                           eps: float = 1e-5, *, training: bool = True, rng: RNG = None,
+                           normalized_ndim: int = 1, store_mask: bool = True
+                           ) -> tuple[FloatArray, FloatArray, Optional[DropoutMask],
+                                      NormStats]:
+    r"""Residual add, dropout and LayerNorm in one pass (a pre-norm transformer block).
+
+    .. math::
+        s = \text{residual} + \operatorname{dropout}_p(x), \qquad
+        y = \operatorname{LayerNorm}(s)\cdot w + b
+
+    ``x`` is the output of a block's branch, ``residual`` the stream it is added to;
+    ``s`` is the new residual stream (the next block adds to it) and ``y`` the
+    normalized input of the next branch.  The result is bitwise that of
+    ``d, mask = dropout(x, p, rng=rng)``, ``s = residual + d``,
+    ``y, stats = layer_norm(s, weight, bias, eps)`` -- the mask is the one
+    :func:`gradkit.dropout.dropout` draws from the same generator state -- but x and
+    residual are read once and s, y and the mask written once, instead of three passes.
+
+    Parameters
+    ----------
+    x, residual : ndarray, float32 or float64, same shape and dtype
+    weight, bias : ndarray or None
+        Affine parameters of shape ``x.shape[-normalized_ndim:]``.
+    p : float in [0, 1]
+        Drop probability of x's elements, default 0 (no dropout).
+    eps : float
+        Added to the variance, default 1e-5.
+    training : bool
+        False: no dropout (``s = residual + x``), as is ``p = 0``; then no random
+        numbers are drawn, the generator does not advance and the mask is None.
+    rng : Generator, int or None
+        See :func:`gradkit.random.as_generator`; advances by ``x.size`` with dropout.
+    normalized_ndim : int
+        How many trailing axes are normalized together.
+    store_mask : bool
+        True: the mask carries its bits (1 bit per element); False: only its
+        ``(seed, counter)``, and the backward regenerates it.
+
+    Returns
+    -------
+    y : ndarray
+    residual_out : ndarray
+        ``s``, the residual stream after the add.
+    mask : DropoutMask or None
+        None without dropout.
+    stats : NormStats
+        As :func:`layer_norm` returns for ``s``.
+    """
+    return _fused_forward(x, residual, weight, bias, p, eps, training, rng,
+                          normalized_ndim, store_mask, True)
+
+
+def add_dropout_rms_norm(x: ArrayLike, residual: ArrayLike,
+                         weight: Optional[ArrayLike] = None, p: float = 0.0,
+                         eps: Optional[float] = None, *, training: bool = True,
+                         rng: RNG = None, normalized_ndim: int = 1, store_mask: bool = True
+                         ) -> tuple[FloatArray, FloatArray, Optional[DropoutMask],
+                                    NormStats]:
+    r"""Residual add, dropout and RMSNorm in one pass: :func:`add_dropout_layer_norm`
+    with :func:`rms_norm` in place of LayerNorm.
+
+    .. math::
+        s = \text{residual} + \operatorname{dropout}_p(x), \qquad
+        y = \frac{s}{\sqrt{\mathrm{mean}(s^2) + \epsilon}}\cdot w
+
+    ``eps=None`` means ``np.finfo(x.dtype).eps``.  Returns ``(y, residual_out, mask,
+    stats)`` with ``stats.mean`` None, bitwise those of ``dropout`` + add +
+    :func:`rms_norm`.
+    """
+    return _fused_forward(x, residual, weight, None, p, eps, training, rng,
+                          normalized_ndim, store_mask, False)
+
+
+def _fused_backward(dy, residual_out, stats, mask, weight, bias, dresidual_out, layer):
+    """The checked call of the fused backwards: (dx, dresidual, dweight, dbias)."""
+    s, dy, mean, rstd, weight, rows, cols, dx, dweight = _backward_args(
+        dy, residual_out, stats, weight, need_mean=layer, x_name="residual_out")
+    if dresidual_out is not None:
+        dresidual_out = _v.like(dresidual_out, "dresidual_out", s, "residual_out")
+    p, seed, counter, bits = 0.0, 0, 0, None
+    if mask is not None:
+        shape, p, seed, counter, bits = _dropout._checked_mask(mask)
+        if shape != s.shape:
+            raise ValueError(f"mask has shape {shape}, expected residual_out's shape "
+                             f"{s.shape}")
+    dres = _v.empty(s.shape, s.dtype)
+    dbias = np.empty(s.shape[rstd.ndim:], s.dtype) if layer and bias else None
+    _k.add_dropout_norm_backward(dy, dresidual_out, s, mean, rstd, weight, bits, dx, dres,
+                                 dweight, dbias, rows, cols, p, seed, counter, layer)
+    return dx, dres, dweight, dbias
+
+
+def add_dropout_layer_norm_backward(dy: ArrayLike, residual_out: ArrayLike,
+                                    stats: NormStats, mask: Optional[DropoutMask],
+                                    weight: Optional[ArrayLike] = None, *,
+                                    bias: bool = True,
+                                    dresidual_out: Optional[ArrayLike] = None
+                                    ) -> tuple[FloatArray, FloatArray,
+                                               Optional[FloatArray], Optional[FloatArray]]:
+    r"""Gradients of :func:`add_dropout_layer_norm`, in one pass.
+
+    .. math::
+        ds = \operatorname{layer\_norm\_backward}(dy, s) + ds_\text{next},\quad
+        d\,\text{residual} = ds,\quad dx = ds \cdot m,\quad
+        dw = \textstyle\sum dy\,\hat s,\quad db = \textstyle\sum dy
+
+    with ``m`` the dropout mask (``1/(1-p)`` or 0), from its bits or regenerated from
+    its seed.  Bitwise :func:`layer_norm_backward`, ``+ dresidual_out`` and
+    :func:`gradkit.dropout.dropout_backward` in sequence.
+
+    Parameters
+    ----------
+    dy : ndarray
+        Gradient with respect to y.
+    residual_out : ndarray
+        The forward's ``residual_out`` (s).
+    stats : NormStats
+        As the forward returned them.
+    mask : DropoutMask or None
+        As the forward returned it (None: no dropout).
+    weight : ndarray or None
+        The forward's weight.
+    bias : bool
+        Whether to compute dbias (the forward had a bias).
+    dresidual_out : ndarray or None
+        The gradient reaching ``residual_out`` from the rest of the network (the next
+        residual add), added to ds; None when there is none.
+
+    Returns
+    -------
+    dx : ndarray
+        Gradient with respect to x.
+    dresidual : ndarray
+        Gradient with respect to residual (= ds).
+    dweight : ndarray or None
+        None when weight is None.
+    dbias : ndarray or None
+        None when ``bias`` is False.
+    """
+    bias = _v.flag(bias, "bias")
+    return _fused_backward(dy, residual_out, stats, mask, weight, bias, dresidual_out,
+                           True)
+
+
+def add_dropout_rms_norm_backward(dy: ArrayLike, residual_out: ArrayLike, stats: NormStats,
+                                  mask: Optional[DropoutMask],
+                                  weight: Optional[ArrayLike] = None, *,
+                                  dresidual_out: Optional[ArrayLike] = None
+                                  ) -> tuple[FloatArray, FloatArray, Optional[FloatArray]]:
+    r"""Gradients of :func:`add_dropout_rms_norm`, in one pass: as
+    :func:`add_dropout_layer_norm_backward` with :func:`rms_norm_backward`.
+
+    Returns
+    -------
+    dx, dresidual : ndarray
+    dweight : ndarray or None
+    """
+    return _fused_backward(dy, residual_out, stats, mask, weight, False, dresidual_out,
+                           False)[:3]

@@ -37,6 +37,73 @@ int gk_rms_norm_backward_f64(const double *dy, const double *x, const double *rs
                              const double *weight, double *dx, double *dweight,
                              gk_index rows, gk_index cols);
 
+/* ---- fused residual add + dropout + normalization -------------------------------------
+ * As in a pre-norm transformer block, over rows of `cols` elements:
+ *     residual_out = residual + dropout(x),   y = norm(residual_out)
+ * with dropout as gk_dropout_* (element i of the whole array keeps word counter + i of
+ * the Philox stream of `seed`, mask_bits as there, NULL: not stored; advance your
+ * counter by rows * cols) and the norm as gk_layer_norm_* / gk_rms_norm_* (mean/rstd
+ * may be NULL).  p == 0 is no dropout (residual_out = residual + x, mask_bits not
+ * written).  One pass over memory; the values are bitwise those of the unfused calls.
+ * residual_out may be residual; no other output may overlap an input. */
+int gk_add_dropout_layer_norm_f32(const float *x, const float *residual, const float *weight,
+                                  const float *bias, float *y, float *residual_out,
+                                  float *mean, float *rstd, unsigned char *mask_bits,
+                                  gk_index rows, gk_index cols, double eps, double p,
+                                  unsigned long long seed, unsigned long long counter);
+int gk_add_dropout_layer_norm_f64(const double *x, const double *residual,
+                                  const double *weight, const double *bias, double *y,
+                                  double *residual_out, double *mean, double *rstd,
+                                  unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                  double eps, double p, unsigned long long seed,
+                                  unsigned long long counter);
+int gk_add_dropout_rms_norm_f32(const float *x, const float *residual, const float *weight,
+                                float *y, float *residual_out, float *rstd,
+                                unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                double eps, double p, unsigned long long seed,
+                                unsigned long long counter);
+int gk_add_dropout_rms_norm_f64(const double *x, const double *residual,
+                                const double *weight, double *y, double *residual_out,
+                                double *rstd, unsigned char *mask_bits, gk_index rows,
+                                gk_index cols, double eps, double p,
+                                unsigned long long seed, unsigned long long counter);
+
+/* Their backward, in one pass: with ds = norm_backward(dy, residual_out) +
+ * dresidual_out (the gradient reaching residual_out from the next block; NULL: none),
+ *     dresidual = ds,   dx = dropout_backward(ds),   dweight, dbias (may be NULL)
+ * The mask comes from mask_bits, or, when mask_bits is NULL, is regenerated from
+ * (seed, counter) as the forward drew it; p == 0: no dropout (dx = ds).  mean/rstd as
+ * the forward returned them.  Outputs must not overlap inputs. */
+int gk_add_dropout_layer_norm_backward_f32(const float *dy, const float *dresidual_out,
+                                           const float *residual_out, const float *mean,
+                                           const float *rstd, const float *weight,
+                                           const unsigned char *mask_bits, float *dx,
+                                           float *dresidual, float *dweight, float *dbias,
+                                           gk_index rows, gk_index cols, double p,
+                                           unsigned long long seed,
+                                           unsigned long long counter);
+int gk_add_dropout_layer_norm_backward_f64(const double *dy, const double *dresidual_out,
+                                           const double *residual_out, const double *mean,
+                                           const double *rstd, const double *weight,
+                                           const unsigned char *mask_bits, double *dx,
+                                           double *dresidual, double *dweight,
+                                           double *dbias, gk_index rows, gk_index cols,
+                                           double p, unsigned long long seed,
+                                           unsigned long long counter);
+int gk_add_dropout_rms_norm_backward_f32(const float *dy, const float *dresidual_out,
+                                         const float *residual_out, const float *rstd,
+                                         const float *weight, const unsigned char *mask_bits,
+                                         float *dx, float *dresidual, float *dweight,
+                                         gk_index rows, gk_index cols, double p,
+                                         unsigned long long seed, unsigned long long counter);
+int gk_add_dropout_rms_norm_backward_f64(const double *dy, const double *dresidual_out,
+                                         const double *residual_out, const double *rstd,
+                                         const double *weight,
+                                         const unsigned char *mask_bits, double *dx,
+                                         double *dresidual, double *dweight, gk_index rows,
+                                         gk_index cols, double p, unsigned long long seed,
+                                         unsigned long long counter);
+
 /* BatchNorm over x of shape (batch, channels, inner), inner = prod(spatial) (1 for an
  * (N, C) input); statistics per channel over batch * inner values.
  * training != 0: y = (x - mean) * rstd * weight + bias with the batch mean and biased

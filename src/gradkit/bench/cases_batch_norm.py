@@ -1,88 +1,117 @@
-"""Benchmark cases of BatchNorm in training mode: forward, and forward+backward, affine,
-with running statistics.
+"""Benchmark cases of BatchNorm in training mode: forward, backward and forward+backward,
+affine, with running statistics, in both layouts.
 
-Two layouts, float32: 8192x1024 (an MLP's (N, C) activations, 32 MiB, past the L3) and
-32x64x56x56 (a ResNet stage's (N, C, H, W) activations, 25 MiB).  Minimal bytes per
-element: forward 8 (read x, write y), backward 12 (read x and dy, write dx), so
-forward+backward 20.  gradkit's forward actually reads x twice (once for the batch
-statistics, once for y: 12 bytes), its backward reads x and dy twice (once for the two
-per-channel sums, once for dx: 20 bytes); the minimal figures are what the roofline
-share is scored on.  The peer is PyTorch: ``F.batch_norm(training=True)`` with running
-statistics for the forward, autograd (``y.backward(dy)``) for forward+backward, on
-tensors made once with ``torch.from_numpy``.  Every call, of either library, allocates
-its outputs.
+Table sizes, float32: 8192x1024 (an MLP's (N, C) activations, 32 MiB, past the L3) and
+32x64x56x56 (a ResNet stage's (N, C, H, W) activations, 25 MiB).  Limits: BatchNorm
+needs a channel's statistics over the whole batch before it can write any output, so
+past the cache every kernel makes two passes, and so does its limit: forward reads x
+(statistics), then reads x and writes y; backward reads x and dy (the two per-channel
+sums), then reads x and dy and writes dx.
+
+The peer is PyTorch on tensors made once with ``torch.from_numpy``:
+``F.batch_norm(training=True)`` with running statistics, the backward alone through a
+recorded graph, forward+backward through autograd.
 """
 import numpy as np
 
-from .. import get_num_threads, norm, reference
-from .core import Case, scaled, try_import_torch
+from .. import norm, reference
+from .core import GOAL_LIMIT, Case, Lazy, accepts, label, passes, probe, scaled
+from .core import torch_backward, try_import_torch
 
-FWD_BYTES = 8       # per float32 element
+FWD_BYTES = 8       # minimal, per float32 element
 BWD_BYTES = 12
 
+GOALS = {"forward": (">=1x warm torch, >=85% of limit", 1.0),
+         "backward": (">=1x warm torch, >=85% of limit", 1.0),
+         "forward+backward": (">=2.5x warm torch autograd, >=85% of limit", 2.5)}
 
-def _data(shape, seed=0):
-    rng = np.random.default_rng(seed)
+
+def _build(torch, shape):
+    rng = np.random.default_rng(0)
     c = shape[1]
     x = rng.standard_normal(shape, dtype=np.float32)
     dy = rng.standard_normal(shape, dtype=np.float32)
     w = (1 + 0.1 * rng.standard_normal(c)).astype(np.float32)
     b = (0.1 * rng.standard_normal(c)).astype(np.float32)
-    return x, dy, w, b
-
-
-def _cases(torch, shape, quick):
-    x, dy, w, b = _data(shape)
-    c = shape[1]
-    n = x.size
-    size = "x".join(str(s) for s in shape) + " f32"
+    y, dx = np.empty_like(x), np.empty_like(x)
     # each caller updates its own running statistics in place, as a training step does
     gk_run = (np.zeros(c, np.float32), np.ones(c, np.float32))
     np_run = (np.zeros(c, np.float32), np.ones(c, np.float32))
-
-    def gk_fwd():
-        return norm.batch_norm(x, w, b, *gk_run)
-
-    def np_fwd():
-        return reference.batch_norm(x, w, b, *np_run)
+    _, stats = norm.batch_norm(x, w, b, *gk_run)
+    bwd_out = {"out": dx} if accepts(norm.batch_norm_backward, "out") else {}
 
     def gk_fwd_bwd():
-        y, stats = norm.batch_norm(x, w, b, *gk_run)
-        return norm.batch_norm_backward(dy, x, stats, w)
+        _, st = norm.batch_norm(x, w, b, *gk_run)
+        return norm.batch_norm_backward(dy, x, st, w)
+
+    def out_fwd_bwd():
+        _, st = norm.batch_norm(x, w, b, *gk_run, out=y)
+        return norm.batch_norm_backward(dy, x, st, w, **bwd_out)
 
     def np_fwd_bwd():
-        y, stats = reference.batch_norm(x, w, b, *np_run)
-        return reference.batch_norm_backward(dy, x, stats, w)
+        _, st = reference.batch_norm(x, w, b, *np_run)
+        return reference.batch_norm_backward(dy, x, st, w)
 
-    peer_fwd = peer_fwd_bwd = None
+    lim_fwd = passes(probe([x], []), probe([x], [y]))
+    lim_bwd = passes(probe([x, dy], []), probe([x, dy], [dx]))
+    fns = {"gk forward": lambda: norm.batch_norm(x, w, b, *gk_run),
+           "out forward": lambda: norm.batch_norm(x, w, b, *gk_run, out=y),
+           "np forward": lambda: reference.batch_norm(x, w, b, *np_run),
+           "limit forward": lim_fwd,
+           "gk backward": lambda: norm.batch_norm_backward(dy, x, stats, w),
+           "out backward": lambda: norm.batch_norm_backward(dy, x, stats, w, **bwd_out),
+           "np backward": lambda: reference.batch_norm_backward(dy, x, stats, w),
+           "limit backward": lim_bwd,
+           "gk forward+backward": gk_fwd_bwd, "out forward+backward": out_fwd_bwd,
+           "np forward+backward": np_fwd_bwd,
+           "limit forward+backward": passes(lim_fwd, lim_bwd)}
     if torch is not None:
         F = torch.nn.functional
-        tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
+        tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
         trm, trv = torch.zeros(c), torch.ones(c)
-
-        def peer_fwd():
-            return F.batch_norm(tx, trm, trv, tw, tb, training=True)
-
         gx, gw, gb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
-        gdy = torch.from_numpy(dy)
 
         def peer_fwd_bwd():
             gx.grad = gw.grad = gb.grad = None
-            F.batch_norm(gx, trm, trv, gw, gb, training=True).backward(gdy)
+            F.batch_norm(gx, trm, trv, gw, gb, training=True).backward(tdy)
             return gx.grad, gw.grad, gb.grad
 
-    return [
-        Case("batch_norm forward (training)", size, gk_fwd, bytes=FWD_BYTES * n,
-             numpy=np_fwd, peer=peer_fwd, quick=quick, goal=">=4x torch", goal_ratio=4.0),
-        Case("batch_norm forward+backward", size, gk_fwd_bwd,
-             bytes=(FWD_BYTES + BWD_BYTES) * n, numpy=np_fwd_bwd, peer=peer_fwd_bwd,
-             goal=">=4x torch autograd", goal_ratio=4.0),
-    ]
+        fns["peer forward"] = lambda: F.batch_norm(tx, trm, trv, tw, tb, training=True)
+        fns["peer backward"] = torch_backward(
+            torch, lambda: F.batch_norm(gx, trm, trv, gw, gb, training=True),
+            (gx, gw, gb), tdy)
+        fns["peer forward+backward"] = peer_fwd_bwd
+    return fns
+
+
+def _cases(torch, shape, quick=False):
+    lazy = Lazy(lambda: _build(torch, shape))
+    n = int(np.prod(shape))
+    out = []
+    for step, nbytes in (("forward", FWD_BYTES), ("backward", BWD_BYTES),
+                         ("forward+backward", FWD_BYTES + BWD_BYTES)):
+        goal, ratio = GOALS[step]
+        has_out = step != "backward" or accepts(norm.batch_norm_backward, "out")
+        layout = "(N,C)" if len(shape) == 2 else "(N,C,*)"
+        out.append(Case(
+            f"batch_norm {step} {layout}", label(shape), lazy[f"gk {step}"],
+            bytes=nbytes * n, numpy=lazy[f"np {step}"],
+            peer=lazy[f"peer {step}"] if torch is not None else None,
+            peer_name="torch autograd" if "backward" in step else "torch",
+            quick=quick and step != "backward", goal=goal, goal_ratio=ratio,
+            goal_limit=GOAL_LIMIT, limit=lazy[f"limit {step}"],
+            gradkit_out=lazy[f"out {step}"] if has_out else None, elements=n))
+    return out
+
+
+def sweep(n):
+    torch = try_import_torch()
+    c = 256
+    nchw = (max(2, n // (64 * 784)), 64, max(1, n // (64 * max(2, n // (64 * 784)))))
+    return _cases(torch, (max(2, n // c), c)) + _cases(torch, nchw)
 
 
 def cases():
     torch = try_import_torch()
-    if torch is not None:
-        torch.set_num_threads(get_num_threads())
     return (_cases(torch, (scaled(8192), 1024), quick=True)
-            + _cases(torch, (scaled(32), 64, 56, 56), quick=False))
+            + _cases(torch, (scaled(32), 64, 56, 56)))

@@ -1,65 +1,72 @@
-"""Benchmark cases of the optimizers and regularization.
+"""Benchmark cases of the optimizer steps, float32.
 
-One optimizer step on 16M float32 parameters in one array and on 64 arrays of 256K (the
-multi-tensor path), and an Adam step on 1,000 parameters (per-call overhead).  Minimal
-bytes per float32 parameter of a step (read param, grad and states, write param and
-states): Adam/AdamW 28, RMSprop and Adagrad 20, SGD with momentum 20, LARS 32 (its
-norms read param and grad once more).  Peers: torch.optim on tensors that share the
-parameter and gradient memory (``torch.from_numpy``): ``fused=True`` for Adam, AdamW
-and Adagrad, torch's default (single-tensor on CPU) for RMSprop and SGD.
+One step on 16M parameters in one array and on 64 arrays of 256K (the multi-tensor
+path), and an Adam step on 1,000 parameters (per-call overhead).  Limits (per array, in
+order): a step reads the parameter, the gradient and its states and writes the
+parameter and the states back -- Adam/AdamW two states, SGD with momentum, RMSprop,
+Adagrad and LARS one; LARS first reads parameter and gradient once more for its two
+norms (a separate pass: the trust ratio scales the whole update).  The probe works on
+state arrays of its own, of the states' sizes.
+
+Peers: torch.optim on tensors sharing the parameter and gradient memory
+(``torch.from_numpy``): ``fused=True`` for Adam, AdamW and Adagrad, torch's default for
+SGD and RMSprop.  The fused steps and SGD write only their tensors (warm as they come);
+RMSprop's default allocates temporaries and is also timed in the warm subprocess.  LARS
+has no torch optimizer.
 
 The arrays of a case are made on its first call (the runner's warm-up), so listing the
-cases costs no memory; the parameter and gradient arrays are shared by the cases of one
-size (each step moves the parameters a little; the data stay finite).
+cases costs no memory; each step moves the parameters a little, the data stay finite.
 """
 import numpy as np
 
 import gradkit
-from .. import optim, reference, regularization
-from .core import Case, scaled, try_import_torch
+from .. import optim, reference
+from .core import GOAL_LIMIT, Case, Lazy, passes, probe_each, scaled, try_import_torch
 
-BYTES = {"Adam": 28, "AdamW": 28, "RMSprop": 20, "Adagrad": 20, "SGD": 20, "LARS": 32}
-
-_shared: dict = {}
-
-
-def _arrays(n_arrays, size):
-    """Parameters and gradients (float32), made once per shape."""
-    key = (n_arrays, size)
-    if key not in _shared:
-        rng = np.random.default_rng(n_arrays)
-        _shared[key] = ([rng.standard_normal(size, dtype=np.float32) for _ in range(n_arrays)],
-                        [rng.standard_normal(size, dtype=np.float32) * 0.01
-                         for _ in range(n_arrays)])
-    return _shared[key]
+BYTES = {"Adam": 28, "AdamW": 28, "RMSprop": 20, "Adagrad": 20, "SGD": 20, "LARS": 28}
+STATES = {"Adam": 2, "AdamW": 2, "RMSprop": 1, "Adagrad": 1, "SGD": 1, "LARS": 1}
+OPTIONS = {"Adam": {}, "AdamW": {}, "RMSprop": {}, "Adagrad": {},
+           "SGD": {"lr": 0.01, "momentum": 0.9}, "LARS": {"lr": 0.1, "weight_decay": 1e-4}}
+PEER = {"Adam": {"fused": True}, "AdamW": {"fused": True}, "Adagrad": {"fused": True},
+        "SGD": {}, "RMSprop": {}}
+PEER_IN_PLACE = {"Adam", "AdamW", "Adagrad", "SGD"}
 
 
-class _Lazy:
-    """Builds a case's optimizers on the first call of any of its callables."""
-
-    def __init__(self, build):
-        self._build, self._fns = build, None
-
-    def fn(self, key):
-        def call():
-            if self._fns is None:
-                self._fns = self._build()
-            return self._fns[key]()
-        return call
+def _arrays(n_arrays, size, seed):
+    rng = np.random.default_rng(seed)
+    return ([rng.standard_normal(size, dtype=np.float32) for _ in range(n_arrays)],
+            [rng.standard_normal(size, dtype=np.float32) * 0.01 for _ in range(n_arrays)])
 
 
-def _step_case(torch, name, kw, n_arrays, size, peer_kw, goal, goal_ratio=None,
-               goal_roofline=None, quick=False):
+def _limit(name, params, grads):
+    states = [[np.zeros_like(p) for p in params] for _ in range(STATES[name])]
+    update = probe_each([params, grads] + states, [params] + states)
+    if name == "LARS":
+        return passes(probe_each([params, grads], []), update)
+    return update
+
+
+def step_case(torch, name, n_arrays, size, quick=False, goal_time=None):
+    kw = OPTIONS[name]
+
     def build():
-        params, grads = _arrays(n_arrays, size)
+        params, grads = _arrays(n_arrays, size, 0)
         mine = getattr(optim, name)(params, **kw)
-        twin = getattr(reference.optim, name)(params, **kw)
-        fns = {"gk": lambda: mine.step(grads), "np": lambda: twin.step(grads)}
-        if torch is not None and hasattr(torch.optim, name):
-            tparams = [torch.nn.Parameter(torch.from_numpy(p)) for p in params]
-            for t, g in zip(tparams, grads):
+        twin = []           # the NumPy twin and its parameters: made only if it is timed
+
+        def np_step():
+            if not twin:
+                twin.append(getattr(reference.optim, name)(_arrays(n_arrays, size, 0)[0],
+                                                           **kw))
+            return twin[0].step(grads)
+        fns = {"gk": lambda: mine.step(grads), "np": np_step,
+               "limit": _limit(name, params, grads)}
+        if torch is not None and name in PEER:
+            t_params, t_grads = _arrays(n_arrays, size, 0)
+            tparams = [torch.nn.Parameter(torch.from_numpy(p)) for p in t_params]
+            for t, g in zip(tparams, t_grads):
                 t.grad = torch.from_numpy(g)
-            peer = getattr(torch.optim, name)(tparams, **kw, **peer_kw)
+            peer = getattr(torch.optim, name)(tparams, **kw, **PEER[name])
 
             def peer_step():
                 torch.set_num_threads(gradkit.get_num_threads())
@@ -67,59 +74,39 @@ def _step_case(torch, name, kw, n_arrays, size, peer_kw, goal, goal_ratio=None,
             fns["peer"] = peer_step
         return fns
 
-    lazy = _Lazy(build)
+    lazy = Lazy(build)
     n = n_arrays * size
     shape = f"{size} f32" if n_arrays == 1 else f"{n_arrays}x{size} f32"
-    peer_name = "torch " + (", ".join(f"{k}={v}" for k, v in peer_kw.items()) or "default")
-    if name == "LARS":
-        peer_name = "no peer"
-    return Case(op=f"{name} step", size=shape, gradkit=lazy.fn("gk"), bytes=BYTES[name] * n,
-                numpy=lazy.fn("np"), peer=lazy.fn("peer") if torch is not None and
-                name != "LARS" else None, peer_name=peer_name, quick=quick, goal=goal,
-                goal_ratio=goal_ratio, goal_roofline=goal_roofline,
-                extra={"options": dict(kw), "arrays": n_arrays})
+    has_peer = torch is not None and name in PEER
+    peer_name = ("torch " + (", ".join(f"{k}={v}" for k, v in PEER[name].items())
+                             or "default")) if name in PEER else "no peer"
+    peer = lazy["peer"] if has_peer else None
+    if goal_time is not None:
+        goal = f"<= {goal_time * 1e6:g} us per call"
+        ratio = limit = None
+    else:
+        goal, ratio, limit = ">=1x warm torch, >=85% of limit", 1.0, GOAL_LIMIT
+        if name not in PEER:
+            goal, ratio = ">=85% of limit", None
+    return Case(op=f"{name} step", size=shape, gradkit=lazy["gk"], bytes=BYTES[name] * n,
+                numpy=lazy["np"], peer=peer, peer_name=peer_name,
+                peer_warm=peer if name in PEER_IN_PLACE else None, quick=quick,
+                goal=goal, goal_ratio=ratio,
+                goal_limit=limit, goal_time=goal_time, limit=lazy["limit"],
+                elements=n, extra={"options": dict(kw), "arrays": n_arrays})
 
 
-def _penalty_case(torch, n_arrays, size):
-    def build():
-        params, grads = _arrays(n_arrays, size)
-        fns = {"gk": lambda: regularization.l2_penalty(params, 1e-4),
-               "np": lambda: reference.regularization.l2_penalty(params, 1e-4)}
-        if torch is not None:
-            tp = [torch.from_numpy(p) for p in params]
-
-            def peer():
-                torch.set_num_threads(gradkit.get_num_threads())
-                return float(sum(t.pow(2).sum() for t in tp)) * 1e-4 / 2
-            fns["peer"] = peer
-        return fns
-
-    lazy = _Lazy(build)
-    return Case(op="l2_penalty", size=f"{n_arrays}x{size} f32", gradkit=lazy.fn("gk"),
-                bytes=4 * n_arrays * size, numpy=lazy.fn("np"),
-                peer=lazy.fn("peer") if torch is not None else None,
-                peer_name="torch sum(p**2)", extra={"arrays": n_arrays})
+def sweep(n):
+    torch = try_import_torch()
+    return [step_case(torch, name, 1, n) for name in BYTES]
 
 
 def cases():
     torch = try_import_torch()
     big, many, each = scaled(16 * 2 ** 20), 64, scaled(2 ** 18)
-    fused = {"fused": True}
-    goal_adam = ">= torch fused=True, >= 90% roofline"
     out = []
-    for name in ("Adam", "AdamW"):
-        for n_arrays, size, quick in ((1, big, name == "Adam"), (many, each, False)):
-            out.append(_step_case(torch, name, {}, n_arrays, size, fused, goal_adam,
-                                  goal_ratio=1.0, goal_roofline=0.9, quick=quick))
-    out += [
-        _step_case(torch, "RMSprop", {}, 1, big, {}, ">= 8x torch default",
-                   goal_ratio=8.0, quick=True),
-        _step_case(torch, "Adagrad", {}, 1, big, fused, ">= torch fused=True",
-                   goal_ratio=1.0),
-        _step_case(torch, "Adam", {}, 1, 1000, {}, "<= 1/3 of torch's time (per call)",
-                   goal_ratio=3.0, quick=True),
-        _step_case(torch, "SGD", dict(lr=0.01, momentum=0.9), many, each, {}, ""),
-        _step_case(torch, "LARS", dict(lr=0.1, weight_decay=1e-4), many, each, {}, ""),
-        _penalty_case(torch, many, each),
-    ]
+    for name in BYTES:
+        out.append(step_case(torch, name, 1, big, quick=name == "Adam"))
+        out.append(step_case(torch, name, many, each))
+    out.append(step_case(torch, "Adam", 1, 1000, quick=True, goal_time=2e-6))
     return out

@@ -1,9 +1,12 @@
-"""Benchmark engine: the Case type every family's cases use.
+"""Benchmark engine: the Case type every family's cases use, and the helpers that build
+a case's limit.
 
-A ``cases_<family>.py`` module in this package defines ``cases() -> list[Case]``.  Each
-Case times gradkit's callable and, in the same run, the NumPy reference and the peer
-(PyTorch, or scikit-learn for preprocessing), and states the minimal bytes the op must
-move so its effective bandwidth can be scored against the roofline probe."""
+A ``cases_<family>.py`` module in this package defines ``cases() -> list[Case]`` (the
+table of ``gradkit bench``) and, for its memory-bound kernels, ``sweep(n) ->
+list[Case]`` (the same kernels at about ``n`` elements, for ``gradkit bench --sweep``).
+Each Case times gradkit's callable and, in the same run and interleaved, gradkit with
+``out=``, the case's limit (a probe that moves the kernel's streams with no arithmetic),
+the NumPy reference and the peer (PyTorch, or scikit-learn for preprocessing)."""
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -11,24 +14,54 @@ from typing import Callable, Optional
 # Set by the runner (``run(..., scale=...)``); else ``GRADKIT_BENCH_SCALE``; else 1.
 _scale_override = None
 
+# The target share of the limit of every memory-bound kernel.
+GOAL_LIMIT = 0.85
+
 
 @dataclass
 class Case:
     op: str                                   # "layer_norm forward"
     size: str                                 # "8192x1024 f32"
-    gradkit: Callable[[], object]             # the timed call
-    bytes: Optional[int] = None               # minimal bytes moved; None if compute-bound
+    gradkit: Callable[[], object]             # the timed call, as a user writes it
+    bytes: Optional[int] = None               # minimal bytes moved (GB/s, information)
     numpy: Optional[Callable[[], object]] = None   # NumPy reference call
     peer: Optional[Callable[[], object]] = None    # torch (or sklearn) call; None if absent
     peer_name: str = "torch"
     quick: bool = False                       # part of `bench --quick`
-    goal: str = ""                            # the target as shown, e.g. ">=5x torch, >=70% roofline"
-    goal_ratio: Optional[float] = None        # numeric target for time(peer)/time(gradkit)
-    goal_roofline: Optional[float] = None     # numeric target share of the roofline (0-1)
+    goal: str = ""                            # the target as shown, e.g. ">=1.5x warm torch"
+    goal_ratio: Optional[float] = None        # target of time(warm peer)/time(gradkit)
+    goal_limit: Optional[float] = None        # target of time(limit)/time(gradkit) (0-1)
     extra: dict = field(default_factory=dict)
     family: str = ""                          # filled by the runner from cases_<family>.py
     limit: Optional[Callable[[], object]] = None   # per-case probe: core.probe(reads, writes)
     gradkit_out: Optional[Callable[[], object]] = None  # the gradkit call with out= given
+    # The peer without first-touch page faults: ``peer`` itself when the peer writes
+    # only arrays it was given (in place, or torch's out=); None: the runner times the
+    # peer in a subprocess whose malloc keeps freed blocks (see runner.warm_env).
+    peer_warm: Optional[Callable[[], object]] = None
+    elements: Optional[int] = None            # problem size in elements (sweep axis)
+    goal_time: Optional[float] = None         # target seconds per gradkit call (overhead)
+
+
+class Lazy:
+    """A case's arrays and callables, built on the first call of any of them: listing
+    the cases costs no memory, and a case's data go when its last callable does.
+
+    ``build()`` returns ``{key: callable}``; ``lazy[key]`` is a callable that builds on
+    first use and calls ``build()[key]`` (the same object for the same key, so
+    ``peer_warm=lazy["peer"]`` can say "the peer is warm")."""
+
+    def __init__(self, build):
+        self._build, self._fns, self._calls = build, None, {}
+
+    def __getitem__(self, key):
+        if key not in self._calls:
+            def call():
+                if self._fns is None:
+                    self._fns = self._build()
+                return self._fns[key]()
+            self._calls[key] = call
+        return self._calls[key]
 
 
 def try_import_torch():
@@ -80,3 +113,53 @@ def probe(reads, writes, work=None, store=-1):
     def call():
         return _rt.probe_streams(reads, writes, work, store)
     return call
+
+
+def passes(*calls):
+    """One callable running ``calls`` in order: the limit of a kernel that must make
+    several passes (BatchNorm's statistics before its output, a norm before clipping by
+    it), each pass a :func:`probe`."""
+    def call():
+        for c in calls:
+            c()
+    return call
+
+
+def probe_each(reads, writes):
+    """The limit of a kernel over lists of arrays (an optimizer step, clipping): one
+    :func:`probe` per position, in order.  ``reads`` and ``writes`` are lists of
+    equally long lists of arrays, e.g. ``reads=[params, grads, exp_avgs]``,
+    ``writes=[params, exp_avgs]``: array i of every list forms one probe."""
+    n = {len(a) for a in list(reads) + list(writes)}
+    if len(n) != 1:
+        raise ValueError(f"probe_each: the lists differ in length: {sorted(n)}")
+    return passes(*(probe([r[i] for r in reads], [w[i] for w in writes])
+                    for i in range(n.pop())))
+
+
+def accepts(fn, keyword):
+    """Whether ``fn`` takes the keyword argument (e.g. ``out``): a case then times
+    that form too, so the bench follows the API as it grows."""
+    import inspect
+    try:
+        return keyword in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def torch_backward(torch, forward, inputs, dy):
+    """PyTorch's backward alone, as autograd runs it: ``forward()`` is recorded once
+    (on ``inputs``, which require grad) and each call of the result runs
+    ``y.backward(dy)`` through the same graph, the gradients reset first."""
+    y = forward()
+
+    def call():
+        for t in inputs:
+            t.grad = None
+        y.backward(dy, retain_graph=True)
+        return [t.grad for t in inputs]
+    return call
+
+
+def label(shape, dtype="f32"):
+    return "x".join(str(s) for s in shape) + f" {dtype}"

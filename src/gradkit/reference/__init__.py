@@ -15,6 +15,11 @@ __all__ += ["dropout", "init", "random"]
 from .norm import batch_norm, batch_norm_backward
 
 __all__ += ["batch_norm", "batch_norm_backward"]
+from .norm import (add_dropout_layer_norm, add_dropout_layer_norm_backward,
+                   add_dropout_rms_norm, add_dropout_rms_norm_backward)
+
+__all__ += ["add_dropout_layer_norm", "add_dropout_layer_norm_backward",
+            "add_dropout_rms_norm", "add_dropout_rms_norm_backward"]
 
 from . import optim, regularization  # noqa: E402
 __all__ += ["optim", "regularization"]

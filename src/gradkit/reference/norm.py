@@ -3,6 +3,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from . import dropout as _dropout
+
 
 class NormStats(NamedTuple):
     """(mean, rstd) of each normalized group, as the forward saves them (the fields of
@@ -149,3 +151,63 @@ def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
     dweight = sum_dy_xhat.astype(x.dtype) if weight is not None else None
     dbias = sum_dy.astype(x.dtype) if bias else None
     return dx.astype(x.dtype), dweight, dbias
+
+
+class DropMask(NamedTuple):
+    """The dropout mask of the fused references: the fields of gradkit's DropoutMask
+    (bits packed as np.packbits(..., bitorder='little'))."""
+    shape: tuple
+    p: float
+    seed: int
+    counter: int
+    bits: np.ndarray
+
+
+def _add_dropout(x, residual, p, training, rng):
+    """s = residual + dropout(x) and the mask (None without dropout)."""
+    if not training or p == 0:
+        return (residual + x).astype(x.dtype), None
+    d, (bits, seed, counter) = _dropout.dropout(x, p, rng=rng)
+    return (residual + d).astype(x.dtype), DropMask(x.shape, p, seed, counter, bits)
+
+
+def add_dropout_layer_norm(x, residual, weight=None, bias=None, p=0.0, eps=1e-5, *,
+                           training=True, rng=None, normalized_ndim=1, store_mask=True):
+    """s = residual + dropout(x); y = layer_norm(s): (y, s, mask, stats)."""
+    s, mask = _add_dropout(x, residual, p, training, rng)
+    y, stats = layer_norm(s, weight, bias, eps, normalized_ndim=normalized_ndim)
+    return y, s, mask, stats
+
+
+def add_dropout_rms_norm(x, residual, weight=None, p=0.0, eps=None, *, training=True,
+                         rng=None, normalized_ndim=1, store_mask=True):
+    """s = residual + dropout(x); y = rms_norm(s): (y, s, mask, stats)."""
+    s, mask = _add_dropout(x, residual, p, training, rng)
+    y, stats = rms_norm(s, weight, eps, normalized_ndim=normalized_ndim)
+    return y, s, mask, stats
+
+
+def _drop_back(ds, mask):
+    """(dx, dresidual) from ds: dx = ds * m (the mask from its stream), dresidual = ds."""
+    if mask is None:
+        return ds, ds
+    keep = _dropout.keep_mask(mask.shape, mask.p, mask.seed, mask.counter)
+    return _dropout.dropout_backward(ds, keep, mask.p), ds
+
+
+def add_dropout_layer_norm_backward(dy, residual_out, stats, mask, weight=None, *,
+                                    bias=True, dresidual_out=None):
+    """ds = layer_norm_backward(dy) + dresidual_out: (dx, dresidual, dweight, dbias)."""
+    ds, dw, db = layer_norm_backward(dy, residual_out, stats, weight, bias=bias)
+    if dresidual_out is not None:
+        ds = (ds + dresidual_out).astype(ds.dtype)
+    return _drop_back(ds, mask) + (dw, db)
+
+
+def add_dropout_rms_norm_backward(dy, residual_out, stats, mask, weight=None, *,
+                                  dresidual_out=None):
+    """ds = rms_norm_backward(dy) + dresidual_out: (dx, dresidual, dweight)."""
+    ds, dw = rms_norm_backward(dy, residual_out, stats, weight)
+    if dresidual_out is not None:
+        ds = (ds + dresidual_out).astype(ds.dtype)
+    return _drop_back(ds, mask) + (dw,)

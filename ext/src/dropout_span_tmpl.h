@@ -1,0 +1,86 @@
+/* The dropout mask on a span of len <= GK_DROPOUT_SPAN elements, for element type T
+ * (dropout_span.h has the rules; included once per dtype by dropout.c and norm.c). */
+
+/* y = [r +] x * m from the words ws of the span (ws unused when `none`: nothing kept,
+ * p = 1); bits (may be NULL) receive the span's mask bytes.  r may be NULL. */
+GK_INLINE void GK_T(dropout_span_st)(const T *xt, const T *rt, T *yt, const uint32_t *ws,
+                                     unsigned char *bits, gk_index len, T scale,
+                                     uint32_t keep_max, int none, int nt)
+{
+    unsigned char keep[GK_DROPOUT_SPAN];
+    if (none) {
+        for (gk_index j = 0; j < len; ++j)
+            yt[j] = rt ? rt[j] + xt[j] * (T)0 : xt[j] * (T)0;
+        if (bits)
+            memset(bits, 0, (size_t)((len + 7) / 8));
+        return;
+    }
+#if defined(__AVX2__)
+    {   /* the compare's sign bits are the mask byte: no keep array */
+        gk_index full = len / 8;
+        const __m256i km = _mm256_set1_epi32((int)keep_max);
+        const __auto_type sc = GK_CAT(GK_VSCALE_, SFX)(scale);
+        for (gk_index g = 0; g < full; ++g) {
+            __m256i k = gk_keep8(ws + 8 * g, km);
+            if (bits)
+                bits[g] = (unsigned char)_mm256_movemask_ps(_mm256_castsi256_ps(k));
+            GK_T(gk_apply8)(xt + 8 * g, rt ? rt + 8 * g : NULL, yt + 8 * g, k, sc, nt);
+        }
+        if (len % 8 == 0)
+            return;
+        for (gk_index j = 8 * full; j < len; ++j)
+            keep[j] = (unsigned char)(ws[j] <= keep_max);
+        for (gk_index j = 8 * full; j < len; ++j) {
+            T v = xt[j] * (keep[j] ? scale : (T)0);
+            yt[j] = rt ? rt[j] + v : v;
+        }
+        if (bits)
+            gk_pack_bits(keep + 8 * full, bits + full, len - 8 * full);
+        return;
+    }
+#endif
+    for (gk_index j = 0; j < len; ++j) {
+        int k = ws[j] <= keep_max;
+        keep[j] = (unsigned char)k;
+        T v = xt[j] * (k ? scale : (T)0);
+        yt[j] = rt ? rt[j] + v : v;
+    }
+    if (bits)
+        gk_pack_bits(keep, bits, len);
+    (void)nt;
+}
+
+/* the span with ordinary stores */
+GK_INLINE void GK_T(dropout_span)(const T *xt, const T *rt, T *yt, const uint32_t *ws,
+                                  unsigned char *bits, gk_index len, T scale,
+                                  uint32_t keep_max, int none)
+{
+    GK_T(dropout_span_st)(xt, rt, yt, ws, bits, len, scale, keep_max, none, 0);
+}
+
+/* dx = dy * m from the span's stored mask bytes (the backward); nt as above */
+GK_INLINE void GK_T(dropout_bits_span_st)(const T *dyt, const unsigned char *bt, T *dxt,
+                                          gk_index len, T scale, int nt)
+{
+    gk_index full = len / 8, b0 = 0;
+#if defined(__AVX2__)
+    const __auto_type sc = GK_CAT(GK_VSCALE_, SFX)(scale);
+    for (gk_index b = 0; b < full; ++b)
+        GK_T(gk_apply8)(dyt + 8 * b, NULL, dxt + 8 * b, gk_bits8(bt[b]), sc, nt);
+    b0 = full;
+#endif
+    (void)nt;
+    for (gk_index b = b0; b < full; ++b) {
+        unsigned v = bt[b];
+        for (int k = 0; k < 8; ++k)
+            dxt[8 * b + k] = dyt[8 * b + k] * (((v >> k) & 1u) ? scale : (T)0);
+    }
+    for (gk_index j = 8 * full; j < len; ++j)
+        dxt[j] = dyt[j] * (((bt[j / 8] >> (j % 8)) & 1u) ? scale : (T)0);
+}
+
+GK_INLINE void GK_T(dropout_bits_span)(const T *dyt, const unsigned char *bt, T *dxt,
+                                       gk_index len, T scale)
+{
+    GK_T(dropout_bits_span_st)(dyt, bt, dxt, len, scale, 0);
+}

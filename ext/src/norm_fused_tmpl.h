@@ -1,0 +1,226 @@
+/* Fused residual add + dropout + LayerNorm/RMSNorm, forward and backward, for element
+ * type T (included by norm.c once per dtype, after norm_tmpl.h, whose row functions it
+ * calls, and with dropout_span_tmpl.h, whose mask code it calls).
+ *
+ * Forward, per row: s = r + dropout(x) into an L1 row buffer (the mask bits of the row
+ * written on the way), s copied out, then the norm of the buffer:
+ *     reads x, r; writes s, y, the mask bits       (unfused: 3 passes, 7 streams)
+ * Backward, per row: ds = norm_backward(dy, s) + ds_next in the row buffer, written out
+ * as dresidual, and dx = ds * m:
+ *     reads dy, s, ds_next, the mask bits; writes dresidual, dx
+ * Every value is computed by the same code, in the same order, as the unfused calls
+ * (dropout, then residual + that, then layer_norm; layer_norm_backward, + ds_next,
+ * dropout_backward), so the results are bitwise those of the composition. */
+#include "dropout_span_tmpl.h"
+
+/* rows up to this many elements are assembled in a stack buffer; longer rows go
+ * through their output array (same values, no streamed stores for it) */
+#define GK_FUSED_ROW ((gk_index)4096)
+
+/* sb[0, len) = r + dropout(x) over elements [e, e + len) of the arrays, len <=
+ * GK_DROPOUT_SPAN; the span's mask bits into bits (the whole mask, may be NULL) */
+GK_INLINE void GK_T(fused_add_span)(const T *x, const T *r, T *sb, unsigned char *bits,
+                                    gk_index e, gk_index len, const gk_fused_drop *d)
+{
+    if (!d->on) {
+        for (gk_index j = 0; j < len; ++j)
+            sb[j] = r[e + j] + x[e + j];
+        return;
+    }
+    uint32_t wbuf[GK_STREAM_BUF(GK_DROPOUT_SPAN)];
+    unsigned char tb[GK_DROPOUT_SPAN / 8];
+    const uint32_t *ws = d->none ? NULL
+        : gk_stream_words(d->k0, d->k1, d->w0 + (uint64_t)e, len, wbuf);
+    const int aligned = e % 8 == 0;  /* the span starts on a mask byte */
+    unsigned char *bt = !bits ? NULL : aligned ? bits + e / 8 : tb;
+    GK_T(dropout_span)(x + e, r + e, sb, ws, bt, len, (T)d->scale, d->keep_max, d->none);
+    if (bits && !aligned)
+        gk_bits_put(bits, e, tb, len);
+}
+
+/* dst[0, n) = g * m over elements [e, e + n): the mask from its bits, or regenerated
+ * from the stream when bits is NULL, as dropout_backward does */
+GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bits,
+                                     gk_index e, gk_index n, const gk_fused_drop *d)
+{
+    if (!d->on) {
+        memcpy(dst, g, sizeof(T) * (size_t)n);
+        return;
+    }
+    const T scale = (T)d->scale;
+    for (gk_index o = 0; o < n; o += GK_DROPOUT_SPAN) {
+        gk_index len = n - o < GK_DROPOUT_SPAN ? n - o : GK_DROPOUT_SPAN, at = e + o;
+        if (bits) {
+            unsigned char tb[GK_DROPOUT_SPAN / 8];
+            const unsigned char *bt = bits + at / 8;
+            if (at % 8) {
+                gk_bits_get(bits, at, tb, len);
+                bt = tb;
+            }
+            GK_T(dropout_bits_span)(g + o, bt, dst + o, len, scale);
+        } else {
+            uint32_t wbuf[GK_STREAM_BUF(GK_DROPOUT_SPAN)];
+            const uint32_t *ws = d->none ? NULL
+                : gk_stream_words(d->k0, d->k1, d->w0 + (uint64_t)at, len, wbuf);
+            GK_T(dropout_span)(g + o, NULL, dst + o, ws, NULL, len, scale, d->keep_max,
+                               d->none);
+        }
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------ */
+GK_INLINE void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const T *w,
+                                    const T *b, T *y, T *s, T *mean, T *rstd,
+                                    unsigned char *bits, gk_index i0, gk_index i1,
+                                    gk_index cols, double eps, const gk_fused_drop *d,
+                                    int stream_s, int stream_y)
+{
+    T row[GK_FUSED_ROW];
+    for (gk_index i = i0; i < i1; ++i) {
+        T *si = s + i * cols;
+        T *sb = cols <= GK_FUSED_ROW ? row : si;
+        if ((stream_s || stream_y) && i + 1 < i1)  /* start the next row's loads early */
+            for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T)) {
+                __builtin_prefetch(x + (i + 1) * cols + o, 0, 0);
+                __builtin_prefetch(r + (i + 1) * cols + o, 0, 0);
+            }
+        for (gk_index o = 0; o < cols; o += GK_DROPOUT_SPAN)
+            GK_T(fused_add_span)(x, r, sb + o, bits, i * cols + o,
+                                 cols - o < GK_DROPOUT_SPAN ? cols - o : GK_DROPOUT_SPAN, d);
+        if (sb != si) {
+            if (stream_s)
+                gk_copy_nt(si, sb, sizeof(T) * (size_t)cols);
+            else
+                memcpy(si, sb, sizeof(T) * (size_t)cols);
+        }
+        double m, rr;
+        GK_T(fwd_stats)(rms, sb, cols, 1, eps, &m, &rr);
+        if (mean) mean[i] = (T)m;
+        if (rstd) rstd[i] = (T)rr;
+        GK_WRITE_PIECES(T, y + i * cols, cols, stream_y, dst, off, len,
+                        GK_T(fwd_write)(rms, sb, w, b, dst, off, len, m, rr));
+    }
+    if (stream_s || stream_y) gk_sfence();  /* each thread orders its own streamed rows */
+}
+
+/* Rows go to threads in contiguous runs; when a row does not end on a mask byte, runs
+ * of 8 rows (which do), so no mask byte is written by two threads. */
+static int GK_T(add_dropout_norm_fwd)(int rms, const T *x, const T *r, const T *w,
+                                      const T *b, T *y, T *s, T *mean, T *rstd,
+                                      unsigned char *bits, gk_index rows, gk_index cols,
+                                      double eps, const gk_fused_drop *d)
+{
+    size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    int stream_s = gk_stream_output(bytes, s, x, r), stream_y = gk_stream_output(bytes, y, x, r);
+    int nt = gk_threads_for(rows * cols);
+    gk_index unit = bits && cols % 8 ? 8 : 1, units = (rows + unit - 1) / unit;
+    if (nt > units) nt = (int)units;
+    GK_PARALLEL_FOR(nt, t, nt,
+        gk_index i0 = gk_task_begin(t, nt, units) * unit;
+        gk_index i1 = gk_task_begin(t + 1, nt, units) * unit;
+        if (i1 > rows) i1 = rows;
+        if (rms)
+            GK_T(fused_fwd_rows)(1, x, r, w, NULL, y, s, NULL, rstd, bits, i0, i1, cols,
+                                 eps, d, stream_s, stream_y);
+        else
+            GK_T(fused_fwd_rows)(0, x, r, w, b, y, s, mean, rstd, bits, i0, i1, cols,
+                                 eps, d, stream_s, stream_y);
+    );
+    return GK_OK;
+}
+
+/* ---- backward ----------------------------------------------------------------------- */
+GK_INLINE void GK_T(fused_bwd_row)(const int rms, const T *dy, const T *dsn, const T *s,
+                                   const T *w, const unsigned char *bits, T *dx, T *dres,
+                                   double *pw, double *pb, gk_index i, gk_index cols,
+                                   double m, double r, const gk_fused_drop *d, T *row,
+                                   int stream_r, int stream_x)
+{
+    gk_index e = i * cols;
+    T *g = row ? row : dres + e;  /* ds */
+    GK_T(bwd_row)(rms, dy + e, s + e, w, g, pw, pb, cols, m, r);
+    if (dsn)
+        for (gk_index j = 0; j < cols; ++j)
+            g[j] = g[j] + dsn[e + j];
+    if (row) {
+        if (stream_r)
+            gk_copy_nt(dres + e, g, sizeof(T) * (size_t)cols);
+        else
+            memcpy(dres + e, g, sizeof(T) * (size_t)cols);
+    }
+    GK_WRITE_PIECES(T, dx + e, cols, stream_x, dst, off, len,
+                    GK_T(fused_drop_back)(g + off, dst, bits, e + off, len, d));
+}
+
+/* dweight and dbias as layer_norm_backward sums them (norm_bwd in norm_tmpl.h): per
+ * task of the same fixed row partition, in double, tasks added in order -- the same
+ * bits. */
+GK_INLINE void GK_T(fused_bwd_rows)(const int rms, const T *dy, const T *dsn, const T *s,
+                                    const T *mean, const T *rstd, const T *w,
+                                    const unsigned char *bits, T *dx, T *dres, double *pw,
+                                    double *pb, gk_index i0, gk_index i1, gk_index cols,
+                                    const gk_fused_drop *d, int stream_r, int stream_x)
+{
+    T row[GK_FUSED_ROW];
+    for (gk_index i = i0; i < i1; ++i)
+        GK_T(fused_bwd_row)(rms, dy, dsn, s, w, bits, dx, dres, pw, pb, i, cols,
+                            mean ? (double)mean[i] : 0.0, (double)rstd[i], d,
+                            cols <= GK_FUSED_ROW ? row : NULL, stream_r, stream_x);
+    if (stream_r || stream_x) gk_sfence();
+}
+
+static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const T *s,
+                                      const T *mean, const T *rstd, const T *w,
+                                      const unsigned char *bits, T *dx, T *dres, T *dw,
+                                      T *db, gk_index rows, gk_index cols,
+                                      const gk_fused_drop *d)
+{
+    size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    int stream_r = gk_stream_output(bytes, dres, dy, s), stream_x = gk_stream_output(bytes, dx, dy, s);
+    int nt = gk_threads_for(rows * cols);
+    int nacc = (dw != NULL) + (db != NULL);
+    if (rms) mean = NULL;
+    if (nacc == 0 || cols == 0) {
+        int ntr = nt < rows ? nt : (int)(rows > 0 ? rows : 1);
+        GK_PARALLEL_FOR(ntr, t, ntr,
+            GK_T(fused_bwd_rows)(rms, dy, dsn, s, mean, rstd, w, bits, dx, dres, NULL,
+                                 NULL, gk_task_begin(t, ntr, rows),
+                                 gk_task_begin(t + 1, ntr, rows), cols, d, stream_r,
+                                 stream_x);
+        );
+        if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
+        if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
+        return GK_OK;
+    }
+    gk_index ntask = gk_row_tasks(rows, nacc * cols);
+    double *part = (double *)calloc((size_t)(ntask * nacc * cols), sizeof(double));
+    if (!part)
+        return GK_ENOMEM;
+    GK_PARALLEL_FOR(nt, k, ntask,
+        double *pw = dw ? part + k * nacc * cols : NULL;
+        double *pb = db ? part + k * nacc * cols + (dw ? cols : 0) : NULL;
+        if (rms)
+            GK_T(fused_bwd_rows)(1, dy, dsn, s, NULL, rstd, w, bits, dx, dres, pw, NULL,
+                                 gk_task_begin(k, ntask, rows),
+                                 gk_task_begin(k + 1, ntask, rows), cols, d, stream_r,
+                                 stream_x);
+        else
+            GK_T(fused_bwd_rows)(0, dy, dsn, s, mean, rstd, w, bits, dx, dres, pw, pb,
+                                 gk_task_begin(k, ntask, rows),
+                                 gk_task_begin(k + 1, ntask, rows), cols, d, stream_r,
+                                 stream_x);
+    );
+    int ntc = gk_threads_for(ntask * cols);
+    GK_PARALLEL_FOR(ntc, j, cols,
+        double sw = 0.0, sb = 0.0;
+        for (gk_index k = 0; k < ntask; ++k) {
+            const double *pk = part + k * nacc * cols;
+            if (dw) sw += pk[j];
+            if (db) sb += pk[(dw ? cols : 0) + j];
+        }
+        if (dw) dw[j] = (T)sw;
+        if (db) db[j] = (T)sb;
+    );
+    free(part);
+    return GK_OK;
+}
