@@ -799,7 +799,7 @@ def test_results_independent_of_the_blas_threads():
 def test_few_components_of_a_wide_covariance(cls, dtype, rng):
     """256+ features and at most a quarter kept: only the leading eigenpairs are solved
     for; the explained variance ratio and the noise variance come from the trace."""
-    X = _data(rng, (3000, 300), dtype)
+    X = _data(rng, (8000, 300), dtype)
     k = 20
     est = cls(n_components=k) if cls is pp.PCA else cls(method="pca", n_components=k)
     Y = est.fit_transform(X)
