@@ -16,10 +16,11 @@ from scipy.linalg.cython_blas cimport sgemm as _sgemm, ssyrk as _ssyrk
 
 include "_common.pxi"
 
-cdef c.gk_ssyrk_fn _SSYRK = _ssyrk
-cdef c.gk_dsyrk_fn _DSYRK = _dsyrk
-cdef c.gk_sgemm_fn _SGEMM = _sgemm
-cdef c.gk_dgemm_fn _DGEMM = _dgemm
+cdef c.gk_blas_fns _BLAS
+_BLAS.ssyrk = _ssyrk
+_BLAS.dsyrk = _dsyrk
+_BLAS.sgemm = _sgemm
+_BLAS.dgemm = _dgemm
 
 
 cdef inline double *_f64(object a, str name, Py_ssize_t size, bint writable=False,
@@ -102,10 +103,7 @@ def scatter(object x, object mean, object s):
     cdef double *pm = _f64(mean, "mean", cols, True)
     cdef double *ps = _f64(s, "s", _prod(cols, cols), True)
     with nogil:
-        if dt == GK_DTYPE_F32:
-            err = c.gk_scatter_f32(<const float *>px, rows, cols, pm, ps, _SSYRK, &bad)
-        else:
-            err = c.gk_scatter_f64(<const double *>px, rows, cols, pm, ps, _DSYRK, &bad)
+        err = c.gk_scatter(dt, px, rows, cols, pm, ps, &_BLAS, &bad)
     _check(err)
     return bad != 0
 
@@ -124,11 +122,6 @@ def project(object x, object mean, object m, object y):
     cdef const void *pmat = _in(m, dt, "m", _prod(cols, k))
     cdef void *py = _out(y, dt, "y", _prod(rows, k))
     with nogil:
-        if dt == GK_DTYPE_F32:
-            err = c.gk_project_f32(<const float *>px, rows, cols, pmean, <const float *>pmat,
-                                   k, <float *>py, _SGEMM, &bad)
-        else:
-            err = c.gk_project_f64(<const double *>px, rows, cols, pmean,
-                                   <const double *>pmat, k, <double *>py, _DGEMM, &bad)
+        err = c.gk_project(dt, px, rows, cols, pmean, pmat, k, py, &_BLAS, &bad)
     _check(err)
     return bad != 0

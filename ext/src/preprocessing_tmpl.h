@@ -223,11 +223,12 @@ typedef struct {
  * taken when the shift is too far from the mean, see PP_SHIFT_RATIO_*). */
 static gk_index GK_T(pp_scatter_task)(const T *x, gk_index rows, gk_index cols,
                                       gk_index chunk, gk_index c0, gk_index c1,
-                                      GK_T(gk_pp_syrk) syrk, GK_T(pp_scratch) *sc,
+                                      const gk_blas_fns *blas, GK_T(pp_scratch) *sc,
                                       int *exact, int *bad)
 {
     gk_index n_t = 0;
     double *sum = sc->tm;
+    GK_T(gk_pp_syrk) syrk = GK_T(gk_pp_syrk_of)(blas);
     GK_T(pp_chunk_mean)(x, c0 * chunk, rows - c0 * chunk < chunk ? rows - c0 * chunk : chunk,
                         cols, sc->shift);
     for (gk_index j = 0; j < cols; ++j) sum[j] = 0.0;
@@ -259,7 +260,7 @@ static gk_index GK_T(pp_scatter_task)(const T *x, gk_index rows, gk_index cols,
 }
 
 static int GK_T(scatter)(const T *x, gk_index rows, gk_index cols, double *mean, double *s,
-                         GK_T(gk_pp_syrk) syrk, int *nonfinite)
+                         const gk_blas_fns *blas, int *nonfinite)
 {
     gk_index chunk = pp_blas_chunk_rows(cols);
     gk_index nchunk = (rows + chunk - 1) / chunk;
@@ -290,7 +291,7 @@ static int GK_T(scatter)(const T *x, gk_index rows, gk_index cols, double *mean,
             if (ok)
                 n_t = GK_T(pp_scatter_task)(x, rows, cols, chunk,
                                             gk_task_begin(k, ntask, nchunk),
-                                            gk_task_begin(k + 1, ntask, nchunk), syrk, &sc,
+                                            gk_task_begin(k + 1, ntask, nchunk), blas, &sc,
                                             &exact, &bad);
             #pragma omp ordered
             {
@@ -309,9 +310,10 @@ static int GK_T(scatter)(const T *x, gk_index rows, gk_index cols, double *mean,
 }
 
 static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double *mean,
-                         const T *m, gk_index k, T *y, GK_T(gk_pp_gemm) gemm,
+                         const T *m, gk_index k, T *y, const gk_blas_fns *blas,
                          int *nonfinite)
 {
+    GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
     gk_index chunk = pp_project_chunk_rows(cols, k);
     gk_index nchunk = (rows + chunk - 1) / chunk;
     int nt = gk_threads_for(rows * (cols > k ? cols : k));

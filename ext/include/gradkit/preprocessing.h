@@ -59,6 +59,15 @@ typedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_
                             double *b, gk_blas_int *ldb, double *beta, double *c,
                             gk_blas_int *ldc);
 
+/* The BLAS the kernels call: float32 data use ssyrk / sgemm, float64 data dsyrk / dgemm
+ * (one argument type for both, so each f32/f64 pair has one signature). */
+typedef struct {
+    gk_ssyrk_fn ssyrk;
+    gk_dsyrk_fn dsyrk;
+    gk_sgemm_fn sgemm;
+    gk_dgemm_fn dgemm;
+} gk_blas_fns;
+
 /* Tasks gk_scatter splits rows x cols data into: a function of the shape only (at most
  * 64, each of at least a few chunks). */
 gk_index gk_scatter_tasks(gk_index rows, gk_index cols);
@@ -73,18 +82,19 @@ gk_index gk_scatter_tasks(gk_index rows, gk_index cols);
  * (run in parallel), then task by task in order: bitwise the same for any thread
  * count.  rows >= 1. */
 int gk_scatter_f32(const float *x, gk_index rows, gk_index cols, double *mean, double *s,
-                   gk_ssyrk_fn syrk, int *nonfinite);
+                   const gk_blas_fns *blas, int *nonfinite);
 int gk_scatter_f64(const double *x, gk_index rows, gk_index cols, double *mean, double *s,
-                   gk_dsyrk_fn syrk, int *nonfinite);
+                   const gk_blas_fns *blas, int *nonfinite);
 
 /* y = (x - mean) m for m (cols x k, C order, x's type), y (rows x k, x's type): each
  * fixed row chunk is centred (in double, rounded to x's type) into a cache-resident
  * buffer and multiplied by BLAS gemm of x's type writing y, chunks in parallel: one
  * read of x, one write of y. */
 int gk_project_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
-                   const float *m, gk_index k, float *y, gk_sgemm_fn gemm, int *nonfinite);
+                   const float *m, gk_index k, float *y, const gk_blas_fns *blas,
+                   int *nonfinite);
 int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
-                   const double *m, gk_index k, double *y, gk_dgemm_fn gemm,
+                   const double *m, gk_index k, double *y, const gk_blas_fns *blas,
                    int *nonfinite);
 
 /* y = (x - mean) / scale per column, computed in double and rounded once; mean and/or
