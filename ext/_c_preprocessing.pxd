@@ -4,13 +4,25 @@ from _cgradkit cimport gk_index, GK_DTYPE_F32, GK_DTYPE_F64, GK_EDTYPE, GK_ERROR
 
 cdef extern from "gradkit/preprocessing.h" nogil:
     ctypedef int gk_blas_int
+    ctypedef void (*gk_ssyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+                                 float *alpha, float *a, gk_blas_int *lda, float *beta,
+                                 float *c, gk_blas_int *ldc)
     ctypedef void (*gk_dsyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
                                  double *alpha, double *a, gk_blas_int *lda,
                                  double *beta, double *c, gk_blas_int *ldc)
+    ctypedef void (*gk_sgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+                                 gk_blas_int *k, float *alpha, float *a,
+                                 gk_blas_int *lda, float *b, gk_blas_int *ldb,
+                                 float *beta, float *c, gk_blas_int *ldc)
     ctypedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
                                  gk_blas_int *k, double *alpha, double *a,
                                  gk_blas_int *lda, double *b, gk_blas_int *ldb,
                                  double *beta, double *c, gk_blas_int *ldc)
+    ctypedef struct gk_blas_fns:
+        gk_ssyrk_fn ssyrk
+        gk_dsyrk_fn dsyrk
+        gk_sgemm_fn sgemm
+        gk_dgemm_fn dgemm
     int gk_col_moments_f32(const float *x, gk_index rows, gk_index cols, double *mean,
                            double *m2)
     int gk_col_moments_f64(const double *x, gk_index rows, gk_index cols, double *mean,
@@ -23,14 +35,14 @@ cdef extern from "gradkit/preprocessing.h" nogil:
                               const double *mean_b, gk_index cols)
     gk_index gk_scatter_tasks(gk_index rows, gk_index cols)
     int gk_scatter_f32(const float *x, gk_index rows, gk_index cols, double *mean,
-                       double *s, gk_dsyrk_fn syrk, int *nonfinite)
+                       double *s, const gk_blas_fns *blas, int *nonfinite)
     int gk_scatter_f64(const double *x, gk_index rows, gk_index cols, double *mean,
-                       double *s, gk_dsyrk_fn syrk, int *nonfinite)
+                       double *s, const gk_blas_fns *blas, int *nonfinite)
     int gk_project_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
-                       const double *m, gk_index k, float *y, gk_dgemm_fn gemm,
+                       const float *m, gk_index k, float *y, const gk_blas_fns *blas,
                        int *nonfinite)
     int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
-                       const double *m, gk_index k, double *y, gk_dgemm_fn gemm,
+                       const double *m, gk_index k, double *y, const gk_blas_fns *blas,
                        int *nonfinite)
     int gk_standardize_f32(const float *x, float *y, gk_index rows, gk_index cols,
                            const double *mean, const double *scale, int *nonfinite)
@@ -63,24 +75,24 @@ cdef inline int gk_center(int dtype, const void *x, gk_index rows, gk_index cols
 
 
 cdef inline int gk_scatter(int dtype, const void *x, gk_index rows, gk_index cols,
-                           double *mean, double *s, gk_dsyrk_fn syrk,
+                           double *mean, double *s, const gk_blas_fns *blas,
                            int *nonfinite) noexcept nogil:
     if dtype == GK_DTYPE_F32:
-        return gk_scatter_f32(<const float *>x, rows, cols, mean, s, syrk, nonfinite)
+        return gk_scatter_f32(<const float *>x, rows, cols, mean, s, blas, nonfinite)
     if dtype == GK_DTYPE_F64:
-        return gk_scatter_f64(<const double *>x, rows, cols, mean, s, syrk, nonfinite)
+        return gk_scatter_f64(<const double *>x, rows, cols, mean, s, blas, nonfinite)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
 cdef inline int gk_project(int dtype, const void *x, gk_index rows, gk_index cols,
-                           const double *mean, const double *m, gk_index k, void *y,
-                           gk_dgemm_fn gemm, int *nonfinite) noexcept nogil:
+                           const double *mean, const void *m, gk_index k, void *y,
+                           const gk_blas_fns *blas, int *nonfinite) noexcept nogil:
     if dtype == GK_DTYPE_F32:
-        return gk_project_f32(<const float *>x, rows, cols, mean, m, k, <float *>y, gemm,
-                              nonfinite)
+        return gk_project_f32(<const float *>x, rows, cols, mean, <const float *>m, k,
+                              <float *>y, blas, nonfinite)
     if dtype == GK_DTYPE_F64:
-        return gk_project_f64(<const double *>x, rows, cols, mean, m, k, <double *>y, gemm,
-                              nonfinite)
+        return gk_project_f64(<const double *>x, rows, cols, mean, <const double *>m, k,
+                              <double *>y, blas, nonfinite)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

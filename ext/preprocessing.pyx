@@ -12,11 +12,15 @@ cimport _c_preprocessing as c
 # type than gk_blas_int (an ILP64 build), this module would fail to compile instead of
 # passing 32-bit sizes to a BLAS that reads 64-bit ones.
 from scipy.linalg.cython_blas cimport dgemm as _dgemm, dsyrk as _dsyrk
+from scipy.linalg.cython_blas cimport sgemm as _sgemm, ssyrk as _ssyrk
 
 include "_common.pxi"
 
-cdef c.gk_dsyrk_fn _SYRK = _dsyrk
-cdef c.gk_dgemm_fn _GEMM = _dgemm
+cdef c.gk_blas_fns _BLAS
+_BLAS.ssyrk = _ssyrk
+_BLAS.dsyrk = _dsyrk
+_BLAS.sgemm = _sgemm
+_BLAS.dgemm = _dgemm
 
 
 cdef inline double *_f64(object a, str name, Py_ssize_t size, bint writable=False,
@@ -90,9 +94,8 @@ def scatter_tasks(Py_ssize_t rows, Py_ssize_t cols):
 
 
 def scatter(object x, object mean, object s):
-    """mean and the centred scatter (lower triangle of s, which must start zeroed or
-    hold what its upper triangle should keep) of x's rows, in parallel tasks calling
-    BLAS syrk.  Returns True if x holds a NaN or an infinity."""
+    """mean and the centred scatter (lower triangle of s; its upper triangle is kept) of
+    x's rows, in parallel tasks calling BLAS syrk of x's type.  Returns True if x holds a NaN or an infinity."""
     cdef Py_ssize_t rows = 0, cols = 0
     _dims2(x, "x", &rows, &cols)
     cdef int dt = _float_dtype(x, "x"), err, bad = 0
@@ -100,14 +103,14 @@ def scatter(object x, object mean, object s):
     cdef double *pm = _f64(mean, "mean", cols, True)
     cdef double *ps = _f64(s, "s", _prod(cols, cols), True)
     with nogil:
-        err = c.gk_scatter(dt, px, rows, cols, pm, ps, _SYRK, &bad)
+        err = c.gk_scatter(dt, px, rows, cols, pm, ps, &_BLAS, &bad)
     _check(err)
     return bad != 0
 
 
 def project(object x, object mean, object m, object y):
-    """y = (x - mean) @ m (m: cols x k float64, y: rows x k of x's dtype), chunks in
-    parallel calling BLAS gemm.  Returns True if x holds a NaN or an infinity."""
+    """y = (x - mean) @ m (m: cols x k, y: rows x k, both of x's dtype), chunks in
+    parallel calling BLAS gemm of that type.  Returns True if x holds a NaN or an infinity."""
     cdef Py_ssize_t rows = 0, cols = 0, mrows = 0, k = 0
     _dims2(x, "x", &rows, &cols)
     _dims2(m, "m", &mrows, &k)
@@ -116,9 +119,9 @@ def project(object x, object mean, object m, object y):
     cdef int dt = _float_dtype(x, "x"), err, bad = 0
     cdef const void *px = _in(x, dt, "x", rows * cols)
     cdef const double *pmean = _f64(mean, "mean", cols)
-    cdef const double *pmat = _f64(m, "m", _prod(cols, k))
+    cdef const void *pmat = _in(m, dt, "m", _prod(cols, k))
     cdef void *py = _out(y, dt, "y", _prod(rows, k))
     with nogil:
-        err = c.gk_project(dt, px, rows, cols, pmean, pmat, k, py, _GEMM, &bad)
+        err = c.gk_project(dt, px, rows, cols, pmean, pmat, k, py, &_BLAS, &bad)
     _check(err)
     return bad != 0

@@ -52,31 +52,45 @@ static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_ind
         mean_a[j] += (mean_b[j] - mean_a[j]) * f;
 }
 
-/* Rows per BLAS chunk: about 2 MiB of double, so a centred chunk stays in L2/L3 while
- * syrk/gemm reads it.  Depends on the width only. */
+/* Rows per BLAS chunk: about 2**18 elements, so a centred chunk stays in L2/L3 while
+ * syrk reads it, but at least 512 rows: each syrk call also reads and writes its
+ * cols x cols sums, which for a wide chunk must stay small next to its arithmetic.
+ * Depends on the width only. */
 static gk_index pp_blas_chunk_rows(gk_index cols)
 {
     gk_index r = ((gk_index)1 << 18) / (cols > 0 ? cols : 1);
+    return r < 512 ? 512 : r;
+}
+
+/* Rows per projection chunk: more for a wide m, whose packing by gemm is repeated for
+ * every chunk (at most 2**20 elements).  Depends on the shape only. */
+static gk_index pp_project_chunk_rows(gk_index cols, gk_index k)
+{
+    gk_index e = k * 1024;
+    e = e < ((gk_index)1 << 18) ? ((gk_index)1 << 18) : e > ((gk_index)1 << 20) ? ((gk_index)1 << 20) : e;
+    gk_index r = e / (cols > 0 ? cols : 1);
     return r < 1 ? 1 : r;
 }
 
+/* Tasks of the scatter: each merges a cols x cols matrix into the total, so a task
+ * holds at least 8 * cols rows (the merge is then a few % of its syrk).  Depends on the
+ * shape only. */
 static gk_index pp_scatter_tasks(gk_index rows, gk_index cols)
 {
     gk_index chunk = pp_blas_chunk_rows(cols);
-    return gk_tasks((rows + chunk - 1) / chunk, cols * cols + cols);
+    gk_index nchunk = (rows + chunk - 1) / chunk;
+    gk_index t = rows / (8 * (cols > 0 ? cols : 1));
+    if (t > nchunk) t = nchunk;
+    return gk_tasks(t, 0);
 }
 
-/* Chan's merge of a task (n_b, mean_b, lower scatter s_b) into (n_a, mean_a, s_a). */
-static void pp_merge_full(gk_index *n_a, double *mean_a, double *s_a, gk_index n_b,
-                          const double *mean_b, const double *s_b, gk_index cols)
-{
-    if (n_b == 0) return;
-    merge_mean_scatter(*n_a, mean_a, s_a, n_b, mean_b, cols);
-    for (gk_index i = 0; i < cols; ++i)
-        for (gk_index j = 0; j <= i; ++j)
-            s_a[i * cols + j] += s_b[i * cols + j];
-    *n_a += n_b;
-}
+/* The largest ratio n (mean - shift)^2 / M2 of a column for which a task's scatter about
+ * a shift is kept: its correction then cancels at most a factor 1 + ratio of the
+ * rounding of the shifted sums (float32 sums: one more bit; float64: ~3 digits of 16).
+ * Above it (data whose mean drifts within a task) the task is redone with each chunk
+ * centred on its own mean. */
+#define PP_SHIFT_RATIO_F32 1.0
+#define PP_SHIFT_RATIO_F64 1e3
 
 #define GK_TMPL_A "preprocessing_tmpl.h"
 #include "gk_each_dtype.h"

@@ -48,41 +48,43 @@ int gk_standardize_##SFX(const T *x, T *y, gk_index rows, gk_index cols, \
  * gk_blas_int, whose rows-times-cols products they never form. */
 #define GK_BLAS_MAX ((gk_index)1 << 30)
 
-#define GK_DEFINE_BLAS_DRIVEN(T, SFX) \
+#define GK_DEFINE_BLAS_DRIVEN(T, SFX, SYRK, GEMM) \
 int gk_scatter_##SFX(const T *x, gk_index rows, gk_index cols, double *mean, double *s, \
-                     gk_dsyrk_fn syrk, int *nonfinite) \
+                     const gk_blas_fns *blas, int *nonfinite) \
 { \
     GK_CHECK(rows >= 1, GK_ESIZE, rows); \
     GK_CHECK(cols >= 0 && cols <= GK_BLAS_MAX, GK_ESIZE, cols); \
     GK_CHECK_PTR_IF(cols > 0, x); \
     GK_CHECK_PTR_IF(cols > 0, mean); \
     GK_CHECK_PTR_IF(cols > 0, s); \
-    GK_CHECK_PTR_IF(cols > 0, syrk); \
+    GK_CHECK_PTR_IF(cols > 0, blas); \
+    GK_CHECK(cols == 0 || blas->SYRK != NULL, GK_ENULL, blas); \
     if (nonfinite) *nonfinite = 0; \
     if (cols == 0) return GK_OK; \
-    return preprocessing_table()->scatter_##SFX(x, rows, cols, mean, s, syrk, nonfinite); \
+    return preprocessing_table()->scatter_##SFX(x, rows, cols, mean, s, blas, nonfinite); \
 } \
 int gk_project_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean, \
-                     const double *m, gk_index k, T *y, gk_dgemm_fn gemm, int *nonfinite) \
+                     const T *m, gk_index k, T *y, const gk_blas_fns *blas, int *nonfinite) \
 { \
     GK_CHECK_SIZE(rows); \
     GK_CHECK(cols >= 1 && cols <= GK_BLAS_MAX, GK_ESIZE, cols); \
     GK_CHECK(k >= 0 && k <= GK_BLAS_MAX, GK_ESIZE, k); \
     GK_CHECK_PTR_IF(rows > 0, x); \
     GK_CHECK_PTR_IF(rows > 0, mean); \
-    GK_CHECK_PTR_IF(rows > 0, gemm); \
+    GK_CHECK_PTR_IF(rows > 0, blas); \
+    GK_CHECK(rows == 0 || blas->GEMM != NULL, GK_ENULL, blas); \
     GK_CHECK_PTR_IF(rows > 0 && k > 0, m); \
     GK_CHECK_PTR_IF(rows > 0 && k > 0, y); \
     if (nonfinite) *nonfinite = 0; \
     if (rows == 0) return GK_OK; \
-    return preprocessing_table()->project_##SFX(x, rows, cols, mean, m, k, y, gemm, \
+    return preprocessing_table()->project_##SFX(x, rows, cols, mean, m, k, y, blas, \
                                                 nonfinite); \
 }
 
 GK_DEFINE_PREPROCESSING(float, f32)
 GK_DEFINE_PREPROCESSING(double, f64)
-GK_DEFINE_BLAS_DRIVEN(float, f32)
-GK_DEFINE_BLAS_DRIVEN(double, f64)
+GK_DEFINE_BLAS_DRIVEN(float, f32, ssyrk, sgemm)
+GK_DEFINE_BLAS_DRIVEN(double, f64, dsyrk, dgemm)
 
 gk_index gk_scatter_tasks(gk_index rows, gk_index cols)
 {

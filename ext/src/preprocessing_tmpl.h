@@ -136,133 +136,206 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
 
 /* ---- BLAS-driven statistics and projection ---------------------------------------- */
 
-/* buf (n x cols, double) = rows [r0, r0 + n) of x minus mean.  Returns 1 if they hold a
- * NaN or an infinity.  Inlined: the loop stays in its caller. */
-GK_INLINE int GK_T(pp_sub_rows)(const T *x, gk_index r0, gk_index n, gk_index cols,
-                                const double *GK_RESTRICT mean, double *GK_RESTRICT buf)
+/* Column mean of rows [r0, r0 + n) of x (double) into cm. */
+static void GK_T(pp_chunk_mean)(const T *x, gk_index r0, gk_index n, gk_index cols,
+                                double *GK_RESTRICT cm)
+{
+    for (gk_index j = 0; j < cols; ++j) cm[j] = 0.0;
+    GK_T(pp_add_rows)(x, r0, r0 + n, cols, cm);
+    for (gk_index j = 0; j < cols; ++j) cm[j] /= (double)n;
+}
+
+/* buf (n x cols, T) = rows [r0, r0 + n) of x minus shift (in double, rounded once);
+ * the double differences are summed into csum when it is not NULL.  Returns 1 if the
+ * rows hold a NaN or an infinity. */
+static int GK_T(pp_shift_rows)(const T *x, gk_index r0, gk_index n, gk_index cols,
+                               const double *GK_RESTRICT shift, T *GK_RESTRICT buf,
+                               double *GK_RESTRICT csum)
 {
     int bad = 0;
     for (gk_index i = 0; i < n; ++i) {
         const T *GK_RESTRICT xi = x + (r0 + i) * cols;
-        double *GK_RESTRICT bi = buf + i * cols;
-        for (gk_index j = 0; j < cols; ++j)
-            bi[j] = (double)xi[j] - mean[j];
+        T *GK_RESTRICT bi = buf + i * cols;
+        if (csum) {
+            for (gk_index j = 0; j < cols; ++j) {
+                double d = (double)xi[j] - shift[j];
+                bi[j] = (T)d;
+                csum[j] += d;
+            }
+        } else {
+            for (gk_index j = 0; j < cols; ++j)
+                bi[j] = (T)((double)xi[j] - shift[j]);
+        }
         bad |= GK_T(chunk_nonfinite)(xi, cols);
     }
     return bad;
 }
 
-/* Centre rows [r0, r0 + n) of x on their own mean (written to cm) into buf (n x cols,
- * double).  Returns 1 if they hold a NaN or an infinity. */
-static int GK_T(pp_center_chunk)(const T *x, gk_index r0, gk_index n, gk_index cols,
-                                 double *GK_RESTRICT cm, double *GK_RESTRICT buf)
+/* c (+)= buf^T buf for buf (n x cols, T): BLAS syrk into c's lower triangle (C order;
+ * Fortran's upper), c overwritten when `first`, else added to. */
+GK_INLINE void GK_T(pp_syrk)(GK_T(gk_pp_syrk) syrk, const T *buf, gk_index n,
+                             gk_index cols, T *c, int first)
 {
-    for (gk_index j = 0; j < cols; ++j) cm[j] = 0.0;
-    GK_T(pp_add_rows)(x, r0, r0 + n, cols, cm);
-    for (gk_index j = 0; j < cols; ++j) cm[j] /= (double)n;
-    return GK_T(pp_sub_rows)(x, r0, n, cols, cm, buf);
+    char uplo = 'U', trans = 'N';
+    int n_ = (int)cols, k_ = (int)n, ld = (int)cols;
+    T one = 1, beta = first ? 0 : 1;
+    syrk(&uplo, &trans, &n_, &k_, &one, (T *)buf, &ld, &beta, c, &ld);
+}
+
+/* Chan's merge of group b (n_b rows, mean_b, scatter sb in double, or cb in T less
+ * n_b dm dm^T) into group a (n_a, mean_a, s_a; group a may be empty), one pass over
+ * the lower triangles (C order). */
+static void GK_T(pp_fold)(gk_index *n_a, double *mean_a, double *s_a, gk_index n_b,
+                          const double *mean_b, const double *sb, const T *cb,
+                          const double *dm, gk_index cols)
+{
+    double n = (double)(*n_a + n_b);
+    double f = (double)n_b / n, g = (double)*n_a * f, nb = (double)n_b;
+    int first = *n_a == 0;
+    for (gk_index i = 0; i < cols; ++i) {
+        double gdi = g * (mean_b[i] - mean_a[i]), ndi = dm ? nb * dm[i] : 0.0;
+        double *GK_RESTRICT si = s_a + i * cols;
+        const double *sbi = sb ? sb + i * cols : NULL;
+        const T *cbi = cb + i * cols;
+        for (gk_index j = 0; j <= i; ++j) {
+            double own = sbi ? sbi[j] : dm ? (double)cbi[j] - ndi * dm[j] : (double)cbi[j];
+            si[j] = first ? own : si[j] + (own + gdi * (mean_b[j] - mean_a[j]));
+        }
+    }
+    for (gk_index j = 0; j < cols; ++j)
+        mean_a[j] = first ? mean_b[j] : mean_a[j] + (mean_b[j] - mean_a[j]) * f;
+    *n_a += n_b;
+}
+
+/* Scratch of one thread of the scatter. */
+typedef struct {
+    T *buf;         /* chunk x cols: a centred chunk */
+    T *c;           /* cols x cols: syrk's sums */
+    double *acc;    /* cols x cols: a task's double scatter (exact mode) */
+    double *shift;  /* cols: the task's shift (its first chunk's mean); then the chunk mean */
+    double *dm;     /* cols: task mean - shift */
+    double *tm;     /* cols: the task's mean */
+} GK_T(pp_scratch);
+
+/* One task, chunks [c0, c1): its count (returned), mean sc->tm and scatter, the latter
+ * either as sc->c (sums in T about sc->shift, less n dm dm^T; *exact = 0) or as sc->acc
+ * (double, chunks centred on their own means and merged with Chan's update; *exact = 1,
+ * taken when the shift is too far from the mean, see PP_SHIFT_RATIO_*). */
+static gk_index GK_T(pp_scatter_task)(const T *x, gk_index rows, gk_index cols,
+                                      gk_index chunk, gk_index c0, gk_index c1,
+                                      const gk_blas_fns *blas, GK_T(pp_scratch) *sc,
+                                      int *exact, int *bad)
+{
+    gk_index n_t = 0;
+    double *sum = sc->tm;
+    GK_T(gk_pp_syrk) syrk = GK_T(gk_pp_syrk_of)(blas);
+    GK_T(pp_chunk_mean)(x, c0 * chunk, rows - c0 * chunk < chunk ? rows - c0 * chunk : chunk,
+                        cols, sc->shift);
+    for (gk_index j = 0; j < cols; ++j) sum[j] = 0.0;
+    for (gk_index c = c0; c < c1; ++c) {
+        gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
+        *bad |= GK_T(pp_shift_rows)(x, r0, nb, cols, sc->shift, sc->buf, sum);
+        GK_T(pp_syrk)(syrk, sc->buf, nb, cols, sc->c, c == c0);
+        n_t += nb;
+    }
+    double ratio = sizeof(T) == sizeof(float) ? PP_SHIFT_RATIO_F32 : PP_SHIFT_RATIO_F64;
+    int far = 0;
+    for (gk_index j = 0; j < cols; ++j) {
+        double d = sum[j] / (double)n_t, nd2 = (double)n_t * d * d;
+        sc->dm[j] = d;
+        sc->tm[j] = sc->shift[j] + d;
+        far |= nd2 > ratio * ((double)sc->c[j * cols + j] - nd2);
+    }
+    *exact = far && !*bad;
+    if (!*exact) return n_t;
+    n_t = 0;
+    for (gk_index c = c0; c < c1; ++c) {
+        gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
+        GK_T(pp_chunk_mean)(x, r0, nb, cols, sc->shift);
+        GK_T(pp_shift_rows)(x, r0, nb, cols, sc->shift, sc->buf, NULL);
+        GK_T(pp_syrk)(syrk, sc->buf, nb, cols, sc->c, 1);
+        GK_T(pp_fold)(&n_t, sc->tm, sc->acc, nb, sc->shift, NULL, sc->c, NULL, cols);
+    }
+    return n_t;
 }
 
 static int GK_T(scatter)(const T *x, gk_index rows, gk_index cols, double *mean, double *s,
-                         gk_dsyrk_fn syrk, int *nonfinite)
+                         const gk_blas_fns *blas, int *nonfinite)
 {
     gk_index chunk = pp_blas_chunk_rows(cols);
     gk_index nchunk = (rows + chunk - 1) / chunk;
     gk_index ntask = pp_scatter_tasks(rows, cols);
-    gk_index per_task = cols * cols + cols;
-    double *acc = (double *)calloc((size_t)(per_task * ntask), sizeof(double));
-    gk_index *count = (gk_index *)calloc((size_t)ntask, sizeof(gk_index));
-    if (!acc || !count) {
-        free(acc);
-        free(count);
-        return GK_ENOMEM;
-    }
+    gk_index buf_rows = chunk < rows ? chunk : rows;
     int nt = gk_threads_for(rows * cols);
     if (nt > ntask) nt = (int)ntask;
+    gk_index n = 0;
     int bad = 0, oom = 0;
+    /* Tasks run in parallel, each thread in its own scratch; each folds its task into
+     * the total in task order (ordered), so the sums do not depend on the threads. */
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad, oom)
     {
-        gk_index buf_rows = chunk < rows ? chunk : rows;
-        double *buf = (double *)malloc(sizeof(double) * (size_t)(buf_rows * cols + cols));
-        if (!buf) oom = 1;
-        #pragma omp for schedule(static)
+        GK_T(pp_scratch) sc;
+        size_t cc = (size_t)(cols * cols);
+        sc.buf = (T *)malloc(sizeof(T) * (size_t)(buf_rows * cols));
+        sc.c = (T *)malloc(sizeof(T) * cc);
+        sc.acc = (double *)malloc(sizeof(double) * (cc + 4 * (size_t)cols));
+        int ok = sc.buf && sc.c && sc.acc;
+        if (!ok) oom = 1;
+        sc.shift = ok ? sc.acc + cc : NULL;
+        sc.dm = ok ? sc.shift + cols : NULL;
+        sc.tm = ok ? sc.dm + cols : NULL;
+        #pragma omp for ordered schedule(static, 1)
         for (gk_index k = 0; k < ntask; ++k) {
-            if (!buf) continue;
-            double *tm = acc + per_task * k, *ts = tm + cols, *cm = buf + buf_rows * cols;
+            int exact = 0;
             gk_index n_t = 0;
-            gk_index c0 = gk_task_begin(k, ntask, nchunk), c1 = gk_task_begin(k + 1, ntask, nchunk);
-            for (gk_index c = c0; c < c1; ++c) {
-                gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
-                bad |= GK_T(pp_center_chunk)(x, r0, nb, cols, cm, buf);
-                merge_mean_scatter(n_t, tm, ts, nb, cm, cols);
-                /* Fortran view: buf is cols x nb (lda cols); ts's upper is our lower */
-                char uplo = 'U', trans = 'N';
-                int n_ = (int)cols, k_ = (int)nb, ld = (int)cols;
-                double one = 1.0;
-                syrk(&uplo, &trans, &n_, &k_, &one, buf, &ld, &one, ts, &ld);
-                n_t += nb;
+            if (ok)
+                n_t = GK_T(pp_scatter_task)(x, rows, cols, chunk,
+                                            gk_task_begin(k, ntask, nchunk),
+                                            gk_task_begin(k + 1, ntask, nchunk), blas, &sc,
+                                            &exact, &bad);
+            #pragma omp ordered
+            {
+                if (ok)
+                    GK_T(pp_fold)(&n, mean, s, n_t, sc.tm, exact ? sc.acc : NULL, sc.c,
+                                  exact ? NULL : sc.dm, cols);
             }
-            count[k] = n_t;
         }
-        free(buf);
+        free(sc.buf);
+        free(sc.c);
+        free(sc.acc);
     }
-    if (oom) {
-        free(acc);
-        free(count);
-        return GK_ENOMEM;
-    }
-    gk_index n = 0;
-    for (gk_index k = 0; k < ntask; ++k) {
-        double *tm = acc + per_task * k;
-        if (n == 0) {
-            for (gk_index j = 0; j < cols; ++j) mean[j] = tm[j];
-            for (gk_index i = 0; i < cols; ++i)
-                for (gk_index j = 0; j <= i; ++j)
-                    s[i * cols + j] = tm[cols + i * cols + j];
-            n = count[k];
-        } else {
-            pp_merge_full(&n, mean, s, count[k], tm, tm + cols, cols);
-        }
-    }
+    if (oom) return GK_ENOMEM;
     if (nonfinite) *nonfinite = bad;
-    free(acc);
-    free(count);
     return GK_OK;
 }
 
 static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double *mean,
-                         const double *m, gk_index k, T *y, gk_dgemm_fn gemm,
+                         const T *m, gk_index k, T *y, const gk_blas_fns *blas,
                          int *nonfinite)
 {
-    gk_index chunk = pp_blas_chunk_rows(cols > k ? cols : k);
+    GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
+    gk_index chunk = pp_project_chunk_rows(cols, k);
     gk_index nchunk = (rows + chunk - 1) / chunk;
-    int direct = sizeof(T) == sizeof(double);  /* gemm writes y itself */
     int nt = gk_threads_for(rows * (cols > k ? cols : k));
     if (nt > nchunk) nt = (int)nchunk;
     int bad = 0, oom = 0;
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad, oom)
     {
         gk_index buf_rows = chunk < rows ? chunk : rows;
-        double *buf = (double *)malloc(sizeof(double) * (size_t)(buf_rows * (cols + (direct ? 0 : k))));
+        T *buf = (T *)malloc(sizeof(T) * (size_t)(buf_rows * cols));
         if (!buf) oom = 1;
         #pragma omp for schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
             if (!buf) continue;
             gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
-            bad |= GK_T(pp_sub_rows)(x, r0, nb, cols, mean, buf);
+            bad |= GK_T(pp_shift_rows)(x, r0, nb, cols, mean, buf, NULL);
             if (k == 0) continue;
-            double *out = direct ? (double *)(void *)(y + r0 * k) : buf + buf_rows * cols;
-            /* Fortran: out^T (k x nb, ld k) = m^T (k x cols, ld k) * buf^T (cols x nb) */
+            /* Fortran: y^T (k x nb, ld k) = m^T (k x cols, ld k) * buf^T (cols x nb) */
             char tn = 'N';
             int m_ = (int)k, n_ = (int)nb, k_ = (int)cols, ldm = (int)k, ldb = (int)cols;
-            double one = 1.0, zero = 0.0;
-            gemm(&tn, &tn, &m_, &n_, &k_, &one, (double *)m, &ldm, buf, &ldb, &zero, out,
+            T one = 1, zero = 0;
+            gemm(&tn, &tn, &m_, &n_, &k_, &one, (T *)m, &ldm, buf, &ldb, &zero, y + r0 * k,
                  &ldm);
-            if (!direct) {
-                T *yc = y + r0 * k;
-                for (gk_index i = 0; i < nb * k; ++i)
-                    yc[i] = (T)out[i];
-            }
         }
         free(buf);
     }

@@ -6,6 +6,8 @@ component's largest entry is positive, project (and divide by sqrt(variance) to 
 Whitener: centre, cov = Xc^T Xc / N, SVD of cov (U, S), rotate (Xc U), divide by
 sqrt(S + eps) (PCA whitening), rotate back with U^T (ZCA whitening).
 No chunking, no merging, no compiled code: what the estimators mean, not how they run."""
+import math
+
 import numpy as np
 
 __all__ = ["Standardizer", "PCA", "Whitener"]
@@ -51,6 +53,13 @@ class Standardizer:
         return X
 
 
+def _mean(X):
+    """Column means, correctly rounded (math.fsum): X.mean(axis=0) sums a C-order array
+    down its columns in order, whose error (~1e-14 relative for 1e4 rows) shows as a
+    shift of every projection when the mean is large."""
+    return np.array([math.fsum(c) for c in X.T]) / X.shape[0] if X.size else X.mean(axis=0)
+
+
 class PCA:
     def __init__(self, n_components=None, whiten=False):
         self.n_components, self.whiten = n_components, whiten
@@ -58,7 +67,7 @@ class PCA:
     def fit(self, X):
         X = np.asarray(X, np.float64)
         n, d = X.shape
-        self.mean_ = X.mean(axis=0)
+        self.mean_ = _mean(X)
         _, S, Vt = np.linalg.svd(X - self.mean_, full_matrices=False)
         ev = S ** 2 / (n - 1)
         k = min(n, d) if self.n_components is None else self.n_components
@@ -90,7 +99,7 @@ class Whitener:
     def fit(self, X):
         X = np.asarray(X, np.float64)
         n, d = X.shape
-        self.mean_ = X.mean(axis=0)
+        self.mean_ = _mean(X)
         Xc = X - self.mean_
         cov = Xc.T @ Xc / n
         U, S, _ = np.linalg.svd(cov)
