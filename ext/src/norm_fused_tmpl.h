@@ -206,12 +206,14 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const 
         return GK_OK;
     }
     gk_index ntask = gk_row_tasks(rows, nacc * cols);
-    double *part = (double *)calloc((size_t)(ntask * nacc * cols), sizeof(double));
+    int owned;
+    double *part = (double *)gk_scratch(sizeof(double) * (size_t)(ntask * nacc * cols), &owned);
     if (!part)
         return GK_ENOMEM;
     GK_PARALLEL_FOR(nt, k, ntask,
         double *pw = dw ? part + k * nacc * cols : NULL;
         double *pb = db ? part + k * nacc * cols + (dw ? cols : 0) : NULL;
+        for (gk_index j = 0; j < nacc * cols; ++j) part[k * nacc * cols + j] = 0.0;
         if (rms)
             GK_T(fused_bwd_rows)(1, dy, dsn, s, NULL, rstd, w, bits, dx, dres, pw, NULL,
                                  gk_task_begin(k, ntask, rows),
@@ -223,17 +225,7 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const 
                                  gk_task_begin(k + 1, ntask, rows), cols, d, stream_r,
                                  stream_x);
     );
-    int ntc = gk_threads_for(ntask * cols);
-    GK_PARALLEL_FOR(ntc, j, cols,
-        double sw = 0.0, sb = 0.0;
-        for (gk_index k = 0; k < ntask; ++k) {
-            const double *pk = part + k * nacc * cols;
-            if (dw) sw += pk[j];
-            if (db) sb += pk[(dw ? cols : 0) + j];
-        }
-        if (dw) dw[j] = (T)sw;
-        if (db) db[j] = (T)sb;
-    );
-    free(part);
+    GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+    gk_scratch_done(part, owned);
     return GK_OK;
 }

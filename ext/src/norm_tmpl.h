@@ -330,6 +330,25 @@ GK_INLINE void GK_T(bwd_row)(const int rms, const T *dy, const T *x, const T *w,
         GK_T(ln_bwd_row)(dy, x, w, dx, pw, pb, n, m, r);
 }
 
+/* dweight/dbias of a backward: the per-task partials (task k's block of nacc * cols
+ * doubles: dweight's cols, then dbias's) summed in task order, so the result does not
+ * depend on the thread count.  Shared by norm_bwd and the fused backward. */
+GK_INLINE void GK_T(fold_partials)(const double *part, gk_index ntask, int nacc,
+                                   gk_index cols, T *dw, T *db)
+{
+    int nt = gk_threads_for(ntask * cols);
+    GK_PARALLEL_FOR(nt, j, cols,
+        double sw = 0.0, sb = 0.0;
+        for (gk_index k = 0; k < ntask; ++k) {
+            const double *pk = part + k * nacc * cols;
+            if (dw) sw += pk[j];
+            if (db) sb += pk[(dw ? cols : 0) + j];
+        }
+        if (dw) dw[j] = (T)sw;
+        if (db) db[j] = (T)sb;
+    );
+}
+
 /* mean is NULL for RMSNorm */
 GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *mean,
                              const T *rstd, const T *w, T *dx, T *dw, T *db, gk_index rows,
@@ -360,17 +379,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
             GK_T(bwd_row)(rms, dy + i * cols, x + i * cols, w, dx + i * cols, pw, pb,
                           cols, mean ? (double)mean[i] : 0.0, (double)rstd[i]);
     );
-    int ntc = gk_threads_for(ntask * cols);
-    GK_PARALLEL_FOR(ntc, j, cols,
-        double sw = 0.0, sb = 0.0;
-        for (gk_index k = 0; k < ntask; ++k) {
-            const double *pk = part + k * nacc * cols;
-            if (dw) sw += pk[j];
-            if (db) sb += pk[(dw ? cols : 0) + j];
-        }
-        if (dw) dw[j] = (T)sw;
-        if (db) db[j] = (T)sb;
-    );
+    GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
     gk_scratch_done(part, owned);
     return GK_OK;
 }
