@@ -372,12 +372,15 @@ def _sweep(args, threads_list, pattern):
                 cases = select(cases, pattern=pattern)
                 numpy = n == SWEEP_NUMPY_AT
                 rs, st = _run_cases(cases, SWEEP, threads, n=n, numpy=numpy, warm=False)
-                results += rs
                 status |= st
-            # one warm subprocess per thread count, for every size
-            if not warm_pass(results, threads, core.size_scale(), SWEEP):
-                _log("the warm subprocess failed for some cases (see warm_how in the JSON)")
-                status = 1
+                # a warm subprocess per size: its heap keeps every block it frees (that
+                # is what makes it warm), so one for all sizes would hold the largest
+                # cases of every size at once
+                if not warm_pass(rs, threads, core.size_scale(), SWEEP):
+                    _log("the warm subprocess failed for some cases "
+                         "(see warm_how in the JSON)")
+                    status = 1
+                results += rs
             points += results
     return points, status
 
