@@ -19,6 +19,8 @@ The global STREAM roofline (:mod:`roofline`) is measured once and reported as
 information; nothing is scored against it.
 """
 import contextlib
+import ctypes
+import gc
 import importlib
 import json
 import os
@@ -139,6 +141,19 @@ def same_threads(threads, torch):
 
 def has_glibc():
     return platform.libc_ver()[0] == "glibc"
+
+
+def release_memory():
+    """Return what a finished case freed to the system: collect cycles, and on glibc
+    trim the heap (malloc_trim releases the free pages inside it too).  Without it the
+    heap of a long run grows with every mid-sized block its cases freed, until a sweep's
+    1e8 point does not fit in memory."""
+    gc.collect()
+    if has_glibc():
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def warm_env(threads):
@@ -344,6 +359,7 @@ def _run_cases(cases, settings, threads, n=None, numpy=True, warm=True):
         r = measure_case(case, settings["budget"], settings["min_rounds"], n=n,
                          threads=threads, numpy=numpy, faults=n is None)
         del case
+        release_memory()
         if r["error"]:
             _log(r["error"])
             status = 1
