@@ -342,6 +342,9 @@ def test_probe_streams_writes_the_or_of_its_reads():
     outs = [np.zeros(n, np.uint8) for _ in range(5)]
     runtime.probe_streams(ins, outs, n)
     assert all((o == 0xFF).all() for o in outs)
+    outs = [np.zeros(n, np.uint8) for _ in range(6)]    # few reads, many writes
+    runtime.probe_streams(ins[:2], outs, n)
+    assert all((o == 0x03).all() for o in outs)
     short = np.zeros(977, np.uint8)                 # a stream of another length
     runtime.probe_streams([a], [short, y], n, 0)
     assert (short == 0x11).all() and (y == 0x11).all()

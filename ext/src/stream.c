@@ -119,11 +119,11 @@ static inline size_t probe_cut(size_t bytes, size_t num, size_t den)
 #define PROBE_AHEAD 2048
 #endif
 
-/* bytes [*b, b1) of the first n_in inputs and n_out outputs, which are all that long:
- * per vector, every input is loaded and the OR stored to every output; *b ends on the
- * bytes short of one vector */
+/* bytes [*b, b1) of the first n_in inputs and n_out outputs, which are all that long,
+ * in steps of four vectors: every input is loaded and the OR stored to every output;
+ * *b ends on the bytes short of a step (probe_read/probe_write take them) */
 GK_INLINE pv probe_walk(const char *const *ins, char *const *outs, const int *nts,
-                               size_t *bp, size_t b1, pv x, int n_in, int n_out)
+                        size_t *bp, size_t b1, pv x, int n_in, int n_out)
 {
     size_t b = *bp;
     /* four vectors (128 or 256 bytes) of a stream before the next stream, as unrolled
@@ -140,29 +140,17 @@ GK_INLINE pv probe_walk(const char *const *ins, char *const *outs, const int *nt
         }
         for (int s = 0; s < n_out; ++s) {
             char *o = outs[s] + b;
-            if (!nts[s]) {
-                __builtin_prefetch(o + PROBE_AHEAD, 1, 0);
-                __builtin_prefetch(o + PROBE_AHEAD + 64, 1, 0);
-            }
             if (nts[s]) {
                 PV_STREAM(o, v0); PV_STREAM(o + PV_BYTES, v1);
                 PV_STREAM(o + 2 * PV_BYTES, v2); PV_STREAM(o + 3 * PV_BYTES, v3);
             } else {
+                __builtin_prefetch(o + PROBE_AHEAD, 1, 0);
+                __builtin_prefetch(o + PROBE_AHEAD + 64, 1, 0);
                 PV_STORE(o, v0); PV_STORE(o + PV_BYTES, v1);
                 PV_STORE(o + 2 * PV_BYTES, v2); PV_STORE(o + 3 * PV_BYTES, v3);
             }
         }
         x = PV_OR(x, PV_OR(PV_OR(v0, v1), PV_OR(v2, v3)));
-    }
-    for (; b + PV_BYTES <= b1; b += PV_BYTES) {
-        pv v = PV_ZERO();
-        for (int s = 0; s < n_in; ++s)
-            v = PV_OR(v, PV_LOAD(ins[s] + b));
-        for (int s = 0; s < n_out; ++s) {
-            if (nts[s]) PV_STREAM(outs[s] + b, v);
-            else PV_STORE(outs[s] + b, v);
-        }
-        x = PV_OR(x, v);
     }
     *bp = b;
     return x;
@@ -230,12 +218,13 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
             /* the longest streams side by side, vector by vector, as a kernel walks
              * its element-wise streams (a block of one stream, then of the next, is
              * slower than a kernel when there are many) */
-            const size_t b0 = probe_cut(longest, k, nstep), b1 = probe_cut(longest, k + 1, nstep);
-            size_t b = b0;
+            size_t b = probe_cut(longest, k, nstep);
+            const size_t b1 = probe_cut(longest, k + 1, nstep);
             pv x = PV_ZERO();
             /* with the stream counts known to the compiler, the walk is straight-line
              * code, as a kernel's loop is */
-            switch (n_long_in * (PROBE_WALK_OUT + 1) + (n_long_out < PROBE_WALK_OUT ? n_long_out : PROBE_WALK_OUT)) {
+            switch (n_long_out <= PROBE_WALK_OUT ? n_long_in * (PROBE_WALK_OUT + 1) + n_long_out
+                                                 : -1) {
 #define PROBE_CASE_OUT(I, O) case (I) * (PROBE_WALK_OUT + 1) + (O): \
                 x = probe_walk(ins, outs, nts, &b, b1, x, I, O); break;
 #define PROBE_CASE(I) PROBE_CASE_OUT(I, 0) PROBE_CASE_OUT(I, 1) PROBE_CASE_OUT(I, 2) \
