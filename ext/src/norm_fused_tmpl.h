@@ -157,7 +157,7 @@ GK_INLINE void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const
     const int buffered = cols <= GK_FUSED_ROW;
     for (gk_index i = i0, gn; i < i1; i += gn) {
         T *out[GK_BWD_GROUP];
-        gn = gk_bwd_group_size(i, i1);
+        gn = gk_bwd_group_size(i, i1, c->group);
         for (gk_index q = 0; q < gn; ++q)
             out[q] = buffered ? row + q * cols : dres + (i + q) * cols;
         GK_T(bwd_group)(c, rms, (int)gn, i, out, pw, pb);
@@ -192,7 +192,7 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const 
     const int stream_r = gk_stream_output(bytes, dres, dy, s);
     const int stream_x = gk_stream_output(bytes, dx, dy, s);
     GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
-                       bytes >= GK_STREAM_MIN_BYTES};
+                       bytes >= GK_STREAM_MIN_BYTES, gk_bwd_group_for((size_t)cols * sizeof(T))};
     const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);

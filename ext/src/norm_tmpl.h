@@ -212,7 +212,7 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
  * dx is per row; dweight and dbias are sums over rows, accumulated per task of a fixed
  * row partition (gk_row_tasks) in double and added task by task in order.
  *
- * Within a task the rows go in groups of GK_BWD_GROUP (the last few one by one), so
+ * Within a task the rows go in groups of 4 or 2 (gk_bwd_group_for; the last few one by one), so
  * the grouping, like the partition, depends only on the shape.  For each row of a
  * group, pass A sums g and g h in double (h = xhat for LayerNorm, x for RMSNorm); then
  * pass B sweeps the columns once for the whole group, in T: dx of every row, and the
@@ -225,14 +225,25 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
  *            the sums are those of one row at a time.
  * A float32 row of 1024 elements is 4 KiB: the group's rows are still in L1/L2 when
  * pass B reads them again, so the second pass costs instructions, not traffic. */
-#ifndef GK_BWD_GROUP
+#ifndef GK_BWD_ONCE
+#define GK_BWD_ONCE
 #define GK_BWD_GROUP 4
 #define GK_BWD_PIECE ((gk_index)512)   /* columns of a group per streamed piece */
 
-/* the size of the group starting at row i of a task ending at i1 */
-static inline int gk_bwd_group_size(gk_index i, gk_index i1)
+/* The group size for rows of `row_bytes` bytes: 4, or 2 when the rows are a multiple
+ * of 4 KiB apart, give or take a few lines (1024 float32 columns): the same column of
+ * 4 rows of dy, x and dx then falls in one L1 set, more lines than its 8 ways.  It
+ * depends on the shape only, as the grouping must. */
+static inline int gk_bwd_group_for(size_t row_bytes)
 {
-    return i1 - i >= GK_BWD_GROUP ? GK_BWD_GROUP : 1;
+    size_t off = row_bytes % 4096;
+    return off < 256 || off > 4096 - 256 ? 2 : GK_BWD_GROUP;
+}
+
+/* the size of the group starting at row i of a task ending at i1, groups of gs */
+static inline int gk_bwd_group_size(gk_index i, gk_index i1, int gs)
+{
+    return i1 - i >= gs ? gs : 1;
 }
 #endif
 
@@ -245,6 +256,7 @@ typedef struct {
     const double *wd;
     gk_index rows, cols;
     int stream, pf;
+    int group;   /* gk_bwd_group_for */
 } GK_T(bwd_ctx);
 
 /* Pass A of a backward row, in double lanes: sum g and sum g h, with
@@ -411,7 +423,7 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
         }
     }
     const T *pfdy = NULL, *pfx = NULL;
-    if (c->pf && i + G + GK_BWD_GROUP <= c->rows) {
+    if (c->pf && i + 2 * G <= c->rows) {
         pfdy = c->dy + (i + G) * n;
         pfx = c->x + (i + G) * n;
     }
@@ -443,16 +455,18 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
     }
 }
 
-/* rows i .. i + g - 1 of a backward (g = GK_BWD_GROUP or 1), dx of row i + q into
- * out[q] (the caller's row pointers) */
+/* rows i .. i + g - 1 of a backward (g = 4, 2 or 1), dx of row i + q into out[q] (the
+ * caller's row pointers) */
 static void GK_T(bwd_group)(const GK_T(bwd_ctx) *c, int rms, int g, gk_index i,
                             T *const *out, double *pw, double *pb)
 {
     if (rms) {
-        if (g == GK_BWD_GROUP) GK_T(bwd_rows)(1, GK_BWD_GROUP, c, i, out, pw, NULL);
+        if (g == 4) GK_T(bwd_rows)(1, 4, c, i, out, pw, NULL);
+        else if (g == 2) GK_T(bwd_rows)(1, 2, c, i, out, pw, NULL);
         else GK_T(bwd_rows)(1, 1, c, i, out, pw, NULL);
     } else {
-        if (g == GK_BWD_GROUP) GK_T(bwd_rows)(0, GK_BWD_GROUP, c, i, out, pw, pb);
+        if (g == 4) GK_T(bwd_rows)(0, 4, c, i, out, pw, pb);
+        else if (g == 2) GK_T(bwd_rows)(0, 2, c, i, out, pw, pb);
         else GK_T(bwd_rows)(0, 1, c, i, out, pw, pb);
     }
 }
@@ -512,7 +526,8 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
 {
     const size_t bytes = (size_t)(rows * cols) * sizeof(T);
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols,
-                       gk_stream_output(bytes, dx, dy, x), bytes >= GK_STREAM_MIN_BYTES};
+                       gk_stream_output(bytes, dx, dy, x), bytes >= GK_STREAM_MIN_BYTES,
+                       gk_bwd_group_for((size_t)cols * sizeof(T))};
     const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);
@@ -527,7 +542,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index i = gk_task_begin(k, ntask, rows), g; i < i1; i += g) {
             T *out[GK_BWD_GROUP];
-            g = gk_bwd_group_size(i, i1);
+            g = gk_bwd_group_size(i, i1, c.group);
             for (gk_index q = 0; q < g; ++q) out[q] = dx + (i + q) * cols;
             GK_T(bwd_group)(&c, rms, (int)g, i, out, pw, pb);
         }
