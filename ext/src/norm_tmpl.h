@@ -156,9 +156,28 @@ GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, do
 }
 
 /* ---- forward: driver --------------------------------------------------------------
- * Rows are split across threads; a row longer than 2 chunks with fewer rows than
- * threads is itself split into chunks across threads (same sums, see row_moments). */
+ * Rows are split across threads in contiguous runs; a row longer than 2 chunks with
+ * fewer rows than threads is itself split into chunks across threads (same sums, see
+ * row_moments). */
 #define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
+
+/* row i of a run ending at i1; streamed: the next row's loads start early, and the
+ * fence is the caller's, once per run */
+GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, T *y,
+                             T *mean, T *rstd, gk_index i, gk_index i1, gk_index cols,
+                             double eps, int stream)
+{
+    const T *xi = x + i * cols;
+    double m, r;
+    if (stream && i + 1 < i1)
+        for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
+            __builtin_prefetch(xi + cols + o, 0, 0);
+    GK_T(fwd_stats)(rms, xi, cols, 1, eps, &m, &r);
+    if (mean) mean[i] = (T)m;
+    if (rstd) rstd[i] = (T)r;
+    GK_WRITE_PIECES(T, y + i * cols, cols, stream, dst, off, len,
+                    GK_T(fwd_write)(rms, xi, w, b, dst, off, len, m, r));
+}
 
 GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b, T *y,
                               T *mean, T *rstd, gk_index rows, gk_index cols, double eps)
@@ -166,17 +185,11 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
     int nt = gk_threads_for(rows * cols);
     int stream = gk_stream_output((size_t)(rows * cols) * sizeof(T), y, x, NULL);
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
-        GK_PARALLEL_FOR(nt, i, rows,
-            const T *xi = x + i * cols;
-            double m, r;
-            if (stream && i + 1 < rows)  /* start the next row's loads early */
-                for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
-                    __builtin_prefetch(xi + cols + o, 0, 0);
-            GK_T(fwd_stats)(rms, xi, cols, 1, eps, &m, &r);
-            if (mean) mean[i] = (T)m;
-            if (rstd) rstd[i] = (T)r;
-            GK_WRITE_PIECES(T, y + i * cols, cols, stream, dst, off, len,
-                            GK_T(fwd_write)(rms, xi, w, b, dst, off, len, m, r));
+        if (nt > rows) nt = (int)rows;
+        GK_PARALLEL_FOR(nt, t, nt,
+            const gk_index i1 = gk_task_begin(t + 1, nt, rows);
+            for (gk_index i = gk_task_begin(t, nt, rows); i < i1; ++i)
+                GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, i1, cols, eps, stream);
             if (stream) gk_sfence();  /* each thread orders its own streamed rows */
         );
         return;
