@@ -152,14 +152,16 @@ GK_INLINE void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const
                                     double *pb, gk_index i0, gk_index i1,
                                     const gk_fused_drop *d, int stream_r, int stream_x)
 {
-    T row[GK_BWD_GROUP * GK_FUSED_ROW];
+    /* rows a line apart beyond their length: not in the same L1 sets (gk_bwd_group_for) */
+    T row[GK_BWD_GROUP * (GK_FUSED_ROW + 64 / sizeof(T))];
     const gk_index cols = c->cols;
     const int buffered = cols <= GK_FUSED_ROW;
     for (gk_index i = i0, gn; i < i1; i += gn) {
         T *out[GK_BWD_GROUP];
         gn = gk_bwd_group_size(i, i1, c->group);
         for (gk_index q = 0; q < gn; ++q)
-            out[q] = buffered ? row + q * cols : dres + (i + q) * cols;
+            out[q] = buffered ? row + q * (cols + 64 / (gk_index)sizeof(T))
+                              : dres + (i + q) * cols;
         GK_T(bwd_group)(c, rms, (int)gn, i, out, pw, pb);
         for (gk_index q = 0; q < gn; ++q) {
             const gk_index e = (i + q) * cols;
@@ -192,7 +194,8 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const 
     const int stream_r = gk_stream_output(bytes, dres, dy, s);
     const int stream_x = gk_stream_output(bytes, dx, dy, s);
     GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
-                       bytes >= GK_STREAM_MIN_BYTES, gk_bwd_group_for((size_t)cols * sizeof(T))};
+                       bytes >= GK_STREAM_MIN_BYTES,
+                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes)};
     const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);

@@ -225,8 +225,8 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
  * dx is per row; dweight and dbias are sums over rows, accumulated per task of a fixed
  * row partition (gk_row_tasks) in double and added task by task in order.
  *
- * Within a task the rows go in groups of 4 or 2 (gk_bwd_group_for; the last few one by one), so
- * the grouping, like the partition, depends only on the shape.  For each row of a
+ * Within a task the rows go in groups of 4 or 2 (gk_bwd_group_for; the last few one by
+ * one), so the grouping, like the partition, depends only on the shape.  For each row of a
  * group, pass A sums g and g h in double (h = xhat for LayerNorm, x for RMSNorm); then
  * pass B sweeps the columns once for the whole group, in T: dx of every row, and the
  * group's dweight/dbias terms dy xhat and dy added to the task's double partials with
@@ -243,13 +243,17 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
 #define GK_BWD_GROUP 4
 #define GK_BWD_PIECE ((gk_index)512)   /* columns of a group per streamed piece */
 
-/* The group size for rows of `row_bytes` bytes: 4, or 2 when the rows are a multiple
- * of 4 KiB apart, give or take a few lines (1024 float32 columns): the same column of
- * 4 rows of dy, x and dx then falls in one L1 set, more lines than its 8 ways.  It
+/* The group size for rows of `row_bytes` bytes, `bytes` in all: 4, or 2 when the rows
+ * are a multiple of 4 KiB apart, give or take a few lines (1024 float32 columns) and
+ * dx is written in place (in cache): the same column of 4 rows of dy, x and dx then
+ * falls in one L1 set, more lines than its 8 ways.  Past the cache dx goes through a
+ * buffer whose rows are spaced apart (and so do the fused backward's rows): 4.  It
  * depends on the shape only, as the grouping must. */
-static inline int gk_bwd_group_for(size_t row_bytes)
+static inline int gk_bwd_group_for(size_t row_bytes, size_t bytes)
 {
     size_t off = row_bytes % 4096;
+    if (bytes >= GK_STREAM_MIN_BYTES)
+        return GK_BWD_GROUP;
     return off < 256 || off > 4096 - 256 ? 2 : GK_BWD_GROUP;
 }
 
@@ -540,7 +544,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
     const size_t bytes = (size_t)(rows * cols) * sizeof(T);
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols,
                        gk_stream_output(bytes, dx, dy, x), bytes >= GK_STREAM_MIN_BYTES,
-                       gk_bwd_group_for((size_t)cols * sizeof(T))};
+                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes)};
     const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);
