@@ -281,6 +281,28 @@ def test_outputs_past_the_cache_are_streamed_correctly(fn, rng):
     assert_bitwise_equal(y, y1)
 
 
+@pytest.mark.parametrize("cols", [1000, 1024])
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm"])
+def test_backward_past_the_cache(fn, cols, rng):
+    # > 16 MiB of float32 dx takes the streamed path, the next rows prefetched; rows go
+    # in groups of 4 (1000 columns) or 2 (1024: rows 4 KiB apart), and 4301 rows leave
+    # short groups at the ends of the tasks
+    x = (rng.standard_normal((4301, cols)) * 2 - 1).astype(np.float32)
+    dy = rng.standard_normal((4301, cols)).astype(np.float32)
+    w = rng.standard_normal(cols).astype(np.float32)
+    _, st = getattr(norm, fn)(x, w)
+    got = getattr(norm, fn + "_backward")(dy, x, st, w)
+    st64 = type(st)(_f64(st.mean), _f64(st.rstd))
+    want = getattr(ref, fn + "_backward")(_f64(dy), _f64(x), st64, _f64(w))
+    assert_close(got[0], want[0], np.float32, ulps=16,
+                 scale=float(np.abs(dy).max()) * float(st64.rstd.max()))
+    for g, r in zip(got[1:], want[1:]):
+        assert_close(g, r, np.float32, ulps=16, scale=float(np.abs(r).max()) + 1)
+    with gradkit.num_threads(1):
+        one = getattr(norm, fn + "_backward")(dy, x, st, w)
+    assert_bitwise_equal(got, one)
+
+
 @pytest.mark.parametrize("fn", [norm.layer_norm, norm.rms_norm])
 def test_byte_swapped_arrays_are_not_misread(fn, dtype):
     """The fast path used to take '>f4' as native (results off by up to 4.0)."""

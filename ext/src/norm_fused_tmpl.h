@@ -143,89 +143,84 @@ static int GK_T(add_dropout_norm_fwd)(int rms, const T *x, const T *r, const T *
 }
 
 /* ---- backward ----------------------------------------------------------------------- */
-GK_INLINE void GK_T(fused_bwd_row)(const int rms, const T *dy, const T *dsn, const T *s,
-                                   const T *w, const unsigned char *bits, T *dx, T *dres,
-                                   double *pw, double *pb, gk_index i, gk_index cols,
-                                   double m, double r, const gk_fused_drop *d, T *row,
-                                   int stream_r, int stream_x)
-{
-    gk_index e = i * cols;
-    T *g = row ? row : dres + e;  /* ds */
-    GK_T(bwd_row)(rms, dy + e, s + e, w, g, pw, pb, cols, m, r);
-    if (dsn)
-        for (gk_index j = 0; j < cols; ++j)
-            g[j] = g[j] + dsn[e + j];
-    if (row) {
-        if (stream_r)
-            gk_copy_nt(dres + e, g, sizeof(T) * (size_t)cols);
-        else
-            memcpy(dres + e, g, sizeof(T) * (size_t)cols);
-    }
-    GK_WRITE_PIECES(T, dx + e, cols, stream_x, dst, off, len,
-                    GK_T(fused_drop_back)(g + off, dst, bits, e + off, len, d));
-}
-
-/* dweight and dbias as layer_norm_backward sums them (norm_bwd in norm_tmpl.h): per
- * task of the same fixed row partition, in double, tasks added in order -- the same
- * bits. */
-GK_INLINE void GK_T(fused_bwd_rows)(const int rms, const T *dy, const T *dsn, const T *s,
-                                    const T *mean, const T *rstd, const T *w,
+/* Rows [i0, i1) of a task, in the groups norm_bwd (norm_tmpl.h) makes of them, so
+ * dweight and dbias get the same bits as layer_norm_backward's: per group, ds =
+ * norm_backward(dy, s) into row buffers (into dresidual itself for rows longer than
+ * GK_FUSED_ROW), then per row ds += ds_next, written out as dresidual, dx = ds * m. */
+GK_INLINE void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const T *dsn,
                                     const unsigned char *bits, T *dx, T *dres, double *pw,
-                                    double *pb, gk_index i0, gk_index i1, gk_index cols,
+                                    double *pb, gk_index i0, gk_index i1,
                                     const gk_fused_drop *d, int stream_r, int stream_x)
 {
-    T row[GK_FUSED_ROW];
-    for (gk_index i = i0; i < i1; ++i)
-        GK_T(fused_bwd_row)(rms, dy, dsn, s, w, bits, dx, dres, pw, pb, i, cols,
-                            mean ? (double)mean[i] : 0.0, (double)rstd[i], d,
-                            cols <= GK_FUSED_ROW ? row : NULL, stream_r, stream_x);
+    /* rows a line apart beyond their length: not in the same L1 sets (gk_bwd_group_for) */
+    T row[GK_BWD_GROUP * (GK_FUSED_ROW + 64 / sizeof(T))];
+    const gk_index cols = c->cols;
+    const int buffered = cols <= GK_FUSED_ROW;
+    for (gk_index i = i0, gn; i < i1; i += gn) {
+        T *out[GK_BWD_GROUP];
+        gn = gk_bwd_group_size(i, i1, c->group);
+        for (gk_index q = 0; q < gn; ++q)
+            out[q] = buffered ? row + q * (cols + 64 / (gk_index)sizeof(T))
+                              : dres + (i + q) * cols;
+        GK_T(bwd_group)(c, rms, (int)gn, i, out, pw, pb);
+        for (gk_index q = 0; q < gn; ++q) {
+            const gk_index e = (i + q) * cols;
+            T *g = out[q];  /* ds */
+            if (dsn)
+                for (gk_index j = 0; j < cols; ++j)
+                    g[j] = g[j] + dsn[e + j];
+            if (buffered) {
+                if (stream_r)
+                    gk_copy_nt(dres + e, g, sizeof(T) * (size_t)cols);
+                else
+                    memcpy(dres + e, g, sizeof(T) * (size_t)cols);
+            }
+            GK_WRITE_PIECES(T, dx + e, cols, stream_x, dst, off, len,
+                            GK_T(fused_drop_back)(g + off, dst, bits, e + off, len, d));
+        }
+    }
     if (stream_r || stream_x) gk_sfence();
 }
 
+/* the tasks and partials of norm_bwd; without dweight and dbias the grouping of rows
+ * into tasks does not change any value */
 static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const T *s,
                                       const T *mean, const T *rstd, const T *w,
                                       const unsigned char *bits, T *dx, T *dres, T *dw,
                                       T *db, gk_index rows, gk_index cols,
                                       const gk_fused_drop *d)
 {
-    size_t bytes = (size_t)(rows * cols) * sizeof(T);
-    int stream_r = gk_stream_output(bytes, dres, dy, s), stream_x = gk_stream_output(bytes, dx, dy, s);
-    int nt = gk_threads_for(rows * cols);
-    int nacc = (dw != NULL) + (db != NULL);
-    if (rms) mean = NULL;
-    if (nacc == 0 || cols == 0) {
-        int ntr = nt < rows ? nt : (int)(rows > 0 ? rows : 1);
-        GK_PARALLEL_FOR(ntr, t, ntr,
-            GK_T(fused_bwd_rows)(rms, dy, dsn, s, mean, rstd, w, bits, dx, dres, NULL,
-                                 NULL, gk_task_begin(t, ntr, rows),
-                                 gk_task_begin(t + 1, ntr, rows), cols, d, stream_r,
-                                 stream_x);
-        );
-        if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
-        if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
-        return GK_OK;
-    }
-    gk_index ntask = gk_row_tasks(rows, nacc * cols);
-    int owned;
-    double *part = (double *)gk_scratch(sizeof(double) * (size_t)(ntask * nacc * cols), &owned);
+    const size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    const int stream_r = gk_stream_output(bytes, dres, dy, s);
+    const int stream_x = gk_stream_output(bytes, dx, dy, s);
+    GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
+                       bytes >= GK_STREAM_MIN_BYTES,
+                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes)};
+    const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
+    const gk_index ntask = gk_row_tasks(rows, nacc * cols);
+    int owned, nt = gk_threads_for(rows * cols);
+    double *part = GK_T(bwd_scratch)(&c, ntask, nacc, &owned);
     if (!part)
         return GK_ENOMEM;
+    if (nt > ntask) nt = (int)ntask;
     GK_PARALLEL_FOR(nt, k, ntask,
-        double *pw = dw ? part + k * nacc * cols : NULL;
-        double *pb = db ? part + k * nacc * cols + (dw ? cols : 0) : NULL;
-        for (gk_index j = 0; j < nacc * cols; ++j) part[k * nacc * cols + j] = 0.0;
+        double *pk = part + k * nacc * cols;
+        double *pw = dw && nacc ? pk : NULL, *pb = db && nacc ? pk + (dw ? cols : 0) : NULL;
+        gk_index i0 = gk_task_begin(k, ntask, rows), i1 = gk_task_begin(k + 1, ntask, rows);
+        for (gk_index j = 0; j < nacc * cols; ++j) pk[j] = 0.0;
         if (rms)
-            GK_T(fused_bwd_rows)(1, dy, dsn, s, NULL, rstd, w, bits, dx, dres, pw, NULL,
-                                 gk_task_begin(k, ntask, rows),
-                                 gk_task_begin(k + 1, ntask, rows), cols, d, stream_r,
+            GK_T(fused_bwd_rows)(&c, 1, dsn, bits, dx, dres, pw, NULL, i0, i1, d, stream_r,
                                  stream_x);
         else
-            GK_T(fused_bwd_rows)(0, dy, dsn, s, mean, rstd, w, bits, dx, dres, pw, pb,
-                                 gk_task_begin(k, ntask, rows),
-                                 gk_task_begin(k + 1, ntask, rows), cols, d, stream_r,
+            GK_T(fused_bwd_rows)(&c, 0, dsn, bits, dx, dres, pw, pb, i0, i1, d, stream_r,
                                  stream_x);
     );
-    GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+    if (nacc) {
+        GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+    } else {
+        if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
+        if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
+    }
     gk_scratch_done(part, owned);
     return GK_OK;
 }

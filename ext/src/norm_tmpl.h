@@ -156,9 +156,28 @@ GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, do
 }
 
 /* ---- forward: driver --------------------------------------------------------------
- * Rows are split across threads; a row longer than 2 chunks with fewer rows than
- * threads is itself split into chunks across threads (same sums, see row_moments). */
+ * Rows are split across threads in contiguous runs; a row longer than 2 chunks with
+ * fewer rows than threads is itself split into chunks across threads (same sums, see
+ * row_moments). */
 #define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
+
+/* row i of a run ending at i1; streamed: the next row's loads start early, and the
+ * fence is the caller's, once per run */
+GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, T *y,
+                             T *mean, T *rstd, gk_index i, gk_index i1, gk_index cols,
+                             double eps, int stream)
+{
+    const T *xi = x + i * cols;
+    double m, r;
+    if (stream && i + 1 < i1)
+        for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
+            __builtin_prefetch(xi + cols + o, 0, 0);
+    GK_T(fwd_stats)(rms, xi, cols, 1, eps, &m, &r);
+    if (mean) mean[i] = (T)m;
+    if (rstd) rstd[i] = (T)r;
+    GK_WRITE_PIECES(T, y + i * cols, cols, stream, dst, off, len,
+                    GK_T(fwd_write)(rms, xi, w, b, dst, off, len, m, r));
+}
 
 GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b, T *y,
                               T *mean, T *rstd, gk_index rows, gk_index cols, double eps)
@@ -166,17 +185,11 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
     int nt = gk_threads_for(rows * cols);
     int stream = gk_stream_output((size_t)(rows * cols) * sizeof(T), y, x, NULL);
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
-        GK_PARALLEL_FOR(nt, i, rows,
-            const T *xi = x + i * cols;
-            double m, r;
-            if (stream && i + 1 < rows)  /* start the next row's loads early */
-                for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
-                    __builtin_prefetch(xi + cols + o, 0, 0);
-            GK_T(fwd_stats)(rms, xi, cols, 1, eps, &m, &r);
-            if (mean) mean[i] = (T)m;
-            if (rstd) rstd[i] = (T)r;
-            GK_WRITE_PIECES(T, y + i * cols, cols, stream, dst, off, len,
-                            GK_T(fwd_write)(rms, xi, w, b, dst, off, len, m, r));
+        if (nt > rows) nt = (int)rows;
+        GK_PARALLEL_FOR(nt, t, nt,
+            const gk_index i1 = gk_task_begin(t + 1, nt, rows);
+            for (gk_index i = gk_task_begin(t, nt, rows); i < i1; ++i)
+                GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, i1, cols, eps, stream);
             if (stream) gk_sfence();  /* each thread orders its own streamed rows */
         );
         return;
@@ -210,17 +223,66 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
 
 /* ---- backward: shared driver -------------------------------------------------------
  * dx is per row; dweight and dbias are sums over rows, accumulated per task of a fixed
- * row partition (gk_row_tasks) in double and added task by task in order. */
+ * row partition (gk_row_tasks) in double and added task by task in order.
+ *
+ * Within a task the rows go in groups of 4 or 2 (gk_bwd_group_for; the last few one by
+ * one), so the grouping, like the partition, depends only on the shape.  For each row of a
+ * group, pass A sums g and g h in double (h = xhat for LayerNorm, x for RMSNorm); then
+ * pass B sweeps the columns once for the whole group, in T: dx of every row, and the
+ * group's dweight/dbias terms dy xhat and dy added to the task's double partials with
+ * one load and one store per column for the group, not per row:
+ *   float32: the group's terms summed in float (xhat as dx uses it), that sum added to
+ *            the double partial -- a few float roundings per group of 4 rows, far
+ *            below the rounding of the float32 result;
+ *   float64: the terms added to the partial row after row (xhat as pass A has it), so
+ *            the sums are those of one row at a time.
+ * A float32 row of 1024 elements is 4 KiB: the group's rows are still in L1/L2 when
+ * pass B reads them again, so the second pass costs instructions, not traffic. */
+#ifndef GK_BWD_ONCE
+#define GK_BWD_ONCE
+#define GK_BWD_GROUP 4
+#define GK_BWD_PIECE ((gk_index)512)   /* columns of a group per streamed piece */
 
-/* Pass A of a backward row, in double lanes: sum g and sum g*h (h = xhat for LayerNorm,
- * x for RMSNorm), and the column partials pw += dy*xhat, pb += dy, with
+/* The group size for rows of `row_bytes` bytes, `bytes` in all: 4, or 2 when the rows
+ * are a multiple of 4 KiB apart, give or take a few lines (1024 float32 columns) and
+ * dx is written in place (in cache): the same column of 4 rows of dy, x and dx then
+ * falls in one L1 set, more lines than its 8 ways.  Past the cache dx goes through a
+ * buffer whose rows are spaced apart (and so do the fused backward's rows): 4.  It
+ * depends on the shape only, as the grouping must. */
+static inline int gk_bwd_group_for(size_t row_bytes, size_t bytes)
+{
+    size_t off = row_bytes % 4096;
+    if (bytes >= GK_STREAM_MIN_BYTES)
+        return GK_BWD_GROUP;
+    return off < 256 || off > 4096 - 256 ? 2 : GK_BWD_GROUP;
+}
+
+/* the size of the group starting at row i of a task ending at i1, groups of gs */
+static inline int gk_bwd_group_size(gk_index i, gk_index i1, int gs)
+{
+    return i1 - i >= gs ? gs : 1;
+}
+#endif
+
+/* What every group of one backward call shares.  wd: the weight as doubles (pass A
+ * multiplies by it: a load instead of a conversion per element), NULL without weight.
+ * pf: the inputs are past the cache, so pass B prefetches the next group's rows while
+ * this group's are in cache (the hardware prefetcher stops when the misses stop). */
+typedef struct {
+    const T *dy, *x, *mean, *rstd, *w;   /* mean NULL for RMSNorm */
+    const double *wd;
+    gk_index rows, cols;
+    int stream, pf;
+    int group;   /* gk_bwd_group_for */
+} GK_T(bwd_ctx);
+
+/* Pass A of a backward row, in double lanes: sum g and sum g h, with
  * xhat = (x - m) r, g = dy w.  The flags are compile-time constants at every call, so
  * each combination compiles to its own branch-free loop. */
 GK_INLINE void GK_T(bwd_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
-                              const T *GK_RESTRICT w, double *GK_RESTRICT pw,
-                              double *GK_RESTRICT pb, gk_index n, double m, double r,
-                              const int has_w, const int has_pw, const int has_pb,
-                              const int h_is_xhat, double *sum_g, double *sum_gh)
+                              const double *GK_RESTRICT wd, gk_index n, double m,
+                              double r, const int has_w, const int h_is_xhat,
+                              double *sum_g, double *sum_gh)
 {
     gk_vd a[GK_NACC], q[GK_NACC];
     GK_ZERO_ACC(a);
@@ -230,156 +292,285 @@ GK_INLINE void GK_T(bwd_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
         for (int v = 0; v < GK_NACC; ++v) {
             gk_index o = j + v * GK_VW;
             gk_vd d = GK_T(ldv)(dy + o), xv = GK_T(ldv)(x + o);
-            gk_vd xh = (xv - m) * r;
-            gk_vd g = has_w ? d * GK_T(ldv)(w + o) : d;
+            gk_vd g = has_w ? d * gk_ldv_f64(wd + o) : d;
             a[v] += g;
-            q[v] += g * (h_is_xhat ? xh : xv);
-            if (has_pw) {
-                gk_vd p;
-                __builtin_memcpy(&p, pw + o, sizeof p);
-                p += d * xh;
-                __builtin_memcpy(pw + o, &p, sizeof p);
-            }
-            if (has_pb) {
-                gk_vd p;
-                __builtin_memcpy(&p, pb + o, sizeof p);
-                p += d;
-                __builtin_memcpy(pb + o, &p, sizeof p);
-            }
+            q[v] += g * (h_is_xhat ? (xv - m) * r : xv);
         }
     double la[GK_LANES], lq[GK_LANES];
     gk_spill(a, la);
     gk_spill(q, lq);
     for (int k = 0; j + k < n; ++k) {
         double d = (double)dy[j + k], xv = (double)x[j + k];
-        double xh = (xv - m) * r;
-        double g = has_w ? d * (double)w[j + k] : d;
+        double g = has_w ? d * wd[j + k] : d;
         la[k] += g;
-        lq[k] += g * (h_is_xhat ? xh : xv);
-        if (has_pw) pw[j + k] += d * xh;
-        if (has_pb) pb[j + k] += d;
+        lq[k] += g * (h_is_xhat ? (xv - m) * r : xv);
     }
     *sum_g = gk_fold16(la);
     *sum_gh = gk_fold16(lq);
 }
 
-#define GK_BWD_SUMS_DISPATCH(h_is_xhat) \
-    if (w) { \
-        if (pw && pb) GK_T(bwd_sums)(dy, x, w, pw, pb, n, m, r, 1, 1, 1, h_is_xhat, &sg, &sgh); \
-        else if (pw) GK_T(bwd_sums)(dy, x, w, pw, NULL, n, m, r, 1, 1, 0, h_is_xhat, &sg, &sgh); \
-        else if (pb) GK_T(bwd_sums)(dy, x, w, NULL, pb, n, m, r, 1, 0, 1, h_is_xhat, &sg, &sgh); \
-        else GK_T(bwd_sums)(dy, x, w, NULL, NULL, n, m, r, 1, 0, 0, h_is_xhat, &sg, &sgh); \
-    } else { \
-        if (pb) GK_T(bwd_sums)(dy, x, NULL, NULL, pb, n, m, r, 0, 0, 1, h_is_xhat, &sg, &sgh); \
-        else GK_T(bwd_sums)(dy, x, NULL, NULL, NULL, n, m, r, 0, 0, 0, h_is_xhat, &sg, &sgh); \
-    }
+/* the constants of a row in pass B: LayerNorm xhat = ((x - mh) - ml) rt (the split
+ * mean, as the forward), dx = rt (g - mg - xhat mgx); RMSNorm xhat = x rt,
+ * dx = rt (g - x mgx) */
+typedef struct {
+    T mh, ml, rt, mg, mgx;
+} GK_T(bwd_k);
 
-/* LayerNorm backward of one row.  xhat = (x - m) r, g = dy w,
- * dx = r (g - mean(g) - xhat mean(g xhat)); pw += dy xhat; pb += dy.
- * dx is evaluated in T (for float32 with the split mean, as the forward). */
-static void GK_T(ln_bwd_row)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
-                             const T *GK_RESTRICT w, T *GK_RESTRICT dx,
-                             double *GK_RESTRICT pw, double *GK_RESTRICT pb,
-                             gk_index n, double m, double r)
+/* Pass B over columns [c0, c0 + len) of a group of G rows: dx of row i into dst[i]
+ * (offset 0 is column c0), the terms into pw/pb (may be NULL, columns absolute);
+ * pfdy/pfx (may be NULL): the next group's rows, G * GK_TVLEN elements of each
+ * prefetched per step. */
+GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
+                               const int has_pw, const int has_pb, const T *const *dy,
+                               const T *const *x, const T *GK_RESTRICT w, T *const *dst,
+                               double *GK_RESTRICT pw, double *GK_RESTRICT pb,
+                               gk_index c0, gk_index len, const GK_T(bwd_k) *k,
+                               const T *pfdy, const T *pfx)
 {
-    double sg, sgh;
-    GK_BWD_SUMS_DISPATCH(1)
-    const T mh = (T)m, ml = (T)(m - (double)mh), rt = (T)r;
-    const T mg = (T)(sg / (double)n), mgx = (T)(sgh / (double)n);
-    if (w) {
-        for (gk_index j = 0; j < n; ++j) {
-            T xh = ((x[j] - mh) - ml) * rt;
-            dx[j] = rt * (dy[j] * w[j] - mg - xh * mgx);
+    typedef GK_T(tvec) V;
+    const int f32 = sizeof(T) == sizeof(float);
+    gk_index j = 0;
+    for (; j + GK_TVLEN <= len; j += GK_TVLEN) {
+        const gk_index o = c0 + j;
+        V wv = {0}, sw = {0}, sb = {0};
+        if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
+        if (!f32) {  /* float64: the partials themselves, row after row */
+            if (has_pw) __builtin_memcpy(&sw, pw + o, sizeof sw);
+            if (has_pb) __builtin_memcpy(&sb, pb + o, sizeof sb);
         }
-    } else {
-        for (gk_index j = 0; j < n; ++j) {
-            T xh = ((x[j] - mh) - ml) * rt;
-            dx[j] = rt * (dy[j] - mg - xh * mgx);
+        for (int i = 0; i < G; ++i) {
+            V d, xv, xh, out;
+            __builtin_memcpy(&d, dy[i] + o, sizeof d);
+            __builtin_memcpy(&xv, x[i] + o, sizeof xv);
+            V g = has_w ? d * wv : d;
+            if (rms) {
+                xh = xv * k[i].rt;
+                out = k[i].rt * (g - xv * k[i].mgx);
+            } else {
+                xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
+                out = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
+            }
+            __builtin_memcpy(dst[i] + j, &out, sizeof out);
+            if (has_pw) sw += d * xh;
+            if (has_pb) sb += d;
         }
+        if (pfdy) {
+            const char *pa = (const char *)(pfdy + G * o), *pc = (const char *)(pfx + G * o);
+            for (int l = 0; l < (int)(G * sizeof(V)); l += 64) {
+                __builtin_prefetch(pa + l, 0, 3);
+                __builtin_prefetch(pc + l, 0, 3);
+            }
+        }
+        if (f32) {  /* the group's float sums onto the double partials */
+            T t[GK_TVLEN];
+            for (int s = 0; s < 2; ++s) {
+                double *p = s ? pb : pw;
+                if (!(s ? has_pb : has_pw)) continue;
+                __builtin_memcpy(t, s ? &sb : &sw, sizeof t);
+                for (int h = 0; h < GK_TVLEN; h += GK_VW) {
+                    gk_vd v = gk_ldv_f64(p + o + h) +
+                              gk_ldv_f32((const float *)(const void *)(t + h));
+                    __builtin_memcpy(p + o + h, &v, sizeof v);
+                }
+            }
+        } else {
+            if (has_pw) __builtin_memcpy(pw + o, &sw, sizeof sw);
+            if (has_pb) __builtin_memcpy(pb + o, &sb, sizeof sb);
+        }
+    }
+    for (; j < len; ++j) {  /* the same arithmetic, one column at a time */
+        const gk_index o = c0 + j;
+        const T wj = has_w ? w[o] : (T)1;
+        T sw = 0, sb = 0;
+        double qw = has_pw ? pw[o] : 0.0, qb = has_pb ? pb[o] : 0.0;
+        for (int i = 0; i < G; ++i) {
+            const T d = dy[i][o], xv = x[i][o];
+            const T g = has_w ? d * wj : d;
+            T xh;
+            if (rms) {
+                xh = xv * k[i].rt;
+                dst[i][j] = k[i].rt * (g - xv * k[i].mgx);
+            } else {
+                xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
+                dst[i][j] = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
+            }
+            if (f32) {
+                sw += d * xh;
+                sb += d;
+            } else {
+                qw += (double)d * (double)xh;
+                qb += (double)d;
+            }
+        }
+        if (f32) {
+            qw += (double)sw;
+            qb += (double)sb;
+        }
+        if (has_pw) pw[o] = qw;
+        if (has_pb) pb[o] = qb;
     }
 }
 
-/* RMSNorm backward of one row.  y = x r w, g = dy w,
- * dx = r (g - x r^2 mean(g x)); pw += dy x r. */
-static void GK_T(rms_bwd_row)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
-                              const T *GK_RESTRICT w, T *GK_RESTRICT dx,
-                              double *GK_RESTRICT pw, double *GK_RESTRICT pb,
-                              gk_index n, double m, double r)
+/* The backward of the G rows from row i on: dx of row i + q into out[q] -- through an
+ * L1 buffer and non-temporal stores when c->stream (the caller fences) -- and the
+ * terms into pw/pb (may be NULL). */
+GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c,
+                              gk_index i, T *const *out, double *pw, double *pb)
 {
-    double sg, sgh;
-    (void)m;
-    m = 0.0;  /* xhat = x r */
-    GK_BWD_SUMS_DISPATCH(0)
-    const T rt = (T)r, c = (T)(r * r * sgh / (double)n);
-    if (w) {
-        for (gk_index j = 0; j < n; ++j)
-            dx[j] = rt * (dy[j] * w[j] - x[j] * c);
-    } else {
-        for (gk_index j = 0; j < n; ++j)
-            dx[j] = rt * (dy[j] - x[j] * c);
+    const gk_index n = c->cols;
+    const T *dy[GK_BWD_GROUP], *x[GK_BWD_GROUP];
+    GK_T(bwd_k) k[GK_BWD_GROUP];
+    for (int q = 0; q < G; ++q) {
+        double sg, sgh, m = rms ? 0.0 : (double)c->mean[i + q], r = (double)c->rstd[i + q];
+        dy[q] = c->dy + (i + q) * n;
+        x[q] = c->x + (i + q) * n;
+        if (c->wd)
+            GK_T(bwd_sums)(dy[q], x[q], c->wd, n, m, r, 1, !rms, &sg, &sgh);
+        else
+            GK_T(bwd_sums)(dy[q], x[q], NULL, n, m, r, 0, !rms, &sg, &sgh);
+        k[q].rt = (T)r;
+        if (rms) {
+            k[q].mh = k[q].ml = k[q].mg = 0;
+            k[q].mgx = (T)(r * r * sgh / (double)n);
+        } else {
+            k[q].mh = (T)m;
+            k[q].ml = (T)(m - (double)k[q].mh);
+            k[q].mg = (T)(sg / (double)n);
+            k[q].mgx = (T)(sgh / (double)n);
+        }
+    }
+    const T *pfdy = NULL, *pfx = NULL;
+    if (c->pf && i + 2 * G <= c->rows) {
+        pfdy = c->dy + (i + G) * n;
+        pfx = c->x + (i + G) * n;
+    }
+    /* streamed: pieces of the rows in a buffer whose rows are a line apart beyond the
+     * piece, so they do not share L1 sets with each other */
+    T buf[GK_BWD_GROUP * (GK_BWD_PIECE + 64 / sizeof(T))];
+    T *dst[GK_BWD_GROUP];
+    const gk_index piece = c->stream ? GK_BWD_PIECE : n;
+    for (gk_index c0 = 0; c0 < n; c0 += piece) {
+        const gk_index len = n - c0 < piece ? n - c0 : piece;
+        for (int q = 0; q < G; ++q)
+            dst[q] = c->stream ? buf + q * (GK_BWD_PIECE + 64 / sizeof(T)) : out[q] + c0;
+#define GK_BWD_APPLY(hw, hpw, hpb) \
+        GK_T(bwd_apply)(rms, G, hw, hpw, hpb, dy, x, c->w, dst, pw, pb, c0, len, k, \
+                        pfdy, pfx)
+        if (c->w) {
+            if (pw && pb) GK_BWD_APPLY(1, 1, 1);
+            else if (pw) GK_BWD_APPLY(1, 1, 0);
+            else if (pb && !rms) GK_BWD_APPLY(1, 0, 1);
+            else GK_BWD_APPLY(1, 0, 0);
+        } else {
+            if (pb && !rms) GK_BWD_APPLY(0, 0, 1);
+            else GK_BWD_APPLY(0, 0, 0);
+        }
+#undef GK_BWD_APPLY
+        if (c->stream)
+            for (int q = 0; q < G; ++q)
+                gk_copy_nt(out[q] + c0, dst[q], sizeof(T) * (size_t)len);
     }
 }
 
-/* one row of either backward; `rms` is a constant at every call */
-GK_INLINE void GK_T(bwd_row)(const int rms, const T *dy, const T *x, const T *w, T *dx,
-                             double *pw, double *pb, gk_index n, double m, double r)
+/* rows i .. i + g - 1 of a backward (g = 4, 2 or 1), dx of row i + q into out[q] (the
+ * caller's row pointers) */
+static void GK_T(bwd_group)(const GK_T(bwd_ctx) *c, int rms, int g, gk_index i,
+                            T *const *out, double *pw, double *pb)
 {
-    if (rms)
-        GK_T(rms_bwd_row)(dy, x, w, dx, pw, pb, n, m, r);
-    else
-        GK_T(ln_bwd_row)(dy, x, w, dx, pw, pb, n, m, r);
+    if (rms) {
+        if (g == 4) GK_T(bwd_rows)(1, 4, c, i, out, pw, NULL);
+        else if (g == 2) GK_T(bwd_rows)(1, 2, c, i, out, pw, NULL);
+        else GK_T(bwd_rows)(1, 1, c, i, out, pw, NULL);
+    } else {
+        if (g == 4) GK_T(bwd_rows)(0, 4, c, i, out, pw, pb);
+        else if (g == 2) GK_T(bwd_rows)(0, 2, c, i, out, pw, pb);
+        else GK_T(bwd_rows)(0, 1, c, i, out, pw, pb);
+    }
+}
+
+/* The scratch of a backward call: the task partials (ntask blocks of nacc * cols
+ * doubles) and, for a float32 weight, its double copy (c->wd); NULL when out of
+ * memory.  Release with gk_scratch_done(result, *owned). */
+static double *GK_T(bwd_scratch)(GK_T(bwd_ctx) *c, gk_index ntask, int nacc, int *owned)
+{
+    const int copy_w = c->w && sizeof(T) != sizeof(double);
+    size_t nd = (size_t)(ntask * nacc * c->cols) + (copy_w ? (size_t)c->cols : 0);
+    double *part = (double *)gk_scratch(sizeof(double) * nd, owned);
+    c->wd = (const double *)(const void *)c->w;
+    if (part && copy_w) {
+        double *wd = part + ntask * nacc * c->cols;
+        for (gk_index j = 0; j < c->cols; ++j) wd[j] = (double)c->w[j];
+        c->wd = wd;
+    }
+    return part;
 }
 
 /* dweight/dbias of a backward: the per-task partials (task k's block of nacc * cols
  * doubles: dweight's cols, then dbias's) summed in task order, so the result does not
- * depend on the thread count.  Shared by norm_bwd and the fused backward. */
+ * depend on the thread count.  Blocks of columns, each summed over the tasks into a
+ * small array: contiguous loads that vectorize.  Shared by norm_bwd and the fused
+ * backward. */
+#ifndef GK_FOLD_COLS
+#define GK_FOLD_COLS ((gk_index)256)
+#endif
 GK_INLINE void GK_T(fold_partials)(const double *part, gk_index ntask, int nacc,
                                    gk_index cols, T *dw, T *db)
 {
-    int nt = gk_threads_for(ntask * cols);
-    GK_PARALLEL_FOR(nt, j, cols,
-        double sw = 0.0, sb = 0.0;
+    const gk_index nblk = (nacc * cols + GK_FOLD_COLS - 1) / GK_FOLD_COLS;
+    int nt = gk_threads_for(ntask * nacc * cols);
+    if (nt > nblk) nt = (int)nblk;
+    GK_PARALLEL_FOR(nt, bk, nblk,
+        const gk_index j0 = bk * GK_FOLD_COLS;
+        const gk_index len = nacc * cols - j0 < GK_FOLD_COLS ? nacc * cols - j0 : GK_FOLD_COLS;
+        double acc[GK_FOLD_COLS];
+        for (gk_index j = 0; j < len; ++j) acc[j] = 0.0;
         for (gk_index k = 0; k < ntask; ++k) {
-            const double *pk = part + k * nacc * cols;
-            if (dw) sw += pk[j];
-            if (db) sb += pk[(dw ? cols : 0) + j];
+            const double *GK_RESTRICT pk = part + k * nacc * cols + j0;
+            for (gk_index j = 0; j < len; ++j) acc[j] += pk[j];
         }
-        if (dw) dw[j] = (T)sw;
-        if (db) db[j] = (T)sb;
+        for (gk_index j = 0; j < len; ++j) {  /* dweight's columns, then dbias's */
+            const gk_index col = j0 + j;
+            if (dw && col < cols) dw[col] = (T)acc[j];
+            else if (db) db[col - (dw ? cols : 0)] = (T)acc[j];
+        }
     );
 }
 
-/* mean is NULL for RMSNorm */
+/* mean is NULL for RMSNorm.  dx is streamed past the cache (gk_stream_output). */
 GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *mean,
                              const T *rstd, const T *w, T *dx, T *dw, T *db, gk_index rows,
                              gk_index cols)
 {
-    int nt = gk_threads_for(rows * cols);
-    int nacc = (dw != NULL) + (db != NULL);
-    if (nacc == 0 || cols == 0) {
-        GK_PARALLEL_FOR(nt, i, rows,
-            GK_T(bwd_row)(rms, dy + i * cols, x + i * cols, w, dx + i * cols, NULL, NULL,
-                          cols, mean ? (double)mean[i] : 0.0, (double)rstd[i]);
-        );
-        if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
-        if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
-        return GK_OK;
-    }
-    gk_index ntask = gk_row_tasks(rows, nacc * cols);
-    int owned;
-    double *part = (double *)gk_scratch(sizeof(double) * (size_t)(ntask * nacc * cols), &owned);
+    const size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols,
+                       gk_stream_output(bytes, dx, dy, x), bytes >= GK_STREAM_MIN_BYTES,
+                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes)};
+    const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
+    const gk_index ntask = gk_row_tasks(rows, nacc * cols);
+    int owned, nt = gk_threads_for(rows * cols);
+    double *part = GK_T(bwd_scratch)(&c, ntask, nacc, &owned);
     if (!part)
         return GK_ENOMEM;
+    if (nt > ntask) nt = (int)ntask;
     GK_PARALLEL_FOR(nt, k, ntask,
-        double *pw = dw ? part + k * nacc * cols : NULL;
-        double *pb = db ? part + k * nacc * cols + (dw ? cols : 0) : NULL;
-        for (gk_index j = 0; j < nacc * cols; ++j) part[k * nacc * cols + j] = 0.0;
+        double *pk = part + k * nacc * cols;
+        double *pw = dw && nacc ? pk : NULL, *pb = db && nacc ? pk + (dw ? cols : 0) : NULL;
+        for (gk_index j = 0; j < nacc * cols; ++j) pk[j] = 0.0;
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
-        for (gk_index i = gk_task_begin(k, ntask, rows); i < i1; ++i)
-            GK_T(bwd_row)(rms, dy + i * cols, x + i * cols, w, dx + i * cols, pw, pb,
-                          cols, mean ? (double)mean[i] : 0.0, (double)rstd[i]);
+        for (gk_index i = gk_task_begin(k, ntask, rows), g; i < i1; i += g) {
+            T *out[GK_BWD_GROUP];
+            g = gk_bwd_group_size(i, i1, c.group);
+            for (gk_index q = 0; q < g; ++q) out[q] = dx + (i + q) * cols;
+            GK_T(bwd_group)(&c, rms, (int)g, i, out, pw, pb);
+        }
+        if (c.stream) gk_sfence();  /* each thread orders its own streamed rows */
     );
-    GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+    if (nacc) {
+        GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+    } else {
+        if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
+        if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
+    }
     gk_scratch_done(part, owned);
     return GK_OK;
 }
