@@ -94,6 +94,25 @@ GK_INLINE void GK_T(exp8)(const T *GK_RESTRICT z, T *GK_RESTRICT e, int len, T m
     *bd += d;
 }
 
+/* two full steps of 16 elements, inv_t = 1, the exps interleaved (gk_exp.h) */
+GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 *bs0,
+                           GK_V8 *bd0, GK_V8 *bs1, GK_V8 *bd1)
+{
+    GK_V8 d0, d1;
+    __builtin_memcpy(&d0, z, sizeof d0);
+    __builtin_memcpy(&d1, z + 8, sizeof d1);
+    d0 = d0 - m;
+    d1 = d1 - m;
+    GK_V8 v0 = d0, v1 = d1;
+    GK_CAT(gk_exp_neg_v2_, SFX)(&v0, &v1);
+    __builtin_memcpy(e, &v0, sizeof v0);
+    __builtin_memcpy(e + 8, &v1, sizeof v1);
+    *bs0 += v0;
+    *bd0 += d0;
+    *bs1 += v1;
+    *bd1 += d1;
+}
+
 GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_index n, T m,
                                T inv_t, double *sum_shift)
 {
@@ -111,10 +130,8 @@ GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_inde
                 GK_T(exp8)(zb + j + 8, eb + j + 8, 8, m, inv_t, 1, &bs1, &bd1);
             }
         } else {
-            for (; j + 16 <= len; j += 16) {
-                GK_T(exp8)(zb + j, eb + j, 8, m, inv_t, 0, &bs0, &bd0);
-                GK_T(exp8)(zb + j + 8, eb + j + 8, 8, m, inv_t, 0, &bs1, &bd1);
-            }
+            for (; j + 16 <= len; j += 16)
+                GK_T(exp16)(zb + j, eb + j, m, &bs0, &bd0, &bs1, &bd1);
         }
         if (j < len) {   /* the row's last, partial step */
             int r = (int)(len - j);
