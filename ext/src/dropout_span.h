@@ -31,9 +31,9 @@ static inline uint32_t gk_dropout_keep_max(double p, int *none)
  * groups and the second is kept for the next chunk. */
 #define GK_DROPOUT_CHUNK (4 * GK_PHILOX_GROUP)
 typedef struct {
-    uint32_t k0, k1;
-    uint64_t b;       /* the next group's first block */
-    int o;            /* the first word's place in its block */
+    gk_philox_keys ks;  /* the round keys, formed once per span */
+    uint64_t b;         /* the next group's first block */
+    int o;              /* the first word's place in its block */
     int started;
     uint32_t ring[2 * GK_DROPOUT_CHUNK];
 } gk_dropout_words;
@@ -41,8 +41,7 @@ typedef struct {
 GK_INLINE void gk_dropout_words_init(gk_dropout_words *s, uint32_t k0, uint32_t k1,
                                      uint64_t w)
 {
-    s->k0 = k0;
-    s->k1 = k1;
+    gk_philox_keys_init(&s->ks, k0, k1);
     s->b = w >> 2;
     s->o = (int)(w & 3);
     s->started = 0;
@@ -52,18 +51,18 @@ GK_INLINE void gk_dropout_words_init(gk_dropout_words *s, uint32_t k0, uint32_t 
 GK_INLINE const uint32_t *gk_dropout_words_next(gk_dropout_words *s)
 {
     if (!s->o) {
-        gk_philox_group(s->k0, s->k1, s->b, s->ring);
+        gk_philox_group_k(&s->ks, s->b, s->ring);
         s->b += GK_PHILOX_GROUP;
         return s->ring;
     }
     if (s->started) {
         memcpy(s->ring, s->ring + GK_DROPOUT_CHUNK, sizeof(uint32_t) * GK_DROPOUT_CHUNK);
     } else {
-        gk_philox_group(s->k0, s->k1, s->b, s->ring);
+        gk_philox_group_k(&s->ks, s->b, s->ring);
         s->b += GK_PHILOX_GROUP;
         s->started = 1;
     }
-    gk_philox_group(s->k0, s->k1, s->b, s->ring + GK_DROPOUT_CHUNK);
+    gk_philox_group_k(&s->ks, s->b, s->ring + GK_DROPOUT_CHUNK);
     s->b += GK_PHILOX_GROUP;
     return s->ring + s->o;
 }

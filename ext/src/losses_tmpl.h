@@ -11,7 +11,16 @@
 
 /* max of a row (max is exact: the grouping cannot change the result), in vectors
  * (reduce_tmpl.h; measured 4x faster than the scalar maxss GCC emits for the loop);
- * NaNs are skipped by the comparison, and reach the loss through exp anyway. */
+ * NaNs are skipped by the comparison, and reach the loss through exp anyway.
+ * v > a ? v : a is what maxps(v, a) computes, NaNs included (a NaN in v gives a), so
+ * with AVX it is that one instruction (GCC leaves the select as and/andn/or). */
+#if defined(__AVX__)
+#define GK_VMAX_f32(v, a) ((GK_T(tvec))_mm256_max_ps((__m256)(v), (__m256)(a)))
+#define GK_VMAX_f64(v, a) ((GK_T(tvec))_mm256_max_pd((__m256d)(v), (__m256d)(a)))
+#else
+#define GK_VMAX_f32(v, a) GK_T(tsel)((v) > (a), (v), (a))
+#define GK_VMAX_f64(v, a) GK_T(tsel)((v) > (a), (v), (a))
+#endif
 GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
 {
     GK_T(tvec) a0 = (GK_T(tvec)){0} + z[0], a1 = a0;
@@ -20,10 +29,10 @@ GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
         GK_T(tvec) v0, v1;
         __builtin_memcpy(&v0, z + j, sizeof v0);
         __builtin_memcpy(&v1, z + j + GK_TVLEN, sizeof v1);
-        a0 = GK_T(tsel)(v0 > a0, v0, a0);
-        a1 = GK_T(tsel)(v1 > a1, v1, a1);
+        a0 = GK_CAT(GK_VMAX_, SFX)(v0, a0);
+        a1 = GK_CAT(GK_VMAX_, SFX)(v1, a1);
     }
-    a0 = GK_T(tsel)(a1 > a0, a1, a0);
+    a0 = GK_CAT(GK_VMAX_, SFX)(a1, a0);
     T m = a0[0];
     for (int k = 1; k < GK_TVLEN; ++k) m = a0[k] > m ? a0[k] : m;
     for (; j < n; ++j) m = z[j] > m ? z[j] : m;
@@ -34,50 +43,187 @@ GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
  * *sum_shift when it is not NULL.  The sums are blocked: GK_LANES accumulators of T over
  * blocks of GK_EXP_BLOCK elements (8 terms each, so float32 keeps about 1e-7 relative
  * accuracy), whose results are added into double accumulators; the grouping is fixed,
- * so the result does not depend on the ISA or the threads. */
+ * so the result does not depend on the ISA or the threads.
+ *
+ * Written on 8-lane vectors (gk_exp.h): 16 elements a step, lanes 0-7 and 8-15 of the
+ * accumulators, and the last step of a row masked (its missing lanes add +0, which
+ * leaves a sum of exps (>= +0) and a sum of shifts (never -0) unchanged), so no scalar
+ * exp runs and the sums are bit for bit those of the lane loop this replaced.
+ * inv_t == 1 (cross-entropy) skips the multiply (d * 1 = d). */
 #ifndef GK_EXP_BLOCK
 #define GK_EXP_BLOCK (8 * GK_LANES)
 #endif
+#define GK_V8 GK_CAT(gk_v8, GK_CAT(SFX, _t))
+#define GK_V8I GK_CAT(gk_v8m, GK_CAT(SFX, _t))
+typedef T GK_V8 __attribute__((vector_size(8 * sizeof(T))));
+typedef GK_TI GK_V8I __attribute__((vector_size(8 * sizeof(T))));
+
+/* 8 elements from p, the lanes past `len` (< 8) zero; and the store back */
+GK_INLINE GK_V8 GK_T(ld8)(const T *p, int len)
+{
+    GK_V8 v = {0};
+    if (len >= 8)
+        __builtin_memcpy(&v, p, sizeof v);
+    else
+        for (int k = 0; k < len; ++k) v[k] = p[k];
+    return v;
+}
+
+GK_INLINE void GK_T(st8)(T *p, GK_V8 v, int len)
+{
+    if (len >= 8)
+        __builtin_memcpy(p, &v, sizeof v);
+    else
+        for (int k = 0; k < len; ++k) p[k] = v[k];
+}
+
+/* one step: e of 8 elements (len valid) added to the lanes bs, their shifts to bd */
+GK_INLINE void GK_T(exp8)(const T *GK_RESTRICT z, T *GK_RESTRICT e, int len, T m, T inv_t,
+                          int scaled, GK_V8 *bs, GK_V8 *bd)
+{
+    GK_V8 d = GK_T(ld8)(z, len) - m;
+    GK_V8 v = GK_CAT(gk_exp_neg_v_, SFX)(scaled ? d * inv_t : d);
+    if (len < 8) {   /* the missing lanes add +0 */
+        GK_V8I keep = {0};
+        for (int k = 0; k < len; ++k) keep[k] = -1;
+        v = (GK_V8)((GK_V8I)v & keep);
+        d = (GK_V8)((GK_V8I)d & keep);
+    }
+    GK_T(st8)(e, v, len);
+    *bs += v;
+    *bd += d;
+}
+
+/* two full steps of 16 elements, inv_t = 1, the exps interleaved (gk_exp.h) */
+GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 *bs0,
+                           GK_V8 *bd0, GK_V8 *bs1, GK_V8 *bd1)
+{
+    GK_V8 d0, d1;
+    __builtin_memcpy(&d0, z, sizeof d0);
+    __builtin_memcpy(&d1, z + 8, sizeof d1);
+    d0 = d0 - m;
+    d1 = d1 - m;
+    GK_V8 v0 = d0, v1 = d1;
+    GK_CAT(gk_exp_neg_v2_, SFX)(&v0, &v1);
+    __builtin_memcpy(e, &v0, sizeof v0);
+    __builtin_memcpy(e + 8, &v1, sizeof v1);
+    *bs0 += v0;
+    *bd0 += d0;
+    *bs1 += v1;
+    *bd1 += d1;
+}
+
 GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_index n, T m,
                                T inv_t, double *sum_shift)
 {
     double s[GK_LANES] = {0}, sd[GK_LANES] = {0};
+    const int scaled = inv_t != (T)1;
     for (gk_index b = 0; b < n; b += GK_EXP_BLOCK) {
         gk_index len = n - b < GK_EXP_BLOCK ? n - b : GK_EXP_BLOCK;
         const T *zb = z + b;
         T *eb = e + b;
-        T bs[GK_LANES] = {0}, bd[GK_LANES] = {0};
+        GK_V8 bs0 = {0}, bs1 = {0}, bd0 = {0}, bd1 = {0};
         gk_index j = 0;
-        for (; j + GK_LANES <= len; j += GK_LANES)
-            for (int k = 0; k < GK_LANES; ++k) {
-                T d = zb[j + k] - m;
-                T v = GK_T(gk_exp_neg)(d * inv_t);
-                eb[j + k] = v;
-                bs[k] += v;
-                bd[k] += d;
+        if (scaled) {
+            for (; j + 16 <= len; j += 16) {
+                GK_T(exp8)(zb + j, eb + j, 8, m, inv_t, 1, &bs0, &bd0);
+                GK_T(exp8)(zb + j + 8, eb + j + 8, 8, m, inv_t, 1, &bs1, &bd1);
             }
-        for (int k = 0; j + k < len; ++k) {
-            T d = zb[j + k] - m;
-            T v = GK_T(gk_exp_neg)(d * inv_t);
-            eb[j + k] = v;
-            bs[k] += v;
-            bd[k] += d;
+        } else {
+            for (; j + 16 <= len; j += 16)
+                GK_T(exp16)(zb + j, eb + j, m, &bs0, &bd0, &bs1, &bd1);
         }
-        for (int k = 0; k < GK_LANES; ++k) {
-            s[k] += (double)bs[k];
-            sd[k] += (double)bd[k];
+        if (j < len) {   /* the row's last, partial step */
+            int r = (int)(len - j);
+            GK_T(exp8)(zb + j, eb + j, r < 8 ? r : 8, m, inv_t, scaled, &bs0, &bd0);
+            if (r > 8)
+                GK_T(exp8)(zb + j + 8, eb + j + 8, r - 8, m, inv_t, scaled, &bs1, &bd1);
+        }
+        for (int k = 0; k < 8; ++k) {
+            s[k] += (double)bs0[k];
+            s[k + 8] += (double)bs1[k];
+            sd[k] += (double)bd0[k];
+            sd[k + 8] += (double)bd1[k];
         }
     }
     if (sum_shift)
         *sum_shift = gk_fold16(sd);
     return gk_fold16(s);
 }
+#undef GK_V8
+#undef GK_V8I
+
+/* The gradient of a row from its exps e, written straight to out with non-temporal
+ * stores (a large output: gk_stream_output): out[j] = e[j] a - (c p[j] + b) with target
+ * probabilities p, else e[j] a - b and yv at the label y.  The same arithmetic as the
+ * in-place pass of xent_row followed by gk_copy_nt, in one pass over the row. */
+#if defined(__AVX__)
+typedef T GK_T(v32) __attribute__((vector_size(32)));
+#define GK_V32LEN ((gk_index)(32 / sizeof(T)))
+GK_INLINE void GK_T(stream32)(T *o, GK_T(v32) v)
+{
+    if (sizeof(T) == 4)
+        _mm256_stream_ps((float *)o, (__m256)v);
+    else
+        _mm256_stream_pd((double *)o, (__m256d)v);
+}
+
+/* whole vectors [j0, j1) of out (32-byte aligned) */
+GK_INLINE void GK_T(grad_nt_run)(const T *GK_RESTRICT e, const T *GK_RESTRICT p,
+                                 T *GK_RESTRICT out, gk_index j0, gk_index j1, T a, T b, T c)
+{
+    GK_T(v32) v, pv;
+    if (p) {
+        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
+            __builtin_memcpy(&v, e + j, sizeof v);
+            __builtin_memcpy(&pv, p + j, sizeof pv);
+            GK_T(stream32)(out + j, v * a - (c * pv + b));
+        }
+    } else {
+        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
+            __builtin_memcpy(&v, e + j, sizeof v);
+            GK_T(stream32)(out + j, v * a - b);
+        }
+    }
+}
+#endif
+
+GK_INLINE void GK_T(xent_grad_nt)(const T *GK_RESTRICT e, const T *GK_RESTRICT p,
+                                  T *GK_RESTRICT out, gk_index n, T a, T b, T c, int64_t y,
+                                  T yv)
+{
+    gk_index head = n, vend = n;   /* [head, vend): whole vectors, streamed */
+#if defined(__AVX__)
+    head = (gk_index)(((32 - ((uintptr_t)out & 31)) & 31) / sizeof(T));
+    if ((uintptr_t)out % sizeof(T) != 0 || head > n)
+        head = n;
+    vend = head + (n - head) / GK_V32LEN * GK_V32LEN;
+    if (y >= head && y < vend) {   /* the label's vector apart */
+        gk_index yb = head + (y - head) / GK_V32LEN * GK_V32LEN;
+        GK_T(grad_nt_run)(e, NULL, out, head, yb, a, b, c);
+        GK_T(v32) v;
+        __builtin_memcpy(&v, e + yb, sizeof v);
+        v = v * a - b;
+        v[y - yb] = yv;
+        GK_T(stream32)(out + yb, v);
+        GK_T(grad_nt_run)(e, NULL, out, yb + GK_V32LEN, vend, a, b, c);
+    } else {
+        GK_T(grad_nt_run)(e, p, out, head, vend, a, b, c);
+    }
+#endif
+    for (gk_index j = 0; j < head; ++j)
+        out[j] = p ? e[j] * a - (c * p[j] + b) : e[j] * a - b;
+    for (gk_index j = vend; j < n; ++j)
+        out[j] = p ? e[j] * a - (c * p[j] + b) : e[j] * a - b;
+    if (y >= 0 && (y < head || y >= vend))   /* the label among the scalar elements */
+        out[y] = yv;
+}
 
 /* One row of softmax cross-entropy (see gradkit/losses.h); returns the row loss.
  * y < 0 means target probabilities p. */
 GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, int64_t y,
                                 T *GK_RESTRICT dz, gk_index n, double smooth,
-                                double scale)
+                                double scale, T *GK_RESTRICT out)
 {
     T m = GK_T(row_max)(z, n);
     double su = smooth / (double)n;       /* the uniform part of the target */
@@ -99,8 +245,11 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
     /* gradient: scale (softmax tsum - t) */
     T a = (T)(scale * tsum / S);
     T b = (T)(scale * su);
-    if (p) {
-        T c = (T)(scale * (1.0 - smooth));
+    T c = (T)(scale * (1.0 - smooth));
+    if (out) {
+        T yv = p ? (T)0 : (T)(scale * ((double)dz[y] / S - su - (1.0 - smooth)));
+        GK_T(xent_grad_nt)(dz, p, out, n, a, b, c, p ? -1 : y, yv);
+    } else if (p) {
         for (gk_index j = 0; j < n; ++j)
             dz[j] = dz[j] * a - (c * p[j] + b);
     } else {
@@ -151,12 +300,14 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
             if (labels && labels[i] == ignore_index) {
                 for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
                 rl[i] = 0.0;
+                if (stream)
+                    gk_copy_nt(dz + i * cols, buf, sizeof(T) * (size_t)cols);
             } else {
+                /* streamed: the exps in buf, the gradient formed on its way out */
                 rl[i] = GK_T(xent_row)(z + i * cols, probs ? probs + i * cols : NULL,
-                                       labels ? labels[i] : -1, dzi, cols, smooth, scale);
+                                       labels ? labels[i] : -1, dzi, cols, smooth, scale,
+                                       stream ? dz + i * cols : NULL);
             }
-            if (stream)
-                gk_copy_nt(dz + i * cols, buf, sizeof(T) * (size_t)cols);
             if (row_loss) row_loss[i] = (T)rl[i];
         }
         if (stream)

@@ -12,14 +12,16 @@
 
 #define GK_PHILOX_GROUP 16  /* blocks generated together */
 
-/* Blocks b0 .. b0 + GK_PHILOX_GROUP - 1 (counter (lo32(b), hi32(b), 0, 0)), word r of
- * block b0 + j written to out[4 * j + r].
+/* gk_philox_group_k(keys, b0, out): blocks b0 .. b0 + GK_PHILOX_GROUP - 1 (counter
+ * (lo32(b), hi32(b), 0, 0)), word r of block b0 + j written to out[4 * j + r]; keys from
+ * gk_philox_keys_init(&keys, k0, k1).
  *
  * x86 uses intrinsics: the compiler's own vectorization of the 32x32->64 products
- * (widen, multiply, narrow) measured 10x slower than this.  Each vector holds one word
- * of 8 (AVX2) or 4 (SSE2) blocks; the products of the even and odd lanes come from two
- * pmuludq (AVX2: kept apart for all 10 rounds, SSE2: recombined with masks); the
- * result is transposed into the block order of the stream.  Other targets run the portable block function. */
+ * (widen, multiply, narrow) measured 10x slower than this.  AVX2: each vector holds one
+ * word of 4 blocks, one per 64-bit lane (below); SSE2: one word of 4 blocks per 32-bit
+ * lane, the products of the even and odd lanes from two pmuludq recombined with masks.
+ * The result is transposed into the block order of the stream.  Other targets run the
+ * portable block function. */
 /* The counters of blocks b0 .. b0 + GK_PHILOX_GROUP - 1; block numbers wrap modulo
  * 2**62, as the word positions w (64-bit) they come from. */
 GK_INLINE void gk_philox_counters(uint64_t b0, uint32_t *lo, uint32_t *hi)
@@ -33,93 +35,167 @@ GK_INLINE void gk_philox_counters(uint64_t b0, uint32_t *lo, uint32_t *hi)
 
 #if defined(__AVX2__)
 #include <immintrin.h>
-/* The rounds work on each 8-lane word vector X split in two: Xe = X (64-bit lane i has
- * block 2i's word in its low half) and Xo = X >> 32 (block 2i + 1's).  pmuludq reads
- * only the low halves, so a product's 64-bit lane holds both halves of the result: lo
- * as it is (the junk above it is never read) and hi = product >> 32.  A round is 4
- * products, 4 shifts and 8 xors per 8 blocks, no blends; the halves are joined once
- * at the end. */
-GK_INLINE void gk_philox_group(uint32_t k0, uint32_t k1, uint64_t b0,
-                               uint32_t *GK_RESTRICT out)
+/* The round keys of a key, computed once per kernel call or tile instead of once per
+ * group (20 broadcasts per 64 words were a tenth of the work); in memory, they are
+ * free operands of vpxor. */
+typedef struct {
+    __m256i K0[GK_PHILOX_ROUNDS], K1[GK_PHILOX_ROUNDS];  /* K1 at byte 320 (assembly) */
+    uint32_t k0, k1;
+} gk_philox_keys;
+
+GK_INLINE void gk_philox_keys_init(gk_philox_keys *ks, uint32_t k0, uint32_t k1)
 {
-    enum { H = GK_PHILOX_GROUP / 8 };
-    __m256i clo[H], chi[H];
+    for (int r = 0; r < GK_PHILOX_ROUNDS; ++r) {
+        ks->K0[r] = _mm256_set1_epi32((int)(k0 + (uint32_t)r * GK_PHILOX_W0));
+        ks->K1[r] = _mm256_set1_epi32((int)(k1 + (uint32_t)r * GK_PHILOX_W1));
+    }
+    ks->k0 = k0;
+    ks->k1 = k1;
+}
+
+/* The blocks go in 4 sets of 4 consecutive blocks, one block per 64-bit lane, each word
+ * (c0..c3) of a set in the low half of its lanes: pmuludq reads only the low halves, so
+ * a product's lane holds lo(product) as it is (the junk above it is never read) and
+ * hi = product >> 32.  A round is, per set, 2 products, 2 shifts and 4 xors, no blends;
+ * 4 sets keep 4 independent chains in flight, which the 5-cycle latency of a round
+ * needs.  The words are put in stream order once at the end.
+ *
+ * The rounds are written in assembly: 16 state vectors need all 16 registers of AVX2
+ * plus a temporary, and GCC, left to allocate them, spilled and reloaded 50-150 vectors
+ * per group (more once inlined into a kernel); here one vector (c3 of the last set)
+ * lives in a stack slot, read as a free memory operand of vpxor, and the round keys and
+ * multipliers are memory operands too.  Measured 1.25x the previous intrinsics per word.
+ *
+ * Register names rotate instead of moving values: a set in registers (a, b, c, d)
+ * holding (c0, c1, c2, c3) ends a round with (c0, c1, c2, c3) in (b, c, d, a), so round
+ * r uses the names rotated r times.  The last set keeps c3 in the slot and its fourth
+ * register is the round's temporary (the other sets use it before the last set writes
+ * it); it ends a round the same way rotated. */
+#define GK_PX_Y(n) "%%ymm" #n
+#define GK_PX_K0(r) #r "*32(%[k])"
+#define GK_PX_K1(r) "320+" #r "*32(%[k])"
+#define GK_PX_M0 "(%[m])"
+#define GK_PX_M1 "32(%[m])"
+#define GK_PX_SLOT "64(%[m])"
+#define GK_PX_I(op, x, y, z) op " " x ", " y ", " z "\n\t"
+/* round 0 (c2 = c3 = 0): c0 = c1 ^ K0, c1 = 0, c2 = hi(c0 M0) ^ K1, c3 = lo(c0 M0) */
+#define GK_PX_SET_R0(a, b, c, d) \
+    GK_PX_I("vpxor", GK_PX_K0(0), GK_PX_Y(b), GK_PX_Y(b)) \
+    GK_PX_I("vpmuludq", GK_PX_M0, GK_PX_Y(a), GK_PX_Y(a)) \
+    GK_PX_I("vpsrlq", "$32", GK_PX_Y(a), GK_PX_Y(d)) \
+    GK_PX_I("vpxor", GK_PX_K1(0), GK_PX_Y(d), GK_PX_Y(d)) \
+    GK_PX_I("vpxor", GK_PX_Y(c), GK_PX_Y(c), GK_PX_Y(c))
+/* round r >= 1: c0 = hi(c2 M1) ^ c1 ^ K0, c1 = lo(c2 M1), c2 = hi(c0 M0) ^ c3 ^ K1,
+ * c3 = lo(c0 M0); t is the temporary */
+#define GK_PX_SET(r, a, b, c, d, t) \
+    GK_PX_I("vpxor", GK_PX_K0(r), GK_PX_Y(b), GK_PX_Y(b)) \
+    GK_PX_I("vpxor", GK_PX_K1(r), GK_PX_Y(d), GK_PX_Y(d)) \
+    GK_PX_I("vpmuludq", GK_PX_M1, GK_PX_Y(c), GK_PX_Y(c)) \
+    GK_PX_I("vpmuludq", GK_PX_M0, GK_PX_Y(a), GK_PX_Y(a)) \
+    GK_PX_I("vpsrlq", "$32", GK_PX_Y(c), GK_PX_Y(t)) \
+    GK_PX_I("vpxor", GK_PX_Y(t), GK_PX_Y(b), GK_PX_Y(b)) \
+    GK_PX_I("vpsrlq", "$32", GK_PX_Y(a), GK_PX_Y(t)) \
+    GK_PX_I("vpxor", GK_PX_Y(t), GK_PX_Y(d), GK_PX_Y(d))
+/* the last set: c3 in the slot, d free on entry; c2 is formed in d, c3 leaves a */
+#define GK_PX_SET3_R0(a, b, c, d) \
+    GK_PX_SET_R0(a, b, c, d) \
+    "vmovdqa " GK_PX_Y(a) ", " GK_PX_SLOT "\n\t"
+#define GK_PX_SET3(r, a, b, c, d) \
+    GK_PX_I("vpxor", GK_PX_K0(r), GK_PX_Y(b), GK_PX_Y(b)) \
+    GK_PX_I("vpmuludq", GK_PX_M1, GK_PX_Y(c), GK_PX_Y(c)) \
+    GK_PX_I("vpmuludq", GK_PX_M0, GK_PX_Y(a), GK_PX_Y(a)) \
+    GK_PX_I("vpsrlq", "$32", GK_PX_Y(c), GK_PX_Y(d)) \
+    GK_PX_I("vpxor", GK_PX_Y(d), GK_PX_Y(b), GK_PX_Y(b)) \
+    GK_PX_I("vpsrlq", "$32", GK_PX_Y(a), GK_PX_Y(d)) \
+    GK_PX_I("vpxor", GK_PX_SLOT, GK_PX_Y(d), GK_PX_Y(d)) \
+    GK_PX_I("vpxor", GK_PX_K1(r), GK_PX_Y(d), GK_PX_Y(d)) \
+    "vmovdqa " GK_PX_Y(a) ", " GK_PX_SLOT "\n\t"
+/* round r with the names rotated 1, 2, 3, 0 times (round r >= 1 rotates r % 4 times) */
+#define GK_PX_ROUND1(r) GK_PX_SET(r, 1, 2, 3, 0, 12) GK_PX_SET(r, 5, 6, 7, 4, 12) \
+    GK_PX_SET(r, 9, 10, 11, 8, 12) GK_PX_SET3(r, 13, 14, 15, 12)
+#define GK_PX_ROUND2(r) GK_PX_SET(r, 2, 3, 0, 1, 13) GK_PX_SET(r, 6, 7, 4, 5, 13) \
+    GK_PX_SET(r, 10, 11, 8, 9, 13) GK_PX_SET3(r, 14, 15, 12, 13)
+#define GK_PX_ROUND3(r) GK_PX_SET(r, 3, 0, 1, 2, 14) GK_PX_SET(r, 7, 4, 5, 6, 14) \
+    GK_PX_SET(r, 11, 8, 9, 10, 14) GK_PX_SET3(r, 15, 12, 13, 14)
+#define GK_PX_ROUND0(r) GK_PX_SET(r, 0, 1, 2, 3, 15) GK_PX_SET(r, 4, 5, 6, 7, 15) \
+    GK_PX_SET(r, 8, 9, 10, 11, 15) GK_PX_SET3(r, 12, 13, 14, 15)
+/* a set's (c0, c1, c2, c3) in (A, B, C, D) -> its 4 blocks in stream order at out + off
+ * bytes: words 0 1 and 2 3 of each block side by side, then whole blocks */
+#define GK_PX_OUT(A, B, C, D, off) \
+    GK_PX_I("vpsllq", "$32", GK_PX_Y(B), GK_PX_Y(B)) \
+    "vpblendd $0xAA, " GK_PX_Y(B) ", " GK_PX_Y(A) ", " GK_PX_Y(A) "\n\t" \
+    GK_PX_I("vpsllq", "$32", GK_PX_Y(D), GK_PX_Y(D)) \
+    "vpblendd $0xAA, " GK_PX_Y(D) ", " GK_PX_Y(C) ", " GK_PX_Y(C) "\n\t" \
+    GK_PX_I("vpunpcklqdq", GK_PX_Y(C), GK_PX_Y(A), GK_PX_Y(B)) \
+    GK_PX_I("vpunpckhqdq", GK_PX_Y(C), GK_PX_Y(A), GK_PX_Y(D)) \
+    "vperm2i128 $0x20, " GK_PX_Y(D) ", " GK_PX_Y(B) ", " GK_PX_Y(A) "\n\t" \
+    "vperm2i128 $0x31, " GK_PX_Y(D) ", " GK_PX_Y(B) ", " GK_PX_Y(C) "\n\t" \
+    "vmovdqu " GK_PX_Y(A) ", " #off "(%[o])\n\t" \
+    "vmovdqu " GK_PX_Y(C) ", " #off "+32(%[o])\n\t"
+#define GK_PX_LOAD(s, a, b) \
+    "vmovdqa 96+" #s "*64(%[m]), " GK_PX_Y(a) "\n\t" \
+    "vmovdqa 128+" #s "*64(%[m]), " GK_PX_Y(b) "\n\t"
+
+GK_INLINE void gk_philox_group_k(const gk_philox_keys *GK_RESTRICT ks, uint64_t b0,
+                                 uint32_t *GK_RESTRICT out)
+{
+    _Static_assert(GK_PHILOX_GROUP == 16 && GK_PHILOX_ROUNDS == 10, "the assembly's shape");
+    /* M0, M1, the slot, then the counters (lo, hi) of each set */
+    __m256i m[3 + 8];
     const uint64_t m62 = ((uint64_t)1 << 62) - 1;
     uint64_t bm = b0 & m62;
+    m[0] = _mm256_set1_epi64x(GK_PHILOX_M0);
+    m[1] = _mm256_set1_epi64x(GK_PHILOX_M1);
     if ((uint32_t)bm <= UINT32_MAX - (GK_PHILOX_GROUP - 1) && bm + GK_PHILOX_GROUP <= m62) {
         /* no carry into the high word and no wrap: counters base + j */
-        const __m256i base = _mm256_set1_epi32((int)(uint32_t)bm);
-        for (int h = 0; h < H; ++h) {
-            clo[h] = _mm256_add_epi32(base, _mm256_setr_epi32(8 * h, 8 * h + 1, 8 * h + 2,
-                                                              8 * h + 3, 8 * h + 4, 8 * h + 5,
-                                                              8 * h + 6, 8 * h + 7));
-            chi[h] = _mm256_set1_epi32((int)(uint32_t)(bm >> 32));
+        const __m256i base = _mm256_set1_epi64x((long long)(uint32_t)bm);
+        const __m256i hi = _mm256_set1_epi64x((long long)(uint32_t)(bm >> 32));
+        for (int s = 0; s < 4; ++s) {
+            m[3 + 2 * s] = _mm256_add_epi64(base, _mm256_setr_epi64x(4 * s, 4 * s + 1,
+                                                                    4 * s + 2, 4 * s + 3));
+            m[4 + 2 * s] = hi;
         }
     } else {
         uint32_t lo[GK_PHILOX_GROUP], hi[GK_PHILOX_GROUP];
         gk_philox_counters(b0, lo, hi);
-        for (int h = 0; h < H; ++h) {
-            clo[h] = _mm256_loadu_si256((const __m256i *)(lo + 8 * h));
-            chi[h] = _mm256_loadu_si256((const __m256i *)(hi + 8 * h));
+        for (int s = 0; s < 4; ++s) {
+            m[3 + 2 * s] = _mm256_setr_epi64x(lo[4 * s], lo[4 * s + 1], lo[4 * s + 2],
+                                              lo[4 * s + 3]);
+            m[4 + 2 * s] = _mm256_setr_epi64x(hi[4 * s], hi[4 * s + 1], hi[4 * s + 2],
+                                              hi[4 * s + 3]);
         }
     }
-    const __m256i M0 = _mm256_set1_epi64x(GK_PHILOX_M0), M1 = _mm256_set1_epi64x(GK_PHILOX_M1);
-    __m256i c0e[H], c0o[H], c1e[H], c1o[H], c2e[H], c2o[H], c3e[H], c3o[H];
-    for (int h = 0; h < H; ++h) {
-        c0e[h] = clo[h];
-        c0o[h] = _mm256_srli_epi64(clo[h], 32);
-        c1e[h] = chi[h];
-        c1o[h] = _mm256_srli_epi64(chi[h], 32);
-        c2e[h] = c2o[h] = c3e[h] = c3o[h] = _mm256_setzero_si256();
-    }
-    /* the round keys once (a vector in memory is a free operand of vpxor) */
-    __m256i K0[GK_PHILOX_ROUNDS], K1[GK_PHILOX_ROUNDS];
-    for (int r = 0; r < GK_PHILOX_ROUNDS; ++r) {
-        K0[r] = _mm256_set1_epi32((int)(k0 + (uint32_t)r * GK_PHILOX_W0));
-        K1[r] = _mm256_set1_epi32((int)(k1 + (uint32_t)r * GK_PHILOX_W1));
-    }
-    /* both sets of 8 blocks in each round: two independent chains hide the latency of
-     * the products (a round of one set is 5 cycles deep) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC unroll 10
-#endif
-    for (int r = 0; r < GK_PHILOX_ROUNDS; ++r) {
-        for (int h = 0; h < H; ++h) {
-            __m256i pe0 = _mm256_mul_epu32(c0e[h], M0), po0 = _mm256_mul_epu32(c0o[h], M0);
-            __m256i pe2 = _mm256_mul_epu32(c2e[h], M1), po2 = _mm256_mul_epu32(c2o[h], M1);
-            /* c0 = hi(c2 M1) ^ c1 ^ K0, c1 = lo(c2 M1), c2 = hi(c0 M0) ^ c3 ^ K1,
-             * c3 = lo(c0 M0) */
-            c0e[h] = _mm256_xor_si256(_mm256_srli_epi64(pe2, 32), _mm256_xor_si256(c1e[h], K0[r]));
-            c0o[h] = _mm256_xor_si256(_mm256_srli_epi64(po2, 32), _mm256_xor_si256(c1o[h], K0[r]));
-            c2e[h] = _mm256_xor_si256(_mm256_srli_epi64(pe0, 32), _mm256_xor_si256(c3e[h], K1[r]));
-            c2o[h] = _mm256_xor_si256(_mm256_srli_epi64(po0, 32), _mm256_xor_si256(c3o[h], K1[r]));
-            c1e[h] = pe2;
-            c1o[h] = po2;
-            c3e[h] = pe0;
-            c3o[h] = po0;
-        }
-    }
-    for (int h = 0; h < H; ++h) {
-        /* join the halves: word vectors of blocks 0..7 */
-        __m256i c0 = _mm256_blend_epi32(c0e[h], _mm256_slli_epi64(c0o[h], 32), 0xAA);
-        __m256i c1 = _mm256_blend_epi32(c1e[h], _mm256_slli_epi64(c1o[h], 32), 0xAA);
-        __m256i c2 = _mm256_blend_epi32(c2e[h], _mm256_slli_epi64(c2o[h], 32), 0xAA);
-        __m256i c3 = _mm256_blend_epi32(c3e[h], _mm256_slli_epi64(c3o[h], 32), 0xAA);
-        __m256i t0 = _mm256_unpacklo_epi32(c0, c1);  /* blocks 0 1 | 4 5: words 0 1 */
-        __m256i t1 = _mm256_unpackhi_epi32(c0, c1);  /* blocks 2 3 | 6 7 */
-        __m256i t2 = _mm256_unpacklo_epi32(c2, c3);  /* words 2 3 */
-        __m256i t3 = _mm256_unpackhi_epi32(c2, c3);
-        __m256i u0 = _mm256_unpacklo_epi64(t0, t2);  /* block 0 | block 4 */
-        __m256i u1 = _mm256_unpackhi_epi64(t0, t2);  /* block 1 | block 5 */
-        __m256i u2 = _mm256_unpacklo_epi64(t1, t3);  /* block 2 | block 6 */
-        __m256i u3 = _mm256_unpackhi_epi64(t1, t3);  /* block 3 | block 7 */
-        __m256i *o = (__m256i *)(out + 32 * h);
-        _mm256_storeu_si256(o + 0, _mm256_permute2x128_si256(u0, u1, 0x20));
-        _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
-        _mm256_storeu_si256(o + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
-        _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
-    }
+    __asm__ volatile(
+        GK_PX_LOAD(0, 0, 1) GK_PX_LOAD(1, 4, 5) GK_PX_LOAD(2, 8, 9) GK_PX_LOAD(3, 12, 13)
+        GK_PX_SET_R0(0, 1, 2, 3) GK_PX_SET_R0(4, 5, 6, 7) GK_PX_SET_R0(8, 9, 10, 11)
+        GK_PX_SET3_R0(12, 13, 14, 15)
+        GK_PX_ROUND1(1) GK_PX_ROUND2(2) GK_PX_ROUND3(3) GK_PX_ROUND0(4)
+        GK_PX_ROUND1(5) GK_PX_ROUND2(6) GK_PX_ROUND3(7) GK_PX_ROUND0(8)
+        GK_PX_ROUND1(9)
+        /* rotated twice: (c0, c1, c2, c3) in names 2, 3, 0, 1; the last set's c3 from
+         * the slot into its free register */
+        "vmovdqa " GK_PX_SLOT ", %%ymm13\n\t"
+        GK_PX_OUT(2, 3, 0, 1, 0) GK_PX_OUT(6, 7, 4, 5, 64) GK_PX_OUT(10, 11, 8, 9, 128)
+        GK_PX_OUT(14, 15, 12, 13, 192)
+        :
+        : [k] "r"(ks->K0), [m] "r"(m), [o] "r"(out)
+        : "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+          "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 }
+#else
+/* other targets: the key itself (the SSE2 rounds form their round keys on the fly) */
+typedef struct {
+    uint32_t k0, k1;
+} gk_philox_keys;
+
+GK_INLINE void gk_philox_keys_init(gk_philox_keys *ks, uint32_t k0, uint32_t k1)
+{
+    ks->k0 = k0;
+    ks->k1 = k1;
+}
+#endif
+
+#if defined(__AVX2__)
 #elif defined(__SSE2__)
 #include <emmintrin.h>
 GK_INLINE void gk_mulhilo4(__m128i a, __m128i m, __m128i lomask, __m128i *hi, __m128i *lo)
@@ -130,10 +206,11 @@ GK_INLINE void gk_mulhilo4(__m128i a, __m128i m, __m128i lomask, __m128i *hi, __
     *hi = _mm_or_si128(_mm_srli_epi64(pe, 32), _mm_andnot_si128(lomask, po));
 }
 
-GK_INLINE void gk_philox_group(uint32_t k0, uint32_t k1, uint64_t b0,
-                               uint32_t *GK_RESTRICT out)
+GK_INLINE void gk_philox_group_k(const gk_philox_keys *GK_RESTRICT ks, uint64_t b0,
+                                 uint32_t *GK_RESTRICT out)
 {
     enum { H = GK_PHILOX_GROUP / 4 };
+    const uint32_t k0 = ks->k0, k1 = ks->k1;
     uint32_t lo[GK_PHILOX_GROUP], hi[GK_PHILOX_GROUP];
     gk_philox_counters(b0, lo, hi);
     const __m128i M0 = _mm_set1_epi64x(GK_PHILOX_M0), M1 = _mm_set1_epi64x(GK_PHILOX_M1);
@@ -171,10 +248,10 @@ GK_INLINE void gk_philox_group(uint32_t k0, uint32_t k1, uint64_t b0,
     }
 }
 #else
-GK_INLINE void gk_philox_group(uint32_t k0, uint32_t k1, uint64_t b0,
-                               uint32_t *GK_RESTRICT out)
+GK_INLINE void gk_philox_group_k(const gk_philox_keys *GK_RESTRICT ks, uint64_t b0,
+                                 uint32_t *GK_RESTRICT out)
 {
-    uint32_t key[2] = {k0, k1};
+    uint32_t key[2] = {ks->k0, ks->k1};
     for (int j = 0; j < GK_PHILOX_GROUP; ++j) {
         uint64_t b = (b0 + (uint64_t)j) & (((uint64_t)1 << 62) - 1);
         uint32_t ctr[4] = {(uint32_t)b, (uint32_t)(b >> 32), 0, 0};
@@ -182,6 +259,16 @@ GK_INLINE void gk_philox_group(uint32_t k0, uint32_t k1, uint64_t b0,
     }
 }
 #endif
+
+/* The group of one key (forms its round keys: for a few groups; loops over many groups
+ * call gk_philox_keys_init once and gk_philox_group_k). */
+GK_INLINE void gk_philox_group(uint32_t k0, uint32_t k1, uint64_t b0,
+                               uint32_t *GK_RESTRICT out)
+{
+    gk_philox_keys ks;
+    gk_philox_keys_init(&ks, k0, k1);
+    gk_philox_group_k(&ks, b0, out);
+}
 
 /* Room (in words) a buffer needs for gk_stream_words(..., nw, ...). */
 #define GK_STREAM_BUF(nw) ((nw) + 4 * GK_PHILOX_GROUP + 4)
@@ -193,8 +280,10 @@ GK_INLINE const uint32_t *gk_stream_words(uint32_t k0, uint32_t k1, uint64_t w,
 {
     uint64_t b = w >> 2;
     gk_index need = (gk_index)(w & 3) + nw;           /* words from block b on */
+    gk_philox_keys ks;
+    gk_philox_keys_init(&ks, k0, k1);
     for (gk_index done = 0; done < need; done += 4 * GK_PHILOX_GROUP)
-        gk_philox_group(k0, k1, b + (uint64_t)(done / 4), buf + done);
+        gk_philox_group_k(&ks, b + (uint64_t)(done / 4), buf + done);
     return buf + (w & 3);
 }
 
