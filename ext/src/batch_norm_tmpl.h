@@ -30,6 +30,10 @@
 #define GK_BN_CW ((gk_index)1024)        /* columns per chunk in the column path */
 #define GK_BN_TILE ((gk_index)32768)     /* elements per block in the column path */
 #define GK_BN_FOLD_MIN 64                /* narrower rows are folded (gk_bn_fold) */
+/* float32 column statistics (bn_col_stats): the shift is the mean of this many rows,
+ * and the one pass is kept while (mean - shift)^2 <= GK_BN_F32_MAX_RATIO variances */
+#define GK_BN_SHIFT_ROWS 32
+#define GK_BN_F32_MAX_RATIO 1.0
 
 typedef struct {
     gk_index ntask;   /* row tasks (fixed partition of the batch) */
