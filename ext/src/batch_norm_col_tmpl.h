@@ -213,6 +213,30 @@ static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
         mm[j] = m[c0 + j];
     }
     gk_index i = r0;
+    if (sizeof(T) == sizeof(float)) {
+        /* float32: eight rows at a time in a float32 tree per column, the eight-row
+         * sums added in double (as bn_col_sums8; the saved mean m is a T already) */
+        T mf[GK_BN_CW];
+        for (gk_index j = 0; j < w; ++j) mf[j] = (T)mm[j];
+        for (; i + 8 <= r1; i += 8) {
+            const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
+            const T *g4 = g3 + K, *g5 = g4 + K, *g6 = g5 + K, *g7 = g6 + K;
+            const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+            const T *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
+            for (gk_index j = 0; j < w; ++j) {
+                T a0 = g0[j], a1 = g1[j], a2 = g2[j], a3 = g3[j];
+                T a4 = g4[j], a5 = g5[j], a6 = g6[j], a7 = g7[j];
+                /* m - x (x straight from memory): the products' tree is negated
+                 * exactly when added */
+                T e0 = a0 * (mf[j] - p0[j]), e1 = a1 * (mf[j] - p1[j]);
+                T e2 = a2 * (mf[j] - p2[j]), e3 = a3 * (mf[j] - p3[j]);
+                T e4 = a4 * (mf[j] - p4[j]), e5 = a5 * (mf[j] - p5[j]);
+                T e6 = a6 * (mf[j] - p6[j]), e7 = a7 * (mf[j] - p7[j]);
+                s1[j] += (double)(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
+                s2[j] -= (double)(((e0 + e1) + (e2 + e3)) + ((e4 + e5) + (e6 + e7)));
+            }
+        }
+    }
     for (; i + 4 <= r1; i += 4) {
         const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
         const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
