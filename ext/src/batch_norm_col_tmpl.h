@@ -338,9 +338,11 @@ GK_INLINE void GK_T(bn_col_apply)(const int grad, const T *dy, const T *x, T *ou
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index i = 0; i < N; ++i) {
         const T *xi = x + i * K, *gi = grad ? dy + i * K : NULL;
-        GK_WRITE_PIECES(T, out + i * K, K, stream, dst, off, len,
-                        GK_T(bn_out)(grad, 1, gi ? gi + off : NULL, xi + off, dst, len,
-                                     cf, off));
-        if (stream) gk_sfence();
+        if (stream) {
+            GK_T(bn_out_nt)(grad, 1, gi, xi, out + i * K, K, cf, 0);
+            gk_sfence();
+        } else {
+            GK_T(bn_out)(grad, 1, gi, xi, out + i * K, K, cf, 0);
+        }
     }
 }
