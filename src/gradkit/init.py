@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _blas
 from . import _validation as _v
+from ._ext import random as _rnd
 from .random import as_generator
 
 if TYPE_CHECKING:
@@ -89,20 +90,29 @@ def _fan(shape, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _fill(y, value):
+    """y[...] = value by the compiled fill (threads, non-temporal stores for large
+    arrays: ndarray.fill writes on one thread through the cache), for the float32 and
+    float64 arrays fill_target gives; any other array by ndarray.fill."""
+    if y.dtype in (np.float32, np.float64) and y.dtype.isnative and y.flags.c_contiguous:
+        _rnd.fill(y, y.size, value)
+    else:
+        y.fill(value)
+    return y
+
+
 def zeros(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
           out: Optional[FloatArray] = None) -> FloatArray:
     """Zeros (``torch.nn.init.zeros_``).  ``rng`` is accepted and unused."""
     y, _ = _v.fill_target(shape, dtype, out)
-    y.fill(0)
-    return y
+    return _fill(y, 0.0)
 
 
 def ones(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
          out: Optional[FloatArray] = None) -> FloatArray:
     """Ones (``torch.nn.init.ones_``).  ``rng`` is accepted and unused."""
     y, _ = _v.fill_target(shape, dtype, out)
-    y.fill(1)
-    return y
+    return _fill(y, 1.0)
 
 
 def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
@@ -111,8 +121,7 @@ def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
     """Every element ``value`` (``torch.nn.init.constant_``)."""
     value = _v.real(value, "value")
     y, _ = _v.fill_target(shape, dtype, out)
-    y.fill(value)
-    return y
+    return _fill(y, value)
 
 
 def normal(shape: Optional[Shape], mean: float = 0., std: float = 1., *, rng: RNG = None,
@@ -352,7 +361,7 @@ def eye(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] =
     y, shape = _v.fill_target(shape, dtype, out)
     if len(shape) != 2:
         raise ValueError(f"shape must be 2-D for eye, got {shape}")
-    y.fill(0)
+    _fill(y, 0.0)
     np.fill_diagonal(y, 1)
     return y
 
@@ -387,5 +396,5 @@ def lora(in_features: int, out_features: int, rank: int, *, method: str = "kaimi
         kaiming_uniform(a.shape, math.sqrt(5.0), rng=rng, out=a)
     else:
         normal(a.shape, 0.0, 1.0 / rank, rng=rng, out=a)
-    b.fill(0)
+    _fill(b, 0.0)
     return a, b
