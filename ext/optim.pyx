@@ -20,8 +20,8 @@ include "_common.pxi"
 
 import numpy as np
 
-_NAMES = ("params", "grads")
-_WRITE = (True, False)
+# the names and writability of the gathered lists are tuple literals at each call:
+# constants, not a concatenation per step
 _GRAD = 1  # the slot whose None entries are skipped
 
 
@@ -105,7 +105,8 @@ def sgd(list params, list grads, list bufs, list fresh, double lr, double moment
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef bint with_buf = momentum != 0.0
     cdef _Arrays b = _gather([params, grads, bufs if with_buf else None],
-                             _NAMES + ("momentum_buffer",), _WRITE + (True,), True, _GRAD)
+                             ("params", "grads", "momentum_buffer"), (True, False, True),
+                             True, _GRAD)
     if with_buf and fresh is not None:  # None: every buffer holds a previous step's
         if len(fresh) != len(params):
             raise ValueError(f"fresh has {len(fresh)} entries, expected {len(params)}")
@@ -130,8 +131,8 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs,
                               max_exp_avg_sqs if amsgrad else None],
-                             _NAMES + ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-                             _WRITE + (True, True, True), True, _GRAD)
+                             ("params", "grads", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                             (True, False, True, True, True), True, _GRAD)
     _take_steps(b, steps, len(params))
     with nogil:
         for d in range(2):
@@ -154,8 +155,8 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef _Arrays b = _gather([params, grads, square_avgs, grad_avgs if centered else None,
                               bufs if momentum > 0.0 else None],
-                             _NAMES + ("square_avg", "grad_avg", "momentum_buffer"),
-                             _WRITE + (True, True, True), True, _GRAD)
+                             ("params", "grads", "square_avg", "grad_avg", "momentum_buffer"),
+                             (True, False, True, True, True), True, _GRAD)
     if steps is not None:
         _take_steps(b, steps, len(params))
     with nogil:
@@ -175,8 +176,8 @@ def adagrad(list params, list grads, list sums, object steps, double lr, double 
     cdef int err = 0, d
     o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize = lr, lr_decay, weight_decay, eps, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, sums], _NAMES + ("sum",), _WRITE + (True,),
-                             True, _GRAD)
+    cdef _Arrays b = _gather([params, grads, sums], ("params", "grads", "sum"),
+                             (True, False, True), True, _GRAD)
     _take_steps(b, steps, len(params))
     with nogil:
         for d in range(2):
@@ -198,8 +199,8 @@ def lars(list params, list grads, list traces, double lr, double momentum,
     o.lr, o.momentum, o.weight_decay = lr, momentum, weight_decay
     o.trust_coefficient, o.eps, o.nesterov = trust_coefficient, eps, nesterov
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, traces], _NAMES + ("trace",),
-                             _WRITE + (True,), True, _GRAD)
+    cdef _Arrays b = _gather([params, grads, traces], ("params", "grads", "trace"),
+                             (True, False, True), True, _GRAD)
     cdef double[::1] ratio = np.empty(max(b.n, 1))
     with nogil:
         for d in range(2):

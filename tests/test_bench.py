@@ -337,6 +337,11 @@ def test_probe_streams_writes_the_or_of_its_reads():
     runtime.probe_streams([r1, r2], out, n)
     for o in out:
         assert ((o & r1) == r1).all() and ((o & r2) == r2).all()
+    # more streams than the probe's straight-line walks take (9 reads, 5 writes)
+    ins = [np.full(n, 1 << (k % 8), np.uint8) for k in range(9)]
+    outs = [np.zeros(n, np.uint8) for _ in range(5)]
+    runtime.probe_streams(ins, outs, n)
+    assert all((o == 0xFF).all() for o in outs)
     short = np.zeros(977, np.uint8)                 # a stream of another length
     runtime.probe_streams([a], [short, y], n, 0)
     assert (short == 0x11).all() and (y == 0x11).all()

@@ -114,26 +114,101 @@ static inline size_t probe_cut(size_t bytes, size_t num, size_t den)
     return (size_t)((double)(bytes / PV_BYTES) * (double)num / (double)den) * PV_BYTES;
 }
 
+#define PROBE_WALK_OUT 4
+#ifndef PROBE_AHEAD
+#define PROBE_AHEAD 2048
+#endif
+
+/* bytes [*b, b1) of the first n_in inputs and n_out outputs, which are all that long:
+ * per vector, every input is loaded and the OR stored to every output; *b ends on the
+ * bytes short of one vector */
+GK_INLINE pv probe_walk(const char *const *ins, char *const *outs, const int *nts,
+                               size_t *bp, size_t b1, pv x, int n_in, int n_out)
+{
+    size_t b = *bp;
+    /* four vectors (128 or 256 bytes) of a stream before the next stream, as unrolled
+     * kernels load them: one vector per stream in turn is slower on the same bytes */
+    for (; b + 4 * PV_BYTES <= b1; b += 4 * PV_BYTES) {
+        pv v0 = PV_ZERO(), v1 = PV_ZERO(), v2 = PV_ZERO(), v3 = PV_ZERO();
+        for (int s = 0; s < n_in; ++s) {
+            __builtin_prefetch(ins[s] + b + PROBE_AHEAD, 0, 0);
+            __builtin_prefetch(ins[s] + b + PROBE_AHEAD + 64, 0, 0);
+            v0 = PV_OR(v0, PV_LOAD(ins[s] + b));
+            v1 = PV_OR(v1, PV_LOAD(ins[s] + b + PV_BYTES));
+            v2 = PV_OR(v2, PV_LOAD(ins[s] + b + 2 * PV_BYTES));
+            v3 = PV_OR(v3, PV_LOAD(ins[s] + b + 3 * PV_BYTES));
+        }
+        for (int s = 0; s < n_out; ++s) {
+            char *o = outs[s] + b;
+            if (!nts[s]) {
+                __builtin_prefetch(o + PROBE_AHEAD, 1, 0);
+                __builtin_prefetch(o + PROBE_AHEAD + 64, 1, 0);
+            }
+            if (nts[s]) {
+                PV_STREAM(o, v0); PV_STREAM(o + PV_BYTES, v1);
+                PV_STREAM(o + 2 * PV_BYTES, v2); PV_STREAM(o + 3 * PV_BYTES, v3);
+            } else {
+                PV_STORE(o, v0); PV_STORE(o + PV_BYTES, v1);
+                PV_STORE(o + 2 * PV_BYTES, v2); PV_STORE(o + 3 * PV_BYTES, v3);
+            }
+        }
+        x = PV_OR(x, PV_OR(PV_OR(v0, v1), PV_OR(v2, v3)));
+    }
+    for (; b + PV_BYTES <= b1; b += PV_BYTES) {
+        pv v = PV_ZERO();
+        for (int s = 0; s < n_in; ++s)
+            v = PV_OR(v, PV_LOAD(ins[s] + b));
+        for (int s = 0; s < n_out; ++s) {
+            if (nts[s]) PV_STREAM(outs[s] + b, v);
+            else PV_STORE(outs[s] + b, v);
+        }
+        x = PV_OR(x, v);
+    }
+    *bp = b;
+    return x;
+}
+
+/* order[0..n): the streams of `longest` bytes first, then the others, each group in
+ * its given order; returns how many are that long */
+static int probe_longest_first(const size_t *bytes, int n, size_t longest, int *order)
+{
+    int m = 0, n_long = 0;
+    for (int s = 0; s < n; ++s)
+        if (bytes[s] == longest) order[m++] = s;
+    n_long = m;
+    for (int s = 0; s < n; ++s)
+        if (bytes[s] != longest) order[m++] = s;
+    return n_long;
+}
+
 static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int n_in,
                               void *const *out, const size_t *out_bytes, int n_out,
                               gk_index work, int store)
 {
     const char *ins[PROBE_MAX_STREAMS];
     char *outs[PROBE_MAX_STREAMS];
-    int nts[PROBE_MAX_STREAMS];
+    int nts[PROBE_MAX_STREAMS], order[PROBE_MAX_STREAMS];
+    size_t ib[PROBE_MAX_STREAMS], ob[PROBE_MAX_STREAMS];
     size_t longest = 0;
     if (n_in > PROBE_MAX_STREAMS) n_in = PROBE_MAX_STREAMS;
     if (n_out > PROBE_MAX_STREAMS) n_out = PROBE_MAX_STREAMS;
-    for (int s = 0; s < n_in; ++s) {
-        ins[s] = (const char *)in[s];
+    for (int s = 0; s < n_in; ++s)
         if (in_bytes[s] > longest) longest = in_bytes[s];
-    }
-    for (int s = 0; s < n_out; ++s) {
-        outs[s] = (char *)out[s];
+    for (int s = 0; s < n_out; ++s)
         if (out_bytes[s] > longest) longest = out_bytes[s];
+    /* the streams as long as the longest first: they are walked together below */
+    const int n_long_in = probe_longest_first(in_bytes, n_in, longest, order);
+    for (int s = 0; s < n_in; ++s) {
+        ins[s] = (const char *)in[order[s]];
+        ib[s] = in_bytes[order[s]];
+    }
+    const int n_long_out = probe_longest_first(out_bytes, n_out, longest, order);
+    for (int s = 0; s < n_out; ++s) {
+        outs[s] = (char *)out[order[s]];
+        ob[s] = out_bytes[order[s]];
         int inplace = 0;
         for (int r = 0; r < n_in; ++r) inplace |= ins[r] == outs[s];
-        int nt = store < 0 ? out_bytes[s] >= GK_STREAM_MIN_BYTES : store > 0;
+        int nt = store < 0 ? ob[s] >= GK_STREAM_MIN_BYTES : store > 0;
         nts[s] = nt && !inplace && ((uintptr_t)outs[s] & (PV_BYTES - 1)) == 0;
     }
     /* steps of PROBE_BLOCK vectors of the longest stream; each stream moves its own
@@ -152,13 +227,35 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
         int any_nt = 0;
         pv acc = PV_ZERO();
         for (size_t k = nstep * t / T; k < nstep * (t + 1) / T; ++k) {
+            /* the longest streams side by side, vector by vector, as a kernel walks
+             * its element-wise streams (a block of one stream, then of the next, is
+             * slower than a kernel when there are many) */
+            const size_t b0 = probe_cut(longest, k, nstep), b1 = probe_cut(longest, k + 1, nstep);
+            size_t b = b0;
             pv x = PV_ZERO();
-            for (int s = 0; s < n_in; ++s)
-                x = probe_read(ins[s], probe_cut(in_bytes[s], k, nstep),
-                               probe_cut(in_bytes[s], k + 1, nstep), x);
+            /* with the stream counts known to the compiler, the walk is straight-line
+             * code, as a kernel's loop is */
+            switch (n_long_in * (PROBE_WALK_OUT + 1) + (n_long_out < PROBE_WALK_OUT ? n_long_out : PROBE_WALK_OUT)) {
+#define PROBE_CASE_OUT(I, O) case (I) * (PROBE_WALK_OUT + 1) + (O): \
+                x = probe_walk(ins, outs, nts, &b, b1, x, I, O); break;
+#define PROBE_CASE(I) PROBE_CASE_OUT(I, 0) PROBE_CASE_OUT(I, 1) PROBE_CASE_OUT(I, 2) \
+                PROBE_CASE_OUT(I, 3) PROBE_CASE_OUT(I, 4)
+            PROBE_CASE(0) PROBE_CASE(1) PROBE_CASE(2) PROBE_CASE(3) PROBE_CASE(4)
+            PROBE_CASE(5) PROBE_CASE(6) PROBE_CASE(7) PROBE_CASE(8)
+#undef PROBE_CASE
+#undef PROBE_CASE_OUT
+            default:
+                x = probe_walk(ins, outs, nts, &b, b1, x, n_long_in, n_long_out);
+            }
+            for (int s = 0; s < n_in; ++s) {
+                const int full = s < n_long_in;
+                x = probe_read(ins[s], full ? b : probe_cut(ib[s], k, nstep),
+                               probe_cut(ib[s], k + 1, nstep), x);
+            }
             for (int s = 0; s < n_out; ++s) {
-                probe_write(outs[s], probe_cut(out_bytes[s], k, nstep),
-                            probe_cut(out_bytes[s], k + 1, nstep), x, nts[s]);
+                const int full = s < n_long_out;
+                probe_write(outs[s], full ? b : probe_cut(ob[s], k, nstep),
+                            probe_cut(ob[s], k + 1, nstep), x, nts[s]);
                 any_nt |= nts[s];
             }
             acc = PV_OR(acc, x);

@@ -19,6 +19,8 @@ The global STREAM roofline (:mod:`roofline`) is measured once and reported as
 information; nothing is scored against it.
 """
 import contextlib
+import ctypes
+import gc
 import importlib
 import json
 import os
@@ -139,6 +141,19 @@ def same_threads(threads, torch):
 
 def has_glibc():
     return platform.libc_ver()[0] == "glibc"
+
+
+def release_memory():
+    """Return what a finished case freed to the system: collect cycles, and on glibc
+    trim the heap (malloc_trim releases the free pages inside it too).  Without it the
+    heap of a long run grows with every mid-sized block its cases freed, until a sweep's
+    1e8 point does not fit in memory."""
+    gc.collect()
+    if has_glibc():
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def warm_env(threads):
@@ -344,6 +359,7 @@ def _run_cases(cases, settings, threads, n=None, numpy=True, warm=True):
         r = measure_case(case, settings["budget"], settings["min_rounds"], n=n,
                          threads=threads, numpy=numpy, faults=n is None)
         del case
+        release_memory()
         if r["error"]:
             _log(r["error"])
             status = 1
@@ -372,12 +388,15 @@ def _sweep(args, threads_list, pattern):
                 cases = select(cases, pattern=pattern)
                 numpy = n == SWEEP_NUMPY_AT
                 rs, st = _run_cases(cases, SWEEP, threads, n=n, numpy=numpy, warm=False)
-                results += rs
                 status |= st
-            # one warm subprocess per thread count, for every size
-            if not warm_pass(results, threads, core.size_scale(), SWEEP):
-                _log("the warm subprocess failed for some cases (see warm_how in the JSON)")
-                status = 1
+                # a warm subprocess per size: its heap keeps every block it frees (that
+                # is what makes it warm), so one for all sizes would hold the largest
+                # cases of every size at once
+                if not warm_pass(rs, threads, core.size_scale(), SWEEP):
+                    _log("the warm subprocess failed for some cases "
+                         "(see warm_how in the JSON)")
+                    status = 1
+                results += rs
             points += results
     return points, status
 
