@@ -24,6 +24,8 @@ cdef extern from "gradkit/random.h" nogil:
                                    double a, double b, uint64_t seed, uint64_t counter)
     int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range,
                            uint64_t seed, uint64_t counter)
+    int gk_fill_f32(float *out, gk_index n, double value)
+    int gk_fill_f64(double *out, gk_index n, double value)
 
 cdef extern from "gradkit/philox.h" nogil:
     int GK_PHILOX_M0
@@ -81,4 +83,12 @@ cdef inline int gk_random_trunc_normal(int dtype, void *out, gk_index n, double 
         return gk_random_trunc_normal_f32(<float *>out, n, mean, std, a, b, seed, counter)
     if dtype == GK_DTYPE_F64:
         return gk_random_trunc_normal_f64(<double *>out, n, mean, std, a, b, seed, counter)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_fill(int dtype, void *out, gk_index n, double value) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_fill_f32(<float *>out, n, value)
+    if dtype == GK_DTYPE_F64:
+        return gk_fill_f64(<double *>out, n, value)
     return GK_ERROR(GK_EDTYPE, 0)

@@ -86,3 +86,12 @@ def integers(object out, Py_ssize_t n, int64_t low, uint64_t range_, uint64_t se
     with nogil:
         err = c.gk_random_integers(p, n, low, range_, seed, counter)
     _check(err)
+
+
+def fill(object out, Py_ssize_t n, double value):
+    """out[:n] = value (the constant fills of gradkit.init)."""
+    cdef int dt = _float_dtype(out, "out"), err
+    cdef void *p = _out(out, dt, "out", n)
+    with nogil:
+        err = c.gk_fill(dt, p, n, value)
+    _check(err)

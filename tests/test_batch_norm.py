@@ -450,3 +450,35 @@ def test_outlier_pivot_keeps_accuracy(shape):
     np.testing.assert_allclose(st.mean, sr.mean, rtol=1e-6)
     np.testing.assert_allclose(st.rstd, sr.rstd, rtol=1e-6)
     np.testing.assert_allclose(y, yr, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["drift", "tiny", "huge", "dead"])
+def test_float32_column_one_pass_and_its_fallback(kind, rng):
+    # float32 (N, C) statistics take one pass of float32 sums shifted by the mean of
+    # each task's first rows; data where that shift is far from the mean (rows that
+    # drift), squares near float32's subnormals or past its range go the double way,
+    # and columns of zeros (dead ReLUs) stay exact
+    shape = (3000, 70)
+    x = rng.standard_normal(shape)
+    if kind == "drift":
+        x += np.arange(shape[0])[:, None] * 0.5
+    elif kind == "tiny":
+        x *= 1e-21
+    elif kind == "huge":
+        x = x * 1e20 + 3e20
+    else:
+        x = np.maximum(x, 0)
+        x[:, ::3] = 0
+    x = x.astype(np.float32)
+    rml, rvl = np.zeros(70, np.longdouble), np.ones(70, np.longdouble)
+    eps = 0.0 if kind == "tiny" else 1e-5   # tiny: a variance below eps still counts
+    y, st = norm.batch_norm(x, None, None, np.zeros(70, np.float32),
+                            np.ones(70, np.float32), momentum=1.0, eps=eps)
+    yr, sr = ref.batch_norm(x.astype(np.longdouble), None, None, rml, rvl, momentum=1.0,
+                            eps=eps)
+    assert_close(st.mean, sr.mean.astype(np.float64), np.float32,
+                 scale=float(np.abs(x.astype(np.float64)).max()))
+    assert_close(st.rstd, sr.rstd.astype(np.float64), np.float32)
+    assert_close(y, yr.astype(np.float64), np.float32, ulps=16)
+    if kind == "dead":
+        assert not st.mean[::3].any() and not y[:, ::3].any()

@@ -324,3 +324,17 @@ def test_uniform_bounds_named_a_and_b():
         init.uniform((3,), 0.0, float("inf"))
     with pytest.raises(TypeError, match="a"):
         init.uniform((3,), "0", 1.0)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 16385, 4194311])
+def test_constant_fills_every_element(n, dtype):
+    # the compiled fill: tiles over threads, and non-temporal stores from 16 MiB on,
+    # here into a buffer that starts off any vector boundary
+    buf = np.full(n + 2, 7.0, dtype)
+    out = buf[1:-1]
+    assert init.constant(None, -2.5, out=out) is out
+    assert (out == -2.5).all() and buf[0] == 7 and buf[-1] == 7
+    assert_bitwise_equal(init.zeros((n,), dtype=dtype), np.zeros(n, dtype))
+    assert_bitwise_equal(init.ones(n, dtype=dtype), np.ones(n, dtype))
+    if dtype == np.float32:
+        assert (init.constant(3, 1e40, dtype=dtype) == np.inf).all()

@@ -12,6 +12,63 @@
  * the means merged by Chan's formula are of the size of the spread, not of the offset:
  * a mean of 1e4 would carry an absolute rounding error of ulp(1e4) into every merge. */
 
+/* float32 data: the sums of d = x - pf[j] and d^2 over rows [0, nb) of xb into
+ * s[0..w), q[0..w) (double).  Eight rows at a time are added in float32, one lane per
+ * column in a fixed tree, and the eight-row sum goes into the double sums: a quarter
+ * of the conversions and adds of summing in double, and the tree's error (a few
+ * float32 ulps of terms of the size of the spread, as pf is near the mean) stays far
+ * below what the float32 results resolve.  Rows left over go one by one, in double.
+ * Every column takes the same steps whatever the vector width: the same bits on every
+ * ISA. */
+GK_INLINE void GK_T(bn_col_sums8)(const T *GK_RESTRICT xb, const T *GK_RESTRICT pf,
+                                  gk_index K, gk_index nb, gk_index w,
+                                  double *GK_RESTRICT s, double *GK_RESTRICT q)
+{
+    gk_index i;
+    for (gk_index j = 0; j < w; ++j) s[j] = q[j] = 0.0;
+    for (i = 0; i + 8 <= nb; i += 8) {
+        const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+        const T *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
+        for (gk_index j = 0; j < w; ++j) {
+            /* -d (pf - x takes x straight from memory), negated exactly when added */
+            T d0 = pf[j] - p0[j], d1 = pf[j] - p1[j], d2 = pf[j] - p2[j], d3 = pf[j] - p3[j];
+            T d4 = pf[j] - p4[j], d5 = pf[j] - p5[j], d6 = pf[j] - p6[j], d7 = pf[j] - p7[j];
+            T sd = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
+            T sq = ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3))
+                 + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
+            s[j] -= (double)sd;
+            q[j] += (double)sq;
+        }
+    }
+    for (; i < nb; ++i) {
+        const T *p0 = xb + i * K;
+        for (gk_index j = 0; j < w; ++j) {
+            double d0 = (double)(p0[j] - pf[j]);
+            s[j] += d0;
+            q[j] += d0 * d0;
+        }
+    }
+}
+
+/* float32 data: the mean of each column over rows [0, nb) of xb into m[0..w), eight
+ * rows at a time added in float32 (only a shift: its rounding does not matter) */
+GK_INLINE void GK_T(bn_col_mean8)(const T *GK_RESTRICT xb, gk_index K, gk_index nb,
+                                  gk_index w, double *GK_RESTRICT m)
+{
+    gk_index i;
+    for (gk_index j = 0; j < w; ++j) m[j] = 0.0;
+    for (i = 0; i + 8 <= nb; i += 8) {
+        const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+        const T *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
+        for (gk_index j = 0; j < w; ++j)
+            m[j] += (double)(((p0[j] + p1[j]) + (p2[j] + p3[j]))
+                             + ((p4[j] + p5[j]) + (p6[j] + p7[j])));
+    }
+    for (; i < nb; ++i)
+        for (gk_index j = 0; j < w; ++j) m[j] += (double)xb[i * K + j];
+    for (gk_index j = 0; j < w; ++j) m[j] /= (double)nb;
+}
+
 /* Mean (relative to pivot[c0 + j]) and M2 of columns [c0, c0 + w) over rows [r0, r1)
  * of x (K columns), into mean_out[0..w) and m2_out[0..w).  The rows go in blocks of rb
  * rows (about GK_BN_TILE elements, so a block is read again from L2), merged into the
@@ -22,9 +79,37 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
                                double *GK_RESTRICT m2_out)
 {
     double s[GK_BN_CW], q[GK_BN_CW], ma[GK_BN_CW], qa[GK_BN_CW], pv[GK_BN_CW];
+    T pf[GK_BN_CW];
     for (gk_index j = 0; j < w; ++j) {
         ma[j] = qa[j] = 0.0;
         pv[j] = pivot[c0 + j];
+    }
+    if (sizeof(T) == sizeof(float)) {
+        /* float32: one pass over the item's rows of float32 shifted sums (bn_col_sums8)
+         * with the item's own shift pf, the mean of its first GK_BN_SHIFT_ROWS rows
+         * rounded to T (read again from L2), so that the differences are of the size
+         * of the spread.  Kept when for every column the item's mean is within
+         * GK_BN_F32_MAX_RATIO of the spread from the shift (then M2 = q - s^2 / n
+         * loses at most a few float32 ulps; with i.i.d. rows the ratio is about
+         * 1 / GK_BN_SHIFT_ROWS) and the squares neither overflow nor come near
+         * float32's subnormals (a column whose differences are all 0, e.g. a dead
+         * ReLU, is exact); else the blocks below run in double. */
+        gk_index n = r1 - r0;
+        const T *xi = x + r0 * K + c0;
+        GK_T(bn_col_mean8)(xi, K, n < GK_BN_SHIFT_ROWS ? n : GK_BN_SHIFT_ROWS, w, s);
+        for (gk_index j = 0; j < w; ++j) pf[j] = (T)s[j];
+        GK_T(bn_col_sums8)(xi, pf, K, n, w, s, q);
+        double dn = (double)n;
+        int ok = 1;
+        for (gk_index j = 0; j < w; ++j) {
+            double mb = s[j] / dn, m2 = q[j] - s[j] * mb;
+            int in_range = (q[j] >= dn * 0x1p-96 && q[j] <= dn * 0x1p96)
+                           || (q[j] == 0.0 && s[j] == 0.0);
+            ok &= in_range & !(mb * mb * dn > GK_BN_F32_MAX_RATIO * m2);
+            mean_out[j] = ((double)pf[j] - pv[j]) + mb;   /* relative to the pivot */
+            m2_out[j] = m2;
+        }
+        if (ok) return;
     }
     double na = 0.0;
     for (gk_index b0 = r0; b0 < r1; b0 += rb) {
@@ -128,6 +213,30 @@ static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
         mm[j] = m[c0 + j];
     }
     gk_index i = r0;
+    if (sizeof(T) == sizeof(float)) {
+        /* float32: eight rows at a time in a float32 tree per column, the eight-row
+         * sums added in double (as bn_col_sums8; the saved mean m is a T already) */
+        T mf[GK_BN_CW];
+        for (gk_index j = 0; j < w; ++j) mf[j] = (T)mm[j];
+        for (; i + 8 <= r1; i += 8) {
+            const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
+            const T *g4 = g3 + K, *g5 = g4 + K, *g6 = g5 + K, *g7 = g6 + K;
+            const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+            const T *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
+            for (gk_index j = 0; j < w; ++j) {
+                T a0 = g0[j], a1 = g1[j], a2 = g2[j], a3 = g3[j];
+                T a4 = g4[j], a5 = g5[j], a6 = g6[j], a7 = g7[j];
+                /* m - x (x straight from memory): the products' tree is negated
+                 * exactly when added */
+                T e0 = a0 * (mf[j] - p0[j]), e1 = a1 * (mf[j] - p1[j]);
+                T e2 = a2 * (mf[j] - p2[j]), e3 = a3 * (mf[j] - p3[j]);
+                T e4 = a4 * (mf[j] - p4[j]), e5 = a5 * (mf[j] - p5[j]);
+                T e6 = a6 * (mf[j] - p6[j]), e7 = a7 * (mf[j] - p7[j]);
+                s1[j] += (double)(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
+                s2[j] -= (double)(((e0 + e1) + (e2 + e3)) + ((e4 + e5) + (e6 + e7)));
+            }
+        }
+    }
     for (; i + 4 <= r1; i += 4) {
         const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
         const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
@@ -229,9 +338,11 @@ GK_INLINE void GK_T(bn_col_apply)(const int grad, const T *dy, const T *x, T *ou
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index i = 0; i < N; ++i) {
         const T *xi = x + i * K, *gi = grad ? dy + i * K : NULL;
-        GK_WRITE_PIECES(T, out + i * K, K, stream, dst, off, len,
-                        GK_T(bn_out)(grad, 1, gi ? gi + off : NULL, xi + off, dst, len,
-                                     cf, off));
-        if (stream) gk_sfence();
+        if (stream) {
+            GK_T(bn_out_nt)(grad, 1, gi, xi, out + i * K, K, cf, 0);
+            gk_sfence();
+        } else {
+            GK_T(bn_out)(grad, 1, gi, xi, out + i * K, K, cf, 0);
+        }
     }
 }

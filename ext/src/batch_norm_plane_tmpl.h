@@ -76,9 +76,11 @@ GK_INLINE void GK_T(bn_plane_apply)(const int grad, const T *dy, const T *x, T *
         gk_index n = inner - (sg % nseg) * GK_CHUNK < GK_CHUNK ? inner - (sg % nseg) * GK_CHUNK
                                                                : GK_CHUNK;
         const T *gs = grad ? dy + at : NULL;
-        GK_WRITE_PIECES(T, out + at, n, stream, dst, off, len,
-                        GK_T(bn_out)(grad, 0, gs ? gs + off : NULL, x + at + off, dst, len,
-                                     cf, plane % C));
-        if (stream) gk_sfence();
+        if (stream) {
+            GK_T(bn_out_nt)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
+            gk_sfence();
+        } else {
+            GK_T(bn_out)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
+        }
     }
 }

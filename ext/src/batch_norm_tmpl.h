@@ -30,6 +30,10 @@
 #define GK_BN_CW ((gk_index)1024)        /* columns per chunk in the column path */
 #define GK_BN_TILE ((gk_index)32768)     /* elements per block in the column path */
 #define GK_BN_FOLD_MIN 64                /* narrower rows are folded (gk_bn_fold) */
+/* float32 column statistics (bn_col_stats): the shift is the mean of this many rows,
+ * and the one pass is kept while (mean - shift)^2 <= GK_BN_F32_MAX_RATIO variances */
+#define GK_BN_SHIFT_ROWS 32
+#define GK_BN_F32_MAX_RATIO 1.0
 
 typedef struct {
     gk_index ntask;   /* row tasks (fixed partition of the batch) */
@@ -99,6 +103,66 @@ GK_INLINE void GK_T(bn_out)(const int grad, const gk_index cs, const T *dy, cons
         for (gk_index j = 0; j < n; ++j)
             out[j] = ((x[j] - mh[j * cs]) - ml[j * cs]) * s[j * cs] + b[j * cs];
     }
+}
+
+/* bn_out with non-temporal stores straight from the registers (no L1 buffer and copy,
+ * as GK_WRITE_PIECES does): the elements before out's first vector-aligned address and
+ * after its last whole vector go through bn_out, the rest in vectors of GK_TVLEN
+ * elements with the same operations element by element, so the same bits.  out must
+ * not be x nor dy (gk_stream_output); the caller fences. */
+typedef T GK_T(bnv) __attribute__((vector_size(GK_TVBYTES)));
+
+GK_INLINE GK_T(bnv) GK_T(bn_ld)(const T *p)
+{
+    GK_T(bnv) v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+GK_INLINE void GK_T(bn_stream)(T *p, GK_T(bnv) v)
+{
+#if defined(__AVX__)
+    if (sizeof(T) == sizeof(float)) _mm256_stream_ps((float *)(void *)p, (__m256)v);
+    else _mm256_stream_pd((double *)(void *)p, (__m256d)v);
+#elif defined(__SSE2__)
+    if (sizeof(T) == sizeof(float)) _mm_stream_ps((float *)(void *)p, (__m128)v);
+    else _mm_stream_pd((double *)(void *)p, (__m128d)v);
+#else
+    __builtin_memcpy(p, &v, sizeof v);
+#endif
+}
+
+GK_INLINE void GK_T(bn_out_nt)(const int grad, const gk_index cs, const T *GK_RESTRICT dy,
+                               const T *GK_RESTRICT x, T *GK_RESTRICT out, gk_index n,
+                               GK_T(bn_coef) cf, gk_index at)
+{
+    gk_index head = (gk_index)(((GK_TVBYTES - ((uintptr_t)out & (GK_TVBYTES - 1)))
+                                & (GK_TVBYTES - 1)) / sizeof(T));
+    if (head > n || ((uintptr_t)out & (sizeof(T) - 1))) head = n;
+    GK_T(bn_out)(grad, cs, dy, x, out, head, cf, at);
+    gk_index j = head;
+    const T *mh = cf.mh + at, *s = cf.s + at, *b = cf.b + at;
+    const T *k = cf.k + at, *ml = cf.ml + at;
+    /* constants: one per element (cs 1) or one for the run (cs 0), broadcast */
+    GK_T(bnv) vmh = (GK_T(bnv)){0} + mh[0], vs = (GK_T(bnv)){0} + s[0];
+    GK_T(bnv) vb = (GK_T(bnv)){0} + b[0];
+    GK_T(bnv) vk = (GK_T(bnv)){0} + (grad ? k[0] : 0), vml = (GK_T(bnv)){0} + (grad ? 0 : ml[0]);
+    for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
+        if (cs) {
+            vmh = GK_T(bn_ld)(mh + j);
+            vs = GK_T(bn_ld)(s + j);
+            vb = GK_T(bn_ld)(b + j);
+            if (grad) vk = GK_T(bn_ld)(k + j);
+            else vml = GK_T(bn_ld)(ml + j);
+        }
+        GK_T(bnv) vx = GK_T(bn_ld)(x + j), v;
+        if (grad)
+            v = vk * ((GK_T(bn_ld)(dy + j) - vb) - (vx - vmh) * vs);
+        else
+            v = ((vx - vmh) - vml) * vs + vb;
+        GK_T(bn_stream)(out + j, v);
+    }
+    GK_T(bn_out)(grad, cs, grad ? dy + j : NULL, x + j, out + j, n - j, cf, at + j * cs);
 }
 
 #include "batch_norm_col_tmpl.h"

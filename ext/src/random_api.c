@@ -132,3 +132,35 @@ int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, ui
                                  counter);
     return GK_OK;
 }
+
+/* ---- constant fills (gradkit.init's zeros, ones, constant, eye) ----------------------
+ * Bound by the stores alone, so compiled once here rather than per ISA: tiles split
+ * over the threads, and an output of at least GK_STREAM_MIN_BYTES written with
+ * non-temporal stores from an L1 piece of the value (no read of the lines it
+ * overwrites), as every kernel's output. */
+#define GK_FILL_TILE ((gk_index)16384)
+#define GK_FILL_PIECE 1024
+#define GK_DEFINE_FILL(T, SFX) \
+int gk_fill_##SFX(T *out, gk_index n, double value) \
+{ \
+    GK_CHECK_OUT(out, n); \
+    const T v = (T)value; \
+    const int nt = gk_stream_output((size_t)n * sizeof(T), out, NULL, NULL); \
+    GK_TILE_LOOP(n, GK_FILL_TILE, t) { \
+        gk_index e0 = t * GK_FILL_TILE, len = gk_tile_len(t, n, GK_FILL_TILE); \
+        if (nt) { \
+            T piece[GK_FILL_PIECE]; \
+            for (int k = 0; k < GK_FILL_PIECE; ++k) piece[k] = v; \
+            for (gk_index off = 0; off < len; off += GK_FILL_PIECE) { \
+                gk_index m = len - off < GK_FILL_PIECE ? len - off : GK_FILL_PIECE; \
+                gk_copy_nt(out + e0 + off, piece, sizeof(T) * (size_t)m); \
+            } \
+            gk_sfence(); \
+        } else { \
+            for (gk_index j = 0; j < len; ++j) out[e0 + j] = v; \
+        } \
+    } \
+    return GK_OK; \
+}
+GK_DEFINE_FILL(float, f32)
+GK_DEFINE_FILL(double, f64)

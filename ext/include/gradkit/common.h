@@ -171,16 +171,17 @@ enum {
     GK_ARG_trust_coefficient = 123,
     GK_ARG_trust_ratio = 124,
     GK_ARG_v = 125,
-    GK_ARG_w = 126,
-    GK_ARG_weight = 127,
-    GK_ARG_weight_decay = 128,
-    GK_ARG_work = 129,
-    GK_ARG_write_bytes = 130,
-    GK_ARG_writes = 131,
-    GK_ARG_x = 132,
-    GK_ARG_xc = 133,
-    GK_ARG_y = 134,
-    GK_ARG_zero_point = 135,
+    GK_ARG_value = 126,
+    GK_ARG_w = 127,
+    GK_ARG_weight = 128,
+    GK_ARG_weight_decay = 129,
+    GK_ARG_work = 130,
+    GK_ARG_write_bytes = 131,
+    GK_ARG_writes = 132,
+    GK_ARG_x = 133,
+    GK_ARG_xc = 134,
+    GK_ARG_y = 135,
+    GK_ARG_zero_point = 136,
     GK_NARGS
 };
 
@@ -202,8 +203,8 @@ static inline const char *gk_arg_name(int arg)
         "running_mean", "running_var", "s", "s_a", "scale", "seed", "sgemm", "size",
         "sizes", "square_avg", "ssyrk", "stack", "state_sum", "std", "step", "store",
         "student", "target", "teacher", "temperature", "total", "trace", "training",
-        "trust_coefficient", "trust_ratio", "v", "w", "weight", "weight_decay", "work",
-        "write_bytes", "writes", "x", "xc", "y", "zero_point"};
+        "trust_coefficient", "trust_ratio", "v", "value", "w", "weight", "weight_decay",
+        "work", "write_bytes", "writes", "x", "xc", "y", "zero_point"};
     return arg > 0 && arg < GK_NARGS ? names[arg] : "";
 }
 /* END GENERATED */

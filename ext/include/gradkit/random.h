@@ -63,6 +63,10 @@ int gk_random_trunc_normal_f64(double *out, gk_index n, double mean, double std,
 /* values in [low, low + range) (wrapping in 64 bits); range 0 means 2**64 */
 int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint64_t seed,
                        uint64_t counter);
+/* out[0..n) = value rounded to the element type (the constant fills of gradkit.init;
+ * no stream words) */
+int gk_fill_f32(float *out, gk_index n, double value);
+int gk_fill_f64(double *out, gk_index n, double value);
 
 #ifdef __cplusplus
 }
