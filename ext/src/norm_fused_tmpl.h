@@ -110,8 +110,7 @@ GK_INLINE void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const
         GK_T(fwd_stats)(rms, sb, cols, 1, eps, &m, &rr);
         if (mean) mean[i] = (T)m;
         if (rstd) rstd[i] = (T)rr;
-        GK_WRITE_PIECES(T, y + i * cols, cols, stream_y, dst, off, len,
-                        GK_T(fwd_write)(rms, sb, w, b, dst, off, len, m, rr));
+        GK_T(fwd_write)(rms, sb, w, b, y + i * cols, cols, m, rr, stream_y);
     }
     if (stream_s || stream_y) gk_sfence();  /* each thread orders its own streamed rows */
 }

@@ -1,9 +1,9 @@
 /* LayerNorm and RMSNorm kernels for element type T.  Included by norm.c once per dtype.
  *
- * Statistics are accumulated in double (reduce_tmpl.h), from the centred data for the
- * variance (two passes over a row that sits in L1/L2 after the first), so rows with a
- * large mean (1e4 + N(0, 1)) keep full accuracy.  The output is computed in double and
- * rounded once. */
+ * Statistics are accumulated in double (reduce_tmpl.h) from shifted data, so rows with
+ * a large mean (1e4 + N(0, 1)) keep full accuracy; float32 rows add their terms in
+ * float32 over short blocks first (chunk_blk_moments), float64 rows in double.  The
+ * output is computed in T with the mean split into a head and a tail. */
 
 /* ---- row statistics -------------------------------------------------------------
  * Partial sums per GK_CHUNK chunk of a row, added in chunk order; with nt > 1 the chunks
@@ -11,7 +11,8 @@
 
 #ifndef GK_ROW_KINDS
 #define GK_ROW_KINDS
-enum { GK_ROW_SUM, GK_ROW_SUMSQ, GK_ROW_SHIFTED };   /* see reduce_tmpl.h */
+/* see reduce_tmpl.h; the _BLK kinds add in T over blocks (chunk_blk_moments) */
+enum { GK_ROW_SUM, GK_ROW_SUMSQ, GK_ROW_SHIFTED, GK_ROW_SHIFTED_BLK, GK_ROW_SUMSQ_BLK };
 #define GK_ROW_STACK 64   /* chunks whose partials fit on the stack */
 #endif
 
@@ -21,6 +22,8 @@ GK_INLINE void GK_T(chunk_moments)(int kind, const T *x, gk_index n, double s, d
     switch (kind) {
     case GK_ROW_SUM: *r0 = GK_T(chunk_sum)(x, n, s); break;
     case GK_ROW_SUMSQ: *r0 = GK_T(chunk_sumsq)(x, n, s); break;
+    case GK_ROW_SHIFTED_BLK: GK_T(chunk_blk_moments)(1, x, n, (T)s, r0, r1); break;
+    case GK_ROW_SUMSQ_BLK: GK_T(chunk_blk_moments)(0, x, n, (T)0, NULL, r0); break;
     default: GK_T(chunk_shifted)(x, n, s, r0, r1); break;
     }
 }
@@ -66,18 +69,51 @@ static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt
     if (r1) *r1 = b;
 }
 
+/* float32 rows: block sums (chunk_blk_moments) are used when the sum of squares is
+ * finite and at least GK_BLK_MIN_SQ per element (no float32 term overflowed, and
+ * terms that underflow to float32 subnormals are negligible); otherwise the double
+ * path runs.  Shifted sums also need (mean - s)^2 <= GK_BLK_SHIFT_MAX_RATIO var, the
+ * condition of the error bound in docs/norm.md. */
+#ifndef GK_BLK_MIN_SQ
+#define GK_BLK_MIN_SQ 0x1p-100
+#define GK_BLK_SHIFT_MAX_RATIO 1.0
+#define GK_SHIFT_HEAD 16   /* elements whose mean is the shift of a float32 row */
+GK_INLINE int gk_blk_sq_ok(double sum_sq, gk_index n)
+{
+    return sum_sq >= GK_BLK_MIN_SQ * (double)n && sum_sq <= 0x1p1000;
+}
+#endif
+
+/* the shift of a float32 row: the mean of its first GK_SHIFT_HEAD elements (fewer for a
+ * shorter row), summed in T in a fixed tree, rounded to T.  Near the row's mean, so
+ * (mean - s)^2 / var is about 1 / GK_SHIFT_HEAD for i.i.d. elements.  Any fixed
+ * summation order does: the shift only has to be near the mean. */
+GK_INLINE T GK_T(row_shift)(const T *x, gk_index n)
+{
+    if (n < GK_SHIFT_HEAD) {
+        T t = 0;
+        for (gk_index j = 0; j < n; ++j) t += x[j];
+        return t / (T)n;
+    }
+    T l[GK_SHIFT_HEAD];
+    __builtin_memcpy(l, x, sizeof l);
+    for (int w = GK_SHIFT_HEAD / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; ++k) l[k] += l[k + w];
+    return l[0] / (T)GK_SHIFT_HEAD;
+}
+
 /* Mean and biased variance of a row (n > 0).
- * float32 rows: one pass of shifted sums d = x - x[0] in double, var = E[d^2] - E[d]^2,
- * kept under gk_shifted_ok (reduce.h) -- the usual case, since x[0] is a sample of the
- * row.  Otherwise (x[0] an outlier), and always for float64 rows, the exact two-pass
- * form: the mean, then the sum of squared deviations. */
+ * float32 rows: one pass of shifted sums d = x - s (row_shift) added in float32 blocks
+ * folded into double, var = E[d^2] - E[d]^2, kept under the conditions above -- the
+ * usual case.  Otherwise, and always for float64 rows, the exact two-pass form: the
+ * mean, then the sum of squared deviations, in double. */
 static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double *v)
 {
     if (sizeof(T) == sizeof(float)) {
-        double s = (double)x[0], sd, sd2;
-        GK_T(row_moments)(GK_ROW_SHIFTED, x, n, s, nt, &sd, &sd2);
+        double s = (double)GK_T(row_shift)(x, n), sd, sd2;
+        GK_T(row_moments)(GK_ROW_SHIFTED_BLK, x, n, s, nt, &sd, &sd2);
         double dm = sd / (double)n, var = sd2 / (double)n - dm * dm;
-        if (gk_shifted_ok(dm * dm, var)) {
+        if (gk_blk_sq_ok(sd2, n) && dm * dm <= GK_BLK_SHIFT_MAX_RATIO * var) {
             *m = s + dm;
             *v = var;
             return;
@@ -90,6 +126,19 @@ static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double
     *v = ssd / (double)n;
 }
 
+/* mean(x^2) of a row: float32 in blocks when gk_blk_sq_ok, else (and float64) in double */
+static double GK_T(rms_row_ms)(const T *x, gk_index n, int nt)
+{
+    double v;
+    if (sizeof(T) == sizeof(float)) {
+        GK_T(row_moments)(GK_ROW_SUMSQ_BLK, x, n, 0.0, nt, &v, NULL);
+        if (gk_blk_sq_ok(v, n))
+            return v / (double)n;
+    }
+    GK_T(row_moments)(GK_ROW_SUMSQ, x, n, 0.0, nt, &v, NULL);
+    return v / (double)n;
+}
+
 /* ---- forward: output of one row ---------------------------------------------------
  * LayerNorm: y = ((x - m) r) w + b, evaluated in T.  For float32 the mean is split into
  * a float head and tail (m = mh + ml exactly to ~2^-48), so x - mh - ml keeps the
@@ -97,46 +146,68 @@ static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double
  * few ulps of the float64 formula at a quarter of its cost.  For float64 ml is 0.
  * RMSNorm: y = (x r) w.  x and y may be the same array (out=x): no restrict between
  * them. */
-GK_INLINE void GK_T(ln_write)(const T *x, const T *GK_RESTRICT w, const T *GK_RESTRICT b,
-                              T *y, gk_index n, double m, double r)
+typedef struct {
+    T mh, ml, rt;
+} GK_T(fwd_k);
+
+GK_INLINE T GK_T(fwd_one)(const int rms, const int hw, const int hb, T x, const T *w,
+                          const T *b, gk_index j, GK_T(fwd_k) k)
 {
-    const T mh = (T)m, ml = (T)(m - (double)mh), rt = (T)r;
-    if (w && b) {
-        for (gk_index j = 0; j < n; ++j)
-            y[j] = ((x[j] - mh) - ml) * rt * w[j] + b[j];
-    } else if (w) {
-        for (gk_index j = 0; j < n; ++j)
-            y[j] = ((x[j] - mh) - ml) * rt * w[j];
-    } else if (b) {
-        for (gk_index j = 0; j < n; ++j)
-            y[j] = ((x[j] - mh) - ml) * rt + b[j];
-    } else {
-        for (gk_index j = 0; j < n; ++j)
-            y[j] = ((x[j] - mh) - ml) * rt;
-    }
+    T v = rms ? x * k.rt : ((x - k.mh) - k.ml) * k.rt;
+    if (hw) v = v * w[j];
+    if (hb) v = v + b[j];
+    return v;
 }
 
-GK_INLINE void GK_T(rms_write)(const T *x, const T *GK_RESTRICT w, T *y, gk_index n,
-                               double r)
+/* y[0, n) of a row, whole vectors of GK_TVLEN in one loop per (rms, w, b) variant, the
+ * ends element by element with the same operations (so the same bits).  stream: the
+ * vectors go to y with non-temporal stores straight from the registers (y must not be
+ * x, gk_stream_output; the caller fences), starting at y's first aligned vector. */
+GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, const int stream,
+                                 const T *x, const T *GK_RESTRICT w, const T *GK_RESTRICT b,
+                                 T *y, gk_index n, GK_T(fwd_k) k)
 {
-    const T rt = (T)r;
-    if (w) {
-        for (gk_index j = 0; j < n; ++j)
-            y[j] = x[j] * rt * w[j];
-    } else {
-        for (gk_index j = 0; j < n; ++j)
-            y[j] = x[j] * rt;
+    typedef GK_T(tvec) V;
+    gk_index j = 0;
+    if (stream) {
+        gk_index head = (gk_index)(((GK_TVBYTES - ((uintptr_t)y & (GK_TVBYTES - 1)))
+                                    & (GK_TVBYTES - 1)) / sizeof(T));
+        if (head > n || ((uintptr_t)y & (sizeof(T) - 1))) head = n;
+        for (; j < head; ++j) y[j] = GK_T(fwd_one)(rms, hw, hb, x[j], w, b, j, k);
     }
+    const V vmh = (V){0} + k.mh, vml = (V){0} + k.ml, vrt = (V){0} + k.rt;
+    for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
+        V v, t;
+        __builtin_memcpy(&v, x + j, sizeof v);
+        v = rms ? v * vrt : ((v - vmh) - vml) * vrt;
+        if (hw) {
+            __builtin_memcpy(&t, w + j, sizeof t);
+            v = v * t;
+        }
+        if (hb) {
+            __builtin_memcpy(&t, b + j, sizeof t);
+            v = v + t;
+        }
+        if (stream) GK_T(stream_vec)(y + j, v);
+        else __builtin_memcpy(y + j, &v, sizeof v);
+    }
+    for (; j < n; ++j) y[j] = GK_T(fwd_one)(rms, hw, hb, x[j], w, b, j, k);
 }
 
-/* elements [off, off + n) of a row into y; `rms` is a constant at every call */
+/* a row's output y[0, n) (x, w, b from the row's first column) */
 GK_INLINE void GK_T(fwd_write)(const int rms, const T *x, const T *w, const T *b, T *y,
-                               gk_index off, gk_index n, double m, double r)
+                               gk_index n, double m, double r, int stream)
 {
-    if (rms)
-        GK_T(rms_write)(x + off, w ? w + off : NULL, y, n, r);
-    else
-        GK_T(ln_write)(x + off, w ? w + off : NULL, b ? b + off : NULL, y, n, m, r);
+    const T mh = (T)m;
+    GK_T(fwd_k) k = {mh, (T)(m - (double)mh), (T)r};
+#define GK_FWD_W(hw, hb) \
+    (stream ? GK_T(fwd_write_v)(rms, hw, hb, 1, x, w, b, y, n, k) \
+            : GK_T(fwd_write_v)(rms, hw, hb, 0, x, w, b, y, n, k))
+    if (w && b && !rms) GK_FWD_W(1, 1);
+    else if (w) GK_FWD_W(1, 0);
+    else if (b && !rms) GK_FWD_W(0, 1);
+    else GK_FWD_W(0, 0);
+#undef GK_FWD_W
 }
 
 /* the row's mean m (0 for RMSNorm) and r = 1 / sqrt(var + eps), var = mean(x^2) for
@@ -146,8 +217,7 @@ GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, do
 {
     double v;
     if (rms) {
-        GK_T(row_moments)(GK_ROW_SUMSQ, x, n, 0.0, nt, &v, NULL);
-        v /= (double)n;
+        v = GK_T(rms_row_ms)(x, n, nt);
         *m = 0.0;
     } else {
         GK_T(ln_row_stats)(x, n, nt, m, &v);
@@ -175,8 +245,7 @@ GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, 
     GK_T(fwd_stats)(rms, xi, cols, 1, eps, &m, &r);
     if (mean) mean[i] = (T)m;
     if (rstd) rstd[i] = (T)r;
-    GK_WRITE_PIECES(T, y + i * cols, cols, stream, dst, off, len,
-                    GK_T(fwd_write)(rms, xi, w, b, dst, off, len, m, r));
+    GK_T(fwd_write)(rms, xi, w, b, y + i * cols, cols, m, r, stream);
 }
 
 GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b, T *y,
@@ -204,7 +273,8 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (gk_index c = 0; c < nchunk; ++c) {
             gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
-            GK_T(fwd_write)(rms, xi, w, b, y + i * cols + off, off, len, m, r);
+            GK_T(fwd_write)(rms, xi + off, w ? w + off : NULL, b ? b + off : NULL,
+                            y + i * cols + off, len, m, r, 0);
         }
     }
 }

@@ -22,6 +22,21 @@ GK_INLINE GK_T(tvec) GK_T(tsel)(GK_T(tmask) m, GK_T(tvec) a, GK_T(tvec) b)
     return (GK_T(tvec))(((GK_T(tmask))a & m) | ((GK_T(tmask))b & ~m));
 }
 
+/* store the vector v at p (aligned to GK_TVBYTES) with a non-temporal store where the
+ * ISA has one (streamed outputs, gk_stream_output; the caller fences) */
+GK_INLINE void GK_T(stream_vec)(T *p, GK_T(tvec) v)
+{
+#if defined(__AVX__)
+    if (sizeof(T) == sizeof(float)) _mm256_stream_ps((float *)(void *)p, (__m256)v);
+    else _mm256_stream_pd((double *)(void *)p, (__m256d)v);
+#elif defined(__SSE2__)
+    if (sizeof(T) == sizeof(float)) _mm_stream_ps((float *)(void *)p, (__m128)v);
+    else _mm_stream_pd((double *)(void *)p, (__m128d)v);
+#else
+    __builtin_memcpy(p, &v, sizeof v);
+#endif
+}
+
 /* the terms of the sums below: V for GK_VW elements from o, S for element o */
 #define GK_X_V(o) GK_T(ldv)(x + (o))
 #define GK_X_S(o) ((double)x[o])
@@ -91,6 +106,89 @@ GK_INLINE void GK_T(chunk_grad_sums)(const T *GK_RESTRICT g, const T *GK_RESTRIC
                                      gk_index n, double s, double *sum_g, double *sum_gd)
 {
     GK_LANE_SUM2(n, *sum_g, GK_G_V, GK_G_S, *sum_gd, GK_GD_V, GK_GD_S);
+}
+
+/* ---- sums in T over short blocks, folded into double ------------------------------
+ * For float32 rows where converting every element to double is the cost: the terms are
+ * added in T over blocks of GK_BLK_LEN = GK_LANES x GK_BLK_TERMS elements, lane k of a
+ * block (a GK_LANES-wide vector of T) summing elements 16 i + k of the block in order;
+ * each block's lanes are then added, lane by lane, to GK_LANES double lanes, which fold
+ * as gk_fold_vec does.  The grouping is fixed by the element index, so SSE2, AVX2 and
+ * AVX-512 give the same bits.  A sum of GK_BLK_TERMS terms in float32 is off by at most
+ * (GK_BLK_TERMS - 1) u of the sum of its magnitudes (u = 2^-24); see docs/norm.md for
+ * what that means for a row's statistics.  The last, partial block sums its whole
+ * groups of GK_LANES as vectors and its last elements one by one into the same lanes
+ * with the same operations. */
+#ifndef GK_BLK_TERMS
+#define GK_BLK_TERMS 8
+#define GK_BLK_LEN ((gk_index)(GK_LANES * GK_BLK_TERMS))
+#endif
+/* GK_LANES lanes of T as GK_BLK_NV native vectors (a 64-byte vector type would live in
+ * memory on AVX2: GCC splits its operations but spills it) */
+#define GK_BLK_NV (GK_LANES / GK_TVLEN)
+
+/* the lanes of b (GK_BLK_NV vectors) added, lane by lane, to the double lanes acc */
+GK_INLINE void GK_T(blk_fold)(const GK_T(tvec) *b, gk_vd *acc)
+{
+    T l[GK_LANES];
+    __builtin_memcpy(l, b, sizeof l);
+    for (int k = 0; k < GK_NACC; ++k) acc[k] += GK_T(ldv)(l + k * GK_VW);
+}
+
+/* sum_j d and sum_j d^2 (shift: d = x[j] - s) or only sum_j x[j]^2 (!shift, sum_d
+ * untouched), over x[0..n) in blocks; `shift` is a constant at every call */
+GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const T *GK_RESTRICT x, gk_index n,
+                                       T s, double *sum_d, double *sum_d2)
+{
+    typedef GK_T(tvec) V;
+    gk_vd a[GK_NACC], q[GK_NACC];
+    GK_ZERO_ACC(a);
+    GK_ZERO_ACC(q);
+    const V sv = (V){0} + s;
+    gk_index j = 0;
+    for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* whole blocks */
+        V bd[GK_BLK_NV], bq[GK_BLK_NV];
+        for (int v = 0; v < GK_BLK_NV; ++v) bd[v] = bq[v] = (V){0};
+        for (int i = 0; i < GK_BLK_TERMS; ++i)
+            for (int v = 0; v < GK_BLK_NV; ++v) {
+                V d;
+                __builtin_memcpy(&d, x + j + i * GK_LANES + v * GK_TVLEN, sizeof d);
+                if (shift) {
+                    d -= sv;
+                    bd[v] += d;
+                }
+                bq[v] += d * d;
+            }
+        if (shift) GK_T(blk_fold)(bd, a);
+        GK_T(blk_fold)(bq, q);
+    }
+    if (j < n) {  /* the last, partial block: whole groups, then one by one */
+        T ld[GK_LANES] = {0}, lq[GK_LANES] = {0};
+        for (; j + GK_LANES <= n; j += GK_LANES)
+            for (int l = 0; l < GK_LANES; ++l) {
+                T d = x[j + l];
+                if (shift) {
+                    d -= s;
+                    ld[l] += d;
+                }
+                lq[l] += d * d;
+            }
+        for (int l = 0; j + l < n; ++l) {
+            T d = x[j + l];
+            if (shift) {
+                d -= s;
+                ld[l] += d;
+            }
+            lq[l] += d * d;
+        }
+        V bd[GK_BLK_NV], bq[GK_BLK_NV];
+        __builtin_memcpy(bd, ld, sizeof ld);
+        __builtin_memcpy(bq, lq, sizeof lq);
+        if (shift) GK_T(blk_fold)(bd, a);
+        GK_T(blk_fold)(bq, q);
+    }
+    if (shift) *sum_d = gk_fold_vec(a);
+    *sum_d2 = gk_fold_vec(q);
 }
 
 /* 1 if x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x, NaN otherwise */
