@@ -154,6 +154,65 @@ def test_hard_data_large_mean(dtype, rng):
     np.testing.assert_allclose(y.std(axis=1, dtype=np.float64), 1.0, rtol=1e-4)
 
 
+def _f32_rows(rng):
+    """float32 rows of the kinds the row statistics treat differently (docs/norm.md,
+    "Accuracy"): i.i.d. rows (several lengths: whole 128-element blocks, a partial
+    block, several 4096-element chunks, shorter than the 16-element shift head), a large
+    mean, a shift head near the limit of the block path (ratio ~0.9), an outlier in the
+    head and a head off the rest (both past the limit: the exact double path), and rows
+    too small or too large for float32 squares (the double path)."""
+    g = rng.standard_normal
+    near = g(256)
+    near[:16] = 1.0  # shift 1, mean ~1/16, var ~1: (mean - shift)^2 / var ~ 0.9
+    outlier = g(1000)
+    outlier[0] = 1e3
+    off = 1e3 + g(4096)
+    off[:16] = 0.0  # shift ~0, mean ~996, var ~3900: ratio ~250
+    rows = [3 * g(1024) + 1, 3 * g(1000) + 1, g(2 * 4096 + 37), g(7), 1e4 + g(1000),
+            near, outlier, off, 1e-20 * g(640), 1e25 * g(640), 2.5 + g(300)]
+    return [np.asarray(r, np.float32).reshape(1, -1) for r in rows]
+
+
+def test_float32_statistics_error_bound(rng):
+    # The bounds derived in docs/norm.md ("Accuracy") for float32 rows, against float64
+    # arithmetic on the same float32 inputs, in units of u = 2**-24:
+    #   LayerNorm y (no affine)  |y - xhat| <= u (24.4 |xhat| + 11.4)
+    #             rstd           relative error <= 22.4 u
+    #   RMSNorm   y, rstd        relative error <= 6 u, 5 u
+    # (eps = 0, so that the statistics and not eps decide the output.)
+    u = 2.0 ** -24
+    tiny = np.finfo(np.float64).tiny   # 0 / tiny is 0: an exact zero is within any bound
+
+    def ratio(err, bound):  # largest err / bound; NaN (a NaN output) fails the assert
+        return float(np.max(np.abs(err) / np.maximum(bound, tiny)))
+
+    worst = []
+    for x in _f32_rows(rng):
+        x64 = x.astype(np.float64)
+        m = x64.mean(axis=1, keepdims=True)
+        r = 1 / np.sqrt(((x64 - m) ** 2).mean(axis=1, keepdims=True))
+        xhat = (x64 - m) * r
+        y, st = norm.layer_norm(x, eps=0.0)
+        worst.append(("ln y", x.shape, ratio(y - xhat, u * (24.4 * np.abs(xhat) + 11.4))))
+        worst.append(("ln rstd", x.shape, ratio(st.rstd / r[:, 0] - 1, 22.4 * u)))
+        rr = 1 / np.sqrt((x64 ** 2).mean(axis=1, keepdims=True))
+        y, st = norm.rms_norm(x, eps=0.0)
+        worst.append(("rms y", x.shape, ratio(y - x64 * rr, 6 * u * np.abs(x64 * rr))))
+        worst.append(("rms rstd", x.shape, ratio(st.rstd / rr[:, 0] - 1, 5 * u)))
+    assert all(w[2] <= 1.0 for w in worst), [w for w in worst if not w[2] <= 1.0]
+
+
+def test_float32_block_statistics_well_inside_tolerance(rng):
+    # The bound above is the worst case; on i.i.d. rows the errors are a few u.  This
+    # guards the ordinary accuracy (the 4-ulp tolerance of the reference tests) on many
+    # rows at once, so a regression in the typical error does not hide under the bound.
+    x = (3 * rng.standard_normal((512, 1024)) + 1).astype(np.float32)
+    y, st = norm.layer_norm(x)
+    yr, sr = ref.layer_norm(x.astype(np.float64))
+    assert_close(st.rstd, sr.rstd, np.float32, ulps=2)
+    assert_close(y, yr, np.float32, ulps=4)
+
+
 def test_non_contiguous_and_readonly_inputs(dtype, rng):
     base = rng.standard_normal((20, 40)).astype(dtype)
     for x in (base[:, ::2], base.T, base[::3]):

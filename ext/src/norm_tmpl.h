@@ -175,11 +175,15 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
         if (head > n || ((uintptr_t)y & (sizeof(T) - 1))) head = n;
         for (; j < head; ++j) y[j] = GK_T(fwd_one)(rms, hw, hb, x[j], w, b, j, k);
     }
+    /* ((x - mh) - ml) rt as ((mh - x) + ml) (-rt): the same value exactly (rounding to
+     * nearest is symmetric), with x straight from memory as the subtraction's operand */
     const V vmh = (V){0} + k.mh, vml = (V){0} + k.ml, vrt = (V){0} + k.rt;
+    const V vnrt = -vrt;
+#pragma GCC unroll 2
     for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
         V v, t;
         __builtin_memcpy(&v, x + j, sizeof v);
-        v = rms ? v * vrt : ((v - vmh) - vml) * vrt;
+        v = rms ? v * vrt : ((vmh - v) + vml) * vnrt;
         if (hw) {
             __builtin_memcpy(&t, w + j, sizeof t);
             v = v * t;

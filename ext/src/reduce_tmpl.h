@@ -136,7 +136,11 @@ GK_INLINE void GK_T(blk_fold)(const GK_T(tvec) *b, gk_vd *acc)
 }
 
 /* sum_j d and sum_j d^2 (shift: d = x[j] - s) or only sum_j x[j]^2 (!shift, sum_d
- * untouched), over x[0..n) in blocks; `shift` is a constant at every call */
+ * untouched), over x[0..n) in blocks; `shift` is a constant at every call.  The terms
+ * are e = s - x = -d (exactly: x straight from memory as the operand of the subtraction),
+ * e^2 = d^2, and the sum of the e negated at the end: exactly the sum of the d, since
+ * rounding to nearest is symmetric.  A lane starts from its first term, not 0 + it (the
+ * same value up to the sign of a zero sum, which the double fold makes +0 either way). */
 GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const T *GK_RESTRICT x, gk_index n,
                                        T s, double *sum_d, double *sum_d2)
 {
@@ -147,47 +151,46 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const T *GK_RESTRICT x, 
     const V sv = (V){0} + s;
     gk_index j = 0;
     for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* whole blocks */
-        V bd[GK_BLK_NV], bq[GK_BLK_NV];
-        for (int v = 0; v < GK_BLK_NV; ++v) bd[v] = bq[v] = (V){0};
+        V be[GK_BLK_NV], bq[GK_BLK_NV];
         for (int i = 0; i < GK_BLK_TERMS; ++i)
             for (int v = 0; v < GK_BLK_NV; ++v) {
-                V d;
-                __builtin_memcpy(&d, x + j + i * GK_LANES + v * GK_TVLEN, sizeof d);
+                V e;
+                __builtin_memcpy(&e, x + j + i * GK_LANES + v * GK_TVLEN, sizeof e);
                 if (shift) {
-                    d -= sv;
-                    bd[v] += d;
+                    e = sv - e;
+                    be[v] = i ? be[v] + e : e;
                 }
-                bq[v] += d * d;
+                bq[v] = i ? bq[v] + e * e : e * e;
             }
-        if (shift) GK_T(blk_fold)(bd, a);
+        if (shift) GK_T(blk_fold)(be, a);
         GK_T(blk_fold)(bq, q);
     }
     if (j < n) {  /* the last, partial block: whole groups, then one by one */
-        T ld[GK_LANES] = {0}, lq[GK_LANES] = {0};
+        T le[GK_LANES] = {0}, lq[GK_LANES] = {0};
         for (; j + GK_LANES <= n; j += GK_LANES)
             for (int l = 0; l < GK_LANES; ++l) {
-                T d = x[j + l];
+                T e = x[j + l];
                 if (shift) {
-                    d -= s;
-                    ld[l] += d;
+                    e = s - e;
+                    le[l] += e;
                 }
-                lq[l] += d * d;
+                lq[l] += e * e;
             }
         for (int l = 0; j + l < n; ++l) {
-            T d = x[j + l];
+            T e = x[j + l];
             if (shift) {
-                d -= s;
-                ld[l] += d;
+                e = s - e;
+                le[l] += e;
             }
-            lq[l] += d * d;
+            lq[l] += e * e;
         }
-        V bd[GK_BLK_NV], bq[GK_BLK_NV];
-        __builtin_memcpy(bd, ld, sizeof ld);
+        V be[GK_BLK_NV], bq[GK_BLK_NV];
+        __builtin_memcpy(be, le, sizeof le);
         __builtin_memcpy(bq, lq, sizeof lq);
-        if (shift) GK_T(blk_fold)(bd, a);
+        if (shift) GK_T(blk_fold)(be, a);
         GK_T(blk_fold)(bq, q);
     }
-    if (shift) *sum_d = gk_fold_vec(a);
+    if (shift) *sum_d = -gk_fold_vec(a);
     *sum_d2 = gk_fold_vec(q);
 }
 
