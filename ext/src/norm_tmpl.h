@@ -77,7 +77,7 @@ static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt
 #ifndef GK_BLK_MIN_SQ
 #define GK_BLK_MIN_SQ 0x1p-100
 #define GK_BLK_SHIFT_MAX_RATIO 1.0
-#define GK_SHIFT_HEAD 16   /* elements whose mean is the shift of a float32 row */
+#define GK_SHIFT_HEAD 16   /* elements whose mean is the shift of a float32 row (row_shift's tree) */
 GK_INLINE int gk_blk_sq_ok(double sum_sq, gk_index n)
 {
     return sum_sq >= GK_BLK_MIN_SQ * (double)n && sum_sq <= 0x1p1000;
@@ -95,11 +95,10 @@ GK_INLINE T GK_T(row_shift)(const T *x, gk_index n)
         for (gk_index j = 0; j < n; ++j) t += x[j];
         return t / (T)n;
     }
-    T l[GK_SHIFT_HEAD];
-    __builtin_memcpy(l, x, sizeof l);
-    for (int w = GK_SHIFT_HEAD / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; ++k) l[k] += l[k + w];
-    return l[0] / (T)GK_SHIFT_HEAD;
+    T a[8], b[4];   /* the tree of 16, level by level (loops of constant length) */
+    for (int k = 0; k < 8; ++k) a[k] = x[k] + x[k + 8];
+    for (int k = 0; k < 4; ++k) b[k] = a[k] + a[k + 4];
+    return ((b[0] + b[2]) + (b[1] + b[3])) / (T)GK_SHIFT_HEAD;
 }
 
 /* Mean and biased variance of a row (n > 0).
@@ -110,8 +109,13 @@ GK_INLINE T GK_T(row_shift)(const T *x, gk_index n)
 static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double *v)
 {
     if (sizeof(T) == sizeof(float)) {
-        double s = (double)GK_T(row_shift)(x, n), sd, sd2;
-        GK_T(row_moments)(GK_ROW_SHIFTED_BLK, x, n, s, nt, &sd, &sd2);
+        const T st = GK_T(row_shift)(x, n);
+        double s = (double)st, sd, sd2;
+        if (n <= GK_CHUNK)  /* one chunk, inline: row_moments' per-call cost is a tenth
+                             * of a 256-element row's */
+            GK_T(chunk_blk_moments)(1, x, n, st, &sd, &sd2);
+        else
+            GK_T(row_moments)(GK_ROW_SHIFTED_BLK, x, n, s, nt, &sd, &sd2);
         double dm = sd / (double)n, var = sd2 / (double)n - dm * dm;
         if (gk_blk_sq_ok(sd2, n) && dm * dm <= GK_BLK_SHIFT_MAX_RATIO * var) {
             *m = s + dm;
@@ -131,7 +135,10 @@ static double GK_T(rms_row_ms)(const T *x, gk_index n, int nt)
 {
     double v;
     if (sizeof(T) == sizeof(float)) {
-        GK_T(row_moments)(GK_ROW_SUMSQ_BLK, x, n, 0.0, nt, &v, NULL);
+        if (n <= GK_CHUNK)  /* one chunk, inline (as ln_row_stats) */
+            GK_T(chunk_blk_moments)(0, x, n, (T)0, NULL, &v);
+        else
+            GK_T(row_moments)(GK_ROW_SUMSQ_BLK, x, n, 0.0, nt, &v, NULL);
         if (gk_blk_sq_ok(v, n))
             return v / (double)n;
     }

@@ -166,9 +166,23 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const T *GK_RESTRICT x, 
         GK_T(blk_fold)(bq, q);
     }
     if (j < n) {  /* the last, partial block: whole groups, then one by one */
-        T le[GK_LANES] = {0}, lq[GK_LANES] = {0};
+        V be[GK_BLK_NV], bq[GK_BLK_NV];
+        for (int v = 0; v < GK_BLK_NV; ++v) be[v] = bq[v] = (V){0};
         for (; j + GK_LANES <= n; j += GK_LANES)
-            for (int l = 0; l < GK_LANES; ++l) {
+            for (int v = 0; v < GK_BLK_NV; ++v) {
+                V e;
+                __builtin_memcpy(&e, x + j + v * GK_TVLEN, sizeof e);
+                if (shift) {
+                    e = sv - e;
+                    be[v] += e;
+                }
+                bq[v] += e * e;
+            }
+        if (j < n) {
+            T le[GK_LANES], lq[GK_LANES];
+            __builtin_memcpy(le, be, sizeof le);
+            __builtin_memcpy(lq, bq, sizeof lq);
+            for (int l = 0; j + l < n; ++l) {
                 T e = x[j + l];
                 if (shift) {
                     e = s - e;
@@ -176,17 +190,9 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const T *GK_RESTRICT x, 
                 }
                 lq[l] += e * e;
             }
-        for (int l = 0; j + l < n; ++l) {
-            T e = x[j + l];
-            if (shift) {
-                e = s - e;
-                le[l] += e;
-            }
-            lq[l] += e * e;
+            __builtin_memcpy(be, le, sizeof le);
+            __builtin_memcpy(bq, lq, sizeof lq);
         }
-        V be[GK_BLK_NV], bq[GK_BLK_NV];
-        __builtin_memcpy(be, le, sizeof le);
-        __builtin_memcpy(bq, lq, sizeof lq);
         if (shift) GK_T(blk_fold)(be, a);
         GK_T(blk_fold)(bq, q);
     }
