@@ -57,3 +57,66 @@ def unscale_check_(list arrays, float inv_scale):
         err = c.gk_unscale_check_(b.slot[0], b.dtype, b.size, b.n, inv_scale, &found)
     _check(err)
     return found != 0
+
+
+cdef extern from "stdlib.h":
+    void qsort(void *base, size_t n, size_t size,
+               int (*cmp)(const void *, const void *) noexcept nogil) nogil
+
+
+cdef int _by_start(const void *a, const void *b) noexcept nogil:
+    cdef const size_t *p = <const size_t *>a
+    cdef const size_t *q = <const size_t *>b
+    return (p[0] > q[0]) - (p[0] < q[0])
+
+
+def simple_float_list(object arrays, bint writable):
+    """`arrays` as a list when float_array_list would return it unchanged with nothing
+    to write back: a list or tuple (or one ndarray) of exact ndarrays, float32/float64 in
+    native byte order, C-contiguous and aligned, no None, and, when `writable`, writable
+    and not overlapping one another.  None otherwise (the checked Python path then
+    copies, skips or raises).  The common call's checks in compiled code: a few hundred
+    nanoseconds for 64 arrays instead of ~2 us per array."""
+    cdef list items
+    cdef Py_ssize_t n, i, m = 0
+    cdef size_t *span
+    cdef size_t lo, nbytes
+    cdef bint ok = True
+    if type(arrays) is cnp.ndarray:
+        items = [arrays]
+    elif type(arrays) is list:
+        items = <list>arrays
+    elif type(arrays) is tuple:
+        items = list(arrays)
+    else:
+        return None
+    n = len(items)
+    for i in range(n):
+        a = items[i]
+        if type(a) is not cnp.ndarray:
+            return None
+        if not (_ok(a, cnp.NPY_FLOAT32, -1, writable)
+                or _ok(a, cnp.NPY_FLOAT64, -1, writable)):
+            return None
+    if not writable or n < 2:
+        return items
+    # arrays written by one call must not overlap: C-contiguous arrays share memory
+    # exactly when their byte ranges intersect; sorted by start, each range must end
+    # before the next begins
+    span = <size_t *>malloc(2 * n * sizeof(size_t))
+    if span == NULL:
+        raise MemoryError()
+    for i in range(n):
+        nbytes = <size_t>cnp.PyArray_NBYTES(<cnp.ndarray>items[i])
+        if nbytes:
+            lo = <size_t>cnp.PyArray_DATA(<cnp.ndarray>items[i])
+            span[2 * m] = lo
+            span[2 * m + 1] = lo + nbytes
+            m += 1
+    qsort(span, m, 2 * sizeof(size_t), _by_start)
+    for i in range(1, m):
+        if span[2 * i] < span[2 * i - 1]:
+            ok = False
+            break
+    free(span)
+    return items if ok else None

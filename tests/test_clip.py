@@ -233,3 +233,51 @@ def test_matches_torch_nonfinite_and_value(dtype, rng):
         np.testing.assert_array_equal(a, q.grad.numpy())
 
 
+
+
+def _list_variants():
+    """Gradient lists that float_array_list takes whole in compiled code (simple) or
+    through its Python path (anything else), each as (name, list)."""
+    rng = np.random.default_rng(7)
+    base = np.arange(64, dtype=np.float32)
+    a32 = rng.standard_normal(40).astype(np.float32)
+    a64 = rng.standard_normal((3, 5))
+    ro = a32.copy()
+    ro.flags.writeable = False
+    return [
+        ("simple mixed", [a32.copy(), a64.copy(), np.zeros(0, np.float32)]),
+        ("tuple", (a32.copy(), a64.copy())),
+        ("one array", a32.copy()),
+        ("adjacent views", [base[:32], base[32:]]),
+        ("overlapping views", [base[:33], base[32:]]),
+        ("same array twice", [a32, a32]),
+        ("None entry", [a32.copy(), None]),
+        ("strided", [a64.copy()[:, ::2]]),
+        ("byte-swapped", [a32.astype(">f4")]),
+        ("int", [np.arange(3)]),
+        ("read-only", [ro]),
+        ("subclass", [np.ma.masked_array(a32.copy())]),
+        ("list input", [[1.0, 2.0]]),
+    ]
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_float_list_compiled_check_agrees_with_python_path(writable, monkeypatch):
+    # the compiled check of the common call must take exactly the lists the Python path
+    # returns unchanged, and hand every other list to it (which copies, skips or raises)
+    from gradkit import _validation as v
+    from gradkit._ext import clip as ext
+    for name, arrays in _list_variants():
+        simple = ext.simple_float_list(arrays, writable)
+        with monkeypatch.context() as m:
+            m.setattr(v, "_simple_float_list", lambda a, w: None)
+            try:
+                slow, back = v.float_array_list(arrays, "grads", writable=writable)
+            except (TypeError, ValueError):
+                slow = None
+        if simple is None:
+            continue   # the Python path decides (tested by the bad-input sweeps)
+        assert slow is not None and not back, name
+        assert len(simple) == len(slow) and all(p is q for p, q in zip(simple, slow)), name
+    names = {n for n, a in _list_variants() if ext.simple_float_list(a, True) is not None}
+    assert names == {"simple mixed", "tuple", "one array", "adjacent views"}

@@ -232,3 +232,22 @@ def test_qparams_against_the_independent_reference(scheme, qdtype, rng):
     rs, rz = ref.quant.qparams(mins, maxs, scheme=scheme, dtype=qdtype)
     assert_bitwise_equal(s, rs)
     assert_bitwise_equal(z, rz)
+
+
+@pytest.mark.parametrize("qdtype", QDTYPES)
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 100, 1027])
+def test_kernel_zero_point_zero_clamps_and_ties(qdtype, n, rng):
+    # the zero-point-0 path (float vectors): values past the range, exact halves (ties
+    # to even), NaN (-> the zero point) and every tail length, against the formula
+    from gradkit._ext import quant as qk
+    from gradkit.reference.quant import _round_q
+    qmin, qmax = (-128, 127) if qdtype == "int8" else (0, 255)
+    x = (rng.standard_normal(n) * 200).astype(np.float32)
+    x[::5] = np.round(x[::5]) + 0.5            # exact halves at scale 1
+    x[1::7] = np.nan
+    for scale in (1.0, 0.75, 3.0):
+        s = np.array([scale], np.float32)
+        q = np.empty(n, np.dtype(qdtype))
+        qk.quantize(x, s, np.zeros(1, np.int32), q, 1, 1, n)
+        want = _round_q(np.nan_to_num(x, nan=0.0), s[0], 0, qmin, qmax)
+        assert_bitwise_equal(q, want.astype(qdtype))

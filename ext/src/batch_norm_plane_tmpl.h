@@ -70,17 +70,20 @@ GK_INLINE void GK_T(bn_plane_apply)(const int grad, const T *dy, const T *x, T *
     gk_index total = N * C * nseg;
     int nt = gk_threads_for(N * C * inner);
     const int stream = gk_stream_output((size_t)(N * C * inner) * sizeof(T), out, x, dy);
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-    for (gk_index sg = 0; sg < total; ++sg) {
-        gk_index plane = sg / nseg, at = plane * inner + (sg % nseg) * GK_CHUNK;
-        gk_index n = inner - (sg % nseg) * GK_CHUNK < GK_CHUNK ? inner - (sg % nseg) * GK_CHUNK
-                                                               : GK_CHUNK;
-        const T *gs = grad ? dy + at : NULL;
-        if (stream) {
-            GK_T(bn_out_nt)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
-            gk_sfence();
-        } else {
-            GK_T(bn_out)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
+    if (nt > total) nt = total > 0 ? (int)total : 1;
+    /* each thread a contiguous run of segments, fenced once at its end (bn_col_apply) */
+    GK_PARALLEL_FOR(nt, t, nt,
+        const gk_index s1 = gk_task_begin(t + 1, nt, total);
+        for (gk_index sg = gk_task_begin(t, nt, total); sg < s1; ++sg) {
+            gk_index plane = sg / nseg, at = plane * inner + (sg % nseg) * GK_CHUNK;
+            gk_index n = inner - (sg % nseg) * GK_CHUNK < GK_CHUNK
+                         ? inner - (sg % nseg) * GK_CHUNK : GK_CHUNK;
+            const T *gs = grad ? dy + at : NULL;
+            if (stream)
+                GK_T(bn_out_nt)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
+            else
+                GK_T(bn_out)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
         }
-    }
+        if (stream) gk_sfence();
+    );
 }

@@ -63,14 +63,21 @@ static int clip_span(void *vctx, gk_index a, gk_index b, gk_index e)
     return chunk_apply_f64((double *)c->arrays[a] + b, e - b, c->op, cd);
 }
 
-/* The in-place pass.  Each thread walks its part from the END: run right after
- * grad_norm over the same arrays, what a thread touches first is what it read last,
- * still in its caches. */
+/* The in-place pass.  The scaling of clip_grad_norm_ runs right after grad_norm over
+ * the same arrays: when they fit in the last-level cache, each thread walks its part
+ * from the END, so what it touches first is what it read last, still in its caches.
+ * Past the cache nothing is left to find and the backward walk only slows the
+ * hardware prefetchers (a quarter of the time of a 40 MB pass), so it goes forward, as
+ * the other passes always do. */
 static int elementwise(void *const *arrays, const int *dtypes, const gk_index *sizes,
                        gk_index narrays, int op, double c, int *found_inf)
 {
     clip_ctx ctx = {arrays, dtypes, op, c};
-    gk_multi_pass pass = {.span = clip_span, .reverse = 1, .ctx = &ctx};
+    size_t bytes = 0;
+    for (gk_index a = 0; a < narrays; ++a)
+        bytes += (size_t)sizes[a] * (dtypes[a] == GK_DTYPE_F32 ? 4 : 8);
+    int reverse = op == OP_SCALE && bytes < GK_STREAM_MIN_BYTES;
+    gk_multi_pass pass = {.span = clip_span, .reverse = reverse, .ctx = &ctx};
     int err = gk_multi_run(narrays, sizes, &pass);
     if (err == GK_OK && found_inf)
         *found_inf = pass.flags;

@@ -58,6 +58,58 @@ GK_INLINE int32_t qval_f64(double x, double inv, double z, int lo, int hi)
     return (int32_t)r;
 }
 
+/* float32 data with zero point 0 (every symmetric scheme): x * inv in double is exact,
+ * so fl32((double)x * inv + 0) is fl32(x * inv), the float product -- the same bits as
+ * qval_f32 in float vectors of twice the width.  NaN is mapped to z = 0 as there; the
+ * clamped v is rounded half to even, by the 1.5 * 2^23 trick or, in AVX2, by
+ * vcvtps2dq under the default rounding mode (the same for |v| <= 255). */
+#if defined(__AVX2__)
+/* 32 values of [lo, hi] as int32 in four vectors -> 32 bytes in order; `u`: unsigned */
+GK_INLINE __m256i gk_pack32(__m256i a, __m256i b, __m256i c, __m256i d, int u)
+{
+    __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    __m256i r = u ? _mm256_packus_epi16(ab, cd) : _mm256_packs_epi16(ab, cd);
+    /* the packs work within 128-bit lanes: dwords come out as 0 2 4 6 1 3 5 7 */
+    return _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+GK_INLINE __m256i gk_q8(const float *x, __m256 inv, __m256 lo, __m256 hi)
+{
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), inv);
+    v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));   /* NaN -> 0 */
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    return _mm256_cvtps_epi32(v);
+}
+#endif
+#define GK_QUANTIZE_Z0(QT, QN, QMIN, QMAX) \
+GK_INLINE void quantize_z0##QN(const float *GK_RESTRICT x, float inv, QT *GK_RESTRICT q, \
+                               gk_index n) \
+{ \
+    gk_index i = 0; \
+    GK_QUANTIZE_Z0_AVX2(QMIN, QMAX) \
+    for (; i < n; ++i) { \
+        float v = x[i] * inv; \
+        v = v == v ? v : 0.0f; \
+        v = v < (float)(QMIN) ? (float)(QMIN) : v; \
+        v = v > (float)(QMAX) ? (float)(QMAX) : v; \
+        q[i] = (QT)(int32_t)((v + 12582912.0f) - 12582912.0f); \
+    } \
+}
+#if defined(__AVX2__)
+#define GK_QUANTIZE_Z0_AVX2(QMIN, QMAX) \
+    const __m256 vi = _mm256_set1_ps(inv), vlo = _mm256_set1_ps((float)(QMIN)), \
+                 vhi = _mm256_set1_ps((float)(QMAX)); \
+    for (; i + 32 <= n; i += 32) \
+        _mm256_storeu_si256((__m256i *)(void *)(q + i), gk_pack32( \
+            gk_q8(x + i, vi, vlo, vhi), gk_q8(x + i + 8, vi, vlo, vhi), \
+            gk_q8(x + i + 16, vi, vlo, vhi), gk_q8(x + i + 24, vi, vlo, vhi), (QMIN) == 0));
+#else
+#define GK_QUANTIZE_Z0_AVX2(QMIN, QMAX)
+#endif
+GK_QUANTIZE_Z0(int8_t, _s8, -128, 127)
+GK_QUANTIZE_Z0(uint8_t, _u8, 0, 255)
+#undef GK_QUANTIZE_Z0
+#undef GK_QUANTIZE_Z0_AVX2
+
 #define GK_TMPL_A "quant_tmpl.h"
 #include "gk_each_dtype.h"
 

@@ -115,8 +115,11 @@ static void GK_CAT(GK_T(quantize), QN)(const T *x, const float *scale, const int
         double inv = (double)(1.0f / scale[c]), z = (double)zp[c]; \
         const T *xs = x + at; \
         QT *qs = q + at; \
-        for (gk_index i = 0; i < len; ++i) \
-            qs[i] = (QT)GK_T(qval)(xs[i], inv, z, QMIN, QMAX); \
+        if (sizeof(T) == sizeof(float) && zp[c] == 0) \
+            GK_CAT(quantize_z0, QN)((const float *)(const void *)xs, (float)inv, qs, len); \
+        else \
+            for (gk_index i = 0; i < len; ++i) \
+                qs[i] = (QT)GK_T(qval)(xs[i], inv, z, QMIN, QMAX); \
     }); \
 }
 GK_QUANTIZE_FN(int8_t, _s8, -128, 127)

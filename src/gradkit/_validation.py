@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 from ._ext.runtime import empty  # np.empty, with large outputs on cached memory
+from ._ext.clip import simple_float_list as _simple_float_list
 
 from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2 (required)
 
@@ -278,6 +279,9 @@ def float_array_list(arrays, name, *, writable=False):
     in-place kernel (non-contiguous or misaligned inputs).  The dtypes may differ between
     arrays.  With ``writable=True`` the arrays must be ndarrays, writable and in native
     byte order (TypeError otherwise), and must not overlap each other (ValueError)."""
+    simple = _simple_float_list(arrays, writable)  # the common call, checked compiled
+    if simple is not None:
+        return simple, []
     if isinstance(arrays, np.ndarray):
         arrays = [arrays]
     elif arrays is None or isinstance(arrays, (str, bytes)) or not hasattr(arrays, "__iter__"):

@@ -5,15 +5,18 @@ lasts at least ``BATCH_SECONDS`` (so the timer's resolution and overhead do not 
 for microsecond calls).  The callables take turns, one batch each per round, so a
 drift of the machine (another process, the clock, the temperature) hits them alike.  A
 callable leaves the rotation once it has run ``min_rounds`` batches and ``budget``
-seconds, or ``4 * budget`` seconds whatever the rounds (a very slow reference must
-not hold the run up); the per-call time is the median over its batches (the best is
-also reported).
+seconds, or ``4 * budget`` seconds once it has run ``SLOW_ROUNDS`` batches (a very slow
+reference must not hold the run up, but one batch is never enough: the first calls
+after the warm-up can be several times slower than the rest -- a 400 MB output's first
+huge pages, say -- and a median of one is that outlier); the per-call time is the
+median over its batches (the best is also reported).
 """
 import statistics
 import time
 
 BATCH_SECONDS = 0.005
 WARMUP_SECONDS = 0.05
+SLOW_ROUNDS = 3
 
 
 def _calls_per_batch(fn):
@@ -57,8 +60,9 @@ def measure(callables, budget=0.3, min_rounds=5, max_rounds=1000):
             samples[name].append(per_call)
             spent[name] += per_call * batch[name]
             rounds = len(samples[name])
-            if (rounds >= max_rounds or spent[name] >= 4 * budget
-                    or (rounds >= min_rounds and spent[name] >= budget)):
+            if (rounds >= max_rounds
+                    or (rounds >= min_rounds and spent[name] >= budget)
+                    or (rounds >= SLOW_ROUNDS and spent[name] >= 4 * budget)):
                 active.remove(name)
     return {name: {"median": statistics.median(s), "best": min(s), "rounds": len(s),
                    "calls": len(s) * batch[name]}
