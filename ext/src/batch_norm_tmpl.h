@@ -121,15 +121,7 @@ GK_INLINE GK_T(bnv) GK_T(bn_ld)(const T *p)
 
 GK_INLINE void GK_T(bn_stream)(T *p, GK_T(bnv) v)
 {
-#if defined(__AVX__)
-    if (sizeof(T) == sizeof(float)) _mm256_stream_ps((float *)(void *)p, (__m256)v);
-    else _mm256_stream_pd((double *)(void *)p, (__m256d)v);
-#elif defined(__SSE2__)
-    if (sizeof(T) == sizeof(float)) _mm_stream_ps((float *)(void *)p, (__m128)v);
-    else _mm_stream_pd((double *)(void *)p, (__m128d)v);
-#else
-    __builtin_memcpy(p, &v, sizeof v);
-#endif
+    GK_T(stream_vec)(p, v);   /* reduce_tmpl.h */
 }
 
 GK_INLINE void GK_T(bn_out_nt)(const int grad, const gk_index cs, const T *GK_RESTRICT dy,
