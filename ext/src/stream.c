@@ -104,7 +104,12 @@ static inline void probe_write(char *p, size_t b0, size_t b1, pv x, int nt)
         for (; b + PV_BYTES <= b1; b += PV_BYTES) PV_STREAM(p + b, x);
     else
         for (; b + PV_BYTES <= b1; b += PV_BYTES) PV_STORE(p + b, x);
-    for (; b < b1; ++b) p[b] = (char)PV_WORD(x);
+    /* the bytes short of a vector: byte b of the vector's position, so that elements
+     * keep their bytes (an output's start is element-aligned, and so is its first
+     * vector-aligned byte) */
+    unsigned char xb[PV_BYTES];
+    __builtin_memcpy(xb, &x, sizeof xb);
+    for (; b < b1; ++b) p[b] = (char)xb[b % PV_BYTES];
 }
 
 /* the share [num/den, (num+1)/den) of `bytes`, in whole vectors but for the last */
