@@ -90,7 +90,7 @@ def probe_streams(reads, writes, Py_ssize_t work, int store=-1):
 # (and every view of it) is gone, its block goes back to the cache, and the next output of
 # that size reuses the already-mapped pages.  Only blocks of >= MIN_CACHED_BYTES are
 # cached, at most the limit in all (gradkit.set_cache_limit, GRADKIT_CACHE_MB; 0 turns the
-# cache off).  Blocks handed out are reported to tracemalloc (domain TRACEMALLOC_DOMAIN),
+# cache off); the sizes freed longest ago make room for a block that does not fit.  Blocks handed out are reported to tracemalloc (domain TRACEMALLOC_DOMAIN),
 # as NumPy reports its own data; the free blocks held are what cache_info() reports.
 from cpython.ref cimport PyObject, PyTypeObject, Py_INCREF
 from libc.stdint cimport uintptr_t
@@ -202,12 +202,41 @@ cdef class _Block:
         _in_use_bytes -= self.nbytes
         _in_use_blocks -= 1
         # (_free_blocks is None once the module is torn down at exit)
-        if _free_blocks is not None and _cached_bytes + self.nbytes <= _cache_limit:
-            _free_blocks.setdefault(self.nbytes, []).append(<size_t>self.ptr)
-            _cached_bytes += self.nbytes
-            _cached_blocks += 1
+        if _free_blocks is not None and self.nbytes <= _cache_limit:
+            _keep(self.ptr, self.nbytes)
         else:
             gk_block_free(self.ptr)
+
+
+cdef void _keep(void *ptr, Py_ssize_t nbytes) noexcept:
+    """Hold a freed block for reuse.  Its size becomes the most recently freed one, and
+    blocks of the sizes freed longest ago are let go until it fits under the limit:
+    outputs whose shape a program stopped using must not fill the cache and turn every
+    output of the shape it uses now into fresh memory."""
+    global _cached_bytes, _cached_blocks
+    blocks = _free_blocks.pop(nbytes, None)
+    if blocks is None:
+        blocks = []
+    blocks.append(<size_t>ptr)
+    _free_blocks[nbytes] = blocks       # dicts keep insertion order: last = newest
+    _cached_bytes += nbytes
+    _cached_blocks += 1
+    _evict_above(_cache_limit)
+
+
+cdef void _evict_above(Py_ssize_t limit) noexcept:
+    """Free cached blocks, the least recently freed size first, until at most ``limit``
+    bytes are held."""
+    global _cached_bytes, _cached_blocks
+    cdef Py_ssize_t size
+    while _cached_bytes > limit and _free_blocks:
+        size = next(iter(_free_blocks))
+        blocks = _free_blocks[size]
+        gk_block_free(<void *><size_t>blocks.pop(0))
+        _cached_bytes -= size
+        _cached_blocks -= 1
+        if not blocks:
+            del _free_blocks[size]
 
 
 cdef _Block _take(Py_ssize_t nbytes):
@@ -218,6 +247,8 @@ cdef _Block _take(Py_ssize_t nbytes):
     cdef void *p = NULL
     if blocks:
         p = <void *><size_t>blocks.pop()
+        if not blocks:
+            del _free_blocks[nbytes]
         _cached_bytes -= nbytes
         _cached_blocks -= 1
         _hits += 1
@@ -294,9 +325,4 @@ def set_cache_limit(Py_ssize_t nbytes):
     and disables the cache).  Checked by gradkit.set_cache_limit."""
     global _cache_limit, _cached_bytes, _cached_blocks
     _cache_limit = nbytes
-    if _cached_bytes > _cache_limit:
-        for size, blocks in list(_free_blocks.items()):
-            while blocks and _cached_bytes > _cache_limit:
-                gk_block_free(<void *><size_t>blocks.pop())
-                _cached_bytes -= size
-                _cached_blocks -= 1
+    _evict_above(_cache_limit)

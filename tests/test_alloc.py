@@ -119,6 +119,45 @@ def test_lowering_the_limit_frees_what_is_above_it(fresh_cache):
     assert info["cached_bytes"] == 2 * MIB and info["cached_blocks"] == 2
 
 
+def test_a_full_cache_makes_room_for_the_size_in_use(fresh_cache):
+    # Outputs of a shape a program no longer uses fill the cache; the blocks freed longest
+    # ago make room, so the shape in use now is served from the cache, not fresh memory.
+    gradkit.set_cache_limit(4)
+    stale = [rt.empty((MIB,), np.uint8) for _ in range(4)]
+    del stale
+    gc.collect()
+    assert gradkit.cache_info()["cached_bytes"] == 4 * MIB
+    hits = gradkit.cache_info()["hits"]
+    for _ in range(3):
+        a = rt.empty((2 * MIB,), np.uint8)
+        del a
+    info = gradkit.cache_info()
+    assert info["hits"] == hits + 2                      # every call after the first
+    assert info["cached_bytes"] == 4 * MIB and info["cached_blocks"] == 3
+    # a block larger than the whole limit is not kept, and evicts nothing
+    big = rt.empty((5 * MIB,), np.uint8)
+    del big
+    assert gradkit.cache_info()["cached_blocks"] == 3
+
+
+def test_eviction_frees_the_least_recently_freed_size_first(fresh_cache):
+    gradkit.set_cache_limit(6)
+    a, b = rt.empty((2 * MIB,), np.uint8), rt.empty((3 * MIB,), np.uint8)
+    del a                       # 2 MiB freed first
+    del b                       # then 3 MiB
+    c = rt.empty((MIB,), np.uint8)
+    del c                       # 6 MiB held: fits
+    assert gradkit.cache_info()["cached_bytes"] == 6 * MIB
+    d = rt.empty((4 * MIB,), np.uint8)  # a miss; freeing it must evict 2 then 3 MiB
+    del d
+    info = gradkit.cache_info()
+    assert info["cached_bytes"] == 5 * MIB and info["cached_blocks"] == 2
+    hits = info["hits"]
+    e = rt.empty((MIB,), np.uint8)      # the 1 MiB block is still there
+    assert gradkit.cache_info()["hits"] == hits + 1
+    del e
+
+
 def test_set_cache_limit_returns_the_previous_limit(fresh_cache):
     assert gradkit.set_cache_limit(10) == 64.0
     assert gradkit.set_cache_limit(np.float32(0.5)) == 10.0
