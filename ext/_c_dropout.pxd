@@ -11,6 +11,16 @@ cdef extern from "gradkit/dropout.h" nogil:
                                 gk_index n, double p)
     int gk_dropout_backward_f64(const double *dy, const unsigned char *mask_bits,
                                 double *dx, gk_index n, double p)
+    int gk_drop_path_f32(const float *x, float *y, unsigned char *keep, gk_index rows,
+                         gk_index row_len, double p, unsigned long long seed,
+                         unsigned long long counter)
+    int gk_drop_path_f64(const double *x, double *y, unsigned char *keep, gk_index rows,
+                         gk_index row_len, double p, unsigned long long seed,
+                         unsigned long long counter)
+    int gk_drop_path_backward_f32(const float *dy, const unsigned char *keep, float *dx,
+                                  gk_index rows, gk_index row_len, double p)
+    int gk_drop_path_backward_f64(const double *dy, const unsigned char *keep, double *dx,
+                                  gk_index rows, gk_index row_len, double p)
 
 
 # One entry point per f32/f64 pair: the dtype (GK_DTYPE_F32 or GK_DTYPE_F64) picks the
@@ -35,4 +45,29 @@ cdef inline int gk_dropout_backward(int dtype, const void *dy,
         return gk_dropout_backward_f32(<const float *>dy, mask_bits, <float *>dx, n, p)
     if dtype == GK_DTYPE_F64:
         return gk_dropout_backward_f64(<const double *>dy, mask_bits, <double *>dx, n, p)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_drop_path(int dtype, const void *x, void *y, unsigned char *keep,
+                             gk_index rows, gk_index row_len, double p,
+                             unsigned long long seed,
+                             unsigned long long counter) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_drop_path_f32(<const float *>x, <float *>y, keep, rows, row_len, p, seed,
+                                counter)
+    if dtype == GK_DTYPE_F64:
+        return gk_drop_path_f64(<const double *>x, <double *>y, keep, rows, row_len, p,
+                                seed, counter)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_drop_path_backward(int dtype, const void *dy, const unsigned char *keep,
+                                      void *dx, gk_index rows, gk_index row_len,
+                                      double p) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_drop_path_backward_f32(<const float *>dy, keep, <float *>dx, rows,
+                                         row_len, p)
+    if dtype == GK_DTYPE_F64:
+        return gk_drop_path_backward_f64(<const double *>dy, keep, <double *>dx, rows,
+                                         row_len, p)
     return GK_ERROR(GK_EDTYPE, 0)

@@ -36,3 +36,28 @@ def dropout_backward(object dy, object bits, object dx, Py_ssize_t n, double p):
     with nogil:
         err = c.gk_dropout_backward(dt, pdy, pb, pdx, n, p)
     _check(err)
+
+
+def drop_path(object x, object y, object keep, Py_ssize_t rows, Py_ssize_t row_len,
+              double p, unsigned long long seed, unsigned long long counter):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(rows, row_len)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef void *py = _out(y, dt, "y", n)
+    cdef unsigned char *pk = <unsigned char *>_array(keep, cnp.NPY_BOOL, "keep", rows, True)
+    with nogil:
+        err = c.gk_drop_path(dt, px, py, pk, rows, row_len, p, seed, counter)
+    _check(err)
+
+
+def drop_path_backward(object dy, object keep, object dx, Py_ssize_t rows,
+                       Py_ssize_t row_len, double p):
+    cdef int dt = _float_dtype(dy, "dy"), err
+    cdef Py_ssize_t n = _prod(rows, row_len)
+    cdef const void *pdy = _in(dy, dt, "dy", n)
+    cdef const unsigned char *pk = <const unsigned char *>_array(keep, cnp.NPY_BOOL,
+                                                                 "keep", rows)
+    cdef void *pdx = _out(dx, dt, "dx", n)
+    with nogil:
+        err = c.gk_drop_path_backward(dt, pdy, pk, pdx, rows, row_len, p)
+    _check(err)

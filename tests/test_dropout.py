@@ -186,6 +186,80 @@ def test_drop_path(dtype, rng):
     assert abs(kk.mean() - 0.7) < 5 * math.sqrt(0.21 / kk.size)
 
 
+@pytest.mark.parametrize("shape", [(1,), (1, 1), (7,), (5, 1), (3, 1023), (9, 17, 3),
+                                   (4097, 5), (2, 4096 * 2 + 3), (1100, 1024 * 4 + 1)])
+def test_drop_path_matches_reference(dtype, shape):
+    # samples that straddle the kernel's tiles, widths not a multiple of 8, and outputs
+    # past 16 MiB (streamed stores, from a misaligned start when a sample is odd-sized)
+    rng = np.random.default_rng(len(shape) + shape[0])
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[::97] = np.nan
+    x.flat[1::89] = -np.inf
+    x.flat[2::83] = -0.0
+    with np.errstate(invalid="ignore"):     # NaN and Inf times 0 on dropped samples
+        yr, kr = rd.drop_path(x, 0.4, rng=21)
+        dxr = rd.drop_path_backward(x, kr, 0.4)
+    for y, keep, dx in run_threads(lambda: gd.drop_path(x, 0.4, rng=21)
+                                   + (gd.drop_path_backward(x, kr, 0.4),), (1, 3)):
+        assert_bitwise_equal(keep, kr)
+        assert_bitwise_equal(y, yr)
+        assert_bitwise_equal(dx, dxr)
+
+
+def test_drop_path_layouts(dtype):
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((40, 12)).astype(dtype)
+    keep = np.arange(40) % 3 != 0
+    want = rd.drop_path_backward(base[::2, 1::2], keep[::2], 0.3)
+    for dy in (base[::2, 1::2], base[::2, 1::2].astype(dtype.newbyteorder(">"))):
+        assert_bitwise_equal(gd.drop_path_backward(dy, keep[::2], 0.3), want)
+    ro = base.copy()
+    ro.flags.writeable = False
+    y, k = gd.drop_path(ro, 0.3, rng=2)
+    assert_bitwise_equal(y, rd.drop_path(ro, 0.3, rng=2)[0])
+    # keep bytes other than 0/1 (a bool view of uint8) count as kept
+    odd = np.where(keep, np.uint8(7), np.uint8(0)).view(bool)
+    assert_bitwise_equal(gd.drop_path_backward(base, odd, 0.3),
+                         rd.drop_path_backward(base, keep, 0.3))
+
+
+def test_drop_path_out(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((33, 7)).astype(dtype)
+    y, keep = gd.drop_path(x, 0.3, rng=4)
+    buf = np.full_like(x, 9.0)
+    y2, keep2 = gd.drop_path(x, 0.3, rng=4, out=buf)
+    assert y2 is buf and np.array_equal(keep2, keep)
+    assert_bitwise_equal(buf, y)
+    inplace = x.copy()
+    assert gd.drop_path(inplace, 0.3, rng=4, out=inplace)[0] is inplace
+    assert_bitwise_equal(inplace, y)
+    dx = gd.drop_path_backward(x, keep, 0.3)
+    assert gd.drop_path_backward(x, keep, 0.3, out=buf) is buf
+    assert_bitwise_equal(buf, dx)
+    ev = np.empty_like(x)
+    assert gd.drop_path(x, 0.3, training=False, out=ev)[0] is ev
+    assert_bitwise_equal(ev, x)
+    for bad in (np.empty((33, 6), dtype), np.empty((33, 7), np.float16)):
+        with pytest.raises(ValueError, match="out"):
+            gd.drop_path(x, 0.3, rng=4, out=bad)
+        with pytest.raises(ValueError, match="out"):
+            gd.drop_path_backward(x, keep, 0.3, out=bad)
+
+
+def test_drop_path_kernel_checks_its_sizes():
+    from gradkit._ext import dropout as k
+    x, keep = np.zeros((4, 3), np.float32), np.zeros(4, bool)
+    with pytest.raises(ValueError, match="rows"):
+        k.drop_path(x, x.copy(), keep, -1, 3, 0.5, 1, 0)
+    with pytest.raises(ValueError, match="row_len"):
+        k.drop_path_backward(x, keep, x.copy(), 4, -3, 0.5)
+    with pytest.raises(ValueError, match="p"):
+        k.drop_path_backward(x, keep, x.copy(), 4, 3, 1.5)
+    with pytest.raises(ValueError, match="keep"):
+        k.drop_path(x, x.copy(), keep[:3], 4, 3, 0.5, 1, 0)
+
+
 def test_drop_path_bad_input():
     x = np.zeros((4, 2))
     with pytest.raises(ValueError, match="p"):

@@ -29,6 +29,10 @@ static inline int drop_stream(size_t bytes, const void *y, const void *x)
 const gk_dropout_table GK_ISA_SYM(gk_dropout_table) = {
     .fwd_f32 = dropout_fwd_f32,
     .bwd_f32 = dropout_bwd_f32,
+    .path_fwd_f32 = drop_path_fwd_f32,
+    .path_bwd_f32 = drop_path_bwd_f32,
     .fwd_f64 = dropout_fwd_f64,
     .bwd_f64 = dropout_bwd_f64,
+    .path_fwd_f64 = drop_path_fwd_f64,
+    .path_bwd_f64 = drop_path_bwd_f64,
 };

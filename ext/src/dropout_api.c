@@ -1,5 +1,6 @@
 /* Public entry points of the dropout family: validate, then call the ISA table. */
 #include <math.h>
+#include <stdint.h>
 #include "gk_internal.h"
 #include "gk_api.h"
 #include "kernels.h"
@@ -35,6 +36,41 @@ int gk_dropout_backward_##SFX(const T *dy, const unsigned char *mask_bits, T *dx
     T scale = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0; \
     if (n > 0) \
         dropout_table()->bwd_##SFX(dy, mask_bits, dx, n, scale); \
+    return GK_OK; \
+} \
+int gk_drop_path_##SFX(const T *x, T *y, unsigned char *keep, gk_index rows, \
+                       gk_index row_len, double p, unsigned long long seed, \
+                       unsigned long long counter) \
+{ \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(row_len); \
+    GK_CHECK(row_len == 0 || rows <= PTRDIFF_MAX / row_len, GK_ESIZE, row_len); \
+    GK_CHECK_PTR_IF(rows > 0, keep); \
+    GK_CHECK_PTR_IF(rows > 0 && row_len > 0, x); \
+    GK_CHECK_PTR_IF(rows > 0 && row_len > 0, y); \
+    GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
+    int none; \
+    uint32_t km = gk_dropout_keep_max(p, &none); \
+    T scale = none ? (T)0 : (T)(1.0 / (1.0 - p)); \
+    if (rows > 0) \
+        dropout_table()->path_fwd_##SFX(x, y, keep, rows, row_len, scale, km, none, \
+                                        (uint32_t)seed, (uint32_t)((uint64_t)seed >> 32), \
+                                        (uint64_t)counter); \
+    return GK_OK; \
+} \
+int gk_drop_path_backward_##SFX(const T *dy, const unsigned char *keep, T *dx, \
+                                gk_index rows, gk_index row_len, double p) \
+{ \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(row_len); \
+    GK_CHECK(row_len == 0 || rows <= PTRDIFF_MAX / row_len, GK_ESIZE, row_len); \
+    GK_CHECK_PTR_IF(rows > 0, keep); \
+    GK_CHECK_PTR_IF(rows > 0 && row_len > 0, dy); \
+    GK_CHECK_PTR_IF(rows > 0 && row_len > 0, dx); \
+    GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
+    T scale = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0; \
+    if (rows > 0 && row_len > 0) \
+        dropout_table()->path_bwd_##SFX(dy, keep, dx, rows, row_len, scale); \
     return GK_OK; \
 }
 

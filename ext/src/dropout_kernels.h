@@ -8,7 +8,12 @@
 #define GK_DROPOUT_SIGS(T, SFX) \
     void (*fwd_##SFX)(const T *x, T *y, unsigned char *bits, gk_index n, T scale, \
                       uint32_t keep_max, int none, uint32_t k0, uint32_t k1, uint64_t w0); \
-    void (*bwd_##SFX)(const T *dy, const unsigned char *bits, T *dx, gk_index n, T scale);
+    void (*bwd_##SFX)(const T *dy, const unsigned char *bits, T *dx, gk_index n, T scale); \
+    void (*path_fwd_##SFX)(const T *x, T *y, unsigned char *keep, gk_index rows, \
+                           gk_index row_len, T scale, uint32_t keep_max, int none, \
+                           uint32_t k0, uint32_t k1, uint64_t w0); \
+    void (*path_bwd_##SFX)(const T *dy, const unsigned char *keep, T *dx, gk_index rows, \
+                           gk_index row_len, T scale);
 
 typedef struct {
     GK_DROPOUT_SIGS(float, f32)

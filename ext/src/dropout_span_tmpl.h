@@ -84,3 +84,22 @@ GK_INLINE void GK_T(dropout_bits_span)(const T *dyt, const unsigned char *bt, T 
 {
     GK_T(dropout_bits_span_st)(dyt, bt, dxt, len, scale, 0);
 }
+
+/* y = x * s over a span (drop_path's samples); nt: non-temporal vector stores from the
+ * first 32-byte boundary of y on (the bytes before it with ordinary stores) */
+GK_INLINE void GK_T(scale_span_st)(const T *x, T *y, gk_index len, T s, int nt)
+{
+    gk_index j = 0;
+#if defined(__AVX2__)
+    if (nt)
+        for (; j < len && ((uintptr_t)(y + j) & 31); ++j)
+            y[j] = x[j] * s;
+    const __auto_type sc = GK_CAT(GK_VSCALE_, SFX)(s);
+    const __m256i all = _mm256_set1_epi32(-1);
+    for (; j + 8 <= len; j += 8)
+        GK_T(gk_apply8)(x + j, NULL, y + j, all, sc, nt);
+#endif
+    (void)nt;
+    for (; j < len; ++j)
+        y[j] = x[j] * s;
+}

@@ -40,3 +40,43 @@ static void GK_T(dropout_bwd)(const T *dy, const unsigned char *bits, T *dx, gk_
             gk_sfence();
     }
 }
+
+/* ---- drop_path: one keep byte per sample (row) ---------------------------------------
+ * y = x * s_r on sample r, s_r = scale if kept else 0: the product dropout computes, so a
+ * dropped sample gives x * 0.  Tiles of GK_TILE elements over the flat array as above
+ * (a tile may hold the end of one sample and the start of the next), whatever row_len. */
+static void GK_T(drop_path_bwd)(const T *dy, const unsigned char *keep, T *dx,
+                                gk_index rows, gk_index row_len, T scale)
+{
+    const gk_index n = rows * row_len;
+    const int nt = drop_stream((size_t)n * sizeof(T), dx, dy);
+    GK_TILE_LOOP(n, GK_TILE, t) {
+        gk_index e = t * GK_TILE, end = e + gk_tile_len(t, n, GK_TILE);
+        for (gk_index r = e / row_len; e < end; ++r) {
+            gk_index stop = (r + 1) * row_len < end ? (r + 1) * row_len : end;
+            GK_T(scale_span_st)(dy + e, dx + e, stop - e, keep[r] ? scale : (T)0, nt);
+            e = stop;
+        }
+        if (nt)
+            gk_sfence();
+    }
+}
+
+/* the keep byte of every sample (word w0 + r of the stream), then the scaling */
+static void GK_T(drop_path_fwd)(const T *x, T *y, unsigned char *keep, gk_index rows,
+                                gk_index row_len, T scale, uint32_t keep_max, int none,
+                                uint32_t k0, uint32_t k1, uint64_t w0)
+{
+    GK_TILE_LOOP(rows, GK_TILE, t) {
+        gk_index r0 = t * GK_TILE, len = gk_tile_len(t, rows, GK_TILE);
+        if (none) {
+            memset(keep + r0, 0, (size_t)len);
+            continue;
+        }
+        uint32_t buf[GK_STREAM_BUF(GK_TILE)];
+        const uint32_t *ws = gk_stream_words(k0, k1, w0 + (uint64_t)r0, len, buf);
+        for (gk_index j = 0; j < len; ++j)
+            keep[r0 + j] = (unsigned char)(ws[j] <= keep_max);
+    }
+    GK_T(drop_path_bwd)(x, keep, y, rows, row_len, scale);
+}

@@ -96,14 +96,16 @@ static inline void gk_scratch_done(void *p, int owned)
 
 /* The tile loop of kernels whose output is a function of the element index (random
  * numbers, dropout): elements [0, n) in tiles of `tile` elements fixed by the index,
- * tile t in the loop body.  Tiles are handed out dynamically (a core shared with other
- * work does not hold the others up); a tile's output depends only on its index, so the
- * result does not depend on who computes it. */
+ * tile t in the loop body.  Tiles are split statically: a thread takes the same tiles on
+ * every call, so an output that fits in cache stays in the cache of the core that wrote
+ * it last (handed out dynamically, a 400 KB drop_path took 19 us at 2 threads, 11 us
+ * static, 15 us on one); a tile's output depends only on its index, so the result does
+ * not depend on who computes it. */
 #define GK_TILE_LOOP(n, tile, t) \
     const gk_index ntile_ = ((n) + (tile) - 1) / (tile); \
     const int nt_ = gk_threads_for(n); \
     (void)nt_;  /* read by the pragma only */ \
-    _Pragma("omp parallel for num_threads(nt_) schedule(dynamic, 4) if(nt_ > 1)") \
+    _Pragma("omp parallel for num_threads(nt_) schedule(static) if(nt_ > 1)") \
     for (gk_index t = 0; t < ntile_; ++t)
 
 /* the length of tile t of the tile loop */

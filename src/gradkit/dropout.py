@@ -242,24 +242,8 @@ def dropout_backward(dy: ArrayLike, mask: Optional[DropoutMask], *,
     return dx
 
 
-def _row_scale(a, keep, p):
-    """``a * keep[n] / (1 - p)`` per sample (axis 0), as the stored-mask dropout backward
-    kernel: one bit per element (all of a row's bits equal), so the scale is rounded to
-    a's dtype once and a dropped sample gives ``a * 0``, multithreaded and streamed
-    like dropout itself."""
-    n = a.shape[0]
-    row = a.size // n if n else 0
-    if row % 8 == 0:   # whole bytes per sample: 0xff or 0x00
-        bits = np.repeat(np.where(keep, np.uint8(255), np.uint8(0)), row // 8)
-    else:
-        bits = np.packbits(np.repeat(keep, row), bitorder="little")
-    out = _v.empty(a.shape, a.dtype)
-    _k.dropout_backward(a, bits, out, a.size, p)
-    return out
-
-
-def drop_path(x: ArrayLike, p: float, *, training: bool = True,
-              rng: RNG = None) -> tuple[FloatArray, NDArray[np.bool_]]:
+def drop_path(x: ArrayLike, p: float, *, training: bool = True, rng: RNG = None,
+              out: Optional[FloatArray] = None) -> tuple[FloatArray, NDArray[np.bool_]]:
     r"""Stochastic depth: drop whole samples (axis 0) of a residual branch (timm's
     ``drop_path`` with ``scale_by_keep=True``).
 
@@ -274,8 +258,11 @@ def drop_path(x: ArrayLike, p: float, *, training: bool = True,
     p : float in [0, 1]
         Drop probability per sample.
     training : bool
-        False (or p = 0): return ``x`` itself and ``keep`` all True, as timm does.
+        False (or p = 0): return ``x`` itself (or a copy into ``out``) and ``keep`` all
+        True, as timm does.
     rng : Generator, int or None
+    out : ndarray, optional
+        C-contiguous array of x's shape and dtype (may be x itself).
 
     Returns
     -------
@@ -289,16 +276,21 @@ def drop_path(x: ArrayLike, p: float, *, training: bool = True,
         raise ValueError("x must have at least 1 dimension (the samples)")
     n = x.shape[0]
     if not training or p == 0.0:
-        return x, np.ones(n, bool)
+        return dropout(x, 0.0, training=False, out=out)[0], np.ones(n, bool)
     gen = as_generator(rng)
-    words = np.empty(n, np.uint32)
-    _rk.bits32(words, n, gen.seed, gen._take(n))
-    keep = words.astype(np.uint64) < _keep_bound(p)
-    return _row_scale(x, keep, p), keep
+    y = _v.output(out, x.shape, x.dtype)
+    keep = np.empty(n, bool)
+    # one kernel: the samples' words, then y = x * (kept ? 1 / (1 - p) : 0) per sample
+    # (the scale rounded to x's dtype once, as dropout does)
+    _k.drop_path(x, y, keep, n, x.size // n if n else 0, p, gen.seed, gen._take(n))
+    return y, keep
 
 
-def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float) -> FloatArray:
-    """Gradient of :func:`drop_path`: ``dx = dy * keep / (1 - p)`` per sample."""
+def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float, *,
+                       out: Optional[FloatArray] = None) -> FloatArray:
+    """Gradient of :func:`drop_path`: ``dx = dy * keep / (1 - p)`` per sample (``dy *
+    0`` on a dropped one).  ``out``: C-contiguous array of dy's shape and dtype (may be
+    dy itself)."""
     p = _v.probability(p)
     dy = _v.float_array(dy, "dy")
     keep = np.asarray(keep)
@@ -307,4 +299,8 @@ def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float) -> FloatArray:
     if dy.ndim < 1 or keep.shape != (dy.shape[0],):
         raise ValueError(f"keep must have shape (dy.shape[0],), got {keep.shape} for dy "
                          f"{dy.shape}")
-    return _row_scale(dy, keep, p)
+    keep = np.ascontiguousarray(keep)
+    n = dy.shape[0]
+    dx = _v.output(out, dy.shape, dy.dtype)
+    _k.drop_path_backward(dy, keep, dx, n, dy.size // n if n else 0, p)
+    return dx

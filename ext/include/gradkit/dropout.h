@@ -35,6 +35,26 @@ int gk_dropout_backward_f32(const float *dy, const unsigned char *mask_bits, flo
 int gk_dropout_backward_f64(const double *dy, const unsigned char *mask_bits, double *dx,
                             gk_index n, double p);
 
+/* Stochastic depth (drop_path) of `rows` samples of `row_len` elements each (n = rows *
+ * row_len, sample r the elements r * row_len .. (r + 1) * row_len - 1): sample r is kept
+ * iff word counter + r of the stream of `seed` is < (1 - p) 2**32 (gk_dropout_*'s rule,
+ * one word per sample); y = x / (1 - p) on a kept sample, x * 0 on a dropped one.
+ * keep (required) receives 1 (kept) or 0 per sample.  p in [0, 1] else GK_EVALUE.  y may
+ * be x (in place).  Advance your counter by rows. */
+int gk_drop_path_f32(const float *x, float *y, unsigned char *keep, gk_index rows,
+                     gk_index row_len, double p, unsigned long long seed,
+                     unsigned long long counter);
+int gk_drop_path_f64(const double *x, double *y, unsigned char *keep, gk_index rows,
+                     gk_index row_len, double p, unsigned long long seed,
+                     unsigned long long counter);
+
+/* dx = dy * m per sample from the keep bytes the forward stored (nonzero: kept): m =
+ * 1 / (1 - p) on a kept sample, 0 on a dropped one.  dx may be dy. */
+int gk_drop_path_backward_f32(const float *dy, const unsigned char *keep, float *dx,
+                              gk_index rows, gk_index row_len, double p);
+int gk_drop_path_backward_f64(const double *dy, const unsigned char *keep, double *dx,
+                              gk_index rows, gk_index row_len, double p);
+
 #ifdef __cplusplus
 }
 #endif
