@@ -282,7 +282,11 @@ class Optimizer:
                 coef = None  # no clipping: the plain kernels (g * 1 is g)
         groups = self._groups
         if len(groups) == 1:
-            self._group_step(groups[0], grads, opts[0], self.param_groups[0], coef)
+            entry = groups[0]
+            if entry.ready == entry.needed:  # _group_step's usual case, a frame less
+                self._update(entry.params, grads, entry.state, opts[0], None, coef)
+            else:
+                self._group_step(entry, grads, opts[0], self.param_groups[0], coef)
             return total
         k = 0
         for entry, o, group in zip(groups, opts, self.param_groups):
