@@ -90,8 +90,9 @@ def probe_streams(reads, writes, Py_ssize_t work, int store=-1):
 # (and every view of it) is gone, its block goes back to the cache, and the next output of
 # that size reuses the already-mapped pages.  Only blocks of >= MIN_CACHED_BYTES are
 # cached, at most the limit in all (gradkit.set_cache_limit, GRADKIT_CACHE_MB; 0 turns the
-# cache off); the sizes freed longest ago make room for a block that does not fit.  Blocks handed out are reported to tracemalloc (domain TRACEMALLOC_DOMAIN),
-# as NumPy reports its own data; the free blocks held are what cache_info() reports.
+# cache off); the sizes freed longest ago make room for a block that does not fit.
+# Blocks handed out are reported to tracemalloc (domain TRACEMALLOC_DOMAIN), as NumPy
+# reports its own data; the free blocks held are what cache_info() reports.
 from cpython.ref cimport PyObject, PyTypeObject, Py_INCREF
 from libc.stdint cimport uintptr_t
 from operator import index as _index

@@ -9,6 +9,13 @@
 
 GK_DEFINE_TABLE_GETTER(dropout)
 
+/* drop_path's sizes (rows x row_len elements, no overflow) and its keep bytes */
+#define GK_CHECK_SAMPLES(rows, row_len, keep) \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(row_len); \
+    GK_CHECK(row_len == 0 || rows <= PTRDIFF_MAX / row_len, GK_ESIZE, row_len); \
+    GK_CHECK_PTR_IF(rows > 0, keep)
+
 #define GK_DEFINE_DROPOUT(T, SFX) \
 int gk_dropout_##SFX(const T *x, T *y, unsigned char *mask_bits, gk_index n, double p, \
                      unsigned long long seed, unsigned long long counter) \
@@ -42,10 +49,7 @@ int gk_drop_path_##SFX(const T *x, T *y, unsigned char *keep, gk_index rows, \
                        gk_index row_len, double p, unsigned long long seed, \
                        unsigned long long counter) \
 { \
-    GK_CHECK_SIZE(rows); \
-    GK_CHECK_SIZE(row_len); \
-    GK_CHECK(row_len == 0 || rows <= PTRDIFF_MAX / row_len, GK_ESIZE, row_len); \
-    GK_CHECK_PTR_IF(rows > 0, keep); \
+    GK_CHECK_SAMPLES(rows, row_len, keep); \
     GK_CHECK_PTR_IF(rows > 0 && row_len > 0, x); \
     GK_CHECK_PTR_IF(rows > 0 && row_len > 0, y); \
     GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
@@ -61,10 +65,7 @@ int gk_drop_path_##SFX(const T *x, T *y, unsigned char *keep, gk_index rows, \
 int gk_drop_path_backward_##SFX(const T *dy, const unsigned char *keep, T *dx, \
                                 gk_index rows, gk_index row_len, double p) \
 { \
-    GK_CHECK_SIZE(rows); \
-    GK_CHECK_SIZE(row_len); \
-    GK_CHECK(row_len == 0 || rows <= PTRDIFF_MAX / row_len, GK_ESIZE, row_len); \
-    GK_CHECK_PTR_IF(rows > 0, keep); \
+    GK_CHECK_SAMPLES(rows, row_len, keep); \
     GK_CHECK_PTR_IF(rows > 0 && row_len > 0, dy); \
     GK_CHECK_PTR_IF(rows > 0 && row_len > 0, dx); \
     GK_CHECK_VALUE(p >= 0.0 && p <= 1.0, p); \
