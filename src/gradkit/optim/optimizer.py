@@ -94,6 +94,8 @@ class Optimizer:
     # defined by the subclasses
     _options: Callable[[dict[str, Any]], tuple[Any, ...]]
     _needed: Callable[[tuple[Any, ...]], tuple[str, ...]]
+    # (params, grads, state, opts, fresh, coef): one group's update, in place
+    _update: Callable[..., None]
 
     def __init__(self, params: ParamsArg, defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
