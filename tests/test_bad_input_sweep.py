@@ -266,10 +266,12 @@ def _dropout_calls():
 
     def path():
         g = _gen()
-        return V(dropout.drop_path, x.copy(), 0.3, rng=g, watch=[g.get_state])
+        return V(dropout.drop_path, x.copy(), 0.3, rng=g, out=np.zeros_like(x),
+                 watch=[g.get_state])
 
     def path_bwd():
-        return V(dropout.drop_path_backward, x.copy(), np.arange(6) % 2 == 0, 0.3)
+        return V(dropout.drop_path_backward, x.copy(), np.arange(6) % 2 == 0, 0.3,
+                 out=np.zeros_like(x))
 
     def mask():
         return V(dropout.DropoutMask, (6, 7), 0.3, 1, 0, bits=np.zeros(6, np.uint8))
