@@ -202,6 +202,60 @@ def test_float32_statistics_error_bound(rng):
     assert all(w[2] <= 1.0 for w in worst), [w for w in worst if not w[2] <= 1.0]
 
 
+def test_float32_backward_error_bound(rng):
+    # The bound derived in docs/norm.md ("Accuracy of the float32 backward"): pass A sums
+    # g = dy w and g xhat in float32 blocks of 8 terms per lane.  Against float64
+    # arithmetic on the same float32 inputs and statistics, in units of u = 2**-24 and
+    # with mean(.) over the row:
+    #   LayerNorm |dx - ref| <= u r (5 |g| + 5 |mean g| + 8 |xhat mean(g xhat)|
+    #                                + 8 mean|g| + 12 |xhat| mean|g xhat|)
+    #   RMSNorm   |dx - ref| <= u r (4 |g| + 5 |x mgx| + 9 r^2 |x| mean|g x|),
+    #             mgx = r^2 mean(g x)
+    # Rows: whole and partial blocks, several chunks, shorter than a block, a large
+    # mean, dy whose g nearly cancels (mean g << mean |g|), with and without weight,
+    # tiny and huge dy, and dy large enough that a float32 block sum overflows (the
+    # float64 pass A then runs).
+    u = 2.0 ** -24
+    tiny = np.finfo(np.float64).tiny
+    g_ = rng.standard_normal
+    cases = [(g_((4, 1024)), g_((4, 1024))), (3 * g_((3, 1037)) + 1, g_((3, 1037))),
+             (g_((2, 2 * 4096 + 37)), g_((2, 2 * 4096 + 37))), (g_((5, 7)), g_((5, 7))),
+             (1e4 + g_((4, 300)), g_((4, 300))), (g_((4, 640)), 1e-20 * g_((4, 640))),
+             (g_((4, 640)), 1e20 * g_((4, 640))), (g_((4, 512)), 1e37 * (g_((4, 512)) + 3)),
+             (g_((4, 1000)), 0.5 + 1e-4 * g_((4, 1000)))]   # g cancels: mean g ~ 0
+    cases[-1][1][:, 1::2] *= -1
+    worst = []
+    for xs, dys in cases:
+        x, dy = xs.astype(np.float32), dys.astype(np.float32)
+        n = x.shape[1]
+        for w in (None, (1 + 0.5 * g_(n)).astype(np.float32)):
+            x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+            g = dy64 * (1.0 if w is None else w.astype(np.float64))
+            _, st = norm.layer_norm(x, w, None if w is None else np.zeros_like(w))
+            m = st.mean.astype(np.float64)[:, None]
+            r = st.rstd.astype(np.float64)[:, None]
+            h = (x64 - m) * r
+            mg, mgh = g.mean(1, keepdims=True), (g * h).mean(1, keepdims=True)
+            exact = r * (g - mg - h * mgh)
+            dx = norm.layer_norm_backward(dy, x, st, w)[0]
+            bound = u * r * (5 * abs(g) + 5 * abs(mg) + 8 * abs(h * mgh)
+                             + 8 * abs(g).mean(1, keepdims=True)
+                             + 12 * abs(h) * abs(g * h).mean(1, keepdims=True))
+            worst.append(("ln", x.shape, w is None, float(
+                np.max(abs(dx - exact) / np.maximum(bound, tiny)))))
+            _, st = norm.rms_norm(x, w)
+            r = st.rstd.astype(np.float64)[:, None]
+            mgx = r * r * (g * x64).mean(1, keepdims=True)
+            exact = r * (g - x64 * mgx)
+            dx = norm.rms_norm_backward(dy, x, st, w)[0]
+            bound = u * r * (4 * abs(g) + 5 * abs(x64 * mgx)
+                             + 9 * r * r * abs(x64) * abs(g * x64).mean(1, keepdims=True))
+            worst.append(("rms", x.shape, w is None, float(
+                np.max(abs(dx - exact) / np.maximum(bound, tiny)))))
+    assert all(w[3] <= 1.0 for w in worst), [w for w in worst if not w[3] <= 1.0]
+    assert max(w[3] for w in worst) > 0.01   # the bound is not vacuous
+
+
 def test_float32_block_statistics_well_inside_tolerance(rng):
     # The bound above is the worst case; on i.i.d. rows the errors are a few u.  This
     # guards the ordinary accuracy (the 4-ulp tolerance of the reference tests) on many

@@ -237,11 +237,15 @@ def test_pca_matches_reference(shape, whiten, solver, dtype, rng):
     Y = p.transform(X)
     assert Y.dtype == dtype and Y.shape == (shape[0], k)
     Yr = r.transform(X)
+    atol = (2e-3 if dtype == np.float32 else 1e-7) * np.abs(Yr).max()
     if whiten:  # projections on near-zero variances are round-off: compare big ones
-        big = r.explained_variance_ > 1e-6 * r.explained_variance_[0]
+        ev = r.explained_variance_
+        big = ev > 1e-6 * ev[0]
         Y, Yr = Y[:, big], Yr[:, big]
-    np.testing.assert_allclose(_align(Y, Yr), Yr, rtol=0, atol=(2e-3 if dtype == np.float32
-                                                                 else 1e-7) * np.abs(Yr).max())
+        # whitening divides component i by sqrt(ev_i): the fit's round-off, on the scale
+        # of ev_0, grows by sqrt(ev_0 / ev_i) -- up to 10x more than at 1e-4 ev_0
+        atol = atol * np.maximum(1.0, np.sqrt(1e-4 * ev[0] / ev[big]))
+    np.testing.assert_array_less(np.abs(_align(Y, Yr) - Yr), atol + 0 * Yr)
 
 
 @pytest.mark.parametrize("whiten", [False, True])

@@ -397,6 +397,81 @@ typedef struct {
     T mh, ml, rt, mg, mgx;
 } GK_T(bwd_k);
 
+/* Pass A of a float32 row in T blocks, as chunk_blk_moments (reduce_tmpl.h) adds a
+ * row's statistics: sum g and sum g h with g = dy w and h = ((x - mh) - ml) rt (h_is_xhat;
+ * RMSNorm: h = x), each term computed in T exactly as pass B computes it, added in T
+ * over blocks of GK_BLK_LEN elements (lane k of a block sums elements 16 i + k), each
+ * block's lanes added to double lanes folded in a fixed order: bits independent of the
+ * SIMD path.  A block sum of GK_BLK_TERMS terms is off by at most (GK_BLK_TERMS - 1) u of
+ * the sum of its terms' magnitudes (u = 2^-24); with g's own rounding that is
+ * GK_BLK_TERMS u sum |g| for sum g and (GK_BLK_TERMS + 2) u sum |g h| for sum g h:
+ * see docs/norm.md for what it does to dx.  Returns 0 when a sum is not finite (a
+ * float32 term or block sum overflowed, or the inputs hold one): the caller then sums
+ * in double. */
+GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+                                 const T *GK_RESTRICT w, gk_index n, const GK_T(bwd_k) *k,
+                                 const int has_w, const int h_is_xhat, double *sum_g,
+                                 double *sum_gh)
+{
+    typedef GK_T(tvec) V;
+    const T mh = k->mh, ml = k->ml, rt = k->rt;
+    gk_vd a[GK_NACC], q[GK_NACC];
+    GK_ZERO_ACC(a);
+    GK_ZERO_ACC(q);
+    V bg[GK_BLK_NV], bh[GK_BLK_NV];
+    gk_index j = 0;
+    for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* whole blocks */
+        for (int i = 0; i < GK_BLK_TERMS; ++i)
+            for (int v = 0; v < GK_BLK_NV; ++v) {
+                const gk_index o = j + i * GK_LANES + v * GK_TVLEN;
+                V d, xv, wv, g, h;
+                __builtin_memcpy(&d, dy + o, sizeof d);
+                __builtin_memcpy(&xv, x + o, sizeof xv);
+                if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
+                g = has_w ? d * wv : d;
+                h = h_is_xhat ? ((xv - mh) - ml) * rt : xv;
+                bg[v] = i ? bg[v] + g : g;
+                bh[v] = i ? bh[v] + g * h : g * h;
+            }
+        GK_T(blk_fold)(bg, a);
+        GK_T(blk_fold)(bh, q);
+    }
+    if (j < n) {  /* the last, partial block: whole groups, then one by one */
+        for (int v = 0; v < GK_BLK_NV; ++v) bg[v] = bh[v] = (V){0};
+        for (; j + GK_LANES <= n; j += GK_LANES)
+            for (int v = 0; v < GK_BLK_NV; ++v) {
+                const gk_index o = j + v * GK_TVLEN;
+                V d, xv, wv, g, h;
+                __builtin_memcpy(&d, dy + o, sizeof d);
+                __builtin_memcpy(&xv, x + o, sizeof xv);
+                if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
+                g = has_w ? d * wv : d;
+                h = h_is_xhat ? ((xv - mh) - ml) * rt : xv;
+                bg[v] += g;
+                bh[v] += g * h;
+            }
+        if (j < n) {
+            T lg[GK_LANES], lh[GK_LANES];
+            __builtin_memcpy(lg, bg, sizeof lg);
+            __builtin_memcpy(lh, bh, sizeof lh);
+            for (int l = 0; j + l < n; ++l) {
+                const T d = dy[j + l], xv = x[j + l];
+                const T g = has_w ? d * w[j + l] : d;
+                const T h = h_is_xhat ? ((xv - mh) - ml) * rt : xv;
+                lg[l] += g;
+                lh[l] += g * h;
+            }
+            __builtin_memcpy(bg, lg, sizeof lg);
+            __builtin_memcpy(bh, lh, sizeof lh);
+        }
+        GK_T(blk_fold)(bg, a);
+        GK_T(blk_fold)(bh, q);
+    }
+    *sum_g = gk_fold_vec(a);
+    *sum_gh = gk_fold_vec(q);
+    return isfinite(*sum_g) && isfinite(*sum_gh);
+}
+
 /* Pass B over columns [c0, c0 + len) of a group of G rows: dx of row i into dst[i]
  * (offset 0 is column c0), the terms into pw/pb (may be NULL, columns absolute);
  * pfdy/pfx (may be NULL): the next group's rows, G * GK_TVLEN elements of each
@@ -505,17 +580,27 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
         double sg, sgh, m = rms ? 0.0 : (double)c->mean[i + q], r = (double)c->rstd[i + q];
         dy[q] = c->dy + (i + q) * n;
         x[q] = c->x + (i + q) * n;
-        if (c->wd)
-            GK_T(bwd_sums)(dy[q], x[q], c->wd, n, m, r, 1, !rms, &sg, &sgh);
-        else
-            GK_T(bwd_sums)(dy[q], x[q], NULL, n, m, r, 0, !rms, &sg, &sgh);
         k[q].rt = (T)r;
+        k[q].mh = (T)m;
+        k[q].ml = (T)(m - (double)k[q].mh);
+        /* float32: pass A in T blocks (the terms pass B uses), double if they overflow */
+        int done = 0;
+        if (sizeof(T) == sizeof(float)) {
+            if (c->w)
+                done = GK_T(bwd_blk_sums)(dy[q], x[q], c->w, n, &k[q], 1, !rms, &sg, &sgh);
+            else
+                done = GK_T(bwd_blk_sums)(dy[q], x[q], NULL, n, &k[q], 0, !rms, &sg, &sgh);
+        }
+        if (!done) {
+            if (c->wd)
+                GK_T(bwd_sums)(dy[q], x[q], c->wd, n, m, r, 1, !rms, &sg, &sgh);
+            else
+                GK_T(bwd_sums)(dy[q], x[q], NULL, n, m, r, 0, !rms, &sg, &sgh);
+        }
         if (rms) {
-            k[q].mh = k[q].ml = k[q].mg = 0;
+            k[q].mg = 0;
             k[q].mgx = (T)(r * r * sgh / (double)n);
         } else {
-            k[q].mh = (T)m;
-            k[q].ml = (T)(m - (double)k[q].mh);
             k[q].mg = (T)(sg / (double)n);
             k[q].mgx = (T)(sgh / (double)n);
         }
