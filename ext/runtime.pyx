@@ -26,6 +26,14 @@ def simd_compiled():
     return c.gk_simd_compiled().decode().split(",")
 
 
+def get_stream_min_bytes():
+    return c.gk_get_stream_min_bytes()
+
+
+def _set_stream_min_bytes(size_t size):
+    c.gk_set_stream_min_bytes(size)
+
+
 def stream_scale(cnp.ndarray[cnp.float64_t, ndim=1, mode="c"] a, int reps):
     """Best seconds of `reps` runs of a[i] = s*a[i] + t (GIL released)."""
     cdef double t

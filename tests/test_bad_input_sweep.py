@@ -542,7 +542,7 @@ _NO_ARRAYS_REASONS = {
     "numbers, strings or shapes only": [
         "gradkit.get_include", "gradkit.show_config", "gradkit.get_num_threads",
         "gradkit.set_num_threads", "gradkit.num_threads", "gradkit.set_cache_limit",
-        "gradkit.cache_info",
+        "gradkit.cache_info", "gradkit.set_stream_threshold",
         "gradkit.norm.NormStats",       # a NamedTuple record, checked where it is used
         "gradkit.random.Generator", "gradkit.random.Generator.spawn",
         "gradkit.random.Generator.get_state", "gradkit.random.Generator.set_state",

@@ -17,7 +17,8 @@ import gradkit
 def _env(**changes):
     """The current environment without gradkit's and OpenMP's knobs, plus `changes`."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("GRADKIT_SIMD", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT")}
+           if k not in ("GRADKIT_SIMD", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT",
+                        "GRADKIT_STREAM_MIN_BYTES")}
     env.update(changes)
     return env
 
@@ -34,7 +35,7 @@ def test_show_config_keys_and_types():
     cfg = gradkit.show_config()
     types = {"version": str, "openmp": bool, "simd": str, "simd_compiled": list,
              "num_threads": int, "cpu_count": int, "compiler": str, "build_flags": str,
-             "build_options": dict, "python": str, "numpy": str}
+             "build_options": dict, "python": str, "numpy": str, "stream_min_bytes": int}
     for key, typ in types.items():
         assert isinstance(cfg[key], typ), (key, cfg[key])
     assert "simd_env" in cfg and cfg["simd_env"] in (None, os.environ.get("GRADKIT_SIMD"))
@@ -158,6 +159,98 @@ def test_omp_num_threads_is_respected(n):
                          "print(gradkit.get_num_threads(), c['num_threads'])"],
                   _env(OMP_NUM_THREADS=str(n)))
     assert out.split() == [str(n), str(n)]
+
+
+# ---- the streamed-store threshold --------------------------------------------------------
+def _llc_bytes():
+    """the largest cache cpu0 has in sysfs (what dispatch.c reads), or None"""
+    best = None
+    for i in range(8):
+        try:
+            with open(f"/sys/devices/system/cpu/cpu0/cache/index{i}/size") as f:
+                text = f.read().strip()
+        except OSError:
+            break
+        m = re.fullmatch(r"(\d+)([KMG]?)", text)
+        if m:
+            b = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+            best = max(best or 0, b)
+    return best
+
+
+def test_stream_threshold_default_is_half_the_last_level_cache():
+    out = _python(["-c", "import gradkit; print(gradkit.show_config()['stream_min_bytes'])"],
+                  _env())
+    llc = _llc_bytes()
+    if llc is None and not sys.platform.startswith("linux"):
+        pytest.skip("the cache size comes from sysconf here; only Linux's sysfs is read back")
+    expect = llc // 2 if llc and llc >= 2 << 20 else 16 << 20
+    assert int(out) == expect
+
+
+def test_stream_threshold_from_the_environment():
+    code = ("import gradkit; print(gradkit.show_config()['stream_min_bytes']); "
+            "gradkit.set_stream_threshold(5000); gradkit.set_stream_threshold(None); "
+            "print(gradkit.show_config()['stream_min_bytes'])")
+    assert _python(["-c", code], _env(GRADKIT_STREAM_MIN_BYTES="123456")).split() == \
+        ["123456", "123456"]
+
+
+def test_set_stream_threshold_reaches_every_compiled_module():
+    from gradkit import _config
+    from gradkit._ext import runtime
+    families = re.search(r"families = \[(.*?)\]", open(os.path.join(
+        os.path.dirname(__file__), os.pardir, "ext", "meson.build")).read(), re.S).group(1)
+    names = {m.__name__ for m in _config._compiled_modules()}
+    assert names == {"gradkit.capi", "gradkit._ext.runtime"} | {
+        f"gradkit._ext.{f}" for f in re.findall(r"'(\w+)'", families)}
+    previous = gradkit.set_stream_threshold(4096)
+    try:
+        assert runtime.get_stream_min_bytes() == 4096
+        assert gradkit.show_config()["stream_min_bytes"] == 4096
+        assert gradkit.set_stream_threshold(previous) == 4096
+    finally:
+        gradkit.set_stream_threshold(previous)
+    assert gradkit.show_config()["stream_min_bytes"] == previous
+
+
+@pytest.mark.parametrize("bad, exc", [(1.5, TypeError), ("1", TypeError), (True, TypeError),
+                                      (0, ValueError), (-5, ValueError), (2 ** 64, ValueError)])
+def test_set_stream_threshold_rejects_bad_values(bad, exc):
+    before = gradkit.show_config()["stream_min_bytes"]
+    with pytest.raises(exc, match="nbytes"):
+        gradkit.set_stream_threshold(bad)
+    assert gradkit.show_config()["stream_min_bytes"] == before
+
+
+def test_streamed_and_cached_stores_give_the_same_bits():
+    # every output streamed (threshold 1 byte: odd sizes, unaligned starts) against none
+    from gradkit import dropout, losses, norm
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((37, 301)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    w = rng.standard_normal(301).astype(np.float32)
+    labels = rng.integers(0, 301, 37)
+
+    def run():
+        y, st = norm.layer_norm(x, w, w)
+        out = [y, *norm.layer_norm_backward(dy, x, st, w)]
+        yd, mask = dropout.dropout(x[1:], 0.3, rng=7)
+        out += [yd, mask.to_bool()]
+        out += list(norm.add_dropout_layer_norm(x, dy, w, w, p=0.2, rng=3)[:2])
+        out.append(losses.softmax_cross_entropy(x, labels)[1])
+        out.append(gradkit.random.Generator(5).normal((1001,), dtype=np.float32))
+        return out
+
+    previous = gradkit.set_stream_threshold(1)
+    try:
+        streamed = run()
+        gradkit.set_stream_threshold(1 << 62)
+        cached = run()
+    finally:
+        gradkit.set_stream_threshold(previous)
+    for a, b in zip(streamed, cached):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---- SIMD dispatch: every kernel table gives bitwise the same results -------------------

@@ -76,7 +76,7 @@ static int elementwise(void *const *arrays, const int *dtypes, const gk_index *s
     size_t bytes = 0;
     for (gk_index a = 0; a < narrays; ++a)
         bytes += (size_t)sizes[a] * (dtypes[a] == GK_DTYPE_F32 ? 4 : 8);
-    int reverse = op == OP_SCALE && bytes < GK_STREAM_MIN_BYTES;
+    int reverse = op == OP_SCALE && bytes < gk_get_stream_min_bytes();
     gk_multi_pass pass = {.span = clip_span, .reverse = reverse, .ctx = &ctx};
     int err = gk_multi_run(narrays, sizes, &pass);
     if (err == GK_OK && found_inf)

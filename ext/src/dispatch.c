@@ -9,9 +9,13 @@
 #if !defined(_WIN32) && !defined(__APPLE__) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200112L
 #endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if !defined(_WIN32)
+#include <unistd.h>
+#endif
 #if defined(_WIN32)
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -186,6 +190,71 @@ void gk_set_num_threads(int n)
 }
 
 int gk_have_openmp(void) { return GK_HAVE_OPENMP; }
+
+/* ---- the streamed-store threshold (gk_stream_output) ------------------------------
+ * Half the last-level cache: an output that size and its input fit in the cache
+ * together, and stay there for the next kernel.  The cache size comes from sysfs on
+ * Linux (cpu0's highest cache level; a VM reports its host's), sysconf elsewhere
+ * glibc has it, else GK_STREAM_MIN_BYTES.  0 = not chosen yet; a race on first use
+ * is benign (every thread computes the same value). */
+static size_t gk_stream_min;
+
+static size_t gk_llc_bytes(void)
+{
+    size_t best = 0;
+#if defined(__linux__)
+    for (int i = 0; i < 8; ++i) {
+        char path[64];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        FILE *f = fopen(path, "r");
+        if (!f) break;
+        unsigned long v = 0;
+        char unit = 0;
+        if (fscanf(f, "%lu%c", &v, &unit) >= 1) {
+            size_t b = (size_t)v;
+            if (unit == 'K') b <<= 10;
+            else if (unit == 'M') b <<= 20;
+            else if (unit == 'G') b <<= 30;
+            if (b > best) best = b;
+        }
+        fclose(f);
+    }
+#endif
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    if (!best) {
+        long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+        if (v > 0) best = (size_t)v;
+    }
+#endif
+    return best;
+}
+
+static size_t gk_stream_default(void)
+{
+    const char *env = getenv("GRADKIT_STREAM_MIN_BYTES");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == '\0' && v > 0) return (size_t)v;
+    }
+    size_t llc = gk_llc_bytes();
+    return llc >= ((size_t)2 << 20) ? llc / 2 : GK_STREAM_MIN_BYTES;
+}
+
+size_t gk_get_stream_min_bytes(void)
+{
+    size_t s = __atomic_load_n(&gk_stream_min, __ATOMIC_RELAXED);
+    if (!s) {
+        s = gk_stream_default();
+        __atomic_store_n(&gk_stream_min, s, __ATOMIC_RELAXED);
+    }
+    return s;
+}
+
+void gk_set_stream_min_bytes(size_t bytes)
+{
+    __atomic_store_n(&gk_stream_min, bytes ? bytes : gk_stream_default(), __ATOMIC_RELAXED);
+}
 
 /* Seconds on a monotonic wall clock, for the roofline probe.  Not omp_get_wtime, so a
  * build without OpenMP times the same way (clock() would count CPU time, and at a

@@ -9,7 +9,7 @@
 
 #define GK_TILE GK_DROPOUT_SPAN  /* a tile is one span of dropout_span.h */
 
-/* An output of at least GK_STREAM_MIN_BYTES, not over its input and 32-byte aligned
+/* An output of at least gk_get_stream_min_bytes(), not over its input and 32-byte aligned
  * (tiles and chunks start at multiples of 8 elements, so every vector store is then
  * aligned) is written with non-temporal stores, as the case's probe does. */
 static inline int drop_stream(size_t bytes, const void *y, const void *x)

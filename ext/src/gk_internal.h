@@ -130,18 +130,22 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
 /* Non-temporal (streaming) stores for outputs larger than the last-level cache: the
  * stores go straight to memory instead of first reading each destination line into the
  * cache (write-allocate), so an output costs its own size in bus traffic, not twice.
- * A kernel streams an output of at least GK_STREAM_MIN_BYTES (a size past the L3 of
- * the machines we run on) that is not written over one of its inputs; a smaller output
- * is better left in cache for whoever reads it next.  The output is computed piece by
- * piece into an L1 buffer of GK_STREAM_PIECE elements and copied out (GK_WRITE_PIECES);
- * each thread issues gk_sfence() after its streamed stores. */
+ * A kernel streams an output of at least gk_get_stream_min_bytes() bytes (half the
+ * last-level cache; dispatch.c) that is not written over one of its inputs; a smaller
+ * output is better left in cache for whoever reads it next (on a machine with a 480 MiB
+ * L3, streaming a 32 MiB LayerNorm output made it 1.6x slower).  The output is computed
+ * piece by piece into an L1 buffer of GK_STREAM_PIECE elements and copied out
+ * (GK_WRITE_PIECES); each thread issues gk_sfence() after its streamed stores.
+ * GK_STREAM_MIN_BYTES is the threshold when the OS reports no cache size, and the
+ * fixed size past which a choice that changes result bits (the norm backward's row
+ * grouping) treats data as out of cache: it must depend on the shape only. */
 #define GK_STREAM_MIN_BYTES ((size_t)16 << 20)
 #define GK_STREAM_PIECE 1024
 
 static inline int gk_stream_output(size_t bytes, const void *out, const void *in0,
                                    const void *in1)
 {
-    return bytes >= GK_STREAM_MIN_BYTES && out != in0 && out != in1;
+    return bytes >= gk_get_stream_min_bytes() && out != in0 && out != in1;
 }
 
 /* copy `bytes` bytes (a multiple of the element size, dst aligned to it) with

@@ -194,7 +194,7 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const 
     const int stream_x = gk_stream_output(bytes, dx, dy, s);
     GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
                        bytes >= GK_STREAM_MIN_BYTES,
-                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes)};
+                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes), 0};
     const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);

@@ -327,9 +327,10 @@ static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index r
 /* The group size for rows of `row_bytes` bytes, `bytes` in all: 4, or 2 when the rows
  * are a multiple of 4 KiB apart, give or take a few lines (1024 float32 columns) and
  * dx is written in place (in cache): the same column of 4 rows of dy, x and dx then
- * falls in one L1 set, more lines than its 8 ways.  Past the cache dx goes through a
- * buffer whose rows are spaced apart (and so do the fused backward's rows): 4.  It
- * depends on the shape only, as the grouping must. */
+ * falls in one L1 set, more lines than its 8 ways.  From GK_STREAM_MIN_BYTES on dx
+ * goes through a buffer whose rows are spaced apart (and so do the fused backward's
+ * rows): 4.  It depends on the shape only, as the grouping must (a fixed size, not the
+ * machine's streaming threshold). */
 static inline int gk_bwd_group_for(size_t row_bytes, size_t bytes)
 {
     size_t off = row_bytes % 4096;
@@ -354,7 +355,9 @@ typedef struct {
     const double *wd;
     gk_index rows, cols;
     int stream, pf;
-    int group;   /* gk_bwd_group_for */
+    int group;     /* gk_bwd_group_for */
+    int buffered;  /* dx through an L1 buffer: past GK_STREAM_MIN_BYTES, as the grouping
+                    * assumes (copied out with non-temporal stores when stream) */
 } GK_T(bwd_ctx);
 
 /* Pass A of a backward row, in double lanes: sum g and sum g h, with
@@ -568,8 +571,8 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
 }
 
 /* The backward of the G rows from row i on: dx of row i + q into out[q] -- through an
- * L1 buffer and non-temporal stores when c->stream (the caller fences) -- and the
- * terms into pw/pb (may be NULL). */
+ * L1 buffer when c->buffered, copied out with non-temporal stores when c->stream (the
+ * caller fences) -- and the terms into pw/pb (may be NULL). */
 GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c,
                               gk_index i, T *const *out, double *pw, double *pb)
 {
@@ -610,15 +613,15 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
         pfdy = c->dy + (i + G) * n;
         pfx = c->x + (i + G) * n;
     }
-    /* streamed: pieces of the rows in a buffer whose rows are a line apart beyond the
+    /* buffered: pieces of the rows in a buffer whose rows are a line apart beyond the
      * piece, so they do not share L1 sets with each other */
     T buf[GK_BWD_GROUP * (GK_BWD_PIECE + 64 / sizeof(T))];
     T *dst[GK_BWD_GROUP];
-    const gk_index piece = c->stream ? GK_BWD_PIECE : n;
+    const gk_index piece = c->buffered ? GK_BWD_PIECE : n;
     for (gk_index c0 = 0; c0 < n; c0 += piece) {
         const gk_index len = n - c0 < piece ? n - c0 : piece;
         for (int q = 0; q < G; ++q)
-            dst[q] = c->stream ? buf + q * (GK_BWD_PIECE + 64 / sizeof(T)) : out[q] + c0;
+            dst[q] = c->buffered ? buf + q * (GK_BWD_PIECE + 64 / sizeof(T)) : out[q] + c0;
 #define GK_BWD_APPLY(hw, hpw, hpb) \
         GK_T(bwd_apply)(rms, G, hw, hpw, hpb, dy, x, c->w, dst, pw, pb, c0, len, k, \
                         pfdy, pfx)
@@ -632,9 +635,13 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
             else GK_BWD_APPLY(0, 0, 0);
         }
 #undef GK_BWD_APPLY
-        if (c->stream)
-            for (int q = 0; q < G; ++q)
-                gk_copy_nt(out[q] + c0, dst[q], sizeof(T) * (size_t)len);
+        if (c->buffered)
+            for (int q = 0; q < G; ++q) {
+                if (c->stream)
+                    gk_copy_nt(out[q] + c0, dst[q], sizeof(T) * (size_t)len);
+                else
+                    memcpy(out[q] + c0, dst[q], sizeof(T) * (size_t)len);
+            }
     }
 }
 
@@ -710,7 +717,8 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
     const size_t bytes = (size_t)(rows * cols) * sizeof(T);
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols,
                        gk_stream_output(bytes, dx, dy, x), bytes >= GK_STREAM_MIN_BYTES,
-                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes)};
+                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes),
+                       bytes >= GK_STREAM_MIN_BYTES};
     const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);

@@ -11,7 +11,7 @@
 
 #define GK_TILE ((gk_index)2048)   /* elements per tile (even, a multiple of 8) */
 
-/* An output of at least GK_STREAM_MIN_BYTES (gk_internal.h) is computed tile by tile
+/* An output of at least gk_get_stream_min_bytes() (gk_internal.h) is computed tile by tile
  * into an L1 buffer and copied out with non-temporal stores: it then costs its size in
  * traffic, not twice (no read of the lines it overwrites).  TILE_OUT gives the tile's
  * destination, TILE_DONE copies a buffered tile out. */

@@ -136,7 +136,7 @@ int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, ui
 
 /* ---- constant fills (gradkit.init's zeros, ones, constant, eye) ----------------------
  * Bound by the stores alone, so compiled once here rather than per ISA: tiles split
- * over the threads, and an output of at least GK_STREAM_MIN_BYTES written with
+ * over the threads, and an output of at least gk_get_stream_min_bytes() written with
  * non-temporal stores from an L1 piece of the value (no read of the lines it
  * overwrites), as every kernel's output. */
 #define GK_FILL_TILE ((gk_index)16384)

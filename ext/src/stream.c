@@ -201,7 +201,7 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
         out_len[s] = out_bytes[s];
         int inplace = 0;
         for (int r = 0; r < n_in; ++r) inplace |= in[r] == out[s];
-        out_nt[s] = (store < 0 ? out_bytes[s] >= GK_STREAM_MIN_BYTES : store > 0) && !inplace;
+        out_nt[s] = (store < 0 ? out_bytes[s] >= gk_get_stream_min_bytes() : store > 0) && !inplace;
         if (out_nt[s]) {
             size_t head = (PV_BYTES - ((uintptr_t)out_at[s] & (PV_BYTES - 1))) & (PV_BYTES - 1);
             if (head > out_len[s]) head = out_len[s];

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 from ._config import (cache_info, get_include, get_num_threads, num_threads,
-                      set_cache_limit, set_num_threads, show_config)
+                      set_cache_limit, set_num_threads, set_stream_threshold,
+                      show_config)
 # The families.  gradkit.dropout stays the module: a function of that name would shadow
 # it (and `import gradkit.dropout as D` would then give the function).
 from . import (amp, clip, diagnostics, dropout, gradcheck, init, losses, nn, norm, optim,
@@ -36,7 +37,7 @@ from .quant import dequantize, quantize
 
 __all__ = [
     "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
-    "num_threads", "set_cache_limit", "cache_info",
+    "num_threads", "set_cache_limit", "cache_info", "set_stream_threshold",
     "amp", "clip", "diagnostics", "dropout", "gradcheck", "init", "losses", "nn", "norm",
     "optim", "preprocessing", "quant", "random", "regularization", "schedules",
     "NormStats", "layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward",

@@ -6,7 +6,7 @@ import operator
 import os
 import sys
 import warnings
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -86,6 +86,36 @@ def _cache_bytes(mb):
     return int(value * _MB)
 
 
+def set_stream_threshold(nbytes: Optional[int] = None) -> int:
+    """Write outputs of at least ``nbytes`` bytes with non-temporal stores; returns the
+    previous threshold in bytes.
+
+    A kernel's output that large (and not written over one of its inputs) goes straight
+    to memory instead of through the cache: it then costs its size in memory traffic,
+    not twice, but is not in cache for the next kernel.  The default, restored by
+    ``None``, is ``GRADKIT_STREAM_MIN_BYTES`` from the environment, else half the
+    last-level cache the OS reports (16 MiB if it reports none).  Where the stores go
+    never changes a result.
+    """
+    if nbytes is not None:
+        if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+            raise TypeError(f"nbytes must be an int or None, got {type(nbytes).__name__}")
+        if not 0 < nbytes < 2 ** 63:
+            raise ValueError(f"nbytes must be positive, got {nbytes}")
+    previous = _rt.get_stream_min_bytes()
+    for mod in _compiled_modules():   # each holds its own copy (_common.pxi)
+        mod._set_stream_min_bytes(0 if nbytes is None else int(nbytes))
+    return previous
+
+
+def _compiled_modules():
+    import importlib
+    names = ("runtime", "norm", "clip", "random", "dropout", "optim", "regularization",
+             "preprocessing", "losses", "gradcheck", "quant")
+    mods = [importlib.import_module(f"gradkit._ext.{n}") for n in names]
+    return mods + [importlib.import_module("gradkit.capi")]
+
+
 def set_cache_limit(mb: float) -> float:
     """Keep at most ``mb`` megabytes (MiB) of freed output blocks for reuse; returns the
     previous limit in MB.
@@ -163,6 +193,7 @@ def show_config(print_: bool = False) -> dict[str, Any]:
         "simd_compiled": _rt.simd_compiled(),
         "simd_env": os.environ.get("GRADKIT_SIMD") or None,
         "num_threads": get_num_threads(),
+        "stream_min_bytes": _rt.get_stream_min_bytes(),
         "cpu_count": os.cpu_count(),
         "compiler": _buildinfo.compiler,
         "build_flags": _buildinfo.build_flags,

@@ -221,6 +221,13 @@ void gk_set_num_threads(int n);        /* omp_set_num_threads(n) */
 int gk_have_openmp(void);
 const char *gk_simd_level(void);       /* the kernel table in use: "avx512", "avx2", ... */
 const char *gk_simd_compiled(void);    /* the tables built, comma-separated */
+/* Outputs of at least this many bytes that are not written over an input are written
+ * with non-temporal stores (past the cache, straight to memory).  Default: half the
+ * last-level cache the OS reports (16 MiB when it reports none), or the environment
+ * variable GRADKIT_STREAM_MIN_BYTES read on first use; 0 to set means that default
+ * again.  Changes where the stores go, never a result. */
+size_t gk_get_stream_min_bytes(void);
+void gk_set_stream_min_bytes(size_t size);
 
 /* ---- roofline probe (used by `gradkit bench`) ------------------------------------- */
 /* best-of-`reps` seconds for a[i] = s*a[i] + t over n doubles, and for b[i] = a[i] */
@@ -232,7 +239,7 @@ double gk_stream_copy(const double *a, double *b, gk_index n, int reps);
  * kernel with `work` elements would use (the per-case limit of `gradkit bench`).  An
  * output that is also an input is read and written back (in place); otherwise `store`
  * picks the store kind: 1 non-temporal, 0 ordinary, -1 what gradkit's kernels choose
- * (non-temporal from GK_STREAM_MIN_BYTES up).  Returns an OR of the bytes read (so the
+ * (non-temporal from gk_get_stream_min_bytes() up).  Returns an OR of the bytes read (so the
  * reads are not optimized away). */
 uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes, int n_reads,
                           void *const *writes, const size_t *write_bytes, int n_writes,
