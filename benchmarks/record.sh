@@ -3,8 +3,9 @@
 # the sweep (sizes 1e3..1e8 at 1, 2 and all threads), raw JSON kept in
 # benchmarks/results/, the Markdown tables and the sweep plot beside it.
 # Run it from the repository root on a quiet machine:  sh benchmarks/record.sh
+# (RECORD_TAG=name appends -name to the files: a second machine's run of the same day)
 set -e
-date=$(date -u +%Y-%m-%d)
+date=$(date -u +%Y-%m-%d)${RECORD_TAG:+-$RECORD_TAG}
 out=benchmarks/results
 mkdir -p "$out"
 python -m gradkit bench --sweep "$@" \
