@@ -94,8 +94,8 @@ GK_INLINE void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const
         T *sb = cols <= GK_FUSED_ROW ? row : si;
         if ((stream_s || stream_y) && i + 1 < i1)  /* start the next row's loads early */
             for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T)) {
-                __builtin_prefetch(x + (i + 1) * cols + o, 0, 0);
-                __builtin_prefetch(r + (i + 1) * cols + o, 0, 0);
+                __builtin_prefetch(x + (i + 1) * cols + o, 0, 3);
+                __builtin_prefetch(r + (i + 1) * cols + o, 0, 3);
             }
         for (gk_index o = 0; o < cols; o += GK_DROPOUT_SPAN)
             GK_T(fused_add_span)(x, r, sb + o, bits, i * cols + o,

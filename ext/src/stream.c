@@ -123,6 +123,10 @@ static inline size_t probe_cut(size_t bytes, size_t num, size_t den)
 /* the byte an output-only probe stores: not zero, which this machine (an AMD EPYC
  * guest) writes about twice as fast as other data, while the kernels write data */
 #define PROBE_NO_INPUT 0x3f
+/* Inputs (and ordinary-store outputs) are prefetched PROBE_AHEAD bytes ahead into every
+ * cache level (locality 3, prefetcht0).  Not prefetchnta: on an Intel Xeon guest the
+ * non-temporal hint kept lines out of the large L3, and the probe of a LayerNorm
+ * forward on 64 MiB took 6.1 ms against the kernel's 4.6 (3.0 ms with prefetcht0). */
 #ifndef PROBE_AHEAD
 #define PROBE_AHEAD 2048
 #endif
@@ -139,8 +143,8 @@ GK_INLINE pv probe_walk(const char *const *ins, char *const *outs, const int *nt
     for (; b + 4 * PV_BYTES <= b1; b += 4 * PV_BYTES) {
         pv v0 = PV_LOAD_BYTE(n_in ? 0 : PROBE_NO_INPUT), v1 = v0, v2 = v0, v3 = v0;
         for (int s = 0; s < n_in; ++s) {
-            __builtin_prefetch(ins[s] + b + PROBE_AHEAD, 0, 0);
-            __builtin_prefetch(ins[s] + b + PROBE_AHEAD + 64, 0, 0);
+            __builtin_prefetch(ins[s] + b + PROBE_AHEAD, 0, 3);
+            __builtin_prefetch(ins[s] + b + PROBE_AHEAD + 64, 0, 3);
             v0 = PV_OR(v0, PV_LOAD(ins[s] + b));
             v1 = PV_OR(v1, PV_LOAD(ins[s] + b + PV_BYTES));
             v2 = PV_OR(v2, PV_LOAD(ins[s] + b + 2 * PV_BYTES));
@@ -152,8 +156,8 @@ GK_INLINE pv probe_walk(const char *const *ins, char *const *outs, const int *nt
                 PV_STREAM(o, v0); PV_STREAM(o + PV_BYTES, v1);
                 PV_STREAM(o + 2 * PV_BYTES, v2); PV_STREAM(o + 3 * PV_BYTES, v3);
             } else {
-                __builtin_prefetch(o + PROBE_AHEAD, 1, 0);
-                __builtin_prefetch(o + PROBE_AHEAD + 64, 1, 0);
+                __builtin_prefetch(o + PROBE_AHEAD, 1, 3);
+                __builtin_prefetch(o + PROBE_AHEAD + 64, 1, 3);
                 PV_STORE(o, v0); PV_STORE(o + PV_BYTES, v1);
                 PV_STORE(o + 2 * PV_BYTES, v2); PV_STORE(o + 3 * PV_BYTES, v3);
             }
