@@ -194,9 +194,13 @@ int gk_have_openmp(void) { return GK_HAVE_OPENMP; }
 /* ---- the streamed-store threshold (gk_stream_output) ------------------------------
  * Half the last-level cache: an output that size and its input fit in the cache
  * together, and stay there for the next kernel.  The cache size comes from sysfs on
- * Linux (cpu0's highest cache level; a VM reports its host's), sysconf elsewhere
- * glibc has it, else GK_STREAM_MIN_BYTES.  0 = not chosen yet; a race on first use
- * is benign (every thread computes the same value). */
+ * Linux (cpu0's highest cache level), sysconf elsewhere glibc has it, else
+ * GK_STREAM_MIN_BYTES.  At most GK_STREAM_MAX_DEFAULT: a VM reports its host's whole
+ * L3, of which it gets a share (an Intel Xeon guest reporting 480 MiB: a LayerNorm
+ * forward was faster with ordinary stores up to 32 MiB and streamed from 64 MiB on).
+ * 0 = not chosen yet; a race on first use is benign (every thread computes the same
+ * value). */
+#define GK_STREAM_MAX_DEFAULT ((size_t)48 << 20)
 static size_t gk_stream_min;
 
 static size_t gk_llc_bytes(void)
@@ -238,7 +242,8 @@ static size_t gk_stream_default(void)
         if (*end == '\0' && v > 0) return (size_t)v;
     }
     size_t llc = gk_llc_bytes();
-    return llc >= ((size_t)2 << 20) ? llc / 2 : GK_STREAM_MIN_BYTES;
+    if (llc < ((size_t)2 << 20)) return GK_STREAM_MIN_BYTES;
+    return llc / 2 < GK_STREAM_MAX_DEFAULT ? llc / 2 : GK_STREAM_MAX_DEFAULT;
 }
 
 size_t gk_get_stream_min_bytes(void)
