@@ -401,6 +401,20 @@ typedef struct {
     T mh, ml, rt, mg, mgx;
 } GK_T(bwd_k);
 
+/* the terms g and g h of bwd_blk_sums for the vector of elements from o */
+GK_INLINE void GK_T(bwd_blk_terms)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+                                   const T *GK_RESTRICT w, gk_index o, T mh, T ml, T rt,
+                                   const int has_w, const int h_is_xhat, GK_T(tvec) *g,
+                                   GK_T(tvec) *gh)
+{
+    GK_T(tvec) d, xv, wv;
+    __builtin_memcpy(&d, dy + o, sizeof d);
+    __builtin_memcpy(&xv, x + o, sizeof xv);
+    if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
+    *g = has_w ? d * wv : d;
+    *gh = *g * (h_is_xhat ? ((xv - mh) - ml) * rt : xv);
+}
+
 /* Pass A of a float32 row in T blocks, as chunk_blk_moments (reduce_tmpl.h) adds a
  * row's statistics: sum g and sum g h with g = dy w and h = ((x - mh) - ml) rt (h_is_xhat;
  * RMSNorm: h = x), each term computed in T exactly as pass B computes it, added in T
@@ -408,7 +422,7 @@ typedef struct {
  * block's lanes added to double lanes folded in a fixed order: bits independent of the
  * SIMD path.  A block sum of GK_BLK_TERMS terms is off by at most (GK_BLK_TERMS - 1) u of
  * the sum of its terms' magnitudes (u = 2^-24); with g's own rounding that is
- * GK_BLK_TERMS u sum |g| for sum g and (GK_BLK_TERMS + 2) u sum |g h| for sum g h:
+ * GK_BLK_TERMS u sum |g| for sum g and (GK_BLK_TERMS + 4) u sum |g h| for sum g h:
  * see docs/norm.md for what it does to dx.  Returns 0 when a sum is not finite (a
  * float32 term or block sum overflowed, or the inputs hold one): the caller then sums
  * in double. */
@@ -427,15 +441,11 @@ GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x
     for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* whole blocks */
         for (int i = 0; i < GK_BLK_TERMS; ++i)
             for (int v = 0; v < GK_BLK_NV; ++v) {
-                const gk_index o = j + i * GK_LANES + v * GK_TVLEN;
-                V d, xv, wv, g, h;
-                __builtin_memcpy(&d, dy + o, sizeof d);
-                __builtin_memcpy(&xv, x + o, sizeof xv);
-                if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
-                g = has_w ? d * wv : d;
-                h = h_is_xhat ? ((xv - mh) - ml) * rt : xv;
+                V g, gh;
+                GK_T(bwd_blk_terms)(dy, x, w, j + i * GK_LANES + v * GK_TVLEN, mh, ml, rt,
+                                    has_w, h_is_xhat, &g, &gh);
                 bg[v] = i ? bg[v] + g : g;
-                bh[v] = i ? bh[v] + g * h : g * h;
+                bh[v] = i ? bh[v] + gh : gh;
             }
         GK_T(blk_fold)(bg, a);
         GK_T(blk_fold)(bh, q);
@@ -444,15 +454,11 @@ GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x
         for (int v = 0; v < GK_BLK_NV; ++v) bg[v] = bh[v] = (V){0};
         for (; j + GK_LANES <= n; j += GK_LANES)
             for (int v = 0; v < GK_BLK_NV; ++v) {
-                const gk_index o = j + v * GK_TVLEN;
-                V d, xv, wv, g, h;
-                __builtin_memcpy(&d, dy + o, sizeof d);
-                __builtin_memcpy(&xv, x + o, sizeof xv);
-                if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
-                g = has_w ? d * wv : d;
-                h = h_is_xhat ? ((xv - mh) - ml) * rt : xv;
+                V g, gh;
+                GK_T(bwd_blk_terms)(dy, x, w, j + v * GK_TVLEN, mh, ml, rt, has_w,
+                                    h_is_xhat, &g, &gh);
                 bg[v] += g;
-                bh[v] += g * h;
+                bh[v] += gh;
             }
         if (j < n) {
             T lg[GK_LANES], lh[GK_LANES];
