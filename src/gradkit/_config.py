@@ -94,8 +94,8 @@ def set_stream_threshold(nbytes: Optional[int] = None) -> int:
     to memory instead of through the cache: it then costs its size in memory traffic,
     not twice, but is not in cache for the next kernel.  The default, restored by
     ``None``, is ``GRADKIT_STREAM_MIN_BYTES`` from the environment, else half the
-    last-level cache the OS reports, at most 48 MiB (16 MiB if it reports none).  Where the stores go
-    never changes a result.
+    last-level cache the OS reports, at most 48 MiB (16 MiB if it reports none).
+    Where the stores go never changes a result.
     """
     if nbytes is not None:
         if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
