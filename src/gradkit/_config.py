@@ -202,6 +202,7 @@ def show_config(print_: bool = False) -> dict[str, Any]:
         "numpy": np.__version__,
     }
     if print_:
+        width = max(len(k) for k in cfg)
         for k, v in cfg.items():
-            print(f"{k:>14}: {v}")
+            print(f"{k:>{width}}: {v}")
     return cfg
