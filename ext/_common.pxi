@@ -19,14 +19,7 @@ from _cgradkit cimport (gk_index, GK_DTYPE_F32, GK_DTYPE_F64, GK_ENULL, GK_ESIZE
 cnp.import_array()
 
 
-# The streamed-store threshold lives in each compiled module's copy of the C core (every
-# module links it statically): gradkit.set_stream_threshold sets it in every module
-# through this function, which each wrapper module and gradkit._ext.runtime define.
-from _cgradkit cimport gk_set_stream_min_bytes as _gk_set_stream_min_bytes
-
-
-def _set_stream_min_bytes(size_t size):
-    _gk_set_stream_min_bytes(size)
+include "_stream_threshold.pxi"
 
 
 # ---- status codes -> exceptions ---------------------------------------------------------

@@ -30,8 +30,7 @@ def get_stream_min_bytes():
     return c.gk_get_stream_min_bytes()
 
 
-def _set_stream_min_bytes(size_t size):
-    c.gk_set_stream_min_bytes(size)
+include "_stream_threshold.pxi"
 
 
 def stream_scale(cnp.ndarray[cnp.float64_t, ndim=1, mode="c"] a, int reps):

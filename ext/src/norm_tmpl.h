@@ -722,10 +722,10 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
                              gk_index cols)
 {
     const size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    const int far = bytes >= GK_STREAM_MIN_BYTES;  /* prefetch, and dx through a buffer */
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols,
-                       gk_stream_output(bytes, dx, dy, x), bytes >= GK_STREAM_MIN_BYTES,
-                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes),
-                       bytes >= GK_STREAM_MIN_BYTES};
+                       gk_stream_output(bytes, dx, dy, x), far,
+                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes), far};
     const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);
