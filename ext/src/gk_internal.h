@@ -157,7 +157,14 @@ GK_INLINE void gk_copy_nt(void *GK_RESTRICT dst, const void *GK_RESTRICT src,
     char *d = (char *)dst;
     const char *s = (const char *)src;
     size_t j = 0;
-#if defined(__AVX__) || defined(__SSE2__)
+#if defined(__AVX512F__)
+    enum { V = 64 };
+    size_t head = (V - ((uintptr_t)d & (V - 1))) & (V - 1);
+    if (head > bytes) head = bytes;
+    __builtin_memcpy(d, s, head);
+    for (j = head; j + V <= bytes; j += V)
+        _mm512_stream_si512((void *)(d + j), _mm512_loadu_si512((const void *)(s + j)));
+#elif defined(__AVX__) || defined(__SSE2__)
 #if defined(__AVX__)
     enum { V = 32 };
 #else

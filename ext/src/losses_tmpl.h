@@ -14,7 +14,10 @@
  * NaNs are skipped by the comparison, and reach the loss through exp anyway.
  * v > a ? v : a is what maxps(v, a) computes, NaNs included (a NaN in v gives a), so
  * with AVX it is that one instruction (GCC leaves the select as and/andn/or). */
-#if defined(__AVX__)
+#if defined(__AVX512F__)
+#define GK_VMAX_f32(v, a) ((GK_T(tvec))_mm512_max_ps((__m512)(v), (__m512)(a)))
+#define GK_VMAX_f64(v, a) ((GK_T(tvec))_mm512_max_pd((__m512d)(v), (__m512d)(a)))
+#elif defined(__AVX__)
 #define GK_VMAX_f32(v, a) ((GK_T(tvec))_mm256_max_ps((__m256)(v), (__m256)(a)))
 #define GK_VMAX_f64(v, a) ((GK_T(tvec))_mm256_max_pd((__m256d)(v), (__m256d)(a)))
 #else

@@ -107,7 +107,7 @@ GK_INLINE void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const
                 memcpy(si, sb, sizeof(T) * (size_t)cols);
         }
         double m, rr;
-        GK_T(fwd_stats)(rms, sb, cols, 1, eps, &m, &rr);
+        GK_T(fwd_stats)(rms, sb, cols, 1, 0, eps, &m, &rr);
         if (mean) mean[i] = (T)m;
         if (rstd) rstd[i] = (T)rr;
         GK_T(fwd_write)(rms, sb, w, b, y + i * cols, cols, m, rr, stream_y);

@@ -16,24 +16,26 @@ enum { GK_ROW_SUM, GK_ROW_SUMSQ, GK_ROW_SHIFTED, GK_ROW_SHIFTED_BLK, GK_ROW_SUMS
 #define GK_ROW_STACK 64   /* chunks whose partials fit on the stack */
 #endif
 
-GK_INLINE void GK_T(chunk_moments)(int kind, const T *x, gk_index n, double s, double *r0,
-                                   double *r1)
+GK_INLINE void GK_T(chunk_moments)(int kind, int pf, const T *x, gk_index n, double s,
+                                   double *r0, double *r1)
 {
     switch (kind) {
     case GK_ROW_SUM: *r0 = GK_T(chunk_sum)(x, n, s); break;
     case GK_ROW_SUMSQ: *r0 = GK_T(chunk_sumsq)(x, n, s); break;
-    case GK_ROW_SHIFTED_BLK: GK_T(chunk_blk_moments)(1, x, n, (T)s, r0, r1); break;
-    case GK_ROW_SUMSQ_BLK: GK_T(chunk_blk_moments)(0, x, n, (T)0, NULL, r0); break;
+    case GK_ROW_SHIFTED_BLK: (pf ? GK_T(chunk_blk_moments)(1, 1, x, n, (T)s, r0, r1)
+                                : GK_T(chunk_blk_moments)(1, 0, x, n, (T)s, r0, r1)); break;
+    case GK_ROW_SUMSQ_BLK: (pf ? GK_T(chunk_blk_moments)(0, 1, x, n, (T)0, NULL, r0)
+                              : GK_T(chunk_blk_moments)(0, 0, x, n, (T)0, NULL, r0)); break;
     default: GK_T(chunk_shifted)(x, n, s, r0, r1); break;
     }
 }
 
-static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt,
+static void GK_T(row_moments)(int kind, int pf, const T *x, gk_index n, double s, int nt,
                               double *r0, double *r1)
 {
     if (n <= GK_CHUNK) {  /* one chunk: the common row */
         double p1 = 0.0;
-        GK_T(chunk_moments)(kind, x, n, s, r0, &p1);
+        GK_T(chunk_moments)(kind, pf, x, n, s, r0, &p1);
         if (r1) *r1 = p1;
         return;
     }
@@ -49,7 +51,7 @@ static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt
         for (gk_index c = 0; c < nchunk; ++c) {
             gk_index off = c * GK_CHUNK, len = n - off < GK_CHUNK ? n - off : GK_CHUNK;
             part[2 * c + 1] = 0.0;
-            GK_T(chunk_moments)(kind, x + off, len, s, &part[2 * c], &part[2 * c + 1]);
+            GK_T(chunk_moments)(kind, pf, x + off, len, s, &part[2 * c], &part[2 * c + 1]);
         }
         for (gk_index c = 0; c < nchunk; ++c) {
             a += part[2 * c];
@@ -59,7 +61,7 @@ static void GK_T(row_moments)(int kind, const T *x, gk_index n, double s, int nt
     } else {  /* one thread (or no memory for the partials): the same sums in order */
         for (gk_index off = 0; off < n; off += GK_CHUNK) {
             double p0 = 0.0, p1 = 0.0;
-            GK_T(chunk_moments)(kind, x + off, n - off < GK_CHUNK ? n - off : GK_CHUNK, s,
+            GK_T(chunk_moments)(kind, pf, x + off, n - off < GK_CHUNK ? n - off : GK_CHUNK, s,
                                 &p0, &p1);
             a += p0;
             b += p1;
@@ -106,16 +108,17 @@ GK_INLINE T GK_T(row_shift)(const T *x, gk_index n)
  * folded into double, var = E[d^2] - E[d]^2, kept under the conditions above -- the
  * usual case.  Otherwise, and always for float64 rows, the exact two-pass form: the
  * mean, then the sum of squared deviations, in double. */
-static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double *v)
+static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, int pf, double *m, double *v)
 {
     if (sizeof(T) == sizeof(float)) {
         const T st = GK_T(row_shift)(x, n);
         double s = (double)st, sd, sd2;
         if (n <= GK_CHUNK)  /* one chunk, inline: row_moments' per-call cost is a tenth
                              * of a 256-element row's */
-            GK_T(chunk_blk_moments)(1, x, n, st, &sd, &sd2);
+            pf ? GK_T(chunk_blk_moments)(1, 1, x, n, st, &sd, &sd2)
+               : GK_T(chunk_blk_moments)(1, 0, x, n, st, &sd, &sd2);
         else
-            GK_T(row_moments)(GK_ROW_SHIFTED_BLK, x, n, s, nt, &sd, &sd2);
+            GK_T(row_moments)(GK_ROW_SHIFTED_BLK, pf, x, n, s, nt, &sd, &sd2);
         double dm = sd / (double)n, var = sd2 / (double)n - dm * dm;
         if (gk_blk_sq_ok(sd2, n) && dm * dm <= GK_BLK_SHIFT_MAX_RATIO * var) {
             *m = s + dm;
@@ -124,25 +127,26 @@ static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, double *m, double
         }
     }
     double sum, ssd;
-    GK_T(row_moments)(GK_ROW_SUM, x, n, 0.0, nt, &sum, NULL);
+    GK_T(row_moments)(GK_ROW_SUM, 0, x, n, 0.0, nt, &sum, NULL);
     *m = sum / (double)n;
-    GK_T(row_moments)(GK_ROW_SUMSQ, x, n, *m, nt, &ssd, NULL);
+    GK_T(row_moments)(GK_ROW_SUMSQ, 0, x, n, *m, nt, &ssd, NULL);
     *v = ssd / (double)n;
 }
 
 /* mean(x^2) of a row: float32 in blocks when gk_blk_sq_ok, else (and float64) in double */
-static double GK_T(rms_row_ms)(const T *x, gk_index n, int nt)
+static double GK_T(rms_row_ms)(const T *x, gk_index n, int nt, int pf)
 {
     double v;
     if (sizeof(T) == sizeof(float)) {
         if (n <= GK_CHUNK)  /* one chunk, inline (as ln_row_stats) */
-            GK_T(chunk_blk_moments)(0, x, n, (T)0, NULL, &v);
+            pf ? GK_T(chunk_blk_moments)(0, 1, x, n, (T)0, NULL, &v)
+               : GK_T(chunk_blk_moments)(0, 0, x, n, (T)0, NULL, &v);
         else
-            GK_T(row_moments)(GK_ROW_SUMSQ_BLK, x, n, 0.0, nt, &v, NULL);
+            GK_T(row_moments)(GK_ROW_SUMSQ_BLK, pf, x, n, 0.0, nt, &v, NULL);
         if (gk_blk_sq_ok(v, n))
             return v / (double)n;
     }
-    GK_T(row_moments)(GK_ROW_SUMSQ, x, n, 0.0, nt, &v, NULL);
+    GK_T(row_moments)(GK_ROW_SUMSQ, 0, x, n, 0.0, nt, &v, NULL);
     return v / (double)n;
 }
 
@@ -223,15 +227,15 @@ GK_INLINE void GK_T(fwd_write)(const int rms, const T *x, const T *w, const T *b
 
 /* the row's mean m (0 for RMSNorm) and r = 1 / sqrt(var + eps), var = mean(x^2) for
  * RMSNorm */
-GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, double eps,
-                               double *m, double *r)
+GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, int pf,
+                               double eps, double *m, double *r)
 {
     double v;
     if (rms) {
-        v = GK_T(rms_row_ms)(x, n, nt);
+        v = GK_T(rms_row_ms)(x, n, nt, pf);
         *m = 0.0;
     } else {
-        GK_T(ln_row_stats)(x, n, nt, m, &v);
+        GK_T(ln_row_stats)(x, n, nt, pf, m, &v);
     }
     *r = 1.0 / sqrt(v + eps);
 }
@@ -242,19 +246,17 @@ GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, do
  * row_moments). */
 #define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
 
-/* row i of a run ending at i1; streamed: the next row's loads start early (prefetcht0:
- * the non-temporal hint made a streamed 256 MiB forward 1.65x slower on an Intel Xeon
- * guest), and the fence is the caller's, once per run */
+/* row i; far: x is past the cache, and the statistics pass (the one that reads x from
+ * memory) prefetches GK_PF_AHEAD bytes ahead, into the next rows (prefetching the whole
+ * next row at once, 1 KB to 16 KB in a burst, was 5-10 points of the probe slower);
+ * streamed: the fence is the caller's, once per run */
 GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, T *y,
-                             T *mean, T *rstd, gk_index i, gk_index i1, gk_index cols,
-                             double eps, int stream)
+                             T *mean, T *rstd, gk_index i, gk_index cols, double eps,
+                             int far, int stream)
 {
     const T *xi = x + i * cols;
     double m, r;
-    if (stream && i + 1 < i1)
-        for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T))
-            __builtin_prefetch(xi + cols + o, 0, 3);
-    GK_T(fwd_stats)(rms, xi, cols, 1, eps, &m, &r);
+    GK_T(fwd_stats)(rms, xi, cols, 1, far, eps, &m, &r);
     if (mean) mean[i] = (T)m;
     if (rstd) rstd[i] = (T)r;
     GK_T(fwd_write)(rms, xi, w, b, y + i * cols, cols, m, r, stream);
@@ -264,13 +266,15 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
                               T *mean, T *rstd, gk_index rows, gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
-    int stream = gk_stream_output((size_t)(rows * cols) * sizeof(T), y, x, NULL);
+    const size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    const int stream = gk_stream_output(bytes, y, x, NULL);
+    const int far = bytes >= gk_get_stream_min_bytes();
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         if (nt > rows) nt = (int)rows;
         GK_PARALLEL_FOR(nt, t, nt,
             const gk_index i1 = gk_task_begin(t + 1, nt, rows);
             for (gk_index i = gk_task_begin(t, nt, rows); i < i1; ++i)
-                GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, i1, cols, eps, stream);
+                GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
             if (stream) gk_sfence();  /* each thread orders its own streamed rows */
         );
         return;
@@ -279,7 +283,7 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
     for (gk_index i = 0; i < rows; ++i) {
         const T *xi = x + i * cols;
         double m, r;
-        GK_T(fwd_stats)(rms, xi, cols, nt, eps, &m, &r);
+        GK_T(fwd_stats)(rms, xi, cols, nt, far, eps, &m, &r);
         if (mean) mean[i] = (T)m;
         if (rstd) rstd[i] = (T)r;
         #pragma omp parallel for num_threads(nt) schedule(static)

@@ -28,9 +28,14 @@
 #define GK_VBYTES 16
 #endif
 typedef double gk_vd __attribute__((vector_size(GK_VBYTES)));
-/* vectors of the element type for exact reductions (max, min: any grouping gives the
- * same result), GK_TVBYTES wide (reduce_tmpl.h) */
-#if defined(__AVX__)
+/* vectors of the element type (reduce_tmpl.h), GK_TVBYTES wide: the ISA's full width.
+ * For exact reductions (max, min: any grouping gives the same result), the float32
+ * block sums (lanes fixed by the element index, so any width gives the same bits) and
+ * element-wise passes.  64 bytes on AVX-512: 32 took a LayerNorm forward from 0.23 to
+ * 0.34 ns per element in cache on an Intel Xeon guest. */
+#if defined(__AVX512F__)
+#define GK_TVBYTES 64
+#elif defined(__AVX__)
 #define GK_TVBYTES 32
 #else
 #define GK_TVBYTES 16
