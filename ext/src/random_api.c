@@ -134,47 +134,13 @@ int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, ui
     return GK_OK;
 }
 
-/* ---- constant fills (gradkit.init's zeros, ones, constant, eye) ----------------------
- * Bound by the stores alone, so compiled once here rather than per ISA: tiles split
- * over the threads, and an output of at least gk_get_stream_min_bytes() written with
- * non-temporal stores from an L1 piece of the value (no read of the lines it
- * overwrites), as every kernel's output. */
-#define GK_FILL_TILE ((gk_index)16384)
-/* n elements of `es` bytes, each the value at v, with non-temporal stores straight from
- * a register (plain stores up to the first 16-byte boundary and after the last) */
-static inline void gk_fill_nt(void *out, const void *v, size_t es, gk_index n)
-{
-    char *p = (char *)out, *end = p + (size_t)n * es;
-#if defined(__SSE2__)
-    __m128i r;
-    if (es == 4) r = _mm_castps_si128(_mm_set1_ps(*(const float *)v));
-    else r = _mm_castpd_si128(_mm_set1_pd(*(const double *)v));
-    while (p < end && ((uintptr_t)p & 15)) { memcpy(p, v, es); p += es; }
-    for (; p + 64 <= end; p += 64) {
-        _mm_stream_si128((__m128i *)(void *)p, r);
-        _mm_stream_si128((__m128i *)(void *)(p + 16), r);
-        _mm_stream_si128((__m128i *)(void *)(p + 32), r);
-        _mm_stream_si128((__m128i *)(void *)(p + 48), r);
-    }
-    for (; p + 16 <= end; p += 16) _mm_stream_si128((__m128i *)(void *)p, r);
-#endif
-    for (; p < end; p += es) memcpy(p, v, es);
-}
+/* ---- constant fills (gradkit.init's zeros, ones, constant, eye): random.c ---------- */
 #define GK_DEFINE_FILL(T, SFX) \
 int gk_fill_##SFX(T *out, gk_index n, double value) \
 { \
     GK_CHECK_OUT(out, n); \
-    const T v = (T)value; \
-    const int nt = gk_stream_output((size_t)n * sizeof(T), out, NULL, NULL); \
-    GK_TILE_LOOP(n, GK_FILL_TILE, t) { \
-        gk_index e0 = t * GK_FILL_TILE, len = gk_tile_len(t, n, GK_FILL_TILE); \
-        if (nt) { \
-            gk_fill_nt(out + e0, &v, sizeof(T), len); \
-            gk_sfence(); \
-        } else { \
-            for (gk_index j = 0; j < len; ++j) out[e0 + j] = v; \
-        } \
-    } \
+    if (n > 0) \
+        random_table()->fill_##SFX(out, n, (T)value); \
     return GK_OK; \
 }
 GK_DEFINE_FILL(float, f32)

@@ -28,6 +28,8 @@ typedef struct {
                              uint32_t k0, uint32_t k1, uint64_t w0);
     void (*integers)(int64_t *out, gk_index n, int64_t low, uint64_t range, uint32_t k0,
                      uint32_t k1, uint64_t w0);
+    void (*fill_f32)(float *out, gk_index n, float value);
+    void (*fill_f64)(double *out, gk_index n, double value);
 } gk_random_table;
 
 #endif

@@ -94,7 +94,7 @@ def _fill(y, value):
     """y[...] = value by the compiled fill (threads, non-temporal stores for large
     arrays: ndarray.fill writes on one thread through the cache), for the float32 and
     float64 arrays fill_target gives; any other array by ndarray.fill."""
-    if y.dtype in (np.float32, np.float64) and y.dtype.isnative and y.flags.c_contiguous:
+    if _v.is_float(y.dtype) and y.flags.c_contiguous:
         _rnd.fill(y, y.size, value)
     else:
         y.fill(value)
