@@ -344,9 +344,9 @@ GK_INLINE void GK_T(bn_col_apply)(const int grad, const T *dy, const T *x, T *ou
         for (gk_index i = gk_task_begin(t, nt, N); i < i1; ++i) {
             const T *xi = x + i * K, *gi = grad ? dy + i * K : NULL;
             if (stream)
-                GK_T(bn_out_nt)(grad, 1, gi, xi, out + i * K, K, cf, 0);
+                GK_T(bn_out_a)(grad, 1, 1, gi, xi, out + i * K, K, cf, 0);
             else
-                GK_T(bn_out)(grad, 1, gi, xi, out + i * K, K, cf, 0);
+                GK_T(bn_out_a)(grad, 1, 0, gi, xi, out + i * K, K, cf, 0);
         }
         if (stream) gk_sfence();
     );

@@ -80,9 +80,9 @@ GK_INLINE void GK_T(bn_plane_apply)(const int grad, const T *dy, const T *x, T *
                          ? inner - (sg % nseg) * GK_CHUNK : GK_CHUNK;
             const T *gs = grad ? dy + at : NULL;
             if (stream)
-                GK_T(bn_out_nt)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
+                GK_T(bn_out_a)(grad, 0, 1, gs, x + at, out + at, n, cf, plane % C);
             else
-                GK_T(bn_out)(grad, 0, gs, x + at, out + at, n, cf, plane % C);
+                GK_T(bn_out_a)(grad, 0, 0, gs, x + at, out + at, n, cf, plane % C);
         }
         if (stream) gk_sfence();
     );

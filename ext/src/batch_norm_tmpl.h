@@ -105,11 +105,13 @@ GK_INLINE void GK_T(bn_out)(const int grad, const gk_index cs, const T *dy, cons
     }
 }
 
-/* bn_out with non-temporal stores straight from the registers (no L1 buffer and copy,
- * as GK_WRITE_PIECES does): the elements before out's first vector-aligned address and
- * after its last whole vector go through bn_out, the rest in vectors of GK_TVLEN
- * elements with the same operations element by element, so the same bits.  out must
- * not be x nor dy (gk_stream_output); the caller fences. */
+/* bn_out with the stores aligned: the elements before out's first vector-aligned
+ * address and after its last whole vector go through bn_out, the rest in vectors of
+ * GK_TVLEN elements with the same operations element by element, so the same bits.
+ * NumPy puts large arrays 16 bytes past a line, where every 64-byte store would
+ * straddle two lines.  nt: non-temporal stores straight from the registers (no L1
+ * buffer and copy, as GK_WRITE_PIECES does); out must then not be x nor dy
+ * (gk_stream_output), and the caller fences.  Otherwise out may be x or dy. */
 typedef T GK_T(bnv) __attribute__((vector_size(GK_TVBYTES)));
 
 GK_INLINE GK_T(bnv) GK_T(bn_ld)(const T *p)
@@ -124,9 +126,8 @@ GK_INLINE void GK_T(bn_stream)(T *p, GK_T(bnv) v)
     GK_T(stream_vec)(p, v);   /* reduce_tmpl.h */
 }
 
-GK_INLINE void GK_T(bn_out_nt)(const int grad, const gk_index cs, const T *GK_RESTRICT dy,
-                               const T *GK_RESTRICT x, T *GK_RESTRICT out, gk_index n,
-                               GK_T(bn_coef) cf, gk_index at)
+GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, const T *dy,
+                              const T *x, T *out, gk_index n, GK_T(bn_coef) cf, gk_index at)
 {
     gk_index head = (gk_index)(((GK_TVBYTES - ((uintptr_t)out & (GK_TVBYTES - 1)))
                                 & (GK_TVBYTES - 1)) / sizeof(T));
@@ -152,7 +153,8 @@ GK_INLINE void GK_T(bn_out_nt)(const int grad, const gk_index cs, const T *GK_RE
             v = vk * ((GK_T(bn_ld)(dy + j) - vb) - (vx - vmh) * vs);
         else
             v = ((vx - vmh) - vml) * vs + vb;
-        GK_T(bn_stream)(out + j, v);
+        if (nt) GK_T(bn_stream)(out + j, v);
+        else __builtin_memcpy(out + j, &v, sizeof v);
     }
     GK_T(bn_out)(grad, cs, grad ? dy + j : NULL, x + j, out + j, n - j, cf, at + j * cs);
 }
