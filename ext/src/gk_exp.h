@@ -76,6 +76,13 @@ typedef int64_t gk_v8l __attribute__((vector_size(64)));
 
 /* x < c ? c : x lane by lane (NaN stays NaN) = maxps(c, x): a NaN in either operand
  * gives the second.  GCC leaves the select as cmp/and/andn/or. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* 16 float32 lanes: the pair of 8-lane vectors below in one AVX-512 register */
+typedef float gk_v16f __attribute__((vector_size(64)));
+typedef int32_t gk_v16i __attribute__((vector_size(64)));
+#endif
+
 #if defined(__AVX__)
 #include <immintrin.h>
 GK_INLINE gk_v8f gk_clamp_v_f32(gk_v8f x)
@@ -85,6 +92,9 @@ GK_INLINE gk_v8f gk_clamp_v_f32(gk_v8f x)
 
 GK_INLINE gk_v8d gk_clamp_v_f64(gk_v8d x)
 {
+#if defined(__AVX512F__)
+    return (gk_v8d)_mm512_max_pd(_mm512_set1_pd(-709.0), (__m512d)x);
+#endif
     __m256d c = _mm256_set1_pd(-709.0), lo, hi;
     __builtin_memcpy(&lo, &x, sizeof lo);
     __builtin_memcpy(&hi, (const char *)&x + sizeof lo, sizeof hi);
@@ -126,6 +136,27 @@ GK_INLINE gk_v8f gk_exp_neg_v_f32(gk_v8f x)
     gk_v8i sb = ((gk_v8i)t - 0x4B400000 + 127) << 23;
     return p * (gk_v8f)sb;
 }
+
+#if defined(__AVX512F__)
+/* gk_exp_neg_v_f32 on 16 lanes: the same operations lane by lane, so the same bits */
+GK_INLINE gk_v16f gk_exp_neg_v16_f32(gk_v16f x)
+{
+    const gk_v16f shifter = (gk_v16f){0} + 12582912.0f;
+    gk_v16f xc = (gk_v16f)_mm512_max_ps(_mm512_set1_ps(-88.0f), (__m512)x);
+    gk_v16f t = xc * 1.44269504088896341f + shifter;
+    gk_v16f n = t - shifter;
+    gk_v16f r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    gk_v16f r2 = r * r, r4 = r2 * r2;
+    gk_v16f a = 5.0000001201e-1f + 1.6666665459e-1f * r;
+    gk_v16f b = 4.1665795894e-2f + 8.3334519073e-3f * r;
+    gk_v16f c = 1.3981999507e-3f + 1.9875691500e-4f * r;
+    gk_v16f p = (a + r2 * b) + r4 * c;
+    p = p * r2 + r + 1.0f;
+    gk_v16i sb = ((gk_v16i)t - 0x4B400000 + 127) << 23;
+    return p * (gk_v16f)sb;
+}
+#endif
 
 /* gk_exp_neg_v_f32 of two vectors, statement by statement interleaved: the two
  * ~45-cycle dependency chains then sit side by side in the scheduler, which overlaps

@@ -97,10 +97,33 @@ GK_INLINE void GK_T(exp8)(const T *GK_RESTRICT z, T *GK_RESTRICT e, int len, T m
     *bd += d;
 }
 
-/* two full steps of 16 elements, inv_t = 1, the exps interleaved (gk_exp.h) */
+/* two full steps of 16 elements, inv_t = 1, the exps interleaved (gk_exp.h); AVX-512
+ * float32: the 16 elements in one register, lanes 0-7 summed into bs0 and bd0, 8-15
+ * into bs1 and bd1, as the two 8-lane steps do */
 GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 *bs0,
                            GK_V8 *bd0, GK_V8 *bs1, GK_V8 *bd1)
 {
+#if defined(__AVX512F__)
+    if (sizeof(T) == sizeof(float)) {
+        gk_v16f d;
+        __builtin_memcpy(&d, z, sizeof d);
+        d = d - (float)m;
+        gk_v16f v = gk_exp_neg_v16_f32(d);
+        __builtin_memcpy(e, &v, sizeof v);
+        GK_V8 v0, v1, d0, d1;
+        __m512 vv = (__m512)v, dd = (__m512)d;
+        __m256 t;
+        t = _mm512_castps512_ps256(vv); __builtin_memcpy(&v0, &t, sizeof v0);
+        t = _mm512_extractf32x8_ps(vv, 1); __builtin_memcpy(&v1, &t, sizeof v1);
+        t = _mm512_castps512_ps256(dd); __builtin_memcpy(&d0, &t, sizeof d0);
+        t = _mm512_extractf32x8_ps(dd, 1); __builtin_memcpy(&d1, &t, sizeof d1);
+        *bs0 += v0;
+        *bd0 += d0;
+        *bs1 += v1;
+        *bd1 += d1;
+        return;
+    }
+#endif
     GK_V8 d0, d1;
     __builtin_memcpy(&d0, z, sizeof d0);
     __builtin_memcpy(&d1, z + 8, sizeof d1);
@@ -119,7 +142,11 @@ GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 
 GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_index n, T m,
                                T inv_t, double *sum_shift)
 {
-    double s[GK_LANES] = {0}, sd[GK_LANES] = {0};
+    /* the 16 double lanes as vectors (a scalar convert-and-add per lane and block cost
+     * as much as the exps' own arithmetic on AVX-512) */
+    gk_vd s[GK_NACC], sd[GK_NACC];
+    GK_ZERO_ACC(s);
+    GK_ZERO_ACC(sd);
     const int scaled = inv_t != (T)1;
     for (gk_index b = 0; b < n; b += GK_EXP_BLOCK) {
         gk_index len = n - b < GK_EXP_BLOCK ? n - b : GK_EXP_BLOCK;
@@ -142,16 +169,23 @@ GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_inde
             if (r > 8)
                 GK_T(exp8)(zb + j + 8, eb + j + 8, r - 8, m, inv_t, scaled, &bs1, &bd1);
         }
-        for (int k = 0; k < 8; ++k) {
-            s[k] += (double)bs0[k];
-            s[k + 8] += (double)bs1[k];
-            sd[k] += (double)bd0[k];
-            sd[k + 8] += (double)bd1[k];
+        T ls[GK_LANES], ld[GK_LANES];   /* lane k: bs0[k], lane k + 8: bs1[k] */
+        __builtin_memcpy(ls, &bs0, sizeof bs0);
+        __builtin_memcpy(ls + 8, &bs1, sizeof bs1);
+        __builtin_memcpy(ld, &bd0, sizeof bd0);
+        __builtin_memcpy(ld + 8, &bd1, sizeof bd1);
+        for (int v = 0; v < GK_NACC; ++v) {
+            s[v] += GK_T(ldv)(ls + v * GK_VW);
+            sd[v] += GK_T(ldv)(ld + v * GK_VW);
         }
     }
-    if (sum_shift)
-        *sum_shift = gk_fold16(sd);
-    return gk_fold16(s);
+    double l[GK_LANES];
+    if (sum_shift) {
+        gk_spill(sd, l);
+        *sum_shift = gk_fold16(l);
+    }
+    gk_spill(s, l);
+    return gk_fold16(l);
 }
 #undef GK_V8
 #undef GK_V8I
