@@ -97,33 +97,10 @@ GK_INLINE void GK_T(exp8)(const T *GK_RESTRICT z, T *GK_RESTRICT e, int len, T m
     *bd += d;
 }
 
-/* two full steps of 16 elements, inv_t = 1, the exps interleaved (gk_exp.h); AVX-512
- * float32: the 16 elements in one register, lanes 0-7 summed into bs0 and bd0, 8-15
- * into bs1 and bd1, as the two 8-lane steps do */
+/* two full steps of 16 elements, inv_t = 1, the exps interleaved (gk_exp.h) */
 GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 *bs0,
                            GK_V8 *bd0, GK_V8 *bs1, GK_V8 *bd1)
 {
-#if defined(__AVX512F__)
-    if (sizeof(T) == sizeof(float)) {
-        gk_v16f d;
-        __builtin_memcpy(&d, z, sizeof d);
-        d = d - (float)m;
-        gk_v16f v = gk_exp_neg_v16_f32(d);
-        __builtin_memcpy(e, &v, sizeof v);
-        GK_V8 v0, v1, d0, d1;
-        __m512 vv = (__m512)v, dd = (__m512)d;
-        __m256 t;
-        t = _mm512_castps512_ps256(vv); __builtin_memcpy(&v0, &t, sizeof v0);
-        t = _mm512_extractf32x8_ps(vv, 1); __builtin_memcpy(&v1, &t, sizeof v1);
-        t = _mm512_castps512_ps256(dd); __builtin_memcpy(&d0, &t, sizeof d0);
-        t = _mm512_extractf32x8_ps(dd, 1); __builtin_memcpy(&d1, &t, sizeof d1);
-        *bs0 += v0;
-        *bd0 += d0;
-        *bs1 += v1;
-        *bd1 += d1;
-        return;
-    }
-#endif
     GK_V8 d0, d1;
     __builtin_memcpy(&d0, z, sizeof d0);
     __builtin_memcpy(&d1, z + 8, sizeof d1);
@@ -160,6 +137,24 @@ GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_inde
                 GK_T(exp8)(zb + j + 8, eb + j + 8, 8, m, inv_t, 1, &bs1, &bd1);
             }
         } else {
+#if defined(__AVX512F__)
+            if (sizeof(T) == sizeof(float)) {  /* the 16 lanes in one register */
+                gk_v16f vs = {0}, vd = {0};
+                for (; j + 16 <= len; j += 16) {
+                    gk_v16f d;
+                    __builtin_memcpy(&d, zb + j, sizeof d);
+                    d = d - (float)m;
+                    gk_v16f v = gk_exp_neg_v16_f32(d);
+                    __builtin_memcpy(eb + j, &v, sizeof v);
+                    vs += v;
+                    vd += d;
+                }
+                __builtin_memcpy(&bs0, &vs, sizeof bs0);
+                __builtin_memcpy(&bs1, (const char *)&vs + sizeof bs0, sizeof bs1);
+                __builtin_memcpy(&bd0, &vd, sizeof bd0);
+                __builtin_memcpy(&bd1, (const char *)&vd + sizeof bd0, sizeof bd1);
+            }
+#endif
             for (; j + 16 <= len; j += 16)
                 GK_T(exp16)(zb + j, eb + j, m, &bs0, &bd0, &bs1, &bd1);
         }
