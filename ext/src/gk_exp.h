@@ -119,43 +119,34 @@ GK_INLINE gk_v8d gk_clamp_v_f64(gk_v8d x)
 }
 #endif
 
-GK_INLINE gk_v8f gk_exp_neg_v_f32(gk_v8f x)
-{
-    const gk_v8f shifter = (gk_v8f){0} + 12582912.0f;
-    gk_v8f xc = gk_clamp_v_f32(x);
-    gk_v8f t = xc * 1.44269504088896341f + shifter;
-    gk_v8f n = t - shifter;
-    gk_v8f r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    gk_v8f r2 = r * r, r4 = r2 * r2;
-    gk_v8f a = 5.0000001201e-1f + 1.6666665459e-1f * r;
-    gk_v8f b = 4.1665795894e-2f + 8.3334519073e-3f * r;
-    gk_v8f c = 1.3981999507e-3f + 1.9875691500e-4f * r;
-    gk_v8f p = (a + r2 * b) + r4 * c;
-    p = p * r2 + r + 1.0f;
-    gk_v8i sb = ((gk_v8i)t - 0x4B400000 + 127) << 23;
-    return p * (gk_v8f)sb;
+/* The float32 exp on vectors of V (integer vectors VI), x clamped by CLAMP: the scalar
+ * gk_exp_neg_f32's operations lane by lane, so the same bits at any width.  Defined for
+ * 8 lanes and, with AVX-512, 16. */
+#define GK_DEFINE_EXP_NEG_V_F32(NAME, V, VI, CLAMP) \
+GK_INLINE V NAME(V x) \
+{ \
+    const V shifter = (V){0} + 12582912.0f; \
+    V xc = CLAMP(x); \
+    V t = xc * 1.44269504088896341f + shifter; \
+    V n = t - shifter; \
+    V r = xc - n * 0.693359375f; \
+    r = r - n * -2.12194440e-4f; \
+    V r2 = r * r, r4 = r2 * r2; \
+    V a = 5.0000001201e-1f + 1.6666665459e-1f * r; \
+    V b = 4.1665795894e-2f + 8.3334519073e-3f * r; \
+    V c = 1.3981999507e-3f + 1.9875691500e-4f * r; \
+    V p = (a + r2 * b) + r4 * c; \
+    p = p * r2 + r + 1.0f; \
+    VI sb = ((VI)t - 0x4B400000 + 127) << 23; \
+    return p * (V)sb; \
 }
-
+GK_DEFINE_EXP_NEG_V_F32(gk_exp_neg_v_f32, gk_v8f, gk_v8i, gk_clamp_v_f32)
 #if defined(__AVX512F__)
-/* gk_exp_neg_v_f32 on 16 lanes: the same operations lane by lane, so the same bits */
-GK_INLINE gk_v16f gk_exp_neg_v16_f32(gk_v16f x)
+GK_INLINE gk_v16f gk_clamp_v16_f32(gk_v16f x)
 {
-    const gk_v16f shifter = (gk_v16f){0} + 12582912.0f;
-    gk_v16f xc = (gk_v16f)_mm512_max_ps(_mm512_set1_ps(-88.0f), (__m512)x);
-    gk_v16f t = xc * 1.44269504088896341f + shifter;
-    gk_v16f n = t - shifter;
-    gk_v16f r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    gk_v16f r2 = r * r, r4 = r2 * r2;
-    gk_v16f a = 5.0000001201e-1f + 1.6666665459e-1f * r;
-    gk_v16f b = 4.1665795894e-2f + 8.3334519073e-3f * r;
-    gk_v16f c = 1.3981999507e-3f + 1.9875691500e-4f * r;
-    gk_v16f p = (a + r2 * b) + r4 * c;
-    p = p * r2 + r + 1.0f;
-    gk_v16i sb = ((gk_v16i)t - 0x4B400000 + 127) << 23;
-    return p * (gk_v16f)sb;
+    return (gk_v16f)_mm512_max_ps(_mm512_set1_ps(-88.0f), (__m512)x);
 }
+GK_DEFINE_EXP_NEG_V_F32(gk_exp_neg_v16_f32, gk_v16f, gk_v16i, gk_clamp_v16_f32)
 #endif
 
 /* gk_exp_neg_v_f32 of two vectors, statement by statement interleaved: the two
