@@ -440,3 +440,34 @@ def test_rms_norm_backward_rejects_layer_norm_stats():
         norm.rms_norm_backward(np.ones_like(x), x, ln_stats)
     with pytest.raises(ValueError, match="stats.mean is None"):
         norm.layer_norm_backward(np.ones_like(x), x, rms_stats)
+
+
+@pytest.mark.parametrize("rows", [7, 4301])
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm"])
+def test_backward_out(fn, rows, dtype, rng):
+    """out= receives dx with the bits of a fresh dx, also when it is dy or x itself (in
+    place); 4301x1024 float32 is past 16 MiB (the streamed path, or the direct one when
+    out is an input); a wrong out is refused before anything is written."""
+    cols = 1024 if rows > 100 else 33
+    x = rng.standard_normal((rows, cols)).astype(dtype)
+    dy = rng.standard_normal((rows, cols)).astype(dtype)
+    w = rng.standard_normal(cols).astype(dtype)
+    fwd, bwd = getattr(norm, fn), getattr(norm, fn + "_backward")
+    _, st = fwd(x, w)
+    want = bwd(dy, x, st, w)
+    out = np.full_like(x, np.nan)
+    got = bwd(dy, x, st, w, out=out)
+    assert got[0] is out
+    assert_bitwise_equal(got, want)
+    for alias in ("dy", "x"):
+        a, b = dy.copy(), x.copy()
+        target = a if alias == "dy" else b
+        got = bwd(a, b, st, w, out=target)
+        assert got[0] is target
+        assert_bitwise_equal(got, want)
+    for bad, err, msg in ((np.zeros((rows, cols + 1), dtype), ValueError, "out must have shape"),
+                          (np.zeros((rows, cols), np.float16), ValueError, "out must have dtype"),
+                          (np.zeros((cols, rows), dtype).T, ValueError, "out must be C-contiguous")):
+        with pytest.raises(err, match=msg):
+            bwd(dy, x, st, w, out=bad)
+        assert not bad.any()

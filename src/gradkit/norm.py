@@ -140,12 +140,12 @@ def _stats_arrays(stats, x, need_mean, x_name="x"):
 
 
 def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool,
-                   x_name: str = "x"
+                   x_name: str = "x", out: Any = None
                    ) -> tuple[FloatArray, FloatArray, Optional[FloatArray], FloatArray,
                               Optional[FloatArray], int, int, FloatArray,
                               Optional[FloatArray]]:
-    """Checked arguments and new outputs of a LayerNorm/RMSNorm backward:
-    (x, dy, mean, rstd, weight, rows, cols, dx, dweight)."""
+    """Checked arguments and outputs of a LayerNorm/RMSNorm backward:
+    (x, dy, mean, rstd, weight, rows, cols, dx, dweight); dx is `out` when given."""
     x = _v.float_array(x, x_name)
     dy = _v.like(dy, "dy", x, x_name)
     mean, rstd, nd = _stats_arrays(stats, x, need_mean=need_mean, x_name=x_name)
@@ -156,13 +156,14 @@ def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool,
         raise ValueError(f"{e}: the normalized shape {x_name}.shape[{x.ndim - nd}:] that "
                          f"stats.rstd of shape {rstd.shape} implies") from None
     rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
-    dx = _v.empty(x.shape, x.dtype)
+    dx = _v.output(out, x.shape, x.dtype) if out is not None else _v.empty(x.shape, x.dtype)
     dweight = np.empty(inner, x.dtype) if weight is not None else None
     return x, dy, mean, rstd, weight, rows, cols, dx, dweight
 
 
 def layer_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
-                        weight: Optional[ArrayLike] = None, *, bias: bool = True
+                        weight: Optional[ArrayLike] = None, *, bias: bool = True,
+                        out: Optional[FloatArray] = None
                         ) -> tuple[FloatArray, Optional[FloatArray], Optional[FloatArray]]:
     r"""Gradients of :func:`layer_norm` with respect to x, weight and bias.
 
@@ -187,6 +188,9 @@ def layer_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
         The forward's weight.
     bias : bool
         Whether to compute dbias (the forward had a bias).
+    out : ndarray, optional
+        dx is written into it and returned (x's shape and dtype, C-contiguous,
+        writable); it may be dy or x itself.
 
     Returns
     -------
@@ -197,7 +201,7 @@ def layer_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
         None when ``bias`` is False.
     """
     x, dy, mean, rstd, weight, rows, cols, dx, dweight = _backward_args(
-        dy, x, stats, weight, need_mean=True)
+        dy, x, stats, weight, need_mean=True, out=out)
     dbias = np.empty(x.shape[rstd.ndim:], x.dtype) if bias else None
     _k.layer_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, rows, cols)
     return dx, dweight, dbias
@@ -241,7 +245,8 @@ def rms_norm(x: ArrayLike, weight: Optional[ArrayLike] = None, eps: Optional[flo
 
 
 def rms_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
-                      weight: Optional[ArrayLike] = None
+                      weight: Optional[ArrayLike] = None, *,
+                      out: Optional[FloatArray] = None
                       ) -> tuple[FloatArray, Optional[FloatArray]]:
     r"""Gradients of :func:`rms_norm` with respect to x and weight.
 
@@ -251,6 +256,8 @@ def rms_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
         dx = r\,\bigl(g - x\,r^2\,\overline{g x}\bigr),\quad
         dw = \textstyle\sum_{\text{rows}} dy\,x\,r .
 
+    ``out`` is as in :func:`layer_norm_backward`.
+
     Returns
     -------
     dx : ndarray
@@ -258,7 +265,7 @@ def rms_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
         None when weight is None.
     """
     x, dy, _, rstd, weight, rows, cols, dx, dweight = _backward_args(
-        dy, x, stats, weight, need_mean=False)
+        dy, x, stats, weight, need_mean=False, out=out)
     _k.rms_norm_backward(dy, x, rstd, weight, dx, dweight, rows, cols)
     return dx, dweight
 
