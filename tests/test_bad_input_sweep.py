@@ -225,7 +225,8 @@ def _norm_calls():
             num_batches_tracked=np.zeros((), np.int64), out=np.zeros_like(xb),
             ok={"num_batches_tracked": {"int64"}}),
         "gradkit.norm.batch_norm_backward": lambda: V(norm.batch_norm_backward, dyb.copy(),
-                                                      xb.copy(), bs, wb.copy()),
+                                                      xb.copy(), bs, wb.copy(),
+                                                      out=np.zeros_like(xb)),
         "gradkit.norm.add_dropout_layer_norm": fused_fwd(norm.add_dropout_layer_norm, w, b),
         "gradkit.norm.add_dropout_rms_norm": fused_fwd(norm.add_dropout_rms_norm, w),
         "gradkit.norm.add_dropout_layer_norm_backward": lambda: V(

@@ -482,3 +482,30 @@ def test_float32_column_one_pass_and_its_fallback(kind, rng):
     assert_close(y, yr.astype(np.float64), np.float32, ulps=16)
     if kind == "dead":
         assert not st.mean[::3].any() and not y[:, ::3].any()
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (4, 3, 7, 5), (2100, 2048)])
+def test_backward_out(shape, dtype, rng):
+    """out= receives dx with the bits of a fresh dx, also when it is dy or x itself;
+    (2100, 2048) float32 is past 16 MiB; a wrong out is refused before anything is
+    written."""
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(shape[1]).astype(dtype)
+    b = np.zeros(shape[1], dtype)
+    _, st = norm.batch_norm(x, w, b)
+    want = norm.batch_norm_backward(dy, x, st, w)
+    out = np.full_like(x, np.nan)
+    got = norm.batch_norm_backward(dy, x, st, w, out=out)
+    assert got[0] is out
+    assert_bitwise_equal(got, want)
+    for alias in ("dy", "x"):
+        a, c = dy.copy(), x.copy()
+        target = a if alias == "dy" else c
+        got = norm.batch_norm_backward(a, c, st, w, out=target)
+        assert got[0] is target
+        assert_bitwise_equal(got, want)
+    bad = np.zeros(shape[::-1], dtype).T
+    with pytest.raises(ValueError, match="out must be C-contiguous"):
+        norm.batch_norm_backward(dy, x, st, w, out=bad)
+    assert not bad.any()

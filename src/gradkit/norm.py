@@ -406,7 +406,8 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
 
 
 def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
-                        weight: Optional[ArrayLike] = None, *, bias: bool = True
+                        weight: Optional[ArrayLike] = None, *, bias: bool = True,
+                        out: Optional[FloatArray] = None
                         ) -> tuple[FloatArray, Optional[FloatArray], Optional[FloatArray]]:
     r"""Gradients of :func:`batch_norm` in training mode, through the batch statistics.
 
@@ -433,6 +434,9 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
         The forward's weight, shape (C,).
     bias : bool
         Whether to compute dbias (the forward had a bias).
+    out : ndarray, optional
+        dx is written into it and returned (x's shape and dtype, C-contiguous,
+        writable); it may be dy or x itself.
 
     Returns
     -------
@@ -453,7 +457,7 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     mean = _v.optional_param(stats[0], "stats.mean", x.dtype, shape)
     rstd = _v.optional_param(stats[1], "stats.rstd", x.dtype, shape)
     weight = _v.optional_param(weight, "weight", x.dtype, shape)
-    dx = _v.empty(x.shape, x.dtype)
+    dx = _v.output(out, x.shape, x.dtype) if out is not None else _v.empty(x.shape, x.dtype)
     dweight = np.empty(shape, x.dtype) if weight is not None else None
     dbias = np.empty(shape, x.dtype) if bias else None
     _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
