@@ -9,15 +9,22 @@
 
 #define GK_TILE GK_DROPOUT_SPAN  /* a tile is one span of dropout_span.h */
 
-/* An output of at least gk_get_stream_min_bytes(), not over its input and 32-byte aligned
- * (tiles and chunks start at multiples of 8 elements, so every vector store is then
- * aligned) is written with non-temporal stores, as the case's probe does. */
-static inline int drop_stream(size_t bytes, const void *y, const void *x)
+/* An output of at least gk_get_stream_min_bytes() and not over its input is written with
+ * non-temporal stores, as the case's probe does, when the vector stores can be aligned:
+ * the forward's 32-byte stores need y 32-byte aligned (tiles and chunks start at
+ * multiples of 8 elements, so every store is then aligned); the AVX-512 passes that
+ * apply a stored mask or a constant (apply_span_v, `own_align`) align their vectors on
+ * y themselves and need it aligned only to its element size. */
+static inline int drop_stream(size_t bytes, const void *y, const void *x, int own_align)
 {
-#if defined(__AVX2__)
+#if defined(__AVX512F__)
+    uintptr_t need = own_align ? 7 : 31;
+    return gk_stream_output(bytes, y, x, NULL) && ((uintptr_t)y & need) == 0;
+#elif defined(__AVX2__)
+    (void)own_align;
     return gk_stream_output(bytes, y, x, NULL) && ((uintptr_t)y & 31) == 0;
 #else
-    (void)bytes, (void)y, (void)x;
+    (void)bytes, (void)y, (void)x, (void)own_align;
     return 0;
 #endif
 }

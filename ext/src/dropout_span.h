@@ -131,6 +131,66 @@ GK_INLINE void gk_bits_get(const unsigned char *GK_RESTRICT src, gk_index at,
     }
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* AVX-512, for the passes that apply a stored mask or a constant: a 64-byte vector of
+ * T per step, the keep lanes a k-mask.  The vectors are aligned on y: NumPy puts large
+ * arrays 16 bytes past a line, where every 64-byte store would straddle two lines.  The
+ * elements before y's first line boundary and after its last one are masked vectors
+ * (masked loads do not fault past the data).  Their keep bits come from the mask
+ * bytes, read at any bit. */
+
+/* 16 bits of the mask bytes mb[0, nbytes) from bit `at` on (bits past the end: 0) */
+GK_INLINE unsigned gk_bits16_at(const unsigned char *mb, gk_index at, gk_index nbytes)
+{
+    gk_index b = at / 8;
+    uint32_t w = 0;
+    if (b + 4 <= nbytes)
+        __builtin_memcpy(&w, mb + b, 4);
+    else
+        for (gk_index i = 0; b + i < nbytes; ++i) w |= (uint32_t)mb[b + i] << (8 * i);
+    return (unsigned)(w >> (at % 8)) & 0xFFFFu;
+}
+
+/* elements [j, j + count) with their keep bits k (bit i: element j + i), count <= the
+ * lanes: y = [r +] x * (k ? scale : 0); full: a whole aligned vector (nt: streamed) */
+GK_INLINE void gk_apply_v_f32(const float *x, const float *r, float *y, unsigned k,
+                              __m512 sc, gk_index count, int full, int nt)
+{
+    __m512 s = _mm512_maskz_mov_ps((__mmask16)k, sc);
+    if (full) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x), s);
+        if (r) v = _mm512_add_ps(_mm512_loadu_ps(r), v);
+        if (nt) _mm512_stream_ps(y, v);
+        else _mm512_store_ps(y, v);
+        return;
+    }
+    __mmask16 m = (__mmask16)((1u << count) - 1u);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), s);
+    if (r) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, r), v);
+    _mm512_mask_storeu_ps(y, m, v);
+}
+
+GK_INLINE void gk_apply_v_f64(const double *x, const double *r, double *y, unsigned k,
+                              __m512d sc, gk_index count, int full, int nt)
+{
+    __m512d s = _mm512_maskz_mov_pd((__mmask8)k, sc);
+    if (full) {
+        __m512d v = _mm512_mul_pd(_mm512_loadu_pd(x), s);
+        if (r) v = _mm512_add_pd(_mm512_loadu_pd(r), v);
+        if (nt) _mm512_stream_pd(y, v);
+        else _mm512_store_pd(y, v);
+        return;
+    }
+    __mmask8 m = (__mmask8)((1u << count) - 1u);
+    __m512d v = _mm512_mul_pd(_mm512_maskz_loadu_pd(m, x), s);
+    if (r) v = _mm512_add_pd(_mm512_maskz_loadu_pd(m, r), v);
+    _mm512_mask_storeu_pd(y, m, v);
+}
+#define GK_VSCALE512_f32(s) _mm512_set1_ps(s)
+#define GK_VSCALE512_f64(s) _mm512_set1_pd(s)
+#endif
+
 #if defined(__AVX2__)
 #include <immintrin.h>
 /* 8 elements per step: keep = (word <= keep_max) as a lane mask (unsigned compare via

@@ -7,7 +7,7 @@ static void GK_T(dropout_fwd)(const T *x, T *y, unsigned char *bits, gk_index n,
                               uint32_t keep_max, int none, uint32_t k0, uint32_t k1,
                               uint64_t w0)
 {
-    const int nt = drop_stream((size_t)n * sizeof(T), y, x);
+    const int nt = drop_stream((size_t)n * sizeof(T), y, x, 0);
     GK_TILE_LOOP(n, GK_TILE, t) {
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         if (none) {
@@ -32,7 +32,7 @@ static void GK_T(dropout_fwd)(const T *x, T *y, unsigned char *bits, gk_index n,
 static void GK_T(dropout_bwd)(const T *dy, const unsigned char *bits, T *dx, gk_index n,
                               T scale)
 {
-    const int nt = drop_stream((size_t)n * sizeof(T), dx, dy);
+    const int nt = drop_stream((size_t)n * sizeof(T), dx, dy, 1);
     GK_TILE_LOOP(n, GK_TILE, t) {
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         GK_T(dropout_bits_span_st)(dy + e0, bits + e0 / 8, dx + e0, len, scale, nt);
@@ -49,7 +49,7 @@ static void GK_T(drop_path_bwd)(const T *dy, const unsigned char *keep, T *dx,
                                 gk_index rows, gk_index row_len, T scale)
 {
     const gk_index n = rows * row_len;
-    const int nt = drop_stream((size_t)n * sizeof(T), dx, dy);
+    const int nt = drop_stream((size_t)n * sizeof(T), dx, dy, 1);
     GK_TILE_LOOP(n, GK_TILE, t) {
         gk_index e = t * GK_TILE, end = e + gk_tile_len(t, n, GK_TILE);
         for (gk_index r = e / row_len; e < end; ++r) {
