@@ -515,10 +515,68 @@ GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x
     return isfinite(*sum_g) && isfinite(*sum_gh);
 }
 
+/* Pass B on column j (offset c0 + j) of a group of G rows: the vector loop's arithmetic,
+ * one column at a time (so the same bits), for the columns around bwd_apply's vectors */
+GK_INLINE void GK_T(bwd_col)(const int rms, const int G, const int has_w, const int has_pw,
+                             const int has_pb, const T *const *dy, const T *const *x,
+                             const T *GK_RESTRICT w, T *const *dst, double *GK_RESTRICT pw,
+                             double *GK_RESTRICT pb, gk_index c0, gk_index j,
+                             const GK_T(bwd_k) *k)
+{
+    const int f32 = sizeof(T) == sizeof(float);
+    const gk_index o = c0 + j;
+    const T wj = has_w ? w[o] : (T)1;
+    T sw = 0, sb = 0;
+    double qw = has_pw ? pw[o] : 0.0, qb = has_pb ? pb[o] : 0.0;
+    for (int i = 0; i < G; ++i) {
+        const T d = dy[i][o], xv = x[i][o];
+        const T g = has_w ? d * wj : d;
+        T xh;
+        if (rms) {
+            xh = xv * k[i].rt;
+            dst[i][j] = k[i].rt * (g - xv * k[i].mgx);
+        } else {
+            xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
+            dst[i][j] = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
+        }
+        if (f32) {
+            sw += d * xh;
+            sb += d;
+        } else {
+            qw += (double)d * (double)xh;
+            qb += (double)d;
+        }
+    }
+    if (f32) {
+        qw += (double)sw;
+        qb += (double)sb;
+    }
+    if (has_pw) pw[o] = qw;
+    if (has_pb) pb[o] = qb;
+}
+
+/* Columns of dst before the first whose vectors are aligned to GK_TVBYTES in every row
+ * (0 when the rows are not equally aligned, or not aligned to T) */
+GK_INLINE gk_index GK_T(bwd_head)(const int G, T *const *dst, gk_index len)
+{
+    const uintptr_t a = (uintptr_t)dst[0];
+    if (a % sizeof(T))
+        return 0;
+    for (int i = 1; i < G; ++i)
+        if (((uintptr_t)dst[i] - a) % GK_TVBYTES)
+            return 0;
+    gk_index head = (gk_index)(((GK_TVBYTES - (a & (GK_TVBYTES - 1))) & (GK_TVBYTES - 1))
+                               / sizeof(T));
+    return head < len ? head : len;
+}
+
 /* Pass B over columns [c0, c0 + len) of a group of G rows: dx of row i into dst[i]
  * (offset 0 is column c0), the terms into pw/pb (may be NULL, columns absolute);
  * pfdy/pfx (may be NULL): the next group's rows, G * GK_TVLEN elements of each
- * prefetched per step. */
+ * prefetched per step.  The vectors' stores are aligned on dst (NumPy puts large arrays
+ * 16 bytes past a line, where every 64-byte store straddles two: 8192x1024 float32
+ * backwards took 8-12% longer into such an array than into an aligned one); the columns
+ * before the first aligned vector and after the last go one by one (bwd_col). */
 GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
                                const int has_pw, const int has_pb, const T *const *dy,
                                const T *const *x, const T *GK_RESTRICT w, T *const *dst,
@@ -528,7 +586,10 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
 {
     typedef GK_T(tvec) V;
     const int f32 = sizeof(T) == sizeof(float);
+    const gk_index head = GK_T(bwd_head)(G, dst, len);
     gk_index j = 0;
+    for (; j < head; ++j)
+        GK_T(bwd_col)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, k);
     for (; j + GK_TVLEN <= len; j += GK_TVLEN) {
         const gk_index o = c0 + j;
         V wv = {0}, sw = {0}, sb = {0};
@@ -577,37 +638,8 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
             if (has_pb) __builtin_memcpy(pb + o, &sb, sizeof sb);
         }
     }
-    for (; j < len; ++j) {  /* the same arithmetic, one column at a time */
-        const gk_index o = c0 + j;
-        const T wj = has_w ? w[o] : (T)1;
-        T sw = 0, sb = 0;
-        double qw = has_pw ? pw[o] : 0.0, qb = has_pb ? pb[o] : 0.0;
-        for (int i = 0; i < G; ++i) {
-            const T d = dy[i][o], xv = x[i][o];
-            const T g = has_w ? d * wj : d;
-            T xh;
-            if (rms) {
-                xh = xv * k[i].rt;
-                dst[i][j] = k[i].rt * (g - xv * k[i].mgx);
-            } else {
-                xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
-                dst[i][j] = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
-            }
-            if (f32) {
-                sw += d * xh;
-                sb += d;
-            } else {
-                qw += (double)d * (double)xh;
-                qb += (double)d;
-            }
-        }
-        if (f32) {
-            qw += (double)sw;
-            qb += (double)sb;
-        }
-        if (has_pw) pw[o] = qw;
-        if (has_pb) pb[o] = qb;
-    }
+    for (; j < len; ++j)
+        GK_T(bwd_col)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, k);
 }
 
 /* The backward of the G rows from row i on: dx of row i + q into out[q] -- through an
