@@ -178,7 +178,7 @@ def _svd_desc(X, denom, complete=False):
     With `complete`, V holds all n_features directions even when n_samples is smaller
     (the missing eigenvalues are 0)."""
     mean = np.empty(X.shape[1])
-    Xc = np.empty(X.shape)
+    Xc = _v.empty(X.shape, np.float64)
     if _k.center(X, None, mean, Xc):
         _v.raise_nonfinite(X)
     full = complete and X.shape[0] < X.shape[1]
@@ -206,7 +206,7 @@ def _project(X, mean, M):
     into a cache-resident buffer of X's dtype and multiplied by M (BLAS gemm of that
     dtype: float32 data get sgemm), chunks in parallel.  Output in X's dtype."""
     rows, cols = X.shape
-    Y = np.empty((rows, M.shape[1]), X.dtype)
+    Y = _v.empty((rows, M.shape[1]), X.dtype)  # cached memory: no first-touch faults
     M = np.ascontiguousarray(M, dtype=X.dtype)
     with _threads_for_blas(rows, rows * cols):
         bad = _k.project(X, mean, M, Y)
@@ -388,7 +388,8 @@ class Standardizer(_Preprocessor):
         inplace = (not copy) and was_array and X.flags.writeable
         if inplace and not np.isfinite(X).all():  # checked before X is overwritten
             _v.raise_nonfinite(X)
-        Y = X if inplace else np.empty_like(X)
+        # a fresh 200 MB output costs more in page faults than the pass (output cache)
+        Y = X if inplace else _v.empty(X.shape, X.dtype)
         mean = self._mean if self.with_mean else None
         scale = self.scale_ if self.with_std else None
         if _k.standardize(X, Y, mean, scale):
