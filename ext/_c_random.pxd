@@ -26,6 +26,8 @@ cdef extern from "gradkit/random.h" nogil:
                            uint64_t seed, uint64_t counter)
     int gk_fill_f32(float *out, gk_index n, double value)
     int gk_fill_f64(double *out, gk_index n, double value)
+    int gk_fill_eye_f32(float *out, gk_index rows, gk_index cols)
+    int gk_fill_eye_f64(double *out, gk_index rows, gk_index cols)
 
 cdef extern from "gradkit/philox.h" nogil:
     int GK_PHILOX_M0
@@ -91,4 +93,13 @@ cdef inline int gk_fill(int dtype, void *out, gk_index n, double value) noexcept
         return gk_fill_f32(<float *>out, n, value)
     if dtype == GK_DTYPE_F64:
         return gk_fill_f64(<double *>out, n, value)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_fill_eye(int dtype, void *out, gk_index rows,
+                            gk_index cols) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_fill_eye_f32(<float *>out, rows, cols)
+    if dtype == GK_DTYPE_F64:
+        return gk_fill_eye_f64(<double *>out, rows, cols)
     return GK_ERROR(GK_EDTYPE, 0)

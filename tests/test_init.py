@@ -338,3 +338,26 @@ def test_constant_fills_every_element(n, dtype):
     assert_bitwise_equal(init.ones(n, dtype=dtype), np.ones(n, dtype))
     if dtype == np.float32:
         assert (init.constant(3, 1e40, dtype=dtype) == np.inf).all()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 5), (5, 3), (17, 17),
+                                   (40000, 2), (2, 40000), (300, 70000), (4097, 4099)])
+def test_eye_one_pass_every_element(shape, dtype):
+    """The compiled eye (zeros and the diagonal in one pass): tiles over threads,
+    non-temporal stores from the streaming threshold on (the last two shapes, in
+    float64 the last three), with diagonal elements inside streamed vectors, in the
+    plain stores at the ends of tiles, and several in one vector (2 columns); into a
+    buffer that starts off any vector boundary, leaving its neighbours alone; 1 and 3
+    threads."""
+    n = shape[0] * shape[1]
+    buf = np.full(n + 2, 7.0, dtype)
+    out = buf[1:-1].reshape(shape)
+
+    def run():
+        out.fill(7)
+        assert init.eye(None, out=out) is out
+        assert_bitwise_equal(out, np.eye(*shape, dtype=dtype))
+        assert buf[0] == 7 and buf[-1] == 7
+        return init.eye(shape, dtype=dtype)
+    for y in run_threads(run, (1, 3)):
+        assert_bitwise_equal(y, np.eye(*shape, dtype=dtype))

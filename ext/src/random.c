@@ -321,43 +321,58 @@ typedef float gk_fill_vf __attribute__((vector_size(16)));
 typedef double gk_fill_vd __attribute__((vector_size(16)));
 #define GK_FILL_NT_F32(p, v) _mm_stream_ps((p), (__m128)(v))
 #define GK_FILL_NT_F64(p, v) _mm_stream_pd((p), (__m128d)(v))
+#else  /* no non-temporal store: the plain loop below does every element */
+#define GK_FILL_NO_NT
+typedef float gk_fill_vf __attribute__((vector_size(16)));
+typedef double gk_fill_vd __attribute__((vector_size(16)));
+#define GK_FILL_NT_F32(p, v) __builtin_memcpy((p), &(v), sizeof(v))
+#define GK_FILL_NT_F64(p, v) __builtin_memcpy((p), &(v), sizeof(v))
 #endif
 
+/* out[0, n) = v, except the ndiag elements k * dstep (k < ndiag), which get dv (eye: a
+ * rows x cols matrix has dstep = cols + 1).  Streamed: the vectors that hold a diagonal
+ * element are stored with it (writing it afterwards would read its line back from
+ * memory); the plain stores at a tile's ends, and every store of an unstreamed output,
+ * take v, then the diagonal elements among them get dv. */
 #define GK_DEFINE_FILL(T, SFX, VT, NT_STORE) \
-static void fill_##SFX(T *out, gk_index n, T v) \
+static void fill_##SFX(T *out, gk_index n, T v, gk_index dstep, gk_index ndiag, T dv) \
 { \
-    const int nt = gk_stream_output((size_t)n * sizeof(T), out, NULL, NULL); \
+    enum { VL = (int)(sizeof(VT) / sizeof(T)) }; \
+    int nt = gk_stream_output((size_t)n * sizeof(T), out, NULL, NULL); \
+    GK_FILL_STREAMS(nt); \
     GK_TILE_LOOP(n, GK_FILL_TILE, t) { \
-        T *GK_RESTRICT o = out + t * GK_FILL_TILE; \
-        const gk_index len = gk_tile_len(t, n, GK_FILL_TILE); \
-        gk_index j = 0; \
+        const gk_index e0 = t * GK_FILL_TILE, len = gk_tile_len(t, n, GK_FILL_TILE); \
+        T *GK_RESTRICT o = out + e0; \
+        const gk_index k0 = ndiag ? (e0 + dstep - 1) / dstep : 0;  /* first diagonal here */ \
+        gk_index j = 0, v0 = 0, v1 = 0;  /* [v0, v1): the streamed vectors */ \
         if (nt) {  /* plain stores up to the first vector boundary and after the last */ \
             const VT vv = (VT){0} + v; \
             for (; j < len && ((uintptr_t)(o + j) & (sizeof(VT) - 1)); ++j) o[j] = v; \
-            for (; j + (gk_index)(sizeof(VT) / sizeof(T)) <= len; \
-                 j += (gk_index)(sizeof(VT) / sizeof(T))) \
-                NT_STORE(o + j, vv); \
+            v0 = j; \
+            gk_index k = k0; \
+            for (; j + VL <= len; j += VL) { \
+                VT x = vv; \
+                for (; k < ndiag && k * dstep - e0 < j + VL; ++k) \
+                    if (k * dstep - e0 >= j) x[k * dstep - e0 - j] = dv; \
+                NT_STORE(o + j, x); \
+            } \
+            v1 = j; \
             gk_sfence(); \
         } \
         for (; j < len; ++j) o[j] = v; \
+        for (gk_index k = k0; k < ndiag && k * dstep - e0 < len; ++k) { \
+            const gk_index p = k * dstep - e0; \
+            if (p < v0 || p >= v1) o[p] = dv; \
+        } \
     } \
 }
-#if defined(__SSE2__)
+#ifdef GK_FILL_NO_NT
+#define GK_FILL_STREAMS(nt) (nt) = 0
+#else
+#define GK_FILL_STREAMS(nt) (void)0
+#endif
 GK_DEFINE_FILL(float, f32, gk_fill_vf, GK_FILL_NT_F32)
 GK_DEFINE_FILL(double, f64, gk_fill_vd, GK_FILL_NT_F64)
-#else  /* no non-temporal store: plain ones */
-#define GK_FILL_PLAIN(T, SFX) \
-static void fill_##SFX(T *out, gk_index n, T v) \
-{ \
-    GK_TILE_LOOP(n, GK_FILL_TILE, t) { \
-        T *GK_RESTRICT o = out + t * GK_FILL_TILE; \
-        const gk_index len = gk_tile_len(t, n, GK_FILL_TILE); \
-        for (gk_index j = 0; j < len; ++j) o[j] = v; \
-    } \
-}
-GK_FILL_PLAIN(float, f32)
-GK_FILL_PLAIN(double, f64)
-#endif
 
 const gk_random_table GK_ISA_SYM(gk_random_table) = {
     .bits32 = bits32,

@@ -140,7 +140,18 @@ int gk_fill_##SFX(T *out, gk_index n, double value) \
 { \
     GK_CHECK_OUT(out, n); \
     if (n > 0) \
-        random_table()->fill_##SFX(out, n, (T)value); \
+        random_table()->fill_##SFX(out, n, (T)value, 1, 0, (T)value); \
+    return GK_OK; \
+} \
+int gk_fill_eye_##SFX(T *out, gk_index rows, gk_index cols) \
+{ \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK_VALUE(cols == 0 || rows <= PTRDIFF_MAX / cols, rows); \
+    GK_CHECK_PTR_IF(rows * cols > 0, out); \
+    if (rows * cols > 0) \
+        random_table()->fill_##SFX(out, rows * cols, (T)0, cols + 1, \
+                                   rows < cols ? rows : cols, (T)1); \
     return GK_OK; \
 }
 GK_DEFINE_FILL(float, f32)

@@ -28,8 +28,11 @@ typedef struct {
                              uint32_t k0, uint32_t k1, uint64_t w0);
     void (*integers)(int64_t *out, gk_index n, int64_t low, uint64_t range, uint32_t k0,
                      uint32_t k1, uint64_t w0);
-    void (*fill_f32)(float *out, gk_index n, float value);
-    void (*fill_f64)(double *out, gk_index n, double value);
+    /* value everywhere but elements k * dstep, k < ndiag, which get dvalue */
+    void (*fill_f32)(float *out, gk_index n, float value, gk_index dstep, gk_index ndiag,
+                     float dvalue);
+    void (*fill_f64)(double *out, gk_index n, double value, gk_index dstep, gk_index ndiag,
+                     double dvalue);
 } gk_random_table;
 
 #endif

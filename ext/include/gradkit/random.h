@@ -67,6 +67,10 @@ int gk_random_integers(int64_t *out, gk_index n, int64_t low, uint64_t range, ui
  * no stream words) */
 int gk_fill_f32(float *out, gk_index n, double value);
 int gk_fill_f64(double *out, gk_index n, double value);
+/* out = the rows x cols identity (C order): 1 at (i, i) for i < min(rows, cols), 0
+ * elsewhere (gradkit.init.eye), in one pass of stores */
+int gk_fill_eye_f32(float *out, gk_index rows, gk_index cols);
+int gk_fill_eye_f64(double *out, gk_index rows, gk_index cols);
 
 #ifdef __cplusplus
 }
