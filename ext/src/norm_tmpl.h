@@ -471,7 +471,26 @@ GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x
     GK_ZERO_ACC(q);
     V bg[GK_BLK_NV], bh[GK_BLK_NV];
     gk_index j = 0;
-    for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* whole blocks */
+    /* two whole blocks at a time, as chunk_blk_moments: independent chains, the same
+     * sums, folded in block order */
+    for (; j + 2 * GK_BLK_LEN <= n; j += 2 * GK_BLK_LEN) {
+        V bg2[2][GK_BLK_NV], bh2[2][GK_BLK_NV];
+        for (int i = 0; i < GK_BLK_TERMS; ++i)
+            for (int h = 0; h < 2; ++h)
+                for (int v = 0; v < GK_BLK_NV; ++v) {
+                    V g, gh;
+                    GK_T(bwd_blk_terms)(dy, x, w,
+                                        j + h * GK_BLK_LEN + i * GK_LANES + v * GK_TVLEN,
+                                        mh, ml, rt, has_w, h_is_xhat, &g, &gh);
+                    bg2[h][v] = i ? bg2[h][v] + g : g;
+                    bh2[h][v] = i ? bh2[h][v] + gh : gh;
+                }
+        for (int h = 0; h < 2; ++h) {
+            GK_T(blk_fold)(bg2[h], a);
+            GK_T(blk_fold)(bh2[h], q);
+        }
+    }
+    for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* a whole block left */
         for (int i = 0; i < GK_BLK_TERMS; ++i)
             for (int v = 0; v < GK_BLK_NV; ++v) {
                 V g, gh;

@@ -168,7 +168,30 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const T *G
     GK_ZERO_ACC(q);
     const V sv = (V){0} + s;
     gk_index j = 0;
-    for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* whole blocks */
+    /* two whole blocks at a time: each lane's sum is still its block's terms in order,
+     * but the two blocks' chains are independent (a block is one register per sum on
+     * AVX-512, whose 8 dependent adds set the pace), and they fold in block order */
+    for (; j + 2 * GK_BLK_LEN <= n; j += 2 * GK_BLK_LEN) {
+        V be[2][GK_BLK_NV], bq[2][GK_BLK_NV];
+        if (pf) GK_T(prefetch_ahead)(x + j, 2 * GK_BLK_LEN);
+        for (int i = 0; i < GK_BLK_TERMS; ++i)
+            for (int h = 0; h < 2; ++h)
+                for (int v = 0; v < GK_BLK_NV; ++v) {
+                    V e;
+                    __builtin_memcpy(&e, x + j + h * GK_BLK_LEN + i * GK_LANES + v * GK_TVLEN,
+                                     sizeof e);
+                    if (shift) {
+                        e = sv - e;
+                        be[h][v] = i ? be[h][v] + e : e;
+                    }
+                    bq[h][v] = i ? bq[h][v] + e * e : e * e;
+                }
+        for (int h = 0; h < 2; ++h) {
+            if (shift) GK_T(blk_fold)(be[h], a);
+            GK_T(blk_fold)(bq[h], q);
+        }
+    }
+    for (; j + GK_BLK_LEN <= n; j += GK_BLK_LEN) {  /* a whole block left */
         V be[GK_BLK_NV], bq[GK_BLK_NV];
         if (pf) GK_T(prefetch_ahead)(x + j, GK_BLK_LEN);
         for (int i = 0; i < GK_BLK_TERMS; ++i)
