@@ -270,6 +270,7 @@ GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, in
  * fewer rows than threads is itself split into chunks across threads (same sums, see
  * row_moments). */
 #define GK_SPLIT_ROWS(rows, cols, nt) ((rows) < (nt) && (cols) >= 2 * GK_CHUNK)
+#define GK_FWD_PAIR_COLS ((gk_index)1024)  /* rows up to this long go in pairs (fwd_row2) */
 
 /* row i; far: x is past the cache, and the statistics pass (the one that reads x from
  * memory) prefetches GK_PF_AHEAD bytes ahead, into the next rows (prefetching the whole
@@ -287,6 +288,30 @@ GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, 
     GK_T(fwd_write)(rms, xi, w, b, y + i * cols, cols, m, r, stream);
 }
 
+/* rows i and i + 1: both rows' statistics first, then both outputs.  A row's statistics
+ * are a chain of dependent steps (the block sums, the folds, a division, a square root
+ * and another division, ~140 cycles for a 256-column row); two independent chains side
+ * by side overlap, where a row's output loop between them kept them apart. */
+GK_INLINE void GK_T(fwd_row2)(const int rms, const T *x, const T *w, const T *b, T *y,
+                              T *mean, T *rstd, gk_index i, gk_index cols, double eps,
+                              int far, int stream)
+{
+    const T *x0 = x + i * cols, *x1 = x0 + cols;
+    double m0, r0, m1, r1;
+    GK_T(fwd_stats)(rms, x0, cols, 1, far, eps, &m0, &r0);
+    GK_T(fwd_stats)(rms, x1, cols, 1, far, eps, &m1, &r1);
+    if (mean) {
+        mean[i] = (T)m0;
+        mean[i + 1] = (T)m1;
+    }
+    if (rstd) {
+        rstd[i] = (T)r0;
+        rstd[i + 1] = (T)r1;
+    }
+    GK_T(fwd_write)(rms, x0, w, b, y + i * cols, cols, m0, r0, stream);
+    GK_T(fwd_write)(rms, x1, w, b, y + (i + 1) * cols, cols, m1, r1, stream);
+}
+
 GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b, T *y,
                               T *mean, T *rstd, gk_index rows, gk_index cols, double eps)
 {
@@ -298,7 +323,11 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
         if (nt > rows) nt = (int)rows;
         GK_PARALLEL_FOR(nt, t, nt,
             const gk_index i1 = gk_task_begin(t + 1, nt, rows);
-            for (gk_index i = gk_task_begin(t, nt, rows); i < i1; ++i)
+            gk_index i = gk_task_begin(t, nt, rows);
+            if (cols <= GK_FWD_PAIR_COLS)  /* short rows: the statistics set the pace */
+                for (; i + 2 <= i1; i += 2)
+                    GK_T(fwd_row2)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
+            for (; i < i1; ++i)
                 GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
             if (stream) gk_sfence();  /* each thread orders its own streamed rows */
         );
