@@ -15,6 +15,7 @@ typedef struct {
     const void *const *arrays;
     const int *dtypes;   /* per array, or NULL: all of `dtype` */
     int dtype, kind;
+    int far;   /* the arrays are past the cache: the sums of squares prefetch ahead */
     double p;
 } gk_norm_ctx;
 
@@ -26,7 +27,8 @@ static void gk_norm_chunk(void *vctx, gk_index a, gk_index b, gk_index n, double
     do { \
         const T *x = (const T *)c->arrays[a] + b; \
         switch (c->kind) { \
-            case GK_NORM_TWO: *part = chunk_sumsq_##SFX(x, n, 0.0); break; \
+            case GK_NORM_TWO: *part = c->far ? chunk_sumsq_far_##SFX(x, n) \
+                                             : chunk_sumsq_##SFX(x, n, 0.0); break; \
             case GK_NORM_ONE: *part = chunk_sumabs_##SFX(x, n); break; \
             case GK_NORM_INF: *part = chunk_maxabs_##SFX(x, n); break; \
             default: *part = chunk_sumpow_##SFX(x, n, c->p); break; \
@@ -43,7 +45,10 @@ static void gk_norm_chunk(void *vctx, gk_index a, gk_index b, gk_index n, double
 static int gk_norm_sums(gk_index count, const void *const *arrays, const int *dtypes,
                         int dtype, const gk_index *size, int kind, double p, double *sums)
 {
-    gk_norm_ctx c = {arrays, dtypes, dtype, kind, p};
+    size_t bytes = 0;
+    for (gk_index a = 0; a < count; ++a)
+        bytes += (size_t)size[a] * ((dtypes ? dtypes[a] : dtype) == GK_DTYPE_F32 ? 4 : 8);
+    gk_norm_ctx c = {arrays, dtypes, dtype, kind, bytes >= gk_get_stream_min_bytes(), p};
     gk_multi_pass pass = {.nacc = 1, .max = kind == GK_NORM_INF, .chunk = gk_norm_chunk,
                           .sums = sums, .cost = kind == GK_NORM_POW ? GK_POW_COST : 1,
                           .ctx = &c};

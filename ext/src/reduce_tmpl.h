@@ -87,6 +87,20 @@ GK_INLINE double GK_T(chunk_sumsq)(const T *GK_RESTRICT x, gk_index n, double s)
     return r;
 }
 
+/* chunk_sumsq(x, n, 0) of an input that comes from memory: the same sums, with the
+ * lines GK_PF_AHEAD bytes ahead prefetched (the hardware prefetcher alone left a 128 MiB
+ * norm pass at 66% of a read probe on an Intel Xeon guest) */
+GK_INLINE double GK_T(chunk_sumsq_far)(const T *GK_RESTRICT x, gk_index n)
+{
+    const double s = 0.0;
+    double r;
+#define GK_D2F_V(o) (__builtin_prefetch((const char *)(x + (o)) + GK_PF_AHEAD, 0, 3), \
+                     GK_D2_V(o))
+    GK_LANE_SUM(n, r, GK_D2F_V, GK_D2_S);
+#undef GK_D2F_V
+    return r;
+}
+
 /* sum_j |x[j]| */
 GK_INLINE double GK_T(chunk_sumabs)(const T *GK_RESTRICT x, gk_index n)
 {
