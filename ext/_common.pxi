@@ -281,3 +281,34 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
         b.where[k] = i
         b.dtype[k] = dt
     return b
+
+
+# ---- fast paths: the common call checked whole in compiled code --------------------
+
+cdef inline bint _usable(object a, int typenum):
+    """a is an ndarray of exactly that dtype (whole: native byte order), C-contiguous and
+    aligned -- what the kernels read without a copy."""
+    return (type(a) is cnp.ndarray and _has_type(<cnp.ndarray>a, typenum)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)
+            and cnp.PyArray_ISALIGNED(<cnp.ndarray>a))
+
+
+from gradkit._ext.runtime import empty as _cached_empty
+
+
+cdef inline object _out_or_new(object out, cnp.ndarray x, int typenum):
+    """out if it is a writable C-contiguous array like x, a new array if out is None,
+    else None (not the fast path).  Large new outputs come from runtime.empty's cache."""
+    if out is None:
+        if cnp.PyArray_NBYTES(x) >= (1 << 20):
+            return _cached_empty((<object>x).shape, (<object>x).dtype)
+        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, 0)
+    if not _usable(out, typenum) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
+        return None
+    if cnp.PyArray_NDIM(<cnp.ndarray>out) != cnp.PyArray_NDIM(x):
+        return None
+    cdef int k
+    for k in range(cnp.PyArray_NDIM(x)):
+        if cnp.PyArray_DIMS(<cnp.ndarray>out)[k] != cnp.PyArray_DIMS(x)[k]:
+            return None
+    return out

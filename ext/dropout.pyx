@@ -6,6 +6,7 @@ dtype and n elements, `bits` None or uint8 of ceil(n / 8) bytes.  These check ev
 array once more, compiled (_common.pxi), and release the GIL around the kernel."""
 cimport numpy as cnp
 cimport _c_dropout as c
+from cpython.float cimport PyFloat_AS_DOUBLE
 
 include "_common.pxi"
 
@@ -48,6 +49,43 @@ def drop_path(object x, object y, object keep, Py_ssize_t rows, Py_ssize_t row_l
     with nogil:
         err = c.gk_drop_path(dt, px, py, pk, rows, row_len, p, seed, counter)
     _check(err)
+
+
+def drop_path_backward_fast(object dy, object keep, object p, object out):
+    """dx = dy * keep / (1 - p) per sample for the common call (dy a float32/float64
+    C-contiguous aligned array of >= 1 dims, keep a C-contiguous bool array of
+    dy.shape[0], p a float in [0, 1], out None or an array like dy), checked here;
+    None when the call needs gradkit.dropout's checked path."""
+    if type(p) is not float:
+        return None
+    cdef double pv = PyFloat_AS_DOUBLE(p)
+    if not (0.0 <= pv <= 1.0):
+        return None
+    cdef int typenum
+    if _usable(dy, cnp.NPY_FLOAT32):
+        typenum = cnp.NPY_FLOAT32
+    elif _usable(dy, cnp.NPY_FLOAT64):
+        typenum = cnp.NPY_FLOAT64
+    else:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>dy
+    if cnp.PyArray_NDIM(a) < 1 or not _usable(keep, cnp.NPY_BOOL):
+        return None
+    cdef Py_ssize_t rows = cnp.PyArray_DIMS(a)[0]
+    if cnp.PyArray_NDIM(<cnp.ndarray>keep) != 1 or cnp.PyArray_DIMS(<cnp.ndarray>keep)[0] != rows:
+        return None
+    dx = _out_or_new(out, a, typenum)
+    if dx is None:
+        return None
+    cdef Py_ssize_t row_len = cnp.PyArray_SIZE(a) // rows if rows else 0
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    cdef const void *pdy = _ptr(a)
+    cdef const unsigned char *pk = <const unsigned char *>_ptr(keep)
+    cdef void *pdx = _ptr(dx)
+    with nogil:
+        err = c.gk_drop_path_backward(dt, pdy, pk, pdx, rows, row_len, pv)
+    _check(err)
+    return dx
 
 
 def drop_path_backward(object dy, object keep, object dx, Py_ssize_t rows,

@@ -130,14 +130,6 @@ def batch_norm_backward(object dy, object x, object mean, object rstd, object we
 # from that, and gradkit.norm then runs its checked path, which copies what needs
 # copying or raises the proper error.
 
-cdef inline bint _usable(object a, int typenum):
-    """a is an ndarray of exactly that dtype (whole: native byte order), C-contiguous and
-    aligned -- what the kernels read without a copy."""
-    return (type(a) is cnp.ndarray and _has_type(<cnp.ndarray>a, typenum)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)
-            and cnp.PyArray_ISALIGNED(<cnp.ndarray>a))
-
-
 cdef inline bint _param_ok(object p, cnp.ndarray x, int typenum, int nd):
     """None, or an array of x's trailing nd dims."""
     if p is None:
@@ -151,27 +143,6 @@ cdef inline bint _param_ok(object p, cnp.ndarray x, int typenum, int nd):
         if pd[k] != xd[off + k]:
             return False
     return True
-
-
-from gradkit._ext.runtime import empty as _cached_empty
-
-
-cdef inline object _out_or_new(object out, cnp.ndarray x, int typenum):
-    """out if it is a writable C-contiguous array like x, a new array if out is None,
-    else None (not the fast path).  Large new outputs come from runtime.empty's cache."""
-    if out is None:
-        if cnp.PyArray_NBYTES(x) >= (1 << 20):
-            return _cached_empty((<object>x).shape, (<object>x).dtype)
-        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, 0)
-    if not _usable(out, typenum) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
-        return None
-    if cnp.PyArray_NDIM(<cnp.ndarray>out) != cnp.PyArray_NDIM(x):
-        return None
-    cdef int k
-    for k in range(cnp.PyArray_NDIM(x)):
-        if cnp.PyArray_DIMS(<cnp.ndarray>out)[k] != cnp.PyArray_DIMS(x)[k]:
-            return None
-    return out
 
 
 cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint eps_none,

@@ -247,6 +247,33 @@ def test_drop_path_out(dtype):
             gd.drop_path_backward(x, keep, 0.3, out=bad)
 
 
+@pytest.mark.parametrize("shape", [(1,), (6,), (0, 3), (5, 0), (9, 4, 3), (100, 1000)])
+def test_drop_path_backward_fast_path_matches_checked(dtype, shape):
+    """The compiled common call (ndarray dy, bool keep, float p) and the checked path
+    (the same call with p a NumPy float and keep a strided view) give the same bits,
+    into a new array, out= and dy itself."""
+    rng = np.random.default_rng(11)
+    dy = rng.standard_normal(shape).astype(dtype)
+    keep = rng.random(shape[0]) < 0.6
+    want = rd.drop_path_backward(dy, keep, 0.25)
+    assert_bitwise_equal(gd.drop_path_backward(dy, keep, 0.25), want)
+    strided = np.repeat(keep, 2)[::2]
+    assert_bitwise_equal(gd.drop_path_backward(dy, strided, np.float64(0.25)), want)
+    out = np.full_like(dy, 9.0)
+    assert gd.drop_path_backward(dy, keep, 0.25, out=out) is out
+    assert_bitwise_equal(out, want)
+    inplace = dy.copy()
+    assert gd.drop_path_backward(inplace, keep, 0.25, out=inplace) is inplace
+    assert_bitwise_equal(inplace, want)
+    for bad_p in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="p"):
+            gd.drop_path_backward(dy, keep, bad_p)
+    with pytest.raises(TypeError, match="keep"):
+        gd.drop_path_backward(dy, keep.astype(np.uint8), 0.25)
+    with pytest.raises(ValueError, match="keep"):
+        gd.drop_path_backward(dy, keep[:-1] if shape[0] else np.ones(1, bool), 0.25)
+
+
 def test_drop_path_kernel_checks_its_sizes():
     from gradkit._ext import dropout as k
     x, keep = np.zeros((4, 3), np.float32), np.zeros(4, bool)

@@ -291,6 +291,9 @@ def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float, *,
     """Gradient of :func:`drop_path`: ``dx = dy * keep / (1 - p)`` per sample (``dy *
     0`` on a dropped one).  ``out``: C-contiguous array of dy's shape and dtype (may be
     dy itself)."""
+    fast = _k.drop_path_backward_fast(dy, keep, p, out)  # the common call, checked compiled
+    if fast is not None:
+        return fast
     p = _v.probability(p)
     dy = _v.float_array(dy, "dy")
     keep = np.asarray(keep)
