@@ -100,7 +100,7 @@ def fill(object out, Py_ssize_t n, double value):
 def fill_eye(object out, Py_ssize_t rows, Py_ssize_t cols):
     """out (rows x cols, C order) = the identity: ones on the main diagonal (eye)."""
     cdef int dt = _float_dtype(out, "out"), err
-    cdef void *p = _out(out, dt, "out", rows * cols)
+    cdef void *p = _out(out, dt, "out", _prod(rows, cols))
     with nogil:
         err = c.gk_fill_eye(dt, p, rows, cols)
     _check(err)

@@ -361,3 +361,19 @@ def test_eye_one_pass_every_element(shape, dtype):
         return init.eye(shape, dtype=dtype)
     for y in run_threads(run, (1, 3)):
         assert_bitwise_equal(y, np.eye(*shape, dtype=dtype))
+
+
+def test_eye_kernel_checks_its_sizes():
+    from gradkit._ext import random as k
+    out = np.full(12, 7.0, np.float32)
+    with pytest.raises(ValueError, match="rows"):
+        k.fill_eye(out, -1, 3)
+    with pytest.raises(ValueError, match="cols"):
+        k.fill_eye(out, 3, -4)
+    with pytest.raises(ValueError, match="overflows"):
+        k.fill_eye(out, 2 ** 62, 2 ** 62)
+    with pytest.raises(ValueError, match="out"):
+        k.fill_eye(out, 3, 5)
+    assert (out == 7).all()
+    k.fill_eye(out, 3, 4)
+    assert_bitwise_equal(out.reshape(3, 4), np.eye(3, 4, dtype=np.float32))
