@@ -545,6 +545,8 @@ def size_shape(shape: Any, name: str = "shape") -> tuple[int, ...]:
     """A shape (an int or a sequence of ints >= 0) as a tuple of Python ints that NumPy
     can index: the element count below 2**63 too (ValueError, never an OverflowError
     later)."""
+    if type(shape) is tuple and _plain_dims(shape):  # already what this returns
+        return shape
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
     try:
@@ -568,8 +570,18 @@ def size_shape(shape: Any, name: str = "shape") -> tuple[int, ...]:
     return tuple(out)
 
 
+def _plain_dims(dims):
+    """dims are Python ints in [0, INT64_MAX] whose product can be indexed."""
+    for d in dims:
+        if type(d) is not int or not 0 <= d <= INT64_MAX:
+            return False
+    return math.prod(dims) <= sys.maxsize
+
+
 def uint64(v, name="seed"):
     """An int in [0, 2**64) (seeds, Philox counters): numpy integers accepted."""
+    if type(v) is int and 0 <= v < _U64:  # the common call, without ABC checks
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int in [0, 2**64), got {type(v).__name__}")
     v = int(v)

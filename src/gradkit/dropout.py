@@ -10,8 +10,6 @@ storing nothing, by regenerating the mask from ``(seed, counter)``.
 from __future__ import annotations
 
 import math
-import sys
-from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import numpy as np
@@ -141,37 +139,16 @@ def _nbytes(shape):
     return (math.prod(shape) + 7) // 8
 
 
-_U64 = 2 ** 64
-_UINT8 = np.dtype(np.uint8)
-
-
-def _plain_shape(shape):
-    """A tuple of Python ints >= 0 whose element count can be indexed (what
-    _v.size_shape returns)."""
-    for d in shape:
-        if type(d) is not int or d < 0:
-            return False
-    return math.prod(shape) <= sys.maxsize
-
-
 def _checked_mask(mask):
     """mask's fields re-validated (a subclass or poked private attributes must not
     reach the kernel): (shape, p, seed, counter, bits or None)."""
     if not isinstance(mask, DropoutMask):
         raise TypeError(f"mask must be a DropoutMask or None, got {type(mask).__name__}")
     try:
-        shape, p, seed, counter, bits = map(partial(object.__getattribute__, mask),
-                                            DropoutMask.__slots__)
+        shape, p, seed, counter, bits = (object.__getattribute__(mask, k)
+                                         for k in DropoutMask.__slots__)
     except AttributeError:
         raise ValueError("mask is not initialized") from None
-    if (type(mask) is DropoutMask and type(shape) is tuple and type(p) is float
-            and 0.0 <= p <= 1.0 and type(seed) is int and 0 <= seed < _U64
-            and type(counter) is int and 0 <= counter < _U64
-            and _plain_shape(shape)
-            and (bits is None or (type(bits) is np.ndarray and bits.dtype == _UINT8
-                                  and bits.shape == (_nbytes(shape),)
-                                  and bits.flags.c_contiguous and bits.flags.aligned))):
-        return shape, p, seed, counter, bits  # what dropout() made: plain Python values
     shape = _v.size_shape(shape, "mask.shape")
     p = _v.probability(p, "mask.p")
     seed, counter = _check_seed(seed, "mask.seed"), _check_seed(counter, "mask.counter")
