@@ -73,10 +73,7 @@ static int elementwise(void *const *arrays, const int *dtypes, const gk_index *s
                        gk_index narrays, int op, double c, int *found_inf)
 {
     clip_ctx ctx = {arrays, dtypes, op, c};
-    size_t bytes = 0;
-    for (gk_index a = 0; a < narrays; ++a)
-        bytes += (size_t)sizes[a] * (dtypes[a] == GK_DTYPE_F32 ? 4 : 8);
-    int reverse = op == OP_SCALE && bytes < gk_get_stream_min_bytes();
+    int reverse = op == OP_SCALE && !gk_multi_far(narrays, sizes, dtypes, 0, 1);
     gk_multi_pass pass = {.span = clip_span, .reverse = reverse, .ctx = &ctx};
     int err = gk_multi_run(narrays, sizes, &pass);
     if (err == GK_OK && found_inf)

@@ -34,6 +34,19 @@ typedef struct {
 
 #define GK_MULTI_STACK 64
 
+/* Whether a pass reading `per_elem` arrays of the list's shape (sizes, and dtypes per
+ * array, or all of `dtype` when dtypes is NULL) goes past the cache: at least
+ * gk_get_stream_min_bytes(), the size from which kernels stream their outputs.  Passes
+ * that are far prefetch ahead; the clip's scaling walks backwards when it is not. */
+static inline int gk_multi_far(gk_index count, const gk_index *size, const int *dtypes,
+                               int dtype, int per_elem)
+{
+    size_t bytes = 0;
+    for (gk_index a = 0; a < count; ++a)
+        bytes += (size_t)size[a] * ((dtypes ? dtypes[a] : dtype) == GK_DTYPE_F32 ? 4 : 8);
+    return (size_t)per_elem * bytes >= gk_get_stream_min_bytes();
+}
+
 /* the array holding global position pos: the last a with start[a] <= pos, which is
  * never an empty array when pos < start[count] */
 static inline gk_index gk_multi_find(const gk_index *start, gk_index count, gk_index pos)

@@ -45,10 +45,8 @@ static void gk_norm_chunk(void *vctx, gk_index a, gk_index b, gk_index n, double
 static int gk_norm_sums(gk_index count, const void *const *arrays, const int *dtypes,
                         int dtype, const gk_index *size, int kind, double p, double *sums)
 {
-    size_t bytes = 0;
-    for (gk_index a = 0; a < count; ++a)
-        bytes += (size_t)size[a] * ((dtypes ? dtypes[a] : dtype) == GK_DTYPE_F32 ? 4 : 8);
-    gk_norm_ctx c = {arrays, dtypes, dtype, kind, bytes >= gk_get_stream_min_bytes(), p};
+    gk_norm_ctx c = {arrays, dtypes, dtype, kind,
+                     gk_multi_far(count, size, dtypes, dtype, 1), p};
     gk_multi_pass pass = {.nacc = 1, .max = kind == GK_NORM_INF, .chunk = gk_norm_chunk,
                           .sums = sums, .cost = kind == GK_NORM_POW ? GK_POW_COST : 1,
                           .ctx = &c};

@@ -296,12 +296,12 @@ GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, 
  * to 41% of its probe on an Intel Xeon guest. */
 GK_INLINE void GK_T(fwd_row2)(const int rms, const T *x, const T *w, const T *b, T *y,
                               T *mean, T *rstd, gk_index i, gk_index cols, double eps,
-                              int far, int stream)
+                              int stream)
 {
     const T *x0 = x + i * cols, *x1 = x0 + cols;
     double m0, r0, m1, r1;
-    GK_T(fwd_stats)(rms, x0, cols, 1, far, eps, &m0, &r0);
-    GK_T(fwd_stats)(rms, x1, cols, 1, far, eps, &m1, &r1);
+    GK_T(fwd_stats)(rms, x0, cols, 1, 0, eps, &m0, &r0);   /* in cache: no prefetch */
+    GK_T(fwd_stats)(rms, x1, cols, 1, 0, eps, &m1, &r1);
     if (mean) {
         mean[i] = (T)m0;
         mean[i + 1] = (T)m1;
@@ -328,7 +328,7 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
             gk_index i = gk_task_begin(t, nt, rows);
             if (cols <= GK_FWD_PAIR_COLS && !far)  /* short rows in cache: the statistics set the pace */
                 for (; i + 2 <= i1; i += 2)
-                    GK_T(fwd_row2)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
+                    GK_T(fwd_row2)(rms, x, w, b, y, mean, rstd, i, cols, eps, stream);
             for (; i < i1; ++i)
                 GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
             if (stream) gk_sfence();  /* each thread orders its own streamed rows */

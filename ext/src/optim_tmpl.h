@@ -335,9 +335,8 @@ typedef struct {
     int far;         /* past the cache: the norm pass prefetches ahead (chunk_sumsq_far) */
 } GK_T(lars_ctx);
 
-/* (double)(g c + wd p), computed in T as the update does, for GK_VW elements: a T
- * vector, then one conversion (element by element into double lanes, the conversions
- * were scalar: the norm pass of a 16M step ran at 82% of its limit) */
+/* (double)(g c + wd p), computed in T as the update does, for GK_VW elements, then
+ * converted to double lanes */
 GK_INLINE gk_vd GK_T(lars_u)(const T *g, const T *p, T c, T wd)
 {
     T u[GK_VW];
@@ -357,10 +356,8 @@ static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
 #define GK_P2_S(o) ((double)p[o] * (double)p[o])
 #define GK_U2_V(o) __extension__({ gk_vd u_ = GK_T(lars_u)(g + (o), p + (o), gc, wd); u_ * u_; })
 #define GK_U2_S(o) ((double)(g[o] * gc + wd * p[o]) * (double)(g[o] * gc + wd * p[o]))
-#define GK_P2F_V(o) (__builtin_prefetch((const char *)(p + (o)) + GK_PF_AHEAD, 0, 3), \
-                     GK_P2_V(o))
-#define GK_U2F_V(o) (__builtin_prefetch((const char *)(g + (o)) + GK_PF_AHEAD, 0, 3), \
-                     GK_U2_V(o))
+#define GK_P2F_V(o) GK_PF_THEN(p, o, GK_P2_V)
+#define GK_U2F_V(o) GK_PF_THEN(g, o, GK_U2_V)
     if (c->far)
         GK_LANE_SUM2(n, part[0], GK_P2F_V, GK_P2_S, part[1], GK_U2F_V, GK_U2_S);
     else
@@ -419,10 +416,9 @@ static int GK_T(lars_multi)(gk_index count, T *const *param, const T *const *gra
     double *sums = count <= GK_MULTI_STACK ? stack_sums
                                            : (double *)malloc(sizeof(double) * 2 * (size_t)count);
     if (!sums) return GK_ENOMEM;
-    size_t bytes = 0;
-    for (gk_index a = 0; a < count; ++a) bytes += 2 * sizeof(T) * (size_t)size[a];
+    const int dtype = sizeof(T) == sizeof(float) ? GK_DTYPE_F32 : GK_DTYPE_F64;
     GK_T(lars_ctx) c = {param, grad, trace, o, sums, ratio,
-                        bytes >= gk_get_stream_min_bytes()};
+                        gk_multi_far(count, size, NULL, dtype, 2)};  /* p and g */
     gk_multi_pass pass = {.nacc = 2, .chunk = GK_T(lars_chunk), .sums = sums,
                           .span = GK_T(lars_span), .ctx = &c};
     int err = gk_multi_run(count, size, &pass);

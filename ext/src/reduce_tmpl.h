@@ -55,6 +55,13 @@ GK_INLINE void GK_T(prefetch_ahead)(const T *p, gk_index n)
         __builtin_prefetch((const char *)p + GK_PF_AHEAD + o, 0, 3);
 }
 
+/* V(o), a lane sum's term, with the line GK_PF_AHEAD bytes past base + o prefetched
+ * first (the lane sums of inputs that come from memory) */
+#ifndef GK_PF_THEN
+#define GK_PF_THEN(base, o, V) \
+    (__builtin_prefetch((const char *)((base) + (o)) + GK_PF_AHEAD, 0, 3), V(o))
+#endif
+
 /* the terms of the sums below: V for GK_VW elements from o, S for element o */
 #define GK_X_V(o) GK_T(ldv)(x + (o))
 #define GK_X_S(o) ((double)x[o])
@@ -94,8 +101,7 @@ GK_INLINE double GK_T(chunk_sumsq_far)(const T *GK_RESTRICT x, gk_index n)
 {
     const double s = 0.0;
     double r;
-#define GK_D2F_V(o) (__builtin_prefetch((const char *)(x + (o)) + GK_PF_AHEAD, 0, 3), \
-                     GK_D2_V(o))
+#define GK_D2F_V(o) GK_PF_THEN(x, o, GK_D2_V)
     GK_LANE_SUM(n, r, GK_D2F_V, GK_D2_S);
 #undef GK_D2F_V
     return r;
