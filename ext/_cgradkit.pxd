@@ -14,6 +14,26 @@ cdef extern from "gradkit/common.h" nogil:
     int GK_DTYPE_F32
     int GK_DTYPE_F64
     ctypedef Py_ssize_t gk_index
+    ctypedef int gk_blas_int
+    ctypedef void (*gk_ssyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+                                 float *alpha, float *a, gk_blas_int *lda, float *beta,
+                                 float *c, gk_blas_int *ldc)
+    ctypedef void (*gk_dsyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+                                 double *alpha, double *a, gk_blas_int *lda,
+                                 double *beta, double *c, gk_blas_int *ldc)
+    ctypedef void (*gk_sgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+                                 gk_blas_int *k, float *alpha, float *a,
+                                 gk_blas_int *lda, float *b, gk_blas_int *ldb,
+                                 float *beta, float *c, gk_blas_int *ldc)
+    ctypedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+                                 gk_blas_int *k, double *alpha, double *a,
+                                 gk_blas_int *lda, double *b, gk_blas_int *ldb,
+                                 double *beta, double *c, gk_blas_int *ldc)
+    ctypedef struct gk_blas_fns:
+        gk_ssyrk_fn ssyrk
+        gk_dsyrk_fn dsyrk
+        gk_sgemm_fn sgemm
+        gk_dgemm_fn dgemm
     const char *gk_arg_name(int arg)
     int gk_error_kind(int status)
     int gk_error_arg(int status)

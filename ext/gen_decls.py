@@ -174,6 +174,12 @@ def pairs(funcs):
 
 
 # ---- writing -------------------------------------------------------------------------
+def typedef_name(t):
+    """The name a C typedef's text (after `typedef`) declares."""
+    m = re.fullmatch(r"(.+?)\s*\(\s*\*\s*(\w+)\s*\)\s*\((.*)\)", t)
+    return m.group(2) if m else t.rsplit(None, 1)[1]
+
+
 def cy_typedef(t):
     """A C typedef's text (after `typedef`) as a Cython ctypedef."""
     m = re.fullmatch(r"(.+?)\s*\(\s*\*\s*(\w+)\s*\)\s*\((.*)\)", t)
@@ -251,6 +257,12 @@ def pxd(family, headers):
         names = ["gk_index"]
         if both:
             names += ["GK_DTYPE_F32", "GK_DTYPE_F64", "GK_EDTYPE", "GK_ERROR"]
+        # the shared types common.h declares (the BLAS table) that this family uses
+        _, ctds, csts, _ = parse(os.path.join(INCLUDE, "common.h"))
+        used = " ".join([q.type for f in funcs for q in f.params]
+                        + [fl for _, fs in structs for fl in fs])
+        names += [n for n in [s[0] for s in csts] + [typedef_name(t) for t in ctds]
+                  if n != "gk_index" and re.search(rf"\b{n}\b", used)]
         out.append(f"from _cgradkit cimport {', '.join(names)}")
     for h, (consts, tds, sts, fns) in zip(headers, parsed):
         out.append(f'\ncdef extern from "gradkit/{h}.h" nogil:')
@@ -356,7 +368,7 @@ def arg_names():
                      if not f.name.startswith(("gk_error_", "gk_arg_")))
         for _, fields in structs:
             for field in fields:
-                names.update(n.strip() for n in field.split(None, 1)[1].split(","))
+                names.update(re.search(r"(\w+)\s*$", n).group(1) for n in field.split(","))
     return sorted(names)
 
 

@@ -130,10 +130,15 @@ static void dequantize_##QN(const QT *q, const float *scale, const int32_t *zp, 
 GK_DEQUANTIZE_FN(int8_t, s8)
 GK_DEQUANTIZE_FN(uint8_t, u8)
 
+#include "quant_lowbit.h"
+
 const gk_quant_table GK_ISA_SYM(gk_quant_table) = {
     .minmax_f32 = minmax_f32, .quantize_f32_s8 = quantize_f32_s8,
     .quantize_f32_u8 = quantize_f32_u8,
     .minmax_f64 = minmax_f64, .quantize_f64_s8 = quantize_f64_s8,
     .quantize_f64_u8 = quantize_f64_u8,
     .dequantize_s8 = dequantize_s8, .dequantize_u8 = dequantize_u8,
+    .rtn_f32 = rtn_f32, .gptq_f32 = gptq_f32, .pack_lowbit = pack_lowbit,
+    .unpack_lowbit = unpack_lowbit, .dequantize_weight_f32 = dequantize_weight_f32,
+    .qlinear_f32 = qlinear_f32, .gram_f32 = gram_f32, .gram_f64 = gram_f64,
 };

@@ -1,4 +1,5 @@
-"""Post-training int8/uint8 quantization with PyTorch's MinMaxObserver parameters.
+"""Post-training quantization: int8/uint8 with PyTorch's MinMaxObserver parameters, and
+low-bit weights (2/3/4/8-bit per-group RTN and GPTQ, packed, with a dequantizing matmul).
 
 :func:`quantize` observes the min and max of a tensor (or of each channel along
 ``axis``), derives ``scale`` and ``zero_point`` with the rules of
@@ -18,7 +19,11 @@ from ._ext import quant as _k
 if TYPE_CHECKING:
     from ._typing import ArrayLike, NDArray
 
-__all__ = ["quantize", "dequantize", "qparams"]
+from ._lowbit import (Hessian, QuantizedWeight, gptq, hessian, qlinear,  # noqa: E402
+                      quantize_weight)
+
+__all__ = ["quantize", "dequantize", "qparams", "hessian", "Hessian", "quantize_weight",
+           "gptq", "QuantizedWeight", "qlinear"]
 
 _RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 _EPS32 = np.float32(np.finfo(np.float32).eps)

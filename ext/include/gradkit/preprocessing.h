@@ -34,40 +34,6 @@ int gk_center_f64(const double *x, gk_index rows, gk_index cols, const double *m
 int gk_merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,
                           const double *mean_b, gk_index cols);
 
-/* Fortran BLAS ?syrk / ?gemm (e.g. scipy.linalg.cython_blas's), called single-threaded
- * from inside the kernels' own parallel loops: limit the BLAS library to one thread
- * around these calls (threadpoolctl) so the two thread pools do not oversubscribe.
- * float32 data go through ssyrk / sgemm, float64 data through dsyrk / dgemm.
- * gk_blas_int is the integer type of scipy.linalg.cython_blas's declarations (LP64:
- * int).  gradkit._ext.preprocessing assigns scipy's functions to these pointer types
- * without a cast, so a scipy declaring another integer type (ILP64) fails to compile
- * instead of having its 64-bit sizes read as 32-bit ones; the kernels pass sizes as
- * gk_blas_int (the entry points reject sizes above 2**30). */
-typedef int gk_blas_int;
-typedef void (*gk_ssyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
-                            float *alpha, float *a, gk_blas_int *lda, float *beta,
-                            float *c, gk_blas_int *ldc);
-typedef void (*gk_dsyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
-                            double *alpha, double *a, gk_blas_int *lda, double *beta,
-                            double *c, gk_blas_int *ldc);
-typedef void (*gk_sgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
-                            gk_blas_int *k, float *alpha, float *a, gk_blas_int *lda,
-                            float *b, gk_blas_int *ldb, float *beta, float *c,
-                            gk_blas_int *ldc);
-typedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
-                            gk_blas_int *k, double *alpha, double *a, gk_blas_int *lda,
-                            double *b, gk_blas_int *ldb, double *beta, double *c,
-                            gk_blas_int *ldc);
-
-/* The BLAS the kernels call: float32 data use ssyrk / sgemm, float64 data dsyrk / dgemm
- * (one argument type for both, so each f32/f64 pair has one signature). */
-typedef struct {
-    gk_ssyrk_fn ssyrk;
-    gk_dsyrk_fn dsyrk;
-    gk_sgemm_fn sgemm;
-    gk_dgemm_fn dgemm;
-} gk_blas_fns;
-
 /* Tasks gk_scatter splits rows x cols data into: a function of the shape only (at most
  * 64, each of at least a few chunks). */
 gk_index gk_scatter_tasks(gk_index rows, gk_index cols);

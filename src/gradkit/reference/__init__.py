@@ -33,3 +33,6 @@ from .quant import quantize, dequantize
 from .gradcheck import numerical_grad
 
 __all__ += ["quantize", "dequantize", "numerical_grad"]
+from . import lowbit  # noqa: E402  (low-bit weights: RTN, GPTQ, packing, qlinear)
+
+__all__ += ["lowbit"]

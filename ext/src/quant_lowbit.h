@@ -1,0 +1,475 @@
+/* Low-bit weight kernels (per-group RTN, GPTQ's column loop, bit packing, the
+ * dequantizing matmul, the Gram matrix of calibration inputs), included once by quant.c
+ * (compiled per ISA).  The formulas are in include/gradkit/quant.h. */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#define GK_LB_GPTQ_TILE ((gk_index)256)   /* rows per GPTQ task (fixed: the gemm calls
+                                              and so the bits depend on it) */
+#define GK_LB_GRAM_PANEL ((gk_index)256)  /* columns per Gram panel */
+#define GK_LB_FUSED_BATCH ((gk_index)16)  /* qlinear: batches up to this go fused */
+#define GK_LB_BATCH_CHUNK 8               /* rows of x per fused pass (accumulators) */
+#define GK_LB_ROWS_PER_TASK ((gk_index)16)
+
+/* The reference quantizer's parameters of n values (float32 arithmetic). */
+GK_INLINE void lb_params(const float *w, gk_index n, float maxq, int sym, float *scale,
+                         float *zero)
+{
+    float lo = 0.0f, hi = 0.0f;   /* min(min w, 0), max(max w, 0) */
+    for (gk_index i = 0; i < n; ++i) {
+        lo = w[i] < lo ? w[i] : lo;
+        hi = w[i] > hi ? w[i] : hi;
+    }
+    if (sym) {
+        float a = -lo;            /* |lo|, lo <= 0 */
+        hi = a > hi ? a : hi;
+        if (lo < 0.0f)
+            lo = -hi;
+    }
+    if (lo == 0.0f && hi == 0.0f) {
+        lo = -1.0f;
+        hi = 1.0f;
+    }
+    float s = (hi - lo) / maxq;
+    *scale = s;
+    *zero = sym ? (maxq + 1.0f) / 2.0f : rintf(-lo / s);
+}
+
+/* q = clamp(round(w / s) + z, 0, maxq) (float), half to even */
+GK_INLINE float lb_quant(float w, float s, float z, float maxq)
+{
+    float v = rintf(w / s) + z;
+    v = v < 0.0f ? 0.0f : v;
+    return v > maxq ? maxq : v;
+}
+
+static void rtn_f32(const float *w, gk_index rows, gk_index cols, int bits,
+                    gk_index group_size, int sym, uint8_t *q, float *scales,
+                    uint8_t *zeros)
+{
+    const float maxq = (float)((1 << bits) - 1);
+    const gk_index groups = cols == 0 ? 0 : (cols + group_size - 1) / group_size;
+    int nt = gk_threads_for(rows * cols);
+    GK_PARALLEL_FOR(nt, r, rows, {
+        const float *wr = w + r * cols;
+        for (gk_index g = 0; g < groups; ++g) {
+            gk_index c0 = g * group_size;
+            gk_index n = cols - c0 < group_size ? cols - c0 : group_size;
+            float s, z;
+            lb_params(wr + c0, n, maxq, sym, &s, &z);
+            scales[r * groups + g] = s;
+            zeros[r * groups + g] = (uint8_t)z;
+            for (gk_index c = c0; c < c0 + n; ++c)
+                q[r * cols + c] = (uint8_t)lb_quant(wr[c], s, z, maxq);
+        }
+    });
+}
+
+/* One tile of rows [r0, r1) through every block of GPTQ's column loop.  buf: one row
+ * of the current block; err: (r1 - r0) x block_size. */
+static void gptq_tile(float *w, gk_index rows, gk_index cols, const float *hinv,
+                      const int32_t *col_group, gk_index groups, const gk_gptq_opts *o,
+                      uint8_t *q, float *scales, uint8_t *zeros, gk_sgemm_fn sgemm,
+                      gk_index r0, gk_index r1, float *buf, float *err)
+{
+    const float maxq = (float)((1 << o->bits) - 1);
+    const gk_index bs = o->block_size, gs = o->group_size;
+    (void)rows;
+    for (gk_index i1 = 0; i1 < cols; i1 += bs) {
+        const gk_index i2 = cols - i1 < bs ? cols : i1 + bs, cnt = i2 - i1;
+        for (gk_index r = r0; r < r1; ++r) {
+            float *wr = w + r * cols;
+            float *er = err + (r - r0) * bs;
+            memcpy(buf, wr + i1, sizeof(float) * (size_t)cnt);
+            float s = 0.0f, z = 0.0f;
+            gk_index gcur = -1;
+            for (gk_index i = 0; i < cnt; ++i) {
+                const gk_index c = i1 + i;
+                const gk_index g = col_group[c];
+                float *sp = scales + r * groups + g;
+                uint8_t *zp = zeros + r * groups + g;
+                if (o->find_params && (c == 0 || col_group[c - 1] != g)) {
+                    /* from the block-start values of w (wr is untouched in the block) */
+                    gk_index n = cols - c < gs ? cols - c : gs;
+                    float zf;
+                    lb_params(wr + c, n, maxq, o->sym, sp, &zf);
+                    *zp = (uint8_t)zf;
+                }
+                if (g != gcur) {
+                    s = *sp;
+                    z = (float)*zp;
+                    gcur = g;
+                }
+                const float v = buf[i];
+                const float qv = lb_quant(v, s, z, maxq);
+                q[r * cols + c] = (uint8_t)qv;
+                const float deq = s * (qv - z);
+                const float e = (v - deq) / hinv[c * cols + c];
+                er[i] = e;
+                const float *hr = hinv + c * cols + i1;
+                for (gk_index j = i + 1; j < cnt; ++j)
+                    buf[j] = buf[j] - e * hr[j];
+            }
+        }
+        if (i2 < cols) {
+            /* w[r0:r1, i2:] -= Err hinv[i1:i2, i2:]; column-major view: W^T (cols x
+             * tile) -= hinv[i1:i2, i2:]^T Err^T */
+            gk_blas_int m = (gk_blas_int)(cols - i2), n = (gk_blas_int)(r1 - r0);
+            gk_blas_int k = (gk_blas_int)cnt, lda = (gk_blas_int)cols;
+            gk_blas_int ldb = (gk_blas_int)bs, ldc = (gk_blas_int)cols;
+            float alpha = -1.0f, beta = 1.0f;
+            char nn = 'N';
+            sgemm(&nn, &nn, &m, &n, &k, &alpha, (float *)hinv + i1 * cols + i2, &lda,
+                  err, &ldb, &beta, w + r0 * cols + i2, &ldc);
+        }
+    }
+}
+
+static int gptq_f32(float *w, gk_index rows, gk_index cols, const float *hinv,
+                    const int32_t *col_group, gk_index groups, const gk_gptq_opts *o,
+                    uint8_t *q, float *scales, uint8_t *zeros, const gk_blas_fns *blas)
+{
+    const gk_index tile = GK_LB_GPTQ_TILE, bs = o->block_size;
+    const gk_index ntile = (rows + tile - 1) / tile;
+    const gk_index per = tile * bs + bs;          /* err + buf floats of one task */
+    int nt = gk_threads_for(rows * cols * (bs < 64 ? bs : 64));
+    if (nt > ntile) nt = (int)ntile;
+    float *scratch = (float *)malloc(sizeof(float) * (size_t)(per * (nt > 0 ? nt : 1)));
+    if (!scratch)
+        return GK_ERROR(GK_ENOMEM, GK_ARG_w);
+    gk_sgemm_fn sgemm = blas->sgemm;
+#if GK_HAVE_OPENMP
+    #pragma omp parallel num_threads(nt) if(nt > 1)
+    {
+        float *mine = scratch + per * omp_get_thread_num();
+        #pragma omp for schedule(dynamic, 1)
+        for (gk_index t = 0; t < ntile; ++t) {
+            gk_index r0 = t * tile, r1 = rows - r0 < tile ? rows : r0 + tile;
+            gptq_tile(w, rows, cols, hinv, col_group, groups, o, q, scales, zeros, sgemm,
+                      r0, r1, mine + tile * bs, mine);
+        }
+    }
+#else
+    for (gk_index t = 0; t < ntile; ++t) {
+        gk_index r0 = t * tile, r1 = rows - r0 < tile ? rows : r0 + tile;
+        gptq_tile(w, rows, cols, hinv, col_group, groups, o, q, scales, zeros, sgemm, r0,
+                  r1, scratch + tile * bs, scratch);
+    }
+#endif
+    free(scratch);
+    return GK_OK;
+}
+
+/* ---- packing ------------------------------------------------------------------------ */
+GK_INLINE gk_index lb_words(gk_index cols, int bits)
+{
+    return (gk_index)bits * ((cols + 31) / 32);
+}
+
+static void pack_lowbit(const uint8_t *q, gk_index rows, gk_index cols, int bits,
+                      uint32_t *packed)
+{
+    const gk_index words = lb_words(cols, bits);
+    int nt = gk_threads_for(rows * cols);
+    GK_PARALLEL_FOR(nt, r, rows, {
+        uint32_t *pr = packed + r * words;
+        const uint8_t *qr = q + r * cols;
+        memset(pr, 0, sizeof(uint32_t) * (size_t)words);
+        for (gk_index c = 0; c < cols; ++c) {
+            uint64_t bit = (uint64_t)bits * (uint64_t)c;
+            gk_index wi = (gk_index)(bit >> 5);
+            unsigned sh = (unsigned)(bit & 31);
+            uint64_t v = (uint64_t)qr[c] << sh;
+            pr[wi] |= (uint32_t)v;
+            if (sh + (unsigned)bits > 32)
+                pr[wi + 1] |= (uint32_t)(v >> 32);
+        }
+    });
+}
+
+/* value c of a packed row */
+GK_INLINE uint32_t lb_get(const uint32_t *pr, gk_index c, int bits)
+{
+    uint64_t bit = (uint64_t)bits * (uint64_t)c;
+    gk_index wi = (gk_index)(bit >> 5);
+    unsigned sh = (unsigned)(bit & 31);
+    uint64_t v = pr[wi] >> sh;
+    if (sh + (unsigned)bits > 32)
+        v |= (uint64_t)pr[wi + 1] << (32 - sh);
+    return (uint32_t)(v & ((1u << bits) - 1u));
+}
+
+static void unpack_lowbit(const uint32_t *packed, gk_index rows, gk_index cols, int bits,
+                        uint8_t *q)
+{
+    const gk_index words = lb_words(cols, bits);
+    int nt = gk_threads_for(rows * cols);
+    GK_PARALLEL_FOR(nt, r, rows, {
+        for (gk_index c = 0; c < cols; ++c)
+            q[r * cols + c] = (uint8_t)lb_get(packed + r * words, c, bits);
+    });
+}
+
+/* ---- dequantization ----------------------------------------------------------------- */
+/* Row r of the weight into out[0, cols): scale * (q - zero), float32. */
+static void lb_dequant_row(const gk_qweight *qw, gk_index r, float *out)
+{
+    const gk_index cols = qw->cols, groups = qw->groups;
+    const uint32_t *pr = qw->packed + r * lb_words(cols, qw->bits);
+    const float *sr = qw->scales + r * groups;
+    const uint8_t *zr = qw->zeros + r * groups;
+    const int bits = qw->bits;
+    if (qw->g_idx) {
+        for (gk_index c = 0; c < cols; ++c) {
+            gk_index g = qw->g_idx[c];
+            out[c] = sr[g] * (float)((int32_t)lb_get(pr, c, bits) - (int32_t)zr[g]);
+        }
+        return;
+    }
+    const gk_index gs = qw->group_size;
+    for (gk_index g = 0; g < groups; ++g) {
+        const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs;
+        const float s = sr[g];
+        const int32_t z = zr[g];
+        gk_index c = c0;
+        if (bits == 4 || bits == 8 || bits == 2) {
+            /* whole words: 32 / bits values each, from the first word boundary */
+            const int per = 32 / bits;
+            const uint32_t mask = (1u << bits) - 1u;
+            for (; c < c1 && c % per; ++c)
+                out[c] = s * (float)((int32_t)lb_get(pr, c, bits) - z);
+            for (; c + per <= c1; c += per) {
+                const uint32_t wd = pr[c / per];
+                for (int j = 0; j < per; ++j)
+                    out[c + j] = s * (float)((int32_t)((wd >> (bits * j)) & mask) - z);
+            }
+        }
+        for (; c < c1; ++c)
+            out[c] = s * (float)((int32_t)lb_get(pr, c, bits) - z);
+    }
+}
+
+static void dequantize_weight_f32(const gk_qweight *qw, float *out)
+{
+    int nt = gk_threads_for(qw->rows * qw->cols);
+    GK_PARALLEL_FOR(nt, r, qw->rows, { lb_dequant_row(qw, r, out + r * qw->cols); });
+}
+
+/* ---- the dequantizing matmul -------------------------------------------------------- */
+#if defined(__AVX512F__)
+/* 16 dequantized 4-bit values of columns [c, c + 16) (c a multiple of 16) */
+GK_INLINE __m512 lb_deq16_4bit(const uint32_t *pr, gk_index c, __m512i z, __m512 s)
+{
+    const __m128i b8 = _mm_loadl_epi64((const __m128i *)((const uint8_t *)pr + c / 2));
+    const __m128i dup = _mm_unpacklo_epi8(b8, b8);           /* b0 b0 b1 b1 ... b7 b7 */
+    const __m512i sh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+    __m512i v = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(dup), sh);
+    v = _mm512_and_si512(v, _mm512_set1_epi32(15));
+    return _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(v, z)));
+}
+
+/* y[b, r] for rows [r0, r1) and nb <= GK_LB_BATCH_CHUNK rows of x: 4-bit, natural
+ * groups of a multiple of 16 columns.  Sixteen column lanes per row of x, reduced in a
+ * fixed order at the end. */
+static void lb_fused_4bit(const gk_qweight *qw, const float *x, gk_index nb, gk_index r0,
+                          gk_index r1, float *y)
+{
+    const gk_index cols = qw->cols, groups = qw->groups, gs = qw->group_size;
+    const gk_index words = lb_words(cols, 4), rows = qw->rows;
+    for (gk_index r = r0; r < r1; ++r) {
+        const uint32_t *pr = qw->packed + r * words;
+        __m512 acc[GK_LB_BATCH_CHUNK];
+        for (int b = 0; b < GK_LB_BATCH_CHUNK; ++b)
+            acc[b] = _mm512_setzero_ps();
+        for (gk_index g = 0; g < groups; ++g) {
+            const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs;
+            const __m512 s = _mm512_set1_ps(qw->scales[r * groups + g]);
+            const __m512i z = _mm512_set1_epi32(qw->zeros[r * groups + g]);
+            gk_index c = c0;
+            for (; c + 16 <= c1; c += 16) {
+                const __m512 wv = lb_deq16_4bit(pr, c, z, s);
+                for (int b = 0; b < GK_LB_BATCH_CHUNK; ++b)
+                    if (b < nb)
+                        acc[b] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + b * cols + c),
+                                                 acc[b]);
+            }
+            if (c < c1) {   /* the short last group: masked */
+                const __mmask16 m = (__mmask16)((1u << (c1 - c)) - 1u);
+                float tmp[16];
+                const float sf = qw->scales[r * groups + g];
+                const int32_t zi = qw->zeros[r * groups + g];
+                for (gk_index j = 0; j < 16; ++j)
+                    tmp[j] = c + j < c1 ? sf * (float)((int32_t)lb_get(pr, c + j, 4) - zi)
+                                        : 0.0f;
+                const __m512 wv = _mm512_loadu_ps(tmp);
+                for (int b = 0; b < GK_LB_BATCH_CHUNK; ++b)
+                    if (b < nb)
+                        acc[b] = _mm512_fmadd_ps(
+                            wv, _mm512_maskz_loadu_ps(m, x + b * cols + c), acc[b]);
+            }
+        }
+        for (gk_index b = 0; b < nb; ++b)
+            y[b * rows + r] = _mm512_reduce_add_ps(acc[b]);
+    }
+}
+#endif
+
+/* The same for any layout: each row dequantized into buf (cols floats), then a dot
+ * product with every row of x, in 16 lanes as the fused path. */
+static void lb_fused_any(const gk_qweight *qw, const float *x, gk_index nb, gk_index r0,
+                         gk_index r1, float *y, float *buf)
+{
+    const gk_index cols = qw->cols, rows = qw->rows;
+    for (gk_index r = r0; r < r1; ++r) {
+        lb_dequant_row(qw, r, buf);
+        for (gk_index b = 0; b < nb; ++b) {
+            const float *xb = x + b * cols;
+            float lane[16] = {0};
+            gk_index c = 0;
+            for (; c + 16 <= cols; c += 16)
+                for (int j = 0; j < 16; ++j)
+                    lane[j] += buf[c + j] * xb[c + j];
+            for (int j = 0; c + j < cols; ++j)
+                lane[j] += buf[c + j] * xb[c + j];
+            float t = 0.0f;
+            for (int j = 0; j < 16; ++j)
+                t += lane[j];
+            y[b * rows + r] = t;
+        }
+    }
+}
+
+static int qlinear_f32(const float *x, gk_index batch, const gk_qweight *qw,
+                       const float *bias, float *y, const gk_blas_fns *blas)
+{
+    const gk_index rows = qw->rows, cols = qw->cols;
+    if (rows == 0 || batch == 0)
+        return GK_OK;
+    if (cols == 0) {
+        for (gk_index b = 0; b < batch; ++b)
+            for (gk_index r = 0; r < rows; ++r)
+                y[b * rows + r] = bias ? bias[r] : 0.0f;
+        return GK_OK;
+    }
+    int fast4 = 0;
+#if defined(__AVX512F__)
+    fast4 = qw->bits == 4 && qw->g_idx == NULL && qw->group_size % 16 == 0;
+#endif
+    if (batch <= GK_LB_FUSED_BATCH) {
+        const gk_index nrt = (rows + GK_LB_ROWS_PER_TASK - 1) / GK_LB_ROWS_PER_TASK;
+        int nt = gk_threads_for(rows * cols * batch);
+        float *bufs = NULL;
+        if (!fast4) {
+            bufs = (float *)malloc(sizeof(float) * (size_t)cols * (size_t)(nt > 0 ? nt : 1));
+            if (!bufs)
+                return GK_ERROR(GK_ENOMEM, GK_ARG_x);
+        }
+#if GK_HAVE_OPENMP
+        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+#endif
+        for (gk_index t = 0; t < nrt; ++t) {
+            gk_index r0 = t * GK_LB_ROWS_PER_TASK;
+            gk_index r1 = rows - r0 < GK_LB_ROWS_PER_TASK ? rows : r0 + GK_LB_ROWS_PER_TASK;
+            for (gk_index b0 = 0; b0 < batch; b0 += GK_LB_BATCH_CHUNK) {
+                gk_index nb = batch - b0 < GK_LB_BATCH_CHUNK ? batch - b0 : GK_LB_BATCH_CHUNK;
+#if defined(__AVX512F__)
+                if (fast4) {
+                    lb_fused_4bit(qw, x + b0 * cols, nb, r0, r1, y + b0 * rows);
+                    continue;
+                }
+#endif
+#if GK_HAVE_OPENMP
+                float *buf = bufs + cols * omp_get_thread_num();
+#else
+                float *buf = bufs;
+#endif
+                lb_fused_any(qw, x + b0 * cols, nb, r0, r1, y + b0 * rows, buf);
+            }
+        }
+        free(bufs);
+    } else {
+        /* tiles of rows dequantized into a buffer of about 2 MiB, times x by sgemm:
+         * Y^T[r0:r1, :] = Tile (tile x cols) X^T, column-major view */
+        gk_index tile = ((gk_index)1 << 19) / cols;
+        tile = tile < 64 ? 64 : tile > 512 ? 512 : tile;
+        tile = (tile + 15) / 16 * 16;
+        const gk_index ntile = (rows + tile - 1) / tile;
+        int nt = gk_threads_for(rows * cols * batch);
+        if (nt > ntile) nt = (int)ntile;
+        float *bufs = (float *)malloc(sizeof(float) * (size_t)(tile * cols) *
+                                      (size_t)(nt > 0 ? nt : 1));
+        if (!bufs)
+            return GK_ERROR(GK_ENOMEM, GK_ARG_x);
+        gk_sgemm_fn sgemm = blas->sgemm;
+#if GK_HAVE_OPENMP
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if(nt > 1)
+#endif
+        for (gk_index t = 0; t < ntile; ++t) {
+#if GK_HAVE_OPENMP
+            float *buf = bufs + tile * cols * omp_get_thread_num();
+#else
+            float *buf = bufs;
+#endif
+            gk_index r0 = t * tile, r1 = rows - r0 < tile ? rows : r0 + tile;
+            for (gk_index r = r0; r < r1; ++r)
+                lb_dequant_row(qw, r, buf + (r - r0) * cols);
+            gk_blas_int m = (gk_blas_int)(r1 - r0), n = (gk_blas_int)batch;
+            gk_blas_int k = (gk_blas_int)cols, ld = (gk_blas_int)cols;
+            gk_blas_int ldc = (gk_blas_int)rows;
+            float one = 1.0f, zero = 0.0f;
+            char tr = 'T', nn = 'N';
+            sgemm(&tr, &nn, &m, &n, &k, &one, buf, &ld, (float *)x, &ld, &zero,
+                  y + r0, &ldc);
+        }
+        free(bufs);
+    }
+    if (bias) {
+        int nt = gk_threads_for(rows * batch);
+        GK_PARALLEL_FOR(nt, b, batch, {
+            for (gk_index r = 0; r < rows; ++r)
+                y[b * rows + r] += bias[r];
+        });
+    }
+    return GK_OK;
+}
+
+/* ---- the Gram matrix of calibration inputs ------------------------------------------ */
+#define GK_LB_GRAM(T, SFX, GEMM) \
+static void gram_##SFX(const T *x, gk_index m, gk_index d, double alpha, double beta, \
+                       T *h, const gk_blas_fns *blas) \
+{ \
+    const gk_index np = (d + GK_LB_GRAM_PANEL - 1) / GK_LB_GRAM_PANEL; \
+    int nt = gk_threads_for(m * d * 8); \
+    if (nt > np) nt = (int)np; \
+    GK_PARALLEL_FOR(nt, p, np, { \
+        /* panel columns [j0, j1), rows [j0, d) of the column-major view of h */ \
+        gk_index j0 = p * GK_LB_GRAM_PANEL; \
+        gk_index j1 = d - j0 < GK_LB_GRAM_PANEL ? d : j0 + GK_LB_GRAM_PANEL; \
+        if (m == 0) { \
+            for (gk_index c = j0; c < j1; ++c) \
+                for (gk_index r = c; r < d; ++r) \
+                    h[c * d + r] = beta == 0.0 ? (T)0 : (T)(beta * h[c * d + r]); \
+        } else { \
+            gk_blas_int mm = (gk_blas_int)(d - j0), nn_ = (gk_blas_int)(j1 - j0); \
+            gk_blas_int kk = (gk_blas_int)m, ld = (gk_blas_int)d; \
+            T a = (T)alpha, bt = (T)beta; \
+            char n_ = 'N', t_ = 'T'; \
+            if (beta == 0.0) \
+                for (gk_index c = j0; c < j1; ++c) \
+                    for (gk_index r = j0; r < d; ++r) \
+                        h[c * d + r] = (T)0; \
+            blas->GEMM(&n_, &t_, &mm, &nn_, &kk, &a, (T *)x + j0, &ld, (T *)x + j0, &ld, \
+                       &bt, h + j0 * d + j0, &ld); \
+        } \
+    }); \
+    /* mirror: element (r, c), r > c, of the column-major lower part is h[c * d + r] */ \
+    int nt2 = gk_threads_for(d * d); \
+    GK_PARALLEL_FOR(nt2, r, d, { \
+        for (gk_index c = 0; c < r; ++c) \
+            h[r * d + c] = h[c * d + r]; \
+    }); \
+}
+GK_LB_GRAM(float, f32, sgemm)
+GK_LB_GRAM(double, f64, dgemm)
+#undef GK_LB_GRAM
