@@ -637,6 +637,44 @@ def _quant(dt):
     return out
 
 
+def _qw(qw):
+    return [qw.packed, qw.scales, qw.zeros, qw.g_idx]
+
+
+@case("quant.hessian")
+def _hessian(dt):
+    from gradkit import quant
+    x = data(132, (1201, 263), dt)
+    h, n = quant.hessian(x[:600])
+    h, n = quant.hessian(x[600:], h, n)
+    return [h, n, quant.Hessian(263, dt).add(x).h]
+
+
+@case("quant.quantize_weight+qlinear", dtypes=None)
+def _lowbit_rtn(_):
+    from gradkit import quant
+    w = data(133, (301, 517), F32)
+    out = []
+    for bits in (2, 3, 4, 8):
+        qw = quant.quantize_weight(w, bits=bits, group_size=128)
+        out += _qw(qw) + [qw.dequantize()]
+        for batch in (1, 5, 16, 40):
+            out.append(quant.qlinear(data(134, (batch, 517), F32), qw))
+    return out
+
+
+@case("quant.gptq", dtypes=None)
+def _gptq(_):
+    from gradkit import quant
+    w = data(135, (601, 263), F32)
+    x = data(136, (700, 263), F32)
+    x[:, 1:] += 0.7 * x[:, :-1]
+    h, _ = quant.hessian(x)
+    return [_qw(quant.gptq(w, h, bits=4, group_size=64, block_size=32)),
+            _qw(quant.gptq(w, h, bits=3, group_size=-1, act_order=True)),
+            _qw(quant.gptq(w, h, bits=2, group_size=32, act_order=True, static_groups=True))]
+
+
 # ---- preprocessing -----------------------------------------------------------------------
 
 def _pre_data(dt, rows=1201, cols=61):

@@ -9,7 +9,6 @@
                                               and so the bits depend on it) */
 #define GK_LB_GRAM_PANEL ((gk_index)256)  /* columns per Gram panel */
 #define GK_LB_FUSED_BATCH ((gk_index)16)  /* qlinear: batches up to this go fused */
-#define GK_LB_BATCH_CHUNK 8               /* rows of x per fused pass (accumulators) */
 #define GK_LB_ROWS_PER_TASK ((gk_index)16)
 
 /* The reference quantizer's parameters of n values (float32 arithmetic). */
@@ -257,61 +256,165 @@ static void dequantize_weight_f32(const gk_qweight *qw, float *out)
 }
 
 /* ---- the dequantizing matmul -------------------------------------------------------- */
-#if defined(__AVX512F__)
-/* 16 dequantized 4-bit values of columns [c, c + 16) (c a multiple of 16) */
-GK_INLINE __m512 lb_deq16_4bit(const uint32_t *pr, gk_index c, __m512i z, __m512 s)
+/* The 16 lanes of a dot product summed in a fixed tree (halves added lane by lane),
+ * on every ISA. */
+GK_INLINE float lb_lanes_sum(float *l)
 {
-    const __m128i b8 = _mm_loadl_epi64((const __m128i *)((const uint8_t *)pr + c / 2));
-    const __m128i dup = _mm_unpacklo_epi8(b8, b8);           /* b0 b0 b1 b1 ... b7 b7 */
-    const __m512i sh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
-    __m512i v = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(dup), sh);
-    v = _mm512_and_si512(v, _mm512_set1_epi32(15));
-    return _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(v, z)));
+    for (int k = 8; k >= 1; k /= 2)
+        for (int j = 0; j < k; ++j)
+            l[j] = l[j] + l[j + k];
+    return l[0];
 }
 
-/* y[b, r] for rows [r0, r1) and nb <= GK_LB_BATCH_CHUNK rows of x: 4-bit, natural
- * groups of a multiple of 16 columns.  Sixteen column lanes per row of x, reduced in a
- * fixed order at the end. */
-static void lb_fused_4bit(const gk_qweight *qw, const float *x, gk_index nb, gk_index r0,
-                          gk_index r1, float *y)
+/* x rearranged for the 4-bit fast path: in each run of 32 columns, the 16 even columns
+ * then the 16 odd ones (the low and the high nibbles of 16 packed bytes). */
+static void lb_split_even_odd(const float *x, gk_index nb, gk_index cols, float *xs)
+{
+    const gk_index full = cols / 32 * 32;
+    for (gk_index b = 0; b < nb; ++b) {
+        const float *xb = x + b * cols;
+        float *sb = xs + b * cols;
+        for (gk_index c = 0; c < full; c += 32)
+            for (int j = 0; j < 16; ++j) {
+                sb[c + j] = xb[c + 2 * j];
+                sb[c + 16 + j] = xb[c + 2 * j + 1];
+            }
+        for (gk_index c = full; c < cols; ++c)
+            sb[c] = xb[c];
+    }
+}
+
+/* 4-bit weights in natural groups of a multiple of 32 columns, on any ISA: the same
+ * operations in the same order as the AVX-512 path below (16 lanes; per 32 columns
+ * the even columns' products added, then the odd ones'; no fused multiply-add), so
+ * every kernel table gives the same bits. */
+static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
+                          gk_index nb, gk_index r0, gk_index r1, float *y)
 {
     const gk_index cols = qw->cols, groups = qw->groups, gs = qw->group_size;
     const gk_index words = lb_words(cols, 4), rows = qw->rows;
+    const gk_index full = cols / 32 * 32;
     for (gk_index r = r0; r < r1; ++r) {
-        const uint32_t *pr = qw->packed + r * words;
-        __m512 acc[GK_LB_BATCH_CHUNK];
-        for (int b = 0; b < GK_LB_BATCH_CHUNK; ++b)
-            acc[b] = _mm512_setzero_ps();
-        for (gk_index g = 0; g < groups; ++g) {
-            const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs;
-            const __m512 s = _mm512_set1_ps(qw->scales[r * groups + g]);
-            const __m512i z = _mm512_set1_epi32(qw->zeros[r * groups + g]);
-            gk_index c = c0;
-            for (; c + 16 <= c1; c += 16) {
-                const __m512 wv = lb_deq16_4bit(pr, c, z, s);
-                for (int b = 0; b < GK_LB_BATCH_CHUNK; ++b)
-                    if (b < nb)
-                        acc[b] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + b * cols + c),
-                                                 acc[b]);
+        const uint8_t *pb = (const uint8_t *)(qw->packed + r * words);
+        for (gk_index b = 0; b < nb; ++b) {
+            const float *xb = xs + b * cols;
+            float l[16] = {0}, tail = 0.0f;
+            for (gk_index g = 0; g < groups; ++g) {
+                const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs;
+                const gk_index cv = c1 < full ? c1 : full;
+                const float s = qw->scales[r * groups + g];
+                const int32_t z = qw->zeros[r * groups + g];
+                for (gk_index c = c0; c < cv; c += 32) {
+                    float wl[16], wh[16];
+                    for (int j = 0; j < 16; ++j) {
+                        const int32_t v = pb[c / 2 + j];
+                        wl[j] = s * (float)((v & 15) - z);
+                        wh[j] = s * (float)((v >> 4) - z);
+                    }
+                    for (int j = 0; j < 16; ++j)
+                        l[j] = l[j] + wl[j] * xb[c + j];
+                    for (int j = 0; j < 16; ++j)
+                        l[j] = l[j] + wh[j] * xb[c + 16 + j];
+                }
+                for (gk_index c = cv; c < c1; ++c)
+                    tail += s * (float)((int32_t)lb_get(qw->packed + r * words, c, 4) - z)
+                            * x[b * cols + c];
             }
-            if (c < c1) {   /* the short last group: masked */
-                const __mmask16 m = (__mmask16)((1u << (c1 - c)) - 1u);
-                float tmp[16];
-                const float sf = qw->scales[r * groups + g];
-                const int32_t zi = qw->zeros[r * groups + g];
-                for (gk_index j = 0; j < 16; ++j)
-                    tmp[j] = c + j < c1 ? sf * (float)((int32_t)lb_get(pr, c + j, 4) - zi)
-                                        : 0.0f;
-                const __m512 wv = _mm512_loadu_ps(tmp);
-                for (int b = 0; b < GK_LB_BATCH_CHUNK; ++b)
-                    if (b < nb)
-                        acc[b] = _mm512_fmadd_ps(
-                            wv, _mm512_maskz_loadu_ps(m, x + b * cols + c), acc[b]);
-            }
+            y[b * rows + r] = lb_lanes_sum(l) + tail;
         }
-        for (gk_index b = 0; b < nb; ++b)
-            y[b * rows + r] = _mm512_reduce_add_ps(acc[b]);
     }
+}
+
+#if defined(__AVX512F__)
+/* y[b, r] for rows [r0, r1) and NB rows of xs (lb_split_even_odd): 4-bit weights in
+ * natural groups of a multiple of 32 columns.  32 columns at a time: 16 packed bytes
+ * widened to 16 lanes, the low nibbles (even columns) and the high ones (odd), each
+ * scale * (q - zero) exactly as the dequantized weight, multiplied into 16 lanes per
+ * row of x; the lanes are reduced in a fixed order at the end, a short last run of
+ * columns added in scalar. */
+#define GK_LB_FUSED4(NB) \
+static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs, \
+                           gk_index r0, gk_index r1, float *y) \
+{ \
+    const gk_index cols = qw->cols, groups = qw->groups, gs = qw->group_size; \
+    const gk_index words = lb_words(cols, 4), rows = qw->rows; \
+    const gk_index full = cols / 32 * 32; \
+    const __m512i m15 = _mm512_set1_epi32(15); \
+    /* group by group (the group's columns of x stay in L1), row by row inside */ \
+    __m512 part[GK_LB_ROWS_PER_TASK][NB]; \
+    float tail[GK_LB_ROWS_PER_TASK][NB]; \
+    for (gk_index r = r0; r < r1; ++r) \
+        for (int b = 0; b < NB; ++b) { \
+            part[r - r0][b] = _mm512_setzero_ps(); \
+            tail[r - r0][b] = 0.0f; \
+        } \
+    for (gk_index g = 0; g < groups; ++g) { \
+        const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs; \
+        const gk_index cv = c1 < full ? c1 : full; \
+        for (gk_index r = r0; r < r1; ++r) { \
+            const uint8_t *pb = (const uint8_t *)(qw->packed + r * words); \
+            const float sf = qw->scales[r * groups + g]; \
+            const int32_t zi = qw->zeros[r * groups + g]; \
+            const __m512 s = _mm512_set1_ps(sf); \
+            const __m512i z = _mm512_set1_epi32(zi); \
+            __m512 acc[NB]; \
+            for (int b = 0; b < NB; ++b) \
+                acc[b] = part[r - r0][b]; \
+            for (gk_index c = c0; c < cv; c += 32) { \
+                const __m512i v = _mm512_cvtepu8_epi32( \
+                    _mm_loadu_si128((const __m128i *)(pb + c / 2))); \
+                const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(v, m15), z); \
+                const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(v, 4), z); \
+                const __m512 wl = _mm512_mul_ps(s, _mm512_cvtepi32_ps(lo)); \
+                const __m512 wh = _mm512_mul_ps(s, _mm512_cvtepi32_ps(hi)); \
+                for (int b = 0; b < NB; ++b) { \
+                    acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps( \
+                        wl, _mm512_loadu_ps(xs + b * cols + c))); \
+                    acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps( \
+                        wh, _mm512_loadu_ps(xs + b * cols + c + 16))); \
+                } \
+            } \
+            for (int b = 0; b < NB; ++b) \
+                part[r - r0][b] = acc[b]; \
+            for (gk_index c = cv; c < c1; ++c) { \
+                const float wv = sf * (float)((int32_t)lb_get(qw->packed + r * words, c, 4) \
+                                              - zi); \
+                for (int b = 0; b < NB; ++b) \
+                    tail[r - r0][b] = tail[r - r0][b] + wv * x[b * cols + c]; \
+            } \
+        } \
+    } \
+    for (gk_index r = r0; r < r1; ++r) \
+        for (int b = 0; b < NB; ++b) { \
+            float l[16]; \
+            _mm512_storeu_ps(l, part[r - r0][b]); \
+            y[b * rows + r] = lb_lanes_sum(l) + tail[r - r0][b]; \
+        } \
+}
+GK_LB_FUSED4(1)
+GK_LB_FUSED4(2)
+GK_LB_FUSED4(4)
+GK_LB_FUSED4(8)
+#undef GK_LB_FUSED4
+
+/* rows [r0, r1) of y for all nb rows of x, in chunks of 8, 4, 2, 1 rows of x */
+static void lb_fused_4bit(const gk_qweight *qw, const float *x, const float *xs,
+                          gk_index nb, gk_index r0, gk_index r1, float *y)
+{
+    const gk_index cols = qw->cols, rows = qw->rows;
+    gk_index b = 0;
+    for (; b + 8 <= nb; b += 8)
+        lb_fused4_8(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
+    if (b + 4 <= nb) {
+        lb_fused4_4(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
+        b += 4;
+    }
+    if (b + 2 <= nb) {
+        lb_fused4_2(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
+        b += 2;
+    }
+    if (b < nb)
+        lb_fused4_1(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
 }
 #endif
 
@@ -332,10 +435,7 @@ static void lb_fused_any(const gk_qweight *qw, const float *x, gk_index nb, gk_i
                     lane[j] += buf[c + j] * xb[c + j];
             for (int j = 0; c + j < cols; ++j)
                 lane[j] += buf[c + j] * xb[c + j];
-            float t = 0.0f;
-            for (int j = 0; j < 16; ++j)
-                t += lane[j];
-            y[b * rows + r] = t;
+            y[b * rows + r] = lb_lanes_sum(lane);
         }
     }
 }
@@ -352,40 +452,39 @@ static int qlinear_f32(const float *x, gk_index batch, const gk_qweight *qw,
                 y[b * rows + r] = bias ? bias[r] : 0.0f;
         return GK_OK;
     }
-    int fast4 = 0;
-#if defined(__AVX512F__)
-    fast4 = qw->bits == 4 && qw->g_idx == NULL && qw->group_size % 16 == 0;
-#endif
+    /* 4-bit natural groups of a multiple of 32 columns: the even/odd fast path (its
+     * AVX-512 version or its twin on other ISAs, the same bits) */
+    const int fast4 = qw->bits == 4 && qw->g_idx == NULL && qw->group_size % 32 == 0;
     if (batch <= GK_LB_FUSED_BATCH) {
         const gk_index nrt = (rows + GK_LB_ROWS_PER_TASK - 1) / GK_LB_ROWS_PER_TASK;
         int nt = gk_threads_for(rows * cols * batch);
-        float *bufs = NULL;
-        if (!fast4) {
-            bufs = (float *)malloc(sizeof(float) * (size_t)cols * (size_t)(nt > 0 ? nt : 1));
-            if (!bufs)
-                return GK_ERROR(GK_ENOMEM, GK_ARG_x);
-        }
+        /* fast path: x split into even/odd columns; else one dequantized row per thread */
+        size_t nbuf = fast4 ? (size_t)(batch * cols) : (size_t)cols * (size_t)(nt > 0 ? nt : 1);
+        float *bufs = (float *)malloc(sizeof(float) * (nbuf > 0 ? nbuf : 1));
+        if (!bufs)
+            return GK_ERROR(GK_ENOMEM, GK_ARG_x);
+        if (fast4)
+            lb_split_even_odd(x, batch, cols, bufs);
 #if GK_HAVE_OPENMP
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
 #endif
         for (gk_index t = 0; t < nrt; ++t) {
             gk_index r0 = t * GK_LB_ROWS_PER_TASK;
             gk_index r1 = rows - r0 < GK_LB_ROWS_PER_TASK ? rows : r0 + GK_LB_ROWS_PER_TASK;
-            for (gk_index b0 = 0; b0 < batch; b0 += GK_LB_BATCH_CHUNK) {
-                gk_index nb = batch - b0 < GK_LB_BATCH_CHUNK ? batch - b0 : GK_LB_BATCH_CHUNK;
+            if (fast4) {
 #if defined(__AVX512F__)
-                if (fast4) {
-                    lb_fused_4bit(qw, x + b0 * cols, nb, r0, r1, y + b0 * rows);
-                    continue;
-                }
-#endif
-#if GK_HAVE_OPENMP
-                float *buf = bufs + cols * omp_get_thread_num();
+                lb_fused_4bit(qw, x, bufs, batch, r0, r1, y);
 #else
-                float *buf = bufs;
+                lb_fused4_any(qw, x, bufs, batch, r0, r1, y);
 #endif
-                lb_fused_any(qw, x + b0 * cols, nb, r0, r1, y + b0 * rows, buf);
+                continue;
             }
+#if GK_HAVE_OPENMP
+            float *buf = bufs + cols * omp_get_thread_num();
+#else
+            float *buf = bufs;
+#endif
+            lb_fused_any(qw, x, batch, r0, r1, y, buf);
         }
         free(bufs);
     } else {

@@ -433,7 +433,8 @@ def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
     if cols:
         H[np.arange(cols), np.arange(cols)] += np.float32(damp) * np.mean(np.diag(H),
                                                                           dtype=np.float32)
-    hinv = _upper_cholesky_of_inverse(H, damp_percent) if cols else H
+    with _blas.single_threaded():   # LAPACK's threads would change the bits
+        hinv = _upper_cholesky_of_inverse(H, damp_percent) if cols else H
     if gs == -1:
         col_group = np.zeros(cols, np.int32)
     elif static_groups:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ._typing import DTypeLike, FloatArray, NDArray, RNG
     from .random import Generator
 
-__all__ = ["Module", "Linear", "ReLU", "Tanh", "GELU", "LayerNorm", "RMSNorm", "BatchNorm",
+__all__ = ["Module", "Linear", "QuantLinear", "ReLU", "Tanh", "GELU", "LayerNorm", "RMSNorm", "BatchNorm",
            "Dropout", "Residual", "Sequential"]
 
 
@@ -167,6 +167,55 @@ class Linear(Module):
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
+
+
+class QuantLinear(Module):
+    r"""``y = x \hat W^T + b`` with a low-bit weight (:class:`gradkit.quant.QuantizedWeight`),
+    dequantized on the fly by :func:`gradkit.quant.qlinear`: for inference (no
+    parameters, no backward).  float32.
+
+    Build it from a trained :class:`Linear` and its quantized weight::
+
+        qw = quant.gptq(linear.weight, h, bits=4)
+        layer = nn.QuantLinear.from_linear(linear, qw)
+    """
+
+    def __init__(self, qweight: Any, bias: Optional[Any] = None) -> None:
+        super().__init__()
+        from .quant import QuantizedWeight
+        if not isinstance(qweight, QuantizedWeight):
+            raise TypeError(f"qweight must be a QuantizedWeight, got {type(qweight).__name__}")
+        self.qweight = qweight
+        self.out_features, self.in_features = qweight.shape
+        if bias is not None:
+            bias = np.ascontiguousarray(_v.float_array(bias, "bias"), np.float32)
+            if bias.shape != (self.out_features,):
+                raise ValueError(f"bias must have shape ({self.out_features},), got "
+                                 f"{bias.shape}")
+        self.bias = bias
+
+    @classmethod
+    def from_linear(cls, linear: "Linear", qw: Any) -> "QuantLinear":
+        """The inference layer of ``linear`` with its weight replaced by ``qw`` (which
+        must have the weight's shape); the bias is kept (as float32)."""
+        if not isinstance(linear, Linear):
+            raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        if getattr(qw, "shape", None) != linear.weight.shape:
+            raise ValueError(f"qw has shape {getattr(qw, 'shape', None)}, the layer's weight "
+                             f"{linear.weight.shape}")
+        return cls(qw, linear.bias)
+
+    def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
+        from .quant import qlinear
+        return qlinear(x, self.qweight, self.bias)
+
+    def backward(self, dy: FloatArray) -> FloatArray:
+        raise RuntimeError("QuantLinear is for inference: it has no backward")
+
+    def __repr__(self) -> str:
+        return (f"QuantLinear({self.in_features}, {self.out_features}, "
+                f"bits={self.qweight.bits}, group_size={self.qweight.group_size}, "
+                f"bias={self.bias is not None})")
 
 
 class ReLU(Module):
