@@ -485,6 +485,38 @@ def _quant_calls():
             quant.qparams, x.min(axis=1), x.max(axis=1),
             ok={n: {"int64", "float16", "object", "0-d"}
                 for n in ("min_val", "max_val")}),
+        **_lowbit_calls(),
+    }
+
+
+def _lowbit_calls():
+    # float inputs are read as any float array would be: a byte-swapped one is converted
+    w, xc = arr(8, 64, seed=61), arr(20, 64, seed=62)
+    h, _ = quant.hessian(xc)
+    qw = quant.quantize_weight(w, bits=4, group_size=32)
+    lin = nn.Linear(64, 8, rng=0)
+    layer = nn.QuantLinear.from_linear(lin, qw)
+    swapped = {"byteswapped"}
+
+    def acc():
+        a = quant.Hessian(64).add(xc)
+        return V(a.add, xc.copy(), watch=[lambda: (a.h.copy(), a.n)], ok={"x": swapped})
+    return {
+        "gradkit.quant.hessian": lambda: V(quant.hessian, xc.copy(), h.copy(), 20,
+                                           ok={"x": swapped, "h": swapped}),
+        "gradkit.quant.Hessian.add": acc,
+        "gradkit.quant.quantize_weight": lambda: V(quant.quantize_weight, w.copy(),
+                                                   ok={"w": swapped}),
+        "gradkit.quant.gptq": lambda: V(quant.gptq, w.copy(), h.copy(),
+                                        ok={"w": swapped, "h": swapped}),
+        "gradkit.quant.QuantizedWeight": lambda: V(
+            quant.QuantizedWeight, qw.packed.copy(), qw.scales.copy(), qw.zeros.copy(),
+            qw.g_idx.copy(), bits=4, group_size=32, shape=(8, 64)),
+        "gradkit.quant.qlinear": lambda: V(quant.qlinear, xc.copy(), qw,
+                                           np.zeros(8, np.float32),
+                                           ok={"x": swapped, "bias": swapped}),
+        "gradkit.nn.QuantLinear.forward": lambda: V(layer.forward, xc.copy(),
+                                                    ok={"x": swapped}),
     }
 
 
@@ -556,6 +588,11 @@ _NO_ARRAYS_REASONS = {
         "gradkit.amp.LossScaler.get_scale", "gradkit.amp.LossScaler.is_enabled",
         "gradkit.amp.LossScaler.state_dict", "gradkit.amp.LossScaler.load_state_dict",
         "gradkit.gradcheck.GradCheckResult",  # a result record built by check_grad
+        "gradkit.quant.Hessian", "gradkit.quant.QuantizedWeight.dequantize",
+        "gradkit.quant.QuantizedWeight.unpack", "gradkit.quant.QuantizedWeight.save",
+        "gradkit.quant.QuantizedWeight.load",     # a file, checked by np.load
+        "gradkit.nn.QuantLinear.from_linear",     # a layer and a QuantizedWeight
+        "gradkit.nn.QuantLinear.backward",        # inference only: always RuntimeError
     ],
     "abstract base: swept through every subclass": [
         "gradkit.optim.Optimizer", "gradkit.optim.Optimizer.step",

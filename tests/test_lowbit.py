@@ -333,3 +333,13 @@ def test_bad_arguments_name_themselves(rng):
     with pytest.raises(ValueError, match="g_idx"):
         quant.QuantizedWeight(qw.packed, qw.scales, qw.zeros, qw.g_idx + 1, bits=4,
                               group_size=128, shape=(8, 64))
+
+
+def test_demo_quantize(capsys):
+    from gradkit.__main__ import main
+    assert main(["demo", "--epochs", "1", "--quantize", "4,3"]) == 0
+    out = capsys.readouterr().out
+    for line in ("float32", "4-bit RTN", "4-bit GPTQ", "3-bit RTN", "3-bit GPTQ"):
+        assert line in out
+    with pytest.raises(SystemExit):
+        main(["demo", "--quantize", "5"])

@@ -39,6 +39,16 @@ def _sizes(text):
     return out
 
 
+def _bits_list(text):
+    """An argparse type: comma-separated bit widths from 2, 3, 4, 8 ("4,3")."""
+    out = []
+    for part in text.split(","):
+        if part.strip() not in ("2", "3", "4", "8"):
+            raise argparse.ArgumentTypeError(f"bit widths are 2, 3, 4 or 8, got {part!r}")
+        out.append(int(part))
+    return out
+
+
 def _info(args):
     from . import show_config
     show_config(print_=True)
@@ -68,6 +78,10 @@ def main(argv=None):
                    help="seed of the split, the initialization and dropout (default 0)")
     p.add_argument("--plot", metavar="FILE", type=_nonempty, help="save loss curves and "
                    "activation histograms (matplotlib)")
+    p.add_argument("--quantize", metavar="BITS", type=_bits_list, nargs="?", const=[4, 3],
+                   default=None, help="after training, quantize the weights to these bit "
+                   "widths (comma-separated from 2, 3, 4, 8; default 4,3) with RTN and "
+                   "GPTQ and print the test accuracy of each")
     p.set_defaults(func=_demo)
     p = sub.add_parser("bench", help="benchmark against NumPy and PyTorch")
     p.add_argument("--quick", action="store_true", help="a fast subset")

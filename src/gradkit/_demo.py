@@ -12,7 +12,7 @@ import numpy as np
 
 import gradkit
 from gradkit import _validation as _v
-from gradkit import clip, gradcheck, losses, nn, optim, schedules
+from gradkit import clip, gradcheck, losses, nn, optim, quant, schedules
 from gradkit.data import load_digits
 from gradkit.diagnostics import activation_stats
 from gradkit.preprocessing import Standardizer
@@ -101,6 +101,37 @@ def plot(path, history, activations):
     return True
 
 
+def quantized(model, Xcal, bits, method, group_size):
+    """The model with every Linear replaced by a QuantLinear of its weight, quantized by
+    RTN or by GPTQ layer after layer (each layer's Hessian from the calibration inputs
+    as they reach it through the layers already quantized, as the GPTQ paper does)."""
+    layers, h = [], Xcal
+    for layer in model.layers:
+        if isinstance(layer, nn.Linear):
+            if method == "GPTQ":
+                H, _ = quant.hessian(h)
+                qw = quant.gptq(layer.weight, H, bits=bits, group_size=group_size)
+            else:
+                qw = quant.quantize_weight(layer.weight, bits=bits, group_size=group_size)
+            layer = nn.QuantLinear.from_linear(layer, qw)
+        h = layer.forward(h, training=False)
+        layers.append(layer)
+    return nn.Sequential(*layers)
+
+
+def quantization_report(model, Xtr, Xte, yte, bits_list, seed, samples=256, group_size=32):
+    """Test accuracy of the trained model in float32 and with RTN / GPTQ weights."""
+    Xcal = Xtr[np.random.default_rng(seed).permutation(len(Xtr))[:samples]]
+    _, acc = evaluate(model, Xte, yte)
+    print(f"weight quantization (group {group_size}, GPTQ calibrated on {len(Xcal)} "
+          f"training samples):")
+    print(f"  float32        test acc {acc:6.1%}")
+    for bits in bits_list:
+        for method in ("RTN", "GPTQ"):
+            _, acc = evaluate(quantized(model, Xcal, bits, method, group_size), Xte, yte)
+            print(f"  {bits}-bit {method:<5}   test acc {acc:6.1%}")
+
+
 def main(args):
     t0 = time.perf_counter()
     # checked here too: main() is callable without the command line's parser
@@ -170,6 +201,10 @@ def main(args):
             if isinstance(layer, nn.ReLU):
                 acts[f"layer {i} ReLU"] = activation_stats(h, "relu")
         plot(args.plot, history, acts)
+
+    bits_list = getattr(args, "quantize", None)
+    if bits_list:
+        quantization_report(model, Xtr, Xte, yte, bits_list, seed)
 
     _, test_acc = evaluate(model, Xte, yte)
     print(f"done in {time.perf_counter() - t0:.1f} s")
