@@ -10,6 +10,7 @@
 #define GK_LB_GRAM_PANEL ((gk_index)256)  /* columns per Gram panel */
 #define GK_LB_FUSED_BATCH ((gk_index)16)  /* qlinear: batches up to this go fused */
 #define GK_LB_ROWS_PER_TASK ((gk_index)16)
+#define GK_LB_COL_BLOCK ((gk_index)128)  /* columns of x per pass of the fused path */
 
 /* The reference quantizer's parameters of n values (float32 arithmetic). */
 GK_INLINE void lb_params(const float *w, gk_index n, float maxq, int sym, float *scale,
@@ -287,7 +288,8 @@ static void lb_split_even_odd(const float *x, gk_index nb, gk_index cols, float 
 /* 4-bit weights in natural groups of a multiple of 32 columns, on any ISA: the same
  * operations in the same order as the AVX-512 path below (16 lanes; per 32 columns
  * the even columns' products added, then the odd ones'; no fused multiply-add), so
- * every kernel table gives the same bits. */
+ * every kernel table gives the same bits.  Two chains of 16 lanes: the even columns'
+ * products and the odd ones', added at the end. */
 static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
                           gk_index nb, gk_index r0, gk_index r1, float *y)
 {
@@ -298,7 +300,7 @@ static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
         const uint8_t *pb = (const uint8_t *)(qw->packed + r * words);
         for (gk_index b = 0; b < nb; ++b) {
             const float *xb = xs + b * cols;
-            float l[16] = {0}, tail = 0.0f;
+            float l[16] = {0}, lh[16] = {0}, tail = 0.0f;
             for (gk_index g = 0; g < groups; ++g) {
                 const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs;
                 const gk_index cv = c1 < full ? c1 : full;
@@ -314,12 +316,14 @@ static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
                     for (int j = 0; j < 16; ++j)
                         l[j] = l[j] + wl[j] * xb[c + j];
                     for (int j = 0; j < 16; ++j)
-                        l[j] = l[j] + wh[j] * xb[c + 16 + j];
+                        lh[j] = lh[j] + wh[j] * xb[c + 16 + j];
                 }
                 for (gk_index c = cv; c < c1; ++c)
                     tail += s * (float)((int32_t)lb_get(qw->packed + r * words, c, 4) - z)
                             * x[b * cols + c];
             }
+            for (int j = 0; j < 16; ++j)
+                l[j] = l[j] + lh[j];
             y[b * rows + r] = lb_lanes_sum(l) + tail;
         }
     }
@@ -339,55 +343,73 @@ static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs
     const gk_index cols = qw->cols, groups = qw->groups, gs = qw->group_size; \
     const gk_index words = lb_words(cols, 4), rows = qw->rows; \
     const gk_index full = cols / 32 * 32; \
-    const __m512i m15 = _mm512_set1_epi32(15); \
-    /* group by group (the group's columns of x stay in L1), row by row inside */ \
-    __m512 part[GK_LB_ROWS_PER_TASK][NB]; \
+    /* blocks of whole groups of about GK_LB_COL_BLOCK columns: a block's columns of \
+     * x stay in L1 while every row of the task passes over them */ \
+    const gk_index gpb = gs >= GK_LB_COL_BLOCK ? 1 : GK_LB_COL_BLOCK / gs; \
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, \
+                                          1, 0); \
+    __m512 part[GK_LB_ROWS_PER_TASK][NB], parth[GK_LB_ROWS_PER_TASK][NB]; \
     float tail[GK_LB_ROWS_PER_TASK][NB]; \
     for (gk_index r = r0; r < r1; ++r) \
         for (int b = 0; b < NB; ++b) { \
             part[r - r0][b] = _mm512_setzero_ps(); \
+            parth[r - r0][b] = _mm512_setzero_ps(); \
             tail[r - r0][b] = 0.0f; \
         } \
-    for (gk_index g = 0; g < groups; ++g) { \
-        const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs; \
-        const gk_index cv = c1 < full ? c1 : full; \
+    for (gk_index g0 = 0; g0 < groups; g0 += gpb) { \
+        const gk_index g1 = groups - g0 < gpb ? groups : g0 + gpb; \
         for (gk_index r = r0; r < r1; ++r) { \
             const uint8_t *pb = (const uint8_t *)(qw->packed + r * words); \
-            const float sf = qw->scales[r * groups + g]; \
-            const int32_t zi = qw->zeros[r * groups + g]; \
-            const __m512 s = _mm512_set1_ps(sf); \
-            const __m512i z = _mm512_set1_epi32(zi); \
-            __m512 acc[NB]; \
-            for (int b = 0; b < NB; ++b) \
+            /* each row advances one block per pass over the rows: too slow a stream \
+             * for the hardware prefetcher, so the block after next is asked for */ \
+            { \
+                const gk_index ahead = (g0 + 2 * gpb) * gs, end = ahead + gpb * gs; \
+                for (gk_index c = ahead; c < end && c + 128 <= full; c += 128) \
+                    _mm_prefetch((const char *)(pb + c / 2), _MM_HINT_T0); \
+            } \
+            __m512 acc[NB], acch[NB]; \
+            for (int b = 0; b < NB; ++b) { \
                 acc[b] = part[r - r0][b]; \
-            for (gk_index c = c0; c < cv; c += 32) { \
-                const __m512i v = _mm512_cvtepu8_epi32( \
-                    _mm_loadu_si128((const __m128i *)(pb + c / 2))); \
-                const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(v, m15), z); \
-                const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(v, 4), z); \
-                const __m512 wl = _mm512_mul_ps(s, _mm512_cvtepi32_ps(lo)); \
-                const __m512 wh = _mm512_mul_ps(s, _mm512_cvtepi32_ps(hi)); \
-                for (int b = 0; b < NB; ++b) { \
-                    acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps( \
-                        wl, _mm512_loadu_ps(xs + b * cols + c))); \
-                    acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps( \
-                        wh, _mm512_loadu_ps(xs + b * cols + c + 16))); \
+                acch[b] = parth[r - r0][b]; \
+            } \
+            for (gk_index g = g0; g < g1; ++g) { \
+                const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs; \
+                const gk_index cv = c1 < full ? c1 : full; \
+                const float sf = qw->scales[r * groups + g]; \
+                const int32_t zi = qw->zeros[r * groups + g]; \
+                /* the group's 16 values s * (j - z), looked up by the nibbles (vpermps \
+                 * reads the low 4 bits of each lane): the dequantized weights exactly */ \
+                const __m512 tbl = _mm512_mul_ps(_mm512_set1_ps(sf), _mm512_cvtepi32_ps( \
+                    _mm512_sub_epi32(iota, _mm512_set1_epi32(zi)))); \
+                for (gk_index c = c0; c < cv; c += 32) { \
+                    const __m512i v = _mm512_cvtepu8_epi32( \
+                        _mm_loadu_si128((const __m128i *)(pb + c / 2))); \
+                    const __m512 wl = _mm512_permutexvar_ps(v, tbl); \
+                    const __m512 wh = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl); \
+                    for (int b = 0; b < NB; ++b) { \
+                        acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps( \
+                            wl, _mm512_loadu_ps(xs + b * cols + c))); \
+                        acch[b] = _mm512_add_ps(acch[b], _mm512_mul_ps( \
+                            wh, _mm512_loadu_ps(xs + b * cols + c + 16))); \
+                    } \
+                } \
+                for (gk_index c = cv; c < c1; ++c) { \
+                    const float wv = sf * (float)((int32_t)lb_get(qw->packed + r * words, \
+                                                                  c, 4) - zi); \
+                    for (int b = 0; b < NB; ++b) \
+                        tail[r - r0][b] = tail[r - r0][b] + wv * x[b * cols + c]; \
                 } \
             } \
-            for (int b = 0; b < NB; ++b) \
+            for (int b = 0; b < NB; ++b) { \
                 part[r - r0][b] = acc[b]; \
-            for (gk_index c = cv; c < c1; ++c) { \
-                const float wv = sf * (float)((int32_t)lb_get(qw->packed + r * words, c, 4) \
-                                              - zi); \
-                for (int b = 0; b < NB; ++b) \
-                    tail[r - r0][b] = tail[r - r0][b] + wv * x[b * cols + c]; \
+                parth[r - r0][b] = acch[b]; \
             } \
         } \
     } \
     for (gk_index r = r0; r < r1; ++r) \
         for (int b = 0; b < NB; ++b) { \
             float l[16]; \
-            _mm512_storeu_ps(l, part[r - r0][b]); \
+            _mm512_storeu_ps(l, _mm512_add_ps(part[r - r0][b], parth[r - r0][b])); \
             y[b * rows + r] = lb_lanes_sum(l) + tail[r - r0][b]; \
         } \
 }

@@ -9,7 +9,7 @@ block updates, the reference's quantizer and group handling), float32.
 
 qlinear at small batches is memory-bound on the weight: 4-bit group-128 weights are
 about 1/8 of the float32 bytes.  A model's layers do not stay in cache between two
-uses, so the batch-1 and batch-16 cases cycle through enough layers (512 MB of float32
+uses, so the batch-1 and batch-16 cases cycle through enough layers (1 GB of float32
 weights) that each call reads its weight from memory, for gradkit and for the peer
 (NumPy's float32 ``x @ W.T``, the same layers) alike; the limit is a probe reading the
 same packed bytes.
@@ -150,6 +150,6 @@ def _qlinear_case(batch, d, layers, quick):
 def cases():
     torch = try_import_torch()
     d = max(128, scaled(4096) // 128 * 128)
-    layers = 8 if d >= 4096 else 2
+    layers = 16 if d >= 4096 else 2
     return [_qlinear_case(1, d, layers, True), _qlinear_case(16, d, layers, False),
             _gptq_case(torch, d, max(256, scaled(1024)))]
