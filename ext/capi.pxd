@@ -105,3 +105,66 @@ cdef int gk_mse_f32(const float *pred, const float *target, float *elem_loss, do
 cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
                     double *total, double *dpred, Py_ssize_t n,
                     int reduction) noexcept nogil
+
+# ---- quant (gradkit/quant.h) ------------------------------------------------------------
+# the types these take (the layout of the header's)
+ctypedef int gk_blas_int
+ctypedef void (*gk_ssyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+                                 float *alpha, float *a, gk_blas_int *lda, float *beta,
+                                 float *c, gk_blas_int *ldc)
+ctypedef void (*gk_dsyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+                                 double *alpha, double *a, gk_blas_int *lda,
+                                 double *beta, double *c, gk_blas_int *ldc)
+ctypedef void (*gk_sgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+                                 gk_blas_int *k, float *alpha, float *a,
+                                 gk_blas_int *lda, float *b, gk_blas_int *ldb,
+                                 float *beta, float *c, gk_blas_int *ldc)
+ctypedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+                                 gk_blas_int *k, double *alpha, double *a,
+                                 gk_blas_int *lda, double *b, gk_blas_int *ldb,
+                                 double *beta, double *c, gk_blas_int *ldc)
+ctypedef struct gk_blas_fns:
+    gk_ssyrk_fn ssyrk
+    gk_dsyrk_fn dsyrk
+    gk_sgemm_fn sgemm
+    gk_dgemm_fn dgemm
+ctypedef struct gk_gptq_opts:
+    int bits, sym
+    Py_ssize_t group_size, block_size
+    int find_params
+ctypedef struct gk_qweight:
+    const unsigned int *packed
+    const float *scales
+    const unsigned char *zeros
+    const int *g_idx
+    Py_ssize_t rows
+    Py_ssize_t cols
+    Py_ssize_t groups
+    Py_ssize_t group_size
+    int bits
+# GPTQ's column loop over w (rows x cols, float32, updated in place: on return its
+# columns hold what the lazy updates left, for nothing but scratch), in the column
+# order given (act-order permutes w and H before): for each block of block_size
+# columns, for each column c of it, every row's value is quantized with the
+# parameters of group col_group[c] (rows x groups in scales/zeros; with find_params
+# they are found, from the values of w[:, c : c + group_size] at the start of c's
+# block, at each column where col_group changes), err = (w - deq) / hinv[c, c] is
+# propagated to the block's later columns (w[:, j] -= err * hinv[c, j]), then the
+# block's errors to all later columns at once: w[:, i2:] -= Err hinv[i1:i2, i2:]
+# (BLAS sgemm, single-threaded inside fixed tiles of rows: bitwise the same for any
+# thread count).  hinv (cols x cols, C order) is the upper Cholesky factor of H^-1
+# (only its upper triangle is read), hinv[c, c] > 0.  q (rows x cols) receives the
+# integers in the same column order.  col_group[c] in [0, groups).
+cdef int gk_gptq_f32(float *w, Py_ssize_t rows, Py_ssize_t cols, const float *hinv,
+                     const int *col_group, Py_ssize_t groups, const gk_gptq_opts *opts,
+                     unsigned char *q, float *scales, unsigned char *zeros,
+                     const gk_blas_fns *blas) noexcept nogil
+# y (batch x rows) = x (batch x cols) W^T (+ bias[r]) with W the dequantized weight,
+# never materialized whole: small batches dequantize 16 columns at a time in registers
+# and multiply them into every row of x; larger ones dequantize a tile of rows that
+# fits in the cache and multiply it with BLAS sgemm (single-threaded inside the tiles).
+# Each output is computed in one fixed order: bitwise the same for any thread count.
+cdef int gk_qlinear_f32(const float *x, Py_ssize_t batch, const gk_qweight *weight,
+                        const float *bias, float *y, const gk_blas_fns *blas) noexcept nogil
+# out (rows x cols, float32) = scales[r, g] * (q[r, c] - zeros[r, g]).
+cdef int gk_dequantize_weight_f32(const gk_qweight *weight, float *out) noexcept nogil

@@ -114,3 +114,28 @@ cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
                     double *total, double *dpred, Py_ssize_t n,
                     int reduction) noexcept nogil:
     return _c_losses.gk_mse_f64(pred, target, elem_loss, total, dpred, n, reduction)
+
+# ---- quant -------------------------------------------------------------------------------
+cimport _c_quant
+from libc.stdint cimport uint8_t, int32_t
+cimport _cgradkit
+
+
+cdef int gk_gptq_f32(float *w, Py_ssize_t rows, Py_ssize_t cols, const float *hinv,
+                     const int *col_group, Py_ssize_t groups, const gk_gptq_opts *opts,
+                     unsigned char *q, float *scales, unsigned char *zeros,
+                     const gk_blas_fns *blas) noexcept nogil:
+    return _c_quant.gk_gptq_f32(w, rows, cols, hinv, <const int32_t *>col_group, groups,
+                                <const _c_quant.gk_gptq_opts *>opts, <uint8_t *>q, scales,
+                                <uint8_t *>zeros, <const _cgradkit.gk_blas_fns *>blas)
+
+
+cdef int gk_qlinear_f32(const float *x, Py_ssize_t batch, const gk_qweight *weight,
+                        const float *bias, float *y,
+                        const gk_blas_fns *blas) noexcept nogil:
+    return _c_quant.gk_qlinear_f32(x, batch, <const _c_quant.gk_qweight *>weight, bias, y,
+                                   <const _cgradkit.gk_blas_fns *>blas)
+
+
+cdef int gk_dequantize_weight_f32(const gk_qweight *weight, float *out) noexcept nogil:
+    return _c_quant.gk_dequantize_weight_f32(<const _c_quant.gk_qweight *>weight, out)

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Calls gradkit's LayerNorm, RMSNorm, dropout and Adam kernels through its C-level API
+"""Calls gradkit's LayerNorm, RMSNorm, dropout, Adam and low-bit dequantization kernels through its C-level API
 (gradkit.capi).
 
 Each function writes into the arrays it is given and returns the kernel's status code;
@@ -7,7 +7,7 @@ Each function writes into the arrays it is given and returns the kernel's status
 """
 from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_dropout_f32, gk_dropout_f64,
                            gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
-                           gk_rms_norm_f64)
+                           gk_rms_norm_f64, gk_qweight, gk_dequantize_weight_f32)
 
 cdef extern from "gradkit/gradkit.h":
     int GK_OK      # the status codes live in gradkit's C header
@@ -105,4 +105,24 @@ def adam_f64(double[::1] param, const double[::1] grad, double[::1] m, double[::
     with nogil:
         rc = gk_adam_f64(&param[0], &grad[0], &m[0], &v[0], param.shape[0], step, lr, beta1,
                          beta2, eps, wd, decoupled)
+    return rc
+
+
+def dequantize_weight_f32(const unsigned int[:, ::1] packed, const float[:, ::1] scales,
+                          const unsigned char[:, ::1] zeros, Py_ssize_t cols,
+                          Py_ssize_t group_size, int bits, float[:, ::1] out):
+    """A 4-bit (or 2/3/8-bit) weight in natural groups, dequantized through capi."""
+    cdef gk_qweight w
+    w.packed = &packed[0, 0]
+    w.scales = &scales[0, 0]
+    w.zeros = &zeros[0, 0]
+    w.g_idx = NULL
+    w.rows = packed.shape[0]
+    w.cols = cols
+    w.groups = scales.shape[1]
+    w.group_size = group_size
+    w.bits = bits
+    cdef int rc
+    with nogil:
+        rc = gk_dequantize_weight_f32(&w, &out[0, 0])
     return rc
