@@ -7,9 +7,10 @@
 # does).  A module that cimports them imports gradkit.capi when it loads and fetches the
 # pointers, checking each signature; it links nothing of gradkit and needs no header.
 # This file is installed as gradkit/capi.pxd and is self-contained: it cimports nothing,
-# so a consumer needs neither gradkit's private _c_*.pxd nor its include path (the status
-# codes and gk_error_kind/gk_error_arg/gk_arg_name are in gradkit/gradkit.h, under
-# gradkit.get_include()).
+# so a consumer needs none of gradkit's private _c_*.pxd.  The status codes and
+# gk_error_kind/gk_error_arg/gk_arg_name are in gradkit/gradkit.h, and the option
+# structs some kernels take (the low-bit weights') in the family headers, all under
+# gradkit.get_include(): a consumer compiles with that include path.
 #
 # Conventions (as the C headers'): arrays are C-contiguous; every function returns 0
 # (GK_OK) on success and a nonzero status on a bad argument, in which case nothing was
@@ -107,41 +108,43 @@ cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
                     int reduction) noexcept nogil
 
 # ---- quant (gradkit/quant.h) ------------------------------------------------------------
-# the types these take (the layout of the header's)
-ctypedef int gk_blas_int
-ctypedef void (*gk_ssyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+# the types these take, from the headers under gradkit.get_include()
+cdef extern from "gradkit/common.h" nogil:
+    ctypedef int gk_blas_int
+    ctypedef void (*gk_ssyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
                                  float *alpha, float *a, gk_blas_int *lda, float *beta,
                                  float *c, gk_blas_int *ldc)
-ctypedef void (*gk_dsyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
+    ctypedef void (*gk_dsyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
                                  double *alpha, double *a, gk_blas_int *lda,
                                  double *beta, double *c, gk_blas_int *ldc)
-ctypedef void (*gk_sgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+    ctypedef void (*gk_sgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
                                  gk_blas_int *k, float *alpha, float *a,
                                  gk_blas_int *lda, float *b, gk_blas_int *ldb,
                                  float *beta, float *c, gk_blas_int *ldc)
-ctypedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
+    ctypedef void (*gk_dgemm_fn)(char *transa, char *transb, gk_blas_int *m, gk_blas_int *n,
                                  gk_blas_int *k, double *alpha, double *a,
                                  gk_blas_int *lda, double *b, gk_blas_int *ldb,
                                  double *beta, double *c, gk_blas_int *ldc)
-ctypedef struct gk_blas_fns:
-    gk_ssyrk_fn ssyrk
-    gk_dsyrk_fn dsyrk
-    gk_sgemm_fn sgemm
-    gk_dgemm_fn dgemm
-ctypedef struct gk_gptq_opts:
-    int bits, sym
-    Py_ssize_t group_size, block_size
-    int find_params
-ctypedef struct gk_qweight:
-    const unsigned int *packed
-    const float *scales
-    const unsigned char *zeros
-    const int *g_idx
-    Py_ssize_t rows
-    Py_ssize_t cols
-    Py_ssize_t groups
-    Py_ssize_t group_size
-    int bits
+    ctypedef struct gk_blas_fns:
+        gk_ssyrk_fn ssyrk
+        gk_dsyrk_fn dsyrk
+        gk_sgemm_fn sgemm
+        gk_dgemm_fn dgemm
+cdef extern from "gradkit/quant.h" nogil:
+    ctypedef struct gk_gptq_opts:
+        int bits, sym
+        Py_ssize_t group_size, block_size
+        int find_params
+    ctypedef struct gk_qweight:
+        const unsigned int *packed
+        const float *scales
+        const unsigned char *zeros
+        const int *g_idx
+        Py_ssize_t rows
+        Py_ssize_t cols
+        Py_ssize_t groups
+        Py_ssize_t group_size
+        int bits
 # GPTQ's column loop over w (rows x cols, float32, updated in place: on return its
 # columns hold what the lazy updates left, for nothing but scratch), in the column
 # order given (act-order permutes w and H before): for each block of block_size

@@ -300,9 +300,10 @@ CAPI_HEAD = '''\
 # does).  A module that cimports them imports gradkit.capi when it loads and fetches the
 # pointers, checking each signature; it links nothing of gradkit and needs no header.
 # This file is installed as gradkit/capi.pxd and is self-contained: it cimports nothing,
-# so a consumer needs neither gradkit's private _c_*.pxd nor its include path (the status
-# codes and gk_error_kind/gk_error_arg/gk_arg_name are in gradkit/gradkit.h, under
-# gradkit.get_include()).
+# so a consumer needs none of gradkit's private _c_*.pxd.  The status codes and
+# gk_error_kind/gk_error_arg/gk_arg_name are in gradkit/gradkit.h, and the option
+# structs some kernels take (the low-bit weights') in the family headers, all under
+# gradkit.get_include(): a consumer compiles with that include path.
 #
 # Conventions (as the C headers'): arrays are C-contiguous; every function returns 0
 # (GK_OK) on success and a nonzero status on a bad argument, in which case nothing was
@@ -376,7 +377,7 @@ def capi():
             if name not in declared and re.search(rf"\b{name}\b", text):
                 declared.add(name)
                 need(body, out)          # what its fields or parameters use, first
-                out.extend(lines)
+                out.extend((name, ln) for ln in lines)
     for family, names in CAPI:
         funcs = {f.name: f for f in parse(os.path.join(INCLUDE, family + ".h"))[3]}
         pxd_out.append(f"\n# ---- {family} (gradkit/{family}.h) " + "-" * (70 - len(family) * 2))
@@ -388,7 +389,16 @@ def capi():
         types_here = []
         need(" ".join(p.type for n in names for p in funcs[n].params), types_here)
         if types_here:
-            pxd_out += ["# the types these take (the layout of the header's)"] + types_here
+            # the header's own types (C names shared by every module that cimports
+            # them; a struct declared here would be mangled with this module's name)
+            pxd_out.append("# the types these take, from the headers under "
+                           "gradkit.get_include()")
+            for header in ["common", family]:
+                module = "_cgradkit" if header == "common" else f"_c_{header}"
+                lines = [ln for name, ln in types_here if known[name][0] == module]
+                if lines:
+                    pxd_out.append(f'cdef extern from "gradkit/{header}.h" nogil:')
+                    pxd_out += ["    " + ln for ln in lines]
             mods = sorted({known[n][0] for n in declared} - {f"_c_{family}"})
             pyx_out += [f"cimport {m}" for m in mods]
         for n in names:

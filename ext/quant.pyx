@@ -8,7 +8,7 @@ int8/uint8, scale float32 and zero_point int32 arrays of one entry per channel; 
 from libc.stdint cimport int8_t, uint8_t, int32_t, uint32_t
 cimport numpy as cnp
 cimport _c_quant as c
-from _cgradkit cimport gk_blas_fns
+from _cgradkit cimport gk_blas_fns, GK_EVALUE
 # The BLAS scipy links, for the GPTQ lazy updates, the dequantizing matmul and the Gram
 # matrix (assigned without a cast: see gk_blas_int in gradkit/common.h).
 from scipy.linalg.cython_blas cimport dgemm as _dgemm, sgemm as _sgemm
@@ -145,6 +145,22 @@ def gptq(object w, object hinv, object col_group, Py_ssize_t groups, int bits, b
     with nogil:
         err = c.gk_gptq_f32(pw, rows, cols, ph, pg, groups, &o, pq, ps, pz, &_BLAS)
     _check(err)
+
+
+def gptq_hinv(object h, object u):
+    """u = the upper Cholesky factor of h^-1 (h float32 (n, n), overwritten); returns
+    False when h is not positive definite."""
+    cdef Py_ssize_t n = 0, m = 0
+    _dims2(h, "h", &n, &m)
+    cdef float *ph = _f32(h, "h", n * n, True)
+    cdef float *pu = _f32(u, "u", n * n, True)
+    cdef int err
+    with nogil:
+        err = c.gk_gptq_hinv_f32(ph, n, pu, &_BLAS)
+    if err != 0 and (err & 0xff) == GK_EVALUE:     # not positive definite
+        return False
+    _check(err)
+    return True
 
 
 def pack(object q, int bits, object packed):

@@ -172,7 +172,9 @@ GPTQ_OPTIONS = [
     f"{k}={v}" for k, v in o.items()))
 @pytest.mark.parametrize("shape", [(37, 130), (300, 257)])
 def test_gptq_matches_the_twin(options, shape):
-    w, x = _calibration(*shape, n=600)
+    # correlated, but not so close to rank-deficient that float32 round-off in the
+    # factor (gradkit's blocked one, the twin's three LAPACK steps) moves many integers
+    w, x = _calibration(*shape, k=64, noise=0.1, n=600)
     w[:, 3] = 0.0
     x[:, 5] = 0.0                        # a dead input
     h, _ = quant.hessian(x)
@@ -343,3 +345,18 @@ def test_demo_quantize(capsys):
         assert line in out
     with pytest.raises(SystemExit):
         main(["demo", "--quantize", "5"])
+
+
+@pytest.mark.parametrize("n", [1, 5, 128, 129, 300])
+def test_factor_is_the_upper_cholesky_factor_of_the_inverse(n, rng):
+    from gradkit import _lowbit
+    a = rng.standard_normal((n, n + 20))
+    h = (a @ a.T / n + 0.1 * np.eye(n)).astype(np.float32)
+    u = np.triu(_lowbit._upper_cholesky_of_inverse(h.copy(), 0.01))
+    want = np.linalg.cholesky(np.linalg.inv(h.astype(np.float64))).T
+    np.testing.assert_allclose(u, want, rtol=2e-3, atol=2e-3 * np.abs(want).max())
+    assert (np.diag(u) > 0).all()
+    bad = h.copy()
+    bad[n // 2, n // 2] = -1.0
+    with pytest.raises(ValueError, match="damp_percent"):
+        _lowbit._upper_cholesky_of_inverse(bad, 0.01)

@@ -138,7 +138,7 @@ const gk_quant_table GK_ISA_SYM(gk_quant_table) = {
     .minmax_f64 = minmax_f64, .quantize_f64_s8 = quantize_f64_s8,
     .quantize_f64_u8 = quantize_f64_u8,
     .dequantize_s8 = dequantize_s8, .dequantize_u8 = dequantize_u8,
-    .rtn_f32 = rtn_f32, .gptq_f32 = gptq_f32, .pack_lowbit = pack_lowbit,
+    .rtn_f32 = rtn_f32, .gptq_f32 = gptq_f32, .gptq_hinv_f32 = gptq_hinv_f32, .pack_lowbit = pack_lowbit,
     .unpack_lowbit = unpack_lowbit, .dequantize_weight_f32 = dequantize_weight_f32,
     .qlinear_f32 = qlinear_f32, .gram_f32 = gram_f32, .gram_f64 = gram_f64,
 };

@@ -123,6 +123,19 @@ int gk_gptq_f32(float *w, gk_index rows, gk_index cols, const float *hinv,
                                    zeros, blas);
 }
 
+int gk_gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas)
+{
+    GK_CHECK(n >= 0 && n < GK_LB_BLAS_MAX, GK_ESIZE, n);
+    GK_CHECK_PTR_IF(n > 0, h);
+    GK_CHECK_PTR_IF(n > 0, u);
+    GK_CHECK_PTR_IF(n > 0, blas);
+    GK_CHECK(n == 0 || blas->sgemm != NULL, GK_ENULL, blas);
+    GK_CHECK(n == 0 || h != u, GK_EALIAS, u);
+    if (n == 0)
+        return GK_OK;
+    return quant_table()->gptq_hinv_f32(h, n, u, blas);
+}
+
 int gk_pack_lowbit(const uint8_t *q, gk_index rows, gk_index cols, int bits,
                  uint32_t *packed)
 {

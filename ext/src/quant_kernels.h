@@ -29,6 +29,7 @@ typedef struct {
     int (*gptq_f32)(float *w, gk_index rows, gk_index cols, const float *hinv,
                     const int32_t *col_group, gk_index groups, const gk_gptq_opts *opts,
                     uint8_t *q, float *scales, uint8_t *zeros, const gk_blas_fns *blas);
+    int (*gptq_hinv_f32)(float *h, gk_index n, float *u, const gk_blas_fns *blas);
     void (*pack_lowbit)(const uint8_t *q, gk_index rows, gk_index cols, int bits,
                       uint32_t *packed);
     void (*unpack_lowbit)(const uint32_t *packed, gk_index rows, gk_index cols, int bits,

@@ -594,3 +594,145 @@ static void gram_##SFX(const T *x, gk_index m, gk_index d, double alpha, double 
 GK_LB_GRAM(float, f32, sgemm)
 GK_LB_GRAM(double, f64, dgemm)
 #undef GK_LB_GRAM
+
+/* ---- GPTQ's factor: U upper with H^-1 = U^T U --------------------------------------- */
+#define GK_LB_CHOL_BLOCK ((gk_index)128)
+
+/* Row-major C (m x n) = alpha op(A) op(B) + beta C through the column-major sgemm. */
+GK_INLINE void lb_gemm(gk_sgemm_fn sgemm, char ta, char tb, gk_index m, gk_index n,
+                       gk_index k, float alpha, const float *a, gk_index lda,
+                       const float *b, gk_index ldb, float beta, float *c, gk_index ldc)
+{
+    gk_blas_int mm = (gk_blas_int)m, nn = (gk_blas_int)n, kk = (gk_blas_int)k;
+    gk_blas_int la = (gk_blas_int)lda, lb = (gk_blas_int)ldb, lc = (gk_blas_int)ldc;
+    if (m == 0 || n == 0)
+        return;
+    sgemm(&tb, &ta, &nn, &mm, &kk, &alpha, (float *)b, &lb, (float *)a, &la, &beta, c, &lc);
+}
+
+/* In place: the kb x kb block at a (row stride ld, lower triangle) becomes its
+ * Cholesky factor L, and dinv (kb x kb, row-major) L^-1; sums in double.  0 if the
+ * block is not positive definite. */
+static int lb_chol_block(float *a, gk_index ld, gk_index kb, float *dinv)
+{
+    for (gk_index j = 0; j < kb; ++j) {
+        double s = a[j * ld + j];
+        for (gk_index k = 0; k < j; ++k)
+            s -= (double)a[j * ld + k] * a[j * ld + k];
+        if (!(s > 0.0))
+            return 0;
+        const float d = (float)sqrt(s);
+        a[j * ld + j] = d;
+        for (gk_index i = j + 1; i < kb; ++i) {
+            double t = a[i * ld + j];
+            for (gk_index k = 0; k < j; ++k)
+                t -= (double)a[i * ld + k] * a[j * ld + k];
+            a[i * ld + j] = (float)(t / d);
+        }
+    }
+    for (gk_index i = 0; i < kb * kb; ++i)
+        dinv[i] = 0.0f;
+    for (gk_index j = 0; j < kb; ++j) {
+        dinv[j * kb + j] = 1.0f / a[j * ld + j];
+        for (gk_index i = j + 1; i < kb; ++i) {
+            double t = 0.0;
+            for (gk_index k = j; k < i; ++k)
+                t += (double)a[i * ld + k] * dinv[k * kb + j];
+            dinv[i * kb + j] = (float)(-t / a[i * ld + i]);
+        }
+    }
+    return 1;
+}
+
+/* a[i][j] <-> a[n-1-i][n-1-j]: the reversal J A J, in place */
+static void lb_reverse(float *a, gk_index n)
+{
+    const gk_index total = n * n;
+    int nt = gk_threads_for(total);
+    GK_PARALLEL_FOR(nt, i, total / 2, {
+        float t = a[i];
+        a[i] = a[total - 1 - i];
+        a[total - 1 - i] = t;
+    });
+}
+
+static int gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas)
+{
+    const gk_index nb = GK_LB_CHOL_BLOCK, nblk = (n + nb - 1) / nb;
+    gk_sgemm_fn sgemm = blas->sgemm;
+    float *dinv = (float *)malloc(sizeof(float) * (size_t)(nblk * nb * nb));
+    float *tmp = NULL;
+    int nt = gk_threads_for(n * n * 8);
+    tmp = (float *)malloc(sizeof(float) * (size_t)(nb * nb) * (size_t)(nt > 0 ? nt : 1));
+    if (!dinv || !tmp) {
+        free(dinv);
+        free(tmp);
+        return GK_ERROR(GK_ENOMEM, GK_ARG_h);
+    }
+    int ok = 1;
+    lb_reverse(h, n);   /* J H J = L L^T, so H = R R^T with R = J L J upper */
+    /* blocked right-looking Cholesky of J H J (lower triangle), fixed blocks */
+    for (gk_index kbk = 0; kbk < nblk && ok; ++kbk) {
+        const gk_index k0 = kbk * nb, kb = n - k0 < nb ? n - k0 : nb;
+        float *dk = dinv + kbk * nb * nb;
+        if (!lb_chol_block(h + k0 * n + k0, n, kb, dk)) {
+            ok = 0;
+            break;
+        }
+        const gk_index rest = nblk - kbk - 1;
+        /* the panel below: A[i, k] = A[i, k] L_kk^-T, block row by block row */
+#if GK_HAVE_OPENMP
+        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+#endif
+        for (gk_index t = 0; t < rest; ++t) {
+            const gk_index i0 = (kbk + 1 + t) * nb, ib = n - i0 < nb ? n - i0 : nb;
+#if GK_HAVE_OPENMP
+            float *tm = tmp + nb * nb * omp_get_thread_num();
+#else
+            float *tm = tmp;
+#endif
+            lb_gemm(sgemm, 'N', 'T', ib, kb, kb, 1.0f, h + i0 * n + k0, n, dk, kb, 0.0f,
+                    tm, kb);
+            for (gk_index r = 0; r < ib; ++r)
+                memcpy(h + (i0 + r) * n + k0, tm + r * kb, sizeof(float) * (size_t)kb);
+        }
+        /* the trailing lower triangle, block column by block column */
+#if GK_HAVE_OPENMP
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if(nt > 1)
+#endif
+        for (gk_index t = 0; t < rest; ++t) {
+            const gk_index j0 = (kbk + 1 + t) * nb, jb = n - j0 < nb ? n - j0 : nb;
+            lb_gemm(sgemm, 'N', 'T', n - j0, jb, kb, -1.0f, h + j0 * n + k0, n,
+                    h + j0 * n + k0, n, 1.0f, h + j0 * n + j0, n);
+        }
+    }
+    if (ok) {
+        /* X = L^-1 (lower) into u, block column by block column (independent) */
+#if GK_HAVE_OPENMP
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if(nt > 1)
+#endif
+        for (gk_index jb_ = 0; jb_ < nblk; ++jb_) {
+            const gk_index j0 = jb_ * nb, jb = n - j0 < nb ? n - j0 : nb;
+#if GK_HAVE_OPENMP
+            float *tm = tmp + nb * nb * omp_get_thread_num();
+#else
+            float *tm = tmp;
+#endif
+            for (gk_index r = 0; r < jb; ++r)
+                memcpy(u + (j0 + r) * n + j0, dinv + jb_ * nb * nb + r * jb,
+                       sizeof(float) * (size_t)jb);
+            for (gk_index ib_ = jb_ + 1; ib_ < nblk; ++ib_) {
+                const gk_index i0 = ib_ * nb, ib = n - i0 < nb ? n - i0 : nb;
+                /* T = L[i, j:i] X[j:i, j];  X[i, j] = -L_ii^-1 T */
+                lb_gemm(sgemm, 'N', 'N', ib, jb, i0 - j0, 1.0f, h + i0 * n + j0, n,
+                        u + j0 * n + j0, n, 0.0f, tm, jb);
+                lb_gemm(sgemm, 'N', 'N', ib, jb, ib, -1.0f, dinv + ib_ * nb * nb, ib, tm,
+                        jb, 0.0f, u + i0 * n + j0, n);
+            }
+        }
+        lb_reverse(u, n);   /* U = R^-1 = J L^-1 J, upper */
+    }
+    free(dinv);
+    free(tmp);
+    return ok ? GK_OK : GK_ERROR(GK_EVALUE, GK_ARG_h);
+}

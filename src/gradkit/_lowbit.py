@@ -50,7 +50,7 @@ def _finite(a, name):
         raise ValueError(f"{name} holds NaN or infinity")
 
 
-def _weight(w, name="w"):
+def _weight(w: Any, name: str = "w") -> Any:
     """w as a 2-D float32 array (a float64 w is rounded to float32, as the reference
     computes in float32), finite."""
     w = _v.float_array(w, name)
@@ -315,36 +315,31 @@ def quantize_weight(w: ArrayLike, bits: int = 4, group_size: int = 128,
     -------
     QuantizedWeight
     """
-    w = _weight(w)
+    wa = _weight(w)
     bits, gs, sym = _bits(bits), _group_size(group_size), _v.flag(sym, "sym")
-    w32 = np.ascontiguousarray(w, np.float32)
-    width = _n_groups(w.shape[1], gs)[1]
+    w32 = np.ascontiguousarray(wa, np.float32)
+    width = _n_groups(wa.shape[1], gs)[1]
     q, scales, zeros = _rtn(w32, bits, width, sym)
-    g_idx = (np.arange(w.shape[1]) // width).astype(np.int32)
-    return _packed(q, scales, zeros, g_idx, bits, gs, w.shape)
+    g_idx = (np.arange(wa.shape[1]) // width).astype(np.int32)
+    return _packed(q, scales, zeros, g_idx, bits, gs, wa.shape)
 
 
 # ---- GPTQ ----------------------------------------------------------------------------------
 
 def _upper_cholesky_of_inverse(H, damp_percent):
-    """U upper with H^-1 = U^T U, C order.  With J the reversal permutation and
-    J H J = L L^T, H = R R^T for the upper R = J L J, so H^-1 = R^-T R^-1 and U = R^-1:
-    one Cholesky and one triangular inverse (the reference's Cholesky, inverse from it
-    and second Cholesky is the same factor for twice the work)."""
-    from scipy.linalg import lapack
-    potrf, trtri = lapack.get_lapack_funcs(("potrf", "trtri"), (H,))
-    Hr = np.ascontiguousarray(H[::-1, ::-1])
-    # Hr is symmetric: its transpose is the Fortran-ordered matrix LAPACK wants, no copy
-    L, info = potrf(Hr.T, lower=1, clean=1, overwrite_a=1)
-    if info != 0:
+    """U upper with H^-1 = U^T U (C order; H is overwritten).  With J the reversal
+    permutation and J H J = L L^T, H = R R^T for the upper R = J L J, so
+    H^-1 = R^-T R^-1 and U = R^-1 = J L^-1 J: one Cholesky factorization and one
+    triangular inverse (the reference's Cholesky, inverse from it and second Cholesky
+    give the same factor for twice the work), blocked, compiled, every off-diagonal
+    block one single-threaded sgemm (gk_gptq_hinv_f32)."""
+    U = np.empty_like(H)
+    with _blas.single_threaded():
+        ok = _k.gptq_hinv(H, U)
+    if not ok:
         raise ValueError("the Hessian is not positive definite after damping: raise "
                          f"damp_percent (got {damp_percent}) or add calibration data")
-    R = np.asfortranarray(L[::-1, ::-1])
-    U, info = trtri(R, lower=0, overwrite_c=1)
-    if info != 0:
-        raise ValueError("the Hessian's Cholesky factor is singular: raise damp_percent "
-                         f"(got {damp_percent})")
-    return np.ascontiguousarray(U)
+    return U
 
 
 def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
@@ -394,24 +389,24 @@ def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
         A bad argument, NaN in w or h, or an H that is not positive definite after
         damping (the message names damp_percent).
     """
-    w = _weight(w)
-    rows, cols = w.shape
-    h = _v.float_array(h, "h")
-    if h.shape != (cols, cols):
+    wa = _weight(w)
+    rows, cols = wa.shape
+    ha = _v.float_array(h, "h")
+    if ha.shape != (cols, cols):
         raise ValueError(f"h must have shape {(cols, cols)} (in_features of w), got "
-                         f"{h.shape}")
-    _finite(h, "h")
+                         f"{ha.shape}")
+    _finite(ha, "h")
     bits, gs = _bits(bits), _group_size(group_size)
     block_size = _v.positive_int(block_size, "block_size")
     damp = _v.nonneg_float(damp_percent, "damp_percent")
     act_order = _v.flag(act_order, "act_order")
     static_groups = _v.flag(static_groups, "static_groups")
     sym = _v.flag(sym, "sym")
-    if cols and np.abs(h - h.T).max() > 1e-5 * np.abs(h).max():
+    if cols and np.abs(ha - ha.T).max() > 1e-5 * np.abs(ha).max():
         raise ValueError("h must be symmetric")
 
-    W = np.array(w, np.float32)
-    H = np.array(h, np.float32)
+    W = np.array(wa, np.float32)
+    H = np.array(ha, np.float32)
     groups, width = _n_groups(cols, gs)
     scales = np.zeros((rows, groups), np.float32)
     zeros = np.zeros((rows, groups), np.uint8)
@@ -429,12 +424,11 @@ def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
     if act_order:
         perm = np.argsort(-np.diag(H), kind="stable")
         W = np.ascontiguousarray(W[:, perm])
-        H = H[perm][:, perm]
+        H = np.ascontiguousarray(H[perm][:, perm])
     if cols:
         H[np.arange(cols), np.arange(cols)] += np.float32(damp) * np.mean(np.diag(H),
                                                                           dtype=np.float32)
-    with _blas.single_threaded():   # LAPACK's threads would change the bits
-        hinv = _upper_cholesky_of_inverse(H, damp_percent) if cols else H
+    hinv = _upper_cholesky_of_inverse(H, damp_percent) if cols else H
     if gs == -1:
         col_group = np.zeros(cols, np.int32)
     elif static_groups:

@@ -80,6 +80,15 @@ int gk_gptq_f32(float *w, gk_index rows, gk_index cols, const float *hinv,
                 const int32_t *col_group, gk_index groups, const gk_gptq_opts *opts,
                 uint8_t *q, float *scales, uint8_t *zeros, const gk_blas_fns *blas);
 
+/* GPTQ's factor: u (n x n, C order) receives U, the upper triangular matrix with
+ * H^-1 = U^T U (only its upper triangle is written), for h (n x n) symmetric positive
+ * definite, which is overwritten (scratch).  With J the reversal permutation and
+ * J H J = L L^T, U = J L^-1 J: a blocked Cholesky factorization of J H J and the
+ * inverse of its factor, in fixed blocks of 128, every off-diagonal block one BLAS
+ * sgemm (single-threaded, blocks in parallel): bitwise the same for any thread count.
+ * GK_EVALUE (naming h) when H is not positive definite. */
+int gk_gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas);
+
 /* Packing: each row's values as one little-endian bit stream of `bits` bits per value
  * (value c at bit bits * c), cut into uint32 words: words = bits * ceil(cols / 32) per
  * row, the padding zero.  4 bits: eight values per word, column 8k + j in bits 4j ..
