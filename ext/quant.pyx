@@ -8,7 +8,7 @@ int8/uint8, scale float32 and zero_point int32 arrays of one entry per channel; 
 from libc.stdint cimport int8_t, uint8_t, int32_t, uint32_t
 cimport numpy as cnp
 cimport _c_quant as c
-from _cgradkit cimport gk_blas_fns, GK_EVALUE
+from _cgradkit cimport gk_blas_fns, GK_EVALUE, GK_DTYPE_F32
 # The BLAS scipy links, for the GPTQ lazy updates, the dequantizing matmul and the Gram
 # matrix (assigned without a cast: see gk_blas_int in gradkit/common.h).
 from scipy.linalg.cython_blas cimport dgemm as _dgemm, sgemm as _sgemm
@@ -251,3 +251,49 @@ def gram(object x, double alpha, double beta, object h):
     with nogil:
         err = c.gk_gram(dt, px, m, d, alpha, beta, ph, &_BLAS)
     _check(err)
+
+
+ctypedef fused _real:
+    float
+    double
+
+
+cdef void _asym(const _real *h, Py_ssize_t n, double *asym, double *amax) noexcept nogil:
+    # 64 x 64 tiles: the transposed element is read from a tile still in cache
+    cdef Py_ssize_t i0, j0, i, j, i1, j1
+    cdef double a = 0.0, m = 0.0, d, v
+    for i0 in range(0, n, 64):
+        i1 = min(i0 + 64, n)
+        for j0 in range(i0, n, 64):
+            j1 = min(j0 + 64, n)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    v = h[i * n + j]
+                    d = v - h[j * n + i]
+                    if d < 0:
+                        d = -d
+                    if d > a:
+                        a = d
+                    if v < 0:
+                        v = -v
+                    if v > m:
+                        m = v
+    asym[0] = a
+    amax[0] = m
+
+
+def asymmetry(object h):
+    """(max |h - h^T|, max |h| over the upper triangle) of a square float array."""
+    cdef Py_ssize_t n = 0, m = 0
+    _dims2(h, "h", &n, &m)
+    if n != m:
+        raise ValueError(f"h must be square, got {n} x {m}")
+    cdef int dt = _float_dtype(h, "h")
+    cdef const void *ph = _in(h, dt, "h", n * n)
+    cdef double a = 0.0, mx = 0.0
+    with nogil:
+        if dt == GK_DTYPE_F32:
+            _asym(<const float *>ph, n, &a, &mx)
+        else:
+            _asym(<const double *>ph, n, &a, &mx)
+    return a, mx

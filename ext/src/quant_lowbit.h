@@ -5,12 +5,25 @@
 #include <string.h>
 #include <math.h>
 
-#define GK_LB_GPTQ_TILE ((gk_index)256)   /* rows per GPTQ task (fixed: the gemm calls
+#define GK_LB_GPTQ_TILE ((gk_index)512)   /* rows per GPTQ task (fixed: the gemm calls
                                               and so the bits depend on it) */
-#define GK_LB_GRAM_PANEL ((gk_index)256)  /* columns per Gram panel */
+#define GK_LB_GPTQ_SUPER ((gk_index)1024) /* columns per GPTQ super-block (at most) */
+#define GK_LB_GRAM_PANEL ((gk_index)512)  /* columns per Gram panel */
 #define GK_LB_FUSED_BATCH ((gk_index)16)  /* qlinear: batches up to this go fused */
 #define GK_LB_ROWS_PER_TASK ((gk_index)16)
 #define GK_LB_COL_BLOCK ((gk_index)128)  /* columns of x per pass of the fused path */
+
+/* Row-major C (m x n) = alpha op(A) op(B) + beta C through the column-major sgemm. */
+GK_INLINE void lb_gemm(gk_sgemm_fn sgemm, char ta, char tb, gk_index m, gk_index n,
+                       gk_index k, float alpha, const float *a, gk_index lda,
+                       const float *b, gk_index ldb, float beta, float *c, gk_index ldc)
+{
+    gk_blas_int mm = (gk_blas_int)m, nn = (gk_blas_int)n, kk = (gk_blas_int)k;
+    gk_blas_int la = (gk_blas_int)lda, lb = (gk_blas_int)ldb, lc = (gk_blas_int)ldc;
+    if (m == 0 || n == 0)
+        return;
+    sgemm(&tb, &ta, &nn, &mm, &kk, &alpha, (float *)b, &lb, (float *)a, &la, &beta, c, &lc);
+}
 
 /* The reference quantizer's parameters of n values (float32 arithmetic). */
 GK_INLINE void lb_params(const float *w, gk_index n, float maxq, int sym, float *scale,
@@ -66,64 +79,123 @@ static void rtn_f32(const float *w, gk_index rows, gk_index cols, int bits,
     });
 }
 
-/* One tile of rows [r0, r1) through every block of GPTQ's column loop.  buf: one row
- * of the current block; err: (r1 - r0) x block_size. */
-static void gptq_tile(float *w, gk_index rows, gk_index cols, const float *hinv,
-                      const int32_t *col_group, gk_index groups, const gk_gptq_opts *o,
-                      uint8_t *q, float *scales, uint8_t *zeros, gk_sgemm_fn sgemm,
-                      gk_index r0, gk_index r1, float *buf, float *err)
+/* One tile of rows [r0, r1) through every block of GPTQ's column loop.  Blocks of bs
+ * columns are grouped into super-blocks of sb columns (a multiple of bs): a block's
+ * errors update the rest of its super-block at once (K = the block's columns), and a
+ * super-block's errors every later column at once (K = sb), so most of the lazy
+ * update runs as BLAS with a deep inner dimension.  In exact arithmetic this is the
+ * reference's "each block's errors to all later columns"; every column still has all
+ * earlier blocks' updates when its block (or its group's parameters) needs it.  buf:
+ * one row of the current block; err: (r1 - r0) x sb. */
+#define GK_LB_LANES 16   /* rows of a tile quantized side by side, one per lane */
+
+/* The in-block column loop for rows [ra, ra + nl) (nl <= 16) of block [i1, i1 + cnt):
+ * the rows side by side in 16 lanes (the same operations on each row as one at a time,
+ * so the same bits, but 16 rows' chains of divisions interleaved).  buf: cnt x 16; the
+ * errors go to errT (column-major: the column's row of errT, tile floats apart). */
+static void gptq_lanes(float *w, gk_index cols, const float *hinv, const int32_t *col_group,
+                       gk_index groups, const gk_gptq_opts *o, uint8_t *q, float *scales,
+                       uint8_t *zeros, gk_index ra, gk_index nl, gk_index i1, gk_index cnt,
+                       float *buf, float *errT)
 {
+    enum { L = GK_LB_LANES };
     const float maxq = (float)((1 << o->bits) - 1);
-    const gk_index bs = o->block_size, gs = o->group_size;
-    (void)rows;
-    for (gk_index i1 = 0; i1 < cols; i1 += bs) {
-        const gk_index i2 = cols - i1 < bs ? cols : i1 + bs, cnt = i2 - i1;
-        for (gk_index r = r0; r < r1; ++r) {
-            float *wr = w + r * cols;
-            float *er = err + (r - r0) * bs;
-            memcpy(buf, wr + i1, sizeof(float) * (size_t)cnt);
-            float s = 0.0f, z = 0.0f;
-            gk_index gcur = -1;
-            for (gk_index i = 0; i < cnt; ++i) {
-                const gk_index c = i1 + i;
-                const gk_index g = col_group[c];
-                float *sp = scales + r * groups + g;
-                uint8_t *zp = zeros + r * groups + g;
-                if (o->find_params && (c == 0 || col_group[c - 1] != g)) {
-                    /* from the block-start values of w (wr is untouched in the block) */
-                    gk_index n = cols - c < gs ? cols - c : gs;
-                    float zf;
-                    lb_params(wr + c, n, maxq, o->sym, sp, &zf);
-                    *zp = (uint8_t)zf;
-                }
-                if (g != gcur) {
-                    s = *sp;
-                    z = (float)*zp;
-                    gcur = g;
-                }
-                const float v = buf[i];
-                const float qv = lb_quant(v, s, z, maxq);
-                q[r * cols + c] = (uint8_t)qv;
-                const float deq = s * (qv - z);
-                const float e = (v - deq) / hinv[c * cols + c];
-                er[i] = e;
-                const float *hr = hinv + c * cols + i1;
-                for (gk_index j = i + 1; j < cnt; ++j)
-                    buf[j] = buf[j] - e * hr[j];
+    const gk_index gs = o->group_size;
+    float s[L], z[L], e[L], qv[L];
+    for (gk_index i = 0; i < cnt; ++i)
+        for (int l = 0; l < L; ++l)
+            buf[i * L + l] = l < nl ? w[(ra + l) * cols + i1 + i] : 0.0f;
+    for (int l = 0; l < L; ++l) {
+        s[l] = 1.0f;
+        z[l] = 0.0f;
+    }
+    gk_index gcur = -1;
+    for (gk_index i = 0; i < cnt; ++i) {
+        const gk_index c = i1 + i;
+        const gk_index g = col_group[c];
+        if (o->find_params && (c == 0 || col_group[c - 1] != g)) {
+            /* from the block-start values of w (w is untouched in the block) */
+            const gk_index n = cols - c < gs ? cols - c : gs;
+            for (gk_index l = 0; l < nl; ++l) {
+                float zf;
+                lb_params(w + (ra + l) * cols + c, n, maxq, o->sym,
+                          scales + (ra + l) * groups + g, &zf);
+                zeros[(ra + l) * groups + g] = (uint8_t)zf;
             }
         }
-        if (i2 < cols) {
-            /* w[r0:r1, i2:] -= Err hinv[i1:i2, i2:]; column-major view: W^T (cols x
-             * tile) -= hinv[i1:i2, i2:]^T Err^T */
-            gk_blas_int m = (gk_blas_int)(cols - i2), n = (gk_blas_int)(r1 - r0);
-            gk_blas_int k = (gk_blas_int)cnt, lda = (gk_blas_int)cols;
-            gk_blas_int ldb = (gk_blas_int)bs, ldc = (gk_blas_int)cols;
-            float alpha = -1.0f, beta = 1.0f;
-            char nn = 'N';
-            sgemm(&nn, &nn, &m, &n, &k, &alpha, (float *)hinv + i1 * cols + i2, &lda,
-                  err, &ldb, &beta, w + r0 * cols + i2, &ldc);
+        if (g != gcur) {
+            for (gk_index l = 0; l < nl; ++l) {
+                s[l] = scales[(ra + l) * groups + g];
+                z[l] = (float)zeros[(ra + l) * groups + g];
+            }
+            gcur = g;
+        }
+        const float d = hinv[c * cols + c];
+        const float *v = buf + i * L;
+        for (int l = 0; l < L; ++l) {
+            float t = rintf(v[l] / s[l]) + z[l];
+            t = t < 0.0f ? 0.0f : t;
+            qv[l] = t > maxq ? maxq : t;
+            const float deq = s[l] * (qv[l] - z[l]);
+            e[l] = (v[l] - deq) / d;
+        }
+        for (gk_index l = 0; l < nl; ++l) {
+            q[(ra + l) * cols + c] = (uint8_t)qv[l];
+            errT[i * GK_LB_GPTQ_TILE + l] = e[l];
+        }
+        const float *hr = hinv + c * cols + i1;
+        for (gk_index j = i + 1; j < cnt; ++j) {
+            const float hj = hr[j];
+            float *bj = buf + j * L;
+            for (int l = 0; l < L; ++l)
+                bj[l] = bj[l] - e[l] * hj;
         }
     }
+}
+
+/* One tile of rows [r0, r1) through every block of GPTQ's column loop.  Blocks of bs
+ * columns are grouped into super-blocks of sb columns (a multiple of bs): a block's
+ * errors update the rest of its super-block at once (K = the block's columns), and a
+ * super-block's errors every later column at once (K = sb), so most of the lazy
+ * update runs as BLAS with a deep inner dimension.  In exact arithmetic this is the
+ * reference's "each block's errors to all later columns"; every column still has all
+ * earlier blocks' updates when its block (or its group's parameters) needs it.  buf:
+ * bs x 16; errT: sb x GK_LB_GPTQ_TILE (column-major errors of the tile's rows). */
+static void gptq_tile(float *w, gk_index cols, const float *hinv, const int32_t *col_group,
+                      gk_index groups, const gk_gptq_opts *o, gk_index sb, uint8_t *q,
+                      float *scales, uint8_t *zeros, gk_sgemm_fn sgemm, gk_index r0,
+                      gk_index r1, float *buf, float *errT)
+{
+    const gk_index bs = o->block_size, ld = GK_LB_GPTQ_TILE;
+    for (gk_index s1 = 0; s1 < cols; s1 += sb) {
+        const gk_index s2 = cols - s1 < sb ? cols : s1 + sb;
+        for (gk_index i1 = s1; i1 < s2; i1 += bs) {
+            const gk_index i2 = s2 - i1 < bs ? s2 : i1 + bs, cnt = i2 - i1;
+            for (gk_index ra = r0; ra < r1; ra += GK_LB_LANES) {
+                const gk_index nl = r1 - ra < GK_LB_LANES ? r1 - ra : GK_LB_LANES;
+                gptq_lanes(w, cols, hinv, col_group, groups, o, q, scales, zeros, ra, nl,
+                           i1, cnt, buf, errT + (i1 - s1) * ld + (ra - r0));
+            }
+            /* w[r0:r1, i2:s2] -= Err_block hinv[i1:i2, i2:s2] */
+            if (i2 < s2)
+                lb_gemm(sgemm, 'T', 'N', r1 - r0, s2 - i2, cnt, -1.0f,
+                        errT + (i1 - s1) * ld, ld, hinv + i1 * cols + i2, cols, 1.0f,
+                        w + r0 * cols + i2, cols);
+        }
+        if (s2 < cols)
+            lb_gemm(sgemm, 'T', 'N', r1 - r0, cols - s2, s2 - s1, -1.0f, errT, ld,
+                    hinv + s1 * cols + s2, cols, 1.0f, w + r0 * cols + s2, cols);
+    }
+}
+
+static gk_index lb_gcd(gk_index a, gk_index b)
+{
+    while (b) {
+        gk_index t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
 }
 
 static int gptq_f32(float *w, gk_index rows, gk_index cols, const float *hinv,
@@ -132,10 +204,17 @@ static int gptq_f32(float *w, gk_index rows, gk_index cols, const float *hinv,
 {
     const gk_index tile = GK_LB_GPTQ_TILE, bs = o->block_size;
     const gk_index ntile = (rows + tile - 1) / tile;
-    const gk_index per = tile * bs + bs;          /* err + buf floats of one task */
+    /* super-blocks: a multiple of the block, and of the group when groups read w (so
+     * that a group never reaches past its super-block's updates), at most
+     * GK_LB_GPTQ_SUPER columns; else one block each (the plain algorithm) */
+    gk_index unit = bs;
+    if (o->find_params && o->group_size < cols)
+        unit = bs / lb_gcd(bs, o->group_size) * o->group_size;
+    const gk_index sb = unit <= GK_LB_GPTQ_SUPER ? GK_LB_GPTQ_SUPER / unit * unit : bs;
+    const gk_index per = tile * sb + bs * GK_LB_LANES;   /* errT + buf of one task */
     int nt = gk_threads_for(rows * cols * (bs < 64 ? bs : 64));
     if (nt > ntile) nt = (int)ntile;
-    float *scratch = (float *)malloc(sizeof(float) * (size_t)(per * (nt > 0 ? nt : 1)));
+    float *scratch = (float *)malloc(sizeof(float) * (size_t)per * (size_t)(nt > 0 ? nt : 1));
     if (!scratch)
         return GK_ERROR(GK_ENOMEM, GK_ARG_w);
     gk_sgemm_fn sgemm = blas->sgemm;
@@ -146,15 +225,15 @@ static int gptq_f32(float *w, gk_index rows, gk_index cols, const float *hinv,
         #pragma omp for schedule(dynamic, 1)
         for (gk_index t = 0; t < ntile; ++t) {
             gk_index r0 = t * tile, r1 = rows - r0 < tile ? rows : r0 + tile;
-            gptq_tile(w, rows, cols, hinv, col_group, groups, o, q, scales, zeros, sgemm,
-                      r0, r1, mine + tile * bs, mine);
+            gptq_tile(w, cols, hinv, col_group, groups, o, sb, q, scales, zeros, sgemm, r0,
+                      r1, mine + tile * sb, mine);
         }
     }
 #else
     for (gk_index t = 0; t < ntile; ++t) {
         gk_index r0 = t * tile, r1 = rows - r0 < tile ? rows : r0 + tile;
-        gptq_tile(w, rows, cols, hinv, col_group, groups, o, q, scales, zeros, sgemm, r0,
-                  r1, scratch + tile * bs, scratch);
+        gptq_tile(w, cols, hinv, col_group, groups, o, sb, q, scales, zeros, sgemm, r0, r1,
+                  scratch + tile * sb, scratch);
     }
 #endif
     free(scratch);
@@ -576,19 +655,23 @@ static void gram_##SFX(const T *x, gk_index m, gk_index d, double alpha, double 
             gk_blas_int kk = (gk_blas_int)m, ld = (gk_blas_int)d; \
             T a = (T)alpha, bt = (T)beta; \
             char n_ = 'N', t_ = 'T'; \
-            if (beta == 0.0) \
-                for (gk_index c = j0; c < j1; ++c) \
-                    for (gk_index r = j0; r < d; ++r) \
-                        h[c * d + r] = (T)0; \
+            /* beta = 0: BLAS does not read C (h may hold anything) */ \
             blas->GEMM(&n_, &t_, &mm, &nn_, &kk, &a, (T *)x + j0, &ld, (T *)x + j0, &ld, \
                        &bt, h + j0 * d + j0, &ld); \
         } \
     }); \
-    /* mirror: element (r, c), r > c, of the column-major lower part is h[c * d + r] */ \
+    /* mirror: element (r, c), r > c, of the column-major lower part is h[c * d + r]; \
+     * in 64 x 64 tiles, so that the transposed reads stay in cache */ \
+    const gk_index nti = (d + 63) / 64; \
     int nt2 = gk_threads_for(d * d); \
-    GK_PARALLEL_FOR(nt2, r, d, { \
-        for (gk_index c = 0; c < r; ++c) \
-            h[r * d + c] = h[c * d + r]; \
+    GK_PARALLEL_FOR(nt2, ti, nti, { \
+        const gk_index r0 = ti * 64, r1 = d - r0 < 64 ? d : r0 + 64; \
+        for (gk_index c0 = 0; c0 <= r0; c0 += 64) \
+            for (gk_index r = r0; r < r1; ++r) { \
+                const gk_index c1 = c0 + 64 < r ? c0 + 64 : r; \
+                for (gk_index c = c0; c < c1; ++c) \
+                    h[r * d + c] = h[c * d + r]; \
+            } \
     }); \
 }
 GK_LB_GRAM(float, f32, sgemm)
@@ -597,18 +680,6 @@ GK_LB_GRAM(double, f64, dgemm)
 
 /* ---- GPTQ's factor: U upper with H^-1 = U^T U --------------------------------------- */
 #define GK_LB_CHOL_BLOCK ((gk_index)128)
-
-/* Row-major C (m x n) = alpha op(A) op(B) + beta C through the column-major sgemm. */
-GK_INLINE void lb_gemm(gk_sgemm_fn sgemm, char ta, char tb, gk_index m, gk_index n,
-                       gk_index k, float alpha, const float *a, gk_index lda,
-                       const float *b, gk_index ldb, float beta, float *c, gk_index ldc)
-{
-    gk_blas_int mm = (gk_blas_int)m, nn = (gk_blas_int)n, kk = (gk_blas_int)k;
-    gk_blas_int la = (gk_blas_int)lda, lb = (gk_blas_int)ldb, lc = (gk_blas_int)ldc;
-    if (m == 0 || n == 0)
-        return;
-    sgemm(&tb, &ta, &nn, &mm, &kk, &alpha, (float *)b, &lb, (float *)a, &la, &beta, c, &lc);
-}
 
 /* In place: the kb x kb block at a (row stride ld, lower triangle) becomes its
  * Cholesky factor L, and dinv (kb x kb, row-major) L^-1; sums in double.  0 if the
@@ -671,16 +742,31 @@ static int gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas
     }
     int ok = 1;
     lb_reverse(h, n);   /* J H J = L L^T, so H = R R^T with R = J L J upper */
-    /* blocked right-looking Cholesky of J H J (lower triangle), fixed blocks */
+    /* blocked left-looking Cholesky of J H J (lower triangle), fixed blocks: block
+     * column k gets every earlier column's product at once (K = k0: BLAS at its best),
+     * split into fixed chunks of rows, one single-threaded sgemm each, in parallel */
+    const gk_index chunk = 4 * nb;
     for (gk_index kbk = 0; kbk < nblk && ok; ++kbk) {
         const gk_index k0 = kbk * nb, kb = n - k0 < nb ? n - k0 : nb;
         float *dk = dinv + kbk * nb * nb;
+        const gk_index nch = (n - k0 + chunk - 1) / chunk;
+        if (k0 > 0) {
+            /* A[k0:, k-block] -= L[k0:, :k0] L[k-block, :k0]^T */
+#if GK_HAVE_OPENMP
+            #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if(nt > 1)
+#endif
+            for (gk_index t = 0; t < nch; ++t) {
+                const gk_index i0 = k0 + t * chunk, ib = n - i0 < chunk ? n - i0 : chunk;
+                lb_gemm(sgemm, 'N', 'T', ib, kb, k0, -1.0f, h + i0 * n, n, h + k0 * n, n,
+                        1.0f, h + i0 * n + k0, n);
+            }
+        }
         if (!lb_chol_block(h + k0 * n + k0, n, kb, dk)) {
             ok = 0;
             break;
         }
+        /* the panel below the diagonal block: A[i, k] = A[i, k] L_kk^-T */
         const gk_index rest = nblk - kbk - 1;
-        /* the panel below: A[i, k] = A[i, k] L_kk^-T, block row by block row */
 #if GK_HAVE_OPENMP
         #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
 #endif
@@ -695,15 +781,6 @@ static int gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas
                     tm, kb);
             for (gk_index r = 0; r < ib; ++r)
                 memcpy(h + (i0 + r) * n + k0, tm + r * kb, sizeof(float) * (size_t)kb);
-        }
-        /* the trailing lower triangle, block column by block column */
-#if GK_HAVE_OPENMP
-        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if(nt > 1)
-#endif
-        for (gk_index t = 0; t < rest; ++t) {
-            const gk_index j0 = (kbk + 1 + t) * nb, jb = n - j0 < nb ? n - j0 : nb;
-            lb_gemm(sgemm, 'N', 'T', n - j0, jb, kb, -1.0f, h + j0 * n + k0, n,
-                    h + j0 * n + k0, n, 1.0f, h + j0 * n + j0, n);
         }
     }
     if (ok) {

@@ -99,7 +99,7 @@ def hessian(x: ArrayLike, h: Optional[ArrayLike] = None, n: int = 0) -> tuple[An
     if h is None:
         if n:
             raise ValueError("n must be 0 when h is None")
-        out = np.empty((d, d), x2.dtype)
+        out = _v.empty((d, d), x2.dtype)
         beta = 0.0
     else:
         out = _square(h, "h", d, x2.dtype).copy()
@@ -241,7 +241,7 @@ class QuantizedWeight:
     def dequantize(self, dtype: Any = np.float32) -> Any:
         """:math:`\\hat W` (rows, cols) in ``dtype`` (computed in float32, then cast)."""
         dt = _v.float_dtype(dtype)
-        out = np.empty(self.shape, np.float32)
+        out = _v.empty(self.shape, np.float32)
         _k.dequantize_weight(self.packed, self.scales, self.zeros, self._kernel_g_idx,
                              self.shape[0], self.shape[1], self._width, self.bits, out)
         return out if dt == _F32 else out.astype(dt)
@@ -282,7 +282,7 @@ def _packed(q, scales, zeros, g_idx, bits, gs, shape):
 def _rtn(w32, bits, width, sym):
     rows, cols = w32.shape
     groups = -(-cols // width) if cols else 0
-    q = np.empty((rows, cols), np.uint8)
+    q = _v.empty((rows, cols), np.uint8)
     scales = np.empty((rows, groups), np.float32)
     zeros = np.empty((rows, groups), np.uint8)
     _k.rtn(w32, bits, width, sym, q, scales, zeros)
@@ -333,7 +333,7 @@ def _upper_cholesky_of_inverse(H, damp_percent):
     triangular inverse (the reference's Cholesky, inverse from it and second Cholesky
     give the same factor for twice the work), blocked, compiled, every off-diagonal
     block one single-threaded sgemm (gk_gptq_hinv_f32)."""
-    U = np.empty_like(H)
+    U = _v.empty(H.shape, H.dtype)
     with _blas.single_threaded():
         ok = _k.gptq_hinv(H, U)
     if not ok:
@@ -402,11 +402,16 @@ def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
     act_order = _v.flag(act_order, "act_order")
     static_groups = _v.flag(static_groups, "static_groups")
     sym = _v.flag(sym, "sym")
-    if cols and np.abs(ha - ha.T).max() > 1e-5 * np.abs(ha).max():
-        raise ValueError("h must be symmetric")
+    if cols:
+        asym, amax = _k.asymmetry(np.ascontiguousarray(ha))
+        if asym > 1e-5 * amax:
+            raise ValueError("h must be symmetric")
 
-    W = np.array(wa, np.float32)
-    H = np.array(ha, np.float32)
+    # working copies on the output cache: fresh 64 MB blocks cost their page faults
+    W = _v.empty(wa.shape, np.float32)
+    np.copyto(W, wa)
+    H = _v.empty(ha.shape, np.float32)
+    np.copyto(H, ha)
     groups, width = _n_groups(cols, gs)
     scales = np.zeros((rows, groups), np.float32)
     zeros = np.zeros((rows, groups), np.uint8)
@@ -435,7 +440,7 @@ def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
         col_group = (perm // width).astype(np.int32)
     else:
         col_group = (np.arange(cols) // width).astype(np.int32)
-    q = np.empty((rows, cols), np.uint8)
+    q = _v.empty((rows, cols), np.uint8)
     with _blas.single_threaded():
         _k.gptq(W, hinv, col_group, groups, bits, sym, width, block_size, find, q, scales,
                 zeros)
