@@ -566,8 +566,10 @@ static int qlinear_f32(const float *x, gk_index batch, const gk_qweight *qw,
             return GK_ERROR(GK_ENOMEM, GK_ARG_x);
         if (fast4)
             lb_split_even_odd(x, batch, cols, bufs);
+        /* handed out dynamically: a core shared with another pool's spinning thread
+         * (a BLAS call just before) must not hold up the whole call */
 #if GK_HAVE_OPENMP
-        #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 4) if(nt > 1)
 #endif
         for (gk_index t = 0; t < nrt; ++t) {
             gk_index r0 = t * GK_LB_ROWS_PER_TASK;
