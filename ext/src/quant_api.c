@@ -136,26 +136,30 @@ int gk_gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas)
     return quant_table()->gptq_hinv_f32(h, n, u, blas);
 }
 
-int gk_pack_lowbit(const uint8_t *q, gk_index rows, gk_index cols, int bits,
-                 uint32_t *packed)
+/* The arguments of packing and unpacking (the same in both directions). */
+static int gk_check_packing(const void *q, gk_index rows, gk_index cols, int bits,
+                            const void *packed)
 {
     GK_CHECK_SIZE(rows);
     GK_CHECK_SIZE(cols);
     GK_CHECK_VALUE(GK_LB_BITS_OK(bits), bits);
     GK_CHECK_PTR_IF(rows * cols > 0, q);
     GK_CHECK_PTR_IF(rows * cols > 0, packed);
+    return GK_OK;
+}
+
+int gk_pack_lowbit(const uint8_t *q, gk_index rows, gk_index cols, int bits,
+                   uint32_t *packed)
+{
+    GK_RETURN_IF(gk_check_packing(q, rows, cols, bits, packed));
     quant_table()->pack_lowbit(q, rows, cols, bits, packed);
     return GK_OK;
 }
 
 int gk_unpack_lowbit(const uint32_t *packed, gk_index rows, gk_index cols, int bits,
-                   uint8_t *q)
+                     uint8_t *q)
 {
-    GK_CHECK_SIZE(rows);
-    GK_CHECK_SIZE(cols);
-    GK_CHECK_VALUE(GK_LB_BITS_OK(bits), bits);
-    GK_CHECK_PTR_IF(rows * cols > 0, q);
-    GK_CHECK_PTR_IF(rows * cols > 0, packed);
+    GK_RETURN_IF(gk_check_packing(q, rows, cols, bits, packed));
     quant_table()->unpack_lowbit(packed, rows, cols, bits, q);
     return GK_OK;
 }
