@@ -153,9 +153,12 @@ cdef extern from "gradkit/quant.h" nogil:
 # they are found, from the values of w[:, c : c + group_size] at the start of c's
 # block, at each column where col_group changes), err = (w - deq) / hinv[c, c] is
 # propagated to the block's later columns (w[:, j] -= err * hinv[c, j]), then the
-# block's errors to all later columns at once: w[:, i2:] -= Err hinv[i1:i2, i2:]
-# (BLAS sgemm, single-threaded inside fixed tiles of rows: bitwise the same for any
-# thread count).  hinv (cols x cols, C order) is the upper Cholesky factor of H^-1
+# block's errors to all later columns: w[:, i2:] -= Err hinv[i1:i2, i2:].  That last
+# update is lazier still: a block's errors go at once to the rest of its super-block
+# (up to 1024 columns, a multiple of the block and, with find_params, of the group),
+# the super-block's to every later column (the same in exact arithmetic, another
+# rounding order); BLAS sgemm, single-threaded inside fixed tiles of 512 rows:
+# bitwise the same for any thread count.  hinv (cols x cols, C order) is the upper Cholesky factor of H^-1
 # (only its upper triangle is read), hinv[c, c] > 0.  q (rows x cols) receives the
 # integers in the same column order.  col_group[c] in [0, groups).
 cdef int gk_gptq_f32(float *w, Py_ssize_t rows, Py_ssize_t cols, const float *hinv,

@@ -8,7 +8,7 @@ the upper Cholesky factor of the inverse Hessian H^-1 of the layer's inputs (H =
 X^T X), so that ||W X - W_hat X||^2 stays small.  gradkit follows the reference
 implementation (IST-DASLab/gptq, as AutoGPTQ/GPTQModel use it) step by step, in
 float32 as it computes; the column loop and the lazy block updates are compiled
-(gk_gptq_f32), the factorizations are LAPACK's.
+(gk_gptq_f32), and so is the factor of H^-1 (gk_gptq_hinv_f32, blocked, on BLAS).
 """
 from __future__ import annotations
 
@@ -364,10 +364,13 @@ def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
        :math:`w_j \mathrel{-}= e\,U_{cj}`; at the block's end the block's errors update
        every later column at once, :math:`W_{:, i_2:} \mathrel{-}= E\,U_{i_1:i_2,\,i_2:}`.
 
-    The column loop and the block updates are compiled (in fixed tiles of rows, each
-    with single-threaded BLAS: the result does not depend on the thread count); the
-    factorization is LAPACK's (potrf and trtri on the reversed H, the same factor as
-    the reference's three factorizations for a third of the work).
+    The column loop and the block updates are compiled, in fixed tiles of rows, each
+    with single-threaded BLAS (a block's errors update the rest of its super-block of
+    up to 1024 columns, the super-block's errors every later column: the reference's
+    updates in exact arithmetic, in another rounding order).  The factor is compiled
+    too: a blocked Cholesky of the reversed H and the inverse of its factor, the same
+    U as the reference's three factorizations for a third of the work.  The result
+    does not depend on the thread count.  See docs/quant.md.
 
     Parameters
     ----------
