@@ -360,3 +360,16 @@ def test_factor_is_the_upper_cholesky_factor_of_the_inverse(n, rng):
     bad[n // 2, n // 2] = -1.0
     with pytest.raises(ValueError, match="damp_percent"):
         _lowbit._upper_cholesky_of_inverse(bad, 0.01)
+
+
+def test_zero_size_and_single_element():
+    h5 = np.eye(5, dtype=np.float32)
+    empty_rows = quant.gptq(np.zeros((0, 5), np.float32), h5)
+    assert empty_rows.shape == (0, 5) and empty_rows.dequantize().shape == (0, 5)
+    no_cols = quant.gptq(np.zeros((3, 0), np.float32), np.zeros((0, 0), np.float32))
+    assert no_cols.shape == (3, 0)
+    assert quant.qlinear(np.ones((2, 0), np.float32), no_cols).tolist() == [[0.0] * 3] * 2
+    one = quant.gptq(np.ones((1, 1), np.float32), np.ones((1, 1), np.float32))
+    assert one.dequantize().tolist() == [[1.0]]
+    h, n = quant.hessian(np.ones((2, 0), np.float32))
+    assert h.shape == (0, 0) and n == 2

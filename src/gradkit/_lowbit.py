@@ -118,7 +118,7 @@ def _calibration(x, d):
     if d is not None and x.shape[-1] != d:
         raise ValueError(f"x must have {d} features in its last axis (the weight's "
                          f"in_features), got shape {x.shape}")
-    x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+    x2 = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1]) if x.ndim != 2 else x
     _finite(x2, "x")
     return np.ascontiguousarray(x2)
 
@@ -491,10 +491,10 @@ def qlinear(x: ArrayLike, qw: QuantizedWeight, bias: Optional[ArrayLike] = None)
             raise TypeError(f"bias must be float32, got {bias.dtype}")
         if bias.shape != (rows,):
             raise ValueError(f"bias must have shape {(rows,)}, got {bias.shape}")
-    x2 = x.reshape(-1, cols)
+    batch = int(np.prod(x.shape[:-1]))     # (not -1: cols or rows may be 0)
+    x2 = x.reshape(batch, cols)
     y = _v.empty(x.shape[:-1] + (rows,), np.float32)
-    y2 = y.reshape(-1, rows)
-    batch = x2.shape[0]
+    y2 = y.reshape(batch, rows)
     if batch > 16:
         with _blas.single_threaded():
             _k.qlinear(x2, qw.packed, qw.scales, qw.zeros, qw._kernel_g_idx, rows, cols,
