@@ -670,9 +670,12 @@ def _gptq(_):
     x = data(136, (700, 263), F32)
     x[:, 1:] += 0.7 * x[:, :-1]
     h, _ = quant.hessian(x)
+    act = quant.gptq(w, h, bits=4, group_size=64, act_order=True)
+    xs = data(137, (20, 263), F32)
     return [_qw(quant.gptq(w, h, bits=4, group_size=64, block_size=32)),
             _qw(quant.gptq(w, h, bits=3, group_size=-1, act_order=True)),
-            _qw(quant.gptq(w, h, bits=2, group_size=32, act_order=True, static_groups=True))]
+            _qw(quant.gptq(w, h, bits=2, group_size=32, act_order=True, static_groups=True)),
+            _qw(act), quant.qlinear(xs[:3], act), quant.qlinear(xs, act)]
 
 
 # ---- preprocessing -----------------------------------------------------------------------

@@ -225,6 +225,29 @@ class QuantizedWeight:
         # g_idx as the kernels take it: None for the natural groups (contiguous runs)
         self._kernel_g_idx = None if np.array_equal(self.g_idx, natural) else self.g_idx
         self._width = width
+        self._sorted: Optional[tuple[Any, Any]] = None   # see _grouped()
+
+    def _grouped(self) -> tuple[Any, Any, Any]:
+        """(packed, g_idx or None, column order or None) for the matmul.  An act-order
+        weight's groups are runs of the processing order, scattered over the columns;
+        sorted by group they are contiguous again, so the kernels' natural-group paths
+        apply to the weight repacked in that column order and x gathered in it (made
+        once, kept: a second packed copy).  Other layouts go as they are."""
+        g = self._kernel_g_idx
+        if g is None:
+            return self.packed, None, None
+        if self._sorted is None:
+            order = np.argsort(g, kind="stable")
+            if np.array_equal(g[order], np.arange(len(g)) // self._width):
+                q = self.unpack()[:, order]
+                packed = np.empty_like(self.packed)
+                _k.pack(np.ascontiguousarray(q), self.bits, packed)
+                self._sorted = (packed, order.astype(np.intp))
+            else:
+                self._sorted = (None, None)
+        if self._sorted[0] is None:
+            return self.packed, g, None
+        return self._sorted[0], None, self._sorted[1]
 
     @property
     def nbytes(self) -> int:
@@ -463,7 +486,9 @@ def qlinear(x: ArrayLike, qw: QuantizedWeight, bias: Optional[ArrayLike] = None)
     :math:`\hat W` are dequantized at a time in registers and multiplied into every row
     of x (4-bit natural groups on AVX-512; other layouts one row of :math:`\hat W` at a
     time, in L1); more rows of x, tiles of :math:`\hat W`'s rows of about 2 MiB are
-    dequantized and multiplied by BLAS sgemm.  Equal to ``x @ qw.dequantize().T`` to
+    dequantized and multiplied by BLAS sgemm.  An act-order weight (:func:`gptq` with
+    ``act_order=True``) is repacked once with its columns sorted by group, kept with
+    it, and x is gathered in that order, so it takes the same paths.  Equal to ``x @ qw.dequantize().T`` to
     float32 round-off; the same bits for any thread count.
 
     Parameters
@@ -493,14 +518,17 @@ def qlinear(x: ArrayLike, qw: QuantizedWeight, bias: Optional[ArrayLike] = None)
             raise ValueError(f"bias must have shape {(rows,)}, got {bias.shape}")
     batch = int(np.prod(x.shape[:-1]))     # (not -1: cols or rows may be 0)
     x2 = x.reshape(batch, cols)
+    packed, g_idx, order = qw._grouped()
+    if order is not None:
+        x2 = np.take(x2, order, axis=1)
     y = _v.empty(x.shape[:-1] + (rows,), np.float32)
     y2 = y.reshape(batch, rows)
     if batch > 16:
         with _blas.single_threaded():
-            _k.qlinear(x2, qw.packed, qw.scales, qw.zeros, qw._kernel_g_idx, rows, cols,
-                       qw._width, qw.bits, bias, y2)
+            _k.qlinear(x2, packed, qw.scales, qw.zeros, g_idx, rows, cols, qw._width,
+                       qw.bits, bias, y2)
     else:
-        _k.qlinear(x2, qw.packed, qw.scales, qw.zeros, qw._kernel_g_idx, rows, cols,
-                   qw._width, qw.bits, bias, y2)
+        _k.qlinear(x2, packed, qw.scales, qw.zeros, g_idx, rows, cols, qw._width, qw.bits,
+                   bias, y2)
     return y
 
