@@ -373,3 +373,24 @@ def test_zero_size_and_single_element():
     assert one.dequantize().tolist() == [[1.0]]
     h, n = quant.hessian(np.ones((2, 0), np.float32))
     assert h.shape == (0, 0) and n == 2
+
+
+def test_layouts_of_the_inputs(rng):
+    """Non-contiguous, byte-swapped and read-only inputs give the contiguous result."""
+    w, x = _calibration(24, 96, n=200)
+    big = np.zeros((200, 192), np.float32)
+    big[:, ::2] = x
+    strided = big[:, ::2]
+    swapped = x.astype(x.dtype.newbyteorder())
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    h, _ = quant.hessian(x)
+    for variant in (strided, swapped, frozen):
+        np.testing.assert_array_equal(quant.hessian(variant)[0], h)
+    qw = quant.gptq(w, h, bits=4, group_size=32)
+    hs = h.astype(h.dtype.newbyteorder())
+    np.testing.assert_array_equal(quant.gptq(w.T.copy().T, hs, bits=4, group_size=32).packed,
+                                  qw.packed)
+    y = quant.qlinear(x[:10], qw)
+    for variant in (strided, swapped, frozen):
+        np.testing.assert_array_equal(quant.qlinear(variant[:10], qw), y)
