@@ -7,7 +7,7 @@
 
 #define GK_LB_GPTQ_TILE ((gk_index)512)   /* rows per GPTQ task (fixed: the gemm calls
                                               and so the bits depend on it) */
-#define GK_LB_GPTQ_SUPER ((gk_index)1024) /* columns per GPTQ super-block (at most) */
+#define GK_LB_GPTQ_SUPER ((gk_index)512) /* columns per GPTQ super-block (at most) */
 #define GK_LB_GRAM_PANEL ((gk_index)512)  /* columns per Gram panel */
 #define GK_LB_FUSED_BATCH ((gk_index)16)  /* qlinear: batches up to this go fused */
 #define GK_LB_ROWS_PER_TASK ((gk_index)16)

@@ -389,7 +389,7 @@ def gptq(w: ArrayLike, h: ArrayLike, bits: int = 4, group_size: int = 128,
 
     The column loop and the block updates are compiled, in fixed tiles of rows, each
     with single-threaded BLAS (a block's errors update the rest of its super-block of
-    up to 1024 columns, the super-block's errors every later column: the reference's
+    up to 512 columns, the super-block's errors every later column: the reference's
     updates in exact arithmetic, in another rounding order).  The factor is compiled
     too: a blocked Cholesky of the reversed H and the inverse of its factor, the same
     U as the reference's three factorizations for a third of the work.  The result

@@ -73,7 +73,7 @@ typedef struct {
  * propagated to the block's later columns (w[:, j] -= err * hinv[c, j]), then the
  * block's errors to all later columns: w[:, i2:] -= Err hinv[i1:i2, i2:].  That last
  * update is lazier still: a block's errors go at once to the rest of its super-block
- * (up to 1024 columns, a multiple of the block and, with find_params, of the group),
+ * (up to 512 columns, a multiple of the block and, with find_params, of the group),
  * the super-block's to every later column (the same in exact arithmetic, another
  * rounding order); BLAS sgemm, single-threaded inside fixed tiles of 512 rows:
  * bitwise the same for any thread count.  hinv (cols x cols, C order) is the upper Cholesky factor of H^-1
