@@ -291,6 +291,30 @@ static void unpack_lowbit(const uint32_t *packed, gk_index rows, gk_index cols, 
     });
 }
 
+#if defined(__AVX512F__)
+/* The 4-bit fast paths' two steps, written once.  lb_table: a group's 16 possible
+ * values s * (j - z), j = 0..15, exactly the dequantized weights.  lb_lookup32: the 32
+ * columns [c, c + 32) of a packed row (c a multiple of 32) -- 16 bytes widened to 16
+ * lanes, their low nibbles (the even columns) into *even and their high nibbles (the
+ * odd ones) into *odd, looked up in the table (vpermps reads the low 4 bits of each
+ * lane). */
+GK_INLINE __m512 lb_table(float s, int32_t z)
+{
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+                                          1, 0);
+    return _mm512_mul_ps(_mm512_set1_ps(s), _mm512_cvtepi32_ps(
+        _mm512_sub_epi32(iota, _mm512_set1_epi32(z))));
+}
+
+GK_INLINE void lb_lookup32(const uint8_t *row, gk_index c, __m512 tbl, __m512 *even,
+                           __m512 *odd)
+{
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row + c / 2)));
+    *even = _mm512_permutexvar_ps(v, tbl);
+    *odd = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl);
+}
+#endif
+
 /* ---- dequantization ----------------------------------------------------------------- */
 /* Row r of the weight into out[0, cols): scale * (q - zero), float32. */
 static void lb_dequant_row(const gk_qweight *qw, gk_index r, float *out)
@@ -309,11 +333,9 @@ static void lb_dequant_row(const gk_qweight *qw, gk_index r, float *out)
     }
     const gk_index gs = qw->group_size;
 #if defined(__AVX512F__)
-    /* 4-bit, groups of a multiple of 32: 16 bytes at a time, the group's 16 values
-     * looked up by the nibbles and put back in column order (the same values) */
+    /* 4-bit, groups of a multiple of 32: 32 columns at a time by lb_lookup32, put back
+     * in column order (the same values) */
     const int fast = bits == 4 && gs % 32 == 0;
-    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
-                                          1, 0);
     const __m512i ilo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
                                          16, 0);
     const __m512i ihi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10,
@@ -326,14 +348,10 @@ static void lb_dequant_row(const gk_qweight *qw, gk_index r, float *out)
         gk_index c = c0;
 #if defined(__AVX512F__)
         if (fast) {
-            const __m512 tbl = _mm512_mul_ps(_mm512_set1_ps(s), _mm512_cvtepi32_ps(
-                _mm512_sub_epi32(iota, _mm512_set1_epi32(z))));
-            const uint8_t *pb = (const uint8_t *)pr;
+            const __m512 tbl = lb_table(s, z);
             for (; c + 32 <= c1; c += 32) {
-                const __m512i v = _mm512_cvtepu8_epi32(
-                    _mm_loadu_si128((const __m128i *)(pb + c / 2)));
-                const __m512 lo = _mm512_permutexvar_ps(v, tbl);
-                const __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl);
+                __m512 lo, hi;
+                lb_lookup32((const uint8_t *)pr, c, tbl, &lo, &hi);
                 _mm512_storeu_ps(out + c, _mm512_permutex2var_ps(lo, ilo, hi));
                 _mm512_storeu_ps(out + c + 16, _mm512_permutex2var_ps(lo, ihi, hi));
             }
@@ -452,8 +470,6 @@ static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs
     /* blocks of whole groups of about GK_LB_COL_BLOCK columns: a block's columns of \
      * x stay in L1 while every row of the task passes over them */ \
     const gk_index gpb = gs >= GK_LB_COL_BLOCK ? 1 : GK_LB_COL_BLOCK / gs; \
-    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, \
-                                          1, 0); \
     __m512 part[GK_LB_ROWS_PER_TASK][NB], parth[GK_LB_ROWS_PER_TASK][NB]; \
     float tail[GK_LB_ROWS_PER_TASK][NB]; \
     for (gk_index r = r0; r < r1; ++r) \
@@ -483,15 +499,10 @@ static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs
                 const gk_index cv = c1 < full ? c1 : full; \
                 const float sf = qw->scales[r * groups + g]; \
                 const int32_t zi = qw->zeros[r * groups + g]; \
-                /* the group's 16 values s * (j - z), looked up by the nibbles (vpermps \
-                 * reads the low 4 bits of each lane): the dequantized weights exactly */ \
-                const __m512 tbl = _mm512_mul_ps(_mm512_set1_ps(sf), _mm512_cvtepi32_ps( \
-                    _mm512_sub_epi32(iota, _mm512_set1_epi32(zi)))); \
+                const __m512 tbl = lb_table(sf, zi); \
                 for (gk_index c = c0; c < cv; c += 32) { \
-                    const __m512i v = _mm512_cvtepu8_epi32( \
-                        _mm_loadu_si128((const __m128i *)(pb + c / 2))); \
-                    const __m512 wl = _mm512_permutexvar_ps(v, tbl); \
-                    const __m512 wh = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl); \
+                    __m512 wl, wh; \
+                    lb_lookup32(pb, c, tbl, &wl, &wh); \
                     for (int b = 0; b < NB; ++b) { \
                         acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps( \
                             wl, _mm512_loadu_ps(xs + b * cols + c))); \
@@ -536,8 +547,6 @@ static void lb_fused4_1x4(const gk_qweight *qw, const float *x, const float *xs,
     const gk_index cols = qw->cols, groups = qw->groups, gs = qw->group_size;
     const gk_index words = lb_words(cols, 4);
     const gk_index full = cols / 32 * 32;
-    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
-                                          1, 0);
     gk_index r = r0;
     for (; r + 4 <= r1; r += 4) {
         const uint8_t *pb[4];
@@ -558,18 +567,15 @@ static void lb_fused4_1x4(const gk_qweight *qw, const float *x, const float *xs,
                 if (c0 + GK_LB_PF_COLS < full)   /* the stream a little ahead */
                     _mm_prefetch((const char *)(pb[k] + (c0 + GK_LB_PF_COLS) / 2),
                                  _MM_HINT_T0);
-                tbl[k] = _mm512_mul_ps(_mm512_set1_ps(qw->scales[at]), _mm512_cvtepi32_ps(
-                    _mm512_sub_epi32(iota, _mm512_set1_epi32(qw->zeros[at]))));
+                tbl[k] = lb_table(qw->scales[at], qw->zeros[at]);
             }
             for (gk_index c = c0; c < cv; c += 32) {
                 const __m512 xe = _mm512_loadu_ps(xs + c), xo = _mm512_loadu_ps(xs + c + 16);
                 for (int k = 0; k < 4; ++k) {
-                    const __m512i v = _mm512_cvtepu8_epi32(
-                        _mm_loadu_si128((const __m128i *)(pb[k] + c / 2)));
-                    lo[k] = _mm512_add_ps(lo[k], _mm512_mul_ps(
-                        _mm512_permutexvar_ps(v, tbl[k]), xe));
-                    hi[k] = _mm512_add_ps(hi[k], _mm512_mul_ps(
-                        _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl[k]), xo));
+                    __m512 we, wo;
+                    lb_lookup32(pb[k], c, tbl[k], &we, &wo);
+                    lo[k] = _mm512_add_ps(lo[k], _mm512_mul_ps(we, xe));
+                    hi[k] = _mm512_add_ps(hi[k], _mm512_mul_ps(wo, xo));
                 }
             }
             for (int k = 0; k < 4; ++k) {

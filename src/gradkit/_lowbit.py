@@ -61,6 +61,11 @@ def _weight(w: Any, name: str = "w") -> Any:
     return w
 
 
+def _words(cols, bits):
+    """uint32 words per packed row: bits words per run of 32 columns."""
+    return bits * (-(-cols // 32))
+
+
 def _n_groups(cols, gs):
     """(groups, the group width): -1 or a width past cols is one group per row."""
     width = cols if gs == -1 or gs > cols else gs
@@ -205,7 +210,7 @@ class QuantizedWeight:
         if len(shape) != 2:
             raise ValueError(f"shape must be (rows, cols), got {shape}")
         rows, cols = shape
-        words = bits * (-(-cols // 32))
+        words = _words(cols, bits)
         self.packed = _v.exact_array(packed, "packed", np.uint32, (rows, words))
         sshape = getattr(scales, "shape", None)
         if not (isinstance(sshape, tuple) and len(sshape) == 2 and sshape[0] == rows):
@@ -294,7 +299,7 @@ class QuantizedWeight:
 
 
 def _packed(q, scales, zeros, g_idx, bits, gs, shape):
-    packed = np.empty((shape[0], bits * (-(-shape[1] // 32))), np.uint32)
+    packed = np.empty((shape[0], _words(shape[1], bits)), np.uint32)
     _k.pack(q, bits, packed)
     return QuantizedWeight(packed, scales, zeros, g_idx, bits=bits, group_size=gs,
                            shape=shape)
