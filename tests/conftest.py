@@ -21,6 +21,10 @@ PEERS = [
     ("jax", "jax", "the LARS cross-check against optax.lars"),
     ("threadpoolctl", "threadpoolctl", "the threadpoolctl thread-limit tests"),
     ("ml_dtypes", "ml_dtypes", "the bfloat16 tests"),
+    ("mpi4py", "mpi4py", "the MPI tests run under mpiexec (gradkit[mpi])"),
+    ("dask", "dask", "the dask-array preprocessing tests (gradkit[dask])"),
+    ("distributed", "distributed", "the dask LocalCluster tests (gradkit[dask])"),
+    ("dask-ml", "dask_ml", "the cross-checks against dask-ml's StandardScaler and PCA"),
 ]
 # the C downstream-extension build of test_capi needs these (the test extra has them)
 CAPI_TOOLS = [("meson", "mesonbuild"), ("ninja", "ninja"), ("Cython", "Cython")]
