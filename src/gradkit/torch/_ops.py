@@ -1,0 +1,291 @@
+"""gradkit's kernels registered as PyTorch custom operators (``torch.library``), with
+fake implementations (so ``torch.compile`` traces them) and autograd formulas.
+
+Every operator runs on CPU tensors of float32 or float64 and is zero-copy: a tensor's
+memory is handed to the kernel as a NumPy view (``Tensor.numpy()``), and the kernel's
+output array becomes the result tensor (``torch.from_numpy``); nothing is copied in or
+out.  The wrappers in :mod:`gradkit.torch.functional` send every other tensor to
+PyTorch's own operator.  The backward of each operator is another operator (so the
+graph ``torch.compile`` captures holds gradkit's kernels in both directions).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import dropout as _dropout
+from .. import losses as _losses
+from .. import norm as _norm
+
+_LIB = "gradkit"
+
+
+def _np(t: Optional[Tensor]) -> Any:
+    """A NumPy view of a CPU tensor (no copy); None stays None."""
+    return None if t is None else t.detach().numpy()
+
+
+def _t(a: Any) -> Tensor:
+    """A tensor over a kernel's output array (no copy)."""
+    return torch.from_numpy(a)
+
+
+def _none_if_empty(t: Tensor) -> Optional[Tensor]:
+    """The operators return a 0-size tensor where a gradient does not exist (custom
+    operators cannot return None); autograd wants None there."""
+    return None if t.numel() == 0 and t.dim() == 1 and t.shape[0] == 0 else t
+
+
+def _or_empty(a: Optional[np.ndarray], like: Tensor) -> Tensor:
+    return _t(a) if a is not None else like.new_empty(0)
+
+
+# ---- layer_norm --------------------------------------------------------------------------
+@torch.library.custom_op(f"{_LIB}::layer_norm", mutates_args=(), device_types="cpu")
+def layer_norm(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], eps: float,
+               normalized_ndim: int) -> tuple[Tensor, Tensor, Tensor]:
+    y, (mean, rstd) = _norm.layer_norm(_np(x), _np(weight), _np(bias), eps,
+                                       normalized_ndim=normalized_ndim)
+    return _t(y), _t(mean), _t(rstd)
+
+
+@layer_norm.register_fake
+def _(x, weight, bias, eps, normalized_ndim):
+    lead = x.shape[:x.dim() - normalized_ndim]
+    return torch.empty_like(x, memory_format=torch.contiguous_format), \
+        x.new_empty(lead), x.new_empty(lead)
+
+
+@torch.library.custom_op(f"{_LIB}::layer_norm_backward", mutates_args=(),
+                         device_types="cpu")
+def layer_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor,
+                        weight: Optional[Tensor], has_bias: bool
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+    dx, dw, db = _norm.layer_norm_backward(_np(dy), _np(x), _norm.NormStats(_np(mean), _np(rstd)),
+                                           _np(weight), bias=has_bias)
+    return _t(dx), _or_empty(dw, x), _or_empty(db, x)
+
+
+@layer_norm_backward.register_fake
+def _(dy, x, mean, rstd, weight, has_bias):
+    inner = x.shape[mean.dim():]
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            x.new_empty(inner) if weight is not None else x.new_empty(0),
+            x.new_empty(inner) if has_bias else x.new_empty(0))
+
+
+def _layer_norm_setup(ctx, inputs, output):
+    x, weight, bias, _, _ = inputs
+    _, mean, rstd = output
+    ctx.save_for_backward(x, mean, rstd, weight)
+    ctx.has_bias = bias is not None
+
+
+def _layer_norm_grad(ctx, dy, _dmean, _drstd):
+    x, mean, rstd, weight = ctx.saved_tensors
+    dx, dw, db = torch.ops.gradkit.layer_norm_backward(dy, x, mean, rstd, weight,
+                                                        ctx.has_bias)
+    return dx, _none_if_empty(dw), _none_if_empty(db), None, None
+
+
+layer_norm.register_autograd(_layer_norm_grad, setup_context=_layer_norm_setup)
+
+
+# ---- rms_norm ----------------------------------------------------------------------------
+@torch.library.custom_op(f"{_LIB}::rms_norm", mutates_args=(), device_types="cpu")
+def rms_norm(x: Tensor, weight: Optional[Tensor], eps: Optional[float],
+             normalized_ndim: int) -> tuple[Tensor, Tensor]:
+    y, (_, rstd) = _norm.rms_norm(_np(x), _np(weight), eps, normalized_ndim=normalized_ndim)
+    return _t(y), _t(rstd)
+
+
+@rms_norm.register_fake
+def _(x, weight, eps, normalized_ndim):
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            x.new_empty(x.shape[:x.dim() - normalized_ndim]))
+
+
+@torch.library.custom_op(f"{_LIB}::rms_norm_backward", mutates_args=(), device_types="cpu")
+def rms_norm_backward(dy: Tensor, x: Tensor, rstd: Tensor,
+                      weight: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    dx, dw = _norm.rms_norm_backward(_np(dy), _np(x), _norm.NormStats(None, _np(rstd)),
+                                     _np(weight))
+    return _t(dx), _or_empty(dw, x)
+
+
+@rms_norm_backward.register_fake
+def _(dy, x, rstd, weight):
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            x.new_empty(x.shape[rstd.dim():]) if weight is not None else x.new_empty(0))
+
+
+def _rms_norm_setup(ctx, inputs, output):
+    x, weight, _, _ = inputs
+    ctx.save_for_backward(x, output[1], weight)
+
+
+def _rms_norm_grad(ctx, dy, _drstd):
+    x, rstd, weight = ctx.saved_tensors
+    dx, dw = torch.ops.gradkit.rms_norm_backward(dy, x, rstd, weight)
+    return dx, _none_if_empty(dw), None, None
+
+
+rms_norm.register_autograd(_rms_norm_grad, setup_context=_rms_norm_setup)
+
+
+# ---- batch_norm --------------------------------------------------------------------------
+@torch.library.custom_op(f"{_LIB}::batch_norm", mutates_args=(), device_types="cpu")
+def batch_norm(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor],
+               running_mean: Optional[Tensor], running_var: Optional[Tensor],
+               training: bool, momentum: float, eps: float
+               ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Functional (autograd needs that): in training the updated running statistics
+    are returned (the kernel updates copies of them in the same pass), and
+    :func:`gradkit.torch.functional.batch_norm` copies them back; 0-size otherwise."""
+    update = training and running_mean is not None and running_var is not None
+    rm = _np(running_mean).copy() if update else _np(running_mean)
+    rv = _np(running_var).copy() if update else _np(running_var)
+    y, (mean, rstd) = _norm.batch_norm(_np(x), _np(weight), _np(bias), rm, rv,
+                                       training=training, momentum=momentum, eps=eps)
+    if not update:
+        return _t(y), _t(mean), _t(rstd), x.new_empty(0), x.new_empty(0)
+    return _t(y), _t(mean), _t(rstd), _t(rm), _t(rv)
+
+
+@batch_norm.register_fake
+def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    c = x.shape[1]
+    k = c if training and running_mean is not None and running_var is not None else 0
+    return (torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty(c),
+            x.new_empty(c), x.new_empty(k), x.new_empty(k))
+
+
+@torch.library.custom_op(f"{_LIB}::batch_norm_backward", mutates_args=(),
+                         device_types="cpu")
+def batch_norm_backward(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor,
+                        weight: Optional[Tensor], has_bias: bool
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+    dx, dw, db = _norm.batch_norm_backward(_np(dy), _np(x), _norm.NormStats(_np(mean), _np(rstd)),
+                                           _np(weight), bias=has_bias)
+    return _t(dx), _or_empty(dw, x), _or_empty(db, x)
+
+
+@batch_norm_backward.register_fake
+def _(dy, x, mean, rstd, weight, has_bias):
+    c = x.shape[1]
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            x.new_empty(c) if weight is not None else x.new_empty(0),
+            x.new_empty(c) if has_bias else x.new_empty(0))
+
+
+def _batch_norm_setup(ctx, inputs, output):
+    x, weight, bias, _, _, training, _, _ = inputs
+    _, mean, rstd, _, _ = output
+    ctx.save_for_backward(x, mean, rstd, weight)
+    ctx.has_bias, ctx.training = bias is not None, training
+
+
+def _batch_norm_grad(ctx, dy, _dmean, _drstd, _drm, _drv):
+    x, mean, rstd, weight = ctx.saved_tensors
+    if ctx.training:
+        dx, dw, db = torch.ops.gradkit.batch_norm_backward(dy, x, mean, rstd, weight,
+                                                            ctx.has_bias)
+        dw, db = _none_if_empty(dw), _none_if_empty(db)
+    else:  # constant statistics: an affine map per channel
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        scale = rstd if weight is None else rstd * weight
+        dx = dy * scale.reshape(shape)
+        axes = [0] + list(range(2, x.dim()))
+        dw = None if weight is None else (
+            dy * (x - mean.reshape(shape)) * rstd.reshape(shape)).sum(axes)
+        db = dy.sum(axes) if ctx.has_bias else None
+    return dx, dw, db, None, None, None, None, None
+
+
+batch_norm.register_autograd(_batch_norm_grad, setup_context=_batch_norm_setup)
+
+
+# ---- dropout -----------------------------------------------------------------------------
+@torch.library.custom_op(f"{_LIB}::dropout", mutates_args=(), device_types="cpu")
+def dropout(x: Tensor, p: float, seed: Tensor) -> tuple[Tensor, Tensor]:
+    # seed: a 0-d int64 tensor (a tensor, so that torch.compile does not specialize on it)
+    y, mask = _dropout.dropout(_np(x), p, rng=int(seed.item()), store_mask=True)
+    assert mask is not None  # training=True always has a mask
+    return _t(y), _t(mask.bits.copy())
+
+
+@dropout.register_fake
+def _(x, p, seed):
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            x.new_empty((x.numel() + 7) // 8, dtype=torch.uint8))
+
+
+@torch.library.custom_op(f"{_LIB}::dropout_backward", mutates_args=(), device_types="cpu")
+def dropout_backward(dy: Tensor, bits: Tensor, p: float) -> Tensor:
+    mask = _dropout.DropoutMask(tuple(dy.shape), p, 0, 0, _np(bits))
+    return _t(_dropout.dropout_backward(_np(dy), mask))
+
+
+@dropout_backward.register_fake
+def _(dy, bits, p):
+    return torch.empty_like(dy, memory_format=torch.contiguous_format)
+
+
+def _dropout_setup(ctx, inputs, output):
+    ctx.p = inputs[1]
+    ctx.save_for_backward(output[1])
+
+
+def _dropout_grad(ctx, dy, _dbits):
+    (bits,) = ctx.saved_tensors
+    return torch.ops.gradkit.dropout_backward(dy, bits, ctx.p), None, None
+
+
+dropout.register_autograd(_dropout_grad, setup_context=_dropout_setup)
+
+
+# ---- softmax cross-entropy ---------------------------------------------------------------
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+@torch.library.custom_op(f"{_LIB}::cross_entropy", mutates_args=(), device_types="cpu")
+def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float, reduction: int,
+                  ignore_index: int) -> tuple[Tensor, Tensor]:
+    """The loss and its gradient in one pass: the backward only scales the gradient."""
+    loss, dlogits = _losses.softmax_cross_entropy(
+        _np(logits), _np(target), label_smoothing=label_smoothing,
+        reduction=_REDUCTIONS[reduction], ignore_index=ignore_index)
+    loss_t = (_t(loss) if isinstance(loss, np.ndarray)
+              else torch.tensor(loss, dtype=logits.dtype))
+    return loss_t, _t(dlogits)
+
+
+@cross_entropy.register_fake
+def _(logits, target, label_smoothing, reduction, ignore_index):
+    if _REDUCTIONS[reduction] != "none":
+        shape: tuple[int, ...] = ()
+    elif logits.dim() == 1:
+        shape = ()
+    else:
+        shape = (logits.shape[0],) + tuple(logits.shape[2:])
+    return (logits.new_empty(shape),
+            torch.empty_like(logits, memory_format=torch.contiguous_format))
+
+
+def _cross_entropy_setup(ctx, inputs, output):
+    ctx.save_for_backward(output[1])
+    ctx.none = _REDUCTIONS[inputs[3]] == "none"
+    ctx.rows_dim = inputs[0].dim()
+
+
+def _cross_entropy_grad(ctx, dloss, _ddlogits):
+    (dlogits,) = ctx.saved_tensors
+    if ctx.none and ctx.rows_dim > 1:  # one gradient per row (per position): classes on axis 1
+        dloss = dloss.unsqueeze(1)
+    return dlogits * dloss, None, None, None, None
+
+
+cross_entropy.register_autograd(_cross_entropy_grad, setup_context=_cross_entropy_setup)

@@ -1,0 +1,120 @@
+"""``torch.nn.functional``'s signatures over gradkit's kernels.
+
+Each function takes exactly the arguments of its namesake in ``torch.nn.functional``
+and gives its result (to round-off; dropout draws its mask from gradkit's Philox stream,
+seeded from PyTorch's default generator, so ``torch.manual_seed`` makes it
+reproducible, but the mask differs from PyTorch's).  gradkit's kernel runs on CPU
+tensors of float32 or float64; every other case goes to PyTorch's own function
+unchanged: tensors on another device, other dtypes, and the arguments a kernel does not
+take (listed per function).  Autograd, ``torch.compile`` and ``torch.autograd.gradcheck``
+work through the custom operators of :mod:`gradkit.torch._ops`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import _ops
+
+__all__ = ["layer_norm", "rms_norm", "batch_norm", "dropout", "cross_entropy"]
+
+_FLOATS = (torch.float32, torch.float64)
+
+
+def _ours(x: Tensor, *others: Optional[Tensor]) -> bool:
+    """Whether gradkit's kernel takes these tensors: CPU, float32/float64, one dtype."""
+    if x.device.type != "cpu" or x.dtype not in _FLOATS or x.is_complex():
+        return False
+    return all(t is None or (t.device.type == "cpu" and t.dtype == x.dtype)
+               for t in others)
+
+
+def _shape(normalized_shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
+    if isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    return tuple(normalized_shape)
+
+
+def layer_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               eps: float = 1e-5) -> Tensor:
+    r"""``F.layer_norm``: :math:`y = (x - \mathrm{E}[x]) / \sqrt{\mathrm{Var}[x] + \epsilon}
+    \cdot w + b` over the trailing ``normalized_shape`` axes (biased variance)."""
+    shape = _shape(normalized_shape)
+    if not _ours(input, weight, bias) or tuple(input.shape[input.dim() - len(shape):]) != shape:
+        return F.layer_norm(input, shape, weight, bias, eps)
+    return _ops.layer_norm(input, weight, bias, float(eps), len(shape))[0]
+
+
+def rms_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],
+             weight: Optional[Tensor] = None, eps: Optional[float] = None) -> Tensor:
+    r"""``F.rms_norm``: :math:`y = x / \sqrt{\mathrm{mean}(x^2) + \epsilon} \cdot w`;
+    ``eps=None`` is ``torch.finfo(input.dtype).eps``."""
+    shape = _shape(normalized_shape)
+    if not _ours(input, weight) or tuple(input.shape[input.dim() - len(shape):]) != shape:
+        return F.rms_norm(input, shape, weight, eps)
+    return _ops.rms_norm(input, weight, None if eps is None else float(eps), len(shape))[0]
+
+
+def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    r"""``F.batch_norm`` over axis 1 of (N, C, \*spatial): batch statistics in training
+    (running statistics, if given, updated in place with the unbiased variance),
+    running statistics otherwise.  Running statistics that are not contiguous go to
+    PyTorch (they are updated in place through a view)."""
+    stats = (running_mean, running_var)
+    if (not _ours(input, weight, bias, *stats) or input.dim() < 2
+            or any(s is not None and not s.is_contiguous() for s in stats)):
+        return F.batch_norm(input, running_mean, running_var, weight, bias, training,
+                            momentum, eps)
+    y, _, _, new_mean, new_var = _ops.batch_norm(input, weight, bias, running_mean,
+                                                 running_var, bool(training),
+                                                 float(momentum), float(eps))
+    if running_mean is not None and running_var is not None and new_mean.numel():
+        with torch.no_grad():
+            running_mean.copy_(new_mean)
+            running_var.copy_(new_var)
+    return y
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    r"""``F.dropout`` (inverted: kept elements scaled by :math:`1/(1-p)`).
+
+    The mask comes from gradkit's Philox stream keyed by a 62-bit seed drawn from
+    PyTorch's default generator at each call; it is kept bit-packed (1 bit per element)
+    for the backward.  ``inplace=True`` goes to PyTorch's function."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if inplace or not _ours(input):
+        return F.dropout(input, p, training, inplace)
+    seed = torch.randint(0, 1 << 62, (), dtype=torch.int64)
+    return _ops.dropout(input, float(p), seed)[0]
+
+
+_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                  size_average: Optional[bool] = None, ignore_index: int = -100,
+                  reduce: Optional[bool] = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    r"""``F.cross_entropy`` with label smoothing: the loss and its gradient in one pass
+    over the logits (the backward only scales the stored gradient).
+
+    Class indices (any integer dtype) or class probabilities as targets.  ``weight=``
+    and the deprecated ``size_average``/``reduce`` go to PyTorch's function."""
+    if (weight is not None or size_average is not None or reduce is not None
+            or reduction not in _REDUCTION or not _ours(input)
+            or target.device.type != "cpu"
+            or (target.is_floating_point() and target.dtype != input.dtype)):
+        return F.cross_entropy(input, target, weight, size_average, ignore_index, reduce,
+                               reduction, label_smoothing)
+    return _ops.cross_entropy(input, target, float(label_smoothing), _REDUCTION[reduction],
+                              int(ignore_index))[0]

@@ -1,0 +1,166 @@
+"""torch.optim's optimizers stepping torch parameters in place with gradkit's fused
+kernels.
+
+Each class subclasses its ``torch.optim`` namesake and overrides only ``step``: the
+constructor (signature, defaults, checks), ``param_groups``, the per-parameter state
+(same keys, same tensors: ``step`` a 0-d float tensor, moments shaped like the
+parameter), ``state_dict`` / ``load_state_dict``, ``zero_grad`` and every
+``torch.optim.lr_scheduler`` are PyTorch's.  So a state dict moves between a gradkit
+optimizer and the torch one in both directions, and a training script changes only the
+class it builds.
+
+``step`` hands the parameters, gradients and state tensors to the kernels of
+:mod:`gradkit.optim.functional` as NumPy views (no copy), all of a group at once.
+PyTorch's own ``step`` runs instead, unchanged, when the kernels do not take the case:
+a parameter that is not a contiguous CPU float32/float64 tensor, a sparse gradient or
+one of another dtype, ``differentiable=True`` or ``capturable=True``.  ``foreach`` and
+``fused`` are accepted and have no effect here: gradkit's step is always one fused
+pass per parameter.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..optim import functional as _f
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+_FLOATS = (torch.float32, torch.float64)
+
+
+def _np(t: torch.Tensor) -> Any:
+    return t.detach().numpy()
+
+
+def _takes(p: torch.Tensor) -> bool:
+    g = p.grad
+    return (g is None or (not g.is_sparse and g.dtype == p.dtype
+                          and g.device.type == "cpu")) and \
+        p.device.type == "cpu" and p.dtype in _FLOATS and p.is_contiguous()
+
+
+class _Fused:
+    """The step shared by every optimizer: PyTorch's when any group is not ours, else
+    ``_group_step`` on each group's parameters that have a gradient."""
+
+    param_groups: list[dict[str, Any]]
+    state: Any
+
+    def _ours(self) -> bool:
+        return all(not g.get("differentiable", False) and not g.get("capturable", False)
+                   and all(_takes(p) for p in g["params"]) for g in self.param_groups)
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """One update of every parameter that has a ``.grad`` (see the module notes)."""
+        if not self._ours():
+            return super().step(closure)  # type: ignore[misc]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                self._group_step(group, params)
+        return loss
+
+    def _steps(self, params: list[torch.Tensor]) -> list[int]:
+        """Each parameter's step count after its increment (torch keeps it as a 0-d
+        float tensor in the state; it is incremented there too)."""
+        out = []
+        for p in params:
+            st = self.state[p]
+            st["step"] += 1
+            out.append(int(st["step"]))
+        return out
+
+    def _zeros(self, p: torch.Tensor, *names: str) -> None:
+        st = self.state[p]
+        if "step" not in st:
+            st["step"] = torch.tensor(0.0, dtype=torch.float32)
+        for n in names:
+            if n not in st:
+                st[n] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _group_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        raise NotImplementedError
+
+
+class SGD(_Fused, torch.optim.SGD):
+    """``torch.optim.SGD`` with :func:`gradkit.optim.functional.sgd_`."""
+
+    def _group_step(self, group, params):
+        momentum = float(group["momentum"])
+        bufs = [self.state[p].get("momentum_buffer") for p in params]
+        new = _f.sgd_([_np(p) for p in params], [_np(p.grad) for p in params],
+                      [None if b is None else _np(b) for b in bufs] if momentum else None,
+                      lr=float(group["lr"]), momentum=momentum,
+                      dampening=float(group["dampening"]),
+                      weight_decay=float(group["weight_decay"]),
+                      nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]))
+        if momentum:
+            for p, b, n in zip(params, bufs, new):
+                if b is None:  # a first step made the buffer (the gradient's copy)
+                    self.state[p]["momentum_buffer"] = torch.from_numpy(n)
+
+
+class Adam(_Fused, torch.optim.Adam):
+    """``torch.optim.Adam`` with :func:`gradkit.optim.functional.adam_`."""
+
+    def _group_step(self, group, params):
+        amsgrad = bool(group["amsgrad"])
+        slots = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+        for p in params:
+            self._zeros(p, *slots)
+        st = [self.state[p] for p in params]
+        b1, b2 = group["betas"]
+        decoupled = bool(group.get("decoupled_weight_decay", False)) or \
+            isinstance(self, torch.optim.AdamW)
+        _f.adam_([_np(p) for p in params], [_np(p.grad) for p in params],
+                 [_np(s["exp_avg"]) for s in st], [_np(s["exp_avg_sq"]) for s in st],
+                 self._steps(params), lr=float(group["lr"]), beta1=float(b1),
+                 beta2=float(b2), eps=float(group["eps"]),
+                 weight_decay=float(group["weight_decay"]), amsgrad=amsgrad,
+                 max_exp_avg_sq=[_np(s["max_exp_avg_sq"]) for s in st] if amsgrad else None,
+                 decoupled=decoupled, maximize=bool(group["maximize"]))
+
+
+class AdamW(Adam, torch.optim.AdamW):
+    """``torch.optim.AdamW`` with :func:`gradkit.optim.functional.adam_` (decoupled)."""
+
+
+class RMSprop(_Fused, torch.optim.RMSprop):
+    """``torch.optim.RMSprop`` with :func:`gradkit.optim.functional.rmsprop_`."""
+
+    def _group_step(self, group, params):
+        momentum, centered = float(group["momentum"]), bool(group["centered"])
+        slots = ("square_avg",) + (("momentum_buffer",) if momentum > 0 else ()) + \
+            (("grad_avg",) if centered else ())
+        for p in params:
+            self._zeros(p, *slots)
+        self._steps(params)  # torch counts steps here too (its state has "step")
+        st = [self.state[p] for p in params]
+        _f.rmsprop_([_np(p) for p in params], [_np(p.grad) for p in params],
+                    [_np(s["square_avg"]) for s in st],
+                    grad_avg=[_np(s["grad_avg"]) for s in st] if centered else None,
+                    momentum_buffer=([_np(s["momentum_buffer"]) for s in st]
+                                     if momentum > 0 else None),
+                    lr=float(group["lr"]), alpha=float(group["alpha"]),
+                    eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
+                    momentum=momentum, centered=centered, maximize=bool(group["maximize"]))
+
+
+class Adagrad(_Fused, torch.optim.Adagrad):
+    """``torch.optim.Adagrad`` with :func:`gradkit.optim.functional.adagrad_` (the
+    accumulators are made by torch's constructor, from ``initial_accumulator_value``)."""
+
+    def _group_step(self, group, params):
+        st = [self.state[p] for p in params]
+        _f.adagrad_([_np(p) for p in params], [_np(p.grad) for p in params],
+                    [_np(s["sum"]) for s in st], self._steps(params),
+                    lr=float(group["lr"]), lr_decay=float(group["lr_decay"]),
+                    weight_decay=float(group["weight_decay"]), eps=float(group["eps"]),
+                    maximize=bool(group["maximize"]))
