@@ -276,3 +276,59 @@ def test_compile_with_inductor():
     torch.testing.assert_close(compiled(x), model(x))
     compiled(x).sum().backward()
     assert model[0].weight.grad is not None
+
+
+# ---- fused residual add + dropout + norm ---------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layer", [True, False])
+def test_add_dropout_norm_matches_unfused_torch(dtype, layer):
+    x, r = _leaf(6, 4, 10, dtype=dtype), _leaf(6, 4, 10, dtype=dtype, seed=1)
+    w, b = _leaf(4, 10, dtype=dtype, seed=2), _leaf(4, 10, dtype=dtype, seed=3)
+
+    def ours(x, r, w, b):
+        if layer:
+            return torch.cat(GF.add_dropout_layer_norm(x, r, (4, 10), w, b, p=0.3,
+                                                       training=False))
+        return torch.cat(GF.add_dropout_rms_norm(x, r, (4, 10), w, p=0.3, training=False))
+
+    def theirs(x, r, w, b):
+        s = r + x
+        y = F.layer_norm(s, (4, 10), w, b) if layer else F.rms_norm(s, (4, 10), w)
+        return torch.cat([y, s])
+
+    inputs = [x, r, w, b] if layer else [x, r, w]
+    if layer:
+        _both(ours, theirs, inputs, dtype)
+    else:
+        _both(lambda x, r, w: ours(x, r, w, None), lambda x, r, w: theirs(x, r, w, None),
+              inputs, dtype)
+    if dtype == torch.float64:  # with dropout: the same seed each evaluation
+        def seeded(*t):
+            torch.manual_seed(7)
+            fn = GF.add_dropout_layer_norm if layer else GF.add_dropout_rms_norm
+            extra = (t[3],) if layer else ()
+            return torch.cat(fn(t[0], t[1], (4, 10), t[2], *extra, p=0.3))
+        assert torch.autograd.gradcheck(seeded, inputs)
+
+
+def test_add_dropout_norm_mask_is_dropouts():
+    x, r = torch.randn(64, 33), torch.randn(64, 33)
+    torch.manual_seed(4)
+    y, s = GF.add_dropout_rms_norm(x, r, 33, p=0.2)
+    torch.manual_seed(4)
+    d = GF.dropout(x, 0.2)  # the same seed draws the same mask
+    torch.testing.assert_close(s, r + d, rtol=0, atol=0)
+    torch.testing.assert_close(y, F.rms_norm(s, (33,)), rtol=1e-6, atol=1e-6)
+    h = x.half()  # float16: PyTorch's unfused functions
+    y16, s16 = GF.add_dropout_layer_norm(h, r.half(), 33, p=0.0)
+    torch.testing.assert_close(y16, F.layer_norm(r.half() + h, (33,)), rtol=0, atol=0)
+
+
+def test_add_dropout_norm_compiles():
+    w = torch.ones(16, requires_grad=True)
+    fn = torch.compile(lambda x, r: GF.add_dropout_rms_norm(x, r, 16, w, p=0.1),
+                       backend="aot_eager", fullgraph=True)
+    x, r = torch.randn(8, 16, requires_grad=True), torch.randn(8, 16, requires_grad=True)
+    y, s = fn(x, r)
+    (y.sum() + s.square().sum()).backward()
+    assert x.grad is not None and r.grad is not None and w.grad is not None

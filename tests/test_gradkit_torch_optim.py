@@ -151,3 +151,29 @@ def test_closure_and_missing_gradients():
     assert loss is not None and torch.equal(frozen, before)
     assert "momentum_buffer" not in opt.state[frozen]
     assert opt.state[m[0].weight]["momentum_buffer"].shape == m[0].weight.shape
+
+
+def test_lars_equals_gradkits_numpy_lars():
+    import numpy as np
+
+    from gradkit.optim import LARS as NumpyLARS
+    m = _model(torch.float64)
+    arrays = [p.detach().numpy().copy() for p in m.parameters()]
+    ours = go.LARS(m.parameters(), lr=0.1, weight_decay=1e-3, nesterov=True)
+    ref = NumpyLARS(arrays, lr=0.1, weight_decay=1e-3, nesterov=True)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        x = torch.randn(9, 7, generator=g, dtype=torch.float64)
+        ours.zero_grad()
+        m(x).square().mean().backward()
+        ref.step([p.grad.numpy().copy() for p in m.parameters()])
+        ours.step()
+    for p, a in zip(m.parameters(), arrays):
+        np.testing.assert_array_equal(p.detach().numpy(), a)
+    assert set(ours.state_dict()["state"][0]) == {"trace"}
+    with pytest.raises(ValueError):
+        go.LARS(m.parameters(), lr=-1.0)
+    with pytest.raises(TypeError, match="CPU float32/float64"):
+        half = torch.nn.Linear(2, 2).half()
+        half(torch.ones(1, 2).half()).sum().backward()
+        go.LARS(half.parameters(), lr=0.1).step()

@@ -289,3 +289,88 @@ def _cross_entropy_grad(ctx, dloss, _ddlogits):
 
 
 cross_entropy.register_autograd(_cross_entropy_grad, setup_context=_cross_entropy_setup)
+
+
+# ---- fused residual add + dropout + LayerNorm/RMSNorm ------------------------------------
+@torch.library.custom_op(f"{_LIB}::add_dropout_norm", mutates_args=(), device_types="cpu")
+def add_dropout_norm(x: Tensor, residual: Tensor, weight: Optional[Tensor],
+                     bias: Optional[Tensor], p: float, eps: Optional[float], seed: Tensor,
+                     normalized_ndim: int, layer: bool
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(y, residual_out, mean, rstd, mask bits); mean and bits 0-size where there are
+    none (RMSNorm; p = 0)."""
+    common: dict[str, Any] = dict(training=p > 0.0, rng=int(seed.item()),
+                                  normalized_ndim=normalized_ndim)
+    if layer:
+        y, s, mask, (mean, rstd) = _norm.add_dropout_layer_norm(
+            _np(x), _np(residual), _np(weight), _np(bias), p, 1e-5 if eps is None else eps,
+            **common)
+    else:
+        y, s, mask, (mean, rstd) = _norm.add_dropout_rms_norm(
+            _np(x), _np(residual), _np(weight), p, eps, **common)
+    bits = (_t(mask.bits.copy()) if mask is not None
+            else x.new_empty(0, dtype=torch.uint8))
+    return _t(y), _t(s), _or_empty(mean, x), _t(rstd), bits
+
+
+@add_dropout_norm.register_fake
+def _(x, residual, weight, bias, p, eps, seed, normalized_ndim, layer):
+    lead = x.shape[:x.dim() - normalized_ndim]
+    nbits = (x.numel() + 7) // 8 if p > 0.0 else 0
+    like = lambda: torch.empty_like(x, memory_format=torch.contiguous_format)  # noqa: E731
+    return (like(), like(), x.new_empty(lead) if layer else x.new_empty(0),
+            x.new_empty(lead), x.new_empty(nbits, dtype=torch.uint8))
+
+
+@torch.library.custom_op(f"{_LIB}::add_dropout_norm_backward", mutates_args=(),
+                         device_types="cpu")
+def add_dropout_norm_backward(dy: Tensor, dresidual_out: Tensor, residual_out: Tensor,
+                              mean: Tensor, rstd: Tensor, bits: Tensor,
+                              weight: Optional[Tensor], has_bias: bool, p: float,
+                              layer: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    s = _np(residual_out)
+    mask = (_dropout.DropoutMask(s.shape, p, 0, 0, _np(bits)) if bits.numel() else None)
+    if layer:
+        dx, dres, dw, db = _norm.add_dropout_layer_norm_backward(
+            _np(dy), s, _norm.NormStats(_np(mean), _np(rstd)), mask, _np(weight),
+            bias=has_bias, dresidual_out=_np(dresidual_out))
+    else:
+        dx, dres, dw = _norm.add_dropout_rms_norm_backward(
+            _np(dy), s, _norm.NormStats(None, _np(rstd)), mask, _np(weight),
+            dresidual_out=_np(dresidual_out))
+        db = None
+    return _t(dx), _t(dres), _or_empty(dw, residual_out), _or_empty(db, residual_out)
+
+
+@add_dropout_norm_backward.register_fake
+def _(dy, dresidual_out, residual_out, mean, rstd, bits, weight, has_bias, p, layer):
+    inner = residual_out.shape[rstd.dim():]
+    like = lambda: torch.empty_like(residual_out,  # noqa: E731
+                                    memory_format=torch.contiguous_format)
+    return (like(), like(),
+            residual_out.new_empty(inner) if weight is not None else residual_out.new_empty(0),
+            residual_out.new_empty(inner) if layer and has_bias
+            else residual_out.new_empty(0))
+
+
+def _add_dropout_norm_setup(ctx, inputs, output):
+    _, _, weight, bias, p, _, _, _, layer = inputs
+    _, s, mean, rstd, bits = output
+    ctx.save_for_backward(s, mean, rstd, bits, weight)
+    ctx.p, ctx.layer, ctx.has_bias = p, layer, bias is not None
+
+
+def _add_dropout_norm_grad(ctx, dy, dres_out, _dmean, _drstd, _dbits):
+    s, mean, rstd, bits, weight = ctx.saved_tensors
+    if dy is None:
+        dy = torch.zeros_like(s)
+    if dres_out is None:
+        dres_out = torch.zeros_like(s)
+    dx, dres, dw, db = torch.ops.gradkit.add_dropout_norm_backward(
+        dy, dres_out, s, mean, rstd, bits, weight, ctx.has_bias, ctx.p, ctx.layer)
+    return (dx, dres, _none_if_empty(dw), _none_if_empty(db), None, None, None, None,
+            None)
+
+
+add_dropout_norm.register_autograd(_add_dropout_norm_grad,
+                                   setup_context=_add_dropout_norm_setup)

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from . import _ops
 
-__all__ = ["layer_norm", "rms_norm", "batch_norm", "dropout", "cross_entropy"]
+__all__ = ["layer_norm", "rms_norm", "batch_norm", "dropout", "cross_entropy",
+           "add_dropout_layer_norm", "add_dropout_rms_norm"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -94,8 +95,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input
     if inplace or not _ours(input):
         return F.dropout(input, p, training, inplace)
-    seed = torch.randint(0, 1 << 62, (), dtype=torch.int64)
-    return _ops.dropout(input, float(p), seed)[0]
+    return _ops.dropout(input, float(p), _seed())[0]
 
 
 _REDUCTION = {"none": 0, "mean": 1, "sum": 2}
@@ -118,3 +118,59 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
                                reduction, label_smoothing)
     return _ops.cross_entropy(input, target, float(label_smoothing), _REDUCTION[reduction],
                               int(ignore_index))[0]
+
+
+def _seed() -> Tensor:
+    """A dropout key from PyTorch's default generator (so torch.manual_seed governs it),
+    as a 0-d tensor: torch.compile does not specialize on its value."""
+    return torch.randint(0, 1 << 62, (), dtype=torch.int64)
+
+
+def _add_dropout_norm(x, residual, shape, weight, bias, p, eps, training, layer):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    shape = _shape(shape)
+    fits = (_ours(x, residual, weight, bias) and x.shape == residual.shape
+            and tuple(x.shape[x.dim() - len(shape):]) == shape)
+    if not fits:  # PyTorch's functions, unfused
+        s = residual + F.dropout(x, p, training)
+        y = (F.layer_norm(s, shape, weight, bias, 1e-5 if eps is None else eps) if layer
+             else F.rms_norm(s, shape, weight, eps))
+        return y, s
+    p = float(p) if training else 0.0
+    out = _ops.add_dropout_norm(x, residual, weight, bias, p,
+                                None if eps is None else float(eps), _seed(), len(shape),
+                                layer)
+    return out[0], out[1]
+
+
+def add_dropout_layer_norm(x: Tensor, residual: Tensor,
+                           normalized_shape: Union[int, Sequence[int]],
+                           weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+                           p: float = 0.0, eps: float = 1e-5,
+                           training: bool = True) -> tuple[Tensor, Tensor]:
+    r"""Residual add, dropout and LayerNorm in one pass over memory
+    (:func:`gradkit.norm.add_dropout_layer_norm`), forward and backward:
+
+    .. math:: s = \text{residual} + \operatorname{dropout}_p(x),\qquad
+              y = \operatorname{layer\_norm}(s)\cdot w + b
+
+    Returns ``(y, s)``: the normalized input of the next branch and the new residual
+    stream; gradients flow through both.  The same as
+    ``s = residual + F.dropout(x, p, training)``, ``y = F.layer_norm(s, ...)`` (which is
+    what runs for tensors gradkit's kernel does not take), with the dropout mask drawn
+    as in :func:`dropout`."""
+    return _add_dropout_norm(x, residual, normalized_shape, weight, bias, p, eps, training,
+                             True)
+
+
+def add_dropout_rms_norm(x: Tensor, residual: Tensor,
+                         normalized_shape: Union[int, Sequence[int]],
+                         weight: Optional[Tensor] = None, p: float = 0.0,
+                         eps: Optional[float] = None,
+                         training: bool = True) -> tuple[Tensor, Tensor]:
+    r"""Residual add, dropout and RMSNorm in one pass: :func:`add_dropout_layer_norm`
+    with ``F.rms_norm`` (``eps=None`` is ``torch.finfo(x.dtype).eps``).  Returns
+    ``(y, s)``."""
+    return _add_dropout_norm(x, residual, normalized_shape, weight, None, p, eps, training,
+                             False)

@@ -23,9 +23,10 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .. import _validation
 from ..optim import functional as _f
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -164,3 +165,39 @@ class Adagrad(_Fused, torch.optim.Adagrad):
                     lr=float(group["lr"]), lr_decay=float(group["lr_decay"]),
                     weight_decay=float(group["weight_decay"]), eps=float(group["eps"]),
                     maximize=bool(group["maximize"]))
+
+
+class LARS(_Fused, torch.optim.Optimizer):
+    """:class:`gradkit.optim.LARS` (optax.lars's formulas; PyTorch has no LARS) as a
+    ``torch.optim.Optimizer`` over torch parameters, with
+    :func:`gradkit.optim.functional.lars_`.  State per parameter: ``trace`` (zeros at
+    first).  CPU float32/float64 parameters only (there is no torch step to fall back
+    on): others raise TypeError at ``step``."""
+
+    def __init__(self, params: Any, lr: float, momentum: float = 0.9,
+                 weight_decay: float = 0.0, trust_coefficient: float = 1e-3,
+                 eps: float = 0.0, *, nesterov: bool = False) -> None:
+        _validation.lars_options(lr, momentum, weight_decay, trust_coefficient, eps,
+                                 nesterov)  # the checks gradkit.optim.LARS makes
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      trust_coefficient=trust_coefficient, eps=eps,
+                                      nesterov=nesterov))
+
+    def _ours(self) -> bool:
+        for g in self.param_groups:
+            for p in g["params"]:
+                if not _takes(p):
+                    raise TypeError("gradkit.torch.optim.LARS steps contiguous CPU float32/"
+                                    f"float64 parameters, got {p.dtype} on {p.device}")
+        return True
+
+    def _group_step(self, group, params):
+        for p in params:
+            if "trace" not in self.state[p]:
+                self.state[p]["trace"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        _f.lars_([_np(p) for p in params], [_np(p.grad) for p in params],
+                 [_np(self.state[p]["trace"]) for p in params], lr=float(group["lr"]),
+                 momentum=float(group["momentum"]),
+                 weight_decay=float(group["weight_decay"]),
+                 trust_coefficient=float(group["trust_coefficient"]),
+                 eps=float(group["eps"]), nesterov=bool(group["nesterov"]))
