@@ -177,3 +177,44 @@ def test_lars_equals_gradkits_numpy_lars():
         half = torch.nn.Linear(2, 2).half()
         half(torch.ones(1, 2).half()).sum().backward()
         go.LARS(half.parameters(), lr=0.1).step()
+
+
+@pytest.mark.parametrize("name,kw", CONFIGS)
+def test_numpy_optimizers_state_dict_into_torch_and_back(name, kw):
+    """gradkit.optim (NumPy) -> torch.optim through to_torch_state_dict, and torch ->
+    gradkit.optim directly: either way the run continues as 6 steps of torch."""
+    import gradkit
+    dtype = torch.float64
+    ref = _model(dtype)
+    _train(ref, getattr(torch.optim, name)(ref.parameters(), **kw), 6, dtype)
+
+    def grads_of(m, x):
+        m.zero_grad()
+        m(x).square().mean().backward()
+        return [p.grad.numpy().copy() for p in m.parameters()]
+
+    for numpy_first in (True, False):
+        m = _model(dtype)
+        arrays = [p.detach().numpy() for p in m.parameters()]  # views: shared memory
+        g = torch.Generator().manual_seed(1)
+        if numpy_first:
+            first = getattr(gradkit.optim, name)(arrays, **kw)
+            for _ in range(3):
+                first.step(grads_of(m, torch.randn(9, 7, generator=g, dtype=dtype)))
+            second = getattr(torch.optim, name)(m.parameters(), **kw)
+            second.load_state_dict(go.to_torch_state_dict(first.state_dict()))
+            step = lambda x: (grads_of(m, x), second.step())  # noqa: E731
+        else:
+            first = getattr(torch.optim, name)(m.parameters(), **kw)
+            for _ in range(3):
+                grads_of(m, torch.randn(9, 7, generator=g, dtype=dtype))
+                first.step()
+            second = getattr(gradkit.optim, name)(arrays, **kw)
+            second.load_state_dict(first.state_dict())
+            step = lambda x: second.step(grads_of(m, x))  # noqa: E731
+        for _ in range(3):
+            step(torch.randn(9, 7, generator=g, dtype=dtype))
+        for u, v in zip(ref.parameters(), m.parameters()):
+            torch.testing.assert_close(v, u, **TOL[dtype])
+    with pytest.raises(TypeError, match="state_dict"):
+        go.to_torch_state_dict({"state": {}})

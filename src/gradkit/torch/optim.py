@@ -26,7 +26,7 @@ import torch
 from .. import _validation
 from ..optim import functional as _f
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "to_torch_state_dict"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -201,3 +201,35 @@ class LARS(_Fused, torch.optim.Optimizer):
                  weight_decay=float(group["weight_decay"]),
                  trust_coefficient=float(group["trust_coefficient"]),
                  eps=float(group["eps"]), nesterov=bool(group["nesterov"]))
+
+
+def to_torch_state_dict(state_dict: Any) -> dict[str, Any]:
+    """The state dict of a :mod:`gradkit.optim` (NumPy) optimizer in the form
+    ``torch.optim``'s ``load_state_dict`` takes: every state array as a tensor (a
+    copy), ``step`` as a 0-d float32 tensor (torch's form), the groups' options as they
+    are (torch fills in the options it has and the dict lacks, e.g. ``foreach``).
+
+    The other direction needs nothing: gradkit's ``load_state_dict`` reads torch's
+    state dicts as they are.
+
+    >>> opt = gradkit.optim.Adam(arrays, lr=1e-3)            # doctest: +SKIP
+    >>> torch_opt.load_state_dict(to_torch_state_dict(opt.state_dict()))  # doctest: +SKIP
+    """
+    import copy
+
+    import numpy as np
+    if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+        raise TypeError("state_dict must be the dict an optimizer's state_dict() returns "
+                        "(keys 'state' and 'param_groups')")
+    state = {}
+    for idx, item in state_dict["state"].items():
+        new = {}
+        for key, val in item.items():
+            if key == "step":
+                new[key] = torch.tensor(float(val), dtype=torch.float32)
+            elif isinstance(val, np.ndarray):
+                new[key] = torch.from_numpy(np.array(val, copy=True))
+            else:
+                new[key] = copy.deepcopy(val)
+        state[idx] = new
+    return {"state": state, "param_groups": copy.deepcopy(state_dict["param_groups"])}
