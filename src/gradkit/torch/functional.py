@@ -39,15 +39,20 @@ def _shape(normalized_shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
     return tuple(normalized_shape)
 
 
+def _trailing(x: Tensor, shape: tuple[int, ...]) -> bool:
+    """Whether x's trailing axes are ``shape`` (else torch's function raises its error)."""
+    return x.dim() >= len(shape) and tuple(x.shape[x.dim() - len(shape):]) == shape
+
+
 def layer_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],
                weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                eps: float = 1e-5) -> Tensor:
     r"""``F.layer_norm``: :math:`y = (x - \mathrm{E}[x]) / \sqrt{\mathrm{Var}[x] + \epsilon}
     \cdot w + b` over the trailing ``normalized_shape`` axes (biased variance)."""
     shape = _shape(normalized_shape)
-    if not _ours(input, weight, bias) or tuple(input.shape[input.dim() - len(shape):]) != shape:
+    if not _ours(input, weight, bias) or not _trailing(input, shape):
         return F.layer_norm(input, shape, weight, bias, eps)
-    return _ops.layer_norm(input, weight, bias, float(eps), len(shape))[0]
+    return _ops.run("layer_norm", input, weight, bias, float(eps), len(shape))[0]
 
 
 def rms_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],
@@ -55,9 +60,10 @@ def rms_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],
     r"""``F.rms_norm``: :math:`y = x / \sqrt{\mathrm{mean}(x^2) + \epsilon} \cdot w`;
     ``eps=None`` is ``torch.finfo(input.dtype).eps``."""
     shape = _shape(normalized_shape)
-    if not _ours(input, weight) or tuple(input.shape[input.dim() - len(shape):]) != shape:
+    if not _ours(input, weight) or not _trailing(input, shape):
         return F.rms_norm(input, shape, weight, eps)
-    return _ops.rms_norm(input, weight, None if eps is None else float(eps), len(shape))[0]
+    return _ops.run("rms_norm", input, weight, None if eps is None else float(eps),
+                    len(shape))[0]
 
 
 def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
@@ -72,7 +78,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
             or any(s is not None and not s.is_contiguous() for s in stats)):
         return F.batch_norm(input, running_mean, running_var, weight, bias, training,
                             momentum, eps)
-    y, _, _, new_mean, new_var = _ops.batch_norm(input, weight, bias, running_mean,
+    y, _, _, new_mean, new_var = _ops.run("batch_norm", input, weight, bias, running_mean,
                                                  running_var, bool(training),
                                                  float(momentum), float(eps))
     if running_mean is not None and running_var is not None and new_mean.numel():
@@ -95,7 +101,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input
     if inplace or not _ours(input):
         return F.dropout(input, p, training, inplace)
-    return _ops.dropout(input, float(p), _seed())[0]
+    return _ops.run("dropout", input, float(p), _seed())[0]
 
 
 _REDUCTION = {"none": 0, "mean": 1, "sum": 2}
@@ -116,8 +122,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
             or (target.is_floating_point() and target.dtype != input.dtype)):
         return F.cross_entropy(input, target, weight, size_average, ignore_index, reduce,
                                reduction, label_smoothing)
-    return _ops.cross_entropy(input, target, float(label_smoothing), _REDUCTION[reduction],
-                              int(ignore_index))[0]
+    return _ops.run("cross_entropy", input, target, float(label_smoothing),
+                    _REDUCTION[reduction], int(ignore_index))[0]
 
 
 def _seed() -> Tensor:
@@ -130,15 +136,15 @@ def _add_dropout_norm(x, residual, shape, weight, bias, p, eps, training, layer)
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     shape = _shape(shape)
-    fits = (_ours(x, residual, weight, bias) and x.shape == residual.shape
-            and tuple(x.shape[x.dim() - len(shape):]) == shape)
+    fits = _ours(x, residual, weight, bias) and x.shape == residual.shape and \
+        _trailing(x, shape)
     if not fits:  # PyTorch's functions, unfused
         s = residual + F.dropout(x, p, training)
         y = (F.layer_norm(s, shape, weight, bias, 1e-5 if eps is None else eps) if layer
              else F.rms_norm(s, shape, weight, eps))
         return y, s
     p = float(p) if training else 0.0
-    out = _ops.add_dropout_norm(x, residual, weight, bias, p,
+    out = _ops.run("add_dropout_norm", x, residual, weight, bias, p,
                                 None if eps is None else float(eps), _seed(), len(shape),
                                 layer)
     return out[0], out[1]

@@ -9,7 +9,8 @@ before the patch still holds them).
 """
 from __future__ import annotations
 
-import torch
+from typing import Any
+
 from torch import Tensor, nn
 
 from . import functional as GF
@@ -38,20 +39,18 @@ class _BatchNormForward:
     statistics in eval mode without running statistics)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        self._check_input_dim(input)  # type: ignore[attr-defined]
-        factor = 0.0 if self.momentum is None else self.momentum  # type: ignore[attr-defined]
-        if self.training and self.track_running_stats:  # type: ignore[attr-defined]
-            if self.num_batches_tracked is not None:  # type: ignore[attr-defined]
-                self.num_batches_tracked.add_(1)  # type: ignore[attr-defined]
-                if self.momentum is None:  # type: ignore[attr-defined]
-                    factor = 1.0 / float(self.num_batches_tracked)  # type: ignore[attr-defined]
-        use_batch = self.training or (self.running_mean is None  # type: ignore[attr-defined]
-                                      and self.running_var is None)  # type: ignore[attr-defined]
-        keep = not self.training or self.track_running_stats  # type: ignore[attr-defined]
-        return GF.batch_norm(input, self.running_mean if keep else None,  # type: ignore[attr-defined]
-                             self.running_var if keep else None,  # type: ignore[attr-defined]
-                             self.weight, self.bias, use_batch, factor,  # type: ignore[attr-defined]
-                             self.eps)  # type: ignore[attr-defined]
+        m: Any = self  # the attributes are nn.BatchNorm's (this is its mixin)
+        m._check_input_dim(input)
+        factor = 0.0 if m.momentum is None else m.momentum
+        if m.training and m.track_running_stats and m.num_batches_tracked is not None:
+            m.num_batches_tracked.add_(1)
+            if m.momentum is None:  # the cumulative moving average
+                factor = 1.0 / float(m.num_batches_tracked)
+        use_batch = m.training or (m.running_mean is None and m.running_var is None)
+        keep = not m.training or m.track_running_stats  # else the buffers stay as they are
+        return GF.batch_norm(input, m.running_mean if keep else None,
+                             m.running_var if keep else None, m.weight, m.bias, use_batch,
+                             factor, m.eps)
 
 
 class BatchNorm1d(_BatchNormForward, nn.BatchNorm1d):

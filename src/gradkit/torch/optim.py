@@ -194,7 +194,8 @@ class LARS(_Fused, torch.optim.Optimizer):
     def _group_step(self, group, params):
         for p in params:
             if "trace" not in self.state[p]:
-                self.state[p]["trace"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                self.state[p]["trace"] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format)
         _f.lars_([_np(p) for p in params], [_np(p.grad) for p in params],
                  [_np(self.state[p]["trace"]) for p in params], lr=float(group["lr"]),
                  momentum=float(group["momentum"]),
