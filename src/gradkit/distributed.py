@@ -73,6 +73,9 @@ def _first_difference(sigs, what):
     """A message for the first way some rank's signature differs from rank 0's."""
     (opts0, items0) = sigs[0]
     for r, (opts, items) in enumerate(sigs[1:], 1):
+        if opts.keys() != opts0.keys():  # ranks in different calls: a program error
+            return (f"rank 0 and rank {r} are in different calls ({sorted(opts0)} vs "
+                    f"{sorted(opts)}); every rank must make the same calls in order")
         for key in opts0:
             if opts[key] != opts0[key]:
                 return (f"{key} is {opts0[key]!r} on rank 0 but {opts[key]!r} on rank {r}; "
@@ -214,6 +217,8 @@ class _Plan:
         return other
 
 
+_MAX_IN_FLIGHT = 32  # buckets whose collective is started and not yet finished
+
 #: an array of the wire dtype with at least this many bytes is reduced (or broadcast)
 #: where it is, without being copied into a bucket
 DIRECT_BYTES = 2**20
@@ -272,32 +277,39 @@ def _run(plan, flats, start, to_wire, from_wire):
     in flight.  None for to_wire/from_wire: nothing to do on this rank."""
     MPI = _mpi.mpi()
     buckets = plan.buckets
-    reqs = []
-    done = 0
+    flight: list[int] = []  # the buckets in flight, and their requests
+    reqs: list[Any] = []
 
-    def finish(indices):
-        nonlocal done
-        for k in indices or ():
-            b = buckets[k]
-            done += 1
-            if from_wire is None:
-                continue
-            for i, lo, hi, off in b.segments:
-                part = flats[i][lo:hi]
-                from_wire(part, part if b.buf is None else b.buf[off:off + hi - lo])
+    def finish(positions):
+        """Unpack the buckets at these positions of `flight`, and drop them."""
+        if not positions:
+            return
+        for pos in positions:
+            b = buckets[flight[pos]]
+            if from_wire is not None:
+                for i, lo, hi, off in b.segments:
+                    part = flats[i][lo:hi]
+                    from_wire(part, part if b.buf is None else b.buf[off:off + hi - lo])
+        gone = set(positions)
+        flight[:] = [k for j, k in enumerate(flight) if j not in gone]
+        reqs[:] = [r for j, r in enumerate(reqs) if j not in gone]
 
-    for b in buckets:
+    for k, b in enumerate(buckets):
         if b.buf is None:
             i, lo, hi, _ = b.segments[0]
-            reqs.append(start(flats[i][lo:hi]))
+            req = start(flats[i][lo:hi])
         else:
             if to_wire is not None:
                 for i, lo, hi, off in b.segments:
                     to_wire(b.buf[off:off + hi - lo], flats[i][lo:hi])
-            reqs.append(start(b.buf))
-        if done < len(reqs) - 1:
-            finish(MPI.Request.Testsome(reqs[:-1]))
-    while done < len(reqs):
+            req = start(b.buf)
+        if len(reqs) >= _MAX_IN_FLIGHT:  # bounded: MPI's resources, and our lists
+            finish(MPI.Request.Waitsome(reqs))
+        elif reqs:
+            finish(MPI.Request.Testsome(reqs))
+        flight.append(k)
+        reqs.append(req)
+    while reqs:
         finish(MPI.Request.Waitsome(reqs))
 
 
