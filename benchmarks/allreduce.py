@@ -24,6 +24,7 @@ import time
 import numpy as np
 from mpi4py import MPI
 
+import gradkit.distributed as gd
 from gradkit.distributed import allreduce_
 
 comm = MPI.COMM_WORLD
@@ -54,6 +55,15 @@ def interleaved(fns, reps):
         for k, fn in fns.items():
             times[k] += timed(fn, 1)
     return {k: comm.allreduce(statistics.median(v), op=MPI.MAX) for k, v in times.items()}
+
+
+def packed(grads, bucket_mb):
+    """allreduce_ with every array copied through the buckets (none reduced in place)."""
+    direct, gd.DIRECT_BYTES = gd.DIRECT_BYTES, 2**62
+    try:
+        allreduce_(grads, bucket_mb=bucket_mb)
+    finally:
+        gd.DIRECT_BYTES = direct
 
 
 def torch_group():
@@ -90,6 +100,7 @@ def main():
             lambda: allreduce_(grads, op="sum", bucket_mb=args.bucket_mb),
         "raw mpi4py Allreduce (1 buffer, sum)":
             lambda: comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM),
+        "gradkit allreduce_ (all packed, mean)": lambda: packed(grads, args.bucket_mb),
     }
     if not args.no_torch:
         import torch
@@ -103,8 +114,18 @@ def main():
                 w.wait()
         fns["torch.distributed gloo (64 tensors)"] = per_tensor
         fns["torch.distributed gloo (1 flat tensor)"] = lambda: dist.all_reduce(tflat)
+    # the fixed cost per call: a small list (the demo MLP's 10 arrays, 26.6k float32)
+    small = [np.ones(s, np.float32) for s in
+             [(128, 64), (128,), (128,), (128,), (128, 128), (128,), (128,), (128,),
+              (10, 128), (10,)]]
+    small_flat = np.concatenate([a.reshape(-1) for a in small])
+    fns["gradkit allreduce_ (10 small arrays, 26.6k)"] = lambda: allreduce_(small)
+    fns["raw mpi4py Allreduce (26.6k, 1 buffer)"] = \
+        lambda: comm.Allreduce(MPI.IN_PLACE, small_flat, op=MPI.SUM)
     for op in ("mean", "sum"):  # warm: the buckets are allocated on the first call
         allreduce_(grads, op=op, bucket_mb=args.bucket_mb)
+    packed(grads, args.bucket_mb)
+    allreduce_(small)
     res = interleaved(fns, args.reps)
     if rank == 0:
         base = res["raw mpi4py Allreduce (1 buffer, sum)"]
@@ -112,8 +133,15 @@ def main():
               f"({nbytes / 1e6:.1f} MB), bucket {args.bucket_mb} MiB, median of "
               f"{args.reps}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
         for k, t in res.items():
+            if "small" in k or "26.6k" in k:
+                continue
             print(f"  {k:<42} {t * 1e3:8.2f} ms  {t / base:5.2f}x raw  "
                   f"{nbytes / t / 1e9:5.2f} GB/s")
+        t_small = res["gradkit allreduce_ (10 small arrays, 26.6k)"]
+        t_raw = res["raw mpi4py Allreduce (26.6k, 1 buffer)"]
+        print(f"  small list (10 arrays, 26.6k float32): allreduce_ {t_small * 1e6:.0f} us, "
+              f"raw Allreduce {t_raw * 1e6:.0f} us")
+        print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if not args.no_torch:
         dist.destroy_process_group()
 

@@ -14,7 +14,7 @@ MODULES = ["gradkit", "gradkit.norm", "gradkit.random", "gradkit.dropout", "grad
            "gradkit.optim", "gradkit.optim.functional", "gradkit.clip", "gradkit.amp",
            "gradkit.schedules", "gradkit.regularization", "gradkit.losses",
            "gradkit.gradcheck", "gradkit.preprocessing", "gradkit.quant",
-           "gradkit.diagnostics", "gradkit.nn", "gradkit.data"]
+           "gradkit.diagnostics", "gradkit.nn", "gradkit.data", "gradkit.distributed"]
 
 
 def public_names(mod):

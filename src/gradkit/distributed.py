@@ -6,14 +6,16 @@ step.  :class:`DistributedOptimizer` wraps any gradkit optimizer so that a train
 script changes one line.  gradkit writes no transport: the collectives are MPI's
 (``Iallreduce``/``Ibcast``), reached through mpi4py.
 
-Bucketing.  The arrays of a call are packed, in list order, into contiguous buckets of
-at most ``bucket_mb`` megabytes (an array larger than a bucket is split across
-buckets; many small arrays share one).  Each bucket is reduced by one nonblocking
-``Iallreduce`` as soon as it is packed; packing the next bucket and unpacking finished
-ones happen while the earlier ones are in flight.  The buckets are cached per
-signature of the list (count, shapes, dtypes, op, bucket size), so a training loop
-allocates nothing per step; the cache holds the buckets of the last
-:data:`CACHE_SIZE` signatures (their size is the gradients' size in the wire dtype).
+Bucketing.  An array of the wire dtype (float32/float64) with at least
+:data:`DIRECT_BYTES` bytes is reduced where it is, without a copy, in pieces of at most
+``bucket_mb``; the other arrays are packed, in list order, into contiguous buckets of
+at most ``bucket_mb`` MiB (an array larger than a bucket is split across buckets; many
+small arrays share one).  Each bucket is reduced by one nonblocking ``Iallreduce`` as
+soon as it is packed; packing the next bucket and unpacking finished ones happen while
+the earlier ones are in flight.  The layout depends on the list's signature only (so it
+is the same on every rank) and is cached with its buffers per signature (count, shapes,
+dtypes, op, bucket size): a training loop allocates nothing per step.  The cache keeps
+the last :data:`CACHE_SIZE` signatures.
 
 Checks.  Before any data moves, every rank's signature (and whether its own arguments
 were valid) goes through one tiny collective; a list that differs on some rank, or bad
@@ -41,10 +43,13 @@ if TYPE_CHECKING:
     from ._typing import Arrays, FloatArray
 
 __all__ = ["allreduce_", "broadcast_", "DistributedOptimizer", "rank_generator",
-           "CACHE_SIZE"]
+           "CACHE_SIZE", "DIRECT_BYTES"]
 
 #: how many list signatures keep their buckets between calls
 CACHE_SIZE = 4
+#: an array of the wire dtype with at least this many bytes is reduced (or broadcast)
+#: where it is, without being copied into a bucket
+DIRECT_BYTES = 2**20
 
 _OPS = ("mean", "sum", "max", "min", "prod")
 _F32, _F64, _U8 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)
@@ -100,9 +105,7 @@ def _agree(comm, who, what, local):
     Returns ``(signature, payload)``; raises on every rank if any rank failed or differs: the
     failing rank re-raises its own exception, the others raise ValueError naming it."""
     MPI = _mpi.mpi()
-    error: Optional[BaseException] = None
-    sig: Any = None
-    payload: Any = None
+    error = sig = payload = None
     try:
         sig, payload = local()
         digest = hashlib.blake2b(repr(sig).encode(), digest_size=8).digest()
@@ -126,11 +129,23 @@ def _agree(comm, who, what, local):
     raise ValueError(f"{who}: {msg or 'the ' + what + ' differ across ranks'}")
 
 
-def _array_items(arrays, name, *, accept, writable):
+_names: dict[Any, str] = {}
+
+
+def _dtype_name(dt):
+    """``str(dt)`` ('float32', 'bfloat16', '>f4'), cached: numpy's is slow."""
+    name = _names.get(dt)
+    if name is None:
+        name = _names[dt] = str(dt)
+    return name
+
+
+def _array_items(arrays, name, *, accept, kinds, writable):
     """``(entries, arrays)`` for a list of arrays (one ndarray counts as a list of one;
     None entries are kept as None): the signature entry ``(dtype, shape)`` of each, and
-    the arrays.  ``accept(dtype)`` says whether a dtype is allowed (TypeError if not);
-    ``writable`` whether every array must be writable; overlapping arrays raise."""
+    the arrays.  ``accept(dtype)`` says whether a dtype is allowed (TypeError saying it
+    must be `kinds` if not); ``writable`` whether every array must be writable;
+    overlapping arrays raise."""
     if isinstance(arrays, np.ndarray):
         arrays = [arrays]
     elif arrays is None or isinstance(arrays, (str, bytes, dict)) or \
@@ -147,11 +162,11 @@ def _array_items(arrays, name, *, accept, writable):
             raise TypeError(f"{label} must be a numpy array (it is modified in place), got "
                             f"{type(a).__name__}")
         if not accept(a.dtype):
-            raise TypeError(f"{label} has dtype {_v.dtype_name(a.dtype)}, which this "
-                            "function does not take")
+            raise TypeError(f"{label} must be {kinds}, got dtype "
+                            f"{_v.dtype_name(a.dtype)}")
         if writable and not a.flags.writeable:
             raise ValueError(f"{label} must be writable (it is modified in place)")
-        items.append((str(a.dtype), a.shape))
+        items.append((_dtype_name(a.dtype), a.shape))
         named.append((label, a))
     _v.disjoint(named)
     return items, arrays
@@ -219,10 +234,6 @@ class _Plan:
 
 _MAX_IN_FLIGHT = 32  # buckets whose collective is started and not yet finished
 
-#: an array of the wire dtype with at least this many bytes is reduced (or broadcast)
-#: where it is, without being copied into a bucket
-DIRECT_BYTES = 2**20
-
 _plans: OrderedDict[Any, _Plan] = OrderedDict()
 _plans_lock = threading.Lock()
 
@@ -230,6 +241,7 @@ _plans_lock = threading.Lock()
 def _plan(key, items, wires, capacity):
     """The plan for `key` (built on first use, least recently used evicted; a copy
     with its own buffers if another thread holds it), locked: release ``plan.lock``."""
+    key = key + (DIRECT_BYTES,)
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
@@ -247,7 +259,7 @@ def _plan(key, items, wires, capacity):
 
 
 def _wire_is_own(dtype_name, wire):
-    return dtype_name == str(wire)
+    return dtype_name == _dtype_name(wire)
 
 
 def _flat_views(arrays, view=None):
@@ -277,8 +289,7 @@ def _run(plan, flats, start, to_wire, from_wire):
     in flight.  None for to_wire/from_wire: nothing to do on this rank."""
     MPI = _mpi.mpi()
     buckets = plan.buckets
-    flight: list[int] = []  # the buckets in flight, and their requests
-    reqs: list[Any] = []
+    flight, reqs = [], []  # the buckets in flight, and their requests
 
     def finish(positions):
         """Unpack the buckets at these positions of `flight`, and drop them."""
@@ -326,7 +337,8 @@ def _reduce_plan(arrays, comm, op, bucket_mb, precheck):
         _v.choice(op, "op", _OPS)
         capacity = _bucket_bytes(bucket_mb)
         items, arrs = _array_items(arrays, "arrays", accept=lambda d: _wire(d) is not None,
-                                   writable=True)
+                                   kinds="float16, bfloat16, float32 or float64 (native "
+                                   "byte order)", writable=True)
         if precheck is not None:
             precheck()
         return ({"op": op, "bucket_mb": capacity}, tuple(items)), arrs
@@ -435,7 +447,8 @@ def broadcast_(arrays: Arrays, root: int = 0, comm: Any = None, *,
         capacity = _bucket_bytes(bucket_mb)
         items, arrs = _array_items(arrays, "arrays",
                                    accept=lambda d: d.kind in "biufcV" and d.hasobject
-                                   is False, writable=r != rank)
+                                   is False, kinds="numeric or bool",
+                                   writable=r != rank)
         return ({"root": r, "bucket_mb": capacity}, tuple(items)), arrs
 
     (opts, items), arrs = _agree(comm, "broadcast_", "arrays", local)
