@@ -59,6 +59,15 @@ def test_imports_without_mpi4py():
     assert 'pip install "gradkit[mpi]"' in out
 
 
+def test_demo_distributed_without_mpi4py_says_how_to_get_it():
+    code = ("import sys; sys.modules['mpi4py'] = None\n"
+            "from gradkit.__main__ import main\n"
+            "sys.exit(main(['demo', '--distributed', '--epochs', '1']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout == ""
+    assert 'demo --distributed: ' in r.stderr and 'pip install "gradkit[mpi]"' in r.stderr
+
+
 # ---- in process, on COMM_SELF ---------------------------------------------------------
 
 @pytest.fixture

@@ -153,7 +153,11 @@ def main(args):
     # checked here too: main() is callable without the command line's parser
     epochs = _v.positive_int(args.epochs, "epochs")
     seed, batch = _v.uint64(args.seed, "seed"), 64
-    comm, rank, size, print = _world(getattr(args, "distributed", False))
+    try:
+        comm, rank, size, print = _world(getattr(args, "distributed", False))
+    except ImportError as e:  # --distributed without the mpi extra
+        sys.stderr.write(f"demo --distributed: {e}\n")
+        return 1
     cfg = gradkit.show_config()
     print(f"gradkit {gradkit.__version__}: {cfg['simd']} kernels, OpenMP "
           f"{'on' if cfg['openmp'] else 'off'}, {cfg['num_threads']} threads")
