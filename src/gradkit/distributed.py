@@ -102,8 +102,9 @@ def _agree(comm, who, what, local):
     signature, with one collective of a 62-bit hash (a second one, gathering the
     details, only when something is wrong).
 
-    Returns ``(signature, payload)``; raises on every rank if any rank failed or differs: the
-    failing rank re-raises its own exception, the others raise ValueError naming it."""
+    Returns ``(signature, payload)``; raises on every rank if any rank failed or
+    differs: the failing rank re-raises its own exception, the others raise ValueError
+    naming it."""
     MPI = _mpi.mpi()
     error = sig = payload = None
     try:
@@ -247,8 +248,9 @@ def _plan(key, items, wires, capacity):
         if plan is not None:
             _plans.move_to_end(key)
         else:
-            direct = [e is not None and w.itemsize * int(np.prod(e[1], dtype=np.int64))
-                      >= DIRECT_BYTES and _wire_is_own(e[0], w) for e, w in zip(items, wires)]
+            direct = [e is not None and _wire_is_own(e[0], w) and
+                      w.itemsize * int(np.prod(e[1], dtype=np.int64)) >= DIRECT_BYTES
+                      for e, w in zip(items, wires)]
             plan = _plans[key] = _Plan(items, wires, direct, capacity)
             while len(_plans) > CACHE_SIZE:
                 _plans.popitem(last=False)
@@ -332,7 +334,8 @@ def _bucket_bytes(bucket_mb, name="bucket_mb"):
 
 
 def _reduce_plan(arrays, comm, op, bucket_mb, precheck):
-    """The checks of an allreduce, agreed across ranks: ``(arrays, plan key, items)``."""
+    """The checks of an allreduce, agreed across ranks: ``(arrays, signature items,
+    bucket capacity in bytes)``."""
     def local():
         _v.choice(op, "op", _OPS)
         capacity = _bucket_bytes(bucket_mb)
@@ -364,16 +367,18 @@ def allreduce_(arrays: Arrays, comm: Any = None, op: str = "mean",
 
     Parameters
     ----------
-    arrays : list of ndarray (float16, bfloat16, float32, float64; dtypes may mix) or one ndarray
-        Modified in place; None entries are skipped (their positions must match across
-        ranks).  Any strides work (non-contiguous arrays go through a contiguous copy
-        written back); arrays must be writable, in native byte order and must not
-        overlap.  Every rank must pass the same count, shapes and dtypes.
+    arrays : list of ndarray, or one ndarray
+        float16, bfloat16, float32 or float64 (dtypes may mix), modified in place; None
+        entries are skipped (their positions must match across ranks).  Any strides
+        work (non-contiguous arrays go through a contiguous copy written back); arrays
+        must be writable, in native byte order and must not overlap.  Every rank must pass the same count, shapes and dtypes.
     comm : mpi4py.MPI.Intracomm or None
         None is ``MPI.COMM_WORLD``.
     op : {"mean", "sum", "max", "min", "prod"}
     bucket_mb : float
-        Bucket size in MiB (of the wire dtype), > 0; the same on every rank.
+        Bucket size in MiB (of the wire dtype), > 0; the same on every rank.  Arrays of
+        the wire dtype with at least :data:`DIRECT_BYTES` bytes are reduced where they
+        are (no copy), in pieces of at most this size; the others are packed.
 
     Raises
     ------
