@@ -14,8 +14,8 @@ MODULES = ["gradkit", "gradkit.norm", "gradkit.random", "gradkit.dropout", "grad
            "gradkit.optim", "gradkit.optim.functional", "gradkit.clip", "gradkit.amp",
            "gradkit.schedules", "gradkit.regularization", "gradkit.losses",
            "gradkit.gradcheck", "gradkit.preprocessing", "gradkit.quant",
-           "gradkit.diagnostics", "gradkit.nn", "gradkit.data", "gradkit.torch",
-           "gradkit.torch.functional", "gradkit.torch.optim"]
+           "gradkit.diagnostics", "gradkit.nn", "gradkit.data", "gradkit.distributed",
+           "gradkit.torch", "gradkit.torch.functional", "gradkit.torch.optim"]
 
 
 def public_names(mod):

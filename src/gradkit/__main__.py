@@ -82,6 +82,9 @@ def main(argv=None):
                    default=None, help="after training, quantize the weights to these bit "
                    "widths (comma-separated from 2, 3, 4, 8; default 4,3) with RTN and "
                    "GPTQ and print the test accuracy of each")
+    p.add_argument("--distributed", action="store_true", help="train data-parallel over "
+                   "MPI: run as `mpiexec -n N python -m gradkit demo --distributed` "
+                   '(needs pip install "gradkit[mpi]")')
     p.set_defaults(func=_demo)
     p = sub.add_parser("bench", help="benchmark against NumPy and PyTorch")
     p.add_argument("--quick", action="store_true", help="a fast subset")

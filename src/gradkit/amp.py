@@ -171,6 +171,10 @@ class LossScaler:
         unscale, the stage stays "unscaled" (the gradients were divided), not
         "stepped": a corrected retry does not unscale twice.
 
+        With a :class:`gradkit.distributed.DistributedOptimizer` the inf/NaN flag is
+        the verdict of all its ranks (any rank's inf/NaN skips the step on every rank,
+        and :meth:`update` then backs off the scale on every rank alike).
+
         Returns
         -------
         bool
@@ -202,6 +206,9 @@ class LossScaler:
             st = self._state(key)
         if st[0] == _READY:
             self.unscale_(grads, optimizer)
+        agree = getattr(optimizer, "_reduce_found_inf", None)
+        if callable(agree):  # a DistributedOptimizer: every rank skips, or steps, together
+            st[1] = bool(agree(st[1]))
         if st[1]:
             st[0] = _STEPPED
             return False
