@@ -295,9 +295,10 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
 
 /* One row of weighted softmax cross-entropy (torch's per-class `weight`): the loss is
  * U log S - sum_c u_c (z_c - m) with the effective target u (gradkit/losses.h) and
- * U = sum_c u_c; the gradient scale (U e_c / S - u_c).  u and the sums are formed in
- * double (lanes j % 16, a fixed order); sw = sum_c w_c.  Written into dz in place (the
- * caller streams it out when the output is large). */
+ * U = sum_c u_c; the gradient scale (U e_c / S - u_c), in T as the unweighted row's
+ * (e_c a - w_c b, and w_c (c p_c + b) with probabilities).  The sums are double lanes
+ * in a fixed order; sw = sum_c w_c.  Written into dz in place (the caller streams it
+ * out when the output is large). */
 GK_INLINE double GK_T(xent_row_w)(const T *GK_RESTRICT z, const T *GK_RESTRICT p,
                                   int64_t y, T *GK_RESTRICT dz, gk_index n, double smooth,
                                   double scale, const T *GK_RESTRICT w, double sw)
@@ -306,37 +307,30 @@ GK_INLINE double GK_T(xent_row_w)(const T *GK_RESTRICT z, const T *GK_RESTRICT p
     double S = GK_T(row_exp)(z, dz, n, m, (T)1, NULL);
     double su = smooth / (double)n, dm = (double)m;
     double U, uz;   /* sum_c u_c, sum_c u_c (z_c - m) */
-    double au[GK_LANES] = {0}, az[GK_LANES] = {0};
     gk_index j;
-    if (p) {
-        for (j = 0; j < n; ++j) {
-            double u = (double)w[j] * ((1.0 - smooth) * (double)p[j] + su);
-            au[j % GK_LANES] += u;
-            az[j % GK_LANES] += u * ((double)z[j] - dm);
-        }
-        U = gk_fold16(au);
-        uz = gk_fold16(az);
-    } else {
+    if (p) {   /* u_c = w_c ((1 - s) p_c + s/C) */
+        double az[GK_LANES] = {0};
+        for (j = 0; j < n; ++j)
+            az[j % GK_LANES] += (double)w[j] * (double)p[j] * ((double)z[j] - dm);
+        U = (1.0 - smooth) * GK_T(chunk_dot)(w, p, n) + su * sw;
+        uz = (1.0 - smooth) * gk_fold16(az)
+           + (smooth > 0.0 ? su * GK_T(chunk_dot_shifted)(w, z, n, dm) : 0.0);
+    } else {   /* u_c = (1 - s) w_y [c = y] + (s/C) w_c */
         double wy = (1.0 - smooth) * (double)w[y];
         U = wy + su * sw;
-        uz = wy * ((double)z[y] - dm);
-        if (smooth > 0.0) {
-            for (j = 0; j < n; ++j)
-                az[j % GK_LANES] += (double)w[j] * ((double)z[j] - dm);
-            uz += su * gk_fold16(az);
-        }
+        uz = wy * ((double)z[y] - dm)
+           + (smooth > 0.0 ? su * GK_T(chunk_dot_shifted)(w, z, n, dm) : 0.0);
     }
-    double a = scale * U / S;
+    T a = (T)(scale * U / S), b = (T)(scale * su), c = (T)(scale * (1.0 - smooth));
     double ey = p ? 0.0 : (double)dz[y];
     if (p)
         for (j = 0; j < n; ++j)
-            dz[j] = (T)((double)dz[j] * a
-                        - scale * ((double)w[j] * ((1.0 - smooth) * (double)p[j] + su)));
+            dz[j] = dz[j] * a - w[j] * (c * p[j] + b);
     else
         for (j = 0; j < n; ++j)
-            dz[j] = (T)((double)dz[j] * a - scale * (su * (double)w[j]));
+            dz[j] = dz[j] * a - w[j] * b;
     if (!p)
-        dz[y] = (T)(ey * a - scale * (su * (double)w[y] + (1.0 - smooth) * (double)w[y]));
+        dz[y] = (T)(scale * (ey * U / S - (su + (1.0 - smooth)) * (double)w[y]));
     return U * log(S) - uz;
 }
 
