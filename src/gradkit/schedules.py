@@ -541,7 +541,7 @@ class SequentialLR(_Composite):
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR expects len(milestones) == len(schedulers) - 1, "
                              f"got {len(milestones)} milestones for {len(schedulers)} schedulers")
-        self._schedulers = schedulers
+        self._schedulers = list(schedulers)
         self._milestones = milestones
         self.last_epoch = _int(last_epoch, "last_epoch", -1) + 1
         self.optimizer = optimizer

@@ -93,8 +93,9 @@ class Optimizer:
     gradients passed to :meth:`step` instead of read from ``.grad``).
 
     Subclasses define ``_slots`` (state names), ``_options(group, strict)`` (the kernel
-    options: range-checked when ``strict``, only converted at a step), ``_needed(opts)`` (slots the options require), ``_update(...)`` and may
-    set ``_eager`` (state created with the group, as torch's Adagrad does) and
+    options: range-checked when ``strict``, only converted at a step),
+    ``_needed(opts)`` (slots the options require), ``_update(...)`` and may set
+    ``_eager`` (state created with the group, as torch's Adagrad does) and
     ``_counts_steps``.
     """
     _slots: tuple[str, ...] = ()
