@@ -10,6 +10,7 @@ import pytest
 from gradkit import losses, reference as ref
 from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads,
                       TEST_STREAM_MIN_BYTES)
+from test_losses import _torch_ce
 
 SHAPES = [(1, 1), (1, 7), (7, 13), (4, 16), (33, 100), (3, 1000), (2, 4099)]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -141,22 +142,13 @@ def test_weighted_gradient_finite_differences(form, reduction, rng):
 
 # ---- weight= against torch ------------------------------------------------------------
 
-def _torch_ce(z, target, w, **kw):
-    torch = pytest.importorskip("torch")
-    zt = torch.tensor(z, requires_grad=True)
-    out = torch.nn.functional.cross_entropy(zt, torch.tensor(target),
-                                            weight=torch.tensor(w), **kw)
-    out.sum().backward()
-    return out.detach().numpy(), zt.grad.numpy()
-
-
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.6])
 @pytest.mark.parametrize("form", ["class", "ignore", "probs"])
 def test_weighted_cross_entropy_matches_torch(form, smoothing, reduction, rng):
     z, y, w = _case(rng, (37, 11), np.dtype(np.float64), form)
     w[3] = 0.0  # a class that does not count
-    tl, tg = _torch_ce(z, y, w, label_smoothing=smoothing, reduction=reduction)
+    tl, tg = _torch_ce(z, y, weight=w, label_smoothing=smoothing, reduction=reduction)
     loss, dz = losses.softmax_cross_entropy(z, y, label_smoothing=smoothing,
                                             reduction=reduction, weight=w)
     np.testing.assert_allclose(loss, tl, rtol=1e-12, atol=1e-15)
@@ -166,7 +158,7 @@ def test_weighted_cross_entropy_matches_torch(form, smoothing, reduction, rng):
 def test_weighted_cross_entropy_float32_and_other_layouts_match_torch(rng):
     pytest.importorskip("torch")
     z, y, w = _case(rng, (16, 9), np.dtype(np.float32), "ignore")
-    tl, tg = _torch_ce(z, y, w, label_smoothing=0.1, ignore_index=-100)
+    tl, tg = _torch_ce(z, y, weight=w, label_smoothing=0.1, ignore_index=-100)
     loss, dz = losses.softmax_cross_entropy(z, y, label_smoothing=0.1, weight=w)
     np.testing.assert_allclose(loss, tl, rtol=1e-5)
     np.testing.assert_allclose(dz, tg, rtol=1e-4, atol=1e-7)
@@ -175,7 +167,7 @@ def test_weighted_cross_entropy_float32_and_other_layouts_match_torch(rng):
     y4 = rng.integers(0, 5, (3, 4, 2))
     w5 = rng.random(5) + 0.1
     for reduction in REDUCTIONS:
-        tl, tg = _torch_ce(z4, y4, w5, label_smoothing=0.2, ignore_index=3,
+        tl, tg = _torch_ce(z4, y4, weight=w5, label_smoothing=0.2, ignore_index=3,
                            reduction=reduction)
         loss, dz = losses.softmax_cross_entropy(z4, y4, label_smoothing=0.2, ignore_index=3,
                                                 reduction=reduction, weight=w5)
