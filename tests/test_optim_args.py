@@ -361,3 +361,25 @@ def test_adagrad_bad_initial_accumulator_value(rng):
     o = optim.Adagrad(_params(rng)[:1])
     with pytest.raises(ValueError, match="initial_accumulator_value"):
         o.add_param_group({"params": [np.zeros(2)], "initial_accumulator_value": -1.0})
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_state_dict_loads_into_torch_and_continues_alike(name, rng):
+    """With torch's option keys in param_groups, a gradkit state dict (its arrays made
+    tensors) loads into the torch optimizer, which then steps as gradkit does."""
+    torch = pytest.importorskip("torch")
+    params = _params(rng)
+    seq = _grad_seq(rng, params, 6)
+    mine = [p.copy() for p in params]
+    o = getattr(optim, name)(mine, **KW[name])
+    _run(o, seq[:3])
+    sd = o.state_dict()
+    sd["state"] = {i: {k: torch.tensor(v) if isinstance(v, np.ndarray) else v
+                       for k, v in st.items()} for i, st in sd["state"].items()}
+    ts = [torch.tensor(p.copy(), requires_grad=True) for p in mine]
+    to = getattr(torch.optim, name)(ts, **KW[name])
+    to.load_state_dict(sd)
+    _run(o, seq[3:])
+    _torch_steps(torch, to, ts, seq[3:])
+    for m, t in zip(mine, ts):
+        np.testing.assert_allclose(m, t.detach().numpy(), rtol=1e-11, atol=1e-14)
