@@ -143,6 +143,16 @@ def _check_state(current, state_dict, skip=()):
     return dict(state_dict)
 
 
+def _check_nested(current, state_dict, key, n, what):
+    """_check_state with `key` a list of `n` entries checked by the caller: returns the
+    checked copy and that list."""
+    state = _check_state(current, state_dict, skip=(key,))
+    value = state[key]
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ValueError(f"state_dict[{key!r}] must be a list of {n} {what}")
+    return state, value
+
+
 class LRScheduler:
     """Base class (``torch.optim.lr_scheduler.LRScheduler``).
 
@@ -259,11 +269,8 @@ class _LambdaScheduler(LRScheduler):
         return state
 
     def _check_state(self, state_dict):
-        state = _check_state(self.state_dict(), state_dict, skip=("lr_lambdas",))
-        fns = state["lr_lambdas"]
-        if not isinstance(fns, (list, tuple)) or len(fns) != len(self.lr_lambdas):
-            raise ValueError(f"state_dict['lr_lambdas'] must be a list of "
-                             f"{len(self.lr_lambdas)} entries (None or a dict)")
+        state, fns = _check_nested(self.state_dict(), state_dict, "lr_lambdas",
+                                   len(self.lr_lambdas), "entries (None or a dict)")
         for i, d in enumerate(fns):
             if d is not None and not isinstance(d, dict):
                 raise TypeError(f"state_dict['lr_lambdas'][{i}] must be None or a dict, "
@@ -507,11 +514,8 @@ class _Composite(LRScheduler):
         return state
 
     def _check_state(self, state_dict):
-        state = _check_state(self.state_dict(), state_dict, skip=("_schedulers",))
-        subs = state["_schedulers"]
-        if not isinstance(subs, (list, tuple)) or len(subs) != len(self._schedulers):
-            raise ValueError(f"state_dict['_schedulers'] must be a list of "
-                             f"{len(self._schedulers)} state dicts")
+        state, subs = _check_nested(self.state_dict(), state_dict, "_schedulers",
+                                    len(self._schedulers), "state dicts")
         state["_schedulers"] = [s._check_state(d) for s, d in zip(self._schedulers, subs)]
         return state
 
