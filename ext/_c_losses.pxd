@@ -7,6 +7,7 @@ cdef extern from "gradkit/losses.h" nogil:
     int GK_REDUCTION_NONE
     int GK_REDUCTION_MEAN
     int GK_REDUCTION_SUM
+    int GK_REDUCTION_BATCHMEAN
     int gk_softmax_cross_entropy_f32(const float *logits, const int64_t *labels,
                                      const float *probs, float *row_loss, double *total,
                                      float *dlogits, gk_index rows, gk_index cols,
@@ -17,10 +18,28 @@ cdef extern from "gradkit/losses.h" nogil:
                                      double *dlogits, gk_index rows, gk_index cols,
                                      double label_smoothing, int64_t ignore_index,
                                      int reduction)
+    int gk_softmax_cross_entropy_weighted_f32(const float *logits, const int64_t *labels,
+                                              const float *probs, const float *weight,
+                                              float *row_loss, double *total,
+                                              float *dlogits, gk_index rows, gk_index cols,
+                                              double label_smoothing, int64_t ignore_index,
+                                              int reduction)
+    int gk_softmax_cross_entropy_weighted_f64(const double *logits, const int64_t *labels,
+                                              const double *probs, const double *weight,
+                                              double *row_loss, double *total,
+                                              double *dlogits, gk_index rows, gk_index cols,
+                                              double label_smoothing, int64_t ignore_index,
+                                              int reduction)
     int gk_kl_div_f32(const float *student, const float *teacher, double *total,
                       float *dstudent, gk_index rows, gk_index cols, double temperature)
     int gk_kl_div_f64(const double *student, const double *teacher, double *total,
                       double *dstudent, gk_index rows, gk_index cols, double temperature)
+    int gk_kl_div_pointwise_f32(const float *input, const float *target, float *elem_loss,
+                                double *total, float *dinput, gk_index n, gk_index batch,
+                                int log_target, int reduction)
+    int gk_kl_div_pointwise_f64(const double *input, const double *target,
+                                double *elem_loss, double *total, double *dinput,
+                                gk_index n, gk_index batch, int log_target, int reduction)
     int gk_mse_f32(const float *pred, const float *target, float *elem_loss, double *total,
                    float *dpred, gk_index n, int reduction)
     int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
@@ -50,6 +69,33 @@ cdef inline int gk_softmax_cross_entropy(int dtype, const void *logits,
     return GK_ERROR(GK_EDTYPE, 0)
 
 
+cdef inline int gk_softmax_cross_entropy_weighted(int dtype, const void *logits,
+                                                  const int64_t *labels, const void *probs,
+                                                  const void *weight, void *row_loss,
+                                                  double *total, void *dlogits,
+                                                  gk_index rows, gk_index cols,
+                                                  double label_smoothing,
+                                                  int64_t ignore_index,
+                                                  int reduction) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_softmax_cross_entropy_weighted_f32(<const float *>logits, labels,
+                                                     <const float *>probs,
+                                                     <const float *>weight,
+                                                     <float *>row_loss, total,
+                                                     <float *>dlogits, rows, cols,
+                                                     label_smoothing, ignore_index,
+                                                     reduction)
+    if dtype == GK_DTYPE_F64:
+        return gk_softmax_cross_entropy_weighted_f64(<const double *>logits, labels,
+                                                     <const double *>probs,
+                                                     <const double *>weight,
+                                                     <double *>row_loss, total,
+                                                     <double *>dlogits, rows, cols,
+                                                     label_smoothing, ignore_index,
+                                                     reduction)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
 cdef inline int gk_kl_div(int dtype, const void *student, const void *teacher,
                           double *total, void *dstudent, gk_index rows, gk_index cols,
                           double temperature) noexcept nogil:
@@ -59,6 +105,21 @@ cdef inline int gk_kl_div(int dtype, const void *student, const void *teacher,
     if dtype == GK_DTYPE_F64:
         return gk_kl_div_f64(<const double *>student, <const double *>teacher, total,
                              <double *>dstudent, rows, cols, temperature)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_kl_div_pointwise(int dtype, const void *input, const void *target,
+                                    void *elem_loss, double *total, void *dinput,
+                                    gk_index n, gk_index batch, int log_target,
+                                    int reduction) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_kl_div_pointwise_f32(<const float *>input, <const float *>target,
+                                       <float *>elem_loss, total, <float *>dinput, n, batch,
+                                       log_target, reduction)
+    if dtype == GK_DTYPE_F64:
+        return gk_kl_div_pointwise_f64(<const double *>input, <const double *>target,
+                                       <double *>elem_loss, total, <double *>dinput, n,
+                                       batch, log_target, reduction)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

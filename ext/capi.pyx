@@ -91,6 +91,35 @@ cdef int gk_softmax_cross_entropy_f64(const double *logits, const long long *lab
                                                   label_smoothing, ignore_index, reduction)
 
 
+cdef int gk_softmax_cross_entropy_weighted_f32(const float *logits, const long long *labels,
+                                               const float *probs, const float *weight,
+                                               float *row_loss, double *total,
+                                               float *dlogits, Py_ssize_t rows,
+                                               Py_ssize_t cols, double label_smoothing,
+                                               long long ignore_index,
+                                               int reduction) noexcept nogil:
+    return _c_losses.gk_softmax_cross_entropy_weighted_f32(logits, <const int64_t *>labels,
+                                                           probs, weight, row_loss, total,
+                                                           dlogits, rows, cols,
+                                                           label_smoothing, ignore_index,
+                                                           reduction)
+
+
+cdef int gk_softmax_cross_entropy_weighted_f64(const double *logits,
+                                               const long long *labels, const double *probs,
+                                               const double *weight, double *row_loss,
+                                               double *total, double *dlogits,
+                                               Py_ssize_t rows, Py_ssize_t cols,
+                                               double label_smoothing,
+                                               long long ignore_index,
+                                               int reduction) noexcept nogil:
+    return _c_losses.gk_softmax_cross_entropy_weighted_f64(logits, <const int64_t *>labels,
+                                                           probs, weight, row_loss, total,
+                                                           dlogits, rows, cols,
+                                                           label_smoothing, ignore_index,
+                                                           reduction)
+
+
 cdef int gk_kl_div_f32(const float *student, const float *teacher, double *total,
                        float *dstudent, Py_ssize_t rows, Py_ssize_t cols,
                        double temperature) noexcept nogil:
@@ -103,6 +132,22 @@ cdef int gk_kl_div_f64(const double *student, const double *teacher, double *tot
                        double temperature) noexcept nogil:
     return _c_losses.gk_kl_div_f64(student, teacher, total, dstudent, rows, cols,
                                    temperature)
+
+
+cdef int gk_kl_div_pointwise_f32(const float *input, const float *target, float *elem_loss,
+                                 double *total, float *dinput, Py_ssize_t n,
+                                 Py_ssize_t batch, int log_target,
+                                 int reduction) noexcept nogil:
+    return _c_losses.gk_kl_div_pointwise_f32(input, target, elem_loss, total, dinput, n,
+                                             batch, log_target, reduction)
+
+
+cdef int gk_kl_div_pointwise_f64(const double *input, const double *target,
+                                 double *elem_loss, double *total, double *dinput,
+                                 Py_ssize_t n, Py_ssize_t batch, int log_target,
+                                 int reduction) noexcept nogil:
+    return _c_losses.gk_kl_div_pointwise_f64(input, target, elem_loss, total, dinput, n,
+                                             batch, log_target, reduction)
 
 
 cdef int gk_mse_f32(const float *pred, const float *target, float *elem_loss, double *total,

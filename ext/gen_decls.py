@@ -39,7 +39,10 @@ CAPI = [
     ("dropout", ["gk_dropout_f32", "gk_dropout_f64"]),
     ("optim", ["gk_adam_f32", "gk_adam_f64"]),
     ("losses", ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
-                "gk_kl_div_f32", "gk_kl_div_f64", "gk_mse_f32", "gk_mse_f64"]),
+                "gk_softmax_cross_entropy_weighted_f32",
+                "gk_softmax_cross_entropy_weighted_f64", "gk_kl_div_f32", "gk_kl_div_f64",
+                "gk_kl_div_pointwise_f32", "gk_kl_div_pointwise_f64", "gk_mse_f32",
+                "gk_mse_f64"]),
     ("quant", ["gk_gptq_f32", "gk_qlinear_f32", "gk_dequantize_weight_f32"]),
 ]
 STDINT = ["int8_t", "uint8_t", "int32_t", "uint32_t", "int64_t", "uint64_t"]

@@ -431,6 +431,11 @@ def _loss_calls():
         "gradkit.losses.distillation_loss": lambda: V(
             losses.distillation_loss, z.copy(), t.copy(), y.copy(), ok=_INT_LABELS),
         "gradkit.losses.mse": lambda: V(losses.mse, z.copy(), t.copy()),
+        "gradkit.losses.softmax_cross_entropy[weight]": lambda: V(
+            losses.softmax_cross_entropy, z.copy(), y.copy(), ok=_INT_LABELS,
+            weight=np.linspace(0.5, 2.0, 5).astype(F)),
+        "gradkit.losses.kl_div_log_probs": lambda: V(
+            losses.kl_div_log_probs, z.copy(), np.abs(t)),
     }
 
 

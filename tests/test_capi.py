@@ -27,6 +27,9 @@ CAPI_FUNCTIONS += ["gk_dropout_f32", "gk_dropout_f64"]
 CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
                    "gk_kl_div_f32", "gk_kl_div_f64", "gk_mse_f32", "gk_mse_f64"]
+CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_weighted_f32",
+                   "gk_softmax_cross_entropy_weighted_f64", "gk_kl_div_pointwise_f32",
+                   "gk_kl_div_pointwise_f64"]
 CAPI_FUNCTIONS += ["gk_gptq_f32", "gk_qlinear_f32", "gk_dequantize_weight_f32"]
 
 

@@ -115,8 +115,8 @@ def test_kernel_statuses_name_the_argument(rng):
     _raises(ValueError, "norm_type", kclip.grad_norm, [x], -1.0)
     _raises(ValueError, "high", krand.uniform, y, y.size, 1.0, 0.0, 1, 0)
     labels = np.array([0, 1, 9, 2], np.int64)
-    _raises(ValueError, "labels", kloss.softmax_cross_entropy, x, labels, None, None, y, 4,
-            6, 0.0, -100, 1)
+    _raises(ValueError, "labels", kloss.softmax_cross_entropy, x, labels, None, None, None,
+            y, 4, 6, 0.0, -100, 1)
     q = np.zeros(x.shape, np.int8)
     _raises(ValueError, "scale", kquant.quantize, x, np.array([-1.0], np.float32),
             np.zeros(1, np.int32), q, 1, 1, x.size)
@@ -128,8 +128,12 @@ def test_optimizer_statuses_name_the_option_and_the_state(rng):
     g, m, v = rng.standard_normal(10), np.zeros(10), np.zeros(10)
     before = p.copy()
     steps = np.zeros(1, np.int64)
-    adam = (0.1, 1.0, 0.999, 1e-8, 0.0, False, False, False)  # beta1 = 1
-    _raises(ValueError, "beta1", kopt.adam, [p], [g], [m], [v], None, steps, *adam)
+    # the hyperparameters are the caller's to check, where the user sets them (as
+    # torch.optim): the kernel steps with any value, here lr = -0.1 (an ascent)
+    q, m2, v2 = p.copy(), m.copy(), v.copy()
+    kopt.adam([q], [g], [m2], [v2], None, np.zeros(1, np.int64), -0.1, 0.9, 0.999, 1e-8,
+              0.0, False, False, False)
+    np.testing.assert_allclose(q - p, 0.1 * np.sign(g), rtol=1e-6)
     adam = (0.1, 0.9, 0.999, 1e-8, 0.0, False, False, False)
     _raises(ValueError, "exp_avg_sq", kopt.adam, [p], [g], [m], [m], None, steps, *adam)
     _raises(ValueError, "lam", kreg.add_l2_grad, [g], [p], -1.0)

@@ -169,10 +169,12 @@ def test_kl_distillation_mse_gradients_finite_differences(temperature, rng):
 # ---- PyTorch ---------------------------------------------------------------------------
 
 def _torch_ce(z, target, **kw):
+    """F.cross_entropy(z, target, **kw) and its gradient (arrays in kw as tensors)."""
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     zt = torch.tensor(z, requires_grad=True)
     tt = torch.tensor(target)
+    kw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
     out = F.cross_entropy(zt, tt, **kw)
     out.sum().backward()
     return out.detach().numpy(), zt.grad.numpy()

@@ -336,6 +336,8 @@ def _builders():
                                                 scale_mode="iterations"),
         "OneCycleLR": lambda o: S.OneCycleLR(o, 1.0, total_steps=100, three_phase=True),
         "LambdaLR": lambda o: S.LambdaLR(o, Decay(0.97)),
+        "MultiplicativeLR": lambda o: S.MultiplicativeLR(o, [Decay(0.99), lambda e: 0.9]),
+        "ChainedScheduler": lambda o: _chained(S, o),
         "SequentialLR": lambda o: _sequential(S, o),
         "warmup": lambda o: S.warmup(o, 5, after=S.PolynomialLR(o, 50, 2.0)),
         "ReduceLROnPlateau": lambda o: S.ReduceLROnPlateau(o, patience=1, cooldown=2),
@@ -407,10 +409,25 @@ def test_lambda_state_dict_keeps_callable_state():
     (lambda o: S.SequentialLR(o, [S.StepLR(FakeOptimizer(), 2)], milestones=[]),
      ValueError, "optimizer"),
     (lambda o: S.StepLR(object(), 2), TypeError, "param_groups"),
+    (lambda o: S.MultiplicativeLR(o, [lambda e: 1.0]), ValueError, "lr_lambdas"),
+    (lambda o: S.MultiplicativeLR(o, 0.9), TypeError, "callable"),
+    (lambda o: S.ChainedScheduler([]), ValueError, "at least one"),
+    (lambda o: S.ChainedScheduler([S.StepLR(o, 2), S.ReduceLROnPlateau(o)]),
+     ValueError, "ReduceLROnPlateau"),
+    (lambda o: S.ChainedScheduler([S.StepLR(o, 2), S.StepLR(FakeOptimizer(), 2)]),
+     ValueError, "different optimizer"),
+    (lambda o: S.ChainedScheduler([S.StepLR(o, 2)], optimizer=FakeOptimizer()),
+     ValueError, "different optimizer"),
+    (lambda o: S.ChainedScheduler([object()]), TypeError, "optimizer"),
+    (lambda o: S.StepLR(o, 2).step(-1), ValueError, "epoch"),
+    (lambda o: S.StepLR(o, 2).step(1.5), TypeError, "epoch"),
+    (lambda o: S.ReduceLROnPlateau(o).step(1.0, "3"), TypeError, "epoch"),
 ])
 def test_bad_input(make, exc, match):
-    with pytest.raises(exc, match=match):
-        make(FakeOptimizer())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # step(epoch)'s deprecation
+        with pytest.raises(exc, match=match):
+            make(FakeOptimizer())
 
 
 def test_cycle_momentum_needs_momentum():
@@ -442,7 +459,7 @@ def test_momentum_without_defaults_uses_groups():
     assert math.isclose(o.param_groups[0]["lr"], 0.04)
 
 
-NAMES = ["LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
+NAMES = ["LambdaLR", "MultiplicativeLR", "ChainedScheduler", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
          "SequentialLR", "PolynomialLR", "CosineAnnealingLR", "ReduceLROnPlateau",
          "CyclicLR", "CosineAnnealingWarmRestarts", "OneCycleLR"]
 
@@ -481,3 +498,102 @@ def test_stacked_schedulers_match_torch():
 
 def _lrs(opt):
     return [g["lr"] for g in opt.param_groups]
+
+
+@pytest.mark.parametrize("name", NAMES + ["CosineAnnealingWarmRestarts"])
+def test_step_takes_torchs_arguments(name):
+    """step(epoch) where torch 2.13 still takes it, step() where it does not."""
+    torch = pytest.importorskip("torch")
+    import inspect
+    ours = inspect.signature(getattr(S, name).step).parameters
+    theirs = inspect.signature(getattr(torch.optim.lr_scheduler, name).step).parameters
+    assert list(ours) == list(theirs)
+
+
+# ---- MultiplicativeLR, ChainedScheduler, step(epoch) -------------------------------
+
+def test_multiplicative_lr_matches_torch():
+    torch = pytest.importorskip("torch")
+    fns = [lambda e: 0.95, lambda e: 1.0 - 0.5 / (e + 3)]
+    opt, topt = FakeOptimizer(), _torch_opt(torch)
+    a, _ = _run(S.MultiplicativeLR(opt, fns), opt, 150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b, _ = _run(torch.optim.lr_scheduler.MultiplicativeLR(topt, fns), topt, 150)
+    np.testing.assert_array_equal(a, b)  # the same products in the same order
+    np.testing.assert_allclose(a[:, 0], 0.1 * 0.95 ** np.arange(151), rtol=1e-13)
+
+
+def _chained(mod, opt):
+    return mod.ChainedScheduler([mod.ConstantLR(opt, factor=0.1, total_iters=20),
+                                 mod.ExponentialLR(opt, gamma=0.9),
+                                 mod.MultiStepLR(opt, milestones=[30, 60], gamma=0.5)])
+
+
+def test_chained_scheduler_matches_torch():
+    """torch's docstring example (ConstantLR, then ExponentialLR) and a MultiStepLR."""
+    torch = pytest.importorskip("torch")
+    opt, topt = FakeOptimizer([0.05, 0.2]), _torch_opt(torch, lrs=[0.05, 0.2])
+    chained = _chained(S, opt)
+    a, _ = _run(chained, opt, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = _chained(torch.optim.lr_scheduler, topt)
+        b, _ = _run(theirs, topt, 100)
+    np.testing.assert_array_equal(a, b)
+    assert math.isclose(a[19, 0], 0.05 * 0.1 * 0.9 ** 19, rel_tol=1e-12)
+    assert math.isclose(a[20, 0], 0.05 * 0.9 ** 20, rel_tol=1e-12)
+    assert chained.optimizer is opt
+
+
+EPOCH_CASES = [c for c in CASES if c[0] != "CosineAnnealingWarmRestarts"] + [
+    ("LambdaLR", dict(lr_lambda=lambda e: 0.9 ** e), "sgd", 300),
+    ("MultiplicativeLR", dict(lr_lambda=lambda e: 0.9), "sgd", 300)]
+
+
+@pytest.mark.parametrize("case", EPOCH_CASES, ids=[_ids(c) for c in EPOCH_CASES])
+def test_step_epoch_matches_torch(case):
+    """The deprecated step(epoch): torch's warning, last_epoch = epoch, the closed form
+    where the scheduler has one (get_lr at that epoch otherwise), mixed with step()."""
+    torch = pytest.importorskip("torch")
+    name, kw, kind, n = case
+    epochs = [3, None, 10, 7, None, 0, 25, None, None, 60, 2, n - 1, None]
+    if name == "OneCycleLR":
+        epochs = [e if e is None else min(e, n - 2) for e in epochs]
+    opt, topt = FakeOptimizer(kind=kind), _torch_opt(torch, kind)
+    ours = getattr(S, name)(opt, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    for e in epochs:
+        if e is None:
+            ours.step()
+        else:
+            with pytest.warns(UserWarning, match="epoch parameter in `scheduler.step"):
+                ours.step(e)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs.step() if e is None else theirs.step(e)
+        assert ours.last_epoch == theirs.last_epoch
+        np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12,
+                                   atol=1e-18)
+        np.testing.assert_allclose(_momentum(opt), _momentum(topt), rtol=1e-12)
+
+
+def test_reduce_lr_on_plateau_step_epoch_matches_torch():
+    torch = pytest.importorskip("torch")
+    opt, topt = FakeOptimizer(), _torch_opt(torch)
+    ours = S.ReduceLROnPlateau(opt, patience=1)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, patience=1)
+    for i, m in enumerate(_metrics(40)):
+        e = 100 + 2 * i if i % 3 == 0 else None
+        if e is None:
+            ours.step(m)
+        else:
+            with pytest.warns(UserWarning, match="epoch parameter"):
+                ours.step(m, e)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs.step(m, e)
+        assert ours.last_epoch == theirs.last_epoch
+        assert ours.get_last_lr() == theirs.get_last_lr()

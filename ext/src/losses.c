@@ -1,4 +1,5 @@
-/* Loss kernels (softmax cross-entropy, distillation KL, MSE), compiled once per ISA. */
+/* Loss kernels (softmax cross-entropy, distillation KL, pointwise KL, MSE), compiled
+ * once per ISA. */
 #include "reduce.h"
 #include "gk_exp.h"
 #include "losses_kernels.h"
@@ -7,5 +8,6 @@
 #include "gk_each_dtype.h"
 
 #define GK_LOSSES_ENTRIES(SFX) \
-    GK_KERNEL(softmax_xent, SFX) GK_KERNEL(kl_div, SFX) GK_KERNEL(mse, SFX)
+    GK_KERNEL(softmax_xent, SFX) GK_KERNEL(kl_div, SFX) GK_KERNEL(kl_pointwise, SFX) \
+    GK_KERNEL(mse, SFX)
 GK_DEFINE_ISA_TABLE(losses, GK_LOSSES_ENTRIES, );

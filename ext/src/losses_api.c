@@ -12,10 +12,11 @@ static int gk_check_reduction(int r)
 }
 
 #define GK_DEFINE_LOSSES(T, SFX) \
-int gk_softmax_cross_entropy_##SFX(const T *logits, const int64_t *labels, const T *probs, \
-                                   T *row_loss, double *total, T *dlogits, gk_index rows, \
-                                   gk_index cols, double label_smoothing, \
-                                   int64_t ignore_index, int reduction) \
+int gk_softmax_cross_entropy_weighted_##SFX(const T *logits, const int64_t *labels, \
+                                            const T *probs, const T *weight, T *row_loss, \
+                                            double *total, T *dlogits, gk_index rows, \
+                                            gk_index cols, double label_smoothing, \
+                                            int64_t ignore_index, int reduction) \
 { \
     GK_CHECK_SIZE(rows); \
     GK_CHECK_SIZE(cols); \
@@ -31,9 +32,19 @@ int gk_softmax_cross_entropy_##SFX(const T *logits, const int64_t *labels, const
         for (gk_index i = 0; i < rows; ++i) \
             GK_CHECK_VALUE(labels[i] == ignore_index || (labels[i] >= 0 && labels[i] < cols), \
                            labels); \
-    return losses_table()->softmax_xent_##SFX(logits, labels, probs, row_loss, total, \
-                                              dlogits, rows, cols, label_smoothing, \
-                                              ignore_index, reduction); \
+    return losses_table()->softmax_xent_##SFX(logits, labels, probs, weight, row_loss, \
+                                              total, dlogits, rows, cols, \
+                                              label_smoothing, ignore_index, reduction); \
+} \
+int gk_softmax_cross_entropy_##SFX(const T *logits, const int64_t *labels, const T *probs, \
+                                   T *row_loss, double *total, T *dlogits, gk_index rows, \
+                                   gk_index cols, double label_smoothing, \
+                                   int64_t ignore_index, int reduction) \
+{ \
+    return gk_softmax_cross_entropy_weighted_##SFX(logits, labels, probs, NULL, row_loss, \
+                                                   total, dlogits, rows, cols, \
+                                                   label_smoothing, ignore_index, \
+                                                   reduction); \
 } \
 int gk_kl_div_##SFX(const T *student, const T *teacher, double *total, T *dstudent, \
                     gk_index rows, gk_index cols, double temperature) \
@@ -47,6 +58,20 @@ int gk_kl_div_##SFX(const T *student, const T *teacher, double *total, T *dstude
     GK_CHECK_PTR_IF(rows > 0, dstudent); \
     return losses_table()->kl_div_##SFX(student, teacher, total, dstudent, rows, cols, \
                                         temperature); \
+} \
+int gk_kl_div_pointwise_##SFX(const T *input, const T *target, T *elem_loss, \
+                               double *total, T *dinput, gk_index n, gk_index batch, \
+                               int log_target, int reduction) \
+{ \
+    GK_CHECK_SIZE(n); \
+    GK_CHECK_SIZE(batch); \
+    GK_CHECK_VALUE(gk_check_reduction(reduction) || reduction == GK_REDUCTION_BATCHMEAN, \
+                   reduction); \
+    GK_CHECK_PTR_IF(n > 0, input); \
+    GK_CHECK_PTR_IF(n > 0, target); \
+    GK_CHECK_PTR_IF(n > 0, dinput); \
+    return losses_table()->kl_pointwise_##SFX(input, target, elem_loss, total, dinput, n, \
+                                              batch, log_target != 0, reduction); \
 } \
 int gk_mse_##SFX(const T *pred, const T *target, T *elem_loss, double *total, T *dpred, \
                  gk_index n, int reduction) \

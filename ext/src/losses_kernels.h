@@ -6,11 +6,13 @@
 
 #define GK_LOSSES_SIGS(T, SFX) \
     int (*softmax_xent_##SFX)(const T *z, const int64_t *labels, const T *probs, \
-                              T *row_loss, double *total, T *dz, gk_index rows, \
-                              gk_index cols, double smoothing, int64_t ignore_index, \
-                              int reduction); \
+                              const T *weight, T *row_loss, double *total, T *dz, \
+                              gk_index rows, gk_index cols, double smoothing, \
+                              int64_t ignore_index, int reduction); \
     int (*kl_div_##SFX)(const T *s, const T *t, double *total, T *ds, gk_index rows, \
                         gk_index cols, double temperature); \
+    int (*kl_pointwise_##SFX)(const T *x, const T *t, T *elem, double *total, T *dx, \
+                              gk_index n, gk_index batch, int log_target, int reduction); \
     int (*mse_##SFX)(const T *p, const T *t, T *elem, double *total, T *dp, gk_index n, \
                      int reduction);
 

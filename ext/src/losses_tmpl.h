@@ -293,21 +293,67 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
     return loss;
 }
 
+/* One row of weighted softmax cross-entropy (torch's per-class `weight`): the loss is
+ * U log S - sum_c u_c (z_c - m) with the effective target u (gradkit/losses.h) and
+ * U = sum_c u_c; the gradient scale (U e_c / S - u_c), in T as the unweighted row's
+ * (e_c a - w_c b, and w_c (c p_c + b) with probabilities).  The sums are double lanes
+ * in a fixed order; sw = sum_c w_c.  Written into dz in place (the caller streams it
+ * out when the output is large). */
+GK_INLINE double GK_T(xent_row_w)(const T *GK_RESTRICT z, const T *GK_RESTRICT p,
+                                  int64_t y, T *GK_RESTRICT dz, gk_index n, double smooth,
+                                  double scale, const T *GK_RESTRICT w, double sw)
+{
+    T m = GK_T(row_max)(z, n);
+    double S = GK_T(row_exp)(z, dz, n, m, (T)1, NULL);
+    double su = smooth / (double)n, dm = (double)m;
+    double U, uz;   /* sum_c u_c, sum_c u_c (z_c - m) */
+    gk_index j;
+    if (p) {   /* u_c = w_c ((1 - s) p_c + s/C) */
+        double az[GK_LANES] = {0};
+        for (j = 0; j < n; ++j)
+            az[j % GK_LANES] += (double)w[j] * (double)p[j] * ((double)z[j] - dm);
+        U = (1.0 - smooth) * GK_T(chunk_dot)(w, p, n) + su * sw;
+        uz = (1.0 - smooth) * gk_fold16(az)
+           + (smooth > 0.0 ? su * GK_T(chunk_dot_shifted)(w, z, n, dm) : 0.0);
+    } else {   /* u_c = (1 - s) w_y [c = y] + (s/C) w_c */
+        double wy = (1.0 - smooth) * (double)w[y];
+        U = wy + su * sw;
+        uz = wy * ((double)z[y] - dm)
+           + (smooth > 0.0 ? su * GK_T(chunk_dot_shifted)(w, z, n, dm) : 0.0);
+    }
+    T a = (T)(scale * U / S), b = (T)(scale * su), c = (T)(scale * (1.0 - smooth));
+    double ey = p ? 0.0 : (double)dz[y];
+    if (p)
+        for (j = 0; j < n; ++j)
+            dz[j] = dz[j] * a - w[j] * (c * p[j] + b);
+    else
+        for (j = 0; j < n; ++j)
+            dz[j] = dz[j] * a - w[j] * b;
+    if (!p)
+        dz[y] = (T)(scale * (ey * U / S - (su + (1.0 - smooth)) * (double)w[y]));
+    return U * log(S) - uz;
+}
+
 /* Rows go to threads in dynamic blocks of 32: rows are independent and each writes only
  * its own outputs, so the results do not depend on which thread ran them, and a thread
  * slowed by another process does not hold the others up. */
 static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
-                              T *row_loss, double *total, T *dz, gk_index rows,
-                              gk_index cols, double smooth, int64_t ignore_index,
-                              int reduction)
+                              const T *weight, T *row_loss, double *total, T *dz,
+                              gk_index rows, gk_index cols, double smooth,
+                              int64_t ignore_index, int reduction)
 {
-    gk_index counted = rows;
+    /* the divisor of MEAN: the kept rows (class indices; with weights the sum of their
+     * label's weight, as torch's nll_loss), else all rows; sums in index order */
+    double counted = (double)rows, sw = 0.0;
     if (labels) {
-        counted = 0;
+        counted = 0.0;
         for (gk_index i = 0; i < rows; ++i)
-            counted += labels[i] != ignore_index;
+            if (labels[i] != ignore_index)
+                counted += weight ? (double)weight[labels[i]] : 1.0;
     }
-    double scale = reduction == GK_REDUCTION_MEAN ? 1.0 / (double)counted : 1.0;
+    if (weight && rows > 0)
+        for (gk_index j = 0; j < cols; ++j) sw += (double)weight[j];
+    double scale = reduction == GK_REDUCTION_MEAN ? 1.0 / counted : 1.0;
     int nt = gk_threads_for(rows * cols);
     /* a large gradient is formed row by row in a per-thread buffer and streamed out
      * (non-temporal stores: no read of the lines it overwrites, gk_internal.h) */
@@ -329,9 +375,16 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
         #pragma omp for schedule(dynamic, 32) nowait
         for (gk_index i = 0; i < rows; ++i) {
             T *dzi = stream ? buf : dz + i * cols;
-            if (labels && labels[i] == ignore_index) {
-                for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
-                rl[i] = 0.0;
+            const int ignored = labels && labels[i] == ignore_index;
+            if (ignored || weight) {   /* formed in dzi, then streamed out if need be */
+                if (ignored) {
+                    for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
+                    rl[i] = 0.0;
+                } else {
+                    rl[i] = GK_T(xent_row_w)(z + i * cols, probs ? probs + i * cols : NULL,
+                                             labels ? labels[i] : -1, dzi, cols, smooth,
+                                             scale, weight, sw);
+                }
                 if (stream)
                     gk_copy_nt(dz + i * cols, buf, sizeof(T) * (size_t)cols);
             } else {
@@ -347,7 +400,7 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
     }
     if (total) {
         double s = gk_sum_f64(rl, rows);
-        *total = reduction == GK_REDUCTION_MEAN ? s / (double)counted : s;
+        *total = reduction == GK_REDUCTION_MEAN ? s / counted : s;
     }
     free(rl);
     free(scratch);
@@ -438,6 +491,55 @@ static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index r
         *total = gk_sum_f64(rl, rows) / (double)rows;
     free(rl);
     free(scratch);
+    return GK_OK;
+}
+
+/* ---- KL divergence of log-probabilities, pointwise (torch's F.kl_div) ----------------
+ * Element by element in double, rounded once: the loss xlogy(t, t) - t x (exp(t)(t - x)
+ * with log_target) and the gradient -t g (-exp(t) g); the sum of the losses over fixed
+ * chunks (GK_CHUNK), added in chunk order, so it is the same for any thread count.  As
+ * torch's formula, a target of 0 adds -0 x: 0 for a finite x, NaN for x = -inf. */
+#ifndef GK_KL_ELEM
+#define GK_KL_ELEM
+GK_INLINE double gk_kl_elem(double x, double t, int log_target)
+{
+    if (log_target)
+        return exp(t) * (t - x);
+    return (t == 0.0 ? 0.0 : t * log(t)) - t * x;   /* xlogy(t, t): NaN stays NaN */
+}
+#endif
+
+static int GK_T(kl_pointwise)(const T *x, const T *t, T *elem, double *total, T *dx,
+                              gk_index n, gk_index batch, int log_target, int reduction)
+{
+    gk_index nchunk = (n + GK_CHUNK - 1) / GK_CHUNK;
+    double *part = (double *)malloc(sizeof(double) * (size_t)(nchunk > 0 ? nchunk : 1));
+    if (!part)
+        return GK_ENOMEM;
+    double div = reduction == GK_REDUCTION_MEAN ? (double)n
+               : reduction == GK_REDUCTION_BATCHMEAN ? (double)batch : 1.0;
+    double g = 1.0 / div;
+    int nt = gk_threads_for(n);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index c = 0; c < nchunk; ++c) {
+        gk_index off = c * GK_CHUNK;
+        gk_index len = n - off < GK_CHUNK ? n - off : GK_CHUNK;
+        double acc[GK_LANES] = {0};
+        for (gk_index j = 0; j < len; ++j) {
+            double xv = (double)x[off + j], tv = (double)t[off + j];
+            double e = gk_kl_elem(xv, tv, log_target);
+            acc[j % GK_LANES] += e;
+            if (elem) elem[off + j] = (T)e;
+            dx[off + j] = (T)(-(log_target ? exp(tv) : tv) * g);
+        }
+        part[c] = gk_fold16(acc);
+    }
+    if (total) {
+        double s = 0.0;
+        for (gk_index c = 0; c < nchunk; ++c) s += part[c];
+        *total = reduction == GK_REDUCTION_NONE ? s : s / div;
+    }
+    free(part);
     return GK_OK;
 }
 

@@ -1,5 +1,13 @@
 /* Public entry points of the optim family: validate everything (sizes, pointers,
- * hyper-parameters, steps), then call the ISA table.  Nothing is written on error. */
+ * steps), then call the ISA table.  Nothing is written on error.
+ *
+ * The multi-tensor kernels use their hyper-parameters as given, as torch.optim's step
+ * does: the callers check the ranges where a user sets them (gradkit.optim: the
+ * constructor, add_param_group, load_state_dict), and a scheduler may drive an lr a
+ * rounding error below 0 (LinearLR to end_factor=0), which torch steps with.  Any
+ * value is safe here: a NaN or an out-of-range one gives NaN or growing parameters,
+ * never an out-of-bounds access.  The single-array gk_adam_* (gradkit.capi) checks
+ * them, as its header states. */
 #include "gk_internal.h"
 #include "gk_api.h"
 #include "kernels.h"
@@ -54,13 +62,6 @@ static int gk_sgd_check(gk_index count, const void *const *param, const void *co
                         const gk_sgd_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->momentum), momentum);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
-    GK_CHECK_VALUE(opt->dampening == opt->dampening, dampening);
-    /* Nesterov needs momentum > 0 and no dampening */
-    GK_CHECK_VALUE(!opt->nesterov || (opt->momentum > 0.0 && opt->dampening == 0.0),
-                   nesterov);
     const void *const *states[1] = {momentum_buffer};
     const int arg[1] = {GK_ARG_momentum_buffer};
     return gk_check_lists(count, param, grad, size, states, arg, opt->momentum != 0.0);
@@ -72,11 +73,6 @@ static int gk_adam_check(gk_index count, const void *const *param, const void *c
                          const int64_t *step, const gk_adam_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
     const void *const *states[3] = {exp_avg, exp_avg_sq, max_exp_avg_sq};
     const int arg[3] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq, GK_ARG_max_exp_avg_sq};
     GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg,
@@ -90,11 +86,6 @@ static int gk_rmsprop_check(gk_index count, const void *const *param,
                             const gk_index *size, const gk_rmsprop_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
-    GK_CHECK_VALUE(GK_NONNEG(opt->momentum), momentum);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
-    GK_CHECK_VALUE(GK_NONNEG(opt->alpha), alpha);
     const void *const *states[3] = {square_avg, NULL, NULL};
     int arg[3] = {GK_ARG_square_avg, 0, 0};
     int n = 1;
@@ -115,10 +106,6 @@ static int gk_adagrad_check(gk_index count, const void *const *param,
                             const gk_adagrad_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr_decay), lr_decay);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
     const void *const *states[1] = {state_sum};
     const int arg[1] = {GK_ARG_state_sum};
     GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 1));
@@ -130,11 +117,6 @@ static int gk_lars_check(gk_index count, const void *const *param, const void *c
                          const gk_lars_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->momentum), momentum);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
-    GK_CHECK_VALUE(GK_NONNEG(opt->trust_coefficient), trust_coefficient);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
     const void *const *states[1] = {trace};
     const int arg[1] = {GK_ARG_trace};
     return gk_check_lists(count, param, grad, size, states, arg, 1);
@@ -189,6 +171,11 @@ int gk_adam_##SFX(T *param, const T *grad, T *exp_avg, T *exp_avg_sq, gk_index n
                   long step, double lr, double beta1, double beta2, double eps, \
                   double weight_decay, int decoupled) \
 { \
+    GK_CHECK_VALUE(GK_NONNEG(lr), lr); \
+    GK_CHECK_VALUE(GK_NONNEG(eps), eps); \
+    GK_CHECK_VALUE(GK_UNIT(beta1), beta1); \
+    GK_CHECK_VALUE(GK_UNIT(beta2), beta2); \
+    GK_CHECK_VALUE(GK_NONNEG(weight_decay), weight_decay); \
     gk_adam_options o = {lr, beta1, beta2, eps, weight_decay, 0, decoupled != 0, 0, \
                          0, 0.0}; \
     int64_t st = (int64_t)step; \

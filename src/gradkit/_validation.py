@@ -18,8 +18,10 @@ Rules the helpers below implement, so every family treats arrays the same way:
   ValueError (``float_array_list`` alone copies a non-contiguous or misaligned array and
   writes the result back, as ``torch.nn.utils`` accepts any layout).
 * Several arrays written by one call must not overlap: ``disjoint``.
-* Numbers: ``bool`` is never a number; NumPy scalars are accepted; a value too large
-  for a float or for the C kernel's integer raises ValueError, never OverflowError.
+* Numbers: ``bool`` is never a number; NumPy scalars, 0-d NumPy arrays and one-element
+  torch tensors (torch's rule for a tensor ``lr``) are accepted as real numbers; a value
+  too large for a float or for the C kernel's integer raises ValueError, never
+  OverflowError.
 """
 from __future__ import annotations
 
@@ -339,10 +341,28 @@ def disjoint(named):
 
 # ---- numbers ---------------------------------------------------------------------------
 
+def _scalar_array(v):
+    """A 0-d NumPy array or a one-element torch tensor of a real (not bool) dtype, as a
+    Python float; None for anything else.  torch is looked up in sys.modules, never
+    imported: a tensor exists only if its user imported torch."""
+    if isinstance(v, np.ndarray):
+        return float(v) if v.ndim == 0 and v.dtype.kind in "fiu" else None
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(v, torch.Tensor) and v.numel() == 1 \
+            and (v.dtype.is_floating_point or not (v.dtype.is_complex
+                                                   or v.dtype == torch.bool)):
+        return float(v.item())
+    return None
+
+
 def _real(v, name):
-    """float(v) for a real number (not bool); huge ints raise ValueError."""
+    """float(v) for a real number (not bool; a 0-d array or one-element tensor counts);
+    huge ints raise ValueError."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+        f = _scalar_array(v)
+        if f is None:
+            raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+        return f
     try:
         return float(v)
     except OverflowError:
@@ -463,12 +483,47 @@ def state_entry(d, key, name="state_dict"):
 
 
 # ---- optimizer hyperparameters (shared by the classes and optim.functional) ------------
+# As torch.optim, the classes check option values where the user sets them (constructor,
+# add_param_group, load_state_dict): ``strict=True``.  At a step they only convert them
+# (``strict=False``: a real number of any sign, a bool), since a scheduler may have
+# driven an lr a rounding error below 0 (LinearLR to end_factor=0) and torch steps on.
 
-def betas(v, name="betas"):
-    """Adam's pair (beta1, beta2), each in [0, 1)."""
+def _loose(v, name):
+    """A hyperparameter read at a step: any real number, as a float."""
+    return v if type(v) is float else _real(v, name)
+
+
+def betas(v, name="betas", *, strict=True):
+    """Adam's pair (beta1, beta2), each in [0, 1) (strict)."""
     if not isinstance(v, (tuple, list)) or len(v) != 2:
         raise TypeError(f"{name} must be a pair (beta1, beta2), got {v!r}")
-    return unit_open(v[0], f"{name}[0]"), unit_open(v[1], f"{name}[1]")
+    unit = unit_open if strict else _loose
+    return unit(v[0], f"{name}[0]"), unit(v[1], f"{name}[1]")
+
+
+def _checkers(strict):
+    """(nonneg, unit_open) range checks, or plain conversions."""
+    return (nonneg_float, unit_open) if strict else (_loose, _loose)
+
+
+def torch_flags(group, keys, who):
+    """torch.optim's implementation switches, as given in `group` for the `keys` the
+    optimizer takes: ``foreach`` and ``fused`` None or a bool (gradkit is always one
+    fused multi-tensor kernel on the CPU, so any value holds); ``capturable`` and
+    ``differentiable`` bools that must be False (no CUDA graph to capture on the CPU,
+    and gradkit's kernels do not differentiate through the step)."""
+    for k in keys:
+        v = group[k]
+        if k in ("foreach", "fused"):
+            if v is not None:
+                flag(v, k)
+        elif flag(v, k):
+            why = ("a CUDA-graph capture needs a GPU; gradkit steps NumPy arrays on the "
+                   "CPU (torch.optim refuses capturable=True on CPU tensors too)"
+                   if k == "capturable" else
+                   "gradkit's kernels update the parameters in place outside any "
+                   "autograd graph")
+            raise ValueError(f"{who}: {k}=True is not supported: {why}; use {k}=False")
 
 
 # The checked options of each optimizer, in the order its kernel takes them (so a
@@ -493,12 +548,13 @@ LARSOptions = NamedTuple("LARSOptions", [("lr", float), ("momentum", float),
                                          ("nesterov", bool)])
 
 
-def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize):
-    lr, momentum = nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum")
-    weight_decay = nonneg_float(weight_decay, "weight_decay")
-    dampening = finite_real(dampening, "dampening")
+def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize, *, strict=True):
+    nonneg, _ = _checkers(strict)
+    lr, momentum = nonneg(lr, "lr"), nonneg(momentum, "momentum")
+    weight_decay = nonneg(weight_decay, "weight_decay")
+    dampening = (finite_real if strict else _loose)(dampening, "dampening")
     nesterov = flag(nesterov, "nesterov")
-    if nesterov and (momentum <= 0.0 or dampening != 0.0):
+    if strict and nesterov and (momentum <= 0.0 or dampening != 0.0):
         raise ValueError("nesterov=True requires momentum > 0 and dampening = 0, got "
                          f"momentum={momentum}, dampening={dampening}")
     return SGDOptions(lr, momentum, dampening, weight_decay, nesterov,
@@ -506,34 +562,38 @@ def sgd_options(lr, momentum, dampening, weight_decay, nesterov, maximize):
 
 
 def adam_options(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize,
-                 names=("beta1", "beta2")):
+                 names=("beta1", "beta2"), *, strict=True):
     """Checked Adam options; `names` are how the caller calls the betas
     (``betas[0]``/``betas[1]`` for the classes)."""
-    return AdamOptions(nonneg_float(lr, "lr"), unit_open(beta1, names[0]),
-                       unit_open(beta2, names[1]), nonneg_float(eps, "eps"),
-                       nonneg_float(weight_decay, "weight_decay"), flag(amsgrad, "amsgrad"),
-                       flag(decoupled, "decoupled_weight_decay"), flag(maximize, "maximize"))
+    nonneg, unit = _checkers(strict)
+    return AdamOptions(nonneg(lr, "lr"), unit(beta1, names[0]), unit(beta2, names[1]),
+                       nonneg(eps, "eps"), nonneg(weight_decay, "weight_decay"),
+                       flag(amsgrad, "amsgrad"), flag(decoupled, "decoupled_weight_decay"),
+                       flag(maximize, "maximize"))
 
 
-def rmsprop_options(lr, alpha, eps, weight_decay, momentum, centered, maximize):
-    return RMSpropOptions(nonneg_float(lr, "lr"), nonneg_float(alpha, "alpha"),
-                          nonneg_float(eps, "eps"),
-                          nonneg_float(weight_decay, "weight_decay"),
-                          nonneg_float(momentum, "momentum"), flag(centered, "centered"),
+def rmsprop_options(lr, alpha, eps, weight_decay, momentum, centered, maximize, *,
+                    strict=True):
+    nonneg, _ = _checkers(strict)
+    return RMSpropOptions(nonneg(lr, "lr"), nonneg(alpha, "alpha"), nonneg(eps, "eps"),
+                          nonneg(weight_decay, "weight_decay"), nonneg(momentum, "momentum"),
+                          flag(centered, "centered"), flag(maximize, "maximize"))
+
+
+def adagrad_options(lr, lr_decay, weight_decay, eps, maximize, *, strict=True):
+    nonneg, _ = _checkers(strict)
+    return AdagradOptions(nonneg(lr, "lr"), nonneg(lr_decay, "lr_decay"),
+                          nonneg(weight_decay, "weight_decay"), nonneg(eps, "eps"),
                           flag(maximize, "maximize"))
 
 
-def adagrad_options(lr, lr_decay, weight_decay, eps, maximize):
-    return AdagradOptions(nonneg_float(lr, "lr"), nonneg_float(lr_decay, "lr_decay"),
-                          nonneg_float(weight_decay, "weight_decay"),
-                          nonneg_float(eps, "eps"), flag(maximize, "maximize"))
-
-
-def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov):
-    return LARSOptions(nonneg_float(lr, "lr"), nonneg_float(momentum, "momentum"),
-                       nonneg_float(weight_decay, "weight_decay"),
-                       nonneg_float(trust_coefficient, "trust_coefficient"),
-                       nonneg_float(eps, "eps"), flag(nesterov, "nesterov"))
+def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov, *,
+                 strict=True):
+    nonneg, _ = _checkers(strict)
+    return LARSOptions(nonneg(lr, "lr"), nonneg(momentum, "momentum"),
+                       nonneg(weight_decay, "weight_decay"),
+                       nonneg(trust_coefficient, "trust_coefficient"), nonneg(eps, "eps"),
+                       flag(nesterov, "nesterov"))
 
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============

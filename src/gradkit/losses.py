@@ -1,6 +1,7 @@
 """Losses with their gradients, forward and backward fused: softmax cross-entropy
-(with label smoothing and ignore_index), distillation KL divergence, the distillation
-loss, and mean squared error.
+(with label smoothing, ignore_index and class weights), distillation KL divergence, the
+distillation loss, the KL divergence of log-probabilities (``F.kl_div``), and mean
+squared error.
 
 Each function returns ``(loss, grad)``: the loss as PyTorch computes it and the
 gradient of that loss with respect to the first argument, i.e. what
@@ -12,7 +13,7 @@ thread count.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Union, overload
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union, overload
 
 import numpy as np
 
@@ -22,12 +23,18 @@ from ._ext import losses as _k
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, NDArray
 
-__all__ = ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]
+__all__ = ["softmax_cross_entropy", "kl_div", "kl_div_log_probs", "distillation_loss",
+           "mse"]
 
 
-def _reduction(reduction):
+def _reduction(reduction, batchmean=False):
+    """The kernel's code of `reduction` ('batchmean' too where `batchmean`)."""
+    if batchmean and reduction == "batchmean":
+        return _k.BATCHMEAN
     if not isinstance(reduction, str) or reduction not in _k.REDUCTIONS:
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        names = "'none', 'batchmean', 'sum' or 'mean'" if batchmean else \
+            "'mean', 'sum' or 'none'"
+        raise ValueError(f"reduction must be {names}, got {reduction!r}")
     return _k.REDUCTIONS[reduction]
 
 
@@ -96,19 +103,22 @@ _positive = _v.positive_float
 def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
                           label_smoothing: float = ...,
                           reduction: Literal["mean", "sum"] = ...,
-                          ignore_index: int = ...) -> tuple[float, FloatArray]: ...
+                          ignore_index: int = ...,
+                          weight: Optional[ArrayLike] = ...) -> tuple[float, FloatArray]: ...
 @overload
 def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
                           label_smoothing: float = ..., reduction: Literal["none"],
-                          ignore_index: int = ...) -> tuple[FloatArray, FloatArray]: ...
+                          ignore_index: int = ...,
+                          weight: Optional[ArrayLike] = ...
+                          ) -> tuple[FloatArray, FloatArray]: ...
 @overload
 def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
                           label_smoothing: float = ..., reduction: str,
-                          ignore_index: int = ...
+                          ignore_index: int = ..., weight: Optional[ArrayLike] = ...
                           ) -> tuple[Union[float, FloatArray], FloatArray]: ...
 def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
                           label_smoothing: float = 0.0, reduction: str = "mean",
-                          ignore_index: int = -100
+                          ignore_index: int = -100, weight: Optional[ArrayLike] = None
                          ) -> tuple[Union[float, FloatArray], FloatArray]:
     r"""Softmax cross-entropy and its gradient, in one pass per row
     (``F.cross_entropy`` followed by ``backward``).
@@ -125,6 +135,13 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
     ``(1-ε)·nll + ε/C·Σ_c(-log p_c)``, for probabilities the smoothed target above.
     Computed stably (the row max is subtracted; logits of 1e4 are fine), in float64
     accumulators.
+
+    With class weights :math:`w` (``weight=``, PyTorch's semantics) the target of a row
+    becomes :math:`u_c = (1-\varepsilon)\,w_y\,[c = y] + \varepsilon\,w_c/C` for a
+    class index :math:`y` (PyTorch's ``(1-ε)·nll(w) + ε/C·Σ_c(-w_c log p_c)``) and
+    :math:`u_c = w_c t_c` for probabilities; the loss and gradient are the formulas
+    above with :math:`u` for :math:`t`.  'mean' then divides by :math:`\sum_i w_{y_i}`
+    over the rows not ignored (class indices, as ``nll_loss``), or by N (probabilities).
 
     Parameters
     ----------
@@ -144,6 +161,8 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
     ignore_index : int
         Rows with this class index have loss 0 and gradient 0 (PyTorch's default -100).
         Not used with probabilities.
+    weight : ndarray of shape (C,) and the logits' dtype, optional
+        Per-class weights (any values, as PyTorch; they are not normalized).
 
     Returns
     -------
@@ -161,9 +180,16 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
     red = _reduction(reduction)
     smooth = _unit_interval(label_smoothing, "label_smoothing")
     ignore_index = _int(ignore_index, "ignore_index")
+    if weight is not None:
+        c = x.shape[0] if x.ndim == 1 else x.shape[1] if x.ndim else 0
+        weight = _v.float_array(weight, "weight")
+        _v.same_dtype(weight, x.dtype, "weight", "logits")
+        if weight.shape != (c,):
+            raise ValueError(f"weight must have shape ({c},), one weight per class of "
+                             f"logits {x.shape}, got {weight.shape}")
     if x.ndim == 2:
         return _cross_entropy_2d(_logits(x, "logits"), labels, smooth, ignore_index,
-                                 reduction, red)
+                                 reduction, red, weight)
     # PyTorch's other layouts, as rows of (N*, C): (C,) unbatched with a scalar class
     # index or (C,) probabilities; (N, C, d1, ..., dK) with the classes on axis 1
     if x.ndim == 0:
@@ -189,7 +215,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
                              f"of shape {x.shape}, got {lab.shape}")
         lab2 = lab.reshape(-1)
     loss, d2 = _cross_entropy_2d(_logits(z2, "logits"), lab2, smooth, ignore_index,
-                                 reduction, red)
+                                 reduction, red, weight)
     if reduction == "none":
         loss = loss.reshape(outer)
     if x.ndim == 1:
@@ -197,13 +223,13 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
     return loss, np.ascontiguousarray(np.moveaxis(d2.reshape(outer + (c,)), -1, 1))
 
 
-def _cross_entropy_2d(logits, labels, smooth, ignore_index, reduction, red):
+def _cross_entropy_2d(logits, labels, smooth, ignore_index, reduction, red, weight):
     lab, probs = _targets(labels, logits, ignore_index)
     n, c = logits.shape
     dlogits = _v.empty(logits.shape, logits.dtype)
     row_loss = np.empty(n, logits.dtype) if reduction == "none" else None
-    total = _k.softmax_cross_entropy(logits, lab, probs, row_loss, dlogits, n, c, smooth,
-                                     ignore_index, red)
+    total = _k.softmax_cross_entropy(logits, lab, probs, weight, row_loss, dlogits, n, c,
+                                     smooth, ignore_index, red)
     return (row_loss if row_loss is not None else total), dlogits
 
 
@@ -278,6 +304,67 @@ def distillation_loss(student_logits: ArrayLike, teacher_logits: ArrayLike,
     dce *= dce.dtype.type(1.0 - alpha)
     dkl += dce
     return w_soft * kl + (1.0 - alpha) * ce, dkl
+
+
+@overload
+def kl_div_log_probs(input: ArrayLike, target: ArrayLike, *,
+                     reduction: Literal["mean", "sum", "batchmean"] = ...,
+                     log_target: bool = ...) -> tuple[float, FloatArray]: ...
+@overload
+def kl_div_log_probs(input: ArrayLike, target: ArrayLike, *, reduction: Literal["none"],
+                     log_target: bool = ...) -> tuple[FloatArray, FloatArray]: ...
+@overload
+def kl_div_log_probs(input: ArrayLike, target: ArrayLike, *, reduction: str,
+                     log_target: bool = ...
+                     ) -> tuple[Union[float, FloatArray], FloatArray]: ...
+def kl_div_log_probs(input: ArrayLike, target: ArrayLike, *, reduction: str = "mean",
+                     log_target: bool = False
+                     ) -> tuple[Union[float, FloatArray], FloatArray]:
+    r"""KL divergence with the input given as log-probabilities, pointwise, and its
+    gradient with respect to the input (``F.kl_div(input, target, reduction=...,
+    log_target=...)`` followed by ``backward``).
+
+    .. math::
+        \ell_j = \mathrm{xlogy}(t_j, t_j) - t_j x_j, \qquad
+        \frac{\partial \ell_j}{\partial x_j} = -t_j
+
+    or, with ``log_target`` (the target given as log-probabilities too),
+    :math:`\ell_j = e^{t_j}(t_j - x_j)` and :math:`\partial\ell_j/\partial x_j =
+    -e^{t_j}`.  Nothing is normalized or exponentiated along an axis: every element is
+    used as it is (unlike :func:`kl_div`, which takes logits).  As in PyTorch,
+    :math:`\mathrm{xlogy}(0, \cdot) = 0`, so a zero target adds :math:`-0 \cdot x_j`
+    (0, or NaN where :math:`x_j = -\infty`), and a negative target gives NaN.
+
+    Parameters
+    ----------
+    input : ndarray, float32 or float64, any shape
+        Log-probabilities :math:`x`.
+    target : ndarray of the input's shape and dtype
+        Probabilities :math:`t` (log-probabilities with ``log_target``).
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+        'mean' divides the sum by the number of elements (PyTorch's 'mean', which is
+        not the KL divergence of the rows), 'batchmean' by the size of the first axis
+        (the mathematical KL for rows of distributions; by 1 for a 0-d input), 'none'
+        returns every :math:`\ell_j`.  An empty input gives NaN for 'mean' and
+        'batchmean' (0/0).
+    log_target : bool
+
+    Returns
+    -------
+    loss : float, or ndarray of the input's shape and dtype for 'none'
+        Summed in float64 (a fixed order, the same for any thread count).
+    dinput : ndarray of the input's shape and dtype
+        Gradient of ``loss`` (of ``loss.sum()`` for 'none').
+    """
+    x = _v.float_array(input, "input")
+    t = _v.like(target, "target", x, "input")
+    red = _reduction(reduction, batchmean=True)
+    log_target = _v.flag(log_target, "log_target")
+    dx = _v.empty(x.shape, x.dtype)
+    elem = np.empty_like(x) if reduction == "none" else None
+    batch = x.shape[0] if x.ndim else 1
+    total = _k.kl_div_pointwise(x, t, elem, dx, x.size, batch, log_target, red)
+    return (elem if elem is not None else total), dx
 
 
 @overload

@@ -14,12 +14,18 @@ current lr).  The closed forms in ``gradkit.reference.schedules`` give the same 
 up to rounding.
 
 ``warmup(optimizer, steps, ...)`` builds a warmup phase chained into another schedule.
+
+The deprecated ``step(epoch)`` is accepted where PyTorch 2.13 still accepts it (every
+scheduler whose ``step`` is the base class's, and ``ReduceLROnPlateau.step(metrics,
+epoch)``), with PyTorch's deprecation warning and semantics: ``last_epoch`` is set to
+``epoch`` and the closed form gives the lrs where there is one.
 """
 from __future__ import annotations
 
 import math
 import numbers
 import types
+import warnings
 from bisect import bisect_right
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
@@ -33,10 +39,29 @@ if TYPE_CHECKING:
 
     _LrLambda = Callable[[int], float]  # epoch -> factor of the initial lr
 
-__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
            "ExponentialLR", "SequentialLR", "PolynomialLR", "CosineAnnealingLR",
            "ReduceLROnPlateau", "CyclicLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
-           "Warmup", "warmup"]
+           "ChainedScheduler", "Warmup", "warmup"]
+
+# PyTorch's own text (torch.optim.lr_scheduler.EPOCH_DEPRECATION_WARNING)
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
+
+
+def _epoch(epoch):
+    """The deprecated ``step(epoch)`` argument: warned about as PyTorch does; an int
+    >= 0 (None: the next step)."""
+    if epoch is None:
+        return None
+    warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=3)
+    return _v.integer(epoch, "epoch", 0)
 
 
 def _check_optimizer(optimizer):
@@ -118,6 +143,16 @@ def _check_state(current, state_dict, skip=()):
     return dict(state_dict)
 
 
+def _check_nested(current, state_dict, key, n, what):
+    """_check_state with `key` a list of `n` entries checked by the caller: returns the
+    checked copy and that list."""
+    state = _check_state(current, state_dict, skip=(key,))
+    value = state[key]
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ValueError(f"state_dict[{key!r}] must be a list of {n} {what}")
+    return state, value
+
+
 class LRScheduler:
     """Base class (``torch.optim.lr_scheduler.LRScheduler``).
 
@@ -164,10 +199,16 @@ class LRScheduler:
         """The lrs set by the last step, one per param group."""
         return self._last_lr
 
-    def step(self) -> None:
-        """Advance the schedule by one step and write the new lrs into the optimizer."""
+    def step(self, epoch: Optional[int] = None) -> None:
+        """Advance the schedule by one step and write the new lrs into the optimizer.
+
+        ``epoch`` (deprecated, as in PyTorch, with its warning) jumps to that step:
+        ``last_epoch = epoch`` and the lrs of the closed form where the scheduler has
+        one, else of ``get_lr()`` at that step (LambdaLR, MultiplicativeLR, CyclicLR,
+        OneCycleLR)."""
+        epoch = _epoch(epoch)
         self._step_count += 1
-        self._update_lr(None)
+        self._update_lr(epoch)
 
     def _update_lr(self, epoch):
         """Step to ``epoch`` (None: the next one).  A given epoch uses the closed form
@@ -200,11 +241,10 @@ class LRScheduler:
         self.__dict__.update(state)
 
 
-class LambdaLR(LRScheduler):
-    r"""``lr = initial_lr * lr_lambda(last_epoch)`` (one function, or one per group).
-
-    ``state_dict`` stores the ``__dict__`` of callable objects, not plain functions or
-    lambdas (as PyTorch)."""
+class _LambdaScheduler(LRScheduler):
+    """A scheduler driven by one function of the epoch per group (``lr_lambda``: one
+    function, or a list of one per group).  ``state_dict`` stores the ``__dict__`` of
+    callable objects, not plain functions or lambdas (as PyTorch)."""
 
     lr_lambdas: list[Callable[[int], float]]
 
@@ -222,10 +262,6 @@ class LambdaLR(LRScheduler):
         self.lr_lambdas = fns
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        return [base_lr * fn(self.last_epoch)
-                for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
-
     def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
@@ -233,11 +269,8 @@ class LambdaLR(LRScheduler):
         return state
 
     def _check_state(self, state_dict):
-        state = _check_state(self.state_dict(), state_dict, skip=("lr_lambdas",))
-        fns = state["lr_lambdas"]
-        if not isinstance(fns, (list, tuple)) or len(fns) != len(self.lr_lambdas):
-            raise ValueError(f"state_dict['lr_lambdas'] must be a list of "
-                             f"{len(self.lr_lambdas)} entries (None or a dict)")
+        state, fns = _check_nested(self.state_dict(), state_dict, "lr_lambdas",
+                                   len(self.lr_lambdas), "entries (None or a dict)")
         for i, d in enumerate(fns):
             if d is not None and not isinstance(d, dict):
                 raise TypeError(f"state_dict['lr_lambdas'][{i}] must be None or a dict, "
@@ -250,6 +283,34 @@ class LambdaLR(LRScheduler):
         for fn, d in zip(self.lr_lambdas, fns):
             if d is not None:
                 fn.__dict__.update(d)
+
+
+class LambdaLR(_LambdaScheduler):
+    r"""``lr = initial_lr * lr_lambda(last_epoch)`` (one function, or one per group).
+
+    ``state_dict`` stores the ``__dict__`` of callable objects, not plain functions or
+    lambdas (as PyTorch)."""
+
+    def get_lr(self) -> list[float]:
+        return [base_lr * fn(self.last_epoch)
+                for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaScheduler):
+    r"""Multiply the current lr by ``lr_lambda(last_epoch)`` at every step (one
+    function, or one per group): ``lr_t = lr_{t-1} * lr_lambda(t)``, so
+    ``lr_t = initial_lr * prod_{k=1..t} lr_lambda(k)``
+    (``torch.optim.lr_scheduler.MultiplicativeLR``; chainable: it scales whatever lr
+    the group has).
+
+    ``state_dict`` stores the ``__dict__`` of callable objects, not plain functions or
+    lambdas (as PyTorch)."""
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return _lrs(self.optimizer)
+        return [group["lr"] * fn(self.last_epoch)
+                for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
 
 
 class StepLR(LRScheduler):
@@ -424,7 +485,48 @@ class CosineAnnealingLR(LRScheduler):
                 for base_lr in self.base_lrs]
 
 
-class SequentialLR(LRScheduler):
+class _Composite(LRScheduler):
+    """A scheduler made of others (``_schedulers``, all driving ``optimizer``): their
+    state dicts are saved, checked and loaded inside its own."""
+
+    _schedulers: list[LRScheduler]
+
+    @staticmethod
+    def _check_schedulers(who, optimizer, schedulers):
+        """The schedulers as a list: at least one, each with an ``optimizer`` (the
+        given one), none a ReduceLROnPlateau (its step() needs a metric)."""
+        schedulers = list(schedulers)
+        if len(schedulers) < 1:
+            raise ValueError(f"{who} expects at least one scheduler")
+        for i, s in enumerate(schedulers):
+            if not hasattr(s, "optimizer"):
+                raise TypeError(f"{who}: schedulers[{i}] has no `optimizer`")
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(f"{who} does not support ReduceLROnPlateau "
+                                 f"(schedulers[{i}]): its step() needs a metric")
+            if s.optimizer is not optimizer:
+                raise ValueError(f"{who}: schedulers[{i}] drives a different optimizer")
+        return schedulers
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def _check_state(self, state_dict):
+        state, subs = _check_nested(self.state_dict(), state_dict, "_schedulers",
+                                    len(self._schedulers), "state dicts")
+        state["_schedulers"] = [s._check_state(d) for s, d in zip(self._schedulers, subs)]
+        return state
+
+    def _load(self, state):
+        subs = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for s, d in zip(self._schedulers, subs):
+            s._load(d)
+
+
+class SequentialLR(_Composite):
     r"""Run ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]`` (restarted
     at its step 0, closed form) until ``milestones[1]``, and so on.
 
@@ -438,22 +540,12 @@ class SequentialLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
                  milestones: Sequence[int], last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
-        schedulers = list(schedulers)
         milestones = [_int(m, "milestones", 0) for m in milestones]
-        if len(schedulers) < 1:
-            raise ValueError("SequentialLR expects at least one scheduler")
-        for i, s in enumerate(schedulers):
-            if not hasattr(s, "optimizer"):
-                raise TypeError(f"SequentialLR: schedulers[{i}] has no `optimizer`")
-            if isinstance(s, ReduceLROnPlateau):
-                raise ValueError("SequentialLR does not support ReduceLROnPlateau "
-                                 f"(schedulers[{i}]): its step() needs a metric")
-            if s.optimizer is not optimizer:
-                raise ValueError(f"SequentialLR: schedulers[{i}] drives a different optimizer")
+        schedulers = self._check_schedulers("SequentialLR", optimizer, schedulers)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR expects len(milestones) == len(schedulers) - 1, "
                              f"got {len(milestones)} milestones for {len(schedulers)} schedulers")
-        self._schedulers = schedulers
+        self._schedulers = list(schedulers)
         self._milestones = milestones
         self.last_epoch = _int(last_epoch, "last_epoch", -1) + 1
         self.optimizer = optimizer
@@ -472,7 +564,7 @@ class SequentialLR(LRScheduler):
         elif hasattr(sched, "last_epoch"):
             sched.last_epoch -= 1
 
-    def step(self) -> None:
+    def step(self) -> None:  # type: ignore[override]  # no epoch, as PyTorch's
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[idx]
@@ -482,25 +574,34 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
 
-    def _check_state(self, state_dict):
-        state = _check_state(self.state_dict(), state_dict, skip=("_schedulers",))
-        subs = state["_schedulers"]
-        if not isinstance(subs, (list, tuple)) or len(subs) != len(self._schedulers):
-            raise ValueError(f"state_dict['_schedulers'] must be a list of "
-                             f"{len(self._schedulers)} state dicts")
-        state["_schedulers"] = [s._check_state(d) for s, d in zip(self._schedulers, subs)]
-        return state
+class ChainedScheduler(_Composite):
+    r"""Step several chainable schedulers together: ``step()`` calls each one's
+    ``step()`` in order, so their factors multiply
+    (``torch.optim.lr_scheduler.ChainedScheduler``; e.g. ``ConstantLR`` and
+    ``ExponentialLR``: ``lr = initial_lr * factor(t) * gamma ** t``).
 
-    def _load(self, state):
-        subs = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for s, d in zip(self._schedulers, subs):
-            s._load(d)
+    All schedulers must drive the same optimizer (``optimizer``, by default the first
+    one's); construct them first (each performed its initial step then).  No
+    ReduceLROnPlateau.  ``get_last_lr()`` is the lrs after the last scheduler stepped.
+    """
+
+    def __init__(self, schedulers: Sequence[LRScheduler],
+                 optimizer: Optional[Optimizer] = None) -> None:
+        schedulers = list(schedulers)
+        if optimizer is None and schedulers:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        if optimizer is not None:
+            _check_optimizer(optimizer)
+        self._schedulers = self._check_schedulers("ChainedScheduler", optimizer,
+                                                  schedulers)
+        self.optimizer = optimizer  # type: ignore[assignment]  # checked above
+        self._last_lr = _lrs(optimizer)
+
+    def step(self) -> None:  # type: ignore[override]  # no epoch, as PyTorch's
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = _lrs(self.optimizer)
 
 
 class ReduceLROnPlateau:
@@ -566,13 +667,15 @@ class ReduceLROnPlateau:
             return a > best * (self.threshold + 1.0)
         return a > best + self.threshold
 
-    def step(self, metrics: float) -> None:
-        """Record one value of the monitored metric and reduce the lr if due."""
+    def step(self, metrics: float, epoch: Optional[int] = None) -> None:
+        """Record one value of the monitored metric and reduce the lr if due.
+        ``epoch`` (deprecated, with PyTorch's warning) sets ``last_epoch``."""
         try:  # a number, a NumPy scalar, a 0-d array or a torch scalar tensor
             current = float(metrics)
         except (TypeError, ValueError):
             raise TypeError(f"metrics must be a number, got {metrics!r}") from None
-        self.last_epoch += 1
+        epoch = _epoch(epoch)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._is_better(current, self.best):
             self.best = current
             self.num_bad_epochs = 0

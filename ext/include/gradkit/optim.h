@@ -30,6 +30,9 @@ int gk_adam_f64(double *param, const double *grad, double *exp_avg, double *exp_
                 double weight_decay, int decoupled);
 
 /* ---- multi-tensor ------------------------------------------------------------------
+ * The hyper-parameters are used as given, unchecked, as torch.optim's step uses them
+ * (the caller checks them where a user sets them; an lr a scheduler drove a rounding
+ * error below 0 is stepped with); any value is memory-safe.
  * Every options struct ends with `scale` and `coef`: when scale != 0, every gradient
  * element is multiplied by coef (rounded to the array's dtype) before anything else,
  * exactly as if gk_grad_scale_(grads, coef) had run first, but the gradients are only

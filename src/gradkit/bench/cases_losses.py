@@ -1,5 +1,5 @@
-"""Benchmark cases: fused softmax cross-entropy, the gradient-check harness overhead, and
-int8 quantization."""
+"""Benchmark cases: fused softmax cross-entropy (plain and with class weights), the
+gradient-check harness overhead, and int8 quantization."""
 import warnings
 
 import numpy as np
@@ -8,38 +8,44 @@ from .core import GOAL_LIMIT, Case, Lazy, accepts, label, passes, probe, scaled
 from .core import try_import_torch
 
 
-def _cross_entropy_case(torch, n, c, quick, goal=True):
+def _cross_entropy_case(torch, n, c, quick, goal=True, weighted=False):
     """Fused softmax cross-entropy, forward and backward in one call (label smoothing
-    0.1), against torch's F.cross_entropy forward and autograd backward.  Limit: read
-    the logits (and the labels), write dlogits; a row stays in cache, so one pass."""
+    0.1; with `weighted`, per-class weights too), against torch's F.cross_entropy
+    forward and autograd backward.  Limit: read the logits (and the labels, weights),
+    write dlogits; a row stays in cache, so one pass."""
     from gradkit import losses, reference as ref
 
     def build():
         rng = np.random.default_rng(0)
         z = rng.standard_normal((n, c)).astype(np.float32)
         y = rng.integers(0, c, n)
+        w = (rng.random(c) + 0.5).astype(np.float32) if weighted else None
+        kw = dict(label_smoothing=0.1, weight=w)
         dz = np.empty_like(z)
-        fns = {"gk": lambda: losses.softmax_cross_entropy(z, y, label_smoothing=0.1),
-               "np": lambda: ref.softmax_cross_entropy(z, y, label_smoothing=0.1),
-               "limit": probe([z, y], [dz])}
+        fns = {"gk": lambda: losses.softmax_cross_entropy(z, y, **kw),
+               "np": lambda: ref.softmax_cross_entropy(z, y, **kw),
+               "limit": probe([z, y] + ([w] if weighted else []), [dz])}
         if accepts(losses.softmax_cross_entropy, "out"):
             fns["out"] = lambda: losses.softmax_cross_entropy(z, y, label_smoothing=0.1,
                                                               out=dz)
         if torch is not None:
             zt, yt = torch.from_numpy(z), torch.from_numpy(y)
+            wt = torch.from_numpy(w) if weighted else None
             F = torch.nn.functional
 
             def peer():
                 a = zt.detach().requires_grad_(True)
-                F.cross_entropy(a, yt, label_smoothing=0.1).backward()
+                F.cross_entropy(a, yt, label_smoothing=0.1, weight=wt).backward()
                 return a.grad
             fns["peer"] = peer
         return fns
 
     lazy = Lazy(build)
     return Case(
-        op="softmax_cross_entropy fwd+bwd (label_smoothing=0.1)", size=label((n, c)),
-        gradkit=lazy["gk"], bytes=n * c * 4 * 2 + n * 8, numpy=lazy["np"],
+        op="softmax_cross_entropy fwd+bwd (label_smoothing=0.1"
+           + (", weight=)" if weighted else ")"), size=label((n, c)),
+        gradkit=lazy["gk"], bytes=n * c * 4 * 2 + n * 8 + (c * 4 if weighted else 0),
+        numpy=lazy["np"],
         peer=lazy["peer"] if torch is not None else None, peer_name="torch autograd",
         quick=quick, goal=">=1x warm torch autograd, >=85% of limit" if goal else "",
         goal_ratio=1.0 if goal else None, goal_limit=GOAL_LIMIT if goal else None,
@@ -146,6 +152,8 @@ def cases():
     return [
         _cross_entropy_case(torch, scaled(8192), 1000, True),
         _cross_entropy_case(torch, 32, 256, True, goal=False),
+        _cross_entropy_case(torch, scaled(8192), 1000, True, weighted=True),
+        _cross_entropy_case(torch, 32, 256, True, goal=False, weighted=True),
         _gradcheck_overhead_case(),
         _quantize_case(scaled(8192), 1024),
     ]

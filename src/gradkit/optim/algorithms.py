@@ -5,10 +5,21 @@ per-parameter step counts and state names as torch; the gradients are passed to
 ``step(grads)``.  Each group is updated by one multi-tensor kernel (one pass over
 memory, one parallel region for all its arrays); see :mod:`gradkit.optim.functional`
 for the formulas.
+
+torch's implementation switches are accepted with torch's defaults, each where its
+torch twin takes it, and kept in every param group (so state dicts have torch's keys):
+``foreach`` and ``fused`` (None or a bool: any value gives the same result, gradkit
+always runs its one fused multi-tensor CPU kernel), ``capturable`` and
+``differentiable`` (False; True raises ValueError: there is no CUDA graph to capture on
+the CPU, and the in-place kernels are outside any autograd graph).  Hyperparameters may
+be Python or NumPy numbers, 0-d arrays or one-element torch tensors; they are
+range-checked where set (constructor, add_param_group, load_state_dict), as torch does.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional
+
+import warnings
 
 import numpy as np
 
@@ -46,6 +57,8 @@ class SGD(Optimizer):
         Requires momentum > 0 and dampening = 0.
     maximize : bool
         Ascend instead of descend.
+    foreach, differentiable, fused
+        torch's switches (see the module docstring): accepted, same result.
 
     State per parameter: ``momentum_buffer``.
     """
@@ -54,14 +67,16 @@ class SGD(Optimizer):
 
     def __init__(self, params: ParamsArg, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 *, maximize: bool = False) -> None:
+                 *, maximize: bool = False, foreach: Optional[bool] = None,
+                 differentiable: bool = False, fused: Optional[bool] = None) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+                                      maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
-    def _options(self, g):
+    def _options(self, g, strict=True):
         return _c.sgd_options(g["lr"], g["momentum"], g["dampening"], g["weight_decay"],
-                              g["nesterov"], g["maximize"])
+                              g["nesterov"], g["maximize"], strict=strict)
 
     def _needed(self, opts):
         return ("momentum_buffer",) if opts.momentum != 0.0 else ()
@@ -102,6 +117,9 @@ class Adam(Optimizer):
     maximize : bool
     decoupled_weight_decay : bool
         AdamW's decay (torch 2.x's Adam option of the same name).
+    foreach, capturable, differentiable, fused
+        torch's switches (see the module docstring): accepted, same result;
+        capturable and differentiable must be False.
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``
     (amsgrad).
@@ -111,16 +129,20 @@ class Adam(Optimizer):
     def __init__(self, params: ParamsArg, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False, decoupled_weight_decay: bool = False) -> None:
+                 foreach: Optional[bool] = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None, decoupled_weight_decay: bool = False) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize,
+                                      amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    def _options(self, g):
-        b1, b2 = _c.betas(g["betas"])
+    def _options(self, g, strict=True):
+        b1, b2 = _c.betas(g["betas"], strict=strict)
         return _c.adam_options(g["lr"], b1, b2, g["eps"], g["weight_decay"], g["amsgrad"],
                                g["decoupled_weight_decay"], g["maximize"],
-                               names=("betas[0]", "betas[1]"))
+                               names=("betas[0]", "betas[1]"), strict=strict)
 
     def _needed(self, opts):
         return self._slots if opts.amsgrad else self._slots[:2]
@@ -139,8 +161,12 @@ class AdamW(Adam):
     def __init__(self, params: ParamsArg, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: Optional[bool] = None,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         foreach=foreach, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
 
 
@@ -166,7 +192,12 @@ class RMSprop(Optimizer):
         Added outside the square root, default 1e-8.
     weight_decay, momentum : float
     centered : bool
+    capturable, foreach : torch's switches (see the module docstring)
     maximize : bool
+    differentiable : must be False
+
+    torch's positional order (``capturable``, ``foreach``, ``maximize`` and
+    ``differentiable`` follow ``centered``).
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered).
@@ -175,14 +206,17 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: ParamsArg, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, *, maximize: bool = False) -> None:
+                 centered: bool = False, capturable: bool = False,
+                 foreach: Optional[bool] = None, maximize: bool = False,
+                 differentiable: bool = False) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered,
-                                      maximize=maximize))
+                                      capturable=capturable, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable))
 
-    def _options(self, g):
+    def _options(self, g, strict=True):
         return _c.rmsprop_options(g["lr"], g["alpha"], g["eps"], g["weight_decay"],
-                                  g["momentum"], g["centered"], g["maximize"])
+                                  g["momentum"], g["centered"], g["maximize"], strict=strict)
 
     def _needed(self, opts):
         return (("square_avg",) + (("momentum_buffer",) if opts.momentum > 0.0 else ())
@@ -211,10 +245,17 @@ class Adagrad(Optimizer):
         :math:`\eta`.
     weight_decay : float
     initial_accumulator_value : float
-        Starting value of ``sum`` (state created with the optimizer, as torch does).
+        Starting value of ``sum``, >= 0 (state created with the optimizer, as torch
+        does).  As in torch, only the constructor's value is used, for every group: a
+        group's own ``initial_accumulator_value`` is kept in ``param_groups`` but does
+        not change its state (torch reads ``defaults``); add_param_group warns when a
+        group gives a different one.
     eps : float
         Default 1e-10.
+    foreach : torch's switch (see the module docstring)
     maximize : bool
+    differentiable : must be False
+    fused : torch's switch
 
     State per parameter: ``step``, ``sum``.
     """
@@ -223,21 +264,42 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: ParamsArg, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, *, maximize: bool = False) -> None:
+                 eps: float = 1e-10, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None) -> None:
+        # checked first: the constructor's value starts every group's state
+        _c.nonneg_float(initial_accumulator_value, "initial_accumulator_value")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=maximize))
+                                      eps=eps, foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, fused=fused))
 
-    def _options(self, g):
-        _c.nonneg_float(g["initial_accumulator_value"], "initial_accumulator_value")
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        value = (param_group.get("initial_accumulator_value")
+                 if isinstance(param_group, dict) else None)
+        initial = self.defaults["initial_accumulator_value"]
+        try:  # a value that is no number raises in the checks of add_param_group
+            differs = value is not None and _c.real(value, "") != _c.real(initial, "")
+        except (TypeError, ValueError):
+            differs = False
+        super().add_param_group(param_group)
+        if differs:
+            warnings.warn(f"Adagrad: a param group's initial_accumulator_value={value!r} "
+                          f"is not used; as in torch.optim.Adagrad, every state starts at "
+                          f"the constructor's value {initial!r}", UserWarning, stacklevel=2)
+
+    def _options(self, g, strict=True):
+        if strict:
+            _c.nonneg_float(g["initial_accumulator_value"], "initial_accumulator_value")
         return _c.adagrad_options(g["lr"], g["lr_decay"], g["weight_decay"], g["eps"],
-                                  g["maximize"])
+                                  g["maximize"], strict=strict)
 
     def _needed(self, opts):
         return self._slots
 
     def _new_state(self, slot, param, group):
-        return np.full_like(param, group["initial_accumulator_value"])
+        return np.full_like(param, _c.nonneg_float(self.defaults["initial_accumulator_value"],
+                                                   "initial_accumulator_value"))
 
     def _update(self, params, grads, state, opts, fresh, coef):
         _k.adagrad(params, grads, state["sum"], state["step"], *opts, coef)
@@ -276,6 +338,8 @@ class LARS(Optimizer):
     eps : float
         Default 0.
     nesterov : bool
+    foreach, capturable, differentiable, fused
+        torch's switches, taken by every gradkit optimizer (see the module docstring).
 
     State per parameter: ``trace``.
     """
@@ -284,14 +348,19 @@ class LARS(Optimizer):
 
     def __init__(self, params: ParamsArg, lr: float, momentum: float = 0.9,
                  weight_decay: float = 0.0, trust_coefficient: float = 1e-3,
-                 eps: float = 0.0, *, nesterov: bool = False) -> None:
+                 eps: float = 0.0, *, nesterov: bool = False,
+                 foreach: Optional[bool] = None, capturable: bool = False,
+                 differentiable: bool = False, fused: Optional[bool] = None) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       trust_coefficient=trust_coefficient, eps=eps,
-                                      nesterov=nesterov))
+                                      nesterov=nesterov, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused))
 
-    def _options(self, g):
+    def _options(self, g, strict=True):
         return _c.lars_options(g["lr"], g["momentum"], g["weight_decay"],
-                               g["trust_coefficient"], g["eps"], g["nesterov"])
+                               g["trust_coefficient"], g["eps"], g["nesterov"],
+                               strict=strict)
 
     def _needed(self, opts):
         return self._slots

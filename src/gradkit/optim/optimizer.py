@@ -9,6 +9,12 @@ is touched, creates missing state, then runs one multi-tensor kernel per group (
 dtype).  ``step(grads, max_norm=...)`` runs one norm pass over all gradients first
 (gradkit.clip's) and has every kernel scale the gradients on the fly.
 
+Option values are checked where they are set (the constructor, add_param_group,
+load_state_dict), as torch.optim does; a step only converts them (a real number of any
+sign), so an lr a scheduler drove a rounding error below 0 steps as in torch.  torch's
+``foreach``/``fused``/``capturable``/``differentiable`` switches are group options too
+(checked by ``_validation.torch_flags``; the kernels are always the fused ones).
+
 Per-call cost: the checks of a step whose parameters, gradients and options are as in
 the previous step are compiled tests (gradkit._ext.optim.fast_grads, same_values); any
 change sends the step through the full Python checks, which raise, copy or re-sync.
@@ -30,6 +36,9 @@ if TYPE_CHECKING:
     from .._typing import FloatArray, ParamsArg
 
 __all__ = ["Optimizer"]
+
+# torch.optim's implementation switches (each optimizer takes those its torch twin takes)
+_TORCH_FLAGS = ("foreach", "capturable", "differentiable", "fused")
 
 
 class _Group:
@@ -83,16 +92,17 @@ class Optimizer:
     """Base class of gradkit's optimizers (torch.optim.Optimizer's interface, with the
     gradients passed to :meth:`step` instead of read from ``.grad``).
 
-    Subclasses define ``_slots`` (state names), ``_options(group)`` (checked kernel
-    options), ``_needed(opts)`` (slots the options require), ``_update(...)`` and may
-    set ``_eager`` (state created with the group, as torch's Adagrad does) and
+    Subclasses define ``_slots`` (state names), ``_options(group, strict)`` (the kernel
+    options: range-checked when ``strict``, only converted at a step),
+    ``_needed(opts)`` (slots the options require), ``_update(...)`` and may set
+    ``_eager`` (state created with the group, as torch's Adagrad does) and
     ``_counts_steps``.
     """
     _slots: tuple[str, ...] = ()
     _eager = False
     _counts_steps = True
     # defined by the subclasses
-    _options: Callable[[dict[str, Any]], tuple[Any, ...]]
+    _options: Callable[[dict[str, Any], bool], tuple[Any, ...]]
     _needed: Callable[[tuple[Any, ...]], tuple[str, ...]]
     # (params, grads, state, opts, fresh, coef): one group's update, in place
     _update: Callable[..., None]
@@ -100,6 +110,7 @@ class Optimizer:
     def __init__(self, params: ParamsArg, defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
         self._keys = tuple(self.defaults)  # the options _options reads
+        self._flag_keys = tuple(k for k in _TORCH_FLAGS if k in self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._params: list[FloatArray] = []  # every parameter, flattened in group order
         self._groups: list[_Group] = []  # one _Group per param group
@@ -137,9 +148,14 @@ class Optimizer:
                 k += 1
         _c.disjoint(named)
 
-    def _checked_options(self, group, gi):
+    def _checked_options(self, group, gi, strict=True):
+        """The kernel options of `group`: every value range-checked where the user sets
+        it (`strict`), only converted at a step."""
         try:
-            return self._options(group)
+            opts = self._options(group, strict)
+            if strict:
+                _c.torch_flags(group, self._flag_keys, type(self).__name__)
+            return opts
         except KeyError as e:
             raise ValueError(f"param_groups[{gi}] has no {e.args[0]!r} option") from None
 
@@ -206,7 +222,7 @@ class Optimizer:
             if self._eager:
                 group = self.param_groups[gi]
                 self._create(e, [True] * len(params),
-                             self._needed(self._checked_options(group, gi)), group)
+                             self._needed(self._checked_options(group, gi, False)), group)
 
     # ---- the update -----------------------------------------------------------------
 
@@ -224,15 +240,16 @@ class Optimizer:
         return checked, opts if opts is not None else self._group_options()
 
     def _group_options(self):
-        """Every group's checked options; re-checked only when an option value is not
-        the object it was (a scheduler writing ``lr``) or is mutable (a list).  Each
-        group's record keeps them with the state slots they need."""
+        """Every group's options, converted (not range-checked: see the module
+        docstring); converted again only when an option value is not the object it was
+        (a scheduler writing ``lr``) or is mutable (a list, an array).  Each group's
+        record keeps them with the state slots they need."""
         keys, out = self._keys, []
         for gi, (group, entry) in enumerate(zip(self.param_groups, self._groups)):
             if entry.frozen is not None and _k.same_values(group, keys, entry.frozen):
                 out.append(entry.opts)
                 continue
-            opts = self._checked_options(group, gi)
+            opts = self._checked_options(group, gi, False)
             entry.frozen, entry.opts = _k.frozen_values(group, keys), opts
             entry.needed = self._needed(opts)
             out.append(opts)
@@ -245,9 +262,13 @@ class Optimizer:
         parameter whose ``.grad`` is None).
 
         The parameters are re-read from ``param_groups`` (see :meth:`_sync`); every
-        parameter, gradient (type, dtype with byte order, shape) and every group's
-        options are checked before any parameter is written.  Gradients that are
-        byte-swapped, non-contiguous or misaligned are copied once.
+        parameter and gradient (type, dtype with byte order, shape) is checked, and every
+        group's options converted to numbers (TypeError for a value that is not one),
+        before any parameter is written.  Option values are used as they are, as
+        torch.optim does at a step: their ranges were checked where they were set (an
+        lr a scheduler drove a rounding error below 0 makes a step of that lr, not an
+        error).  Gradients that are byte-swapped, non-contiguous or misaligned are
+        copied once.
 
         With ``max_norm``, the step is ``clip_grad_norm_(grads, max_norm, norm_type,
         error_if_nonfinite)`` followed by ``step(grads)``, fused: one pass computes the
@@ -387,7 +408,7 @@ class Optimizer:
             g = dict(group)  # options missing from the dict keep their current value
             g.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
             try:
-                self._options(g)
+                self._checked_options(g, gi)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{label}: {e}") from None
             new_groups.append(g)
@@ -418,7 +439,7 @@ class Optimizer:
             entry.state, entry.ready = st, None
             if self._eager:
                 self._create(entry, [True] * len(entry.params),
-                             self._needed(self._options(group)), group)
+                             self._needed(self._options(group, False)), group)
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]

@@ -26,9 +26,11 @@ __all__ += ["optim", "regularization"]
 from .preprocessing import PCA, Standardizer, Whitener
 
 __all__ += ["Standardizer", "PCA", "Whitener"]
-from .losses import (softmax_cross_entropy, kl_div, distillation_loss, mse)
+from .losses import (softmax_cross_entropy, kl_div, distillation_loss, mse,
+                     kl_div_log_probs)
 
-__all__ += ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse"]
+__all__ += ["softmax_cross_entropy", "kl_div", "distillation_loss", "mse",
+            "kl_div_log_probs"]
 from .quant import quantize, dequantize
 from .gradcheck import numerical_grad
 

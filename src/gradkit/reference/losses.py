@@ -12,28 +12,32 @@ def _log_softmax(z):
 
 
 def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mean",
-                          ignore_index=-100):
+                          ignore_index=-100, weight=None):
     z = np.asarray(logits, np.float64)
     n, c = z.shape
     logp = _log_softmax(z) if n else np.zeros((0, c))
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
     labels = np.asarray(labels)
     if labels.dtype.kind in "iu":
+        # torch: (1-eps) * nll(w) + eps/C * smooth, smooth_i = -sum_c w_c log p_ic; the
+        # effective target of a row is u = (1-eps) w_y onehot(y) + eps/C w
         keep = labels != ignore_index
         target = np.zeros((n, c))
         rows = np.nonzero(keep)[0]
-        target[rows, labels[rows]] = 1.0
-        target = (1 - label_smoothing) * target + label_smoothing / c
+        target[rows, labels[rows]] = (1 - label_smoothing) * w[labels[rows]]
+        target += label_smoothing / c * w
         target[~keep] = 0.0
-        count = int(keep.sum())
+        count = w[labels[rows]].sum()  # 'mean' divides by the weights of the kept rows
     else:
-        target = (1 - label_smoothing) * np.asarray(labels, np.float64) + label_smoothing / c
+        target = w * ((1 - label_smoothing) * np.asarray(labels, np.float64)
+                      + label_smoothing / c)
         count = n
     row_loss = -(target * logp).sum(axis=1)
-    # d/dz of -sum_c t_c log p_c = p * sum(t) - t
+    # d/dz of -sum_c u_c log p_c = p * sum(u) - u
     grad = np.exp(logp) * target.sum(axis=1, keepdims=True) - target
-    if reduction == "mean":
-        loss = row_loss.sum() / count if count else float("nan")
-        grad = grad / count if count else grad * np.nan
+    if reduction == "mean":  # IEEE: no kept row (or their weights sum to 0) gives NaN
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss, grad = row_loss.sum() / count, grad / count
     elif reduction == "sum":
         loss = row_loss.sum()
     else:
@@ -62,6 +66,22 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature=2.0
     w = alpha * temperature ** 2
     grad = w * dkl.astype(np.float64) + (1 - alpha) * dce.astype(np.float64)
     return w * kl + (1 - alpha) * ce, grad.astype(student_logits.dtype)
+
+
+def kl_div_log_probs(input, target, *, reduction="mean", log_target=False):
+    x = np.asarray(input, np.float64)
+    t = np.asarray(target, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if log_target:
+            elem, grad = np.exp(t) * (t - x), -np.exp(t)
+        else:  # xlogy(t, t) - t x, xlogy(0, .) = 0
+            elem = np.where(t == 0, 0.0, t * np.log(np.where(t == 0, 1.0, t))) - t * x
+            grad = -t
+        if reduction == "none":
+            return elem.astype(input.dtype), grad.astype(input.dtype)
+        div = {"sum": 1.0, "mean": float(x.size),
+               "batchmean": float(x.shape[0] if x.ndim else 1)}[reduction]
+        return float(elem.sum() / div), (grad / div).astype(input.dtype)
 
 
 def mse(pred, target, *, reduction="mean"):

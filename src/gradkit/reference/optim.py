@@ -278,10 +278,9 @@ class Adagrad(_Optimizer):
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize))
         k = 0
-        for g in self.param_groups:  # torch creates Adagrad's state up front
-            for p in g["params"]:
-                self.state[k].update(step=0, sum=np.full_like(
-                    p, g["initial_accumulator_value"]))
+        for g in self.param_groups:  # torch creates Adagrad's state up front, every
+            for p in g["params"]:    # group's from the constructor's value
+                self.state[k].update(step=0, sum=np.full_like(p, initial_accumulator_value))
                 k += 1
 
     def _group_step(self, g, params, grads, states):
