@@ -202,7 +202,7 @@ for _shape in _BN_SHAPES:
         w, b = data(13, s[1], dt), data(14, s[1], dt)
         rm, rv = np.zeros(s[1], dt), np.ones(s[1], dt)
         parts = [norm.batch_norm_stats(x[:s[0] // 3]), norm.batch_norm_stats(x[s[0] // 3:])]
-        stacked = ([p.count for p in parts], [p.mean for p in parts], [p.m2 for p in parts])
+        stacked = ([p.n for p in parts], [p.mean for p in parts], [p.m2 for p in parts])
         mean, invstd = norm.batch_norm_gather_stats(*stacked, rm, rv)
         y = norm.batch_norm_elemt(x, w, b, mean, invstd)
         m, r = mean.astype(dt), invstd.astype(dt)

@@ -5,7 +5,7 @@ combine per-channel numbers -- PyTorch's SyncBatchNorm decomposition
 ``batch_norm_elemt``, ``batch_norm_backward_reduce``, ``batch_norm_backward_elemt``),
 so that any engine (MPI, Dask, Ray, threads) can drive a BatchNorm over the whole batch::
 
-    part = batch_norm_stats(x)                          # each rank: (count, mean, M2)
+    part = batch_norm_stats(x)                          # each rank: (n, mean, M2)
     counts, means, m2s = <all ranks' parts, gathered>   # one collective
     mean, invstd = batch_norm_gather_stats(counts, means, m2s, running_mean, running_var)
     y = batch_norm_elemt(x, weight, bias, mean, invstd)
@@ -43,14 +43,14 @@ F64 = _v.FLOAT64
 class BatchNormStats(NamedTuple):
     """Per-channel statistics of (part of) a batch, mergeable exactly.
 
-    count : int
-        Values per channel, ``N * prod(spatial)``.
+    n : int
+        Values per channel, ``N * prod(spatial)`` (the count).
     mean : ndarray, float64, shape (C,)
         Mean of each channel (0 for an empty part).
     m2 : ndarray, float64, shape (C,)
         :math:`M_2 = \\sum (x - \\text{mean})^2` of each channel (0 for an empty part).
     """
-    count: int
+    n: int
     mean: NDArray[np.float64]
     m2: NDArray[np.float64]
 
@@ -104,7 +104,7 @@ def batch_norm_stats(x: ArrayLike) -> BatchNormStats:
     Returns
     -------
     BatchNormStats
-        ``(count, mean, m2)``: ``count = n`` (an int), mean and m2 float64 of shape (C,),
+        ``(n, mean, m2)``: n an int, mean and m2 float64 of shape (C,),
         zeros for an empty part.
     """
     x = _v.float_array(x, "x")

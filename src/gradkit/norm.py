@@ -327,8 +327,13 @@ def _running_factor(momentum, num_batches_tracked, has_running, training):
     return None, 0.0
 
 
-def _batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps,
-                     num_batches_tracked, out, local=True):
+def _batch_norm_args(x: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any,
+                     training: Any, momentum: Any, eps: Any, num_batches_tracked: Any,
+                     out: Any, local: bool = True
+                     ) -> tuple[FloatArray, tuple[int, int, int], Optional[FloatArray],
+                                Optional[FloatArray], Optional[FloatArray],
+                                Optional[FloatArray], Optional[NDArray[np.int64]], bool,
+                                float, float, FloatArray]:
     """The checked arguments of batch_norm: (x, (batch, channels, inner), weight, bias,
     running_mean, running_var, num_batches_tracked, training, factor, eps, y).  local:
     x is the whole batch, so one value per channel is refused here (a synchronized
@@ -478,7 +483,12 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     return dx, dweight, dbias
 
 
-def _batch_backward_args(dy, x, stats, weight, bias, out, who="batch_norm"):
+def _batch_backward_args(dy: Any, x: Any, stats: Any, weight: Any, bias: Any, out: Any,
+                         who: str = "batch_norm"
+                         ) -> tuple[FloatArray, tuple[int, int, int], FloatArray,
+                                    Optional[FloatArray], Optional[FloatArray],
+                                    Optional[FloatArray],
+                                    FloatArray, Optional[FloatArray], Optional[FloatArray]]:
     """The checked arguments and outputs of a BatchNorm backward: (x, (batch, channels,
     inner), dy, mean, rstd, weight, dx, dweight, dbias); dx is `out` when given."""
     x = _v.float_array(x, "x")

@@ -155,8 +155,8 @@ def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
 
 # ---- BatchNorm in steps (gradkit.norm's split kernels) ---------------------------------
 class BatchNormStats(NamedTuple):
-    """(count, mean, m2) per channel: the fields of gradkit.norm.BatchNormStats."""
-    count: int
+    """(n, mean, m2) per channel: the fields of gradkit.norm.BatchNormStats."""
+    n: int
     mean: np.ndarray
     m2: np.ndarray
 
