@@ -103,21 +103,41 @@ def batch_norm(object x, object weight, object bias, object y, object mean, obje
     _check(err)
 
 
+cdef struct _BnGradIn:
+    int dt
+    const void *dy
+    const void *x
+    const void *mean
+    const void *rstd
+
+
+cdef int _bn_grad_inputs(object dy, object x, object mean, object rstd, str rstd_name,
+                         Py_ssize_t batch, Py_ssize_t channels, Py_ssize_t inner,
+                         _BnGradIn *a) except -1:
+    """The arrays every BatchNorm backward reads, checked (dy and x of batch x channels
+    x inner, the saved mean and rstd), into a: their pointers and dtype code."""
+    a.dt = _float_dtype(x, "x")
+    cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
+    a.dy = _in(dy, a.dt, "dy", n)
+    a.x = _in(x, a.dt, "x", n)
+    a.mean = _in(mean, a.dt, "mean", channels)
+    a.rstd = _in(rstd, a.dt, rstd_name, channels)
+    return 0
+
+
 def batch_norm_backward(object dy, object x, object mean, object rstd, object weight,
                         object dx, object dweight, object dbias, Py_ssize_t batch,
                         Py_ssize_t channels, Py_ssize_t inner):
-    cdef int dt = _float_dtype(x, "x"), err
+    cdef _BnGradIn a
+    _bn_grad_inputs(dy, x, mean, rstd, "rstd", batch, channels, inner, &a)
+    cdef int err, dt = a.dt
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
-    cdef const void *pdy = _in(dy, dt, "dy", n)
-    cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pm = _in(mean, dt, "mean", channels)
-    cdef const void *pr = _in(rstd, dt, "rstd", channels)
     cdef const void *pw = _opt(weight, dt, "weight", channels)
     cdef void *pdx = _out(dx, dt, "dx", n)
     cdef void *pdw = _out(dweight, dt, "dweight", channels, True)
     cdef void *pdb = _out(dbias, dt, "dbias", channels, True)
     with nogil:
-        err = c.gk_batch_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, batch,
+        err = c.gk_batch_norm_backward(dt, a.dy, a.x, a.mean, a.rstd, pw, pdx, pdw, pdb, batch,
                                        channels, inner)
     _check(err)
 
@@ -203,19 +223,16 @@ def batch_norm_backward_reduce(object dy, object x, object mean, object invstd,
                                object dweight, object dbias, object sum_dy,
                                object sum_dy_xmu, Py_ssize_t batch, Py_ssize_t channels,
                                Py_ssize_t inner):
-    cdef int dt = _float_dtype(x, "x"), err
-    cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
-    cdef const void *pdy = _in(dy, dt, "dy", n)
-    cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pm = _in(mean, dt, "mean", channels)
-    cdef const void *pr = _in(invstd, dt, "invstd", channels)
+    cdef _BnGradIn a
+    _bn_grad_inputs(dy, x, mean, invstd, "invstd", batch, channels, inner, &a)
+    cdef int err, dt = a.dt
     cdef void *pdw = _out(dweight, dt, "dweight", channels, True)
     cdef void *pdb = _out(dbias, dt, "dbias", channels, True)
     cdef double *ps = _f64(sum_dy, "sum_dy", channels, True)
     cdef double *psx = _f64(sum_dy_xmu, "sum_dy_xmu", channels, True)
     with nogil:
-        err = c.gk_batch_norm_backward_reduce(dt, pdy, px, pm, pr, pdw, pdb, ps, psx, batch,
-                                              channels, inner)
+        err = c.gk_batch_norm_backward_reduce(dt, a.dy, a.x, a.mean, a.rstd, pdw, pdb, ps,
+                                              psx, batch, channels, inner)
     _check(err)
 
 
@@ -223,18 +240,16 @@ def batch_norm_backward_elemt(object dy, object x, object mean, object invstd,
                               object weight, object sum_dy, object sum_dy_xmu,
                               Py_ssize_t count, object dx, Py_ssize_t batch,
                               Py_ssize_t channels, Py_ssize_t inner):
-    cdef int dt = _float_dtype(x, "x"), err
+    cdef _BnGradIn a
+    _bn_grad_inputs(dy, x, mean, invstd, "invstd", batch, channels, inner, &a)
+    cdef int err, dt = a.dt
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
-    cdef const void *pdy = _in(dy, dt, "dy", n)
-    cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pm = _in(mean, dt, "mean", channels)
-    cdef const void *pr = _in(invstd, dt, "invstd", channels)
     cdef const void *pw = _opt(weight, dt, "weight", channels)
     cdef const double *ps = _f64(sum_dy, "sum_dy", channels)
     cdef const double *psx = _f64(sum_dy_xmu, "sum_dy_xmu", channels)
     cdef void *pdx = _out(dx, dt, "dx", n)
     with nogil:
-        err = c.gk_batch_norm_backward_elemt(dt, pdy, px, pm, pr, pw, ps, psx, count, pdx,
+        err = c.gk_batch_norm_backward_elemt(dt, a.dy, a.x, a.mean, a.rstd, pw, ps, psx, count, pdx,
                                              batch, channels, inner)
     _check(err)
 

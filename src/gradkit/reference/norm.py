@@ -98,6 +98,20 @@ def _per_channel(v, x):
     return np.reshape(v, (1, -1) + (1,) * (x.ndim - 2))
 
 
+def _update_running(running_mean, running_var, mean, m2, n, momentum, num_batches_tracked):
+    """nn.BatchNorm's bookkeeping of a training batch of n values per channel: count it,
+    and (n > 1) move the running statistics towards its mean and unbiased variance
+    m2 / (n - 1); momentum None: the cumulative average, factor 1 / count."""
+    if num_batches_tracked is not None:
+        num_batches_tracked += 1
+    factor = momentum
+    if momentum is None:
+        factor = 1.0 / float(num_batches_tracked) if num_batches_tracked is not None else 0.0
+    if running_mean is not None and n > 1:
+        running_mean[...] = (1 - factor) * running_mean + factor * mean
+        running_var[...] = (1 - factor) * running_var + factor * (m2 / (n - 1))
+
+
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
                training=True, momentum=0.1, eps=1e-5, num_batches_tracked=None, out=None):
     axes = _channel_axes(x)
@@ -111,27 +125,13 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
         else:
             mean = x.mean(axis=axes)
             var = ((x - _per_channel(mean, x)) ** 2).mean(axis=axes)
-        if num_batches_tracked is not None:
-            num_batches_tracked += 1
-        factor = momentum
-        if momentum is None:
-            factor = 1.0 / float(num_batches_tracked) if num_batches_tracked is not None else 0.0
-        if running_mean is not None and n > 1:
-            running_mean[...] = (1 - factor) * running_mean + factor * mean
-            running_var[...] = (1 - factor) * running_var + factor * var * (n / (n - 1))
+        _update_running(running_mean, running_var, mean, var * n, n, momentum,
+                        num_batches_tracked)
     else:
         mean = np.array(running_mean, copy=True)
         var = running_var
     rstd = (1 / np.sqrt(var + eps)).astype(x.dtype)
-    y = (x - _per_channel(mean, x)) * _per_channel(rstd, x)
-    if weight is not None:
-        y = y * _per_channel(weight, x)
-    if bias is not None:
-        y = y + _per_channel(bias, x)
-    y = y.astype(x.dtype)
-    if out is not None:
-        out[...] = y
-        y = out
+    y = batch_norm_elemt(x, weight, bias, mean, rstd, out=out)
     return y, NormStats(mean.astype(x.dtype), rstd)
 
 
@@ -199,14 +199,7 @@ def batch_norm_gather_stats(counts, means, m2s, running_mean=None, running_var=N
     if mean.size and n == 1:
         raise ValueError("Expected more than 1 value per channel when training")
     var = m2 / n if n else m2
-    if num_batches_tracked is not None:
-        num_batches_tracked += 1
-    factor = momentum
-    if momentum is None:
-        factor = 1.0 / float(num_batches_tracked) if num_batches_tracked is not None else 0.0
-    if running_mean is not None and n > 1:
-        running_mean[...] = (1 - factor) * running_mean + factor * mean
-        running_var[...] = (1 - factor) * running_var + factor * (m2 / (n - 1))
+    _update_running(running_mean, running_var, mean, m2, n, momentum, num_batches_tracked)
     return mean, 1 / np.sqrt(var + eps)
 
 
