@@ -712,6 +712,9 @@ from ._batch_norm_steps import (BatchNormStats, batch_norm_backward_elemt,  # no
                                 batch_norm_stats)
 from ._sync_batch_norm import sync_batch_norm, sync_batch_norm_backward  # noqa: E402
 
-__all__ += ["BatchNormStats", "batch_norm_stats", "batch_norm_merge_stats",
-            "batch_norm_gather_stats", "batch_norm_elemt", "batch_norm_backward_reduce",
-            "batch_norm_backward_elemt", "sync_batch_norm", "sync_batch_norm_backward"]
+_STEPS = ["BatchNormStats", "batch_norm_stats", "batch_norm_merge_stats",
+          "batch_norm_gather_stats", "batch_norm_elemt", "batch_norm_backward_reduce",
+          "batch_norm_backward_elemt", "sync_batch_norm", "sync_batch_norm_backward"]
+__all__ += _STEPS
+for _name in _STEPS:  # public here (documentation, pickles, reprs say gradkit.norm)
+    globals()[_name].__module__ = __name__
