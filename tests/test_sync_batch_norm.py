@@ -5,7 +5,8 @@ to the round-off of the reduction order (the ranks' partial sums and the merge),
 the same statistics and running statistics bit for bit on every rank.  Also
 nn.BatchNorm(sync=comm), comm=COMM_SELF (one rank: batch_norm bit for bit), eval mode,
 a whole batch of one value per channel, and bad input (raised on every rank before any
-collective, so the ranks stay in step).  Each launch runs every check (mpiexec costs
+collective, so the ranks stay in step), and data-parallel training of a small model
+with a synchronized BatchNorm reaching one process's parameters.  Each launch runs every check (mpiexec costs
 about a second)."""
 import pytest
 
@@ -121,6 +122,38 @@ for step in range(3):
     assert int(layer.num_batches_tracked) == step + 1
 close(layer.forward(X[lo:hi], training=False), whole.forward(X, training=False)[lo:hi],
       np.float64, 8, scale=float(np.abs(X).max()), what="nn eval")
+
+# data parallel: a small model with a synchronized BatchNorm, each rank's loss gradient
+# the whole batch's (sum / N), the parameter gradients summed over the ranks, SGD with
+# momentum: the parameters follow one process on the whole batch
+from gradkit import losses, optim
+
+
+def model(sync):
+    return nn.Sequential(nn.Linear(6, 8, rng=1, dtype=np.float64),
+                         nn.BatchNorm(8, momentum=0.2, dtype=np.float64, sync=sync),
+                         nn.ReLU(), nn.Linear(8, 3, rng=2, dtype=np.float64))
+
+
+par, one = model(comm), model(None)
+opt_par = optim.SGD(par.params, lr=0.1, momentum=0.9)
+opt_one = optim.SGD(one.params, lr=0.1, momentum=0.9)
+rng = np.random.default_rng(5)
+X, T = rng.standard_normal((sum(ROWS), 6)) * 2 + 1, rng.standard_normal((sum(ROWS), 3))
+for step in range(4):
+    _, d = losses.mse(par.forward(X[lo:hi]), T[lo:hi], reduction="sum")
+    par.backward(d / len(X))
+    for g in par.grads:
+        comm.Allreduce(MPI.IN_PLACE, g, op=MPI.SUM)
+    opt_par.step(par.grads)
+    _, d = losses.mse(one.forward(X), T, reduction="sum")
+    one.backward(d / len(X))
+    opt_one.step(one.grads)
+for p, q in zip(par.params, one.params):
+    np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-13, err_msg="data parallel")
+    same_on_all_ranks(p, "data-parallel parameters")
+close(par.forward(X[lo:hi], training=False), one.forward(X, training=False)[lo:hi],
+      np.float64, 64, what="data-parallel eval")
 
 # a whole batch of one value per channel: every rank raises (after the one collective),
 # nothing written; then the ranks are still in step
