@@ -103,24 +103,155 @@ def batch_norm(object x, object weight, object bias, object y, object mean, obje
     _check(err)
 
 
+cdef struct _BnGradIn:
+    int dt
+    const void *dy
+    const void *x
+    const void *mean
+    const void *rstd
+
+
+cdef int _bn_grad_inputs(object dy, object x, object mean, object rstd, str rstd_name,
+                         Py_ssize_t batch, Py_ssize_t channels, Py_ssize_t inner,
+                         _BnGradIn *a) except -1:
+    """The arrays every BatchNorm backward reads, checked (dy and x of batch x channels
+    x inner, the saved mean and rstd), into a: their pointers and dtype code."""
+    a.dt = _float_dtype(x, "x")
+    cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
+    a.dy = _in(dy, a.dt, "dy", n)
+    a.x = _in(x, a.dt, "x", n)
+    a.mean = _in(mean, a.dt, "mean", channels)
+    a.rstd = _in(rstd, a.dt, rstd_name, channels)
+    return 0
+
+
 def batch_norm_backward(object dy, object x, object mean, object rstd, object weight,
                         object dx, object dweight, object dbias, Py_ssize_t batch,
                         Py_ssize_t channels, Py_ssize_t inner):
-    cdef int dt = _float_dtype(x, "x"), err
+    cdef _BnGradIn a
+    _bn_grad_inputs(dy, x, mean, rstd, "rstd", batch, channels, inner, &a)
+    cdef int err, dt = a.dt
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
-    cdef const void *pdy = _in(dy, dt, "dy", n)
-    cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pm = _in(mean, dt, "mean", channels)
-    cdef const void *pr = _in(rstd, dt, "rstd", channels)
     cdef const void *pw = _opt(weight, dt, "weight", channels)
     cdef void *pdx = _out(dx, dt, "dx", n)
     cdef void *pdw = _out(dweight, dt, "dweight", channels, True)
     cdef void *pdb = _out(dbias, dt, "dbias", channels, True)
     with nogil:
-        err = c.gk_batch_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, batch,
+        err = c.gk_batch_norm_backward(dt, a.dy, a.x, a.mean, a.rstd, pw, pdx, pdw, pdb, batch,
                                        channels, inner)
     _check(err)
 
+
+
+# ---- BatchNorm in steps (a synchronized BatchNorm) -----------------------------------
+cdef inline double *_f64(object a, str name, Py_ssize_t size, bint writable=False) except? NULL:
+    """A float64 array of `size` elements (statistics and sums are float64 whatever the
+    data type)."""
+    return <double *>_array(a, cnp.NPY_FLOAT64, name, size, writable)
+
+
+cdef inline int64_t *_counts(object counts, Py_ssize_t parts) except? NULL:
+    return <int64_t *>_array(counts, cnp.NPY_INT64, "counts", parts)
+
+
+def batch_norm_stats(object x, object mean, object m2, Py_ssize_t batch,
+                     Py_ssize_t channels, Py_ssize_t inner):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef const void *px = _in(x, dt, "x", _prod(_prod(batch, channels), inner))
+    cdef double *pm = _f64(mean, "mean", channels, True)
+    cdef double *pq = _f64(m2, "m2", channels, True)
+    with nogil:
+        err = c.gk_batch_norm_stats(dt, px, pm, pq, batch, channels, inner)
+    _check(err)
+
+
+def batch_norm_merge_stats(object counts, object means, object m2s, object mean,
+                           object m2, Py_ssize_t parts, Py_ssize_t channels):
+    """The merged count (an int); mean and m2 written."""
+    cdef Py_ssize_t n = _prod(parts, channels)
+    cdef const int64_t *pc = _counts(counts, parts)
+    cdef const double *pms = _f64(means, "means", n)
+    cdef const double *pqs = _f64(m2s, "m2s", n)
+    cdef double *pm = _f64(mean, "mean", channels, True)
+    cdef double *pq = _f64(m2, "m2", channels, True)
+    cdef int64_t count = 0
+    cdef int err
+    with nogil:
+        err = c.gk_batch_norm_merge_stats(pc, pms, pqs, parts, channels, &count, pm, pq)
+    _check(err)
+    return count
+
+
+def batch_norm_gather_stats(object counts, object means, object m2s, object running_mean,
+                            object running_var, object mean, object invstd,
+                            Py_ssize_t parts, Py_ssize_t channels, double momentum,
+                            double eps):
+    """running_mean/running_var: both None or both of one float dtype."""
+    cdef int dt = GK_DTYPE_F64 if running_mean is None else _float_dtype(running_mean,
+                                                                        "running_mean")
+    cdef Py_ssize_t n = _prod(parts, channels)
+    cdef const int64_t *pc = _counts(counts, parts)
+    cdef const double *pms = _f64(means, "means", n)
+    cdef const double *pqs = _f64(m2s, "m2s", n)
+    cdef void *prm = _out(running_mean, dt, "running_mean", channels, True)
+    cdef void *prv = _out(running_var, dt, "running_var", channels, True)
+    cdef double *pm = _f64(mean, "mean", channels, True)
+    cdef double *pr = _f64(invstd, "invstd", channels, True)
+    cdef int err
+    with nogil:
+        err = c.gk_batch_norm_gather_stats(dt, pc, pms, pqs, parts, channels, prm, prv,
+                                           momentum, eps, pm, pr)
+    _check(err)
+
+
+def batch_norm_elemt(object x, object weight, object bias, object mean, object invstd,
+                     object y, Py_ssize_t batch, Py_ssize_t channels, Py_ssize_t inner):
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
+    cdef const void *px = _in(x, dt, "x", n)
+    cdef const void *pw = _opt(weight, dt, "weight", channels)
+    cdef const void *pb = _opt(bias, dt, "bias", channels)
+    cdef const double *pm = _f64(mean, "mean", channels)
+    cdef const double *pr = _f64(invstd, "invstd", channels)
+    cdef void *py = _out(y, dt, "y", n)
+    with nogil:
+        err = c.gk_batch_norm_elemt(dt, px, pw, pb, pm, pr, py, batch, channels, inner)
+    _check(err)
+
+
+def batch_norm_backward_reduce(object dy, object x, object mean, object invstd,
+                               object dweight, object dbias, object sum_dy,
+                               object sum_dy_xmu, Py_ssize_t batch, Py_ssize_t channels,
+                               Py_ssize_t inner):
+    cdef _BnGradIn a
+    _bn_grad_inputs(dy, x, mean, invstd, "invstd", batch, channels, inner, &a)
+    cdef int err, dt = a.dt
+    cdef void *pdw = _out(dweight, dt, "dweight", channels, True)
+    cdef void *pdb = _out(dbias, dt, "dbias", channels, True)
+    cdef double *ps = _f64(sum_dy, "sum_dy", channels, True)
+    cdef double *psx = _f64(sum_dy_xmu, "sum_dy_xmu", channels, True)
+    with nogil:
+        err = c.gk_batch_norm_backward_reduce(dt, a.dy, a.x, a.mean, a.rstd, pdw, pdb, ps,
+                                              psx, batch, channels, inner)
+    _check(err)
+
+
+def batch_norm_backward_elemt(object dy, object x, object mean, object invstd,
+                              object weight, object sum_dy, object sum_dy_xmu,
+                              Py_ssize_t count, object dx, Py_ssize_t batch,
+                              Py_ssize_t channels, Py_ssize_t inner):
+    cdef _BnGradIn a
+    _bn_grad_inputs(dy, x, mean, invstd, "invstd", batch, channels, inner, &a)
+    cdef int err, dt = a.dt
+    cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
+    cdef const void *pw = _opt(weight, dt, "weight", channels)
+    cdef const double *ps = _f64(sum_dy, "sum_dy", channels)
+    cdef const double *psx = _f64(sum_dy_xmu, "sum_dy_xmu", channels)
+    cdef void *pdx = _out(dx, dt, "dx", n)
+    with nogil:
+        err = c.gk_batch_norm_backward_elemt(dt, a.dy, a.x, a.mean, a.rstd, pw, ps, psx, count, pdx,
+                                             batch, channels, inner)
+    _check(err)
 
 # ---- fast paths ---------------------------------------------------------------------
 # The whole of layer_norm / rms_norm for the common call -- C-contiguous, aligned arrays

@@ -199,6 +199,7 @@ def _norm_calls():
     xb, dyb = arr(6, 3, 4, offset=2.0), arr(6, 3, 4, seed=5)
     wb, bb = arr(3, seed=6), arr(3, seed=7)
     _, bs = norm.batch_norm(xb)
+    parts = arr(3, 3, seed=8) ** 2
     fl = norm.add_dropout_layer_norm(x, dy, w, b, p=0.3, rng=5)
     fr = norm.add_dropout_rms_norm(x, dy, w, p=0.3, rng=5)
 
@@ -227,6 +228,28 @@ def _norm_calls():
         "gradkit.norm.batch_norm_backward": lambda: V(norm.batch_norm_backward, dyb.copy(),
                                                       xb.copy(), bs, wb.copy(),
                                                       out=np.zeros_like(xb)),
+        "gradkit.norm.batch_norm_stats": lambda: V(norm.batch_norm_stats, xb.copy()),
+        "gradkit.norm.batch_norm_merge_stats": lambda: V(
+            norm.batch_norm_merge_stats, np.array([24, 0, 5]), parts.copy(), parts.copy()),
+        "gradkit.norm.batch_norm_gather_stats": lambda: V(
+            norm.batch_norm_gather_stats, np.array([24, 0, 5]), parts.copy(), parts.copy(),
+            np.zeros(3, F), np.ones(3, F), num_batches_tracked=np.zeros((), np.int64),
+            ok={"num_batches_tracked": {"int64"}}),
+        "gradkit.norm.batch_norm_elemt": lambda: V(
+            norm.batch_norm_elemt, xb.copy(), wb.copy(), bb.copy(), bs.mean.copy(),
+            bs.rstd.copy(), out=np.zeros_like(xb)),
+        "gradkit.norm.batch_norm_backward_reduce": lambda: V(
+            norm.batch_norm_backward_reduce, dyb.copy(), xb.copy(), bs.mean.copy(),
+            bs.rstd.copy(), wb.copy()),
+        "gradkit.norm.batch_norm_backward_elemt": lambda: V(
+            norm.batch_norm_backward_elemt, dyb.copy(), xb.copy(), bs.mean.copy(),
+            bs.rstd.copy(), wb.copy(), np.arange(3.0), np.arange(3.0), 30,
+            out=np.zeros_like(xb)),
+        # eval mode: local, no communicator needed; training runs the same checks
+        # (_batch_norm_args) before its collective
+        "gradkit.norm.sync_batch_norm": lambda: V(
+            norm.sync_batch_norm, xb.copy(), wb.copy(), bb.copy(), np.zeros(3, F),
+            np.ones(3, F), training=False, out=np.zeros_like(xb)),
         "gradkit.norm.add_dropout_layer_norm": fused_fwd(norm.add_dropout_layer_norm, w, b),
         "gradkit.norm.add_dropout_rms_norm": fused_fwd(norm.add_dropout_rms_norm, w),
         "gradkit.norm.add_dropout_layer_norm_backward": lambda: V(
@@ -584,6 +607,7 @@ _NO_ARRAYS_REASONS = {
         "gradkit.set_num_threads", "gradkit.num_threads", "gradkit.set_cache_limit",
         "gradkit.cache_info", "gradkit.set_stream_threshold",
         "gradkit.norm.NormStats",       # a NamedTuple record, checked where it is used
+        "gradkit.norm.BatchNormStats",  # likewise
         "gradkit.random.Generator", "gradkit.random.Generator.spawn",
         "gradkit.random.Generator.get_state", "gradkit.random.Generator.set_state",
         "gradkit.random.as_generator", "gradkit.random.default_generator",
@@ -598,6 +622,9 @@ _NO_ARRAYS_REASONS = {
         "gradkit.quant.QuantizedWeight.load",     # a file, checked by np.load
         "gradkit.nn.QuantLinear.from_linear",     # a layer and a QuantizedWeight
         "gradkit.nn.QuantLinear.backward",        # inference only: always RuntimeError
+    ],
+    "a collective (MPI): swept under mpiexec in tests/test_sync_batch_norm.py": [
+        "gradkit.norm.sync_batch_norm_backward",
     ],
     "abstract base: swept through every subclass": [
         "gradkit.optim.Optimizer", "gradkit.optim.Optimizer.step",

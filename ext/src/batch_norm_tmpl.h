@@ -79,6 +79,19 @@ GK_INLINE void gk_bn_expand(void *a, const size_t es, gk_index C, gk_index inner
     for (gk_index r = 1; r < R; ++r)
         __builtin_memcpy(p + r * K * es, p, (size_t)K * es);
 }
+
+/* Chan's merge (reduce.h) of `parts` per-channel (count, mean, M2), part p's channel c
+ * at p C + c, in part order into (mean, m2); empty parts are skipped, so one non-empty
+ * part comes through exactly.  Returns the total count. */
+static gk_index gk_bn_merge(const int64_t *counts, const double *means, const double *m2s,
+                            gk_index parts, gk_index C, double *mean, double *m2)
+{
+    gk_index n = 0;
+    for (gk_index c = 0; c < C; ++c) mean[c] = m2[c] = 0.0;
+    for (gk_index p = 0; p < parts; ++p)
+        gk_chan_fold(&n, mean, m2, (gk_index)counts[p], means + p * C, m2s + p * C, C);
+    return n;
+}
 #endif
 
 /* Per-channel constants of the output pass, one entry per column in the column path. */
@@ -239,6 +252,50 @@ GK_INLINE void GK_T(bn_apply)(const int grad, const T *dy, const T *x, T *out, g
 
 /* ---- forward ------------------------------------------------------------------------ */
 
+/* Per-channel mean and M2 of x (N inner > 0 values per channel) into cmean, cm2: the
+ * means are taken relative to a pivot per channel, its first value (see bn_col_stats),
+ * which is added back at the end. */
+static void GK_T(bn_moments)(const T *x, gk_index N, gk_index C, gk_index inner,
+                             GK_T(bn_work) *wk, double *cmean, double *cm2)
+{
+    for (gk_index c = 0; c < C; ++c) wk->ref[c] = (double)x[c * inner];
+    GK_T(bn_reduce)(0, NULL, x, N, C, inner, wk, cmean, cm2);
+    for (gk_index c = 0; c < C; ++c) cmean[c] += (double)x[c * inner];
+}
+
+/* Training mode, channel c of a batch of `count` values per channel with mean m and
+ * M2 m2 (0 and 0 when empty): 1 / sqrt(var + eps) with the biased variance; the
+ * running statistics (if any) move towards the mean and the unbiased variance.  An
+ * empty batch leaves them alone, as torch does (count 1 is refused before this). */
+GK_INLINE double GK_T(bn_train_rstd)(gk_index count, double m, double m2, double eps,
+                                     T *running_mean, T *running_var, gk_index c,
+                                     double momentum)
+{
+    double var = count > 0 ? m2 / (double)count : 0.0;
+    if (running_mean && count > 1) {
+        double unbiased = m2 / (double)(count - 1);
+        running_mean[c] = (T)((1.0 - momentum) * (double)running_mean[c] + momentum * m);
+        running_var[c] = (T)((1.0 - momentum) * (double)running_var[c] + momentum * unbiased);
+    }
+    return 1.0 / sqrt(var + eps);
+}
+
+/* The output pass y = (x - m) r w + b with per-channel m and r in double (the mean
+ * split in two, see the top of this file). */
+static void GK_T(bn_normalize)(const T *x, const T *w, const T *b, const double *m,
+                               const double *r, T *y, gk_index N, gk_index C,
+                               gk_index inner, GK_T(bn_coef) cf)
+{
+    for (gk_index c = 0; c < C; ++c) {
+        cf.mh[c] = (T)m[c];
+        cf.ml[c] = (T)(m[c] - (double)cf.mh[c]);
+        cf.s[c] = (T)(w ? r[c] * (double)w[c] : r[c]);
+        cf.b[c] = b ? b[c] : (T)0;
+    }
+    if (N * inner > 0)
+        GK_T(bn_apply)(0, NULL, x, y, N, C, inner, cf);
+}
+
 static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean, T *rstd,
                                 T *running_mean, T *running_var, gk_index N, gk_index C,
                                 gk_index inner, int training, double momentum, double eps)
@@ -248,44 +305,65 @@ static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mea
     GK_T(bn_work) wk;
     void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
     if (!buf) return GK_ENOMEM;
-    double *cmean = wk.stat, *cm2 = wk.stat + C;
-    GK_T(bn_coef) cf = wk.cf;
-    if (training && count > 0) {
-        /* means relative to a pivot per channel, its first value (see bn_col_stats) */
-        for (gk_index c = 0; c < C; ++c) wk.ref[c] = (double)x[c * inner];
-        GK_T(bn_reduce)(0, NULL, x, N, C, inner, &wk, cmean, cm2);
-        for (gk_index c = 0; c < C; ++c) cmean[c] += (double)x[c * inner];
-    }
+    double *cmean = wk.stat, *cr = wk.stat + C;   /* the channel's m2, then its rstd */
+    if (training && count > 0)
+        GK_T(bn_moments)(x, N, C, inner, &wk, cmean, cr);
     for (gk_index c = 0; c < C; ++c) {
-        double m, r;
         if (training) {
-            m = count > 0 ? cmean[c] : 0.0;
-            double var = count > 0 ? cm2[c] / (double)count : 0.0;
-            r = 1.0 / sqrt(var + eps);
-            /* running stats: an empty batch leaves them alone, as torch does */
-            if (running_mean && count > 1) {
-                double unbiased = cm2[c] / (double)(count - 1);
-                running_mean[c] = (T)((1.0 - momentum) * (double)running_mean[c] + momentum * m);
-                running_var[c] = (T)((1.0 - momentum) * (double)running_var[c] + momentum * unbiased);
-            }
+            if (count == 0) cmean[c] = cr[c] = 0.0;
+            cr[c] = GK_T(bn_train_rstd)(count, cmean[c], cr[c], eps, running_mean,
+                                        running_var, c, momentum);
         } else {
-            m = (double)running_mean[c];
-            r = 1.0 / sqrt((double)running_var[c] + eps);
+            cmean[c] = (double)running_mean[c];
+            cr[c] = 1.0 / sqrt((double)running_var[c] + eps);
         }
-        if (mean) mean[c] = (T)m;
-        if (rstd) rstd[c] = (T)r;
-        cf.mh[c] = (T)m;
-        cf.ml[c] = (T)(m - (double)cf.mh[c]);
-        cf.s[c] = (T)(w ? r * (double)w[c] : r);
-        cf.b[c] = b ? b[c] : (T)0;
+        if (mean) mean[c] = (T)cmean[c];
+        if (rstd) rstd[c] = (T)cr[c];
     }
-    if (count > 0)
-        GK_T(bn_apply)(0, NULL, x, y, N, C, inner, cf);
+    GK_T(bn_normalize)(x, w, b, cmean, cr, y, N, C, inner, wk.cf);
     gk_scratch_done(buf, wk.owned);
     return GK_OK;
 }
 
 /* ---- backward ----------------------------------------------------------------------- */
+
+/* sum dy and sum dy (x - mean) per channel (N inner > 0), mean the saved one (a T) */
+static void GK_T(bn_grad_sums)(const T *dy, const T *x, const T *mean, gk_index N,
+                               gk_index C, gk_index inner, GK_T(bn_work) *wk,
+                               double *sdy, double *sdyx)
+{
+    for (gk_index c = 0; c < C; ++c) wk->ref[c] = (double)mean[c];
+    GK_T(bn_reduce)(1, dy, x, N, C, inner, wk, sdy, sdyx);
+}
+
+/* dw = r sum dy (x - m) (= sum dy xhat), db = sum dy, either may be NULL */
+GK_INLINE void GK_T(bn_param_grads)(const T *rstd, const double *sdy, const double *sdyx,
+                                    T *dw, T *db, gk_index C)
+{
+    for (gk_index c = 0; c < C; ++c) {
+        if (dw) dw[c] = (T)((double)rstd[c] * sdyx[c]);
+        if (db) db[c] = (T)sdy[c];
+    }
+}
+
+/* dx = w r (dy - mean(dy) - xhat mean(dy xhat)) with xhat = (x - m) r and the means
+ * over `count` values per channel (all the ranks' in a synchronized BatchNorm):
+ * k = w r, b = mean(dy), s = r^2 mean(dy (x - m)); m is the saved mean, already a T */
+static void GK_T(bn_grad_input)(const T *dy, const T *x, const T *mean, const T *rstd,
+                                const T *w, const double *sdy, const double *sdyx,
+                                gk_index count, T *dx, gk_index N, gk_index C,
+                                gk_index inner, GK_T(bn_coef) cf)
+{
+    double inv = 1.0 / (double)count;
+    for (gk_index c = 0; c < C; ++c) {
+        double r = (double)rstd[c];
+        cf.mh[c] = mean[c];
+        cf.k[c] = (T)(w ? (double)w[c] * r : r);
+        cf.b[c] = (T)(sdy[c] * inv);
+        cf.s[c] = (T)(r * r * (sdyx[c] * inv));
+    }
+    GK_T(bn_apply)(1, dy, x, dx, N, C, inner, cf);
+}
 
 static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T *rstd,
                                 const T *w, T *dx, T *dw, T *db, gk_index N, gk_index C,
@@ -304,22 +382,90 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
     void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
     if (!buf) return GK_ENOMEM;
     double *sdy = wk.stat, *sdyx = wk.stat + C;
-    GK_T(bn_coef) cf = wk.cf;
-    for (gk_index c = 0; c < C; ++c) wk.ref[c] = (double)mean[c];
-    GK_T(bn_reduce)(1, dy, x, N, C, inner, &wk, sdy, sdyx);
-    /* dx = w r (dy - mean(dy) - xhat mean(dy xhat)) with xhat = (x - m) r:
-     * k = w r, b = mean(dy), s = r^2 mean(dy (x - m)); m is the saved mean, already a T */
-    double inv = 1.0 / (double)count;
-    for (gk_index c = 0; c < C; ++c) {
-        double r = (double)rstd[c];
-        if (dw) dw[c] = (T)(r * sdyx[c]);
-        if (db) db[c] = (T)sdy[c];
-        cf.mh[c] = mean[c];
-        cf.k[c] = (T)(w ? (double)w[c] * r : r);
-        cf.b[c] = (T)(sdy[c] * inv);
-        cf.s[c] = (T)(r * r * (sdyx[c] * inv));
+    GK_T(bn_grad_sums)(dy, x, mean, N, C, inner, &wk, sdy, sdyx);
+    GK_T(bn_param_grads)(rstd, sdy, sdyx, dw, db, C);
+    GK_T(bn_grad_input)(dy, x, mean, rstd, w, sdy, sdyx, count, dx, N, C, inner, wk.cf);
+    gk_scratch_done(buf, wk.owned);
+    return GK_OK;
+}
+
+/* ---- the split kernels of a synchronized BatchNorm ------------------------------------
+ * The steps of batch_norm_fwd / batch_norm_bwd one by one, so that the per-channel
+ * statistics and sums can be combined across processes between them (norm.h).  Each
+ * does what its part of the one-process kernel does, with the same code. */
+
+static int GK_T(batch_norm_stats)(const T *x, double *mean, double *m2, gk_index N,
+                                  gk_index C, gk_index inner)
+{
+    if (C == 0) return GK_OK;
+    if (N * inner == 0) {
+        for (gk_index c = 0; c < C; ++c) mean[c] = m2[c] = 0.0;
+        return GK_OK;
     }
-    GK_T(bn_apply)(1, dy, x, dx, N, C, inner, cf);
+    GK_T(bn_work) wk;
+    void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
+    if (!buf) return GK_ENOMEM;
+    GK_T(bn_moments)(x, N, C, inner, &wk, mean, m2);
+    gk_scratch_done(buf, wk.owned);
+    return GK_OK;
+}
+
+/* merged (count, mean, M2) of the parts, then mean and rstd as batch_norm_fwd: invstd
+ * holds the merged M2 until it is replaced by the rstd */
+static void GK_T(batch_norm_gather)(const int64_t *counts, const double *means,
+                                    const double *m2s, gk_index parts, gk_index C,
+                                    T *running_mean, T *running_var, double momentum,
+                                    double eps, double *mean, double *invstd)
+{
+    gk_index count = gk_bn_merge(counts, means, m2s, parts, C, mean, invstd);
+    for (gk_index c = 0; c < C; ++c)
+        invstd[c] = GK_T(bn_train_rstd)(count, mean[c], invstd[c], eps, running_mean,
+                                        running_var, c, momentum);
+}
+
+static int GK_T(batch_norm_elemt)(const T *x, const T *w, const T *b, const double *mean,
+                                  const double *invstd, T *y, gk_index N, gk_index C,
+                                  gk_index inner)
+{
+    if (C == 0 || N * inner == 0) return GK_OK;
+    GK_T(bn_work) wk;
+    void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
+    if (!buf) return GK_ENOMEM;
+    GK_T(bn_normalize)(x, w, b, mean, invstd, y, N, C, inner, wk.cf);
+    gk_scratch_done(buf, wk.owned);
+    return GK_OK;
+}
+
+static int GK_T(batch_norm_backward_reduce)(const T *dy, const T *x, const T *mean,
+                                            const T *rstd, T *dw, T *db, double *sum_dy,
+                                            double *sum_dy_xmu, gk_index N, gk_index C,
+                                            gk_index inner)
+{
+    if (C == 0) return GK_OK;
+    if (N * inner == 0) {
+        for (gk_index c = 0; c < C; ++c) sum_dy[c] = sum_dy_xmu[c] = 0.0;
+    } else {
+        GK_T(bn_work) wk;
+        void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
+        if (!buf) return GK_ENOMEM;
+        GK_T(bn_grad_sums)(dy, x, mean, N, C, inner, &wk, sum_dy, sum_dy_xmu);
+        gk_scratch_done(buf, wk.owned);
+    }
+    GK_T(bn_param_grads)(rstd, sum_dy, sum_dy_xmu, dw, db, C);
+    return GK_OK;
+}
+
+static int GK_T(batch_norm_backward_elemt)(const T *dy, const T *x, const T *mean,
+                                           const T *rstd, const T *w, const double *sum_dy,
+                                           const double *sum_dy_xmu, gk_index count, T *dx,
+                                           gk_index N, gk_index C, gk_index inner)
+{
+    if (C == 0 || N * inner == 0) return GK_OK;
+    GK_T(bn_work) wk;
+    void *buf = GK_T(bn_scratch)(N, C, inner, &wk);
+    if (!buf) return GK_ENOMEM;
+    GK_T(bn_grad_input)(dy, x, mean, rstd, w, sum_dy, sum_dy_xmu, count, dx, N, C, inner,
+                        wk.cf);
     gk_scratch_done(buf, wk.owned);
     return GK_OK;
 }

@@ -12,5 +12,9 @@
     GK_KERNEL(layer_norm_fwd, SFX) GK_KERNEL(layer_norm_bwd, SFX) \
     GK_KERNEL(rms_norm_fwd, SFX) GK_KERNEL(rms_norm_bwd, SFX) \
     GK_KERNEL(batch_norm_fwd, SFX) GK_KERNEL(batch_norm_bwd, SFX) \
-    GK_KERNEL(add_dropout_norm_fwd, SFX) GK_KERNEL(add_dropout_norm_bwd, SFX)
-GK_DEFINE_ISA_TABLE(norm, GK_NORM_ENTRIES, );
+    GK_KERNEL(add_dropout_norm_fwd, SFX) GK_KERNEL(add_dropout_norm_bwd, SFX) \
+    GK_KERNEL(batch_norm_stats, SFX) GK_KERNEL(batch_norm_gather, SFX) \
+    GK_KERNEL(batch_norm_elemt, SFX) GK_KERNEL(batch_norm_backward_reduce, SFX) \
+    GK_KERNEL(batch_norm_backward_elemt, SFX)
+#define GK_NORM_COMMON .batch_norm_merge = gk_bn_merge,
+GK_DEFINE_ISA_TABLE(norm, GK_NORM_ENTRIES, GK_NORM_COMMON);

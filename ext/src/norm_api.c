@@ -232,3 +232,120 @@ int gk_batch_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
 
 GK_DEFINE_BATCH_NORM(float, f32)
 GK_DEFINE_BATCH_NORM(double, f64)
+
+/* ---- BatchNorm in steps ----------------------------------------------------------- */
+#define GK_CHECK_BN_SHAPE(batch, channels, inner) \
+    GK_CHECK_SIZE(batch); \
+    GK_CHECK_SIZE(channels); \
+    GK_CHECK_SIZE(inner)
+
+/* parts of per-channel statistics: the arrays, and every count >= 0 */
+static int check_bn_parts(const int64_t *counts, const double *means, const double *m2s,
+                          gk_index parts, gk_index channels)
+{
+    GK_CHECK_SIZE(parts);
+    GK_CHECK_SIZE(channels);
+    GK_CHECK_PTR_IF(parts > 0, counts);
+    GK_CHECK_PTR_IF(parts * channels > 0, means);
+    GK_CHECK_PTR_IF(parts * channels > 0, m2s);
+    for (gk_index p = 0; p < parts; ++p)
+        GK_CHECK_VALUE(counts[p] >= 0, counts);
+    return GK_OK;
+}
+
+int gk_batch_norm_merge_stats(const int64_t *counts, const double *means, const double *m2s,
+                              gk_index parts, gk_index channels, int64_t *count,
+                              double *mean, double *m2)
+{
+    GK_RETURN_IF(check_bn_parts(counts, means, m2s, parts, channels));
+    GK_CHECK_PTR(count);
+    GK_CHECK_PTR_IF(channels > 0, mean);
+    GK_CHECK_PTR_IF(channels > 0, m2);
+    *count = (int64_t)norm_table()->batch_norm_merge(counts, means, m2s, parts, channels,
+                                                     mean, m2);
+    return GK_OK;
+}
+
+#define GK_DEFINE_BATCH_NORM_STEPS(T, SFX) \
+int gk_batch_norm_stats_##SFX(const T *x, double *mean, double *m2, gk_index batch, \
+                              gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_BN_SHAPE(batch, channels, inner); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
+    GK_CHECK_PTR_IF(channels > 0, mean); \
+    GK_CHECK_PTR_IF(channels > 0, m2); \
+    return norm_table()->batch_norm_stats_##SFX(x, mean, m2, batch, channels, inner); \
+} \
+int gk_batch_norm_gather_stats_##SFX(const int64_t *counts, const double *means, \
+                                     const double *m2s, gk_index parts, gk_index channels, \
+                                     T *running_mean, T *running_var, double momentum, \
+                                     double eps, double *mean, double *invstd) \
+{ \
+    GK_RETURN_IF(check_bn_parts(counts, means, m2s, parts, channels)); \
+    GK_CHECK_EPS(eps); \
+    GK_CHECK_PTR_IF(channels > 0, mean); \
+    GK_CHECK_PTR_IF(channels > 0, invstd); \
+    GK_CHECK_PTR_IF(running_mean != NULL, running_var); \
+    GK_CHECK_PTR_IF(running_var != NULL, running_mean); \
+    GK_CHECK_VALUE(!running_mean || (momentum >= 0.0 && momentum <= 1.0), momentum); \
+    int64_t total = 0; \
+    for (gk_index p = 0; p < parts; ++p) total += counts[p]; \
+    /* one value per channel: no variance to normalize with (as gk_batch_norm) */ \
+    GK_CHECK(channels == 0 || total != 1, GK_EVALUE, counts); \
+    norm_table()->batch_norm_gather_##SFX(counts, means, m2s, parts, channels, \
+                                          running_mean, running_var, momentum, eps, mean, \
+                                          invstd); \
+    return GK_OK; \
+} \
+int gk_batch_norm_elemt_##SFX(const T *x, const T *weight, const T *bias, \
+                              const double *mean, const double *invstd, T *y, \
+                              gk_index batch, gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_BN_SHAPE(batch, channels, inner); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, y); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, mean); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, invstd); \
+    return norm_table()->batch_norm_elemt_##SFX(x, weight, bias, mean, invstd, y, batch, \
+                                                channels, inner); \
+} \
+int gk_batch_norm_backward_reduce_##SFX(const T *dy, const T *x, const T *mean, \
+                                        const T *rstd, T *dweight, T *dbias, \
+                                        double *sum_dy, double *sum_dy_xmu, \
+                                        gk_index batch, gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_BN_SHAPE(batch, channels, inner); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, dy); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, mean); \
+    GK_CHECK_PTR_IF(channels > 0 && (batch * inner > 0 || dweight), rstd); \
+    GK_CHECK_PTR_IF(channels > 0, sum_dy); \
+    GK_CHECK_PTR_IF(channels > 0, sum_dy_xmu); \
+    return norm_table()->batch_norm_backward_reduce_##SFX(dy, x, mean, rstd, dweight, \
+                                                          dbias, sum_dy, sum_dy_xmu, \
+                                                          batch, channels, inner); \
+} \
+int gk_batch_norm_backward_elemt_##SFX(const T *dy, const T *x, const T *mean, \
+                                       const T *rstd, const T *weight, \
+                                       const double *sum_dy, const double *sum_dy_xmu, \
+                                       gk_index count, T *dx, gk_index batch, \
+                                       gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_BN_SHAPE(batch, channels, inner); \
+    /* the whole batch holds at least this part */ \
+    GK_CHECK_VALUE(count >= batch * inner, count); \
+    gk_index n = batch * channels * inner; \
+    GK_CHECK_PTR_IF(n > 0, dy); \
+    GK_CHECK_PTR_IF(n > 0, x); \
+    GK_CHECK_PTR_IF(n > 0, dx); \
+    GK_CHECK_PTR_IF(n > 0, mean); \
+    GK_CHECK_PTR_IF(n > 0, rstd); \
+    GK_CHECK_PTR_IF(n > 0, sum_dy); \
+    GK_CHECK_PTR_IF(n > 0, sum_dy_xmu); \
+    return norm_table()->batch_norm_backward_elemt_##SFX(dy, x, mean, rstd, weight, \
+                                                         sum_dy, sum_dy_xmu, count, dx, \
+                                                         batch, channels, inner); \
+}
+
+GK_DEFINE_BATCH_NORM_STEPS(float, f32)
+GK_DEFINE_BATCH_NORM_STEPS(double, f64)

@@ -40,11 +40,32 @@ typedef struct {
                                       const T *mean, const T *rstd, const T *w, \
                                       const unsigned char *bits, T *dx, T *dres, T *dw, \
                                       T *db, gk_index rows, gk_index cols, \
-                                      const gk_fused_drop *d);
+                                      const gk_fused_drop *d); \
+    int (*batch_norm_stats_##SFX)(const T *x, double *mean, double *m2, gk_index batch, \
+                                  gk_index channels, gk_index inner); \
+    void (*batch_norm_gather_##SFX)(const int64_t *counts, const double *means, \
+                                    const double *m2s, gk_index parts, gk_index channels, \
+                                    T *running_mean, T *running_var, double momentum, \
+                                    double eps, double *mean, double *invstd); \
+    int (*batch_norm_elemt_##SFX)(const T *x, const T *w, const T *b, const double *mean, \
+                                  const double *invstd, T *y, gk_index batch, \
+                                  gk_index channels, gk_index inner); \
+    int (*batch_norm_backward_reduce_##SFX)(const T *dy, const T *x, const T *mean, \
+                                            const T *rstd, T *dw, T *db, double *sum_dy, \
+                                            double *sum_dy_xmu, gk_index batch, \
+                                            gk_index channels, gk_index inner); \
+    int (*batch_norm_backward_elemt_##SFX)(const T *dy, const T *x, const T *mean, \
+                                           const T *rstd, const T *w, \
+                                           const double *sum_dy, const double *sum_dy_xmu, \
+                                           gk_index count, T *dx, gk_index batch, \
+                                           gk_index channels, gk_index inner);
 
 typedef struct {
     GK_NORM_SIGS(float, f32)
     GK_NORM_SIGS(double, f64)
+    gk_index (*batch_norm_merge)(const int64_t *counts, const double *means,
+                                 const double *m2s, gk_index parts, gk_index channels,
+                                 double *mean, double *m2);
 } gk_norm_table;
 
 #endif

@@ -11,21 +11,6 @@ static gk_index pp_chunk_rows(gk_index cols)
     return r < 1 ? 1 : r;
 }
 
-/* Chan's merge (reduce.h) of group b (n_b rows, mean_b, m2_b) into group a, counting
- * the rows; group a may start empty (its arrays unset). */
-static void pp_chan_fold(gk_index *n_a, double *GK_RESTRICT mean_a, double *GK_RESTRICT m2_a,
-                         gk_index n_b, const double *GK_RESTRICT mean_b,
-                         const double *GK_RESTRICT m2_b, gk_index cols)
-{
-    if (n_b == 0) return;
-    if (*n_a == 0) {
-        for (gk_index j = 0; j < cols; ++j) mean_a[j] = mean_b[j], m2_a[j] = m2_b[j];
-    } else {
-        gk_chan_merge(cols, (double)*n_a, (double)n_b, mean_a, m2_a, mean_b, m2_b, 1);
-    }
-    *n_a += n_b;
-}
-
 /* The same merge for a lower scatter matrix s (cols x cols) instead of M2: the mean as
  * in gk_chan_merge, s_a += (n_a n_b / n) d d^T (s_b is added by the caller). */
 static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_index n_b,

@@ -51,14 +51,14 @@ static int GK_T(col_moments)(const T *x, gk_index rows, gk_index cols, double *m
                     cm2[j] += d * d;
                 }
             }
-            pp_chan_fold(&n_t, tm, tm2, n_c, cm, cm2, cols);
+            gk_chan_fold(&n_t, tm, tm2, n_c, cm, cm2, cols);
         }
         count[k] = n_t;
     }
     gk_index n = 0;
     for (gk_index k = 0; k < ntask; ++k) {
         double *tm = scratch + 4 * cols * k;
-        pp_chan_fold(&n, mean, m2, count[k], tm, tm + cols, cols);
+        gk_chan_fold(&n, mean, m2, count[k], tm, tm + cols, cols);
     }
     free(scratch);
     free(count);

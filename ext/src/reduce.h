@@ -232,6 +232,23 @@ GK_INLINE void gk_merge_pair(const int chan, gk_index w, double na, double nb,
         gk_sum_merge(w, a0, a1, b0, b1, sb);
 }
 
+/* Chan's merge of group b (n_b values, mean_b, m2_b) into group a, counting the
+ * values: an empty b is skipped and an empty a takes b's statistics as they are (so a
+ * single group comes through exactly, infinities included). */
+GK_INLINE void gk_chan_fold(gk_index *n_a, double *GK_RESTRICT mean_a,
+                            double *GK_RESTRICT m2_a, gk_index n_b,
+                            const double *GK_RESTRICT mean_b,
+                            const double *GK_RESTRICT m2_b, gk_index cols)
+{
+    if (n_b == 0) return;
+    if (*n_a == 0) {
+        for (gk_index j = 0; j < cols; ++j) mean_a[j] = mean_b[j], m2_a[j] = m2_b[j];
+    } else {
+        gk_chan_merge(cols, (double)*n_a, (double)n_b, mean_a, m2_a, mean_b, m2_b, 1);
+    }
+    *n_a += n_b;
+}
+
 /* One pass of shifted sums, d = x - s, gives M2 = sum d^2 - (sum d)^2 / n with a
  * rounding error relative to M2 of about 1e-16 (mean - s)^2 / var.  It is kept when
  * that ratio is at most GK_SHIFTED_MAX_RATIO (an error far below a float32 ulp, which

@@ -18,11 +18,13 @@ last ``forward``.
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from . import _mpi
 from . import _validation as _v
 from . import dropout as _dropout
 from . import init as _init
@@ -370,7 +372,16 @@ class RMSNorm(Module):
 
 class BatchNorm(Module):
     """nn.BatchNorm1d/2d over axis 1 (:func:`gradkit.norm.batch_norm`): batch statistics
-    in training (running statistics updated), running statistics in evaluation."""
+    in training (running statistics updated), running statistics in evaluation.
+
+    ``sync`` makes it ``nn.SyncBatchNorm`` (:func:`gradkit.norm.sync_batch_norm`): in
+    training the statistics are those of the batch split across the ranks of an MPI
+    communicator (``sync=True`` is ``MPI.COMM_WORLD``; mpi4py is needed then), one
+    collective in forward and one in backward; every rank calls forward and backward
+    with its part.  The running statistics stay identical on every rank; ``dweight``
+    and ``dbias`` are this rank's shares (their sum over the ranks is the whole batch's
+    gradient), which a data-parallel optimizer reduces with the other gradients.
+    Evaluation is local, as in PyTorch."""
 
     dtype: np.dtype[Any]
     features: int
@@ -383,10 +394,16 @@ class BatchNorm(Module):
     bias: Optional[FloatArray]
     dweight: FloatArray  # with affine only
     dbias: FloatArray
+    sync: Any  # the communicator, or None
 
     def __init__(self, features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, *, dtype: DTypeLike = np.float32) -> None:
+                 affine: bool = True, *, dtype: DTypeLike = np.float32,
+                 sync: Any = None) -> None:
         super().__init__()
+        if sync is None or sync is False:
+            self.sync = None
+        else:  # True: COMM_WORLD; else an mpi4py communicator (TypeError otherwise)
+            self.sync = _mpi.comm_or_world(None if sync is True else sync)
         features = _v.positive_int(features, "features")
         eps = _v.nonneg_float(eps, "eps")
         momentum = None if momentum is None else _v.probability(momentum, "momentum")
@@ -408,7 +425,10 @@ class BatchNorm(Module):
         x = self._input(x, self.dtype)
         if x.ndim < 2 or x.shape[1] != self.features:
             raise ValueError(f"x must have shape (N, {self.features}, ...), got {x.shape}")
-        y, self._stats = _norm.batch_norm(
+        fn: Callable[..., tuple[FloatArray, _norm.NormStats]] = (
+            _norm.batch_norm if self.sync is None
+            else functools.partial(_norm.sync_batch_norm, comm=self.sync))
+        y, self._stats = fn(
             x, self.weight, self.bias, self.running_mean, self.running_var,
             training=training, momentum=self.momentum, eps=self.eps,
             num_batches_tracked=self.num_batches_tracked)
@@ -429,15 +449,21 @@ class BatchNorm(Module):
                 self.dbias[...] = dy.sum(axis=axes)
                 r = r * self.weight.reshape(shape)
             return (dy * r).astype(dy.dtype, copy=False)
-        dx, dw, db = _norm.batch_norm_backward(dy, self._x, self._stats, self.weight,
-                                               bias=self.bias is not None)
+        if self.sync is None:
+            dx, dw, db = _norm.batch_norm_backward(dy, self._x, self._stats, self.weight,
+                                                   bias=self.bias is not None)
+        else:
+            dx, dw, db = _norm.sync_batch_norm_backward(
+                dy, self._x, self._stats, self.weight, bias=self.bias is not None,
+                comm=self.sync)
         if self.weight is not None:
             self.dweight[...] = dw
             self.dbias[...] = db
         return dx
 
     def __repr__(self) -> str:
-        return f"BatchNorm({self.features}, eps={self.eps}, momentum={self.momentum})"
+        sync = "" if self.sync is None else ", sync=True"
+        return f"BatchNorm({self.features}, eps={self.eps}, momentum={self.momentum}{sync})"
 
 
 class Dropout(Module):

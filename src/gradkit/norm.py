@@ -293,6 +293,70 @@ def _batch_counter(num_batches_tracked):
     return a
 
 
+def _running_stats(running_mean, running_var, dtype, shape, training):
+    """Checked running statistics: both or neither; updated in place in training mode
+    (so C-contiguous and writable), read in eval mode, where they are required."""
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must be given together")
+    if training:
+        if running_mean is not None:
+            running_mean = _v.inplace_array(running_mean, "running_mean", dtype, shape)
+            running_var = _v.inplace_array(running_var, "running_var", dtype, shape)
+    else:
+        if running_mean is None:
+            raise ValueError("batch_norm with training=False needs running_mean and "
+                             "running_var")
+        running_mean = _v.optional_param(running_mean, "running_mean", dtype, shape)
+        running_var = _v.optional_param(running_var, "running_var", dtype, shape)
+    return running_mean, running_var
+
+
+def _running_factor(momentum, num_batches_tracked, has_running, training):
+    """(num_batches_tracked checked, the weight of this batch in the running statistics):
+    momentum, or 1 / count for momentum=None (nn.BatchNorm increments the count first,
+    then averages with 1 / count), 0 without running statistics."""
+    if num_batches_tracked is not None:
+        num_batches_tracked = _batch_counter(num_batches_tracked)
+    if momentum is not None:
+        return num_batches_tracked, _v.probability(momentum, "momentum")
+    if num_batches_tracked is not None:
+        return num_batches_tracked, 1.0 / (int(num_batches_tracked) + 1)
+    if training and has_running:
+        raise ValueError("momentum=None (cumulative moving average) needs "
+                         "num_batches_tracked")
+    return None, 0.0
+
+
+def _batch_norm_args(x: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any,
+                     training: Any, momentum: Any, eps: Any, num_batches_tracked: Any,
+                     out: Any, local: bool = True
+                     ) -> tuple[FloatArray, tuple[int, int, int], Optional[FloatArray],
+                                Optional[FloatArray], Optional[FloatArray],
+                                Optional[FloatArray], Optional[NDArray[np.int64]], bool,
+                                float, float, FloatArray]:
+    """The checked arguments of batch_norm: (x, (batch, channels, inner), weight, bias,
+    running_mean, running_var, num_batches_tracked, training, factor, eps, y).  local:
+    x is the whole batch, so one value per channel is refused here (a synchronized
+    BatchNorm checks the count of all ranks instead)."""
+    x = _v.float_array(x, "x")
+    dims = _batch_shape(x)
+    shape = (dims[1],)
+    weight = _v.optional_param(weight, "weight", x.dtype, shape)
+    bias = _v.optional_param(bias, "bias", x.dtype, shape)
+    training = _v.flag(training, "training")
+    running_mean, running_var = _running_stats(running_mean, running_var, x.dtype, shape,
+                                               training)
+    num_batches_tracked, factor = _running_factor(momentum, num_batches_tracked,
+                                                  running_mean is not None, training)
+    eps = _v.nonneg_float(eps, "eps")
+    if local and training and dims[0] * dims[2] == 1:
+        raise ValueError("Expected more than 1 value per channel when training, "
+                         f"got input size {x.shape}")
+    y = _v.output(out, x.shape, x.dtype)
+    return (x, dims, weight, bias, running_mean, running_var, num_batches_tracked,
+            training, factor, eps, y)
+
+
 def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
                bias: Optional[ArrayLike] = None, running_mean: Optional[FloatArray] = None,
                running_var: Optional[FloatArray] = None, *, training: bool = True,
@@ -358,46 +422,12 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
         In training mode with one value per channel (``N * prod(spatial) == 1``), as
         PyTorch: the variance of one value is not defined.
     """
-    x = _v.float_array(x, "x")
-    batch, channels, inner = _batch_shape(x)
-    shape = (channels,)
-    weight = _v.optional_param(weight, "weight", x.dtype, shape)
-    bias = _v.optional_param(bias, "bias", x.dtype, shape)
-    training = _v.flag(training, "training")
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("running_mean and running_var must be given together")
-    if training:
-        if running_mean is not None:
-            running_mean = _v.inplace_array(running_mean, "running_mean", x.dtype, shape)
-            running_var = _v.inplace_array(running_var, "running_var", x.dtype, shape)
-    else:
-        if running_mean is None:
-            raise ValueError("batch_norm with training=False needs running_mean and "
-                             "running_var")
-        running_mean = _v.optional_param(running_mean, "running_mean", x.dtype, shape)
-        running_var = _v.optional_param(running_var, "running_var", x.dtype, shape)
-    if num_batches_tracked is not None:
-        num_batches_tracked = _batch_counter(num_batches_tracked)
-    if momentum is None:
-        if training and running_mean is not None and num_batches_tracked is None:
-            raise ValueError("momentum=None (cumulative moving average) needs "
-                             "num_batches_tracked")
-    else:
-        momentum = _v.probability(momentum, "momentum")
-    eps = _v.nonneg_float(eps, "eps")
-    if training and batch * inner == 1:
-        raise ValueError("Expected more than 1 value per channel when training, "
-                         f"got input size {x.shape}")
-    y = _v.output(out, x.shape, x.dtype)
-    if momentum is not None:
-        factor = momentum
-    elif num_batches_tracked is not None:
-        # nn.BatchNorm increments the count first, then averages with 1 / count
-        factor = 1.0 / (int(num_batches_tracked) + 1)
-    else:
-        factor = 0.0  # no running statistics to update
-    mean = np.empty(shape, x.dtype)
-    rstd = np.empty(shape, x.dtype)
+    x, (batch, channels, inner), weight, bias, running_mean, running_var, \
+        num_batches_tracked, training, factor, eps, y = _batch_norm_args(
+            x, weight, bias, running_mean, running_var, training, momentum, eps,
+            num_batches_tracked, out)
+    mean = np.empty(channels, x.dtype)
+    rstd = np.empty(channels, x.dtype)
     _k.batch_norm(x, weight, bias, y, mean, rstd, running_mean, running_var, batch,
                   channels, inner, training, factor, eps)
     if training and num_batches_tracked is not None:
@@ -446,23 +476,36 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dbias : ndarray or None
         Shape (C,); None when ``bias`` is False.
     """
+    x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias = \
+        _batch_backward_args(dy, x, stats, weight, bias, out)
+    _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
+                           inner)
+    return dx, dweight, dbias
+
+
+def _batch_backward_args(dy: Any, x: Any, stats: Any, weight: Any, bias: Any, out: Any,
+                         who: str = "batch_norm"
+                         ) -> tuple[FloatArray, tuple[int, int, int], FloatArray,
+                                    Optional[FloatArray], Optional[FloatArray],
+                                    Optional[FloatArray],
+                                    FloatArray, Optional[FloatArray], Optional[FloatArray]]:
+    """The checked arguments and outputs of a BatchNorm backward: (x, (batch, channels,
+    inner), dy, mean, rstd, weight, dx, dweight, dbias); dx is `out` when given."""
     x = _v.float_array(x, "x")
-    batch, channels, inner = _batch_shape(x)
+    dims = _batch_shape(x)
     dy = _v.like(dy, "dy", x)
     if not isinstance(stats, tuple) or len(stats) != 2:
-        raise TypeError("stats must be the NormStats (mean, rstd) returned by batch_norm")
-    shape = (channels,)
+        raise TypeError(f"stats must be the NormStats (mean, rstd) returned by {who}")
+    shape = (dims[1],)
     if stats[0] is None:
-        raise ValueError("stats.mean is None; batch_norm_backward needs the mean")
+        raise ValueError(f"stats.mean is None; {who}_backward needs the mean")
     mean = _v.optional_param(stats[0], "stats.mean", x.dtype, shape)
     rstd = _v.optional_param(stats[1], "stats.rstd", x.dtype, shape)
     weight = _v.optional_param(weight, "weight", x.dtype, shape)
     dx = _v.output(out, x.shape, x.dtype) if out is not None else _v.empty(x.shape, x.dtype)
     dweight = np.empty(shape, x.dtype) if weight is not None else None
     dbias = np.empty(shape, x.dtype) if bias else None
-    _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
-                           inner)
-    return dx, dweight, dbias
+    return x, dims, dy, mean, rstd, weight, dx, dweight, dbias
 
 
 # ---- fused residual add + dropout + normalization ----------------------------------------
@@ -659,3 +702,19 @@ def add_dropout_rms_norm_backward(dy: ArrayLike, residual_out: ArrayLike, stats:
     """
     return _fused_backward(dy, residual_out, stats, mask, weight, False, dresidual_out,
                            False)[:3]
+
+
+# ---- BatchNorm in steps, and synchronized across processes ---------------------------
+# Imported last: these modules build on the helpers above (`from .norm import ...`).
+from ._batch_norm_steps import (BatchNormStats, batch_norm_backward_elemt,  # noqa: E402
+                                batch_norm_backward_reduce, batch_norm_elemt,
+                                batch_norm_gather_stats, batch_norm_merge_stats,
+                                batch_norm_stats)
+from ._sync_batch_norm import sync_batch_norm, sync_batch_norm_backward  # noqa: E402
+
+_STEPS = ["BatchNormStats", "batch_norm_stats", "batch_norm_merge_stats",
+          "batch_norm_gather_stats", "batch_norm_elemt", "batch_norm_backward_reduce",
+          "batch_norm_backward_elemt", "sync_batch_norm", "sync_batch_norm_backward"]
+__all__ += _STEPS
+for _name in _STEPS:  # public here (documentation, pickles, reprs say gradkit.norm)
+    globals()[_name].__module__ = __name__

@@ -137,6 +137,82 @@ int gk_batch_norm_backward_f64(const double *dy, const double *x, const double *
                                double *dweight, double *dbias, gk_index batch,
                                gk_index channels, gk_index inner);
 
+/* ---- BatchNorm in steps: a synchronized BatchNorm ---------------------------------------
+ * The training-mode gk_batch_norm and gk_batch_norm_backward cut into the steps of
+ * PyTorch's SyncBatchNorm, so that a batch split across processes (ranks) is normalized
+ * with the statistics of the whole batch: each rank computes its per-channel statistics
+ * (gk_batch_norm_stats), the ranks exchange them (e.g. an MPI Allgather) and each merges
+ * all of them (gk_batch_norm_gather_stats) and normalizes its part (gk_batch_norm_elemt);
+ * backward, each rank reduces its part (gk_batch_norm_backward_reduce), the sums are
+ * added across ranks (an Allreduce) and each computes its dx
+ * (gk_batch_norm_backward_elemt).  On one part the steps give gk_batch_norm's and
+ * gk_batch_norm_backward's results bit for bit.  x is (batch, channels, inner) as in
+ * gk_batch_norm; statistics and sums are double whatever the data type.
+ *
+ * Statistics of this part, per channel over its count = batch * inner values: the mean
+ * and M2 = sum (x - mean)^2 (0 and 0 for an empty part). */
+int gk_batch_norm_stats_f32(const float *x, double *mean, double *m2, gk_index batch,
+                            gk_index channels, gk_index inner);
+int gk_batch_norm_stats_f64(const double *x, double *mean, double *m2, gk_index batch,
+                            gk_index channels, gk_index inner);
+
+/* Chan's merge of `parts` per-channel statistics (counts[p] >= 0 values with mean
+ * means[p * channels + c] and M2 m2s[p * channels + c]) into count, mean and m2, in part
+ * order (another order changes the result by round-off only); parts with count 0 are
+ * skipped, so a single part comes through exactly. */
+int gk_batch_norm_merge_stats(const int64_t *counts, const double *means, const double *m2s,
+                              gk_index parts, gk_index channels, int64_t *count,
+                              double *mean, double *m2);
+
+/* The merge, then the mean and invstd = 1 / sqrt(M2 / count + eps) of the whole batch
+ * (length channels), with running_mean/running_var (both or neither, may be NULL)
+ * updated as gk_batch_norm does: the unbiased variance M2 / (count - 1), momentum in
+ * [0, 1].  A whole batch of one value per channel is refused (GK_EVALUE); an empty one
+ * gives mean 0, invstd 1 / sqrt(eps) and leaves the running statistics alone. */
+int gk_batch_norm_gather_stats_f32(const int64_t *counts, const double *means,
+                                   const double *m2s, gk_index parts, gk_index channels,
+                                   float *running_mean, float *running_var, double momentum,
+                                   double eps, double *mean, double *invstd);
+int gk_batch_norm_gather_stats_f64(const int64_t *counts, const double *means,
+                                   const double *m2s, gk_index parts, gk_index channels,
+                                   double *running_mean, double *running_var,
+                                   double momentum, double eps, double *mean,
+                                   double *invstd);
+
+/* y = (x - mean) * invstd * weight + bias per channel (weight/bias may be NULL). */
+int gk_batch_norm_elemt_f32(const float *x, const float *weight, const float *bias,
+                            const double *mean, const double *invstd, float *y,
+                            gk_index batch, gk_index channels, gk_index inner);
+int gk_batch_norm_elemt_f64(const double *x, const double *weight, const double *bias,
+                            const double *mean, const double *invstd, double *y,
+                            gk_index batch, gk_index channels, gk_index inner);
+
+/* Sums of this part per channel: sum_dy = sum dy, sum_dy_xmu = sum dy * (x - mean), with
+ * mean and rstd as the forward saved them (in the data type); dweight = rstd *
+ * sum_dy_xmu and dbias = sum_dy (this part's parameter gradients; may be NULL). */
+int gk_batch_norm_backward_reduce_f32(const float *dy, const float *x, const float *mean,
+                                      const float *rstd, float *dweight, float *dbias,
+                                      double *sum_dy, double *sum_dy_xmu, gk_index batch,
+                                      gk_index channels, gk_index inner);
+int gk_batch_norm_backward_reduce_f64(const double *dy, const double *x, const double *mean,
+                                      const double *rstd, double *dweight, double *dbias,
+                                      double *sum_dy, double *sum_dy_xmu, gk_index batch,
+                                      gk_index channels, gk_index inner);
+
+/* dx = weight * rstd * (dy - sum_dy / count - (x - mean) * rstd^2 * sum_dy_xmu / count)
+ * with the sums and the count (>= batch * inner) of the whole batch; weight may be
+ * NULL. */
+int gk_batch_norm_backward_elemt_f32(const float *dy, const float *x, const float *mean,
+                                     const float *rstd, const float *weight,
+                                     const double *sum_dy, const double *sum_dy_xmu,
+                                     gk_index count, float *dx, gk_index batch,
+                                     gk_index channels, gk_index inner);
+int gk_batch_norm_backward_elemt_f64(const double *dy, const double *x, const double *mean,
+                                     const double *rstd, const double *weight,
+                                     const double *sum_dy, const double *sum_dy_xmu,
+                                     gk_index count, double *dx, gk_index batch,
+                                     gk_index channels, gk_index inner);
+
 #ifdef __cplusplus
 }
 #endif

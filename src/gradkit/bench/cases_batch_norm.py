@@ -8,6 +8,12 @@ past the cache every kernel makes two passes, and so does its limit: forward rea
 (statistics), then reads x and writes y; backward reads x and dy (the two per-channel
 sums), then reads x and dy and writes dx.
 
+``batch_norm steps forward+backward`` is the same training step through the split
+kernels of a synchronized BatchNorm (stats, gather, elemt, backward_reduce,
+backward_elemt), as one rank runs it between its two collectives (no communication
+here): the same passes over memory as the one-call pair, so its limit share, next to
+the ``forward+backward`` row's, shows what the split costs.
+
 The peer is PyTorch on tensors made once with ``torch.from_numpy``:
 ``F.batch_norm(training=True)`` with running statistics, the backward alone through a
 recorded graph, forward+backward through autograd.
@@ -48,6 +54,20 @@ def _build(torch, shape):
         _, st = norm.batch_norm(x, w, b, *gk_run, out=y)
         return norm.batch_norm_backward(dy, x, st, w, **bwd_out)
 
+    step_run = (np.zeros(c, np.float32), np.ones(c, np.float32))
+
+    def steps(k):
+        def run():
+            part = k.batch_norm_stats(x)
+            mean, invstd = k.batch_norm_gather_stats([part.n], part.mean[None],
+                                                     part.m2[None], *step_run)
+            k.batch_norm_elemt(x, w, b, mean, invstd)
+            m, r = mean.astype(np.float32), invstd.astype(np.float32)
+            s = k.batch_norm_backward_reduce(dy, x, m, r, w)
+            return (k.batch_norm_backward_elemt(dy, x, m, r, w, s[0], s[1], part.n),
+                    s[2], s[3])
+        return run
+
     def np_fwd_bwd():
         _, st = reference.batch_norm(x, w, b, *np_run)
         return reference.batch_norm_backward(dy, x, st, w)
@@ -64,7 +84,10 @@ def _build(torch, shape):
            "limit backward": lim_bwd,
            "gk forward+backward": gk_fwd_bwd, "out forward+backward": out_fwd_bwd,
            "np forward+backward": np_fwd_bwd,
-           "limit forward+backward": passes(lim_fwd, lim_bwd)}
+           "limit forward+backward": passes(lim_fwd, lim_bwd),
+           "gk steps forward+backward": steps(norm),
+           "np steps forward+backward": steps(reference),
+           "limit steps forward+backward": passes(lim_fwd, lim_bwd)}
     if torch is not None:
         F = torch.nn.functional
         tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
@@ -81,6 +104,7 @@ def _build(torch, shape):
             torch, lambda: F.batch_norm(gx, trm, trv, gw, gb, training=True),
             (gx, gw, gb), tdy)
         fns["peer forward+backward"] = peer_fwd_bwd
+        fns["peer steps forward+backward"] = peer_fwd_bwd
     return fns
 
 
@@ -101,6 +125,13 @@ def _cases(torch, shape, quick=False):
             quick=quick and step != "backward", goal=goal, goal_ratio=ratio,
             goal_limit=GOAL_LIMIT, limit=lazy[f"limit {step}"],
             gradkit_out=lazy[f"out {step}"] if has_out else None, elements=n))
+    step = "steps forward+backward"
+    out.append(Case(
+        f"batch_norm {step} {layout}", label(shape), lazy[f"gk {step}"],
+        bytes=(FWD_BYTES + BWD_BYTES) * n, numpy=lazy[f"np {step}"],
+        peer=lazy[f"peer {step}"] if torch is not None else None,
+        peer_name="torch autograd", goal=">=85% of limit", goal_limit=GOAL_LIMIT,
+        limit=lazy[f"limit {step}"], elements=n))
     return out
 
 

@@ -15,6 +15,13 @@ __all__ += ["dropout", "init", "random"]
 from .norm import batch_norm, batch_norm_backward
 
 __all__ += ["batch_norm", "batch_norm_backward"]
+from .norm import (BatchNormStats, batch_norm_backward_elemt, batch_norm_backward_reduce,
+                   batch_norm_elemt, batch_norm_gather_stats, batch_norm_merge_stats,
+                   batch_norm_stats)
+
+__all__ += ["BatchNormStats", "batch_norm_stats", "batch_norm_merge_stats",
+            "batch_norm_gather_stats", "batch_norm_elemt", "batch_norm_backward_reduce",
+            "batch_norm_backward_elemt"]
 from .norm import (add_dropout_layer_norm, add_dropout_layer_norm_backward,
                    add_dropout_rms_norm, add_dropout_rms_norm_backward)
 

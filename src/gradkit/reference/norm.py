@@ -98,6 +98,20 @@ def _per_channel(v, x):
     return np.reshape(v, (1, -1) + (1,) * (x.ndim - 2))
 
 
+def _update_running(running_mean, running_var, mean, m2, n, momentum, num_batches_tracked):
+    """nn.BatchNorm's bookkeeping of a training batch of n values per channel: count it,
+    and (n > 1) move the running statistics towards its mean and unbiased variance
+    m2 / (n - 1); momentum None: the cumulative average, factor 1 / count."""
+    if num_batches_tracked is not None:
+        num_batches_tracked += 1
+    factor = momentum
+    if momentum is None:
+        factor = 1.0 / float(num_batches_tracked) if num_batches_tracked is not None else 0.0
+    if running_mean is not None and n > 1:
+        running_mean[...] = (1 - factor) * running_mean + factor * mean
+        running_var[...] = (1 - factor) * running_var + factor * (m2 / (n - 1))
+
+
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
                training=True, momentum=0.1, eps=1e-5, num_batches_tracked=None, out=None):
     axes = _channel_axes(x)
@@ -111,27 +125,13 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
         else:
             mean = x.mean(axis=axes)
             var = ((x - _per_channel(mean, x)) ** 2).mean(axis=axes)
-        if num_batches_tracked is not None:
-            num_batches_tracked += 1
-        factor = momentum
-        if momentum is None:
-            factor = 1.0 / float(num_batches_tracked) if num_batches_tracked is not None else 0.0
-        if running_mean is not None and n > 1:
-            running_mean[...] = (1 - factor) * running_mean + factor * mean
-            running_var[...] = (1 - factor) * running_var + factor * var * (n / (n - 1))
+        _update_running(running_mean, running_var, mean, var * n, n, momentum,
+                        num_batches_tracked)
     else:
         mean = np.array(running_mean, copy=True)
         var = running_var
     rstd = (1 / np.sqrt(var + eps)).astype(x.dtype)
-    y = (x - _per_channel(mean, x)) * _per_channel(rstd, x)
-    if weight is not None:
-        y = y * _per_channel(weight, x)
-    if bias is not None:
-        y = y + _per_channel(bias, x)
-    y = y.astype(x.dtype)
-    if out is not None:
-        out[...] = y
-        y = out
+    y = batch_norm_elemt(x, weight, bias, mean, rstd, out=out)
     return y, NormStats(mean.astype(x.dtype), rstd)
 
 
@@ -152,6 +152,91 @@ def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
     dbias = sum_dy.astype(x.dtype) if bias else None
     return dx.astype(x.dtype), dweight, dbias
 
+
+# ---- BatchNorm in steps (gradkit.norm's split kernels) ---------------------------------
+class BatchNormStats(NamedTuple):
+    """(n, mean, m2) per channel: the fields of gradkit.norm.BatchNormStats."""
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+
+def _acc(x):
+    """The accumulation type of the statistics: float64, or wider if x is (longdouble)."""
+    return np.result_type(x.dtype, np.float64)
+
+
+def batch_norm_stats(x):
+    c = x.shape[1]
+    n = x.size // c if c else int(np.prod((x.shape[0],) + x.shape[2:]))
+    if n == 0:
+        return BatchNormStats(0, np.zeros(c, _acc(x)), np.zeros(c, _acc(x)))
+    xa = x.astype(_acc(x))
+    mean = xa.mean(axis=_channel_axes(x))
+    m2 = ((xa - _per_channel(mean, x)) ** 2).sum(axis=_channel_axes(x))
+    return BatchNormStats(n, mean, m2)
+
+
+def batch_norm_merge_stats(counts, means, m2s):
+    """Chan's merge, part by part in order; empty parts skipped."""
+    means, m2s = np.asarray(means), np.asarray(m2s)
+    dt = np.result_type(means.dtype, np.float64)
+    n, mean, m2 = 0, np.zeros(means.shape[1], dt), np.zeros(means.shape[1], dt)
+    for nb, mb, qb in zip(counts, means, m2s):
+        nb = int(nb)
+        if nb == 0:
+            continue
+        d = mb - mean
+        mean = mean + d * (nb / (n + nb))
+        m2 = m2 + qb + d * d * (n * nb / (n + nb))
+        n += nb
+    return BatchNormStats(n, mean, m2)
+
+
+def batch_norm_gather_stats(counts, means, m2s, running_mean=None, running_var=None, *,
+                            momentum=0.1, eps=1e-5, num_batches_tracked=None):
+    n, mean, m2 = batch_norm_merge_stats(counts, means, m2s)
+    if mean.size and n == 1:
+        raise ValueError("Expected more than 1 value per channel when training")
+    var = m2 / n if n else m2
+    _update_running(running_mean, running_var, mean, m2, n, momentum, num_batches_tracked)
+    return mean, 1 / np.sqrt(var + eps)
+
+
+def batch_norm_elemt(x, weight, bias, mean, invstd, *, out=None):
+    y = (x - _per_channel(mean, x)) * _per_channel(invstd, x)
+    if weight is not None:
+        y = y * _per_channel(weight, x)
+    if bias is not None:
+        y = y + _per_channel(bias, x)
+    y = y.astype(x.dtype)
+    if out is not None:
+        out[...] = y
+        y = out
+    return y
+
+
+def batch_norm_backward_reduce(dy, x, mean, invstd, weight=None, *, bias=True):
+    axes = _channel_axes(x)
+    xmu = x - _per_channel(mean, x)
+    sum_dy = dy.sum(axis=axes, dtype=_acc(x))
+    sum_dy_xmu = (dy * xmu).sum(axis=axes, dtype=_acc(x))
+    dweight = (invstd * sum_dy_xmu).astype(x.dtype) if weight is not None else None
+    dbias = sum_dy.astype(x.dtype) if bias else None
+    return sum_dy, sum_dy_xmu, dweight, dbias
+
+
+def batch_norm_backward_elemt(dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, count, *,
+                              out=None):
+    r = _per_channel(invstd, x)
+    g = (dy - _per_channel(sum_dy / count, x)
+         - (x - _per_channel(mean, x)) * r * r * _per_channel(sum_dy_xmu / count, x))
+    scale = invstd * weight if weight is not None else invstd
+    dx = (g * _per_channel(scale, x)).astype(x.dtype)
+    if out is not None:
+        out[...] = dx
+        dx = out
+    return dx
 
 class DropMask(NamedTuple):
     """The dropout mask of the fused references: the fields of gradkit's DropoutMask
