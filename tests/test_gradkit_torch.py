@@ -332,3 +332,46 @@ def test_add_dropout_norm_compiles():
     y, s = fn(x, r)
     (y.sum() + s.square().sum()).backward()
     assert x.grad is not None and r.grad is not None and w.grad is not None
+
+
+# ---- class weights and F.kl_div ------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_class_weights(dtype, reduction):
+    z = _leaf(9, 7, dtype=dtype)
+    t = torch.tensor([0, 6, 3, -100, 2, 2, 5, 1, 4])
+    w = torch.rand(7, generator=torch.Generator().manual_seed(3), dtype=dtype) + 0.1
+    kw = dict(weight=w, reduction=reduction, label_smoothing=0.1)
+    _both(lambda z: GF.cross_entropy(z, t, **kw), lambda z: F.cross_entropy(z, t, **kw),
+          [z], dtype)
+    if dtype == torch.float64:
+        assert torch.autograd.gradcheck(lambda z: GF.cross_entropy(z, t, **kw), (z,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_matches_torch(dtype, reduction, log_target):
+    x = torch.log_softmax(_leaf(6, 5, dtype=dtype), 1).detach().requires_grad_()
+    t = torch.softmax(torch.randn(6, 5, generator=torch.Generator().manual_seed(2),
+                                  dtype=dtype), 1)
+    t[0, 0] = 0.0  # xlogy(0, 0) = 0
+    if log_target:
+        t = t.clamp_min(1e-12).log()
+    kw = dict(reduction=reduction, log_target=log_target)
+    with pytest.warns(UserWarning) if reduction == "mean" else _no_warning():
+        _both(lambda x: GF.kl_div(x, t, **kw), lambda x: F.kl_div(x, t, **kw), [x], dtype)
+    if dtype == torch.float64 and reduction != "mean":
+        assert torch.autograd.gradcheck(lambda x: GF.kl_div(x, t, **kw), (x,))
+
+
+def _no_warning():
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def test_kl_div_target_gradient_goes_to_torch():
+    x = torch.log_softmax(torch.randn(3, 4), 1)
+    t = torch.softmax(torch.randn(3, 4), 1).requires_grad_()
+    GF.kl_div(x, t, reduction="batchmean").backward()
+    assert t.grad is not None

@@ -316,22 +316,29 @@ _RUN["dropout"] = dropout, _eager(_dropout_impl, _dropout_setup, _dropout_grad)
 _REDUCTIONS = ("none", "mean", "sum")
 
 
-def _cross_entropy_impl(logits: Tensor, target: Tensor, label_smoothing: float,
-                        reduction: int, ignore_index: int) -> tuple[Tensor, Tensor]:
+def _cross_entropy_impl(logits: Tensor, target: Tensor, weight: Optional[Tensor],
+                        label_smoothing: float, reduction: int,
+                        ignore_index: int) -> tuple[Tensor, Tensor]:
     """The loss and its gradient in one pass: the backward only scales the gradient."""
     loss, dlogits = _losses.softmax_cross_entropy(
         _np(logits), _np(target), label_smoothing=label_smoothing,
-        reduction=_REDUCTIONS[reduction], ignore_index=ignore_index)
-    loss_t = (_t(loss) if isinstance(loss, np.ndarray)
-              else torch.tensor(loss, dtype=logits.dtype))
-    return loss_t, _t(dlogits)
+        reduction=_REDUCTIONS[reduction], ignore_index=ignore_index, weight=_np(weight))
+    return _loss_tensor(loss, logits), _t(dlogits)
+
+
+def _loss_tensor(loss: Any, like: Tensor) -> Tensor:
+    """A loss as a tensor of the input's dtype: the array of reduction='none', or the
+    float64 sum of the others rounded once."""
+    if isinstance(loss, np.ndarray):
+        return _t(loss)
+    return torch.tensor(loss, dtype=like.dtype)
 
 
 cross_entropy = _custom_op("cross_entropy", _cross_entropy_impl)
 
 
 @cross_entropy.register_fake
-def _(logits, target, label_smoothing, reduction, ignore_index):
+def _(logits, target, weight, label_smoothing, reduction, ignore_index):
     if _REDUCTIONS[reduction] != "none":
         shape: tuple[int, ...] = ()
     elif logits.dim() == 1:
@@ -344,7 +351,7 @@ def _(logits, target, label_smoothing, reduction, ignore_index):
 
 def _cross_entropy_setup(ctx, inputs, output):
     ctx.save_for_backward(output[1])
-    ctx.none = _REDUCTIONS[inputs[3]] == "none"
+    ctx.none = _REDUCTIONS[inputs[4]] == "none"
     ctx.rows_dim = inputs[0].dim()
 
 
@@ -352,7 +359,7 @@ def _cross_entropy_grad(ctx, dloss, _ddlogits):
     (dlogits,) = ctx.saved_tensors
     if ctx.none and ctx.rows_dim > 1:  # a gradient per row (position); classes on axis 1
         dloss = dloss.unsqueeze(1)
-    return dlogits * dloss, None, None, None, None
+    return dlogits * dloss, None, None, None, None, None
 
 
 cross_entropy.register_autograd(_cross_entropy_grad, setup_context=_cross_entropy_setup)
@@ -453,3 +460,39 @@ add_dropout_norm.register_autograd(_add_dropout_norm_grad,
 _RUN["add_dropout_norm"] = add_dropout_norm, _eager(_add_dropout_norm_impl,
                                                    _add_dropout_norm_setup,
                                                    _add_dropout_norm_grad)
+
+
+# ---- KL divergence of log-probabilities (F.kl_div) ---------------------------------------
+_KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def _kl_div_impl(input: Tensor, target: Tensor, reduction: int,
+                 log_target: bool) -> tuple[Tensor, Tensor]:
+    """The loss and its gradient with respect to the input in one pass."""
+    loss, dinput = _losses.kl_div_log_probs(_np(input), _np(target),
+                                            reduction=_KL_REDUCTIONS[reduction],
+                                            log_target=log_target)
+    return _loss_tensor(loss, input), _t(dinput)
+
+
+kl_div = _custom_op("kl_div", _kl_div_impl)
+
+
+@kl_div.register_fake
+def _(input, target, reduction, log_target):
+    shape = input.shape if _KL_REDUCTIONS[reduction] == "none" else ()
+    return (input.new_empty(shape),
+            torch.empty_like(input, memory_format=torch.contiguous_format))
+
+
+def _kl_div_setup(ctx, inputs, output):
+    ctx.save_for_backward(output[1])
+
+
+def _kl_div_grad(ctx, dloss, _ddinput):
+    (dinput,) = ctx.saved_tensors
+    return dinput * dloss, None, None, None
+
+
+kl_div.register_autograd(_kl_div_grad, setup_context=_kl_div_setup)
+_RUN["kl_div"] = kl_div, _eager(_kl_div_impl, _kl_div_setup, _kl_div_grad)

@@ -11,6 +11,7 @@ work through the custom operators of :mod:`gradkit.torch._ops`.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence, Union
 
 import torch
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from . import _ops
 
-__all__ = ["layer_norm", "rms_norm", "batch_norm", "dropout", "cross_entropy",
+__all__ = ["layer_norm", "rms_norm", "batch_norm", "dropout", "cross_entropy", "kl_div",
            "add_dropout_layer_norm", "add_dropout_rms_norm"]
 
 _FLOATS = (torch.float32, torch.float64)
@@ -114,16 +115,44 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     r"""``F.cross_entropy`` with label smoothing: the loss and its gradient in one pass
     over the logits (the backward only scales the stored gradient).
 
-    Class indices (any integer dtype) or class probabilities as targets.  ``weight=``
-    and the deprecated ``size_average``/``reduce`` go to PyTorch's function."""
-    if (weight is not None or size_average is not None or reduce is not None
-            or reduction not in _REDUCTION or not _ours(input)
-            or target.device.type != "cpu"
+    Class indices (any integer dtype) or class probabilities as targets, per-class
+    ``weight`` (torch's semantics with label smoothing and ``ignore_index``).  The
+    deprecated ``size_average``/``reduce`` go to PyTorch's function."""
+    if (size_average is not None or reduce is not None
+            or reduction not in _REDUCTION or not _ours(input, weight)
+            or target.device.type != "cpu" or target.requires_grad
             or (target.is_floating_point() and target.dtype != input.dtype)):
         return F.cross_entropy(input, target, weight, size_average, ignore_index, reduce,
                                reduction, label_smoothing)
-    return _ops.run("cross_entropy", input, target, float(label_smoothing),
+    return _ops.run("cross_entropy", input, target, weight, float(label_smoothing),
                     _REDUCTION[reduction], int(ignore_index))[0]
+
+
+_KL_REDUCTION = {"none": 0, "mean": 1, "sum": 2, "batchmean": 3}
+_KL_MEAN_WARNING = (  # F.kl_div's own words
+    "reduction: 'mean' divides the total loss by both the batch size and the support "
+    "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+    "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+    "major release.")
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: Optional[bool] = None,
+           reduce: Optional[bool] = None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    r"""``F.kl_div``: input as log-probabilities, used pointwise,
+    :math:`\ell = \mathrm{xlogy}(t, t) - t\,x` (or :math:`e^t (t - x)` with
+    ``log_target``), reductions 'none', 'sum', 'mean' (over elements) and 'batchmean'
+    (over the first axis); the gradient is computed in the same pass.  The deprecated
+    ``size_average``/``reduce`` go to PyTorch's function (so does its warning about
+    'mean')."""
+    if (size_average is not None or reduce is not None or reduction not in _KL_REDUCTION
+            or not _ours(input, target) or target.shape != input.shape
+            or target.requires_grad):  # no gradient for the target here: torch's
+        return F.kl_div(input, target, size_average, reduce, reduction, log_target)
+    if reduction == "mean":
+        warnings.warn(_KL_MEAN_WARNING, stacklevel=2)
+    return _ops.run("kl_div", input, target, _KL_REDUCTION[reduction],
+                    bool(log_target))[0]
 
 
 def _seed() -> Tensor:
