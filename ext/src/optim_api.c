@@ -140,6 +140,105 @@ static int gk_lars_check(gk_index count, const void *const *param, const void *c
     return gk_check_lists(count, param, grad, size, states, arg, 1);
 }
 
+static int gk_nadam_check(gk_index count, const void *const *param, const void *const *grad,
+                          const void *const *exp_avg, const void *const *exp_avg_sq,
+                          const float *mu_product, const gk_index *size, const int64_t *step,
+                          const gk_nadam_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    GK_CHECK_VALUE(GK_NONNEG(opt->momentum_decay), momentum_decay);
+    GK_CHECK_PTR_IF(count > 0, mu_product);
+    const void *const *states[2] = {exp_avg, exp_avg_sq};
+    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
+    return gk_check_steps(count, step);
+}
+
+static int gk_radam_check(gk_index count, const void *const *param, const void *const *grad,
+                          const void *const *exp_avg, const void *const *exp_avg_sq,
+                          const gk_index *size, const int64_t *step,
+                          const gk_radam_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    const void *const *states[2] = {exp_avg, exp_avg_sq};
+    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
+    return gk_check_steps(count, step);
+}
+
+static int gk_adamax_check(gk_index count, const void *const *param, const void *const *grad,
+                           const void *const *exp_avg, const void *const *exp_inf,
+                           const gk_index *size, const int64_t *step,
+                           const gk_adamax_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    const void *const *states[2] = {exp_avg, exp_inf};
+    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_inf};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
+    return gk_check_steps(count, step);
+}
+
+static int gk_adadelta_check(gk_index count, const void *const *param,
+                             const void *const *grad, const void *const *square_avg,
+                             const void *const *acc_delta, const gk_index *size,
+                             const gk_adadelta_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(opt->rho >= 0.0 && opt->rho <= 1.0, rho);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    const void *const *states[2] = {square_avg, acc_delta};
+    const int arg[2] = {GK_ARG_square_avg, GK_ARG_acc_delta};
+    return gk_check_lists(count, param, grad, size, states, arg, 2);
+}
+
+static int gk_lion_check(gk_index count, const void *const *param, const void *const *grad,
+                         const void *const *exp_avg, const gk_index *size,
+                         const gk_lion_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(opt->beta1 >= 0.0 && opt->beta1 <= 1.0, beta1);
+    GK_CHECK_VALUE(opt->beta2 >= 0.0 && opt->beta2 <= 1.0, beta2);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    const void *const *states[1] = {exp_avg};
+    const int arg[1] = {GK_ARG_exp_avg};
+    return gk_check_lists(count, param, grad, size, states, arg, 1);
+}
+
+static int gk_lamb_check(gk_index count, const void *const *param, const void *const *grad,
+                         const void *const *exp_avg, const void *const *exp_avg_sq,
+                         const gk_index *size, const int64_t *step, const gk_lamb_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
+    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
+    GK_CHECK_VALUE(GK_NONNEG(opt->eps_root), eps_root);
+    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
+    const void *const *states[2] = {exp_avg, exp_avg_sq};
+    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
+    return gk_check_steps(count, step);
+}
+
 #define GK_VP(x) ((const void *const *)(x))
 
 #define GK_DEFINE_OPTIM(T, SFX) \
@@ -197,3 +296,60 @@ int gk_adam_##SFX(T *param, const T *grad, T *exp_avg, T *exp_avg_sq, gk_index n
 
 GK_DEFINE_OPTIM(float, f32)
 GK_DEFINE_OPTIM(double, f64)
+
+/* NAdam, RAdam, Adamax, Adadelta, Lion, LAMB */
+#define GK_DEFINE_OPTIM_MORE(T, SFX) \
+int gk_nadam_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                         T *const *m, T *const *v, float *mu_product, const gk_index *size, \
+                         const int64_t *step, const gk_nadam_options *o) \
+{ \
+    GK_RETURN_IF(gk_nadam_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), \
+                                mu_product, size, step, o)); \
+    return count ? optim_table()->nadam_##SFX(count, param, grad, m, v, mu_product, size, \
+                                              step, o) : GK_OK; \
+} \
+int gk_radam_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                         T *const *m, T *const *v, const gk_index *size, \
+                         const int64_t *step, const gk_radam_options *o) \
+{ \
+    GK_RETURN_IF(gk_radam_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
+                                step, o)); \
+    return count ? optim_table()->radam_##SFX(count, param, grad, m, v, size, step, o) \
+                 : GK_OK; \
+} \
+int gk_adamax_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                          T *const *m, T *const *u, const gk_index *size, \
+                          const int64_t *step, const gk_adamax_options *o) \
+{ \
+    GK_RETURN_IF(gk_adamax_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(u), \
+                                 size, step, o)); \
+    return count ? optim_table()->adamax_##SFX(count, param, grad, m, u, size, step, o) \
+                 : GK_OK; \
+} \
+int gk_adadelta_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                            T *const *sq, T *const *acc, const gk_index *size, \
+                            const gk_adadelta_options *o) \
+{ \
+    GK_RETURN_IF(gk_adadelta_check(count, GK_VP(param), GK_VP(grad), GK_VP(sq), GK_VP(acc), \
+                                   size, o)); \
+    return count ? optim_table()->adadelta_##SFX(count, param, grad, sq, acc, size, o) \
+                 : GK_OK; \
+} \
+int gk_lion_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                        T *const *m, const gk_index *size, const gk_lion_options *o) \
+{ \
+    GK_RETURN_IF(gk_lion_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), size, o)); \
+    return count ? optim_table()->lion_##SFX(count, param, grad, m, size, o) : GK_OK; \
+} \
+int gk_lamb_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                        T *const *m, T *const *v, const gk_index *size, \
+                        const int64_t *step, const gk_lamb_options *o, double *ratio) \
+{ \
+    GK_RETURN_IF(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
+                               step, o)); \
+    return count ? optim_table()->lamb_##SFX(count, param, grad, m, v, size, step, o, ratio) \
+                 : GK_OK; \
+}
+
+GK_DEFINE_OPTIM_MORE(float, f32)
+GK_DEFINE_OPTIM_MORE(double, f64)

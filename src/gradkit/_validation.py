@@ -471,6 +471,13 @@ def betas(v, name="betas"):
     return unit_open(v[0], f"{name}[0]"), unit_open(v[1], f"{name}[1]")
 
 
+def pair(v, name="betas"):
+    """A pair (a, b) as given (its values are checked by the caller)."""
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {v!r}")
+    return v[0], v[1]
+
+
 # The checked options of each optimizer, in the order its kernel takes them (so a
 # wrapper calls ``kernel(..., *opts)``), with names for reading them.
 SGDOptions = NamedTuple("SGDOptions", [("lr", float), ("momentum", float),
@@ -535,6 +542,75 @@ def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov):
                        nonneg_float(trust_coefficient, "trust_coefficient"),
                        nonneg_float(eps, "eps"), flag(nesterov, "nesterov"))
 
+
+
+# NAdam, RAdam, Adamax, Adadelta (torch) and Lion (optax), as the options above
+NAdamOptions = NamedTuple("NAdamOptions", [("lr", float), ("beta1", float),
+                                           ("beta2", float), ("eps", float),
+                                           ("weight_decay", float),
+                                           ("momentum_decay", float), ("decoupled", bool),
+                                           ("maximize", bool)])
+RAdamOptions = NamedTuple("RAdamOptions", [("lr", float), ("beta1", float),
+                                           ("beta2", float), ("eps", float),
+                                           ("weight_decay", float), ("decoupled", bool),
+                                           ("maximize", bool)])
+AdamaxOptions = NamedTuple("AdamaxOptions", [("lr", float), ("beta1", float),
+                                             ("beta2", float), ("eps", float),
+                                             ("weight_decay", float), ("maximize", bool)])
+AdadeltaOptions = NamedTuple("AdadeltaOptions", [("lr", float), ("rho", float),
+                                                 ("eps", float), ("weight_decay", float),
+                                                 ("maximize", bool)])
+LionOptions = NamedTuple("LionOptions", [("lr", float), ("beta1", float), ("beta2", float),
+                                         ("weight_decay", float), ("maximize", bool)])
+
+LAMBOptions = NamedTuple("LAMBOptions", [("lr", float), ("beta1", float), ("beta2", float),
+                                         ("eps", float), ("eps_root", float),
+                                         ("weight_decay", float), ("maximize", bool)])
+
+def nadam_options(lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled, maximize,
+                  names=("beta1", "beta2")):
+    return NAdamOptions(nonneg_float(lr, "lr"), unit_open(beta1, names[0]),
+                        unit_open(beta2, names[1]), nonneg_float(eps, "eps"),
+                        nonneg_float(weight_decay, "weight_decay"),
+                        nonneg_float(momentum_decay, "momentum_decay"),
+                        flag(decoupled, "decoupled_weight_decay"), flag(maximize, "maximize"))
+
+
+def radam_options(lr, beta1, beta2, eps, weight_decay, decoupled, maximize,
+                  names=("beta1", "beta2")):
+    return RAdamOptions(nonneg_float(lr, "lr"), unit_open(beta1, names[0]),
+                        unit_open(beta2, names[1]), nonneg_float(eps, "eps"),
+                        nonneg_float(weight_decay, "weight_decay"),
+                        flag(decoupled, "decoupled_weight_decay"), flag(maximize, "maximize"))
+
+
+def adamax_options(lr, beta1, beta2, eps, weight_decay, maximize, names=("beta1", "beta2")):
+    return AdamaxOptions(nonneg_float(lr, "lr"), unit_open(beta1, names[0]),
+                         unit_open(beta2, names[1]), nonneg_float(eps, "eps"),
+                         nonneg_float(weight_decay, "weight_decay"),
+                         flag(maximize, "maximize"))
+
+
+def adadelta_options(lr, rho, eps, weight_decay, maximize):
+    return AdadeltaOptions(nonneg_float(lr, "lr"), interval(rho, "rho", 0.0, 1.0),
+                           nonneg_float(eps, "eps"),
+                           nonneg_float(weight_decay, "weight_decay"),
+                           flag(maximize, "maximize"))
+
+
+def lion_options(lr, beta1, beta2, weight_decay, maximize, names=("beta1", "beta2")):
+    """optax.lion's b1, b2 may be any value in [0, 1]."""
+    return LionOptions(nonneg_float(lr, "lr"), interval(beta1, names[0], 0.0, 1.0),
+                       interval(beta2, names[1], 0.0, 1.0),
+                       nonneg_float(weight_decay, "weight_decay"), flag(maximize, "maximize"))
+
+
+def lamb_options(lr, beta1, beta2, eps, eps_root, weight_decay, maximize,
+                 names=("beta1", "beta2")):
+    return LAMBOptions(nonneg_float(lr, "lr"), unit_open(beta1, names[0]),
+                       unit_open(beta2, names[1]), nonneg_float(eps, "eps"),
+                       nonneg_float(eps_root, "eps_root"),
+                       nonneg_float(weight_decay, "weight_decay"), flag(maximize, "maximize"))
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============
 
