@@ -14,6 +14,8 @@ dict) with plain Python loops.  ``step(grads, max_norm=...)`` is the composition
 the reference clip_grad_norm_ (on copies: the fused step leaves the gradients as they
 are) and the reference step.
 """
+from typing import Any
+
 import numpy as np
 
 from . import clip as _clip
@@ -445,8 +447,8 @@ def lamb_(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1=0.9, beta2=0.999,
 class _Stepped(_Optimizer):
     """Optimizers whose state is `_slots` (zeros at first) and a step count, and whose
     functional step takes them in that order after the parameter and gradient."""
-    _slots = ()
-    _fn = None
+    _slots: tuple[str, ...] = ()
+    _fn: Any = None  # the functional step, a plain function
 
     def _kwargs(self, g):
         raise NotImplementedError
