@@ -10,6 +10,7 @@ import pytest
 from gradkit import clip, optim
 from gradkit.optim import functional as F
 from gradkit.reference import optim as ref
+import test_optim as _o
 from conftest import assert_bitwise_equal, run_threads
 from test_optim import _close, _grads, _make, _run, _torch_run
 
@@ -183,26 +184,8 @@ def test_radam_switches_to_rectified_step_when_tractable():
 
 @pytest.mark.parametrize("name,kw", ALL, ids=IDS)
 def test_state_dict_round_trip_is_bitwise(name, kw, dtype, rng):
-    params = _make(rng, [(4, 5), (37,), (1,)], dtype)
-    groups = lambda ps: [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.02}]  # noqa: E731
-    seq = [_grads(rng, params) for _ in range(10)]
-    seq[2][1] = None
-    whole = [p.copy() for p in params]
-    _run(name, kw, groups(whole), seq)
-    first = [p.copy() for p in params]
-    o = _run(name, kw, groups(first), seq[:5])
-    sd = o.state_dict()
-    resumed = [p.copy() for p in first]
-    o2 = getattr(optim, name)(groups(resumed), **kw)
-    o2.load_state_dict(sd)
-    for arr in (a for st in sd["state"].values() for a in st.values()
-                if isinstance(a, np.ndarray)):
-        arr[...] = 12345  # both optimizers hold copies, not the dict's arrays
-    for gs in seq[5:]:
-        o2.step([None if g is None else g.copy() for g in gs])
-        o.step([None if g is None else g.copy() for g in gs])
-    assert_bitwise_equal(resumed, whole)
-    assert_bitwise_equal(first, whole)
+    """test_optim's check (resume from a state dict == an uninterrupted run, bitwise)."""
+    _o.test_state_dict_round_trip_is_bitwise(name, kw, dtype, rng)
 
 
 @pytest.mark.parametrize("name,kw", TORCH_CONFIGS, ids=IDS[:len(TORCH_CONFIGS)])
@@ -262,17 +245,7 @@ def test_param_groups_lr_changes_and_none_gradients(name, kw, rng):
 
 @pytest.mark.parametrize("name,kw", ALL, ids=IDS)
 def test_many_arrays_equal_per_array_updates(name, kw):
-    rng = np.random.default_rng(7)
-    sizes = [int(s) for s in rng.integers(0, 5000, 30)] + [1, 17, 4097, 70001]
-    dtypes = [np.float32 if i % 3 else np.float64 for i in range(len(sizes))]
-    params = [rng.standard_normal(s).astype(d) for s, d in zip(sizes, dtypes)]
-    seq = [_grads(rng, params) for _ in range(3)]
-    together = [p.copy() for p in params]
-    _run(name, kw, together, seq)
-    for i, p in enumerate(params):
-        alone = [p.copy()]
-        _run(name, kw, alone, [[gs[i]] for gs in seq])
-        assert_bitwise_equal(alone[0], together[i])
+    _o.test_many_arrays_equal_per_array_updates(name, kw)
 
 
 @pytest.mark.parametrize("name,kw", ALL, ids=IDS)
@@ -449,25 +422,7 @@ def test_bad_types_raise_type_error(make):
 
 @pytest.mark.parametrize("name,kw", ALL, ids=IDS)
 def test_bad_grads_leave_everything_untouched(name, kw, rng):
-    params = _make(rng, [(4, 3), (5,), (2,)], np.float32)
-    o = getattr(optim, name)([{"params": params[:2]}, {"params": params[2:]}], **kw)
-    o.step(_grads(rng, params))
-    before = [p.copy() for p in params]
-    sd = o.state_dict()
-    good = _grads(rng, params)
-    for grads, exc in [(good[:2], ValueError),
-                       (good[:2] + [np.ones(3, np.float32)], ValueError),
-                       (good[:2] + [np.ones(2, np.float64)], TypeError)]:
-        with pytest.raises(exc):
-            o.step(grads)
-    o.param_groups[1]["lr"] = -0.5    # a bad option in the LAST group
-    with pytest.raises(ValueError, match="lr"):
-        o.step(good)
-    assert_bitwise_equal(params, before)
-    after = o.state_dict()
-    for i in sd["state"]:
-        for k, v in sd["state"][i].items():
-            assert_bitwise_equal(np.asarray(after["state"][i][k]), np.asarray(v))
+    _o.test_bad_grads_leave_everything_untouched(name, kw, rng)
 
 
 def test_load_state_dict_checks_mu_product(rng):

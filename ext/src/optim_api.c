@@ -140,23 +140,37 @@ static int gk_lars_check(gk_index count, const void *const *param, const void *c
     return gk_check_lists(count, param, grad, size, states, arg, 1);
 }
 
+/* What Adam's relatives (NAdam, RAdam, Adamax, LAMB) check alike: the hyper-parameters
+ * Adam has, exp_avg and a second state list (named arg1), the steps. */
+static int gk_adam_like_check(gk_index count, const void *const *param,
+                              const void *const *grad, const void *const *exp_avg,
+                              const void *const *second, int arg1, const gk_index *size,
+                              const int64_t *step, double lr, double beta1, double beta2,
+                              double eps, double weight_decay)
+{
+    GK_CHECK_VALUE(GK_NONNEG(lr), lr);
+    GK_CHECK_VALUE(GK_NONNEG(eps), eps);
+    GK_CHECK_VALUE(GK_UNIT(beta1), beta1);
+    GK_CHECK_VALUE(GK_UNIT(beta2), beta2);
+    GK_CHECK_VALUE(GK_NONNEG(weight_decay), weight_decay);
+    const void *const *states[2] = {exp_avg, second};
+    const int arg[2] = {GK_ARG_exp_avg, arg1};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
+    return gk_check_steps(count, step);
+}
+
+#define GK_ADAM_LIKE(o) (o)->lr, (o)->beta1, (o)->beta2, (o)->eps, (o)->weight_decay
+
 static int gk_nadam_check(gk_index count, const void *const *param, const void *const *grad,
                           const void *const *exp_avg, const void *const *exp_avg_sq,
                           const float *mu_product, const gk_index *size, const int64_t *step,
                           const gk_nadam_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
     GK_CHECK_VALUE(GK_NONNEG(opt->momentum_decay), momentum_decay);
     GK_CHECK_PTR_IF(count > 0, mu_product);
-    const void *const *states[2] = {exp_avg, exp_avg_sq};
-    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq};
-    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
-    return gk_check_steps(count, step);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_avg_sq, GK_ARG_exp_avg_sq,
+                              size, step, GK_ADAM_LIKE(opt));
 }
 
 static int gk_radam_check(gk_index count, const void *const *param, const void *const *grad,
@@ -165,15 +179,8 @@ static int gk_radam_check(gk_index count, const void *const *param, const void *
                           const gk_radam_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
-    const void *const *states[2] = {exp_avg, exp_avg_sq};
-    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq};
-    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
-    return gk_check_steps(count, step);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_avg_sq, GK_ARG_exp_avg_sq,
+                              size, step, GK_ADAM_LIKE(opt));
 }
 
 static int gk_adamax_check(gk_index count, const void *const *param, const void *const *grad,
@@ -182,15 +189,8 @@ static int gk_adamax_check(gk_index count, const void *const *param, const void 
                            const gk_adamax_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
-    const void *const *states[2] = {exp_avg, exp_inf};
-    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_inf};
-    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
-    return gk_check_steps(count, step);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_inf, GK_ARG_exp_inf, size,
+                              step, GK_ADAM_LIKE(opt));
 }
 
 static int gk_adadelta_check(gk_index count, const void *const *param,
@@ -227,16 +227,9 @@ static int gk_lamb_check(gk_index count, const void *const *param, const void *c
                          const gk_index *size, const int64_t *step, const gk_lamb_options *opt)
 {
     GK_CHECK_PTR(opt);
-    GK_CHECK_VALUE(GK_NONNEG(opt->lr), lr);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta1), beta1);
-    GK_CHECK_VALUE(GK_UNIT(opt->beta2), beta2);
-    GK_CHECK_VALUE(GK_NONNEG(opt->eps), eps);
     GK_CHECK_VALUE(GK_NONNEG(opt->eps_root), eps_root);
-    GK_CHECK_VALUE(GK_NONNEG(opt->weight_decay), weight_decay);
-    const void *const *states[2] = {exp_avg, exp_avg_sq};
-    const int arg[2] = {GK_ARG_exp_avg, GK_ARG_exp_avg_sq};
-    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
-    return gk_check_steps(count, step);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_avg_sq, GK_ARG_exp_avg_sq,
+                              size, step, GK_ADAM_LIKE(opt));
 }
 
 #define GK_VP(x) ((const void *const *)(x))

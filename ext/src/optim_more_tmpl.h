@@ -106,14 +106,26 @@ static int GK_T(nadam_multi)(gk_index count, T *const *param, const T *const *gr
     return err;
 }
 
-/* ---- RAdam ------------------------------------------------------------------------- */
+/* ---- the context of RAdam, Adamax and Adadelta: two state lists, the step numbers
+ * (NULL for Adadelta) and the options (o, cast back by each span function) */
 typedef struct {
     T *const *param;
     const T *const *grad;
-    T *const *m, *const *v;
+    T *const *s0, *const *s1;
     const int64_t *step;
-    const gk_radam_options *o;
-} GK_T(radam_ctx);
+    const void *o;
+} GK_T(two_ctx);
+
+static int GK_T(two_run)(gk_span_fn span, gk_index count, T *const *param,
+                         const T *const *grad, T *const *s0, T *const *s1,
+                         const gk_index *size, const int64_t *step, const void *o)
+{
+    GK_T(two_ctx) c = {param, grad, s0, s1, step, o};
+    gk_multi_pass pass = {.span = span, .ctx = &c};
+    return gk_multi_run(count, size, &pass);
+}
+
+/* ---- RAdam ------------------------------------------------------------------------- */
 
 /* rect: the variance is tractable (rho_t > 5); then
  *   p -= ((m / bc1) * lr) * ((1 / (sqrt(v) + eps)) * sqrt(bc2)) * r
@@ -148,8 +160,8 @@ GK_INLINE void GK_T(radam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_
 
 static int GK_T(radam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
-    const GK_T(radam_ctx) *c = (const GK_T(radam_ctx) *)vctx;
-    const gk_radam_options *o = c->o;
+    const GK_T(two_ctx) *c = (const GK_T(two_ctx) *)vctx;
+    const gk_radam_options *o = (const gk_radam_options *)c->o;
     double step = (double)c->step[a];
     double bc1 = 1.0 - pow(o->beta1, step), bc2 = 1.0 - pow(o->beta2, step);
     double rho_inf = 2.0 / (1.0 - o->beta2) - 1.0;
@@ -161,7 +173,7 @@ static int GK_T(radam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     GK_T(adam_like_k)(&k, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->decoupled,
                       o->maximize, o->scale, o->coef);
     int coupled = !o->decoupled && o->weight_decay != 0.0;
-    T *p = c->param[a] + b, *m = c->m[a] + b, *v = c->v[a] + b;
+    T *p = c->param[a] + b, *m = c->s0[a] + b, *v = c->s1[a] + b;
     const T *g = c->grad[a] + b;
 #define GK_RADAM(C, R) GK_T(radam_loop)(p, g, m, v, e - b, &k, (T)bc1, (T)o->lr, \
                                         (T)pow(bc2, 0.5), (T)r, C, R)
@@ -179,19 +191,10 @@ static int GK_T(radam_multi)(gk_index count, T *const *param, const T *const *gr
                              T *const *m, T *const *v, const gk_index *size,
                              const int64_t *step, const gk_radam_options *o)
 {
-    GK_T(radam_ctx) c = {param, grad, m, v, step, o};
-    gk_multi_pass pass = {.span = GK_T(radam_span), .ctx = &c};
-    return gk_multi_run(count, size, &pass);
+    return GK_T(two_run)(GK_T(radam_span), count, param, grad, m, v, size, step, o);
 }
 
 /* ---- Adamax ------------------------------------------------------------------------ */
-typedef struct {
-    T *const *param;
-    const T *const *grad;
-    T *const *m, *const *u;
-    const int64_t *step;
-    const gk_adamax_options *o;
-} GK_T(adamax_ctx);
 
 GK_INLINE void GK_T(adamax_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
                                  T *GK_RESTRICT m, T *GK_RESTRICT u, gk_index n,
@@ -217,13 +220,13 @@ GK_INLINE void GK_T(adamax_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
 
 static int GK_T(adamax_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
-    const GK_T(adamax_ctx) *c = (const GK_T(adamax_ctx) *)vctx;
-    const gk_adamax_options *o = c->o;
+    const GK_T(two_ctx) *c = (const GK_T(two_ctx) *)vctx;
+    const gk_adamax_options *o = (const gk_adamax_options *)c->o;
     double clr = o->lr / (1.0 - pow(o->beta1, (double)c->step[a]));
     GK_T(adam_k) k;
     GK_T(adam_like_k)(&k, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, 0,
                       o->maximize, o->scale, o->coef);
-    T *p = c->param[a] + b, *m = c->m[a] + b, *u = c->u[a] + b;
+    T *p = c->param[a] + b, *m = c->s0[a] + b, *u = c->s1[a] + b;
     const T *g = c->grad[a] + b;
     if (o->weight_decay != 0.0)
         GK_T(adamax_loop)(p, g, m, u, e - b, &k, (T)(-clr), 1);
@@ -236,18 +239,10 @@ static int GK_T(adamax_multi)(gk_index count, T *const *param, const T *const *g
                               T *const *m, T *const *u, const gk_index *size,
                               const int64_t *step, const gk_adamax_options *o)
 {
-    GK_T(adamax_ctx) c = {param, grad, m, u, step, o};
-    gk_multi_pass pass = {.span = GK_T(adamax_span), .ctx = &c};
-    return gk_multi_run(count, size, &pass);
+    return GK_T(two_run)(GK_T(adamax_span), count, param, grad, m, u, size, step, o);
 }
 
 /* ---- Adadelta ---------------------------------------------------------------------- */
-typedef struct {
-    T *const *param;
-    const T *const *grad;
-    T *const *sq, *const *acc;
-    const gk_adadelta_options *o;
-} GK_T(adadelta_ctx);
 
 GK_INLINE void GK_T(adadelta_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
                                    T *GK_RESTRICT sq, T *GK_RESTRICT acc, gk_index n, T gs,
@@ -269,11 +264,11 @@ GK_INLINE void GK_T(adadelta_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
 
 static int GK_T(adadelta_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
-    const GK_T(adadelta_ctx) *c = (const GK_T(adadelta_ctx) *)vctx;
-    const gk_adadelta_options *o = c->o;
+    const GK_T(two_ctx) *c = (const GK_T(two_ctx) *)vctx;
+    const gk_adadelta_options *o = (const gk_adadelta_options *)c->o;
     T gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
     T wd = (T)o->weight_decay, rho = (T)o->rho, cc = (T)(1.0 - o->rho), eps = (T)o->eps;
-    T *p = c->param[a] + b, *sq = c->sq[a] + b, *acc = c->acc[a] + b;
+    T *p = c->param[a] + b, *sq = c->s0[a] + b, *acc = c->s1[a] + b;
     const T *g = c->grad[a] + b;
     if (o->weight_decay != 0.0)
         GK_T(adadelta_loop)(p, g, sq, acc, e - b, gs, wd, rho, cc, eps, (T)(-o->lr), 1);
@@ -286,9 +281,7 @@ static int GK_T(adadelta_multi)(gk_index count, T *const *param, const T *const 
                                 T *const *sq, T *const *acc, const gk_index *size,
                                 const gk_adadelta_options *o)
 {
-    GK_T(adadelta_ctx) c = {param, grad, sq, acc, o};
-    gk_multi_pass pass = {.span = GK_T(adadelta_span), .ctx = &c};
-    return gk_multi_run(count, size, &pass);
+    return GK_T(two_run)(GK_T(adadelta_span), count, param, grad, sq, acc, size, NULL, o);
 }
 
 /* ---- Lion (optax.lion) ------------------------------------------------------------- */

@@ -145,6 +145,14 @@ def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_deca
         p[...] = p + ((-clr) * g) / std
 
 
+def _trust_ratio(p, u, coefficient, eps):
+    """optax's scale_by_trust_ratio: c*||p|| / (||u|| + eps), or 1 when either norm is
+    0; the norms in float64."""
+    pn = float(np.sqrt(np.sum(p.astype(np.float64) ** 2)))
+    un = float(np.sqrt(np.sum(u.astype(np.float64) ** 2)))
+    return 1.0 if (pn == 0.0 or un == 0.0) else coefficient * pn / (un + eps)
+
+
 def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
           trust_coefficient=1e-3, eps=0.0, nesterov=False):
     """LARS step in place, optax.lars's chain: add_decayed_weights, scale_by_trust_ratio,
@@ -156,9 +164,7 @@ def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
             ratios.append(None)
             continue
         u = g + weight_decay * p
-        pn = float(np.sqrt(np.sum(p.astype(np.float64) ** 2)))
-        un = float(np.sqrt(np.sum(u.astype(np.float64) ** 2)))
-        r = 1.0 if (pn == 0.0 or un == 0.0) else trust_coefficient * pn / (un + eps)
+        r = _trust_ratio(p, u, trust_coefficient, eps)
         ratios.append(r)
         u = (-lr) * (u * r)
         t[...] = u + momentum * t
@@ -437,9 +443,7 @@ def lamb_(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1=0.9, beta2=0.999,
         t = float(steps[i])
         u = (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t) + eps_root) + eps)
         u = u + weight_decay * p
-        pn = float(np.sqrt(np.sum(p.astype(np.float64) ** 2)))
-        un = float(np.sqrt(np.sum(u.astype(np.float64) ** 2)))
-        r = 1.0 if (pn == 0.0 or un == 0.0) else pn / un
+        r = _trust_ratio(p, u, 1.0, 0.0)
         ratios.append(r)
         p[...] = p + (-lr) * (u * r)
     return ratios if many else ratios[0]
