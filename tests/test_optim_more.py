@@ -94,28 +94,9 @@ def test_float32_close_to_float64_reference(name, kw, rng):
 
 @pytest.mark.parametrize("name,kw", TORCH_CONFIGS, ids=IDS[:len(TORCH_CONFIGS)])
 def test_matches_torch(name, kw, dtype, rng):
-    torch = pytest.importorskip("torch")
-    params = _make(rng, [(7, 13), (33,), (1,), (300,)], dtype)
-    seq = [_grads(rng, params) for _ in range(25)]
-    for gs in seq[::4]:
-        gs[1] = None  # a parameter without gradient on some steps: its step count lags
-    mine = [p.copy() for p in params]
-    o = _run(name, kw, mine, seq)
-    theirs, to = _torch_run(torch, name, kw, params, seq)
-    # torch's kernels contract some multiply-adds into FMAs: not bitwise
-    _close(mine, theirs, rtol=1e-4 if dtype == np.float32 else 1e-11)
-    sd, tsd = o.state_dict(), to.state_dict()
-    assert sorted(sd["state"]) == sorted(k for k, v in tsd["state"].items() if v)
-    for i, st in sd["state"].items():
-        assert set(st) == set(tsd["state"][i])
-        for key, val in st.items():
-            tv = tsd["state"][i][key]
-            if key == "step":
-                assert val == int(tv)
-            elif key == "mu_product":  # float32 products, as torch's: bitwise
-                assert val.dtype == np.float32 and val.tobytes() == tv.numpy().tobytes()
-            else:
-                _close([val], [tv.numpy()], rtol=1e-3 if dtype == np.float32 else 1e-9)
+    """test_optim's check: trajectories, step counts and state arrays equal torch's (to
+    its FMAs; NAdam's mu_product bitwise: test_nadam_mu_product_is_float32_as_torch)."""
+    _o.test_matches_torch(name, kw, dtype, rng)
 
 
 def test_defaults_match_torch():

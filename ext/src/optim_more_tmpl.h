@@ -30,23 +30,36 @@ static GK_T(nadam_mu_t) GK_T(nadam_mu)(const gk_nadam_options *o, double step, f
     return r;
 }
 
+/* Adam's first part of an element's step, as adam_loop does it: the gradient (times
+ * +-1 or the clip's coefficient, plus the coupled decay), the parameter (times the
+ * decoupled decay), and the two moments, stored */
+GK_INLINE void GK_T(adam_moments)(const GK_T(adam_k) *k, T g, T p, T *m, T *v,
+                                  const int coupled, T *g_out, T *p_out, T *m_out,
+                                  T *v_out)
+{
+    T gi = g * k->gs;
+    T pi = p * k->decay;
+    if (coupled) gi = gi + k->wd * pi;
+    T mi = *m;
+    T dm = gi - mi;
+    mi = k->small ? mi + k->lw * dm : gi - dm * k->lomw;
+    T vi = *v * k->b2 + (k->c2 * gi) * gi;
+    *m = mi;
+    *v = vi;
+    *g_out = gi;
+    *p_out = pi;
+    *m_out = mi;
+    *v_out = vi;
+}
+
 GK_INLINE void GK_T(nadam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
                                 T *GK_RESTRICT v, gk_index n, const GK_T(adam_k) *k,
                                 T bc2, T cg, T cm, const int coupled)
 {
-    const T gs = k->gs, decay = k->decay, wd = k->wd, lw = k->lw, lomw = k->lomw;
-    const T b2 = k->b2, c2 = k->c2, eps = k->eps;
-    const int small = k->small;
+    const T eps = k->eps;
     for (gk_index i = 0; i < n; ++i) {
-        T gi = g[i] * gs;
-        T pi = p[i] * decay;
-        if (coupled) gi = gi + wd * pi;
-        T mi = m[i];
-        T dm = gi - mi;
-        mi = small ? mi + lw * dm : gi - dm * lomw;
-        T vi = v[i] * b2 + (c2 * gi) * gi;
-        m[i] = mi;
-        v[i] = vi;
+        T gi, pi, mi, vi;
+        GK_T(adam_moments)(k, g[i], p[i], m + i, v + i, coupled, &gi, &pi, &mi, &vi);
         T den = SQRT(vi / bc2) + eps;
         pi = pi + (cg * gi) / den;
         p[i] = pi + (cm * mi) / den;
@@ -136,19 +149,10 @@ GK_INLINE void GK_T(radam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_
                                 T *GK_RESTRICT v, gk_index n, const GK_T(adam_k) *k,
                                 T bc1, T lr, T bc2s, T r, const int coupled, const int rect)
 {
-    const T gs = k->gs, decay = k->decay, wd = k->wd, lw = k->lw, lomw = k->lomw;
-    const T b2 = k->b2, c2 = k->c2, eps = k->eps;
-    const int small = k->small;
+    const T eps = k->eps;
     for (gk_index i = 0; i < n; ++i) {
-        T gi = g[i] * gs;
-        T pi = p[i] * decay;
-        if (coupled) gi = gi + wd * pi;
-        T mi = m[i];
-        T dm = gi - mi;
-        mi = small ? mi + lw * dm : gi - dm * lomw;
-        T vi = v[i] * b2 + (c2 * gi) * gi;
-        m[i] = mi;
-        v[i] = vi;
+        T gi, pi, mi, vi;
+        GK_T(adam_moments)(k, g[i], p[i], m + i, v + i, coupled, &gi, &pi, &mi, &vi);
         T u = (mi / bc1) * lr;
         if (rect) {
             T ad = ((T)1 / (SQRT(vi) + eps)) * bc2s;
