@@ -29,6 +29,36 @@ cdef extern from "gradkit/optim.h" nogil:
         int nesterov
         int scale
         double coef
+    ctypedef struct gk_nadam_options:
+        double lr, beta1, beta2, eps, weight_decay, momentum_decay
+        int decoupled, maximize
+        int scale
+        double coef
+    ctypedef struct gk_radam_options:
+        double lr, beta1, beta2, eps, weight_decay
+        int decoupled, maximize
+        int scale
+        double coef
+    ctypedef struct gk_adamax_options:
+        double lr, beta1, beta2, eps, weight_decay
+        int maximize
+        int scale
+        double coef
+    ctypedef struct gk_adadelta_options:
+        double lr, rho, eps, weight_decay
+        int maximize
+        int scale
+        double coef
+    ctypedef struct gk_lion_options:
+        double lr, beta1, beta2, weight_decay
+        int maximize
+        int scale
+        double coef
+    ctypedef struct gk_lamb_options:
+        double lr, beta1, beta2, eps, eps_root, weight_decay
+        int maximize
+        int scale
+        double coef
     int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                     gk_index n, long step, double lr, double beta1, double beta2,
                     double eps, double weight_decay, int decoupled)
@@ -70,6 +100,51 @@ cdef extern from "gradkit/optim.h" nogil:
     int gk_lars_multi_f64(gk_index count, double *const *param, const double *const *grad,
                           double *const *trace, const gk_index *size,
                           const gk_lars_options *opt, double *trust_ratio)
+    int gk_nadam_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                           float *const *exp_avg, float *const *exp_avg_sq,
+                           float *mu_product, const gk_index *size, const int64_t *step,
+                           const gk_nadam_options *opt)
+    int gk_nadam_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                           double *const *exp_avg, double *const *exp_avg_sq,
+                           float *mu_product, const gk_index *size, const int64_t *step,
+                           const gk_nadam_options *opt)
+    int gk_radam_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                           float *const *exp_avg, float *const *exp_avg_sq,
+                           const gk_index *size, const int64_t *step,
+                           const gk_radam_options *opt)
+    int gk_radam_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                           double *const *exp_avg, double *const *exp_avg_sq,
+                           const gk_index *size, const int64_t *step,
+                           const gk_radam_options *opt)
+    int gk_adamax_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                            float *const *exp_avg, float *const *exp_inf,
+                            const gk_index *size, const int64_t *step,
+                            const gk_adamax_options *opt)
+    int gk_adamax_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                            double *const *exp_avg, double *const *exp_inf,
+                            const gk_index *size, const int64_t *step,
+                            const gk_adamax_options *opt)
+    int gk_adadelta_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                              float *const *square_avg, float *const *acc_delta,
+                              const gk_index *size, const gk_adadelta_options *opt)
+    int gk_adadelta_multi_f64(gk_index count, double *const *param,
+                              const double *const *grad, double *const *square_avg,
+                              double *const *acc_delta, const gk_index *size,
+                              const gk_adadelta_options *opt)
+    int gk_lion_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                          float *const *exp_avg, const gk_index *size,
+                          const gk_lion_options *opt)
+    int gk_lion_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                          double *const *exp_avg, const gk_index *size,
+                          const gk_lion_options *opt)
+    int gk_lamb_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                          float *const *exp_avg, float *const *exp_avg_sq,
+                          const gk_index *size, const int64_t *step,
+                          const gk_lamb_options *opt, double *trust_ratio)
+    int gk_lamb_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                          double *const *exp_avg, double *const *exp_avg_sq,
+                          const gk_index *size, const int64_t *step,
+                          const gk_lamb_options *opt, double *trust_ratio)
 
 
 # One entry point per f32/f64 pair: the dtype (GK_DTYPE_F32 or GK_DTYPE_F64) picks the
@@ -163,4 +238,97 @@ cdef inline int gk_lars_multi(int dtype, gk_index count, void *const *param,
     if dtype == GK_DTYPE_F64:
         return gk_lars_multi_f64(count, <double *const *>param, <const double *const *>grad,
                                  <double *const *>trace, size, opt, trust_ratio)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_nadam_multi(int dtype, gk_index count, void *const *param,
+                               const void *const *grad, void *const *exp_avg,
+                               void *const *exp_avg_sq, float *mu_product,
+                               const gk_index *size, const int64_t *step,
+                               const gk_nadam_options *opt) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_nadam_multi_f32(count, <float *const *>param, <const float *const *>grad,
+                                  <float *const *>exp_avg, <float *const *>exp_avg_sq,
+                                  mu_product, size, step, opt)
+    if dtype == GK_DTYPE_F64:
+        return gk_nadam_multi_f64(count, <double *const *>param,
+                                  <const double *const *>grad, <double *const *>exp_avg,
+                                  <double *const *>exp_avg_sq, mu_product, size, step, opt)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_radam_multi(int dtype, gk_index count, void *const *param,
+                               const void *const *grad, void *const *exp_avg,
+                               void *const *exp_avg_sq, const gk_index *size,
+                               const int64_t *step,
+                               const gk_radam_options *opt) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_radam_multi_f32(count, <float *const *>param, <const float *const *>grad,
+                                  <float *const *>exp_avg, <float *const *>exp_avg_sq, size,
+                                  step, opt)
+    if dtype == GK_DTYPE_F64:
+        return gk_radam_multi_f64(count, <double *const *>param,
+                                  <const double *const *>grad, <double *const *>exp_avg,
+                                  <double *const *>exp_avg_sq, size, step, opt)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_adamax_multi(int dtype, gk_index count, void *const *param,
+                                const void *const *grad, void *const *exp_avg,
+                                void *const *exp_inf, const gk_index *size,
+                                const int64_t *step,
+                                const gk_adamax_options *opt) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_adamax_multi_f32(count, <float *const *>param, <const float *const *>grad,
+                                   <float *const *>exp_avg, <float *const *>exp_inf, size,
+                                   step, opt)
+    if dtype == GK_DTYPE_F64:
+        return gk_adamax_multi_f64(count, <double *const *>param,
+                                   <const double *const *>grad, <double *const *>exp_avg,
+                                   <double *const *>exp_inf, size, step, opt)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_adadelta_multi(int dtype, gk_index count, void *const *param,
+                                  const void *const *grad, void *const *square_avg,
+                                  void *const *acc_delta, const gk_index *size,
+                                  const gk_adadelta_options *opt) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_adadelta_multi_f32(count, <float *const *>param,
+                                     <const float *const *>grad, <float *const *>square_avg,
+                                     <float *const *>acc_delta, size, opt)
+    if dtype == GK_DTYPE_F64:
+        return gk_adadelta_multi_f64(count, <double *const *>param,
+                                     <const double *const *>grad,
+                                     <double *const *>square_avg,
+                                     <double *const *>acc_delta, size, opt)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_lion_multi(int dtype, gk_index count, void *const *param,
+                              const void *const *grad, void *const *exp_avg,
+                              const gk_index *size,
+                              const gk_lion_options *opt) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_lion_multi_f32(count, <float *const *>param, <const float *const *>grad,
+                                 <float *const *>exp_avg, size, opt)
+    if dtype == GK_DTYPE_F64:
+        return gk_lion_multi_f64(count, <double *const *>param, <const double *const *>grad,
+                                 <double *const *>exp_avg, size, opt)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_lamb_multi(int dtype, gk_index count, void *const *param,
+                              const void *const *grad, void *const *exp_avg,
+                              void *const *exp_avg_sq, const gk_index *size,
+                              const int64_t *step, const gk_lamb_options *opt,
+                              double *trust_ratio) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_lamb_multi_f32(count, <float *const *>param, <const float *const *>grad,
+                                 <float *const *>exp_avg, <float *const *>exp_avg_sq, size,
+                                 step, opt, trust_ratio)
+    if dtype == GK_DTYPE_F64:
+        return gk_lamb_multi_f64(count, <double *const *>param, <const double *const *>grad,
+                                 <double *const *>exp_avg, <double *const *>exp_avg_sq,
+                                 size, step, opt, trust_ratio)
     return GK_ERROR(GK_EDTYPE, 0)

@@ -215,6 +215,157 @@ def lars(list params, list grads, list traces, double lr, double momentum,
     return ratios
 
 
+def nadam(list params, list grads, list exp_avgs, list exp_avg_sqs, object mu_products,
+          object steps, double lr, double beta1, double beta2, double eps,
+          double weight_decay, double momentum_decay, bint decoupled, bint maximize,
+          object coef=None):
+    """`mu_products`: a float32 array aligned with params (torch's float32
+    state['mu_product']), advanced, as `steps`, only after the kernels succeeded."""
+    cdef c.gk_nadam_options o
+    cdef int err = 0, d
+    cdef gk_index k
+    o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
+    o.momentum_decay, o.decoupled, o.maximize = momentum_decay, decoupled, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
+    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs],
+                             ("params", "grads", "exp_avg", "exp_avg_sq"),
+                             (True, False, True, True), True, _GRAD)
+    cdef float *given = <float *>_array(mu_products, cnp.NPY_FLOAT32, "mu_product",
+                                        len(params), True)
+    _take_steps(b, steps, len(params))
+    cdef float[::1] mp = np.empty(max(b.n, 1), np.float32)
+    for k in range(b.n):
+        mp[k] = given[b.where[k]]
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_nadam_multi(d, b.count[d], b.at(0, d),
+                                       <const void *const *>b.at(1, d), b.at(2, d),
+                                       b.at(3, d), &mp[b.first[d]], b.size + b.first[d],
+                                       b.step + b.first[d], &o)
+    _check(err)
+    for k in range(b.n):
+        given[b.where[k]] = mp[k]
+    _commit_steps(b, steps)
+
+
+def radam(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
+          double lr, double beta1, double beta2, double eps, double weight_decay,
+          bint decoupled, bint maximize, object coef=None):
+    cdef c.gk_radam_options o
+    cdef int err = 0, d
+    o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
+    o.decoupled, o.maximize = decoupled, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
+    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs],
+                             ("params", "grads", "exp_avg", "exp_avg_sq"),
+                             (True, False, True, True), True, _GRAD)
+    _take_steps(b, steps, len(params))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_radam_multi(d, b.count[d], b.at(0, d),
+                                       <const void *const *>b.at(1, d), b.at(2, d),
+                                       b.at(3, d), b.size + b.first[d],
+                                       b.step + b.first[d], &o)
+    _check(err)
+    _commit_steps(b, steps)
+
+
+def adamax(list params, list grads, list exp_avgs, list exp_infs, object steps, double lr,
+           double beta1, double beta2, double eps, double weight_decay, bint maximize,
+           object coef=None):
+    cdef c.gk_adamax_options o
+    cdef int err = 0, d
+    o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
+    o.maximize = maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
+    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_infs],
+                             ("params", "grads", "exp_avg", "exp_inf"),
+                             (True, False, True, True), True, _GRAD)
+    _take_steps(b, steps, len(params))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_adamax_multi(d, b.count[d], b.at(0, d),
+                                        <const void *const *>b.at(1, d), b.at(2, d),
+                                        b.at(3, d), b.size + b.first[d],
+                                        b.step + b.first[d], &o)
+    _check(err)
+    _commit_steps(b, steps)
+
+
+def adadelta(list params, list grads, list square_avgs, list acc_deltas, object steps,
+             double lr, double rho, double eps, double weight_decay, bint maximize,
+             object coef=None):
+    """`steps` (or None) is only counted: Adadelta's formula has no step number."""
+    cdef c.gk_adadelta_options o
+    cdef int err = 0, d
+    o.lr, o.rho, o.eps, o.weight_decay, o.maximize = lr, rho, eps, weight_decay, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
+    cdef _Arrays b = _gather([params, grads, square_avgs, acc_deltas],
+                             ("params", "grads", "square_avg", "acc_delta"),
+                             (True, False, True, True), True, _GRAD)
+    if steps is not None:
+        _take_steps(b, steps, len(params))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_adadelta_multi(d, b.count[d], b.at(0, d),
+                                          <const void *const *>b.at(1, d), b.at(2, d),
+                                          b.at(3, d), b.size + b.first[d], &o)
+    _check(err)
+    if steps is not None:
+        _commit_steps(b, steps)
+
+
+def lion(list params, list grads, list exp_avgs, double lr, double beta1, double beta2,
+         double weight_decay, bint maximize, object coef=None):
+    cdef c.gk_lion_options o
+    cdef int err = 0, d
+    o.lr, o.beta1, o.beta2, o.weight_decay, o.maximize = lr, beta1, beta2, weight_decay, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
+    cdef _Arrays b = _gather([params, grads, exp_avgs], ("params", "grads", "exp_avg"),
+                             (True, False, True), True, _GRAD)
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_lion_multi(d, b.count[d], b.at(0, d),
+                                      <const void *const *>b.at(1, d), b.at(2, d),
+                                      b.size + b.first[d], &o)
+    _check(err)
+
+
+def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
+         double lr, double beta1, double beta2, double eps, double eps_root,
+         double weight_decay, bint maximize, object coef=None):
+    """Returns the trust ratio of each parameter (None where its gradient is None)."""
+    cdef c.gk_lamb_options o
+    cdef int err = 0, d
+    cdef gk_index k
+    o.lr, o.beta1, o.beta2, o.eps, o.eps_root = lr, beta1, beta2, eps, eps_root
+    o.weight_decay, o.maximize = weight_decay, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
+    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs],
+                             ("params", "grads", "exp_avg", "exp_avg_sq"),
+                             (True, False, True, True), True, _GRAD)
+    _take_steps(b, steps, len(params))
+    cdef double[::1] ratio = np.empty(max(b.n, 1))
+    with nogil:
+        for d in range(2):
+            if err == 0 and b.count[d]:
+                err = c.gk_lamb_multi(d, b.count[d], b.at(0, d),
+                                      <const void *const *>b.at(1, d), b.at(2, d),
+                                      b.at(3, d), b.size + b.first[d],
+                                      b.step + b.first[d], &o, &ratio[b.first[d]])
+    _check(err)
+    _commit_steps(b, steps)
+    ratios = [None] * len(params)
+    for k in range(b.n):
+        ratios[b.where[k]] = ratio[k]
+    return ratios
+
+
 # ---- the fast paths of Optimizer.step ---------------------------------------------------
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject

@@ -366,6 +366,25 @@ for _cls, _opts in [
     _optimizer_case(_cls, **_opts)
 
 
+for _cls, _opts in [
+        ("NAdam", dict(lr=0.01)),
+        ("NAdam", dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01, maximize=True)),
+        ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+        ("RAdam", dict(lr=0.01, betas=(0.9, 0.6))),  # rho_t > 5 from step 2
+        ("RAdam", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+        ("RAdam", dict(lr=0.01, betas=(0.5, 0.5), weight_decay=0.1,
+                       decoupled_weight_decay=True)),
+        ("Adamax", dict(lr=0.01)),
+        ("Adamax", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+        ("Adadelta", dict()),
+        ("Adadelta", dict(rho=0.5, weight_decay=0.1, maximize=True)),
+        ("Lion", dict(lr=0.01)),
+        ("Lion", dict(lr=0.01, betas=(0.5, 0.7), weight_decay=0.1, maximize=True)),
+        ("LAMB", dict(lr=0.01)),
+        ("LAMB", dict(lr=0.01, eps_root=1e-8, weight_decay=0.1, maximize=True))]:
+    _optimizer_case(_cls, **_opts)
+
+
 def _fused_clip_case(cls_name, norm_type, **options):
     """step(grads, max_norm=...): the norm pass and the scaled update (and its norm)."""
     tag = ",".join(f"{k}={v}" for k, v in options.items())

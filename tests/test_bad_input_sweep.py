@@ -332,7 +332,9 @@ def _init_calls():
 
 _OPTIMIZERS = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(amsgrad=True),
                "AdamW": {}, "RMSprop": dict(centered=True, momentum=0.5),
-               "Adagrad": {}, "LARS": dict(lr=0.1)}
+               "Adagrad": {}, "LARS": dict(lr=0.1),
+               "NAdam": dict(weight_decay=0.1), "RAdam": dict(decoupled_weight_decay=True),
+               "Adamax": {}, "Adadelta": {}, "Lion": dict(lr=0.1), "LAMB": dict(lr=0.1)}
 
 
 def _params():
@@ -392,6 +394,19 @@ def _functional_calls():
                                                        g.copy(), z + 0.1, 2),
         "gradkit.optim.functional.lars_": lambda: V(functional.lars_, p.copy(), g.copy(),
                                                     z + 0.1, lr=0.1),
+        "gradkit.optim.functional.nadam_": lambda: V(
+            functional.nadam_, p.copy(), g.copy(), z + 0.1, z + 0.2,
+            np.full((), 0.5, np.float32), 2),
+        "gradkit.optim.functional.radam_": lambda: V(functional.radam_, p.copy(), g.copy(),
+                                                     z + 0.1, z + 0.2, 7),
+        "gradkit.optim.functional.adamax_": lambda: V(functional.adamax_, p.copy(),
+                                                      g.copy(), z + 0.1, z + 0.2, 2),
+        "gradkit.optim.functional.adadelta_": lambda: V(functional.adadelta_, p.copy(),
+                                                        g.copy(), z + 0.1, z + 0.2),
+        "gradkit.optim.functional.lion_": lambda: V(functional.lion_, p.copy(), g.copy(),
+                                                    z + 0.1, lr=0.1),
+        "gradkit.optim.functional.lamb_": lambda: V(functional.lamb_, p.copy(), g.copy(),
+                                                    z + 0.1, z + 0.2, 2, lr=0.1),
     }
 
 

@@ -56,7 +56,10 @@ def test_trajectory_equals_torch(name, kw, dtype):
 def test_state_dict_both_ways(name, kw):
     """Train 3 steps with one, load its state into the other, train 3 more: the same
     parameters as 6 steps with torch (gradkit -> torch and torch -> gradkit)."""
-    dtype = torch.float64
+    state_dict_both_ways(name, kw, torch.float64)
+
+
+def state_dict_both_ways(name, kw, dtype):
     ref = _model(dtype)
     _train(ref, getattr(torch.optim, name)(ref.parameters(), **kw), 6, dtype)
     for first, second in ((go, torch.optim), (torch.optim, go)):

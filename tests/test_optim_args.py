@@ -13,12 +13,15 @@ import pytest
 from gradkit import optim, schedules
 from conftest import assert_bitwise_equal
 
-TORCH_NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+TORCH_NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
+               "Adadelta"]
 FLAGS = ("foreach", "capturable", "differentiable", "fused")
 # a run of each optimizer with every state slot in use
 KW = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(lr=1e-2, amsgrad=True),
       "AdamW": dict(lr=1e-2), "RMSprop": dict(centered=True, momentum=0.5),
-      "Adagrad": dict(lr_decay=0.1), "LARS": dict(lr=0.5)}
+      "Adagrad": dict(lr_decay=0.1), "LARS": dict(lr=0.5), "NAdam": dict(lr=1e-2),
+      "RAdam": dict(lr=1e-2), "Adamax": dict(lr=1e-2), "Adadelta": dict(lr=0.5),
+      "Lion": dict(lr=1e-3), "LAMB": dict(lr=1e-2)}
 
 
 def _params(rng, dtype=np.float64):
@@ -152,7 +155,14 @@ HYPER = {"SGD": dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
          "Adagrad": dict(lr=0.1, lr_decay=0.1, weight_decay=0.1,
                          initial_accumulator_value=0.5, eps=1e-6),
          "LARS": dict(lr=0.5, momentum=0.8, weight_decay=0.01, trust_coefficient=0.01,
-                      eps=1e-6)}
+                      eps=1e-6),
+         "NAdam": dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1,
+                       momentum_decay=0.01),
+         "RAdam": dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+         "Adamax": dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+         "Adadelta": dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1),
+         "Lion": dict(lr=1e-3, betas=(0.8, 0.95), weight_decay=0.1),
+         "LAMB": dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-5, weight_decay=0.1)}
 
 
 @pytest.mark.parametrize("name", list(HYPER))
@@ -270,9 +280,9 @@ def test_negative_lr_written_between_steps_is_used_as_torch(name, rng):
     _run(ob, seq[:2])
     oa.param_groups[0]["lr"] = -0.1
     ob.param_groups[0]["lr"] = 0.1
-    ob.param_groups[0]["maximize" if name != "LARS" else "lr"] = \
-        True if name != "LARS" else -0.1
-    if name == "LARS":
+    no_twin = name not in TORCH_NAMES  # LARS, Lion, LAMB: a step with lr < 0 runs
+    ob.param_groups[0]["lr" if no_twin else "maximize"] = -0.1 if no_twin else True
+    if no_twin:
         _run(oa, seq[2:])
         _run(ob, seq[2:])
         assert_bitwise_equal(a, b)

@@ -122,6 +122,81 @@ static int gk_lars_check(gk_index count, const void *const *param, const void *c
     return gk_check_lists(count, param, grad, size, states, arg, 1);
 }
 
+/* What Adam's relatives (NAdam, RAdam, Adamax, LAMB) check alike: exp_avg and a second
+ * state list (named arg1), the steps.  (Their hyper-parameters are used as given: see
+ * the top of this file.) */
+static int gk_adam_like_check(gk_index count, const void *const *param,
+                              const void *const *grad, const void *const *exp_avg,
+                              const void *const *second, int arg1, const gk_index *size,
+                              const int64_t *step)
+{
+    const void *const *states[2] = {exp_avg, second};
+    const int arg[2] = {GK_ARG_exp_avg, arg1};
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, states, arg, 2));
+    return gk_check_steps(count, step);
+}
+
+static int gk_nadam_check(gk_index count, const void *const *param, const void *const *grad,
+                          const void *const *exp_avg, const void *const *exp_avg_sq,
+                          const float *mu_product, const gk_index *size, const int64_t *step,
+                          const gk_nadam_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_CHECK_PTR_IF(count > 0, mu_product);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_avg_sq, GK_ARG_exp_avg_sq,
+                              size, step);
+}
+
+static int gk_radam_check(gk_index count, const void *const *param, const void *const *grad,
+                          const void *const *exp_avg, const void *const *exp_avg_sq,
+                          const gk_index *size, const int64_t *step,
+                          const gk_radam_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_avg_sq, GK_ARG_exp_avg_sq,
+                              size, step);
+}
+
+static int gk_adamax_check(gk_index count, const void *const *param, const void *const *grad,
+                           const void *const *exp_avg, const void *const *exp_inf,
+                           const gk_index *size, const int64_t *step,
+                           const gk_adamax_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_inf, GK_ARG_exp_inf, size,
+                              step);
+}
+
+static int gk_adadelta_check(gk_index count, const void *const *param,
+                             const void *const *grad, const void *const *square_avg,
+                             const void *const *acc_delta, const gk_index *size,
+                             const gk_adadelta_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    const void *const *states[2] = {square_avg, acc_delta};
+    const int arg[2] = {GK_ARG_square_avg, GK_ARG_acc_delta};
+    return gk_check_lists(count, param, grad, size, states, arg, 2);
+}
+
+static int gk_lion_check(gk_index count, const void *const *param, const void *const *grad,
+                         const void *const *exp_avg, const gk_index *size,
+                         const gk_lion_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    const void *const *states[1] = {exp_avg};
+    const int arg[1] = {GK_ARG_exp_avg};
+    return gk_check_lists(count, param, grad, size, states, arg, 1);
+}
+
+static int gk_lamb_check(gk_index count, const void *const *param, const void *const *grad,
+                         const void *const *exp_avg, const void *const *exp_avg_sq,
+                         const gk_index *size, const int64_t *step, const gk_lamb_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    return gk_adam_like_check(count, param, grad, exp_avg, exp_avg_sq, GK_ARG_exp_avg_sq,
+                              size, step);
+}
+
 #define GK_VP(x) ((const void *const *)(x))
 
 #define GK_DEFINE_OPTIM(T, SFX) \
@@ -184,3 +259,60 @@ int gk_adam_##SFX(T *param, const T *grad, T *exp_avg, T *exp_avg_sq, gk_index n
 
 GK_DEFINE_OPTIM(float, f32)
 GK_DEFINE_OPTIM(double, f64)
+
+/* NAdam, RAdam, Adamax, Adadelta, Lion, LAMB */
+#define GK_DEFINE_OPTIM_MORE(T, SFX) \
+int gk_nadam_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                         T *const *m, T *const *v, float *mu_product, const gk_index *size, \
+                         const int64_t *step, const gk_nadam_options *o) \
+{ \
+    GK_RETURN_IF(gk_nadam_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), \
+                                mu_product, size, step, o)); \
+    return count ? optim_table()->nadam_##SFX(count, param, grad, m, v, mu_product, size, \
+                                              step, o) : GK_OK; \
+} \
+int gk_radam_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                         T *const *m, T *const *v, const gk_index *size, \
+                         const int64_t *step, const gk_radam_options *o) \
+{ \
+    GK_RETURN_IF(gk_radam_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
+                                step, o)); \
+    return count ? optim_table()->radam_##SFX(count, param, grad, m, v, size, step, o) \
+                 : GK_OK; \
+} \
+int gk_adamax_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                          T *const *m, T *const *u, const gk_index *size, \
+                          const int64_t *step, const gk_adamax_options *o) \
+{ \
+    GK_RETURN_IF(gk_adamax_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(u), \
+                                 size, step, o)); \
+    return count ? optim_table()->adamax_##SFX(count, param, grad, m, u, size, step, o) \
+                 : GK_OK; \
+} \
+int gk_adadelta_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                            T *const *sq, T *const *acc, const gk_index *size, \
+                            const gk_adadelta_options *o) \
+{ \
+    GK_RETURN_IF(gk_adadelta_check(count, GK_VP(param), GK_VP(grad), GK_VP(sq), GK_VP(acc), \
+                                   size, o)); \
+    return count ? optim_table()->adadelta_##SFX(count, param, grad, sq, acc, size, o) \
+                 : GK_OK; \
+} \
+int gk_lion_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                        T *const *m, const gk_index *size, const gk_lion_options *o) \
+{ \
+    GK_RETURN_IF(gk_lion_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), size, o)); \
+    return count ? optim_table()->lion_##SFX(count, param, grad, m, size, o) : GK_OK; \
+} \
+int gk_lamb_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                        T *const *m, T *const *v, const gk_index *size, \
+                        const int64_t *step, const gk_lamb_options *o, double *ratio) \
+{ \
+    GK_RETURN_IF(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
+                               step, o)); \
+    return count ? optim_table()->lamb_##SFX(count, param, grad, m, v, size, step, o, ratio) \
+                 : GK_OK; \
+}
+
+GK_DEFINE_OPTIM_MORE(float, f32)
+GK_DEFINE_OPTIM_MORE(double, f64)

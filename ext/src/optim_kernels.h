@@ -18,7 +18,24 @@
                          const gk_adagrad_options *o); \
     int (*lars_##SFX)(gk_index count, T *const *param, const T *const *grad, \
                       T *const *trace, const gk_index *size, const gk_lars_options *o, \
-                      double *ratio);
+                      double *ratio); \
+    int (*nadam_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
+                       T *const *v, float *mu_product, const gk_index *size, \
+                       const int64_t *step, const gk_nadam_options *o); \
+    int (*radam_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
+                       T *const *v, const gk_index *size, const int64_t *step, \
+                       const gk_radam_options *o); \
+    int (*adamax_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
+                        T *const *u, const gk_index *size, const int64_t *step, \
+                        const gk_adamax_options *o); \
+    int (*adadelta_##SFX)(gk_index count, T *const *param, const T *const *grad, \
+                          T *const *sq, T *const *acc, const gk_index *size, \
+                          const gk_adadelta_options *o); \
+    int (*lion_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
+                      const gk_index *size, const gk_lion_options *o); \
+    int (*lamb_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
+                      T *const *v, const gk_index *size, const int64_t *step, \
+                      const gk_lamb_options *o, double *ratio);
 
 typedef struct {
     GK_OPTIM_SIGS(float, f32)

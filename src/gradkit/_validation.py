@@ -526,6 +526,13 @@ def torch_flags(group, keys, who):
             raise ValueError(f"{who}: {k}=True is not supported: {why}; use {k}=False")
 
 
+def pair(v, name="betas"):
+    """A pair (a, b) as given (its values are checked by the caller)."""
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {v!r}")
+    return v[0], v[1]
+
+
 # The checked options of each optimizer, in the order its kernel takes them (so a
 # wrapper calls ``kernel(..., *opts)``), with names for reading them.
 SGDOptions = NamedTuple("SGDOptions", [("lr", float), ("momentum", float),
@@ -595,6 +602,86 @@ def lars_options(lr, momentum, weight_decay, trust_coefficient, eps, nesterov, *
                        nonneg(trust_coefficient, "trust_coefficient"), nonneg(eps, "eps"),
                        flag(nesterov, "nesterov"))
 
+
+
+# NAdam, RAdam, Adamax, Adadelta (torch) and Lion (optax), as the options above
+NAdamOptions = NamedTuple("NAdamOptions", [("lr", float), ("beta1", float),
+                                           ("beta2", float), ("eps", float),
+                                           ("weight_decay", float),
+                                           ("momentum_decay", float), ("decoupled", bool),
+                                           ("maximize", bool)])
+RAdamOptions = NamedTuple("RAdamOptions", [("lr", float), ("beta1", float),
+                                           ("beta2", float), ("eps", float),
+                                           ("weight_decay", float), ("decoupled", bool),
+                                           ("maximize", bool)])
+AdamaxOptions = NamedTuple("AdamaxOptions", [("lr", float), ("beta1", float),
+                                             ("beta2", float), ("eps", float),
+                                             ("weight_decay", float), ("maximize", bool)])
+AdadeltaOptions = NamedTuple("AdadeltaOptions", [("lr", float), ("rho", float),
+                                                 ("eps", float), ("weight_decay", float),
+                                                 ("maximize", bool)])
+LionOptions = NamedTuple("LionOptions", [("lr", float), ("beta1", float), ("beta2", float),
+                                         ("weight_decay", float), ("maximize", bool)])
+
+LAMBOptions = NamedTuple("LAMBOptions", [("lr", float), ("beta1", float), ("beta2", float),
+                                         ("eps", float), ("eps_root", float),
+                                         ("weight_decay", float), ("maximize", bool)])
+
+def nadam_options(lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled, maximize,
+                  names=("beta1", "beta2"), *, strict=True):
+    nonneg, unit = _checkers(strict)
+    return NAdamOptions(nonneg(lr, "lr"), unit(beta1, names[0]),
+                        unit(beta2, names[1]), nonneg(eps, "eps"),
+                        nonneg(weight_decay, "weight_decay"),
+                        nonneg(momentum_decay, "momentum_decay"),
+                        flag(decoupled, "decoupled_weight_decay"), flag(maximize, "maximize"))
+
+
+def radam_options(lr, beta1, beta2, eps, weight_decay, decoupled, maximize,
+                  names=("beta1", "beta2"), *, strict=True):
+    nonneg, unit = _checkers(strict)
+    return RAdamOptions(nonneg(lr, "lr"), unit(beta1, names[0]),
+                        unit(beta2, names[1]), nonneg(eps, "eps"),
+                        nonneg(weight_decay, "weight_decay"),
+                        flag(decoupled, "decoupled_weight_decay"), flag(maximize, "maximize"))
+
+
+def adamax_options(lr, beta1, beta2, eps, weight_decay, maximize, names=("beta1", "beta2"),
+                   *, strict=True):
+    nonneg, unit = _checkers(strict)
+    return AdamaxOptions(nonneg(lr, "lr"), unit(beta1, names[0]),
+                         unit(beta2, names[1]), nonneg(eps, "eps"),
+                         nonneg(weight_decay, "weight_decay"),
+                         flag(maximize, "maximize"))
+
+
+def adadelta_options(lr, rho, eps, weight_decay, maximize, *, strict=True):
+    nonneg, _ = _checkers(strict)
+    rho = interval(rho, "rho", 0.0, 1.0) if strict else _loose(rho, "rho")
+    return AdadeltaOptions(nonneg(lr, "lr"), rho, nonneg(eps, "eps"),
+                           nonneg(weight_decay, "weight_decay"),
+                           flag(maximize, "maximize"))
+
+
+def lion_options(lr, beta1, beta2, weight_decay, maximize, names=("beta1", "beta2"), *,
+                 strict=True):
+    """optax.lion's b1, b2 may be any value in [0, 1]."""
+    nonneg, _ = _checkers(strict)
+    if strict:
+        beta1, beta2 = (interval(beta1, names[0], 0.0, 1.0),
+                        interval(beta2, names[1], 0.0, 1.0))
+    else:
+        beta1, beta2 = _loose(beta1, names[0]), _loose(beta2, names[1])
+    return LionOptions(nonneg(lr, "lr"), beta1, beta2, nonneg(weight_decay, "weight_decay"),
+                       flag(maximize, "maximize"))
+
+
+def lamb_options(lr, beta1, beta2, eps, eps_root, weight_decay, maximize,
+                 names=("beta1", "beta2"), *, strict=True):
+    nonneg, unit = _checkers(strict)
+    return LAMBOptions(nonneg(lr, "lr"), unit(beta1, names[0]), unit(beta2, names[1]),
+                       nonneg(eps, "eps"), nonneg(eps_root, "eps_root"),
+                       nonneg(weight_decay, "weight_decay"), flag(maximize, "maximize"))
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============
 

@@ -74,6 +74,53 @@ typedef struct {
     double coef;
 } gk_lars_options;
 
+/* NAdam (torch.optim.NAdam; decoupled = 1: decoupled_weight_decay). */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay, momentum_decay;
+    int decoupled, maximize;
+    int scale;
+    double coef;
+} gk_nadam_options;
+
+/* RAdam (torch.optim.RAdam; decoupled = 1: decoupled_weight_decay). */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    int decoupled, maximize;
+    int scale;
+    double coef;
+} gk_radam_options;
+
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    int maximize;
+    int scale;
+    double coef;
+} gk_adamax_options;
+
+typedef struct {
+    double lr, rho, eps, weight_decay;
+    int maximize;
+    int scale;
+    double coef;
+} gk_adadelta_options;
+
+/* Lion (optax.lion: scale_by_lion, add_decayed_weights, scale_by_learning_rate). */
+typedef struct {
+    double lr, beta1, beta2, weight_decay;
+    int maximize;
+    int scale;
+    double coef;
+} gk_lion_options;
+
+/* LAMB (optax.lamb: scale_by_adam, add_decayed_weights, scale_by_trust_ratio,
+ * scale_by_learning_rate). */
+typedef struct {
+    double lr, beta1, beta2, eps, eps_root, weight_decay;
+    int maximize;
+    int scale;
+    double coef;
+} gk_lamb_options;
+
 /* SGD.  momentum_buffer may be NULL when momentum == 0; fresh[i] != 0 marks a buffer
  * that holds nothing yet (torch's None): it is set to the gradient, undampened. */
 int gk_sgd_multi_f32(gk_index count, float *const *param, const float *const *grad,
@@ -118,6 +165,63 @@ int gk_lars_multi_f32(gk_index count, float *const *param, const float *const *g
                       double *trust_ratio);
 int gk_lars_multi_f64(gk_index count, double *const *param, const double *const *grad,
                       double *const *trace, const gk_index *size, const gk_lars_options *opt,
+                      double *trust_ratio);
+
+/* NAdam.  mu_product holds each array's product of momentum coefficients (torch's
+ * state['mu_product'], a float32 scalar as torch's default scalar dtype keeps it; 1 before
+ * the first step), updated in float32 arithmetic as torch does and written back only
+ * after the arrays were updated. */
+int gk_nadam_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                       float *const *exp_avg, float *const *exp_avg_sq, float *mu_product,
+                       const gk_index *size, const int64_t *step,
+                       const gk_nadam_options *opt);
+int gk_nadam_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                       double *const *exp_avg, double *const *exp_avg_sq, float *mu_product,
+                       const gk_index *size, const int64_t *step,
+                       const gk_nadam_options *opt);
+
+/* RAdam. */
+int gk_radam_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                       float *const *exp_avg, float *const *exp_avg_sq,
+                       const gk_index *size, const int64_t *step,
+                       const gk_radam_options *opt);
+int gk_radam_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                       double *const *exp_avg, double *const *exp_avg_sq,
+                       const gk_index *size, const int64_t *step,
+                       const gk_radam_options *opt);
+
+/* Adamax. */
+int gk_adamax_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                        float *const *exp_avg, float *const *exp_inf, const gk_index *size,
+                        const int64_t *step, const gk_adamax_options *opt);
+int gk_adamax_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                        double *const *exp_avg, double *const *exp_inf, const gk_index *size,
+                        const int64_t *step, const gk_adamax_options *opt);
+
+/* Adadelta (rho in [0, 1]). */
+int gk_adadelta_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                          float *const *square_avg, float *const *acc_delta,
+                          const gk_index *size, const gk_adadelta_options *opt);
+int gk_adadelta_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                          double *const *square_avg, double *const *acc_delta,
+                          const gk_index *size, const gk_adadelta_options *opt);
+
+/* Lion (optax.lion; beta1, beta2 in [0, 1]). */
+int gk_lion_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                      float *const *exp_avg, const gk_index *size,
+                      const gk_lion_options *opt);
+int gk_lion_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                      double *const *exp_avg, const gk_index *size,
+                      const gk_lion_options *opt);
+
+/* LAMB (optax.lamb).  Norms are double sums over fixed chunks, the same for any thread
+ * count.  trust_ratio (may be NULL) receives each array's trust ratio. */
+int gk_lamb_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                      float *const *exp_avg, float *const *exp_avg_sq, const gk_index *size,
+                      const int64_t *step, const gk_lamb_options *opt, double *trust_ratio);
+int gk_lamb_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                      double *const *exp_avg, double *const *exp_avg_sq,
+                      const gk_index *size, const int64_t *step, const gk_lamb_options *opt,
                       double *trust_ratio);
 
 #ifdef __cplusplus

@@ -11,8 +11,12 @@ parameter and state arrays of its own (it writes garbage), of the same sizes.
 Peers: torch.optim on tensors sharing the parameter and gradient memory
 (``torch.from_numpy``): ``fused=True`` for Adam, AdamW and Adagrad, torch's default for
 SGD and RMSprop.  The fused steps and SGD write only their tensors (warm as they come);
-RMSprop's default allocates temporaries and is also timed in the warm subprocess.  LARS
-has no torch optimizer.
+RMSprop's default allocates temporaries and is also timed in the warm subprocess, as are
+NAdam, RAdam, Adamax and Adadelta (torch's default, the for-loop over tensors: they have
+no fused CPU kernel; NAdam, RAdam, Adamax and Adadelta move two states, Lion one).
+LAMB, like LARS, makes two passes: the moments and the two norms (p, g, m, v read; m, v
+written), then the update (p, m, v read; p written).  LARS, Lion and LAMB have no torch
+optimizer.
 
 The arrays of a case are made on its first call (the runner's warm-up), so listing the
 cases costs no memory; each step moves the parameters a little, the data stay finite.
@@ -23,12 +27,16 @@ import gradkit
 from .. import optim, reference
 from .core import GOAL_LIMIT, Case, Lazy, passes, probe_each, scaled, try_import_torch
 
-BYTES = {"Adam": 28, "AdamW": 28, "RMSprop": 20, "Adagrad": 20, "SGD": 20, "LARS": 28}
-STATES = {"Adam": 2, "AdamW": 2, "RMSprop": 1, "Adagrad": 1, "SGD": 1, "LARS": 1}
+BYTES = {"Adam": 28, "AdamW": 28, "RMSprop": 20, "Adagrad": 20, "SGD": 20, "LARS": 28,
+         "NAdam": 28, "RAdam": 28, "Adamax": 28, "Adadelta": 28, "Lion": 20, "LAMB": 28}
+STATES = {"Adam": 2, "AdamW": 2, "RMSprop": 1, "Adagrad": 1, "SGD": 1, "LARS": 1,
+          "NAdam": 2, "RAdam": 2, "Adamax": 2, "Adadelta": 2, "Lion": 1, "LAMB": 2}
 OPTIONS = {"Adam": {}, "AdamW": {}, "RMSprop": {}, "Adagrad": {},
-           "SGD": {"lr": 0.01, "momentum": 0.9}, "LARS": {"lr": 0.1, "weight_decay": 1e-4}}
+           "SGD": {"lr": 0.01, "momentum": 0.9}, "LARS": {"lr": 0.1, "weight_decay": 1e-4},
+           "NAdam": {}, "RAdam": {}, "Adamax": {}, "Adadelta": {}, "Lion": {"lr": 1e-4},
+           "LAMB": {"lr": 1e-3, "weight_decay": 1e-2}}
 PEER = {"Adam": {"fused": True}, "AdamW": {"fused": True}, "Adagrad": {"fused": True},
-        "SGD": {}, "RMSprop": {}}
+        "SGD": {}, "RMSprop": {}, "NAdam": {}, "RAdam": {}, "Adamax": {}, "Adadelta": {}}
 PEER_IN_PLACE = {"Adam", "AdamW", "Adagrad", "SGD"}
 
 
@@ -46,6 +54,9 @@ def _limit(name, params, grads):
     update = probe_each([params, grads] + states, [params] + states)
     if name == "LARS":
         return passes(probe_each([params, grads], []), update)
+    if name == "LAMB":  # moments and norms first, then the parameters from the moments
+        return passes(probe_each([params, grads] + states, states),
+                      probe_each([params] + states, [params]))
     return update
 
 

@@ -1,4 +1,4 @@
-"""Optimizers with torch.optim's formulas and defaults (LARS: optax's), updating NumPy
+"""Optimizers with torch.optim's formulas and defaults (LARS, Lion, LAMB: optax's), updating NumPy
 arrays in place.
 
 Classes take ``params`` (a list of float arrays, or a list of dicts ``{"params": [...],
@@ -9,8 +9,9 @@ region for all its arrays.  :mod:`gradkit.optim.functional` holds the same kerne
 in-place functions on arrays.
 """
 from . import functional
-from .algorithms import LARS, SGD, Adagrad, Adam, AdamW, RMSprop
+from .algorithms import (LAMB, LARS, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam,
+                         RAdam, RMSprop)
 from .optimizer import Optimizer
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS",
-           "functional"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "NAdam",
+           "RAdam", "Adamax", "Adadelta", "Lion", "LAMB", "functional"]

@@ -1,4 +1,5 @@
-r"""The optimizers: torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, and optax's LARS.
+r"""The optimizers: torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax,
+Adadelta, and optax's LARS, Lion and LAMB.
 
 Same constructor arguments, defaults, update formulas (in torch's order of operations),
 per-parameter step counts and state names as torch; the gradients are passed to
@@ -30,7 +31,8 @@ from .optimizer import Optimizer
 if TYPE_CHECKING:
     from .._typing import ParamsArg
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "NAdam", "RAdam", "Adamax",
+           "Adadelta", "Lion", "LAMB"]
 
 
 class SGD(Optimizer):
@@ -367,3 +369,342 @@ class LARS(Optimizer):
 
     def _update(self, params, grads, state, opts, fresh, coef):
         _k.lars(params, grads, state["trace"], *opts, coef)
+
+
+class NAdam(Optimizer):
+    r"""Adam with Nesterov momentum (``torch.optim.NAdam``), with torch's momentum decay.
+
+    .. math::
+        g &\leftarrow \pm g + \lambda\theta \text{ (or }
+        \theta \leftarrow \theta(1-\gamma\lambda) \text{ if decoupled)},\qquad
+        \mu_t = \beta_1\bigl(1 - \tfrac12\, 0.96^{t\psi}\bigr),\qquad
+        \Pi_t = \Pi_{t-1}\mu_t \\
+        m &\leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2,\qquad
+        d = \sqrt{v / (1-\beta_2^t)} + \epsilon \\
+        \theta &\leftarrow \theta - \frac{\gamma(1-\mu_t)}{1-\Pi_t}\,\frac{g}{d}
+        - \frac{\gamma\,\mu_{t+1}}{1-\Pi_t\mu_{t+1}}\,\frac{m}{d}
+
+    :math:`\Pi_t` (``mu_product``) is kept in float32 and multiplied in float32, as
+    torch keeps it (a float32 0-d tensor under torch's default dtype), so trajectories
+    match torch's to round-off for both parameter dtypes.
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Default 2e-3.
+    betas : (float, float)
+        Each in [0, 1); default (0.9, 0.999).
+    eps : float
+        Default 1e-8.
+    weight_decay : float
+    momentum_decay : float
+        :math:`\psi`, default 4e-3.
+    decoupled_weight_decay : bool
+        AdamW-style decay (NAdamW).
+    maximize : bool
+    foreach, capturable, differentiable
+        torch's switches (see the module docstring): accepted, same result.
+
+    State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``mu_product``.
+    """
+    _slots = ("exp_avg", "exp_avg_sq")
+    _scalars = (("mu_product", np.float32, 1.0),)
+
+    def __init__(self, params: ParamsArg, lr: float = 2e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: Optional[bool] = None,
+                 maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      foreach=foreach, maximize=maximize,
+                                      capturable=capturable, differentiable=differentiable))
+
+    def _options(self, g, strict=True):
+        b1, b2 = _c.betas(g["betas"], strict=strict)
+        return _c.nadam_options(g["lr"], b1, b2, g["eps"], g["weight_decay"],
+                                g["momentum_decay"], g["decoupled_weight_decay"],
+                                g["maximize"], names=("betas[0]", "betas[1]"), strict=strict)
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.nadam(params, grads, state["exp_avg"], state["exp_avg_sq"], state["mu_product"],
+                 state["step"], *opts, coef)
+
+
+class RAdam(Optimizer):
+    r"""Rectified Adam (``torch.optim.RAdam``).
+
+    .. math::
+        g &\leftarrow \pm g + \lambda\theta \text{ (or }
+        \theta \leftarrow \theta(1-\gamma\lambda) \text{ if decoupled)},\qquad
+        m \leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \rho_\infty &= \frac{2}{1-\beta_2} - 1,\qquad
+        \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t},\qquad
+        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}
+                          {(\rho_\infty-4)(\rho_\infty-2)\rho_t}} \\
+        \theta &\leftarrow \theta - \gamma\,\frac{m}{1-\beta_1^t}\cdot
+        \begin{cases} \dfrac{\sqrt{1-\beta_2^t}}{\sqrt v + \epsilon}\, r_t
+        & \rho_t > 5 \\ 1 & \text{else} \end{cases}
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Default 1e-3.
+    betas : (float, float)
+        Each in [0, 1); default (0.9, 0.999).
+    eps : float
+        Default 1e-8.
+    weight_decay : float
+    decoupled_weight_decay : bool
+        AdamW-style decay.
+    maximize : bool
+    foreach, capturable, differentiable
+        torch's switches (see the module docstring): accepted, same result.
+
+    State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
+    """
+    _slots = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params: ParamsArg, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
+                 foreach: Optional[bool] = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      foreach=foreach, maximize=maximize,
+                                      capturable=capturable, differentiable=differentiable))
+
+    def _options(self, g, strict=True):
+        b1, b2 = _c.betas(g["betas"], strict=strict)
+        return _c.radam_options(g["lr"], b1, b2, g["eps"], g["weight_decay"],
+                                g["decoupled_weight_decay"], g["maximize"],
+                                names=("betas[0]", "betas[1]"), strict=strict)
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.radam(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"], *opts,
+                 coef)
+
+
+class Adamax(Optimizer):
+    r"""Adamax, Adam with the infinity norm (``torch.optim.Adamax``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda\theta,\quad
+        m \leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\quad
+        u \leftarrow \max(\beta_2 u,\, |g| + \epsilon),\quad
+        \theta \leftarrow \theta - \frac{\gamma}{1-\beta_1^t}\,\frac{m}{u}
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Default 2e-3.
+    betas : (float, float)
+        Each in [0, 1); default (0.9, 0.999).
+    eps : float
+        Default 1e-8.
+    weight_decay : float
+    maximize : bool
+    foreach, differentiable, capturable
+        torch's switches (see the module docstring): accepted, same result.
+
+    State per parameter: ``step``, ``exp_avg``, ``exp_inf``.
+    """
+    _slots = ("exp_avg", "exp_inf")
+
+    def __init__(self, params: ParamsArg, lr: float = 2e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
+                 maximize: bool = False, differentiable: bool = False,
+                 capturable: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, capturable=capturable))
+
+    def _options(self, g, strict=True):
+        b1, b2 = _c.betas(g["betas"], strict=strict)
+        return _c.adamax_options(g["lr"], b1, b2, g["eps"], g["weight_decay"], g["maximize"],
+                                 names=("betas[0]", "betas[1]"), strict=strict)
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.adamax(params, grads, state["exp_avg"], state["exp_inf"], state["step"], *opts,
+                  coef)
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta (``torch.optim.Adadelta``).
+
+    .. math::
+        g &\leftarrow \pm g + \lambda\theta,\qquad
+        s \leftarrow \rho s + (1-\rho) g^2,\qquad
+        \Delta = \frac{\sqrt{a + \epsilon}}{\sqrt{s + \epsilon}}\, g \\
+        a &\leftarrow \rho a + (1-\rho)\Delta^2,\qquad
+        \theta \leftarrow \theta - \gamma\Delta
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Default 1.0.
+    rho : float
+        In [0, 1], default 0.9.
+    eps : float
+        Default 1e-6.
+    weight_decay : float
+    maximize : bool
+    foreach, capturable, differentiable
+        torch's switches (see the module docstring): accepted, same result.
+
+    State per parameter: ``step``, ``square_avg``, ``acc_delta``.
+    """
+    _slots = ("square_avg", "acc_delta")
+
+    def __init__(self, params: ParamsArg, lr: float = 1.0, rho: float = 0.9,
+                 eps: float = 1e-6, weight_decay: float = 0.0,
+                 foreach: Optional[bool] = None, *, capturable: bool = False,
+                 maximize: bool = False, differentiable: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      foreach=foreach, capturable=capturable,
+                                      maximize=maximize, differentiable=differentiable))
+
+    def _options(self, g, strict=True):
+        return _c.adadelta_options(g["lr"], g["rho"], g["eps"], g["weight_decay"],
+                                   g["maximize"], strict=strict)
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.adadelta(params, grads, state["square_avg"], state["acc_delta"], state["step"],
+                    *opts, coef)
+
+
+class Lion(Optimizer):
+    r"""Lion (Chen et al. 2023), as ``optax.lion``: its chain ``scale_by_lion``,
+    ``add_decayed_weights``, ``scale_by_learning_rate``.
+
+    .. math::
+        u = \operatorname{sign}\bigl((1-\beta_1) g + \beta_1 m\bigr) + \lambda\theta,
+        \qquad \theta \leftarrow \theta - \gamma u,\qquad
+        m \leftarrow (1-\beta_2) g + \beta_2 m
+
+    (:math:`g \to -g` with ``maximize``, a gradkit addition).  The decay term is added
+    even when :math:`\lambda = 0`, as optax does.
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Required, as in optax (the paper suggests 3-10x smaller than AdamW's).
+    betas : (float, float)
+        optax's (b1, b2), each in [0, 1]; default (0.9, 0.99).
+    weight_decay : float
+        Default 1e-3 (optax's).
+    maximize : bool
+    foreach, capturable, differentiable, fused
+        As :class:`LARS`, which torch lacks too: accepted, same result.
+
+    State per parameter: ``exp_avg`` (optax's ``mu``).
+    """
+    _slots = ("exp_avg",)
+    _counts_steps = False
+
+    def __init__(self, params: ParamsArg, lr: float,
+                 betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 1e-3, *,
+                 maximize: bool = False, foreach: Optional[bool] = None,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused))
+
+    def _options(self, g, strict=True):
+        b1, b2 = _c.pair(g["betas"])
+        return _c.lion_options(g["lr"], b1, b2, g["weight_decay"], g["maximize"],
+                               names=("betas[0]", "betas[1]"), strict=strict)
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.lion(params, grads, state["exp_avg"], *opts, coef)
+
+
+class LAMB(Optimizer):
+    r"""Layer-wise adaptive moments (You et al. 2020), as ``optax.lamb``: its chain
+    ``scale_by_adam(b1, b2, eps, eps_root)``, ``add_decayed_weights(weight_decay)``,
+    ``scale_by_trust_ratio()``, ``scale_by_learning_rate(lr)``; per array (layer):
+
+    .. math::
+        m &\leftarrow (1-\beta_1) g + \beta_1 m,\qquad
+        v \leftarrow (1-\beta_2) g^2 + \beta_2 v \\
+        u &= \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t) + \epsilon_{root}}
+        + \epsilon} + \lambda\theta,\qquad
+        r = \frac{\lVert\theta\rVert}{\lVert u\rVert}
+        \;(1 \text{ if either norm is } 0),\qquad
+        \theta \leftarrow \theta - \gamma\, r u
+
+    t is the parameter's own step count (optax counts steps for the whole tree: the
+    same when every parameter gets a gradient at every step).  Norms are float64 sums
+    over fixed chunks and the bias corrections float64 rounded once (optax computes both
+    in the array's dtype).  ``maximize`` (:math:`g \to -g`) is gradkit's addition.
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        Required.
+    betas : (float, float)
+        optax's (b1, b2), each in [0, 1); default (0.9, 0.999).
+    eps : float
+        Default 1e-6 (optax's).
+    eps_root : float
+        Default 0.
+    weight_decay : float
+    maximize : bool
+    foreach, capturable, differentiable, fused
+        As :class:`LARS`, which torch lacks too: accepted, same result.
+
+    State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (optax's mu, nu).
+    """
+    _slots = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params: ParamsArg, lr: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
+                 eps_root: float = 0.0, weight_decay: float = 0.0, *,
+                 maximize: bool = False, foreach: Optional[bool] = None,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, eps_root=eps_root,
+                                      weight_decay=weight_decay, maximize=maximize,
+                                      foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused))
+
+    def _options(self, g, strict=True):
+        b1, b2 = _c.betas(g["betas"], strict=strict)
+        return _c.lamb_options(g["lr"], b1, b2, g["eps"], g["eps_root"], g["weight_decay"],
+                               g["maximize"], names=("betas[0]", "betas[1]"), strict=strict)
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _k.lamb(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"], *opts,
+                coef)

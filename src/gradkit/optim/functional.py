@@ -11,7 +11,7 @@ byte-swapped, non-contiguous or misaligned).  ``step`` is the step number after 
 (1 on the first step), as torch's ``state['step']`` is when the update runs.
 
 The formulas, in torch's order of operations, are those of ``torch.optim``'s
-single-tensor implementations (LARS: ``optax.lars``); see :mod:`gradkit.optim` and
+single-tensor implementations (LARS, Lion, LAMB: ``optax.lars``, ``optax.lion``, ``optax.lamb``); see :mod:`gradkit.optim` and
 docs/optim.md.  The optimizer classes call the same kernels.
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ from .._ext import optim as _k
 if TYPE_CHECKING:
     from .._typing import Arrays, FloatArray, Steps
 
-__all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_"]
+__all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_", "nadam_", "radam_", "adamax_",
+           "adadelta_", "lion_", "lamb_"]
 
 
 def _params(param):
@@ -264,4 +265,208 @@ def lars_(param: Arrays, grad: Arrays, trace: Arrays, *, lr: float, momentum: fl
     traces = _states(trace, "trace", many, params, grads)
     _no_overlap(many, params, trace=traces)
     ratios = _k.lars(params, grads, traces, *opts)
+    return ratios if many else ratios[0]
+
+
+def _mu_products(mu_product, many, params, grads):
+    """NAdam's per-parameter float32 scalars: writable 0-d (or one-element) float32
+    arrays, gathered into one array for the kernel (entries without gradient: 1)."""
+    values = _per_param(mu_product, "mu_product", many, params)
+    out = np.ones(len(params), np.float32)
+    arrays = []
+    for i, (a, g) in enumerate(zip(values, grads)):
+        label = f"mu_product[{i}]" if many else "mu_product"
+        if g is None:
+            arrays.append(None)
+            continue
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{label} must be a float32 numpy array of one element (torch's "
+                            f"state['mu_product']), got {type(a).__name__}")
+        if a.dtype != np.float32 or not a.dtype.isnative:
+            raise TypeError(f"{label} must have dtype float32 in native byte order, got "
+                            f"{a.dtype.str}")
+        if a.size != 1:
+            raise ValueError(f"{label} must have one element, got shape {a.shape}")
+        if not a.flags.writeable:
+            raise ValueError(f"{label} must be writable (it is updated in place)")
+        out[i] = a.reshape(())
+        arrays.append(a)
+    return out, arrays
+
+
+def nadam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays,
+           mu_product: Arrays, step: Steps, *, lr: float = 2e-3, beta1: float = 0.9,
+           beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
+           momentum_decay: float = 4e-3, decoupled: bool = False,
+           maximize: bool = False) -> None:
+    r"""One NAdam step in place (``torch.optim.NAdam``).
+
+    .. math::
+        g &\leftarrow \pm g \;(+\lambda\theta \text{ if not decoupled}),\qquad
+        \theta \leftarrow \theta(1 - \gamma\lambda) \text{ if decoupled} \\
+        \mu_t &= \beta_1\bigl(1 - \tfrac12\, 0.96^{t\psi}\bigr),\qquad
+        \Pi \leftarrow \Pi\,\mu_t \text{ (in float32)},\qquad
+        m \leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        d &= \sqrt{v / (1-\beta_2^t)} + \epsilon,\qquad
+        \theta \leftarrow \theta - \frac{\gamma(1-\mu_t)}{1-\Pi}\,\frac{g}{d}
+        - \frac{\gamma\,\mu_{t+1}}{1-\Pi\,\mu_{t+1}}\,\frac{m}{d}
+
+    Parameters
+    ----------
+    param, grad, exp_avg, exp_avg_sq : ndarray or lists of ndarray
+    mu_product : ndarray or list of ndarray
+        :math:`\Pi`, a writable float32 array of one element per parameter (torch's
+        ``state['mu_product']``; 1 before the first step), updated in place.
+    step : int or list of int
+        Step number after its increment, 1 on the first step.
+    lr, beta1, beta2, eps, weight_decay, momentum_decay
+        As ``torch.optim.NAdam`` (``betas=(beta1, beta2)``, ``momentum_decay`` :math:`\psi`).
+    decoupled : bool
+        torch's ``decoupled_weight_decay``.
+    maximize : bool
+    """
+    opts = _c.nadam_options(lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled,
+                            maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    ms = _states(exp_avg, "exp_avg", many, params, grads)
+    vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
+    mps, mp_arrays = _mu_products(mu_product, many, params, grads)
+    steps = _steps(step, many, params)
+    _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs)
+    _k.nadam(params, grads, ms, vs, mps, steps, *opts)
+    for a, v in zip(mp_arrays, mps):
+        if a is not None:
+            a[...] = v
+
+
+def radam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step: Steps,
+           *, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+           weight_decay: float = 0.0, decoupled: bool = False,
+           maximize: bool = False) -> None:
+    r"""One RAdam step in place (``torch.optim.RAdam``).
+
+    .. math::
+        g &\leftarrow \pm g \;(+\lambda\theta \text{ if not decoupled}),\qquad
+        \theta \leftarrow \theta(1 - \gamma\lambda) \text{ if decoupled},\qquad
+        m \leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \rho_\infty &= \frac{2}{1-\beta_2} - 1,\quad
+        \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t},\quad
+        \theta \leftarrow \theta - \gamma\frac{m}{1-\beta_1^t}
+        \left(\frac{\sqrt{1-\beta_2^t}}{\sqrt v + \epsilon}
+        \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
+        \text{ if } \rho_t > 5 \text{ else } 1\right)
+
+    Arguments as :func:`adam_` (without amsgrad).
+    """
+    opts = _c.radam_options(lr, beta1, beta2, eps, weight_decay, decoupled, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    ms = _states(exp_avg, "exp_avg", many, params, grads)
+    vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
+    steps = _steps(step, many, params)
+    _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs)
+    _k.radam(params, grads, ms, vs, steps, *opts)
+
+
+def adamax_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_inf: Arrays, step: Steps, *,
+            lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+            weight_decay: float = 0.0, maximize: bool = False) -> None:
+    r"""One Adamax step in place (``torch.optim.Adamax``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda\theta,\quad
+        m \leftarrow \mathrm{lerp}(m, g, 1-\beta_1),\quad
+        u \leftarrow \max(\beta_2 u, |g| + \epsilon),\quad
+        \theta \leftarrow \theta - \frac{\gamma}{1-\beta_1^t}\,\frac{m}{u}
+
+    ``exp_inf`` is :math:`u` (zeros at first; NaN propagates through the max, as
+    torch.maximum's).
+    """
+    opts = _c.adamax_options(lr, beta1, beta2, eps, weight_decay, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    ms = _states(exp_avg, "exp_avg", many, params, grads)
+    us = _states(exp_inf, "exp_inf", many, params, grads)
+    steps = _steps(step, many, params)
+    _no_overlap(many, params, exp_avg=ms, exp_inf=us)
+    _k.adamax(params, grads, ms, us, steps, *opts)
+
+
+def adadelta_(param: Arrays, grad: Arrays, square_avg: Arrays, acc_delta: Arrays, *,
+              lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+              weight_decay: float = 0.0, maximize: bool = False) -> None:
+    r"""One Adadelta step in place (``torch.optim.Adadelta``).
+
+    .. math::
+        g &\leftarrow \pm g + \lambda\theta,\qquad
+        s \leftarrow \rho s + (1-\rho) g^2,\qquad
+        \Delta = \frac{\sqrt{a + \epsilon}}{\sqrt{s + \epsilon}}\, g \\
+        a &\leftarrow \rho a + (1-\rho)\Delta^2,\qquad
+        \theta \leftarrow \theta - \gamma\Delta
+
+    ``square_avg`` (s) and ``acc_delta`` (a) start as zeros.
+    """
+    opts = _c.adadelta_options(lr, rho, eps, weight_decay, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    sqs = _states(square_avg, "square_avg", many, params, grads)
+    accs = _states(acc_delta, "acc_delta", many, params, grads)
+    _no_overlap(many, params, square_avg=sqs, acc_delta=accs)
+    _k.adadelta(params, grads, sqs, accs, None, *opts)
+
+
+def lion_(param: Arrays, grad: Arrays, exp_avg: Arrays, *, lr: float, beta1: float = 0.9,
+          beta2: float = 0.99, weight_decay: float = 1e-3, maximize: bool = False) -> None:
+    r"""One Lion step in place, as ``optax.lion`` (``b1``, ``b2`` are beta1, beta2).
+
+    .. math::
+        u = \operatorname{sign}\bigl((1-\beta_1) g + \beta_1 m\bigr) + \lambda\theta,
+        \qquad \theta \leftarrow \theta - \gamma u,\qquad
+        m \leftarrow (1-\beta_2) g + \beta_2 m
+
+    with :math:`g \to -g` when maximizing; ``exp_avg`` (m) starts as zeros.
+    """
+    opts = _c.lion_options(lr, beta1, beta2, weight_decay, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    ms = _states(exp_avg, "exp_avg", many, params, grads)
+    _no_overlap(many, params, exp_avg=ms)
+    _k.lion(params, grads, ms, *opts)
+
+
+def lamb_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step: Steps, *,
+          lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6,
+          eps_root: float = 0.0, weight_decay: float = 0.0,
+          maximize: bool = False) -> Union[float, list[Optional[float]], None]:
+    r"""One LAMB step in place, as ``optax.lamb`` (its chain: ``scale_by_adam``,
+    ``add_decayed_weights``, ``scale_by_trust_ratio``, ``scale_by_learning_rate``).
+
+    .. math::
+        m &\leftarrow (1-\beta_1) g + \beta_1 m,\qquad
+        v \leftarrow (1-\beta_2) g^2 + \beta_2 v,\qquad
+        u = \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t) + \epsilon_{root}}
+        + \epsilon} + \lambda\theta \\
+        r &= \lVert\theta\rVert / \lVert u\rVert \;(1 \text{ if either is } 0),
+        \qquad \theta \leftarrow \theta - \gamma\, r u
+
+    per array (layer); the norms are float64 sums over fixed chunks.  ``exp_avg`` (m)
+    and ``exp_avg_sq`` (v) start as zeros; ``step`` (t) is the step number after its
+    increment.
+
+    Returns
+    -------
+    float or list
+        The trust ratio r of each array (None where the gradient is None).
+    """
+    opts = _c.lamb_options(lr, beta1, beta2, eps, eps_root, weight_decay, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    ms = _states(exp_avg, "exp_avg", many, params, grads)
+    vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
+    steps = _steps(step, many, params)
+    _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs)
+    ratios = _k.lamb(params, grads, ms, vs, steps, *opts)
     return ratios if many else ratios[0]

@@ -81,10 +81,12 @@ def _group_params(group, gi):
     return list(params)
 
 
-def _new_state(slots, n):
+def _new_state(slots, n, scalars=()):
     state = {"step": np.zeros(n, np.int64)}
     for s in slots:
         state[s] = [None] * n
+    for name, dtype, initial in scalars:  # per-parameter numbers, like the step count
+        state[name] = np.full(n, initial, dtype)
     return state
 
 
@@ -95,10 +97,13 @@ class Optimizer:
     Subclasses define ``_slots`` (state names), ``_options(group, strict)`` (the kernel
     options: range-checked when ``strict``, only converted at a step),
     ``_needed(opts)`` (slots the options require), ``_update(...)`` and may set
-    ``_eager`` (state created with the group, as torch's Adagrad does) and
-    ``_counts_steps``.
+    ``_eager`` (state created with the group, as torch's Adagrad does),
+    ``_counts_steps`` and ``_scalars``: per-parameter numbers kept next to the step
+    count, ``(name, dtype, initial value)`` each (NAdam's ``mu_product``), one array per
+    group that the kernel advances; state dicts hold each as a 0-d array.
     """
     _slots: tuple[str, ...] = ()
+    _scalars: tuple[tuple[str, Any, float], ...] = ()
     _eager = False
     _counts_steps = True
     # defined by the subclasses
@@ -176,7 +181,7 @@ class Optimizer:
         for k, v in param_group.items():
             group.setdefault(k, v)
         opts = self._checked_options(group, len(self.param_groups))
-        entry = _Group(list(params), _new_state(self._slots, len(params)))
+        entry = _Group(list(params), _new_state(self._slots, len(params), self._scalars))
         if self._eager:
             self._create(entry, [True] * len(params), self._needed(opts), group)
         self.param_groups.append(group)
@@ -201,7 +206,7 @@ class Optimizer:
                 old[id(p)] = (e, i)
         states = []
         for params in fresh:
-            st = _new_state(self._slots, len(params))
+            st = _new_state(self._slots, len(params), self._scalars)
             for i, p in enumerate(params):
                 if id(p) not in old:
                     continue
@@ -215,6 +220,8 @@ class Optimizer:
                             f"({a.dtype}, {a.shape})")
                     st[s][i] = a
                 st["step"][i] = e.state["step"][j]
+                for name, _, _ in self._scalars:
+                    st[name][i] = e.state[name][j]
             states.append(st)
         self._params = [p for params in fresh for p in params]
         for gi, (params, st) in enumerate(zip(fresh, states)):
@@ -364,6 +371,8 @@ class Optimizer:
                 if item and self._counts_steps:
                     item = {"step": int(st["step"][i]), **item}
                 if item:
+                    item.update((name, st[name][i].copy()) for name, _, _ in self._scalars)
+                if item:
                     state[k + i] = item
             g = {key: copy.deepcopy(v) for key, v in group.items() if key != "params"}
             g["params"] = list(range(k, k + len(entry.params)))
@@ -412,7 +421,7 @@ class Optimizer:
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{label}: {e}") from None
             new_groups.append(g)
-            new_states.append(_new_state(self._slots, len(entry.params)))
+            new_states.append(_new_state(self._slots, len(entry.params), self._scalars))
         for idx, item in saved_state.items():
             label = f"state_dict['state'][{idx!r}]"
             if isinstance(idx, bool) or not isinstance(idx, numbers.Integral) or \
@@ -428,6 +437,8 @@ class Optimizer:
                     new_states[gi]["step"][i] = _saved_step(val, f"{label}['step']")
                 elif key in self._slots:
                     new_states[gi][key][i] = _saved_array(val, f"{label}[{key!r}]", p)
+                elif key in new_states[gi] and key != "step":  # one of self._scalars
+                    new_states[gi][key][i] = _saved_number(val, f"{label}[{key!r}]")
                 else:
                     raise ValueError(f"{label} has an unknown entry {key!r} (this "
                                      f"optimizer keeps {('step',) + tuple(self._slots)})")
@@ -466,6 +477,18 @@ def _saved_step(val, label):
             raise ValueError(f"{label} must be a whole number >= 0, got {val!r}")
         step = int(step)
     return _c.integer(step, label, 0, _c.INT64_MAX - 1)
+
+
+def _saved_number(val, label):
+    """A saved per-parameter number (NAdam's mu_product): a real number or a one-element
+    array or tensor, as a float."""
+    try:
+        a = np.asarray(val)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{label} must be a number, got {type(val).__name__} ({e})") from None
+    if a.dtype.kind not in "fiu" or a.size != 1:
+        raise TypeError(f"{label} must be one real number, got {val!r}")
+    return float(a.reshape(()))
 
 
 def _saved_array(val, label, param):

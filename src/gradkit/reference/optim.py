@@ -1,5 +1,5 @@
 """NumPy twins of gradkit.optim: the update formulas of torch.optim's single-tensor
-implementations (LARS: optax.lars), one parameter at a time, in the arrays' own dtype
+implementations (LARS, Lion, LAMB: optax.lars, optax.lion, optax.lamb), one parameter at a time, in the arrays' own dtype
 and in torch's order of operations:
 
     add(x, y, alpha)         x + alpha*y
@@ -14,12 +14,15 @@ dict) with plain Python loops.  ``step(grads, max_norm=...)`` is the composition
 the reference clip_grad_norm_ (on copies: the fused step leaves the gradients as they
 are) and the reference step.
 """
+from typing import Any
+
 import numpy as np
 
 from . import clip as _clip
 
 __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_", "SGD", "Adam", "AdamW",
-           "RMSprop", "Adagrad", "LARS"]
+           "RMSprop", "Adagrad", "LARS", "nadam_", "radam_", "adamax_", "adadelta_", "lion_",
+           "lamb_", "NAdam", "RAdam", "Adamax", "Adadelta", "Lion", "LAMB"]
 
 
 def _lerp(x, y, w):
@@ -142,6 +145,14 @@ def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_deca
         p[...] = p + ((-clr) * g) / std
 
 
+def _trust_ratio(p, u, coefficient, eps):
+    """optax's scale_by_trust_ratio: c*||p|| / (||u|| + eps), or 1 when either norm is
+    0; the norms in float64."""
+    pn = float(np.sqrt(np.sum(p.astype(np.float64) ** 2)))
+    un = float(np.sqrt(np.sum(u.astype(np.float64) ** 2)))
+    return 1.0 if (pn == 0.0 or un == 0.0) else coefficient * pn / (un + eps)
+
+
 def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
           trust_coefficient=1e-3, eps=0.0, nesterov=False):
     """LARS step in place, optax.lars's chain: add_decayed_weights, scale_by_trust_ratio,
@@ -153,9 +164,7 @@ def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
             ratios.append(None)
             continue
         u = g + weight_decay * p
-        pn = float(np.sqrt(np.sum(p.astype(np.float64) ** 2)))
-        un = float(np.sqrt(np.sum(u.astype(np.float64) ** 2)))
-        r = 1.0 if (pn == 0.0 or un == 0.0) else trust_coefficient * pn / (un + eps)
+        r = _trust_ratio(p, u, trust_coefficient, eps)
         ratios.append(r)
         u = (-lr) * (u * r)
         t[...] = u + momentum * t
@@ -308,3 +317,260 @@ class LARS(_Optimizer):
             lars_(p, gr, st["trace"], lr=g["lr"], momentum=g["momentum"],
                   weight_decay=g["weight_decay"], trust_coefficient=g["trust_coefficient"],
                   eps=g["eps"], nesterov=g["nesterov"])
+
+
+# ---- NAdam, RAdam, Adamax, Adadelta, Lion ---------------------------------------------
+
+def _decay(p, g, lr, weight_decay, decoupled):
+    """torch's weight decay: decoupled scales the parameter in place, else the
+    gradient gets weight_decay * p."""
+    if weight_decay != 0:
+        if decoupled:
+            p[...] = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    return g
+
+
+def nadam_(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr=2e-3, beta1=0.9,
+           beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled=False,
+           maximize=False):
+    """NAdam step in place; mu_product: float32 0-d array(s), multiplied in float32
+    as torch's float32 state tensor is."""
+    many, (params, grads, ms, vs) = _listify(param, grad, exp_avg, exp_avg_sq)
+    steps = _each(step, len(params))
+    mps = _each(mu_product, len(params))
+    for i, (p, g, m, v) in enumerate(zip(params, grads, ms, vs)):
+        if g is None:
+            continue
+        t = float(steps[i])
+        g = _decay(p, -g if maximize else g, lr, weight_decay, decoupled)
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
+        mps[i][...] = mps[i] * np.float32(mu)
+        mp = float(mps[i])
+        m[...] = _lerp(m, g, 1 - beta1)
+        v[...] = v * beta2 + ((1 - beta2) * g) * g
+        denom = np.sqrt(v / (1 - beta2 ** t)) + eps
+        p[...] = p + ((-lr * (1.0 - mu) / (1.0 - mp)) * g) / denom
+        p[...] = p + (((-lr * mu_next) / (1.0 - mp * mu_next)) * m) / denom
+
+
+def radam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
+           eps=1e-8, weight_decay=0.0, decoupled=False, maximize=False):
+    """RAdam step in place (torch's rectification; adaptive lr as Tensor.__rdiv__: a
+    reciprocal times sqrt(bc2))."""
+    many, (params, grads, ms, vs) = _listify(param, grad, exp_avg, exp_avg_sq)
+    steps = _each(step, len(params))
+    for i, (p, g, m, v) in enumerate(zip(params, grads, ms, vs)):
+        if g is None:
+            continue
+        t = float(steps[i])
+        g = _decay(p, -g if maximize else g, lr, weight_decay, decoupled)
+        m[...] = _lerp(m, g, 1 - beta1)
+        v[...] = v * beta2 + ((1 - beta2) * g) * g
+        bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2 ** t) / bc2
+        u = (m / bc1) * lr
+        if rho_t > 5.0:
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                    / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            u = (u * ((1 / (np.sqrt(v) + eps)) * bc2 ** 0.5)) * rect
+        p[...] = p - u
+
+
+def adamax_(param, grad, exp_avg, exp_inf, step, *, lr=2e-3, beta1=0.9, beta2=0.999,
+            eps=1e-8, weight_decay=0.0, maximize=False):
+    """Adamax step in place."""
+    many, (params, grads, ms, us) = _listify(param, grad, exp_avg, exp_inf)
+    steps = _each(step, len(params))
+    for i, (p, g, m, u) in enumerate(zip(params, grads, ms, us)):
+        if g is None:
+            continue
+        g = _decay(p, -g if maximize else g, lr, weight_decay, False)
+        m[...] = _lerp(m, g, 1 - beta1)
+        u[...] = np.maximum(u * beta2, np.abs(g) + eps)
+        clr = lr / (1 - beta1 ** float(steps[i]))
+        p[...] = p + ((-clr) * m) / u
+
+
+def adadelta_(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6,
+              weight_decay=0.0, maximize=False):
+    """Adadelta step in place."""
+    many, (params, grads, sqs, accs) = _listify(param, grad, square_avg, acc_delta)
+    for p, g, sq, acc in zip(params, grads, sqs, accs):
+        if g is None:
+            continue
+        g = _decay(p, -g if maximize else g, lr, weight_decay, False)
+        sq[...] = sq * rho + ((1 - rho) * g) * g
+        std = np.sqrt(sq + eps)
+        delta = (np.sqrt(acc + eps) / std) * g
+        acc[...] = acc * rho + ((1 - rho) * delta) * delta
+        p[...] = p + (-lr) * delta
+
+
+def lion_(param, grad, exp_avg, *, lr, beta1=0.9, beta2=0.99, weight_decay=1e-3,
+          maximize=False):
+    """Lion step in place, optax.lion's chain: scale_by_lion, add_decayed_weights,
+    scale_by_learning_rate."""
+    many, (params, grads, ms) = _listify(param, grad, exp_avg)
+    for p, g, m in zip(params, grads, ms):
+        if g is None:
+            continue
+        g = -g if maximize else g
+        u = np.sign((1.0 - beta1) * g + beta1 * m) + weight_decay * p
+        p[...] = p + (-lr) * u
+        m[...] = (1.0 - beta2) * g + beta2 * m
+
+
+def lamb_(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1=0.9, beta2=0.999, eps=1e-6,
+          eps_root=0.0, weight_decay=0.0, maximize=False):
+    """LAMB step in place, optax.lamb's chain: scale_by_adam, add_decayed_weights,
+    scale_by_trust_ratio, scale_by_learning_rate.  Returns the trust ratio(s).  Norms
+    and bias corrections in float64."""
+    many, (params, grads, ms, vs) = _listify(param, grad, exp_avg, exp_avg_sq)
+    steps = _each(step, len(params))
+    ratios = []
+    for i, (p, g, m, v) in enumerate(zip(params, grads, ms, vs)):
+        if g is None:
+            ratios.append(None)
+            continue
+        g = -g if maximize else g
+        m[...] = (1.0 - beta1) * g + beta1 * m
+        v[...] = (1.0 - beta2) * (g * g) + beta2 * v
+        t = float(steps[i])
+        u = (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t) + eps_root) + eps)
+        u = u + weight_decay * p
+        r = _trust_ratio(p, u, 1.0, 0.0)
+        ratios.append(r)
+        p[...] = p + (-lr) * (u * r)
+    return ratios if many else ratios[0]
+
+class _Stepped(_Optimizer):
+    """Optimizers whose state is `_slots` (zeros at first) and a step count, and whose
+    functional step takes them in that order after the parameter and gradient."""
+    _slots: tuple[str, ...] = ()
+    _fn: Any = None  # the functional step, a plain function
+
+    def _kwargs(self, g):
+        raise NotImplementedError
+
+    def _group_step(self, g, params, grads, states):
+        for p, gr, st in zip(params, grads, states):
+            if gr is None:
+                continue
+            if not st:
+                st["step"] = 0
+                st.update((s, np.zeros_like(p)) for s in self._slots)
+                self._init_extra(st)
+            st["step"] += 1
+            type(self)._fn(p, gr, *self._args(st), **self._kwargs(g))
+
+    def _init_extra(self, st):
+        pass
+
+    def _args(self, st):
+        return [st[s] for s in self._slots] + [st["step"]]
+
+
+def _betas(g):
+    return dict(beta1=g["betas"][0], beta2=g["betas"][1])
+
+
+class NAdam(_Stepped):
+    _slots = ("exp_avg", "exp_avg_sq")
+    _fn = nadam_
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _init_extra(self, st):
+        st["mu_product"] = np.ones((), np.float32)
+
+    def _args(self, st):
+        return [st["exp_avg"], st["exp_avg_sq"], st["mu_product"], st["step"]]
+
+    def _kwargs(self, g):
+        return dict(lr=g["lr"], eps=g["eps"], weight_decay=g["weight_decay"],
+                    momentum_decay=g["momentum_decay"],
+                    decoupled=g["decoupled_weight_decay"], maximize=g["maximize"], **_betas(g))
+
+
+class RAdam(_Stepped):
+    _slots = ("exp_avg", "exp_avg_sq")
+    _fn = radam_
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _kwargs(self, g):
+        return dict(lr=g["lr"], eps=g["eps"], weight_decay=g["weight_decay"],
+                    decoupled=g["decoupled_weight_decay"], maximize=g["maximize"], **_betas(g))
+
+
+class Adamax(_Stepped):
+    _slots = ("exp_avg", "exp_inf")
+    _fn = adamax_
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _kwargs(self, g):
+        return dict(lr=g["lr"], eps=g["eps"], weight_decay=g["weight_decay"],
+                    maximize=g["maximize"], **_betas(g))
+
+
+class Adadelta(_Stepped):
+    _slots = ("square_avg", "acc_delta")
+    _fn = adadelta_
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _args(self, st):
+        return [st["square_avg"], st["acc_delta"]]
+
+    def _kwargs(self, g):
+        return dict(lr=g["lr"], rho=g["rho"], eps=g["eps"], weight_decay=g["weight_decay"],
+                    maximize=g["maximize"])
+
+
+class Lion(_Optimizer):
+    def __init__(self, params, lr, betas=(0.9, 0.99), weight_decay=1e-3, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _group_step(self, g, params, grads, states):
+        for p, gr, st in zip(params, grads, states):
+            if gr is None:
+                continue
+            if not st:
+                st["exp_avg"] = np.zeros_like(p)
+            lion_(p, gr, st["exp_avg"], lr=g["lr"], weight_decay=g["weight_decay"],
+                  maximize=g["maximize"], **_betas(g))
+
+
+class LAMB(_Stepped):
+    _slots = ("exp_avg", "exp_avg_sq")
+    _fn = lamb_
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-6, eps_root=0.0,
+                 weight_decay=0.0, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, eps_root=eps_root,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _kwargs(self, g):
+        return dict(lr=g["lr"], eps=g["eps"], eps_root=g["eps_root"],
+                    weight_decay=g["weight_decay"], maximize=g["maximize"], **_betas(g))

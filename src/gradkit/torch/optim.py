@@ -26,7 +26,8 @@ import torch
 from .. import _validation
 from ..optim import functional as _f
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "to_torch_state_dict"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "NAdam", "RAdam", "Adamax",
+           "Adadelta", "Lion", "LAMB", "to_torch_state_dict"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -187,8 +188,9 @@ class LARS(_Fused, torch.optim.Optimizer):
         for g in self.param_groups:
             for p in g["params"]:
                 if not _takes(p):
-                    raise TypeError("gradkit.torch.optim.LARS steps contiguous CPU float32/"
-                                    f"float64 parameters, got {p.dtype} on {p.device}")
+                    raise TypeError(f"gradkit.torch.optim.{type(self).__name__} steps "
+                                    "contiguous CPU float32/float64 parameters, got "
+                                    f"{p.dtype} on {p.device}")
         return True
 
     def _group_step(self, group, params):
@@ -203,6 +205,141 @@ class LARS(_Fused, torch.optim.Optimizer):
                  trust_coefficient=float(group["trust_coefficient"]),
                  eps=float(group["eps"]), nesterov=bool(group["nesterov"]))
 
+
+
+class NAdam(_Fused, torch.optim.NAdam):
+    """``torch.optim.NAdam`` with :func:`gradkit.optim.functional.nadam_`.  torch's own
+    step runs when a ``mu_product`` is not float32 (torch's default dtype set to float64,
+    or a state dict loaded into float64 parameters, which torch casts), so the
+    trajectory stays torch's."""
+
+    def _ours(self) -> bool:
+        return super()._ours() and torch.get_default_dtype() == torch.float32 and all(
+            st["mu_product"].dtype == torch.float32
+            for st in self.state.values() if "mu_product" in st)
+
+    def _group_step(self, group, params):
+        for p in params:
+            self._zeros(p, "exp_avg", "exp_avg_sq")
+            if "mu_product" not in self.state[p]:
+                self.state[p]["mu_product"] = torch.ones((), dtype=torch.float32)
+        st = [self.state[p] for p in params]
+        b1, b2 = group["betas"]
+        _f.nadam_([_np(p) for p in params], [_np(p.grad) for p in params],
+                  [_np(s["exp_avg"]) for s in st], [_np(s["exp_avg_sq"]) for s in st],
+                  [_np(s["mu_product"]) for s in st], self._steps(params),
+                  lr=float(group["lr"]), beta1=float(b1), beta2=float(b2),
+                  eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
+                  momentum_decay=float(group["momentum_decay"]),
+                  decoupled=bool(group["decoupled_weight_decay"]),
+                  maximize=bool(group["maximize"]))
+
+
+class RAdam(_Fused, torch.optim.RAdam):
+    """``torch.optim.RAdam`` with :func:`gradkit.optim.functional.radam_`."""
+
+    def _group_step(self, group, params):
+        for p in params:
+            self._zeros(p, "exp_avg", "exp_avg_sq")
+        st = [self.state[p] for p in params]
+        b1, b2 = group["betas"]
+        _f.radam_([_np(p) for p in params], [_np(p.grad) for p in params],
+                  [_np(s["exp_avg"]) for s in st], [_np(s["exp_avg_sq"]) for s in st],
+                  self._steps(params), lr=float(group["lr"]), beta1=float(b1),
+                  beta2=float(b2), eps=float(group["eps"]),
+                  weight_decay=float(group["weight_decay"]),
+                  decoupled=bool(group["decoupled_weight_decay"]),
+                  maximize=bool(group["maximize"]))
+
+
+class Adamax(_Fused, torch.optim.Adamax):
+    """``torch.optim.Adamax`` with :func:`gradkit.optim.functional.adamax_`."""
+
+    def _group_step(self, group, params):
+        for p in params:
+            self._zeros(p, "exp_avg", "exp_inf")
+        st = [self.state[p] for p in params]
+        b1, b2 = group["betas"]
+        _f.adamax_([_np(p) for p in params], [_np(p.grad) for p in params],
+                   [_np(s["exp_avg"]) for s in st], [_np(s["exp_inf"]) for s in st],
+                   self._steps(params), lr=float(group["lr"]), beta1=float(b1),
+                   beta2=float(b2), eps=float(group["eps"]),
+                   weight_decay=float(group["weight_decay"]),
+                   maximize=bool(group["maximize"]))
+
+
+class Adadelta(_Fused, torch.optim.Adadelta):
+    """``torch.optim.Adadelta`` with :func:`gradkit.optim.functional.adadelta_`."""
+
+    def _group_step(self, group, params):
+        for p in params:
+            self._zeros(p, "square_avg", "acc_delta")
+        self._steps(params)  # counted in torch's state, unused by the formula
+        st = [self.state[p] for p in params]
+        _f.adadelta_([_np(p) for p in params], [_np(p.grad) for p in params],
+                     [_np(s["square_avg"]) for s in st], [_np(s["acc_delta"]) for s in st],
+                     lr=float(group["lr"]), rho=float(group["rho"]), eps=float(group["eps"]),
+                     weight_decay=float(group["weight_decay"]),
+                     maximize=bool(group["maximize"]))
+
+
+class Lion(_Fused, torch.optim.Optimizer):
+    """:class:`gradkit.optim.Lion` (optax.lion's formulas; PyTorch has no Lion) as a
+    ``torch.optim.Optimizer`` over torch parameters, with
+    :func:`gradkit.optim.functional.lion_`.  State per parameter: ``exp_avg`` (zeros at
+    first).  CPU float32/float64 parameters only, as :class:`LARS`."""
+
+    def __init__(self, params: Any, lr: float, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 1e-3, *, maximize: bool = False) -> None:
+        b1, b2 = _validation.pair(betas)
+        _validation.lion_options(lr, b1, b2, weight_decay, maximize,
+                                 names=("betas[0]", "betas[1]"))
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    _ours = LARS._ours  # no torch step to fall back on
+
+    def _group_step(self, group, params):
+        for p in params:
+            if "exp_avg" not in self.state[p]:
+                self.state[p]["exp_avg"] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format)
+        b1, b2 = group["betas"]
+        _f.lion_([_np(p) for p in params], [_np(p.grad) for p in params],
+                 [_np(self.state[p]["exp_avg"]) for p in params], lr=float(group["lr"]),
+                 beta1=float(b1), beta2=float(b2),
+                 weight_decay=float(group["weight_decay"]),
+                 maximize=bool(group["maximize"]))
+
+
+class LAMB(_Fused, torch.optim.Optimizer):
+    """:class:`gradkit.optim.LAMB` (optax.lamb's formulas; PyTorch has no LAMB) as a
+    ``torch.optim.Optimizer`` over torch parameters, with
+    :func:`gradkit.optim.functional.lamb_`.  State per parameter: ``step`` (a 0-d float
+    tensor, as torch's optimizers keep it), ``exp_avg``, ``exp_avg_sq``.  CPU
+    float32/float64 parameters only, as :class:`LARS`."""
+
+    def __init__(self, params: Any, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-6, eps_root: float = 0.0, weight_decay: float = 0.0, *,
+                 maximize: bool = False) -> None:
+        b1, b2 = _validation.betas(betas)
+        _validation.lamb_options(lr, b1, b2, eps, eps_root, weight_decay, maximize)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, eps_root=eps_root,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    _ours = LARS._ours  # no torch step to fall back on
+
+    def _group_step(self, group, params):
+        for p in params:
+            self._zeros(p, "exp_avg", "exp_avg_sq")
+        st = [self.state[p] for p in params]
+        b1, b2 = group["betas"]
+        _f.lamb_([_np(p) for p in params], [_np(p.grad) for p in params],
+                 [_np(s["exp_avg"]) for s in st], [_np(s["exp_avg_sq"]) for s in st],
+                 self._steps(params), lr=float(group["lr"]), beta1=float(b1),
+                 beta2=float(b2), eps=float(group["eps"]), eps_root=float(group["eps_root"]),
+                 weight_decay=float(group["weight_decay"]),
+                 maximize=bool(group["maximize"]))
 
 def to_torch_state_dict(state_dict: Any) -> dict[str, Any]:
     """The state dict of a :mod:`gradkit.optim` (NumPy) optimizer in the form

@@ -1,0 +1,440 @@
+/* NAdam, RAdam, Adamax, Adadelta (torch.optim's single-tensor formulas), Lion and LAMB
+ * (optax.lion, optax.lamb) for element type T.  Included by optim.c once per dtype after
+ * optim_tmpl.h, whose conventions hold here: a loop per optimizer instantiated for each
+ * combination of its options, a span function computing the array's scalars in double
+ * (rounded to T once, where torch rounds a Python float), torch's order of operations. */
+
+/* ---- NAdam ------------------------------------------------------------------------- */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *m, *const *v;
+    const float *mu_product;  /* before this step */
+    const int64_t *step;
+    const gk_nadam_options *o;
+} GK_T(nadam_ctx);
+
+/* the per-array scalars; torch: mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), the product
+ * mu_product *= mu_t in float32, and the two addcdiv values */
+typedef struct {
+    double mu, mu_next;
+    float mu_product;
+} GK_T(nadam_mu_t);
+
+static GK_T(nadam_mu_t) GK_T(nadam_mu)(const gk_nadam_options *o, double step, float before)
+{
+    GK_T(nadam_mu_t) r;
+    r.mu = o->beta1 * (1.0 - 0.5 * pow(0.96, step * o->momentum_decay));
+    r.mu_next = o->beta1 * (1.0 - 0.5 * pow(0.96, (step + 1.0) * o->momentum_decay));
+    r.mu_product = before * (float)r.mu;  /* a float32 tensor times a Python float */
+    return r;
+}
+
+/* Adam's first part of an element's step, as adam_loop does it: the gradient (times
+ * +-1 or the clip's coefficient, plus the coupled decay), the parameter (times the
+ * decoupled decay), and the two moments, stored */
+GK_INLINE void GK_T(adam_moments)(const GK_T(adam_k) *k, T g, T p, T *m, T *v,
+                                  const int coupled, T *g_out, T *p_out, T *m_out,
+                                  T *v_out)
+{
+    T gi = g * k->gs;
+    T pi = p * k->decay;
+    if (coupled) gi = gi + k->wd * pi;
+    T mi = *m;
+    T dm = gi - mi;
+    mi = k->small ? mi + k->lw * dm : gi - dm * k->lomw;
+    T vi = *v * k->b2 + (k->c2 * gi) * gi;
+    *m = mi;
+    *v = vi;
+    *g_out = gi;
+    *p_out = pi;
+    *m_out = mi;
+    *v_out = vi;
+}
+
+GK_INLINE void GK_T(nadam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
+                                T *GK_RESTRICT v, gk_index n, const GK_T(adam_k) *k,
+                                T bc2, T cg, T cm, const int coupled)
+{
+    const T eps = k->eps;
+    for (gk_index i = 0; i < n; ++i) {
+        T gi, pi, mi, vi;
+        GK_T(adam_moments)(k, g[i], p[i], m + i, v + i, coupled, &gi, &pi, &mi, &vi);
+        T den = SQRT(vi / bc2) + eps;
+        pi = pi + (cg * gi) / den;
+        p[i] = pi + (cm * mi) / den;
+    }
+}
+
+/* Adam's per-array constants that NAdam and RAdam share (the bias corrections aside) */
+static void GK_T(adam_like_k)(GK_T(adam_k) *k, double lr, double beta1, double beta2,
+                              double eps, double wd, int decoupled, int maximize, int scale,
+                              double coef)
+{
+    k->gs = GK_T(grad_factor)(maximize, scale, coef);
+    k->decay = (decoupled && wd != 0.0) ? (T)(1.0 - lr * wd) : (T)1;
+    k->wd = (T)wd;
+    k->lw = (T)(1.0 - beta1);
+    k->lomw = (T)1 - k->lw;
+    k->small = fabs((double)k->lw) < 0.5;
+    k->b2 = (T)beta2;
+    k->c2 = (T)(1.0 - beta2);
+    k->eps = (T)eps;
+}
+
+static int GK_T(nadam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(nadam_ctx) *c = (const GK_T(nadam_ctx) *)vctx;
+    const gk_nadam_options *o = c->o;
+    double step = (double)c->step[a];
+    GK_T(nadam_mu_t) mu = GK_T(nadam_mu)(o, step, c->mu_product[a]);
+    double mp = (double)mu.mu_product, mp_next = mp * mu.mu_next;
+    GK_T(adam_k) k;
+    GK_T(adam_like_k)(&k, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->decoupled,
+                      o->maximize, o->scale, o->coef);
+    T bc2 = (T)(1.0 - pow(o->beta2, step));
+    T cg = (T)(-o->lr * (1.0 - mu.mu) / (1.0 - mp));
+    T cm = (T)((-o->lr * mu.mu_next) / (1.0 - mp_next));
+    int coupled = !o->decoupled && o->weight_decay != 0.0;
+    T *p = c->param[a] + b, *m = c->m[a] + b, *v = c->v[a] + b;
+    const T *g = c->grad[a] + b;
+    if (coupled)
+        GK_T(nadam_loop)(p, g, m, v, e - b, &k, bc2, cg, cm, 1);
+    else
+        GK_T(nadam_loop)(p, g, m, v, e - b, &k, bc2, cg, cm, 0);
+    return 0;
+}
+
+static int GK_T(nadam_multi)(gk_index count, T *const *param, const T *const *grad,
+                             T *const *m, T *const *v, float *mu_product,
+                             const gk_index *size, const int64_t *step,
+                             const gk_nadam_options *o)
+{
+    GK_T(nadam_ctx) c = {param, grad, m, v, mu_product, step, o};
+    gk_multi_pass pass = {.span = GK_T(nadam_span), .ctx = &c};
+    int err = gk_multi_run(count, size, &pass);
+    if (err == GK_OK)  /* every span read the old products: update them now */
+        for (gk_index a = 0; a < count; ++a)
+            mu_product[a] = GK_T(nadam_mu)(o, (double)step[a], mu_product[a]).mu_product;
+    return err;
+}
+
+/* ---- the context of RAdam, Adamax and Adadelta: two state lists, the step numbers
+ * (NULL for Adadelta) and the options (o, cast back by each span function) */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *s0, *const *s1;
+    const int64_t *step;
+    const void *o;
+} GK_T(two_ctx);
+
+static int GK_T(two_run)(gk_span_fn span, gk_index count, T *const *param,
+                         const T *const *grad, T *const *s0, T *const *s1,
+                         const gk_index *size, const int64_t *step, const void *o)
+{
+    GK_T(two_ctx) c = {param, grad, s0, s1, step, o};
+    gk_multi_pass pass = {.span = span, .ctx = &c};
+    return gk_multi_run(count, size, &pass);
+}
+
+/* ---- RAdam ------------------------------------------------------------------------- */
+
+/* rect: the variance is tractable (rho_t > 5); then
+ *   p -= ((m / bc1) * lr) * ((1 / (sqrt(v) + eps)) * sqrt(bc2)) * r
+ * (torch's bias_corrected_exp_avg * lr * adaptive_lr * rect, where adaptive_lr =
+ * bc2**0.5 / (sqrt(v) + eps) is Tensor.__rdiv__: a reciprocal times the scalar), else
+ *   p -= (m / bc1) * lr */
+GK_INLINE void GK_T(radam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
+                                T *GK_RESTRICT v, gk_index n, const GK_T(adam_k) *k,
+                                T bc1, T lr, T bc2s, T r, const int coupled, const int rect)
+{
+    const T eps = k->eps;
+    for (gk_index i = 0; i < n; ++i) {
+        T gi, pi, mi, vi;
+        GK_T(adam_moments)(k, g[i], p[i], m + i, v + i, coupled, &gi, &pi, &mi, &vi);
+        T u = (mi / bc1) * lr;
+        if (rect) {
+            T ad = ((T)1 / (SQRT(vi) + eps)) * bc2s;
+            u = (u * ad) * r;
+        }
+        p[i] = pi - u;
+    }
+}
+
+static int GK_T(radam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(two_ctx) *c = (const GK_T(two_ctx) *)vctx;
+    const gk_radam_options *o = (const gk_radam_options *)c->o;
+    double step = (double)c->step[a];
+    double bc1 = 1.0 - pow(o->beta1, step), bc2 = 1.0 - pow(o->beta2, step);
+    double rho_inf = 2.0 / (1.0 - o->beta2) - 1.0;
+    double rho_t = rho_inf - 2.0 * step * pow(o->beta2, step) / bc2;
+    int rect = rho_t > 5.0;
+    double r = rect ? pow((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+                          ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t), 0.5) : 1.0;
+    GK_T(adam_k) k;
+    GK_T(adam_like_k)(&k, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->decoupled,
+                      o->maximize, o->scale, o->coef);
+    int coupled = !o->decoupled && o->weight_decay != 0.0;
+    T *p = c->param[a] + b, *m = c->s0[a] + b, *v = c->s1[a] + b;
+    const T *g = c->grad[a] + b;
+#define GK_RADAM(C, R) GK_T(radam_loop)(p, g, m, v, e - b, &k, (T)bc1, (T)o->lr, \
+                                        (T)pow(bc2, 0.5), (T)r, C, R)
+    switch (coupled * 2 + rect) {
+    case 0: GK_RADAM(0, 0); break;
+    case 1: GK_RADAM(0, 1); break;
+    case 2: GK_RADAM(1, 0); break;
+    default: GK_RADAM(1, 1); break;
+    }
+#undef GK_RADAM
+    return 0;
+}
+
+static int GK_T(radam_multi)(gk_index count, T *const *param, const T *const *grad,
+                             T *const *m, T *const *v, const gk_index *size,
+                             const int64_t *step, const gk_radam_options *o)
+{
+    return GK_T(two_run)(GK_T(radam_span), count, param, grad, m, v, size, step, o);
+}
+
+/* ---- Adamax ------------------------------------------------------------------------ */
+
+GK_INLINE void GK_T(adamax_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
+                                 T *GK_RESTRICT m, T *GK_RESTRICT u, gk_index n,
+                                 const GK_T(adam_k) *k, T neg_clr, const int coupled)
+{
+    const T gs = k->gs, wd = k->wd, lw = k->lw, lomw = k->lomw, b2 = k->b2, eps = k->eps;
+    const int small = k->small;
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * gs;
+        T pi = p[i];
+        if (coupled) gi = gi + wd * pi;
+        T mi = m[i];
+        T dm = gi - mi;
+        mi = small ? mi + lw * dm : gi - dm * lomw;
+        m[i] = mi;
+        T x = u[i] * b2;
+        T y = (gi < 0 ? -gi : gi) + eps;  /* |g| + eps (|NaN| is NaN) */
+        x = (x > y || x != x) ? x : y;     /* torch.maximum: NaN wins */
+        u[i] = x;
+        p[i] = pi + (neg_clr * mi) / x;
+    }
+}
+
+static int GK_T(adamax_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(two_ctx) *c = (const GK_T(two_ctx) *)vctx;
+    const gk_adamax_options *o = (const gk_adamax_options *)c->o;
+    double clr = o->lr / (1.0 - pow(o->beta1, (double)c->step[a]));
+    GK_T(adam_k) k;
+    GK_T(adam_like_k)(&k, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, 0,
+                      o->maximize, o->scale, o->coef);
+    T *p = c->param[a] + b, *m = c->s0[a] + b, *u = c->s1[a] + b;
+    const T *g = c->grad[a] + b;
+    if (o->weight_decay != 0.0)
+        GK_T(adamax_loop)(p, g, m, u, e - b, &k, (T)(-clr), 1);
+    else
+        GK_T(adamax_loop)(p, g, m, u, e - b, &k, (T)(-clr), 0);
+    return 0;
+}
+
+static int GK_T(adamax_multi)(gk_index count, T *const *param, const T *const *grad,
+                              T *const *m, T *const *u, const gk_index *size,
+                              const int64_t *step, const gk_adamax_options *o)
+{
+    return GK_T(two_run)(GK_T(adamax_span), count, param, grad, m, u, size, step, o);
+}
+
+/* ---- Adadelta ---------------------------------------------------------------------- */
+
+GK_INLINE void GK_T(adadelta_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
+                                   T *GK_RESTRICT sq, T *GK_RESTRICT acc, gk_index n, T gs,
+                                   T wd, T rho, T c, T eps, T neg_lr, const int coupled)
+{
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * gs;
+        T pi = p[i];
+        if (coupled) gi = gi + wd * pi;
+        T s = sq[i] * rho + (c * gi) * gi;
+        sq[i] = s;
+        T std = SQRT(s + eps);
+        T d = SQRT(acc[i] + eps);
+        d = (d / std) * gi;
+        acc[i] = acc[i] * rho + (c * d) * d;
+        p[i] = pi + neg_lr * d;
+    }
+}
+
+static int GK_T(adadelta_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(two_ctx) *c = (const GK_T(two_ctx) *)vctx;
+    const gk_adadelta_options *o = (const gk_adadelta_options *)c->o;
+    T gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
+    T wd = (T)o->weight_decay, rho = (T)o->rho, cc = (T)(1.0 - o->rho), eps = (T)o->eps;
+    T *p = c->param[a] + b, *sq = c->s0[a] + b, *acc = c->s1[a] + b;
+    const T *g = c->grad[a] + b;
+    if (o->weight_decay != 0.0)
+        GK_T(adadelta_loop)(p, g, sq, acc, e - b, gs, wd, rho, cc, eps, (T)(-o->lr), 1);
+    else
+        GK_T(adadelta_loop)(p, g, sq, acc, e - b, gs, wd, rho, cc, eps, (T)(-o->lr), 0);
+    return 0;
+}
+
+static int GK_T(adadelta_multi)(gk_index count, T *const *param, const T *const *grad,
+                                T *const *sq, T *const *acc, const gk_index *size,
+                                const gk_adadelta_options *o)
+{
+    return GK_T(two_run)(GK_T(adadelta_span), count, param, grad, sq, acc, size, NULL, o);
+}
+
+/* ---- Lion (optax.lion) ------------------------------------------------------------- */
+/* u = sign((1 - b1) g + b1 m) + wd p;  p += -lr u;  m = (1 - b2) g + b2 m
+ * (optax adds the decay term even when wd is 0, so an infinite parameter gives NaN as
+ * there) */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *m;
+    const gk_lion_options *o;
+} GK_T(lion_ctx);
+
+GK_INLINE void GK_T(lion_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
+                               gk_index n, T gs, T c1, T b1, T c2, T b2, T wd, T neg_lr)
+{
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * gs;
+        T mi = m[i];
+        T x = c1 * gi + b1 * mi;
+        T s = x != x ? x : (T)((x > 0) - (x < 0));  /* jnp.sign: NaN stays NaN */
+        T pi = p[i];
+        p[i] = pi + neg_lr * (s + wd * pi);
+        m[i] = c2 * gi + b2 * mi;
+    }
+}
+
+static int GK_T(lion_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(lion_ctx) *c = (const GK_T(lion_ctx) *)vctx;
+    const gk_lion_options *o = c->o;
+    GK_T(lion_loop)(c->param[a] + b, c->grad[a] + b, c->m[a] + b, e - b,
+                    GK_T(grad_factor)(o->maximize, o->scale, o->coef), (T)(1.0 - o->beta1),
+                    (T)o->beta1, (T)(1.0 - o->beta2), (T)o->beta2, (T)o->weight_decay,
+                    (T)(-o->lr));
+    return 0;
+}
+
+static int GK_T(lion_multi)(gk_index count, T *const *param, const T *const *grad,
+                            T *const *m, const gk_index *size, const gk_lion_options *o)
+{
+    GK_T(lion_ctx) c = {param, grad, m, o};
+    gk_multi_pass pass = {.span = GK_T(lion_span), .ctx = &c};
+    return gk_multi_run(count, size, &pass);
+}
+
+/* ---- LAMB (optax.lamb) ------------------------------------------------------------- */
+/* optax chains scale_by_adam(b1, b2, eps, eps_root), add_decayed_weights(wd),
+ * scale_by_trust_ratio() and scale_by_learning_rate(lr):
+ *   m = (1 - b1) g + b1 m;  v = (1 - b2) g^2 + b2 v
+ *   u = (m / bc1) / (sqrt(v / bc2 + eps_root) + eps) + wd p
+ *   r = ||p|| / ||u||, or 1 if either norm is 0;  p += -lr (u r)
+ * The reduction pass updates m and v (each element once, chunk by chunk) and sums p^2
+ * and u^2 in double over fixed chunks; the elementwise pass recomputes u from the
+ * updated moments and moves p, which the first pass only read. */
+typedef struct {
+    T *const *param;
+    const T *const *grad;
+    T *const *m, *const *v;
+    const int64_t *step;
+    const gk_lamb_options *o;
+    double *sums;    /* per array: sum p^2, sum u^2 */
+    double *ratio;   /* per array trust ratio (may be NULL) */
+} GK_T(lamb_ctx);
+
+typedef struct {
+    T gs, c1, b1, c2, b2, bc1, bc2, eps, eps_root, wd;
+} GK_T(lamb_k);
+
+static GK_T(lamb_k) GK_T(lamb_consts)(const gk_lamb_options *o, int64_t step)
+{
+    GK_T(lamb_k) k;
+    k.gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
+    k.c1 = (T)(1.0 - o->beta1);
+    k.b1 = (T)o->beta1;
+    k.c2 = (T)(1.0 - o->beta2);
+    k.b2 = (T)o->beta2;
+    k.bc1 = (T)(1.0 - pow(o->beta1, (double)step));
+    k.bc2 = (T)(1.0 - pow(o->beta2, (double)step));
+    k.eps = (T)o->eps;
+    k.eps_root = (T)o->eps_root;
+    k.wd = (T)o->weight_decay;
+    return k;
+}
+
+GK_INLINE T GK_T(lamb_u)(T mi, T vi, T pi, const GK_T(lamb_k) *k)
+{
+    return (mi / k->bc1) / (SQRT(vi / k->bc2 + k->eps_root) + k->eps) + k->wd * pi;
+}
+
+static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, double *part)
+{
+    const GK_T(lamb_ctx) *c = (const GK_T(lamb_ctx) *)vctx;
+    const GK_T(lamb_k) k = GK_T(lamb_consts)(c->o, c->step[a]);
+    const T *GK_RESTRICT p = c->param[a] + b;
+    const T *GK_RESTRICT g = c->grad[a] + b;
+    T *GK_RESTRICT m = c->m[a] + b, *GK_RESTRICT v = c->v[a] + b;
+    T u[GK_CHUNK];  /* n <= GK_CHUNK: this chunk's updates, for the norm */
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * k.gs;
+        T mi = k.c1 * gi + k.b1 * m[i];
+        T vi = k.c2 * (gi * gi) + k.b2 * v[i];
+        m[i] = mi;
+        v[i] = vi;
+        u[i] = GK_T(lamb_u)(mi, vi, p[i], &k);
+    }
+#define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
+#define GK_P2_S(o) ((double)p[o] * (double)p[o])
+#define GK_U2_V(o) (GK_T(ldv)(u + (o)) * GK_T(ldv)(u + (o)))
+#define GK_U2_S(o) ((double)u[o] * (double)u[o])
+    GK_LANE_SUM2(n, part[0], GK_P2_V, GK_P2_S, part[1], GK_U2_V, GK_U2_S);
+#undef GK_P2_V
+#undef GK_P2_S
+#undef GK_U2_V
+#undef GK_U2_S
+}
+
+static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
+{
+    const GK_T(lamb_ctx) *c = (const GK_T(lamb_ctx) *)vctx;
+    const GK_T(lamb_k) k = GK_T(lamb_consts)(c->o, c->step[a]);
+    double pn = sqrt(c->sums[2 * a]), un = sqrt(c->sums[2 * a + 1]);
+    double r = (pn == 0.0 || un == 0.0) ? 1.0 : pn / un;
+    if (c->ratio && b == 0) c->ratio[a] = r;  /* the span holding element 0 reports it */
+    T *GK_RESTRICT p = c->param[a] + b;
+    const T *GK_RESTRICT m = c->m[a] + b, *GK_RESTRICT v = c->v[a] + b;
+    const T tr = (T)r, neg_lr = (T)(-c->o->lr);
+    for (gk_index i = 0; i < e - b; ++i) {
+        T pi = p[i];
+        p[i] = pi + neg_lr * (GK_T(lamb_u)(m[i], v[i], pi, &k) * tr);
+    }
+    return 0;
+}
+
+static int GK_T(lamb_multi)(gk_index count, T *const *param, const T *const *grad,
+                            T *const *m, T *const *v, const gk_index *size,
+                            const int64_t *step, const gk_lamb_options *o, double *ratio)
+{
+    double stack_sums[2 * GK_MULTI_STACK];
+    double *sums = count <= GK_MULTI_STACK ? stack_sums
+                                           : (double *)malloc(sizeof(double) * 2 * (size_t)count);
+    if (!sums) return GK_ENOMEM;
+    GK_T(lamb_ctx) c = {param, grad, m, v, step, o, sums, ratio};
+    gk_multi_pass pass = {.nacc = 2, .chunk = GK_T(lamb_chunk), .sums = sums,
+                          .span = GK_T(lamb_span), .ctx = &c};
+    int err = gk_multi_run(count, size, &pass);
+    if (err == GK_OK && ratio)  /* arrays with no elements have no span */
+        for (gk_index a = 0; a < count; ++a)
+            if (size[a] == 0) ratio[a] = 1.0;
+    if (sums != stack_sums) free(sums);
+    return err;
+}
