@@ -5,12 +5,15 @@ PCA: centre, SVD of the centred data, explained variance S^2/(n-1), sign fixed s
 component's largest entry is positive, project (and divide by sqrt(variance) to whiten).
 Whitener: centre, cov = Xc^T Xc / N, SVD of cov (U, S), rotate (Xc U), divide by
 sqrt(S + eps) (PCA whitening), rotate back with U^T (ZCA whitening).
-No chunking, no merging, no compiled code: what the estimators mean, not how they run."""
+Moments / Scatter: n, the column mean and the centred sums M2 = sum (x - mean)^2 (or the
+scatter matrix sum (x - mean)(x - mean)^T) of the rows, straight from the definition;
+merge is Chan, Golub & LeVeque's update written out.
+No chunking, no compiled code: what the estimators mean, not how they run."""
 import math
 
 import numpy as np
 
-__all__ = ["Standardizer", "PCA", "Whitener"]
+__all__ = ["Standardizer", "PCA", "Whitener", "Moments", "Scatter"]
 
 
 def _flip(Vt):
@@ -119,3 +122,43 @@ class Whitener:
 
     def inverse_transform(self, Y):
         return np.asarray(Y, np.float64) @ np.linalg.pinv(self.whitening_matrix_).T + self.mean_
+
+
+class Moments:
+    def __init__(self, n, mean, m2):
+        self.n, self.mean, self.m2 = n, np.asarray(mean, np.float64), np.asarray(m2, np.float64)
+
+    @classmethod
+    def from_array(cls, X):
+        X = np.asarray(X, np.float64)
+        mean = _mean(X) if len(X) else np.zeros(X.shape[1])
+        return cls(len(X), mean, ((X - mean) ** 2).sum(axis=0))
+
+    def merge(self, other):
+        n = self.n + other.n
+        if n == 0:
+            return Moments(0, self.mean, self.m2)
+        delta = other.mean - self.mean
+        return Moments(n, self.mean + delta * other.n / n,
+                       self.m2 + other.m2 + delta ** 2 * self.n * other.n / n)
+
+
+class Scatter:
+    def __init__(self, n, mean, scatter):
+        self.n = n
+        self.mean, self.scatter = np.asarray(mean, np.float64), np.asarray(scatter, np.float64)
+
+    @classmethod
+    def from_array(cls, X):
+        X = np.asarray(X, np.float64)
+        mean = _mean(X) if len(X) else np.zeros(X.shape[1])
+        return cls(len(X), mean, (X - mean).T @ (X - mean))
+
+    def merge(self, other):
+        n = self.n + other.n
+        if n == 0:
+            return Scatter(0, self.mean, self.scatter)
+        delta = other.mean - self.mean
+        return Scatter(n, self.mean + delta * other.n / n,
+                       self.scatter + other.scatter
+                       + np.outer(delta, delta) * self.n * other.n / n)
