@@ -138,9 +138,20 @@ def _f64_copy(a, name, ndim):
     return out
 
 
+def _aligned_state(state):
+    """A pickled __dict__ with its numeric arrays made aligned and C-contiguous:
+    arrays unpickled from out-of-band buffers (dask.distributed's frames) can sit at
+    any byte offset, and the kernels refuse misaligned data."""
+    return {k: _v.c_aligned(v) if isinstance(v, np.ndarray) and v.dtype != object else v
+            for k, v in state.items()}
+
+
 class _Stats:
     """What Moments and Scatter share: the count, the float64 mean, the data dtype,
     checks, pickling (plain attributes) and the dask route of ``from_array``."""
+
+    def __setstate__(self, state):
+        self.__dict__.update(_aligned_state(state))
 
     n: int
     mean: NDArray[np.float64]
@@ -434,6 +445,14 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
             tags.input_tags.allow_nan = False
             tags.input_tags.sparse = False
             return tags
+
+    def __setstate__(self, state):
+        state = _aligned_state(state)
+        restore = getattr(super(), "__setstate__", None)   # scikit-learn's, if any
+        if restore is None:
+            self.__dict__.update(state)
+        else:
+            restore(state)
 
     def _check_fitted(self):
         if not hasattr(self, self._fitted_attr):
