@@ -14,7 +14,12 @@ Chan, Golub & LeVeque's update
 
 So ``partial_fit`` over batches equals ``fit`` on their concatenation up to round-off,
 data larger than memory can stream through, and the statistics are bitwise identical
-for any thread count.  A chunk's mean and centred copy come from a compiled kernel that
+for any thread count.  The statistics are public: :class:`Moments` (n, mean, M2) and
+:class:`Scatter` (n, mean, S), with ``from_array`` and ``merge``; every estimator has
+``fit_stats``, so any engine can reduce shards and fit once.  ``fit`` / ``partial_fit``
+accept a dask array (each block reduced to statistics, merged in a tree, never
+materialized; ``gradkit._dask``, imported only then) and ``transform`` /
+``inverse_transform`` of one are lazy.  A chunk's mean and centred copy come from a compiled kernel that
 reads it once; its scatter is a BLAS ``syrk`` on the centred chunk while it is in cache;
 the decomposition is LAPACK's symmetric eigensolver (``scipy.linalg.eigh``).  The
 covariance route squares the condition number: directions whose variance is below
@@ -165,6 +170,14 @@ class _Stats:
             raise TypeError(f"dtype must be float32 or float64, got {dt}")
         self.dtype = dt
 
+    @classmethod
+    def _empty(cls, cols, dtype):
+        raise NotImplementedError   # each kind: its zero-row statistics
+
+    @classmethod
+    def _of(cls, X):
+        raise NotImplementedError   # each kind: the statistics of a validated X
+
     @property
     def n_features(self) -> int:
         """The width: the number of columns the statistics describe."""
@@ -211,6 +224,8 @@ class Moments(_Stats):
     Two sets merge by Chan, Golub & LeVeque's update (``merge``), so shards reduced
     anywhere (Dask blocks, MPI ranks, Spark partitions) combine into the statistics of
     their concatenation, and ``Standardizer().fit_stats(m)`` equals ``fit`` on it.
+    ``Moments.from_array(X)`` computes them from data (X 2-D array-like: one read by the
+    compiled kernel; a dask array: reduced block by block on its scheduler).
 
     Parameters
     ----------
@@ -286,7 +301,9 @@ class Scatter(_Stats):
     anywhere combine into the statistics of their concatenation, and
     ``PCA().fit_stats(s)`` / ``Whitener().fit_stats(s)`` equal ``fit`` on it.  The
     covariance is ``scatter / (n - 1)``; its diagonal gives :class:`Moments`
-    (``moments()``).
+    (``moments()``).  ``Scatter.from_array(X)`` computes them from data (X 2-D
+    array-like: one read, BLAS syrk on centred chunks; a dask array: reduced block by
+    block on its scheduler).
 
     Parameters
     ----------
