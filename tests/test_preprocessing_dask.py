@@ -16,35 +16,13 @@ import dask  # noqa: E402
 from gradkit import preprocessing as pp  # noqa: E402
 from gradkit import _dask  # noqa: E402
 from conftest import assert_bitwise_equal  # noqa: E402
+from _fits import assert_same_fit as _assert_same_fit, data as _data  # noqa: E402
+from _fits import fitted as _fitted  # noqa: E402
 
 F32, F64 = np.float32, np.float64
 MAKERS = [(pp.Standardizer, {}), (pp.PCA, {}), (pp.PCA, dict(n_components=4, whiten=True)),
           (pp.Whitener, {}), (pp.Whitener, dict(method="pca", n_components=3))]
 IDS = ["Standardizer", "PCA", "PCA-4-whiten", "Whitener-zca", "Whitener-pca-3"]
-
-
-def _data(rng, shape, dtype=F64, mean=3.0):
-    n, d = shape
-    mix = rng.standard_normal((d, d)) / np.sqrt(d) + np.eye(d)
-    return (rng.standard_normal((n, d)) @ mix * rng.uniform(0.5, 3.0, d) + mean).astype(dtype)
-
-
-def _fitted(est):
-    return {k: v for k, v in vars(est).items() if k.endswith("_") and not k.startswith("_")}
-
-
-def _assert_same_fit(a, b, rtol):
-    fa, fb = _fitted(a), _fitted(b)
-    assert fa.keys() == fb.keys()
-    for k in fa:
-        va, vb = fa[k], fb[k]
-        if va is None or isinstance(va, (int, np.integer)):
-            assert va == vb, k
-            continue
-        va, vb = np.asarray(va), np.asarray(vb)
-        assert va.dtype == vb.dtype, k
-        scale = max(np.abs(vb).max(initial=0.0), 1e-300)
-        assert np.abs(va - vb).max(initial=0.0) <= rtol * scale, (k, np.abs(va - vb).max())
 
 
 def _tol(dtype):

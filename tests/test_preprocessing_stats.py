@@ -11,28 +11,16 @@ import pytest
 from gradkit import preprocessing as pp
 from gradkit import reference as ref
 from conftest import assert_bitwise_equal, run_threads
+from _fits import assert_same_fit as _assert_same_fit, close as _close, data as _data
 
 F32, F64 = np.float32, np.float64
 KINDS = [(pp.Moments, ref.Moments, "m2"), (pp.Scatter, ref.Scatter, "scatter")]
-
-
-def _data(rng, shape, dtype=F64, mean=3.0):
-    n, d = shape
-    mix = rng.standard_normal((d, d)) / np.sqrt(d) + np.eye(d)
-    return (rng.standard_normal((n, d)) @ mix * rng.uniform(0.5, 3.0, d) + mean).astype(dtype)
 
 
 def _shards(X, sizes):
     """X split into consecutive shards of the given sizes (summing to len(X))."""
     assert sum(sizes) == len(X)
     return np.split(X, np.cumsum(sizes)[:-1])
-
-
-def _close(a, b, rtol):
-    """Relative to the largest entry: the statistics' own scale."""
-    a, b = np.asarray(a, F64), np.asarray(b, F64)
-    scale = max(np.abs(b).max(initial=0.0), 1e-300)
-    assert np.abs(a - b).max(initial=0.0) <= rtol * scale, np.abs(a - b).max() / scale
 
 
 def _tol(dtype):
@@ -186,23 +174,6 @@ def test_statistics_bitwise_equal_across_threads(rng):
 
 
 # ---- fit_stats == fit on the concatenation ---------------------------------------------
-
-def _fitted(est):
-    return {k: v for k, v in vars(est).items() if k.endswith("_") and not k.startswith("_")}
-
-
-def _assert_same_fit(a, b, rtol):
-    fa, fb = _fitted(a), _fitted(b)
-    assert fa.keys() == fb.keys()
-    for k in fa:
-        va, vb = fa[k], fb[k]
-        if va is None or isinstance(va, (int, np.integer)):
-            assert va == vb, k
-            continue
-        va, vb = np.asarray(va), np.asarray(vb)
-        assert va.dtype == vb.dtype, k
-        _close(va, vb, rtol)
-
 
 ESTIMATORS = [
     (pp.Standardizer, {}, pp.Moments),

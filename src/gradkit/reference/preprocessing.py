@@ -124,23 +124,35 @@ class Whitener:
         return np.asarray(Y, np.float64) @ np.linalg.pinv(self.whitening_matrix_).T + self.mean_
 
 
+def _centred(X):
+    """n, the column mean and the centred rows of X (float64)."""
+    X = np.asarray(X, np.float64)
+    mean = _mean(X) if len(X) else np.zeros(X.shape[1])
+    return len(X), mean, X - mean
+
+
+def _chan(a, b):
+    """Chan's update: n, mean, delta = mean_b - mean_a and the weight n_a n_b / n of
+    the between-groups term."""
+    n = a.n + b.n
+    if n == 0:
+        return 0, a.mean, np.zeros_like(a.mean), 0.0
+    delta = b.mean - a.mean
+    return n, a.mean + delta * b.n / n, delta, a.n * b.n / n
+
+
 class Moments:
     def __init__(self, n, mean, m2):
         self.n, self.mean, self.m2 = n, np.asarray(mean, np.float64), np.asarray(m2, np.float64)
 
     @classmethod
     def from_array(cls, X):
-        X = np.asarray(X, np.float64)
-        mean = _mean(X) if len(X) else np.zeros(X.shape[1])
-        return cls(len(X), mean, ((X - mean) ** 2).sum(axis=0))
+        n, mean, Xc = _centred(X)
+        return cls(n, mean, (Xc ** 2).sum(axis=0))
 
     def merge(self, other):
-        n = self.n + other.n
-        if n == 0:
-            return Moments(0, self.mean, self.m2)
-        delta = other.mean - self.mean
-        return Moments(n, self.mean + delta * other.n / n,
-                       self.m2 + other.m2 + delta ** 2 * self.n * other.n / n)
+        n, mean, delta, w = _chan(self, other)
+        return Moments(n, mean, self.m2 + other.m2 + w * delta ** 2)
 
 
 class Scatter:
@@ -150,15 +162,9 @@ class Scatter:
 
     @classmethod
     def from_array(cls, X):
-        X = np.asarray(X, np.float64)
-        mean = _mean(X) if len(X) else np.zeros(X.shape[1])
-        return cls(len(X), mean, (X - mean).T @ (X - mean))
+        n, mean, Xc = _centred(X)
+        return cls(n, mean, Xc.T @ Xc)
 
     def merge(self, other):
-        n = self.n + other.n
-        if n == 0:
-            return Scatter(0, self.mean, self.scatter)
-        delta = other.mean - self.mean
-        return Scatter(n, self.mean + delta * other.n / n,
-                       self.scatter + other.scatter
-                       + np.outer(delta, delta) * self.n * other.n / n)
+        n, mean, delta, w = _chan(self, other)
+        return Scatter(n, mean, self.scatter + other.scatter + w * np.outer(delta, delta))
