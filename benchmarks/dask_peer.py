@@ -102,7 +102,7 @@ def main(argv=None):
     from gradkit.preprocessing import PCA, Standardizer
 
     with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                  processes=True, dashboard_address=None) as cluster, \
+                                  processes=True, dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         X = _make(args.rows, args.cols, args.chunk).persist()
         distributed.wait(X)

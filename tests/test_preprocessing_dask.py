@@ -293,7 +293,7 @@ def test_gradkit_works_without_dask_and_does_not_import_it():
 def client():
     distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as c:
         yield c
 
@@ -313,5 +313,8 @@ def test_local_cluster_fit_and_transform(client, rng):
         with distributed.get_task_stream(client) as ts:
             st = pp.Scatter.from_array(dX)
     assert st.n == 5000
+    # the tree is fixed by the blocks (not by who ran them): the same bits as here
+    local = pp.Scatter.from_array(dX)
+    assert_bitwise_equal([st.mean, st.scatter], [local.mean, local.scatter])
     workers = {t["worker"] for t in ts.data if str(t["key"]).startswith("from_array")}
     assert len(workers) == 2, ts.data

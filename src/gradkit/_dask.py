@@ -10,7 +10,8 @@ dask runs (the threaded scheduler, or a ``dask.distributed`` client's cluster).
   :class:`~gradkit.preprocessing.Scatter` by gradkit's compiled kernels where the block
   lives; the statistics (O(d^2) bytes each, never the data) are merged by Chan's update
   in a tree, ``SPLIT_EVERY`` at a node, as ``dask.array.reduction`` combines; one
-  object comes back.  The array is never materialized.
+  object comes back.  The tree depends on the blocks only, so the result is bitwise the
+  same on any scheduler and any number of workers.  The array is never materialized.
 * Transforming: ``map_blocks`` of the fitted estimator over row blocks: lazy.
 * A block must hold whole rows (the statistics of a row need all its columns): an
   array chunked along its columns is rechunked to whole rows, its row chunks chosen by
@@ -26,8 +27,10 @@ import numpy as np
 
 from . import _validation as _v
 
-# Statistics merged at each node of the reduction tree: dask.array.reduction's default
-# fan-in; the root receives at most this many d x d matrices.
+# Statistics merged at each node of the reduction tree (dask.array.reduction's
+# split_every; its default is 4).  A merge costs O(d^2), nothing next to a block's
+# O(rows d^2) syrk, so a wider node just means fewer tasks and levels; a node still
+# holds at most this many d x d matrices.
 SPLIT_EVERY = 8
 
 
