@@ -17,6 +17,10 @@ What is timed (best and median of --repeat runs, after one warm-up run of each):
   for information).
 * ``transform``: the lazy result persisted on the workers and waited for.
 
+Before every run the script waits until the scheduler has released the previous run's
+results: dask reuses a key still in memory, and releases are asynchronous, so
+back-to-back runs of a deterministic graph would otherwise be timed as cache hits.
+
 Workers are processes with one thread each (``threads_per_worker=1``); dask's nanny sets
 OMP/OpenBLAS threads to 1 in them, so each worker computes on one core for both
 libraries.  Results are checked to agree (PCA up to the sign of each component) before
@@ -24,6 +28,7 @@ any figure is printed.  Timings on a shared machine are noisy: compare the ratio
 one run, and re-measure on a quiet machine.
 """
 import argparse
+import gc
 import json
 import platform
 import statistics
@@ -56,13 +61,36 @@ def _make(rows, cols, chunk, seed=0):
     return z @ mix + noise * np.linspace(0.5, 2.0, cols) + 3.0
 
 
-def _time(fn, repeat):
+def _settler(client):
+    """A function that waits until the scheduler holds no more tasks than now (X's
+    blocks): the previous run's results released.  Without it a run finds the keys of
+    the one before still in memory (releases are asynchronous) and reuses them: a
+    deterministic graph (dask-ml's transform, gradkit's fit) then "runs" in
+    milliseconds."""
+    def count(dask_scheduler):
+        return len(dask_scheduler.tasks)
+    baseline = client.run_on_scheduler(count)
+
+    def settle(timeout=60.0):
+        gc.collect()                           # drop the client's futures of the last run
+        end = time.monotonic() + timeout
+        while client.run_on_scheduler(count) > baseline:
+            if time.monotonic() > end:
+                raise RuntimeError("the scheduler kept the previous run's results")
+            time.sleep(0.02)
+    return settle
+
+
+def _time(name, fn, repeat, settle):
+    settle()
     fn()                                       # warm-up: imports on the workers, caches
     out = []
     for _ in range(repeat):
+        settle()
         t = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t)
+    print(f"  {name}: {' '.join(f'{t:.3f}' for t in out)} s", file=sys.stderr, flush=True)
     return min(out), statistics.median(out)
 
 
@@ -106,6 +134,7 @@ def main(argv=None):
             distributed.Client(cluster) as client:
         X = _make(args.rows, args.cols, args.chunk).persist()
         distributed.wait(X)
+        settle = _settler(client)
         k = args.components
         fitted = {}
 
@@ -120,14 +149,14 @@ def main(argv=None):
             f"dask-ml PCA({k}, 'full' = tsqr).fit": fit("dml_pca", DPCA(k, svd_solver="full")),
             f"dask-ml PCA({k}, 'auto' = randomized).fit": fit("dml_rand", DPCA(k)),
         }
-        times = {name: _time(fn, args.repeat) for name, fn in cases.items()}
+        times = {name: _time(name, fn, args.repeat, settle) for name, fn in cases.items()}
         _check(fitted["gk_std"], fitted["dml_std"], fitted["gk_pca"], fitted["dml_pca"])
         for name, key in (("Standardizer.transform", "gk_std"),
                           ("StandardScaler.transform", "dml_std"),
                           (f"PCA({k}).transform", "gk_pca"),
                           (f"dask-ml PCA({k}, 'full').transform", "dml_pca")):
-            times[name] = _time(lambda key=key: _persist_wait(fitted[key].transform(X)),
-                                args.repeat)
+            times[name] = _time(name, lambda key=key: _persist_wait(fitted[key].transform(X)),
+                                args.repeat, settle)
         info = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "cpu": _cpu(), "workers": args.workers, "threads_per_worker": 1,

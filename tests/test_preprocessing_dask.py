@@ -318,3 +318,21 @@ def test_local_cluster_fit_and_transform(client, rng):
     assert_bitwise_equal([st.mean, st.scatter], [local.mean, local.scatter])
     workers = {t["worker"] for t in ts.data if str(t["key"]).startswith("from_array")}
     assert len(workers) == 2, ts.data
+
+
+def test_benchmark_script_runs_and_checks_agreement(tmp_path):
+    """benchmarks/dask_peer.py at a tiny size: it starts its own LocalCluster, checks
+    that gradkit and dask-ml agree, and writes its JSON (no timing is judged here)."""
+    pytest.importorskip("dask_ml", reason="dask-ml not installed")
+    pytest.importorskip("distributed", reason="dask.distributed not installed")
+    import json
+    import os
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "dask_peer.py")
+    out = tmp_path / "dask.json"
+    r = subprocess.run([sys.executable, script, "--rows", "6000", "--cols", "12",
+                        "--chunk", "1000", "--components", "4", "--repeat", "1",
+                        "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    info = json.loads(out.read_text())
+    assert info["shape"] == [6000, 12] and info["workers"] == 2
+    assert set(info["speedup"]) and all(v > 0 for v in info["speedup"].values())
