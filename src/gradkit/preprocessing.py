@@ -19,9 +19,10 @@ for any thread count.  The statistics are public: :class:`Moments` (n, mean, M2)
 ``fit_stats``, so any engine can reduce shards and fit once.  ``fit`` / ``partial_fit``
 accept a dask array (each block reduced to statistics, merged in a tree, never
 materialized; ``gradkit._dask``, imported only then) and ``transform`` /
-``inverse_transform`` of one are lazy.  A chunk's mean and centred copy come from a compiled kernel that
-reads it once; its scatter is a BLAS ``syrk`` on the centred chunk while it is in cache;
-the decomposition is LAPACK's symmetric eigensolver (``scipy.linalg.eigh``).  The
+``inverse_transform`` of one are lazy.  A chunk's mean and centred copy come from a
+compiled kernel that reads it once; its scatter is a BLAS ``syrk`` on the centred
+chunk while it is in cache; the decomposition is LAPACK's symmetric eigensolver
+(``scipy.linalg.eigh``).  The
 covariance route squares the condition number: directions whose variance is below
 about ``eps * max variance`` (``eps`` = 2.2e-16) are lost in round-off, where an SVD of
 the centred data still resolves them down to ``eps * max singular value``;
@@ -155,12 +156,12 @@ class _Stats:
     """What Moments and Scatter share: the count, the float64 mean, the data dtype,
     checks, pickling (plain attributes) and the dask route of ``from_array``."""
 
-    def __setstate__(self, state):
-        self.__dict__.update(_aligned_state(state))
-
     n: int
     mean: NDArray[np.float64]
     dtype: np.dtype
+
+    def __setstate__(self, state):
+        self.__dict__.update(_aligned_state(state))
 
     def _init_common(self, n, mean, dtype):
         self.n = _v.integer(n, "n", minimum=0)
