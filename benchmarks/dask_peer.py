@@ -5,6 +5,7 @@ Run from the repository root (needs gradkit[dask] and dask-ml)::
 
     python benchmarks/dask_peer.py                       # 2e6 x 256 float64, 1e5-row chunks
     python benchmarks/dask_peer.py --rows 500000 --json out.json
+    python benchmarks/dask_peer.py --scheduler tcp://host:8786   # a running cluster
 
 What is timed (best and median of --repeat runs, after one warm-up run of each):
 
@@ -28,6 +29,7 @@ any figure is printed.  Timings on a shared machine are noisy: compare the ratio
 one run, and re-measure on a quiet machine.
 """
 import argparse
+import contextlib
 import gc
 import json
 import platform
@@ -115,7 +117,10 @@ def main(argv=None):
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--cols", type=int, default=256)
     ap.add_argument("--chunk", type=int, default=100_000)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2,
+                    help="worker processes of the LocalCluster started here")
+    ap.add_argument("--scheduler", help="address of a running dask scheduler to use "
+                    "instead of a LocalCluster (e.g. tcp://host:8786)")
     ap.add_argument("--components", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", help="also write the figures to this file")
@@ -129,9 +134,13 @@ def main(argv=None):
     import gradkit
     from gradkit.preprocessing import PCA, Standardizer
 
-    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                  processes=True, dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as client:
+    with contextlib.ExitStack() as stack:
+        if args.scheduler:
+            client = stack.enter_context(distributed.Client(args.scheduler))
+        else:
+            client = stack.enter_context(distributed.Client(stack.enter_context(
+                distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                         processes=True, dashboard_address=":0"))))
         X = _make(args.rows, args.cols, args.chunk).persist()
         distributed.wait(X)
         settle = _settler(client)
@@ -157,9 +166,11 @@ def main(argv=None):
                           (f"dask-ml PCA({k}, 'full').transform", "dml_pca")):
             times[name] = _time(name, lambda key=key: _persist_wait(fitted[key].transform(X)),
                                 args.repeat, settle)
+        workers = client.scheduler_info()["workers"]
         info = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "cpu": _cpu(), "workers": args.workers, "threads_per_worker": 1,
+            "cpu": _cpu(), "workers": len(workers),
+            "threads_per_worker": sorted({w["nthreads"] for w in workers.values()}),
             "shape": [args.rows, args.cols], "chunk_rows": args.chunk, "dtype": "float64",
             "n_components": k, "repeat": args.repeat,
             "versions": {"gradkit": gradkit.__version__, "dask": dask.__version__,
@@ -169,7 +180,8 @@ def main(argv=None):
             "seconds": {name: {"best": b, "median": m} for name, (b, m) in times.items()},
         }
         del X
-    print(f"{info['date']}  {info['cpu']}  {args.workers} worker processes x 1 thread")
+    print(f"{info['date']}  {info['cpu']}  {info['workers']} workers x "
+          f"{'/'.join(map(str, info['threads_per_worker']))} threads")
     print(f"X: {args.rows} x {args.cols} float64 ({args.rows * args.cols * 8 / 1e9:.2f} GB) "
           f"in {args.chunk}-row chunks, persisted on the workers")
     print("  ".join(f"{n} {v}" for n, v in info["versions"].items()))
