@@ -738,6 +738,18 @@ def _standardizer(dt):
     return y, s.inverse_transform(y), _fitted(s), _fitted(s2)
 
 
+@case("preprocessing.Moments/Scatter")
+def _stats(dt):
+    from gradkit.preprocessing import Moments, Scatter
+    x = _pre_data(dt)
+    out = []
+    for cls in (Moments, Scatter):
+        a, b = cls.from_array(x[:700]), cls.from_array(x[700:])
+        m = a.merge(b)
+        out += [m.mean, m.m2 if cls is Moments else m.scatter, b.merge(a).mean]
+    return out
+
+
 def _decomposer_case(cls_name, **options):
     tag = ",".join(f"{k}={v}" for k, v in options.items())
 

@@ -516,6 +516,16 @@ def _preprocessing_calls():
     return out
 
 
+def _stats_calls():
+    X = arr(20, 4, seed=51, dtype=np.float64)
+    out = {}
+    for name in ("Moments", "Scatter"):
+        cls = getattr(preprocessing, name)
+        out[f"gradkit.preprocessing.{name}.from_array"] = \
+            lambda cls=cls: V(cls.from_array, X.copy(), ok=_CONVERTS)
+    return out
+
+
 def _quant_calls():
     x = arr(6, 5, seed=60)
     q, s, zp = quant.quantize(x, axis=0)
@@ -612,7 +622,7 @@ def _nn_calls():
 VALID = {}
 for _part in (_norm_calls, _generator_calls, _dropout_calls, _init_calls, _optim_calls,
               _functional_calls, _clip_amp_reg_calls, _loss_calls, _gradcheck_calls,
-              _preprocessing_calls, _quant_calls, _diagnostics_calls, _nn_calls):
+              _preprocessing_calls, _stats_calls, _quant_calls, _diagnostics_calls, _nn_calls):
     VALID.update(_part())
 
 
@@ -640,6 +650,12 @@ _NO_ARRAYS_REASONS = {
     ],
     "a collective (MPI): swept under mpiexec in tests/test_sync_batch_norm.py": [
         "gradkit.norm.sync_batch_norm_backward",
+    ],
+    "statistics objects, checked by type and width (test_preprocessing_stats.py)": [
+        "gradkit.preprocessing.Moments.merge", "gradkit.preprocessing.Moments.var",
+        "gradkit.preprocessing.Scatter.merge", "gradkit.preprocessing.Scatter.moments",
+        "gradkit.preprocessing.Standardizer.fit_stats", "gradkit.preprocessing.PCA.fit_stats",
+        "gradkit.preprocessing.Whitener.fit_stats",
     ],
     "abstract base: swept through every subclass": [
         "gradkit.optim.Optimizer", "gradkit.optim.Optimizer.step",

@@ -462,7 +462,7 @@ def test_statistics_bitwise_equal_across_threads(rng):
             mu, xc = np.empty(13), np.empty(x.shape)
             _k.center(x, None, mu, xc)
             s = pp.Standardizer().fit(x)
-            st = pp._Scatter.of(x)
+            st = pp.Scatter.from_array(x)
             out += [m, m2, mu, xc, s.var_, s.transform(x), st.mean, st.scatter]
         return out
 

@@ -750,6 +750,38 @@ def exact_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
     return c_aligned(a)
 
 
+def estimator_dtype(dtype, name="X"):
+    """The dtype an estimator computes data of `dtype` in: float32/float64 kept (a
+    byte-swapped one made native), other real numbers and object -> float64 (object is
+    converted by value); complex ValueError, anything else TypeError.  The one rule for
+    in-memory and for lazy (dask) inputs."""
+    if dtype == FLOAT32 or dtype == FLOAT64:
+        return dtype
+    if dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}")
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        return dtype.newbyteorder("=")   # '>f4' -> float32
+    if dtype.kind in "biuf" or dtype == object:
+        return FLOAT64
+    raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
+
+
+def check_2d_shape(shape, who, name="X", min_samples=1):
+    """The estimators' shape check: 2-D, at least `min_samples` rows (a row count of
+    NaN, unknown until computed, passes) and 1 column (scikit-learn's messages)."""
+    if len(shape) != 2:
+        raise ValueError(
+            f"Expected a 2D array for {name}, got {len(shape)}D array instead (shape "
+            f"{shape}). Reshape your data either using array.reshape(-1, 1) if it "
+            "has a single feature or array.reshape(1, -1) if it contains a single sample.")
+    if shape[0] < min_samples:
+        raise ValueError(f"Found array with {shape[0]} sample(s) (shape={shape}) "
+                         f"while a minimum of {min_samples} is required by {who}.")
+    if shape[1] < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a "
+                         f"minimum of 1 is required by {who}.")
+
+
 def as_2d_float(X, who, name="X", min_samples=1):
     """X as a C-contiguous 2-D float32/float64 array (other real dtypes, and
     byte-swapped floats, -> float64 / native); sparse, complex and non-numeric input
@@ -760,31 +792,13 @@ def as_2d_float(X, who, name="X", min_samples=1):
     if X is None:
         raise ValueError(f"{who} expected a 2-D array for {name}, got None")
     arr = X if isinstance(X, np.ndarray) else np.asarray(X)
-    if arr.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
-    if arr.dtype != FLOAT32 and arr.dtype != FLOAT64:
-        if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
-            arr = arr.astype(arr.dtype.newbyteorder("="))  # '>f4' -> float32
-        elif arr.dtype.kind in "biuf":
-            arr = np.asarray(arr, dtype=np.float64)
-        elif arr.dtype == object:
-            try:
-                arr = np.asarray(arr, dtype=np.float64)
-            except (TypeError, ValueError) as e:
-                raise TypeError(f"{name} must hold real numbers ({e})") from None
-        else:
-            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(
-            f"Expected a 2D array for {name}, got {arr.ndim}D array instead (shape "
-            f"{arr.shape}). Reshape your data either using array.reshape(-1, 1) if it "
-            "has a single feature or array.reshape(1, -1) if it contains a single sample.")
-    if arr.shape[0] < min_samples:
-        raise ValueError(f"Found array with {arr.shape[0]} sample(s) (shape={arr.shape}) "
-                         f"while a minimum of {min_samples} is required by {who}.")
-    if arr.shape[1] < 1:
-        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
-                         f"minimum of 1 is required by {who}.")
+    target = estimator_dtype(arr.dtype, name)
+    if arr.dtype != target:
+        try:
+            arr = arr.astype(target)
+        except (TypeError, ValueError) as e:   # object holding non-numbers
+            raise TypeError(f"{name} must hold real numbers ({e})") from None
+    check_2d_shape(arr.shape, who, name, min_samples)
     return c_aligned(arr)
 
 

@@ -14,9 +14,15 @@ Chan, Golub & LeVeque's update
 
 So ``partial_fit`` over batches equals ``fit`` on their concatenation up to round-off,
 data larger than memory can stream through, and the statistics are bitwise identical
-for any thread count.  A chunk's mean and centred copy come from a compiled kernel that
-reads it once; its scatter is a BLAS ``syrk`` on the centred chunk while it is in cache;
-the decomposition is LAPACK's symmetric eigensolver (``scipy.linalg.eigh``).  The
+for any thread count.  The statistics are public: :class:`Moments` (n, mean, M2) and
+:class:`Scatter` (n, mean, S), with ``from_array`` and ``merge``; every estimator has
+``fit_stats``, so any engine can reduce shards and fit once.  ``fit`` / ``partial_fit``
+accept a dask array (each block reduced to statistics, merged in a tree, never
+materialized; ``gradkit._dask``, imported only then) and ``transform`` /
+``inverse_transform`` of one are lazy.  A chunk's mean and centred copy come from a
+compiled kernel that reads it once; its scatter is a BLAS ``syrk`` on the centred
+chunk while it is in cache; the decomposition is LAPACK's symmetric eigensolver
+(``scipy.linalg.eigh``).  The
 covariance route squares the condition number: directions whose variance is below
 about ``eps * max variance`` (``eps`` = 2.2e-16) are lost in round-off, where an SVD of
 the centred data still resolves them down to ``eps * max singular value``;
@@ -29,8 +35,10 @@ converted to float64).  NaN or infinity in X, a width other than the fitted one,
 """
 from __future__ import annotations
 
+import copy as _copy
 import functools
 import numbers
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
@@ -50,7 +58,7 @@ if TYPE_CHECKING:
     
     from ._typing import ArrayLike, FloatArray, NDArray
 
-__all__ = ["Standardizer", "PCA", "Whitener", "NotFittedError"]
+__all__ = ["Standardizer", "PCA", "Whitener", "Moments", "Scatter", "NotFittedError"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])  # a method, through a decorator
 
@@ -110,39 +118,262 @@ def _atomic(method: _F) -> _F:
 
 # ---- mergeable statistics -----------------------------------------------------------
 
-class _Scatter:
-    """Count, float64 mean and centred scatter (lower triangle, i >= j) of rows seen."""
+def _is_dask(X):
+    """Whether X is a dask array, without importing dask: one can exist only once
+    dask.array has been imported."""
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(X, da.Array)
 
-    def __init__(self, cols):
-        self.n = 0
-        self.mean = np.zeros(cols)
-        self.scatter = np.zeros((cols, cols))
+
+def _dask():
+    """gradkit._dask (which imports dask), loaded on first use."""
+    from . import _dask as mod
+    return mod
+
+
+def _f64_copy(a, name, ndim):
+    """A finite float64 copy of `a` (the statistics own their arrays) of `ndim` dims."""
+    try:
+        out = np.array(a, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be an array of real numbers ({e})") from None
+    if out.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {out.shape}")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return out
+
+
+def _aligned_state(state):
+    """A pickled __dict__ with its numeric arrays made aligned and C-contiguous:
+    arrays unpickled from out-of-band buffers (dask.distributed's frames) can sit at
+    any byte offset, and the kernels refuse misaligned data."""
+    return {k: _v.c_aligned(v) if isinstance(v, np.ndarray) and v.dtype != object else v
+            for k, v in state.items()}
+
+
+class _Stats:
+    """What Moments and Scatter share: the count, the float64 mean, the data dtype,
+    checks, pickling (plain attributes) and the dask route of ``from_array``."""
+
+    n: int
+    mean: NDArray[np.float64]
+    dtype: np.dtype
+
+    def __setstate__(self, state):
+        self.__dict__.update(_aligned_state(state))
+
+    def _init_common(self, n, mean, dtype):
+        self.n = _v.integer(n, "n", minimum=0)
+        self.mean = _f64_copy(mean, "mean", 1)
+        dt = np.dtype(dtype)
+        if dt != np.float32 and dt != np.float64:
+            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        self.dtype = dt
 
     @classmethod
-    def of(cls, X):
+    def _empty(cls, cols, dtype):
+        raise NotImplementedError   # each kind: its zero-row statistics
+
+    @classmethod
+    def _of(cls, X):
+        raise NotImplementedError   # each kind: the statistics of a validated X
+
+    @property
+    def n_features(self) -> int:
+        """The width: the number of columns the statistics describe."""
+        return self.mean.shape[0]
+
+    @classmethod
+    def from_array(cls, X: Any) -> Self:
+        """The statistics of X's rows (X: 2-D array-like or dask array; a dask array is
+        reduced block by block on its scheduler and never materialized)."""
+        if _is_dask(X):
+            return _dask().reduce_stats(_dask().as_rows(X, cls.__name__, min_samples=0), cls)
+        X = _v.as_2d_float(X, cls.__name__, min_samples=0)
+        if X.shape[0] == 0:
+            return cls._empty(X.shape[1], X.dtype)
+        return cls._of(X)
+
+    def _check_other(self, other):
+        if type(other) is not type(self):
+            raise TypeError(f"{type(self).__name__}.merge: other must be a "
+                            f"{type(self).__name__}, got {type(other).__name__}")
+        if other.n_features != self.n_features:
+            raise ValueError(f"{type(self).__name__}.merge: other describes "
+                             f"{other.n_features} features, this one {self.n_features}")
+
+    def _merged_dtype(self, other):
+        """float32 only when both sides come from float32 data (what fit of the
+        concatenation would see)."""
+        if self.n == 0:
+            return other.dtype
+        if other.n == 0:
+            return self.dtype
+        return np.result_type(self.dtype, other.dtype)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(n={self.n}, n_features={self.n_features}, "
+                f"dtype={self.dtype.name})")
+
+
+class Moments(_Stats):
+    r"""Count, mean and centred sum of squares of each column: mergeable statistics.
+
+    For rows :math:`x_1..x_n`: ``n``, ``mean`` :math:`\mu_j = \tfrac1n\sum_i x_{ij}` and
+    ``m2`` :math:`M2_j = \sum_i (x_{ij} - \mu_j)^2`, in float64 whatever the data type.
+    Two sets merge by Chan, Golub & LeVeque's update (``merge``), so shards reduced
+    anywhere (Dask blocks, MPI ranks, Spark partitions) combine into the statistics of
+    their concatenation, and ``Standardizer().fit_stats(m)`` equals ``fit`` on it.
+    ``Moments.from_array(X)`` computes them from data (X 2-D array-like: one read by the
+    compiled kernel; a dask array: reduced block by block on its scheduler).
+
+    Parameters
+    ----------
+    n : int >= 0
+        Rows seen.
+    mean, m2 : array-like (n_features,)
+        Column means and centred sums of squares (float64 copies are kept).
+    dtype : float32 or float64, default float64
+        The data's dtype (the fitted attributes of PCA-like estimators follow it).
+
+    Attributes
+    ----------
+    n, mean, m2, dtype, n_features
+    """
+
+    m2: NDArray[np.float64]
+
+    def __init__(self, n: int, mean: ArrayLike, m2: ArrayLike, dtype: Any = np.float64
+                 ) -> None:
+        self._init_common(n, mean, dtype)
+        self.m2 = _f64_copy(m2, "m2", 1)
+        if self.m2.shape != self.mean.shape:
+            raise ValueError(f"m2 has shape {self.m2.shape}, mean {self.mean.shape}")
+        if (self.m2 < 0).any():
+            raise ValueError("m2 (centred sums of squares) must be >= 0")
+
+    @classmethod
+    def _empty(cls, cols, dtype):
+        return cls(0, np.zeros(cols), np.zeros(cols), dtype)
+
+    @classmethod
+    def _of(cls, X):
+        """One read of X by the compiled column-moments kernel (fixed blocks, Chan's
+        merge in a fixed order: bitwise the same for any thread count)."""
+        mean, m2 = np.empty(X.shape[1]), np.empty(X.shape[1])
+        _k.col_moments(X, mean, m2)
+        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+            _v.raise_nonfinite(X)
+        return cls(X.shape[0], mean, m2, X.dtype)
+
+    def merge(self, other: Moments) -> Moments:
+        r"""The statistics of both sets of rows (a new object; neither is modified):
+
+        .. math:: n = n_a + n_b,\ \delta = \mu_b - \mu_a,\
+            \mu = \mu_a + \tfrac{n_b}{n}\delta,\
+            M2 = M2_a + M2_b + \tfrac{n_a n_b}{n}\delta^2 .
+
+        Symmetric in the two up to round-off (``a.merge(b)`` and ``b.merge(a)`` agree
+        to a few ulps)."""
+        self._check_other(other)
+        dtype = self._merged_dtype(other)
+        if other.n == 0 or self.n == 0:
+            src = self if other.n == 0 else other
+            return Moments(src.n, src.mean, src.m2, dtype)
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        m2 = self.m2 + other.m2 + delta * delta * (self.n * (other.n / n))
+        return Moments(n, mean, m2, dtype)
+
+    def var(self, ddof: int = 0) -> NDArray[np.float64]:
+        """Column variances :math:`M2 / (n - ddof)`."""
+        return self.m2 / (self.n - ddof)
+
+
+class Scatter(_Stats):
+    r"""Count, mean and centred scatter matrix of rows: mergeable statistics.
+
+    For rows :math:`x_1..x_n`: ``n``, ``mean`` :math:`\mu` and ``scatter``
+    :math:`S = \sum_i (x_i - \mu)(x_i - \mu)^T` (symmetric, n_features x n_features), in
+    float64 whatever the data type.  ``merge`` is Chan, Golub & LeVeque's update
+    (:math:`S = S_a + S_b + \tfrac{n_a n_b}{n}\delta\delta^T`), so shards reduced
+    anywhere combine into the statistics of their concatenation, and
+    ``PCA().fit_stats(s)`` / ``Whitener().fit_stats(s)`` equal ``fit`` on it.  The
+    covariance is ``scatter / (n - 1)``; its diagonal gives :class:`Moments`
+    (``moments()``).  ``Scatter.from_array(X)`` computes them from data (X 2-D
+    array-like: one read, BLAS syrk on centred chunks; a dask array: reduced block by
+    block on its scheduler).
+
+    Parameters
+    ----------
+    n : int >= 0
+    mean : array-like (n_features,)
+    scatter : array-like (n_features, n_features)
+        Symmetric; only its lower triangle is read (and stored).
+    dtype : float32 or float64, default float64
+        The data's dtype (the fitted attributes follow it).
+
+    Attributes
+    ----------
+    n, mean, scatter, dtype, n_features
+    """
+
+    _lower: NDArray[np.float64]   # the lower triangle (the upper one is zero)
+
+    def __init__(self, n: int, mean: ArrayLike, scatter: ArrayLike,
+                 dtype: Any = np.float64) -> None:
+        self._init_common(n, mean, dtype)
+        S = _f64_copy(scatter, "scatter", 2)
+        d = self.n_features
+        if S.shape != (d, d):
+            raise ValueError(f"scatter has shape {S.shape}, expected ({d}, {d}) for a "
+                             f"mean of {d} features")
+        self._lower = np.tril(S)
+
+    @property
+    def scatter(self) -> NDArray[np.float64]:
+        """The full symmetric scatter matrix (a new array)."""
+        L = self._lower
+        return L + np.tril(L, -1).T
+
+    @classmethod
+    def _empty(cls, cols, dtype):
+        return cls(0, np.zeros(cols), np.zeros((cols, cols)), dtype)
+
+    @classmethod
+    def _of(cls, X):
         """Statistics of X in one read: fixed row chunks are centred by the kernel into
         a cache-resident float64 buffer, BLAS syrk adds each chunk's scatter, Chan's
         update merges chunks within fixed tasks (run in parallel) and tasks in order."""
         rows, cols = X.shape
-        st = cls(cols)
+        st = cls._empty(cols, X.dtype)
         with _threads_for_blas(_k.scatter_tasks(rows, cols), rows * cols):
-            bad = _k.scatter(X, st.mean, st.scatter)
+            bad = _k.scatter(X, st.mean, st._lower)
         if bad:
             _v.raise_nonfinite(X)
         st.n = rows
         return st
 
-    def merge(self, other):
-        """Chan's merge of other into self (in place)."""
-        _k.merge_mean_scatter(self.n, self.mean, self.scatter, other.n, other.mean)
-        self.scatter += other.scatter  # both hold their lower triangle only
-        self.n += other.n
-        return self
+    def merge(self, other: Scatter) -> Scatter:
+        r"""The statistics of both sets of rows (a new object; neither is modified):
+        :math:`n = n_a + n_b`, :math:`\mu = \mu_a + \tfrac{n_b}{n}\delta`,
+        :math:`S = S_a + S_b + \tfrac{n_a n_b}{n}\delta\delta^T` with
+        :math:`\delta = \mu_b - \mu_a` (the compiled merge kernel).  Symmetric in the
+        two up to round-off."""
+        self._check_other(other)
+        out = Scatter._empty(self.n_features, self._merged_dtype(other))
+        out.mean[:] = self.mean
+        out._lower[:] = self._lower
+        _k.merge_mean_scatter(self.n, out.mean, out._lower, other.n, other.mean)
+        out._lower += other._lower
+        out.n = self.n + other.n
+        return out
 
-    def copy(self):
-        c = _Scatter(self.mean.shape[0])
-        c.n, c.mean, c.scatter = self.n, self.mean.copy(), self.scatter.copy()
-        return c
+    def moments(self) -> Moments:
+        """The per-column :class:`Moments` (M2 is the scatter's diagonal)."""
+        return Moments(self.n, self.mean, np.diag(self._lower), self.dtype)
 
 
 # Widths from which only the leading eigenpairs are computed when fewer than a quarter
@@ -233,6 +464,14 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
             tags.input_tags.sparse = False
             return tags
 
+    def __setstate__(self, state):
+        state = _aligned_state(state)
+        restore = getattr(super(), "__setstate__", None)   # scikit-learn's, if any
+        if restore is None:
+            self.__dict__.update(state)
+        else:
+            restore(state)
+
     def _check_fitted(self):
         if not hasattr(self, self._fitted_attr):
             raise NotFittedError(
@@ -242,10 +481,22 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, self._fitted_attr)
 
+    def _reset(self):
+        """Forget a previous fit (a fit starts from nothing)."""
+        for a in (self._fitted_attr, "_stats", "feature_names_in_"):
+            if hasattr(self, a):
+                delattr(self, a)
+
     def _validate(self, X: Any, *, reset: bool, min_samples: int = 1) -> FloatArray:
+        """X checked (a dask array stays lazy: whole rows per block, float dtype), and
+        n_features_in_ / feature_names_in_ set (reset) or compared."""
         who = type(self).__name__
-        names = _feature_names(X)
-        X = _v.as_2d_float(X, who, min_samples=min_samples)
+        if _is_dask(X):
+            names = None
+            X = _dask().as_rows(X, who, min_samples=min_samples)
+        else:
+            names = _feature_names(X)
+            X = _v.as_2d_float(X, who, min_samples=min_samples)
         if reset:
             self.n_features_in_ = X.shape[1]
             if names is not None:
@@ -269,9 +520,23 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
                              f"{self.n_features_in_} features as input.")
         return X
 
+    def _batch_stats(self, cls, X, *, reset):
+        """X validated and reduced to `cls` statistics (a dask array block by block);
+        a dask array's row count, unknown until computed, is checked afterwards."""
+        st = cls.from_array(self._validate(X, reset=reset, min_samples=1))
+        _v.check_2d_shape((st.n, st.n_features), type(self).__name__)
+        return st
+
+    def _lazy(self, method: str, X: Any, width: int, **kwargs: Any) -> Any:
+        """`method` of a snapshot of this estimator (a later fit does not change the
+        result) applied to each row block of the validated dask array X: a lazy dask
+        array of X's dtype, X's row chunks and `width` columns."""
+        return _dask().map_rows(X, _copy.deepcopy(self), method, width, kwargs)
+
     def _validate_out(self, Y: Any, width: int, what: str) -> FloatArray:
         """Input of inverse_transform: 2-D, `width` columns."""
-        Y = _v.as_2d_float(Y, type(self).__name__)
+        who = type(self).__name__
+        Y = _dask().as_rows(Y, who) if _is_dask(Y) else _v.as_2d_float(Y, who)
         if Y.shape[1] != width:
             raise ValueError(f"X has {Y.shape[1]} features, but {type(self).__name__}."
                              f"inverse_transform is expecting {width} ({what}).")
@@ -318,8 +583,7 @@ class Standardizer(_Preprocessor):
     var_: Optional[NDArray[np.float64]]
     scale_: Optional[NDArray[np.float64]]
     n_samples_seen_: np.int64
-    _mean: NDArray[np.float64]
-    _m2: NDArray[np.float64]
+    _stats: Moments
 
     def __init__(self, with_mean: bool = True, with_std: bool = True, *,
                  copy: bool = True) -> None:
@@ -332,22 +596,12 @@ class Standardizer(_Preprocessor):
         _v.flag(self.with_std, "with_std")
         _v.flag(self.copy, "copy")
 
-    @staticmethod
-    def _moments(X):
-        n, cols = X.shape
-        mean, m2 = np.empty(cols), np.empty(cols)
-        _k.col_moments(X, mean, m2)
-        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
-            _v.raise_nonfinite(X)
-        return n, mean, m2
-
     @_atomic
     def fit(self, X: ArrayLike, y: Any = None) -> Self:
-        """Compute the mean and standard deviation of X's columns."""
+        """Compute the mean and standard deviation of X's columns (X may be a dask
+        array: reduced block by block, never materialized)."""
         self._check_params()
-        for a in ("n_samples_seen_", "_m2"):
-            if hasattr(self, a):
-                delattr(self, a)
+        self._reset()
         return self.partial_fit(X)
 
     @_atomic
@@ -355,19 +609,34 @@ class Standardizer(_Preprocessor):
         """Merge X's column statistics into the running ones (Chan's update)."""
         self._check_params()
         first = not hasattr(self, "n_samples_seen_")
-        X = self._validate(X, reset=first)
-        n_b, mean_b, m2_b = self._moments(X)
-        if first:
-            n, mean, m2 = n_b, mean_b, m2_b
-        else:
-            n_a, mean_a, m2_a = int(self.n_samples_seen_), self._mean, self._m2
-            n = n_a + n_b
-            delta = mean_b - mean_a
-            mean = mean_a + delta * (n_b / n)
-            m2 = m2_a + m2_b + delta * delta * (n_a * n_b / n)
-        self._mean, self._m2 = mean, m2
+        batch = self._batch_stats(Moments, X, reset=first)
+        self._set_stats(batch if first else self._stats.merge(batch))
+        return self
+
+    @_atomic
+    def fit_stats(self, stats: Union[Moments, Scatter]) -> Self:
+        """Fit from statistics reduced elsewhere (a :class:`Moments`, or a
+        :class:`Scatter` whose diagonal is used): the same model as ``fit`` on the rows
+        they describe.  A later ``partial_fit`` merges into them."""
+        self._check_params()
+        if isinstance(stats, Scatter):
+            stats = stats.moments()
+        if not isinstance(stats, Moments):
+            raise TypeError(f"stats must be a Moments or a Scatter, got "
+                            f"{type(stats).__name__}")
+        if stats.n < 1:
+            raise ValueError("stats describe 0 samples; Standardizer needs at least 1")
+        self._reset()
+        self.n_features_in_ = stats.n_features
+        self._set_stats(stats)
+        return self
+
+    def _set_stats(self, st):
+        """The fitted attributes from the merged statistics."""
+        n, mean = st.n, st.mean
+        self._stats = st
         self.n_samples_seen_ = np.int64(n)
-        var = m2 / n
+        var = st.var()
         self.mean_ = mean.copy() if (self.with_mean or self.with_std) else None
         if self.with_std:
             eps = np.finfo(np.float64).eps
@@ -377,7 +646,6 @@ class Standardizer(_Preprocessor):
             self.var_, self.scale_ = var, scale
         else:
             self.var_ = self.scale_ = None
-        return self
 
     def transform(self, X: ArrayLike, copy: Optional[bool] = None) -> FloatArray:
         """:math:`(X - \\mu) / \\sigma` in X's dtype (computed in float64, rounded once)."""
@@ -385,12 +653,14 @@ class Standardizer(_Preprocessor):
         copy = _v.flag(self.copy if copy is None else copy, "copy")
         was_array = isinstance(X, np.ndarray)
         X = self._validate(X, reset=False)
+        if _is_dask(X):   # never in place: dask's blocks may be shared or cached
+            return self._lazy("transform", X, X.shape[1], copy=True)
         inplace = (not copy) and was_array and X.flags.writeable
         if inplace and not np.isfinite(X).all():  # checked before X is overwritten
             _v.raise_nonfinite(X)
         # a fresh 200 MB output costs more in page faults than the pass (output cache)
         Y = X if inplace else _v.empty(X.shape, X.dtype)
-        mean = self._mean if self.with_mean else None
+        mean = self._stats.mean if self.with_mean else None
         scale = self.scale_ if self.with_std else None
         if _k.standardize(X, Y, mean, scale):
             _v.raise_nonfinite(X)
@@ -405,11 +675,13 @@ class Standardizer(_Preprocessor):
         """:math:`X \\sigma + \\mu`, in X's dtype."""
         self._check_fitted()
         X = self._validate_out(X, self.n_features_in_, "n_features_in_")
+        if _is_dask(X):
+            return self._lazy("inverse_transform", X, X.shape[1])
         out = X.astype(np.float64)
         if self.with_std:
             out *= self.scale_  # type: ignore[arg-type]  # set when with_std
         if self.with_mean:
-            out += self._mean
+            out += self._stats.mean
         return out.astype(X.dtype, copy=False)
 
     def get_feature_names_out(self, input_features: Optional[ArrayLike] = None
@@ -470,25 +742,27 @@ class _Decomposer(_Preprocessor):
     def _fit(self, X):
         """Fit on X alone; returns (U, S) of the centred data for the SVD path."""
         self._check_params()
-        for a in (self._fitted_attr, "_stats"):
-            if hasattr(self, a):
-                delattr(self, a)
-        X = self._validate(X, reset=True, min_samples=1)
-        self._require_two(X.shape[0])
+        self._reset()
         if self.svd_solver == "full":
+            if _is_dask(X):
+                raise ValueError(
+                    f"{type(self).__name__}(svd_solver='full') needs all of X in memory; "
+                    "a dask array is fitted from its statistics: use "
+                    "svd_solver='covariance_eigh'")
+            X = self._validate(X, reset=True, min_samples=1)
+            self._require_two(X.shape[0])
             mean, w, V, U, S = _svd_desc(X, self._denominator(X.shape[0]),
                                          complete=isinstance(self, Whitener))
+            self._finish(X.shape[0], mean, w, V, X.dtype)
             # the statistics follow from the SVD (S = V diag(s^2) V^T), so a later
             # partial_fit merges into them
-            st = _Scatter(X.shape[1])
-            st.n, st.mean = X.shape[0], mean.copy()
-            st.scatter = np.tril((V[:, :S.size] * S * S) @ V[:, :S.size].T)
-            self._finish(X.shape[0], mean, w, V, X.dtype)
-            self._stats = st
+            Vs = V[:, :S.size]
+            self._stats = Scatter(X.shape[0], mean, (Vs * S * S) @ Vs.T, X.dtype)
             return U, S
-        st = _Scatter.of(X)
+        st = self._batch_stats(Scatter, X, reset=True)
+        self._require_two(st.n)
         self._stats = st
-        self._from_stats(X.dtype)
+        self._from_stats(st.dtype)
         return None, None
 
     @_single_blas
@@ -500,12 +774,29 @@ class _Decomposer(_Preprocessor):
         rows; the model is available once 2 samples have been seen."""
         self._check_params()
         first = getattr(self, "_stats", None) is None
-        X = self._validate(X, reset=first, min_samples=1)
-        batch = _Scatter.of(X)
-        total = batch if first else self._stats.copy().merge(batch)
+        batch = self._batch_stats(Scatter, X, reset=first)
+        total = batch if first else self._stats.merge(batch)
         self._stats = total
         if total.n >= 2:
-            self._from_stats(X.dtype)
+            self._from_stats(batch.dtype)
+        return self
+
+    @_single_blas
+    @_atomic
+    def fit_stats(self, stats: Scatter) -> Self:
+        """Fit from a :class:`Scatter` reduced elsewhere (any engine's shards merged):
+        the same model as ``fit`` on the rows it describes (covariance eigensolver,
+        whatever ``svd_solver``; attributes in ``stats.dtype``).  A later
+        ``partial_fit`` merges into it."""
+        self._check_params()
+        if not isinstance(stats, Scatter):
+            hint = " (Moments hold only the diagonal)" if isinstance(stats, Moments) else ""
+            raise TypeError(f"stats must be a Scatter{hint}, got {type(stats).__name__}")
+        self._require_two(stats.n)
+        self._reset()
+        self.n_features_in_ = stats.n_features
+        self._stats = stats
+        self._from_stats(stats.dtype)
         return self
 
     def _require_two(self, n):
@@ -517,7 +808,7 @@ class _Decomposer(_Preprocessor):
         st = self._stats
         k = self.n_components
         top = int(k) if isinstance(k, numbers.Integral) and not isinstance(k, bool) else None
-        w, V, total = _eigh_desc(st.scatter, self._denominator(st.n), top)
+        w, V, total = _eigh_desc(st._lower, self._denominator(st.n), top)
         self._finish(st.n, st.mean.copy(), w, V, dtype, total)
 
 
@@ -640,6 +931,8 @@ class PCA(_Decomposer):
         whiten), one pass over X, in X's dtype."""
         self._check_fitted()
         X = self._validate(X, reset=False)
+        if _is_dask(X):
+            return self._lazy("transform", X, self._proj.shape[1])
         return _project(X, self._mean, self._proj)
 
     def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:  # type: ignore[override]
@@ -658,6 +951,8 @@ class PCA(_Decomposer):
         r""":math:`Y [\sqrt{\Lambda_k}] V_k^T + \mu`, back in feature space."""
         self._check_fitted()
         Y = self._validate_out(X, self.n_components_, "n_components_")
+        if _is_dask(Y):
+            return self._lazy("inverse_transform", Y, self.n_features_in_)
         back = self._components
         if self.whiten:
             back = np.sqrt(self._explained_variance)[:, None] * back
@@ -761,6 +1056,8 @@ class Whitener(_Decomposer):
         r"""Whiten X: :math:`(X - \mu) W^T`, one pass over X, in X's dtype."""
         self._check_fitted()
         X = self._validate(X, reset=False)
+        if _is_dask(X):
+            return self._lazy("transform", X, self._proj.shape[1])
         return _project(X, self._mean, self._proj)
 
     def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:  # type: ignore[override]
@@ -775,6 +1072,8 @@ class Whitener(_Decomposer):
         self._check_fitted()
         width = self.whitening_matrix_.shape[0]
         Y = self._validate_out(X, width, "the whitened width")
+        if _is_dask(Y):
+            return self._lazy("inverse_transform", Y, self.n_features_in_)
         return (Y.astype(np.float64) @ self._back + self._mean).astype(Y.dtype, copy=False)
 
     def get_feature_names_out(self, input_features: Optional[ArrayLike] = None

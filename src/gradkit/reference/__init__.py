@@ -30,9 +30,9 @@ __all__ += ["add_dropout_layer_norm", "add_dropout_layer_norm_backward",
 
 from . import optim, regularization  # noqa: E402
 __all__ += ["optim", "regularization"]
-from .preprocessing import PCA, Standardizer, Whitener
+from .preprocessing import PCA, Moments, Scatter, Standardizer, Whitener
 
-__all__ += ["Standardizer", "PCA", "Whitener"]
+__all__ += ["Standardizer", "PCA", "Whitener", "Moments", "Scatter"]
 from .losses import (softmax_cross_entropy, kl_div, distillation_loss, mse,
                      kl_div_log_probs)
 

@@ -5,12 +5,15 @@ PCA: centre, SVD of the centred data, explained variance S^2/(n-1), sign fixed s
 component's largest entry is positive, project (and divide by sqrt(variance) to whiten).
 Whitener: centre, cov = Xc^T Xc / N, SVD of cov (U, S), rotate (Xc U), divide by
 sqrt(S + eps) (PCA whitening), rotate back with U^T (ZCA whitening).
-No chunking, no merging, no compiled code: what the estimators mean, not how they run."""
+Moments / Scatter: n, the column mean and the centred sums M2 = sum (x - mean)^2 (or the
+scatter matrix sum (x - mean)(x - mean)^T) of the rows, straight from the definition;
+merge is Chan, Golub & LeVeque's update written out.
+No chunking, no compiled code: what the estimators mean, not how they run."""
 import math
 
 import numpy as np
 
-__all__ = ["Standardizer", "PCA", "Whitener"]
+__all__ = ["Standardizer", "PCA", "Whitener", "Moments", "Scatter"]
 
 
 def _flip(Vt):
@@ -119,3 +122,49 @@ class Whitener:
 
     def inverse_transform(self, Y):
         return np.asarray(Y, np.float64) @ np.linalg.pinv(self.whitening_matrix_).T + self.mean_
+
+
+def _centred(X):
+    """n, the column mean and the centred rows of X (float64)."""
+    X = np.asarray(X, np.float64)
+    mean = _mean(X) if len(X) else np.zeros(X.shape[1])
+    return len(X), mean, X - mean
+
+
+def _chan(a, b):
+    """Chan's update: n, mean, delta = mean_b - mean_a and the weight n_a n_b / n of
+    the between-groups term."""
+    n = a.n + b.n
+    if n == 0:
+        return 0, a.mean, np.zeros_like(a.mean), 0.0
+    delta = b.mean - a.mean
+    return n, a.mean + delta * b.n / n, delta, a.n * b.n / n
+
+
+class Moments:
+    def __init__(self, n, mean, m2):
+        self.n, self.mean, self.m2 = n, np.asarray(mean, np.float64), np.asarray(m2, np.float64)
+
+    @classmethod
+    def from_array(cls, X):
+        n, mean, Xc = _centred(X)
+        return cls(n, mean, (Xc ** 2).sum(axis=0))
+
+    def merge(self, other):
+        n, mean, delta, w = _chan(self, other)
+        return Moments(n, mean, self.m2 + other.m2 + w * delta ** 2)
+
+
+class Scatter:
+    def __init__(self, n, mean, scatter):
+        self.n = n
+        self.mean, self.scatter = np.asarray(mean, np.float64), np.asarray(scatter, np.float64)
+
+    @classmethod
+    def from_array(cls, X):
+        n, mean, Xc = _centred(X)
+        return cls(n, mean, Xc.T @ Xc)
+
+    def merge(self, other):
+        n, mean, delta, w = _chan(self, other)
+        return Scatter(n, mean, self.scatter + other.scatter + w * np.outer(delta, delta))
