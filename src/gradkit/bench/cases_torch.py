@@ -5,7 +5,8 @@ residual MLP in PyTorch, as a user runs it, with ``gradkit.torch.patch(model)`` 
 The model: 4 blocks ``x + Dropout(Linear(GELU(Linear(RMSNorm(x)))))`` of width 1024,
 a final RMSNorm and a 10-way linear head, cross-entropy loss (torch's, on both sides),
 batch 512, dropout 0.1, AdamW (torch's default single-tensor CPU step as the peer).
-A step is ``zero_grad(set_to_none=False)``, forward, backward, ``opt.step()``.  The
+A step is ``opt.zero_grad()`` (torch's default, ``set_to_none=True``), forward,
+backward, ``opt.step()``.  The
 matrix products are torch's (the same BLAS) on both sides; what differs is the norms,
 the dropout and the optimizer step.  Not memory-bound as a whole: no limit, the goal
 is the ratio to torch (>= 1.3x, warm allocator both: the runner times both sides again
@@ -43,7 +44,7 @@ def _build(torch, batch, width):
 
     def stepper(model, opt):
         def step():
-            opt.zero_grad(set_to_none=False)
+            opt.zero_grad()  # torch's default: set_to_none=True
             loss = ce(model(x), t)
             loss.backward()
             opt.step()
