@@ -4,16 +4,16 @@ Every rank computes gradients on its shard of the batch; :func:`allreduce_` aver
 them in place so every rank holds the same gradient, and every rank takes the same
 step.  :class:`DistributedOptimizer` wraps any gradkit optimizer so that a training
 script changes one line.  gradkit writes no transport: the collectives are MPI's
-(``Allreduce``/``Ibcast``), reached through mpi4py.
+(``Iallreduce``/``Ibcast``), reached through mpi4py.
 
 Bucketing.  An array of the wire dtype (float32/float64) with at least
 :data:`DIRECT_BYTES` bytes is reduced where it is, without a copy, in pieces of at most
 ``bucket_mb``; the other arrays are packed, in list order, into contiguous buckets of
 at most ``bucket_mb`` MiB (an array larger than a bucket is split across buckets; many
-small arrays share one).  Each bucket is reduced by one ``Allreduce`` as soon as it is
-packed, and unpacked (divided, for the mean) at once, while it is in cache: with MPI
-moving the bytes inside its calls, nonblocking collectives measured slower here and
-overlapped nothing (see allreduce_'s comment).  The layout depends on the list's signature only (so it
+small arrays share one).  Each bucket is reduced by one nonblocking ``Iallreduce`` as
+soon as it is packed, with at most two in flight: the next bucket is packed while the
+previous one completes, and each finished bucket is unpacked (divided, for the mean)
+while it is in cache.  The layout depends on the list's signature only (so it
 is the same on every rank) and is cached with its buffers per signature (count, shapes,
 dtypes, op, bucket size): a training loop allocates nothing per step.  The cache keeps
 the last :data:`CACHE_SIZE` signatures.
@@ -234,7 +234,14 @@ class _Plan:
         return other
 
 
-_MAX_IN_FLIGHT = 32  # buckets whose collective is started and not yet finished
+# Buckets whose collective is started and not yet finished.  Two: the next bucket is
+# packed and started while the previous one completes, and each finished bucket is
+# unpacked (divided, for the mean) while it is in cache.  Measured with MPICH on shared
+# memory (2 ranks, 64 pieces of 1 MiB): at most 2 in flight 19.0 ms, 4 19.2 ms, one
+# blocking Allreduce after the other 20-21 ms, all 64 in flight 36-39 ms, and one
+# Allreduce of all 64 MiB 25-28 ms: with MPI moving the bytes inside its calls, more
+# requests in flight overlap nothing more and cost more to schedule.
+_MAX_IN_FLIGHT = 2
 
 _plans: OrderedDict[Any, _Plan] = OrderedDict()
 _plans_lock = threading.Lock()
@@ -289,8 +296,7 @@ def _run(plan, flats, start, to_wire, from_wire):
     bucket (``from_wire(array_part, bucket_part)``; for a piece reduced in place both
     are the same view) as soon as its request completes.  Testing the earlier requests
     between packings drives MPI's progress and unpacks what is done while the rest is
-    in flight.  A ``start`` that returns None ran a blocking collective: its bucket is
-    unpacked at once.  None for to_wire/from_wire: nothing to do on this rank."""
+    in flight.  None for to_wire/from_wire: nothing to do on this rank."""
     MPI = _mpi.mpi()
     buckets = plan.buckets
     flight, reqs = [], []  # the buckets in flight, and their requests
@@ -320,9 +326,6 @@ def _run(plan, flats, start, to_wire, from_wire):
                 for i, lo, hi, off in b.segments:
                     to_wire(b.buf[off:off + hi - lo], flats[i][lo:hi])
             req = start(b.buf)
-        if req is None:  # a blocking collective: done, unpacked while in cache
-            unpack(b)
-            continue
         if len(reqs) >= _MAX_IN_FLIGHT:  # bounded: MPI's resources, and our lists
             finish(MPI.Request.Waitsome(reqs))
         elif reqs:
@@ -415,13 +418,7 @@ def _allreduce(arrays, comm, op, bucket_mb, precheck=None):
             elif dst is not src:
                 np.copyto(dst, src, casting="unsafe")
 
-        # One blocking Allreduce per bucket, each unpacked (and, for the mean, divided)
-        # while it is in cache.  Measured with MPICH on shared memory (2 ranks, 64
-        # pieces of 1 MiB): blocking calls in turn took 21 ms, the same 64 as
-        # concurrent Iallreduce 39 ms, one Allreduce of all 64 MiB 28 ms: MPI moves the
-        # bytes inside its calls, so nonblocking ones overlap nothing here and cost
-        # more to schedule.
-        _run(plan, flats, lambda buf: comm.Allreduce(MPI.IN_PLACE, buf, mpi_op),
+        _run(plan, flats, lambda buf: comm.Iallreduce(MPI.IN_PLACE, buf, mpi_op),
              np.copyto, from_wire)
         for original, copy in back:
             original[...] = copy
