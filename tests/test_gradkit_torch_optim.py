@@ -156,14 +156,17 @@ def test_closure_and_missing_gradients():
     assert opt.state[m[0].weight]["momentum_buffer"].shape == m[0].weight.shape
 
 
-def test_lars_equals_gradkits_numpy_lars():
+def steps_equal_numpy_twin(name, kw):
+    """4 steps of gradkit.torch.optim.<name> on a torch model and of gradkit.optim.<name>
+    on NumPy copies of its parameters, with the same gradients: bitwise the same
+    parameters.  Returns (model, torch-side optimizer, NumPy-side optimizer)."""
     import numpy as np
 
-    from gradkit.optim import LARS as NumpyLARS
+    import gradkit
     m = _model(torch.float64)
     arrays = [p.detach().numpy().copy() for p in m.parameters()]
-    ours = go.LARS(m.parameters(), lr=0.1, weight_decay=1e-3, nesterov=True)
-    ref = NumpyLARS(arrays, lr=0.1, weight_decay=1e-3, nesterov=True)
+    ours = getattr(go, name)(m.parameters(), **kw)
+    ref = getattr(gradkit.optim, name)(arrays, **kw)
     g = torch.Generator().manual_seed(1)
     for _ in range(4):
         x = torch.randn(9, 7, generator=g, dtype=torch.float64)
@@ -173,6 +176,12 @@ def test_lars_equals_gradkits_numpy_lars():
         ours.step()
     for p, a in zip(m.parameters(), arrays):
         np.testing.assert_array_equal(p.detach().numpy(), a)
+    return m, ours, ref
+
+
+def test_lars_equals_gradkits_numpy_lars():
+    m, ours, _ = steps_equal_numpy_twin("LARS", dict(lr=0.1, weight_decay=1e-3,
+                                                     nesterov=True))
     assert set(ours.state_dict()["state"][0]) == {"trace"}
     with pytest.raises(ValueError):
         go.LARS(m.parameters(), lr=-1.0)

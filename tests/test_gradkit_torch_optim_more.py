@@ -4,12 +4,12 @@ dicts in both directions, schedulers, torch's own step where the kernels do not 
 import copy
 import inspect
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 go = pytest.importorskip("gradkit.torch.optim")
-from test_gradkit_torch_optim import TOL, _model, _train, state_dict_both_ways  # noqa: E402
+from test_gradkit_torch_optim import (TOL, _model, _train,  # noqa: E402
+                                      state_dict_both_ways, steps_equal_numpy_twin)
 
 CONFIGS = [
     ("NAdam", dict(lr=0.01)),
@@ -97,20 +97,7 @@ def test_nadam_with_float64_mu_product_takes_torchs_step(monkeypatch):
     ("LAMB", dict(lr=0.01, betas=(0.5, 0.7), eps_root=1e-8, weight_decay=0.1,
                   maximize=True))])
 def test_optax_ones_equal_gradkits_numpy_ones(name, kw):
-    import gradkit
-    m = _model(torch.float64)
-    arrays = [p.detach().numpy().copy() for p in m.parameters()]
-    ours = getattr(go, name)(m.parameters(), **kw)
-    ref = getattr(gradkit.optim, name)(arrays, **kw)
-    g = torch.Generator().manual_seed(1)
-    for _ in range(4):
-        x = torch.randn(9, 7, generator=g, dtype=torch.float64)
-        ours.zero_grad()
-        m(x).square().mean().backward()
-        ref.step([p.grad.numpy().copy() for p in m.parameters()])
-        ours.step()
-    for p, a in zip(m.parameters(), arrays):
-        np.testing.assert_array_equal(p.detach().numpy(), a)
+    m, ours, ref = steps_equal_numpy_twin(name, kw)
     sd = ours.state_dict()
     assert set(sd["state"][0]) == set(ref.state_dict()["state"][0])
     other = getattr(go, name)(_model(torch.float64).parameters(), **kw)

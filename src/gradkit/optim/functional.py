@@ -90,6 +90,19 @@ def _steps(step, many, params):
     return out
 
 
+def _two_moments(param, grad, exp_avg, second, second_name, step):
+    """The checked arrays of a step with Adam's layout -- exp_avg, a second state list
+    (named `second_name`) and step counts, disjoint from the parameters:
+    ``(many, params, grads, exp_avgs, seconds, steps)``."""
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    ms = _states(exp_avg, "exp_avg", many, params, grads)
+    vs = _states(second, second_name, many, params, grads)
+    steps = _steps(step, many, params)
+    _no_overlap(many, params, **{"exp_avg": ms, second_name: vs})
+    return many, params, grads, ms, vs, steps
+
+
 def sgd_(param: Arrays, grad: Arrays, momentum_buffer: Optional[Arrays] = None, *,
          lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
          weight_decay: float = 0.0, nesterov: bool = False,
@@ -328,13 +341,9 @@ def nadam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays,
     """
     opts = _c.nadam_options(lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled,
                             maximize)
-    many, params = _params(param)
-    grads = _grads(grad, many, params)
-    ms = _states(exp_avg, "exp_avg", many, params, grads)
-    vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
+    many, params, grads, ms, vs, steps = _two_moments(param, grad, exp_avg, exp_avg_sq,
+                                                      "exp_avg_sq", step)
     mps, mp_arrays = _mu_products(mu_product, many, params, grads)
-    steps = _steps(step, many, params)
-    _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs)
     _k.nadam(params, grads, ms, vs, mps, steps, *opts)
     for a, v in zip(mp_arrays, mps):
         if a is not None:
@@ -362,12 +371,8 @@ def radam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, ste
     Arguments as :func:`adam_` (without amsgrad).
     """
     opts = _c.radam_options(lr, beta1, beta2, eps, weight_decay, decoupled, maximize)
-    many, params = _params(param)
-    grads = _grads(grad, many, params)
-    ms = _states(exp_avg, "exp_avg", many, params, grads)
-    vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
-    steps = _steps(step, many, params)
-    _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs)
+    _, params, grads, ms, vs, steps = _two_moments(param, grad, exp_avg, exp_avg_sq,
+                                                   "exp_avg_sq", step)
     _k.radam(params, grads, ms, vs, steps, *opts)
 
 
@@ -386,12 +391,8 @@ def adamax_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_inf: Arrays, step:
     torch.maximum's).
     """
     opts = _c.adamax_options(lr, beta1, beta2, eps, weight_decay, maximize)
-    many, params = _params(param)
-    grads = _grads(grad, many, params)
-    ms = _states(exp_avg, "exp_avg", many, params, grads)
-    us = _states(exp_inf, "exp_inf", many, params, grads)
-    steps = _steps(step, many, params)
-    _no_overlap(many, params, exp_avg=ms, exp_inf=us)
+    _, params, grads, ms, us, steps = _two_moments(param, grad, exp_avg, exp_inf,
+                                                   "exp_inf", step)
     _k.adamax(params, grads, ms, us, steps, *opts)
 
 
@@ -462,11 +463,7 @@ def lamb_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step
         The trust ratio r of each array (None where the gradient is None).
     """
     opts = _c.lamb_options(lr, beta1, beta2, eps, eps_root, weight_decay, maximize)
-    many, params = _params(param)
-    grads = _grads(grad, many, params)
-    ms = _states(exp_avg, "exp_avg", many, params, grads)
-    vs = _states(exp_avg_sq, "exp_avg_sq", many, params, grads)
-    steps = _steps(step, many, params)
-    _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs)
+    many, params, grads, ms, vs, steps = _two_moments(param, grad, exp_avg, exp_avg_sq,
+                                                      "exp_avg_sq", step)
     ratios = _k.lamb(params, grads, ms, vs, steps, *opts)
     return ratios if many else ratios[0]
