@@ -36,7 +36,12 @@ def _t(a: Any) -> Tensor:
 def _none_if_empty(t: Tensor) -> Optional[Tensor]:
     """The operators return a 0-size tensor where a gradient does not exist (custom
     operators cannot return None); autograd wants None there."""
-    return None if t.numel() == 0 and t.dim() == 1 and t.shape[0] == 0 else t
+    return None if t.dim() == 1 and t.shape[0] == 0 else t
+
+
+def _like(x: Tensor) -> Tensor:
+    """A fake output of x's shape: the kernels write C-contiguous arrays."""
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
 def _or_empty(a: Optional[np.ndarray], like: Tensor) -> Tensor:
@@ -100,17 +105,22 @@ layer_norm = _custom_op("layer_norm", _layer_norm_impl)
 @layer_norm.register_fake
 def _(x, weight, bias, eps, normalized_ndim):
     lead = x.shape[:x.dim() - normalized_ndim]
-    return torch.empty_like(x, memory_format=torch.contiguous_format), \
+    return _like(x), \
         x.new_empty(lead), x.new_empty(lead)
 
 
-def _layer_norm_backward_impl(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor,
-                        weight: Optional[Tensor], has_bias: bool
-                        ) -> tuple[Tensor, Tensor, Tensor]:
-    stats = _norm.NormStats(_np(mean), _np(rstd))
-    dx, dw, db = _norm.layer_norm_backward(_np(dy), _np(x), stats, _np(weight),
-                                           bias=has_bias)
-    return _t(dx), _or_empty(dw, x), _or_empty(db, x)
+def _mean_rstd_backward(kernel: Any) -> Any:
+    """The backward implementation of a norm whose statistics are (mean, rstd):
+    layer_norm's and batch_norm's (the same arguments and outputs)."""
+    def impl(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, weight: Optional[Tensor],
+             has_bias: bool) -> tuple[Tensor, Tensor, Tensor]:
+        dx, dw, db = kernel(_np(dy), _np(x), _norm.NormStats(_np(mean), _np(rstd)),
+                            _np(weight), bias=has_bias)
+        return _t(dx), _or_empty(dw, x), _or_empty(db, x)
+    return impl
+
+
+_layer_norm_backward_impl = _mean_rstd_backward(_norm.layer_norm_backward)
 
 
 layer_norm_backward = _custom_op("layer_norm_backward", _layer_norm_backward_impl)
@@ -119,7 +129,7 @@ layer_norm_backward = _custom_op("layer_norm_backward", _layer_norm_backward_imp
 @layer_norm_backward.register_fake
 def _(dy, x, mean, rstd, weight, has_bias):
     inner = x.shape[mean.dim():]
-    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+    return (_like(x),
             x.new_empty(inner) if weight is not None else x.new_empty(0),
             x.new_empty(inner) if has_bias else x.new_empty(0))
 
@@ -145,7 +155,7 @@ _RUN["layer_norm"] = layer_norm, _eager(_layer_norm_impl, _layer_norm_setup,
 
 # ---- rms_norm ----------------------------------------------------------------------------
 def _rms_norm_impl(x: Tensor, weight: Optional[Tensor], eps: Optional[float],
-             normalized_ndim: int) -> tuple[Tensor, Tensor]:
+                   normalized_ndim: int) -> tuple[Tensor, Tensor]:
     y, (_, rstd) = _norm.rms_norm(_np(x), _np(weight), eps, normalized_ndim=normalized_ndim)
     return _t(y), _t(rstd)
 
@@ -155,12 +165,12 @@ rms_norm = _custom_op("rms_norm", _rms_norm_impl)
 
 @rms_norm.register_fake
 def _(x, weight, eps, normalized_ndim):
-    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+    return (_like(x),
             x.new_empty(x.shape[:x.dim() - normalized_ndim]))
 
 
 def _rms_norm_backward_impl(dy: Tensor, x: Tensor, rstd: Tensor,
-                      weight: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+                            weight: Optional[Tensor]) -> tuple[Tensor, Tensor]:
     dx, dw = _norm.rms_norm_backward(_np(dy), _np(x), _norm.NormStats(None, _np(rstd)),
                                      _np(weight))
     return _t(dx), _or_empty(dw, x)
@@ -171,7 +181,7 @@ rms_norm_backward = _custom_op("rms_norm_backward", _rms_norm_backward_impl)
 
 @rms_norm_backward.register_fake
 def _(dy, x, rstd, weight):
-    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+    return (_like(x),
             x.new_empty(x.shape[rstd.dim():]) if weight is not None else x.new_empty(0))
 
 
@@ -192,9 +202,9 @@ _RUN["rms_norm"] = rms_norm, _eager(_rms_norm_impl, _rms_norm_setup, _rms_norm_g
 
 # ---- batch_norm --------------------------------------------------------------------------
 def _batch_norm_impl(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor],
-               running_mean: Optional[Tensor], running_var: Optional[Tensor],
-               training: bool, momentum: float, eps: float
-               ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+                     running_mean: Optional[Tensor], running_var: Optional[Tensor],
+                     training: bool, momentum: float, eps: float
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Functional (autograd needs that): in training the updated running statistics
     are returned (the kernel updates copies of them in the same pass), and
     :func:`gradkit.torch.functional.batch_norm` copies them back; 0-size otherwise."""
@@ -215,17 +225,11 @@ batch_norm = _custom_op("batch_norm", _batch_norm_impl)
 def _(x, weight, bias, running_mean, running_var, training, momentum, eps):
     c = x.shape[1]
     k = c if training and running_mean is not None and running_var is not None else 0
-    return (torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty(c),
+    return (_like(x), x.new_empty(c),
             x.new_empty(c), x.new_empty(k), x.new_empty(k))
 
 
-def _batch_norm_backward_impl(dy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor,
-                        weight: Optional[Tensor], has_bias: bool
-                        ) -> tuple[Tensor, Tensor, Tensor]:
-    stats = _norm.NormStats(_np(mean), _np(rstd))
-    dx, dw, db = _norm.batch_norm_backward(_np(dy), _np(x), stats, _np(weight),
-                                           bias=has_bias)
-    return _t(dx), _or_empty(dw, x), _or_empty(db, x)
+_batch_norm_backward_impl = _mean_rstd_backward(_norm.batch_norm_backward)
 
 
 batch_norm_backward = _custom_op("batch_norm_backward", _batch_norm_backward_impl)
@@ -234,7 +238,7 @@ batch_norm_backward = _custom_op("batch_norm_backward", _batch_norm_backward_imp
 @batch_norm_backward.register_fake
 def _(dy, x, mean, rstd, weight, has_bias):
     c = x.shape[1]
-    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+    return (_like(x),
             x.new_empty(c) if weight is not None else x.new_empty(0),
             x.new_empty(c) if has_bias else x.new_empty(0))
 
@@ -281,7 +285,7 @@ dropout = _custom_op("dropout", _dropout_impl)
 
 @dropout.register_fake
 def _(x, p, seed):
-    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+    return (_like(x),
             x.new_empty((x.numel() + 7) // 8, dtype=torch.uint8))
 
 
@@ -295,7 +299,7 @@ dropout_backward = _custom_op("dropout_backward", _dropout_backward_impl)
 
 @dropout_backward.register_fake
 def _(dy, bits, p):
-    return torch.empty_like(dy, memory_format=torch.contiguous_format)
+    return _like(dy)
 
 
 def _dropout_setup(ctx, inputs, output):
@@ -346,7 +350,7 @@ def _(logits, target, weight, label_smoothing, reduction, ignore_index):
     else:
         shape = (logits.shape[0],) + tuple(logits.shape[2:])
     return (logits.new_empty(shape),
-            torch.empty_like(logits, memory_format=torch.contiguous_format))
+            _like(logits))
 
 
 def _cross_entropy_setup(ctx, inputs, output):
@@ -369,9 +373,9 @@ _RUN["cross_entropy"] = cross_entropy, _eager(_cross_entropy_impl, _cross_entrop
 
 # ---- fused residual add + dropout + LayerNorm/RMSNorm ------------------------------------
 def _add_dropout_norm_impl(x: Tensor, residual: Tensor, weight: Optional[Tensor],
-                     bias: Optional[Tensor], p: float, eps: Optional[float], seed: Tensor,
-                     normalized_ndim: int, layer: bool
-                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+                           bias: Optional[Tensor], p: float, eps: Optional[float],
+                           seed: Tensor, normalized_ndim: int, layer: bool
+                           ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """(y, residual_out, mean, rstd, mask bits); mean and bits 0-size where there are
     none (RMSNorm; p = 0)."""
     common: dict[str, Any] = dict(training=p > 0.0, rng=int(seed.item()),
@@ -396,15 +400,15 @@ _DIFFERENTIABLE[_add_dropout_norm_impl] = 2  # y and the residual stream
 def _(x, residual, weight, bias, p, eps, seed, normalized_ndim, layer):
     lead = x.shape[:x.dim() - normalized_ndim]
     nbits = (x.numel() + 7) // 8 if p > 0.0 else 0
-    like = lambda: torch.empty_like(x, memory_format=torch.contiguous_format)  # noqa: E731
-    return (like(), like(), x.new_empty(lead) if layer else x.new_empty(0),
+    return (_like(x), _like(x), x.new_empty(lead) if layer else x.new_empty(0),
             x.new_empty(lead), x.new_empty(nbits, dtype=torch.uint8))
 
 
-def _add_dropout_norm_backward_impl(dy: Tensor, dresidual_out: Tensor, residual_out: Tensor,
-                              mean: Tensor, rstd: Tensor, bits: Tensor,
-                              weight: Optional[Tensor], has_bias: bool, p: float,
-                              layer: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _add_dropout_norm_backward_impl(dy: Tensor, dresidual_out: Tensor,
+                                    residual_out: Tensor, mean: Tensor, rstd: Tensor,
+                                    bits: Tensor, weight: Optional[Tensor], has_bias: bool,
+                                    p: float, layer: bool
+                                    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     s = _np(residual_out)
     mask = (_dropout.DropoutMask(s.shape, p, 0, 0, _np(bits)) if bits.numel() else None)
     if layer:
@@ -426,9 +430,7 @@ add_dropout_norm_backward = _custom_op("add_dropout_norm_backward",
 @add_dropout_norm_backward.register_fake
 def _(dy, dresidual_out, residual_out, mean, rstd, bits, weight, has_bias, p, layer):
     inner = residual_out.shape[rstd.dim():]
-    like = lambda: torch.empty_like(residual_out,  # noqa: E731
-                                    memory_format=torch.contiguous_format)
-    return (like(), like(),
+    return (_like(residual_out), _like(residual_out),
             residual_out.new_empty(inner) if weight is not None
             else residual_out.new_empty(0),
             residual_out.new_empty(inner) if layer and has_bias
@@ -482,7 +484,7 @@ kl_div = _custom_op("kl_div", _kl_div_impl)
 def _(input, target, reduction, log_target):
     shape = input.shape if _KL_REDUCTIONS[reduction] == "none" else ()
     return (input.new_empty(shape),
-            torch.empty_like(input, memory_format=torch.contiguous_format))
+            _like(input))
 
 
 def _kl_div_setup(ctx, inputs, output):
