@@ -38,6 +38,7 @@ import numpy as np
 from . import _mpi
 from . import _validation as _v
 from . import clip as _clip
+from . import optim as _optim
 from . import random as _random
 
 if TYPE_CHECKING:
@@ -577,6 +578,8 @@ class DistributedOptimizer:
         if kwargs.get("max_norm") is not None:
             _clip._clip_args(kwargs["max_norm"], kwargs.get("norm_type", 2.0),
                              kwargs.get("error_if_nonfinite", False), positive=True)
+        if kwargs.get("grad_scale") is not None:
+            _v.finite_real(kwargs["grad_scale"], "grad_scale")
 
     def synchronize(self, grads: Sequence[Optional[FloatArray]]) -> None:
         """Average ``grads`` across ranks in place (checked against the optimizer on
@@ -594,12 +597,26 @@ class DistributedOptimizer:
         return len(mine) == len(synced) and all(a is b for a, b in zip(mine, synced))
 
     def step(self, grads: Sequence[Optional[FloatArray]], **kwargs: Any) -> Any:
-        """Average ``grads`` across ranks (in place) unless :meth:`synchronize` just
-        did, then ``optimizer.step(grads, **kwargs)`` (e.g. ``max_norm=``: the clip of
-        the averaged gradient).  Returns what the optimizer's step returns."""
-        if not self._is_synced(grads):
-            _allreduce(grads, self.comm, self.op, self.bucket_mb,
-                       precheck=lambda: self._local_check(grads, kwargs))
+        """Average ``grads`` across ranks unless :meth:`synchronize` just did, then
+        ``optimizer.step(grads, **kwargs)`` (e.g. ``max_norm=``: the clip of the
+        averaged gradient).  Returns what the optimizer's step returns.
+
+        With a gradkit optimizer and ``op="mean"`` the arrays are SUMMED across ranks
+        in place and the ``1/N`` of the mean is folded into the step
+        (``Optimizer.step(grad_scale=1/N)``: each gradient element is multiplied as the
+        step reads it), which saves a pass over all gradients; the step is the same, to
+        round-off, and ``grads`` hold the sum afterwards.  Call :meth:`synchronize`
+        first to have them hold the mean.  Any other optimizer gets averaged arrays."""
+        if self._is_synced(grads):
+            return self.optimizer.step(grads, **kwargs)
+        fold = self.op == "mean" and isinstance(self.optimizer, _optim.Optimizer)
+        _allreduce(grads, self.comm, "sum" if fold else self.op, self.bucket_mb,
+                   precheck=lambda: self._local_check(grads, kwargs))
+        if fold:
+            scale = 1.0 / self.comm.Get_size()
+            if kwargs.get("grad_scale") is not None:
+                scale *= _v.finite_real(kwargs["grad_scale"], "grad_scale")
+            kwargs["grad_scale"] = scale
         return self.optimizer.step(grads, **kwargs)
 
     def _check_step(self, grads: Sequence[Optional[FloatArray]]) -> Any:
