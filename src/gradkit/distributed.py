@@ -53,6 +53,10 @@ CACHE_SIZE = 4
 #: where it is, without being copied into a bucket
 DIRECT_BYTES = 2**20
 
+# With op="mean" an array reduced where it is goes in pieces of at most this many bytes,
+# so that each piece is still in cache when it is divided by N after its collective.
+MEAN_PIECE_BYTES = None
+
 _OPS = ("mean", "sum", "max", "min", "prod")
 _F32, _F64, _U8 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)
 _F16 = np.dtype(np.float16)
@@ -195,8 +199,9 @@ class _Plan:
     ``capacity`` bytes, closed (and sent) as soon as it is full, so the first arrays of
     the list go first."""
 
-    def __init__(self, items, wires, direct, capacity):
+    def __init__(self, items, wires, direct, capacity, piece=None):
         self.lock = threading.Lock()
+        piece = capacity if piece is None else min(piece, capacity)
         self.buckets = []
         open_ = {}  # wire dtype -> (segments, elements used) of its open bucket
         for i, (entry, wire) in enumerate(zip(items, wires)):
@@ -205,8 +210,9 @@ class _Plan:
             size = int(np.prod(entry[1], dtype=np.int64))
             cap = max(1, capacity // wire.itemsize)
             if direct[i]:
-                for lo in range(0, size, cap):
-                    self.buckets.append(_Bucket(None, [(i, lo, min(size, lo + cap), 0)]))
+                step = max(1, piece // wire.itemsize)
+                for lo in range(0, size, step):
+                    self.buckets.append(_Bucket(None, [(i, lo, min(size, lo + step), 0)]))
                 continue
             lo = 0
             while lo < size:  # the array's elements, spread over as many buckets as needed
@@ -248,10 +254,10 @@ _plans: OrderedDict[Any, _Plan] = OrderedDict()
 _plans_lock = threading.Lock()
 
 
-def _plan(key, items, wires, capacity):
+def _plan(key, items, wires, capacity, piece=None):
     """The plan for `key` (built on first use, least recently used evicted; a copy
     with its own buffers if another thread holds it), locked: release ``plan.lock``."""
-    key = key + (DIRECT_BYTES,)
+    key = key + (DIRECT_BYTES, piece)
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
@@ -260,7 +266,7 @@ def _plan(key, items, wires, capacity):
             direct = [e is not None and _wire_is_own(e[0], w) and
                       w.itemsize * int(np.prod(e[1], dtype=np.int64)) >= DIRECT_BYTES
                       for e, w in zip(items, wires)]
-            plan = _plans[key] = _Plan(items, wires, direct, capacity)
+            plan = _plans[key] = _Plan(items, wires, direct, capacity, piece)
             while len(_plans) > CACHE_SIZE:
                 _plans.popitem(last=False)
     if not plan.lock.acquire(blocking=False):  # another thread is using its buffers
@@ -406,7 +412,8 @@ def _allreduce(arrays, comm, op, bucket_mb, precheck=None):
     arrs, items, capacity = _reduce_plan(arrays, comm, op, bucket_mb, precheck)
     MPI = _mpi.mpi()
     wires = [None if e is None else _wire(a.dtype) for e, a in zip(items, arrs)]
-    plan = _plan(("allreduce", items, capacity), items, wires, capacity)
+    plan = _plan(("allreduce", items, capacity), items, wires, capacity,
+                 MEAN_PIECE_BYTES if op == "mean" else None)
     try:
         flats, back = _flat_views(arrs)
         mpi_op = {"mean": MPI.SUM, "sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN,
