@@ -90,10 +90,22 @@ def _row_chunks(rows, cols):
     return [(r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
-def _wsum(D, w):
-    """Column sums of D (rows weighted by w when it is not None); NumPy's own loops,
-    not BLAS, so the bits do not follow the BLAS threads."""
-    return D.sum(axis=0) if w is None else np.einsum("i,ij->j", w, D)
+def _wsum(D, w, E=None):
+    """Column sums of D (of D * E when E is given), rows weighted by w when it is not
+    None; NumPy's own loops (einsum without BLAS), so the bits do not follow the BLAS
+    threads, and no product array is formed."""
+    if E is None:
+        return D.sum(axis=0) if w is None else np.einsum("i,ij->j", w, D)
+    return np.einsum("ij,ij->j", D, E) if w is None else np.einsum("i,ij,ij->j", w, D, E)
+
+
+def _deviations(X, r0, r1, center):
+    """Rows [r0, r1) of X minus `center`, in float64, NaN replaced by 0, and the NaN
+    mask."""
+    D = np.subtract(X[r0:r1], center, dtype=np.float64)
+    nan = np.isnan(D)
+    np.copyto(D, 0.0, where=nan)
+    return D, nan
 
 
 def dense_moments(X, w=None):
@@ -112,21 +124,19 @@ def dense_moments(X, w=None):
     shift[np.isnan(shift)] = 0.0     # columns without values
     count, s1 = np.zeros(cols), np.zeros(cols)
     for r0, r1 in chunks:
-        D = X[r0:r1].astype(np.float64) - shift
-        nan = np.isnan(D)
-        D[nan] = 0.0
-        wc = None if w is None else w[r0:r1]
-        count += _wsum(~nan, wc) if wc is not None else (r1 - r0) - nan.sum(axis=0)
-        s1 += _wsum(D, wc)
+        D, nan = _deviations(X, r0, r1, shift)
+        if w is None:
+            count += (r1 - r0) - np.count_nonzero(nan, axis=0)
+        else:
+            count += w[r0:r1].sum() - _wsum(nan, w[r0:r1])
+        s1 += _wsum(D, None if w is None else w[r0:r1])
     mean = _finish_mean(count, shift, s1)
     c1, s2 = np.zeros(cols), np.zeros(cols)
     for r0, r1 in chunks:
-        D = X[r0:r1].astype(np.float64) - mean
-        D[np.isnan(D)] = 0.0
+        D, _ = _deviations(X, r0, r1, mean)
         wc = None if w is None else w[r0:r1]
         c1 += _wsum(D, wc)
-        D *= D
-        s2 += _wsum(D, wc)
+        s2 += _wsum(D, wc, D)
     return count, mean, _finish_m2(count, s2, c1)
 
 
