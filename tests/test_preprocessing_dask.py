@@ -227,9 +227,9 @@ def test_nan_in_a_block_raises_and_keeps_the_model(rng):
 
 def test_bad_shapes_dtypes_and_chunks_are_rejected(rng):
     X = _data(rng, (100, 4))
-    with pytest.raises(ValueError, match="Expected a 2D array"):
+    with pytest.raises(ValueError, match="Expected 2D array"):
         pp.PCA().fit(da.ones((10,), chunks=5))
-    with pytest.raises(ValueError, match="Expected a 2D array"):
+    with pytest.raises(ValueError, match="Expected 2D array"):
         pp.Standardizer().fit(da.ones((4, 5, 6), chunks=2))
     with pytest.raises(ValueError, match="Complex data not supported"):
         pp.Standardizer().fit(da.ones((4, 5), chunks=2, dtype=complex))

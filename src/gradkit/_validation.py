@@ -769,11 +769,12 @@ def estimator_dtype(dtype, name="X"):
 def check_2d_shape(shape, who, name="X", min_samples=1):
     """The estimators' shape check: 2-D, at least `min_samples` rows (a row count of
     NaN, unknown until computed, passes) and 1 column (scikit-learn's messages)."""
-    if len(shape) != 2:
+    if len(shape) != 2:   # scikit-learn's words, which its users match on
+        kind = "scalar" if len(shape) == 0 else f"{len(shape)}D"
         raise ValueError(
-            f"Expected a 2D array for {name}, got {len(shape)}D array instead (shape "
-            f"{shape}). Reshape your data either using array.reshape(-1, 1) if it "
-            "has a single feature or array.reshape(1, -1) if it contains a single sample.")
+            f"Expected 2D array, got {kind} array instead ({name} has shape {shape}). "
+            "Reshape your data either using array.reshape(-1, 1) if your data has a "
+            "single feature or array.reshape(1, -1) if it contains a single sample.")
     if shape[0] < min_samples:
         raise ValueError(f"Found array with {shape[0]} sample(s) (shape={shape}) "
                          f"while a minimum of {min_samples} is required by {who}.")
