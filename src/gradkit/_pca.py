@@ -268,6 +268,13 @@ def batches(n_samples, batch_size, min_batch_size=0):
 
 # ---- the probabilistic PCA model ---------------------------------------------------------
 
+def _one_blas_thread():
+    """BLAS held to one thread (gradkit.preprocessing's rule: its bits must not depend
+    on the thread count); imported when called, since that module imports this one."""
+    from .preprocessing import _threads_for_blas
+    return _threads_for_blas()
+
+
 class ProbabilisticPCA:
     r"""Tipping & Bishop's probabilistic PCA model of a fitted PCA (scikit-learn's
     formulas): with :math:`W` the kept components (multiplied by
@@ -319,14 +326,16 @@ class ProbabilisticPCA:
         :math:`W^T \operatorname{diag}(\max(\lambda - \sigma^2, 0)) W + \sigma^2 I`
         (n_features, n_features), in the fitted dtype."""
         self._check_fitted()
-        return self._covariance().astype(self.components_.dtype)
+        with _one_blas_thread():
+            return self._covariance().astype(self.components_.dtype)
 
     def get_precision(self):
         """The inverse of ``get_covariance()`` by the matrix inversion lemma (a plain
         inverse when ``noise_variance_`` is 0, which fails for a singular model as
         scikit-learn's does), in the fitted dtype."""
         self._check_fitted()
-        return self._precision().astype(self.components_.dtype)
+        with _one_blas_thread():
+            return self._precision().astype(self.components_.dtype)
 
     def score_samples(self, X):
         r"""Log-likelihood of each sample under the model:
@@ -339,17 +348,18 @@ class ProbabilisticPCA:
         if not isinstance(X, np.ndarray):
             raise TypeError(f"{type(self).__name__}.score_samples takes in-memory data, "
                             f"got {type(X).__name__}")
-        P = self._precision()
-        sign, logdet = np.linalg.slogdet(P)
-        if not sign > 0:
-            logdet = -np.inf
-        d = X.shape[1]
-        const = -0.5 * (d * math.log(2.0 * math.pi) - logdet)
-        out = np.empty(X.shape[0])
-        step = max(1, 2 ** 18 // d)        # float64 row blocks that stay in cache
-        for start in range(0, X.shape[0], step):
-            Xr = X[start:start + step].astype(np.float64) - self._mean
-            out[start:start + step] = -0.5 * np.einsum("ij,ij->i", Xr @ P, Xr) + const
+        with _one_blas_thread():
+            P = self._precision()
+            sign, logdet = np.linalg.slogdet(P)
+            if not sign > 0:
+                logdet = -np.inf
+            d = X.shape[1]
+            const = -0.5 * (d * math.log(2.0 * math.pi) - logdet)
+            out = np.empty(X.shape[0])
+            step = max(1, 2 ** 18 // d)        # float64 row blocks that stay in cache
+            for start in range(0, X.shape[0], step):
+                Xr = X[start:start + step].astype(np.float64) - self._mean
+                out[start:start + step] = -0.5 * np.einsum("ij,ij->i", Xr @ P, Xr) + const
         return out.astype(X.dtype, copy=False)
 
     def score(self, X, y=None):
