@@ -553,3 +553,17 @@ def test_results_bitwise_equal_across_threads(rng):
 
     a, b = run_threads(run, counts=(1, 2))
     assert_bitwise_equal(a, b)
+
+
+def test_mle_and_ipca_through_statistics(rng):
+    """'mle' through partial_fit (the covariance of the merged statistics) and
+    IncrementalPCA of a dask array (block statistics) equal the in-memory fits."""
+    X = _data(rng, 600, 10, rank=4, noise=0.01)
+    whole = pp.PCA("mle", svd_solver="covariance_eigh").fit(X)
+    parts = pp.PCA("mle").partial_fit(X[:250]).partial_fit(X[250:])
+    assert parts.n_components_ == whole.n_components_ == 4
+    _same_fit(parts, whole, np.float64)
+    da = pytest.importorskip("dask.array")
+    lazy = pp.IncrementalPCA(3, batch_size=40).fit(da.from_array(X, chunks=(97, 10)))
+    _same_fit(lazy, pp.IncrementalPCA(3, batch_size=40).fit(X), np.float64)
+    assert lazy.n_samples_seen_ == 600 and lazy.batch_size_ == 40

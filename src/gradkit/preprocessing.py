@@ -27,6 +27,11 @@ covariance route squares the condition number: directions whose variance is belo
 about ``eps * max variance`` (``eps`` = 2.2e-16) are lost in round-off, where an SVD of
 the centred data still resolves them down to ``eps * max singular value``;
 ``svd_solver='full'`` takes that route (it needs all the data at once).
+:class:`PCA` has the rest of scikit-learn 1.9's: ``svd_solver='auto'`` (the default),
+``'arpack'`` and ``'randomized'``, sparse input, ``n_components='mle'``, ``copy``, and
+the probabilistic model (``score``, ``get_precision``, ...; helpers in
+``gradkit._pca``); :class:`IncrementalPCA` (``gradkit._incremental_pca``) is its
+incremental API on the exact statistics.
 
 Inputs may be float32 or float64 (float32 in, float32 out; anything else numeric is
 converted to float64).  NaN or infinity in X, a width other than the fitted one,
