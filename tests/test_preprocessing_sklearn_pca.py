@@ -567,3 +567,8 @@ def test_mle_and_ipca_through_statistics(rng):
     lazy = pp.IncrementalPCA(3, batch_size=40).fit(da.from_array(X, chunks=(97, 10)))
     _same_fit(lazy, pp.IncrementalPCA(3, batch_size=40).fit(X), np.float64)
     assert lazy.n_samples_seen_ == 600 and lazy.batch_size_ == 40
+    for solver in ("full", "arpack", "randomized"):
+        with pytest.raises(ValueError, match=f"svd_solver='{solver}'.*needs all of X"):
+            pp.PCA(3, svd_solver=solver).fit(da.from_array(X, chunks=(97, 10)))
+    assert pp.PCA(3).fit(da.from_array(X, chunks=(97, 10)))._fit_svd_solver == \
+        "covariance_eigh"
