@@ -1035,7 +1035,13 @@ class PCA(_pca.ProbabilisticPCA, _Decomposer):
         return self._finish_truncated(n, mean, U, S, Vt, total, X.dtype)
 
     def _fit_randomized(self, X, n_components):
-        """Halko et al.'s randomized SVD (branch rsvd: gradkit._randomized)."""
+        """Halko et al.'s randomized SVD (branch rsvd: gradkit._randomized).
+
+        The contract the other SVD solvers keep: X is a validated dense ndarray (not
+        sparse, not dask), `n_components` an int in [1, min(X.shape)] (checked with
+        scikit-learn's messages); centre with ``self._centred(X)`` (``copy``
+        semantics), fit the attributes with ``self._finish_truncated(n, mean, U, S,
+        Vt, total_variance, X.dtype)`` and return its (U, S) for ``fit_transform``."""
         raise NotImplementedError("svd_solver='randomized' is not available yet")
 
     def _finish_truncated(self, n, mean, U, S, Vt, total, dtype):
