@@ -498,17 +498,18 @@ _CONVERTS = {"X": {"int64", "float16", "object"}}
 def _preprocessing_calls():
     X = arr(20, 4, seed=50, dtype=np.float64)
     out = {}
-    for name, kw in (("Standardizer", {}), ("PCA", {}), ("Whitener", {})):
+    for name, kw in (("Standardizer", {}), ("PCA", {}), ("Whitener", {}),
+                     ("IncrementalPCA", {})):
         cls = getattr(preprocessing, name)
         key = f"gradkit.preprocessing.{name}"
         for method in ("fit", "partial_fit", "fit_transform", "transform",
-                       "inverse_transform"):
+                       "inverse_transform", "score_samples", "score"):
             if not hasattr(cls, method):
                 continue
 
             def make(cls=cls, method=method):
                 est = cls()
-                if method in ("transform", "inverse_transform"):
+                if method in ("transform", "inverse_transform", "score_samples", "score"):
                     est.fit(X)
                 fitted = lambda: {k: v for k, v in vars(est).items()}
                 return V(getattr(est, method), X.copy(), watch=[fitted], ok=_CONVERTS)
@@ -656,6 +657,7 @@ _NO_ARRAYS_REASONS = {
         "gradkit.preprocessing.Scatter.merge", "gradkit.preprocessing.Scatter.moments",
         "gradkit.preprocessing.Standardizer.fit_stats", "gradkit.preprocessing.PCA.fit_stats",
         "gradkit.preprocessing.Whitener.fit_stats",
+        "gradkit.preprocessing.IncrementalPCA.fit_stats",
     ],
     "abstract base: swept through every subclass": [
         "gradkit.optim.Optimizer", "gradkit.optim.Optimizer.step",
@@ -676,7 +678,8 @@ def _no_arrays_family(key, obj):
         return True
     if key.startswith(("gradkit.preprocessing.", "gradkit.nn.")) and inspect.isclass(obj):
         return True      # constructors: options only
-    if parts[-1] in ("state_dict", "get_feature_names_out", "get_params", "set_params"):
+    if parts[-1] in ("state_dict", "get_feature_names_out", "get_params", "set_params",
+                     "get_covariance", "get_precision"):
         return True
     return False
 

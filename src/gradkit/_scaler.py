@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _validation as _v
 
-__all__ = ["sample_weight", "dense_moments", "sparse_moments", "is_sparse", "as_sparse",
+__all__ = ["sample_weight", "dense_moments", "sparse_moments", 
            "scale_sparse", "raise_inf", "check_no_inf"]
 
 # rows per NumPy chunk: about 2**18 elements (a few MB of float64 temporaries)
@@ -141,24 +141,6 @@ def dense_moments(X, w=None):
 
 
 # ---- sparse ---------------------------------------------------------------------------
-
-def is_sparse(X):
-    """Whether X is a scipy.sparse matrix or array (without importing scipy.sparse)."""
-    return hasattr(X, "tocsr") and hasattr(X, "nnz")
-
-
-def as_sparse(X, who):
-    """X as CSR or CSC (other formats -> CSR, as scikit-learn converts them) of float32
-    or float64 data (other reals -> float64; scipy.sparse has no float16), 2-D, at least
-    1 row and 1 column: X itself when it is all that already."""
-    fmt = getattr(X, "format", None)
-    Y = X if fmt in ("csr", "csc") else X.tocsr()
-    dt = _v.estimator_dtype(Y.dtype)
-    if Y.dtype != dt:
-        Y = Y.astype(dt)
-    _v.check_2d_shape(Y.shape, who)
-    return Y
-
 
 def _entry_columns(X):
     """The column of every stored entry of a CSR/CSC X (and the row), as intp: scipy's

@@ -770,14 +770,14 @@ def check_2d_shape(shape, who, name="X", min_samples=1, array=None):
     """The estimators' shape check: 2-D, at least `min_samples` rows (a row count of
     NaN, unknown until computed, passes) and 1 column, with scikit-learn's messages
     (users match "Expected 2D array, got 1D array instead"); `array`, when given, is
-    shown as scikit-learn shows it."""
+    shown as scikit-learn shows it, and the argument is named after its message."""
     if len(shape) < 2:
         shown = f"array={array}" if array is not None else f"{name} of shape {tuple(shape)}"
         raise ValueError(
             f"Expected 2D array, got {'scalar' if len(shape) == 0 else '1D'} array "
             f"instead:\n{shown}.\nReshape your data either using array.reshape(-1, 1) "
             "if your data has a single feature or array.reshape(1, -1) if it contains a "
-            "single sample.")
+            f"single sample.\n({who}: {name} has shape {tuple(shape)})")
     if len(shape) > 2:
         raise ValueError(f"Found array with dim {len(shape)}, while dim <= 2 is required "
                          f"by {who}.")
@@ -831,3 +831,31 @@ def axis(v, ndim, name="axis", of="an array"):
     if not -ndim <= a < ndim:
         raise ValueError(f"{name} {a} is out of range for {of} of {ndim} dimensions")
     return a % ndim
+
+
+# ---- scipy.sparse input of the estimators -----------------------------------------------
+
+def is_sparse(X: Any) -> bool:
+    """Whether X is a scipy.sparse matrix or array (scipy.sparse is not imported for
+    it: a dense caller pays nothing)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz") and hasattr(X, "format")
+
+
+def sparse_2d(X: Any, who: str, accept: tuple = ("csr", "csc"), min_samples: int = 1,
+              *, allow_nan: bool = False) -> Any:
+    """A sparse X checked as scikit-learn's ``accept_sparse`` does: a format in `accept`
+    kept (others converted to the first), float32/float64 kept and other real dtypes
+    converted to float64 (scipy.sparse has no float16), 2-D with at least `min_samples`
+    rows and one column, no infinity (and no NaN unless `allow_nan`) among the stored
+    values.  X itself is never modified: X when it is all that already."""
+    if X.format not in accept:
+        X = X.asformat(accept[0])
+    target = estimator_dtype(X.dtype)
+    if X.dtype != target:
+        X = X.astype(target)
+    check_2d_shape(X.shape, who, "X", min_samples)
+    values = X.data if X.format in ("csr", "csc") else X.tocoo().data  # LIL: lists
+    bad = np.isinf(values) if allow_nan else ~np.isfinite(values)
+    if bad.any():
+        raise_nonfinite(values)
+    return X

@@ -27,6 +27,11 @@ covariance route squares the condition number: directions whose variance is belo
 about ``eps * max variance`` (``eps`` = 2.2e-16) are lost in round-off, where an SVD of
 the centred data still resolves them down to ``eps * max singular value``;
 ``svd_solver='full'`` takes that route (it needs all the data at once).
+:class:`PCA` has the rest of scikit-learn 1.9's: ``svd_solver='auto'`` (the default),
+``'arpack'`` and ``'randomized'``, sparse input, ``n_components='mle'``, ``copy``, and
+the probabilistic model (``score``, ``get_precision``, ...; helpers in
+``gradkit._pca``); :class:`IncrementalPCA` (``gradkit._incremental_pca``) is its
+incremental API on the exact statistics.
 
 Inputs may be float32 or float64 (float32 in, float32 out; anything else numeric is
 converted to float64).  NaN or infinity in X, a width other than the fitted one,
@@ -50,6 +55,7 @@ from scipy.linalg import eigh as _eigh
 from scipy.linalg import svd as _svd
 
 from . import _blas
+from . import _pca
 from . import _scaler
 from . import _validation as _v
 from ._config import num_threads as _num_threads
@@ -62,11 +68,14 @@ if TYPE_CHECKING:
     
     from ._typing import ArrayLike, FloatArray, NDArray
 
-__all__ = ["Standardizer", "StandardScaler", "PCA", "Whitener", "Moments", "Scatter", "NotFittedError"]
+__all__ = ["Standardizer", "StandardScaler", "PCA", "IncrementalPCA", "Whitener", "Moments",
+           "Scatter", "NotFittedError"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])  # a method, through a decorator
 
 _SOLVERS = ("covariance_eigh", "full")
+_PCA_SOLVERS = ("auto", "full", "covariance_eigh", "arpack", "randomized")
+_PCA_SPARSE_SOLVERS = ("auto", "arpack", "covariance_eigh")   # scikit-learn's
 
 
 # ---- input checks and threads ------------------------------------------------------------
@@ -460,21 +469,19 @@ def _eigh_desc(scatter_lower, denom, top=None):
     return w, np.ascontiguousarray(V[:, ::-1]), total
 
 
-def _svd_desc(X, denom, complete=False):
-    """Mean, eigenvalues S^2/denom and eigenvectors (columns of V) of the covariance of
-    X from an SVD of the centred data (accurate for ill-conditioned data), and U, S.
-    With `complete`, V holds all n_features directions even when n_samples is smaller
-    (the missing eigenvalues are 0)."""
-    mean = np.empty(X.shape[1])
-    Xc = _v.empty(X.shape, np.float64)
-    if _k.center(X, None, mean, Xc):
-        _v.raise_nonfinite(X)
-    full = complete and X.shape[0] < X.shape[1]
-    U, S, Vt = _svd(Xc, full_matrices=full, check_finite=False, overwrite_a=True,
+def _svd_desc(Xc, denom, complete=False, overwrite=True):
+    """Eigenvalues S^2/denom and eigenvectors (columns of V, float64) of the covariance
+    from an SVD of the centred data Xc (accurate for ill-conditioned data; LAPACK
+    gesdd in Xc's dtype), and U, S.  With `complete`, V holds all n_features
+    directions even when n_samples is smaller (the missing eigenvalues are 0);
+    `overwrite` lets LAPACK use Xc as workspace."""
+    full = complete and Xc.shape[0] < Xc.shape[1]
+    U, S, Vt = _svd(Xc, full_matrices=full, check_finite=False, overwrite_a=overwrite,
                     lapack_driver="gesdd")
+    S = S.astype(np.float64)
     w = np.zeros(Vt.shape[0])
     w[:S.size] = S * S / denom
-    return mean, w, np.ascontiguousarray(Vt.T), U, S
+    return w, np.ascontiguousarray(Vt.T, dtype=np.float64), U, S
 
 
 def _flip_signs(V):
@@ -544,13 +551,18 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
             if hasattr(self, a):
                 delattr(self, a)
 
-    def _validate(self, X: Any, *, reset: bool, min_samples: int = 1) -> FloatArray:
-        """X checked (a dask array stays lazy: whole rows per block, float dtype), and
-        n_features_in_ / feature_names_in_ set (reset) or compared."""
+    def _validate(self, X: Any, *, reset: bool, min_samples: int = 1,
+                  accept_sparse: tuple = (), allow_nan: bool = False) -> FloatArray:
+        """X checked (a dask array stays lazy: whole rows per block, float dtype; a
+        scipy.sparse X of a format in `accept_sparse` stays sparse, others are
+        refused), and n_features_in_ / feature_names_in_ set (reset) or compared."""
         who = type(self).__name__
         if _is_dask(X):
             names = None
             X = _dask().as_rows(X, who, min_samples=min_samples)
+        elif accept_sparse and _v.is_sparse(X):
+            names = None
+            X = _v.sparse_2d(X, who, accept_sparse, min_samples, allow_nan=allow_nan)
         else:
             names = _feature_names(X)
             X = _v.as_2d_float(X, who, min_samples=min_samples)
@@ -582,10 +594,18 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(f"X has {width} features, but {who} is expecting "
                              f"{self.n_features_in_} features as input.")
 
-    def _batch_stats(self, cls, X, *, reset):
-        """X validated and reduced to `cls` statistics (a dask array block by block);
-        a dask array's row count, unknown until computed, is checked afterwards."""
-        st = cls.from_array(self._validate(X, reset=reset, min_samples=1))
+    def _batch_stats(self, cls, X, *, reset, accept_sparse=()):
+        """X validated and reduced to `cls` statistics (a dask array block by block)."""
+        X = self._validate(X, reset=reset, min_samples=1, accept_sparse=accept_sparse)
+        return self._stats_of(cls, X)
+
+    def _stats_of(self, cls, X):
+        """`cls` statistics of a validated X; a dask array's row count, unknown until
+        computed, is checked afterwards; a sparse X (asked for Scatter only) is
+        reduced without centring it (no densifying)."""
+        if _v.is_sparse(X):
+            return cls(*_pca.sparse_statistics(X), X.dtype)
+        st = cls.from_array(X)
         _v.check_2d_shape((st.n, st.n_features), type(self).__name__)
         return st
 
@@ -690,20 +710,19 @@ class Standardizer(_Preprocessor):
         _v.flag(self.with_std, "with_std")
         _v.flag(self.copy, "copy")
 
-    def _validate(self, X: Any, *, reset: bool, min_samples: int = 1) -> Any:
-        """As the shared check, and sparse X as CSR/CSC (no centring of it)."""
-        if not _scaler.is_sparse(X):
-            return super()._validate(X, reset=reset, min_samples=min_samples)
-        self._no_sparse_centring("center")
-        X = _scaler.as_sparse(X, type(self).__name__)
-        self._check_features(X.shape[1], None, reset=reset)
-        return X
+    def _validate(self, X: Any, *, reset: bool, min_samples: int = 1,
+                  accept_sparse: tuple = (), allow_nan: bool = True) -> Any:
+        """As the shared check, NaN allowed, and sparse X as CSR/CSC (no centring of it)."""
+        if _v.is_sparse(X):
+            self._no_sparse_centring("center")
+        return super()._validate(X, reset=reset, min_samples=min_samples,
+                                 accept_sparse=("csr", "csc"), allow_nan=True)
 
     def _as_2d_out(self, Y: Any) -> Any:
-        if not _scaler.is_sparse(Y):
+        if not _v.is_sparse(Y):
             return super()._as_2d_out(Y)
         self._no_sparse_centring("uncenter")
-        return _scaler.as_sparse(Y, type(self).__name__)
+        return _v.sparse_2d(Y, type(self).__name__, allow_nan=True)
 
     def _no_sparse_centring(self, what):
         if self.with_mean:   # scikit-learn's messages
@@ -728,7 +747,7 @@ class Standardizer(_Preprocessor):
         weights)."""
         self._check_params()
         first = not hasattr(self, "n_samples_seen_")
-        if sample_weight is None and not _scaler.is_sparse(X):
+        if sample_weight is None and not _v.is_sparse(X):
             batch = self._batch_stats(Moments, X, reset=first)
         else:
             batch = self._weighted_stats(X, sample_weight, reset=first)
@@ -742,7 +761,7 @@ class Standardizer(_Preprocessor):
                             "Moments of the weighted blocks and use fit_stats")
         X = self._validate(X, reset=reset)
         w = _scaler.sample_weight(sample_weight, X.shape[0])
-        if not _scaler.is_sparse(X):
+        if not _v.is_sparse(X):
             return Moments._of(X, w)
         count, mean, m2 = _scaler.sparse_moments(X, w)
         return Moments(X.shape[0], mean, m2, count=count, weighted=w is not None)
@@ -792,7 +811,7 @@ class Standardizer(_Preprocessor):
         NaN kept.  Sparse X: its stored values divided by :math:`\\sigma`."""
         self._check_fitted()
         copy = _v.flag(self.copy if copy is None else copy, "copy")
-        if _scaler.is_sparse(X):
+        if _v.is_sparse(X):
             return self._scale_sparse(self._validate(X, reset=False), X, copy, False)
         Xv = self._validate(X, reset=False)
         if _is_dask(Xv):   # never in place: dask's blocks may be shared or cached
@@ -818,7 +837,7 @@ class Standardizer(_Preprocessor):
         self._check_fitted()
         copy = _v.flag(self.copy if copy is None else copy, "copy")
         Xv = self._validate_out(X, self.n_features_in_, "n_features_in_")
-        if _scaler.is_sparse(Xv):
+        if _v.is_sparse(Xv):
             return self._scale_sparse(Xv, X, copy, True)
         if _is_dask(Xv):
             return self._lazy("inverse_transform", Xv, Xv.shape[1], copy=True)
@@ -902,7 +921,8 @@ def _resolve_components(n_components, rank, ratio, who):
         k = int(n_components)
         if not 0 <= k <= rank:
             raise ValueError(f"n_components={k} must be between 0 and "
-                             f"min(n_samples, n_features)={rank}")
+                             f"min(n_samples, n_features)={rank} with "
+                             "svd_solver='covariance_eigh'")
         return k
     if isinstance(n_components, numbers.Real) and 0.0 < n_components < 1.0:
         cum = np.cumsum(ratio)
@@ -917,8 +937,10 @@ def _resolve_components(n_components, rank, ratio, who):
 class _Decomposer(_Preprocessor):
     """Shared fitting of PCA and Whitener: statistics (or an SVD), decomposition."""
 
+    _solvers = _SOLVERS
+
     def _check_common(self):
-        _v.choice(self.svd_solver, "svd_solver", _SOLVERS)
+        _v.choice(self.svd_solver, "svd_solver", self._solvers)
 
     def fit(self, X: ArrayLike, y: Any = None) -> Self:
         """Fit the model with X."""
@@ -928,29 +950,70 @@ class _Decomposer(_Preprocessor):
     @_single_blas
     @_atomic
     def _fit(self, X):
-        """Fit on X alone; returns (U, S) of the centred data for the SVD path."""
+        """Fit on X alone; returns (U, S) of the centred data for the SVD solvers,
+        (None, None) for the statistics."""
         self._check_params()
         self._reset()
-        if self.svd_solver == "full":
-            if _is_dask(X):
-                raise ValueError(
-                    f"{type(self).__name__}(svd_solver='full') needs all of X in memory; "
-                    "a dask array is fitted from its statistics: use "
-                    "svd_solver='covariance_eigh'")
-            X = self._validate(X, reset=True, min_samples=1)
-            self._require_two(X.shape[0])
-            mean, w, V, U, S = _svd_desc(X, self._denominator(X.shape[0]),
-                                         complete=isinstance(self, Whitener))
-            self._finish(X.shape[0], mean, w, V, X.dtype)
-            # the statistics follow from the SVD (S = V diag(s^2) V^T), so a later
-            # partial_fit merges into them
-            Vs = V[:, :S.size]
-            self._stats = Scatter(X.shape[0], mean, (Vs * S * S) @ Vs.T, X.dtype)
-            return U, S
-        st = self._batch_stats(Scatter, X, reset=True)
+        if _v.is_sparse(X):
+            self._check_sparse_solver()
+        X = self._validate(X, reset=True, min_samples=1, accept_sparse=("csr", "csc"))
+        solver, n_components = self._solver_for(X)
+        self._fit_svd_solver = solver
+        if _is_dask(X) and solver != "covariance_eigh":
+            raise ValueError(
+                f"{type(self).__name__}(svd_solver={solver!r}) needs all of X in memory; "
+                "a dask array is fitted from its statistics: use "
+                "svd_solver='covariance_eigh'")
+        return getattr(self, f"_fit_{solver}")(X, n_components)
+
+    def _check_sparse_solver(self):
+        raise TypeError(f"{type(self).__name__} does not accept sparse input; convert X "
+                        "to a dense array first (e.g. X.toarray())")
+
+    def _solver_for(self, X):
+        """The solver and the n_components a fit of the validated X uses."""
+        return self.svd_solver, self.n_components
+
+    def _centred(self, X):
+        """The column mean (float64) and the centred data: a float64 copy, or with
+        ``copy=False`` X itself centred in place in its dtype (X -= mean_, as
+        scikit-learn does; a read-only X is copied first)."""
+        if getattr(self, "copy", True):
+            mean = np.empty(X.shape[1])
+            Xc = _v.empty(X.shape, np.float64)
+            if _k.center(X, None, mean, Xc):
+                _v.raise_nonfinite(X)
+            return mean, Xc
+        mean, m2 = np.empty(X.shape[1]), np.empty(X.shape[1])
+        _k.col_moments(X, mean, m2)
+        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+            _v.raise_nonfinite(X)
+        if not X.flags.writeable:
+            X = X.copy()
+        X -= mean.astype(X.dtype)
+        return mean, X
+
+    def _fit_full(self, X, n_components):
+        """LAPACK SVD of the centred data (all of X in memory)."""
+        n = X.shape[0]
+        self._require_two(n)
+        mean, Xc = self._centred(X)
+        w, V, U, S = _svd_desc(Xc, self._denominator(n), complete=isinstance(self, Whitener),
+                               overwrite=Xc is not X)
+        self._finish(n, mean, w, V, X.dtype, None, n_components)
+        # the statistics follow from the SVD (S = V diag(s^2) V^T), so a later
+        # partial_fit merges into them
+        Vs = V[:, :S.size]
+        self._stats = Scatter(n, mean, (Vs * S * S) @ Vs.T, X.dtype)
+        return U, S
+
+    def _fit_covariance_eigh(self, X, n_components):
+        """Mergeable statistics (a dask array: block by block; sparse: X^T X - n mu mu^T)
+        and the covariance eigensolver."""
+        st = self._stats_of(Scatter, X)
         self._require_two(st.n)
         self._stats = st
-        self._from_stats(st.dtype)
+        self._from_stats(st.dtype, n_components)
         return None, None
 
     @_single_blas
@@ -962,7 +1025,7 @@ class _Decomposer(_Preprocessor):
         rows; the model is available once 2 samples have been seen."""
         self._check_params()
         first = getattr(self, "_stats", None) is None
-        batch = self._batch_stats(Scatter, X, reset=first)
+        batch = self._batch_stats(Scatter, X, reset=first, accept_sparse=("csr", "csc"))
         total = batch if first else self._stats.merge(batch)
         self._stats = total
         if total.n >= 2:
@@ -992,16 +1055,18 @@ class _Decomposer(_Preprocessor):
             raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got "
                              f"{n} sample (n_samples = {n})")
 
-    def _from_stats(self, dtype):
+    def _from_stats(self, dtype, n_components=None):
+        """The decomposition of the running statistics; `n_components` as checked by
+        a fit (None: the estimator's parameter)."""
         st = self._stats
-        k = self.n_components
+        k = self.n_components if n_components is None else n_components
         top = int(k) if isinstance(k, numbers.Integral) and not isinstance(k, bool) else None
         w, V, total = _eigh_desc(st._lower, self._denominator(st.n), top)
-        self._finish(st.n, st.mean.copy(), w, V, dtype, total)
+        self._finish(st.n, st.mean.copy(), w, V, dtype, total, k)
 
 
-class PCA(_Decomposer):
-    r"""Principal component analysis with optional whitening (scikit-learn's ``PCA``).
+class PCA(_pca.ProbabilisticPCA, _Decomposer):
+    r"""Principal component analysis with optional whitening (scikit-learn 1.9's ``PCA``).
 
     With the centred data :math:`X_c = X - \mu` and the eigen-decomposition of its
     covariance :math:`X_c^T X_c / (n-1) = V \Lambda V^T` (eigenvalues descending),
@@ -1013,21 +1078,49 @@ class PCA(_Decomposer):
     .. math:: \mathrm{transform}(X) = (X - \mu)\,V_k\;[\,/\sqrt{\Lambda_k}\ \text{if whiten}]
 
     with :math:`\sqrt{\Lambda}` clipped below at the dtype's eps as scikit-learn does.
+    ``score_samples`` / ``score`` / ``get_covariance`` / ``get_precision`` are the
+    probabilistic PCA model (Tipping & Bishop), scikit-learn's formulas.
 
     Parameters
     ----------
-    n_components : int, float in (0, 1) or None
-        Components kept; None keeps ``min(n_samples, n_features)``; a float keeps the
-        fewest whose explained variance ratio sums above it.
+    n_components : int, float in (0, 1), 'mle' or None
+        Components kept; None keeps ``min(n_samples, n_features)`` (``- 1`` with
+        'arpack'); a float keeps the fewest whose explained variance ratio sums above
+        it; 'mle' is Minka's MLE of the dimension (needs n_samples >= n_features).
     whiten : bool, default False
         Scale the projections to unit variance.
-    svd_solver : {'covariance_eigh', 'full'}
-        'covariance_eigh' (default): mergeable statistics (streaming, ``partial_fit``)
-        and LAPACK ``eigh`` of the covariance; loses eigenvalues below about
-        ``eps * explained_variance_[0]`` since the condition number squares.
-        'full': LAPACK SVD of the centred data (all of X in memory, float64 copy);
-        accurate down to ``eps * singular_values_[0]``.  Same names as scikit-learn.
-        ``partial_fit`` always merges statistics and uses the covariance eigensolver.
+    copy : bool, default True
+        False lets 'full', 'arpack' (and 'randomized') fit centre X in place,
+        ``X -= mean_``, and decompose it in X's dtype, when X is a writable
+        C-contiguous float32/float64 ndarray (otherwise the converted copy is
+        centred); X is then no longer the data, and ``fit(X).transform(X)`` is wrong:
+        use ``fit_transform``.  'covariance_eigh', sparse and dask input never modify
+        X.  With True the SVD solvers centre a float64 copy.
+    svd_solver : {'auto', 'full', 'covariance_eigh', 'arpack', 'randomized'}, default 'auto'
+        'auto' is scikit-learn 1.9's policy (the default moved from 'covariance_eigh'
+        to 'auto', as in scikit-learn 1.5): 'covariance_eigh' for n_features <= 1000
+        and n_samples >= 10 n_features; else 'full' when both sides are <= 500 or
+        n_components='mle'; else 'randomized' for 1 <= n_components < 0.8 min(shape);
+        else 'full'; 'arpack' for sparse input; a dask array always uses
+        'covariance_eigh' (it is fitted from its statistics).
+        'covariance_eigh': mergeable statistics and LAPACK ``eigh`` of the covariance;
+        loses eigenvalues below about ``eps * explained_variance_[0]`` since the
+        condition number squares.  'full': LAPACK SVD of the centred data; accurate
+        down to ``eps * singular_values_[0]``.  'arpack': ``scipy.sparse.linalg.svds``
+        of the centred data (implicitly centred when sparse) for
+        0 < n_components < min(shape).  'randomized': Halko et al.'s randomized SVD.
+        ``partial_fit`` and ``fit_stats`` always use the statistics.
+    tol : float >= 0, default 0.0
+        Tolerance of 'arpack' (``svds(tol=)``; 0 is machine precision).
+    iterated_power : int >= 0 or 'auto', default 'auto'
+        Power iterations of 'randomized'.
+    n_oversamples : int >= 1, default 10
+        Extra random vectors of 'randomized'.
+    power_iteration_normalizer : {'auto', 'QR', 'LU', 'none'}, default 'auto'
+        Normalizer of the power iterations of 'randomized'.
+    random_state : None, int or numpy.random.RandomState
+        Seeds 'arpack' (its start vector, drawn as scikit-learn draws it) and
+        'randomized'.
 
     Attributes
     ----------
@@ -1037,13 +1130,16 @@ class PCA(_Decomposer):
     n_components_ : int
     n_samples_ : int
     noise_variance_ : float
-        Mean of the discarded eigenvalues (0 when none are discarded).
+        Mean of the discarded eigenvalues, over ``min(n_samples, n_features) -
+        n_components_`` of them (0 when none are discarded).
     n_features_in_ : int
+    feature_names_in_ : ndarray of str (only when fitted on a dataframe)
 
     Attributes have X's dtype; the statistics behind them are float64.
     """
 
     _fitted_attr = "components_"
+    _solvers = _PCA_SOLVERS
     # fitted attributes
     components_: FloatArray
     explained_variance_: FloatArray
@@ -1055,39 +1151,115 @@ class PCA(_Decomposer):
     noise_variance_: float
 
     def __init__(self, n_components: Union[int, float, str, None] = None,
-                 whiten: bool = False, *, svd_solver: str = "covariance_eigh") -> None:
+                 whiten: bool = False, *, copy: bool = True, svd_solver: str = "auto",
+                 tol: float = 0.0, iterated_power: Union[int, str] = "auto",
+                 n_oversamples: int = 10, power_iteration_normalizer: str = "auto",
+                 random_state: Any = None) -> None:
         self.n_components = n_components
         self.whiten = whiten
+        self.copy = copy
         self.svd_solver = svd_solver
+        self.tol = tol
+        self.iterated_power = iterated_power
+        self.n_oversamples = n_oversamples
+        self.power_iteration_normalizer = power_iteration_normalizer
+        self.random_state = random_state
+
+    if HAVE_SKLEARN:
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.input_tags.sparse = self._takes_sparse()
+            return tags
+
+    def _takes_sparse(self):
+        """Whether fit takes scipy.sparse input (scikit-learn's tag)."""
+        return self.svd_solver in _PCA_SPARSE_SOLVERS
 
     def _check_params(self):
         _v.flag(self.whiten, "whiten")
+        _v.flag(self.copy, "copy")
+        _v.nonneg_float(self.tol, "tol")
         self._check_common()
         k = self.n_components
         if isinstance(k, str):
-            raise ValueError(f"n_components={k!r} is not supported "
-                             "(use None, an int or a float in (0, 1))")
-        if k is not None and not isinstance(k, numbers.Integral):
+            if k != "mle":
+                raise ValueError(f"n_components={k!r} is not supported (use None, 'mle', "
+                                 "an int or a float in (0, 1))")
+        elif k is not None and not isinstance(k, numbers.Integral):
             _v.real(k, "n_components")  # TypeError for bools and non-numbers
             if not 0.0 < float(k) < 1.0:
-                raise ValueError(f"n_components={k!r} must be an int in [0, rank] or a "
-                                 "float in (0, 1)")
+                raise ValueError(f"n_components={k!r} must be an int in [0, rank], a "
+                                 "float in (0, 1) or 'mle'")
         elif k is not None:
             _v.positive_int(k, "n_components", minimum=0)
+
+    def _check_sparse_solver(self):
+        if self.svd_solver not in _PCA_SPARSE_SOLVERS:
+            raise TypeError(
+                'PCA only support sparse inputs with the "arpack" and "covariance_eigh" '
+                f'solvers, while "{self.svd_solver}" was passed. See TruncatedSVD for a '
+                "possible alternative.")
+
+    def _solver_for(self, X):
+        lazy = _is_dask(X)
+        solver = _pca.choose_solver(self.svd_solver, X.shape, self.n_components,
+                                    _v.is_sparse(X), lazy)
+        if lazy:   # the row count may be unknown: checked against the statistics
+            return solver, self.n_components
+        return solver, _pca.check_n_components(self.n_components, X.shape, solver)
+
+    def _fit_arpack(self, X, n_components):
+        """ARPACK's truncated SVD of the centred data (sparse X: implicitly centred)."""
+        n = X.shape[0]
+        self._require_two(n)
+        if _v.is_sparse(X):
+            mean, total = _pca.sparse_mean_total_var(X)
+            A = _pca.centred_operator(_pca._canonical64(X), mean)
+        else:
+            mean, A = self._centred(X)
+            total = float(np.einsum("ij,ij->", A, A, dtype=np.float64)) / (n - 1)
+        U, S, Vt = _pca.arpack_svd(A, n_components, self.tol, self.random_state)
+        return self._finish_truncated(n, mean, U, S, Vt, total, X.dtype)
+
+    def _fit_randomized(self, X, n_components):
+        """Halko et al.'s randomized SVD (branch rsvd: gradkit._randomized).
+
+        The contract the other SVD solvers keep: X is a validated dense ndarray (not
+        sparse, not dask), `n_components` an int in [1, min(X.shape)] (checked with
+        scikit-learn's messages); centre with ``self._centred(X)`` (``copy``
+        semantics), fit the attributes with ``self._finish_truncated(n, mean, U, S,
+        Vt, total_variance, X.dtype)`` and return its (U, S) for ``fit_transform``."""
+        raise NotImplementedError("svd_solver='randomized' is not available yet")
+
+    def _finish_truncated(self, n, mean, U, S, Vt, total, dtype):
+        """Fitted attributes from the k leading singular triplets of the centred data
+        and its total variance (scikit-learn's truncated solvers: the ratio is over the
+        total, the noise variance is the rest of it spread over min(shape) - k);
+        returns (U, S) for fit_transform."""
+        S = np.asarray(S, dtype=np.float64)
+        V = np.array(Vt.T, dtype=np.float64)
+        self._finish(n, mean, S * S / (n - 1), V, dtype, total, S.size)
+        return U, S
 
     @staticmethod
     def _denominator(n):
         return n - 1
 
-    def _finish(self, n, mean, w, V, dtype, total=None):
+    def _finish(self, n, mean, w, V, dtype, total=None, n_components=None):
         rank = min(n, V.shape[0])
         w, V = w[:rank], V[:, :rank]
         signs = _flip_signs(V)
         self._signs = signs
-        partial = len(w) < rank  # only the leading pairs (_eigh_desc): the rest via the trace
+        partial = len(w) < rank  # only the leading pairs: the rest via the trace
         total = w.sum() if total is None or not partial else max(total, w.sum())
         ratio = w / total if total > 0 else np.zeros_like(w)
-        k = _resolve_components(self.n_components, rank, ratio, "PCA")
+        if n_components == "mle":
+            if n < V.shape[0]:
+                raise ValueError("n_components='mle' is only supported if n_samples >= "
+                                 "n_features")
+            k = _pca.infer_dimension(w, n)
+        else:
+            k = _resolve_components(n_components, rank, ratio, type(self).__name__)
         self.n_components_ = k
         self.n_samples_ = n
         if k >= rank:
@@ -1096,6 +1268,7 @@ class PCA(_Decomposer):
             noise = max(total - w[:k].sum(), 0.0) / (rank - k)
         else:
             noise = w[k:].mean()
+        self._noise_variance = float(noise)
         self.noise_variance_ = dtype.type(noise)
         comps = np.ascontiguousarray(V[:, :k].T)
         ev = w[:k]
@@ -1116,15 +1289,18 @@ class PCA(_Decomposer):
 
     def transform(self, X: ArrayLike) -> FloatArray:
         r"""Project X: :math:`(X - \mu) V_k` (divided by :math:`\sqrt{\Lambda_k}` if
-        whiten), one pass over X, in X's dtype."""
+        whiten), one pass over X, in X's dtype.  A sparse X is not densified:
+        :math:`X V_k - \mu V_k`."""
         self._check_fitted()
-        X = self._validate(X, reset=False)
+        X = self._validate(X, reset=False, accept_sparse=("csr", "csc"))
         if _is_dask(X):
             return self._lazy("transform", X, self._proj.shape[1])
+        if _v.is_sparse(X):
+            return _pca.sparse_project(X, self._mean, self._proj, X.dtype)
         return _project(X, self._mean, self._proj)
 
     def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:  # type: ignore[override]
-        """Fit, then project X.  With svd_solver='full' the projection is U S (or
+        """Fit, then project X.  With the SVD solvers the projection is U S (or
         U sqrt(n-1) when whitening) from the SVD itself, as scikit-learn does."""
         U, S = self._fit(X)
         if U is None:
@@ -1150,7 +1326,9 @@ class PCA(_Decomposer):
                               ) -> NDArray[np.object_]:
         """``pca0``, ``pca1``, ... (scikit-learn's class-name prefix)."""
         self._check_fitted()
-        return np.asarray([f"pca{i}" for i in range(self.n_components_)], dtype=object)
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.n_components_)],
+                          dtype=object)
 
 
 class Whitener(_Decomposer):
@@ -1216,7 +1394,7 @@ class Whitener(_Decomposer):
     def _denominator(n):
         return n
 
-    def _finish(self, n, mean, w, V, dtype, total=None):
+    def _finish(self, n, mean, w, V, dtype, total=None, n_components=None):
         d = V.shape[0]
         k = d if self.n_components is None else int(self.n_components)
         if not 1 <= k <= d:
@@ -1272,3 +1450,7 @@ class Whitener(_Decomposer):
             return _names_in(self, input_features)
         return np.asarray([f"whitener{i}" for i in range(self.n_components_)],
                           dtype=object)
+
+
+# IncrementalPCA builds on PCA and Scatter above (its module imports this one)
+from ._incremental_pca import IncrementalPCA  # noqa: E402

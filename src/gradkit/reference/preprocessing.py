@@ -73,6 +73,41 @@ def _mean(X):
     return np.array([math.fsum(c) for c in X.T]) / X.shape[0] if X.size else X.mean(axis=0)
 
 
+def infer_dimension(spectrum, n):
+    """Minka's MLE of the PCA dimension, the formula written out (O(d^3)): the rank k in
+    [1, d - 1] maximizing log p(D | k) for the covariance eigenvalues `spectrum`
+    (descending) of n samples; ranks whose k-th eigenvalue is below 1e-15, or whose
+    double sum meets two equal eigenvalues, score -inf."""
+    s = np.asarray(spectrum, np.float64)
+    d = len(s)
+    ll = np.full(d, -np.inf)
+    for k in range(1, d):
+        if s[k - 1] < 1e-15:
+            continue
+        pu = -k * math.log(2.0) + sum(math.lgamma((d - i + 1) / 2.0)
+                                      - math.log(math.pi) * (d - i + 1) / 2.0
+                                      for i in range(1, k + 1))
+        pl = -np.sum(np.log(s[:k])) * n / 2.0
+        v = max(1e-15, np.sum(s[k:]) / (d - k))
+        pv = -math.log(v) * n * (d - k) / 2.0
+        m = d * k - k * (k + 1.0) / 2.0
+        pp = math.log(2.0 * math.pi) * (m + k) / 2.0
+        sp = np.concatenate([s[:k], np.full(d - k, v)])
+        pa, tie = 0.0, False
+        for i in range(k):
+            for j in range(i + 1, d):
+                arg = (s[i] - s[j]) * (1.0 / sp[j] - 1.0 / sp[i])
+                if arg <= 0:
+                    tie = True
+                    break
+                pa += math.log(arg) + math.log(n)
+            if tie:
+                break
+        if not tie:
+            ll[k] = pu + pl + pv + pp - pa / 2.0 - k * math.log(n) / 2.0
+    return int(np.argmax(ll))
+
+
 class PCA:
     def __init__(self, n_components=None, whiten=False):
         self.n_components, self.whiten = n_components, whiten
@@ -84,6 +119,8 @@ class PCA:
         _, S, Vt = np.linalg.svd(X - self.mean_, full_matrices=False)
         ev = S ** 2 / (n - 1)
         k = min(n, d) if self.n_components is None else self.n_components
+        if k == "mle":
+            k = infer_dimension(ev, n)
         self.n_components_ = k
         self.components_ = _flip(Vt)[:k]
         self.explained_variance_ = ev[:k]
@@ -103,6 +140,27 @@ class PCA:
         if self.whiten:
             Y = Y * np.sqrt(self.explained_variance_)
         return Y @ self.components_ + self.mean_
+
+    def get_covariance(self):
+        """Probabilistic PCA: W^T diag(max(ev - s2, 0)) W + s2 I, W = components_
+        (times sqrt(ev) when whitening, scikit-learn's convention)."""
+        W = self.components_
+        ev, s2 = self.explained_variance_, self.noise_variance_
+        if self.whiten:
+            W = W * np.sqrt(ev)[:, None]
+        return W.T @ np.diag(np.maximum(ev - s2, 0.0)) @ W + s2 * np.eye(W.shape[1])
+
+    def get_precision(self):
+        return np.linalg.inv(self.get_covariance())
+
+    def score_samples(self, X):
+        """The Gaussian log-density of each row: -(x - mean)^T P (x - mean) / 2
+        - (d log 2 pi - log det P) / 2."""
+        Xr = np.asarray(X, np.float64) - self.mean_
+        P = self.get_precision()
+        _, logdet = np.linalg.slogdet(P)
+        d = Xr.shape[1]
+        return -0.5 * np.sum((Xr @ P) * Xr, axis=1) - 0.5 * (d * math.log(2 * math.pi) - logdet)
 
 
 class Whitener:
