@@ -18,6 +18,7 @@ from scipy.linalg import inv as _inv
 from scipy.sparse.linalg import LinearOperator, svds
 
 from . import _validation as _v
+from ._scaler import as_sparse, is_sparse
 
 __all__ = ["choose_solver", "check_n_components", "infer_dimension", "arpack_svd",
            "check_random_state", "is_sparse", "sparse_rows", "sparse_statistics",
@@ -174,25 +175,14 @@ def arpack_svd(A, k, tol, random_state):
 
 # ---- sparse input ------------------------------------------------------------------------
 
-def is_sparse(X):
-    """Whether X is a scipy.sparse matrix or array."""
-    return _sp.issparse(X)
-
-
-def sparse_rows(X, who, accept=("csr", "csc"), min_samples=1):
-    """A sparse X checked as scikit-learn's ``accept_sparse`` does: a format in `accept`
-    kept (others converted to the first), float32/float64 kept and other real dtypes
-    converted to float64, 2-D with at least `min_samples` rows and one column, no NaN
-    or infinity among the stored values.  X itself is never modified."""
-    if X.format not in accept:
-        X = X.asformat(accept[0])
-    target = _v.estimator_dtype(X.dtype)
-    if X.dtype != target:
-        X = X.astype(target)
-    _v.check_2d_shape(X.shape, who, "X", min_samples)
-    values = X.data if X.format in ("csr", "csc") else X.tocoo().data  # LIL: lists
-    if not np.isfinite(values).all():
-        _v.raise_nonfinite(values)
+def sparse_rows(X, who):
+    """A sparse X checked as scikit-learn's ``accept_sparse`` does (the Standardizer's
+    rule, ``_scaler.as_sparse``: CSR/CSC kept, other formats -> CSR, float32/float64
+    kept, other reals -> float64), with no NaN or infinity among the stored values.  X
+    itself is never modified."""
+    X = as_sparse(X, who)
+    if not np.isfinite(X.data).all():
+        _v.raise_nonfinite(X.data)
     return X
 
 
