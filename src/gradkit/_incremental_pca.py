@@ -99,7 +99,7 @@ class IncrementalPCA(PCA):
         checks of scikit-learn; the statistics of all rows are merged exactly."""
         self._check_params()
         self._reset()
-        X = self._validate(X, reset=True, accept_sparse=("csr", "csc", "lil"))
+        X = self._validate(X, reset=True, accept_sparse=True)
         d = X.shape[1]
         self.batch_size_ = 5 * d if self.batch_size is None else int(self.batch_size)
         if _v.is_sparse(X):

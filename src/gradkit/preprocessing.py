@@ -552,9 +552,9 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
                 delattr(self, a)
 
     def _validate(self, X: Any, *, reset: bool, min_samples: int = 1,
-                  accept_sparse: tuple = (), allow_nan: bool = False) -> FloatArray:
+                  accept_sparse: bool = False, allow_nan: bool = False) -> FloatArray:
         """X checked (a dask array stays lazy: whole rows per block, float dtype; a
-        scipy.sparse X of a format in `accept_sparse` stays sparse, others are
+        scipy.sparse X stays sparse, CSR or CSC, when `accept_sparse`, else it is
         refused), and n_features_in_ / feature_names_in_ set (reset) or compared."""
         who = type(self).__name__
         if _is_dask(X):
@@ -562,7 +562,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
             X = _dask().as_rows(X, who, min_samples=min_samples)
         elif accept_sparse and _v.is_sparse(X):
             names = None
-            X = _v.sparse_2d(X, who, accept_sparse, min_samples, allow_nan=allow_nan)
+            X = _v.sparse_2d(X, who, ("csr", "csc"), min_samples, allow_nan=allow_nan)
         else:
             names = _feature_names(X)
             X = _v.as_2d_float(X, who, min_samples=min_samples)
@@ -594,10 +594,9 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(f"X has {width} features, but {who} is expecting "
                              f"{self.n_features_in_} features as input.")
 
-    def _batch_stats(self, cls, X, *, reset, accept_sparse=()):
+    def _batch_stats(self, cls, X, *, reset):
         """X validated and reduced to `cls` statistics (a dask array block by block)."""
-        X = self._validate(X, reset=reset, min_samples=1, accept_sparse=accept_sparse)
-        return self._stats_of(cls, X)
+        return self._stats_of(cls, self._validate(X, reset=reset, min_samples=1))
 
     def _stats_of(self, cls, X):
         """`cls` statistics of a validated X; a dask array's row count, unknown until
@@ -711,12 +710,12 @@ class Standardizer(_Preprocessor):
         _v.flag(self.copy, "copy")
 
     def _validate(self, X: Any, *, reset: bool, min_samples: int = 1,
-                  accept_sparse: tuple = (), allow_nan: bool = True) -> Any:
+                  accept_sparse: bool = True, allow_nan: bool = True) -> Any:
         """As the shared check, NaN allowed, and sparse X as CSR/CSC (no centring of it)."""
         if _v.is_sparse(X):
             self._no_sparse_centring("center")
         return super()._validate(X, reset=reset, min_samples=min_samples,
-                                 accept_sparse=("csr", "csc"), allow_nan=True)
+                                 accept_sparse=True, allow_nan=True)
 
     def _as_2d_out(self, Y: Any) -> Any:
         if not _v.is_sparse(Y):
@@ -956,7 +955,7 @@ class _Decomposer(_Preprocessor):
         self._reset()
         if _v.is_sparse(X):
             self._check_sparse_solver()
-        X = self._validate(X, reset=True, min_samples=1, accept_sparse=("csr", "csc"))
+        X = self._validate(X, reset=True, min_samples=1, accept_sparse=True)
         solver, n_components = self._solver_for(X)
         self._fit_svd_solver = solver
         if _is_dask(X) and solver != "covariance_eigh":
@@ -1025,7 +1024,7 @@ class _Decomposer(_Preprocessor):
         rows; the model is available once 2 samples have been seen."""
         self._check_params()
         first = getattr(self, "_stats", None) is None
-        batch = self._batch_stats(Scatter, X, reset=first, accept_sparse=("csr", "csc"))
+        batch = self._stats_of(Scatter, self._validate(X, reset=first, accept_sparse=True))
         total = batch if first else self._stats.merge(batch)
         self._stats = total
         if total.n >= 2:
@@ -1292,7 +1291,7 @@ class PCA(_pca.ProbabilisticPCA, _Decomposer):
         whiten), one pass over X, in X's dtype.  A sparse X is not densified:
         :math:`X V_k - \mu V_k`."""
         self._check_fitted()
-        X = self._validate(X, reset=False, accept_sparse=("csr", "csc"))
+        X = self._validate(X, reset=False, accept_sparse=True)
         if _is_dask(X):
             return self._lazy("transform", X, self._proj.shape[1])
         if _v.is_sparse(X):
