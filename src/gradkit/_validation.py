@@ -770,14 +770,14 @@ def check_2d_shape(shape, who, name="X", min_samples=1, array=None):
     """The estimators' shape check: 2-D, at least `min_samples` rows (a row count of
     NaN, unknown until computed, passes) and 1 column, with scikit-learn's messages
     (users match "Expected 2D array, got 1D array instead"); `array`, when given, is
-    shown as scikit-learn shows it."""
+    shown as scikit-learn shows it, and the argument is named after its message."""
     if len(shape) < 2:
         shown = f"array={array}" if array is not None else f"{name} of shape {tuple(shape)}"
         raise ValueError(
             f"Expected 2D array, got {'scalar' if len(shape) == 0 else '1D'} array "
             f"instead:\n{shown}.\nReshape your data either using array.reshape(-1, 1) "
             "if your data has a single feature or array.reshape(1, -1) if it contains a "
-            "single sample.")
+            f"single sample.\n({who}: {name} has shape {tuple(shape)})")
     if len(shape) > 2:
         raise ValueError(f"Found array with dim {len(shape)}, while dim <= 2 is required "
                          f"by {who}.")
