@@ -143,44 +143,65 @@ def dense_moments(X, w=None):
 # ---- sparse ---------------------------------------------------------------------------
 
 def _entry_columns(X):
-    """The column of every stored entry of a CSR/CSC X (and the row), as intp: scipy's
-    int32 indices would be converted by every bincount and gather (twice as slow)."""
-    major = np.repeat(np.arange(len(X.indptr) - 1), np.diff(X.indptr))
-    minor = X.indices.astype(np.intp)
-    return (minor, major) if X.format == "csr" else (major, minor)
+    """The column of every stored entry of a CSR/CSC X, as intp (a gather by scipy's
+    int32 indices converts them first: twice as slow)."""
+    if X.format == "csr":
+        return X.indices.astype(np.intp)
+    return np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
+
+
+def _segment_sums(v, indptr):
+    """Sums of v over the segments [indptr[j], indptr[j + 1]) (0 for an empty one), in
+    order within each segment."""
+    out = np.zeros(len(indptr) - 1)
+    nonempty = np.diff(indptr) > 0
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(v, indptr[:-1][nonempty])
+    return out
 
 
 def sparse_moments(X, w=None):
     """(count, mean, M2) of the columns of a CSR/CSC X, implicit zeros counted as 0,
-    NaN ignored, rows weighted by w; see the module.  Duplicate entries are summed
-    first (on a copy), as scipy reads them."""
+    NaN ignored, rows weighted by w; see the module.  Read as CSC (a CSR X is
+    converted once, by scipy), so each column's entries are one contiguous segment:
+    its sums are ``np.add.reduceat`` over the segments, with no scatter or gather by
+    column index.  Duplicate entries are summed first (on a copy), as scipy reads
+    them."""
+    X = X.tocsc()
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
     rows, cols = X.shape
-    col, row = _entry_columns(X)
+    full = np.diff(X.indptr) == rows        # no implicit zeros
     data = X.data.astype(np.float64)
-    we = np.ones(data.size) if w is None else w[row]
+    we = None if w is None else w[X.indices]
     total = float(rows) if w is None else float(w.sum())
     nan = np.isnan(data)
-    full = np.bincount(col, minlength=cols) == rows   # no implicit zeros
+    indptr = X.indptr
     if nan.any():
-        count = total - np.bincount(col[nan], we[nan], minlength=cols)
-        col, we, data = col[~nan], we[~nan], data[~nan]
+        count = total - _segment_sums(nan if we is None else np.where(nan, we, 0.0), indptr)
+        keep = ~nan
+        indptr = np.concatenate(([0], np.cumsum(_segment_sums(keep, indptr)))).astype(np.intp)
+        data = data[keep]
+        we = None if we is None else we[keep]
     else:
         count = np.full(cols, total)
+    n_kept = np.diff(indptr)
+
+    def sums(v):
+        return _segment_sums(v if we is None else we * v, indptr)
+
     # the implicit zeros' weight; exactly 0 for a column stored in every row
-    implicit = np.where(full, 0.0, count - np.bincount(col, we, minlength=cols))
-    # the shift: 0 when the column holds implicit zeros, else one of its values (which
-    # one the scatter keeps does not matter: a constant column has only one; no sort)
+    stored = n_kept.astype(np.float64) if we is None else _segment_sums(we, indptr)
+    implicit = np.where(full, 0.0, count - stored)
+    # the shift: 0 when the column holds implicit zeros, else its first value
     shift = np.zeros(cols)
-    shift[col] = data
-    shift[~full] = 0.0
-    mean = _finish_mean(count, shift, np.bincount(col, we * (data - shift[col]),
-                                                 minlength=cols))
-    D = data - mean[col]
-    c1 = np.bincount(col, we * D, minlength=cols) - implicit * mean
-    s2 = np.bincount(col, we * D * D, minlength=cols) + implicit * mean * mean
+    first = full & (n_kept > 0)
+    shift[first] = data[indptr[:-1][first]]
+    mean = _finish_mean(count, shift, sums(data - np.repeat(shift, n_kept)))
+    D = data - np.repeat(mean, n_kept)
+    c1 = sums(D) - implicit * mean
+    s2 = sums(D * D) + implicit * mean * mean
     return count, mean, _finish_m2(count, s2, c1)
 
 
@@ -188,7 +209,7 @@ def scale_sparse(X, factor, *, inverse, inplace):
     """X's stored values divided (multiplied when `inverse`) by factor[column], in
     float64, rounded once to X's dtype: into X itself when `inplace`, else into a copy
     of the same format."""
-    col, _ = _entry_columns(X)
+    col = _entry_columns(X)
     vals = X.data.astype(np.float64)
     vals = vals * factor[col] if inverse else vals / factor[col]
     Y = X if inplace else X.copy()
