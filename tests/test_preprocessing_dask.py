@@ -144,7 +144,11 @@ def test_transforms_are_lazy_and_equal_in_memory(make, opts, dtype, rng):
     assert Y.chunks[0] == dX.chunks[0]
     Ym = est.transform(X)
     assert Y.shape == Ym.shape and Y.chunks[1] == (Ym.shape[1],)
-    np.testing.assert_array_equal(Y.compute(), Ym)    # the same kernel, row by row
+    if make is pp.Standardizer:  # the same elementwise kernel, row by row: the same bits
+        np.testing.assert_array_equal(Y.compute(), Ym)
+    else:  # a BLAS gemm, whose rounding may depend on where a block ends (OpenBLAS's
+        # edge kernels for the last rows, seen on AVX2: 1 ulp on 19 of 6300 entries)
+        np.testing.assert_allclose(Y.compute(), Ym, rtol=_tol(dtype), atol=_tol(dtype))
     back = est.inverse_transform(Y)
     assert isinstance(back, da.Array) and back.dtype == dtype and back.shape == X.shape
     np.testing.assert_allclose(back.compute(), est.inverse_transform(Ym),
