@@ -13,6 +13,7 @@ from gradkit.optim import functional as F
 from gradkit.reference import optim as ref
 import test_optim as _o
 import test_optim_more as _m
+import test_optim_clip as _oc
 from conftest import assert_bitwise_equal, run_threads
 from test_optim import _close, _grads, _make, _run, _torch_run
 
@@ -286,6 +287,11 @@ def test_many_arrays_equal_per_array_updates():
 
 def test_fused_clip_equals_clip_then_step(dtype):
     _m.test_fused_clip_equals_clip_then_step("Adafactor", dict(weight_decay=0.1), dtype)
+
+
+def test_grad_scale_equals_scaling_then_step_bitwise(dtype):
+    _oc.test_grad_scale_equals_scaling_then_step_bitwise("Adafactor", dict(weight_decay=0.1),
+                                                         dtype)
 
 
 def test_bad_grads_leave_everything_untouched(rng):
