@@ -17,8 +17,10 @@
  * Passes (the clipping by RMS(U) needs all of U before the first p is written, and a
  * matrix's U needs every R and C, known only after all of g was read):
  *   1. gk_multi_run's reduction, over tasks: a matrix in tiles of r rows x w columns,
- *      each writing its rows' and its columns' partial sums of g^2 and its sum of p^2;
- *      a vector in GK_CHUNK chunks that update V and sum p^2 and U^2.  Reads p, g.
+ *      each writing its rows' and its columns' partial sums of g^2 and its sum of p^2
+ *      (matrices small enough to be one tile, a conv weight's 3 x 3, go whole, many
+ *      to a task, which finishes their R and C itself); a vector in GK_CHUNK chunks
+ *      that update V and sum p^2 and U^2.  Reads p, g.
  *   -  on the calling thread: the partials added in tile order, R, C and the mean of R
  *      of each matrix (O(rows + columns) work per matrix, plus the partials).
  *   2. a reduction over GK_CHUNK chunks: sum U^2 of the matrices (reads g); then the
@@ -31,11 +33,15 @@
 #ifndef GK_AF_TILE
 #define GK_AF_TILE ((gk_index)1 << 16)   /* elements of a matrix tile (about) */
 #define GK_AF_TILE_W ((gk_index)2048)    /* columns of a tile at most: rows at least 32 */
+/* a matrix whole in one tile (then tasks of whole matrices, no partials) */
+#define GK_AF_WHOLE(m, n) ((n) <= GK_AF_TILE_W && (m) <= GK_AF_TILE / (n))
 #endif
 
 /* the per-array layout: m == 0 marks a vector */
 typedef struct {
     gk_index batch, m, n;
+    gk_index per;               /* > 0: matrices small enough to be whole in one tile,
+                                   `per` of them per task (a conv weight's 3 x 3) */
     gk_index w, r, nct, nrt;    /* tile width and height, tiles across and down */
     gk_index roff, coff, moff;  /* where its row partials, column partials, means start */
 } GK_T(af_arr);
@@ -85,6 +91,67 @@ GK_INLINE T GK_T(af_u)(T v, T g, T e1sq)
     return ((T)1 / SQRT(v)) * g;
 }
 
+/* a factor from its sum of g^2, as torch: lerp_(norm(g, dim).square_().div_(size), w) */
+GK_INLINE T GK_T(af_factor)(T old, double sumsq, gk_index size, const GK_T(af_k) *k)
+{
+    T norm = (T)sqrt(sumsq);
+    return GK_T(af_lerp)(old, (norm * norm) / (T)size, k);
+}
+
+/* C of matrix bt from its column sums cs, and the clamped mean of its R (rsum: the
+ * sum of its new R, in row order) */
+static void GK_T(af_finish)(const GK_T(af_ctx) *c, gk_index a, gk_index bt,
+                            const GK_T(af_k) *k, double rsum, const double *cs)
+{
+    const GK_T(af_arr) *s = &c->arr[a];
+    T *C = c->cvar[a] + bt * s->n;
+    for (gk_index j = 0; j < s->n; ++j) C[j] = GK_T(af_factor)(C[j], cs[j], s->m, k);
+    T mean = (T)(rsum / (double)s->m);
+    c->mean[s->moff + bt] = mean < k->e1 ? k->e1 : mean;  /* clamp_min: NaN stays */
+}
+
+/* pass 1 over whole small matrices, task t: matrices [t per, (t + 1) per), each one's
+ * sums complete here (one tile each: the same sums as the tiled path's), so R and C
+ * are finished in the task */
+static void GK_T(af_whole)(const GK_T(af_ctx) *c, gk_index a, gk_index t,
+                           const GK_T(af_k) *k, double *part)
+{
+    const GK_T(af_arr) *s = &c->arr[a];
+    const T *GK_RESTRICT p = c->param[a];
+    const T *GK_RESTRICT g = c->grad[a];
+    gk_index b0 = t * s->per, b1 = b0 + s->per < s->batch ? b0 + s->per : s->batch;
+    const gk_index n = s->n;
+    T *R = c->rvar[a];
+    T gb[GK_AF_TILE_W];
+    double col[GK_AF_TILE_W];  /* n <= GK_AF_TILE_W */
+    for (gk_index bt = b0; bt < b1; ++bt) {
+        double rsum = 0.0;
+        for (gk_index j = 0; j < n; ++j) col[j] = 0.0;
+        for (gk_index i = bt * s->m; i < (bt + 1) * s->m; ++i) {
+            const T *gr = g + i * n;
+            double x = 0.0;
+            if (n >= 4 * GK_LANES) {  /* a row long enough for the lanes */
+                for (gk_index j = 0; j < n; ++j) gb[j] = gr[j] * k->gs;
+                x = GK_T(chunk_sumsq)(gb, n, 0.0);
+                for (gk_index j = 0; j < n; ++j) col[j] += (double)gb[j] * (double)gb[j];
+            } else {  /* short rows (3 x 3 kernels): the lane sum's setup would dominate */
+                for (gk_index j = 0; j < n; ++j) {
+                    double q = (double)(gr[j] * k->gs);
+                    q *= q;
+                    x += q;
+                    col[j] += q;
+                }
+            }
+            R[i] = GK_T(af_factor)(R[i], x, n, k);
+            rsum += (double)R[i];
+        }
+        GK_T(af_finish)(c, a, bt, k, rsum, col);
+    }
+    /* RMS(p) of these matrices: contiguous, one lane sum */
+    part[0] = GK_T(chunk_sumsq)(p + b0 * s->m * n, (b1 - b0) * s->m * n, 0.0);
+    part[1] = 0.0;
+}
+
 /* pass 1, task `t` of array a: a vector's chunk, or a matrix's tile */
 static void GK_T(af_task)(void *vctx, gk_index a, gk_index t, double *part)
 {
@@ -108,6 +175,10 @@ static void GK_T(af_task)(void *vctx, gk_index a, gk_index t, double *part)
         part[1] = GK_T(chunk_sumsq)(u, n, 0.0);
         return;
     }
+    if (s->per) {
+        GK_T(af_whole)(c, a, t, &k, part);
+        return;
+    }
     gk_index ct = t % s->nct, down = t / s->nct, rt = down % s->nrt, bt = down / s->nrt;
     gk_index j0 = ct * s->w, i0 = rt * s->r;
     gk_index w = s->n - j0 < s->w ? s->n - j0 : s->w;
@@ -129,31 +200,32 @@ static void GK_T(af_task)(void *vctx, gk_index a, gk_index t, double *part)
 }
 
 /* between the passes: R, C and the clamped mean of R of every matrix */
+/* between the passes: the tiled matrices' partials added in tile order, then R, C and
+ * the clamped mean of R (af_whole did the small matrices' in pass 1) */
 static void GK_T(af_factors)(const GK_T(af_ctx) *c, gk_index count)
 {
     for (gk_index a = 0; a < count; ++a) {
         const GK_T(af_arr) *s = &c->arr[a];
-        if (s->m == 0) continue;
+        if (s->m == 0 || s->per) continue;
         const GK_T(af_k) k = GK_T(af_consts)(c->o, c->step[a]);
-        const double *rp = c->rpart + s->roff, *cp = c->cpart + s->coff;
-        T *R = c->rvar[a], *C = c->cvar[a];
+        const double *rp = c->rpart + s->roff;
+        double *cp = c->cpart + s->coff;
+        T *R = c->rvar[a];
         for (gk_index bt = 0; bt < s->batch; ++bt) {
             double rsum = 0.0;
             for (gk_index i = bt * s->m; i < (bt + 1) * s->m; ++i) {
                 double x = 0.0;
                 for (gk_index q = 0; q < s->nct; ++q) x += rp[i * s->nct + q];
-                T norm = (T)sqrt(x);  /* torch: norm(g, dim=-1).square_().div_(n) */
-                R[i] = GK_T(af_lerp)(R[i], (norm * norm) / (T)s->n, &k);
+                R[i] = GK_T(af_factor)(R[i], x, s->n, &k);
                 rsum += (double)R[i];
             }
+            double *cb = cp + bt * s->nrt * s->n;  /* the sums into the first tile's slots */
             for (gk_index j = 0; j < s->n; ++j) {
                 double x = 0.0;
-                for (gk_index q = 0; q < s->nrt; ++q) x += cp[(bt * s->nrt + q) * s->n + j];
-                T norm = (T)sqrt(x);
-                C[bt * s->n + j] = GK_T(af_lerp)(C[bt * s->n + j], (norm * norm) / (T)s->m, &k);
+                for (gk_index q = 0; q < s->nrt; ++q) x += cb[q * s->n + j];
+                cb[j] = x;
             }
-            T mean = (T)(rsum / (double)s->m);
-            c->mean[s->moff + bt] = mean < k.e1 ? k.e1 : mean;  /* clamp_min: NaN stays */
+            GK_T(af_finish)(c, a, bt, &k, rsum, cb);
         }
     }
 }
@@ -167,10 +239,11 @@ GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_i
     const T *GK_RESTRICT g = c->grad[a];
     T *GK_RESTRICT p = c->param[a];
     const T *R = c->rvar[a], *C = c->cvar[a];
-    gk_index row = b / s->n, j = b - row * s->n;
+    gk_index row = b / s->n, j = b - row * s->n, bt = row / s->m;
+    T mean = c->mean[s->moff + bt];
     while (b < e) {
-        gk_index len = s->n - j < e - b ? s->n - j : e - b, bt = row / s->m;
-        const T ri = R[row], mean = c->mean[s->moff + bt];
+        gk_index len = s->n - j < e - b ? s->n - j : e - b;
+        const T ri = R[row];
         const T *GK_RESTRICT cj = C + bt * s->n + j;
         const T *GK_RESTRICT gr = g + b;
         if (u) {
@@ -184,8 +257,8 @@ GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_i
                         step_u * GK_T(af_u)((ri * cj[q]) / mean, gr[q] * k.gs, k.e1sq);
         }
         b += len;
-        ++row;
         j = 0;
+        if (++row == (bt + 1) * s->m && b < e) mean = c->mean[s->moff + ++bt];
     }
 }
 
@@ -249,8 +322,10 @@ static void *GK_T(af_layout)(gk_index count, const gk_index *size, const gk_inde
         gk_index m = rows[a], n = cols[a], batch = size[a] / (m * n);
         gk_index w = n < GK_AF_TILE_W ? n : GK_AF_TILE_W;
         gk_index r = GK_AF_TILE / w < m ? GK_AF_TILE / w : m;
-        nr += batch * m * ((n + w - 1) / w);
-        nc += batch * ((m + r - 1) / r) * n;
+        if (!GK_AF_WHOLE(m, n)) {
+            nr += batch * m * ((n + w - 1) / w);
+            nc += batch * ((m + r - 1) / r) * n;
+        }
         nm += batch;
     }
     size_t bytes = head + sizeof(double) * (size_t)(nr + nc) + sizeof(T) * (size_t)nm;
@@ -282,11 +357,16 @@ static void *GK_T(af_layout)(gk_index count, const gk_index *size, const gk_inde
         s->roff = nr;
         s->coff = nc;
         s->moff = nm;
+        nm += s->batch;
+        *matrices = 1;
+        s->per = GK_AF_WHOLE(s->m, s->n) ? GK_AF_TILE / (s->m * s->n) : 0;
+        if (s->per) {
+            (*ntask)[a] = (s->batch + s->per - 1) / s->per;
+            continue;
+        }
         nr += s->batch * s->m * s->nct;
         nc += s->batch * s->nrt * s->n;
-        nm += s->batch;
         (*ntask)[a] = s->batch * s->nrt * s->nct;
-        *matrices = 1;
     }
     c->arr = arr;
     return mem;
