@@ -29,11 +29,12 @@ IDS = ["-".join(f"{k}={v}" for k, v in kw.items()) or "default" for kw in CONFIG
 # 0-d, 1-d, 2-d (square-ish, one row, one column), 3-d (batched over the first dim),
 # conv-weight-like (many 3 x 3 matrices, whole in one task)
 SHAPES = [(), (33,), (7, 13), (1, 9), (9, 1), (2, 3, 5), (4, 300), (6, 5, 3, 3)]
-# matrices too large for one tile: 2 tiles down (70 x 1000), 2 across (3 x 2100)
-TILED = [(70, 1000), (3, 2100)]
+# matrices too large for one tile: 2 tiles down (70 x 1000), 2 across (3 x 2100: its
+# columns finished by their tiles), 2 x 2 (40 x 3000)
+TILED = [(70, 1000), (3, 2100), (40, 3000)]
 # against torch, relative to each array's largest value: its float32 norms and the FMA of
-# its add_ (measured: 3.5e-7 float32, 1.2e-15 float64 over these runs)
-TORCH_RTOL = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 1e-14}
+# its add_ (measured: 1.1e-6 float32, 1.3e-15 float64 over these runs)
+TORCH_RTOL = {np.dtype(np.float32): 5e-6, np.dtype(np.float64): 1e-14}
 
 
 def _seq(rng, params, n):
@@ -134,7 +135,7 @@ def test_defaults_and_param_group_keys_are_torchs():
 def test_matches_reference_same_dtype(kw, dtype, rng):
     """Same formulas, same dtype, same rounding points: equal but for the order of the
     float64 sums (NumPy's pairwise vs the kernel's fixed tiles), which moves a rounded
-    float64 norm by an ulp at times (measured: bitwise in float32, 1.7 ulps of the
+    float64 norm by an ulp at times (measured: bitwise in float32, 2.0 ulps of the
     largest value in float64, over 20 steps): 4 ulps."""
     params = _make(rng, SHAPES + [(0,), (3, 0)] + TILED, dtype)
     seq = _seq(rng, params, 20)

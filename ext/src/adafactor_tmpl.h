@@ -98,14 +98,15 @@ GK_INLINE T GK_T(af_factor)(T old, double sumsq, gk_index size, const GK_T(af_k)
     return GK_T(af_lerp)(old, (norm * norm) / (T)size, k);
 }
 
-/* C of matrix bt from its column sums cs, and the clamped mean of its R (rsum: the
- * sum of its new R, in row order) */
+/* C of matrix bt from its column sums cs (NULL: C is done), and the clamped mean of its
+ * R (rsum: the sum of its new R, in row order) */
 static void GK_T(af_finish)(const GK_T(af_ctx) *c, gk_index a, gk_index bt,
                             const GK_T(af_k) *k, double rsum, const double *cs)
 {
     const GK_T(af_arr) *s = &c->arr[a];
     T *C = c->cvar[a] + bt * s->n;
-    for (gk_index j = 0; j < s->n; ++j) C[j] = GK_T(af_factor)(C[j], cs[j], s->m, k);
+    if (cs)
+        for (gk_index j = 0; j < s->n; ++j) C[j] = GK_T(af_factor)(C[j], cs[j], s->m, k);
     T mean = (T)(rsum / (double)s->m);
     c->mean[s->moff + bt] = mean < k->e1 ? k->e1 : mean;  /* clamp_min: NaN stays */
 }
@@ -183,7 +184,11 @@ static void GK_T(af_task)(void *vctx, gk_index a, gk_index t, double *part)
     gk_index j0 = ct * s->w, i0 = rt * s->r;
     gk_index w = s->n - j0 < s->w ? s->n - j0 : s->w;
     gk_index r = s->m - i0 < s->r ? s->m - i0 : s->r;
-    double *GK_RESTRICT col = c->cpart + s->coff + (bt * s->nrt + rt) * s->n + j0;
+    /* one tile down (at most 32 rows): its columns are whole here, C is finished below,
+     * with no partials (a 1 x 10^7 matrix would need 10^7 of them) */
+    double own[GK_AF_TILE_W];
+    double *GK_RESTRICT col = s->nrt == 1 ? own
+                              : c->cpart + s->coff + (bt * s->nrt + rt) * s->n + j0;
     double *GK_RESTRICT row = c->rpart + s->roff + (bt * s->m + i0) * s->nct + ct;
     T gb[GK_AF_TILE_W];  /* a row of the tile, times the gradient factor */
     double psum = 0.0;
@@ -194,6 +199,10 @@ static void GK_T(af_task)(void *vctx, gk_index a, gk_index t, double *part)
         row[i * s->nct] = GK_T(chunk_sumsq)(gb, w, 0.0);
         psum += GK_T(chunk_sumsq)(p + at, w, 0.0);
         for (gk_index j = 0; j < w; ++j) col[j] += (double)gb[j] * (double)gb[j];
+    }
+    if (s->nrt == 1) {
+        T *C = c->cvar[a] + bt * s->n + j0;
+        for (gk_index j = 0; j < w; ++j) C[j] = GK_T(af_factor)(C[j], col[j], s->m, &k);
     }
     part[0] = psum;
     part[1] = 0.0;
@@ -218,6 +227,10 @@ static void GK_T(af_factors)(const GK_T(af_ctx) *c, gk_index count)
                 for (gk_index q = 0; q < s->nct; ++q) x += rp[i * s->nct + q];
                 R[i] = GK_T(af_factor)(R[i], x, s->n, &k);
                 rsum += (double)R[i];
+            }
+            if (s->nrt == 1) {  /* C finished by the tiles */
+                GK_T(af_finish)(c, a, bt, &k, rsum, NULL);
+                continue;
             }
             double *cb = cp + bt * s->nrt * s->n;  /* the sums into the first tile's slots */
             for (gk_index j = 0; j < s->n; ++j) {
@@ -324,7 +337,7 @@ static void *GK_T(af_layout)(gk_index count, const gk_index *size, const gk_inde
         gk_index r = GK_AF_TILE / w < m ? GK_AF_TILE / w : m;
         if (!GK_AF_WHOLE(m, n)) {
             nr += batch * m * ((n + w - 1) / w);
-            nc += batch * ((m + r - 1) / r) * n;
+            nc += r < m ? batch * ((m + r - 1) / r) * n : 0;  /* none one tile down */
         }
         nm += batch;
     }
@@ -365,7 +378,7 @@ static void *GK_T(af_layout)(gk_index count, const gk_index *size, const gk_inde
             continue;
         }
         nr += s->batch * s->m * s->nct;
-        nc += s->batch * s->nrt * s->n;
+        nc += s->nrt > 1 ? s->batch * s->nrt * s->n : 0;
         (*ntask)[a] = s->batch * s->nrt * s->nct;
     }
     c->arr = arr;
