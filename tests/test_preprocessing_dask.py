@@ -215,15 +215,16 @@ def test_agrees_with_dask_ml(rng):
 
 def test_nan_in_a_block_raises_and_keeps_the_model(rng):
     X = _data(rng, (400, 5))
-    bad = X.copy()
-    bad[333, 2] = np.nan
     for make, opts in MAKERS:
+        bad = X.copy()
+        # the Standardizer ignores NaN (scikit-learn's rule) and raises on infinity
+        bad[333, 2] = np.inf if make is pp.Standardizer else np.nan
         est = make(**opts).fit(X)
         before = {k: np.copy(v) if isinstance(v, np.ndarray) else v
                   for k, v in _fitted(est).items()}
-        with pytest.raises(ValueError, match="NaN"):
+        with pytest.raises(ValueError, match="NaN|infinity"):
             est.fit(da.from_array(bad, chunks=100))
-        with pytest.raises(ValueError, match="NaN"):
+        with pytest.raises(ValueError, match="NaN|infinity"):
             est.partial_fit(da.from_array(bad, chunks=100))
         _assert_same_fit(est, make(**opts).fit(X), 0.0)
         assert _fitted(est).keys() == before.keys()
@@ -231,9 +232,9 @@ def test_nan_in_a_block_raises_and_keeps_the_model(rng):
 
 def test_bad_shapes_dtypes_and_chunks_are_rejected(rng):
     X = _data(rng, (100, 4))
-    with pytest.raises(ValueError, match="Expected a 2D array"):
+    with pytest.raises(ValueError, match="Expected 2D array"):
         pp.PCA().fit(da.ones((10,), chunks=5))
-    with pytest.raises(ValueError, match="Expected a 2D array"):
+    with pytest.raises(ValueError, match="Found array with dim 3"):
         pp.Standardizer().fit(da.ones((4, 5, 6), chunks=2))
     with pytest.raises(ValueError, match="Complex data not supported"):
         pp.Standardizer().fit(da.ones((4, 5), chunks=2, dtype=complex))
