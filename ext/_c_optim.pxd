@@ -59,6 +59,11 @@ cdef extern from "gradkit/optim.h" nogil:
         int maximize
         int scale
         double coef
+    ctypedef struct gk_adafactor_options:
+        double lr, beta2_decay, eps1, eps2, d, weight_decay
+        int maximize
+        int scale
+        double coef
     int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                     gk_index n, long step, double lr, double beta1, double beta2,
                     double eps, double weight_decay, int decoupled)
@@ -145,6 +150,18 @@ cdef extern from "gradkit/optim.h" nogil:
                           double *const *exp_avg, double *const *exp_avg_sq,
                           const gk_index *size, const int64_t *step,
                           const gk_lamb_options *opt, double *trust_ratio)
+    int gk_adafactor_multi_f32(gk_index count, float *const *param,
+                               const float *const *grad, float *const *row_var,
+                               float *const *col_var, float *const *variance,
+                               const gk_index *size, const gk_index *rows,
+                               const gk_index *cols, const int64_t *step,
+                               const gk_adafactor_options *opt)
+    int gk_adafactor_multi_f64(gk_index count, double *const *param,
+                               const double *const *grad, double *const *row_var,
+                               double *const *col_var, double *const *variance,
+                               const gk_index *size, const gk_index *rows,
+                               const gk_index *cols, const int64_t *step,
+                               const gk_adafactor_options *opt)
 
 
 # One entry point per f32/f64 pair: the dtype (GK_DTYPE_F32 or GK_DTYPE_F64) picks the
@@ -331,4 +348,23 @@ cdef inline int gk_lamb_multi(int dtype, gk_index count, void *const *param,
         return gk_lamb_multi_f64(count, <double *const *>param, <const double *const *>grad,
                                  <double *const *>exp_avg, <double *const *>exp_avg_sq,
                                  size, step, opt, trust_ratio)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_adafactor_multi(int dtype, gk_index count, void *const *param,
+                                   const void *const *grad, void *const *row_var,
+                                   void *const *col_var, void *const *variance,
+                                   const gk_index *size, const gk_index *rows,
+                                   const gk_index *cols, const int64_t *step,
+                                   const gk_adafactor_options *opt) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_adafactor_multi_f32(count, <float *const *>param,
+                                      <const float *const *>grad, <float *const *>row_var,
+                                      <float *const *>col_var, <float *const *>variance,
+                                      size, rows, cols, step, opt)
+    if dtype == GK_DTYPE_F64:
+        return gk_adafactor_multi_f64(count, <double *const *>param,
+                                      <const double *const *>grad, <double *const *>row_var,
+                                      <double *const *>col_var, <double *const *>variance,
+                                      size, rows, cols, step, opt)
     return GK_ERROR(GK_EDTYPE, 0)

@@ -201,13 +201,17 @@ cdef class _Arrays:
 
 
 cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
-                     int skip=-1):
+                     int skip=-1, tuple sizes=None):
     """The _Arrays of `lists` (lists[0] leads; None for an unused slot), named `names`
     in messages (as `names[s][i]`), writable[s] when written.  Entries whose array in
-    slot `skip` is None are left out (a parameter without gradient)."""
+    slot `skip` is None are left out (a parameter without gradient).  `sizes` (or None)
+    gives, per slot, None (its arrays have the element count of the entry's slot-0
+    array) or a list aligned with the lists of each entry's element count in that slot,
+    -1 where the entry has no array there (None, gathered as NULL): state shaped other
+    than its parameter, as Adafactor's factored second moments."""
     cdef _Arrays b = _Arrays.__new__(_Arrays)
     cdef int nslot = len(lists), s, dt
-    cdef Py_ssize_t n, i, k, size, nd[2]
+    cdef Py_ssize_t n, i, k, size, want, nd[2]
     cdef list lead = lists[0]
     cdef size_t per = nslot * sizeof(void *) + 2 * sizeof(gk_index) + 2 * sizeof(int) \
         + sizeof(int64_t) + 1
@@ -272,10 +276,19 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
         for s in range(nslot):
             if lists[s] is not None:
                 a = (<list>lists[s])[i]
-                if _ok(a, _typenum(dt), size, writable[s]):
+                want = size
+                if sizes is not None and sizes[s] is not None:
+                    want = (<list>sizes[s])[i]
+                    if want < 0:
+                        if a is not None:
+                            raise ValueError(f"{names[s]}[{i}] must be None (its "
+                                             f"parameter has no {names[s]})")
+                        b.slot[s][k] = NULL
+                        continue
+                if _ok(a, _typenum(dt), want, writable[s]):
                     b.slot[s][k] = cnp.PyArray_DATA(<cnp.ndarray>a)
                 else:  # raises, naming the entry
-                    b.slot[s][k] = _array(a, _typenum(dt), f"{names[s]}[{i}]", size,
+                    b.slot[s][k] = _array(a, _typenum(dt), f"{names[s]}[{i}]", want,
                                           writable[s])
         b.size[k] = size
         b.where[k] = i

@@ -366,6 +366,56 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
     return ratios
 
 
+def adafactor(list params, list grads, list row_vars, list col_vars, list variances,
+              object steps, double lr, double beta2_decay, double eps1, double eps2,
+              double d, double weight_decay, bint maximize, object coef=None):
+    """A parameter of 2 dims or more is factored over its last two (m, n): row_vars[i]
+    and col_vars[i] have torch's shapes (..., m, 1) and (..., 1, n), variances[i] is
+    None; a 0-d or 1-d one has variances[i] of its shape, and None in the others.  eps1
+    is used as given (torch's None resolved by the caller)."""
+    cdef c.gk_adafactor_options o
+    cdef int err = 0, dt
+    cdef gk_index k
+    cdef Py_ssize_t i, n = len(params)
+    o.lr, o.beta2_decay, o.eps1, o.eps2, o.d = lr, beta2_decay, eps1, eps2, d
+    o.weight_decay, o.maximize = weight_decay, maximize
+    o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
+    # each slot's element counts, from the parameters' shapes (-1: no array there)
+    # (indices from the end spelled out: the module is compiled with wraparound off)
+    shapes = [p.shape if isinstance(p, cnp.ndarray) else () for p in params]
+    rows = [sh[len(sh) - 2] if len(sh) >= 2 else 0 for sh in shapes]
+    cols = [sh[len(sh) - 1] if len(sh) >= 2 else 0 for sh in shapes]
+    lead = [_count(sh[:len(sh) - 2]) if len(sh) >= 2 else -1 for sh in shapes]
+    sizes = (None, None, [-1 if x < 0 else x * y for x, y in zip(lead, rows)],
+             [-1 if x < 0 else x * y for x, y in zip(lead, cols)],
+             [-1 if x >= 0 else _count(sh) for x, sh in zip(lead, shapes)])
+    cdef _Arrays b = _gather([params, grads, row_vars, col_vars, variances],
+                             ("params", "grads", "row_var", "col_var", "variance"),
+                             (True, False, True, True, True), True, _GRAD, sizes)
+    cdef gk_index[::1] m_of = np.zeros(max(b.n, 1), np.intp)
+    cdef gk_index[::1] n_of = np.zeros(max(b.n, 1), np.intp)
+    for k in range(b.n):
+        m_of[k], n_of[k] = rows[b.where[k]], cols[b.where[k]]
+    _take_steps(b, steps, n)
+    with nogil:
+        for dt in range(2):
+            if err == 0 and b.count[dt]:
+                err = c.gk_adafactor_multi(dt, b.count[dt], b.at(0, dt),
+                                           <const void *const *>b.at(1, dt), b.at(2, dt),
+                                           b.at(3, dt), b.at(4, dt), b.size + b.first[dt],
+                                           &m_of[b.first[dt]], &n_of[b.first[dt]],
+                                           b.step + b.first[dt], &o)
+    _check(err)
+    _commit_steps(b, steps)
+
+
+cdef Py_ssize_t _count(tuple shape):
+    cdef Py_ssize_t out = 1
+    for x in shape:
+        out *= <Py_ssize_t>x
+    return out
+
+
 # ---- the fast paths of Optimizer.step ---------------------------------------------------
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject

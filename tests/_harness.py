@@ -381,7 +381,10 @@ for _cls, _opts in [
         ("Lion", dict(lr=0.01)),
         ("Lion", dict(lr=0.01, betas=(0.5, 0.7), weight_decay=0.1, maximize=True)),
         ("LAMB", dict(lr=0.01)),
-        ("LAMB", dict(lr=0.01, eps_root=1e-8, weight_decay=0.1, maximize=True))]:
+        ("LAMB", dict(lr=0.01, eps_root=1e-8, weight_decay=0.1, maximize=True)),
+        ("Adafactor", dict()),
+        ("Adafactor", dict(lr=0.1, eps=(1e-6, 1e-3), d=1.5, weight_decay=0.1,
+                           maximize=True))]:
     _optimizer_case(_cls, **_opts)
 
 
@@ -405,7 +408,8 @@ for _cls, _opts, _p in [
         ("AdamW", dict(lr=0.01, maximize=True), float("inf")),
         ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9), 1.0),
         ("Adagrad", dict(lr=0.1, lr_decay=0.01), 3.5),
-        ("LARS", dict(lr=0.1, weight_decay=0.01), 2.0)]:
+        ("LARS", dict(lr=0.1, weight_decay=0.01), 2.0),
+        ("Adafactor", dict(weight_decay=0.1), 2.0)]:
     _fused_clip_case(_cls, _p, **_opts)
 
 

@@ -334,7 +334,8 @@ _OPTIMIZERS = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(amsgrad=True),
                "AdamW": {}, "RMSprop": dict(centered=True, momentum=0.5),
                "Adagrad": {}, "LARS": dict(lr=0.1),
                "NAdam": dict(weight_decay=0.1), "RAdam": dict(decoupled_weight_decay=True),
-               "Adamax": {}, "Adadelta": {}, "Lion": dict(lr=0.1), "LAMB": dict(lr=0.1)}
+               "Adamax": {}, "Adadelta": {}, "Lion": dict(lr=0.1), "LAMB": dict(lr=0.1),
+               "Adafactor": dict(weight_decay=0.1)}
 
 
 def _params():
@@ -407,6 +408,8 @@ def _functional_calls():
                                                     z + 0.1, lr=0.1),
         "gradkit.optim.functional.lamb_": lambda: V(functional.lamb_, p.copy(), g.copy(),
                                                     z + 0.1, z + 0.2, 2, lr=0.1),
+        "gradkit.optim.functional.adafactor_": lambda: V(
+            functional.adafactor_, p.copy(), g.copy(), z[:, :1] + 0.1, z[:1] + 0.2, None, 2),
     }
 
 

@@ -1,5 +1,5 @@
-"""gradkit.torch.optim's NAdam, RAdam, Adamax, Adadelta (torch.optim subclasses) and Lion
-(a torch.optim.Optimizer with optax.lion's formulas): trajectories equal torch's, state
+"""gradkit.torch.optim's NAdam, RAdam, Adamax, Adadelta, Adafactor (torch.optim subclasses)
+and Lion (a torch.optim.Optimizer with optax.lion's formulas): trajectories equal torch's, state
 dicts in both directions, schedulers, torch's own step where the kernels do not apply."""
 import copy
 import inspect
@@ -22,8 +22,11 @@ CONFIGS = [
     ("Adamax", dict(lr=0.01, weight_decay=0.1, betas=(0.5, 0.9), maximize=True)),
     ("Adadelta", dict()),
     ("Adadelta", dict(lr=0.5, rho=0.5, weight_decay=0.1, maximize=True)),
+    ("Adafactor", dict()),
+    ("Adafactor", dict(lr=0.05, weight_decay=0.1, maximize=True)),
+    ("Adafactor", dict(eps=(1e-5, 1e-2), d=2.0, beta2_decay=-0.6)),
 ]
-NAMES = ["NAdam", "RAdam", "Adamax", "Adadelta"]
+NAMES = ["NAdam", "RAdam", "Adamax", "Adadelta", "Adafactor"]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -41,8 +44,10 @@ def test_trajectory_equals_torch(name, kw, dtype):
         assert set(sa) == set(sb)
         for k in sa:
             assert sa[k].dtype == sb[k].dtype and sa[k].shape == sb[k].shape
-        if "mu_product" in sa:  # float32 scalars updated as torch does: bitwise
-            assert torch.equal(sa["mu_product"], sb["mu_product"])
+            if k == "step" or k == "mu_product":  # NAdam's: updated in float32 as torch
+                assert torch.equal(sa[k], sb[k])
+            else:
+                torch.testing.assert_close(sb[k], sa[k], **TOL[dtype])
 
 
 @pytest.mark.parametrize("name,kw", CONFIGS)
@@ -112,3 +117,8 @@ def test_optax_ones_equal_gradkits_numpy_ones(name, kw):
         half(torch.ones(1, 2).half()).sum().backward()
         getattr(go, name)(half.parameters(), lr=0.1).step()
 
+
+
+
+def test_adafactor_equals_gradkits_numpy_one_bitwise():
+    steps_equal_numpy_twin("Adafactor", dict(weight_decay=0.1))

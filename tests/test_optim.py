@@ -327,9 +327,9 @@ def test_state_dict_layout_matches_torch(rng):
 @pytest.mark.parametrize("name,kw", [("Adam", dict(amsgrad=True)), ("SGD", dict(momentum=0.9)),
                                      ("RMSprop", dict(centered=True, momentum=0.5)),
                                      ("Adagrad", dict(lr_decay=0.1))])
-def test_loads_a_torch_state_dict(name, kw, rng):
+def test_loads_a_torch_state_dict(name, kw, rng, shapes=((3, 4), (5,)), rtol=1e-11):
     torch = pytest.importorskip("torch")
-    params = _make(rng, [(3, 4), (5,)], np.float64)
+    params = _make(rng, shapes, np.float64)
     seq = [_grads(rng, params) for _ in range(6)]
     theirs, to = _torch_run(torch, name, kw, params, seq[:3])
     mine = [t.copy() for t in theirs]
@@ -343,7 +343,7 @@ def test_loads_a_torch_state_dict(name, kw, rng):
         for t, g in zip(ts, gs):
             t.grad = torch.tensor(g)
         to2.step()
-    _close(mine, [t.numpy() for t in ts], rtol=1e-11)
+    _close(mine, [t.numpy() for t in ts], rtol=rtol)
 
 
 def test_load_state_dict_rejects_mismatch_and_changes_nothing(rng):

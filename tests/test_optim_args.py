@@ -14,14 +14,14 @@ from gradkit import optim, schedules
 from conftest import assert_bitwise_equal
 
 TORCH_NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
-               "Adadelta"]
+               "Adadelta", "Adafactor"]
 FLAGS = ("foreach", "capturable", "differentiable", "fused")
 # a run of each optimizer with every state slot in use
 KW = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(lr=1e-2, amsgrad=True),
       "AdamW": dict(lr=1e-2), "RMSprop": dict(centered=True, momentum=0.5),
       "Adagrad": dict(lr_decay=0.1), "LARS": dict(lr=0.5), "NAdam": dict(lr=1e-2),
       "RAdam": dict(lr=1e-2), "Adamax": dict(lr=1e-2), "Adadelta": dict(lr=0.5),
-      "Lion": dict(lr=1e-3), "LAMB": dict(lr=1e-2)}
+      "Lion": dict(lr=1e-3), "LAMB": dict(lr=1e-2), "Adafactor": dict(weight_decay=0.1)}
 
 
 def _params(rng, dtype=np.float64):
@@ -162,7 +162,9 @@ HYPER = {"SGD": dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
          "Adamax": dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
          "Adadelta": dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1),
          "Lion": dict(lr=1e-3, betas=(0.8, 0.95), weight_decay=0.1),
-         "LAMB": dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-5, weight_decay=0.1)}
+         "LAMB": dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-5, weight_decay=0.1),
+         "Adafactor": dict(lr=1e-2, beta2_decay=-0.7, eps=(1e-20, 1e-3), d=1.5,
+                           weight_decay=0.1)}
 
 
 @pytest.mark.parametrize("name", list(HYPER))

@@ -293,7 +293,8 @@ def test_grad_scale_equals_scaling_then_step_bitwise(name, kw, dtype):
 
 
 @pytest.mark.parametrize("name,kw", [("AdamW", {}), ("SGD", dict(lr=0.1, momentum=0.9)),
-                                     ("Lion", dict(lr=1e-3)), ("LAMB", dict(lr=1e-3))])
+                                     ("Lion", dict(lr=1e-3)), ("LAMB", dict(lr=1e-3)),
+                                     ("Adafactor", dict(weight_decay=0.1))])
 @pytest.mark.parametrize("norm_type", [2.0, math.inf])
 def test_grad_scale_with_clip_is_the_clip_of_the_scaled_gradients(name, kw, norm_type):
     """With max_norm the clip is of s * g: the returned norm is |s| times g's, and the

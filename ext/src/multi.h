@@ -6,8 +6,10 @@
  * so 64 arrays of 256K elements cost one fork/join, not 64.  A reduction pass (chunk)
  * runs first when asked: every array is cut into GK_CHUNK chunks, each chunk writes
  * `nacc` double partials, and each array's partials are combined in chunk order, so
- * the sums depend only on the sizes, never on the thread count.  The elementwise pass
- * can then read those per-array sums (LARS's norms).  Internal, not installed. */
+ * the sums depend only on the sizes, never on the thread count (or the caller cuts each
+ * array into tasks of its own, e.g. Adafactor's tiles of a matrix, combined the same
+ * way).  The elementwise pass can then read those per-array sums (LARS's norms).
+ * Internal, not installed. */
 #ifndef GK_MULTI_H
 #define GK_MULTI_H
 #include "reduce.h"
@@ -17,11 +19,18 @@ typedef int (*gk_span_fn)(void *ctx, gk_index a, gk_index begin, gk_index end);
 /* elements [begin, begin + len) of array a, a whole chunk: write nacc partials */
 typedef void (*gk_chunk_fn)(void *ctx, gk_index a, gk_index begin, gk_index len,
                             double *partial);
+/* task `index` (0 <= index < ntask[a]) of array a, a part of it the caller cuts (2-D
+ * tiles of a matrix, whose row and column sums a run of chunks cannot give): write
+ * nacc partials */
+typedef void (*gk_task_fn)(void *ctx, gk_index a, gk_index index, double *partial);
 
 typedef struct {
     int nacc;            /* partials per chunk; 0: no reduction pass */
     int max;             /* combine partials by a NaN-propagating max, not a sum */
     gk_chunk_fn chunk;
+    gk_task_fn task;     /* instead of chunk: the reduction runs ntask[a] tasks of array a,
+                            in the same fixed order (index by index, array by array) */
+    const gk_index *ntask;
     double *sums;        /* sums[a * nacc + k]: array a's combined partial k */
     gk_span_fn span;     /* the elementwise pass, or NULL */
     int reverse;         /* each thread walks its part from the end, GK_CHUNK at a time
@@ -104,6 +113,10 @@ static int gk_multi_body(const gk_multi_job *j)
         #pragma omp for schedule(static)
         for (gk_index c = 0; c < j->nchunk; ++c) {
             gk_index a = gk_multi_find(cstart, count, c);
+            if (p->task) {
+                p->task(p->ctx, a, c - cstart[a], j->partial + c * nacc);
+                continue;
+            }
             gk_index begin = (c - cstart[a]) * GK_CHUNK;
             gk_index len = j->size[a] - begin < GK_CHUNK ? j->size[a] - begin : GK_CHUNK;
             p->chunk(p->ctx, a, begin, len, j->partial + c * nacc);
@@ -153,7 +166,8 @@ static int gk_multi_run(gk_index count, const gk_index *size, gk_multi_pass *p)
     start[0] = cstart[0] = 0;
     for (gk_index a = 0; a < count; ++a) {
         start[a + 1] = start[a] + size[a];
-        cstart[a + 1] = cstart[a] + (size[a] + GK_CHUNK - 1) / GK_CHUNK;
+        cstart[a + 1] = cstart[a] + (p->task ? p->ntask[a]
+                                              : (size[a] + GK_CHUNK - 1) / GK_CHUNK);
     }
     gk_multi_job job = {count, start[count], cstart[count], size, start, cstart, NULL, p};
     if (p->nacc > 0 && job.nchunk > 0) {

@@ -197,6 +197,44 @@ static int gk_lamb_check(gk_index count, const void *const *param, const void *c
                               size, step);
 }
 
+/* Adafactor: each array's state lists by its kind (rows[a] > 0: a matrix, row_var and
+ * col_var; 0: a vector, variance), its matrix shape dividing its size. */
+static int gk_adafactor_check(gk_index count, const void *const *param,
+                              const void *const *grad, const void *const *row_var,
+                              const void *const *col_var, const void *const *variance,
+                              const gk_index *size, const gk_index *rows,
+                              const gk_index *cols, const int64_t *step,
+                              const gk_adafactor_options *opt)
+{
+    GK_CHECK_PTR(opt);
+    GK_RETURN_IF(gk_check_lists(count, param, grad, size, NULL, NULL, 0));
+    GK_CHECK_PTR_IF(count > 0, rows);
+    GK_CHECK_PTR_IF(count > 0, cols);
+    for (gk_index a = 0; a < count; ++a) {
+        GK_CHECK(rows[a] >= 0, GK_ESIZE, rows);
+        GK_CHECK(cols[a] >= 0, GK_ESIZE, cols);
+        if (size[a] == 0) continue;
+        const void *const *states[2] = {variance, NULL};
+        int arg[2] = {GK_ARG_variance, 0}, n = 1;
+        if (rows[a] > 0) {
+            GK_CHECK(cols[a] > 0 && size[a] % cols[a] == 0 &&
+                     (size[a] / cols[a]) % rows[a] == 0, GK_ESIZE, rows);
+            states[0] = row_var;
+            states[1] = col_var;
+            arg[0] = GK_ARG_row_var;
+            arg[1] = GK_ARG_col_var;
+            n = 2;
+        }
+        for (int s = 0; s < n; ++s) {
+            if (!states[s] || !states[s][a]) return GK_ERROR(GK_ENULL, arg[s]);
+            if (states[s][a] == param[a] || states[s][a] == grad[a])
+                return GK_ERROR(GK_EALIAS, arg[s]);
+        }
+        if (n == 2) GK_CHECK(row_var[a] != col_var[a], GK_EALIAS, col_var);
+    }
+    return gk_check_steps(count, step);
+}
+
 #define GK_VP(x) ((const void *const *)(x))
 
 #define GK_DEFINE_OPTIM(T, SFX) \
@@ -260,7 +298,7 @@ int gk_adam_##SFX(T *param, const T *grad, T *exp_avg, T *exp_avg_sq, gk_index n
 GK_DEFINE_OPTIM(float, f32)
 GK_DEFINE_OPTIM(double, f64)
 
-/* NAdam, RAdam, Adamax, Adadelta, Lion, LAMB */
+/* NAdam, RAdam, Adamax, Adadelta, Lion, LAMB, Adafactor */
 #define GK_DEFINE_OPTIM_MORE(T, SFX) \
 int gk_nadam_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
                          T *const *m, T *const *v, float *mu_product, const gk_index *size, \
@@ -311,6 +349,19 @@ int gk_lamb_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
     GK_RETURN_IF(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
                                step, o)); \
     return count ? optim_table()->lamb_##SFX(count, param, grad, m, v, size, step, o, ratio) \
+                 : GK_OK; \
+} \
+int gk_adafactor_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                             T *const *row_var, T *const *col_var, T *const *variance, \
+                             const gk_index *size, const gk_index *rows, \
+                             const gk_index *cols, const int64_t *step, \
+                             const gk_adafactor_options *o) \
+{ \
+    GK_RETURN_IF(gk_adafactor_check(count, GK_VP(param), GK_VP(grad), GK_VP(row_var), \
+                                    GK_VP(col_var), GK_VP(variance), size, rows, cols, \
+                                    step, o)); \
+    return count ? optim_table()->adafactor_##SFX(count, param, grad, row_var, col_var, \
+                                                  variance, size, rows, cols, step, o) \
                  : GK_OK; \
 }
 

@@ -248,16 +248,21 @@ def inplace_array(a: Any, name: str, dtype: Any, shape: Any) -> NDArray[Any]:
 
 
 def state_like(a: Any, name: str, param: NDArray[Any],
-               param_name: str = "its parameter") -> NDArray[Any]:
+               param_name: str = "its parameter", *,
+               shape: Optional[tuple[int, ...]] = None) -> NDArray[Any]:
     """A state array updated in place along with `param` (optimizer moments): of its
-    parameter's dtype and shape, not overlapping it."""
+    parameter's dtype and shape (or of `shape`, a state shaped otherwise, as
+    Adafactor's factored moments), not overlapping it."""
     a = inplace_float(a, name)
     if a.dtype != param.dtype:
         raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but {param_name} has "
                         f"dtype {dtype_name(param.dtype)}")
-    if a.shape != param.shape:
+    if shape is None and a.shape != param.shape:
         raise ValueError(f"{name} has shape {a.shape} but {param_name} has shape "
                          f"{param.shape}")
+    if shape is not None and a.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {a.shape} but {param_name} of shape "
+                         f"{param.shape} needs {tuple(shape)}")
     return a
 
 
@@ -529,7 +534,7 @@ def torch_flags(group, keys, who):
 def pair(v, name="betas"):
     """A pair (a, b) as given (its values are checked by the caller)."""
     if not isinstance(v, (tuple, list)) or len(v) != 2:
-        raise TypeError(f"{name} must be a pair (beta1, beta2), got {v!r}")
+        raise TypeError(f"{name} must be a pair ({name}[0], {name}[1]), got {v!r}")
     return v[0], v[1]
 
 
@@ -682,6 +687,42 @@ def lamb_options(lr, beta1, beta2, eps, eps_root, weight_decay, maximize,
     return LAMBOptions(nonneg(lr, "lr"), unit(beta1, names[0]), unit(beta2, names[1]),
                        nonneg(eps, "eps"), nonneg(eps_root, "eps_root"),
                        nonneg(weight_decay, "weight_decay"), flag(maximize, "maximize"))
+
+
+# Adafactor (torch), eps as torch's pair (eps1 or None, eps2)
+AdafactorOptions = NamedTuple("AdafactorOptions", [("lr", float), ("beta2_decay", float),
+                                                   ("eps1", Optional[float]),
+                                                   ("eps2", float), ("d", float),
+                                                   ("weight_decay", float),
+                                                   ("maximize", bool)])
+
+
+def adafactor_options(lr, beta2_decay, eps1, eps2, d, weight_decay, maximize,
+                      names=("eps1", "eps2"), *, strict=True):
+    """torch.optim.Adafactor's checks: lr, eps2, weight_decay >= 0, beta2_decay <= 0,
+    eps1 None or >= 0, d >= 1 (may be infinite: no clipping)."""
+    nonneg, _ = _checkers(strict)
+    if strict:
+        beta2_decay = interval(beta2_decay, "beta2_decay", -_INF, 0.0, lo_open=True)
+        d = interval(d, "d", 1.0, _INF)
+    else:
+        beta2_decay, d = _loose(beta2_decay, "beta2_decay"), _loose(d, "d")
+    return AdafactorOptions(nonneg(lr, "lr"), beta2_decay,
+                            None if eps1 is None else nonneg(eps1, names[0]),
+                            nonneg(eps2, names[1]), d,
+                            nonneg(weight_decay, "weight_decay"), flag(maximize, "maximize"))
+
+
+def adafactor_eps1(eps1, params, grads):
+    """torch's eps1=None: finfo(dtype).eps of the first parameter that has a gradient
+    (torch resolves it once per group and step, at that parameter, and keeps it for
+    the others, whatever their dtype); None when no parameter has one."""
+    if eps1 is not None:
+        return eps1
+    for p, g in zip(params, grads):
+        if g is not None:
+            return float(np.finfo(p.dtype).eps)
+    return None
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============
 

@@ -121,6 +121,15 @@ typedef struct {
     double coef;
 } gk_lamb_options;
 
+/* Adafactor (torch.optim.Adafactor).  eps1 is used as given (the caller resolves
+ * torch's None to finfo(dtype).eps). */
+typedef struct {
+    double lr, beta2_decay, eps1, eps2, d, weight_decay;
+    int maximize;
+    int scale;
+    double coef;
+} gk_adafactor_options;
+
 /* SGD.  momentum_buffer may be NULL when momentum == 0; fresh[i] != 0 marks a buffer
  * that holds nothing yet (torch's None): it is set to the gradient, undampened. */
 int gk_sgd_multi_f32(gk_index count, float *const *param, const float *const *grad,
@@ -223,6 +232,25 @@ int gk_lamb_multi_f64(gk_index count, double *const *param, const double *const 
                       double *const *exp_avg, double *const *exp_avg_sq,
                       const gk_index *size, const int64_t *step, const gk_lamb_options *opt,
                       double *trust_ratio);
+
+/* Adafactor.  Array i is factored when rows[i] > 0: its size[i] elements are
+ * (size[i] / (rows[i] * cols[i])) matrices of rows[i] x cols[i] (a parameter's last two
+ * dimensions); row_var[i] then holds one value per row of each matrix (torch's shape
+ * (..., rows, 1)), col_var[i] one per column ((..., 1, cols)), and variance[i] is unused
+ * (may be NULL).  rows[i] == 0: a vector (0-d or 1-d parameter), variance[i] has size[i]
+ * elements and row_var[i], col_var[i] are unused.  Row, column and RMS sums are double
+ * sums over fixed tiles and chunks, the same for any thread count.  An array with no
+ * elements is left as it is, its states too (torch divides by its size). */
+int gk_adafactor_multi_f32(gk_index count, float *const *param, const float *const *grad,
+                           float *const *row_var, float *const *col_var,
+                           float *const *variance, const gk_index *size,
+                           const gk_index *rows, const gk_index *cols, const int64_t *step,
+                           const gk_adafactor_options *opt);
+int gk_adafactor_multi_f64(gk_index count, double *const *param, const double *const *grad,
+                           double *const *row_var, double *const *col_var,
+                           double *const *variance, const gk_index *size,
+                           const gk_index *rows, const gk_index *cols, const int64_t *step,
+                           const gk_adafactor_options *opt);
 
 #ifdef __cplusplus
 }

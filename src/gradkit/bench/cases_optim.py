@@ -16,11 +16,19 @@ NAdam, RAdam, Adamax and Adadelta (torch's default, the for-loop over tensors: t
 no fused CPU kernel; NAdam, RAdam, Adamax and Adadelta move two states, Lion one).
 LAMB, like LARS, makes two passes: the moments and the two norms (p, g, m, v read; m, v
 written), then the update (p, m, v read; p written).  LARS, Lion and LAMB have no torch
-optimizer.
+optimizer.  Adafactor steps matrices (16384 x 1024 and 64 of 512 x 512: its factored
+path, the one that matters), whose states (a value per row and per column) are too
+small to count: its minimum is one read-modify-write of p and one read of g (12 bytes),
+but the clipping by the RMS of the update needs all of it before p is written, so its
+limit is its three passes, each a probe: p and g read (row/column sums, RMS(p)), g read
+(RMS of the update), then p read and written with g read.  Its peer is torch's
+``foreach=True`` (its default is a for-loop over the tensors), timed warm too.
 
 The arrays of a case are made on its first call (the runner's warm-up), so listing the
 cases costs no memory; each step moves the parameters a little, the data stay finite.
 """
+import math
+
 import numpy as np
 
 import gradkit
@@ -28,22 +36,35 @@ from .. import optim, reference
 from .core import GOAL_LIMIT, Case, Lazy, passes, probe_each, scaled, try_import_torch
 
 BYTES = {"Adam": 28, "AdamW": 28, "RMSprop": 20, "Adagrad": 20, "SGD": 20, "LARS": 28,
-         "NAdam": 28, "RAdam": 28, "Adamax": 28, "Adadelta": 28, "Lion": 20, "LAMB": 28}
+         "NAdam": 28, "RAdam": 28, "Adamax": 28, "Adadelta": 28, "Lion": 20, "LAMB": 28,
+         "Adafactor": 12}
 STATES = {"Adam": 2, "AdamW": 2, "RMSprop": 1, "Adagrad": 1, "SGD": 1, "LARS": 1,
-          "NAdam": 2, "RAdam": 2, "Adamax": 2, "Adadelta": 2, "Lion": 1, "LAMB": 2}
+          "NAdam": 2, "RAdam": 2, "Adamax": 2, "Adadelta": 2, "Lion": 1, "LAMB": 2,
+          "Adafactor": 0}
 OPTIONS = {"Adam": {}, "AdamW": {}, "RMSprop": {}, "Adagrad": {},
            "SGD": {"lr": 0.01, "momentum": 0.9}, "LARS": {"lr": 0.1, "weight_decay": 1e-4},
            "NAdam": {}, "RAdam": {}, "Adamax": {}, "Adadelta": {}, "Lion": {"lr": 1e-4},
-           "LAMB": {"lr": 1e-3, "weight_decay": 1e-2}}
+           "LAMB": {"lr": 1e-3, "weight_decay": 1e-2}, "Adafactor": {}}
 PEER = {"Adam": {"fused": True}, "AdamW": {"fused": True}, "Adagrad": {"fused": True},
-        "SGD": {}, "RMSprop": {}, "NAdam": {}, "RAdam": {}, "Adamax": {}, "Adadelta": {}}
+        "SGD": {}, "RMSprop": {}, "NAdam": {}, "RAdam": {}, "Adamax": {}, "Adadelta": {},
+        "Adafactor": {"foreach": True}}
 PEER_IN_PLACE = {"Adam", "AdamW", "Adagrad", "SGD"}
 
 
-def _arrays(n_arrays, size, seed):
+def _shape(name, size):
+    """Adafactor's arrays are matrices (1024 columns from 4M elements, else 512): its
+    factored path; the others' are vectors."""
+    if name != "Adafactor":
+        return size
+    cols = math.gcd(size, 1024 if size >= 2 ** 22 else 512)
+    return (size // cols, cols)
+
+
+def _arrays(n_arrays, size, seed, name=None):
     rng = np.random.default_rng(seed)
-    return ([rng.standard_normal(size, dtype=np.float32) for _ in range(n_arrays)],
-            [rng.standard_normal(size, dtype=np.float32) * 0.01 for _ in range(n_arrays)])
+    shape = _shape(name, size)
+    return ([rng.standard_normal(shape, dtype=np.float32) for _ in range(n_arrays)],
+            [rng.standard_normal(shape, dtype=np.float32) * 0.01 for _ in range(n_arrays)])
 
 
 def _limit(name, params, grads):
@@ -57,6 +78,8 @@ def _limit(name, params, grads):
     if name == "LAMB":  # moments and norms first, then the parameters from the moments
         return passes(probe_each([params, grads] + states, states),
                       probe_each([params] + states, [params]))
+    if name == "Adafactor":  # sums of g^2 and p^2; RMS of the update; the update
+        return passes(probe_each([params, grads], []), probe_each([grads], []), update)
     return update
 
 
@@ -64,19 +87,19 @@ def step_case(torch, name, n_arrays, size, quick=False, goal_time=None):
     kw = OPTIONS[name]
 
     def build():
-        params, grads = _arrays(n_arrays, size, 0)
+        params, grads = _arrays(n_arrays, size, 0, name)
         mine = getattr(optim, name)(params, **kw)
         twin = []           # the NumPy twin and its parameters: made only if it is timed
 
         def np_step():
             if not twin:
-                twin.append(getattr(reference.optim, name)(_arrays(n_arrays, size, 0)[0],
-                                                           **kw))
+                twin.append(getattr(reference.optim, name)(
+                    _arrays(n_arrays, size, 0, name)[0], **kw))
             return twin[0].step(grads)
         fns = {"gk": lambda: mine.step(grads), "np": np_step,
                "limit": _limit(name, params, grads)}
         if torch is not None and name in PEER:
-            t_params, t_grads = _arrays(n_arrays, size, 0)
+            t_params, t_grads = _arrays(n_arrays, size, 0, name)
             tparams = [torch.nn.Parameter(torch.from_numpy(p)) for p in t_params]
             for t, g in zip(tparams, t_grads):
                 t.grad = torch.from_numpy(g)
@@ -90,7 +113,9 @@ def step_case(torch, name, n_arrays, size, quick=False, goal_time=None):
 
     lazy = Lazy(build)
     n = n_arrays * size
-    shape = f"{size} f32" if n_arrays == 1 else f"{n_arrays}x{size} f32"
+    dims = _shape(name, size)
+    dims = dims if isinstance(dims, int) else "x".join(map(str, dims))
+    shape = f"{dims} f32" if n_arrays == 1 else f"{n_arrays}x{dims} f32"
     has_peer = torch is not None and name in PEER
     peer_name = ("torch " + (", ".join(f"{k}={v}" for k, v in PEER[name].items())
                              or "default")) if name in PEER else "no peer"

@@ -9,9 +9,9 @@ region for all its arrays.  :mod:`gradkit.optim.functional` holds the same kerne
 in-place functions on arrays.
 """
 from . import functional
-from .algorithms import (LAMB, LARS, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam,
-                         RAdam, RMSprop)
+from .algorithms import (LAMB, LARS, SGD, Adadelta, Adafactor, Adagrad, Adam, Adamax, AdamW,
+                         Lion, NAdam, RAdam, RMSprop)
 from .optimizer import Optimizer
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "NAdam",
-           "RAdam", "Adamax", "Adadelta", "Lion", "LAMB", "functional"]
+           "RAdam", "Adamax", "Adadelta", "Adafactor", "Lion", "LAMB", "functional"]

@@ -1,5 +1,5 @@
 r"""The optimizers: torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax,
-Adadelta, and optax's LARS, Lion and LAMB.
+Adadelta, Adafactor, and optax's LARS, Lion and LAMB.
 
 Same constructor arguments, defaults, update formulas (in torch's order of operations),
 per-parameter step counts and state names as torch; the gradients are passed to
@@ -26,13 +26,14 @@ import numpy as np
 
 from .._ext import optim as _k
 from .. import _validation as _c
+from . import functional as _f
 from .optimizer import Optimizer
 
 if TYPE_CHECKING:
     from .._typing import ParamsArg
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "NAdam", "RAdam", "Adamax",
-           "Adadelta", "Lion", "LAMB"]
+           "Adadelta", "Lion", "LAMB", "Adafactor"]
 
 
 class SGD(Optimizer):
@@ -708,3 +709,71 @@ class LAMB(Optimizer):
     def _update(self, params, grads, state, opts, fresh, coef):
         _k.lamb(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"], *opts,
                 coef)
+
+
+class Adafactor(Optimizer):
+    r"""Adafactor (Shazeer & Stern 2018) as ``torch.optim.Adafactor``: second moments
+    factored into row and column means over the last two dimensions, a relative step
+    size and update clipping.  In short (the full formula, with the factored moments,
+    is :func:`gradkit.optim.functional.adafactor_`'s):
+
+    .. math::
+        \theta \leftarrow \theta(1 - \gamma\lambda)
+        - \frac{\max(\epsilon_2, \mathrm{RMS}(\theta))\,\min(\gamma, t^{-1/2})}
+               {\max(1, \mathrm{RMS}(U)/d)}\, U,\qquad
+        U = \frac{g}{\sqrt{\max(\hat V, \epsilon_1^2)}}
+
+    with :math:`\hat V` the factored (2 dims or more) or full (0-d, 1-d) running mean
+    of :math:`g^2`, weighted :math:`t^{\tau}` (:math:`\tau` = ``beta2_decay``), the RMS
+    of the parameter taken before the decay, t the parameter's own step count.  The
+    norms torch takes (RMS of the parameter and of U, the row and column norms of g)
+    are float64 sums over fixed tiles, rounded to the dtype as torch rounds them; the
+    step's Python-float arithmetic is torch's.
+
+    Parameters
+    ----------
+    params : list of ndarray, or list of dicts
+    lr : float
+        :math:`\gamma`, the cap of the relative step size and the decay's factor;
+        default 1e-2.
+    beta2_decay : float
+        :math:`\tau \le 0`, default -0.8.
+    eps : (float or None, float)
+        :math:`(\epsilon_1, \epsilon_2)`, default ``(None, 1e-3)``; ``None`` is
+        ``finfo(dtype).eps`` of the group's first parameter that has a gradient at that
+        step, used for every parameter of the group (torch's rule).
+    d : float
+        Clipping threshold, >= 1 (default 1.0; ``inf`` never clips).
+    weight_decay : float
+        Decoupled, :math:`\theta(1-\gamma\lambda)`.
+    foreach : torch's switch (see the module docstring)
+    maximize : bool
+
+    State per parameter (torch's keys and shapes): ``step``; for a parameter of shape
+    ``(..., m, n)`` ``row_var`` ``(..., m, 1)`` and ``col_var`` ``(..., 1, n)``; for a
+    0-d or 1-d one ``variance`` of its shape.  A parameter with no elements is left as
+    it is (torch raises ZeroDivisionError on its RMS); its step is counted.
+    """
+    _slots = ("row_var", "col_var", "variance")
+    _shapes = _f.ADAFACTOR_SHAPES
+
+    def __init__(self, params: ParamsArg, lr: float = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[Optional[float], float] = (None, 1e-3), d: float = 1.0,
+                 weight_decay: float = 0.0, *, foreach: Optional[bool] = None,
+                 maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize))
+
+    def _options(self, g, strict=True):
+        e1, e2 = _c.pair(g["eps"], "eps")
+        return _c.adafactor_options(g["lr"], g["beta2_decay"], e1, e2, g["d"],
+                                    g["weight_decay"], g["maximize"],
+                                    names=("eps[0]", "eps[1]"), strict=strict)
+
+    def _needed(self, opts):
+        return self._slots
+
+    def _update(self, params, grads, state, opts, fresh, coef):
+        _f._adafactor(params, grads, state["row_var"], state["col_var"], state["variance"],
+                      state["step"], opts, coef)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._typing import Arrays, FloatArray, Steps
 
 __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_", "nadam_", "radam_", "adamax_",
-           "adadelta_", "lion_", "lamb_"]
+           "adadelta_", "lion_", "lamb_", "adafactor_"]
 
 
 def _params(param):
@@ -54,18 +54,26 @@ def _grads(grad, many, params):
                          single=not many)
 
 
-def _states(value, name, many, params, grads):
-    """State arrays for the parameters that have a gradient (None elsewhere)."""
+def _states(value, name, many, params, grads, shape=None):
+    """State arrays for the parameters that have a gradient (None elsewhere).  `shape`
+    (or None: the parameter's) maps a parameter's shape to its state's, or to None
+    when the parameter has no such state (its entry must then be None)."""
     values = _per_param(value, name, many, params)
     out = []
     for i, (a, p, g) in enumerate(zip(values, params, grads)):
         label = f"{name}[{i}]" if many else name
+        want = p.shape if shape is None else shape(p.shape)
         if g is None:
+            out.append(None)
+        elif want is None:
+            if a is not None:
+                raise ValueError(f"{label} must be None: a parameter of shape {p.shape} "
+                                 f"has no {name}")
             out.append(None)
         elif a is None:
             raise ValueError(f"{label} is required")
         else:
-            out.append(_c.state_like(a, label, p))
+            out.append(_c.state_like(a, label, p, shape=want))
     return out
 
 
@@ -467,3 +475,85 @@ def lamb_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step
                                                       "exp_avg_sq", step)
     ratios = _k.lamb(params, grads, ms, vs, steps, *opts)
     return ratios if many else ratios[0]
+
+
+# Adafactor's state shapes (torch's): a parameter of 2 dims or more keeps row and column
+# means of g^2 over its last two, (..., m, 1) and (..., 1, n); a 0-d or 1-d one the full
+# `variance`.  None: the parameter has no such state.
+def _row_var_shape(shape):
+    return tuple(shape[:-1]) + (1,) if len(shape) >= 2 else None
+
+
+def _col_var_shape(shape):
+    return tuple(shape[:-2]) + (1, shape[-1]) if len(shape) >= 2 else None
+
+
+def _variance_shape(shape):
+    return tuple(shape) if len(shape) < 2 else None
+
+
+ADAFACTOR_SHAPES = {"row_var": _row_var_shape, "col_var": _col_var_shape,
+                    "variance": _variance_shape}
+
+
+def adafactor_(param: Arrays, grad: Arrays, row_var: Optional[Arrays],
+               col_var: Optional[Arrays], variance: Optional[Arrays], step: Steps, *,
+               lr: float = 1e-2, beta2_decay: float = -0.8, eps1: Optional[float] = None,
+               eps2: float = 1e-3, d: float = 1.0, weight_decay: float = 0.0,
+               maximize: bool = False) -> None:
+    r"""One Adafactor step in place (``torch.optim.Adafactor``; ``eps=(eps1, eps2)``).
+
+    .. math::
+        \hat\beta_t &= 1 - t^{\tau},\qquad \rho_t = \min(\gamma, 1/\sqrt t),\qquad
+        \alpha_t = \max(\epsilon_2, \mathrm{RMS}(\theta))\,\rho_t,\qquad
+        \theta \leftarrow \theta(1 - \gamma\lambda) \\
+        R &\leftarrow \mathrm{lerp}(R, \mathrm{mean}_j\, g^2, 1-\hat\beta_t),\quad
+        C \leftarrow \mathrm{lerp}(C, \mathrm{mean}_i\, g^2, 1-\hat\beta_t),\quad
+        V = \frac{R\,C}{\max(\mathrm{mean}_i R, \epsilon_1)}
+        \quad\text{(2 dims or more, over the last two)} \\
+        V &\leftarrow \mathrm{lerp}(V, g^2, 1-\hat\beta_t) \quad\text{(0-d, 1-d)},\qquad
+        U = \frac{g}{\sqrt{\max(V, \epsilon_1^2)}},\qquad
+        \theta \leftarrow \theta - \frac{\alpha_t}{\max(1, \mathrm{RMS}(U)/d)}\,U
+
+    with :math:`g \to -g` when maximizing, :math:`\tau` = ``beta2_decay`` and t the
+    step number after its increment.
+
+    Parameters
+    ----------
+    param, grad : ndarray or lists of ndarray
+    row_var, col_var : ndarray, list or None
+        A parameter of 2 dims or more: its row and column factors (torch's
+        ``state['row_var']``, shape ``(..., m, 1)``, and ``state['col_var']``,
+        ``(..., 1, n)``; zeros at first).  None (or a None entry) for the others.
+    variance : ndarray, list or None
+        A 0-d or 1-d parameter: its second moment, of its shape (zeros at first).  None
+        (or a None entry) for the others.
+    step : int or list of int
+        Step number after its increment, 1 on the first step.
+    lr, beta2_decay, eps1, eps2, d, weight_decay, maximize
+        As ``torch.optim.Adafactor``.  ``eps1=None`` is ``finfo(dtype).eps`` of the
+        first parameter with a gradient, used for all of them (as torch resolves it).
+
+    Notes
+    -----
+    A parameter with no elements is left as it is (torch raises ZeroDivisionError on
+    its RMS), its state too.
+    """
+    opts = _c.adafactor_options(lr, beta2_decay, eps1, eps2, d, weight_decay, maximize)
+    many, params = _params(param)
+    grads = _grads(grad, many, params)
+    rows = _states(row_var, "row_var", many, params, grads, _row_var_shape)
+    cols = _states(col_var, "col_var", many, params, grads, _col_var_shape)
+    vs = _states(variance, "variance", many, params, grads, _variance_shape)
+    steps = _steps(step, many, params)
+    _no_overlap(many, params, row_var=rows, col_var=cols, variance=vs)
+    _adafactor(params, grads, rows, cols, vs, steps, opts)
+
+
+def _adafactor(params, grads, rows, cols, variances, steps, opts, coef=None):
+    """The kernel call of adafactor_ and of the class: eps1 resolved as torch does."""
+    eps1 = _c.adafactor_eps1(opts.eps1, params, grads)
+    if eps1 is None:  # no gradient at all: nothing to do
+        return
+    _k.adafactor(params, grads, rows, cols, variances, steps, opts.lr, opts.beta2_decay,
+                 eps1, *opts[3:], coef)

@@ -100,9 +100,13 @@ class Optimizer:
     ``_eager`` (state created with the group, as torch's Adagrad does),
     ``_counts_steps`` and ``_scalars``: per-parameter numbers kept next to the step
     count, ``(name, dtype, initial value)`` each (NAdam's ``mu_product``), one array per
-    group that the kernel advances; state dicts hold each as a 0-d array.
+    group that the kernel advances; state dicts hold each as a 0-d array.  A slot's
+    array has its parameter's shape unless ``_shapes[slot]`` maps the parameter's shape
+    to another, or to None when the parameter has no such slot (Adafactor's factored
+    moments): creation, re-sync and load_state_dict all check against it.
     """
     _slots: tuple[str, ...] = ()
+    _shapes: Mapping[str, Callable[[tuple[int, ...]], Optional[tuple[int, ...]]]] = {}
     _scalars: tuple[tuple[str, Any, float], ...] = ()
     _eager = False
     _counts_steps = True
@@ -213,7 +217,8 @@ class Optimizer:
                 e, j = old[id(p)]
                 for s in self._slots:
                     a = e.state[s][j]
-                    if a is not None and (a.dtype != p.dtype or a.shape != p.shape):
+                    if a is not None and (a.dtype != p.dtype or
+                                          a.shape != self._slot_shape(s, p.shape)):
                         raise ValueError(
                             f"a parameter of param_groups changed dtype or shape in place "
                             f"(now {p.dtype}, {p.shape}) after its state {s!r} was created "
@@ -356,7 +361,7 @@ class Optimizer:
         for si, s in enumerate(needed):
             arrays = state[s]
             for i, p in enumerate(params):
-                if arrays[i] is None:
+                if arrays[i] is None and self._slot_shape(s, p.shape) is not None:
                     if want[i]:
                         arrays[i] = self._new_state(s, p, group)
                         if si == 0:
@@ -368,7 +373,12 @@ class Optimizer:
         return created
 
     def _new_state(self, slot, param, group):
-        return np.zeros_like(param)
+        return np.zeros(self._slot_shape(slot, param.shape), param.dtype)
+
+    def _slot_shape(self, slot, shape):
+        """The shape of `slot`'s array for a parameter of `shape` (None: it has none)."""
+        f = self._shapes.get(slot)
+        return tuple(shape) if f is None else f(tuple(shape))
 
     # ---- state dict -----------------------------------------------------------------
 
@@ -450,7 +460,8 @@ class Optimizer:
                 if key == "step":
                     new_states[gi]["step"][i] = _saved_step(val, f"{label}['step']")
                 elif key in self._slots:
-                    new_states[gi][key][i] = _saved_array(val, f"{label}[{key!r}]", p)
+                    new_states[gi][key][i] = _saved_array(val, f"{label}[{key!r}]", p,
+                                                          self._slot_shape(key, p.shape))
                 elif key in new_states[gi] and key != "step":  # one of self._scalars
                     new_states[gi][key][i] = _saved_number(val, f"{label}[{key!r}]")
                 else:
@@ -505,8 +516,9 @@ def _saved_number(val, label):
     return float(a.reshape(()))
 
 
-def _saved_array(val, label, param):
-    """A saved state array: numeric, of its parameter's shape; copied and cast to the
+def _saved_array(val, label, param, shape):
+    """A saved state array: numeric, of `shape` (its parameter's, or what the slot
+    declares for it; None: the parameter has no such state); copied and cast to the
     parameter's dtype (native order, C-contiguous)."""
     try:
         a = np.asarray(val)
@@ -514,7 +526,9 @@ def _saved_array(val, label, param):
         raise TypeError(f"{label} must be an array, got {type(val).__name__} ({e})") from None
     if a.dtype.kind not in "fiu":
         raise TypeError(f"{label} must be a float array, got dtype {a.dtype}")
-    if a.shape != param.shape:
-        raise ValueError(f"{label} has shape {a.shape} but its parameter has shape "
-                         f"{param.shape}")
+    if shape is None:
+        raise ValueError(f"{label}: a parameter of shape {param.shape} has no such state")
+    if a.shape != shape:
+        raise ValueError(f"{label} has shape {a.shape} but its parameter of shape "
+                         f"{param.shape} needs {shape}")
     return np.array(a, dtype=param.dtype, order="C", copy=True)

@@ -1,5 +1,6 @@
 """NumPy twins of gradkit.optim: the update formulas of torch.optim's single-tensor
-implementations (LARS, Lion, LAMB: optax.lars, optax.lion, optax.lamb), one parameter at a time, in the arrays' own dtype
+implementations (LARS, Lion, LAMB: optax.lars, optax.lion, optax.lamb), one parameter at a
+time, in the arrays' own dtype
 and in torch's order of operations:
 
     add(x, y, alpha)         x + alpha*y
@@ -22,7 +23,8 @@ from . import clip as _clip
 
 __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_", "SGD", "Adam", "AdamW",
            "RMSprop", "Adagrad", "LARS", "nadam_", "radam_", "adamax_", "adadelta_", "lion_",
-           "lamb_", "NAdam", "RAdam", "Adamax", "Adadelta", "Lion", "LAMB"]
+           "lamb_", "NAdam", "RAdam", "Adamax", "Adadelta", "Lion", "LAMB", "adafactor_",
+           "Adafactor"]
 
 
 def _lerp(x, y, w):
@@ -578,3 +580,86 @@ class LAMB(_Stepped):
     def _kwargs(self, g):
         return dict(lr=g["lr"], eps=g["eps"], eps_root=g["eps_root"],
                     weight_decay=g["weight_decay"], maximize=g["maximize"], **_betas(g))
+
+
+def _norm(x):
+    """torch's ``x.norm(2).item()``: the 2-norm rounded to x's dtype (summed in float64)."""
+    return float(x.dtype.type(np.sqrt(np.sum(x.astype(np.float64) ** 2))))
+
+
+def _mean_sq(g, axis):
+    """torch's ``norm(g, dim=axis, keepdim=True).square_().div_(size)``, in g's dtype."""
+    norm = np.sqrt(np.sum(g.astype(np.float64) ** 2, axis=axis, keepdims=True))
+    norm = norm.astype(g.dtype)
+    return (norm * norm) / g.dtype.type(g.shape[axis])
+
+
+def adafactor_(param, grad, row_var, col_var, variance, step, *, lr=1e-2, beta2_decay=-0.8,
+               eps1=None, eps2=1e-3, d=1.0, weight_decay=0.0, maximize=False):
+    """Adafactor step in place (torch.optim.Adafactor's single-tensor loop): factored
+    row/column means over the last two dims for 2-d and up, the full variance for 0-d and
+    1-d; eps1=None becomes finfo(dtype).eps of the first parameter with a gradient.  A
+    parameter with no elements is left as it is."""
+    many = isinstance(param, (list, tuple))
+    params, grads = (list(param), list(grad)) if many else ([param], [grad])
+    n = len(params)
+    rows, cols, vs = [(list(a) if isinstance(a, (list, tuple)) else
+                       ([a] if not many else [None] * n)) for a in (row_var, col_var, variance)]
+    steps = _each(step, n)
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if g is None:
+            continue
+        if eps1 is None:  # torch resolves it at the first parameter and keeps it
+            eps1 = float(np.finfo(p.dtype).eps)
+        if p.size == 0:
+            continue
+        dt = p.dtype.type
+        g = -g if maximize else g
+        t = float(steps[i])
+        w = t ** beta2_decay
+        rho = min(lr, 1 / t ** 0.5)
+        alpha = max(eps2, _norm(p) / p.size ** 0.5) * rho
+        if weight_decay != 0:
+            p *= dt(1 - lr * weight_decay)
+        if p.ndim >= 2:
+            r, c = rows[i], cols[i]
+            r[...] = _lerp(r, _mean_sq(g, -1), w)
+            c[...] = _lerp(c, _mean_sq(g, -2), w)
+            mean = (np.sum(r.astype(np.float64), axis=-2, keepdims=True) / r.shape[-2])
+            mean = mean.astype(p.dtype)
+            mean = np.where(mean < dt(eps1), dt(eps1), mean)
+            v = (r * c) / mean
+        else:
+            vs[i][...] = _lerp(vs[i], g * g, w)
+            v = vs[i].copy()
+        v = np.where(v < dt(eps1 * eps1), dt(eps1 * eps1), v)
+        u = (dt(1) / np.sqrt(v)) * g
+        denom = max(1.0, _norm(u) / (u.size ** 0.5 * d))
+        p[...] = p + dt(-alpha / denom) * u
+
+
+class Adafactor(_Optimizer):
+    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                 weight_decay=0.0, *, maximize=False):
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _group_step(self, g, params, grads, states):
+        rows, cols, vs, steps = [], [], [], []
+        for p, gr, st in zip(params, grads, states):
+            if gr is not None and not st:
+                st["step"] = 0
+                if p.ndim >= 2:
+                    st["row_var"] = np.zeros(p.shape[:-1] + (1,), p.dtype)
+                    st["col_var"] = np.zeros(p.shape[:-2] + (1, p.shape[-1]), p.dtype)
+                else:
+                    st["variance"] = np.zeros_like(p)
+            if gr is not None:
+                st["step"] += 1
+            rows.append(st.get("row_var"))
+            cols.append(st.get("col_var"))
+            vs.append(st.get("variance"))
+            steps.append(st.get("step", 0))
+        adafactor_(list(params), list(grads), rows, cols, vs, steps, lr=g["lr"],
+                   beta2_decay=g["beta2_decay"], eps1=g["eps"][0], eps2=g["eps"][1],
+                   d=g["d"], weight_decay=g["weight_decay"], maximize=g["maximize"])

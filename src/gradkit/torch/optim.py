@@ -27,7 +27,7 @@ from .. import _validation
 from ..optim import functional as _f
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LARS", "NAdam", "RAdam", "Adamax",
-           "Adadelta", "Lion", "LAMB", "to_torch_state_dict"]
+           "Adadelta", "Adafactor", "Lion", "LAMB", "to_torch_state_dict"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -281,6 +281,34 @@ class Adadelta(_Fused, torch.optim.Adadelta):
                      lr=float(group["lr"]), rho=float(group["rho"]), eps=float(group["eps"]),
                      weight_decay=float(group["weight_decay"]),
                      maximize=bool(group["maximize"]))
+
+
+class Adafactor(_Fused, torch.optim.Adafactor):
+    """``torch.optim.Adafactor`` with :func:`gradkit.optim.functional.adafactor_` (state
+    made as torch makes it: ``row_var`` (..., m, 1) and ``col_var`` (..., 1, n) for a
+    parameter of 2 dims or more, ``variance`` for the others)."""
+
+    def _group_step(self, group, params):
+        for p in params:
+            st = self.state[p]
+            if "step" not in st:
+                st["step"] = torch.tensor(0.0, dtype=torch.float32)
+                if p.dim() > 1:
+                    st["row_var"] = p.new_zeros(p.shape[:-1] + (1,))
+                    st["col_var"] = p.new_zeros(p.shape[:-2] + (1, p.shape[-1]))
+                else:
+                    st["variance"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        st = [self.state[p] for p in params]
+        eps1, eps2 = group["eps"]
+
+        def each(key):
+            return [_np(s[key]) if key in s else None for s in st]
+        _f.adafactor_([_np(p) for p in params], [_np(p.grad) for p in params],
+                      each("row_var"), each("col_var"), each("variance"), self._steps(params),
+                      lr=float(group["lr"]), beta2_decay=float(group["beta2_decay"]),
+                      eps1=None if eps1 is None else float(eps1), eps2=float(eps2),
+                      d=float(group["d"]), weight_decay=float(group["weight_decay"]),
+                      maximize=bool(group["maximize"]))
 
 
 class Lion(_Fused, torch.optim.Optimizer):
