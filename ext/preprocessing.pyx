@@ -125,3 +125,23 @@ def project(object x, object mean, object m, object y):
         err = c.gk_project(dt, px, rows, cols, pmean, pmat, k, py, &_BLAS, &bad)
     _check(err)
     return bad != 0
+
+
+def project_t(object x, object mean, object m, object y):
+    """y = (x - mean)^T @ m (m: rows x k, y: cols x k, both of x's dtype): fixed tasks
+    of row chunks in parallel calling BLAS gemm of that type, summed in task order.
+    Returns True if x holds a NaN or an infinity."""
+    cdef Py_ssize_t rows = 0, cols = 0, mrows = 0, k = 0
+    _dims2(x, "x", &rows, &cols)
+    _dims2(m, "m", &mrows, &k)
+    if mrows != rows:
+        raise ValueError(f"m has {mrows} rows, expected {rows} (the rows of x)")
+    cdef int dt = _float_dtype(x, "x"), err, bad = 0
+    cdef const void *px = _in(x, dt, "x", rows * cols)
+    cdef const double *pmean = _f64(mean, "mean", cols)
+    cdef const void *pmat = _in(m, dt, "m", _prod(rows, k))
+    cdef void *py = _out(y, dt, "y", _prod(cols, k))
+    with nogil:
+        err = c.gk_project_t(dt, px, rows, cols, pmean, pmat, k, py, &_BLAS, &bad)
+    _check(err)
+    return bad != 0

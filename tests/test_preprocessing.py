@@ -553,8 +553,10 @@ def test_bad_parameters(rng):
 
 def test_params_repr_pickle_without_sklearn_machinery(rng):
     p = pp.PCA(3, whiten=True)
-    assert p.get_params() == {"n_components": 3, "whiten": True,
-                              "svd_solver": "covariance_eigh"}
+    assert p.get_params() == {"n_components": 3, "whiten": True, "copy": True,
+                              "svd_solver": "covariance_eigh", "tol": 0.0,
+                              "iterated_power": "auto", "n_oversamples": 10,
+                              "power_iteration_normalizer": "auto", "random_state": None}
     assert p.set_params(n_components=2) is p and p.n_components == 2
     with pytest.raises(ValueError):
         p.set_params(nonsense=1)
@@ -587,8 +589,11 @@ def test_works_without_sklearn():
             raise SystemExit("no NotFittedError")
         except pp.NotFittedError:
             pass
-        assert p.get_params() == {"n_components": 2, "whiten": True,
-                                  "svd_solver": "covariance_eigh"}
+        assert p.get_params() == {"n_components": 2, "whiten": True, "copy": True,
+                                  "svd_solver": "covariance_eigh", "tol": 0.0,
+                                  "iterated_power": "auto", "n_oversamples": 10,
+                                  "power_iteration_normalizer": "auto",
+                                  "random_state": None}
         assert repr(p) == "PCA(n_components=2, whiten=True)", repr(p)
         assert p.set_params(n_components=3) is p
         try:

@@ -79,6 +79,27 @@ int gk_project_##SFX(const T *x, gk_index rows, gk_index cols, const double *mea
     if (rows == 0) return GK_OK; \
     return preprocessing_table()->project_##SFX(x, rows, cols, mean, m, k, y, blas, \
                                                 nonfinite); \
+} \
+int gk_project_t_##SFX(const T *x, gk_index rows, gk_index cols, const double *mean, \
+                       const T *m, gk_index k, T *y, const gk_blas_fns *blas, \
+                       int *nonfinite) \
+{ \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK(cols >= 1 && cols <= GK_BLAS_MAX, GK_ESIZE, cols); \
+    GK_CHECK(k >= 0 && k <= GK_BLAS_MAX, GK_ESIZE, k); \
+    GK_CHECK_PTR_IF(rows > 0, x); \
+    GK_CHECK_PTR_IF(rows > 0, mean); \
+    GK_CHECK_PTR_IF(rows > 0, blas); \
+    GK_CHECK(rows == 0 || blas->GEMM != NULL, GK_ENULL, blas); \
+    GK_CHECK_PTR_IF(rows > 0 && k > 0, m); \
+    GK_CHECK_PTR_IF(k > 0, y); \
+    if (nonfinite) *nonfinite = 0; \
+    if (rows == 0) { \
+        for (gk_index e = 0; e < cols * k; ++e) y[e] = 0; \
+        return GK_OK; \
+    } \
+    return preprocessing_table()->project_t_##SFX(x, rows, cols, mean, m, k, y, blas, \
+                                                  nonfinite); \
 }
 
 GK_DEFINE_PREPROCESSING(float, f32)

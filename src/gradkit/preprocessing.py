@@ -47,6 +47,7 @@ from scipy.linalg import eigh as _eigh
 from scipy.linalg import svd as _svd
 
 from . import _blas
+from . import _randomized as _rpca
 from . import _validation as _v
 from ._config import num_threads as _num_threads
 from ._ext import preprocessing as _k
@@ -483,7 +484,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
 
     def _reset(self):
         """Forget a previous fit (a fit starts from nothing)."""
-        for a in (self._fitted_attr, "_stats", "feature_names_in_"):
+        for a in (self._fitted_attr, "_stats", "feature_names_in_", "_randomized_fit"):
             if hasattr(self, a):
                 delattr(self, a)
 
@@ -726,6 +727,33 @@ def _resolve_components(n_components, rank, ratio, who):
                     f"got {type(n_components).__name__}")
 
 
+def _check_randomized_params(est):
+    """The randomized solver's parameters, scikit-learn's constraints (checked whatever
+    svd_solver, as there)."""
+    if est.iterated_power != "auto":
+        if isinstance(est.iterated_power, str):
+            raise ValueError(f"iterated_power must be 'auto' or an int >= 0, got "
+                             f"{est.iterated_power!r}")
+        _v.integer(est.iterated_power, "iterated_power", minimum=0)
+    _v.integer(est.n_oversamples, "n_oversamples", minimum=1)
+    _v.choice(est.power_iteration_normalizer, "power_iteration_normalizer",
+              _rpca.NORMALIZERS)
+    _rpca.check_random_state(est.random_state)
+
+
+def _randomized_components(n_components, n, d):
+    """n_components for svd_solver='randomized': None -> min(n, d); an int in
+    [1, min(n, d)] (scikit-learn's rule: no float, no 0)."""
+    if n_components is None:
+        return min(n, d)
+    if (isinstance(n_components, numbers.Integral) and not isinstance(n_components, bool)
+            and 1 <= n_components <= min(n, d)):
+        return int(n_components)
+    raise ValueError(f"n_components={n_components!r} must be between 1 and "
+                     f"min(n_samples, n_features)={min(n, d)} with "
+                     "svd_solver='randomized'")
+
+
 class _Decomposer(_Preprocessor):
     """Shared fitting of PCA and Whitener: statistics (or an SVD), decomposition."""
 
@@ -743,6 +771,8 @@ class _Decomposer(_Preprocessor):
         """Fit on X alone; returns (U, S) of the centred data for the SVD path."""
         self._check_params()
         self._reset()
+        if self.svd_solver == "randomized":
+            return self._fit_randomized(X)
         if self.svd_solver == "full":
             if _is_dask(X):
                 raise ValueError(
@@ -771,8 +801,13 @@ class _Decomposer(_Preprocessor):
         """Merge X's statistics (count, mean, scatter) into the running ones and refit
         the decomposition from them with the covariance eigensolver (whatever
         ``svd_solver``: only statistics can be merged).  Batches may have any number of
-        rows; the model is available once 2 samples have been seen."""
+        rows; the model is available once 2 samples have been seen.  A model fitted
+        with svd_solver='randomized' holds no statistics to merge into: ValueError."""
         self._check_params()
+        if getattr(self, "_randomized_fit", False):
+            raise ValueError(f"{type(self).__name__} was fitted with svd_solver="
+                             "'randomized', which keeps no statistics to merge a batch "
+                             "into; refit with svd_solver='covariance_eigh' to stream")
         first = getattr(self, "_stats", None) is None
         batch = self._batch_stats(Scatter, X, reset=first)
         total = batch if first else self._stats.merge(batch)
@@ -867,14 +902,27 @@ class PCA(_Decomposer):
     noise_variance_: float
 
     def __init__(self, n_components: Union[int, float, str, None] = None,
-                 whiten: bool = False, *, svd_solver: str = "covariance_eigh") -> None:
+                 whiten: bool = False, *, copy: bool = True,
+                 svd_solver: str = "covariance_eigh", tol: float = 0.0,
+                 iterated_power: Union[int, str] = "auto", n_oversamples: int = 10,
+                 power_iteration_normalizer: str = "auto",
+                 random_state: Union[int, np.random.RandomState, None] = None) -> None:
         self.n_components = n_components
         self.whiten = whiten
+        self.copy = copy
         self.svd_solver = svd_solver
+        self.tol = tol
+        self.iterated_power = iterated_power
+        self.n_oversamples = n_oversamples
+        self.power_iteration_normalizer = power_iteration_normalizer
+        self.random_state = random_state
 
     def _check_params(self):
         _v.flag(self.whiten, "whiten")
-        self._check_common()
+        _v.flag(self.copy, "copy")
+        _v.nonneg_float(self.tol, "tol")
+        _v.choice(self.svd_solver, "svd_solver", _SOLVERS + ("randomized",))
+        _check_randomized_params(self)
         k = self.n_components
         if isinstance(k, str):
             raise ValueError(f"n_components={k!r} is not supported "
@@ -890,6 +938,27 @@ class PCA(_Decomposer):
     @staticmethod
     def _denominator(n):
         return n - 1
+
+    def _fit_randomized(self, X):
+        """svd_solver='randomized' (gradkit._randomized): the column statistics in one
+        read, then the range finder's compiled passes over X; returns (U, S)."""
+        if _is_dask(X):
+            raise ValueError("PCA(svd_solver='randomized') needs all of X in memory; "
+                             "a dask array is fitted from its statistics: use "
+                             "svd_solver='covariance_eigh'")
+        X = self._validate(X, reset=True, min_samples=1)
+        n, d = X.shape
+        self._require_two(n)
+        k = _randomized_components(self.n_components, n, d)
+        mean, ss, U, S, Vt = _rpca.randomized_pca(
+            X, k, n_oversamples=self.n_oversamples, n_iter=self.iterated_power,
+            power_iteration_normalizer=self.power_iteration_normalizer,
+            random_state=self.random_state)
+        S64 = S.astype(np.float64)
+        self._finish(n, mean, S64 * S64 / (n - 1), Vt.T.astype(np.float64), X.dtype,
+                     ss / (n - 1))
+        self._randomized_fit = True   # no statistics for a later partial_fit
+        return U, S
 
     def _finish(self, n, mean, w, V, dtype, total=None):
         rank = min(n, V.shape[0])
