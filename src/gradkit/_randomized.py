@@ -28,7 +28,10 @@ results are bitwise the same for any thread count.  X is never copied or centred
 memory, and the total variance comes from the column statistics of the first read
 (the compiled column-moments kernel), not from squaring a centred copy.  The
 factorizations of the thin n x l and d x l matrices are LAPACK's (``getrf``,
-``geqrf``) and the final SVD of the l x d matrix B is ``gesdd``.
+``geqrf``) and the final SVD of the l x d matrix B is ``gesdd``.  For tall data whose
+scatter costs less than the iterations' 2q products (:func:`uses_gram`) the iterations
+run on :math:`C = X_c^T X_c` from one syrk pass instead (see :func:`randomized_pca`):
+X is then read three times in all.
 """
 from __future__ import annotations
 
