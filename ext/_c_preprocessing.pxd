@@ -24,6 +24,12 @@ cdef extern from "gradkit/preprocessing.h" nogil:
     int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
                        const double *m, gk_index k, double *y, const gk_blas_fns *blas,
                        int *nonfinite)
+    int gk_project_t_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
+                         const float *m, gk_index k, float *y, const gk_blas_fns *blas,
+                         int *nonfinite)
+    int gk_project_t_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
+                         const double *m, gk_index k, double *y, const gk_blas_fns *blas,
+                         int *nonfinite)
     int gk_standardize_f32(const float *x, float *y, gk_index rows, gk_index cols,
                            const double *mean, const double *scale, int *nonfinite)
     int gk_standardize_f64(const double *x, double *y, gk_index rows, gk_index cols,
@@ -73,6 +79,18 @@ cdef inline int gk_project(int dtype, const void *x, gk_index rows, gk_index col
     if dtype == GK_DTYPE_F64:
         return gk_project_f64(<const double *>x, rows, cols, mean, <const double *>m, k,
                               <double *>y, blas, nonfinite)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_project_t(int dtype, const void *x, gk_index rows, gk_index cols,
+                             const double *mean, const void *m, gk_index k, void *y,
+                             const gk_blas_fns *blas, int *nonfinite) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_project_t_f32(<const float *>x, rows, cols, mean, <const float *>m, k,
+                                <float *>y, blas, nonfinite)
+    if dtype == GK_DTYPE_F64:
+        return gk_project_t_f64(<const double *>x, rows, cols, mean, <const double *>m, k,
+                                <double *>y, blas, nonfinite)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

@@ -108,20 +108,38 @@ def scatter(object x, object mean, object s):
     return bad != 0
 
 
-def project(object x, object mean, object m, object y):
-    """y = (x - mean) @ m (m: cols x k, y: rows x k, both of x's dtype), chunks in
-    parallel calling BLAS gemm of that type.  Returns True if x holds a NaN or an infinity."""
+cdef object _projection(object x, object mean, object m, object y, bint transposed):
+    """The shared marshalling of project / project_t (m has x's rows when transposed,
+    else x's columns)."""
     cdef Py_ssize_t rows = 0, cols = 0, mrows = 0, k = 0
     _dims2(x, "x", &rows, &cols)
     _dims2(m, "m", &mrows, &k)
-    if mrows != cols:
-        raise ValueError(f"m has {mrows} rows, expected {cols} (the columns of x)")
+    cdef Py_ssize_t want = rows if transposed else cols
+    if mrows != want:
+        raise ValueError(f"m has {mrows} rows, expected {want} (the "
+                         f"{'rows' if transposed else 'columns'} of x)")
     cdef int dt = _float_dtype(x, "x"), err, bad = 0
     cdef const void *px = _in(x, dt, "x", rows * cols)
     cdef const double *pmean = _f64(mean, "mean", cols)
-    cdef const void *pmat = _in(m, dt, "m", _prod(cols, k))
-    cdef void *py = _out(y, dt, "y", _prod(rows, k))
+    cdef const void *pmat = _in(m, dt, "m", _prod(mrows, k))
+    cdef void *py = _out(y, dt, "y", _prod(cols if transposed else rows, k))
     with nogil:
-        err = c.gk_project(dt, px, rows, cols, pmean, pmat, k, py, &_BLAS, &bad)
+        if transposed:
+            err = c.gk_project_t(dt, px, rows, cols, pmean, pmat, k, py, &_BLAS, &bad)
+        else:
+            err = c.gk_project(dt, px, rows, cols, pmean, pmat, k, py, &_BLAS, &bad)
     _check(err)
     return bad != 0
+
+
+def project(object x, object mean, object m, object y):
+    """y = (x - mean) @ m (m: cols x k, y: rows x k, both of x's dtype), chunks in
+    parallel calling BLAS gemm of that type.  Returns True if x holds a NaN or an infinity."""
+    return _projection(x, mean, m, y, False)
+
+
+def project_t(object x, object mean, object m, object y):
+    """y = (x - mean)^T @ m (m: rows x k, y: cols x k, both of x's dtype): fixed tasks
+    of row chunks in parallel calling BLAS gemm of that type, summed in task order.
+    Returns True if x holds a NaN or an infinity."""
+    return _projection(x, mean, m, y, True)

@@ -23,6 +23,9 @@ static inline gk_dgemm_fn gk_pp_gemm_of_f64(const gk_blas_fns *b) { return b->dg
     int (*project_##SFX)(const T *x, gk_index rows, gk_index cols, const double *mean, \
                          const T *m, gk_index k, T *y, const gk_blas_fns *blas, \
                          int *nonfinite); \
+    int (*project_t_##SFX)(const T *x, gk_index rows, gk_index cols, const double *mean, \
+                           const T *m, gk_index k, T *y, const gk_blas_fns *blas, \
+                           int *nonfinite); \
     int (*standardize_##SFX)(const T *x, T *y, gk_index rows, gk_index cols, \
                               const double *mean, const double *scale, int *nonfinite);
 

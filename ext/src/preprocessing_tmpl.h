@@ -353,3 +353,69 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
     if (nonfinite) *nonfinite = bad;
     return GK_OK;
 }
+
+/* y = (x - mean)^T m, the transposed projection (the other half of a power iteration
+ * of the randomized PCA): a reduction over the rows.  Fixed row chunks (those of
+ * project) are centred into a cache-resident buffer and multiplied by BLAS gemm of x's
+ * type into a k x cols product, which is added in double to the partial sums of the
+ * chunk's task; tasks (a fixed partition of the chunks, gk_tasks) run in parallel and
+ * their partials are summed in task order, then rounded once to x's type: bitwise the
+ * same for any thread count. */
+static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const double *mean,
+                           const T *m, gk_index k, T *y, const gk_blas_fns *blas,
+                           int *nonfinite)
+{
+    GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
+    gk_index chunk = pp_project_chunk_rows(cols, k);
+    gk_index nchunk = (rows + chunk - 1) / chunk;
+    gk_index ck = cols * k;
+    gk_index ntask = gk_tasks(nchunk, ck);
+    int nt = gk_threads_for(rows * (cols > k ? cols : k));
+    if (nt > ntask) nt = (int)ntask;
+    double *part = (double *)malloc(sizeof(double) * (size_t)(ck * ntask));
+    if (!part) return GK_ENOMEM;
+    int bad = 0, oom = 0;
+    #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad, oom)
+    {
+        gk_index buf_rows = chunk < rows ? chunk : rows;
+        T *buf = (T *)malloc(sizeof(T) * (size_t)(buf_rows * cols + ck));
+        T *prod = buf ? buf + buf_rows * cols : NULL;
+        if (!buf) oom = 1;
+        #pragma omp for schedule(static)
+        for (gk_index t = 0; t < ntask; ++t) {
+            double *GK_RESTRICT acc = part + ck * t;
+            for (gk_index e = 0; e < ck; ++e) acc[e] = 0.0;
+            if (!buf) continue;
+            gk_index c1 = gk_task_begin(t + 1, ntask, nchunk);
+            for (gk_index c = gk_task_begin(t, ntask, nchunk); c < c1; ++c) {
+                gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
+                bad |= GK_T(pp_shift_rows)(x, r0, nb, cols, mean, buf, NULL);
+                if (k == 0) continue;
+                /* Fortran: prod (k x cols, ld k) = m_c^T (k x nb, ld k) * buf (nb x cols) */
+                char tn = 'N', tt = 'T';
+                int m_ = (int)k, n_ = (int)cols, k_ = (int)nb, ldp = (int)k, ldb = (int)cols;
+                T one = 1, zero = 0;
+                gemm(&tn, &tt, &m_, &n_, &k_, &one, (T *)m + r0 * k, &ldp, buf, &ldb, &zero,
+                     prod, &ldp);
+                /* prod holds y^T: y[j, i] = prod[i + k j], i.e. y row-major is prod as is */
+                for (gk_index e = 0; e < ck; ++e) acc[e] += (double)prod[e];
+            }
+        }
+        free(buf);
+    }
+    if (oom) {
+        free(part);
+        return GK_ENOMEM;
+    }
+    /* partials summed in task order, element by element (parallel over elements) */
+    int ne = gk_threads_for(ck * ntask);
+    #pragma omp parallel for num_threads(ne) schedule(static) if(ne > 1)
+    for (gk_index e = 0; e < ck; ++e) {
+        double s = 0.0;
+        for (gk_index t = 0; t < ntask; ++t) s += part[ck * t + e];
+        y[e] = (T)s;
+    }
+    free(part);
+    if (nonfinite) *nonfinite = bad;
+    return GK_OK;
+}

@@ -18,9 +18,10 @@ from scipy.linalg import inv as _inv
 from scipy.sparse.linalg import LinearOperator, svds
 
 from . import _validation as _v
+from ._randomized import check_random_state
 
 __all__ = ["choose_solver", "check_n_components", "infer_dimension", "arpack_svd",
-           "check_random_state", "sparse_statistics",
+           "sparse_statistics",
            "sparse_project", "centred_operator", "batches", "ProbabilisticPCA"]
 
 # scikit-learn 1.9's 'auto' thresholds (sklearn/decomposition/_pca.py)
@@ -148,19 +149,6 @@ def infer_dimension(spectrum, n_samples):
 
 
 # ---- ARPACK ------------------------------------------------------------------------------
-
-def check_random_state(seed):
-    """scikit-learn's ``check_random_state``: None -> NumPy's global RandomState, an
-    int -> a new RandomState(seed), a RandomState -> itself."""
-    if seed is None or seed is np.random:
-        return np.random.mtrand._rand
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
-        return np.random.RandomState(int(seed))
-    if isinstance(seed, np.random.RandomState):
-        return seed
-    raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState "
-                     "instance")
-
 
 def arpack_svd(A, k, tol, random_state):
     """The k leading singular triplets of A (an array or a LinearOperator) by ARPACK

@@ -57,6 +57,7 @@ from scipy.linalg import svd as _svd
 from . import _blas
 from . import _pca
 from . import _scaler
+from . import _randomized as _rpca
 from . import _validation as _v
 from ._config import num_threads as _num_threads
 from ._ext import preprocessing as _k
@@ -547,7 +548,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
 
     def _reset(self):
         """Forget a previous fit (a fit starts from nothing)."""
-        for a in (self._fitted_attr, "_stats", "feature_names_in_"):
+        for a in (self._fitted_attr, "_stats", "feature_names_in_", "_randomized_fit"):
             if hasattr(self, a):
                 delattr(self, a)
 
@@ -933,6 +934,20 @@ def _resolve_components(n_components, rank, ratio, who):
                     f"got {type(n_components).__name__}")
 
 
+def _check_randomized_params(est):
+    """The randomized solver's parameters, scikit-learn's constraints (checked whatever
+    svd_solver, as there)."""
+    if est.iterated_power != "auto":
+        if isinstance(est.iterated_power, str):
+            raise ValueError(f"iterated_power must be 'auto' or an int >= 0, got "
+                             f"{est.iterated_power!r}")
+        _v.integer(est.iterated_power, "iterated_power", minimum=0)
+    _v.integer(est.n_oversamples, "n_oversamples", minimum=1)
+    _v.choice(est.power_iteration_normalizer, "power_iteration_normalizer",
+              _rpca.NORMALIZERS)
+    _rpca.check_random_state(est.random_state)
+
+
 class _Decomposer(_Preprocessor):
     """Shared fitting of PCA and Whitener: statistics (or an SVD), decomposition."""
 
@@ -1021,8 +1036,13 @@ class _Decomposer(_Preprocessor):
         """Merge X's statistics (count, mean, scatter) into the running ones and refit
         the decomposition from them with the covariance eigensolver (whatever
         ``svd_solver``: only statistics can be merged).  Batches may have any number of
-        rows; the model is available once 2 samples have been seen."""
+        rows; the model is available once 2 samples have been seen.  A model fitted
+        with svd_solver='randomized' holds no statistics to merge into: ValueError."""
         self._check_params()
+        if getattr(self, "_randomized_fit", False):
+            raise ValueError(f"{type(self).__name__} was fitted with svd_solver="
+                             "'randomized', which keeps no statistics to merge a batch "
+                             "into; refit with svd_solver='covariance_eigh' to stream")
         first = getattr(self, "_stats", None) is None
         batch = self._stats_of(Scatter, self._validate(X, reset=first, accept_sparse=True))
         total = batch if first else self._stats.merge(batch)
@@ -1179,6 +1199,7 @@ class PCA(_pca.ProbabilisticPCA, _Decomposer):
         _v.flag(self.copy, "copy")
         _v.nonneg_float(self.tol, "tol")
         self._check_common()
+        _check_randomized_params(self)
         k = self.n_components
         if isinstance(k, str):
             if k != "mle":
@@ -1221,14 +1242,18 @@ class PCA(_pca.ProbabilisticPCA, _Decomposer):
         return self._finish_truncated(n, mean, U, S, Vt, total, X.dtype)
 
     def _fit_randomized(self, X, n_components):
-        """Halko et al.'s randomized SVD (branch rsvd: gradkit._randomized).
-
-        The contract the other SVD solvers keep: X is a validated dense ndarray (not
-        sparse, not dask), `n_components` an int in [1, min(X.shape)] (checked with
-        scikit-learn's messages); centre with ``self._centred(X)`` (``copy``
-        semantics), fit the attributes with ``self._finish_truncated(n, mean, U, S,
-        Vt, total_variance, X.dtype)`` and return its (U, S) for ``fit_transform``."""
-        raise NotImplementedError("svd_solver='randomized' is not available yet")
+        """Halko et al.'s randomized SVD as scikit-learn 1.9 runs it, every product with
+        X a compiled pass with the centring folded in (gradkit._randomized); X is never
+        copied or modified.  Returns (U, S) for fit_transform."""
+        n = X.shape[0]
+        self._require_two(n)
+        mean, ss, U, S, Vt = _rpca.randomized_pca(
+            X, n_components, n_oversamples=self.n_oversamples, n_iter=self.iterated_power,
+            power_iteration_normalizer=self.power_iteration_normalizer,
+            random_state=self.random_state)
+        U, S = self._finish_truncated(n, mean, U, S, Vt, ss / (n - 1), X.dtype)
+        self._randomized_fit = True   # no statistics for a later partial_fit
+        return U, S
 
     def _finish_truncated(self, n, mean, U, S, Vt, total, dtype):
         """Fitted attributes from the k leading singular triplets of the centred data

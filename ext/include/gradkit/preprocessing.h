@@ -63,6 +63,20 @@ int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *
                    const double *m, gk_index k, double *y, const gk_blas_fns *blas,
                    int *nonfinite);
 
+/* y = (x - mean)^T m for m (rows x k, C order, x's type), y (cols x k, C order, x's
+ * type): the transposed projection, a reduction over the rows.  Fixed row chunks (those
+ * of gk_project) are centred into a cache-resident buffer and multiplied by BLAS gemm of
+ * x's type; each chunk's product is added in double to its task's partial sums, tasks
+ * (a fixed partition of the chunks) run in parallel and are summed in task order, and
+ * the sum is rounded once to x's type: bitwise the same for any thread count.  One
+ * read of x.  rows = 0 gives y = 0. */
+int gk_project_t_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
+                     const float *m, gk_index k, float *y, const gk_blas_fns *blas,
+                     int *nonfinite);
+int gk_project_t_f64(const double *x, gk_index rows, gk_index cols, const double *mean,
+                     const double *m, gk_index k, double *y, const gk_blas_fns *blas,
+                     int *nonfinite);
+
 /* y = (x - mean) / scale per column, computed in double and rounded once; mean and/or
  * scale may be NULL (no centring / no scaling).  y may be x.  *nonfinite as in
  * gk_center. */

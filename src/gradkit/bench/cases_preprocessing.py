@@ -131,6 +131,55 @@ def _standardizer_fit(sk, n, d, kind):
                 limit=lazy["limit"], elements=n * d)
 
 
+def _range_finder_floor(X, k, n_iter):
+    """The products every randomized PCA of X makes (scipy.linalg.blas gemm on X's
+    dtype): 2 * n_iter + 2 alternating X M (M: d x k) and X^T P (P: n x k)."""
+    try:
+        from scipy.linalg import blas
+    except ImportError:
+        return None
+    gemm = blas.get_blas_funcs("gemm", (X,))
+    n, d = X.shape
+    rng = np.random.default_rng(2)
+    M = np.asfortranarray(rng.standard_normal((d, k)), dtype=X.dtype)
+    P = np.asfortranarray(rng.standard_normal((n, k)), dtype=X.dtype)
+    Xt = X.T                 # F-ordered view of the C-ordered X: no copy
+
+    def call():
+        for _ in range(n_iter + 1):
+            gemm(1.0, Xt, M, trans_a=1)      # X M   (n x k)
+            gemm(1.0, Xt, P)                 # X^T P (d x k)
+    return call
+
+
+def _randomized(sk, n, d, k, dtype, quick=False):
+    """PCA(k, svd_solver='randomized', random_state=0).fit(X): gradkit (compiled passes
+    over X, centring fused, no copy) against scikit-learn's, the same draws and steps;
+    the limit is the 2q + 2 products with X alone (q = 7 power iterations here)."""
+    from .. import preprocessing as pp
+
+    def build():
+        rng = np.random.default_rng(0)
+        r = 64
+        X = ((rng.standard_normal((n, r)) * 0.93 ** np.arange(r)) @ rng.standard_normal((r, d))
+             + 0.5 * rng.standard_normal((n, d)) + 3.0).astype(dtype)  # 64 decaying factors
+        fns = {"gk": lambda: pp.PCA(k, svd_solver="randomized", random_state=0).fit(X),
+               "limit": _range_finder_floor(X, k + 10, 7)}
+        if sk is not None:
+            fns["peer"] = lambda: sk.decomposition.PCA(
+                k, svd_solver="randomized", random_state=0).fit(X)
+        return fns
+
+    lazy = Lazy(build)
+    tag = "f32" if dtype == np.float32 else "f64"
+    return Case(op=f"PCA({k}, svd_solver='randomized').fit", size=label((n, d), tag),
+                gradkit=lazy["gk"], peer=lazy["peer"] if sk is not None else None,
+                peer_name="sklearn randomized", quick=quick,
+                goal=">=2x sklearn randomized", goal_ratio=2.0,
+                limit=lazy["limit"], elements=n * d,
+                extra={"limit": "the 16 products X M, X^T P (scipy.linalg.blas gemm) alone"})
+
+
 def cases():
     sk = _sklearn()
     n, d = scaled(100_000), 256
@@ -141,6 +190,8 @@ def cases():
                                    quick=kind == "PCA" and dtype == np.float64))
     out.append(_standardizer(sk, n, d))
     out += [_standardizer_fit(sk, n, d, kind) for kind in ("dense", "NaN", "weighted")]
+    for dtype in (np.float64, np.float32):
+        out.append(_randomized(sk, n, 1024, 50, dtype, quick=dtype == np.float64))
     small = _decomposer(sk, "PCA", 2048, 64, np.float64, quick=True)
     small.goal, small.goal_ratio, small.goal_limit = "per-call overhead", None, None
     out.append(small)

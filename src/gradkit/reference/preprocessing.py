@@ -3,7 +3,9 @@
 Standardizer: z = (x - mean) / std (ddof=0; a near-constant feature gets scale 1); rows
 weighted by sample_weight, NaN entries left out of the statistics and kept by transform.
 PCA: centre, SVD of the centred data, explained variance S^2/(n-1), sign fixed so each
-component's largest entry is positive, project (and divide by sqrt(variance) to whiten).
+component's largest entry is positive, project (and divide by sqrt(variance) to whiten);
+svd_solver='randomized': Halko et al.'s range finder (power iterations with LU/QR
+normalization, written out), then the SVD of the small projected matrix.
 Whitener: centre, cov = Xc^T Xc / N, SVD of cov (U, S), rotate (Xc U), divide by
 sqrt(S + eps) (PCA whitening), rotate back with U^T (ZCA whitening).
 Moments / Scatter: n, the column mean and the centred sums M2 = sum (x - mean)^2 (or the
@@ -108,11 +110,102 @@ def infer_dimension(spectrum, n):
     return int(np.argmax(ll))
 
 
+def _lu_pl(Y):
+    """P L of Y = P L U (Gaussian elimination with partial pivoting, column by column):
+    the row-permuted unit lower-trapezoidal factor."""
+    A = np.array(Y, dtype=np.float64)
+    m, l = A.shape
+    perm = np.arange(m)
+    for j in range(min(m, l)):
+        p = j + int(np.argmax(np.abs(A[j:, j])))
+        A[[j, p]], perm[[j, p]] = A[[p, j]], perm[[p, j]]
+        if A[j, j] != 0.0:
+            A[j + 1:, j] /= A[j, j]
+        A[j + 1:, j + 1:] -= np.outer(A[j + 1:, j], A[j, j + 1:])
+    L = np.tril(A, -1)[:, :min(m, l)] + np.eye(m, min(m, l))
+    PL = np.empty_like(L)
+    PL[perm] = L
+    return PL
+
+
+def _randomized_svd(Xc, k, l, n_iter, normalizer, G):
+    """Halko et al.'s randomized SVD of Xc (n x d) as scikit-learn runs it for PCA: on
+    A = Xc, or Xc^T when n < d; G (A's columns x l) the Gaussian test matrix; q power
+    iterations Q <- norm(A^T norm(A Q)); Q = qr(A Q); B = Q^T A = Uh S Vt; U = Q Uh.
+    Returns U (n x k), S (k,), Vt (k x d) of Xc."""
+    flip = Xc.shape[0] < Xc.shape[1]
+    A = Xc.T if flip else Xc
+    if normalizer == "auto":
+        normalizer = "none" if n_iter <= 2 else "LU"
+    norm = {"LU": _lu_pl, "QR": lambda Y: np.linalg.qr(Y)[0], "none": lambda Y: Y}[normalizer]
+    Q = G
+    for _ in range(n_iter):
+        Q = norm(A.T @ norm(A @ Q))
+    Q = np.linalg.qr(A @ Q)[0]
+    Uh, S, Vt = np.linalg.svd(Q.T @ A, full_matrices=False)
+    U = Q @ Uh[:, :k]
+    if flip:
+        return Vt[:k].T, S[:k], U.T
+    return U, S[:k], Vt[:k]
+
+
 class PCA:
-    def __init__(self, n_components=None, whiten=False):
+    """svd_solver: 'full' (the default here: the exact SVD; gradkit's other exact
+    solvers agree with it) or 'randomized' (the draws are scikit-learn's:
+    RandomState(random_state).normal(size=(A's columns, k + n_oversamples)), cast to X's
+    dtype)."""
+
+    def __init__(self, n_components=None, whiten=False, *, svd_solver="full",
+                 iterated_power="auto", n_oversamples=10, power_iteration_normalizer="auto",
+                 random_state=None):
         self.n_components, self.whiten = n_components, whiten
+        self.svd_solver, self.iterated_power = svd_solver, iterated_power
+        self.n_oversamples = n_oversamples
+        self.power_iteration_normalizer = power_iteration_normalizer
+        self.random_state = random_state
+
+    def _fit_randomized(self, X):
+        dtype = np.asarray(X).dtype
+        X = np.asarray(X, np.float64)
+        n, d = X.shape
+        k = min(n, d) if self.n_components is None else self.n_components
+        q = self.iterated_power
+        if q == "auto":
+            q = 7 if k < 0.1 * min(n, d) else 4
+        rs = self.random_state
+        if not isinstance(rs, (np.random.RandomState, np.random.Generator)):
+            rs = np.random.RandomState(rs)
+        l = k + self.n_oversamples
+        G = rs.normal(size=(n if n < d else d, l)).astype(dtype).astype(np.float64)
+        self.mean_ = _mean(X)
+        Xc = X - self.mean_
+        U, S, Vt = _randomized_svd(Xc, k, l, q, self.power_iteration_normalizer, G)
+        signs = np.sign(Vt[np.arange(k), np.argmax(np.abs(Vt), axis=1)])
+        signs[signs == 0] = 1.0
+        ev = S ** 2 / (n - 1)
+        total = (Xc ** 2).sum() / (n - 1)
+        self.n_components_ = k
+        self.components_ = Vt * signs[:, None]
+        self.explained_variance_ = ev
+        self.explained_variance_ratio_ = ev / total
+        self.singular_values_ = S
+        self.noise_variance_ = (total - ev.sum()) / (min(n, d) - k) if k < min(n, d) else 0.0
+        self._U = U * signs
+        return self
+
+    def fit_transform(self, X):
+        """fit, then the projection: for 'randomized' U S (U sqrt(n - 1) whitened), as
+        scikit-learn returns it (not (X - mean) V: the two differ by the part of X
+        outside the range found)."""
+        self.fit(X)
+        if self.svd_solver != "randomized":
+            return self.transform(X)
+        n = np.asarray(X).shape[0]
+        return self._U * (np.sqrt(n - 1) if self.whiten else self.singular_values_)
 
     def fit(self, X):
+        if self.svd_solver == "randomized":
+            return self._fit_randomized(X)
         X = np.asarray(X, np.float64)
         n, d = X.shape
         self.mean_ = _mean(X)
