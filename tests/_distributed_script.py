@@ -284,6 +284,39 @@ def check_training():
     print(f"rank {rank}: training equivalence, worst relative difference {worst:.1e}")
 
 
+def check_mean_fold():
+    """op="mean" with a gradkit optimizer sums in place and folds 1/N into the step
+    (grads hold the sum afterwards, the step is the mean's); another optimizer gets
+    averaged arrays; synchronize() averages."""
+    class Recorder:  # not a gradkit optimizer: sees the averaged arrays
+        def step(self, grads):
+            self.seen = [g.copy() for g in grads]
+
+    local = [np.full((3, 4), float(rank + 1)), np.arange(5.0) * (rank + 1)]
+    total = [sum(float(r + 1) for r in range(size)) * np.ones((3, 4)),
+             np.arange(5.0) * sum(r + 1 for r in range(size))]
+    params = [np.zeros((3, 4)), np.zeros(5)]
+    grads = [g.copy() for g in local]
+    dist.DistributedOptimizer(optim.SGD(params, lr=1.0)).step(grads)
+    for g, t, p in zip(grads, total, params):
+        assert np.array_equal(g, t), (g, t)
+        assert np.allclose(p, -t / size, rtol=1e-15), (p, t)
+    rec = Recorder()
+    grads = [g.copy() for g in local]
+    dist.DistributedOptimizer(rec).step(grads)
+    for g, t in zip(rec.seen, total):
+        assert np.allclose(g, t / size, rtol=1e-15)
+    grads = [g.copy() for g in local]
+    opt = dist.DistributedOptimizer(optim.SGD([p.copy() for p in params], lr=1.0))
+    opt.synchronize(grads)
+    for g, t in zip(grads, total):
+        assert np.allclose(g, t / size, rtol=1e-15)
+    expect_raise_everywhere(lambda: opt.step([g.copy() for g in local],
+                                             grad_scale=np.nan if rank == 0 else 1.0),
+                            ValueError, *(["grad_scale"] if rank == 0 else
+                                          ["rank 0 rejected"]))
+
+
 def check_bad_optimizer_input():
     model = new_model()
     opt = dist.DistributedOptimizer(new_opt("SGD", model.params))
@@ -298,7 +331,7 @@ def check_bad_optimizer_input():
 
 
 for check in (check_allreduce, check_mismatches, check_broadcast, check_randomness,
-              check_training, check_bad_optimizer_input):
+              check_training, check_mean_fold, check_bad_optimizer_input):
     check()
     comm.Barrier()
 print(f"rank {rank}: all ok")

@@ -319,6 +319,19 @@ def _cases():
     def scaler_step(**k):
         o = optim.SGD(k["params"], lr=0.1)
         return amp.LossScaler(4.0).step(o, k["grads"])
+    def scaled_step(**k):
+        o = optim.AdamW(k.pop("params"), lr=0.1)
+        return o.step(**{"grad_scale": 0.5, "max_norm": 1.0, **k})
+    c.append(Case("Optimizer.step(grad_scale=)", scaled_step,
+                  lambda: dict(params=[p(), _r(3, seed=24, dtype=np.float64)],
+                               grads=[g(), _r(3, seed=25, dtype=np.float64)]),
+                  [Arg("params", "inplace", index=0), Arg("grads", "in", index=1,
+                                                          shape_exc=ValueError)],
+                  [("grad_scale", float("nan"), ValueError),
+                   ("grad_scale", float("inf"), ValueError), ("grad_scale", True, TypeError),
+                   ("grad_scale", "0.5", TypeError), ("grad_scale", 10 ** 400, ValueError),
+                   ("grad_scale", -2.0, None), ("grad_scale", 0.0, None),
+                   ("grad_scale", np.float32(0.25), None), ("grad_scale", None, None)]))
     c.append(Case("LossScaler.step", scaler_step,
                   lambda: dict(params=[p(), _r(3, seed=22, dtype=np.float64)],
                                grads=[g(), _r(3, seed=23, dtype=np.float64)]),

@@ -269,3 +269,61 @@ def test_loss_scaler_scale_underflow_unscales_by_inf():
     g = [np.ones(2, np.float32)]
     s.unscale_(g)
     assert np.isinf(g[0]).all()
+
+
+# ---- grad_scale: the gradients multiplied as the step reads them ------------------------
+
+@pytest.mark.parametrize("name,kw", ALL, ids=IDS)
+def test_grad_scale_equals_scaling_then_step_bitwise(name, kw, dtype):
+    """A power-of-two grad_scale multiplies exactly, so step(g, grad_scale=s) gives the
+    parameters and states of step(s * g) to the bit, and the gradients are only read."""
+    p0, seq = _setup(name, kw, dtype)
+    a, b = [p.copy() for p in p0], [p.copy() for p in p0]
+    oa, ob = getattr(optim, name)(a, **kw), getattr(optim, name)(b, **kw)
+    for grads in seq:
+        before = [None if g is None else g.copy() for g in grads]
+        oa.step([None if g is None else g * np.dtype(dtype).type(0.25) for g in grads])
+        assert ob.step(grads, grad_scale=0.25) is None
+        assert_bitwise_equal([g for g in grads if g is not None],
+                             [g for g in before if g is not None])
+    assert_bitwise_equal(a, b)
+    for x, y in zip(_state(oa), _state(ob)):
+        for k in x:
+            assert_bitwise_equal(x[k], y[k])
+
+
+@pytest.mark.parametrize("name,kw", [("AdamW", {}), ("SGD", dict(lr=0.1, momentum=0.9)),
+                                     ("Lion", dict(lr=1e-3)), ("LAMB", dict(lr=1e-3))])
+@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+def test_grad_scale_with_clip_is_the_clip_of_the_scaled_gradients(name, kw, norm_type):
+    """With max_norm the clip is of s * g: the returned norm is |s| times g's, and the
+    step equals clip_grad_norm_(s * g) then step, and the NumPy twin, to round-off."""
+    p0, seq = _setup(name, kw, np.float64, seed=3)
+    a, b, c = ([p.copy() for p in p0] for _ in range(3))
+    s = -1.0 / 3.0
+    opt_a = getattr(optim, name)(a, **kw)
+    opt_b = getattr(optim, name)(b, **kw)
+    opt_c = getattr(ref, name)(c, **kw)
+    for grads in seq:
+        scaled = [None if g is None else g * s for g in grads]
+        total = clip.clip_grad_norm_(scaled, 0.3, norm_type)
+        opt_a.step(scaled)
+        got = opt_b.step(grads, max_norm=0.3, norm_type=norm_type, grad_scale=s)
+        want = opt_c.step(grads, max_norm=0.3, norm_type=norm_type, grad_scale=s)
+        assert math.isclose(got, total, rel_tol=1e-14)
+        assert math.isclose(got, want, rel_tol=1e-14)
+    for x, y, z in zip(a, b, c):
+        np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(y, z, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("bad,exc", [("x", TypeError), (float("nan"), ValueError),
+                                     (math.inf, ValueError), (True, TypeError)])
+def test_bad_grad_scale_raises_before_anything_is_written(bad, exc):
+    p0, seq = _setup("Adam", {}, np.float32)
+    params = [p.copy() for p in p0]
+    opt = optim.Adam(params)
+    with pytest.raises(exc, match="grad_scale"):
+        opt.step(seq[0], grad_scale=bad)
+    assert_bitwise_equal(params, p0)
+    assert opt.state_dict()["state"] == {}

@@ -144,7 +144,11 @@ def test_transforms_are_lazy_and_equal_in_memory(make, opts, dtype, rng):
     assert Y.chunks[0] == dX.chunks[0]
     Ym = est.transform(X)
     assert Y.shape == Ym.shape and Y.chunks[1] == (Ym.shape[1],)
-    np.testing.assert_array_equal(Y.compute(), Ym)    # the same kernel, row by row
+    if make is pp.Standardizer:  # the same elementwise kernel, row by row: the same bits
+        np.testing.assert_array_equal(Y.compute(), Ym)
+    else:  # a BLAS gemm, whose rounding may depend on where a block ends (OpenBLAS's
+        # edge kernels for the last rows, seen on AVX2: 1 ulp on 19 of 6300 entries)
+        np.testing.assert_allclose(Y.compute(), Ym, rtol=_tol(dtype), atol=_tol(dtype))
     back = est.inverse_transform(Y)
     assert isinstance(back, da.Array) and back.dtype == dtype and back.shape == X.shape
     np.testing.assert_allclose(back.compute(), est.inverse_transform(Ym),
@@ -211,15 +215,16 @@ def test_agrees_with_dask_ml(rng):
 
 def test_nan_in_a_block_raises_and_keeps_the_model(rng):
     X = _data(rng, (400, 5))
-    bad = X.copy()
-    bad[333, 2] = np.nan
     for make, opts in MAKERS:
+        bad = X.copy()
+        # the Standardizer ignores NaN (scikit-learn's rule) and raises on infinity
+        bad[333, 2] = np.inf if make is pp.Standardizer else np.nan
         est = make(**opts).fit(X)
         before = {k: np.copy(v) if isinstance(v, np.ndarray) else v
                   for k, v in _fitted(est).items()}
-        with pytest.raises(ValueError, match="NaN"):
+        with pytest.raises(ValueError, match="NaN|infinity"):
             est.fit(da.from_array(bad, chunks=100))
-        with pytest.raises(ValueError, match="NaN"):
+        with pytest.raises(ValueError, match="NaN|infinity"):
             est.partial_fit(da.from_array(bad, chunks=100))
         _assert_same_fit(est, make(**opts).fit(X), 0.0)
         assert _fitted(est).keys() == before.keys()
@@ -227,9 +232,9 @@ def test_nan_in_a_block_raises_and_keeps_the_model(rng):
 
 def test_bad_shapes_dtypes_and_chunks_are_rejected(rng):
     X = _data(rng, (100, 4))
-    with pytest.raises(ValueError, match="Expected a 2D array"):
+    with pytest.raises(ValueError, match="Expected 2D array"):
         pp.PCA().fit(da.ones((10,), chunks=5))
-    with pytest.raises(ValueError, match="Expected a 2D array"):
+    with pytest.raises(ValueError, match="Found array with dim 3"):
         pp.Standardizer().fit(da.ones((4, 5, 6), chunks=2))
     with pytest.raises(ValueError, match="Complex data not supported"):
         pp.Standardizer().fit(da.ones((4, 5), chunks=2, dtype=complex))

@@ -41,9 +41,19 @@ static int GK_T(col_moments)(const T *x, gk_index rows, gk_index cols, double *m
         for (gk_index c = c0; c < c1; ++c) {
             gk_index r0 = c * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
             gk_index n_c = r1 - r0;
+            /* the chunk mean as its first row plus the mean offset from it: a constant
+             * column gives its value exactly (offsets 0), so its M2 and every Chan
+             * delta are exactly 0 (a plain sum / n can miss the value by an ulp, whose
+             * square the merges then add up: var 1.9e-34 for 0.1 repeated) */
+            const T *GK_RESTRICT x0 = x + r0 * cols;
             for (gk_index j = 0; j < cols; ++j) cm[j] = 0.0, cm2[j] = 0.0;
-            GK_T(pp_add_rows)(x, r0, r1, cols, cm);
-            for (gk_index j = 0; j < cols; ++j) cm[j] /= (double)n_c;
+            for (gk_index i = r0 + 1; i < r1; ++i) {
+                const T *GK_RESTRICT xi = x + i * cols;
+                for (gk_index j = 0; j < cols; ++j)
+                    cm[j] += (double)xi[j] - (double)x0[j];
+            }
+            for (gk_index j = 0; j < cols; ++j)
+                cm[j] = (double)x0[j] + cm[j] / (double)n_c;
             for (gk_index i = r0; i < r1; ++i) {
                 const T *GK_RESTRICT xi = x + i * cols;
                 for (gk_index j = 0; j < cols; ++j) {

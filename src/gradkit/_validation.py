@@ -833,14 +833,21 @@ def estimator_dtype(dtype, name="X"):
     raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
 
 
-def check_2d_shape(shape, who, name="X", min_samples=1):
+def check_2d_shape(shape, who, name="X", min_samples=1, array=None):
     """The estimators' shape check: 2-D, at least `min_samples` rows (a row count of
-    NaN, unknown until computed, passes) and 1 column (scikit-learn's messages)."""
-    if len(shape) != 2:
+    NaN, unknown until computed, passes) and 1 column, with scikit-learn's messages
+    (users match "Expected 2D array, got 1D array instead"); `array`, when given, is
+    shown as scikit-learn shows it."""
+    if len(shape) < 2:
+        shown = f"array={array}" if array is not None else f"{name} of shape {tuple(shape)}"
         raise ValueError(
-            f"Expected a 2D array for {name}, got {len(shape)}D array instead (shape "
-            f"{shape}). Reshape your data either using array.reshape(-1, 1) if it "
-            "has a single feature or array.reshape(1, -1) if it contains a single sample.")
+            f"Expected 2D array, got {'scalar' if len(shape) == 0 else '1D'} array "
+            f"instead:\n{shown}.\nReshape your data either using array.reshape(-1, 1) "
+            "if your data has a single feature or array.reshape(1, -1) if it contains a "
+            "single sample.")
+    if len(shape) > 2:
+        raise ValueError(f"Found array with dim {len(shape)}, while dim <= 2 is required "
+                         f"by {who}.")
     if shape[0] < min_samples:
         raise ValueError(f"Found array with {shape[0]} sample(s) (shape={shape}) "
                          f"while a minimum of {min_samples} is required by {who}.")
@@ -865,7 +872,7 @@ def as_2d_float(X, who, name="X", min_samples=1):
             arr = arr.astype(target)
         except (TypeError, ValueError) as e:   # object holding non-numbers
             raise TypeError(f"{name} must hold real numbers ({e})") from None
-    check_2d_shape(arr.shape, who, name, min_samples)
+    check_2d_shape(arr.shape, who, name, min_samples, array=arr)
     return c_aligned(arr)
 
 

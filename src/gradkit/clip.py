@@ -88,12 +88,16 @@ def _clip_args(max_norm, norm_type, error_if_nonfinite, *, positive=False):
     return max_norm, _norm_type(norm_type), _v.flag(error_if_nonfinite, "error_if_nonfinite")
 
 
-def _clip_coef(arrays, max_norm, p, error_if_nonfinite):
+def _clip_coef(arrays, max_norm, p, error_if_nonfinite, scale=None):
     """(total norm, coefficient) of clip_grad_norm_ for checked arrays (no None), before
     anything is scaled: the norm pass, the non-finite check, torch's coefficient
     min(1, max_norm / (total + 1e-6)).  Also the first pass of a step with max_norm
-    (gradkit.optim), so both compute the same coefficient from the same norm."""
+    (gradkit.optim), so both compute the same coefficient from the same norm.  With
+    ``scale``, the norm is that of ``scale * arrays``: ``|scale|`` times theirs (a
+    p-norm is absolutely homogeneous)."""
     total = _k.grad_norm(arrays, p)
+    if scale is not None:
+        total *= abs(scale)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"The total norm of order {p} for gradients is non-finite ({total}), so "

@@ -38,6 +38,7 @@ import numpy as np
 from . import _mpi
 from . import _validation as _v
 from . import clip as _clip
+from . import optim as _optim
 from . import random as _random
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ CACHE_SIZE = 4
 #: an array of the wire dtype with at least this many bytes is reduced (or broadcast)
 #: where it is, without being copied into a bucket
 DIRECT_BYTES = 2**20
+
+# With op="mean" an array reduced where it is goes in pieces of at most this many bytes,
+# so that each piece is still in cache when it is divided by N after its collective.
+MEAN_PIECE_BYTES = None
 
 _OPS = ("mean", "sum", "max", "min", "prod")
 _F32, _F64, _U8 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)
@@ -194,8 +199,9 @@ class _Plan:
     ``capacity`` bytes, closed (and sent) as soon as it is full, so the first arrays of
     the list go first."""
 
-    def __init__(self, items, wires, direct, capacity):
+    def __init__(self, items, wires, direct, capacity, piece=None):
         self.lock = threading.Lock()
+        piece = capacity if piece is None else min(piece, capacity)
         self.buckets = []
         open_ = {}  # wire dtype -> (segments, elements used) of its open bucket
         for i, (entry, wire) in enumerate(zip(items, wires)):
@@ -204,8 +210,9 @@ class _Plan:
             size = int(np.prod(entry[1], dtype=np.int64))
             cap = max(1, capacity // wire.itemsize)
             if direct[i]:
-                for lo in range(0, size, cap):
-                    self.buckets.append(_Bucket(None, [(i, lo, min(size, lo + cap), 0)]))
+                step = max(1, piece // wire.itemsize)
+                for lo in range(0, size, step):
+                    self.buckets.append(_Bucket(None, [(i, lo, min(size, lo + step), 0)]))
                 continue
             lo = 0
             while lo < size:  # the array's elements, spread over as many buckets as needed
@@ -247,10 +254,10 @@ _plans: OrderedDict[Any, _Plan] = OrderedDict()
 _plans_lock = threading.Lock()
 
 
-def _plan(key, items, wires, capacity):
+def _plan(key, items, wires, capacity, piece=None):
     """The plan for `key` (built on first use, least recently used evicted; a copy
     with its own buffers if another thread holds it), locked: release ``plan.lock``."""
-    key = key + (DIRECT_BYTES,)
+    key = key + (DIRECT_BYTES, piece)
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
@@ -259,7 +266,7 @@ def _plan(key, items, wires, capacity):
             direct = [e is not None and _wire_is_own(e[0], w) and
                       w.itemsize * int(np.prod(e[1], dtype=np.int64)) >= DIRECT_BYTES
                       for e, w in zip(items, wires)]
-            plan = _plans[key] = _Plan(items, wires, direct, capacity)
+            plan = _plans[key] = _Plan(items, wires, direct, capacity, piece)
             while len(_plans) > CACHE_SIZE:
                 _plans.popitem(last=False)
     if not plan.lock.acquire(blocking=False):  # another thread is using its buffers
@@ -405,7 +412,8 @@ def _allreduce(arrays, comm, op, bucket_mb, precheck=None):
     arrs, items, capacity = _reduce_plan(arrays, comm, op, bucket_mb, precheck)
     MPI = _mpi.mpi()
     wires = [None if e is None else _wire(a.dtype) for e, a in zip(items, arrs)]
-    plan = _plan(("allreduce", items, capacity), items, wires, capacity)
+    plan = _plan(("allreduce", items, capacity), items, wires, capacity,
+                 MEAN_PIECE_BYTES if op == "mean" else None)
     try:
         flats, back = _flat_views(arrs)
         mpi_op = {"mean": MPI.SUM, "sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN,
@@ -577,6 +585,8 @@ class DistributedOptimizer:
         if kwargs.get("max_norm") is not None:
             _clip._clip_args(kwargs["max_norm"], kwargs.get("norm_type", 2.0),
                              kwargs.get("error_if_nonfinite", False), positive=True)
+        if kwargs.get("grad_scale") is not None:
+            _v.finite_real(kwargs["grad_scale"], "grad_scale")
 
     def synchronize(self, grads: Sequence[Optional[FloatArray]]) -> None:
         """Average ``grads`` across ranks in place (checked against the optimizer on
@@ -594,12 +604,26 @@ class DistributedOptimizer:
         return len(mine) == len(synced) and all(a is b for a, b in zip(mine, synced))
 
     def step(self, grads: Sequence[Optional[FloatArray]], **kwargs: Any) -> Any:
-        """Average ``grads`` across ranks (in place) unless :meth:`synchronize` just
-        did, then ``optimizer.step(grads, **kwargs)`` (e.g. ``max_norm=``: the clip of
-        the averaged gradient).  Returns what the optimizer's step returns."""
-        if not self._is_synced(grads):
-            _allreduce(grads, self.comm, self.op, self.bucket_mb,
-                       precheck=lambda: self._local_check(grads, kwargs))
+        """Average ``grads`` across ranks unless :meth:`synchronize` just did, then
+        ``optimizer.step(grads, **kwargs)`` (e.g. ``max_norm=``: the clip of the
+        averaged gradient).  Returns what the optimizer's step returns.
+
+        With a gradkit optimizer and ``op="mean"`` the arrays are SUMMED across ranks
+        in place and the ``1/N`` of the mean is folded into the step
+        (``Optimizer.step(grad_scale=1/N)``: each gradient element is multiplied as the
+        step reads it), which saves a pass over all gradients; the step is the same, to
+        round-off, and ``grads`` hold the sum afterwards.  Call :meth:`synchronize`
+        first to have them hold the mean.  Any other optimizer gets averaged arrays."""
+        if self._is_synced(grads):
+            return self.optimizer.step(grads, **kwargs)
+        fold = self.op == "mean" and isinstance(self.optimizer, _optim.Optimizer)
+        _allreduce(grads, self.comm, "sum" if fold else self.op, self.bucket_mb,
+                   precheck=lambda: self._local_check(grads, kwargs))
+        if fold:
+            scale = 1.0 / self.comm.Get_size()
+            if kwargs.get("grad_scale") is not None:
+                scale *= _v.finite_real(kwargs["grad_scale"], "grad_scale")
+            kwargs["grad_scale"] = scale
         return self.optimizer.step(grads, **kwargs)
 
     def _check_step(self, grads: Sequence[Optional[FloatArray]]) -> Any:

@@ -31,7 +31,10 @@ the centred data still resolves them down to ``eps * max singular value``;
 Inputs may be float32 or float64 (float32 in, float32 out; anything else numeric is
 converted to float64).  NaN or infinity in X, a width other than the fitted one,
 ``transform`` before ``fit`` and a single sample for PCA/Whitener raise ValueError
-(NotFittedError before fit).
+(NotFittedError before fit).  The Standardizer (alias ``StandardScaler``) follows
+scikit-learn's StandardScaler further: ``sample_weight``, NaN ignored in fit and kept in
+transform, sparse CSR/CSC input with ``with_mean=False``, float16 kept (its NumPy
+paths are in ``gradkit._scaler``).
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ from scipy.linalg import eigh as _eigh
 from scipy.linalg import svd as _svd
 
 from . import _blas
+from . import _scaler
 from . import _validation as _v
 from ._config import num_threads as _num_threads
 from ._ext import preprocessing as _k
@@ -58,7 +62,7 @@ if TYPE_CHECKING:
     
     from ._typing import ArrayLike, FloatArray, NDArray
 
-__all__ = ["Standardizer", "PCA", "Whitener", "Moments", "Scatter", "NotFittedError"]
+__all__ = ["Standardizer", "StandardScaler", "PCA", "Whitener", "Moments", "Scatter", "NotFittedError"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])  # a method, through a decorator
 
@@ -220,13 +224,17 @@ class _Stats:
 class Moments(_Stats):
     r"""Count, mean and centred sum of squares of each column: mergeable statistics.
 
-    For rows :math:`x_1..x_n`: ``n``, ``mean`` :math:`\mu_j = \tfrac1n\sum_i x_{ij}` and
-    ``m2`` :math:`M2_j = \sum_i (x_{ij} - \mu_j)^2`, in float64 whatever the data type.
-    Two sets merge by Chan, Golub & LeVeque's update (``merge``), so shards reduced
+    For rows :math:`x_1..x_n` with weights :math:`w_i` (1 unless weighted) and the
+    entries that are not NaN: ``count`` :math:`c_j = \sum_i w_i`, ``mean``
+    :math:`\mu_j = \tfrac1{c_j}\sum_i w_i x_{ij}` and ``m2``
+    :math:`M2_j = \sum_i w_i (x_{ij} - \mu_j)^2`, in float64 whatever the data type
+    (weights are frequency weights: a weight of 2 counts a row twice).  Two sets merge
+    by Chan, Golub & LeVeque's update (``merge``, column by column), so shards reduced
     anywhere (Dask blocks, MPI ranks, Spark partitions) combine into the statistics of
     their concatenation, and ``Standardizer().fit_stats(m)`` equals ``fit`` on it.
     ``Moments.from_array(X)`` computes them from data (X 2-D array-like: one read by the
-    compiled kernel; a dask array: reduced block by block on its scheduler).
+    compiled kernel, NaN ignored (a NumPy path, then); a dask array: reduced block by
+    block on its scheduler).  A column without entries has count 0, mean and M2 0.
 
     Parameters
     ----------
@@ -236,36 +244,74 @@ class Moments(_Stats):
         Column means and centred sums of squares (float64 copies are kept).
     dtype : float32 or float64, default float64
         The data's dtype (the fitted attributes of PCA-like estimators follow it).
+    count : array-like (n_features,) or None, default None
+        Per-column count (sum of the weights of the entries that are not NaN); None
+        means ``n`` for every column (no weights, no NaN).
+    weighted : bool, default False
+        Whether ``count`` sums weights (then any real >= 0) rather than entries
+        (integers <= n).
 
     Attributes
     ----------
-    n, mean, m2, dtype, n_features
+    n, mean, m2, dtype, n_features, count, weighted, counts
     """
 
     m2: NDArray[np.float64]
+    # class defaults: statistics pickled before these existed are unweighted, NaN-free
+    count: Optional[NDArray[np.float64]] = None
+    weighted: bool = False
 
-    def __init__(self, n: int, mean: ArrayLike, m2: ArrayLike, dtype: Any = np.float64
-                 ) -> None:
+    def __init__(self, n: int, mean: ArrayLike, m2: ArrayLike, dtype: Any = np.float64,
+                 *, count: Optional[ArrayLike] = None, weighted: bool = False) -> None:
         self._init_common(n, mean, dtype)
         self.m2 = _f64_copy(m2, "m2", 1)
         if self.m2.shape != self.mean.shape:
             raise ValueError(f"m2 has shape {self.m2.shape}, mean {self.mean.shape}")
         if (self.m2 < 0).any():
             raise ValueError("m2 (centred sums of squares) must be >= 0")
+        self.weighted = _v.flag(weighted, "weighted")
+        if count is None:
+            if self.weighted:
+                raise ValueError("weighted Moments need count (the sums of the weights)")
+            return
+        c = _f64_copy(count, "count", 1)
+        if c.shape != self.mean.shape:
+            raise ValueError(f"count has shape {c.shape}, mean {self.mean.shape}")
+        if (c < 0).any():
+            raise ValueError("count must be >= 0")
+        if not self.weighted and ((c != np.round(c)).any() or (c > self.n).any()):
+            raise ValueError("count of unweighted Moments must hold integers <= n")
+        self.count = c
+
+    @property
+    def counts(self) -> NDArray[np.float64]:
+        """The per-column count as a float64 array (``n`` everywhere when ``count`` is
+        None)."""
+        return np.full(self.n_features, float(self.n)) if self.count is None else self.count
 
     @classmethod
     def _empty(cls, cols, dtype):
         return cls(0, np.zeros(cols), np.zeros(cols), dtype)
 
     @classmethod
-    def _of(cls, X):
+    def _of(cls, X, sample_weight=None):
         """One read of X by the compiled column-moments kernel (fixed blocks, Chan's
-        merge in a fixed order: bitwise the same for any thread count)."""
-        mean, m2 = np.empty(X.shape[1]), np.empty(X.shape[1])
-        _k.col_moments(X, mean, m2)
-        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
-            _v.raise_nonfinite(X)
-        return cls(X.shape[0], mean, m2, X.dtype)
+        merge in a fixed order: bitwise the same for any thread count).  Weighted rows,
+        and X holding NaN (found by the kernel's non-finite result, so NaN-free data pay
+        nothing), take the NumPy path of gradkit._scaler; infinity raises."""
+        if sample_weight is None:
+            mean, m2 = np.empty(X.shape[1]), np.empty(X.shape[1])
+            _k.col_moments(X, mean, m2)
+            if np.isfinite(mean).all() and np.isfinite(m2).all():
+                return cls(X.shape[0], mean, m2, X.dtype)
+            _scaler.check_no_inf(X)
+            if not np.isnan(X).any():
+                _v.raise_nonfinite(X)   # finite values whose statistics overflow
+        else:
+            _scaler.check_no_inf(X)
+        count, mean, m2 = _scaler.dense_moments(X, sample_weight)
+        return cls(X.shape[0], mean, m2, X.dtype, count=count,
+                   weighted=sample_weight is not None)
 
     def merge(self, other: Moments) -> Moments:
         r"""The statistics of both sets of rows (a new object; neither is modified):
@@ -278,18 +324,29 @@ class Moments(_Stats):
         to a few ulps)."""
         self._check_other(other)
         dtype = self._merged_dtype(other)
+        weighted = self.weighted or other.weighted
+        plain = self.count is None and other.count is None
         if other.n == 0 or self.n == 0:
             src = self if other.n == 0 else other
-            return Moments(src.n, src.mean, src.m2, dtype)
-        n = self.n + other.n
+            return Moments(src.n, src.mean, src.m2, dtype, count=src.count,
+                           weighted=src.weighted)
+        # column by column with the counts (the same arithmetic when both are n)
+        ca, cb = self.counts, other.counts
+        c = ca + cb
+        f = np.divide(cb, c, out=np.zeros_like(c), where=c > 0)
         delta = other.mean - self.mean
-        mean = self.mean + delta * (other.n / n)
-        m2 = self.m2 + other.m2 + delta * delta * (self.n * (other.n / n))
-        return Moments(n, mean, m2, dtype)
+        mean = np.where(ca > 0, self.mean + delta * f, other.mean)
+        m2 = self.m2 + other.m2 + delta * delta * (ca * f)
+        return Moments(self.n + other.n, mean, m2, dtype, count=None if plain else c,
+                       weighted=weighted)
 
     def var(self, ddof: int = 0) -> NDArray[np.float64]:
-        """Column variances :math:`M2 / (n - ddof)`."""
-        return self.m2 / (self.n - ddof)
+        """Column variances :math:`M2 / (c - ddof)` (NaN where no more than ``ddof``
+        entries were counted)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = self.m2 / (self.counts - ddof)
+        v[self.counts <= ddof] = np.nan
+        return v
 
 
 class Scatter(_Stats):
@@ -497,13 +554,19 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
         else:
             names = _feature_names(X)
             X = _v.as_2d_float(X, who, min_samples=min_samples)
+        self._check_features(X.shape[1], names, reset=reset)
+        return X
+
+    def _check_features(self, width: int, names: Any, *, reset: bool) -> None:
+        """n_features_in_ / feature_names_in_ set (reset) or compared with X's."""
+        who = type(self).__name__
         if reset:
-            self.n_features_in_ = X.shape[1]
+            self.n_features_in_ = width
             if names is not None:
                 self.feature_names_in_ = names
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-            return X
+            return
         fitted_names = getattr(self, "feature_names_in_", None)
         if fitted_names is not None and names is None:
             warnings.warn(f"X does not have valid feature names, but {who} was fitted "
@@ -515,10 +578,9 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
                                     or np.any(names != fitted_names)):
             raise ValueError("The feature names should match those that were passed "
                              "during fit.")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {who} is expecting "
+        if width != self.n_features_in_:
+            raise ValueError(f"X has {width} features, but {who} is expecting "
                              f"{self.n_features_in_} features as input.")
-        return X
 
     def _batch_stats(self, cls, X, *, reset):
         """X validated and reduced to `cls` statistics (a dask array block by block);
@@ -536,11 +598,15 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
     def _validate_out(self, Y: Any, width: int, what: str) -> FloatArray:
         """Input of inverse_transform: 2-D, `width` columns."""
         who = type(self).__name__
-        Y = _dask().as_rows(Y, who) if _is_dask(Y) else _v.as_2d_float(Y, who)
+        Y = _dask().as_rows(Y, who) if _is_dask(Y) else self._as_2d_out(Y)
         if Y.shape[1] != width:
             raise ValueError(f"X has {Y.shape[1]} features, but {type(self).__name__}."
                              f"inverse_transform is expecting {width} ({what}).")
         return Y
+
+    def _as_2d_out(self, Y: Any) -> Any:
+        """Input of inverse_transform, converted (before its width is checked)."""
+        return _v.as_2d_float(Y, type(self).__name__)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit to X, then transform X."""
@@ -549,30 +615,51 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
 
 class Standardizer(_Preprocessor):
     r"""Standardize features: :math:`z = (x - \mu) / \sigma` per column
-    (scikit-learn's ``StandardScaler``).
+    (scikit-learn's ``StandardScaler``; ``gradkit.preprocessing.StandardScaler`` is this
+    class).
 
-    :math:`\sigma^2` is the biased variance (ddof=0); a feature whose variance is
-    indistinguishable from zero (scikit-learn's ``_is_constant_feature`` bound
-    :math:`\sigma^2 \le n\epsilon\sigma^2 + (n\mu\epsilon)^2`) gets scale 1.  Mean and
-    variance are accumulated in float64 in one read of X (fixed row chunks, Chan's
-    merge, bitwise the same for any thread count); ``transform`` is one fused pass.
+    With row weights :math:`w_i` (``sample_weight``, frequency weights; 1 without) and
+    the entries that are not NaN, per column: :math:`c = \sum w_i`,
+    :math:`\mu = \sum w_i x_i / c` and :math:`\sigma^2 = \sum w_i (x_i - \mu)^2 / c`
+    (the biased variance, ddof=0).  A feature whose variance is indistinguishable from
+    zero (scikit-learn's ``_is_constant_feature`` bound
+    :math:`\sigma^2 \le c\epsilon\sigma^2 + (c\mu\epsilon)^2`) gets scale 1; a constant
+    column has variance exactly 0.  Mean and variance are accumulated in float64: dense
+    NaN-free unweighted data in one read by the compiled kernel (fixed row chunks,
+    Chan's merge, bitwise the same for any thread count), weighted or NaN-holding data
+    and sparse data by a NumPy path (``gradkit._scaler``).  ``transform`` is one fused
+    pass.
+
+    NaN is ignored by the fit (per-column counts) and kept by ``transform`` /
+    ``inverse_transform``; infinity raises ValueError.  Sparse X (scipy CSR/CSC; other
+    formats are converted to CSR) needs ``with_mean=False``: the fit reads the stored
+    values only (implicit zeros count as zeros), ``transform`` / ``inverse_transform``
+    scale the stored values and return the same format.  float16 data give float16
+    results (computed in float64, rounded once), float32 stay float32, other numbers
+    become float64; the statistics are float64.
 
     Parameters
     ----------
     with_mean : bool, default True
-        Subtract the mean.
+        Subtract the mean (ValueError for sparse X).
     with_std : bool, default True
         Divide by the standard deviation.
     copy : bool, default True
-        If False, ``transform`` writes into X when X is already a C-contiguous
-        float32/float64 array (as StandardScaler's ``copy=False``).
+        If False, ``transform`` and ``inverse_transform`` write into X and return it
+        when X is a writable float16/float32/float64 ndarray (any layout) or a CSR/CSC
+        matrix of float32/float64 values; otherwise they return a new array (as
+        StandardScaler's ``copy=False``).
 
     Attributes
     ----------
     mean_ : ndarray (n_features,) float64, or None when both options are False
+        NaN for a column without values.
     var_ : ndarray (n_features,) float64, or None when ``with_std`` is False
     scale_ : ndarray (n_features,) float64, or None when ``with_std`` is False
-    n_samples_seen_ : int
+    n_samples_seen_ : int, float, or ndarray (n_features,)
+        Rows seen (np.int64); per column (int64 array) when some column had NaN and
+        the counts differ; the sum of the weights (float64, or a float64 array) once
+        ``sample_weight`` was given.
     n_features_in_ : int
     feature_names_in_ : ndarray of str (only when fitted on a dataframe)
     """
@@ -582,7 +669,7 @@ class Standardizer(_Preprocessor):
     mean_: Optional[NDArray[np.float64]]
     var_: Optional[NDArray[np.float64]]
     scale_: Optional[NDArray[np.float64]]
-    n_samples_seen_: np.int64
+    n_samples_seen_: Union[np.int64, np.float64, NDArray[Any]]
     _stats: Moments
 
     def __init__(self, with_mean: bool = True, with_std: bool = True, *,
@@ -591,27 +678,74 @@ class Standardizer(_Preprocessor):
         self.with_std = with_std
         self.copy = copy
 
+    if HAVE_SKLEARN:
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.input_tags.allow_nan = True
+            tags.input_tags.sparse = not self.with_mean
+            return tags
+
     def _check_params(self):
         _v.flag(self.with_mean, "with_mean")
         _v.flag(self.with_std, "with_std")
         _v.flag(self.copy, "copy")
 
-    @_atomic
-    def fit(self, X: ArrayLike, y: Any = None) -> Self:
-        """Compute the mean and standard deviation of X's columns (X may be a dask
-        array: reduced block by block, never materialized)."""
-        self._check_params()
-        self._reset()
-        return self.partial_fit(X)
+    def _validate(self, X: Any, *, reset: bool, min_samples: int = 1) -> Any:
+        """As the shared check, and sparse X as CSR/CSC (no centring of it)."""
+        if not _scaler.is_sparse(X):
+            return super()._validate(X, reset=reset, min_samples=min_samples)
+        self._no_sparse_centring("center")
+        X = _scaler.as_sparse(X, type(self).__name__)
+        self._check_features(X.shape[1], None, reset=reset)
+        return X
+
+    def _as_2d_out(self, Y: Any) -> Any:
+        if not _scaler.is_sparse(Y):
+            return super()._as_2d_out(Y)
+        self._no_sparse_centring("uncenter")
+        return _scaler.as_sparse(Y, type(self).__name__)
+
+    def _no_sparse_centring(self, what):
+        if self.with_mean:   # scikit-learn's messages
+            raise ValueError(f"Cannot {what} sparse matrices: pass `with_mean=False` "
+                             f"instead{'' if what == 'uncenter' else '.'} See docstring "
+                             "for motivation and alternatives.")
 
     @_atomic
-    def partial_fit(self, X: ArrayLike, y: Any = None) -> Self:
-        """Merge X's column statistics into the running ones (Chan's update)."""
+    def fit(self, X: ArrayLike, y: Any = None, sample_weight: Any = None) -> Self:
+        """Compute the (weighted) mean and standard deviation of X's columns, NaN
+        ignored (X may be sparse with ``with_mean=False``, or a dask array: reduced
+        block by block, never materialized)."""
+        self._check_params()
+        self._reset()
+        return self.partial_fit(X, sample_weight=sample_weight)
+
+    @_atomic
+    def partial_fit(self, X: ArrayLike, y: Any = None, sample_weight: Any = None
+                    ) -> Self:
+        """Merge X's column statistics into the running ones (Chan's update, column
+        by column with the counts: weighted counts merge exactly as frequency
+        weights)."""
         self._check_params()
         first = not hasattr(self, "n_samples_seen_")
-        batch = self._batch_stats(Moments, X, reset=first)
+        if sample_weight is None and not _scaler.is_sparse(X):
+            batch = self._batch_stats(Moments, X, reset=first)
+        else:
+            batch = self._weighted_stats(X, sample_weight, reset=first)
         self._set_stats(batch if first else self._stats.merge(batch))
         return self
+
+    def _weighted_stats(self, X, sample_weight, *, reset):
+        """Moments of a sparse X or of weighted rows (the NumPy paths)."""
+        if _is_dask(X):
+            raise TypeError("sample_weight is not supported with a dask array X; fit "
+                            "Moments of the weighted blocks and use fit_stats")
+        X = self._validate(X, reset=reset)
+        w = _scaler.sample_weight(sample_weight, X.shape[0])
+        if not _scaler.is_sparse(X):
+            return Moments._of(X, w)
+        count, mean, m2 = _scaler.sparse_moments(X, w)
+        return Moments(X.shape[0], mean, m2, count=count, weighted=w is not None)
 
     @_atomic
     def fit_stats(self, stats: Union[Moments, Scatter]) -> Self:
@@ -632,63 +766,117 @@ class Standardizer(_Preprocessor):
         return self
 
     def _set_stats(self, st):
-        """The fitted attributes from the merged statistics."""
-        n, mean = st.n, st.mean
+        """The fitted attributes from the merged statistics (scikit-learn's forms)."""
         self._stats = st
-        self.n_samples_seen_ = np.int64(n)
-        var = st.var()
-        self.mean_ = mean.copy() if (self.with_mean or self.with_std) else None
+        counts = st.counts
+        if st.count is None:
+            self.n_samples_seen_ = np.int64(st.n)
+        else:
+            c = counts if st.weighted else counts.astype(np.int64)
+            self.n_samples_seen_ = c[0] if c.max() == c.min() else c.copy()
+        mean = np.where(counts > 0, st.mean, np.nan)   # NaN: a column without values
+        self.mean_ = mean if (self.with_mean or self.with_std) else None
         if self.with_std:
+            var = st.var()
             eps = np.finfo(np.float64).eps
-            constant = var <= n * eps * var + (n * mean * eps) ** 2
+            with np.errstate(invalid="ignore"):
+                constant = var <= counts * eps * var + (counts * mean * eps) ** 2
             scale = np.sqrt(var)
             scale[constant] = 1.0
             self.var_, self.scale_ = var, scale
         else:
             self.var_ = self.scale_ = None
 
-    def transform(self, X: ArrayLike, copy: Optional[bool] = None) -> FloatArray:
-        """:math:`(X - \\mu) / \\sigma` in X's dtype (computed in float64, rounded once)."""
+    def transform(self, X: ArrayLike, copy: Optional[bool] = None) -> Any:
+        """:math:`(X - \\mu) / \\sigma` in X's dtype (computed in float64, rounded once);
+        NaN kept.  Sparse X: its stored values divided by :math:`\\sigma`."""
         self._check_fitted()
         copy = _v.flag(self.copy if copy is None else copy, "copy")
-        was_array = isinstance(X, np.ndarray)
-        X = self._validate(X, reset=False)
-        if _is_dask(X):   # never in place: dask's blocks may be shared or cached
-            return self._lazy("transform", X, X.shape[1], copy=True)
-        inplace = (not copy) and was_array and X.flags.writeable
-        if inplace and not np.isfinite(X).all():  # checked before X is overwritten
-            _v.raise_nonfinite(X)
+        if _scaler.is_sparse(X):
+            return self._scale_sparse(self._validate(X, reset=False), X, copy, False)
+        Xv = self._validate(X, reset=False)
+        if _is_dask(Xv):   # never in place: dask's blocks may be shared or cached
+            return self._lazy("transform", Xv, Xv.shape[1], copy=True)
+        target, private = _write_target(X, Xv, copy)
+        if target is Xv or private:
+            _scaler.check_no_inf(Xv)   # checked before X is overwritten
         # a fresh 200 MB output costs more in page faults than the pass (output cache)
-        Y = X if inplace else _v.empty(X.shape, X.dtype)
-        mean = self._stats.mean if self.with_mean else None
-        scale = self.scale_ if self.with_std else None
-        if _k.standardize(X, Y, mean, scale):
-            _v.raise_nonfinite(X)
-        return Y
+        Y = Xv if (target is Xv or private) else _v.empty(Xv.shape, Xv.dtype)
+        if _k.standardize(Xv, Y, self.mean_ if self.with_mean else None, self.scale_):
+            _scaler.check_no_inf(Xv)   # NaN passes
+        return _deliver(X, Y, target)
 
-    def fit_transform(self, X: ArrayLike, y: Any = None) -> FloatArray:  # type: ignore[override]
+    def fit_transform(self, X: ArrayLike, y: Any = None,  # type: ignore[override]
+                      sample_weight: Any = None) -> Any:
         """Fit, then transform X: one read for the statistics, one fused pass."""
-        self.fit(X)
+        self.fit(X, sample_weight=sample_weight)
         return self.transform(X)
 
-    def inverse_transform(self, X: ArrayLike, copy: Optional[bool] = None) -> FloatArray:
-        """:math:`X \\sigma + \\mu`, in X's dtype."""
+    def inverse_transform(self, X: ArrayLike, copy: Optional[bool] = None) -> Any:
+        """:math:`X \\sigma + \\mu`, in X's dtype (float64 arithmetic, rounded once);
+        NaN kept.  Sparse X: its stored values multiplied by :math:`\\sigma`."""
         self._check_fitted()
-        X = self._validate_out(X, self.n_features_in_, "n_features_in_")
-        if _is_dask(X):
-            return self._lazy("inverse_transform", X, X.shape[1])
-        out = X.astype(np.float64)
+        copy = _v.flag(self.copy if copy is None else copy, "copy")
+        Xv = self._validate_out(X, self.n_features_in_, "n_features_in_")
+        if _scaler.is_sparse(Xv):
+            return self._scale_sparse(Xv, X, copy, True)
+        if _is_dask(Xv):
+            return self._lazy("inverse_transform", Xv, Xv.shape[1], copy=True)
+        _scaler.check_no_inf(Xv)
+        target, private = _write_target(X, Xv, copy)
+        own = Xv.dtype == np.float64 and (target is Xv or private)
+        Y = Xv if own else Xv.astype(np.float64)
         if self.with_std:
-            out *= self.scale_  # type: ignore[arg-type]  # set when with_std
+            Y *= self.scale_
         if self.with_mean:
-            out += self._stats.mean
-        return out.astype(X.dtype, copy=False)
+            Y += self.mean_
+        return _deliver(X, Y, target, Xv.dtype)
+
+    def _scale_sparse(self, Xs, X, copy, inverse):
+        """Sparse (in)verse scaling: into Xs when it is a private conversion of X or
+        when copy is False and its values are writable, else into a copy."""
+        _scaler.check_no_inf(Xs.data)
+        inplace = Xs is not X or (not copy and Xs.data.flags.writeable)
+        if self.scale_ is None:
+            return Xs if inplace else Xs.copy()
+        return _scaler.scale_sparse(Xs, self.scale_, inverse=inverse, inplace=inplace)
 
     def get_feature_names_out(self, input_features: Optional[ArrayLike] = None
                               ) -> NDArray[np.object_]:
         """The input feature names (one output per input)."""
         self._check_fitted()
         return _names_in(self, input_features)
+
+
+#: scikit-learn's name for :class:`Standardizer` (the same class).
+StandardScaler = Standardizer
+
+
+def _write_target(X, Xv, copy):
+    """(target, private) for the Standardizer's transforms: `target` is the array the
+    result goes into (X itself when copy is False and X is a writable ndarray of
+    float16/32/64 in native order, as scikit-learn's copy=False; else None); `private`
+    when the validated Xv is a conversion of X that nobody else sees."""
+    target = None
+    if (not copy and isinstance(X, np.ndarray) and X.flags.writeable
+            and X.dtype in _STANDARDIZER_DTYPES):
+        target = X
+    return target, isinstance(X, np.ndarray) and Xv is not X
+
+
+_STANDARDIZER_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _deliver(X, Y, target, dtype=None):
+    """The result Y (float32/64) as the caller gets it: written into `target` (one
+    rounding) when there is one, else in X's float16 or `dtype`."""
+    if target is not None:
+        if target is not Y:
+            target[...] = Y
+        return target
+    if isinstance(X, np.ndarray) and X.dtype == np.float16:
+        return Y.astype(np.float16)
+    return Y if dtype is None else Y.astype(dtype, copy=False)
 
 
 def _names_in(est, input_features):

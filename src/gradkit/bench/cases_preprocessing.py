@@ -101,6 +101,36 @@ def _standardizer(sk, n, d):
                 goal_limit=GOAL_LIMIT, limit=lazy["limit"], elements=n * d)
 
 
+def _standardizer_fit(sk, n, d, kind):
+    """The fit alone: `kind` 'dense' (the compiled kernel, one read), 'NaN' (1% NaN) or
+    'weighted' (sample_weight): the NumPy path of gradkit._scaler.  The limit is one
+    read of X."""
+    from .. import preprocessing as pp
+    from ..reference import preprocessing as ref
+
+    def build():
+        rng = np.random.default_rng(2)
+        X = rng.standard_normal((n, d)) + 3.0
+        if kind == "NaN":
+            X[rng.random((n, d)) < 0.01] = np.nan
+        w = rng.uniform(0.0, 2.0, n) if kind == "weighted" else None
+        fns = {"gk": lambda: pp.Standardizer().fit(X, sample_weight=w),
+               "np": lambda: ref.Standardizer().fit(X, sample_weight=w),
+               "limit": probe([X], [])}
+        if sk is not None:
+            fns["peer"] = lambda: sk.preprocessing.StandardScaler().fit(X, sample_weight=w)
+        return fns
+
+    lazy = Lazy(build)
+    what = {"dense": "", "NaN": " (1% NaN)", "weighted": " (sample_weight)"}[kind]
+    return Case(op=f"Standardizer.fit{what}", size=label((n, d), "f64"),
+                gradkit=lazy["gk"], bytes=n * d * 8, numpy=lazy["np"],
+                peer=lazy["peer"] if sk is not None else None, peer_name="sklearn",
+                peer_warm=lazy["peer"] if sk is not None else None,
+                quick=kind == "dense", goal=">=1x sklearn", goal_ratio=1.0,
+                limit=lazy["limit"], elements=n * d)
+
+
 def cases():
     sk = _sklearn()
     n, d = scaled(100_000), 256
@@ -110,6 +140,7 @@ def cases():
             out.append(_decomposer(sk, kind, n, d, dtype,
                                    quick=kind == "PCA" and dtype == np.float64))
     out.append(_standardizer(sk, n, d))
+    out += [_standardizer_fit(sk, n, d, kind) for kind in ("dense", "NaN", "weighted")]
     small = _decomposer(sk, "PCA", 2048, 64, np.float64, quick=True)
     small.goal, small.goal_ratio, small.goal_limit = "per-call overhead", None, None
     out.append(small)

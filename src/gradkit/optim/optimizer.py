@@ -263,7 +263,8 @@ class Optimizer:
         return out
 
     def step(self, grads: Sequence[Optional[FloatArray]], *, max_norm: Optional[float] = None,
-             norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Optional[float]:
+             norm_type: float = 2.0, error_if_nonfinite: bool = False,
+             grad_scale: Optional[float] = None) -> Optional[float]:
         """One update with ``grads`` (a list aligned with the flattened parameters of
         every group, in order; a None entry skips its parameter, as torch does for a
         parameter whose ``.grad`` is None).
@@ -288,6 +289,15 @@ class Optimizer:
         ``error_if_nonfinite`` raises RuntimeError before anything is written.
         ``norm_type`` and ``error_if_nonfinite`` are used only with ``max_norm``.
 
+        With ``grad_scale`` (a finite real), the step is taken with the gradients
+        ``grad_scale * g``, multiplied as they are read (the arrays are only read): what
+        ``g *= grad_scale`` followed by the step gives, to round-off, without that extra
+        pass over the gradients.  A clip with ``max_norm`` is then of the scaled
+        gradients: their norm is ``|grad_scale|`` times the norm of ``g`` (returned),
+        and each element is multiplied by ``grad_scale`` times the clip coefficient.
+        :class:`gradkit.distributed.DistributedOptimizer` uses it to fold the ``1/N``
+        of the gradient average into the step.
+
         Returns
         -------
         float or None
@@ -297,6 +307,8 @@ class Optimizer:
         if max_norm is not None:
             max_norm, p, error_if_nonfinite = _clip._clip_args(
                 max_norm, norm_type, error_if_nonfinite, positive=True)
+        if grad_scale is not None:
+            grad_scale = _c.finite_real(grad_scale, "grad_scale")
         # _check_step, its fast path inlined (a frame less in a ~1.5 us call)
         checked = _k.fast_grads(self.param_groups, self._groups, self._params, grads)
         opts = None if checked is None else _k.known_options(self.param_groups,
@@ -307,9 +319,11 @@ class Optimizer:
         total = coef = None
         if max_norm is not None:
             total, coef = _clip._clip_coef([g for g in grads if g is not None], max_norm,
-                                           p, error_if_nonfinite)
-            if coef == 1.0:
-                coef = None  # no clipping: the plain kernels (g * 1 is g)
+                                           p, error_if_nonfinite, scale=grad_scale)
+        if grad_scale is not None:
+            coef = grad_scale if coef is None else coef * grad_scale
+        if coef == 1.0:
+            coef = None  # no clipping or scaling: the plain kernels (g * 1 is g)
         groups = self._groups
         if len(groups) == 1:
             entry = groups[0]

@@ -191,10 +191,14 @@ class _Optimizer:
             self.param_groups.append(g)
         self.state = [dict() for g in self.param_groups for _ in g["params"]]
 
-    def step(self, grads, *, max_norm=None, norm_type=2.0, error_if_nonfinite=False):
-        """With max_norm: clip_grad_norm_ (the reference's) on copies of the gradients,
-        then the step with the clipped copies; returns the total norm."""
+    def step(self, grads, *, max_norm=None, norm_type=2.0, error_if_nonfinite=False,
+             grad_scale=None):
+        """With grad_scale: the step with copies of the gradients multiplied by it.
+        With max_norm: clip_grad_norm_ (the reference's) on copies of the (scaled)
+        gradients, then the step with the clipped copies; returns the total norm."""
         grads = list(grads)
+        if grad_scale is not None:
+            grads = [None if g is None else g * g.dtype.type(grad_scale) for g in grads]
         total = None
         if max_norm is not None:
             if not max_norm > 0:

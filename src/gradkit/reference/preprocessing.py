@@ -1,6 +1,7 @@
 """NumPy twins of gradkit.preprocessing: the classic recipes, in float64, in memory.
 
-Standardizer: z = (x - mean) / std (ddof=0; a near-constant feature gets scale 1).
+Standardizer: z = (x - mean) / std (ddof=0; a near-constant feature gets scale 1); rows
+weighted by sample_weight, NaN entries left out of the statistics and kept by transform.
 PCA: centre, SVD of the centred data, explained variance S^2/(n-1), sign fixed so each
 component's largest entry is positive, project (and divide by sqrt(variance) to whiten).
 Whitener: centre, cov = Xc^T Xc / N, SVD of cov (U, S), rotate (Xc U), divide by
@@ -28,14 +29,23 @@ class Standardizer:
     def __init__(self, with_mean=True, with_std=True):
         self.with_mean, self.with_std = with_mean, with_std
 
-    def fit(self, X):
+    def fit(self, X, sample_weight=None):
+        """Weighted (frequency weights), NaN ignored: per column, over the entries
+        that are not NaN, c = sum w, mean = sum w x / c, var = sum w (x - mean)^2 / c."""
         X = np.asarray(X, np.float64)
-        n = X.shape[0]
-        self.n_samples_seen_ = n
-        self.mean_ = X.mean(axis=0)
-        self.var_ = ((X - self.mean_) ** 2).mean(axis=0)
+        w = np.ones(X.shape[0]) if sample_weight is None else \
+            np.broadcast_to(np.asarray(sample_weight, np.float64), X.shape[:1])
+        present = ~np.isnan(X)
+        W = w[:, None] * present
+        Xz = np.where(present, X, 0.0)
+        count = W.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.mean_ = (W * Xz).sum(axis=0) / count
+            self.var_ = (W * (Xz - self.mean_) ** 2).sum(axis=0) / count
+        self.n_samples_seen_ = count
         eps = np.finfo(np.float64).eps
-        constant = self.var_ <= n * eps * self.var_ + (n * self.mean_ * eps) ** 2
+        with np.errstate(invalid="ignore"):
+            constant = self.var_ <= count * eps * self.var_ + (count * self.mean_ * eps) ** 2
         self.scale_ = np.where(constant, 1.0, np.sqrt(self.var_))
         return self
 
