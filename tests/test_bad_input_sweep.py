@@ -636,6 +636,7 @@ _NO_ARRAYS_REASONS = {
         "gradkit.get_include", "gradkit.show_config", "gradkit.get_num_threads",
         "gradkit.set_num_threads", "gradkit.num_threads", "gradkit.set_cache_limit",
         "gradkit.cache_info", "gradkit.set_stream_threshold",
+        "gradkit.bfloat16",             # ml_dtypes' scalar type, re-exported
         "gradkit.norm.NormStats",       # a NamedTuple record, checked where it is used
         "gradkit.norm.BatchNormStats",  # likewise
         "gradkit.random.Generator", "gradkit.random.Generator.spawn",
