@@ -6,6 +6,7 @@
 #define GK_TMPL_A "norm_tmpl.h"
 #define GK_TMPL_B "batch_norm_tmpl.h"
 #define GK_TMPL_C "norm_fused_tmpl.h"  /* after norm_tmpl.h: uses its row functions */
+#define GK_TMPL_HALF_A "norm_tmpl.h"   /* float16 and bfloat16 storage: LayerNorm, RMSNorm */
 #include "gk_each_dtype.h"
 
 #define GK_NORM_ENTRIES(SFX) \
@@ -16,5 +17,9 @@
     GK_KERNEL(batch_norm_stats, SFX) GK_KERNEL(batch_norm_gather, SFX) \
     GK_KERNEL(batch_norm_elemt, SFX) GK_KERNEL(batch_norm_backward_reduce, SFX) \
     GK_KERNEL(batch_norm_backward_elemt, SFX)
-#define GK_NORM_COMMON .batch_norm_merge = gk_bn_merge,
+#define GK_NORM_HALF_ENTRIES(SFX) \
+    GK_KERNEL(layer_norm_fwd, SFX) GK_KERNEL(layer_norm_bwd, SFX) \
+    GK_KERNEL(rms_norm_fwd, SFX) GK_KERNEL(rms_norm_bwd, SFX)
+#define GK_NORM_COMMON .batch_norm_merge = gk_bn_merge, \
+    GK_NORM_HALF_ENTRIES(f16) GK_NORM_HALF_ENTRIES(bf16)
 GK_DEFINE_ISA_TABLE(norm, GK_NORM_ENTRIES, GK_NORM_COMMON);

@@ -22,8 +22,9 @@ GK_DEFINE_TABLE_GETTER(norm)
     GK_CHECK_PTR_IF(rows * cols > 0, x); \
     GK_CHECK_PTR_IF(rows * cols > 0, dx)
 
-#define GK_DEFINE_NORM(T, SFX) \
-int gk_layer_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mean, \
+/* TS: the data arrays' storage, T: the rest (weight, bias, statistics) */
+#define GK_DEFINE_NORM(TS, T, SFX) \
+int gk_layer_norm_##SFX(const TS *x, const T *weight, const T *bias, TS *y, T *mean, \
                         T *rstd, gk_index rows, gk_index cols, double eps) \
 { \
     GK_CHECK_ROWS_FWD(rows, cols, eps, x, y); \
@@ -38,8 +39,8 @@ int gk_layer_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mea
     } \
     return GK_OK; \
 } \
-int gk_layer_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T *rstd, \
-                                 const T *weight, T *dx, T *dweight, T *dbias, \
+int gk_layer_norm_backward_##SFX(const TS *dy, const TS *x, const T *mean, const T *rstd, \
+                                 const T *weight, TS *dx, T *dweight, T *dbias, \
                                  gk_index rows, gk_index cols) \
 { \
     GK_CHECK_ROWS_BWD(rows, cols, dy, x, dx); \
@@ -48,7 +49,7 @@ int gk_layer_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
     return norm_table()->layer_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, \
                                                      dweight, dbias, rows, cols); \
 } \
-int gk_rms_norm_##SFX(const T *x, const T *weight, T *y, T *rstd, gk_index rows, \
+int gk_rms_norm_##SFX(const TS *x, const T *weight, TS *y, T *rstd, gk_index rows, \
                       gk_index cols, double eps) \
 { \
     GK_CHECK_ROWS_FWD(rows, cols, eps, x, y); \
@@ -58,8 +59,8 @@ int gk_rms_norm_##SFX(const T *x, const T *weight, T *y, T *rstd, gk_index rows,
         for (gk_index i = 0; i < rows; ++i) rstd[i] = (T)(1.0 / sqrt(eps)); \
     return GK_OK; \
 } \
-int gk_rms_norm_backward_##SFX(const T *dy, const T *x, const T *rstd, const T *weight, \
-                               T *dx, T *dweight, gk_index rows, gk_index cols) \
+int gk_rms_norm_backward_##SFX(const TS *dy, const TS *x, const T *rstd, const T *weight, \
+                               TS *dx, T *dweight, gk_index rows, gk_index cols) \
 { \
     GK_CHECK_ROWS_BWD(rows, cols, dy, x, dx); \
     GK_CHECK_PTR_IF(rows > 0, rstd); \
@@ -67,8 +68,10 @@ int gk_rms_norm_backward_##SFX(const T *dy, const T *x, const T *rstd, const T *
                                                    rows, cols); \
 }
 
-GK_DEFINE_NORM(float, f32)
-GK_DEFINE_NORM(double, f64)
+GK_DEFINE_NORM(float, float, f32)
+GK_DEFINE_NORM(double, double, f64)
+GK_DEFINE_NORM(uint16_t, float, f16)
+GK_DEFINE_NORM(uint16_t, float, bf16)
 
 /* ---- fused residual add + dropout + normalization --------------------------------- */
 /* the dropout of a fused call: none when p == 0 */
