@@ -102,13 +102,14 @@ class IncrementalPCA(PCA):
         X = self._validate(X, reset=True, accept_sparse=True)
         d = X.shape[1]
         self.batch_size_ = 5 * d if self.batch_size is None else int(self.batch_size)
+        stats: Optional[Scatter] = None
         if _v.is_sparse(X):
-            stats = None
             for rows in _pca.batches(X.shape[0], self.batch_size_, self.n_components or 0):
                 part = Scatter.from_array(X[rows].toarray())
                 stats = part if stats is None else stats.merge(part)
         else:
             stats = self._stats_of(Scatter, X)
+        assert stats is not None   # X has at least one row (validated)
         first = next(_pca.batches(stats.n, self.batch_size_, self.n_components or 0))
         self._set_n_components(first.stop, d, first=True)
         self._stats = stats

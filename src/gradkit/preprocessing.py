@@ -846,9 +846,9 @@ class Standardizer(_Preprocessor):
         own = Xv.dtype == np.float64 and (target is Xv or private)
         Y = Xv if own else Xv.astype(np.float64)
         if self.with_std:
-            Y *= self.scale_
+            Y *= self.scale_  # type: ignore[operator]  # set when with_std
         if self.with_mean:
-            Y += self.mean_
+            Y += self.mean_  # type: ignore[operator]  # set when with_mean
         return _deliver(X, Y, target, Xv.dtype)
 
     def _scale_sparse(self, Xs, X, copy, inverse):
@@ -951,7 +951,7 @@ def _check_randomized_params(est):
 class _Decomposer(_Preprocessor):
     """Shared fitting of PCA and Whitener: statistics (or an SVD), decomposition."""
 
-    _solvers = _SOLVERS
+    _solvers: tuple[str, ...] = _SOLVERS
 
     def _check_common(self):
         _v.choice(self.svd_solver, "svd_solver", self._solvers)
