@@ -155,7 +155,7 @@ def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool,
                    x_name: str = "x", out: Any = None
                    ) -> tuple[FloatArray, FloatArray, Optional[FloatArray], FloatArray,
                               Optional[FloatArray], int, int, FloatArray,
-                              Optional[FloatArray]]:
+                              Optional[FloatArray], np.dtype]:
     """Checked arguments and outputs of a LayerNorm/RMSNorm backward:
     (x, dy, mean, rstd, weight, rows, cols, dx, dweight, pdt); dx is `out` when given.
     For 16-bit x, weight is handed over as float32 and dweight is float32; pdt is the
@@ -504,7 +504,8 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
         _batch_backward_args(dy, x, stats, weight, bias, out)
     dxk = dx
     if _v.is_half(x.dtype):  # the float32 kernel on widened data, dx rounded once
-        x, dy, dxk = _precision.widen(x), _precision.widen(dy), _v.empty(x.shape, rstd.dtype)
+        x, dy = _precision.widen(x), _precision.widen(dy)
+        dxk = _v.empty(x.shape, np.float32)
     _k.batch_norm_backward(dy, x, mean, rstd, weight, dxk, dweight, dbias, batch, channels,
                            inner)
     if dxk is not dx:
@@ -517,7 +518,8 @@ def _batch_backward_args(dy: Any, x: Any, stats: Any, weight: Any, bias: Any, ou
                          ) -> tuple[FloatArray, tuple[int, int, int], FloatArray,
                                     Optional[FloatArray], Optional[FloatArray],
                                     Optional[FloatArray],
-                                    FloatArray, Optional[FloatArray], Optional[FloatArray]]:
+                                    FloatArray, Optional[FloatArray], Optional[FloatArray],
+                                    np.dtype]:
     """The checked arguments and outputs of a BatchNorm backward: (x, (batch, channels,
     inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt); dx is `out` when given.
     16-bit x (batch_norm_backward only): float32 statistics, weight handed over as
