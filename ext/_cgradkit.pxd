@@ -13,6 +13,8 @@ cdef extern from "gradkit/common.h" nogil:
     int GK_EALIAS
     int GK_DTYPE_F32
     int GK_DTYPE_F64
+    int GK_DTYPE_F16
+    int GK_DTYPE_BF16
     ctypedef Py_ssize_t gk_index
     ctypedef int gk_blas_int
     ctypedef void (*gk_ssyrk_fn)(char *uplo, char *trans, gk_blas_int *n, gk_blas_int *k,
@@ -49,3 +51,5 @@ cdef extern from "gradkit/common.h" nogil:
     uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes,
                               int n_reads, void *const *writes, const size_t *write_bytes,
                               int n_writes, gk_index work, int store)
+    int gk_convert(const void *src, int src_dtype, void *dst, int dst_dtype, gk_index n)
+    const char *gk_half_path()

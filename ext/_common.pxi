@@ -12,8 +12,8 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from _cgradkit cimport (gk_index, GK_DTYPE_F32, GK_DTYPE_F64, GK_ENULL, GK_ESIZE,
-                        GK_EVALUE, GK_ENOMEM, GK_EDTYPE, GK_EALIAS, gk_error_kind,
+from _cgradkit cimport (gk_index, GK_DTYPE_F32, GK_DTYPE_F64, GK_DTYPE_F16, GK_DTYPE_BF16,
+                        GK_ENULL, GK_ESIZE, GK_EVALUE, GK_ENOMEM, GK_EDTYPE, GK_EALIAS, gk_error_kind,
                         gk_error_arg, gk_arg_name)
 
 cnp.import_array()
@@ -61,9 +61,27 @@ cdef inline void *_ptr(object a):
     return cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
+# bfloat16 is ml_dtypes' NumPy type: its type number is given out when ml_dtypes loads
+import numpy as _np_types
+import ml_dtypes as _ml_dtypes
+cdef int _NPY_BFLOAT16 = _np_types.dtype(_ml_dtypes.bfloat16).num
+
+
 cdef inline int _typenum(int dtype) noexcept:
-    """The NumPy type number of a float dtype code (GK_DTYPE_F32/F64)."""
-    return cnp.NPY_FLOAT32 if dtype == GK_DTYPE_F32 else cnp.NPY_FLOAT64
+    """The NumPy type number of a dtype code (GK_DTYPE_F32/F64/F16/BF16)."""
+    if dtype == GK_DTYPE_F32:
+        return cnp.NPY_FLOAT32
+    if dtype == GK_DTYPE_F64:
+        return cnp.NPY_FLOAT64
+    if dtype == GK_DTYPE_F16:
+        return cnp.NPY_FLOAT16
+    return _NPY_BFLOAT16
+
+
+cdef inline int _param_dtype(int dtype) noexcept:
+    """The dtype code of the float parameters and statistics that go with data of code
+    `dtype`: float32 for 16-bit storage (float32 arithmetic), else the data's own."""
+    return GK_DTYPE_F32 if dtype == GK_DTYPE_F16 or dtype == GK_DTYPE_BF16 else dtype
 
 
 cdef inline bint _has_type(cnp.ndarray a, int typenum) noexcept:
@@ -84,6 +102,17 @@ cdef int _float_dtype(object a, str name) except -1:
         raise TypeError(f"{name} must be a float32 or float64 array of native byte order, "
                         f"got dtype {(<object>a).dtype.str}")
     raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+
+
+cdef int _storage_dtype(object a, str name) except -1:
+    """_float_dtype, and GK_DTYPE_F16/BF16 for float16/bfloat16 (native byte order): the
+    data of a family that takes 16-bit storage."""
+    if isinstance(a, cnp.ndarray):
+        if _has_type(<cnp.ndarray>a, cnp.NPY_FLOAT16):
+            return GK_DTYPE_F16
+        if _has_type(<cnp.ndarray>a, _NPY_BFLOAT16):
+            return GK_DTYPE_BF16
+    return _float_dtype(a, name)
 
 
 cdef void *_array(object a, int typenum, str name, Py_ssize_t size=-1,

@@ -25,15 +25,17 @@ cdef inline int _rows_norm_kernel(int dt, const void *px, const void *pw, const 
 
 cdef _rows_norm(object x, object weight, object bias, object y, object mean, object rstd,
                 Py_ssize_t rows, Py_ssize_t cols, double eps, bint layer):
-    """LayerNorm (layer) or RMSNorm (no bias, no mean) of rows x cols."""
-    cdef int dt = _float_dtype(x, "x"), err
+    """LayerNorm (layer) or RMSNorm (no bias, no mean) of rows x cols; 16-bit x and y
+    with float32 weight, bias and statistics."""
+    cdef int dt = _storage_dtype(x, "x"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef const void *pb = _opt(bias, dt, "bias", cols) if layer else NULL
+    cdef const void *pw = _opt(weight, pdt, "weight", cols)
+    cdef const void *pb = _opt(bias, pdt, "bias", cols) if layer else NULL
     cdef void *py = _out(y, dt, "y", n)
-    cdef void *pm = _out(mean, dt, "mean", rows) if layer else NULL
-    cdef void *pr = _out(rstd, dt, "rstd", rows)
+    cdef void *pm = _out(mean, pdt, "mean", rows) if layer else NULL
+    cdef void *pr = _out(rstd, pdt, "rstd", rows)
     with nogil:
         err = _rows_norm_kernel(dt, px, pw, pb, py, pm, pr, rows, cols, eps, layer)
     _check(err)
@@ -43,16 +45,17 @@ cdef _rows_norm_backward(object dy, object x, object mean, object rstd, object w
                          object dx, object dweight, object dbias, Py_ssize_t rows,
                          Py_ssize_t cols, bint layer):
     """The backward of _rows_norm (RMSNorm: no mean, no dbias)."""
-    cdef int dt = _float_dtype(x, "x"), err
+    cdef int dt = _storage_dtype(x, "x"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *pdy = _in(dy, dt, "dy", n)
     cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pm = _in(mean, dt, "mean", rows) if layer else NULL
-    cdef const void *pr = _in(rstd, dt, "rstd", rows)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef const void *pm = _in(mean, pdt, "mean", rows) if layer else NULL
+    cdef const void *pr = _in(rstd, pdt, "rstd", rows)
+    cdef const void *pw = _opt(weight, pdt, "weight", cols)
     cdef void *pdx = _out(dx, dt, "dx", n)
-    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
-    cdef void *pdb = _out(dbias, dt, "dbias", cols, True) if layer else NULL
+    cdef void *pdw = _out(dweight, pdt, "dweight", cols, True)
+    cdef void *pdb = _out(dbias, pdt, "dbias", cols, True) if layer else NULL
     with nogil:
         if layer:
             err = c.gk_layer_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, rows,

@@ -30,6 +30,38 @@ def get_stream_min_bytes():
     return c.gk_get_stream_min_bytes()
 
 
+def half_path():
+    """How this build and CPU convert float16/bfloat16 (gk_half_path)."""
+    return c.gk_half_path().decode()
+
+
+def convert(cnp.ndarray src, int src_code, cnp.ndarray dst, int dst_code):
+    """src (GK_DTYPE_* code src_code) converted into dst (dst_code), one of them float32
+    and the other float16/bfloat16 (gk_convert).  Both C-contiguous, aligned, of the
+    same size and itemsize matching their codes, dst writable and distinct from src; the
+    caller (gradkit._validation) has matched the dtypes to the codes.  GIL released."""
+    cdef int err
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(src)
+    for a, code, name in ((src, src_code, "src"), (dst, dst_code, "dst")):
+        if not (a.flags.c_contiguous and a.flags.aligned):
+            raise ValueError(f"{name} must be C-contiguous and aligned")
+        if a.dtype.itemsize != (4 if code == c.GK_DTYPE_F32 else 2):
+            raise TypeError(f"{name}: itemsize {a.dtype.itemsize} does not match its code")
+    if cnp.PyArray_SIZE(dst) != n:
+        raise ValueError(f"dst has {cnp.PyArray_SIZE(dst)} elements, expected {n}")
+    if not dst.flags.writeable:
+        raise ValueError("dst is read-only")
+    if n and _np.shares_memory(src, dst):
+        raise ValueError("dst overlaps src")
+    cdef const void *ps = cnp.PyArray_DATA(src)
+    cdef void *pd = cnp.PyArray_DATA(dst)
+    with nogil:
+        err = c.gk_convert(ps, src_code, pd, dst_code, n)
+    if err:
+        raise (TypeError if c.gk_error_kind(err) == c.GK_EDTYPE else ValueError)(
+            f"gk_convert: {c.gk_arg_name(c.gk_error_arg(err)).decode()} (status {err})")
+
+
 include "_stream_threshold.pxi"
 
 

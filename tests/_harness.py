@@ -21,20 +21,25 @@ import json
 import os
 import sys
 
+import ml_dtypes
 import numpy as np
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 FLOATS = (F32, F64)
+F16, BF16 = np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)
+HALVES = (F16, BF16)   # 16-bit storage, where a family takes it
+_SFX = {F32: "f32", F64: "f64", F16: "f16", BF16: "bf16"}
 
 CASES = {}   # case id -> (function of dtype, dtype or None)
 
 
 def case(name, dtypes=FLOATS):
-    """Register fn(dtype) -> outputs under ``name-f32``/``name-f64`` (``name`` alone
-    when dtypes is None: the function has no float dtype)."""
+    """Register fn(dtype) -> outputs under ``name-f32``/``name-f64`` (``-f16``/``-bf16``
+    for 16-bit storage; ``name`` alone when dtypes is None: the function has no float
+    dtype)."""
     def register(fn):
         ids = [(name, None)] if dtypes is None else [
-            (f"{name}-{'f32' if dt == F32 else 'f64'}", dt) for dt in dtypes]
+            (f"{name}-{_SFX[dt]}", dt) for dt in dtypes]
         for cid, dt in ids:
             CASES[cid] = (fn, dt)
         return fn
@@ -123,6 +128,45 @@ for _shape in _NORM_SHAPES:
 
     case(f"norm.layer_norm[{_shape}]")(_layer_norm)
     case(f"norm.rms_norm[{_shape}]")(_rms_norm)
+
+
+for _shape in _NORM_SHAPES:   # 16-bit x: float32 weights (LayerNorm), 16-bit (RMSNorm)
+    def _layer_norm16(dt, shape=_shape):
+        import gradkit
+        x, dy, w, b = _norm_inputs(shape, dt)
+        w, b = w.astype(F32), b.astype(F32)
+        y, st = gradkit.layer_norm(x, w, b)
+        return y, st, gradkit.layer_norm_backward(dy, x, st, w)
+
+    def _rms_norm16(dt, shape=_shape):
+        import gradkit
+        x, dy, w, _ = _norm_inputs(shape, dt)
+        y, st = gradkit.rms_norm(x, w)
+        return y, st, gradkit.rms_norm_backward(dy, x, st, w)
+
+    case(f"norm.layer_norm16[{_shape}]", HALVES)(_layer_norm16)
+    case(f"norm.rms_norm16[{_shape}]", HALVES)(_rms_norm16)
+
+
+@case("norm.batch_norm16", HALVES)
+def _batch_norm16(dt):
+    import gradkit
+    x, dy = data(17, (7, 37, 23, 19), dt, 2.0, 5.0), data(18, (7, 37, 23, 19), dt)
+    w, b = data(19, 37, F32), data(20, 37, F32)
+    rm, rv = np.zeros(37, F32), np.ones(37, F32)
+    y, st = gradkit.batch_norm(x, w, b, rm, rv)
+    return y, st, rm, rv, gradkit.batch_norm_backward(dy, x, st, w)
+
+
+@case("precision.convert", HALVES)
+def _convert16(dt):
+    """The shared 16-bit conversions (gk_convert), NaN and inf included."""
+    from gradkit import _precision
+    f = data(21, 100_003, F32, 1e3)
+    f[::97] = np.nan
+    f[5::101] = np.inf
+    h = _precision.narrow(f, dt)
+    return h, _precision.widen(h)
 
 
 @case("norm.layer_norm[normalized_ndim=2]")

@@ -356,7 +356,7 @@ def test_bad_input_raises_before_writing(rng):
         return norm.batch_norm(*args, **kw)
 
     cases = [
-        (TypeError, "x must be a float32 or float64", (x.astype(np.int32), None, None, rm, rv), {}),
+        (TypeError, "x must be a float32, float64, float16 or bfloat16", (x.astype(np.int32), None, None, rm, rv), {}),
         (TypeError, "weight has dtype float64", (x, w.astype(np.float64), None, rm, rv), {}),
         (TypeError, "bias has dtype float64", (x, w, w.astype(np.float64), rm, rv), {}),
         (TypeError, "running_mean has dtype float64", (x, w, None, rm.astype(np.float64), rv), {}),

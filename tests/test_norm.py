@@ -333,7 +333,7 @@ def test_reexported_at_top_level():
 def test_bad_input_raises_before_writing(rng):
     x = rng.standard_normal((4, 6)).astype(np.float32)
     w = np.ones(6, np.float32)
-    with pytest.raises(TypeError, match="x must be a float32 or float64"):
+    with pytest.raises(TypeError, match="x must be a float32, float64, float16 or bfloat16"):
         norm.layer_norm(x.astype(np.int64))
     with pytest.raises(TypeError, match="weight has dtype float64"):
         norm.layer_norm(x, w.astype(np.float64))

@@ -1,4 +1,5 @@
-/* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA. */
+/* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA; their
+ * float16/bfloat16 instantiations are in norm_half.c. */
 #include "reduce.h"
 #include "dropout_span.h"
 #include "norm_kernels.h"

@@ -60,6 +60,21 @@ typedef struct {
                                            gk_index count, T *dx, gk_index batch, \
                                            gk_index channels, gk_index inner);
 
+/* 16-bit storage (gk_half.h): x, y, dy, dx are uint16_t; weight, bias, the statistics
+ * and the parameter gradients float32 */
+#define GK_NORM_HALF_SIGS(SFX) \
+    void (*layer_norm_fwd_##SFX)(const uint16_t *x, const float *w, const float *b, \
+                                 uint16_t *y, float *mean, float *rstd, gk_index rows, \
+                                 gk_index cols, double eps); \
+    int (*layer_norm_bwd_##SFX)(const uint16_t *dy, const uint16_t *x, const float *mean, \
+                                const float *rstd, const float *w, uint16_t *dx, float *dw, \
+                                float *db, gk_index rows, gk_index cols); \
+    void (*rms_norm_fwd_##SFX)(const uint16_t *x, const float *w, uint16_t *y, float *rstd, \
+                               gk_index rows, gk_index cols, double eps); \
+    int (*rms_norm_bwd_##SFX)(const uint16_t *dy, const uint16_t *x, const float *rstd, \
+                              const float *w, uint16_t *dx, float *dw, gk_index rows, \
+                              gk_index cols);
+
 typedef struct {
     GK_NORM_SIGS(float, f32)
     GK_NORM_SIGS(double, f64)
@@ -67,5 +82,12 @@ typedef struct {
                                  const double *m2s, gk_index parts, gk_index channels,
                                  double *mean, double *m2);
 } gk_norm_table;
+
+/* the 16-bit kernels: a table of their own, from their own translation unit
+ * (norm_half.c) */
+typedef struct {
+    GK_NORM_HALF_SIGS(f16)
+    GK_NORM_HALF_SIGS(bf16)
+} gk_norm_half_table;
 
 #endif

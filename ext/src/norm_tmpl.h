@@ -1,4 +1,7 @@
-/* LayerNorm and RMSNorm kernels for element type T.  Included by norm.c once per dtype.
+/* LayerNorm and RMSNorm kernels for element type T.  Included by norm.c once per dtype,
+ * float16 and bfloat16 included: data arrays (x, y, dy, dx) are TS, read and written
+ * through reduce_tmpl.h's loads and stores, everything else (weight, bias, statistics,
+ * their gradients) is T, float32 for 16-bit storage.
  *
  * Statistics are accumulated in double (reduce_tmpl.h) from shifted data, so rows with
  * a large mean (1e4 + N(0, 1)) keep full accuracy; float32 rows add their terms in
@@ -16,8 +19,14 @@ enum { GK_ROW_SUM, GK_ROW_SUMSQ, GK_ROW_SHIFTED, GK_ROW_SHIFTED_BLK, GK_ROW_SUMS
 #define GK_ROW_STACK 64   /* chunks whose partials fit on the stack */
 #endif
 
-GK_INLINE void GK_T(chunk_moments)(int kind, int pf, const T *x, gk_index n, double s,
-                                   double *r0, double *r1)
+/* 16-bit: out of line, one copy for row_moments' three call sites */
+#if GK_HALF
+static __attribute__((noinline))
+#else
+GK_INLINE
+#endif
+void GK_T(chunk_moments)(int kind, int pf, const TS *x, gk_index n, double s, double *r0,
+                         double *r1)
 {
     switch (kind) {
     case GK_ROW_SUM: *r0 = GK_T(chunk_sum)(x, n, s); break;
@@ -30,7 +39,7 @@ GK_INLINE void GK_T(chunk_moments)(int kind, int pf, const T *x, gk_index n, dou
     }
 }
 
-static void GK_T(row_moments)(int kind, int pf, const T *x, gk_index n, double s, int nt,
+static void GK_T(row_moments)(int kind, int pf, const TS *x, gk_index n, double s, int nt,
                               double *r0, double *r1)
 {
     if (n <= GK_CHUNK) {  /* one chunk: the common row */
@@ -90,15 +99,15 @@ GK_INLINE int gk_blk_sq_ok(double sum_sq, gk_index n)
  * shorter row), summed in T in a fixed tree, rounded to T.  Near the row's mean, so
  * (mean - s)^2 / var is about 1 / GK_SHIFT_HEAD for i.i.d. elements.  Any fixed
  * summation order does: the shift only has to be near the mean. */
-GK_INLINE T GK_T(row_shift)(const T *x, gk_index n)
+GK_INLINE T GK_T(row_shift)(const TS *x, gk_index n)
 {
     if (n < GK_SHIFT_HEAD) {
         T t = 0;
-        for (gk_index j = 0; j < n; ++j) t += x[j];
+        for (gk_index j = 0; j < n; ++j) t += GK_T(ld1)(x + j);
         return t / (T)n;
     }
     T a[8], b[4];   /* the tree of 16, level by level (loops of constant length) */
-    for (int k = 0; k < 8; ++k) a[k] = x[k] + x[k + 8];
+    for (int k = 0; k < 8; ++k) a[k] = GK_T(ld1)(x + k) + GK_T(ld1)(x + k + 8);
     for (int k = 0; k < 4; ++k) b[k] = a[k] + a[k + 4];
     return ((b[0] + b[2]) + (b[1] + b[3])) / (T)GK_SHIFT_HEAD;
 }
@@ -108,7 +117,7 @@ GK_INLINE T GK_T(row_shift)(const T *x, gk_index n)
  * folded into double, var = E[d^2] - E[d]^2, kept under the conditions above -- the
  * usual case.  Otherwise, and always for float64 rows, the exact two-pass form: the
  * mean, then the sum of squared deviations, in double. */
-static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, int pf, double *m, double *v)
+static void GK_T(ln_row_stats)(const TS *x, gk_index n, int nt, int pf, double *m, double *v)
 {
     if (sizeof(T) == sizeof(float)) {
         const T st = GK_T(row_shift)(x, n);
@@ -134,7 +143,7 @@ static void GK_T(ln_row_stats)(const T *x, gk_index n, int nt, int pf, double *m
 }
 
 /* mean(x^2) of a row: float32 in blocks when gk_blk_sq_ok, else (and float64) in double */
-static double GK_T(rms_row_ms)(const T *x, gk_index n, int nt, int pf)
+static double GK_T(rms_row_ms)(const TS *x, gk_index n, int nt, int pf)
 {
     double v;
     if (sizeof(T) == sizeof(float)) {
@@ -173,13 +182,12 @@ GK_INLINE T GK_T(fwd_one)(const int rms, const int hw, const int hb, T x, const 
 /* the output vector of elements [j, j + GK_TVLEN): fwd_one's operations lane by lane.
  * ((x - mh) - ml) rt as ((mh - x) + ml) (-rt): the same value exactly (rounding to
  * nearest is symmetric), with x straight from memory as the subtraction's operand. */
-GK_INLINE GK_T(tvec) GK_T(fwd_vec)(const int rms, const int hw, const int hb, const T *x,
+GK_INLINE GK_T(tvec) GK_T(fwd_vec)(const int rms, const int hw, const int hb, const TS *x,
                                    const T *GK_RESTRICT w, const T *GK_RESTRICT b,
                                    gk_index j, GK_T(tvec) vmh, GK_T(tvec) vml,
                                    GK_T(tvec) vrt, GK_T(tvec) vnrt)
 {
-    GK_T(tvec) v, t;
-    __builtin_memcpy(&v, x + j, sizeof v);
+    GK_T(tvec) v = GK_T(ldtv_arith)(x + j), t;
     v = rms ? v * vrt : ((vmh - v) + vml) * vnrt;
     if (hw) {
         __builtin_memcpy(&t, w + j, sizeof t);
@@ -203,40 +211,42 @@ GK_INLINE GK_T(tvec) GK_T(fwd_vec)(const int rms, const int hw, const int hb, co
  * go to y with non-temporal stores straight from the registers (y must not be x,
  * gk_stream_output; the caller fences). */
 GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, const int stream,
-                                 const T *x, const T *GK_RESTRICT w, const T *GK_RESTRICT b,
-                                 T *y, gk_index n, GK_T(fwd_k) k)
+                                 const TS *x, const T *GK_RESTRICT w, const T *GK_RESTRICT b,
+                                 TS *y, gk_index n, GK_T(fwd_k) k)
 {
     typedef GK_T(tvec) V;
     const V vmh = (V){0} + k.mh, vml = (V){0} + k.ml, vrt = (V){0} + k.rt;
     const V vnrt = -vrt;
     const int ends_v = n >= GK_TVLEN && (const void *)x != (const void *)y;
     gk_index j = 0;
-    gk_index head = (gk_index)(((GK_TVBYTES - ((uintptr_t)y & (GK_TVBYTES - 1)))
-                                & (GK_TVBYTES - 1)) / sizeof(T));
-    if (head > n || ((uintptr_t)y & (sizeof(T) - 1))) head = stream ? n : 0;
+    gk_index head = (gk_index)(((GK_SVBYTES - ((uintptr_t)y & (GK_SVBYTES - 1)))
+                                & (GK_SVBYTES - 1)) / sizeof(TS));
+    if (head > n || ((uintptr_t)y & (sizeof(TS) - 1))) head = stream ? n : 0;
     if (head && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, 0, vmh, vml, vrt, vnrt);
-        __builtin_memcpy(y, &v, sizeof v);
+        GK_T(sttv_arith)(y, v);
         j = head;
     }
-    for (; j < head; ++j) y[j] = GK_T(fwd_one)(rms, hw, hb, x[j], w, b, j, k);
+    for (; j < head; ++j)
+        GK_T(st1)(y + j, GK_T(fwd_one)(rms, hw, hb, GK_T(ld1)(x + j), w, b, j, k));
 #pragma GCC unroll 2
     for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt, vnrt);
         if (stream) GK_T(stream_vec)(y + j, v);
-        else __builtin_memcpy(y + j, &v, sizeof v);
+        else GK_T(sttv_arith)(y + j, v);
     }
     if (j < n && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, n - GK_TVLEN, vmh, vml, vrt, vnrt);
-        __builtin_memcpy(y + n - GK_TVLEN, &v, sizeof v);
+        GK_T(sttv_arith)(y + n - GK_TVLEN, v);
         j = n;
     }
-    for (; j < n; ++j) y[j] = GK_T(fwd_one)(rms, hw, hb, x[j], w, b, j, k);
+    for (; j < n; ++j)
+        GK_T(st1)(y + j, GK_T(fwd_one)(rms, hw, hb, GK_T(ld1)(x + j), w, b, j, k));
 }
 
-/* a row's output y[0, n) (x, w, b from the row's first column) */
-GK_INLINE void GK_T(fwd_write)(const int rms, const T *x, const T *w, const T *b, T *y,
-                               gk_index n, double m, double r, int stream)
+/* a row's output y[0, n) (x, w, b from the row's first column): fwd_write_v's variant */
+GK_INLINE void GK_T(fwd_write_in)(const int rms, const TS *x, const T *w, const T *b, TS *y,
+                                  gk_index n, double m, double r, int stream)
 {
     const T mh = (T)m;
     GK_T(fwd_k) k = {mh, (T)(m - (double)mh), (T)r};
@@ -250,9 +260,32 @@ GK_INLINE void GK_T(fwd_write)(const int rms, const T *x, const T *w, const T *b
 #undef GK_FWD_W
 }
 
+#if GK_HALF
+/* 16-bit: one out-of-line copy of the output loops for every call site (a call per row
+ * costs nothing next to the row; inlined at each of the four sites, their 16 variants
+ * per dtype and ISA were a third of the 16-bit code to compile) */
+static __attribute__((noinline)) void GK_T(fwd_write_out)(int rms, const TS *x, const T *w,
+                                                          const T *b, TS *y, gk_index n,
+                                                          double m, double r, int stream)
+{
+    if (rms) GK_T(fwd_write_in)(1, x, w, b, y, n, m, r, stream);
+    else GK_T(fwd_write_in)(0, x, w, b, y, n, m, r, stream);
+}
+#endif
+
+GK_INLINE void GK_T(fwd_write)(const int rms, const TS *x, const T *w, const T *b, TS *y,
+                               gk_index n, double m, double r, int stream)
+{
+#if GK_HALF
+    GK_T(fwd_write_out)(rms, x, w, b, y, n, m, r, stream);
+#else
+    GK_T(fwd_write_in)(rms, x, w, b, y, n, m, r, stream);
+#endif
+}
+
 /* the row's mean m (0 for RMSNorm) and r = 1 / sqrt(var + eps), var = mean(x^2) for
  * RMSNorm */
-GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, int pf,
+GK_INLINE void GK_T(fwd_stats)(const int rms, const TS *x, gk_index n, int nt, int pf,
                                double eps, double *m, double *r)
 {
     double v;
@@ -276,11 +309,11 @@ GK_INLINE void GK_T(fwd_stats)(const int rms, const T *x, gk_index n, int nt, in
  * memory) prefetches GK_PF_AHEAD bytes ahead, into the next rows (prefetching the whole
  * next row at once, 1 KB to 16 KB in a burst, was 5-10 points of the probe slower);
  * streamed: the fence is the caller's, once per run */
-GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, T *y,
+GK_INLINE void GK_T(fwd_row)(const int rms, const TS *x, const T *w, const T *b, TS *y,
                              T *mean, T *rstd, gk_index i, gk_index cols, double eps,
                              int far, int stream)
 {
-    const T *xi = x + i * cols;
+    const TS *xi = x + i * cols;
     double m, r;
     GK_T(fwd_stats)(rms, xi, cols, 1, far, eps, &m, &r);
     if (mean) mean[i] = (T)m;
@@ -294,11 +327,11 @@ GK_INLINE void GK_T(fwd_row)(const int rms, const T *x, const T *w, const T *b, 
  * by side overlap, where a row's output loop between them kept them apart.  For rows
  * in cache only: past the cache the pairs took a streamed 16384x1024 forward from 48%
  * to 41% of its probe on an Intel Xeon guest. */
-GK_INLINE void GK_T(fwd_row2)(const int rms, const T *x, const T *w, const T *b, T *y,
+GK_INLINE void GK_T(fwd_row2)(const int rms, const TS *x, const T *w, const T *b, TS *y,
                               T *mean, T *rstd, gk_index i, gk_index cols, double eps,
                               int stream)
 {
-    const T *x0 = x + i * cols, *x1 = x0 + cols;
+    const TS *x0 = x + i * cols, *x1 = x0 + cols;
     double m0, r0, m1, r1;
     GK_T(fwd_stats)(rms, x0, cols, 1, 0, eps, &m0, &r0);   /* in cache: no prefetch */
     GK_T(fwd_stats)(rms, x1, cols, 1, 0, eps, &m1, &r1);
@@ -314,11 +347,11 @@ GK_INLINE void GK_T(fwd_row2)(const int rms, const T *x, const T *w, const T *b,
     GK_T(fwd_write)(rms, x1, w, b, y + (i + 1) * cols, cols, m1, r1, stream);
 }
 
-GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b, T *y,
+GK_INLINE void GK_T(norm_fwd)(const int rms, const TS *x, const T *w, const T *b, TS *y,
                               T *mean, T *rstd, gk_index rows, gk_index cols, double eps)
 {
     int nt = gk_threads_for(rows * cols);
-    const size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    const size_t bytes = (size_t)(rows * cols) * sizeof(TS);
     const int stream = gk_stream_output(bytes, y, x, NULL);
     const int far = bytes >= gk_get_stream_min_bytes();
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
@@ -337,7 +370,7 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
     }
     gk_index nchunk = (cols + GK_CHUNK - 1) / GK_CHUNK;
     for (gk_index i = 0; i < rows; ++i) {
-        const T *xi = x + i * cols;
+        const TS *xi = x + i * cols;
         double m, r;
         GK_T(fwd_stats)(rms, xi, cols, nt, far, eps, &m, &r);
         if (mean) mean[i] = (T)m;
@@ -351,13 +384,13 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const T *x, const T *w, const T *b,
     }
 }
 
-static void GK_T(layer_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean,
+static void GK_T(layer_norm_fwd)(const TS *x, const T *w, const T *b, TS *y, T *mean,
                                  T *rstd, gk_index rows, gk_index cols, double eps)
 {
     GK_T(norm_fwd)(0, x, w, b, y, mean, rstd, rows, cols, eps);
 }
 
-static void GK_T(rms_norm_fwd)(const T *x, const T *w, T *y, T *rstd, gk_index rows,
+static void GK_T(rms_norm_fwd)(const TS *x, const T *w, TS *y, T *rstd, gk_index rows,
                                gk_index cols, double eps)
 {
     GK_T(norm_fwd)(1, x, w, NULL, y, NULL, rstd, rows, cols, eps);
@@ -413,7 +446,8 @@ static inline int gk_bwd_group_size(gk_index i, gk_index i1, int gs)
  * pf: the inputs are past the cache, so pass B prefetches the next group's rows while
  * this group's are in cache (the hardware prefetcher stops when the misses stop). */
 typedef struct {
-    const T *dy, *x, *mean, *rstd, *w;   /* mean NULL for RMSNorm */
+    const TS *dy, *x;
+    const T *mean, *rstd, *w;   /* mean NULL for RMSNorm */
     const double *wd;
     gk_index rows, cols;
     int stream, pf;
@@ -428,7 +462,7 @@ typedef struct {
 /* Pass A of a backward row, in double lanes: sum g and sum g h, with
  * xhat = (x - m) r, g = dy w.  The flags are compile-time constants at every call, so
  * each combination compiles to its own branch-free loop. */
-GK_INLINE void GK_T(bwd_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+GK_INLINE void GK_T(bwd_sums)(const TS *GK_RESTRICT dy, const TS *GK_RESTRICT x,
                               const double *GK_RESTRICT wd, gk_index n, double m,
                               double r, const int has_w, const int h_is_xhat,
                               double *sum_g, double *sum_gh)
@@ -449,7 +483,7 @@ GK_INLINE void GK_T(bwd_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
     gk_spill(a, la);
     gk_spill(q, lq);
     for (int k = 0; j + k < n; ++k) {
-        double d = (double)dy[j + k], xv = (double)x[j + k];
+        double d = (double)GK_T(ld1)(dy + j + k), xv = (double)GK_T(ld1)(x + j + k);
         double g = has_w ? d * wd[j + k] : d;
         la[k] += g;
         lq[k] += g * (h_is_xhat ? (xv - m) * r : xv);
@@ -466,14 +500,12 @@ typedef struct {
 } GK_T(bwd_k);
 
 /* the terms g and g h of bwd_blk_sums for the vector of elements from o */
-GK_INLINE void GK_T(bwd_blk_terms)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+GK_INLINE void GK_T(bwd_blk_terms)(const TS *GK_RESTRICT dy, const TS *GK_RESTRICT x,
                                    const T *GK_RESTRICT w, gk_index o, T mh, T ml, T rt,
                                    const int has_w, const int h_is_xhat, GK_T(tvec) *g,
                                    GK_T(tvec) *gh)
 {
-    GK_T(tvec) d, xv, wv;
-    __builtin_memcpy(&d, dy + o, sizeof d);
-    __builtin_memcpy(&xv, x + o, sizeof xv);
+    GK_T(tvec) d = GK_T(ldtv_arith)(dy + o), xv = GK_T(ldtv_arith)(x + o), wv;
     if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
     *g = has_w ? d * wv : d;
     *gh = *g * (h_is_xhat ? ((xv - mh) - ml) * rt : xv);
@@ -490,7 +522,7 @@ GK_INLINE void GK_T(bwd_blk_terms)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
  * see docs/norm.md for what it does to dx.  Returns 0 when a sum is not finite (a
  * float32 term or block sum overflowed, or the inputs hold one): the caller then sums
  * in double. */
-GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+GK_INLINE int GK_T(bwd_blk_sums)(const TS *GK_RESTRICT dy, const TS *GK_RESTRICT x,
                                  const T *GK_RESTRICT w, gk_index n, const GK_T(bwd_k) *k,
                                  const int has_w, const int h_is_xhat, double *sum_g,
                                  double *sum_gh)
@@ -548,7 +580,7 @@ GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x
             __builtin_memcpy(lg, bg, sizeof lg);
             __builtin_memcpy(lh, bh, sizeof lh);
             for (int l = 0; j + l < n; ++l) {
-                const T d = dy[j + l], xv = x[j + l];
+                const T d = GK_T(ld1)(dy + j + l), xv = GK_T(ld1)(x + j + l);
                 const T g = has_w ? d * w[j + l] : d;
                 const T h = h_is_xhat ? ((xv - mh) - ml) * rt : xv;
                 lg[l] += g;
@@ -568,8 +600,8 @@ GK_INLINE int GK_T(bwd_blk_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x
 /* Pass B on column j (offset c0 + j) of a group of G rows: the vector loop's arithmetic,
  * one column at a time (so the same bits), for the columns around bwd_apply's vectors */
 GK_INLINE void GK_T(bwd_col)(const int rms, const int G, const int has_w, const int has_pw,
-                             const int has_pb, const T *const *dy, const T *const *x,
-                             const T *GK_RESTRICT w, T *const *dst, double *GK_RESTRICT pw,
+                             const int has_pb, const TS *const *dy, const TS *const *x,
+                             const T *GK_RESTRICT w, TS *const *dst, double *GK_RESTRICT pw,
                              double *GK_RESTRICT pb, gk_index c0, gk_index j,
                              const GK_T(bwd_k) *k)
 {
@@ -579,15 +611,15 @@ GK_INLINE void GK_T(bwd_col)(const int rms, const int G, const int has_w, const 
     T sw = 0, sb = 0;
     double qw = has_pw ? pw[o] : 0.0, qb = has_pb ? pb[o] : 0.0;
     for (int i = 0; i < G; ++i) {
-        const T d = dy[i][o], xv = x[i][o];
+        const T d = GK_T(ld1)(dy[i] + o), xv = GK_T(ld1)(x[i] + o);
         const T g = has_w ? d * wj : d;
         T xh;
         if (rms) {
             xh = xv * k[i].rt;
-            dst[i][j] = k[i].rt * (g - xv * k[i].mgx);
+            GK_T(st1)(dst[i] + j, k[i].rt * (g - xv * k[i].mgx));
         } else {
             xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
-            dst[i][j] = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
+            GK_T(st1)(dst[i] + j, k[i].rt * (g - k[i].mg - xh * k[i].mgx));
         }
         if (f32) {
             sw += d * xh;
@@ -607,16 +639,16 @@ GK_INLINE void GK_T(bwd_col)(const int rms, const int G, const int has_w, const 
 
 /* Columns of dst before the first whose vectors are aligned to GK_TVBYTES in every row
  * (0 when the rows are not equally aligned, or not aligned to T) */
-GK_INLINE gk_index GK_T(bwd_head)(const int G, T *const *dst, gk_index len)
+GK_INLINE gk_index GK_T(bwd_head)(const int G, TS *const *dst, gk_index len)
 {
     const uintptr_t a = (uintptr_t)dst[0];
-    if (a % sizeof(T))
+    if (a % sizeof(TS))
         return 0;
     for (int i = 1; i < G; ++i)
-        if (((uintptr_t)dst[i] - a) % GK_TVBYTES)
+        if (((uintptr_t)dst[i] - a) % GK_SVBYTES)
             return 0;
-    gk_index head = (gk_index)(((GK_TVBYTES - (a & (GK_TVBYTES - 1))) & (GK_TVBYTES - 1))
-                               / sizeof(T));
+    gk_index head = (gk_index)(((GK_SVBYTES - (a & (GK_SVBYTES - 1))) & (GK_SVBYTES - 1))
+                               / sizeof(TS));
     return head < len ? head : len;
 }
 
@@ -628,11 +660,11 @@ GK_INLINE gk_index GK_T(bwd_head)(const int G, T *const *dst, gk_index len)
  * backwards took 8-12% longer into such an array than into an aligned one); the columns
  * before the first aligned vector and after the last go one by one (bwd_col). */
 GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
-                               const int has_pw, const int has_pb, const T *const *dy,
-                               const T *const *x, const T *GK_RESTRICT w, T *const *dst,
+                               const int has_pw, const int has_pb, const TS *const *dy,
+                               const TS *const *x, const T *GK_RESTRICT w, TS *const *dst,
                                double *GK_RESTRICT pw, double *GK_RESTRICT pb,
                                gk_index c0, gk_index len, const GK_T(bwd_k) *k,
-                               const T *pfdy, const T *pfx)
+                               const TS *pfdy, const TS *pfx)
 {
     typedef GK_T(tvec) V;
     const int f32 = sizeof(T) == sizeof(float);
@@ -649,9 +681,7 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
             if (has_pb) __builtin_memcpy(&sb, pb + o, sizeof sb);
         }
         for (int i = 0; i < G; ++i) {
-            V d, xv, xh, out;
-            __builtin_memcpy(&d, dy[i] + o, sizeof d);
-            __builtin_memcpy(&xv, x[i] + o, sizeof xv);
+            V d = GK_T(ldtv_arith)(dy[i] + o), xv = GK_T(ldtv_arith)(x[i] + o), xh, out;
             V g = has_w ? d * wv : d;
             if (rms) {
                 xh = xv * k[i].rt;
@@ -660,13 +690,13 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
                 xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
                 out = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
             }
-            __builtin_memcpy(dst[i] + j, &out, sizeof out);
+            GK_T(sttv_arith)(dst[i] + j, out);
             if (has_pw) sw += d * xh;
             if (has_pb) sb += d;
         }
         if (pfdy) {
             const char *pa = (const char *)(pfdy + G * o), *pc = (const char *)(pfx + G * o);
-            for (int l = 0; l < (int)(G * sizeof(V)); l += 64) {
+            for (int l = 0; l < G * GK_SVBYTES; l += 64) {
                 __builtin_prefetch(pa + l, 0, 3);
                 __builtin_prefetch(pc + l, 0, 3);
             }
@@ -695,58 +725,85 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
 /* The backward of the G rows from row i on: dx of row i + q into out[q] -- through an
  * L1 buffer when c->buffered, copied out with non-temporal stores when c->stream (the
  * caller fences) -- and the terms into pw/pb (may be NULL). */
-GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c,
-                              gk_index i, T *const *out, double *pw, double *pb)
+/* pass A of row i: its constants in pass B (sums g and g h, see bwd_blk_sums) */
+GK_INLINE void GK_T(bwd_consts_in)(const int rms, const GK_T(bwd_ctx) *c, gk_index i,
+                                   GK_T(bwd_k) *k)
 {
     const gk_index n = c->cols;
-    const T *dy[GK_BWD_GROUP], *x[GK_BWD_GROUP];
+    const TS *dy = c->dy + i * n, *x = c->x + i * n;
+    double sg, sgh, m = rms ? 0.0 : (double)c->mean[i], r = (double)c->rstd[i];
+    k->rt = (T)r;
+    k->mh = (T)m;
+    k->ml = (T)(m - (double)k->mh);
+    /* float32: pass A in T blocks (the terms pass B uses), double if they overflow */
+    int done = 0;
+    if (sizeof(T) == sizeof(float)) {
+        if (c->w)
+            done = GK_T(bwd_blk_sums)(dy, x, c->w, n, k, 1, !rms, &sg, &sgh);
+        else
+            done = GK_T(bwd_blk_sums)(dy, x, NULL, n, k, 0, !rms, &sg, &sgh);
+    }
+    if (!done) {
+        if (c->wd)
+            GK_T(bwd_sums)(dy, x, c->wd, n, m, r, 1, !rms, &sg, &sgh);
+        else
+            GK_T(bwd_sums)(dy, x, NULL, n, m, r, 0, !rms, &sg, &sgh);
+    }
+    if (rms) {
+        k->mg = 0;
+        k->mgx = (T)(r * r * sgh / (double)n);
+    } else {
+        k->mg = (T)(sg / (double)n);
+        k->mgx = (T)(sgh / (double)n);
+    }
+}
+
+#if GK_HALF
+/* 16-bit: one out-of-line copy of pass A for every group size (as fwd_write_out) */
+static __attribute__((noinline)) void GK_T(bwd_consts_out)(int rms, const GK_T(bwd_ctx) *c,
+                                                           gk_index i, GK_T(bwd_k) *k)
+{
+    if (rms) GK_T(bwd_consts_in)(1, c, i, k);
+    else GK_T(bwd_consts_in)(0, c, i, k);
+}
+#endif
+
+GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c,
+                              gk_index i, TS *const *out, double *pw, double *pb)
+{
+    const gk_index n = c->cols;
+    const TS *dy[GK_BWD_GROUP], *x[GK_BWD_GROUP];
     GK_T(bwd_k) k[GK_BWD_GROUP];
     for (int q = 0; q < G; ++q) {
-        double sg, sgh, m = rms ? 0.0 : (double)c->mean[i + q], r = (double)c->rstd[i + q];
         dy[q] = c->dy + (i + q) * n;
         x[q] = c->x + (i + q) * n;
-        k[q].rt = (T)r;
-        k[q].mh = (T)m;
-        k[q].ml = (T)(m - (double)k[q].mh);
-        /* float32: pass A in T blocks (the terms pass B uses), double if they overflow */
-        int done = 0;
-        if (sizeof(T) == sizeof(float)) {
-            if (c->w)
-                done = GK_T(bwd_blk_sums)(dy[q], x[q], c->w, n, &k[q], 1, !rms, &sg, &sgh);
-            else
-                done = GK_T(bwd_blk_sums)(dy[q], x[q], NULL, n, &k[q], 0, !rms, &sg, &sgh);
-        }
-        if (!done) {
-            if (c->wd)
-                GK_T(bwd_sums)(dy[q], x[q], c->wd, n, m, r, 1, !rms, &sg, &sgh);
-            else
-                GK_T(bwd_sums)(dy[q], x[q], NULL, n, m, r, 0, !rms, &sg, &sgh);
-        }
-        if (rms) {
-            k[q].mg = 0;
-            k[q].mgx = (T)(r * r * sgh / (double)n);
-        } else {
-            k[q].mg = (T)(sg / (double)n);
-            k[q].mgx = (T)(sgh / (double)n);
-        }
+#if GK_HALF
+        GK_T(bwd_consts_out)(rms, c, i + q, &k[q]);
+#else
+        GK_T(bwd_consts_in)(rms, c, i + q, &k[q]);
+#endif
     }
-    const T *pfdy = NULL, *pfx = NULL;
+    const TS *pfdy = NULL, *pfx = NULL;
     if (c->pf && i + 2 * G <= c->rows) {
         pfdy = c->dy + (i + G) * n;
         pfx = c->x + (i + G) * n;
     }
     /* buffered: pieces of the rows in a buffer whose rows are a line apart beyond the
      * piece, so they do not share L1 sets with each other */
-    T buf[GK_BWD_GROUP * (GK_BWD_PIECE + 64 / sizeof(T))];
-    T *dst[GK_BWD_GROUP];
+    TS buf[GK_BWD_GROUP * (GK_BWD_PIECE + 64 / sizeof(TS))];
+    TS *dst[GK_BWD_GROUP];
     const gk_index piece = c->buffered ? GK_BWD_PIECE : n;
     for (gk_index c0 = 0; c0 < n; c0 += piece) {
         const gk_index len = n - c0 < piece ? n - c0 : piece;
         for (int q = 0; q < G; ++q)
-            dst[q] = c->buffered ? buf + q * (GK_BWD_PIECE + 64 / sizeof(T)) : out[q] + c0;
+            dst[q] = c->buffered ? buf + q * (GK_BWD_PIECE + 64 / sizeof(TS)) : out[q] + c0;
 #define GK_BWD_APPLY(hw, hpw, hpb) \
         GK_T(bwd_apply)(rms, G, hw, hpw, hpb, dy, x, c->w, dst, pw, pb, c0, len, k, \
                         pfdy, pfx)
+#if GK_HALF  /* 16-bit: pw whenever there is a weight, pb always (norm_bwd's lw, lb) */
+        if (c->w) GK_BWD_APPLY(1, 1, 1);
+        else GK_BWD_APPLY(0, 0, 1);
+#else
         if (c->w) {
             if (pw && pb) GK_BWD_APPLY(1, 1, 1);
             else if (pw) GK_BWD_APPLY(1, 1, 0);
@@ -756,13 +813,14 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
             if (pb && !rms) GK_BWD_APPLY(0, 0, 1);
             else GK_BWD_APPLY(0, 0, 0);
         }
+#endif
 #undef GK_BWD_APPLY
         if (c->buffered)
             for (int q = 0; q < G; ++q) {
                 if (c->stream)
-                    gk_copy_nt(out[q] + c0, dst[q], sizeof(T) * (size_t)len);
+                    gk_copy_nt(out[q] + c0, dst[q], sizeof(TS) * (size_t)len);
                 else
-                    memcpy(out[q] + c0, dst[q], sizeof(T) * (size_t)len);
+                    memcpy(out[q] + c0, dst[q], sizeof(TS) * (size_t)len);
             }
     }
 }
@@ -770,8 +828,23 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
 /* rows i .. i + g - 1 of a backward (g = 4, 2 or 1), dx of row i + q into out[q] (the
  * caller's row pointers) */
 static void GK_T(bwd_group)(const GK_T(bwd_ctx) *c, int rms, int g, gk_index i,
-                            T *const *out, double *pw, double *pb)
+                            TS *const *out, double *pw, double *pb)
 {
+#if GK_HALF
+    /* 16-bit: groups of 4 and single rows only (a group of 2 as two rows: the same dx,
+     * dweight/dbias summed in another fixed order), a third less code to compile */
+    if (g == 2) {
+        GK_T(bwd_group)(c, rms, 1, i, out, pw, pb);
+        GK_T(bwd_group)(c, rms, 1, i + 1, out + 1, pw, pb);
+    } else if (rms) {
+        if (g == 4) GK_T(bwd_rows)(1, 4, c, i, out, pw, pb);
+        else GK_T(bwd_rows)(1, 1, c, i, out, pw, pb);
+    } else {
+        if (g == 4) GK_T(bwd_rows)(0, 4, c, i, out, pw, pb);
+        else GK_T(bwd_rows)(0, 1, c, i, out, pw, pb);
+    }
+    return;
+#endif
     if (rms) {
         if (g == 4) GK_T(bwd_rows)(1, 4, c, i, out, pw, NULL);
         else if (g == 2) GK_T(bwd_rows)(1, 2, c, i, out, pw, NULL);
@@ -801,7 +874,8 @@ static double *GK_T(bwd_scratch)(GK_T(bwd_ctx) *c, gk_index ntask, int nacc, int
 }
 
 /* dweight/dbias of a backward: the per-task partials (task k's block of nacc * cols
- * doubles: dweight's cols, then dbias's) summed in task order, so the result does not
+ * doubles: dweight's cols when lw -- written to dw unless it is NULL --, then dbias's)
+ * summed in task order, so the result does not
  * depend on the thread count.  Blocks of columns, each summed over the tasks into a
  * small array: contiguous loads that vectorize.  Shared by norm_bwd and the fused
  * backward. */
@@ -809,7 +883,7 @@ static double *GK_T(bwd_scratch)(GK_T(bwd_ctx) *c, gk_index ntask, int nacc, int
 #define GK_FOLD_COLS ((gk_index)256)
 #endif
 GK_INLINE void GK_T(fold_partials)(const double *part, gk_index ntask, int nacc,
-                                   gk_index cols, T *dw, T *db)
+                                   gk_index cols, int lw, T *dw, T *db)
 {
     const gk_index nblk = (nacc * cols + GK_FOLD_COLS - 1) / GK_FOLD_COLS;
     int nt = gk_threads_for(ntask * nacc * cols);
@@ -823,25 +897,33 @@ GK_INLINE void GK_T(fold_partials)(const double *part, gk_index ntask, int nacc,
             const double *GK_RESTRICT pk = part + k * nacc * cols + j0;
             for (gk_index j = 0; j < len; ++j) acc[j] += pk[j];
         }
-        for (gk_index j = 0; j < len; ++j) {  /* dweight's columns, then dbias's */
+        for (gk_index j = 0; j < len; ++j) {  /* dweight's columns (lw), then dbias's */
             const gk_index col = j0 + j;
-            if (dw && col < cols) dw[col] = (T)acc[j];
-            else if (db) db[col - (dw ? cols : 0)] = (T)acc[j];
+            if (lw && col < cols) {
+                if (dw) dw[col] = (T)acc[j];
+            } else if (db) {
+                db[col - (lw ? cols : 0)] = (T)acc[j];
+            }
         }
     );
 }
 
 /* mean is NULL for RMSNorm.  dx is streamed past the cache (gk_stream_output). */
-GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *mean,
-                             const T *rstd, const T *w, T *dx, T *dw, T *db, gk_index rows,
+GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *mean,
+                             const T *rstd, const T *w, TS *dx, T *dw, T *db, gk_index rows,
                              gk_index cols)
 {
-    const size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    const size_t bytes = (size_t)(rows * cols) * sizeof(TS);
     const int far = bytes >= GK_STREAM_MIN_BYTES;  /* prefetch */
     const int stream = gk_stream_output(bytes, dx, dy, x);
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols, stream, far,
-                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes), stream};
-    const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
+                       gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), stream};
+    /* lw, lb: the partials have dweight's, dbias's columns.  16-bit: dweight's whenever
+     * there is a weight, dbias's always, asked for or not (RMSNorm has no dbias, the C
+     * API's callers may not want one), so pass B has fewer variants to compile; an
+     * unwanted sum costs an addition per element */
+    const int lw = dw != NULL || (GK_HALF && w != NULL), lb = db != NULL || GK_HALF;
+    const int nacc = cols > 0 ? lw + lb : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);
     double *part = GK_T(bwd_scratch)(&c, ntask, nacc, &owned);
@@ -850,11 +932,11 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
     if (nt > ntask) nt = (int)ntask;
     GK_PARALLEL_FOR(nt, k, ntask,
         double *pk = part + k * nacc * cols;
-        double *pw = dw && nacc ? pk : NULL, *pb = db && nacc ? pk + (dw ? cols : 0) : NULL;
+        double *pw = lw && nacc ? pk : NULL, *pb = lb && nacc ? pk + (lw ? cols : 0) : NULL;
         for (gk_index j = 0; j < nacc * cols; ++j) pk[j] = 0.0;
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index i = gk_task_begin(k, ntask, rows), g; i < i1; i += g) {
-            T *out[GK_BWD_GROUP];
+            TS *out[GK_BWD_GROUP];
             g = gk_bwd_group_size(i, i1, c.group);
             for (gk_index q = 0; q < g; ++q) out[q] = dx + (i + q) * cols;
             GK_T(bwd_group)(&c, rms, (int)g, i, out, pw, pb);
@@ -862,7 +944,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
         if (c.stream) gk_sfence();  /* each thread orders its own streamed rows */
     );
     if (nacc) {
-        GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+        GK_T(fold_partials)(part, ntask, nacc, cols, lw, dw, db);
     } else {
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
@@ -871,14 +953,14 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const T *dy, const T *x, const T *me
     return GK_OK;
 }
 
-static int GK_T(layer_norm_bwd)(const T *dy, const T *x, const T *mean, const T *rstd,
-                                const T *w, T *dx, T *dw, T *db, gk_index rows,
+static int GK_T(layer_norm_bwd)(const TS *dy, const TS *x, const T *mean, const T *rstd,
+                                const T *w, TS *dx, T *dw, T *db, gk_index rows,
                                 gk_index cols)
 {
     return GK_T(norm_bwd)(0, dy, x, mean, rstd, w, dx, dw, db, rows, cols);
 }
 
-static int GK_T(rms_norm_bwd)(const T *dy, const T *x, const T *rstd, const T *w, T *dx,
+static int GK_T(rms_norm_bwd)(const TS *dy, const TS *x, const T *rstd, const T *w, TS *dx,
                               T *dw, gk_index rows, gk_index cols)
 {
     return GK_T(norm_bwd)(1, dy, x, NULL, rstd, w, dx, dw, NULL, rows, cols);

@@ -293,4 +293,7 @@ static inline gk_index gk_task_begin(gk_index k, gk_index ntask, gk_index n)
     return (n / ntask) * k + ((n % ntask) * k) / ntask;
 }
 
+/* the 16-bit storage conversions, on the vector widths above */
+#include "gk_half.h"
+
 #endif

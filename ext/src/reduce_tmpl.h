@@ -1,13 +1,53 @@
 /* Chunk reductions in double for element type T, on the lane loop of reduce.h.
- * Included once per dtype (gk_each_dtype.h) with T and SFX defined.  Each sums over
- * x[0..n), normally one chunk; callers add the chunks in order. */
+ * Included once per dtype (gk_each_dtype.h) with T, TS and SFX defined.  Each sums over
+ * x[0..n), normally one chunk; callers add the chunks in order.
+ *
+ * Data arrays are TS (T, or 16-bit storage: GK_HALF); every access to them goes through
+ * the loads and stores below, which widen 16-bit storage to T exactly and round T to it
+ * once (gk_half.h), so a template written with them serves every dtype. */
 
-/* GK_VW consecutive elements as doubles (unaligned load) */
-GK_INLINE gk_vd GK_T(ldv)(const T *p)
+/* one element of a data array, as T */
+GK_INLINE T GK_T(ld1)(const TS *p)
+{
+#if GK_HALF == 1
+    return gk_f16_to_f32(*p);
+#elif GK_HALF == 2
+    return gk_bf16_to_f32(*p);
+#else
+    return *p;
+#endif
+}
+
+/* store v (rounded once to 16-bit storage) */
+GK_INLINE void GK_T(st1)(TS *p, T v)
+{
+#if GK_HALF == 1
+    *p = gk_f32_to_f16(v);
+#elif GK_HALF == 2
+    *p = gk_f32_to_bf16(v);
+#else
+    *p = v;
+#endif
+}
+
+/* GK_VW consecutive values of T as doubles (unaligned load) */
+GK_INLINE gk_vd GK_T(ldvt)(const T *p)
 {
     if (sizeof(T) == sizeof(float))
         return gk_ldv_f32((const float *)(const void *)p);
     return gk_ldv_f64((const double *)(const void *)p);
+}
+
+/* GK_VW consecutive elements of a data array as doubles (unaligned load) */
+GK_INLINE gk_vd GK_T(ldv)(const TS *p)
+{
+#if GK_HALF
+    T f[GK_VW];
+    for (int k = 0; k < GK_VW; ++k) f[k] = GK_T(ld1)(p + k);
+    return GK_T(ldvt)(f);
+#else
+    return GK_T(ldvt)(p);
+#endif
 }
 
 /* GK_TVLEN elements of T in a vector, for the exact reductions; GCC does not vectorize
@@ -16,17 +56,74 @@ typedef T GK_T(tvec) __attribute__((vector_size(GK_TVBYTES)));
 typedef GK_TI GK_T(tmask) __attribute__((vector_size(GK_TVBYTES)));
 #define GK_TVLEN ((int)(GK_TVBYTES / sizeof(T)))
 
+/* bytes of data storage one vector of GK_TVLEN elements spans */
+#define GK_SVBYTES ((int)(GK_TVLEN * sizeof(TS)))
+
+/* GK_TVLEN elements of a data array as a vector of T (unaligned) */
+GK_INLINE GK_T(tvec) GK_T(ldtv)(const TS *p)
+{
+#if GK_HALF == 1
+    return gk_ld_f16v(p);
+#elif GK_HALF == 2
+    return gk_ld_bf16v(p);
+#else
+    GK_T(tvec) v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+#endif
+}
+
+/* store a vector of T into a data array (unaligned; rounded once to 16-bit storage) */
+GK_INLINE void GK_T(sttv)(TS *p, GK_T(tvec) v)
+{
+#if GK_HALF == 1
+    gk_st_f16v(p, v);
+#elif GK_HALF == 2
+    gk_st_bf16v(p, v);
+#else
+    __builtin_memcpy(p, &v, sizeof v);
+#endif
+}
+
+/* ldtv and sttv for values that are operands (loads) or results (stores) of T
+ * arithmetic -- a template whose every access to a data array is one, as the norms':
+ * float16 goes through F16C without the NaN check, the same bits for such values
+ * (gk_ld_f16v_arith); the other dtypes as ldtv/sttv */
+GK_INLINE GK_T(tvec) GK_T(ldtv_arith)(const TS *p)
+{
+#if GK_HALF == 1
+    return gk_ld_f16v_arith(p);
+#else
+    return GK_T(ldtv)(p);
+#endif
+}
+
+GK_INLINE void GK_T(sttv_arith)(TS *p, GK_T(tvec) v)
+{
+#if GK_HALF == 1
+    gk_hs h = gk_f32v_to_f16_arith(v);
+    __builtin_memcpy(p, &h, sizeof h);
+#else
+    GK_T(sttv)(p, v);
+#endif
+}
+
 /* m ? a : b, lane by lane */
 GK_INLINE GK_T(tvec) GK_T(tsel)(GK_T(tmask) m, GK_T(tvec) a, GK_T(tvec) b)
 {
     return (GK_T(tvec))(((GK_T(tmask))a & m) | ((GK_T(tmask))b & ~m));
 }
 
-/* store the vector v at p (aligned to GK_TVBYTES) with a non-temporal store where the
- * ISA has one (streamed outputs, gk_stream_output; the caller fences) */
-GK_INLINE void GK_T(stream_vec)(T *p, GK_T(tvec) v)
+/* store the vector v at p (aligned to GK_SVBYTES) with a non-temporal store where the
+ * ISA has one (streamed outputs, gk_stream_output; the caller fences); v is the result
+ * of arithmetic, as for sttv_arith */
+GK_INLINE void GK_T(stream_vec)(TS *p, GK_T(tvec) v)
 {
-#if defined(__AVX512F__)
+#if GK_HALF == 1
+    gk_stream_hs(p, gk_f32v_to_f16_arith(v));
+#elif GK_HALF == 2
+    gk_stream_hs(p, gk_f32v_to_bf16(v));
+#elif defined(__AVX512F__)
     if (sizeof(T) == sizeof(float)) _mm512_stream_ps((float *)(void *)p, (__m512)v);
     else _mm512_stream_pd((double *)(void *)p, (__m512d)v);
 #elif defined(__AVX__)
@@ -49,9 +146,9 @@ GK_INLINE void GK_T(stream_vec)(T *p, GK_T(tvec) v)
 #ifndef GK_PF_AHEAD
 #define GK_PF_AHEAD 2048
 #endif
-GK_INLINE void GK_T(prefetch_ahead)(const T *p, gk_index n)
+GK_INLINE void GK_T(prefetch_ahead)(const TS *p, gk_index n)
 {
-    for (size_t o = 0; o < (size_t)n * sizeof(T); o += 64)
+    for (size_t o = 0; o < (size_t)n * sizeof(TS); o += 64)
         __builtin_prefetch((const char *)p + GK_PF_AHEAD + o, 0, 3);
 }
 
@@ -64,7 +161,7 @@ GK_INLINE void GK_T(prefetch_ahead)(const T *p, gk_index n)
 
 /* the terms of the sums below: V for GK_VW elements from o, S for element o */
 #define GK_X_V(o) GK_T(ldv)(x + (o))
-#define GK_X_S(o) ((double)x[o])
+#define GK_X_S(o) ((double)GK_T(ld1)(x + (o)))
 #define GK_D_V(o) (GK_X_V(o) - s)            /* x - s */
 #define GK_D_S(o) (GK_X_S(o) - s)
 #define GK_D2_V(o) (GK_D_V(o) * GK_D_V(o))   /* (x - s)^2 */
@@ -72,14 +169,14 @@ GK_INLINE void GK_T(prefetch_ahead)(const T *p, gk_index n)
 #define GK_ABS_V(o) gk_vabs(GK_X_V(o))       /* |x| */
 #define GK_ABS_S(o) fabs(GK_X_S(o))
 #define GK_AB_V(o) (GK_T(ldv)(a + (o)) * GK_T(ldv)(b + (o)))   /* a b */
-#define GK_AB_S(o) ((double)a[o] * (double)b[o])
+#define GK_AB_S(o) ((double)GK_T(ld1)(a + (o)) * (double)GK_T(ld1)(b + (o)))
 #define GK_GD_V(o) (GK_T(ldv)(g + (o)) * GK_D_V(o))            /* g (x - s) */
-#define GK_GD_S(o) ((double)g[o] * GK_D_S(o))
+#define GK_GD_S(o) ((double)GK_T(ld1)(g + (o)) * GK_D_S(o))
 #define GK_G_V(o) GK_T(ldv)(g + (o))
-#define GK_G_S(o) ((double)g[o])
+#define GK_G_S(o) ((double)GK_T(ld1)(g + (o)))
 
 /* sum_j (x[j] - s); s = 0 gives the plain sum */
-GK_INLINE double GK_T(chunk_sum)(const T *GK_RESTRICT x, gk_index n, double s)
+GK_INLINE double GK_T(chunk_sum)(const TS *GK_RESTRICT x, gk_index n, double s)
 {
     double r;
     GK_LANE_SUM(n, r, GK_D_V, GK_D_S);
@@ -87,7 +184,7 @@ GK_INLINE double GK_T(chunk_sum)(const T *GK_RESTRICT x, gk_index n, double s)
 }
 
 /* sum_j (x[j] - s)^2; s = 0 gives the sum of squares */
-GK_INLINE double GK_T(chunk_sumsq)(const T *GK_RESTRICT x, gk_index n, double s)
+GK_INLINE double GK_T(chunk_sumsq)(const TS *GK_RESTRICT x, gk_index n, double s)
 {
     double r;
     GK_LANE_SUM(n, r, GK_D2_V, GK_D2_S);
@@ -97,7 +194,7 @@ GK_INLINE double GK_T(chunk_sumsq)(const T *GK_RESTRICT x, gk_index n, double s)
 /* chunk_sumsq(x, n, 0) of an input that comes from memory: the same sums, with the
  * lines GK_PF_AHEAD bytes ahead prefetched (the hardware prefetcher alone left a 128 MiB
  * norm pass at 66% of a read probe on an Intel Xeon guest) */
-GK_INLINE double GK_T(chunk_sumsq_far)(const T *GK_RESTRICT x, gk_index n)
+GK_INLINE double GK_T(chunk_sumsq_far)(const TS *GK_RESTRICT x, gk_index n)
 {
     const double s = 0.0;
     double r;
@@ -108,7 +205,7 @@ GK_INLINE double GK_T(chunk_sumsq_far)(const T *GK_RESTRICT x, gk_index n)
 }
 
 /* sum_j |x[j]| */
-GK_INLINE double GK_T(chunk_sumabs)(const T *GK_RESTRICT x, gk_index n)
+GK_INLINE double GK_T(chunk_sumabs)(const TS *GK_RESTRICT x, gk_index n)
 {
     double r;
     GK_LANE_SUM(n, r, GK_ABS_V, GK_ABS_S);
@@ -116,7 +213,7 @@ GK_INLINE double GK_T(chunk_sumabs)(const T *GK_RESTRICT x, gk_index n)
 }
 
 /* sum_j a[j] b[j] */
-GK_INLINE double GK_T(chunk_dot)(const T *GK_RESTRICT a, const T *GK_RESTRICT b, gk_index n)
+GK_INLINE double GK_T(chunk_dot)(const TS *GK_RESTRICT a, const TS *GK_RESTRICT b, gk_index n)
 {
     double r;
     GK_LANE_SUM(n, r, GK_AB_V, GK_AB_S);
@@ -124,7 +221,7 @@ GK_INLINE double GK_T(chunk_dot)(const T *GK_RESTRICT a, const T *GK_RESTRICT b,
 }
 
 /* sum_j g[j] (x[j] - s) */
-GK_INLINE double GK_T(chunk_dot_shifted)(const T *GK_RESTRICT g, const T *GK_RESTRICT x,
+GK_INLINE double GK_T(chunk_dot_shifted)(const TS *GK_RESTRICT g, const TS *GK_RESTRICT x,
                                          gk_index n, double s)
 {
     double r;
@@ -133,14 +230,14 @@ GK_INLINE double GK_T(chunk_dot_shifted)(const T *GK_RESTRICT g, const T *GK_RES
 }
 
 /* sum_j d and sum_j d^2 with d = x[j] - s (one pass of shifted sums) */
-GK_INLINE void GK_T(chunk_shifted)(const T *GK_RESTRICT x, gk_index n, double s,
+GK_INLINE void GK_T(chunk_shifted)(const TS *GK_RESTRICT x, gk_index n, double s,
                                    double *sum_d, double *sum_d2)
 {
     GK_LANE_SUM2(n, *sum_d, GK_D_V, GK_D_S, *sum_d2, GK_D2_V, GK_D2_S);
 }
 
 /* sum_j g[j] and sum_j g[j] (x[j] - s) (BatchNorm's backward sums) */
-GK_INLINE void GK_T(chunk_grad_sums)(const T *GK_RESTRICT g, const T *GK_RESTRICT x,
+GK_INLINE void GK_T(chunk_grad_sums)(const TS *GK_RESTRICT g, const TS *GK_RESTRICT x,
                                      gk_index n, double s, double *sum_g, double *sum_gd)
 {
     GK_LANE_SUM2(n, *sum_g, GK_G_V, GK_G_S, *sum_gd, GK_GD_V, GK_GD_S);
@@ -170,7 +267,7 @@ GK_INLINE void GK_T(blk_fold)(const GK_T(tvec) *b, gk_vd *acc)
 {
     T l[GK_LANES];
     __builtin_memcpy(l, b, sizeof l);
-    for (int k = 0; k < GK_NACC; ++k) acc[k] += GK_T(ldv)(l + k * GK_VW);
+    for (int k = 0; k < GK_NACC; ++k) acc[k] += GK_T(ldvt)(l + k * GK_VW);
 }
 
 /* sum_j d and sum_j d^2 (shift: d = x[j] - s) or only sum_j x[j]^2 (!shift, sum_d
@@ -179,7 +276,7 @@ GK_INLINE void GK_T(blk_fold)(const GK_T(tvec) *b, gk_vd *acc)
  * e^2 = d^2, and the sum of the e negated at the end: exactly the sum of the d, since
  * rounding to nearest is symmetric.  A lane starts from its first term, not 0 + it (the
  * same value up to the sign of a zero sum, which the double fold makes +0 either way). */
-GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const T *GK_RESTRICT x,
+GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const TS *GK_RESTRICT x,
                                        gk_index n, T s, double *sum_d, double *sum_d2)
 {
     typedef GK_T(tvec) V;
@@ -197,9 +294,8 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const T *G
         for (int i = 0; i < GK_BLK_TERMS; ++i)
             for (int h = 0; h < 2; ++h)
                 for (int v = 0; v < GK_BLK_NV; ++v) {
-                    V e;
-                    __builtin_memcpy(&e, x + j + h * GK_BLK_LEN + i * GK_LANES + v * GK_TVLEN,
-                                     sizeof e);
+                    V e = GK_T(ldtv_arith)(x + j + h * GK_BLK_LEN + i * GK_LANES
+                                           + v * GK_TVLEN);
                     if (shift) {
                         e = sv - e;
                         be[h][v] = i ? be[h][v] + e : e;
@@ -216,8 +312,7 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const T *G
         if (pf) GK_T(prefetch_ahead)(x + j, GK_BLK_LEN);
         for (int i = 0; i < GK_BLK_TERMS; ++i)
             for (int v = 0; v < GK_BLK_NV; ++v) {
-                V e;
-                __builtin_memcpy(&e, x + j + i * GK_LANES + v * GK_TVLEN, sizeof e);
+                V e = GK_T(ldtv_arith)(x + j + i * GK_LANES + v * GK_TVLEN);
                 if (shift) {
                     e = sv - e;
                     be[v] = i ? be[v] + e : e;
@@ -232,8 +327,7 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const T *G
         for (int v = 0; v < GK_BLK_NV; ++v) be[v] = bq[v] = (V){0};
         for (; j + GK_LANES <= n; j += GK_LANES)
             for (int v = 0; v < GK_BLK_NV; ++v) {
-                V e;
-                __builtin_memcpy(&e, x + j + v * GK_TVLEN, sizeof e);
+                V e = GK_T(ldtv_arith)(x + j + v * GK_TVLEN);
                 if (shift) {
                     e = sv - e;
                     be[v] += e;
@@ -245,7 +339,7 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const T *G
             __builtin_memcpy(le, be, sizeof le);
             __builtin_memcpy(lq, bq, sizeof lq);
             for (int l = 0; j + l < n; ++l) {
-                T e = x[j + l];
+                T e = GK_T(ld1)(x + j + l);
                 if (shift) {
                     e = s - e;
                     le[l] += e;
@@ -263,7 +357,7 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const T *G
 }
 
 /* 1 if x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x, NaN otherwise */
-GK_INLINE int GK_T(chunk_nonfinite)(const T *GK_RESTRICT x, gk_index n)
+GK_INLINE int GK_T(chunk_nonfinite)(const TS *GK_RESTRICT x, gk_index n)
 {
     const double s = 0.0;   /* x * 0 = (x - 0) * 0, the same bits */
     double r;
@@ -281,7 +375,7 @@ GK_INLINE gk_vd GK_T(vpow_abs)(gk_vd v, double p)
     for (int k = 0; k < GK_VW; ++k) v[k] = pow(fabs(v[k]), p);
     return v;
 }
-static inline double GK_T(chunk_sumpow)(const T *GK_RESTRICT x, gk_index n, double p)
+static inline double GK_T(chunk_sumpow)(const TS *GK_RESTRICT x, gk_index n, double p)
 {
     double r;
 #define GK_P_V(o) GK_T(vpow_abs)(GK_X_V(o), p)
@@ -297,6 +391,7 @@ static inline double GK_T(chunk_sumpow)(const T *GK_RESTRICT x, gk_index n, doub
  * values the integer order is the numeric order, and every NaN pattern is above +inf's,
  * so one integer max (which vectorizes, unlike a NaN-aware float max) gives the answer;
  * the lanes are exact, so their grouping does not matter. */
+#if !GK_HALF  /* reads the bits of T: not written for 16-bit storage yet */
 GK_INLINE double GK_T(chunk_maxabs)(const T *GK_RESTRICT x, gk_index n)
 {
     GK_TI m[GK_LANES] = {0};
@@ -321,6 +416,7 @@ GK_INLINE double GK_T(chunk_maxabs)(const T *GK_RESTRICT x, gk_index n)
     __builtin_memcpy(&v, &r, sizeof v);
     return (double)v;
 }
+#endif
 
 #undef GK_X_V
 #undef GK_X_S

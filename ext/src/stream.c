@@ -3,6 +3,7 @@
  * it uses the same vector width. */
 #include "gk_internal.h"
 #include "stream_kernels.h"
+#include "gk_half.h"
 
 static double stream_scale(double *a, gk_index n, int reps)
 {
@@ -291,8 +292,32 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
     return word;
 }
 
+/* ---- 16-bit conversions (gk_convert): tiles of elements fixed by their index ----- */
+#define GK_CVT_TILE ((gk_index)1 << 14)
+
+static void half_to_f32(int bf16, const uint16_t *src, float *dst, gk_index n)
+{
+    GK_TILE_LOOP(n, GK_CVT_TILE, t) {
+        const gk_index o = t * GK_CVT_TILE, len = gk_tile_len(t, n, GK_CVT_TILE);
+        if (bf16) gk_half_to_f32_n(1, src + o, dst + o, len);
+        else gk_half_to_f32_n(0, src + o, dst + o, len);
+    }
+}
+
+static void f32_to_half(int bf16, const float *src, uint16_t *dst, gk_index n)
+{
+    GK_TILE_LOOP(n, GK_CVT_TILE, t) {
+        const gk_index o = t * GK_CVT_TILE, len = gk_tile_len(t, n, GK_CVT_TILE);
+        if (bf16) gk_f32_to_half_n(1, src + o, dst + o, len);
+        else gk_f32_to_half_n(0, src + o, dst + o, len);
+    }
+}
+
 const gk_stream_table GK_ISA_SYM(gk_stream_table) = {
     .scale = stream_scale,
     .copy = stream_copy,
     .probe = probe_streams,
+    .half_to_f32 = half_to_f32,
+    .f32_to_half = f32_to_half,
+    .half_path = GK_HALF_PATH,
 };

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+from ml_dtypes import bfloat16  # the 16-bit storage dtype next to numpy.float16
+
 from ._config import (cache_info, get_include, get_num_threads, num_threads,
                       set_cache_limit, set_num_threads, set_stream_threshold,
                       show_config)
@@ -36,7 +38,7 @@ from .gradcheck import GradCheckResult, check_grad, numerical_grad
 from .quant import dequantize, quantize
 
 __all__ = [
-    "__version__", "get_include", "show_config", "get_num_threads", "set_num_threads",
+    "__version__", "bfloat16", "get_include", "show_config", "get_num_threads", "set_num_threads",
     "num_threads", "set_cache_limit", "cache_info", "set_stream_threshold",
     "amp", "clip", "diagnostics", "dropout", "gradcheck", "init", "losses", "nn", "norm",
     "optim", "preprocessing", "quant", "random", "regularization", "schedules",

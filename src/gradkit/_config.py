@@ -192,6 +192,7 @@ def show_config(print_: bool = False) -> dict[str, Any]:
         "simd": _rt.simd_level(),
         "simd_compiled": _rt.simd_compiled(),
         "simd_env": os.environ.get("GRADKIT_SIMD") or None,
+        "half_conversions": _rt.half_path(),
         "num_threads": get_num_threads(),
         "stream_min_bytes": _rt.get_stream_min_bytes(),
         "cpu_count": os.cpu_count(),

@@ -139,7 +139,7 @@ def sync_batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dx : ndarray
     dweight, dbias : ndarray or None
     """
-    x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias = \
+    x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias, _ = \
         _batch_backward_args(dy, x, stats, weight, bias, out, who="sync_batch_norm")
     comm = _mpi.comm_or_world(comm)
     sums = np.empty(2 * channels + 1)

@@ -12,6 +12,11 @@ Rules the helpers below implement, so every family treats arrays the same way:
   byte-swapped float32/float64 array, a non-contiguous one or a misaligned one is
   copied once to a native, aligned, C-contiguous array.  Other dtypes (int, float16,
   object, ...) raise TypeError.
+* 16-bit storage (float16, and ml_dtypes' bfloat16; float32 arithmetic inside) is a
+  dtype a family opts into: ``float_array(..., half=True)``, ``like(..., half=True)``
+  and ``affine_param``.  Everywhere else a 16-bit array is a TypeError naming the
+  argument.  16-bit data mixed with another float dtype is a TypeError too, except the
+  documented mix: a norm's affine weight/bias may be float32 with 16-bit x.
 * Arrays written in place (``inplace_float``, ``inplace_array``, ``state_like``,
   ``float_array_list(writable=True)``) and ``out=`` are never copied silently: a
   byte-swapped dtype raises TypeError, a read-only, non-contiguous or misaligned array
@@ -30,6 +35,7 @@ import numbers
 import sys
 from typing import TYPE_CHECKING, Any, Optional
 
+import ml_dtypes
 import numpy as np
 from typing import NamedTuple
 
@@ -43,6 +49,8 @@ from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2 (req
 
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
+FLOAT16 = np.dtype(np.float16)
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 INT64_MAX = 2 ** 63 - 1
 _INF = float("inf")
 
@@ -52,6 +60,22 @@ _INF = float("inf")
 def is_float(dt):
     """True for native float32/float64 (the whole dtype, byte order included)."""
     return dt is FLOAT32 or dt is FLOAT64 or dt == FLOAT32 or dt == FLOAT64
+
+
+def is_half(dt):
+    """True for native float16/bfloat16, the 16-bit storage dtypes (whole dtype)."""
+    return dt == FLOAT16 or dt == BFLOAT16
+
+
+def compute_dtype(dt):
+    """The dtype of the arithmetic, the statistics and the float32 side of a kernel
+    for data of dtype `dt`: float32 for 16-bit storage, else `dt` itself."""
+    return FLOAT32 if is_half(dt) else dt
+
+
+def half_eps(dt):
+    """finfo(dt).eps for any float dtype, bfloat16 included (ml_dtypes.finfo)."""
+    return float(ml_dtypes.finfo(dt).eps)
 
 
 def dtype_name(dt):
@@ -66,22 +90,35 @@ def _swapped_float(dt):
     return dt.kind == "f" and dt.itemsize in (4, 8) and not dt.isnative
 
 
+def _swapped_half(dt):
+    """True for a byte-swapped float16/bfloat16."""
+    return dt.itemsize == 2 and not dt.isnative and is_half(dt.newbyteorder("="))
+
+
+_HALF_WHAT = "a float32, float64, float16 or bfloat16 array"
+
+
 def _dtype_error(name, dt, what="a float32 or float64 array"):
-    if _swapped_float(dt):
+    if is_half(dt):
+        return TypeError(f"{name} must be {what}, got dtype {dt} (this function "
+                         "does not take 16-bit storage; see docs/precision.md)")
+    if _swapped_float(dt) or _swapped_half(dt):
         return TypeError(f"{name} must be {what} in native byte order, got dtype "
                          f"{dt.str!r} (byte-swapped; convert it with "
                          f"a.astype(a.dtype.newbyteorder('='))")
     return TypeError(f"{name} must be {what}, got dtype {dt}")
 
 
-def float_dtype(dtype, name="dtype"):
-    """np.float32 or np.float64 (as a numpy dtype), else TypeError."""
+def float_dtype(dtype, name="dtype", *, half=False):
+    """np.float32 or np.float64 (as a numpy dtype), else TypeError; half: float16 and
+    bfloat16 too (a family that takes 16-bit storage)."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
-    if not is_float(dt):
-        raise _dtype_error(name, dt, "float32 or float64")
+    if not is_float(dt) and not (half and is_half(dt)):
+        raise _dtype_error(name, dt, "float32, float64, float16 or bfloat16" if half
+                           else "float32 or float64")
     return dt
 
 
@@ -134,9 +171,10 @@ def c_aligned(a):
     return a if flags.c_contiguous and flags.aligned else a.copy(order="C")
 
 
-def float_array(a: Any, name: str) -> NDArray[Any]:
+def float_array(a: Any, name: str, *, half: bool = False) -> NDArray[Any]:
     """`a` as a native, aligned, C-contiguous float32/float64 ndarray; copied once only
-    if it is not (a byte-swapped float array is converted to native order)."""
+    if it is not (a byte-swapped float array is converted to native order).  half: a
+    float16/bfloat16 array (16-bit storage) is taken too, in the same way."""
     if type(a) is not np.ndarray:
         if a is None:
             raise TypeError(f"{name} must be a float32 or float64 array, got None")
@@ -147,15 +185,18 @@ def float_array(a: Any, name: str) -> NDArray[Any]:
                             f"{type(a).__name__} ({e})") from None
     dt = a.dtype
     if dt is not FLOAT32 and dt is not FLOAT64 and dt != FLOAT32 and dt != FLOAT64:
-        if _swapped_float(dt):
+        if half and is_half(dt):
+            return c_aligned(a)
+        if _swapped_float(dt) or (half and _swapped_half(dt)):
             return np.ascontiguousarray(a, dtype=dt.newbyteorder("="))
-        raise _dtype_error(name, dt)
+        raise _dtype_error(name, dt, _HALF_WHAT if half else "a float32 or float64 array")
     return c_aligned(a)
 
 
-def like(a: Any, name: str, ref: NDArray[Any], ref_name: str = "x") -> NDArray[Any]:
-    """A float array with the dtype and shape of `ref`."""
-    a = float_array(a, name)
+def like(a: Any, name: str, ref: NDArray[Any], ref_name: str = "x", *,
+         half: bool = False) -> NDArray[Any]:
+    """A float array with the dtype and shape of `ref` (half: 16-bit storage too)."""
+    a = float_array(a, name, half=half)
     same_dtype(a, ref.dtype, name, ref_name)
     if a.shape != ref.shape:
         raise ValueError(f"{name} must have the shape of {ref_name} {ref.shape}, got {a.shape}")
@@ -175,6 +216,32 @@ def optional_param(a: Any, name: str, dtype: Any, shape: Any) -> Optional[NDArra
     if a.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
     return a
+
+
+def affine_param(a: Any, name: str, x_dtype: Any, shape: Any
+                 ) -> tuple[Optional[NDArray[Any]], Optional[np.dtype]]:
+    """An optional affine parameter of a norm (weight, bias) for data of `x_dtype`, as
+    ``(array for the kernel, the parameter's own dtype)``.  float32/float64 data: x's
+    dtype exactly (optional_param).  16-bit data: x's dtype or float32 (the documented
+    mix, as PyTorch allows), handed to the kernel as float32 (a 16-bit parameter is
+    widened exactly; the kernels take float32 parameters with 16-bit data)."""
+    if not is_half(x_dtype):
+        if isinstance(a, np.ndarray) and is_half(a.dtype):
+            raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but x has dtype "
+                            f"{dtype_name(x_dtype)}; 16-bit affine parameters go with "
+                            "16-bit x only")
+        a = optional_param(a, name, x_dtype, shape)
+        return a, (None if a is None else a.dtype)
+    if a is None:
+        return None, None
+    a = float_array(a, name, half=True)
+    if a.dtype != x_dtype and a.dtype != FLOAT32:
+        raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but x has dtype "
+                        f"{dtype_name(x_dtype)}; with 16-bit x the affine parameters "
+                        "are float32 or x's dtype")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    return (a if a.dtype == FLOAT32 else a.astype(FLOAT32)), a.dtype
 
 
 def grads_like(params, grads, name="grads", *, single=False):

@@ -54,8 +54,8 @@ class Module:
         self.grads: list[FloatArray] = []
 
     def _input(self, x: Any, dtype: Any = None, name: str = "x") -> FloatArray:
-        """x as a float array (of `dtype` when given)."""
-        x = _v.float_array(x, name)
+        """x as a float array (of `dtype` when given; 16-bit only for a 16-bit layer)."""
+        x = _v.float_array(x, name, half=dtype is not None and _v.is_half(dtype))
         if dtype is not None and x.dtype != dtype:
             raise TypeError(f"{name} has dtype {x.dtype} but {type(self).__name__} holds "
                             f"{np.dtype(dtype)} parameters; gradkit does not mix float32 "
@@ -301,7 +301,7 @@ class LayerNorm(Module):
         features = _v.positive_int(features, "features")
         eps = _v.nonneg_float(eps, "eps")
         elementwise_affine = _v.flag(elementwise_affine, "elementwise_affine")
-        self.dtype = dtype = _v.float_dtype(dtype)
+        self.dtype = dtype = _v.float_dtype(dtype, half=True)
         self.features, self.eps = features, eps
         if elementwise_affine:
             self.weight, self.bias = np.ones(features, dtype), np.zeros(features, dtype)
@@ -344,7 +344,7 @@ class RMSNorm(Module):
         features = _v.positive_int(features, "features")
         eps = None if eps is None else _v.nonneg_float(eps, "eps")
         elementwise_affine = _v.flag(elementwise_affine, "elementwise_affine")
-        self.dtype = dtype = _v.float_dtype(dtype)
+        self.dtype = dtype = _v.float_dtype(dtype, half=True)
         self.features, self.eps = features, eps
         if elementwise_affine:
             self.weight = np.ones(features, dtype)
@@ -408,10 +408,11 @@ class BatchNorm(Module):
         eps = _v.nonneg_float(eps, "eps")
         momentum = None if momentum is None else _v.probability(momentum, "momentum")
         affine = _v.flag(affine, "affine")
-        self.dtype = dtype = _v.float_dtype(dtype)
+        self.dtype = dtype = _v.float_dtype(dtype, half=self.sync is None)
         self.features, self.eps, self.momentum = features, eps, momentum
-        self.running_mean = np.zeros(features, dtype)
-        self.running_var = np.ones(features, dtype)
+        # float32 for a 16-bit layer (the running statistics of mixed precision)
+        self.running_mean = np.zeros(features, _v.compute_dtype(dtype))
+        self.running_var = np.ones(features, self.running_mean.dtype)
         self.num_batches_tracked = np.zeros((), np.int64)
         if affine:
             self.weight, self.bias = np.ones(features, dtype), np.zeros(features, dtype)

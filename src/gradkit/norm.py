@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
+from . import _precision
 from . import _validation as _v
 from . import dropout as _dropout
 from ._ext import norm as _k
@@ -104,16 +105,26 @@ def layer_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
     fast = _k.layer_norm_fast(x, weight, bias, eps, normalized_ndim, out)
     if fast is not None:
         return fast
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=True)
     outer, inner, rows, cols = _split(x, normalized_ndim)
-    weight = _v.optional_param(weight, "weight", x.dtype, inner)
-    bias = _v.optional_param(bias, "bias", x.dtype, inner)
+    weight, bias = _affine(x, inner, weight, bias)
     eps = _v.nonneg_float(eps, "eps")
     y = _v.output(out, x.shape, x.dtype)
-    mean = np.empty(outer, x.dtype)
-    rstd = np.empty(outer, x.dtype)
+    mean = np.empty(outer, _v.compute_dtype(x.dtype))
+    rstd = np.empty(outer, mean.dtype)
     _k.layer_norm(x, weight, bias, y, mean, rstd, rows, cols, eps)
     return y, NormStats(mean, rstd)
+
+
+def _affine(x, inner, weight, bias=None):
+    """The checked affine parameters of a norm of x as the kernel takes them: x's dtype,
+    or float32 for 16-bit x (where they may be float32 or x's dtype, both alike)."""
+    weight, wdt = _v.affine_param(weight, "weight", x.dtype, inner)
+    bias, bdt = _v.affine_param(bias, "bias", x.dtype, inner)
+    if wdt is not None and bdt is not None and wdt != bdt:
+        raise TypeError(f"bias has dtype {_v.dtype_name(bdt)} but weight has dtype "
+                        f"{_v.dtype_name(wdt)}; the affine parameters share one dtype")
+    return weight, bias
 
 
 def _stats_arrays(stats, x, need_mean, x_name="x"):
@@ -126,7 +137,8 @@ def _stats_arrays(stats, x, need_mean, x_name="x"):
         raise ValueError("stats.mean is not None: these are layer_norm's statistics; "
                          "rms_norm_backward needs the NormStats returned by rms_norm")
     rstd = _v.float_array(rstd, "stats.rstd")
-    _v.same_dtype(rstd, x.dtype, "stats.rstd")
+    _v.same_dtype(rstd, _v.compute_dtype(x.dtype), "stats.rstd",
+                  "the statistics of x" if _v.is_half(x.dtype) else "x")
     nd = x.ndim - rstd.ndim
     if nd < 1 or x.shape[:rstd.ndim] != rstd.shape:
         raise ValueError(f"stats.rstd has shape {rstd.shape}, which is not the leading "
@@ -143,22 +155,30 @@ def _backward_args(dy: Any, x: Any, stats: Any, weight: Any, need_mean: bool,
                    x_name: str = "x", out: Any = None
                    ) -> tuple[FloatArray, FloatArray, Optional[FloatArray], FloatArray,
                               Optional[FloatArray], int, int, FloatArray,
-                              Optional[FloatArray]]:
+                              Optional[FloatArray], np.dtype]:
     """Checked arguments and outputs of a LayerNorm/RMSNorm backward:
-    (x, dy, mean, rstd, weight, rows, cols, dx, dweight); dx is `out` when given."""
-    x = _v.float_array(x, x_name)
-    dy = _v.like(dy, "dy", x, x_name)
+    (x, dy, mean, rstd, weight, rows, cols, dx, dweight, pdt); dx is `out` when given.
+    For 16-bit x, weight is handed over as float32 and dweight is float32; pdt is the
+    dtype the parameter gradients are returned in (the weight's, else float32)."""
+    x = _v.float_array(x, x_name, half=True)
+    dy = _v.like(dy, "dy", x, x_name, half=True)
     mean, rstd, nd = _stats_arrays(stats, x, need_mean=need_mean, x_name=x_name)
     inner = x.shape[x.ndim - nd:]
     try:
-        weight = _v.optional_param(weight, "weight", x.dtype, inner)
+        weight, pdt = _v.affine_param(weight, "weight", x.dtype, inner)
     except ValueError as e:  # the normalized shape comes from the stats: say so
         raise ValueError(f"{e}: the normalized shape {x_name}.shape[{x.ndim - nd}:] that "
                          f"stats.rstd of shape {rstd.shape} implies") from None
     rows, cols = rstd.size, (x.size // rstd.size if rstd.size else int(np.prod(inner)))
     dx = _v.output(out, x.shape, x.dtype) if out is not None else _v.empty(x.shape, x.dtype)
-    dweight = np.empty(inner, x.dtype) if weight is not None else None
-    return x, dy, mean, rstd, weight, rows, cols, dx, dweight
+    dweight = np.empty(inner, rstd.dtype) if weight is not None else None
+    return x, dy, mean, rstd, weight, rows, cols, dx, dweight, pdt or rstd.dtype
+
+
+def _param_grads(pdt, *grads):
+    """The parameter gradients in their dtype `pdt`: the kernel's float32 ones rounded
+    once for a 16-bit weight, else as they are."""
+    return tuple(g if g is None or g.dtype == pdt else g.astype(pdt) for g in grads)
 
 
 def layer_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
@@ -200,11 +220,11 @@ def layer_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dbias : ndarray or None
         None when ``bias`` is False.
     """
-    x, dy, mean, rstd, weight, rows, cols, dx, dweight = _backward_args(
+    x, dy, mean, rstd, weight, rows, cols, dx, dweight, pdt = _backward_args(
         dy, x, stats, weight, need_mean=True, out=out)
-    dbias = np.empty(x.shape[rstd.ndim:], x.dtype) if bias else None
+    dbias = np.empty(x.shape[rstd.ndim:], rstd.dtype) if bias else None
     _k.layer_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, rows, cols)
-    return dx, dweight, dbias
+    return (dx,) + _param_grads(pdt, dweight, dbias)
 
 
 def rms_norm(x: ArrayLike, weight: Optional[ArrayLike] = None, eps: Optional[float] = None,
@@ -234,12 +254,12 @@ def rms_norm(x: ArrayLike, weight: Optional[ArrayLike] = None, eps: Optional[flo
     fast = _k.rms_norm_fast(x, weight, eps, normalized_ndim, out)  # see layer_norm
     if fast is not None:
         return fast
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=True)
     outer, inner, rows, cols = _split(x, normalized_ndim)
-    weight = _v.optional_param(weight, "weight", x.dtype, inner)
-    eps = float(np.finfo(x.dtype).eps) if eps is None else _v.nonneg_float(eps, "eps")
+    weight, _ = _affine(x, inner, weight)
+    eps = _v.half_eps(x.dtype) if eps is None else _v.nonneg_float(eps, "eps")
     y = _v.output(out, x.shape, x.dtype)
-    rstd = np.empty(outer, x.dtype)
+    rstd = np.empty(outer, _v.compute_dtype(x.dtype))
     _k.rms_norm(x, weight, y, rstd, rows, cols, eps)
     return y, NormStats(None, rstd)
 
@@ -264,10 +284,10 @@ def rms_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dweight : ndarray or None
         None when weight is None.
     """
-    x, dy, _, rstd, weight, rows, cols, dx, dweight = _backward_args(
+    x, dy, _, rstd, weight, rows, cols, dx, dweight, pdt = _backward_args(
         dy, x, stats, weight, need_mean=False, out=out)
     _k.rms_norm_backward(dy, x, rstd, weight, dx, dweight, rows, cols)
-    return dx, dweight
+    return (dx,) + _param_grads(pdt, dweight)
 
 
 def _batch_shape(x):
@@ -338,14 +358,13 @@ def _batch_norm_args(x: Any, weight: Any, bias: Any, running_mean: Any, running_
     running_mean, running_var, num_batches_tracked, training, factor, eps, y).  local:
     x is the whole batch, so one value per channel is refused here (a synchronized
     BatchNorm checks the count of all ranks instead)."""
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=local)  # 16-bit: batch_norm itself, not synced
     dims = _batch_shape(x)
     shape = (dims[1],)
-    weight = _v.optional_param(weight, "weight", x.dtype, shape)
-    bias = _v.optional_param(bias, "bias", x.dtype, shape)
+    weight, bias = _affine(x, shape, weight, bias)
     training = _v.flag(training, "training")
-    running_mean, running_var = _running_stats(running_mean, running_var, x.dtype, shape,
-                                               training)
+    running_mean, running_var = _running_stats(running_mean, running_var,
+                                               _v.compute_dtype(x.dtype), shape, training)
     num_batches_tracked, factor = _running_factor(momentum, num_batches_tracked,
                                                   running_mean is not None, training)
     eps = _v.nonneg_float(eps, "eps")
@@ -426,10 +445,15 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
         num_batches_tracked, training, factor, eps, y = _batch_norm_args(
             x, weight, bias, running_mean, running_var, training, momentum, eps,
             num_batches_tracked, out)
-    mean = np.empty(channels, x.dtype)
-    rstd = np.empty(channels, x.dtype)
-    _k.batch_norm(x, weight, bias, y, mean, rstd, running_mean, running_var, batch,
+    mean = np.empty(channels, _v.compute_dtype(x.dtype))
+    rstd = np.empty(channels, mean.dtype)
+    xk, yk = x, y
+    if _v.is_half(x.dtype):  # the float32 kernel on x widened, y rounded once
+        xk, yk = _precision.widen(x), _v.empty(x.shape, mean.dtype)
+    _k.batch_norm(xk, weight, bias, yk, mean, rstd, running_mean, running_var, batch,
                   channels, inner, training, factor, eps)
+    if yk is not y:
+        _precision.narrow(yk, y.dtype, y)
     if training and num_batches_tracked is not None:
         num_batches_tracked += 1
     return y, NormStats(mean, rstd)
@@ -476,11 +500,17 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dbias : ndarray or None
         Shape (C,); None when ``bias`` is False.
     """
-    x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias = \
+    x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt = \
         _batch_backward_args(dy, x, stats, weight, bias, out)
-    _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
+    dxk = dx
+    if _v.is_half(x.dtype):  # the float32 kernel on widened data, dx rounded once
+        x, dy = _precision.widen(x), _precision.widen(dy)
+        dxk = _v.empty(x.shape, np.float32)
+    _k.batch_norm_backward(dy, x, mean, rstd, weight, dxk, dweight, dbias, batch, channels,
                            inner)
-    return dx, dweight, dbias
+    if dxk is not dx:
+        _precision.narrow(dxk, dx.dtype, dx)
+    return (dx,) + _param_grads(pdt, dweight, dbias)
 
 
 def _batch_backward_args(dy: Any, x: Any, stats: Any, weight: Any, bias: Any, out: Any,
@@ -488,24 +518,29 @@ def _batch_backward_args(dy: Any, x: Any, stats: Any, weight: Any, bias: Any, ou
                          ) -> tuple[FloatArray, tuple[int, int, int], FloatArray,
                                     Optional[FloatArray], Optional[FloatArray],
                                     Optional[FloatArray],
-                                    FloatArray, Optional[FloatArray], Optional[FloatArray]]:
+                                    FloatArray, Optional[FloatArray], Optional[FloatArray],
+                                    np.dtype]:
     """The checked arguments and outputs of a BatchNorm backward: (x, (batch, channels,
-    inner), dy, mean, rstd, weight, dx, dweight, dbias); dx is `out` when given."""
-    x = _v.float_array(x, "x")
+    inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt); dx is `out` when given.
+    16-bit x (batch_norm_backward only): float32 statistics, weight handed over as
+    float32, dweight/dbias float32, pdt the dtype they are returned in."""
+    half = who == "batch_norm"
+    x = _v.float_array(x, "x", half=half)
     dims = _batch_shape(x)
-    dy = _v.like(dy, "dy", x)
+    dy = _v.like(dy, "dy", x, half=half)
     if not isinstance(stats, tuple) or len(stats) != 2:
         raise TypeError(f"stats must be the NormStats (mean, rstd) returned by {who}")
     shape = (dims[1],)
     if stats[0] is None:
         raise ValueError(f"stats.mean is None; {who}_backward needs the mean")
-    mean = _v.optional_param(stats[0], "stats.mean", x.dtype, shape)
-    rstd = _v.optional_param(stats[1], "stats.rstd", x.dtype, shape)
-    weight = _v.optional_param(weight, "weight", x.dtype, shape)
+    sdt = _v.compute_dtype(x.dtype)
+    mean = _v.optional_param(stats[0], "stats.mean", sdt, shape)
+    rstd = _v.optional_param(stats[1], "stats.rstd", sdt, shape)
+    weight, pdt = _v.affine_param(weight, "weight", x.dtype, shape)
     dx = _v.output(out, x.shape, x.dtype) if out is not None else _v.empty(x.shape, x.dtype)
-    dweight = np.empty(shape, x.dtype) if weight is not None else None
-    dbias = np.empty(shape, x.dtype) if bias else None
-    return x, dims, dy, mean, rstd, weight, dx, dweight, dbias
+    dweight = np.empty(shape, sdt) if weight is not None else None
+    dbias = np.empty(shape, sdt) if bias else None
+    return x, dims, dy, mean, rstd, weight, dx, dweight, dbias, pdt or sdt
 
 
 # ---- fused residual add + dropout + normalization ----------------------------------------
@@ -618,7 +653,8 @@ def add_dropout_rms_norm(x: ArrayLike, residual: ArrayLike,
 
 def _fused_backward(dy, residual_out, stats, mask, weight, bias, dresidual_out, layer):
     """The checked call of the fused backwards: (dx, dresidual, dweight, dbias)."""
-    s, dy, mean, rstd, weight, rows, cols, dx, dweight = _backward_args(
+    _v.float_array(residual_out, "residual_out")  # the fused kernels: no 16-bit storage
+    s, dy, mean, rstd, weight, rows, cols, dx, dweight, _ = _backward_args(
         dy, residual_out, stats, weight, need_mean=layer, x_name="residual_out")
     if dresidual_out is not None:
         dresidual_out = _v.like(dresidual_out, "dresidual_out", s, "residual_out")

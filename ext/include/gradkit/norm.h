@@ -37,6 +37,33 @@ int gk_rms_norm_backward_f64(const double *dy, const double *x, const double *rs
                              const double *weight, double *dx, double *dweight,
                              gk_index rows, gk_index cols);
 
+/* The same four in 16-bit storage (mixed precision): x, y, dy, dx hold float16
+ * (_f16, IEEE binary16) or bfloat16 (_bf16) bit patterns; weight, bias, mean, rstd,
+ * dweight, dbias are float32.  The arithmetic is the float32 kernels' on the exactly
+ * widened inputs, and each output is rounded once, to nearest even (gk_convert's
+ * rounding): y and dx are those of the float32 kernel on x.astype(float32), rounded. */
+int gk_layer_norm_f16(const uint16_t *x, const float *weight, const float *bias, uint16_t *y,
+                      float *mean, float *rstd, gk_index rows, gk_index cols, double eps);
+int gk_layer_norm_bf16(const uint16_t *x, const float *weight, const float *bias,
+                       uint16_t *y, float *mean, float *rstd, gk_index rows, gk_index cols,
+                       double eps);
+int gk_rms_norm_f16(const uint16_t *x, const float *weight, uint16_t *y, float *rstd,
+                    gk_index rows, gk_index cols, double eps);
+int gk_rms_norm_bf16(const uint16_t *x, const float *weight, uint16_t *y, float *rstd,
+                     gk_index rows, gk_index cols, double eps);
+int gk_layer_norm_backward_f16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                               const float *rstd, const float *weight, uint16_t *dx,
+                               float *dweight, float *dbias, gk_index rows, gk_index cols);
+int gk_layer_norm_backward_bf16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                                const float *rstd, const float *weight, uint16_t *dx,
+                                float *dweight, float *dbias, gk_index rows, gk_index cols);
+int gk_rms_norm_backward_f16(const uint16_t *dy, const uint16_t *x, const float *rstd,
+                             const float *weight, uint16_t *dx, float *dweight,
+                             gk_index rows, gk_index cols);
+int gk_rms_norm_backward_bf16(const uint16_t *dy, const uint16_t *x, const float *rstd,
+                              const float *weight, uint16_t *dx, float *dweight,
+                              gk_index rows, gk_index cols);
+
 /* ---- fused residual add + dropout + normalization -------------------------------------
  * As in a pre-norm transformer block, over rows of `cols` elements:
  *     residual_out = residual + dropout(x),   y = norm(residual_out)

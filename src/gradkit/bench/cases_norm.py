@@ -83,28 +83,35 @@ def _build(torch, kind, rows, cols):
     if bwd_out:
         fns["out backward"] = lambda: bwd(dy, x, stats, w, out=dx)
     if torch is not None:
-        F = torch.nn.functional
-        tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
-        gx, gw, gb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
-        if kind == "layer_norm":
-            def t_fwd(x_, w_, b_):
-                return F.layer_norm(x_, (cols,), w_, b_)
-            grads = (gx, gw, gb)
-        else:
-            def t_fwd(x_, w_, b_):
-                return F.rms_norm(x_, (cols,), w_)
-            grads = (gx, gw)
-
-        def peer_fwd_bwd():
-            for t in grads:
-                t.grad = None
-            t_fwd(gx, gw, gb).backward(tdy)
-            return [t.grad for t in grads]
-
-        fns["peer forward"] = lambda: t_fwd(tx, tw, tb)
-        fns["peer backward"] = torch_backward(torch, lambda: t_fwd(gx, gw, gb), grads, tdy)
-        fns["peer forward+backward"] = peer_fwd_bwd
+        fns.update(torch_peers(torch, kind, *(torch.from_numpy(a) for a in (x, w, b, dy))))
     return fns
+
+
+def torch_peers(torch, kind, tx, tw, tb, tdy):
+    """PyTorch's calls of a norm case on tensors x, w, b, dy (any one dtype): the
+    forward on tensors without grad, the backward alone through a recorded graph, and
+    forward+backward through autograd (shared with the 16-bit cases)."""
+    F = torch.nn.functional
+    cols = tx.shape[-1]
+    gx, gw, gb = (t.clone().requires_grad_(True) for t in (tx, tw, tb))
+    if kind == "layer_norm":
+        def t_fwd(x_, w_, b_):
+            return F.layer_norm(x_, (cols,), w_, b_)
+        grads = (gx, gw, gb)
+    else:
+        def t_fwd(x_, w_, b_):
+            return F.rms_norm(x_, (cols,), w_)
+        grads = (gx, gw)
+
+    def peer_fwd_bwd():
+        for t in grads:
+            t.grad = None
+        t_fwd(gx, gw, gb).backward(tdy)
+        return [t.grad for t in grads]
+
+    return {"peer forward": lambda: t_fwd(tx, tw, tb),
+            "peer backward": torch_backward(torch, lambda: t_fwd(gx, gw, gb), grads, tdy),
+            "peer forward+backward": peer_fwd_bwd}
 
 
 def _cases(torch, kind, rows, cols, quick=False):

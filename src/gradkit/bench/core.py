@@ -43,6 +43,9 @@ class Case:
     goal_time: Optional[float] = None         # target seconds per gradkit call (overhead)
     unfused: Optional[Callable[[], object]] = None  # a fusion's unfused gradkit sequence
     goal_unfused: Optional[float] = None      # target time(unfused) / time(gradkit)
+    # what `unfused` is, in the log ("unfused"; "float32" where a 16-bit case is set
+    # beside gradkit's float32 kernel on the same shape)
+    unfused_name: str = "unfused"
 
 
 class Lazy:

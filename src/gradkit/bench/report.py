@@ -136,7 +136,8 @@ def summary(result):
     if result["x_numpy"] is not None:
         parts.append(f"{result['x_numpy']:.2f}x NumPy")
     if result.get("x_unfused") is not None:
-        parts.append(f"{result['x_unfused']:.2f}x unfused gradkit")
+        parts.append(f"{result['x_unfused']:.2f}x "
+                     f"{result.get('unfused_name', 'unfused')} gradkit")
     if result["x_peer"] is not None:
         parts.append(f"{result['x_peer']:.2f}x {result['peer_name']}")
     if result["x_peer_warm"] is not None:

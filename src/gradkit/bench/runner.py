@@ -208,7 +208,8 @@ def new_result(case, n=None, threads=None):
     return dict(_key(case, n), threads=threads, bytes=case.bytes, elements=case.elements,
                 peer_name=case.peer_name, quick=case.quick, goal=case.goal,
                 goal_ratio=case.goal_ratio, goal_limit=case.goal_limit,
-                goal_time=case.goal_time, goal_unfused=case.goal_unfused, extra=case.extra,
+                goal_time=case.goal_time, goal_unfused=case.goal_unfused,
+                unfused_name=case.unfused_name, extra=case.extra,
                 times=dict.fromkeys(TIMED), faults={}, gbs=None, limit_share=None,
                 limit_share_out=None, x_numpy=None, x_peer=None, x_peer_warm=None, x_unfused=None,
                 warm_how=None, warm_limit_share=None, goal_met=None, error=None)

@@ -1,6 +1,12 @@
-"""Reference normalization: the formulas, in NumPy, computed in x's dtype."""
+"""Reference normalization: the formulas, in NumPy, computed in x's dtype.
+
+16-bit storage (float16, bfloat16): the float32 formulas on the inputs widened to
+float32, each output rounded once by NumPy's / ml_dtypes' astype: y and dx to x's
+dtype, dweight/dbias to the weight's (float32 without weight); statistics and running
+statistics stay float32."""
 from typing import NamedTuple, Optional
 
+import ml_dtypes
 import numpy as np
 
 from . import dropout as _dropout
@@ -13,11 +19,37 @@ class NormStats(NamedTuple):
     rstd: np.ndarray
 
 
+def _half(a):
+    """True for 16-bit storage (float16, bfloat16)."""
+    return a.dtype.itemsize == 2 and a.dtype.kind in "fV"
+
+
+def _f32(a):
+    """a widened to float32 (exact for 16-bit storage), None as None."""
+    return None if a is None else np.asarray(a).astype(np.float32)
+
+
+def _rounded(a, dtype):
+    """a rounded once to dtype (None as None)."""
+    return None if a is None else a.astype(dtype)
+
+
+def _put(y, out):
+    if out is not None:
+        out[...] = y
+        return out
+    return y
+
+
 def _axes(x, normalized_ndim):
     return tuple(range(x.ndim - normalized_ndim, x.ndim))
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5, *, normalized_ndim=1, out=None):
+    if _half(x):
+        y, stats = layer_norm(_f32(x), _f32(weight), _f32(bias), eps,
+                              normalized_ndim=normalized_ndim)
+        return _put(y.astype(x.dtype), out), stats
     axes = _axes(x, normalized_ndim)
     n = int(np.prod(x.shape[x.ndim - normalized_ndim:]))
     if n == 0:  # an empty group: mean 0, variance 0
@@ -41,6 +73,10 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5, *, normalized_ndim=1, out=No
 
 
 def layer_norm_backward(dy, x, stats, weight=None, *, bias=True):
+    if _half(x):
+        dx, dw, db = layer_norm_backward(_f32(dy), _f32(x), stats, _f32(weight), bias=bias)
+        pdt = np.float32 if weight is None else weight.dtype
+        return dx.astype(x.dtype), _rounded(dw, pdt), _rounded(db, pdt)
     mean, rstd = stats
     nd = x.ndim - rstd.ndim
     axes = _axes(x, nd)
@@ -57,7 +93,10 @@ def layer_norm_backward(dy, x, stats, weight=None, *, bias=True):
 
 def rms_norm(x, weight=None, eps=None, *, normalized_ndim=1, out=None):
     if eps is None:
-        eps = np.finfo(x.dtype).eps
+        eps = float(ml_dtypes.finfo(x.dtype).eps)
+    if _half(x):
+        y, stats = rms_norm(_f32(x), _f32(weight), eps, normalized_ndim=normalized_ndim)
+        return _put(y.astype(x.dtype), out), stats
     axes = _axes(x, normalized_ndim)
     if x.shape[x.ndim - normalized_ndim:] and np.prod(x.shape[x.ndim - normalized_ndim:]) == 0:
         ms = np.zeros(x.shape[:x.ndim - normalized_ndim], x.dtype)
@@ -75,6 +114,9 @@ def rms_norm(x, weight=None, eps=None, *, normalized_ndim=1, out=None):
 
 
 def rms_norm_backward(dy, x, stats, weight=None):
+    if _half(x):
+        dx, dw = rms_norm_backward(_f32(dy), _f32(x), stats, _f32(weight))
+        return dx.astype(x.dtype), _rounded(dw, np.float32 if weight is None else weight.dtype)
     _, rstd = stats
     nd = x.ndim - rstd.ndim
     axes = _axes(x, nd)
@@ -114,6 +156,11 @@ def _update_running(running_mean, running_var, mean, m2, n, momentum, num_batche
 
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *,
                training=True, momentum=0.1, eps=1e-5, num_batches_tracked=None, out=None):
+    if _half(x):  # running statistics float32, updated in place
+        y, stats = batch_norm(_f32(x), _f32(weight), _f32(bias), running_mean, running_var,
+                              training=training, momentum=momentum, eps=eps,
+                              num_batches_tracked=num_batches_tracked)
+        return _put(y.astype(x.dtype), out), stats
     axes = _channel_axes(x)
     n = x.size // x.shape[1] if x.shape[1] else 0
     if training:
@@ -136,6 +183,10 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, *
 
 
 def batch_norm_backward(dy, x, stats, weight=None, *, bias=True):
+    if _half(x):
+        dx, dw, db = batch_norm_backward(_f32(dy), _f32(x), stats, _f32(weight), bias=bias)
+        pdt = np.float32 if weight is None else weight.dtype
+        return dx.astype(x.dtype), _rounded(dw, pdt), _rounded(db, pdt)
     mean, rstd = stats
     axes = _channel_axes(x)
     n = x.size // x.shape[1] if x.shape[1] else 0

@@ -1,0 +1,294 @@
+/* 16-bit storage types (float16, bfloat16): the one place where they are converted to
+ * and from float32, for every family and every ISA build.  Not installed.
+ *
+ * The arithmetic of a 16-bit kernel is float32: a 16-bit input is widened exactly, the
+ * float32 result is rounded once, to nearest even, with the bits NumPy's and ml_dtypes'
+ * astype give (tests/test_half.py checks all 65,536 patterns both ways):
+ *   float16 <- float32  overflow to inf, float16 subnormals rounded as any value; a NaN
+ *                       keeps its sign and the top 10 bits of its payload (1 if those
+ *                       are all 0), the quiet bit untouched (NumPy's rule);
+ *   float32 <- float16  exact; a NaN's payload is shifted up, the quiet bit untouched;
+ *   bfloat16 <- float32 the top half of the bits, rounded to nearest even; a NaN gives
+ *                       the quiet NaN 0x7fc0 with its sign (ml_dtypes' rule);
+ *   float32 <- bfloat16 exact (the bits shifted up).
+ * Scalars: gk_f16_to_f32 & co.  Vectors of GK_HLEN elements (GK_TVBYTES of float32, the
+ * width the float32 templates use): gk_ld_f16v / gk_st_f16v (F16C vcvtph2ps / vcvtps2ph
+ * on the AVX2 and AVX-512 builds, with NaN lanes redone by the portable formulas because
+ * F16C sets the quiet bit where NumPy keeps it), gk_ld_bf16v / gk_st_bf16v (integer
+ * shifts and rounding, which each ISA build compiles to its own vector instructions).
+ * The portable formulas are written once, on vectors (the scalar versions are one lane of
+ * them), so every path gives the same bits.  GK_HALF_PATH names the path of this build. */
+#ifndef GK_HALF_H
+#define GK_HALF_H
+#include <stdint.h>
+#include "reduce.h"
+
+typedef float gk_hf __attribute__((vector_size(GK_TVBYTES)));
+typedef uint32_t gk_hu __attribute__((vector_size(GK_TVBYTES)));
+typedef int32_t gk_hi __attribute__((vector_size(GK_TVBYTES)));
+typedef uint16_t gk_hs __attribute__((vector_size(GK_TVBYTES / 2)));
+#define GK_HLEN ((int)(GK_TVBYTES / 4))
+
+#if defined(__AVX512F__) && defined(__F16C__)
+#define GK_HALF_PATH "avx512: float16 by vcvtph2ps/vcvtps2ph (zmm), bfloat16 by AVX-512 integer rounding"
+#elif defined(__F16C__)
+#define GK_HALF_PATH "avx2: float16 by F16C vcvtph2ps/vcvtps2ph (ymm), bfloat16 by AVX2 integer rounding"
+#else
+#define GK_HALF_PATH "portable: float16 and bfloat16 by integer rounding (SSE2 / scalar)"
+#endif
+
+/* m ? a : b, lane by lane (m: all ones or zeros per lane) */
+GK_INLINE gk_hu gk_hsel(gk_hi m, gk_hu a, gk_hu b)
+{
+    return (a & (gk_hu)m) | (b & ~(gk_hu)m);
+}
+
+/* ---- the portable formulas (vectors) ----------------------------------------------- */
+/* float16 -> float32.  Normal numbers: exponent rebiased by 112; inf/NaN: exponent all
+ * ones, payload shifted; zero/subnormal m 2^-24: (2^-14 + m 2^-24) - 2^-14 in float32,
+ * exact. */
+GK_INLINE gk_hf gk_f16v_to_f32_portable(gk_hs h)
+{
+    const gk_hu u = __builtin_convertvector(h, gk_hu);
+    const gk_hu sign = (u & 0x8000u) << 16;
+    gk_hu o = (u & 0x7fffu) << 13;
+    const gk_hu e = o & 0x0f800000u;
+    o += (gk_hu){0} + (112u << 23);
+    o = gk_hsel(e == 0x0f800000u, o + (112u << 23), o);       /* inf, NaN */
+    gk_hf sub = (gk_hf)(o + (1u << 23)) - 0x1p-14f;           /* zero, subnormal */
+    o = gk_hsel(e == 0u, (gk_hu)sub, o);
+    return (gk_hf)(o | sign);
+}
+
+/* float32 -> float16, to nearest even.  |f| >= 2^16: inf, or NaN (NumPy's payload
+ * rule); |f| < 2^-14 (float16 subnormals): |f| + 0.5 rounds at 2^-24, the float16
+ * quantum there, and its low bits are the result; otherwise the exponent is rebiased
+ * and the 13 dropped bits rounded (ties to the even mantissa; a carry into the
+ * exponent is right, up to inf). */
+GK_INLINE gk_hs gk_f32v_to_f16_portable(gk_hf f)
+{
+    const gk_hu b = (gk_hu)f;
+    const gk_hu sign = (b >> 16) & 0x8000u;
+    const gk_hu u = b & 0x7fffffffu;
+    const gk_hu odd = (u >> 13) & 1u;
+    const gk_hu nrm = (u + 0xc8000fffu + odd) >> 13;          /* 0xc8000fff = -112 << 23 + 0xfff */
+    const gk_hu sub = (gk_hu)((gk_hf)u + 0.5f) - (126u << 23);
+    gk_hu pay = (u & 0x7fffffu) >> 13;
+    pay = gk_hsel(pay == 0u, pay + 1u, pay);
+    const gk_hu big = gk_hsel(u > 0x7f800000u, 0x7c00u | pay, (gk_hu){0} + 0x7c00u);
+    gk_hu r = gk_hsel(u < (113u << 23), sub, nrm);
+    r = gk_hsel(u >= 0x47800000u, big, r);
+    return __builtin_convertvector(r | sign, gk_hs);
+}
+
+/* bfloat16 -> float32: the bits shifted up.  Zero-extension and a shift (vpmovzxwd +
+ * vpslld), or on SSE2 an interleave with zeros, spelled out where the build has them */
+GK_INLINE gk_hf gk_bf16v_to_f32(gk_hs h)
+{
+#if GK_TVBYTES == 64 && defined(__AVX512F__)
+    return (gk_hf)_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)h), 16);
+#elif GK_TVBYTES == 32 && defined(__AVX2__)
+    return (gk_hf)_mm256_slli_epi32(_mm256_cvtepu16_epi32((__m128i)h), 16);
+#elif GK_TVBYTES == 16 && defined(__SSE2__) && defined(__x86_64__)
+    long long w;
+    __builtin_memcpy(&w, &h, sizeof w);
+    return (gk_hf)_mm_unpacklo_epi16(_mm_setzero_si128(), _mm_cvtsi64_si128(w));
+#else
+    return (gk_hf)(__builtin_convertvector(h, gk_hu) << 16);
+#endif
+}
+
+/* the high 16 bits of every lane of r, packed (signed saturation of the sign-extended
+ * halves, which they all fit: exact) */
+GK_INLINE gk_hs gk_hpack_hi(gk_hu r)
+{
+#if GK_TVBYTES == 64 && defined(__AVX512F__)
+    return (gk_hs)_mm512_cvtepi32_epi16(_mm512_srli_epi32((__m512i)r, 16));
+#elif GK_TVBYTES == 32 && defined(__AVX2__)
+    const __m256i t = _mm256_srai_epi32((__m256i)r, 16);
+    return (gk_hs)_mm_packs_epi32(_mm256_castsi256_si128(t),
+                                  _mm256_extracti128_si256(t, 1));
+#elif GK_TVBYTES == 16 && defined(__SSE2__) && defined(__x86_64__)
+    const __m128i t = _mm_srai_epi32((__m128i)r, 16);
+    const long long w = _mm_cvtsi128_si64(_mm_packs_epi32(t, t));
+    gk_hs h;
+    __builtin_memcpy(&h, &w, sizeof h);
+    return h;
+#else
+    return __builtin_convertvector(r >> 16, gk_hs);
+#endif
+}
+
+/* float32 -> bfloat16: add 0x7fff + (the kept part's lowest bit) and keep the high 16
+ * bits, to nearest even (a carry into the exponent is right, up to inf); NaN -> 0x7fc0 |
+ * sign.  All in 32-bit lanes, then one pack. */
+GK_INLINE gk_hs gk_f32v_to_bf16(gk_hf f)
+{
+    const gk_hu b = (gk_hu)f;
+    const gk_hu r = b + 0x7fffu + ((b >> 16) & 1u);
+    const gk_hu nan = (b & 0x80000000u) | 0x7fc00000u;
+    return gk_hpack_hi(gk_hsel(f != f, nan, r));
+}
+
+/* ---- scalars: one lane of the vectors --------------------------------------------- */
+GK_INLINE float gk_f16_to_f32(uint16_t h)
+{
+    gk_hs v = {0};
+    v[0] = h;
+    return gk_f16v_to_f32_portable(v)[0];
+}
+
+GK_INLINE uint16_t gk_f32_to_f16(float f)
+{
+    gk_hf v = {0};
+    v[0] = f;
+    return gk_f32v_to_f16_portable(v)[0];
+}
+
+GK_INLINE float gk_bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    __builtin_memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+GK_INLINE uint16_t gk_f32_to_bf16(float f)
+{
+    gk_hf v = {0};
+    v[0] = f;
+    return gk_f32v_to_bf16(v)[0];
+}
+
+/* ---- vectors of GK_HLEN elements from / to memory (unaligned) ----------------------- */
+GK_INLINE gk_hs gk_ld_hs(const uint16_t *p)
+{
+    gk_hs h;
+    __builtin_memcpy(&h, p, sizeof h);
+    return h;
+}
+
+GK_INLINE gk_hf gk_ld_bf16v(const uint16_t *p) { return gk_bf16v_to_f32(gk_ld_hs(p)); }
+
+GK_INLINE void gk_st_bf16v(uint16_t *p, gk_hf v)
+{
+    gk_hs h = gk_f32v_to_bf16(v);
+    __builtin_memcpy(p, &h, sizeof h);
+}
+
+/* float16 through F16C where the build has it; a vector holding a NaN (rare) is redone
+ * by the portable formula, so the NaN bits are NumPy's. */
+GK_INLINE gk_hf gk_ld_f16v(const uint16_t *p)
+{
+#if defined(__AVX512F__) && defined(__F16C__)
+    __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    if (__builtin_expect(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0, 0))
+        return gk_f16v_to_f32_portable(gk_ld_hs(p));
+    return (gk_hf)v;
+#elif defined(__F16C__)
+    __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0, 0))
+        return gk_f16v_to_f32_portable(gk_ld_hs(p));
+    return (gk_hf)v;
+#else
+    return gk_f16v_to_f32_portable(gk_ld_hs(p));
+#endif
+}
+
+GK_INLINE gk_hs gk_f32v_to_f16(gk_hf v)
+{
+#if defined(__AVX512F__) && defined(__F16C__)
+    if (__builtin_expect(_mm512_cmp_ps_mask((__m512)v, (__m512)v, _CMP_UNORD_Q) != 0, 0))
+        return gk_f32v_to_f16_portable(v);
+    return (gk_hs)_mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#elif defined(__F16C__)
+    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps((__m256)v, (__m256)v,
+                                                          _CMP_UNORD_Q)) != 0, 0))
+        return gk_f32v_to_f16_portable(v);
+    return (gk_hs)_mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+    return gk_f32v_to_f16_portable(v);
+#endif
+}
+
+GK_INLINE void gk_st_f16v(uint16_t *p, gk_hf v)
+{
+    gk_hs h = gk_f32v_to_f16(v);
+    __builtin_memcpy(p, &h, sizeof h);
+}
+
+/* float16 <-> float32 for values that go through float32 arithmetic: F16C alone, no NaN
+ * check.  F16C differs from NumPy only on NaNs, and only in the quiet bit: widening sets
+ * it (NumPy keeps a signaling NaN signaling), narrowing a signaling NaN sets it.  A value
+ * loaded here is an operand of float32 arithmetic before anything is stored or compared,
+ * and that arithmetic quiets a signaling NaN and keeps its payload either way (an SSE/AVX
+ * operation on NaNs returns its first NaN operand, quieted, signaling or not); a value
+ * stored here is the result of arithmetic, a quiet NaN, which F16C and NumPy narrow
+ * alike.  So the bits are those of the exact conversions, for a kernel that keeps to
+ * that; one that copies or selects a loaded value into its output uses the exact ones
+ * (gk_ld_f16v, gk_st_f16v). */
+GK_INLINE gk_hf gk_ld_f16v_arith(const uint16_t *p)
+{
+#if defined(__AVX512F__) && defined(__F16C__)
+    return (gk_hf)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+#elif defined(__F16C__)
+    return (gk_hf)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+#else
+    return gk_f16v_to_f32_portable(gk_ld_hs(p));
+#endif
+}
+
+GK_INLINE gk_hs gk_f32v_to_f16_arith(gk_hf v)
+{
+#if defined(__AVX512F__) && defined(__F16C__)
+    return (gk_hs)_mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#elif defined(__F16C__)
+    return (gk_hs)_mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+    return gk_f32v_to_f16_portable(v);
+#endif
+}
+
+/* a vector of 16-bit storage at p (aligned to its size) with a non-temporal store where
+ * the ISA has one (the caller fences) */
+GK_INLINE void gk_stream_hs(uint16_t *p, gk_hs h)
+{
+#if defined(__AVX512F__)
+    _mm256_stream_si256((__m256i *)(void *)p, (__m256i)h);
+#elif defined(__AVX__)
+    _mm_stream_si128((__m128i *)(void *)p, (__m128i)h);
+#elif defined(__SSE2__) && defined(__x86_64__)
+    long long w;
+    __builtin_memcpy(&w, &h, sizeof w);
+    _mm_stream_si64((long long *)(void *)p, w);
+#else
+    __builtin_memcpy(p, &h, sizeof h);
+#endif
+}
+
+/* ---- whole arrays: n elements, vectors then one by one (same bits) ------------------ */
+GK_INLINE void gk_half_to_f32_n(const int bf16, const uint16_t *GK_RESTRICT src,
+                                float *GK_RESTRICT dst, gk_index n)
+{
+    gk_index j = 0;
+    for (; j + GK_HLEN <= n; j += GK_HLEN) {
+        gk_hf v = bf16 ? gk_ld_bf16v(src + j) : gk_ld_f16v(src + j);
+        __builtin_memcpy(dst + j, &v, sizeof v);
+    }
+    for (; j < n; ++j) dst[j] = bf16 ? gk_bf16_to_f32(src[j]) : gk_f16_to_f32(src[j]);
+}
+
+GK_INLINE void gk_f32_to_half_n(const int bf16, const float *GK_RESTRICT src,
+                                uint16_t *GK_RESTRICT dst, gk_index n)
+{
+    gk_index j = 0;
+    for (; j + GK_HLEN <= n; j += GK_HLEN) {
+        gk_hf v;
+        __builtin_memcpy(&v, src + j, sizeof v);
+        if (bf16) gk_st_bf16v(dst + j, v);
+        else gk_st_f16v(dst + j, v);
+    }
+    for (; j < n; ++j) dst[j] = bf16 ? gk_f32_to_bf16(src[j]) : gk_f32_to_f16(src[j]);
+}
+
+#endif
