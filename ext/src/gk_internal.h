@@ -32,7 +32,15 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define GK_RESTRICT __restrict__
 #define GK_INLINE static inline __attribute__((always_inline))
+/* a task's whole share of a parallel loop: called, not inlined, so GK_PARALLEL_FOR's
+ * parallel and one-thread branches share one copy of it (the call costs nothing beside
+ * a task's rows; inlined twice, the norm family's code was twice the size) */
+#define GK_TASK static __attribute__((noinline))
+/* a few elements around a vector loop: one called copy, whatever the caller's constants */
+#define GK_COLD static __attribute__((noinline, noclone))
 #else
+#define GK_TASK static
+#define GK_COLD static
 #define GK_RESTRICT
 #define GK_INLINE static inline
 #endif

@@ -82,7 +82,7 @@ GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bi
 }
 
 /* ---- forward ------------------------------------------------------------------------ */
-GK_INLINE void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const T *w,
+GK_TASK void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const T *w,
                                     const T *b, T *y, T *s, T *mean, T *rstd,
                                     unsigned char *bits, gk_index i0, gk_index i1,
                                     gk_index cols, double eps, const gk_fused_drop *d,
@@ -146,7 +146,7 @@ static int GK_T(add_dropout_norm_fwd)(int rms, const T *x, const T *r, const T *
  * dweight and dbias get the same bits as layer_norm_backward's: per group, ds =
  * norm_backward(dy, s) into row buffers (into dresidual itself for rows longer than
  * GK_FUSED_ROW), then per row ds += ds_next, written out as dresidual, dx = ds * m. */
-GK_INLINE void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const T *dsn,
+GK_TASK void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const T *dsn,
                                     const unsigned char *bits, T *dx, T *dres, double *pw,
                                     double *pb, gk_index i0, gk_index i1,
                                     const gk_fused_drop *d, int stream_r, int stream_x)

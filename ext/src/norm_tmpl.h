@@ -39,6 +39,13 @@ void GK_T(chunk_moments)(int kind, int pf, const TS *x, gk_index n, double s, do
     }
 }
 
+/* chunk_moments, called: the many-chunk paths below share one copy of it */
+GK_TASK void GK_T(chunk_moments_call)(int kind, int pf, const TS *x, gk_index n, double s,
+                                      double *r0, double *r1)
+{
+    GK_T(chunk_moments)(kind, pf, x, n, s, r0, r1);
+}
+
 static void GK_T(row_moments)(int kind, int pf, const TS *x, gk_index n, double s, int nt,
                               double *r0, double *r1)
 {
@@ -60,7 +67,8 @@ static void GK_T(row_moments)(int kind, int pf, const TS *x, gk_index n, double 
         for (gk_index c = 0; c < nchunk; ++c) {
             gk_index off = c * GK_CHUNK, len = n - off < GK_CHUNK ? n - off : GK_CHUNK;
             part[2 * c + 1] = 0.0;
-            GK_T(chunk_moments)(kind, pf, x + off, len, s, &part[2 * c], &part[2 * c + 1]);
+            GK_T(chunk_moments_call)(kind, pf, x + off, len, s, &part[2 * c],
+                                     &part[2 * c + 1]);
         }
         for (gk_index c = 0; c < nchunk; ++c) {
             a += part[2 * c];
@@ -70,8 +78,8 @@ static void GK_T(row_moments)(int kind, int pf, const TS *x, gk_index n, double 
     } else {  /* one thread (or no memory for the partials): the same sums in order */
         for (gk_index off = 0; off < n; off += GK_CHUNK) {
             double p0 = 0.0, p1 = 0.0;
-            GK_T(chunk_moments)(kind, pf, x + off, n - off < GK_CHUNK ? n - off : GK_CHUNK, s,
-                                &p0, &p1);
+            GK_T(chunk_moments_call)(kind, pf, x + off,
+                                     n - off < GK_CHUNK ? n - off : GK_CHUNK, s, &p0, &p1);
             a += p0;
             b += p1;
         }
@@ -347,6 +355,20 @@ GK_INLINE void GK_T(fwd_row2)(const int rms, const TS *x, const T *w, const T *b
     GK_T(fwd_write)(rms, x1, w, b, y + (i + 1) * cols, cols, m1, r1, stream);
 }
 
+/* rows [i0, i1) of a forward: one task's share */
+GK_TASK void GK_T(fwd_rows)(const int rms, const TS *x, const T *w, const T *b, TS *y,
+                            T *mean, T *rstd, gk_index i0, gk_index i1, gk_index cols,
+                            double eps, int far, int stream)
+{
+    gk_index i = i0;
+    if (cols <= GK_FWD_PAIR_COLS && !far)  /* short rows in cache: the statistics set the pace */
+        for (; i + 2 <= i1; i += 2)
+            GK_T(fwd_row2)(rms, x, w, b, y, mean, rstd, i, cols, eps, stream);
+    for (; i < i1; ++i)
+        GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
+    if (stream) gk_sfence();  /* each thread orders its own streamed rows */
+}
+
 GK_INLINE void GK_T(norm_fwd)(const int rms, const TS *x, const T *w, const T *b, TS *y,
                               T *mean, T *rstd, gk_index rows, gk_index cols, double eps)
 {
@@ -357,14 +379,8 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const TS *x, const T *w, const T *b
     if (!GK_SPLIT_ROWS(rows, cols, nt)) {
         if (nt > rows) nt = (int)rows;
         GK_PARALLEL_FOR(nt, t, nt,
-            const gk_index i1 = gk_task_begin(t + 1, nt, rows);
-            gk_index i = gk_task_begin(t, nt, rows);
-            if (cols <= GK_FWD_PAIR_COLS && !far)  /* short rows in cache: the statistics set the pace */
-                for (; i + 2 <= i1; i += 2)
-                    GK_T(fwd_row2)(rms, x, w, b, y, mean, rstd, i, cols, eps, stream);
-            for (; i < i1; ++i)
-                GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
-            if (stream) gk_sfence();  /* each thread orders its own streamed rows */
+            GK_T(fwd_rows)(rms, x, w, b, y, mean, rstd, gk_task_begin(t, nt, rows),
+                           gk_task_begin(t + 1, nt, rows), cols, eps, far, stream);
         );
         return;
     }
@@ -637,6 +653,20 @@ GK_INLINE void GK_T(bwd_col)(const int rms, const int G, const int has_w, const 
     if (has_pb) pb[o] = qb;
 }
 
+/* Pass B on columns [ja, jb) (offsets c0 + j) of a group of G rows: the vector loop's
+ * arithmetic, one column at a time (so the same bits), for the few columns around
+ * bwd_apply's vectors.  Called, with the flags as values: one copy serves every variant
+ * of bwd_apply (specialized and inlined into each, it doubled the family's code). */
+GK_COLD void GK_T(bwd_cols)(const int rms, const int G, const int has_w, const int has_pw,
+                            const int has_pb, const TS *const *dy, const TS *const *x,
+                            const T *GK_RESTRICT w, TS *const *dst, double *GK_RESTRICT pw,
+                            double *GK_RESTRICT pb, gk_index c0, gk_index ja, gk_index jb,
+                            const GK_T(bwd_k) *k)
+{
+    for (gk_index j = ja; j < jb; ++j)
+        GK_T(bwd_col)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, k);
+}
+
 /* Columns of dst before the first whose vectors are aligned to GK_TVBYTES in every row
  * (0 when the rows are not equally aligned, or not aligned to T) */
 GK_INLINE gk_index GK_T(bwd_head)(const int G, TS *const *dst, gk_index len)
@@ -658,7 +688,7 @@ GK_INLINE gk_index GK_T(bwd_head)(const int G, TS *const *dst, gk_index len)
  * prefetched per step.  The vectors' stores are aligned on dst (NumPy puts large arrays
  * 16 bytes past a line, where every 64-byte store straddles two: 8192x1024 float32
  * backwards took 8-12% longer into such an array than into an aligned one); the columns
- * before the first aligned vector and after the last go one by one (bwd_col). */
+ * before the first aligned vector and after the last go one by one (bwd_cols). */
 GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
                                const int has_pw, const int has_pb, const TS *const *dy,
                                const TS *const *x, const T *GK_RESTRICT w, TS *const *dst,
@@ -669,9 +699,8 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
     typedef GK_T(tvec) V;
     const int f32 = sizeof(T) == sizeof(float);
     const gk_index head = GK_T(bwd_head)(G, dst, len);
-    gk_index j = 0;
-    for (; j < head; ++j)
-        GK_T(bwd_col)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, k);
+    GK_T(bwd_cols)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, 0, head, k);
+    gk_index j = head;
     for (; j + GK_TVLEN <= len; j += GK_TVLEN) {
         const gk_index o = c0 + j;
         V wv = {0}, sw = {0}, sb = {0};
@@ -718,8 +747,7 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
             if (has_pb) __builtin_memcpy(pb + o, &sb, sizeof sb);
         }
     }
-    for (; j < len; ++j)
-        GK_T(bwd_col)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, k);
+    GK_T(bwd_cols)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, len, k);
 }
 
 /* The backward of the G rows from row i on: dx of row i + q into out[q] -- through an
