@@ -64,6 +64,11 @@ cdef extern from "gradkit/optim.h" nogil:
         int maximize
         int scale
         double coef
+    ctypedef struct gk_optim_storage:
+        int param, grad, state
+        int model_dtype
+        void *const *model
+        int *found_inf
     int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                     gk_index n, long step, double lr, double beta1, double beta2,
                     double eps, double weight_decay, int decoupled)
@@ -162,6 +167,46 @@ cdef extern from "gradkit/optim.h" nogil:
                                const gk_index *size, const gk_index *rows,
                                const gk_index *cols, const int64_t *step,
                                const gk_adafactor_options *opt)
+    int gk_sgd_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                        void *const *momentum_buffer, const unsigned char *fresh,
+                        const gk_index *size, const gk_sgd_options *opt,
+                        const gk_optim_storage *storage)
+    int gk_adam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                         void *const *exp_avg, void *const *exp_avg_sq,
+                         void *const *max_exp_avg_sq, const gk_index *size,
+                         const int64_t *step, const gk_adam_options *opt,
+                         const gk_optim_storage *storage)
+    int gk_rmsprop_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                            void *const *square_avg, void *const *grad_avg,
+                            void *const *momentum_buffer, const gk_index *size,
+                            const gk_rmsprop_options *opt, const gk_optim_storage *storage)
+    int gk_adagrad_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                            void *const *state_sum, const gk_index *size,
+                            const int64_t *step, const gk_adagrad_options *opt,
+                            const gk_optim_storage *storage)
+    int gk_lars_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                         void *const *trace, const gk_index *size,
+                         const gk_lars_options *opt, double *trust_ratio,
+                         const gk_optim_storage *storage)
+    int gk_nadam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                          void *const *exp_avg, void *const *exp_avg_sq, float *mu_product,
+                          const gk_index *size, const int64_t *step,
+                          const gk_nadam_options *opt, const gk_optim_storage *storage)
+    int gk_radam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                          void *const *exp_avg, void *const *exp_avg_sq,
+                          const gk_index *size, const int64_t *step,
+                          const gk_radam_options *opt, const gk_optim_storage *storage)
+    int gk_adamax_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                           void *const *exp_avg, void *const *exp_inf, const gk_index *size,
+                           const int64_t *step, const gk_adamax_options *opt,
+                           const gk_optim_storage *storage)
+    int gk_adadelta_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                             void *const *square_avg, void *const *acc_delta,
+                             const gk_index *size, const gk_adadelta_options *opt,
+                             const gk_optim_storage *storage)
+    int gk_lion_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                         void *const *exp_avg, const gk_index *size,
+                         const gk_lion_options *opt, const gk_optim_storage *storage)
 
 
 # One entry point per f32/f64 pair: the dtype (GK_DTYPE_F32 or GK_DTYPE_F64) picks the

@@ -230,16 +230,19 @@ cdef class _Arrays:
 
 
 cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
-                     int skip=-1, tuple sizes=None):
+                     int skip=-1, tuple sizes=None, tuple typenums=None):
     """The _Arrays of `lists` (lists[0] leads; None for an unused slot), named `names`
     in messages (as `names[s][i]`), writable[s] when written.  Entries whose array in
     slot `skip` is None are left out (a parameter without gradient).  `sizes` (or None)
     gives, per slot, None (its arrays have the element count of the entry's slot-0
     array) or a list aligned with the lists of each entry's element count in that slot,
     -1 where the entry has no array there (None, gathered as NULL): state shaped other
-    than its parameter, as Adafactor's factored second moments."""
+    than its parameter, as Adafactor's factored second moments.  `typenums` (or None)
+    gives, per slot, the NumPy type number every array of that slot must have (the
+    mixed-precision kernels: 16-bit parameters with float32 states, ...): the entries
+    then form one group, in the caller's order, counted in count[0]."""
     cdef _Arrays b = _Arrays.__new__(_Arrays)
-    cdef int nslot = len(lists), s, dt
+    cdef int nslot = len(lists), s, dt, tn
     cdef Py_ssize_t n, i, k, size, want, nd[2]
     cdef list lead = lists[0]
     cdef size_t per = nslot * sizeof(void *) + 2 * sizeof(gk_index) + 2 * sizeof(int) \
@@ -282,7 +285,9 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
             entry_dtype[i] = -1
             continue
         # names are formatted only for the message of a bad array (a few hundred ns each)
-        if _ok(lead[i], cnp.NPY_FLOAT32, -1, False):
+        if typenums is not None:
+            dt = 0  # one group; each slot's type number is given
+        elif _ok(lead[i], cnp.NPY_FLOAT32, -1, False):
             dt = GK_DTYPE_F32
         elif _ok(lead[i], cnp.NPY_FLOAT64, -1, False):
             dt = GK_DTYPE_F64
@@ -314,11 +319,11 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
                                              f"parameter has no {names[s]})")
                         b.slot[s][k] = NULL
                         continue
-                if _ok(a, _typenum(dt), want, writable[s]):
+                tn = _typenum(dt) if typenums is None else typenums[s]
+                if _ok(a, tn, want, writable[s]):
                     b.slot[s][k] = cnp.PyArray_DATA(<cnp.ndarray>a)
                 else:  # raises, naming the entry
-                    b.slot[s][k] = _array(a, _typenum(dt), f"{names[s]}[{i}]", want,
-                                          writable[s])
+                    b.slot[s][k] = _array(a, tn, f"{names[s]}[{i}]", want, writable[s])
         b.size[k] = size
         b.where[k] = i
         b.dtype[k] = dt

@@ -56,6 +56,23 @@ cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py
                         unsigned long long counter) noexcept nogil
 
 # ---- optim (gradkit/optim.h) ------------------------------------------------------------
+# the types these take, from the headers under gradkit.get_include()
+cdef extern from "gradkit/optim.h" nogil:
+    ctypedef struct gk_sgd_options:
+        double lr, momentum, dampening, weight_decay
+        int nesterov, maximize
+        int scale
+        double coef
+    ctypedef struct gk_adam_options:
+        double lr, beta1, beta2, eps, weight_decay
+        int amsgrad, decoupled, maximize
+        int scale
+        double coef
+    ctypedef struct gk_optim_storage:
+        int param, grad, state
+        int model_dtype
+        void *const *model
+        int *found_inf
 # One Adam (decoupled = 0) or AdamW (decoupled = 1) step in place on n elements,
 # torch.optim's formulas; step is the step number after its increment (1 on the first
 # step); lr, eps, weight_decay >= 0 and beta1, beta2 in [0, 1), else GK_EVALUE.  The four
@@ -66,6 +83,15 @@ cdef int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp
 cdef int gk_adam_f64(double *param, const double *grad, double *exp_avg, double *exp_avg_sq,
                      Py_ssize_t n, long step, double lr, double beta1, double beta2,
                      double eps, double weight_decay, int decoupled) noexcept nogil
+cdef int gk_adam_multi_mp(Py_ssize_t count, void *const *param, const void *const *grad,
+                          void *const *exp_avg, void *const *exp_avg_sq,
+                          void *const *max_exp_avg_sq, const Py_ssize_t *size,
+                          const long long *step, const gk_adam_options *opt,
+                          const gk_optim_storage *storage) noexcept nogil
+cdef int gk_sgd_multi_mp(Py_ssize_t count, void *const *param, const void *const *grad,
+                         void *const *momentum_buffer, const unsigned char *fresh,
+                         const Py_ssize_t *size, const gk_sgd_options *opt,
+                         const gk_optim_storage *storage) noexcept nogil
 
 # ---- losses (gradkit/losses.h) ----------------------------------------------------------
 # Softmax cross-entropy over `rows` rows of `cols` logits, forward and backward in one

@@ -51,6 +51,7 @@ cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py
 
 # ---- optim -------------------------------------------------------------------------------
 cimport _c_optim
+from libc.stdint cimport int64_t
 
 
 cdef int gk_adam_f32(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
@@ -65,6 +66,26 @@ cdef int gk_adam_f64(double *param, const double *grad, double *exp_avg, double 
                      double eps, double weight_decay, int decoupled) noexcept nogil:
     return _c_optim.gk_adam_f64(param, grad, exp_avg, exp_avg_sq, n, step, lr, beta1, beta2,
                                 eps, weight_decay, decoupled)
+
+
+cdef int gk_adam_multi_mp(Py_ssize_t count, void *const *param, const void *const *grad,
+                          void *const *exp_avg, void *const *exp_avg_sq,
+                          void *const *max_exp_avg_sq, const Py_ssize_t *size,
+                          const long long *step, const gk_adam_options *opt,
+                          const gk_optim_storage *storage) noexcept nogil:
+    return _c_optim.gk_adam_multi_mp(count, param, grad, exp_avg, exp_avg_sq,
+                                     max_exp_avg_sq, size, <const int64_t *>step,
+                                     <const _c_optim.gk_adam_options *>opt,
+                                     <const _c_optim.gk_optim_storage *>storage)
+
+
+cdef int gk_sgd_multi_mp(Py_ssize_t count, void *const *param, const void *const *grad,
+                         void *const *momentum_buffer, const unsigned char *fresh,
+                         const Py_ssize_t *size, const gk_sgd_options *opt,
+                         const gk_optim_storage *storage) noexcept nogil:
+    return _c_optim.gk_sgd_multi_mp(count, param, grad, momentum_buffer, fresh, size,
+                                    <const _c_optim.gk_sgd_options *>opt,
+                                    <const _c_optim.gk_optim_storage *>storage)
 
 # ---- losses ------------------------------------------------------------------------------
 cimport _c_losses
@@ -163,6 +184,7 @@ cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
 # ---- quant -------------------------------------------------------------------------------
 cimport _c_quant
 from libc.stdint cimport uint8_t, int32_t
+cimport _c_optim
 cimport _cgradkit
 
 

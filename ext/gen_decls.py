@@ -37,7 +37,7 @@ CAPI = [
     ("norm", ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
               "gk_rms_norm_f64"]),
     ("dropout", ["gk_dropout_f32", "gk_dropout_f64"]),
-    ("optim", ["gk_adam_f32", "gk_adam_f64"]),
+    ("optim", ["gk_adam_f32", "gk_adam_f64", "gk_adam_multi_mp", "gk_sgd_multi_mp"]),
     ("losses", ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
                 "gk_softmax_cross_entropy_weighted_f32",
                 "gk_softmax_cross_entropy_weighted_f64", "gk_kl_div_f32", "gk_kl_div_f64",

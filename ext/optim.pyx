@@ -41,6 +41,63 @@ cdef inline void _commit_steps(_Arrays b, object steps) noexcept:
         st[b.where[k]] += 1
 
 
+# ---- mixed precision: the storage of a step (gk_optim_storage) ---------------------------
+cdef class _Mp:
+    """The storage of a mixed-precision call (the `storage` argument of the update
+    functions: (param, grad, state dtype codes, models or None, model dtype code,
+    check_finite)) and its gathered arrays; `found` is the kernel's verdict on the
+    gradients when check_finite."""
+    cdef c.gk_optim_storage st
+    cdef int found
+    cdef void **model
+    cdef tuple typenums
+
+    def __dealloc__(self):
+        free(self.model)
+
+    cdef _Arrays gather(self, list lists, tuple names, tuple writable, object models):
+        """_gather with each slot's dtype from the storage (slot 0 the parameters, 1 the
+        gradients, the others states); `models` (master weights: the 16-bit parameters
+        written from the float32 masters, aligned with the lists) gathered too."""
+        cdef _Arrays b = _gather(lists, names, writable, True, _GRAD, None,
+                                 self.typenums[:len(lists)])
+        cdef gk_index k
+        cdef int tn
+        if models is not None:
+            if len(models) != len(<list>lists[0]):
+                raise ValueError(f"models has {len(models)} entries, expected "
+                                 f"{len(<list>lists[0])}")
+            self.model = <void **>malloc(max(b.n, 1) * sizeof(void *))
+            if self.model == NULL:
+                raise MemoryError()
+            tn = _typenum(self.st.model_dtype)
+            for k in range(b.n):
+                self.model[k] = _array(models[b.where[k]], tn, f"models[{b.where[k]}]",
+                                       b.size[k], True)
+            self.st.model = self.model
+        return b
+
+
+cdef _Mp _storage(tuple storage):
+    cdef _Mp m = _Mp.__new__(_Mp)
+    pd, gd, sd, models, md, check = storage
+    m.st.param, m.st.grad, m.st.state, m.st.model_dtype = pd, gd, sd, md
+    m.st.model = NULL
+    m.found = 0
+    m.st.found_inf = &m.found if check else NULL
+    m.typenums = (_typenum(pd), _typenum(gd)) + (_typenum(sd),) * 3
+    return m
+
+
+cdef object _mp_done(int err, _Mp mp, _Arrays b, object steps):
+    """After a mixed-precision kernel: raise its error, advance the step counters unless
+    the step was skipped (an inf or NaN gradient); whether it was."""
+    _check(err)
+    if not mp.found and steps is not None:
+        _commit_steps(b, steps)
+    return mp.found != 0
+
+
 cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
     cdef int k, nd = cnp.PyArray_NDIM(a)
     if nd != cnp.PyArray_NDIM(b):
@@ -96,7 +153,10 @@ def check_grads(list params, object grads):
 
 def sgd(list params, list grads, list bufs, list fresh, double lr, double momentum,
         double dampening, double weight_decay, bint nesterov, bint maximize,
-        object coef=None):
+        object coef=None, tuple storage=None):
+    """`storage` (every update function takes it): None, the float32/float64 kernels
+    (entries grouped by dtype); or the mixed-precision step of one storage (see _Mp),
+    which returns whether it found an inf or NaN gradient (and then changed nothing)."""
     cdef c.gk_sgd_options o
     cdef int err = 0, d
     cdef gk_index k
@@ -104,14 +164,22 @@ def sgd(list params, list grads, list bufs, list fresh, double lr, double moment
     o.nesterov, o.maximize = nesterov, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
     cdef bint with_buf = momentum != 0.0
-    cdef _Arrays b = _gather([params, grads, bufs if with_buf else None],
-                             ("params", "grads", "momentum_buffer"), (True, False, True),
-                             True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, bufs if with_buf else None]
+    names = ("params", "grads", "momentum_buffer")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True), storage[3]))
     if with_buf and fresh is not None:  # None: every buffer holds a previous step's
         if len(fresh) != len(params):
             raise ValueError(f"fresh has {len(fresh)} entries, expected {len(params)}")
         for k in range(b.n):
             b.fresh[k] = 1 if fresh[b.where[k]] else 0
+    if mp is not None:
+        with nogil:
+            err = c.gk_sgd_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                    b.at(2, 0), b.fresh, b.size, &o, &mp.st)
+        _check(err)
+        return mp.found != 0
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -123,17 +191,25 @@ def sgd(list params, list grads, list bufs, list fresh, double lr, double moment
 def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
          object steps, double lr, double beta1, double beta2, double eps,
          double weight_decay, bint amsgrad, bint decoupled, bint maximize,
-         object coef=None):
+         object coef=None, tuple storage=None):
     cdef c.gk_adam_options o
     cdef int err = 0, d
     o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
     o.amsgrad, o.decoupled, o.maximize = amsgrad, decoupled, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs,
-                              max_exp_avg_sqs if amsgrad else None],
-                             ("params", "grads", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-                             (True, False, True, True, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else None]
+    names = ("params", "grads", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True, True), True, _GRAD)
+                      if mp is None else
+                      mp.gather(lists, names, (True, False, True, True, True), storage[3]))
     _take_steps(b, steps, len(params))
+    if mp is not None:
+        with nogil:
+            err = c.gk_adam_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                     b.at(2, 0), b.at(3, 0), b.at(4, 0), b.size, b.step, &o,
+                                     &mp.st)
+        return _mp_done(err, mp, b, steps)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -147,18 +223,25 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
 
 def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs,
             object steps, double lr, double alpha, double eps, double weight_decay,
-            double momentum, bint centered, bint maximize, object coef=None):
+            double momentum, bint centered, bint maximize, object coef=None, tuple storage=None):
     cdef c.gk_rmsprop_options o
     cdef int err = 0, d
     o.lr, o.alpha, o.eps, o.weight_decay, o.momentum = lr, alpha, eps, weight_decay, momentum
     o.centered, o.maximize = centered, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, square_avgs, grad_avgs if centered else None,
-                              bufs if momentum > 0.0 else None],
-                             ("params", "grads", "square_avg", "grad_avg", "momentum_buffer"),
-                             (True, False, True, True, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, square_avgs, grad_avgs if centered else None,
+             bufs if momentum > 0.0 else None]
+    names = ("params", "grads", "square_avg", "grad_avg", "momentum_buffer")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True, True, True), storage[3]))
     if steps is not None:
         _take_steps(b, steps, len(params))
+    if mp is not None:
+        with nogil:
+            err = c.gk_rmsprop_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                        b.at(2, 0), b.at(3, 0), b.at(4, 0), b.size, &o, &mp.st)
+        return _mp_done(err, mp, b, steps)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -171,14 +254,22 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list bufs
 
 
 def adagrad(list params, list grads, list sums, object steps, double lr, double lr_decay,
-            double weight_decay, double eps, bint maximize, object coef=None):
+            double weight_decay, double eps, bint maximize, object coef=None, tuple storage=None):
     cdef c.gk_adagrad_options o
     cdef int err = 0, d
     o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize = lr, lr_decay, weight_decay, eps, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, sums], ("params", "grads", "sum"),
-                             (True, False, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, sums]
+    names = ("params", "grads", "sum")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True), storage[3]))
     _take_steps(b, steps, len(params))
+    if mp is not None:
+        with nogil:
+            err = c.gk_adagrad_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                        b.at(2, 0), b.size, b.step, &o, &mp.st)
+        return _mp_done(err, mp, b, steps)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -191,17 +282,30 @@ def adagrad(list params, list grads, list sums, object steps, double lr, double 
 
 def lars(list params, list grads, list traces, double lr, double momentum,
          double weight_decay, double trust_coefficient, double eps, bint nesterov,
-         object coef=None):
-    """Returns the trust ratio of each parameter (None where its gradient is None)."""
+         object coef=None, tuple storage=None):
+    """Returns the trust ratio of each parameter (None where its gradient is None); with
+    `storage`, (those ratios, whether the step was skipped)."""
     cdef c.gk_lars_options o
     cdef int err = 0, d
     cdef gk_index k
     o.lr, o.momentum, o.weight_decay = lr, momentum, weight_decay
     o.trust_coefficient, o.eps, o.nesterov = trust_coefficient, eps, nesterov
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, traces], ("params", "grads", "trace"),
-                             (True, False, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, traces]
+    names = ("params", "grads", "trace")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True), storage[3]))
     cdef double[::1] ratio = np.empty(max(b.n, 1))
+    if mp is not None:
+        with nogil:
+            err = c.gk_lars_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                     b.at(2, 0), b.size, &o, &ratio[0], &mp.st)
+        found = _mp_done(err, mp, b, None)
+        ratios = [None] * len(params)
+        for k in range(b.n):
+            ratios[b.where[k]] = ratio[k]
+        return ratios, found
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -218,7 +322,7 @@ def lars(list params, list grads, list traces, double lr, double momentum,
 def nadam(list params, list grads, list exp_avgs, list exp_avg_sqs, object mu_products,
           object steps, double lr, double beta1, double beta2, double eps,
           double weight_decay, double momentum_decay, bint decoupled, bint maximize,
-          object coef=None):
+          object coef=None, tuple storage=None):
     """`mu_products`: a float32 array aligned with params (torch's float32
     state['mu_product']), advanced, as `steps`, only after the kernels succeeded."""
     cdef c.gk_nadam_options o
@@ -227,15 +331,27 @@ def nadam(list params, list grads, list exp_avgs, list exp_avg_sqs, object mu_pr
     o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
     o.momentum_decay, o.decoupled, o.maximize = momentum_decay, decoupled, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs],
-                             ("params", "grads", "exp_avg", "exp_avg_sq"),
-                             (True, False, True, True), True, _GRAD)
+    cdef _Mp st = None if storage is None else _storage(storage)
+    lists = [params, grads, exp_avgs, exp_avg_sqs]
+    names = ("params", "grads", "exp_avg", "exp_avg_sq")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True), True, _GRAD)
+                      if st is None else
+                      st.gather(lists, names, (True, False, True, True), storage[3]))
     cdef float *given = <float *>_array(mu_products, cnp.NPY_FLOAT32, "mu_product",
                                         len(params), True)
     _take_steps(b, steps, len(params))
     cdef float[::1] mp = np.empty(max(b.n, 1), np.float32)
     for k in range(b.n):
         mp[k] = given[b.where[k]]
+    if st is not None:
+        with nogil:
+            err = c.gk_nadam_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                      b.at(2, 0), b.at(3, 0), &mp[0], b.size, b.step, &o,
+                                      &st.st)
+        if err == 0:
+            for k in range(b.n):
+                given[b.where[k]] = mp[k]
+        return _mp_done(err, st, b, steps)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -251,16 +367,23 @@ def nadam(list params, list grads, list exp_avgs, list exp_avg_sqs, object mu_pr
 
 def radam(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
           double lr, double beta1, double beta2, double eps, double weight_decay,
-          bint decoupled, bint maximize, object coef=None):
+          bint decoupled, bint maximize, object coef=None, tuple storage=None):
     cdef c.gk_radam_options o
     cdef int err = 0, d
     o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
     o.decoupled, o.maximize = decoupled, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs],
-                             ("params", "grads", "exp_avg", "exp_avg_sq"),
-                             (True, False, True, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, exp_avgs, exp_avg_sqs]
+    names = ("params", "grads", "exp_avg", "exp_avg_sq")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True, True), storage[3]))
     _take_steps(b, steps, len(params))
+    if mp is not None:
+        with nogil:
+            err = c.gk_radam_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                      b.at(2, 0), b.at(3, 0), b.size, b.step, &o, &mp.st)
+        return _mp_done(err, mp, b, steps)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -274,16 +397,23 @@ def radam(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps
 
 def adamax(list params, list grads, list exp_avgs, list exp_infs, object steps, double lr,
            double beta1, double beta2, double eps, double weight_decay, bint maximize,
-           object coef=None):
+           object coef=None, tuple storage=None):
     cdef c.gk_adamax_options o
     cdef int err = 0, d
     o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, beta1, beta2, eps, weight_decay
     o.maximize = maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_infs],
-                             ("params", "grads", "exp_avg", "exp_inf"),
-                             (True, False, True, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, exp_avgs, exp_infs]
+    names = ("params", "grads", "exp_avg", "exp_inf")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True, True), storage[3]))
     _take_steps(b, steps, len(params))
+    if mp is not None:
+        with nogil:
+            err = c.gk_adamax_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                       b.at(2, 0), b.at(3, 0), b.size, b.step, &o, &mp.st)
+        return _mp_done(err, mp, b, steps)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -297,17 +427,24 @@ def adamax(list params, list grads, list exp_avgs, list exp_infs, object steps, 
 
 def adadelta(list params, list grads, list square_avgs, list acc_deltas, object steps,
              double lr, double rho, double eps, double weight_decay, bint maximize,
-             object coef=None):
+             object coef=None, tuple storage=None):
     """`steps` (or None) is only counted: Adadelta's formula has no step number."""
     cdef c.gk_adadelta_options o
     cdef int err = 0, d
     o.lr, o.rho, o.eps, o.weight_decay, o.maximize = lr, rho, eps, weight_decay, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, square_avgs, acc_deltas],
-                             ("params", "grads", "square_avg", "acc_delta"),
-                             (True, False, True, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, square_avgs, acc_deltas]
+    names = ("params", "grads", "square_avg", "acc_delta")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True, True), storage[3]))
     if steps is not None:
         _take_steps(b, steps, len(params))
+    if mp is not None:
+        with nogil:
+            err = c.gk_adadelta_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                         b.at(2, 0), b.at(3, 0), b.size, &o, &mp.st)
+        return _mp_done(err, mp, b, steps)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -320,13 +457,21 @@ def adadelta(list params, list grads, list square_avgs, list acc_deltas, object 
 
 
 def lion(list params, list grads, list exp_avgs, double lr, double beta1, double beta2,
-         double weight_decay, bint maximize, object coef=None):
+         double weight_decay, bint maximize, object coef=None, tuple storage=None):
     cdef c.gk_lion_options o
     cdef int err = 0, d
     o.lr, o.beta1, o.beta2, o.weight_decay, o.maximize = lr, beta1, beta2, weight_decay, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, exp_avgs], ("params", "grads", "exp_avg"),
-                             (True, False, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, exp_avgs]
+    names = ("params", "grads", "exp_avg")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True), storage[3]))
+    if mp is not None:
+        with nogil:
+            err = c.gk_lion_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                     b.at(2, 0), b.size, &o, &mp.st)
+        return _mp_done(err, mp, b, None)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:

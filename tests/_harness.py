@@ -432,6 +432,39 @@ for _cls, _opts in [
     _optimizer_case(_cls, **_opts)
 
 
+def _optimizer16_case(cls_name, variant, **options):
+    """16-bit parameters: pure (states in the parameters' dtype), master weights, or
+    master weights with bfloat16 moments."""
+    tag = ",".join(f"{k}={v}" for k, v in options.items())
+    extra = {"pure": {}, "master": {"master_weights": True},
+             "master_bf16": {"master_weights": True, "state_dtype": BF16}}[variant]
+
+    @case(f"optim16.{cls_name}({tag}).{variant}", HALVES)
+    def run(dt):
+        from gradkit import optim
+        params = grad_list(51, dt)
+        opt = getattr(optim, cls_name)(params, **options, **extra)
+        for s in range(_STEPS):
+            opt.step(grad_list(60 + 10 * s, dt))
+        return params, opt.state_dict()["state"]
+
+
+for _cls, _opts in [
+        ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+        ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+        ("AdamW", dict(lr=0.01)),
+        ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9)),
+        ("Adagrad", dict(lr=0.1)),
+        ("LARS", dict(lr=0.1)),
+        ("NAdam", dict(lr=0.01)),
+        ("RAdam", dict(lr=0.01, betas=(0.9, 0.6))),
+        ("Adamax", dict(lr=0.01)),
+        ("Adadelta", dict()),
+        ("Lion", dict(lr=0.01))]:
+    for _variant in ("pure", "master", "master_bf16"):
+        _optimizer16_case(_cls, _variant, **_opts)
+
+
 def _fused_clip_case(cls_name, norm_type, **options):
     """step(grads, max_norm=...): the norm pass and the scaled update (and its norm)."""
     tag = ",".join(f"{k}={v}" for k, v in options.items())

@@ -359,8 +359,11 @@ def _optim_calls():
             opt.step(_params())
             return opt, params
 
-        def ctor(cls=cls, opts=opts):
-            return V(cls, _params(), ok=SCALAR_OK("params"), **opts)
+        # float16 parameters are valid where the optimizer has a 16-bit step
+        half = {"float16"} if cls._half else set()
+
+        def ctor(cls=cls, opts=opts, half=half):
+            return V(cls, _params(), ok={"params": {"0-d"} | half}, **opts)
 
         def step(stepped=stepped):
             opt, params = stepped()
@@ -372,12 +375,12 @@ def _optim_calls():
                                                                   opt.state_dict],
                      ok={"state_dict": {"int64", "float16", "object"}})
 
-        def add_group(cls=cls, opts=opts):
+        def add_group(cls=cls, opts=opts, half=half):
             params = _params()
             opt = cls(params, **opts)
             return V(opt.add_param_group, {"params": [arr(3, seed=12)]},
                      watch=[lambda: params, opt.state_dict, lambda: len(opt.param_groups)],
-                     ok=SCALAR_OK("param_group"))
+                     ok={"param_group": {"0-d"} | half})
 
         out.update({key: ctor, f"{key}.step": step, f"{key}.load_state_dict": load,
                     f"{key}.add_param_group": add_group})

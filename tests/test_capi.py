@@ -24,7 +24,7 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(gradkit.__file__))
 CAPI_FUNCTIONS = ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
                   "gk_rms_norm_f64"]
 CAPI_FUNCTIONS += ["gk_dropout_f32", "gk_dropout_f64"]
-CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64"]
+CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64", "gk_adam_multi_mp", "gk_sgd_multi_mp"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
                    "gk_kl_div_f32", "gk_kl_div_f64", "gk_mse_f32", "gk_mse_f64"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_weighted_f32",
@@ -238,6 +238,46 @@ def test_consumer_adam_is_bitwise_gradkit(consumer, dtype, decoupled, rng):
         p, m, v = states[1]
         assert fn(p, g, m, v, step, 1e-2, 0.9, 0.999, 1e-8, 0.1, decoupled) == 0
     for a, b in zip(states[0], states[1]):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("layout", ["bf16", "f16", "master_bf16", "f32_state_bf16"])
+def test_consumer_adam_mixed_precision_is_bitwise_gradkit(consumer, layout, rng):
+    """gk_adam_multi_mp through gradkit.capi: the same bits as gradkit.optim.AdamW in
+    the same layout; a gradient with an inf skips the step and writes nothing."""
+    import ml_dtypes
+    from gradkit import optim
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    pdt = {"bf16": bf16, "f16": np.float16, "master_bf16": bf16,
+           "f32_state_bf16": np.float32}[layout]
+    code = {np.dtype(np.float32): 0, np.dtype(np.float16): 2, bf16: 3}
+    master = layout == "master_bf16"
+    sdt = np.float32 if master else bf16 if layout == "f32_state_bf16" else pdt
+    kw = {"master_weights": True} if master else (
+        {"state_dtype": bf16} if layout == "f32_state_bf16" else {})
+    p0 = rng.standard_normal(4099).astype(np.float32).astype(pdt)
+    p = p0.copy()
+    opt = optim.AdamW([p], lr=1e-2, weight_decay=0.1, **kw)
+    q = p0.copy()
+    mast = q.astype(np.float32) if master else q
+    m, v = np.zeros(q.size, sdt), np.zeros(q.size, sdt)
+    for step in (1, 2, 3):
+        g = rng.standard_normal(q.size).astype(np.float32).astype(pdt)
+        opt.step([g])
+        rc, found = consumer.adam_mp(mast, g, m, v, step, 1e-2, 0.1, code[np.dtype(pdt)],
+                                     code[np.dtype(sdt)], q if master else None, True)
+        assert (rc, found) == (0, 0)
+        assert p.tobytes() == q.tobytes()
+        st = opt.state_dict()["state"][0]
+        assert st["exp_avg"].tobytes() == m.tobytes()
+        assert st["exp_avg_sq"].tobytes() == v.tobytes()
+        if master:
+            assert st["master"].tobytes() == mast.tobytes()
+    g[7] = np.inf
+    before = [a.copy() for a in (mast, q, m, v)]
+    assert consumer.adam_mp(mast, g, m, v, 4, 1e-2, 0.1, code[np.dtype(pdt)],
+                            code[np.dtype(sdt)], q if master else None, True) == (0, 1)
+    for a, b in zip(before, (mast, q, m, v)):
         assert a.tobytes() == b.tobytes()
 
 

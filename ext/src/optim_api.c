@@ -14,6 +14,7 @@
 #include "optim_kernels.h"
 
 GK_DEFINE_TABLE_GETTER(optim)
+GK_DEFINE_TABLE_GETTER(optim_half)
 
 #define GK_NONNEG(x) ((x) >= 0.0)              /* false for NaN too */
 #define GK_UNIT(x) ((x) >= 0.0 && (x) < 1.0)  /* [0, 1) */
@@ -367,3 +368,163 @@ int gk_adafactor_multi_##SFX(gk_index count, T *const *param, const T *const *gr
 
 GK_DEFINE_OPTIM_MORE(float, f32)
 GK_DEFINE_OPTIM_MORE(double, f64)
+
+/* ---- mixed precision ------------------------------------------------------------------ */
+#define GK_IS_STORAGE(d) ((d) == GK_DTYPE_F32 || (d) == GK_DTYPE_F16 || (d) == GK_DTYPE_BF16)
+
+/* The storage of a mixed-precision step: known dtype codes; model (master weights) only
+ * with float32 params, 16-bit, one array per non-empty entry that is no other list's
+ * (the lists' own checks ran before).  Then, with found_inf, the gradients' check: 1 when
+ * the step must be skipped (*found_inf set), 0 to run it, or a status. */
+static int gk_storage_check(gk_index count, const void *const *param, const void *const *grad,
+                            const gk_index *size, const gk_optim_storage *st)
+{
+    GK_CHECK(st != NULL, GK_ENULL, storage);
+    GK_CHECK(GK_IS_STORAGE(st->param), GK_EDTYPE, param);
+    GK_CHECK(GK_IS_STORAGE(st->grad), GK_EDTYPE, grad);
+    GK_CHECK(GK_IS_STORAGE(st->state), GK_EDTYPE, state);
+    if (!st->model) return GK_OK;
+    GK_CHECK(st->param == GK_DTYPE_F32, GK_EDTYPE, param);
+    GK_CHECK(st->model_dtype == GK_DTYPE_F16 || st->model_dtype == GK_DTYPE_BF16, GK_EDTYPE,
+             model_dtype);
+    for (gk_index a = 0; a < count; ++a) {
+        if (size[a] == 0) continue;
+        GK_CHECK(st->model[a] != NULL, GK_ENULL, model);
+        GK_CHECK(st->model[a] != param[a] && st->model[a] != grad[a], GK_EALIAS, model);
+    }
+    return GK_OK;
+}
+
+/* after the checks, with found_inf: the gradients' finiteness (*skip = 1: an inf or NaN,
+ * the step is skipped) */
+static int gk_storage_skip(gk_index count, const void *const *grad, const gk_index *size,
+                           const gk_optim_storage *st, int *skip)
+{
+    *skip = 0;
+    if (!st->found_inf) return GK_OK;
+    GK_RETURN_IF(optim_half_table()->grads_nonfinite(count, grad, size, st->grad, skip));
+    *st->found_inf = *skip;
+    return GK_OK;
+}
+
+/* the body of an _mp entry point: checks (the list check CHECK, then the storage's), the
+ * finiteness of the gradients when asked, then the staged step CALL */
+#define GK_MP_BODY(CHECK, CALL) \
+    GK_RETURN_IF(CHECK); \
+    GK_RETURN_IF(gk_storage_check(count, GK_VP(param), GK_VP(grad), size, storage)); \
+    int skip_ = 0; \
+    if (count == 0) { if (storage->found_inf) *storage->found_inf = 0; return GK_OK; } \
+    GK_RETURN_IF(gk_storage_skip(count, GK_VP(grad), size, storage, &skip_)); \
+    return skip_ ? GK_OK : CALL
+
+#define GK_F(x) ((float *const *)(x))
+#define GK_CF(x) ((const float *const *)(x))
+
+int gk_sgd_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                    void *const *momentum_buffer, const unsigned char *fresh,
+                    const gk_index *size, const gk_sgd_options *opt,
+                    const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_sgd_check(count, GK_VP(param), GK_VP(grad), GK_VP(momentum_buffer), size,
+                            opt),
+               optim_half_table()->sgd(count, GK_F(param), GK_CF(grad), GK_F(momentum_buffer),
+                                       fresh, size, opt, storage));
+}
+
+int gk_adam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *exp_avg, void *const *exp_avg_sq,
+                     void *const *max_exp_avg_sq, const gk_index *size,
+                     const int64_t *step, const gk_adam_options *opt,
+                     const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_adam_check(count, GK_VP(param), GK_VP(grad), GK_VP(exp_avg),
+                             GK_VP(exp_avg_sq), GK_VP(max_exp_avg_sq), size, step, opt),
+               optim_half_table()->adam(count, GK_F(param), GK_CF(grad), GK_F(exp_avg),
+                                        GK_F(exp_avg_sq), GK_F(max_exp_avg_sq), size, step,
+                                        opt, storage));
+}
+
+int gk_rmsprop_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                        void *const *square_avg, void *const *grad_avg,
+                        void *const *momentum_buffer, const gk_index *size,
+                        const gk_rmsprop_options *opt, const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_rmsprop_check(count, GK_VP(param), GK_VP(grad), GK_VP(square_avg),
+                                GK_VP(grad_avg), GK_VP(momentum_buffer), size, opt),
+               optim_half_table()->rmsprop(count, GK_F(param), GK_CF(grad), GK_F(square_avg),
+                                           GK_F(grad_avg), GK_F(momentum_buffer), size, opt,
+                                           storage));
+}
+
+int gk_adagrad_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                        void *const *state_sum, const gk_index *size, const int64_t *step,
+                        const gk_adagrad_options *opt, const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_adagrad_check(count, GK_VP(param), GK_VP(grad), GK_VP(state_sum), size,
+                                step, opt),
+               optim_half_table()->adagrad(count, GK_F(param), GK_CF(grad), GK_F(state_sum),
+                                           size, step, opt, storage));
+}
+
+int gk_lars_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *trace, const gk_index *size, const gk_lars_options *opt,
+                     double *trust_ratio, const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_lars_check(count, GK_VP(param), GK_VP(grad), GK_VP(trace), size, opt),
+               optim_half_table()->lars(count, GK_F(param), GK_CF(grad), GK_F(trace), size,
+                                        opt, trust_ratio, storage));
+}
+
+int gk_nadam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                      void *const *exp_avg, void *const *exp_avg_sq, float *mu_product,
+                      const gk_index *size, const int64_t *step,
+                      const gk_nadam_options *opt, const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_nadam_check(count, GK_VP(param), GK_VP(grad), GK_VP(exp_avg),
+                              GK_VP(exp_avg_sq), mu_product, size, step, opt),
+               optim_half_table()->nadam(count, GK_F(param), GK_CF(grad), GK_F(exp_avg),
+                                         GK_F(exp_avg_sq), mu_product, size, step, opt, storage));
+}
+
+int gk_radam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                      void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
+                      const int64_t *step, const gk_radam_options *opt,
+                      const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_radam_check(count, GK_VP(param), GK_VP(grad), GK_VP(exp_avg),
+                              GK_VP(exp_avg_sq), size, step, opt),
+               optim_half_table()->radam(count, GK_F(param), GK_CF(grad), GK_F(exp_avg),
+                                         GK_F(exp_avg_sq), size, step, opt, storage));
+}
+
+int gk_adamax_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                       void *const *exp_avg, void *const *exp_inf, const gk_index *size,
+                       const int64_t *step, const gk_adamax_options *opt,
+                       const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_adamax_check(count, GK_VP(param), GK_VP(grad), GK_VP(exp_avg),
+                               GK_VP(exp_inf), size, step, opt),
+               optim_half_table()->adamax(count, GK_F(param), GK_CF(grad), GK_F(exp_avg),
+                                          GK_F(exp_inf), size, step, opt, storage));
+}
+
+int gk_adadelta_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                         void *const *square_avg, void *const *acc_delta,
+                         const gk_index *size, const gk_adadelta_options *opt,
+                         const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_adadelta_check(count, GK_VP(param), GK_VP(grad), GK_VP(square_avg),
+                                 GK_VP(acc_delta), size, opt),
+               optim_half_table()->adadelta(count, GK_F(param), GK_CF(grad),
+                                            GK_F(square_avg), GK_F(acc_delta), size, opt,
+                                            storage));
+}
+
+int gk_lion_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *exp_avg, const gk_index *size, const gk_lion_options *opt,
+                     const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_lion_check(count, GK_VP(param), GK_VP(grad), GK_VP(exp_avg), size, opt),
+               optim_half_table()->lion(count, GK_F(param), GK_CF(grad), GK_F(exp_avg), size,
+                                        opt, storage));
+}

@@ -12,6 +12,7 @@ typedef struct {
     const float *mu_product;  /* before this step */
     const int64_t *step;
     const gk_nadam_options *o;
+    const gk_optim_storage *st;
 } GK_T(nadam_ctx);
 
 /* the per-array scalars; torch: mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), the product
@@ -96,21 +97,26 @@ static int GK_T(nadam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     T cg = (T)(-o->lr * (1.0 - mu.mu) / (1.0 - mp));
     T cm = (T)((-o->lr * mu.mu_next) / (1.0 - mp_next));
     int coupled = !o->decoupled && o->weight_decay != 0.0;
-    T *p = c->param[a] + b, *m = c->m[a] + b, *v = c->v[a] + b;
-    const T *g = c->grad[a] + b;
-    if (coupled)
-        GK_T(nadam_loop)(p, g, m, v, e - b, &k, bc2, cg, cm, 1);
-    else
-        GK_T(nadam_loop)(p, g, m, v, e - b, &k, bc2, cg, cm, 0);
+    const void *const *tab[4] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->m, (const void *const *)c->v};
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(stage_init)(&s, c->st, tab, 4, 13u, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+        if (coupled)
+            GK_T(nadam_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, bc2, cg, cm, 1);
+        else
+            GK_T(nadam_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, bc2, cg, cm, 0);
+    }
     return 0;
 }
 
 static int GK_T(nadam_multi)(gk_index count, T *const *param, const T *const *grad,
                              T *const *m, T *const *v, float *mu_product,
                              const gk_index *size, const int64_t *step,
-                             const gk_nadam_options *o)
+                             const gk_nadam_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(nadam_ctx) c = {param, grad, m, v, mu_product, step, o};
+    GK_T(nadam_ctx) c = {param, grad, m, v, mu_product, step, o, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.span = GK_T(nadam_span), .ctx = &c};
     int err = gk_multi_run(count, size, &pass);
     if (err == GK_OK)  /* every span read the old products: update them now */
@@ -127,15 +133,26 @@ typedef struct {
     T *const *s0, *const *s1;
     const int64_t *step;
     const void *o;
+    const gk_optim_storage *st;
 } GK_T(two_ctx);
 
 static int GK_T(two_run)(gk_span_fn span, gk_index count, T *const *param,
                          const T *const *grad, T *const *s0, T *const *s1,
-                         const gk_index *size, const int64_t *step, const void *o)
+                         const gk_index *size, const int64_t *step, const void *o
+                         GK_OPT_ST_PARAM)
 {
-    GK_T(two_ctx) c = {param, grad, s0, s1, step, o};
+    GK_T(two_ctx) c = {param, grad, s0, s1, step, o, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.span = span, .ctx = &c};
     return gk_multi_run(count, size, &pass);
+}
+
+/* the stage of a two_ctx span: param, grad and both states */
+GK_INLINE void GK_T(two_stage)(GK_T(stage) *s, const GK_T(two_ctx) *c, gk_index a,
+                               gk_index b, gk_index e)
+{
+    const void *const *tab[4] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->s0, (const void *const *)c->s1};
+    GK_T(stage_init)(s, c->st, tab, 4, 13u, a, b, e);
 }
 
 /* ---- RAdam ------------------------------------------------------------------------- */
@@ -177,15 +194,18 @@ static int GK_T(radam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     GK_T(adam_like_k)(&k, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->decoupled,
                       o->maximize, o->scale, o->coef);
     int coupled = !o->decoupled && o->weight_decay != 0.0;
-    T *p = c->param[a] + b, *m = c->s0[a] + b, *v = c->s1[a] + b;
-    const T *g = c->grad[a] + b;
-#define GK_RADAM(C, R) GK_T(radam_loop)(p, g, m, v, e - b, &k, (T)bc1, (T)o->lr, \
-                                        (T)pow(bc2, 0.5), (T)r, C, R)
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(two_stage)(&s, c, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+#define GK_RADAM(C, R) GK_T(radam_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, \
+                                        (T)bc1, (T)o->lr, (T)pow(bc2, 0.5), (T)r, C, R)
     switch (coupled * 2 + rect) {
     case 0: GK_RADAM(0, 0); break;
     case 1: GK_RADAM(0, 1); break;
     case 2: GK_RADAM(1, 0); break;
     default: GK_RADAM(1, 1); break;
+    }
     }
 #undef GK_RADAM
     return 0;
@@ -193,9 +213,10 @@ static int GK_T(radam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 
 static int GK_T(radam_multi)(gk_index count, T *const *param, const T *const *grad,
                              T *const *m, T *const *v, const gk_index *size,
-                             const int64_t *step, const gk_radam_options *o)
+                             const int64_t *step, const gk_radam_options *o GK_OPT_ST_PARAM)
 {
-    return GK_T(two_run)(GK_T(radam_span), count, param, grad, m, v, size, step, o);
+    return GK_T(two_run)(GK_T(radam_span), count, param, grad, m, v, size, step, o
+                         GK_OPT_ST_PASS);
 }
 
 /* ---- Adamax ------------------------------------------------------------------------ */
@@ -230,20 +251,24 @@ static int GK_T(adamax_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     GK_T(adam_k) k;
     GK_T(adam_like_k)(&k, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, 0,
                       o->maximize, o->scale, o->coef);
-    T *p = c->param[a] + b, *m = c->s0[a] + b, *u = c->s1[a] + b;
-    const T *g = c->grad[a] + b;
-    if (o->weight_decay != 0.0)
-        GK_T(adamax_loop)(p, g, m, u, e - b, &k, (T)(-clr), 1);
-    else
-        GK_T(adamax_loop)(p, g, m, u, e - b, &k, (T)(-clr), 0);
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(two_stage)(&s, c, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+        if (o->weight_decay != 0.0)
+            GK_T(adamax_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, (T)(-clr), 1);
+        else
+            GK_T(adamax_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, (T)(-clr), 0);
+    }
     return 0;
 }
 
 static int GK_T(adamax_multi)(gk_index count, T *const *param, const T *const *grad,
                               T *const *m, T *const *u, const gk_index *size,
-                              const int64_t *step, const gk_adamax_options *o)
+                              const int64_t *step, const gk_adamax_options *o GK_OPT_ST_PARAM)
 {
-    return GK_T(two_run)(GK_T(adamax_span), count, param, grad, m, u, size, step, o);
+    return GK_T(two_run)(GK_T(adamax_span), count, param, grad, m, u, size, step, o
+                         GK_OPT_ST_PASS);
 }
 
 /* ---- Adadelta ---------------------------------------------------------------------- */
@@ -272,20 +297,26 @@ static int GK_T(adadelta_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     const gk_adadelta_options *o = (const gk_adadelta_options *)c->o;
     T gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
     T wd = (T)o->weight_decay, rho = (T)o->rho, cc = (T)(1.0 - o->rho), eps = (T)o->eps;
-    T *p = c->param[a] + b, *sq = c->s0[a] + b, *acc = c->s1[a] + b;
-    const T *g = c->grad[a] + b;
-    if (o->weight_decay != 0.0)
-        GK_T(adadelta_loop)(p, g, sq, acc, e - b, gs, wd, rho, cc, eps, (T)(-o->lr), 1);
-    else
-        GK_T(adadelta_loop)(p, g, sq, acc, e - b, gs, wd, rho, cc, eps, (T)(-o->lr), 0);
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(two_stage)(&s, c, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+        if (o->weight_decay != 0.0)
+            GK_T(adadelta_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, gs, wd, rho, cc,
+                                eps, (T)(-o->lr), 1);
+        else
+            GK_T(adadelta_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, gs, wd, rho, cc,
+                                eps, (T)(-o->lr), 0);
+    }
     return 0;
 }
 
 static int GK_T(adadelta_multi)(gk_index count, T *const *param, const T *const *grad,
                                 T *const *sq, T *const *acc, const gk_index *size,
-                                const gk_adadelta_options *o)
+                                const gk_adadelta_options *o GK_OPT_ST_PARAM)
 {
-    return GK_T(two_run)(GK_T(adadelta_span), count, param, grad, sq, acc, size, NULL, o);
+    return GK_T(two_run)(GK_T(adadelta_span), count, param, grad, sq, acc, size, NULL, o
+                         GK_OPT_ST_PASS);
 }
 
 /* ---- Lion (optax.lion) ------------------------------------------------------------- */
@@ -297,6 +328,7 @@ typedef struct {
     const T *const *grad;
     T *const *m;
     const gk_lion_options *o;
+    const gk_optim_storage *st;
 } GK_T(lion_ctx);
 
 GK_INLINE void GK_T(lion_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
@@ -317,21 +349,29 @@ static int GK_T(lion_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(lion_ctx) *c = (const GK_T(lion_ctx) *)vctx;
     const gk_lion_options *o = c->o;
-    GK_T(lion_loop)(c->param[a] + b, c->grad[a] + b, c->m[a] + b, e - b,
-                    GK_T(grad_factor)(o->maximize, o->scale, o->coef), (T)(1.0 - o->beta1),
-                    (T)o->beta1, (T)(1.0 - o->beta2), (T)o->beta2, (T)o->weight_decay,
-                    (T)(-o->lr));
+    const void *const *tab[3] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->m};
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    while (GK_T(stage_next)(&s, &n))
+        GK_T(lion_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n,
+                        GK_T(grad_factor)(o->maximize, o->scale, o->coef), (T)(1.0 - o->beta1),
+                        (T)o->beta1, (T)(1.0 - o->beta2), (T)o->beta2, (T)o->weight_decay,
+                        (T)(-o->lr));
     return 0;
 }
 
 static int GK_T(lion_multi)(gk_index count, T *const *param, const T *const *grad,
-                            T *const *m, const gk_index *size, const gk_lion_options *o)
+                            T *const *m, const gk_index *size, const gk_lion_options *o
+                            GK_OPT_ST_PARAM)
 {
-    GK_T(lion_ctx) c = {param, grad, m, o};
+    GK_T(lion_ctx) c = {param, grad, m, o, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.span = GK_T(lion_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
 
+#if !GK_OPT_STAGED  /* LAMB has no 16-bit step yet: its two passes read the moments twice */
 /* ---- LAMB (optax.lamb) ------------------------------------------------------------- */
 /* optax chains scale_by_adam(b1, b2, eps, eps_root), add_decayed_weights(wd),
  * scale_by_trust_ratio() and scale_by_learning_rate(lr):
@@ -438,3 +478,4 @@ static int GK_T(lamb_multi)(gk_index count, T *const *param, const T *const *gra
     if (sums != stack_sums) free(sums);
     return err;
 }
+#endif

@@ -16,6 +16,117 @@
  * bitwise (rounding is symmetric), which is what clip_grad_norm_ followed by the step
  * computes, so the fused step equals the two calls bit for bit. */
 
+/* ---- the arrays of a span, block by block ------------------------------------------
+ * A span function names the arrays it updates (roles: 0 the parameter, 1 the gradient,
+ * 2.. the states) and runs its loop on what GK_T(stage_next) hands out.  In the float32
+ * and float64 instantiations that is the span itself, once, in place.  In the staged
+ * instantiation (optim_half.c, T float32, GK_OPT_STAGED) each role has its own storage
+ * (gk_optim_storage: float32 used in place, float16 or bfloat16 widened exactly into a
+ * block of GK_OPT_BLOCK floats on the stack); after the loop ran on a block, the
+ * written roles are rounded once back to their storage, and with master weights the
+ * parameter (the float32 master) is rounded into the 16-bit model copy.  So one loop,
+ * the float32 one, serves every storage, and a value is rounded once, when stored. */
+#ifndef GK_OPT_ROLES
+#define GK_OPT_ROLES 5
+#define GK_OPT_BLOCK 512
+#if GK_OPT_STAGED  /* the staged *_multi functions take the storage */
+#define GK_OPT_ST_PARAM , const gk_optim_storage *st
+#define GK_OPT_ST_ARG st
+#define GK_OPT_ST_PASS , st
+#else
+#define GK_OPT_ST_PARAM
+#define GK_OPT_ST_ARG NULL
+#define GK_OPT_ST_PASS
+#endif
+#endif
+
+typedef struct {
+    int nrole, left;
+    gk_index pos, end;              /* next element of the array, end of the span */
+    T *ptr[GK_OPT_ROLES];           /* what the loop works on (in place: at pos) */
+#if GK_OPT_STAGED
+    gk_index nb;                    /* elements in the current block */
+    unsigned wmask;                 /* roles written back */
+    int kind[GK_OPT_ROLES];         /* storage of each role (GK_DTYPE_*) */
+    char *base[GK_OPT_ROLES];       /* array of each role at element 0 */
+    uint16_t *model;                /* master weights: the 16-bit copy, else NULL */
+    int model_bf16;
+    float buf[GK_OPT_ROLES][GK_OPT_BLOCK] __attribute__((aligned(64)));
+#endif
+} GK_T(stage);
+
+/* elements [b, e) of array a of the role lists tab[0..nrole) (NULL: the role is unused);
+ * wmask: the roles the loop writes */
+GK_INLINE void GK_T(stage_init)(GK_T(stage) *s, const gk_optim_storage *st,
+                                const void *const *const *tab, int nrole, unsigned wmask,
+                                gk_index a, gk_index b, gk_index e)
+{
+    s->nrole = nrole;
+    s->left = e > b;
+    s->pos = b;
+    s->end = e;
+#if GK_OPT_STAGED
+    s->nb = 0;
+    s->wmask = wmask;
+    s->model = (wmask & 1u) && st->model ? (uint16_t *)st->model[a] : NULL;
+    s->model_bf16 = st->model_dtype == GK_DTYPE_BF16;
+    for (int r = 0; r < nrole; ++r) {
+        s->kind[r] = r == 0 ? st->param : r == 1 ? st->grad : st->state;
+        s->base[r] = tab[r] ? (char *)(uintptr_t)tab[r][a] : NULL;
+    }
+#else
+    (void)st;
+    (void)wmask;
+    for (int r = 0; r < nrole; ++r)
+        s->ptr[r] = tab[r] ? (T *)(uintptr_t)tab[r][a] + b : NULL;
+#endif
+}
+
+#if GK_OPT_STAGED
+/* the block [pos - nb, pos) back to its storage: written roles rounded, the model copy */
+GK_INLINE void GK_T(stage_flush)(GK_T(stage) *s)
+{
+    gk_index o = s->pos - s->nb;
+    for (int r = 0; r < s->nrole; ++r)
+        if (s->base[r] && (s->wmask >> r & 1u) && s->kind[r] != GK_DTYPE_F32)
+            gk_f32_to_half_n(s->kind[r] == GK_DTYPE_BF16, s->buf[r],
+                             (uint16_t *)(void *)s->base[r] + o, s->nb);
+    if (s->model)
+        gk_f32_to_half_n(s->model_bf16, s->ptr[0], s->model + o, s->nb);
+}
+#endif
+
+/* the next block to run the loop on: 1 and its length in *n, or 0 when the span is done
+ * (the last block written back) */
+GK_INLINE int GK_T(stage_next)(GK_T(stage) *s, gk_index *n)
+{
+#if GK_OPT_STAGED
+    if (s->nb) GK_T(stage_flush)(s);
+    if (s->pos >= s->end) return 0;
+    gk_index o = s->pos, nb = s->end - o < GK_OPT_BLOCK ? s->end - o : GK_OPT_BLOCK;
+    for (int r = 0; r < s->nrole; ++r) {
+        if (!s->base[r]) {
+            s->ptr[r] = NULL;
+        } else if (s->kind[r] == GK_DTYPE_F32) {
+            s->ptr[r] = (float *)(void *)s->base[r] + o;
+        } else {
+            gk_half_to_f32_n(s->kind[r] == GK_DTYPE_BF16,
+                             (const uint16_t *)(const void *)s->base[r] + o, s->buf[r], nb);
+            s->ptr[r] = s->buf[r];
+        }
+    }
+    s->nb = nb;
+    s->pos = o + nb;
+    *n = nb;
+    return 1;
+#else
+    if (!s->left) return 0;
+    s->left = 0;
+    *n = s->end - s->pos;
+    return 1;
+#endif
+}
+
 /* the factor every gradient element is multiplied by first: +-1, or +-coef rounded to T
  * when the options ask for scaling (clip_grad_norm_'s coefficient, applied on the fly) */
 GK_INLINE T GK_T(grad_factor)(int maximize, int scale, double coef)
@@ -31,6 +142,7 @@ typedef struct {
     T *const *buf;
     const unsigned char *fresh;
     const gk_sgd_options *o;
+    const gk_optim_storage *st;
 } GK_T(sgd_ctx);
 
 /* mode: 0 no momentum, 1 fresh buffer (buf = g), 2 buf = momentum*buf + (1-dampening)*g */
@@ -56,17 +168,20 @@ static int GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(sgd_ctx) *c = (const GK_T(sgd_ctx) *)vctx;
     const gk_sgd_options *o = c->o;
-    T *p = c->param[a] + b;
-    const T *g = c->grad[a] + b;
-    T *buf = o->momentum != 0.0 ? c->buf[a] + b : NULL;
-    gk_index n = e - b;
     T gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
     T wd = (T)o->weight_decay, mom = (T)o->momentum;
     T damp1 = (T)(1.0 - o->dampening), neg_lr = (T)(-o->lr);
     int coupled = o->weight_decay != 0.0;
     int mode = o->momentum == 0.0 ? 0 : (c->fresh && c->fresh[a] ? 1 : 2);
     int nest = mode && o->nesterov;
-#define GK_SGD(C, M, N) GK_T(sgd_loop)(p, g, buf, n, gs, wd, mom, damp1, neg_lr, C, M, N)
+    const void *const *tab[3] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 o->momentum != 0.0 ? (const void *const *)c->buf : NULL};
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+#define GK_SGD(C, M, N) GK_T(sgd_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gs, wd, mom, damp1, \
+                                       neg_lr, C, M, N)
     switch (coupled * 6 + mode * 2 + nest) {
     case 0: GK_SGD(0, 0, 0); break;
     case 2: GK_SGD(0, 1, 0); break;
@@ -79,15 +194,16 @@ static int GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     case 10: GK_SGD(1, 2, 0); break;
     default: GK_SGD(1, 2, 1); break;
     }
+    }
 #undef GK_SGD
     return 0;
 }
 
 static int GK_T(sgd_multi)(gk_index count, T *const *param, const T *const *grad,
                            T *const *buf, const unsigned char *fresh, const gk_index *size,
-                           const gk_sgd_options *o)
+                           const gk_sgd_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(sgd_ctx) c = {param, grad, buf, fresh, o};
+    GK_T(sgd_ctx) c = {param, grad, buf, fresh, o, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.span = GK_T(sgd_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -99,6 +215,7 @@ typedef struct {
     T *const *m, *const *v, *const *vmax;
     const int64_t *step;
     const gk_adam_options *o;
+    const gk_optim_storage *st;
 } GK_T(adam_ctx);
 
 typedef struct {
@@ -157,24 +274,30 @@ static int GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     k.neg_step = (T)(-(o->lr / bc1));
     k.eps = (T)o->eps;
     int coupled = !o->decoupled && o->weight_decay != 0.0;
-    T *p = c->param[a] + b, *m = c->m[a] + b, *v = c->v[a] + b;
-    T *vm = o->amsgrad ? c->vmax[a] + b : NULL;
-    const T *g = c->grad[a] + b;
-    gk_index n = e - b;
+    const void *const *tab[5] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->m, (const void *const *)c->v,
+                                 o->amsgrad ? (const void *const *)c->vmax : NULL};
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+    T *p = s.ptr[0], *m = s.ptr[2], *v = s.ptr[3], *vm = s.ptr[4];
+    const T *g = s.ptr[1];
     switch (coupled * 2 + (o->amsgrad != 0)) {
     case 0: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 0, 0); break;
     case 1: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 0, 1); break;
     case 2: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 1, 0); break;
     default: GK_T(adam_loop)(p, g, m, v, vm, n, &k, 1, 1); break;
     }
+    }
     return 0;
 }
 
 static int GK_T(adam_multi)(gk_index count, T *const *param, const T *const *grad,
                             T *const *m, T *const *v, T *const *vmax, const gk_index *size,
-                            const int64_t *step, const gk_adam_options *o)
+                            const int64_t *step, const gk_adam_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(adam_ctx) c = {param, grad, m, v, vmax, step, o};
+    GK_T(adam_ctx) c = {param, grad, m, v, vmax, step, o, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.span = GK_T(adam_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -185,6 +308,7 @@ typedef struct {
     const T *const *grad;
     T *const *sq, *const *ga, *const *buf;
     const gk_rmsprop_options *o;
+    const gk_optim_storage *st;
 } GK_T(rmsprop_ctx);
 
 typedef struct {
@@ -243,11 +367,16 @@ static int GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     k.mom = (T)o->momentum;
     k.neg_lr = (T)(-o->lr);
     int coupled = o->weight_decay != 0.0, cen = o->centered != 0, mo = o->momentum > 0.0;
-    T *p = c->param[a] + b, *sq = c->sq[a] + b;
-    T *ga = cen ? c->ga[a] + b : NULL, *buf = mo ? c->buf[a] + b : NULL;
-    const T *g = c->grad[a] + b;
-    gk_index n = e - b;
-#define GK_RMS(C, Z, M) GK_T(rmsprop_loop)(p, g, sq, ga, buf, n, &k, C, Z, M)
+    const void *const *tab[5] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->sq,
+                                 cen ? (const void *const *)c->ga : NULL,
+                                 mo ? (const void *const *)c->buf : NULL};
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+#define GK_RMS(C, Z, M) GK_T(rmsprop_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], s.ptr[4], \
+                                           n, &k, C, Z, M)
     switch (coupled * 4 + cen * 2 + mo) {
     case 0: GK_RMS(0, 0, 0); break;
     case 1: GK_RMS(0, 0, 1); break;
@@ -258,15 +387,17 @@ static int GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     case 6: GK_RMS(1, 1, 0); break;
     default: GK_RMS(1, 1, 1); break;
     }
+    }
 #undef GK_RMS
     return 0;
 }
 
 static int GK_T(rmsprop_multi)(gk_index count, T *const *param, const T *const *grad,
                                T *const *sq, T *const *ga, T *const *buf,
-                               const gk_index *size, const gk_rmsprop_options *o)
+                               const gk_index *size, const gk_rmsprop_options *o
+                               GK_OPT_ST_PARAM)
 {
-    GK_T(rmsprop_ctx) c = {param, grad, sq, ga, buf, o};
+    GK_T(rmsprop_ctx) c = {param, grad, sq, ga, buf, o, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.span = GK_T(rmsprop_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -278,6 +409,7 @@ typedef struct {
     T *const *sum;
     const int64_t *step;
     const gk_adagrad_options *o;
+    const gk_optim_storage *st;
 } GK_T(adagrad_ctx);
 
 GK_INLINE void GK_T(adagrad_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
@@ -303,20 +435,25 @@ static int GK_T(adagrad_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     T gs = GK_T(grad_factor)(o->maximize, o->scale, o->coef);
     T wd = (T)o->weight_decay, eps = (T)o->eps;
     T neg_clr = (T)(-clr);
-    T *p = c->param[a] + b, *s = c->sum[a] + b;
-    const T *g = c->grad[a] + b;
-    if (o->weight_decay != 0.0)
-        GK_T(adagrad_loop)(p, g, s, e - b, gs, wd, eps, neg_clr, 1);
-    else
-        GK_T(adagrad_loop)(p, g, s, e - b, gs, wd, eps, neg_clr, 0);
+    const void *const *tab[3] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->sum};
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+        if (o->weight_decay != 0.0)
+            GK_T(adagrad_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gs, wd, eps, neg_clr, 1);
+        else
+            GK_T(adagrad_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gs, wd, eps, neg_clr, 0);
+    }
     return 0;
 }
 
 static int GK_T(adagrad_multi)(gk_index count, T *const *param, const T *const *grad,
                                T *const *sum, const gk_index *size, const int64_t *step,
-                               const gk_adagrad_options *o)
+                               const gk_adagrad_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(adagrad_ctx) c = {param, grad, sum, step, o};
+    GK_T(adagrad_ctx) c = {param, grad, sum, step, o, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.span = GK_T(adagrad_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -333,6 +470,7 @@ typedef struct {
     double *sums;    /* per array: sum p^2, sum u^2 */
     double *ratio;   /* per array trust ratio, filled by the span pass (may be NULL) */
     int far;         /* past the cache: the norm pass prefetches ahead (chunk_sumsq_far) */
+    const gk_optim_storage *st;
 } GK_T(lars_ctx);
 
 /* (double)(g c + wd p), computed in T as the update does, for GK_VW elements, then
@@ -348,10 +486,17 @@ GK_INLINE gk_vd GK_T(lars_u)(const T *g, const T *p, T c, T wd)
 static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, double *part)
 {
     const GK_T(lars_ctx) *c = (const GK_T(lars_ctx) *)vctx;
-    const T *GK_RESTRICT p = c->param[a] + b;
-    const T *GK_RESTRICT g = c->grad[a] + b;
     const T wd = (T)c->o->weight_decay;
     const T gc = GK_T(grad_factor)(0, c->o->scale, c->o->coef);
+    const void *const *tab[2] = {(const void *const *)c->param, (const void *const *)c->grad};
+    GK_T(stage) s;
+    gk_index len = n;
+    GK_T(stage_init)(&s, c->st, tab, 2, 0u, a, b, b + len);
+    part[0] = part[1] = 0.0;
+    while (GK_T(stage_next)(&s, &n)) {
+    const T *GK_RESTRICT p = s.ptr[0];
+    const T *GK_RESTRICT g = s.ptr[1];
+    double sp, su;
 #define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
 #define GK_P2_S(o) ((double)p[o] * (double)p[o])
 #define GK_U2_V(o) __extension__({ gk_vd u_ = GK_T(lars_u)(g + (o), p + (o), gc, wd); u_ * u_; })
@@ -359,9 +504,12 @@ static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
 #define GK_P2F_V(o) GK_PF_THEN(p, o, GK_P2_V)
 #define GK_U2F_V(o) GK_PF_THEN(g, o, GK_U2_V)
     if (c->far)
-        GK_LANE_SUM2(n, part[0], GK_P2F_V, GK_P2_S, part[1], GK_U2F_V, GK_U2_S);
+        GK_LANE_SUM2(n, sp, GK_P2F_V, GK_P2_S, su, GK_U2F_V, GK_U2_S);
     else
-        GK_LANE_SUM2(n, part[0], GK_P2_V, GK_P2_S, part[1], GK_U2_V, GK_U2_S);
+        GK_LANE_SUM2(n, sp, GK_P2_V, GK_P2_S, su, GK_U2_V, GK_U2_S);
+    part[0] += sp;  /* one block (in place) but in the staged instantiation: 0 + sp is sp */
+    part[1] += su;
+    }
 #undef GK_P2F_V
 #undef GK_U2F_V
 #undef GK_P2_V
@@ -396,21 +544,26 @@ static int GK_T(lars_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     const gk_lars_options *o = c->o;
     double r = GK_T(lars_ratio)(o, c->sums + 2 * a);
     if (c->ratio && b == 0) c->ratio[a] = r;  /* the span holding element 0 reports it */
-    T *p = c->param[a] + b, *t = c->trace[a] + b;
-    const T *g = c->grad[a] + b;
     T gc = GK_T(grad_factor)(0, o->scale, o->coef);
-    if (o->nesterov)
-        GK_T(lars_loop)(p, g, t, e - b, gc, (T)o->weight_decay, (T)r, (T)(-o->lr),
-                        (T)o->momentum, 1);
-    else
-        GK_T(lars_loop)(p, g, t, e - b, gc, (T)o->weight_decay, (T)r, (T)(-o->lr),
-                        (T)o->momentum, 0);
+    const void *const *tab[3] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->trace};
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    while (GK_T(stage_next)(&s, &n)) {
+        if (o->nesterov)
+            GK_T(lars_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gc, (T)o->weight_decay, (T)r,
+                            (T)(-o->lr), (T)o->momentum, 1);
+        else
+            GK_T(lars_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gc, (T)o->weight_decay, (T)r,
+                            (T)(-o->lr), (T)o->momentum, 0);
+    }
     return 0;
 }
 
 static int GK_T(lars_multi)(gk_index count, T *const *param, const T *const *grad,
                             T *const *trace, const gk_index *size, const gk_lars_options *o,
-                            double *ratio)
+                            double *ratio GK_OPT_ST_PARAM)
 {
     double stack_sums[2 * GK_MULTI_STACK];
     double *sums = count <= GK_MULTI_STACK ? stack_sums
@@ -418,7 +571,8 @@ static int GK_T(lars_multi)(gk_index count, T *const *param, const T *const *gra
     if (!sums) return GK_ENOMEM;
     const int dtype = sizeof(T) == sizeof(float) ? GK_DTYPE_F32 : GK_DTYPE_F64;
     GK_T(lars_ctx) c = {param, grad, trace, o, sums, ratio,
-                        gk_multi_far(count, size, NULL, dtype, 2)};  /* p and g */
+                        gk_multi_far(count, size, NULL, dtype, 2),  /* p and g */
+                        GK_OPT_ST_ARG};
     gk_multi_pass pass = {.nacc = 2, .chunk = GK_T(lars_chunk), .sums = sums,
                           .span = GK_T(lars_span), .ctx = &c};
     int err = gk_multi_run(count, size, &pass);

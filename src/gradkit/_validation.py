@@ -248,7 +248,8 @@ def grads_like(params, grads, name="grads", *, single=False):
     """Gradients aligned with `params` (checked in-place arrays): a list with None for a
     parameter without gradient, else an array of its parameter's dtype and shape,
     returned native, aligned and C-contiguous (copied once if not).  `single`: one
-    parameter passed on its own, so messages say `name` rather than ``name[0]``."""
+    parameter passed on its own, so messages say `name` rather than ``name[0]``.
+    16-bit parameters (float16/bfloat16) take gradients of their own dtype."""
     if not isinstance(grads, (list, tuple)):
         raise TypeError(f"{name} must be a list of arrays (None for a parameter without "
                         f"gradient), got {type(grads).__name__}")
@@ -266,11 +267,11 @@ def grads_like(params, grads, name="grads", *, single=False):
         label = name if single else f"{name}[{i}]"
         if not isinstance(g, np.ndarray):
             raise TypeError(f"{label} must be a numpy array or None, got {type(g).__name__}")
-        c = float_array(g, label)
+        c = float_array(g, label, half=is_half(p.dtype))
         if c.dtype != p.dtype:
             raise TypeError(f"{label} has dtype {dtype_name(g.dtype)} but its parameter has "
-                            f"dtype {dtype_name(p.dtype)}; gradkit does not mix float32 and "
-                            "float64")
+                            f"dtype {dtype_name(p.dtype)}; gradkit does not mix dtypes "
+                            "between a parameter and its gradient")
         if c.shape != p.shape:
             raise ValueError(f"{label} has shape {g.shape} but its parameter has shape "
                              f"{p.shape}")
@@ -280,13 +281,14 @@ def grads_like(params, grads, name="grads", *, single=False):
 
 # ---- arrays written in place ----------------------------------------------------------
 
-def inplace_float(a: Any, name: str, *, what: str = "updated in place") -> NDArray[Any]:
+def inplace_float(a: Any, name: str, *, what: str = "updated in place",
+                  half: bool = False) -> NDArray[Any]:
     """An array the function writes: a float32/float64 ndarray in native byte order,
-    C-contiguous, aligned and writable (never copied)."""
+    C-contiguous, aligned and writable (never copied); half: float16/bfloat16 too."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array ({what}), got {type(a).__name__}")
-    if not is_float(a.dtype):
-        raise _dtype_error(name, a.dtype)
+    if not is_float(a.dtype) and not (half and is_half(a.dtype)):
+        raise _dtype_error(name, a.dtype, _HALF_WHAT if half else "a float32 or float64 array")
     _writable_layout(a, name, what)
     return a
 
@@ -320,7 +322,7 @@ def state_like(a: Any, name: str, param: NDArray[Any],
     """A state array updated in place along with `param` (optimizer moments): of its
     parameter's dtype and shape (or of `shape`, a state shaped otherwise, as
     Adafactor's factored moments), not overlapping it."""
-    a = inplace_float(a, name)
+    a = inplace_float(a, name, half=is_half(param.dtype))
     if a.dtype != param.dtype:
         raise TypeError(f"{name} has dtype {dtype_name(a.dtype)} but {param_name} has "
                         f"dtype {dtype_name(param.dtype)}")

@@ -130,6 +130,12 @@ class LossScaler:
     def _state(self, key):
         return self._states.setdefault(key, [_READY, None])
 
+    def _inv_scale(self):
+        """1/scale in double, rounded to float32 (torch's reciprocal)."""
+        scale = float(self._scale)  # 0 after ~150 backoffs: torch's reciprocal gives inf
+        with np.errstate(over="ignore"):  # 1/S beyond float32's range is inf, as in torch
+            return float(np.float32(1.0 / scale if scale != 0.0 else math.inf))
+
     def unscale_(self, grads: Arrays, optimizer: Optional[Stepper] = None) -> bool:
         """Multiply the gradients by ``1/scale`` in place and check them for inf/NaN, in
         one fused pass over the whole list.
@@ -148,10 +154,7 @@ class LossScaler:
         if st[0] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
-        scale = float(self._scale)  # 0 after ~150 backoffs: torch's reciprocal gives inf
-        with np.errstate(over="ignore"):  # 1/S beyond float32's range is inf, as in torch
-            inv_scale = float(np.float32(1.0 / scale if scale != 0.0 else math.inf))
-        found = _k.unscale_check_(arrays, inv_scale)
+        found = _k.unscale_check_(arrays, self._inv_scale())
         for original, copy in write_back:
             original[...] = copy
         st[0], st[1] = _UNSCALED, bool(found)
@@ -170,6 +173,22 @@ class LossScaler:
         divided and the stage unchanged.  If the optimizer's step raises after the
         unscale, the stage stays "unscaled" (the gradients were divided), not
         "stepped": a corrected retry does not unscale twice.
+
+        Fused: with a gradkit optimizer whose step is one kernel call (one param group
+        of one storage -- float32, or 16-bit with or without master weights -- whose
+        state exists, i.e. from its second step) and no extra arguments, the check, the
+        unscale and the update are ONE kernel call: it reads the gradients once to check
+        them (2 bytes per element for float16/bfloat16, 4 for float32) and, only if
+        every element is finite, steps, reading them again and multiplying by
+        ``1/scale`` as it reads.  Gradients read twice, never written, and a skipped
+        step writes nothing (parameters, states and step counts stay as they were);
+        the unfused route (``unscale_`` in place, then the step) reads them twice and
+        writes them once.  The gradients are then left as given (scaled), where
+        GradScaler leaves them unscaled; float32 results are bitwise those of the
+        unfused route, 16-bit ones keep ``g/scale`` in float32 (not rounded to the
+        gradient's dtype first).  16-bit gradients otherwise (several groups or
+        storages): checked, then the step with ``grad_scale=1/scale``.  bfloat16
+        needs no scaling: ``LossScaler(enabled=False)`` steps directly.
 
         With a :class:`gradkit.distributed.DistributedOptimizer` the inf/NaN flag is
         the verdict of all its ranks (any rank's inf/NaN skips the step on every rank,
@@ -204,9 +223,27 @@ class LossScaler:
             st = self._states[key] = self._states.pop(None)
         elif st is None:
             st = self._state(key)
+        agree = getattr(optimizer, "_reduce_found_inf", None)
+        fused = getattr(optimizer, "_fused_scaled_step", None)
+        if st[0] == _READY and not kwargs and not callable(agree) and callable(fused):
+            found = fused(grads, self._inv_scale())
+            if found is not None:  # one kernel call: checked, then unscaled and stepped
+                st[0], st[1] = _STEPPED, bool(found)
+                return not found
+        if st[0] == _READY and _has_half(grads):
+            # 16-bit gradients, unfused: checked (one read), then unscaled as the step
+            # reads them (gradkit's in-place unscale_ takes float32/float64); the stage
+            # moves on only once the step ran
+            found = _nonfinite(grads)
+            if callable(agree):
+                found = bool(agree(found))
+            if not found:
+                scale = self._inv_scale() * float(kwargs.get("grad_scale") or 1.0)
+                optimizer.step(grads, **dict(kwargs, grad_scale=scale))
+            st[0], st[1] = _STEPPED, found
+            return not found
         if st[0] == _READY:
             self.unscale_(grads, optimizer)
-        agree = getattr(optimizer, "_reduce_found_inf", None)
         if callable(agree):  # a DistributedOptimizer: every rank skips, or steps, together
             st[1] = bool(agree(st[1]))
         if st[1]:
@@ -282,3 +319,15 @@ class LossScaler:
         self._backoff_factor = other._backoff_factor
         self._growth_interval = other._growth_interval
         self._growth_tracker = tracker
+
+
+def _has_half(grads):
+    """Whether the gradient list holds a float16/bfloat16 array."""
+    items = [grads] if isinstance(grads, np.ndarray) else grads
+    return any(isinstance(g, np.ndarray) and _v.is_half(g.dtype) for g in items)
+
+
+def _nonfinite(grads):
+    """Whether an element of the (16-bit) gradients is inf or NaN: the unfused check."""
+    items = [grads] if isinstance(grads, np.ndarray) else grads
+    return any(g is not None and not np.isfinite(g).all() for g in items)

@@ -1,11 +1,13 @@
 # cython: language_level=3
-"""Calls gradkit's LayerNorm, RMSNorm, dropout, Adam and low-bit dequantization kernels through its C-level API
+"""Calls gradkit's LayerNorm, RMSNorm, dropout, Adam (float32/float64 and the 16-bit
+mixed-precision step) and low-bit dequantization kernels through its C-level API
 (gradkit.capi).
 
 Each function writes into the arrays it is given and returns the kernel's status code;
 `rows` overrides the row count handed to the kernel (to show a bad argument's code).
 """
-from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_dropout_f32, gk_dropout_f64,
+from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_adam_multi_mp, gk_adam_options,
+                           gk_optim_storage, gk_dropout_f32, gk_dropout_f64,
                            gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
                            gk_rms_norm_f64, gk_qweight, gk_dequantize_weight_f32)
 
@@ -106,6 +108,41 @@ def adam_f64(double[::1] param, const double[::1] grad, double[::1] m, double[::
         rc = gk_adam_f64(&param[0], &grad[0], &m[0], &v[0], param.shape[0], step, lr, beta1,
                          beta2, eps, wd, decoupled)
     return rc
+
+
+def adam_mp(param, grad, m, v, long long step, double lr, double wd, int pdt, int sdt,
+            model=None, bint check=False):
+    """One AdamW step of gk_adam_multi_mp on one array of each list (uint16 views of
+    16-bit data, float32 arrays): pdt, sdt the dtype codes (GK_DTYPE_*) of param and
+    grad / of the moments; `model`: the 16-bit copy written from a float32 master
+    (param).  Returns (status, found_inf)."""
+    cdef unsigned char[::1] pb = param.view("u1").reshape(-1)
+    cdef const unsigned char[::1] gb = grad.view("u1").reshape(-1)
+    cdef unsigned char[::1] mb = m.view("u1").reshape(-1)
+    cdef unsigned char[::1] vb = v.view("u1").reshape(-1)
+    cdef unsigned char[::1] ob
+    cdef void *pp = &pb[0]
+    cdef const void *gp = &gb[0]
+    cdef void *mp = &mb[0]
+    cdef void *vp = &vb[0]
+    cdef void *op = NULL
+    cdef Py_ssize_t n = param.size
+    cdef int rc, found = 0
+    cdef gk_adam_options o
+    cdef gk_optim_storage st
+    o.lr, o.beta1, o.beta2, o.eps, o.weight_decay = lr, 0.9, 0.999, 1e-8, wd
+    o.amsgrad, o.decoupled, o.maximize, o.scale, o.coef = 0, 1, 0, 0, 1.0
+    st.param, st.grad, st.state, st.model_dtype = (0 if model is not None else pdt), pdt, \
+        sdt, pdt
+    st.model = NULL
+    st.found_inf = &found if check else NULL
+    if model is not None:
+        ob = model.view("u1").reshape(-1)
+        op = &ob[0]
+        st.model = &op
+    with nogil:
+        rc = gk_adam_multi_mp(1, &pp, &gp, &mp, &vp, NULL, &n, &step, &o, &st)
+    return rc, found
 
 
 def dequantize_weight_f32(const unsigned int[:, ::1] packed, const float[:, ::1] scales,

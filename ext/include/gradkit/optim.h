@@ -252,6 +252,63 @@ int gk_adafactor_multi_f64(gk_index count, double *const *param, const double *c
                            const gk_index *rows, const gk_index *cols, const int64_t *step,
                            const gk_adafactor_options *opt);
 
+/* ---- mixed precision -----------------------------------------------------------------
+ * The *_multi_mp functions run the float32 steps above on arrays stored in float32,
+ * float16 or bfloat16, as `storage` says per list: param, grad, state (every state list
+ * of the step; GK_DTYPE_F32, GK_DTYPE_F16 or GK_DTYPE_BF16; a list's arrays all alike).
+ * Each value is widened exactly, the step's arithmetic is the float32 step's, and each
+ * value written is rounded once to its array's storage (to nearest even, NaN kept).
+ * Master weights: param float32 (the master copy) and `model` given: model[i] (size[i]
+ * elements of model_dtype, GK_DTYPE_F16 or GK_DTYPE_BF16) receives param[i] rounded, in
+ * the same pass.  found_inf (may be NULL): the gradients are read once first; if any
+ * element is inf or NaN, *found_inf = 1 and nothing else is read or written, else
+ * *found_inf = 0 and the step runs (a skipped step leaves everything as it was). */
+typedef struct {
+    int param, grad, state;
+    int model_dtype;
+    void *const *model;
+    int *found_inf;
+} gk_optim_storage;
+
+int gk_sgd_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                    void *const *momentum_buffer, const unsigned char *fresh,
+                    const gk_index *size, const gk_sgd_options *opt,
+                    const gk_optim_storage *storage);
+int gk_adam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *exp_avg, void *const *exp_avg_sq,
+                     void *const *max_exp_avg_sq, const gk_index *size,
+                     const int64_t *step, const gk_adam_options *opt,
+                     const gk_optim_storage *storage);
+int gk_rmsprop_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                        void *const *square_avg, void *const *grad_avg,
+                        void *const *momentum_buffer, const gk_index *size,
+                        const gk_rmsprop_options *opt, const gk_optim_storage *storage);
+int gk_adagrad_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                        void *const *state_sum, const gk_index *size, const int64_t *step,
+                        const gk_adagrad_options *opt, const gk_optim_storage *storage);
+int gk_lars_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *trace, const gk_index *size, const gk_lars_options *opt,
+                     double *trust_ratio, const gk_optim_storage *storage);
+int gk_nadam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                      void *const *exp_avg, void *const *exp_avg_sq, float *mu_product,
+                      const gk_index *size, const int64_t *step,
+                      const gk_nadam_options *opt, const gk_optim_storage *storage);
+int gk_radam_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                      void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
+                      const int64_t *step, const gk_radam_options *opt,
+                      const gk_optim_storage *storage);
+int gk_adamax_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                       void *const *exp_avg, void *const *exp_inf, const gk_index *size,
+                       const int64_t *step, const gk_adamax_options *opt,
+                       const gk_optim_storage *storage);
+int gk_adadelta_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                         void *const *square_avg, void *const *acc_delta,
+                         const gk_index *size, const gk_adadelta_options *opt,
+                         const gk_optim_storage *storage);
+int gk_lion_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *exp_avg, const gk_index *size, const gk_lion_options *opt,
+                     const gk_optim_storage *storage);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,6 +63,12 @@ class SGD(Optimizer):
     foreach, differentiable, fused
         torch's switches (see the module docstring): accepted, same result.
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``momentum_buffer``.
     """
     _slots = ("momentum_buffer",)
@@ -71,11 +77,13 @@ class SGD(Optimizer):
     def __init__(self, params: ParamsArg, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  *, maximize: bool = False, foreach: Optional[bool] = None,
-                 differentiable: bool = False, fused: Optional[bool] = None) -> None:
+                 differentiable: bool = False, fused: Optional[bool] = None,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, foreach=foreach,
-                                      differentiable=differentiable, fused=fused))
+                                      differentiable=differentiable, fused=fused),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         return _c.sgd_options(g["lr"], g["momentum"], g["dampening"], g["weight_decay"],
@@ -85,10 +93,13 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if opts.momentum != 0.0 else ()
 
     def _new_state(self, slot, param, group):
-        return np.empty_like(param)  # filled with the gradient by the first step
+        if slot == "master":
+            return super()._new_state(slot, param, group)
+        # filled with the gradient by the first step
+        return np.empty(param.shape, self._slot_dtype(slot, param))
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.sgd(params, grads, state["momentum_buffer"], fresh, *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.sgd(params, grads, state["momentum_buffer"], fresh, *opts, coef, storage)
 
 
 class Adam(Optimizer):
@@ -124,6 +135,12 @@ class Adam(Optimizer):
         torch's switches (see the module docstring): accepted, same result;
         capturable and differentiable must be False.
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``
     (amsgrad).
     """
@@ -134,12 +151,14 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, amsgrad: bool = False, *,
                  foreach: Optional[bool] = None, maximize: bool = False,
                  capturable: bool = False, differentiable: bool = False,
-                 fused: Optional[bool] = None, decoupled_weight_decay: bool = False) -> None:
+                 fused: Optional[bool] = None, decoupled_weight_decay: bool = False,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, foreach=foreach, maximize=maximize,
                                       capturable=capturable, differentiable=differentiable,
                                       fused=fused,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         b1, b2 = _c.betas(g["betas"], strict=strict)
@@ -150,9 +169,9 @@ class Adam(Optimizer):
     def _needed(self, opts):
         return self._slots if opts.amsgrad else self._slots[:2]
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.adam(params, grads, state["exp_avg"], state["exp_avg_sq"],
-                state["max_exp_avg_sq"], state["step"], *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.adam(params, grads, state["exp_avg"], state["exp_avg_sq"],
+                       state["max_exp_avg_sq"], state["step"], *opts, coef, storage)
 
 
 class AdamW(Adam):
@@ -166,11 +185,13 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False, foreach: Optional[bool] = None,
                  capturable: bool = False, differentiable: bool = False,
-                 fused: Optional[bool] = None) -> None:
+                 fused: Optional[bool] = None,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
                          foreach=foreach, capturable=capturable,
                          differentiable=differentiable, fused=fused,
-                         decoupled_weight_decay=True)
+                         decoupled_weight_decay=True,
+                         master_weights=master_weights, state_dtype=state_dtype)
 
 
 class RMSprop(Optimizer):
@@ -202,6 +223,12 @@ class RMSprop(Optimizer):
     torch's positional order (``capturable``, ``foreach``, ``maximize`` and
     ``differentiable`` follow ``centered``).
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered).
     """
@@ -211,11 +238,13 @@ class RMSprop(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False, capturable: bool = False,
                  foreach: Optional[bool] = None, maximize: bool = False,
-                 differentiable: bool = False) -> None:
+                 differentiable: bool = False,
+                 *, master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered,
                                       capturable=capturable, foreach=foreach,
-                                      maximize=maximize, differentiable=differentiable))
+                                      maximize=maximize, differentiable=differentiable),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         return _c.rmsprop_options(g["lr"], g["alpha"], g["eps"], g["weight_decay"],
@@ -225,9 +254,9 @@ class RMSprop(Optimizer):
         return (("square_avg",) + (("momentum_buffer",) if opts.momentum > 0.0 else ())
                 + (("grad_avg",) if opts.centered else ()))
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.rmsprop(params, grads, state["square_avg"], state["grad_avg"],
-                   state["momentum_buffer"], state["step"], *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.rmsprop(params, grads, state["square_avg"], state["grad_avg"],
+                          state["momentum_buffer"], state["step"], *opts, coef, storage)
 
 
 class Adagrad(Optimizer):
@@ -260,6 +289,12 @@ class Adagrad(Optimizer):
     differentiable : must be False
     fused : torch's switch
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``step``, ``sum``.
     """
     _slots = ("sum",)
@@ -269,13 +304,15 @@ class Adagrad(Optimizer):
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, foreach: Optional[bool] = None, *,
                  maximize: bool = False, differentiable: bool = False,
-                 fused: Optional[bool] = None) -> None:
+                 fused: Optional[bool] = None,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         # checked first: the constructor's value starts every group's state
         _c.nonneg_float(initial_accumulator_value, "initial_accumulator_value")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, foreach=foreach, maximize=maximize,
-                                      differentiable=differentiable, fused=fused))
+                                      differentiable=differentiable, fused=fused),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         value = (param_group.get("initial_accumulator_value")
@@ -301,11 +338,14 @@ class Adagrad(Optimizer):
         return self._slots
 
     def _new_state(self, slot, param, group):
-        return np.full_like(param, _c.nonneg_float(self.defaults["initial_accumulator_value"],
-                                                   "initial_accumulator_value"))
+        if slot == "master":
+            return super()._new_state(slot, param, group)
+        return np.full(param.shape, _c.nonneg_float(self.defaults["initial_accumulator_value"],
+                                                    "initial_accumulator_value"),
+                       self._slot_dtype(slot, param))
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.adagrad(params, grads, state["sum"], state["step"], *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.adagrad(params, grads, state["sum"], state["step"], *opts, coef, storage)
 
 
 class LARS(Optimizer):
@@ -344,6 +384,12 @@ class LARS(Optimizer):
     foreach, capturable, differentiable, fused
         torch's switches, taken by every gradkit optimizer (see the module docstring).
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``trace``.
     """
     _slots = ("trace",)
@@ -353,12 +399,14 @@ class LARS(Optimizer):
                  weight_decay: float = 0.0, trust_coefficient: float = 1e-3,
                  eps: float = 0.0, *, nesterov: bool = False,
                  foreach: Optional[bool] = None, capturable: bool = False,
-                 differentiable: bool = False, fused: Optional[bool] = None) -> None:
+                 differentiable: bool = False, fused: Optional[bool] = None,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       trust_coefficient=trust_coefficient, eps=eps,
                                       nesterov=nesterov, foreach=foreach,
                                       capturable=capturable, differentiable=differentiable,
-                                      fused=fused))
+                                      fused=fused),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         return _c.lars_options(g["lr"], g["momentum"], g["weight_decay"],
@@ -368,8 +416,9 @@ class LARS(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.lars(params, grads, state["trace"], *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        out = _k.lars(params, grads, state["trace"], *opts, coef, storage)
+        return out[1] if storage is not None else None  # (ratios, found) with storage
 
 
 class NAdam(Optimizer):
@@ -408,6 +457,12 @@ class NAdam(Optimizer):
     foreach, capturable, differentiable
         torch's switches (see the module docstring): accepted, same result.
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``mu_product``.
     """
     _slots = ("exp_avg", "exp_avg_sq")
@@ -418,12 +473,14 @@ class NAdam(Optimizer):
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, foreach: Optional[bool] = None,
                  maximize: bool = False, capturable: bool = False,
-                 differentiable: bool = False) -> None:
+                 differentiable: bool = False,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       foreach=foreach, maximize=maximize,
-                                      capturable=capturable, differentiable=differentiable))
+                                      capturable=capturable, differentiable=differentiable),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         b1, b2 = _c.betas(g["betas"], strict=strict)
@@ -434,9 +491,9 @@ class NAdam(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.nadam(params, grads, state["exp_avg"], state["exp_avg_sq"], state["mu_product"],
-                 state["step"], *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.nadam(params, grads, state["exp_avg"], state["exp_avg_sq"],
+                        state["mu_product"], state["step"], *opts, coef, storage)
 
 
 class RAdam(Optimizer):
@@ -471,6 +528,12 @@ class RAdam(Optimizer):
     foreach, capturable, differentiable
         torch's switches (see the module docstring): accepted, same result.
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
     """
     _slots = ("exp_avg", "exp_avg_sq")
@@ -479,11 +542,13 @@ class RAdam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
                  foreach: Optional[bool] = None, maximize: bool = False,
-                 capturable: bool = False, differentiable: bool = False) -> None:
+                 capturable: bool = False, differentiable: bool = False,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       foreach=foreach, maximize=maximize,
-                                      capturable=capturable, differentiable=differentiable))
+                                      capturable=capturable, differentiable=differentiable),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         b1, b2 = _c.betas(g["betas"], strict=strict)
@@ -494,9 +559,9 @@ class RAdam(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.radam(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"], *opts,
-                 coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.radam(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"],
+                        *opts, coef, storage)
 
 
 class Adamax(Optimizer):
@@ -522,6 +587,12 @@ class Adamax(Optimizer):
     foreach, differentiable, capturable
         torch's switches (see the module docstring): accepted, same result.
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``step``, ``exp_avg``, ``exp_inf``.
     """
     _slots = ("exp_avg", "exp_inf")
@@ -530,10 +601,12 @@ class Adamax(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, foreach: Optional[bool] = None, *,
                  maximize: bool = False, differentiable: bool = False,
-                 capturable: bool = False) -> None:
+                 capturable: bool = False,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       foreach=foreach, maximize=maximize,
-                                      differentiable=differentiable, capturable=capturable))
+                                      differentiable=differentiable, capturable=capturable),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         b1, b2 = _c.betas(g["betas"], strict=strict)
@@ -543,9 +616,9 @@ class Adamax(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.adamax(params, grads, state["exp_avg"], state["exp_inf"], state["step"], *opts,
-                  coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.adamax(params, grads, state["exp_avg"], state["exp_inf"], state["step"],
+                         *opts, coef, storage)
 
 
 class Adadelta(Optimizer):
@@ -572,6 +645,12 @@ class Adadelta(Optimizer):
     foreach, capturable, differentiable
         torch's switches (see the module docstring): accepted, same result.
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``step``, ``square_avg``, ``acc_delta``.
     """
     _slots = ("square_avg", "acc_delta")
@@ -579,10 +658,12 @@ class Adadelta(Optimizer):
     def __init__(self, params: ParamsArg, lr: float = 1.0, rho: float = 0.9,
                  eps: float = 1e-6, weight_decay: float = 0.0,
                  foreach: Optional[bool] = None, *, capturable: bool = False,
-                 maximize: bool = False, differentiable: bool = False) -> None:
+                 maximize: bool = False, differentiable: bool = False,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       foreach=foreach, capturable=capturable,
-                                      maximize=maximize, differentiable=differentiable))
+                                      maximize=maximize, differentiable=differentiable),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         return _c.adadelta_options(g["lr"], g["rho"], g["eps"], g["weight_decay"],
@@ -591,9 +672,9 @@ class Adadelta(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.adadelta(params, grads, state["square_avg"], state["acc_delta"], state["step"],
-                    *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.adadelta(params, grads, state["square_avg"], state["acc_delta"],
+                           state["step"], *opts, coef, storage)
 
 
 class Lion(Optimizer):
@@ -621,6 +702,12 @@ class Lion(Optimizer):
     foreach, capturable, differentiable, fused
         As :class:`LARS`, which torch lacks too: accepted, same result.
 
+    master_weights, state_dtype
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.
+
     State per parameter: ``exp_avg`` (optax's ``mu``).
     """
     _slots = ("exp_avg",)
@@ -630,11 +717,13 @@ class Lion(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 1e-3, *,
                  maximize: bool = False, foreach: Optional[bool] = None,
                  capturable: bool = False, differentiable: bool = False,
-                 fused: Optional[bool] = None) -> None:
+                 fused: Optional[bool] = None,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
                                       maximize=maximize, foreach=foreach,
                                       capturable=capturable, differentiable=differentiable,
-                                      fused=fused))
+                                      fused=fused),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         b1, b2 = _c.pair(g["betas"])
@@ -644,8 +733,8 @@ class Lion(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
-        _k.lion(params, grads, state["exp_avg"], *opts, coef)
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
+        return _k.lion(params, grads, state["exp_avg"], *opts, coef, storage)
 
 
 class LAMB(Optimizer):
@@ -683,8 +772,13 @@ class LAMB(Optimizer):
     foreach, capturable, differentiable, fused
         As :class:`LARS`, which torch lacks too: accepted, same result.
 
+    master_weights, state_dtype
+        Taken for a uniform interface: no 16-bit step yet, so True / a dtype raise
+        ValueError (and a float16/bfloat16 parameter TypeError).
+
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (optax's mu, nu).
     """
+    _half = False  # no 16-bit step yet (float32/float64 parameters)
     _slots = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params: ParamsArg, lr: float,
@@ -692,11 +786,13 @@ class LAMB(Optimizer):
                  eps_root: float = 0.0, weight_decay: float = 0.0, *,
                  maximize: bool = False, foreach: Optional[bool] = None,
                  capturable: bool = False, differentiable: bool = False,
-                 fused: Optional[bool] = None) -> None:
+                 fused: Optional[bool] = None,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, eps_root=eps_root,
                                       weight_decay=weight_decay, maximize=maximize,
                                       foreach=foreach, capturable=capturable,
-                                      differentiable=differentiable, fused=fused))
+                                      differentiable=differentiable, fused=fused),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         b1, b2 = _c.betas(g["betas"], strict=strict)
@@ -706,7 +802,7 @@ class LAMB(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
         _k.lamb(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"], *opts,
                 coef)
 
@@ -749,21 +845,28 @@ class Adafactor(Optimizer):
     foreach : torch's switch (see the module docstring)
     maximize : bool
 
+    master_weights, state_dtype
+        Taken for a uniform interface: no 16-bit step yet, so True / a dtype raise
+        ValueError (and a float16/bfloat16 parameter TypeError).
+
     State per parameter (torch's keys and shapes): ``step``; for a parameter of shape
     ``(..., m, n)`` ``row_var`` ``(..., m, 1)`` and ``col_var`` ``(..., 1, n)``; for a
     0-d or 1-d one ``variance`` of its shape.  A parameter with no elements is left as
     it is (torch raises ZeroDivisionError on its RMS); its step is counted.
     """
+    _half = False  # no 16-bit step yet (float32/float64 parameters)
     _slots = ("row_var", "col_var", "variance")
     _shapes = _f.ADAFACTOR_SHAPES
 
     def __init__(self, params: ParamsArg, lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple[Optional[float], float] = (None, 1e-3), d: float = 1.0,
                  weight_decay: float = 0.0, *, foreach: Optional[bool] = None,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
         super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
                                       weight_decay=weight_decay, foreach=foreach,
-                                      maximize=maximize))
+                                      maximize=maximize),
+                         master_weights=master_weights, state_dtype=state_dtype)
 
     def _options(self, g, strict=True):
         e1, e2 = _c.pair(g["eps"], "eps")
@@ -774,6 +877,6 @@ class Adafactor(Optimizer):
     def _needed(self, opts):
         return self._slots
 
-    def _update(self, params, grads, state, opts, fresh, coef):
+    def _update(self, params, grads, state, opts, fresh, coef, storage=None):
         _f._adafactor(params, grads, state["row_var"], state["col_var"], state["variance"],
                       state["step"], opts, coef)

@@ -6,7 +6,9 @@ parameter).  A list is updated by one multi-tensor kernel: one pass over memory 
 parallel region for all arrays, float32 and float64 in one batch each.  Parameters and
 states are updated in place and must be float32/float64 in native byte order,
 C-contiguous, aligned and writable, and must not overlap each other (TypeError /
-ValueError naming the argument otherwise); gradients are only read (copied once if
+ValueError naming the argument otherwise); float16/bfloat16 parameters (every function
+but lamb_ and adafactor_) take gradients and states of their own dtype, stepped by the
+float32 formulas on the widened values, each result rounded once; gradients are only read (copied once if
 byte-swapped, non-contiguous or misaligned).  ``step`` is the step number after its increment
 (1 on the first step), as torch's ``state['step']`` is when the update runs.
 
@@ -30,11 +32,38 @@ __all__ = ["sgd_", "adam_", "rmsprop_", "adagrad_", "lars_", "nadam_", "radam_",
            "adadelta_", "lion_", "lamb_", "adafactor_"]
 
 
-def _params(param):
-    """(many, list of checked parameters)."""
+def _params(param, half=True):
+    """(many, list of checked parameters); half: float16/bfloat16 ones too."""
     if isinstance(param, (list, tuple)):
-        return True, [_c.inplace_float(p, f"param[{i}]") for i, p in enumerate(param)]
-    return False, [_c.inplace_float(param, "param")]
+        return True, [_c.inplace_float(p, f"param[{i}]", half=half)
+                      for i, p in enumerate(param)]
+    return False, [_c.inplace_float(param, "param", half=half)]
+
+
+_CODES = {_c.FLOAT16: 2, _c.BFLOAT16: 3}
+
+
+def _call(kernel, params, grads, *args):
+    """``kernel(params, grads, *args)``: float32/float64 parameters in its float32 and
+    float64 batches, 16-bit ones in one mixed-precision call per dtype (parameters,
+    gradients and states all of it: the float32 step on widened values, each result
+    rounded once), the other entries' gradients hidden as None.  Returns the first
+    call's result (LARS's ratios: merged)."""
+    kinds = [p.dtype if g is not None and _c.is_half(p.dtype) else None
+             for p, g in zip(params, grads)]
+    if not any(kinds):
+        return kernel(params, grads, *args)
+    out = None
+    if None in kinds:
+        out = kernel(params, [g if k is None else None for g, k in zip(grads, kinds)], *args)
+    for dt in dict.fromkeys(k for k in kinds if k is not None):
+        code = _CODES[dt]
+        res = kernel(params, [g if k == dt else None for g, k in zip(grads, kinds)], *args,
+                     storage=(code, code, code, None, code, False))
+        if isinstance(res, tuple):  # LARS: (ratios, found)
+            out = res[0] if out is None else [a if a is not None else b
+                                               for a, b in zip(out, res[0])]
+    return out
 
 
 def _per_param(value, name, many, params):
@@ -98,11 +127,11 @@ def _steps(step, many, params):
     return out
 
 
-def _two_moments(param, grad, exp_avg, second, second_name, step):
+def _two_moments(param, grad, exp_avg, second, second_name, step, half=True):
     """The checked arrays of a step with Adam's layout -- exp_avg, a second state list
     (named `second_name`) and step counts, disjoint from the parameters:
     ``(many, params, grads, exp_avgs, seconds, steps)``."""
-    many, params = _params(param)
+    many, params = _params(param, half)
     grads = _grads(grad, many, params)
     ms = _states(exp_avg, "exp_avg", many, params, grads)
     vs = _states(second, second_name, many, params, grads)
@@ -157,7 +186,7 @@ def sgd_(param: Arrays, grad: Arrays, momentum_buffer: Optional[Arrays] = None, 
         for i, p in enumerate(params):  # allocate only once everything is checked
             if fresh[i]:
                 bufs[i] = np.empty_like(p)
-    _k.sgd(params, grads, bufs, fresh, *opts)
+    _call(_k.sgd, params, grads, bufs, fresh, *opts)
     if opts.momentum == 0.0:
         return [None] * len(params) if many else None
     return bufs if many else bufs[0]
@@ -201,7 +230,7 @@ def adam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step
             if opts.amsgrad else None)
     steps = _steps(step, many, params)
     _no_overlap(many, params, exp_avg=ms, exp_avg_sq=vs, max_exp_avg_sq=vmax)
-    _k.adam(params, grads, ms, vs, vmax, steps, *opts)
+    _call(_k.adam, params, grads, ms, vs, vmax, steps, *opts)
 
 
 def rmsprop_(param: Arrays, grad: Arrays, square_avg: Arrays, *,
@@ -231,7 +260,7 @@ def rmsprop_(param: Arrays, grad: Arrays, square_avg: Arrays, *,
     bufs = (_states(momentum_buffer, "momentum_buffer", many, params, grads)
             if opts.momentum > 0.0 else None)
     _no_overlap(many, params, square_avg=sqs, grad_avg=gas, momentum_buffer=bufs)
-    _k.rmsprop(params, grads, sqs, gas, bufs, None, *opts)
+    _call(_k.rmsprop, params, grads, sqs, gas, bufs, None, *opts)
 
 
 def adagrad_(param: Arrays, grad: Arrays, state_sum: Arrays, step: Steps, *,
@@ -254,7 +283,7 @@ def adagrad_(param: Arrays, grad: Arrays, state_sum: Arrays, step: Steps, *,
     sums = _states(state_sum, "state_sum", many, params, grads)
     steps = _steps(step, many, params)
     _no_overlap(many, params, state_sum=sums)
-    _k.adagrad(params, grads, sums, steps, *opts)
+    _call(_k.adagrad, params, grads, sums, steps, *opts)
 
 
 def lars_(param: Arrays, grad: Arrays, trace: Arrays, *, lr: float, momentum: float = 0.9,
@@ -285,7 +314,7 @@ def lars_(param: Arrays, grad: Arrays, trace: Arrays, *, lr: float, momentum: fl
     grads = _grads(grad, many, params)
     traces = _states(trace, "trace", many, params, grads)
     _no_overlap(many, params, trace=traces)
-    ratios = _k.lars(params, grads, traces, *opts)
+    ratios = _call(_k.lars, params, grads, traces, *opts)
     return ratios if many else ratios[0]
 
 
@@ -352,7 +381,7 @@ def nadam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays,
     many, params, grads, ms, vs, steps = _two_moments(param, grad, exp_avg, exp_avg_sq,
                                                       "exp_avg_sq", step)
     mps, mp_arrays = _mu_products(mu_product, many, params, grads)
-    _k.nadam(params, grads, ms, vs, mps, steps, *opts)
+    _call(_k.nadam, params, grads, ms, vs, mps, steps, *opts)
     for a, v in zip(mp_arrays, mps):
         if a is not None:
             a[...] = v
@@ -381,7 +410,7 @@ def radam_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, ste
     opts = _c.radam_options(lr, beta1, beta2, eps, weight_decay, decoupled, maximize)
     _, params, grads, ms, vs, steps = _two_moments(param, grad, exp_avg, exp_avg_sq,
                                                    "exp_avg_sq", step)
-    _k.radam(params, grads, ms, vs, steps, *opts)
+    _call(_k.radam, params, grads, ms, vs, steps, *opts)
 
 
 def adamax_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_inf: Arrays, step: Steps, *,
@@ -401,7 +430,7 @@ def adamax_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_inf: Arrays, step:
     opts = _c.adamax_options(lr, beta1, beta2, eps, weight_decay, maximize)
     _, params, grads, ms, us, steps = _two_moments(param, grad, exp_avg, exp_inf,
                                                    "exp_inf", step)
-    _k.adamax(params, grads, ms, us, steps, *opts)
+    _call(_k.adamax, params, grads, ms, us, steps, *opts)
 
 
 def adadelta_(param: Arrays, grad: Arrays, square_avg: Arrays, acc_delta: Arrays, *,
@@ -424,7 +453,7 @@ def adadelta_(param: Arrays, grad: Arrays, square_avg: Arrays, acc_delta: Arrays
     sqs = _states(square_avg, "square_avg", many, params, grads)
     accs = _states(acc_delta, "acc_delta", many, params, grads)
     _no_overlap(many, params, square_avg=sqs, acc_delta=accs)
-    _k.adadelta(params, grads, sqs, accs, None, *opts)
+    _call(_k.adadelta, params, grads, sqs, accs, None, *opts)
 
 
 def lion_(param: Arrays, grad: Arrays, exp_avg: Arrays, *, lr: float, beta1: float = 0.9,
@@ -443,7 +472,7 @@ def lion_(param: Arrays, grad: Arrays, exp_avg: Arrays, *, lr: float, beta1: flo
     grads = _grads(grad, many, params)
     ms = _states(exp_avg, "exp_avg", many, params, grads)
     _no_overlap(many, params, exp_avg=ms)
-    _k.lion(params, grads, ms, *opts)
+    _call(_k.lion, params, grads, ms, *opts)
 
 
 def lamb_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step: Steps, *,
@@ -472,7 +501,7 @@ def lamb_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step
     """
     opts = _c.lamb_options(lr, beta1, beta2, eps, eps_root, weight_decay, maximize)
     many, params, grads, ms, vs, steps = _two_moments(param, grad, exp_avg, exp_avg_sq,
-                                                      "exp_avg_sq", step)
+                                                      "exp_avg_sq", step, half=False)
     ratios = _k.lamb(params, grads, ms, vs, steps, *opts)
     return ratios if many else ratios[0]
 
@@ -540,7 +569,7 @@ def adafactor_(param: Arrays, grad: Arrays, row_var: Optional[Arrays],
     its RMS), its state too.
     """
     opts = _c.adafactor_options(lr, beta2_decay, eps1, eps2, d, weight_decay, maximize)
-    many, params = _params(param)
+    many, params = _params(param, half=False)  # no 16-bit step yet
     grads = _grads(grad, many, params)
     rows = _states(row_var, "row_var", many, params, grads, _row_var_shape)
     cols = _states(col_var, "col_var", many, params, grads, _col_var_shape)

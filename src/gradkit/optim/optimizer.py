@@ -15,6 +15,13 @@ sign), so an lr a scheduler drove a rounding error below 0 steps as in torch.  t
 ``foreach``/``fused``/``capturable``/``differentiable`` switches are group options too
 (checked by ``_validation.torch_flags``; the kernels are always the fused ones).
 
+Mixed precision (docs/precision.md): float16/bfloat16 parameters take gradients of their
+dtype and keep their states in it (PyTorch's behaviour for bf16 parameters) unless
+``master_weights=True`` (a float32 copy of each 16-bit parameter in the state, slot
+``master``, float32 states) or ``state_dtype`` (the moment buffers' dtype) says
+otherwise.  Each group's parameters are split by storage (`_plan`): every storage is one
+kernel call (gradkit._ext.optim's ``storage=``), the others' gradients hidden as None.
+
 Per-call cost: the checks of a step whose parameters, gradients and options are as in
 the previous step are compiled tests (gradkit._ext.optim.fast_grads, same_values); any
 change sends the step through the full Python checks, which raise, copy or re-sync.
@@ -45,13 +52,14 @@ class _Group:
     """The optimizer's private view of one param group: the parameter objects it last
     validated with the dtype and shape the kernels rely on, their state, and the state
     slots known to be complete."""
-    __slots__ = ("params", "signature", "state", "ready", "frozen", "opts", "needed")
+    __slots__ = ("params", "signature", "state", "ready", "frozen", "opts", "needed", "plan")
 
     def __init__(self, params, state):
         self.params = params
         self.signature = [(p.dtype, p.shape) for p in params]
         self.state = state
         self.ready = None
+        self.plan = False  # not yet made (Optimizer._plan)
         # the group's option values (immutable objects) when `opts` were checked
         self.frozen = None
         self.opts = self.needed = None
@@ -81,6 +89,26 @@ def _group_params(group, gi):
     return list(params)
 
 
+# dtype codes of the kernels' storage (gradkit.h's GK_DTYPE_*)
+_CODES = {_c.FLOAT32: 0, _c.FLOAT64: 1, _c.FLOAT16: 2, _c.BFLOAT16: 3}
+_STATE_DTYPES = (_c.FLOAT32, _c.FLOAT16, _c.BFLOAT16)
+
+
+def _state_dtype(value):
+    """None, or the dtype of the moment buffers: float32, float16 or bfloat16."""
+    if value is None:
+        return None
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"state_dtype must be None, float32, float16 or bfloat16, got "
+                        f"{value!r}") from None
+    if dt not in _STATE_DTYPES:
+        raise TypeError(f"state_dtype must be None, float32, float16 or bfloat16, got "
+                        f"{dt}")
+    return dt
+
+
 def _new_state(slots, n, scalars=()):
     state = {"step": np.zeros(n, np.int64)}
     for s in slots:
@@ -106,6 +134,7 @@ class Optimizer:
     moments): creation, re-sync and load_state_dict all check against it.
     """
     _slots: tuple[str, ...] = ()
+    _half = True  # takes 16-bit parameters, master_weights and state_dtype
     _shapes: Mapping[str, Callable[[tuple[int, ...]], Optional[tuple[int, ...]]]] = {}
     _scalars: tuple[tuple[str, Any, float], ...] = ()
     _eager = False
@@ -116,7 +145,15 @@ class Optimizer:
     # (params, grads, state, opts, fresh, coef): one group's update, in place
     _update: Callable[..., None]
 
-    def __init__(self, params: ParamsArg, defaults: Mapping[str, Any]) -> None:
+    def __init__(self, params: ParamsArg, defaults: Mapping[str, Any], *,
+                 master_weights: bool = False, state_dtype: Any = None) -> None:
+        self.master_weights = _c.flag(master_weights, "master_weights")
+        self.state_dtype = _state_dtype(state_dtype)
+        if not self._half and (self.master_weights or self.state_dtype is not None):
+            raise ValueError(f"{type(self).__name__} takes no master_weights or state_dtype "
+                             "(it has no 16-bit step)")
+        # the per-parameter state entries: the subclass's slots, and the masters
+        self._all_slots = self._slots + (("master",) if self.master_weights else ())
         self.defaults = dict(defaults)
         self._keys = tuple(self.defaults)  # the options _options reads
         self._flag_keys = tuple(k for k in _TORCH_FLAGS if k in self.defaults)
@@ -148,7 +185,7 @@ class Optimizer:
         for params in groups_params:
             for p in params:
                 name = f"params[{k}]"
-                _c.inplace_float(p, name)
+                _c.inplace_float(p, name, half=self._half)
                 if id(p) in seen:
                     raise ValueError(f"{name} appears more than once among the "
                                      "optimizer's parameters")
@@ -185,9 +222,9 @@ class Optimizer:
         for k, v in param_group.items():
             group.setdefault(k, v)
         opts = self._checked_options(group, len(self.param_groups))
-        entry = _Group(list(params), _new_state(self._slots, len(params), self._scalars))
+        entry = _Group(list(params), _new_state(self._all_slots, len(params), self._scalars))
         if self._eager:
-            self._create(entry, [True] * len(params), self._needed(opts), group)
+            self._create(entry, [True] * len(params), self._needed_all(opts), group)
         self.param_groups.append(group)
         self._groups.append(entry)
         self._params.extend(params)
@@ -210,14 +247,14 @@ class Optimizer:
                 old[id(p)] = (e, i)
         states = []
         for params in fresh:
-            st = _new_state(self._slots, len(params), self._scalars)
+            st = _new_state(self._all_slots, len(params), self._scalars)
             for i, p in enumerate(params):
                 if id(p) not in old:
                     continue
                 e, j = old[id(p)]
-                for s in self._slots:
+                for s in self._all_slots:
                     a = e.state[s][j]
-                    if a is not None and (a.dtype != p.dtype or
+                    if a is not None and (a.dtype != self._slot_dtype(s, p) or
                                           a.shape != self._slot_shape(s, p.shape)):
                         raise ValueError(
                             f"a parameter of param_groups changed dtype or shape in place "
@@ -234,7 +271,7 @@ class Optimizer:
             if self._eager:
                 group = self.param_groups[gi]
                 self._create(e, [True] * len(params),
-                             self._needed(self._checked_options(group, gi, False)), group)
+                             self._needed_all(self._checked_options(group, gi, False)), group)
 
     # ---- the update -----------------------------------------------------------------
 
@@ -263,7 +300,7 @@ class Optimizer:
                 continue
             opts = self._checked_options(group, gi, False)
             entry.frozen, entry.opts = _k.frozen_values(group, keys), opts
-            entry.needed = self._needed(opts)
+            entry.needed = self._needed_all(opts)
             out.append(opts)
         return out
 
@@ -332,7 +369,7 @@ class Optimizer:
         groups = self._groups
         if len(groups) == 1:
             entry = groups[0]
-            if entry.ready == entry.needed:  # _group_step's usual case, a frame less
+            if entry.ready == entry.needed and entry.plan is None:  # the usual case
                 self._update(entry.params, grads, entry.state, opts[0], None, coef)
             else:
                 self._group_step(entry, grads, opts[0], self.param_groups[0], coef)
@@ -345,12 +382,106 @@ class Optimizer:
         return total
 
     def _group_step(self, entry, grads, opts, group, coef=None):
-        needed = entry.needed  # self._needed(opts), kept with the options
+        needed = entry.needed  # self._needed_all(opts), kept with the options
         fresh = None
         if entry.ready != needed:
             fresh = [g is not None for g in grads]
             fresh = self._create(entry, fresh, needed, group)
-        self._update(entry.params, grads, entry.state, opts, fresh, coef)
+        return self._run(entry, grads, opts, fresh, coef)
+
+    def _fused_scaled_step(self, grads, inv_scale):
+        """The loss scaler's fused step (gradkit.amp.LossScaler.step): check ``grads``
+        for inf/NaN and, if there is none, step with the gradients multiplied by
+        `inv_scale` as they are read, in ONE kernel call whose gradient check runs
+        before anything is written.  Returns whether an inf/NaN was found (the step
+        then changed nothing: parameters, states and step counts as they were), or None
+        when this step is not one kernel call (several groups or storages, float64
+        parameters, or state still to be created, which a skipped step must not leave
+        behind): the caller then takes the unfused route.  Raises what step raises,
+        before anything is written."""
+        checked, opts = self._check_step(grads)
+        if len(self._groups) != 1:
+            return None
+        entry = self._groups[0]
+        if entry.ready != entry.needed:
+            return None
+        if entry.plan is False:
+            entry.plan = self._plan(entry)
+        plan = entry.plan
+        if plan is None and any(p.dtype != _c.FLOAT32 for p in entry.params):
+            return None
+        if plan is not None and (len(plan) != 1 or plan[0][0] is None):
+            return None
+        return self._run(entry, checked, opts[0], None, inv_scale, check=True)
+
+    # ---- storage (mixed precision) ----------------------------------------------------
+
+    def _needed_all(self, opts):
+        """The slots the options need, and the masters."""
+        needed = self._needed(opts)
+        return needed + ("master",) if self.master_weights else needed
+
+    def _slot_dtype(self, slot, param):
+        """The dtype of `slot`'s array for `param`: the master float32; a moment buffer
+        state_dtype if set (for float32 and 16-bit parameters), float32 for a 16-bit
+        parameter with master weights, else the parameter's own."""
+        dt = param.dtype
+        if slot == "master":
+            return _c.FLOAT32
+        if dt == _c.FLOAT64:
+            return dt
+        if self.state_dtype is not None:
+            return self.state_dtype
+        return _c.FLOAT32 if self.master_weights and _c.is_half(dt) else dt
+
+    def _storage(self, p):
+        """The kernel storage of parameter p (param, grad, state dtype codes, master),
+        or None for the float32/float64 kernels."""
+        half = _c.is_half(p.dtype)
+        master = self.master_weights and half
+        if not half and (self.state_dtype is None or p.dtype == _c.FLOAT64):
+            return None
+        code = _CODES[p.dtype]
+        return (0 if master else code, code, _CODES[self._slot_dtype("exp_avg", p)], master)
+
+    def _plan(self, entry):
+        """The storages of a group's parameters: None when every one is plain float32 /
+        float64, else ``[(storage or None, mask), ...]`` (mask: the parameters of that
+        storage)."""
+        keys = [self._storage(p) for p in entry.params]
+        if all(k is None for k in keys):
+            return None
+        return [(k, [x == k for x in keys]) for k in dict.fromkeys(keys)]
+
+    def _run(self, entry, grads, opts, fresh, coef, check=False):
+        """The group's update: one kernel call per storage (see _plan).  `check`: the
+        kernels check the gradients for inf/NaN first (a single call only: the loss
+        scaler's fused step); returns whether one was found (nothing then written)."""
+        if entry.plan is False:
+            entry.plan = self._plan(entry)
+        plan = entry.plan
+        if plan is None and check:  # float32: the staged kernel, in place, checks
+            plan = [((0, 0, 0, False), None)]
+        if plan is None:
+            self._update(entry.params, grads, entry.state, opts, fresh, coef)
+            return False
+        found = False
+        params = entry.params
+        for key, mask in plan:
+            gs = grads if mask is None or len(plan) == 1 else [
+                g if m else None for g, m in zip(grads, mask)]
+            if key is None:
+                self._update(params, gs, entry.state, opts, fresh, coef)
+                continue
+            pd, gd, sd, master = key
+            ps = params
+            if master:
+                ps = [a if m else p for a, m, p in zip(entry.state["master"],
+                                                       mask or [True] * len(params), params)]
+            storage = (pd, gd, sd, params if master else None, gd, check)
+            found = bool(self._update(ps, gs, entry.state, opts, fresh, coef,
+                                      storage=storage)) or found
+        return found
 
     def _create(self, entry, want, needed, group):
         """Create the missing state of `needed` slots for the parameters flagged in
@@ -361,7 +492,8 @@ class Optimizer:
         for si, s in enumerate(needed):
             arrays = state[s]
             for i, p in enumerate(params):
-                if arrays[i] is None and self._slot_shape(s, p.shape) is not None:
+                if arrays[i] is None and self._slot_shape(s, p.shape) is not None and \
+                        (s != "master" or _c.is_half(p.dtype)):
                     if want[i]:
                         arrays[i] = self._new_state(s, p, group)
                         if si == 0:
@@ -373,7 +505,10 @@ class Optimizer:
         return created
 
     def _new_state(self, slot, param, group):
-        return np.zeros(self._slot_shape(slot, param.shape), param.dtype)
+        """A new state array: zeros (the master: the parameter's value, widened)."""
+        if slot == "master":
+            return param.astype(np.float32)
+        return np.zeros(self._slot_shape(slot, param.shape), self._slot_dtype(slot, param))
 
     def _slot_shape(self, slot, shape):
         """The shape of `slot`'s array for a parameter of `shape` (None: it has none)."""
@@ -391,7 +526,7 @@ class Optimizer:
         for entry, group in zip(self._groups, self.param_groups):
             st = entry.state
             for i in range(len(entry.params)):
-                item = {s: st[s][i].copy() for s in self._slots if st[s][i] is not None}
+                item = {s: st[s][i].copy() for s in self._all_slots if st[s][i] is not None}
                 if item and self._counts_steps:
                     item = {"step": int(st["step"][i]), **item}
                 if item:
@@ -445,7 +580,7 @@ class Optimizer:
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{label}: {e}") from None
             new_groups.append(g)
-            new_states.append(_new_state(self._slots, len(entry.params), self._scalars))
+            new_states.append(_new_state(self._all_slots, len(entry.params), self._scalars))
         for idx, item in saved_state.items():
             label = f"state_dict['state'][{idx!r}]"
             if isinstance(idx, bool) or not isinstance(idx, numbers.Integral) or \
@@ -459,14 +594,18 @@ class Optimizer:
             for key, val in item.items():
                 if key == "step":
                     new_states[gi]["step"][i] = _saved_step(val, f"{label}['step']")
-                elif key in self._slots:
+                elif key in self._all_slots:
+                    if key == "master" and not _c.is_half(p.dtype):
+                        raise ValueError(f"{label} has a master copy but its parameter is "
+                                         f"{p.dtype} (only 16-bit parameters have one)")
                     new_states[gi][key][i] = _saved_array(val, f"{label}[{key!r}]", p,
-                                                          self._slot_shape(key, p.shape))
+                                                          self._slot_shape(key, p.shape),
+                                                          self._slot_dtype(key, p))
                 elif key in new_states[gi] and key != "step":  # one of self._scalars
                     new_states[gi][key][i] = _saved_number(val, f"{label}[{key!r}]")
                 else:
                     raise ValueError(f"{label} has an unknown entry {key!r} (this "
-                                     f"optimizer keeps {('step',) + tuple(self._slots)})")
+                                     f"optimizer keeps {('step',) + tuple(self._all_slots)})")
         for gi, (g, st) in enumerate(zip(new_groups, new_states)):
             group = self.param_groups[gi]
             group.clear()
@@ -475,7 +614,7 @@ class Optimizer:
             entry.state, entry.ready = st, None
             if self._eager:
                 self._create(entry, [True] * len(entry.params),
-                             self._needed(self._options(group, False)), group)
+                             self._needed_all(self._options(group, False)), group)
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
@@ -516,19 +655,20 @@ def _saved_number(val, label):
     return float(a.reshape(()))
 
 
-def _saved_array(val, label, param, shape):
+def _saved_array(val, label, param, shape, dtype):
     """A saved state array: numeric, of `shape` (its parameter's, or what the slot
     declares for it; None: the parameter has no such state); copied and cast to the
-    parameter's dtype (native order, C-contiguous)."""
+    slot's `dtype` (native order, C-contiguous): a state dict saved with other state
+    dtypes (float32 moments, bfloat16 ones) loads into any optimizer."""
     try:
         a = np.asarray(val)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{label} must be an array, got {type(val).__name__} ({e})") from None
-    if a.dtype.kind not in "fiu":
+    if a.dtype.kind not in "fiu" and not _c.is_half(a.dtype):
         raise TypeError(f"{label} must be a float array, got dtype {a.dtype}")
     if shape is None:
         raise ValueError(f"{label}: a parameter of shape {param.shape} has no such state")
     if a.shape != shape:
         raise ValueError(f"{label} has shape {a.shape} but its parameter of shape "
                          f"{param.shape} needs {shape}")
-    return np.array(a, dtype=param.dtype, order="C", copy=True)
+    return np.array(a, dtype=dtype, order="C", copy=True)

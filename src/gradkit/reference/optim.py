@@ -1,7 +1,7 @@
 """NumPy twins of gradkit.optim: the update formulas of torch.optim's single-tensor
 implementations (LARS, Lion, LAMB: optax.lars, optax.lion, optax.lamb), one parameter at a
-time, in the arrays' own dtype
-and in torch's order of operations:
+time, in the arrays' own dtype (float16/bfloat16 arrays: the float32 formulas on widened
+copies, each result rounded once, _float32_twin) and in torch's order of operations:
 
     add(x, y, alpha)         x + alpha*y
     addcmul(x, y, z, value)  x + (value*y)*z
@@ -15,8 +15,10 @@ dict) with plain Python loops.  ``step(grads, max_norm=...)`` is the composition
 the reference clip_grad_norm_ (on copies: the fused step leaves the gradients as they
 are) and the reference step.
 """
+import functools
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from . import clip as _clip
@@ -45,8 +47,51 @@ def _each(value, n):
     return list(value) if isinstance(value, (list, tuple)) else [value] * n
 
 
+_HALF = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+def _float32_twin(fn):
+    """The 16-bit twin of a functional kernel: every float16/bfloat16 array argument
+    (also inside lists) is widened to a float32 copy, the float32 formulas run on the
+    copies, and each copy is rounded once back into its array (NumPy's and ml_dtypes'
+    astype: to nearest even).  A state the kernel creates (SGD's first momentum buffer)
+    comes back in its parameter's dtype.  Without 16-bit arrays: fn itself."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        pairs = []
+
+        def up(a):
+            if isinstance(a, np.ndarray) and a.dtype in _HALF:
+                c = a.astype(np.float32)
+                pairs.append((a, c))
+                return c
+            if isinstance(a, (list, tuple)):
+                return type(a)(up(x) for x in a)
+            return a
+
+        wide = [up(a) for a in args]
+        kw = {k: up(v) for k, v in kwargs.items()}
+        if not pairs:
+            return fn(*args, **kwargs)
+        out = fn(*wide, **kw)
+        for a, c in pairs:
+            a[...] = c.astype(a.dtype)
+        back = {id(c): a for a, c in pairs}
+        dtype = pairs[0][0].dtype  # the parameters' (first argument)
+
+        def down(x):
+            if isinstance(x, np.ndarray) and x.dtype == np.float32:
+                return back.get(id(x), x.astype(dtype))
+            if isinstance(x, list):
+                return [down(y) for y in x]
+            return x
+        return down(out)
+    return run
+
+
 # ---- functional kernels ---------------------------------------------------------------
 
+@_float32_twin
 def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,
          weight_decay=0.0, nesterov=False, maximize=False):
     """SGD step in place; returns the momentum buffer(s) (created as a copy of the
@@ -71,6 +116,7 @@ def sgd_(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=
     return bufs if many else bufs[0]
 
 
+@_float32_twin
 def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
           eps=1e-8, weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
           decoupled=False, maximize=False):
@@ -102,6 +148,7 @@ def adam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0
         p[...] = p + ((-step_size) * m) / denom
 
 
+@_float32_twin
 def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr=1e-2,
              alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
              maximize=False):
@@ -130,6 +177,7 @@ def rmsprop_(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, lr
             p[...] = p + ((-lr) * g) / avg
 
 
+@_float32_twin
 def adagrad_(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
              eps=1e-10, maximize=False):
     """Adagrad step in place; `step` is the step number after its increment."""
@@ -155,6 +203,7 @@ def _trust_ratio(p, u, coefficient, eps):
     return 1.0 if (pn == 0.0 or un == 0.0) else coefficient * pn / (un + eps)
 
 
+@_float32_twin
 def lars_(param, grad, trace, *, lr, momentum=0.9, weight_decay=0.0,
           trust_coefficient=1e-3, eps=0.0, nesterov=False):
     """LARS step in place, optax.lars's chain: add_decayed_weights, scale_by_trust_ratio,
@@ -338,6 +387,7 @@ def _decay(p, g, lr, weight_decay, decoupled):
     return g
 
 
+@_float32_twin
 def nadam_(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr=2e-3, beta1=0.9,
            beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled=False,
            maximize=False):
@@ -362,6 +412,7 @@ def nadam_(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr=2e-3, beta1
         p[...] = p + (((-lr * mu_next) / (1.0 - mp * mu_next)) * m) / denom
 
 
+@_float32_twin
 def radam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
            eps=1e-8, weight_decay=0.0, decoupled=False, maximize=False):
     """RAdam step in place (torch's rectification; adaptive lr as Tensor.__rdiv__: a
@@ -386,6 +437,7 @@ def radam_(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=
         p[...] = p - u
 
 
+@_float32_twin
 def adamax_(param, grad, exp_avg, exp_inf, step, *, lr=2e-3, beta1=0.9, beta2=0.999,
             eps=1e-8, weight_decay=0.0, maximize=False):
     """Adamax step in place."""
@@ -401,6 +453,7 @@ def adamax_(param, grad, exp_avg, exp_inf, step, *, lr=2e-3, beta1=0.9, beta2=0.
         p[...] = p + ((-clr) * m) / u
 
 
+@_float32_twin
 def adadelta_(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6,
               weight_decay=0.0, maximize=False):
     """Adadelta step in place."""
@@ -416,6 +469,7 @@ def adadelta_(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6,
         p[...] = p + (-lr) * delta
 
 
+@_float32_twin
 def lion_(param, grad, exp_avg, *, lr, beta1=0.9, beta2=0.99, weight_decay=1e-3,
           maximize=False):
     """Lion step in place, optax.lion's chain: scale_by_lion, add_decayed_weights,
