@@ -45,3 +45,28 @@ def assert_rounded_once(got, ref, scale=0.0):
 
 def bits(a):
     return None if a is None else np.ascontiguousarray(a).view(np.uint8).tobytes()
+
+
+def assert_every_simd_table_gives_the_same_bits(module):
+    """Run ``module._digest()`` (a hash of 16-bit results) in a subprocess under each
+    compiled SIMD table (GRADKIT_SIMD) and require one digest, from at least two tables
+    (baseline and avx2 on any AVX2 machine)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import gradkit
+    digests = {}
+    code = ("import sys; sys.path.insert(0, %r); import %s as m, gradkit, json; "
+            "print(json.dumps([gradkit.show_config()['simd'], m._digest()]))"
+            % (os.path.dirname(os.path.abspath(__file__)), module))
+    for simd in gradkit.show_config()["simd_compiled"]:
+        env = dict(os.environ, GRADKIT_SIMD=simd, OMP_NUM_THREADS="2")
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=600)
+        assert p.returncode == 0, p.stderr
+        used, d = json.loads(p.stdout)
+        digests.setdefault(d, []).append(used)
+    assert len(digests) == 1, digests
+    assert len({u for us in digests.values() for u in us}) >= 2

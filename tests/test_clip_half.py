@@ -3,17 +3,14 @@ the norms (every norm type) against the float64 reference on the widened values,
 clip_grad_norm_ / clip_grad_value_ bitwise against the reference (float32 arithmetic,
 rounded once), layouts, threads, every SIMD table, NaN/Inf, bad input."""
 import hashlib
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import gradkit
 from gradkit.reference import clip as R
-from _half import BF16, F16, F32, HALVES, bits, data
+from _half import (BF16, F16, F32, HALVES, assert_every_simd_table_gives_the_same_bits,
+                   bits, data)
 
 NORMS = [2.0, 1.0, float("inf"), 3.0, 0.5]
 
@@ -109,20 +106,7 @@ def _digest():
 
 
 def test_every_simd_table_gives_the_same_bits():
-    tables = gradkit.show_config()["simd_compiled"]
-    digests = {}
-    code = ("import sys; sys.path.insert(0, %r); import test_clip_half, gradkit, json; "
-            "print(json.dumps([gradkit.show_config()['simd'], test_clip_half._digest()]))"
-            % os.path.dirname(__file__))
-    for simd in tables:
-        env = dict(os.environ, GRADKIT_SIMD=simd, OMP_NUM_THREADS="2")
-        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, timeout=600)
-        assert p.returncode == 0, p.stderr
-        used, d = json.loads(p.stdout)
-        digests.setdefault(d, []).append(used)
-    assert len(digests) == 1, digests
-    assert len({u for us in digests.values() for u in us}) >= 2
+    assert_every_simd_table_gives_the_same_bits("test_clip_half")
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)

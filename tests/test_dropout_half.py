@@ -4,10 +4,6 @@ widened input, rounded once) and against gradkit's float32 kernel on the widened
 the mask the float32 one, odd sizes and alignments (the vector spans and their tails),
 layouts, threads, every SIMD table, NaN/Inf, bad input."""
 import hashlib
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +13,8 @@ from gradkit import dropout as gd
 from gradkit.random import Generator
 from gradkit.reference import dropout as rd
 from gradkit.reference import random as rr
-from _half import BF16, F16, F32, HALVES, bits, data
+from _half import (BF16, F16, F32, HALVES, assert_every_simd_table_gives_the_same_bits,
+                   bits, data)
 
 SHAPES = [(1,), (7, 13), (3, 5, 33), (100003,), (256, 300), (2, 0), (17,), (40, 16)]
 PS = [0.0, 0.1, 0.5, 0.9, 1.0]
@@ -183,20 +180,7 @@ def _digest():
 
 
 def test_every_simd_table_gives_the_same_bits():
-    tables = gradkit.show_config()["simd_compiled"]
-    digests = {}
-    code = ("import sys; sys.path.insert(0, %r); import test_dropout_half, gradkit, json; "
-            "print(json.dumps([gradkit.show_config()['simd'], test_dropout_half._digest()]))"
-            % os.path.dirname(__file__))
-    for simd in tables:
-        env = dict(os.environ, GRADKIT_SIMD=simd, OMP_NUM_THREADS="2")
-        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, timeout=600)
-        assert p.returncode == 0, p.stderr
-        used, d = json.loads(p.stdout)
-        digests.setdefault(d, []).append(used)
-    assert len(digests) == 1, digests
-    assert len({u for us in digests.values() for u in us}) >= 2   # baseline + avx2 here
+    assert_every_simd_table_gives_the_same_bits("test_dropout_half")
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)

@@ -5,10 +5,6 @@ the widened inputs, the gradient rounded once) and bitwise against gradkit's flo
 kernels on the widened inputs; losses float32, gradients in the logits' dtype; threads,
 every SIMD table, bad input."""
 import hashlib
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +12,8 @@ import pytest
 import gradkit
 from gradkit import losses as L
 from gradkit.reference import losses as R
-from _half import BF16, F16, F32, HALVES, assert_rounded_once, bits, data
+from _half import (BF16, F16, F32, HALVES, assert_every_simd_table_gives_the_same_bits,
+                   assert_rounded_once, bits, data)
 
 SHAPES = [(1, 1), (7, 13), (33, 1000), (4, 4099), (0, 5)]
 
@@ -184,20 +181,7 @@ def _digest():
 
 
 def test_every_simd_table_gives_the_same_bits():
-    tables = gradkit.show_config()["simd_compiled"]
-    digests = {}
-    code = ("import sys; sys.path.insert(0, %r); import test_losses_half, gradkit, json; "
-            "print(json.dumps([gradkit.show_config()['simd'], test_losses_half._digest()]))"
-            % os.path.dirname(__file__))
-    for simd in tables:
-        env = dict(os.environ, GRADKIT_SIMD=simd, OMP_NUM_THREADS="2")
-        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, timeout=600)
-        assert p.returncode == 0, p.stderr
-        used, d = json.loads(p.stdout)
-        digests.setdefault(d, []).append(used)
-    assert len(digests) == 1, digests
-    assert len({u for us in digests.values() for u in us}) >= 2
+    assert_every_simd_table_gives_the_same_bits("test_losses_half")
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)

@@ -3,10 +3,6 @@ forward and backward against the reference (float32 math on the widened inputs,
 rounded once), bitwise against gradkit's float32 kernel on the widened inputs, against
 float64 finite differences, in every layout, thread count and SIMD table."""
 import hashlib
-import json
-import os
-import subprocess
-import sys
 
 import ml_dtypes
 import numpy as np
@@ -15,7 +11,9 @@ import pytest
 import gradkit
 from gradkit import norm as N
 from gradkit.reference import norm as R
-from _half import BF16, F16, F32, HALVES, assert_rounded_once, bits, data as _data
+from _half import (BF16, F16, F32, HALVES, assert_every_simd_table_gives_the_same_bits,
+                   assert_rounded_once, bits, data as _data)
+
 # the tolerance of a 16-bit gradient against float64 finite differences, relative to
 # the largest |dx|: a few units of the type's rounding (2^-8 bfloat16, 2^-11 float16)
 # -- dx's own rounding plus dy's, x's and the weight's, which the float64 check sees
@@ -220,20 +218,7 @@ def _digest():
 
 
 def test_every_simd_table_gives_the_same_bits():
-    tables = gradkit.show_config()["simd_compiled"]
-    digests = {}
-    code = ("import sys; sys.path.insert(0, %r); import test_norm_half, gradkit, json; "
-            "print(json.dumps([gradkit.show_config()['simd'], test_norm_half._digest()]))"
-            % os.path.dirname(__file__))
-    for simd in tables:
-        env = dict(os.environ, GRADKIT_SIMD=simd, OMP_NUM_THREADS="2")
-        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, timeout=600)
-        assert p.returncode == 0, p.stderr
-        used, d = json.loads(p.stdout)
-        digests.setdefault(d, []).append(used)
-    assert len(digests) == 1, digests
-    assert len({u for us in digests.values() for u in us}) >= 2   # baseline + avx2 here
+    assert_every_simd_table_gives_the_same_bits("test_norm_half")
 
 
 # ---- bad input --------------------------------------------------------------------------

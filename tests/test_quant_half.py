@@ -4,7 +4,6 @@ rounded once); bad dtypes."""
 import numpy as np
 import pytest
 
-import gradkit
 from gradkit import quant as Q
 from gradkit.reference import quant as R
 from _half import BF16, F16, F32, HALVES, bits, data
