@@ -4,17 +4,19 @@
  * values widened exactly, the float32 result rounded once), in vectors of GK_TVLEN
  * elements and then one by one, with the same arithmetic either way. */
 
-/* x *= c (c already in T, so float32 data multiply in float32) */
+/* x *= c (c already in T, so float32 data multiply in float32); loads and stores are
+ * operands and results of the multiply (the _arith forms) */
 GK_INLINE void GK_T(chunk_scale)(TS *GK_RESTRICT x, gk_index n, T c)
 {
     gk_index j = 0;
     for (; j + GK_TVLEN <= n; j += GK_TVLEN)
-        GK_T(sttv)(x + j, GK_T(ldtv)(x + j) * c);
+        GK_T(sttv_arith)(x + j, GK_T(ldtv_arith)(x + j) * c);
     for (; j < n; ++j)
         GK_T(st1)(x + j, GK_T(ld1)(x + j) * c);
 }
 
-/* x = min(max(x, -c), c); comparisons with NaN are false, so NaN stays */
+/* x = min(max(x, -c), c); comparisons with NaN are false, so NaN stays, bit for bit
+ * (the exact loads and stores: a value passes through unchanged) */
 GK_INLINE void GK_T(chunk_clamp)(TS *GK_RESTRICT x, gk_index n, T c)
 {
     gk_index j = 0;
@@ -38,9 +40,9 @@ GK_INLINE int GK_T(chunk_unscale)(TS *GK_RESTRICT x, gk_index n, T inv)
     GK_T(tvec) bad = {0};
     gk_index j = 0;
     for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
-        GK_T(tvec) v = GK_T(ldtv)(x + j);
+        GK_T(tvec) v = GK_T(ldtv_arith)(x + j);
         bad += v - v;
-        GK_T(sttv)(x + j, v * inv);
+        GK_T(sttv_arith)(x + j, v * inv);
     }
     T b = 0;
     for (; j < n; ++j) {

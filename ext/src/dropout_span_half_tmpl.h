@@ -10,15 +10,16 @@
  * the last len % 16 elements one by one.  nt: the vector stores are streamed
  * (stream_vec; y + j is then aligned to GK_SVBYTES, see drop_stream_half). */
 
-/* v = [r +] x * (keep & scale) for one vector at j, stored (streamed when nt) */
+/* v = [r +] x * (keep & scale) for one vector at j, stored (streamed when nt); every
+ * load is an operand of arithmetic and every store its result (the _arith forms) */
 GK_INLINE void GK_T(half_apply)(const TS *x, const TS *r, TS *y, gk_hi keep, gk_hf sc,
                                 int nt)
 {
-    GK_T(tvec) v = GK_T(ldtv)(x) * (GK_T(tvec))((gk_hu)sc & (gk_hu)keep);
+    GK_T(tvec) v = GK_T(ldtv_arith)(x) * (GK_T(tvec))((gk_hu)sc & (gk_hu)keep);
     if (r)
-        v = GK_T(ldtv)(r) + v;
+        v = GK_T(ldtv_arith)(r) + v;
     if (nt) GK_T(stream_vec)(y, v);
-    else GK_T(sttv)(y, v);
+    else GK_T(sttv_arith)(y, v);
 }
 
 /* one element: y = [r +] x * m, rounded once */

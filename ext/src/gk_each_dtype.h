@@ -12,14 +12,13 @@
  * gk_half.h) also defines GK_TMPL_HALF_A (and GK_TMPL_HALF_B): the templates written on
  * TS that are then instantiated for f16 and bf16 too; they read and write data arrays
  * through the loads and stores of reduce_tmpl.h (ld1/st1, ldtv/sttv, ldv, stream_vec),
- * so one source serves every dtype.  A family whose 16-bit instantiations add much code
- * puts them in a translation unit of their own (<family>_half.c), which defines only
- * GK_TMPL_HALF_A/B: then f16 and bf16 alone are instantiated.  Everything is undefined
- * afterwards.  No include guard: the header includes itself, once per dtype. */
+ * so one source serves every dtype; a file that defines GK_TMPL_HALF_A without GK_TMPL_A
+ * (norm_half.c, dropout_half.c) gets the 16-bit instantiations alone.  Everything is
+ * undefined afterwards.  No include guard: the header includes itself, once per dtype. */
 #ifndef GK_EACH_DTYPE_PASS
 #define GK_EACH_DTYPE_PASS
 
-#ifdef GK_TMPL_A
+#ifdef GK_TMPL_A   /* without it (a file of 16-bit instantiations only): f16 and bf16 */
 #define T float
 #define TS float
 #define GK_HALF 0

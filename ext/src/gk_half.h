@@ -81,19 +81,53 @@ GK_INLINE gk_hs gk_f32v_to_f16_portable(gk_hf f)
     return __builtin_convertvector(r | sign, gk_hs);
 }
 
+/* bfloat16 -> float32: the bits shifted up.  Zero-extension and a shift (vpmovzxwd +
+ * vpslld), or on SSE2 an interleave with zeros, spelled out where the build has them */
 GK_INLINE gk_hf gk_bf16v_to_f32(gk_hs h)
 {
+#if GK_TVBYTES == 64 && defined(__AVX512F__)
+    return (gk_hf)_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)h), 16);
+#elif GK_TVBYTES == 32 && defined(__AVX2__)
+    return (gk_hf)_mm256_slli_epi32(_mm256_cvtepu16_epi32((__m128i)h), 16);
+#elif GK_TVBYTES == 16 && defined(__SSE2__) && defined(__x86_64__)
+    long long w;
+    __builtin_memcpy(&w, &h, sizeof w);
+    return (gk_hf)_mm_unpacklo_epi16(_mm_setzero_si128(), _mm_cvtsi64_si128(w));
+#else
     return (gk_hf)(__builtin_convertvector(h, gk_hu) << 16);
+#endif
 }
 
-/* float32 -> bfloat16: add 0x7fff + (the kept part's lowest bit) and drop 16 bits, to
- * nearest even (a carry into the exponent is right, up to inf); NaN -> 0x7fc0 | sign */
+/* the high 16 bits of every lane of r, packed (signed saturation of the sign-extended
+ * halves, which they all fit: exact) */
+GK_INLINE gk_hs gk_hpack_hi(gk_hu r)
+{
+#if GK_TVBYTES == 64 && defined(__AVX512F__)
+    return (gk_hs)_mm512_cvtepi32_epi16(_mm512_srli_epi32((__m512i)r, 16));
+#elif GK_TVBYTES == 32 && defined(__AVX2__)
+    const __m256i t = _mm256_srai_epi32((__m256i)r, 16);
+    return (gk_hs)_mm_packs_epi32(_mm256_castsi256_si128(t),
+                                  _mm256_extracti128_si256(t, 1));
+#elif GK_TVBYTES == 16 && defined(__SSE2__) && defined(__x86_64__)
+    const __m128i t = _mm_srai_epi32((__m128i)r, 16);
+    const long long w = _mm_cvtsi128_si64(_mm_packs_epi32(t, t));
+    gk_hs h;
+    __builtin_memcpy(&h, &w, sizeof h);
+    return h;
+#else
+    return __builtin_convertvector(r >> 16, gk_hs);
+#endif
+}
+
+/* float32 -> bfloat16: add 0x7fff + (the kept part's lowest bit) and keep the high 16
+ * bits, to nearest even (a carry into the exponent is right, up to inf); NaN -> 0x7fc0 |
+ * sign.  All in 32-bit lanes, then one pack. */
 GK_INLINE gk_hs gk_f32v_to_bf16(gk_hf f)
 {
     const gk_hu b = (gk_hu)f;
-    const gk_hu r = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
-    const gk_hu nan = ((b >> 16) & 0x8000u) | 0x7fc0u;
-    return __builtin_convertvector(gk_hsel((b & 0x7fffffffu) > 0x7f800000u, nan, r), gk_hs);
+    const gk_hu r = b + 0x7fffu + ((b >> 16) & 1u);
+    const gk_hu nan = (b & 0x80000000u) | 0x7fc00000u;
+    return gk_hpack_hi(gk_hsel(f != f, nan, r));
 }
 
 /* ---- scalars: one lane of the vectors --------------------------------------------- */
@@ -181,6 +215,38 @@ GK_INLINE void gk_st_f16v(uint16_t *p, gk_hf v)
 {
     gk_hs h = gk_f32v_to_f16(v);
     __builtin_memcpy(p, &h, sizeof h);
+}
+
+/* float16 <-> float32 for values that go through float32 arithmetic: F16C alone, no NaN
+ * check.  F16C differs from NumPy only on NaNs, and only in the quiet bit: widening sets
+ * it (NumPy keeps a signaling NaN signaling), narrowing a signaling NaN sets it.  A value
+ * loaded here is an operand of float32 arithmetic before anything is stored or compared,
+ * and that arithmetic quiets a signaling NaN and keeps its payload either way (an SSE/AVX
+ * operation on NaNs returns its first NaN operand, quieted, signaling or not); a value
+ * stored here is the result of arithmetic, a quiet NaN, which F16C and NumPy narrow
+ * alike.  So the bits are those of the exact conversions, for a kernel that keeps to
+ * that; one that copies or selects a loaded value into its output uses the exact ones
+ * (gk_ld_f16v, gk_st_f16v). */
+GK_INLINE gk_hf gk_ld_f16v_arith(const uint16_t *p)
+{
+#if defined(__AVX512F__) && defined(__F16C__)
+    return (gk_hf)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+#elif defined(__F16C__)
+    return (gk_hf)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+#else
+    return gk_f16v_to_f32_portable(gk_ld_hs(p));
+#endif
+}
+
+GK_INLINE gk_hs gk_f32v_to_f16_arith(gk_hf v)
+{
+#if defined(__AVX512F__) && defined(__F16C__)
+    return (gk_hs)_mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#elif defined(__F16C__)
+    return (gk_hs)_mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+    return gk_f32v_to_f16_portable(v);
+#endif
 }
 
 /* a vector of 16-bit storage at p (aligned to its size) with a non-temporal store where

@@ -1,4 +1,5 @@
-/* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA. */
+/* Normalization kernels (LayerNorm, RMSNorm, BatchNorm), compiled once per ISA; their
+ * float16/bfloat16 instantiations are in norm_half.c. */
 #include "reduce.h"
 #include "dropout_span.h"
 #include "norm_kernels.h"
@@ -6,7 +7,6 @@
 #define GK_TMPL_A "norm_tmpl.h"
 #define GK_TMPL_B "batch_norm_tmpl.h"
 #define GK_TMPL_C "norm_fused_tmpl.h"  /* after norm_tmpl.h: uses its row functions */
-#define GK_TMPL_HALF_A "norm_tmpl.h"   /* float16 and bfloat16 storage: LayerNorm, RMSNorm */
 #include "gk_each_dtype.h"
 
 #define GK_NORM_ENTRIES(SFX) \
@@ -17,9 +17,5 @@
     GK_KERNEL(batch_norm_stats, SFX) GK_KERNEL(batch_norm_gather, SFX) \
     GK_KERNEL(batch_norm_elemt, SFX) GK_KERNEL(batch_norm_backward_reduce, SFX) \
     GK_KERNEL(batch_norm_backward_elemt, SFX)
-#define GK_NORM_HALF_ENTRIES(SFX) \
-    GK_KERNEL(layer_norm_fwd, SFX) GK_KERNEL(layer_norm_bwd, SFX) \
-    GK_KERNEL(rms_norm_fwd, SFX) GK_KERNEL(rms_norm_bwd, SFX)
-#define GK_NORM_COMMON .batch_norm_merge = gk_bn_merge, \
-    GK_NORM_HALF_ENTRIES(f16) GK_NORM_HALF_ENTRIES(bf16)
+#define GK_NORM_COMMON .batch_norm_merge = gk_bn_merge,
 GK_DEFINE_ISA_TABLE(norm, GK_NORM_ENTRIES, GK_NORM_COMMON);

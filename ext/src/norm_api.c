@@ -6,6 +6,7 @@
 #include "dropout_span.h"
 
 GK_DEFINE_TABLE_GETTER(norm)
+GK_DEFINE_TABLE_GETTER(norm_half)
 
 /* ---- normalization ---------------------------------------------------------------- */
 #define GK_CHECK_SHAPE(rows, cols) GK_CHECK_SIZE(rows); GK_CHECK_SIZE(cols)
@@ -22,14 +23,15 @@ GK_DEFINE_TABLE_GETTER(norm)
     GK_CHECK_PTR_IF(rows * cols > 0, x); \
     GK_CHECK_PTR_IF(rows * cols > 0, dx)
 
-/* TS: the data arrays' storage, T: the rest (weight, bias, statistics) */
-#define GK_DEFINE_NORM(TS, T, SFX) \
+/* TS: the data arrays' storage, T: the rest (weight, bias, statistics); TAB: the table of
+ * the dtype's kernels */
+#define GK_DEFINE_NORM(TS, T, SFX, TAB) \
 int gk_layer_norm_##SFX(const TS *x, const T *weight, const T *bias, TS *y, T *mean, \
                         T *rstd, gk_index rows, gk_index cols, double eps) \
 { \
     GK_CHECK_ROWS_FWD(rows, cols, eps, x, y); \
     if (rows > 0 && cols > 0) \
-        norm_table()->layer_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, rows, \
+        TAB()->layer_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, rows, \
                                                   cols, eps); \
     else if (rows > 0) { \
         for (gk_index i = 0; i < rows; ++i) { \
@@ -46,7 +48,7 @@ int gk_layer_norm_backward_##SFX(const TS *dy, const TS *x, const T *mean, const
     GK_CHECK_ROWS_BWD(rows, cols, dy, x, dx); \
     GK_CHECK_PTR_IF(rows > 0, mean); \
     GK_CHECK_PTR_IF(rows > 0, rstd); \
-    return norm_table()->layer_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, \
+    return TAB()->layer_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, \
                                                      dweight, dbias, rows, cols); \
 } \
 int gk_rms_norm_##SFX(const TS *x, const T *weight, TS *y, T *rstd, gk_index rows, \
@@ -54,7 +56,7 @@ int gk_rms_norm_##SFX(const TS *x, const T *weight, TS *y, T *rstd, gk_index row
 { \
     GK_CHECK_ROWS_FWD(rows, cols, eps, x, y); \
     if (rows > 0 && cols > 0) \
-        norm_table()->rms_norm_fwd_##SFX(x, weight, y, rstd, rows, cols, eps); \
+        TAB()->rms_norm_fwd_##SFX(x, weight, y, rstd, rows, cols, eps); \
     else if (rows > 0 && rstd) \
         for (gk_index i = 0; i < rows; ++i) rstd[i] = (T)(1.0 / sqrt(eps)); \
     return GK_OK; \
@@ -64,14 +66,14 @@ int gk_rms_norm_backward_##SFX(const TS *dy, const TS *x, const T *rstd, const T
 { \
     GK_CHECK_ROWS_BWD(rows, cols, dy, x, dx); \
     GK_CHECK_PTR_IF(rows > 0, rstd); \
-    return norm_table()->rms_norm_bwd_##SFX(dy, x, rstd, weight, dx, dweight, \
+    return TAB()->rms_norm_bwd_##SFX(dy, x, rstd, weight, dx, dweight, \
                                                    rows, cols); \
 }
 
-GK_DEFINE_NORM(float, float, f32)
-GK_DEFINE_NORM(double, double, f64)
-GK_DEFINE_NORM(uint16_t, float, f16)
-GK_DEFINE_NORM(uint16_t, float, bf16)
+GK_DEFINE_NORM(float, float, f32, norm_table)
+GK_DEFINE_NORM(double, double, f64, norm_table)
+GK_DEFINE_NORM(uint16_t, float, f16, norm_half_table)
+GK_DEFINE_NORM(uint16_t, float, bf16, norm_half_table)
 
 /* ---- fused residual add + dropout + normalization --------------------------------- */
 /* the dropout of a fused call: none when p == 0 */

@@ -215,7 +215,7 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const 
                                  stream_x);
     );
     if (nacc) {
-        GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+        GK_T(fold_partials)(part, ntask, nacc, cols, dw != NULL, dw, db);
     } else {
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;

@@ -78,11 +78,16 @@ typedef struct {
 typedef struct {
     GK_NORM_SIGS(float, f32)
     GK_NORM_SIGS(double, f64)
-    GK_NORM_HALF_SIGS(f16)
-    GK_NORM_HALF_SIGS(bf16)
     gk_index (*batch_norm_merge)(const int64_t *counts, const double *means,
                                  const double *m2s, gk_index parts, gk_index channels,
                                  double *mean, double *m2);
 } gk_norm_table;
+
+/* the 16-bit kernels: a table of their own, from their own translation unit
+ * (norm_half.c) */
+typedef struct {
+    GK_NORM_HALF_SIGS(f16)
+    GK_NORM_HALF_SIGS(bf16)
+} gk_norm_half_table;
 
 #endif

@@ -19,8 +19,14 @@ enum { GK_ROW_SUM, GK_ROW_SUMSQ, GK_ROW_SHIFTED, GK_ROW_SHIFTED_BLK, GK_ROW_SUMS
 #define GK_ROW_STACK 64   /* chunks whose partials fit on the stack */
 #endif
 
-GK_INLINE void GK_T(chunk_moments)(int kind, int pf, const TS *x, gk_index n, double s,
-                                   double *r0, double *r1)
+/* 16-bit: out of line, one copy for row_moments' three call sites */
+#if GK_HALF
+static __attribute__((noinline))
+#else
+GK_INLINE
+#endif
+void GK_T(chunk_moments)(int kind, int pf, const TS *x, gk_index n, double s, double *r0,
+                         double *r1)
 {
     switch (kind) {
     case GK_ROW_SUM: *r0 = GK_T(chunk_sum)(x, n, s); break;
@@ -181,7 +187,7 @@ GK_INLINE GK_T(tvec) GK_T(fwd_vec)(const int rms, const int hw, const int hb, co
                                    gk_index j, GK_T(tvec) vmh, GK_T(tvec) vml,
                                    GK_T(tvec) vrt, GK_T(tvec) vnrt)
 {
-    GK_T(tvec) v = GK_T(ldtv)(x + j), t;
+    GK_T(tvec) v = GK_T(ldtv_arith)(x + j), t;
     v = rms ? v * vrt : ((vmh - v) + vml) * vnrt;
     if (hw) {
         __builtin_memcpy(&t, w + j, sizeof t);
@@ -218,7 +224,7 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     if (head > n || ((uintptr_t)y & (sizeof(TS) - 1))) head = stream ? n : 0;
     if (head && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, 0, vmh, vml, vrt, vnrt);
-        GK_T(sttv)(y, v);
+        GK_T(sttv_arith)(y, v);
         j = head;
     }
     for (; j < head; ++j)
@@ -227,20 +233,20 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt, vnrt);
         if (stream) GK_T(stream_vec)(y + j, v);
-        else GK_T(sttv)(y + j, v);
+        else GK_T(sttv_arith)(y + j, v);
     }
     if (j < n && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, n - GK_TVLEN, vmh, vml, vrt, vnrt);
-        GK_T(sttv)(y + n - GK_TVLEN, v);
+        GK_T(sttv_arith)(y + n - GK_TVLEN, v);
         j = n;
     }
     for (; j < n; ++j)
         GK_T(st1)(y + j, GK_T(fwd_one)(rms, hw, hb, GK_T(ld1)(x + j), w, b, j, k));
 }
 
-/* a row's output y[0, n) (x, w, b from the row's first column) */
-GK_INLINE void GK_T(fwd_write)(const int rms, const TS *x, const T *w, const T *b, TS *y,
-                               gk_index n, double m, double r, int stream)
+/* a row's output y[0, n) (x, w, b from the row's first column): fwd_write_v's variant */
+GK_INLINE void GK_T(fwd_write_in)(const int rms, const TS *x, const T *w, const T *b, TS *y,
+                                  gk_index n, double m, double r, int stream)
 {
     const T mh = (T)m;
     GK_T(fwd_k) k = {mh, (T)(m - (double)mh), (T)r};
@@ -252,6 +258,29 @@ GK_INLINE void GK_T(fwd_write)(const int rms, const TS *x, const T *w, const T *
     else if (b && !rms) GK_FWD_W(0, 1);
     else GK_FWD_W(0, 0);
 #undef GK_FWD_W
+}
+
+#if GK_HALF
+/* 16-bit: one out-of-line copy of the output loops for every call site (a call per row
+ * costs nothing next to the row; inlined at each of the four sites, their 16 variants
+ * per dtype and ISA were a third of the 16-bit code to compile) */
+static __attribute__((noinline)) void GK_T(fwd_write_out)(int rms, const TS *x, const T *w,
+                                                          const T *b, TS *y, gk_index n,
+                                                          double m, double r, int stream)
+{
+    if (rms) GK_T(fwd_write_in)(1, x, w, b, y, n, m, r, stream);
+    else GK_T(fwd_write_in)(0, x, w, b, y, n, m, r, stream);
+}
+#endif
+
+GK_INLINE void GK_T(fwd_write)(const int rms, const TS *x, const T *w, const T *b, TS *y,
+                               gk_index n, double m, double r, int stream)
+{
+#if GK_HALF
+    GK_T(fwd_write_out)(rms, x, w, b, y, n, m, r, stream);
+#else
+    GK_T(fwd_write_in)(rms, x, w, b, y, n, m, r, stream);
+#endif
 }
 
 /* the row's mean m (0 for RMSNorm) and r = 1 / sqrt(var + eps), var = mean(x^2) for
@@ -476,7 +505,7 @@ GK_INLINE void GK_T(bwd_blk_terms)(const TS *GK_RESTRICT dy, const TS *GK_RESTRI
                                    const int has_w, const int h_is_xhat, GK_T(tvec) *g,
                                    GK_T(tvec) *gh)
 {
-    GK_T(tvec) d = GK_T(ldtv)(dy + o), xv = GK_T(ldtv)(x + o), wv;
+    GK_T(tvec) d = GK_T(ldtv_arith)(dy + o), xv = GK_T(ldtv_arith)(x + o), wv;
     if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
     *g = has_w ? d * wv : d;
     *gh = *g * (h_is_xhat ? ((xv - mh) - ml) * rt : xv);
@@ -652,7 +681,7 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
             if (has_pb) __builtin_memcpy(&sb, pb + o, sizeof sb);
         }
         for (int i = 0; i < G; ++i) {
-            V d = GK_T(ldtv)(dy[i] + o), xv = GK_T(ldtv)(x[i] + o), xh, out;
+            V d = GK_T(ldtv_arith)(dy[i] + o), xv = GK_T(ldtv_arith)(x[i] + o), xh, out;
             V g = has_w ? d * wv : d;
             if (rms) {
                 xh = xv * k[i].rt;
@@ -661,7 +690,7 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
                 xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
                 out = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
             }
-            GK_T(sttv)(dst[i] + j, out);
+            GK_T(sttv_arith)(dst[i] + j, out);
             if (has_pw) sw += d * xh;
             if (has_pb) sb += d;
         }
@@ -696,6 +725,49 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
 /* The backward of the G rows from row i on: dx of row i + q into out[q] -- through an
  * L1 buffer when c->buffered, copied out with non-temporal stores when c->stream (the
  * caller fences) -- and the terms into pw/pb (may be NULL). */
+/* pass A of row i: its constants in pass B (sums g and g h, see bwd_blk_sums) */
+GK_INLINE void GK_T(bwd_consts_in)(const int rms, const GK_T(bwd_ctx) *c, gk_index i,
+                                   GK_T(bwd_k) *k)
+{
+    const gk_index n = c->cols;
+    const TS *dy = c->dy + i * n, *x = c->x + i * n;
+    double sg, sgh, m = rms ? 0.0 : (double)c->mean[i], r = (double)c->rstd[i];
+    k->rt = (T)r;
+    k->mh = (T)m;
+    k->ml = (T)(m - (double)k->mh);
+    /* float32: pass A in T blocks (the terms pass B uses), double if they overflow */
+    int done = 0;
+    if (sizeof(T) == sizeof(float)) {
+        if (c->w)
+            done = GK_T(bwd_blk_sums)(dy, x, c->w, n, k, 1, !rms, &sg, &sgh);
+        else
+            done = GK_T(bwd_blk_sums)(dy, x, NULL, n, k, 0, !rms, &sg, &sgh);
+    }
+    if (!done) {
+        if (c->wd)
+            GK_T(bwd_sums)(dy, x, c->wd, n, m, r, 1, !rms, &sg, &sgh);
+        else
+            GK_T(bwd_sums)(dy, x, NULL, n, m, r, 0, !rms, &sg, &sgh);
+    }
+    if (rms) {
+        k->mg = 0;
+        k->mgx = (T)(r * r * sgh / (double)n);
+    } else {
+        k->mg = (T)(sg / (double)n);
+        k->mgx = (T)(sgh / (double)n);
+    }
+}
+
+#if GK_HALF
+/* 16-bit: one out-of-line copy of pass A for every group size (as fwd_write_out) */
+static __attribute__((noinline)) void GK_T(bwd_consts_out)(int rms, const GK_T(bwd_ctx) *c,
+                                                           gk_index i, GK_T(bwd_k) *k)
+{
+    if (rms) GK_T(bwd_consts_in)(1, c, i, k);
+    else GK_T(bwd_consts_in)(0, c, i, k);
+}
+#endif
+
 GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c,
                               gk_index i, TS *const *out, double *pw, double *pb)
 {
@@ -703,33 +775,13 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
     const TS *dy[GK_BWD_GROUP], *x[GK_BWD_GROUP];
     GK_T(bwd_k) k[GK_BWD_GROUP];
     for (int q = 0; q < G; ++q) {
-        double sg, sgh, m = rms ? 0.0 : (double)c->mean[i + q], r = (double)c->rstd[i + q];
         dy[q] = c->dy + (i + q) * n;
         x[q] = c->x + (i + q) * n;
-        k[q].rt = (T)r;
-        k[q].mh = (T)m;
-        k[q].ml = (T)(m - (double)k[q].mh);
-        /* float32: pass A in T blocks (the terms pass B uses), double if they overflow */
-        int done = 0;
-        if (sizeof(T) == sizeof(float)) {
-            if (c->w)
-                done = GK_T(bwd_blk_sums)(dy[q], x[q], c->w, n, &k[q], 1, !rms, &sg, &sgh);
-            else
-                done = GK_T(bwd_blk_sums)(dy[q], x[q], NULL, n, &k[q], 0, !rms, &sg, &sgh);
-        }
-        if (!done) {
-            if (c->wd)
-                GK_T(bwd_sums)(dy[q], x[q], c->wd, n, m, r, 1, !rms, &sg, &sgh);
-            else
-                GK_T(bwd_sums)(dy[q], x[q], NULL, n, m, r, 0, !rms, &sg, &sgh);
-        }
-        if (rms) {
-            k[q].mg = 0;
-            k[q].mgx = (T)(r * r * sgh / (double)n);
-        } else {
-            k[q].mg = (T)(sg / (double)n);
-            k[q].mgx = (T)(sgh / (double)n);
-        }
+#if GK_HALF
+        GK_T(bwd_consts_out)(rms, c, i + q, &k[q]);
+#else
+        GK_T(bwd_consts_in)(rms, c, i + q, &k[q]);
+#endif
     }
     const TS *pfdy = NULL, *pfx = NULL;
     if (c->pf && i + 2 * G <= c->rows) {
@@ -748,6 +800,10 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
 #define GK_BWD_APPLY(hw, hpw, hpb) \
         GK_T(bwd_apply)(rms, G, hw, hpw, hpb, dy, x, c->w, dst, pw, pb, c0, len, k, \
                         pfdy, pfx)
+#if GK_HALF  /* 16-bit: pw whenever there is a weight, pb always (norm_bwd's lw, lb) */
+        if (c->w) GK_BWD_APPLY(1, 1, 1);
+        else GK_BWD_APPLY(0, 0, 1);
+#else
         if (c->w) {
             if (pw && pb) GK_BWD_APPLY(1, 1, 1);
             else if (pw) GK_BWD_APPLY(1, 1, 0);
@@ -757,6 +813,7 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
             if (pb && !rms) GK_BWD_APPLY(0, 0, 1);
             else GK_BWD_APPLY(0, 0, 0);
         }
+#endif
 #undef GK_BWD_APPLY
         if (c->buffered)
             for (int q = 0; q < G; ++q) {
@@ -773,6 +830,21 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
 static void GK_T(bwd_group)(const GK_T(bwd_ctx) *c, int rms, int g, gk_index i,
                             TS *const *out, double *pw, double *pb)
 {
+#if GK_HALF
+    /* 16-bit: groups of 4 and single rows only (a group of 2 as two rows: the same dx,
+     * dweight/dbias summed in another fixed order), a third less code to compile */
+    if (g == 2) {
+        GK_T(bwd_group)(c, rms, 1, i, out, pw, pb);
+        GK_T(bwd_group)(c, rms, 1, i + 1, out + 1, pw, pb);
+    } else if (rms) {
+        if (g == 4) GK_T(bwd_rows)(1, 4, c, i, out, pw, pb);
+        else GK_T(bwd_rows)(1, 1, c, i, out, pw, pb);
+    } else {
+        if (g == 4) GK_T(bwd_rows)(0, 4, c, i, out, pw, pb);
+        else GK_T(bwd_rows)(0, 1, c, i, out, pw, pb);
+    }
+    return;
+#endif
     if (rms) {
         if (g == 4) GK_T(bwd_rows)(1, 4, c, i, out, pw, NULL);
         else if (g == 2) GK_T(bwd_rows)(1, 2, c, i, out, pw, NULL);
@@ -802,7 +874,8 @@ static double *GK_T(bwd_scratch)(GK_T(bwd_ctx) *c, gk_index ntask, int nacc, int
 }
 
 /* dweight/dbias of a backward: the per-task partials (task k's block of nacc * cols
- * doubles: dweight's cols, then dbias's) summed in task order, so the result does not
+ * doubles: dweight's cols when lw -- written to dw unless it is NULL --, then dbias's)
+ * summed in task order, so the result does not
  * depend on the thread count.  Blocks of columns, each summed over the tasks into a
  * small array: contiguous loads that vectorize.  Shared by norm_bwd and the fused
  * backward. */
@@ -810,7 +883,7 @@ static double *GK_T(bwd_scratch)(GK_T(bwd_ctx) *c, gk_index ntask, int nacc, int
 #define GK_FOLD_COLS ((gk_index)256)
 #endif
 GK_INLINE void GK_T(fold_partials)(const double *part, gk_index ntask, int nacc,
-                                   gk_index cols, T *dw, T *db)
+                                   gk_index cols, int lw, T *dw, T *db)
 {
     const gk_index nblk = (nacc * cols + GK_FOLD_COLS - 1) / GK_FOLD_COLS;
     int nt = gk_threads_for(ntask * nacc * cols);
@@ -824,10 +897,13 @@ GK_INLINE void GK_T(fold_partials)(const double *part, gk_index ntask, int nacc,
             const double *GK_RESTRICT pk = part + k * nacc * cols + j0;
             for (gk_index j = 0; j < len; ++j) acc[j] += pk[j];
         }
-        for (gk_index j = 0; j < len; ++j) {  /* dweight's columns, then dbias's */
+        for (gk_index j = 0; j < len; ++j) {  /* dweight's columns (lw), then dbias's */
             const gk_index col = j0 + j;
-            if (dw && col < cols) dw[col] = (T)acc[j];
-            else if (db) db[col - (dw ? cols : 0)] = (T)acc[j];
+            if (lw && col < cols) {
+                if (dw) dw[col] = (T)acc[j];
+            } else if (db) {
+                db[col - (lw ? cols : 0)] = (T)acc[j];
+            }
         }
     );
 }
@@ -842,7 +918,12 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
     const int stream = gk_stream_output(bytes, dx, dy, x);
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols, stream, far,
                        gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), stream};
-    const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
+    /* lw, lb: the partials have dweight's, dbias's columns.  16-bit: dweight's whenever
+     * there is a weight, dbias's always, asked for or not (RMSNorm has no dbias, the C
+     * API's callers may not want one), so pass B has fewer variants to compile; an
+     * unwanted sum costs an addition per element */
+    const int lw = dw != NULL || (GK_HALF && w != NULL), lb = db != NULL || GK_HALF;
+    const int nacc = cols > 0 ? lw + lb : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);
     double *part = GK_T(bwd_scratch)(&c, ntask, nacc, &owned);
@@ -851,7 +932,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
     if (nt > ntask) nt = (int)ntask;
     GK_PARALLEL_FOR(nt, k, ntask,
         double *pk = part + k * nacc * cols;
-        double *pw = dw && nacc ? pk : NULL, *pb = db && nacc ? pk + (dw ? cols : 0) : NULL;
+        double *pw = lw && nacc ? pk : NULL, *pb = lb && nacc ? pk + (lw ? cols : 0) : NULL;
         for (gk_index j = 0; j < nacc * cols; ++j) pk[j] = 0.0;
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index i = gk_task_begin(k, ntask, rows), g; i < i1; i += g) {
@@ -863,7 +944,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
         if (c.stream) gk_sfence();  /* each thread orders its own streamed rows */
     );
     if (nacc) {
-        GK_T(fold_partials)(part, ntask, nacc, cols, dw, db);
+        GK_T(fold_partials)(part, ntask, nacc, cols, lw, dw, db);
     } else {
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;

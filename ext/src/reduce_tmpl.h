@@ -85,6 +85,29 @@ GK_INLINE void GK_T(sttv)(TS *p, GK_T(tvec) v)
 #endif
 }
 
+/* ldtv and sttv for values that are operands (loads) or results (stores) of T
+ * arithmetic -- a template whose every access to a data array is one, as the norms':
+ * float16 goes through F16C without the NaN check, the same bits for such values
+ * (gk_ld_f16v_arith); the other dtypes as ldtv/sttv */
+GK_INLINE GK_T(tvec) GK_T(ldtv_arith)(const TS *p)
+{
+#if GK_HALF == 1
+    return gk_ld_f16v_arith(p);
+#else
+    return GK_T(ldtv)(p);
+#endif
+}
+
+GK_INLINE void GK_T(sttv_arith)(TS *p, GK_T(tvec) v)
+{
+#if GK_HALF == 1
+    gk_hs h = gk_f32v_to_f16_arith(v);
+    __builtin_memcpy(p, &h, sizeof h);
+#else
+    GK_T(sttv)(p, v);
+#endif
+}
+
 /* m ? a : b, lane by lane */
 GK_INLINE GK_T(tvec) GK_T(tsel)(GK_T(tmask) m, GK_T(tvec) a, GK_T(tvec) b)
 {
@@ -92,11 +115,12 @@ GK_INLINE GK_T(tvec) GK_T(tsel)(GK_T(tmask) m, GK_T(tvec) a, GK_T(tvec) b)
 }
 
 /* store the vector v at p (aligned to GK_SVBYTES) with a non-temporal store where the
- * ISA has one (streamed outputs, gk_stream_output; the caller fences) */
+ * ISA has one (streamed outputs, gk_stream_output; the caller fences); v is the result
+ * of arithmetic, as for sttv_arith */
 GK_INLINE void GK_T(stream_vec)(TS *p, GK_T(tvec) v)
 {
 #if GK_HALF == 1
-    gk_stream_hs(p, gk_f32v_to_f16(v));
+    gk_stream_hs(p, gk_f32v_to_f16_arith(v));
 #elif GK_HALF == 2
     gk_stream_hs(p, gk_f32v_to_bf16(v));
 #elif defined(__AVX512F__)
@@ -270,7 +294,8 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const TS *
         for (int i = 0; i < GK_BLK_TERMS; ++i)
             for (int h = 0; h < 2; ++h)
                 for (int v = 0; v < GK_BLK_NV; ++v) {
-                    V e = GK_T(ldtv)(x + j + h * GK_BLK_LEN + i * GK_LANES + v * GK_TVLEN);
+                    V e = GK_T(ldtv_arith)(x + j + h * GK_BLK_LEN + i * GK_LANES
+                                           + v * GK_TVLEN);
                     if (shift) {
                         e = sv - e;
                         be[h][v] = i ? be[h][v] + e : e;
@@ -287,7 +312,7 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const TS *
         if (pf) GK_T(prefetch_ahead)(x + j, GK_BLK_LEN);
         for (int i = 0; i < GK_BLK_TERMS; ++i)
             for (int v = 0; v < GK_BLK_NV; ++v) {
-                V e = GK_T(ldtv)(x + j + i * GK_LANES + v * GK_TVLEN);
+                V e = GK_T(ldtv_arith)(x + j + i * GK_LANES + v * GK_TVLEN);
                 if (shift) {
                     e = sv - e;
                     be[v] = i ? be[v] + e : e;
@@ -302,7 +327,7 @@ GK_INLINE void GK_T(chunk_blk_moments)(const int shift, const int pf, const TS *
         for (int v = 0; v < GK_BLK_NV; ++v) be[v] = bq[v] = (V){0};
         for (; j + GK_LANES <= n; j += GK_LANES)
             for (int v = 0; v < GK_BLK_NV; ++v) {
-                V e = GK_T(ldtv)(x + j + v * GK_TVLEN);
+                V e = GK_T(ldtv_arith)(x + j + v * GK_TVLEN);
                 if (shift) {
                     e = sv - e;
                     be[v] += e;
