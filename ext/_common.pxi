@@ -230,20 +230,22 @@ cdef class _Arrays:
 
 
 cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
-                     int skip=-1, tuple sizes=None, tuple typenums=None):
+                     int skip=-1, tuple sizes=None, bint half=False,
+                     tuple typenums=None):
     """The _Arrays of `lists` (lists[0] leads; None for an unused slot), named `names`
     in messages (as `names[s][i]`), writable[s] when written.  Entries whose array in
     slot `skip` is None are left out (a parameter without gradient).  `sizes` (or None)
     gives, per slot, None (its arrays have the element count of the entry's slot-0
     array) or a list aligned with the lists of each entry's element count in that slot,
     -1 where the entry has no array there (None, gathered as NULL): state shaped other
-    than its parameter, as Adafactor's factored second moments.  `typenums` (or None)
+    than its parameter, as Adafactor's factored second moments.  half: an entry may be
+    float16/bfloat16 too (16-bit storage; ungrouped gathers only).  `typenums` (or None)
     gives, per slot, the NumPy type number every array of that slot must have (the
     mixed-precision kernels: 16-bit parameters with float32 states, ...): the entries
     then form one group, in the caller's order, counted in count[0]."""
     cdef _Arrays b = _Arrays.__new__(_Arrays)
     cdef int nslot = len(lists), s, dt, tn
-    cdef Py_ssize_t n, i, k, size, want, nd[2]
+    cdef Py_ssize_t n, i, k, size, want, nd[4]
     cdef list lead = lists[0]
     cdef size_t per = nslot * sizeof(void *) + 2 * sizeof(gk_index) + 2 * sizeof(int) \
         + sizeof(int64_t) + 1
@@ -279,7 +281,9 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
     b.fresh = <unsigned char *>mem
     memset(b.fresh, 0, n)
     # the dtype of each entry first: grouping places entries by the counts
-    nd[0] = nd[1] = 0
+    if half and grouped:
+        raise ValueError("16-bit entries are gathered ungrouped")
+    nd[0] = nd[1] = nd[2] = nd[3] = 0
     for i in range(n):
         if skip >= 0 and (<list>lists[skip])[i] is None:
             entry_dtype[i] = -1
@@ -291,11 +295,13 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
             dt = GK_DTYPE_F32
         elif _ok(lead[i], cnp.NPY_FLOAT64, -1, False):
             dt = GK_DTYPE_F64
+        elif half:
+            dt = _storage_dtype(lead[i], f"{names[0]}[{i}]")
         else:
             dt = _float_dtype(lead[i], f"{names[0]}[{i}]")
         entry_dtype[i] = dt
         nd[dt] += 1
-    b.n = nd[0] + nd[1]
+    b.n = nd[0] + nd[1] + nd[2] + nd[3]
     b.count[0], b.count[1] = nd[0], nd[1]
     b.first[0], b.first[1] = 0, nd[0]
     cdef Py_ssize_t pos[2]

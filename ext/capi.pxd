@@ -54,6 +54,21 @@ cdef int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, Py_s
 cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py_ssize_t n,
                         double p, unsigned long long seed,
                         unsigned long long counter) noexcept nogil
+# The same four in 16-bit storage (mixed precision): x, y, dy, dx hold float16 (_f16,
+# IEEE binary16) or bfloat16 (_bf16) bit patterns.  The mask is the one the float32
+# functions draw (it does not depend on the dtype); y = x * m is computed in float32
+# (m = 1 / (1 - p) rounded to float32, as for float32 data) on the exactly widened x and
+# rounded once, to nearest even: y is the float32 function's on x widened, rounded.
+cdef int gk_dropout_f16(const unsigned short *x, unsigned short *y,
+                        unsigned char *mask_bits, Py_ssize_t n, double p,
+                        unsigned long long seed, unsigned long long counter) noexcept nogil
+cdef int gk_dropout_bf16(const unsigned short *x, unsigned short *y,
+                         unsigned char *mask_bits, Py_ssize_t n, double p,
+                         unsigned long long seed, unsigned long long counter) noexcept nogil
+cdef int gk_dropout_backward_f16(const unsigned short *dy, const unsigned char *mask_bits,
+                                 unsigned short *dx, Py_ssize_t n, double p) noexcept nogil
+cdef int gk_dropout_backward_bf16(const unsigned short *dy, const unsigned char *mask_bits,
+                                  unsigned short *dx, Py_ssize_t n, double p) noexcept nogil
 
 # ---- optim (gradkit/optim.h) ------------------------------------------------------------
 # the types these take, from the headers under gradkit.get_include()
@@ -165,6 +180,23 @@ cdef int gk_mse_f32(const float *pred, const float *target, float *elem_loss, do
 cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
                     double *total, double *dpred, Py_ssize_t n,
                     int reduction) noexcept nogil
+# The same two in 16-bit storage (mixed precision): logits, probs and dlogits hold
+# float16 (_f16) or bfloat16 (_bf16) bit patterns, weight and row_loss are float32.
+# Each row is computed by the float32 kernel on the exactly widened logits (float32
+# arithmetic, double sums) and dlogits rounded once, to nearest even: the results are
+# the float32 function's on the widened inputs, dlogits rounded.
+cdef int gk_softmax_cross_entropy_f16(const unsigned short *logits, const long long *labels,
+                                      const unsigned short *probs, float *row_loss,
+                                      double *total, unsigned short *dlogits,
+                                      Py_ssize_t rows, Py_ssize_t cols,
+                                      double label_smoothing, long long ignore_index,
+                                      int reduction) noexcept nogil
+cdef int gk_softmax_cross_entropy_bf16(const unsigned short *logits,
+                                       const long long *labels, const unsigned short *probs,
+                                       float *row_loss, double *total,
+                                       unsigned short *dlogits, Py_ssize_t rows,
+                                       Py_ssize_t cols, double label_smoothing,
+                                       long long ignore_index, int reduction) noexcept nogil
 
 # ---- quant (gradkit/quant.h) ------------------------------------------------------------
 # the types these take, from the headers under gradkit.get_include()

@@ -36,6 +36,7 @@ cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, doubl
 
 # ---- dropout -----------------------------------------------------------------------------
 cimport _c_dropout
+from libc.stdint cimport uint16_t
 
 
 cdef int gk_dropout_f32(const float *x, float *y, unsigned char *mask_bits, Py_ssize_t n,
@@ -48,6 +49,30 @@ cdef int gk_dropout_f64(const double *x, double *y, unsigned char *mask_bits, Py
                         double p, unsigned long long seed,
                         unsigned long long counter) noexcept nogil:
     return _c_dropout.gk_dropout_f64(x, y, mask_bits, n, p, seed, counter)
+
+
+cdef int gk_dropout_f16(const unsigned short *x, unsigned short *y,
+                        unsigned char *mask_bits, Py_ssize_t n, double p,
+                        unsigned long long seed, unsigned long long counter) noexcept nogil:
+    return _c_dropout.gk_dropout_f16(x, y, mask_bits, n, p, seed, counter)
+
+
+cdef int gk_dropout_bf16(const unsigned short *x, unsigned short *y,
+                         unsigned char *mask_bits, Py_ssize_t n, double p,
+                         unsigned long long seed,
+                         unsigned long long counter) noexcept nogil:
+    return _c_dropout.gk_dropout_bf16(x, y, mask_bits, n, p, seed, counter)
+
+
+cdef int gk_dropout_backward_f16(const unsigned short *dy, const unsigned char *mask_bits,
+                                 unsigned short *dx, Py_ssize_t n, double p) noexcept nogil:
+    return _c_dropout.gk_dropout_backward_f16(dy, mask_bits, dx, n, p)
+
+
+cdef int gk_dropout_backward_bf16(const unsigned short *dy, const unsigned char *mask_bits,
+                                  unsigned short *dx, Py_ssize_t n,
+                                  double p) noexcept nogil:
+    return _c_dropout.gk_dropout_backward_bf16(dy, mask_bits, dx, n, p)
 
 # ---- optim -------------------------------------------------------------------------------
 cimport _c_optim
@@ -89,7 +114,7 @@ cdef int gk_sgd_multi_mp(Py_ssize_t count, void *const *param, const void *const
 
 # ---- losses ------------------------------------------------------------------------------
 cimport _c_losses
-from libc.stdint cimport int64_t
+from libc.stdint cimport uint16_t, int64_t
 
 
 cdef int gk_softmax_cross_entropy_f32(const float *logits, const long long *labels,
@@ -180,6 +205,29 @@ cdef int gk_mse_f64(const double *pred, const double *target, double *elem_loss,
                     double *total, double *dpred, Py_ssize_t n,
                     int reduction) noexcept nogil:
     return _c_losses.gk_mse_f64(pred, target, elem_loss, total, dpred, n, reduction)
+
+
+cdef int gk_softmax_cross_entropy_f16(const unsigned short *logits, const long long *labels,
+                                      const unsigned short *probs, float *row_loss,
+                                      double *total, unsigned short *dlogits,
+                                      Py_ssize_t rows, Py_ssize_t cols,
+                                      double label_smoothing, long long ignore_index,
+                                      int reduction) noexcept nogil:
+    return _c_losses.gk_softmax_cross_entropy_f16(logits, <const int64_t *>labels, probs,
+                                                  row_loss, total, dlogits, rows, cols,
+                                                  label_smoothing, ignore_index, reduction)
+
+
+cdef int gk_softmax_cross_entropy_bf16(const unsigned short *logits,
+                                       const long long *labels, const unsigned short *probs,
+                                       float *row_loss, double *total,
+                                       unsigned short *dlogits, Py_ssize_t rows,
+                                       Py_ssize_t cols, double label_smoothing,
+                                       long long ignore_index,
+                                       int reduction) noexcept nogil:
+    return _c_losses.gk_softmax_cross_entropy_bf16(logits, <const int64_t *>labels, probs,
+                                                   row_loss, total, dlogits, rows, cols,
+                                                   label_smoothing, ignore_index, reduction)
 
 # ---- quant -------------------------------------------------------------------------------
 cimport _c_quant

@@ -1,8 +1,8 @@
 # cython: language_level=3
 """Thin wrappers over the C clipping / loss-scaling kernels (gradkit._ext.clip).
 
-Callers (gradkit.clip, gradkit.amp) pass a list of validated arrays, float32 or float64
-(dtypes may differ within the list).  These gather the pointers, sizes and dtype codes
+Callers (gradkit.clip, gradkit.amp) pass a list of validated arrays, float32 or float64,
+and for clipping float16/bfloat16 too (dtypes may differ within the list).  These gather the pointers, sizes and dtype codes
 in the list's order (_common.pxi's marshaller, which checks every array once more,
 compiled) and release the GIL around the kernel."""
 cimport numpy as cnp
@@ -11,9 +11,10 @@ cimport _c_clip as c
 include "_common.pxi"
 
 
-cdef inline _Arrays _list(list arrays, bint writable):
-    """The arrays in their order (the reductions combine them in that order)."""
-    return _gather([arrays], ("arrays",), (writable,), False)
+cdef inline _Arrays _list(list arrays, bint writable, bint half=True):
+    """The arrays in their order (the reductions combine them in that order); half:
+    16-bit arrays taken too."""
+    return _gather([arrays], ("arrays",), (writable,), False, -1, None, half)
 
 
 def grad_norm(list arrays, double norm_type, object per_array=None):
@@ -51,7 +52,7 @@ def grad_clamp_(list arrays, double clip_value):
 
 def unscale_check_(list arrays, float inv_scale):
     """Multiply every array by inv_scale in place; True if any element was inf/NaN."""
-    cdef _Arrays b = _list(arrays, True)
+    cdef _Arrays b = _list(arrays, True, False)   # float32/float64 (gradkit.amp)
     cdef int err, found = 0
     with nogil:
         err = c.gk_unscale_check_(b.slot[0], b.dtype, b.size, b.n, inv_scale, &found)

@@ -2,7 +2,7 @@
 """Thin wrappers over the C dropout kernels (gradkit._ext.dropout).
 
 Callers (gradkit.dropout) have validated and allocated everything: arrays of one float
-dtype and n elements, `bits` None or uint8 of ceil(n / 8) bytes.  These check every
+dtype (float16/bfloat16 storage included) and n elements, `bits` None or uint8 of ceil(n / 8) bytes.  These check every
 array once more, compiled (_common.pxi), and release the GIL around the kernel."""
 cimport numpy as cnp
 cimport _c_dropout as c
@@ -18,7 +18,7 @@ cdef inline Py_ssize_t _nbytes(Py_ssize_t n) noexcept:
 
 def dropout(object x, object y, object bits, Py_ssize_t n, double p,
             unsigned long long seed, unsigned long long counter):
-    cdef int dt = _float_dtype(x, "x"), err
+    cdef int dt = _storage_dtype(x, "x"), err
     cdef const void *px = _in(x, dt, "x", n)
     cdef void *py = _out(y, dt, "y", n)
     cdef unsigned char *pb = <unsigned char *>_array(bits, cnp.NPY_UINT8, "bits",
@@ -29,7 +29,7 @@ def dropout(object x, object y, object bits, Py_ssize_t n, double p,
 
 
 def dropout_backward(object dy, object bits, object dx, Py_ssize_t n, double p):
-    cdef int dt = _float_dtype(dy, "dy"), err
+    cdef int dt = _storage_dtype(dy, "dy"), err
     cdef const void *pdy = _in(dy, dt, "dy", n)
     cdef const unsigned char *pb = <const unsigned char *>_array(bits, cnp.NPY_UINT8,
                                                                  "bits", _nbytes(n))
@@ -41,7 +41,7 @@ def dropout_backward(object dy, object bits, object dx, Py_ssize_t n, double p):
 
 def drop_path(object x, object y, object keep, Py_ssize_t rows, Py_ssize_t row_len,
               double p, unsigned long long seed, unsigned long long counter):
-    cdef int dt = _float_dtype(x, "x"), err
+    cdef int dt = _storage_dtype(x, "x"), err
     cdef Py_ssize_t n = _prod(rows, row_len)
     cdef const void *px = _in(x, dt, "x", n)
     cdef void *py = _out(y, dt, "y", n)
@@ -90,7 +90,7 @@ def drop_path_backward_fast(object dy, object keep, object p, object out):
 
 def drop_path_backward(object dy, object keep, object dx, Py_ssize_t rows,
                        Py_ssize_t row_len, double p):
-    cdef int dt = _float_dtype(dy, "dy"), err
+    cdef int dt = _storage_dtype(dy, "dy"), err
     cdef Py_ssize_t n = _prod(rows, row_len)
     cdef const void *pdy = _in(dy, dt, "dy", n)
     cdef const unsigned char *pk = <const unsigned char *>_array(keep, cnp.NPY_BOOL,

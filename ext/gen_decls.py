@@ -36,13 +36,15 @@ EXTRA_HEADERS = {"random": ["philox"]}
 CAPI = [
     ("norm", ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
               "gk_rms_norm_f64"]),
-    ("dropout", ["gk_dropout_f32", "gk_dropout_f64"]),
+    ("dropout", ["gk_dropout_f32", "gk_dropout_f64", "gk_dropout_f16", "gk_dropout_bf16",
+                 "gk_dropout_backward_f16", "gk_dropout_backward_bf16"]),
     ("optim", ["gk_adam_f32", "gk_adam_f64", "gk_adam_multi_mp", "gk_sgd_multi_mp"]),
     ("losses", ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
                 "gk_softmax_cross_entropy_weighted_f32",
                 "gk_softmax_cross_entropy_weighted_f64", "gk_kl_div_f32", "gk_kl_div_f64",
                 "gk_kl_div_pointwise_f32", "gk_kl_div_pointwise_f64", "gk_mse_f32",
-                "gk_mse_f64"]),
+                "gk_mse_f64", "gk_softmax_cross_entropy_f16",
+                "gk_softmax_cross_entropy_bf16"]),
     ("quant", ["gk_gptq_f32", "gk_qlinear_f32", "gk_dequantize_weight_f32"]),
 ]
 STDINT = ["int8_t", "uint8_t", "uint16_t", "int32_t", "uint32_t", "int64_t", "uint64_t"]

@@ -2,7 +2,8 @@
 """Thin wrappers over the C loss kernels (gradkit._ext.losses).
 
 Callers (gradkit.losses) have validated and allocated everything: arrays of one float
-dtype and matching sizes, labels int64.  These check every array once more, compiled
+dtype and matching sizes, labels int64; for softmax_cross_entropy also 16-bit logits
+(and probabilities, gradient) with float32 weight and row losses.  These check every array once more, compiled
 (_common.pxi), pick the kernel by dtype, release the GIL around it and return the
 reduced loss."""
 from libc.stdint cimport int64_t
@@ -20,15 +21,16 @@ def softmax_cross_entropy(object logits, object labels, object probs, object wei
                           object row_loss, object dlogits, Py_ssize_t rows, Py_ssize_t cols,
                           double label_smoothing, int64_t ignore_index, int reduction):
     """Returns the reduced loss (a Python float)."""
-    cdef int dt = _float_dtype(logits, "logits"), err
+    cdef int dt = _storage_dtype(logits, "logits"), err
+    cdef int pdt = _param_dtype(dt)
     cdef double total = 0.0
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *pz = _in(logits, dt, "logits", n)
     cdef const int64_t *pl = <const int64_t *>_array(labels, cnp.NPY_INT64, "labels",
                                                      rows, False, True)
     cdef const void *pp = _opt(probs, dt, "probs", n)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef void *pr = _out(row_loss, dt, "row_loss", rows, True)
+    cdef const void *pw = _opt(weight, pdt, "weight", cols)
+    cdef void *pr = _out(row_loss, pdt, "row_loss", rows, True)
     cdef void *pd = _out(dlogits, dt, "dlogits", n)
     with nogil:
         err = c.gk_softmax_cross_entropy_weighted(dt, pz, pl, pp, pw, pr, &total, pd, rows,

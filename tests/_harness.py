@@ -304,7 +304,7 @@ def _bits32(_):
 
 # ---- dropout ---------------------------------------------------------------------------
 
-@case("dropout.dropout")
+@case("dropout.dropout", FLOATS + HALVES)
 def _dropout(dt):
     from gradkit import dropout as D
     x, dy = data(31, (331, 307), dt), data(32, (331, 307), dt)
@@ -315,7 +315,7 @@ def _dropout(dt):
             y1, m1, D.dropout_backward(dy, m1))
 
 
-@case("dropout.drop_path")
+@case("dropout.drop_path", FLOATS + HALVES)
 def _drop_path(dt):
     from gradkit import dropout as D
     x, dy = data(33, (12_007, 3, 3), dt), data(34, (12_007, 3, 3), dt)
@@ -569,7 +569,7 @@ def _global_norm(dt):
     return [clip.global_norm(g, p) for p in _NORM_TYPES]
 
 
-@case("clip.clip_grad_norm_")
+@case("clip.clip_grad_norm_", FLOATS + HALVES)
 def _clip_grad_norm(dt):
     from gradkit import clip
     out = []
@@ -589,7 +589,7 @@ def _clip_mixed(_):
     return out
 
 
-@case("clip.clip_grad_value_")
+@case("clip.clip_grad_value_", FLOATS + HALVES)
 def _clip_grad_value(dt):
     from gradkit import clip
     g = grad_list(93, dt)
@@ -665,7 +665,7 @@ def _logits(dt, rows=401, cols=263, seed=111):
     return z
 
 
-@case("losses.softmax_cross_entropy[labels]")
+@case("losses.softmax_cross_entropy[labels]", FLOATS + HALVES)
 def _ce_labels(dt):
     from gradkit import losses
     z, y = _logits(dt), np.random.default_rng(112).integers(0, 263, 401)
@@ -673,7 +673,7 @@ def _ce_labels(dt):
             for r in ("mean", "sum", "none") for ls in (0.0, 0.1)]
 
 
-@case("losses.softmax_cross_entropy[probs]")
+@case("losses.softmax_cross_entropy[probs]", FLOATS + HALVES)
 def _ce_probs(dt):
     from gradkit import losses
     z = _logits(dt)

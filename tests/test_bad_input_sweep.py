@@ -193,8 +193,13 @@ def _gen(seed=3):
 
 
 # 16-bit x with float32 weights is the norms' documented mix (docs/precision.md); with a
-# float32 out= it is then out= that is refused (tests/test_norm_half.py)
+# float32 out= it is then out= that is refused (tests/test_norm_half.py); so for dropout's
+# x and dy, the logits of the losses, quantize's x and the gradients of clipping (a list
+# may mix 16-bit and float32 arrays)
 HALF_X = {"x": {"float16"}}
+HALF_DY = {"dy": {"float16"}}
+HALF_GRADS = {"grads": {"0-d", "float16"}}
+HALF_Z = {"logits": {"float16"}}
 
 
 def _norm_calls():
@@ -289,20 +294,21 @@ def _dropout_calls():
     def fwd():
         g = _gen()
         return V(dropout.dropout, x.copy(), 0.3, rng=g, out=np.zeros_like(x),
-                 watch=[g.get_state], ok={"x": {"0-d"}})
+                 watch=[g.get_state], ok={"x": {"0-d", "float16"}})
 
     def bwd():
         _, m = dropout.dropout(x, 0.3, rng=4)
-        return V(dropout.dropout_backward, x.copy(), m, out=np.zeros_like(x))
+        return V(dropout.dropout_backward, x.copy(), m, out=np.zeros_like(x),
+                 ok=HALF_DY)
 
     def path():
         g = _gen()
         return V(dropout.drop_path, x.copy(), 0.3, rng=g, out=np.zeros_like(x),
-                 watch=[g.get_state])
+                 watch=[g.get_state], ok=HALF_X)
 
     def path_bwd():
         return V(dropout.drop_path_backward, x.copy(), np.arange(6) % 2 == 0, 0.3,
-                 out=np.zeros_like(x))
+                 out=np.zeros_like(x), ok=HALF_DY)
 
     def mask():
         return V(dropout.DropoutMask, (6, 7), 0.3, 1, 0, bits=np.zeros(6, np.uint8))
@@ -324,7 +330,8 @@ def _init_calls():
         def make(name=name):
             g = _gen()
             return V(getattr(init, name), (5, 7), *_INIT_ARGS.get(name, ()), rng=g,
-                     out=np.full((5, 7), 0.5, F), watch=[g.get_state])
+                     out=np.full((5, 7), 0.5, F), watch=[g.get_state],
+                     ok={"out": {"float16"}})   # a 16-bit out: 16-bit storage
         out[f"gradkit.init.{name}"] = make
 
     def lora():
@@ -441,12 +448,11 @@ def _clip_amp_reg_calls():
                  ok=SCALAR_OK("grads"))
 
     return {
-        "gradkit.clip.global_norm": lambda: V(clip.global_norm, _params(),
-                                              ok=SCALAR_OK("grads")),
+        "gradkit.clip.global_norm": lambda: V(clip.global_norm, _params(), ok=HALF_GRADS),
         "gradkit.clip.clip_grad_norm_": lambda: V(clip.clip_grad_norm_, _params(), 0.1,
-                                                  ok=SCALAR_OK("grads")),
+                                                  ok=HALF_GRADS),
         "gradkit.clip.clip_grad_value_": lambda: V(clip.clip_grad_value_, _params(), 0.1,
-                                                   ok=SCALAR_OK("grads")),
+                                                   ok=HALF_GRADS),
         "gradkit.amp.LossScaler.scale": scaler("scale", lambda: [arr(3)], ok={
             "loss": {"float16", "0-d"}}),   # loss * scale in its dtype
         "gradkit.amp.LossScaler.unscale_": scaler("unscale_", lambda: [_params()],
@@ -473,7 +479,7 @@ def _loss_calls():
     probs = np.full((6, 5), 0.2, F)
     return {
         "gradkit.losses.softmax_cross_entropy": lambda: V(
-            losses.softmax_cross_entropy, z.copy(), y.copy(), ok=_INT_LABELS),
+            losses.softmax_cross_entropy, z.copy(), y.copy(), ok={**_INT_LABELS, **HALF_Z}),
         "gradkit.losses.softmax_cross_entropy[probs]": lambda: V(
             losses.softmax_cross_entropy, z.copy(), probs.copy()),
         "gradkit.losses.kl_div": lambda: V(losses.kl_div, z.copy(), t.copy()),
@@ -481,7 +487,7 @@ def _loss_calls():
             losses.distillation_loss, z.copy(), t.copy(), y.copy(), ok=_INT_LABELS),
         "gradkit.losses.mse": lambda: V(losses.mse, z.copy(), t.copy()),
         "gradkit.losses.softmax_cross_entropy[weight]": lambda: V(
-            losses.softmax_cross_entropy, z.copy(), y.copy(), ok=_INT_LABELS,
+            losses.softmax_cross_entropy, z.copy(), y.copy(), ok={**_INT_LABELS, **HALF_Z},
             weight=np.linspace(0.5, 2.0, 5).astype(F)),
         "gradkit.losses.kl_div_log_probs": lambda: V(
             losses.kl_div_log_probs, z.copy(), np.abs(t)),
@@ -542,7 +548,7 @@ def _quant_calls():
     x = arr(6, 5, seed=60)
     q, s, zp = quant.quantize(x, axis=0)
     return {
-        "gradkit.quant.quantize": lambda: V(quant.quantize, x.copy(), axis=0),
+        "gradkit.quant.quantize": lambda: V(quant.quantize, x.copy(), axis=0, ok=HALF_X),
         "gradkit.quant.dequantize": lambda: V(   # scale is "used as float32"
             quant.dequantize, q.copy(), s.copy(), zp.copy(), axis=0,
             ok={"scale": {"float16"}, "zero_point": {"int64"}}),

@@ -31,6 +31,10 @@ CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_weighted_f32",
                    "gk_softmax_cross_entropy_weighted_f64", "gk_kl_div_pointwise_f32",
                    "gk_kl_div_pointwise_f64"]
 CAPI_FUNCTIONS += ["gk_gptq_f32", "gk_qlinear_f32", "gk_dequantize_weight_f32"]
+# 16-bit storage (uint16_t, spelled unsigned short in capi.pxd)
+CAPI_FUNCTIONS += ["gk_dropout_f16", "gk_dropout_bf16", "gk_dropout_backward_f16",
+                   "gk_dropout_backward_bf16", "gk_softmax_cross_entropy_f16",
+                   "gk_softmax_cross_entropy_bf16"]
 
 
 def _editable_install():
@@ -55,7 +59,8 @@ def test_capi_module_exports_the_kernels():
     assert capi.__name__ == "gradkit.capi"
     exported = capi.__pyx_capi__
     for name in CAPI_FUNCTIONS:
-        ctype = "float" if name.endswith("f32") else "double"
+        ctype = ("float" if name.endswith("f32") else "double" if name.endswith("f64")
+                 else "unsigned short")
         signature = exported[name].__repr__()
         assert f"{ctype} " in signature and "*" in signature, signature
 
@@ -221,6 +226,24 @@ def test_consumer_dropout_is_bitwise_gradkit(consumer, dtype, rng):
     assert fn(x, y, bits, 0.3, mask.seed, mask.counter) == 0
     assert y.tobytes() == y_py.tobytes() and bits.tobytes() == mask.bits.tobytes()
     rc = fn(x, y, bits, 1.5, mask.seed, mask.counter)  # p outside [0, 1]
+    assert consumer.explain(rc) == (consumer.EVALUE, "p")
+
+
+def test_consumer_dropout_bf16_is_bitwise_gradkit(consumer, rng):
+    """The 16-bit entry points: bfloat16 storage as uint16 bit patterns."""
+    import ml_dtypes
+    from gradkit import dropout as D, random as R
+    x = rng.standard_normal(70001).astype(ml_dtypes.bfloat16)
+    y_py, mask = D.dropout(x, 0.3, rng=R.Generator(99))
+    y = np.empty(x.size, np.uint16)
+    bits = np.zeros((x.size + 7) // 8, np.uint8)
+    assert consumer.dropout_bf16(x.view(np.uint16), y, bits, 0.3, mask.seed,
+                                 mask.counter) == 0
+    assert y.tobytes() == y_py.tobytes() and bits.tobytes() == mask.bits.tobytes()
+    dx = np.empty_like(y)
+    assert consumer.dropout_backward_bf16(x.view(np.uint16), bits, dx, 0.3) == 0
+    assert dx.tobytes() == D.dropout_backward(x, mask).tobytes()
+    rc = consumer.dropout_bf16(x.view(np.uint16), y, bits, -0.5, mask.seed, mask.counter)
     assert consumer.explain(rc) == (consumer.EVALUE, "p")
 
 

@@ -53,18 +53,22 @@ FLOAT32_ONLY = {"gk_rtn_f32", "gk_gptq_f32", "gk_gptq_hinv_f32",
 
 @needs_source
 def test_every_f32_kernel_has_a_dtype_dispatcher():
-    """Each f32/f64 pair of a family header gets one entry point taking the dtype, so a
-    wrapper calls each kernel once, whatever the dtype."""
+    """Each f32/f64 pair of a family header (with its 16-bit variants, _f16/_bf16) gets
+    one entry point taking the dtype, so a wrapper calls each kernel once, whatever the
+    dtype."""
     gen = _gen_decls()
     for fam in gen.FAMILIES:
         funcs = gen.parse(os.path.join(gen.INCLUDE, fam + ".h"))[3]
-        paired = {f.name for _, variants in gen.pairs(funcs) for _, f in variants}
-        unpaired = [f.name for f in funcs if "_f32" in f.name and f.name not in paired
+        paired = {f.name for _, group in gen.pairs(funcs) for _, f in group}
+        unpaired = [f.name for f in funcs
+                    if re.search(r"_(f32|f16|bf16)$", f.name) and f.name not in paired
                     and f.name not in FLOAT32_ONLY]
         assert not unpaired, unpaired
         text = open(os.path.join(EXT, f"_c_{fam}.pxd")).read()
-        for name, _ in gen.pairs(funcs):
+        for name, group in gen.pairs(funcs):
             assert re.search(rf"^cdef inline \w+ {name}\(int dtype", text, re.M), name
+            for code, f in group[2:]:   # the 16-bit variants are dispatched too
+                assert re.search(rf"if dtype == {code}:\n\s+return {f.name}\(", text), f.name
 
 
 @needs_source

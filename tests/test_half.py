@@ -149,12 +149,9 @@ def test_dtype_and_config():
 
 
 @pytest.mark.parametrize("call,name", [
-    (lambda a: gradkit.dropout.dropout(a, 0.5), "x"),
-    (lambda a: gradkit.clip.clip_grad_norm_([a], 1.0), "grads[0]"),
-    (lambda a: gradkit.losses.mse(a, a), "pred"),
     (lambda a: gradkit.add_dropout_layer_norm(a, a), "x"),
     (lambda a: gradkit.optim.functional.sgd_(a, a, lr=0.1), "param"),
-], ids=["dropout", "clip", "mse", "fused_norm", "sgd"])
+], ids=["fused_norm", "sgd"])
 @pytest.mark.parametrize("dt", HALVES, ids=str)
 def test_families_without_16bit_refuse_it_naming_the_argument(call, name, dt):
     a = np.ones((4, 8), dt)

@@ -3,10 +3,6 @@ forward and backward against the reference (float32 math on the widened inputs,
 rounded once), bitwise against gradkit's float32 kernel on the widened inputs, against
 float64 finite differences, in every layout, thread count and SIMD table."""
 import hashlib
-import json
-import os
-import subprocess
-import sys
 
 import ml_dtypes
 import numpy as np
@@ -15,11 +11,9 @@ import pytest
 import gradkit
 from gradkit import norm as N
 from gradkit.reference import norm as R
+from _half import (BF16, F16, F32, HALVES, assert_every_simd_table_gives_the_same_bits,
+                   assert_rounded_once, bits, data as _data)
 
-BF16 = np.dtype(ml_dtypes.bfloat16)
-F16 = np.dtype(np.float16)
-HALVES = (F16, BF16)
-F32 = np.dtype(np.float32)
 # the tolerance of a 16-bit gradient against float64 finite differences, relative to
 # the largest |dx|: a few units of the type's rounding (2^-8 bfloat16, 2^-11 float16)
 # -- dx's own rounding plus dy's, x's and the weight's, which the float64 check sees
@@ -27,44 +21,6 @@ F32 = np.dtype(np.float32)
 GRAD_RTOL = {F16: 4e-3, BF16: 3e-2}
 
 SHAPES = [(37, 129), (5, 3, 7), (2, 4099), (1, 1), (64, 1024), (3, 17)]
-
-
-def _data(seed, shape, dt, scale=1.0, offset=0.0):
-    r = np.random.default_rng(seed)
-    return (offset + scale * r.standard_normal(shape)).astype(np.float32).astype(dt)
-
-
-def ulps(a, b):
-    """|a - b| in units in the last place of the 16-bit type (on the ordered bits)."""
-    def key(v):
-        u = v.view(np.uint16).astype(np.int64)
-        return np.where(u & 0x8000, 0x8000 - u, u)  # monotone in the value; -0 == +0
-    return np.abs(key(a) - key(b))
-
-
-def assert_rounded_once(got, ref, scale=0.0):
-    """At most 1 ulp, 0 ulp in >= 99% of the elements.  More than 1 ulp only where the
-    two float32 computations themselves differ by more than the 16-bit rounding: a
-    result near 0 from a cancellation (y = xhat w + b with xhat w ~ -b; dx = rt (g - mean
-    g - ...)), whose float32 error is a few float32 ulps of the terms that cancelled
-    (`scale`, besides the array's own largest value), while a float16 ulp there is
-    far smaller (2^-24 at 1e-4)."""
-    assert got.dtype == ref.dtype and got.shape == ref.shape
-    if got.size == 0:
-        return
-    g32, r32 = got.astype(np.float32), ref.astype(np.float32)
-    nan = np.isnan(g32)
-    assert np.array_equal(nan, np.isnan(r32))
-    d = ulps(got[~nan], ref[~nan])
-    f32_err = 16 * 2.0**-24 * (np.abs(r32[~nan]).max(initial=0) + scale)
-    far = (d > 1) & (np.abs(g32[~nan] - r32[~nan]) > f32_err)
-    assert not far.any(), f"max {d.max()} ulp beyond the float32 error"
-    assert (d <= 1).mean() >= 0.999 and (d == 0).mean() >= 0.99, (
-        f"only {(d == 0).mean():.4f} exact, {(d <= 1).mean():.4f} within 1 ulp")
-
-
-def bits(a):
-    return None if a is None else np.ascontiguousarray(a).view(np.uint8).tobytes()
 
 
 def _params(shape, pdt):
@@ -262,20 +218,7 @@ def _digest():
 
 
 def test_every_simd_table_gives_the_same_bits():
-    tables = gradkit.show_config()["simd_compiled"]
-    digests = {}
-    code = ("import sys; sys.path.insert(0, %r); import test_norm_half, gradkit, json; "
-            "print(json.dumps([gradkit.show_config()['simd'], test_norm_half._digest()]))"
-            % os.path.dirname(__file__))
-    for simd in tables:
-        env = dict(os.environ, GRADKIT_SIMD=simd, OMP_NUM_THREADS="2")
-        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, timeout=600)
-        assert p.returncode == 0, p.stderr
-        used, d = json.loads(p.stdout)
-        digests.setdefault(d, []).append(used)
-    assert len(digests) == 1, digests
-    assert len({u for us in digests.values() for u in us}) >= 2   # baseline + avx2 here
+    assert_every_simd_table_gives_the_same_bits("test_norm_half")
 
 
 # ---- bad input --------------------------------------------------------------------------

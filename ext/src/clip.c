@@ -1,5 +1,5 @@
-/* Gradient clipping and loss-scaling kernels over lists of arrays (each array float32
- * or float64, dtypes[i]), compiled once per ISA, on the multi-tensor driver (multi.h):
+/* Gradient clipping and loss-scaling kernels over lists of arrays (each array float32,
+ * float64, float16 or bfloat16, dtypes[i]; a list may mix them), compiled once per ISA, on the multi-tensor driver (multi.h):
  * norms are per-array chunk reductions combined in chunk order (multi_norm.h), the
  * in-place passes one elementwise pass over the whole list. */
 #include "multi.h"
@@ -9,8 +9,10 @@
 enum { OP_SCALE, OP_CLAMP, OP_UNSCALE };
 
 #define GK_TMPL_A "clip_tmpl.h"
+#define GK_TMPL_HALF_A "clip_tmpl.h"   /* small: the 16-bit passes stay in this unit */
 #include "gk_each_dtype.h"
 
+#define GK_MULTI_NORM_HALF
 #include "multi_norm.h"
 
 static double root(double s, int kind, double p)
@@ -56,11 +58,20 @@ typedef struct {
 static int clip_span(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const clip_ctx *c = (const clip_ctx *)vctx;
-    if (c->dtypes[a] == GK_DTYPE_F32)
-        return chunk_apply_f32((float *)c->arrays[a] + b, e - b, c->op, (float)c->c);
-    /* the unscale factor is float32 in torch, widened for float64 grads */
-    double cd = c->op == OP_UNSCALE ? (double)(float)c->c : c->c;
-    return chunk_apply_f64((double *)c->arrays[a] + b, e - b, c->op, cd);
+    switch (c->dtypes[a]) {
+        case GK_DTYPE_F32:
+            return chunk_apply_f32((float *)c->arrays[a] + b, e - b, c->op, (float)c->c);
+        /* 16-bit: c in float32, each result rounded once */
+        case GK_DTYPE_F16:
+            return chunk_apply_f16((uint16_t *)c->arrays[a] + b, e - b, c->op, (float)c->c);
+        case GK_DTYPE_BF16:
+            return chunk_apply_bf16((uint16_t *)c->arrays[a] + b, e - b, c->op, (float)c->c);
+        default: {
+            /* the unscale factor is float32 in torch, widened for float64 grads */
+            double cd = c->op == OP_UNSCALE ? (double)(float)c->c : c->c;
+            return chunk_apply_f64((double *)c->arrays[a] + b, e - b, c->op, cd);
+        }
+    }
 }
 
 /* The in-place pass.  The scaling of clip_grad_norm_ runs right after grad_norm over

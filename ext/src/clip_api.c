@@ -6,7 +6,8 @@
 
 GK_DEFINE_TABLE_GETTER(clip)
 
-/* every array non-NULL when non-empty, sizes >= 0, dtype codes known */
+/* every array non-NULL when non-empty, sizes >= 0, dtype codes known (the four float
+ * dtypes: 16-bit storage is widened exactly and rounded once) */
 static int check_list(const void *const *arrays, const int *dtypes, const gk_index *sizes,
                       gk_index narrays)
 {
@@ -16,7 +17,7 @@ static int check_list(const void *const *arrays, const int *dtypes, const gk_ind
     GK_CHECK_PTR_IF(narrays > 0, sizes);
     for (gk_index i = 0; i < narrays; ++i) {
         GK_CHECK(sizes[i] >= 0, GK_ESIZE, sizes);
-        GK_CHECK(dtypes[i] == GK_DTYPE_F32 || dtypes[i] == GK_DTYPE_F64, GK_EDTYPE, dtypes);
+        GK_CHECK(dtypes[i] >= GK_DTYPE_F32 && dtypes[i] <= GK_DTYPE_BF16, GK_EDTYPE, dtypes);
         GK_CHECK(sizes[i] == 0 || arrays[i], GK_ENULL, arrays);
     }
     return GK_OK;

@@ -1,18 +1,27 @@
-/* Dropout kernels for element type T (included by dropout.c once per dtype).
+/* Dropout kernels for element type T (included by dropout.c once per dtype, and by
+ * dropout_half.c for 16-bit storage: data arrays TS, arithmetic T = float).
  * One pass: the words of 64 elements, drawn just before they are used (so the Philox
  * rounds overlap the loads and stores of the elements around them) -> keep lanes -> y
- * and the packed bits (dropout_span_tmpl.h). */
+ * and the packed bits (the span functions of dropout_span_tmpl.h, or of
+ * dropout_span_half_tmpl.h for 16-bit storage). */
 
-static void GK_T(dropout_fwd)(const T *x, T *y, unsigned char *bits, gk_index n, T scale,
-                              uint32_t keep_max, int none, uint32_t k0, uint32_t k1,
-                              uint64_t w0)
+/* whether an output of n elements at y, computed from x, is streamed (nt stores) */
+#if GK_HALF
+#define GK_DROP_NT(n, y, x, own_align) drop_stream_half((size_t)(n) * sizeof(TS), y, x)
+#else
+#define GK_DROP_NT(n, y, x, own_align) drop_stream((size_t)(n) * sizeof(TS), y, x, own_align)
+#endif
+
+static void GK_T(dropout_fwd)(const TS *x, TS *y, unsigned char *bits, gk_index n,
+                              T scale, uint32_t keep_max, int none, uint32_t k0,
+                              uint32_t k1, uint64_t w0)
 {
-    const int nt = drop_stream((size_t)n * sizeof(T), y, x, 0);
+    const int nt = GK_DROP_NT(n, y, x, 0);
     GK_TILE_LOOP(n, GK_TILE, t) {
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         if (none) {
-            GK_T(dropout_span)(x + e0, NULL, y + e0, NULL, bits ? bits + e0 / 8 : NULL, len,
-                               scale, keep_max, none);
+            GK_T(dropout_span_st)(x + e0, NULL, y + e0, NULL, bits ? bits + e0 / 8 : NULL,
+                                  len, scale, keep_max, none, 0);
             continue;
         }
         gk_dropout_words src;
@@ -29,10 +38,10 @@ static void GK_T(dropout_fwd)(const T *x, T *y, unsigned char *bits, gk_index n,
     }
 }
 
-static void GK_T(dropout_bwd)(const T *dy, const unsigned char *bits, T *dx, gk_index n,
+static void GK_T(dropout_bwd)(const TS *dy, const unsigned char *bits, TS *dx, gk_index n,
                               T scale)
 {
-    const int nt = drop_stream((size_t)n * sizeof(T), dx, dy, 1);
+    const int nt = GK_DROP_NT(n, dx, dy, 1);
     GK_TILE_LOOP(n, GK_TILE, t) {
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         GK_T(dropout_bits_span_st)(dy + e0, bits + e0 / 8, dx + e0, len, scale, nt);
@@ -45,11 +54,11 @@ static void GK_T(dropout_bwd)(const T *dy, const unsigned char *bits, T *dx, gk_
  * y = x * s_r on sample r, s_r = scale if kept else 0: the product dropout computes, so a
  * dropped sample gives x * 0.  Tiles of GK_TILE elements over the flat array as above
  * (a tile may hold the end of one sample and the start of the next), whatever row_len. */
-static void GK_T(drop_path_bwd)(const T *dy, const unsigned char *keep, T *dx,
+static void GK_T(drop_path_bwd)(const TS *dy, const unsigned char *keep, TS *dx,
                                 gk_index rows, gk_index row_len, T scale)
 {
     const gk_index n = rows * row_len;
-    const int nt = drop_stream((size_t)n * sizeof(T), dx, dy, 1);
+    const int nt = GK_DROP_NT(n, dx, dy, 1);
     GK_TILE_LOOP(n, GK_TILE, t) {
         gk_index e = t * GK_TILE, end = e + gk_tile_len(t, n, GK_TILE);
         for (gk_index r = e / row_len; e < end; ++r) {
@@ -63,7 +72,7 @@ static void GK_T(drop_path_bwd)(const T *dy, const unsigned char *keep, T *dx,
 }
 
 /* the keep byte of every sample (word w0 + r of the stream), then the scaling */
-static void GK_T(drop_path_fwd)(const T *x, T *y, unsigned char *keep, gk_index rows,
+static void GK_T(drop_path_fwd)(const TS *x, TS *y, unsigned char *keep, gk_index rows,
                                 gk_index row_len, T scale, uint32_t keep_max, int none,
                                 uint32_t k0, uint32_t k1, uint64_t w0)
 {
@@ -80,3 +89,5 @@ static void GK_T(drop_path_fwd)(const T *x, T *y, unsigned char *keep, gk_index 
     }
     GK_T(drop_path_bwd)(x, keep, y, rows, row_len, scale);
 }
+
+#undef GK_DROP_NT

@@ -13,8 +13,8 @@
  * TS that are then instantiated for f16 and bf16 too; they read and write data arrays
  * through the loads and stores of reduce_tmpl.h (ld1/st1, ldtv/sttv, ldv, stream_vec),
  * so one source serves every dtype; a file that defines GK_TMPL_HALF_A without GK_TMPL_A
- * (norm_half.c) gets the 16-bit instantiations alone.  Everything is undefined
- * afterwards.  No include guard: the header includes itself, once per dtype. */
+ * (norm_half.c, dropout_half.c) gets the 16-bit instantiations alone.  Everything is
+ * undefined afterwards.  No include guard: the header includes itself, once per dtype. */
 #ifndef GK_EACH_DTYPE_PASS
 #define GK_EACH_DTYPE_PASS
 

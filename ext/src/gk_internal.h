@@ -28,6 +28,10 @@
 #define GK_KERNEL(name, sfx) GK_ENTRY(name, name, sfx)
 #define GK_DEFINE_ISA_TABLE(fam, ENTRIES, COMMON) \
     const gk_##fam##_table GK_ISA_SYM(gk_##fam##_table) = { ENTRIES(f32) ENTRIES(f64) COMMON }
+/* the same for a family's 16-bit translation unit (<family>_half.c): its own table,
+ * ENTRIES(f16) and ENTRIES(bf16) */
+#define GK_DEFINE_HALF_ISA_TABLE(fam, ENTRIES) \
+    const gk_##fam##_table GK_ISA_SYM(gk_##fam##_table) = { ENTRIES(f16) ENTRIES(bf16) }
 
 #if defined(__GNUC__) || defined(__clang__)
 #define GK_RESTRICT __restrict__

@@ -11,10 +11,11 @@ static int gk_check_reduction(int r)
     return r == GK_REDUCTION_NONE || r == GK_REDUCTION_MEAN || r == GK_REDUCTION_SUM;
 }
 
-#define GK_DEFINE_LOSSES(T, SFX) \
-int gk_softmax_cross_entropy_weighted_##SFX(const T *logits, const int64_t *labels, \
-                                            const T *probs, const T *weight, T *row_loss, \
-                                            double *total, T *dlogits, gk_index rows, \
+/* softmax cross-entropy; TS: the logits' storage, T: weight and row losses */
+#define GK_DEFINE_XENT(TS, T, SFX) \
+int gk_softmax_cross_entropy_weighted_##SFX(const TS *logits, const int64_t *labels, \
+                                            const TS *probs, const T *weight, T *row_loss, \
+                                            double *total, TS *dlogits, gk_index rows, \
                                             gk_index cols, double label_smoothing, \
                                             int64_t ignore_index, int reduction) \
 { \
@@ -36,16 +37,20 @@ int gk_softmax_cross_entropy_weighted_##SFX(const T *logits, const int64_t *labe
                                               total, dlogits, rows, cols, \
                                               label_smoothing, ignore_index, reduction); \
 } \
-int gk_softmax_cross_entropy_##SFX(const T *logits, const int64_t *labels, const T *probs, \
-                                   T *row_loss, double *total, T *dlogits, gk_index rows, \
-                                   gk_index cols, double label_smoothing, \
-                                   int64_t ignore_index, int reduction) \
+int gk_softmax_cross_entropy_##SFX(const TS *logits, const int64_t *labels, \
+                                   const TS *probs, T *row_loss, double *total, \
+                                   TS *dlogits, gk_index rows, gk_index cols, \
+                                   double label_smoothing, int64_t ignore_index, \
+                                   int reduction) \
 { \
     return gk_softmax_cross_entropy_weighted_##SFX(logits, labels, probs, NULL, row_loss, \
                                                    total, dlogits, rows, cols, \
                                                    label_smoothing, ignore_index, \
                                                    reduction); \
-} \
+}
+
+#define GK_DEFINE_LOSSES(T, SFX) \
+GK_DEFINE_XENT(T, T, SFX) \
 int gk_kl_div_##SFX(const T *student, const T *teacher, double *total, T *dstudent, \
                     gk_index rows, gk_index cols, double temperature) \
 { \
@@ -86,3 +91,5 @@ int gk_mse_##SFX(const T *pred, const T *target, T *elem_loss, double *total, T 
 
 GK_DEFINE_LOSSES(float, f32)
 GK_DEFINE_LOSSES(double, f64)
+GK_DEFINE_XENT(uint16_t, float, f16)
+GK_DEFINE_XENT(uint16_t, float, bf16)

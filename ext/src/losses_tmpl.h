@@ -336,12 +336,23 @@ GK_INLINE double GK_T(xent_row_w)(const T *GK_RESTRICT z, const T *GK_RESTRICT p
 
 /* Rows go to threads in dynamic blocks of 32: rows are independent and each writes only
  * its own outputs, so the results do not depend on which thread ran them, and a thread
- * slowed by another process does not hold the others up. */
-static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
-                              const T *weight, T *row_loss, double *total, T *dz,
-                              gk_index rows, gk_index cols, double smooth,
-                              int64_t ignore_index, int reduction)
+ * slowed by another process does not hold the others up.
+ *
+ * half (float instantiation only; 0 otherwise): the logits, the target probabilities
+ * and the gradient are 16-bit storage (1 float16, 2 bfloat16; zv, pv, dzv point to
+ * uint16_t), weight and row_loss float32.  Each row is widened exactly into a float32
+ * buffer of its thread (it stays in L1/L2), runs the float32 row above, and its
+ * gradient is rounded once into dz: the float32 kernel's results on the widened
+ * logits, rounded. */
+static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
+                                const void *pv, const T *weight, T *row_loss,
+                                double *total, void *dzv, gk_index rows, gk_index cols,
+                                double smooth, int64_t ignore_index, int reduction)
 {
+    const T *z = (const T *)zv, *probs = (const T *)pv;
+    T *dz = (T *)dzv;
+    half = sizeof(T) == sizeof(float) ? half : 0;   /* 16-bit storage: float32 math */
+    const size_t esize = half ? sizeof(uint16_t) : sizeof(T);
     /* the divisor of MEAN: the kept rows (class indices; with weights the sum of their
      * label's weight, as torch's nll_loss), else all rows; sums in index order */
     double counted = (double)rows, sw = 0.0;
@@ -357,10 +368,13 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
     int nt = gk_threads_for(rows * cols);
     /* a large gradient is formed row by row in a per-thread buffer and streamed out
      * (non-temporal stores: no read of the lines it overwrites, gk_internal.h) */
-    const int stream = gk_stream_output((size_t)(rows * cols) * sizeof(T), dz, z, probs);
+    const int stream = gk_stream_output((size_t)(rows * cols) * esize, dzv, zv, pv);
+    /* per thread: the gradient row (streamed or 16-bit), and for 16-bit the widened
+     * logits and probabilities, and the rounded row on its way out */
+    const gk_index per = half ? 3 * cols + (cols + 1) / 2 : cols;
     double *rl = (double *)malloc(sizeof(double) * (size_t)(rows > 0 ? rows : 1));
-    T *scratch = stream ? (T *)malloc(sizeof(T) * (size_t)(nt * cols)) : NULL;
-    if (!rl || (stream && !scratch)) {
+    T *scratch = (stream || half) ? (T *)malloc(sizeof(T) * (size_t)(nt * per)) : NULL;
+    if (!rl || ((stream || half) && !scratch)) {
         free(rl);
         free(scratch);
         return GK_ENOMEM;
@@ -368,30 +382,49 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
     #pragma omp parallel num_threads(nt) if(nt > 1)
     {
 #if GK_HAVE_OPENMP
-        T *buf = stream ? scratch + (gk_index)omp_get_thread_num() * cols : NULL;
+        T *buf = scratch ? scratch + (gk_index)omp_get_thread_num() * per : NULL;
 #else
         T *buf = scratch;
 #endif
         #pragma omp for schedule(dynamic, 32) nowait
         for (gk_index i = 0; i < rows; ++i) {
-            T *dzi = stream ? buf : dz + i * cols;
+            T *dzi = (stream || half) ? buf : dz + i * cols;
+            const T *zi = z + i * cols, *pi = probs ? probs + i * cols : NULL;
+            if (half) {   /* the row widened (exact) next to its gradient */
+                gk_half_to_f32_n(half == 2, (const uint16_t *)zv + i * cols,
+                                 (float *)(buf + cols), cols);
+                zi = buf + cols;
+                if (pv) {
+                    gk_half_to_f32_n(half == 2, (const uint16_t *)pv + i * cols,
+                                     (float *)(buf + 2 * cols), cols);
+                    pi = buf + 2 * cols;
+                }
+            }
             const int ignored = labels && labels[i] == ignore_index;
-            if (ignored || weight) {   /* formed in dzi, then streamed out if need be */
+            if (ignored || weight || half) {   /* formed in dzi, then written out */
                 if (ignored) {
                     for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
                     rl[i] = 0.0;
+                } else if (weight) {
+                    rl[i] = GK_T(xent_row_w)(zi, pi, labels ? labels[i] : -1, dzi, cols,
+                                             smooth, scale, weight, sw);
                 } else {
-                    rl[i] = GK_T(xent_row_w)(z + i * cols, probs ? probs + i * cols : NULL,
-                                             labels ? labels[i] : -1, dzi, cols, smooth,
-                                             scale, weight, sw);
+                    rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols,
+                                           smooth, scale, NULL);
                 }
-                if (stream)
+                if (half) {   /* rounded once; streamed through the row's last buffer */
+                    uint16_t *hi = (uint16_t *)dzv + i * cols;
+                    uint16_t *hb = stream ? (uint16_t *)(void *)(buf + 3 * cols) : hi;
+                    gk_f32_to_half_n(half == 2, (const float *)dzi, hb, cols);
+                    if (stream)
+                        gk_copy_nt(hi, hb, sizeof(uint16_t) * (size_t)cols);
+                } else if (stream) {
                     gk_copy_nt(dz + i * cols, buf, sizeof(T) * (size_t)cols);
+                }
             } else {
                 /* streamed: the exps in buf, the gradient formed on its way out */
-                rl[i] = GK_T(xent_row)(z + i * cols, probs ? probs + i * cols : NULL,
-                                       labels ? labels[i] : -1, dzi, cols, smooth, scale,
-                                       stream ? dz + i * cols : NULL);
+                rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols, smooth,
+                                       scale, stream ? dz + i * cols : NULL);
             }
             if (row_loss) row_loss[i] = (T)rl[i];
         }
@@ -405,6 +438,15 @@ static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
     free(rl);
     free(scratch);
     return GK_OK;
+}
+
+static int GK_T(softmax_xent)(const T *z, const int64_t *labels, const T *probs,
+                              const T *weight, T *row_loss, double *total, T *dz,
+                              gk_index rows, gk_index cols, double smooth,
+                              int64_t ignore_index, int reduction)
+{
+    return GK_T(softmax_xent_h)(0, z, labels, probs, weight, row_loss, total, dz, rows,
+                                cols, smooth, ignore_index, reduction);
 }
 
 /* ---- distillation KL ----------------------------------------------------------------

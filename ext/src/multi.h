@@ -50,9 +50,10 @@ typedef struct {
 static inline int gk_multi_far(gk_index count, const gk_index *size, const int *dtypes,
                                int dtype, int per_elem)
 {
+    static const unsigned char esize[] = {4, 8, 2, 2};   /* by GK_DTYPE_* code */
     size_t bytes = 0;
     for (gk_index a = 0; a < count; ++a)
-        bytes += (size_t)size[a] * ((dtypes ? dtypes[a] : dtype) == GK_DTYPE_F32 ? 4 : 8);
+        bytes += (size_t)size[a] * esize[(dtypes ? dtypes[a] : dtype) & 3];
     return (size_t)per_elem * bytes >= gk_get_stream_min_bytes();
 }
 

@@ -1,7 +1,9 @@
 /* Per-array norms of a list of arrays (sums of squares, of |x|, of |x|^p, or the max
  * |x|), on the multi-tensor driver: what clipping and the regularization penalties
  * reduce.  Included by a family file after its templates (gk_each_dtype.h), so the
- * chunk kernels of reduce_tmpl.h are defined.  Internal, not installed. */
+ * chunk kernels of reduce_tmpl.h are defined; a family whose lists may hold 16-bit
+ * arrays (GK_TMPL_HALF_A: reduce_tmpl.h instantiated for f16 and bf16 too) defines
+ * GK_MULTI_NORM_HALF first.  Internal, not installed. */
 #ifndef GK_MULTI_NORM_H
 #define GK_MULTI_NORM_H
 #include "multi.h"
@@ -34,10 +36,14 @@ static void gk_norm_chunk(void *vctx, gk_index a, gk_index b, gk_index n, double
             default: *part = chunk_sumpow_##SFX(x, n, c->p); break; \
         } \
     } while (0)
-    if (dtype == GK_DTYPE_F32)
-        GK_NORM_OF(f32, float);
-    else
-        GK_NORM_OF(f64, double);
+    switch (dtype) {
+        case GK_DTYPE_F32: GK_NORM_OF(f32, float); break;
+#ifdef GK_MULTI_NORM_HALF
+        case GK_DTYPE_F16: GK_NORM_OF(f16, uint16_t); break;
+        case GK_DTYPE_BF16: GK_NORM_OF(bf16, uint16_t); break;
+#endif
+        default: GK_NORM_OF(f64, double); break;
+    }
 #undef GK_NORM_OF
 }
 

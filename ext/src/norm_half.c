@@ -13,6 +13,4 @@
 #define GK_NORM_HALF_ENTRIES(SFX) \
     GK_KERNEL(layer_norm_fwd, SFX) GK_KERNEL(layer_norm_bwd, SFX) \
     GK_KERNEL(rms_norm_fwd, SFX) GK_KERNEL(rms_norm_bwd, SFX)
-const gk_norm_half_table GK_ISA_SYM(gk_norm_half_table) = {
-    GK_NORM_HALF_ENTRIES(f16) GK_NORM_HALF_ENTRIES(bf16)
-};
+GK_DEFINE_HALF_ISA_TABLE(norm_half, GK_NORM_HALF_ENTRIES);

@@ -390,33 +390,41 @@ static inline double GK_T(chunk_sumpow)(const TS *GK_RESTRICT x, gk_index n, dou
  * the bit patterns with the sign cleared, as GK_TI integers: for non-negative IEEE
  * values the integer order is the numeric order, and every NaN pattern is above +inf's,
  * so one integer max (which vectorizes, unlike a NaN-aware float max) gives the answer;
- * the lanes are exact, so their grouping does not matter. */
-#if !GK_HALF  /* reads the bits of T: not written for 16-bit storage yet */
-GK_INLINE double GK_T(chunk_maxabs)(const T *GK_RESTRICT x, gk_index n)
+ * the lanes are exact, so their grouping does not matter.  16-bit storage: the same on
+ * its own bits (float16 and bfloat16 are ordered alike), the max widened exactly. */
+#if GK_HALF
+#define GK_MAXABS_U uint16_t
+#define GK_MAXABS_MASK 0x7fff
+#else
+#define GK_MAXABS_U GK_TI
+#define GK_MAXABS_MASK GK_TI_MAX
+#endif
+GK_INLINE double GK_T(chunk_maxabs)(const TS *GK_RESTRICT x, gk_index n)
 {
-    GK_TI m[GK_LANES] = {0};
+    GK_MAXABS_U m[GK_LANES] = {0};
     gk_index j = 0;
     for (; j + GK_LANES <= n; j += GK_LANES)
         for (int k = 0; k < GK_LANES; ++k) {
-            GK_TI u;
+            GK_MAXABS_U u;
             __builtin_memcpy(&u, &x[j + k], sizeof u);
-            u &= GK_TI_MAX;
+            u &= GK_MAXABS_MASK;
             m[k] = u > m[k] ? u : m[k];
         }
     for (int k = 0; j + k < n; ++k) {
-        GK_TI u;
+        GK_MAXABS_U u;
         __builtin_memcpy(&u, &x[j + k], sizeof u);
-        u &= GK_TI_MAX;
+        u &= GK_MAXABS_MASK;
         m[k] = u > m[k] ? u : m[k];
     }
-    GK_TI r = 0;
+    GK_MAXABS_U r = 0;
     for (int k = 0; k < GK_LANES; ++k)
         r = m[k] > r ? m[k] : r;
-    T v;
+    TS v;
     __builtin_memcpy(&v, &r, sizeof v);
-    return (double)v;
+    return (double)GK_T(ld1)(&v);
 }
-#endif
+#undef GK_MAXABS_U
+#undef GK_MAXABS_MASK
 
 #undef GK_X_V
 #undef GK_X_S

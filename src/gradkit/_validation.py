@@ -132,11 +132,12 @@ def real_array(a, name):
 
 
 def fill_target(shape: Any, dtype: Any, out: Any, name: str = "out", *,
-                float_out: bool = True) -> tuple[NDArray[Any], tuple[int, ...]]:
+                float_out: bool = True, half: bool = False
+                ) -> tuple[NDArray[Any], tuple[int, ...]]:
     """The array a generator fills, and its shape: `out` (checked) or a new array of
     `shape` and `dtype`.  dtype None means out's dtype (float32 without out); a dtype
     taken from `out` is reported as a bad `out`.  float_out=False: `dtype` is used as
-    given (integer outputs)."""
+    given (integer outputs).  half: float16/bfloat16 too."""
     if out is not None and not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if shape is None and dtype is None and out is not None and is_float(out.dtype):
@@ -145,9 +146,9 @@ def fill_target(shape: Any, dtype: Any, out: Any, name: str = "out", *,
         _writable_layout(out, name, "the result is written into it")
         return out, out.shape
     if dtype is None:
-        dt = float_dtype(out.dtype, name) if out is not None else FLOAT32
+        dt = float_dtype(out.dtype, name, half=half) if out is not None else FLOAT32
     else:
-        dt = float_dtype(dtype) if float_out else np.dtype(dtype)
+        dt = float_dtype(dtype, half=half) if float_out else np.dtype(dtype)
     if shape is None:
         if out is None:
             raise ValueError("shape is required when out is not given")
@@ -351,7 +352,7 @@ def output(out: Any, shape: Any, dtype: Any, name: str = "out") -> NDArray[Any]:
     return out
 
 
-def float_array_list(arrays, name, *, writable=False):
+def float_array_list(arrays, name, *, writable=False, half=False):
     """A list of float32/float64 arrays (a single ndarray counts as a list of one; None
     entries are skipped, as torch skips parameters without a gradient).
 
@@ -359,7 +360,10 @@ def float_array_list(arrays, name, *, writable=False):
     kernel, and the ``(original, copy)`` pairs whose copy must be written back after an
     in-place kernel (non-contiguous or misaligned inputs).  The dtypes may differ between
     arrays.  With ``writable=True`` the arrays must be ndarrays, writable and in native
-    byte order (TypeError otherwise), and must not overlap each other (ValueError)."""
+    byte order (TypeError otherwise), and must not overlap each other (ValueError).
+    half: float16/bfloat16 arrays are taken too, and mixed with float32 ones only (the
+    documented mix: 16-bit gradients beside float32 ones); float64 beside 16-bit is a
+    TypeError naming the entry."""
     simple = _simple_float_list(arrays, writable)  # the common call, checked compiled
     if simple is not None:
         return simple, []
@@ -368,7 +372,7 @@ def float_array_list(arrays, name, *, writable=False):
     elif arrays is None or isinstance(arrays, (str, bytes)) or not hasattr(arrays, "__iter__"):
         raise TypeError(f"{name} must be a list of float32/float64 arrays, "
                         f"got {type(arrays).__name__}")
-    out, write_back, written = [], [], []
+    out, write_back, written, labels = [], [], [], []
     for i, a in enumerate(arrays):
         if a is None:
             continue
@@ -377,15 +381,22 @@ def float_array_list(arrays, name, *, writable=False):
             if not isinstance(a, np.ndarray):
                 raise TypeError(f"{label} must be a numpy array (it is modified in place), "
                                 f"got {type(a).__name__}")
-            if not is_float(a.dtype):
-                raise _dtype_error(label, a.dtype)
+            if not (is_float(a.dtype) or (half and is_half(a.dtype))):
+                raise _dtype_error(label, a.dtype, _HALF_WHAT if half else
+                                   "a float32 or float64 array")
             if not a.flags.writeable:
                 raise ValueError(f"{label} must be writable (it is modified in place)")
             written.append((label, a))
-        c = float_array(a, label)
+        c = float_array(a, label, half=half)
         if writable and c is not a:
             write_back.append((a, c))
         out.append(c)
+        labels.append(label)
+    if half and any(is_half(c.dtype) for c in out):
+        for label, c in zip(labels, out):
+            if c.dtype == FLOAT64:
+                raise TypeError(f"{label} is float64 in a list of 16-bit arrays: 16-bit "
+                                "gradients mix with float32 ones only")
     if len(written) > 1:
         disjoint(written)
     return out, write_back

@@ -15,7 +15,11 @@ accumulated in double for float32 gradients (PyTorch accumulates per array in fl
 and returns a float32 tensor), and a float is returned instead of a tensor.
 
 Gradient lists may mix float32 and float64 arrays (as PyTorch allows): each array is
-scaled in its own dtype.  ``None`` entries are skipped (parameters without a gradient).
+scaled in its own dtype.  16-bit gradients (float16, ``gradkit.bfloat16``) are taken
+too, alone or beside float32 ones (not beside float64): their norm is accumulated in
+double from the exactly widened values, and the scaling and clamping run in float32
+(the coefficient and the clip value rounded to float32), each result rounded once to
+the array's dtype.  ``None`` entries are skipped (parameters without a gradient).
 Non-contiguous or misaligned arrays are processed through a contiguous copy written
 back in place.  Arrays modified in place must be in native byte order (a byte-swapped
 ``>f4`` raises TypeError) and must not overlap each other (ValueError); the read-only
@@ -62,7 +66,8 @@ def global_norm(grads: Arrays, norm_type: float = 2.0) -> float:
 
     Parameters
     ----------
-    grads : list of ndarray (float32/float64, dtypes may differ) or one ndarray
+    grads : list of ndarray (float32/float64/float16/bfloat16, dtypes may differ) or one
+        ndarray
     norm_type : float
         2, ``inf`` (``float('inf')`` or ``'inf'``), or any p > 0.
 
@@ -73,7 +78,7 @@ def global_norm(grads: Arrays, norm_type: float = 2.0) -> float:
         or inf) and none is NaN.
     """
     p = _norm_type(norm_type)
-    arrays, _ = _v.float_array_list(grads, "grads")
+    arrays, _ = _v.float_array_list(grads, "grads", half=True)
     return _k.grad_norm(arrays, p)
 
 
@@ -118,7 +123,8 @@ def clip_grad_norm_(grads: Arrays, max_norm: float, norm_type: float = 2.0,
         n = \|g\|_p,\qquad c = \min\Bigl(1, \frac{\text{max\_norm}}{n + 10^{-6}}\Bigr),
         \qquad g_i \leftarrow c\, g_i
 
-    ``c`` is applied in each array's dtype (cast to float32 for float32 arrays).  As in
+    ``c`` is applied in each array's dtype (cast to float32 for float32 arrays, and in
+    float32 for 16-bit arrays, rounded once).  As in
     PyTorch a NaN total makes ``c`` NaN and an infinite total makes it 0, so the
     gradients become NaN / zero unless ``error_if_nonfinite`` is set.  When ``c == 1``
     the multiplication (an identity) is skipped.
@@ -140,7 +146,7 @@ def clip_grad_norm_(grads: Arrays, max_norm: float, norm_type: float = 2.0,
         The total norm before clipping.
     """
     max_norm, p, error_if_nonfinite = _clip_args(max_norm, norm_type, error_if_nonfinite)
-    arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
+    arrays, write_back = _v.float_array_list(grads, "grads", writable=True, half=True)
     total, coef = _clip_coef(arrays, max_norm, p, error_if_nonfinite)
     if coef != 1.0:
         _k.grad_scale_(arrays, coef)
@@ -154,7 +160,9 @@ def clip_grad_value_(grads: Arrays, clip_value: float) -> None:
 
     .. math:: g_{ij} \leftarrow \min(\max(g_{ij}, -v), v)
 
-    NaN elements stay NaN.  ``clip_value`` is cast to float32 for float32 arrays.
+    NaN elements stay NaN.  ``clip_value`` is cast to float32 for float32 and 16-bit
+    arrays (a 16-bit result is the float32 clamp rounded once, so it may lie one 16-bit
+    step outside a ``clip_value`` the type cannot hold, as in PyTorch).
     Unlike PyTorch, a negative ``clip_value`` raises ValueError (PyTorch would set every
     element to ``clip_value``).
 
@@ -168,6 +176,6 @@ def clip_grad_value_(grads: Arrays, clip_value: float) -> None:
     v = _v.real(clip_value, "clip_value")
     if v < 0:
         raise ValueError(f"clip_value must be >= 0, got {v}")
-    arrays, write_back = _v.float_array_list(grads, "grads", writable=True)
+    arrays, write_back = _v.float_array_list(grads, "grads", writable=True, half=True)
     _k.grad_clamp_(arrays, v)
     _write_back(write_back)

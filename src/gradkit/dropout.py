@@ -6,6 +6,11 @@ element ``i`` (flat, C order) reads word ``counter + i`` and is kept iff
 is a function of ``(seed, counter)`` alone.  The forward writes ``y`` and a
 1-bit-per-element mask in one pass; the backward runs either from that bit mask or,
 storing nothing, by regenerating the mask from ``(seed, counter)``.
+
+16-bit storage (float16, ``gradkit.bfloat16``): x, y, dy and dx may be 16-bit.  The
+mask is the same as for float32 data (it depends on the stream only), and each output
+is the float32 result on the exactly widened input, rounded once to x's dtype:
+``y = round(float32(x) * float32(1 / (1 - p)))``.
 """
 from __future__ import annotations
 
@@ -169,11 +174,13 @@ def dropout(x: ArrayLike, p: float = 0.5, *, training: bool = True, rng: RNG = N
     ``P(keep) = ceil((1-p) 2^32) / 2^32``, within :math:`2^{-32}` of ``1 - p``).  The
     scale ``1/(1-p)`` is rounded to x's dtype once and multiplied in, as PyTorch does;
     a dropped element is ``x * 0`` (NaN/Inf give NaN, as in PyTorch).  ``p = 1`` gives
-    ``x * 0``.  The generator's counter advances by ``x.size``.
+    ``x * 0``.  The generator's counter advances by ``x.size``.  16-bit x: the same
+    mask, the product in float32 (the scale rounded to float32) rounded once to x's
+    dtype.
 
     Parameters
     ----------
-    x : ndarray, float32 or float64
+    x : ndarray, float32, float64, float16 or bfloat16
     p : float in [0, 1]
         Drop probability.
     training : bool
@@ -195,14 +202,14 @@ def dropout(x: ArrayLike, p: float = 0.5, *, training: bool = True, rng: RNG = N
     training = _v.flag(training, "training")
     store_mask = _v.flag(store_mask, "store_mask")
     if not training:
-        xa = _v.float_array(x, "x")  # x itself when it is already a native array
+        xa = _v.float_array(x, "x", half=True)  # x itself when it is already a native array
         if out is None:
             return xa, None
         y = _v.output(out, xa.shape, xa.dtype)
         if y is not xa:
             np.copyto(y, xa)
         return y, None
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=True)
     gen = as_generator(rng)
     y = _v.output(out, x.shape, x.dtype)
     bits = _v.empty((x.size + 7) // 8, np.uint8) if store_mask else None
@@ -231,7 +238,7 @@ def dropout_backward(dy: ArrayLike, mask: Optional[DropoutMask], *,
     if mask is None:
         return dropout(dy, 0.0, training=False, out=out)[0]
     shape, p, seed, counter, bits = _checked_mask(mask)
-    dy = _v.float_array(dy, "dy")
+    dy = _v.float_array(dy, "dy", half=True)
     if dy.shape != shape:
         raise ValueError(f"dy must have the mask's shape {shape}, got {dy.shape}")
     dx = _v.output(out, dy.shape, dy.dtype)
@@ -251,10 +258,11 @@ def drop_path(x: ArrayLike, p: float, *, training: bool = True, rng: RNG = None,
 
     with :math:`r_n` word ``counter + n`` of the generator's stream (the rule of
     :func:`dropout`); ``p = 1`` gives ``x * 0``.  The counter advances by ``N``.
+    16-bit x: computed in float32, rounded once (as :func:`dropout`).
 
     Parameters
     ----------
-    x : ndarray, float32 or float64, shape (N, ...)
+    x : ndarray, float32, float64, float16 or bfloat16, shape (N, ...)
     p : float in [0, 1]
         Drop probability per sample.
     training : bool
@@ -271,7 +279,7 @@ def drop_path(x: ArrayLike, p: float, *, training: bool = True, rng: RNG = None,
     """
     p = _v.probability(p)
     training = _v.flag(training, "training")
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=True)
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (the samples)")
     n = x.shape[0]
@@ -295,7 +303,7 @@ def drop_path_backward(dy: ArrayLike, keep: ArrayLike, p: float, *,
     if fast is not None:
         return fast
     p = _v.probability(p)
-    dy = _v.float_array(dy, "dy")
+    dy = _v.float_array(dy, "dy", half=True)
     keep = np.asarray(keep)
     if keep.dtype != bool:
         raise TypeError(f"keep must be a bool array, got dtype {keep.dtype}")

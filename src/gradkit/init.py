@@ -7,15 +7,21 @@ int seed or None for the default generator), ``dtype`` and ``out`` as keywords.
 Shapes follow PyTorch's layout ``(out_features, in_features, *kernel)``: see
 :func:`fans`.  Random draws come from :mod:`gradkit.random` (multithreaded, the same
 numbers for any thread count).
+
+16-bit storage: every initializer takes ``dtype=np.float16`` or ``gradkit.bfloat16``
+(or a 16-bit ``out``) and gives exactly the float32 result of the same call (same
+``rng``, same draws) rounded once to that dtype.
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 import numpy as np
 
 from . import _blas
+from . import _precision
 from . import _validation as _v
 from ._ext import random as _rnd
 from .random import as_generator
@@ -33,6 +39,32 @@ _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tra
 # Keras: the std of a unit normal truncated to [-2, 2]; dividing by it gives the
 # truncated draw the variance it asks for.
 _TRUNC_STD_2 = 0.87962566103423978
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _wants_half(dtype, out):
+    """Whether the call asks for 16-bit storage (a bad dtype is left to the call)."""
+    if dtype is None:
+        return isinstance(out, np.ndarray) and _v.is_half(out.dtype)
+    try:
+        return _v.is_half(np.dtype(dtype))
+    except TypeError:
+        return False
+
+
+def _half_storage(fn: _F) -> _F:
+    """fn for 16-bit dtypes too: fn's float32 result for the same arguments and rng,
+    rounded once into the 16-bit array (new, or ``out``)."""
+    @functools.wraps(fn)
+    def init(shape, *args, rng=None, dtype=None, out=None, **kw):
+        if not _wants_half(dtype, out):
+            return fn(shape, *args, rng=rng, dtype=dtype, out=out, **kw)
+        y, shape = _v.fill_target(shape, dtype, out, half=True)
+        return _precision.narrow(fn(shape, *args, rng=rng, dtype=_v.FLOAT32, **kw),
+                                 y.dtype, y)
+    return init  # type: ignore[return-value]
 
 
 def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
@@ -101,6 +133,7 @@ def _fill(y, value):
     return y
 
 
+@_half_storage
 def zeros(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
           out: Optional[FloatArray] = None) -> FloatArray:
     """Zeros (``torch.nn.init.zeros_``).  ``rng`` is accepted and unused."""
@@ -108,6 +141,7 @@ def zeros(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike]
     return _fill(y, 0.0)
 
 
+@_half_storage
 def ones(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
          out: Optional[FloatArray] = None) -> FloatArray:
     """Ones (``torch.nn.init.ones_``).  ``rng`` is accepted and unused."""
@@ -115,6 +149,7 @@ def ones(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] 
     return _fill(y, 1.0)
 
 
+@_half_storage
 def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
              dtype: Optional[DTypeLike] = None,
              out: Optional[FloatArray] = None) -> FloatArray:
@@ -124,6 +159,7 @@ def constant(shape: Optional[Shape], value: float, *, rng: RNG = None,
     return _fill(y, value)
 
 
+@_half_storage
 def normal(shape: Optional[Shape], mean: float = 0., std: float = 1., *, rng: RNG = None,
            dtype: Optional[DTypeLike] = None,
            out: Optional[FloatArray] = None) -> FloatArray:
@@ -133,6 +169,7 @@ def normal(shape: Optional[Shape], mean: float = 0., std: float = 1., *, rng: RN
     return as_generator(rng).normal(shape, mean, std, out=y)
 
 
+@_half_storage
 def uniform(shape: Optional[Shape], a: float = 0., b: float = 1., *, rng: RNG = None,
             dtype: Optional[DTypeLike] = None,
             out: Optional[FloatArray] = None) -> FloatArray:
@@ -145,6 +182,7 @@ def uniform(shape: Optional[Shape], a: float = 0., b: float = 1., *, rng: RNG = 
     return as_generator(rng).uniform(shape, a, b, out=y)
 
 
+@_half_storage
 def trunc_normal(shape: Optional[Shape], mean: float = 0., std: float = 1., a: float = -2.,
                  b: float = 2., *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
                  out: Optional[FloatArray] = None) -> FloatArray:
@@ -156,6 +194,7 @@ def trunc_normal(shape: Optional[Shape], mean: float = 0., std: float = 1., a: f
     return as_generator(rng).truncated_normal(shape, mean, std, a, b, out=y)
 
 
+@_half_storage
 def xavier_uniform(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
                    dtype: Optional[DTypeLike] = None,
                    out: Optional[FloatArray] = None) -> FloatArray:
@@ -170,6 +209,7 @@ def xavier_uniform(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
     return as_generator(rng).uniform(shape, -bound, bound, out=y)
 
 
+@_half_storage
 def xavier_normal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
                   dtype: Optional[DTypeLike] = None,
                   out: Optional[FloatArray] = None) -> FloatArray:
@@ -191,6 +231,7 @@ def _kaiming_std(shape, a, mode, nonlinearity):
     return gain / math.sqrt(fan) if fan > 0 else 0.0
 
 
+@_half_storage
 def kaiming_uniform(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu", *, rng: RNG = None,
                     dtype: Optional[DTypeLike] = None,
@@ -208,6 +249,7 @@ def kaiming_uniform(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
     return as_generator(rng).uniform(shape, -bound, bound, out=y)
 
 
+@_half_storage
 def kaiming_normal(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
                    nonlinearity: str = "leaky_relu", *, rng: RNG = None,
                    dtype: Optional[DTypeLike] = None,
@@ -221,6 +263,7 @@ def kaiming_normal(shape: Optional[Shape], a: float = 0., mode: str = "fan_in",
     return as_generator(rng).normal(shape, 0.0, std, out=y)
 
 
+@_half_storage
 def variance_scaling(shape: Optional[Shape], scale: float = 1., mode: str = "fan_in",
                      distribution: str = "truncated_normal", *, rng: RNG = None,
                      dtype: Optional[DTypeLike] = None,
@@ -267,6 +310,7 @@ def variance_scaling(shape: Optional[Shape], scale: float = 1., mode: str = "fan
     return gen.uniform(shape, -bound, bound, out=y)
 
 
+@_half_storage
 def lecun_uniform(shape: Optional[Shape], *, rng: RNG = None,
                   dtype: Optional[DTypeLike] = None,
                   out: Optional[FloatArray] = None) -> FloatArray:
@@ -275,6 +319,7 @@ def lecun_uniform(shape: Optional[Shape], *, rng: RNG = None,
     return variance_scaling(shape, 1.0, "fan_in", "uniform", rng=rng, dtype=dtype, out=out)
 
 
+@_half_storage
 def lecun_normal(shape: Optional[Shape], *, rng: RNG = None,
                  dtype: Optional[DTypeLike] = None,
                  out: Optional[FloatArray] = None) -> FloatArray:
@@ -285,6 +330,7 @@ def lecun_normal(shape: Optional[Shape], *, rng: RNG = None,
                             out=out)
 
 
+@_half_storage
 def orthogonal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
                dtype: Optional[DTypeLike] = None,
                out: Optional[FloatArray] = None) -> FloatArray:
@@ -365,6 +411,7 @@ def _householder_q(a):
     return qt.T
 
 
+@_half_storage
 def eye(shape: Optional[Shape], *, rng: RNG = None, dtype: Optional[DTypeLike] = None,
         out: Optional[FloatArray] = None) -> FloatArray:
     """Identity matrix, ones on the main diagonal of a 2-D shape (``torch.nn.init.eye_``);
@@ -406,8 +453,8 @@ def lora(in_features: int, out_features: int, rank: int, *, method: str = "kaimi
         out_a, out_b = out
     else:
         raise TypeError("out must be None or a pair (A, B) of arrays")
-    a, _ = _v.fill_target((rank, in_features), dtype, out_a, "out[0]")
-    b, _ = _v.fill_target((out_features, rank), a.dtype, out_b, "out[1]")
+    a, _ = _v.fill_target((rank, in_features), dtype, out_a, "out[0]", half=True)
+    b, _ = _v.fill_target((out_features, rank), a.dtype, out_b, "out[1]", half=True)
     if method == "kaiming":
         kaiming_uniform(a.shape, math.sqrt(5.0), rng=rng, out=a)
     else:

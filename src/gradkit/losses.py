@@ -10,6 +10,13 @@ float (what ``loss.item()`` gives in PyTorch), accumulated in float64 whatever t
 dtype; ``reduction='none'`` gives an array of the input's dtype, and then the gradient
 is that of ``loss.sum()`` (a backward with ones).  Results are bitwise identical for any
 thread count.
+
+16-bit storage (float16, ``gradkit.bfloat16``): the logits (and float targets, in the
+logits' dtype) may be 16-bit.  The arithmetic is float32 with float64 sums, the loss is
+a float (float32 for ``reduction='none'``) and the gradient has the logits' dtype,
+rounded once: the float32 results on the exactly widened inputs.  Class weights are
+float32 or the logits' dtype.  softmax_cross_entropy widens each row in its kernel; the
+others run their float32 kernel on a widened copy.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union, overload
 
 import numpy as np
 
+from . import _precision
 from . import _validation as _v
 from ._ext import losses as _k
 
@@ -39,7 +47,7 @@ def _reduction(reduction, batchmean=False):
 
 
 def _logits(a, name):
-    a = _v.float_array(a, name)
+    a = _v.float_array(a, name, half=True)
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D (N, C), got shape {a.shape}")
     if a.shape[1] == 0 and a.shape[0] > 0:
@@ -68,8 +76,8 @@ def _targets(labels, logits, ignore_index):
                 raise ValueError(f"labels must be class indices in [0, {c}) or "
                                  f"ignore_index={ignore_index}, got {bad}")
         return lab, None
-    if lab.dtype.kind == "f":
-        probs = _v.float_array(lab, "labels")
+    if lab.dtype.kind == "f" or _v.is_half(lab.dtype):
+        probs = _v.float_array(lab, "labels", half=True)
         _v.same_dtype(probs, logits.dtype, "labels (probabilities)", "logits")
         if probs.shape != logits.shape:
             raise ValueError(f"labels (probabilities) must have the shape of logits "
@@ -77,6 +85,23 @@ def _targets(labels, logits, ignore_index):
         return None, probs
     raise TypeError(f"labels must be int class indices or float probabilities, "
                     f"got dtype {lab.dtype}")
+
+
+def _class_weight(weight, x, c):
+    """The checked per-class weights for logits x with c classes: x's dtype, or for
+    16-bit logits float32 or x's dtype, handed to the kernel as float32."""
+    weight = _v.float_array(weight, "weight", half=_v.is_half(x.dtype))
+    if not (_v.is_half(x.dtype) and weight.dtype == _v.FLOAT32):
+        _v.same_dtype(weight, x.dtype, "weight", "logits")
+    if weight.shape != (c,):
+        raise ValueError(f"weight must have shape ({c},), one weight per class of "
+                         f"logits {x.shape}, got {weight.shape}")
+    return weight.astype(_v.compute_dtype(x.dtype), copy=False)
+
+
+def _widened(*arrays):
+    """16-bit arrays widened exactly to new float32 arrays (others as they are)."""
+    return tuple(_precision.widen(a) if _v.is_half(a.dtype) else a for a in arrays)
 
 
 def _label_array(labels):
@@ -145,7 +170,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
 
     Parameters
     ----------
-    logits : ndarray, float32 or float64, shape (N, C)
+    logits : ndarray, float32, float64, float16 or bfloat16, shape (N, C)
         Also PyTorch's other layouts: (C,) for one sample, and (N, C, d1, ..., dK) with
         the classes on axis 1 (each position is a row; 'mean' averages over all of them).
     labels : ndarray
@@ -162,12 +187,13 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
         Rows with this class index have loss 0 and gradient 0 (PyTorch's default -100).
         Not used with probabilities.
     weight : ndarray of shape (C,) and the logits' dtype, optional
-        Per-class weights (any values, as PyTorch; they are not normalized).
+        Per-class weights (any values, as PyTorch; they are not normalized); float32
+        or the logits' dtype for 16-bit logits.
 
     Returns
     -------
     loss : float, or ndarray of shape (N,) for reduction='none' ((N, d1, ..., dK), or
-        0-d for one sample)
+        0-d for one sample; float32 for 16-bit logits)
     dlogits : ndarray of the logits' shape and dtype
         Gradient of ``loss`` (of ``loss.sum()`` for 'none').
 
@@ -176,17 +202,13 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
     ValueError
         A class index outside ``[0, C)`` that is not ``ignore_index`` (named ``labels``).
     """
-    x = _v.float_array(logits, "logits")
+    x = _v.float_array(logits, "logits", half=True)
     red = _reduction(reduction)
     smooth = _unit_interval(label_smoothing, "label_smoothing")
     ignore_index = _int(ignore_index, "ignore_index")
     if weight is not None:
-        c = x.shape[0] if x.ndim == 1 else x.shape[1] if x.ndim else 0
-        weight = _v.float_array(weight, "weight")
-        _v.same_dtype(weight, x.dtype, "weight", "logits")
-        if weight.shape != (c,):
-            raise ValueError(f"weight must have shape ({c},), one weight per class of "
-                             f"logits {x.shape}, got {weight.shape}")
+        weight = _class_weight(weight, x, x.shape[0] if x.ndim == 1 else
+                               x.shape[1] if x.ndim else 0)
     if x.ndim == 2:
         return _cross_entropy_2d(_logits(x, "logits"), labels, smooth, ignore_index,
                                  reduction, red, weight)
@@ -203,7 +225,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
     else:
         outer = (x.shape[0],) + x.shape[2:]
         z2 = np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(-1, c)
-    if lab.dtype.kind == "f":
+    if lab.dtype.kind == "f" or _v.is_half(lab.dtype):
         if lab.shape != x.shape:
             raise ValueError(f"labels (probabilities) must have the shape of logits "
                              f"{x.shape}, got {lab.shape}")
@@ -227,7 +249,7 @@ def _cross_entropy_2d(logits, labels, smooth, ignore_index, reduction, red, weig
     lab, probs = _targets(labels, logits, ignore_index)
     n, c = logits.shape
     dlogits = _v.empty(logits.shape, logits.dtype)
-    row_loss = np.empty(n, logits.dtype) if reduction == "none" else None
+    row_loss = np.empty(n, _v.compute_dtype(logits.dtype)) if reduction == "none" else None
     total = _k.softmax_cross_entropy(logits, lab, probs, weight, row_loss, dlogits, n, c,
                                      smooth, ignore_index, red)
     return (row_loss if row_loss is not None else total), dlogits
@@ -260,11 +282,12 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, *,
     dstudent : ndarray of the student's shape and dtype
     """
     s = _logits(student_logits, "student_logits")
-    t = _v.like(teacher_logits, "teacher_logits", s, "student_logits")
+    t = _v.like(teacher_logits, "teacher_logits", s, "student_logits", half=True)
     temperature = _positive(temperature, "temperature")
-    ds = _v.empty(s.shape, s.dtype)
-    total = _k.kl_div(s, t, ds, s.shape[0], s.shape[1], temperature)
-    return total, ds
+    s32, t32 = _widened(s, t)
+    ds = _v.empty(s.shape, s32.dtype)
+    total = _k.kl_div(s32, t32, ds, s.shape[0], s.shape[1], temperature)
+    return total, (ds if s32 is s else _precision.narrow(ds, s.dtype))
 
 
 def distillation_loss(student_logits: ArrayLike, teacher_logits: ArrayLike,
@@ -297,6 +320,14 @@ def distillation_loss(student_logits: ArrayLike, teacher_logits: ArrayLike,
     s = _logits(student_logits, "student_logits")
     temperature = _positive(temperature, "temperature")
     alpha = _unit_interval(alpha, "alpha")
+    if _v.is_half(s.dtype):   # the float32 loss on widened inputs, the gradient rounded once
+        t = _v.like(teacher_logits, "teacher_logits", s, "student_logits", half=True)
+        lab = _label_array(labels)
+        if _v.is_half(lab.dtype):
+            lab = _v.like(lab, "labels (probabilities)", s, "student_logits", half=True)
+        loss, ds = distillation_loss(*_widened(s, t, lab), temperature=temperature,
+                                     alpha=alpha)
+        return loss, _precision.narrow(ds, s.dtype)
     kl, dkl = kl_div(s, teacher_logits, temperature=temperature)
     ce, dce = softmax_cross_entropy(s, labels)
     w_soft = alpha * temperature * temperature
@@ -337,7 +368,7 @@ def kl_div_log_probs(input: ArrayLike, target: ArrayLike, *, reduction: str = "m
 
     Parameters
     ----------
-    input : ndarray, float32 or float64, any shape
+    input : ndarray, float32, float64, float16 or bfloat16, any shape
         Log-probabilities :math:`x`.
     target : ndarray of the input's shape and dtype
         Probabilities :math:`t` (log-probabilities with ``log_target``).
@@ -351,20 +382,23 @@ def kl_div_log_probs(input: ArrayLike, target: ArrayLike, *, reduction: str = "m
 
     Returns
     -------
-    loss : float, or ndarray of the input's shape and dtype for 'none'
+    loss : float, or ndarray of the input's shape and dtype for 'none' (float32 for
+        16-bit input)
         Summed in float64 (a fixed order, the same for any thread count).
     dinput : ndarray of the input's shape and dtype
         Gradient of ``loss`` (of ``loss.sum()`` for 'none').
     """
-    x = _v.float_array(input, "input")
-    t = _v.like(target, "target", x, "input")
+    x = _v.float_array(input, "input", half=True)
+    t = _v.like(target, "target", x, "input", half=True)
     red = _reduction(reduction, batchmean=True)
     log_target = _v.flag(log_target, "log_target")
-    dx = _v.empty(x.shape, x.dtype)
-    elem = np.empty_like(x) if reduction == "none" else None
+    x32, t32 = _widened(x, t)
+    dx = _v.empty(x.shape, x32.dtype)
+    elem = np.empty_like(x32) if reduction == "none" else None
     batch = x.shape[0] if x.ndim else 1
-    total = _k.kl_div_pointwise(x, t, elem, dx, x.size, batch, log_target, red)
-    return (elem if elem is not None else total), dx
+    total = _k.kl_div_pointwise(x32, t32, elem, dx, x.size, batch, log_target, red)
+    return (elem if elem is not None else total), (
+        dx if x32 is x else _precision.narrow(dx, x.dtype))
 
 
 @overload
@@ -391,14 +425,16 @@ def mse(pred: ArrayLike, target: ArrayLike, *,
 
     Returns
     -------
-    loss : float, or ndarray of pred's shape for 'none'
+    loss : float, or ndarray of pred's shape for 'none' (float32 for 16-bit pred)
     dpred : ndarray of pred's shape and dtype
         Gradient of ``loss`` (of ``loss.sum()`` for 'none'; without the 1/n for 'sum').
     """
-    pred = _v.float_array(pred, "pred")
-    target = _v.like(target, "target", pred, "pred")
+    pred = _v.float_array(pred, "pred", half=True)
+    target = _v.like(target, "target", pred, "pred", half=True)
     red = _reduction(reduction)
-    dpred = _v.empty(pred.shape, pred.dtype)
-    elem = np.empty_like(pred) if reduction == "none" else None
-    total = _k.mse(pred, target, elem, dpred, pred.size, red)
-    return (elem if elem is not None else total), dpred
+    p32, t32 = _widened(pred, target)
+    dpred = _v.empty(pred.shape, p32.dtype)
+    elem = np.empty_like(p32) if reduction == "none" else None
+    total = _k.mse(p32, t32, elem, dpred, pred.size, red)
+    return (elem if elem is not None else total), (
+        dpred if p32 is pred else _precision.narrow(dpred, pred.dtype))

@@ -4,7 +4,9 @@ low-bit weights (2/3/4/8-bit per-group RTN and GPTQ, packed, with a dequantizing
 :func:`quantize` observes the min and max of a tensor (or of each channel along
 ``axis``), derives ``scale`` and ``zero_point`` with the rules of
 ``torch.ao.quantization.MinMaxObserver`` / ``PerChannelMinMaxObserver``, and quantizes
-in one compiled pass; :func:`dequantize` maps back to float32.
+in one compiled pass; :func:`dequantize` maps back to float32 (or another float dtype,
+16-bit included).  16-bit input (float16, ``gradkit.bfloat16``) is quantized as its
+exactly widened float32 values.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
+from . import _precision
 from . import _validation as _v
 from ._ext import quant as _k
 
@@ -106,11 +109,13 @@ def quantize(x: ArrayLike, *, scheme: str = "symmetric", axis: Optional[int] = N
     :math:`1/s` in float32 and :math:`x(1/s) + z` rounded once to float32, which is
     bitwise what PyTorch's x86 per-tensor kernel gives (its per-channel kernel rounds
     :math:`x(1/s)` first, so with a nonzero zero point a value within an ulp of a half
-    can land one step apart).  float64 data is computed in double.
+    can land one step apart).  float64 data is computed in double; 16-bit data as its
+    float32 values (widened exactly), so it gives what float32 ``x.astype(float32)``
+    gives.
 
     Parameters
     ----------
-    x : ndarray, float32 or float64
+    x : ndarray, float32, float64, float16 or bfloat16
         Finite values (NaN or infinity raise ValueError: no scale could hold them).
     scheme : {'symmetric', 'affine'}
     axis : int or None
@@ -123,11 +128,13 @@ def quantize(x: ArrayLike, *, scheme: str = "symmetric", axis: Optional[int] = N
     scale : float (per tensor) or float32 ndarray of shape ``(x.shape[axis],)``
     zero_point : int (per tensor) or int64 ndarray of shape ``(x.shape[axis],)``
     """
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=True)
     if scheme not in ("symmetric", "affine"):
         raise ValueError(f"scheme must be 'symmetric' or 'affine', got {scheme!r}")
     qname = _qdtype(dtype)
     ax = _v.axis(axis, x.ndim, of="x")
+    if _v.is_half(x.dtype):
+        x = _precision.widen(x)
     outer, channels, inner = _view3(x.shape, ax)
     mins = np.empty(channels, x.dtype)
     maxs = np.empty(channels, x.dtype)
@@ -143,8 +150,9 @@ def quantize(x: ArrayLike, *, scheme: str = "symmetric", axis: Optional[int] = N
 
 def dequantize(q: ArrayLike, scale: Union[float, ArrayLike],
                zero_point: Union[int, ArrayLike], *,
-               axis: Optional[int] = None) -> NDArray[np.float32]:
-    r"""Map quantized values back to float32: :math:`y = (q - z)\,s` (``x.dequantize()``).
+               axis: Optional[int] = None, dtype: Any = np.float32) -> NDArray[Any]:
+    r"""Map quantized values back to floats: :math:`y = (q - z)\,s` (``x.dequantize()``),
+    computed in float32 and given in ``dtype``.
 
     Parameters
     ----------
@@ -155,11 +163,15 @@ def dequantize(q: ArrayLike, scale: Union[float, ArrayLike],
         Within the range of q's dtype.
     axis : int or None
         The channel axis for per-channel parameters.
+    dtype : float32 (default), float64, float16 or bfloat16
+        The result's dtype: the float32 values, rounded once to 16-bit storage (to
+        nearest even, NumPy's / ml_dtypes' astype) or widened exactly to float64.
 
     Returns
     -------
-    ndarray of float32 and q's shape
+    ndarray of ``dtype`` and q's shape
     """
+    out_dt = _v.float_dtype(dtype, "dtype", half=True)
     if not isinstance(q, np.ndarray):
         q = np.asarray(q)
     if q.dtype not in (np.int8, np.uint8):
@@ -195,4 +207,6 @@ def dequantize(q: ArrayLike, scale: Union[float, ArrayLike],
     z = np.ascontiguousarray(z.reshape(-1), dtype=np.int32)
     y = _v.empty(q.shape, np.float32)
     _k.dequantize(q, s, z, y, outer, channels, inner)
-    return y
+    if _v.is_half(out_dt):
+        return _precision.narrow(y, out_dt)
+    return y if out_dt == _v.FLOAT32 else y.astype(out_dt)

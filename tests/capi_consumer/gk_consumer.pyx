@@ -8,6 +8,7 @@ Each function writes into the arrays it is given and returns the kernel's status
 """
 from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_adam_multi_mp, gk_adam_options,
                            gk_optim_storage, gk_dropout_f32, gk_dropout_f64,
+                           gk_dropout_bf16, gk_dropout_backward_bf16,
                            gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
                            gk_rms_norm_f64, gk_qweight, gk_dequantize_weight_f32)
 
@@ -88,6 +89,24 @@ def dropout_f64(const double[::1] x, double[::1] y, unsigned char[::1] bits, dou
     cdef int rc
     with nogil:
         rc = gk_dropout_f64(&x[0], &y[0], &bits[0], x.shape[0], p, seed, counter)
+    return rc
+
+
+def dropout_bf16(const unsigned short[::1] x, unsigned short[::1] y,
+                 unsigned char[::1] bits, double p, unsigned long long seed,
+                 unsigned long long counter):
+    """bfloat16 storage: the arrays hold its bit patterns (numpy uint16 views)."""
+    cdef int rc
+    with nogil:
+        rc = gk_dropout_bf16(&x[0], &y[0], &bits[0], x.shape[0], p, seed, counter)
+    return rc
+
+
+def dropout_backward_bf16(const unsigned short[::1] dy, const unsigned char[::1] bits,
+                          unsigned short[::1] dx, double p):
+    cdef int rc
+    with nogil:
+        rc = gk_dropout_backward_bf16(&dy[0], &bits[0], &dx[0], dy.shape[0], p)
     return rc
 
 

@@ -55,6 +55,30 @@ int gk_drop_path_backward_f32(const float *dy, const unsigned char *keep, float 
 int gk_drop_path_backward_f64(const double *dy, const unsigned char *keep, double *dx,
                               gk_index rows, gk_index row_len, double p);
 
+/* The same four in 16-bit storage (mixed precision): x, y, dy, dx hold float16 (_f16,
+ * IEEE binary16) or bfloat16 (_bf16) bit patterns.  The mask is the one the float32
+ * functions draw (it does not depend on the dtype); y = x * m is computed in float32
+ * (m = 1 / (1 - p) rounded to float32, as for float32 data) on the exactly widened x and
+ * rounded once, to nearest even: y is the float32 function's on x widened, rounded. */
+int gk_dropout_f16(const uint16_t *x, uint16_t *y, unsigned char *mask_bits, gk_index n,
+                   double p, unsigned long long seed, unsigned long long counter);
+int gk_dropout_bf16(const uint16_t *x, uint16_t *y, unsigned char *mask_bits, gk_index n,
+                    double p, unsigned long long seed, unsigned long long counter);
+int gk_dropout_backward_f16(const uint16_t *dy, const unsigned char *mask_bits,
+                            uint16_t *dx, gk_index n, double p);
+int gk_dropout_backward_bf16(const uint16_t *dy, const unsigned char *mask_bits,
+                             uint16_t *dx, gk_index n, double p);
+int gk_drop_path_f16(const uint16_t *x, uint16_t *y, unsigned char *keep, gk_index rows,
+                     gk_index row_len, double p, unsigned long long seed,
+                     unsigned long long counter);
+int gk_drop_path_bf16(const uint16_t *x, uint16_t *y, unsigned char *keep, gk_index rows,
+                      gk_index row_len, double p, unsigned long long seed,
+                      unsigned long long counter);
+int gk_drop_path_backward_f16(const uint16_t *dy, const unsigned char *keep, uint16_t *dx,
+                              gk_index rows, gk_index row_len, double p);
+int gk_drop_path_backward_bf16(const uint16_t *dy, const unsigned char *keep, uint16_t *dx,
+                               gk_index rows, gk_index row_len, double p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,6 +53,34 @@ int gk_softmax_cross_entropy_weighted_f64(const double *logits, const int64_t *l
                                           double label_smoothing, int64_t ignore_index,
                                           int reduction);
 
+/* The same two in 16-bit storage (mixed precision): logits, probs and dlogits hold
+ * float16 (_f16) or bfloat16 (_bf16) bit patterns, weight and row_loss are float32.
+ * Each row is computed by the float32 kernel on the exactly widened logits (float32
+ * arithmetic, double sums) and dlogits rounded once, to nearest even: the results are
+ * the float32 function's on the widened inputs, dlogits rounded. */
+int gk_softmax_cross_entropy_f16(const uint16_t *logits, const int64_t *labels,
+                                 const uint16_t *probs, float *row_loss, double *total,
+                                 uint16_t *dlogits, gk_index rows, gk_index cols,
+                                 double label_smoothing, int64_t ignore_index,
+                                 int reduction);
+int gk_softmax_cross_entropy_bf16(const uint16_t *logits, const int64_t *labels,
+                                  const uint16_t *probs, float *row_loss, double *total,
+                                  uint16_t *dlogits, gk_index rows, gk_index cols,
+                                  double label_smoothing, int64_t ignore_index,
+                                  int reduction);
+int gk_softmax_cross_entropy_weighted_f16(const uint16_t *logits, const int64_t *labels,
+                                          const uint16_t *probs, const float *weight,
+                                          float *row_loss, double *total,
+                                          uint16_t *dlogits, gk_index rows, gk_index cols,
+                                          double label_smoothing, int64_t ignore_index,
+                                          int reduction);
+int gk_softmax_cross_entropy_weighted_bf16(const uint16_t *logits, const int64_t *labels,
+                                           const uint16_t *probs, const float *weight,
+                                           float *row_loss, double *total,
+                                           uint16_t *dlogits, gk_index rows,
+                                           gk_index cols, double label_smoothing,
+                                           int64_t ignore_index, int reduction);
+
 /* Distillation KL divergence, batch mean: (1/rows) sum_i KL(softmax(t_i/T) ||
  * softmax(s_i/T)) into *total, and its gradient with respect to the student logits,
  * dstudent = (softmax(s/T) - softmax(t/T)) / (T rows). */

@@ -1,8 +1,17 @@
 """Reference losses: the formulas, in NumPy (float64 accumulations), with the gradients
-written out by hand.  Same names and signatures as gradkit.losses."""
+written out by hand.  Same names and signatures as gradkit.losses.
+
+16-bit storage (float16, bfloat16): the same float64 formulas on the exactly widened
+inputs; the gradient is rounded once to the input's dtype, a 'none' loss to float32."""
 import numpy as np
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+def _loss_dtype(dt):
+    """The dtype of a 'none' loss: float32 for 16-bit storage, else the input's."""
+    dt = np.dtype(dt)
+    return np.dtype(np.float32) if dt.itemsize == 2 and dt.kind in "fV" else dt
 
 
 def _log_softmax(z):
@@ -41,7 +50,7 @@ def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, reduction="mea
     elif reduction == "sum":
         loss = row_loss.sum()
     else:
-        loss = row_loss.astype(logits.dtype)
+        loss = row_loss.astype(_loss_dtype(logits.dtype))
     if reduction != "none":
         loss = float(loss)
     return loss, grad.astype(logits.dtype)
@@ -61,11 +70,19 @@ def kl_div(student_logits, teacher_logits, *, temperature=1.0):
 
 def distillation_loss(student_logits, teacher_logits, labels, *, temperature=2.0,
                       alpha=0.7):
+    dt = student_logits.dtype
+    if _loss_dtype(dt) != dt:   # 16-bit: the float32 loss, its gradient rounded once
+        labels = np.asarray(labels)
+        loss, grad = distillation_loss(
+            student_logits.astype(np.float32), teacher_logits.astype(np.float32),
+            labels.astype(np.float32) if labels.dtype.itemsize == 2 else labels,
+            temperature=temperature, alpha=alpha)
+        return loss, grad.astype(dt)
     kl, dkl = kl_div(student_logits, teacher_logits, temperature=temperature)
     ce, dce = softmax_cross_entropy(student_logits, labels)
     w = alpha * temperature ** 2
     grad = w * dkl.astype(np.float64) + (1 - alpha) * dce.astype(np.float64)
-    return w * kl + (1 - alpha) * ce, grad.astype(student_logits.dtype)
+    return w * kl + (1 - alpha) * ce, grad.astype(dt)
 
 
 def kl_div_log_probs(input, target, *, reduction="mean", log_target=False):
@@ -78,7 +95,7 @@ def kl_div_log_probs(input, target, *, reduction="mean", log_target=False):
             elem = np.where(t == 0, 0.0, t * np.log(np.where(t == 0, 1.0, t))) - t * x
             grad = -t
         if reduction == "none":
-            return elem.astype(input.dtype), grad.astype(input.dtype)
+            return elem.astype(_loss_dtype(input.dtype)), grad.astype(input.dtype)
         div = {"sum": 1.0, "mean": float(x.size),
                "batchmean": float(x.shape[0] if x.ndim else 1)}[reduction]
         return float(elem.sum() / div), (grad / div).astype(input.dtype)
@@ -92,4 +109,4 @@ def mse(pred, target, *, reduction="mean"):
             (2 * d / max(d.size, 1)).astype(pred.dtype)
     if reduction == "sum":
         return float(sq.sum()), (2 * d).astype(pred.dtype)
-    return sq.astype(pred.dtype), (2 * d).astype(pred.dtype)
+    return sq.astype(_loss_dtype(pred.dtype)), (2 * d).astype(pred.dtype)

@@ -55,6 +55,8 @@ def _round_q(x, scale, zp, qmin, qmax):
 
 
 def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
+    if x.dtype.itemsize == 2:   # 16-bit storage: its float32 values, widened exactly
+        x = x.astype(np.float32)
     qmin, qmax = _RANGES[dtype]
     ax = _axis(axis, x.ndim)
     if ax is None:
@@ -73,11 +75,12 @@ def quantize(x, *, scheme="symmetric", axis=None, dtype="int8"):
     return q, scale, zp
 
 
-def dequantize(q, scale, zero_point, *, axis=None):
+def dequantize(q, scale, zero_point, *, axis=None, dtype=np.float32):
+    """(q - z) s in float32, then converted to dtype (rounded once for 16-bit)."""
     s = np.asarray(scale, np.float32)
     z = np.asarray(zero_point, np.int64)
     if axis is not None:
         shape = [1] * q.ndim
         shape[axis] = -1
         s, z = s.reshape(shape), z.reshape(shape)
-    return ((q.astype(np.int64) - z).astype(np.float32) * s).astype(np.float32)
+    return ((q.astype(np.int64) - z).astype(np.float32) * s).astype(np.float32).astype(dtype)
