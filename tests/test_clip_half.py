@@ -79,6 +79,28 @@ def test_layouts_in_place_and_nonfinite(dt):
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
+def test_every_16bit_pattern(dt):
+    """All 65,536 bit patterns through the scaling and the clamp: bitwise the float32
+    arithmetic on the widened values, rounded by astype (the clamp keeps every NaN's
+    payload)."""
+    x = np.arange(1 << 16, dtype=np.uint16).view(dt)
+    finite = x[np.isfinite(x.astype(F32))]
+    with np.errstate(all="ignore"):
+        g = finite.copy()
+        gradkit.clip_grad_norm_([g], 0.3)            # a finite norm: a real coefficient
+        r = finite.copy()
+        R.clip_grad_norm_([r], 0.3)
+        assert bits(g) == bits(r)
+        g = x.copy()                                 # NaN and inf: coefficient NaN
+        assert np.isnan(gradkit.clip_grad_norm_([g], 0.3))
+        assert np.isnan(g.astype(F32)).all()         # (which NaN: the multiply's choice)
+        g, r = x.copy(), x.copy()
+        gradkit.clip_grad_value_([g], 0.7)
+        R.clip_grad_value_([r], 0.7)
+        assert bits(g) == bits(r)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
 def test_threads_bitwise_equal(dt):
     runs = []
     for n in (1, 2, 3, 4):

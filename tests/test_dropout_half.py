@@ -152,6 +152,25 @@ def test_nan_inf_propagate(dt):
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
+def test_every_16bit_pattern(dt):
+    """All 65,536 bit patterns (NaNs of every payload, signaling ones included, infs,
+    subnormals) through the forward and both backwards: bitwise the float32 kernel on
+    the widened values, rounded by astype."""
+    x = np.arange(1 << 16, dtype=np.uint16).view(dt)
+    with np.errstate(all="ignore"):
+        for p in (0.0, 0.4):
+            y, m = gd.dropout(x, p, rng=Generator(2))
+            y32, m32 = gd.dropout(x.astype(F32), p, rng=Generator(2))
+            assert bits(y) == bits(y32.astype(dt)) and bits(m.bits) == bits(m32.bits)
+            assert bits(gd.dropout_backward(x, m)) == bits(
+                gd.dropout_backward(x.astype(F32), m32).astype(dt))
+        xp = x.reshape(256, 256)
+        keep = np.arange(256) % 3 != 0
+        assert bits(gd.drop_path_backward(xp, keep, 0.4)) == bits(
+            gd.drop_path_backward(xp.astype(F32), keep, 0.4).astype(dt))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
 def test_threads_bitwise_equal(dt):
     x = data(9, (300, 1031), dt)                               # threaded
     runs = []
