@@ -230,8 +230,8 @@ cdef class _Arrays:
 
 
 cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
-                     int skip=-1, tuple sizes=None, bint half=False,
-                     tuple typenums=None):
+                     int skip=-1, tuple sizes=None, tuple typenums=None,
+                     bint half=False):
     """The _Arrays of `lists` (lists[0] leads; None for an unused slot), named `names`
     in messages (as `names[s][i]`), writable[s] when written.  Entries whose array in
     slot `skip` is None are left out (a parameter without gradient).  `sizes` (or None)

@@ -14,7 +14,7 @@ include "_common.pxi"
 cdef inline _Arrays _list(list arrays, bint writable, bint half=True):
     """The arrays in their order (the reductions combine them in that order); half:
     16-bit arrays taken too."""
-    return _gather([arrays], ("arrays",), (writable,), False, -1, None, half)
+    return _gather([arrays], ("arrays",), (writable,), False, -1, None, None, half)
 
 
 def grad_norm(list arrays, double norm_type, object per_array=None):

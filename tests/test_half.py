@@ -150,8 +150,7 @@ def test_dtype_and_config():
 
 @pytest.mark.parametrize("call,name", [
     (lambda a: gradkit.add_dropout_layer_norm(a, a), "x"),
-    (lambda a: gradkit.optim.functional.sgd_(a, a, lr=0.1), "param"),
-], ids=["fused_norm", "sgd"])
+], ids=["fused_norm"])
 @pytest.mark.parametrize("dt", HALVES, ids=str)
 def test_families_without_16bit_refuse_it_naming_the_argument(call, name, dt):
     a = np.ones((4, 8), dt)
