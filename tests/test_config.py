@@ -316,6 +316,19 @@ def test_demo_runs():
     assert float(lines[-1].split(": ")[1].rstrip("%")) >= 95.0
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_demo_trains_in_16_bit_within_a_point_of_float32(precision):
+    """The issue's bar: 16-bit storage (fp16 with the loss scaler) reaches the float32
+    demo's test accuracy within 1 point, same seed and epochs."""
+    def acc(out):
+        return float(out.strip().splitlines()[-1].split(": ")[1].rstrip("%"))
+    args = ["-m", "gradkit", "demo", "--epochs", "10"]
+    ref = _python(args, _env())
+    out = _python(args + ["--precision", precision], _env())
+    assert "precision: " in out and ("loss scaling" in out) == (precision == "fp16")
+    assert acc(out) >= acc(ref) - 1.0, (out, ref)
+
+
 def test_demo_options_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "demo.png"

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import gradkit
 from gradkit import nn
 from conftest import numerical_grad
 
@@ -258,6 +259,10 @@ def test_forward_rejects_bad_input(name, bad, exc):
     layer = LAYERS_F32[name]()
     if name in ("relu", "tanh", "gelu", "dropout") and exc is ValueError:
         pytest.skip("elementwise layers take any shape")
+    if name in ("relu", "tanh", "gelu", "dropout") and bad is not None \
+            and bad.dtype.kind == "f":  # float16: a layer without parameters takes it
+        assert layer.forward(bad).dtype == np.float16
+        return
     with pytest.raises(exc, match="x"):
         layer.forward(bad)
 
@@ -286,3 +291,100 @@ def test_byteswapped_input_is_taken_as_its_values():
     layer = nn.Linear(4, 3, rng=0)
     x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
     np.testing.assert_array_equal(layer.forward(x.astype(">f4")), layer.forward(x))
+
+
+# ---- 16-bit storage ----------------------------------------------------------------------
+HALF = [np.float16, gradkit.bfloat16]
+
+
+def _round(a, dtype):
+    return np.asarray(a, np.float32).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=["f16", "bf16"])
+def test_linear_in_16_bit_is_the_float32_product_rounded_once(dtype):
+    ref = nn.Linear(5, 3, rng=0)
+    layer = nn.Linear(5, 3, rng=0, dtype=dtype)
+    # the same draws, rounded once (init in 16-bit)
+    np.testing.assert_array_equal(layer.weight.view(np.uint16),
+                                  ref.weight.astype(dtype).view(np.uint16))
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 5)).astype(dtype)
+    w, b = layer.weight.astype(np.float32), layer.bias.astype(np.float32)
+    y = layer.forward(x)
+    assert y.dtype == dtype
+    want = _round(x.astype(np.float32) @ w.T + b, dtype)
+    np.testing.assert_array_equal(y.view(np.uint16), want.view(np.uint16))
+    dy = rng.standard_normal((4, 3)).astype(dtype)
+    dx = layer.backward(dy)
+    d32, x32 = dy.astype(np.float32), x.astype(np.float32)
+    np.testing.assert_array_equal(dx.view(np.uint16), _round(d32 @ w, dtype).view(np.uint16))
+    np.testing.assert_array_equal(layer.dweight.view(np.uint16),
+                                  _round(d32.T @ x32, dtype).view(np.uint16))
+    np.testing.assert_array_equal(layer.dbias.view(np.uint16),
+                                  _round(d32.sum(0), dtype).view(np.uint16))
+    with pytest.raises(TypeError, match="x has dtype"):
+        layer.forward(x.astype(np.float32))
+    with pytest.raises(TypeError, match="x must be a float32 or float64 array"):
+        ref.forward(x)  # a float32 layer: 16-bit x is not its storage
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=["f16", "bf16"])
+@pytest.mark.parametrize("make", [nn.ReLU, nn.Tanh, nn.GELU, lambda: nn.GELU("tanh")],
+                         ids=["relu", "tanh", "gelu", "gelu_tanh"])
+def test_activations_in_16_bit_round_the_float32_result_once(make, dtype):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 7)).astype(dtype)
+    dy = rng.standard_normal((3, 7)).astype(dtype)
+    layer, ref = make(), make()
+    y, y32 = layer.forward(x), ref.forward(x.astype(np.float32))
+    dx, dx32 = layer.backward(dy), None
+    assert y.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_array_equal(y.view(np.uint16), y32.astype(dtype).view(np.uint16))
+    if isinstance(layer, nn.Tanh):  # the backward reads the (rounded) output
+        ref._y = y.astype(np.float32)
+    dx32 = ref.backward(dy.astype(np.float32))
+    np.testing.assert_array_equal(dx.view(np.uint16), dx32.astype(dtype).view(np.uint16))
+
+
+def _mlp(rng, dtype=np.float32):
+    return nn.Sequential(nn.Linear(6, 8, rng=rng, dtype=dtype), nn.LayerNorm(8, dtype=dtype),
+                         nn.ReLU(), nn.Linear(8, 3, rng=rng, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=["f16", "bf16"])
+def test_sequential_dtype_and_to_convert_parameters_once(dtype):
+    a = _mlp(0)
+    b = nn.Sequential(*_mlp(0).layers, dtype=dtype)
+    c = _mlp(0, dtype)
+    for pa, pb, pc in zip(a.params, b.params, c.params):
+        assert pb.dtype == dtype and pc.dtype == dtype
+        np.testing.assert_array_equal(pb.view(np.uint16), pa.astype(dtype).view(np.uint16))
+        np.testing.assert_array_equal(pb.view(np.uint16), pc.view(np.uint16))
+    # params and grads are the layers' own (new) arrays, aligned
+    assert [id(p) for p in b.params] == [id(p) for layer in b.layers for p in layer.params]
+    assert b.params[0] is b.layers[0].weight and b.grads[0] is b.layers[0].dweight
+    assert all(g.dtype == dtype and not g.any() for g in b.grads)
+    # a whole step in 16-bit: forward, backward into the grads, an optimizer step
+    from gradkit import losses, optim
+    x = np.random.default_rng(3).standard_normal((5, 6)).astype(dtype)
+    opt = optim.AdamW(b.params, lr=1e-2, master_weights=True)
+    before = [p.copy() for p in b.params]
+    loss, dlogits = losses.softmax_cross_entropy(b.forward(x), np.arange(5) % 3)
+    b.backward(dlogits)
+    assert all(g.any() for g in b.grads)
+    opt.step(b.grads)
+    assert all((p != q).any() for p, q in zip(b.params, before))
+    assert b.to(np.float32) is b and all(p.dtype == np.float32 for p in b.params)
+    np.testing.assert_array_equal(b.params[0], b.layers[0].weight)
+
+
+def test_to_keeps_batchnorm_running_statistics_float32_for_16_bit():
+    bn = nn.BatchNorm(4).to(gradkit.bfloat16)
+    assert bn.weight.dtype == gradkit.bfloat16 and bn.dtype == gradkit.bfloat16
+    assert bn.running_mean.dtype == np.float32 and bn.running_var.dtype == np.float32
+    assert bn.params == [bn.weight, bn.bias] and bn.grads == [bn.dweight, bn.dbias]
+    bn.to(np.float64)
+    assert bn.running_mean.dtype == np.float64 and bn.weight.dtype == np.float64
+    with pytest.raises(TypeError, match="dtype"):
+        nn.ReLU().to(np.int32)

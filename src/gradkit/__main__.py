@@ -82,6 +82,10 @@ def main(argv=None):
                    default=None, help="after training, quantize the weights to these bit "
                    "widths (comma-separated from 2, 3, 4, 8; default 4,3) with RTN and "
                    "GPTQ and print the test accuracy of each")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="storage of parameters, activations and gradients: float32 "
+                   "(default), bfloat16 or float16 (float32 master weights in AdamW; "
+                   "fp16 with dynamic loss scaling)")
     p.add_argument("--distributed", action="store_true", help="train data-parallel over "
                    "MPI: run as `mpiexec -n N python -m gradkit demo --distributed` "
                    '(needs pip install "gradkit[mpi]")')

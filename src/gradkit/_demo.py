@@ -10,6 +10,13 @@ same model from the seed, takes its shard of each global batch of 64, and a
 ``DistributedOptimizer`` sums the shard gradients (each weighted by its share of the
 batch) before the same clipped step on every rank; dropout masks come from each rank's
 own stream (``distributed.rank_generator``).
+
+``--precision bf16`` or ``fp16`` trains in 16-bit storage (parameters, activations and
+gradients in bfloat16 or float16, every kernel computing in float32), with float32
+master weights and moments in AdamW (``master_weights=True``); fp16 adds dynamic loss
+scaling (``amp.LossScaler``, GradScaler's defaults): the loss gradient is scaled up
+before the backward pass and the step unscales, checks for inf/NaN and skips a step
+whose gradients overflowed.
 """
 import sys
 import time
@@ -18,7 +25,7 @@ import numpy as np
 
 import gradkit
 from gradkit import _validation as _v
-from gradkit import gradcheck, losses, nn, optim, quant, schedules
+from gradkit import amp, gradcheck, losses, nn, optim, quant, schedules
 from gradkit.data import load_digits
 from gradkit.diagnostics import activation_stats
 from gradkit.preprocessing import Standardizer
@@ -69,6 +76,9 @@ def gradient_check(seed):
 def _bar(done, total, width=28):
     filled = int(width * done / max(total, 1))
     return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+PRECISIONS = {"fp32": np.float32, "bf16": gradkit.bfloat16, "fp16": np.float16}
 
 
 def evaluate(model, X, y, batch=512):
@@ -153,6 +163,14 @@ def main(args):
     # checked here too: main() is callable without the command line's parser
     epochs = _v.positive_int(args.epochs, "epochs")
     seed, batch = _v.uint64(args.seed, "seed"), 64
+    precision = getattr(args, "precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    dtype, half = PRECISIONS[precision], precision != "fp32"
+    if half and getattr(args, "distributed", False):
+        sys.stderr.write("demo --distributed trains in float32 only (MPI has no 16-bit "
+                         "floating type to sum in)\n")
+        return 2
     try:
         comm, rank, size, print = _world(getattr(args, "distributed", False))
     except ImportError as e:  # --distributed without the mpi extra
@@ -177,13 +195,19 @@ def main(args):
         return 1
 
     rng = gradkit.random.Generator(seed)
-    model = build_model(rng)
+    model = build_model(rng, dtype=dtype)
     print(f"model: {len(model.params)} parameter arrays, "
           f"{sum(p.size for p in model.params):,} parameters")
+    Xtr_in, Xte_in = Xtr.astype(dtype), Xte.astype(dtype)
+    scaler = amp.LossScaler() if precision == "fp16" else None
+    if half:
+        print(f"precision: {np.dtype(dtype).name} parameters, activations and gradients "
+              "(float32 arithmetic in every kernel), float32 master weights and moments "
+              "in AdamW" + (", dynamic loss scaling" if scaler else ""))
     steps_per_epoch = -(-len(ytr) // batch)
     total = epochs * steps_per_epoch
     warm = min(steps_per_epoch, max(total // 5, 1))
-    opt = optim.AdamW(model.params, lr=3e-3, weight_decay=1e-2)
+    opt = optim.AdamW(model.params, lr=3e-3, weight_decay=1e-2, master_weights=half)
     if comm is not None:
         from gradkit.distributed import DistributedOptimizer, rank_generator
         opt = DistributedOptimizer(opt, comm, op="sum")  # shard gradients pre-weighted
@@ -206,19 +230,28 @@ def main(args):
         for s in range(steps_per_epoch):
             idx = order[s * batch:(s + 1) * batch]
             mine = np.array_split(idx, size)[rank]  # this rank's shard (all of it in one)
-            logits = model.forward(Xtr[mine], training=True)
+            logits = model.forward(Xtr_in[mine], training=True)
             loss, dlogits = losses.softmax_cross_entropy(logits, ytr[mine], reduction="sum",
                                                          label_smoothing=0.1)
-            dlogits *= 1.0 / len(idx)  # the gradient of the global batch's mean loss
+            # the gradient of the global batch's mean loss (times the loss scale)
+            factor = (scaler.get_scale() if scaler else 1.0) / len(idx)
+            if half:  # scaled in float32, rounded once
+                dlogits = (dlogits.astype(np.float32) * np.float32(factor)).astype(dtype)
+            else:
+                dlogits *= factor
             model.backward(dlogits)
-            opt.step(model.grads, max_norm=1.0)  # clip_grad_norm_(1.0) fused into the step
+            if scaler:  # unscale, check for inf/NaN, clip and step (or skip), then update
+                scaler.step(opt, model.grads, max_norm=1.0)
+                scaler.update()
+            else:
+                opt.step(model.grads, max_norm=1.0)  # clip_grad_norm_(1.0) fused into the step
             sched.step()
             loss_sum += float(loss)
             if sys.stdout.isatty():
                 print(f"\repoch {epoch:>3}/{epochs} {_bar(s + 1, steps_per_epoch)}",
                       end="", flush=True)
         train_loss = (loss_sum if comm is None else comm.allreduce(loss_sum)) / len(ytr)
-        test_loss, test_acc = evaluate(model, Xte, yte)
+        test_loss, test_acc = evaluate(model, Xte_in, yte)
         history["train_loss"].append(train_loss)
         history["test_loss"].append(test_loss)
         end = "\r" if sys.stdout.isatty() else ""
@@ -231,18 +264,18 @@ def main(args):
         print(f"parameters bitwise identical on all {size} ranks: "
               f"{'yes' if all(x == same[0] for x in same) else 'NO'}")
     if args.plot and rank == 0:
-        acts, h = {}, Xte
+        acts, h = {}, Xte_in
         for i, layer in enumerate(model.layers):
             h = layer.forward(h, training=False)
             if isinstance(layer, nn.ReLU):
                 acts[f"layer {i} ReLU"] = activation_stats(h, "relu")
         plot(args.plot, history, acts)
 
+    _, test_acc = evaluate(model, Xte_in, yte)
     bits_list = getattr(args, "quantize", None)
-    if bits_list and rank == 0:
-        quantization_report(model, Xtr, Xte, yte, bits_list, seed)
+    if bits_list and rank == 0:  # from the float32 weights (16-bit ones widened exactly)
+        quantization_report(model.to(np.float32), Xtr, Xte, yte, bits_list, seed)
 
-    _, test_acc = evaluate(model, Xte, yte)
     print(f"done in {time.perf_counter() - t0:.1f} s")
     print(f"test accuracy: {100 * test_acc:.1f}%")
     return 0

@@ -15,6 +15,12 @@ themselves), which plug straight into :mod:`gradkit.optim`::
 ``backward`` overwrites the gradients (it does not accumulate as PyTorch's ``.grad``
 does), so no ``zero_grad`` is needed.  Layers keep what their backward needs from the
 last ``forward``.
+
+16-bit storage: ``dtype=np.float16`` or ``gradkit.bfloat16`` on a layer (or
+``Sequential(..., dtype=...)``, or ``module.to(dtype)``) stores its parameters,
+activations and gradients in 16 bits; every layer computes in float32 and rounds each
+result once (docs/precision.md).  Layers without parameters take the dtype of their
+input.
 """
 from __future__ import annotations
 
@@ -54,13 +60,49 @@ class Module:
         self.grads: list[FloatArray] = []
 
     def _input(self, x: Any, dtype: Any = None, name: str = "x") -> FloatArray:
-        """x as a float array (of `dtype` when given; 16-bit only for a 16-bit layer)."""
-        x = _v.float_array(x, name, half=dtype is not None and _v.is_half(dtype))
+        """x as a float array (of `dtype` when given; 16-bit for a 16-bit layer, or for
+        a layer without parameters)."""
+        x = _v.float_array(x, name, half=dtype is None or _v.is_half(dtype))
         if dtype is not None and x.dtype != dtype:
             raise TypeError(f"{name} has dtype {x.dtype} but {type(self).__name__} holds "
-                            f"{np.dtype(dtype)} parameters; gradkit does not mix float32 "
-                            "and float64")
+                            f"{np.dtype(dtype)} parameters; gradkit does not mix float "
+                            "dtypes in a layer (cast x, or the model with .to(dtype))")
         return x
+
+    def to(self, dtype: DTypeLike) -> "Module":
+        """The parameters converted to `dtype` (float32, float64, float16 or bfloat16),
+        each rounded once, with fresh zero gradients, as ``torch.nn.Module.to(dtype)``;
+        returns the module.  ``params`` and ``grads`` then hold the new arrays: build
+        the optimizer after converting."""
+        dtype = _v.float_dtype(dtype, "dtype", half=True)
+        for sub in self._children():
+            sub.to(dtype)
+        swap = self._convert(dtype)
+        if self._children():
+            self.params = [p for c in self._children() for p in c.params]
+            self.grads = [g for c in self._children() for g in c.grads]
+        else:
+            self.params = [swap.get(id(p), p) for p in self.params]
+            self.grads = [swap.get(id(g), g) for g in self.grads]
+        return self
+
+    def _children(self) -> list["Module"]:
+        return []
+
+    def _convert(self, dtype: Any) -> dict[int, Any]:
+        """Own parameters (weight, bias) and their gradients in `dtype`; returns the
+        new array of each old one, by id."""
+        swap: dict[int, Any] = {}
+        for name, grad in (("weight", "dweight"), ("bias", "dbias")):
+            a, g = getattr(self, name, None), getattr(self, grad, None)
+            if isinstance(a, np.ndarray) and isinstance(g, np.ndarray):
+                swap[id(a)] = new = a.astype(dtype)
+                swap[id(g)] = new_g = np.zeros(a.shape, dtype)
+                setattr(self, name, new)
+                setattr(self, grad, new_g)
+        if hasattr(self, "dtype"):
+            self.dtype = dtype
+        return swap
 
     def _features_last(self: Any, x: Any) -> FloatArray:  # self: LayerNorm or RMSNorm
         """x for a norm over its last axis of `self.features` (LayerNorm, RMSNorm)."""
@@ -124,7 +166,7 @@ class Linear(Module):
         out_features = _v.positive_int(out_features, "out_features", minimum=0)
         bias = _v.flag(bias, "bias")
         init = _v.choice(init, "init", ("default", "kaiming"))
-        dtype = _v.float_dtype(dtype)
+        dtype = _v.float_dtype(dtype, half=True)
         self.in_features, self.out_features = in_features, out_features
         rng = _random.as_generator(rng)
         shape = (out_features, in_features)
@@ -152,6 +194,11 @@ class Linear(Module):
             raise ValueError(f"x must have {self.in_features} features in its last axis, "
                              f"got shape {x.shape}")
         self._x = x
+        if _v.is_half(x.dtype):  # float32 products of the widened arrays, rounded once
+            y = _wide(x) @ _wide(self.weight).T
+            if self.bias is not None:
+                y += _wide(self.bias)
+            return y.astype(x.dtype)
         y = x @ self.weight.T
         if self.bias is not None:
             y += self.bias
@@ -162,6 +209,12 @@ class Linear(Module):
         dy = self._grad_input(dy, x, x.shape[:-1] + (self.out_features,))
         x2 = x.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
+        if _v.is_half(x.dtype):
+            x2, dy2 = _wide(x2), _wide(dy2)
+            self.dweight[...] = dy2.T @ x2
+            if self.bias is not None:
+                self.dbias[...] = np.sum(dy2, axis=0)
+            return (_wide(dy) @ _wide(self.weight)).astype(x.dtype)
         np.matmul(dy2.T, x2, out=self.dweight)
         if self.bias is not None:
             np.sum(dy2, axis=0, out=self.dbias)
@@ -238,13 +291,15 @@ class Tanh(Module):
     """``tanh(x)``; backward ``dy (1 - y^2)``."""
 
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
-        self._y = np.tanh(self._input(x))
+        x = self._input(x)
+        self._y = np.tanh(_wide(x)).astype(x.dtype, copy=False)
         return self._y
 
     def backward(self, dy: FloatArray) -> FloatArray:
         y = self._saved("_y")
         dy = self._grad_input(dy, y)
-        return dy * (1 - y * y)
+        y = _wide(y)
+        return (_wide(dy) * (1 - y * y)).astype(dy.dtype, copy=False)
 
 
 class GELU(Module):
@@ -261,24 +316,29 @@ class GELU(Module):
 
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x)
-        self._x = x
+        self._dtype = x.dtype
+        x = self._x = _wide(x)  # 16-bit: float32 arithmetic, the result rounded once
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             self._t = np.tanh(k * (x + 0.044715 * x ** 3))
-            return (0.5 * x * (1 + self._t)).astype(x.dtype, copy=False)
+            return (0.5 * x * (1 + self._t)).astype(self._dtype, copy=False)
         from scipy.special import erf
         self._cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
-        return (x * self._cdf).astype(x.dtype, copy=False)
+        return (x * self._cdf).astype(self._dtype, copy=False)
 
     def backward(self, dy: FloatArray) -> FloatArray:
         x = self._saved("_x")
-        dy = self._grad_input(dy, x)
+        dy = self._input(dy, self._dtype, "dy")
+        if dy.shape != x.shape:
+            raise ValueError(f"dy must have shape {x.shape} (the forward's output), got "
+                             f"{dy.shape}")
+        out, dy = dy.dtype, _wide(dy)
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             dt = (1 - self._t ** 2) * k * (1 + 3 * 0.044715 * x ** 2)
-            return (dy * (0.5 * (1 + self._t) + 0.5 * x * dt)).astype(dy.dtype, copy=False)
+            return (dy * (0.5 * (1 + self._t) + 0.5 * x * dt)).astype(out, copy=False)
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        return (dy * (self._cdf + x * pdf)).astype(dy.dtype, copy=False)
+        return (dy * (self._cdf + x * pdf)).astype(out, copy=False)
 
     def __repr__(self) -> str:
         return f"GELU(approximate={self.approximate!r})"
@@ -462,6 +522,16 @@ class BatchNorm(Module):
             self.dbias[...] = db
         return dx
 
+    def _convert(self, dtype: Any) -> dict[int, Any]:
+        if self.sync is not None and _v.is_half(dtype):
+            raise TypeError("a synchronized BatchNorm takes float32 or float64, not "
+                            f"{np.dtype(dtype)}")
+        swap = super()._convert(dtype)
+        wide = _v.compute_dtype(dtype)  # float32 running statistics for a 16-bit layer
+        self.running_mean = self.running_mean.astype(wide)
+        self.running_var = self.running_var.astype(wide)
+        return swap
+
     def __repr__(self) -> str:
         sync = "" if self.sync is None else ", sync=True"
         return f"BatchNorm({self.features}, eps={self.eps}, momentum={self.momentum}{sync})"
@@ -499,7 +569,8 @@ class Sequential(Module):
 
     layers: list[Module]
 
-    def __init__(self, *layers: Module) -> None:
+    def __init__(self, *layers: Module, dtype: Optional[DTypeLike] = None) -> None:
+        """``dtype`` (optional): every layer converted to it (:meth:`Module.to`)."""
         super().__init__()
         self.layers = list(layers)
         for i, layer in enumerate(self.layers):
@@ -509,6 +580,11 @@ class Sequential(Module):
         for layer in self.layers:
             self.params += layer.params
             self.grads += layer.grads
+        if dtype is not None:
+            self.to(dtype)
+
+    def _children(self) -> list[Module]:
+        return self.layers
 
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         for layer in self.layers:
@@ -566,6 +642,9 @@ class Residual(Module):
         self.params = list(block.params) + (self.norm.params if self.norm else [])
         self.grads = list(block.grads) + (self.norm.grads if self.norm else [])
 
+    def _children(self) -> list[Module]:
+        return [self.block] + ([self.norm] if self.norm is not None else [])
+
     # the type: ignores below: self.norm is set whenever self.norm_kind is
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         if self.norm_kind == "post":
@@ -604,3 +683,8 @@ class Residual(Module):
     def __repr__(self) -> str:
         drop = f", p={self.p}" if self.p else ""
         return f"Residual({self.block!r}, norm={self.norm_kind!r}{drop})"
+
+
+def _wide(a: Any) -> Any:
+    """A 16-bit array widened (exactly) to float32; any other array as it is."""
+    return a.astype(np.float32) if _v.is_half(a.dtype) else a
