@@ -22,6 +22,11 @@ def widen(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def widened(a: Any) -> Any:
+    """A 16-bit array widened exactly to a new float32 array; any other as it is."""
+    return widen(np.ascontiguousarray(a)) if _v.is_half(a.dtype) else a
+
+
 def narrow(a: np.ndarray, dtype: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
     """The float32 array `a` rounded once to the 16-bit `dtype`, into `out` (checked by
     the caller: C-contiguous, of a's shape and that dtype) or a new array."""

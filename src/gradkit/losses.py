@@ -101,7 +101,7 @@ def _class_weight(weight, x, c):
 
 def _widened(*arrays):
     """16-bit arrays widened exactly to new float32 arrays (others as they are)."""
-    return tuple(_precision.widen(a) if _v.is_half(a.dtype) else a for a in arrays)
+    return tuple(_precision.widened(a) for a in arrays)
 
 
 def _label_array(labels):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 import numpy as np
 
 from . import _mpi
+from . import _precision
 from . import _validation as _v
 from . import dropout as _dropout
 from . import init as _init
@@ -195,9 +196,9 @@ class Linear(Module):
                              f"got shape {x.shape}")
         self._x = x
         if _v.is_half(x.dtype):  # float32 products of the widened arrays, rounded once
-            y = _wide(x) @ _wide(self.weight).T
+            y = _precision.widened(x) @ _precision.widened(self.weight).T
             if self.bias is not None:
-                y += _wide(self.bias)
+                y += _precision.widened(self.bias)
             return y.astype(x.dtype)
         y = x @ self.weight.T
         if self.bias is not None:
@@ -210,11 +211,11 @@ class Linear(Module):
         x2 = x.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
         if _v.is_half(x.dtype):
-            x2, dy2 = _wide(x2), _wide(dy2)
+            x2, dy2 = _precision.widened(x2), _precision.widened(dy2)
             self.dweight[...] = dy2.T @ x2
             if self.bias is not None:
                 self.dbias[...] = np.sum(dy2, axis=0)
-            return (_wide(dy) @ _wide(self.weight)).astype(x.dtype)
+            return (_precision.widened(dy) @ _precision.widened(self.weight)).astype(x.dtype)
         np.matmul(dy2.T, x2, out=self.dweight)
         if self.bias is not None:
             np.sum(dy2, axis=0, out=self.dbias)
@@ -292,14 +293,14 @@ class Tanh(Module):
 
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x)
-        self._y = np.tanh(_wide(x)).astype(x.dtype, copy=False)
+        self._y = np.tanh(_precision.widened(x)).astype(x.dtype, copy=False)
         return self._y
 
     def backward(self, dy: FloatArray) -> FloatArray:
         y = self._saved("_y")
         dy = self._grad_input(dy, y)
-        y = _wide(y)
-        return (_wide(dy) * (1 - y * y)).astype(dy.dtype, copy=False)
+        y = _precision.widened(y)
+        return (_precision.widened(dy) * (1 - y * y)).astype(dy.dtype, copy=False)
 
 
 class GELU(Module):
@@ -317,7 +318,7 @@ class GELU(Module):
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x)
         self._dtype = x.dtype
-        x = self._x = _wide(x)  # 16-bit: float32 arithmetic, the result rounded once
+        x = self._x = _precision.widened(x)  # 16-bit: float32 arithmetic, the result rounded once
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             self._t = np.tanh(k * (x + 0.044715 * x ** 3))
@@ -332,7 +333,7 @@ class GELU(Module):
         if dy.shape != x.shape:
             raise ValueError(f"dy must have shape {x.shape} (the forward's output), got "
                              f"{dy.shape}")
-        out, dy = dy.dtype, _wide(dy)
+        out, dy = dy.dtype, _precision.widened(dy)
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             dt = (1 - self._t ** 2) * k * (1 + 3 * 0.044715 * x ** 2)
@@ -684,7 +685,3 @@ class Residual(Module):
         drop = f", p={self.p}" if self.p else ""
         return f"Residual({self.block!r}, norm={self.norm_kind!r}{drop})"
 
-
-def _wide(a: Any) -> Any:
-    """A 16-bit array widened (exactly) to float32; any other array as it is."""
-    return a.astype(np.float32) if _v.is_half(a.dtype) else a
