@@ -119,15 +119,29 @@ GK_INLINE gk_hs gk_hpack_hi(gk_hu r)
 #endif
 }
 
-/* float32 -> bfloat16: add 0x7fff + (the kept part's lowest bit) and keep the high 16
- * bits, to nearest even (a carry into the exponent is right, up to inf); NaN -> 0x7fc0 |
- * sign.  All in 32-bit lanes, then one pack. */
-GK_INLINE gk_hs gk_f32v_to_bf16(gk_hf f)
+/* float32 -> bfloat16, in the high half of each 32-bit lane: add 0x7fff + (the kept
+ * part's lowest bit), to nearest even (a carry into the exponent is right, up to inf);
+ * NaN -> 0x7fc0 | sign.  The NaN lanes are picked by one blend where the ISA has it. */
+GK_INLINE gk_hu gk_bf16_round_hi(gk_hf f)
 {
     const gk_hu b = (gk_hu)f;
     const gk_hu r = b + 0x7fffu + ((b >> 16) & 1u);
     const gk_hu nan = (b & 0x80000000u) | 0x7fc00000u;
-    return gk_hpack_hi(gk_hsel(f != f, nan, r));
+#if GK_TVBYTES == 64 && defined(__AVX512F__)
+    return (gk_hu)_mm512_mask_blend_epi32(_mm512_cmp_ps_mask((__m512)f, (__m512)f, _CMP_UNORD_Q),
+                                          (__m512i)r, (__m512i)nan);
+#elif GK_TVBYTES == 32 && defined(__AVX__)
+    return (gk_hu)_mm256_blendv_ps((__m256)r, (__m256)nan,
+                                   _mm256_cmp_ps((__m256)f, (__m256)f, _CMP_UNORD_Q));
+#else
+    return gk_hsel(f != f, nan, r);
+#endif
+}
+
+/* float32 -> bfloat16: the rounded lanes, one pack */
+GK_INLINE gk_hs gk_f32v_to_bf16(gk_hf f)
+{
+    return gk_hpack_hi(gk_bf16_round_hi(f));
 }
 
 /* ---- scalars: one lane of the vectors --------------------------------------------- */
@@ -217,6 +231,57 @@ GK_INLINE void gk_st_f16v(uint16_t *p, gk_hf v)
     __builtin_memcpy(p, &h, sizeof h);
 }
 
+/* two vectors, a then b (2 GK_HLEN elements at p): the same bits as two gk_st_bf16v /
+ * gk_st_f16v / gk_ld_f16v, for the loops that go two vectors at a time.  AVX2: the two
+ * bfloat16 roundings share one pack and one store; float16 checks both for NaN at once. */
+GK_INLINE void gk_st_bf16v2(uint16_t *p, gk_hf a, gk_hf b)
+{
+#if GK_TVBYTES == 32 && defined(__AVX2__)
+    const __m256i ha = _mm256_srli_epi32((__m256i)gk_bf16_round_hi(a), 16);
+    const __m256i hb = _mm256_srli_epi32((__m256i)gk_bf16_round_hi(b), 16);
+    /* packus interleaves the two by 128-bit lane: a0 b0 a1 b1 -> a0 a1 b0 b1 */
+    const __m256i pk = _mm256_permute4x64_epi64(_mm256_packus_epi32(ha, hb), 0xd8);
+    _mm256_storeu_si256((__m256i *)(void *)p, pk);
+#else
+    gk_st_bf16v(p, a);
+    gk_st_bf16v(p + GK_HLEN, b);
+#endif
+}
+
+GK_INLINE void gk_st_f16v2(uint16_t *p, gk_hf a, gk_hf b)
+{
+#if GK_TVBYTES == 32 && defined(__F16C__) && !defined(__AVX512F__)
+    const __m256 nan = _mm256_or_ps(_mm256_cmp_ps((__m256)a, (__m256)a, _CMP_UNORD_Q),
+                                    _mm256_cmp_ps((__m256)b, (__m256)b, _CMP_UNORD_Q));
+    if (__builtin_expect(_mm256_movemask_ps(nan) == 0, 1)) {
+        _mm_storeu_si128((__m128i *)(void *)p,
+                         _mm256_cvtps_ph((__m256)a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm_storeu_si128((__m128i *)(void *)(p + GK_HLEN),
+                         _mm256_cvtps_ph((__m256)b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        return;
+    }
+#endif
+    gk_st_f16v(p, a);
+    gk_st_f16v(p + GK_HLEN, b);
+}
+
+GK_INLINE void gk_ld_f16v2(const uint16_t *p, gk_hf *a, gk_hf *b)
+{
+#if GK_TVBYTES == 32 && defined(__F16C__) && !defined(__AVX512F__)
+    const __m256 va = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+    const __m256 vb = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + GK_HLEN)));
+    const __m256 nan = _mm256_or_ps(_mm256_cmp_ps(va, va, _CMP_UNORD_Q),
+                                    _mm256_cmp_ps(vb, vb, _CMP_UNORD_Q));
+    if (__builtin_expect(_mm256_movemask_ps(nan) == 0, 1)) {
+        *a = (gk_hf)va;
+        *b = (gk_hf)vb;
+        return;
+    }
+#endif
+    *a = gk_ld_f16v(p);
+    *b = gk_ld_f16v(p + GK_HLEN);
+}
+
 /* float16 <-> float32 for values that go through float32 arithmetic: F16C alone, no NaN
  * check.  F16C differs from NumPy only on NaNs, and only in the quiet bit: widening sets
  * it (NumPy keeps a signaling NaN signaling), narrowing a signaling NaN sets it.  A value
@@ -266,29 +331,51 @@ GK_INLINE void gk_stream_hs(uint16_t *p, gk_hs h)
 #endif
 }
 
-/* ---- whole arrays: n elements, vectors then one by one (same bits) ------------------ */
+/* ---- whole arrays: n elements, vectors then one by one (same bits) ------------------
+ * One loop per storage, two vectors at a time: the ones the optimizers' staged blocks
+ * and the widened copies run on every element they convert. */
 GK_INLINE void gk_half_to_f32_n(const int bf16, const uint16_t *GK_RESTRICT src,
                                 float *GK_RESTRICT dst, gk_index n)
 {
     gk_index j = 0;
-    for (; j + GK_HLEN <= n; j += GK_HLEN) {
-        gk_hf v = bf16 ? gk_ld_bf16v(src + j) : gk_ld_f16v(src + j);
-        __builtin_memcpy(dst + j, &v, sizeof v);
+    if (bf16) {
+        for (; j + 2 * GK_HLEN <= n; j += 2 * GK_HLEN) {
+            const gk_hf a = gk_ld_bf16v(src + j), b = gk_ld_bf16v(src + j + GK_HLEN);
+            __builtin_memcpy(dst + j, &a, sizeof a);
+            __builtin_memcpy(dst + j + GK_HLEN, &b, sizeof b);
+        }
+        for (; j < n; ++j) dst[j] = gk_bf16_to_f32(src[j]);
+    } else {
+        for (; j + 2 * GK_HLEN <= n; j += 2 * GK_HLEN) {
+            gk_hf a, b;
+            gk_ld_f16v2(src + j, &a, &b);
+            __builtin_memcpy(dst + j, &a, sizeof a);
+            __builtin_memcpy(dst + j + GK_HLEN, &b, sizeof b);
+        }
+        for (; j < n; ++j) dst[j] = gk_f16_to_f32(src[j]);
     }
-    for (; j < n; ++j) dst[j] = bf16 ? gk_bf16_to_f32(src[j]) : gk_f16_to_f32(src[j]);
 }
 
 GK_INLINE void gk_f32_to_half_n(const int bf16, const float *GK_RESTRICT src,
                                 uint16_t *GK_RESTRICT dst, gk_index n)
 {
     gk_index j = 0;
-    for (; j + GK_HLEN <= n; j += GK_HLEN) {
-        gk_hf v;
-        __builtin_memcpy(&v, src + j, sizeof v);
-        if (bf16) gk_st_bf16v(dst + j, v);
-        else gk_st_f16v(dst + j, v);
+    gk_hf a, b;
+    if (bf16) {
+        for (; j + 2 * GK_HLEN <= n; j += 2 * GK_HLEN) {
+            __builtin_memcpy(&a, src + j, sizeof a);
+            __builtin_memcpy(&b, src + j + GK_HLEN, sizeof b);
+            gk_st_bf16v2(dst + j, a, b);
+        }
+        for (; j < n; ++j) dst[j] = gk_f32_to_bf16(src[j]);
+    } else {
+        for (; j + 2 * GK_HLEN <= n; j += 2 * GK_HLEN) {
+            __builtin_memcpy(&a, src + j, sizeof a);
+            __builtin_memcpy(&b, src + j + GK_HLEN, sizeof b);
+            gk_st_f16v2(dst + j, a, b);
+        }
+        for (; j < n; ++j) dst[j] = gk_f32_to_f16(src[j]);
     }
-    for (; j < n; ++j) dst[j] = bf16 ? gk_f32_to_bf16(src[j]) : gk_f32_to_f16(src[j]);
 }
 
 #endif

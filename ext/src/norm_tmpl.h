@@ -114,8 +114,16 @@ GK_INLINE T GK_T(row_shift)(const TS *x, gk_index n)
         for (gk_index j = 0; j < n; ++j) t += GK_T(ld1)(x + j);
         return t / (T)n;
     }
-    T a[8], b[4];   /* the tree of 16, level by level (loops of constant length) */
-    for (int k = 0; k < 8; ++k) a[k] = GK_T(ld1)(x + k) + GK_T(ld1)(x + k + 8);
+    T a[8], b[4], h[GK_SHIFT_HEAD];   /* the tree of 16, level by level (loops of constant length) */
+#if GK_HALF  /* widened a vector at a time: the scalar float16 formula is ~20 instructions */
+    for (int k = 0; k < GK_SHIFT_HEAD; k += GK_TVLEN) {
+        GK_T(tvec) v = GK_T(ldtv_arith)(x + k);
+        __builtin_memcpy(h + k, &v, sizeof v);
+    }
+#else
+    for (int k = 0; k < GK_SHIFT_HEAD; ++k) h[k] = x[k];
+#endif
+    for (int k = 0; k < 8; ++k) a[k] = h[k] + h[k + 8];
     for (int k = 0; k < 4; ++k) b[k] = a[k] + a[k + 4];
     return ((b[0] + b[2]) + (b[1] + b[3])) / (T)GK_SHIFT_HEAD;
 }
@@ -237,6 +245,13 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     }
     for (; j < head; ++j)
         GK_T(st1)(y + j, GK_T(fwd_one)(rms, hw, hb, GK_T(ld1)(x + j), w, b, j, k));
+#if GK_HALF == 2  /* bfloat16: two vectors per pack and store (gk_st_bf16v2) */
+    if (!stream)
+        for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN)
+            gk_st_bf16v2(y + j, GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt, vnrt),
+                         GK_T(fwd_vec)(rms, hw, hb, x, w, b, j + GK_TVLEN, vmh, vml, vrt,
+                                       vnrt));
+#endif
 #pragma GCC unroll 2
     for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt, vnrt);
