@@ -207,6 +207,11 @@ cdef extern from "gradkit/optim.h" nogil:
     int gk_lion_multi_mp(gk_index count, void *const *param, const void *const *grad,
                          void *const *exp_avg, const gk_index *size,
                          const gk_lion_options *opt, const gk_optim_storage *storage)
+    int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                         void *const *exp_avg, void *const *exp_avg_sq,
+                         const gk_index *size, const int64_t *step,
+                         const gk_lamb_options *opt, double *trust_ratio,
+                         const gk_optim_storage *storage)
 
 
 # One entry point per f32/f64 pair: the dtype (GK_DTYPE_F32 or GK_DTYPE_F64) picks the

@@ -287,7 +287,6 @@ def lars(list params, list grads, list traces, double lr, double momentum,
     `storage`, (those ratios, whether the step was skipped)."""
     cdef c.gk_lars_options o
     cdef int err = 0, d
-    cdef gk_index k
     o.lr, o.momentum, o.weight_decay = lr, momentum, weight_decay
     o.trust_coefficient, o.eps, o.nesterov = trust_coefficient, eps, nesterov
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
@@ -302,10 +301,7 @@ def lars(list params, list grads, list traces, double lr, double momentum,
             err = c.gk_lars_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
                                      b.at(2, 0), b.size, &o, &ratio[0], &mp.st)
         found = _mp_done(err, mp, b, None)
-        ratios = [None] * len(params)
-        for k in range(b.n):
-            ratios[b.where[k]] = ratio[k]
-        return ratios, found
+        return _ratios(b, ratio, len(params), found), found
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -313,10 +309,18 @@ def lars(list params, list grads, list traces, double lr, double momentum,
                                       <const void *const *>b.at(1, d), b.at(2, d),
                                       b.size + b.first[d], &o, &ratio[b.first[d]])
     _check(err)
-    ratios = [None] * len(params)
-    for k in range(b.n):
-        ratios[b.where[k]] = ratio[k]
-    return ratios
+    return _ratios(b, ratio, len(params), False)
+
+
+cdef list _ratios(_Arrays b, double[::1] ratio, Py_ssize_t n, bint skipped):
+    """The trust ratios (LARS, LAMB) aligned with the n parameters: None where a
+    parameter had no gradient, or everywhere when the step was skipped."""
+    cdef list out = [None] * n
+    cdef gk_index k
+    if not skipped:
+        for k in range(b.n):
+            out[b.where[k]] = ratio[k]
+    return out
 
 
 def nadam(list params, list grads, list exp_avgs, list exp_avg_sqs, object mu_products,
@@ -483,19 +487,28 @@ def lion(list params, list grads, list exp_avgs, double lr, double beta1, double
 
 def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
          double lr, double beta1, double beta2, double eps, double eps_root,
-         double weight_decay, bint maximize, object coef=None):
-    """Returns the trust ratio of each parameter (None where its gradient is None)."""
+         double weight_decay, bint maximize, object coef=None, tuple storage=None):
+    """Returns the trust ratio of each parameter (None where its gradient is None); with
+    `storage`, (those ratios, whether the step was skipped)."""
     cdef c.gk_lamb_options o
     cdef int err = 0, d
-    cdef gk_index k
     o.lr, o.beta1, o.beta2, o.eps, o.eps_root = lr, beta1, beta2, eps, eps_root
     o.weight_decay, o.maximize = weight_decay, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
-    cdef _Arrays b = _gather([params, grads, exp_avgs, exp_avg_sqs],
-                             ("params", "grads", "exp_avg", "exp_avg_sq"),
-                             (True, False, True, True), True, _GRAD)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, exp_avgs, exp_avg_sqs]
+    names = ("params", "grads", "exp_avg", "exp_avg_sq")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True), True, _GRAD) if mp is None
+                      else mp.gather(lists, names, (True, False, True, True), storage[3]))
     _take_steps(b, steps, len(params))
     cdef double[::1] ratio = np.empty(max(b.n, 1))
+    if mp is not None:
+        with nogil:
+            err = c.gk_lamb_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                     b.at(2, 0), b.at(3, 0), b.size, b.step, &o, &ratio[0],
+                                     &mp.st)
+        found = _mp_done(err, mp, b, steps)
+        return _ratios(b, ratio, len(params), found), found
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
@@ -505,10 +518,7 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
                                       b.step + b.first[d], &o, &ratio[b.first[d]])
     _check(err)
     _commit_steps(b, steps)
-    ratios = [None] * len(params)
-    for k in range(b.n):
-        ratios[b.where[k]] = ratio[k]
-    return ratios
+    return _ratios(b, ratio, len(params), False)
 
 
 def adafactor(list params, list grads, list row_vars, list col_vars, list variances,

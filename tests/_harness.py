@@ -460,7 +460,8 @@ for _cls, _opts in [
         ("RAdam", dict(lr=0.01, betas=(0.9, 0.6))),
         ("Adamax", dict(lr=0.01)),
         ("Adadelta", dict()),
-        ("Lion", dict(lr=0.01))]:
+        ("Lion", dict(lr=0.01)),
+        ("LAMB", dict(lr=0.01, weight_decay=0.1))]:
     for _variant in ("pure", "master", "master_bf16"):
         _optimizer16_case(_cls, _variant, **_opts)
 

@@ -1,5 +1,5 @@
 """Optimizers in 16-bit storage (float16, bfloat16): every optimizer with a 16-bit step
-(all but LAMB and Adafactor), through the classes and optim.functional.
+(all but Adafactor), through the classes and optim.functional.
 
 - pure 16-bit (parameters, gradients and states in one 16-bit dtype, no master weights,
   as torch steps bf16 parameters): bitwise equal to gradkit's float32 step on the
@@ -46,6 +46,8 @@ CASES = [
     ("Adamax", dict(lr=0.01, weight_decay=0.1)),
     ("Adadelta", dict(rho=0.5, weight_decay=0.1)),
     ("Lion", dict(lr=0.01, weight_decay=0.1)),
+    ("LAMB", dict(lr=0.01, weight_decay=0.1)),
+    ("LAMB", dict(lr=0.01, betas=(0.8, 0.9), eps_root=1e-8, maximize=True)),
 ]
 IDS = [f"{c}-{i}" for i, (c, _) in enumerate(CASES)]
 STEPS = 4
@@ -149,7 +151,7 @@ def _functional_args(name, kw, dt):
     decoupled = name == "AdamW"
     nstate = {"SGD": 1 if kw.get("momentum") else 0, "Adam": 2, "AdamW": 2, "RMSprop": 1,
               "Adagrad": 1, "LARS": 1, "NAdam": 2, "RAdam": 2, "Adamax": 2, "Adadelta": 2,
-              "Lion": 1}[name]
+              "Lion": 1, "LAMB": 2}[name]
     if name in ("Adam", "AdamW"):
         kw["decoupled"] = decoupled
         if kw.get("amsgrad"):
@@ -357,14 +359,49 @@ def test_mixing_16bit_and_float32_is_a_type_error_naming_the_argument():
 
 def test_optimizers_without_a_16bit_step_say_so():
     p = _data(0, (8,), BF16)
-    for cls in (optim.LAMB, optim.Adafactor):
-        kw = {"lr": 0.1} if cls is optim.LAMB else {}
-        with pytest.raises(TypeError, match="params"):
-            cls([p], **kw)
-        with pytest.raises(ValueError, match="master_weights"):
-            cls([_data(0, (8,), F32)], master_weights=True, **kw)
+    with pytest.raises(TypeError, match="params"):
+        optim.Adafactor([p])
+    with pytest.raises(ValueError, match="master_weights"):
+        optim.Adafactor([_data(0, (8,), F32)], master_weights=True)
     with pytest.raises(TypeError, match="param"):
-        F.lamb_(p, p.copy(), np.zeros(8, BF16), np.zeros(8, BF16), 1, lr=0.1)
+        F.adafactor_(p, p.copy(), None, None, np.zeros(8, BF16), 1)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+def test_lamb_trust_ratio_is_the_float32_steps(dt):
+    """LAMB's trust ratio from 16-bit arrays: the norms of the widened parameter and of
+    u from the unrounded new moments, as the float32 step on the widened arrays (equal,
+    bit for bit), and as the reference twin's (float64 norms of the same values)."""
+    shapes = [(37, 129), (4099,), (0,), (5000, 3)]
+    p = [_data(i, s, dt) for i, s in enumerate(shapes)]
+    m = [_data(10 + i, s, dt, 0.1) for i, s in enumerate(shapes)]
+    v = [np.abs(_data(20 + i, s, dt, 0.1)) for i, s in enumerate(shapes)]
+    g = [_data(30 + i, s, dt) for i, s in enumerate(shapes)]
+    wide = [[a.astype(F32) for a in x] for x in (p, m, v)]
+    kw = dict(lr=0.01, weight_decay=0.1, beta1=0.8)
+    r16 = F.lamb_(p, g, m, v, 3, **kw)
+    r32 = F.lamb_(wide[0], [x.astype(F32) for x in g], wide[1], wide[2], 3, **kw)
+    assert r16 == r32
+    for a, b in zip(p + m + v, wide[0] + wide[1] + wide[2]):
+        assert bits(a) == bits(b.astype(dt))
+    pw, mw, vw = [[a.astype(F32) for a in x] for x in (p, m, v)]
+    rr = R.lamb_(pw, [x.astype(F32) for x in g], mw, vw, 4, **kw)
+    np.testing.assert_allclose(F.lamb_(p, g, m, v, 4, **kw)[:2], rr[:2], rtol=1e-6)
+
+
+def test_lamb_bad_input_names_the_argument_and_writes_nothing():
+    p, m, v = _data(0, (8,), BF16), np.zeros(8, BF16), np.zeros(8, BF16)
+    before = [bits(a) for a in (p, m, v)]
+    with pytest.raises(TypeError, match=r"grad"):
+        F.lamb_(p, np.ones(8, F32), m, v, 1, lr=0.1)
+    with pytest.raises(TypeError, match=r"exp_avg_sq"):
+        F.lamb_(p, np.ones(8, BF16), m, np.zeros(8, F16), 1, lr=0.1)
+    with pytest.raises(TypeError, match=r"exp_avg"):
+        F.lamb_(p, np.ones(8, BF16), np.zeros(8, F32), v, 1, lr=0.1)
+    opt = optim.LAMB([p], lr=0.1)
+    with pytest.raises(TypeError, match=r"grads\[0\]"):
+        opt.step([np.ones(8, F16)])
+    assert [bits(a) for a in (p, m, v)] == before
 
 
 @pytest.mark.parametrize("bad", [np.float64, np.int32, "float16x"])
@@ -384,8 +421,9 @@ def test_nan_and_inf_propagate():
 
 
 # ---- loss scaling -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["Adam", "LAMB"])
 @pytest.mark.parametrize("master", [False, True])
-def test_loss_scaler_fused_step_with_float16_gradients(master):
+def test_loss_scaler_fused_step_with_float16_gradients(master, name):
     """scaler.step with float16 gradients: one kernel call checks, unscales and steps;
     equal to the step with grad_scale=1/scale; a step with an inf gradient leaves the
     parameters, masters, moments and step counts exactly as they were."""
@@ -393,8 +431,12 @@ def test_loss_scaler_fused_step_with_float16_gradients(master):
     p = _data(0, (1000,), F16)
     q = p.copy()
     kw = {"master_weights": master}
-    opt, twin = optim.Adam([p], lr=1e-3, **kw), optim.Adam([q], lr=1e-3, **kw)
+    cls = getattr(optim, name)
+    opt, twin = cls([p], lr=1e-3, **kw), cls([q], lr=1e-3, **kw)
     scaler = LossScaler(init_scale=2.0**10)
+    fused = []
+    opt._fused_scaled_step = lambda *a, f=opt._fused_scaled_step: fused.append(f(*a)) or \
+        fused[-1]
     for step in range(4):
         g = (_data(step, (1000,), F32) * 2.0**10).astype(F16)
         if step == 2:
@@ -416,6 +458,7 @@ def test_loss_scaler_fused_step_with_float16_gradients(master):
             assert bits(p) == bits(q)
         scaler.update()
         scaler._scale = np.float32(2.0**10)  # keep the twin's factor
+    assert fused[1:] == [False, True, False]  # one kernel call from the second step
 
 
 def test_loss_scaler_fused_equals_unfused_for_float32():

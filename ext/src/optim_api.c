@@ -528,3 +528,15 @@ int gk_lion_multi_mp(gk_index count, void *const *param, const void *const *grad
                optim_half_table()->lion(count, GK_F(param), GK_CF(grad), GK_F(exp_avg), size,
                                         opt, storage));
 }
+
+int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
+                     const int64_t *step, const gk_lamb_options *opt, double *trust_ratio,
+                     const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(exp_avg),
+                             GK_VP(exp_avg_sq), size, step, opt),
+               optim_half_table()->lamb(count, GK_F(param), GK_CF(grad), GK_F(exp_avg),
+                                        GK_F(exp_avg_sq), size, step, opt, trust_ratio,
+                                        storage));
+}

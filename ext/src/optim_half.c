@@ -58,5 +58,5 @@ const gk_optim_half_table GK_ISA_SYM(gk_optim_half_table) = {
     .sgd = sgd_multi_mp, .adam = adam_multi_mp, .rmsprop = rmsprop_multi_mp,
     .adagrad = adagrad_multi_mp, .lars = lars_multi_mp, .nadam = nadam_multi_mp,
     .radam = radam_multi_mp, .adamax = adamax_multi_mp, .adadelta = adadelta_multi_mp,
-    .lion = lion_multi_mp,
+    .lion = lion_multi_mp, .lamb = lamb_multi_mp,
 };

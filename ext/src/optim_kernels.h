@@ -82,6 +82,9 @@ typedef struct {
                     const gk_adadelta_options *o GK_OPTIM_MP_ST);
     int (*lion)(gk_index count, float *const *param, const float *const *grad,
                 float *const *m, const gk_index *size, const gk_lion_options *o GK_OPTIM_MP_ST);
+    int (*lamb)(gk_index count, float *const *param, const float *const *grad,
+                float *const *m, float *const *v, const gk_index *size,
+                const int64_t *step, const gk_lamb_options *o, double *ratio GK_OPTIM_MP_ST);
 } gk_optim_half_table;
 #undef GK_OPTIM_MP_ST
 

@@ -371,16 +371,19 @@ static int GK_T(lion_multi)(gk_index count, T *const *param, const T *const *gra
     return gk_multi_run(count, size, &pass);
 }
 
-#if !GK_OPT_STAGED  /* LAMB has no 16-bit step yet: its two passes read the moments twice */
 /* ---- LAMB (optax.lamb) ------------------------------------------------------------- */
 /* optax chains scale_by_adam(b1, b2, eps, eps_root), add_decayed_weights(wd),
  * scale_by_trust_ratio() and scale_by_learning_rate(lr):
  *   m = (1 - b1) g + b1 m;  v = (1 - b2) g^2 + b2 v
  *   u = (m / bc1) / (sqrt(v / bc2 + eps_root) + eps) + wd p
  *   r = ||p|| / ||u||, or 1 if either norm is 0;  p += -lr (u r)
- * The reduction pass updates m and v (each element once, chunk by chunk) and sums p^2
- * and u^2 in double over fixed chunks; the elementwise pass recomputes u from the
- * updated moments and moves p, which the first pass only read. */
+ * The reduction pass (as LARS's) only reads: it computes each element's new moments and
+ * u, and sums p^2 and u^2 in double over fixed chunks; the elementwise pass computes the
+ * same moments and u again (the same operations on the same inputs: the same bits),
+ * stores the moments and moves p.  So every value written comes from the step's inputs
+ * alone, and the staged (16-bit) instantiation rounds each once, when stored, as the
+ * float32 step on the widened arrays would: a 16-bit moment is never read back rounded
+ * within its step. */
 typedef struct {
     T *const *param;
     const T *const *grad;
@@ -389,6 +392,7 @@ typedef struct {
     const gk_lamb_options *o;
     double *sums;    /* per array: sum p^2, sum u^2 */
     double *ratio;   /* per array trust ratio (may be NULL) */
+    const gk_optim_storage *st;
 } GK_T(lamb_ctx);
 
 typedef struct {
@@ -411,26 +415,52 @@ static GK_T(lamb_k) GK_T(lamb_consts)(const gk_lamb_options *o, int64_t step)
     return k;
 }
 
-GK_INLINE T GK_T(lamb_u)(T mi, T vi, T pi, const GK_T(lamb_k) *k)
+/* an element's new moments (into *m, *v) and its u, from g, the old moments and p */
+GK_INLINE T GK_T(lamb_u)(const GK_T(lamb_k) *k, T g, T p, T *m, T *v)
 {
-    return (mi / k->bc1) / (SQRT(vi / k->bc2 + k->eps_root) + k->eps) + k->wd * pi;
+    T gi = g * k->gs;
+    T mi = k->c1 * gi + k->b1 * *m;
+    T vi = k->c2 * (gi * gi) + k->b2 * *v;
+    *m = mi;
+    *v = vi;
+    return (mi / k->bc1) / (SQRT(vi / k->bc2 + k->eps_root) + k->eps) + k->wd * p;
+}
+
+/* the array tab of a LAMB span: param, grad, both moments */
+GK_INLINE void GK_T(lamb_stage)(GK_T(stage) *s, const GK_T(lamb_ctx) *c, unsigned wmask,
+                                gk_index a, gk_index b, gk_index e)
+{
+    const void *const *tab[4] = {(const void *const *)c->param, (const void *const *)c->grad,
+                                 (const void *const *)c->m, (const void *const *)c->v};
+    GK_T(stage_init)(s, c->st, tab, 4, wmask, a, b, e);
 }
 
 static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, double *part)
 {
     const GK_T(lamb_ctx) *c = (const GK_T(lamb_ctx) *)vctx;
     const GK_T(lamb_k) k = GK_T(lamb_consts)(c->o, c->step[a]);
-    const T *GK_RESTRICT p = c->param[a] + b;
-    const T *GK_RESTRICT g = c->grad[a] + b;
-    T *GK_RESTRICT m = c->m[a] + b, *GK_RESTRICT v = c->v[a] + b;
     T u[GK_CHUNK];  /* n <= GK_CHUNK: this chunk's updates, for the norm */
-    for (gk_index i = 0; i < n; ++i) {
-        T gi = g[i] * k.gs;
-        T mi = k.c1 * gi + k.b1 * m[i];
-        T vi = k.c2 * (gi * gi) + k.b2 * v[i];
-        m[i] = mi;
-        v[i] = vi;
-        u[i] = GK_T(lamb_u)(mi, vi, p[i], &k);
+#if GK_OPT_STAGED
+    T pw[GK_CHUNK];  /* and its parameters, widened: one lane sum over the chunk, as the
+                        float32 step's (blocks summed apart would round otherwise) */
+    const T *GK_RESTRICT p = pw;
+#else
+    const T *GK_RESTRICT p = c->param[a] + b;
+#endif
+    GK_T(stage) s;
+    gk_index nb, at = 0;
+    GK_T(lamb_stage)(&s, c, 0u, a, b, b + n);
+    while (GK_T(stage_next)(&s, &nb)) {
+        const T *GK_RESTRICT sp = s.ptr[0], *GK_RESTRICT sg = s.ptr[1];
+        const T *GK_RESTRICT sm = s.ptr[2], *GK_RESTRICT sv = s.ptr[3];
+        for (gk_index i = 0; i < nb; ++i) {
+            T mi = sm[i], vi = sv[i];
+            u[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], &mi, &vi);
+        }
+#if GK_OPT_STAGED
+        __builtin_memcpy(pw + at, sp, (size_t)nb * sizeof(T));
+#endif
+        at += nb;
     }
 #define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
 #define GK_P2_S(o) ((double)p[o] * (double)p[o])
@@ -443,6 +473,16 @@ static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
 #undef GK_U2_S
 }
 
+GK_INLINE void GK_T(lamb_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
+                               T *GK_RESTRICT v, gk_index n, const GK_T(lamb_k) *k, T tr,
+                               T neg_lr)
+{
+    for (gk_index i = 0; i < n; ++i) {
+        T pi = p[i];
+        p[i] = pi + neg_lr * (GK_T(lamb_u)(k, g[i], pi, m + i, v + i) * tr);
+    }
+}
+
 static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(lamb_ctx) *c = (const GK_T(lamb_ctx) *)vctx;
@@ -450,25 +490,25 @@ static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     double pn = sqrt(c->sums[2 * a]), un = sqrt(c->sums[2 * a + 1]);
     double r = (pn == 0.0 || un == 0.0) ? 1.0 : pn / un;
     if (c->ratio && b == 0) c->ratio[a] = r;  /* the span holding element 0 reports it */
-    T *GK_RESTRICT p = c->param[a] + b;
-    const T *GK_RESTRICT m = c->m[a] + b, *GK_RESTRICT v = c->v[a] + b;
     const T tr = (T)r, neg_lr = (T)(-c->o->lr);
-    for (gk_index i = 0; i < e - b; ++i) {
-        T pi = p[i];
-        p[i] = pi + neg_lr * (GK_T(lamb_u)(m[i], v[i], pi, &k) * tr);
-    }
+    GK_T(stage) s;
+    gk_index n;
+    GK_T(lamb_stage)(&s, c, 13u, a, b, e);
+    while (GK_T(stage_next)(&s, &n))
+        GK_T(lamb_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, tr, neg_lr);
     return 0;
 }
 
 static int GK_T(lamb_multi)(gk_index count, T *const *param, const T *const *grad,
                             T *const *m, T *const *v, const gk_index *size,
-                            const int64_t *step, const gk_lamb_options *o, double *ratio)
+                            const int64_t *step, const gk_lamb_options *o, double *ratio
+                            GK_OPT_ST_PARAM)
 {
     double stack_sums[2 * GK_MULTI_STACK];
     double *sums = count <= GK_MULTI_STACK ? stack_sums
                                            : (double *)malloc(sizeof(double) * 2 * (size_t)count);
     if (!sums) return GK_ENOMEM;
-    GK_T(lamb_ctx) c = {param, grad, m, v, step, o, sums, ratio};
+    GK_T(lamb_ctx) c = {param, grad, m, v, step, o, sums, ratio, GK_OPT_ST_ARG};
     gk_multi_pass pass = {.nacc = 2, .chunk = GK_T(lamb_chunk), .sums = sums,
                           .span = GK_T(lamb_span), .ctx = &c};
     int err = gk_multi_run(count, size, &pass);
@@ -478,4 +518,3 @@ static int GK_T(lamb_multi)(gk_index count, T *const *param, const T *const *gra
     if (sums != stack_sums) free(sums);
     return err;
 }
-#endif

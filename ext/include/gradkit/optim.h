@@ -308,6 +308,12 @@ int gk_adadelta_multi_mp(gk_index count, void *const *param, const void *const *
 int gk_lion_multi_mp(gk_index count, void *const *param, const void *const *grad,
                      void *const *exp_avg, const gk_index *size, const gk_lion_options *opt,
                      const gk_optim_storage *storage);
+/* LAMB: the trust ratio's norms are those of the float32 step (double sums of the
+ * widened parameter and of u, computed from the unrounded new moments) */
+int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
+                     const int64_t *step, const gk_lamb_options *opt, double *trust_ratio,
+                     const gk_optim_storage *storage);
 
 #ifdef __cplusplus
 }

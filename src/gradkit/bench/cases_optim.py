@@ -14,8 +14,9 @@ SGD and RMSprop.  The fused steps and SGD write only their tensors (warm as they
 RMSprop's default allocates temporaries and is also timed in the warm subprocess, as are
 NAdam, RAdam, Adamax and Adadelta (torch's default, the for-loop over tensors: they have
 no fused CPU kernel; NAdam, RAdam, Adamax and Adadelta move two states, Lion one).
-LAMB, like LARS, makes two passes: the moments and the two norms (p, g, m, v read; m, v
-written), then the update (p, m, v read; p written).  LARS, Lion and LAMB have no torch
+LAMB, like LARS, makes two passes: the two norms (p, g, m, v read: the new moments and
+the update computed, nothing written), then the update (p, g, m, v read; p, m, v
+written), so a 16-bit moment is rounded once, when stored.  LARS, Lion and LAMB have no torch
 optimizer.  Adafactor steps matrices (16384 x 1024 and 64 of 512 x 512: its factored
 path, the one that matters), whose states (a value per row and per column) are too
 small to count: its minimum is one read-modify-write of p and one read of g (12 bytes),
@@ -75,9 +76,8 @@ def _limit(name, params, grads):
     update = probe_each([params, grads] + states, [params] + states)
     if name == "LARS":
         return passes(probe_each([params, grads], []), update)
-    if name == "LAMB":  # moments and norms first, then the parameters from the moments
-        return passes(probe_each([params, grads] + states, states),
-                      probe_each([params] + states, [params]))
+    if name == "LAMB":  # the norms (reading only), then the update
+        return passes(probe_each([params, grads] + states, []), update)
     if name == "Adafactor":  # sums of g^2 and p^2; RMS of the update; the update
         return passes(probe_each([params, grads], []), probe_each([grads], []), update)
     return update

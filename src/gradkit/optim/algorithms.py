@@ -773,12 +773,15 @@ class LAMB(Optimizer):
         As :class:`LARS`, which torch lacks too: accepted, same result.
 
     master_weights, state_dtype
-        Taken for a uniform interface: no 16-bit step yet, so True / a dtype raise
-        ValueError (and a float16/bfloat16 parameter TypeError).
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic with their states in their own dtype; ``master_weights``
+        keeps a float32 master copy (``state["master"]``) and float32 states for them;
+        ``state_dtype`` (float32, float16, bfloat16) sets the moments' dtype.  The
+        trust ratio's norms are those of the float32 step: of the widened parameter
+        (the master) and of u computed from the new moments before they are rounded.
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (optax's mu, nu).
     """
-    _half = False  # no 16-bit step yet (float32/float64 parameters)
     _slots = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params: ParamsArg, lr: float,
@@ -803,8 +806,9 @@ class LAMB(Optimizer):
         return self._slots
 
     def _update(self, params, grads, state, opts, fresh, coef, storage=None):
-        _k.lamb(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"], *opts,
-                coef)
+        out = _k.lamb(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"],
+                      *opts, coef, storage)
+        return out[1] if storage is not None else None  # (ratios, found) with storage
 
 
 class Adafactor(Optimizer):

@@ -7,7 +7,7 @@ parallel region for all arrays, float32 and float64 in one batch each.  Paramete
 states are updated in place and must be float32/float64 in native byte order,
 C-contiguous, aligned and writable, and must not overlap each other (TypeError /
 ValueError naming the argument otherwise); float16/bfloat16 parameters (every function
-but lamb_ and adafactor_) take gradients and states of their own dtype, stepped by the
+but adafactor_) take gradients and states of their own dtype, stepped by the
 float32 formulas on the widened values, each result rounded once; gradients are only read (copied once if
 byte-swapped, non-contiguous or misaligned).  ``step`` is the step number after its increment
 (1 on the first step), as torch's ``state['step']`` is when the update runs.
@@ -127,11 +127,11 @@ def _steps(step, many, params):
     return out
 
 
-def _two_moments(param, grad, exp_avg, second, second_name, step, half=True):
+def _two_moments(param, grad, exp_avg, second, second_name, step):
     """The checked arrays of a step with Adam's layout -- exp_avg, a second state list
     (named `second_name`) and step counts, disjoint from the parameters:
     ``(many, params, grads, exp_avgs, seconds, steps)``."""
-    many, params = _params(param, half)
+    many, params = _params(param)
     grads = _grads(grad, many, params)
     ms = _states(exp_avg, "exp_avg", many, params, grads)
     vs = _states(second, second_name, many, params, grads)
@@ -501,8 +501,8 @@ def lamb_(param: Arrays, grad: Arrays, exp_avg: Arrays, exp_avg_sq: Arrays, step
     """
     opts = _c.lamb_options(lr, beta1, beta2, eps, eps_root, weight_decay, maximize)
     many, params, grads, ms, vs, steps = _two_moments(param, grad, exp_avg, exp_avg_sq,
-                                                      "exp_avg_sq", step, half=False)
-    ratios = _k.lamb(params, grads, ms, vs, steps, *opts)
+                                                      "exp_avg_sq", step)
+    ratios = _call(_k.lamb, params, grads, ms, vs, steps, *opts)
     return ratios if many else ratios[0]
 
 

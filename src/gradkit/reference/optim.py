@@ -484,6 +484,7 @@ def lion_(param, grad, exp_avg, *, lr, beta1=0.9, beta2=0.99, weight_decay=1e-3,
         m[...] = (1.0 - beta2) * g + beta2 * m
 
 
+@_float32_twin
 def lamb_(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1=0.9, beta2=0.999, eps=1e-6,
           eps_root=0.0, weight_decay=0.0, maximize=False):
     """LAMB step in place, optax.lamb's chain: scale_by_adam, add_decayed_weights,
