@@ -245,18 +245,30 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     }
     for (; j < head; ++j)
         GK_T(st1)(y + j, GK_T(fwd_one)(rms, hw, hb, GK_T(ld1)(x + j), w, b, j, k));
+    /* the whole vectors from j on: forwards, or backwards when y is just past x modulo
+     * 4 KiB (gk_alias_ahead); the same values either way */
+    const int back = gk_alias_ahead(y, x);
 #if GK_HALF == 2  /* bfloat16: two vectors per pack and store (gk_st_bf16v2) */
-    if (!stream)
-        for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN)
-            gk_st_bf16v2(y + j, GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt, vnrt),
-                         GK_T(fwd_vec)(rms, hw, hb, x, w, b, j + GK_TVLEN, vmh, vml, vrt,
+    if (!stream) {
+        const gk_index np = (n - j) / GK_TVLEN / 2, step = back ? -2 * GK_TVLEN : 2 * GK_TVLEN;
+        gk_index o = back ? j + (np - 1) * 2 * GK_TVLEN : j;
+        for (gk_index q = 0; q < np; ++q, o += step)
+            gk_st_bf16v2(y + o, GK_T(fwd_vec)(rms, hw, hb, x, w, b, o, vmh, vml, vrt, vnrt),
+                         GK_T(fwd_vec)(rms, hw, hb, x, w, b, o + GK_TVLEN, vmh, vml, vrt,
                                        vnrt));
+        j += np * 2 * GK_TVLEN;
+    }
 #endif
+    {
+        const gk_index m = (n - j) / GK_TVLEN, step = back ? -GK_TVLEN : GK_TVLEN;
+        gk_index o = back ? j + (m - 1) * GK_TVLEN : j;
 #pragma GCC unroll 2
-    for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
-        V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt, vnrt);
-        if (stream) GK_T(stream_vec)(y + j, v);
-        else GK_T(sttv_arith)(y + j, v);
+        for (gk_index q = 0; q < m; ++q, o += step) {
+            V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, o, vmh, vml, vrt, vnrt);
+            if (stream) GK_T(stream_vec)(y + o, v);
+            else GK_T(sttv_arith)(y + o, v);
+        }
+        j += m * GK_TVLEN;
     }
     if (j < n && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, n - GK_TVLEN, vmh, vml, vrt, vnrt);
