@@ -383,17 +383,19 @@ def add_dropout_norm(object x, object residual, object weight, object bias, obje
                      Py_ssize_t cols, double eps, double p, unsigned long long seed,
                      unsigned long long counter, bint layer):
     """s = residual + dropout(x), y = LayerNorm (layer) or RMSNorm (no bias, no mean)
-    of s, in one pass; bits None (not stored) or uint8 of ceil(rows * cols / 8)."""
-    cdef int dt = _float_dtype(x, "x"), err
+    of s, in one pass; bits None (not stored) or uint8 of ceil(rows * cols / 8).  16-bit
+    data arrays with float32 weight, bias and statistics."""
+    cdef int dt = _storage_dtype(x, "x"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *px = _in(x, dt, "x", n)
     cdef const void *pr = _in(residual, dt, "residual", n)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef const void *pb = _opt(bias, dt, "bias", cols) if layer else NULL
+    cdef const void *pw = _opt(weight, pdt, "weight", cols)
+    cdef const void *pb = _opt(bias, pdt, "bias", cols) if layer else NULL
     cdef void *py = _out(y, dt, "y", n)
     cdef void *ps = _out(s, dt, "residual_out", n)
-    cdef void *pm = _out(mean, dt, "mean", rows) if layer else NULL
-    cdef void *prs = _out(rstd, dt, "rstd", rows)
+    cdef void *pm = _out(mean, pdt, "mean", rows) if layer else NULL
+    cdef void *prs = _out(rstd, pdt, "rstd", rows)
     cdef unsigned char *pbits = <unsigned char *>_array(
         bits, cnp.NPY_UINT8, "bits", (n + 7) // 8 if n >= 0 else -1, True, True)
     with nogil:
@@ -412,20 +414,21 @@ def add_dropout_norm_backward(object dy, object ds_next, object s, object mean,
                               Py_ssize_t cols, double p, unsigned long long seed,
                               unsigned long long counter, bint layer):
     """The backward of add_dropout_norm (bits None: the mask from (seed, counter))."""
-    cdef int dt = _float_dtype(s, "residual_out"), err
+    cdef int dt = _storage_dtype(s, "residual_out"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *pdy = _in(dy, dt, "dy", n)
     cdef const void *pdsn = _opt(ds_next, dt, "dresidual_out", n)
     cdef const void *ps = _in(s, dt, "residual_out", n)
-    cdef const void *pm = _in(mean, dt, "mean", rows) if layer else NULL
-    cdef const void *pr = _in(rstd, dt, "rstd", rows)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef const void *pm = _in(mean, pdt, "mean", rows) if layer else NULL
+    cdef const void *pr = _in(rstd, pdt, "rstd", rows)
+    cdef const void *pw = _opt(weight, pdt, "weight", cols)
     cdef const unsigned char *pbits = <const unsigned char *>_array(
         bits, cnp.NPY_UINT8, "bits", (n + 7) // 8 if n >= 0 else -1, False, True)
     cdef void *pdx = _out(dx, dt, "dx", n)
     cdef void *pdr = _out(dres, dt, "dresidual", n)
-    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
-    cdef void *pdb = _out(dbias, dt, "dbias", cols, True) if layer else NULL
+    cdef void *pdw = _out(dweight, pdt, "dweight", cols, True)
+    cdef void *pdb = _out(dbias, pdt, "dbias", cols, True) if layer else NULL
     with nogil:
         if layer:
             err = c.gk_add_dropout_layer_norm_backward(dt, pdy, pdsn, ps, pm, pr, pw,

@@ -124,9 +124,10 @@ static gk_fused_drop fused_drop(double p, unsigned long long seed, unsigned long
         return GK_OK; \
     }
 
-#define GK_DEFINE_FUSED(T, SFX) \
-int gk_add_dropout_layer_norm_##SFX(const T *x, const T *residual, const T *weight, \
-                                    const T *bias, T *y, T *residual_out, T *mean, \
+/* TS: the data arrays' storage, T: the rest; TAB: the table of the dtype's kernels */
+#define GK_DEFINE_FUSED(TS, T, SFX, TAB) \
+int gk_add_dropout_layer_norm_##SFX(const TS *x, const TS *residual, const T *weight, \
+                                    const T *bias, TS *y, TS *residual_out, T *mean, \
                                     T *rstd, unsigned char *mask_bits, gk_index rows, \
                                     gk_index cols, double eps, double p, \
                                     unsigned long long seed, unsigned long long counter) \
@@ -137,13 +138,13 @@ int gk_add_dropout_layer_norm_##SFX(const T *x, const T *residual, const T *weig
         GK_FUSED_EMPTY_ROWS(T, rows, mean, rstd, eps) \
         return GK_OK; \
     } \
-    return norm_table()->add_dropout_norm_fwd_##SFX(0, x, residual, weight, bias, y, \
+    return TAB()->add_dropout_norm_fwd_##SFX(0, x, residual, weight, bias, y, \
                                                     residual_out, mean, rstd, \
                                                     d.on ? mask_bits : NULL, rows, cols, \
                                                     eps, &d); \
 } \
-int gk_add_dropout_rms_norm_##SFX(const T *x, const T *residual, const T *weight, T *y, \
-                                  T *residual_out, T *rstd, unsigned char *mask_bits, \
+int gk_add_dropout_rms_norm_##SFX(const TS *x, const TS *residual, const T *weight, TS *y, \
+                                  TS *residual_out, T *rstd, unsigned char *mask_bits, \
                                   gk_index rows, gk_index cols, double eps, double p, \
                                   unsigned long long seed, unsigned long long counter) \
 { \
@@ -153,14 +154,14 @@ int gk_add_dropout_rms_norm_##SFX(const T *x, const T *residual, const T *weight
         GK_FUSED_EMPTY_ROWS(T, rows, (T *)NULL, rstd, eps) \
         return GK_OK; \
     } \
-    return norm_table()->add_dropout_norm_fwd_##SFX(1, x, residual, weight, NULL, y, \
+    return TAB()->add_dropout_norm_fwd_##SFX(1, x, residual, weight, NULL, y, \
                                                     residual_out, NULL, rstd, \
                                                     d.on ? mask_bits : NULL, rows, cols, \
                                                     eps, &d); \
 } \
 int gk_add_dropout_layer_norm_backward_##SFX( \
-    const T *dy, const T *dresidual_out, const T *residual_out, const T *mean, \
-    const T *rstd, const T *weight, const unsigned char *mask_bits, T *dx, T *dresidual, \
+    const TS *dy, const TS *dresidual_out, const TS *residual_out, const T *mean, \
+    const T *rstd, const T *weight, const unsigned char *mask_bits, TS *dx, TS *dresidual, \
     T *dweight, T *dbias, gk_index rows, gk_index cols, double p, \
     unsigned long long seed, unsigned long long counter) \
 { \
@@ -169,14 +170,14 @@ int gk_add_dropout_layer_norm_backward_##SFX( \
     gk_fused_drop d = fused_drop(p, seed, counter); \
     if (rows * cols == 0) \
         GK_FUSED_EMPTY_GRADS(cols, dweight, dbias) \
-    return norm_table()->add_dropout_norm_bwd_##SFX(0, dy, dresidual_out, residual_out, \
+    return TAB()->add_dropout_norm_bwd_##SFX(0, dy, dresidual_out, residual_out, \
                                                     mean, rstd, weight, mask_bits, dx, \
                                                     dresidual, dweight, dbias, rows, cols, \
                                                     &d); \
 } \
 int gk_add_dropout_rms_norm_backward_##SFX( \
-    const T *dy, const T *dresidual_out, const T *residual_out, const T *rstd, \
-    const T *weight, const unsigned char *mask_bits, T *dx, T *dresidual, T *dweight, \
+    const TS *dy, const TS *dresidual_out, const TS *residual_out, const T *rstd, \
+    const T *weight, const unsigned char *mask_bits, TS *dx, TS *dresidual, T *dweight, \
     gk_index rows, gk_index cols, double p, unsigned long long seed, \
     unsigned long long counter) \
 { \
@@ -184,14 +185,16 @@ int gk_add_dropout_rms_norm_backward_##SFX( \
     gk_fused_drop d = fused_drop(p, seed, counter); \
     if (rows * cols == 0) \
         GK_FUSED_EMPTY_GRADS(cols, dweight, (T *)NULL) \
-    return norm_table()->add_dropout_norm_bwd_##SFX(1, dy, dresidual_out, residual_out, \
+    return TAB()->add_dropout_norm_bwd_##SFX(1, dy, dresidual_out, residual_out, \
                                                     NULL, rstd, weight, mask_bits, dx, \
                                                     dresidual, dweight, NULL, rows, cols, \
                                                     &d); \
 }
 
-GK_DEFINE_FUSED(float, f32)
-GK_DEFINE_FUSED(double, f64)
+GK_DEFINE_FUSED(float, float, f32, norm_table)
+GK_DEFINE_FUSED(double, double, f64, norm_table)
+GK_DEFINE_FUSED(uint16_t, float, f16, norm_half_table)
+GK_DEFINE_FUSED(uint16_t, float, bf16, norm_half_table)
 
 /* ---- BatchNorm -------------------------------------------------------------------- */
 #define GK_DEFINE_BATCH_NORM(T, SFX) \

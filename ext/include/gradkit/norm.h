@@ -131,6 +131,68 @@ int gk_add_dropout_rms_norm_backward_f64(const double *dy, const double *dresidu
                                          gk_index cols, double p, unsigned long long seed,
                                          unsigned long long counter);
 
+/* The same four in 16-bit storage: x, residual, y, residual_out, dy, dresidual_out, dx,
+ * dresidual hold float16 (_f16) or bfloat16 (_bf16) bit patterns; weight, bias, mean,
+ * rstd, dweight, dbias are float32 (as gk_layer_norm_f16).  Float32 arithmetic:
+ * residual_out = residual + dropout(x) computed in float32 and rounded once (unfused,
+ * dropout's output would be rounded first), y the 16-bit norm of that residual_out;
+ * the backward is bitwise gk_layer_norm_backward_f16 (or rms), then + dresidual_out in
+ * float32 rounded once, then the 16-bit dropout backward of that. */
+int gk_add_dropout_layer_norm_f16(const uint16_t *x, const uint16_t *residual,
+                                  const float *weight, const float *bias, uint16_t *y,
+                                  uint16_t *residual_out, float *mean, float *rstd,
+                                  unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                  double eps, double p, unsigned long long seed,
+                                  unsigned long long counter);
+int gk_add_dropout_layer_norm_bf16(const uint16_t *x, const uint16_t *residual,
+                                   const float *weight, const float *bias, uint16_t *y,
+                                   uint16_t *residual_out, float *mean, float *rstd,
+                                   unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                   double eps, double p, unsigned long long seed,
+                                   unsigned long long counter);
+int gk_add_dropout_rms_norm_f16(const uint16_t *x, const uint16_t *residual,
+                                const float *weight, uint16_t *y, uint16_t *residual_out,
+                                float *rstd, unsigned char *mask_bits, gk_index rows,
+                                gk_index cols, double eps, double p,
+                                unsigned long long seed, unsigned long long counter);
+int gk_add_dropout_rms_norm_bf16(const uint16_t *x, const uint16_t *residual,
+                                 const float *weight, uint16_t *y, uint16_t *residual_out,
+                                 float *rstd, unsigned char *mask_bits, gk_index rows,
+                                 gk_index cols, double eps, double p,
+                                 unsigned long long seed, unsigned long long counter);
+int gk_add_dropout_layer_norm_backward_f16(const uint16_t *dy, const uint16_t *dresidual_out,
+                                           const uint16_t *residual_out, const float *mean,
+                                           const float *rstd, const float *weight,
+                                           const unsigned char *mask_bits, uint16_t *dx,
+                                           uint16_t *dresidual, float *dweight,
+                                           float *dbias, gk_index rows, gk_index cols,
+                                           double p, unsigned long long seed,
+                                           unsigned long long counter);
+int gk_add_dropout_layer_norm_backward_bf16(const uint16_t *dy,
+                                            const uint16_t *dresidual_out,
+                                            const uint16_t *residual_out, const float *mean,
+                                            const float *rstd, const float *weight,
+                                            const unsigned char *mask_bits, uint16_t *dx,
+                                            uint16_t *dresidual, float *dweight,
+                                            float *dbias, gk_index rows, gk_index cols,
+                                            double p, unsigned long long seed,
+                                            unsigned long long counter);
+int gk_add_dropout_rms_norm_backward_f16(const uint16_t *dy, const uint16_t *dresidual_out,
+                                         const uint16_t *residual_out, const float *rstd,
+                                         const float *weight,
+                                         const unsigned char *mask_bits, uint16_t *dx,
+                                         uint16_t *dresidual, float *dweight, gk_index rows,
+                                         gk_index cols, double p, unsigned long long seed,
+                                         unsigned long long counter);
+int gk_add_dropout_rms_norm_backward_bf16(const uint16_t *dy, const uint16_t *dresidual_out,
+                                          const uint16_t *residual_out, const float *rstd,
+                                          const float *weight,
+                                          const unsigned char *mask_bits, uint16_t *dx,
+                                          uint16_t *dresidual, float *dweight,
+                                          gk_index rows, gk_index cols, double p,
+                                          unsigned long long seed,
+                                          unsigned long long counter);
+
 /* BatchNorm over x of shape (batch, channels, inner), inner = prod(spatial) (1 for an
  * (N, C) input); statistics per channel over batch * inner values.
  * training != 0: y = (x - mean) * rstd * weight + bias with the batch mean and biased
