@@ -187,6 +187,23 @@ cdef extern from "gradkit/norm.h" nogil:
                                    const double *rstd, const double *weight, double *dx,
                                    double *dweight, double *dbias, gk_index batch,
                                    gk_index channels, gk_index inner)
+    int gk_batch_norm_f16(const uint16_t *x, const float *weight, const float *bias,
+                          uint16_t *y, float *mean, float *rstd, float *running_mean,
+                          float *running_var, gk_index batch, gk_index channels,
+                          gk_index inner, int training, double momentum, double eps)
+    int gk_batch_norm_bf16(const uint16_t *x, const float *weight, const float *bias,
+                           uint16_t *y, float *mean, float *rstd, float *running_mean,
+                           float *running_var, gk_index batch, gk_index channels,
+                           gk_index inner, int training, double momentum, double eps)
+    int gk_batch_norm_backward_f16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                                   const float *rstd, const float *weight, uint16_t *dx,
+                                   float *dweight, float *dbias, gk_index batch,
+                                   gk_index channels, gk_index inner)
+    int gk_batch_norm_backward_bf16(const uint16_t *dy, const uint16_t *x,
+                                    const float *mean, const float *rstd,
+                                    const float *weight, uint16_t *dx, float *dweight,
+                                    float *dbias, gk_index batch, gk_index channels,
+                                    gk_index inner)
     int gk_batch_norm_stats_f32(const float *x, double *mean, double *m2, gk_index batch,
                                 gk_index channels, gk_index inner)
     int gk_batch_norm_stats_f64(const double *x, double *mean, double *m2, gk_index batch,
@@ -512,6 +529,17 @@ cdef inline int gk_batch_norm(int dtype, const void *x, const void *weight,
                                  <double *>rstd, <double *>running_mean,
                                  <double *>running_var, batch, channels, inner, training,
                                  momentum, eps)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_f16(<const uint16_t *>x, <const float *>weight,
+                                 <const float *>bias, <uint16_t *>y, <float *>mean,
+                                 <float *>rstd, <float *>running_mean, <float *>running_var,
+                                 batch, channels, inner, training, momentum, eps)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_bf16(<const uint16_t *>x, <const float *>weight,
+                                  <const float *>bias, <uint16_t *>y, <float *>mean,
+                                  <float *>rstd, <float *>running_mean,
+                                  <float *>running_var, batch, channels, inner, training,
+                                  momentum, eps)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -532,6 +560,18 @@ cdef inline int gk_batch_norm_backward(int dtype, const void *dy, const void *x,
                                           <const double *>weight, <double *>dx,
                                           <double *>dweight, <double *>dbias, batch,
                                           channels, inner)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_backward_f16(<const uint16_t *>dy, <const uint16_t *>x,
+                                          <const float *>mean, <const float *>rstd,
+                                          <const float *>weight, <uint16_t *>dx,
+                                          <float *>dweight, <float *>dbias, batch, channels,
+                                          inner)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_backward_bf16(<const uint16_t *>dy, <const uint16_t *>x,
+                                           <const float *>mean, <const float *>rstd,
+                                           <const float *>weight, <uint16_t *>dx,
+                                           <float *>dweight, <float *>dbias, batch,
+                                           channels, inner)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

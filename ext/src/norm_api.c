@@ -197,8 +197,9 @@ GK_DEFINE_FUSED(uint16_t, float, f16, norm_half_table)
 GK_DEFINE_FUSED(uint16_t, float, bf16, norm_half_table)
 
 /* ---- BatchNorm -------------------------------------------------------------------- */
-#define GK_DEFINE_BATCH_NORM(T, SFX) \
-int gk_batch_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mean, \
+/* TS: x, y, dy, dx; T: the rest; TAB: the table of the dtype's kernels */
+#define GK_DEFINE_BATCH_NORM(TS, T, SFX, TAB) \
+int gk_batch_norm_##SFX(const TS *x, const T *weight, const T *bias, TS *y, T *mean, \
                         T *rstd, T *running_mean, T *running_var, gk_index batch, \
                         gk_index channels, gk_index inner, int training, double momentum, \
                         double eps) \
@@ -218,12 +219,12 @@ int gk_batch_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mea
         /* one value per channel: no variance to normalize with */ \
         GK_CHECK(batch * inner != 1, GK_EVALUE, batch); \
     } \
-    return norm_table()->batch_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, \
+    return TAB()->batch_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, \
                                               running_mean, running_var, batch, channels, \
                                               inner, training, momentum, eps); \
 } \
-int gk_batch_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T *rstd, \
-                                 const T *weight, T *dx, T *dweight, T *dbias, \
+int gk_batch_norm_backward_##SFX(const TS *dy, const TS *x, const T *mean, const T *rstd, \
+                                 const T *weight, TS *dx, T *dweight, T *dbias, \
                                  gk_index batch, gk_index channels, gk_index inner) \
 { \
     GK_CHECK_SIZE(batch); \
@@ -234,12 +235,14 @@ int gk_batch_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
     GK_CHECK_PTR_IF(batch * channels * inner > 0, dx); \
     GK_CHECK_PTR_IF(channels > 0 && batch * inner > 0, mean); \
     GK_CHECK_PTR_IF(channels > 0 && batch * inner > 0, rstd); \
-    return norm_table()->batch_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, dweight, \
+    return TAB()->batch_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, dweight, \
                                               dbias, batch, channels, inner); \
 }
 
-GK_DEFINE_BATCH_NORM(float, f32)
-GK_DEFINE_BATCH_NORM(double, f64)
+GK_DEFINE_BATCH_NORM(float, float, f32, norm_table)
+GK_DEFINE_BATCH_NORM(double, double, f64, norm_table)
+GK_DEFINE_BATCH_NORM(uint16_t, float, f16, norm_half_table)
+GK_DEFINE_BATCH_NORM(uint16_t, float, bf16, norm_half_table)
 
 /* ---- BatchNorm in steps ----------------------------------------------------------- */
 #define GK_CHECK_BN_SHAPE(batch, channels, inner) \

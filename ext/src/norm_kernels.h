@@ -84,7 +84,15 @@ typedef struct {
                                       const float *rstd, const float *w, \
                                       const unsigned char *bits, uint16_t *dx, \
                                       uint16_t *dres, float *dw, float *db, gk_index rows, \
-                                      gk_index cols, const gk_fused_drop *d);
+                                      gk_index cols, const gk_fused_drop *d); \
+    int (*batch_norm_fwd_##SFX)(const uint16_t *x, const float *w, const float *b, \
+                                uint16_t *y, float *mean, float *rstd, float *running_mean, \
+                                float *running_var, gk_index batch, gk_index channels, \
+                                gk_index inner, int training, double momentum, double eps); \
+    int (*batch_norm_bwd_##SFX)(const uint16_t *dy, const uint16_t *x, const float *mean, \
+                                const float *rstd, const float *w, uint16_t *dx, float *dw, \
+                                float *db, gk_index batch, gk_index channels, \
+                                gk_index inner);
 
 typedef struct {
     GK_NORM_SIGS(float, f32)

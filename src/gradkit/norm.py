@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
-from . import _precision
 from . import _validation as _v
 from . import dropout as _dropout
 from ._ext import norm as _k
@@ -447,13 +446,8 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
             num_batches_tracked, out)
     mean = np.empty(channels, _v.compute_dtype(x.dtype))
     rstd = np.empty(channels, mean.dtype)
-    xk, yk = x, y
-    if _v.is_half(x.dtype):  # the float32 kernel on x widened, y rounded once
-        xk, yk = _precision.widen(x), _v.empty(x.shape, mean.dtype)
-    _k.batch_norm(xk, weight, bias, yk, mean, rstd, running_mean, running_var, batch,
+    _k.batch_norm(x, weight, bias, y, mean, rstd, running_mean, running_var, batch,
                   channels, inner, training, factor, eps)
-    if yk is not y:
-        _precision.narrow(yk, y.dtype, y)
     if training and num_batches_tracked is not None:
         num_batches_tracked += 1
     return y, NormStats(mean, rstd)
@@ -502,14 +496,8 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     """
     x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt = \
         _batch_backward_args(dy, x, stats, weight, bias, out)
-    dxk = dx
-    if _v.is_half(x.dtype):  # the float32 kernel on widened data, dx rounded once
-        x, dy = _precision.widen(x), _precision.widen(dy)
-        dxk = _v.empty(x.shape, np.float32)
-    _k.batch_norm_backward(dy, x, mean, rstd, weight, dxk, dweight, dbias, batch, channels,
+    _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
                            inner)
-    if dxk is not dx:
-        _precision.narrow(dxk, dx.dtype, dx)
     return (dx,) + _param_grads(pdt, dweight, dbias)
 
 

@@ -226,6 +226,27 @@ int gk_batch_norm_backward_f64(const double *dy, const double *x, const double *
                                double *dweight, double *dbias, gk_index batch,
                                gk_index channels, gk_index inner);
 
+/* The same two in 16-bit storage: x, y, dy, dx hold float16 (_f16) or bfloat16 (_bf16)
+ * bit patterns; weight, bias, mean, rstd, running_mean, running_var, dweight, dbias are
+ * float32.  The float32 kernels' arithmetic on the exactly widened data, each output
+ * rounded once: y and dx are those of gk_batch_norm_f32 & co. on x widened, rounded. */
+int gk_batch_norm_f16(const uint16_t *x, const float *weight, const float *bias,
+                      uint16_t *y, float *mean, float *rstd, float *running_mean,
+                      float *running_var, gk_index batch, gk_index channels,
+                      gk_index inner, int training, double momentum, double eps);
+int gk_batch_norm_bf16(const uint16_t *x, const float *weight, const float *bias,
+                       uint16_t *y, float *mean, float *rstd, float *running_mean,
+                       float *running_var, gk_index batch, gk_index channels,
+                       gk_index inner, int training, double momentum, double eps);
+int gk_batch_norm_backward_f16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                               const float *rstd, const float *weight, uint16_t *dx,
+                               float *dweight, float *dbias, gk_index batch,
+                               gk_index channels, gk_index inner);
+int gk_batch_norm_backward_bf16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                                const float *rstd, const float *weight, uint16_t *dx,
+                                float *dweight, float *dbias, gk_index batch,
+                                gk_index channels, gk_index inner);
+
 /* ---- BatchNorm in steps: a synchronized BatchNorm ---------------------------------------
  * The training-mode gk_batch_norm and gk_batch_norm_backward cut into the steps of
  * PyTorch's SyncBatchNorm, so that a batch split across processes (ranks) is normalized
