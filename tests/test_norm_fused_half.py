@@ -34,23 +34,17 @@ def _inputs(shape, dt, pdt, seed=0):
     return x, r, dy, dsn, w, b
 
 
-def _fused(kind, x, r, w, b, p, rng, dy, dsn, store_mask=True):
+def _fused(kind, x, r, w, b, p, rng, dy, dsn, store_mask=True, mod=N):
+    """Forward and backward of the fused call of gradkit.norm, or of the reference
+    (mod=R): (y, s, mask, stats, dx, dresidual, dweight, dbias)."""
+    kw = {"store_mask": store_mask} if mod is N else {}
     if kind == "layer":
-        y, s, m, st = N.add_dropout_layer_norm(x, r, w, b, p, rng=rng, store_mask=store_mask)
-        g = N.add_dropout_layer_norm_backward(dy, s, st, m, w, dresidual_out=dsn)
+        y, s, m, st = mod.add_dropout_layer_norm(x, r, w, b, p, rng=rng, **kw)
+        g = mod.add_dropout_layer_norm_backward(dy, s, st, m, w, dresidual_out=dsn)
     else:
-        y, s, m, st = N.add_dropout_rms_norm(x, r, w, p, rng=rng, store_mask=store_mask)
-        g = tuple(N.add_dropout_rms_norm_backward(dy, s, st, m, w, dresidual_out=dsn)) + (None,)
-    return (y, s, m, st) + tuple(g)
-
-
-def _reference(kind, x, r, w, b, p, rng, dy, dsn):
-    if kind == "layer":
-        y, s, m, st = R.add_dropout_layer_norm(x, r, w, b, p, rng=rng)
-        g = R.add_dropout_layer_norm_backward(dy, s, st, m, w, dresidual_out=dsn)
-    else:
-        y, s, m, st = R.add_dropout_rms_norm(x, r, w, p, rng=rng)
-        g = tuple(R.add_dropout_rms_norm_backward(dy, s, st, m, w, dresidual_out=dsn)) + (None,)
+        y, s, m, st = mod.add_dropout_rms_norm(x, r, w, p, rng=rng, **kw)
+        g = tuple(mod.add_dropout_rms_norm_backward(dy, s, st, m, w,
+                                                    dresidual_out=dsn)) + (None,)
     return (y, s, m, st) + tuple(g)
 
 
@@ -79,8 +73,8 @@ def test_reference_and_unfused_calls(dt, shape, kind, p, store):
     for grad_next in (dsn, None):
         y, s, m, st, dx, dres, dw, db = _fused(kind, x, r, w, b, p, Generator(5), dy,
                                                 grad_next, store)
-        yr, sr, mr, str_, dxr, dresr, dwr, dbr = _reference(kind, x, r, w, b, p, 5, dy,
-                                                              grad_next)
+        yr, sr, mr, str_, dxr, dresr, dwr, dbr = _fused(kind, x, r, w, b, p, 5, dy,
+                                                          grad_next, mod=R)
         assert y.dtype == s.dtype == dx.dtype == dres.dtype == dt
         assert st.rstd.dtype == F32 and dw.dtype == pdt
         # residual_out: the float32 sum of the widened arrays, rounded once
