@@ -108,6 +108,69 @@ cdef extern from "gradkit/norm.h" nogil:
                                              gk_index rows, gk_index cols, double p,
                                              unsigned long long seed,
                                              unsigned long long counter)
+    int gk_add_dropout_layer_norm_f16(const uint16_t *x, const uint16_t *residual,
+                                      const float *weight, const float *bias, uint16_t *y,
+                                      uint16_t *residual_out, float *mean, float *rstd,
+                                      unsigned char *mask_bits, gk_index rows,
+                                      gk_index cols, double eps, double p,
+                                      unsigned long long seed, unsigned long long counter)
+    int gk_add_dropout_layer_norm_bf16(const uint16_t *x, const uint16_t *residual,
+                                       const float *weight, const float *bias, uint16_t *y,
+                                       uint16_t *residual_out, float *mean, float *rstd,
+                                       unsigned char *mask_bits, gk_index rows,
+                                       gk_index cols, double eps, double p,
+                                       unsigned long long seed, unsigned long long counter)
+    int gk_add_dropout_rms_norm_f16(const uint16_t *x, const uint16_t *residual,
+                                    const float *weight, uint16_t *y,
+                                    uint16_t *residual_out, float *rstd,
+                                    unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                    double eps, double p, unsigned long long seed,
+                                    unsigned long long counter)
+    int gk_add_dropout_rms_norm_bf16(const uint16_t *x, const uint16_t *residual,
+                                     const float *weight, uint16_t *y,
+                                     uint16_t *residual_out, float *rstd,
+                                     unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                     double eps, double p, unsigned long long seed,
+                                     unsigned long long counter)
+    int gk_add_dropout_layer_norm_backward_f16(const uint16_t *dy,
+                                               const uint16_t *dresidual_out,
+                                               const uint16_t *residual_out,
+                                               const float *mean, const float *rstd,
+                                               const float *weight,
+                                               const unsigned char *mask_bits, uint16_t *dx,
+                                               uint16_t *dresidual, float *dweight,
+                                               float *dbias, gk_index rows, gk_index cols,
+                                               double p, unsigned long long seed,
+                                               unsigned long long counter)
+    int gk_add_dropout_layer_norm_backward_bf16(const uint16_t *dy,
+                                                const uint16_t *dresidual_out,
+                                                const uint16_t *residual_out,
+                                                const float *mean, const float *rstd,
+                                                const float *weight,
+                                                const unsigned char *mask_bits,
+                                                uint16_t *dx, uint16_t *dresidual,
+                                                float *dweight, float *dbias, gk_index rows,
+                                                gk_index cols, double p,
+                                                unsigned long long seed,
+                                                unsigned long long counter)
+    int gk_add_dropout_rms_norm_backward_f16(const uint16_t *dy,
+                                             const uint16_t *dresidual_out,
+                                             const uint16_t *residual_out,
+                                             const float *rstd, const float *weight,
+                                             const unsigned char *mask_bits, uint16_t *dx,
+                                             uint16_t *dresidual, float *dweight,
+                                             gk_index rows, gk_index cols, double p,
+                                             unsigned long long seed,
+                                             unsigned long long counter)
+    int gk_add_dropout_rms_norm_backward_bf16(const uint16_t *dy,
+                                              const uint16_t *dresidual_out,
+                                              const uint16_t *residual_out,
+                                              const float *rstd, const float *weight,
+                                              const unsigned char *mask_bits, uint16_t *dx,
+                                              uint16_t *dresidual, float *dweight,
+                                              gk_index rows, gk_index cols, double p,
+                                              unsigned long long seed,
+                                              unsigned long long counter)
     int gk_batch_norm_f32(const float *x, const float *weight, const float *bias, float *y,
                           float *mean, float *rstd, float *running_mean, float *running_var,
                           gk_index batch, gk_index channels, gk_index inner, int training,
@@ -124,6 +187,23 @@ cdef extern from "gradkit/norm.h" nogil:
                                    const double *rstd, const double *weight, double *dx,
                                    double *dweight, double *dbias, gk_index batch,
                                    gk_index channels, gk_index inner)
+    int gk_batch_norm_f16(const uint16_t *x, const float *weight, const float *bias,
+                          uint16_t *y, float *mean, float *rstd, float *running_mean,
+                          float *running_var, gk_index batch, gk_index channels,
+                          gk_index inner, int training, double momentum, double eps)
+    int gk_batch_norm_bf16(const uint16_t *x, const float *weight, const float *bias,
+                           uint16_t *y, float *mean, float *rstd, float *running_mean,
+                           float *running_var, gk_index batch, gk_index channels,
+                           gk_index inner, int training, double momentum, double eps)
+    int gk_batch_norm_backward_f16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                                   const float *rstd, const float *weight, uint16_t *dx,
+                                   float *dweight, float *dbias, gk_index batch,
+                                   gk_index channels, gk_index inner)
+    int gk_batch_norm_backward_bf16(const uint16_t *dy, const uint16_t *x,
+                                    const float *mean, const float *rstd,
+                                    const float *weight, uint16_t *dx, float *dweight,
+                                    float *dbias, gk_index batch, gk_index channels,
+                                    gk_index inner)
     int gk_batch_norm_stats_f32(const float *x, double *mean, double *m2, gk_index batch,
                                 gk_index channels, gk_index inner)
     int gk_batch_norm_stats_f64(const double *x, double *mean, double *m2, gk_index batch,
@@ -284,6 +364,20 @@ cdef inline int gk_add_dropout_layer_norm(int dtype, const void *x, const void *
                                              <double *>y, <double *>residual_out,
                                              <double *>mean, <double *>rstd, mask_bits,
                                              rows, cols, eps, p, seed, counter)
+    if dtype == GK_DTYPE_F16:
+        return gk_add_dropout_layer_norm_f16(<const uint16_t *>x,
+                                             <const uint16_t *>residual,
+                                             <const float *>weight, <const float *>bias,
+                                             <uint16_t *>y, <uint16_t *>residual_out,
+                                             <float *>mean, <float *>rstd, mask_bits, rows,
+                                             cols, eps, p, seed, counter)
+    if dtype == GK_DTYPE_BF16:
+        return gk_add_dropout_layer_norm_bf16(<const uint16_t *>x,
+                                              <const uint16_t *>residual,
+                                              <const float *>weight, <const float *>bias,
+                                              <uint16_t *>y, <uint16_t *>residual_out,
+                                              <float *>mean, <float *>rstd, mask_bits, rows,
+                                              cols, eps, p, seed, counter)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -303,6 +397,16 @@ cdef inline int gk_add_dropout_rms_norm(int dtype, const void *x, const void *re
                                            <const double *>weight, <double *>y,
                                            <double *>residual_out, <double *>rstd,
                                            mask_bits, rows, cols, eps, p, seed, counter)
+    if dtype == GK_DTYPE_F16:
+        return gk_add_dropout_rms_norm_f16(<const uint16_t *>x, <const uint16_t *>residual,
+                                           <const float *>weight, <uint16_t *>y,
+                                           <uint16_t *>residual_out, <float *>rstd,
+                                           mask_bits, rows, cols, eps, p, seed, counter)
+    if dtype == GK_DTYPE_BF16:
+        return gk_add_dropout_rms_norm_bf16(<const uint16_t *>x, <const uint16_t *>residual,
+                                            <const float *>weight, <uint16_t *>y,
+                                            <uint16_t *>residual_out, <float *>rstd,
+                                            mask_bits, rows, cols, eps, p, seed, counter)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -337,6 +441,27 @@ cdef inline int gk_add_dropout_layer_norm_backward(int dtype, const void *dy,
                                                       <double *>dx, <double *>dresidual,
                                                       <double *>dweight, <double *>dbias,
                                                       rows, cols, p, seed, counter)
+    if dtype == GK_DTYPE_F16:
+        return gk_add_dropout_layer_norm_backward_f16(<const uint16_t *>dy,
+                                                      <const uint16_t *>dresidual_out,
+                                                      <const uint16_t *>residual_out,
+                                                      <const float *>mean,
+                                                      <const float *>rstd,
+                                                      <const float *>weight, mask_bits,
+                                                      <uint16_t *>dx, <uint16_t *>dresidual,
+                                                      <float *>dweight, <float *>dbias,
+                                                      rows, cols, p, seed, counter)
+    if dtype == GK_DTYPE_BF16:
+        return gk_add_dropout_layer_norm_backward_bf16(<const uint16_t *>dy,
+                                                       <const uint16_t *>dresidual_out,
+                                                       <const uint16_t *>residual_out,
+                                                       <const float *>mean,
+                                                       <const float *>rstd,
+                                                       <const float *>weight, mask_bits,
+                                                       <uint16_t *>dx,
+                                                       <uint16_t *>dresidual,
+                                                       <float *>dweight, <float *>dbias,
+                                                       rows, cols, p, seed, counter)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -367,6 +492,24 @@ cdef inline int gk_add_dropout_rms_norm_backward(int dtype, const void *dy,
                                                     <double *>dx, <double *>dresidual,
                                                     <double *>dweight, rows, cols, p, seed,
                                                     counter)
+    if dtype == GK_DTYPE_F16:
+        return gk_add_dropout_rms_norm_backward_f16(<const uint16_t *>dy,
+                                                    <const uint16_t *>dresidual_out,
+                                                    <const uint16_t *>residual_out,
+                                                    <const float *>rstd,
+                                                    <const float *>weight, mask_bits,
+                                                    <uint16_t *>dx, <uint16_t *>dresidual,
+                                                    <float *>dweight, rows, cols, p, seed,
+                                                    counter)
+    if dtype == GK_DTYPE_BF16:
+        return gk_add_dropout_rms_norm_backward_bf16(<const uint16_t *>dy,
+                                                     <const uint16_t *>dresidual_out,
+                                                     <const uint16_t *>residual_out,
+                                                     <const float *>rstd,
+                                                     <const float *>weight, mask_bits,
+                                                     <uint16_t *>dx, <uint16_t *>dresidual,
+                                                     <float *>dweight, rows, cols, p, seed,
+                                                     counter)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -386,6 +529,17 @@ cdef inline int gk_batch_norm(int dtype, const void *x, const void *weight,
                                  <double *>rstd, <double *>running_mean,
                                  <double *>running_var, batch, channels, inner, training,
                                  momentum, eps)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_f16(<const uint16_t *>x, <const float *>weight,
+                                 <const float *>bias, <uint16_t *>y, <float *>mean,
+                                 <float *>rstd, <float *>running_mean, <float *>running_var,
+                                 batch, channels, inner, training, momentum, eps)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_bf16(<const uint16_t *>x, <const float *>weight,
+                                  <const float *>bias, <uint16_t *>y, <float *>mean,
+                                  <float *>rstd, <float *>running_mean,
+                                  <float *>running_var, batch, channels, inner, training,
+                                  momentum, eps)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -406,6 +560,18 @@ cdef inline int gk_batch_norm_backward(int dtype, const void *dy, const void *x,
                                           <const double *>weight, <double *>dx,
                                           <double *>dweight, <double *>dbias, batch,
                                           channels, inner)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_backward_f16(<const uint16_t *>dy, <const uint16_t *>x,
+                                          <const float *>mean, <const float *>rstd,
+                                          <const float *>weight, <uint16_t *>dx,
+                                          <float *>dweight, <float *>dbias, batch, channels,
+                                          inner)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_backward_bf16(<const uint16_t *>dy, <const uint16_t *>x,
+                                           <const float *>mean, <const float *>rstd,
+                                           <const float *>weight, <uint16_t *>dx,
+                                           <float *>dweight, <float *>dbias, batch,
+                                           channels, inner)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

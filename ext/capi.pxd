@@ -42,6 +42,41 @@ cdef int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *r
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil
 cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil
+# The same four in 16-bit storage (mixed precision): x, y, dy, dx hold float16
+# (_f16, IEEE binary16) or bfloat16 (_bf16) bit patterns; weight, bias, mean, rstd,
+# dweight, dbias are float32.  The arithmetic is the float32 kernels' on the exactly
+# widened inputs, and each output is rounded once, to nearest even (gk_convert's
+# rounding): y and dx are those of the float32 kernel on x.astype(float32), rounded.
+cdef int gk_layer_norm_f16(const unsigned short *x, const float *weight, const float *bias,
+                           unsigned short *y, float *mean, float *rstd, Py_ssize_t rows,
+                           Py_ssize_t cols, double eps) noexcept nogil
+cdef int gk_layer_norm_bf16(const unsigned short *x, const float *weight, const float *bias,
+                            unsigned short *y, float *mean, float *rstd, Py_ssize_t rows,
+                            Py_ssize_t cols, double eps) noexcept nogil
+cdef int gk_rms_norm_f16(const unsigned short *x, const float *weight, unsigned short *y,
+                         float *rstd, Py_ssize_t rows, Py_ssize_t cols,
+                         double eps) noexcept nogil
+cdef int gk_rms_norm_bf16(const unsigned short *x, const float *weight, unsigned short *y,
+                          float *rstd, Py_ssize_t rows, Py_ssize_t cols,
+                          double eps) noexcept nogil
+cdef int gk_layer_norm_backward_f16(const unsigned short *dy, const unsigned short *x,
+                                    const float *mean, const float *rstd,
+                                    const float *weight, unsigned short *dx, float *dweight,
+                                    float *dbias, Py_ssize_t rows,
+                                    Py_ssize_t cols) noexcept nogil
+cdef int gk_layer_norm_backward_bf16(const unsigned short *dy, const unsigned short *x,
+                                     const float *mean, const float *rstd,
+                                     const float *weight, unsigned short *dx,
+                                     float *dweight, float *dbias, Py_ssize_t rows,
+                                     Py_ssize_t cols) noexcept nogil
+cdef int gk_rms_norm_backward_f16(const unsigned short *dy, const unsigned short *x,
+                                  const float *rstd, const float *weight,
+                                  unsigned short *dx, float *dweight, Py_ssize_t rows,
+                                  Py_ssize_t cols) noexcept nogil
+cdef int gk_rms_norm_backward_bf16(const unsigned short *dy, const unsigned short *x,
+                                   const float *rstd, const float *weight,
+                                   unsigned short *dx, float *dweight, Py_ssize_t rows,
+                                   Py_ssize_t cols) noexcept nogil
 
 # ---- dropout (gradkit/dropout.h) --------------------------------------------------------
 # Inverted dropout of n elements: element i is kept iff word counter + i of the Philox

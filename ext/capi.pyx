@@ -11,6 +11,7 @@ include "_stream_threshold.pxi"
 
 # ---- norm --------------------------------------------------------------------------------
 cimport _c_norm
+from libc.stdint cimport uint16_t
 
 
 cdef int gk_layer_norm_f32(const float *x, const float *weight, const float *bias, float *y,
@@ -33,6 +34,62 @@ cdef int gk_rms_norm_f32(const float *x, const float *weight, float *y, float *r
 cdef int gk_rms_norm_f64(const double *x, const double *weight, double *y, double *rstd,
                          Py_ssize_t rows, Py_ssize_t cols, double eps) noexcept nogil:
     return _c_norm.gk_rms_norm_f64(x, weight, y, rstd, rows, cols, eps)
+
+
+cdef int gk_layer_norm_f16(const unsigned short *x, const float *weight, const float *bias,
+                           unsigned short *y, float *mean, float *rstd, Py_ssize_t rows,
+                           Py_ssize_t cols, double eps) noexcept nogil:
+    return _c_norm.gk_layer_norm_f16(x, weight, bias, y, mean, rstd, rows, cols, eps)
+
+
+cdef int gk_layer_norm_bf16(const unsigned short *x, const float *weight, const float *bias,
+                            unsigned short *y, float *mean, float *rstd, Py_ssize_t rows,
+                            Py_ssize_t cols, double eps) noexcept nogil:
+    return _c_norm.gk_layer_norm_bf16(x, weight, bias, y, mean, rstd, rows, cols, eps)
+
+
+cdef int gk_rms_norm_f16(const unsigned short *x, const float *weight, unsigned short *y,
+                         float *rstd, Py_ssize_t rows, Py_ssize_t cols,
+                         double eps) noexcept nogil:
+    return _c_norm.gk_rms_norm_f16(x, weight, y, rstd, rows, cols, eps)
+
+
+cdef int gk_rms_norm_bf16(const unsigned short *x, const float *weight, unsigned short *y,
+                          float *rstd, Py_ssize_t rows, Py_ssize_t cols,
+                          double eps) noexcept nogil:
+    return _c_norm.gk_rms_norm_bf16(x, weight, y, rstd, rows, cols, eps)
+
+
+cdef int gk_layer_norm_backward_f16(const unsigned short *dy, const unsigned short *x,
+                                    const float *mean, const float *rstd,
+                                    const float *weight, unsigned short *dx, float *dweight,
+                                    float *dbias, Py_ssize_t rows,
+                                    Py_ssize_t cols) noexcept nogil:
+    return _c_norm.gk_layer_norm_backward_f16(dy, x, mean, rstd, weight, dx, dweight, dbias,
+                                              rows, cols)
+
+
+cdef int gk_layer_norm_backward_bf16(const unsigned short *dy, const unsigned short *x,
+                                     const float *mean, const float *rstd,
+                                     const float *weight, unsigned short *dx,
+                                     float *dweight, float *dbias, Py_ssize_t rows,
+                                     Py_ssize_t cols) noexcept nogil:
+    return _c_norm.gk_layer_norm_backward_bf16(dy, x, mean, rstd, weight, dx, dweight,
+                                               dbias, rows, cols)
+
+
+cdef int gk_rms_norm_backward_f16(const unsigned short *dy, const unsigned short *x,
+                                  const float *rstd, const float *weight,
+                                  unsigned short *dx, float *dweight, Py_ssize_t rows,
+                                  Py_ssize_t cols) noexcept nogil:
+    return _c_norm.gk_rms_norm_backward_f16(dy, x, rstd, weight, dx, dweight, rows, cols)
+
+
+cdef int gk_rms_norm_backward_bf16(const unsigned short *dy, const unsigned short *x,
+                                   const float *rstd, const float *weight,
+                                   unsigned short *dx, float *dweight, Py_ssize_t rows,
+                                   Py_ssize_t cols) noexcept nogil:
+    return _c_norm.gk_rms_norm_backward_bf16(dy, x, rstd, weight, dx, dweight, rows, cols)
 
 # ---- dropout -----------------------------------------------------------------------------
 cimport _c_dropout

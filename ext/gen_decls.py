@@ -35,7 +35,10 @@ EXTRA_HEADERS = {"random": ["philox"]}
 # the kernels gradkit.capi exports (API.md's C level section: never rename these)
 CAPI = [
     ("norm", ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
-              "gk_rms_norm_f64"]),
+              "gk_rms_norm_f64", "gk_layer_norm_f16", "gk_layer_norm_bf16",
+              "gk_rms_norm_f16", "gk_rms_norm_bf16", "gk_layer_norm_backward_f16",
+              "gk_layer_norm_backward_bf16", "gk_rms_norm_backward_f16",
+              "gk_rms_norm_backward_bf16"]),
     ("dropout", ["gk_dropout_f32", "gk_dropout_f64", "gk_dropout_f16", "gk_dropout_bf16",
                  "gk_dropout_backward_f16", "gk_dropout_backward_bf16"]),
     ("optim", ["gk_adam_f32", "gk_adam_f64", "gk_adam_multi_mp", "gk_sgd_multi_mp"]),

@@ -90,16 +90,18 @@ def batch_norm(object x, object weight, object bias, object y, object mean, obje
                object running_mean, object running_var, Py_ssize_t batch,
                Py_ssize_t channels, Py_ssize_t inner, bint training, double momentum,
                double eps):
-    cdef int dt = _float_dtype(x, "x"), err
+    """16-bit x and y with float32 weight, bias, statistics and running statistics."""
+    cdef int dt = _storage_dtype(x, "x"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
     cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pw = _opt(weight, dt, "weight", channels)
-    cdef const void *pb = _opt(bias, dt, "bias", channels)
+    cdef const void *pw = _opt(weight, pdt, "weight", channels)
+    cdef const void *pb = _opt(bias, pdt, "bias", channels)
     cdef void *py = _out(y, dt, "y", n)
-    cdef void *pm = _out(mean, dt, "mean", channels, True)
-    cdef void *pr = _out(rstd, dt, "rstd", channels, True)
-    cdef void *prm = _out(running_mean, dt, "running_mean", channels, True)
-    cdef void *prv = _out(running_var, dt, "running_var", channels, True)
+    cdef void *pm = _out(mean, pdt, "mean", channels, True)
+    cdef void *pr = _out(rstd, pdt, "rstd", channels, True)
+    cdef void *prm = _out(running_mean, pdt, "running_mean", channels, True)
+    cdef void *prv = _out(running_var, pdt, "running_var", channels, True)
     with nogil:
         err = c.gk_batch_norm(dt, px, pw, pb, py, pm, pr, prm, prv, batch, channels, inner,
                               training, momentum, eps)
@@ -107,7 +109,8 @@ def batch_norm(object x, object weight, object bias, object y, object mean, obje
 
 
 cdef struct _BnGradIn:
-    int dt
+    int dt    # of dy, x (16-bit storage for batch_norm_backward)
+    int pdt   # of mean, rstd and the parameters: float32 for 16-bit storage, else dt
     const void *dy
     const void *x
     const void *mean
@@ -118,13 +121,14 @@ cdef int _bn_grad_inputs(object dy, object x, object mean, object rstd, str rstd
                          Py_ssize_t batch, Py_ssize_t channels, Py_ssize_t inner,
                          _BnGradIn *a) except -1:
     """The arrays every BatchNorm backward reads, checked (dy and x of batch x channels
-    x inner, the saved mean and rstd), into a: their pointers and dtype code."""
-    a.dt = _float_dtype(x, "x")
+    x inner, the saved mean and rstd), into a: their pointers and dtype codes."""
+    a.dt = _storage_dtype(x, "x")
+    a.pdt = _param_dtype(a.dt)
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
     a.dy = _in(dy, a.dt, "dy", n)
     a.x = _in(x, a.dt, "x", n)
-    a.mean = _in(mean, a.dt, "mean", channels)
-    a.rstd = _in(rstd, a.dt, rstd_name, channels)
+    a.mean = _in(mean, a.pdt, "mean", channels)
+    a.rstd = _in(rstd, a.pdt, rstd_name, channels)
     return 0
 
 
@@ -133,12 +137,12 @@ def batch_norm_backward(object dy, object x, object mean, object rstd, object we
                         Py_ssize_t channels, Py_ssize_t inner):
     cdef _BnGradIn a
     _bn_grad_inputs(dy, x, mean, rstd, "rstd", batch, channels, inner, &a)
-    cdef int err, dt = a.dt
+    cdef int err, dt = a.dt, pdt = a.pdt
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
-    cdef const void *pw = _opt(weight, dt, "weight", channels)
+    cdef const void *pw = _opt(weight, pdt, "weight", channels)
     cdef void *pdx = _out(dx, dt, "dx", n)
-    cdef void *pdw = _out(dweight, dt, "dweight", channels, True)
-    cdef void *pdb = _out(dbias, dt, "dbias", channels, True)
+    cdef void *pdw = _out(dweight, pdt, "dweight", channels, True)
+    cdef void *pdb = _out(dbias, pdt, "dbias", channels, True)
     with nogil:
         err = c.gk_batch_norm_backward(dt, a.dy, a.x, a.mean, a.rstd, pw, pdx, pdw, pdb, batch,
                                        channels, inner)
@@ -383,17 +387,19 @@ def add_dropout_norm(object x, object residual, object weight, object bias, obje
                      Py_ssize_t cols, double eps, double p, unsigned long long seed,
                      unsigned long long counter, bint layer):
     """s = residual + dropout(x), y = LayerNorm (layer) or RMSNorm (no bias, no mean)
-    of s, in one pass; bits None (not stored) or uint8 of ceil(rows * cols / 8)."""
-    cdef int dt = _float_dtype(x, "x"), err
+    of s, in one pass; bits None (not stored) or uint8 of ceil(rows * cols / 8).  16-bit
+    data arrays with float32 weight, bias and statistics."""
+    cdef int dt = _storage_dtype(x, "x"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *px = _in(x, dt, "x", n)
     cdef const void *pr = _in(residual, dt, "residual", n)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
-    cdef const void *pb = _opt(bias, dt, "bias", cols) if layer else NULL
+    cdef const void *pw = _opt(weight, pdt, "weight", cols)
+    cdef const void *pb = _opt(bias, pdt, "bias", cols) if layer else NULL
     cdef void *py = _out(y, dt, "y", n)
     cdef void *ps = _out(s, dt, "residual_out", n)
-    cdef void *pm = _out(mean, dt, "mean", rows) if layer else NULL
-    cdef void *prs = _out(rstd, dt, "rstd", rows)
+    cdef void *pm = _out(mean, pdt, "mean", rows) if layer else NULL
+    cdef void *prs = _out(rstd, pdt, "rstd", rows)
     cdef unsigned char *pbits = <unsigned char *>_array(
         bits, cnp.NPY_UINT8, "bits", (n + 7) // 8 if n >= 0 else -1, True, True)
     with nogil:
@@ -412,20 +418,21 @@ def add_dropout_norm_backward(object dy, object ds_next, object s, object mean,
                               Py_ssize_t cols, double p, unsigned long long seed,
                               unsigned long long counter, bint layer):
     """The backward of add_dropout_norm (bits None: the mask from (seed, counter))."""
-    cdef int dt = _float_dtype(s, "residual_out"), err
+    cdef int dt = _storage_dtype(s, "residual_out"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *pdy = _in(dy, dt, "dy", n)
     cdef const void *pdsn = _opt(ds_next, dt, "dresidual_out", n)
     cdef const void *ps = _in(s, dt, "residual_out", n)
-    cdef const void *pm = _in(mean, dt, "mean", rows) if layer else NULL
-    cdef const void *pr = _in(rstd, dt, "rstd", rows)
-    cdef const void *pw = _opt(weight, dt, "weight", cols)
+    cdef const void *pm = _in(mean, pdt, "mean", rows) if layer else NULL
+    cdef const void *pr = _in(rstd, pdt, "rstd", rows)
+    cdef const void *pw = _opt(weight, pdt, "weight", cols)
     cdef const unsigned char *pbits = <const unsigned char *>_array(
         bits, cnp.NPY_UINT8, "bits", (n + 7) // 8 if n >= 0 else -1, False, True)
     cdef void *pdx = _out(dx, dt, "dx", n)
     cdef void *pdr = _out(dres, dt, "dresidual", n)
-    cdef void *pdw = _out(dweight, dt, "dweight", cols, True)
-    cdef void *pdb = _out(dbias, dt, "dbias", cols, True) if layer else NULL
+    cdef void *pdw = _out(dweight, pdt, "dweight", cols, True)
+    cdef void *pdb = _out(dbias, pdt, "dbias", cols, True) if layer else NULL
     with nogil:
         if layer:
             err = c.gk_add_dropout_layer_norm_backward(dt, pdy, pdsn, ps, pm, pr, pw,

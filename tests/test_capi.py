@@ -35,6 +35,10 @@ CAPI_FUNCTIONS += ["gk_gptq_f32", "gk_qlinear_f32", "gk_dequantize_weight_f32"]
 CAPI_FUNCTIONS += ["gk_dropout_f16", "gk_dropout_bf16", "gk_dropout_backward_f16",
                    "gk_dropout_backward_bf16", "gk_softmax_cross_entropy_f16",
                    "gk_softmax_cross_entropy_bf16"]
+CAPI_FUNCTIONS += ["gk_layer_norm_f16", "gk_layer_norm_bf16", "gk_rms_norm_f16",
+                   "gk_rms_norm_bf16", "gk_layer_norm_backward_f16",
+                   "gk_layer_norm_backward_bf16", "gk_rms_norm_backward_f16",
+                   "gk_rms_norm_backward_bf16"]
 
 
 def _editable_install():
@@ -246,6 +250,53 @@ def test_consumer_dropout_bf16_is_bitwise_gradkit(consumer, rng):
     assert dx.tobytes() == D.dropout_backward(x, mask).tobytes()
     rc = consumer.dropout_bf16(x.view(np.uint16), y, bits, -0.5, mask.seed, mask.counter)
     assert consumer.explain(rc) == (consumer.EVALUE, "p")
+
+
+@pytest.mark.parametrize("half", ["f16", "bf16"])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_consumer_norms_16bit_are_bitwise_gradkit(consumer, half, shape, affine, rng):
+    """The 16-bit LayerNorm/RMSNorm entry points, forward and backward: x, y, dy, dx as
+    uint16 bit patterns, weight, bias, statistics and dweight/dbias float32."""
+    import ml_dtypes
+    bf16 = half == "bf16"
+    hdt = np.dtype(ml_dtypes.bfloat16) if bf16 else np.dtype(np.float16)
+    x, w, b = _data(rng, shape, np.float32, affine)
+    x, dy = x.astype(hdt), rng.standard_normal(shape).astype(hdt)
+    u16 = np.uint16
+    rows, cols = shape
+
+    y, mean, rstd = np.empty(shape, u16), np.empty(rows, np.float32), np.empty(rows, np.float32)
+    assert consumer.layer_norm_half(bf16, x.view(u16), w, b, y, mean, rstd, 1e-5) == 0
+    y_ref, st = gradkit.layer_norm(x, w, b, 1e-5)
+    assert_bitwise_equal((y, mean, rstd), (y_ref.view(u16), st.mean, st.rstd))
+    dx = np.empty(shape, u16)
+    dw = np.empty(cols, np.float32) if affine else None
+    db = np.empty(cols, np.float32) if affine else None
+    assert consumer.layer_norm_backward_half(bf16, dy.view(u16), x.view(u16), mean, rstd, w,
+                                             dx, dw, db) == 0
+    dx_ref, dw_ref, db_ref = gradkit.layer_norm_backward(dy, x, st, w, bias=affine)
+    assert_bitwise_equal(dx, dx_ref.view(u16))
+    if affine:
+        assert_bitwise_equal((dw, db), (dw_ref, db_ref))
+
+    yr, rstd_r = np.empty(shape, u16), np.empty(rows, np.float32)
+    assert consumer.rms_norm_half(bf16, x.view(u16), w, yr, rstd_r, 1e-6) == 0
+    y_ref, st = gradkit.rms_norm(x, w, 1e-6)
+    assert_bitwise_equal((yr, rstd_r), (y_ref.view(u16), st.rstd))
+    assert consumer.rms_norm_backward_half(bf16, dy.view(u16), x.view(u16), rstd_r, w, dx,
+                                           dw) == 0
+    dx_ref, dw_ref = gradkit.rms_norm_backward(dy, x, st, w)
+    assert_bitwise_equal(dx, dx_ref.view(u16))
+    if affine:
+        assert_bitwise_equal(dw, dw_ref)
+
+    y[...] = 7
+    rc = consumer.layer_norm_half(bf16, x.view(u16), w, b, y, mean, rstd, 1e-5, rows=-1)
+    assert consumer.explain(rc) == (consumer.ESIZE, "rows")
+    rc = consumer.rms_norm_half(bf16, x.view(u16), w, y, rstd_r, -1.0)
+    assert consumer.explain(rc) == (consumer.EVALUE, "eps")
+    assert (y == 7).all()
 
 
 @pytest.mark.parametrize("decoupled", [0, 1])

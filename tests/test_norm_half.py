@@ -73,6 +73,41 @@ def test_batch_norm_forward(dt, shape):
                                          training=False)[0], np.abs(b).max())
 
 
+# the column path (inner < 128: (N, C), folded narrow rows, a partial fold), the plane
+# path (inner >= 128), a long batch split among threads, odd sizes
+BN_SHAPES = [(16, 5), (33, 3), (7, 3, 11, 13), (2, 8, 300), (3, 2, 4099), (2051, 37),
+             (1, 1, 2), (64, 9, 61)]
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
+def test_batch_norm_native_is_the_float32_kernel_rounded_once(dt, shape):
+    """The 16-bit BatchNorm kernel (no widened copy): bitwise gradkit's float32 kernel on
+    the widened x and dy, y and dx rounded once; the statistics, running statistics and
+    parameter gradients bitwise; out= may be x (forward) or dy (backward)."""
+    x = _data(6, shape, dt, 2.0, 1.0)
+    dy = _data(7, shape, dt)
+    w, b = _params((shape[1],), F32)
+    rm, rv = np.zeros(shape[1], F32), np.ones(shape[1], F32)
+    rm32, rv32 = rm.copy(), rv.copy()
+    y, st = gradkit.batch_norm(x, w, b, rm, rv)
+    y32, st32 = gradkit.batch_norm(x.astype(F32), w, b, rm32, rv32)
+    assert bits(y) == bits(y32.astype(dt))
+    assert bits((st.mean, st.rstd, rm, rv)) == bits((st32.mean, st32.rstd, rm32, rv32))
+    g = gradkit.batch_norm_backward(dy, x, st, w)
+    g32 = gradkit.batch_norm_backward(dy.astype(F32), x.astype(F32), st32, w)
+    assert bits(g[0]) == bits(g32[0].astype(dt))
+    assert bits(g[1:]) == bits(g32[1:])
+    ye, _ = gradkit.batch_norm(x, w, b, rm, rv, training=False)
+    ye32, _ = gradkit.batch_norm(x.astype(F32), w, b, rm, rv, training=False)
+    assert bits(ye) == bits(ye32.astype(dt))
+    xa, dya = x.copy(), dy.copy()
+    gradkit.batch_norm(xa, w, b, out=xa)
+    assert bits(xa) == bits(gradkit.batch_norm(x, w, b)[0])
+    gradkit.batch_norm_backward(dya, x, st, w, out=dya)
+    assert bits(dya) == bits(g[0])
+
+
 # ---- backward ---------------------------------------------------------------------------
 @pytest.mark.parametrize("dt", HALVES, ids=str)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -212,6 +247,11 @@ def _digest():
             outs = [y, *st, *gradkit.layer_norm_backward(dy, x, st, w)]
             r, sr = gradkit.rms_norm(x, w.astype(dt))
             outs += [r, sr.rstd, *gradkit.rms_norm_backward(dy, x, sr, w.astype(dt))]
+            yb, sb = gradkit.batch_norm(x, w, w)      # BatchNorm's column path (N, C)
+            outs += [yb, *sb, *gradkit.batch_norm_backward(dy, x, sb, w)]
+            xp, dyp = x.reshape(shape[0], 1, -1), dy.reshape(shape[0], 1, -1)  # planes
+            yc, sc = gradkit.batch_norm(xp)
+            outs += [yc, *sc, gradkit.batch_norm_backward(dyp, xp, sc)[0]]
             for a in outs:
                 h.update(bits(a))
     return h.hexdigest()
@@ -239,10 +279,6 @@ def test_mixed_dtypes_name_the_argument(dt):
         gradkit.layer_norm_backward(x, x, N.NormStats(st.mean, st.rstd.astype(dt)))
     with pytest.raises(TypeError, match="running_mean"):
         gradkit.batch_norm(x, running_mean=np.zeros(8, dt), running_var=np.ones(8, dt))
-    with pytest.raises(TypeError, match="x.*16-bit"):
-        gradkit.add_dropout_rms_norm(x, x)
-    with pytest.raises(TypeError, match="residual_out.*16-bit"):
-        gradkit.add_dropout_layer_norm_backward(x, x, st, None)
     with pytest.raises(ValueError, match="out"):
         gradkit.layer_norm(x, out=np.empty((4, 8), F32))
 

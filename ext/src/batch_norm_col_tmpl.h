@@ -20,19 +20,19 @@
  * below what the float32 results resolve.  Rows left over go one by one, in double.
  * Every column takes the same steps whatever the vector width: the same bits on every
  * ISA. */
-GK_INLINE void GK_T(bn_col_sums8)(const T *GK_RESTRICT xb, const T *GK_RESTRICT pf,
+GK_INLINE void GK_T(bn_col_sums8)(const TS *GK_RESTRICT xb, const T *GK_RESTRICT pf,
                                   gk_index K, gk_index nb, gk_index w,
                                   double *GK_RESTRICT s, double *GK_RESTRICT q)
 {
     gk_index i;
     for (gk_index j = 0; j < w; ++j) s[j] = q[j] = 0.0;
     for (i = 0; i + 8 <= nb; i += 8) {
-        const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
-        const T *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
+        const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+        const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
         for (gk_index j = 0; j < w; ++j) {
             /* -d (pf - x takes x straight from memory), negated exactly when added */
-            T d0 = pf[j] - p0[j], d1 = pf[j] - p1[j], d2 = pf[j] - p2[j], d3 = pf[j] - p3[j];
-            T d4 = pf[j] - p4[j], d5 = pf[j] - p5[j], d6 = pf[j] - p6[j], d7 = pf[j] - p7[j];
+            T d0 = pf[j] - GK_T(ld1)(p0 + j), d1 = pf[j] - GK_T(ld1)(p1 + j), d2 = pf[j] - GK_T(ld1)(p2 + j), d3 = pf[j] - GK_T(ld1)(p3 + j);
+            T d4 = pf[j] - GK_T(ld1)(p4 + j), d5 = pf[j] - GK_T(ld1)(p5 + j), d6 = pf[j] - GK_T(ld1)(p6 + j), d7 = pf[j] - GK_T(ld1)(p7 + j);
             T sd = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
             T sq = ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3))
                  + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
@@ -41,9 +41,9 @@ GK_INLINE void GK_T(bn_col_sums8)(const T *GK_RESTRICT xb, const T *GK_RESTRICT 
         }
     }
     for (; i < nb; ++i) {
-        const T *p0 = xb + i * K;
+        const TS *p0 = xb + i * K;
         for (gk_index j = 0; j < w; ++j) {
-            double d0 = (double)(p0[j] - pf[j]);
+            double d0 = (double)(GK_T(ld1)(p0 + j) - pf[j]);
             s[j] += d0;
             q[j] += d0 * d0;
         }
@@ -52,20 +52,20 @@ GK_INLINE void GK_T(bn_col_sums8)(const T *GK_RESTRICT xb, const T *GK_RESTRICT 
 
 /* float32 data: the mean of each column over rows [0, nb) of xb into m[0..w), eight
  * rows at a time added in float32 (only a shift: its rounding does not matter) */
-GK_INLINE void GK_T(bn_col_mean8)(const T *GK_RESTRICT xb, gk_index K, gk_index nb,
+GK_INLINE void GK_T(bn_col_mean8)(const TS *GK_RESTRICT xb, gk_index K, gk_index nb,
                                   gk_index w, double *GK_RESTRICT m)
 {
     gk_index i;
     for (gk_index j = 0; j < w; ++j) m[j] = 0.0;
     for (i = 0; i + 8 <= nb; i += 8) {
-        const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
-        const T *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
+        const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+        const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
         for (gk_index j = 0; j < w; ++j)
-            m[j] += (double)(((p0[j] + p1[j]) + (p2[j] + p3[j]))
-                             + ((p4[j] + p5[j]) + (p6[j] + p7[j])));
+            m[j] += (double)(((GK_T(ld1)(p0 + j) + GK_T(ld1)(p1 + j)) + (GK_T(ld1)(p2 + j) + GK_T(ld1)(p3 + j)))
+                             + ((GK_T(ld1)(p4 + j) + GK_T(ld1)(p5 + j)) + (GK_T(ld1)(p6 + j) + GK_T(ld1)(p7 + j))));
     }
     for (; i < nb; ++i)
-        for (gk_index j = 0; j < w; ++j) m[j] += (double)xb[i * K + j];
+        for (gk_index j = 0; j < w; ++j) m[j] += (double)GK_T(ld1)(xb + i * K + j);
     for (gk_index j = 0; j < w; ++j) m[j] /= (double)nb;
 }
 
@@ -73,7 +73,7 @@ GK_INLINE void GK_T(bn_col_mean8)(const T *GK_RESTRICT xb, gk_index K, gk_index 
  * of x (K columns), into mean_out[0..w) and m2_out[0..w).  The rows go in blocks of rb
  * rows (about GK_BN_TILE elements, so a block is read again from L2), merged into the
  * item's statistics with Chan's formula. */
-static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT pivot,
+static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRICT pivot,
                                gk_index K, gk_index r0, gk_index r1, gk_index c0,
                                gk_index w, gk_index rb, double *GK_RESTRICT mean_out,
                                double *GK_RESTRICT m2_out)
@@ -95,7 +95,7 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
          * float32's subnormals (a column whose differences are all 0, e.g. a dead
          * ReLU, is exact); else the blocks below run in double. */
         gk_index n = r1 - r0;
-        const T *xi = x + r0 * K + c0;
+        const TS *xi = x + r0 * K + c0;
         GK_T(bn_col_mean8)(xi, K, n < GK_BN_SHIFT_ROWS ? n : GK_BN_SHIFT_ROWS, w, s);
         for (gk_index j = 0; j < w; ++j) pf[j] = (T)s[j];
         GK_T(bn_col_sums8)(xi, pf, K, n, w, s, q);
@@ -114,7 +114,7 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
     double na = 0.0;
     for (gk_index b0 = r0; b0 < r1; b0 += rb) {
         gk_index nb = r1 - b0 < rb ? r1 - b0 : rb;
-        const T *xb = x + b0 * K + c0;
+        const TS *xb = x + b0 * K + c0;
         gk_index i;
         double dnb = (double)nb;
         int one_pass = 0;
@@ -123,18 +123,18 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
              * gk_shifted_ok for every column of the block (reduce.h) */
             for (gk_index j = 0; j < w; ++j) s[j] = q[j] = 0.0;
             for (i = 0; i + 4 <= nb; i += 4) {
-                const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+                const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)p0[j] - pv[j], d1 = (double)p1[j] - pv[j];
-                    double d2 = (double)p2[j] - pv[j], d3 = (double)p3[j] - pv[j];
+                    double d0 = (double)GK_T(ld1)(p0 + j) - pv[j], d1 = (double)GK_T(ld1)(p1 + j) - pv[j];
+                    double d2 = (double)GK_T(ld1)(p2 + j) - pv[j], d3 = (double)GK_T(ld1)(p3 + j) - pv[j];
                     s[j] += (d0 + d1) + (d2 + d3);
                     q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
                 }
             }
             for (; i < nb; ++i) {
-                const T *p0 = xb + i * K;
+                const TS *p0 = xb + i * K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)p0[j] - pv[j];
+                    double d0 = (double)GK_T(ld1)(p0 + j) - pv[j];
                     s[j] += d0;
                     q[j] += d0 * d0;
                 }
@@ -153,14 +153,14 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
             /* pass 1: block sums of x - pivot, four rows added pairwise per step */
             for (gk_index j = 0; j < w; ++j) s[j] = 0.0;
             for (i = 0; i + 4 <= nb; i += 4) {
-                const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+                const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
                 for (gk_index j = 0; j < w; ++j)
-                    s[j] += (((double)p0[j] - pv[j]) + ((double)p1[j] - pv[j]))
-                          + (((double)p2[j] - pv[j]) + ((double)p3[j] - pv[j]));
+                    s[j] += (((double)GK_T(ld1)(p0 + j) - pv[j]) + ((double)GK_T(ld1)(p1 + j) - pv[j]))
+                          + (((double)GK_T(ld1)(p2 + j) - pv[j]) + ((double)GK_T(ld1)(p3 + j) - pv[j]));
             }
             for (; i < nb; ++i) {
-                const T *p0 = xb + i * K;
-                for (gk_index j = 0; j < w; ++j) s[j] += (double)p0[j] - pv[j];
+                const TS *p0 = xb + i * K;
+                for (gk_index j = 0; j < w; ++j) s[j] += (double)GK_T(ld1)(p0 + j) - pv[j];
             }
             for (gk_index j = 0; j < w; ++j) {
                 s[j] /= dnb;                 /* block mean, relative to the pivot */
@@ -170,21 +170,21 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
              * is within an ulp of the block mean, so their sum is M2 to a relative
              * ulp^2; they go straight into qa */
             for (i = 0; i + 4 <= nb; i += 4) {
-                const T *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+                const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
                 if (b0 + nb + i + 4 <= r1)  /* fetch the next block while this one computes */
                     for (int r = 0; r < 4; ++r)
-                        for (gk_index j = 0; j < w; j += 64 / (gk_index)sizeof(T))
+                        for (gk_index j = 0; j < w; j += 64 / (gk_index)sizeof(TS))
                             __builtin_prefetch(xb + (nb + i + r) * K + j);
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)p0[j] - q[j], d1 = (double)p1[j] - q[j];
-                    double d2 = (double)p2[j] - q[j], d3 = (double)p3[j] - q[j];
+                    double d0 = (double)GK_T(ld1)(p0 + j) - q[j], d1 = (double)GK_T(ld1)(p1 + j) - q[j];
+                    double d2 = (double)GK_T(ld1)(p2 + j) - q[j], d3 = (double)GK_T(ld1)(p3 + j) - q[j];
                     qa[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
                 }
             }
             for (; i < nb; ++i) {
-                const T *p0 = xb + i * K;
+                const TS *p0 = xb + i * K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)p0[j] - q[j];
+                    double d0 = (double)GK_T(ld1)(p0 + j) - q[j];
                     qa[j] += d0 * d0;
                 }
             }
@@ -202,7 +202,7 @@ static void GK_T(bn_col_stats)(const T *GK_RESTRICT x, const double *GK_RESTRICT
 /* ---- backward: sums of one item ------------------------------------------------------ */
 
 /* sum dy and sum dy (x - m[j]) of columns [c0, c0 + w) over rows [r0, r1) */
-static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT x,
+static void GK_T(bn_col_grad_sums)(const TS *GK_RESTRICT dy, const TS *GK_RESTRICT x,
                                    const double *GK_RESTRICT m, gk_index K, gk_index r0,
                                    gk_index r1, gk_index c0, gk_index w,
                                    double *GK_RESTRICT s1_out, double *GK_RESTRICT s2_out)
@@ -219,40 +219,40 @@ static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
         T mf[GK_BN_CW];
         for (gk_index j = 0; j < w; ++j) mf[j] = (T)mm[j];
         for (; i + 8 <= r1; i += 8) {
-            const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
-            const T *g4 = g3 + K, *g5 = g4 + K, *g6 = g5 + K, *g7 = g6 + K;
-            const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
-            const T *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
+            const TS *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
+            const TS *g4 = g3 + K, *g5 = g4 + K, *g6 = g5 + K, *g7 = g6 + K;
+            const TS *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+            const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
             for (gk_index j = 0; j < w; ++j) {
-                T a0 = g0[j], a1 = g1[j], a2 = g2[j], a3 = g3[j];
-                T a4 = g4[j], a5 = g5[j], a6 = g6[j], a7 = g7[j];
+                T a0 = GK_T(ld1)(g0 + j), a1 = GK_T(ld1)(g1 + j), a2 = GK_T(ld1)(g2 + j), a3 = GK_T(ld1)(g3 + j);
+                T a4 = GK_T(ld1)(g4 + j), a5 = GK_T(ld1)(g5 + j), a6 = GK_T(ld1)(g6 + j), a7 = GK_T(ld1)(g7 + j);
                 /* m - x (x straight from memory): the products' tree is negated
                  * exactly when added */
-                T e0 = a0 * (mf[j] - p0[j]), e1 = a1 * (mf[j] - p1[j]);
-                T e2 = a2 * (mf[j] - p2[j]), e3 = a3 * (mf[j] - p3[j]);
-                T e4 = a4 * (mf[j] - p4[j]), e5 = a5 * (mf[j] - p5[j]);
-                T e6 = a6 * (mf[j] - p6[j]), e7 = a7 * (mf[j] - p7[j]);
+                T e0 = a0 * (mf[j] - GK_T(ld1)(p0 + j)), e1 = a1 * (mf[j] - GK_T(ld1)(p1 + j));
+                T e2 = a2 * (mf[j] - GK_T(ld1)(p2 + j)), e3 = a3 * (mf[j] - GK_T(ld1)(p3 + j));
+                T e4 = a4 * (mf[j] - GK_T(ld1)(p4 + j)), e5 = a5 * (mf[j] - GK_T(ld1)(p5 + j));
+                T e6 = a6 * (mf[j] - GK_T(ld1)(p6 + j)), e7 = a7 * (mf[j] - GK_T(ld1)(p7 + j));
                 s1[j] += (double)(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
                 s2[j] -= (double)(((e0 + e1) + (e2 + e3)) + ((e4 + e5) + (e6 + e7)));
             }
         }
     }
     for (; i + 4 <= r1; i += 4) {
-        const T *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
-        const T *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
+        const TS *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
+        const TS *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
         for (gk_index j = 0; j < w; ++j) {
-            double a0 = (double)g0[j], a1 = (double)g1[j], a2 = (double)g2[j], a3 = (double)g3[j];
+            double a0 = (double)GK_T(ld1)(g0 + j), a1 = (double)GK_T(ld1)(g1 + j), a2 = (double)GK_T(ld1)(g2 + j), a3 = (double)GK_T(ld1)(g3 + j);
             s1[j] += (a0 + a1) + (a2 + a3);
-            s2[j] += (a0 * ((double)p0[j] - mm[j]) + a1 * ((double)p1[j] - mm[j]))
-                   + (a2 * ((double)p2[j] - mm[j]) + a3 * ((double)p3[j] - mm[j]));
+            s2[j] += (a0 * ((double)GK_T(ld1)(p0 + j) - mm[j]) + a1 * ((double)GK_T(ld1)(p1 + j) - mm[j]))
+                   + (a2 * ((double)GK_T(ld1)(p2 + j) - mm[j]) + a3 * ((double)GK_T(ld1)(p3 + j) - mm[j]));
         }
     }
     for (; i < r1; ++i) {
-        const T *g0 = dy + i * K + c0, *p0 = x + i * K + c0;
+        const TS *g0 = dy + i * K + c0, *p0 = x + i * K + c0;
         for (gk_index j = 0; j < w; ++j) {
-            double a0 = (double)g0[j];
+            double a0 = (double)GK_T(ld1)(g0 + j);
             s1[j] += a0;
-            s2[j] += a0 * ((double)p0[j] - mm[j]);
+            s2[j] += a0 * ((double)GK_T(ld1)(p0 + j) - mm[j]);
         }
     }
     for (gk_index j = 0; j < w; ++j) {
@@ -268,7 +268,7 @@ static void GK_T(bn_col_grad_sums)(const T *GK_RESTRICT dy, const T *GK_RESTRICT
  * Forward (!grad): (ca, cb) are each channel's mean relative to its pivot and M2, merged
  * with Chan's formula; backward: sum dy and sum dy (x - mean), added.  part holds
  * 2 K ntask doubles.  Returns the new count. */
-GK_INLINE double GK_T(bn_col_reduce)(const int grad, const T *dy, const T *x, gk_index N,
+GK_INLINE double GK_T(bn_col_reduce)(const int grad, const TS *dy, const TS *x, gk_index N,
                                      gk_index R, gk_index C, gk_index inner, double *part,
                                      const double *ref, double na, double *ca, double *cb)
 {
@@ -314,7 +314,7 @@ GK_INLINE double GK_T(bn_col_reduce)(const int grad, const T *dy, const T *x, gk
 
 /* Per-channel (ca, cb) of all N rows: the folded rows, then the N % R left over.
  * ref holds R K doubles. */
-GK_INLINE void GK_T(bn_col_channels)(const int grad, const T *dy, const T *x, gk_index N,
+GK_INLINE void GK_T(bn_col_channels)(const int grad, const TS *dy, const TS *x, gk_index N,
                                      gk_index C, gk_index inner, double *part,
                                      const double *ref, double *ca, double *cb)
 {
@@ -330,11 +330,11 @@ GK_INLINE void GK_T(bn_col_channels)(const int grad, const T *dy, const T *x, gk
 /* ---- both directions: output ---------------------------------------------------------
  * Row by row, vectorized across the K columns, with per-column constants (see
  * bn_out in batch_norm_tmpl.h). */
-GK_INLINE void GK_T(bn_col_apply)(const int grad, const T *dy, const T *x, T *out,
+GK_INLINE void GK_T(bn_col_apply)(const int grad, const TS *dy, const TS *x, TS *out,
                                   gk_index N, gk_index K, GK_T(bn_coef) cf)
 {
     int nt = gk_threads_for(N * K);
-    const int stream = gk_stream_output((size_t)(N * K) * sizeof(T), out, x, dy);
+    const int stream = gk_stream_output((size_t)(N * K) * sizeof(TS), out, x, dy);
     if (nt > N) nt = N > 0 ? (int)N : 1;
     /* each thread a contiguous run of rows, fenced once at its end: a fence per row
      * (1 KiB of a 256-column row) waited for the write-combining buffers every row and
@@ -342,7 +342,7 @@ GK_INLINE void GK_T(bn_col_apply)(const int grad, const T *dy, const T *x, T *ou
     GK_PARALLEL_FOR(nt, t, nt,
         const gk_index i1 = gk_task_begin(t + 1, nt, N);
         for (gk_index i = gk_task_begin(t, nt, N); i < i1; ++i) {
-            const T *xi = x + i * K, *gi = grad ? dy + i * K : NULL;
+            const TS *xi = x + i * K, *gi = grad ? dy + i * K : NULL;
             if (stream)
                 GK_T(bn_out_a)(grad, 1, 1, gi, xi, out + i * K, K, cf, 0);
             else

@@ -8,7 +8,7 @@
 /* ---- forward: mean (relative to the pivot pv) and M2 of one segment -----------------
  * float32: one pass of shifted sums, kept under gk_shifted_ok (reduce.h); else the
  * exact two passes. */
-GK_INLINE void GK_T(bn_seg_stats)(const T *x, gk_index n, double pv, double *mean,
+GK_INLINE void GK_T(bn_seg_stats)(const TS *x, gk_index n, double pv, double *mean,
                                   double *m2)
 {
     if (sizeof(T) == sizeof(float)) {
@@ -30,7 +30,7 @@ GK_INLINE void GK_T(bn_seg_stats)(const T *x, gk_index n, double pv, double *mea
  * Into (ca, cb), per channel: forward (!grad) the mean relative to ref[c] (the pivot)
  * and M2, merged with Chan's formula; backward sum dy and sum dy (x - ref[c]) (ref the
  * saved mean), added.  seg holds 2 N C nseg doubles. */
-GK_INLINE void GK_T(bn_plane_reduce)(const int grad, const T *dy, const T *x, gk_index N,
+GK_INLINE void GK_T(bn_plane_reduce)(const int grad, const TS *dy, const TS *x, gk_index N,
                                      gk_index C, gk_index inner, double *seg,
                                      const double *ref, double *ca, double *cb)
 {
@@ -41,7 +41,7 @@ GK_INLINE void GK_T(bn_plane_reduce)(const int grad, const T *dy, const T *x, gk
     for (gk_index sg = 0; sg < total; ++sg) {
         gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
         gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
-        const T *xs = x + plane * inner + off;
+        const TS *xs = x + plane * inner + off;
         if (grad)
             GK_T(chunk_grad_sums)(dy + plane * inner + off, xs, len, ref[plane % C],
                                   &seg[2 * sg], &seg[2 * sg + 1]);
@@ -62,14 +62,14 @@ GK_INLINE void GK_T(bn_plane_reduce)(const int grad, const T *dy, const T *x, gk
 }
 
 /* ---- both directions: output, segment by segment with the channel's constants ------ */
-GK_INLINE void GK_T(bn_plane_apply)(const int grad, const T *dy, const T *x, T *out,
+GK_INLINE void GK_T(bn_plane_apply)(const int grad, const TS *dy, const TS *x, TS *out,
                                     gk_index N, gk_index C, gk_index inner,
                                     GK_T(bn_coef) cf)
 {
     gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
     gk_index total = N * C * nseg;
     int nt = gk_threads_for(N * C * inner);
-    const int stream = gk_stream_output((size_t)(N * C * inner) * sizeof(T), out, x, dy);
+    const int stream = gk_stream_output((size_t)(N * C * inner) * sizeof(TS), out, x, dy);
     if (nt > total) nt = total > 0 ? (int)total : 1;
     /* each thread a contiguous run of segments, fenced once at its end (bn_col_apply) */
     GK_PARALLEL_FOR(nt, t, nt,
@@ -78,7 +78,7 @@ GK_INLINE void GK_T(bn_plane_apply)(const int grad, const T *dy, const T *x, T *
             gk_index plane = sg / nseg, at = plane * inner + (sg % nseg) * GK_CHUNK;
             gk_index n = inner - (sg % nseg) * GK_CHUNK < GK_CHUNK
                          ? inner - (sg % nseg) * GK_CHUNK : GK_CHUNK;
-            const T *gs = grad ? dy + at : NULL;
+            const TS *gs = grad ? dy + at : NULL;
             if (stream)
                 GK_T(bn_out_a)(grad, 0, 1, gs, x + at, out + at, n, cf, plane % C);
             else

@@ -1,5 +1,8 @@
 /* BatchNorm kernels for element type T.  Included by norm.c once per dtype (after
- * reduce_tmpl.h).
+ * reduce_tmpl.h), and by norm_half.c for float16/bfloat16 storage: x, y, dy, dx are TS,
+ * read and written through reduce_tmpl.h's loads and stores (exact widening, one
+ * rounding of each output), everything else T (float32): the float32 arithmetic, so
+ * the bits of the float32 kernel on the widened x rounded once.
  *
  * x is seen as (batch, channels, inner) with inner = prod(spatial), in one of two
  * layouts, each in its own file with both directions:
@@ -83,7 +86,7 @@ GK_INLINE void gk_bn_expand(void *a, const size_t es, gk_index C, gk_index inner
 /* Chan's merge (reduce.h) of `parts` per-channel (count, mean, M2), part p's channel c
  * at p C + c, in part order into (mean, m2); empty parts are skipped, so one non-empty
  * part comes through exactly.  Returns the total count. */
-static gk_index gk_bn_merge(const int64_t *counts, const double *means, const double *m2s,
+static inline gk_index gk_bn_merge(const int64_t *counts, const double *means, const double *m2s,
                             gk_index parts, gk_index C, double *mean, double *m2)
 {
     gk_index n = 0;
@@ -102,19 +105,21 @@ typedef struct {
 /* n outputs: forward (!grad) ((x - mh) - ml) s + b, backward k ((dy - b) - (x - mh) s),
  * the constants at index at + j cs of cf (cs 1: one per column, 0: one for the run).
  * out may be x or dy: no restrict between them. */
-GK_INLINE void GK_T(bn_out)(const int grad, const gk_index cs, const T *dy, const T *x,
-                            T *out, gk_index n, GK_T(bn_coef) cf, gk_index at)
+GK_INLINE void GK_T(bn_out)(const int grad, const gk_index cs, const TS *dy, const TS *x,
+                            TS *out, gk_index n, GK_T(bn_coef) cf, gk_index at)
 {
     const T *GK_RESTRICT mh = cf.mh + at, *GK_RESTRICT s = cf.s + at;
     const T *GK_RESTRICT b = cf.b + at;
     if (grad) {
         const T *GK_RESTRICT k = cf.k + at;
         for (gk_index j = 0; j < n; ++j)
-            out[j] = k[j * cs] * ((dy[j] - b[j * cs]) - (x[j] - mh[j * cs]) * s[j * cs]);
+            GK_T(st1)(out + j, k[j * cs] * ((GK_T(ld1)(dy + j) - b[j * cs])
+                                            - (GK_T(ld1)(x + j) - mh[j * cs]) * s[j * cs]));
     } else {
         const T *GK_RESTRICT ml = cf.ml + at;
         for (gk_index j = 0; j < n; ++j)
-            out[j] = ((x[j] - mh[j * cs]) - ml[j * cs]) * s[j * cs] + b[j * cs];
+            GK_T(st1)(out + j, ((GK_T(ld1)(x + j) - mh[j * cs]) - ml[j * cs]) * s[j * cs]
+                               + b[j * cs]);
     }
 }
 
@@ -134,17 +139,17 @@ GK_INLINE GK_T(bnv) GK_T(bn_ld)(const T *p)
     return v;
 }
 
-GK_INLINE void GK_T(bn_stream)(T *p, GK_T(bnv) v)
+GK_INLINE void GK_T(bn_stream)(TS *p, GK_T(bnv) v)
 {
     GK_T(stream_vec)(p, v);   /* reduce_tmpl.h */
 }
 
-GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, const T *dy,
-                              const T *x, T *out, gk_index n, GK_T(bn_coef) cf, gk_index at)
+GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, const TS *dy,
+                              const TS *x, TS *out, gk_index n, GK_T(bn_coef) cf, gk_index at)
 {
     gk_index head = (gk_index)(((GK_TVBYTES - ((uintptr_t)out & (GK_TVBYTES - 1)))
-                                & (GK_TVBYTES - 1)) / sizeof(T));
-    if (head > n || ((uintptr_t)out & (sizeof(T) - 1))) head = n;
+                                & (GK_TVBYTES - 1)) / sizeof(TS));
+    if (head > n || ((uintptr_t)out & (sizeof(TS) - 1))) head = n;
     GK_T(bn_out)(grad, cs, dy, x, out, head, cf, at);
     gk_index j = head;
     const T *mh = cf.mh + at, *s = cf.s + at, *b = cf.b + at;
@@ -161,13 +166,13 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
             if (grad) vk = GK_T(bn_ld)(k + j);
             else vml = GK_T(bn_ld)(ml + j);
         }
-        GK_T(bnv) vx = GK_T(bn_ld)(x + j), v;
+        GK_T(bnv) vx = GK_T(ldtv_arith)(x + j), v;
         if (grad)
-            v = vk * ((GK_T(bn_ld)(dy + j) - vb) - (vx - vmh) * vs);
+            v = vk * ((GK_T(ldtv_arith)(dy + j) - vb) - (vx - vmh) * vs);
         else
             v = ((vx - vmh) - vml) * vs + vb;
         if (nt) GK_T(bn_stream)(out + j, v);
-        else __builtin_memcpy(out + j, &v, sizeof v);
+        else GK_T(sttv_arith)(out + j, v);
     }
     GK_T(bn_out)(grad, cs, grad ? dy + j : NULL, x + j, out + j, n - j, cf, at + j * cs);
 }
@@ -219,7 +224,7 @@ static void *GK_T(bn_scratch)(gk_index N, gk_index C, gk_index inner, GK_T(bn_wo
 
 /* Per-channel reductions (see bn_col_reduce, bn_plane_reduce) into ca, cb; ref holds
  * one value per channel and room for one per column. */
-GK_INLINE void GK_T(bn_reduce)(const int grad, const T *dy, const T *x, gk_index N,
+GK_INLINE void GK_T(bn_reduce)(const int grad, const TS *dy, const TS *x, gk_index N,
                                gk_index C, gk_index inner, GK_T(bn_work) *wk, double *ca,
                                double *cb)
 {
@@ -233,7 +238,7 @@ GK_INLINE void GK_T(bn_reduce)(const int grad, const T *dy, const T *x, gk_index
 }
 
 /* The output pass with the per-channel constants cf (expanded per column here). */
-GK_INLINE void GK_T(bn_apply)(const int grad, const T *dy, const T *x, T *out, gk_index N,
+GK_INLINE void GK_T(bn_apply)(const int grad, const TS *dy, const TS *x, TS *out, gk_index N,
                               gk_index C, gk_index inner, GK_T(bn_coef) cf)
 {
     if (inner >= GK_BN_ROW_MIN) {
@@ -255,12 +260,12 @@ GK_INLINE void GK_T(bn_apply)(const int grad, const T *dy, const T *x, T *out, g
 /* Per-channel mean and M2 of x (N inner > 0 values per channel) into cmean, cm2: the
  * means are taken relative to a pivot per channel, its first value (see bn_col_stats),
  * which is added back at the end. */
-static void GK_T(bn_moments)(const T *x, gk_index N, gk_index C, gk_index inner,
+static void GK_T(bn_moments)(const TS *x, gk_index N, gk_index C, gk_index inner,
                              GK_T(bn_work) *wk, double *cmean, double *cm2)
 {
-    for (gk_index c = 0; c < C; ++c) wk->ref[c] = (double)x[c * inner];
+    for (gk_index c = 0; c < C; ++c) wk->ref[c] = (double)GK_T(ld1)(x + c * inner);
     GK_T(bn_reduce)(0, NULL, x, N, C, inner, wk, cmean, cm2);
-    for (gk_index c = 0; c < C; ++c) cmean[c] += (double)x[c * inner];
+    for (gk_index c = 0; c < C; ++c) cmean[c] += (double)GK_T(ld1)(x + c * inner);
 }
 
 /* Training mode, channel c of a batch of `count` values per channel with mean m and
@@ -282,8 +287,8 @@ GK_INLINE double GK_T(bn_train_rstd)(gk_index count, double m, double m2, double
 
 /* The output pass y = (x - m) r w + b with per-channel m and r in double (the mean
  * split in two, see the top of this file). */
-static void GK_T(bn_normalize)(const T *x, const T *w, const T *b, const double *m,
-                               const double *r, T *y, gk_index N, gk_index C,
+static void GK_T(bn_normalize)(const TS *x, const T *w, const T *b, const double *m,
+                               const double *r, TS *y, gk_index N, gk_index C,
                                gk_index inner, GK_T(bn_coef) cf)
 {
     for (gk_index c = 0; c < C; ++c) {
@@ -296,7 +301,7 @@ static void GK_T(bn_normalize)(const T *x, const T *w, const T *b, const double 
         GK_T(bn_apply)(0, NULL, x, y, N, C, inner, cf);
 }
 
-static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mean, T *rstd,
+static int GK_T(batch_norm_fwd)(const TS *x, const T *w, const T *b, TS *y, T *mean, T *rstd,
                                 T *running_mean, T *running_var, gk_index N, gk_index C,
                                 gk_index inner, int training, double momentum, double eps)
 {
@@ -328,7 +333,7 @@ static int GK_T(batch_norm_fwd)(const T *x, const T *w, const T *b, T *y, T *mea
 /* ---- backward ----------------------------------------------------------------------- */
 
 /* sum dy and sum dy (x - mean) per channel (N inner > 0), mean the saved one (a T) */
-static void GK_T(bn_grad_sums)(const T *dy, const T *x, const T *mean, gk_index N,
+static void GK_T(bn_grad_sums)(const TS *dy, const TS *x, const T *mean, gk_index N,
                                gk_index C, gk_index inner, GK_T(bn_work) *wk,
                                double *sdy, double *sdyx)
 {
@@ -349,9 +354,9 @@ GK_INLINE void GK_T(bn_param_grads)(const T *rstd, const double *sdy, const doub
 /* dx = w r (dy - mean(dy) - xhat mean(dy xhat)) with xhat = (x - m) r and the means
  * over `count` values per channel (all the ranks' in a synchronized BatchNorm):
  * k = w r, b = mean(dy), s = r^2 mean(dy (x - m)); m is the saved mean, already a T */
-static void GK_T(bn_grad_input)(const T *dy, const T *x, const T *mean, const T *rstd,
+static void GK_T(bn_grad_input)(const TS *dy, const TS *x, const T *mean, const T *rstd,
                                 const T *w, const double *sdy, const double *sdyx,
-                                gk_index count, T *dx, gk_index N, gk_index C,
+                                gk_index count, TS *dx, gk_index N, gk_index C,
                                 gk_index inner, GK_T(bn_coef) cf)
 {
     double inv = 1.0 / (double)count;
@@ -365,8 +370,8 @@ static void GK_T(bn_grad_input)(const T *dy, const T *x, const T *mean, const T 
     GK_T(bn_apply)(1, dy, x, dx, N, C, inner, cf);
 }
 
-static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T *rstd,
-                                const T *w, T *dx, T *dw, T *db, gk_index N, gk_index C,
+static int GK_T(batch_norm_bwd)(const TS *dy, const TS *x, const T *mean, const T *rstd,
+                                const T *w, TS *dx, T *dw, T *db, gk_index N, gk_index C,
                                 gk_index inner)
 {
     gk_index count = N * inner;
@@ -389,12 +394,13 @@ static int GK_T(batch_norm_bwd)(const T *dy, const T *x, const T *mean, const T 
     return GK_OK;
 }
 
+#if !GK_HALF  /* 16-bit storage: batch_norm_fwd / _bwd only so far */
 /* ---- the split kernels of a synchronized BatchNorm ------------------------------------
  * The steps of batch_norm_fwd / batch_norm_bwd one by one, so that the per-channel
  * statistics and sums can be combined across processes between them (norm.h).  Each
  * does what its part of the one-process kernel does, with the same code. */
 
-static int GK_T(batch_norm_stats)(const T *x, double *mean, double *m2, gk_index N,
+static int GK_T(batch_norm_stats)(const TS *x, double *mean, double *m2, gk_index N,
                                   gk_index C, gk_index inner)
 {
     if (C == 0) return GK_OK;
@@ -423,8 +429,8 @@ static void GK_T(batch_norm_gather)(const int64_t *counts, const double *means,
                                         running_var, c, momentum);
 }
 
-static int GK_T(batch_norm_elemt)(const T *x, const T *w, const T *b, const double *mean,
-                                  const double *invstd, T *y, gk_index N, gk_index C,
+static int GK_T(batch_norm_elemt)(const TS *x, const T *w, const T *b, const double *mean,
+                                  const double *invstd, TS *y, gk_index N, gk_index C,
                                   gk_index inner)
 {
     if (C == 0 || N * inner == 0) return GK_OK;
@@ -436,7 +442,7 @@ static int GK_T(batch_norm_elemt)(const T *x, const T *w, const T *b, const doub
     return GK_OK;
 }
 
-static int GK_T(batch_norm_backward_reduce)(const T *dy, const T *x, const T *mean,
+static int GK_T(batch_norm_backward_reduce)(const TS *dy, const TS *x, const T *mean,
                                             const T *rstd, T *dw, T *db, double *sum_dy,
                                             double *sum_dy_xmu, gk_index N, gk_index C,
                                             gk_index inner)
@@ -455,9 +461,9 @@ static int GK_T(batch_norm_backward_reduce)(const T *dy, const T *x, const T *me
     return GK_OK;
 }
 
-static int GK_T(batch_norm_backward_elemt)(const T *dy, const T *x, const T *mean,
+static int GK_T(batch_norm_backward_elemt)(const TS *dy, const TS *x, const T *mean,
                                            const T *rstd, const T *w, const double *sum_dy,
-                                           const double *sum_dy_xmu, gk_index count, T *dx,
+                                           const double *sum_dy_xmu, gk_index count, TS *dx,
                                            gk_index N, gk_index C, gk_index inner)
 {
     if (C == 0 || N * inner == 0) return GK_OK;
@@ -469,3 +475,4 @@ static int GK_T(batch_norm_backward_elemt)(const T *dy, const T *x, const T *mea
     gk_scratch_done(buf, wk.owned);
     return GK_OK;
 }
+#endif

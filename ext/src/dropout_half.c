@@ -6,37 +6,10 @@
 #include "gk_internal.h"
 #include "reduce.h"
 #include "philox_bulk.h"
-#include "dropout_span.h"
+#include "dropout_span_half.h"
 #include "dropout_kernels.h"
 
 #define GK_TILE GK_DROPOUT_SPAN  /* a tile is one span of dropout_span.h */
-
-/* vectors of float32 lanes per 16 elements (two mask bytes) */
-#define GK_HBITS (16 / GK_HLEN)
-
-/* bit k: lane k of the lane mask m (all ones or all zeros per lane) */
-GK_INLINE unsigned gk_lane_bits(gk_hi m)
-{
-#if GK_TVBYTES == 64 && defined(__AVX512DQ__)
-    return (unsigned)_mm512_movepi32_mask((__m512i)m);
-#elif GK_TVBYTES == 32 && defined(__AVX__)
-    return (unsigned)_mm256_movemask_ps((__m256)m);
-#elif GK_TVBYTES == 16 && defined(__SSE2__)
-    return (unsigned)_mm_movemask_ps((__m128)m);
-#else
-    unsigned b = 0;
-    for (int k = 0; k < GK_HLEN; ++k) b |= (unsigned)(m[k] & 1) << k;
-    return b;
-#endif
-}
-
-/* the lane mask of the low GK_HLEN bits of b (lane k: bit k) */
-GK_INLINE gk_hi gk_bits_lanes(unsigned b)
-{
-    gk_hu sel;
-    for (int k = 0; k < GK_HLEN; ++k) sel[k] = 1u << k;
-    return (gk_hi)((((gk_hu){0} + b) & sel) == sel);
-}
 
 /* An output of at least gk_get_stream_min_bytes() and not over its input is streamed,
  * as the float32 kernels do, when y is aligned to a vector of 16-bit storage (spans

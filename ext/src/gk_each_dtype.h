@@ -9,7 +9,7 @@
  *   GK_TI     the signed integer type of T's width, GK_TI_MAX its largest value
  *   SQRT      T's square root
  * defined while they are read.  A family that takes 16-bit storage (float32 arithmetic,
- * gk_half.h) also defines GK_TMPL_HALF_A (and GK_TMPL_HALF_B): the templates written on
+ * gk_half.h) also defines GK_TMPL_HALF_A (and GK_TMPL_HALF_B, _C): the templates written on
  * TS that are then instantiated for f16 and bf16 too; they read and write data arrays
  * through the loads and stores of reduce_tmpl.h (ld1/st1, ldtv/sttv, ldv, stream_vec),
  * so one source serves every dtype; a file that defines GK_TMPL_HALF_A without GK_TMPL_A
@@ -80,6 +80,7 @@
 #undef GK_TMPL_C
 #undef GK_TMPL_HALF_A
 #undef GK_TMPL_HALF_B
+#undef GK_TMPL_HALF_C
 #undef GK_EACH_DTYPE_PASS
 
 #else  /* one dtype */
@@ -90,6 +91,9 @@
 #include GK_TMPL_HALF_A
 #ifdef GK_TMPL_HALF_B
 #include GK_TMPL_HALF_B
+#endif
+#ifdef GK_TMPL_HALF_C
+#include GK_TMPL_HALF_C
 #endif
 #else
 #include GK_TMPL_A

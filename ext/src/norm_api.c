@@ -124,9 +124,10 @@ static gk_fused_drop fused_drop(double p, unsigned long long seed, unsigned long
         return GK_OK; \
     }
 
-#define GK_DEFINE_FUSED(T, SFX) \
-int gk_add_dropout_layer_norm_##SFX(const T *x, const T *residual, const T *weight, \
-                                    const T *bias, T *y, T *residual_out, T *mean, \
+/* TS: the data arrays' storage, T: the rest; TAB: the table of the dtype's kernels */
+#define GK_DEFINE_FUSED(TS, T, SFX, TAB) \
+int gk_add_dropout_layer_norm_##SFX(const TS *x, const TS *residual, const T *weight, \
+                                    const T *bias, TS *y, TS *residual_out, T *mean, \
                                     T *rstd, unsigned char *mask_bits, gk_index rows, \
                                     gk_index cols, double eps, double p, \
                                     unsigned long long seed, unsigned long long counter) \
@@ -137,13 +138,13 @@ int gk_add_dropout_layer_norm_##SFX(const T *x, const T *residual, const T *weig
         GK_FUSED_EMPTY_ROWS(T, rows, mean, rstd, eps) \
         return GK_OK; \
     } \
-    return norm_table()->add_dropout_norm_fwd_##SFX(0, x, residual, weight, bias, y, \
+    return TAB()->add_dropout_norm_fwd_##SFX(0, x, residual, weight, bias, y, \
                                                     residual_out, mean, rstd, \
                                                     d.on ? mask_bits : NULL, rows, cols, \
                                                     eps, &d); \
 } \
-int gk_add_dropout_rms_norm_##SFX(const T *x, const T *residual, const T *weight, T *y, \
-                                  T *residual_out, T *rstd, unsigned char *mask_bits, \
+int gk_add_dropout_rms_norm_##SFX(const TS *x, const TS *residual, const T *weight, TS *y, \
+                                  TS *residual_out, T *rstd, unsigned char *mask_bits, \
                                   gk_index rows, gk_index cols, double eps, double p, \
                                   unsigned long long seed, unsigned long long counter) \
 { \
@@ -153,14 +154,14 @@ int gk_add_dropout_rms_norm_##SFX(const T *x, const T *residual, const T *weight
         GK_FUSED_EMPTY_ROWS(T, rows, (T *)NULL, rstd, eps) \
         return GK_OK; \
     } \
-    return norm_table()->add_dropout_norm_fwd_##SFX(1, x, residual, weight, NULL, y, \
+    return TAB()->add_dropout_norm_fwd_##SFX(1, x, residual, weight, NULL, y, \
                                                     residual_out, NULL, rstd, \
                                                     d.on ? mask_bits : NULL, rows, cols, \
                                                     eps, &d); \
 } \
 int gk_add_dropout_layer_norm_backward_##SFX( \
-    const T *dy, const T *dresidual_out, const T *residual_out, const T *mean, \
-    const T *rstd, const T *weight, const unsigned char *mask_bits, T *dx, T *dresidual, \
+    const TS *dy, const TS *dresidual_out, const TS *residual_out, const T *mean, \
+    const T *rstd, const T *weight, const unsigned char *mask_bits, TS *dx, TS *dresidual, \
     T *dweight, T *dbias, gk_index rows, gk_index cols, double p, \
     unsigned long long seed, unsigned long long counter) \
 { \
@@ -169,14 +170,14 @@ int gk_add_dropout_layer_norm_backward_##SFX( \
     gk_fused_drop d = fused_drop(p, seed, counter); \
     if (rows * cols == 0) \
         GK_FUSED_EMPTY_GRADS(cols, dweight, dbias) \
-    return norm_table()->add_dropout_norm_bwd_##SFX(0, dy, dresidual_out, residual_out, \
+    return TAB()->add_dropout_norm_bwd_##SFX(0, dy, dresidual_out, residual_out, \
                                                     mean, rstd, weight, mask_bits, dx, \
                                                     dresidual, dweight, dbias, rows, cols, \
                                                     &d); \
 } \
 int gk_add_dropout_rms_norm_backward_##SFX( \
-    const T *dy, const T *dresidual_out, const T *residual_out, const T *rstd, \
-    const T *weight, const unsigned char *mask_bits, T *dx, T *dresidual, T *dweight, \
+    const TS *dy, const TS *dresidual_out, const TS *residual_out, const T *rstd, \
+    const T *weight, const unsigned char *mask_bits, TS *dx, TS *dresidual, T *dweight, \
     gk_index rows, gk_index cols, double p, unsigned long long seed, \
     unsigned long long counter) \
 { \
@@ -184,18 +185,21 @@ int gk_add_dropout_rms_norm_backward_##SFX( \
     gk_fused_drop d = fused_drop(p, seed, counter); \
     if (rows * cols == 0) \
         GK_FUSED_EMPTY_GRADS(cols, dweight, (T *)NULL) \
-    return norm_table()->add_dropout_norm_bwd_##SFX(1, dy, dresidual_out, residual_out, \
+    return TAB()->add_dropout_norm_bwd_##SFX(1, dy, dresidual_out, residual_out, \
                                                     NULL, rstd, weight, mask_bits, dx, \
                                                     dresidual, dweight, NULL, rows, cols, \
                                                     &d); \
 }
 
-GK_DEFINE_FUSED(float, f32)
-GK_DEFINE_FUSED(double, f64)
+GK_DEFINE_FUSED(float, float, f32, norm_table)
+GK_DEFINE_FUSED(double, double, f64, norm_table)
+GK_DEFINE_FUSED(uint16_t, float, f16, norm_half_table)
+GK_DEFINE_FUSED(uint16_t, float, bf16, norm_half_table)
 
 /* ---- BatchNorm -------------------------------------------------------------------- */
-#define GK_DEFINE_BATCH_NORM(T, SFX) \
-int gk_batch_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mean, \
+/* TS: x, y, dy, dx; T: the rest; TAB: the table of the dtype's kernels */
+#define GK_DEFINE_BATCH_NORM(TS, T, SFX, TAB) \
+int gk_batch_norm_##SFX(const TS *x, const T *weight, const T *bias, TS *y, T *mean, \
                         T *rstd, T *running_mean, T *running_var, gk_index batch, \
                         gk_index channels, gk_index inner, int training, double momentum, \
                         double eps) \
@@ -215,12 +219,12 @@ int gk_batch_norm_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mea
         /* one value per channel: no variance to normalize with */ \
         GK_CHECK(batch * inner != 1, GK_EVALUE, batch); \
     } \
-    return norm_table()->batch_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, \
+    return TAB()->batch_norm_fwd_##SFX(x, weight, bias, y, mean, rstd, \
                                               running_mean, running_var, batch, channels, \
                                               inner, training, momentum, eps); \
 } \
-int gk_batch_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T *rstd, \
-                                 const T *weight, T *dx, T *dweight, T *dbias, \
+int gk_batch_norm_backward_##SFX(const TS *dy, const TS *x, const T *mean, const T *rstd, \
+                                 const T *weight, TS *dx, T *dweight, T *dbias, \
                                  gk_index batch, gk_index channels, gk_index inner) \
 { \
     GK_CHECK_SIZE(batch); \
@@ -231,12 +235,14 @@ int gk_batch_norm_backward_##SFX(const T *dy, const T *x, const T *mean, const T
     GK_CHECK_PTR_IF(batch * channels * inner > 0, dx); \
     GK_CHECK_PTR_IF(channels > 0 && batch * inner > 0, mean); \
     GK_CHECK_PTR_IF(channels > 0 && batch * inner > 0, rstd); \
-    return norm_table()->batch_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, dweight, \
+    return TAB()->batch_norm_bwd_##SFX(dy, x, mean, rstd, weight, dx, dweight, \
                                               dbias, batch, channels, inner); \
 }
 
-GK_DEFINE_BATCH_NORM(float, f32)
-GK_DEFINE_BATCH_NORM(double, f64)
+GK_DEFINE_BATCH_NORM(float, float, f32, norm_table)
+GK_DEFINE_BATCH_NORM(double, double, f64, norm_table)
+GK_DEFINE_BATCH_NORM(uint16_t, float, f16, norm_half_table)
+GK_DEFINE_BATCH_NORM(uint16_t, float, bf16, norm_half_table)
 
 /* ---- BatchNorm in steps ----------------------------------------------------------- */
 #define GK_CHECK_BN_SHAPE(batch, channels, inner) \

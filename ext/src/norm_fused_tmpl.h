@@ -1,6 +1,9 @@
 /* Fused residual add + dropout + LayerNorm/RMSNorm, forward and backward, for element
- * type T (included by norm.c once per dtype, after norm_tmpl.h, whose row functions it
- * calls, and with dropout_span_tmpl.h, whose mask code it calls).
+ * type T (included by norm.c once per dtype, and by norm_half.c for float16/bfloat16
+ * storage, after norm_tmpl.h, whose row functions it calls, and with the dropout span
+ * template of the dtype, whose mask code it calls).  The data arrays (x, residual, y,
+ * s, dy, ds_next, dx, dresidual) and the row buffers are TS, read and written through
+ * reduce_tmpl.h's loads and stores; weight, bias, statistics and their gradients T.
  *
  * Forward, per row: s = r + dropout(x) into an L1 row buffer (the mask bits of the row
  * written on the way), s copied out, then the norm of the buffer:
@@ -10,8 +13,18 @@
  *     reads dy, s, ds_next, the mask bits; writes dresidual, dx
  * Every value is computed by the same code, in the same order, as the unfused calls
  * (dropout, then residual + that, then layer_norm; layer_norm_backward, + ds_next,
- * dropout_backward), so the results are bitwise those of the composition. */
+ * dropout_backward), so the results are bitwise those of the composition.
+ *
+ * 16-bit storage: s = r + x m is computed in float32 and rounded once (the unfused
+ * calls would round x m first); the norm then reads the rounded s, as its backward
+ * does.  The backward is bitwise the 16-bit unfused calls: ds is the norm backward's
+ * dx rounded to 16-bit (the row functions write TS), + ds_next in float32 rounded once,
+ * dx = ds m rounded once. */
+#if GK_HALF
+#include "dropout_span_half_tmpl.h"
+#else
 #include "dropout_span_tmpl.h"
+#endif
 
 /* rows up to this many elements are assembled in a stack buffer; longer rows go
  * through their output array (same values, no streamed stores for it) */
@@ -21,11 +34,11 @@
  * stream, drawn 64 at a time as they are consumed (dropout_span.h), so the Philox
  * rounds overlap the loads around them; bt (may be NULL, on a byte) gets the mask
  * bytes.  r may be NULL. */
-GK_INLINE void GK_T(fused_drop_span)(const T *x, const T *r, T *out, unsigned char *bt,
+GK_INLINE void GK_T(fused_drop_span)(const TS *x, const TS *r, TS *out, unsigned char *bt,
                                      gk_index len, const gk_fused_drop *d, uint64_t w)
 {
     if (d->none) {
-        GK_T(dropout_span)(x, r, out, NULL, bt, len, (T)0, 0, 1);
+        GK_T(dropout_span_st)(x, r, out, NULL, bt, len, (T)0, 0, 1, 0);
         return;
     }
     gk_dropout_words wsrc;
@@ -33,19 +46,30 @@ GK_INLINE void GK_T(fused_drop_span)(const T *x, const T *r, T *out, unsigned ch
     for (gk_index c0 = 0; c0 < len; c0 += GK_DROPOUT_CHUNK) {
         const uint32_t *ws = gk_dropout_words_next(&wsrc);
         gk_index cl = len - c0 < GK_DROPOUT_CHUNK ? len - c0 : GK_DROPOUT_CHUNK;
-        GK_T(dropout_span)(x + c0, r ? r + c0 : NULL, out + c0, ws, bt ? bt + c0 / 8 : NULL,
-                           cl, (T)d->scale, d->keep_max, 0);
+        GK_T(dropout_span_st)(x + c0, r ? r + c0 : NULL, out + c0, ws,
+                              bt ? bt + c0 / 8 : NULL, cl, (T)d->scale, d->keep_max, 0, 0);
     }
+}
+
+/* out[0, len) = a + b, in T, rounded once to TS */
+GK_INLINE void GK_T(fused_sum)(const TS *a, const TS *b, TS *out, gk_index len)
+{
+    gk_index j = 0;
+#if GK_HALF  /* vectors: the conversions of gk_half.h (F16C on AVX2) */
+    for (; j + GK_TVLEN <= len; j += GK_TVLEN)
+        GK_T(sttv_arith)(out + j, GK_T(ldtv_arith)(a + j) + GK_T(ldtv_arith)(b + j));
+#endif
+    for (; j < len; ++j)
+        GK_T(st1)(out + j, GK_T(ld1)(a + j) + GK_T(ld1)(b + j));
 }
 
 /* sb[0, len) = r + dropout(x) over elements [e, e + len) of the arrays, len <=
  * GK_DROPOUT_SPAN; the span's mask bits into bits (the whole mask, may be NULL) */
-GK_INLINE void GK_T(fused_add_span)(const T *x, const T *r, T *sb, unsigned char *bits,
+GK_INLINE void GK_T(fused_add_span)(const TS *x, const TS *r, TS *sb, unsigned char *bits,
                                     gk_index e, gk_index len, const gk_fused_drop *d)
 {
     if (!d->on) {
-        for (gk_index j = 0; j < len; ++j)
-            sb[j] = r[e + j] + x[e + j];
+        GK_T(fused_sum)(r + e, x + e, sb, len);
         return;
     }
     unsigned char tb[GK_DROPOUT_SPAN / 8];
@@ -58,11 +82,11 @@ GK_INLINE void GK_T(fused_add_span)(const T *x, const T *r, T *sb, unsigned char
 
 /* dst[0, n) = g * m over elements [e, e + n): the mask from its bits, or regenerated
  * from the stream when bits is NULL, as dropout_backward does */
-GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bits,
+GK_INLINE void GK_T(fused_drop_back)(const TS *g, TS *dst, const unsigned char *bits,
                                      gk_index e, gk_index n, const gk_fused_drop *d)
 {
     if (!d->on) {
-        memcpy(dst, g, sizeof(T) * (size_t)n);
+        memcpy(dst, g, sizeof(TS) * (size_t)n);
         return;
     }
     for (gk_index o = 0; o < n; o += GK_DROPOUT_SPAN) {
@@ -74,7 +98,7 @@ GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bi
                 gk_bits_get(bits, at, tb, len);
                 bt = tb;
             }
-            GK_T(dropout_bits_span)(g + o, bt, dst + o, len, (T)d->scale);
+            GK_T(dropout_bits_span_st)(g + o, bt, dst + o, len, (T)d->scale, 0);
         } else {
             GK_T(fused_drop_span)(g + o, NULL, dst + o, NULL, len, d, d->w0 + (uint64_t)at);
         }
@@ -82,18 +106,18 @@ GK_INLINE void GK_T(fused_drop_back)(const T *g, T *dst, const unsigned char *bi
 }
 
 /* ---- forward ------------------------------------------------------------------------ */
-GK_TASK void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const T *w,
-                                    const T *b, T *y, T *s, T *mean, T *rstd,
+GK_TASK void GK_T(fused_fwd_rows)(const int rms, const TS *x, const TS *r, const T *w,
+                                    const T *b, TS *y, TS *s, T *mean, T *rstd,
                                     unsigned char *bits, gk_index i0, gk_index i1,
                                     gk_index cols, double eps, const gk_fused_drop *d,
                                     int stream_s, int stream_y)
 {
-    T row[GK_FUSED_ROW];
+    TS row[GK_FUSED_ROW];
     for (gk_index i = i0; i < i1; ++i) {
-        T *si = s + i * cols;
-        T *sb = cols <= GK_FUSED_ROW ? row : si;
+        TS *si = s + i * cols;
+        TS *sb = cols <= GK_FUSED_ROW ? row : si;
         if ((stream_s || stream_y) && i + 1 < i1)  /* start the next row's loads early */
-            for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(T)) {
+            for (gk_index o = 0; o < cols; o += 64 / (gk_index)sizeof(TS)) {
                 __builtin_prefetch(x + (i + 1) * cols + o, 0, 3);
                 __builtin_prefetch(r + (i + 1) * cols + o, 0, 3);
             }
@@ -102,9 +126,9 @@ GK_TASK void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const T
                                  cols - o < GK_DROPOUT_SPAN ? cols - o : GK_DROPOUT_SPAN, d);
         if (sb != si) {
             if (stream_s)
-                gk_copy_nt(si, sb, sizeof(T) * (size_t)cols);
+                gk_copy_nt(si, sb, sizeof(TS) * (size_t)cols);
             else
-                memcpy(si, sb, sizeof(T) * (size_t)cols);
+                memcpy(si, sb, sizeof(TS) * (size_t)cols);
         }
         double m, rr;
         GK_T(fwd_stats)(rms, sb, cols, 1, 0, eps, &m, &rr);
@@ -117,12 +141,12 @@ GK_TASK void GK_T(fused_fwd_rows)(const int rms, const T *x, const T *r, const T
 
 /* Rows go to threads in contiguous runs; when a row does not end on a mask byte, runs
  * of 8 rows (which do), so no mask byte is written by two threads. */
-static int GK_T(add_dropout_norm_fwd)(int rms, const T *x, const T *r, const T *w,
-                                      const T *b, T *y, T *s, T *mean, T *rstd,
+static int GK_T(add_dropout_norm_fwd)(int rms, const TS *x, const TS *r, const T *w,
+                                      const T *b, TS *y, TS *s, T *mean, T *rstd,
                                       unsigned char *bits, gk_index rows, gk_index cols,
                                       double eps, const gk_fused_drop *d)
 {
-    size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    size_t bytes = (size_t)(rows * cols) * sizeof(TS);
     int stream_s = gk_stream_output(bytes, s, x, r), stream_y = gk_stream_output(bytes, y, x, r);
     int nt = gk_threads_for(rows * cols);
     gk_index unit = bits && cols % 8 ? 8 : 1, units = (rows + unit - 1) / unit;
@@ -146,56 +170,57 @@ static int GK_T(add_dropout_norm_fwd)(int rms, const T *x, const T *r, const T *
  * dweight and dbias get the same bits as layer_norm_backward's: per group, ds =
  * norm_backward(dy, s) into row buffers (into dresidual itself for rows longer than
  * GK_FUSED_ROW), then per row ds += ds_next, written out as dresidual, dx = ds * m. */
-GK_TASK void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const T *dsn,
-                                    const unsigned char *bits, T *dx, T *dres, double *pw,
+GK_TASK void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const TS *dsn,
+                                    const unsigned char *bits, TS *dx, TS *dres, double *pw,
                                     double *pb, gk_index i0, gk_index i1,
                                     const gk_fused_drop *d, int stream_r, int stream_x)
 {
     /* rows a line apart beyond their length: not in the same L1 sets (gk_bwd_group_for) */
-    T row[GK_BWD_GROUP * (GK_FUSED_ROW + 64 / sizeof(T))];
+    TS row[GK_BWD_GROUP * (GK_FUSED_ROW + 64 / sizeof(TS))];
     const gk_index cols = c->cols;
     const int buffered = cols <= GK_FUSED_ROW;
     for (gk_index i = i0, gn; i < i1; i += gn) {
-        T *out[GK_BWD_GROUP];
+        TS *out[GK_BWD_GROUP];
         gn = gk_bwd_group_size(i, i1, c->group);
         for (gk_index q = 0; q < gn; ++q)
-            out[q] = buffered ? row + q * (cols + 64 / (gk_index)sizeof(T))
+            out[q] = buffered ? row + q * (cols + 64 / (gk_index)sizeof(TS))
                               : dres + (i + q) * cols;
         GK_T(bwd_group)(c, rms, (int)gn, i, out, pw, pb);
         for (gk_index q = 0; q < gn; ++q) {
             const gk_index e = (i + q) * cols;
-            T *g = out[q];  /* ds */
+            TS *g = out[q];  /* ds */
             if (dsn)
-                for (gk_index j = 0; j < cols; ++j)
-                    g[j] = g[j] + dsn[e + j];
+                GK_T(fused_sum)(g, dsn + e, g, cols);
             if (buffered) {
                 if (stream_r)
-                    gk_copy_nt(dres + e, g, sizeof(T) * (size_t)cols);
+                    gk_copy_nt(dres + e, g, sizeof(TS) * (size_t)cols);
                 else
-                    memcpy(dres + e, g, sizeof(T) * (size_t)cols);
+                    memcpy(dres + e, g, sizeof(TS) * (size_t)cols);
             }
-            GK_WRITE_PIECES(T, dx + e, cols, stream_x, dst, off, len,
+            GK_WRITE_PIECES(TS, dx + e, cols, stream_x, dst, off, len,
                             GK_T(fused_drop_back)(g + off, dst, bits, e + off, len, d));
         }
     }
     if (stream_r || stream_x) gk_sfence();
 }
 
-/* the tasks and partials of norm_bwd; without dweight and dbias the grouping of rows
- * into tasks does not change any value */
-static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const T *s,
+/* the tasks and partials of norm_bwd (its lw, lb: 16-bit rows keep dweight's and
+ * dbias's partials whenever norm_bwd does); without dweight and dbias the grouping of
+ * rows into tasks does not change any value */
+static int GK_T(add_dropout_norm_bwd)(int rms, const TS *dy, const TS *dsn, const TS *s,
                                       const T *mean, const T *rstd, const T *w,
-                                      const unsigned char *bits, T *dx, T *dres, T *dw,
+                                      const unsigned char *bits, TS *dx, TS *dres, T *dw,
                                       T *db, gk_index rows, gk_index cols,
                                       const gk_fused_drop *d)
 {
-    const size_t bytes = (size_t)(rows * cols) * sizeof(T);
+    const size_t bytes = (size_t)(rows * cols) * sizeof(TS);
     const int stream_r = gk_stream_output(bytes, dres, dy, s);
     const int stream_x = gk_stream_output(bytes, dx, dy, s);
     GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
                        bytes >= GK_STREAM_MIN_BYTES,
-                       gk_bwd_group_for((size_t)cols * sizeof(T), bytes), 0};
-    const int nacc = cols > 0 ? (dw != NULL) + (db != NULL) : 0;
+                       gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), 0};
+    const int lw = dw != NULL || (GK_HALF && w != NULL), lb = db != NULL || GK_HALF;
+    const int nacc = cols > 0 ? lw + lb : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);
     double *part = GK_T(bwd_scratch)(&c, ntask, nacc, &owned);
@@ -204,18 +229,18 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const T *dy, const T *dsn, const 
     if (nt > ntask) nt = (int)ntask;
     GK_PARALLEL_FOR(nt, k, ntask,
         double *pk = part + k * nacc * cols;
-        double *pw = dw && nacc ? pk : NULL, *pb = db && nacc ? pk + (dw ? cols : 0) : NULL;
+        double *pw = lw && nacc ? pk : NULL, *pb = lb && nacc ? pk + (lw ? cols : 0) : NULL;
         gk_index i0 = gk_task_begin(k, ntask, rows), i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index j = 0; j < nacc * cols; ++j) pk[j] = 0.0;
         if (rms)
-            GK_T(fused_bwd_rows)(&c, 1, dsn, bits, dx, dres, pw, NULL, i0, i1, d, stream_r,
+            GK_T(fused_bwd_rows)(&c, 1, dsn, bits, dx, dres, pw, pb, i0, i1, d, stream_r,
                                  stream_x);
         else
             GK_T(fused_bwd_rows)(&c, 0, dsn, bits, dx, dres, pw, pb, i0, i1, d, stream_r,
                                  stream_x);
     );
     if (nacc) {
-        GK_T(fold_partials)(part, ntask, nacc, cols, dw != NULL, dw, db);
+        GK_T(fold_partials)(part, ntask, nacc, cols, lw, dw, db);
     } else {
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;

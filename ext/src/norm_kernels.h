@@ -73,7 +73,26 @@ typedef struct {
                                gk_index rows, gk_index cols, double eps); \
     int (*rms_norm_bwd_##SFX)(const uint16_t *dy, const uint16_t *x, const float *rstd, \
                               const float *w, uint16_t *dx, float *dw, gk_index rows, \
-                              gk_index cols);
+                              gk_index cols); \
+    int (*add_dropout_norm_fwd_##SFX)(int rms, const uint16_t *x, const uint16_t *r, \
+                                      const float *w, const float *b, uint16_t *y, \
+                                      uint16_t *s, float *mean, float *rstd, \
+                                      unsigned char *bits, gk_index rows, gk_index cols, \
+                                      double eps, const gk_fused_drop *d); \
+    int (*add_dropout_norm_bwd_##SFX)(int rms, const uint16_t *dy, const uint16_t *dsn, \
+                                      const uint16_t *s, const float *mean, \
+                                      const float *rstd, const float *w, \
+                                      const unsigned char *bits, uint16_t *dx, \
+                                      uint16_t *dres, float *dw, float *db, gk_index rows, \
+                                      gk_index cols, const gk_fused_drop *d); \
+    int (*batch_norm_fwd_##SFX)(const uint16_t *x, const float *w, const float *b, \
+                                uint16_t *y, float *mean, float *rstd, float *running_mean, \
+                                float *running_var, gk_index batch, gk_index channels, \
+                                gk_index inner, int training, double momentum, double eps); \
+    int (*batch_norm_bwd_##SFX)(const uint16_t *dy, const uint16_t *x, const float *mean, \
+                                const float *rstd, const float *w, uint16_t *dx, float *dw, \
+                                float *db, gk_index batch, gk_index channels, \
+                                gk_index inner);
 
 typedef struct {
     GK_NORM_SIGS(float, f32)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
-from . import _precision
 from . import _validation as _v
 from . import dropout as _dropout
 from ._ext import norm as _k
@@ -447,13 +446,8 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
             num_batches_tracked, out)
     mean = np.empty(channels, _v.compute_dtype(x.dtype))
     rstd = np.empty(channels, mean.dtype)
-    xk, yk = x, y
-    if _v.is_half(x.dtype):  # the float32 kernel on x widened, y rounded once
-        xk, yk = _precision.widen(x), _v.empty(x.shape, mean.dtype)
-    _k.batch_norm(xk, weight, bias, yk, mean, rstd, running_mean, running_var, batch,
+    _k.batch_norm(x, weight, bias, y, mean, rstd, running_mean, running_var, batch,
                   channels, inner, training, factor, eps)
-    if yk is not y:
-        _precision.narrow(yk, y.dtype, y)
     if training and num_batches_tracked is not None:
         num_batches_tracked += 1
     return y, NormStats(mean, rstd)
@@ -502,14 +496,8 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     """
     x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt = \
         _batch_backward_args(dy, x, stats, weight, bias, out)
-    dxk = dx
-    if _v.is_half(x.dtype):  # the float32 kernel on widened data, dx rounded once
-        x, dy = _precision.widen(x), _precision.widen(dy)
-        dxk = _v.empty(x.shape, np.float32)
-    _k.batch_norm_backward(dy, x, mean, rstd, weight, dxk, dweight, dbias, batch, channels,
+    _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
                            inner)
-    if dxk is not dx:
-        _precision.narrow(dxk, dx.dtype, dx)
     return (dx,) + _param_grads(pdt, dweight, dbias)
 
 
@@ -550,20 +538,19 @@ def _fused_forward(x, residual, weight, bias, p, eps, training, rng, normalized_
     p = _v.probability(p)
     training = _v.flag(training, "training")
     store_mask = _v.flag(store_mask, "store_mask")
-    x = _v.float_array(x, "x")
-    residual = _v.like(residual, "residual", x)
+    x = _v.float_array(x, "x", half=True)
+    residual = _v.like(residual, "residual", x, half=True)
     outer, inner, rows, cols = _split(x, normalized_ndim)
-    weight = _v.optional_param(weight, "weight", x.dtype, inner)
-    bias = _v.optional_param(bias, "bias", x.dtype, inner) if layer else None
+    weight, bias = _affine(x, inner, weight, bias if layer else None)
     if eps is None and not layer:
-        eps = _EPS[x.dtype]
+        eps = _v.half_eps(x.dtype)
     eps = _v.nonneg_float(eps, "eps")
     drop = training and p > 0.0
     gen = _dropout.as_generator(rng) if drop else None
     y = _v.empty(x.shape, x.dtype)
     s = _v.empty(x.shape, x.dtype)
-    mean = np.empty(outer, x.dtype) if layer else None
-    rstd = np.empty(outer, x.dtype)
+    mean = np.empty(outer, _v.compute_dtype(x.dtype)) if layer else None
+    rstd = np.empty(outer, _v.compute_dtype(x.dtype))
     bits = np.empty((x.size + 7) // 8, np.uint8) if drop and store_mask else None
     seed = counter = 0
     if drop:  # the generator advances last: nothing above may fail after it
@@ -596,11 +583,16 @@ def add_dropout_layer_norm(x: ArrayLike, residual: ArrayLike,
     :func:`gradkit.dropout.dropout` draws from the same generator state -- but x and
     residual are read once and s, y and the mask written once, instead of three passes.
 
+    float16/bfloat16 x and residual (16-bit storage): ``s`` is ``residual + x * m``
+    computed in float32 and rounded once (the unfused calls round ``d`` first), y is
+    ``layer_norm`` of that 16-bit ``s`` bitwise; statistics float32.
+
     Parameters
     ----------
-    x, residual : ndarray, float32 or float64, same shape and dtype
+    x, residual : ndarray, float32, float64, float16 or bfloat16, same shape and dtype
     weight, bias : ndarray or None
-        Affine parameters of shape ``x.shape[-normalized_ndim:]``.
+        Affine parameters of shape ``x.shape[-normalized_ndim:]``: x's dtype, or float32
+        with 16-bit x.
     p : float in [0, 1]
         Drop probability of x's elements, default 0 (no dropout).
     eps : float
@@ -653,11 +645,10 @@ def add_dropout_rms_norm(x: ArrayLike, residual: ArrayLike,
 
 def _fused_backward(dy, residual_out, stats, mask, weight, bias, dresidual_out, layer):
     """The checked call of the fused backwards: (dx, dresidual, dweight, dbias)."""
-    _v.float_array(residual_out, "residual_out")  # the fused kernels: no 16-bit storage
-    s, dy, mean, rstd, weight, rows, cols, dx, dweight, _ = _backward_args(
+    s, dy, mean, rstd, weight, rows, cols, dx, dweight, pdt = _backward_args(
         dy, residual_out, stats, weight, need_mean=layer, x_name="residual_out")
     if dresidual_out is not None:
-        dresidual_out = _v.like(dresidual_out, "dresidual_out", s, "residual_out")
+        dresidual_out = _v.like(dresidual_out, "dresidual_out", s, "residual_out", half=True)
     p, seed, counter, bits = 0.0, 0, 0, None
     if mask is not None:
         shape, p, seed, counter, bits = _dropout._checked_mask(mask)
@@ -665,10 +656,10 @@ def _fused_backward(dy, residual_out, stats, mask, weight, bias, dresidual_out, 
             raise ValueError(f"mask has shape {shape}, expected residual_out's shape "
                              f"{s.shape}")
     dres = _v.empty(s.shape, s.dtype)
-    dbias = np.empty(s.shape[rstd.ndim:], s.dtype) if layer and bias else None
+    dbias = np.empty(s.shape[rstd.ndim:], rstd.dtype) if layer and bias else None
     _k.add_dropout_norm_backward(dy, dresidual_out, s, mean, rstd, weight, bits, dx, dres,
                                  dweight, dbias, rows, cols, p, seed, counter, layer)
-    return dx, dres, dweight, dbias
+    return (dx, dres) + _param_grads(pdt, dweight, dbias)
 
 
 def add_dropout_layer_norm_backward(dy: ArrayLike, residual_out: ArrayLike,
@@ -687,7 +678,9 @@ def add_dropout_layer_norm_backward(dy: ArrayLike, residual_out: ArrayLike,
 
     with ``m`` the dropout mask (``1/(1-p)`` or 0), from its bits or regenerated from
     its seed.  Bitwise :func:`layer_norm_backward`, ``+ dresidual_out`` and
-    :func:`gradkit.dropout.dropout_backward` in sequence.
+    :func:`gradkit.dropout.dropout_backward` in sequence (16-bit: each of the three
+    rounded once to the 16-bit dtype, the sum computed in float32; dweight and dbias
+    in the weight's dtype, float32 without weight).
 
     Parameters
     ----------

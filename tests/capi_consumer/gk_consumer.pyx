@@ -1,7 +1,7 @@
 # cython: language_level=3
-"""Calls gradkit's LayerNorm, RMSNorm, dropout, Adam (float32/float64 and the 16-bit
-mixed-precision step) and low-bit dequantization kernels through its C-level API
-(gradkit.capi).
+"""Calls gradkit's LayerNorm, RMSNorm (float32/float64 and 16-bit storage), dropout,
+Adam (float32/float64 and the 16-bit mixed-precision step) and low-bit dequantization
+kernels through its C-level API (gradkit.capi).
 
 Each function writes into the arrays it is given and returns the kernel's status code;
 `rows` overrides the row count handed to the kernel (to show a bad argument's code).
@@ -10,7 +10,10 @@ from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_adam_multi_mp, gk_adam_o
                            gk_optim_storage, gk_dropout_f32, gk_dropout_f64,
                            gk_dropout_bf16, gk_dropout_backward_bf16,
                            gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
-                           gk_rms_norm_f64, gk_qweight, gk_dequantize_weight_f32)
+                           gk_rms_norm_f64, gk_layer_norm_f16, gk_layer_norm_bf16,
+                           gk_rms_norm_f16, gk_rms_norm_bf16, gk_layer_norm_backward_f16,
+                           gk_layer_norm_backward_bf16, gk_rms_norm_backward_f16,
+                           gk_rms_norm_backward_bf16, gk_qweight, gk_dequantize_weight_f32)
 
 cdef extern from "gradkit/gradkit.h":
     int GK_OK      # the status codes live in gradkit's C header
@@ -73,6 +76,74 @@ def rms_norm_f64(const double[:, ::1] x, const double[::1] weight, double[:, ::1
     cdef int rc
     with nogil:
         rc = gk_rms_norm_f64(&x[0, 0], w, &y[0, 0], &rstd[0], n, x.shape[1], eps)
+    return rc
+
+
+def layer_norm_half(bint bf16, const unsigned short[:, ::1] x, const float[::1] weight,
+                    const float[::1] bias, unsigned short[:, ::1] y, float[::1] mean,
+                    float[::1] rstd, double eps, rows=None):
+    """16-bit storage (bf16: bfloat16, else float16): x and y hold the bit patterns
+    (numpy uint16 views); weight, bias and the statistics are float32."""
+    cdef const float *w = &weight[0] if weight is not None else NULL
+    cdef const float *b = &bias[0] if bias is not None else NULL
+    cdef Py_ssize_t n = x.shape[0] if rows is None else rows
+    cdef int rc
+    with nogil:
+        if bf16:
+            rc = gk_layer_norm_bf16(&x[0, 0], w, b, &y[0, 0], &mean[0], &rstd[0], n,
+                                    x.shape[1], eps)
+        else:
+            rc = gk_layer_norm_f16(&x[0, 0], w, b, &y[0, 0], &mean[0], &rstd[0], n,
+                                   x.shape[1], eps)
+    return rc
+
+
+def rms_norm_half(bint bf16, const unsigned short[:, ::1] x, const float[::1] weight,
+                  unsigned short[:, ::1] y, float[::1] rstd, double eps, rows=None):
+    cdef const float *w = &weight[0] if weight is not None else NULL
+    cdef Py_ssize_t n = x.shape[0] if rows is None else rows
+    cdef int rc
+    with nogil:
+        if bf16:
+            rc = gk_rms_norm_bf16(&x[0, 0], w, &y[0, 0], &rstd[0], n, x.shape[1], eps)
+        else:
+            rc = gk_rms_norm_f16(&x[0, 0], w, &y[0, 0], &rstd[0], n, x.shape[1], eps)
+    return rc
+
+
+def layer_norm_backward_half(bint bf16, const unsigned short[:, ::1] dy,
+                             const unsigned short[:, ::1] x, const float[::1] mean,
+                             const float[::1] rstd, const float[::1] weight,
+                             unsigned short[:, ::1] dx, float[::1] dweight, float[::1] dbias):
+    """dweight and dbias (float32) are written when given, weight may be None."""
+    cdef const float *w = &weight[0] if weight is not None else NULL
+    cdef float *dw = &dweight[0] if dweight is not None else NULL
+    cdef float *db = &dbias[0] if dbias is not None else NULL
+    cdef int rc
+    with nogil:
+        if bf16:
+            rc = gk_layer_norm_backward_bf16(&dy[0, 0], &x[0, 0], &mean[0], &rstd[0], w,
+                                             &dx[0, 0], dw, db, x.shape[0], x.shape[1])
+        else:
+            rc = gk_layer_norm_backward_f16(&dy[0, 0], &x[0, 0], &mean[0], &rstd[0], w,
+                                            &dx[0, 0], dw, db, x.shape[0], x.shape[1])
+    return rc
+
+
+def rms_norm_backward_half(bint bf16, const unsigned short[:, ::1] dy,
+                           const unsigned short[:, ::1] x, const float[::1] rstd,
+                           const float[::1] weight, unsigned short[:, ::1] dx,
+                           float[::1] dweight):
+    cdef const float *w = &weight[0] if weight is not None else NULL
+    cdef float *dw = &dweight[0] if dweight is not None else NULL
+    cdef int rc
+    with nogil:
+        if bf16:
+            rc = gk_rms_norm_backward_bf16(&dy[0, 0], &x[0, 0], &rstd[0], w, &dx[0, 0], dw,
+                                           x.shape[0], x.shape[1])
+        else:
+            rc = gk_rms_norm_backward_f16(&dy[0, 0], &x[0, 0], &rstd[0], w, &dx[0, 0], dw,
+                                          x.shape[0], x.shape[1])
     return rc
 
 

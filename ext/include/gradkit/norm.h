@@ -131,6 +131,68 @@ int gk_add_dropout_rms_norm_backward_f64(const double *dy, const double *dresidu
                                          gk_index cols, double p, unsigned long long seed,
                                          unsigned long long counter);
 
+/* The same four in 16-bit storage: x, residual, y, residual_out, dy, dresidual_out, dx,
+ * dresidual hold float16 (_f16) or bfloat16 (_bf16) bit patterns; weight, bias, mean,
+ * rstd, dweight, dbias are float32 (as gk_layer_norm_f16).  Float32 arithmetic:
+ * residual_out = residual + dropout(x) computed in float32 and rounded once (unfused,
+ * dropout's output would be rounded first), y the 16-bit norm of that residual_out;
+ * the backward is bitwise gk_layer_norm_backward_f16 (or rms), then + dresidual_out in
+ * float32 rounded once, then the 16-bit dropout backward of that. */
+int gk_add_dropout_layer_norm_f16(const uint16_t *x, const uint16_t *residual,
+                                  const float *weight, const float *bias, uint16_t *y,
+                                  uint16_t *residual_out, float *mean, float *rstd,
+                                  unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                  double eps, double p, unsigned long long seed,
+                                  unsigned long long counter);
+int gk_add_dropout_layer_norm_bf16(const uint16_t *x, const uint16_t *residual,
+                                   const float *weight, const float *bias, uint16_t *y,
+                                   uint16_t *residual_out, float *mean, float *rstd,
+                                   unsigned char *mask_bits, gk_index rows, gk_index cols,
+                                   double eps, double p, unsigned long long seed,
+                                   unsigned long long counter);
+int gk_add_dropout_rms_norm_f16(const uint16_t *x, const uint16_t *residual,
+                                const float *weight, uint16_t *y, uint16_t *residual_out,
+                                float *rstd, unsigned char *mask_bits, gk_index rows,
+                                gk_index cols, double eps, double p,
+                                unsigned long long seed, unsigned long long counter);
+int gk_add_dropout_rms_norm_bf16(const uint16_t *x, const uint16_t *residual,
+                                 const float *weight, uint16_t *y, uint16_t *residual_out,
+                                 float *rstd, unsigned char *mask_bits, gk_index rows,
+                                 gk_index cols, double eps, double p,
+                                 unsigned long long seed, unsigned long long counter);
+int gk_add_dropout_layer_norm_backward_f16(const uint16_t *dy, const uint16_t *dresidual_out,
+                                           const uint16_t *residual_out, const float *mean,
+                                           const float *rstd, const float *weight,
+                                           const unsigned char *mask_bits, uint16_t *dx,
+                                           uint16_t *dresidual, float *dweight,
+                                           float *dbias, gk_index rows, gk_index cols,
+                                           double p, unsigned long long seed,
+                                           unsigned long long counter);
+int gk_add_dropout_layer_norm_backward_bf16(const uint16_t *dy,
+                                            const uint16_t *dresidual_out,
+                                            const uint16_t *residual_out, const float *mean,
+                                            const float *rstd, const float *weight,
+                                            const unsigned char *mask_bits, uint16_t *dx,
+                                            uint16_t *dresidual, float *dweight,
+                                            float *dbias, gk_index rows, gk_index cols,
+                                            double p, unsigned long long seed,
+                                            unsigned long long counter);
+int gk_add_dropout_rms_norm_backward_f16(const uint16_t *dy, const uint16_t *dresidual_out,
+                                         const uint16_t *residual_out, const float *rstd,
+                                         const float *weight,
+                                         const unsigned char *mask_bits, uint16_t *dx,
+                                         uint16_t *dresidual, float *dweight, gk_index rows,
+                                         gk_index cols, double p, unsigned long long seed,
+                                         unsigned long long counter);
+int gk_add_dropout_rms_norm_backward_bf16(const uint16_t *dy, const uint16_t *dresidual_out,
+                                          const uint16_t *residual_out, const float *rstd,
+                                          const float *weight,
+                                          const unsigned char *mask_bits, uint16_t *dx,
+                                          uint16_t *dresidual, float *dweight,
+                                          gk_index rows, gk_index cols, double p,
+                                          unsigned long long seed,
+                                          unsigned long long counter);
+
 /* BatchNorm over x of shape (batch, channels, inner), inner = prod(spatial) (1 for an
  * (N, C) input); statistics per channel over batch * inner values.
  * training != 0: y = (x - mean) * rstd * weight + bias with the batch mean and biased
@@ -163,6 +225,27 @@ int gk_batch_norm_backward_f64(const double *dy, const double *x, const double *
                                const double *rstd, const double *weight, double *dx,
                                double *dweight, double *dbias, gk_index batch,
                                gk_index channels, gk_index inner);
+
+/* The same two in 16-bit storage: x, y, dy, dx hold float16 (_f16) or bfloat16 (_bf16)
+ * bit patterns; weight, bias, mean, rstd, running_mean, running_var, dweight, dbias are
+ * float32.  The float32 kernels' arithmetic on the exactly widened data, each output
+ * rounded once: y and dx are those of gk_batch_norm_f32 & co. on x widened, rounded. */
+int gk_batch_norm_f16(const uint16_t *x, const float *weight, const float *bias,
+                      uint16_t *y, float *mean, float *rstd, float *running_mean,
+                      float *running_var, gk_index batch, gk_index channels,
+                      gk_index inner, int training, double momentum, double eps);
+int gk_batch_norm_bf16(const uint16_t *x, const float *weight, const float *bias,
+                       uint16_t *y, float *mean, float *rstd, float *running_mean,
+                       float *running_var, gk_index batch, gk_index channels,
+                       gk_index inner, int training, double momentum, double eps);
+int gk_batch_norm_backward_f16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                               const float *rstd, const float *weight, uint16_t *dx,
+                               float *dweight, float *dbias, gk_index batch,
+                               gk_index channels, gk_index inner);
+int gk_batch_norm_backward_bf16(const uint16_t *dy, const uint16_t *x, const float *mean,
+                                const float *rstd, const float *weight, uint16_t *dx,
+                                float *dweight, float *dbias, gk_index batch,
+                                gk_index channels, gk_index inner);
 
 /* ---- BatchNorm in steps: a synchronized BatchNorm ---------------------------------------
  * The training-mode gk_batch_norm and gk_batch_norm_backward cut into the steps of

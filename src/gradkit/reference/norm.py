@@ -300,11 +300,14 @@ class DropMask(NamedTuple):
 
 
 def _add_dropout(x, residual, p, training, rng):
-    """s = residual + dropout(x) and the mask (None without dropout)."""
+    """s = residual + dropout(x) and the mask (None without dropout).  16-bit x: the
+    float32 sum of the widened residual and the float32 dropout of the widened x,
+    rounded once."""
+    xa, ra = (_f32(x), _f32(residual)) if _half(x) else (x, residual)
     if not training or p == 0:
-        return (residual + x).astype(x.dtype), None
-    d, (bits, seed, counter) = _dropout.dropout(x, p, rng=rng)
-    return (residual + d).astype(x.dtype), DropMask(x.shape, p, seed, counter, bits)
+        return (ra + xa).astype(x.dtype), None
+    d, (bits, seed, counter) = _dropout.dropout(xa, p, rng=rng)
+    return (ra + d).astype(x.dtype), DropMask(x.shape, p, seed, counter, bits)
 
 
 def add_dropout_layer_norm(x, residual, weight=None, bias=None, p=0.0, eps=1e-5, *,
@@ -323,6 +326,14 @@ def add_dropout_rms_norm(x, residual, weight=None, p=0.0, eps=None, *, training=
     return y, s, mask, stats
 
 
+def _plus(ds, dresidual_out):
+    """ds + dresidual_out in ds's dtype; 16-bit: the float32 sum of the widened arrays,
+    rounded once (the backward's ds is layer_norm_backward's 16-bit dx, then this)."""
+    if _half(ds):
+        return (_f32(ds) + _f32(dresidual_out)).astype(ds.dtype)
+    return (ds + dresidual_out).astype(ds.dtype)
+
+
 def _drop_back(ds, mask):
     """(dx, dresidual) from ds: dx = ds * m (the mask from its stream), dresidual = ds."""
     if mask is None:
@@ -336,7 +347,7 @@ def add_dropout_layer_norm_backward(dy, residual_out, stats, mask, weight=None, 
     """ds = layer_norm_backward(dy) + dresidual_out: (dx, dresidual, dweight, dbias)."""
     ds, dw, db = layer_norm_backward(dy, residual_out, stats, weight, bias=bias)
     if dresidual_out is not None:
-        ds = (ds + dresidual_out).astype(ds.dtype)
+        ds = _plus(ds, dresidual_out)
     return _drop_back(ds, mask) + (dw, db)
 
 
@@ -345,5 +356,5 @@ def add_dropout_rms_norm_backward(dy, residual_out, stats, mask, weight=None, *,
     """ds = rms_norm_backward(dy) + dresidual_out: (dx, dresidual, dweight)."""
     ds, dw = rms_norm_backward(dy, residual_out, stats, weight)
     if dresidual_out is not None:
-        ds = (ds + dresidual_out).astype(ds.dtype)
+        ds = _plus(ds, dresidual_out)
     return _drop_back(ds, mask) + (dw,)
