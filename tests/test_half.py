@@ -149,8 +149,9 @@ def test_dtype_and_config():
 
 
 @pytest.mark.parametrize("call,name", [
-    (lambda a: gradkit.add_dropout_layer_norm(a, a), "x"),
-], ids=["fused_norm"])
+    (lambda a: gradkit.regularization.l2_penalty([a], 0.1), "params[0]"),
+    (lambda a: gradkit.regularization.add_l2_grad_([a], [a], 0.1), "grads[0]"),
+], ids=["l2_penalty", "add_l2_grad_"])
 @pytest.mark.parametrize("dt", HALVES, ids=str)
 def test_families_without_16bit_refuse_it_naming_the_argument(call, name, dt):
     a = np.ones((4, 8), dt)
