@@ -1,5 +1,6 @@
-"""Optimizers in 16-bit storage (float16, bfloat16): every optimizer with a 16-bit step
-(all but Adafactor), through the classes and optim.functional.
+"""Optimizers in 16-bit storage (float16, bfloat16): every optimizer but Adafactor
+(whose states default to float32 for 16-bit parameters: tests/test_adafactor_half.py),
+through the classes and optim.functional.
 
 - pure 16-bit (parameters, gradients and states in one 16-bit dtype, no master weights,
   as torch steps bf16 parameters): bitwise equal to gradkit's float32 step on the
@@ -355,16 +356,6 @@ def test_mixing_16bit_and_float32_is_a_type_error_naming_the_argument():
     with pytest.raises(TypeError, match=r"grads\[0\]"):
         opt.step([np.ones(8, F16)])
     assert bits(p) == bits(before)
-
-
-def test_optimizers_without_a_16bit_step_say_so():
-    p = _data(0, (8,), BF16)
-    with pytest.raises(TypeError, match="params"):
-        optim.Adafactor([p])
-    with pytest.raises(ValueError, match="master_weights"):
-        optim.Adafactor([_data(0, (8,), F32)], master_weights=True)
-    with pytest.raises(TypeError, match="param"):
-        F.adafactor_(p, p.copy(), None, None, np.zeros(8, BF16), 1)
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)

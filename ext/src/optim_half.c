@@ -1,12 +1,37 @@
 /* The mixed-precision optimizer steps (gk_*_multi_mp), compiled once per ISA in a
  * translation unit of their own: ONE more instantiation of the float32 templates
- * (optim_tmpl.h, optim_more_tmpl.h) with GK_OPT_STAGED, whose span functions run the
- * float32 loops on blocks widened from each list's storage (float32 in place, float16,
- * bfloat16) and round what they wrote once (optim_tmpl.h's stage).  Every combination
+ * (optim_tmpl.h, optim_more_tmpl.h, adafactor_tmpl.h) with GK_OPT_STAGED, whose span
+ * functions run the float32 loops on blocks widened from each list's storage (float32
+ * in place, float16, bfloat16) and round what they wrote once (optim_tmpl.h's stage).  Every combination
  * of storages (16-bit everything, master weights, bfloat16 states) is this one code. */
 #include "multi.h"
 #include "gk_half.h"
 #include "optim_kernels.h"
+
+/* reduce_tmpl.h on 16-bit storage, for Adafactor's sums of p^2 read straight from a
+ * 16-bit parameter (chunk_sumsq_f16/_bf16: the float32 sum's lanes on the widened
+ * values, so the same bits; a whole small matrix's sum spans up to 65,536 elements,
+ * too many to widen into a block on the stack first) */
+#define T float
+#define TS uint16_t
+#define GK_TI int32_t
+#define GK_TI_MAX INT32_MAX
+#define SQRT sqrtf
+#define GK_HALF 1
+#define SFX f16
+#include "reduce_tmpl.h"
+#undef GK_HALF
+#undef SFX
+#define GK_HALF 2
+#define SFX bf16
+#include "reduce_tmpl.h"
+#undef GK_HALF
+#undef SFX
+#undef T
+#undef TS
+#undef GK_TI
+#undef GK_TI_MAX
+#undef SQRT
 
 #define GK_OPT_STAGED 1
 #define T float
@@ -19,6 +44,7 @@
 #include "reduce_tmpl.h"
 #include "optim_tmpl.h"
 #include "optim_more_tmpl.h"
+#include "adafactor_tmpl.h"
 
 /* the check of the loss scaler's fused step: whether an element of grad is inf or NaN
  * (a span returns 1; gk_multi_run ORs them) */
@@ -58,5 +84,5 @@ const gk_optim_half_table GK_ISA_SYM(gk_optim_half_table) = {
     .sgd = sgd_multi_mp, .adam = adam_multi_mp, .rmsprop = rmsprop_multi_mp,
     .adagrad = adagrad_multi_mp, .lars = lars_multi_mp, .nadam = nadam_multi_mp,
     .radam = radam_multi_mp, .adamax = adamax_multi_mp, .adadelta = adadelta_multi_mp,
-    .lion = lion_multi_mp, .lamb = lamb_multi_mp,
+    .lion = lion_multi_mp, .lamb = lamb_multi_mp, .adafactor = adafactor_multi_mp,
 };
