@@ -8,27 +8,25 @@ Adafactor's default: float32 states for 16-bit parameters (``state_dtype`` overr
 - master_weights=True: the masters follow a float32 run bitwise, the parameters are
   their masters rounded;
 - state_dtype=bfloat16 with float32 parameters: the float32 step with the states
-  widened before and rounded after each step, bitwise;
-- the loss scaler's fused step (one kernel call; a skipped step leaves everything);
+  widened before and rounded after each step, bitwise (state dicts:
+  tests/test_optim_half.py);
 - bad input names the argument, before anything is written.
 The shapes take every path of the kernel: whole small matrices (long rows, and short
 rows: (3, 5, 7)), tiles one tile down and several tiles down, vectors of one and of
 several chunks, 0-d, empty.  Thread counts and SIMD tables: tests/_harness.py's
-optim16.Adafactor cases."""
+optim16.Adafactor cases; the loss scaler's fused step: tests/test_optim_half.py."""
 import ml_dtypes
 import numpy as np
 import pytest
 
 import gradkit
 from gradkit import optim
-from gradkit.amp import LossScaler
 from gradkit.optim import functional as F
 from gradkit.reference import optim as R
 
-BF16 = np.dtype(ml_dtypes.bfloat16)
-F16 = np.dtype(np.float16)
-F32 = np.dtype(np.float32)
-HALVES = (F16, BF16)
+from test_optim_half import BF16, F16, F32, HALVES, bits, ulps
+from test_optim_half import _data as _data_nd
+
 SHAPES = [(37, 129), (3, 5, 7), (70, 1000), (2, 2100), (), (1,), (0,), (4099,), (0, 3)]
 CASES = [dict(), dict(lr=0.1, beta2_decay=-0.5, eps=(1e-6, 1e-3), d=1.5,
                       weight_decay=0.1, maximize=True)]
@@ -37,19 +35,7 @@ STEPS = 4
 
 
 def _data(seed, shape, dt, scale=1.0):
-    r = np.random.default_rng(seed)
-    return np.array((scale * r.standard_normal(shape)), np.float32).astype(dt)
-
-
-def bits(a):
-    return np.ascontiguousarray(a).view(np.uint8).tobytes()
-
-
-def ulps(a, b):
-    def key(v):
-        u = v.view(np.uint16).astype(np.int64)
-        return np.where(u & 0x8000, 0x8000 - u, u)
-    return np.abs(key(a) - key(b))
+    return np.asarray(_data_nd(seed, shape, dt, scale))  # 0-d: an array, not a scalar
 
 
 def _grads(step, dt, shapes=SHAPES):
@@ -179,26 +165,15 @@ def test_bfloat16_states_with_float32_parameters(kw):
         ref.load_state_dict(opt.state_dict())  # the twin from the rounded states
 
 
-def test_state_dict_carries_masters_and_state_dtypes():
+def test_factor_shapes_and_default_state_dtype():
+    """A 16-bit matrix's factors have torch's shapes and are float32 by default
+    (state_dict round trips: tests/test_optim_half.py)."""
     p = _data(0, (40, 30), BF16)
-    opt = optim.Adafactor([p], master_weights=True, state_dtype=gradkit.bfloat16)
-    for s in range(3):
-        opt.step(_grads(s, BF16, [(40, 30)]))
-    sd = opt.state_dict()
-    st = sd["state"][0]
-    assert st["master"].dtype == F32 and st["row_var"].dtype == BF16
+    opt = optim.Adafactor([p], master_weights=True)
+    opt.step(_grads(0, BF16, [(40, 30)]))
+    st = opt.state_dict()["state"][0]
     assert st["row_var"].shape == (40, 1) and st["col_var"].shape == (1, 30)
-    q = p.copy()
-    opt2 = optim.Adafactor([q], master_weights=True, state_dtype=gradkit.bfloat16)
-    opt2.load_state_dict(sd)
-    g = _grads(9, BF16, [(40, 30)])
-    opt.step(g)
-    opt2.step(g)
-    assert bits(p) == bits(q)
-    # without state_dtype: float32 states by default, the saved ones widened
-    opt3 = optim.Adafactor([p.copy()], master_weights=True)
-    opt3.load_state_dict(sd)
-    assert opt3.state_dict()["state"][0]["col_var"].dtype == F32
+    assert st["row_var"].dtype == F32 and st["col_var"].dtype == F32
 
 
 def test_eps1_is_resolved_over_the_whole_group():
@@ -243,44 +218,3 @@ def test_nan_and_inf_propagate():
     assert np.isnan(p[3])
     # torch's Python max() of a NaN RMS(U): the clipping divisor is 1, the rest finite
     assert np.isfinite(np.delete(p, 3)).all()
-
-
-# ---- loss scaling -----------------------------------------------------------------------
-@pytest.mark.parametrize("master", [False, True])
-def test_loss_scaler_fused_step_with_float16_gradients(master):
-    """scaler.step with float16 gradients: one kernel call checks, unscales and steps;
-    equal to the step with grad_scale=1/scale; a step with an inf gradient leaves the
-    parameters, masters, factors and step counts exactly as they were."""
-    shapes = [(70, 1000), (3, 5, 7), (4099,)]
-    ps = [_data(i, s, F16) for i, s in enumerate(shapes)]
-    qs = [p.copy() for p in ps]
-    opt = optim.Adafactor(ps, master_weights=master)
-    twin = optim.Adafactor(qs, master_weights=master)
-    scaler = LossScaler(init_scale=2.0**10)
-    fused = []
-    opt._fused_scaled_step = lambda *a, f=opt._fused_scaled_step: fused.append(f(*a)) or \
-        fused[-1]
-    for step in range(4):
-        gs = [(_data(10 * step + i, s, F32) * 2.0**6).astype(F16)
-              for i, s in enumerate(shapes)]
-        if step == 2:
-            gs[1][1, 2, 3] = np.inf
-            before = opt.state_dict()
-            pb = [p.copy() for p in ps]
-        g0 = [g.copy() for g in gs]
-        stepped = scaler.step(opt, gs)
-        assert [bits(g) for g in gs] == [bits(g) for g in g0]  # only read
-        assert stepped == (step != 2)
-        if step == 2:
-            after = opt.state_dict()
-            assert [bits(p) for p in ps] == [bits(p) for p in pb]
-            for k in before["state"]:
-                for s in before["state"][k]:
-                    a, b = before["state"][k][s], after["state"][k][s]
-                    assert bits(np.asarray(a)) == bits(np.asarray(b)), (k, s)
-        else:
-            twin.step(gs, grad_scale=1.0 / float(np.float32(2.0**10)))
-            assert [bits(p) for p in ps] == [bits(q) for q in qs]
-        scaler.update()
-        scaler._scale = np.float32(2.0**10)  # keep the twin's factor
-    assert fused[1:] == [False, True, False]  # one kernel call from the second step

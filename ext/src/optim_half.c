@@ -2,8 +2,9 @@
  * translation unit of their own: ONE more instantiation of the float32 templates
  * (optim_tmpl.h, optim_more_tmpl.h, adafactor_tmpl.h) with GK_OPT_STAGED, whose span
  * functions run the float32 loops on blocks widened from each list's storage (float32
- * in place, float16, bfloat16) and round what they wrote once (optim_tmpl.h's stage).  Every combination
- * of storages (16-bit everything, master weights, bfloat16 states) is this one code. */
+ * in place, float16, bfloat16) and round what they wrote once (optim_tmpl.h's stage).
+ * Every combination of storages (16-bit everything, master weights, bfloat16 states)
+ * is this one code. */
 #include "multi.h"
 #include "gk_half.h"
 #include "optim_kernels.h"
@@ -12,26 +13,8 @@
  * 16-bit parameter (chunk_sumsq_f16/_bf16: the float32 sum's lanes on the widened
  * values, so the same bits; a whole small matrix's sum spans up to 65,536 elements,
  * too many to widen into a block on the stack first) */
-#define T float
-#define TS uint16_t
-#define GK_TI int32_t
-#define GK_TI_MAX INT32_MAX
-#define SQRT sqrtf
-#define GK_HALF 1
-#define SFX f16
-#include "reduce_tmpl.h"
-#undef GK_HALF
-#undef SFX
-#define GK_HALF 2
-#define SFX bf16
-#include "reduce_tmpl.h"
-#undef GK_HALF
-#undef SFX
-#undef T
-#undef TS
-#undef GK_TI
-#undef GK_TI_MAX
-#undef SQRT
+#define GK_EACH_HALF_REDUCE 1
+#include "gk_each_dtype.h"
 
 #define GK_OPT_STAGED 1
 #define T float
