@@ -55,11 +55,13 @@ cdef class _Mp:
     def __dealloc__(self):
         free(self.model)
 
-    cdef _Arrays gather(self, list lists, tuple names, tuple writable, object models):
+    cdef _Arrays gather(self, list lists, tuple names, tuple writable, object models,
+                        tuple sizes=None):
         """_gather with each slot's dtype from the storage (slot 0 the parameters, 1 the
-        gradients, the others states); `models` (master weights: the 16-bit parameters
-        written from the float32 masters, aligned with the lists) gathered too."""
-        cdef _Arrays b = _gather(lists, names, writable, True, _GRAD, None,
+        gradients, the others states; `sizes` as _gather's); `models` (master weights:
+        the 16-bit parameters written from the float32 masters, aligned with the lists)
+        gathered too."""
+        cdef _Arrays b = _gather(lists, names, writable, True, _GRAD, sizes,
                                  self.typenums[:len(lists)])
         cdef gk_index k
         cdef int tn
@@ -523,11 +525,13 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
 
 def adafactor(list params, list grads, list row_vars, list col_vars, list variances,
               object steps, double lr, double beta2_decay, double eps1, double eps2,
-              double d, double weight_decay, bint maximize, object coef=None):
+              double d, double weight_decay, bint maximize, object coef=None,
+              tuple storage=None):
     """A parameter of 2 dims or more is factored over its last two (m, n): row_vars[i]
     and col_vars[i] have torch's shapes (..., m, 1) and (..., 1, n), variances[i] is
     None; a 0-d or 1-d one has variances[i] of its shape, and None in the others.  eps1
-    is used as given (torch's None resolved by the caller)."""
+    is used as given (torch's None resolved by the caller).  With `storage`: whether
+    the step was skipped."""
     cdef c.gk_adafactor_options o
     cdef int err = 0, dt
     cdef gk_index k
@@ -544,14 +548,24 @@ def adafactor(list params, list grads, list row_vars, list col_vars, list varian
     sizes = (None, None, [-1 if x < 0 else x * y for x, y in zip(lead, rows)],
              [-1 if x < 0 else x * y for x, y in zip(lead, cols)],
              [-1 if x >= 0 else _count(sh) for x, sh in zip(lead, shapes)])
-    cdef _Arrays b = _gather([params, grads, row_vars, col_vars, variances],
-                             ("params", "grads", "row_var", "col_var", "variance"),
-                             (True, False, True, True, True), True, _GRAD, sizes)
+    cdef _Mp mp = None if storage is None else _storage(storage)
+    lists = [params, grads, row_vars, col_vars, variances]
+    names = ("params", "grads", "row_var", "col_var", "variance")
+    cdef _Arrays b = (_gather(lists, names, (True, False, True, True, True), True, _GRAD,
+                              sizes) if mp is None
+                      else mp.gather(lists, names, (True, False, True, True, True),
+                                     storage[3], sizes))
     cdef gk_index[::1] m_of = np.zeros(max(b.n, 1), np.intp)
     cdef gk_index[::1] n_of = np.zeros(max(b.n, 1), np.intp)
     for k in range(b.n):
         m_of[k], n_of[k] = rows[b.where[k]], cols[b.where[k]]
     _take_steps(b, steps, n)
+    if mp is not None:
+        with nogil:
+            err = c.gk_adafactor_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                          b.at(2, 0), b.at(3, 0), b.at(4, 0), b.size,
+                                          &m_of[0], &n_of[0], b.step, &o, &mp.st)
+        return _mp_done(err, mp, b, steps)
     with nogil:
         for dt in range(2):
             if err == 0 and b.count[dt]:

@@ -433,8 +433,8 @@ for _cls, _opts in [
 
 
 def _optimizer16_case(cls_name, variant, **options):
-    """16-bit parameters: pure (states in the parameters' dtype), master weights, or
-    master weights with bfloat16 moments."""
+    """16-bit parameters: pure (states in the parameters' dtype; Adafactor's float32),
+    master weights, or master weights with bfloat16 moments."""
     tag = ",".join(f"{k}={v}" for k, v in options.items())
     extra = {"pure": {}, "master": {"master_weights": True},
              "master_bf16": {"master_weights": True, "state_dtype": BF16}}[variant]
@@ -461,7 +461,8 @@ for _cls, _opts in [
         ("Adamax", dict(lr=0.01)),
         ("Adadelta", dict()),
         ("Lion", dict(lr=0.01)),
-        ("LAMB", dict(lr=0.01, weight_decay=0.1))]:
+        ("LAMB", dict(lr=0.01, weight_decay=0.1)),
+        ("Adafactor", dict(weight_decay=0.1))]:
     for _variant in ("pure", "master", "master_bf16"):
         _optimizer16_case(_cls, _variant, **_opts)
 

@@ -1,5 +1,6 @@
-"""Optimizers in 16-bit storage (float16, bfloat16): every optimizer with a 16-bit step
-(all but Adafactor), through the classes and optim.functional.
+"""Optimizers in 16-bit storage (float16, bfloat16): every optimizer but Adafactor
+(whose states default to float32 for 16-bit parameters: tests/test_adafactor_half.py),
+through the classes and optim.functional.
 
 - pure 16-bit (parameters, gradients and states in one 16-bit dtype, no master weights,
   as torch steps bf16 parameters): bitwise equal to gradkit's float32 step on the
@@ -316,27 +317,30 @@ def test_master_weights_with_bfloat16_states(dt):
 
 
 # ---- state dicts -----------------------------------------------------------------------
-def test_state_dict_carries_masters_and_state_dtypes():
-    p = _data(0, (50,), BF16)
-    opt = optim.Adam([p], master_weights=True, state_dtype=gradkit.bfloat16)
+@pytest.mark.parametrize("name, shape, slot", [("Adam", (50,), "exp_avg"),
+                                               ("Adafactor", (40, 30), "col_var")])
+def test_state_dict_carries_masters_and_state_dtypes(name, shape, slot):
+    cls = getattr(optim, name)
+    p = _data(0, shape, BF16)
+    opt = cls([p], master_weights=True, state_dtype=gradkit.bfloat16)
     for s in range(3):
-        opt.step(_grads(s, BF16, [(50,)]))
+        opt.step(_grads(s, BF16, [shape]))
     sd = opt.state_dict()
     st = sd["state"][0]
-    assert st["master"].dtype == F32 and st["exp_avg"].dtype == BF16
+    assert st["master"].dtype == F32 and st[slot].dtype == BF16
     q = p.copy()
-    opt2 = optim.Adam([q], master_weights=True, state_dtype=gradkit.bfloat16)
+    opt2 = cls([q], master_weights=True, state_dtype=gradkit.bfloat16)
     opt2.load_state_dict(sd)
-    g = _grads(9, BF16, [(50,)])
+    g = _grads(9, BF16, [shape])
     opt.step(g)
     opt2.step(g)
     assert bits(p) == bits(q)
     # into an optimizer with float32 states: the moments widened
-    opt3 = optim.Adam([p.copy()], master_weights=True)
+    opt3 = cls([p.copy()], master_weights=True)
     opt3.load_state_dict(sd)
-    assert opt3.state_dict()["state"][0]["exp_avg"].dtype == F32
+    assert opt3.state_dict()["state"][0][slot].dtype == F32
     # a master for a float32 parameter is refused
-    opt4 = optim.Adam([_data(0, (50,), F32)], master_weights=True)
+    opt4 = cls([_data(0, shape, F32)], master_weights=True)
     with pytest.raises(ValueError, match="master"):
         opt4.load_state_dict(sd)
 
@@ -355,16 +359,6 @@ def test_mixing_16bit_and_float32_is_a_type_error_naming_the_argument():
     with pytest.raises(TypeError, match=r"grads\[0\]"):
         opt.step([np.ones(8, F16)])
     assert bits(p) == bits(before)
-
-
-def test_optimizers_without_a_16bit_step_say_so():
-    p = _data(0, (8,), BF16)
-    with pytest.raises(TypeError, match="params"):
-        optim.Adafactor([p])
-    with pytest.raises(ValueError, match="master_weights"):
-        optim.Adafactor([_data(0, (8,), F32)], master_weights=True)
-    with pytest.raises(TypeError, match="param"):
-        F.adafactor_(p, p.copy(), None, None, np.zeros(8, BF16), 1)
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
@@ -421,7 +415,7 @@ def test_nan_and_inf_propagate():
 
 
 # ---- loss scaling -----------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["Adam", "LAMB"])
+@pytest.mark.parametrize("name", ["Adam", "LAMB", "Adafactor"])
 @pytest.mark.parametrize("master", [False, True])
 def test_loss_scaler_fused_step_with_float16_gradients(master, name):
     """scaler.step with float16 gradients: one kernel call checks, unscales and steps;

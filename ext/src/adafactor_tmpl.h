@@ -28,7 +28,18 @@
  *      its part backwards so that what its chunks read last is still in its caches.
  * So a matrix's g is read 3 times and p twice, a vector's g, p and V twice.  The tiles
  * are fixed by the shape and every sum is combined in a fixed order: the results are
- * the same for any thread count. */
+ * the same for any thread count.  A vector's V is only read by pass 1 and computed
+ * again (the same operations on the same inputs: the same bits) and stored by pass 2,
+ * so no value is read back after it was stored within a step.
+ *
+ * Staged (optim_half.c, GK_OPT_STAGED, T float): the same code on float32, float16 or
+ * bfloat16 storage (gk_optim_storage).  Rows of g are widened into the gb buffers, the
+ * spans run on optim_tmpl.h's staged blocks (p and V rounded once when stored, the
+ * 16-bit model copy written with master weights), sums of p^2 are read straight from
+ * 16-bit storage by reduce_tmpl.h's 16-bit chunk_sumsq (the float32 sum's lanes on the
+ * widened values: the same bits), and 16-bit R and C are widened into float32 copies
+ * for the step (O(rows + columns)), rounded into their storage once, after pass 1: so
+ * each value is the float32 step's on the widened arrays, rounded once when stored. */
 
 #ifndef GK_AF_TILE
 #define GK_AF_TILE ((gk_index)1 << 16)   /* elements of a matrix tile (about) */
@@ -53,11 +64,14 @@ typedef struct {
     const gk_index *size;
     const int64_t *step;
     const gk_adafactor_options *o;
+    const gk_optim_storage *st; /* staged: the lists' storage (else NULL) */
     const GK_T(af_arr) *arr;
     double *rpart, *cpart;      /* row partials [row][column tile], column [row tile][col] */
     T *mean;                    /* per matrix: max(mean_i R_i, eps1) */
     double *sums1;              /* per array: sum p^2, sum U^2 (vectors) */
     double *sums2;              /* per array: sum U^2 (matrices) */
+    T *const *rsto, *const *csto; /* 16-bit R and C (staged; else NULL): rvar and cvar
+                                     are then their float32 copies */
 } GK_T(af_ctx);
 
 typedef struct {
@@ -98,6 +112,54 @@ GK_INLINE T GK_T(af_factor)(T old, double sumsq, gk_index size, const GK_T(af_k)
     return GK_T(af_lerp)(old, (norm * norm) / (T)size, k);
 }
 
+/* sum of p^2 over elements [off, off + n) of parameter a, read from its storage; 16-bit
+ * storage is widened a vector at a time into wbuf (n floats free) when given, else
+ * summed where it is (element by element: the scalar float16 widening is ~20
+ * instructions) -- the float32 sum's lanes on the same values either way */
+GK_INLINE double GK_T(af_psumsq)(const GK_T(af_ctx) *c, gk_index a, gk_index off, gk_index n,
+                                 T *GK_RESTRICT wbuf)
+{
+#if GK_OPT_STAGED
+    const uint16_t *h = (const uint16_t *)(const void *)c->param[a] + off;
+    if (c->st->param != GK_DTYPE_F32 && wbuf) {
+        gk_half_to_f32_n(c->st->param == GK_DTYPE_BF16, h, wbuf, n);
+        return GK_T(chunk_sumsq)(wbuf, n, 0.0);
+    }
+    if (c->st->param == GK_DTYPE_F16) return chunk_sumsq_f16(h, n, 0.0);
+    if (c->st->param == GK_DTYPE_BF16) return chunk_sumsq_bf16(h, n, 0.0);
+#else
+    (void)wbuf;
+#endif
+    return GK_T(chunk_sumsq)(c->param[a] + off, n, 0.0);
+}
+
+/* gb[0, n) = the gradient factor times g[off, off + n) of array a (widened) */
+GK_INLINE void GK_T(af_grow)(const GK_T(af_ctx) *c, gk_index a, gk_index off, gk_index n,
+                             T gs, T *GK_RESTRICT gb)
+{
+#if GK_OPT_STAGED
+    if (c->st->grad != GK_DTYPE_F32) {
+        gk_half_to_f32_n(c->st->grad == GK_DTYPE_BF16,
+                         (const uint16_t *)(const void *)c->grad[a] + off, gb, n);
+        for (gk_index j = 0; j < n; ++j) gb[j] *= gs;
+        return;
+    }
+#endif
+    const T *GK_RESTRICT g = c->grad[a] + off;
+    for (gk_index j = 0; j < n; ++j) gb[j] = g[j] * gs;
+}
+
+/* elements [b, e) of array a on optim_tmpl.h's blocks: roles 0 p (if with_p), 1 g,
+ * 2 V (if with_v); wmask the roles written */
+GK_INLINE void GK_T(af_stage)(GK_T(stage) *s, const GK_T(af_ctx) *c, int with_p, int with_v,
+                              unsigned wmask, gk_index a, gk_index b, gk_index e)
+{
+    const void *const *tab[3] = {with_p ? (const void *const *)c->param : NULL,
+                                 (const void *const *)c->grad,
+                                 with_v ? (const void *const *)c->var : NULL};
+    GK_T(stage_init)(s, c->st, tab, 3, wmask, a, b, e);
+}
+
 /* C of matrix bt from its column sums cs (NULL: C is done), and the clamped mean of its
  * R (rsum: the sum of its new R, in row order) */
 static void GK_T(af_finish)(const GK_T(af_ctx) *c, gk_index a, gk_index bt,
@@ -118,8 +180,6 @@ static void GK_T(af_whole)(const GK_T(af_ctx) *c, gk_index a, gk_index t,
                            const GK_T(af_k) *k, double *part)
 {
     const GK_T(af_arr) *s = &c->arr[a];
-    const T *GK_RESTRICT p = c->param[a];
-    const T *GK_RESTRICT g = c->grad[a];
     gk_index b0 = t * s->per, b1 = b0 + s->per < s->batch ? b0 + s->per : s->batch;
     const gk_index n = s->n;
     T *R = c->rvar[a];
@@ -129,15 +189,14 @@ static void GK_T(af_whole)(const GK_T(af_ctx) *c, gk_index a, gk_index t,
         double rsum = 0.0;
         for (gk_index j = 0; j < n; ++j) col[j] = 0.0;
         for (gk_index i = bt * s->m; i < (bt + 1) * s->m; ++i) {
-            const T *gr = g + i * n;
             double x = 0.0;
+            GK_T(af_grow)(c, a, i * n, n, k->gs, gb);
             if (n >= 4 * GK_LANES) {  /* a row long enough for the lanes */
-                for (gk_index j = 0; j < n; ++j) gb[j] = gr[j] * k->gs;
                 x = GK_T(chunk_sumsq)(gb, n, 0.0);
                 for (gk_index j = 0; j < n; ++j) col[j] += (double)gb[j] * (double)gb[j];
             } else {  /* short rows (3 x 3 kernels): the lane sum's setup would dominate */
                 for (gk_index j = 0; j < n; ++j) {
-                    double q = (double)(gr[j] * k->gs);
+                    double q = (double)gb[j];
                     q *= q;
                     x += q;
                     col[j] += q;
@@ -149,7 +208,7 @@ static void GK_T(af_whole)(const GK_T(af_ctx) *c, gk_index a, gk_index t,
         GK_T(af_finish)(c, a, bt, k, rsum, col);
     }
     /* RMS(p) of these matrices: contiguous, one lane sum */
-    part[0] = GK_T(chunk_sumsq)(p + b0 * s->m * n, (b1 - b0) * s->m * n, 0.0);
+    part[0] = GK_T(af_psumsq)(c, a, b0 * s->m * n, (b1 - b0) * s->m * n, NULL);
     part[1] = 0.0;
 }
 
@@ -159,21 +218,22 @@ static void GK_T(af_task)(void *vctx, gk_index a, gk_index t, double *part)
     const GK_T(af_ctx) *c = (const GK_T(af_ctx) *)vctx;
     const GK_T(af_arr) *s = &c->arr[a];
     const GK_T(af_k) k = GK_T(af_consts)(c->o, c->step[a]);
-    const T *GK_RESTRICT p = c->param[a];
-    const T *GK_RESTRICT g = c->grad[a];
-    if (s->m == 0) {
+    if (s->m == 0) {  /* V only read here: pass 2 computes it again and stores it */
         gk_index b = t * GK_CHUNK, n = c->size[a] - b < GK_CHUNK ? c->size[a] - b : GK_CHUNK;
-        T *GK_RESTRICT v = c->var[a] + b;
         T u[GK_CHUNK];
-        g += b;
-        for (gk_index i = 0; i < n; ++i) {
-            T gi = g[i] * k.gs;
-            T vi = GK_T(af_lerp)(v[i], gi * gi, &k);
-            v[i] = vi;
-            u[i] = GK_T(af_u)(vi, gi, k.e1sq);
+        GK_T(stage) sg;
+        gk_index nb, at = 0;
+        GK_T(af_stage)(&sg, c, 0, 1, 0u, a, b, b + n);
+        while (GK_T(stage_next)(&sg, &nb)) {
+            const T *GK_RESTRICT g = sg.ptr[1], *GK_RESTRICT v = sg.ptr[2];
+            for (gk_index i = 0; i < nb; ++i) {
+                T gi = g[i] * k.gs;
+                u[at + i] = GK_T(af_u)(GK_T(af_lerp)(v[i], gi * gi, &k), gi, k.e1sq);
+            }
+            at += nb;
         }
-        part[0] = GK_T(chunk_sumsq)(p + b, n, 0.0);
         part[1] = GK_T(chunk_sumsq)(u, n, 0.0);
+        part[0] = GK_T(af_psumsq)(c, a, b, n, u);  /* u is free again */
         return;
     }
     if (s->per) {
@@ -195,10 +255,10 @@ static void GK_T(af_task)(void *vctx, gk_index a, gk_index t, double *part)
     for (gk_index j = 0; j < w; ++j) col[j] = 0.0;
     for (gk_index i = 0; i < r; ++i) {
         gk_index at = (bt * s->m + i0 + i) * s->n + j0;
-        for (gk_index j = 0; j < w; ++j) gb[j] = g[at + j] * k.gs;
+        GK_T(af_grow)(c, a, at, w, k.gs, gb);
         row[i * s->nct] = GK_T(chunk_sumsq)(gb, w, 0.0);
-        psum += GK_T(chunk_sumsq)(p + at, w, 0.0);
         for (gk_index j = 0; j < w; ++j) col[j] += (double)gb[j] * (double)gb[j];
+        psum += GK_T(af_psumsq)(c, a, at, w, gb);  /* gb is free again */
     }
     if (s->nrt == 1) {
         T *C = c->cvar[a] + bt * s->n + j0;
@@ -243,14 +303,14 @@ static void GK_T(af_factors)(const GK_T(af_ctx) *c, gk_index count)
     }
 }
 
-/* elements [b, e) of matrix a, row by row: U into u, or (u == NULL) the update of p */
+/* elements [b, e) of matrix a, row by row, g (and p) their block (element b first): U
+ * into u, or (u == NULL) the update of p */
 GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_index e,
-                             T *GK_RESTRICT u, T decay, T step_u)
+                             const T *GK_RESTRICT g, T *GK_RESTRICT p, T *GK_RESTRICT u,
+                             T decay, T step_u)
 {
     const GK_T(af_arr) *s = &c->arr[a];
     const GK_T(af_k) k = GK_T(af_consts)(c->o, c->step[a]);
-    const T *GK_RESTRICT g = c->grad[a];
-    T *GK_RESTRICT p = c->param[a];
     const T *R = c->rvar[a], *C = c->cvar[a];
     gk_index row = b / s->n, j = b - row * s->n, bt = row / s->m;
     T mean = c->mean[s->moff + bt];
@@ -258,17 +318,18 @@ GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_i
         gk_index len = s->n - j < e - b ? s->n - j : e - b;
         const T ri = R[row];
         const T *GK_RESTRICT cj = C + bt * s->n + j;
-        const T *GK_RESTRICT gr = g + b;
+        const T *GK_RESTRICT gr = g;
         if (u) {
             for (gk_index q = 0; q < len; ++q)
                 u[q] = GK_T(af_u)((ri * cj[q]) / mean, gr[q] * k.gs, k.e1sq);
             u += len;
         } else {
-            T *GK_RESTRICT pr = p + b;
             for (gk_index q = 0; q < len; ++q)
-                pr[q] = pr[q] * decay +
-                        step_u * GK_T(af_u)((ri * cj[q]) / mean, gr[q] * k.gs, k.e1sq);
+                p[q] = p[q] * decay +
+                       step_u * GK_T(af_u)((ri * cj[q]) / mean, gr[q] * k.gs, k.e1sq);
+            p += len;
         }
+        g += len;
         b += len;
         j = 0;
         if (++row == (bt + 1) * s->m && b < e) mean = c->mean[s->moff + ++bt];
@@ -284,7 +345,13 @@ static void GK_T(af_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, doubl
         return;
     }
     T u[GK_CHUNK];
-    GK_T(af_rows)(c, a, b, b + n, u, (T)1, (T)0);
+    GK_T(stage) sg;
+    gk_index nb, at = b;
+    GK_T(af_stage)(&sg, c, 0, 0, 0u, a, b, b + n);
+    while (GK_T(stage_next)(&sg, &nb)) {
+        GK_T(af_rows)(c, a, at, at + nb, sg.ptr[1], NULL, u + (at - b), (T)1, (T)0);
+        at += nb;
+    }
     part[0] = GK_T(chunk_sumsq)(u, n, 0.0);
 }
 
@@ -303,22 +370,79 @@ static double GK_T(af_step_u)(const GK_T(af_ctx) *c, gk_index a)
     return -alpha / (q > 1.0 ? q : 1.0);
 }
 
+/* a vector's block in pass 2: V computed as pass 1 did, stored, and p updated */
+GK_INLINE void GK_T(af_vloop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT v,
+                              gk_index n, const GK_T(af_k) *k, T decay, T step_u)
+{
+    for (gk_index i = 0; i < n; ++i) {
+        T gi = g[i] * k->gs;
+        T vi = GK_T(af_lerp)(v[i], gi * gi, k);
+        v[i] = vi;
+        p[i] = p[i] * decay + step_u * GK_T(af_u)(vi, gi, k->e1sq);
+    }
+}
+
 static int GK_T(af_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(af_ctx) *c = (const GK_T(af_ctx) *)vctx;
     const gk_adafactor_options *o = c->o;
     const T decay = o->weight_decay != 0.0 ? (T)(1.0 - o->lr * o->weight_decay) : (T)1;
     const T step_u = (T)GK_T(af_step_u)(c, a);
+    GK_T(stage) sg;
+    gk_index nb, at = b;
     if (c->arr[a].m) {
-        GK_T(af_rows)(c, a, b, e, NULL, decay, step_u);
+        GK_T(af_stage)(&sg, c, 1, 0, 1u, a, b, e);
+        while (GK_T(stage_next)(&sg, &nb)) {
+            GK_T(af_rows)(c, a, at, at + nb, sg.ptr[1], sg.ptr[0], NULL, decay, step_u);
+            at += nb;
+        }
         return 0;
     }
     const GK_T(af_k) k = GK_T(af_consts)(o, c->step[a]);
-    T *GK_RESTRICT p = c->param[a] + b;
-    const T *GK_RESTRICT g = c->grad[a] + b, *GK_RESTRICT v = c->var[a] + b;
-    for (gk_index i = 0; i < e - b; ++i)
-        p[i] = p[i] * decay + step_u * GK_T(af_u)(v[i], g[i] * k.gs, k.e1sq);
+    GK_T(af_stage)(&sg, c, 1, 1, 5u, a, b, e);
+    while (GK_T(stage_next)(&sg, &nb))
+        GK_T(af_vloop)(sg.ptr[0], sg.ptr[1], sg.ptr[2], nb, &k, decay, step_u);
     return 0;
+}
+
+/* staged, 16-bit R and C (c->rsto set): their float32 copies, `work`, widened from the
+ * storage (before pass 1), and the copies rounded into it (after the factors) */
+static void GK_T(af_widen)(GK_T(af_ctx) *c, gk_index count, T **rw, T *work)
+{
+#if GK_OPT_STAGED
+    const int bf = c->st->state == GK_DTYPE_BF16;
+    T **cw = rw + count;
+    for (gk_index a = 0; a < count; ++a) {
+        const GK_T(af_arr) *s = &c->arr[a];
+        rw[a] = cw[a] = NULL;
+        if (s->m == 0) continue;
+        gk_half_to_f32_n(bf, (const uint16_t *)(const void *)c->rsto[a], work, s->batch * s->m);
+        rw[a] = work;
+        work += s->batch * s->m;
+        gk_half_to_f32_n(bf, (const uint16_t *)(const void *)c->csto[a], work, s->batch * s->n);
+        cw[a] = work;
+        work += s->batch * s->n;
+    }
+    c->rvar = rw;
+    c->cvar = cw;
+#else
+    (void)c, (void)count, (void)rw, (void)work;
+#endif
+}
+
+static void GK_T(af_round)(const GK_T(af_ctx) *c, gk_index count)
+{
+#if GK_OPT_STAGED
+    const int bf = c->st->state == GK_DTYPE_BF16;
+    for (gk_index a = 0; a < count; ++a) {
+        const GK_T(af_arr) *s = &c->arr[a];
+        if (s->m == 0) continue;
+        gk_f32_to_half_n(bf, c->rvar[a], (uint16_t *)(void *)c->rsto[a], s->batch * s->m);
+        gk_f32_to_half_n(bf, c->cvar[a], (uint16_t *)(void *)c->csto[a], s->batch * s->n);
+    }
+#else
+    (void)c, (void)count;
+#endif
 }
 
 /* the layout of every array and the scratch it needs; returns NULL when out of memory */
@@ -326,10 +450,10 @@ static void *GK_T(af_layout)(gk_index count, const gk_index *size, const gk_inde
                              const gk_index *cols, GK_T(af_ctx) *c, gk_index **ntask,
                              int *owned, int *matrices)
 {
-    gk_index nr = 0, nc = 0, nm = 0;
+    gk_index nr = 0, nc = 0, nm = 0, nw = 0;
     /* the layout first, in a first scratch-free walk: offsets only */
-    size_t head = ((sizeof(GK_T(af_arr)) + sizeof(gk_index) + 3 * sizeof(double)) *
-                   (size_t)count + 63) & ~(size_t)63;
+    size_t head = ((sizeof(GK_T(af_arr)) + sizeof(gk_index) + 3 * sizeof(double) +
+                    2 * sizeof(T *)) * (size_t)count + 63) & ~(size_t)63;
     for (gk_index a = 0; a < count; ++a) {
         if (rows[a] == 0 || size[a] == 0) continue;
         gk_index m = rows[a], n = cols[a], batch = size[a] / (m * n);
@@ -340,8 +464,10 @@ static void *GK_T(af_layout)(gk_index count, const gk_index *size, const gk_inde
             nc += r < m ? batch * ((m + r - 1) / r) * n : 0;  /* none one tile down */
         }
         nm += batch;
+        nw += batch * (m + n);
     }
-    size_t bytes = head + sizeof(double) * (size_t)(nr + nc) + sizeof(T) * (size_t)nm;
+    if (!c->rsto) nw = 0;  /* float32 R and C are stepped in place */
+    size_t bytes = head + sizeof(double) * (size_t)(nr + nc) + sizeof(T) * (size_t)(nm + nw);
     char *mem = (char *)gk_scratch(bytes, owned);
     if (!mem) return NULL;
     GK_T(af_arr) *arr = (GK_T(af_arr) *)mem;
@@ -382,6 +508,7 @@ static void *GK_T(af_layout)(gk_index count, const gk_index *size, const gk_inde
         (*ntask)[a] = s->batch * s->nrt * s->nct;
     }
     c->arr = arr;
+    if (c->rsto) GK_T(af_widen)(c, count, (T **)(void *)(c->sums2 + count), c->mean + nm);
     return mem;
 }
 
@@ -389,10 +516,17 @@ static int GK_T(adafactor_multi)(gk_index count, T *const *param, const T *const
                                  T *const *row_var, T *const *col_var, T *const *variance,
                                  const gk_index *size, const gk_index *rows,
                                  const gk_index *cols, const int64_t *step,
-                                 const gk_adafactor_options *o)
+                                 const gk_adafactor_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(af_ctx) c = {param, grad, row_var, col_var, variance, size, step, o,
-                      NULL, NULL, NULL, NULL, NULL, NULL};
+    GK_T(af_ctx) c = {.param = param, .grad = grad, .rvar = row_var, .cvar = col_var,
+                      .var = variance, .size = size, .step = step, .o = o,
+                      .st = GK_OPT_ST_ARG};
+#if GK_OPT_STAGED
+    if (st->state != GK_DTYPE_F32) {
+        c.rsto = row_var;
+        c.csto = col_var;
+    }
+#endif
     gk_index *ntask;
     int owned, matrices;
     void *mem = GK_T(af_layout)(count, size, rows, cols, &c, &ntask, &owned, &matrices);
@@ -402,6 +536,7 @@ static int GK_T(adafactor_multi)(gk_index count, T *const *param, const T *const
     int err = gk_multi_run(count, size, &one);
     if (err == GK_OK) {
         GK_T(af_factors)(&c, count);
+        if (c.rsto) GK_T(af_round)(&c, count);
         gk_multi_pass two = {.nacc = matrices, .chunk = GK_T(af_chunk), .sums = c.sums2,
                              .span = GK_T(af_span), .reverse = 1, .cost = 2, .ctx = &c};
         err = gk_multi_run(count, size, &two);

@@ -13,7 +13,9 @@
  * TS that are then instantiated for f16 and bf16 too; they read and write data arrays
  * through the loads and stores of reduce_tmpl.h (ld1/st1, ldtv/sttv, ldv, stream_vec),
  * so one source serves every dtype; a file that defines GK_TMPL_HALF_A without GK_TMPL_A
- * (norm_half.c, dropout_half.c) gets the 16-bit instantiations alone.  Everything is
+ * (norm_half.c, dropout_half.c) gets the 16-bit instantiations alone; one that defines
+ * GK_EACH_HALF_REDUCE alone gets reduce_tmpl.h's f16 and bf16 instantiations and no
+ * template (optim_half.c: Adafactor's sums read from 16-bit storage).  Everything is
  * undefined afterwards.  No include guard: the header includes itself, once per dtype. */
 #ifndef GK_EACH_DTYPE_PASS
 #define GK_EACH_DTYPE_PASS
@@ -52,7 +54,7 @@
 #undef SQRT
 #endif
 
-#ifdef GK_TMPL_HALF_A
+#if defined(GK_TMPL_HALF_A) || defined(GK_EACH_HALF_REDUCE)
 #define T float
 #define TS uint16_t
 #define GK_TI int32_t
@@ -81,6 +83,7 @@
 #undef GK_TMPL_HALF_A
 #undef GK_TMPL_HALF_B
 #undef GK_TMPL_HALF_C
+#undef GK_EACH_HALF_REDUCE
 #undef GK_EACH_DTYPE_PASS
 
 #else  /* one dtype */
@@ -88,7 +91,9 @@
 #include "reduce_tmpl.h"
 #endif
 #if GK_HALF
+#ifdef GK_TMPL_HALF_A
 #include GK_TMPL_HALF_A
+#endif
 #ifdef GK_TMPL_HALF_B
 #include GK_TMPL_HALF_B
 #endif

@@ -540,3 +540,17 @@ int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad
                                         GK_F(exp_avg_sq), size, step, opt, trust_ratio,
                                         storage));
 }
+
+int gk_adafactor_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                          void *const *row_var, void *const *col_var, void *const *variance,
+                          const gk_index *size, const gk_index *rows, const gk_index *cols,
+                          const int64_t *step, const gk_adafactor_options *opt,
+                          const gk_optim_storage *storage)
+{
+    GK_MP_BODY(gk_adafactor_check(count, GK_VP(param), GK_VP(grad), GK_VP(row_var),
+                                  GK_VP(col_var), GK_VP(variance), size, rows, cols, step,
+                                  opt),
+               optim_half_table()->adafactor(count, GK_F(param), GK_CF(grad), GK_F(row_var),
+                                             GK_F(col_var), GK_F(variance), size, rows, cols,
+                                             step, opt, storage));
+}

@@ -1,12 +1,20 @@
 /* The mixed-precision optimizer steps (gk_*_multi_mp), compiled once per ISA in a
  * translation unit of their own: ONE more instantiation of the float32 templates
- * (optim_tmpl.h, optim_more_tmpl.h) with GK_OPT_STAGED, whose span functions run the
- * float32 loops on blocks widened from each list's storage (float32 in place, float16,
- * bfloat16) and round what they wrote once (optim_tmpl.h's stage).  Every combination
- * of storages (16-bit everything, master weights, bfloat16 states) is this one code. */
+ * (optim_tmpl.h, optim_more_tmpl.h, adafactor_tmpl.h) with GK_OPT_STAGED, whose span
+ * functions run the float32 loops on blocks widened from each list's storage (float32
+ * in place, float16, bfloat16) and round what they wrote once (optim_tmpl.h's stage).
+ * Every combination of storages (16-bit everything, master weights, bfloat16 states)
+ * is this one code. */
 #include "multi.h"
 #include "gk_half.h"
 #include "optim_kernels.h"
+
+/* reduce_tmpl.h on 16-bit storage, for Adafactor's sums of p^2 read straight from a
+ * 16-bit parameter (chunk_sumsq_f16/_bf16: the float32 sum's lanes on the widened
+ * values, so the same bits; a whole small matrix's sum spans up to 65,536 elements,
+ * too many to widen into a block on the stack first) */
+#define GK_EACH_HALF_REDUCE 1
+#include "gk_each_dtype.h"
 
 #define GK_OPT_STAGED 1
 #define T float
@@ -19,6 +27,7 @@
 #include "reduce_tmpl.h"
 #include "optim_tmpl.h"
 #include "optim_more_tmpl.h"
+#include "adafactor_tmpl.h"
 
 /* the check of the loss scaler's fused step: whether an element of grad is inf or NaN
  * (a span returns 1; gk_multi_run ORs them) */
@@ -58,5 +67,5 @@ const gk_optim_half_table GK_ISA_SYM(gk_optim_half_table) = {
     .sgd = sgd_multi_mp, .adam = adam_multi_mp, .rmsprop = rmsprop_multi_mp,
     .adagrad = adagrad_multi_mp, .lars = lars_multi_mp, .nadam = nadam_multi_mp,
     .radam = radam_multi_mp, .adamax = adamax_multi_mp, .adadelta = adadelta_multi_mp,
-    .lion = lion_multi_mp, .lamb = lamb_multi_mp,
+    .lion = lion_multi_mp, .lamb = lamb_multi_mp, .adafactor = adafactor_multi_mp,
 };

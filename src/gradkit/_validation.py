@@ -793,15 +793,16 @@ def adafactor_options(lr, beta2_decay, eps1, eps2, d, weight_decay, maximize,
                             nonneg(weight_decay, "weight_decay"), flag(maximize, "maximize"))
 
 
-def adafactor_eps1(eps1, params, grads):
-    """torch's eps1=None: finfo(dtype).eps of the first parameter that has a gradient
-    (torch resolves it once per group and step, at that parameter, and keeps it for
-    the others, whatever their dtype); None when no parameter has one."""
+def adafactor_eps1(eps1, dtypes, grads):
+    """torch's eps1=None: finfo(dtype).eps of the first parameter that has a gradient,
+    `dtypes` the dtype each parameter is stepped in (torch resolves it once per group
+    and step, at that parameter, and keeps it for the others, whatever their dtype);
+    None when no parameter has one."""
     if eps1 is not None:
         return eps1
-    for p, g in zip(params, grads):
+    for dt, g in zip(dtypes, grads):
         if g is not None:
-            return float(np.finfo(p.dtype).eps)
+            return float(np.finfo(dt).eps)
     return None
 
 # ==== checks of dropout, random, init, nn, gradcheck, preprocessing, quant ============

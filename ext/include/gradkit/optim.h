@@ -314,6 +314,13 @@ int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad
                      void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
                      const int64_t *step, const gk_lamb_options *opt, double *trust_ratio,
                      const gk_optim_storage *storage);
+/* Adafactor: R and C (and V) are the float32 step's, rounded once when stored; the RMS
+ * of the parameter is that of the widened parameter (the master with master weights) */
+int gk_adafactor_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                          void *const *row_var, void *const *col_var, void *const *variance,
+                          const gk_index *size, const gk_index *rows, const gk_index *cols,
+                          const int64_t *step, const gk_adafactor_options *opt,
+                          const gk_optim_storage *storage);
 
 #ifdef __cplusplus
 }

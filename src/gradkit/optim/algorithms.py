@@ -850,15 +850,19 @@ class Adafactor(Optimizer):
     maximize : bool
 
     master_weights, state_dtype
-        Taken for a uniform interface: no 16-bit step yet, so True / a dtype raise
-        ValueError (and a float16/bfloat16 parameter TypeError).
+        Mixed precision (docs/precision.md): float16/bfloat16 parameters are stepped
+        in float32 arithmetic, each value rounded once when stored; their states are
+        float32 unless ``state_dtype`` (float32, float16, bfloat16) says otherwise
+        (the factored moments are a row and a column per matrix: small), and
+        ``master_weights`` keeps a float32 master copy (``state["master"]``) that is
+        stepped (its RMS, and ``eps=(None, ...)`` resolved as float32's eps) and
+        rounded into the parameter.
 
     State per parameter (torch's keys and shapes): ``step``; for a parameter of shape
     ``(..., m, n)`` ``row_var`` ``(..., m, 1)`` and ``col_var`` ``(..., 1, n)``; for a
     0-d or 1-d one ``variance`` of its shape.  A parameter with no elements is left as
     it is (torch raises ZeroDivisionError on its RMS); its step is counted.
     """
-    _half = False  # no 16-bit step yet (float32/float64 parameters)
     _slots = ("row_var", "col_var", "variance")
     _shapes = _f.ADAFACTOR_SHAPES
 
@@ -881,6 +885,20 @@ class Adafactor(Optimizer):
     def _needed(self, opts):
         return self._slots
 
+    def _slot_dtype(self, slot, param):
+        """float32 states for a 16-bit parameter unless state_dtype is set."""
+        if slot != "master" and self.state_dtype is None and _c.is_half(param.dtype):
+            return _c.FLOAT32
+        return super()._slot_dtype(slot, param)
+
+    def _run(self, entry, grads, opts, fresh, coef, check=False):
+        # torch's eps1=None resolved over the whole group before _run splits it by
+        # storage, by the dtype each parameter is stepped in (a master's: float32)
+        dtypes = [_c.FLOAT32 if self.master_weights and _c.is_half(p.dtype) else p.dtype
+                  for p in entry.params]
+        opts = opts._replace(eps1=_c.adafactor_eps1(opts.eps1, dtypes, grads))
+        return super()._run(entry, grads, opts, fresh, coef, check)
+
     def _update(self, params, grads, state, opts, fresh, coef, storage=None):
-        _f._adafactor(params, grads, state["row_var"], state["col_var"], state["variance"],
-                      state["step"], opts, coef)
+        return _f._adafactor(params, grads, state["row_var"], state["col_var"],
+                             state["variance"], state["step"], opts, coef, storage)

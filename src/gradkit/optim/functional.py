@@ -6,8 +6,8 @@ parameter).  A list is updated by one multi-tensor kernel: one pass over memory 
 parallel region for all arrays, float32 and float64 in one batch each.  Parameters and
 states are updated in place and must be float32/float64 in native byte order,
 C-contiguous, aligned and writable, and must not overlap each other (TypeError /
-ValueError naming the argument otherwise); float16/bfloat16 parameters (every function
-but adafactor_) take gradients and states of their own dtype, stepped by the
+ValueError naming the argument otherwise); float16/bfloat16 parameters take gradients
+and states of their own dtype, stepped by the
 float32 formulas on the widened values, each result rounded once; gradients are only read (copied once if
 byte-swapped, non-contiguous or misaligned).  ``step`` is the step number after its increment
 (1 on the first step), as torch's ``state['step']`` is when the update runs.
@@ -566,10 +566,13 @@ def adafactor_(param: Arrays, grad: Arrays, row_var: Optional[Arrays],
     Notes
     -----
     A parameter with no elements is left as it is (torch raises ZeroDivisionError on
-    its RMS), its state too.
+    its RMS), its state too.  A float16/bfloat16 parameter takes a gradient and states
+    of its dtype (``eps1=None`` is then that dtype's eps), stepped as float32 and
+    rounded once (R, C and V as the float32 step computes them, then stored rounded);
+    :class:`gradkit.optim.Adafactor` keeps float32 states for it by default.
     """
     opts = _c.adafactor_options(lr, beta2_decay, eps1, eps2, d, weight_decay, maximize)
-    many, params = _params(param, half=False)  # no 16-bit step yet
+    many, params = _params(param)
     grads = _grads(grad, many, params)
     rows = _states(row_var, "row_var", many, params, grads, _row_var_shape)
     cols = _states(col_var, "col_var", many, params, grads, _col_var_shape)
@@ -579,10 +582,15 @@ def adafactor_(param: Arrays, grad: Arrays, row_var: Optional[Arrays],
     _adafactor(params, grads, rows, cols, vs, steps, opts)
 
 
-def _adafactor(params, grads, rows, cols, variances, steps, opts, coef=None):
-    """The kernel call of adafactor_ and of the class: eps1 resolved as torch does."""
-    eps1 = _c.adafactor_eps1(opts.eps1, params, grads)
+def _adafactor(params, grads, rows, cols, variances, steps, opts, coef=None, storage=None):
+    """The kernel call of adafactor_ (16-bit parameters by _call) and of the class
+    (`storage` given by its plan): eps1 resolved as torch does, unless the caller did;
+    returns whether a checked step was skipped."""
+    eps1 = _c.adafactor_eps1(opts.eps1, [p.dtype for p in params], grads)
     if eps1 is None:  # no gradient at all: nothing to do
-        return
-    _k.adafactor(params, grads, rows, cols, variances, steps, opts.lr, opts.beta2_decay,
-                 eps1, *opts[3:], coef)
+        return False
+    args = (rows, cols, variances, steps, opts.lr, opts.beta2_decay, eps1, *opts[3:], coef)
+    if storage is not None:
+        return _k.adafactor(params, grads, *args, storage=storage)
+    _call(_k.adafactor, params, grads, *args)
+    return False

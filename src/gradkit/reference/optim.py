@@ -653,8 +653,23 @@ def adafactor_(param, grad, row_var, col_var, variance, step, *, lr=1e-2, beta2_
                eps1=None, eps2=1e-3, d=1.0, weight_decay=0.0, maximize=False):
     """Adafactor step in place (torch.optim.Adafactor's single-tensor loop): factored
     row/column means over the last two dims for 2-d and up, the full variance for 0-d and
-    1-d; eps1=None becomes finfo(dtype).eps of the first parameter with a gradient.  A
-    parameter with no elements is left as it is."""
+    1-d; eps1=None becomes finfo(dtype).eps of the first parameter with a gradient (its
+    own dtype, 16-bit too).  A parameter with no elements is left as it is.  16-bit
+    arrays: the float32 formulas on widened copies, each rounded once back."""
+    if eps1 is None:  # torch resolves it at the first parameter and keeps it
+        many = isinstance(param, (list, tuple))
+        for p, g in zip(param if many else [param], grad if many else [grad]):
+            if g is not None:
+                eps1 = float(np.finfo(p.dtype).eps)
+                break
+    _adafactor_wide(param, grad, row_var, col_var, variance, step, lr=lr,
+                    beta2_decay=beta2_decay, eps1=eps1, eps2=eps2, d=d,
+                    weight_decay=weight_decay, maximize=maximize)
+
+
+@_float32_twin
+def _adafactor_wide(param, grad, row_var, col_var, variance, step, *, lr, beta2_decay, eps1,
+                    eps2, d, weight_decay, maximize):
     many = isinstance(param, (list, tuple))
     params, grads = (list(param), list(grad)) if many else ([param], [grad])
     n = len(params)
@@ -662,11 +677,7 @@ def adafactor_(param, grad, row_var, col_var, variance, step, *, lr=1e-2, beta2_
                        ([a] if not many else [None] * n)) for a in (row_var, col_var, variance)]
     steps = _each(step, n)
     for i, (p, g) in enumerate(zip(params, grads)):
-        if g is None:
-            continue
-        if eps1 is None:  # torch resolves it at the first parameter and keeps it
-            eps1 = float(np.finfo(p.dtype).eps)
-        if p.size == 0:
+        if g is None or p.size == 0:
             continue
         dt = p.dtype.type
         g = -g if maximize else g
