@@ -159,7 +159,8 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
  * against the earlier stores still in flight by the low 12 address bits; a loop that
  * stores y[j] and then loads x a few vectors further on finds every such load "aliased"
  * to a store and waits for it (4K aliasing: a LayerNorm forward into an output 16 bytes
- * past its input modulo 4 KiB took 3x as long, AMD EPYC and Intel alike).  Such a loop
+ * past its input modulo 4 KiB took 3x as long on the AMD EPYC guest; Intel cores document
+ * the same effect).  Such a loop
  * runs backwards instead: its loads are then at offsets the stores have passed. */
 static inline int gk_alias_ahead(const void *y, const void *x)
 {
