@@ -238,7 +238,8 @@ def _norm_calls():
         "gradkit.norm.batch_norm_backward": lambda: V(norm.batch_norm_backward, dyb.copy(),
                                                       xb.copy(), bs, wb.copy(),
                                                       out=np.zeros_like(xb)),
-        "gradkit.norm.batch_norm_stats": lambda: V(norm.batch_norm_stats, xb.copy()),
+        "gradkit.norm.batch_norm_stats": lambda: V(norm.batch_norm_stats, xb.copy(),
+                                                   ok=HALF_X),
         "gradkit.norm.batch_norm_merge_stats": lambda: V(
             norm.batch_norm_merge_stats, np.array([24, 0, 5]), parts.copy(), parts.copy()),
         "gradkit.norm.batch_norm_gather_stats": lambda: V(
@@ -247,7 +248,7 @@ def _norm_calls():
             ok={"num_batches_tracked": {"int64"}}),
         "gradkit.norm.batch_norm_elemt": lambda: V(
             norm.batch_norm_elemt, xb.copy(), wb.copy(), bb.copy(), bs.mean.copy(),
-            bs.rstd.copy(), out=np.zeros_like(xb)),
+            bs.rstd.copy(), out=np.zeros_like(xb), ok=HALF_X),
         "gradkit.norm.batch_norm_backward_reduce": lambda: V(
             norm.batch_norm_backward_reduce, dyb.copy(), xb.copy(), bs.mean.copy(),
             bs.rstd.copy(), wb.copy()),
@@ -259,7 +260,7 @@ def _norm_calls():
         # (_batch_norm_args) before its collective
         "gradkit.norm.sync_batch_norm": lambda: V(
             norm.sync_batch_norm, xb.copy(), wb.copy(), bb.copy(), np.zeros(3, F),
-            np.ones(3, F), training=False, out=np.zeros_like(xb)),
+            np.ones(3, F), training=False, out=np.zeros_like(xb), ok=HALF_X),
         "gradkit.norm.add_dropout_layer_norm": fused_fwd(norm.add_dropout_layer_norm, w, b),
         "gradkit.norm.add_dropout_rms_norm": fused_fwd(norm.add_dropout_rms_norm, w),
         "gradkit.norm.add_dropout_layer_norm_backward": lambda: V(
