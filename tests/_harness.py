@@ -633,14 +633,14 @@ def _scaler_step(dt):
 
 # ---- regularization ----------------------------------------------------------------------
 
-@case("regularization.penalties")
+@case("regularization.penalties", FLOATS + HALVES)
 def _penalties(dt):
     from gradkit import regularization as R
     p = grad_list(101, dt)
     return R.l2_penalty(p, 0.01), R.l1_penalty(p, 0.01)
 
 
-@case("regularization.add_l2_grad_+add_l1_grad_")
+@case("regularization.add_l2_grad_+add_l1_grad_", FLOATS + HALVES)
 def _grad_adds(dt):
     from gradkit import regularization as R
     p, g = grad_list(102, dt), grad_list(103, dt)
@@ -650,7 +650,7 @@ def _grad_adds(dt):
     return out, g
 
 
-@case("regularization.add_grad_noise_")
+@case("regularization.add_grad_noise_", FLOATS + HALVES)
 def _grad_noise(dt):
     from gradkit import regularization as R
     from gradkit.random import Generator

@@ -194,11 +194,12 @@ def _gen(seed=3):
 
 # 16-bit x with float32 weights is the norms' documented mix (docs/precision.md); with a
 # float32 out= it is then out= that is refused (tests/test_norm_half.py); so for dropout's
-# x and dy, the logits of the losses, quantize's x and the gradients of clipping (a list
-# may mix 16-bit and float32 arrays)
+# x and dy, the logits of the losses, quantize's x and the gradients of clipping and
+# regularization (a list may mix 16-bit and float32 arrays)
 HALF_X = {"x": {"float16"}}
 HALF_DY = {"dy": {"float16"}}
 HALF_GRADS = {"grads": {"0-d", "float16"}}
+HALF_PARAMS = {"params": {"0-d", "float16"}}   # the penalties: any float array
 HALF_Z = {"logits": {"float16"}}
 
 
@@ -446,7 +447,7 @@ def _clip_amp_reg_calls():
     def noise():
         g = _gen()
         return V(regularization.add_grad_noise_, _params(), 3, rng=g, watch=[g.get_state],
-                 ok=SCALAR_OK("grads"))
+                 ok=HALF_GRADS)
 
     return {
         "gradkit.clip.global_norm": lambda: V(clip.global_norm, _params(), ok=HALF_GRADS),
@@ -460,9 +461,9 @@ def _clip_amp_reg_calls():
                                                   ok=SCALAR_OK("grads")),
         "gradkit.amp.LossScaler.step": scaler_step,
         "gradkit.regularization.l2_penalty": lambda: V(regularization.l2_penalty,
-                                                       _params(), 0.1, ok=SCALAR_OK("params")),
+                                                       _params(), 0.1, ok=HALF_PARAMS),
         "gradkit.regularization.l1_penalty": lambda: V(regularization.l1_penalty,
-                                                       _params(), 0.1, ok=SCALAR_OK("params")),
+                                                       _params(), 0.1, ok=HALF_PARAMS),
         "gradkit.regularization.add_l2_grad_": lambda: V(regularization.add_l2_grad_,
                                                          _params(), _params(), 0.1),
         "gradkit.regularization.add_l1_grad_": lambda: V(regularization.add_l1_grad_,
