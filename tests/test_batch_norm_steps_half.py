@@ -13,6 +13,7 @@ from gradkit.reference import norm as R
 from _half import (F32, HALVES, assert_every_simd_table_gives_the_same_bits,
                    assert_rounded_once, bits, data as _data, ulps)
 from conftest import run_threads
+from test_batch_norm_steps import _cuts, _stack   # the parts of a batch, as ranks hold them
 
 # both layouts of batch_norm_tmpl.h: (N, C) columns (narrow ones folded), planes of
 # >= 128 values, odd sizes around the vector widths
@@ -30,11 +31,6 @@ def _inputs(shape, dt, pdt, seed=1):
     return x, dy, _data(seed + 2, c, pdt, 1.0, 0.5), _data(seed + 3, c, pdt)
 
 
-def _stack(parts):
-    return (np.array([p.n for p in parts], np.int64), np.array([p.mean for p in parts]),
-            np.array([p.m2 for p in parts]))
-
-
 def _steps(x, dy, w, b, cuts, rm=None, rv=None, **kw):
     """Forward and backward through the steps, x split along axis 0 as by ranks:
     (y, stats, dx, summed dweight, summed dbias) -- the sums in float64."""
@@ -50,11 +46,6 @@ def _steps(x, dy, w, b, cuts, rm=None, rv=None, **kw):
                          for s in cuts])
     dw = None if w is None else sum(r[2].astype(F64) for r in red)
     return y, st, dx, dw, sum(r[3].astype(F64) for r in red)
-
-
-def _cuts(n, sizes):
-    edges = np.concatenate([[0], np.cumsum(sizes)]) * n // max(sum(sizes), 1)
-    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
