@@ -41,7 +41,25 @@ GK_INLINE gk_vd GK_T(ldvt)(const T *p)
 /* GK_VW consecutive elements of a data array as doubles (unaligned load) */
 GK_INLINE gk_vd GK_T(ldv)(const TS *p)
 {
-#if GK_HALF
+#if GK_HALF == 1 && defined(__F16C__) && defined(__AVX512F__)
+    /* F16C: what these values feed is double arithmetic, which quiets a NaN the same way
+     * whether F16C already did (gk_ld_f16v_arith's rule) */
+    return (gk_vd)_mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)));
+#elif GK_HALF == 1 && defined(__F16C__)
+    return (gk_vd)_mm256_cvtps_pd(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+#elif GK_HALF == 2 && defined(__SSE2__) && defined(__x86_64__) && !defined(__AVX512F__)
+    /* the GK_VW bfloat16 (4 with AVX, 2 without) interleaved under zeros: their float32
+     * values, then doubles */
+#if defined(__AVX__)
+    const __m128i h = _mm_loadl_epi64((const __m128i *)(const void *)p);
+    return (gk_vd)_mm256_cvtps_pd(_mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h)));
+#else
+    int32_t two;
+    __builtin_memcpy(&two, p, sizeof two);
+    const __m128i h = _mm_cvtsi32_si128(two);
+    return (gk_vd)_mm_cvtps_pd(_mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h)));
+#endif
+#elif GK_HALF
     T f[GK_VW];
     for (int k = 0; k < GK_VW; ++k) f[k] = GK_T(ld1)(p + k);
     return GK_T(ldvt)(f);
