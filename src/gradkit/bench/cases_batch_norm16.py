@@ -17,6 +17,7 @@ types PyTorch's CPU ``batch_norm`` takes too): forward and forward+backward at 8
 import numpy as np
 
 from .. import norm
+from .cases_batch_norm import data
 from .cases_norm16 import DTYPES, GOAL_F32
 from .core import GOAL_LIMIT, Case, Lazy, accepts, label, passes, probe, scaled
 from .core import try_import_torch
@@ -25,12 +26,8 @@ BYTES = {"forward": 4, "forward+backward": 4 + 6}   # minimal, per element
 
 
 def _build(torch, dt, shape):
-    rng = np.random.default_rng(9)
     c = shape[1]
-    x32 = rng.standard_normal(shape, dtype=np.float32)
-    dy32 = rng.standard_normal(shape, dtype=np.float32)
-    w = (1 + 0.1 * rng.standard_normal(c)).astype(np.float32)
-    b = (0.1 * rng.standard_normal(c)).astype(np.float32)
+    x32, dy32, w, b = data(shape, seed=9)
     x, dy = x32.astype(dt), dy32.astype(dt)
     # each caller updates its own running statistics in place, as a training step does
     run16, run32 = [(np.zeros(c, np.float32), np.ones(c, np.float32)) for _ in range(2)]

@@ -27,9 +27,9 @@ import math
 import ml_dtypes
 import numpy as np
 
-import gradkit
 from .. import optim
 from .cases_optim import OPTIONS
+from .cases_optim16 import torch_bf16_step
 from .core import GOAL_LIMIT, Case, Lazy, label, passes, probe, scaled, try_import_torch
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -76,34 +76,6 @@ def _limit(name, layout, p, g):
                   probe([w, g], [w] if master is None else [master, p]))
 
 
-def _peer(torch, layout, p, g):
-    """torch Adafactor: on the bf16 parameters, or the master-weight recipe."""
-    kw = dict(OPTIONS["Adafactor"], foreach=True)
-    tp = torch.from_numpy(p.astype(F32)).to(torch.bfloat16)
-    tg = torch.from_numpy(g.astype(F32)).to(torch.bfloat16)
-    if layout == "bf16":
-        param = torch.nn.Parameter(tp)
-        param.grad = tg
-        peer = torch.optim.Adafactor([param], **kw)
-
-        def step():
-            torch.set_num_threads(gradkit.get_num_threads())
-            peer.step()
-    else:
-        master = torch.nn.Parameter(tp.float())
-        master.grad = torch.empty_like(master)
-        peer = torch.optim.Adafactor([master], **kw)
-
-        def step():
-            torch.set_num_threads(gradkit.get_num_threads())
-            master.grad.copy_(tg)
-            peer.step()
-            with torch.no_grad():
-                tp.copy_(master)
-    step()  # the states exist before timing
-    return step
-
-
 def _build(torch, name, layout, n):
     shape = _shape(name, n)
     p, g = _data(shape, 0, BF16), _data(shape, 1, BF16, 0.01)
@@ -111,7 +83,9 @@ def _build(torch, name, layout, n):
            "f32": _stepper(name, _data(shape, 0, F32), _data(shape, 1, F32, 0.01)),
            "limit": _limit(name, layout, p, g)}
     if torch is not None and name == "Adafactor":
-        fns["peer"] = _peer(torch, layout, p, g)
+        kw = dict(OPTIONS["Adafactor"], foreach=True)
+        fns["peer"] = torch_bf16_step(torch, layout, p, g,
+                                      lambda params: torch.optim.Adafactor(params, **kw))
     return fns
 
 
