@@ -208,6 +208,10 @@ cdef extern from "gradkit/norm.h" nogil:
                                 gk_index channels, gk_index inner)
     int gk_batch_norm_stats_f64(const double *x, double *mean, double *m2, gk_index batch,
                                 gk_index channels, gk_index inner)
+    int gk_batch_norm_stats_f16(const uint16_t *x, double *mean, double *m2, gk_index batch,
+                                gk_index channels, gk_index inner)
+    int gk_batch_norm_stats_bf16(const uint16_t *x, double *mean, double *m2,
+                                 gk_index batch, gk_index channels, gk_index inner)
     int gk_batch_norm_merge_stats(const int64_t *counts, const double *means,
                                   const double *m2s, gk_index parts, gk_index channels,
                                   int64_t *count, double *mean, double *m2)
@@ -227,6 +231,12 @@ cdef extern from "gradkit/norm.h" nogil:
     int gk_batch_norm_elemt_f64(const double *x, const double *weight, const double *bias,
                                 const double *mean, const double *invstd, double *y,
                                 gk_index batch, gk_index channels, gk_index inner)
+    int gk_batch_norm_elemt_f16(const uint16_t *x, const float *weight, const float *bias,
+                                const double *mean, const double *invstd, uint16_t *y,
+                                gk_index batch, gk_index channels, gk_index inner)
+    int gk_batch_norm_elemt_bf16(const uint16_t *x, const float *weight, const float *bias,
+                                 const double *mean, const double *invstd, uint16_t *y,
+                                 gk_index batch, gk_index channels, gk_index inner)
     int gk_batch_norm_backward_reduce_f32(const float *dy, const float *x,
                                           const float *mean, const float *rstd,
                                           float *dweight, float *dbias, double *sum_dy,
@@ -237,6 +247,16 @@ cdef extern from "gradkit/norm.h" nogil:
                                           double *dweight, double *dbias, double *sum_dy,
                                           double *sum_dy_xmu, gk_index batch,
                                           gk_index channels, gk_index inner)
+    int gk_batch_norm_backward_reduce_f16(const uint16_t *dy, const uint16_t *x,
+                                          const float *mean, const float *rstd,
+                                          float *dweight, float *dbias, double *sum_dy,
+                                          double *sum_dy_xmu, gk_index batch,
+                                          gk_index channels, gk_index inner)
+    int gk_batch_norm_backward_reduce_bf16(const uint16_t *dy, const uint16_t *x,
+                                           const float *mean, const float *rstd,
+                                           float *dweight, float *dbias, double *sum_dy,
+                                           double *sum_dy_xmu, gk_index batch,
+                                           gk_index channels, gk_index inner)
     int gk_batch_norm_backward_elemt_f32(const float *dy, const float *x, const float *mean,
                                          const float *rstd, const float *weight,
                                          const double *sum_dy, const double *sum_dy_xmu,
@@ -248,6 +268,18 @@ cdef extern from "gradkit/norm.h" nogil:
                                          const double *sum_dy_xmu, gk_index count,
                                          double *dx, gk_index batch, gk_index channels,
                                          gk_index inner)
+    int gk_batch_norm_backward_elemt_f16(const uint16_t *dy, const uint16_t *x,
+                                         const float *mean, const float *rstd,
+                                         const float *weight, const double *sum_dy,
+                                         const double *sum_dy_xmu, gk_index count,
+                                         uint16_t *dx, gk_index batch, gk_index channels,
+                                         gk_index inner)
+    int gk_batch_norm_backward_elemt_bf16(const uint16_t *dy, const uint16_t *x,
+                                          const float *mean, const float *rstd,
+                                          const float *weight, const double *sum_dy,
+                                          const double *sum_dy_xmu, gk_index count,
+                                          uint16_t *dx, gk_index batch, gk_index channels,
+                                          gk_index inner)
 
 
 # One entry point per f32/f64 pair: the dtype (GK_DTYPE_F32 or GK_DTYPE_F64) picks the
@@ -582,6 +614,12 @@ cdef inline int gk_batch_norm_stats(int dtype, const void *x, double *mean, doub
         return gk_batch_norm_stats_f32(<const float *>x, mean, m2, batch, channels, inner)
     if dtype == GK_DTYPE_F64:
         return gk_batch_norm_stats_f64(<const double *>x, mean, m2, batch, channels, inner)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_stats_f16(<const uint16_t *>x, mean, m2, batch, channels,
+                                       inner)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_stats_bf16(<const uint16_t *>x, mean, m2, batch, channels,
+                                        inner)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -614,6 +652,14 @@ cdef inline int gk_batch_norm_elemt(int dtype, const void *x, const void *weight
         return gk_batch_norm_elemt_f64(<const double *>x, <const double *>weight,
                                        <const double *>bias, mean, invstd, <double *>y,
                                        batch, channels, inner)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_elemt_f16(<const uint16_t *>x, <const float *>weight,
+                                       <const float *>bias, mean, invstd, <uint16_t *>y,
+                                       batch, channels, inner)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_elemt_bf16(<const uint16_t *>x, <const float *>weight,
+                                        <const float *>bias, mean, invstd, <uint16_t *>y,
+                                        batch, channels, inner)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -633,6 +679,16 @@ cdef inline int gk_batch_norm_backward_reduce(int dtype, const void *dy, const v
                                                  <const double *>mean, <const double *>rstd,
                                                  <double *>dweight, <double *>dbias, sum_dy,
                                                  sum_dy_xmu, batch, channels, inner)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_backward_reduce_f16(<const uint16_t *>dy, <const uint16_t *>x,
+                                                 <const float *>mean, <const float *>rstd,
+                                                 <float *>dweight, <float *>dbias, sum_dy,
+                                                 sum_dy_xmu, batch, channels, inner)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_backward_reduce_bf16(<const uint16_t *>dy, <const uint16_t *>x,
+                                                  <const float *>mean, <const float *>rstd,
+                                                  <float *>dweight, <float *>dbias, sum_dy,
+                                                  sum_dy_xmu, batch, channels, inner)
     return GK_ERROR(GK_EDTYPE, 0)
 
 
@@ -652,4 +708,16 @@ cdef inline int gk_batch_norm_backward_elemt(int dtype, const void *dy, const vo
                                                 <const double *>mean, <const double *>rstd,
                                                 <const double *>weight, sum_dy, sum_dy_xmu,
                                                 count, <double *>dx, batch, channels, inner)
+    if dtype == GK_DTYPE_F16:
+        return gk_batch_norm_backward_elemt_f16(<const uint16_t *>dy, <const uint16_t *>x,
+                                                <const float *>mean, <const float *>rstd,
+                                                <const float *>weight, sum_dy, sum_dy_xmu,
+                                                count, <uint16_t *>dx, batch, channels,
+                                                inner)
+    if dtype == GK_DTYPE_BF16:
+        return gk_batch_norm_backward_elemt_bf16(<const uint16_t *>dy, <const uint16_t *>x,
+                                                 <const float *>mean, <const float *>rstd,
+                                                 <const float *>weight, sum_dy, sum_dy_xmu,
+                                                 count, <uint16_t *>dx, batch, channels,
+                                                 inner)
     return GK_ERROR(GK_EDTYPE, 0)

@@ -204,15 +204,16 @@ cdef class _Arrays:
     """Aligned Python lists of arrays as C pointer arrays (the one marshaller of the
     multi-array kernels): slot s holds the data pointers of list s, entry k of every
     slot belongs to one entry of the caller's lists.  Entries are grouped by dtype
-    (float32 first, then float64: the typed kernels take one dtype per call) or kept in
-    the caller's order (the mixed-dtype kernels, with `dtype` per entry).
+    (float32 first, then float64, then float16 and bfloat16 when taken: the typed kernels
+    take one dtype per call) or kept in the caller's order (the mixed-dtype kernels, with
+    `dtype` per entry).
 
     Every array is checked as _array does; the arrays of one entry must have the dtype
     and the element count of its slot-0 array.  `where[k]` is the entry's index in the
     caller's lists; `step` and `fresh` are per-entry scratch for the caller."""
     cdef gk_index n                  # entries gathered
-    cdef gk_index count[2]           # of them float32, float64 (grouped)
-    cdef gk_index first[2]           # where each dtype's entries start (grouped)
+    cdef gk_index count[4]           # of them float32, float64, float16, bfloat16 (grouped)
+    cdef gk_index first[4]           # where each dtype's entries start (grouped)
     cdef void **slot[_MAX_SLOTS]     # slot[s][k]: pointer of entry k in list s (or NULL)
     cdef gk_index *size
     cdef gk_index *where
@@ -239,7 +240,7 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
     array) or a list aligned with the lists of each entry's element count in that slot,
     -1 where the entry has no array there (None, gathered as NULL): state shaped other
     than its parameter, as Adafactor's factored second moments.  half: an entry may be
-    float16/bfloat16 too (16-bit storage; ungrouped gathers only).  `typenums` (or None)
+    float16/bfloat16 too (16-bit storage; grouped, they come after float64).  `typenums` (or None)
     gives, per slot, the NumPy type number every array of that slot must have (the
     mixed-precision kernels: 16-bit parameters with float32 states, ...): the entries
     then form one group, in the caller's order, counted in count[0]."""
@@ -281,8 +282,6 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
     b.fresh = <unsigned char *>mem
     memset(b.fresh, 0, n)
     # the dtype of each entry first: grouping places entries by the counts
-    if half and grouped:
-        raise ValueError("16-bit entries are gathered ungrouped")
     nd[0] = nd[1] = nd[2] = nd[3] = 0
     for i in range(n):
         if skip >= 0 and (<list>lists[skip])[i] is None:
@@ -302,10 +301,11 @@ cdef _Arrays _gather(list lists, tuple names, tuple writable, bint grouped=True,
         entry_dtype[i] = dt
         nd[dt] += 1
     b.n = nd[0] + nd[1] + nd[2] + nd[3]
-    b.count[0], b.count[1] = nd[0], nd[1]
-    b.first[0], b.first[1] = 0, nd[0]
-    cdef Py_ssize_t pos[2]
-    pos[0], pos[1] = 0, (nd[0] if grouped else 0)
+    cdef Py_ssize_t pos[4]
+    for dt in range(4):
+        b.count[dt] = nd[dt]
+        b.first[dt] = 0 if dt == 0 else b.first[dt - 1] + nd[dt - 1]
+        pos[dt] = b.first[dt] if grouped else 0
     for i in range(n):
         dt = entry_dtype[i]
         if dt < 0:

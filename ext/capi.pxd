@@ -118,6 +118,16 @@ cdef extern from "gradkit/optim.h" nogil:
         int amsgrad, decoupled, maximize
         int scale
         double coef
+    ctypedef struct gk_lamb_options:
+        double lr, beta1, beta2, eps, eps_root, weight_decay
+        int maximize
+        int scale
+        double coef
+    ctypedef struct gk_adafactor_options:
+        double lr, beta2_decay, eps1, eps2, d, weight_decay
+        int maximize
+        int scale
+        double coef
     ctypedef struct gk_optim_storage:
         int param, grad, state
         int model_dtype
@@ -142,6 +152,22 @@ cdef int gk_sgd_multi_mp(Py_ssize_t count, void *const *param, const void *const
                          void *const *momentum_buffer, const unsigned char *fresh,
                          const Py_ssize_t *size, const gk_sgd_options *opt,
                          const gk_optim_storage *storage) noexcept nogil
+# LAMB: the trust ratio's norms are those of the float32 step (double sums of the
+# widened parameter and of u, computed from the unrounded new moments)
+cdef int gk_lamb_multi_mp(Py_ssize_t count, void *const *param, const void *const *grad,
+                          void *const *exp_avg, void *const *exp_avg_sq,
+                          const Py_ssize_t *size, const long long *step,
+                          const gk_lamb_options *opt, double *trust_ratio,
+                          const gk_optim_storage *storage) noexcept nogil
+# Adafactor: R and C (and V) are the float32 step's, rounded once when stored; the RMS
+# of the parameter is that of the widened parameter (the master with master weights)
+cdef int gk_adafactor_multi_mp(Py_ssize_t count, void *const *param,
+                               const void *const *grad, void *const *row_var,
+                               void *const *col_var, void *const *variance,
+                               const Py_ssize_t *size, const Py_ssize_t *rows,
+                               const Py_ssize_t *cols, const long long *step,
+                               const gk_adafactor_options *opt,
+                               const gk_optim_storage *storage) noexcept nogil
 
 # ---- losses (gradkit/losses.h) ----------------------------------------------------------
 # Softmax cross-entropy over `rows` rows of `cols` logits, forward and backward in one

@@ -109,7 +109,7 @@ def batch_norm(object x, object weight, object bias, object y, object mean, obje
 
 
 cdef struct _BnGradIn:
-    int dt    # of dy, x (16-bit storage for batch_norm_backward)
+    int dt    # of dy, x (16-bit storage too)
     int pdt   # of mean, rstd and the parameters: float32 for 16-bit storage, else dt
     const void *dy
     const void *x
@@ -163,7 +163,7 @@ cdef inline int64_t *_counts(object counts, Py_ssize_t parts) except? NULL:
 
 def batch_norm_stats(object x, object mean, object m2, Py_ssize_t batch,
                      Py_ssize_t channels, Py_ssize_t inner):
-    cdef int dt = _float_dtype(x, "x"), err
+    cdef int dt = _storage_dtype(x, "x"), err
     cdef const void *px = _in(x, dt, "x", _prod(_prod(batch, channels), inner))
     cdef double *pm = _f64(mean, "mean", channels, True)
     cdef double *pq = _f64(m2, "m2", channels, True)
@@ -213,11 +213,13 @@ def batch_norm_gather_stats(object counts, object means, object m2s, object runn
 
 def batch_norm_elemt(object x, object weight, object bias, object mean, object invstd,
                      object y, Py_ssize_t batch, Py_ssize_t channels, Py_ssize_t inner):
-    cdef int dt = _float_dtype(x, "x"), err
+    """16-bit x and y with float32 weight and bias."""
+    cdef int dt = _storage_dtype(x, "x"), err
+    cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
     cdef const void *px = _in(x, dt, "x", n)
-    cdef const void *pw = _opt(weight, dt, "weight", channels)
-    cdef const void *pb = _opt(bias, dt, "bias", channels)
+    cdef const void *pw = _opt(weight, pdt, "weight", channels)
+    cdef const void *pb = _opt(bias, pdt, "bias", channels)
     cdef const double *pm = _f64(mean, "mean", channels)
     cdef const double *pr = _f64(invstd, "invstd", channels)
     cdef void *py = _out(y, dt, "y", n)
@@ -233,8 +235,8 @@ def batch_norm_backward_reduce(object dy, object x, object mean, object invstd,
     cdef _BnGradIn a
     _bn_grad_inputs(dy, x, mean, invstd, "invstd", batch, channels, inner, &a)
     cdef int err, dt = a.dt
-    cdef void *pdw = _out(dweight, dt, "dweight", channels, True)
-    cdef void *pdb = _out(dbias, dt, "dbias", channels, True)
+    cdef void *pdw = _out(dweight, a.pdt, "dweight", channels, True)
+    cdef void *pdb = _out(dbias, a.pdt, "dbias", channels, True)
     cdef double *ps = _f64(sum_dy, "sum_dy", channels, True)
     cdef double *psx = _f64(sum_dy_xmu, "sum_dy_xmu", channels, True)
     with nogil:
@@ -251,7 +253,7 @@ def batch_norm_backward_elemt(object dy, object x, object mean, object invstd,
     _bn_grad_inputs(dy, x, mean, invstd, "invstd", batch, channels, inner, &a)
     cdef int err, dt = a.dt
     cdef Py_ssize_t n = _prod(_prod(batch, channels), inner)
-    cdef const void *pw = _opt(weight, dt, "weight", channels)
+    cdef const void *pw = _opt(weight, a.pdt, "weight", channels)
     cdef const double *ps = _f64(sum_dy, "sum_dy", channels)
     cdef const double *psx = _f64(sum_dy_xmu, "sum_dy_xmu", channels)
     cdef void *pdx = _out(dx, dt, "dx", n)

@@ -250,23 +250,25 @@ for _shape in _BN_SHAPES:
         lambda dt, shape=_shape: _batch_norm(dt, shape, None))
 
     def _batch_norm_steps(dt, shape=_shape):
-        """The split kernels over two parts of the batch (a synchronized BatchNorm)."""
+        """The split kernels over two parts of the batch (a synchronized BatchNorm);
+        16-bit x with float32 parameters and statistics."""
         from gradkit import norm
         s = _BN_SHAPES[shape]
+        pdt = F32 if dt in HALVES else dt
         x, dy = data(11, s, dt, 2.0, 5.0), data(12, s, dt)
-        w, b = data(13, s[1], dt), data(14, s[1], dt)
-        rm, rv = np.zeros(s[1], dt), np.ones(s[1], dt)
+        w, b = data(13, s[1], pdt), data(14, s[1], pdt)
+        rm, rv = np.zeros(s[1], pdt), np.ones(s[1], pdt)
         parts = [norm.batch_norm_stats(x[:s[0] // 3]), norm.batch_norm_stats(x[s[0] // 3:])]
         stacked = ([p.n for p in parts], [p.mean for p in parts], [p.m2 for p in parts])
         mean, invstd = norm.batch_norm_gather_stats(*stacked, rm, rv)
         y = norm.batch_norm_elemt(x, w, b, mean, invstd)
-        m, r = mean.astype(dt), invstd.astype(dt)
+        m, r = mean.astype(pdt), invstd.astype(pdt)
         sums = norm.batch_norm_backward_reduce(dy, x, m, r, w)
         dx = norm.batch_norm_backward_elemt(dy, x, m, r, w, sums[0], sums[1], x.size // s[1])
         return [parts, norm.batch_norm_merge_stats(*stacked), mean, invstd, rm, rv, y,
                 sums, dx]
 
-    case(f"norm.batch_norm_steps[{_shape}]")(_batch_norm_steps)
+    case(f"norm.batch_norm_steps[{_shape}]", FLOATS + HALVES)(_batch_norm_steps)
 
 
 # ---- random ----------------------------------------------------------------------------
@@ -642,14 +644,14 @@ def _scaler_step(dt):
 
 # ---- regularization ----------------------------------------------------------------------
 
-@case("regularization.penalties")
+@case("regularization.penalties", FLOATS + HALVES)
 def _penalties(dt):
     from gradkit import regularization as R
     p = grad_list(101, dt)
     return R.l2_penalty(p, 0.01), R.l1_penalty(p, 0.01)
 
 
-@case("regularization.add_l2_grad_+add_l1_grad_")
+@case("regularization.add_l2_grad_+add_l1_grad_", FLOATS + HALVES)
 def _grad_adds(dt):
     from gradkit import regularization as R
     p, g = grad_list(102, dt), grad_list(103, dt)
@@ -659,7 +661,7 @@ def _grad_adds(dt):
     return out, g
 
 
-@case("regularization.add_grad_noise_")
+@case("regularization.add_grad_noise_", FLOATS + HALVES)
 def _grad_noise(dt):
     from gradkit import regularization as R
     from gradkit.random import Generator

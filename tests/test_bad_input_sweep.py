@@ -194,11 +194,12 @@ def _gen(seed=3):
 
 # 16-bit x with float32 weights is the norms' documented mix (docs/precision.md); with a
 # float32 out= it is then out= that is refused (tests/test_norm_half.py); so for dropout's
-# x and dy, the logits of the losses, quantize's x and the gradients of clipping (a list
-# may mix 16-bit and float32 arrays)
+# x and dy, the logits of the losses, quantize's x and the gradients of clipping and
+# regularization (a list may mix 16-bit and float32 arrays)
 HALF_X = {"x": {"float16"}}
 HALF_DY = {"dy": {"float16"}}
 HALF_GRADS = {"grads": {"0-d", "float16"}}
+HALF_PARAMS = {"params": {"0-d", "float16"}}   # the penalties: any float array
 HALF_Z = {"logits": {"float16"}}
 
 
@@ -238,7 +239,8 @@ def _norm_calls():
         "gradkit.norm.batch_norm_backward": lambda: V(norm.batch_norm_backward, dyb.copy(),
                                                       xb.copy(), bs, wb.copy(),
                                                       out=np.zeros_like(xb)),
-        "gradkit.norm.batch_norm_stats": lambda: V(norm.batch_norm_stats, xb.copy()),
+        "gradkit.norm.batch_norm_stats": lambda: V(norm.batch_norm_stats, xb.copy(),
+                                                   ok=HALF_X),
         "gradkit.norm.batch_norm_merge_stats": lambda: V(
             norm.batch_norm_merge_stats, np.array([24, 0, 5]), parts.copy(), parts.copy()),
         "gradkit.norm.batch_norm_gather_stats": lambda: V(
@@ -247,7 +249,7 @@ def _norm_calls():
             ok={"num_batches_tracked": {"int64"}}),
         "gradkit.norm.batch_norm_elemt": lambda: V(
             norm.batch_norm_elemt, xb.copy(), wb.copy(), bb.copy(), bs.mean.copy(),
-            bs.rstd.copy(), out=np.zeros_like(xb)),
+            bs.rstd.copy(), out=np.zeros_like(xb), ok=HALF_X),
         "gradkit.norm.batch_norm_backward_reduce": lambda: V(
             norm.batch_norm_backward_reduce, dyb.copy(), xb.copy(), bs.mean.copy(),
             bs.rstd.copy(), wb.copy()),
@@ -259,7 +261,7 @@ def _norm_calls():
         # (_batch_norm_args) before its collective
         "gradkit.norm.sync_batch_norm": lambda: V(
             norm.sync_batch_norm, xb.copy(), wb.copy(), bb.copy(), np.zeros(3, F),
-            np.ones(3, F), training=False, out=np.zeros_like(xb)),
+            np.ones(3, F), training=False, out=np.zeros_like(xb), ok=HALF_X),
         "gradkit.norm.add_dropout_layer_norm": fused_fwd(norm.add_dropout_layer_norm, w, b),
         "gradkit.norm.add_dropout_rms_norm": fused_fwd(norm.add_dropout_rms_norm, w),
         "gradkit.norm.add_dropout_layer_norm_backward": lambda: V(
@@ -445,7 +447,7 @@ def _clip_amp_reg_calls():
     def noise():
         g = _gen()
         return V(regularization.add_grad_noise_, _params(), 3, rng=g, watch=[g.get_state],
-                 ok=SCALAR_OK("grads"))
+                 ok=HALF_GRADS)
 
     return {
         "gradkit.clip.global_norm": lambda: V(clip.global_norm, _params(), ok=HALF_GRADS),
@@ -459,9 +461,9 @@ def _clip_amp_reg_calls():
                                                   ok=SCALAR_OK("grads")),
         "gradkit.amp.LossScaler.step": scaler_step,
         "gradkit.regularization.l2_penalty": lambda: V(regularization.l2_penalty,
-                                                       _params(), 0.1, ok=SCALAR_OK("params")),
+                                                       _params(), 0.1, ok=HALF_PARAMS),
         "gradkit.regularization.l1_penalty": lambda: V(regularization.l1_penalty,
-                                                       _params(), 0.1, ok=SCALAR_OK("params")),
+                                                       _params(), 0.1, ok=HALF_PARAMS),
         "gradkit.regularization.add_l2_grad_": lambda: V(regularization.add_l2_grad_,
                                                          _params(), _params(), 0.1),
         "gradkit.regularization.add_l1_grad_": lambda: V(regularization.add_l1_grad_,

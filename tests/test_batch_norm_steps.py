@@ -430,14 +430,16 @@ def test_bad_input_raises_before_writing(rng):
     out = np.full(x.shape, 5.0, np.float32)
     w = np.ones(3, np.float32)
     elemt_cases = [
-        (TypeError, "mean must be a float32 or float64 array, got dtype float16", (x, w, None, mean.astype(np.float16), invstd)),
+        (TypeError, "mean has dtype float16; it must be float64 or x's dtype float32",
+         (x, w, None, mean.astype(np.float16), invstd)),
         (TypeError, "invstd has dtype float32; it must be float64 or x's dtype float64",
          (x.astype(np.float64), w.astype(np.float64), None, mean, invstd.astype(np.float32))),
         (ValueError, r"invstd must have shape \(3,\)", (x, w, None, mean, invstd[:2])),
         (ValueError, "weight must have shape", (x, w[:2], None, mean, invstd)),
         (TypeError, "bias has dtype float64", (x, w, w.astype(np.float64), mean, invstd)),
         (ValueError, r"shape \(N, C\)", (x[:, 0, 0], w, None, mean, invstd)),
-        (TypeError, "x must be a float32 or float64", (x.astype(int), w, None, mean, invstd)),
+        (TypeError, "x must be a float32, float64, float16 or bfloat16",
+         (x.astype(int), w, None, mean, invstd)),
     ]
     for err, msg, args in elemt_cases:
         with pytest.raises(err, match=msg):

@@ -24,7 +24,8 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(gradkit.__file__))
 CAPI_FUNCTIONS = ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
                   "gk_rms_norm_f64"]
 CAPI_FUNCTIONS += ["gk_dropout_f32", "gk_dropout_f64"]
-CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64", "gk_adam_multi_mp", "gk_sgd_multi_mp"]
+CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64", "gk_adam_multi_mp", "gk_sgd_multi_mp",
+                   "gk_lamb_multi_mp", "gk_adafactor_multi_mp"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
                    "gk_kl_div_f32", "gk_kl_div_f64", "gk_mse_f32", "gk_mse_f64"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_weighted_f32",
@@ -353,6 +354,86 @@ def test_consumer_adam_mixed_precision_is_bitwise_gradkit(consumer, layout, rng)
     assert consumer.adam_mp(mast, g, m, v, 4, 1e-2, 0.1, code[np.dtype(pdt)],
                             code[np.dtype(sdt)], q if master else None, True) == (0, 1)
     for a, b in zip(before, (mast, q, m, v)):
+        assert a.tobytes() == b.tobytes()
+
+
+def _mp_layout(layout):
+    """(parameter dtype, master weights?, dtype code of each dtype) of a 16-bit layout."""
+    import ml_dtypes
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    pdt = {"bf16": bf16, "f16": np.dtype(np.float16), "master_bf16": bf16}[layout]
+    return pdt, layout == "master_bf16", {np.dtype(np.float32): 0,
+                                          np.dtype(np.float16): 2, bf16: 3}
+
+
+@pytest.mark.parametrize("layout", ["bf16", "f16", "master_bf16"])
+def test_consumer_lamb_mixed_precision_is_bitwise_gradkit(consumer, layout, rng):
+    """gk_lamb_multi_mp through gradkit.capi: the bits of gradkit.optim.LAMB in the same
+    layout (16-bit states, or a float32 master with float32 states), its trust ratio;
+    a gradient with an inf skips the step and writes nothing."""
+    from gradkit import optim
+    pdt, master, code = _mp_layout(layout)
+    p0 = rng.standard_normal(3001).astype(np.float32).astype(pdt)
+    p = p0.copy()
+    opt = optim.LAMB([p], lr=1e-2, weight_decay=0.1, master_weights=master)
+    q = p0.copy()
+    mast = q.astype(np.float32) if master else q
+    sdt = np.dtype(np.float32) if master else pdt
+    m, v = np.zeros(q.size, sdt), np.zeros(q.size, sdt)
+    for step in (1, 2, 3):
+        g = rng.standard_normal(q.size).astype(np.float32).astype(pdt)
+        opt.step([g])
+        st = opt.state_dict()["state"][0]
+        assert st["exp_avg"].dtype == sdt
+        rc, found, ratio = consumer.lamb_mp(mast, g, m, v, step, 1e-2, 0.1, code[pdt],
+                                            code[sdt], q if master else None, True)
+        assert (rc, found) == (0, 0) and np.isfinite(ratio) and ratio > 0
+        assert p.tobytes() == q.tobytes()
+        assert st["exp_avg"].tobytes() == m.tobytes()
+        assert st["exp_avg_sq"].tobytes() == v.tobytes()
+        if master:
+            assert st["master"].tobytes() == mast.tobytes()
+    g[7] = np.inf
+    before = [a.copy() for a in (mast, q, m, v)]
+    assert consumer.lamb_mp(mast, g, m, v, 4, 1e-2, 0.1, code[pdt], code[sdt],
+                            q if master else None, True)[:2] == (0, 1)
+    for a, b in zip(before, (mast, q, m, v)):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("layout", ["bf16", "f16", "master_bf16"])
+def test_consumer_adafactor_mixed_precision_is_bitwise_gradkit(consumer, layout, rng):
+    """gk_adafactor_multi_mp through gradkit.capi on a factored (rows x cols) parameter:
+    the bits of gradkit.optim.Adafactor in the same layout (float32 row and column
+    moments, its default for 16-bit parameters); an inf gradient skips the step."""
+    from gradkit import optim
+    pdt, master, code = _mp_layout(layout)
+    f32 = np.dtype(np.float32)
+    p0 = rng.standard_normal((37, 61)).astype(np.float32).astype(pdt)
+    p = p0.copy()
+    eps1 = 1e-30   # given: torch's None resolves per dtype (tested in test_optim_half)
+    opt = optim.Adafactor([p], lr=1e-2, eps=(eps1, 1e-3), master_weights=master)
+    q = p0.copy()
+    mast = q.astype(np.float32) if master else q
+    r, c = np.zeros((37, 1), f32), np.zeros((1, 61), f32)
+    for step in (1, 2, 3):
+        g = rng.standard_normal(q.shape).astype(np.float32).astype(pdt)
+        opt.step([g])
+        st = opt.state_dict()["state"][0]
+        assert st["row_var"].dtype == st["col_var"].dtype == f32
+        rc, found = consumer.adafactor_mp(mast, g, r, c, step, 1e-2, eps1, code[pdt],
+                                          code[f32], q if master else None, True)
+        assert (rc, found) == (0, 0)
+        assert p.tobytes() == q.tobytes()
+        assert st["row_var"].tobytes() == r.tobytes()
+        assert st["col_var"].tobytes() == c.tobytes()
+        if master:
+            assert st["master"].tobytes() == mast.tobytes()
+    g[3, 5] = np.nan
+    before = [a.copy() for a in (mast, q, r, c)]
+    assert consumer.adafactor_mp(mast, g, r, c, 4, 1e-2, eps1, code[pdt], code[f32],
+                                 q if master else None, True) == (0, 1)
+    for a, b in zip(before, (mast, q, r, c)):
         assert a.tobytes() == b.tobytes()
 
 

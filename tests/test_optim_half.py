@@ -37,6 +37,8 @@ CASES = [
     ("Adam", dict(lr=0.01)),
     ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     ("AdamW", dict(lr=0.01, maximize=True)),
+    # coupled decay and 1 - beta1 >= 0.5: the other branches of the fused 16-bit loop
+    ("Adam", dict(lr=0.01, weight_decay=0.1, betas=(0.3, 0.9))),
     ("RMSprop", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9, weight_decay=0.01)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01,

@@ -6,7 +6,10 @@ the same statistics and running statistics bit for bit on every rank.  Also
 nn.BatchNorm(sync=comm), comm=COMM_SELF (one rank: batch_norm bit for bit), eval mode,
 a whole batch of one value per channel, and bad input (raised on every rank before any
 collective, so the ranks stay in step), and data-parallel training of a small model
-with a synchronized BatchNorm reaching one process's parameters.  Each launch runs every check (mpiexec costs
+with a synchronized BatchNorm reaching one process's parameters; the same in 16-bit
+storage (bfloat16 and float16 activations, float32 or 16-bit weights; a bfloat16
+nn.BatchNorm(sync=comm) and a bfloat16 data-parallel model through
+gradkit.distributed.DistributedOptimizer with float32 master weights).  Each launch runs every check (mpiexec costs
 about a second)."""
 import pytest
 
@@ -166,6 +169,119 @@ except ValueError as e:
     assert "Expected more than 1 value per channel" in str(e), e
 assert (rm == 0).all() and (rv == 1).all()
 
+# ---- 16-bit storage (bfloat16, float16): x, y, dy, dx 16-bit; statistics and running
+# statistics float32, weights float32 or x's dtype.  Against one process on the whole
+# batch only the reduction order differs (float64 statistics, float32 arithmetic): y and
+# dx within one ulp of the 16-bit type where they are not a cancellation's remainder
+# (there: the float32 round-off, 2^-20 of the scale), at least 90% of them exact
+import ml_dtypes
+from gradkit import distributed as dist
+
+
+def close16(a, b, scale, what):
+    assert a.dtype == b.dtype and a.shape == b.shape, what
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    eps = float(ml_dtypes.finfo(a.dtype).eps)
+    far = np.abs(a32 - b32) > eps * np.abs(b32) + 2.0**-20 * scale
+    assert not far.any(), f"rank {rank}: {what}: {np.abs(a32 - b32).max()} apart"
+    assert a.size == 0 or (a32 == b32).mean() >= 0.9, (
+        f"rank {rank}: {what}: only {(a32 == b32).mean():.3f} exact")
+
+
+half_checks = 0
+for dt in (np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16)):
+    for tail in ((5,), (2, 300), (3, 4, 5)):
+        shape = (sum(ROWS),) + tail
+        X32, DY32, w, b = data(shape, np.float32, 17)
+        X, DY = X32.astype(dt), DY32.astype(dt)
+        x, dy = X[lo:hi], DY[lo:hi]
+        c = shape[1]
+        for pdt in (np.dtype(np.float32), dt):
+            what = f"{dt} {shape} weights {pdt}"
+            wp, bp = w.astype(pdt), b.astype(pdt)
+            rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+            rm1, rv1 = rm.copy(), rv.copy()
+            y, st = norm.sync_batch_norm(x, wp, bp, rm, rv, comm=comm)
+            y1, st1 = norm.batch_norm(X, wp, bp, rm1, rv1)
+            assert y.dtype == dt and st.mean.dtype == st.rstd.dtype == np.float32, what
+            close16(y, y1[lo:hi], float(np.abs(y1.astype(np.float32)).max()), "y " + what)
+            xs = float(np.abs(X32).max())
+            np.testing.assert_allclose(st.mean, st1.mean, rtol=1e-6, atol=1e-6 * xs)
+            np.testing.assert_allclose(st.rstd, st1.rstd, rtol=1e-6)
+            np.testing.assert_allclose(rm, rm1, rtol=1e-6, atol=1e-6 * xs)
+            np.testing.assert_allclose(rv, rv1, rtol=1e-6)
+            for a, name in ((st.mean, "mean"), (st.rstd, "rstd"), (rm, "running_mean"),
+                            (rv, "running_var")):
+                same_on_all_ranks(a, f"{name} {what}")
+            dx, dw, db = norm.sync_batch_norm_backward(dy, x, st, wp, comm=comm)
+            dx1, dw1, db1 = norm.batch_norm_backward(DY, X, st1, wp)
+            assert dx.dtype == dt and dw.dtype == db.dtype == pdt, what
+            close16(dx, dx1[lo:hi], float(np.abs(dx1.astype(np.float32)).max()),
+                    "dx " + what)
+            # the ranks' shares (each rounded to pdt) summed: pdt's rounding of each
+            peps = float(ml_dtypes.finfo(pdt).eps)
+            for g, g1, name in ((dw, dw1, "dweight"), (db, db1, "dbias")):
+                total = comm.allreduce(g.astype(np.float64))
+                bound = comm.allreduce(np.abs(g.astype(np.float64)))
+                np.testing.assert_allclose(total, g1.astype(np.float64), rtol=2 * peps,
+                                           atol=2 * peps * float(bound.max()) + 1e-6,
+                                           err_msg=f"rank {rank}: {name} {what}")
+            # one rank alone (COMM_SELF): the 16-bit batch_norm bit for bit
+            if x.shape[0] * int(np.prod(tail[1:])) > 1:
+                a, b2 = (rm.copy(), rv.copy()), (rm.copy(), rv.copy())
+                ys, sts = norm.sync_batch_norm(x, wp, bp, *a, comm=MPI.COMM_SELF)
+                yb, stb = norm.batch_norm(x, wp, bp, *b2)
+                assert ys.tobytes() == yb.tobytes() and a[1].tobytes() == b2[1].tobytes()
+                got = norm.sync_batch_norm_backward(dy, x, sts, wp, comm=MPI.COMM_SELF)
+                want = norm.batch_norm_backward(dy, x, stb, wp)
+                assert all(u.tobytes() == v.tobytes() for u, v in zip(got, want)), what
+            half_checks += 1
+
+# nn.BatchNorm(sync=comm, dtype=bfloat16) and a data-parallel bfloat16 model through
+# gradkit.distributed (DistributedOptimizer over SGD with float32 master weights): the
+# parameters follow one process on the whole batch to bfloat16's rounding
+BF = np.dtype(ml_dtypes.bfloat16)
+layer = nn.BatchNorm(4, momentum=0.3, dtype=BF, sync=comm)
+whole = nn.BatchNorm(4, momentum=0.3, dtype=BF)
+assert layer.running_mean.dtype == np.float32 and layer.weight.dtype == BF
+X = data((sum(ROWS), 4, 3, 3), np.float32, 19)[0].astype(BF)
+DY = data((sum(ROWS), 4, 3, 3), np.float32, 20)[0].astype(BF)
+for step in range(3):
+    y, y1 = layer.forward(X[lo:hi]), whole.forward(X)
+    close16(y, y1[lo:hi], float(np.abs(y1.astype(np.float32)).max()), "nn y")
+    dx, dx1 = layer.backward(DY[lo:hi]), whole.backward(DY)
+    close16(dx, dx1[lo:hi], float(np.abs(dx1.astype(np.float32)).max()), "nn dx")
+    np.testing.assert_allclose(layer.running_var, whole.running_var, rtol=1e-6)
+    same_on_all_ranks(layer.running_mean, "nn bf16 running_mean")
+
+
+def model16(sync):
+    return nn.Sequential(nn.Linear(6, 8, rng=1, dtype=BF),
+                         nn.BatchNorm(8, momentum=0.2, dtype=BF, sync=sync),
+                         nn.ReLU(), nn.Linear(8, 3, rng=2, dtype=BF))
+
+
+par, one = model16(comm), model16(None)
+opt_par = dist.DistributedOptimizer(
+    optim.SGD(par.params, lr=0.1, momentum=0.9, master_weights=True), comm, op="sum")
+opt_one = optim.SGD(one.params, lr=0.1, momentum=0.9, master_weights=True)
+rng = np.random.default_rng(6)
+X = (rng.standard_normal((sum(ROWS), 6)) * 2 + 1).astype(BF)
+T = rng.standard_normal((sum(ROWS), 3)).astype(BF)
+for step in range(3):
+    _, d = losses.mse(par.forward(X[lo:hi]), T[lo:hi], reduction="sum")
+    par.backward((d.astype(np.float32) / len(X)).astype(BF))
+    opt_par.step(par.grads)
+    _, d = losses.mse(one.forward(X), T, reduction="sum")
+    one.backward((d.astype(np.float32) / len(X)).astype(BF))
+    opt_one.step(one.grads)
+for p, q in zip(par.params, one.params):
+    assert p.dtype == BF
+    np.testing.assert_allclose(p.astype(np.float32), q.astype(np.float32), rtol=2.0**-6,
+                               atol=1e-3, err_msg=f"rank {rank}: bf16 data parallel")
+    same_on_all_ranks(p, "bf16 data-parallel parameters")
+print(f"ok 16-bit rank {rank}: {half_checks} forward/backward steps")
+
 # bad input: raised on every rank before any collective (each rank makes the same bad
 # calls, and the valid calls after them still meet in the same collectives)
 x, dy = np.ones((2, 3, 4)), np.ones((2, 3, 4))
@@ -178,7 +294,7 @@ bad = [
     (ValueError, "stats.mean is None", (dy, x, norm.NormStats(None, st.rstd)), {}),
     (ValueError, "stats.rstd must have shape", (dy, x, norm.NormStats(st.mean, st.rstd[:2])), {}),
     (ValueError, "weight must have shape", (dy, x, st, np.ones(2)), {}),
-    (TypeError, "x must be a float32 or float64", (dy, x.astype(int), st), {}),
+    (TypeError, "x must be a float32, float64, float16 or bfloat16", (dy, x.astype(int), st), {}),
     (TypeError, "comm must be an mpi4py Intracomm", (dy, x, st), {"comm": "world"}),
     (ValueError, "out must have shape", (dy, x, st), {"out": out[:1]}),
 ]
@@ -190,7 +306,7 @@ for err, msg, args, kw in bad:
         assert msg in str(e), (msg, e)
     assert (out == 5).all()
 for err, msg, args, kw in [
-        (TypeError, "x must be a float32 or float64", (x.astype(int),), {}),
+        (TypeError, "x must be a float32, float64, float16 or bfloat16", (x.astype(int),), {}),
         (ValueError, "weight must have shape", (x, np.ones(2)), {}),
         (TypeError, "comm must be an mpi4py Intracomm", (x,), {"comm": 3}),
         (ValueError, "momentum=None", (x, None, None, np.zeros(3), np.ones(3)),
@@ -210,4 +326,4 @@ print(f"ok rank {rank} of {size}: {checks} forward/backward steps")
                          ids=["2 ranks", "3 ranks uneven, one row, none"])
 def test_sync_batch_norm_over_ranks(n, rows, tmp_path):
     out = run_mpi(SCRIPT, n=n, tmp_path=tmp_path, args=[rows], timeout=240)
-    assert out.count("ok rank") == n, out
+    assert out.count("ok rank") == n and out.count("ok 16-bit rank") == n, out

@@ -394,11 +394,11 @@ static int GK_T(batch_norm_bwd)(const TS *dy, const TS *x, const T *mean, const 
     return GK_OK;
 }
 
-#if !GK_HALF  /* 16-bit storage: batch_norm_fwd / _bwd only so far */
 /* ---- the split kernels of a synchronized BatchNorm ------------------------------------
  * The steps of batch_norm_fwd / batch_norm_bwd one by one, so that the per-channel
  * statistics and sums can be combined across processes between them (norm.h).  Each
- * does what its part of the one-process kernel does, with the same code. */
+ * does what its part of the one-process kernel does, with the same code, so in 16-bit
+ * storage too (TS x, y, dy, dx; float32 parameters and saved statistics). */
 
 static int GK_T(batch_norm_stats)(const TS *x, double *mean, double *m2, gk_index N,
                                   gk_index C, gk_index inner)
@@ -416,6 +416,7 @@ static int GK_T(batch_norm_stats)(const TS *x, double *mean, double *m2, gk_inde
     return GK_OK;
 }
 
+#if !GK_HALF  /* no data array: 16-bit storage uses float32's (float32 running stats) */
 /* merged (count, mean, M2) of the parts, then mean and rstd as batch_norm_fwd: invstd
  * holds the merged M2 until it is replaced by the rstd */
 static void GK_T(batch_norm_gather)(const int64_t *counts, const double *means,
@@ -428,6 +429,7 @@ static void GK_T(batch_norm_gather)(const int64_t *counts, const double *means,
         invstd[c] = GK_T(bn_train_rstd)(count, mean[c], invstd[c], eps, running_mean,
                                         running_var, c, momentum);
 }
+#endif
 
 static int GK_T(batch_norm_elemt)(const TS *x, const T *w, const T *b, const double *mean,
                                   const double *invstd, TS *y, gk_index N, gk_index C,
@@ -475,4 +477,3 @@ static int GK_T(batch_norm_backward_elemt)(const TS *dy, const TS *x, const T *m
     gk_scratch_done(buf, wk.owned);
     return GK_OK;
 }
-#endif

@@ -138,6 +138,24 @@ GK_INLINE gk_hu gk_bf16_round_hi(gk_hf f)
 #endif
 }
 
+/* gk_bf16_round_hi of two vectors.  One compare finds whether either holds a NaN (on
+ * AVX: unordered a, b); without one, the rounding is the four integer operations alone,
+ * so a pair costs 11 instructions instead of 16. */
+GK_INLINE void gk_bf16_round_hi2(gk_hf a, gk_hf b, gk_hu *ra, gk_hu *rb)
+{
+#if GK_TVBYTES == 32 && defined(__AVX__)
+    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b,
+                                                          _CMP_UNORD_Q)) == 0, 1)) {
+        const gk_hu ua = (gk_hu)a, ub = (gk_hu)b;
+        *ra = ua + 0x7fffu + ((ua >> 16) & 1u);
+        *rb = ub + 0x7fffu + ((ub >> 16) & 1u);
+        return;
+    }
+#endif
+    *ra = gk_bf16_round_hi(a);
+    *rb = gk_bf16_round_hi(b);
+}
+
 /* float32 -> bfloat16: the rounded lanes, one pack */
 GK_INLINE gk_hs gk_f32v_to_bf16(gk_hf f)
 {
@@ -237,8 +255,10 @@ GK_INLINE void gk_st_f16v(uint16_t *p, gk_hf v)
 GK_INLINE void gk_st_bf16v2(uint16_t *p, gk_hf a, gk_hf b)
 {
 #if GK_TVBYTES == 32 && defined(__AVX2__)
-    const __m256i ha = _mm256_srli_epi32((__m256i)gk_bf16_round_hi(a), 16);
-    const __m256i hb = _mm256_srli_epi32((__m256i)gk_bf16_round_hi(b), 16);
+    gk_hu ra, rb;
+    gk_bf16_round_hi2(a, b, &ra, &rb);
+    const __m256i ha = _mm256_srli_epi32((__m256i)ra, 16);
+    const __m256i hb = _mm256_srli_epi32((__m256i)rb, 16);
     /* packus interleaves the two by 128-bit lane: a0 b0 a1 b1 -> a0 a1 b0 b1 */
     const __m256i pk = _mm256_permute4x64_epi64(_mm256_packus_epi32(ha, hb), 0xd8);
     _mm256_storeu_si256((__m256i *)(void *)p, pk);
@@ -328,6 +348,89 @@ GK_INLINE void gk_stream_hs(uint16_t *p, gk_hs h)
     _mm_stream_si64((long long *)(void *)p, w);
 #else
     __builtin_memcpy(p, &h, sizeof h);
+#endif
+}
+
+/* 2 GK_HLEN bfloat16 at p as two float32 vectors in even/odd order: *ev holds elements
+ * 0, 2, 4, ..., *od elements 1, 3, 5, ...  Each 32-bit word of the storage holds one of
+ * each (x86 is little-endian: the even element in the low half), so widening is one
+ * shift or one mask per vector, and narrowing one mask, one shift and one or per pair,
+ * with no pack or lane shuffle.  For element-wise loops whose every array is bfloat16,
+ * read and written in this same order. */
+GK_INLINE void gk_ld_bf16v2_eo(const uint16_t *p, gk_hf *ev, gk_hf *od)
+{
+    gk_hu w;
+    __builtin_memcpy(&w, p, sizeof w);
+    *ev = (gk_hf)(w << 16);
+    *od = (gk_hf)(w & 0xffff0000u);
+}
+
+GK_INLINE void gk_st_bf16v2_eo(uint16_t *p, gk_hf ev, gk_hf od)
+{
+    gk_hu re, ro;
+    gk_bf16_round_hi2(ev, od, &re, &ro);
+    const gk_hu w = (ro & 0xffff0000u) | (re >> 16);
+    __builtin_memcpy(p, &w, sizeof w);
+}
+
+/* ---- two vectors of a storage kind (GK_DTYPE_F32, _F16, _BF16) at p ------------------
+ * For the fused loops that read and write arrays of several storages (the optimizers'
+ * mixed-precision steps): `kind` is a compile-time constant where they are instantiated,
+ * so each call folds to its storage's code.  Loads are for arithmetic (the _arith rule
+ * above: every loaded value is an operand of float32 arithmetic before anything is
+ * stored); stores round as gk_st_bf16v2 / gk_f32v_to_f16_arith (values computed by
+ * arithmetic). */
+#define GK_KIND_BF16_EO 0x103  /* bfloat16 in even/odd order, when every array is bfloat16 */
+
+GK_INLINE void gk_ld2_arith(const int kind, const void *p, gk_hf *a, gk_hf *b)
+{
+    const uint16_t *h = (const uint16_t *)p;
+    if (kind == GK_KIND_BF16_EO) {
+        gk_ld_bf16v2_eo(h, a, b);
+    } else if (kind == GK_DTYPE_BF16) {
+        *a = gk_ld_bf16v(h);
+        *b = gk_ld_bf16v(h + GK_HLEN);
+    } else if (kind == GK_DTYPE_F16) {
+        *a = gk_ld_f16v_arith(h);
+        *b = gk_ld_f16v_arith(h + GK_HLEN);
+    } else {
+        __builtin_memcpy(a, p, sizeof *a);
+        __builtin_memcpy(b, (const float *)p + GK_HLEN, sizeof *b);
+    }
+}
+
+GK_INLINE void gk_st2_arith(const int kind, void *p, gk_hf a, gk_hf b)
+{
+    uint16_t *h = (uint16_t *)p;
+    if (kind == GK_KIND_BF16_EO) {
+        gk_st_bf16v2_eo(h, a, b);
+    } else if (kind == GK_DTYPE_BF16) {
+        gk_st_bf16v2(h, a, b);
+    } else if (kind == GK_DTYPE_F16) {
+        const gk_hs ha = gk_f32v_to_f16_arith(a), hb = gk_f32v_to_f16_arith(b);
+        __builtin_memcpy(h, &ha, sizeof ha);
+        __builtin_memcpy(h + GK_HLEN, &hb, sizeof hb);
+    } else {
+        __builtin_memcpy(p, &a, sizeof a);
+        __builtin_memcpy((float *)p + GK_HLEN, &b, sizeof b);
+    }
+}
+
+/* the element size of a storage kind */
+#define GK_KIND_BYTES(kind) ((kind) == GK_DTYPE_F32 ? 4 : 2)  /* GK_KIND_BF16_EO: 2 */
+
+/* correctly rounded square root of each lane (as sqrtf) */
+GK_INLINE gk_hf gk_hsqrt(gk_hf x)
+{
+#if GK_TVBYTES == 64 && defined(__AVX512F__)
+    return (gk_hf)_mm512_sqrt_ps((__m512)x);
+#elif GK_TVBYTES == 32 && defined(__AVX__)
+    return (gk_hf)_mm256_sqrt_ps((__m256)x);
+#elif GK_TVBYTES == 16 && defined(__SSE2__)
+    return (gk_hf)_mm_sqrt_ps((__m128)x);
+#else
+    for (int l = 0; l < GK_HLEN; ++l) x[l] = __builtin_sqrtf(x[l]);
+    return x;
 #endif
 }
 

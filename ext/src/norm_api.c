@@ -277,16 +277,74 @@ int gk_batch_norm_merge_stats(const int64_t *counts, const double *means, const 
     return GK_OK;
 }
 
-#define GK_DEFINE_BATCH_NORM_STEPS(T, SFX) \
-int gk_batch_norm_stats_##SFX(const T *x, double *mean, double *m2, gk_index batch, \
+/* TS: x, y, dy, dx; T: weight, the saved mean/rstd, dweight, dbias; TAB as above */
+#define GK_DEFINE_BATCH_NORM_STEPS(TS, T, SFX, TAB) \
+int gk_batch_norm_stats_##SFX(const TS *x, double *mean, double *m2, gk_index batch, \
                               gk_index channels, gk_index inner) \
 { \
     GK_CHECK_BN_SHAPE(batch, channels, inner); \
     GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
     GK_CHECK_PTR_IF(channels > 0, mean); \
     GK_CHECK_PTR_IF(channels > 0, m2); \
-    return norm_table()->batch_norm_stats_##SFX(x, mean, m2, batch, channels, inner); \
+    return TAB()->batch_norm_stats_##SFX(x, mean, m2, batch, channels, inner); \
 } \
+int gk_batch_norm_elemt_##SFX(const TS *x, const T *weight, const T *bias, \
+                              const double *mean, const double *invstd, TS *y, \
+                              gk_index batch, gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_BN_SHAPE(batch, channels, inner); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, y); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, mean); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, invstd); \
+    return TAB()->batch_norm_elemt_##SFX(x, weight, bias, mean, invstd, y, batch, \
+                                         channels, inner); \
+} \
+int gk_batch_norm_backward_reduce_##SFX(const TS *dy, const TS *x, const T *mean, \
+                                        const T *rstd, T *dweight, T *dbias, \
+                                        double *sum_dy, double *sum_dy_xmu, \
+                                        gk_index batch, gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_BN_SHAPE(batch, channels, inner); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, dy); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
+    GK_CHECK_PTR_IF(batch * channels * inner > 0, mean); \
+    GK_CHECK_PTR_IF(channels > 0 && (batch * inner > 0 || dweight), rstd); \
+    GK_CHECK_PTR_IF(channels > 0, sum_dy); \
+    GK_CHECK_PTR_IF(channels > 0, sum_dy_xmu); \
+    return TAB()->batch_norm_backward_reduce_##SFX(dy, x, mean, rstd, dweight, dbias, \
+                                                   sum_dy, sum_dy_xmu, batch, channels, \
+                                                   inner); \
+} \
+int gk_batch_norm_backward_elemt_##SFX(const TS *dy, const TS *x, const T *mean, \
+                                       const T *rstd, const T *weight, \
+                                       const double *sum_dy, const double *sum_dy_xmu, \
+                                       gk_index count, TS *dx, gk_index batch, \
+                                       gk_index channels, gk_index inner) \
+{ \
+    GK_CHECK_BN_SHAPE(batch, channels, inner); \
+    /* the whole batch holds at least this part */ \
+    GK_CHECK_VALUE(count >= batch * inner, count); \
+    gk_index n = batch * channels * inner; \
+    GK_CHECK_PTR_IF(n > 0, dy); \
+    GK_CHECK_PTR_IF(n > 0, x); \
+    GK_CHECK_PTR_IF(n > 0, dx); \
+    GK_CHECK_PTR_IF(n > 0, mean); \
+    GK_CHECK_PTR_IF(n > 0, rstd); \
+    GK_CHECK_PTR_IF(n > 0, sum_dy); \
+    GK_CHECK_PTR_IF(n > 0, sum_dy_xmu); \
+    return TAB()->batch_norm_backward_elemt_##SFX(dy, x, mean, rstd, weight, sum_dy, \
+                                                  sum_dy_xmu, count, dx, batch, channels, \
+                                                  inner); \
+}
+
+GK_DEFINE_BATCH_NORM_STEPS(float, float, f32, norm_table)
+GK_DEFINE_BATCH_NORM_STEPS(double, double, f64, norm_table)
+GK_DEFINE_BATCH_NORM_STEPS(uint16_t, float, f16, norm_half_table)
+GK_DEFINE_BATCH_NORM_STEPS(uint16_t, float, bf16, norm_half_table)
+
+/* the gather has no data array: float32 and float64 running statistics */
+#define GK_DEFINE_BATCH_NORM_GATHER(T, SFX) \
 int gk_batch_norm_gather_stats_##SFX(const int64_t *counts, const double *means, \
                                      const double *m2s, gk_index parts, gk_index channels, \
                                      T *running_mean, T *running_var, double momentum, \
@@ -307,56 +365,7 @@ int gk_batch_norm_gather_stats_##SFX(const int64_t *counts, const double *means,
                                           running_mean, running_var, momentum, eps, mean, \
                                           invstd); \
     return GK_OK; \
-} \
-int gk_batch_norm_elemt_##SFX(const T *x, const T *weight, const T *bias, \
-                              const double *mean, const double *invstd, T *y, \
-                              gk_index batch, gk_index channels, gk_index inner) \
-{ \
-    GK_CHECK_BN_SHAPE(batch, channels, inner); \
-    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
-    GK_CHECK_PTR_IF(batch * channels * inner > 0, y); \
-    GK_CHECK_PTR_IF(batch * channels * inner > 0, mean); \
-    GK_CHECK_PTR_IF(batch * channels * inner > 0, invstd); \
-    return norm_table()->batch_norm_elemt_##SFX(x, weight, bias, mean, invstd, y, batch, \
-                                                channels, inner); \
-} \
-int gk_batch_norm_backward_reduce_##SFX(const T *dy, const T *x, const T *mean, \
-                                        const T *rstd, T *dweight, T *dbias, \
-                                        double *sum_dy, double *sum_dy_xmu, \
-                                        gk_index batch, gk_index channels, gk_index inner) \
-{ \
-    GK_CHECK_BN_SHAPE(batch, channels, inner); \
-    GK_CHECK_PTR_IF(batch * channels * inner > 0, dy); \
-    GK_CHECK_PTR_IF(batch * channels * inner > 0, x); \
-    GK_CHECK_PTR_IF(batch * channels * inner > 0, mean); \
-    GK_CHECK_PTR_IF(channels > 0 && (batch * inner > 0 || dweight), rstd); \
-    GK_CHECK_PTR_IF(channels > 0, sum_dy); \
-    GK_CHECK_PTR_IF(channels > 0, sum_dy_xmu); \
-    return norm_table()->batch_norm_backward_reduce_##SFX(dy, x, mean, rstd, dweight, \
-                                                          dbias, sum_dy, sum_dy_xmu, \
-                                                          batch, channels, inner); \
-} \
-int gk_batch_norm_backward_elemt_##SFX(const T *dy, const T *x, const T *mean, \
-                                       const T *rstd, const T *weight, \
-                                       const double *sum_dy, const double *sum_dy_xmu, \
-                                       gk_index count, T *dx, gk_index batch, \
-                                       gk_index channels, gk_index inner) \
-{ \
-    GK_CHECK_BN_SHAPE(batch, channels, inner); \
-    /* the whole batch holds at least this part */ \
-    GK_CHECK_VALUE(count >= batch * inner, count); \
-    gk_index n = batch * channels * inner; \
-    GK_CHECK_PTR_IF(n > 0, dy); \
-    GK_CHECK_PTR_IF(n > 0, x); \
-    GK_CHECK_PTR_IF(n > 0, dx); \
-    GK_CHECK_PTR_IF(n > 0, mean); \
-    GK_CHECK_PTR_IF(n > 0, rstd); \
-    GK_CHECK_PTR_IF(n > 0, sum_dy); \
-    GK_CHECK_PTR_IF(n > 0, sum_dy_xmu); \
-    return norm_table()->batch_norm_backward_elemt_##SFX(dy, x, mean, rstd, weight, \
-                                                         sum_dy, sum_dy_xmu, count, dx, \
-                                                         batch, channels, inner); \
 }
 
-GK_DEFINE_BATCH_NORM_STEPS(float, f32)
-GK_DEFINE_BATCH_NORM_STEPS(double, f64)
+GK_DEFINE_BATCH_NORM_GATHER(float, f32)
+GK_DEFINE_BATCH_NORM_GATHER(double, f64)

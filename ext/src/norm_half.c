@@ -1,6 +1,6 @@
-/* LayerNorm and RMSNorm, the fused add + dropout + norm, and BatchNorm, in float16 and
- * bfloat16 storage (norm_tmpl.h, norm_fused_tmpl.h and batch_norm_tmpl.h on
- * TS = uint16_t, float32 arithmetic),
+/* LayerNorm and RMSNorm, the fused add + dropout + norm, and BatchNorm with the split
+ * steps of a synchronized BatchNorm, in float16 and bfloat16 storage (norm_tmpl.h,
+ * norm_fused_tmpl.h and batch_norm_tmpl.h on TS = uint16_t, float32 arithmetic),
  * compiled once per ISA.  A translation unit of its own, apart from
  * norm.c's float32/float64 kernels: the build compiles the two in parallel, and the 16-bit
  * instantiations take fewer variants (GK_HALF in norm_tmpl.h), so they add little to the
@@ -19,5 +19,7 @@
     GK_KERNEL(layer_norm_fwd, SFX) GK_KERNEL(layer_norm_bwd, SFX) \
     GK_KERNEL(rms_norm_fwd, SFX) GK_KERNEL(rms_norm_bwd, SFX) \
     GK_KERNEL(add_dropout_norm_fwd, SFX) GK_KERNEL(add_dropout_norm_bwd, SFX) \
-    GK_KERNEL(batch_norm_fwd, SFX) GK_KERNEL(batch_norm_bwd, SFX)
+    GK_KERNEL(batch_norm_fwd, SFX) GK_KERNEL(batch_norm_bwd, SFX) \
+    GK_KERNEL(batch_norm_stats, SFX) GK_KERNEL(batch_norm_elemt, SFX) \
+    GK_KERNEL(batch_norm_backward_reduce, SFX) GK_KERNEL(batch_norm_backward_elemt, SFX)
 GK_DEFINE_HALF_ISA_TABLE(norm_half, GK_NORM_HALF_ENTRIES);

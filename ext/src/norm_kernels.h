@@ -61,7 +61,9 @@ typedef struct {
                                            gk_index channels, gk_index inner);
 
 /* 16-bit storage (gk_half.h): x, y, dy, dx are uint16_t; weight, bias, the statistics
- * and the parameter gradients float32 */
+ * and the parameter gradients float32 (the per-channel statistics and sums of the
+ * BatchNorm steps double, as in every dtype; their gather has no data array: the
+ * float32 one serves) */
 #define GK_NORM_HALF_SIGS(SFX) \
     void (*layer_norm_fwd_##SFX)(const uint16_t *x, const float *w, const float *b, \
                                  uint16_t *y, float *mean, float *rstd, gk_index rows, \
@@ -92,7 +94,23 @@ typedef struct {
     int (*batch_norm_bwd_##SFX)(const uint16_t *dy, const uint16_t *x, const float *mean, \
                                 const float *rstd, const float *w, uint16_t *dx, float *dw, \
                                 float *db, gk_index batch, gk_index channels, \
-                                gk_index inner);
+                                gk_index inner); \
+    int (*batch_norm_stats_##SFX)(const uint16_t *x, double *mean, double *m2, \
+                                  gk_index batch, gk_index channels, gk_index inner); \
+    int (*batch_norm_elemt_##SFX)(const uint16_t *x, const float *w, const float *b, \
+                                  const double *mean, const double *invstd, uint16_t *y, \
+                                  gk_index batch, gk_index channels, gk_index inner); \
+    int (*batch_norm_backward_reduce_##SFX)(const uint16_t *dy, const uint16_t *x, \
+                                            const float *mean, const float *rstd, \
+                                            float *dw, float *db, double *sum_dy, \
+                                            double *sum_dy_xmu, gk_index batch, \
+                                            gk_index channels, gk_index inner); \
+    int (*batch_norm_backward_elemt_##SFX)(const uint16_t *dy, const uint16_t *x, \
+                                           const float *mean, const float *rstd, \
+                                           const float *w, const double *sum_dy, \
+                                           const double *sum_dy_xmu, gk_index count, \
+                                           uint16_t *dx, gk_index batch, \
+                                           gk_index channels, gk_index inner);
 
 typedef struct {
     GK_NORM_SIGS(float, f32)

@@ -70,3 +70,5 @@ int gk_add_l1_grad_multi_##SFX(gk_index count, T *const *grad, const T *const *p
 
 GK_DEFINE_REG(float, f32)
 GK_DEFINE_REG(double, f64)
+GK_DEFINE_REG(uint16_t, f16)
+GK_DEFINE_REG(uint16_t, bf16)

@@ -16,6 +16,8 @@
 typedef struct {
     GK_REG_SIGS(float, f32)
     GK_REG_SIGS(double, f64)
+    GK_REG_SIGS(uint16_t, f16)   /* 16-bit storage (gk_half.h), float32 arithmetic */
+    GK_REG_SIGS(uint16_t, bf16)
 } gk_regularization_table;
 
 #endif

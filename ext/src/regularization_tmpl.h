@@ -1,40 +1,58 @@
 /* Regularization kernels for element type T.  Included by regularization.c once per
- * dtype, with T and SFX defined.  The penalties are multi_norm.h's per-array sums. */
+ * dtype, float16 and bfloat16 included: grad and param are TS, read and written through
+ * reduce_tmpl.h's loads and stores (16-bit values widened exactly, the float32 result
+ * rounded once), in vectors of GK_TVLEN elements and then one by one, with the same
+ * arithmetic either way.  The penalties are multi_norm.h's per-array sums. */
 
 typedef struct {
-    T *const *grad;
-    const T *const *x;
+    TS *const *grad;
+    const TS *const *x;
     T lam;
 } GK_T(reg_ctx);
 
-/* g += lam w */
+/* g += lam w; every load is an operand of the arithmetic and the store its result (the
+ * _arith forms) */
 static int GK_T(l2_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(reg_ctx) *c = (const GK_T(reg_ctx) *)vctx;
-    T *GK_RESTRICT g = c->grad[a] + b;
-    const T *GK_RESTRICT w = c->x[a] + b;
+    TS *GK_RESTRICT g = c->grad[a] + b;
+    const TS *GK_RESTRICT w = c->x[a] + b;
     const T lam = c->lam;
-    for (gk_index i = 0; i < e - b; ++i)
-        g[i] = g[i] + lam * w[i];
+    const gk_index n = e - b;
+    gk_index i = 0;
+    for (; i + GK_TVLEN <= n; i += GK_TVLEN)
+        GK_T(sttv_arith)(g + i, GK_T(ldtv_arith)(g + i) + lam * GK_T(ldtv_arith)(w + i));
+    for (; i < n; ++i)
+        GK_T(st1)(g + i, GK_T(ld1)(g + i) + lam * GK_T(ld1)(w + i));
     return 0;
 }
 
-/* g += lam sign(w), sign(NaN) = NaN */
+/* g += lam sign(w), sign(NaN) = NaN (w itself: the NaN flows into the sum) */
 static int GK_T(l1_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(reg_ctx) *c = (const GK_T(reg_ctx) *)vctx;
-    T *GK_RESTRICT g = c->grad[a] + b;
-    const T *GK_RESTRICT w = c->x[a] + b;
+    TS *GK_RESTRICT g = c->grad[a] + b;
+    const TS *GK_RESTRICT w = c->x[a] + b;
     const T lam = c->lam;
-    for (gk_index i = 0; i < e - b; ++i) {
-        T wi = w[i];
+    const gk_index n = e - b;
+    const GK_T(tvec) one = (GK_T(tvec)){0} + (T)1, zero = {0};
+    gk_index i = 0;
+    for (; i + GK_TVLEN <= n; i += GK_TVLEN) {
+        GK_T(tvec) wi = GK_T(ldtv_arith)(w + i);
+        GK_T(tvec) s = GK_T(tsel)(wi > zero, one,
+                                  GK_T(tsel)(wi < zero, -one,
+                                             GK_T(tsel)(wi == wi, zero, wi)));
+        GK_T(sttv_arith)(g + i, GK_T(ldtv_arith)(g + i) + lam * s);
+    }
+    for (; i < n; ++i) {
+        T wi = GK_T(ld1)(w + i);
         T s = wi > 0 ? (T)1 : (wi < 0 ? (T)-1 : (wi == wi ? (T)0 : wi));
-        g[i] = g[i] + lam * s;
+        GK_T(st1)(g + i, GK_T(ld1)(g + i) + lam * s);
     }
     return 0;
 }
 
-static int GK_T(add_grad)(gk_index count, T *const *grad, const T *const *param,
+static int GK_T(add_grad)(gk_index count, TS *const *grad, const TS *const *param,
                           const gk_index *size, double lam, gk_span_fn span)
 {
     GK_T(reg_ctx) c = {grad, param, (T)lam};
@@ -42,13 +60,13 @@ static int GK_T(add_grad)(gk_index count, T *const *grad, const T *const *param,
     return gk_multi_run(count, size, &pass);
 }
 
-static int GK_T(add_l2)(gk_index count, T *const *grad, const T *const *param,
+static int GK_T(add_l2)(gk_index count, TS *const *grad, const TS *const *param,
                         const gk_index *size, double lam)
 {
     return GK_T(add_grad)(count, grad, param, size, lam, GK_T(l2_span));
 }
 
-static int GK_T(add_l1)(gk_index count, T *const *grad, const T *const *param,
+static int GK_T(add_l1)(gk_index count, TS *const *grad, const TS *const *param,
                         const gk_index *size, double lam)
 {
     return GK_T(add_grad)(count, grad, param, size, lam, GK_T(l1_span));

@@ -14,21 +14,23 @@ so that any engine (MPI, Dask, Ray, threads) can drive a BatchNorm over the whol
     <sum_dy, sum_dy_xmu summed over the ranks>          # one collective
     dx = batch_norm_backward_elemt(dy, x, m, r, weight, sum_dy, sum_dy_xmu, count)
 
-(m, r: the mean and invstd rounded to x's dtype, as ``batch_norm`` saves them.)  On one
-part the steps give ``batch_norm``'s and ``batch_norm_backward``'s results bit for bit.
-The per-channel statistics and sums are float64 whatever x's dtype (the kernels
-accumulate in float64), so the merge loses nothing to the exchange.  Imported into
-:mod:`gradkit.norm`, where they are public.
+(m, r: the mean and invstd rounded to the statistics' dtype, as ``batch_norm`` saves
+them: x's dtype, float32 for float16/bfloat16 x.)  On one part the steps give
+``batch_norm``'s and ``batch_norm_backward``'s results bit for bit, in 16-bit storage
+too (x, y, dy, dx float16 or bfloat16, the arithmetic float32, each output rounded
+once; weight and bias float32 or x's dtype).  The per-channel statistics and sums are
+float64 whatever x's dtype (the kernels accumulate in float64), so the merge loses
+nothing to the exchange.  Imported into :mod:`gradkit.norm`, where they are public.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
 from . import _validation as _v
 from ._ext import norm as _k
-from .norm import _batch_shape, _running_factor, _running_stats
+from .norm import _affine, _batch_shape, _param_grads, _running_factor, _running_stats
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, NDArray
@@ -78,12 +80,14 @@ def _parts(counts, means, m2s):
 
 
 def _channel_values(a, name, channels, dtype, x=None):
-    """A (C,) per-channel array as `dtype`; with x given, it must be float64 or x's
-    dtype (float64 to x's dtype rounds, as batch_norm rounds the statistics it saves)."""
-    a = _v.float_array(a, name)
-    if x is not None and a.dtype != x.dtype and a.dtype != F64:
-        raise TypeError(f"{name} has dtype {a.dtype}; it must be float64 or x's dtype "
-                        f"{x.dtype}")
+    """A (C,) per-channel array as `dtype`; with x given, it must be float64 or the
+    dtype of x's statistics (x's own, float32 for 16-bit x; float64 to that dtype
+    rounds, as batch_norm rounds the statistics it saves)."""
+    a = _v.float_array(a, name, half=x is not None)  # 16-bit: refused just below
+    if x is not None and a.dtype != _v.compute_dtype(x.dtype) and a.dtype != F64:
+        what = ("the float32 of x's statistics" if _v.is_half(x.dtype)
+                else f"x's dtype {x.dtype}")
+        raise TypeError(f"{name} has dtype {a.dtype}; it must be float64 or {what}")
     if a.shape != (channels,):
         raise ValueError(f"{name} must have shape ({channels},), got {a.shape}")
     return np.ascontiguousarray(a, dtype)
@@ -99,7 +103,8 @@ def batch_norm_stats(x: ArrayLike) -> BatchNormStats:
     .. math:: \mu_c = \frac{1}{n}\sum x,\qquad M_{2,c} = \sum (x - \mu_c)^2
 
     accumulated in float64 from centred data as :func:`batch_norm` does (the same code:
-    its statistics are these).
+    its statistics are these).  x may be float32, float64, float16 or bfloat16 (16-bit
+    values are widened exactly).
 
     Returns
     -------
@@ -107,7 +112,7 @@ def batch_norm_stats(x: ArrayLike) -> BatchNormStats:
         ``(n, mean, m2)``: n an int, mean and m2 float64 of shape (C,),
         zeros for an empty part.
     """
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=True)
     batch, channels, inner = _batch_shape(x)
     mean, m2 = np.empty(channels), np.empty(channels)
     _k.batch_norm_stats(x, mean, m2, batch, channels, inner)
@@ -220,16 +225,19 @@ def batch_norm_elemt(x: ArrayLike, weight: Optional[ArrayLike], bias: Optional[A
     .. math:: y = (x - \mu_c)\,\text{invstd}_c\,w_c + b_c
 
     computed as :func:`batch_norm` computes it (the mean split into a high and a low
-    part of x's dtype, so data with a large mean keep their accuracy).
+    part of the arithmetic's dtype, so data with a large mean keep their accuracy;
+    16-bit x: float32 arithmetic, y rounded once).
 
     Parameters
     ----------
-    x : ndarray, float32 or float64
+    x : ndarray, float32, float64, float16 or bfloat16
         (N, C) or (N, C, \*spatial).
     weight, bias : ndarray or None
-        Shape (C,), x's dtype.
+        Shape (C,), x's dtype (float32 or x's dtype for 16-bit x, as
+        :func:`batch_norm`).
     mean, invstd : ndarray, shape (C,)
-        float64 (from :func:`batch_norm_gather_stats`) or x's dtype.
+        float64 (from :func:`batch_norm_gather_stats`) or the statistics' dtype (x's,
+        float32 for 16-bit x).
     out : ndarray, optional
         C-contiguous array of x's shape and dtype to write y into (may be x itself).
 
@@ -237,10 +245,9 @@ def batch_norm_elemt(x: ArrayLike, weight: Optional[ArrayLike], bias: Optional[A
     -------
     y : ndarray
     """
-    x = _v.float_array(x, "x")
+    x = _v.float_array(x, "x", half=True)
     batch, channels, inner = _batch_shape(x)
-    weight = _v.optional_param(weight, "weight", x.dtype, (channels,))
-    bias = _v.optional_param(bias, "bias", x.dtype, (channels,))
+    weight, bias = _affine(x, (channels,), weight, bias)
     mean = _channel_values(mean, "mean", channels, F64, x)
     invstd = _channel_values(invstd, "invstd", channels, F64, x)
     y = _v.output(out, x.shape, x.dtype)
@@ -248,10 +255,23 @@ def batch_norm_elemt(x: ArrayLike, weight: Optional[ArrayLike], bias: Optional[A
     return y
 
 
-def _backward_stats(x, mean, invstd, channels):
-    """mean and invstd of the backward steps, in x's dtype (float64 ones rounded)."""
-    return (_channel_values(mean, "mean", channels, x.dtype, x),
-            _channel_values(invstd, "invstd", channels, x.dtype, x))
+def _backward_args(dy: Any, x: Any, mean: Any, invstd: Any, weight: Any
+                   ) -> tuple[NDArray[Any], tuple[int, int, int], NDArray[Any],
+                              NDArray[Any], NDArray[Any], Optional[NDArray[Any]],
+                              np.dtype]:
+    """The checked arguments of the backward steps: (x, (batch, channels, inner), dy,
+    mean, invstd, weight, pdt): mean and invstd in the statistics' dtype (float64 ones
+    rounded), weight as the kernel takes it, pdt the dtype of the parameter gradients
+    (weight's own, else the statistics')."""
+    x = _v.float_array(x, "x", half=True)
+    dims = _batch_shape(x)
+    channels = dims[1]
+    dy = _v.like(dy, "dy", x, half=True)
+    sdt = _v.compute_dtype(x.dtype)
+    mean = _channel_values(mean, "mean", channels, sdt, x)
+    invstd = _channel_values(invstd, "invstd", channels, sdt, x)
+    weight, pdt = _v.affine_param(weight, "weight", x.dtype, (channels,))
+    return x, dims, dy, mean, invstd, weight, pdt or sdt
 
 
 def batch_norm_backward_reduce(dy: ArrayLike, x: ArrayLike, mean: ArrayLike,
@@ -280,29 +300,30 @@ def batch_norm_backward_reduce(dy: ArrayLike, x: ArrayLike, mean: ArrayLike,
     x : ndarray
         The forward's input.
     mean, invstd : ndarray, shape (C,)
-        The forward's statistics, x's dtype (float64 ones are rounded to it, as
-        :func:`batch_norm` saves them).
+        The forward's statistics in their dtype, x's (float32 for 16-bit x); float64
+        ones are rounded to it, as :func:`batch_norm` saves them.
     weight : ndarray or None
-        The forward's weight (only whether there is one matters: dw is None without).
+        The forward's weight (only whether there is one, and its dtype, matter: dw is
+        None without).
     bias : bool
         Whether to return db.
 
     Returns
     -------
     sum_dy, sum_dy_xmu : ndarray, float64, shape (C,)
-    dweight, dbias : ndarray of x's dtype, shape (C,), or None
+    dweight, dbias : ndarray, shape (C,), or None
+        In weight's dtype (without weight: the statistics' dtype), as
+        :func:`batch_norm_backward` returns them.
     """
-    x = _v.float_array(x, "x")
-    batch, channels, inner = _batch_shape(x)
-    dy = _v.like(dy, "dy", x)
-    mean, invstd = _backward_stats(x, mean, invstd, channels)
-    weight = _v.optional_param(weight, "weight", x.dtype, (channels,))
+    x, (batch, channels, inner), dy, mean, invstd, weight, pdt = _backward_args(
+        dy, x, mean, invstd, weight)
     bias = _v.flag(bias, "bias")
     sum_dy, sum_dy_xmu = np.empty(channels), np.empty(channels)
-    dweight = np.empty(channels, x.dtype) if weight is not None else None
-    dbias = np.empty(channels, x.dtype) if bias else None
+    dweight = np.empty(channels, mean.dtype) if weight is not None else None
+    dbias = np.empty(channels, mean.dtype) if bias else None
     _k.batch_norm_backward_reduce(dy, x, mean, invstd, dweight, dbias, sum_dy, sum_dy_xmu,
                                   batch, channels, inner)
+    dweight, dbias = _param_grads(pdt, dweight, dbias)
     return sum_dy, sum_dy_xmu, dweight, dbias
 
 
@@ -336,11 +357,8 @@ def batch_norm_backward_elemt(dy: ArrayLike, x: ArrayLike, mean: ArrayLike,
     -------
     dx : ndarray
     """
-    x = _v.float_array(x, "x")
-    batch, channels, inner = _batch_shape(x)
-    dy = _v.like(dy, "dy", x)
-    mean, invstd = _backward_stats(x, mean, invstd, channels)
-    weight = _v.optional_param(weight, "weight", x.dtype, (channels,))
+    x, (batch, channels, inner), dy, mean, invstd, weight, _ = _backward_args(
+        dy, x, mean, invstd, weight)
     sum_dy = _channel_values(sum_dy, "sum_dy", channels, F64)
     sum_dy_xmu = _channel_values(sum_dy_xmu, "sum_dy_xmu", channels, F64)
     count = _v.integer(count, "count", minimum=batch * inner)

@@ -11,7 +11,10 @@ mpi4py is imported only when a collective runs (the optional extra ``gradkit[mpi
 
 Against one process on the concatenated batch the results differ only by the order of
 the reductions (the per-rank partial sums and the merge): a few float64 ulps in the
-statistics, so y and dx agree to a few ulps of x's dtype.
+statistics, so y and dx agree to a few ulps of x's dtype.  float16/bfloat16 x is
+stored and exchanged as :func:`~gradkit.norm.batch_norm` takes it: float32 arithmetic,
+float64 statistics, float32 running statistics, y and dx rounded once (a reduction order
+changes them by at most an ulp of the 16-bit type).
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from . import _mpi
+from . import _validation as _v
 from ._ext import norm as _k
-from .norm import NormStats, _batch_backward_args, _batch_norm_args, batch_norm
+from .norm import (NormStats, _batch_backward_args, _batch_norm_args, _param_grads,
+                   batch_norm)
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, NDArray
@@ -71,7 +76,7 @@ num_batches_tracked, out
     y : ndarray
         This rank's part of the output.
     stats : NormStats
-        The whole batch's mean and rstd in x's dtype, for
+        The whole batch's mean and rstd in x's dtype (float32 for 16-bit x), for
         :func:`sync_batch_norm_backward`.
     """
     x, (batch, channels, inner), weight, bias, running_mean, running_var, \
@@ -102,7 +107,8 @@ num_batches_tracked, out
     _k.batch_norm_elemt(x, weight, bias, mean, invstd, y, batch, channels, inner)
     if num_batches_tracked is not None:
         num_batches_tracked += 1
-    return y, NormStats(mean.astype(x.dtype), invstd.astype(x.dtype))
+    sdt = _v.compute_dtype(x.dtype)   # the statistics' dtype: float32 for 16-bit x
+    return y, NormStats(mean.astype(sdt), invstd.astype(sdt))
 
 
 def sync_batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
@@ -139,7 +145,7 @@ def sync_batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dx : ndarray
     dweight, dbias : ndarray or None
     """
-    x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias, _ = \
+    x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt = \
         _batch_backward_args(dy, x, stats, weight, bias, out, who="sync_batch_norm")
     comm = _mpi.comm_or_world(comm)
     sums = np.empty(2 * channels + 1)
@@ -150,4 +156,4 @@ def sync_batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     _k.batch_norm_backward_elemt(dy, x, mean, rstd, weight, sums[:channels],
                                  sums[channels:2 * channels], int(sums[-1]), dx, batch,
                                  channels, inner)
-    return dx, dweight, dbias
+    return (dx,) + _param_grads(pdt, dweight, dbias)

@@ -442,7 +442,8 @@ class BatchNorm(Module):
     with its part.  The running statistics stay identical on every rank; ``dweight``
     and ``dbias`` are this rank's shares (their sum over the ranks is the whole batch's
     gradient), which a data-parallel optimizer reduces with the other gradients.
-    Evaluation is local, as in PyTorch."""
+    Evaluation is local, as in PyTorch.  A 16-bit layer (``dtype=gradkit.bfloat16`` or
+    float16), synchronized or not, keeps float32 running statistics."""
 
     dtype: np.dtype[Any]
     features: int
@@ -469,7 +470,7 @@ class BatchNorm(Module):
         eps = _v.nonneg_float(eps, "eps")
         momentum = None if momentum is None else _v.probability(momentum, "momentum")
         affine = _v.flag(affine, "affine")
-        self.dtype = dtype = _v.float_dtype(dtype, half=self.sync is None)
+        self.dtype = dtype = _v.float_dtype(dtype, half=True)
         self.features, self.eps, self.momentum = features, eps, momentum
         # float32 for a 16-bit layer (the running statistics of mixed precision)
         self.running_mean = np.zeros(features, _v.compute_dtype(dtype))
@@ -524,9 +525,6 @@ class BatchNorm(Module):
         return dx
 
     def _convert(self, dtype: Any) -> dict[int, Any]:
-        if self.sync is not None and _v.is_half(dtype):
-            raise TypeError("a synchronized BatchNorm takes float32 or float64, not "
-                            f"{np.dtype(dtype)}")
         swap = super()._convert(dtype)
         wide = _v.compute_dtype(dtype)  # float32 running statistics for a 16-bit layer
         self.running_mean = self.running_mean.astype(wide)

@@ -357,7 +357,7 @@ def _batch_norm_args(x: Any, weight: Any, bias: Any, running_mean: Any, running_
     running_mean, running_var, num_batches_tracked, training, factor, eps, y).  local:
     x is the whole batch, so one value per channel is refused here (a synchronized
     BatchNorm checks the count of all ranks instead)."""
-    x = _v.float_array(x, "x", half=local)  # 16-bit: batch_norm itself, not synced
+    x = _v.float_array(x, "x", half=True)
     dims = _batch_shape(x)
     shape = (dims[1],)
     weight, bias = _affine(x, shape, weight, bias)
@@ -510,12 +510,11 @@ def _batch_backward_args(dy: Any, x: Any, stats: Any, weight: Any, bias: Any, ou
                                     np.dtype]:
     """The checked arguments and outputs of a BatchNorm backward: (x, (batch, channels,
     inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt); dx is `out` when given.
-    16-bit x (batch_norm_backward only): float32 statistics, weight handed over as
-    float32, dweight/dbias float32, pdt the dtype they are returned in."""
-    half = who == "batch_norm"
-    x = _v.float_array(x, "x", half=half)
+    16-bit x: float32 statistics, weight handed over as float32, dweight/dbias
+    float32, pdt the dtype they are returned in."""
+    x = _v.float_array(x, "x", half=True)
     dims = _batch_shape(x)
-    dy = _v.like(dy, "dy", x, half=half)
+    dy = _v.like(dy, "dy", x, half=True)
     if not isinstance(stats, tuple) or len(stats) != 2:
         raise TypeError(f"stats must be the NormStats (mean, rstd) returned by {who}")
     shape = (dims[1],)

@@ -8,11 +8,20 @@ functions: ``grads[i]`` goes with ``params[i]``, same dtype and shape).
 To regularize with an optimizer, ``add_l2_grad_(grads, params, lam)`` before
 ``opt.step(grads)`` is torch's ``weight_decay=lam`` (coupled L2); AdamW's decoupled
 decay is an optimizer option instead.
+
+float16 and bfloat16 arrays are taken as PyTorch's mixed precision takes them: the
+penalties sum the exactly widened values in float64 (a Python float, as for float32),
+and the in-place gradient functions compute each element in float32 (lam rounded to
+float32, as torch's ``grad.add_(param, alpha=lam)`` on bf16 tensors) and round it once
+to the gradient's dtype.  A list may mix dtypes; each pair (``grads[i]``,
+``params[i]``) shares one.
 """
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from . import _validation as _v
 from . import random as _random
@@ -25,20 +34,21 @@ __all__ = ["l2_penalty", "l1_penalty", "add_l2_grad_", "add_l1_grad_", "add_grad
 
 
 def _arrays(xs, name):
-    """A list of C-contiguous float arrays (copied once if not contiguous)."""
+    """A list of C-contiguous float arrays, 16-bit ones too (copied once if not
+    contiguous)."""
     if isinstance(xs, (list, tuple)):
-        return [_v.float_array(x, f"{name}[{i}]") for i, x in enumerate(xs)]
-    return [_v.float_array(xs, name)]
+        return [_v.float_array(x, f"{name}[{i}]", half=True) for i, x in enumerate(xs)]
+    return [_v.float_array(xs, name, half=True)]
 
 
 def _inplace(xs, name):
-    """A list of arrays updated in place: native float, C-contiguous, aligned, writable,
-    not overlapping each other."""
+    """A list of arrays updated in place: native float (16-bit too), C-contiguous,
+    aligned, writable, not overlapping each other."""
     many = isinstance(xs, (list, tuple))
     items = list(xs) if many else [xs]
     named = [(f"{name}[{i}]" if many else name, x) for i, x in enumerate(items)]
     for label, x in named:
-        _v.inplace_float(x, label)
+        _v.inplace_float(x, label, half=True)
     _v.disjoint(named)
     return items
 
@@ -71,7 +81,7 @@ def l2_penalty(params: Arrays, lam: float) -> float:
     r"""The L2 penalty :math:`\frac{\lambda}{2}\sum_i \sum_j w_{ij}^2` (a float).
 
     Its gradient is :func:`add_l2_grad_`'s :math:`\lambda w`.  The sum is accumulated
-    in float64 whatever the dtype.
+    in float64 whatever the dtype (float16/bfloat16 values widened exactly).
 
     Parameters
     ----------
@@ -88,7 +98,7 @@ def l2_penalty(params: Arrays, lam: float) -> float:
 
 def l1_penalty(params: Arrays, lam: float) -> float:
     r"""The L1 penalty :math:`\lambda\sum_i \sum_j |w_{ij}|` (a float), summed in
-    float64."""
+    float64 (float16/bfloat16 values widened exactly)."""
     lam = _v.nonneg_float(lam, "lam")
     total = 0.0
     for s in _k.sum_abs(_arrays(params, "params")):
@@ -98,7 +108,9 @@ def l1_penalty(params: Arrays, lam: float) -> float:
 
 def add_l2_grad_(grads: Arrays, params: Arrays, lam: float) -> Arrays:
     r"""``grads[i] += lam * params[i]`` in place (the gradient of :func:`l2_penalty`;
-    torch's coupled ``weight_decay``).  Returns ``grads``."""
+    torch's coupled ``weight_decay``), in the dtype's arithmetic with lam rounded to it
+    (float32 for float16/bfloat16 arrays, each result rounded once).  Returns
+    ``grads``."""
     lam = _v.nonneg_float(lam, "lam")
     gs, ps = _pairs(grads, params)
     _k.add_l2_grad(gs, ps, lam)
@@ -107,7 +119,8 @@ def add_l2_grad_(grads: Arrays, params: Arrays, lam: float) -> Arrays:
 
 def add_l1_grad_(grads: Arrays, params: Arrays, lam: float) -> Arrays:
     r"""``grads[i] += lam * sign(params[i])`` in place (a subgradient of
-    :func:`l1_penalty`, with sign(0) = 0 as ``numpy.sign``).  Returns ``grads``."""
+    :func:`l1_penalty`, with sign(0) = 0 as ``numpy.sign``), computed as
+    :func:`add_l2_grad_`.  Returns ``grads``."""
     lam = _v.nonneg_float(lam, "lam")
     gs, ps = _pairs(grads, params)
     _k.add_l1_grad(gs, ps, lam)
@@ -142,15 +155,16 @@ def add_grad_noise_(grads: Arrays, step: int, eta: float = 0.3, gamma: float = 0
     Parameters
     ----------
     grads : ndarray or list of ndarray
-        Updated in place (C-contiguous, writable).
+        Updated in place (C-contiguous, writable).  A float16/bfloat16 array gets the
+        float32 noise of the same call added in float32, rounded once.
     step : int
         t, the training step (>= 0).
     eta, gamma : float
     rng : gradkit.random.Generator, int or None
         The noise source (see :func:`gradkit.random.as_generator`): a Generator (its
         counter advances), an int seed, or None (the default generator).  Each array's
-        noise is ``rng.normal(shape, 0, sigma_t, dtype)`` (Philox4x32-10, the same for
-        any thread count), array by array in list order.
+        noise is ``rng.normal(shape, 0, sigma_t, dtype)`` (float32 for 16-bit arrays;
+        Philox4x32-10, the same for any thread count), array by array in list order.
 
     Returns
     -------
@@ -160,5 +174,10 @@ def add_grad_noise_(grads: Arrays, step: int, eta: float = 0.3, gamma: float = 0
     gs = _inplace(grads, "grads")
     gen = _random.as_generator(rng)
     for g in gs:
-        g += gen.normal(g.shape, 0.0, sigma, dtype=g.dtype)
+        if _v.is_half(g.dtype):
+            wide = g.astype(np.float32)
+            wide += gen.normal(g.shape, 0.0, sigma, dtype=np.float32)
+            g[...] = wide
+        else:
+            g += gen.normal(g.shape, 0.0, sigma, dtype=g.dtype)
     return grads

@@ -7,7 +7,8 @@ Each function writes into the arrays it is given and returns the kernel's status
 `rows` overrides the row count handed to the kernel (to show a bad argument's code).
 """
 from gradkit.capi cimport (gk_adam_f32, gk_adam_f64, gk_adam_multi_mp, gk_adam_options,
-                           gk_optim_storage, gk_dropout_f32, gk_dropout_f64,
+                           gk_optim_storage, gk_lamb_multi_mp, gk_lamb_options,
+                           gk_adafactor_multi_mp, gk_adafactor_options, gk_dropout_f32, gk_dropout_f64,
                            gk_dropout_bf16, gk_dropout_backward_bf16,
                            gk_layer_norm_f32, gk_layer_norm_f64, gk_rms_norm_f32,
                            gk_rms_norm_f64, gk_layer_norm_f16, gk_layer_norm_bf16,
@@ -232,6 +233,77 @@ def adam_mp(param, grad, m, v, long long step, double lr, double wd, int pdt, in
         st.model = &op
     with nogil:
         rc = gk_adam_multi_mp(1, &pp, &gp, &mp, &vp, NULL, &n, &step, &o, &st)
+    return rc, found
+
+
+cdef void *_bytes(object a):
+    """The data pointer of an array (any dtype, C-contiguous: the view is of its own
+    memory, which the caller keeps alive) through a uint8 view; NULL for None."""
+    if a is None:
+        return NULL
+    if not a.flags.c_contiguous:
+        raise ValueError("a C-contiguous array is needed")
+    cdef unsigned char[::1] b = a.view("u1").reshape(-1)
+    return &b[0]
+
+
+cdef void _storage(gk_optim_storage *st, int pdt, int sdt, object model, void **op,
+                   int *found, bint check):
+    """gk_optim_storage of one array: pdt the dtype code of param (float32 when model,
+    the 16-bit copy of a float32 master, is given) and grad; sdt the states'."""
+    st.param, st.grad, st.state, st.model_dtype = (0 if model is not None else pdt), \
+        pdt, sdt, pdt
+    op[0] = _bytes(model)
+    st.model = op if model is not None else NULL
+    st.found_inf = found if check else NULL
+
+
+def lamb_mp(param, grad, m, v, long long step, double lr, double wd, int pdt, int sdt,
+            model=None, bint check=False):
+    """One LAMB step of gk_lamb_multi_mp on one array of each list (as adam_mp).
+    Returns (status, found_inf, trust ratio)."""
+    cdef void *pp = _bytes(param)
+    cdef const void *gp = _bytes(grad)
+    cdef void *mp = _bytes(m)
+    cdef void *vp = _bytes(v)
+    cdef void *op = NULL
+    cdef Py_ssize_t n = param.size
+    cdef int rc, found = 0
+    cdef double ratio = 0.0
+    cdef gk_lamb_options o
+    cdef gk_optim_storage st
+    o.lr, o.beta1, o.beta2, o.eps, o.eps_root, o.weight_decay = lr, 0.9, 0.999, 1e-6, \
+        0.0, wd
+    o.maximize, o.scale, o.coef = 0, 0, 1.0
+    _storage(&st, pdt, sdt, model, &op, &found, check)
+    with nogil:
+        rc = gk_lamb_multi_mp(1, &pp, &gp, &mp, &vp, &n, &step, &o, &ratio, &st)
+    return rc, found, ratio
+
+
+def adafactor_mp(param, grad, row_var, col_var, long long step, double lr, double eps1,
+                 int pdt, int sdt, model=None, bint check=False):
+    """One Adafactor step of gk_adafactor_multi_mp on one 2-D parameter (rows x cols,
+    factored: row_var (rows, 1), col_var (1, cols)), torch's other defaults.  Returns
+    (status, found_inf)."""
+    cdef void *pp = _bytes(param)
+    cdef const void *gp = _bytes(grad)
+    cdef void *rp = _bytes(row_var)
+    cdef void *cp = _bytes(col_var)
+    cdef void *vp = NULL
+    cdef void *op = NULL
+    cdef Py_ssize_t n = param.size
+    cdef Py_ssize_t rows = param.shape[0], cols = param.shape[1]
+    cdef int rc, found = 0
+    cdef gk_adafactor_options o
+    cdef gk_optim_storage st
+    o.lr, o.beta2_decay, o.eps1, o.eps2, o.d, o.weight_decay = lr, -0.8, eps1, 1e-3, \
+        1.0, 0.0
+    o.maximize, o.scale, o.coef = 0, 0, 1.0
+    _storage(&st, pdt, sdt, model, &op, &found, check)
+    with nogil:
+        rc = gk_adafactor_multi_mp(1, &pp, &gp, &rp, &cp, &vp, &n, &rows, &cols, &step, &o,
+                                   &st)
     return rc, found
 
 

@@ -265,6 +265,15 @@ int gk_batch_norm_stats_f32(const float *x, double *mean, double *m2, gk_index b
                             gk_index channels, gk_index inner);
 int gk_batch_norm_stats_f64(const double *x, double *mean, double *m2, gk_index batch,
                             gk_index channels, gk_index inner);
+/* (each step also in 16-bit storage, _f16 and _bf16: x, y, dy, dx float16 or bfloat16
+ * bit patterns, weight, the saved mean and rstd, dweight and dbias float32, the
+ * statistics and sums double; the float32 kernels' arithmetic on the widened data, each
+ * output rounded once, so on one part they give gk_batch_norm_f16 & co.'s bits.  The
+ * gather has no data array: its float32 form goes with 16-bit data.) */
+int gk_batch_norm_stats_f16(const uint16_t *x, double *mean, double *m2, gk_index batch,
+                            gk_index channels, gk_index inner);
+int gk_batch_norm_stats_bf16(const uint16_t *x, double *mean, double *m2, gk_index batch,
+                             gk_index channels, gk_index inner);
 
 /* Chan's merge of `parts` per-channel statistics (counts[p] >= 0 values with mean
  * means[p * channels + c] and M2 m2s[p * channels + c]) into count, mean and m2, in part
@@ -296,6 +305,12 @@ int gk_batch_norm_elemt_f32(const float *x, const float *weight, const float *bi
 int gk_batch_norm_elemt_f64(const double *x, const double *weight, const double *bias,
                             const double *mean, const double *invstd, double *y,
                             gk_index batch, gk_index channels, gk_index inner);
+int gk_batch_norm_elemt_f16(const uint16_t *x, const float *weight, const float *bias,
+                            const double *mean, const double *invstd, uint16_t *y,
+                            gk_index batch, gk_index channels, gk_index inner);
+int gk_batch_norm_elemt_bf16(const uint16_t *x, const float *weight, const float *bias,
+                             const double *mean, const double *invstd, uint16_t *y,
+                             gk_index batch, gk_index channels, gk_index inner);
 
 /* Sums of this part per channel: sum_dy = sum dy, sum_dy_xmu = sum dy * (x - mean), with
  * mean and rstd as the forward saved them (in the data type); dweight = rstd *
@@ -308,6 +323,14 @@ int gk_batch_norm_backward_reduce_f64(const double *dy, const double *x, const d
                                       const double *rstd, double *dweight, double *dbias,
                                       double *sum_dy, double *sum_dy_xmu, gk_index batch,
                                       gk_index channels, gk_index inner);
+int gk_batch_norm_backward_reduce_f16(const uint16_t *dy, const uint16_t *x,
+                                      const float *mean, const float *rstd, float *dweight,
+                                      float *dbias, double *sum_dy, double *sum_dy_xmu,
+                                      gk_index batch, gk_index channels, gk_index inner);
+int gk_batch_norm_backward_reduce_bf16(const uint16_t *dy, const uint16_t *x,
+                                       const float *mean, const float *rstd, float *dweight,
+                                       float *dbias, double *sum_dy, double *sum_dy_xmu,
+                                       gk_index batch, gk_index channels, gk_index inner);
 
 /* dx = weight * rstd * (dy - sum_dy / count - (x - mean) * rstd^2 * sum_dy_xmu / count)
  * with the sums and the count (>= batch * inner) of the whole batch; weight may be
@@ -322,6 +345,17 @@ int gk_batch_norm_backward_elemt_f64(const double *dy, const double *x, const do
                                      const double *sum_dy, const double *sum_dy_xmu,
                                      gk_index count, double *dx, gk_index batch,
                                      gk_index channels, gk_index inner);
+int gk_batch_norm_backward_elemt_f16(const uint16_t *dy, const uint16_t *x,
+                                     const float *mean, const float *rstd,
+                                     const float *weight, const double *sum_dy,
+                                     const double *sum_dy_xmu, gk_index count, uint16_t *dx,
+                                     gk_index batch, gk_index channels, gk_index inner);
+int gk_batch_norm_backward_elemt_bf16(const uint16_t *dy, const uint16_t *x,
+                                      const float *mean, const float *rstd,
+                                      const float *weight, const double *sum_dy,
+                                      const double *sum_dy_xmu, gk_index count,
+                                      uint16_t *dx, gk_index batch, gk_index channels,
+                                      gk_index inner);
 
 #ifdef __cplusplus
 }

@@ -218,6 +218,8 @@ def _acc(x):
 
 
 def batch_norm_stats(x):
+    if _half(x):
+        return batch_norm_stats(_f32(x))
     c = x.shape[1]
     n = x.size // c if c else int(np.prod((x.shape[0],) + x.shape[2:]))
     if n == 0:
@@ -255,6 +257,9 @@ def batch_norm_gather_stats(counts, means, m2s, running_mean=None, running_var=N
 
 
 def batch_norm_elemt(x, weight, bias, mean, invstd, *, out=None):
+    if _half(x):
+        y = batch_norm_elemt(_f32(x), _f32(weight), _f32(bias), mean, invstd)
+        return _put(y.astype(x.dtype), out)
     y = (x - _per_channel(mean, x)) * _per_channel(invstd, x)
     if weight is not None:
         y = y * _per_channel(weight, x)
@@ -268,6 +273,11 @@ def batch_norm_elemt(x, weight, bias, mean, invstd, *, out=None):
 
 
 def batch_norm_backward_reduce(dy, x, mean, invstd, weight=None, *, bias=True):
+    if _half(x):  # mean, invstd: the float32 statistics
+        sum_dy, sum_dy_xmu, dw, db = batch_norm_backward_reduce(
+            _f32(dy), _f32(x), _f32(mean), _f32(invstd), _f32(weight), bias=bias)
+        pdt = np.float32 if weight is None else weight.dtype
+        return sum_dy, sum_dy_xmu, _rounded(dw, pdt), _rounded(db, pdt)
     axes = _channel_axes(x)
     xmu = x - _per_channel(mean, x)
     sum_dy = dy.sum(axis=axes, dtype=_acc(x))
@@ -279,6 +289,10 @@ def batch_norm_backward_reduce(dy, x, mean, invstd, weight=None, *, bias=True):
 
 def batch_norm_backward_elemt(dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, count, *,
                               out=None):
+    if _half(x):
+        dx = batch_norm_backward_elemt(_f32(dy), _f32(x), _f32(mean), _f32(invstd),
+                                       _f32(weight), sum_dy, sum_dy_xmu, count)
+        return _put(dx.astype(x.dtype), out)
     r = _per_channel(invstd, x)
     g = (dy - _per_channel(sum_dy / count, x)
          - (x - _per_channel(mean, x)) * r * r * _per_channel(sum_dy_xmu / count, x))
