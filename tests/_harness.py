@@ -1,11 +1,15 @@
 """The determinism table: every kernel-backed public function of every family, run on
 inputs built from fixed seeds, each output hashed.
 
-``python tests/_harness.py`` runs the whole table in this process and prints one JSON
-object ``{"simd": ..., "threads": ..., "hashes": {case id: sha256 or "raised ..."}}``.
-tests/test_determinism.py runs it once per configuration (GRADKIT_SIMD table x thread
-count, OMP_NUM_THREADS set too so the BLAS-backed functions see the same count) and
-requires every configuration to give the same hashes.
+``python tests/_harness.py 1,2,3,4`` runs the whole table in this process once per
+thread count and prints one JSON object ``{"simd": ..., "runs": {"1": {"threads": ...,
+"hashes": {case id: sha256 or "raised ..."}}, ...}}`` (``"runs": null`` when
+GRADKIT_SIMD names a table this CPU cannot run: gradkit fell back to another one).
+tests/test_determinism.py runs it once per GRADKIT_SIMD table (the table is chosen once
+per process) and requires every table and thread count to give the same hashes.  The
+thread count of each run is set in process, for gradkit (``num_threads``) and for the
+BLAS behind the BLAS-backed functions (threadpoolctl), so one process (one start-up,
+one set of inputs) serves every count.
 
 Sizes: a kernel runs single-threaded below GK_PARALLEL_MIN = 2**15 elements of work
 (ext/src/gk_internal.h) and sums over fixed GK_CHUNK = 4096-element chunks, so the
@@ -13,9 +17,10 @@ main arrays have about 10**5 elements (more than 3 * 2**15: with 4 threads each 
 several chunks) with odd extents (vector tails, partitions that do not divide evenly);
 a few small or awkward shapes keep the tails and special paths of the kernels (the
 1e4-offset "shifted" moments, extreme logits, long rows, narrow columns) under the same
-check.  The sizes are kept at that so the whole table runs in a few seconds: the test
-runs it 8 to 12 times.
+check.  The inputs are generated once per process (``data`` keeps them; every call gets
+a fresh copy): drawing them cost more than the kernels.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -46,9 +51,15 @@ def case(name, dtypes=FLOATS):
     return register
 
 
+_DATA = {}   # the inputs drawn so far: one draw per process, a copy per call
+
+
 def data(seed, shape, dtype, scale=1.0, offset=0.0):
-    rng = np.random.default_rng(seed)
-    return (offset + scale * rng.standard_normal(shape)).astype(dtype)
+    key = (seed, shape, np.dtype(dtype).str, scale, offset)
+    if key not in _DATA:
+        rng = np.random.default_rng(seed)
+        _DATA[key] = (offset + scale * rng.standard_normal(shape)).astype(dtype)
+    return _DATA[key].copy()
 
 
 def grad_list(seed, dtype, shapes=((331, 307), (40_001,), (3, 5, 7))):
@@ -878,19 +889,24 @@ def run_all(names=None):
 
 
 def main():
-    import contextlib
+    """``_harness.py THREADS [CASE ...]``: THREADS a comma-separated list of counts."""
+    sys.modules.setdefault("sklearn", None)  # not needed here: 3 s less per process
     import gradkit
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else gradkit.get_num_threads()
-    # without OpenMP the kernels run on one thread whatever is asked; OMP_NUM_THREADS
-    # still sets the BLAS threads
-    threads = (gradkit.num_threads(n) if gradkit.show_config()["openmp"]
-               else contextlib.nullcontext())
-    with threads:
-        hashes = run_all(sys.argv[2:])
-        threads = gradkit.get_num_threads()
-    json.dump({"simd": gradkit.show_config()["simd"], "threads": threads,
-               "omp_env": os.environ.get("OMP_NUM_THREADS"), "hashes": hashes},
-              sys.stdout)
+    from threadpoolctl import threadpool_limits
+    cfg = gradkit.show_config()
+    counts = [int(n) for n in sys.argv[1].split(",")]
+    requested = os.environ.get("GRADKIT_SIMD")
+    runs = None
+    if not requested or requested == cfg["simd"]:
+        runs = {}
+        for n in counts:
+            # without OpenMP the kernels run on one thread whatever is asked; the BLAS
+            # threads still follow n
+            threads = gradkit.num_threads(n) if cfg["openmp"] else contextlib.nullcontext()
+            with threads, threadpool_limits(n, user_api="blas"):
+                hashes = run_all(sys.argv[2:])
+                runs[str(n)] = {"threads": gradkit.get_num_threads(), "hashes": hashes}
+    json.dump({"simd": cfg["simd"], "runs": runs}, sys.stdout)
 
 
 if __name__ == "__main__":

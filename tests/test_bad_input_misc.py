@@ -493,14 +493,25 @@ def test_estimator_parameters_checked_at_fit(make, exc, match):
     ["demo", "--epochs", "many"], ["demo", "--seed", "-1"], ["demo", "--seed", str(2**64)],
     ["demo", "--plot", ""], ["bench", "--threads", "0"], ["bench", "--threads", "-2"],
     ["bench", "--json", ""], ["demo", "--unknown"]])
-def test_command_line_rejects_nonsense(args):
-    """`demo --epochs -1` used to run (and train nothing)."""
-    r = subprocess.run([sys.executable, "-m", "gradkit", *args], capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert "error: " in r.stderr and r.stdout == ""
+def test_command_line_rejects_nonsense(args, capsys):
+    """`demo --epochs -1` used to run (and train nothing).  The parser, in process (the
+    command line itself: test_command_line_exit_status)."""
+    from gradkit.__main__ import main
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out, err = capsys.readouterr()
+    assert e.value.code == 2, out + err
+    assert "error: " in err and out == ""
     opt = next((a for a in args if a.startswith("--")), None)
-    assert opt in r.stderr
+    assert opt in err
+
+
+def test_command_line_exit_status():
+    """`python -m gradkit` exits with the parser's status 2 and its message."""
+    r = subprocess.run([sys.executable, "-m", "gradkit", "demo", "--epochs", "-1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "error: " in r.stderr and "--epochs" in r.stderr and r.stdout == ""
 
 
 def test_demo_main_checks_its_arguments():

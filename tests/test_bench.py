@@ -283,7 +283,13 @@ def test_every_case_builds_and_runs(monkeypatch):
                        ("dropout", "drop_path forward"), ("optim", "LARS step"),
                        ("clip", "clip_grad_value_"), ("clip", "LossScaler.unscale_"),
                        ("regularization", "add_l1_grad_"), ("init", "init orthogonal"),
-                       ("preprocessing", "Whitener(method='zca').fit_transform")]:
+                       ("preprocessing", "Whitener(method='zca').fit_transform"),
+                       ("batch_norm16", "batch_norm forward+backward (N,C) bf16"),
+                       ("batch_norm16", "batch_norm forward (N,C,*) f16"),
+                       ("fused16", "add_dropout_layer_norm forward+backward bf16"),
+                       ("fused16", "add_dropout_rms_norm forward f16"),
+                       ("lamb_adafactor16", "LAMB step bf16"),
+                       ("lamb_adafactor16", "Adafactor step bf16 master")]:
         assert (family, op) in ops
 
 
@@ -308,13 +314,19 @@ def test_peer_backward_matches_gradkit(monkeypatch):
     gradkit's (so the comparison is of like with like)."""
     pytest.importorskip("torch")
     monkeypatch.setattr(core, "_scale_override", 1e-3)
-    from gradkit.bench import cases_batch_norm, cases_norm
+    from gradkit.bench import cases_batch_norm, cases_batch_norm16, cases_norm
     for c in cases_norm.cases() + cases_batch_norm.cases():
         if "backward" in c.op:
             mine = c.gradkit()
             theirs = [t.detach().numpy() for t in c.peer()]
             for a, b in zip(mine, theirs):
                 np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-3)
+    for c in cases_batch_norm16.cases():   # 16-bit dx (float32 dweight, dbias)
+        if "backward" in c.op:
+            mine = c.gradkit()
+            theirs = [t.detach().float().numpy() for t in c.peer()]
+            for a, b in zip(mine, theirs):
+                np.testing.assert_allclose(a.astype(np.float32), b, rtol=2e-2, atol=3e-2)
 
 
 def test_probe_streams_writes_the_or_of_its_reads():
@@ -478,52 +490,64 @@ def test_parse_cache_size():
     assert roofline._parse_size("nonsense") is None
 
 
-def test_command_line_quick_run(tmp_path):
-    """``python -m gradkit bench --quick --filter "layer_norm forward" --json f`` end to
-    end, on shrunken sizes, the warm subprocess included."""
-    path = tmp_path / "r.json"
+def test_command_line_end_to_end(tmp_path):
+    """``python -m gradkit bench --quick --sweep --sizes 1e3 --filter ... --json --markdown
+    --plot`` end to end on shrunken sizes: discovery, the table cases the filter keeps,
+    the warm subprocess, the sweep (with its own warm subprocess) and every output.  The
+    one command-line run: the rest of the harness is tested in process."""
+    paths = {k: tmp_path / f"r.{k}" for k in ("json", "md", "png")}
+    op = "rms_norm forward+backward"
     env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005")
     proc = subprocess.run(
-        [sys.executable, "-m", "gradkit", "bench", "--quick", "--filter",
-         "layer_norm forward", "--threads", "1", "--json", str(path)],
+        [sys.executable, "-m", "gradkit", "bench", "--quick", "--sweep", "--sizes", "1e3",
+         "--filter", op, "--threads", "1", "--json", str(paths["json"]),
+         "--markdown", str(paths["md"]), "--plot", str(paths["png"])],
         capture_output=True, text=True, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    doc = json.loads(path.read_text())
+    have_mpl = importlib.util.find_spec("matplotlib") is not None
+    assert proc.returncode == (0 if have_mpl else 1), proc.stderr
+    if not have_mpl:
+        assert "needs matplotlib" in proc.stderr
+    doc = json.loads(paths["json"].read_text())
     ops = [r["op"] for r in doc["results"]]
-    assert "layer_norm forward" in ops and all("layer_norm forward" in op for op in ops)
+    assert op in ops and all(op in o for o in ops), ops       # f32, bf16, f16
     assert all(r["quick"] and r["error"] is None for r in doc["results"])
     assert "== norm ==" in proc.stdout and "[1/" in proc.stderr
-    r = next(r for r in doc["results"] if r["op"] == "layer_norm forward")
+    r = next(r for r in doc["results"] if r["op"] == op)
     assert r["limit_share"] > 0 and r["limit_share_out"] > 0
     if doc["metadata"]["torch"] and runner.has_glibc():
         assert r["warm_how"] == "warm heap", r
         assert r["x_peer_warm"] > 0 and r["times"]["peer_warm"]["rounds"] >= 3
         assert "peer_warm" in r["faults"]
-
-
-def test_command_line_sweep(tmp_path):
-    """``--sweep --sizes`` runs the sweep at every size and thread count and writes it
-    to the JSON, the Markdown and the plot."""
-    paths = {k: tmp_path / f"r.{k}" for k in ("json", "md", "png")}
-    env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005")
-    proc = subprocess.run(
-        [sys.executable, "-m", "gradkit", "bench", "--quick", "--sweep", "--sizes", "1e3,4096",
-         "--filter", "rms_norm forward", "--threads", "1", "--json", str(paths["json"]),
-         "--markdown", str(paths["md"]), "--plot", str(paths["png"])],
-        capture_output=True, text=True, env=env, timeout=900)
-    have_mpl = importlib.util.find_spec("matplotlib") is not None
-    assert proc.returncode == (0 if have_mpl else 1), proc.stderr
-    doc = json.loads(paths["json"].read_text())
     points = doc["sweep"]
-    assert {(p["op"], p["n"], p["threads"]) for p in points} == {
-        (op, n, 1) for op in ("rms_norm forward", "rms_norm forward+backward")
-        for n in (1000, 4096)}
+    assert [(p["op"], p["n"], p["threads"]) for p in points] == [(op, 1000, 1)]
     assert all(p["limit_share"] > 0 and p["error"] is None for p in points)
-    assert doc["settings"]["sweep"]["sizes"] == [1000, 4096]
+    assert doc["settings"]["sweep"]["sizes"] == [1000]
     md = paths["md"].read_text()
-    assert "### Sweep, 1 thread" in md and "| norm: rms_norm forward |" in md
+    assert "### Sweep, 1 thread" in md and f"| norm: {op} |" in md
     if have_mpl:
         assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_over_sizes_in_process(tmp_path, monkeypatch, capsys):
+    """``--sweep --sizes`` runs the sweep at every size (in process; no glibc, so no warm
+    subprocess) and writes it to the JSON and the Markdown."""
+    from gradkit.__main__ import _sizes
+    assert _sizes("1e3,4096") == [1000, 4096]
+    monkeypatch.setattr(runner, "has_glibc", lambda: False)
+    paths = {k: str(tmp_path / f"r.{k}") for k in ("json", "markdown")}
+    op = "rms_norm forward+backward"
+    assert runner.run(_args(quick=True, sweep=True, sizes=[1000, 4096], filter=op,
+                            **paths), scale=0.005) == 0
+    with open(paths["json"]) as f:
+        doc = json.load(f)
+    assert {(p["op"], p["n"], p["threads"]) for p in doc["sweep"]} == {
+        (op, n, 1) for n in (1000, 4096)}
+    assert all(p["limit_share"] > 0 and p["error"] is None for p in doc["sweep"])
+    assert doc["settings"]["sweep"]["sizes"] == [1000, 4096]
+    with open(paths["markdown"]) as f:
+        md = f.read()
+    assert "### Sweep, 1 thread" in md and f"| norm: {op} |" in md
+    assert "not glibc" in capsys.readouterr().err
 
 
 def test_sweep_threads():

@@ -2,10 +2,11 @@
 
 The table of cases lives in tests/_harness.py (one entry per kernel-backed public
 function and variant, float32 and float64).  The whole table runs once per
-configuration -- each GRADKIT_SIMD table this CPU can run x 1..4 threads -- in a fresh
-process (the table is chosen once per process; OMP_NUM_THREADS is set as well so that
-BLAS-backed functions see the same thread count), and every case must hash the same in
-every configuration.  Each case is its own test item; the runs happen once per session.
+configuration -- each GRADKIT_SIMD table this CPU can run x 1..4 threads -- and every
+case must hash the same in every configuration.  One fresh process per table (the table
+is chosen once per process) runs the table at each thread count in turn (gradkit's
+count and the BLAS's, so that BLAS-backed functions see the same count).  Each case is
+its own test item; the runs happen once per session.
 """
 import json
 import os
@@ -23,46 +24,47 @@ import _harness
 THREADS = (1, 2, 3, 4)
 OPENMP = gradkit.show_config()["openmp"]
 SCRIPT = Path(_harness.__file__)
-# Variables that would pin the BLAS thread count whatever OMP_NUM_THREADS says.
+# Variables that would pin the BLAS thread count whatever the harness asks for.
 _PINNING = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "MKL_NUM_THREADS",
-            "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "OMP_THREAD_LIMIT", "OMP_DYNAMIC")
+            "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "OMP_THREAD_LIMIT", "OMP_DYNAMIC",
+            "OMP_NUM_THREADS")
 
 
-def _env(simd, threads):
+def _env(simd):
     env = {k: v for k, v in os.environ.items() if k not in _PINNING}
     # passive: 3 and 4 threads on a 2-core runner must not spin against each other
     # (it changes the waiting, not the work's partition)
-    env.update(GRADKIT_SIMD=simd, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="passive")
+    env.update(GRADKIT_SIMD=simd, OMP_WAIT_POLICY="passive")
     return env
 
 
-def _run(simd, threads):
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(threads)],
-                          env=_env(simd, threads), capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, f"{simd} x {threads} threads:\n{proc.stderr}"
+def _run(simd):
+    """{(simd, threads): {case id: hash}} for one table; {} when this CPU cannot run it
+    (GRADKIT_SIMD fell back to another table)."""
+    proc = subprocess.run([sys.executable, str(SCRIPT), ",".join(map(str, THREADS))],
+                          env=_env(simd), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{simd}:\n{proc.stderr}"
     result = json.loads(proc.stdout)
+    if result["runs"] is None:
+        assert result["simd"] != simd, result
+        return {}
     assert result["simd"] == simd, result
-    assert result["threads"] == (threads if OPENMP else 1), result
-    return result["hashes"]
-
-
-def _runs_here(simd):
-    """Whether this CPU runs the table (GRADKIT_SIMD falls back to one it can run)."""
-    proc = subprocess.run([sys.executable, "-c", "import gradkit; "
-                           "print(gradkit.show_config()['simd'])"], env=_env(simd, 1),
-                          capture_output=True, text=True, timeout=600, check=True)
-    return proc.stdout.strip() == simd
+    out = {}
+    for n in THREADS:
+        run = result["runs"][str(n)]
+        assert run["threads"] == (n if OPENMP else 1), (simd, n, run["threads"])
+        out[(simd, n)] = run["hashes"]
+    return out
 
 
 @pytest.fixture(scope="session")
 def configurations():
     """{(simd, threads): {case id: hash}} for every kernel table this CPU can run."""
-    tables = [t for t in gradkit.show_config()["simd_compiled"] if _runs_here(t)]
-    assert tables, "no kernel table runs on this CPU"
-    configs = [(t, n) for t in tables for n in THREADS]
-    with ThreadPoolExecutor(2) as pool:   # the runs themselves use the cores
-        return dict(zip(configs, pool.map(lambda c: _run(*c), configs)))
+    tables = gradkit.show_config()["simd_compiled"]
+    with ThreadPoolExecutor(len(tables)) as pool:   # the runs themselves use the cores
+        configs = {k: v for found in pool.map(_run, tables) for k, v in found.items()}
+    assert configs, "no kernel table runs on this CPU"
+    return configs
 
 
 @pytest.mark.parametrize("cid", list(_harness.CASES))

@@ -325,17 +325,20 @@ def test_local_cluster_fit_and_transform(client, rng):
     assert len(workers) == 2, ts.data
 
 
-def test_benchmark_script_runs_and_checks_agreement(tmp_path):
-    """benchmarks/dask_peer.py at a tiny size: it starts its own LocalCluster, checks
-    that gradkit and dask-ml agree, and writes its JSON (no timing is judged here)."""
+def test_benchmark_script_runs_and_checks_agreement(client, tmp_path):
+    """benchmarks/dask_peer.py at a tiny size: it checks that gradkit and dask-ml agree
+    and writes its JSON (no timing is judged here).  It runs on this module's
+    LocalCluster (``--scheduler``: a second cluster's start-up is not what is tested),
+    with no memory touched beforehand (``--prefault-gb 0``: at this size the default
+    would touch 1 GB for nothing)."""
     pytest.importorskip("dask_ml", reason="dask-ml not installed")
-    pytest.importorskip("distributed", reason="dask.distributed not installed")
     import json
     import os
     script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "dask_peer.py")
     out = tmp_path / "dask.json"
     r = subprocess.run([sys.executable, script, "--rows", "6000", "--cols", "12",
                         "--chunk", "1000", "--components", "4", "--repeat", "1",
+                        "--prefault-gb", "0", "--scheduler", client.scheduler.address,
                         "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     info = json.loads(out.read_text())

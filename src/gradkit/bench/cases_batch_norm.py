@@ -32,13 +32,20 @@ GOALS = {"forward": (">=1x warm torch, >=85% of limit", 1.0),
          "forward+backward": (">=2.5x warm torch autograd, >=85% of limit", 2.5)}
 
 
-def _build(torch, shape):
-    rng = np.random.default_rng(0)
+def data(shape, seed=0):
+    """float32 x, dy of ``shape`` and the weight and bias of its channels (axis 1)."""
+    rng = np.random.default_rng(seed)
     c = shape[1]
     x = rng.standard_normal(shape, dtype=np.float32)
     dy = rng.standard_normal(shape, dtype=np.float32)
     w = (1 + 0.1 * rng.standard_normal(c)).astype(np.float32)
     b = (0.1 * rng.standard_normal(c)).astype(np.float32)
+    return x, dy, w, b
+
+
+def _build(torch, shape):
+    c = shape[1]
+    x, dy, w, b = data(shape)
     y, dx = np.empty_like(x), np.empty_like(x)
     # each caller updates its own running statistics in place, as a training step does
     gk_run = (np.zeros(c, np.float32), np.ones(c, np.float32))

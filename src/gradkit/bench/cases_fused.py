@@ -65,22 +65,28 @@ def _unfused(layer, x, r, dy, dsn, w, b, gen):
     return fwd, bwd
 
 
-def _torch(torch, layer, x, r, dy, dsn, w, b):
-    """(forward, forward+backward) in PyTorch, unfused, or (None, None)."""
+def _torch(torch, layer, x, r, dy, dsn, w, b, dtype=None):
+    """(forward, forward+backward) in PyTorch, unfused, or (None, None): on tensors
+    sharing the arrays' memory, or in the torch ``dtype`` given (16-bit arrays)."""
     if torch is None:
         return None, None
     F = torch.nn.functional
     cols = x.shape[1]
 
+    def tensor(a):
+        if dtype is None:
+            return torch.from_numpy(a)
+        return torch.from_numpy(a.astype(np.float32)).to(dtype)
+
     def net(tx, tr, tw, tb):
         s = tr + F.dropout(tx, P, training=True)
         y = (F.layer_norm(s, (cols,), tw, tb) if layer
-             else F.rms_norm(s, (cols,), tw, float(np.finfo(x.dtype).eps)))
+             else F.rms_norm(s, (cols,), tw, torch.finfo(s.dtype).eps))
         return y, s
 
-    tx, tr, tw, tb = (torch.from_numpy(a) for a in (x, r, w, b))
-    gx, gr, gw, gb = (torch.from_numpy(a).requires_grad_(True) for a in (x, r, w, b))
-    tdy, tdsn = torch.from_numpy(dy), torch.from_numpy(dsn)
+    tx, tr, tw, tb = (tensor(a) for a in (x, r, w, b))
+    gx, gr, gw, gb = (tensor(a).requires_grad_(True) for a in (x, r, w, b))
+    tdy, tdsn = tensor(dy), tensor(dsn)
 
     def fwd():
         return net(tx, tr, tw, tb)

@@ -68,32 +68,41 @@ def _build(torch, layout, n):
     return fns
 
 
-def _peer(torch, layout, p, g):
-    if layout == "f32, bf16 states":
-        return None
+def torch_bf16_step(torch, layout, p, g, make):
+    """The torch peer of a bf16 step: ``make(params)`` builds the torch optimizer, on
+    the bf16 parameters ("bf16"), or in the recipe that does the master layout's work
+    ("bf16 master"): the bf16 gradients cast into a float32 master's ``.grad``, the
+    float32 step, the master copied back into the bf16 parameters.  Its states exist
+    before timing; it writes only tensors it was given."""
     tp = torch.from_numpy(p.astype(F32)).to(torch.bfloat16)
     tg = torch.from_numpy(g.astype(F32)).to(torch.bfloat16)
+    master = None
     if layout == "bf16":
         param = torch.nn.Parameter(tp)
         param.grad = tg
-        peer = torch.optim.AdamW([param], **KW, fused=True)
-
-        def step():
-            torch.set_num_threads(gradkit.get_num_threads())
-            peer.step()
-    else:  # the recipe: grads cast into the master's .grad, fused step, copy back
+        peer = make([param])
+    else:
         master = torch.nn.Parameter(tp.float())
         master.grad = torch.empty_like(master)
-        peer = torch.optim.AdamW([master], **KW, fused=True)
+        peer = make([master])
 
-        def step():
-            torch.set_num_threads(gradkit.get_num_threads())
+    def step():
+        torch.set_num_threads(gradkit.get_num_threads())
+        if master is not None:
             master.grad.copy_(tg)
-            peer.step()
+        peer.step()
+        if master is not None:
             with torch.no_grad():
                 tp.copy_(master)
-    step()  # the states exist before timing
+    step()
     return step
+
+
+def _peer(torch, layout, p, g):
+    if layout == "f32, bf16 states":
+        return None
+    return torch_bf16_step(torch, layout, p, g,
+                           lambda params: torch.optim.AdamW(params, **KW, fused=True))
 
 
 def _case(torch, layout, n):
