@@ -223,6 +223,21 @@ typedef struct {
     int small;
 } GK_T(adam_k);
 
+/* Adam's arithmetic for one element or one vector of them (gk_hf), written once for
+ * adam_loop and the fused adam_vloop, with adam_k's constants in scope under their names
+ * (vectors there): gi, pi in, the scaled gradient and the decayed parameter out; mi, vi
+ * the moments, updated; then the parameter from the root of the second moment */
+#define GK_ADAM_MOMENTS(gi, pi, mi, vi)                                                  \
+    do {                                                                                 \
+        gi = gi * gs;                                                                    \
+        pi = pi * decay;                                                                 \
+        if (coupled) gi = gi + wd * pi;                                                  \
+        const __typeof__(gi) dm_ = gi - mi;                                              \
+        mi = small ? mi + lw * dm_ : gi - dm_ * lomw;                                    \
+        vi = vi * b2 + (c2 * gi) * gi;                                                   \
+    } while (0)
+#define GK_ADAM_PARAM(pi, mi, root) ((pi) + (nss * (mi)) / ((root) / bc2s + eps))
+
 GK_INLINE void GK_T(adam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
                                T *GK_RESTRICT v, T *GK_RESTRICT vmax, gk_index n,
                                const GK_T(adam_k) *k, const int coupled, const int ams)
@@ -231,25 +246,20 @@ GK_INLINE void GK_T(adam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_R
     const T b2 = k->b2, c2 = k->c2, bc2s = k->bc2s, nss = k->neg_step, eps = k->eps;
     const int small = k->small;
     for (gk_index i = 0; i < n; ++i) {
-        T gi = g[i] * gs;
-        T pi = p[i] * decay;
-        if (coupled) gi = gi + wd * pi;
-        T mi = m[i];
-        T dm = gi - mi;
-        mi = small ? mi + lw * dm : gi - dm * lomw;
-        T vi = v[i] * b2 + (c2 * gi) * gi;
+        T gi = g[i], pi = p[i], mi = m[i], vi = v[i];
+        GK_ADAM_MOMENTS(gi, pi, mi, vi);
         m[i] = mi;
         v[i] = vi;
-        T den;
+        T root;
         if (ams) {
             T x = vmax[i];
             x = (x > vi || x != x) ? x : vi;  /* torch.maximum: NaN wins */
             vmax[i] = x;
-            den = SQRT(x) / bc2s + eps;
+            root = SQRT(x);
         } else {
-            den = SQRT(vi) / bc2s + eps;
+            root = SQRT(vi);
         }
-        p[i] = pi + (nss * mi) / den;
+        p[i] = GK_ADAM_PARAM(pi, mi, root);
     }
 }
 
@@ -279,16 +289,8 @@ GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, ui
         gk_ld2_arith(ks, mp + i * bs, &m[0], &m[1]);
         gk_ld2_arith(ks, vp + i * bs, &v[0], &v[1]);
         for (int h = 0; h < 2; ++h) {
-            gk_hf gi = g[h] * gs;
-            const gk_hf pi = p[h] * decay;
-            if (coupled) gi = gi + wd * pi;
-            const gk_hf dm = gi - m[h];
-            const gk_hf mi = small ? m[h] + lw * dm : gi - dm * lomw;
-            const gk_hf vi = v[h] * b2 + (c2 * gi) * gi;
-            const gk_hf den = gk_hsqrt(vi) / bc2s + eps;
-            m[h] = mi;
-            v[h] = vi;
-            p[h] = pi + (nss * mi) / den;
+            GK_ADAM_MOMENTS(g[h], p[h], m[h], v[h]);
+            p[h] = GK_ADAM_PARAM(p[h], m[h], gk_hsqrt(v[h]));
         }
         gk_st2_arith(ks, mp + i * bs, m[0], m[1]);
         gk_st2_arith(ks, vp + i * bs, v[0], v[1]);
