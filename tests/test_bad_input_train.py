@@ -414,6 +414,9 @@ HALF_STORAGE = {
        for f in ("global_norm", "clip_grad_norm_", "clip_grad_value_")},
     "Optimizer.step(grad_scale=)": {"params[0]"}, "LossScaler.step": {"params[0]"},
     "softmax_cross_entropy": {"logits"},
+    # regularization: a list may mix 16-bit and float32 arrays (docs/precision.md)
+    "l2_penalty": {"params[0]"}, "l1_penalty": {"params[0]"},
+    "add_grad_noise_": {"grads[0]"},
 }
 
 
