@@ -31,8 +31,8 @@ GK_INLINE void GK_T(bn_col_sums8)(const TS *GK_RESTRICT xb, const T *GK_RESTRICT
         const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
         for (gk_index j = 0; j < w; ++j) {
             /* -d (pf - x takes x straight from memory), negated exactly when added */
-            T d0 = pf[j] - GK_T(ld1)(p0 + j), d1 = pf[j] - GK_T(ld1)(p1 + j), d2 = pf[j] - GK_T(ld1)(p2 + j), d3 = pf[j] - GK_T(ld1)(p3 + j);
-            T d4 = pf[j] - GK_T(ld1)(p4 + j), d5 = pf[j] - GK_T(ld1)(p5 + j), d6 = pf[j] - GK_T(ld1)(p6 + j), d7 = pf[j] - GK_T(ld1)(p7 + j);
+            T d0 = pf[j] - GK_T(ld1_arith)(p0 + j), d1 = pf[j] - GK_T(ld1_arith)(p1 + j), d2 = pf[j] - GK_T(ld1_arith)(p2 + j), d3 = pf[j] - GK_T(ld1_arith)(p3 + j);
+            T d4 = pf[j] - GK_T(ld1_arith)(p4 + j), d5 = pf[j] - GK_T(ld1_arith)(p5 + j), d6 = pf[j] - GK_T(ld1_arith)(p6 + j), d7 = pf[j] - GK_T(ld1_arith)(p7 + j);
             T sd = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
             T sq = ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3))
                  + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
@@ -43,7 +43,7 @@ GK_INLINE void GK_T(bn_col_sums8)(const TS *GK_RESTRICT xb, const T *GK_RESTRICT
     for (; i < nb; ++i) {
         const TS *p0 = xb + i * K;
         for (gk_index j = 0; j < w; ++j) {
-            double d0 = (double)(GK_T(ld1)(p0 + j) - pf[j]);
+            double d0 = (double)(GK_T(ld1_arith)(p0 + j) - pf[j]);
             s[j] += d0;
             q[j] += d0 * d0;
         }
@@ -61,11 +61,11 @@ GK_INLINE void GK_T(bn_col_mean8)(const TS *GK_RESTRICT xb, gk_index K, gk_index
         const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
         const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
         for (gk_index j = 0; j < w; ++j)
-            m[j] += (double)(((GK_T(ld1)(p0 + j) + GK_T(ld1)(p1 + j)) + (GK_T(ld1)(p2 + j) + GK_T(ld1)(p3 + j)))
-                             + ((GK_T(ld1)(p4 + j) + GK_T(ld1)(p5 + j)) + (GK_T(ld1)(p6 + j) + GK_T(ld1)(p7 + j))));
+            m[j] += (double)(((GK_T(ld1_arith)(p0 + j) + GK_T(ld1_arith)(p1 + j)) + (GK_T(ld1_arith)(p2 + j) + GK_T(ld1_arith)(p3 + j)))
+                             + ((GK_T(ld1_arith)(p4 + j) + GK_T(ld1_arith)(p5 + j)) + (GK_T(ld1_arith)(p6 + j) + GK_T(ld1_arith)(p7 + j))));
     }
     for (; i < nb; ++i)
-        for (gk_index j = 0; j < w; ++j) m[j] += (double)GK_T(ld1)(xb + i * K + j);
+        for (gk_index j = 0; j < w; ++j) m[j] += (double)GK_T(ld1_arith)(xb + i * K + j);
     for (gk_index j = 0; j < w; ++j) m[j] /= (double)nb;
 }
 
@@ -125,8 +125,8 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
             for (i = 0; i + 4 <= nb; i += 4) {
                 const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1)(p0 + j) - pv[j], d1 = (double)GK_T(ld1)(p1 + j) - pv[j];
-                    double d2 = (double)GK_T(ld1)(p2 + j) - pv[j], d3 = (double)GK_T(ld1)(p3 + j) - pv[j];
+                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - pv[j], d1 = (double)GK_T(ld1_arith)(p1 + j) - pv[j];
+                    double d2 = (double)GK_T(ld1_arith)(p2 + j) - pv[j], d3 = (double)GK_T(ld1_arith)(p3 + j) - pv[j];
                     s[j] += (d0 + d1) + (d2 + d3);
                     q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
                 }
@@ -134,7 +134,7 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
             for (; i < nb; ++i) {
                 const TS *p0 = xb + i * K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1)(p0 + j) - pv[j];
+                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - pv[j];
                     s[j] += d0;
                     q[j] += d0 * d0;
                 }
@@ -155,12 +155,12 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
             for (i = 0; i + 4 <= nb; i += 4) {
                 const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
                 for (gk_index j = 0; j < w; ++j)
-                    s[j] += (((double)GK_T(ld1)(p0 + j) - pv[j]) + ((double)GK_T(ld1)(p1 + j) - pv[j]))
-                          + (((double)GK_T(ld1)(p2 + j) - pv[j]) + ((double)GK_T(ld1)(p3 + j) - pv[j]));
+                    s[j] += (((double)GK_T(ld1_arith)(p0 + j) - pv[j]) + ((double)GK_T(ld1_arith)(p1 + j) - pv[j]))
+                          + (((double)GK_T(ld1_arith)(p2 + j) - pv[j]) + ((double)GK_T(ld1_arith)(p3 + j) - pv[j]));
             }
             for (; i < nb; ++i) {
                 const TS *p0 = xb + i * K;
-                for (gk_index j = 0; j < w; ++j) s[j] += (double)GK_T(ld1)(p0 + j) - pv[j];
+                for (gk_index j = 0; j < w; ++j) s[j] += (double)GK_T(ld1_arith)(p0 + j) - pv[j];
             }
             for (gk_index j = 0; j < w; ++j) {
                 s[j] /= dnb;                 /* block mean, relative to the pivot */
@@ -176,15 +176,15 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
                         for (gk_index j = 0; j < w; j += 64 / (gk_index)sizeof(TS))
                             __builtin_prefetch(xb + (nb + i + r) * K + j);
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1)(p0 + j) - q[j], d1 = (double)GK_T(ld1)(p1 + j) - q[j];
-                    double d2 = (double)GK_T(ld1)(p2 + j) - q[j], d3 = (double)GK_T(ld1)(p3 + j) - q[j];
+                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - q[j], d1 = (double)GK_T(ld1_arith)(p1 + j) - q[j];
+                    double d2 = (double)GK_T(ld1_arith)(p2 + j) - q[j], d3 = (double)GK_T(ld1_arith)(p3 + j) - q[j];
                     qa[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
                 }
             }
             for (; i < nb; ++i) {
                 const TS *p0 = xb + i * K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1)(p0 + j) - q[j];
+                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - q[j];
                     qa[j] += d0 * d0;
                 }
             }
@@ -224,14 +224,14 @@ static void GK_T(bn_col_grad_sums)(const TS *GK_RESTRICT dy, const TS *GK_RESTRI
             const TS *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
             const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
             for (gk_index j = 0; j < w; ++j) {
-                T a0 = GK_T(ld1)(g0 + j), a1 = GK_T(ld1)(g1 + j), a2 = GK_T(ld1)(g2 + j), a3 = GK_T(ld1)(g3 + j);
-                T a4 = GK_T(ld1)(g4 + j), a5 = GK_T(ld1)(g5 + j), a6 = GK_T(ld1)(g6 + j), a7 = GK_T(ld1)(g7 + j);
+                T a0 = GK_T(ld1_arith)(g0 + j), a1 = GK_T(ld1_arith)(g1 + j), a2 = GK_T(ld1_arith)(g2 + j), a3 = GK_T(ld1_arith)(g3 + j);
+                T a4 = GK_T(ld1_arith)(g4 + j), a5 = GK_T(ld1_arith)(g5 + j), a6 = GK_T(ld1_arith)(g6 + j), a7 = GK_T(ld1_arith)(g7 + j);
                 /* m - x (x straight from memory): the products' tree is negated
                  * exactly when added */
-                T e0 = a0 * (mf[j] - GK_T(ld1)(p0 + j)), e1 = a1 * (mf[j] - GK_T(ld1)(p1 + j));
-                T e2 = a2 * (mf[j] - GK_T(ld1)(p2 + j)), e3 = a3 * (mf[j] - GK_T(ld1)(p3 + j));
-                T e4 = a4 * (mf[j] - GK_T(ld1)(p4 + j)), e5 = a5 * (mf[j] - GK_T(ld1)(p5 + j));
-                T e6 = a6 * (mf[j] - GK_T(ld1)(p6 + j)), e7 = a7 * (mf[j] - GK_T(ld1)(p7 + j));
+                T e0 = a0 * (mf[j] - GK_T(ld1_arith)(p0 + j)), e1 = a1 * (mf[j] - GK_T(ld1_arith)(p1 + j));
+                T e2 = a2 * (mf[j] - GK_T(ld1_arith)(p2 + j)), e3 = a3 * (mf[j] - GK_T(ld1_arith)(p3 + j));
+                T e4 = a4 * (mf[j] - GK_T(ld1_arith)(p4 + j)), e5 = a5 * (mf[j] - GK_T(ld1_arith)(p5 + j));
+                T e6 = a6 * (mf[j] - GK_T(ld1_arith)(p6 + j)), e7 = a7 * (mf[j] - GK_T(ld1_arith)(p7 + j));
                 s1[j] += (double)(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
                 s2[j] -= (double)(((e0 + e1) + (e2 + e3)) + ((e4 + e5) + (e6 + e7)));
             }
@@ -241,18 +241,18 @@ static void GK_T(bn_col_grad_sums)(const TS *GK_RESTRICT dy, const TS *GK_RESTRI
         const TS *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
         const TS *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
         for (gk_index j = 0; j < w; ++j) {
-            double a0 = (double)GK_T(ld1)(g0 + j), a1 = (double)GK_T(ld1)(g1 + j), a2 = (double)GK_T(ld1)(g2 + j), a3 = (double)GK_T(ld1)(g3 + j);
+            double a0 = (double)GK_T(ld1_arith)(g0 + j), a1 = (double)GK_T(ld1_arith)(g1 + j), a2 = (double)GK_T(ld1_arith)(g2 + j), a3 = (double)GK_T(ld1_arith)(g3 + j);
             s1[j] += (a0 + a1) + (a2 + a3);
-            s2[j] += (a0 * ((double)GK_T(ld1)(p0 + j) - mm[j]) + a1 * ((double)GK_T(ld1)(p1 + j) - mm[j]))
-                   + (a2 * ((double)GK_T(ld1)(p2 + j) - mm[j]) + a3 * ((double)GK_T(ld1)(p3 + j) - mm[j]));
+            s2[j] += (a0 * ((double)GK_T(ld1_arith)(p0 + j) - mm[j]) + a1 * ((double)GK_T(ld1_arith)(p1 + j) - mm[j]))
+                   + (a2 * ((double)GK_T(ld1_arith)(p2 + j) - mm[j]) + a3 * ((double)GK_T(ld1_arith)(p3 + j) - mm[j]));
         }
     }
     for (; i < r1; ++i) {
         const TS *g0 = dy + i * K + c0, *p0 = x + i * K + c0;
         for (gk_index j = 0; j < w; ++j) {
-            double a0 = (double)GK_T(ld1)(g0 + j);
+            double a0 = (double)GK_T(ld1_arith)(g0 + j);
             s1[j] += a0;
-            s2[j] += a0 * ((double)GK_T(ld1)(p0 + j) - mm[j]);
+            s2[j] += a0 * ((double)GK_T(ld1_arith)(p0 + j) - mm[j]);
         }
     }
     for (gk_index j = 0; j < w; ++j) {

@@ -18,6 +18,20 @@ GK_INLINE T GK_T(ld1)(const TS *p)
 #endif
 }
 
+/* ld1 for a value that is an operand of T arithmetic before anything is stored or
+ * compared (gk_ld_f16v_arith's rule): float16 through F16C, as _Float16 where the
+ * compiler has the type, so that loops of it vectorize to vcvtph2ps; else ld1 */
+GK_INLINE T GK_T(ld1_arith)(const TS *p)
+{
+#if GK_HALF == 1 && defined(__F16C__) && defined(__FLT16_MAX__) && !defined(__clang__)
+    _Float16 h;
+    __builtin_memcpy(&h, p, sizeof h);
+    return (T)h;
+#else
+    return GK_T(ld1)(p);
+#endif
+}
+
 /* store v (rounded once to 16-bit storage) */
 GK_INLINE void GK_T(st1)(TS *p, T v)
 {
