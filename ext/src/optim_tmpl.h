@@ -273,9 +273,15 @@ GK_INLINE void GK_T(adam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_R
  * kinds are constants of each instance. */
 GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, uint16_t *mo,
                                 gk_index b, gk_index e, const GK_T(adam_k) *k,
-                                const int coupled, const int kp, const int kg, const int ks,
-                                const int km)
+                                const int coupled, const int kp0, const int kg0,
+                                const int ks0, const int km)
 {
+    /* pure bfloat16: every array is read and written in even/odd order, which costs
+     * fewer conversions than the natural one (gk_ld_bf16v2_eo) */
+    const int eo = kp0 == GK_DTYPE_BF16 && kg0 == GK_DTYPE_BF16 && ks0 == GK_DTYPE_BF16
+                   && km < 0;
+    const int kp = eo ? GK_KIND_BF16_EO : kp0, kg = eo ? GK_KIND_BF16_EO : kg0;
+    const int ks = eo ? GK_KIND_BF16_EO : ks0;
     const gk_hf z = {0};
     const gk_hf gs = z + k->gs, decay = z + k->decay, wd = z + k->wd, lw = z + k->lw;
     const gk_hf lomw = z + k->lomw, b2 = z + k->b2, c2 = z + k->c2, bc2s = z + k->bc2s;
@@ -313,22 +319,17 @@ static gk_index GK_T(adam_fused)(const gk_optim_storage *st, const void *const *
     uint16_t *mo = st->model ? (uint16_t *)st->model[a] : NULL;
     const int km = mo ? st->model_dtype : -1;
     const int key = ((st->param * 4 + st->grad) * 4 + st->state) * 8 + km + 1;
-#define GK_EO1(kind, all) ((all) ? GK_KIND_BF16_EO : (kind))
-#define GK_EO(kp, kg, ks, km)                                                            \
-    GK_EO1(kp, (kp) == BF16 && (kg) == BF16 && (ks) == BF16 && (km) < 0),                \
-    GK_EO1(kg, (kp) == BF16 && (kg) == BF16 && (ks) == BF16 && (km) < 0),                \
-    GK_EO1(ks, (kp) == BF16 && (kg) == BF16 && (ks) == BF16 && (km) < 0), km
 #define GK_ADAM_KEY(kp, kg, ks, km) ((((kp) * 4 + (kg)) * 4 + (ks)) * 8 + (km) + 1)
 #define GK_ADAM_CASE(kp, kg, ks, km)                                                     \
     case GK_ADAM_KEY(kp, kg, ks, km):                                                    \
         if (coupled)                                                                     \
-            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 1, GK_EO(kp, kg, ks, km));  \
+            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 1, kp, kg, ks, km);           \
         else                                                                             \
-            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 0, GK_EO(kp, kg, ks, km));  \
+            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 0, kp, kg, ks, km);           \
         return stop;
     enum { F32 = GK_DTYPE_F32, F16 = GK_DTYPE_F16, BF16 = GK_DTYPE_BF16 };
     switch (key) {
-    GK_ADAM_CASE(BF16, BF16, BF16, -1)   /* pure bfloat16 (its own order, GK_KIND_BF16_EO) */
+    GK_ADAM_CASE(BF16, BF16, BF16, -1)   /* pure bfloat16 (even/odd order) */
     GK_ADAM_CASE(F16, F16, F16, -1)      /* pure float16 */
     GK_ADAM_CASE(F32, BF16, F32, BF16)   /* bfloat16 model, float32 master and states */
     GK_ADAM_CASE(F32, F16, F32, F16)     /* float16 model, float32 master and states */
@@ -337,8 +338,6 @@ static gk_index GK_T(adam_fused)(const gk_optim_storage *st, const void *const *
     }
 #undef GK_ADAM_CASE
 #undef GK_ADAM_KEY
-#undef GK_EO
-#undef GK_EO1
 }
 #endif
 

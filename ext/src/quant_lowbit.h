@@ -291,14 +291,28 @@ static void unpack_lowbit(const uint32_t *packed, gk_index rows, gk_index cols, 
     });
 }
 
+/* ---- the 4-bit fast paths' vectors -------------------------------------------------
+ * lb16: 16 float lanes -- one __m512 on AVX-512, two __m256 (lanes 0-7, 8-15) on AVX2 --
+ * with the few operations the fast paths use, so one source serves both ISAs with the
+ * same lanes and the same operations in the same order (the same bits; no fused
+ * multiply-add).  lb_table: what a group needs to dequantize (the scale s and the zero
+ * z).  lb_lookup32: the 32 columns [c, c + 32) of a packed row (c a multiple of 32) --
+ * 16 bytes, byte j in lane j -- their low nibbles (the even columns) into *even and
+ * their high nibbles (the odd ones) into *odd, each s * (q - z) exactly as the
+ * dequantized weight: on AVX-512 looked up in the group's 16 possible values (vpermps
+ * reads the low 4 bits of each lane), on AVX2 computed (q - z, exact, converted and
+ * multiplied by s: the same product). */
 #if defined(__AVX512F__)
-/* The 4-bit fast paths' two steps, written once.  lb_table: a group's 16 possible
- * values s * (j - z), j = 0..15, exactly the dequantized weights.  lb_lookup32: the 32
- * columns [c, c + 32) of a packed row (c a multiple of 32) -- 16 bytes widened to 16
- * lanes, their low nibbles (the even columns) into *even and their high nibbles (the
- * odd ones) into *odd, looked up in the table (vpermps reads the low 4 bits of each
- * lane). */
-GK_INLINE __m512 lb_table(float s, int32_t z)
+#define GK_LB_V16 1
+typedef __m512 lb16;
+typedef __m512 lb_tbl;
+GK_INLINE lb16 lb16_zero(void) { return _mm512_setzero_ps(); }
+GK_INLINE lb16 lb16_load(const float *p) { return _mm512_loadu_ps(p); }
+GK_INLINE lb16 lb16_add(lb16 a, lb16 b) { return _mm512_add_ps(a, b); }
+GK_INLINE lb16 lb16_mul(lb16 a, lb16 b) { return _mm512_mul_ps(a, b); }
+GK_INLINE void lb16_store(float *p, lb16 v) { _mm512_storeu_ps(p, v); }
+
+GK_INLINE lb_tbl lb_table(float s, int32_t z)
 {
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
                                           1, 0);
@@ -306,13 +320,65 @@ GK_INLINE __m512 lb_table(float s, int32_t z)
         _mm512_sub_epi32(iota, _mm512_set1_epi32(z))));
 }
 
-GK_INLINE void lb_lookup32(const uint8_t *row, gk_index c, __m512 tbl, __m512 *even,
-                           __m512 *odd)
+GK_INLINE void lb_lookup32(const uint8_t *row, gk_index c, lb_tbl tbl, lb16 *even,
+                           lb16 *odd)
 {
     const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row + c / 2)));
     *even = _mm512_permutexvar_ps(v, tbl);
     *odd = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl);
 }
+#elif defined(__AVX2__)
+#define GK_LB_V16 1
+typedef struct {
+    __m256 lo, hi;
+} lb16;
+typedef struct {
+    __m256 s;
+    __m256i z;
+} lb_tbl;
+GK_INLINE lb16 lb16_zero(void) { return (lb16){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+GK_INLINE lb16 lb16_load(const float *p)
+{
+    return (lb16){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+}
+GK_INLINE lb16 lb16_add(lb16 a, lb16 b)
+{
+    return (lb16){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)};
+}
+GK_INLINE lb16 lb16_mul(lb16 a, lb16 b)
+{
+    return (lb16){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)};
+}
+GK_INLINE void lb16_store(float *p, lb16 v)
+{
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+}
+
+GK_INLINE lb_tbl lb_table(float s, int32_t z)
+{
+    return (lb_tbl){_mm256_set1_ps(s), _mm256_set1_epi32(z)};
+}
+
+/* s * (float)(q - z) of 8 nibbles in 32-bit lanes */
+GK_INLINE __m256 lb_deq8(__m256i q, lb_tbl t)
+{
+    return _mm256_mul_ps(t.s, _mm256_cvtepi32_ps(_mm256_sub_epi32(q, t.z)));
+}
+
+GK_INLINE void lb_lookup32(const uint8_t *row, gk_index c, lb_tbl t, lb16 *even, lb16 *odd)
+{
+    const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(row + c / 2));
+    const __m256i v0 = _mm256_cvtepu8_epi32(raw);
+    const __m256i v1 = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(raw, raw));
+    const __m256i m = _mm256_set1_epi32(15);
+    even->lo = lb_deq8(_mm256_and_si256(v0, m), t);
+    even->hi = lb_deq8(_mm256_and_si256(v1, m), t);
+    odd->lo = lb_deq8(_mm256_srli_epi32(v0, 4), t);
+    odd->hi = lb_deq8(_mm256_srli_epi32(v1, 4), t);
+}
+#else
+#define GK_LB_V16 0
 #endif
 
 /* ---- dequantization ----------------------------------------------------------------- */
@@ -348,7 +414,7 @@ static void lb_dequant_row(const gk_qweight *qw, gk_index r, float *out)
         gk_index c = c0;
 #if defined(__AVX512F__)
         if (fast) {
-            const __m512 tbl = lb_table(s, z);
+            const lb_tbl tbl = lb_table(s, z);
             for (; c + 32 <= c1; c += 32) {
                 __m512 lo, hi;
                 lb_lookup32((const uint8_t *)pr, c, tbl, &lo, &hi);
@@ -410,7 +476,7 @@ static void lb_split_even_odd(const float *x, gk_index nb, gk_index cols, float 
 }
 
 /* 4-bit weights in natural groups of a multiple of 32 columns, on any ISA: the same
- * operations in the same order as the AVX-512 path below (16 lanes; per 32 columns
+ * operations in the same order as the lb16 paths below (16 lanes; per 32 columns
  * the even columns' products added, then the odd ones'; no fused multiply-add), so
  * every kernel table gives the same bits.  Two chains of 16 lanes: the even columns'
  * products and the odd ones', added at the end. */
@@ -453,7 +519,7 @@ static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
     }
 }
 
-#if defined(__AVX512F__)
+#if GK_LB_V16
 /* y[b, r] for rows [r0, r1) and NB rows of xs (lb_split_even_odd): 4-bit weights in
  * natural groups of a multiple of 32 columns.  32 columns at a time: 16 packed bytes
  * widened to 16 lanes, the low nibbles (even columns) and the high ones (odd), each
@@ -470,12 +536,12 @@ static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs
     /* blocks of whole groups of about GK_LB_COL_BLOCK columns: a block's columns of \
      * x stay in L1 while every row of the task passes over them */ \
     const gk_index gpb = gs >= GK_LB_COL_BLOCK ? 1 : GK_LB_COL_BLOCK / gs; \
-    __m512 part[GK_LB_ROWS_PER_TASK][NB], parth[GK_LB_ROWS_PER_TASK][NB]; \
+    lb16 part[GK_LB_ROWS_PER_TASK][NB], parth[GK_LB_ROWS_PER_TASK][NB]; \
     float tail[GK_LB_ROWS_PER_TASK][NB]; \
     for (gk_index r = r0; r < r1; ++r) \
         for (int b = 0; b < NB; ++b) { \
-            part[r - r0][b] = _mm512_setzero_ps(); \
-            parth[r - r0][b] = _mm512_setzero_ps(); \
+            part[r - r0][b] = lb16_zero(); \
+            parth[r - r0][b] = lb16_zero(); \
             tail[r - r0][b] = 0.0f; \
         } \
     for (gk_index g0 = 0; g0 < groups; g0 += gpb) { \
@@ -489,7 +555,7 @@ static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs
                 for (gk_index c = ahead; c < end && c + 128 <= full; c += 128) \
                     _mm_prefetch((const char *)(pb + c / 2), _MM_HINT_T0); \
             } \
-            __m512 acc[NB], acch[NB]; \
+            lb16 acc[NB], acch[NB]; \
             for (int b = 0; b < NB; ++b) { \
                 acc[b] = part[r - r0][b]; \
                 acch[b] = parth[r - r0][b]; \
@@ -499,15 +565,15 @@ static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs
                 const gk_index cv = c1 < full ? c1 : full; \
                 const float sf = qw->scales[r * groups + g]; \
                 const int32_t zi = qw->zeros[r * groups + g]; \
-                const __m512 tbl = lb_table(sf, zi); \
+                const lb_tbl tbl = lb_table(sf, zi); \
                 for (gk_index c = c0; c < cv; c += 32) { \
-                    __m512 wl, wh; \
+                    lb16 wl, wh; \
                     lb_lookup32(pb, c, tbl, &wl, &wh); \
                     for (int b = 0; b < NB; ++b) { \
-                        acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps( \
-                            wl, _mm512_loadu_ps(xs + b * cols + c))); \
-                        acch[b] = _mm512_add_ps(acch[b], _mm512_mul_ps( \
-                            wh, _mm512_loadu_ps(xs + b * cols + c + 16))); \
+                        acc[b] = lb16_add(acc[b], lb16_mul( \
+                            wl, lb16_load(xs + b * cols + c))); \
+                        acch[b] = lb16_add(acch[b], lb16_mul( \
+                            wh, lb16_load(xs + b * cols + c + 16))); \
                     } \
                 } \
                 for (gk_index c = cv; c < c1; ++c) { \
@@ -526,43 +592,51 @@ static void lb_fused4_##NB(const gk_qweight *qw, const float *x, const float *xs
     for (gk_index r = r0; r < r1; ++r) \
         for (int b = 0; b < NB; ++b) { \
             float l[16]; \
-            _mm512_storeu_ps(l, _mm512_add_ps(part[r - r0][b], parth[r - r0][b])); \
+            lb16_store(l, lb16_add(part[r - r0][b], parth[r - r0][b])); \
             y[b * rows + r] = lb_lanes_sum(l) + tail[r - r0][b]; \
         } \
 }
 GK_LB_FUSED4(1)
 GK_LB_FUSED4(2)
 GK_LB_FUSED4(4)
+#if defined(__AVX512F__)
 GK_LB_FUSED4(8)
+#endif
 #undef GK_LB_FUSED4
 
-/* One row of x, four rows of the weight at a time, each row's two chains kept in
- * registers from the first group to the last: no partial sums through memory, four
- * rows' packed streams read side by side, x loaded once for the four.  Each row's
+#if defined(__AVX512F__)
+#define GK_LB_RX 4
+#else
+#define GK_LB_RX 2
+#endif
+/* One row of x, GK_LB_RX rows of the weight at a time (4 on AVX-512; 2 on AVX2, whose 16
+ * registers hold two rows' chains and tables, not four), each row's two chains kept in
+ * registers from the first group to the last: no partial sums through memory, the
+ * rows' packed streams read side by side, x loaded once for them.  Each row's
  * operations and their order are those of lb_fused4_1 (so the same bits); rows past
- * the last multiple of four go through it. */
-static void lb_fused4_1x4(const gk_qweight *qw, const float *x, const float *xs,
+ * the last multiple of GK_LB_RX go through it. */
+static void lb_fused4_1xr(const gk_qweight *qw, const float *x, const float *xs,
                           gk_index r0, gk_index r1, float *y)
 {
     const gk_index cols = qw->cols, groups = qw->groups, gs = qw->group_size;
     const gk_index words = lb_words(cols, 4);
     const gk_index full = cols / 32 * 32;
     gk_index r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const uint8_t *pb[4];
-        __m512 lo[4], hi[4];
-        float tail[4];
-        for (int k = 0; k < 4; ++k) {
+    for (; r + GK_LB_RX <= r1; r += GK_LB_RX) {
+        const uint8_t *pb[GK_LB_RX];
+        lb16 lo[GK_LB_RX], hi[GK_LB_RX];
+        float tail[GK_LB_RX];
+        for (int k = 0; k < GK_LB_RX; ++k) {
             pb[k] = (const uint8_t *)(qw->packed + (r + k) * words);
-            lo[k] = _mm512_setzero_ps();
-            hi[k] = _mm512_setzero_ps();
+            lo[k] = lb16_zero();
+            hi[k] = lb16_zero();
             tail[k] = 0.0f;
         }
         for (gk_index g = 0; g < groups; ++g) {
             const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs;
             const gk_index cv = c1 < full ? c1 : full;
-            __m512 tbl[4];
-            for (int k = 0; k < 4; ++k) {
+            lb_tbl tbl[GK_LB_RX];
+            for (int k = 0; k < GK_LB_RX; ++k) {
                 const gk_index at = (r + k) * groups + g;
                 if (c0 + GK_LB_PF_COLS < full)   /* the stream a little ahead */
                     _mm_prefetch((const char *)(pb[k] + (c0 + GK_LB_PF_COLS) / 2),
@@ -570,15 +644,15 @@ static void lb_fused4_1x4(const gk_qweight *qw, const float *x, const float *xs,
                 tbl[k] = lb_table(qw->scales[at], qw->zeros[at]);
             }
             for (gk_index c = c0; c < cv; c += 32) {
-                const __m512 xe = _mm512_loadu_ps(xs + c), xo = _mm512_loadu_ps(xs + c + 16);
-                for (int k = 0; k < 4; ++k) {
-                    __m512 we, wo;
+                const lb16 xe = lb16_load(xs + c), xo = lb16_load(xs + c + 16);
+                for (int k = 0; k < GK_LB_RX; ++k) {
+                    lb16 we, wo;
                     lb_lookup32(pb[k], c, tbl[k], &we, &wo);
-                    lo[k] = _mm512_add_ps(lo[k], _mm512_mul_ps(we, xe));
-                    hi[k] = _mm512_add_ps(hi[k], _mm512_mul_ps(wo, xo));
+                    lo[k] = lb16_add(lo[k], lb16_mul(we, xe));
+                    hi[k] = lb16_add(hi[k], lb16_mul(wo, xo));
                 }
             }
-            for (int k = 0; k < 4; ++k) {
+            for (int k = 0; k < GK_LB_RX; ++k) {
                 const gk_index at = (r + k) * groups + g;
                 const float sf = qw->scales[at];
                 const int32_t zi = qw->zeros[at];
@@ -589,9 +663,9 @@ static void lb_fused4_1x4(const gk_qweight *qw, const float *x, const float *xs,
                 }
             }
         }
-        for (int k = 0; k < 4; ++k) {
+        for (int k = 0; k < GK_LB_RX; ++k) {
             float l[16];
-            _mm512_storeu_ps(l, _mm512_add_ps(lo[k], hi[k]));
+            lb16_store(l, lb16_add(lo[k], hi[k]));
             y[r + k] = lb_lanes_sum(l) + tail[k];
         }
     }
@@ -599,24 +673,24 @@ static void lb_fused4_1x4(const gk_qweight *qw, const float *x, const float *xs,
         lb_fused4_1(qw, x, xs, r, r1, y);
 }
 
-/* rows [r0, r1) of y for all nb rows of x, in chunks of 8, 4, 2, 1 rows of x */
+/* rows [r0, r1) of y for all nb rows of x, in chunks of 8 (AVX-512), 4, 2, 1 rows of x */
 static void lb_fused_4bit(const gk_qweight *qw, const float *x, const float *xs,
                           gk_index nb, gk_index r0, gk_index r1, float *y)
 {
     const gk_index cols = qw->cols, rows = qw->rows;
     gk_index b = 0;
+#if defined(__AVX512F__)  /* AVX2: 8 rows' chains would not fit its 16 registers */
     for (; b + 8 <= nb; b += 8)
         lb_fused4_8(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
-    if (b + 4 <= nb) {
+#endif
+    for (; b + 4 <= nb; b += 4)
         lb_fused4_4(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
-        b += 4;
-    }
     if (b + 2 <= nb) {
         lb_fused4_2(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
         b += 2;
     }
     if (b < nb)
-        lb_fused4_1x4(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
+        lb_fused4_1xr(qw, x + b * cols, xs + b * cols, r0, r1, y + b * rows);
 }
 #endif
 
@@ -676,7 +750,7 @@ static int qlinear_f32(const float *x, gk_index batch, const gk_qweight *qw,
             gk_index r0 = t * GK_LB_ROWS_PER_TASK;
             gk_index r1 = rows - r0 < GK_LB_ROWS_PER_TASK ? rows : r0 + GK_LB_ROWS_PER_TASK;
             if (fast4) {
-#if defined(__AVX512F__)
+#if GK_LB_V16
                 lb_fused_4bit(qw, x, bufs, batch, r0, r1, y);
 #else
                 lb_fused4_any(qw, x, bufs, batch, r0, r1, y);
