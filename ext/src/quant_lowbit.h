@@ -398,10 +398,12 @@ static void lb_dequant_row(const gk_qweight *qw, gk_index r, float *out)
         return;
     }
     const gk_index gs = qw->group_size;
-#if defined(__AVX512F__)
+#if GK_LB_V16
     /* 4-bit, groups of a multiple of 32: 32 columns at a time by lb_lookup32, put back
      * in column order (the same values) */
     const int fast = bits == 4 && gs % 32 == 0;
+#endif
+#if defined(__AVX512F__)
     const __m512i ilo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
                                          16, 0);
     const __m512i ihi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10,
@@ -412,14 +414,25 @@ static void lb_dequant_row(const gk_qweight *qw, gk_index r, float *out)
         const float s = sr[g];
         const int32_t z = zr[g];
         gk_index c = c0;
-#if defined(__AVX512F__)
+#if GK_LB_V16
         if (fast) {
             const lb_tbl tbl = lb_table(s, z);
             for (; c + 32 <= c1; c += 32) {
-                __m512 lo, hi;
+                lb16 lo, hi;
                 lb_lookup32((const uint8_t *)pr, c, tbl, &lo, &hi);
+#if defined(__AVX512F__)
                 _mm512_storeu_ps(out + c, _mm512_permutex2var_ps(lo, ilo, hi));
                 _mm512_storeu_ps(out + c + 16, _mm512_permutex2var_ps(lo, ihi, hi));
+#else
+                /* even/odd lanes interleaved within 128-bit halves, then the halves
+                 * put in order: columns 0-3 8-11 and 4-7 12-15 -> 0-7, 8-15 */
+                for (int h = 0; h < 2; ++h) {
+                    const __m256 e = h ? lo.hi : lo.lo, o = h ? hi.hi : hi.lo;
+                    const __m256 a = _mm256_unpacklo_ps(e, o), b = _mm256_unpackhi_ps(e, o);
+                    _mm256_storeu_ps(out + c + 16 * h, _mm256_permute2f128_ps(a, b, 0x20));
+                    _mm256_storeu_ps(out + c + 16 * h + 8, _mm256_permute2f128_ps(a, b, 0x31));
+                }
+#endif
             }
         }
 #endif
@@ -475,11 +488,12 @@ static void lb_split_even_odd(const float *x, gk_index nb, gk_index cols, float 
     }
 }
 
-/* 4-bit weights in natural groups of a multiple of 32 columns, on any ISA: the same
- * operations in the same order as the lb16 paths below (16 lanes; per 32 columns
- * the even columns' products added, then the odd ones'; no fused multiply-add), so
- * every kernel table gives the same bits.  Two chains of 16 lanes: the even columns'
- * products and the odd ones', added at the end. */
+#if !GK_LB_V16
+/* 4-bit weights in natural groups of a multiple of 32 columns, on the ISAs without
+ * lb16 (the baseline table): the same operations in the same order as the lb16 paths
+ * below (16 lanes; per 32 columns the even columns' products added, then the odd
+ * ones'; no fused multiply-add), so every kernel table gives the same bits.  Two chains
+ * of 16 lanes: the even columns' products and the odd ones', added at the end. */
 static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
                           gk_index nb, gk_index r0, gk_index r1, float *y)
 {
@@ -518,6 +532,7 @@ static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
         }
     }
 }
+#endif
 
 #if GK_LB_V16
 /* y[b, r] for rows [r0, r1) and NB rows of xs (lb_split_even_odd): 4-bit weights in
