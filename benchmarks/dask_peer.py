@@ -18,7 +18,11 @@ neighbour slows them alike):
   its PCA a tall-skinny QR (``svd_solver='full'``, exact: the answer to compare) or a
   randomized SVD (``'auto'`` picks it when n_components < 0.8 d; approximate, shown
   for information).
-* ``transform``: the lazy result persisted on the workers and waited for.
+* ``transform``: the lazy result persisted on the workers and waited for; and
+  ``transform, summed``: the lazy result's column sums computed (each output block is
+  consumed and freed where it was made, as in an out-of-core pipeline that never holds
+  the whole output).  A persisted output is all fresh memory: its page faults are part
+  of what is timed, the same for both libraries.
 
 Before every run the script waits until the scheduler has released the previous run's
 results: dask reuses a key still in memory, and releases are asynchronous, so
@@ -29,8 +33,11 @@ array's bytes, at most what the machine has free less 2 GB).  On a virtual machi
 host backs a guest page only when the guest first touches it: measured on this project's
 2-core KVM guests, first-touch page faults ran at 0.2-0.3 GB/s on memory the guest had
 never used and at several GB/s on memory it had used and freed.  Without the warm-up,
-whichever library first grows into untouched memory pays that (it made a 2e6-row
-standardize transform look 0.73x dask-ml's in an earlier run).
+whichever library first grows into untouched memory pays that.  It does not help where
+the guest hands freed memory back to the host (virtio-balloon free page reporting, as on
+the AMD EPYC guest of 2026-12-05): there every fresh output faulted at 0.4-1.3 GB/s
+whatever was touched before, which is why the persisted transforms of 4 GB outputs take
+seconds in both libraries, and why the summed ones are timed too.
 
 Workers are processes with one thread each (``threads_per_worker=1``); dask's nanny sets
 OMP/OpenBLAS threads to 1 in them, so each worker computes on one core for both
@@ -119,14 +126,18 @@ def _settler(client):
 def _interleaved(cases, repeat, settle):
     """Best and median seconds of each callable in `cases` (name -> fn): one warm-up
     run of each (imports on the workers, caches), then `repeat` rounds, each running
-    every case once in turn, so that a noisy neighbour slows the cases of one round
-    alike and the ratios of one run compare like with like."""
+    every case once in turn (in reverse order every other round), so that a noisy
+    neighbour slows the cases of one round alike and the ratios of one run compare like
+    with like."""
     for fn in cases.values():
         settle()
         fn()
     out = {name: [] for name in cases}
-    for _ in range(repeat):
-        for name, fn in cases.items():
+    order = list(cases.items())
+    for r in range(repeat):
+        # reversed every other round: a case that runs right after another one freed
+        # gigabytes gets recently used (fast) memory; alternating shares that around
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
             settle()
             t = time.perf_counter()
             fn()
@@ -219,12 +230,19 @@ def main(argv=None):
                 fn()
             times = {}
         _check(fitted["gk_std"], fitted["dml_std"], fitted["gk_pca"], fitted["dml_pca"])
+        models = (("Standardizer.transform", "gk_std"),
+                  ("StandardScaler.transform", "dml_std"),
+                  (f"PCA({k}).transform", "gk_pca"),
+                  (f"dask-ml PCA({k}, 'full').transform", "dml_pca"))
         transforms = {name: (lambda key=key: _persist_wait(fitted[key].transform(X)))
-                      for name, key in (("Standardizer.transform", "gk_std"),
-                                        ("StandardScaler.transform", "dml_std"),
-                                        (f"PCA({k}).transform", "gk_pca"),
-                                        (f"dask-ml PCA({k}, 'full').transform", "dml_pca"))}
+                      for name, key in models}
         times.update(_interleaved(transforms, args.repeat, settle))
+        # the same transforms consumed block by block (a column sum of the output, the
+        # shape of an out-of-core pipeline: each output block is freed once summed)
+        consumed = {f"{name}, summed":
+                    (lambda key=key: fitted[key].transform(X).sum(axis=0).compute())
+                    for name, key in models}
+        times.update(_interleaved(consumed, args.repeat, settle))
         workers = client.scheduler_info()["workers"]
         info = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -254,7 +272,9 @@ def main(argv=None):
              (f"PCA({k}).fit", f"dask-ml PCA({k}, 'full' = tsqr).fit"),
              (f"PCA({k}).fit", f"dask-ml PCA({k}, 'auto' = randomized).fit"),
              ("Standardizer.transform", "StandardScaler.transform"),
-             (f"PCA({k}).transform", f"dask-ml PCA({k}, 'full').transform")]
+             (f"PCA({k}).transform", f"dask-ml PCA({k}, 'full').transform"),
+             ("Standardizer.transform, summed", "StandardScaler.transform, summed"),
+             (f"PCA({k}).transform, summed", f"dask-ml PCA({k}, 'full').transform, summed")]
     info["speedup"] = {}
     for ours, theirs in pairs:
         if theirs not in times:
