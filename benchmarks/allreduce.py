@@ -86,9 +86,6 @@ def main():
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--model", action="store_true", help="the cost-model constants")
     ap.add_argument("--bucket-mb", type=float, default=25)
-    ap.add_argument("--mean-pieces-kb", default="",
-                    help="comma-separated MEAN_PIECE_BYTES values (KiB) to time beside the "
-                    "default, e.g. 256,512")
     args = ap.parse_args()
 
     if args.model:
@@ -106,16 +103,6 @@ def main():
         "gradkit allreduce_ (all packed, mean)": lambda: packed(grads, args.bucket_mb),
     }
 
-    def mean_in_pieces(nbytes):
-        def run():
-            default, gd.MEAN_PIECE_BYTES = gd.MEAN_PIECE_BYTES, nbytes
-            try:
-                allreduce_(grads, op="mean", bucket_mb=args.bucket_mb)
-            finally:
-                gd.MEAN_PIECE_BYTES = default
-        return run
-    for kb in filter(None, args.mean_pieces_kb.split(",")):
-        fns[f"gradkit allreduce_ (mean, {kb} KiB pieces)"] = mean_in_pieces(int(kb) << 10)
     if not args.no_torch:
         import torch
         torch.set_num_threads(1)
@@ -138,9 +125,6 @@ def main():
         lambda: comm.Allreduce(MPI.IN_PLACE, small_flat, op=MPI.SUM)
     for op in ("mean", "sum"):  # warm: the buckets are allocated on the first call
         allreduce_(grads, op=op, bucket_mb=args.bucket_mb)
-    for k, fn in fns.items():
-        if "KiB pieces" in k:
-            fn()
     packed(grads, args.bucket_mb)
     allreduce_(small)
     res = interleaved(fns, args.reps)

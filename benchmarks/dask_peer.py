@@ -7,7 +7,9 @@ Run from the repository root (needs gradkit[dask] and dask-ml)::
     python benchmarks/dask_peer.py --rows 500000 --json out.json
     python benchmarks/dask_peer.py --scheduler tcp://host:8786   # a running cluster
 
-What is timed (best and median of --repeat runs, after one warm-up run of each):
+What is timed (best and median of --repeat rounds after one warm-up run of each; the
+cases of one group, fits or transforms, run in turn within a round, so that a noisy
+neighbour slows them alike):
 
 * ``fit``: from a dask array already persisted on the workers (data generation is not
   timed) to the fitted attributes in the client.  gradkit reduces each block to its
@@ -16,7 +18,11 @@ What is timed (best and median of --repeat runs, after one warm-up run of each):
   its PCA a tall-skinny QR (``svd_solver='full'``, exact: the answer to compare) or a
   randomized SVD (``'auto'`` picks it when n_components < 0.8 d; approximate, shown
   for information).
-* ``transform``: the lazy result persisted on the workers and waited for.
+* ``transform``: the lazy result persisted on the workers and waited for; and
+  ``transform, summed``: the lazy result's column sums computed (each output block is
+  consumed and freed where it was made, as in an out-of-core pipeline that never holds
+  the whole output).  A persisted output is all fresh memory: its page faults are part
+  of what is timed, the same for both libraries.
 
 Before every run the script waits until the scheduler has released the previous run's
 results: dask reuses a key still in memory, and releases are asynchronous, so
@@ -27,8 +33,11 @@ array's bytes, at most what the machine has free less 2 GB).  On a virtual machi
 host backs a guest page only when the guest first touches it: measured on this project's
 2-core KVM guests, first-touch page faults ran at 0.2-0.3 GB/s on memory the guest had
 never used and at several GB/s on memory it had used and freed.  Without the warm-up,
-whichever library first grows into untouched memory pays that (it made a 2e6-row
-standardize transform look 0.73x dask-ml's in an earlier run).
+whichever library first grows into untouched memory pays that.  It does not help where
+the guest hands freed memory back to the host (virtio-balloon free page reporting, as on
+the AMD EPYC guest of 2026-12-05): there every fresh output faulted at 0.4-1.3 GB/s
+whatever was touched before, which is why the persisted transforms of 4 GB outputs take
+seconds in both libraries, and why the summed ones are timed too.
 
 Workers are processes with one thread each (``threads_per_worker=1``); dask's nanny sets
 OMP/OpenBLAS threads to 1 in them, so each worker computes on one core for both
@@ -40,6 +49,7 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -113,17 +123,29 @@ def _settler(client):
     return settle
 
 
-def _time(name, fn, repeat, settle):
-    settle()
-    fn()                                       # warm-up: imports on the workers, caches
-    out = []
-    for _ in range(repeat):
+def _interleaved(cases, repeat, settle):
+    """Best and median seconds of each callable in `cases` (name -> fn): one warm-up
+    run of each (imports on the workers, caches), then `repeat` rounds, each running
+    every case once in turn (in reverse order every other round), so that a noisy
+    neighbour slows the cases of one round alike and the ratios of one run compare like
+    with like."""
+    for fn in cases.values():
         settle()
-        t = time.perf_counter()
         fn()
-        out.append(time.perf_counter() - t)
-    print(f"  {name}: {' '.join(f'{t:.3f}' for t in out)} s", file=sys.stderr, flush=True)
-    return min(out), statistics.median(out)
+    out = {name: [] for name in cases}
+    order = list(cases.items())
+    for r in range(repeat):
+        # reversed every other round: a case that runs right after another one freed
+        # gigabytes gets recently used (fast) memory; alternating shares that around
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
+            settle()
+            t = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t)
+    for name, ts in out.items():
+        print(f"  {name}: {' '.join(f'{t:.3f}' for t in ts)} s", file=sys.stderr,
+              flush=True)
+    return {name: (min(ts), statistics.median(ts)) for name, ts in out.items()}
 
 
 def _persist_wait(arr):
@@ -153,6 +175,10 @@ def main(argv=None):
                     "instead of a LocalCluster (e.g. tcp://host:8786)")
     ap.add_argument("--components", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--fit-repeat", type=int, default=None,
+                    help="timed rounds of the fits (default --repeat); 0: fit each "
+                    "estimator once, untimed (dask-ml's exact PCA takes minutes at 2e6 "
+                    "rows), and time the transforms only")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--prefault-gb", type=float, default=None,
                     help="memory to touch once before the cluster starts (default: 2.5x "
@@ -195,21 +221,36 @@ def main(argv=None):
             f"dask-ml PCA({k}, 'full' = tsqr).fit": fit("dml_pca", DPCA(k, svd_solver="full")),
             f"dask-ml PCA({k}, 'auto' = randomized).fit": fit("dml_rand", DPCA(k)),
         }
-        times = {name: _time(name, fn, args.repeat, settle) for name, fn in cases.items()}
+        fit_repeat = args.repeat if args.fit_repeat is None else args.fit_repeat
+        if fit_repeat > 0:
+            times = _interleaved(cases, fit_repeat, settle)
+        else:
+            del cases[f"dask-ml PCA({k}, 'auto' = randomized).fit"]
+            for fn in cases.values():
+                fn()
+            times = {}
         _check(fitted["gk_std"], fitted["dml_std"], fitted["gk_pca"], fitted["dml_pca"])
-        for name, key in (("Standardizer.transform", "gk_std"),
-                          ("StandardScaler.transform", "dml_std"),
-                          (f"PCA({k}).transform", "gk_pca"),
-                          (f"dask-ml PCA({k}, 'full').transform", "dml_pca")):
-            times[name] = _time(name, lambda key=key: _persist_wait(fitted[key].transform(X)),
-                                args.repeat, settle)
+        models = (("Standardizer.transform", "gk_std"),
+                  ("StandardScaler.transform", "dml_std"),
+                  (f"PCA({k}).transform", "gk_pca"),
+                  (f"dask-ml PCA({k}, 'full').transform", "dml_pca"))
+        transforms = {name: (lambda key=key: _persist_wait(fitted[key].transform(X)))
+                      for name, key in models}
+        times.update(_interleaved(transforms, args.repeat, settle))
+        # the same transforms consumed block by block (a column sum of the output, the
+        # shape of an out-of-core pipeline: each output block is freed once summed)
+        consumed = {f"{name}, summed":
+                    (lambda key=key: fitted[key].transform(X).sum(axis=0).compute())
+                    for name, key in models}
+        times.update(_interleaved(consumed, args.repeat, settle))
         workers = client.scheduler_info()["workers"]
         info = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "cpu": _cpu(), "workers": len(workers),
             "threads_per_worker": sorted({w["nthreads"] for w in workers.values()}),
             "shape": [args.rows, args.cols], "chunk_rows": args.chunk, "dtype": "float64",
-            "n_components": k, "repeat": args.repeat, "prefault_gb": gb,
+            "n_components": k, "repeat": args.repeat, "fit_repeat": fit_repeat,
+            "prefault_gb": gb, "load_average_1min_at_end": os.getloadavg()[0],
             "versions": {"gradkit": gradkit.__version__, "dask": dask.__version__,
                          "distributed": distributed.__version__,
                          "dask-ml": dask_ml.__version__, "numpy": np.__version__,
@@ -219,6 +260,8 @@ def main(argv=None):
         del X
     print(f"{info['date']}  {info['cpu']}  {info['workers']} workers x "
           f"{'/'.join(map(str, info['threads_per_worker']))} threads")
+    print(f"load average at the end {info['load_average_1min_at_end']:.1f} on "
+          f"{os.cpu_count()} cores")
     print(f"X: {args.rows} x {args.cols} float64 ({args.rows * args.cols * 8 / 1e9:.2f} GB) "
           f"in {args.chunk}-row chunks, persisted on the workers")
     print("  ".join(f"{n} {v}" for n, v in info["versions"].items()))
@@ -229,9 +272,13 @@ def main(argv=None):
              (f"PCA({k}).fit", f"dask-ml PCA({k}, 'full' = tsqr).fit"),
              (f"PCA({k}).fit", f"dask-ml PCA({k}, 'auto' = randomized).fit"),
              ("Standardizer.transform", "StandardScaler.transform"),
-             (f"PCA({k}).transform", f"dask-ml PCA({k}, 'full').transform")]
+             (f"PCA({k}).transform", f"dask-ml PCA({k}, 'full').transform"),
+             ("Standardizer.transform, summed", "StandardScaler.transform, summed"),
+             (f"PCA({k}).transform, summed", f"dask-ml PCA({k}, 'full').transform, summed")]
     info["speedup"] = {}
     for ours, theirs in pairs:
+        if theirs not in times:
+            continue
         r = times[theirs][0] / times[ours][0]
         info["speedup"][f"{theirs} / {ours}"] = r
         print(f"  {theirs} / {ours}: {r:.2f}x (best times)")

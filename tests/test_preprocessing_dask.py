@@ -167,6 +167,20 @@ def test_lazy_transform_uses_the_model_of_its_call(rng):
     np.testing.assert_allclose(Y.compute(), pp.Standardizer().fit(X).transform(X))
 
 
+def test_lazy_transform_holds_the_model_once_not_per_block(rng):
+    """The fitted snapshot is one key of the graph that every block task depends on:
+    a dask.distributed cluster ships it to a worker once, not inside each task."""
+    X = _data(rng, (400, 6))
+    pca = pp.PCA(3).fit(X)
+    Y = pca.transform(da.from_array(X, chunks=(100, 6)))
+    graph = dict(Y.__dask_graph__())
+    models = [k for k, v in graph.items()
+              if isinstance(getattr(v, "value", None), pp.PCA) or isinstance(v, pp.PCA)]
+    assert len(models) == 1, graph
+    assert len(graph) == 4 + 4 + 1                  # input blocks, output blocks, model
+    np.testing.assert_allclose(Y.compute(), pca.transform(X), rtol=1e-12, atol=1e-12)
+
+
 def test_standardizer_copy_false_never_writes_dask_blocks(rng):
     X = _data(rng, (200, 4))
     keep = X.copy()

@@ -12,7 +12,8 @@ dask runs (the threaded scheduler, or a ``dask.distributed`` client's cluster).
   in a tree, ``SPLIT_EVERY`` at a node, as ``dask.array.reduction`` combines; one
   object comes back.  The tree depends on the blocks only, so the result is bitwise the
   same on any scheduler and any number of workers.  The array is never materialized.
-* Transforming: ``map_blocks`` of the fitted estimator over row blocks: lazy.
+* Transforming: ``map_blocks`` of the fitted estimator (one key of the graph) over row
+  blocks: lazy.
 * A block must hold whole rows (the statistics of a row need all its columns): an
   array chunked along its columns is rechunked to whole rows, its row chunks chosen by
   dask's ``"auto"`` rule (``array.chunk-size``, 128 MiB by default), so a block stays
@@ -81,8 +82,11 @@ def map_rows(X, est, method, width, kwargs):
     """Lazy ``est.method(block, **kwargs)`` over the row blocks of X (from ``as_rows``):
     X's dtype and row chunks, `width` columns.  `est` is the caller's snapshot; its
     feature names are dropped (they were compared once, on X) so that blocks, plain
-    arrays, do not warn about them."""
+    arrays, do not warn about them.  It enters the graph once, as one key every block
+    task depends on (a fitted PCA pickles to 0.7 MB at 256 features: embedded in each
+    task it was sent with every block; as a key it goes to each worker once)."""
     est.__dict__.pop("feature_names_in_", None)
+    est = dask.delayed(est, pure=True)
     return X.map_blocks(_apply, est, method, kwargs, dtype=X.dtype,
                         chunks=(X.chunks[0], (width,)),
                         meta=np.empty((0, width), X.dtype),

@@ -12,8 +12,8 @@ Bucketing.  An array of the wire dtype (float32/float64) with at least
 at most ``bucket_mb`` MiB (an array larger than a bucket is split across buckets; many
 small arrays share one).  Each bucket is reduced by one nonblocking ``Iallreduce`` as
 soon as it is packed, with at most two in flight: the next bucket is packed while the
-previous one completes, and each finished bucket is unpacked (divided, for the mean)
-while it is in cache.  The layout depends on the list's signature only (so it
+previous one completes, and each finished bucket is unpacked (scaled by 1/N, for the
+mean) as soon as it completes.  The layout depends on the list's signature only (so it
 is the same on every rank) and is cached with its buffers per signature (count, shapes,
 dtypes, op, bucket size): a training loop allocates nothing per step.  The cache keeps
 the last :data:`CACHE_SIZE` signatures.
@@ -52,10 +52,6 @@ CACHE_SIZE = 4
 #: an array of the wire dtype with at least this many bytes is reduced (or broadcast)
 #: where it is, without being copied into a bucket
 DIRECT_BYTES = 2**20
-
-# With op="mean" an array reduced where it is goes in pieces of at most this many bytes,
-# so that each piece is still in cache when it is divided by N after its collective.
-MEAN_PIECE_BYTES = None
 
 _OPS = ("mean", "sum", "max", "min", "prod")
 _F32, _F64, _U8 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)
@@ -199,9 +195,8 @@ class _Plan:
     ``capacity`` bytes, closed (and sent) as soon as it is full, so the first arrays of
     the list go first."""
 
-    def __init__(self, items, wires, direct, capacity, piece=None):
+    def __init__(self, items, wires, direct, capacity):
         self.lock = threading.Lock()
-        piece = capacity if piece is None else min(piece, capacity)
         self.buckets = []
         open_ = {}  # wire dtype -> (segments, elements used) of its open bucket
         for i, (entry, wire) in enumerate(zip(items, wires)):
@@ -210,7 +205,7 @@ class _Plan:
             size = int(np.prod(entry[1], dtype=np.int64))
             cap = max(1, capacity // wire.itemsize)
             if direct[i]:
-                step = max(1, piece // wire.itemsize)
+                step = max(1, capacity // wire.itemsize)
                 for lo in range(0, size, step):
                     self.buckets.append(_Bucket(None, [(i, lo, min(size, lo + step), 0)]))
                 continue
@@ -243,21 +238,22 @@ class _Plan:
 
 # Buckets whose collective is started and not yet finished.  Two: the next bucket is
 # packed and started while the previous one completes, and each finished bucket is
-# unpacked (divided, for the mean) while it is in cache.  Measured with MPICH on shared
-# memory (2 ranks, 64 pieces of 1 MiB): at most 2 in flight 19.0 ms, 4 19.2 ms, one
-# blocking Allreduce after the other 20-21 ms, all 64 in flight 36-39 ms, and one
-# Allreduce of all 64 MiB 25-28 ms: with MPI moving the bytes inside its calls, more
-# requests in flight overlap nothing more and cost more to schedule.
+# unpacked (scaled by 1/N, for the mean) as soon as it completes.  Measured with MPICH on
+# shared memory (2 ranks, 64 pieces of 1 MiB, a quiet 2-core Xeon guest): at most 2 in
+# flight 19.0 ms, 4 19.2 ms, one blocking Allreduce after the other 20-21 ms, all 64 in
+# flight 36-39 ms, and one Allreduce of all 64 MiB 25-28 ms: with MPI moving the bytes
+# inside its calls, more requests in flight overlap nothing more and cost more to
+# schedule.
 _MAX_IN_FLIGHT = 2
 
 _plans: OrderedDict[Any, _Plan] = OrderedDict()
 _plans_lock = threading.Lock()
 
 
-def _plan(key, items, wires, capacity, piece=None):
+def _plan(key, items, wires, capacity):
     """The plan for `key` (built on first use, least recently used evicted; a copy
     with its own buffers if another thread holds it), locked: release ``plan.lock``."""
-    key = key + (DIRECT_BYTES, piece)
+    key = key + (DIRECT_BYTES,)
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
@@ -266,7 +262,7 @@ def _plan(key, items, wires, capacity, piece=None):
             direct = [e is not None and _wire_is_own(e[0], w) and
                       w.itemsize * int(np.prod(e[1], dtype=np.int64)) >= DIRECT_BYTES
                       for e, w in zip(items, wires)]
-            plan = _plans[key] = _Plan(items, wires, direct, capacity, piece)
+            plan = _plans[key] = _Plan(items, wires, direct, capacity)
             while len(_plans) > CACHE_SIZE:
                 _plans.popitem(last=False)
     if not plan.lock.acquire(blocking=False):  # another thread is using its buffers
@@ -379,8 +375,24 @@ def allreduce_(arrays: Arrays, comm: Any = None, op: str = "mean",
     The sum is MPI's, in the wire dtype (float32 for float16/bfloat16/float32 arrays,
     float64 for float64), in an order the MPI library chooses: it differs from a
     sequential sum by round-off (at most about ``(N-1)·eps·Σ|a^{(r)}|`` per element), and
-    MPICH gives every rank the same bits.  The mean divides the sum by N in the wire
-    dtype; 16-bit arrays are rounded once, from float32, when unpacked.
+    MPICH gives every rank the same bits.
+
+    The mean is that sum times :math:`1/N`, both rounded to the wire dtype, computed
+    after the reduction (as a bucket is unpacked, or as a piece reduced in place
+    completes) identically on every rank, so every rank keeps the same bits; 16-bit
+    arrays are rounded once more, from float32, when unpacked.  For N a power of two
+    :math:`1/N` is exact and the result has the bits of the sum divided by N; otherwise
+    its relative error against the exact quotient is at most :math:`2u` (:math:`u` the
+    wire dtype's unit roundoff, ``eps/2``), where a division would give :math:`u`.  A
+    multiplication because vector division is several times slower on common CPUs (on
+    the AMD EPYC this was tuned on, 64 MiB of float32 in cache: 10 ms divided, 2.5 ms
+    multiplied).  Order: PyTorch's DDP divides each rank's gradient by N *before* its
+    allreduce (``tensor.div_(world_size)`` in the default hook), to keep float16 sums
+    from overflowing; gradkit scales after, since it sums 16-bit arrays in float32,
+    where a sum of N 16-bit values cannot overflow.  For N a power of two both orders
+    give the same bits, barring results within a factor N of the wire dtype's
+    subnormal range (which dividing first rounds) and float32/float64 sums that
+    overflow (which dividing first avoids).
 
     Parameters
     ----------
@@ -412,17 +424,16 @@ def _allreduce(arrays, comm, op, bucket_mb, precheck=None):
     arrs, items, capacity = _reduce_plan(arrays, comm, op, bucket_mb, precheck)
     MPI = _mpi.mpi()
     wires = [None if e is None else _wire(a.dtype) for e, a in zip(items, arrs)]
-    plan = _plan(("allreduce", items, capacity), items, wires, capacity,
-                 MEAN_PIECE_BYTES if op == "mean" else None)
+    plan = _plan(("allreduce", items, capacity), items, wires, capacity)
     try:
         flats, back = _flat_views(arrs)
         mpi_op = {"mean": MPI.SUM, "sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN,
                   "prod": MPI.PROD}[op]
-        n = comm.Get_size()
+        inv_n = 1.0 / comm.Get_size()
 
         def from_wire(dst, src):
-            if op == "mean":  # the sum / N in the wire dtype, rounded once to dst's
-                np.divide(src, src.dtype.type(n), out=dst, casting="unsafe")
+            if op == "mean":  # the sum times 1/N in the wire dtype, rounded to dst's
+                np.multiply(src, src.dtype.type(inv_n), out=dst, casting="unsafe")
             elif dst is not src:
                 np.copyto(dst, src, casting="unsafe")
 
