@@ -166,6 +166,54 @@ def test_kernel_sees_the_tensors_memory(monkeypatch):
     assert seen["ptr"] == x.data_ptr() and seen["out"] == y.data_ptr()
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_dropout_mask_bits_are_not_copied(monkeypatch, fused):
+    """The mask's bits go from the kernel's array to the saved tensor and back to the
+    backward kernel without a copy, and without torch's warning about read-only memory;
+    no zeros are made for the gradients of the stats and masks."""
+    import warnings
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from gradkit import dropout as gd
+    from gradkit import norm
+    made, seen, zeros = [], [], []
+    real_fwd = norm._fused_forward if fused else gd.dropout
+    real_bwd = norm.add_dropout_rms_norm_backward if fused else gd.dropout_backward
+
+    def fwd(*args, **kwargs):
+        out = real_fwd(*args, **kwargs)
+        made.append(out[2 if fused else 1].bits)  # kept alive: no address reused
+        return out
+
+    def bwd(dy, *args, **kwargs):
+        seen.append((args[2] if fused else args[0]).bits)
+        return real_bwd(dy, *args, **kwargs)
+
+    class Zeros(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if "zero" in str(func):
+                zeros.append(func)
+            return func(*args, **(kwargs or {}))
+
+    if fused:
+        monkeypatch.setattr(norm, "_fused_forward", fwd)
+        monkeypatch.setattr(norm, "add_dropout_rms_norm_backward", bwd)
+    else:
+        monkeypatch.setattr(gd, "dropout", fwd)
+        monkeypatch.setattr(gd, "dropout_backward", bwd)
+    x, r = _leaf(16, 33), _leaf(16, 33, seed=2)
+    with warnings.catch_warnings(), Zeros():
+        warnings.simplefilter("error")
+        if fused:
+            y, s = GF.add_dropout_rms_norm(x, r, 33, p=0.3)
+            (y.sum() + s.sum()).backward()
+        else:
+            GF.dropout(x, 0.3).sum().backward()
+    assert len(made) == len(seen) == 1 and np.shares_memory(made[0], seen[0])
+    assert not zeros
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_other_dtypes_go_to_torch(dtype):
     x = torch.randn(4, 8).to(dtype)

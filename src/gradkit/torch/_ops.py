@@ -10,6 +10,7 @@ graph ``torch.compile`` captures holds gradkit's kernels in both directions).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -48,6 +49,28 @@ def _or_empty(a: Optional[np.ndarray], like: Tensor) -> Tensor:
     return _t(a) if a is not None else like.new_empty(0)
 
 
+def _bits(mask: Any) -> Tensor:
+    """A dropout mask's bits as a uint8 tensor over the same memory (no copy).  The mask
+    is the operator's own and dropped after this, so its array may be made writable
+    again (torch wants writable memory); memory whose writability NumPy cannot restore
+    (a block of gradkit's output cache) is shared as it is, torch's warning about it
+    silenced: nothing writes to a mask's bits."""
+    bits = mask.bits
+    try:
+        bits.flags.writeable = True
+    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(bits)
+    return _t(bits)
+
+
+def _mask(shape: Any, p: float, bits: Tensor) -> Any:
+    """The DropoutMask of an operator's saved bits, over their memory (the public
+    constructor copies the bits; dropout_backward checks them anyway)."""
+    return _dropout.DropoutMask._trusted(tuple(shape), p, 0, 0, _np(bits))
+
+
 def _custom_op(name: str, impl: Any) -> Any:
     """``impl`` registered as the CPU operator ``torch.ops.gradkit.<name>``."""
     return torch.library.custom_op(f"{_LIB}::{name}", impl, mutates_args=(),
@@ -67,16 +90,27 @@ def _eager(impl: Any, setup: Any, grad: Any) -> Any:
     a fraction of the custom operator's per-call cost.  (The classic ``forward(ctx,
     ...)`` form: a Function with a separate ``setup_context`` costs about 3x more per
     call.)"""
+    ndiff = _DIFFERENTIABLE.get(impl, 1)  # only the first outputs carry gradients
+
     def forward(ctx, *args):
         output = impl(*args)
         setup(ctx, args, output)
-        # only the first outputs carry gradients; the rest are stats and masks
-        ctx.mark_non_differentiable(*output[_DIFFERENTIABLE.get(impl, 1):])
+        ctx.mark_non_differentiable(*output[ndiff:])  # the stats and masks
+        # no zeros made for the gradients that do not exist (those of the stats and
+        # masks, which the gradient functions ignore; an undefined gradient of every
+        # differentiable output gives undefined input gradients, as zeros would)
+        ctx.set_materialize_grads(False)
+        ctx.ninputs = len(args)
         return output
+
+    def backward(ctx, *grads):
+        if all(g is None for g in grads[:ndiff]):
+            return (None,) * ctx.ninputs
+        return grad(ctx, *grads)
 
     fn: Any = type(impl.__name__.strip("_").replace("_impl", "") + "_function",
                    (torch.autograd.Function,),
-                   {"forward": staticmethod(forward), "backward": staticmethod(grad)})
+                   {"forward": staticmethod(forward), "backward": staticmethod(backward)})
     return fn.apply
 
 
@@ -277,7 +311,7 @@ def _dropout_impl(x: Tensor, p: float, seed: Tensor) -> tuple[Tensor, Tensor]:
     # seed: a 0-d int64 tensor (a tensor, so that torch.compile does not specialize on it)
     y, mask = _dropout.dropout(_np(x), p, rng=int(seed.item()), store_mask=True)
     assert mask is not None  # training=True always has a mask
-    return _t(y), _t(mask.bits.copy())
+    return _t(y), _bits(mask)
 
 
 dropout = _custom_op("dropout", _dropout_impl)
@@ -290,8 +324,7 @@ def _(x, p, seed):
 
 
 def _dropout_backward_impl(dy: Tensor, bits: Tensor, p: float) -> Tensor:
-    mask = _dropout.DropoutMask(tuple(dy.shape), p, 0, 0, _np(bits))
-    return _t(_dropout.dropout_backward(_np(dy), mask))
+    return _t(_dropout.dropout_backward(_np(dy), _mask(dy.shape, p, bits)))
 
 
 dropout_backward = _custom_op("dropout_backward", _dropout_backward_impl)
@@ -387,7 +420,7 @@ def _add_dropout_norm_impl(x: Tensor, residual: Tensor, weight: Optional[Tensor]
     else:
         y, s, mask, (mean, rstd) = _norm.add_dropout_rms_norm(
             _np(x), _np(residual), _np(weight), p, eps, **common)
-    bits = (_t(mask.bits.copy()) if mask is not None
+    bits = (_bits(mask) if mask is not None
             else x.new_empty(0, dtype=torch.uint8))
     return _t(y), _t(s), _or_empty(mean, x), _t(rstd), bits
 
@@ -410,7 +443,7 @@ def _add_dropout_norm_backward_impl(dy: Tensor, dresidual_out: Tensor,
                                     p: float, layer: bool
                                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     s = _np(residual_out)
-    mask = (_dropout.DropoutMask(s.shape, p, 0, 0, _np(bits)) if bits.numel() else None)
+    mask = _mask(s.shape, p, bits) if bits.numel() else None
     if layer:
         dx, dres, dw, db = _norm.add_dropout_layer_norm_backward(
             _np(dy), s, _norm.NormStats(_np(mean), _np(rstd)), mask, _np(weight),
