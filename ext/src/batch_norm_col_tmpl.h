@@ -29,7 +29,27 @@ GK_INLINE void GK_T(bn_col_sums8)(const TS *GK_RESTRICT xb, const T *GK_RESTRICT
     for (i = 0; i + 8 <= nb; i += 8) {
         const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
         const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
-        for (gk_index j = 0; j < w; ++j) {
+        gk_index j = 0;
+#if GK_HALF == 1
+        /* float16: GK_HLEN columns at a time through F16C, the scalar loop's operations
+         * lane by lane (GCC does not vectorize ld1_arith's one-element conversions) */
+        for (; j + GK_HLEN <= w; j += GK_HLEN) {
+            gk_hf f, sd, sq;
+            __builtin_memcpy(&f, pf + j, sizeof f);
+            const gk_hf d0 = f - gk_ld_f16v_arith(p0 + j), d1 = f - gk_ld_f16v_arith(p1 + j);
+            const gk_hf d2 = f - gk_ld_f16v_arith(p2 + j), d3 = f - gk_ld_f16v_arith(p3 + j);
+            const gk_hf d4 = f - gk_ld_f16v_arith(p4 + j), d5 = f - gk_ld_f16v_arith(p5 + j);
+            const gk_hf d6 = f - gk_ld_f16v_arith(p6 + j), d7 = f - gk_ld_f16v_arith(p7 + j);
+            sd = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
+            sq = ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3))
+               + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
+            for (int k = 0; k < GK_HLEN; ++k) {
+                s[j + k] -= (double)sd[k];
+                q[j + k] += (double)sq[k];
+            }
+        }
+#endif
+        for (; j < w; ++j) {
             /* -d (pf - x takes x straight from memory), negated exactly when added */
             T d0 = pf[j] - GK_T(ld1_arith)(p0 + j), d1 = pf[j] - GK_T(ld1_arith)(p1 + j), d2 = pf[j] - GK_T(ld1_arith)(p2 + j), d3 = pf[j] - GK_T(ld1_arith)(p3 + j);
             T d4 = pf[j] - GK_T(ld1_arith)(p4 + j), d5 = pf[j] - GK_T(ld1_arith)(p5 + j), d6 = pf[j] - GK_T(ld1_arith)(p6 + j), d7 = pf[j] - GK_T(ld1_arith)(p7 + j);
@@ -60,7 +80,17 @@ GK_INLINE void GK_T(bn_col_mean8)(const TS *GK_RESTRICT xb, gk_index K, gk_index
     for (i = 0; i + 8 <= nb; i += 8) {
         const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
         const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
-        for (gk_index j = 0; j < w; ++j)
+        gk_index j = 0;
+#if GK_HALF == 1  /* float16: as in bn_col_sums8 */
+        for (; j + GK_HLEN <= w; j += GK_HLEN) {
+            const gk_hf t = ((gk_ld_f16v_arith(p0 + j) + gk_ld_f16v_arith(p1 + j))
+                             + (gk_ld_f16v_arith(p2 + j) + gk_ld_f16v_arith(p3 + j)))
+                            + ((gk_ld_f16v_arith(p4 + j) + gk_ld_f16v_arith(p5 + j))
+                               + (gk_ld_f16v_arith(p6 + j) + gk_ld_f16v_arith(p7 + j)));
+            for (int k = 0; k < GK_HLEN; ++k) m[j + k] += (double)t[k];
+        }
+#endif
+        for (; j < w; ++j)
             m[j] += (double)(((GK_T(ld1_arith)(p0 + j) + GK_T(ld1_arith)(p1 + j)) + (GK_T(ld1_arith)(p2 + j) + GK_T(ld1_arith)(p3 + j)))
                              + ((GK_T(ld1_arith)(p4 + j) + GK_T(ld1_arith)(p5 + j)) + (GK_T(ld1_arith)(p6 + j) + GK_T(ld1_arith)(p7 + j))));
     }
