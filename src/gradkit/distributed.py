@@ -6,17 +6,18 @@ step.  :class:`DistributedOptimizer` wraps any gradkit optimizer so that a train
 script changes one line.  gradkit writes no transport: the collectives are MPI's
 (``Iallreduce``/``Ibcast``), reached through mpi4py.
 
-Bucketing.  An array of the wire dtype (float32/float64) with at least
+Bucketing. An array of the wire dtype (float32/float64) with at least
 :data:`DIRECT_BYTES` bytes is reduced where it is, without a copy, in pieces of at most
-``bucket_mb``; the other arrays are packed, in list order, into contiguous buckets of
-at most ``bucket_mb`` MiB (an array larger than a bucket is split across buckets; many
-small arrays share one).  Each bucket is reduced by one nonblocking ``Iallreduce`` as
-soon as it is packed, with at most two in flight: the next bucket is packed while the
-previous one completes, and each finished bucket is unpacked (scaled by 1/N, for the
-mean) as soon as it completes.  The layout depends on the list's signature only (so it
-is the same on every rank) and is cached with its buffers per signature (count, shapes,
-dtypes, op, bucket size): a training loop allocates nothing per step.  The cache keeps
-the last :data:`CACHE_SIZE` signatures.
+:data:`PIECE_BYTES` (or ``bucket_mb``, if smaller); the other arrays are packed, in list
+order, into contiguous buckets of at most ``bucket_mb`` MiB (an array larger than a
+bucket is split across buckets; many small arrays share one). Each bucket is reduced by
+one nonblocking ``Iallreduce`` as soon as it is packed, one in flight at a time: the
+next bucket is packed while the previous one's collective runs, then that one is waited
+for and unpacked (scaled by 1/N, for the mean) at once, while its bytes are in cache.
+The layout depends on the list's signature only (so it is the same on every rank) and is
+cached with its buffers per signature (count, shapes, dtypes, op, bucket size): a
+training loop allocates nothing per step. The cache keeps the last :data:`CACHE_SIZE`
+signatures.
 
 Checks.  Before any data moves, every rank's signature (and whether its own arguments
 were valid) goes through one tiny collective; a list that differs on some rank, or bad
@@ -45,13 +46,20 @@ if TYPE_CHECKING:
     from ._typing import Arrays, FloatArray
 
 __all__ = ["allreduce_", "broadcast_", "DistributedOptimizer", "rank_generator",
-           "CACHE_SIZE", "DIRECT_BYTES"]
+           "CACHE_SIZE", "DIRECT_BYTES", "PIECE_BYTES"]
 
 #: how many list signatures keep their buckets between calls
 CACHE_SIZE = 4
 #: an array of the wire dtype with at least this many bytes is reduced (or broadcast)
 #: where it is, without being copied into a bucket
 DIRECT_BYTES = 2**20
+#: such an array goes in pieces of at most this many bytes (or ``bucket_mb``, if
+#: smaller): a piece small enough to stay in cache between its collective and its
+#: unpacking (the mean's scaling).  Measured (2 ranks, MPICH on shared memory, 4 arrays
+#: of 16 MiB, the quiet AMD EPYC guest): 25 MiB pieces sum 26 ms / mean 37 ms, 8 MiB
+#: 27 / 38 ms, 2 MiB 21-23 / 30-32 ms, 1 MiB 22 / 29 ms, 512 KiB 23 / 32 ms, against
+#: 39-40 ms for one raw Allreduce of the 64 MiB.
+PIECE_BYTES = 2**20
 
 _OPS = ("mean", "sum", "max", "min", "prod")
 _F32, _F64, _U8 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)
@@ -205,7 +213,7 @@ class _Plan:
             size = int(np.prod(entry[1], dtype=np.int64))
             cap = max(1, capacity // wire.itemsize)
             if direct[i]:
-                step = max(1, capacity // wire.itemsize)
+                step = max(1, min(capacity, PIECE_BYTES) // wire.itemsize)
                 for lo in range(0, size, step):
                     self.buckets.append(_Bucket(None, [(i, lo, min(size, lo + step), 0)]))
                 continue
@@ -236,15 +244,17 @@ class _Plan:
         return other
 
 
-# Buckets whose collective is started and not yet finished.  Two: the next bucket is
-# packed and started while the previous one completes, and each finished bucket is
-# unpacked (scaled by 1/N, for the mean) as soon as it completes.  Measured with MPICH on
-# shared memory (2 ranks, 64 pieces of 1 MiB, a quiet 2-core Xeon guest): at most 2 in
-# flight 19.0 ms, 4 19.2 ms, one blocking Allreduce after the other 20-21 ms, all 64 in
-# flight 36-39 ms, and one Allreduce of all 64 MiB 25-28 ms: with MPI moving the bytes
-# inside its calls, more requests in flight overlap nothing more and cost more to
-# schedule.
-_MAX_IN_FLIGHT = 2
+# One bucket in flight at a time: the next bucket is packed while the previous one's
+# collective runs, then that collective is waited for and its bucket unpacked (scaled
+# by 1/N, for the mean) at once, while its bytes are still in this core's cache, before
+# the next one starts.  Measured with MPICH on shared memory (2 ranks, the 64-array
+# list of benchmarks/allreduce.py in 1 MiB pieces, the quiet 2-core AMD EPYC guest,
+# 2026-12-05): the sum 27 ms as collectives one after the other against 33 ms with 2 in
+# flight, the mean 34 against 45 ms (with 2 in flight a finished piece is unpacked only
+# after the next one has moved, out of cache), one Allreduce of all 64 MiB 38 ms.  MPI
+# moves the bytes inside its calls between processes on one machine, so a second
+# request in flight overlaps nothing; on a network with progress of its own the packing
+# of the next bucket still overlaps the transfer.
 
 _plans: OrderedDict[Any, _Plan] = OrderedDict()
 _plans_lock = threading.Lock()
@@ -253,7 +263,7 @@ _plans_lock = threading.Lock()
 def _plan(key, items, wires, capacity):
     """The plan for `key` (built on first use, least recently used evicted; a copy
     with its own buffers if another thread holds it), locked: release ``plan.lock``."""
-    key = key + (DIRECT_BYTES,)
+    key = key + (DIRECT_BYTES, PIECE_BYTES)
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
@@ -294,49 +304,34 @@ def _flat_views(arrays, view=None):
 
 
 def _run(plan, flats, start, to_wire, from_wire):
-    """Pack bucket after bucket (``to_wire(bucket_part, array_part)``), start each
-    one's collective (``start(buffer)`` returns a request) at once, and unpack every
-    bucket (``from_wire(array_part, bucket_part)``; for a piece reduced in place both
-    are the same view) as soon as its request completes.  Testing the earlier requests
-    between packings drives MPI's progress and unpacks what is done while the rest is
-    in flight.  None for to_wire/from_wire: nothing to do on this rank."""
-    MPI = _mpi.mpi()
-    buckets = plan.buckets
-    flight, reqs = [], []  # the buckets in flight, and their requests
-
+    """Pack bucket after bucket (``to_wire(bucket_part, array_part)``) while the
+    previous bucket's collective (``start(buffer)`` returns a request) is in flight;
+    then wait for that one, unpack it (``from_wire(array_part, bucket_part)``; for a
+    piece reduced in place both are the same view) and start the packed one.  None for
+    to_wire/from_wire: nothing to do on this rank."""
     def unpack(b):
         if from_wire is not None:
             for i, lo, hi, off in b.segments:
                 part = flats[i][lo:hi]
                 from_wire(part, part if b.buf is None else b.buf[off:off + hi - lo])
 
-    def finish(positions):
-        """Unpack the buckets at these positions of `flight`, and drop them."""
-        if not positions:
-            return
-        for pos in positions:
-            unpack(buckets[flight[pos]])
-        gone = set(positions)
-        flight[:] = [k for j, k in enumerate(flight) if j not in gone]
-        reqs[:] = [r for j, r in enumerate(reqs) if j not in gone]
-
-    for k, b in enumerate(buckets):
+    flight = None  # (bucket, request) in flight
+    for b in plan.buckets:
         if b.buf is None:
             i, lo, hi, _ = b.segments[0]
-            req = start(flats[i][lo:hi])
+            send = flats[i][lo:hi]
         else:
             if to_wire is not None:
                 for i, lo, hi, off in b.segments:
                     to_wire(b.buf[off:off + hi - lo], flats[i][lo:hi])
-            req = start(b.buf)
-        if len(reqs) >= _MAX_IN_FLIGHT:  # bounded: MPI's resources, and our lists
-            finish(MPI.Request.Waitsome(reqs))
-        elif reqs:
-            finish(MPI.Request.Testsome(reqs))
-        flight.append(k)
-        reqs.append(req)
-    while reqs:
-        finish(MPI.Request.Waitsome(reqs))
+            send = b.buf
+        if flight is not None:
+            flight[1].Wait()
+            unpack(flight[0])
+        flight = (b, start(send))
+    if flight is not None:
+        flight[1].Wait()
+        unpack(flight[0])
 
 
 # ---- allreduce_ -------------------------------------------------------------------------
@@ -400,14 +395,16 @@ def allreduce_(arrays: Arrays, comm: Any = None, op: str = "mean",
         float16, bfloat16, float32 or float64 (dtypes may mix), modified in place; None
         entries are skipped (their positions must match across ranks).  Any strides
         work (non-contiguous arrays go through a contiguous copy written back); arrays
-        must be writable, in native byte order and must not overlap.  Every rank must pass the same count, shapes and dtypes.
+        must be writable, in native byte order and must not overlap.  Every rank must
+        pass the same count, shapes and dtypes.
     comm : mpi4py.MPI.Intracomm or None
         None is ``MPI.COMM_WORLD``.
     op : {"mean", "sum", "max", "min", "prod"}
     bucket_mb : float
         Bucket size in MiB (of the wire dtype), > 0; the same on every rank.  Arrays of
         the wire dtype with at least :data:`DIRECT_BYTES` bytes are reduced where they
-        are (no copy), in pieces of at most this size; the others are packed.
+        are (no copy), in pieces of at most this size and :data:`PIECE_BYTES`; the
+        others are packed.
 
     Raises
     ------
