@@ -143,6 +143,13 @@ def test_bucket_layout_covers_every_element_once(dist):
     # many small arrays share one bucket
     many = dist._Plan([("float32", (3,))] * 10, [f32] * 10, [False] * 10, capacity=2**20)
     assert len(many.buckets) == 1 and len(many.buckets[0].segments) == 10
+    # an array reduced in place goes in pieces of at most PIECE_BYTES, even when the
+    # buckets are larger (a piece stays in cache until it is unpacked)
+    n = 3 * dist.PIECE_BYTES // 4 + 5
+    big = dist._Plan([("float32", (n,))], [f32], [True], capacity=2**30)
+    sizes = [b.segments[0][2] - b.segments[0][1] for b in big.buckets]
+    assert all(b.buf is None for b in big.buckets) and sum(sizes) == n
+    assert max(sizes) * 4 == dist.PIECE_BYTES and len(sizes) == 4
 
 
 def test_buckets_are_reused_between_calls(self_comm, dist):
