@@ -61,13 +61,29 @@ cdef inline void *_ptr(object a):
     return cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
-# bfloat16 is ml_dtypes' NumPy type: its type number is given out when ml_dtypes loads
+# bfloat16 is ml_dtypes' NumPy type: its type number is given out when ml_dtypes loads.
+# gradkit does not import ml_dtypes (registering its types takes longer than the rest
+# of gradkit's import): until someone has, no bfloat16 array exists, so the number is
+# looked up when an array of a type registered by an extension first comes by, or when
+# a bfloat16 output is asked for.
+import sys as _sys
 import numpy as _np_types
-import ml_dtypes as _ml_dtypes
-cdef int _NPY_BFLOAT16 = _np_types.dtype(_ml_dtypes.bfloat16).num
+cdef int _NPY_BFLOAT16 = -1
 
 
-cdef inline int _typenum(int dtype) noexcept:
+cdef int _learn_bfloat16(bint load) except -2:
+    """_NPY_BFLOAT16, set from ml_dtypes if it is loaded (or `load`: imported now)."""
+    global _NPY_BFLOAT16
+    if _NPY_BFLOAT16 < 0:
+        mod = _sys.modules.get("ml_dtypes")
+        if mod is None and load:
+            import ml_dtypes as mod
+        if mod is not None:
+            _NPY_BFLOAT16 = _np_types.dtype(mod.bfloat16).num
+    return _NPY_BFLOAT16
+
+
+cdef inline int _typenum(int dtype) except -2:
     """The NumPy type number of a dtype code (GK_DTYPE_F32/F64/F16/BF16)."""
     if dtype == GK_DTYPE_F32:
         return cnp.NPY_FLOAT32
@@ -75,7 +91,7 @@ cdef inline int _typenum(int dtype) noexcept:
         return cnp.NPY_FLOAT64
     if dtype == GK_DTYPE_F16:
         return cnp.NPY_FLOAT16
-    return _NPY_BFLOAT16
+    return _NPY_BFLOAT16 if _NPY_BFLOAT16 >= 0 else _learn_bfloat16(True)
 
 
 cdef inline int _param_dtype(int dtype) noexcept:
@@ -89,6 +105,13 @@ cdef inline bint _has_type(cnp.ndarray a, int typenum) noexcept:
     byte-swapped '>f4' is not float32; int64 and longlong, the same type, match)."""
     return (cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(a), typenum)
             and cnp.PyArray_ISNOTSWAPPED(a))
+
+
+cdef inline bint _is_bfloat16(cnp.ndarray a) except -1:
+    """a is a native-byte-order bfloat16 array (never imports ml_dtypes)."""
+    if not cnp.PyArray_ISUSERDEF(a):
+        return False
+    return _learn_bfloat16(False) >= 0 and _has_type(a, _NPY_BFLOAT16)
 
 
 cdef int _float_dtype(object a, str name) except -1:
@@ -110,7 +133,7 @@ cdef int _storage_dtype(object a, str name) except -1:
     if isinstance(a, cnp.ndarray):
         if _has_type(<cnp.ndarray>a, cnp.NPY_FLOAT16):
             return GK_DTYPE_F16
-        if _has_type(<cnp.ndarray>a, _NPY_BFLOAT16):
+        if _is_bfloat16(<cnp.ndarray>a):
             return GK_DTYPE_BF16
     return _float_dtype(a, name)
 

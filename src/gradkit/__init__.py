@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from types import ModuleType
+    from typing import Any
 
 __version__ = "0.1.0"
-
-from ml_dtypes import bfloat16  # the 16-bit storage dtype next to numpy.float16
 
 from ._config import (cache_info, get_include, get_num_threads, num_threads,
                       set_cache_limit, set_num_threads, set_stream_threshold,
@@ -52,7 +50,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> Any:
+    # gradkit.bfloat16 is ml_dtypes' bfloat16, the 16-bit storage type next to
+    # numpy.float16; importing ml_dtypes registers all its types with NumPy (longer than
+    # the rest of gradkit's import), so it is loaded on first use, not with gradkit.
+    if name == "bfloat16":
+        import ml_dtypes
+        return ml_dtypes.bfloat16
     # gradkit.preprocessing imports scikit-learn's base classes when scikit-learn is
     # installed (a second or so); load it on first use, not with gradkit.
     if name == "preprocessing":

@@ -78,7 +78,8 @@ def _bar(done, total, width=28):
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-PRECISIONS = {"fp32": np.float32, "bf16": gradkit.bfloat16, "fp16": np.float16}
+# names, not types: "bfloat16" loads ml_dtypes only for a bf16 run
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def evaluate(model, X, y, batch=512):
@@ -166,7 +167,7 @@ def main(args):
     precision = getattr(args, "precision", "fp32")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    dtype, half = PRECISIONS[precision], precision != "fp32"
+    dtype, half = _v.as_dtype(PRECISIONS[precision]), precision != "fp32"
     if half and getattr(args, "distributed", False):
         sys.stderr.write("demo --distributed trains in float32 only (MPI has no 16-bit "
                          "floating type to sum in)\n")

@@ -11,14 +11,11 @@ import numpy as np
 from . import _validation as _v
 from ._ext import runtime as _rt
 
-# GK_DTYPE_* codes (include/gradkit/common.h)
-_CODES = {_v.FLOAT32: 0, _v.FLOAT16: 2, _v.BFLOAT16: 3}
-
 
 def widen(a: np.ndarray) -> np.ndarray:
     """A new float32 array holding the 16-bit array `a` (native, C-contiguous) exactly."""
     out = _v.empty(a.shape, _v.FLOAT32)
-    _rt.convert(a, _CODES[a.dtype], out, 0)
+    _rt.convert(a, _v.dtype_code(a.dtype), out, 0)
     return out
 
 
@@ -30,8 +27,8 @@ def widened(a: Any) -> Any:
 def narrow(a: np.ndarray, dtype: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
     """The float32 array `a` rounded once to the 16-bit `dtype`, into `out` (checked by
     the caller: C-contiguous, of a's shape and that dtype) or a new array."""
-    dt = np.dtype(dtype)
+    dt = _v.as_dtype(dtype)
     if out is None:
         out = _v.empty(a.shape, dt)
-    _rt.convert(a, 0, out, _CODES[dt])
+    _rt.convert(a, 0, out, _v.dtype_code(dt))
     return out

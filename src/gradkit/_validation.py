@@ -35,7 +35,6 @@ import numbers
 import sys
 from typing import TYPE_CHECKING, Any, Optional
 
-import ml_dtypes
 import numpy as np
 from typing import NamedTuple
 
@@ -50,7 +49,6 @@ from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2 (req
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
 FLOAT16 = np.dtype(np.float16)
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 INT64_MAX = 2 ** 63 - 1
 _INF = float("inf")
 
@@ -62,9 +60,80 @@ def is_float(dt):
     return dt is FLOAT32 or dt is FLOAT64 or dt == FLOAT32 or dt == FLOAT64
 
 
+# bfloat16 is ml_dtypes' NumPy type.  Importing ml_dtypes registers all of its types
+# with NumPy, which takes longer than the rest of ``import gradkit`` (0.5-1.3 s measured
+# on a 2-core guest), so gradkit imports it only when bfloat16 is asked for by name
+# (``gradkit.bfloat16``, ``dtype="bfloat16"``).  Until then no bfloat16 array can exist,
+# and a dtype is recognized as bfloat16 by comparison with ml_dtypes' once it is loaded.
+_NPY_USERDEF = 256  # NumPy's first type number for types registered by extensions
+_bfloat16: Optional[np.dtype] = None
+
+
+def loaded_bfloat16():
+    """bfloat16 as a NumPy dtype if ml_dtypes is loaded (by anyone), else None."""
+    global _bfloat16
+    if _bfloat16 is None:
+        mod = sys.modules.get("ml_dtypes")
+        if mod is not None and hasattr(mod, "bfloat16"):
+            _bfloat16 = np.dtype(mod.bfloat16)
+    return _bfloat16
+
+
+def bfloat16_dtype():
+    """bfloat16 as a NumPy dtype, importing ml_dtypes if nobody has."""
+    if loaded_bfloat16() is None:
+        import ml_dtypes  # noqa: F401  (loaded_bfloat16 finds it in sys.modules)
+    return loaded_bfloat16()
+
+
+def is_bfloat16(dt):
+    """True for native bfloat16 (whole dtype); never imports ml_dtypes."""
+    if not isinstance(dt, np.dtype):
+        try:
+            dt = np.dtype(dt)
+        except TypeError:
+            return False
+    if dt.num < _NPY_USERDEF:
+        return False
+    bf = loaded_bfloat16()
+    return bf is not None and dt == bf
+
+
 def is_half(dt):
     """True for native float16/bfloat16, the 16-bit storage dtypes (whole dtype)."""
-    return dt == FLOAT16 or dt == BFLOAT16
+    return dt == FLOAT16 or is_bfloat16(dt)
+
+
+def dtype_code(dt):
+    """The kernels' dtype code of a native float dtype (GK_DTYPE_F32/F64/F16/BF16:
+    0, 1, 2, 3); KeyError for any other."""
+    if dt == FLOAT32:
+        return 0
+    if dt == FLOAT64:
+        return 1
+    if dt == FLOAT16:
+        return 2
+    if is_bfloat16(dt):
+        return 3
+    raise KeyError(dt)
+
+
+def as_dtype(dtype):
+    """np.dtype(dtype), with the name ``"bfloat16"`` understood before ml_dtypes is
+    loaded (NumPy knows the name only after)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        if isinstance(dtype, str) and dtype.strip() in ("bfloat16", "=bfloat16",
+                                                        "<bfloat16"):
+            return bfloat16_dtype()
+        raise
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BFLOAT16":  # the dtype, for code that names it (imports ml_dtypes)
+        return bfloat16_dtype()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def compute_dtype(dt):
@@ -75,7 +144,10 @@ def compute_dtype(dt):
 
 def half_eps(dt):
     """finfo(dt).eps for any float dtype, bfloat16 included (ml_dtypes.finfo)."""
-    return float(ml_dtypes.finfo(dt).eps)
+    if is_bfloat16(dt):
+        import ml_dtypes
+        return float(ml_dtypes.finfo(dt).eps)
+    return float(np.finfo(dt).eps)
 
 
 def dtype_name(dt):
@@ -113,7 +185,7 @@ def float_dtype(dtype, name="dtype", *, half=False):
     """np.float32 or np.float64 (as a numpy dtype), else TypeError; half: float16 and
     bfloat16 too (a family that takes 16-bit storage)."""
     try:
-        dt = np.dtype(dtype)
+        dt = as_dtype(dtype)
     except TypeError:
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
     if not is_float(dt) and not (half and is_half(dt)):
@@ -148,7 +220,7 @@ def fill_target(shape: Any, dtype: Any, out: Any, name: str = "out", *,
     if dtype is None:
         dt = float_dtype(out.dtype, name, half=half) if out is not None else FLOAT32
     else:
-        dt = float_dtype(dtype, half=half) if float_out else np.dtype(dtype)
+        dt = float_dtype(dtype, half=half) if float_out else as_dtype(dtype)
     if shape is None:
         if out is None:
             raise ValueError("shape is required when out is not given")

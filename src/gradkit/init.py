@@ -49,7 +49,7 @@ def _wants_half(dtype, out):
     if dtype is None:
         return isinstance(out, np.ndarray) and _v.is_half(out.dtype)
     try:
-        return _v.is_half(np.dtype(dtype))
+        return _v.is_half(_v.as_dtype(dtype))
     except TypeError:
         return False
 

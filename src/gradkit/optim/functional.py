@@ -40,7 +40,6 @@ def _params(param, half=True):
     return False, [_c.inplace_float(param, "param", half=half)]
 
 
-_CODES = {_c.FLOAT16: 2, _c.BFLOAT16: 3}
 
 
 def _call(kernel, params, grads, *args):
@@ -57,7 +56,7 @@ def _call(kernel, params, grads, *args):
     if None in kinds:
         out = kernel(params, [g if k is None else None for g, k in zip(grads, kinds)], *args)
     for dt in dict.fromkeys(k for k in kinds if k is not None):
-        code = _CODES[dt]
+        code = _c.dtype_code(dt)
         res = kernel(params, [g if k == dt else None for g, k in zip(grads, kinds)], *args,
                      storage=(code, code, code, None, code, False))
         if isinstance(res, tuple):  # LARS: (ratios, found)

@@ -90,8 +90,6 @@ def _group_params(group, gi):
 
 
 # dtype codes of the kernels' storage (gradkit.h's GK_DTYPE_*)
-_CODES = {_c.FLOAT32: 0, _c.FLOAT64: 1, _c.FLOAT16: 2, _c.BFLOAT16: 3}
-_STATE_DTYPES = (_c.FLOAT32, _c.FLOAT16, _c.BFLOAT16)
 
 
 def _state_dtype(value):
@@ -99,11 +97,11 @@ def _state_dtype(value):
     if value is None:
         return None
     try:
-        dt = np.dtype(value)
+        dt = _c.as_dtype(value)
     except TypeError:
         raise TypeError(f"state_dtype must be None, float32, float16 or bfloat16, got "
                         f"{value!r}") from None
-    if dt not in _STATE_DTYPES:
+    if not (dt == _c.FLOAT32 or _c.is_half(dt)):
         raise TypeError(f"state_dtype must be None, float32, float16 or bfloat16, got "
                         f"{dt}")
     return dt
@@ -441,8 +439,9 @@ class Optimizer:
         master = self.master_weights and half
         if not half and (self.state_dtype is None or p.dtype == _c.FLOAT64):
             return None
-        code = _CODES[p.dtype]
-        return (0 if master else code, code, _CODES[self._slot_dtype("exp_avg", p)], master)
+        code = _c.dtype_code(p.dtype)
+        return (0 if master else code, code, _c.dtype_code(self._slot_dtype("exp_avg", p)),
+                master)
 
     def _plan(self, entry):
         """The storages of a group's parameters: None when every one is plain float32 /
