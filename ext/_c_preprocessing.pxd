@@ -7,6 +7,22 @@ cdef extern from "gradkit/preprocessing.h" nogil:
                            double *m2)
     int gk_col_moments_f64(const double *x, gk_index rows, gk_index cols, double *mean,
                            double *m2)
+    int gk_csc_col_moments_f32(const float *data, const gk_index *indptr,
+                               const gk_index *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2)
+    int gk_csc_col_moments_f64(const double *data, const gk_index *indptr,
+                               const gk_index *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2)
+    int gk_csr_col_moments_f32(const float *data, const gk_index *indptr,
+                               const gk_index *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2)
+    int gk_csr_col_moments_f64(const double *data, const gk_index *indptr,
+                               const gk_index *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2)
     int gk_center_f32(const float *x, gk_index rows, gk_index cols, const double *mean_in,
                       double *mean_out, double *xc, int *nonfinite)
     int gk_center_f64(const double *x, gk_index rows, gk_index cols, const double *mean_in,
@@ -46,6 +62,32 @@ cdef inline int gk_col_moments(int dtype, const void *x, gk_index rows, gk_index
         return gk_col_moments_f32(<const float *>x, rows, cols, mean, m2)
     if dtype == GK_DTYPE_F64:
         return gk_col_moments_f64(<const double *>x, rows, cols, mean, m2)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_csc_col_moments(int dtype, const void *data, const gk_index *indptr,
+                                   const gk_index *indices, const double *w, gk_index rows,
+                                   gk_index cols, double total, double *count, double *mean,
+                                   double *m2) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_csc_col_moments_f32(<const float *>data, indptr, indices, w, rows, cols,
+                                      total, count, mean, m2)
+    if dtype == GK_DTYPE_F64:
+        return gk_csc_col_moments_f64(<const double *>data, indptr, indices, w, rows, cols,
+                                      total, count, mean, m2)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_csr_col_moments(int dtype, const void *data, const gk_index *indptr,
+                                   const gk_index *indices, const double *w, gk_index rows,
+                                   gk_index cols, double total, double *count, double *mean,
+                                   double *m2) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_csr_col_moments_f32(<const float *>data, indptr, indices, w, rows, cols,
+                                      total, count, mean, m2)
+    if dtype == GK_DTYPE_F64:
+        return gk_csr_col_moments_f64(<const double *>data, indptr, indices, w, rows, cols,
+                                      total, count, mean, m2)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

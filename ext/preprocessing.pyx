@@ -88,6 +88,35 @@ def standardize(object x, object y, object mean, object scale):
     return bad != 0
 
 
+def sparse_col_moments(bint csr, object data, object indptr, object indices, object w,
+                       Py_ssize_t rows, double total, object count, object mean,
+                       object m2):
+    """count[j], mean[j], m2[j] of the columns of a compressed-row (csr) or
+    compressed-column matrix: data float32/float64, indptr and indices intp (indices
+    may be None for a compressed-column matrix without w), w float64 per row or None;
+    NaN ignored, implicit zeros counted, total = the rows' weight."""
+    cdef Py_ssize_t cols = cnp.PyArray_SIZE(<cnp.ndarray>count) \
+        if isinstance(count, cnp.ndarray) else 0
+    cdef Py_ssize_t lines = rows if csr else cols
+    cdef const gk_index *pp = <const gk_index *>_array(indptr, cnp.NPY_INTP, "indptr",
+                                                       lines + 1)
+    cdef Py_ssize_t nnz = pp[lines]
+    cdef const gk_index *pi = <const gk_index *>_array(
+        indices, cnp.NPY_INTP, "indices", nnz, False, not csr)
+    cdef int dt = _float_dtype(data, "data"), err
+    cdef const void *pd = _in(data, dt, "data", nnz)
+    cdef const double *pw = _f64(w, "w", rows, False, True)
+    cdef double *pc = _f64(count, "count", cols, True)
+    cdef double *pm = _f64(mean, "mean", cols, True)
+    cdef double *pm2 = _f64(m2, "m2", cols, True)
+    with nogil:
+        if csr:
+            err = c.gk_csr_col_moments(dt, pd, pp, pi, pw, rows, cols, total, pc, pm, pm2)
+        else:
+            err = c.gk_csc_col_moments(dt, pd, pp, pi, pw, rows, cols, total, pc, pm, pm2)
+    _check(err)
+
+
 def scatter_tasks(Py_ssize_t rows, Py_ssize_t cols):
     """How many fixed tasks scatter() splits rows x cols data into."""
     return c.gk_scatter_tasks(rows, cols)

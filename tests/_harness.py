@@ -846,6 +846,28 @@ def _stats(dt):
     return out
 
 
+@case("preprocessing.sparse_col_moments")
+def _sparse_moments(dt):
+    from gradkit._ext import preprocessing as kpre
+    x = _pre_data(dt, rows=3001, cols=40).copy()
+    x[np.abs(x) < 0.8] = 0          # sparse, some columns nearly empty
+    x[::97, 3] = np.nan
+    x[:, 5] = x[0, 5] + 1           # stored in every row
+    rows, cols = x.shape
+    w = np.linspace(0.5, 2.0, rows)
+    out = []
+    for csr, lines in ((False, x.T), (True, x)):
+        idx = [np.flatnonzero(line) for line in lines]
+        indptr = np.concatenate(([0], np.cumsum([len(r) for r in idx]))).astype(np.intp)
+        vals = np.concatenate([line[r] for line, r in zip(lines, idx)]).astype(dt)
+        indices = np.concatenate(idx).astype(np.intp)
+        for wt, total in ((None, float(rows)), (w, float(w.sum()))):
+            stats = [np.empty(cols) for _ in range(3)]
+            kpre.sparse_col_moments(csr, vals, indptr, indices, wt, rows, total, *stats)
+            out += stats
+    return out
+
+
 def _decomposer_case(cls_name, **options):
     tag = ",".join(f"{k}={v}" for k, v in options.items())
 

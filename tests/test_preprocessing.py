@@ -80,6 +80,91 @@ def test_col_moments_kernel(shape, dtype, rng):
                                atol=1e-12 * (1 + np.abs(mu).max()))
 
 
+def _compressed(D, dtype, csr):
+    """data, indptr and indices (intp) of D (dense; zeros not stored) in compressed-row
+    (csr) or compressed-column form, each line's values in index order."""
+    lines = D if csr else D.T
+    idx = [np.flatnonzero(line != 0) for line in lines]
+    indptr = np.concatenate(([0], np.cumsum([len(r) for r in idx]))).astype(np.intp)
+    data = np.concatenate([line[r] for line, r in zip(lines, idx)] + [np.zeros(0)])
+    indices = np.concatenate(idx + [np.zeros(0, np.intp)]).astype(np.intp)
+    return np.ascontiguousarray(data.astype(dtype)), indptr, indices
+
+
+def _sparse_moments(csr, data, indptr, indices, w, rows, cols):
+    total = float(rows) if w is None else float(w.sum())
+    out = [np.full(cols, -1.0) for _ in range(3)]
+    _k.sparse_col_moments(csr, data, indptr, indices, w, rows, total, *out)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 4), (7, 1), (50, 9), (3000, 37), (5, 0),
+                                   (0, 3), (70000, 5)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("csr", [False, True], ids=["csc", "csr"])
+def test_sparse_col_moments_kernels_match_reference(shape, weighted, csr, dtype, rng):
+    rows, cols = shape
+    D = rng.standard_normal(shape) * 3 + 1e3
+    D[rng.random(shape) < 0.6] = 0
+    D[rng.random(shape) < 0.05] = np.nan
+    if cols > 3 and rows > 1:
+        D[:, 0] = 0                    # no values
+        D[:, 1] = 7.25                 # the same value in every row
+        D[:, 2] = np.nan               # only NaN
+        D[: rows // 2, 3] = 1.5        # constant values and implicit zeros
+        D[rows // 2:, 3] = 0
+    data, indptr, indices = _compressed(D, dtype, csr)
+    w = rng.uniform(0, 3, rows) if weighted else None
+    got = _sparse_moments(csr, data, indptr, indices, w, rows, cols)
+    want = ref.preprocessing.sparse_col_moments(csr, data, indptr, indices, w, rows, cols)
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-11, atol=1e-9)
+    if cols > 3 and rows > 1:
+        assert got[0][2] == 0 and got[1][2] == 0 and got[2][2] == 0   # only NaN
+        assert got[1][1] == 7.25 and got[2][1] == 0                  # exact
+        assert got[1][0] == 0 and got[2][0] == 0
+    if not csr and not weighted:   # the rows are not needed then
+        assert all(np.array_equal(a, b) for a, b in zip(
+            got, _sparse_moments(csr, data, indptr, None, None, rows, cols)))
+
+
+@pytest.mark.parametrize("csr", [False, True], ids=["csc", "csr"])
+def test_sparse_col_moments_bitwise_across_threads(csr, dtype, rng):
+    D = rng.standard_normal((200000, 24)) + 5
+    D[rng.random(D.shape) < 0.5] = 0
+    D[rng.random(D.shape) < 0.01] = np.nan
+    data, indptr, indices = _compressed(D, dtype, csr)
+    w = rng.uniform(0, 2, D.shape[0])
+
+    def stats():
+        return (_sparse_moments(csr, data, indptr, indices, None, *D.shape)
+                + _sparse_moments(csr, data, indptr, indices, w, *D.shape))
+
+    a, b = run_threads(stats, counts=(1, 2))
+    assert_bitwise_equal(a, b)
+
+
+@pytest.mark.parametrize("csr", [False, True], ids=["csc", "csr"])
+def test_sparse_col_moments_reject_bad_structure(csr):
+    out = [np.full(2, 7.0) for _ in range(3)]
+    lines = 2   # rows = cols = 2
+    w = np.ones(2)
+    for bad in ([0, 3, 2], [1, 2, 4], [0, 3, 3]):   # decreasing, not from 0, > the width
+        with pytest.raises(ValueError, match="indptr"):
+            _k.sparse_col_moments(csr, np.ones(bad[-1]), np.array(bad, np.intp),
+                                  np.zeros(bad[-1], np.intp), w, 2, 2.0, *out)
+    with pytest.raises(ValueError, match="indices"):
+        _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.intp),
+                              np.array([0, 2], np.intp), w, 2, 2.0, *out)
+    with pytest.raises(TypeError, match="indptr"):
+        _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.int32),
+                              np.zeros(2, np.intp), w, 2, 2.0, *out)
+    with pytest.raises(ValueError, match="data"):
+        _k.sparse_col_moments(csr, np.ones(3), np.array([0, 1, 2], np.intp),
+                              np.zeros(2, np.intp), w, 2, 2.0, *out)
+    assert lines == 2 and all((o == 7.0).all() for o in out)   # nothing written
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (1000, 1), (777, 33), (100003, 7),
                                    (300, 300)])
 def test_scatter_and_project_kernels(shape, dtype, rng):

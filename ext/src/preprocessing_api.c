@@ -99,6 +99,40 @@ int gk_project_t_##SFX(const T *x, gk_index rows, gk_index cols, const double *m
                                                   nonfinite); \
 }
 
+/* The checks of a compressed-row (FORM csr: lines = rows, index range cols) or
+ * compressed-column (csc: lines = cols, range rows) matrix, then its kernel. */
+#define GK_DEFINE_SPARSE_MOMENTS(T, SFX, FORM, LINES, RANGE, IS_CSR) \
+int gk_##FORM##_col_moments_##SFX(const T *data, const gk_index *indptr, \
+                                  const gk_index *indices, const double *w, \
+                                  gk_index rows, gk_index cols, double total, \
+                                  double *count, double *mean, double *m2) \
+{ \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK_PTR(indptr); \
+    GK_CHECK(indptr[0] == 0, GK_EVALUE, indptr); \
+    for (gk_index l = 0; l < (LINES); ++l) \
+        GK_CHECK(indptr[l + 1] >= indptr[l] && indptr[l + 1] - indptr[l] <= (RANGE), \
+                 GK_EVALUE, indptr); \
+    gk_index nnz_ = indptr[LINES]; \
+    GK_CHECK_PTR_IF(nnz_ > 0, data); \
+    GK_CHECK_PTR_IF(nnz_ > 0 && ((IS_CSR) || w), indices); \
+    if ((IS_CSR) || w) /* the indices the kernel reads */ \
+        for (gk_index p = 0; p < nnz_; ++p) \
+            GK_CHECK(indices[p] >= 0 && indices[p] < (RANGE), GK_EVALUE, indices); \
+    GK_CHECK_PTR_IF(cols > 0, count); \
+    GK_CHECK_PTR_IF(cols > 0, mean); \
+    GK_CHECK_PTR_IF(cols > 0, m2); \
+    GK_CHECK(total >= 0 && total <= 1e300, GK_EVALUE, total); \
+    if (cols == 0) return GK_OK; \
+    return preprocessing_table()->FORM##_col_moments_##SFX(data, indptr, indices, w, rows, \
+                                                           cols, total, count, mean, m2); \
+}
+
+GK_DEFINE_SPARSE_MOMENTS(float, f32, csc, cols, rows, 0)
+GK_DEFINE_SPARSE_MOMENTS(double, f64, csc, cols, rows, 0)
+GK_DEFINE_SPARSE_MOMENTS(float, f32, csr, rows, cols, 1)
+GK_DEFINE_SPARSE_MOMENTS(double, f64, csr, rows, cols, 1)
 GK_DEFINE_PREPROCESSING(float, f32)
 GK_DEFINE_PREPROCESSING(double, f64)
 GK_DEFINE_BLAS_DRIVEN(float, f32, ssyrk, sgemm)

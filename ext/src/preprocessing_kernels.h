@@ -27,7 +27,15 @@ static inline gk_dgemm_fn gk_pp_gemm_of_f64(const gk_blas_fns *b) { return b->dg
                            const T *m, gk_index k, T *y, const gk_blas_fns *blas, \
                            int *nonfinite); \
     int (*standardize_##SFX)(const T *x, T *y, gk_index rows, gk_index cols, \
-                              const double *mean, const double *scale, int *nonfinite);
+                              const double *mean, const double *scale, int *nonfinite); \
+    int (*csc_col_moments_##SFX)(const T *data, const gk_index *indptr, \
+                                 const gk_index *indices, const double *w, gk_index rows, \
+                                 gk_index cols, double total, double *count, \
+                                 double *mean, double *m2); \
+    int (*csr_col_moments_##SFX)(const T *data, const gk_index *indptr, \
+                                 const gk_index *indices, const double *w, gk_index rows, \
+                                 gk_index cols, double total, double *count, \
+                                 double *mean, double *m2);
 
 typedef struct {
     GK_PREPROCESSING_SIGS(float, f32)

@@ -1,6 +1,6 @@
-r"""The Standardizer's (scikit-learn ``StandardScaler``'s) slower paths, in NumPy:
-column statistics that ignore NaN and weigh rows, of dense or sparse (CSR/CSC) data, and
-the column scaling of sparse data.
+r"""The Standardizer's (scikit-learn ``StandardScaler``'s) other paths: column
+statistics that ignore NaN and weigh rows, of dense data (in NumPy) or of sparse CSR/CSC
+data (a compiled kernel, ``gk_csc_col_moments``), and the column scaling of sparse data.
 
 NaN-free, unweighted dense data never come here: their statistics are one read by the
 compiled kernel (``Moments._of``).  Here, with weights :math:`w_i \ge 0` (1 without
@@ -26,9 +26,10 @@ import numbers
 import numpy as np
 
 from . import _validation as _v
+from ._ext import preprocessing as _k
 
-__all__ = ["sample_weight", "dense_moments", "sparse_moments", 
-           "scale_sparse", "raise_inf", "check_no_inf"]
+__all__ = ["sample_weight", "dense_moments", "sparse_moments", "scale_sparse",
+           "raise_inf", "check_no_inf"]
 
 # rows per NumPy chunk: about 2**18 elements (a few MB of float64 temporaries)
 _CHUNK_ELEMENTS = 1 << 18
@@ -150,59 +151,31 @@ def _entry_columns(X):
     return np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
 
 
-def _segment_sums(v, indptr):
-    """Sums of v over the segments [indptr[j], indptr[j + 1]) (0 for an empty one), in
-    order within each segment."""
-    out = np.zeros(len(indptr) - 1)
-    nonempty = np.diff(indptr) > 0
-    if nonempty.any():
-        out[nonempty] = np.add.reduceat(v, indptr[:-1][nonempty])
-    return out
-
-
 def sparse_moments(X, w=None):
     """(count, mean, M2) of the columns of a CSR/CSC X, implicit zeros counted as 0,
-    NaN ignored, rows weighted by w; see the module.  Read as CSC (a CSR X is
-    converted once, by scipy), so each column's entries are one contiguous segment:
-    its sums are ``np.add.reduceat`` over the segments, with no scatter or gather by
-    column index.  Duplicate entries are summed first (on a copy), as scipy reads
-    them."""
-    X = X.tocsc()
+    NaN ignored, rows weighted by w; see the module.  The compiled kernels
+    (``gk_csr_col_moments``, ``gk_csc_col_moments``) read X in its own format; any
+    other sparse format is read as CSR.  Duplicate entries are summed first (on a
+    copy), as scipy reads them."""
+    if X.format not in ("csr", "csc"):
+        X = X.tocsr()
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
     rows, cols = X.shape
-    full = np.diff(X.indptr) == rows        # no implicit zeros
-    data = X.data.astype(np.float64)
-    we = None if w is None else w[X.indices]
+    csr = X.format == "csr"
+    data = X.data
+    if data.dtype not in (_v.FLOAT32, _v.FLOAT64):
+        data = data.astype(np.float64)
+    indices = np.asarray(X.indices, dtype=np.intp) if csr or w is not None else None
     total = float(rows) if w is None else float(w.sum())
-    nan = np.isnan(data)
-    indptr = X.indptr
-    if nan.any():
-        count = total - _segment_sums(nan if we is None else np.where(nan, we, 0.0), indptr)
-        keep = ~nan
-        indptr = np.concatenate(([0], np.cumsum(_segment_sums(keep, indptr)))).astype(np.intp)
-        data = data[keep]
-        we = None if we is None else we[keep]
-    else:
-        count = np.full(cols, total)
-    n_kept = np.diff(indptr)
-
-    def sums(v):
-        return _segment_sums(v if we is None else we * v, indptr)
-
-    # the implicit zeros' weight; exactly 0 for a column stored in every row
-    stored = n_kept.astype(np.float64) if we is None else _segment_sums(we, indptr)
-    implicit = np.where(full, 0.0, count - stored)
-    # the shift: 0 when the column holds implicit zeros, else its first value
-    shift = np.zeros(cols)
-    first = full & (n_kept > 0)
-    shift[first] = data[indptr[:-1][first]]
-    mean = _finish_mean(count, shift, sums(data - np.repeat(shift, n_kept)))
-    D = data - np.repeat(mean, n_kept)
-    c1 = sums(D) - implicit * mean
-    s2 = sums(D * D) + implicit * mean * mean
-    return count, mean, _finish_m2(count, s2, c1)
+    count, mean, m2 = np.empty(cols), np.empty(cols), np.empty(cols)
+    _k.sparse_col_moments(csr, np.ascontiguousarray(data),
+                          np.ascontiguousarray(X.indptr, dtype=np.intp),
+                          None if indices is None else np.ascontiguousarray(indices),
+                          None if w is None else np.ascontiguousarray(w, np.float64),
+                          rows, total, count, mean, m2)
+    return count, mean, m2
 
 
 def scale_sparse(X, factor, *, inverse, inplace):

@@ -17,6 +17,41 @@ int gk_col_moments_f32(const float *x, gk_index rows, gk_index cols, double *mea
 int gk_col_moments_f64(const double *x, gk_index rows, gk_index cols, double *mean,
                        double *m2);
 
+/* Column statistics of a sparse rows x cols matrix.  Compressed-column form (csc):
+ * column j's stored values are data[indptr[j]] .. data[indptr[j + 1] - 1], indices
+ * their rows (needed only with w); compressed-row form (csr): row i's stored values are
+ * data[indptr[i]] .. data[indptr[i + 1] - 1], indices their columns.  No duplicates;
+ * every other entry is an implicit zero.  NaN values are ignored.  w (length rows,
+ * finite, >= 0) weighs the rows, or is NULL (weight 1); total is the sum of all rows'
+ * weights (rows when w is NULL).  Per column, over the rows whose entry is not NaN
+ * (implicit zeros included): count[j] = their weight (total less the NaN values'
+ * weights; for a column stored in every row, the sum of its non-NaN values' weights),
+ * mean[j] = sum w x / count, m2[j] = sum w (x - mean)^2; 0 for a column with count 0.
+ * Computed as gradkit's dense kernels are: about a shift (a column's first value, in
+ * row order, if it is stored in every row, else 0), the sum of squares corrected by the
+ * deviations' sum.  csc: each column by one thread, its values in order in four
+ * interleaved partial sums; csr: fixed row tasks (a function of the shape and nnz),
+ * each summing its rows in order into per-column partials that are added in task
+ * order.  Both are bitwise the same for every thread count and ISA (not the same bits
+ * as each other).  indptr must be nondecreasing from 0, with at most cols (csr) or
+ * rows (csc) values per line, and indices inside the matrix (GK_EVALUE otherwise). */
+int gk_csc_col_moments_f32(const float *data, const gk_index *indptr,
+                           const gk_index *indices, const double *w, gk_index rows,
+                           gk_index cols, double total, double *count, double *mean,
+                           double *m2);
+int gk_csc_col_moments_f64(const double *data, const gk_index *indptr,
+                           const gk_index *indices, const double *w, gk_index rows,
+                           gk_index cols, double total, double *count, double *mean,
+                           double *m2);
+int gk_csr_col_moments_f32(const float *data, const gk_index *indptr,
+                           const gk_index *indices, const double *w, gk_index rows,
+                           gk_index cols, double total, double *count, double *mean,
+                           double *m2);
+int gk_csr_col_moments_f64(const double *data, const gk_index *indptr,
+                           const gk_index *indices, const double *w, gk_index rows,
+                           gk_index cols, double total, double *count, double *mean,
+                           double *m2);
+
 /* Centred double copy of x (rows x cols): xc = x - mu.  If mean_in is NULL, mu is the
  * column mean of x (written to mean_out when that is not NULL); otherwise mu = mean_in
  * (mean_in may be NULL only when rows >= 1).  *nonfinite (if not NULL) is set to 1

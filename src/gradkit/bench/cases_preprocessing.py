@@ -131,6 +131,36 @@ def _standardizer_fit(sk, n, d, kind):
                 limit=lazy["limit"], elements=n * d)
 
 
+def _standardizer_sparse_fit(sk, n, d, fmt, weighted):
+    """The fit of a sparse X (5% dense, 1% of the stored values NaN; with_mean=False):
+    gradkit's compressed-column kernel (a CSR X is converted by scipy first) against
+    scikit-learn's ``mean_variance_axis``.  The limit is one read of the stored values
+    and row indices."""
+    from .. import preprocessing as pp
+    import scipy.sparse as sps
+
+    def build():
+        rng = np.random.default_rng(3)
+        X = sps.random(n, d, density=0.05, format=fmt, random_state=4,
+                       data_rvs=lambda k: rng.standard_normal(k) + 3.0)
+        X.data[rng.random(X.nnz) < 0.01] = np.nan
+        w = rng.uniform(0.0, 2.0, n) if weighted else None
+        fns = {"gk": lambda: pp.Standardizer(with_mean=False).fit(X, sample_weight=w),
+               "limit": probe([X.data, X.indices], [])}
+        if sk is not None:
+            fns["peer"] = lambda: sk.preprocessing.StandardScaler(with_mean=False).fit(
+                X, sample_weight=w)
+        return fns
+
+    lazy = Lazy(build)
+    nnz = int(n * d * 0.05)
+    return Case(op=f"Standardizer.fit ({fmt.upper()} 5%{', sample_weight' if weighted else ''})",
+                size=label((n, d), "f64"), gradkit=lazy["gk"], bytes=nnz * 12,
+                peer=lazy["peer"] if sk is not None else None, peer_name="sklearn",
+                peer_warm=lazy["peer"] if sk is not None else None,
+                goal=">=1x sklearn", goal_ratio=1.0, limit=lazy["limit"], elements=nnz)
+
+
 def _range_finder_floor(X, k, n_iter):
     """The products every randomized PCA of X makes (scipy.linalg.blas gemm on X's
     dtype): 2 * n_iter + 2 alternating X M (M: d x k) and X^T P (P: n x k)."""
@@ -190,6 +220,8 @@ def cases():
                                    quick=kind == "PCA" and dtype == np.float64))
     out.append(_standardizer(sk, n, d))
     out += [_standardizer_fit(sk, n, d, kind) for kind in ("dense", "NaN", "weighted")]
+    out += [_standardizer_sparse_fit(sk, n, d, fmt, weighted)
+            for fmt in ("csr", "csc") for weighted in (False, True)]
     for dtype in (np.float64, np.float32):
         out.append(_randomized(sk, n, 1024, 50, dtype, quick=dtype == np.float64))
     small = _decomposer(sk, "PCA", 2048, 64, np.float64, quick=True)

@@ -8,6 +8,8 @@ svd_solver='randomized': Halko et al.'s range finder (power iterations with LU/Q
 normalization, written out), then the SVD of the small projected matrix.
 Whitener: centre, cov = Xc^T Xc / N, SVD of cov (U, S), rotate (Xc U), divide by
 sqrt(S + eps) (PCA whitening), rotate back with U^T (ZCA whitening).
+sparse_col_moments: the same weighted, NaN-ignoring column statistics of a compressed-row or
+compressed-column sparse matrix, its implicit zeros counted as values 0.
 Moments / Scatter: n, the column mean and the centred sums M2 = sum (x - mean)^2 (or the
 scatter matrix sum (x - mean)(x - mean)^T) of the rows, straight from the definition;
 merge is Chan, Golub & LeVeque's update written out.
@@ -16,7 +18,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Standardizer", "PCA", "Whitener", "Moments", "Scatter"]
+__all__ = ["Standardizer", "PCA", "Whitener", "Moments", "Scatter", "sparse_col_moments"]
 
 
 def _flip(Vt):
@@ -25,6 +27,30 @@ def _flip(Vt):
     signs = np.sign(Vt[np.arange(Vt.shape[0]), idx])
     signs[signs == 0] = 1.0
     return Vt * signs[:, None]
+
+
+def sparse_col_moments(csr, data, indptr, indices, w, rows, cols):
+    """(count, mean, M2) of each column of a compressed-row (csr) or compressed-column
+    rows x cols matrix, the entries not stored being zeros, NaN values left out, rows
+    weighted by w (None: 1): over the rows whose entry is not NaN, count = sum w,
+    mean = sum w x / count, M2 = sum w (x - mean)^2; a column with count 0 gets 0, 0,
+    0.  Written on the dense matrix."""
+    X = np.zeros((rows, cols))
+    for line in range(len(indptr) - 1):
+        for p in range(indptr[line], indptr[line + 1]):
+            i, j = (line, indices[p]) if csr else (indices[p], line)
+            X[i, j] = data[p]
+    w = np.ones(rows) if w is None else np.asarray(w, np.float64)
+    count, mean, m2 = np.zeros(cols), np.zeros(cols), np.zeros(cols)
+    for j in range(cols):
+        keep = ~np.isnan(X[:, j])
+        n = w[keep].sum()
+        if n <= 0:
+            continue
+        mu = (w[keep] * X[keep, j]).sum() / n
+        count[j], mean[j] = n, mu
+        m2[j] = (w[keep] * (X[keep, j] - mu) ** 2).sum()
+    return count, mean, m2
 
 
 class Standardizer:
