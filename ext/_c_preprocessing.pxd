@@ -7,6 +7,12 @@ cdef extern from "gradkit/preprocessing.h" nogil:
                            double *m2)
     int gk_col_moments_f64(const double *x, gk_index rows, gk_index cols, double *mean,
                            double *m2)
+    int gk_col_moments_weighted_f32(const float *x, gk_index rows, gk_index cols,
+                                    const double *w, double *count, double *mean,
+                                    double *m2)
+    int gk_col_moments_weighted_f64(const double *x, gk_index rows, gk_index cols,
+                                    const double *w, double *count, double *mean,
+                                    double *m2)
     int gk_csc_col_moments_f32(const float *data, const gk_index *indptr,
                                const gk_index *indices, const double *w, gk_index rows,
                                gk_index cols, double total, double *count, double *mean,
@@ -62,6 +68,17 @@ cdef inline int gk_col_moments(int dtype, const void *x, gk_index rows, gk_index
         return gk_col_moments_f32(<const float *>x, rows, cols, mean, m2)
     if dtype == GK_DTYPE_F64:
         return gk_col_moments_f64(<const double *>x, rows, cols, mean, m2)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_col_moments_weighted(int dtype, const void *x, gk_index rows,
+                                        gk_index cols, const double *w, double *count,
+                                        double *mean, double *m2) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_col_moments_weighted_f32(<const float *>x, rows, cols, w, count, mean, m2)
+    if dtype == GK_DTYPE_F64:
+        return gk_col_moments_weighted_f64(<const double *>x, rows, cols, w, count, mean,
+                                           m2)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

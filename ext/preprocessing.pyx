@@ -88,6 +88,22 @@ def standardize(object x, object y, object mean, object scale):
     return bad != 0
 
 
+def col_moments_weighted(object x, object w, object count, object mean, object m2):
+    """count[j], mean[j], m2[j] of the columns of x (rows >= 0), NaN values left out,
+    rows weighted by w (float64 (rows,) or None)."""
+    cdef Py_ssize_t rows = 0, cols = 0
+    _dims2(x, "x", &rows, &cols)
+    cdef int dt = _float_dtype(x, "x"), err
+    cdef const void *px = _in(x, dt, "x", rows * cols)
+    cdef const double *pw = _f64(w, "w", rows, False, True)
+    cdef double *pc = _f64(count, "count", cols, True)
+    cdef double *pm = _f64(mean, "mean", cols, True)
+    cdef double *pm2 = _f64(m2, "m2", cols, True)
+    with nogil:
+        err = c.gk_col_moments_weighted(dt, px, rows, cols, pw, pc, pm, pm2)
+    _check(err)
+
+
 def sparse_col_moments(bint csr, object data, object indptr, object indices, object w,
                        Py_ssize_t rows, double total, object count, object mean,
                        object m2):

@@ -846,6 +846,21 @@ def _stats(dt):
     return out
 
 
+@case("preprocessing.col_moments_weighted")
+def _weighted_moments(dt):
+    from gradkit._ext import preprocessing as kpre
+    x = _pre_data(dt, rows=3001, cols=37).copy()
+    x[::7, 3] = np.nan
+    x[::11, 1:30:3] = np.nan      # NaN at every SIMD lane position
+    w = np.linspace(0.5, 2.0, x.shape[0])
+    out = []
+    for wt in (None, w):
+        stats = [np.empty(x.shape[1]) for _ in range(3)]
+        kpre.col_moments_weighted(x, wt, *stats)
+        out += stats
+    return out
+
+
 @case("preprocessing.sparse_col_moments")
 def _sparse_moments(dt):
     from gradkit._ext import preprocessing as kpre

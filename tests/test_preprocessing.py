@@ -80,6 +80,52 @@ def test_col_moments_kernel(shape, dtype, rng):
                                atol=1e-12 * (1 + np.abs(mu).max()))
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (17, 33), (1000, 7), (70000, 3),
+                                   (3, 20000), (0, 4), (5000, 300)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_col_moments_weighted_kernel_matches_reference(shape, weighted, dtype, rng):
+    X = (rng.standard_normal(shape) * rng.uniform(0.1, 5, shape[1]) + 1e4).astype(dtype)
+    X[rng.random(shape) < 0.07] = np.nan
+    if shape[1] >= 4 and shape[0] >= 2:
+        X[:, 0] = np.nan                 # no values
+        X[:, 1] = 0.1                    # constant
+        X[::2, 2] = np.nan
+        X[1::2, 2] = 0.1                 # constant between NaN
+        X[0, 3] = np.nan                 # the first row's value missing
+    w = rng.uniform(0, 3, shape[0]) if weighted else None
+    got = [np.full(shape[1], -1.0) for _ in range(3)]
+    _k.col_moments_weighted(X, w, *got)
+    r = ref.Standardizer().fit(X, sample_weight=w)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(got[0], r.n_samples_seen_, rtol=1e-13)
+        has = r.n_samples_seen_ > 0
+        np.testing.assert_allclose(got[1][has], r.mean_[has], rtol=1e-13)
+        np.testing.assert_allclose(got[2][has], (r.var_ * r.n_samples_seen_)[has],
+                                   rtol=1e-9, atol=1e-9 * np.nanmax(np.abs(X), initial=1.0))
+    assert (got[1][~has] == 0).all() and (got[2][~has] == 0).all()
+    if shape[1] >= 4 and shape[0] >= 2:
+        assert got[1][1] == X[0, 1] and got[2][1] == 0          # exactly
+        if shape[0] >= 2:
+            assert got[1][2] == X[1, 2] and got[2][2] == 0
+
+
+def test_col_moments_weighted_bitwise_across_threads(dtype, rng):
+    X = (rng.standard_normal((40000, 13)) + 3).astype(dtype)
+    X[rng.random(X.shape) < 0.02] = np.nan
+    w = rng.uniform(0, 2, 40000)
+
+    def stats():
+        out = []
+        for wt in (None, w):
+            s = [np.empty(13) for _ in range(3)]
+            _k.col_moments_weighted(X, wt, *s)
+            out += s
+        return out
+
+    a, b = run_threads(stats, counts=(1, 2))
+    assert_bitwise_equal(a, b)
+
+
 def _compressed(D, dtype, csr):
     """data, indptr and indices (intp) of D (dense; zeros not stored) in compressed-row
     (csr) or compressed-column form, each line's values in index order."""

@@ -37,6 +37,26 @@ static void merge_mean_scatter(gk_index n_a, double *mean_a, double *s_a, gk_ind
         mean_a[j] += (mean_b[j] - mean_a[j]) * f;
 }
 
+/* Chan's merge, column by column with weighted counts, of group b (nb, mb, qb) into
+ * group a (na, ma, qa): a column of b with count 0 changes nothing; into a column of a
+ * with count 0, b is copied. */
+static void pp_wchan(gk_index cols, double *GK_RESTRICT na, double *GK_RESTRICT ma,
+                     double *GK_RESTRICT qa, const double *GK_RESTRICT nb,
+                     const double *GK_RESTRICT mb, const double *GK_RESTRICT qb)
+{
+    for (gk_index j = 0; j < cols; ++j) {
+        if (!(nb[j] > 0.0)) continue;
+        if (!(na[j] > 0.0)) {
+            na[j] = nb[j], ma[j] = mb[j], qa[j] = qb[j];
+            continue;
+        }
+        double n = na[j] + nb[j], f = nb[j] / n, d = mb[j] - ma[j];
+        ma[j] += d * f;
+        qa[j] += qb[j] + d * d * (na[j] * f);
+        na[j] = n;
+    }
+}
+
 /* Rows per BLAS chunk: about 2**18 elements, so a centred chunk stays in L2/L3 while
  * syrk reads it, but at least 512 rows: each syrk call also reads and writes its
  * cols x cols sums, which for a wide chunk must stay small next to its arithmetic.
@@ -83,7 +103,8 @@ static gk_index pp_scatter_tasks(gk_index rows, gk_index cols)
 #define GK_PREPROCESSING_ENTRIES(SFX) \
     GK_KERNEL(col_moments, SFX) GK_KERNEL(center, SFX) GK_KERNEL(scatter, SFX) \
     GK_KERNEL(project, SFX) GK_KERNEL(project_t, SFX) GK_KERNEL(standardize, SFX) \
-    GK_KERNEL(csc_col_moments, SFX) GK_KERNEL(csr_col_moments, SFX)
+    GK_KERNEL(csc_col_moments, SFX) GK_KERNEL(csr_col_moments, SFX) \
+    GK_KERNEL(col_moments_weighted, SFX)
 #define GK_PREPROCESSING_COMMON \
     .merge_mean_scatter = merge_mean_scatter, .scatter_tasks = pp_scatter_tasks,
 GK_DEFINE_ISA_TABLE(preprocessing, GK_PREPROCESSING_ENTRIES, GK_PREPROCESSING_COMMON);

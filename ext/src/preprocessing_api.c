@@ -99,6 +99,25 @@ int gk_project_t_##SFX(const T *x, gk_index rows, gk_index cols, const double *m
                                                   nonfinite); \
 }
 
+#define GK_DEFINE_WEIGHTED_MOMENTS(T, SFX) \
+int gk_col_moments_weighted_##SFX(const T *x, gk_index rows, gk_index cols, \
+                                  const double *w, double *count, double *mean, \
+                                  double *m2) \
+{ \
+    GK_CHECK_SIZE(rows); \
+    GK_CHECK_SIZE(cols); \
+    GK_CHECK_PTR_IF(rows * cols > 0, x); \
+    GK_CHECK_PTR_IF(cols > 0, count); \
+    GK_CHECK_PTR_IF(cols > 0, mean); \
+    GK_CHECK_PTR_IF(cols > 0, m2); \
+    if (cols == 0) return GK_OK; \
+    return preprocessing_table()->col_moments_weighted_##SFX(x, rows, cols, w, count, \
+                                                             mean, m2); \
+}
+
+GK_DEFINE_WEIGHTED_MOMENTS(float, f32)
+GK_DEFINE_WEIGHTED_MOMENTS(double, f64)
+
 /* The checks of a compressed-row (FORM csr: lines = rows, index range cols) or
  * compressed-column (csc: lines = cols, range rows) matrix, then its kernel. */
 #define GK_DEFINE_SPARSE_MOMENTS(T, SFX, FORM, LINES, RANGE, IS_CSR) \

@@ -28,6 +28,9 @@ static inline gk_dgemm_fn gk_pp_gemm_of_f64(const gk_blas_fns *b) { return b->dg
                            int *nonfinite); \
     int (*standardize_##SFX)(const T *x, T *y, gk_index rows, gk_index cols, \
                               const double *mean, const double *scale, int *nonfinite); \
+    int (*col_moments_weighted_##SFX)(const T *x, gk_index rows, gk_index cols, \
+                                      const double *w, double *count, double *mean, \
+                                      double *m2); \
     int (*csc_col_moments_##SFX)(const T *data, const gk_index *indptr, \
                                  const gk_index *indices, const double *w, gk_index rows, \
                                  gk_index cols, double total, double *count, \

@@ -75,6 +75,82 @@ static int GK_T(col_moments)(const T *x, gk_index rows, gk_index cols, double *m
     return GK_OK;
 }
 
+/* gk_col_moments_weighted.  Scratch per task: its counts, means and sums of squares,
+ * and one chunk's shifts, counts, sums, means and sums of squares (8 x cols). */
+static int GK_T(col_moments_weighted)(const T *x, gk_index rows, gk_index cols,
+                                      const double *w, double *count, double *mean,
+                                      double *m2)
+{
+    gk_index chunk = pp_chunk_rows(cols);
+    gk_index nchunk = (rows + chunk - 1) / chunk;
+    gk_index ntask = gk_tasks(nchunk, 8 * cols);
+    double *scratch = (double *)malloc(sizeof(double) * (size_t)(8 * cols * ntask));
+    if (!scratch) return GK_ENOMEM;
+    int nt = gk_threads_for(rows * cols);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (gk_index k = 0; k < ntask; ++k) {
+        double *tn = scratch + 8 * cols * k, *tm = tn + cols, *tq = tm + cols;
+        double *cs = tq + cols, *cn = cs + cols, *ca = cn + cols, *cm = ca + cols;
+        double *cq = cm + cols;
+        for (gk_index j = 0; j < cols; ++j) tn[j] = 0.0, tm[j] = 0.0, tq[j] = 0.0;
+        gk_index c0 = gk_task_begin(k, ntask, nchunk), c1 = gk_task_begin(k + 1, ntask, nchunk);
+        for (gk_index c = c0; c < c1; ++c) {
+            gk_index r0 = c * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+            /* the shift: each column's first value in the chunk that is not NaN (0 for
+             * a column of NaN only); usually the first row's */
+            gk_index missing = 0;
+            for (gk_index j = 0; j < cols; ++j) {
+                double v = (double)x[r0 * cols + j];
+                cs[j] = v;
+                missing += v != v;
+            }
+            for (gk_index i = r0 + 1; missing > 0 && i < r1; ++i) {
+                const T *xi = x + i * cols;
+                for (gk_index j = 0; j < cols; ++j)
+                    if (cs[j] != cs[j] && xi[j] == xi[j])
+                        cs[j] = (double)xi[j], --missing;
+            }
+            for (gk_index j = 0; j < cols; ++j) {
+                if (cs[j] != cs[j]) cs[j] = 0.0;
+                cn[j] = 0.0, ca[j] = 0.0, cq[j] = 0.0;
+            }
+            /* a NaN value is replaced by the centre, so it adds 0 (see GK_CSC_SUM on
+             * why not a conditional sum); its weight is left out of the count */
+            for (gk_index i = r0; i < r1; ++i) {
+                const T *GK_RESTRICT xi = x + i * cols;
+                double wi = w ? w[i] : 1.0;
+                for (gk_index j = 0; j < cols; ++j) {
+                    double v = (double)xi[j];
+                    double ok = v == v ? 1.0 : 0.0;
+                    v = v == v ? v : cs[j];
+                    cn[j] += ok * wi;
+                    ca[j] += (v - cs[j]) * wi;
+                }
+            }
+            for (gk_index j = 0; j < cols; ++j)
+                cm[j] = cn[j] > 0.0 ? cs[j] + ca[j] / cn[j] : 0.0;
+            for (gk_index i = r0; i < r1; ++i) {
+                const T *GK_RESTRICT xi = x + i * cols;
+                double wi = w ? w[i] : 1.0;
+                for (gk_index j = 0; j < cols; ++j) {
+                    double v = (double)xi[j];
+                    v = v == v ? v : cm[j];
+                    double d = v - cm[j];
+                    cq[j] += d * d * wi;
+                }
+            }
+            pp_wchan(cols, tn, tm, tq, cn, cm, cq);
+        }
+    }
+    for (gk_index j = 0; j < cols; ++j) count[j] = 0.0, mean[j] = 0.0, m2[j] = 0.0;
+    for (gk_index k = 0; k < ntask; ++k) {
+        double *tn = scratch + 8 * cols * k;
+        pp_wchan(cols, count, mean, m2, tn, tn + cols, tn + 2 * cols);
+    }
+    free(scratch);
+    return GK_OK;
+}
+
 /* Sum over the non-NaN values v of column [p0, p1) of weight * F, F an expression of v
  * that is exactly 0 at v = Z: a NaN value is replaced by Z, so it adds 0 (the weights
  * are finite).  Four interleaved partial sums added at the end: a fixed order (the same

@@ -308,7 +308,8 @@ class Moments(_Stats):
         """One read of X by the compiled column-moments kernel (fixed blocks, Chan's
         merge in a fixed order: bitwise the same for any thread count).  Weighted rows,
         and X holding NaN (found by the kernel's non-finite result, so NaN-free data pay
-        nothing), take the NumPy path of gradkit._scaler; infinity raises."""
+        nothing), take the weighted, NaN-ignoring kernel (one more read: the check for
+        infinity, which raises)."""
         if sample_weight is None:
             mean, m2 = np.empty(X.shape[1]), np.empty(X.shape[1])
             _k.col_moments(X, mean, m2)
@@ -319,7 +320,7 @@ class Moments(_Stats):
                 _v.raise_nonfinite(X)   # finite values whose statistics overflow
         else:
             _scaler.check_no_inf(X)
-        count, mean, m2 = _scaler.dense_moments(X, sample_weight)
+        count, mean, m2 = _scaler.dense_moments(np.ascontiguousarray(X), sample_weight)
         return cls(X.shape[0], mean, m2, X.dtype, count=count,
                    weighted=sample_weight is not None)
 

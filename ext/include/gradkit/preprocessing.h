@@ -17,6 +17,20 @@ int gk_col_moments_f32(const float *x, gk_index rows, gk_index cols, double *mea
 int gk_col_moments_f64(const double *x, gk_index rows, gk_index cols, double *mean,
                        double *m2);
 
+/* Column statistics of x (rows x cols) that leave out NaN values and weigh the rows:
+ * w (length rows, finite, >= 0) or NULL (weight 1).  Per column, over the rows whose
+ * value is not NaN: count[j] = sum w, mean[j] = sum w x / count, m2[j] = sum w (x -
+ * mean)^2 (double; 0, 0, 0 for a column with count 0).  gk_col_moments' structure: fixed
+ * row chunks, each centred on its first non-NaN value (so a constant column gives its
+ * value and m2 = 0 exactly), its weighted mean and sum of squares from two passes over
+ * the chunk while it is in cache, chunks and then tasks merged in order with Chan's
+ * update (per column, with the weighted counts): bitwise the same for every thread
+ * count and ISA.  Infinity gives NaN or infinity in its column's statistics. */
+int gk_col_moments_weighted_f32(const float *x, gk_index rows, gk_index cols,
+                                const double *w, double *count, double *mean, double *m2);
+int gk_col_moments_weighted_f64(const double *x, gk_index rows, gk_index cols,
+                                const double *w, double *count, double *mean, double *m2);
+
 /* Column statistics of a sparse rows x cols matrix.  Compressed-column form (csc):
  * column j's stored values are data[indptr[j]] .. data[indptr[j + 1] - 1], indices
  * their rows (needed only with w); compressed-row form (csr): row i's stored values are
