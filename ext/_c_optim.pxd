@@ -155,6 +155,16 @@ cdef extern from "gradkit/optim.h" nogil:
                           double *const *exp_avg, double *const *exp_avg_sq,
                           const gk_index *size, const int64_t *step,
                           const gk_lamb_options *opt, double *trust_ratio)
+    int gk_lamb_multi_work_f32(gk_index count, float *const *param,
+                               const float *const *grad, float *const *exp_avg,
+                               float *const *exp_avg_sq, const gk_index *size,
+                               const int64_t *step, const gk_lamb_options *opt,
+                               double *trust_ratio, float *work)
+    int gk_lamb_multi_work_f64(gk_index count, double *const *param,
+                               const double *const *grad, double *const *exp_avg,
+                               double *const *exp_avg_sq, const gk_index *size,
+                               const int64_t *step, const gk_lamb_options *opt,
+                               double *trust_ratio, double *work)
     int gk_adafactor_multi_f32(gk_index count, float *const *param,
                                const float *const *grad, float *const *row_var,
                                float *const *col_var, float *const *variance,
@@ -404,6 +414,24 @@ cdef inline int gk_lamb_multi(int dtype, gk_index count, void *const *param,
         return gk_lamb_multi_f64(count, <double *const *>param, <const double *const *>grad,
                                  <double *const *>exp_avg, <double *const *>exp_avg_sq,
                                  size, step, opt, trust_ratio)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_lamb_multi_work(int dtype, gk_index count, void *const *param,
+                                   const void *const *grad, void *const *exp_avg,
+                                   void *const *exp_avg_sq, const gk_index *size,
+                                   const int64_t *step, const gk_lamb_options *opt,
+                                   double *trust_ratio, void *work) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_lamb_multi_work_f32(count, <float *const *>param,
+                                      <const float *const *>grad, <float *const *>exp_avg,
+                                      <float *const *>exp_avg_sq, size, step, opt,
+                                      trust_ratio, <float *>work)
+    if dtype == GK_DTYPE_F64:
+        return gk_lamb_multi_work_f64(count, <double *const *>param,
+                                      <const double *const *>grad, <double *const *>exp_avg,
+                                      <double *const *>exp_avg_sq, size, step, opt,
+                                      trust_ratio, <double *>work)
     return GK_ERROR(GK_EDTYPE, 0)
 
 

@@ -489,11 +489,17 @@ def lion(list params, list grads, list exp_avgs, double lr, double beta1, double
 
 def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
          double lr, double beta1, double beta2, double eps, double eps_root,
-         double weight_decay, bint maximize, object coef=None, tuple storage=None):
+         double weight_decay, bint maximize, object coef=None, tuple storage=None,
+         object work=None):
     """Returns the trust ratio of each parameter (None where its gradient is None); with
-    `storage`, (those ratios, whether the step was skipped)."""
+    `storage`, (those ratios, whether the step was skipped).  `work(dtype, n)`, when
+    given, returns a C-contiguous writable array of at least n elements of dtype (float32
+    or float64), scratch the float32 and float64 steps keep u in between their passes
+    (gk_lamb_multi_work); the mixed-precision step takes none."""
     cdef c.gk_lamb_options o
     cdef int err = 0, d
+    cdef Py_ssize_t i, total
+    cdef void *wp[2]
     o.lr, o.beta1, o.beta2, o.eps, o.eps_root = lr, beta1, beta2, eps, eps_root
     o.weight_decay, o.maximize = weight_decay, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
@@ -511,13 +517,30 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
                                      &mp.st)
         found = _mp_done(err, mp, b, steps)
         return _ratios(b, ratio, len(params), found), found
+    keep = []  # the work arrays, alive through the call
+    for d in range(2):
+        wp[d] = NULL
+        if work is None or not b.count[d]:
+            continue
+        total = 0
+        for i in range(b.count[d]):
+            total += b.size[b.first[d] + i]
+        w = work(np.float32 if d == 0 else np.float64, total)
+        if (w.dtype != (np.float32 if d == 0 else np.float64) or w.size < total
+                or not w.flags.c_contiguous or not w.flags.writeable):
+            raise ValueError("lamb: work() must return a writable C-contiguous array of "
+                             "the dtype and at least the size asked")
+        keep.append(w)
+        if total:
+            wp[d] = cnp.PyArray_DATA(<cnp.ndarray>w)
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
-                err = c.gk_lamb_multi(d, b.count[d], b.at(0, d),
-                                      <const void *const *>b.at(1, d), b.at(2, d),
-                                      b.at(3, d), b.size + b.first[d],
-                                      b.step + b.first[d], &o, &ratio[b.first[d]])
+                err = c.gk_lamb_multi_work(d, b.count[d], b.at(0, d),
+                                           <const void *const *>b.at(1, d), b.at(2, d),
+                                           b.at(3, d), b.size + b.first[d],
+                                           b.step + b.first[d], &o, &ratio[b.first[d]],
+                                           wp[d])
     _check(err)
     _commit_steps(b, steps)
     return _ratios(b, ratio, len(params), False)

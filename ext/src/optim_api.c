@@ -343,14 +343,22 @@ int gk_lion_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
     GK_RETURN_IF(gk_lion_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), size, o)); \
     return count ? optim_table()->lion_##SFX(count, param, grad, m, size, o) : GK_OK; \
 } \
+int gk_lamb_multi_work_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                             T *const *m, T *const *v, const gk_index *size, \
+                             const int64_t *step, const gk_lamb_options *o, double *ratio, \
+                             T *work) \
+{ \
+    GK_RETURN_IF(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
+                               step, o)); \
+    return count ? optim_table()->lamb_##SFX(count, param, grad, m, v, size, step, o, ratio, \
+                                             work) \
+                 : GK_OK; \
+} \
 int gk_lamb_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
                         T *const *m, T *const *v, const gk_index *size, \
                         const int64_t *step, const gk_lamb_options *o, double *ratio) \
 { \
-    GK_RETURN_IF(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
-                               step, o)); \
-    return count ? optim_table()->lamb_##SFX(count, param, grad, m, v, size, step, o, ratio) \
-                 : GK_OK; \
+    return gk_lamb_multi_work_##SFX(count, param, grad, m, v, size, step, o, ratio, NULL); \
 } \
 int gk_adafactor_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
                              T *const *row_var, T *const *col_var, T *const *variance, \

@@ -35,7 +35,7 @@
                       const gk_index *size, const gk_lion_options *o); \
     int (*lamb_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
                       T *const *v, const gk_index *size, const int64_t *step, \
-                      const gk_lamb_options *o, double *ratio); \
+                      const gk_lamb_options *o, double *ratio, T *work); \
     int (*adafactor_##SFX)(gk_index count, T *const *param, const T *const *grad, \
                            T *const *row_var, T *const *col_var, T *const *variance, \
                            const gk_index *size, const gk_index *rows, \

@@ -232,6 +232,18 @@ int gk_lamb_multi_f64(gk_index count, double *const *param, const double *const 
                       double *const *exp_avg, double *const *exp_avg_sq,
                       const gk_index *size, const int64_t *step, const gk_lamb_options *opt,
                       double *trust_ratio);
+/* The same step with `work`: NULL (as above), or scratch of sum(size) elements (its
+ * contents ignored and overwritten; no other argument may overlap it).  Each element's
+ * u is then computed once, kept in work between the norms and the update (40 bytes
+ * moved per float32 element instead of 44, half the divisions): the same results. */
+int gk_lamb_multi_work_f32(gk_index count, float *const *param, const float *const *grad,
+                           float *const *exp_avg, float *const *exp_avg_sq,
+                           const gk_index *size, const int64_t *step,
+                           const gk_lamb_options *opt, double *trust_ratio, float *work);
+int gk_lamb_multi_work_f64(gk_index count, double *const *param, const double *const *grad,
+                           double *const *exp_avg, double *const *exp_avg_sq,
+                           const gk_index *size, const int64_t *step,
+                           const gk_lamb_options *opt, double *trust_ratio, double *work);
 
 /* Adafactor.  Array i is factored when rows[i] > 0: its size[i] elements are
  * (size[i] / (rows[i] * cols[i])) matrices of rows[i] x cols[i] (a parameter's last two

@@ -780,6 +780,13 @@ class LAMB(Optimizer):
         trust ratio's norms are those of the float32 step: of the widened parameter
         (the master) and of u computed from the new moments before they are rounded.
 
+    low_memory : bool
+        False (default): float32 and float64 steps keep a scratch array of one value
+        per parameter element between steps (not state: not saved, same results), in
+        which u is computed once for both the norms and the update; the step then
+        moves 40 bytes per float32 element instead of 44 and makes half the divisions
+        and square roots, which bound it.  True: no scratch, u computed twice.
+
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (optax's mu, nu).
     """
     _slots = ("exp_avg", "exp_avg_sq")
@@ -790,12 +797,23 @@ class LAMB(Optimizer):
                  maximize: bool = False, foreach: Optional[bool] = None,
                  capturable: bool = False, differentiable: bool = False,
                  fused: Optional[bool] = None,
-                 master_weights: bool = False, state_dtype: Any = None) -> None:
+                 master_weights: bool = False, state_dtype: Any = None,
+                 low_memory: bool = False) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, eps_root=eps_root,
                                       weight_decay=weight_decay, maximize=maximize,
                                       foreach=foreach, capturable=capturable,
                                       differentiable=differentiable, fused=fused),
                          master_weights=master_weights, state_dtype=state_dtype)
+        self.low_memory = bool(low_memory)
+        self._work: dict[Any, np.ndarray] = {}
+
+    def _scratch(self, dtype: Any, n: int) -> np.ndarray:
+        """The step's scratch for u: at least n elements of dtype, kept (grown) between
+        steps, so that its pages are not faulted in at every step."""
+        w = self._work.get(dtype)
+        if w is None or w.size < n:
+            w = self._work[dtype] = np.empty(max(n, 1), dtype)
+        return w
 
     def _options(self, g, strict=True):
         b1, b2 = _c.betas(g["betas"], strict=strict)
@@ -807,7 +825,7 @@ class LAMB(Optimizer):
 
     def _update(self, params, grads, state, opts, fresh, coef, storage=None):
         out = _k.lamb(params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"],
-                      *opts, coef, storage)
+                      *opts, coef, storage, None if self.low_memory else self._scratch)
         return out[1] if storage is not None else None  # (ratios, found) with storage
 
 
