@@ -7,9 +7,9 @@ float32 step on the same shape (the "x unfused" column, for information):
 * master weights (``master_weights=True``): bf16 parameters and gradients, a float32
   master copy and float32 moments, the rounded bf16 parameter written in the same pass.
 
-LAMB steps one vector and makes two passes, like its float32 case (cases_optim): the
-two norms (reading the parameter -- the master --, the gradient and both moments), then
-the update (the same reads; parameter, master and moments written).  Minimal bytes per
+LAMB steps one vector and makes two passes, as the float32 step with ``low_memory=True``
+(cases_optim): the two norms (reading the parameter -- the master --, the gradient and
+both moments), then the update (the same reads; parameter, master and moments written).  Minimal bytes per
 parameter (the update pass): pure 14 (read p, g, m, v; write p, m, v), master 28 (read g,
 master, m, v; write p, master, m, v).  torch has no LAMB: no peer.
 
