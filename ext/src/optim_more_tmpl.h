@@ -446,47 +446,38 @@ static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
 {
     const GK_T(lamb_ctx) *c = (const GK_T(lamb_ctx) *)vctx;
     const GK_T(lamb_k) k = GK_T(lamb_consts)(c->o, c->step[a]);
-    T u[GK_CHUNK];  /* n <= GK_CHUNK: this chunk's updates, for the norm */
+    T ub[GK_CHUNK];  /* n <= GK_CHUNK: this chunk's updates, for the norm */
+    const T *GK_RESTRICT u = ub;
 #if GK_OPT_STAGED
     T pw[GK_CHUNK];  /* and its parameters, widened: one lane sum over the chunk, as the
                         float32 step's (blocks summed apart would round otherwise) */
     const T *GK_RESTRICT p = pw;
 #else
     const T *GK_RESTRICT p = c->param[a] + b;
-#endif
-#if !GK_OPT_STAGED
     if (c->work) {  /* moments stored, u kept for the update pass */
         T *GK_RESTRICT uw = c->work + c->start[a] + b;
         T *GK_RESTRICT m = c->m[a] + b, *GK_RESTRICT v = c->v[a] + b;
         const T *GK_RESTRICT g = c->grad[a] + b;
         for (gk_index i = 0; i < n; ++i) uw[i] = GK_T(lamb_u)(&k, g[i], p[i], m + i, v + i);
-        const T *GK_RESTRICT u = uw;
-#define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
-#define GK_P2_S(o) ((double)p[o] * (double)p[o])
-#define GK_U2_V(o) (GK_T(ldv)(u + (o)) * GK_T(ldv)(u + (o)))
-#define GK_U2_S(o) ((double)u[o] * (double)u[o])
-        GK_LANE_SUM2(n, part[0], GK_P2_V, GK_P2_S, part[1], GK_U2_V, GK_U2_S);
-#undef GK_P2_V
-#undef GK_P2_S
-#undef GK_U2_V
-#undef GK_U2_S
-        return;
-    }
+        u = uw;
+    } else
 #endif
-    GK_T(stage) s;
-    gk_index nb, at = 0;
-    GK_T(lamb_stage)(&s, c, 0u, a, b, b + n);
-    while (GK_T(stage_next)(&s, &nb)) {
-        const T *GK_RESTRICT sp = s.ptr[0], *GK_RESTRICT sg = s.ptr[1];
-        const T *GK_RESTRICT sm = s.ptr[2], *GK_RESTRICT sv = s.ptr[3];
-        for (gk_index i = 0; i < nb; ++i) {
-            T mi = sm[i], vi = sv[i];
-            u[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], &mi, &vi);
-        }
+    {
+        GK_T(stage) s;
+        gk_index nb, at = 0;
+        GK_T(lamb_stage)(&s, c, 0u, a, b, b + n);
+        while (GK_T(stage_next)(&s, &nb)) {
+            const T *GK_RESTRICT sp = s.ptr[0], *GK_RESTRICT sg = s.ptr[1];
+            const T *GK_RESTRICT sm = s.ptr[2], *GK_RESTRICT sv = s.ptr[3];
+            for (gk_index i = 0; i < nb; ++i) {
+                T mi = sm[i], vi = sv[i];
+                ub[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], &mi, &vi);
+            }
 #if GK_OPT_STAGED
-        __builtin_memcpy(pw + at, sp, (size_t)nb * sizeof(T));
+            __builtin_memcpy(pw + at, sp, (size_t)nb * sizeof(T));
 #endif
-        at += nb;
+            at += nb;
+        }
     }
 #define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
 #define GK_P2_S(o) ((double)p[o] * (double)p[o])
