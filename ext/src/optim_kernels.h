@@ -40,7 +40,7 @@
                            T *const *row_var, T *const *col_var, T *const *variance, \
                            const gk_index *size, const gk_index *rows, \
                            const gk_index *cols, const int64_t *step, \
-                           const gk_adafactor_options *o);
+                           const gk_adafactor_options *o, T *work);
 
 typedef struct {
     GK_OPTIM_SIGS(float, f32)

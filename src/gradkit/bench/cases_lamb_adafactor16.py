@@ -13,10 +13,10 @@ both moments), then the update (the same reads; parameter, master and moments wr
 parameter (the update pass): pure 14 (read p, g, m, v; write p, m, v), master 28 (read g,
 master, m, v; write p, master, m, v).  torch has no LAMB: no peer.
 
-Adafactor steps a 16384 x 1024 matrix (its factored path) in three passes, as in float32:
-the row/column sums of g^2 and RMS(p) (reading p -- the master -- and g), the RMS of the
-update (g), then the update (reading p and g, writing p; with master weights reading the
-master and writing master and p).  Minimal bytes: pure 6, master 12.  The peer is
+Adafactor steps a 16384 x 1024 matrix (its factored path) in three passes, as the
+float32 step with ``low_memory=True``: the row/column sums of g^2 and RMS(p) (reading p
+-- the master -- and g), the RMS of the update (g), then the update (reading p and g,
+writing p; with master weights reading the master and writing master and p).  Minimal bytes: pure 6, master 12.  The peer is
 ``torch.optim.Adafactor(foreach=True)``: on the bf16 parameters (pure), or the recipe
 that does the master layout's work (cast the bf16 gradients into the float32 master's
 ``.grad``, the float32 step, copy the master back into the bf16 parameters); goal >= 1x,
