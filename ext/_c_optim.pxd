@@ -155,6 +155,16 @@ cdef extern from "gradkit/optim.h" nogil:
                           double *const *exp_avg, double *const *exp_avg_sq,
                           const gk_index *size, const int64_t *step,
                           const gk_lamb_options *opt, double *trust_ratio)
+    int gk_lamb_multi_work_f32(gk_index count, float *const *param,
+                               const float *const *grad, float *const *exp_avg,
+                               float *const *exp_avg_sq, const gk_index *size,
+                               const int64_t *step, const gk_lamb_options *opt,
+                               double *trust_ratio, float *work)
+    int gk_lamb_multi_work_f64(gk_index count, double *const *param,
+                               const double *const *grad, double *const *exp_avg,
+                               double *const *exp_avg_sq, const gk_index *size,
+                               const int64_t *step, const gk_lamb_options *opt,
+                               double *trust_ratio, double *work)
     int gk_adafactor_multi_f32(gk_index count, float *const *param,
                                const float *const *grad, float *const *row_var,
                                float *const *col_var, float *const *variance,
@@ -167,6 +177,18 @@ cdef extern from "gradkit/optim.h" nogil:
                                const gk_index *size, const gk_index *rows,
                                const gk_index *cols, const int64_t *step,
                                const gk_adafactor_options *opt)
+    int gk_adafactor_multi_work_f32(gk_index count, float *const *param,
+                                    const float *const *grad, float *const *row_var,
+                                    float *const *col_var, float *const *variance,
+                                    const gk_index *size, const gk_index *rows,
+                                    const gk_index *cols, const int64_t *step,
+                                    const gk_adafactor_options *opt, float *work)
+    int gk_adafactor_multi_work_f64(gk_index count, double *const *param,
+                                    const double *const *grad, double *const *row_var,
+                                    double *const *col_var, double *const *variance,
+                                    const gk_index *size, const gk_index *rows,
+                                    const gk_index *cols, const int64_t *step,
+                                    const gk_adafactor_options *opt, double *work)
     int gk_sgd_multi_mp(gk_index count, void *const *param, const void *const *grad,
                         void *const *momentum_buffer, const unsigned char *fresh,
                         const gk_index *size, const gk_sgd_options *opt,
@@ -407,6 +429,24 @@ cdef inline int gk_lamb_multi(int dtype, gk_index count, void *const *param,
     return GK_ERROR(GK_EDTYPE, 0)
 
 
+cdef inline int gk_lamb_multi_work(int dtype, gk_index count, void *const *param,
+                                   const void *const *grad, void *const *exp_avg,
+                                   void *const *exp_avg_sq, const gk_index *size,
+                                   const int64_t *step, const gk_lamb_options *opt,
+                                   double *trust_ratio, void *work) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_lamb_multi_work_f32(count, <float *const *>param,
+                                      <const float *const *>grad, <float *const *>exp_avg,
+                                      <float *const *>exp_avg_sq, size, step, opt,
+                                      trust_ratio, <float *>work)
+    if dtype == GK_DTYPE_F64:
+        return gk_lamb_multi_work_f64(count, <double *const *>param,
+                                      <const double *const *>grad, <double *const *>exp_avg,
+                                      <double *const *>exp_avg_sq, size, step, opt,
+                                      trust_ratio, <double *>work)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
 cdef inline int gk_adafactor_multi(int dtype, gk_index count, void *const *param,
                                    const void *const *grad, void *const *row_var,
                                    void *const *col_var, void *const *variance,
@@ -423,4 +463,27 @@ cdef inline int gk_adafactor_multi(int dtype, gk_index count, void *const *param
                                       <const double *const *>grad, <double *const *>row_var,
                                       <double *const *>col_var, <double *const *>variance,
                                       size, rows, cols, step, opt)
+    return GK_ERROR(GK_EDTYPE, 0)
+
+
+cdef inline int gk_adafactor_multi_work(int dtype, gk_index count, void *const *param,
+                                        const void *const *grad, void *const *row_var,
+                                        void *const *col_var, void *const *variance,
+                                        const gk_index *size, const gk_index *rows,
+                                        const gk_index *cols, const int64_t *step,
+                                        const gk_adafactor_options *opt,
+                                        void *work) noexcept nogil:
+    if dtype == GK_DTYPE_F32:
+        return gk_adafactor_multi_work_f32(count, <float *const *>param,
+                                           <const float *const *>grad,
+                                           <float *const *>row_var, <float *const *>col_var,
+                                           <float *const *>variance, size, rows, cols, step,
+                                           opt, <float *>work)
+    if dtype == GK_DTYPE_F64:
+        return gk_adafactor_multi_work_f64(count, <double *const *>param,
+                                           <const double *const *>grad,
+                                           <double *const *>row_var,
+                                           <double *const *>col_var,
+                                           <double *const *>variance, size, rows, cols,
+                                           step, opt, <double *>work)
     return GK_ERROR(GK_EDTYPE, 0)

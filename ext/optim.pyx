@@ -487,13 +487,44 @@ def lion(list params, list grads, list exp_avgs, double lr, double beta1, double
     _check(err)
 
 
+cdef list _work_ptrs(_Arrays b, object work, void **wp, str fn):
+    """wp[d]: scratch of one element per element of the gathered arrays of dtype d
+    (float32, float64), from `work(dtype, n)`, or NULL (no work, or nothing of that
+    dtype); returns the arrays, to be kept alive through the kernel call."""
+    cdef Py_ssize_t i, total
+    cdef int d
+    keep = []
+    for d in range(2):
+        wp[d] = NULL
+        if work is None or not b.count[d]:
+            continue
+        total = 0
+        for i in range(b.count[d]):
+            total += b.size[b.first[d] + i]
+        dt = np.float32 if d == 0 else np.float64
+        w = work(dt, total)
+        if (not isinstance(w, np.ndarray) or w.dtype != dt or w.size < total
+                or not w.flags.c_contiguous or not w.flags.writeable):
+            raise ValueError(f"{fn}: work() must return a writable C-contiguous array of "
+                             "the dtype and at least the size asked")
+        keep.append(w)
+        if total:
+            wp[d] = cnp.PyArray_DATA(<cnp.ndarray>w)
+    return keep
+
+
 def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
          double lr, double beta1, double beta2, double eps, double eps_root,
-         double weight_decay, bint maximize, object coef=None, tuple storage=None):
+         double weight_decay, bint maximize, object coef=None, tuple storage=None,
+         object work=None):
     """Returns the trust ratio of each parameter (None where its gradient is None); with
-    `storage`, (those ratios, whether the step was skipped)."""
+    `storage`, (those ratios, whether the step was skipped).  `work(dtype, n)`, when
+    given, returns a C-contiguous writable array of at least n elements of dtype (float32
+    or float64), scratch the float32 and float64 steps keep u in between their passes
+    (gk_lamb_multi_work); the mixed-precision step takes none."""
     cdef c.gk_lamb_options o
     cdef int err = 0, d
+    cdef void *wp[2]
     o.lr, o.beta1, o.beta2, o.eps, o.eps_root = lr, beta1, beta2, eps, eps_root
     o.weight_decay, o.maximize = weight_decay, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
@@ -511,13 +542,15 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
                                      &mp.st)
         found = _mp_done(err, mp, b, steps)
         return _ratios(b, ratio, len(params), found), found
+    keep = _work_ptrs(b, work, wp, "lamb")  # the work arrays, alive through the call
     with nogil:
         for d in range(2):
             if err == 0 and b.count[d]:
-                err = c.gk_lamb_multi(d, b.count[d], b.at(0, d),
-                                      <const void *const *>b.at(1, d), b.at(2, d),
-                                      b.at(3, d), b.size + b.first[d],
-                                      b.step + b.first[d], &o, &ratio[b.first[d]])
+                err = c.gk_lamb_multi_work(d, b.count[d], b.at(0, d),
+                                           <const void *const *>b.at(1, d), b.at(2, d),
+                                           b.at(3, d), b.size + b.first[d],
+                                           b.step + b.first[d], &o, &ratio[b.first[d]],
+                                           wp[d])
     _check(err)
     _commit_steps(b, steps)
     return _ratios(b, ratio, len(params), False)
@@ -526,14 +559,16 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
 def adafactor(list params, list grads, list row_vars, list col_vars, list variances,
               object steps, double lr, double beta2_decay, double eps1, double eps2,
               double d, double weight_decay, bint maximize, object coef=None,
-              tuple storage=None):
+              tuple storage=None, object work=None):
     """A parameter of 2 dims or more is factored over its last two (m, n): row_vars[i]
     and col_vars[i] have torch's shapes (..., m, 1) and (..., 1, n), variances[i] is
     None; a 0-d or 1-d one has variances[i] of its shape, and None in the others.  eps1
     is used as given (torch's None resolved by the caller).  With `storage`: whether
-    the step was skipped."""
+    the step was skipped.  `work`: as lamb's, the matrices' U kept there between the
+    passes (gk_adafactor_multi_work)."""
     cdef c.gk_adafactor_options o
     cdef int err = 0, dt
+    cdef void *wp[2]
     cdef gk_index k
     cdef Py_ssize_t i, n = len(params)
     o.lr, o.beta2_decay, o.eps1, o.eps2, o.d = lr, beta2_decay, eps1, eps2, d
@@ -566,14 +601,16 @@ def adafactor(list params, list grads, list row_vars, list col_vars, list varian
                                           b.at(2, 0), b.at(3, 0), b.at(4, 0), b.size,
                                           &m_of[0], &n_of[0], b.step, &o, &mp.st)
         return _mp_done(err, mp, b, steps)
+    keep = _work_ptrs(b, work, wp, "adafactor")
     with nogil:
         for dt in range(2):
             if err == 0 and b.count[dt]:
-                err = c.gk_adafactor_multi(dt, b.count[dt], b.at(0, dt),
-                                           <const void *const *>b.at(1, dt), b.at(2, dt),
-                                           b.at(3, dt), b.at(4, dt), b.size + b.first[dt],
-                                           &m_of[b.first[dt]], &n_of[b.first[dt]],
-                                           b.step + b.first[dt], &o)
+                err = c.gk_adafactor_multi_work(dt, b.count[dt], b.at(0, dt),
+                                                <const void *const *>b.at(1, dt),
+                                                b.at(2, dt), b.at(3, dt), b.at(4, dt),
+                                                b.size + b.first[dt], &m_of[b.first[dt]],
+                                                &n_of[b.first[dt]], b.step + b.first[dt],
+                                                &o, wp[dt])
     _check(err)
     _commit_steps(b, steps)
 

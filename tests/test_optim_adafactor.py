@@ -424,3 +424,44 @@ def test_nan_parameter_takes_eps2_as_torch():
     np.testing.assert_array_equal(mine[0], t.numpy())
     assert np.isnan(mine[0][0]) and np.isfinite(mine[0][1:]).all()
 
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=IDS)
+def test_scratch_same_bits_as_low_memory(kw, dtype, rng):
+    """A matrix's U kept in the scratch between the passes (the default) or computed
+    twice (low_memory=True): the same parameters and states, bit for bit, at 1..4
+    threads, over every layout (vectors, whole small matrices, tiled ones, none), with
+    a gradient missing at a step."""
+    params = _make(rng, SHAPES + TILED + [(0, 4)], dtype)
+    seq = _seq(rng, params, 4)
+    seq[2][3] = None
+
+    def run(low):
+        ps = [p.copy() for p in params]
+        o = optim.Adafactor(ps, **kw, low_memory=low)
+        for gs in seq:
+            o.step([None if g is None else g.copy() for g in gs])
+        return ps, o.state_dict()["state"], o
+
+    ref_ps, ref_state, _ = run(True)
+    for ps, state, o in run_threads(lambda: run(False), (1, 2, 3, 4)):
+        assert_bitwise_equal(ps, ref_ps)
+        for k in ref_state:
+            assert_bitwise_equal([state[k][s] for s in sorted(state[k])],
+                                 [ref_state[k][s] for s in sorted(ref_state[k])])
+        assert sum(w.size for w in o._work.values()) >= sum(p.size for p in params)
+
+
+def test_scratch_bad_work_leaves_everything_untouched(rng):
+    from gradkit._ext import optim as k
+    p = rng.standard_normal((40, 30)).astype(np.float32)
+    g = rng.standard_normal((40, 30)).astype(np.float32)
+    for bad in (lambda dt, n: np.empty(n, np.float64), lambda dt, n: np.empty(n - 1, dt),
+                lambda dt, n: [0.0] * n):
+        q, r, c = p.copy(), np.zeros((40, 1), np.float32), np.zeros((1, 30), np.float32)
+        steps = np.zeros(1, np.int64)
+        with pytest.raises(ValueError, match="work"):
+            k.adafactor([q], [g], [r], [c], [None], steps, 0.01, -0.8, 1e-30, 1e-3, 1.0,
+                        0.0, False, None, None, bad)
+        assert_bitwise_equal([q, r, c, steps], [p, np.zeros_like(r), np.zeros_like(c),
+                                                np.zeros(1, np.int64)])

@@ -443,3 +443,56 @@ def test_lamb_one_step_by_hand():
     np.testing.assert_allclose(p, np.array([3.0, 4.0]) - 0.1 * r * u, rtol=1e-12)
     q = np.zeros(2)
     assert F.lamb_(q, g, np.zeros(2), np.zeros(2), 1, lr=0.1) == 1.0  # ||p|| = 0
+
+
+# ---- LAMB's scratch for u (gk_lamb_multi_work) --------------------------------------------
+
+@pytest.mark.parametrize("kw", LAMB_CONFIGS, ids=[str(k) for k in LAMB_CONFIGS])
+def test_lamb_scratch_same_bits_as_low_memory(kw, dtype, rng):
+    """u kept in the scratch between the passes (the default) or computed twice
+    (low_memory=True): the same parameters, states and trust ratios, bit for bit, at
+    1..4 threads, over arrays of several chunks and none, with gradients missing."""
+    shapes = SHAPES + [(70001,), (3, 40000)]
+    params = _make(rng, shapes, dtype)
+    seq = [_grads(rng, params) for _ in range(4)]
+    seq[2][1] = None  # a parameter without gradient: its u is not in that step's scratch
+
+    def run(low):
+        ps = [p.copy() for p in params]
+        o = optim.LAMB(ps, **kw, low_memory=low)
+        for gs in seq:
+            o.step([None if g is None else g.copy() for g in gs])
+        states = [[st["exp_avg"], st["exp_avg_sq"]] for st in o.state_dict()["state"].values()]
+        return ps, states, o
+
+    ref_ps, ref_states, _ = run(True)
+    for ps, states, o in run_threads(lambda: run(False), (1, 2, 3, 4)):
+        assert_bitwise_equal(ps, ref_ps)
+        assert_bitwise_equal(states, ref_states)
+        assert all(w.dtype == dtype for w in o._work.values())
+        assert sum(w.size for w in o._work.values()) >= sum(p.size for p in params)
+
+
+def test_lamb_scratch_ratios_and_bad_work(rng):
+    """The kernel's trust ratios are the same with the scratch; a work() that returns
+    the wrong array is refused before anything is written."""
+    from gradkit._ext import optim as k
+    p = rng.standard_normal(1000).astype(np.float32)
+    g = rng.standard_normal(1000).astype(np.float32)
+    opts = (0.01, 0.9, 0.999, 1e-6, 0.0, 0.1, False)
+
+    def call(work, steps):
+        q, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+        r = k.lamb([q], [g], [m], [v], steps, *opts, None, None, work)
+        return q, m, v, r
+    a = call(None, np.zeros(1, np.int64))
+    b = call(lambda dt, n: np.full(n + 3, np.nan, dt), np.zeros(1, np.int64))
+    assert_bitwise_equal(list(a[:3]), list(b[:3]))
+    assert a[3] == b[3]
+    for bad in (lambda dt, n: np.empty(n, np.float64), lambda dt, n: np.empty(n - 1, dt),
+                lambda dt, n: np.empty(2 * n, dt)[::2]):
+        steps = np.zeros(1, np.int64)
+        q, m = p.copy(), np.zeros_like(p)
+        with pytest.raises(ValueError, match="work"):
+            k.lamb([q], [g], [m], [np.zeros_like(p)], steps, *opts, None, None, bad)
+        assert_bitwise_equal([q, m, steps], [p, np.zeros_like(p), np.zeros(1, np.int64)])

@@ -343,13 +343,35 @@ int gk_lion_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
     GK_RETURN_IF(gk_lion_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), size, o)); \
     return count ? optim_table()->lion_##SFX(count, param, grad, m, size, o) : GK_OK; \
 } \
+int gk_lamb_multi_work_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                             T *const *m, T *const *v, const gk_index *size, \
+                             const int64_t *step, const gk_lamb_options *o, double *ratio, \
+                             T *work) \
+{ \
+    GK_RETURN_IF(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
+                               step, o)); \
+    return count ? optim_table()->lamb_##SFX(count, param, grad, m, v, size, step, o, ratio, \
+                                             work) \
+                 : GK_OK; \
+} \
 int gk_lamb_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
                         T *const *m, T *const *v, const gk_index *size, \
                         const int64_t *step, const gk_lamb_options *o, double *ratio) \
 { \
-    GK_RETURN_IF(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(m), GK_VP(v), size, \
-                               step, o)); \
-    return count ? optim_table()->lamb_##SFX(count, param, grad, m, v, size, step, o, ratio) \
+    return gk_lamb_multi_work_##SFX(count, param, grad, m, v, size, step, o, ratio, NULL); \
+} \
+int gk_adafactor_multi_work_##SFX(gk_index count, T *const *param, const T *const *grad, \
+                                  T *const *row_var, T *const *col_var, \
+                                  T *const *variance, const gk_index *size, \
+                                  const gk_index *rows, const gk_index *cols, \
+                                  const int64_t *step, const gk_adafactor_options *o, \
+                                  T *work) \
+{ \
+    GK_RETURN_IF(gk_adafactor_check(count, GK_VP(param), GK_VP(grad), GK_VP(row_var), \
+                                    GK_VP(col_var), GK_VP(variance), size, rows, cols, \
+                                    step, o)); \
+    return count ? optim_table()->adafactor_##SFX(count, param, grad, row_var, col_var, \
+                                                  variance, size, rows, cols, step, o, work) \
                  : GK_OK; \
 } \
 int gk_adafactor_multi_##SFX(gk_index count, T *const *param, const T *const *grad, \
@@ -358,12 +380,8 @@ int gk_adafactor_multi_##SFX(gk_index count, T *const *param, const T *const *gr
                              const gk_index *cols, const int64_t *step, \
                              const gk_adafactor_options *o) \
 { \
-    GK_RETURN_IF(gk_adafactor_check(count, GK_VP(param), GK_VP(grad), GK_VP(row_var), \
-                                    GK_VP(col_var), GK_VP(variance), size, rows, cols, \
-                                    step, o)); \
-    return count ? optim_table()->adafactor_##SFX(count, param, grad, row_var, col_var, \
-                                                  variance, size, rows, cols, step, o) \
-                 : GK_OK; \
+    return gk_adafactor_multi_work_##SFX(count, param, grad, row_var, col_var, variance, \
+                                         size, rows, cols, step, o, NULL); \
 }
 
 GK_DEFINE_OPTIM_MORE(float, f32)

@@ -35,12 +35,12 @@
                       const gk_index *size, const gk_lion_options *o); \
     int (*lamb_##SFX)(gk_index count, T *const *param, const T *const *grad, T *const *m, \
                       T *const *v, const gk_index *size, const int64_t *step, \
-                      const gk_lamb_options *o, double *ratio); \
+                      const gk_lamb_options *o, double *ratio, T *work); \
     int (*adafactor_##SFX)(gk_index count, T *const *param, const T *const *grad, \
                            T *const *row_var, T *const *col_var, T *const *variance, \
                            const gk_index *size, const gk_index *rows, \
                            const gk_index *cols, const int64_t *step, \
-                           const gk_adafactor_options *o);
+                           const gk_adafactor_options *o, T *work);
 
 typedef struct {
     GK_OPTIM_SIGS(float, f32)

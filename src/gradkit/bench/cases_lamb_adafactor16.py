@@ -7,16 +7,16 @@ float32 step on the same shape (the "x unfused" column, for information):
 * master weights (``master_weights=True``): bf16 parameters and gradients, a float32
   master copy and float32 moments, the rounded bf16 parameter written in the same pass.
 
-LAMB steps one vector and makes two passes, like its float32 case (cases_optim): the
-two norms (reading the parameter -- the master --, the gradient and both moments), then
-the update (the same reads; parameter, master and moments written).  Minimal bytes per
+LAMB steps one vector and makes two passes, as the float32 step with ``low_memory=True``
+(cases_optim): the two norms (reading the parameter -- the master --, the gradient and
+both moments), then the update (the same reads; parameter, master and moments written).  Minimal bytes per
 parameter (the update pass): pure 14 (read p, g, m, v; write p, m, v), master 28 (read g,
 master, m, v; write p, master, m, v).  torch has no LAMB: no peer.
 
-Adafactor steps a 16384 x 1024 matrix (its factored path) in three passes, as in float32:
-the row/column sums of g^2 and RMS(p) (reading p -- the master -- and g), the RMS of the
-update (g), then the update (reading p and g, writing p; with master weights reading the
-master and writing master and p).  Minimal bytes: pure 6, master 12.  The peer is
+Adafactor steps a 16384 x 1024 matrix (its factored path) in three passes, as the
+float32 step with ``low_memory=True``: the row/column sums of g^2 and RMS(p) (reading p
+-- the master -- and g), the RMS of the update (g), then the update (reading p and g,
+writing p; with master weights reading the master and writing master and p).  Minimal bytes: pure 6, master 12.  The peer is
 ``torch.optim.Adafactor(foreach=True)``: on the bf16 parameters (pure), or the recipe
 that does the master layout's work (cast the bf16 gradients into the float32 master's
 ``.grad``, the float32 step, copy the master back into the bf16 parameters); goal >= 1x,

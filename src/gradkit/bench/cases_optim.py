@@ -14,15 +14,19 @@ SGD and RMSprop.  The fused steps and SGD write only their tensors (warm as they
 RMSprop's default allocates temporaries and is also timed in the warm subprocess, as are
 NAdam, RAdam, Adamax and Adadelta (torch's default, the for-loop over tensors: they have
 no fused CPU kernel; NAdam, RAdam, Adamax and Adadelta move two states, Lion one).
-LAMB, like LARS, makes two passes: the two norms (p, g, m, v read: the new moments and
-the update computed, nothing written), then the update (p, g, m, v read; p, m, v
-written), so a 16-bit moment is rounded once, when stored.  LARS, Lion and LAMB have no torch
-optimizer.  Adafactor steps matrices (16384 x 1024 and 64 of 512 x 512: its factored
-path, the one that matters), whose states (a value per row and per column) are too
-small to count: its minimum is one read-modify-write of p and one read of g (12 bytes),
+LAMB, like LARS, makes two passes: the two norms (p, g, m, v read; the new moments and
+the update u computed and written, u to a scratch array the optimizer keeps), then the
+update (p and u read, p written): 40 bytes per element.  (With ``low_memory=True``, and
+for 16-bit storage, the first pass writes nothing and the second reads p, g, m, v and
+writes p, m, v, computing u again: 44 bytes, not the case timed here.)  LARS, Lion and
+LAMB have no torch optimizer.  Adafactor steps matrices (16384 x 1024 and 64 of 512 x
+512: its factored path, the one that matters), whose states (a value per row and per
+column) are too small to count: its minimum is one read-modify-write of p and one read of g (12 bytes),
 but the clipping by the RMS of the update needs all of it before p is written, so its
 limit is its three passes, each a probe: p and g read (row/column sums, RMS(p)), g read
-(RMS of the update), then p read and written with g read.  Its peer is torch's
+and the update U written (to a scratch array the optimizer keeps; its RMS), then p read
+and written with U read: 28 bytes per element (with ``low_memory=True`` the second pass
+writes nothing and the third reads g and computes U again: 24 bytes).  Its peer is torch's
 ``foreach=True`` (its default is a for-loop over the tensors), timed warm too.
 
 The arrays of a case are made on its first call (the runner's warm-up), so listing the
@@ -76,10 +80,14 @@ def _limit(name, params, grads):
     update = probe_each([params, grads] + states, [params] + states)
     if name == "LARS":
         return passes(probe_each([params, grads], []), update)
-    if name == "LAMB":  # the norms (reading only), then the update
-        return passes(probe_each([params, grads] + states, []), update)
-    if name == "Adafactor":  # sums of g^2 and p^2; RMS of the update; the update
-        return passes(probe_each([params, grads], []), probe_each([grads], []), update)
+    if name == "LAMB":  # the norms (the new moments and u stored), then the update (u read)
+        u = [np.zeros_like(p) for p in params]
+        return passes(probe_each([params, grads] + states, states + [u]),
+                      probe_each([params, u], [params]))
+    if name == "Adafactor":  # sums of g^2 and p^2; U stored and its RMS; the update (U read)
+        u = [np.zeros_like(p) for p in params]
+        return passes(probe_each([params, grads], []), probe_each([grads], [u]),
+                      probe_each([params, u], [params]))
     return update
 
 

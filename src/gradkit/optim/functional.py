@@ -18,6 +18,7 @@ docs/optim.md.  The optimizer classes call the same kernels.
 """
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
@@ -581,15 +582,17 @@ def adafactor_(param: Arrays, grad: Arrays, row_var: Optional[Arrays],
     _adafactor(params, grads, rows, cols, vs, steps, opts)
 
 
-def _adafactor(params, grads, rows, cols, variances, steps, opts, coef=None, storage=None):
+def _adafactor(params, grads, rows, cols, variances, steps, opts, coef=None, storage=None,
+               work=None):
     """The kernel call of adafactor_ (16-bit parameters by _call) and of the class
-    (`storage` given by its plan): eps1 resolved as torch does, unless the caller did;
-    returns whether a checked step was skipped."""
+    (`storage` given by its plan; `work`, its scratch: _k.adafactor's): eps1 resolved as
+    torch does, unless the caller did; returns whether a checked step was skipped."""
     eps1 = _c.adafactor_eps1(opts.eps1, [p.dtype for p in params], grads)
     if eps1 is None:  # no gradient at all: nothing to do
         return False
     args = (rows, cols, variances, steps, opts.lr, opts.beta2_decay, eps1, *opts[3:], coef)
     if storage is not None:
         return _k.adafactor(params, grads, *args, storage=storage)
-    _call(_k.adafactor, params, grads, *args)
+    _call(_k.adafactor if work is None else functools.partial(_k.adafactor, work=work),
+          params, grads, *args)
     return False

@@ -516,6 +516,16 @@ class Optimizer:
 
     # ---- state dict -----------------------------------------------------------------
 
+    def _scratch(self, dtype: Any, n: int) -> FloatArray:
+        """Scratch for a kernel's step (LAMB's u, Adafactor's U, between their passes):
+        at least n elements of dtype, kept (grown) between steps so that its pages are
+        not faulted in at every step; not state (never saved)."""
+        work = self.__dict__.setdefault("_work", {})
+        w = work.get(dtype)
+        if w is None or w.size < n:
+            w = work[dtype] = np.empty(max(n, 1), dtype)
+        return w
+
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: {"step": int, slot: array, ...}}, "param_groups":
         [{options..., "params": [indices]}]}`` as torch, indices counting the
