@@ -243,7 +243,7 @@ class Moments(_Stats):
     anywhere (Dask blocks, MPI ranks, Spark partitions) combine into the statistics of
     their concatenation, and ``Standardizer().fit_stats(m)`` equals ``fit`` on it.
     ``Moments.from_array(X)`` computes them from data (X 2-D array-like: one read by the
-    compiled kernel, NaN ignored (a NumPy path, then); a dask array: reduced block by
+    compiled kernel, NaN ignored (by a second kernel, then); a dask array: reduced block by
     block on its scheduler).  A column without entries has count 0, mean and M2 0.
 
     Parameters
@@ -648,7 +648,8 @@ class Standardizer(_Preprocessor):
     column has variance exactly 0.  Mean and variance are accumulated in float64: dense
     NaN-free unweighted data in one read by the compiled kernel (fixed row chunks,
     Chan's merge, bitwise the same for any thread count), weighted or NaN-holding data
-    and sparse data by a NumPy path (``gradkit._scaler``).  ``transform`` is one fused
+    by a NaN-aware weighted kernel of the same structure, sparse data by kernels that
+    read CSR or CSC as they are (``gradkit._scaler``).  ``transform`` is one fused
     pass.
 
     NaN is ignored by the fit (per-column counts) and kept by ``transform`` /
@@ -756,7 +757,7 @@ class Standardizer(_Preprocessor):
         return self
 
     def _weighted_stats(self, X, sample_weight, *, reset):
-        """Moments of a sparse X or of weighted rows (the NumPy paths)."""
+        """Moments of a sparse X or of weighted rows (gradkit._scaler's kernels)."""
         if _is_dask(X):
             raise TypeError("sample_weight is not supported with a dask array X; fit "
                             "Moments of the weighted blocks and use fit_stats")
