@@ -217,7 +217,7 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const TS *dy, const TS *dsn, cons
     const int stream_r = gk_stream_output(bytes, dres, dy, s);
     const int stream_x = gk_stream_output(bytes, dx, dy, s);
     GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
-                       bytes >= GK_BWD_PF_MIN_BYTES,
+                       gk_bwd_pf((size_t)cols * sizeof(TS), bytes),
                        gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), 0};
     const int lw = dw != NULL || (GK_HALF && w != NULL), lb = db != NULL || GK_HALF;
     const int nacc = cols > 0 ? lw + lb : 0;

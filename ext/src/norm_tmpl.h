@@ -460,12 +460,20 @@ static void GK_T(rms_norm_fwd)(const TS *x, const T *w, TS *y, T *rstd, gk_index
 #define GK_BWD_ONCE
 #define GK_BWD_GROUP 4
 #define GK_BWD_PIECE ((gk_index)512)   /* columns of a group per streamed piece */
-/* From this many bytes of dy on, pass B prefetches the next group's rows (bwd_ctx.pf):
- * past L2, where the rows come from L3 or memory.  At 16 MiB (the streaming threshold)
- * only, 512x1024 float32 rows (2 MiB, in L3) took 0.54 ms against 0.45 ms with it on the
- * AMD EPYC guest (docs/performance.md, "Norm backward's weight gradient").  Speed only:
- * no bit depends on it. */
+/* Whether pass B prefetches the next group's rows (bwd_ctx.pf), for rows of `row_bytes`
+ * bytes, `bytes` in all: past the streaming size, and from GK_BWD_PF_MIN_BYTES (past L2:
+ * the rows come from L3) for rows of at most GK_BWD_PF_MAX_ROW bytes.  On the AMD EPYC
+ * guest (docs/performance.md, "Norm backward's weight gradient") it took a 512x1024
+ * float32 RMSNorm backward (2 MiB rows in L3) from 0.40 to 0.34 ms at 1 thread, but
+ * 64x8192 (32 KiB rows: the next group's rows prefetched into L1 push out the current
+ * ones) was 6-15% slower with it at 2 threads.  Speed only: no bit depends on it. */
 #define GK_BWD_PF_MIN_BYTES ((size_t)1 << 20)
+#define GK_BWD_PF_MAX_ROW ((size_t)8192)
+static inline int gk_bwd_pf(size_t row_bytes, size_t bytes)
+{
+    return bytes >= GK_STREAM_MIN_BYTES
+           || (bytes >= GK_BWD_PF_MIN_BYTES && row_bytes <= GK_BWD_PF_MAX_ROW);
+}
 
 /* The group size for rows of `row_bytes` bytes, `bytes` in all: 4, or 2 when the rows
  * are a multiple of 4 KiB apart, give or take a few lines (1024 float32 columns) and
@@ -492,9 +500,9 @@ static inline int gk_bwd_group_size(gk_index i, gk_index i1, int gs)
 
 /* What every group of one backward call shares.  wd: the weight as doubles (pass A
  * multiplies by it: a load instead of a conversion per element), NULL without weight.
- * pf: the inputs are past L2 (GK_BWD_PF_MIN_BYTES), so pass B prefetches the next
- * group's rows while this group's are in cache (the hardware prefetcher stops when the
- * misses stop). */
+ * pf: the inputs are past L2 (gk_bwd_pf), so pass B prefetches the next group's rows
+ * while this group's are in cache (the hardware prefetcher stops when the misses
+ * stop). */
 typedef struct {
     const TS *dy, *x;
     const T *mean, *rstd, *w;   /* mean NULL for RMSNorm */
@@ -1013,7 +1021,7 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
     const size_t bytes = (size_t)(rows * cols) * sizeof(TS);
     const int stream = gk_stream_output(bytes, dx, dy, x);
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols, stream,
-                       bytes >= GK_BWD_PF_MIN_BYTES,
+                       gk_bwd_pf((size_t)cols * sizeof(TS), bytes),
                        gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), stream};
     /* lw, lb: the partials have dweight's, dbias's columns.  16-bit: dweight's whenever
      * there is a weight, dbias's always, asked for or not (RMSNorm has no dbias, the C
