@@ -991,7 +991,10 @@ GK_INLINE void GK_T(fold_partials)(const double *part, gk_index k0, gk_index nta
 {
     const gk_index nblk = (nacc * cols + GK_FOLD_COLS - 1) / GK_FOLD_COLS;
     const double *total = part + ntask * nacc * cols;
-    int nt = gk_threads_for((ntask - k0) * nacc * cols);
+    /* threads as for all the partials (not just those from k0): the tasks left are those
+     * of the other threads, each as large as the first thread's, and the first thread
+     * has already spent the time of its own folds */
+    int nt = gk_threads_for(ntask * nacc * cols);
     if (nt > nblk) nt = (int)nblk;
     GK_PARALLEL_FOR(nt, bk, nblk,
         const gk_index j0 = bk * GK_FOLD_COLS;
