@@ -217,7 +217,7 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const TS *dy, const TS *dsn, cons
     const int stream_r = gk_stream_output(bytes, dres, dy, s);
     const int stream_x = gk_stream_output(bytes, dx, dy, s);
     GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
-                       bytes >= GK_STREAM_MIN_BYTES,
+                       gk_bwd_pf((size_t)cols * sizeof(TS), bytes),
                        gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), 0};
     const int lw = dw != NULL || (GK_HALF && w != NULL), lb = db != NULL || GK_HALF;
     const int nacc = cols > 0 ? lw + lb : 0;
@@ -227,20 +227,21 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const TS *dy, const TS *dsn, cons
     if (!part)
         return GK_ENOMEM;
     if (nt > ntask) nt = (int)ntask;
+    gk_index folded = 0;   /* tasks in the running total (bwd_part_begin) */
     GK_PARALLEL_FOR(nt, k, ntask,
-        double *pk = part + k * nacc * cols;
+        double *pk = GK_T(bwd_part_begin)(part, ntask, nacc * cols, k, &folded);
         double *pw = lw && nacc ? pk : NULL, *pb = lb && nacc ? pk + (lw ? cols : 0) : NULL;
         gk_index i0 = gk_task_begin(k, ntask, rows), i1 = gk_task_begin(k + 1, ntask, rows);
-        for (gk_index j = 0; j < nacc * cols; ++j) pk[j] = 0.0;
         if (rms)
             GK_T(fused_bwd_rows)(&c, 1, dsn, bits, dx, dres, pw, pb, i0, i1, d, stream_r,
                                  stream_x);
         else
             GK_T(fused_bwd_rows)(&c, 0, dsn, bits, dx, dres, pw, pb, i0, i1, d, stream_r,
                                  stream_x);
+        GK_T(bwd_part_end)(part, ntask, nacc * cols, k, pk, &folded);
     );
     if (nacc) {
-        GK_T(fold_partials)(part, ntask, nacc, cols, lw, dw, db);
+        GK_T(fold_partials)(part, folded, ntask, nacc, cols, lw, dw, db);
     } else {
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;

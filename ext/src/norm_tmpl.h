@@ -460,6 +460,20 @@ static void GK_T(rms_norm_fwd)(const TS *x, const T *w, TS *y, T *rstd, gk_index
 #define GK_BWD_ONCE
 #define GK_BWD_GROUP 4
 #define GK_BWD_PIECE ((gk_index)512)   /* columns of a group per streamed piece */
+/* Whether pass B prefetches the next group's rows (bwd_ctx.pf), for rows of `row_bytes`
+ * bytes, `bytes` in all: past the streaming size, and from GK_BWD_PF_MIN_BYTES (past L2:
+ * the rows come from L3) for rows of at most GK_BWD_PF_MAX_ROW bytes.  On the AMD EPYC
+ * guest (docs/performance.md, "Norm backward's weight gradient") it took a 512x1024
+ * float32 RMSNorm backward (2 MiB rows in L3) from 0.40 to 0.34 ms at 1 thread, but
+ * 64x8192 (32 KiB rows: the next group's rows prefetched into L1 push out the current
+ * ones) was 6-15% slower with it at 2 threads.  Speed only: no bit depends on it. */
+#define GK_BWD_PF_MIN_BYTES ((size_t)1 << 20)
+#define GK_BWD_PF_MAX_ROW ((size_t)8192)
+static inline int gk_bwd_pf(size_t row_bytes, size_t bytes)
+{
+    return bytes >= GK_STREAM_MIN_BYTES
+           || (bytes >= GK_BWD_PF_MIN_BYTES && row_bytes <= GK_BWD_PF_MAX_ROW);
+}
 
 /* The group size for rows of `row_bytes` bytes, `bytes` in all: 4, or 2 when the rows
  * are a multiple of 4 KiB apart, give or take a few lines (1024 float32 columns) and
@@ -486,8 +500,9 @@ static inline int gk_bwd_group_size(gk_index i, gk_index i1, int gs)
 
 /* What every group of one backward call shares.  wd: the weight as doubles (pass A
  * multiplies by it: a load instead of a conversion per element), NULL without weight.
- * pf: the inputs are past the cache, so pass B prefetches the next group's rows while
- * this group's are in cache (the hardware prefetcher stops when the misses stop). */
+ * pf: the inputs are past L2 (gk_bwd_pf), so pass B prefetches the next group's rows
+ * while this group's are in cache (the hardware prefetcher stops when the misses
+ * stop). */
 typedef struct {
     const TS *dy, *x;
     const T *mean, *rstd, *w;   /* mean NULL for RMSNorm */
@@ -912,43 +927,81 @@ static void GK_T(bwd_group)(const GK_T(bwd_ctx) *c, int rms, int g, gk_index i,
 }
 
 /* The scratch of a backward call: the task partials (ntask blocks of nacc * cols
- * doubles) and, for a float32 weight, its double copy (c->wd); NULL when out of
- * memory.  Release with gk_scratch_done(result, *owned). */
+ * doubles), then the running total and the working block of bwd_part_begin (nacc * cols
+ * each; the total zeroed here) and, for a float32 weight, its double copy (c->wd); NULL
+ * when out of memory.  Release with gk_scratch_done(result, *owned). */
 static double *GK_T(bwd_scratch)(GK_T(bwd_ctx) *c, gk_index ntask, int nacc, int *owned)
 {
     const int copy_w = c->w && sizeof(T) != sizeof(double);
-    size_t nd = (size_t)(ntask * nacc * c->cols) + (copy_w ? (size_t)c->cols : 0);
+    const gk_index len = nacc * c->cols;
+    size_t nd = (size_t)((ntask + 2) * len) + (copy_w ? (size_t)c->cols : 0);
     double *part = (double *)gk_scratch(sizeof(double) * nd, owned);
     c->wd = (const double *)(const void *)c->w;
-    if (part && copy_w) {
-        double *wd = part + ntask * nacc * c->cols;
+    if (!part)
+        return NULL;
+    for (gk_index j = 0; j < len; ++j) part[ntask * len + j] = 0.0;
+    if (copy_w) {
+        double *wd = part + (ntask + 2) * len;
         for (gk_index j = 0; j < c->cols; ++j) wd[j] = (double)c->w[j];
         c->wd = wd;
     }
     return part;
 }
 
-/* dweight/dbias of a backward: the per-task partials (task k's block of nacc * cols
- * doubles: dweight's cols when lw -- written to dw unless it is NULL --, then dbias's)
- * summed in task order, so the result does not
- * depend on the thread count.  Blocks of columns, each summed over the tasks into a
- * small array: contiguous loads that vectorize.  Shared by norm_bwd and the fused
- * backward. */
+/* The partials of task k (len doubles, zeroed), in task order into the running total:
+ * when every task before k is already in the total (*folded == k: the tasks of the
+ * thread that holds the first ones, all of them on one thread), in the working block,
+ * added to the total by bwd_part_end as soon as the task is done; otherwise in the
+ * task's own block, added after the loop (fold_partials from *folded on).  Either way
+ * the total is ((0 + p0) + p1) + ... in task order, so the bits do not depend on the
+ * thread count, while one thread touches two blocks instead of ntask (512x1024 float32:
+ * 16 KiB instead of 256 KiB of partials streamed through the cache per call).  Only the
+ * thread whose task is *folded can advance it, so one thread at a time uses the
+ * working block. */
+GK_INLINE double *GK_T(bwd_part_begin)(double *part, gk_index ntask, gk_index len,
+                                      gk_index k, const gk_index *folded)
+{
+    double *pk = __atomic_load_n(folded, __ATOMIC_ACQUIRE) == k ? part + (ntask + 1) * len
+                                                                : part + k * len;
+    for (gk_index j = 0; j < len; ++j) pk[j] = 0.0;
+    return pk;
+}
+
+GK_INLINE void GK_T(bwd_part_end)(double *part, gk_index ntask, gk_index len, gk_index k,
+                                  const double *pk, gk_index *folded)
+{
+    if (len == 0 || pk != part + (ntask + 1) * len)
+        return;
+    double *GK_RESTRICT total = part + ntask * len;
+    for (gk_index j = 0; j < len; ++j) total[j] += pk[j];
+    __atomic_store_n(folded, k + 1, __ATOMIC_RELEASE);
+}
+
+/* dweight/dbias of a backward: the running total (bwd_part_begin: tasks before k0)
+ * plus the partials of tasks k0 .. ntask - 1 (task k's block of nacc * cols doubles:
+ * dweight's cols when lw -- written to dw unless it is NULL --, then dbias's) in task
+ * order, so the result does not depend on the thread count.  Blocks of columns, each
+ * summed over the tasks into a small array: contiguous loads that vectorize.  Shared by
+ * norm_bwd and the fused backward. */
 #ifndef GK_FOLD_COLS
 #define GK_FOLD_COLS ((gk_index)256)
 #endif
-GK_INLINE void GK_T(fold_partials)(const double *part, gk_index ntask, int nacc,
-                                   gk_index cols, int lw, T *dw, T *db)
+GK_INLINE void GK_T(fold_partials)(const double *part, gk_index k0, gk_index ntask,
+                                   int nacc, gk_index cols, int lw, T *dw, T *db)
 {
     const gk_index nblk = (nacc * cols + GK_FOLD_COLS - 1) / GK_FOLD_COLS;
+    const double *total = part + ntask * nacc * cols;
+    /* threads as for all the partials (not just those from k0): the tasks left are those
+     * of the other threads, each as large as the first thread's, and the first thread
+     * has already spent the time of its own folds */
     int nt = gk_threads_for(ntask * nacc * cols);
     if (nt > nblk) nt = (int)nblk;
     GK_PARALLEL_FOR(nt, bk, nblk,
         const gk_index j0 = bk * GK_FOLD_COLS;
         const gk_index len = nacc * cols - j0 < GK_FOLD_COLS ? nacc * cols - j0 : GK_FOLD_COLS;
         double acc[GK_FOLD_COLS];
-        for (gk_index j = 0; j < len; ++j) acc[j] = 0.0;
-        for (gk_index k = 0; k < ntask; ++k) {
+        for (gk_index j = 0; j < len; ++j) acc[j] = total[j0 + j];
+        for (gk_index k = k0; k < ntask; ++k) {
             const double *GK_RESTRICT pk = part + k * nacc * cols + j0;
             for (gk_index j = 0; j < len; ++j) acc[j] += pk[j];
         }
@@ -969,9 +1022,9 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
                              gk_index cols)
 {
     const size_t bytes = (size_t)(rows * cols) * sizeof(TS);
-    const int far = bytes >= GK_STREAM_MIN_BYTES;  /* prefetch */
     const int stream = gk_stream_output(bytes, dx, dy, x);
-    GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols, stream, far,
+    GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols, stream,
+                       gk_bwd_pf((size_t)cols * sizeof(TS), bytes),
                        gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), stream};
     /* lw, lb: the partials have dweight's, dbias's columns.  16-bit: dweight's whenever
      * there is a weight, dbias's always, asked for or not (RMSNorm has no dbias, the C
@@ -985,10 +1038,10 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
     if (!part)
         return GK_ENOMEM;
     if (nt > ntask) nt = (int)ntask;
+    gk_index folded = 0;   /* tasks in the running total (bwd_part_begin) */
     GK_PARALLEL_FOR(nt, k, ntask,
-        double *pk = part + k * nacc * cols;
+        double *pk = GK_T(bwd_part_begin)(part, ntask, nacc * cols, k, &folded);
         double *pw = lw && nacc ? pk : NULL, *pb = lb && nacc ? pk + (lw ? cols : 0) : NULL;
-        for (gk_index j = 0; j < nacc * cols; ++j) pk[j] = 0.0;
         gk_index i1 = gk_task_begin(k + 1, ntask, rows);
         for (gk_index i = gk_task_begin(k, ntask, rows), g; i < i1; i += g) {
             TS *out[GK_BWD_GROUP];
@@ -997,9 +1050,10 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
             GK_T(bwd_group)(&c, rms, (int)g, i, out, pw, pb);
         }
         if (c.stream) gk_sfence();  /* each thread orders its own streamed rows */
+        GK_T(bwd_part_end)(part, ntask, nacc * cols, k, pk, &folded);
     );
     if (nacc) {
-        GK_T(fold_partials)(part, ntask, nacc, cols, lw, dw, db);
+        GK_T(fold_partials)(part, folded, ntask, nacc, cols, lw, dw, db);
     } else {
         if (dw) for (gk_index j = 0; j < cols; ++j) dw[j] = 0;
         if (db) for (gk_index j = 0; j < cols; ++j) db[j] = 0;
