@@ -308,19 +308,20 @@ class Moments(_Stats):
         """One read of X by the compiled column-moments kernel (fixed blocks, Chan's
         merge in a fixed order: bitwise the same for any thread count).  Weighted rows,
         and X holding NaN (found by the kernel's non-finite result, so NaN-free data pay
-        nothing), take the weighted, NaN-ignoring kernel (one more read: the check for
-        infinity, which raises)."""
+        nothing), take the weighted, NaN-ignoring kernel; infinity (found from its
+        non-finite result, then looked for in X) raises."""
         if sample_weight is None:
             mean, m2 = np.empty(X.shape[1]), np.empty(X.shape[1])
             _k.col_moments(X, mean, m2)
             if np.isfinite(mean).all() and np.isfinite(m2).all():
                 return cls(X.shape[0], mean, m2, X.dtype)
-            _scaler.check_no_inf(X)
-            if not np.isnan(X).any():
-                _v.raise_nonfinite(X)   # finite values whose statistics overflow
-        else:
-            _scaler.check_no_inf(X)
         count, mean, m2 = _scaler.dense_moments(np.ascontiguousarray(X), sample_weight)
+        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+            # NaN is left out by the kernel, so this is infinity or an overflow: the
+            # data are read once more only then
+            _scaler.check_no_inf(X)
+            raise ValueError("Input X has values so large that their float64 "
+                             "statistics overflow (inf)")
         return cls(X.shape[0], mean, m2, X.dtype, count=count,
                    weighted=sample_weight is not None)
 
