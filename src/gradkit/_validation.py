@@ -128,16 +128,9 @@ def as_dtype(dtype):
     try:
         return np.dtype(dtype)
     except TypeError:
-        if isinstance(dtype, str) and dtype.strip() in ("bfloat16", "=bfloat16",
-                                                        "<bfloat16"):
+        if isinstance(dtype, str) and dtype == "bfloat16":
             return bfloat16_dtype()
         raise
-
-
-def __getattr__(name: str) -> Any:
-    if name == "BFLOAT16":  # the dtype, for code that names it (imports ml_dtypes)
-        return bfloat16_dtype()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def compute_dtype(dt):
