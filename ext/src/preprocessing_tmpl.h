@@ -210,7 +210,7 @@ static int GK_T(csc_col_moments)(const T *data, const gk_index *indptr,
         double implicit = full ? 0.0 : n - stored;
         if (!full) shift = 0.0;                 /* implicit zeros: about 0 */
         if (!(n > 0.0)) {
-            count[j] = n > 0.0 ? n : 0.0, mean[j] = 0.0, m2[j] = 0.0;
+            count[j] = 0.0, mean[j] = 0.0, m2[j] = 0.0;
             continue;
         }
         double s1, c1, s2;
