@@ -98,6 +98,7 @@ static void rtn_f32(const float *w, gk_index rows, gk_index cols, int bits,
  * earlier blocks' updates when its block (or its group's parameters) needs it.  buf:
  * one row of the current block; err: (r1 - r0) x sb. */
 #define GK_LB_LANES 16   /* rows of a tile quantized side by side, one per lane */
+typedef float lb_v16 __attribute__((vector_size(GK_LB_LANES * sizeof(float))));
 
 /* The in-block column loop for rows [ra, ra + nl) (nl <= 16) of block [i1, i1 + cnt):
  * the rows side by side in 16 lanes (the same operations on each row as one at a time,
@@ -153,12 +154,17 @@ static void gptq_lanes(float *w, gk_index cols, const float *hinv, const int32_t
             q[(ra + l) * cols + c] = (uint8_t)qv[l];
             errT[i * GK_LB_GPTQ_TILE + l] = e[l];
         }
+        /* the block's later columns -= e hinv[c, j], the 16 lanes as one vector: written
+         * lane by lane, GCC could not prove buf apart from hinv and ran it scalar (most
+         * of the column loop's time) */
         const float *hr = hinv + c * cols + i1;
+        lb_v16 ev;
+        __builtin_memcpy(&ev, e, sizeof ev);
         for (gk_index j = i + 1; j < cnt; ++j) {
-            const float hj = hr[j];
-            float *bj = buf + j * L;
-            for (int l = 0; l < L; ++l)
-                bj[l] = bj[l] - e[l] * hj;
+            lb_v16 bv;
+            __builtin_memcpy(&bv, buf + j * L, sizeof bv);
+            bv = bv - ev * hr[j];
+            __builtin_memcpy(buf + j * L, &bv, sizeof bv);
         }
     }
 }
