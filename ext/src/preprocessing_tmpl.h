@@ -178,6 +178,32 @@ static int GK_T(col_moments_weighted)(const T *x, gk_index rows, gk_index cols,
     } while (0)
 #define GK_CSC_W(p) (w ? w[indices[p]] : 1.0)
 
+#ifndef GK_SPARSE_MOMENTS_HELPERS
+#define GK_SPARSE_MOMENTS_HELPERS
+/* A sparse column's weight (the CSC and CSR kernels): a column stored in every row
+ * counts its values' weight (0 exactly for one of NaN only, where total - nan_w could
+ * leave a rounding residue), any other the total less its NaN weight; *implicit gets
+ * the weight of its implicit zeros. */
+GK_INLINE double gk_sparse_count(int full, double stored, double nan_w, double total,
+                                 double *implicit)
+{
+    const double n = full ? stored : total - nan_w;
+    *implicit = full ? 0.0 : n - stored;
+    return n;
+}
+
+/* M2 of a sparse column (n > 0) from its stored values' sums about mu, c1 = sum w (x -
+ * mu) and s2 = sum w (x - mu)^2: the implicit zeros (weight imp, deviation -mu) added,
+ * then the compensation -c1^2 / n; never negative. */
+GK_INLINE double gk_sparse_m2(double c1, double s2, double imp, double mu, double n)
+{
+    c1 -= imp * mu;
+    s2 += imp * mu * mu;
+    const double r = s2 - c1 * c1 / n;
+    return r > 0.0 ? r : 0.0;
+}
+#endif
+
 /* gk_csc_col_moments: each column by one thread (so any thread count gives the same
  * bits), in three short passes over its values (they stay in L1): the NaN weight, the
  * stored weight and the shift; the shifted sum (the mean); the deviations' sum and sum
@@ -204,10 +230,8 @@ static int GK_T(csc_col_moments)(const T *data, const gk_index *indptr,
             }
         }
         int full = p1 - p0 == rows;             /* no implicit zeros */
-        /* a full column's count is its values' weight (0 exactly for one of NaN only,
-         * where total - nan_w could leave a rounding residue) */
-        double n = full ? stored : total - nan_w;
-        double implicit = full ? 0.0 : n - stored;
+        double implicit;
+        double n = gk_sparse_count(full, stored, nan_w, total, &implicit);
         if (!full) shift = 0.0;                 /* implicit zeros: about 0 */
         if (!(n > 0.0)) {
             count[j] = 0.0, mean[j] = 0.0, m2[j] = 0.0;
@@ -218,10 +242,7 @@ static int GK_T(csc_col_moments)(const T *data, const gk_index *indptr,
         double mu = shift + s1 / n;
         GK_CSC_SUM(c1, v - mu, mu);
         GK_CSC_SUM(s2, (v - mu) * (v - mu), mu);
-        c1 -= implicit * mu;
-        s2 += implicit * mu * mu;
-        double r = s2 - c1 * c1 / n;
-        count[j] = n, mean[j] = mu, m2[j] = r > 0.0 ? r : 0.0;
+        count[j] = n, mean[j] = mu, m2[j] = gk_sparse_m2(c1, s2, implicit, mu, n);
     }
     return GK_OK;
 }
@@ -295,9 +316,8 @@ static int GK_T(csr_col_moments)(const T *data, const gk_index *indptr,
                 mu = wsum == q[1] ? mt : mu + (mt - mu) * (q[1] / wsum);
             }
         }
-        int full = ne == (double)rows;
-        double n = full ? st : total - nan_w;
-        double imp = full ? 0.0 : n - st;
+        double imp;
+        double n = gk_sparse_count(ne == (double)rows, st, nan_w, total, &imp);
         if (imp > 0.0) {        /* the implicit zeros, mean 0 */
             wsum += imp;
             mu = wsum == imp ? 0.0 : mu + (0.0 - mu) * (imp / wsum);
@@ -319,11 +339,8 @@ static int GK_T(csr_col_moments)(const T *data, const gk_index *indptr,
             const double *q = part + ((size_t)t * cols + j) * GK_CSR_NPART;
             c1 += q[0], s2 += q[1];
         }
-        double n = count[j], mu = mean[j];
-        c1 -= implicit[j] * mu;
-        s2 += implicit[j] * mu * mu;
-        double r = n > 0.0 ? s2 - c1 * c1 / n : 0.0;
-        m2[j] = r > 0.0 ? r : 0.0;
+        double n = count[j];
+        m2[j] = n > 0.0 ? gk_sparse_m2(c1, s2, implicit[j], mean[j], n) : 0.0;
     }
     free(part), free(implicit);
     return GK_OK;
