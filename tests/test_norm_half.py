@@ -277,8 +277,15 @@ def test_mixed_dtypes_name_the_argument(dt):
         gradkit.layer_norm_backward(x.astype(F32), x, st)
     with pytest.raises(TypeError, match="stats.rstd"):
         gradkit.layer_norm_backward(x, x, N.NormStats(st.mean, st.rstd.astype(dt)))
-    with pytest.raises(TypeError, match="running_mean"):
-        gradkit.batch_norm(x, running_mean=np.zeros(8, dt), running_var=np.ones(8, dt))
+    rm, rv = np.zeros(8, dt), np.ones(8, dt)
+    for training in (True, False):   # the message names x's dtype, not its compute dtype
+        with pytest.raises(TypeError, match=f"running_mean has dtype {N._v.dtype_name(dt)}; "
+                                            f"with {N._v.dtype_name(dt)} x the running "
+                                            "statistics are float32"):
+            gradkit.batch_norm(x, running_mean=rm, running_var=rv, training=training)
+    with pytest.raises(TypeError, match="running_var has dtype"):
+        gradkit.batch_norm(x, running_mean=np.zeros(8, F32), running_var=rv)
+    assert bits(rm) == bits(np.zeros(8, dt)) and bits(rv) == bits(np.ones(8, dt))
     with pytest.raises(ValueError, match="out"):
         gradkit.layer_norm(x, out=np.empty((4, 8), F32))
 

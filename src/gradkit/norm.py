@@ -80,10 +80,13 @@ def layer_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
 
     Parameters
     ----------
-    x : ndarray, float32 or float64
-        Input with ``x.ndim >= normalized_ndim``.
+    x : ndarray, float32, float64, float16 or bfloat16
+        Input with ``x.ndim >= normalized_ndim``.  16-bit x is storage only: the
+        statistics and every operation run in float32, y is rounded once
+        (docs/precision.md).
     weight, bias : ndarray or None
-        Affine parameters of shape ``x.shape[-normalized_ndim:]`` and x's dtype.
+        Affine parameters of shape ``x.shape[-normalized_ndim:]`` and x's dtype (or
+        float32 with 16-bit x, as PyTorch allows).
     eps : float
         Added to the variance, default 1e-5.
     normalized_ndim : int
@@ -96,7 +99,8 @@ def layer_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
     -------
     y : ndarray
     stats : NormStats
-        ``mean`` and ``rstd`` of shape ``x.shape[:-normalized_ndim]``, x's dtype.
+        ``mean`` and ``rstd`` of shape ``x.shape[:-normalized_ndim]``, x's dtype
+        (float32 for 16-bit x).
     """
     # The common call (C-contiguous, aligned arrays of one float dtype in native byte
     # order, int normalized_ndim, float eps) runs whole in compiled code with the same
@@ -236,9 +240,10 @@ def rms_norm(x: ArrayLike, weight: Optional[ArrayLike] = None, eps: Optional[flo
 
     Parameters
     ----------
-    x : ndarray, float32 or float64
+    x : ndarray, float32, float64, float16 or bfloat16
+        16-bit x is storage only (float32 statistics and arithmetic, y rounded once).
     weight : ndarray or None
-        Shape ``x.shape[-normalized_ndim:]``.
+        Shape ``x.shape[-normalized_ndim:]``, x's dtype (or float32 with 16-bit x).
     eps : float or None
         None means ``np.finfo(x.dtype).eps``, as in PyTorch.
     normalized_ndim : int
@@ -312,11 +317,19 @@ def _batch_counter(num_batches_tracked):
     return a
 
 
-def _running_stats(running_mean, running_var, dtype, shape, training):
+def _running_stats(running_mean, running_var, dtype, shape, training, x_dtype=None):
     """Checked running statistics: both or neither; updated in place in training mode
-    (so C-contiguous and writable), read in eval mode, where they are required."""
+    (so C-contiguous and writable), read in eval mode, where they are required.  dtype:
+    theirs, x's compute dtype (float32 for 16-bit x_dtype)."""
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must be given together")
+    if x_dtype is not None and _v.is_half(x_dtype):
+        for a, name in ((running_mean, "running_mean"), (running_var, "running_var")):
+            if isinstance(a, np.ndarray) and a.dtype != dtype:
+                raise TypeError(f"{name} has dtype {_v.dtype_name(a.dtype)}; with "
+                                f"{_v.dtype_name(x_dtype)} x the running statistics are "
+                                f"{_v.dtype_name(dtype)} (16-bit storage keeps its "
+                                "statistics in float32)")
     if training:
         if running_mean is not None:
             running_mean = _v.inplace_array(running_mean, "running_mean", dtype, shape)
@@ -363,7 +376,8 @@ def _batch_norm_args(x: Any, weight: Any, bias: Any, running_mean: Any, running_
     weight, bias = _affine(x, shape, weight, bias)
     training = _v.flag(training, "training")
     running_mean, running_var = _running_stats(running_mean, running_var,
-                                               _v.compute_dtype(x.dtype), shape, training)
+                                               _v.compute_dtype(x.dtype), shape, training,
+                                               x.dtype)
     num_batches_tracked, factor = _running_factor(momentum, num_batches_tracked,
                                                   running_mean is not None, training)
     eps = _v.nonneg_float(eps, "eps")
@@ -407,12 +421,13 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
 
     Parameters
     ----------
-    x : ndarray, float32 or float64
-        Shape (N, C) or (N, C, \*spatial).
+    x : ndarray, float32, float64, float16 or bfloat16
+        Shape (N, C) or (N, C, \*spatial).  16-bit x is storage only (float32
+        statistics and arithmetic, y rounded once).
     weight, bias : ndarray or None
-        Affine parameters of shape (C,), x's dtype.
+        Affine parameters of shape (C,), x's dtype (or float32 with 16-bit x).
     running_mean, running_var : ndarray or None
-        Shape (C,), x's dtype, given together.  Updated in place in training mode, so
+        Shape (C,), x's dtype (float32 with 16-bit x), given together.  Updated in place in training mode, so
         they must then be C-contiguous and writable; required in eval mode.
     training : bool
         Normalize with the batch statistics (True) or the running ones (False).
