@@ -8,8 +8,11 @@ value of an attribute (both sides are LAPACK/ARPACK in float64 on the same data;
 differ in the order of the sums around them); float32 ones to 2e-3 (scikit-learn's
 float32 fits run in float32, gradkit's statistics in float64).  Components are
 compared with their signs: both sides make each one's largest entry positive."""
+import warnings
+
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.sparse as sp
 
 from conftest import assert_bitwise_equal, run_threads
@@ -261,17 +264,33 @@ def test_score_and_covariance_match_sklearn_and_twin(k, whiten, dtype, rng):
     _close(ours.score(Xt), theirs.score(Xt), dtype, "score")
 
 
+def _plain_inverse_outcome(get_precision):
+    """How a plain inverse of a singular matrix ends: "error" (LAPACK met an exact zero
+    pivot: LinAlgError), "ill-conditioned" (round-off left the pivots tiny but nonzero:
+    scipy's LinAlgWarning) or "fine" (no sign of singularity)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            get_precision()
+        except np.linalg.LinAlgError:
+            return "error"
+    if any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught):
+        return "ill-conditioned"
+    return "fine"
+
+
 def test_singular_model_precision_fails_as_sklearns(rng):
     """noise_variance_ 0 with fewer components than features (n_samples <= n_features):
-    the covariance is singular and its plain inverse fails, as in scikit-learn."""
+    the covariance is singular and both libraries invert it plainly, which fails.  Which
+    way it fails (an exact zero pivot, or a warning on a tiny one) depends on the CPU's
+    round-off: it raised on an AMD EPYC and warned on an Intel Xeon, for both libraries
+    alike, so either counts, for either."""
     X = rng.standard_normal((5, 8))
     ours, theirs = pp.PCA(svd_solver="full").fit(X), skd.PCA(svd_solver="full").fit(X)
     assert ours.noise_variance_ == theirs.noise_variance_ == 0
     _close(ours.get_covariance(), theirs.get_covariance(), np.float64)
-    with pytest.raises(np.linalg.LinAlgError):
-        theirs.get_precision()
-    with pytest.raises(np.linalg.LinAlgError):
-        ours.get_precision()
+    assert _plain_inverse_outcome(theirs.get_precision) in ("error", "ill-conditioned")
+    assert _plain_inverse_outcome(ours.get_precision) in ("error", "ill-conditioned")
 
 
 def test_scores_need_a_fit(rng):
