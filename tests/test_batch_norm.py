@@ -509,3 +509,29 @@ def test_backward_out(shape, dtype, rng):
     with pytest.raises(ValueError, match="out must be C-contiguous"):
         norm.batch_norm_backward(dy, x, st, w, out=bad)
     assert not bad.any()
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64, np.float16, "bfloat16"], ids=str)
+@pytest.mark.parametrize("shape", [(9, 37), (3, 5, 41), (4, 3, 7)], ids=str)
+def test_out_at_every_alignment(dt, shape, rng):
+    """out= at each element offset within two cache lines (the output pass stores
+    whole aligned vectors and writes the ends as overlapping unaligned ones, or one by
+    one in place and in runs shorter than a vector): the bits of a fresh output, forward
+    and backward, and nothing written outside out."""
+    dt = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dt)
+    dy = rng.standard_normal(shape).astype(dt)
+    w = rng.standard_normal(shape[1]).astype(np.float32 if dt.itemsize == 2 else dt)
+    b = rng.standard_normal(shape[1]).astype(w.dtype)
+    y0, st = norm.batch_norm(x, w, b)
+    dx0 = norm.batch_norm_backward(dy, x, st, w)[0]
+    n = x.size
+    for off in range(128 // dt.itemsize):
+        buf = np.full(n + 2 * off + 64, 7, dt)
+        out = buf[off:off + n].reshape(shape)
+        norm.batch_norm(x, w, b, out=out)
+        assert_bitwise_equal(out, y0)
+        norm.batch_norm_backward(dy, x, st, w, out=out)
+        assert_bitwise_equal(out, dx0)
+        rest = np.concatenate([buf[:off], buf[off + n:]])
+        assert_bitwise_equal(rest, np.full(rest.shape, 7, dt))
