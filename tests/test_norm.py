@@ -498,3 +498,36 @@ def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms):
         out = _at_offset(x.shape, dtype, x, off)
         np.testing.assert_array_equal(f(out)[0].view(np.uint8), want.view(np.uint8),
                                       err_msg=f"offset {off}")
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("rms", [False, True])
+@pytest.mark.parametrize("shape", [(9, 37), (6, 1030), (3, 5)], ids=str)
+def test_backward_out_at_every_alignment(dt, rms, shape):
+    # the backward stores aligned vectors and writes each row's ends as overlapping
+    # unaligned vectors that add only their own columns' terms to dweight/dbias (one by
+    # one in place, and in rows shorter than a vector): out= at every element offset
+    # within two lines gives the bits of a fresh dx, dweight and dbias, and nothing is
+    # written outside out
+    dtype = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    pdt = np.float32 if dtype.itemsize == 2 else dtype
+    w = rng.standard_normal(shape[1]).astype(pdt)
+    if rms:
+        _, st = norm.rms_norm(x, w)
+        bwd = lambda o=None: norm.rms_norm_backward(dy, x, st, w, out=o)
+    else:
+        _, st = norm.layer_norm(x, w, w)
+        bwd = lambda o=None: norm.layer_norm_backward(dy, x, st, w, out=o)
+    want = [a.copy() for a in bwd()]
+    n = x.size
+    for off in range(128 // dtype.itemsize):
+        buf = np.full(n + 2 * off + 64, 7, dtype)
+        out = buf[off:off + n].reshape(shape)
+        got = bwd(out)
+        assert got[0] is out
+        assert_bitwise_equal(list(got), want)
+        rest = np.concatenate([buf[:off], buf[off + n:]])
+        assert_bitwise_equal(rest, np.full(rest.shape, 7, dtype))

@@ -724,13 +724,79 @@ GK_INLINE gk_index GK_T(bwd_head)(const int G, TS *const *dst, gk_index len)
     return head < len ? head : len;
 }
 
+/* Pass B on the GK_TVLEN columns from j (offsets c0 + j) of a group of G rows, one
+ * vector each: dx of row i into dst[i] + j (all GK_TVLEN columns), the terms of lanes
+ * [la, lb) only into pw/pb (bwd_apply's ends: the other lanes' columns are another
+ * vector's, whose dx this one rewrites with the same bits); pfdy/pfx as bwd_apply's */
+GK_INLINE void GK_T(bwd_vec)(const int rms, const int G, const int has_w, const int has_pw,
+                             const int has_pb, const TS *const *dy, const TS *const *x,
+                             const T *GK_RESTRICT w, TS *const *dst, double *GK_RESTRICT pw,
+                             double *GK_RESTRICT pb, gk_index c0, gk_index j,
+                             const GK_T(bwd_k) *k, const TS *pfdy, const TS *pfx,
+                             const int la, const int lb)
+{
+    typedef GK_T(tvec) V;
+    const int f32 = sizeof(T) == sizeof(float);
+    const int all = la == 0 && lb == GK_TVLEN;
+    const gk_index o = c0 + j;
+    V wv = {0}, sw = {0}, sb = {0};
+    if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
+    if (!f32) {  /* float64: the partials themselves, row after row */
+        if (has_pw) __builtin_memcpy(&sw, pw + o, sizeof sw);
+        if (has_pb) __builtin_memcpy(&sb, pb + o, sizeof sb);
+    }
+    for (int i = 0; i < G; ++i) {
+        V d = GK_T(ldtv_arith)(dy[i] + o), xv = GK_T(ldtv_arith)(x[i] + o), xh, out;
+        V g = has_w ? d * wv : d;
+        if (rms) {
+            xh = xv * k[i].rt;
+            out = k[i].rt * (g - xv * k[i].mgx);
+        } else {
+            xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
+            out = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
+        }
+        GK_T(sttv_arith)(dst[i] + j, out);
+        if (has_pw) sw += d * xh;
+        if (has_pb) sb += d;
+    }
+    if (pfdy) {
+        const char *pa = (const char *)(pfdy + G * o), *pc = (const char *)(pfx + G * o);
+        for (int l = 0; l < G * GK_SVBYTES; l += 64) {
+            __builtin_prefetch(pa + l, 0, 3);
+            __builtin_prefetch(pc + l, 0, 3);
+        }
+    }
+    for (int s = 0; s < 2; ++s) {
+        double *p = s ? pb : pw;
+        if (!(s ? has_pb : has_pw)) continue;
+        T t[GK_TVLEN];
+        __builtin_memcpy(t, s ? &sb : &sw, sizeof t);
+        if (!f32) {
+            __builtin_memcpy(p + o + la, t + la, (size_t)(lb - la) * sizeof(T));
+        } else if (all) {  /* the group's float sums onto the double partials */
+            for (int h = 0; h < GK_TVLEN; h += GK_VW) {
+                gk_vd v = gk_ldv_f64(p + o + h) +
+                          gk_ldv_f32((const float *)(const void *)(t + h));
+                __builtin_memcpy(p + o + h, &v, sizeof v);
+            }
+        } else {
+            for (int l = la; l < lb; ++l) p[o + l] += (double)t[l];
+        }
+    }
+}
+
 /* Pass B over columns [c0, c0 + len) of a group of G rows: dx of row i into dst[i]
  * (offset 0 is column c0), the terms into pw/pb (may be NULL, columns absolute);
  * pfdy/pfx (may be NULL): the next group's rows, G * GK_TVLEN elements of each
  * prefetched per step.  The vectors' stores are aligned on dst (NumPy puts large arrays
  * 16 bytes past a line, where every 64-byte store straddles two: 8192x1024 float32
- * backwards took 8-12% longer into such an array than into an aligned one); the columns
- * before the first aligned vector and after the last go one by one (bwd_cols). */
+ * backwards took 8-12% longer into such an array than into an aligned one).  The
+ * columns before the first aligned vector are one unaligned vector, those after the
+ * last one more ending at len, each adding only its own columns' terms (bwd_vec); in
+ * place (dst is dy or x), or in runs shorter than a vector, they go one by one
+ * (bwd_cols) instead.  One by one, a 16-bit column costs scalar conversions: the 16
+ * such columns of each 1024-column row took an out= float16 backward 1.56-1.70x the
+ * time into an aligned array (8192 x 1024, Intel Xeon). */
 GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
                                const int has_pw, const int has_pb, const TS *const *dy,
                                const TS *const *x, const T *GK_RESTRICT w, TS *const *dst,
@@ -738,58 +804,24 @@ GK_INLINE void GK_T(bwd_apply)(const int rms, const int G, const int has_w,
                                gk_index c0, gk_index len, const GK_T(bwd_k) *k,
                                const TS *pfdy, const TS *pfx)
 {
-    typedef GK_T(tvec) V;
-    const int f32 = sizeof(T) == sizeof(float);
     const gk_index head = GK_T(bwd_head)(G, dst, len);
-    GK_T(bwd_cols)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, 0, head, k);
+    const int ends_v = len >= GK_TVLEN && (const void *)dst[0] != (const void *)dy[0]
+                       && (const void *)dst[0] != (const void *)x[0];
+    if (head && ends_v)
+        GK_T(bwd_vec)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, 0, k,
+                      NULL, NULL, 0, (int)head);
+    else
+        GK_T(bwd_cols)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, 0, head,
+                       k);
     gk_index j = head;
-    for (; j + GK_TVLEN <= len; j += GK_TVLEN) {
-        const gk_index o = c0 + j;
-        V wv = {0}, sw = {0}, sb = {0};
-        if (has_w) __builtin_memcpy(&wv, w + o, sizeof wv);
-        if (!f32) {  /* float64: the partials themselves, row after row */
-            if (has_pw) __builtin_memcpy(&sw, pw + o, sizeof sw);
-            if (has_pb) __builtin_memcpy(&sb, pb + o, sizeof sb);
-        }
-        for (int i = 0; i < G; ++i) {
-            V d = GK_T(ldtv_arith)(dy[i] + o), xv = GK_T(ldtv_arith)(x[i] + o), xh, out;
-            V g = has_w ? d * wv : d;
-            if (rms) {
-                xh = xv * k[i].rt;
-                out = k[i].rt * (g - xv * k[i].mgx);
-            } else {
-                xh = ((xv - k[i].mh) - k[i].ml) * k[i].rt;
-                out = k[i].rt * (g - k[i].mg - xh * k[i].mgx);
-            }
-            GK_T(sttv_arith)(dst[i] + j, out);
-            if (has_pw) sw += d * xh;
-            if (has_pb) sb += d;
-        }
-        if (pfdy) {
-            const char *pa = (const char *)(pfdy + G * o), *pc = (const char *)(pfx + G * o);
-            for (int l = 0; l < G * GK_SVBYTES; l += 64) {
-                __builtin_prefetch(pa + l, 0, 3);
-                __builtin_prefetch(pc + l, 0, 3);
-            }
-        }
-        if (f32) {  /* the group's float sums onto the double partials */
-            T t[GK_TVLEN];
-            for (int s = 0; s < 2; ++s) {
-                double *p = s ? pb : pw;
-                if (!(s ? has_pb : has_pw)) continue;
-                __builtin_memcpy(t, s ? &sb : &sw, sizeof t);
-                for (int h = 0; h < GK_TVLEN; h += GK_VW) {
-                    gk_vd v = gk_ldv_f64(p + o + h) +
-                              gk_ldv_f32((const float *)(const void *)(t + h));
-                    __builtin_memcpy(p + o + h, &v, sizeof v);
-                }
-            }
-        } else {
-            if (has_pw) __builtin_memcpy(pw + o, &sw, sizeof sw);
-            if (has_pb) __builtin_memcpy(pb + o, &sb, sizeof sb);
-        }
-    }
-    GK_T(bwd_cols)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, len, k);
+    for (; j + GK_TVLEN <= len; j += GK_TVLEN)
+        GK_T(bwd_vec)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, k, pfdy,
+                      pfx, 0, GK_TVLEN);
+    if (j < len && ends_v)
+        GK_T(bwd_vec)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0,
+                      len - GK_TVLEN, k, NULL, NULL, (int)(j - (len - GK_TVLEN)), GK_TVLEN);
+    else
+        GK_T(bwd_cols)(rms, G, has_w, has_pw, has_pb, dy, x, w, dst, pw, pb, c0, j, len, k);
 }
 
 /* The backward of the G rows from row i on: dx of row i + q into out[q] -- through an
