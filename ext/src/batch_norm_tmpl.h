@@ -188,6 +188,12 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
         GK_T(bn_out)(grad, cs, dy, x, out, head, cf, at);
         j = head;
     }
+#if GK_HALF == 2  /* bfloat16: two vectors per pack and store (gk_st_bf16v2) */
+    if (!nt)
+        for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN)
+            gk_st_bf16v2(out + j, GK_T(bn_vec)(grad, cs, dy, x, j, cf, at, c),
+                         GK_T(bn_vec)(grad, cs, dy, x, j + GK_TVLEN, cf, at, c));
+#endif
     for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
         const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, j, cf, at, c);
         if (nt) GK_T(bn_stream)(out + j, v);
