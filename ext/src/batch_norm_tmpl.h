@@ -174,9 +174,8 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
 {
     const int ends_v = n >= GK_TVLEN && (const void *)out != (const void *)x
                        && (const void *)out != (const void *)dy;
-    gk_index head = (gk_index)(((GK_SVBYTES - ((uintptr_t)out & (GK_SVBYTES - 1)))
-                                & (GK_SVBYTES - 1)) / sizeof(TS));
-    if (head > n || ((uintptr_t)out & (sizeof(TS) - 1))) head = nt ? n : 0;
+    gk_index head = GK_T(vec_head)(out);
+    if (head > n || head < 0) head = nt ? n : 0;
     const GK_T(bnv) z = {0};
     const GK_T(bnv) c[5] = {z + cf.mh[at], z + cf.s[at], z + cf.b[at],
                             z + (grad ? cf.k[at] : 0), z + (grad ? 0 : cf.ml[at])};

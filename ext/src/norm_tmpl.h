@@ -235,9 +235,8 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     const V vnrt = -vrt;
     const int ends_v = n >= GK_TVLEN && (const void *)x != (const void *)y;
     gk_index j = 0;
-    gk_index head = (gk_index)(((GK_SVBYTES - ((uintptr_t)y & (GK_SVBYTES - 1)))
-                                & (GK_SVBYTES - 1)) / sizeof(TS));
-    if (head > n || ((uintptr_t)y & (sizeof(TS) - 1))) head = stream ? n : 0;
+    gk_index head = GK_T(vec_head)(y);
+    if (head > n || head < 0) head = stream ? n : 0;
     if (head && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, 0, vmh, vml, vrt, vnrt);
         GK_T(sttv_arith)(y, v);
@@ -714,13 +713,12 @@ GK_COLD void GK_T(bwd_cols)(const int rms, const int G, const int has_w, const i
 GK_INLINE gk_index GK_T(bwd_head)(const int G, TS *const *dst, gk_index len)
 {
     const uintptr_t a = (uintptr_t)dst[0];
-    if (a % sizeof(TS))
+    const gk_index head = GK_T(vec_head)(dst[0]);
+    if (head < 0)
         return 0;
     for (int i = 1; i < G; ++i)
         if (((uintptr_t)dst[i] - a) % GK_SVBYTES)
             return 0;
-    gk_index head = (gk_index)(((GK_SVBYTES - (a & (GK_SVBYTES - 1))) & (GK_SVBYTES - 1))
-                               / sizeof(TS));
     return head < len ? head : len;
 }
 

@@ -91,6 +91,16 @@ typedef GK_TI GK_T(tmask) __attribute__((vector_size(GK_TVBYTES)));
 /* bytes of data storage one vector of GK_TVLEN elements spans */
 #define GK_SVBYTES ((int)(GK_TVLEN * sizeof(TS)))
 
+/* The elements of a data array from p before its first address aligned to a vector's
+ * width (GK_SVBYTES), where an output loop's stores start so that none straddles two
+ * lines; -1 when p is not aligned to its element */
+GK_INLINE gk_index GK_T(vec_head)(const TS *p)
+{
+    const uintptr_t a = (uintptr_t)p;
+    if (a % sizeof(TS)) return -1;
+    return (gk_index)(((GK_SVBYTES - (a & (GK_SVBYTES - 1))) & (GK_SVBYTES - 1)) / sizeof(TS));
+}
+
 /* GK_TVLEN elements of a data array as a vector of T (unaligned) */
 GK_INLINE GK_T(tvec) GK_T(ldtv)(const TS *p)
 {
