@@ -12,6 +12,23 @@
  * the means merged by Chan's formula are of the size of the spread, not of the offset:
  * a mean of 1e4 would carry an absolute rounding error of ulp(1e4) into every merge. */
 
+#ifndef GK_BN_ADD_LANES
+#define GK_BN_ADD_LANES
+/* d[k] += (double)v[k] (sub: -=) for the GK_HLEN lanes of a float32 vector, in vectors of
+ * doubles: the float16 column sums' per-lane loop, which GCC left scalar (the same
+ * operations lane by lane, so the same bits) */
+GK_INLINE void gk_bn_add_lanes(double *GK_RESTRICT d, gk_hf v, const int sub)
+{
+    float t[GK_HLEN];
+    __builtin_memcpy(t, &v, sizeof t);
+    for (int h = 0; h < GK_HLEN; h += GK_VW) {
+        const gk_vd a = gk_ldv_f64(d + h), b = gk_ldv_f32(t + h);
+        const gk_vd r = sub ? a - b : a + b;
+        __builtin_memcpy(d + h, &r, sizeof r);
+    }
+}
+#endif
+
 /* float32 data: the sums of d = x - pf[j] and d^2 over rows [0, nb) of xb into
  * s[0..w), q[0..w) (double).  Eight rows at a time are added in float32, one lane per
  * column in a fixed tree, and the eight-row sum goes into the double sums: a quarter
@@ -43,10 +60,8 @@ GK_INLINE void GK_T(bn_col_sums8)(const TS *GK_RESTRICT xb, const T *GK_RESTRICT
             sd = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
             sq = ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3))
                + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
-            for (int k = 0; k < GK_HLEN; ++k) {
-                s[j + k] -= (double)sd[k];
-                q[j + k] += (double)sq[k];
-            }
+            gk_bn_add_lanes(s + j, sd, 1);
+            gk_bn_add_lanes(q + j, sq, 0);
         }
 #endif
         for (; j < w; ++j) {
@@ -87,7 +102,7 @@ GK_INLINE void GK_T(bn_col_mean8)(const TS *GK_RESTRICT xb, gk_index K, gk_index
                              + (gk_ld_f16v_arith(p2 + j) + gk_ld_f16v_arith(p3 + j)))
                             + ((gk_ld_f16v_arith(p4 + j) + gk_ld_f16v_arith(p5 + j))
                                + (gk_ld_f16v_arith(p6 + j) + gk_ld_f16v_arith(p7 + j)));
-            for (int k = 0; k < GK_HLEN; ++k) m[j + k] += (double)t[k];
+            gk_bn_add_lanes(m + j, t, 0);
         }
 #endif
         for (; j < w; ++j)
@@ -272,10 +287,8 @@ static void GK_T(bn_col_grad_sums)(const TS *GK_RESTRICT dy, const TS *GK_RESTRI
 #undef GK_BN_E
                 const gk_hf sa = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
                 const gk_hf se = ((e0 + e1) + (e2 + e3)) + ((e4 + e5) + (e6 + e7));
-                for (int k = 0; k < GK_HLEN; ++k) {
-                    s1[j + k] += (double)sa[k];
-                    s2[j + k] -= (double)se[k];
-                }
+                gk_bn_add_lanes(s1 + j, sa, 0);
+                gk_bn_add_lanes(s2 + j, se, 1);
             }
 #endif
             for (; j < w; ++j) {
