@@ -131,8 +131,9 @@ GK_INLINE void GK_T(bn_out)(const int grad, const gk_index cs, const TS *dy, con
  * last one more ending at n: the overlapped elements are computed twice, the same way
  * (norm_tmpl.h's fwd_write_v).  When out is x or dy (in place), or the run is shorter
  * than a vector, the ends go element by element through bn_out instead: one by one,
- * a 16-bit element costs a scalar rounding, and 2 x 12 of them in every 1024-column
- * row took an out= bfloat16 forward from 1.43 to 1.84 ms (8192 x 1024, Intel Xeon).
+ * a 16-bit element costs a scalar rounding, and the 24 + 8 of every 1024-column row
+ * (aligned to 64 bytes then) took an out= bfloat16 forward from 1.43 to 1.84 ms
+ * (8192 x 1024, Intel Xeon).
  * nt: non-temporal stores straight from the registers (no L1 buffer and copy, as
  * GK_WRITE_PIECES does); out must then not be x nor dy (gk_stream_output), and the
  * caller fences.  Otherwise out may be x or dy. */
@@ -179,14 +180,11 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
     const GK_T(bnv) z = {0};
     const GK_T(bnv) c[5] = {z + cf.mh[at], z + cf.s[at], z + cf.b[at],
                             z + (grad ? cf.k[at] : 0), z + (grad ? 0 : cf.ml[at])};
-    gk_index j = 0;
-    if (head && ends_v && head < GK_TVLEN) {
+    if (head && ends_v && head < GK_TVLEN)
         GK_T(sttv_arith)(out, GK_T(bn_vec)(grad, cs, dy, x, 0, cf, at, c));
-        j = head;
-    } else {
+    else
         GK_T(bn_out)(grad, cs, dy, x, out, head, cf, at);
-        j = head;
-    }
+    gk_index j = head;
 #if GK_HALF == 2  /* bfloat16: two vectors per pack and store (gk_st_bf16v2) */
     if (!nt)
         for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN)
