@@ -14,18 +14,14 @@
 
 #ifndef GK_BN_ADD_LANES
 #define GK_BN_ADD_LANES
-/* d[k] += (double)v[k] (sub: -=) for the GK_HLEN lanes of a float32 vector, in vectors of
- * doubles: the float16 column sums' per-lane loop, which GCC left scalar (the same
- * operations lane by lane, so the same bits) */
+/* d[k] += (double)v[k] (sub: -=) for the GK_HLEN lanes of a float32 vector: the
+ * float16 column sums onto their double sums (gk_add_f32_to_f64; a per-lane loop here
+ * stayed scalar) */
 GK_INLINE void gk_bn_add_lanes(double *GK_RESTRICT d, gk_hf v, const int sub)
 {
     float t[GK_HLEN];
     __builtin_memcpy(t, &v, sizeof t);
-    for (int h = 0; h < GK_HLEN; h += GK_VW) {
-        const gk_vd a = gk_ldv_f64(d + h), b = gk_ldv_f32(t + h);
-        const gk_vd r = sub ? a - b : a + b;
-        __builtin_memcpy(d + h, &r, sizeof r);
-    }
+    gk_add_f32_to_f64(d, t, GK_HLEN, sub);
 }
 #endif
 

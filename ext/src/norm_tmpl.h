@@ -772,11 +772,7 @@ GK_INLINE void GK_T(bwd_vec)(const int rms, const int G, const int has_w, const 
         if (!f32) {
             __builtin_memcpy(p + o + la, t + la, (size_t)(lb - la) * sizeof(T));
         } else if (all) {  /* the group's float sums onto the double partials */
-            for (int h = 0; h < GK_TVLEN; h += GK_VW) {
-                gk_vd v = gk_ldv_f64(p + o + h) +
-                          gk_ldv_f32((const float *)(const void *)(t + h));
-                __builtin_memcpy(p + o + h, &v, sizeof v);
-            }
+            gk_add_f32_to_f64(p + o, (const float *)(const void *)t, GK_TVLEN, 0);
         } else {
             for (int l = la; l < lb; ++l) p[o + l] += (double)t[l];
         }

@@ -73,6 +73,19 @@ GK_INLINE gk_vd gk_ldv_f64(const double *p)
     return d;
 }
 
+/* d[0, n) += t[0, n) widened to double (sub: -=), n a multiple of GK_VW, in vectors of
+ * doubles: the float partial sums of a vector loop onto their double totals, the same
+ * additions lane by lane as a scalar loop (which GCC leaves scalar) */
+GK_INLINE void gk_add_f32_to_f64(double *GK_RESTRICT d, const float *GK_RESTRICT t, int n,
+                                 const int sub)
+{
+    for (int h = 0; h < n; h += GK_VW) {
+        const gk_vd a = gk_ldv_f64(d + h), b = gk_ldv_f32(t + h);
+        const gk_vd r = sub ? a - b : a + b;
+        __builtin_memcpy(d + h, &r, sizeof r);
+    }
+}
+
 /* |v| lane by lane: the sign bit cleared, as fabs does */
 GK_INLINE gk_vd gk_vabs(gk_vd v)
 {

@@ -427,8 +427,9 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
     weight, bias : ndarray or None
         Affine parameters of shape (C,), x's dtype (or float32 with 16-bit x).
     running_mean, running_var : ndarray or None
-        Shape (C,), x's dtype (float32 with 16-bit x), given together.  Updated in place in training mode, so
-        they must then be C-contiguous and writable; required in eval mode.
+        Shape (C,), x's dtype (float32 with 16-bit x), given together.  Updated in
+        place in training mode, so they must then be C-contiguous and writable;
+        required in eval mode.
     training : bool
         Normalize with the batch statistics (True) or the running ones (False).
     momentum : float in [0, 1] or None
