@@ -41,7 +41,8 @@ def test_show_config_keys_and_types():
     assert "simd_env" in cfg and cfg["simd_env"] in (None, os.environ.get("GRADKIT_SIMD"))
     assert cfg["version"] == gradkit.__version__
     assert cfg["simd"] in cfg["simd_compiled"]
-    assert set(cfg["simd_compiled"]) <= {"baseline", "avx2", "avx512", "native"}
+    assert set(cfg["simd_compiled"]) <= {"baseline", "avx2", "avx512", "avx512_bf16",
+                                         "native"}
     assert cfg["num_threads"] == gradkit.get_num_threads() >= 1
     assert "-ffp-contract=off" in cfg["build_flags"]  # the no-FMA-contraction rule
     assert cfg["build_options"]["simd"] in ("dispatch", "baseline", "native")
@@ -274,6 +275,8 @@ _TABLE_NEEDS = {
     "avx512": {"avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "popcnt", "avx512f",
                "avx512bw", "avx512dq", "avx512vl"},
 }
+# the AVX-512 table with bfloat16 rounded by AVX512_BF16 (a level of GRADKIT_SIMD)
+_TABLE_NEEDS["avx512_bf16"] = _TABLE_NEEDS["avx512"] | {"avx512_bf16"}
 
 
 def test_dispatch_takes_the_widest_table_the_cpu_runs():
@@ -285,7 +288,7 @@ def test_dispatch_takes_the_widest_table_the_cpu_runs():
         pytest.skip("needs /proc/cpuinfo and no GRADKIT_SIMD")
     if "native" in cfg["simd_compiled"]:
         pytest.skip("a native build has one table")
-    runnable = [t for t in ("avx512", "avx2") if t in cfg["simd_compiled"]
+    runnable = [t for t in ("avx512_bf16", "avx512", "avx2") if t in cfg["simd_compiled"]
                 and _TABLE_NEEDS[t] <= flags]
     assert cfg["simd"] == (runnable[0] if runnable else "baseline")
 

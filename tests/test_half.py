@@ -5,7 +5,9 @@ The conversions must give the bits of NumPy's (float16) and ml_dtypes' (bfloat16
 astype: all 65,536 patterns widened, and float32 -> 16-bit on every edge value (halfway
 cases, max finite, subnormal boundaries, inf, NaN payloads) and a large random sample of
 float32 bit patterns (NaNs included), for the baseline, AVX2 and (where the CPU has it)
-AVX-512 tables -- each in a fresh process, as GRADKIT_SIMD is read once.
+AVX-512 tables, and AVX-512 with bfloat16 rounded by AVX512_BF16 -- each in a fresh
+process, as GRADKIT_SIMD is read once; and again with MXCSR.DAZ set (torch's
+set_flush_denormal), under which vfpclassps no longer sees subnormals.
 """
 import json
 import os
@@ -82,15 +84,25 @@ def _runs(simd):
     return p.stdout.strip() == simd
 
 
-@pytest.mark.parametrize("simd", ["baseline", "avx2", "avx512"])
-def test_conversions_bit_identical_to_astype_on_every_path(simd):
+_DAZ = ("import torch; assert torch.set_flush_denormal(True); "
+        "assert float(torch.tensor(1e-40) * 1) == 0.0; ")
+
+
+@pytest.mark.parametrize("daz", [False, True], ids=["", "daz"])
+@pytest.mark.parametrize("simd", ["baseline", "avx2", "avx512", "avx512_bf16"])
+def test_conversions_bit_identical_to_astype_on_every_path(simd, daz):
     if simd not in gradkit.show_config()["simd_compiled"] or not _runs(simd):
         pytest.skip(f"this CPU does not run the {simd} table")
+    if daz:
+        torch = pytest.importorskip("torch")
+        if not torch.set_flush_denormal(True):   # in this process: only asking
+            pytest.skip("this CPU cannot set MXCSR.DAZ")
+        torch.set_flush_denormal(False)
     env = dict(os.environ, GRADKIT_SIMD=simd, OMP_NUM_THREADS="2")
-    code = ("import json, sys; sys.path.insert(0, %r); import test_half, gradkit; "
+    code = ("import json, sys; sys.path.insert(0, %r); import test_half, gradkit; %s"
             "print(json.dumps([gradkit.show_config()['simd'], "
             "gradkit.show_config()['half_conversions'], test_half.check_conversions()]))"
-            % os.path.dirname(__file__))
+            % (os.path.dirname(__file__), _DAZ if daz else ""))
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                        text=True, timeout=600)
     assert p.returncode == 0, p.stderr
@@ -143,6 +155,7 @@ def test_dtype_and_config():
     assert gradkit.bfloat16 is ml_dtypes.bfloat16
     assert "bfloat16" in gradkit.__all__
     cfg = gradkit.show_config()
-    assert cfg["half_conversions"].split(":")[0] in ("portable", "avx2", "avx512")
-    if cfg["simd"] in ("avx2", "avx512"):
+    assert cfg["half_conversions"].split(":")[0] in ("portable", "avx2", "avx512",
+                                                    "avx512_bf16")
+    if cfg["simd"] in ("avx2", "avx512", "avx512_bf16"):
         assert "F16C" in cfg["half_conversions"] or "vcvtph2ps" in cfg["half_conversions"]

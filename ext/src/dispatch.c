@@ -2,8 +2,8 @@
  *
  * Compiled once, with no ISA flags.  On first use it asks the CPU (cpuid, and xgetbv for
  * the register state the OS saves) which of the built kernel tables it can run and takes
- * the widest; the environment variable GRADKIT_SIMD=baseline|avx2|avx512 lowers the
- * choice (the tests use it to run every path this CPU has). */
+ * the widest; the environment variable GRADKIT_SIMD=baseline|avx2|avx512|avx512_bf16 lowers
+ * the choice (the tests use it to run every path this CPU has). */
 /* clock_gettime under -std=c11 (glibc hides POSIX in strict C mode; macOS would hide
  * it with the macro set, and shows it without) */
 #if !defined(_WIN32) && !defined(__APPLE__) && !defined(_POSIX_C_SOURCE)
@@ -23,18 +23,26 @@
 #include "gk_internal.h"
 #include "kernels.h"
 
-static const struct { const char *name; int id; } gk_isas[] = {  /* widest first */
+/* The levels GRADKIT_SIMD names, widest first: a kernel table (id), and whether its
+ * bfloat16 stores may use AVX512_BF16 (bf16: 1 yes, 0 no, 2 when this CPU has it -- a
+ * native build, compiled for this very CPU).  avx512_bf16 is the AVX-512 table with
+ * those instructions (gk_half.h: the same bits, fewer instructions); avx512 the same
+ * table without them, so both paths run on a CPU that has the extension. */
+static const struct { const char *name; int id; int bf16; } gk_isas[] = {
+#if GK_BUILD_ISA_AVX512_BF16
+    {"avx512_bf16", GK_ISA_AVX512, 1},
+#endif
 #if GK_BUILD_ISA_AVX512
-    {"avx512", GK_ISA_AVX512},
+    {"avx512", GK_ISA_AVX512, 0},
 #endif
 #if GK_BUILD_ISA_AVX2
-    {"avx2", GK_ISA_AVX2},
+    {"avx2", GK_ISA_AVX2, 0},
 #endif
 #if GK_BUILD_ISA_NATIVE
-    {"native", GK_ISA_NATIVE},
+    {"native", GK_ISA_NATIVE, 2},
 #endif
 #if GK_BUILD_ISA_BASELINE
-    {"baseline", GK_ISA_BASELINE},
+    {"baseline", GK_ISA_BASELINE, 0},
 #endif
 };
 #define GK_N_ISAS ((int)(sizeof(gk_isas) / sizeof(gk_isas[0])))
@@ -87,10 +95,23 @@ static unsigned long long gk_xgetbv0(void)
 #define GK_L7B_AVX512BW (1u << 30)
 #define GK_L7B_AVX512VL (1u << 31)
 #define GK_LX1C_LZCNT (1u << 5)
+#define GK_L71A_AVX512_BF16 (1u << 5)  /* leaf 7 subleaf 1 eax */
 /* XCR0: x87|SSE|AVX state, and opmask|ZMM_Hi256|Hi16_ZMM for AVX-512 */
 #define GK_XCR0_AVX 0x6ull
 #define GK_XCR0_AVX512 0xE6ull
 #define GK_HAS(word, bits) (((word) & (bits)) == (bits))
+
+/* the AVX-512 table can run and the CPU has AVX512_BF16 (its registers are AVX-512's) */
+static int gk_cpu_can_run(int id);
+static int gk_cpu_has_bf16(void)
+{
+    unsigned l7[4], l71[4];
+    gk_cpuid(7, 0, l7);
+    if (l7[0] < 1 || !gk_cpu_can_run(GK_ISA_AVX512))
+        return 0;  /* leaf 7 has no subleaf 1 */
+    gk_cpuid(7, 1, l71);
+    return GK_HAS(l71[0], GK_L71A_AVX512_BF16);
+}
 
 static int gk_cpu_can_run(int id)
 {
@@ -119,7 +140,13 @@ static int gk_cpu_can_run(int id)
     (void)id;
     return 1;  /* no x86 tables are built for other CPUs */
 }
+static int gk_cpu_has_bf16(void) { return 0; }
 #endif
+
+static int gk_level_runs(int i)
+{
+    return gk_cpu_can_run(gk_isas[i].id) && (gk_isas[i].bf16 != 1 || gk_cpu_has_bf16());
+}
 
 static int gk_select(void)
 {
@@ -129,7 +156,7 @@ static int gk_select(void)
         for (int i = 0; i < GK_N_ISAS; ++i)
             if (strcmp(gk_isas[i].name, want) == 0) { start = i; break; }
     for (int i = start; i < GK_N_ISAS; ++i)
-        if (gk_cpu_can_run(gk_isas[i].id))
+        if (gk_level_runs(i))
             return i;
     return GK_N_ISAS - 1;
 }
@@ -138,11 +165,15 @@ static int gk_select(void)
  * thread computes the same value. */
 static int gk_chosen;
 
+int gk_bf16_hw_flag;
+
 static inline int gk_chosen_index(void)
 {
     int c = __atomic_load_n(&gk_chosen, __ATOMIC_RELAXED);
     if (!c) {
         c = gk_select() + 1;
+        const int b = gk_isas[c - 1].bf16;
+        __atomic_store_n(&gk_bf16_hw_flag, b == 2 ? gk_cpu_has_bf16() : b, __ATOMIC_RELAXED);
         __atomic_store_n(&gk_chosen, c, __ATOMIC_RELAXED);
     }
     return c - 1;
@@ -166,6 +197,9 @@ const char *gk_simd_compiled(void)
 #endif
 #if GK_BUILD_ISA_AVX512
         ",avx512"
+#endif
+#if GK_BUILD_ISA_AVX512_BF16
+        ",avx512_bf16"
 #endif
         ;
     return names;

@@ -15,7 +15,9 @@
  * width the float32 templates use): gk_ld_f16v / gk_st_f16v (F16C vcvtph2ps / vcvtps2ph
  * on the AVX2 and AVX-512 builds, with NaN lanes redone by the portable formulas because
  * F16C sets the quiet bit where NumPy keeps it), gk_ld_bf16v / gk_st_bf16v (integer
- * shifts and rounding, which each ISA build compiles to its own vector instructions).
+ * shifts and rounding, which each ISA build compiles to its own vector instructions;
+ * on a CPU with AVX512_BF16 the AVX-512 build rounds by vcvtne2ps2bf16 instead, see
+ * gk_bf16_hw_ok).
  * The portable formulas are written once, on vectors (the scalar versions are one lane of
  * them), so every path gives the same bits.  GK_HALF_PATH names the path of this build. */
 #ifndef GK_HALF_H
@@ -31,6 +33,9 @@ typedef uint16_t gk_hs __attribute__((vector_size(GK_TVBYTES / 2)));
 
 #if defined(__AVX512F__) && defined(__F16C__)
 #define GK_HALF_PATH "avx512: float16 by vcvtph2ps/vcvtps2ph (zmm), bfloat16 by AVX-512 integer rounding"
+#if defined(__AVX512BF16__)
+#define GK_HALF_PATH_HW_BF16 "avx512_bf16: float16 by vcvtph2ps/vcvtps2ph (zmm), bfloat16 by vcvtne2ps2bf16 (vectors holding a NaN or a subnormal: AVX-512 integer rounding)"
+#endif
 #elif defined(__F16C__)
 #define GK_HALF_PATH "avx2: float16 by F16C vcvtph2ps/vcvtps2ph (ymm), bfloat16 by AVX2 integer rounding"
 #else
@@ -166,9 +171,61 @@ GK_INLINE void gk_bf16_round_hi2(gk_hf a, gk_hf b, gk_hu *ra, gk_hu *rb)
     *rb = gk_bf16_round_hi(b);
 }
 
+/* ---- bfloat16 rounding by AVX512_BF16 ----------------------------------------------
+ * vcvtne2ps2bf16 / vcvtneps2bf16 round float32 to bfloat16 to nearest even, as the
+ * integer formula, in one instruction for 32 (16) lanes -- except that they flush
+ * subnormals to zero and give a NaN its own payload where ml_dtypes gives 0x7fc0.  So
+ * they round only vectors with neither (vfpclassps, one instruction a vector); others
+ * take the integer formula.  Under MXCSR.DAZ (a user's torch.set_flush_denormal(True))
+ * vfpclassps calls a subnormal a zero, so a thread with DAZ set takes the integer
+ * formula throughout (gk_bf16_daz_off: the class of a subnormal constant).  The AVX-512
+ * build is compiled with the extension (ext/meson.build) but runs it only when
+ * gk_bf16_hw_flag says the CPU has it and GRADKIT_SIMD allows it (level avx512_bf16). */
+#if GK_TVBYTES == 64 && defined(__AVX512BF16__) && defined(__AVX512BW__)
+#define GK_HW_BF16 1
+/* vfpclassps classes: QNaN 0x01, denormal 0x20, SNaN 0x80 */
+#define GK_BF16_SPECIAL 0xA1
+
+/* this thread's MXCSR.DAZ is clear: vfpclassps sees the smallest subnormal as one.  The
+ * empty asm keeps the compiler from folding the class of a constant (as if DAZ were
+ * clear); it is loop-invariant, so a loop asks once. */
+GK_INLINE int gk_bf16_daz_off(void)
+{
+    __m512 d = _mm512_castsi512_ps(_mm512_set1_epi32(1));
+    __asm__("" : "+v"(d));
+    return _mm512_fpclass_ps_mask(d, 0x20) != 0;
+}
+
+/* a variable, not a call: a call in a loop costs the vector registers live across it
+ * (all caller-saved), and GCC does not hoist even a const one.  One L1 load and a
+ * predictable branch per use. */
+GK_INLINE int gk_bf16_hw_on(void)
+{
+    return __atomic_load_n(&gk_bf16_hw_flag, __ATOMIC_RELAXED) != 0 && gk_bf16_daz_off();
+}
+
+/* the vectors hold no NaN and no subnormal: the instructions give the integer bits */
+GK_INLINE int gk_bf16_hw_ok2(gk_hf a, gk_hf b)
+{
+    return gk_bf16_hw_on() && (_mm512_fpclass_ps_mask((__m512)a, GK_BF16_SPECIAL) |
+                               _mm512_fpclass_ps_mask((__m512)b, GK_BF16_SPECIAL)) == 0;
+}
+
+GK_INLINE int gk_bf16_hw_ok(gk_hf a)
+{
+    return gk_bf16_hw_on() && _mm512_fpclass_ps_mask((__m512)a, GK_BF16_SPECIAL) == 0;
+}
+#else
+#define GK_HW_BF16 0
+#endif
+
 /* float32 -> bfloat16: the rounded lanes, one pack */
 GK_INLINE gk_hs gk_f32v_to_bf16(gk_hf f)
 {
+#if GK_HW_BF16
+    if (__builtin_expect(gk_bf16_hw_ok(f), 1))
+        return (gk_hs)_mm512_cvtneps_pbh((__m512)f);
+#endif
     return gk_hpack_hi(gk_bf16_round_hi(f));
 }
 
@@ -266,6 +323,12 @@ GK_INLINE void gk_st_f16v(uint16_t *p, gk_hf v)
 GK_INLINE void gk_st_bf16v2(uint16_t *p, gk_hf a, gk_hf b)
 {
 #if GK_TVBYTES == 64 && defined(__AVX512BW__)
+#if GK_HW_BF16
+    if (__builtin_expect(gk_bf16_hw_ok2(a, b), 1)) {  /* a in the low half */
+        _mm512_storeu_si512((void *)p, (__m512i)_mm512_cvtne2ps_pbh((__m512)b, (__m512)a));
+        return;
+    }
+#endif
     /* the high words of both, in order, by one two-source word permute and one store:
      * a shift and a vpmovdw (two uops) per vector were the store's largest part */
     gk_hu ra, rb;
@@ -387,6 +450,17 @@ GK_INLINE void gk_ld_bf16v2_eo(const uint16_t *p, gk_hf *ev, gk_hf *od)
 
 GK_INLINE void gk_st_bf16v2_eo(uint16_t *p, gk_hf ev, gk_hf od)
 {
+#if GK_HW_BF16
+    if (__builtin_expect(gk_bf16_hw_ok2(ev, od), 1)) {
+        /* rounded as [ev | od], then interleaved by one word permute */
+        const __m512i il = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10,
+                                            25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19,
+                                            3, 18, 2, 17, 1, 16, 0);
+        const __m512bh r = _mm512_cvtne2ps_pbh((__m512)od, (__m512)ev);
+        _mm512_storeu_si512((void *)p, _mm512_permutexvar_epi16(il, (__m512i)r));
+        return;
+    }
+#endif
     gk_hu re, ro;
     gk_bf16_round_hi2(ev, od, &re, &ro);
     const gk_hu w = (ro & 0xffff0000u) | (re >> 16);

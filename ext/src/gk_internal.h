@@ -49,6 +49,16 @@
 #define GK_INLINE static inline
 #endif
 
+/* 1 when bfloat16 stores may round by AVX512_BF16 (gk_half.h): the CPU has it and the
+ * level GRADKIT_SIMD leaves is avx512_bf16 (or a native build's).  Set by dispatch.c
+ * when it chooses the table, before any kernel runs; a kernel that read 0 would give
+ * the same bits by the integer rounding.  Hidden: one load, no GOT indirection. */
+extern int gk_bf16_hw_flag
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((visibility("hidden")))
+#endif
+    ;
+
 /* Seconds on a monotonic wall clock (dispatch.c), with or without OpenMP. */
 double gk_wall_seconds(void);
 

@@ -12,7 +12,7 @@
 enum { GK_ISA_BASELINE = 0, GK_ISA_AVX2 = 1, GK_ISA_AVX512 = 2, GK_ISA_NATIVE = 3 };
 
 /* The ISA whose tables run here: the widest built one this CPU supports, lowered by
- * GRADKIT_SIMD=baseline|avx2|avx512 if set.  Chosen once (dispatch.c). */
+ * GRADKIT_SIMD=baseline|avx2|avx512|avx512_bf16 if set.  Chosen once (dispatch.c). */
 int gk_isa_id(void);
 
 #if GK_BUILD_ISA_AVX512

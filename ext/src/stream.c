@@ -320,4 +320,7 @@ const gk_stream_table GK_ISA_SYM(gk_stream_table) = {
     .half_to_f32 = half_to_f32,
     .f32_to_half = f32_to_half,
     .half_path = GK_HALF_PATH,
+#ifdef GK_HALF_PATH_HW_BF16
+    .half_path_hw_bf16 = GK_HALF_PATH_HW_BF16,
+#endif
 };

@@ -52,4 +52,8 @@ int gk_convert(const void *src, int src_dtype, void *dst, int dst_dtype, gk_inde
     return GK_OK;
 }
 
-const char *gk_half_path(void) { return stream_table()->half_path; }
+const char *gk_half_path(void)
+{
+    const gk_stream_table *t = stream_table();  /* chooses the table and gk_bf16_hw_flag */
+    return t->half_path_hw_bf16 && gk_bf16_hw_flag ? t->half_path_hw_bf16 : t->half_path;
+}
