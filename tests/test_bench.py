@@ -221,26 +221,6 @@ def test_measure_interleaves_and_counts(monkeypatch):
     assert order[-8:] == ["a", "b"] * 4                    # batches take turns
 
 
-def test_measure_leaves_out_the_first_call_after_another_callable(monkeypatch):
-    """A call right after another callable's batch costs 10x (cold caches), and a call
-    of 3 ms is a batch of one: the timed calls are the steady ones all the same."""
-    now = [0.0]
-    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
-    last = [None]
-
-    def make(name, seconds):
-        def fn():
-            now[0] += seconds * (10 if last[0] not in (None, name) else 1)
-            last[0] = name
-        return fn
-    res = timing.measure({"a": make("a", 3e-3), "b": make("b", 4e-3)}, budget=0.01,
-                         min_rounds=4)
-    for name, seconds in (("a", 3e-3), ("b", 4e-3)):
-        assert res[name]["calls"] == res[name]["rounds"]          # batches of one
-        assert res[name]["median"] == pytest.approx(seconds)
-        assert res[name]["best"] == pytest.approx(seconds)
-
-
 def test_threads_are_set_and_restored():
     import gradkit
     torch = core.try_import_torch()

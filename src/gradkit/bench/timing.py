@@ -10,12 +10,6 @@ reference must not hold the run up, but one batch is never enough: the first cal
 after the warm-up can be several times slower than the rest -- a 400 MB output's first
 huge pages, say -- and a median of one is that outlier); the per-call time is the
 median over its batches (the best is also reported).
-
-Every batch starts with one untimed call.  The first call after another callable's
-batch runs on the caches, TLB and pages that batch left; a call of 2.5 ms or more is a
-batch of one, so without the lead-in its every sample was that call (a bfloat16
-BatchNorm into out=, 1-call batches between the probe's and the peer's, measured 33% of
-its limit in the full run against 68% alone, Intel Xeon guest).
 """
 import statistics
 import time
@@ -44,7 +38,6 @@ def _calls_per_batch(fn):
 
 def _run_batch(fn, calls):
     clock = time.perf_counter
-    fn()                                # the lead-in: untimed (see the module's text)
     start = clock()
     for _ in range(calls):
         fn()
