@@ -15,7 +15,7 @@ typedef struct {
     void (*half_to_f32)(int bf16, const uint16_t *src, float *dst, gk_index n);
     void (*f32_to_half)(int bf16, const float *src, uint16_t *dst, gk_index n);
     const char *half_path;
-    const char *half_path_hw_bf16;  /* when gk_bf16_hw(): the AVX512_BF16 rounding; or NULL */
+    const char *half_path_hw_bf16;  /* when gk_bf16_hw_flag: the AVX512_BF16 rounding; or NULL */
 } gk_stream_table;
 
 #endif
