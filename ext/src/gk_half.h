@@ -127,10 +127,16 @@ GK_INLINE gk_hs gk_hpack_hi(gk_hu r)
 /* float32 -> bfloat16, in the high half of each 32-bit lane: add 0x7fff + (the kept
  * part's lowest bit), to nearest even (a carry into the exponent is right, up to inf);
  * NaN -> 0x7fc0 | sign.  The NaN lanes are picked by one blend where the ISA has it. */
+/* the rounding alone, for lanes known not to be NaN */
+GK_INLINE gk_hu gk_bf16_round_hi_nonan(gk_hu b)
+{
+    return b + 0x7fffu + ((b >> 16) & 1u);
+}
+
 GK_INLINE gk_hu gk_bf16_round_hi(gk_hf f)
 {
     const gk_hu b = (gk_hu)f;
-    const gk_hu r = b + 0x7fffu + ((b >> 16) & 1u);
+    const gk_hu r = gk_bf16_round_hi_nonan(b);
     const gk_hu nan = (b & 0x80000000u) | 0x7fc00000u;
 #if GK_TVBYTES == 64 && defined(__AVX512F__)
     return (gk_hu)_mm512_mask_blend_epi32(_mm512_cmp_ps_mask((__m512)f, (__m512)f, _CMP_UNORD_Q),
@@ -151,22 +157,18 @@ GK_INLINE gk_hu gk_bf16_round_hi(gk_hf f)
 GK_INLINE void gk_bf16_round_hi2(gk_hf a, gk_hf b, gk_hu *ra, gk_hu *rb)
 {
 #if GK_TVBYTES == 64 && defined(__AVX512F__)
-    if (__builtin_expect(_mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_UNORD_Q) == 0, 1)) {
-        const gk_hu ua = (gk_hu)a, ub = (gk_hu)b;
-        *ra = ua + 0x7fffu + ((ua >> 16) & 1u);
-        *rb = ub + 0x7fffu + ((ub >> 16) & 1u);
+    const int nan_free = _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_UNORD_Q) == 0;
+#elif GK_TVBYTES == 32 && defined(__AVX__)
+    const int nan_free =
+        _mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b, _CMP_UNORD_Q)) == 0;
+#else
+    const int nan_free = 0;  /* no one-instruction test: the blend of each vector */
+#endif
+    if (__builtin_expect(nan_free, 1)) {
+        *ra = gk_bf16_round_hi_nonan((gk_hu)a);
+        *rb = gk_bf16_round_hi_nonan((gk_hu)b);
         return;
     }
-#endif
-#if GK_TVBYTES == 32 && defined(__AVX__)
-    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b,
-                                                          _CMP_UNORD_Q)) == 0, 1)) {
-        const gk_hu ua = (gk_hu)a, ub = (gk_hu)b;
-        *ra = ua + 0x7fffu + ((ua >> 16) & 1u);
-        *rb = ub + 0x7fffu + ((ub >> 16) & 1u);
-        return;
-    }
-#endif
     *ra = gk_bf16_round_hi(a);
     *rb = gk_bf16_round_hi(b);
 }
