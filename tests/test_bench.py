@@ -497,7 +497,9 @@ def test_command_line_end_to_end(tmp_path):
     one command-line run: the rest of the harness is tested in process."""
     paths = {k: tmp_path / f"r.{k}" for k in ("json", "md", "png")}
     op = "rms_norm forward+backward"
-    env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005")
+    # the thread pools' spin limits: set by the command line, a value given kept
+    env = dict(os.environ, GRADKIT_BENCH_SCALE="0.005", GOMP_SPINCOUNT="12345")
+    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
     proc = subprocess.run(
         [sys.executable, "-m", "gradkit", "bench", "--quick", "--sweep", "--sizes", "1e3",
          "--filter", op, "--threads", "1", "--json", str(paths["json"]),
@@ -512,6 +514,10 @@ def test_command_line_end_to_end(tmp_path):
     assert op in ops and all(op in o for o in ops), ops       # f32, bf16, f16
     assert all(r["quick"] and r["error"] is None for r in doc["results"])
     assert "== norm ==" in proc.stdout and "[1/" in proc.stderr
+    assert doc["metadata"]["idle_pools"] == {
+        "GOMP_SPINCOUNT": "12345",
+        "OPENBLAS_THREAD_TIMEOUT": runner.IDLE_POOLS["OPENBLAS_THREAD_TIMEOUT"]}
+    assert "GOMP_SPINCOUNT=12345, OPENBLAS_THREAD_TIMEOUT=20" in proc.stdout
     r = next(r for r in doc["results"] if r["op"] == op)
     assert r["limit_share"] > 0 and r["limit_share_out"] > 0
     if doc["metadata"]["torch"] and runner.has_glibc():

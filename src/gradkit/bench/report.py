@@ -202,10 +202,17 @@ def _roofline(probe):
             f"{probe['array_bytes'] >> 20} MiB float64 arrays)")
 
 
+def _pools(info):
+    pools = info.get("idle_pools") or {}
+    return ("thread pools stop spinning after: " + ", ".join(
+        f"{k}={'default' if v is None else v}" for k, v in pools.items())) if pools else ""
+
+
 def _header(probe, info):
+    pools = _pools(info)
     return (f"{info['date']}  {info['cpu']}  {_threads(info)} of "
             f"{info['cores']} cores  SIMD {info['simd']} ({info.get('simd_tables')})\n"
-            f"{_versions(info)}\n{_roofline(probe)}")
+            f"{_versions(info)}\n{_roofline(probe)}" + (f"\n{pools}" if pools else ""))
 
 
 def markdown(results, probe, info, note=None, points=None):
@@ -216,7 +223,8 @@ def markdown(results, probe, info, note=None, points=None):
         out += [f"> {note}", ""]
     out += [f"Measured {info['date']} on {info['cpu']}, {_threads(info)} "
             f"({info['cores']} cores), SIMD {info['simd']} (tables: "
-            f"{info.get('simd_tables')}); {_versions(info)}. {_roofline(probe)}.", ""]
+            f"{info.get('simd_tables')}); {_versions(info)}. {_roofline(probe)}."
+            + (f" The {_pools(info)}." if _pools(info) else ""), ""]
     for family, rs in by_family(results).items():
         out += [f"### {family}", ""]
         out += _md_table([COLUMNS] + table_rows(rs), _LEFT)

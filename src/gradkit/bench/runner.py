@@ -45,12 +45,42 @@ SWEEP_NUMPY_AT = 10 ** 6      # the NumPy reference is timed at this sweep size 
 # next output of that size reuses them without page faults.
 WARM_TUNABLES = ("glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
                  ":glibc.malloc.arena_max=1")
+# How long the thread pools of the contenders keep spinning once a call is done: libgomp
+# (gradkit's and PyTorch's OpenMP) spins GOMP_SPINCOUNT times (300,000 by default, 2-5
+# ms on the Intel Xeon guest), OpenBLAS (NumPy's and SciPy's BLAS) 2^OPENBLAS_THREAD_
+# TIMEOUT cycles (2^28 by default, about 0.1 s).  Batches of different callables
+# alternate, so a pool still spinning from the batch before takes a core from the next
+# one: qlinear batch 1 took 1.6x as long right after a NumPy batch, NumPy's product
+# 1.2x as long right after a gradkit batch.  A bench process starts with these
+# (``exec_with_idle_pools``): each pool stops spinning within about 0.5 ms of its
+# last call, far more than the gap between two calls of one batch, so a batch still
+# finds its own pool awake.  A value the environment sets is kept.
+IDLE_POOLS = {"GOMP_SPINCOUNT": "30000", "OPENBLAS_THREAD_TIMEOUT": "20"}
 FAULT_CALLS = 3               # calls over which the minor page faults are counted
 TIMED = ("gradkit", "gradkit_out", "limit", "numpy", "peer", "peer_warm", "unfused")
 
 
 def _log(*parts):
     print(*parts, file=sys.stderr, flush=True)
+
+
+def exec_with_idle_pools(argv):
+    """Re-run ``python -m gradkit <argv>`` in a fresh interpreter with
+    :data:`IDLE_POOLS` in its environment (they are read when the libraries load, so
+    the running process cannot take them); returns only when nothing is missing or
+    the platform has no ``execve``."""
+    missing = {k: v for k, v in IDLE_POOLS.items() if k not in os.environ}
+    if not missing or os.name != "posix":
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "gradkit", *argv],
+              dict(os.environ, **missing))
+
+
+def idle_pools():
+    """The spin settings this process runs with (None: the library's default)."""
+    return {k: os.environ.get(k) for k in IDLE_POOLS}
 
 
 def _modules():
@@ -434,6 +464,7 @@ def _run(args, cases, quick, settings, threads, torch):
         return 1
     scale = core.size_scale()
     info = report.machine_info(threads, torch)     # dated when the run starts
+    info["idle_pools"] = idle_pools()
     _log(f"roofline probe ({threads} threads, information only)...")
     probe = roofline.probe(scale=scale, reps=settings["probe_reps"])
     _log(f"roofline {probe['roofline_gbs']:.1f} GB/s (scale {probe['scale_gbs']:.1f}, "
