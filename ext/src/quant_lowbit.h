@@ -512,8 +512,8 @@ static void lb_split_even_odd(const float *x, gk_index nb, gk_index cols, float 
  * lb16 (the baseline table): the same operations in the same order as the lb16 paths
  * below (16 lanes; per 32 columns the even columns' products added, then the odd
  * ones'; each by a fused multiply-add, fmaf here), so every kernel table gives the same
- * bits.  Two chains
- * of 16 lanes: the even columns' products and the odd ones', added at the end. */
+ * bits.  Two chains of 16 lanes: the even columns' products and the odd ones', added at
+ * the end. */
 static void lb_fused4_any(const gk_qweight *qw, const float *x, const float *xs,
                           gk_index nb, gk_index r0, gk_index r1, float *y)
 {

@@ -221,10 +221,11 @@ def markdown(results, probe, info, note=None, points=None):
     out = []
     if note:
         out += [f"> {note}", ""]
+    pools = _pools(info)
     out += [f"Measured {info['date']} on {info['cpu']}, {_threads(info)} "
             f"({info['cores']} cores), SIMD {info['simd']} (tables: "
             f"{info.get('simd_tables')}); {_versions(info)}. {_roofline(probe)}."
-            + (f" The {_pools(info)}." if _pools(info) else ""), ""]
+            + (f" The {pools}." if pools else ""), ""]
     for family, rs in by_family(results).items():
         out += [f"### {family}", ""]
         out += _md_table([COLUMNS] + table_rows(rs), _LEFT)
