@@ -535,3 +535,32 @@ def test_out_at_every_alignment(dt, shape, rng):
         assert_bitwise_equal(out, dx0)
         rest = np.concatenate([buf[:off], buf[off + n:]])
         assert_bitwise_equal(rest, np.full(rest.shape, 7, dt))
+
+
+def _just_past(like, offset):
+    """An empty array like `like` whose address is `offset` bytes past like's modulo
+    4 KiB."""
+    buf = np.empty(like.nbytes + 8192, np.uint8)
+    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
+    return buf[skip:skip + like.nbytes].view(like.dtype).reshape(like.shape)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64, np.float16, "bfloat16"], ids=str)
+@pytest.mark.parametrize("shape", [(37, 1000), (3, 4, 1030)], ids=str)
+def test_out_just_past_x_or_dy_mod_4k(dt, shape, rng):
+    """An output 1..2047 bytes past x or dy modulo 4 KiB is written backwards
+    (gk_alias_ahead): the bits of any other placement, the run ends included."""
+    dt = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dt)
+    dy = _just_past(x, 2048)
+    dy[...] = rng.standard_normal(shape).astype(dt)
+    w = rng.standard_normal(shape[1]).astype(np.float32 if dt.itemsize == 2 else dt)
+    b = rng.standard_normal(shape[1]).astype(w.dtype)
+    y0, st = norm.batch_norm(x, w, b)
+    dx0 = norm.batch_norm_backward(dy, x, st, w)[0]
+    for like, off in [(x, 16), (x, 48), (x, 2040), (dy, 16), (dy, 64), (x, 2048 + 16)]:
+        out = _just_past(like, off)
+        norm.batch_norm(x, w, b, out=out)
+        assert_bitwise_equal(out, y0)
+        norm.batch_norm_backward(dy, x, st, w, out=out)
+        assert_bitwise_equal(out, dx0)

@@ -185,16 +185,31 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
     else
         GK_T(bn_out)(grad, cs, dy, x, out, head, cf, at);
     gk_index j = head;
+    /* the whole vectors from j on: forwards, or backwards when out is just past x or dy
+     * modulo 4 KiB (gk_alias_ahead).  malloc puts arrays allocated one after another
+     * 16 bytes apart, past its header: 8192 x 1024 float32 (N, C) into such a dx took
+     * 3.8 ms forwards against 2.8 backwards, the forward 3.1 against 1.85 (Intel Xeon,
+     * one process); the same values either way */
+    const int back = gk_alias_ahead(out, x) || (grad && gk_alias_ahead(out, dy));
 #if GK_HALF == 2  /* bfloat16: two vectors per pack and store (gk_st_bf16v2) */
-    if (!nt)
-        for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN)
-            gk_st_bf16v2(out + j, GK_T(bn_vec)(grad, cs, dy, x, j, cf, at, c),
-                         GK_T(bn_vec)(grad, cs, dy, x, j + GK_TVLEN, cf, at, c));
+    if (!nt) {
+        const gk_index np = (n - j) / GK_TVLEN / 2, step = back ? -2 * GK_TVLEN : 2 * GK_TVLEN;
+        gk_index o = back ? j + (np - 1) * 2 * GK_TVLEN : j;
+        for (gk_index q = 0; q < np; ++q, o += step)
+            gk_st_bf16v2(out + o, GK_T(bn_vec)(grad, cs, dy, x, o, cf, at, c),
+                         GK_T(bn_vec)(grad, cs, dy, x, o + GK_TVLEN, cf, at, c));
+        j += np * 2 * GK_TVLEN;
+    }
 #endif
-    for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
-        const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, j, cf, at, c);
-        if (nt) GK_T(bn_stream)(out + j, v);
-        else GK_T(sttv_arith)(out + j, v);
+    {
+        const gk_index m = (n - j) / GK_TVLEN, step = back ? -GK_TVLEN : GK_TVLEN;
+        gk_index o = back ? j + (m - 1) * GK_TVLEN : j;
+        for (gk_index q = 0; q < m; ++q, o += step) {
+            const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, o, cf, at, c);
+            if (nt) GK_T(bn_stream)(out + o, v);
+            else GK_T(sttv_arith)(out + o, v);
+        }
+        j += m * GK_TVLEN;
     }
     if (j < n && ends_v)
         GK_T(sttv_arith)(out + n - GK_TVLEN, GK_T(bn_vec)(grad, cs, dy, x, n - GK_TVLEN, cf,

@@ -170,7 +170,10 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
  * stores y[j] and then loads x a few vectors further on finds every such load "aliased"
  * to a store and waits for it (4K aliasing: a LayerNorm forward into an output 16 bytes
  * past its input modulo 4 KiB took 3x as long on the AMD EPYC guest; Intel cores document
- * the same effect).  Such a loop
+ * the same effect).  On the Intel Xeon guest the match takes more bits, modulo 1 MiB (y
+ * 16..64 bytes past x: 1.6-1.8x as long; 4 KiB + 16: no cost), which this test covers
+ * too: such outputs are what malloc hands out when the arrays were allocated one after
+ * another (16 bytes of header between them).  Such a loop
  * runs backwards instead: its loads are then at offsets the stores have passed. */
 static inline int gk_alias_ahead(const void *y, const void *x)
 {
