@@ -336,6 +336,33 @@ def _drop_path(dt):
     return y, keep, D.drop_path_backward(dy, keep, 0.25)
 
 
+def just_past(like, offset):
+    """An empty array like ``like`` whose address is ``offset`` bytes past like's modulo
+    4 KiB: where malloc puts an array allocated right after ``like`` (16 bytes of
+    header), which the kernels write backwards (gk_alias_ahead)."""
+    buf = np.empty(like.nbytes + 8192, np.uint8)
+    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
+    return buf[skip:skip + like.nbytes].view(like.dtype).reshape(like.shape)
+
+
+@case("just_past[dropout,batch_norm]")
+def _just_past(dt):
+    """Outputs 16 to 64 bytes past an input modulo 4 KiB: dropout and drop_path (both
+    directions), BatchNorm in both layouts."""
+    from gradkit import dropout as D, norm
+    x, dy = data(31, (331, 307), dt), data(32, (331, 307), dt)
+    y, m = D.dropout(x, 0.3, rng=7, out=just_past(x, 16))
+    ys, _ = D.dropout(x, 0.3, rng=7, store_mask=False, out=just_past(x, 48))
+    out = [y, m, ys, D.dropout_backward(dy, m, out=just_past(dy, 32)),
+           D.drop_path_backward(dy, np.arange(331) % 3 > 0, 0.25, out=just_past(dy, 64))]
+    for s in ((503, 211), (7, 37, 23, 19)):
+        x, dy = data(11, s, dt, 2.0, 5.0), data(12, s, dt)
+        w, b = data(13, s[1], dt), data(14, s[1], dt)
+        y, st = norm.batch_norm(x, w, b, out=just_past(x, 16))
+        out += [y, st, norm.batch_norm_backward(dy, x, st, w, out=just_past(dy, 16))[0]]
+    return out
+
+
 # ---- init ------------------------------------------------------------------------------
 
 _W = (331, 307)

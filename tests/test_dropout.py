@@ -450,3 +450,35 @@ def test_flags_must_be_bools(rng):
     assert g.counter == 0
     y, m = gd.dropout(x, 0.5, training=np.bool_(True), rng=g)
     assert m is not None
+
+
+def _just_past(like, offset):
+    """An empty array like `like` whose address is `offset` bytes past like's modulo
+    4 KiB (where malloc puts an array allocated right after `like`)."""
+    buf = np.empty(like.nbytes + 8192, np.uint8)
+    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
+    return buf[skip:skip + like.nbytes].view(like.dtype).reshape(like.shape)
+
+
+@pytest.mark.parametrize("shape", [(7, 13), (100003,), (3, 4099)], ids=str)
+def test_out_just_past_the_input_mod_4k(shape, dtype, rng):
+    """An output 1..2047 bytes past its input modulo 4 KiB is written backwards
+    (gk_alias_ahead): the bits of any other placement, forward (stored and seed-only
+    mask), backward and drop_path."""
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    keep = np.arange(shape[0]) % 3 > 0
+    y0, m0 = gd.dropout(x, 0.3, rng=5)
+    ys0, ms0 = gd.dropout(x, 0.3, rng=5, store_mask=False)
+    dx0, dxs0 = gd.dropout_backward(dy, m0), gd.dropout_backward(dy, ms0)
+    dp0 = gd.drop_path_backward(dy, keep, 0.25)
+    for off in (8, 16, 48, 64, 2040, 4096 + 32):
+        y, m = gd.dropout(x, 0.3, rng=5, out=_just_past(x, off))
+        assert_bitwise_equal(y, y0)
+        assert_bitwise_equal(m.bits, m0.bits)
+        assert_bitwise_equal(gd.dropout(x, 0.3, rng=5, store_mask=False,
+                                        out=_just_past(x, off))[0], ys0)
+        assert_bitwise_equal(gd.dropout_backward(dy, m0, out=_just_past(dy, off)), dx0)
+        assert_bitwise_equal(gd.dropout_backward(dy, ms0, out=_just_past(dy, off)), dxs0)
+        assert_bitwise_equal(gd.drop_path_backward(dy, keep, 0.25,
+                                                   out=_just_past(dy, off)), dp0)

@@ -24,9 +24,17 @@ GK_INLINE void GK_T(apply_span_v)(const T *x, const T *r, T *y, const unsigned c
         if (j)
             GK_CAT(gk_apply_v_, SFX)(x, r, y, GK_KEEP_AT(0), sc, j, 0, 0);
     }
-    for (; j + L <= len; j += L)
-        GK_CAT(gk_apply_v_, SFX)(x + j, r ? r + j : NULL, y + j, GK_KEEP_AT(j), sc, L,
-                                 aligned, nt && aligned);
+    {   /* the whole vectors: forwards, or backwards when y is just past x or r modulo
+         * 4 KiB (gk_alias_ahead) */
+        const gk_index m = (len - j) / L;
+        const int back = gk_alias_ahead(y, x) || (r && gk_alias_ahead(y, r));
+        for (gk_index q = 0; q < m; ++q) {
+            const gk_index o = back ? j + (m - 1 - q) * L : j + q * L;
+            GK_CAT(gk_apply_v_, SFX)(x + o, r ? r + o : NULL, y + o, GK_KEEP_AT(o), sc, L,
+                                     aligned, nt && aligned);
+        }
+        j += m * L;
+    }
     if (j < len)
         GK_CAT(gk_apply_v_, SFX)(x + j, r ? r + j : NULL, y + j, GK_KEEP_AT(j), sc,
                                  len - j, 0, 0);
@@ -53,7 +61,10 @@ GK_INLINE void GK_T(dropout_span_st)(const T *xt, const T *rt, T *yt, const uint
         gk_index full = len / 8;
         const __m256i km = _mm256_set1_epi32((int)keep_max);
         const __auto_type sc = GK_CAT(GK_VSCALE_, SFX)(scale);
-        for (gk_index g = 0; g < full; ++g) {
+        /* backwards when yt is just past xt or rt modulo 4 KiB (gk_alias_ahead) */
+        const int back = gk_alias_ahead(yt, xt) || (rt && gk_alias_ahead(yt, rt));
+        for (gk_index q = 0; q < full; ++q) {
+            const gk_index g = back ? full - 1 - q : q;
             __m256i k = gk_keep8(ws + 8 * g, km);
             if (bits)
                 bits[g] = (unsigned char)_mm256_movemask_ps(_mm256_castsi256_ps(k));
@@ -101,8 +112,11 @@ GK_INLINE void GK_T(dropout_bits_span_st)(const T *dyt, const unsigned char *bt,
     return;
 #elif defined(__AVX2__)
     const __auto_type sc = GK_CAT(GK_VSCALE_, SFX)(scale);
-    for (gk_index b = 0; b < full; ++b)
+    const int back = gk_alias_ahead(dxt, dyt);   /* as apply_span_v */
+    for (gk_index q = 0; q < full; ++q) {
+        const gk_index b = back ? full - 1 - q : q;
         GK_T(gk_apply8)(dyt + 8 * b, NULL, dxt + 8 * b, gk_bits8(bt[b]), sc, nt);
+    }
     b0 = full;
 #endif
     (void)nt;
