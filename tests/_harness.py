@@ -363,6 +363,25 @@ def _just_past(dt):
     return out
 
 
+@case("just_past[optim]")
+def _just_past_optim(dt):
+    """Optimizer states 16 and 32 bytes past the parameter modulo 4 KiB: the staged
+    kernels (optim_tmpl.h, stage_lagged)."""
+    from gradkit.optim import functional as F
+    p, g = data(41, (100_003,), dt), data(42, (100_003,), dt)
+    out = []
+    for step, nstate in ((lambda p, s: F.adam_(p, g, s[0], s[1], 3, lr=0.1), 2),
+                         (lambda p, s: F.lion_(p, g, s[0], lr=0.1, weight_decay=0.1), 1)):
+        q = p.copy()
+        states = []
+        for k in range(nstate):
+            states.append(just_past(q, 16 * (k + 1)))
+            states[-1][...] = np.abs(data(43 + k, (100_003,), dt))
+        step(q, states)
+        out += [q] + states
+    return out
+
+
 # ---- init ------------------------------------------------------------------------------
 
 _W = (331, 307)

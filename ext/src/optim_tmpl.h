@@ -29,6 +29,8 @@
 #ifndef GK_OPT_ROLES
 #define GK_OPT_ROLES 5
 #define GK_OPT_BLOCK 512
+#define GK_OPT_LAG_BLOCK 128   /* elements per block of the float32/float64 lagged staging
+                                  (64 and 256 to 512 cost more, Intel Xeon) */
 #if GK_OPT_STAGED  /* the staged *_multi functions take the storage */
 #define GK_OPT_ST_PARAM , const gk_optim_storage *st
 #define GK_OPT_ST_ARG st
@@ -52,8 +54,49 @@ typedef struct {
     uint16_t *model;                /* master weights: the 16-bit copy, else NULL */
     int model_bf16;
     float buf[GK_OPT_ROLES][GK_OPT_BLOCK] __attribute__((aligned(64)));
+#else
+    /* lagged staging (stage_lagged): each block is copied into lbuf, the loop runs there,
+     * and the block is written back after the next one was copied in */
+    int lag, cur;                   /* staging on; lbuf[cur]: the block last handed out */
+    gk_index nb;                    /* its length (0: none) */
+    unsigned wmask;
+    T *base[GK_OPT_ROLES];          /* array of each role at element 0 */
+    T lbuf[2][GK_OPT_ROLES][GK_OPT_LAG_BLOCK] __attribute__((aligned(64)));
 #endif
 } GK_T(stage);
+
+#if !GK_OPT_STAGED
+/* n <= GK_OPT_LAG_BLOCK elements from s to d: a whole block by a loop of fixed length
+ * (vector moves inline; a call of memcpy per role and block cost more than the loop) */
+GK_INLINE void GK_T(stage_copy)(T *GK_RESTRICT d, const T *GK_RESTRICT s, gk_index n)
+{
+    if (n == GK_OPT_LAG_BLOCK)
+        for (gk_index i = 0; i < GK_OPT_LAG_BLOCK; ++i) d[i] = s[i];
+    else
+        for (gk_index i = 0; i < n; ++i) d[i] = s[i];
+}
+
+/* Whether a span runs staged: when an array the loop writes lies just past another of
+ * its arrays modulo 4 KiB (gk_alias_ahead), which is where malloc puts arrays allocated
+ * one after another (a parameter and its moments: 16 bytes of header apart).  In place,
+ * every load of the next vector of the array behind would then wait on the store just
+ * made to the one ahead, and neither direction helps, the written arrays lying on both
+ * sides.  Staged, each role's block is copied into an L1 buffer, and the stores of a
+ * block (its copy back) come after the loads of the next block, a block away from them.
+ * On 8 MiB arrays 16 bytes apart (Intel Xeon, in cache), against arrays a page apart in
+ * place: AdamW 1.62x in place -> 1.25x staged, SGD with momentum 1.51x -> 0.99x, RMSprop
+ * 1.79x -> 1.12x, Lion 3.98x -> 1.16x.  Arrays a page apart stay in place: staging them
+ * cost up to 1.3x (the copies). */
+GK_INLINE int GK_T(stage_lagged)(const GK_T(stage) *s)
+{
+    for (int r = 0; r < s->nrole; ++r) {
+        if (!s->base[r] || !(s->wmask >> r & 1u)) continue;
+        for (int q = 0; q < s->nrole; ++q)
+            if (q != r && s->base[q] && gk_alias_ahead(s->base[r], s->base[q])) return 1;
+    }
+    return 0;
+}
+#endif
 
 /* elements [b, e) of array a of the role lists tab[0..nrole) (NULL: the role is unused);
  * wmask: the roles the loop writes */
@@ -76,9 +119,14 @@ GK_INLINE void GK_T(stage_init)(GK_T(stage) *s, const gk_optim_storage *st,
     }
 #else
     (void)st;
-    (void)wmask;
-    for (int r = 0; r < nrole; ++r)
-        s->ptr[r] = tab[r] ? (T *)(uintptr_t)tab[r][a] + b : NULL;
+    s->wmask = wmask;
+    s->nb = 0;
+    s->cur = 0;
+    for (int r = 0; r < nrole; ++r) {
+        s->base[r] = tab[r] ? (T *)(uintptr_t)tab[r][a] : NULL;
+        s->ptr[r] = s->base[r] ? s->base[r] + b : NULL;
+    }
+    s->lag = e - b >= 2 * GK_OPT_LAG_BLOCK && GK_T(stage_lagged)(s);
 #endif
 }
 
@@ -120,9 +168,29 @@ GK_INLINE int GK_T(stage_next)(GK_T(stage) *s, gk_index *n)
     *n = nb;
     return 1;
 #else
-    if (!s->left) return 0;
-    s->left = 0;
-    *n = s->end - s->pos;
+    if (!s->lag) {
+        if (!s->left) return 0;
+        s->left = 0;
+        *n = s->end - s->pos;
+        return 1;
+    }
+    /* lagged: the next block in first, then the last one back */
+    const gk_index o = s->pos;
+    const gk_index nb = s->end - o < GK_OPT_LAG_BLOCK ? s->end - o : GK_OPT_LAG_BLOCK;
+    const int nxt = s->cur ^ 1;
+    for (int r = 0; r < s->nrole && nb > 0; ++r) {
+        s->ptr[r] = s->base[r] ? s->lbuf[nxt][r] : NULL;
+        if (s->base[r]) GK_T(stage_copy)(s->lbuf[nxt][r], s->base[r] + o, nb);
+    }
+    if (s->nb)
+        for (int r = 0; r < s->nrole; ++r)
+            if (s->base[r] && (s->wmask >> r & 1u))
+                GK_T(stage_copy)(s->base[r] + o - s->nb, s->lbuf[s->cur][r], s->nb);
+    s->nb = nb;
+    if (nb == 0) return 0;
+    s->cur = nxt;
+    s->pos = o + nb;
+    *n = nb;
     return 1;
 #endif
 }

@@ -1,0 +1,65 @@
+"""Optimizer steps on arrays that malloc put back to back (each 16 bytes further past a
+4 KiB boundary than the one before): the kernels then run staged (optim_tmpl.h,
+stage_lagged), and must give the bits of arrays placed anywhere else."""
+import numpy as np
+import pytest
+
+from gradkit.optim import functional as F
+from conftest import assert_bitwise_equal
+
+
+def _back_to_back(arrays, gap):
+    """Copies of ``arrays`` each ``gap`` bytes further past a 4 KiB boundary than the one
+    before (``gap`` a multiple of 4096: all at the same offset), as malloc lays out
+    arrays whose sizes are whole pages, allocated one after another."""
+    stride = max(-(-a.nbytes // 4096) * 4096 for a in arrays) + 4096
+    buf = np.empty(len(arrays) * (stride + gap) + 4096, np.uint8)
+    base = (16 - buf.ctypes.data) % 4096
+    out = []
+    for k, a in enumerate(arrays):
+        pos = base + k * (stride + gap)
+        v = buf[pos:pos + a.nbytes].view(a.dtype).reshape(a.shape)
+        v[...] = a
+        out.append(v)
+    return out
+
+
+# (step, the number of state arrays after param and grad; the states are positive)
+STEPS = {
+    "sgd": (lambda p, g, s: F.sgd_(p, g, s[0], lr=0.1, momentum=0.9, nesterov=True,
+                                   weight_decay=0.1), 1),
+    "adam": (lambda p, g, s: F.adam_(p, g, s[0], s[1], 7, lr=0.1, weight_decay=0.1,
+                                     decoupled=True), 2),
+    "amsgrad": (lambda p, g, s: F.adam_(p, g, s[0], s[1], 7, lr=0.1, amsgrad=True,
+                                        max_exp_avg_sq=s[2]), 3),
+    "rmsprop": (lambda p, g, s: F.rmsprop_(p, g, s[0], grad_avg=s[1], momentum_buffer=s[2],
+                                           lr=0.1, momentum=0.5, centered=True), 3),
+    "adagrad": (lambda p, g, s: F.adagrad_(p, g, s[0], 3, lr=0.1), 1),
+    "radam": (lambda p, g, s: F.radam_(p, g, s[0], s[1], 9, lr=0.1, weight_decay=0.1), 2),
+    "adamax": (lambda p, g, s: F.adamax_(p, g, s[0], s[1], 4, lr=0.1), 2),
+    "adadelta": (lambda p, g, s: F.adadelta_(p, g, s[0], s[1], rho=0.5), 2),
+    "lion": (lambda p, g, s: F.lion_(p, g, s[0], lr=0.1, weight_decay=0.1), 1),
+    "lamb": (lambda p, g, s: F.lamb_(p, g, s[0], s[1], 5, lr=0.1, weight_decay=0.1), 2),
+    "lars": (lambda p, g, s: F.lars_(p, g, s[0], lr=0.1, weight_decay=0.1), 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("n", [5, 300, 1000, 100_003])
+@pytest.mark.parametrize("gap", [16, 48, 2064])
+@pytest.mark.parametrize("order", ["param-first", "states-first"])
+def test_arrays_back_to_back_same_bits(name, n, gap, order, dtype, rng):
+    step, nstate = STEPS[name]
+    p = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    states = [np.abs(rng.standard_normal(n)).astype(dtype) for _ in range(nstate)]
+    arrays = [p, g] + states
+    want = _back_to_back(arrays, 4096)   # a page apart: in place (fresh copies may not be)
+    step(want[0], want[1], want[2:])
+    if order == "states-first":
+        placed = _back_to_back(arrays[::-1], gap)[::-1]
+    else:
+        placed = _back_to_back(arrays, gap)
+    step(placed[0], placed[1], placed[2:])
+    for got, exp in zip(placed, want):
+        assert_bitwise_equal(got, exp)
