@@ -145,3 +145,30 @@ def test_inputs_not_modified(rng):
     assert_bitwise_equal(ps, before)
     nc = np.asfortranarray(ps[0])
     assert reg.l2_penalty(nc, 1.0) == pytest.approx(reg.l2_penalty(ps, 1.0), rel=1e-14)
+
+
+def _just_past(like, offset):
+    """A copy of `like` whose address is `offset` bytes past like's modulo 4 KiB (where
+    malloc puts an array allocated right after `like`)."""
+    buf = np.empty(like.nbytes + 8192, np.uint8)
+    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
+    out = buf[skip:skip + like.nbytes].view(like.dtype).reshape(like.shape)
+    out[...] = like
+    return out
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["add_l2_grad_", "add_l1_grad_"])
+def test_grads_just_past_params_mod_4k(name, dt, rng):
+    """Gradients 1..2047 bytes past their parameters modulo 4 KiB are updated backwards
+    (gk_alias_ahead): the bits of any other placement, the vector tails included."""
+    dtype = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
+    p = (rng.standard_normal(100_003) * 2).astype(dtype)
+    p[::7] = 0
+    g0 = rng.standard_normal(p.size).astype(dtype)
+    want = g0.copy()
+    getattr(reg, name)([want], [p], 0.3)
+    for off in (8, 16, 64, 2040):
+        g = _just_past(g0, (p.ctypes.data - g0.ctypes.data + off) % 4096)
+        getattr(reg, name)([g], [p], 0.3)
+        assert_bitwise_equal(g, want)
