@@ -29,6 +29,8 @@ import sys
 import ml_dtypes
 import numpy as np
 
+from conftest import placed_past
+
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 FLOATS = (F32, F64)
 F16, BF16 = np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)
@@ -336,46 +338,40 @@ def _drop_path(dt):
     return y, keep, D.drop_path_backward(dy, keep, 0.25)
 
 
-def just_past(like, offset):
-    """An empty array like ``like`` whose address is ``offset`` bytes past like's modulo
-    4 KiB: where malloc puts an array allocated right after ``like`` (16 bytes of
-    header), which the kernels write backwards (gk_alias_ahead)."""
-    buf = np.empty(like.nbytes + 8192, np.uint8)
-    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
-    return buf[skip:skip + like.nbytes].view(like.dtype).reshape(like.shape)
-
-
 @case("just_past[dropout,batch_norm]")
 def _just_past(dt):
     """Outputs 16 to 64 bytes past an input modulo 4 KiB: dropout and drop_path (both
     directions), BatchNorm in both layouts."""
     from gradkit import dropout as D, norm
     x, dy = data(31, (331, 307), dt), data(32, (331, 307), dt)
-    y, m = D.dropout(x, 0.3, rng=7, out=just_past(x, 16))
-    ys, _ = D.dropout(x, 0.3, rng=7, store_mask=False, out=just_past(x, 48))
-    out = [y, m, ys, D.dropout_backward(dy, m, out=just_past(dy, 32)),
-           D.drop_path_backward(dy, np.arange(331) % 3 > 0, 0.25, out=just_past(dy, 64))]
+    y, m = D.dropout(x, 0.3, rng=7, out=placed_past(x, 16))
+    ys, _ = D.dropout(x, 0.3, rng=7, store_mask=False, out=placed_past(x, 48))
+    out = [y, m, ys, D.dropout_backward(dy, m, out=placed_past(dy, 32)),
+           D.drop_path_backward(dy, np.arange(331) % 3 > 0, 0.25,
+                                out=placed_past(dy, 64))]
     for s in ((503, 211), (7, 37, 23, 19)):
         x, dy = data(11, s, dt, 2.0, 5.0), data(12, s, dt)
         w, b = data(13, s[1], dt), data(14, s[1], dt)
-        y, st = norm.batch_norm(x, w, b, out=just_past(x, 16))
-        out += [y, st, norm.batch_norm_backward(dy, x, st, w, out=just_past(dy, 16))[0]]
+        y, st = norm.batch_norm(x, w, b, out=placed_past(x, 16))
+        dx = norm.batch_norm_backward(dy, x, st, w, out=placed_past(dy, 16))[0]
+        out += [y, st, dx]
     return out
 
 
 @case("just_past[optim]")
 def _just_past_optim(dt):
-    """Optimizer states 16 and 32 bytes past the parameter modulo 4 KiB: the staged
-    kernels (optim_tmpl.h, stage_lagged)."""
+    """The parameter and its states 16 to 48 bytes past the gradient modulo 4 KiB: the
+    staged kernels (optim_tmpl.h, stage_lagged)."""
     from gradkit.optim import functional as F
     p, g = data(41, (100_003,), dt), data(42, (100_003,), dt)
     out = []
     for step, nstate in ((lambda p, s: F.adam_(p, g, s[0], s[1], 3, lr=0.1), 2),
                          (lambda p, s: F.lion_(p, g, s[0], lr=0.1, weight_decay=0.1), 1)):
-        q = p.copy()
+        q = placed_past(g, 16)
+        q[...] = p
         states = []
         for k in range(nstate):
-            states.append(just_past(q, 16 * (k + 1)))
+            states.append(placed_past(g, 32 + 16 * k))
             states[-1][...] = np.abs(data(43 + k, (100_003,), dt))
         step(q, states)
         out += [q] + states

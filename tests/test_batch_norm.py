@@ -5,7 +5,7 @@ import pytest
 
 import gradkit
 from gradkit import norm, reference as ref
-from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads)
+from conftest import (placed_past, assert_bitwise_equal, assert_close, numerical_grad, run_threads)
 
 # (N, C) shapes take the column path, (N, C, L) with L >= 128 the plane path; the odd
 # sizes straddle the 16-lane groups, the 4-row steps, the rows folded together when
@@ -537,14 +537,6 @@ def test_out_at_every_alignment(dt, shape, rng):
         assert_bitwise_equal(rest, np.full(rest.shape, 7, dt))
 
 
-def _just_past(like, offset):
-    """An empty array like `like` whose address is `offset` bytes past like's modulo
-    4 KiB."""
-    buf = np.empty(like.nbytes + 8192, np.uint8)
-    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
-    return buf[skip:skip + like.nbytes].view(like.dtype).reshape(like.shape)
-
-
 @pytest.mark.parametrize("dt", [np.float32, np.float64, np.float16, "bfloat16"], ids=str)
 @pytest.mark.parametrize("shape", [(37, 1000), (3, 4, 1030)], ids=str)
 def test_out_just_past_x_or_dy_mod_4k(dt, shape, rng):
@@ -552,14 +544,14 @@ def test_out_just_past_x_or_dy_mod_4k(dt, shape, rng):
     (gk_alias_ahead): the bits of any other placement, the run ends included."""
     dt = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
     x = (rng.standard_normal(shape) * 3 + 1).astype(dt)
-    dy = _just_past(x, 2048)
+    dy = placed_past(x, 2048)
     dy[...] = rng.standard_normal(shape).astype(dt)
     w = rng.standard_normal(shape[1]).astype(np.float32 if dt.itemsize == 2 else dt)
     b = rng.standard_normal(shape[1]).astype(w.dtype)
     y0, st = norm.batch_norm(x, w, b)
     dx0 = norm.batch_norm_backward(dy, x, st, w)[0]
     for like, off in [(x, 16), (x, 48), (x, 2040), (dy, 16), (dy, 64), (x, 2048 + 16)]:
-        out = _just_past(like, off)
+        out = placed_past(like, off)
         norm.batch_norm(x, w, b, out=out)
         assert_bitwise_equal(out, y0)
         norm.batch_norm_backward(dy, x, st, w, out=out)

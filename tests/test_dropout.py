@@ -12,7 +12,7 @@ from gradkit import dropout as gd
 from gradkit.random import Generator
 from gradkit.reference import dropout as rd
 from gradkit.reference import random as rr
-from conftest import assert_bitwise_equal, numerical_grad, run_threads
+from conftest import placed_past, assert_bitwise_equal, numerical_grad, run_threads
 
 SHAPES = [(1,), (7, 13), (3, 5, 33), (100003,), (256, 300), (2, 0)]
 PS = [0.0, 0.1, 0.5, 0.9, 1.0]
@@ -452,14 +452,6 @@ def test_flags_must_be_bools(rng):
     assert m is not None
 
 
-def _just_past(like, offset):
-    """An empty array like `like` whose address is `offset` bytes past like's modulo
-    4 KiB (where malloc puts an array allocated right after `like`)."""
-    buf = np.empty(like.nbytes + 8192, np.uint8)
-    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
-    return buf[skip:skip + like.nbytes].view(like.dtype).reshape(like.shape)
-
-
 @pytest.mark.parametrize("shape", [(7, 13), (100003,), (3, 4099)], ids=str)
 def test_out_just_past_the_input_mod_4k(shape, dtype, rng):
     """An output 1..2047 bytes past its input modulo 4 KiB is written backwards
@@ -473,12 +465,12 @@ def test_out_just_past_the_input_mod_4k(shape, dtype, rng):
     dx0, dxs0 = gd.dropout_backward(dy, m0), gd.dropout_backward(dy, ms0)
     dp0 = gd.drop_path_backward(dy, keep, 0.25)
     for off in (8, 16, 48, 64, 2040, 4096 + 32):
-        y, m = gd.dropout(x, 0.3, rng=5, out=_just_past(x, off))
+        y, m = gd.dropout(x, 0.3, rng=5, out=placed_past(x, off))
         assert_bitwise_equal(y, y0)
         assert_bitwise_equal(m.bits, m0.bits)
         assert_bitwise_equal(gd.dropout(x, 0.3, rng=5, store_mask=False,
-                                        out=_just_past(x, off))[0], ys0)
-        assert_bitwise_equal(gd.dropout_backward(dy, m0, out=_just_past(dy, off)), dx0)
-        assert_bitwise_equal(gd.dropout_backward(dy, ms0, out=_just_past(dy, off)), dxs0)
+                                        out=placed_past(x, off))[0], ys0)
+        assert_bitwise_equal(gd.dropout_backward(dy, m0, out=placed_past(dy, off)), dx0)
+        assert_bitwise_equal(gd.dropout_backward(dy, ms0, out=placed_past(dy, off)), dxs0)
         assert_bitwise_equal(gd.drop_path_backward(dy, keep, 0.25,
-                                                   out=_just_past(dy, off)), dp0)
+                                                   out=placed_past(dy, off)), dp0)

@@ -5,7 +5,7 @@ import pytest
 
 import gradkit
 from gradkit import norm, reference as ref
-from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads)
+from conftest import (placed_past, assert_bitwise_equal, assert_close, numerical_grad, run_threads)
 
 SHAPES = [  # (shape, normalized_ndim)
     ((1, 1), 1), ((7, 13), 1), ((4, 16), 1), ((3, 5, 33), 1), ((3, 5, 33), 2),
@@ -473,15 +473,6 @@ def test_backward_out(fn, rows, dtype, rng):
         assert not bad.any()
 
 
-def _at_offset(shape, dtype, like, offset):
-    """An empty array of `shape` whose address is `offset` bytes past `like`'s modulo
-    4 KiB."""
-    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    buf = np.empty(n + 8192, np.uint8)
-    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
-    return buf[skip:skip + n].view(dtype).reshape(shape)
-
-
 @pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("rms", [False, True])
 def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms):
@@ -493,9 +484,9 @@ def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms):
     w = rng.standard_normal(1000).astype(np.float32 if dt in ("float16", "bfloat16") else dtype)
     b = rng.standard_normal(1000).astype(w.dtype)
     f = (lambda o: norm.rms_norm(x, w, out=o)) if rms else (lambda o: norm.layer_norm(x, w, b, out=o))
-    want = f(_at_offset(x.shape, dtype, x, 0))[0].copy()
+    want = f(placed_past(x, 0, x.shape, dtype))[0].copy()
     for off in (8, 16, 48, 64, 1024, 2040, 2048, 4088):
-        out = _at_offset(x.shape, dtype, x, off)
+        out = placed_past(x, off, x.shape, dtype)
         np.testing.assert_array_equal(f(out)[0].view(np.uint8), want.view(np.uint8),
                                       err_msg=f"offset {off}")
 
