@@ -98,6 +98,8 @@ def kernels(layout, rng_seed=0):
                                  decoupled=True),
         "RMSprop": lambda: F.rmsprop_(p, g, m2, lr=1e-9),
         "Lion": lambda: F.lion_(p, g, m1, lr=1e-9),
+        "LAMB": lambda: F.lamb_(p, g, m1, m2, 10, lr=1e-9),
+        "Adagrad": lambda: F.adagrad_(p, g, m2, 10, lr=1e-9),
     }
 
 
