@@ -63,3 +63,28 @@ def test_arrays_back_to_back_same_bits(name, n, gap, order, dtype, rng):
     step(placed[0], placed[1], placed[2:])
     for got, exp in zip(placed, want):
         assert_bitwise_equal(got, exp)
+
+
+@pytest.mark.parametrize("shape", [(1000,), (300, 7)], ids=str)
+@pytest.mark.parametrize("gap", [16, 48])
+def test_adafactor_back_to_back_same_bits(shape, gap, dtype, rng):
+    """Adafactor's staged passes (param written, grad and the 1-d variance read or
+    written); the factored (2-d) row and column factors are small and stay apart."""
+    p = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    extra = [np.abs(rng.standard_normal(shape)).astype(dtype)] if len(shape) == 1 else []
+
+    def step(q, gr, rest):
+        if len(shape) == 1:
+            F.adafactor_(q, gr, None, None, rest[0], 4, lr=0.1, weight_decay=0.1)
+        else:
+            row, col = np.zeros((shape[0], 1), dtype), np.zeros((1, shape[1]), dtype)
+            F.adafactor_(q, gr, row, col, None, 4, lr=0.1, weight_decay=0.1)
+
+    arrays = [g, p] + extra     # the parameter just past the gradient
+    want = _back_to_back(arrays, 4096)
+    step(want[1], want[0], want[2:])
+    placed = _back_to_back(arrays, gap)
+    step(placed[1], placed[0], placed[2:])
+    for got, exp in zip(placed, want):
+        assert_bitwise_equal(got, exp)
