@@ -5,22 +5,17 @@ import numpy as np
 import pytest
 
 from gradkit.optim import functional as F
-from conftest import assert_bitwise_equal
+from conftest import assert_bitwise_equal, placed_past
 
 
 def _back_to_back(arrays, gap):
-    """Copies of ``arrays`` each ``gap`` bytes further past a 4 KiB boundary than the one
-    before (``gap`` a multiple of 4096: all at the same offset), as malloc lays out
-    arrays whose sizes are whole pages, allocated one after another."""
-    stride = max(-(-a.nbytes // 4096) * 4096 for a in arrays) + 4096
-    buf = np.empty(len(arrays) * (stride + gap) + 4096, np.uint8)
-    base = (16 - buf.ctypes.data) % 4096
-    out = []
-    for k, a in enumerate(arrays):
-        pos = base + k * (stride + gap)
-        v = buf[pos:pos + a.nbytes].view(a.dtype).reshape(a.shape)
-        v[...] = a
-        out.append(v)
+    """Copies of ``arrays``, array k placed k * ``gap`` bytes past array 0 modulo 4 KiB,
+    as malloc lays out arrays of whole pages allocated one after another (gap 16; a
+    multiple of 4096: all at one offset)."""
+    out = [arrays[0].copy()]
+    for k, a in enumerate(arrays[1:], 1):
+        out.append(placed_past(out[0], k * gap))
+        out[-1][...] = a
     return out
 
 

@@ -181,10 +181,11 @@ GK_INLINE int GK_T(stage_next)(GK_T(stage) *s, gk_index *n)
     const gk_index o = s->pos;
     const gk_index nb = s->end - o < GK_OPT_LAG_BLOCK ? s->end - o : GK_OPT_LAG_BLOCK;
     const int nxt = s->cur ^ 1;
-    for (int r = 0; r < s->nrole && nb > 0; ++r) {
-        s->ptr[r] = s->base[r] ? s->lbuf[nxt][r] : NULL;
-        if (s->base[r]) GK_T(stage_copy)(s->lbuf[nxt][r], s->base[r] + o, nb);
-    }
+    for (int r = 0; r < s->nrole && nb > 0; ++r)
+        if (s->base[r]) {   /* an unused role's ptr stays NULL (stage_init) */
+            s->ptr[r] = s->lbuf[nxt][r];
+            GK_T(stage_copy)(s->lbuf[nxt][r], s->base[r] + o, nb);
+        }
     if (s->nb)
         for (int r = 0; r < s->nrole; ++r)
             if (s->base[r] && (s->wmask >> r & 1u))
