@@ -8,8 +8,18 @@ it."""
 cimport numpy as cnp
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 cimport _c_random as c
+from _cgradkit cimport gk_blas_fns, GK_DTYPE_F64
+# The BLAS scipy links, for orthogonal (assigned without a cast: see gk_blas_int in
+# gradkit/common.h)
+from scipy.linalg.cython_blas cimport dgemm as _dgemm
 
 include "_common.pxi"
+
+cdef gk_blas_fns _BLAS
+_BLAS.ssyrk = NULL
+_BLAS.dsyrk = NULL
+_BLAS.sgemm = NULL
+_BLAS.dgemm = _dgemm
 
 
 def philox_block(ctr, key):
@@ -103,4 +113,16 @@ def fill_eye(object out, Py_ssize_t rows, Py_ssize_t cols):
     cdef void *p = _out(out, dt, "out", _prod(rows, cols))
     with nogil:
         err = c.gk_fill_eye(dt, p, rows, cols)
+    _check(err)
+
+
+def orthogonal(object a, Py_ssize_t rows, Py_ssize_t cols, double gain, object q):
+    """q (rows x cols float64, C order) = gain times the Haar orthogonal matrix built
+    from the normal draws a (rows x cols float64, C order, rows >= cols; overwritten).
+    The caller holds the BLAS to one thread."""
+    cdef int err
+    cdef void *pa = _out(a, GK_DTYPE_F64, "a", _prod(rows, cols))
+    cdef void *pq = _out(q, GK_DTYPE_F64, "q", _prod(rows, cols))
+    with nogil:
+        err = c.gk_orthogonal_f64(<double *>pa, rows, cols, gain, <double *>pq, &_BLAS)
     _check(err)

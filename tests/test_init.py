@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gradkit import init
+from gradkit._ext import random as _rnd
 from gradkit.random import Generator
 from gradkit.reference import init as ri
 from conftest import assert_bitwise_equal, run_threads
@@ -274,7 +275,7 @@ for shape in [(300, 200), (200, 300), (64, 8, 3, 3), (257, 257)]:
     h.update(init.orthogonal(shape, rng=5, dtype=np.float64).tobytes())
     h.update(init.orthogonal(shape, rng=6, dtype=np.float32).tobytes())
 a = np.random.default_rng(0).standard_normal((300, 200))
-h.update(init._householder_q(a).tobytes())
+h.update(init._haar_q_unblocked(a).tobytes())
 print(h.hexdigest())
 """
 
@@ -296,14 +297,15 @@ def test_orthogonal_bits_independent_of_blas_threads():
     assert len(digests) == 1, digests
 
 
-@pytest.mark.parametrize("shape", [(7, 7), (50, 30), (300, 20), (1, 1), (5, 1)])
-def test_householder_fallback_matches_lapack(shape):
-    """The BLAS-free QR (used when threadpoolctl is missing) is the same factorization:
-    Q diag(sign(diag R)) to rounding, orthonormal columns."""
+@pytest.mark.parametrize("shape", [(7, 7), (50, 30), (300, 20), (1, 1), (5, 1), (65, 64),
+                                   (330, 321)])
+def test_unblocked_fallback_matches_the_kernel(shape):
+    """The BLAS-free construction (used when threadpoolctl is missing) forms the same
+    matrix as the blocked kernel (panels of 64 reflectors, tiles of 256 columns), to
+    rounding: orthonormal columns."""
     a = np.random.default_rng(1).standard_normal(shape)
-    q = init._householder_q(a)
-    q2, r2 = np.linalg.qr(a)
-    q2 = q2 * np.sign(np.diag(r2))
+    q = init._haar_q_unblocked(a.copy())
+    q2 = init._haar_q(a.copy(), 1.0)
     assert q.shape == shape
     np.testing.assert_allclose(q, q2, rtol=0, atol=1e-13)
     np.testing.assert_allclose(q.T @ q, np.eye(shape[1]), rtol=0, atol=1e-13)
@@ -312,9 +314,45 @@ def test_householder_fallback_matches_lapack(shape):
 def test_orthogonal_without_threadpoolctl_uses_the_fallback(monkeypatch):
     from gradkit import _blas
     monkeypatch.setattr(_blas, "_controller", [None])
-    a = init.orthogonal((40, 30), rng=3, dtype=np.float64)
+    a = init.orthogonal((40, 30), 1.5, rng=3, dtype=np.float64)
     flat = Generator(3).normal((40, 30), dtype=np.float64)
-    np.testing.assert_array_equal(a, init._householder_q(flat))
+    np.testing.assert_array_equal(a, init._haar_q_unblocked(flat) * 1.5)
+
+
+def test_orthogonal_is_haar():
+    """Haar on O(3): every entry has mean 0 and variance 1/3, the trace mean 0 and
+    variance 1, det +1 and -1 equally often.  A sign convention off (d left out, or
+    d = +s) biases the diagonal, the trace and the determinant."""
+    qs = np.stack([init.orthogonal((3, 3), rng=seed, dtype=np.float64)
+                   for seed in range(4000)])
+    n = len(qs)
+    se = 1 / np.sqrt(n)
+    assert np.abs(qs.mean(axis=0)).max() < 5 * se * np.sqrt(1 / 3)
+    np.testing.assert_allclose((qs ** 2).mean(axis=0), 1 / 3, atol=5 * se * 0.3)
+    tr = np.trace(qs, axis1=1, axis2=2)
+    assert abs(tr.mean()) < 5 * se
+    assert abs(tr.var() - 1) < 5 * se * np.sqrt(2)
+    det = np.linalg.det(qs)
+    np.testing.assert_allclose(np.abs(det), 1, atol=1e-12)
+    assert abs((det > 0).mean() - 0.5) < 5 * se * 0.5
+
+
+@pytest.mark.parametrize("rows,cols", [(0, 0), (3, 0)])
+def test_orthogonal_kernel_empty(rows, cols):
+    a = np.empty((rows, cols))
+    q = np.empty((rows, cols))
+    _rnd.orthogonal(a, rows, cols, 1.0, q)
+
+
+def test_orthogonal_kernel_bad_arguments():
+    a, q = np.ones((4, 3)), np.empty((4, 3))
+    with pytest.raises(ValueError, match="cols"):
+        _rnd.orthogonal(np.ones((3, 4)), 3, 4, 1.0, np.empty((3, 4)))
+    with pytest.raises(ValueError, match="gain"):
+        _rnd.orthogonal(a, 4, 3, float("nan"), q)
+    with pytest.raises(ValueError, match="q"):
+        _rnd.orthogonal(a, 4, 3, 1.0, a)
+    assert np.all(a == 1) and np.all(np.isfinite(a))
 
 
 def test_uniform_bounds_named_a_and_b():

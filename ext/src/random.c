@@ -374,6 +374,8 @@ static void fill_##SFX(T *out, gk_index n, T v, gk_index dstep, gk_index ndiag, 
 GK_DEFINE_FILL(float, f32, gk_fill_vf, GK_FILL_NT_F32)
 GK_DEFINE_FILL(double, f64, gk_fill_vd, GK_FILL_NT_F64)
 
+#include "random_haar.h"
+
 const gk_random_table GK_ISA_SYM(gk_random_table) = {
     .bits32 = bits32,
     .uniform_f32 = uniform_f32,
@@ -385,4 +387,5 @@ const gk_random_table GK_ISA_SYM(gk_random_table) = {
     .integers = integers,
     .fill_f32 = fill_f32,
     .fill_f64 = fill_f64,
+    .haar_q_f64 = haar_q_f64,
 };

@@ -156,3 +156,24 @@ int gk_fill_eye_##SFX(T *out, gk_index rows, gk_index cols) \
 }
 GK_DEFINE_FILL(float, f32)
 GK_DEFINE_FILL(double, f64)
+
+/* ---- orthogonal matrices (gradkit.init.orthogonal): random_haar.h ------------------- */
+#define GK_HAAR_BLAS_MAX ((gk_index)1 << 30)
+int gk_orthogonal_f64(double *a, gk_index rows, gk_index cols, double gain, double *q,
+                      const gk_blas_fns *blas)
+{
+    GK_CHECK(rows >= 0 && rows < GK_HAAR_BLAS_MAX, GK_ESIZE, rows);
+    GK_CHECK(cols >= 0 && cols <= rows, GK_ESIZE, cols);
+    GK_CHECK_VALUE(isfinite(gain), gain);
+    const int any = cols > 0;
+    GK_CHECK_PTR_IF(any, a);
+    GK_CHECK_PTR_IF(any, q);
+    GK_CHECK_PTR_IF(any, blas);
+    GK_CHECK(!any || blas->dgemm != NULL, GK_ENULL, blas);
+    GK_CHECK(!any || a != q, GK_EALIAS, q);
+    if (!any)
+        return GK_OK;
+    if (random_table()->haar_q_f64(a, rows, cols, gain, q, blas->dgemm) != 0)
+        return GK_ERROR(GK_ENOMEM, GK_ARG_a);
+    return GK_OK;
+}

@@ -33,6 +33,10 @@ typedef struct {
                      float dvalue);
     void (*fill_f64)(double *out, gk_index n, double value, gk_index dstep, gk_index ndiag,
                      double dvalue);
+    /* q = gain Q from the normal draws a (m x n, m >= n >= 1; a is overwritten), the
+     * BLAS on one thread (random_haar.h); -1 when scratch memory could not be had */
+    int (*haar_q_f64)(double *a, gk_index m, gk_index n, double gain, double *q,
+                      gk_dgemm_fn dgemm);
 } gk_random_table;
 
 #endif

@@ -334,13 +334,25 @@ def lecun_normal(shape: Optional[Shape], *, rng: RNG = None,
 def orthogonal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
                dtype: Optional[DTypeLike] = None,
                out: Optional[FloatArray] = None) -> FloatArray:
-    r"""(Semi-)orthogonal matrix (``torch.nn.init.orthogonal_``, Saxe et al. 2013).
+    r"""(Semi-)orthogonal matrix (``torch.nn.init.orthogonal_``, Saxe et al. 2013):
+    orthonormal rows or columns, uniformly (Haar) distributed, times ``gain``.
 
-    The shape is viewed as ``(rows, cols) = (shape[0], prod(shape[1:]))``.  A standard
-    normal matrix of that shape (transposed when rows < cols) is factored
-    :math:`A = QR` (float64, reduced); :math:`Q \cdot \mathrm{diag}(\mathrm{sign}(R_{ii}))`
-    (transposed back) times ``gain`` is the result: orthonormal rows or columns,
-    uniformly distributed (Haar).  Fewer than 2 dimensions raise ValueError.
+    The shape is viewed as ``(rows, cols) = (shape[0], prod(shape[1:]))``.  Let
+    :math:`A` be a standard normal matrix of that shape, transposed when rows < cols, so
+    that it is :math:`m \times n` with :math:`m \ge n`.  Reflector :math:`k` is built
+    from :math:`x = A_{k:,\,k}`: :math:`v = x + s \lVert x\rVert e_0` with
+    :math:`s = \mathrm{sign}(x_0)` (+1 for 0), :math:`H_k = I - 2 v v^T / v^T v` acting
+    on rows :math:`k..m-1`, and :math:`d_k = -s`; the result is
+
+    .. math:: Q = H_0 H_1 \cdots H_{n-1} \begin{bmatrix} I_n \\ 0 \end{bmatrix}
+              \mathrm{diag}(d)
+
+    (transposed back), computed in float64 and rounded once.  These are the reflectors
+    and signs of torch's recipe, the Householder QR of a normal matrix with
+    :math:`Q\,\mathrm{diag}(\mathrm{sign}(R_{ii}))`, except that each reflector is
+    built from fresh normal draws instead of from the earlier reflectors applied to the
+    rest of the matrix: the same Haar distribution (Stewart 1980), for the cost of
+    forming Q alone, with no factorization.  Fewer than 2 dimensions raise ValueError.
     """
     gain = _v.finite_real(gain, "gain")
     y, shape = _v.fill_target(shape, dtype, out)
@@ -350,65 +362,54 @@ def orthogonal(shape: Optional[Shape], gain: float = 1., *, rng: RNG = None,
         return y
     rows = shape[0]
     cols = y.size // rows
-    flat = as_generator(rng).normal((rows, cols), dtype=np.float64)
+    a = as_generator(rng).normal((rows, cols), dtype=np.float64)
     if rows < cols:
-        flat = flat.T
-    q = _signed_q(flat, for_float32=y.dtype == np.float32)
-    if rows < cols:
-        q = q.T
-    y[...] = (q * gain).reshape(shape)
+        a = np.ascontiguousarray(a.T)
+    direct = rows >= cols and y.dtype == np.float64 and y.flags.c_contiguous
+    q = _haar_q(a, gain, y.reshape(rows, cols) if direct else None)
+    if not direct:
+        y[...] = (q.T if rows < cols else q).reshape(shape)
     return y
 
 
-def _signed_q(a, for_float32=False):
-    """Q diag(sign(diag R)) of the reduced QR of a (m >= n), float64, with bits that do
-    not depend on the BLAS threads (OpenBLAS splits its products differently for
-    different thread counts, and the rounding follows): LAPACK's QR with BLAS held to
-    one thread when threadpoolctl is importable, else :func:`_householder_q`.
-
-    ``for_float32``: the result is rounded to float32, so Q D = A (D R)^-1 by one
-    triangular solve (trsm) replaces forming Q from the reflectors (orgqr, the larger
-    half of the time): the solve's error, about cond(A) float64 ulps (1e-13 for a
-    1024 x 1024 Gaussian), is far below a float32 ulp."""
+def _haar_q(a, gain, out=None):
+    """gain Q of :func:`orthogonal` from the normal draws a (m x n float64, C order,
+    m >= n; overwritten), into out (m x n float64, C order) or a new array.  The
+    compiled blocked kernel (gk_orthogonal_f64) with the BLAS held to one thread, so
+    that its bits do not depend on the thread count; without threadpoolctl (the BLAS
+    threads cannot be held) :func:`_haar_q_unblocked`."""
+    q = np.empty(a.shape) if out is None else out
     with _blas.single_threaded() as pinned:
-        if pinned and for_float32:
-            from scipy.linalg import blas
-            r = np.linalg.qr(a, mode="r")
-            r *= np.sign(np.diag(r))[:, None]       # D R: a positive diagonal
-            # (D R)^-T A^T, on A's C layout read as A^T in Fortran order: no copy
-            return blas.dtrsm(1.0, r, a.T, side=0, lower=0, trans_a=1).T
         if pinned:
-            q, r = np.linalg.qr(a)
-            return q * np.sign(np.diag(r))
-    return _householder_q(a)
+            _rnd.orthogonal(a, a.shape[0], a.shape[1], gain, q)
+            return q
+    np.multiply(_haar_q_unblocked(a), gain, out=q)
+    return q
 
 
-def _householder_q(a):
-    """Q diag(sign(diag R)) of a = QR (m >= n) by Householder reflections written in
-    NumPy elementwise operations and pairwise sums: no BLAS call, so the same bits for
-    any thread count (slower than LAPACK for large matrices: the fallback)."""
-    at = np.array(a.T, dtype=np.float64, order="C")  # row j holds column j of a
+def _haar_q_unblocked(a):
+    """Q of :func:`orthogonal` (gain 1) from the normal draws a (m x n, m >= n), one
+    reflector at a time in NumPy elementwise operations and pairwise sums: no BLAS
+    call, so the same bits for any thread count (slower than the blocked kernel for
+    large matrices: the fallback)."""
+    at = np.array(a.T, dtype=np.float64, order="C")   # row k holds column k of a
     n, m = at.shape
-    vs, signs = [], np.empty(n)
-    for k in range(n):
-        x = at[k, k:]
-        alpha = -math.copysign(float(np.sqrt(np.add.reduce(x * x))), x[0])  # R[k, k]
-        v = x.copy()
-        v[0] -= alpha
-        nv = float(np.sqrt(np.add.reduce(v * v)))
-        signs[k] = -1.0 if alpha < 0 else 1.0
-        if nv > 0:
-            v /= nv                                 # H = I - 2 v v^T
-            sub = at[k + 1:, k:]
-            sub -= (2.0 * np.add.reduce(sub * v, axis=1))[:, None] * v
-        vs.append(v if nv > 0 else None)
-    qt = np.zeros((n, m))
-    qt[np.arange(n), np.arange(n)] = signs         # Q diag(s) = H_0 ... H_{n-1} [diag(s); 0]
-    for k in range(n - 1, -1, -1):
-        if vs[k] is not None:
-            sub = qt[k:, k:]
-            sub -= (2.0 * np.add.reduce(sub * vs[k], axis=1))[:, None] * vs[k]
-    return qt.T
+    q = np.zeros((m, n))
+    q[np.arange(n), np.arange(n)] = 1.0                # [I; 0]
+    d = np.empty(n)
+    for k in range(n - 1, -1, -1):                     # Q = H_0 (H_1 (... H_{n-1} q))
+        v = at[k, k:].copy()
+        nrm = float(np.sqrt(np.add.reduce(v * v)))
+        s = -1.0 if v[0] < 0 else 1.0
+        if nrm == 0.0:
+            d[k] = 1.0
+            continue
+        d[k] = -s
+        tau = 2.0 / (2.0 * nrm * (nrm + abs(float(v[0]))))
+        v[0] += s * nrm
+        sub = q[k:, k:]
+        sub -= (tau * v)[:, None] * np.add.reduce(sub * v[:, None], axis=0)
+    return q * d
 
 
 @_half_storage

@@ -71,6 +71,17 @@ int gk_fill_f64(double *out, gk_index n, double value);
  * elsewhere (gradkit.init.eye), in one pass of stores */
 int gk_fill_eye_f32(float *out, gk_index rows, gk_index cols);
 int gk_fill_eye_f64(double *out, gk_index rows, gk_index cols);
+/* q (rows x cols, C order, rows >= cols) = gain H_0 H_1 ... H_{cols-1} [I; 0] diag(d),
+ * a Haar-distributed matrix with orthonormal columns times gain (gradkit.init.orthogonal):
+ * reflector k is built from a[k:, k] of the standard normal draws a (rows x cols, C
+ * order; overwritten: on return its lower trapezoid holds the reflectors, zeros above),
+ * v = x + s ||x|| e_0 with s = sign(x_0) (+1 for 0), H_k = I - 2 v v^T / v^T v, and
+ * d_k = -s (H_k = I and d_k = +1 for an all-zero x).  Formed by panels of 64 reflectors
+ * applied as I - V T V^T through blas->dgemm on tiles of 128 columns of q in parallel;
+ * the BLAS must run on one thread, and the bits then do not depend on the thread
+ * count.  rows, cols < 2**30. */
+int gk_orthogonal_f64(double *a, gk_index rows, gk_index cols, double gain, double *q,
+                      const gk_blas_fns *blas);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 """Benchmark cases of gradkit.init against torch.nn.init, float32.
 
 The random initializers are compute-bound (Philox, then a uniform, normal or truncated
-normal transform; orthogonal: a QR), so they have no limit, only ratios; torch.nn.init
+normal transform; orthogonal: Householder products in float64), so they have no limit, only ratios; torch.nn.init
 fills a tensor in place, so the peer is warm as it is.  The constant fills (zeros, ones,
 constant, eye) are memory-bound: their limit writes the array once.  gradkit is timed
 allocating its result and with ``out=``; NumPy is what a NumPy user writes

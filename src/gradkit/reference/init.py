@@ -104,13 +104,28 @@ def lecun_normal(shape, *, rng=None, dtype=np.float32):
 
 
 def orthogonal(shape, gain=1., *, rng=None, dtype=np.float32):
+    """Q = H_0 H_1 ... H_{n-1} [I; 0] diag(d), H_k the reflector of x = A[k:, k] of a
+    standard normal A (m x n, m >= n; transposed when rows < cols)."""
     rows = shape[0]
     cols = math.prod(shape) // rows
     a = _gen(rng).normal((rows, cols), dtype=np.float64)
     if rows < cols:
         a = a.T
-    q, r = np.linalg.qr(a)
-    q = q * np.sign(np.diag(r))
+    m, n = a.shape
+    q = np.eye(m)
+    d = np.ones(n)
+    for k in range(n):                        # q = H_0 ... H_k, column by column
+        x = a[k:, k]
+        nrm = np.sqrt(np.sum(x * x))
+        if nrm == 0:
+            continue
+        s = -1.0 if x[0] < 0 else 1.0
+        v = x.copy()
+        v[0] += s * nrm
+        h = np.eye(m - k) - 2.0 * np.outer(v, v) / (v @ v)
+        q[:, k:] = q[:, k:] @ h
+        d[k] = -s
+    q = q[:, :n] * d
     if rows < cols:
         q = q.T
     return (gain * q).reshape(shape).astype(dtype)

@@ -1,0 +1,170 @@
+/* Haar-distributed orthogonal matrices (gradkit.init.orthogonal), included once by
+ * random.c (compiled per ISA; the loops here have no sums whose order an ISA could
+ * change, and fp contraction is off, so every table gives the same bits).
+ *
+ * Q = H_0 H_1 ... H_{n-1} [I_n; 0] diag(d) from the columns of a standard normal m x n
+ * matrix A (m >= n): reflector k is built from x = A[k:, k] (the Householder vector
+ * v = x + s ||x|| e_0, s = sign(x_0), H_k = I - tau v v^T with tau = 2 / v^T v, acting on
+ * rows k..m-1) and d_k = -s.  These are the reflectors and signs a Householder QR of a
+ * Gaussian matrix produces (Q diag(sign(diag R)), torch.nn.init.orthogonal_'s recipe),
+ * except that each reflector comes from fresh normal draws instead of from the
+ * previous reflectors applied to the rest of A: the same (Haar) distribution (Stewart
+ * 1980, "The efficient generation of random orthogonal matrices"), for the cost of
+ * forming Q alone (no factorization).
+ *
+ * Q is formed by panels of GK_HAAR_PANEL reflectors, last panel first, each applied as
+ * I - V T V^T (the compact WY form, T upper triangular from the LAPACK dlarft
+ * recurrence) by three dgemm calls per tile of GK_HAAR_TILE columns of Q: tiles of
+ * fixed positions, each one single-threaded BLAS call sequence, in parallel (the BLAS
+ * must run on one thread: the caller pins it), so the bits do not depend on the thread
+ * count. */
+#define GK_HAAR_PANEL ((gk_index)64)   /* reflectors per panel (fixed: the bits depend
+                                          on the gemm shapes) */
+#define GK_HAAR_TILE ((gk_index)256)   /* columns of Q per task (fixed, likewise) */
+
+/* Row-major C (m x n) = alpha op(A) op(B) + beta C through the column-major dgemm. */
+GK_INLINE void haar_gemm(gk_dgemm_fn dgemm, char ta, char tb, gk_index m, gk_index n,
+                         gk_index k, double alpha, const double *a, gk_index lda,
+                         const double *b, gk_index ldb, double beta, double *c, gk_index ldc)
+{
+    gk_blas_int mm = (gk_blas_int)m, nn = (gk_blas_int)n, kk = (gk_blas_int)k;
+    gk_blas_int la = (gk_blas_int)lda, lb = (gk_blas_int)ldb, lc = (gk_blas_int)ldc;
+    if (m == 0 || n == 0)
+        return;
+    dgemm(&tb, &ta, &nn, &mm, &kk, &alpha, (double *)b, &lb, (double *)a, &la, &beta, c,
+          &lc);
+}
+
+/* a (m x n, the normal draws) -> the reflectors: column k holds v_k in rows k..m-1 and
+ * zeros above; tau[k], d[k] as above (tau 0, d +1 for an all-zero x: H_k = I).  ss: n
+ * doubles of scratch.  The column sums of squares run over the rows in order. */
+static void haar_reflectors(double *a, gk_index m, gk_index n, double *tau, double *d,
+                            double *ss)
+{
+    for (gk_index k = 0; k < n; ++k)
+        ss[k] = 0.0;
+    for (gk_index i = 0; i < m; ++i) {
+        double *GK_RESTRICT r = a + i * n;
+        const gk_index top = i < n ? i + 1 : n;   /* columns k <= i hold x's entries */
+        for (gk_index k = 0; k < top; ++k)
+            ss[k] += r[k] * r[k];
+        for (gk_index k = top; k < n; ++k)
+            r[k] = 0.0;
+    }
+    for (gk_index k = 0; k < n; ++k) {
+        const double x0 = a[k * n + k], nrm = sqrt(ss[k]);
+        const double s = x0 < 0.0 ? -1.0 : 1.0;
+        if (nrm == 0.0) {
+            tau[k] = 0.0;
+            d[k] = 1.0;
+            continue;
+        }
+        a[k * n + k] = x0 + s * nrm;
+        /* v^T v = (||x||^2 - x0^2) + (x0 + s ||x||)^2 = 2 ||x|| (||x|| + |x0|): no
+         * cancellation */
+        tau[k] = 2.0 / (2.0 * nrm * (nrm + fabs(x0)));
+        d[k] = -s;
+    }
+}
+
+/* t (b x b, row-major, upper) with H_j ... H_{j+b-1} = I - V t V^T, from s = V^T V (the
+ * dlarft recurrence: t[:k, k] = -tau_k t[:k, :k] s[:k, k], t[k, k] = tau_k) */
+static void haar_t(const double *s, const double *tau, gk_index b, double *t)
+{
+    for (gk_index k = 0; k < b; ++k) {
+        for (gk_index i = k + 1; i < b; ++i)
+            t[i * b + k] = 0.0;
+        t[k * b + k] = tau[k];
+        for (gk_index i = 0; i < k; ++i) {
+            double acc = 0.0;
+            for (gk_index l = i; l < k; ++l)
+                acc += t[i * b + l] * s[l * b + k];
+            t[i * b + k] = -tau[k] * acc;
+        }
+    }
+}
+
+/* q (m x n, row-major) = gain Q; a is overwritten by the reflectors.  Returns 0, or -1
+ * when scratch memory could not be had (nothing written to q then). */
+static int haar_q_f64(double *a, gk_index m, gk_index n, double gain, double *q,
+                      gk_dgemm_fn dgemm)
+{
+    const gk_index nb = GK_HAAR_PANEL, ct = GK_HAAR_TILE;
+    const gk_index npanel = (n + nb - 1) / nb;
+    int nt = gk_threads_for(m * n);
+    if (nt < 1) nt = 1;
+    /* tau, d, scale: 3n; the panels' T: npanel nb^2; per task: S or W and T W */
+    const size_t per = (size_t)(2 * nb * (ct > nb ? ct : nb));
+    double *work = (double *)malloc(sizeof(double) * ((size_t)(3 * n + npanel * nb * nb)
+                                                      + per * (size_t)nt));
+    if (!work)
+        return -1;
+    double *tau = work, *d = tau + n, *ss = d + n, *ts = ss + n;
+    double *scratch = ts + npanel * nb * nb;
+    haar_reflectors(a, m, n, tau, d, ss);
+    /* every panel's T (independent of the others), and q = [I; 0] */
+#if GK_HAVE_OPENMP
+    #pragma omp parallel num_threads(nt) if(nt > 1)
+#endif
+    {
+#if GK_HAVE_OPENMP
+        double *s = scratch + per * (size_t)omp_get_thread_num();
+        #pragma omp for schedule(dynamic, 1) nowait
+#else
+        double *s = scratch;
+#endif
+        for (gk_index p = 0; p < npanel; ++p) {
+            const gk_index j = p * nb, b = n - j < nb ? n - j : nb;
+            const double *v = a + j * n + j;
+            haar_gemm(dgemm, 'T', 'N', b, b, m - j, 1.0, v, n, v, n, 0.0, s, b);
+            haar_t(s, tau + j, b, ts + p * nb * nb);
+        }
+#if GK_HAVE_OPENMP
+        #pragma omp for schedule(static)
+#endif
+        for (gk_index i = 0; i < m; ++i) {
+            double *r = q + i * n;
+            for (gk_index k = 0; k < n; ++k)
+                r[k] = 0.0;
+            if (i < n)
+                r[i] = 1.0;
+        }
+    }
+    for (gk_index p = npanel - 1; p >= 0; --p) {
+        const gk_index j = p * nb, b = n - j < nb ? n - j : nb, rows = m - j;
+        const double *v = a + j * n + j;                   /* rows x b, ld n */
+        const double *t = ts + p * nb * nb;                /* b x b, ld b */
+        /* q[j:, j:] -= V (T (V^T q[j:, j:])), by tiles of columns: the panel's own b
+         * columns (q[j:, j:j+b] = [I; 0] so far), then tiles of ct; rows j..j+b-1 of
+         * the later columns are still zero, so their V^T q skips them */
+        const gk_index ntile = 1 + (n - j - b + ct - 1) / ct;
+#if GK_HAVE_OPENMP
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if(nt > 1)
+#endif
+        for (gk_index tile = 0; tile < ntile; ++tile) {
+#if GK_HAVE_OPENMP
+            double *w = scratch + per * (size_t)omp_get_thread_num();
+#else
+            double *w = scratch;
+#endif
+            const gk_index c0 = tile == 0 ? j : j + b + (tile - 1) * ct;
+            const gk_index c = tile == 0 ? b : (n - c0 < ct ? n - c0 : ct);
+            const gk_index skip = tile == 0 ? 0 : b;
+            double *w2 = w + nb * c, *qt = q + j * n + c0;
+            haar_gemm(dgemm, 'T', 'N', b, c, rows - skip, 1.0, v + skip * n, n,
+                      qt + skip * n, n, 0.0, w, c);
+            haar_gemm(dgemm, 'N', 'N', b, c, b, 1.0, t, b, w, c, 0.0, w2, c);
+            haar_gemm(dgemm, 'N', 'N', rows, c, b, -1.0, v, n, w2, c, 1.0, qt, n);
+        }
+    }
+    /* column k times d_k gain (d_k gain = +-gain exactly: the bits of (Q d) gain) */
+    for (gk_index k = 0; k < n; ++k)
+        ss[k] = d[k] * gain;
+    GK_PARALLEL_FOR(nt, i, m, {
+        double *GK_RESTRICT r = q + i * n;
+        for (gk_index k = 0; k < n; ++k)
+            r[k] *= ss[k];
+    });
+    free(work);
+    return 0;
+}
