@@ -358,6 +358,20 @@ def _just_past(dt):
     return out
 
 
+@case("one_row_past[norm backward]")
+def _one_row_past(dt):
+    """dx one row past x or dy modulo 1 MiB: the buffered store path of the LayerNorm
+    and RMSNorm backward (gk_alias_line_at)."""
+    from gradkit import norm
+    x, dy = data(33, (331, 307), dt, 2.0, 1.0), data(34, (331, 307), dt)
+    w, b = data(35, 307, dt), data(36, 307, dt)
+    row = 307 * x.dtype.itemsize
+    _, st = norm.layer_norm(x, w, b)
+    _, rst = norm.rms_norm(x, w)
+    return [norm.layer_norm_backward(dy, x, st, w, out=placed_past(x, row, modulus=1 << 20)),
+            norm.rms_norm_backward(dy, x, rst, w, out=placed_past(dy, row, modulus=1 << 20))]
+
+
 @case("just_past[optim]")
 def _just_past_optim(dt):
     """The parameter and its states 16 to 48 bytes past the gradient modulo 4 KiB: the

@@ -159,14 +159,15 @@ def assert_bitwise_equal(a, b):
     assert a.tobytes() == b.tobytes()
 
 
-def placed_past(like, offset, shape=None, dtype=None):
+def placed_past(like, offset, shape=None, dtype=None, modulus=4096):
     """An empty C-contiguous array (like's shape and dtype unless given) whose address
-    is ``offset`` bytes past like's modulo 4 KiB: where malloc puts an array allocated
-    right after ``like`` (16 bytes of header), which kernels write backwards or staged
-    (gk_alias_ahead, gk_alias_near in ext/src/gk_internal.h)."""
+    is ``offset`` bytes past like's modulo ``modulus`` (4 KiB: where malloc puts an
+    array allocated right after ``like``, 16 bytes of header), which kernels write
+    backwards, staged or buffered (gk_alias_ahead, gk_alias_near, gk_alias_line_at in
+    ext/src/gk_internal.h)."""
     shape = like.shape if shape is None else shape
     dtype = like.dtype if dtype is None else np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    buf = np.empty(nbytes + 8192, np.uint8)
-    skip = (like.ctypes.data + offset - buf.ctypes.data) % 4096
+    buf = np.empty(nbytes + 2 * modulus, np.uint8)
+    skip = (like.ctypes.data + offset - buf.ctypes.data) % modulus
     return buf[skip:skip + nbytes].view(dtype).reshape(shape)

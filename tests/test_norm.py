@@ -493,6 +493,42 @@ def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms):
 
 @pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("rms", [False, True])
+@pytest.mark.parametrize("shape", [(40, 1030), (300, 37), (5, 3000)], ids=str)
+def test_backward_out_one_row_past_an_input(dt, rms, shape):
+    # dx one row past x or dy modulo 1 MiB (give or take 16 bytes) goes through the L1
+    # buffer (gk_alias_line_at in norm_bwd): the bits of a dx placed elsewhere, and
+    # nothing outside out is written
+    dtype = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    pdt = np.float32 if dtype.itemsize == 2 else dtype
+    w = rng.standard_normal(shape[1]).astype(pdt)
+    if rms:
+        _, st = norm.rms_norm(x, w)
+        bwd = lambda o=None: norm.rms_norm_backward(dy, x, st, w, out=o)
+    else:
+        _, st = norm.layer_norm(x, w, w)
+        bwd = lambda o=None: norm.layer_norm_backward(dy, x, st, w, out=o)
+    want = [a.copy() for a in bwd(placed_past(x, 100 * 64, modulus=1 << 20))]
+    row = shape[1] * dtype.itemsize
+    for like in (x, dy):
+        for off in (row - 16, row, row + 16):
+            n = x.size
+            buf = placed_past(like, off - 64, (n + 64 // dtype.itemsize * 2,), dtype,
+                              modulus=1 << 20)
+            buf[...] = np.array(7, dtype)
+            out = buf[64 // dtype.itemsize:][:n].reshape(shape)
+            got = bwd(out)
+            assert got[0] is out
+            assert_bitwise_equal(list(got), want)
+            rest = np.concatenate([buf[:64 // dtype.itemsize],
+                                   buf[64 // dtype.itemsize + n:]])
+            assert_bitwise_equal(rest, np.full(rest.shape, 7, dtype))
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("rms", [False, True])
 @pytest.mark.parametrize("shape", [(9, 37), (6, 1030), (3, 5)], ids=str)
 def test_backward_out_at_every_alignment(dt, rms, shape):
     # the backward stores aligned vectors and writes each row's ends as overlapping

@@ -509,11 +509,15 @@ typedef struct {
     gk_index rows, cols;
     int stream, pf;
     int group;     /* gk_bwd_group_for */
-    int buffered;  /* dx through an L1 buffer, copied out with non-temporal stores: when
-                    * stream.  Not otherwise: on 8192x1024 float32 (past 16 MiB, under
-                    * the streaming threshold) the buffer and its copy took the
-                    * LayerNorm backward from 75% of its limit to 57% on an Intel Xeon
-                    * guest.  A store path only: no bit depends on it. */
+    int buffered;  /* dx through an L1 buffer, copied out after each piece (with
+                    * non-temporal stores when stream): when stream, or when dx lies one
+                    * row past x or dy modulo 1 MiB (gk_alias_line_at: writing dx in
+                    * place then took 1.3-1.45x as long, through the buffer 1.05x the
+                    * time of other placements).  Not otherwise: on 8192x1024 float32
+                    * (past 16 MiB, under the streaming threshold) the buffer and its
+                    * copy took the LayerNorm backward from 75% of its limit to 57% on an
+                    * Intel Xeon guest (5% slower on the same guest since).  A store path
+                    * only: no bit depends on it. */
 } GK_T(bwd_ctx);
 
 /* Pass A of a backward row, in double lanes: sum g and sum g h, with
@@ -1049,9 +1053,12 @@ GK_INLINE int GK_T(norm_bwd)(const int rms, const TS *dy, const TS *x, const T *
 {
     const size_t bytes = (size_t)(rows * cols) * sizeof(TS);
     const int stream = gk_stream_output(bytes, dx, dy, x);
+    const size_t row_bytes = (size_t)cols * sizeof(TS);
+    const int buffered = stream || gk_alias_line_at(dx, x, row_bytes)
+                         || gk_alias_line_at(dx, dy, row_bytes);
     GK_T(bwd_ctx) c = {dy, x, mean, rstd, w, NULL, rows, cols, stream,
-                       gk_bwd_pf((size_t)cols * sizeof(TS), bytes),
-                       gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), stream};
+                       gk_bwd_pf(row_bytes, bytes), gk_bwd_group_for(row_bytes, bytes),
+                       buffered};
     /* lw, lb: the partials have dweight's, dbias's columns.  16-bit: dweight's whenever
      * there is a weight, dbias's always, asked for or not (RMSNorm has no dbias, the C
      * API's callers may not want one), so pass B has fewer variants to compile; an
