@@ -1,6 +1,8 @@
 """Optimizer steps on arrays that malloc put back to back (each 16 bytes further past a
 4 KiB boundary than the one before): the kernels then run staged (optim_tmpl.h,
 stage_lagged), and must give the bits of arrays placed anywhere else."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -85,9 +87,18 @@ def test_adafactor_back_to_back_same_bits(shape, gap, dtype, rng):
         assert_bitwise_equal(got, exp)
 
 
-# ---- spans past L2: prefetched, in blocks (optim_tmpl.h, GK_OPT_PF_MIN_BYTES) --------
+# ---- steps past the cache: prefetched, in blocks (optim_tmpl.h, GK_OPT_FAR) ----------
 
-ELEMENTWISE = sorted(set(STEPS) - {"lamb", "lars"})   # no per-array norm
+@contextlib.contextmanager
+def _stream_threshold(nbytes):
+    """Steps whose arrays total at least the streaming threshold prefetch ahead: a tiny
+    threshold makes every step here take that path, a huge one none."""
+    import gradkit
+    old = gradkit.set_stream_threshold(nbytes)
+    try:
+        yield
+    finally:
+        gradkit.set_stream_threshold(old)
 
 
 def _arrays(rng, n, nstate, dtype):
@@ -95,67 +106,48 @@ def _arrays(rng, n, nstate, dtype):
             + [np.abs(rng.standard_normal(n)).astype(dtype) for _ in range(nstate)])
 
 
-@pytest.mark.parametrize("name", ELEMENTWISE)
-def test_prefetched_span_same_bits_as_small_arrays(name, dtype, rng):
-    """One array of 1M elements on one thread (a span of 12 MB or more: the prefetched,
-    blocked path) gives the bits of the same elements stepped as 40 arrays of 25,000
-    (spans under 8 MiB: one loop over each)."""
-    import gradkit
-    step, nstate = STEPS[name]
-    n, piece = 1_000_003, 25_000
-    big = _arrays(rng, n, nstate, dtype)
-    small = [[a[i:i + piece].copy() for i in range(0, n, piece)] for a in big]
-    with gradkit.num_threads(1):
-        step(big[0], big[1], big[2:])
-    step(small[0], small[1], small[2:])
-    for got, pieces in zip(big, small):
-        assert_bitwise_equal(got, np.concatenate(pieces))
+def _step_both_ways(step, arrays, placed=None):
+    """The step on copies of arrays without the prefetched path, and with it on placed
+    (default: copies a page apart, so the step runs in place, not staged)."""
+    plain = _back_to_back(arrays, 4096)
+    fetched = placed if placed is not None else _back_to_back(arrays, 4096)
+    with _stream_threshold(1 << 62):
+        step(plain[0], plain[1], plain[2:])
+    with _stream_threshold(4096):
+        step(fetched[0], fetched[1], fetched[2:])
+    return plain, fetched
 
 
-@pytest.mark.parametrize("name", ["lamb", "lars"])
-def test_prefetched_span_same_bits_per_array_norm(name, dtype, rng):
-    """LAMB and LARS (a norm per array): 700,001 elements on one thread (prefetched) and
-    on three (spans under 8 MiB) give the same bits."""
-    import gradkit
+@pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("n", [5, 1000, 300_007])
+def test_prefetched_step_same_bits(name, n, dtype, rng):
+    """Past the cache the step prefetches and runs in 512-byte blocks: the same bits."""
     step, nstate = STEPS[name]
-    arrays = _arrays(rng, 700_001, nstate, dtype)
-    one, three = [a.copy() for a in arrays], [a.copy() for a in arrays]
-    with gradkit.num_threads(1):
-        step(one[0], one[1], one[2:])
-    with gradkit.num_threads(3):
-        step(three[0], three[1], three[2:])
-    for got, exp in zip(one, three):
+    plain, fetched = _step_both_ways(step, _arrays(rng, n, nstate, dtype))
+    for got, exp in zip(fetched, plain):
         assert_bitwise_equal(got, exp)
 
 
-@pytest.mark.parametrize("name", ["adam", "rmsprop"])
-def test_prefetched_lagged_span_same_bits(name, dtype, rng):
-    """Back to back (staged, lagged) and past L2 (prefetched): the bits of arrays a page
-    apart."""
-    import gradkit
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "sgd"])
+def test_prefetched_lagged_step_same_bits(name, dtype, rng):
+    """Back to back (staged, lagged) and past the cache (prefetched): the bits of arrays
+    a page apart."""
     step, nstate = STEPS[name]
-    arrays = _arrays(rng, 1_000_003, nstate, dtype)
-    want = _back_to_back(arrays, 4096)
-    placed = _back_to_back(arrays, 16)
-    with gradkit.num_threads(1):
-        step(want[0], want[1], want[2:])
-        step(placed[0], placed[1], placed[2:])
-    for got, exp in zip(placed, want):
+    arrays = _arrays(rng, 300_007, nstate, dtype)
+    plain, fetched = _step_both_ways(step, arrays, _back_to_back(arrays, 16))
+    for got, exp in zip(fetched, plain):
         assert_bitwise_equal(got, exp)
 
 
 @pytest.mark.parametrize("half", ["float16", "bfloat16"])
-def test_prefetched_span_same_bits_16bit(half, rng):
-    """16-bit storage (the staged path widens blocks; past L2 it prefetches ahead): one
-    array of 2M elements on one thread against 40 arrays of 50,000."""
+@pytest.mark.parametrize("name", ["adam", "lion", "radam"])
+def test_prefetched_step_same_bits_16bit(name, half, rng):
+    """16-bit storage: the staged path widens blocks and, past the cache, prefetches
+    the ones ahead; the same bits."""
     import gradkit
+    step, nstate = STEPS[name]
     dt = np.dtype(gradkit.bfloat16 if half == "bfloat16" else half)
-    n, piece = 2_000_003, 50_000
-    big = [a.astype(dt) for a in _arrays(rng, n, 2, np.float32)]
-    small = [[a[i:i + piece].copy() for i in range(0, n, piece)] for a in big]
-    step = STEPS["adam"][0]
-    with gradkit.num_threads(1):
-        step(big[0], big[1], big[2:])
-    step(small[0], small[1], small[2:])
-    for got, pieces in zip(big, small):
-        assert_bitwise_equal(got, np.concatenate(pieces))
+    arrays = [a.astype(dt) for a in _arrays(rng, 300_007, nstate, np.float32)]
+    plain, fetched = _step_both_ways(step, arrays)
+    for got, exp in zip(fetched, plain):
+        assert_bitwise_equal(got, exp)

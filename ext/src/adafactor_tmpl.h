@@ -163,7 +163,7 @@ GK_INLINE void GK_T(af_stage)(GK_T(stage) *s, const GK_T(af_ctx) *c, int with_p,
     const void *const *tab[3] = {with_p ? (const void *const *)c->param : NULL,
                                  (const void *const *)c->grad,
                                  with_v ? (const void *const *)c->var : NULL};
-    GK_T(stage_init)(s, c->st, tab, 3, wmask, a, b, e);
+    GK_T(stage_init)(s, c->st, tab, 3, wmask, a, b, e, 0);
 }
 
 /* C of matrix bt from its column sums cs (NULL: C is done), and the clamped mean of its

@@ -13,6 +13,7 @@ typedef struct {
     const int64_t *step;
     const gk_nadam_options *o;
     const gk_optim_storage *st;
+    int far;    /* GK_OPT_FAR */
 } GK_T(nadam_ctx);
 
 /* the per-array scalars; torch: mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), the product
@@ -101,7 +102,7 @@ static int GK_T(nadam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
                                  (const void *const *)c->m, (const void *const *)c->v};
     GK_T(stage) s;
     gk_index n;
-    GK_T(stage_init)(&s, c->st, tab, 4, 13u, a, b, e);
+    GK_T(stage_init)(&s, c->st, tab, 4, 13u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n)) {
         if (coupled)
             GK_T(nadam_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, bc2, cg, cm, 1);
@@ -116,7 +117,8 @@ static int GK_T(nadam_multi)(gk_index count, T *const *param, const T *const *gr
                              const gk_index *size, const int64_t *step,
                              const gk_nadam_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(nadam_ctx) c = {param, grad, m, v, mu_product, step, o, GK_OPT_ST_ARG};
+    GK_T(nadam_ctx) c = {param, grad, m, v, mu_product, step, o, GK_OPT_ST_ARG,
+                         GK_OPT_FAR(count, size, 4)};
     gk_multi_pass pass = {.span = GK_T(nadam_span), .ctx = &c};
     int err = gk_multi_run(count, size, &pass);
     if (err == GK_OK)  /* every span read the old products: update them now */
@@ -134,6 +136,7 @@ typedef struct {
     const int64_t *step;
     const void *o;
     const gk_optim_storage *st;
+    int far;    /* GK_OPT_FAR */
 } GK_T(two_ctx);
 
 static int GK_T(two_run)(gk_span_fn span, gk_index count, T *const *param,
@@ -141,7 +144,7 @@ static int GK_T(two_run)(gk_span_fn span, gk_index count, T *const *param,
                          const gk_index *size, const int64_t *step, const void *o
                          GK_OPT_ST_PARAM)
 {
-    GK_T(two_ctx) c = {param, grad, s0, s1, step, o, GK_OPT_ST_ARG};
+    GK_T(two_ctx) c = {param, grad, s0, s1, step, o, GK_OPT_ST_ARG, GK_OPT_FAR(count, size, 4)};
     gk_multi_pass pass = {.span = span, .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -152,7 +155,7 @@ GK_INLINE void GK_T(two_stage)(GK_T(stage) *s, const GK_T(two_ctx) *c, gk_index 
 {
     const void *const *tab[4] = {(const void *const *)c->param, (const void *const *)c->grad,
                                  (const void *const *)c->s0, (const void *const *)c->s1};
-    GK_T(stage_init)(s, c->st, tab, 4, 13u, a, b, e);
+    GK_T(stage_init)(s, c->st, tab, 4, 13u, a, b, e, c->far);
 }
 
 /* ---- RAdam ------------------------------------------------------------------------- */
@@ -329,6 +332,7 @@ typedef struct {
     T *const *m;
     const gk_lion_options *o;
     const gk_optim_storage *st;
+    int far;    /* GK_OPT_FAR */
 } GK_T(lion_ctx);
 
 GK_INLINE void GK_T(lion_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RESTRICT m,
@@ -353,7 +357,7 @@ static int GK_T(lion_span)(void *vctx, gk_index a, gk_index b, gk_index e)
                                  (const void *const *)c->m};
     GK_T(stage) s;
     gk_index n;
-    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n))
         GK_T(lion_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n,
                         GK_T(grad_factor)(o->maximize, o->scale, o->coef), (T)(1.0 - o->beta1),
@@ -366,7 +370,7 @@ static int GK_T(lion_multi)(gk_index count, T *const *param, const T *const *gra
                             T *const *m, const gk_index *size, const gk_lion_options *o
                             GK_OPT_ST_PARAM)
 {
-    GK_T(lion_ctx) c = {param, grad, m, o, GK_OPT_ST_ARG};
+    GK_T(lion_ctx) c = {param, grad, m, o, GK_OPT_ST_ARG, GK_OPT_FAR(count, size, 3)};
     gk_multi_pass pass = {.span = GK_T(lion_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -439,7 +443,7 @@ GK_INLINE void GK_T(lamb_stage)(GK_T(stage) *s, const GK_T(lamb_ctx) *c, unsigne
 {
     const void *const *tab[4] = {(const void *const *)c->param, (const void *const *)c->grad,
                                  (const void *const *)c->m, (const void *const *)c->v};
-    GK_T(stage_init)(s, c->st, tab, 4, wmask, a, b, e);
+    GK_T(stage_init)(s, c->st, tab, 4, wmask, a, b, e, 0);
 }
 
 static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, double *part)

@@ -31,18 +31,24 @@
 #define GK_OPT_BLOCK 512
 #define GK_OPT_LAG_BLOCK 128   /* elements per block of the float32/float64 lagged staging
                                   (64 and 256 to 512 cost more, Intel Xeon) */
-/* Software prefetch of spans past L2: every array of a span of at least
- * GK_OPT_PF_MIN_BYTES (all its arrays together) is prefetched GK_OPT_PF_AHEAD bytes ahead
- * of the block the loop gets next, the in-place loop getting blocks of GK_OPT_PF_BLOCK
- * bytes.  With 4 to 7 streams and a division or a root per element, the loop alone
- * kept too few lines in flight: Adam on 16M float32 parameters from memory 8.75 ->
- * 7.28 ms (its probe, which prefetches 2 KiB ahead, 8.5 ms), RMSprop 6.75 -> 5.65,
- * Lion 7.41 -> 5.81, SGD with momentum 5.58 -> 5.19 (2 threads, Intel Xeon guest); a
- * 64K-element Adam, in L2, took 1.15x as long with it.  Blocks of 1 and 2 KiB, and 2
- * or 8 KiB ahead, were no better.  Speed only: no bit depends on it. */
-#define GK_OPT_PF_MIN_BYTES ((size_t)8 << 20)
+/* Software prefetch past the cache: when a step's arrays together reach the streaming
+ * size (gk_multi_far over the roles: GK_OPT_FAR), every array of a span is prefetched
+ * GK_OPT_PF_AHEAD bytes ahead of the block the loop gets next, the in-place loop
+ * getting blocks of GK_OPT_PF_BLOCK bytes.  With 4 to 7 streams and a division or a
+ * root per element, the loop alone kept too few lines in flight: Adam on 16M float32
+ * parameters from memory 8.75 -> 7.28 ms (its probe, which prefetches 2 KiB ahead,
+ * 8.5 ms), RMSprop 6.75 -> 5.65, Lion 7.41 -> 5.81, SGD with momentum 5.58 -> 5.19 (2
+ * threads, Intel Xeon guest); a 64K-element Adam, in L2, took 1.15x as long with it.
+ * Blocks of 1 and 2 KiB, and 2 or 8 KiB ahead, were no better.  LAMB and Adafactor
+ * update what their first pass just read, and LARS's norm pass prefetches on its own:
+ * their stages pass far = 0 there.  Speed only: no bit depends on it. */
 #define GK_OPT_PF_AHEAD ((size_t)4096)
 #define GK_OPT_PF_BLOCK ((size_t)512)
+/* a step over these lists past the cache, nrole arrays of T per element (staged: T is
+ * float32 whatever the storage, an estimate) */
+#define GK_OPT_FAR(count, size, nrole) \
+    gk_multi_far(count, size, NULL, sizeof(T) == sizeof(float) ? GK_DTYPE_F32 : GK_DTYPE_F64, \
+                 nrole)
 #if GK_OPT_STAGED  /* the staged *_multi functions take the storage */
 #define GK_OPT_ST_PARAM , const gk_optim_storage *st
 #define GK_OPT_ST_ARG st
@@ -56,7 +62,7 @@
 
 typedef struct {
     int nrole, left;
-    int pf;                         /* prefetch ahead (a span past L2, GK_OPT_PF_MIN_BYTES) */
+    int pf;                         /* prefetch ahead (a step past the cache, GK_OPT_FAR) */
     gk_index pos, end;              /* next element of the array, end of the span */
     T *ptr[GK_OPT_ROLES];           /* what the loop works on (in place: at pos) */
 #if GK_OPT_STAGED
@@ -126,16 +132,16 @@ GK_INLINE void gk_opt_prefetch(const char *base, size_t from, size_t to)
 #endif
 
 /* elements [b, e) of array a of the role lists tab[0..nrole) (NULL: the role is unused);
- * wmask: the roles the loop writes */
+ * wmask: the roles the loop writes; far: prefetch ahead (GK_OPT_FAR) */
 GK_INLINE void GK_T(stage_init)(GK_T(stage) *s, const gk_optim_storage *st,
                                 const void *const *const *tab, int nrole, unsigned wmask,
-                                gk_index a, gk_index b, gk_index e)
+                                gk_index a, gk_index b, gk_index e, int far)
 {
     s->nrole = nrole;
     s->left = e > b;
     s->pos = b;
     s->end = e;
-    size_t span_bytes = 0;
+    s->pf = far;
 #if GK_OPT_STAGED
     s->nb = 0;
     s->wmask = wmask;
@@ -144,10 +150,7 @@ GK_INLINE void GK_T(stage_init)(GK_T(stage) *s, const gk_optim_storage *st,
     for (int r = 0; r < nrole; ++r) {
         s->kind[r] = r == 0 ? st->param : r == 1 ? st->grad : st->state;
         s->base[r] = tab[r] ? (char *)(uintptr_t)tab[r][a] : NULL;
-        if (s->base[r])
-            span_bytes += (size_t)(e - b) * (s->kind[r] == GK_DTYPE_F32 ? 4u : 2u);
     }
-    s->pf = span_bytes >= GK_OPT_PF_MIN_BYTES;
 #else
     (void)st;
     s->wmask = wmask;
@@ -156,10 +159,7 @@ GK_INLINE void GK_T(stage_init)(GK_T(stage) *s, const gk_optim_storage *st,
     for (int r = 0; r < nrole; ++r) {
         s->base[r] = tab[r] ? (T *)(uintptr_t)tab[r][a] : NULL;
         s->ptr[r] = s->base[r] ? s->base[r] + b : NULL;
-        if (s->base[r])
-            span_bytes += (size_t)(e - b) * sizeof(T);
     }
-    s->pf = span_bytes >= GK_OPT_PF_MIN_BYTES;
     s->lag = e - b >= 2 * GK_OPT_LAG_BLOCK && GK_T(stage_lagged)(s);
 #endif
 }
@@ -271,6 +271,7 @@ typedef struct {
     const unsigned char *fresh;
     const gk_sgd_options *o;
     const gk_optim_storage *st;
+    int far;    /* GK_OPT_FAR */
 } GK_T(sgd_ctx);
 
 /* mode: 0 no momentum, 1 fresh buffer (buf = g), 2 buf = momentum*buf + (1-dampening)*g */
@@ -306,7 +307,7 @@ static int GK_T(sgd_span)(void *vctx, gk_index a, gk_index b, gk_index e)
                                  o->momentum != 0.0 ? (const void *const *)c->buf : NULL};
     GK_T(stage) s;
     gk_index n;
-    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n)) {
 #define GK_SGD(C, M, N) GK_T(sgd_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gs, wd, mom, damp1, \
                                        neg_lr, C, M, N)
@@ -331,7 +332,7 @@ static int GK_T(sgd_multi)(gk_index count, T *const *param, const T *const *grad
                            T *const *buf, const unsigned char *fresh, const gk_index *size,
                            const gk_sgd_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(sgd_ctx) c = {param, grad, buf, fresh, o, GK_OPT_ST_ARG};
+    GK_T(sgd_ctx) c = {param, grad, buf, fresh, o, GK_OPT_ST_ARG, GK_OPT_FAR(count, size, 3)};
     gk_multi_pass pass = {.span = GK_T(sgd_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -344,6 +345,7 @@ typedef struct {
     const int64_t *step;
     const gk_adam_options *o;
     const gk_optim_storage *st;
+    int far;    /* GK_OPT_FAR */
 } GK_T(adam_ctx);
 
 typedef struct {
@@ -499,7 +501,7 @@ static int GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     if (!o->amsgrad)  /* AMSGrad's max copies a loaded value: the staged path's exact widening */
         b = GK_T(adam_fused)(c->st, tab, a, b, e, &k, coupled);
 #endif
-    GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e);
+    GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n)) {
     T *p = s.ptr[0], *m = s.ptr[2], *v = s.ptr[3], *vm = s.ptr[4];
     const T *g = s.ptr[1];
@@ -517,7 +519,8 @@ static int GK_T(adam_multi)(gk_index count, T *const *param, const T *const *gra
                             T *const *m, T *const *v, T *const *vmax, const gk_index *size,
                             const int64_t *step, const gk_adam_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(adam_ctx) c = {param, grad, m, v, vmax, step, o, GK_OPT_ST_ARG};
+    GK_T(adam_ctx) c = {param, grad, m, v, vmax, step, o, GK_OPT_ST_ARG,
+                        GK_OPT_FAR(count, size, o->amsgrad ? 5 : 4)};
     gk_multi_pass pass = {.span = GK_T(adam_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -529,6 +532,7 @@ typedef struct {
     T *const *sq, *const *ga, *const *buf;
     const gk_rmsprop_options *o;
     const gk_optim_storage *st;
+    int far;    /* GK_OPT_FAR */
 } GK_T(rmsprop_ctx);
 
 typedef struct {
@@ -593,7 +597,7 @@ static int GK_T(rmsprop_span)(void *vctx, gk_index a, gk_index b, gk_index e)
                                  mo ? (const void *const *)c->buf : NULL};
     GK_T(stage) s;
     gk_index n;
-    GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e);
+    GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n)) {
 #define GK_RMS(C, Z, M) GK_T(rmsprop_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], s.ptr[4], \
                                            n, &k, C, Z, M)
@@ -617,7 +621,8 @@ static int GK_T(rmsprop_multi)(gk_index count, T *const *param, const T *const *
                                const gk_index *size, const gk_rmsprop_options *o
                                GK_OPT_ST_PARAM)
 {
-    GK_T(rmsprop_ctx) c = {param, grad, sq, ga, buf, o, GK_OPT_ST_ARG};
+    GK_T(rmsprop_ctx) c = {param, grad, sq, ga, buf, o, GK_OPT_ST_ARG,
+                           GK_OPT_FAR(count, size, 3)};
     gk_multi_pass pass = {.span = GK_T(rmsprop_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -630,6 +635,7 @@ typedef struct {
     const int64_t *step;
     const gk_adagrad_options *o;
     const gk_optim_storage *st;
+    int far;    /* GK_OPT_FAR */
 } GK_T(adagrad_ctx);
 
 GK_INLINE void GK_T(adagrad_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g,
@@ -659,7 +665,7 @@ static int GK_T(adagrad_span)(void *vctx, gk_index a, gk_index b, gk_index e)
                                  (const void *const *)c->sum};
     GK_T(stage) s;
     gk_index n;
-    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n)) {
         if (o->weight_decay != 0.0)
             GK_T(adagrad_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gs, wd, eps, neg_clr, 1);
@@ -673,7 +679,7 @@ static int GK_T(adagrad_multi)(gk_index count, T *const *param, const T *const *
                                T *const *sum, const gk_index *size, const int64_t *step,
                                const gk_adagrad_options *o GK_OPT_ST_PARAM)
 {
-    GK_T(adagrad_ctx) c = {param, grad, sum, step, o, GK_OPT_ST_ARG};
+    GK_T(adagrad_ctx) c = {param, grad, sum, step, o, GK_OPT_ST_ARG, GK_OPT_FAR(count, size, 3)};
     gk_multi_pass pass = {.span = GK_T(adagrad_span), .ctx = &c};
     return gk_multi_run(count, size, &pass);
 }
@@ -711,7 +717,7 @@ static void GK_T(lars_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
     const void *const *tab[2] = {(const void *const *)c->param, (const void *const *)c->grad};
     GK_T(stage) s;
     gk_index len = n;
-    GK_T(stage_init)(&s, c->st, tab, 2, 0u, a, b, b + len);
+    GK_T(stage_init)(&s, c->st, tab, 2, 0u, a, b, b + len, 0);
     part[0] = part[1] = 0.0;
     while (GK_T(stage_next)(&s, &n)) {
     const T *GK_RESTRICT p = s.ptr[0];
@@ -769,7 +775,7 @@ static int GK_T(lars_span)(void *vctx, gk_index a, gk_index b, gk_index e)
                                  (const void *const *)c->trace};
     GK_T(stage) s;
     gk_index n;
-    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e);
+    GK_T(stage_init)(&s, c->st, tab, 3, 5u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n)) {
         if (o->nesterov)
             GK_T(lars_loop)(s.ptr[0], s.ptr[1], s.ptr[2], n, gc, (T)o->weight_decay, (T)r,
