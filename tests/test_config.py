@@ -238,6 +238,11 @@ def test_streamed_and_cached_stores_give_the_same_bits():
         out = [y, *norm.layer_norm_backward(dy, x, st, w)]
         yd, mask = dropout.dropout(x[1:], 0.3, rng=7)
         out += [yd, mask.to_bool()]
+        # in place (never streamed: past the threshold the forward prefetches y for
+        # writing), seed only, and 16-bit storage
+        xc = x.copy()
+        out.append(dropout.dropout(xc, 0.4, rng=9, out=xc, store_mask=False)[0])
+        out.append(dropout.dropout(x.astype(gradkit.bfloat16), 0.3, rng=8)[0])
         out += list(norm.add_dropout_layer_norm(x, dy, w, w, p=0.2, rng=3)[:2])
         out.append(losses.softmax_cross_entropy(x, labels)[1])
         out.append(gradkit.random.Generator(5).normal((1001,), dtype=np.float32))
