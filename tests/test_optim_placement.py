@@ -151,3 +151,31 @@ def test_prefetched_step_same_bits_16bit(name, half, rng):
     plain, fetched = _step_both_ways(step, arrays)
     for got, exp in zip(fetched, plain):
         assert_bitwise_equal(got, exp)
+
+
+@pytest.mark.parametrize("kind", ["master-bfloat16", "master-float16", "bf16-states"])
+def test_prefetched_mixed_adamw_same_bits(kind, rng):
+    """AdamW's fused 16-bit loops (float32 masters with a 16-bit model; float32 with
+    bfloat16 moments) prefetch past the cache too: the same bits."""
+    import gradkit
+    from gradkit import optim
+    n = 300_007
+    if kind == "bf16-states":
+        dt, kw = np.dtype(np.float32), {"state_dtype": gradkit.bfloat16}
+    else:
+        dt = np.dtype(gradkit.bfloat16 if kind == "master-bfloat16" else np.float16)
+        kw = {"master_weights": True}
+    p0 = rng.standard_normal(n).astype(dt)
+    grads = [rng.standard_normal(n).astype(dt) for _ in range(2)]
+    out = []
+    for threshold in (1 << 62, 4096):
+        p = p0.copy()
+        opt = optim.AdamW([p], lr=0.1, weight_decay=0.1, **kw)
+        with _stream_threshold(threshold):
+            for g in grads:
+                opt.step([g])
+        state = opt.state_dict()["state"][0]
+        out.append([p] + [v for v in state.values() if isinstance(v, np.ndarray)
+                          and v.ndim > 0])
+    for got, exp in zip(out[1], out[0]):
+        assert_bitwise_equal(got, exp)

@@ -404,7 +404,7 @@ GK_INLINE void GK_T(adam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_R
 GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, uint16_t *mo,
                                 gk_index b, gk_index e, const GK_T(adam_k) *k,
                                 const int coupled, const int kp0, const int kg0,
-                                const int ks0, const int km)
+                                const int ks0, const int km, const int pf)
 {
     /* pure bfloat16: every array is read and written in even/odd order, which costs
      * fewer conversions than the natural one (gk_ld_bf16v2_eo) */
@@ -419,6 +419,19 @@ GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, ui
     const int small = k->small;
     const int bp = GK_KIND_BYTES(kp), bg = GK_KIND_BYTES(kg), bs = GK_KIND_BYTES(ks);
     for (gk_index i = b; i < e; i += 2 * GK_HLEN) {
+        if (pf) {   /* past the cache: these vectors' lines GK_OPT_PF_AHEAD bytes on (the
+                       staged blocks' prefetch, GK_OPT_FAR) */
+            for (int q = 0; q < 2 * GK_HLEN * bp; q += 64)
+                __builtin_prefetch(pp + i * bp + GK_OPT_PF_AHEAD + q, 0, 3);
+            for (int q = 0; q < 2 * GK_HLEN * bg; q += 64)
+                __builtin_prefetch(gp + i * bg + GK_OPT_PF_AHEAD + q, 0, 3);
+            for (int q = 0; q < 2 * GK_HLEN * bs; q += 64) {
+                __builtin_prefetch(mp + i * bs + GK_OPT_PF_AHEAD + q, 0, 3);
+                __builtin_prefetch(vp + i * bs + GK_OPT_PF_AHEAD + q, 0, 3);
+            }
+            if (km >= 0)   /* the model copy, only written */
+                __builtin_prefetch((char *)(mo + i) + GK_OPT_PF_AHEAD, 1, 3);
+        }
         gk_hf g[2], p[2], m[2], v[2];
         gk_ld2_arith(kg, gp + i * bg, &g[0], &g[1]);
         gk_ld2_arith(kp, pp + i * bp, &p[0], &p[1]);
@@ -439,7 +452,7 @@ GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, ui
  * the instantiated combinations; returns where the staged path takes over */
 static gk_index GK_T(adam_fused)(const gk_optim_storage *st, const void *const *const *tab,
                                  gk_index a, gk_index b, gk_index e, const GK_T(adam_k) *k,
-                                 int coupled)
+                                 int coupled, int pf)
 {
     const gk_index stop = b + (e - b) / (2 * GK_HLEN) * (2 * GK_HLEN);
     if (stop == b) return b;
@@ -453,9 +466,9 @@ static gk_index GK_T(adam_fused)(const gk_optim_storage *st, const void *const *
 #define GK_ADAM_CASE(kp, kg, ks, km)                                                     \
     case GK_ADAM_KEY(kp, kg, ks, km):                                                    \
         if (coupled)                                                                     \
-            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 1, kp, kg, ks, km);           \
+            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 1, kp, kg, ks, km, pf);       \
         else                                                                             \
-            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 0, kp, kg, ks, km);           \
+            GK_T(adam_vloop)(pp, gp, mp, vp, mo, b, stop, k, 0, kp, kg, ks, km, pf);       \
         return stop;
     enum { F32 = GK_DTYPE_F32, F16 = GK_DTYPE_F16, BF16 = GK_DTYPE_BF16 };
     switch (key) {
@@ -499,7 +512,7 @@ static int GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     gk_index n;
 #if GK_OPT_STAGED
     if (!o->amsgrad)  /* AMSGrad's max copies a loaded value: the staged path's exact widening */
-        b = GK_T(adam_fused)(c->st, tab, a, b, e, &k, coupled);
+        b = GK_T(adam_fused)(c->st, tab, a, b, e, &k, coupled, c->far);
 #endif
     GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e, c->far);
     while (GK_T(stage_next)(&s, &n)) {
