@@ -485,3 +485,41 @@ def test_loss_scaler_with_bfloat16():
     assert bits(p) == bits(q)
     s = LossScaler(init_scale=1.0)  # enabled with bf16: checked, stepped
     assert s.step(o1, [g]) and s.step.__self__ is s
+
+
+# ---- AdamW's root / bc2s without the divider (gk_hdiv_const in gk_half.h) --------------
+@pytest.mark.parametrize("kind", ["master-bfloat16", "master-float16", "bf16-states"])
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.3), (0.9, 0.99999)])
+def test_fused_adamw_divides_by_the_bias_correction_exactly(kind, betas):
+    """The fused 16-bit loops divide the root by sqrt(1 - beta2^t) with fused
+    multiply-adds on the AVX2 and AVX-512 tables (the float32 step divides): gradients
+    over the whole exponent range (subnormals, zeros and huge values included: their
+    lanes divide) and every step count here give the float32 step's bits."""
+    dt = np.dtype(gradkit.bfloat16 if kind == "master-bfloat16"
+                  else np.float16 if kind == "master-float16" else F32)
+    r = np.random.default_rng(7)
+    n = 50_003
+    expo = r.uniform(-140 if dt != np.float16 else -24, 120 if dt != np.float16 else 15, n)
+    g0 = (r.choice([-1.0, 1.0], n) * (1 + r.random(n)) * 2.0 ** expo)
+    g0[::97] = 0.0
+    kw = dict(lr=1e-3, betas=betas, weight_decay=0.01)
+    p = r.standard_normal(n).astype(np.float32).astype(dt)
+    if kind == "bf16-states":
+        opt = optim.AdamW([p], state_dtype=gradkit.bfloat16, **kw)
+        twin = p.copy()
+        ref = optim.AdamW([twin], **kw)
+    else:
+        opt = optim.AdamW([p], master_weights=True, **kw)
+        twin = p.astype(F32)
+        ref = optim.AdamW([twin], **kw)
+    for step in range(6):
+        with np.errstate(over="ignore"):
+            g = (g0 * r.uniform(0.5, 2.0, n)).astype(np.float32).astype(dt)
+        opt.step([g])
+        ref.step([g.astype(F32)])
+        if kind == "bf16-states":
+            assert bits(p) == bits(twin), step
+            ref.load_state_dict(opt.state_dict())   # the twin goes on from the rounded moments
+            twin[...] = p
+        else:
+            assert bits(opt.state_dict()["state"][0]["master"]) == bits(twin), step

@@ -414,8 +414,9 @@ GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, ui
     const int ks = eo ? GK_KIND_BF16_EO : ks0;
     const gk_hf z = {0};
     const gk_hf gs = z + k->gs, decay = z + k->decay, wd = z + k->wd, lw = z + k->lw;
-    const gk_hf lomw = z + k->lomw, b2 = z + k->b2, c2 = z + k->c2, bc2s = z + k->bc2s;
+    const gk_hf lomw = z + k->lomw, b2 = z + k->b2, c2 = z + k->c2;
     const gk_hf nss = z + k->neg_step, eps = z + k->eps;
+    const gk_hdivc dc = gk_hdivc_init(k->bc2s);   /* root / bc2s without the divider */
     const int small = k->small;
     const int bp = GK_KIND_BYTES(kp), bg = GK_KIND_BYTES(kg), bs = GK_KIND_BYTES(ks);
     for (gk_index i = b; i < e; i += 2 * GK_HLEN) {
@@ -439,7 +440,7 @@ GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, ui
         gk_ld2_arith(ks, vp + i * bs, &v[0], &v[1]);
         for (int h = 0; h < 2; ++h) {
             GK_ADAM_MOMENTS(g[h], p[h], m[h], v[h]);
-            p[h] = GK_ADAM_PARAM(p[h], m[h], gk_hsqrt(v[h]));
+            p[h] = p[h] + (nss * m[h]) / (gk_hdiv_const(gk_hsqrt(v[h]), &dc) + eps);
         }
         gk_st2_arith(ks, mp + i * bs, m[0], m[1]);
         gk_st2_arith(ks, vp + i * bs, v[0], v[1]);
