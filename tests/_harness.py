@@ -501,6 +501,34 @@ for _cls, _opts in [
     _optimizer_case(_cls, **_opts)
 
 
+@case("optim.wide_range[LAMB,AdamW16]")
+def _optim_wide_range(dt):
+    """Gradients over the whole exponent range (zeros and huge values included): LAMB's
+    m / bc1, v / bc2 and the fused 16-bit AdamW's root / bc2s are divided by fused
+    multiply-adds on the AVX2 and AVX-512 tables (gk_hdiv_const), by the divider on the
+    baseline one, with the same bits."""
+    from gradkit import optim
+    r = np.random.default_rng(71)
+    n = 40_001
+    g = [(r.choice([-1.0, 1.0], n) * (1 + r.random(n))
+          * 2.0 ** r.uniform(-60, 60, n)).astype(dt) for _ in range(3)]
+    for a in g:
+        a[::89] = 0
+    p = data(72, (n,), dt)
+    opt = optim.LAMB([p], lr=0.01, weight_decay=0.1)
+    out = []
+    for s in range(3):
+        opt.step([g[s]])
+    out += [p, opt.state_dict()["state"]]
+    if dt == F32:
+        q = p.astype(BF16)
+        opt16 = optim.AdamW([q], lr=0.01, master_weights=True)
+        for s in range(3):
+            opt16.step([g[s].astype(BF16)])
+        out += [q, opt16.state_dict()["state"]]
+    return out
+
+
 def _optimizer16_case(cls_name, variant, **options):
     """16-bit parameters: pure (states in the parameters' dtype; Adafactor's float32),
     master weights, or master weights with bfloat16 moments."""

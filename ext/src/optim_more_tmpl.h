@@ -437,6 +437,45 @@ GK_INLINE T GK_T(lamb_u)(const GK_T(lamb_k) *k, T g, T p, T *m, T *v)
     return (mi / k->bc1) / (SQRT(vi / k->bc2 + k->eps_root) + k->eps) + k->wd * p;
 }
 
+/* lamb_u on float32 vectors, elements [0, n) of the arrays by whole vectors (the number
+ * done is returned; 0 for float64): the same operations in the same order, with m / bc1
+ * and v / bc2 by gk_hdiv_const (a correctly rounded division by a constant without the
+ * divider on the AVX2 and AVX-512 tables, gk_half.h), so the same bits.  LAMB's u took
+ * three divisions and a root per element, and the divider bound the step.  The new
+ * moments are stored when store_m. */
+GK_INLINE gk_index GK_T(lamb_u_vec)(const GK_T(lamb_k) *k, const T *g, const T *p, T *m,
+                                    T *v, T *u, gk_index n, const int store_m)
+{
+    if (sizeof(T) != sizeof(float))
+        return 0;
+    const gk_hdivc d1 = gk_hdivc_init((float)k->bc1), d2 = gk_hdivc_init((float)k->bc2);
+    const gk_hf z = {0};
+    const gk_hf gs = z + (float)k->gs, c1 = z + (float)k->c1, b1 = z + (float)k->b1;
+    const gk_hf c2 = z + (float)k->c2, b2 = z + (float)k->b2;
+    const gk_hf er = z + (float)k->eps_root, eps = z + (float)k->eps, wd = z + (float)k->wd;
+    const float *gf = (const float *)(const void *)g, *pf = (const float *)(const void *)p;
+    float *mf = (float *)(void *)m, *vf = (float *)(void *)v, *uf = (float *)(void *)u;
+    gk_index i = 0;
+    for (; i + GK_HLEN <= n; i += GK_HLEN) {
+        gk_hf gv, pv, mv, vv;
+        __builtin_memcpy(&gv, gf + i, sizeof gv);
+        __builtin_memcpy(&pv, pf + i, sizeof pv);
+        __builtin_memcpy(&mv, mf + i, sizeof mv);
+        __builtin_memcpy(&vv, vf + i, sizeof vv);
+        gv = gv * gs;
+        mv = c1 * gv + b1 * mv;
+        vv = c2 * (gv * gv) + b2 * vv;
+        if (store_m) {
+            __builtin_memcpy(mf + i, &mv, sizeof mv);
+            __builtin_memcpy(vf + i, &vv, sizeof vv);
+        }
+        const gk_hf uv = gk_hdiv_const(mv, &d1) / (gk_hsqrt(gk_hdiv_const(vv, &d2) + er) + eps)
+                         + wd * pv;
+        __builtin_memcpy(uf + i, &uv, sizeof uv);
+    }
+    return i;
+}
+
 /* the array tab of a LAMB span: param, grad, both moments */
 GK_INLINE void GK_T(lamb_stage)(GK_T(stage) *s, const GK_T(lamb_ctx) *c, unsigned wmask,
                                 gk_index a, gk_index b, gk_index e)
@@ -462,7 +501,8 @@ static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
         T *GK_RESTRICT uw = c->work + c->start[a] + b;
         T *GK_RESTRICT m = c->m[a] + b, *GK_RESTRICT v = c->v[a] + b;
         const T *GK_RESTRICT g = c->grad[a] + b;
-        for (gk_index i = 0; i < n; ++i) uw[i] = GK_T(lamb_u)(&k, g[i], p[i], m + i, v + i);
+        gk_index i = GK_T(lamb_u_vec)(&k, g, p, m, v, uw, n, 1);
+        for (; i < n; ++i) uw[i] = GK_T(lamb_u)(&k, g[i], p[i], m + i, v + i);
         u = uw;
     } else
 #endif
@@ -473,7 +513,9 @@ static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
         while (GK_T(stage_next)(&s, &nb)) {
             const T *GK_RESTRICT sp = s.ptr[0], *GK_RESTRICT sg = s.ptr[1];
             const T *GK_RESTRICT sm = s.ptr[2], *GK_RESTRICT sv = s.ptr[3];
-            for (gk_index i = 0; i < nb; ++i) {
+            gk_index i = GK_T(lamb_u_vec)(&k, sg, sp, (T *)(uintptr_t)sm, (T *)(uintptr_t)sv,
+                                          ub + at, nb, 0);
+            for (; i < nb; ++i) {
                 T mi = sm[i], vi = sv[i];
                 ub[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], &mi, &vi);
             }
@@ -498,7 +540,19 @@ GK_INLINE void GK_T(lamb_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_R
                                T *GK_RESTRICT v, gk_index n, const GK_T(lamb_k) *k, T tr,
                                T neg_lr)
 {
-    for (gk_index i = 0; i < n; ++i) {
+    gk_index i = 0;
+    if (sizeof(T) == sizeof(float)) {   /* u by vectors into a block, then the update */
+        enum { B = 256 };
+        T ub[B];
+        while (i + GK_HLEN <= n) {
+            const gk_index len = n - i < B ? n - i : B;
+            const gk_index done = GK_T(lamb_u_vec)(k, g + i, p + i, m + i, v + i, ub, len, 1);
+            for (gk_index j = 0; j < done; ++j)
+                p[i + j] = p[i + j] + neg_lr * (ub[j] * tr);
+            i += done;
+        }
+    }
+    for (; i < n; ++i) {
         T pi = p[i];
         p[i] = pi + neg_lr * (GK_T(lamb_u)(k, g[i], pi, m + i, v + i) * tr);
     }
