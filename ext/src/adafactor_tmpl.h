@@ -309,6 +309,42 @@ static void GK_T(af_factors)(const GK_T(af_ctx) *c, gk_index count)
     }
 }
 
+/* af_rows on float32 vectors, the row's elements [0, len) by whole vectors (the number
+ * done is returned): af_u's operations in its order, with (ri cj) / mean by
+ * gk_hdiv_const (a correctly rounded division by a constant without the divider on the
+ * AVX2 and AVX-512 tables, gk_half.h), so the same bits.  U's two divisions and root
+ * per element bound the step. */
+GK_INLINE gk_index GK_T(af_row_vec)(T ri, const T *cj, const T *gr, T mean,
+                                    const GK_T(af_k) *k, T *u, T *p, T decay, T step_u,
+                                    gk_index len)
+{
+    const gk_hdivc dm = gk_hdivc_init((float)mean);
+    const gk_hf z = {0};
+    const gk_hf rv = z + (float)ri, gs = z + (float)k->gs, e1 = z + (float)k->e1sq;
+    const gk_hf one = z + 1.0f, dv = z + (float)decay, su = z + (float)step_u;
+    const float *cf = (const float *)(const void *)cj, *gf = (const float *)(const void *)gr;
+    float *uf = (float *)(void *)u, *pf = (float *)(void *)p;
+    gk_index q = 0;
+    for (; q + GK_HLEN <= len; q += GK_HLEN) {
+        gk_hf cv, gv;
+        __builtin_memcpy(&cv, cf + q, sizeof cv);
+        __builtin_memcpy(&gv, gf + q, sizeof gv);
+        gk_hf v = gk_hdiv_const(rv * cv, &dm);
+        const gk_hi lt = v < e1;                     /* v < e1sq ? e1sq : v (NaN stays) */
+        v = (gk_hf)(((gk_hi)e1 & lt) | ((gk_hi)v & ~lt));
+        const gk_hf uv = (one / gk_hsqrt(v)) * (gv * gs);
+        if (uf) {
+            __builtin_memcpy(uf + q, &uv, sizeof uv);
+        } else {
+            gk_hf pv;
+            __builtin_memcpy(&pv, pf + q, sizeof pv);
+            pv = pv * dv + su * uv;
+            __builtin_memcpy(pf + q, &pv, sizeof pv);
+        }
+    }
+    return q;
+}
+
 /* elements [b, e) of matrix a, row by row, g (and p) their block (element b first): U
  * into u, or (u == NULL) the update of p */
 GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_index e,
@@ -325,12 +361,15 @@ GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_i
         const T ri = R[row];
         const T *GK_RESTRICT cj = C + bt * s->n + j;
         const T *GK_RESTRICT gr = g;
+        gk_index q0 = 0;
+        if (sizeof(T) == sizeof(float))   /* whole vectors: (ri cj) / mean without the divider */
+            q0 = GK_T(af_row_vec)(ri, cj, gr, mean, &k, u, p, decay, step_u, len);
         if (u) {
-            for (gk_index q = 0; q < len; ++q)
+            for (gk_index q = q0; q < len; ++q)
                 u[q] = GK_T(af_u)((ri * cj[q]) / mean, gr[q] * k.gs, k.e1sq);
             u += len;
         } else {
-            for (gk_index q = 0; q < len; ++q)
+            for (gk_index q = q0; q < len; ++q)
                 p[q] = p[q] * decay +
                        step_u * GK_T(af_u)((ri * cj[q]) / mean, gr[q] * k.gs, k.e1sq);
             p += len;
