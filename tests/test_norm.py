@@ -491,6 +491,22 @@ def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms):
                                       err_msg=f"offset {off}")
 
 
+def _backward_case(dt, rms, shape, seed):
+    """dtype, x, dy and bwd(out=None): the LayerNorm (or RMSNorm) backward of a fixed
+    forward, weight and dweight in float32 for 16-bit data."""
+    dtype = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    pdt = np.float32 if dtype.itemsize == 2 else dtype
+    w = rng.standard_normal(shape[1]).astype(pdt)
+    if rms:
+        _, st = norm.rms_norm(x, w)
+        return dtype, x, dy, lambda o=None: norm.rms_norm_backward(dy, x, st, w, out=o)
+    _, st = norm.layer_norm(x, w, w)
+    return dtype, x, dy, lambda o=None: norm.layer_norm_backward(dy, x, st, w, out=o)
+
+
 @pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("rms", [False, True])
 @pytest.mark.parametrize("shape", [(40, 1030), (300, 37), (5, 3000)], ids=str)
@@ -498,18 +514,7 @@ def test_backward_out_one_row_past_an_input(dt, rms, shape):
     # dx one row past x or dy modulo 1 MiB (give or take 16 bytes) goes through the L1
     # buffer (gk_alias_line_at in norm_bwd): the bits of a dx placed elsewhere, and
     # nothing outside out is written
-    dtype = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
-    rng = np.random.default_rng(6)
-    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
-    dy = rng.standard_normal(shape).astype(dtype)
-    pdt = np.float32 if dtype.itemsize == 2 else dtype
-    w = rng.standard_normal(shape[1]).astype(pdt)
-    if rms:
-        _, st = norm.rms_norm(x, w)
-        bwd = lambda o=None: norm.rms_norm_backward(dy, x, st, w, out=o)
-    else:
-        _, st = norm.layer_norm(x, w, w)
-        bwd = lambda o=None: norm.layer_norm_backward(dy, x, st, w, out=o)
+    dtype, x, dy, bwd = _backward_case(dt, rms, shape, 6)
     want = [a.copy() for a in bwd(placed_past(x, 100 * 64, modulus=1 << 20))]
     row = shape[1] * dtype.itemsize
     for like in (x, dy):
@@ -536,18 +541,7 @@ def test_backward_out_at_every_alignment(dt, rms, shape):
     # one in place, and in rows shorter than a vector): out= at every element offset
     # within two lines gives the bits of a fresh dx, dweight and dbias, and nothing is
     # written outside out
-    dtype = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
-    rng = np.random.default_rng(5)
-    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
-    dy = rng.standard_normal(shape).astype(dtype)
-    pdt = np.float32 if dtype.itemsize == 2 else dtype
-    w = rng.standard_normal(shape[1]).astype(pdt)
-    if rms:
-        _, st = norm.rms_norm(x, w)
-        bwd = lambda o=None: norm.rms_norm_backward(dy, x, st, w, out=o)
-    else:
-        _, st = norm.layer_norm(x, w, w)
-        bwd = lambda o=None: norm.layer_norm_backward(dy, x, st, w, out=o)
+    dtype, x, dy, bwd = _backward_case(dt, rms, shape, 5)
     want = [a.copy() for a in bwd()]
     n = x.size
     for off in range(128 // dtype.itemsize):

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include "gk_gemm.h"
 
 #define GK_LB_GPTQ_TILE ((gk_index)512)   /* rows per GPTQ task (fixed: the gemm calls
                                               and so the bits depend on it) */
@@ -22,18 +23,6 @@
 #define GK_LB_COL_BLOCK ((gk_index)512)
 #endif
 #define GK_LB_PF_COLS ((gk_index)1024)   /* how far ahead the batch-1 path prefetches */
-
-/* Row-major C (m x n) = alpha op(A) op(B) + beta C through the column-major sgemm. */
-GK_INLINE void lb_gemm(gk_sgemm_fn sgemm, char ta, char tb, gk_index m, gk_index n,
-                       gk_index k, float alpha, const float *a, gk_index lda,
-                       const float *b, gk_index ldb, float beta, float *c, gk_index ldc)
-{
-    gk_blas_int mm = (gk_blas_int)m, nn = (gk_blas_int)n, kk = (gk_blas_int)k;
-    gk_blas_int la = (gk_blas_int)lda, lb = (gk_blas_int)ldb, lc = (gk_blas_int)ldc;
-    if (m == 0 || n == 0)
-        return;
-    sgemm(&tb, &ta, &nn, &mm, &kk, &alpha, (float *)b, &lb, (float *)a, &la, &beta, c, &lc);
-}
 
 /* The reference quantizer's parameters of n values (float32 arithmetic). */
 GK_INLINE void lb_params(const float *w, gk_index n, float maxq, int sym, float *scale,
@@ -194,12 +183,12 @@ static void gptq_tile(float *w, gk_index cols, const float *hinv, const int32_t 
             }
             /* w[r0:r1, i2:s2] -= Err_block hinv[i1:i2, i2:s2] */
             if (i2 < s2)
-                lb_gemm(sgemm, 'T', 'N', r1 - r0, s2 - i2, cnt, -1.0f,
+                gk_gemm_rm_f32(sgemm, 'T', 'N', r1 - r0, s2 - i2, cnt, -1.0f,
                         errT + (i1 - s1) * ld, ld, hinv + i1 * cols + i2, cols, 1.0f,
                         w + r0 * cols + i2, cols);
         }
         if (s2 < cols)
-            lb_gemm(sgemm, 'T', 'N', r1 - r0, cols - s2, s2 - s1, -1.0f, errT, ld,
+            gk_gemm_rm_f32(sgemm, 'T', 'N', r1 - r0, cols - s2, s2 - s1, -1.0f, errT, ld,
                     hinv + s1 * cols + s2, cols, 1.0f, w + r0 * cols + s2, cols);
     }
 }
@@ -973,7 +962,7 @@ static int gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas
 #endif
             for (gk_index t = 0; t < nch; ++t) {
                 const gk_index i0 = k0 + t * chunk, ib = n - i0 < chunk ? n - i0 : chunk;
-                lb_gemm(sgemm, 'N', 'T', ib, kb, k0, -1.0f, h + i0 * n, n, h + k0 * n, n,
+                gk_gemm_rm_f32(sgemm, 'N', 'T', ib, kb, k0, -1.0f, h + i0 * n, n, h + k0 * n, n,
                         1.0f, h + i0 * n + k0, n);
             }
         }
@@ -993,7 +982,7 @@ static int gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas
 #else
             float *tm = tmp;
 #endif
-            lb_gemm(sgemm, 'N', 'T', ib, kb, kb, 1.0f, h + i0 * n + k0, n, dk, kb, 0.0f,
+            gk_gemm_rm_f32(sgemm, 'N', 'T', ib, kb, kb, 1.0f, h + i0 * n + k0, n, dk, kb, 0.0f,
                     tm, kb);
             for (gk_index r = 0; r < ib; ++r)
                 memcpy(h + (i0 + r) * n + k0, tm + r * kb, sizeof(float) * (size_t)kb);
@@ -1017,9 +1006,9 @@ static int gptq_hinv_f32(float *h, gk_index n, float *u, const gk_blas_fns *blas
             for (gk_index ib_ = jb_ + 1; ib_ < nblk; ++ib_) {
                 const gk_index i0 = ib_ * nb, ib = n - i0 < nb ? n - i0 : nb;
                 /* T = L[i, j:i] X[j:i, j];  X[i, j] = -L_ii^-1 T */
-                lb_gemm(sgemm, 'N', 'N', ib, jb, i0 - j0, 1.0f, h + i0 * n + j0, n,
+                gk_gemm_rm_f32(sgemm, 'N', 'N', ib, jb, i0 - j0, 1.0f, h + i0 * n + j0, n,
                         u + j0 * n + j0, n, 0.0f, tm, jb);
-                lb_gemm(sgemm, 'N', 'N', ib, jb, ib, -1.0f, dinv + ib_ * nb * nb, ib, tm,
+                gk_gemm_rm_f32(sgemm, 'N', 'N', ib, jb, ib, -1.0f, dinv + ib_ * nb * nb, ib, tm,
                         jb, 0.0f, u + i0 * n + j0, n);
             }
         }

@@ -18,22 +18,11 @@
  * fixed positions, each one single-threaded BLAS call sequence, in parallel (the BLAS
  * must run on one thread: the caller pins it), so the bits do not depend on the thread
  * count. */
+#include "gk_gemm.h"
+
 #define GK_HAAR_PANEL ((gk_index)64)   /* reflectors per panel (fixed: the bits depend
                                           on the gemm shapes) */
 #define GK_HAAR_TILE ((gk_index)256)   /* columns of Q per task (fixed, likewise) */
-
-/* Row-major C (m x n) = alpha op(A) op(B) + beta C through the column-major dgemm. */
-GK_INLINE void haar_gemm(gk_dgemm_fn dgemm, char ta, char tb, gk_index m, gk_index n,
-                         gk_index k, double alpha, const double *a, gk_index lda,
-                         const double *b, gk_index ldb, double beta, double *c, gk_index ldc)
-{
-    gk_blas_int mm = (gk_blas_int)m, nn = (gk_blas_int)n, kk = (gk_blas_int)k;
-    gk_blas_int la = (gk_blas_int)lda, lb = (gk_blas_int)ldb, lc = (gk_blas_int)ldc;
-    if (m == 0 || n == 0)
-        return;
-    dgemm(&tb, &ta, &nn, &mm, &kk, &alpha, (double *)b, &lb, (double *)a, &la, &beta, c,
-          &lc);
-}
 
 /* a (m x n, the normal draws) -> the reflectors: column k holds v_k in rows k..m-1 and
  * zeros above; tau[k], d[k] as above (tau 0, d +1 for an all-zero x: H_k = I).  ss: n
@@ -116,7 +105,7 @@ static int haar_q_f64(double *a, gk_index m, gk_index n, double gain, double *q,
         for (gk_index p = 0; p < npanel; ++p) {
             const gk_index j = p * nb, b = n - j < nb ? n - j : nb;
             const double *v = a + j * n + j;
-            haar_gemm(dgemm, 'T', 'N', b, b, m - j, 1.0, v, n, v, n, 0.0, s, b);
+            gk_gemm_rm_f64(dgemm, 'T', 'N', b, b, m - j, 1.0, v, n, v, n, 0.0, s, b);
             haar_t(s, tau + j, b, ts + p * nb * nb);
         }
 #if GK_HAVE_OPENMP
@@ -151,10 +140,10 @@ static int haar_q_f64(double *a, gk_index m, gk_index n, double gain, double *q,
             const gk_index c = tile == 0 ? b : (n - c0 < ct ? n - c0 : ct);
             const gk_index skip = tile == 0 ? 0 : b;
             double *w2 = w + nb * c, *qt = q + j * n + c0;
-            haar_gemm(dgemm, 'T', 'N', b, c, rows - skip, 1.0, v + skip * n, n,
+            gk_gemm_rm_f64(dgemm, 'T', 'N', b, c, rows - skip, 1.0, v + skip * n, n,
                       qt + skip * n, n, 0.0, w, c);
-            haar_gemm(dgemm, 'N', 'N', b, c, b, 1.0, t, b, w, c, 0.0, w2, c);
-            haar_gemm(dgemm, 'N', 'N', rows, c, b, -1.0, v, n, w2, c, 1.0, qt, n);
+            gk_gemm_rm_f64(dgemm, 'N', 'N', b, c, b, 1.0, t, b, w, c, 0.0, w2, c);
+            gk_gemm_rm_f64(dgemm, 'N', 'N', rows, c, b, -1.0, v, n, w2, c, 1.0, qt, n);
         }
     }
     /* column k times d_k gain (d_k gain = +-gain exactly: the bits of (Q d) gain) */
