@@ -404,6 +404,8 @@ typedef struct {
     const gk_optim_storage *st;
     T *work;                /* NULL, or u of every element: array a's at work + start[a] */
     const gk_index *start;
+    int far;                /* GK_OPT_FAR: both passes prefetch (the second starts after
+                               the first has gone through every array) */
 } GK_T(lamb_ctx);
 
 typedef struct {
@@ -444,7 +446,7 @@ GK_INLINE T GK_T(lamb_u)(const GK_T(lamb_k) *k, T g, T p, T *m, T *v)
  * three divisions and a root per element, and the divider bound the step.  The new
  * moments are stored when store_m. */
 GK_INLINE gk_index GK_T(lamb_u_vec)(const GK_T(lamb_k) *k, const T *g, const T *p, T *m,
-                                    T *v, T *u, gk_index n, const int store_m)
+                                    T *v, T *u, gk_index n, const int store_m, const int pf)
 {
     if (sizeof(T) != sizeof(float))
         return 0;
@@ -453,13 +455,20 @@ GK_INLINE gk_index GK_T(lamb_u_vec)(const GK_T(lamb_k) *k, const T *g, const T *
     const gk_hf gs = z + (float)k->gs, c1 = z + (float)k->c1, b1 = z + (float)k->b1;
     const gk_hf c2 = z + (float)k->c2, b2 = z + (float)k->b2;
     const gk_hf er = z + (float)k->eps_root, eps = z + (float)k->eps, wd = z + (float)k->wd;
-    const float *gf = (const float *)(const void *)g, *pf = (const float *)(const void *)p;
+    const float *gf = (const float *)(const void *)g, *pf_ = (const float *)(const void *)p;
     float *mf = (float *)(void *)m, *vf = (float *)(void *)v, *uf = (float *)(void *)u;
     gk_index i = 0;
     for (; i + GK_HLEN <= n; i += GK_HLEN) {
+        if (pf && (i * (gk_index)sizeof(float)) % 64 == 0) {   /* GK_OPT_PF_AHEAD bytes on */
+            __builtin_prefetch((const char *)(gf + i) + GK_OPT_PF_AHEAD, 0, 3);
+            __builtin_prefetch((const char *)(pf_ + i) + GK_OPT_PF_AHEAD, 0, 3);
+            __builtin_prefetch((const char *)(mf + i) + GK_OPT_PF_AHEAD, 0, 3);
+            __builtin_prefetch((const char *)(vf + i) + GK_OPT_PF_AHEAD, 0, 3);
+            __builtin_prefetch((const char *)(uf + i) + GK_OPT_PF_AHEAD, 1, 3);
+        }
         gk_hf gv, pv, mv, vv;
         __builtin_memcpy(&gv, gf + i, sizeof gv);
-        __builtin_memcpy(&pv, pf + i, sizeof pv);
+        __builtin_memcpy(&pv, pf_ + i, sizeof pv);
         __builtin_memcpy(&mv, mf + i, sizeof mv);
         __builtin_memcpy(&vv, vf + i, sizeof vv);
         gv = gv * gs;
@@ -482,7 +491,7 @@ GK_INLINE void GK_T(lamb_stage)(GK_T(stage) *s, const GK_T(lamb_ctx) *c, unsigne
 {
     const void *const *tab[4] = {(const void *const *)c->param, (const void *const *)c->grad,
                                  (const void *const *)c->m, (const void *const *)c->v};
-    GK_T(stage_init)(s, c->st, tab, 4, wmask, a, b, e, 0);
+    GK_T(stage_init)(s, c->st, tab, 4, wmask, a, b, e, c->far);
 }
 
 static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, double *part)
@@ -501,7 +510,7 @@ static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
         T *GK_RESTRICT uw = c->work + c->start[a] + b;
         T *GK_RESTRICT m = c->m[a] + b, *GK_RESTRICT v = c->v[a] + b;
         const T *GK_RESTRICT g = c->grad[a] + b;
-        gk_index i = GK_T(lamb_u_vec)(&k, g, p, m, v, uw, n, 1);
+        gk_index i = GK_T(lamb_u_vec)(&k, g, p, m, v, uw, n, 1, c->far);
         for (; i < n; ++i) uw[i] = GK_T(lamb_u)(&k, g[i], p[i], m + i, v + i);
         u = uw;
     } else
@@ -514,7 +523,7 @@ static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
             const T *GK_RESTRICT sp = s.ptr[0], *GK_RESTRICT sg = s.ptr[1];
             const T *GK_RESTRICT sm = s.ptr[2], *GK_RESTRICT sv = s.ptr[3];
             gk_index i = GK_T(lamb_u_vec)(&k, sg, sp, (T *)(uintptr_t)sm, (T *)(uintptr_t)sv,
-                                          ub + at, nb, 0);
+                                          ub + at, nb, 0, 0);
             for (; i < nb; ++i) {
                 T mi = sm[i], vi = sv[i];
                 ub[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], &mi, &vi);
@@ -546,7 +555,8 @@ GK_INLINE void GK_T(lamb_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_R
         T ub[B];
         while (i + GK_HLEN <= n) {
             const gk_index len = n - i < B ? n - i : B;
-            const gk_index done = GK_T(lamb_u_vec)(k, g + i, p + i, m + i, v + i, ub, len, 1);
+            const gk_index done = GK_T(lamb_u_vec)(k, g + i, p + i, m + i, v + i, ub, len, 1,
+                                                   0);
             for (gk_index j = 0; j < done; ++j)
                 p[i + j] = p[i + j] + neg_lr * (ub[j] * tr);
             i += done;
@@ -570,7 +580,17 @@ static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     if (c->work) {  /* u from the reduction pass */
         T *GK_RESTRICT p = c->param[a];
         const T *GK_RESTRICT u = c->work + c->start[a];
-        for (gk_index i = b; i < e; ++i) p[i] = p[i] + neg_lr * (u[i] * tr);
+        const gk_index blk = (gk_index)(GK_OPT_PF_BLOCK / sizeof(T));
+        for (gk_index i0 = b; i0 < e; i0 += blk) {
+            const gk_index i1 = e - i0 < blk ? e : i0 + blk;
+            if (c->far) {   /* the block GK_OPT_PF_AHEAD bytes on */
+                gk_opt_prefetch((const char *)p, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
+                                (size_t)i1 * sizeof(T) + GK_OPT_PF_AHEAD);
+                gk_opt_prefetch((const char *)u, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
+                                (size_t)i1 * sizeof(T) + GK_OPT_PF_AHEAD);
+            }
+            for (gk_index i = i0; i < i1; ++i) p[i] = p[i] + neg_lr * (u[i] * tr);
+        }
         return 0;
     }
 #endif
@@ -595,7 +615,8 @@ static int GK_T(lamb_run)(gk_index count, T *const *param, const T *const *grad,
     gk_index *start = (gk_index *)(void *)(sums + 2 * count);
     start[0] = 0;
     for (gk_index a = 0; a < count; ++a) start[a + 1] = start[a] + size[a];
-    GK_T(lamb_ctx) c = {param, grad, m, v, step, o, sums, ratio, st, work, start};
+    GK_T(lamb_ctx) c = {param, grad, m, v, step, o, sums, ratio, st, work, start,
+                        GK_OPT_FAR(count, size, 4)};
     gk_multi_pass pass = {.nacc = 2, .chunk = GK_T(lamb_chunk), .sums = sums,
                           .span = GK_T(lamb_span), .ctx = &c};
     int err = gk_multi_run(count, size, &pass);
