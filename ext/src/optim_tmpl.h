@@ -39,9 +39,9 @@
  * parameters from memory 8.75 -> 7.28 ms (its probe, which prefetches 2 KiB ahead,
  * 8.5 ms), RMSprop 6.75 -> 5.65, Lion 7.41 -> 5.81, SGD with momentum 5.58 -> 5.19 (2
  * threads, Intel Xeon guest); a 64K-element Adam, in L2, took 1.15x as long with it.
- * Blocks of 1 and 2 KiB, and 2 or 8 KiB ahead, were no better.  LAMB and Adafactor
- * update what their first pass just read, and LARS's norm pass prefetches on its own:
- * their stages pass far = 0 there.  Speed only: no bit depends on it. */
+ * Blocks of 1 and 2 KiB, and 2 or 8 KiB ahead, were no better.  Adafactor's second
+ * pass walks backwards to reuse what it just read, and LARS's norm pass prefetches on
+ * its own: their stages pass far = 0 there.  Speed only: no bit depends on it. */
 #define GK_OPT_PF_AHEAD ((size_t)4096)
 #define GK_OPT_PF_BLOCK ((size_t)512)
 /* a step over these lists past the cache, nrole arrays of T per element (staged: T is
