@@ -501,10 +501,10 @@ for _cls, _opts in [
     _optimizer_case(_cls, **_opts)
 
 
-@case("optim.wide_range[LAMB,AdamW16]")
+@case("optim.wide_range[LAMB,AdamW,AdamW16]")
 def _optim_wide_range(dt):
     """Gradients over the whole exponent range (zeros and huge values included): LAMB's
-    m / bc1, v / bc2 and the fused 16-bit AdamW's root / bc2s are divided by fused
+    m / bc1, v / bc2 and AdamW's root / bc2s (float32 and 16-bit) are divided by fused
     multiply-adds on the AVX2 and AVX-512 tables (gk_hdiv_const), by the divider on the
     baseline one, with the same bits."""
     from gradkit import optim
@@ -520,6 +520,11 @@ def _optim_wide_range(dt):
     for s in range(3):
         opt.step([g[s]])
     out += [p, opt.state_dict()["state"]]
+    pa = data(73, (n,), dt)
+    opt_a = optim.AdamW([pa], lr=0.01)
+    for s in range(3):
+        opt_a.step([g[s]])
+    out += [pa, opt_a.state_dict()["state"]]
     if dt == F32:
         q = p.astype(BF16)
         opt16 = optim.AdamW([q], lr=0.01, master_weights=True)

@@ -393,14 +393,15 @@ GK_INLINE void GK_T(adam_loop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_R
     }
 }
 
-#if GK_OPT_STAGED
 /* ---- Adam on the storages themselves: the conversions fused into the loop -----------
  * The staged blocks widen every array into the stack and round it back: three passes
  * over L1 per block, ~1.5x the instructions of the step.  For the storages a
  * mixed-precision run uses (pure 16-bit; float32 master weights with a 16-bit model
  * copy; float32 with 16-bit states) this loop converts in registers, two vectors at a
  * time, with adam_loop's operations in its order (no FMA contraction: the same bits). The
- * kinds are constants of each instance. */
+ * kinds are constants of each instance.  The float32 step runs it too (every kind
+ * float32), for root / bc2s without the divider (gk_hdiv_const); float64 never calls
+ * it (its float32 casts below are then never run). */
 GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, uint16_t *mo,
                                 gk_index b, gk_index e, const GK_T(adam_k) *k,
                                 const int coupled, const int kp0, const int kg0,
@@ -413,10 +414,10 @@ GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, ui
     const int kp = eo ? GK_KIND_BF16_EO : kp0, kg = eo ? GK_KIND_BF16_EO : kg0;
     const int ks = eo ? GK_KIND_BF16_EO : ks0;
     const gk_hf z = {0};
-    const gk_hf gs = z + k->gs, decay = z + k->decay, wd = z + k->wd, lw = z + k->lw;
-    const gk_hf lomw = z + k->lomw, b2 = z + k->b2, c2 = z + k->c2;
-    const gk_hf nss = z + k->neg_step, eps = z + k->eps;
-    const gk_hdivc dc = gk_hdivc_init(k->bc2s);   /* root / bc2s without the divider */
+    const gk_hf gs = z + (float)k->gs, decay = z + (float)k->decay, wd = z + (float)k->wd;
+    const gk_hf lw = z + (float)k->lw, lomw = z + (float)k->lomw, b2 = z + (float)k->b2;
+    const gk_hf c2 = z + (float)k->c2, nss = z + (float)k->neg_step, eps = z + (float)k->eps;
+    const gk_hdivc dc = gk_hdivc_init((float)k->bc2s);   /* root / bc2s without the divider */
     const int small = k->small;
     const int bp = GK_KIND_BYTES(kp), bg = GK_KIND_BYTES(kg), bs = GK_KIND_BYTES(ks);
     for (gk_index i = b; i < e; i += 2 * GK_HLEN) {
@@ -449,6 +450,7 @@ GK_INLINE void GK_T(adam_vloop)(char *pp, const char *gp, char *mp, char *vp, ui
     }
 }
 
+#if GK_OPT_STAGED
 /* runs the fused loop on the whole vector pairs of [b, e) when the storages are one of
  * the instantiated combinations; returns where the staged path takes over */
 static gk_index GK_T(adam_fused)(const gk_optim_storage *st, const void *const *const *tab,
@@ -516,6 +518,21 @@ static int GK_T(adam_span)(void *vctx, gk_index a, gk_index b, gk_index e)
         b = GK_T(adam_fused)(c->st, tab, a, b, e, &k, coupled, c->far);
 #endif
     GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, b, e, c->far);
+#if !GK_OPT_STAGED
+    if (sizeof(T) == sizeof(float) && !o->amsgrad && !s.lag) {
+        /* float32 in place: the whole vector pairs by the fused loop (root / bc2s without
+         * the divider, its own prefetch), the rest below */
+        const gk_index stop = b + (e - b) / (2 * GK_HLEN) * (2 * GK_HLEN);
+        enum { F32 = GK_DTYPE_F32 };
+        char *pp = (char *)c->param[a], *mp = (char *)c->m[a], *vp = (char *)c->v[a];
+        const char *gp = (const char *)c->grad[a];
+        if (coupled)
+            GK_T(adam_vloop)(pp, gp, mp, vp, NULL, b, stop, &k, 1, F32, F32, F32, -1, c->far);
+        else
+            GK_T(adam_vloop)(pp, gp, mp, vp, NULL, b, stop, &k, 0, F32, F32, F32, -1, c->far);
+        GK_T(stage_init)(&s, c->st, tab, 5, 29u, a, stop, e, c->far);
+    }
+#endif
     while (GK_T(stage_next)(&s, &n)) {
     T *p = s.ptr[0], *m = s.ptr[2], *v = s.ptr[3], *vm = s.ptr[4];
     const T *g = s.ptr[1];
