@@ -923,6 +923,35 @@ def _standardizer(dt):
     return y, s.inverse_transform(y), _fitted(s), _fitted(s2)
 
 
+@case("preprocessing.standardize_wide")
+def _standardize_wide(dt):
+    """The standardization kernel on values over the whole exponent range (zeros, NaN,
+    infinity, huge and tiny quotients): divided by FMAs from the reciprocal on the AVX2
+    and AVX-512 tables (gk_vdiv_recip), by the divider on the baseline one, with the
+    same bits; stored into cache and streamed."""
+    import gradkit
+    from gradkit._ext import preprocessing as kpre
+    r = np.random.default_rng(74)
+    rows, cols = 2003, 37
+    lo, hi = (-149, 127) if dt == F32 else (-1070, 1023)
+    x = (r.choice([-1.0, 1.0], rows * cols) * (1 + r.random(rows * cols))
+         * 2.0 ** r.uniform(lo, hi, rows * cols)).astype(dt).reshape(rows, cols)
+    x.flat[::89], x.flat[3::97], x.flat[5::101] = 0.0, np.nan, -np.inf
+    mean = r.standard_normal(cols) * 2.0 ** r.uniform(-40, 40, cols)
+    mean[::4] = 0.0
+    scale = (1 + r.random(cols)) * 2.0 ** r.uniform(-300, 300, cols)
+    out = []
+    for threshold in (None, 1):
+        before = gradkit.set_stream_threshold(threshold)
+        try:
+            for m, s in ((mean, scale), (mean, None), (None, scale)):
+                y = np.empty_like(x)
+                out += [y, kpre.standardize(x, y, m, s)]
+        finally:
+            gradkit.set_stream_threshold(before)
+    return out
+
+
 @case("preprocessing.Moments/Scatter")
 def _stats(dt):
     from gradkit.preprocessing import Moments, Scatter

@@ -313,6 +313,80 @@ def test_standardizer_copy_false_writes_in_place(rng):
     np.testing.assert_allclose(X.mean(0), 0.0, atol=1e-12)
 
 
+def _wide(rng, n, lo, hi):
+    """Values of both signs over the binary exponents [lo, hi)."""
+    return rng.choice([-1.0, 1.0], n) * (1 + rng.random(n)) * 2.0 ** rng.uniform(lo, hi, n)
+
+
+def _same_bits_or_nan(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    assert a[~nan].tobytes() == b[~nan].tobytes()
+
+
+@pytest.mark.parametrize("cols", [1, 3, 7, 16, 17, 61, 256])
+@pytest.mark.parametrize("where", ["fresh", "offset", "in place", "streamed"])
+@pytest.mark.parametrize("tables", ["in range", "huge mean", "tiny scale", "mean only"])
+def test_standardize_kernel_is_the_rounded_division(cols, where, tables, dtype, rng):
+    """y = (x - mean) / scale computed in double and rounded once, bit for bit: the
+    kernel divides by FMAs from the reciprocal (gk_vdiv_recip; its range check, or for
+    float32 x with moderate means none), by the divider for the lanes and tables
+    outside the proven range: zeros of both signs, NaN, infinity, subnormal and huge
+    quotients, quotients near a midpoint between doubles, columns wrapping within a
+    vector, every store alignment, in place and streamed."""
+    rows = max(2, 3001 // cols)
+    lo, hi = (-149, 127) if dtype == np.float32 else (-1070, 1023)
+    x = _wide(rng, rows * cols, lo, hi).astype(dtype)
+    x[::37], x[5::41], x[7::97], x[9::101], x[11::103] = 0.0, -0.0, np.nan, np.inf, -np.inf
+    mean = _wide(rng, cols, -40, 40)
+    mean[::5] = 0.0
+    scale = np.abs(_wide(rng, cols, -300, 300))
+    if tables == "huge mean":
+        mean[-1] = 2.0 ** 450
+    elif tables == "tiny scale":
+        scale[0] = 2.0 ** -600
+    X = x.reshape(rows, cols)
+    z = mean == 0.0                        # near-midpoint quotients: x = (q + ulp/2) c
+    q = _wide(rng, z.sum(), -60, 60)
+    with np.errstate(over="ignore"):       # float32: huge values become infinity
+        X[1] = mean.astype(dtype)          # x == mean: d = 0 (float32: nearly)
+        X[2, z] = ((q + np.spacing(q) / 2) * scale[z]).astype(dtype)
+    mean_arg = mean
+    scale_arg = None if tables == "mean only" else scale
+    with np.errstate(all="ignore"):
+        want = X.astype(np.float64) - mean_arg
+        if scale_arg is not None:
+            want = want / scale_arg
+        want = want.astype(dtype)
+    src = X.copy()
+    if where == "in place":
+        Y = X
+    elif where == "offset":          # stores not aligned to the vector width
+        Y = np.empty(X.size + 3, dtype)[3:].reshape(X.shape)
+    else:
+        Y = np.empty_like(X)
+    before = gradkit.set_stream_threshold(1 if where == "streamed" else None)
+    try:
+        bad = _k.standardize(X, Y, mean_arg, scale_arg)
+    finally:
+        gradkit.set_stream_threshold(before)
+    assert bad                             # NaN and infinity in x
+    _same_bits_or_nan(Y, want)
+    if where != "in place":
+        assert X.tobytes() == src.tobytes()
+
+
+def test_standardize_kernel_flags_only_nonfinite_x(dtype, rng):
+    X = rng.standard_normal((200, 19)).astype(dtype)
+    mean, scale = rng.standard_normal(19), rng.uniform(0.5, 2, 19)
+    for m, s in ((mean, scale), (mean, None), (None, scale), (None, None)):
+        assert not _k.standardize(X, np.empty_like(X), m, s)
+        bad = X.copy()
+        bad[150, 18] = np.inf
+        assert _k.standardize(bad, np.empty_like(bad), m, s)
+
+
 def test_standardizer_vs_sklearn(dtype, rng):
     skp = pytest.importorskip("sklearn.preprocessing")
     X = _data(rng, (700, 9), dtype, mean=50.0)

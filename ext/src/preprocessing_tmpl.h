@@ -388,31 +388,178 @@ static int GK_T(center)(const T *x, gk_index rows, gk_index cols, const double *
     return GK_OK;
 }
 
+/* ---- standardization ----------------------------------------------------------------
+ * y = (x - mean) / scale walks x and y as flat arrays, one vector of y at a time from
+ * y's first address aligned to a vector (so no store straddles two lines, and a large
+ * output goes out with non-temporal stores: a row-by-row walk left the partial lines at
+ * every row end to ordinary stores).  The per-column values are read from tables of
+ * cols + GK_TVLEN entries, entry k holding column k mod cols, so the columns of a vector
+ * that wraps past a row end are consecutive entries.  Element-wise: any split over the
+ * threads gives the same bits. */
+
+/* modes: subtract only; divide by gk_vdiv_recip, with its range check or (float32 x
+ * and means gk_div_m_narrow) without; divide (a scale outside gk_div_c_ok's range, or
+ * no FMA); copy (neither mean nor scale: the bits as they are) */
+#ifndef GK_STD_ONCE
+#define GK_STD_ONCE
+enum { GK_STD_SUB = 0, GK_STD_RECIP = 1, GK_STD_DIV = 2, GK_STD_COPY = 3,
+       GK_STD_RECIP_NARROW = 4 };
+#endif
+
+GK_INLINE T GK_T(std_one)(const int mode, T x, double m, double c)
+{
+    double d = (double)x - m;
+    if (mode != GK_STD_SUB) d = d / c;
+    return (T)d;
+}
+
+/* GK_VW doubles rounded to T and stored at p (aligned to their width when `stream`:
+ * then with a non-temporal store where the ISA has one) */
+GK_INLINE void GK_T(std_store)(const int stream, T *p, gk_vd d)
+{
+    if (sizeof(T) == sizeof(double)) {
+        if (stream) GK_T(stream_vec)(p, (GK_T(tvec))d);
+        else __builtin_memcpy(p, &d, sizeof d);
+        return;
+    }
+    typedef float gk_vfh __attribute__((vector_size(GK_VBYTES / 2)));
+    const gk_vfh f = __builtin_convertvector(d, gk_vfh);
+#if defined(__AVX512F__)
+    if (stream) {
+        _mm256_stream_ps((float *)(void *)p, (__m256)f);
+        return;
+    }
+#elif defined(__AVX__)
+    if (stream) {
+        _mm_stream_ps((float *)(void *)p, (__m128)f);
+        return;
+    }
+#endif
+    __builtin_memcpy(p, &f, sizeof f);
+}
+
+/* GK_TVLEN elements from x into y, their columns' tables at m, c, r (the arithmetic in
+ * double, GK_VW elements at a time: loaded widened, stored rounded, so nothing is
+ * assembled in registers lane by lane); x * 0 added to *nf (NaN once x holds a NaN or
+ * an infinity) */
+GK_INLINE void GK_T(std_vec)(const int mode, const int stream, const T *x, T *y,
+                             const double *m, const double *c, const double *r,
+                             gk_vd *nf)
+{
+    for (int h = 0; h < GK_TVLEN; h += GK_VW) {
+        const gk_vd xv = GK_T(ldvt)(x + h);
+        gk_vd d = xv - gk_ldv_f64(m + h), q;
+        if (mode == GK_STD_SUB) {
+            *nf += xv * 0.0;
+        } else if (mode == GK_STD_DIV || !gk_vdiv_recip(mode == GK_STD_RECIP, d,
+                                                         gk_ldv_f64(c + h),
+                                                         gk_ldv_f64(r + h), &q)) {
+            *nf += xv * 0.0;   /* a lane failed the check: NaN and infinity land here */
+            q = d / gk_ldv_f64(c + h);
+        }
+        GK_T(std_store)(stream, y + h, mode == GK_STD_SUB ? d : q);
+    }
+}
+
+/* vectors [v0, v1) of the walk (vector v: elements head + v GK_TVLEN on); returns 1 if
+ * their x holds a NaN or an infinity */
+GK_INLINE int GK_T(std_run)(const int mode, const int stream, const T *x, T *y,
+                            gk_index cols, gk_index head, gk_index v0, gk_index v1,
+                            const double *mt, const double *ct, const double *rt)
+{
+    gk_vd nf = (gk_vd){0};
+    GK_T(tvec) nft = (GK_T(tvec)){0};
+    gk_index e = head + v0 * GK_TVLEN, j = e % cols;
+    for (gk_index v = v0; v < v1; ++v, e += GK_TVLEN) {
+        if (mode == GK_STD_COPY) {   /* the bits as they are */
+            const GK_T(tvec) xt = GK_T(ldtv)(x + e);
+            nft += xt * (T)0;
+            if (stream) GK_T(stream_vec)(y + e, xt);
+            else GK_T(sttv)(y + e, xt);
+            continue;
+        }
+        GK_T(std_vec)(mode, stream, x + e, y + e, mt + j, ct + j, rt + j, &nf);
+        j += GK_TVLEN;
+        if (j >= cols) j = cols >= GK_TVLEN ? j - cols : j % cols;
+    }
+    if (stream) gk_sfence();
+    int bad = 0;
+    for (int k = 0; k < GK_VW; ++k) bad |= nf[k] != 0.0;
+    for (int k = 0; k < GK_TVLEN; ++k) bad |= nft[k] != (T)0;
+    return bad;
+}
+
 static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
                              const double *mean, const double *scale, int *nonfinite)
 {
-    int nt = gk_threads_for(rows * cols);
+    const gk_index n = rows * cols;
+    int nt = gk_threads_for(n);
     int bad = 0;
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1) reduction(|:bad)
-    for (gk_index i = 0; i < rows; ++i) {
-        const T *xi = x + i * cols;  /* may alias y: element-wise */
-        T *yi = y + i * cols;
-        if (nonfinite)  /* before the write: y may be x */
-            bad |= GK_T(chunk_nonfinite)(xi, cols);
-        if (mean && scale) {
-            for (gk_index j = 0; j < cols; ++j)
-                yi[j] = (T)(((double)xi[j] - mean[j]) / scale[j]);
-        } else if (mean) {
-            for (gk_index j = 0; j < cols; ++j)
-                yi[j] = (T)((double)xi[j] - mean[j]);
-        } else if (scale) {
-            for (gk_index j = 0; j < cols; ++j)
-                yi[j] = (T)((double)xi[j] / scale[j]);
-        } else if (xi != yi) {
-            for (gk_index j = 0; j < cols; ++j)
-                yi[j] = xi[j];
+    if (!mean && !scale && x == y) {   /* nothing to write */
+        if (nonfinite) {
+            #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1) reduction(|:bad)
+            for (gk_index i = 0; i < rows; ++i)
+                bad |= GK_T(chunk_nonfinite)(x + i * cols, cols);
+            *nonfinite = bad;
         }
+        return GK_OK;
     }
+    const gk_index len = cols + GK_TVLEN;
+    double *tab = (double *)malloc(sizeof(double) * (size_t)(3 * len));
+    if (!tab) return GK_ENOMEM;
+    double *mt = tab, *ct = tab + len, *rt = tab + 2 * len;
+    int mode = scale ? GK_STD_RECIP : mean ? GK_STD_SUB : GK_STD_COPY;
+#if !(defined(__AVX512F__) || (defined(__AVX__) && defined(__FMA__)))
+    if (scale) mode = GK_STD_DIV;
+#endif
+    int narrow = sizeof(T) == sizeof(float);
+    for (gk_index k = 0, j = 0; k < len; ++k, j = j + 1 == cols ? 0 : j + 1) {
+        mt[k] = mean ? mean[j] : 0.0;
+        ct[k] = scale ? scale[j] : 1.0;
+        rt[k] = 1.0 / ct[k];
+        if (!gk_div_c_ok(ct[k]) && mode == GK_STD_RECIP) mode = GK_STD_DIV;
+        narrow &= gk_div_m_narrow(mt[k]);
+    }
+    if (mode == GK_STD_RECIP && narrow) mode = GK_STD_RECIP_NARROW;
+    gk_index head = GK_T(vec_head)(y);
+    const int aligned = head >= 0;
+    if (!aligned) head = 0;
+    if (head > n) head = n;
+    const gk_index nvec = (n - head) / GK_TVLEN, tail = head + nvec * GK_TVLEN;
+    const int stream = aligned && gk_stream_output(sizeof(T) * (size_t)n, y, x, NULL);
+    if (nt > 1 && nvec < 2 * (gk_index)nt) nt = 1;
+    #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad)
+    {
+#if GK_HAVE_OPENMP
+        const gk_index t = omp_get_thread_num(), tn = omp_get_num_threads();
+#else
+        const gk_index t = 0, tn = 1;
+#endif
+        const gk_index v0 = nvec * t / tn, v1 = nvec * (t + 1) / tn;
+        if (t == 0)
+            for (gk_index e = 0; e < head; ++e) {
+                bad |= x[e] * (T)0 != (T)0;
+                y[e] = mode == GK_STD_COPY ? x[e]
+                                           : GK_T(std_one)(mode, x[e], mt[e % cols], ct[e % cols]);
+            }
+#define GK_STD_RUN(M) (stream ? GK_T(std_run)(M, 1, x, y, cols, head, v0, v1, mt, ct, rt) \
+                              : GK_T(std_run)(M, 0, x, y, cols, head, v0, v1, mt, ct, rt))
+        switch (mode) {
+        case GK_STD_SUB: bad |= GK_STD_RUN(GK_STD_SUB); break;
+        case GK_STD_RECIP: bad |= GK_STD_RUN(GK_STD_RECIP); break;
+        case GK_STD_RECIP_NARROW: bad |= GK_STD_RUN(GK_STD_RECIP_NARROW); break;
+        case GK_STD_COPY: bad |= GK_STD_RUN(GK_STD_COPY); break;
+        default: bad |= GK_STD_RUN(GK_STD_DIV);
+        }
+#undef GK_STD_RUN
+        if (t == tn - 1)
+            for (gk_index e = tail; e < n; ++e) {
+                bad |= x[e] * (T)0 != (T)0;
+                y[e] = mode == GK_STD_COPY ? x[e]
+                                           : GK_T(std_one)(mode, x[e], mt[e % cols], ct[e % cols]);
+            }
+    }
+    free(tab);
     if (nonfinite) *nonfinite = bad;
     return GK_OK;
 }

@@ -92,6 +92,78 @@ GK_INLINE gk_vd gk_vabs(gk_vd v)
     return (gk_vd)((gk_vl)v & ((gk_vl){0} + INT64_MAX));
 }
 
+/* d / c lane by lane, correctly rounded, without the divider (which a per-element
+ * division keeps busy at 16 cycles per 8 doubles on AVX-512: twice a memory-bound
+ * pass's budget): from r = 1 / c rounded to nearest, q = d r and two Markstein
+ * corrections q -= (q c - d) r by FMAs, the scheme of gk_hdiv_const (gk_half.h) in
+ * double: once q is within an ulp of d / c, the FMA residual is exact and the second
+ * correction rounds to d / c (Markstein's theorem), provided nothing underflows or
+ * overflows: every c must lie in [GK_DIV_C_MIN, 1 / GK_DIV_C_MIN] (gk_div_c_ok, the
+ * caller's check), and every d must be 0 or within [2^-500, 2^500].  `range`: d is
+ * checked for that; without it the caller knows it (d = x - m of a float32 x and an m
+ * that is 0 or within [2^-400, 2^400], gk_div_m_narrow: |d| <= 2^128 + 2^400, and a
+ * nonzero d is a multiple of 2^-203) and only NaN and infinity are looked for.  The
+ * signs of zero come out as the division's: q = -0 gives q c - d = +0 and
+ * -0 - (+0) r = -0.  Returns 0, *q untouched, when a lane fails the check or without
+ * FMA (the baseline table): the caller divides. */
+#define GK_DIV_C_MIN 0x1p-400
+GK_INLINE int gk_div_c_ok(double c)
+{
+    return c >= GK_DIV_C_MIN && c <= 1.0 / GK_DIV_C_MIN;
+}
+
+GK_INLINE int gk_div_m_narrow(double m)
+{
+    return m == 0.0 || (fabs(m) >= GK_DIV_C_MIN && fabs(m) <= 1.0 / GK_DIV_C_MIN);
+}
+
+GK_INLINE int gk_vdiv_recip(const int range, gk_vd d, gk_vd c, gk_vd r, gk_vd *q)
+{
+#if defined(__AVX512F__)
+    __mmask8 ok;
+    if (range) {
+        const __m512d ad = (__m512d)gk_vabs(d);
+        ok = (_mm512_cmp_pd_mask(ad, _mm512_set1_pd(0x1p-500), _CMP_GE_OQ)
+              & _mm512_cmp_pd_mask(ad, _mm512_set1_pd(0x1p500), _CMP_LE_OQ))
+             | _mm512_cmp_pd_mask(ad, _mm512_setzero_pd(), _CMP_EQ_OQ);
+    } else {
+#if defined(__AVX512DQ__)
+        ok = (__mmask8)~_mm512_fpclass_pd_mask((__m512d)d, 0x99);  /* NaN, +-inf */
+#else
+        const __m512d ad = (__m512d)gk_vabs(d);
+        ok = _mm512_cmp_pd_mask(ad, _mm512_set1_pd(INFINITY), _CMP_LT_OQ);
+#endif
+    }
+    if (ok != (__mmask8)0xFF) return 0;
+    const __m512d x = (__m512d)d, cv = (__m512d)c, rv = (__m512d)r;
+    __m512d v = _mm512_mul_pd(x, rv);
+    v = _mm512_fnmadd_pd(_mm512_fmsub_pd(v, cv, x), rv, v);
+    v = _mm512_fnmadd_pd(_mm512_fmsub_pd(v, cv, x), rv, v);
+    *q = (gk_vd)v;
+    return 1;
+#elif defined(__AVX__) && defined(__FMA__)
+    const __m256d ad = (__m256d)gk_vabs(d);
+    __m256d ok;
+    if (range)
+        ok = _mm256_or_pd(
+            _mm256_and_pd(_mm256_cmp_pd(ad, _mm256_set1_pd(0x1p-500), _CMP_GE_OQ),
+                          _mm256_cmp_pd(ad, _mm256_set1_pd(0x1p500), _CMP_LE_OQ)),
+            _mm256_cmp_pd(ad, _mm256_setzero_pd(), _CMP_EQ_OQ));
+    else
+        ok = _mm256_cmp_pd(ad, _mm256_set1_pd(INFINITY), _CMP_LT_OQ);
+    if (_mm256_movemask_pd(ok) != 0xF) return 0;
+    const __m256d x = (__m256d)d, cv = (__m256d)c, rv = (__m256d)r;
+    __m256d v = _mm256_mul_pd(x, rv);
+    v = _mm256_fnmadd_pd(_mm256_fmsub_pd(v, cv, x), rv, v);
+    v = _mm256_fnmadd_pd(_mm256_fmsub_pd(v, cv, x), rv, v);
+    *q = (gk_vd)v;
+    return 1;
+#else
+    (void)range, (void)d, (void)c, (void)r, (void)q;
+    return 0;
+#endif
+}
+
 #define GK_ZERO_ACC(a) for (int v_ = 0; v_ < GK_NACC; ++v_) a[v_] = (gk_vd){0}
 
 /* the lanes of GK_NACC accumulators, for the scalar tail */

@@ -126,9 +126,11 @@ int gk_project_t_f64(const double *x, gk_index rows, gk_index cols, const double
                      const double *m, gk_index k, double *y, const gk_blas_fns *blas,
                      int *nonfinite);
 
-/* y = (x - mean) / scale per column, computed in double and rounded once; mean and/or
- * scale may be NULL (no centring / no scaling).  y may be x.  *nonfinite as in
- * gk_center. */
+/* y = (x - mean) / scale per column, computed in double and rounded once (the
+ * division correctly rounded: by FMAs from 1 / scale where that is proven to give the
+ * division's bits, else divided); mean and/or scale may be NULL (no centring / no
+ * scaling; neither: a copy of the bits).  y may be x.  A large y not written over x is
+ * stored with non-temporal stores.  *nonfinite as in gk_center. */
 int gk_standardize_f32(const float *x, float *y, gk_index rows, gk_index cols,
                        const double *mean, const double *scale, int *nonfinite);
 int gk_standardize_f64(const double *x, double *y, gk_index rows, gk_index cols,
