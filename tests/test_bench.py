@@ -385,11 +385,16 @@ def test_probe_streams_bad_arguments():
 
 
 def test_probe_helpers():
-    """core.probe / probe_each / passes move the listed streams, in order."""
+    """core.probe / probe_each / passes move the listed streams, in order; an output
+    that is not also read gets a buffer of the probe's own (the case's array, shared
+    with out=, is left alone), one that is read is updated in place."""
     a = [np.full(1000, 3, np.uint8) for _ in range(3)]
     b = [np.zeros(1000, np.uint8) for _ in range(3)]
     core.probe_each([a], [b])()
-    assert all((x == 3).all() for x in b)
+    assert all((x == 0).all() for x in b)
+    c = [np.full(1000, 5, np.uint8) for _ in range(3)]
+    core.probe_each([a, c], [c])()
+    assert all((x == 7).all() for x in c)       # 3 | 5
     with pytest.raises(ValueError, match="differ in length"):
         core.probe_each([a, b[:2]], [])
     order = []
@@ -397,6 +402,8 @@ def test_probe_helpers():
     assert order == [1, 2]
     y = np.zeros(10, np.uint8)
     core.probe([np.full(10, 7, np.uint8)], [y])()
+    assert (y == 0).all()
+    core.probe([np.full(10, 7, np.uint8), y], [y])()
     assert (y == 7).all()
 
 
