@@ -125,6 +125,91 @@ static int GK_T(col_moments)(const T *x, gk_index rows, gk_index cols, double *m
     return GK_OK;
 }
 
+/* The weighted, NaN-ignoring sums of one chunk (n_c rows of x from x0, weights wt or
+ * none), about the shifts cs: per column the weight count cn, the mean cm and the
+ * weighted squared deviations cq.  A NaN value is replaced by the centre, so it adds 0
+ * (see GK_CSC_SUM on why not a conditional sum), and its weight is left out of the
+ * count.  As pp_chunk_block, the columns go PP_CB vectors at a time with their sums in
+ * registers over the rows (the same operations per column in the same order as a
+ * column at a time: the same bits), and pf prefetches the next chunk's columns. */
+GK_INLINE void GK_T(pp_wchunk_block)(const int nv, const int pf, const T *GK_RESTRICT x,
+                                     const double *GK_RESTRICT wt, gk_index n_c,
+                                     gk_index cols, const double *GK_RESTRICT cs,
+                                     double *GK_RESTRICT cn, double *GK_RESTRICT cm,
+                                     double *GK_RESTRICT cq)
+{
+    gk_vd sh[PP_CB], n[PP_CB], a[PP_CB];
+    const gk_vl one = (gk_vl)((gk_vd){0} + 1.0);
+    for (int v = 0; v < nv; ++v)
+        sh[v] = gk_ldv_f64(cs + v * GK_VW), n[v] = (gk_vd){0}, a[v] = (gk_vd){0};
+    for (gk_index i = 0; i < n_c; ++i) {
+        const gk_vd wi = (gk_vd){0} + (wt ? wt[i] : 1.0);
+        for (int v = 0; v < nv; ++v) {
+            const gk_vd xv = GK_T(ldvt)(x + i * cols + v * GK_VW);
+            const gk_vl ok = (gk_vl)(xv == xv);
+            n[v] += (gk_vd)(ok & one) * wi;
+            a[v] += (gk_vsel(ok, xv, sh[v]) - sh[v]) * wi;
+        }
+    }
+    for (int v = 0; v < nv; ++v) {
+        const gk_vl pos = (gk_vl)(n[v] > 0.0);
+        sh[v] = gk_vsel(pos, sh[v] + a[v] / n[v], (gk_vd){0});   /* the mean, now */
+        a[v] = (gk_vd){0};
+    }
+    for (gk_index i = 0; i < n_c; ++i) {
+        if (pf)
+            for (size_t o = 0; o < (size_t)nv * GK_VW * sizeof(T); o += 64)
+                __builtin_prefetch((const char *)(x + (n_c + i) * cols) + o, 0, 2);
+        const gk_vd wi = (gk_vd){0} + (wt ? wt[i] : 1.0);
+        for (int v = 0; v < nv; ++v) {
+            const gk_vd xv = GK_T(ldvt)(x + i * cols + v * GK_VW);
+            const gk_vd d = gk_vsel((gk_vl)(xv == xv), xv, sh[v]) - sh[v];
+            a[v] += d * d * wi;
+        }
+    }
+    for (int v = 0; v < nv; ++v) {
+        __builtin_memcpy(cn + v * GK_VW, &n[v], sizeof(gk_vd));
+        __builtin_memcpy(cm + v * GK_VW, &sh[v], sizeof(gk_vd));
+        __builtin_memcpy(cq + v * GK_VW, &a[v], sizeof(gk_vd));
+    }
+}
+
+GK_INLINE void GK_T(pp_wchunk)(const int pf, const T *GK_RESTRICT x0,
+                               const double *GK_RESTRICT wt, gk_index n_c, gk_index cols,
+                               const double *GK_RESTRICT cs, double *GK_RESTRICT cn,
+                               double *GK_RESTRICT cm, double *GK_RESTRICT cq)
+{
+    gk_index j = 0;
+    if (pf)
+        for (; j + PP_CB * GK_VW <= cols; j += PP_CB * GK_VW)
+            GK_T(pp_wchunk_block)(PP_CB, 1, x0 + j, wt, n_c, cols, cs + j, cn + j, cm + j,
+                                  cq + j);
+    for (; j + PP_CB * GK_VW <= cols; j += PP_CB * GK_VW)
+        GK_T(pp_wchunk_block)(PP_CB, 0, x0 + j, wt, n_c, cols, cs + j, cn + j, cm + j, cq + j);
+    for (; j + GK_VW <= cols; j += GK_VW)
+        GK_T(pp_wchunk_block)(1, 0, x0 + j, wt, n_c, cols, cs + j, cn + j, cm + j, cq + j);
+    for (; j < cols; ++j) {   /* the same operations, one column at a time */
+        double nn = 0.0, aa = 0.0, qq = 0.0;
+        for (gk_index i = 0; i < n_c; ++i) {
+            const double wi = wt ? wt[i] : 1.0;
+            double v = (double)x0[i * cols + j];
+            const double ok = v == v ? 1.0 : 0.0;
+            v = v == v ? v : cs[j];
+            nn += ok * wi;
+            aa += (v - cs[j]) * wi;
+        }
+        const double m = nn > 0.0 ? cs[j] + aa / nn : 0.0;
+        for (gk_index i = 0; i < n_c; ++i) {
+            const double wi = wt ? wt[i] : 1.0;
+            double v = (double)x0[i * cols + j];
+            v = v == v ? v : m;
+            const double d = v - m;
+            qq += d * d * wi;
+        }
+        cn[j] = nn, cm[j] = m, cq[j] = qq;
+    }
+}
+
 /* gk_col_moments_weighted.  Scratch per task: its counts, means and sums of squares,
  * and one chunk's shifts, counts, sums, means and sums of squares (8 x cols). */
 static int GK_T(col_moments_weighted)(const T *x, gk_index rows, gk_index cols,
@@ -137,6 +222,7 @@ static int GK_T(col_moments_weighted)(const T *x, gk_index rows, gk_index cols,
     double *scratch = (double *)malloc(sizeof(double) * (size_t)(8 * cols * ntask));
     if (!scratch) return GK_ENOMEM;
     int nt = gk_threads_for(rows * cols);
+    const int far = sizeof(T) * (size_t)(rows * cols) >= gk_get_stream_min_bytes();
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index k = 0; k < ntask; ++k) {
         double *tn = scratch + 8 * cols * k, *tm = tn + cols, *tq = tm + cols;
@@ -164,31 +250,8 @@ static int GK_T(col_moments_weighted)(const T *x, gk_index rows, gk_index cols,
                 if (cs[j] != cs[j]) cs[j] = 0.0;
                 cn[j] = 0.0, ca[j] = 0.0, cq[j] = 0.0;
             }
-            /* a NaN value is replaced by the centre, so it adds 0 (see GK_CSC_SUM on
-             * why not a conditional sum); its weight is left out of the count */
-            for (gk_index i = r0; i < r1; ++i) {
-                const T *GK_RESTRICT xi = x + i * cols;
-                double wi = w ? w[i] : 1.0;
-                for (gk_index j = 0; j < cols; ++j) {
-                    double v = (double)xi[j];
-                    double ok = v == v ? 1.0 : 0.0;
-                    v = v == v ? v : cs[j];
-                    cn[j] += ok * wi;
-                    ca[j] += (v - cs[j]) * wi;
-                }
-            }
-            for (gk_index j = 0; j < cols; ++j)
-                cm[j] = cn[j] > 0.0 ? cs[j] + ca[j] / cn[j] : 0.0;
-            for (gk_index i = r0; i < r1; ++i) {
-                const T *GK_RESTRICT xi = x + i * cols;
-                double wi = w ? w[i] : 1.0;
-                for (gk_index j = 0; j < cols; ++j) {
-                    double v = (double)xi[j];
-                    v = v == v ? v : cm[j];
-                    double d = v - cm[j];
-                    cq[j] += d * d * wi;
-                }
-            }
+            GK_T(pp_wchunk)(far && c + 1 < c1, x + r0 * cols, w ? w + r0 : NULL, r1 - r0,
+                            cols, cs, cn, cm, cq);
             pp_wchan(cols, tn, tm, tq, cn, cm, cq);
         }
     }

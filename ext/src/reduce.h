@@ -86,6 +86,12 @@ GK_INLINE void gk_add_f32_to_f64(double *GK_RESTRICT d, const float *GK_RESTRICT
     }
 }
 
+/* m ? a : b lane by lane (m from a vector comparison: all ones or all zeros) */
+GK_INLINE gk_vd gk_vsel(gk_vl m, gk_vd a, gk_vd b)
+{
+    return (gk_vd)(((gk_vl)a & m) | ((gk_vl)b & ~m));
+}
+
 /* |v| lane by lane: the sign bit cleared, as fabs does */
 GK_INLINE gk_vd gk_vabs(gk_vd v)
 {
