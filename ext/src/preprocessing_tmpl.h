@@ -526,6 +526,20 @@ GK_INLINE T GK_T(std_one)(const int mode, T x, double m, double c)
     return (T)d;
 }
 
+/* elements [e0, e1) one by one (the ends before y's first aligned vector and after its
+ * last): the vector walk's operations; returns 1 if their x holds a NaN or an infinity */
+GK_INLINE int GK_T(std_ends)(const int mode, const T *x, T *y, gk_index e0, gk_index e1,
+                             gk_index cols, const double *mt, const double *ct)
+{
+    int bad = 0;
+    for (gk_index e = e0; e < e1; ++e) {
+        bad |= x[e] * (T)0 != (T)0;
+        y[e] = mode == GK_STD_COPY ? x[e]
+                                   : GK_T(std_one)(mode, x[e], mt[e % cols], ct[e % cols]);
+    }
+    return bad;
+}
+
 /* GK_VW doubles rounded to T and stored at p (aligned to their width when `stream`:
  * then with a non-temporal store where the ISA has one) */
 GK_INLINE void GK_T(std_store)(const int stream, T *p, gk_vd d)
@@ -661,11 +675,7 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
 #endif
         const gk_index v0 = nvec * t / tn, v1 = nvec * (t + 1) / tn;
         if (t == 0)
-            for (gk_index e = 0; e < head; ++e) {
-                bad |= x[e] * (T)0 != (T)0;
-                y[e] = mode == GK_STD_COPY ? x[e]
-                                           : GK_T(std_one)(mode, x[e], mt[e % cols], ct[e % cols]);
-            }
+            bad |= GK_T(std_ends)(mode, x, y, 0, head, cols, mt, ct);
 #define GK_STD_RUN(M) \
         (stream ? GK_T(std_run)(M, 1, far, x, y, cols, head, v0, v1, mt, ct, rt) \
                 : GK_T(std_run)(M, 0, far, x, y, cols, head, v0, v1, mt, ct, rt))
@@ -678,11 +688,7 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
         }
 #undef GK_STD_RUN
         if (t == tn - 1)
-            for (gk_index e = tail; e < n; ++e) {
-                bad |= x[e] * (T)0 != (T)0;
-                y[e] = mode == GK_STD_COPY ? x[e]
-                                           : GK_T(std_one)(mode, x[e], mt[e % cols], ct[e % cols]);
-            }
+            bad |= GK_T(std_ends)(mode, x, y, tail, n, cols, mt, ct);
     }
     gk_scratch_done(tab, owned);
     if (nonfinite) *nonfinite = bad;
