@@ -139,11 +139,13 @@ cdef int _storage_dtype(object a, str name) except -1:
 
 
 cdef void *_array(object a, int typenum, str name, Py_ssize_t size=-1,
-                  bint writable=False, bint optional=False) except? NULL:
+                  bint writable=False, bint optional=False,
+                  bint any_align=False) except? NULL:
     """The data pointer of `a` after checking it: an ndarray of dtype typenum (native
-    byte order), C-contiguous, aligned, of `size` elements (size >= 0), writable if
-    `writable`; None gives NULL when `optional`.  TypeError (type, dtype) or ValueError
-    (layout, size, read-only) naming the argument otherwise."""
+    byte order), C-contiguous, aligned (any address when `any_align`: for a kernel that
+    reads it as bytes), of `size` elements (size >= 0), writable if `writable`; None
+    gives NULL when `optional`.  TypeError (type, dtype) or ValueError (layout, size,
+    read-only) naming the argument otherwise."""
     cdef cnp.ndarray arr
     if a is None:
         if optional:
@@ -157,7 +159,7 @@ cdef void *_array(object a, int typenum, str name, Py_ssize_t size=-1,
                         f"native byte order, got {(<object>arr).dtype.str}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
         raise ValueError(f"{name} must be C-contiguous")
-    if not cnp.PyArray_ISALIGNED(arr):
+    if not any_align and not cnp.PyArray_ISALIGNED(arr):
         raise ValueError(f"{name} must be aligned to its dtype")
     if size >= 0 and cnp.PyArray_SIZE(arr) != size:
         raise ValueError(f"{name} has {cnp.PyArray_SIZE(arr)} elements, expected {size}")
@@ -183,6 +185,13 @@ cdef inline bint _ok(object a, int typenum, Py_ssize_t size, bint writable) noex
 cdef inline void *_in(object a, int dtype, str name, Py_ssize_t size=-1) except? NULL:
     """A float input of dtype code `dtype` (required)."""
     return _array(a, _typenum(dtype), name, size)
+
+
+cdef inline void *_in_bytes(object a, int dtype, str name, Py_ssize_t size=-1) except? NULL:
+    """A float input of dtype code `dtype` (required) at any address: for the kernels
+    documented to read it as bytes (a block of a dask array received over the network
+    lies where its frame lies, not aligned to its elements)."""
+    return _array(a, _typenum(dtype), name, size, False, False, True)
 
 
 cdef inline void *_opt(object a, int dtype, str name, Py_ssize_t size=-1) except? NULL:

@@ -78,7 +78,7 @@ def standardize(object x, object y, object mean, object scale):
     cdef Py_ssize_t rows = 0, cols = 0
     _dims2(x, "x", &rows, &cols)
     cdef int dt = _float_dtype(x, "x"), err, bad = 0
-    cdef const void *px = _in(x, dt, "x", rows * cols)
+    cdef const void *px = _in_bytes(x, dt, "x", rows * cols)
     cdef void *py = _out(y, dt, "y", rows * cols)
     cdef const double *pm = _f64(mean, "mean", cols, False, True)
     cdef const double *ps = _f64(scale, "scale", cols, False, True)
@@ -164,7 +164,7 @@ cdef object _projection(object x, object mean, object m, object y, bint transpos
         raise ValueError(f"m has {mrows} rows, expected {want} (the "
                          f"{'rows' if transposed else 'columns'} of x)")
     cdef int dt = _float_dtype(x, "x"), err, bad = 0
-    cdef const void *px = _in(x, dt, "x", rows * cols)
+    cdef const void *px = _in_bytes(x, dt, "x", rows * cols)
     cdef const double *pmean = _f64(mean, "mean", cols)
     cdef const void *pmat = _in(m, dt, "m", _prod(mrows, k))
     cdef void *py = _out(y, dt, "y", _prod(cols if transposed else rows, k))

@@ -940,15 +940,26 @@ def _standardize_wide(dt):
     mean = r.standard_normal(cols) * 2.0 ** r.uniform(-40, 40, cols)
     mean[::4] = 0.0
     scale = (1 + r.random(cols)) * 2.0 ** r.uniform(-300, 300, cols)
+    # x 3 bytes off its alignment (read as bytes through an aligned buffer); the
+    # projection's row copies too
+    xm = np.frombuffer(bytearray(x.nbytes + 3), dt, x.size, offset=3).reshape(x.shape)
+    xm[...] = x
     out = []
     for threshold in (None, 1):
         before = gradkit.set_stream_threshold(threshold)
         try:
             for m, s in ((mean, scale), (mean, None), (None, scale)):
-                y = np.empty_like(x)
-                out += [y, kpre.standardize(x, y, m, s)]
+                for src in (x, xm):
+                    y = np.empty_like(x)
+                    out += [y, kpre.standardize(src, y, m, s)]
         finally:
             gradkit.set_stream_threshold(before)
+    xf = np.where(np.isfinite(x) & (np.abs(x) < 1e30), x, 1).astype(dt)
+    xm[...] = xf
+    proj = r.standard_normal((cols, 5)).astype(dt)
+    for src in (xf, xm):
+        y = np.empty((rows, 5), dt)
+        out += [y, kpre.project(src, np.zeros(cols), proj, y)]
     return out
 
 

@@ -318,6 +318,16 @@ def _wide(rng, n, lo, hi):
     return rng.choice([-1.0, 1.0], n) * (1 + rng.random(n)) * 2.0 ** rng.uniform(lo, hi, n)
 
 
+def _misaligned(a, offset=3):
+    """a's values in a C-contiguous array `offset` bytes off its elements' alignment (as
+    a dask block deserialized where its network frame lies)."""
+    m = np.frombuffer(bytearray(a.nbytes + 64), a.dtype, a.size,
+                      offset=offset).reshape(a.shape)
+    m[...] = a
+    assert not m.flags.aligned or a.size == 0
+    return m
+
+
 def _same_bits_or_nan(a, b):
     assert a.dtype == b.dtype and a.shape == b.shape
     nan = np.isnan(a)
@@ -326,7 +336,8 @@ def _same_bits_or_nan(a, b):
 
 
 @pytest.mark.parametrize("cols", [1, 3, 7, 16, 17, 61, 256])
-@pytest.mark.parametrize("where", ["fresh", "offset", "in place", "streamed"])
+@pytest.mark.parametrize("where", ["fresh", "offset", "in place", "streamed",
+                                   "x misaligned", "x misaligned, streamed"])
 @pytest.mark.parametrize("tables", ["in range", "huge mean", "tiny scale", "mean only"])
 def test_standardize_kernel_is_the_rounded_division(cols, where, tables, dtype, rng):
     """y = (x - mean) / scale computed in double and rounded once, bit for bit: the
@@ -334,7 +345,8 @@ def test_standardize_kernel_is_the_rounded_division(cols, where, tables, dtype, 
     float32 x with moderate means none), by the divider for the lanes and tables
     outside the proven range: zeros of both signs, NaN, infinity, subnormal and huge
     quotients, quotients near a midpoint between doubles, columns wrapping within a
-    vector, every store alignment, in place and streamed."""
+    vector, every store alignment, in place and streamed, x off its alignment (read as
+    bytes through an aligned buffer)."""
     rows = max(2, 3001 // cols)
     lo, hi = (-149, 127) if dtype == np.float32 else (-1070, 1023)
     x = _wide(rng, rows * cols, lo, hi).astype(dtype)
@@ -360,13 +372,15 @@ def test_standardize_kernel_is_the_rounded_division(cols, where, tables, dtype, 
             want = want / scale_arg
         want = want.astype(dtype)
     src = X.copy()
+    if where.startswith("x misaligned"):
+        X = _misaligned(X, 1 + cols % (X.itemsize - 1))
     if where == "in place":
         Y = X
     elif where == "offset":          # stores not aligned to the vector width
         Y = np.empty(X.size + 3, dtype)[3:].reshape(X.shape)
     else:
         Y = np.empty_like(X)
-    before = gradkit.set_stream_threshold(1 if where == "streamed" else None)
+    before = gradkit.set_stream_threshold(1 if where.endswith("streamed") else None)
     try:
         bad = _k.standardize(X, Y, mean_arg, scale_arg)
     finally:
@@ -385,6 +399,84 @@ def test_standardize_kernel_flags_only_nonfinite_x(dtype, rng):
         bad = X.copy()
         bad[150, 18] = np.inf
         assert _k.standardize(bad, np.empty_like(bad), m, s)
+
+
+@pytest.mark.parametrize("offset", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("where", [0, 2, 517, 1023, 1029, 3790, 3799])
+def test_standardize_kernel_reads_misaligned_x(offset, where, dtype, rng):
+    """x at any byte offset from its elements' alignment: read as bytes, in 4 KiB pieces
+    through an aligned buffer; every mode gives the bits of aligned x, a non-finite
+    value anywhere (the head before y's first aligned vector, a piece's first or last
+    vector, the tail) is flagged, and x is untouched; 1 and 2 threads agree."""
+    offset %= np.dtype(dtype).itemsize   # float32: 1, 2, 3, 1, 3
+    X = rng.standard_normal((200, 19)).astype(dtype)
+    mean, scale = rng.standard_normal(19), rng.uniform(0.5, 2, 19)
+    Xm = _misaligned(X, offset)
+    for m, s in ((mean, scale), (mean, None), (None, scale), (None, None)):
+        want, got = np.empty_like(X), np.full_like(X, 7)
+        assert not _k.standardize(X, want, m, s)
+        assert not _k.standardize(Xm, got, m, s)
+        assert got.tobytes() == want.tobytes()
+    Xm.flat[where] = np.inf
+    for m, s in ((mean, scale), (mean, None), (None, None)):
+        assert _k.standardize(Xm, np.empty_like(X), m, s)
+    assert np.isinf(Xm.flat[where]) and np.isinf(Xm).sum() == 1
+
+    big = rng.standard_normal((3001, 61)).astype(dtype)
+    bigm = _misaligned(big, offset)
+
+    def run(x):
+        y = np.empty_like(big)
+        _k.standardize(x, y, mean.repeat(4)[:61], scale.repeat(4)[:61])
+        return y
+    a, b = run_threads(lambda: run(bigm), counts=(1, 2))
+    assert_bitwise_equal(a, b)
+    assert_bitwise_equal(a, run(big))
+
+
+def test_project_kernels_read_misaligned_x(dtype, rng):
+    """project and project_t copy each row of x into their buffer as bytes: x at any
+    offset gives the bits of aligned x, and its non-finite values are flagged."""
+    X = (rng.standard_normal((1003, 37)) + 4).astype(dtype)
+    mean = X.astype(np.float64).mean(axis=0)
+    M = rng.standard_normal((37, 5)).astype(dtype)
+    Mt = rng.standard_normal((1003, 5)).astype(dtype)
+    for offset in range(1, X.itemsize):
+        Xm = _misaligned(X, offset)
+        for kernel, m, shape in ((_k.project, M, (1003, 5)), (_k.project_t, Mt, (37, 5))):
+            want, got = np.empty(shape, dtype), np.empty(shape, dtype)
+            assert not kernel(X, mean, m, want)
+            assert not kernel(Xm, mean, m, got)
+            assert got.tobytes() == want.tobytes()
+        Xm[1002, 36] = np.nan
+        assert _k.project(Xm, mean, M, np.empty((1003, 5), dtype))
+        assert _k.project_t(Xm, mean, Mt, np.empty((37, 5), dtype))
+
+
+@pytest.mark.parametrize("cls", ["Standardizer", "PCA", "Whitener"])
+def test_transforms_take_misaligned_x_as_it_lies(cls, dtype, rng, monkeypatch):
+    """A C-contiguous X off its elements' alignment (a dask block received over the
+    network) is transformed where it lies, not copied first, with the bits of an aligned
+    X; Standardizer(copy=False) still writes the result into it."""
+    X = (rng.standard_normal((501, 23)) * 2 + 1).astype(dtype)
+    est = getattr(pp, cls)() if cls != "PCA" else pp.PCA(7)
+    est.fit(X)
+    Xm = _misaligned(X, 3)
+    want = est.transform(X)
+    copies = []
+    real_copy = np.ndarray.copy
+
+    class Spy(np.ndarray):
+        def copy(self, *a, **k):
+            copies.append(self.shape)
+            return real_copy(self, *a, **k)
+    got = est.transform(Xm.view(Spy))
+    assert not copies
+    assert np.asarray(got).tobytes() == want.tobytes()
+    assert Xm.tobytes() == X.tobytes()
+    if cls == "Standardizer":
+        out = est.set_params(copy=False).transform(Xm)
+        assert out is Xm and Xm.tobytes() == want.tobytes()
 
 
 def test_standardizer_vs_sklearn(dtype, rng):

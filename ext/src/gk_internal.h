@@ -244,6 +244,26 @@ GK_INLINE void gk_copy_nt(void *GK_RESTRICT dst, const void *GK_RESTRICT src,
     __builtin_memcpy(d + j, s + j, bytes - j);
 }
 
+/* copy `bytes` bytes from src at any address into dst (an L1 buffer), a vector at a
+ * time with unaligned loads: for input not aligned to its elements, read as bytes into
+ * an aligned buffer.  With glibc's memcpy for the 4 KiB pieces instead, a standardize
+ * of 205 MB from an x 3 bytes off its alignment took 10 ms against 5.7 ms aligned on
+ * the Intel Xeon guest; with this loop 5.7-5.8. */
+GK_INLINE void gk_copy_unaligned(void *GK_RESTRICT dst, const void *GK_RESTRICT src,
+                                 size_t bytes)
+{
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+    enum { V = 64 };   /* one line a step; the compiler picks the widest vectors */
+    size_t j = 0;
+    for (; j + V <= bytes; j += V) {
+        char v[V];
+        __builtin_memcpy(v, s + j, V);
+        __builtin_memcpy(d + j, v, V);
+    }
+    __builtin_memcpy(d + j, s + j, bytes - j);
+}
+
 GK_INLINE void gk_sfence(void)
 {
 #if defined(__SSE2__)

@@ -526,16 +526,16 @@ GK_INLINE T GK_T(std_one)(const int mode, T x, double m, double c)
     return (T)d;
 }
 
-/* elements [e0, e1) one by one (the ends before y's first aligned vector and after its
- * last): the vector walk's operations; returns 1 if their x holds a NaN or an infinity */
-GK_INLINE int GK_T(std_ends)(const int mode, const T *x, T *y, gk_index e0, gk_index e1,
+/* count elements one by one from x into y, the first in column j (the ends before y's
+ * first aligned vector and after its last): the vector walk's operations; returns 1 if
+ * their x holds a NaN or an infinity */
+GK_INLINE int GK_T(std_ends)(const int mode, const T *x, T *y, gk_index j, gk_index count,
                              gk_index cols, const double *mt, const double *ct)
 {
     int bad = 0;
-    for (gk_index e = e0; e < e1; ++e) {
+    for (gk_index e = 0; e < count; ++e, j = j + 1 == cols ? 0 : j + 1) {
         bad |= x[e] * (T)0 != (T)0;
-        y[e] = mode == GK_STD_COPY ? x[e]
-                                   : GK_T(std_one)(mode, x[e], mt[e % cols], ct[e % cols]);
+        y[e] = mode == GK_STD_COPY ? x[e] : GK_T(std_one)(mode, x[e], mt[j], ct[j]);
     }
     return bad;
 }
@@ -588,25 +588,25 @@ GK_INLINE void GK_T(std_vec)(const int mode, const int stream, const T *x, T *y,
     }
 }
 
-/* vectors [v0, v1) of the walk (vector v: elements head + v GK_TVLEN on); returns 1 if
- * their x holds a NaN or an infinity.  far (x from memory): x is prefetched
- * PP_PF_AHEAD bytes ahead -- the chain of FMAs per vector kept too few loads in flight
- * for the hardware prefetcher alone (100000 x 256 float64 at 2 threads on an Intel Xeon
- * guest, alternated in one process: 7.1-11.2 ms without, 6.0-6.5 with 4 KiB, the
- * probe 6.2-7.7; 2 KiB about the same, steadier at 4) */
+/* nv vectors from x into y (GK_TVLEN elements each, the first in column j); returns 1
+ * if their x holds a NaN or an infinity.  pf (x from memory: the same bytes as x, or
+ * where a realigned x was copied from) is prefetched PP_PF_AHEAD bytes ahead -- the
+ * chain of FMAs per vector kept too few loads in flight for the hardware prefetcher
+ * alone (100000 x 256 float64 at 2 threads on an Intel Xeon guest, alternated in one
+ * process: 7.1-11.2 ms without, 6.0-6.5 with 4 KiB, the probe 6.2-7.7; 2 KiB about the
+ * same, steadier at 4).  Non-temporal stores (stream) are left unfenced: the caller
+ * fences once. */
 #ifndef PP_PF_AHEAD
 #define PP_PF_AHEAD 4096
 #endif
-GK_INLINE int GK_T(std_run)(const int mode, const int stream, const int far,
-                            const T *x, T *y,
-                            gk_index cols, gk_index head, gk_index v0, gk_index v1,
+GK_INLINE int GK_T(std_run)(const int mode, const int stream, const char *pf,
+                            const T *x, T *y, gk_index cols, gk_index j, gk_index nv,
                             const double *mt, const double *ct, const double *rt)
 {
     gk_vd nf = (gk_vd){0};
     GK_T(tvec) nft = (GK_T(tvec)){0};
-    gk_index e = head + v0 * GK_TVLEN, j = e % cols;
-    for (gk_index v = v0; v < v1; ++v, e += GK_TVLEN) {
-        if (far) __builtin_prefetch((const char *)(x + e) + PP_PF_AHEAD, 0, 3);
+    for (gk_index v = 0, e = 0; v < nv; ++v, e += GK_TVLEN) {
+        if (pf) __builtin_prefetch(pf + sizeof(T) * (size_t)e + PP_PF_AHEAD, 0, 3);
         if (mode == GK_STD_COPY) {   /* the bits as they are */
             const GK_T(tvec) xt = GK_T(ldtv)(x + e);
             nft += xt * (T)0;
@@ -618,10 +618,37 @@ GK_INLINE int GK_T(std_run)(const int mode, const int stream, const int far,
         j += GK_TVLEN;
         if (j >= cols) j = cols >= GK_TVLEN ? j - cols : j % cols;
     }
-    if (stream) gk_sfence();
     int bad = 0;
     for (int k = 0; k < GK_VW; ++k) bad |= nf[k] != 0.0;
     for (int k = 0; k < GK_TVLEN; ++k) bad |= nft[k] != (T)0;
+    return bad;
+}
+
+/* std_run, std_ends for x not aligned to its elements (a block of a dask array received
+ * over the network is deserialized where its frame lies): x is taken as bytes, never
+ * through a T pointer, copied PP_REALIGN bytes at a time into an aligned buffer that
+ * stays in L1, and the aligned walk runs from there -- no second pass over memory, no
+ * copy of the whole array.  Elements [e0, e0 + count) of the walk; `whole`: in whole
+ * vectors (count a multiple of GK_TVLEN), else one by one. */
+#ifndef PP_REALIGN
+#define PP_REALIGN 4096
+#endif
+GK_INLINE int GK_T(std_realigned)(const int mode, const int stream, const int far,
+                                  const int whole, const unsigned char *xb, T *y,
+                                  gk_index cols, gk_index e0, gk_index count,
+                                  const double *mt, const double *ct, const double *rt)
+{
+    T buf[PP_REALIGN / sizeof(T)] __attribute__((aligned(64)));
+    const gk_index piece = PP_REALIGN / sizeof(T);
+    int bad = 0;
+    for (gk_index e = e0, e1 = e0 + count; e < e1; e += piece) {
+        const gk_index m = e1 - e < piece ? e1 - e : piece;
+        const unsigned char *src = xb + sizeof(T) * (size_t)e;
+        gk_copy_unaligned(buf, src, sizeof(T) * (size_t)m);
+        bad |= whole ? GK_T(std_run)(mode, stream, far ? (const char *)src : NULL, buf,
+                                     y + e, cols, e % cols, m / GK_TVLEN, mt, ct, rt)
+                     : GK_T(std_ends)(mode, buf, y + e, e % cols, m, cols, mt, ct);
+    }
     return bad;
 }
 
@@ -666,6 +693,17 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
     const int stream = aligned && gk_stream_output(sizeof(T) * (size_t)n, y, x, NULL);
     const int far = sizeof(T) * (size_t)n >= gk_get_stream_min_bytes();
     if (nt > 1 && nvec < 2 * (gk_index)nt) nt = 1;
+    /* x not aligned to its elements: read as bytes only (std_realigned) */
+    const int xmis = (uintptr_t)x % sizeof(T) != 0;
+    const unsigned char *xb = (const unsigned char *)(const void *)x;
+#define GK_STD_SWITCH \
+        switch (mode) { \
+        case GK_STD_SUB: bad |= GK_STD_RUN(GK_STD_SUB); break; \
+        case GK_STD_RECIP: bad |= GK_STD_RUN(GK_STD_RECIP); break; \
+        case GK_STD_RECIP_NARROW: bad |= GK_STD_RUN(GK_STD_RECIP_NARROW); break; \
+        case GK_STD_COPY: bad |= GK_STD_RUN(GK_STD_COPY); break; \
+        default: bad |= GK_STD_RUN(GK_STD_DIV); \
+        }
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad)
     {
 #if GK_HAVE_OPENMP
@@ -674,22 +712,36 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
         const gk_index t = 0, tn = 1;
 #endif
         const gk_index v0 = nvec * t / tn, v1 = nvec * (t + 1) / tn;
-        if (t == 0)
-            bad |= GK_T(std_ends)(mode, x, y, 0, head, cols, mt, ct);
+        const gk_index e0 = head + v0 * GK_TVLEN, nv = v1 - v0;
+        if (xmis) {
+            if (t == 0)
+                bad |= GK_T(std_realigned)(mode, 0, 0, 0, xb, y, cols, 0, head, mt, ct, rt);
 #define GK_STD_RUN(M) \
-        (stream ? GK_T(std_run)(M, 1, far, x, y, cols, head, v0, v1, mt, ct, rt) \
-                : GK_T(std_run)(M, 0, far, x, y, cols, head, v0, v1, mt, ct, rt))
-        switch (mode) {
-        case GK_STD_SUB: bad |= GK_STD_RUN(GK_STD_SUB); break;
-        case GK_STD_RECIP: bad |= GK_STD_RUN(GK_STD_RECIP); break;
-        case GK_STD_RECIP_NARROW: bad |= GK_STD_RUN(GK_STD_RECIP_NARROW); break;
-        case GK_STD_COPY: bad |= GK_STD_RUN(GK_STD_COPY); break;
-        default: bad |= GK_STD_RUN(GK_STD_DIV);
-        }
+            (stream ? GK_T(std_realigned)(M, 1, far, 1, xb, y, cols, e0, nv * GK_TVLEN, \
+                                          mt, ct, rt) \
+                    : GK_T(std_realigned)(M, 0, far, 1, xb, y, cols, e0, nv * GK_TVLEN, \
+                                          mt, ct, rt))
+            GK_STD_SWITCH
 #undef GK_STD_RUN
-        if (t == tn - 1)
-            bad |= GK_T(std_ends)(mode, x, y, tail, n, cols, mt, ct);
+            if (t == tn - 1)
+                bad |= GK_T(std_realigned)(mode, 0, 0, 0, xb, y, cols, tail, n - tail, mt, ct,
+                                           rt);
+        } else {
+            if (t == 0)
+                bad |= GK_T(std_ends)(mode, x, y, 0, head, cols, mt, ct);
+            const char *pf = far ? (const char *)(x + e0) : NULL;
+#define GK_STD_RUN(M) \
+            (stream ? GK_T(std_run)(M, 1, pf, x + e0, y + e0, cols, e0 % cols, nv, mt, ct, rt) \
+                    : GK_T(std_run)(M, 0, pf, x + e0, y + e0, cols, e0 % cols, nv, mt, ct, rt))
+            GK_STD_SWITCH
+#undef GK_STD_RUN
+            if (t == tn - 1)
+                bad |= GK_T(std_ends)(mode, x + tail, y + tail, tail % cols, n - tail, cols,
+                                      mt, ct);
+        }
+        if (stream) gk_sfence();
     }
+#undef GK_STD_SWITCH
     gk_scratch_done(tab, owned);
     if (nonfinite) *nonfinite = bad;
     return GK_OK;
@@ -708,26 +760,31 @@ static void GK_T(pp_chunk_mean)(const T *x, gk_index r0, gk_index n, gk_index co
 
 /* buf (n x cols, T) = rows [r0, r0 + n) of x minus shift (in double, rounded once);
  * the double differences are summed into csum when it is not NULL.  Returns 1 if the
- * rows hold a NaN or an infinity. */
+ * rows hold a NaN or an infinity.  x is read as bytes, each row copied into its row of
+ * buf (which stays in cache) and shifted there: an x not aligned to its elements (a
+ * dask block received over the network) takes the same path, with no T pointer into it
+ * and no copy of the whole array. */
 static int GK_T(pp_shift_rows)(const T *x, gk_index r0, gk_index n, gk_index cols,
                                const double *GK_RESTRICT shift, T *GK_RESTRICT buf,
                                double *GK_RESTRICT csum)
 {
+    const unsigned char *xb = (const unsigned char *)(const void *)x;
     int bad = 0;
     for (gk_index i = 0; i < n; ++i) {
-        const T *GK_RESTRICT xi = x + (r0 + i) * cols;
         T *GK_RESTRICT bi = buf + i * cols;
+        __builtin_memcpy(bi, xb + sizeof(T) * (size_t)((r0 + i) * cols),
+                         sizeof(T) * (size_t)cols);
+        bad |= GK_T(chunk_nonfinite)(bi, cols);
         if (csum) {
             for (gk_index j = 0; j < cols; ++j) {
-                double d = (double)xi[j] - shift[j];
+                double d = (double)bi[j] - shift[j];
                 bi[j] = (T)d;
                 csum[j] += d;
             }
         } else {
             for (gk_index j = 0; j < cols; ++j)
-                bi[j] = (T)((double)xi[j] - shift[j]);
+                bi[j] = (T)((double)bi[j] - shift[j]);
         }
-        bad |= GK_T(chunk_nonfinite)(xi, cols);
     }
     return bad;
 }

@@ -980,10 +980,12 @@ def check_2d_shape(shape, who, name="X", min_samples=1, array=None):
                          f"minimum of 1 is required by {who}.")
 
 
-def as_2d_float(X, who, name="X", min_samples=1):
+def as_2d_float(X, who, name="X", min_samples=1, any_align=False):
     """X as a C-contiguous 2-D float32/float64 array (other real dtypes, and
     byte-swapped floats, -> float64 / native); sparse, complex and non-numeric input
-    rejected.  The estimators' input check (scikit-learn's messages)."""
+    rejected.  The estimators' input check (scikit-learn's messages).  `any_align`: a
+    C-contiguous X not aligned to its elements is kept as it is (for the kernels that
+    read X as bytes), not copied."""
     if hasattr(X, "tocsr") and hasattr(X, "nnz"):
         raise TypeError(f"{who} does not accept sparse input; convert {name} to a dense "
                         "array first (e.g. X.toarray())")
@@ -997,6 +999,8 @@ def as_2d_float(X, who, name="X", min_samples=1):
         except (TypeError, ValueError) as e:   # object holding non-numbers
             raise TypeError(f"{name} must hold real numbers ({e})") from None
     check_2d_shape(arr.shape, who, name, min_samples, array=arr)
+    if any_align and arr.flags.c_contiguous:
+        return arr
     return c_aligned(arr)
 
 

@@ -555,10 +555,14 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
                 delattr(self, a)
 
     def _validate(self, X: Any, *, reset: bool, min_samples: int = 1,
-                  accept_sparse: bool = False, allow_nan: bool = False) -> FloatArray:
+                  accept_sparse: bool = False, allow_nan: bool = False,
+                  any_align: bool = False) -> FloatArray:
         """X checked (a dask array stays lazy: whole rows per block, float dtype; a
         scipy.sparse X stays sparse, CSR or CSC, when `accept_sparse`, else it is
-        refused), and n_features_in_ / feature_names_in_ set (reset) or compared."""
+        refused), and n_features_in_ / feature_names_in_ set (reset) or compared.
+        `any_align`: a dense X not aligned to its elements is not copied (the
+        transforms' kernels read X as bytes; a dask block received over the network
+        is often misaligned)."""
         who = type(self).__name__
         if _is_dask(X):
             names = None
@@ -568,7 +572,7 @@ class _Preprocessor(TransformerMixin, BaseEstimator):
             X = _v.sparse_2d(X, who, ("csr", "csc"), min_samples, allow_nan=allow_nan)
         else:
             names = _feature_names(X)
-            X = _v.as_2d_float(X, who, min_samples=min_samples)
+            X = _v.as_2d_float(X, who, min_samples=min_samples, any_align=any_align)
         self._check_features(X.shape[1], names, reset=reset)
         return X
 
@@ -714,12 +718,13 @@ class Standardizer(_Preprocessor):
         _v.flag(self.copy, "copy")
 
     def _validate(self, X: Any, *, reset: bool, min_samples: int = 1,
-                  accept_sparse: bool = True, allow_nan: bool = True) -> Any:
+                  accept_sparse: bool = True, allow_nan: bool = True,
+                  any_align: bool = False) -> Any:
         """As the shared check, NaN allowed, and sparse X as CSR/CSC (no centring of it)."""
         if _v.is_sparse(X):
             self._no_sparse_centring("center")
         return super()._validate(X, reset=reset, min_samples=min_samples,
-                                 accept_sparse=True, allow_nan=True)
+                                 accept_sparse=True, allow_nan=True, any_align=any_align)
 
     def _as_2d_out(self, Y: Any) -> Any:
         if not _v.is_sparse(Y):
@@ -816,14 +821,16 @@ class Standardizer(_Preprocessor):
         copy = _v.flag(self.copy if copy is None else copy, "copy")
         if _v.is_sparse(X):
             return self._scale_sparse(self._validate(X, reset=False), X, copy, False)
-        Xv = self._validate(X, reset=False)
+        Xv = self._validate(X, reset=False, any_align=True)
         if _is_dask(Xv):   # never in place: dask's blocks may be shared or cached
             return self._lazy("transform", Xv, Xv.shape[1], copy=True)
         target, private = _write_target(X, Xv, copy)
         if target is Xv or private:
             _scaler.check_no_inf(Xv)   # checked before X is overwritten
-        # a fresh 200 MB output costs more in page faults than the pass (output cache)
-        Y = Xv if (target is Xv or private) else _v.empty(Xv.shape, Xv.dtype)
+        # a fresh 200 MB output costs more in page faults than the pass (output cache);
+        # the kernel reads a misaligned X in place but writes only aligned arrays
+        in_place = (target is Xv or private) and Xv.flags.aligned
+        Y = Xv if in_place else _v.empty(Xv.shape, Xv.dtype)
         if _k.standardize(Xv, Y, self.mean_ if self.with_mean else None, self.scale_):
             _scaler.check_no_inf(Xv)   # NaN passes
         return _deliver(X, Y, target)
@@ -1319,7 +1326,7 @@ class PCA(_pca.ProbabilisticPCA, _Decomposer):
         whiten), one pass over X, in X's dtype.  A sparse X is not densified:
         :math:`X V_k - \mu V_k`."""
         self._check_fitted()
-        X = self._validate(X, reset=False, accept_sparse=True)
+        X = self._validate(X, reset=False, accept_sparse=True, any_align=True)
         if _is_dask(X):
             return self._lazy("transform", X, self._proj.shape[1])
         if _v.is_sparse(X):
@@ -1448,7 +1455,7 @@ class Whitener(_Decomposer):
     def transform(self, X: ArrayLike) -> FloatArray:
         r"""Whiten X: :math:`(X - \mu) W^T`, one pass over X, in X's dtype."""
         self._check_fitted()
-        X = self._validate(X, reset=False)
+        X = self._validate(X, reset=False, any_align=True)
         if _is_dask(X):
             return self._lazy("transform", X, self._proj.shape[1])
         return _project(X, self._mean, self._proj)

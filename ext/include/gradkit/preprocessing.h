@@ -104,7 +104,8 @@ int gk_scatter_f64(const double *x, gk_index rows, gk_index cols, double *mean, 
 /* y = (x - mean) m for m (cols x k, C order, x's type), y (rows x k, x's type): each
  * fixed row chunk is centred (in double, rounded to x's type) into a cache-resident
  * buffer and multiplied by BLAS gemm of x's type writing y, chunks in parallel: one
- * read of x, one write of y. */
+ * read of x, one write of y.  x is read as bytes (row by row into the buffer), so it
+ * may lie at any address, aligned to its elements or not. */
 int gk_project_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
                    const float *m, gk_index k, float *y, const gk_blas_fns *blas,
                    int *nonfinite);
@@ -118,7 +119,7 @@ int gk_project_f64(const double *x, gk_index rows, gk_index cols, const double *
  * x's type; each chunk's product is added in double to its task's partial sums, tasks
  * (a fixed partition of the chunks) run in parallel and are summed in task order, and
  * the sum is rounded once to x's type: bitwise the same for any thread count.  One
- * read of x.  rows = 0 gives y = 0. */
+ * read of x (at any address, as in gk_project).  rows = 0 gives y = 0. */
 int gk_project_t_f32(const float *x, gk_index rows, gk_index cols, const double *mean,
                      const float *m, gk_index k, float *y, const gk_blas_fns *blas,
                      int *nonfinite);
@@ -130,7 +131,10 @@ int gk_project_t_f64(const double *x, gk_index rows, gk_index cols, const double
  * division correctly rounded: by FMAs from 1 / scale where that is proven to give the
  * division's bits, else divided); mean and/or scale may be NULL (no centring / no
  * scaling; neither: a copy of the bits).  y may be x.  A large y not written over x is
- * stored with non-temporal stores.  *nonfinite as in gk_center. */
+ * stored with non-temporal stores.  *nonfinite as in gk_center.  x may lie at any
+ * address: one not aligned to its elements is read as bytes, a few KiB at a time into
+ * an aligned buffer (no T pointer into it, no copy of the whole array); y (and x when
+ * y is x) must be aligned to its elements. */
 int gk_standardize_f32(const float *x, float *y, gk_index rows, gk_index cols,
                        const double *mean, const double *scale, int *nonfinite);
 int gk_standardize_f64(const double *x, double *y, gk_index rows, gk_index cols,
