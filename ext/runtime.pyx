@@ -94,8 +94,9 @@ def probe_streams(reads, writes, Py_ssize_t work, int store=-1):
     Reads every array of ``reads`` and writes every array of ``writes`` (C-contiguous;
     streams of different lengths are walked side by side in proportion; an array in
     both lists is updated in place), on the threads a kernel of ``work`` elements would
-    use.  ``store``: 1 non-temporal, 0 ordinary, -1 what the kernels choose.  GIL
-    released."""
+    use.  ``store``: 1 non-temporal, 0 ordinary, -1 what the kernels choose, 2 what a
+    constant fill chooses (string stores in cache, non-temporal past twice the
+    streaming size).  GIL released."""
     cdef const void *ins[16]
     cdef void *outs[16]
     cdef size_t in_bytes[16]

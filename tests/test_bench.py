@@ -15,6 +15,7 @@ import types
 import numpy as np
 import pytest
 
+import gradkit
 from gradkit.bench import Case, core, report, roofline, runner, timing
 
 
@@ -364,6 +365,20 @@ def test_probe_streams_writes_the_or_of_its_reads():
     runtime.probe_streams([np.ones(1 << 20, np.float32)], [f], f.size, 1)  # non-temporal
     assert (f == 1).all()
     assert runtime.probe_streams([a], [], n) == int.from_bytes(b"\x11" * 8, "little")
+    # a fill's stores (store=2): every byte of every output written, odd lengths,
+    # string stores below twice the streaming size, non-temporal past it
+    fills = [np.zeros(n, np.uint8), np.zeros(977, np.uint8)]
+    for threshold in (None, 1):
+        previous = gradkit.set_stream_threshold(threshold)
+        try:
+            for o in fills:
+                o[...] = 0
+            runtime.probe_streams([], fills, n, 2)
+        finally:
+            gradkit.set_stream_threshold(previous)
+        assert all((o == 0x3F).all() for o in fills)
+    runtime.probe_streams([a], [y], n, 2)            # with a read: the walk as ever
+    assert (y == 0x11).all()
 
 
 def test_probe_streams_bad_arguments():

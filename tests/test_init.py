@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import gradkit
 from gradkit import init
 from gradkit._ext import random as _rnd
 from gradkit.random import Generator
@@ -364,30 +365,47 @@ def test_uniform_bounds_named_a_and_b():
         init.uniform((3,), "0", 1.0)
 
 
+# the stores of a fill: the default (string stores where the CPU has fast ones, below
+# twice the streaming threshold), every output streamed, none
+FILL_STORES = {"default": None, "streamed": 1, "cached": 1 << 62}
+
+
+@pytest.mark.parametrize("stores", FILL_STORES)
 @pytest.mark.parametrize("n", [0, 1, 7, 16385, 4194311])
-def test_constant_fills_every_element(n, dtype):
-    # the compiled fill: tiles over threads, and non-temporal stores from 16 MiB on,
-    # here into a buffer that starts off any vector boundary
+def test_constant_fills_every_element(n, stores, dtype):
+    # the compiled fill: tiles over threads, into a buffer that starts off any vector
+    # boundary (its 4- or 8-byte elements then start off an 8-byte string store)
     buf = np.full(n + 2, 7.0, dtype)
     out = buf[1:-1]
-    assert init.constant(None, -2.5, out=out) is out
-    assert (out == -2.5).all() and buf[0] == 7 and buf[-1] == 7
-    assert_bitwise_equal(init.zeros((n,), dtype=dtype), np.zeros(n, dtype))
-    assert_bitwise_equal(init.ones(n, dtype=dtype), np.ones(n, dtype))
-    if dtype == np.float32:
-        assert (init.constant(3, 1e40, dtype=dtype) == np.inf).all()
+    previous = gradkit.set_stream_threshold(FILL_STORES[stores])
+    try:
+        assert init.constant(None, -2.5, out=out) is out
+        assert (out == -2.5).all() and buf[0] == 7 and buf[-1] == 7
+        assert_bitwise_equal(init.zeros((n,), dtype=dtype), np.zeros(n, dtype))
+        assert_bitwise_equal(init.ones(n, dtype=dtype), np.ones(n, dtype))
+        if dtype == np.float32:
+            assert (init.constant(3, 1e40, dtype=dtype) == np.inf).all()
+        odd = np.full(n + 1, 7.0, dtype)[1:]          # 8 bytes past: a 4-byte offset too
+        assert (init.constant(None, -0.0, out=odd) == 0).all()
+        assert np.signbit(odd).all()
+    finally:
+        gradkit.set_stream_threshold(previous)
 
 
+@pytest.mark.parametrize("stores", FILL_STORES)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 5), (5, 3), (17, 17),
                                    (40000, 2), (2, 40000), (300, 70000), (4097, 4099)])
-def test_eye_one_pass_every_element(shape, dtype):
+def test_eye_one_pass_every_element(shape, stores, dtype):
     """The compiled eye (zeros and the diagonal in one pass): tiles over threads,
-    non-temporal stores from the streaming threshold on (the last two shapes, in
-    float64 the last three), with diagonal elements inside streamed vectors, in the
-    plain stores at the ends of tiles, and several in one vector (2 columns); into a
+    non-temporal stores past twice the streaming threshold (by default float64's last
+    two shapes; every shape when streamed), with diagonal elements inside streamed
+    vectors, in the plain stores at the ends of tiles, and several in one vector (2
+    columns); string or vector stores and the diagonal after them below it; into a
     buffer that starts off any vector boundary, leaving its neighbours alone; 1 and 3
     threads."""
     n = shape[0] * shape[1]
+    if stores != "default" and n > 10**7:
+        pytest.skip("the large shapes: by default only")
     buf = np.full(n + 2, 7.0, dtype)
     out = buf[1:-1].reshape(shape)
 
@@ -397,8 +415,12 @@ def test_eye_one_pass_every_element(shape, dtype):
         assert_bitwise_equal(out, np.eye(*shape, dtype=dtype))
         assert buf[0] == 7 and buf[-1] == 7
         return init.eye(shape, dtype=dtype)
-    for y in run_threads(run, (1, 3)):
-        assert_bitwise_equal(y, np.eye(*shape, dtype=dtype))
+    previous = gradkit.set_stream_threshold(FILL_STORES[stores])
+    try:
+        for y in run_threads(run, (1, 3)):
+            assert_bitwise_equal(y, np.eye(*shape, dtype=dtype))
+    finally:
+        gradkit.set_stream_threshold(previous)
 
 
 def test_eye_kernel_checks_its_sizes():

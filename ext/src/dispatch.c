@@ -90,6 +90,7 @@ static unsigned long long gk_xgetbv0(void)
 #define GK_L7B_BMI1 (1u << 3)
 #define GK_L7B_AVX2 (1u << 5)
 #define GK_L7B_BMI2 (1u << 8)
+#define GK_L7B_ERMS (1u << 9)
 #define GK_L7B_AVX512F (1u << 16)
 #define GK_L7B_AVX512DQ (1u << 17)
 #define GK_L7B_AVX512BW (1u << 30)
@@ -111,6 +112,14 @@ static int gk_cpu_has_bf16(void)
         return 0;  /* leaf 7 has no subleaf 1 */
     gk_cpuid(7, 1, l71);
     return GK_HAS(l71[0], GK_L71A_AVX512_BF16);
+}
+
+/* enhanced rep movsb/stosb: string stores are fast (gk_fill_string) */
+static int gk_cpu_has_erms(void)
+{
+    unsigned l7[4];
+    gk_cpuid(7, 0, l7);
+    return GK_HAS(l7[1], GK_L7B_ERMS);
 }
 
 static int gk_cpu_can_run(int id)
@@ -141,6 +150,7 @@ static int gk_cpu_can_run(int id)
     return 1;  /* no x86 tables are built for other CPUs */
 }
 static int gk_cpu_has_bf16(void) { return 0; }
+static int gk_cpu_has_erms(void) { return 0; }
 #endif
 
 static int gk_level_runs(int i)
@@ -166,6 +176,7 @@ static int gk_select(void)
 static int gk_chosen;
 
 int gk_bf16_hw_flag;
+int gk_erms_flag;
 
 static inline int gk_chosen_index(void)
 {
@@ -174,6 +185,11 @@ static inline int gk_chosen_index(void)
         c = gk_select() + 1;
         const int b = gk_isas[c - 1].bf16;
         __atomic_store_n(&gk_bf16_hw_flag, b == 2 ? gk_cpu_has_bf16() : b, __ATOMIC_RELAXED);
+        /* the baseline table keeps the vector loops: it runs them where ERMS is
+         * missing, and its tests cover them on a CPU that has it */
+        __atomic_store_n(&gk_erms_flag,
+                         gk_isas[c - 1].id != GK_ISA_BASELINE && gk_cpu_has_erms(),
+                         __ATOMIC_RELAXED);
         __atomic_store_n(&gk_chosen, c, __ATOMIC_RELAXED);
     }
     return c - 1;

@@ -302,9 +302,11 @@ static void integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint
  * Bound by the stores alone, but compiled per ISA like the rest: the full vector width
  * matters in cache (a fill compiled for SSE2 took 106 us on 1e6 float32 elements at 2
  * threads of an AVX-512 Xeon guest, torch's zeros_ 51 us).  Tiles split over the
- * threads; an output of at least gk_get_stream_min_bytes() is written with non-temporal
- * stores straight from a register (no read of the lines it overwrites), as every
- * kernel's output. */
+ * threads.  A fill past gk_fill_streams' size is written with non-temporal stores
+ * straight from a register (no read of the lines it overwrites; one fence per thread
+ * at the end -- a fence per 64 KiB tile made a 64 MB fill 7% slower); a smaller one
+ * with string stores where the CPU has fast ones (gk_fill_string: whole lines, not
+ * read first, left in cache), else with vector stores. */
 #define GK_FILL_TILE ((gk_index)16384)
 #if defined(__AVX512F__)
 typedef float gk_fill_vf __attribute__((vector_size(64)));
@@ -338,15 +340,24 @@ typedef double gk_fill_vd __attribute__((vector_size(16)));
 static void fill_##SFX(T *out, gk_index n, T v, gk_index dstep, gk_index ndiag, T dv) \
 { \
     enum { VL = (int)(sizeof(VT) / sizeof(T)) }; \
-    int nt = gk_stream_output((size_t)n * sizeof(T), out, NULL, NULL); \
+    int nt = gk_fill_streams((size_t)n * sizeof(T)); \
     GK_FILL_STREAMS(nt); \
-    GK_TILE_LOOP(n, GK_FILL_TILE, t) { \
+    uint64_t pattern = 0;  /* v repeated over 8 bytes, for the string stores */ \
+    for (size_t b = 0; b < 8; b += sizeof(T)) __builtin_memcpy((char *)&pattern + b, &v, sizeof(T)); \
+    const gk_index ntile = (n + GK_FILL_TILE - 1) / GK_FILL_TILE; \
+    const int nth = gk_threads_for(n); \
+    (void)nth;  /* read by the pragma only */ \
+    _Pragma("omp parallel num_threads(nth) if(nth > 1)") \
+    { \
+    _Pragma("omp for schedule(static) nowait") \
+    for (gk_index t = 0; t < ntile; ++t) { \
         const gk_index e0 = t * GK_FILL_TILE, len = gk_tile_len(t, n, GK_FILL_TILE); \
         T *GK_RESTRICT o = out + e0; \
         const gk_index k0 = ndiag ? (e0 + dstep - 1) / dstep : 0;  /* first diagonal here */ \
         gk_index j = 0, v0 = 0, v1 = 0;  /* [v0, v1): the streamed vectors */ \
         if (nt) {  /* plain stores up to the first vector boundary and after the last */ \
-            const VT vv = (VT){0} + v; \
+            VT vv;  /* v in every lane (not 0 + v, which loses -0.0's sign) */ \
+            for (int l = 0; l < VL; ++l) vv[l] = v; \
             for (; j < len && ((uintptr_t)(o + j) & (sizeof(VT) - 1)); ++j) o[j] = v; \
             v0 = j; \
             gk_index k = k0; \
@@ -357,13 +368,16 @@ static void fill_##SFX(T *out, gk_index n, T v, gk_index dstep, gk_index ndiag, 
                 NT_STORE(o + j, x); \
             } \
             v1 = j; \
-            gk_sfence(); \
+        } else if (gk_fill_string(o, sizeof(T) * (size_t)len, pattern)) { \
+            j = len; \
         } \
         for (; j < len; ++j) o[j] = v; \
         for (gk_index k = k0; k < ndiag && k * dstep - e0 < len; ++k) { \
             const gk_index p = k * dstep - e0; \
             if (p < v0 || p >= v1) o[p] = dv; \
         } \
+    } \
+    if (nt) gk_sfence(); \
     } \
 }
 #ifdef GK_FILL_NO_NT

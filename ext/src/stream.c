@@ -182,6 +182,31 @@ static int probe_longest_first(const size_t *bytes, int n, size_t longest, int *
     return n_long;
 }
 
+/* the outputs filled with PROBE_NO_INPUT by gk_fill_string, each thread its share of
+ * each (as the fill's tiles split); 0 when the CPU has no fast string stores */
+static int probe_fill_string(void *const *out, const size_t *out_bytes, int n_out,
+                             gk_index work)
+{
+    uint64_t pattern;
+    __builtin_memset(&pattern, PROBE_NO_INPUT, sizeof pattern);
+    if (!gk_fill_string(&pattern, 0, pattern)) return 0;   /* nothing written: no ERMS */
+    int nt = gk_threads_for(work);
+    (void)nt;
+    #pragma omp parallel num_threads(nt) if(nt > 1)
+    {
+#if GK_HAVE_OPENMP
+        const size_t t = (size_t)omp_get_thread_num(), T = (size_t)omp_get_num_threads();
+#else
+        const size_t t = 0, T = 1;
+#endif
+        for (int s = 0; s < n_out; ++s) {
+            const size_t b0 = probe_cut(out_bytes[s], t, T), b1 = probe_cut(out_bytes[s], t + 1, T);
+            gk_fill_string((char *)out[s] + b0, b1 - b0, pattern);
+        }
+    }
+    return 1;
+}
+
 static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int n_in,
                               void *const *out, const size_t *out_bytes, int n_out,
                               gk_index work, int store)
@@ -196,6 +221,15 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
     int out_nt[PROBE_MAX_STREAMS];
     if (n_in > PROBE_MAX_STREAMS) n_in = PROBE_MAX_STREAMS;
     if (n_out > PROBE_MAX_STREAMS) n_out = PROBE_MAX_STREAMS;
+    if (store == 2) {   /* a fill's stores: string stores, or non-temporal past its size */
+        size_t out_longest = 0;
+        for (int s = 0; s < n_out; ++s)
+            if (out_bytes[s] > out_longest) out_longest = out_bytes[s];
+        store = n_in == 0 && !gk_fill_streams(out_longest) ? 2 : gk_fill_streams(out_longest);
+        if (store == 2 && probe_fill_string(out, out_bytes, n_out, work))
+            return PROBE_NO_INPUT;
+        if (store == 2) store = 0;   /* no fast string stores: the fill's vector stores */
+    }
     /* Outputs with non-temporal stores start at their first vector-aligned byte, the
      * bytes before it stored here, as the kernels do (gk_copy_nt, the aligned vector
      * loops of the streamed writers): a large NumPy array is 16 bytes past a page, and

@@ -317,7 +317,8 @@ const char *gk_simd_compiled(void);    /* the tables built, comma-separated */
  * with non-temporal stores (past the cache, straight to memory).  Default: half the
  * last-level cache the OS reports, at most 48 MiB (16 MiB when it reports none), or the environment
  * variable GRADKIT_STREAM_MIN_BYTES read on first use; 0 to set means that default
- * again.  Changes where the stores go, never a result. */
+ * again.  A constant fill (gk_fill_*, which reads nothing) streams from twice this.
+ * Changes where the stores go, never a result. */
 size_t gk_get_stream_min_bytes(void);
 void gk_set_stream_min_bytes(size_t size);
 
@@ -331,7 +332,9 @@ double gk_stream_copy(const double *a, double *b, gk_index n, int reps);
  * kernel with `work` elements would use (the per-case limit of `gradkit bench`).  An
  * output that is also an input is read and written back (in place); otherwise `store`
  * picks the store kind: 1 non-temporal, 0 ordinary, -1 what gradkit's kernels choose
- * (non-temporal from gk_get_stream_min_bytes() up).  Returns an OR of the bytes read (so the
+ * (non-temporal from gk_get_stream_min_bytes() up), 2 what a constant fill chooses
+ * (with no reads: string stores, rep stos where the CPU has fast ones, below twice
+ * that size; non-temporal from there).  Returns an OR of the bytes read (so the
  * reads are not optimized away). */
 uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes, int n_reads,
                           void *const *writes, const size_t *write_bytes, int n_writes,

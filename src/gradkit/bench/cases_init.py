@@ -3,7 +3,8 @@
 The random initializers are compute-bound (Philox, then a uniform, normal or truncated
 normal transform; orthogonal: Householder products in float64), so they have no limit, only ratios; torch.nn.init
 fills a tensor in place, so the peer is warm as it is.  The constant fills (zeros, ones,
-constant, eye) are memory-bound: their limit writes the array once.  gradkit is timed
+constant, eye) are memory-bound: their limit writes the array once, with the stores a
+fill chooses (string stores in cache, non-temporal past twice the streaming size).  gradkit is timed
 allocating its result and with ``out=``; NumPy is what a NumPy user writes
 (``numpy.random.Generator`` over NumPy's Philox, ``np.full``, ``np.eye``).
 LeCun's initializers have no torch name: the peer is the torch call with the same
@@ -79,7 +80,7 @@ def _case(torch, spec, rows, cols):
         fn = getattr(init, name)
         fns = {"gk": lambda: fn((rows, cols), rng=g, **kw),
                "out": lambda: fn(None, rng=g, out=w, **kw),
-               "np": lambda: np_call(nrng), "limit": probe([], [w])}
+               "np": lambda: np_call(nrng), "limit": probe([], [w], store=2)}
         if torch is not None:
             wt = torch.empty(rows, cols)
             tfn = getattr(torch.nn.init, tname)

@@ -106,8 +106,8 @@ def probe(reads, writes, work=None, store=-1):
     array of ``reads``, writes every array of ``writes`` (an array in both is updated
     in place) -- with no arithmetic, on the threads gradkit gives a kernel of ``work``
     elements (default: the elements of the longest stream), with the store kind the
-    kernels choose (``store=-1``; 1 non-temporal, 0 ordinary).  Time it beside the
-    kernel: % of limit = probe time / kernel time.
+    kernels choose (``store=-1``; 1 non-temporal, 0 ordinary; 2 a constant fill's
+    choice).  Time it beside the kernel: % of limit = probe time / kernel time.
 
     List only the streams that scale with the problem (x, y, dy, parameters and
     states); per-column weights and per-row statistics stay in cache.  The probe
