@@ -222,6 +222,47 @@ def test_measure_interleaves_and_counts(monkeypatch):
     assert order[-8:] == ["a", "b"] * 4                    # batches take turns
 
 
+def test_measure_scrubs_before_every_batch(monkeypatch):
+    """``between`` runs before each batch and each warm-up, never inside the timing (a
+    scrub that advances the fake clock would show in the per-call times)."""
+    now = [0.0]
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    log = []
+
+    def fn():
+        log.append("call")
+        now[0] += 1e-3
+
+    def scrub():
+        log.append("scrub")
+        now[0] += 5.0          # far longer than any call: must not be timed
+    res = timing.measure({"a": fn, "b": fn}, budget=0.001, min_rounds=3, between=scrub)
+    for r in res.values():
+        assert r["median"] == pytest.approx(1e-3) and r["rounds"] == 3
+    assert log.count("scrub") == 2 + 2 * 3      # two warm-ups, three batches each
+    runs = " ".join(log).split("scrub")          # every run of calls follows a scrub
+    assert runs[0] == "" and all(r.strip() for r in runs[1:])
+
+
+def test_scrub_only_past_the_stream_threshold():
+    """Cases moving at least the streaming threshold's bytes get the cache scrub (a
+    read of 8 times the threshold); cases in cache and compute-bound ones (no bytes)
+    do not."""
+    import gradkit
+    previous = gradkit.set_stream_threshold(1 << 20)
+    try:
+        def case(nbytes):
+            return Case("op", "1", lambda: None, bytes=nbytes)
+        assert runner.scrub_for(case(None)) is None
+        assert runner.scrub_for(case((1 << 20) - 1)) is None
+        scrub = runner.scrub_for(case(1 << 20))
+        scrub()
+        assert core._SCRUB[0].nbytes == 8 << 20 and (core._SCRUB[0] == 1).all()
+    finally:
+        gradkit.set_stream_threshold(previous)
+        core._SCRUB.clear()
+
+
 def test_threads_are_set_and_restored():
     import gradkit
     torch = core.try_import_torch()

@@ -9,7 +9,8 @@ seconds, or ``4 * budget`` seconds once it has run ``SLOW_ROUNDS`` batches (a ve
 reference must not hold the run up, but one batch is never enough: the first calls
 after the warm-up can be several times slower than the rest -- a 400 MB output's first
 huge pages, say -- and a median of one is that outlier); the per-call time is the
-median over its batches (the best is also reported).
+median over its batches (the best is also reported).  A case past the cache passes a
+scrub (``between``) run before every batch, outside the timing.
 """
 import statistics
 import time
@@ -44,18 +45,28 @@ def _run_batch(fn, calls):
     return (clock() - start) / calls
 
 
-def measure(callables, budget=0.3, min_rounds=5, max_rounds=1000):
+def measure(callables, budget=0.3, min_rounds=5, max_rounds=1000, between=None):
     """Time each callable of the dict ``{name: fn}`` in turns.
+
+    ``between`` (optional) is called, untimed, before every batch (and before each
+    callable's warm-up): the cache scrub of a case past the cache, so that every batch
+    starts from the same cache state whoever ran before it.
 
     Returns ``{name: {"median": s, "best": s, "rounds": r, "calls": total calls}}``
     with seconds per call.
     """
-    batch = {name: _calls_per_batch(fn) for name, fn in callables.items()}
+    batch = {}
+    for name, fn in callables.items():
+        if between is not None:
+            between()
+        batch[name] = _calls_per_batch(fn)
     samples = {name: [] for name in callables}
     spent = dict.fromkeys(callables, 0.0)
     active = list(callables)
     while active:
         for name in list(active):
+            if between is not None:
+                between()
             per_call = _run_batch(callables[name], batch[name])
             samples[name].append(per_call)
             spent[name] += per_call * batch[name]

@@ -39,7 +39,8 @@ def measure(request):
                 calls["limit"] = case.limit
             try:
                 times = timing.measure(calls, budget=request["budget"],
-                                       min_rounds=request["min_rounds"])
+                                       min_rounds=request["min_rounds"],
+                                       between=runner.scrub_for(case))
                 faults = {k: runner.minor_faults(calls[k]) for k in ("gradkit", "peer")}
                 answers.append({"times": times, "faults": faults, "error": None})
             except Exception:
