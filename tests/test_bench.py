@@ -239,7 +239,10 @@ def test_measure_scrubs_before_every_batch(monkeypatch):
     res = timing.measure({"a": fn, "b": fn}, budget=0.001, min_rounds=3, between=scrub)
     for r in res.values():
         assert r["median"] == pytest.approx(1e-3) and r["rounds"] == 3
+        assert r["calls"] == 3                  # one call per batch, right after a scrub
     assert log.count("scrub") == 2 + 2 * 3      # two warm-ups, three batches each
+    res = timing.measure({"a": fn}, budget=10.0, min_rounds=3, between=scrub)
+    assert res["a"]["rounds"] == timing.SCRUBBED_ROUNDS    # not 10 s of 1 ms calls
     runs = " ".join(log).split("scrub")          # every run of calls follows a scrub
     assert runs[0] == "" and all(r.strip() for r in runs[1:])
 

@@ -10,7 +10,8 @@ reference must not hold the run up, but one batch is never enough: the first cal
 after the warm-up can be several times slower than the rest -- a 400 MB output's first
 huge pages, say -- and a median of one is that outlier); the per-call time is the
 median over its batches (the best is also reported).  A case past the cache passes a
-scrub (``between``) run before every batch, outside the timing.
+scrub (``between``) run before every batch, outside the timing, and is timed one call
+per batch.
 """
 import statistics
 import time
@@ -18,6 +19,7 @@ import time
 BATCH_SECONDS = 0.005
 WARMUP_SECONDS = 0.05
 SLOW_ROUNDS = 3
+SCRUBBED_ROUNDS = 15   # at most, for a case scrubbed before every (single-call) batch
 
 
 def _calls_per_batch(fn):
@@ -49,8 +51,11 @@ def measure(callables, budget=0.3, min_rounds=5, max_rounds=1000, between=None):
     """Time each callable of the dict ``{name: fn}`` in turns.
 
     ``between`` (optional) is called, untimed, before every batch (and before each
-    callable's warm-up): the cache scrub of a case past the cache, so that every batch
-    starts from the same cache state whoever ran before it.
+    callable's warm-up): the cache scrub of a case past the cache, so that every timed
+    call starts from the same cache state whoever ran before it.  A batch is then one
+    call (in a batch of several, the later calls found what the first left in the
+    cache: a 2 ms kernel was timed half cold, half warm), and a callable stops after
+    ``SCRUBBED_ROUNDS`` rounds if the budget has not stopped it before.
 
     Returns ``{name: {"median": s, "best": s, "rounds": r, "calls": total calls}}``
     with seconds per call.
@@ -59,7 +64,12 @@ def measure(callables, budget=0.3, min_rounds=5, max_rounds=1000, between=None):
     for name, fn in callables.items():
         if between is not None:
             between()
-        batch[name] = _calls_per_batch(fn)
+            _calls_per_batch(fn)
+            batch[name] = 1   # every timed call right after its scrub
+        else:
+            batch[name] = _calls_per_batch(fn)
+    if between is not None:   # single cold calls: rounds, not the budget, bound the run
+        max_rounds = min(max_rounds, SCRUBBED_ROUNDS)
     samples = {name: [] for name in callables}
     spent = dict.fromkeys(callables, 0.0)
     active = list(callables)
