@@ -772,8 +772,8 @@ static int GK_T(pp_shift_rows)(const T *x, gk_index r0, gk_index n, gk_index col
     int bad = 0;
     for (gk_index i = 0; i < n; ++i) {
         T *GK_RESTRICT bi = buf + i * cols;
-        __builtin_memcpy(bi, xb + sizeof(T) * (size_t)((r0 + i) * cols),
-                         sizeof(T) * (size_t)cols);
+        gk_copy_unaligned(bi, xb + sizeof(T) * (size_t)((r0 + i) * cols),
+                          sizeof(T) * (size_t)cols);
         bad |= GK_T(chunk_nonfinite)(bi, cols);
         if (csum) {
             for (gk_index j = 0; j < cols; ++j) {
