@@ -136,7 +136,7 @@ def probe(reads, writes, work=None, store=-1):
     return call
 
 
-_SCRUB = []
+_SCRUB: list[np.ndarray] = []   # the scrub buffer, made once (cache_scrub)
 
 
 def cache_scrub():
