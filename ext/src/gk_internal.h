@@ -255,9 +255,10 @@ GK_INLINE void gk_copy_nt(void *GK_RESTRICT dst, const void *GK_RESTRICT src,
 
 /* copy `bytes` bytes from src at any address into dst (an L1 buffer), a vector at a
  * time with unaligned loads: for input not aligned to its elements, read as bytes into
- * an aligned buffer (the standardization's pieces, the projection's rows).  With glibc's memcpy for the 4 KiB pieces instead, a standardize
- * of 205 MB from an x 3 bytes off its alignment took 10 ms against 5.7 ms aligned on
- * the Intel Xeon guest; with this loop 5.7-5.8. */
+ * an aligned buffer (the standardization's pieces, the projection's rows).  With
+ * glibc's memcpy for the 4 KiB pieces instead, a standardize of 205 MB from an x 3
+ * bytes off its alignment took 10 ms against 5.7 ms aligned on the Intel Xeon guest;
+ * with this loop 5.7-5.8. */
 GK_INLINE void gk_copy_unaligned(void *GK_RESTRICT dst, const void *GK_RESTRICT src,
                                  size_t bytes)
 {

@@ -696,14 +696,6 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
     /* x not aligned to its elements: read as bytes only (std_realigned) */
     const int xmis = (uintptr_t)x % sizeof(T) != 0;
     const unsigned char *xb = (const unsigned char *)(const void *)x;
-#define GK_STD_SWITCH \
-        switch (mode) { \
-        case GK_STD_SUB: bad |= GK_STD_RUN(GK_STD_SUB); break; \
-        case GK_STD_RECIP: bad |= GK_STD_RUN(GK_STD_RECIP); break; \
-        case GK_STD_RECIP_NARROW: bad |= GK_STD_RUN(GK_STD_RECIP_NARROW); break; \
-        case GK_STD_COPY: bad |= GK_STD_RUN(GK_STD_COPY); break; \
-        default: bad |= GK_STD_RUN(GK_STD_DIV); \
-        }
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad)
     {
 #if GK_HAVE_OPENMP
@@ -713,35 +705,32 @@ static int GK_T(standardize)(const T *x, T *y, gk_index rows, gk_index cols,
 #endif
         const gk_index v0 = nvec * t / tn, v1 = nvec * (t + 1) / tn;
         const gk_index e0 = head + v0 * GK_TVLEN, nv = v1 - v0;
-        if (xmis) {
-            if (t == 0)
-                bad |= GK_T(std_realigned)(mode, 0, 0, 0, xb, y, cols, 0, head, mt, ct, rt);
-#define GK_STD_RUN(M) \
-            (stream ? GK_T(std_realigned)(M, 1, far, 1, xb, y, cols, e0, nv * GK_TVLEN, \
-                                          mt, ct, rt) \
-                    : GK_T(std_realigned)(M, 0, far, 1, xb, y, cols, e0, nv * GK_TVLEN, \
-                                          mt, ct, rt))
-            GK_STD_SWITCH
-#undef GK_STD_RUN
-            if (t == tn - 1)
-                bad |= GK_T(std_realigned)(mode, 0, 0, 0, xb, y, cols, tail, n - tail, mt, ct,
-                                           rt);
-        } else {
-            if (t == 0)
-                bad |= GK_T(std_ends)(mode, x, y, 0, head, cols, mt, ct);
-            const char *pf = far ? (const char *)(x + e0) : NULL;
-#define GK_STD_RUN(M) \
-            (stream ? GK_T(std_run)(M, 1, pf, x + e0, y + e0, cols, e0 % cols, nv, mt, ct, rt) \
-                    : GK_T(std_run)(M, 0, pf, x + e0, y + e0, cols, e0 % cols, nv, mt, ct, rt))
-            GK_STD_SWITCH
-#undef GK_STD_RUN
-            if (t == tn - 1)
-                bad |= GK_T(std_ends)(mode, x + tail, y + tail, tail % cols, n - tail, cols,
-                                      mt, ct);
+        const char *pf = far ? (const char *)xb + sizeof(T) * (size_t)e0 : NULL;
+        /* elements [e, e + count) one by one */
+#define GK_STD_ENDS(e, count) \
+        (xmis ? GK_T(std_realigned)(mode, 0, 0, 0, xb, y, cols, e, count, mt, ct, rt) \
+              : GK_T(std_ends)(mode, x + (e), y + (e), (e) % cols, count, cols, mt, ct))
+        /* this thread's vectors, in mode M, streamed or not (S) */
+#define GK_STD_VECS(M, S) \
+        (xmis ? GK_T(std_realigned)(M, S, far, 1, xb, y, cols, e0, nv * GK_TVLEN, mt, ct, rt) \
+              : GK_T(std_run)(M, S, pf, x + e0, y + e0, cols, e0 % cols, nv, mt, ct, rt))
+#define GK_STD_RUN(M) (stream ? GK_STD_VECS(M, 1) : GK_STD_VECS(M, 0))
+        if (t == 0)
+            bad |= GK_STD_ENDS(0, head);
+        switch (mode) {
+        case GK_STD_SUB: bad |= GK_STD_RUN(GK_STD_SUB); break;
+        case GK_STD_RECIP: bad |= GK_STD_RUN(GK_STD_RECIP); break;
+        case GK_STD_RECIP_NARROW: bad |= GK_STD_RUN(GK_STD_RECIP_NARROW); break;
+        case GK_STD_COPY: bad |= GK_STD_RUN(GK_STD_COPY); break;
+        default: bad |= GK_STD_RUN(GK_STD_DIV);
         }
+        if (t == tn - 1)
+            bad |= GK_STD_ENDS(tail, n - tail);
+#undef GK_STD_RUN
+#undef GK_STD_VECS
+#undef GK_STD_ENDS
         if (stream) gk_sfence();
     }
-#undef GK_STD_SWITCH
     gk_scratch_done(tab, owned);
     if (nonfinite) *nonfinite = bad;
     return GK_OK;

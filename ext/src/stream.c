@@ -225,10 +225,10 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
         size_t out_longest = 0;
         for (int s = 0; s < n_out; ++s)
             if (out_bytes[s] > out_longest) out_longest = out_bytes[s];
-        store = n_in == 0 && !gk_fill_streams(out_longest) ? 2 : gk_fill_streams(out_longest);
-        if (store == 2 && probe_fill_string(out, out_bytes, n_out, work))
+        const int streams = gk_fill_streams(out_longest);
+        if (n_in == 0 && !streams && probe_fill_string(out, out_bytes, n_out, work))
             return PROBE_NO_INPUT;
-        if (store == 2) store = 0;   /* no fast string stores: the fill's vector stores */
+        store = streams;   /* else the fill's non-temporal or vector stores */
     }
     /* Outputs with non-temporal stores start at their first vector-aligned byte, the
      * bytes before it stored here, as the kernels do (gk_copy_nt, the aligned vector

@@ -4,8 +4,8 @@ The random initializers are compute-bound (Philox, then a uniform, normal or tru
 normal transform; orthogonal: Householder products in float64), so they have no limit, only ratios; torch.nn.init
 fills a tensor in place, so the peer is warm as it is.  The constant fills (zeros, ones,
 constant, eye) are memory-bound: their limit writes the array once, with the stores a
-fill chooses (string stores in cache, non-temporal past twice the streaming size).  gradkit is timed
-allocating its result and with ``out=``; NumPy is what a NumPy user writes
+fill chooses (string stores in cache, non-temporal past twice the streaming size).
+gradkit is timed allocating its result and with ``out=``; NumPy is what a NumPy user writes
 (``numpy.random.Generator`` over NumPy's Philox, ``np.full``, ``np.eye``).
 LeCun's initializers have no torch name: the peer is the torch call with the same
 distribution (kaiming_uniform_ with the 'linear' gain; trunc_normal_ at two standard
