@@ -45,6 +45,7 @@ cdef extern from "gradkit/common.h" nogil:
     const char *gk_simd_level()
     const char *gk_simd_compiled()
     size_t gk_get_stream_min_bytes()
+    size_t gk_llc_bytes()
     void gk_set_stream_min_bytes(size_t size)
     double gk_stream_scale(double *a, gk_index n, int reps)
     double gk_stream_copy(const double *a, double *b, gk_index n, int reps)

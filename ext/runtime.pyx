@@ -30,6 +30,11 @@ def get_stream_min_bytes():
     return c.gk_get_stream_min_bytes()
 
 
+def llc_bytes():
+    """The last-level cache the OS reports, in bytes (0: none reported)."""
+    return c.gk_llc_bytes()
+
+
 def half_path():
     """How this build and CPU convert float16/bfloat16 (gk_half_path)."""
     return c.gk_half_path().decode()

@@ -35,7 +35,8 @@ def test_show_config_keys_and_types():
     cfg = gradkit.show_config()
     types = {"version": str, "openmp": bool, "simd": str, "simd_compiled": list,
              "num_threads": int, "cpu_count": int, "compiler": str, "build_flags": str,
-             "build_options": dict, "python": str, "numpy": str, "stream_min_bytes": int}
+             "build_options": dict, "python": str, "numpy": str, "stream_min_bytes": int,
+             "llc_bytes": int}
     for key, typ in types.items():
         assert isinstance(cfg[key], typ), (key, cfg[key])
     assert "simd_env" in cfg and cfg["simd_env"] in (None, os.environ.get("GRADKIT_SIMD"))
@@ -185,8 +186,15 @@ def test_stream_threshold_default_is_half_the_last_level_cache():
     llc = _llc_bytes()
     if llc is None and not sys.platform.startswith("linux"):
         pytest.skip("the cache size comes from sysconf here; only Linux's sysfs is read back")
-    expect = min(llc // 2, 48 << 20) if llc and llc >= 2 << 20 else 16 << 20
+    expect = min(llc // 2, 16 << 20) if llc and llc >= 2 << 20 else 16 << 20
     assert int(out) == expect
+
+
+def test_llc_bytes_is_what_sysfs_reports():
+    llc = _llc_bytes()
+    if llc is None and not sys.platform.startswith("linux"):
+        pytest.skip("the cache size comes from sysconf here; only Linux's sysfs is read back")
+    assert gradkit.show_config()["llc_bytes"] == (llc or 0)
 
 
 def test_stream_threshold_from_the_environment():

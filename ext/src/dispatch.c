@@ -242,18 +242,20 @@ void gk_set_num_threads(int n)
 int gk_have_openmp(void) { return GK_HAVE_OPENMP; }
 
 /* ---- the streamed-store threshold (gk_stream_output) ------------------------------
- * Half the last-level cache: an output that size and its input fit in the cache
- * together, and stay there for the next kernel.  The cache size comes from sysfs on
- * Linux (cpu0's highest cache level), sysconf elsewhere glibc has it, else
- * GK_STREAM_MIN_BYTES.  At most GK_STREAM_MAX_DEFAULT: a VM reports its host's whole
- * L3, of which it gets a share (an Intel Xeon guest reporting 480 MiB: a LayerNorm
- * forward was faster with ordinary stores up to 32 MiB and streamed from 64 MiB on).
+ * Half the last-level cache, at most GK_STREAM_MAX_DEFAULT.  The cache size comes from
+ * sysfs on Linux (cpu0's highest cache level), sysconf elsewhere glibc has it, else
+ * GK_STREAM_MIN_BYTES.  Why the cap: a VM reports its host's whole L3, of which it gets
+ * a share; and an output smaller than the cache still ends in memory when the program's
+ * working set is larger -- on an Intel Xeon guest reporting 300 MiB, LayerNorms back to
+ * back as in training (benchmarks/stream_chain.py) were 1.05-1.2x faster forward and
+ * backward with 16 and 32 MiB activations streamed, though a loop over one 32 MiB
+ * output (which keeps it in cache) is 1.7x faster with ordinary stores.
  * 0 = not chosen yet; a race on first use is benign (every thread computes the same
  * value). */
-#define GK_STREAM_MAX_DEFAULT ((size_t)48 << 20)
+#define GK_STREAM_MAX_DEFAULT ((size_t)16 << 20)
 static size_t gk_stream_min;
 
-static size_t gk_llc_bytes(void)
+size_t gk_llc_bytes(void)
 {
     size_t best = 0;
 #if defined(__linux__)

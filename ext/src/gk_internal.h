@@ -162,11 +162,9 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
  * stores go straight to memory instead of first reading each destination line into the
  * cache (write-allocate), so an output costs its own size in bus traffic, not twice.
  * A kernel streams an output of at least gk_get_stream_min_bytes() bytes (half the
- * last-level cache, at most 48 MiB; dispatch.c) that is not written over one of its
- * inputs; a smaller output is better left in cache for whoever reads it next (on a
- * guest reporting a 480 MiB L3, streaming a 32 MiB LayerNorm output made it 1.7x
- * slower).  The output is computed
- * piece by piece into an L1 buffer of GK_STREAM_PIECE elements and copied out
+ * last-level cache, at most 16 MiB; dispatch.c) that is not written over one of its
+ * inputs; a smaller output is better left in cache for whoever reads it next.  The
+ * output is computed piece by piece into an L1 buffer of GK_STREAM_PIECE elements and copied out
  * (GK_WRITE_PIECES); each thread issues gk_sfence() after its streamed stores.
  * GK_STREAM_MIN_BYTES is the threshold when the OS reports no cache size, and the
  * fixed size past which a choice that changes result bits (the norm backward's row

@@ -94,7 +94,9 @@ def set_stream_threshold(nbytes: Optional[int] = None) -> int:
     to memory instead of through the cache: it then costs its size in memory traffic,
     not twice, but is not in cache for the next kernel.  The default, restored by
     ``None``, is ``GRADKIT_STREAM_MIN_BYTES`` from the environment, else half the
-    last-level cache the OS reports, at most 48 MiB (16 MiB if it reports none).
+    last-level cache the OS reports, at most 16 MiB (16 MiB if it reports none:
+    an output smaller than the cache still goes to memory in a program whose working
+    set is larger, as in training).
     Where the stores go never changes a result.
     """
     if nbytes is not None:
@@ -195,6 +197,7 @@ def show_config(print_: bool = False) -> dict[str, Any]:
         "half_conversions": _rt.half_path(),
         "num_threads": get_num_threads(),
         "stream_min_bytes": _rt.get_stream_min_bytes(),
+        "llc_bytes": _rt.llc_bytes(),
         "cpu_count": os.cpu_count(),
         "compiler": _buildinfo.compiler,
         "build_flags": _buildinfo.build_flags,

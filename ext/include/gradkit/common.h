@@ -315,11 +315,14 @@ const char *gk_simd_level(void);       /* the kernel table in use: "avx512", "av
 const char *gk_simd_compiled(void);    /* the tables built, comma-separated */
 /* Outputs of at least this many bytes that are not written over an input are written
  * with non-temporal stores (past the cache, straight to memory).  Default: half the
- * last-level cache the OS reports, at most 48 MiB (16 MiB when it reports none), or the environment
- * variable GRADKIT_STREAM_MIN_BYTES read on first use; 0 to set means that default
- * again.  A constant fill (gk_fill_*, which reads nothing) streams from twice this.
+ * last-level cache the OS reports, at most 16 MiB (16 MiB when it reports none), or the
+ * environment variable GRADKIT_STREAM_MIN_BYTES read on first use; 0 to set means that
+ * default again.  A constant fill (gk_fill_*, which reads nothing) streams from twice this.
  * Changes where the stores go, never a result. */
 size_t gk_get_stream_min_bytes(void);
+/* The last-level cache the OS reports in bytes (sysfs on Linux, sysconf elsewhere glibc
+ * has it), 0 when it reports none; a VM reports its host's. */
+size_t gk_llc_bytes(void);
 void gk_set_stream_min_bytes(size_t size);
 
 /* ---- roofline probe (used by `gradkit bench`) ------------------------------------- */
