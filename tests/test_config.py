@@ -267,6 +267,38 @@ def test_streamed_and_cached_stores_give_the_same_bits():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_rows_at_every_offset_write_their_elements_only(dtype):
+    # a streamed row's first and last elements (before its first aligned vector and
+    # after its last) are stored alone, not as a whole vector over the row's ends:
+    # outputs at every element offset from a line, with guard elements on both sides
+    from gradkit import norm
+    rng = np.random.default_rng(8)
+    size = np.dtype(dtype).itemsize
+    for cols in (37, 64):
+        x = rng.standard_normal((29, cols)).astype(dtype)
+        dy = rng.standard_normal(x.shape).astype(dtype)
+        w = rng.standard_normal(cols).astype(dtype)
+        calls = [lambda out: norm.layer_norm(x, w, w, out=out)[0],
+                 lambda out: norm.rms_norm(x, w, out=out)[0],
+                 lambda out: norm.batch_norm(x, w, w, out=out)[0],
+                 lambda out: norm.batch_norm_backward(dy, x, norm.batch_norm(x)[1], w,
+                                                      out=out)[0]]
+        for call in calls:
+            want = call(np.empty_like(x))
+            for off in range(0, 64 // size):
+                buf = np.full(x.size + 64, 7.0, dtype)
+                start = (-buf.ctypes.data // size) % (64 // size) + off + 8
+                out = buf[start:start + x.size].reshape(x.shape)
+                previous = gradkit.set_stream_threshold(1)
+                try:
+                    call(out)
+                finally:
+                    gradkit.set_stream_threshold(previous)
+                np.testing.assert_array_equal(out, want)
+                assert (buf[:start] == 7).all() and (buf[start + x.size:] == 7).all()
+
+
 # ---- SIMD dispatch: every kernel table gives bitwise the same results -------------------
 # (that every table gives the same bits is checked by tests/test_determinism.py)
 

@@ -180,9 +180,11 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
     const GK_T(bnv) z = {0};
     const GK_T(bnv) c[5] = {z + cf.mh[at], z + cf.s[at], z + cf.b[at],
                             z + (grad ? cf.k[at] : 0), z + (grad ? 0 : cf.ml[at])};
-    if (head && ends_v && head < GK_TVLEN)
-        GK_T(sttv_arith)(out, GK_T(bn_vec)(grad, cs, dy, x, 0, cf, at, c));
-    else
+    if (head && ends_v && head < GK_TVLEN) {
+        const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, 0, cf, at, c);
+        if (nt) GK_T(store_lanes)(out, v, 0, head);
+        else GK_T(sttv_arith)(out, v);
+    } else
         GK_T(bn_out)(grad, cs, dy, x, out, head, cf, at);
     gk_index j = head;
     /* the whole vectors from j on: forwards, or backwards when out is just past x or dy
@@ -211,10 +213,11 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
         }
         j += m * GK_TVLEN;
     }
-    if (j < n && ends_v)
-        GK_T(sttv_arith)(out + n - GK_TVLEN, GK_T(bn_vec)(grad, cs, dy, x, n - GK_TVLEN, cf,
-                                                            at, c));
-    else
+    if (j < n && ends_v) {
+        const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, n - GK_TVLEN, cf, at, c);
+        if (nt) GK_T(store_lanes)(out + n - GK_TVLEN, v, j - (n - GK_TVLEN), GK_TVLEN);
+        else GK_T(sttv_arith)(out + n - GK_TVLEN, v);
+    } else
         GK_T(bn_out)(grad, cs, grad ? dy + j : NULL, x + j, out + j, n - j, cf, at + j * cs);
 }
 

@@ -239,7 +239,8 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     if (head > n || head < 0) head = stream ? n : 0;
     if (head && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, 0, vmh, vml, vrt, vnrt);
-        GK_T(sttv_arith)(y, v);
+        if (stream) GK_T(store_lanes)(y, v, 0, head);
+        else GK_T(sttv_arith)(y, v);
         j = head;
     }
     for (; j < head; ++j)
@@ -271,7 +272,8 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     }
     if (j < n && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, n - GK_TVLEN, vmh, vml, vrt, vnrt);
-        GK_T(sttv_arith)(y + n - GK_TVLEN, v);
+        if (stream) GK_T(store_lanes)(y + n - GK_TVLEN, v, j - (n - GK_TVLEN), GK_TVLEN);
+        else GK_T(sttv_arith)(y + n - GK_TVLEN, v);
         j = n;
     }
     for (; j < n; ++j)

@@ -179,6 +179,20 @@ GK_INLINE void GK_T(stream_vec)(TS *p, GK_T(tvec) v)
 #endif
 }
 
+/* elements [lo, hi) of v, as sttv_arith would store v at p (any address), and no
+ * others: a streamed row's ends.  The whole vector stored unaligned at a row's start or
+ * end also covers part of a line the row's non-temporal stores write; such a line, read
+ * for ownership by the one store and written past the cache by the others, cost a
+ * LayerNorm forward of 8192x1024 float32 into a y 16 bytes past a line (as NumPy
+ * places a large array) 2.5-3.4 ms against 1.8-1.9 with y on a line (Intel Xeon
+ * guest, from memory, 2 threads); with the ends' own elements only, 1.9-2.1. */
+GK_INLINE void GK_T(store_lanes)(TS *p, GK_T(tvec) v, gk_index lo, gk_index hi)
+{
+    TS tmp[GK_TVLEN];
+    GK_T(sttv_arith)(tmp, v);
+    __builtin_memcpy(p + lo, tmp + lo, sizeof(TS) * (size_t)(hi - lo));
+}
+
 /* Software prefetch of the lines GK_PF_AHEAD bytes past p[0, n) into every cache level,
  * for a pass whose input comes from memory: the hardware prefetcher alone left a
  * streamed LayerNorm forward at 65-80% of its probe on an Intel Xeon guest, 2 KB ahead
