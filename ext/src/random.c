@@ -20,10 +20,7 @@
     T *GK_RESTRICT o = (nt) ? obuf_ : (out) + (e0)
 #define TILE_DONE(nt, out, e0, len) \
     do { \
-        if (nt) { \
-            gk_copy_nt((out) + (e0), obuf_, sizeof(obuf_[0]) * (size_t)(len)); \
-            gk_sfence(); \
-        } \
+        if (nt) gk_copy_nt((out) + (e0), obuf_, sizeof(obuf_[0]) * (size_t)(len)); \
     } while (0)
 #define STREAMED(T, n, out) gk_stream_output((size_t)(n) * sizeof(T), (out), NULL, NULL)
 
@@ -34,13 +31,12 @@
 static void bits32(uint32_t *out, gk_index n, uint32_t k0, uint32_t k1, uint64_t w0)
 {
     const int nt = STREAMED(uint32_t, n, out);
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, nt) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
         if (nt) {
             gk_copy_nt(out + e0, ws, sizeof(uint32_t) * (size_t)len);
-            gk_sfence();
         } else {
             memcpy(out + e0, ws, sizeof(uint32_t) * (size_t)len);
         }
@@ -51,7 +47,7 @@ static void uniform_f32(float *out, gk_index n, float low, float span, float bel
                         float high, uint32_t k0, uint32_t k1, uint64_t w0)
 {
     const int nt = STREAMED(float, n, out);
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, nt) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws = gk_stream_words(k0, k1, w0 + (uint64_t)e0, len, buf);
@@ -69,7 +65,7 @@ static void uniform_f64(double *out, gk_index n, double low, double span,
                         uint64_t w0)
 {
     const int nt = STREAMED(double, n, out);
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, nt) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *GK_RESTRICT ws =
@@ -99,7 +95,7 @@ static void normal_f32(float *out, gk_index n, float mean, float std, uint32_t k
                        uint32_t k1, uint64_t w0)
 {
     const int nt = STREAMED(float, n, out);
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, nt) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         gk_index pairs = len / 2;
@@ -135,7 +131,7 @@ static void normal_f64(double *out, gk_index n, double mean, double std, uint32_
                        uint32_t k1, uint64_t w0)
 {
     const int nt = STREAMED(double, n, out);
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, nt) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         gk_index pairs = len / 2;
@@ -170,7 +166,7 @@ static void trunc_normal_f32(float *out, gk_index n, const gk_trunc_params *tp, 
     const double pa = tp->pa, span = tp->span, mean = tp->mean, sstd = tp->sign * tp->std;
     const float lo = (float)tp->lo, hi = (float)tp->hi;
     const int nt = STREAMED(float, n, out);
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, nt) {
         uint32_t buf[GK_STREAM_BUF(GK_TILE)];
         unsigned char tail[GK_TILE];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
@@ -207,7 +203,7 @@ static void trunc_normal_f64(double *out, gk_index n, const gk_trunc_params *tp,
     const double pa = tp->pa, span = tp->span, mean = tp->mean, sstd = tp->sign * tp->std;
     const double lo = tp->lo, hi = tp->hi;
     const int nt = STREAMED(double, n, out);
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, nt) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         const uint32_t *ws = gk_stream_words(k0, k1, w0 + 2 * (uint64_t)e0, 2 * len, buf);
@@ -275,7 +271,7 @@ static void integers(int64_t *out, gk_index n, int64_t low, uint64_t range, uint
     uint32_t thr32 = small && range < ((uint64_t)1 << 32)
                          ? (uint32_t)(((uint64_t)1 << 32) % range) : 0;
     uint64_t thr64 = small || range == 0 ? 0 : (0 - range) % range;
-    GK_TILE_LOOP(n, GK_TILE, t) {
+    GK_TILE_LOOP(n, GK_TILE, t, 0) {
         uint32_t buf[GK_STREAM_BUF(2 * GK_TILE)];
         gk_index e0 = t * GK_TILE, len = gk_tile_len(t, n, GK_TILE);
         int64_t *o = out + e0;
@@ -344,13 +340,7 @@ static void fill_##SFX(T *out, gk_index n, T v, gk_index dstep, gk_index ndiag, 
     GK_FILL_STREAMS(nt); \
     uint64_t pattern = 0;  /* v repeated over 8 bytes, for the string stores */ \
     for (size_t b = 0; b < 8; b += sizeof(T)) __builtin_memcpy((char *)&pattern + b, &v, sizeof(T)); \
-    const gk_index ntile = (n + GK_FILL_TILE - 1) / GK_FILL_TILE; \
-    const int nth = gk_threads_for(n); \
-    (void)nth;  /* read by the pragma only */ \
-    _Pragma("omp parallel num_threads(nth) if(nth > 1)") \
-    { \
-    _Pragma("omp for schedule(static) nowait") \
-    for (gk_index t = 0; t < ntile; ++t) { \
+    GK_TILE_LOOP(n, GK_FILL_TILE, t, nt) { \
         const gk_index e0 = t * GK_FILL_TILE, len = gk_tile_len(t, n, GK_FILL_TILE); \
         T *GK_RESTRICT o = out + e0; \
         const gk_index k0 = ndiag ? (e0 + dstep - 1) / dstep : 0;  /* first diagonal here */ \
@@ -376,8 +366,6 @@ static void fill_##SFX(T *out, gk_index n, T v, gk_index dstep, gk_index ndiag, 
             const gk_index p = k * dstep - e0; \
             if (p < v0 || p >= v1) o[p] = dv; \
         } \
-    } \
-    if (nt) gk_sfence(); \
     } \
 }
 #ifdef GK_FILL_NO_NT

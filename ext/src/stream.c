@@ -331,7 +331,7 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
 
 static void half_to_f32(int bf16, const uint16_t *src, float *dst, gk_index n)
 {
-    GK_TILE_LOOP(n, GK_CVT_TILE, t) {
+    GK_TILE_LOOP(n, GK_CVT_TILE, t, 0) {
         const gk_index o = t * GK_CVT_TILE, len = gk_tile_len(t, n, GK_CVT_TILE);
         if (bf16) gk_half_to_f32_n(1, src + o, dst + o, len);
         else gk_half_to_f32_n(0, src + o, dst + o, len);
@@ -340,7 +340,7 @@ static void half_to_f32(int bf16, const uint16_t *src, float *dst, gk_index n)
 
 static void f32_to_half(int bf16, const float *src, uint16_t *dst, gk_index n)
 {
-    GK_TILE_LOOP(n, GK_CVT_TILE, t) {
+    GK_TILE_LOOP(n, GK_CVT_TILE, t, 0) {
         const gk_index o = t * GK_CVT_TILE, len = gk_tile_len(t, n, GK_CVT_TILE);
         if (bf16) gk_f32_to_half_n(1, src + o, dst + o, len);
         else gk_f32_to_half_n(0, src + o, dst + o, len);
