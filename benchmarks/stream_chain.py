@@ -19,13 +19,13 @@ Per layer: the median (and best) over the rounds after the first two.
 """
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
 
 import gradkit as gk
 from gradkit import norm
+from gradkit.bench.report import cpu_model
 
 
 def chain(h, dx, g0, w, b):
@@ -114,7 +114,7 @@ def main():
     gk.set_stream_threshold(previous)
     if a.json:
         meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "cpu": platform.processor() or platform.machine(), "threads": gk.get_num_threads(),
+                "cpu": cpu_model(), "threads": gk.get_num_threads(),
                 "gradkit": gk.__version__, "numpy": np.__version__,
                 "torch": torch.__version__ if torch else None, "default_threshold": previous}
         with open(a.json, "w") as f:
