@@ -246,10 +246,10 @@ int gk_have_openmp(void) { return GK_HAVE_OPENMP; }
  * sysfs on Linux (cpu0's highest cache level), sysconf elsewhere glibc has it, else
  * GK_STREAM_MIN_BYTES.  Why the cap: a VM reports its host's whole L3, of which it gets
  * a share; and an output smaller than the cache still ends in memory when the program's
- * working set is larger -- on an Intel Xeon guest reporting 300 MiB, LayerNorms back to
- * back as in training (benchmarks/stream_chain.py) were 1.05-1.2x faster forward and
- * backward with 16 and 32 MiB activations streamed, though a loop over one 32 MiB
- * output (which keeps it in cache) is 1.7x faster with ordinary stores.
+ * working set is larger -- on an Intel Xeon guest reporting 300 MiB, six LayerNorms
+ * back to back and their backwards, as in training (benchmarks/stream_chain.py), were
+ * 1.35-1.48x faster with their 16 and 32 MiB activations streamed, though a loop over
+ * one 32 MiB output (which keeps it in cache) was 1.7x faster with ordinary stores.
  * 0 = not chosen yet; a race on first use is benign (every thread computes the same
  * value). */
 #define GK_STREAM_MAX_DEFAULT ((size_t)16 << 20)
