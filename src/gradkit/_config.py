@@ -94,9 +94,9 @@ def set_stream_threshold(nbytes: Optional[int] = None) -> int:
     to memory instead of through the cache: it then costs its size in memory traffic,
     not twice, but is not in cache for the next kernel.  The default, restored by
     ``None``, is ``GRADKIT_STREAM_MIN_BYTES`` from the environment, else half the
-    last-level cache the OS reports, at most 16 MiB (16 MiB if it reports none:
-    an output smaller than the cache still goes to memory in a program whose working
-    set is larger, as in training).
+    last-level cache the OS reports, at most 16 MiB, and 16 MiB if it reports none (an
+    output smaller than the cache still goes to memory in a program whose working set
+    is larger, as in training).
     Where the stores go never changes a result.
     """
     if nbytes is not None:
