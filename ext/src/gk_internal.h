@@ -121,6 +121,14 @@ static inline void gk_scratch_done(void *p, int owned)
     if (owned) free(p);
 }
 
+/* the lines of bytes [from, to) of an array fetched into every cache level (a line
+ * about to be read, or read and written) */
+GK_INLINE void gk_prefetch_bytes(const char *base, size_t from, size_t to)
+{
+    for (size_t q = from; q < to; q += 64)
+        __builtin_prefetch(base + q, 0, 3);
+}
+
 #if defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif

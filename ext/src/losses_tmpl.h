@@ -52,7 +52,12 @@ GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
  * accumulators, and the last step of a row masked (its missing lanes add +0, which
  * leaves a sum of exps (>= +0) and a sum of shifts (never -0) unchanged), so no scalar
  * exp runs and the sums are bit for bit those of the lane loop this replaced.
- * inv_t == 1 (cross-entropy) skips the multiply (d * 1 = d). */
+ * inv_t == 1 (cross-entropy) skips the multiply (d * 1 = d).
+ *
+ * next (NULL: none): the next row of the caller's loop, n elements of next_esize bytes,
+ * fetched into the cache a block at a time during these exps.  Without it a row's loop
+ * reads memory (the max pass) and computes (the exps) by turns, and the two add up:
+ * 8192x1000 float32 cross-entropy from memory, 2 threads, 3.3 -> 2.4 ms. */
 #ifndef GK_EXP_BLOCK
 #define GK_EXP_BLOCK (8 * GK_LANES)
 #endif
@@ -117,7 +122,8 @@ GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 
 }
 
 GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_index n, T m,
-                               T inv_t, double *sum_shift)
+                               T inv_t, double *sum_shift, const char *next,
+                               size_t next_esize)
 {
     /* the 16 double lanes as vectors (a scalar convert-and-add per lane and block cost
      * as much as the exps' own arithmetic on AVX-512) */
@@ -131,6 +137,8 @@ GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_inde
         T *eb = e + b;
         GK_V8 bs0 = {0}, bs1 = {0}, bd0 = {0}, bd1 = {0};
         gk_index j = 0;
+        if (next)
+            gk_prefetch_bytes(next, (size_t)b * next_esize, (size_t)(b + len) * next_esize);
         if (scaled) {
             for (; j + 16 <= len; j += 16) {
                 GK_T(exp8)(zb + j, eb + j, 8, m, inv_t, 1, &bs0, &bd0);
@@ -149,10 +157,16 @@ GK_INLINE double GK_T(row_exp)(const T *GK_RESTRICT z, T *GK_RESTRICT e, gk_inde
                     vs += v;
                     vd += d;
                 }
-                __builtin_memcpy(&bs0, &vs, sizeof bs0);
-                __builtin_memcpy(&bs1, (const char *)&vs + sizeof bs0, sizeof bs1);
-                __builtin_memcpy(&bd0, &vd, sizeof bd0);
-                __builtin_memcpy(&bd1, (const char *)&vd + sizeof bd0, sizeof bd1);
+                /* the halves taken in registers (copied through memory, the sums
+                 * lived on the stack, a store and a load in every step) */
+                __m256 h[4] = {_mm512_castps512_ps256((__m512)vs),
+                               _mm512_extractf32x8_ps((__m512)vs, 1),
+                               _mm512_castps512_ps256((__m512)vd),
+                               _mm512_extractf32x8_ps((__m512)vd, 1)};
+                __builtin_memcpy(&bs0, &h[0], sizeof h[0]);
+                __builtin_memcpy(&bs1, &h[1], sizeof h[1]);
+                __builtin_memcpy(&bd0, &h[2], sizeof h[2]);
+                __builtin_memcpy(&bd1, &h[3], sizeof h[3]);
             }
 #endif
             for (; j + 16 <= len; j += 16)
@@ -255,12 +269,14 @@ GK_INLINE void GK_T(xent_grad_nt)(const T *GK_RESTRICT e, const T *GK_RESTRICT p
  * y < 0 means target probabilities p. */
 GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, int64_t y,
                                 T *GK_RESTRICT dz, gk_index n, double smooth,
-                                double scale, T *GK_RESTRICT out)
+                                double scale, T *GK_RESTRICT out, const char *next,
+                                size_t next_esize)
 {
     T m = GK_T(row_max)(z, n);
     double su = smooth / (double)n;       /* the uniform part of the target */
     double sshift = 0.0;
-    double S = GK_T(row_exp)(z, dz, n, m, (T)1, (p || smooth > 0.0) ? &sshift : NULL);
+    double S = GK_T(row_exp)(z, dz, n, m, (T)1, (p || smooth > 0.0) ? &sshift : NULL,
+                             next, next_esize);
     double sp = p ? GK_T(chunk_sum)(p, n, 0.0) : 0.0;
     double spz = p ? GK_T(chunk_dot_shifted)(p, z, n, (double)m) : 0.0;
     double logS = log(S);
@@ -301,10 +317,11 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
  * out when the output is large). */
 GK_INLINE double GK_T(xent_row_w)(const T *GK_RESTRICT z, const T *GK_RESTRICT p,
                                   int64_t y, T *GK_RESTRICT dz, gk_index n, double smooth,
-                                  double scale, const T *GK_RESTRICT w, double sw)
+                                  double scale, const T *GK_RESTRICT w, double sw,
+                                  const char *next, size_t next_esize)
 {
     T m = GK_T(row_max)(z, n);
-    double S = GK_T(row_exp)(z, dz, n, m, (T)1, NULL);
+    double S = GK_T(row_exp)(z, dz, n, m, (T)1, NULL, next, next_esize);
     double su = smooth / (double)n, dm = (double)m;
     double U, uz;   /* sum_c u_c, sum_c u_c (z_c - m) */
     gk_index j;
@@ -400,6 +417,10 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
                     pi = buf + 2 * cols;
                 }
             }
+            /* the next row's logits fetched during this row's exps (else the row loop
+             * reads memory and computes by turns) */
+            const char *next = i + 1 < rows ? (const char *)zv + (size_t)((i + 1) * cols) * esize
+                                            : NULL;
             const int ignored = labels && labels[i] == ignore_index;
             if (ignored || weight || half) {   /* formed in dzi, then written out */
                 if (ignored) {
@@ -407,10 +428,10 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
                     rl[i] = 0.0;
                 } else if (weight) {
                     rl[i] = GK_T(xent_row_w)(zi, pi, labels ? labels[i] : -1, dzi, cols,
-                                             smooth, scale, weight, sw);
+                                             smooth, scale, weight, sw, next, esize);
                 } else {
                     rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols,
-                                           smooth, scale, NULL);
+                                           smooth, scale, NULL, next, esize);
                 }
                 if (half) {   /* rounded once; streamed through the row's last buffer */
                     uint16_t *hi = (uint16_t *)dzv + i * cols;
@@ -424,7 +445,7 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
             } else {
                 /* streamed: the exps in buf, the gradient formed on its way out */
                 rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols, smooth,
-                                       scale, stream ? dz + i * cols : NULL);
+                                       scale, stream ? dz + i * cols : NULL, next, esize);
             }
             if (row_loss) row_loss[i] = (T)rl[i];
         }
@@ -504,8 +525,8 @@ static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index r
             const T *si = s + i * cols, *ti = t + i * cols;
             T *dsi = ds + i * cols;
             T ms = GK_T(row_max)(si, cols), mt = GK_T(row_max)(ti, cols);
-            double Ss = GK_T(row_exp)(si, dsi, cols, ms, (T)inv_temp, NULL);
-            double St = GK_T(row_exp)(ti, et, cols, mt, (T)inv_temp, NULL);
+            double Ss = GK_T(row_exp)(si, dsi, cols, ms, (T)inv_temp, NULL, NULL, 0);
+            double St = GK_T(row_exp)(ti, et, cols, mt, (T)inv_temp, NULL, NULL, 0);
             double shift = (double)mt - (double)ms, inv_ss = 1.0 / Ss, inv_st = 1.0 / St;
             double acc[GK_LANES] = {0};
             gk_index j;

@@ -584,9 +584,9 @@ static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
         for (gk_index i0 = b; i0 < e; i0 += blk) {
             const gk_index i1 = e - i0 < blk ? e : i0 + blk;
             if (c->far) {   /* the block GK_OPT_PF_AHEAD bytes on */
-                gk_opt_prefetch((const char *)p, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
+                gk_prefetch_bytes((const char *)p, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
                                 (size_t)i1 * sizeof(T) + GK_OPT_PF_AHEAD);
-                gk_opt_prefetch((const char *)u, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
+                gk_prefetch_bytes((const char *)u, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
                                 (size_t)i1 * sizeof(T) + GK_OPT_PF_AHEAD);
             }
             for (gk_index i = i0; i < i1; ++i) p[i] = p[i] + neg_lr * (u[i] * tr);

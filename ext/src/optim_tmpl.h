@@ -120,17 +120,6 @@ GK_INLINE int GK_T(stage_lagged)(const GK_T(stage) *s)
 }
 #endif
 
-/* the lines of bytes [from, to) of an array, for reading and writing (an optimizer reads
- * every line it writes), into every cache level */
-#ifndef GK_OPT_PREFETCH_ONCE
-#define GK_OPT_PREFETCH_ONCE
-GK_INLINE void gk_opt_prefetch(const char *base, size_t from, size_t to)
-{
-    for (size_t q = from; q < to; q += 64)
-        __builtin_prefetch(base + q, 0, 3);
-}
-#endif
-
 /* elements [b, e) of array a of the role lists tab[0..nrole) (NULL: the role is unused);
  * wmask: the roles the loop writes; far: prefetch ahead (GK_OPT_FAR) */
 GK_INLINE void GK_T(stage_init)(GK_T(stage) *s, const gk_optim_storage *st,
@@ -192,7 +181,7 @@ GK_INLINE int GK_T(stage_next)(GK_T(stage) *s, gk_index *n)
             const size_t from = (size_t)o * es + GK_OPT_PF_AHEAD;
             const size_t to = (size_t)s->end * es < from + (size_t)nb * es
                               ? (size_t)s->end * es : from + (size_t)nb * es;
-            gk_opt_prefetch(s->base[r], from, to);
+            gk_prefetch_bytes(s->base[r], from, to);
         }
         if (!s->base[r]) {
             s->ptr[r] = NULL;
@@ -224,7 +213,7 @@ GK_INLINE int GK_T(stage_next)(GK_T(stage) *s, gk_index *n)
                           ? (size_t)s->end * sizeof(T) : from + (size_t)nb * sizeof(T);
         for (int r = 0; r < s->nrole; ++r)
             if (s->base[r])
-                gk_opt_prefetch((const char *)s->base[r], from, to);
+                gk_prefetch_bytes((const char *)s->base[r], from, to);
     }
     if (!s->lag) {   /* in place, block by block */
         if (nb == 0) return 0;
