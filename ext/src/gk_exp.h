@@ -3,36 +3,48 @@
  * (-ffp-contract=off), round-to-nearest by the 1.5*2^k trick.  Defined for x <= 0
  * (arguments are z - max z).  Underflow costs no compare: x is clamped just below the
  * point where 2^n leaves the normal range, and there the exponent bits of 2^n come out
- * 0, so the result is exactly 0 (results that would be subnormal flush to 0). */
+ * 0, so the result is exactly 0 (below about 2^-126 a result is 0, or subnormal in a
+ * sliver just under 2^-126). */
 #ifndef GK_EXP_H
 #define GK_EXP_H
 #include <stdint.h>
 #include <string.h>
 
-/* float: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, and the Cephes expf
- * polynomial (relative error below 1 ulp). */
+/* float: x = (16 j + i) ln2/16 + r, |r| <= ln2/32, by a two-part Cody-Waite reduction
+ * (k = 16 j + i rounded from x 16/ln2; k C1 is exact), then
+ *   exp(x) = 2^j (T_i + T_i p(r)),  T_i = 2^(i/16) rounded to float,
+ *   p(r)   = r + r^2 (1/2 + r/6)    (exp(r) - 1 to within r^4/24 < 1e-8),
+ * within about 1 ulp of exp(x).  21 vector operations with the lookup of T_i (one
+ * permute on AVX-512), where the Cephes polynomial on |r| <= ln2/2 took 28: the exps
+ * set the pace of the softmax rows.  2^j is formed from j's bits, 0 at j = -127 (x
+ * clamped at -88: k >= -2031). */
+static const float gk_exp2_16th[16] = {   /* 2^(i/16), correctly rounded */
+    1.0f,        1.04427373f, 1.09050775f, 1.13878858f, 1.18920708f, 1.24185777f,
+    1.29683959f, 1.35425556f, 1.41421354f, 1.47682619f, 1.54221082f, 1.61049032f,
+    1.68179286f, 1.75625217f, 1.8340081f,  1.91520655f};
+#define GK_EXP_F32_LOG2E16 23.0831203f       /* 16/ln2 */
+#define GK_EXP_F32_SHIFTER 12582912.0f       /* 1.5 * 2^23: t's low bits hold k */
+#define GK_EXP_F32_C1 0.0433349609375f       /* ln2/16, 9 bits: k C1 exact */
+#define GK_EXP_F32_C2 -1.32621526e-05f       /* ln2/16 - C1 */
+/* the bits of 2^j (j = floor(k / 16)) from those of t: (j + 127) << 23, on vectors (the
+ * scalar form shifts unsigned: a NaN's bits would overflow a signed shift) */
+#define GK_EXP_F32_SCALE_BITS(ti) ((((ti) - (0x4B400000 - 127 * 16)) >> 4) << 23)
+
 GK_INLINE float gk_exp_neg_f32(float x)
 {
-    const float shifter = 12582912.0f;          /* 1.5 * 2^23 */
-    float xc = x < -88.0f ? -88.0f : x;         /* n >= -127: 2^-127 has bits 0 */
-    float t = xc * 1.44269504088896341f + shifter;
-    float n = t - shifter;                      /* round(x / ln2), half to even */
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    /* the Cephes polynomial by Estrin's scheme: the same terms as Horner's rule with a
-     * dependency chain half as long, which is what bounds this loop's speed */
-    float r2 = r * r, r4 = r2 * r2;
-    float a = 5.0000001201e-1f + 1.6666665459e-1f * r;
-    float b = 4.1665795894e-2f + 8.3334519073e-3f * r;
-    float c = 1.3981999507e-3f + 1.9875691500e-4f * r;
-    float p = (a + r2 * b) + r4 * c;
-    p = p * r2 + r + 1.0f;
+    float xc = x < -88.0f ? -88.0f : x;
+    float t = xc * GK_EXP_F32_LOG2E16 + GK_EXP_F32_SHIFTER;
+    float k = t - GK_EXP_F32_SHIFTER;
+    float r = xc - k * GK_EXP_F32_C1;
+    r = r - k * GK_EXP_F32_C2;
+    float p = r * r * (r * (1.0f / 6.0f) + 0.5f) + r;
     int32_t tb, sb;
     memcpy(&tb, &t, sizeof tb);
-    sb = (tb - 0x4B400000 + 127) << 23;        /* the low bits of t hold n */
+    float ti = gk_exp2_16th[tb & 15];
+    sb = (int32_t)((uint32_t)((tb - (0x4B400000 - 127 * 16)) >> 4) << 23);   /* as below */
     float s;
     memcpy(&s, &sb, sizeof s);
-    return p * s;
+    return (ti * p + ti) * s;
 }
 
 /* double: same reduction with a split ln2 and the Taylor series to degree 13 (the
@@ -78,7 +90,7 @@ typedef int64_t gk_v8l __attribute__((vector_size(64)));
  * gives the second.  GCC leaves the select as cmp/and/andn/or. */
 #if defined(__AVX512F__)
 #include <immintrin.h>
-/* 16 float32 lanes: the pair of 8-lane vectors below in one AVX-512 register */
+/* 16 float32 lanes: one AVX-512 register */
 typedef float gk_v16f __attribute__((vector_size(64)));
 typedef int32_t gk_v16i __attribute__((vector_size(64)));
 #endif
@@ -119,62 +131,67 @@ GK_INLINE gk_v8d gk_clamp_v_f64(gk_v8d x)
 }
 #endif
 
-/* The float32 exp on vectors of V (integer vectors VI), x clamped by CLAMP: the scalar
- * gk_exp_neg_f32's operations lane by lane, so the same bits at any width.  Defined for
- * 8 lanes and, with AVX-512, 16. */
-#define GK_DEFINE_EXP_NEG_V_F32(NAME, V, VI, CLAMP) \
-GK_INLINE V NAME(V x) \
-{ \
-    const V shifter = (V){0} + 12582912.0f; \
-    V xc = CLAMP(x); \
-    V t = xc * 1.44269504088896341f + shifter; \
-    V n = t - shifter; \
-    V r = xc - n * 0.693359375f; \
-    r = r - n * -2.12194440e-4f; \
-    V r2 = r * r, r4 = r2 * r2; \
-    V a = 5.0000001201e-1f + 1.6666665459e-1f * r; \
-    V b = 4.1665795894e-2f + 8.3334519073e-3f * r; \
-    V c = 1.3981999507e-3f + 1.9875691500e-4f * r; \
-    V p = (a + r2 * b) + r4 * c; \
-    p = p * r2 + r + 1.0f; \
-    VI sb = ((VI)t - 0x4B400000 + 127) << 23; \
-    return p * (V)sb; \
-}
-GK_DEFINE_EXP_NEG_V_F32(gk_exp_neg_v_f32, gk_v8f, gk_v8i, gk_clamp_v_f32)
 #if defined(__AVX512F__)
 GK_INLINE gk_v16f gk_clamp_v16_f32(gk_v16f x)
 {
     return (gk_v16f)_mm512_max_ps(_mm512_set1_ps(-88.0f), (__m512)x);
 }
-GK_DEFINE_EXP_NEG_V_F32(gk_exp_neg_v16_f32, gk_v16f, gk_v16i, gk_clamp_v16_f32)
 #endif
 
-/* gk_exp_neg_v_f32 of two vectors, statement by statement interleaved: the two
- * ~45-cycle dependency chains then sit side by side in the scheduler, which overlaps
- * them; written one after the other, the loop ran at half its instruction throughput. */
+/* T_i of gk_exp_neg_f32 for the low 4 bits of every lane of ti */
+#if defined(__AVX512F__)
+GK_INLINE gk_v16f gk_exp_tab_v16(gk_v16i ti)
+{
+    return (gk_v16f)_mm512_permutexvar_ps((__m512i)ti, _mm512_loadu_ps(gk_exp2_16th));
+}
+
+GK_INLINE gk_v8f gk_exp_tab_v8(gk_v8i ti)
+{
+    return (gk_v8f)_mm256_permutex2var_ps(_mm256_loadu_ps(gk_exp2_16th), (__m256i)ti,
+                                          _mm256_loadu_ps(gk_exp2_16th + 8));
+}
+#elif defined(__AVX2__)
+GK_INLINE gk_v8f gk_exp_tab_v8(gk_v8i ti)
+{
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(gk_exp2_16th), (__m256i)ti);
+    __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(gk_exp2_16th + 8), (__m256i)ti);
+    return (gk_v8f)_mm256_blendv_ps(lo, hi, (__m256)(ti << 28));   /* by bit 3 */
+}
+#else
+GK_INLINE gk_v8f gk_exp_tab_v8(gk_v8i ti)
+{
+    gk_v8f r;
+    for (int k = 0; k < 8; ++k) r[k] = gk_exp2_16th[ti[k] & 15];
+    return r;
+}
+#endif
+/* The float32 exp on vectors of V (integer vectors VI), x clamped by CLAMP, T_i looked
+ * up by TAB: the scalar gk_exp_neg_f32's operations lane by lane, so the same bits at
+ * any width.  Defined for 8 lanes and, with AVX-512, 16. */
+#define GK_DEFINE_EXP_NEG_V_F32(NAME, V, VI, CLAMP, TAB) \
+GK_INLINE V NAME(V x) \
+{ \
+    V xc = CLAMP(x); \
+    V t = xc * GK_EXP_F32_LOG2E16 + GK_EXP_F32_SHIFTER; \
+    V k = t - GK_EXP_F32_SHIFTER; \
+    V r = xc - k * GK_EXP_F32_C1; \
+    r = r - k * GK_EXP_F32_C2; \
+    V p = r * r * (r * (1.0f / 6.0f) + 0.5f) + r; \
+    V ti = TAB((VI)t); \
+    VI sb = GK_EXP_F32_SCALE_BITS((VI)t); \
+    return (ti * p + ti) * (V)sb; \
+}
+GK_DEFINE_EXP_NEG_V_F32(gk_exp_neg_v_f32, gk_v8f, gk_v8i, gk_clamp_v_f32, gk_exp_tab_v8)
+#if defined(__AVX512F__)
+GK_DEFINE_EXP_NEG_V_F32(gk_exp_neg_v16_f32, gk_v16f, gk_v16i, gk_clamp_v16_f32,
+                        gk_exp_tab_v16)
+#endif
+
+/* gk_exp_neg_v_f32 of two vectors */
 GK_INLINE void gk_exp_neg_v2_f32(gk_v8f *x0, gk_v8f *x1)
 {
-    const gk_v8f shifter = (gk_v8f){0} + 12582912.0f;
-    gk_v8f xc0 = gk_clamp_v_f32(*x0), xc1 = gk_clamp_v_f32(*x1);
-    gk_v8f t0 = xc0 * 1.44269504088896341f + shifter, t1 = xc1 * 1.44269504088896341f + shifter;
-    gk_v8f n0 = t0 - shifter, n1 = t1 - shifter;
-    gk_v8f r0 = xc0 - n0 * 0.693359375f, r1 = xc1 - n1 * 0.693359375f;
-    r0 = r0 - n0 * -2.12194440e-4f;
-    r1 = r1 - n1 * -2.12194440e-4f;
-    gk_v8f q0 = r0 * r0, q1 = r1 * r1;
-    gk_v8f f0 = q0 * q0, f1 = q1 * q1;
-    gk_v8f a0 = 5.0000001201e-1f + 1.6666665459e-1f * r0;
-    gk_v8f a1 = 5.0000001201e-1f + 1.6666665459e-1f * r1;
-    gk_v8f b0 = 4.1665795894e-2f + 8.3334519073e-3f * r0;
-    gk_v8f b1 = 4.1665795894e-2f + 8.3334519073e-3f * r1;
-    gk_v8f c0 = 1.3981999507e-3f + 1.9875691500e-4f * r0;
-    gk_v8f c1 = 1.3981999507e-3f + 1.9875691500e-4f * r1;
-    gk_v8f p0 = (a0 + q0 * b0) + f0 * c0, p1 = (a1 + q1 * b1) + f1 * c1;
-    p0 = p0 * q0 + r0 + 1.0f;
-    p1 = p1 * q1 + r1 + 1.0f;
-    gk_v8i s0 = ((gk_v8i)t0 - 0x4B400000 + 127) << 23, s1 = ((gk_v8i)t1 - 0x4B400000 + 127) << 23;
-    *x0 = p0 * (gk_v8f)s0;
-    *x1 = p1 * (gk_v8f)s1;
+    *x0 = gk_exp_neg_v_f32(*x0);
+    *x1 = gk_exp_neg_v_f32(*x1);
 }
 
 GK_INLINE gk_v8d gk_exp_neg_v_f64(gk_v8d x)

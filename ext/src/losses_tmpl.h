@@ -24,21 +24,39 @@
 #define GK_VMAX_f32(v, a) GK_T(tsel)((v) > (a), (v), (a))
 #define GK_VMAX_f64(v, a) GK_T(tsel)((v) > (a), (v), (a))
 #endif
+/* max_j z[j] (n > 0).  Four accumulators: a max's latency is four cycles, so with one
+ * or two the loop waited on them (a fifth of the cross-entropy row's time on AVX-512);
+ * the row's last vector is the one that ends at n, read again where it overlaps (a max
+ * does not mind), so only rows shorter than a vector go element by element. */
 GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
 {
-    GK_T(tvec) a0 = (GK_T(tvec)){0} + z[0], a1 = a0;
-    gk_index j = 0;
-    for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN) {
-        GK_T(tvec) v0, v1;
-        __builtin_memcpy(&v0, z + j, sizeof v0);
-        __builtin_memcpy(&v1, z + j + GK_TVLEN, sizeof v1);
-        a0 = GK_CAT(GK_VMAX_, SFX)(v0, a0);
-        a1 = GK_CAT(GK_VMAX_, SFX)(v1, a1);
+    typedef GK_T(tvec) V;
+    const gk_index w = GK_TVLEN;
+    T m = z[0];
+    if (n < w) {
+        for (gk_index j = 1; j < n; ++j) m = z[j] > m ? z[j] : m;
+        return m;
     }
-    a0 = GK_CAT(GK_VMAX_, SFX)(a1, a0);
-    T m = a0[0];
-    for (int k = 1; k < GK_TVLEN; ++k) m = a0[k] > m ? a0[k] : m;
-    for (; j < n; ++j) m = z[j] > m ? z[j] : m;
+    V a[4];
+    __builtin_memcpy(&a[0], z + n - w, sizeof a[0]);
+    a[1] = a[2] = a[3] = a[0];
+    gk_index j = 0;
+    for (; j + 4 * w <= n; j += 4 * w)
+        for (int k = 0; k < 4; ++k) {
+            V v;
+            __builtin_memcpy(&v, z + j + k * w, sizeof v);
+            a[k] = GK_CAT(GK_VMAX_, SFX)(v, a[k]);
+        }
+    for (; j + w <= n; j += w) {
+        V v;
+        __builtin_memcpy(&v, z + j, sizeof v);
+        a[0] = GK_CAT(GK_VMAX_, SFX)(v, a[0]);
+    }
+    a[0] = GK_CAT(GK_VMAX_, SFX)(a[1], a[0]);
+    a[2] = GK_CAT(GK_VMAX_, SFX)(a[3], a[2]);
+    a[0] = GK_CAT(GK_VMAX_, SFX)(a[2], a[0]);
+    m = a[0][0];
+    for (int k = 1; k < w; ++k) m = a[0][k] > m ? a[0][k] : m;
     return m;
 }
 
@@ -102,7 +120,7 @@ GK_INLINE void GK_T(exp8)(const T *GK_RESTRICT z, T *GK_RESTRICT e, int len, T m
     *bd += d;
 }
 
-/* two full steps of 16 elements, inv_t = 1, the exps interleaved (gk_exp.h) */
+/* two full steps of 16 elements, inv_t = 1 (gk_exp.h's pair of exps) */
 GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 *bs0,
                            GK_V8 *bd0, GK_V8 *bs1, GK_V8 *bd1)
 {
