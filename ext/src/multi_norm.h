@@ -17,7 +17,7 @@ typedef struct {
     const void *const *arrays;
     const int *dtypes;   /* per array, or NULL: all of `dtype` */
     int dtype, kind;
-    int far;   /* the arrays are past the cache: the sums of squares prefetch ahead */
+    int far;   /* the arrays are past the cache: the passes prefetch ahead */
     double p;
 } gk_norm_ctx;
 
@@ -31,8 +31,9 @@ static void gk_norm_chunk(void *vctx, gk_index a, gk_index b, gk_index n, double
         switch (c->kind) { \
             case GK_NORM_TWO: *part = c->far ? chunk_sumsq_far_##SFX(x, n) \
                                              : chunk_sumsq_##SFX(x, n, 0.0); break; \
-            case GK_NORM_ONE: *part = chunk_sumabs_##SFX(x, n); break; \
-            case GK_NORM_INF: *part = chunk_maxabs_##SFX(x, n); break; \
+            case GK_NORM_ONE: *part = c->far ? chunk_sumabs_far_##SFX(x, n) \
+                                             : chunk_sumabs_##SFX(x, n); break; \
+            case GK_NORM_INF: *part = chunk_maxabs_##SFX(x, n, c->far); break; \
             default: *part = chunk_sumpow_##SFX(x, n, c->p); break; \
         } \
     } while (0)

@@ -268,6 +268,16 @@ GK_INLINE double GK_T(chunk_sumabs)(const TS *GK_RESTRICT x, gk_index n)
     return r;
 }
 
+/* chunk_sumabs of an input that comes from memory (as chunk_sumsq_far) */
+GK_INLINE double GK_T(chunk_sumabs_far)(const TS *GK_RESTRICT x, gk_index n)
+{
+    double r;
+#define GK_ABSF_V(o) GK_PF_THEN(x, o, GK_ABS_V)
+    GK_LANE_SUM(n, r, GK_ABSF_V, GK_ABS_S);
+#undef GK_ABSF_V
+    return r;
+}
+
 /* sum_j a[j] b[j] */
 GK_INLINE double GK_T(chunk_dot)(const TS *GK_RESTRICT a, const TS *GK_RESTRICT b, gk_index n)
 {
@@ -455,17 +465,20 @@ static inline double GK_T(chunk_sumpow)(const TS *GK_RESTRICT x, gk_index n, dou
 #define GK_MAXABS_U GK_TI
 #define GK_MAXABS_MASK GK_TI_MAX
 #endif
-GK_INLINE double GK_T(chunk_maxabs)(const TS *GK_RESTRICT x, gk_index n)
+GK_INLINE double GK_T(chunk_maxabs)(const TS *GK_RESTRICT x, gk_index n, int far)
 {
     GK_MAXABS_U m[GK_LANES] = {0};
     gk_index j = 0;
-    for (; j + GK_LANES <= n; j += GK_LANES)
+    for (; j + GK_LANES <= n; j += GK_LANES) {
+        if (far)   /* from memory: GK_PF_AHEAD bytes ahead, as chunk_sumsq_far */
+            __builtin_prefetch((const char *)(x + j) + GK_PF_AHEAD, 0, 3);
         for (int k = 0; k < GK_LANES; ++k) {
             GK_MAXABS_U u;
             __builtin_memcpy(&u, &x[j + k], sizeof u);
             u &= GK_MAXABS_MASK;
             m[k] = u > m[k] ? u : m[k];
         }
+    }
     for (int k = 0; j + k < n; ++k) {
         GK_MAXABS_U u;
         __builtin_memcpy(&u, &x[j + k], sizeof u);
