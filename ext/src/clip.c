@@ -52,6 +52,7 @@ typedef struct {
     const int *dtypes;
     int op;
     double c;
+    int far;   /* past the cache: prefetch ahead (clip_tmpl.h) */
 } clip_ctx;
 
 /* one span of the in-place pass; returns 1 if OP_UNSCALE saw an inf or NaN */
@@ -60,16 +61,19 @@ static int clip_span(void *vctx, gk_index a, gk_index b, gk_index e)
     const clip_ctx *c = (const clip_ctx *)vctx;
     switch (c->dtypes[a]) {
         case GK_DTYPE_F32:
-            return chunk_apply_f32((float *)c->arrays[a] + b, e - b, c->op, (float)c->c);
+            return chunk_apply_f32((float *)c->arrays[a] + b, e - b, c->op, (float)c->c,
+                                   c->far);
         /* 16-bit: c in float32, each result rounded once */
         case GK_DTYPE_F16:
-            return chunk_apply_f16((uint16_t *)c->arrays[a] + b, e - b, c->op, (float)c->c);
+            return chunk_apply_f16((uint16_t *)c->arrays[a] + b, e - b, c->op, (float)c->c,
+                                   c->far);
         case GK_DTYPE_BF16:
-            return chunk_apply_bf16((uint16_t *)c->arrays[a] + b, e - b, c->op, (float)c->c);
+            return chunk_apply_bf16((uint16_t *)c->arrays[a] + b, e - b, c->op, (float)c->c,
+                                    c->far);
         default: {
             /* the unscale factor is float32 in torch, widened for float64 grads */
             double cd = c->op == OP_UNSCALE ? (double)(float)c->c : c->c;
-            return chunk_apply_f64((double *)c->arrays[a] + b, e - b, c->op, cd);
+            return chunk_apply_f64((double *)c->arrays[a] + b, e - b, c->op, cd, c->far);
         }
     }
 }
@@ -83,8 +87,9 @@ static int clip_span(void *vctx, gk_index a, gk_index b, gk_index e)
 static int elementwise(void *const *arrays, const int *dtypes, const gk_index *sizes,
                        gk_index narrays, int op, double c, int *found_inf)
 {
-    clip_ctx ctx = {arrays, dtypes, op, c};
-    int reverse = op == OP_SCALE && !gk_multi_far(narrays, sizes, dtypes, 0, 1);
+    const int far = gk_multi_far(narrays, sizes, dtypes, 0, 1);
+    clip_ctx ctx = {arrays, dtypes, op, c, far};
+    int reverse = op == OP_SCALE && !far;
     gk_multi_pass pass = {.span = clip_span, .reverse = reverse, .ctx = &ctx};
     int err = gk_multi_run(narrays, sizes, &pass);
     if (err == GK_OK && found_inf)
