@@ -7,13 +7,16 @@
 
 /* ---- forward: mean (relative to the pivot pv) and M2 of one segment -----------------
  * float32: one pass of shifted sums, kept under gk_shifted_ok (reduce.h); else the
- * exact two passes. */
-GK_INLINE void GK_T(bn_seg_stats)(const TS *x, gk_index n, double pv, double *mean,
-                                  double *m2)
+ * exact two passes.  far: from memory, prefetched ahead (bn_plane_reduce). */
+GK_INLINE void GK_T(bn_seg_stats)(const TS *x, gk_index n, double pv, int far,
+                                  double *mean, double *m2)
 {
     if (sizeof(T) == sizeof(float)) {
         double sd, sd2;
-        GK_T(chunk_shifted)(x, n, pv, &sd, &sd2);
+        if (far)
+            GK_T(chunk_shifted_far)(x, n, pv, &sd, &sd2);
+        else
+            GK_T(chunk_shifted)(x, n, pv, &sd, &sd2);
         double mb = sd / (double)n, q = sd2 - sd * mb;
         if (gk_shifted_ok(mb * mb * (double)n, q)) {
             *mean = mb;
@@ -37,16 +40,24 @@ GK_INLINE void GK_T(bn_plane_reduce)(const int grad, const TS *dy, const TS *x, 
     gk_index nseg = (inner + GK_CHUNK - 1) / GK_CHUNK;
     gk_index total = N * C * nseg;
     int nt = gk_threads_for(N * C * inner);
+    /* past the cache: prefetched ahead, the segments following one another in memory
+     * (32x64x56x56 float32 from memory, 2 threads: the forward 1.56 -> 1.29 ms, the
+     * backward 2.36 -> 1.84, Intel Xeon guest) */
+    const int far = (size_t)(N * C * inner) * sizeof(TS) >= gk_get_stream_min_bytes();
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (gk_index sg = 0; sg < total; ++sg) {
         gk_index plane = sg / nseg, off = (sg % nseg) * GK_CHUNK;
         gk_index len = inner - off < GK_CHUNK ? inner - off : GK_CHUNK;
         const TS *xs = x + plane * inner + off;
-        if (grad)
+        if (grad && far)
+            GK_T(chunk_grad_sums_far)(dy + plane * inner + off, xs, len, ref[plane % C],
+                                      &seg[2 * sg], &seg[2 * sg + 1]);
+        else if (grad)
             GK_T(chunk_grad_sums)(dy + plane * inner + off, xs, len, ref[plane % C],
                                   &seg[2 * sg], &seg[2 * sg + 1]);
         else
-            GK_T(bn_seg_stats)(xs, len, ref[plane % C], &seg[2 * sg], &seg[2 * sg + 1]);
+            GK_T(bn_seg_stats)(xs, len, ref[plane % C], far, &seg[2 * sg],
+                               &seg[2 * sg + 1]);
     }
     /* merge in (n, segment) order; every channel holds the same counts, so the merge
      * runs across channels */

@@ -206,7 +206,16 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
     {
         const gk_index m = (n - j) / GK_TVLEN, step = back ? -GK_TVLEN : GK_TVLEN;
         gk_index o = back ? j + (m - 1) * GK_TVLEN : j;
+        /* streamed (the inputs come from memory too): x and dy prefetched GK_PF_AHEAD
+         * bytes ahead in the direction of the walk (reduce_tmpl.h; 8192x1024 float32
+         * from memory, 2 threads: the forward 2.07 -> 1.80 ms, the backward 2.82 ->
+         * 2.56, Intel Xeon guest) */
+        const ptrdiff_t pf = back ? -GK_PF_AHEAD : GK_PF_AHEAD;
         for (gk_index q = 0; q < m; ++q, o += step) {
+            if (nt) {
+                __builtin_prefetch((const char *)(x + o) + pf, 0, 3);
+                if (grad) __builtin_prefetch((const char *)(dy + o) + pf, 0, 3);
+            }
             const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, o, cf, at, c);
             if (nt) GK_T(bn_stream)(out + o, v);
             else GK_T(sttv_arith)(out + o, v);

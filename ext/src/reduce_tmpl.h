@@ -309,6 +309,26 @@ GK_INLINE void GK_T(chunk_grad_sums)(const TS *GK_RESTRICT g, const TS *GK_RESTR
     GK_LANE_SUM2(n, *sum_g, GK_G_V, GK_G_S, *sum_gd, GK_GD_V, GK_GD_S);
 }
 
+/* chunk_shifted and chunk_grad_sums of inputs that come from memory: the same sums,
+ * with GK_PF_THEN's prefetch (as chunk_sumsq_far) */
+GK_INLINE void GK_T(chunk_shifted_far)(const TS *GK_RESTRICT x, gk_index n, double s,
+                                       double *sum_d, double *sum_d2)
+{
+#define GK_DF_V(o) GK_PF_THEN(x, o, GK_D_V)
+    GK_LANE_SUM2(n, *sum_d, GK_DF_V, GK_D_S, *sum_d2, GK_D2_V, GK_D2_S);
+#undef GK_DF_V
+}
+
+GK_INLINE void GK_T(chunk_grad_sums_far)(const TS *GK_RESTRICT g, const TS *GK_RESTRICT x,
+                                         gk_index n, double s, double *sum_g, double *sum_gd)
+{
+#define GK_GF_V(o) GK_PF_THEN(g, o, GK_G_V)
+#define GK_GDF_V(o) GK_PF_THEN(x, o, GK_GD_V)
+    GK_LANE_SUM2(n, *sum_g, GK_GF_V, GK_G_S, *sum_gd, GK_GDF_V, GK_GD_S);
+#undef GK_GF_V
+#undef GK_GDF_V
+}
+
 /* ---- sums in T over short blocks, folded into double ------------------------------
  * For float32 rows where converting every element to double is the cost: the terms are
  * added in T over blocks of GK_BLK_LEN = GK_LANES x GK_BLK_TERMS elements, lane k of a
