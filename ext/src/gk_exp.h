@@ -14,7 +14,8 @@
  * (k = 16 j + i rounded from x 16/ln2; k C1 is exact), then
  *   exp(x) = 2^j (T_i + T_i p(r)),  T_i = 2^(i/16) rounded to float,
  *   p(r)   = r + r^2 (1/2 + r/6)    (exp(r) - 1 to within r^4/24 < 1e-8),
- * within about 1 ulp of exp(x).  21 vector operations with the lookup of T_i (one
+ * within 1.06 ulp of the correctly rounded exp (every float of [-0.001, 0] and every
+ * eighth one down to -88 checked; the Cephes form this replaced, 0.998).  21 vector operations with the lookup of T_i (one
  * permute on AVX-512), where the Cephes polynomial on |r| <= ln2/2 took 28: the exps
  * set the pace of the softmax rows.  2^j is formed from j's bits, 0 at j = -127 (x
  * clamped at -88: k >= -2031). */

@@ -11,7 +11,8 @@
 
 /* max of a row (max is exact: the grouping cannot change the result), in vectors
  * (reduce_tmpl.h; measured 4x faster than the scalar maxss GCC emits for the loop);
- * NaNs are skipped by the comparison, and reach the loss through exp anyway.
+ * a NaN is skipped by the comparison unless an accumulator starts with it; either way
+ * it reaches the row's loss and gradient through exp (its sum is NaN).
  * v > a ? v : a is what maxps(v, a) computes, NaNs included (a NaN in v gives a), so
  * with AVX it is that one instruction (GCC leaves the select as and/andn/or). */
 #if defined(__AVX512F__)
