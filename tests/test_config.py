@@ -270,7 +270,8 @@ def test_streamed_and_cached_stores_give_the_same_bits():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_streamed_rows_at_every_offset_write_their_elements_only(dtype):
     # a streamed row's first and last elements (before its first aligned vector and
-    # after its last) are stored alone, not as a whole vector over the row's ends:
+    # after its last) are stored alone, not as a whole vector over the row's ends, or
+    # (AVX-512) kept and streamed with the next row's as the whole line they share:
     # outputs at every element offset from a line, with guard elements on both sides
     from gradkit import norm
     rng = np.random.default_rng(8)

@@ -405,13 +405,16 @@ GK_INLINE void GK_T(bn_col_apply)(const int grad, const TS *dy, const TS *x, TS 
      * cost half the time of a streamed (N, 256) pass */
     GK_PARALLEL_FOR(nt, t, nt,
         const gk_index i1 = gk_task_begin(t + 1, nt, N);
+        GK_T(carry) cy = {0};   /* a streamed row's last line, for the next (reduce_tmpl.h) */
         for (gk_index i = gk_task_begin(t, nt, N); i < i1; ++i) {
             const TS *xi = x + i * K, *gi = grad ? dy + i * K : NULL;
+            cy.keep = i + 1 < i1;
             if (stream)
-                GK_T(bn_out_a)(grad, 1, 1, gi, xi, out + i * K, K, cf, 0);
+                GK_T(bn_out_a)(grad, 1, 1, gi, xi, out + i * K, K, cf, 0, &cy);
             else
-                GK_T(bn_out_a)(grad, 1, 0, gi, xi, out + i * K, K, cf, 0);
+                GK_T(bn_out_a)(grad, 1, 0, gi, xi, out + i * K, K, cf, 0, NULL);
         }
+        GK_T(carry_flush)(&cy);
         if (stream) gk_sfence();
     );
 }

@@ -85,16 +85,19 @@ GK_INLINE void GK_T(bn_plane_apply)(const int grad, const TS *dy, const TS *x, T
     /* each thread a contiguous run of segments, fenced once at its end (bn_col_apply) */
     GK_PARALLEL_FOR(nt, t, nt,
         const gk_index s1 = gk_task_begin(t + 1, nt, total);
+        GK_T(carry) cy = {0};   /* the segments follow one another: as bn_col_apply's rows */
         for (gk_index sg = gk_task_begin(t, nt, total); sg < s1; ++sg) {
             gk_index plane = sg / nseg, at = plane * inner + (sg % nseg) * GK_CHUNK;
             gk_index n = inner - (sg % nseg) * GK_CHUNK < GK_CHUNK
                          ? inner - (sg % nseg) * GK_CHUNK : GK_CHUNK;
             const TS *gs = grad ? dy + at : NULL;
+            cy.keep = sg + 1 < s1;
             if (stream)
-                GK_T(bn_out_a)(grad, 0, 1, gs, x + at, out + at, n, cf, plane % C);
+                GK_T(bn_out_a)(grad, 0, 1, gs, x + at, out + at, n, cf, plane % C, &cy);
             else
-                GK_T(bn_out_a)(grad, 0, 0, gs, x + at, out + at, n, cf, plane % C);
+                GK_T(bn_out_a)(grad, 0, 0, gs, x + at, out + at, n, cf, plane % C, NULL);
         }
+        GK_T(carry_flush)(&cy);
         if (stream) gk_sfence();
     );
 }

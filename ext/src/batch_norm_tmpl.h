@@ -171,7 +171,8 @@ GK_INLINE GK_T(bnv) GK_T(bn_vec)(const int grad, const gk_index cs, const TS *dy
 }
 
 GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, const TS *dy,
-                              const TS *x, TS *out, gk_index n, GK_T(bn_coef) cf, gk_index at)
+                              const TS *x, TS *out, gk_index n, GK_T(bn_coef) cf, gk_index at,
+                              GK_T(carry) *cy)
 {
     const int ends_v = n >= GK_TVLEN && (const void *)out != (const void *)x
                        && (const void *)out != (const void *)dy;
@@ -182,7 +183,8 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
                             z + (grad ? cf.k[at] : 0), z + (grad ? 0 : cf.ml[at])};
     if (head && ends_v && head < GK_TVLEN) {
         const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, 0, cf, at, c);
-        if (nt) GK_T(store_lanes)(out, v, 0, head);
+        if (nt && GK_CARRY_ON && cy) GK_T(carry_head)(cy, out, v, head);
+        else if (nt) GK_T(store_lanes)(out, v, 0, head);
         else GK_T(sttv_arith)(out, v);
     } else
         GK_T(bn_out)(grad, cs, dy, x, out, head, cf, at);
@@ -224,7 +226,8 @@ GK_INLINE void GK_T(bn_out_a)(const int grad, const gk_index cs, const int nt, c
     }
     if (j < n && ends_v) {
         const GK_T(bnv) v = GK_T(bn_vec)(grad, cs, dy, x, n - GK_TVLEN, cf, at, c);
-        if (nt) GK_T(store_lanes)(out + n - GK_TVLEN, v, j - (n - GK_TVLEN), GK_TVLEN);
+        if (nt && GK_CARRY_ON && cy) GK_T(carry_tail)(cy, out + n - GK_TVLEN, v, j - (n - GK_TVLEN));
+        else if (nt) GK_T(store_lanes)(out + n - GK_TVLEN, v, j - (n - GK_TVLEN), GK_TVLEN);
         else GK_T(sttv_arith)(out + n - GK_TVLEN, v);
     } else
         GK_T(bn_out)(grad, cs, grad ? dy + j : NULL, x + j, out + j, n - j, cf, at + j * cs);

@@ -116,6 +116,7 @@ GK_TASK void GK_T(fused_fwd_rows)(const int rms, const TS *x, const TS *r, const
                                     int stream_s, int stream_y)
 {
     TS row[GK_FUSED_ROW];
+    GK_T(carry) cy = {0};   /* y's shared lines (reduce_tmpl.h) */
     for (gk_index i = i0; i < i1; ++i) {
         TS *si = s + i * cols;
         TS *sb = cols <= GK_FUSED_ROW ? row : si;
@@ -156,8 +157,10 @@ GK_TASK void GK_T(fused_fwd_rows)(const int rms, const TS *x, const TS *r, const
         GK_T(fwd_stats)(rms, sb, cols, 1, 0, eps, &m, &rr);
         if (mean) mean[i] = (T)m;
         if (rstd) rstd[i] = (T)rr;
-        GK_T(fwd_write)(rms, sb, w, b, y + i * cols, cols, m, rr, stream_y);
+        cy.keep = i + 1 < i1;
+        GK_T(fwd_write)(rms, sb, w, b, y + i * cols, cols, m, rr, stream_y, &cy);
     }
+    GK_T(carry_flush)(&cy);
     if (stream_s || stream_y) gk_sfence();  /* each thread orders its own streamed rows */
 }
 

@@ -228,7 +228,7 @@ GK_INLINE GK_T(tvec) GK_T(fwd_vec)(const int rms, const int hw, const int hb, co
  * gk_stream_output; the caller fences). */
 GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, const int stream,
                                  const TS *x, const T *GK_RESTRICT w, const T *GK_RESTRICT b,
-                                 TS *y, gk_index n, GK_T(fwd_k) k)
+                                 TS *y, gk_index n, GK_T(fwd_k) k, GK_T(carry) *cy)
 {
     typedef GK_T(tvec) V;
     const V vmh = (V){0} + k.mh, vml = (V){0} + k.ml, vrt = (V){0} + k.rt;
@@ -239,7 +239,8 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     if (head > n || head < 0) head = stream ? n : 0;
     if (head && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, 0, vmh, vml, vrt, vnrt);
-        if (stream) GK_T(store_lanes)(y, v, 0, head);
+        if (stream && GK_CARRY_ON && cy) GK_T(carry_head)(cy, y, v, head);
+        else if (stream) GK_T(store_lanes)(y, v, 0, head);
         else GK_T(sttv_arith)(y, v);
         j = head;
     }
@@ -272,7 +273,9 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
     }
     if (j < n && ends_v) {
         V v = GK_T(fwd_vec)(rms, hw, hb, x, w, b, n - GK_TVLEN, vmh, vml, vrt, vnrt);
-        if (stream) GK_T(store_lanes)(y + n - GK_TVLEN, v, j - (n - GK_TVLEN), GK_TVLEN);
+        if (stream && GK_CARRY_ON && cy)
+            GK_T(carry_tail)(cy, y + n - GK_TVLEN, v, j - (n - GK_TVLEN));
+        else if (stream) GK_T(store_lanes)(y + n - GK_TVLEN, v, j - (n - GK_TVLEN), GK_TVLEN);
         else GK_T(sttv_arith)(y + n - GK_TVLEN, v);
         j = n;
     }
@@ -282,13 +285,14 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
 
 /* a row's output y[0, n) (x, w, b from the row's first column): fwd_write_v's variant */
 GK_INLINE void GK_T(fwd_write_in)(const int rms, const TS *x, const T *w, const T *b, TS *y,
-                                  gk_index n, double m, double r, int stream)
+                                  gk_index n, double m, double r, int stream,
+                                  GK_T(carry) *cy)
 {
     const T mh = (T)m;
     GK_T(fwd_k) k = {mh, (T)(m - (double)mh), (T)r};
 #define GK_FWD_W(hw, hb) \
-    (stream ? GK_T(fwd_write_v)(rms, hw, hb, 1, x, w, b, y, n, k) \
-            : GK_T(fwd_write_v)(rms, hw, hb, 0, x, w, b, y, n, k))
+    (stream ? GK_T(fwd_write_v)(rms, hw, hb, 1, x, w, b, y, n, k, cy) \
+            : GK_T(fwd_write_v)(rms, hw, hb, 0, x, w, b, y, n, k, NULL))
     if (w && b && !rms) GK_FWD_W(1, 1);
     else if (w) GK_FWD_W(1, 0);
     else if (b && !rms) GK_FWD_W(0, 1);
@@ -304,18 +308,19 @@ static __attribute__((noinline)) void GK_T(fwd_write_out)(int rms, const TS *x, 
                                                           const T *b, TS *y, gk_index n,
                                                           double m, double r, int stream)
 {
-    if (rms) GK_T(fwd_write_in)(1, x, w, b, y, n, m, r, stream);
-    else GK_T(fwd_write_in)(0, x, w, b, y, n, m, r, stream);
+    if (rms) GK_T(fwd_write_in)(1, x, w, b, y, n, m, r, stream, NULL);
+    else GK_T(fwd_write_in)(0, x, w, b, y, n, m, r, stream, NULL);
 }
 #endif
 
 GK_INLINE void GK_T(fwd_write)(const int rms, const TS *x, const T *w, const T *b, TS *y,
-                               gk_index n, double m, double r, int stream)
+                               gk_index n, double m, double r, int stream, GK_T(carry) *cy)
 {
 #if GK_HALF
+    (void)cy;   /* 16-bit: no carry (GK_CARRY_ON) */
     GK_T(fwd_write_out)(rms, x, w, b, y, n, m, r, stream);
 #else
-    GK_T(fwd_write_in)(rms, x, w, b, y, n, m, r, stream);
+    GK_T(fwd_write_in)(rms, x, w, b, y, n, m, r, stream, cy);
 #endif
 }
 
@@ -347,14 +352,14 @@ GK_INLINE void GK_T(fwd_stats)(const int rms, const TS *x, gk_index n, int nt, i
  * streamed: the fence is the caller's, once per run */
 GK_INLINE void GK_T(fwd_row)(const int rms, const TS *x, const T *w, const T *b, TS *y,
                              T *mean, T *rstd, gk_index i, gk_index cols, double eps,
-                             int far, int stream)
+                             int far, int stream, GK_T(carry) *cy)
 {
     const TS *xi = x + i * cols;
     double m, r;
     GK_T(fwd_stats)(rms, xi, cols, 1, far, eps, &m, &r);
     if (mean) mean[i] = (T)m;
     if (rstd) rstd[i] = (T)r;
-    GK_T(fwd_write)(rms, xi, w, b, y + i * cols, cols, m, r, stream);
+    GK_T(fwd_write)(rms, xi, w, b, y + i * cols, cols, m, r, stream, cy);
 }
 
 /* rows i and i + 1: both rows' statistics first, then both outputs.  A row's statistics
@@ -379,8 +384,8 @@ GK_INLINE void GK_T(fwd_row2)(const int rms, const TS *x, const T *w, const T *b
         rstd[i] = (T)r0;
         rstd[i + 1] = (T)r1;
     }
-    GK_T(fwd_write)(rms, x0, w, b, y + i * cols, cols, m0, r0, stream);
-    GK_T(fwd_write)(rms, x1, w, b, y + (i + 1) * cols, cols, m1, r1, stream);
+    GK_T(fwd_write)(rms, x0, w, b, y + i * cols, cols, m0, r0, stream, NULL);
+    GK_T(fwd_write)(rms, x1, w, b, y + (i + 1) * cols, cols, m1, r1, stream, NULL);
 }
 
 /* rows [i0, i1) of a forward: one task's share */
@@ -392,8 +397,12 @@ GK_TASK void GK_T(fwd_rows)(const int rms, const TS *x, const T *w, const T *b, 
     if (cols <= GK_FWD_PAIR_COLS && !far)  /* short rows in cache: the statistics set the pace */
         for (; i + 2 <= i1; i += 2)
             GK_T(fwd_row2)(rms, x, w, b, y, mean, rstd, i, cols, eps, stream);
-    for (; i < i1; ++i)
-        GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream);
+    GK_T(carry) cy = {0};   /* a streamed row's last line, for the next row (reduce_tmpl.h) */
+    for (; i < i1; ++i) {
+        cy.keep = i + 1 < i1;
+        GK_T(fwd_row)(rms, x, w, b, y, mean, rstd, i, cols, eps, far, stream, &cy);
+    }
+    GK_T(carry_flush)(&cy);
     if (stream) gk_sfence();  /* each thread orders its own streamed rows */
 }
 
@@ -423,7 +432,7 @@ GK_INLINE void GK_T(norm_fwd)(const int rms, const TS *x, const T *w, const T *b
         for (gk_index c = 0; c < nchunk; ++c) {
             gk_index off = c * GK_CHUNK, len = cols - off < GK_CHUNK ? cols - off : GK_CHUNK;
             GK_T(fwd_write)(rms, xi + off, w ? w + off : NULL, b ? b + off : NULL,
-                            y + i * cols + off, len, m, r, 0);
+                            y + i * cols + off, len, m, r, 0, NULL);
         }
     }
 }
