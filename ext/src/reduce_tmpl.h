@@ -211,6 +211,14 @@ typedef struct {
     GK_T(tvec) v;   /* the line's elements, lane k the line's element k */
 } GK_T(carry);
 
+/* the kept elements stored as they are (a run's end) */
+GK_INLINE void GK_T(carry_flush)(GK_T(carry) *c)
+{
+    if (c->line)
+        __builtin_memcpy(c->line, &c->v, sizeof(TS) * (size_t)c->have);
+    c->line = NULL;
+}
+
 /* elements [lo, GK_TVLEN) of v, stored at p: a row's last ones, p + lo on a line */
 GK_INLINE void GK_T(carry_tail)(GK_T(carry) *c, TS *p, GK_T(tvec) v, gk_index lo)
 {
@@ -218,19 +226,12 @@ GK_INLINE void GK_T(carry_tail)(GK_T(carry) *c, TS *p, GK_T(tvec) v, gk_index lo
         GK_T(store_lanes)(p, v, lo, GK_TVLEN);
         return;
     }
+    GK_T(carry_flush)(c);   /* a line kept before and not completed (none in the norms) */
     TS tmp[2 * GK_TVLEN];
     GK_T(sttv_arith)(tmp, v);
     __builtin_memcpy(&c->v, tmp + lo, sizeof(TS) * (size_t)(GK_TVLEN - lo));
     c->line = p + lo;
     c->have = GK_TVLEN - lo;
-}
-
-/* the kept elements stored as they are (a run's end) */
-GK_INLINE void GK_T(carry_flush)(GK_T(carry) *c)
-{
-    if (c->line)
-        __builtin_memcpy(c->line, &c->v, sizeof(TS) * (size_t)c->have);
-    c->line = NULL;
 }
 
 /* elements [0, hi) of v, stored at p: a row's first ones, p + hi on a line.  With the
