@@ -188,13 +188,6 @@ GK_DEFINE_EXP_NEG_V_F32(gk_exp_neg_v16_f32, gk_v16f, gk_v16i, gk_clamp_v16_f32,
                         gk_exp_tab_v16)
 #endif
 
-/* gk_exp_neg_v_f32 of two vectors */
-GK_INLINE void gk_exp_neg_v2_f32(gk_v8f *x0, gk_v8f *x1)
-{
-    *x0 = gk_exp_neg_v_f32(*x0);
-    *x1 = gk_exp_neg_v_f32(*x1);
-}
-
 GK_INLINE gk_v8d gk_exp_neg_v_f64(gk_v8d x)
 {
     const gk_v8d shifter = (gk_v8d){0} + 6755399441055744.0;
@@ -220,10 +213,4 @@ GK_INLINE gk_v8d gk_exp_neg_v_f64(gk_v8d x)
     return p * (gk_v8d)sb;
 }
 
-/* the float64 pair (8-lane double vectors are already two AVX2 vectors per operation) */
-GK_INLINE void gk_exp_neg_v2_f64(gk_v8d *x0, gk_v8d *x1)
-{
-    *x0 = gk_exp_neg_v_f64(*x0);
-    *x1 = gk_exp_neg_v_f64(*x1);
-}
 #endif

@@ -121,6 +121,13 @@ static inline void gk_scratch_done(void *p, int owned)
     if (owned) free(p);
 }
 
+/* elements of esize bytes from p's line start to p: where a piece of a streamed output
+ * must end to end on a line (a line written in two parts is read for ownership) */
+static inline gk_index gk_past_line(const void *p, size_t esize)
+{
+    return (gk_index)(((uintptr_t)p & 63) / esize);
+}
+
 /* the lines of bytes [from, to) of an array fetched into every cache level (a line
  * about to be read, or read and written) */
 GK_INLINE void gk_prefetch_bytes(const char *base, size_t from, size_t to)

@@ -121,7 +121,7 @@ GK_INLINE void GK_T(exp8)(const T *GK_RESTRICT z, T *GK_RESTRICT e, int len, T m
     *bd += d;
 }
 
-/* two full steps of 16 elements, inv_t = 1 (gk_exp.h's pair of exps) */
+/* two full steps of 16 elements, inv_t = 1 */
 GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 *bs0,
                            GK_V8 *bd0, GK_V8 *bs1, GK_V8 *bd1)
 {
@@ -130,8 +130,7 @@ GK_INLINE void GK_T(exp16)(const T *GK_RESTRICT z, T *GK_RESTRICT e, T m, GK_V8 
     __builtin_memcpy(&d1, z + 8, sizeof d1);
     d0 = d0 - m;
     d1 = d1 - m;
-    GK_V8 v0 = d0, v1 = d1;
-    GK_CAT(gk_exp_neg_v2_, SFX)(&v0, &v1);
+    GK_V8 v0 = GK_CAT(gk_exp_neg_v_, SFX)(d0), v1 = GK_CAT(gk_exp_neg_v_, SFX)(d1);
     __builtin_memcpy(e, &v0, sizeof v0);
     __builtin_memcpy(e + 8, &v1, sizeof v1);
     *bs0 += v0;

@@ -140,7 +140,7 @@ GK_TASK void GK_T(fused_fwd_rows)(const int rms, const TS *x, const TS *r, const
             if (lag) {
                 gk_index upto = o + len;
                 if (upto < cols)
-                    upto -= (gk_index)(((uintptr_t)(si + upto) & 63) / sizeof(TS));
+                    upto -= gk_past_line(si + upto, sizeof(TS));
                 if (upto > done) {
                     gk_copy_nt(si + done, sb + done, sizeof(TS) * (size_t)(upto - done));
                     done = upto;

@@ -929,7 +929,7 @@ GK_INLINE void GK_T(bwd_rows)(const int rms, const int G, const GK_T(bwd_ctx) *c
              * split between two pieces is written in two parts, which with dx 16 bytes
              * past a line (NumPy's) and 128-column pieces took the out= backward from
              * 2.9 to 4.6 ms */
-            const gk_index past = (gk_index)(((uintptr_t)(out[0] + c0 + len) & 63) / sizeof(TS));
+            const gk_index past = gk_past_line(out[0] + c0 + len, sizeof(TS));
             if (past < len) len -= past;
         }
         for (int q = 0; q < G; ++q)
