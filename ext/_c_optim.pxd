@@ -234,12 +234,24 @@ cdef extern from "gradkit/optim.h" nogil:
                          const gk_index *size, const int64_t *step,
                          const gk_lamb_options *opt, double *trust_ratio,
                          const gk_optim_storage *storage)
+    int gk_lamb_multi_mp_work(gk_index count, void *const *param, const void *const *grad,
+                              void *const *exp_avg, void *const *exp_avg_sq,
+                              const gk_index *size, const int64_t *step,
+                              const gk_lamb_options *opt, double *trust_ratio,
+                              const gk_optim_storage *storage, float *work)
     int gk_adafactor_multi_mp(gk_index count, void *const *param, const void *const *grad,
                               void *const *row_var, void *const *col_var,
                               void *const *variance, const gk_index *size,
                               const gk_index *rows, const gk_index *cols,
                               const int64_t *step, const gk_adafactor_options *opt,
                               const gk_optim_storage *storage)
+    int gk_adafactor_multi_mp_work(gk_index count, void *const *param,
+                                   const void *const *grad, void *const *row_var,
+                                   void *const *col_var, void *const *variance,
+                                   const gk_index *size, const gk_index *rows,
+                                   const gk_index *cols, const int64_t *step,
+                                   const gk_adafactor_options *opt,
+                                   const gk_optim_storage *storage, float *work)
 
 
 # One entry point per f32/f64 pair: the dtype (GK_DTYPE_F32 or GK_DTYPE_F64) picks the

@@ -168,6 +168,26 @@ cdef int gk_adafactor_multi_mp(Py_ssize_t count, void *const *param,
                                const Py_ssize_t *cols, const long long *step,
                                const gk_adafactor_options *opt,
                                const gk_optim_storage *storage) noexcept nogil
+# The same step with `work`: NULL (as above), or float32 scratch of sum(size) elements
+# (as gk_lamb_multi_work_f32's): u is computed once, the first pass storing the new
+# moments and u, the second reading u to move the parameter -- half the divisions and
+# square roots, which bound the 16-bit step.  The same results.
+cdef int gk_lamb_multi_mp_work(Py_ssize_t count, void *const *param,
+                               const void *const *grad, void *const *exp_avg,
+                               void *const *exp_avg_sq, const Py_ssize_t *size,
+                               const long long *step, const gk_lamb_options *opt,
+                               double *trust_ratio, const gk_optim_storage *storage,
+                               float *work) noexcept nogil
+# The same step with `work`: NULL (as above), or float32 scratch of sum(size) elements
+# (as gk_adafactor_multi_work_f32's): the matrices' U computed once.  The same results.
+cdef int gk_adafactor_multi_mp_work(Py_ssize_t count, void *const *param,
+                                    const void *const *grad, void *const *row_var,
+                                    void *const *col_var, void *const *variance,
+                                    const Py_ssize_t *size, const Py_ssize_t *rows,
+                                    const Py_ssize_t *cols, const long long *step,
+                                    const gk_adafactor_options *opt,
+                                    const gk_optim_storage *storage,
+                                    float *work) noexcept nogil
 
 # ---- losses (gradkit/losses.h) ----------------------------------------------------------
 # Softmax cross-entropy over `rows` rows of `cols` logits, forward and backward in one

@@ -193,6 +193,35 @@ cdef int gk_adafactor_multi_mp(Py_ssize_t count, void *const *param,
                                           <const _c_optim.gk_adafactor_options *>opt,
                                           <const _c_optim.gk_optim_storage *>storage)
 
+
+cdef int gk_lamb_multi_mp_work(Py_ssize_t count, void *const *param,
+                               const void *const *grad, void *const *exp_avg,
+                               void *const *exp_avg_sq, const Py_ssize_t *size,
+                               const long long *step, const gk_lamb_options *opt,
+                               double *trust_ratio, const gk_optim_storage *storage,
+                               float *work) noexcept nogil:
+    return _c_optim.gk_lamb_multi_mp_work(count, param, grad, exp_avg, exp_avg_sq, size,
+                                          <const int64_t *>step,
+                                          <const _c_optim.gk_lamb_options *>opt,
+                                          trust_ratio,
+                                          <const _c_optim.gk_optim_storage *>storage, work)
+
+
+cdef int gk_adafactor_multi_mp_work(Py_ssize_t count, void *const *param,
+                                    const void *const *grad, void *const *row_var,
+                                    void *const *col_var, void *const *variance,
+                                    const Py_ssize_t *size, const Py_ssize_t *rows,
+                                    const Py_ssize_t *cols, const long long *step,
+                                    const gk_adafactor_options *opt,
+                                    const gk_optim_storage *storage,
+                                    float *work) noexcept nogil:
+    return _c_optim.gk_adafactor_multi_mp_work(count, param, grad, row_var, col_var,
+                                               variance, size, rows, cols,
+                                               <const int64_t *>step,
+                                               <const _c_optim.gk_adafactor_options *>opt,
+                                               <const _c_optim.gk_optim_storage *>storage,
+                                               work)
+
 # ---- losses ------------------------------------------------------------------------------
 cimport _c_losses
 from libc.stdint cimport uint16_t, int64_t

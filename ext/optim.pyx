@@ -513,6 +513,26 @@ cdef list _work_ptrs(_Arrays b, object work, void **wp, str fn):
     return keep
 
 
+cdef object _mp_work(_Arrays b, object work, float **wp, str fn):
+    """*wp: float32 scratch of one element per element of the mixed-precision step's
+    arrays (all gathered as one list), from `work(np.float32, n)`, or NULL (no work, or
+    no elements); returns the array, to be kept alive through the kernel call."""
+    cdef Py_ssize_t i, total = 0
+    wp[0] = NULL
+    if work is None:
+        return None
+    for i in range(b.n):
+        total += b.size[i]
+    w = work(np.float32, total)
+    if (not isinstance(w, np.ndarray) or w.dtype != np.float32 or w.size < total
+            or not w.flags.c_contiguous or not w.flags.writeable):
+        raise ValueError(f"{fn}: work() must return a writable C-contiguous array of "
+                         "the dtype and at least the size asked")
+    if total:
+        wp[0] = <float *>cnp.PyArray_DATA(<cnp.ndarray>w)
+    return w
+
+
 def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
          double lr, double beta1, double beta2, double eps, double eps_root,
          double weight_decay, bint maximize, object coef=None, tuple storage=None,
@@ -521,10 +541,12 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
     `storage`, (those ratios, whether the step was skipped).  `work(dtype, n)`, when
     given, returns a C-contiguous writable array of at least n elements of dtype (float32
     or float64), scratch the float32 and float64 steps keep u in between their passes
-    (gk_lamb_multi_work); the mixed-precision step takes none."""
+    (gk_lamb_multi_work), and the mixed-precision step float32 scratch likewise
+    (gk_lamb_multi_mp_work)."""
     cdef c.gk_lamb_options o
     cdef int err = 0, d
     cdef void *wp[2]
+    cdef float *mw = NULL
     o.lr, o.beta1, o.beta2, o.eps, o.eps_root = lr, beta1, beta2, eps, eps_root
     o.weight_decay, o.maximize = weight_decay, maximize
     o.scale, o.coef = coef is not None, (1.0 if coef is None else coef)
@@ -536,10 +558,11 @@ def lamb(list params, list grads, list exp_avgs, list exp_avg_sqs, object steps,
     _take_steps(b, steps, len(params))
     cdef double[::1] ratio = np.empty(max(b.n, 1))
     if mp is not None:
+        keep = _mp_work(b, work, &mw, "lamb")
         with nogil:
-            err = c.gk_lamb_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
-                                     b.at(2, 0), b.at(3, 0), b.size, b.step, &o, &ratio[0],
-                                     &mp.st)
+            err = c.gk_lamb_multi_mp_work(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
+                                          b.at(2, 0), b.at(3, 0), b.size, b.step, &o,
+                                          &ratio[0], &mp.st, mw)
         found = _mp_done(err, mp, b, steps)
         return _ratios(b, ratio, len(params), found), found
     keep = _work_ptrs(b, work, wp, "lamb")  # the work arrays, alive through the call
@@ -565,7 +588,9 @@ def adafactor(list params, list grads, list row_vars, list col_vars, list varian
     None; a 0-d or 1-d one has variances[i] of its shape, and None in the others.  eps1
     is used as given (torch's None resolved by the caller).  With `storage`: whether
     the step was skipped.  `work`: as lamb's, the matrices' U kept there between the
-    passes (gk_adafactor_multi_work)."""
+    passes (gk_adafactor_multi_work; float32 for the mixed-precision step,
+    gk_adafactor_multi_mp_work)."""
+    cdef float *mw = NULL
     cdef c.gk_adafactor_options o
     cdef int err = 0, dt
     cdef void *wp[2]
@@ -596,10 +621,12 @@ def adafactor(list params, list grads, list row_vars, list col_vars, list varian
         m_of[k], n_of[k] = rows[b.where[k]], cols[b.where[k]]
     _take_steps(b, steps, n)
     if mp is not None:
+        keep = _mp_work(b, work, &mw, "adafactor")
         with nogil:
-            err = c.gk_adafactor_multi_mp(b.n, b.at(0, 0), <const void *const *>b.at(1, 0),
-                                          b.at(2, 0), b.at(3, 0), b.at(4, 0), b.size,
-                                          &m_of[0], &n_of[0], b.step, &o, &mp.st)
+            err = c.gk_adafactor_multi_mp_work(b.n, b.at(0, 0),
+                                               <const void *const *>b.at(1, 0), b.at(2, 0),
+                                               b.at(3, 0), b.at(4, 0), b.size, &m_of[0],
+                                               &n_of[0], b.step, &o, &mp.st, mw)
         return _mp_done(err, mp, b, steps)
     keep = _work_ptrs(b, work, wp, "adafactor")
     with nogil:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import gradkit
+from conftest import run_threads
 from gradkit import optim
 from gradkit.optim import functional as F
 from gradkit.reference import optim as R
@@ -163,6 +164,33 @@ def test_bfloat16_states_with_float32_parameters(kw):
             assert a.dtype == BF16
             assert bits(a) == bits(b.astype(BF16))
         ref.load_state_dict(opt.state_dict())  # the twin from the rounded states
+
+
+@pytest.mark.parametrize("layout", ["pure", "master", "own-states", "bf16-states"])
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+def test_16bit_scratch_same_bits_as_low_memory(dt, layout):
+    """The 16-bit step keeps the matrices' U in float32 scratch between its passes (the
+    default) or computes it twice (low_memory=True): the same parameters, states and
+    masters, bit for bit, at 1..4 threads, with a parameter missing its gradient in
+    one step."""
+    pdt = F32 if layout == "bf16-states" else dt
+    extra = {"pure": {}, "master": dict(master_weights=True),
+             "own-states": dict(state_dtype=dt),
+             "bf16-states": dict(state_dtype=gradkit.bfloat16)}[layout]
+    seq = [_grads(k, pdt) for k in range(STEPS)]
+    seq[2][0] = None
+
+    def run(low):
+        ps = [_data(i, s, pdt) for i, s in enumerate(SHAPES)]
+        o = optim.Adafactor(ps, **CASES[1], low_memory=low, **extra)
+        for gs in seq:
+            o.step([None if g is None else g.copy() for g in gs])
+        return [bits(p) for p in ps], [bits(a) for _, _, a in _states(o)], o
+
+    ref_ps, ref_states, _ = run(True)
+    for ps, states, o in run_threads(lambda: run(False), (1, 2, 3, 4)):
+        assert ps == ref_ps and states == ref_states
+        assert o._work[np.float32].size >= sum(int(np.prod(s)) for s in SHAPES)
 
 
 def test_factor_shapes_and_default_state_dtype():

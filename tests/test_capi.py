@@ -25,7 +25,8 @@ CAPI_FUNCTIONS = ["gk_layer_norm_f32", "gk_layer_norm_f64", "gk_rms_norm_f32",
                   "gk_rms_norm_f64"]
 CAPI_FUNCTIONS += ["gk_dropout_f32", "gk_dropout_f64"]
 CAPI_FUNCTIONS += ["gk_adam_f32", "gk_adam_f64", "gk_adam_multi_mp", "gk_sgd_multi_mp",
-                   "gk_lamb_multi_mp", "gk_adafactor_multi_mp"]
+                   "gk_lamb_multi_mp", "gk_adafactor_multi_mp", "gk_lamb_multi_mp_work",
+                   "gk_adafactor_multi_mp_work"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_f32", "gk_softmax_cross_entropy_f64",
                    "gk_kl_div_f32", "gk_kl_div_f64", "gk_mse_f32", "gk_mse_f64"]
 CAPI_FUNCTIONS += ["gk_softmax_cross_entropy_weighted_f32",
@@ -65,7 +66,7 @@ def test_capi_module_exports_the_kernels():
     exported = capi.__pyx_capi__
     for name in CAPI_FUNCTIONS:
         ctype = ("float" if name.endswith("f32") else "double" if name.endswith("f64")
-                 else "void" if name.endswith("_mp")  # storage described by gk_optim_storage
+                 else "void" if name.endswith(("_mp", "_mp_work"))  # storage: gk_optim_storage
                  else "unsigned short")
         signature = exported[name].__repr__()
         assert f"{ctype} " in signature and "*" in signature, signature

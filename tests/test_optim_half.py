@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import gradkit
+from conftest import run_threads
 from gradkit import optim
 from gradkit.optim import functional as F
 from gradkit.reference import optim as R
@@ -383,6 +384,33 @@ def test_lamb_trust_ratio_is_the_float32_steps(dt):
     pw, mw, vw = [[a.astype(F32) for a in x] for x in (p, m, v)]
     rr = R.lamb_(pw, [x.astype(F32) for x in g], mw, vw, 4, **kw)
     np.testing.assert_allclose(F.lamb_(p, g, m, v, 4, **kw)[:2], rr[:2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["pure", "master", "bf16-states"])
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+def test_lamb_16bit_scratch_same_bits_as_low_memory(dt, layout):
+    """The 16-bit step keeps u in float32 scratch between its passes (the default; the
+    first pass then writes the moments) or computes it twice (low_memory=True): the
+    same parameters, states and masters, bit for bit, at 1..4 threads, with a parameter
+    missing its gradient in one step and arrays of several chunks."""
+    shapes = SHAPES + [(70001,), (3, 40000)]
+    pdt = F32 if layout == "bf16-states" else dt
+    extra = (dict(master_weights=True) if layout == "master" else
+             dict(state_dtype=gradkit.bfloat16) if layout == "bf16-states" else {})
+    seq = [_grads(k, pdt, shapes) for k in range(STEPS)]
+    seq[2][1] = None
+
+    def run(low):
+        ps = [_data(i, s, pdt) for i, s in enumerate(shapes)]
+        o = optim.LAMB(ps, lr=0.01, weight_decay=0.1, low_memory=low, **extra)
+        for gs in seq:
+            o.step([None if g is None else g.copy() for g in gs])
+        return [bits(p) for p in ps], [bits(a) for _, _, a in _states(o)], o
+
+    ref_ps, ref_states, _ = run(True)
+    for ps, states, o in run_threads(lambda: run(False), (1, 2, 3, 4)):
+        assert ps == ref_ps and states == ref_states
+        assert o._work[np.float32].size >= sum(int(np.prod(s)) for s in shapes)
 
 
 def test_lamb_bad_input_names_the_argument_and_writes_nothing():

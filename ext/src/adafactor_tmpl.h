@@ -27,7 +27,7 @@
  *      elementwise pass writes p (reads p, g, and V for a vector), each thread walking
  *      its part backwards so that what its chunks read last is still in its caches.
  * So a matrix's g is read 3 times and p twice, a vector's g, p and V twice.  With a
- * work buffer (float32 and float64: `work`, one value per element of the list), pass
+ * work buffer (`work`, one value of T per element of the list; staged too), pass
  * 2's reduction stores a matrix's U there and the elementwise pass reads it instead of
  * computing it again (2 divisions and a root per element, which bound the step):
  * 28 bytes per float32 element instead of 24, the same U, the same bits.  The tiles
@@ -437,9 +437,19 @@ static int GK_T(af_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     GK_T(stage) sg;
     gk_index nb, at = b;
     if (c->arr[a].m && c->work) {  /* U from pass 2's reduction */
-        T *GK_RESTRICT p = c->param[a];
         const T *GK_RESTRICT u = c->work + c->start[a];
+#if GK_OPT_STAGED  /* the parameter alone through the stage (and the model copy) */
+        const void *const *tab[1] = {(const void *const *)c->param};
+        GK_T(stage_init)(&sg, c->st, tab, 1, 1u, a, b, e, 0);
+        while (GK_T(stage_next)(&sg, &nb)) {
+            T *GK_RESTRICT p = sg.ptr[0];
+            for (gk_index i = 0; i < nb; ++i) p[i] = p[i] * decay + step_u * u[at + i];
+            at += nb;
+        }
+#else
+        T *GK_RESTRICT p = c->param[a];
         for (gk_index i = b; i < e; ++i) p[i] = p[i] * decay + step_u * u[i];
+#endif
         return 0;
     }
     if (c->arr[a].m) {
@@ -601,14 +611,15 @@ static int GK_T(af_run)(gk_index count, T *const *param, const T *const *grad,
 }
 
 #if GK_OPT_STAGED
+/* work: NULL, or one float32 per element of the list (the matrices' U) */
 static int GK_T(adafactor_multi)(gk_index count, T *const *param, const T *const *grad,
                                  T *const *row_var, T *const *col_var, T *const *variance,
                                  const gk_index *size, const gk_index *rows,
                                  const gk_index *cols, const int64_t *step,
-                                 const gk_adafactor_options *o GK_OPT_ST_PARAM)
+                                 const gk_adafactor_options *o GK_OPT_ST_PARAM, T *work)
 {
     return GK_T(af_run)(count, param, grad, row_var, col_var, variance, size, rows, cols,
-                        step, o, NULL, st);
+                        step, o, work, st);
 }
 #else
 /* work: NULL, or one T per element of the list (the matrices' U, between the passes) */

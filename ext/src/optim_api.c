@@ -547,16 +547,41 @@ int gk_lion_multi_mp(gk_index count, void *const *param, const void *const *grad
                                         opt, storage));
 }
 
-int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad,
-                     void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
-                     const int64_t *step, const gk_lamb_options *opt, double *trust_ratio,
-                     const gk_optim_storage *storage)
+int gk_lamb_multi_mp_work(gk_index count, void *const *param, const void *const *grad,
+                          void *const *exp_avg, void *const *exp_avg_sq,
+                          const gk_index *size, const int64_t *step,
+                          const gk_lamb_options *opt, double *trust_ratio,
+                          const gk_optim_storage *storage, float *work)
 {
     GK_MP_BODY(gk_lamb_check(count, GK_VP(param), GK_VP(grad), GK_VP(exp_avg),
                              GK_VP(exp_avg_sq), size, step, opt),
                optim_half_table()->lamb(count, GK_F(param), GK_CF(grad), GK_F(exp_avg),
                                         GK_F(exp_avg_sq), size, step, opt, trust_ratio,
-                                        storage));
+                                        storage, work));
+}
+
+int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad,
+                     void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
+                     const int64_t *step, const gk_lamb_options *opt, double *trust_ratio,
+                     const gk_optim_storage *storage)
+{
+    return gk_lamb_multi_mp_work(count, param, grad, exp_avg, exp_avg_sq, size, step, opt,
+                                 trust_ratio, storage, NULL);
+}
+
+int gk_adafactor_multi_mp_work(gk_index count, void *const *param, const void *const *grad,
+                               void *const *row_var, void *const *col_var,
+                               void *const *variance, const gk_index *size,
+                               const gk_index *rows, const gk_index *cols,
+                               const int64_t *step, const gk_adafactor_options *opt,
+                               const gk_optim_storage *storage, float *work)
+{
+    GK_MP_BODY(gk_adafactor_check(count, GK_VP(param), GK_VP(grad), GK_VP(row_var),
+                                  GK_VP(col_var), GK_VP(variance), size, rows, cols, step,
+                                  opt),
+               optim_half_table()->adafactor(count, GK_F(param), GK_CF(grad), GK_F(row_var),
+                                             GK_F(col_var), GK_F(variance), size, rows, cols,
+                                             step, opt, storage, work));
 }
 
 int gk_adafactor_multi_mp(gk_index count, void *const *param, const void *const *grad,
@@ -565,10 +590,6 @@ int gk_adafactor_multi_mp(gk_index count, void *const *param, const void *const 
                           const int64_t *step, const gk_adafactor_options *opt,
                           const gk_optim_storage *storage)
 {
-    GK_MP_BODY(gk_adafactor_check(count, GK_VP(param), GK_VP(grad), GK_VP(row_var),
-                                  GK_VP(col_var), GK_VP(variance), size, rows, cols, step,
-                                  opt),
-               optim_half_table()->adafactor(count, GK_F(param), GK_CF(grad), GK_F(row_var),
-                                             GK_F(col_var), GK_F(variance), size, rows, cols,
-                                             step, opt, storage));
+    return gk_adafactor_multi_mp_work(count, param, grad, row_var, col_var, variance, size,
+                                      rows, cols, step, opt, storage, NULL);
 }

@@ -84,11 +84,13 @@ typedef struct {
                 float *const *m, const gk_index *size, const gk_lion_options *o GK_OPTIM_MP_ST);
     int (*lamb)(gk_index count, float *const *param, const float *const *grad,
                 float *const *m, float *const *v, const gk_index *size,
-                const int64_t *step, const gk_lamb_options *o, double *ratio GK_OPTIM_MP_ST);
+                const int64_t *step, const gk_lamb_options *o, double *ratio GK_OPTIM_MP_ST,
+                float *work);
     int (*adafactor)(gk_index count, float *const *param, const float *const *grad,
                      float *const *row_var, float *const *col_var, float *const *variance,
                      const gk_index *size, const gk_index *rows, const gk_index *cols,
-                     const int64_t *step, const gk_adafactor_options *o GK_OPTIM_MP_ST);
+                     const int64_t *step, const gk_adafactor_options *o GK_OPTIM_MP_ST,
+                     float *work);
 } gk_optim_half_table;
 #undef GK_OPTIM_MP_ST
 

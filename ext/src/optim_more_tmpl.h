@@ -518,21 +518,30 @@ static void GK_T(lamb_chunk)(void *vctx, gk_index a, gk_index b, gk_index n, dou
     {
         GK_T(stage) s;
         gk_index nb, at = 0;
-        GK_T(lamb_stage)(&s, c, 0u, a, b, b + n);
+        /* staged with work: the new moments written back (rounded once) and u kept in
+         * work, as the float32 step's work does */
+        T *GK_RESTRICT uw = c->work ? c->work + c->start[a] + b : NULL;
+        GK_T(lamb_stage)(&s, c, uw ? 12u : 0u, a, b, b + n);
         while (GK_T(stage_next)(&s, &nb)) {
             const T *GK_RESTRICT sp = s.ptr[0], *GK_RESTRICT sg = s.ptr[1];
-            const T *GK_RESTRICT sm = s.ptr[2], *GK_RESTRICT sv = s.ptr[3];
-            gk_index i = GK_T(lamb_u_vec)(&k, sg, sp, (T *)(uintptr_t)sm, (T *)(uintptr_t)sv,
-                                          ub + at, nb, 0, 0);
-            for (; i < nb; ++i) {
-                T mi = sm[i], vi = sv[i];
-                ub[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], &mi, &vi);
+            T *GK_RESTRICT sm = s.ptr[2], *GK_RESTRICT sv = s.ptr[3];
+            if (uw) {
+                gk_index i = GK_T(lamb_u_vec)(&k, sg, sp, sm, sv, uw + at, nb, 1, 0);
+                for (; i < nb; ++i)
+                    uw[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], sm + i, sv + i);
+            } else {
+                gk_index i = GK_T(lamb_u_vec)(&k, sg, sp, sm, sv, ub + at, nb, 0, 0);
+                for (; i < nb; ++i) {
+                    T mi = sm[i], vi = sv[i];
+                    ub[at + i] = GK_T(lamb_u)(&k, sg[i], sp[i], &mi, &vi);
+                }
             }
 #if GK_OPT_STAGED
             __builtin_memcpy(pw + at, sp, (size_t)nb * sizeof(T));
 #endif
             at += nb;
         }
+        if (uw) u = uw;
     }
 #define GK_P2_V(o) (GK_T(ldv)(p + (o)) * GK_T(ldv)(p + (o)))
 #define GK_P2_S(o) ((double)p[o] * (double)p[o])
@@ -596,6 +605,21 @@ static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 #endif
     GK_T(stage) s;
     gk_index n;
+#if GK_OPT_STAGED
+    if (c->work) {  /* u from the reduction pass; the parameter (and model copy) alone */
+        const T *GK_RESTRICT u = c->work + c->start[a];
+        const void *const *tab[1] = {(const void *const *)c->param};
+        GK_T(stage_init)(&s, c->st, tab, 1, 1u, a, b, e, c->far);
+        for (gk_index i0 = b; GK_T(stage_next)(&s, &n); i0 += n) {
+            if (c->far)   /* u as the stage prefetches its roles */
+                gk_prefetch_bytes((const char *)u, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
+                                  (size_t)(i0 + n) * sizeof(T) + GK_OPT_PF_AHEAD);
+            T *GK_RESTRICT p = s.ptr[0];
+            for (gk_index i = 0; i < n; ++i) p[i] = p[i] + neg_lr * (u[i0 + i] * tr);
+        }
+        return 0;
+    }
+#endif
     GK_T(lamb_stage)(&s, c, 13u, a, b, e);
     while (GK_T(stage_next)(&s, &n))
         GK_T(lamb_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, tr, neg_lr);
@@ -628,12 +652,13 @@ static int GK_T(lamb_run)(gk_index count, T *const *param, const T *const *grad,
 }
 
 #if GK_OPT_STAGED
+/* work: NULL, or one float32 per element of the list (u, between the passes) */
 static int GK_T(lamb_multi)(gk_index count, T *const *param, const T *const *grad,
                             T *const *m, T *const *v, const gk_index *size,
                             const int64_t *step, const gk_lamb_options *o, double *ratio
-                            GK_OPT_ST_PARAM)
+                            GK_OPT_ST_PARAM, T *work)
 {
-    return GK_T(lamb_run)(count, param, grad, m, v, size, step, o, ratio, NULL, st);
+    return GK_T(lamb_run)(count, param, grad, m, v, size, step, o, ratio, work, st);
 }
 #else
 /* work: NULL, or one T per element of the list (u, between the passes) */

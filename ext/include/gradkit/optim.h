@@ -343,6 +343,15 @@ int gk_lamb_multi_mp(gk_index count, void *const *param, const void *const *grad
                      void *const *exp_avg, void *const *exp_avg_sq, const gk_index *size,
                      const int64_t *step, const gk_lamb_options *opt, double *trust_ratio,
                      const gk_optim_storage *storage);
+/* The same step with `work`: NULL (as above), or float32 scratch of sum(size) elements
+ * (as gk_lamb_multi_work_f32's): u is computed once, the first pass storing the new
+ * moments and u, the second reading u to move the parameter -- half the divisions and
+ * square roots, which bound the 16-bit step.  The same results. */
+int gk_lamb_multi_mp_work(gk_index count, void *const *param, const void *const *grad,
+                          void *const *exp_avg, void *const *exp_avg_sq,
+                          const gk_index *size, const int64_t *step,
+                          const gk_lamb_options *opt, double *trust_ratio,
+                          const gk_optim_storage *storage, float *work);
 /* Adafactor: R and C (and V) are the float32 step's, rounded once when stored; the RMS
  * of the parameter is that of the widened parameter (the master with master weights) */
 int gk_adafactor_multi_mp(gk_index count, void *const *param, const void *const *grad,
@@ -350,6 +359,14 @@ int gk_adafactor_multi_mp(gk_index count, void *const *param, const void *const 
                           const gk_index *size, const gk_index *rows, const gk_index *cols,
                           const int64_t *step, const gk_adafactor_options *opt,
                           const gk_optim_storage *storage);
+/* The same step with `work`: NULL (as above), or float32 scratch of sum(size) elements
+ * (as gk_adafactor_multi_work_f32's): the matrices' U computed once.  The same results. */
+int gk_adafactor_multi_mp_work(gk_index count, void *const *param, const void *const *grad,
+                               void *const *row_var, void *const *col_var,
+                               void *const *variance, const gk_index *size,
+                               const gk_index *rows, const gk_index *cols,
+                               const int64_t *step, const gk_adafactor_options *opt,
+                               const gk_optim_storage *storage, float *work);
 
 #ifdef __cplusplus
 }

@@ -781,11 +781,12 @@ class LAMB(Optimizer):
         (the master) and of u computed from the new moments before they are rounded.
 
     low_memory : bool
-        False (default): float32 and float64 steps keep a scratch array of one value
-        per parameter element between steps (not state: not saved, same results), in
-        which u is computed once for both the norms and the update; the step then
-        moves 40 bytes per float32 element instead of 44 and makes half the divisions
-        and square roots, which bound it.  True: no scratch, u computed twice.
+        False (default): the step keeps a scratch array of one value per parameter
+        element between steps (float32 for 16-bit parameters; not state: not saved,
+        same results), in which u is computed once for both the norms and the update;
+        the step then moves 40 bytes per float32 element instead of 44 and makes half
+        the divisions and square roots, which bound it.  True: no scratch, u computed
+        twice.
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (optax's mu, nu).
     """
@@ -868,12 +869,12 @@ class Adafactor(Optimizer):
         rounded into the parameter.
 
     low_memory : bool
-        False (default): float32 and float64 steps keep a scratch array of one value
-        per parameter element between steps (not state: not saved, same results), in
-        which a matrix's U is computed once for its RMS and the update; the step then
-        moves 28 bytes per float32 element instead of 24 and makes half the divisions
-        and square roots, which bound it.  True: no scratch (Adafactor's own state is a
-        row and a column per matrix), U computed twice.
+        False (default): the step keeps a scratch array of one value per parameter
+        element between steps (float32 for 16-bit parameters; not state: not saved,
+        same results), in which a matrix's U is computed once for its RMS and the
+        update; the step then moves 28 bytes per float32 element instead of 24 and
+        makes half the divisions and square roots, which bound it.  True: no scratch
+        (Adafactor's own state is a row and a column per matrix), U computed twice.
 
     State per parameter (torch's keys and shapes): ``step``; for a parameter of shape
     ``(..., m, n)`` ``row_var`` ``(..., m, 1)`` and ``col_var`` ``(..., 1, n)``; for a

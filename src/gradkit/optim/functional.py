@@ -592,7 +592,7 @@ def _adafactor(params, grads, rows, cols, variances, steps, opts, coef=None, sto
         return False
     args = (rows, cols, variances, steps, opts.lr, opts.beta2_decay, eps1, *opts[3:], coef)
     if storage is not None:
-        return _k.adafactor(params, grads, *args, storage=storage)
+        return _k.adafactor(params, grads, *args, storage=storage, work=work)
     _call(_k.adafactor if work is None else functools.partial(_k.adafactor, work=work),
           params, grads, *args)
     return False
