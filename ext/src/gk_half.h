@@ -322,23 +322,29 @@ GK_INLINE void gk_st_f16v(uint16_t *p, gk_hf v)
  * gk_st_f16v / gk_ld_f16v, for the loops that go two vectors at a time.  AVX2 and
  * AVX-512: the two bfloat16 roundings share one pack and one store; float16 checks both
  * for NaN at once. */
-GK_INLINE void gk_st_bf16v2(uint16_t *p, gk_hf a, gk_hf b)
-{
 #if GK_TVBYTES == 64 && defined(__AVX512BW__)
+/* a then b rounded to bfloat16, a in the low half: the 64 bytes gk_st_bf16v2 stores */
+GK_INLINE __m512i gk_bf16v2_pack(gk_hf a, gk_hf b)
+{
 #if GK_HW_BF16
-    if (__builtin_expect(gk_bf16_hw_ok2(a, b), 1)) {  /* a in the low half */
-        _mm512_storeu_si512((void *)p, (__m512i)_mm512_cvtne2ps_pbh((__m512)b, (__m512)a));
-        return;
-    }
+    if (__builtin_expect(gk_bf16_hw_ok2(a, b), 1))
+        return (__m512i)_mm512_cvtne2ps_pbh((__m512)b, (__m512)a);
 #endif
-    /* the high words of both, in order, by one two-source word permute and one store:
-     * a shift and a vpmovdw (two uops) per vector were the store's largest part */
+    /* the high words of both, in order, by one two-source word permute: a shift and a
+     * vpmovdw (two uops) per vector were the store's largest part */
     gk_hu ra, rb;
     gk_bf16_round_hi2(a, b, &ra, &rb);
     const __m512i odd = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39,
                                          37, 35, 33, 31, 29, 27, 25, 23, 21, 19, 17, 15, 13,
                                          11, 9, 7, 5, 3, 1);
-    _mm512_storeu_si512((void *)p, _mm512_permutex2var_epi16((__m512i)ra, odd, (__m512i)rb));
+    return _mm512_permutex2var_epi16((__m512i)ra, odd, (__m512i)rb);
+}
+#endif
+
+GK_INLINE void gk_st_bf16v2(uint16_t *p, gk_hf a, gk_hf b)
+{
+#if GK_TVBYTES == 64 && defined(__AVX512BW__)
+    _mm512_storeu_si512((void *)p, gk_bf16v2_pack(a, b));
 #elif GK_TVBYTES == 32 && defined(__AVX2__)
     gk_hu ra, rb;
     gk_bf16_round_hi2(a, b, &ra, &rb);

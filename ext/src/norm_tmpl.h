@@ -260,6 +260,20 @@ GK_INLINE void GK_T(fwd_write_v)(const int rms, const int hw, const int hb, cons
         j += np * 2 * GK_TVLEN;
     }
 #endif
+    if (GK_STREAM_PAIR && stream && !back) {  /* bfloat16: a line per store (stream_vec2) */
+        if (n - j >= 3 * GK_TVLEN && ((uintptr_t)(y + j) & 63)) {
+            GK_T(stream_vec)(y + j, GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt,
+                                                  vnrt));
+            j += GK_TVLEN;
+        }
+        if (!((uintptr_t)(y + j) & 63))  /* y + j on a line */
+            for (; j + 2 * GK_TVLEN <= n; j += 2 * GK_TVLEN)
+                GK_T(stream_vec2)(y + j,
+                                  GK_T(fwd_vec)(rms, hw, hb, x, w, b, j, vmh, vml, vrt,
+                                                vnrt),
+                                  GK_T(fwd_vec)(rms, hw, hb, x, w, b, j + GK_TVLEN, vmh,
+                                                vml, vrt, vnrt));
+    }
     {
         const gk_index m = (n - j) / GK_TVLEN, step = back ? -GK_TVLEN : GK_TVLEN;
         gk_index o = back ? j + (m - 1) * GK_TVLEN : j;

@@ -179,6 +179,29 @@ GK_INLINE void GK_T(stream_vec)(TS *p, GK_T(tvec) v)
 #endif
 }
 
+/* Two vectors, a at p and b after it, with non-temporal stores (the caller fences): the
+ * bits of two stream_vec.  bfloat16 on AVX-512: one 64-byte store of the pair rounded
+ * together (one check of the pair for AVX512_BF16, one vcvtne2ps2bf16), p on a line,
+ * where a vector is half a line: a LayerNorm forward of 8192x1024 bfloat16 from memory,
+ * 2 threads of the Intel Xeon guest, 0.97-0.98 -> 0.935-0.94 ms, RMSNorm 1-3% (float16
+ * pairs, two vcvtps2ph and one store, were 1-6% slower: not used).  GK_STREAM_PAIR: 1
+ * where a pair is one store (p must then be on a line), 0 where it is two stream_vec. */
+#undef GK_STREAM_PAIR  /* per instantiation */
+#if GK_HALF == 2 && GK_TVBYTES == 64 && defined(__AVX512BW__)
+#define GK_STREAM_PAIR 1
+#else
+#define GK_STREAM_PAIR 0
+#endif
+GK_INLINE void GK_T(stream_vec2)(TS *p, GK_T(tvec) a, GK_T(tvec) b)
+{
+#if GK_STREAM_PAIR
+    _mm512_stream_si512((void *)p, gk_bf16v2_pack(a, b));
+#else
+    GK_T(stream_vec)(p, a);
+    GK_T(stream_vec)(p + GK_TVLEN, b);
+#endif
+}
+
 /* elements [lo, hi) of v, as sttv_arith would store v at p (any address), and no
  * others: a streamed row's ends.  The whole vector stored unaligned at a row's start or
  * end also covers part of a line the row's non-temporal stores write; such a line, read
