@@ -20,12 +20,11 @@ import numpy as np
 import pytest
 
 import gradkit
-from conftest import run_threads
 from gradkit import optim
 from gradkit.optim import functional as F
 from gradkit.reference import optim as R
 
-from test_optim_half import BF16, F16, F32, HALVES, bits, ulps
+from test_optim_half import BF16, F16, F32, HALVES, assert_scratch_same_bits, bits, ulps
 from test_optim_half import _data as _data_nd
 
 SHAPES = [(37, 129), (3, 5, 7), (70, 1000), (2, 2100), (), (1,), (0,), (4099,), (0, 3)]
@@ -177,20 +176,9 @@ def test_16bit_scratch_same_bits_as_low_memory(dt, layout):
     extra = {"pure": {}, "master": dict(master_weights=True),
              "own-states": dict(state_dtype=dt),
              "bf16-states": dict(state_dtype=gradkit.bfloat16)}[layout]
-    seq = [_grads(k, pdt) for k in range(STEPS)]
-    seq[2][0] = None
-
-    def run(low):
-        ps = [_data(i, s, pdt) for i, s in enumerate(SHAPES)]
-        o = optim.Adafactor(ps, **CASES[1], low_memory=low, **extra)
-        for gs in seq:
-            o.step([None if g is None else g.copy() for g in gs])
-        return [bits(p) for p in ps], [bits(a) for _, _, a in _states(o)], o
-
-    ref_ps, ref_states, _ = run(True)
-    for ps, states, o in run_threads(lambda: run(False), (1, 2, 3, 4)):
-        assert ps == ref_ps and states == ref_states
-        assert o._work[np.float32].size >= sum(int(np.prod(s)) for s in SHAPES)
+    assert_scratch_same_bits(
+        lambda ps, low: optim.Adafactor(ps, **CASES[1], low_memory=low, **extra),
+        SHAPES, pdt, _states, missing=0)
 
 
 def test_factor_shapes_and_default_state_dtype():

@@ -393,23 +393,33 @@ def test_lamb_16bit_scratch_same_bits_as_low_memory(dt, layout):
     first pass then writes the moments) or computes it twice (low_memory=True): the
     same parameters, states and masters, bit for bit, at 1..4 threads, with a parameter
     missing its gradient in one step and arrays of several chunks."""
-    shapes = SHAPES + [(70001,), (3, 40000)]
     pdt = F32 if layout == "bf16-states" else dt
     extra = (dict(master_weights=True) if layout == "master" else
              dict(state_dtype=gradkit.bfloat16) if layout == "bf16-states" else {})
-    seq = [_grads(k, pdt, shapes) for k in range(STEPS)]
-    seq[2][1] = None
+    assert_scratch_same_bits(
+        lambda ps, low: optim.LAMB(ps, lr=0.01, weight_decay=0.1, low_memory=low, **extra),
+        SHAPES + [(70001,), (3, 40000)], pdt, _states)
+
+
+def assert_scratch_same_bits(make, shapes, pdt, states, missing=1):
+    """An optimizer with its float32 scratch (make(params, False)) steps 16-bit (or
+    16-bit-state) parameters of `shapes` as with low_memory=True (make(params, True)):
+    the same parameters and states (`states(opt)`), bit for bit, at 1..4 threads, the
+    parameter `missing` without a gradient in one step; the scratch covers every
+    element."""
+    seq = [[np.asarray(g) for g in _grads(k, pdt, shapes)] for k in range(STEPS)]
+    seq[2][missing] = None
 
     def run(low):
-        ps = [_data(i, s, pdt) for i, s in enumerate(shapes)]
-        o = optim.LAMB(ps, lr=0.01, weight_decay=0.1, low_memory=low, **extra)
+        ps = [np.asarray(_data(i, s, pdt)) for i, s in enumerate(shapes)]
+        o = make(ps, low)
         for gs in seq:
             o.step([None if g is None else g.copy() for g in gs])
-        return [bits(p) for p in ps], [bits(a) for _, _, a in _states(o)], o
+        return [bits(p) for p in ps], [bits(a) for _, _, a in states(o)], o
 
     ref_ps, ref_states, _ = run(True)
-    for ps, states, o in run_threads(lambda: run(False), (1, 2, 3, 4)):
-        assert ps == ref_ps and states == ref_states
+    for ps, sts, o in run_threads(lambda: run(False), (1, 2, 3, 4)):
+        assert ps == ref_ps and sts == ref_states
         assert o._work[np.float32].size >= sum(int(np.prod(s)) for s in shapes)
 
 
