@@ -487,6 +487,17 @@ def lion(list params, list grads, list exp_avgs, double lr, double beta1, double
     _check(err)
 
 
+cdef object _work_array(object work, object dt, Py_ssize_t total, str fn):
+    """`work(dt, total)`, checked: a writable C-contiguous array of dt, at least total
+    elements, or a ValueError before any kernel runs."""
+    w = work(dt, total)
+    if (not isinstance(w, np.ndarray) or w.dtype != dt or w.size < total
+            or not w.flags.c_contiguous or not w.flags.writeable):
+        raise ValueError(f"{fn}: work() must return a writable C-contiguous array of "
+                         "the dtype and at least the size asked")
+    return w
+
+
 cdef list _work_ptrs(_Arrays b, object work, void **wp, str fn):
     """wp[d]: scratch of one element per element of the gathered arrays of dtype d
     (float32, float64), from `work(dtype, n)`, or NULL (no work, or nothing of that
@@ -501,12 +512,7 @@ cdef list _work_ptrs(_Arrays b, object work, void **wp, str fn):
         total = 0
         for i in range(b.count[d]):
             total += b.size[b.first[d] + i]
-        dt = np.float32 if d == 0 else np.float64
-        w = work(dt, total)
-        if (not isinstance(w, np.ndarray) or w.dtype != dt or w.size < total
-                or not w.flags.c_contiguous or not w.flags.writeable):
-            raise ValueError(f"{fn}: work() must return a writable C-contiguous array of "
-                             "the dtype and at least the size asked")
+        w = _work_array(work, np.float32 if d == 0 else np.float64, total, fn)
         keep.append(w)
         if total:
             wp[d] = cnp.PyArray_DATA(<cnp.ndarray>w)
@@ -523,11 +529,7 @@ cdef object _mp_work(_Arrays b, object work, float **wp, str fn):
         return None
     for i in range(b.n):
         total += b.size[i]
-    w = work(np.float32, total)
-    if (not isinstance(w, np.ndarray) or w.dtype != np.float32 or w.size < total
-            or not w.flags.c_contiguous or not w.flags.writeable):
-        raise ValueError(f"{fn}: work() must return a writable C-contiguous array of "
-                         "the dtype and at least the size asked")
+    w = _work_array(work, np.float32, total, fn)
     if total:
         wp[0] = <float *>cnp.PyArray_DATA(<cnp.ndarray>w)
     return w

@@ -436,9 +436,9 @@ static int GK_T(af_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     const T step_u = (T)GK_T(af_step_u)(c, a);
     GK_T(stage) sg;
     gk_index nb, at = b;
-    if (c->arr[a].m && c->work) {  /* U from pass 2's reduction */
+    if (c->arr[a].m && c->work) {  /* U from pass 2's reduction: the parameter alone,
+                                    * through the stage (the model copy too) */
         const T *GK_RESTRICT u = c->work + c->start[a];
-#if GK_OPT_STAGED  /* the parameter alone through the stage (and the model copy) */
         const void *const *tab[1] = {(const void *const *)c->param};
         GK_T(stage_init)(&sg, c->st, tab, 1, 1u, a, b, e, 0);
         while (GK_T(stage_next)(&sg, &nb)) {
@@ -446,10 +446,6 @@ static int GK_T(af_span)(void *vctx, gk_index a, gk_index b, gk_index e)
             for (gk_index i = 0; i < nb; ++i) p[i] = p[i] * decay + step_u * u[at + i];
             at += nb;
         }
-#else
-        T *GK_RESTRICT p = c->param[a];
-        for (gk_index i = b; i < e; ++i) p[i] = p[i] * decay + step_u * u[i];
-#endif
         return 0;
     }
     if (c->arr[a].m) {

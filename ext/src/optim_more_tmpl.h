@@ -388,8 +388,9 @@ static int GK_T(lion_multi)(gk_index count, T *const *param, const T *const *gra
  * alone, and the staged (16-bit) instantiation rounds each once, when stored, as the
  * float32 step on the widened arrays would: a 16-bit moment is never read back rounded
  * within its step.
- * With a work buffer (float32 and float64 only: `work`, one value per element of the
- * list), u is computed once: the reduction pass stores the new moments and u, and the
+ * With a work buffer (`work`, one value of T per element of the list; the staged
+ * instantiation's new moments are then rounded once when the reduction pass stores
+ * them), u is computed once: the reduction pass stores the new moments and u, and the
  * elementwise pass reads u to move p -- 40 bytes per float32 element instead of 44, and
  * half the divisions and square roots, which bound the step (3 divisions and a root per
  * u).  The same u, so the same bits. */
@@ -585,33 +586,16 @@ static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
     double r = (pn == 0.0 || un == 0.0) ? 1.0 : pn / un;
     if (c->ratio && b == 0) c->ratio[a] = r;  /* the span holding element 0 reports it */
     const T tr = (T)r, neg_lr = (T)(-c->o->lr);
-#if !GK_OPT_STAGED
-    if (c->work) {  /* u from the reduction pass */
-        T *GK_RESTRICT p = c->param[a];
-        const T *GK_RESTRICT u = c->work + c->start[a];
-        const gk_index blk = (gk_index)(GK_OPT_PF_BLOCK / sizeof(T));
-        for (gk_index i0 = b; i0 < e; i0 += blk) {
-            const gk_index i1 = e - i0 < blk ? e : i0 + blk;
-            if (c->far) {   /* the block GK_OPT_PF_AHEAD bytes on */
-                gk_prefetch_bytes((const char *)p, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
-                                (size_t)i1 * sizeof(T) + GK_OPT_PF_AHEAD);
-                gk_prefetch_bytes((const char *)u, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
-                                (size_t)i1 * sizeof(T) + GK_OPT_PF_AHEAD);
-            }
-            for (gk_index i = i0; i < i1; ++i) p[i] = p[i] + neg_lr * (u[i] * tr);
-        }
-        return 0;
-    }
-#endif
     GK_T(stage) s;
     gk_index n;
-#if GK_OPT_STAGED
-    if (c->work) {  /* u from the reduction pass; the parameter (and model copy) alone */
+    if (c->work) {  /* u from the reduction pass: the parameter alone moves (through the
+                     * stage: in place blocks, or widened and rounded back with its
+                     * 16-bit model copy), u prefetched as the stage prefetches p */
         const T *GK_RESTRICT u = c->work + c->start[a];
         const void *const *tab[1] = {(const void *const *)c->param};
         GK_T(stage_init)(&s, c->st, tab, 1, 1u, a, b, e, c->far);
         for (gk_index i0 = b; GK_T(stage_next)(&s, &n); i0 += n) {
-            if (c->far)   /* u as the stage prefetches its roles */
+            if (c->far)
                 gk_prefetch_bytes((const char *)u, (size_t)i0 * sizeof(T) + GK_OPT_PF_AHEAD,
                                   (size_t)(i0 + n) * sizeof(T) + GK_OPT_PF_AHEAD);
             T *GK_RESTRICT p = s.ptr[0];
@@ -619,7 +603,6 @@ static int GK_T(lamb_span)(void *vctx, gk_index a, gk_index b, gk_index e)
         }
         return 0;
     }
-#endif
     GK_T(lamb_stage)(&s, c, 13u, a, b, e);
     while (GK_T(stage_next)(&s, &n))
         GK_T(lamb_loop)(s.ptr[0], s.ptr[1], s.ptr[2], s.ptr[3], n, &k, tr, neg_lr);
