@@ -4,7 +4,8 @@ Run it with ``python -m pytest benchmarks --benchmark-enable`` (the project's py
 options disable benchmarks by default, which turns this suite into a one-call smoke
 run of every callable).  Each case gives up to six tests, grouped together in
 pytest-benchmark's table: ``...-gradkit``, ``...-gradkit_out`` (with ``out=``),
-``...-limit`` (the case's probe: its streams moved with no arithmetic), ``...-numpy``
+``...-limit`` and ``...-limit_phased`` (the case's probe: its streams moved with no
+arithmetic, in its two schedules; ``gradkit bench`` scores the faster), ``...-numpy``
 (the reference), ``...-<peer>`` (e.g. ``-torch``) and ``...-<peer>_warm`` when the case
 has a warm peer callable of its own (a peer that needs the warm-heap subprocess is
 timed warm by ``gradkit bench`` only).  Cases that ``gradkit bench --quick`` runs carry the
@@ -14,9 +15,16 @@ same count.  ``GRADKIT_BENCH_SCALE`` shrinks the sizes (for checking the suite o
 """
 import pytest
 
-from gradkit.bench import runner
+from gradkit.bench import core, runner
 
-IMPLS = ("gradkit", "gradkit_out", "limit", "numpy", "peer", "peer_warm")
+IMPLS = ("gradkit", "gradkit_out", "limit", "limit_phased", "numpy", "peer", "peer_warm")
+
+
+def impl_callable(case, impl):
+    """The callable of ``case`` that ``impl`` names (None when the case has none)."""
+    if impl == "limit_phased":
+        return None if case.limit is None else core.limit_forms(case.limit)[impl]
+    return getattr(case, impl)
 
 
 def pytest_configure(config):
@@ -32,10 +40,10 @@ def _params():
     params = []
     for case in cases:
         for impl in IMPLS:
-            fn = getattr(case, impl)
+            fn = impl_callable(case, impl)
             if impl == "peer_warm" and (fn is None or fn is case.peer):
                 continue            # no callable of its own (in place: the peer is warm)
-            if impl in ("gradkit_out", "limit") and fn is None:
+            if impl in ("gradkit_out", "limit", "limit_phased") and fn is None:
                 continue
             name = {"peer": case.peer_name,
                     "peer_warm": case.peer_name + " warm"}.get(impl, impl)

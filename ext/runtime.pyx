@@ -92,7 +92,7 @@ def stream_copy(cnp.ndarray[cnp.float64_t, ndim=1, mode="c"] a,
     return t
 
 
-def probe_streams(reads, writes, Py_ssize_t work, int store=-1):
+def probe_streams(reads, writes, Py_ssize_t work, int store=-1, int schedule=0):
     """One pass over the streams of a benchmark case, with no arithmetic (the per-case
     limit of ``gradkit bench``; gk_probe_streams in common.h).
 
@@ -101,7 +101,9 @@ def probe_streams(reads, writes, Py_ssize_t work, int store=-1):
     both lists is updated in place), on the threads a kernel of ``work`` elements would
     use.  ``store``: 1 non-temporal, 0 ordinary, -1 what the kernels choose, 2 what a
     constant fill chooses (string stores in cache, non-temporal past twice the
-    streaming size).  GIL released."""
+    streaming size).  ``schedule``: 0 every stream side by side, a few vectors of each
+    in turn; 1 phased, each 2 KiB step's inputs read first, then the step walked.  GIL
+    released."""
     cdef const void *ins[16]
     cdef void *outs[16]
     cdef size_t in_bytes[16]
@@ -124,7 +126,8 @@ def probe_streams(reads, writes, Py_ssize_t work, int store=-1):
         outs[s] = cnp.PyArray_DATA(writes[s])
         out_bytes[s] = writes[s].nbytes
     with nogil:
-        word = c.gk_probe_streams(ins, in_bytes, n_in, outs, out_bytes, n_out, work, store)
+        word = c.gk_probe_streams(ins, in_bytes, n_in, outs, out_bytes, n_out, work, store,
+                                  schedule)
     return word
 
 

@@ -228,48 +228,49 @@ enum {
     GK_ARG_s_a = 144,
     GK_ARG_scale = 145,
     GK_ARG_scales = 146,
-    GK_ARG_seed = 147,
-    GK_ARG_sgemm = 148,
-    GK_ARG_size = 149,
-    GK_ARG_sizes = 150,
-    GK_ARG_square_avg = 151,
-    GK_ARG_src = 152,
-    GK_ARG_src_dtype = 153,
-    GK_ARG_ssyrk = 154,
-    GK_ARG_stack = 155,
-    GK_ARG_state = 156,
-    GK_ARG_state_sum = 157,
-    GK_ARG_std = 158,
-    GK_ARG_step = 159,
-    GK_ARG_storage = 160,
-    GK_ARG_store = 161,
-    GK_ARG_student = 162,
-    GK_ARG_sum_dy = 163,
-    GK_ARG_sum_dy_xmu = 164,
-    GK_ARG_sym = 165,
-    GK_ARG_target = 166,
-    GK_ARG_teacher = 167,
-    GK_ARG_temperature = 168,
-    GK_ARG_total = 169,
-    GK_ARG_trace = 170,
-    GK_ARG_training = 171,
-    GK_ARG_trust_coefficient = 172,
-    GK_ARG_trust_ratio = 173,
-    GK_ARG_u = 174,
-    GK_ARG_v = 175,
-    GK_ARG_value = 176,
-    GK_ARG_variance = 177,
-    GK_ARG_w = 178,
-    GK_ARG_weight = 179,
-    GK_ARG_weight_decay = 180,
-    GK_ARG_work = 181,
-    GK_ARG_write_bytes = 182,
-    GK_ARG_writes = 183,
-    GK_ARG_x = 184,
-    GK_ARG_xc = 185,
-    GK_ARG_y = 186,
-    GK_ARG_zero_point = 187,
-    GK_ARG_zeros = 188,
+    GK_ARG_schedule = 147,
+    GK_ARG_seed = 148,
+    GK_ARG_sgemm = 149,
+    GK_ARG_size = 150,
+    GK_ARG_sizes = 151,
+    GK_ARG_square_avg = 152,
+    GK_ARG_src = 153,
+    GK_ARG_src_dtype = 154,
+    GK_ARG_ssyrk = 155,
+    GK_ARG_stack = 156,
+    GK_ARG_state = 157,
+    GK_ARG_state_sum = 158,
+    GK_ARG_std = 159,
+    GK_ARG_step = 160,
+    GK_ARG_storage = 161,
+    GK_ARG_store = 162,
+    GK_ARG_student = 163,
+    GK_ARG_sum_dy = 164,
+    GK_ARG_sum_dy_xmu = 165,
+    GK_ARG_sym = 166,
+    GK_ARG_target = 167,
+    GK_ARG_teacher = 168,
+    GK_ARG_temperature = 169,
+    GK_ARG_total = 170,
+    GK_ARG_trace = 171,
+    GK_ARG_training = 172,
+    GK_ARG_trust_coefficient = 173,
+    GK_ARG_trust_ratio = 174,
+    GK_ARG_u = 175,
+    GK_ARG_v = 176,
+    GK_ARG_value = 177,
+    GK_ARG_variance = 178,
+    GK_ARG_w = 179,
+    GK_ARG_weight = 180,
+    GK_ARG_weight_decay = 181,
+    GK_ARG_work = 182,
+    GK_ARG_write_bytes = 183,
+    GK_ARG_writes = 184,
+    GK_ARG_x = 185,
+    GK_ARG_xc = 186,
+    GK_ARG_y = 187,
+    GK_ARG_zero_point = 188,
+    GK_ARG_zeros = 189,
     GK_NARGS
 };
 
@@ -294,12 +295,13 @@ static inline const char *gk_arg_name(int arg)
         "outer", "p", "packed", "param", "parts", "per_array", "pred", "probs", "q",
         "range", "read_bytes", "reads", "reduction", "reps", "residual", "residual_out",
         "rho", "row_len", "row_loss", "row_var", "rows", "rstd", "running_mean",
-        "running_var", "s", "s_a", "scale", "scales", "seed", "sgemm", "size", "sizes",
-        "square_avg", "src", "src_dtype", "ssyrk", "stack", "state", "state_sum", "std",
-        "step", "storage", "store", "student", "sum_dy", "sum_dy_xmu", "sym", "target",
-        "teacher", "temperature", "total", "trace", "training", "trust_coefficient",
-        "trust_ratio", "u", "v", "value", "variance", "w", "weight", "weight_decay", "work",
-        "write_bytes", "writes", "x", "xc", "y", "zero_point", "zeros"};
+        "running_var", "s", "s_a", "scale", "scales", "schedule", "seed", "sgemm", "size",
+        "sizes", "square_avg", "src", "src_dtype", "ssyrk", "stack", "state", "state_sum",
+        "std", "step", "storage", "store", "student", "sum_dy", "sum_dy_xmu", "sym",
+        "target", "teacher", "temperature", "total", "trace", "training",
+        "trust_coefficient", "trust_ratio", "u", "v", "value", "variance", "w", "weight",
+        "weight_decay", "work", "write_bytes", "writes", "x", "xc", "y", "zero_point",
+        "zeros"};
     return arg > 0 && arg < GK_NARGS ? names[arg] : "";
 }
 /* END GENERATED */
@@ -337,11 +339,14 @@ double gk_stream_copy(const double *a, double *b, gk_index n, int reps);
  * picks the store kind: 1 non-temporal, 0 ordinary, -1 what gradkit's kernels choose
  * (non-temporal from gk_get_stream_min_bytes() up), 2 what a constant fill chooses
  * (with no reads: string stores, rep stos where the CPU has fast ones, below twice
- * that size; non-temporal from there).  Returns an OR of the bytes read (so the
- * reads are not optimized away). */
+ * that size; non-temporal from there).  `schedule` orders the accesses: 0 walks every
+ * stream side by side, a few vectors of each in turn; 1 ("phased") reads each step's
+ * 2 KiB of every input first, then walks the step (its inputs again from L1), as a
+ * kernel that reads a row for its statistics and then writes it.  Returns an OR of the
+ * bytes read (so the reads are not optimized away). */
 uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes, int n_reads,
                           void *const *writes, const size_t *write_bytes, int n_writes,
-                          gk_index work, int store);
+                          gk_index work, int store, int schedule);
 
 /* ---- 16-bit storage types ---------------------------------------------------------
  * n elements of src converted into dst: float16 or bfloat16 (GK_DTYPE_F16/BF16, uint16_t

@@ -132,8 +132,42 @@ def probe(reads, writes, work=None, store=-1):
     writes = [w if any(w is r for r in reads) else _own_buffer(w) for w in writes]
 
     def call():
-        return _rt.probe_streams(reads, writes, work, store)
+        return _rt.probe_streams(reads, writes, work, store, _SCHEDULE[0])
     return call
+
+
+_SCHEDULE = [0]   # the schedule every probe runs with (1 while limit_forms' phased runs)
+LIMIT_FORMS = ("limit_walk", "limit_phased")
+
+
+def limit_forms(limit):
+    """A case's limit in its two schedules, to be timed side by side:
+    ``{"limit_walk": limit, "limit_phased": ...}``, the second running every probe of
+    ``limit`` (one :func:`probe`, :func:`passes`, :func:`probe_each`) phased -- each 2
+    KiB step's inputs read before the step is walked (``schedule`` of
+    ``runtime.probe_streams``).  Neither order is the fastest on every machine: on an
+    AMD EPYC (Zen 5) guest the phased one moved LayerNorm's forward streams 17% faster
+    than the walk, and the kernels, which read a row for its statistics before writing
+    it, ran up to 27% past the walk.  :func:`pick_limit` keeps the faster."""
+    def phased():
+        _SCHEDULE[0] = 1
+        try:
+            return limit()
+        finally:
+            _SCHEDULE[0] = 0
+    return {"limit_walk": limit, "limit_phased": phased}
+
+
+def pick_limit(times):
+    """``times["limit"]``: the faster (by median) of the timed forms of
+    :func:`limit_forms` in ``times`` (a :func:`timing.measure` result); the forms stay
+    in ``times``.  Returns the name of the form kept, or None when none was timed."""
+    timed = [k for k in LIMIT_FORMS if times.get(k)]
+    if not timed:
+        return None
+    best = min(timed, key=lambda k: times[k]["median"])
+    times["limit"] = times[best]
+    return best
 
 
 _SCRUB: list[np.ndarray] = []   # the scrub buffer, made once (cache_scrub)

@@ -241,6 +241,7 @@ def new_result(case, n=None, threads=None):
                 goal_time=case.goal_time, goal_unfused=case.goal_unfused,
                 unfused_name=case.unfused_name, extra=case.extra,
                 times=dict.fromkeys(TIMED), faults={}, gbs=None, limit_share=None,
+                limit_schedule=None,
                 limit_share_out=None, x_numpy=None, x_peer=None, x_peer_warm=None, x_unfused=None,
                 warm_how=None, warm_limit_share=None, goal_met=None, error=None)
 
@@ -267,11 +268,15 @@ def measure_case(case, budget, min_rounds, n=None, threads=None, numpy=True,
         if fn is None or (name == "peer_warm" and warm_is_peer) or \
                 (name == "numpy" and not numpy):
             continue
-        callables[name] = fn
+        if name == "limit":   # both schedules, the faster kept (core.limit_forms)
+            callables.update(core.limit_forms(fn))
+        else:
+            callables[name] = fn
     try:
         result["times"].update(timing.measure(callables, budget=budget,
                                               min_rounds=min_rounds,
                                               between=scrub_for(case)))
+        result["limit_schedule"] = core.pick_limit(result["times"])
         for name in ("gradkit", "gradkit_out", "peer"):
             if faults and name in callables:
                 result["faults"][name] = minor_faults(callables[name])
