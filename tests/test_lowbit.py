@@ -394,3 +394,28 @@ def test_layouts_of_the_inputs(rng):
     y = quant.qlinear(x[:10], qw)
     for variant in (strided, swapped, frozen):
         np.testing.assert_array_equal(quant.qlinear(variant[:10], qw), y)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+@pytest.mark.parametrize("rows", [1, 5, 67])
+def test_kernel_checks_every_zero(bits, rows):
+    """The C entry point refuses a zero above 2^bits - 1 wherever it sits (the check
+    ORs the zeros 8 bytes at a time, then the bytes short of that), before writing y."""
+    from gradkit._ext import quant as k
+    cols, gs = 64, 16
+    rng = np.random.default_rng(bits)
+    qw = quant.quantize_weight(rng.standard_normal((rows, cols)).astype(np.float32),
+                               bits=bits, group_size=gs)
+    x = rng.standard_normal((2, cols)).astype(np.float32)
+    y = np.full((2, rows), 7.0, np.float32)
+    k.qlinear(x, qw.packed, qw.scales, qw.zeros, None, rows, cols, gs, bits, None, y)
+    np.testing.assert_allclose(y, x @ qw.dequantize(np.float32).T, rtol=1e-5, atol=1e-5)
+    if bits == 8:
+        return                                  # every uint8 zero is in range
+    for at in {0, qw.zeros.size // 2, qw.zeros.size - 1}:
+        zeros = qw.zeros.copy()
+        zeros.flat[at] = 1 << bits
+        y[...] = 7.0
+        with pytest.raises(ValueError, match="zeros"):
+            k.qlinear(x, qw.packed, qw.scales, zeros, None, rows, cols, gs, bits, None, y)
+        assert (y == 7.0).all()

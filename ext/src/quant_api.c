@@ -1,4 +1,5 @@
 /* Public entry points of the quant family: validate, then call the ISA table. */
+#include <string.h>
 #include "gk_internal.h"
 #include "gk_api.h"
 #include "kernels.h"
@@ -184,10 +185,24 @@ static int gk_check_qweight(const gk_qweight *weight)
         for (gk_index c = 0; c < cols; ++c)
             GK_CHECK_VALUE(weight->g_idx[c] >= 0 && weight->g_idx[c] < groups, g_idx);
     }
-    if (any) {
-        const int maxq = (1 << weight->bits) - 1;
-        for (gk_index i = 0; i < rows * groups; ++i)
-            GK_CHECK_VALUE(weight->zeros[i] <= maxq, zeros);
+    if (any) {   /* every zero <= maxq = 2^bits - 1: no bit above them in the OR of
+                  * all, taken 8 bytes at a time (a byte loop with an early exit was 9%
+                  * of a batch-1 qlinear on 4096x4096) */
+        const uint8_t *z = weight->zeros;
+        const size_t n = (size_t)(rows * groups);
+        uint64_t acc[4] = {0, 0, 0, 0};
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32)
+            for (int k = 0; k < 4; ++k) {
+                uint64_t w;
+                memcpy(&w, z + i + 8 * k, 8);
+                acc[k] |= w;
+            }
+        uint64_t all = acc[0] | acc[1] | acc[2] | acc[3];
+        for (; i < n; ++i)
+            all |= z[i];
+        const uint64_t high = (uint64_t)(uint8_t)(0xFFu << weight->bits) * 0x0101010101010101u;
+        GK_CHECK_VALUE((all & high) == 0, zeros);
     }
     return GK_OK;
 }

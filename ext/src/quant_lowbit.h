@@ -22,7 +22,6 @@
 #else
 #define GK_LB_COL_BLOCK ((gk_index)512)
 #endif
-#define GK_LB_PF_COLS ((gk_index)1024)   /* how far ahead the batch-1 path prefetches */
 
 /* The reference quantizer's parameters of n values (float32 arithmetic). */
 GK_INLINE void lb_params(const float *w, gk_index n, float maxq, int sym, float *scale,
@@ -660,11 +659,18 @@ static void lb_fused4_1xr(const gk_qweight *qw, const float *x, const float *xs,
             const gk_index c0 = g * gs, c1 = cols - c0 < gs ? cols : c0 + gs;
             const gk_index cv = c1 < full ? c1 : full;
             lb_tbl tbl[GK_LB_RX];
+            {   /* the next block's rows (contiguous after these), its share of them per
+                 * group: one block ahead, the whole block.  In-row prefetches 1024
+                 * columns ahead left every block's start to a miss: batch-1 4096x4096,
+                 * 16 layers in turn, 647 -> 423 us per layer on an AMD EPYC (Zen 5) */
+                const size_t blk = (size_t)GK_LB_RX * (size_t)words * 4;
+                const size_t per = (blk / (size_t)groups + 63) & ~(size_t)63;
+                const char *next = (const char *)pb[0] + blk + (size_t)g * per;
+                for (size_t o = 0; o < per; o += 64)
+                    _mm_prefetch(next + o, _MM_HINT_T0);
+            }
             for (int k = 0; k < GK_LB_RX; ++k) {
                 const gk_index at = (r + k) * groups + g;
-                if (c0 + GK_LB_PF_COLS < full)   /* the stream a little ahead */
-                    _mm_prefetch((const char *)(pb[k] + (c0 + GK_LB_PF_COLS) / 2),
-                                 _MM_HINT_T0);
                 tbl[k] = lb_table(qw->scales[at], qw->zeros[at]);
             }
             for (gk_index c = c0; c < cv; c += 32) {

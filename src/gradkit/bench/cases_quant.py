@@ -14,7 +14,7 @@ about 1/8 of the float32 bytes.  A model's layers do not stay in cache between t
 uses, so the batch-1 and batch-16 cases cycle through enough layers (1 GB of float32
 weights) that each call reads its weight from memory, for gradkit and for the peer
 (NumPy's float32 ``x @ W.T``, the same layers) alike; the limit is a probe reading the
-same packed bytes.
+same packed bytes, scales and zeros.
 """
 import numpy as np
 
@@ -129,7 +129,7 @@ def _qlinear_case(batch, d, layers, quick):
             qw = quant.quantize_weight(w, bits=4, group_size=128)
             ws.append(w)
             qws.append(qw)
-            probes.append(probe([qw.packed, qw.scales], [], work=d * d))
+            probes.append(probe([qw.packed, qw.scales, qw.zeros], [], work=d * d))
         x = rng.standard_normal((batch, d)).astype(np.float32)
         state = {"gk": 0, "np": 0, "limit": 0}
 
@@ -150,7 +150,7 @@ def _qlinear_case(batch, d, layers, quick):
                 peer_warm=lazy["peer"], peer_name="numpy float32 x @ W.T", quick=quick,
                 bytes=d * d // 2, goal=f">={ratio:g}x float32 x @ W.T", goal_ratio=ratio,
                 limit=lazy["limit"], elements=d * d,
-                extra={"limit": "a probe reading the packed weight and scales"})
+                extra={"limit": "a probe reading the packed weight, scales and zeros"})
 
 
 def cases():
