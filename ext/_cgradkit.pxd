@@ -51,6 +51,7 @@ cdef extern from "gradkit/common.h" nogil:
     double gk_stream_copy(const double *a, double *b, gk_index n, int reps)
     uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes,
                               int n_reads, void *const *writes, const size_t *write_bytes,
-                              int n_writes, gk_index work, int store, int schedule)
+                              int n_writes, gk_index count, gk_index work, int store,
+                              int schedule)
     int gk_convert(const void *src, int src_dtype, void *dst, int dst_dtype, gk_index n)
     const char *gk_half_path()

@@ -92,7 +92,8 @@ def stream_copy(cnp.ndarray[cnp.float64_t, ndim=1, mode="c"] a,
     return t
 
 
-def probe_streams(reads, writes, Py_ssize_t work, int store=-1, int schedule=0):
+def probe_streams(reads, writes, Py_ssize_t work, int store=-1, int schedule=0,
+                  Py_ssize_t count=1):
     """One pass over the streams of a benchmark case, with no arithmetic (the per-case
     limit of ``gradkit bench``; gk_probe_streams in common.h).
 
@@ -102,31 +103,41 @@ def probe_streams(reads, writes, Py_ssize_t work, int store=-1, int schedule=0):
     use.  ``store``: 1 non-temporal, 0 ordinary, -1 what the kernels choose, 2 what a
     constant fill chooses (string stores in cache, non-temporal past twice the
     streaming size).  ``schedule``: 0 every stream side by side, a few vectors of each
-    in turn; 1 phased, each 2 KiB step's inputs read first, then the step walked.  GIL
+    in turn; 1 phased, each 2 KiB step's inputs read first, then the step walked.
+    ``count`` > 1: ``reads`` and ``writes`` hold ``count`` positions in turn (position
+    p's streams are ``reads[p * n : (p + 1) * n]`` with ``n = len(reads) // count``),
+    walked in one parallel region, as a multi-tensor kernel walks a list.  GIL
     released."""
-    cdef const void *ins[16]
-    cdef void *outs[16]
-    cdef size_t in_bytes[16]
-    cdef size_t out_bytes[16]
-    cdef int n_in = len(reads), n_out = len(writes), s
+    if count < 1 or len(reads) % count or len(writes) % count:
+        raise ValueError("probe_streams: count must divide the numbers of reads and writes")
+    cdef int n_in = len(reads) // count, n_out = len(writes) // count
+    cdef Py_ssize_t k, total_in = len(reads), total_out = len(writes)
     cdef uint64_t word
     if n_in > 16 or n_out > 16:
-        raise ValueError("probe_streams: at most 16 reads and 16 writes")
+        raise ValueError("probe_streams: at most 16 reads and 16 writes per position")
     if n_in + n_out == 0:
         raise ValueError("probe_streams: no stream")
     for k, a in enumerate(list(reads) + list(writes)):
         if not isinstance(a, _np.ndarray) or not a.flags.c_contiguous:
             raise TypeError("probe_streams: streams must be C-contiguous arrays")
-        if k >= n_in and not a.flags.writeable:
+        if k >= total_in and not a.flags.writeable:
             raise ValueError("probe_streams: written streams must be writeable")
-    for s in range(n_in):
-        ins[s] = <const void *>cnp.PyArray_DATA(reads[s])
-        in_bytes[s] = reads[s].nbytes
-    for s in range(n_out):
-        outs[s] = cnp.PyArray_DATA(writes[s])
-        out_bytes[s] = writes[s].nbytes
+    ins = _np.empty(max(total_in, 1), _np.uintp)
+    outs = _np.empty(max(total_out, 1), _np.uintp)
+    in_bytes = _np.empty(max(total_in, 1), _np.uintp)
+    out_bytes = _np.empty(max(total_out, 1), _np.uintp)
+    for k in range(total_in):
+        ins[k] = <size_t>cnp.PyArray_DATA(reads[k])
+        in_bytes[k] = reads[k].nbytes
+    for k in range(total_out):
+        outs[k] = <size_t>cnp.PyArray_DATA(writes[k])
+        out_bytes[k] = writes[k].nbytes
+    cdef const void *const *pi = <const void *const *>cnp.PyArray_DATA(ins)
+    cdef void *const *po = <void *const *>cnp.PyArray_DATA(outs)
+    cdef const size_t *pib = <const size_t *>cnp.PyArray_DATA(in_bytes)
+    cdef const size_t *pob = <const size_t *>cnp.PyArray_DATA(out_bytes)
     with nogil:
-        word = c.gk_probe_streams(ins, in_bytes, n_in, outs, out_bytes, n_out, work, store,
+        word = c.gk_probe_streams(pi, pib, n_in, po, pob, n_out, count, work, store,
                                   schedule)
     return word
 

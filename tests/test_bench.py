@@ -435,6 +435,44 @@ def test_probe_streams_writes_the_or_of_its_reads(schedule):
     assert (y == 0x11).all()
 
 
+@pytest.mark.parametrize("schedule", [0, 1])
+def test_probe_streams_positions_in_one_region(schedule):
+    """count > 1: the positions of a list (as probe_each gives them), each of its own
+    length, walked in one parallel region: every output of every position holds the OR
+    of that position's reads (constant streams, other bits at every position, so that
+    a byte moved across positions shows), in place too, at 1 and 2 threads."""
+    from gradkit._ext import runtime
+    sizes = [1, 17, 4096, 100_003, 262_147]
+    for threads in (1, 2):
+        with gradkit.num_threads(threads):
+            reads, writes, want = [], [], []
+            for p, n in enumerate(sizes):
+                a = np.full(n, 1 << p, np.uint8)
+                inplace = np.full(n, 0x80, np.uint8)
+                reads += [a, inplace]
+                writes += [np.zeros(n, np.uint8), inplace]
+                want.append(np.full(n, (1 << p) | 0x80, np.uint8))
+            runtime.probe_streams(reads, writes, sum(sizes), -1, schedule, len(sizes))
+            for p, w in enumerate(want):
+                out, inplace = writes[2 * p], writes[2 * p + 1]
+                np.testing.assert_array_equal(out, w)
+                np.testing.assert_array_equal(inplace, w)
+    with pytest.raises(ValueError, match="count"):
+        runtime.probe_streams(reads[:4], writes[:3], 1, -1, schedule, 2)
+
+
+def test_probe_each_is_one_call_over_the_list():
+    """probe_each gives one callable that moves every position's streams (its
+    outputs into buffers of its own, its in-place streams in place)."""
+    from gradkit.bench import core
+    ps = [np.full(n, 1, np.uint8) for n in (5, 3000, 70_001)]
+    gs = [np.full(n, 2, np.uint8) for n in (5, 3000, 70_001)]
+    core.probe_each([ps, gs], [ps])()
+    assert all((p == 3).all() for p in ps) and all((g == 2).all() for g in gs)
+    with pytest.raises(ValueError, match="no arrays"):
+        core.probe_each([[], []], [[]])
+
+
 def test_probe_streams_bad_arguments():
     from gradkit._ext import runtime
     a = np.zeros(64, np.float32)

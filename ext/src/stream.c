@@ -213,29 +213,26 @@ static int probe_fill_string(void *const *out, const size_t *out_bytes, int n_ou
     return 1;
 }
 
-static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int n_in,
-                              void *const *out, const size_t *out_bytes, int n_out,
-                              gk_index work, int store, int schedule)
-{
+/* One position's streams, ready to walk: the longest first, streamed outputs from their
+ * first vector-aligned byte, its steps. */
+typedef struct {
     const char *ins[PROBE_MAX_STREAMS];
     char *outs[PROBE_MAX_STREAMS];
-    int nts[PROBE_MAX_STREAMS], order[PROBE_MAX_STREAMS];
+    int nts[PROBE_MAX_STREAMS];
     size_t ib[PROBE_MAX_STREAMS], ob[PROBE_MAX_STREAMS];
-    size_t longest = 0;
+    int n_in, n_out, n_long_in, n_long_out, phased;
+    size_t longest, nstep;
+} probe_set;
+
+static void probe_prepare(probe_set *ps, const void *const *in, const size_t *in_bytes,
+                          int n_in, void *const *out, const size_t *out_bytes, int n_out,
+                          int store, int schedule)
+{
+    int order[PROBE_MAX_STREAMS];
     char *out_at[PROBE_MAX_STREAMS];
     size_t out_len[PROBE_MAX_STREAMS];
     int out_nt[PROBE_MAX_STREAMS];
-    if (n_in > PROBE_MAX_STREAMS) n_in = PROBE_MAX_STREAMS;
-    if (n_out > PROBE_MAX_STREAMS) n_out = PROBE_MAX_STREAMS;
-    if (store == 2) {   /* a fill's stores: string stores, or non-temporal past its size */
-        size_t out_longest = 0;
-        for (int s = 0; s < n_out; ++s)
-            if (out_bytes[s] > out_longest) out_longest = out_bytes[s];
-        const int streams = gk_fill_streams(out_longest);
-        if (n_in == 0 && !streams && probe_fill_string(out, out_bytes, n_out, work))
-            return PROBE_NO_INPUT;
-        store = streams;   /* else the fill's non-temporal or vector stores */
-    }
+    size_t longest = 0;
     /* Outputs with non-temporal stores start at their first vector-aligned byte, the
      * bytes before it stored here, as the kernels do (gk_copy_nt, the aligned vector
      * loops of the streamed writers): a large NumPy array is 16 bytes past a page, and
@@ -265,23 +262,103 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
     for (int s = 0; s < n_out; ++s)
         if (out_len[s] > longest) longest = out_len[s];
     /* the streams as long as the longest first: they are walked together below */
-    const int n_long_in = probe_longest_first(in_bytes, n_in, longest, order);
+    ps->n_long_in = probe_longest_first(in_bytes, n_in, longest, order);
     for (int s = 0; s < n_in; ++s) {
-        ins[s] = (const char *)in[order[s]];
-        ib[s] = in_bytes[order[s]];
+        ps->ins[s] = (const char *)in[order[s]];
+        ps->ib[s] = in_bytes[order[s]];
     }
-    const int n_long_out = probe_longest_first(out_len, n_out, longest, order);
+    ps->n_long_out = probe_longest_first(out_len, n_out, longest, order);
     for (int s = 0; s < n_out; ++s) {
-        outs[s] = out_at[order[s]];
-        ob[s] = out_len[order[s]];
-        nts[s] = out_nt[order[s]];
+        ps->outs[s] = out_at[order[s]];
+        ps->ob[s] = out_len[order[s]];
+        ps->nts[s] = out_nt[order[s]];
     }
+    ps->n_in = n_in;
+    ps->n_out = n_out;
+    ps->longest = longest;
     /* steps of PROBE_BLOCK vectors of the longest stream (PROBE_PHASE_BYTES when
      * phased); each stream moves its own share of a step, so streams of every length
      * are walked side by side */
-    const int phased = schedule == 1 && n_long_in > 0;
-    const size_t step = phased ? PROBE_PHASE_BYTES : PROBE_BLOCK * PV_BYTES;
-    const size_t nstep = (longest + step - 1) / step;
+    ps->phased = schedule == 1 && ps->n_long_in > 0;
+    const size_t step = ps->phased ? PROBE_PHASE_BYTES : PROBE_BLOCK * PV_BYTES;
+    ps->nstep = (longest + step - 1) / step;
+}
+
+/* step k of a prepared position; returns the OR of what it read (or stored) */
+static pv probe_step(const probe_set *ps, size_t k)
+{
+    const int n_in = ps->n_in, n_out = ps->n_out;
+    const int n_long_in = ps->n_long_in, n_long_out = ps->n_long_out;
+    const size_t nstep = ps->nstep;
+    /* the longest streams side by side, vector by vector, as a kernel walks its
+     * element-wise streams (a block of one stream, then of the next, is slower than a
+     * kernel when there are many) */
+    size_t b = probe_cut(ps->longest, k, nstep);
+    const size_t b1 = probe_cut(ps->longest, k + 1, nstep);
+    pv x = PV_LOAD_BYTE(n_in ? 0 : PROBE_NO_INPUT);
+    if (ps->phased)   /* the step's inputs first (the walk's prefetch brings them) */
+        for (int s = 0; s < n_long_in; ++s)
+            x = probe_read(ps->ins[s], b, b1, x);
+    /* with the stream counts known to the compiler, the walk is straight-line code, as a
+     * kernel's loop is */
+    switch (n_long_out <= PROBE_WALK_OUT ? n_long_in * (PROBE_WALK_OUT + 1) + n_long_out : -1) {
+#define PROBE_CASE_OUT(I, O) case (I) * (PROBE_WALK_OUT + 1) + (O): \
+        x = probe_walk(ps->ins, ps->outs, ps->nts, &b, b1, x, I, O); break;
+#define PROBE_CASE(I) PROBE_CASE_OUT(I, 0) PROBE_CASE_OUT(I, 1) PROBE_CASE_OUT(I, 2) \
+        PROBE_CASE_OUT(I, 3) PROBE_CASE_OUT(I, 4)
+    PROBE_CASE(0) PROBE_CASE(1) PROBE_CASE(2) PROBE_CASE(3) PROBE_CASE(4)
+    PROBE_CASE(5) PROBE_CASE(6) PROBE_CASE(7) PROBE_CASE(8)
+#undef PROBE_CASE
+#undef PROBE_CASE_OUT
+    default:
+        x = probe_walk(ps->ins, ps->outs, ps->nts, &b, b1, x, n_long_in, n_long_out);
+    }
+    for (int s = 0; s < n_in; ++s) {
+        const int full = s < n_long_in;
+        x = probe_read(ps->ins[s], full ? b : probe_cut(ps->ib[s], k, nstep),
+                       probe_cut(ps->ib[s], k + 1, nstep), x);
+    }
+    for (int s = 0; s < n_out; ++s) {
+        const int full = s < n_long_out;
+        probe_write(ps->outs[s], full ? b : probe_cut(ps->ob[s], k, nstep),
+                    probe_cut(ps->ob[s], k + 1, nstep), x, ps->nts[s]);
+    }
+    return x;
+}
+
+/* count positions of n_in reads and n_out writes each (in[p * n_in + s], ...), in ONE
+ * parallel region: the steps of all positions, in order, split evenly over the threads,
+ * as the multi-tensor kernels split a list (multi.h) */
+static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int n_in,
+                              void *const *out, const size_t *out_bytes, int n_out,
+                              gk_index count, gk_index work, int store, int schedule)
+{
+    if (n_in > PROBE_MAX_STREAMS || n_out > PROBE_MAX_STREAMS || count < 1)
+        return 0;
+    if (store == 2 && count == 1) {   /* a fill's stores: string stores, or non-temporal past its size */
+        size_t out_longest = 0;
+        for (int s = 0; s < n_out; ++s)
+            if (out_bytes[s] > out_longest) out_longest = out_bytes[s];
+        const int streams = gk_fill_streams(out_longest);
+        if (n_in == 0 && !streams && probe_fill_string(out, out_bytes, n_out, work))
+            return PROBE_NO_INPUT;
+        store = streams;   /* else the fill's non-temporal or vector stores */
+    } else if (store == 2) {
+        store = -1;
+    }
+    probe_set one, *sets = &one;
+    if (count > 1) {
+        sets = (probe_set *)malloc(sizeof(probe_set) * (size_t)count);
+        if (!sets) return 0;
+    }
+    size_t total = 0;
+    int any_nt = 0;
+    for (gk_index p = 0; p < count; ++p) {
+        probe_prepare(sets + p, in + p * n_in, in_bytes + p * n_in, n_in, out + p * n_out,
+                      out_bytes + p * n_out, n_out, store, schedule);
+        total += sets[p].nstep;
+        for (int s = 0; s < n_out; ++s) any_nt |= sets[p].nts[s];
+    }
     uint64_t word = 0;
     int nt = gk_threads_for(work);
     (void)nt;
@@ -292,49 +369,19 @@ static uint64_t probe_streams(const void *const *in, const size_t *in_bytes, int
 #else
         const size_t t = 0, T = 1;
 #endif
-        int any_nt = 0;
         pv acc = PV_ZERO();
-        for (size_t k = nstep * t / T; k < nstep * (t + 1) / T; ++k) {
-            /* the longest streams side by side, vector by vector, as a kernel walks
-             * its element-wise streams (a block of one stream, then of the next, is
-             * slower than a kernel when there are many) */
-            size_t b = probe_cut(longest, k, nstep);
-            const size_t b1 = probe_cut(longest, k + 1, nstep);
-            pv x = PV_LOAD_BYTE(n_in ? 0 : PROBE_NO_INPUT);
-            if (phased)   /* the step's inputs first (the walk's prefetch brings them) */
-                for (int s = 0; s < n_long_in; ++s)
-                    x = probe_read(ins[s], b, b1, x);
-            /* with the stream counts known to the compiler, the walk is straight-line
-             * code, as a kernel's loop is */
-            switch (n_long_out <= PROBE_WALK_OUT ? n_long_in * (PROBE_WALK_OUT + 1) + n_long_out
-                                                 : -1) {
-#define PROBE_CASE_OUT(I, O) case (I) * (PROBE_WALK_OUT + 1) + (O): \
-                x = probe_walk(ins, outs, nts, &b, b1, x, I, O); break;
-#define PROBE_CASE(I) PROBE_CASE_OUT(I, 0) PROBE_CASE_OUT(I, 1) PROBE_CASE_OUT(I, 2) \
-                PROBE_CASE_OUT(I, 3) PROBE_CASE_OUT(I, 4)
-            PROBE_CASE(0) PROBE_CASE(1) PROBE_CASE(2) PROBE_CASE(3) PROBE_CASE(4)
-            PROBE_CASE(5) PROBE_CASE(6) PROBE_CASE(7) PROBE_CASE(8)
-#undef PROBE_CASE
-#undef PROBE_CASE_OUT
-            default:
-                x = probe_walk(ins, outs, nts, &b, b1, x, n_long_in, n_long_out);
-            }
-            for (int s = 0; s < n_in; ++s) {
-                const int full = s < n_long_in;
-                x = probe_read(ins[s], full ? b : probe_cut(ib[s], k, nstep),
-                               probe_cut(ib[s], k + 1, nstep), x);
-            }
-            for (int s = 0; s < n_out; ++s) {
-                const int full = s < n_long_out;
-                probe_write(outs[s], full ? b : probe_cut(ob[s], k, nstep),
-                            probe_cut(ob[s], k + 1, nstep), x, nts[s]);
-                any_nt |= nts[s];
-            }
-            acc = PV_OR(acc, x);
+        const size_t k0 = total * t / T, k1 = total * (t + 1) / T;
+        size_t first = 0;   /* global index of position p's first step */
+        for (gk_index p = 0; p < count && first < k1; first += sets[p].nstep, ++p) {
+            const size_t lo = k0 > first ? k0 - first : 0;
+            const size_t hi = k1 - first < sets[p].nstep ? k1 - first : sets[p].nstep;
+            for (size_t k = lo; k < hi; ++k)
+                acc = PV_OR(acc, probe_step(sets + p, k));
         }
         if (any_nt) gk_sfence();
         word |= PV_WORD(acc);
     }
+    if (sets != &one) free(sets);
     return word;
 }
 

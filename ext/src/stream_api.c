@@ -20,13 +20,13 @@ double gk_stream_copy(const double *a, double *b, gk_index n, int reps)
 
 uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes, int n_reads,
                           void *const *writes, const size_t *write_bytes, int n_writes,
-                          gk_index work, int store, int schedule)
+                          gk_index count, gk_index work, int store, int schedule)
 {
-    if (n_reads < 0 || n_writes < 0 || (n_reads && (!reads || !read_bytes))
+    if (n_reads < 0 || n_writes < 0 || count < 1 || (n_reads && (!reads || !read_bytes))
         || (n_writes && (!writes || !write_bytes)))
         return 0;
     return stream_table()->probe(reads, read_bytes, n_reads, writes, write_bytes, n_writes,
-                                 work, store, schedule);
+                                 count, work, store, schedule);
 }
 
 /* ---- 16-bit storage conversions ---------------------------------------------------- */

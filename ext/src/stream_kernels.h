@@ -10,7 +10,7 @@ typedef struct {
     /* gk_probe_streams (common.h) */
     uint64_t (*probe)(const void *const *reads, const size_t *read_bytes, int n_reads,
                       void *const *writes, const size_t *write_bytes, int n_writes,
-                      gk_index work, int store, int schedule);
+                      gk_index count, gk_index work, int store, int schedule);
     /* gk_convert's two directions (gk_half.h), and the name of this build's path */
     void (*half_to_f32)(int bf16, const uint16_t *src, float *dst, gk_index n);
     void (*f32_to_half)(int bf16, const float *src, uint16_t *dst, gk_index n);

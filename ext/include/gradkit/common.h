@@ -334,19 +334,23 @@ double gk_stream_copy(const double *a, double *b, gk_index n, int reps);
 /* One pass over a benchmark case's streams with no arithmetic: reads the n_reads arrays
  * reads[s] (read_bytes[s] bytes long) and writes the n_writes arrays writes[s]
  * (write_bytes[s] bytes), side by side in proportion to their lengths, on the threads a
- * kernel with `work` elements would use (the per-case limit of `gradkit bench`).  An
+ * kernel with `work` elements would use (the per-case limit of `gradkit bench`).  With
+ * count > 1, count such positions in turn (a list of arrays, as an optimizer step walks
+ * its parameters): reads[p * n_reads + s] is stream s of position p (likewise
+ * read_bytes, writes, write_bytes), all of them in one parallel region, split evenly
+ * over the threads as the multi-tensor kernels split a list.  An
  * output that is also an input is read and written back (in place); otherwise `store`
  * picks the store kind: 1 non-temporal, 0 ordinary, -1 what gradkit's kernels choose
  * (non-temporal from gk_get_stream_min_bytes() up), 2 what a constant fill chooses
  * (with no reads: string stores, rep stos where the CPU has fast ones, below twice
- * that size; non-temporal from there).  `schedule` orders the accesses: 0 walks every
+ * that size; non-temporal from there; with count > 1, as -1).  `schedule` orders the accesses: 0 walks every
  * stream side by side, a few vectors of each in turn; 1 ("phased") reads each step's
  * 2 KiB of every input first, then walks the step (its inputs again from L1), as a
  * kernel that reads a row for its statistics and then writes it.  Returns an OR of the
  * bytes read (so the reads are not optimized away). */
 uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes, int n_reads,
                           void *const *writes, const size_t *write_bytes, int n_writes,
-                          gk_index work, int store, int schedule);
+                          gk_index count, gk_index work, int store, int schedule);
 
 /* ---- 16-bit storage types ---------------------------------------------------------
  * n elements of src converted into dst: float16 or bfloat16 (GK_DTYPE_F16/BF16, uint16_t
