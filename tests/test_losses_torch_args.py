@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import gradkit
 from gradkit import losses, reference as ref
 from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads,
                       TEST_STREAM_MIN_BYTES)
@@ -97,6 +98,29 @@ def test_weighted_streamed_output_matches_reference(form, rng):
     rl, rdz = _ref64(ref.softmax_cross_entropy, z, y, weight=w, label_smoothing=0.1)
     denom = w[y].sum() if form == "class" else n
     _check(loss, dz, rl, rdz, np.dtype(np.float32), "mean", float(w.max()) / denom)
+
+
+@pytest.mark.parametrize("form", ["class", "probs"])
+@pytest.mark.parametrize("cols", [1, 7, 33, 1031])
+def test_weighted_streamed_rows_same_bits(form, cols, rng):
+    """A streamed weighted gradient, formed on its way out (non-temporal stores), has
+    the bits of the one written in place: every column count and offset of the output
+    against the 32-byte vectors, an ignored row, the label in a vector or a tail."""
+    for off in (0, 1, 3):
+        z = (3 * rng.standard_normal(40 * cols + off)).astype(np.float32)[off:]
+        z = z.reshape(40, cols)
+        _, y, w = _case(rng, (40, cols), np.dtype(np.float32), form)
+        if form == "class":
+            y[5] = -100
+        runs = []
+        for threshold in (None, 1):
+            previous = gradkit.set_stream_threshold(threshold)
+            try:
+                runs.append(losses.softmax_cross_entropy(z, y, label_smoothing=0.1,
+                                                         weight=w))
+            finally:
+                gradkit.set_stream_threshold(previous)
+        assert_bitwise_equal(list(runs[1]), list(runs[0]))
 
 
 def test_weighted_zero_rows_non_contiguous_read_only(dtype, rng):

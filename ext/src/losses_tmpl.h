@@ -234,10 +234,24 @@ GK_INLINE void GK_T(stream32)(T *o, GK_T(v32) v)
 
 /* whole vectors [j0, j1) of out (32-byte aligned) */
 GK_INLINE void GK_T(grad_nt_run)(const T *GK_RESTRICT e, const T *GK_RESTRICT p,
-                                 T *GK_RESTRICT out, gk_index j0, gk_index j1, T a, T b, T c)
+                                 const T *GK_RESTRICT w, T *GK_RESTRICT out, gk_index j0,
+                                 gk_index j1, T a, T b, T c)
 {
-    GK_T(v32) v, pv;
-    if (p) {
+    GK_T(v32) v, pv, wv;
+    if (w && p) {
+        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
+            __builtin_memcpy(&v, e + j, sizeof v);
+            __builtin_memcpy(&pv, p + j, sizeof pv);
+            __builtin_memcpy(&wv, w + j, sizeof wv);
+            GK_T(stream32)(out + j, v * a - wv * (c * pv + b));
+        }
+    } else if (w) {
+        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
+            __builtin_memcpy(&v, e + j, sizeof v);
+            __builtin_memcpy(&wv, w + j, sizeof wv);
+            GK_T(stream32)(out + j, v * a - wv * b);
+        }
+    } else if (p) {
         for (gk_index j = j0; j < j1; j += GK_V32LEN) {
             __builtin_memcpy(&v, e + j, sizeof v);
             __builtin_memcpy(&pv, p + j, sizeof pv);
@@ -252,9 +266,17 @@ GK_INLINE void GK_T(grad_nt_run)(const T *GK_RESTRICT e, const T *GK_RESTRICT p,
 }
 #endif
 
+/* element j of the gradient: e_j a - (c p_j + b), or - b with labels; times w_j with
+ * class weights (w NULL: none) */
+GK_INLINE T GK_T(grad_one)(const T *e, const T *p, const T *w, gk_index j, T a, T b, T c)
+{
+    const T u = p ? c * p[j] + b : b;
+    return e[j] * a - (w ? w[j] * u : u);
+}
+
 GK_INLINE void GK_T(xent_grad_nt)(const T *GK_RESTRICT e, const T *GK_RESTRICT p,
-                                  T *GK_RESTRICT out, gk_index n, T a, T b, T c, int64_t y,
-                                  T yv)
+                                  const T *GK_RESTRICT w, T *GK_RESTRICT out, gk_index n,
+                                  T a, T b, T c, int64_t y, T yv)
 {
     gk_index head = n, vend = n;   /* [head, vend): whole vectors, streamed */
 #if defined(__AVX__)
@@ -264,21 +286,26 @@ GK_INLINE void GK_T(xent_grad_nt)(const T *GK_RESTRICT e, const T *GK_RESTRICT p
     vend = head + (n - head) / GK_V32LEN * GK_V32LEN;
     if (y >= head && y < vend) {   /* the label's vector apart */
         gk_index yb = head + (y - head) / GK_V32LEN * GK_V32LEN;
-        GK_T(grad_nt_run)(e, NULL, out, head, yb, a, b, c);
-        GK_T(v32) v;
+        GK_T(grad_nt_run)(e, NULL, w, out, head, yb, a, b, c);
+        GK_T(v32) v, wv;
         __builtin_memcpy(&v, e + yb, sizeof v);
-        v = v * a - b;
+        if (w) {
+            __builtin_memcpy(&wv, w + yb, sizeof wv);
+            v = v * a - wv * b;
+        } else {
+            v = v * a - b;
+        }
         v[y - yb] = yv;
         GK_T(stream32)(out + yb, v);
-        GK_T(grad_nt_run)(e, NULL, out, yb + GK_V32LEN, vend, a, b, c);
+        GK_T(grad_nt_run)(e, NULL, w, out, yb + GK_V32LEN, vend, a, b, c);
     } else {
-        GK_T(grad_nt_run)(e, p, out, head, vend, a, b, c);
+        GK_T(grad_nt_run)(e, p, w, out, head, vend, a, b, c);
     }
 #endif
     for (gk_index j = 0; j < head; ++j)
-        out[j] = p ? e[j] * a - (c * p[j] + b) : e[j] * a - b;
+        out[j] = GK_T(grad_one)(e, p, w, j, a, b, c);
     for (gk_index j = vend; j < n; ++j)
-        out[j] = p ? e[j] * a - (c * p[j] + b) : e[j] * a - b;
+        out[j] = GK_T(grad_one)(e, p, w, j, a, b, c);
     if (y >= 0 && (y < head || y >= vend))   /* the label among the scalar elements */
         out[y] = yv;
 }
@@ -314,7 +341,7 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
     T c = (T)(scale * (1.0 - smooth));
     if (out) {
         T yv = p ? (T)0 : (T)(scale * ((double)dz[y] / S - su - (1.0 - smooth)));
-        GK_T(xent_grad_nt)(dz, p, out, n, a, b, c, p ? -1 : y, yv);
+        GK_T(xent_grad_nt)(dz, p, NULL, out, n, a, b, c, p ? -1 : y, yv);
     } else if (p) {
         for (gk_index j = 0; j < n; ++j)
             dz[j] = dz[j] * a - (c * p[j] + b);
@@ -331,12 +358,12 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
  * U log S - sum_c u_c (z_c - m) with the effective target u (gradkit/losses.h) and
  * U = sum_c u_c; the gradient scale (U e_c / S - u_c), in T as the unweighted row's
  * (e_c a - w_c b, and w_c (c p_c + b) with probabilities).  The sums are double lanes
- * in a fixed order; sw = sum_c w_c.  Written into dz in place (the caller streams it
- * out when the output is large). */
+ * in a fixed order; sw = sum_c w_c.  Written into dz in place, or (out not NULL: a
+ * large output) formed on its way out with non-temporal stores, dz holding the exps. */
 GK_INLINE double GK_T(xent_row_w)(const T *GK_RESTRICT z, const T *GK_RESTRICT p,
                                   int64_t y, T *GK_RESTRICT dz, gk_index n, double smooth,
                                   double scale, const T *GK_RESTRICT w, double sw,
-                                  const char *next, size_t next_esize)
+                                  T *GK_RESTRICT out, const char *next, size_t next_esize)
 {
     T m = GK_T(row_max)(z, n);
     double S = GK_T(row_exp)(z, dz, n, m, (T)1, NULL, next, next_esize);
@@ -358,6 +385,11 @@ GK_INLINE double GK_T(xent_row_w)(const T *GK_RESTRICT z, const T *GK_RESTRICT p
     }
     T a = (T)(scale * U / S), b = (T)(scale * su), c = (T)(scale * (1.0 - smooth));
     double ey = p ? 0.0 : (double)dz[y];
+    if (out) {   /* formed on its way out, as the unweighted row's */
+        T yv = p ? (T)0 : (T)(scale * (ey * U / S - (su + (1.0 - smooth)) * (double)w[y]));
+        GK_T(xent_grad_nt)(dz, p, w, out, n, a, b, c, p ? -1 : y, yv);
+        return U * log(S) - uz;
+    }
     if (p)
         for (j = 0; j < n; ++j)
             dz[j] = dz[j] * a - w[j] * (c * p[j] + b);
@@ -440,13 +472,13 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
             const char *next = i + 1 < rows ? (const char *)zv + (size_t)((i + 1) * cols) * esize
                                             : NULL;
             const int ignored = labels && labels[i] == ignore_index;
-            if (ignored || weight || half) {   /* formed in dzi, then written out */
+            if (ignored || half || (weight && !stream)) {   /* formed in dzi, then written out */
                 if (ignored) {
                     for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
                     rl[i] = 0.0;
                 } else if (weight) {
                     rl[i] = GK_T(xent_row_w)(zi, pi, labels ? labels[i] : -1, dzi, cols,
-                                             smooth, scale, weight, sw, next, esize);
+                                             smooth, scale, weight, sw, NULL, next, esize);
                 } else {
                     rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols,
                                            smooth, scale, NULL, next, esize);
@@ -460,6 +492,9 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
                 } else if (stream) {
                     gk_copy_nt(dz + i * cols, buf, sizeof(T) * (size_t)cols);
                 }
+            } else if (weight) {   /* streamed, as below */
+                rl[i] = GK_T(xent_row_w)(zi, pi, labels ? labels[i] : -1, dzi, cols, smooth,
+                                         scale, weight, sw, dz + i * cols, next, esize);
             } else {
                 /* streamed: the exps in buf, the gradient formed on its way out */
                 rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols, smooth,
