@@ -232,37 +232,34 @@ GK_INLINE void GK_T(stream32)(T *o, GK_T(v32) v)
         _mm256_stream_pd((double *)o, (__m256d)v);
 }
 
-/* whole vectors [j0, j1) of out (32-byte aligned) */
+/* the vector of the gradient at j: e a - (c p + b), or - b with labels; times w with
+ * class weights (w NULL: none), as grad_one lane by lane */
+GK_INLINE GK_T(v32) GK_T(grad_vec)(const T *e, const T *p, const T *w, gk_index j, T a,
+                                   T b, T c)
+{
+    GK_T(v32) v, u, wv;
+    __builtin_memcpy(&v, e + j, sizeof v);
+    if (p) {
+        __builtin_memcpy(&u, p + j, sizeof u);
+        u = c * u + b;
+    } else {
+        u = b - (GK_T(v32)){0};   /* b in every lane, a -0 kept */
+    }
+    if (w) {
+        __builtin_memcpy(&wv, w + j, sizeof wv);
+        u = wv * u;
+    }
+    return v * a - u;
+}
+
+/* whole vectors [j0, j1) of out (32-byte aligned); p and w are loop-invariant, so the
+ * compiler unswitches the loop on them */
 GK_INLINE void GK_T(grad_nt_run)(const T *GK_RESTRICT e, const T *GK_RESTRICT p,
                                  const T *GK_RESTRICT w, T *GK_RESTRICT out, gk_index j0,
                                  gk_index j1, T a, T b, T c)
 {
-    GK_T(v32) v, pv, wv;
-    if (w && p) {
-        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
-            __builtin_memcpy(&v, e + j, sizeof v);
-            __builtin_memcpy(&pv, p + j, sizeof pv);
-            __builtin_memcpy(&wv, w + j, sizeof wv);
-            GK_T(stream32)(out + j, v * a - wv * (c * pv + b));
-        }
-    } else if (w) {
-        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
-            __builtin_memcpy(&v, e + j, sizeof v);
-            __builtin_memcpy(&wv, w + j, sizeof wv);
-            GK_T(stream32)(out + j, v * a - wv * b);
-        }
-    } else if (p) {
-        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
-            __builtin_memcpy(&v, e + j, sizeof v);
-            __builtin_memcpy(&pv, p + j, sizeof pv);
-            GK_T(stream32)(out + j, v * a - (c * pv + b));
-        }
-    } else {
-        for (gk_index j = j0; j < j1; j += GK_V32LEN) {
-            __builtin_memcpy(&v, e + j, sizeof v);
-            GK_T(stream32)(out + j, v * a - b);
-        }
-    }
+    for (gk_index j = j0; j < j1; j += GK_V32LEN)
+        GK_T(stream32)(out + j, GK_T(grad_vec)(e, p, w, j, a, b, c));
 }
 #endif
 
@@ -287,14 +284,7 @@ GK_INLINE void GK_T(xent_grad_nt)(const T *GK_RESTRICT e, const T *GK_RESTRICT p
     if (y >= head && y < vend) {   /* the label's vector apart */
         gk_index yb = head + (y - head) / GK_V32LEN * GK_V32LEN;
         GK_T(grad_nt_run)(e, NULL, w, out, head, yb, a, b, c);
-        GK_T(v32) v, wv;
-        __builtin_memcpy(&v, e + yb, sizeof v);
-        if (w) {
-            __builtin_memcpy(&wv, w + yb, sizeof wv);
-            v = v * a - wv * b;
-        } else {
-            v = v * a - b;
-        }
+        GK_T(v32) v = GK_T(grad_vec)(e, NULL, w, yb, a, b, c);
         v[y - yb] = yv;
         GK_T(stream32)(out + yb, v);
         GK_T(grad_nt_run)(e, NULL, w, out, yb + GK_V32LEN, vend, a, b, c);
