@@ -84,6 +84,28 @@ def test_large_streamed_output(dt):
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
+def test_streamed_output_at_every_line_offset(dt):
+    """Streamed outputs (a threshold of 1 MiB here) at 0, 16, 32 and 48 bytes past a
+    line: bfloat16 on AVX-512 streams 32 elements (a line) a step, and an output 32
+    bytes past a line takes its first 16 elements alone; 16 and 48 are not streamed."""
+    n = (1 << 20) // 2 + 4099
+    x = data(12, n, dt)
+    previous = gradkit.set_stream_threshold(1 << 20)
+    try:
+        for off in (0, 8, 16, 24):                             # elements: 16 bytes each 8
+            buf = np.empty(n + 64, dt)
+            lead = (-buf.ctypes.data % 64) // 2 + off
+            out = buf[lead:lead + n]
+            assert (out.ctypes.data - off * 2) % 64 == 0
+            g, r = _gens(13, 5)
+            y, m = gd.dropout(x, 0.3, rng=g, out=out)
+            yr, (rbits, _, _) = rd.dropout(x, 0.3, rng=r)
+            assert y is out and bits(y) == bits(yr) and bits(m.bits) == bits(rbits)
+    finally:
+        gradkit.set_stream_threshold(previous)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
 @pytest.mark.parametrize("shape", [(1, 1), (5, 3, 7), (64, 33), (3, 4099), (0, 4), (4, 0)],
                          ids=str)
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])

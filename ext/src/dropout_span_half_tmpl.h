@@ -29,6 +29,52 @@ GK_INLINE void GK_T(half_apply1)(const TS *x, const TS *r, TS *y, T m)
     GK_T(st1)(y, r ? GK_T(ld1)(r) + v : v);
 }
 
+/* elements [j, j + 16) of a span (dropout_span_st): GK_HBITS vectors and two mask bytes */
+GK_INLINE void GK_T(drop_step16)(const TS *xt, const TS *rt, TS *yt, const uint32_t *ws,
+                                 unsigned char *bits, gk_index j, gk_hf sc, gk_hu km, int nt)
+{
+    unsigned b = 0;
+    for (int k = 0; k < GK_HBITS; ++k) {
+        gk_index o = j + k * GK_TVLEN;
+        gk_hu w;
+        __builtin_memcpy(&w, ws + o, sizeof w);
+        const gk_hi keep = (gk_hi)(w <= km);
+        b |= gk_lane_bits(keep) << (k * GK_TVLEN);
+        GK_T(half_apply)(xt + o, rt ? rt + o : NULL, yt + o, keep, sc, nt);
+    }
+    if (bits) {
+        bits[j / 8] = (unsigned char)b;
+        bits[j / 8 + 1] = (unsigned char)(b >> 8);
+    }
+}
+
+#if GK_HALF == 2 && GK_TVBYTES == 64 && defined(__AVX512BW__)
+/* bfloat16 on AVX-512: elements [j, j + 32) of a span, their two vectors rounded
+ * together and stored as one line (gk_bf16v2_pack: one check for AVX512_BF16, one
+ * vcvtne2ps2bf16, one store; nt: y + j on a line), the keep lanes k-masks that select
+ * the scale and are the 4 mask bytes as they are */
+GK_INLINE void GK_T(drop_step32)(const TS *xt, const TS *rt, TS *yt, const uint32_t *ws,
+                                 unsigned char *bits, gk_index j, __m512 sc, __m512i km,
+                                 int nt)
+{
+    const __mmask16 k0 = _mm512_cmple_epu32_mask(_mm512_loadu_si512(ws + j), km);
+    const __mmask16 k1 = _mm512_cmple_epu32_mask(_mm512_loadu_si512(ws + j + 16), km);
+    gk_hf a = GK_T(ldtv_arith)(xt + j) * (gk_hf)_mm512_maskz_mov_ps(k0, sc);
+    gk_hf b = GK_T(ldtv_arith)(xt + j + 16) * (gk_hf)_mm512_maskz_mov_ps(k1, sc);
+    if (rt) {
+        a = GK_T(ldtv_arith)(rt + j) + a;
+        b = GK_T(ldtv_arith)(rt + j + 16) + b;
+    }
+    const __m512i pk = gk_bf16v2_pack(a, b);
+    if (nt) _mm512_stream_si512((void *)(yt + j), pk);
+    else _mm512_storeu_si512((void *)(yt + j), pk);
+    if (bits) {
+        const uint32_t kb = (uint32_t)k0 | ((uint32_t)k1 << 16);
+        __builtin_memcpy(bits + j / 8, &kb, sizeof kb);
+    }
+}
+#endif
+
 /* y = [r +] x * m from the words ws of the span (unused when `none`: nothing kept);
  * bits (may be NULL) receive the span's mask bytes.  r may be NULL. */
 GK_INLINE void GK_T(dropout_span_st)(const TS *xt, const TS *rt, TS *yt, const uint32_t *ws,
@@ -45,21 +91,18 @@ GK_INLINE void GK_T(dropout_span_st)(const TS *xt, const TS *rt, TS *yt, const u
     const gk_hf sc = (gk_hf){0} + scale;
     const gk_hu km = (gk_hu){0} + keep_max;
     gk_index j = 0;
-    for (; j + 16 <= len; j += 16) {
-        unsigned b = 0;
-        for (int k = 0; k < GK_HBITS; ++k) {
-            gk_index o = j + k * GK_TVLEN;
-            gk_hu w;
-            __builtin_memcpy(&w, ws + o, sizeof w);
-            const gk_hi keep = (gk_hi)(w <= km);
-            b |= gk_lane_bits(keep) << (k * GK_TVLEN);
-            GK_T(half_apply)(xt + o, rt ? rt + o : NULL, yt + o, keep, sc, nt);
-        }
-        if (bits) {
-            bits[j / 8] = (unsigned char)b;
-            bits[j / 8 + 1] = (unsigned char)(b >> 8);
-        }
+#if GK_HALF == 2 && GK_TVBYTES == 64 && defined(__AVX512BW__)
+    /* a streamed y 32 bytes past a line: its first 16 elements alone, then pairs */
+    if (nt && ((uintptr_t)yt & 63) && len >= 16) {
+        GK_T(drop_step16)(xt, rt, yt, ws, bits, 0, sc, km, nt);
+        j = 16;
     }
+    for (; j + 32 <= len; j += 32)
+        GK_T(drop_step32)(xt, rt, yt, ws, bits, j, (__m512)sc,
+                          _mm512_set1_epi32((int)keep_max), nt);
+#endif
+    for (; j + 16 <= len; j += 16)
+        GK_T(drop_step16)(xt, rt, yt, ws, bits, j, sc, km, nt);
     if (j == len)
         return;
     unsigned char keep[16];
