@@ -474,3 +474,26 @@ def test_out_just_past_the_input_mod_4k(shape, dtype, rng):
         assert_bitwise_equal(gd.dropout_backward(dy, ms0, out=placed_past(dy, off)), dxs0)
         assert_bitwise_equal(gd.drop_path_backward(dy, keep, 0.25,
                                                    out=placed_past(dy, off)), dp0)
+
+
+def test_streamed_output_at_every_line_offset(dtype):
+    """Streamed outputs (a threshold of 1 MiB here) at 0, 16, 32 and 48 bytes past a
+    line: float32 on AVX-512 streams 16 elements (a line) a step, an output 32 bytes
+    past a line taking its first 8 elements alone (16 and 48: not streamed)."""
+    itemsize = np.dtype(dtype).itemsize
+    n = (1 << 20) // itemsize + 4099
+    x = np.random.default_rng(3).standard_normal(n).astype(dtype)
+    previous = gradkit.set_stream_threshold(1 << 20)
+    try:
+        for off in (0, 16, 32, 48):
+            buf = np.empty(n * itemsize + 128, np.uint8)
+            lead = -buf.ctypes.data % 64 + off
+            out = buf[lead:lead + n * itemsize].view(dtype)
+            g, r = Generator(17), rr.Generator(17)
+            y, m = gd.dropout(x, 0.3, rng=g, out=out)
+            yr, (rbits, _, _) = rd.dropout(x, 0.3, rng=r)
+            assert y is out
+            assert_bitwise_equal(y, yr)
+            assert_bitwise_equal(m.bits, rbits)
+    finally:
+        gradkit.set_stream_threshold(previous)

@@ -33,6 +33,19 @@ GK_INLINE void GK_T(half_apply1)(const TS *x, const TS *r, TS *y, T m)
 GK_INLINE void GK_T(drop_step16)(const TS *xt, const TS *rt, TS *yt, const uint32_t *ws,
                                  unsigned char *bits, gk_index j, gk_hf sc, gk_hu km, int nt)
 {
+#if GK_TVBYTES == 64 && defined(__AVX512F__)
+    /* one vector: the keep lanes a k-mask that selects the scale and is the two mask
+     * bytes as it is (float16 from memory 3-4% faster than the lane mask's movemask) */
+    const __mmask16 k = _mm512_cmple_epu32_mask(_mm512_loadu_si512(ws + j), (__m512i)km);
+    gk_hf v = GK_T(ldtv_arith)(xt + j) * (gk_hf)_mm512_maskz_mov_ps(k, (__m512)sc);
+    if (rt) v = GK_T(ldtv_arith)(rt + j) + v;
+    if (nt) GK_T(stream_vec)(yt + j, v);
+    else GK_T(sttv_arith)(yt + j, v);
+    if (bits) {
+        const uint16_t kb = (uint16_t)k;
+        __builtin_memcpy(bits + j / 8, &kb, sizeof kb);
+    }
+#else
     unsigned b = 0;
     for (int k = 0; k < GK_HBITS; ++k) {
         gk_index o = j + k * GK_TVLEN;
@@ -46,6 +59,7 @@ GK_INLINE void GK_T(drop_step16)(const TS *xt, const TS *rt, TS *yt, const uint3
         bits[j / 8] = (unsigned char)b;
         bits[j / 8 + 1] = (unsigned char)(b >> 8);
     }
+#endif
 }
 
 #if GK_HALF == 2 && GK_TVBYTES == 64 && defined(__AVX512BW__)
