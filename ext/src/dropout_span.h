@@ -8,7 +8,7 @@
  * Per-dtype parts are in dropout_span_tmpl.h.
  *
  * The words: a caller either fills a span's words at once (gk_stream_words of
- * philox_bulk.h) or draws them 64 at a time as it consumes them (gk_dropout_words_init,
+ * philox_bulk.h) or draws them a group at a time as it consumes them (gk_dropout_words_init,
  * gk_dropout_words_next), so the Philox rounds overlap the memory traffic of the
  * elements around them; both give the same words. */
 #ifndef GK_DROPOUT_SPAN_H
@@ -26,9 +26,9 @@ static inline uint32_t gk_dropout_keep_max(double p, int *none)
     return thr < 1.0 ? 0u : (uint32_t)(thr - 1.0);
 }
 
-/* The words of consecutive elements, 64 (GK_DROPOUT_CHUNK) at a time: one Philox group
- * per chunk; when the first word is not the first of a block, a chunk straddles two
- * groups and the second is kept for the next chunk. */
+/* The words of consecutive elements, GK_DROPOUT_CHUNK at a time (128 on AVX-512, 64
+ * elsewhere): one Philox group per chunk; when the first word is not the first of a
+ * block, a chunk straddles two groups and the second is kept for the next chunk. */
 #define GK_DROPOUT_CHUNK (4 * GK_PHILOX_GROUP)
 typedef struct {
     gk_philox_keys ks;  /* the round keys, formed once per span */

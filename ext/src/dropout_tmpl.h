@@ -1,7 +1,7 @@
 /* Dropout kernels for element type T (included by dropout.c once per dtype, and by
  * dropout_half.c for 16-bit storage: data arrays TS, arithmetic T = float).
- * One pass: the words of 64 elements, drawn just before they are used (so the Philox
- * rounds overlap the loads and stores of the elements around them) -> keep lanes -> y
+ * One pass: the words of a Philox group's elements, drawn just before they are used
+ * (so the rounds overlap the loads and stores of the elements around them) -> keep -> y
  * and the packed bits (the span functions of dropout_span_tmpl.h, or of
  * dropout_span_half_tmpl.h for 16-bit storage). */
 

@@ -34,7 +34,7 @@
 #define GK_FUSED_PF_PIECE ((gk_index)256)
 
 /* out[0, len) = [r +] x * m over len elements whose words start at word w of the
- * stream, drawn 64 at a time as they are consumed (dropout_span.h), so the Philox
+ * stream, drawn a group at a time as they are consumed (dropout_span.h), so the Philox
  * rounds overlap the loads around them; bt (may be NULL, on a byte) gets the mask
  * bytes.  r may be NULL. */
 GK_INLINE void GK_T(fused_drop_span)(const TS *x, const TS *r, TS *out, unsigned char *bt,

@@ -10,7 +10,13 @@
 #include "gradkit/philox.h"
 #include "gk_internal.h"
 
-#define GK_PHILOX_GROUP 16  /* blocks generated together */
+/* blocks generated together: AVX-512 keeps GK_PHILOX_GROUP / 8 independent sets of 8
+ * blocks in flight (below); the other paths 16 */
+#if defined(__AVX512F__)
+#define GK_PHILOX_GROUP 32
+#else
+#define GK_PHILOX_GROUP 16
+#endif
 
 /* gk_philox_group_k(keys, b0, out): blocks b0 .. b0 + GK_PHILOX_GROUP - 1 (counter
  * (lo32(b), hi32(b), 0, 0)), word r of block b0 + j written to out[4 * j + r]; keys from
@@ -49,11 +55,20 @@ GK_INLINE void gk_philox_keys_init(gk_philox_keys *ks, uint32_t k0, uint32_t k1)
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-/* AVX-512: the 16 blocks in 2 sets of 8, one block per 64-bit lane of a zmm register,
+/* AVX-512: the 32 blocks in 4 sets of 8, one block per 64-bit lane of a zmm register,
  * each word (c0..c3) in the low half of its lanes as in the AVX2 version below (vpmuludq
  * reads only the low halves).  32 registers hold the state and the temporaries, so
  * intrinsics do not spill here, and the round keys are broadcast per round.  Measured
- * 0.41 ns per word against the AVX2 assembly's 0.81 on an Intel Xeon guest. */
+ * 0.41 ns per word against the AVX2 assembly's 0.81 on an Intel Xeon guest (2 sets).
+ * A round is a chain of product, swap and xor, about 5 cycles on an AMD EPYC (Zen 5)
+ * guest, which 2 sets left the vector pipes idle for: alone (a C loop over groups)
+ * 2 sets took 0.25 ns a word there, 3 sets 0.22, 4 sets 0.19, 6 sets 0.15, 8 sets 0.17
+ * (spills); inside the kernels 6 and 8 spilled, and a group of 6 sets (192 words) does
+ * not divide the fused norms' 256-element spans.  With 4 sets, 1 thread in cache:
+ * dropout float32 0.355 -> 0.296 ns per element, bfloat16 0.469 -> 0.325, float16 0.374
+ * -> 0.299, add_dropout_layer_norm forward float32 0.591 -> 0.554, normal 0.606 ->
+ * 0.563.  On the Intel Xeon guest, whose multiplies share one port, 32 blocks against
+ * 16 measured 0.277 ns a word against 0.293 (2026-12-06). */
 /* The high half of each 64-bit product moved into the low half of its lane by swapping
  * the lane's 32-bit halves (vpshufd, the shuffle port) rather than by a shift (vpsrlq,
  * which on Intel shares port 0 with vpmuludq).  Alone the generator runs as fast either
@@ -67,22 +82,25 @@ GK_INLINE void gk_philox_keys_init(gk_philox_keys *ks, uint32_t k0, uint32_t k1)
 GK_INLINE void gk_philox_group_k(const gk_philox_keys *GK_RESTRICT ks, uint64_t b0,
                                  uint32_t *GK_RESTRICT out)
 {
-    _Static_assert(GK_PHILOX_GROUP == 16, "2 sets of 8 blocks");
+    enum { NS = GK_PHILOX_GROUP / 8 };
+    _Static_assert(GK_PHILOX_GROUP % 8 == 0, "sets of 8 blocks");
     const uint32_t k0 = ks->k0, k1 = ks->k1;
     const uint64_t m62 = ((uint64_t)1 << 62) - 1;
     uint64_t bm = b0 & m62;
-    __m512i c0[2], c1[2], c2[2], c3[2];
+    __m512i c0[NS], c1[NS], c2[NS], c3[NS];
     if ((uint32_t)bm <= UINT32_MAX - (GK_PHILOX_GROUP - 1) && bm + GK_PHILOX_GROUP <= m62) {
         /* no carry into the high word and no wrap: counters base + j */
-        const __m512i base = _mm512_set1_epi64((long long)(uint32_t)bm);
+        const __m512i base = _mm512_add_epi64(_mm512_set1_epi64((long long)(uint32_t)bm),
+                                              _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
         const __m512i hi = _mm512_set1_epi64((long long)(uint32_t)(bm >> 32));
-        c0[0] = _mm512_add_epi64(base, _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-        c0[1] = _mm512_add_epi64(base, _mm512_setr_epi64(8, 9, 10, 11, 12, 13, 14, 15));
-        c1[0] = c1[1] = hi;
+        for (int s = 0; s < NS; ++s) {
+            c0[s] = _mm512_add_epi64(base, _mm512_set1_epi64(8 * s));
+            c1[s] = hi;
+        }
     } else {
         uint32_t lo[GK_PHILOX_GROUP], hi[GK_PHILOX_GROUP];
         gk_philox_counters(b0, lo, hi);
-        for (int s = 0; s < 2; ++s) {
+        for (int s = 0; s < NS; ++s) {
             c0[s] = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(lo + 8 * s)));
             c1[s] = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(hi + 8 * s)));
         }
@@ -91,7 +109,7 @@ GK_INLINE void gk_philox_group_k(const gk_philox_keys *GK_RESTRICT ks, uint64_t 
     /* round 0 (c2 = c3 = 0): c0 = c1 ^ K0, c1 = 0, c2 = hi(c0 M0) ^ K1, c3 = lo(c0 M0) */
     {
         const __m512i K0 = _mm512_set1_epi32((int)k0), K1 = _mm512_set1_epi32((int)k1);
-        for (int s = 0; s < 2; ++s) {
+        for (int s = 0; s < NS; ++s) {
             __m512i p0 = _mm512_mul_epu32(c0[s], M0);
             c0[s] = _mm512_xor_si512(c1[s], K0);          /* hi(c2 M1) = 0 */
             c1[s] = _mm512_setzero_si512();
@@ -104,7 +122,7 @@ GK_INLINE void gk_philox_group_k(const gk_philox_keys *GK_RESTRICT ks, uint64_t 
     for (int r = 1; r < GK_PHILOX_ROUNDS; ++r) {
         const __m512i K0 = _mm512_set1_epi32((int)(k0 + (uint32_t)r * GK_PHILOX_W0));
         const __m512i K1 = _mm512_set1_epi32((int)(k1 + (uint32_t)r * GK_PHILOX_W1));
-        for (int s = 0; s < 2; ++s) {
+        for (int s = 0; s < NS; ++s) {
             __m512i p0 = _mm512_mul_epu32(c0[s], M0), p1 = _mm512_mul_epu32(c2[s], M1);
             c0[s] = _mm512_ternarylogic_epi64(GK_PHILOX_HI(p1), c1[s], K0, 0x96);
             c1[s] = p1;
@@ -116,7 +134,7 @@ GK_INLINE void gk_philox_group_k(const gk_philox_keys *GK_RESTRICT ks, uint64_t 
      * then the lanes of A and C interleaved, block by block */
     const __m512i i0 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
     const __m512i i1 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-    for (int s = 0; s < 2; ++s) {
+    for (int s = 0; s < NS; ++s) {
         __m512i A = _mm512_mask_blend_epi32(0xAAAA, c0[s], _mm512_slli_epi64(c1[s], 32));
         __m512i C = _mm512_mask_blend_epi32(0xAAAA, c2[s], _mm512_slli_epi64(c3[s], 32));
         _mm512_storeu_si512((void *)(out + 32 * s), _mm512_permutex2var_epi64(A, i0, C));
