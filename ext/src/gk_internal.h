@@ -275,6 +275,73 @@ GK_INLINE void gk_copy_nt(void *GK_RESTRICT dst, const void *GK_RESTRICT src,
     __builtin_memcpy(d + j, s + j, bytes - j);
 }
 
+/* A run of non-temporal copies into consecutive parts of one output at any address
+ * (gk_copy_nt writes the ends of each copy with ordinary stores, so a line that two
+ * copies share is read for ownership and written twice): every whole line goes out
+ * non-temporal; the line a part ends in is kept here and streamed whole once the next
+ * part completes it, or stored as it is by gk_nt_run_end (a run's end, or a part that
+ * does not continue the last).  Zero-initialize; call gk_nt_run_end before the fence. */
+typedef struct {
+    unsigned char buf[64] __attribute__((aligned(64)));
+    char *line;   /* NULL: nothing kept */
+    size_t have;  /* bytes kept, from the line's start */
+} gk_nt_run;
+
+/* the 64 bytes at src (any address) to the line dst with non-temporal stores */
+GK_INLINE void gk_stream_line(void *dst, const void *src)
+{
+#if defined(__AVX512F__)
+    _mm512_stream_si512(dst, _mm512_loadu_si512(src));
+#elif defined(__AVX__)
+    _mm256_stream_si256((__m256i *)dst, _mm256_loadu_si256((const __m256i *)src));
+    _mm256_stream_si256((__m256i *)dst + 1, _mm256_loadu_si256((const __m256i *)src + 1));
+#elif defined(__SSE2__)
+    for (int q = 0; q < 4; ++q)
+        _mm_stream_si128((__m128i *)dst + q, _mm_loadu_si128((const __m128i *)src + q));
+#else
+    __builtin_memcpy(dst, src, 64);
+#endif
+}
+
+GK_INLINE void gk_nt_run_end(gk_nt_run *r)
+{
+    if (r->line) __builtin_memcpy(r->line, r->buf, r->have);
+    r->line = NULL;
+}
+
+GK_INLINE void gk_nt_run_put(gk_nt_run *GK_RESTRICT r, void *dst, const void *src,
+                             size_t bytes)
+{
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+    if (r->line && r->line + r->have == d) {   /* the kept line goes on here */
+        size_t take = 64 - r->have < bytes ? 64 - r->have : bytes;
+        __builtin_memcpy(r->buf + r->have, s, take);
+        r->have += take;
+        d += take;
+        s += take;
+        bytes -= take;
+        if (r->have < 64)
+            return;
+        gk_stream_line(r->line, r->buf);
+        r->line = NULL;
+    }
+    gk_nt_run_end(r);
+    size_t head = (64 - ((uintptr_t)d & 63)) & 63;
+    if (head > bytes) head = bytes;
+    __builtin_memcpy(d, s, head);   /* (a run's first part) */
+    d += head;
+    s += head;
+    bytes -= head;
+    for (; bytes >= 64; d += 64, s += 64, bytes -= 64)
+        gk_stream_line(d, s);
+    if (bytes) {
+        __builtin_memcpy(r->buf, s, bytes);
+        r->line = d;
+        r->have = bytes;
+    }
+}
+
 /* copy `bytes` bytes from src at any address into dst (an L1 buffer), a vector at a
  * time with unaligned loads: for input not aligned to its elements, read as bytes into
  * an aligned buffer (the standardization's pieces, the projection's rows).  With
