@@ -428,6 +428,28 @@ GK_INLINE void GK_T(af_vloop)(T *GK_RESTRICT p, const T *GK_RESTRICT g, T *GK_RE
     }
 }
 
+#if GK_OPT_STAGED
+/* p = p decay + step_u u over the whole vector pairs of [b, e) of a 16-bit parameter of
+ * storage `kind` (a constant at each call), converted in registers: the staged block's
+ * operations (widen, this line, round once) without the block.  Returns where the rest
+ * starts. */
+GK_INLINE gk_index GK_T(af_vupdate)(char *pp, const float *GK_RESTRICT u, gk_index b,
+                                    gk_index e, float decay, float step_u, const int kind)
+{
+    const gk_index stop = b + (e - b) / (2 * GK_HLEN) * (2 * GK_HLEN);
+    const gk_hf z = {0}, dv = z + decay, su = z + step_u;
+    for (gk_index i = b; i < stop; i += 2 * GK_HLEN) {
+        gk_hf p[2], uv[2];
+        gk_ld2_arith(kind, pp + i * 2, &p[0], &p[1]);
+        __builtin_memcpy(&uv[0], u + i, sizeof uv[0]);
+        __builtin_memcpy(&uv[1], u + i + GK_HLEN, sizeof uv[1]);
+        for (int h = 0; h < 2; ++h) p[h] = p[h] * dv + su * uv[h];
+        gk_st2_arith(kind, pp + i * 2, p[0], p[1]);
+    }
+    return stop;
+}
+#endif
+
 static int GK_T(af_span)(void *vctx, gk_index a, gk_index b, gk_index e)
 {
     const GK_T(af_ctx) *c = (const GK_T(af_ctx) *)vctx;
@@ -440,6 +462,17 @@ static int GK_T(af_span)(void *vctx, gk_index a, gk_index b, gk_index e)
                                     * through the stage (the model copy too) */
         const T *GK_RESTRICT u = c->work + c->start[a];
         const void *const *tab[1] = {(const void *const *)c->param};
+#if GK_OPT_STAGED
+        /* a 16-bit parameter without a model copy: in registers (16384x1024 bfloat16
+         * from memory, 2 threads, AMD EPYC (Zen 5) guest: the step 10.7 -> 9.1-9.4
+         * ms, in runs of the case each beside the float32 step and its limit) */
+        if (!c->st->model && c->st->param == GK_DTYPE_BF16)
+            at = b = GK_T(af_vupdate)((char *)c->param[a], u, b, e, (float)decay,
+                                      (float)step_u, GK_DTYPE_BF16);
+        else if (!c->st->model && c->st->param == GK_DTYPE_F16)
+            at = b = GK_T(af_vupdate)((char *)c->param[a], u, b, e, (float)decay,
+                                      (float)step_u, GK_DTYPE_F16);
+#endif
         GK_T(stage_init)(&sg, c->st, tab, 1, 1u, a, b, e, 0);
         while (GK_T(stage_next)(&sg, &nb)) {
             T *GK_RESTRICT p = sg.ptr[0];
