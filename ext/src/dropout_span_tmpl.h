@@ -42,13 +42,29 @@ GK_INLINE void GK_T(apply_span_v)(const T *x, const T *r, T *y, const unsigned c
 }
 #endif
 
+/* elements [j0, len) of a span one by one (j0 a multiple of 8: the vector steps' rest,
+ * or the whole span without them), their mask bits into bits from byte j0 / 8 */
+GK_INLINE void GK_T(drop_ones)(const T *xt, const T *rt, T *yt, const uint32_t *ws,
+                               unsigned char *bits, gk_index j0, gk_index len, T scale,
+                               uint32_t keep_max)
+{
+    unsigned char keep[GK_DROPOUT_SPAN];
+    for (gk_index j = j0; j < len; ++j) {
+        const int k = ws[j] <= keep_max;
+        keep[j - j0] = (unsigned char)k;
+        T v = xt[j] * (k ? scale : (T)0);
+        yt[j] = rt ? rt[j] + v : v;
+    }
+    if (bits)
+        gk_pack_bits(keep, bits + j0 / 8, len - j0);
+}
+
 /* y = [r +] x * m from the words ws of the span (ws unused when `none`: nothing kept,
  * p = 1); bits (may be NULL) receive the span's mask bytes.  r may be NULL. */
 GK_INLINE void GK_T(dropout_span_st)(const T *xt, const T *rt, T *yt, const uint32_t *ws,
                                      unsigned char *bits, gk_index len, T scale,
                                      uint32_t keep_max, int none, int nt)
 {
-    unsigned char keep[GK_DROPOUT_SPAN];
     if (none) {
         for (gk_index j = 0; j < len; ++j)
             yt[j] = rt ? rt[j] + xt[j] * (T)0 : xt[j] * (T)0;
@@ -90,17 +106,7 @@ GK_INLINE void GK_T(dropout_span_st)(const T *xt, const T *rt, T *yt, const uint
                 __builtin_memcpy(bits + o / 8, &kb, sizeof kb);
             }
         }
-        j += m * 16;
-        if (j == len)
-            return;
-        /* the rest (fewer than 16) one by one, from a byte */
-        for (gk_index i = j; i < len; ++i) {
-            keep[i] = (unsigned char)(ws[i] <= keep_max);
-            T v = xt[i] * (keep[i] ? scale : (T)0);
-            yt[i] = rt ? rt[i] + v : v;
-        }
-        if (bits)
-            gk_pack_bits(keep + j, bits + j / 8, len - j);
+        GK_T(drop_ones)(xt, rt, yt, ws, bits, j + m * 16, len, scale, keep_max);
         return;
     }
 #endif
@@ -118,27 +124,11 @@ GK_INLINE void GK_T(dropout_span_st)(const T *xt, const T *rt, T *yt, const uint
                 bits[g] = (unsigned char)_mm256_movemask_ps(_mm256_castsi256_ps(k));
             GK_T(gk_apply8)(xt + 8 * g, rt ? rt + 8 * g : NULL, yt + 8 * g, k, sc, nt);
         }
-        if (len % 8 == 0)
-            return;
-        for (gk_index j = 8 * full; j < len; ++j)
-            keep[j] = (unsigned char)(ws[j] <= keep_max);
-        for (gk_index j = 8 * full; j < len; ++j) {
-            T v = xt[j] * (keep[j] ? scale : (T)0);
-            yt[j] = rt ? rt[j] + v : v;
-        }
-        if (bits)
-            gk_pack_bits(keep + 8 * full, bits + full, len - 8 * full);
+        GK_T(drop_ones)(xt, rt, yt, ws, bits, 8 * full, len, scale, keep_max);
         return;
     }
 #endif
-    for (gk_index j = 0; j < len; ++j) {
-        int k = ws[j] <= keep_max;
-        keep[j] = (unsigned char)k;
-        T v = xt[j] * (k ? scale : (T)0);
-        yt[j] = rt ? rt[j] + v : v;
-    }
-    if (bits)
-        gk_pack_bits(keep, bits, len);
+    GK_T(drop_ones)(xt, rt, yt, ws, bits, 0, len, scale, keep_max);
     (void)nt;
 }
 
