@@ -287,7 +287,9 @@ typedef struct {
     size_t have;  /* bytes kept, from the line's start */
 } gk_nt_run;
 
-/* the 64 bytes at src (any address) to the line dst with non-temporal stores */
+/* the 64 bytes at src (any address) to the line dst with non-temporal stores (not
+ * gk_copy_nt, whose per-call head and tail copies cost: through it, dropout into a NumPy
+ * out= took 1.95-2.39 ms against 1.41-1.51, 8192x1024 float32, AMD EPYC Zen 5 guest) */
 GK_INLINE void gk_stream_line(void *dst, const void *src)
 {
 #if defined(__AVX512F__)
