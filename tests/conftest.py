@@ -106,6 +106,16 @@ def rng():
     return np.random.default_rng(12345)
 
 
+@pytest.fixture(params=[True, False], ids=["walk_back", "walk_fwd"])
+def alias_walk(request):
+    """Both walks of the elementwise output loops under 4K aliasing (gk_alias_ahead: the
+    CPU's default is one of them), restored after the test."""
+    from gradkit._config import set_alias_walk
+    set_alias_walk(request.param)
+    yield request.param
+    set_alias_walk(None)
+
+
 def assert_close(actual, desired, dtype, ulps=4, scale=None):
     """actual (in `dtype`) within a few ulps of `desired` (a float64 reference):
     relative `ulps`*eps, and absolute `ulps`*eps times the typical magnitude so that

@@ -2,6 +2,7 @@
 dispatch (GRADKIT_SIMD: every kernel table gives bitwise the same results) and the
 command line (`python -m gradkit info | demo`)."""
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -221,6 +222,40 @@ def test_set_stream_threshold_reaches_every_compiled_module():
     finally:
         gradkit.set_stream_threshold(previous)
     assert gradkit.show_config()["stream_min_bytes"] == previous
+
+
+def _cpu_is_amd_family_1ah():
+    """/proc/cpuinfo's word on the CPU gradkit's dispatch asks by cpuid (Linux only)"""
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return None
+    vendor = re.search(r"^vendor_id\s*:\s*(\S+)", info, re.M)
+    family = re.search(r"^cpu family\s*:\s*(\d+)", info, re.M)
+    if vendor is None or family is None:
+        return None
+    return vendor.group(1) == "AuthenticAMD" and int(family.group(1)) >= 0x1A
+
+
+def test_alias_walk_default_set_and_restored_in_every_module():
+    from gradkit import _config
+    mods = _config._compiled_modules()
+    default = {m._get_alias_walk() for m in mods}
+    assert len(default) == 1
+    amd_1ah = _cpu_is_amd_family_1ah()
+    if amd_1ah is not None and platform.machine() in ("x86_64", "AMD64"):
+        # backwards under 4K aliasing everywhere but AMD family 1Ah (Zen 5)
+        assert default == {0 if amd_1ah else 1}
+    try:
+        for walk in (True, False):
+            _config.set_alias_walk(walk)
+            assert {m._get_alias_walk() for m in mods} == {int(walk)}
+        assert _config.set_alias_walk(None) is False
+    finally:
+        _config.set_alias_walk(None)
+    assert {m._get_alias_walk() for m in mods} == default
+    with pytest.raises(TypeError, match="walk"):
+        _config.set_alias_walk(1)
 
 
 @pytest.mark.parametrize("bad, exc", [(1.5, TypeError), ("1", TypeError), (True, TypeError),

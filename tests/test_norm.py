@@ -475,7 +475,7 @@ def test_backward_out(fn, rows, dtype, rng):
 
 @pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("rms", [False, True])
-def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms):
+def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms, alias_walk):
     # an output 1..2047 bytes past x modulo 4 KiB is written backwards (gk_alias_ahead):
     # the same bits as any other placement, the row ends included
     dtype = gradkit.bfloat16 if dt == "bfloat16" else np.dtype(dt)

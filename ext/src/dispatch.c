@@ -114,6 +114,20 @@ static int gk_cpu_has_bf16(void)
     return GK_HAS(l71[0], GK_L71A_AVX512_BF16);
 }
 
+/* an AMD CPU of family 1Ah (Zen 5) or later: leaf 0 vendor "AuthenticAMD", leaf 1 eax
+ * base family 0xF plus the extended family */
+static int gk_cpu_amd_family_1ah(void)
+{
+    unsigned l0[4], l1[4];
+    gk_cpuid(0, 0, l0);
+    /* ebx, edx, ecx spell "Auth" "enti" "cAMD" */
+    if (l0[1] != 0x68747541u || l0[3] != 0x69746e65u || l0[2] != 0x444d4163u)
+        return 0;
+    gk_cpuid(1, 0, l1);
+    const unsigned base = (l1[0] >> 8) & 0xf, ext = (l1[0] >> 20) & 0xff;
+    return (base == 0xf ? base + ext : base) >= 0x1a;
+}
+
 /* enhanced rep movsb/stosb: string stores are fast (gk_fill_string) */
 static int gk_cpu_has_erms(void)
 {
@@ -151,6 +165,7 @@ static int gk_cpu_can_run(int id)
 }
 static int gk_cpu_has_bf16(void) { return 0; }
 static int gk_cpu_has_erms(void) { return 0; }
+static int gk_cpu_amd_family_1ah(void) { return 0; }
 #endif
 
 static int gk_level_runs(int i)
@@ -177,6 +192,27 @@ static int gk_chosen;
 
 int gk_bf16_hw_flag;
 int gk_erms_flag;
+/* gk_alias_ahead's walk (gk_set_alias_walk): 0 not chosen yet, 1 forward only, 2
+ * backwards under 4K aliasing */
+int gk_alias_walk_flag;
+
+static int gk_alias_walk_default(void) { return gk_cpu_amd_family_1ah() ? 1 : 2; }
+
+int gk_get_alias_walk(void)
+{
+    int f = __atomic_load_n(&gk_alias_walk_flag, __ATOMIC_RELAXED);
+    if (!f) {
+        f = gk_alias_walk_default();
+        __atomic_store_n(&gk_alias_walk_flag, f, __ATOMIC_RELAXED);
+    }
+    return f - 1;
+}
+
+void gk_set_alias_walk(int walk)
+{
+    __atomic_store_n(&gk_alias_walk_flag, walk < 0 ? gk_alias_walk_default() : walk ? 2 : 1,
+                     __ATOMIC_RELAXED);
+}
 
 static inline int gk_chosen_index(void)
 {
