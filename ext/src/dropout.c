@@ -11,14 +11,18 @@
 
 /* An output of at least gk_get_stream_min_bytes() and not over its input is written with
  * non-temporal stores, as the case's probe does, when the vector stores can be aligned:
- * the forward's 32-byte stores need y 32-byte aligned (tiles and chunks start at
- * multiples of 8 elements, so every store is then aligned); the AVX-512 passes that
- * apply a stored mask or a constant (apply_span_v, `own_align`) align their vectors on
- * y themselves and need it aligned only to its element size. */
+ * the forward's vector stores need y aligned to their width, 32 bytes on AVX2 and 64 on
+ * AVX-512 (tiles and chunks start at multiples of 16 elements, so every store is then
+ * aligned: a 64-byte store 32 bytes past a line writes two half lines, and an 8192x1024
+ * float32 forward into such an out= took 3.6 ms against 1.3-1.5 at the other
+ * offsets from a line, AMD EPYC (Zen 5) guest); the AVX-512 passes that apply a stored
+ * mask or a constant (apply_span_v, `own_align`) align their vectors on y themselves and
+ * need it aligned only to its element size.  Otherwise the forward goes through its
+ * chunk buffer (gk_nt_run, dropout_tmpl.h). */
 static inline int drop_stream(size_t bytes, const void *y, const void *x, int own_align)
 {
 #if defined(__AVX512F__)
-    uintptr_t need = own_align ? 7 : 31;
+    uintptr_t need = own_align ? 7 : 63;
     return gk_stream_output(bytes, y, x, NULL) && ((uintptr_t)y & need) == 0;
 #elif defined(__AVX2__)
     (void)own_align;
