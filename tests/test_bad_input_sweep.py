@@ -587,9 +587,10 @@ def _lowbit_calls():
             qw.g_idx.copy(), bits=4, group_size=32, shape=(8, 64)),
         "gradkit.quant.qlinear": lambda: V(quant.qlinear, xc.copy(), qw,
                                            np.zeros(8, np.float32),
-                                           ok={"x": swapped, "bias": swapped}),
+                                           ok={"x": swapped | {"float16"},   # 16-bit x
+                                               "bias": swapped}),
         "gradkit.nn.QuantLinear.forward": lambda: V(layer.forward, xc.copy(),
-                                                    ok={"x": swapped}),
+                                                    ok={"x": swapped | {"float16"}}),
     }
 
 

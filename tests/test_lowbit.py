@@ -250,6 +250,30 @@ def test_qlinear_act_order_layout_and_leading_axes(rng):
     assert quant.qlinear(np.zeros((0, 200), np.float32), qw).shape == (0, 33)
 
 
+@pytest.mark.parametrize("dt", [np.float16, "bfloat16"], ids=str)
+def test_qlinear_16bit_x_is_the_float32_product_rounded_once(dt, rng):
+    dt = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)
+    w = rng.standard_normal((45, 300)).astype(np.float32)
+    qw = quant.quantize_weight(w, bits=4, group_size=32)
+    b32 = rng.standard_normal(45).astype(np.float32)
+    for shape in [(1, 300), (5, 300), (2, 20, 300), (0, 300)]:
+        x = rng.standard_normal(shape).astype(dt)
+        for b in (None, b32, b32.astype(dt)):
+            y = quant.qlinear(x, qw, b)
+            b_wide = None if b is None else b.astype(np.float32)
+            want = quant.qlinear(x.astype(np.float32), qw, b_wide).astype(dt)
+            assert y.dtype == dt and y.shape == shape[:-1] + (45,)
+            assert y.tobytes() == want.tobytes()
+    x = rng.standard_normal((3, 300)).astype(dt)
+    layer = nn.QuantLinear.from_linear(nn.Linear(300, 45, rng=0), qw)
+    assert layer(x).dtype == dt
+    other = np.float16 if dt != np.float16 else gradkit.bfloat16
+    with pytest.raises(TypeError, match="bias must be float32 or"):
+        quant.qlinear(x, qw, b32.astype(other))
+    with pytest.raises(TypeError, match="bias must be float32, got float16"):
+        quant.qlinear(x.astype(np.float32), qw, b32.astype(np.float16))
+
+
 def test_quant_linear_module(rng):
     lin = nn.Linear(96, 24, rng=0)
     qw = quant.quantize_weight(lin.weight, bits=4, group_size=32)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from . import _blas
+from . import _precision
 from . import _validation as _v
 from ._ext import quant as _k
 
@@ -496,31 +497,42 @@ def qlinear(x: ArrayLike, qw: QuantizedWeight, bias: Optional[ArrayLike] = None)
     it, and x is gathered in that order, so it takes the same paths.  Equal to ``x @ qw.dequantize().T`` to
     float32 round-off; the same bits for any thread count.
 
+    16-bit x (float16, bfloat16) is storage only, as everywhere in gradkit
+    (docs/precision.md): x is widened exactly to float32, the product and the bias are
+    computed in float32 as above, and y is rounded once to x's dtype -- the float32
+    result of the widened x, rounded (what ``torch.nn.functional.linear`` gives on
+    16-bit CPU tensors up to its own accumulation order).
+
     Parameters
     ----------
-    x : ndarray (..., in_features), float32
+    x : ndarray (..., in_features), float32, float16 or bfloat16
     qw : QuantizedWeight of shape (out_features, in_features)
-    bias : ndarray (out_features,), float32, or None
+    bias : ndarray (out_features,), float32 (or x's 16-bit dtype), or None
 
     Returns
     -------
-    ndarray (..., out_features), float32
+    ndarray (..., out_features), x's dtype
     """
     if not isinstance(qw, QuantizedWeight):
         raise TypeError(f"qw must be a QuantizedWeight, got {type(qw).__name__}")
     rows, cols = qw.shape
-    x = _v.float_array(x, "x")
-    if x.dtype != _F32:
-        raise TypeError(f"x must be float32, got {x.dtype}")
+    x = _v.float_array(x, "x", half=True)
+    half = x.dtype if _v.is_half(x.dtype) else None
+    if x.dtype != _F32 and half is None:
+        raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
     if x.ndim < 1 or x.shape[-1] != cols:
         raise ValueError(f"x must have {cols} features in its last axis (qw's "
                          f"in_features), got shape {x.shape}")
     if bias is not None:
-        bias = _v.float_array(bias, "bias")
-        if bias.dtype != _F32:
-            raise TypeError(f"bias must be float32, got {bias.dtype}")
+        bias = _v.float_array(bias, "bias", half=True)
+        if bias.dtype != _F32 and bias.dtype != half:
+            allowed = "float32" if half is None else f"float32 or {_v.dtype_name(half)}"
+            raise TypeError(f"bias must be {allowed}, got {_v.dtype_name(bias.dtype)}")
         if bias.shape != (rows,):
             raise ValueError(f"bias must have shape {(rows,)}, got {bias.shape}")
+        bias = _precision.widened(bias)
+    if half is not None:
+        x = _precision.widened(x)
     batch = int(np.prod(x.shape[:-1]))     # (not -1: cols or rows may be 0)
     x2 = x.reshape(batch, cols)
     packed, g_idx, order = qw._grouped()
@@ -535,5 +547,5 @@ def qlinear(x: ArrayLike, qw: QuantizedWeight, bias: Optional[ArrayLike] = None)
     else:
         _k.qlinear(x2, packed, qw.scales, qw.zeros, g_idx, rows, cols, qw._width, qw.bits,
                    bias, y2)
-    return y
+    return y if half is None else _precision.narrow(y, half)
 
