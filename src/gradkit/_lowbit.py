@@ -530,9 +530,10 @@ def qlinear(x: ArrayLike, qw: QuantizedWeight, bias: Optional[ArrayLike] = None)
             raise TypeError(f"bias must be {allowed}, got {_v.dtype_name(bias.dtype)}")
         if bias.shape != (rows,):
             raise ValueError(f"bias must have shape {(rows,)}, got {bias.shape}")
-        bias = _precision.widened(bias)
+        if bias.dtype != _F32:
+            bias = _precision.widen(np.ascontiguousarray(bias))
     if half is not None:
-        x = _precision.widened(x)
+        x = _precision.widen(np.ascontiguousarray(x))
     batch = int(np.prod(x.shape[:-1]))     # (not -1: cols or rows may be 0)
     x2 = x.reshape(batch, cols)
     packed, g_idx, order = qw._grouped()
