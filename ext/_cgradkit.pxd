@@ -47,8 +47,8 @@ cdef extern from "gradkit/common.h" nogil:
     size_t gk_get_stream_min_bytes()
     size_t gk_llc_bytes()
     void gk_set_stream_min_bytes(size_t size)
-    int gk_get_alias_walk()
-    void gk_set_alias_walk(int walk)
+    int gk_get_alias_avoidance()
+    void gk_set_alias_avoidance(int value)
     double gk_stream_scale(double *a, gk_index n, int reps)
     double gk_stream_copy(const double *a, double *b, gk_index n, int reps)
     uint64_t gk_probe_streams(const void *const *reads, const size_t *read_bytes,

@@ -106,14 +106,15 @@ def rng():
     return np.random.default_rng(12345)
 
 
-@pytest.fixture(params=[True, False], ids=["walk_back", "walk_fwd"])
-def alias_walk(request):
-    """Both walks of the elementwise output loops under 4K aliasing (gk_alias_ahead: the
-    CPU's default is one of them), restored after the test."""
-    from gradkit._config import set_alias_walk
-    set_alias_walk(request.param)
+@pytest.fixture(params=[True, False], ids=["avoid", "plain"])
+def alias_avoidance(request):
+    """Both store paths under 4K / 1 MiB aliasing, with and without the remedies
+    (gk_alias_ahead, gk_alias_near, gk_alias_line_at; the CPU's default is one of
+    them), restored after the test."""
+    from gradkit._config import set_alias_avoidance
+    set_alias_avoidance(request.param)
     yield request.param
-    set_alias_walk(None)
+    set_alias_avoidance(None)
 
 
 def assert_close(actual, desired, dtype, ulps=4, scale=None):

@@ -539,7 +539,7 @@ def test_out_at_every_alignment(dt, shape, rng):
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64, np.float16, "bfloat16"], ids=str)
 @pytest.mark.parametrize("shape", [(37, 1000), (3, 4, 1030)], ids=str)
-def test_out_just_past_x_or_dy_mod_4k(dt, shape, rng, alias_walk):
+def test_out_just_past_x_or_dy_mod_4k(dt, shape, rng, alias_avoidance):
     """An output 1..2047 bytes past x or dy modulo 4 KiB is written backwards
     (gk_alias_ahead): the bits of any other placement, the run ends included."""
     dt = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)

@@ -237,25 +237,25 @@ def _cpu_is_amd_family_1ah():
     return vendor.group(1) == "AuthenticAMD" and int(family.group(1)) >= 0x1A
 
 
-def test_alias_walk_default_set_and_restored_in_every_module():
+def test_alias_avoidance_default_set_and_restored_in_every_module():
     from gradkit import _config
     mods = _config._compiled_modules()
-    default = {m._get_alias_walk() for m in mods}
+    default = {m._get_alias_avoidance() for m in mods}
     assert len(default) == 1
     amd_1ah = _cpu_is_amd_family_1ah()
     if amd_1ah is not None and platform.machine() in ("x86_64", "AMD64"):
-        # backwards under 4K aliasing everywhere but AMD family 1Ah (Zen 5)
+        # on everywhere but AMD family 1Ah (Zen 5)
         assert default == {0 if amd_1ah else 1}
     try:
-        for walk in (True, False):
-            _config.set_alias_walk(walk)
-            assert {m._get_alias_walk() for m in mods} == {int(walk)}
-        assert _config.set_alias_walk(None) is False
+        for on in (True, False):
+            _config.set_alias_avoidance(on)
+            assert {m._get_alias_avoidance() for m in mods} == {int(on)}
+        assert _config.set_alias_avoidance(None) is False
     finally:
-        _config.set_alias_walk(None)
-    assert {m._get_alias_walk() for m in mods} == default
-    with pytest.raises(TypeError, match="walk"):
-        _config.set_alias_walk(1)
+        _config.set_alias_avoidance(None)
+    assert {m._get_alias_avoidance() for m in mods} == default
+    with pytest.raises(TypeError, match="on must be"):
+        _config.set_alias_avoidance(1)
 
 
 @pytest.mark.parametrize("bad, exc", [(1.5, TypeError), ("1", TypeError), (True, TypeError),

@@ -453,7 +453,7 @@ def test_flags_must_be_bools(rng):
 
 
 @pytest.mark.parametrize("shape", [(7, 13), (100003,), (3, 4099)], ids=str)
-def test_out_just_past_the_input_mod_4k(shape, dtype, rng, alias_walk):
+def test_out_just_past_the_input_mod_4k(shape, dtype, rng, alias_avoidance):
     """An output 1..2047 bytes past its input modulo 4 KiB is written backwards
     (gk_alias_ahead): the bits of any other placement, forward (stored and seed-only
     mask), backward and drop_path."""

@@ -475,7 +475,7 @@ def test_backward_out(fn, rows, dtype, rng):
 
 @pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("rms", [False, True])
-def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms, alias_walk):
+def test_forward_output_just_past_the_input_mod_4k_same_bits(dt, rms, alias_avoidance):
     # an output 1..2047 bytes past x modulo 4 KiB is written backwards (gk_alias_ahead):
     # the same bits as any other placement, the row ends included
     dtype = gradkit.bfloat16 if dt == "bfloat16" else np.dtype(dt)
@@ -510,7 +510,7 @@ def _backward_case(dt, rms, shape, seed):
 @pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("rms", [False, True])
 @pytest.mark.parametrize("shape", [(40, 1030), (300, 37), (5, 3000)], ids=str)
-def test_backward_out_one_row_past_an_input(dt, rms, shape):
+def test_backward_out_one_row_past_an_input(dt, rms, shape, alias_avoidance):
     # dx one row past x or dy modulo 1 MiB (give or take 16 bytes) goes through the L1
     # buffer (gk_alias_line_at in norm_bwd): the bits of a dx placed elsewhere, and
     # nothing outside out is written

@@ -45,7 +45,7 @@ STEPS = {
 @pytest.mark.parametrize("n", [5, 300, 1000, 100_003])
 @pytest.mark.parametrize("gap", [16, 48, 2064])
 @pytest.mark.parametrize("order", ["param-first", "states-first"])
-def test_arrays_back_to_back_same_bits(name, n, gap, order, dtype, rng):
+def test_arrays_back_to_back_same_bits(name, n, gap, order, dtype, rng, alias_avoidance):
     step, nstate = STEPS[name]
     p = rng.standard_normal(n).astype(dtype)
     g = rng.standard_normal(n).astype(dtype)
@@ -64,7 +64,7 @@ def test_arrays_back_to_back_same_bits(name, n, gap, order, dtype, rng):
 
 @pytest.mark.parametrize("shape", [(1000,), (300, 7)], ids=str)
 @pytest.mark.parametrize("gap", [16, 48])
-def test_adafactor_back_to_back_same_bits(shape, gap, dtype, rng):
+def test_adafactor_back_to_back_same_bits(shape, gap, dtype, rng, alias_avoidance):
     """Adafactor's staged passes (param written, grad and the 1-d variance read or
     written); the factored (2-d) row and column factors are small and stay apart."""
     p = rng.standard_normal(shape).astype(dtype)

@@ -149,7 +149,7 @@ def test_inputs_not_modified(rng):
 
 @pytest.mark.parametrize("dt", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("name", ["add_l2_grad_", "add_l1_grad_"])
-def test_grads_just_past_params_mod_4k(name, dt, rng, alias_walk):
+def test_grads_just_past_params_mod_4k(name, dt, rng, alias_avoidance):
     """Gradients 1..2047 bytes past their parameters modulo 4 KiB are updated backwards
     (gk_alias_ahead): the bits of any other placement, the vector tails included."""
     dtype = np.dtype(gradkit.bfloat16 if dt == "bfloat16" else dt)

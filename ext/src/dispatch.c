@@ -192,26 +192,25 @@ static int gk_chosen;
 
 int gk_bf16_hw_flag;
 int gk_erms_flag;
-/* gk_alias_ahead's walk (gk_set_alias_walk): 0 not chosen yet, 1 forward only, 2
- * backwards under 4K aliasing */
-int gk_alias_walk_flag;
+/* gk_set_alias_avoidance: 0 not chosen yet, 1 off, 2 on */
+int gk_alias_avoid_flag;
 
-static int gk_alias_walk_default(void) { return gk_cpu_amd_family_1ah() ? 1 : 2; }
+static int gk_alias_avoid_default(void) { return gk_cpu_amd_family_1ah() ? 1 : 2; }
 
-int gk_get_alias_walk(void)
+int gk_get_alias_avoidance(void)
 {
-    int f = __atomic_load_n(&gk_alias_walk_flag, __ATOMIC_RELAXED);
+    int f = __atomic_load_n(&gk_alias_avoid_flag, __ATOMIC_RELAXED);
     if (!f) {
-        f = gk_alias_walk_default();
-        __atomic_store_n(&gk_alias_walk_flag, f, __ATOMIC_RELAXED);
+        f = gk_alias_avoid_default();
+        __atomic_store_n(&gk_alias_avoid_flag, f, __ATOMIC_RELAXED);
     }
     return f - 1;
 }
 
-void gk_set_alias_walk(int walk)
+void gk_set_alias_avoidance(int value)
 {
-    __atomic_store_n(&gk_alias_walk_flag, walk < 0 ? gk_alias_walk_default() : walk ? 2 : 1,
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&gk_alias_avoid_flag,
+                     value < 0 ? gk_alias_avoid_default() : value ? 2 : 1, __ATOMIC_RELAXED);
 }
 
 static inline int gk_chosen_index(void)

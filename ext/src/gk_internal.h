@@ -206,13 +206,15 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
  * too: such outputs are what malloc hands out when the arrays were allocated one after
  * another (16 bytes of header between them).  Such a loop
  * runs backwards instead: its loads are then at offsets the stores have passed.
- * Not on AMD family 1Ah (Zen 5; gk_get_alias_walk): there the forward walk costs
- * nothing at any such distance, and the backward one took BatchNorm (N,C,*)'s 16-bit
- * forward 1.36-1.64x and LayerNorm's bfloat16 1.11-1.15x as long. */
+ * None of the three tests here holds where gk_get_alias_avoidance() is 0 (by default
+ * on AMD family 1Ah, Zen 5): there the plain loops cost nothing under such aliasing,
+ * and walking backwards took BatchNorm (N,C,*)'s 16-bit forward 1.36-1.64x and
+ * LayerNorm's bfloat16 1.11-1.15x as long, staging an AdamW step 1.74x (in cache),
+ * buffering a LayerNorm backward's dx 1.6x. */
 static inline int gk_alias_ahead(const void *y, const void *x)
 {
     const uintptr_t d = ((uintptr_t)y - (uintptr_t)x) & 4095u;
-    return d != 0 && d < 2048 && gk_get_alias_walk();
+    return d != 0 && d < 2048 && gk_get_alias_avoidance();
 }
 
 /* 1 when y lies 1 to 255 bytes past x modulo 4 KiB: where the waits were measured (16
@@ -222,7 +224,7 @@ static inline int gk_alias_ahead(const void *y, const void *x)
 static inline int gk_alias_near(const void *y, const void *x)
 {
     const uintptr_t d = ((uintptr_t)y - (uintptr_t)x) & 4095u;
-    return d != 0 && d < 256;
+    return d != 0 && d < 256 && gk_get_alias_avoidance();
 }
 
 /* 1 when y's address is x's plus `dist` bytes, give or take less than a line, modulo
@@ -234,7 +236,7 @@ static inline int gk_alias_line_at(const void *y, const void *x, size_t dist)
 {
     const uintptr_t d = ((uintptr_t)y - (uintptr_t)x - (uintptr_t)dist + 63u)
                         & (((uintptr_t)1 << 20) - 1u);
-    return d < 127u;
+    return d < 127u && gk_get_alias_avoidance();
 }
 
 static inline int gk_stream_output(size_t bytes, const void *out, const void *in0,

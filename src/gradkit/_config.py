@@ -110,19 +110,22 @@ def set_stream_threshold(nbytes: Optional[int] = None) -> int:
     return previous
 
 
-def set_alias_walk(walk: Optional[bool] = None) -> bool:
-    """Whether elementwise output loops walk backwards when the output lies 1-2047
-    bytes past an input modulo 4 KiB (4K aliasing); returns the previous setting.
+def set_alias_avoidance(on: Optional[bool] = None) -> bool:
+    """Whether kernels work around an output lying just past an input modulo 4 KiB
+    (1 MiB for the norm backward): elementwise loops walking backwards, the optimizers
+    staging their arrays, the norm backward writing dx through a buffer; returns the
+    previous setting.
 
-    ``None`` restores the default chosen for the CPU: backwards, except on AMD family
-    1Ah (Zen 5) CPUs, where the forward walk costs nothing (docs/performance.md).  For
-    tests and measurements: the walk changes the order of the stores, never a result.
+    ``None`` restores the default chosen for the CPU: on, except on AMD family 1Ah
+    (Zen 5) CPUs, where the plain loops cost nothing under such aliasing
+    (docs/performance.md).  For tests and measurements: it changes the order and route
+    of the stores, never a result.
     """
-    if walk is not None and not isinstance(walk, (bool, np.bool_)):
-        raise TypeError(f"walk must be a bool or None, got {type(walk).__name__}")
-    previous = bool(_rt._get_alias_walk())
+    if on is not None and not isinstance(on, (bool, np.bool_)):
+        raise TypeError(f"on must be a bool or None, got {type(on).__name__}")
+    previous = bool(_rt._get_alias_avoidance())
     for mod in _compiled_modules():   # each holds its own copy (_stream_threshold.pxi)
-        mod._set_alias_walk(-1 if walk is None else int(walk))
+        mod._set_alias_avoidance(-1 if on is None else int(on))
     return previous
 
 

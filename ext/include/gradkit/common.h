@@ -261,17 +261,16 @@ enum {
     GK_ARG_value = 177,
     GK_ARG_variance = 178,
     GK_ARG_w = 179,
-    GK_ARG_walk = 180,
-    GK_ARG_weight = 181,
-    GK_ARG_weight_decay = 182,
-    GK_ARG_work = 183,
-    GK_ARG_write_bytes = 184,
-    GK_ARG_writes = 185,
-    GK_ARG_x = 186,
-    GK_ARG_xc = 187,
-    GK_ARG_y = 188,
-    GK_ARG_zero_point = 189,
-    GK_ARG_zeros = 190,
+    GK_ARG_weight = 180,
+    GK_ARG_weight_decay = 181,
+    GK_ARG_work = 182,
+    GK_ARG_write_bytes = 183,
+    GK_ARG_writes = 184,
+    GK_ARG_x = 185,
+    GK_ARG_xc = 186,
+    GK_ARG_y = 187,
+    GK_ARG_zero_point = 188,
+    GK_ARG_zeros = 189,
     GK_NARGS
 };
 
@@ -300,9 +299,9 @@ static inline const char *gk_arg_name(int arg)
         "sizes", "square_avg", "src", "src_dtype", "ssyrk", "stack", "state", "state_sum",
         "std", "step", "storage", "store", "student", "sum_dy", "sum_dy_xmu", "sym",
         "target", "teacher", "temperature", "total", "trace", "training",
-        "trust_coefficient", "trust_ratio", "u", "v", "value", "variance", "w", "walk",
-        "weight", "weight_decay", "work", "write_bytes", "writes", "x", "xc", "y",
-        "zero_point", "zeros"};
+        "trust_coefficient", "trust_ratio", "u", "v", "value", "variance", "w", "weight",
+        "weight_decay", "work", "write_bytes", "writes", "x", "xc", "y", "zero_point",
+        "zeros"};
     return arg > 0 && arg < GK_NARGS ? names[arg] : "";
 }
 /* END GENERATED */
@@ -327,13 +326,15 @@ size_t gk_get_stream_min_bytes(void);
  * has it), 0 when it reports none; a VM reports its host's. */
 size_t gk_llc_bytes(void);
 void gk_set_stream_min_bytes(size_t size);
-/* Whether an elementwise output loop walks backwards when its output lies 1-2047 bytes
- * past an input modulo 4 KiB (4K aliasing, gk_internal.h): 1 yes, 0 never.  Default,
- * restored by -1: 1, except on AMD family 1Ah (Zen 5) CPUs, where the forward walk was
- * measured to cost nothing and the backward one up to 1.6x (docs/performance.md).
- * Either walk gives the same results; this changes only the order of the stores. */
-int gk_get_alias_walk(void);
-void gk_set_alias_walk(int walk);
+/* Whether kernels work around an output lying just past an input modulo 4 KiB or 1 MiB
+ * (4K aliasing, gk_internal.h): elementwise loops then walk backwards, the optimizers
+ * stage their arrays through L1 buffers, the norm backward writes dx through one.  1
+ * yes, 0 never; -1 sets the default: 1, except on AMD family 1Ah (Zen 5) CPUs, where
+ * the plain loops were measured to cost nothing under such aliasing and each remedy
+ * 1.1-1.7x (docs/performance.md).  Never changes a result, only the order and route of
+ * the stores. */
+int gk_get_alias_avoidance(void);
+void gk_set_alias_avoidance(int value);
 
 /* ---- roofline probe (used by `gradkit bench`) ------------------------------------- */
 /* best-of-`reps` seconds for a[i] = s*a[i] + t over n doubles, and for b[i] = a[i] */
