@@ -192,8 +192,7 @@ static int gk_chosen;
 
 int gk_bf16_hw_flag;
 int gk_erms_flag;
-/* gk_set_alias_avoidance: 0 not chosen yet, 1 off, 2 on */
-int gk_alias_avoid_flag;
+int gk_alias_avoid_flag;   /* gk_internal.h */
 
 static int gk_alias_avoid_default(void) { return gk_cpu_amd_family_1ah() ? 1 : 2; }
 
@@ -225,6 +224,7 @@ static inline int gk_chosen_index(void)
         __atomic_store_n(&gk_erms_flag,
                          gk_isas[c - 1].id != GK_ISA_BASELINE && gk_cpu_has_erms(),
                          __ATOMIC_RELAXED);
+        (void)gk_get_alias_avoidance();   /* its default, unless already set */
         __atomic_store_n(&gk_chosen, c, __ATOMIC_RELAXED);
     }
     return c - 1;

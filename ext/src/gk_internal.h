@@ -58,6 +58,17 @@ extern int gk_erms_flag
 #endif
     ;
 
+/* Whether the kernels work around 4K / 1 MiB aliasing (gk_alias_ahead and below): 2 yes,
+ * 1 no (gk_set_alias_avoidance), 0 not chosen yet.  Set by dispatch.c when it chooses
+ * the table, before any kernel runs, unless the caller set it first; either way the
+ * same results.  A variable, not gk_get_alias_avoidance(): a call costs the vector
+ * registers live across it. */
+extern int gk_alias_avoid_flag
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((visibility("hidden")))
+#endif
+    ;
+
 /* 1 when bfloat16 stores may round by AVX512_BF16 (gk_half.h): the CPU has it and the
  * level GRADKIT_SIMD leaves is avx512_bf16 (or a native build's).  Set by dispatch.c
  * when it chooses the table, before any kernel runs; a kernel that read 0 would give
@@ -206,15 +217,20 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
  * too: such outputs are what malloc hands out when the arrays were allocated one after
  * another (16 bytes of header between them).  Such a loop
  * runs backwards instead: its loads are then at offsets the stores have passed.
- * None of the three tests here holds where gk_get_alias_avoidance() is 0 (by default
+ * None of the three tests here holds where the avoidance is off (by default
  * on AMD family 1Ah, Zen 5): there the plain loops cost nothing under such aliasing,
  * and walking backwards took BatchNorm (N,C,*)'s 16-bit forward 1.36-1.64x and
  * LayerNorm's bfloat16 1.11-1.15x as long, staging an AdamW step 1.74x (in cache),
  * buffering a LayerNorm backward's dx 1.6x. */
+static inline int gk_alias_avoid_on(void)
+{
+    return __atomic_load_n(&gk_alias_avoid_flag, __ATOMIC_RELAXED) != 1;
+}
+
 static inline int gk_alias_ahead(const void *y, const void *x)
 {
     const uintptr_t d = ((uintptr_t)y - (uintptr_t)x) & 4095u;
-    return d != 0 && d < 2048 && gk_get_alias_avoidance();
+    return d != 0 && d < 2048 && gk_alias_avoid_on();
 }
 
 /* 1 when y lies 1 to 255 bytes past x modulo 4 KiB: where the waits were measured (16
@@ -224,7 +240,7 @@ static inline int gk_alias_ahead(const void *y, const void *x)
 static inline int gk_alias_near(const void *y, const void *x)
 {
     const uintptr_t d = ((uintptr_t)y - (uintptr_t)x) & 4095u;
-    return d != 0 && d < 256 && gk_get_alias_avoidance();
+    return d != 0 && d < 256 && gk_alias_avoid_on();
 }
 
 /* 1 when y's address is x's plus `dist` bytes, give or take less than a line, modulo
@@ -236,7 +252,7 @@ static inline int gk_alias_line_at(const void *y, const void *x, size_t dist)
 {
     const uintptr_t d = ((uintptr_t)y - (uintptr_t)x - (uintptr_t)dist + 63u)
                         & (((uintptr_t)1 << 20) - 1u);
-    return d < 127u && gk_get_alias_avoidance();
+    return d < 127u && gk_alias_avoid_on();
 }
 
 static inline int gk_stream_output(size_t bytes, const void *out, const void *in0,
