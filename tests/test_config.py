@@ -250,6 +250,7 @@ def test_alias_avoidance_default_set_and_restored_in_every_module():
         for on in (True, False):
             _config.set_alias_avoidance(on)
             assert {m._get_alias_avoidance() for m in mods} == {int(on)}
+            assert gradkit.show_config()["alias_avoidance"] is on
         assert _config.set_alias_avoidance(None) is False
     finally:
         _config.set_alias_avoidance(None)

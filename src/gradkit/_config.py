@@ -217,6 +217,7 @@ def show_config(print_: bool = False) -> dict[str, Any]:
         "num_threads": get_num_threads(),
         "stream_min_bytes": _rt.get_stream_min_bytes(),
         "llc_bytes": _rt.llc_bytes(),
+        "alias_avoidance": bool(_rt._get_alias_avoidance()),   # set_alias_avoidance
         "cpu_count": os.cpu_count(),
         "compiler": _buildinfo.compiler,
         "build_flags": _buildinfo.build_flags,

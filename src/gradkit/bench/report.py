@@ -50,6 +50,7 @@ def machine_info(threads, torch=None):
         "simd": cfg["simd"],
         "simd_tables": cfg.get("simd_compiled"),
         "openmp": cfg["openmp"],
+        "alias_avoidance": cfg.get("alias_avoidance"),
         "gradkit": __version__,
         "numpy": np.__version__,
         "torch": torch.__version__ if torch is not None else None,
