@@ -207,6 +207,16 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
 #define GK_STREAM_MIN_BYTES ((size_t)16 << 20)
 #define GK_STREAM_PIECE 1024
 
+/* Whether the kernels avoid aliasing (gk_alias_avoid_flag): the three tests below hold
+ * only then.  Off by default on AMD family 1Ah (Zen 5): there the plain loops cost
+ * nothing under such aliasing, and walking backwards took BatchNorm (N,C,*)'s 16-bit
+ * forward 1.36-1.64x and LayerNorm's bfloat16 1.11-1.15x as long, staging an AdamW
+ * step 1.74x (in cache), buffering a LayerNorm backward's dx 1.6x. */
+static inline int gk_alias_avoid_on(void)
+{
+    return __atomic_load_n(&gk_alias_avoid_flag, __ATOMIC_RELAXED) != 1;
+}
+
 /* 1 when y lies 1 to 2047 bytes past x modulo 4 KiB.  The CPU first matches a load
  * against the earlier stores still in flight by the low 12 address bits; a loop that
  * stores y[j] and then loads x a few vectors further on finds every such load "aliased"
@@ -216,17 +226,7 @@ static inline gk_index gk_tile_len(gk_index t, gk_index n, gk_index tile)
  * 16..64 bytes past x: 1.6-1.8x as long; 4 KiB + 16: no cost), which this test covers
  * too: such outputs are what malloc hands out when the arrays were allocated one after
  * another (16 bytes of header between them).  Such a loop
- * runs backwards instead: its loads are then at offsets the stores have passed.
- * None of the three tests here holds where the avoidance is off (by default
- * on AMD family 1Ah, Zen 5): there the plain loops cost nothing under such aliasing,
- * and walking backwards took BatchNorm (N,C,*)'s 16-bit forward 1.36-1.64x and
- * LayerNorm's bfloat16 1.11-1.15x as long, staging an AdamW step 1.74x (in cache),
- * buffering a LayerNorm backward's dx 1.6x. */
-static inline int gk_alias_avoid_on(void)
-{
-    return __atomic_load_n(&gk_alias_avoid_flag, __ATOMIC_RELAXED) != 1;
-}
-
+ * runs backwards instead: its loads are then at offsets the stores have passed. */
 static inline int gk_alias_ahead(const void *y, const void *x)
 {
     const uintptr_t d = ((uintptr_t)y - (uintptr_t)x) & 4095u;
