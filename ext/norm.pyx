@@ -372,6 +372,108 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
     return y, _tuple_new(_stats_type, (mean, rstd))
 
 
+cdef inline bint _like_x(object a, cnp.ndarray x, int typenum):
+    """a is a usable array (_usable) of x's typenum and shape."""
+    if not _usable(a, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>a) != cnp.PyArray_NDIM(x):
+        return False
+    cdef int k
+    for k in range(cnp.PyArray_NDIM(x)):
+        if cnp.PyArray_DIMS(<cnp.ndarray>a)[k] != cnp.PyArray_DIMS(x)[k]:
+            return False
+    return True
+
+
+cdef inline bint _stat_ok(object s, cnp.ndarray x, int typenum, int lead):
+    """s is a usable array of x's typenum and of x's first `lead` dims."""
+    if not _usable(s, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>s) != lead:
+        return False
+    cdef int k
+    for k in range(lead):
+        if cnp.PyArray_DIMS(<cnp.ndarray>s)[k] != cnp.PyArray_DIMS(x)[k]:
+            return False
+    return True
+
+
+cdef object _rows_norm_backward_fast(object dy, object x, object stats, object weight,
+                                     bint want_bias, object out, bint layer):
+    """The backward of _rows_norm_fast for the common call -- dy, x and the statistics
+    usable arrays of one float dtype (float32/float64) with the shapes the forward gave,
+    weight None or of x's trailing dims, out None or usable and writable like x: (dx,
+    dweight, dbias) (LayerNorm) or (dx, dweight) (RMSNorm), or None when the call needs
+    the checked path (which says what is wrong, or copies what needs copying)."""
+    if type(x) is not cnp.ndarray or not isinstance(stats, tuple) or len(stats) != 2:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int typenum
+    if _usable(a, cnp.NPY_FLOAT32):
+        typenum = cnp.NPY_FLOAT32
+    elif _usable(a, cnp.NPY_FLOAT64):
+        typenum = cnp.NPY_FLOAT64
+    else:
+        return None
+    mean, rstd = stats
+    if not _like_x(dy, a, typenum) or type(rstd) is not cnp.ndarray:
+        return None
+    cdef int lead = cnp.PyArray_NDIM(<cnp.ndarray>rstd), nd = cnp.PyArray_NDIM(a) - lead
+    if nd < 1 or not _stat_ok(rstd, a, typenum, lead):
+        return None
+    if layer:
+        if not _stat_ok(mean, a, typenum, lead):
+            return None
+    elif mean is not None:
+        return None
+    if not _param_ok(weight, a, typenum, nd):
+        return None
+    dx = _out_or_new(out, a, typenum)
+    if dx is None:
+        return None
+    cdef Py_ssize_t rows = 1, cols = 1
+    cdef int k
+    for k in range(lead):
+        rows *= cnp.PyArray_DIMS(a)[k]
+    for k in range(lead, cnp.PyArray_NDIM(a)):
+        cols *= cnp.PyArray_DIMS(a)[k]
+    dweight = None
+    if weight is not None:
+        dweight = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, typenum, 0)
+    dbias = None
+    if layer and want_bias:
+        dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, typenum, 0)
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    cdef const void *pdy = _ptr(dy)
+    cdef const void *px = _ptr(a)
+    cdef const void *pm = _ptr(mean)
+    cdef const void *pr = _ptr(rstd)
+    cdef const void *pw = _ptr(weight)
+    cdef void *pdx = _ptr(dx)
+    cdef void *pdw = _ptr(dweight)
+    cdef void *pdb = _ptr(dbias)
+    with nogil:
+        if layer:
+            err = c.gk_layer_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, rows,
+                                           cols)
+        else:
+            err = c.gk_rms_norm_backward(dt, pdy, px, pr, pw, pdx, pdw, rows, cols)
+    _check(err)
+    if layer:
+        return dx, dweight, dbias
+    return dx, dweight
+
+
+def layer_norm_backward_fast(object dy, object x, object stats, object weight,
+                             object bias, object out):
+    """(dx, dweight, dbias), or None when the call needs the checked path (bias: whether
+    dbias is wanted, a bool)."""
+    if type(bias) is not bool:
+        return None
+    return _rows_norm_backward_fast(dy, x, stats, weight, bias, out, True)
+
+
+def rms_norm_backward_fast(object dy, object x, object stats, object weight, object out):
+    """(dx, dweight), or None when the call needs the checked path."""
+    return _rows_norm_backward_fast(dy, x, stats, weight, False, out, False)
+
+
 def layer_norm_fast(object x, object weight, object bias, object eps, object normalized_ndim,
                     object out):
     """(y, NormStats(mean, rstd)), or None when the call needs the checked path."""

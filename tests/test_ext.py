@@ -191,6 +191,33 @@ def test_fast_paths_leave_byteswapped_arrays_to_the_checked_path(rng):
     assert knorm.rms_norm_fast(_misaligned(x), None, 1e-5, 1, None) is None
 
 
+def test_backward_fast_paths_leave_uncommon_calls_to_the_checked_path(rng):
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    dy = rng.standard_normal((3, 5)).astype(np.float32)
+    _, ln = gradkit.norm.layer_norm(x)
+    _, rms = gradkit.norm.rms_norm(x)
+    w = np.ones(5, np.float32)
+    assert knorm.layer_norm_backward_fast(dy, x, ln, w, True, None) is not None
+    assert knorm.rms_norm_backward_fast(dy, x, rms, w, None) is not None
+    f64 = (ln.mean.astype(np.float64), ln.rstd.astype(np.float64))
+    for args in [(_swapped(dy), x, ln, w), (dy, _swapped(x), ln, w),
+                 (dy, x, ln, _swapped(w)), (dy, _misaligned(x), ln, w),
+                 (dy[:, :4], x, ln, w), (dy, x, f64, w), (dy, x, (ln.mean, None), w),
+                 (dy, x, (None, ln.rstd), w), (dy, x, (ln.mean[:2], ln.rstd), w),
+                 (dy, x, ln, np.ones(4, np.float32)), (dy, x, [ln.mean, ln.rstd], w),
+                 (dy.tolist(), x, ln, w)]:
+        assert knorm.layer_norm_backward_fast(*args, True, None) is None
+    assert knorm.layer_norm_backward_fast(dy, x, ln, w, 1, None) is None  # bias not a bool
+    assert knorm.rms_norm_backward_fast(dy, x, ln, w, None) is None       # LayerNorm's stats
+    assert knorm.rms_norm_backward_fast(dy, x, (None, ln.rstd[:, None]), w, None) is None
+    for out in (_swapped(np.zeros_like(x)), np.zeros((3, 4), np.float32),
+                np.zeros_like(x, np.float64)):
+        assert knorm.layer_norm_backward_fast(dy, x, ln, w, True, out) is None
+    ro = np.zeros_like(x)
+    ro.flags.writeable = False
+    assert knorm.rms_norm_backward_fast(dy, x, rms, w, ro) is None
+
+
 def test_optimizer_wrappers_reject_byteswapped_entries(rng):
     p = rng.standard_normal(8).astype(np.float32)
     before = p.copy()

@@ -432,6 +432,38 @@ def test_byte_swapped_arrays_are_not_misread(fn, dtype):
     assert not out.any()
 
 
+@pytest.mark.parametrize("shape,nd", [((1,), 1), ((6,), 1), ((0, 3), 1), ((5, 0), 1),
+                                      ((9, 4, 3), 1), ((9, 4, 3), 2), ((100, 1000), 1)])
+@pytest.mark.parametrize("with_w", [True, False], ids=["w", "no_w"])
+def test_norm_backward_fast_path_matches_checked(dtype, shape, nd, with_w):
+    """The compiled common call of the backwards (ndarrays of one dtype, the forward's
+    statistics) and the checked path (dy a strided view, which it copies) give the same
+    bits and the same outputs: a new dx, out=, dy itself, dbias only when asked for."""
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(shape[len(shape) - nd:]).astype(dtype) if with_w else None
+    strided = np.repeat(dy, 2, axis=-1)[..., ::2]
+    assert not strided.flags.c_contiguous or shape[-1] <= 1 or dy.size == 0
+    for fwd, bwd, kw in ((norm.layer_norm, norm.layer_norm_backward, {"bias": True}),
+                         (norm.layer_norm, norm.layer_norm_backward, {"bias": False}),
+                         (norm.rms_norm, norm.rms_norm_backward, {})):
+        _, st = fwd(x, w, normalized_ndim=nd)
+        want = bwd(strided, x, st, w, **kw)
+        got = bwd(dy, x, st, w, **kw)
+        assert_bitwise_equal(got, want)
+        assert len(got) == (3 if "bias" in kw else 2)
+        assert (got[1] is None) == (w is None)
+        if "bias" in kw:
+            assert (got[2] is None) == (not kw["bias"])
+        out = np.full_like(x, 7)
+        assert bwd(dy, x, st, w, out=out, **kw)[0] is out
+        assert_bitwise_equal(out, want[0])
+        inplace = dy.copy()
+        assert bwd(inplace, x, st, w, out=inplace, **kw)[0] is inplace
+        assert_bitwise_equal(inplace, want[0])
+
+
 def test_rms_norm_backward_rejects_layer_norm_stats():
     x = np.random.default_rng(5).standard_normal((3, 8))
     _, ln_stats = norm.layer_norm(x)

@@ -255,7 +255,7 @@ static int GK_T(add_dropout_norm_bwd)(int rms, const TS *dy, const TS *dsn, cons
     GK_T(bwd_ctx) c = {dy, s, rms ? NULL : mean, rstd, w, NULL, rows, cols, 0,
                        gk_bwd_pf((size_t)cols * sizeof(TS), bytes),
                        gk_bwd_group_for((size_t)cols * sizeof(TS), bytes), 0};
-    const int lw = dw != NULL || (GK_HALF && w != NULL), lb = db != NULL || GK_HALF;
+    const int lw = dw != NULL || (GK_HALF && w != NULL), lb = db != NULL || (GK_HALF && !rms);
     const int nacc = cols > 0 ? lw + lb : 0;
     const gk_index ntask = gk_row_tasks(rows, nacc * cols);
     int owned, nt = gk_threads_for(rows * cols);

@@ -223,6 +223,10 @@ def layer_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dbias : ndarray or None
         None when ``bias`` is False.
     """
+    # the common call runs whole in compiled code, as layer_norm's (None: checked path)
+    fast = _k.layer_norm_backward_fast(dy, x, stats, weight, bias, out)
+    if fast is not None:
+        return fast
     x, dy, mean, rstd, weight, rows, cols, dx, dweight, pdt = _backward_args(
         dy, x, stats, weight, need_mean=True, out=out)
     dbias = np.empty(x.shape[rstd.ndim:], rstd.dtype) if bias else None
@@ -288,6 +292,9 @@ def rms_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dweight : ndarray or None
         None when weight is None.
     """
+    fast = _k.rms_norm_backward_fast(dy, x, stats, weight, out)  # see layer_norm_backward
+    if fast is not None:
+        return fast
     x, dy, _, rstd, weight, rows, cols, dx, dweight, pdt = _backward_args(
         dy, x, stats, weight, need_mean=False, out=out)
     _k.rms_norm_backward(dy, x, rstd, weight, dx, dweight, rows, cols)
