@@ -474,6 +474,139 @@ def rms_norm_backward_fast(object dy, object x, object stats, object weight, obj
     return _rows_norm_backward_fast(dy, x, stats, weight, False, out, False)
 
 
+cdef inline bint _channel_ok(object p, int typenum, Py_ssize_t channels, bint writable):
+    """None, or a usable 1-d array of `channels` elements (writable if asked)."""
+    if p is None:
+        return True
+    if not _usable(p, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>p) != 1:
+        return False
+    if cnp.PyArray_DIMS(<cnp.ndarray>p)[0] != channels:
+        return False
+    return not writable or cnp.PyArray_ISWRITEABLE(<cnp.ndarray>p)
+
+
+cdef inline int _batch_split(object x, int *typenum, Py_ssize_t *batch,
+                             Py_ssize_t *channels, Py_ssize_t *inner):
+    """1 if x is a usable float32/float64 array of shape (N, C, *spatial) (and sets the
+    outputs), else 0."""
+    if type(x) is not cnp.ndarray:
+        return 0
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    if _usable(a, cnp.NPY_FLOAT32):
+        typenum[0] = cnp.NPY_FLOAT32
+    elif _usable(a, cnp.NPY_FLOAT64):
+        typenum[0] = cnp.NPY_FLOAT64
+    else:
+        return 0
+    if cnp.PyArray_NDIM(a) < 2:
+        return 0
+    batch[0] = cnp.PyArray_DIMS(a)[0]
+    channels[0] = cnp.PyArray_DIMS(a)[1]
+    inner[0] = 1
+    cdef int k
+    for k in range(2, cnp.PyArray_NDIM(a)):
+        inner[0] *= cnp.PyArray_DIMS(a)[k]
+    return 1
+
+
+def batch_norm_fast(object x, object weight, object bias, object running_mean,
+                    object running_var, object training, object momentum, object eps,
+                    object num_batches_tracked, object out):
+    """batch_norm's common call whole in compiled code, as layer_norm_fast: x, weight,
+    bias, running statistics (both or neither; writable in training) usable arrays of
+    one float dtype, training a bool, momentum and eps floats in range,
+    num_batches_tracked None or a usable writable 0-d int64 array: (y, NormStats(mean,
+    rstd)), or None when the call needs the checked path (which raises what is wrong)."""
+    cdef int typenum = 0, err
+    cdef Py_ssize_t batch = 0, channels = 0, inner = 0
+    if not _batch_split(x, &typenum, &batch, &channels, &inner):
+        return None
+    if type(training) is not bool or type(momentum) is not float or type(eps) is not float:
+        return None
+    cdef bint train = training
+    cdef double m = PyFloat_AS_DOUBLE(momentum), e = PyFloat_AS_DOUBLE(eps)
+    if not (0.0 <= m <= 1.0) or not (0.0 <= e < INFINITY):
+        return None
+    if (running_mean is None) != (running_var is None) or (running_mean is None and not train):
+        return None
+    if not (_channel_ok(weight, typenum, channels, False)
+            and _channel_ok(bias, typenum, channels, False)
+            and _channel_ok(running_mean, typenum, channels, train)
+            and _channel_ok(running_var, typenum, channels, train)):
+        return None
+    if num_batches_tracked is not None and not (
+            _usable(num_batches_tracked, cnp.NPY_INT64)
+            and cnp.PyArray_NDIM(<cnp.ndarray>num_batches_tracked) == 0
+            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>num_batches_tracked)):
+        return None
+    if train and batch * inner == 1:  # the checked path's ValueError
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    y = _out_or_new(out, a, typenum)
+    if y is None:
+        return None
+    cdef cnp.npy_intp dim = channels
+    mean = cnp.PyArray_EMPTY(1, &dim, typenum, 0)
+    rstd = cnp.PyArray_EMPTY(1, &dim, typenum, 0)
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
+    cdef const void *px = _ptr(a)
+    cdef const void *pw = _ptr(weight)
+    cdef const void *pb = _ptr(bias)
+    cdef void *py = _ptr(y)
+    cdef void *pm = _ptr(mean)
+    cdef void *pr = _ptr(rstd)
+    cdef void *prm = _ptr(running_mean)
+    cdef void *prv = _ptr(running_var)
+    with nogil:
+        err = c.gk_batch_norm(dt, px, pw, pb, py, pm, pr, prm, prv, batch, channels, inner,
+                              train, m, e)
+    _check(err)
+    if train and num_batches_tracked is not None:
+        (<int64_t *>cnp.PyArray_DATA(<cnp.ndarray>num_batches_tracked))[0] += 1
+    return y, _tuple_new(_stats_type, (mean, rstd))
+
+
+def batch_norm_backward_fast(object dy, object x, object stats, object weight, object bias,
+                             object out):
+    """batch_norm_backward's common call whole in compiled code: dy and x usable arrays
+    of one float dtype and shape (N, C, *spatial), the forward's statistics, weight None
+    or (C,), bias a bool: (dx, dweight, dbias), or None for the checked path."""
+    cdef int typenum = 0, err
+    cdef Py_ssize_t batch = 0, channels = 0, inner = 0
+    if not _batch_split(x, &typenum, &batch, &channels, &inner) or type(bias) is not bool:
+        return None
+    if not isinstance(stats, tuple) or len(stats) != 2:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    mean, rstd = stats
+    if not _like_x(dy, a, typenum) or mean is None or rstd is None:
+        return None
+    if not (_channel_ok(mean, typenum, channels, False)
+            and _channel_ok(rstd, typenum, channels, False)
+            and _channel_ok(weight, typenum, channels, False)):
+        return None
+    dx = _out_or_new(out, a, typenum)
+    if dx is None:
+        return None
+    cdef cnp.npy_intp dim = channels
+    dweight = cnp.PyArray_EMPTY(1, &dim, typenum, 0) if weight is not None else None
+    dbias = cnp.PyArray_EMPTY(1, &dim, typenum, 0) if bias else None
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
+    cdef const void *pdy = _ptr(dy)
+    cdef const void *px = _ptr(a)
+    cdef const void *pm = _ptr(mean)
+    cdef const void *pr = _ptr(rstd)
+    cdef const void *pw = _ptr(weight)
+    cdef void *pdx = _ptr(dx)
+    cdef void *pdw = _ptr(dweight)
+    cdef void *pdb = _ptr(dbias)
+    with nogil:
+        err = c.gk_batch_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, batch,
+                                       channels, inner)
+    _check(err)
+    return dx, dweight, dbias
+
+
 def layer_norm_fast(object x, object weight, object bias, object eps, object normalized_ndim,
                     object out):
     """(y, NormStats(mean, rstd)), or None when the call needs the checked path."""

@@ -556,3 +556,40 @@ def test_out_just_past_x_or_dy_mod_4k(dt, shape, rng, alias_avoidance):
         assert_bitwise_equal(out, y0)
         norm.batch_norm_backward(dy, x, st, w, out=out)
         assert_bitwise_equal(out, dx0)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (4, 3, 5), (3, 2, 2, 2), (0, 3), (0, 3, 4),
+                                   (600, 67), (2, 3, 9000)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_fast_path_matches_checked(shape, affine, dtype):
+    """The compiled common calls (ndarrays of one dtype, bool training, float momentum
+    and eps) and the checked path (the same calls with training / bias a NumPy bool, x
+    or dy a strided view) give the same bits, running statistics and batch count."""
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    w = rng.standard_normal(c).astype(dtype) if affine else None
+    b = rng.standard_normal(c).astype(dtype) if affine else None
+    runs = []
+    for fast in (True, False):
+        rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+        nbt = np.zeros((), np.int64)
+        flag = True if fast else np.True_
+        got = [norm.batch_norm(x, w, b, rm, rv, training=flag, momentum=0.3, eps=1e-3,
+                               num_batches_tracked=nbt)]
+        got.append(norm.batch_norm(x, w, b, training=flag))
+        got.append(norm.batch_norm(x, w, b, rm, rv, training=not flag, eps=1e-3))
+        st = got[0][1]
+        xs = x if fast else np.repeat(x, 2, axis=0)[::2]
+        for bias in (True, False):
+            got.append(norm.batch_norm_backward(dy, xs, st, w, bias=bias if fast
+                                                else np.bool_(bias)))
+        out = np.full_like(x, 7)
+        assert norm.batch_norm(x, w, b, rm, rv, training=flag, out=out)[0] is out
+        inplace = dy.copy()
+        assert norm.batch_norm_backward(inplace, x, st, w, out=inplace)[0] is inplace
+        runs.append((got, rm, rv, nbt, out, inplace))
+    assert_bitwise_equal(runs[0], runs[1])
+    assert int(runs[0][3]) == 1
+    assert runs[0][0][3][2] is not None and runs[0][0][4][2] is None

@@ -218,6 +218,42 @@ def test_backward_fast_paths_leave_uncommon_calls_to_the_checked_path(rng):
     assert knorm.rms_norm_backward_fast(dy, x, rms, w, ro) is None
 
 
+def test_batch_norm_fast_paths_leave_uncommon_calls_to_the_checked_path(rng):
+    x = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    dy = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    w, rm, rv = np.ones(3, np.float32), np.zeros(3, np.float32), np.ones(3, np.float32)
+    nbt = np.zeros((), np.int64)
+    ok = (x, w, w, rm, rv, True, 0.1, 1e-5, nbt, None)
+    assert knorm.batch_norm_fast(*ok) is not None
+    assert int(nbt) == 1
+    ro = rm.copy()
+    ro.flags.writeable = False
+    bad = {0: [_swapped(x), _misaligned(x), x[:, :, :1].copy()[:, :, 0][:1], x[0]],
+           1: [np.ones(2, np.float32), _swapped(w), w.astype(np.float64)],
+           3: [ro, None, rm[:2]], 5: [np.True_, 1], 6: [None, 1, 1.5, -0.1],
+           7: [1, -1.0, float("inf")], 8: [np.zeros(1, np.int64), nbt.astype(np.int32)],
+           9: [np.zeros((4, 3, 1), np.float32), _swapped(np.zeros_like(x))]}
+    for at, values in bad.items():
+        for v in values:
+            args = list(ok)
+            args[at] = v
+            assert knorm.batch_norm_fast(*args) is None, (at, v)
+    # eval mode without running statistics, one value per channel in training
+    assert knorm.batch_norm_fast(x, w, w, None, None, False, 0.1, 1e-5, None, None) is None
+    assert knorm.batch_norm_fast(x[:1, :, :1].copy(), w, w, None, None, True, 0.1, 1e-5,
+                                 None, None) is None
+    assert int(nbt) == 1
+    ro.flags.writeable = False
+    assert knorm.batch_norm_fast(x, w, w, ro, ro, False, 0.1, 1e-5, None, None) is not None
+    _, st = gradkit.norm.batch_norm(x)
+    assert knorm.batch_norm_backward_fast(dy, x, st, w, True, None) is not None
+    for args in [(dy, x, st, w, 1), (dy[:, :, :1], x, st, w, True),
+                 (dy, x, (None, st.rstd), w, True), (dy, x, (st.mean[:2], st.rstd), w, True),
+                 (dy, x, [st.mean, st.rstd], w, True), (dy, x, st, np.ones(2, np.float32), True),
+                 (_swapped(dy), x, st, w, True), (dy, x, st, w.astype(np.float64), True)]:
+        assert knorm.batch_norm_backward_fast(*args, None) is None
+
+
 def test_optimizer_wrappers_reject_byteswapped_entries(rng):
     p = rng.standard_normal(8).astype(np.float32)
     before = p.copy()

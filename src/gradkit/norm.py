@@ -463,6 +463,11 @@ def batch_norm(x: ArrayLike, weight: Optional[ArrayLike] = None,
         In training mode with one value per channel (``N * prod(spatial) == 1``), as
         PyTorch: the variance of one value is not defined.
     """
+    # the common call runs whole in compiled code, as layer_norm's (None: checked path)
+    fast = _k.batch_norm_fast(x, weight, bias, running_mean, running_var, training,
+                              momentum, eps, num_batches_tracked, out)
+    if fast is not None:
+        return fast
     x, (batch, channels, inner), weight, bias, running_mean, running_var, \
         num_batches_tracked, training, factor, eps, y = _batch_norm_args(
             x, weight, bias, running_mean, running_var, training, momentum, eps,
@@ -517,6 +522,9 @@ def batch_norm_backward(dy: ArrayLike, x: ArrayLike, stats: NormStats,
     dbias : ndarray or None
         Shape (C,); None when ``bias`` is False.
     """
+    fast = _k.batch_norm_backward_fast(dy, x, stats, weight, bias, out)  # see batch_norm
+    if fast is not None:
+        return fast
     x, (batch, channels, inner), dy, mean, rstd, weight, dx, dweight, dbias, pdt = \
         _batch_backward_args(dy, x, stats, weight, bias, out)
     _k.batch_norm_backward(dy, x, mean, rstd, weight, dx, dweight, dbias, batch, channels,
