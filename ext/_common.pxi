@@ -378,6 +378,16 @@ cdef inline bint _usable(object a, int typenum):
             and cnp.PyArray_ISALIGNED(<cnp.ndarray>a))
 
 
+cdef inline int _float_typenum(object a):
+    """NPY_FLOAT32 or NPY_FLOAT64 when a is a usable array (_usable) of that dtype, else
+    -1: the dtypes the compiled fast paths take."""
+    if _usable(a, cnp.NPY_FLOAT32):
+        return cnp.NPY_FLOAT32
+    if _usable(a, cnp.NPY_FLOAT64):
+        return cnp.NPY_FLOAT64
+    return -1
+
+
 from gradkit._ext.runtime import empty as _cached_empty
 
 

@@ -61,12 +61,8 @@ def drop_path_backward_fast(object dy, object keep, object p, object out):
     cdef double pv = PyFloat_AS_DOUBLE(p)
     if not (0.0 <= pv <= 1.0):
         return None
-    cdef int typenum
-    if _usable(dy, cnp.NPY_FLOAT32):
-        typenum = cnp.NPY_FLOAT32
-    elif _usable(dy, cnp.NPY_FLOAT64):
-        typenum = cnp.NPY_FLOAT64
-    else:
+    cdef int typenum = _float_typenum(dy)
+    if typenum < 0:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>dy
     if cnp.PyArray_NDIM(a) < 1 or not _usable(keep, cnp.NPY_BOOL):

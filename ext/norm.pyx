@@ -300,11 +300,8 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint e
     if overflow:
         return 0
     cdef cnp.ndarray a = <cnp.ndarray>x
-    if _usable(a, cnp.NPY_FLOAT32):
-        typenum[0] = cnp.NPY_FLOAT32
-    elif _usable(a, cnp.NPY_FLOAT64):
-        typenum[0] = cnp.NPY_FLOAT64
-    else:
+    typenum[0] = _float_typenum(a)
+    if typenum[0] < 0:
         return 0
     if eps is None and eps_none:
         e[0] = FLT_EPSILON if typenum[0] == cnp.NPY_FLOAT32 else DBL_EPSILON
@@ -394,6 +391,32 @@ cdef inline bint _stat_ok(object s, cnp.ndarray x, int typenum, int lead):
     return True
 
 
+cdef int _backward_call(int kind, int typenum, object dy, object x, object mean,
+                        object rstd, object weight, object dx, object dweight, object dbias,
+                        Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t d2) except -1:
+    """The backward kernel of a fast path on arrays it has checked: kind 0 LayerNorm, 1
+    RMSNorm (rows d0, cols d1), 2 BatchNorm (batch d0, channels d1, inner d2)."""
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    cdef const void *pdy = _ptr(dy)
+    cdef const void *px = _ptr(x)
+    cdef const void *pm = _ptr(mean)
+    cdef const void *pr = _ptr(rstd)
+    cdef const void *pw = _ptr(weight)
+    cdef void *pdx = _ptr(dx)
+    cdef void *pdw = _ptr(dweight)
+    cdef void *pdb = _ptr(dbias)
+    with nogil:
+        if kind == 0:
+            err = c.gk_layer_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, d0, d1)
+        elif kind == 1:
+            err = c.gk_rms_norm_backward(dt, pdy, px, pr, pw, pdx, pdw, d0, d1)
+        else:
+            err = c.gk_batch_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, d0, d1,
+                                           d2)
+    _check(err)
+    return 0
+
+
 cdef object _rows_norm_backward_fast(object dy, object x, object stats, object weight,
                                      bint want_bias, object out, bint layer):
     """The backward of _rows_norm_fast for the common call -- dy, x and the statistics
@@ -404,12 +427,8 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     if type(x) is not cnp.ndarray or not isinstance(stats, tuple) or len(stats) != 2:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef int typenum
-    if _usable(a, cnp.NPY_FLOAT32):
-        typenum = cnp.NPY_FLOAT32
-    elif _usable(a, cnp.NPY_FLOAT64):
-        typenum = cnp.NPY_FLOAT64
-    else:
+    cdef int typenum = _float_typenum(a)
+    if typenum < 0:
         return None
     mean, rstd = stats
     if not _like_x(dy, a, typenum) or type(rstd) is not cnp.ndarray:
@@ -439,22 +458,8 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     dbias = None
     if layer and want_bias:
         dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, typenum, 0)
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
-    cdef const void *pdy = _ptr(dy)
-    cdef const void *px = _ptr(a)
-    cdef const void *pm = _ptr(mean)
-    cdef const void *pr = _ptr(rstd)
-    cdef const void *pw = _ptr(weight)
-    cdef void *pdx = _ptr(dx)
-    cdef void *pdw = _ptr(dweight)
-    cdef void *pdb = _ptr(dbias)
-    with nogil:
-        if layer:
-            err = c.gk_layer_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, rows,
-                                           cols)
-        else:
-            err = c.gk_rms_norm_backward(dt, pdy, px, pr, pw, pdx, pdw, rows, cols)
-    _check(err)
+    _backward_call(0 if layer else 1, typenum, dy, a, mean, rstd, weight, dx, dweight,
+                   dbias, rows, cols, 1)
     if layer:
         return dx, dweight, dbias
     return dx, dweight
@@ -492,11 +497,8 @@ cdef inline int _batch_split(object x, int *typenum, Py_ssize_t *batch,
     if type(x) is not cnp.ndarray:
         return 0
     cdef cnp.ndarray a = <cnp.ndarray>x
-    if _usable(a, cnp.NPY_FLOAT32):
-        typenum[0] = cnp.NPY_FLOAT32
-    elif _usable(a, cnp.NPY_FLOAT64):
-        typenum[0] = cnp.NPY_FLOAT64
-    else:
+    typenum[0] = _float_typenum(a)
+    if typenum[0] < 0:
         return 0
     if cnp.PyArray_NDIM(a) < 2:
         return 0
@@ -571,7 +573,7 @@ def batch_norm_backward_fast(object dy, object x, object stats, object weight, o
     """batch_norm_backward's common call whole in compiled code: dy and x usable arrays
     of one float dtype and shape (N, C, *spatial), the forward's statistics, weight None
     or (C,), bias a bool: (dx, dweight, dbias), or None for the checked path."""
-    cdef int typenum = 0, err
+    cdef int typenum = 0
     cdef Py_ssize_t batch = 0, channels = 0, inner = 0
     if not _batch_split(x, &typenum, &batch, &channels, &inner) or type(bias) is not bool:
         return None
@@ -591,19 +593,8 @@ def batch_norm_backward_fast(object dy, object x, object stats, object weight, o
     cdef cnp.npy_intp dim = channels
     dweight = cnp.PyArray_EMPTY(1, &dim, typenum, 0) if weight is not None else None
     dbias = cnp.PyArray_EMPTY(1, &dim, typenum, 0) if bias else None
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
-    cdef const void *pdy = _ptr(dy)
-    cdef const void *px = _ptr(a)
-    cdef const void *pm = _ptr(mean)
-    cdef const void *pr = _ptr(rstd)
-    cdef const void *pw = _ptr(weight)
-    cdef void *pdx = _ptr(dx)
-    cdef void *pdw = _ptr(dweight)
-    cdef void *pdb = _ptr(dbias)
-    with nogil:
-        err = c.gk_batch_norm_backward(dt, pdy, px, pm, pr, pw, pdx, pdw, pdb, batch,
-                                       channels, inner)
-    _check(err)
+    _backward_call(2, typenum, dy, a, mean, rstd, weight, dx, dweight, dbias, batch,
+                   channels, inner)
     return dx, dweight, dbias
 
 
