@@ -39,6 +39,74 @@ def dropout_backward(object dy, object bits, object dx, Py_ssize_t n, double p):
     _check(err)
 
 
+# gradkit.dropout.DropoutMask, registered at import (set_mask_type): the fast path takes
+# masks of exactly that class, whose fields it reads as _checked_mask does.
+cdef object _mask_type = None
+
+
+def set_mask_type(cls):
+    """The class dropout_backward_fast takes masks of."""
+    global _mask_type
+    _mask_type = cls
+
+
+cdef inline bint _seed_ok(object v):
+    """v is an int in [0, 2**64), as the checked path's uint64."""
+    return type(v) is int and 0 <= v <= 0xFFFFFFFFFFFFFFFF
+
+
+def dropout_backward_fast(object dy, object mask, object out):
+    """dx = dy * m for the common call -- dy a usable float32/float64 array, mask a
+    DropoutMask (the class itself) whose fields are plain (a tuple of ints equal to dy's
+    shape, a float p in [0, 1], seed and counter ints in [0, 2**64), bits None or a
+    usable uint8 array of the mask's bytes), out None or an array like dy -- checked
+    here; None when the call needs gradkit.dropout's checked path (which says what is
+    wrong)."""
+    if _mask_type is None or type(mask) is not _mask_type:
+        return None
+    cdef int typenum = _float_typenum(dy)
+    if typenum < 0:
+        return None
+    try:
+        shape, p, seed, counter, bits = (mask._shape, mask._p, mask._seed, mask._counter,
+                                         mask._bits)
+    except AttributeError:  # not initialized: the checked path says so
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>dy
+    cdef int nd = cnp.PyArray_NDIM(a), k
+    if type(shape) is not tuple or len(shape) != nd:
+        return None
+    for k in range(nd):
+        d = shape[k]
+        if type(d) is not int or d != cnp.PyArray_DIMS(a)[k]:
+            return None
+    if type(p) is not float or not _seed_ok(seed) or not _seed_ok(counter):
+        return None
+    cdef double pv = PyFloat_AS_DOUBLE(p)
+    if not (0.0 <= pv <= 1.0):
+        return None
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    if bits is not None and not (_usable(bits, cnp.NPY_UINT8)
+                                 and cnp.PyArray_NDIM(<cnp.ndarray>bits) == 1
+                                 and cnp.PyArray_DIMS(<cnp.ndarray>bits)[0] == _nbytes(n)):
+        return None
+    dx = _out_or_new(out, a, typenum)
+    if dx is None:
+        return None
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    cdef unsigned long long key = seed, word = counter
+    cdef const void *pdy = _ptr(a)
+    cdef const unsigned char *pb = <const unsigned char *>_ptr(bits)
+    cdef void *pdx = _ptr(dx)
+    with nogil:
+        if pb != NULL:
+            err = c.gk_dropout_backward(dt, pdy, pb, pdx, n, pv)
+        else:  # the mask regenerated from its stream: the forward applied to dy
+            err = c.gk_dropout(dt, pdy, pdx, NULL, n, pv, key, word)
+    _check(err)
+    return dx
+
+
 def drop_path(object x, object y, object keep, Py_ssize_t rows, Py_ssize_t row_len,
               double p, unsigned long long seed, unsigned long long counter):
     cdef int dt = _storage_dtype(x, "x"), err

@@ -247,6 +247,38 @@ def test_drop_path_out(dtype):
             gd.drop_path_backward(x, keep, 0.3, out=bad)
 
 
+class _SubMask(gd.DropoutMask):
+    """A DropoutMask subclass: dropout_backward's checked path takes it, the fast path not."""
+    __slots__ = ()
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (0, 3), (5, 0), (9, 4, 3), (100, 1000)])
+@pytest.mark.parametrize("store", [True, False], ids=["bits", "seed"])
+def test_dropout_backward_fast_path_matches_checked(dtype, shape, store):
+    """The compiled common call (ndarray dy, a DropoutMask as dropout() made it) and the
+    checked path (the same mask as a subclass) give the same bits, into a new array,
+    out= and dy itself; a mask rebuilt from its fields takes the fast path too."""
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    _, mask = gd.dropout(x, 0.3, rng=5, store_mask=store)
+    sub = _SubMask._trusted(mask.shape, mask.p, mask.seed, mask.counter,
+                            mask.bits if store else None)
+    want = gd.dropout_backward(dy, sub)
+    assert_bitwise_equal(gd.dropout_backward(dy, mask), want)
+    rebuilt = gd.DropoutMask(list(mask.shape), np.float64(mask.p), mask.seed, mask.counter,
+                             mask.bits if store else None)
+    assert_bitwise_equal(gd.dropout_backward(dy, rebuilt), want)
+    out = np.full_like(dy, 9.0)
+    assert gd.dropout_backward(dy, mask, out=out) is out
+    assert_bitwise_equal(out, want)
+    inplace = dy.copy()
+    assert gd.dropout_backward(inplace, mask, out=inplace) is inplace
+    assert_bitwise_equal(inplace, want)
+    with pytest.raises(ValueError, match="dy must have the mask's shape"):
+        gd.dropout_backward(dy.reshape(-1)[:-1] if dy.size else np.ones(2, dtype), mask)
+
+
 @pytest.mark.parametrize("shape", [(1,), (6,), (0, 3), (5, 0), (9, 4, 3), (100, 1000)])
 def test_drop_path_backward_fast_path_matches_checked(dtype, shape):
     """The compiled common call (ndarray dy, bool keep, float p) and the checked path

@@ -254,6 +254,32 @@ def test_batch_norm_fast_paths_leave_uncommon_calls_to_the_checked_path(rng):
         assert knorm.batch_norm_backward_fast(*args, None) is None
 
 
+def test_dropout_backward_fast_path_leaves_uncommon_calls_to_the_checked_path(rng):
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    _, mask = gradkit.dropout.dropout(x, 0.5, rng=1)
+    assert kdrop.dropout_backward_fast(x, mask, None) is not None
+    M = gradkit.dropout.DropoutMask
+
+    def poked(**fields):
+        m = M.__new__(M)
+        for k in M.__slots__:
+            object.__setattr__(m, k, fields.get(k, object.__getattribute__(mask, k)))
+        return m
+    bits = mask.bits
+    for m in [None, mask.bits, M.__new__(M), poked(_shape=[3, 5]), poked(_shape=(3, 4)),
+              poked(_shape=(3, np.int64(5))), poked(_p=1), poked(_p=1.5), poked(_p=-0.0 - 1),
+              poked(_seed=-1), poked(_seed=2 ** 64), poked(_counter=1.0),
+              poked(_bits=bits[:-1]), poked(_bits=bits.astype(np.int8)),
+              poked(_bits=np.zeros(4, np.uint8)[::2]),
+              poked(_bits=np.zeros((2, 1), np.uint8))]:
+        assert kdrop.dropout_backward_fast(x, m, None) is None, m
+    for dy in [_swapped(x), _misaligned(x), x.astype(np.float16), x.tolist(), x[:, :4]]:
+        assert kdrop.dropout_backward_fast(dy, mask, None) is None
+    for out in [np.zeros((3, 4), np.float32), _swapped(np.zeros_like(x)),
+                np.zeros_like(x, np.float64)]:
+        assert kdrop.dropout_backward_fast(x, mask, out) is None
+
+
 def test_optimizer_wrappers_reject_byteswapped_entries(rng):
     p = rng.standard_normal(8).astype(np.float32)
     before = p.copy()

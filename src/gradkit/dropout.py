@@ -82,7 +82,8 @@ class DropoutMask:
     def _init(self, shape, p, seed, counter, bits):
         if bits is not None:
             bits.flags.writeable = False
-        for k, v in zip(self.__slots__, (shape, p, seed, counter, bits)):
+        # the base's slots: a subclass's own __slots__ (empty) would set none of them
+        for k, v in zip(DropoutMask.__slots__, (shape, p, seed, counter, bits)):
             object.__setattr__(self, k, v)
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
@@ -138,6 +139,9 @@ class DropoutMask:
     def __repr__(self) -> str:
         return (f"DropoutMask(shape={self._shape}, p={self._p}, seed={self._seed}, "
                 f"counter={self._counter}, stored={self.stored})")
+
+
+_k.set_mask_type(DropoutMask)  # the class dropout_backward's compiled fast path takes
 
 
 def _nbytes(shape):
@@ -237,6 +241,9 @@ def dropout_backward(dy: ArrayLike, mask: Optional[DropoutMask], *,
     """
     if mask is None:
         return dropout(dy, 0.0, training=False, out=out)[0]
+    fast = _k.dropout_backward_fast(dy, mask, out)  # the common call, checked compiled
+    if fast is not None:
+        return fast
     shape, p, seed, counter, bits = _checked_mask(mask)
     dy = _v.float_array(dy, "dy", half=True)
     if dy.shape != shape:
