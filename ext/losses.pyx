@@ -40,6 +40,59 @@ def softmax_cross_entropy(object logits, object labels, object probs, object wei
     return total
 
 
+def softmax_cross_entropy_fast(object logits, object labels, object label_smoothing,
+                               object reduction, object ignore_index, object weight):
+    """(loss, dlogits) for the common call -- logits a usable float32/float64 (N, C)
+    array, labels a usable int64 (N,) array of class indices, label_smoothing a float in
+    [0, 1], reduction a str of REDUCTIONS, ignore_index an int64 int, weight None or a
+    usable (C,) array of the logits' dtype -- checked here; None when the call needs
+    gradkit.losses' checked path (labels out of range included: the kernel refuses
+    them before writing anything, and the checked path names the bad one)."""
+    cdef int typenum = _float_typenum(logits)
+    if typenum < 0 or cnp.PyArray_NDIM(<cnp.ndarray>logits) != 2:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>logits
+    cdef Py_ssize_t rows = cnp.PyArray_DIMS(a)[0], cols = cnp.PyArray_DIMS(a)[1]
+    if cols == 0 and rows > 0:
+        return None
+    if not _usable(labels, cnp.NPY_INT64) or cnp.PyArray_NDIM(<cnp.ndarray>labels) != 1:
+        return None
+    if cnp.PyArray_DIMS(<cnp.ndarray>labels)[0] != rows:
+        return None
+    if type(label_smoothing) is not float or type(reduction) is not str:
+        return None
+    cdef double smooth = label_smoothing
+    if not (0.0 <= smooth <= 1.0):
+        return None
+    red = REDUCTIONS.get(reduction)
+    if red is None or type(ignore_index) is not int:
+        return None
+    if not (-0x8000000000000000 <= ignore_index <= 0x7FFFFFFFFFFFFFFF):
+        return None
+    cdef int64_t ignore = ignore_index
+    cdef int code = red
+    if weight is not None and not (_usable(weight, typenum)
+                                   and cnp.PyArray_NDIM(<cnp.ndarray>weight) == 1
+                                   and cnp.PyArray_DIMS(<cnp.ndarray>weight)[0] == cols):
+        return None
+    dlogits = _out_or_new(None, a, typenum)
+    cdef cnp.npy_intp n = rows
+    row_loss = cnp.PyArray_EMPTY(1, &n, typenum, 0) if code == c.GK_REDUCTION_NONE else None
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    cdef double total = 0.0
+    cdef const void *pz = _ptr(a)
+    cdef const int64_t *pl = <const int64_t *>_ptr(labels)
+    cdef const void *pw = _ptr(weight)
+    cdef void *pr = _ptr(row_loss)
+    cdef void *pd = _ptr(dlogits)
+    with nogil:
+        err = c.gk_softmax_cross_entropy_weighted(dt, pz, pl, NULL, pw, pr, &total, pd, rows,
+                                                  cols, smooth, ignore, code)
+    if err != 0:
+        return None
+    return (row_loss if row_loss is not None else total), dlogits
+
+
 def kl_div(object student, object teacher, object dstudent, Py_ssize_t rows,
            Py_ssize_t cols, double temperature):
     cdef int dt = _float_dtype(student, "student"), err

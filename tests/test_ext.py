@@ -280,6 +280,26 @@ def test_dropout_backward_fast_path_leaves_uncommon_calls_to_the_checked_path(rn
         assert kdrop.dropout_backward_fast(x, mask, out) is None
 
 
+def test_cross_entropy_fast_path_leaves_uncommon_calls_to_the_checked_path(rng):
+    z = rng.standard_normal((4, 5)).astype(np.float32)
+    lab = np.array([0, 4, -100, 2], np.int64)
+    w = np.ones(5, np.float32)
+    ok = [z, lab, 0.1, "mean", -100, w]
+    assert kloss.softmax_cross_entropy_fast(*ok) is not None
+    bad = {0: [_swapped(z), _misaligned(z), z.astype(np.float16), z.tolist(), z[0],
+               np.zeros((4, 0), np.float32), z[None]],
+           1: [lab.astype(np.int32), _swapped(lab), lab[:3], lab[:, None], lab.tolist(),
+               np.array([0, 5, 1, 1], np.int64), np.array([0, -1, 1, 1], np.int64)],
+           2: [0, 1.5, -0.1, np.float64(0.1)], 3: ["batchmean", "Mean", None],
+           4: [True, 2 ** 63, np.int64(-100), -100.0],
+           5: [np.ones(4, np.float32), w.astype(np.float64), _swapped(w)]}
+    for at, values in bad.items():
+        for v in values:
+            args = list(ok)
+            args[at] = v
+            assert kloss.softmax_cross_entropy_fast(*args) is None, (at, v)
+
+
 def test_optimizer_wrappers_reject_byteswapped_entries(rng):
     p = rng.standard_normal(8).astype(np.float32)
     before = p.copy()

@@ -472,3 +472,31 @@ def test_kl_div_masked_teacher_logits():
     want = float(np.sum(p * (np.log(p) - ls[[0, 2]])))
     assert abs(losses.kl_div(s, t)[0] - want) <= 1e-14 * want
     assert losses.kl_div(np.array([[0.0, -np.inf]]), np.array([[0.0, 1.0]]))[0] == np.inf
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (0, 3), (5, 7), (33, 1000)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_fast_path_matches_checked(dtype, shape, reduction, weighted):
+    """The compiled common call (2-D logits, int64 labels, plain arguments) and the
+    checked path (int32 labels, which it converts) give the same bits; a label out of
+    range goes to the checked path, which names it."""
+    rng = np.random.default_rng(29)
+    z = rng.standard_normal(shape).astype(dtype)
+    n, c = shape
+    lab = rng.integers(0, c, n).astype(np.int64)
+    if n > 2:
+        lab[1] = -100
+    w = rng.random(c).astype(dtype) if weighted else None
+    for smooth in (0.0, 0.1):
+        kw = dict(label_smoothing=smooth, reduction=reduction, weight=w)
+        got = losses.softmax_cross_entropy(z, lab, **kw)
+        want = losses.softmax_cross_entropy(z, lab.astype(np.int32), **kw)
+        assert_bitwise_equal(got[1], want[1])
+        assert_bitwise_equal(np.asarray(got[0]), np.asarray(want[0]))
+        assert type(got[0]) is type(want[0])
+    if n:
+        bad = lab.copy()
+        bad[0] = c
+        with pytest.raises(ValueError, match=rf"labels must be class indices in \[0, {c}\)"):
+            losses.softmax_cross_entropy(z, bad, reduction=reduction, weight=w)

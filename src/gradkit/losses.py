@@ -202,6 +202,12 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, *,
     ValueError
         A class index outside ``[0, C)`` that is not ``ignore_index`` (named ``labels``).
     """
+    # the common call (2-D logits, int64 labels, plain arguments) runs whole in compiled
+    # code; None: the checked path below (which copies, reshapes or says what is wrong)
+    fast = _k.softmax_cross_entropy_fast(logits, labels, label_smoothing, reduction,
+                                         ignore_index, weight)
+    if fast is not None:
+        return fast
     x = _v.float_array(logits, "logits", half=True)
     red = _reduction(reduction)
     smooth = _unit_interval(label_smoothing, "label_smoothing")
