@@ -44,15 +44,59 @@ def dropout_backward(object dy, object bits, object dx, Py_ssize_t n, double p):
 cdef object _mask_type = None
 
 
+cdef tuple _MASK_SLOTS = ()
+
+
 def set_mask_type(cls):
-    """The class dropout_backward_fast takes masks of."""
-    global _mask_type
+    """The class dropout_fast makes masks of and dropout_backward_fast takes."""
+    global _mask_type, _MASK_SLOTS
     _mask_type = cls
+    _MASK_SLOTS = tuple(cls.__slots__)
 
 
 cdef inline bint _seed_ok(object v):
     """v is an int in [0, 2**64), as the checked path's uint64."""
     return type(v) is int and 0 <= v <= 0xFFFFFFFFFFFFFFFF
+
+
+def dropout_fast(object x, object p, object gen, object out, object store_mask):
+    """dropout's training call for the common case -- x a usable float32/float64
+    array, p a float in [0, 1], gen the Generator the call draws from, out None or an
+    array like x, store_mask a bool -- checked here: (y, DropoutMask), the generator's
+    counter advanced by x.size; None (and nothing drawn) when the call needs
+    gradkit.dropout's checked path."""
+    if _mask_type is None or type(p) is not float or type(store_mask) is not bool:
+        return None
+    cdef double pv = PyFloat_AS_DOUBLE(p)
+    if not (0.0 <= pv <= 1.0):
+        return None
+    cdef int typenum = _float_typenum(x)
+    if typenum < 0:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    y = _out_or_new(out, a, typenum)
+    if y is None:
+        return None
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    cdef cnp.npy_intp nb = _nbytes(n)
+    bits = cnp.PyArray_EMPTY(1, &nb, cnp.NPY_UINT8, 0) if store_mask else None
+    seed = gen.seed
+    counter = gen._take(n)
+    cdef unsigned long long key = seed, word = counter
+    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    cdef const void *px = _ptr(a)
+    cdef void *py = _ptr(y)
+    cdef unsigned char *pb = <unsigned char *>_ptr(bits)
+    with nogil:
+        err = c.gk_dropout(dt, px, py, pb, n, pv, key, word)
+    _check(err)
+    # the mask as DropoutMask._trusted builds it: its fields set, the bits read-only
+    if bits is not None:
+        cnp.PyArray_CLEARFLAGS(<cnp.ndarray>bits, cnp.NPY_ARRAY_WRITEABLE)
+    mask = _mask_type.__new__(_mask_type)
+    for k, v in zip(_MASK_SLOTS, ((<object>a).shape, p, seed, counter, bits)):
+        object.__setattr__(mask, k, v)
+    return y, mask
 
 
 def dropout_backward_fast(object dy, object mask, object out):

@@ -247,6 +247,29 @@ def test_drop_path_out(dtype):
             gd.drop_path_backward(x, keep, 0.3, out=bad)
 
 
+@pytest.mark.parametrize("shape", [(1,), (7,), (0, 3), (5, 0), (9, 4, 3), (100, 1000)])
+@pytest.mark.parametrize("store", [True, False], ids=["bits", "seed"])
+def test_dropout_fast_path_matches_checked(dtype, shape, store):
+    """The compiled common call (training=True, an ndarray x, float p, bool store_mask)
+    and the checked path (training a NumPy bool) draw the same words and give the same
+    output and mask, into a new array, out= and x itself."""
+    x = np.random.default_rng(21).standard_normal(shape).astype(dtype)
+    results = []
+    for flag in (True, np.True_):
+        g = Generator(77)
+        y, m = gd.dropout(x, 0.3, training=flag, rng=g, store_mask=store)
+        out = np.full_like(x, 5.0)
+        assert gd.dropout(x, 0.3, training=flag, rng=g, store_mask=store, out=out)[0] is out
+        inplace = x.copy()
+        assert gd.dropout(inplace, 0.3, training=flag, rng=g, out=inplace)[0] is inplace
+        assert type(m) is gd.DropoutMask and m.stored == store
+        if store:
+            assert not m.bits.flags.writeable
+        results.append((y, m.shape, m.p, m.seed, m.counter, m.bits, out, inplace, g.counter))
+    assert_bitwise_equal(results[0], results[1])
+    assert results[0][4] == 0 and results[0][-1] == 3 * x.size % 2 ** 64
+
+
 class _SubMask(gd.DropoutMask):
     """A DropoutMask subclass: dropout_backward's checked path takes it, the fast path not."""
     __slots__ = ()

@@ -300,6 +300,20 @@ def test_cross_entropy_fast_path_leaves_uncommon_calls_to_the_checked_path(rng):
             assert kloss.softmax_cross_entropy_fast(*args) is None, (at, v)
 
 
+def test_dropout_fast_path_leaves_uncommon_calls_to_the_checked_path(rng):
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    g = gradkit.random.Generator(3)
+    assert kdrop.dropout_fast(x, 0.5, g, None, True) is not None
+    assert g.counter == 15
+    for args in [(x, 1, None, True), (x, 1.5, None, True), (x, 0.5, None, np.True_),
+                 (x, 0.5, None, 1), (_swapped(x), 0.5, None, True),
+                 (_misaligned(x), 0.5, None, True), (x.astype(np.float16), 0.5, None, True),
+                 (x.tolist(), 0.5, None, True), (x, 0.5, np.zeros((3, 4), np.float32), True),
+                 (x, 0.5, _swapped(np.zeros_like(x)), True)]:
+        assert kdrop.dropout_fast(args[0], args[1], g, args[2], args[3]) is None, args[1:]
+    assert g.counter == 15   # nothing drawn for a call the fast path leaves
+
+
 def test_optimizer_wrappers_reject_byteswapped_entries(rng):
     p = rng.standard_normal(8).astype(np.float32)
     before = p.copy()

@@ -202,6 +202,10 @@ def dropout(x: ArrayLike, p: float = 0.5, *, training: bool = True, rng: RNG = N
     y : ndarray
     mask : DropoutMask or None
     """
+    if training is True:  # the common call, checked compiled (None: the path below)
+        fast = _k.dropout_fast(x, p, as_generator(rng), out, store_mask)
+        if fast is not None:
+            return fast
     p = _v.probability(p)
     training = _v.flag(training, "training")
     store_mask = _v.flag(store_mask, "store_mask")
