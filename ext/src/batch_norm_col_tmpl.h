@@ -106,7 +106,7 @@ GK_INLINE void GK_T(bn_col_mean8)(const TS *GK_RESTRICT xb, gk_index K, gk_index
                              + ((GK_T(ld1_arith)(p4 + j) + GK_T(ld1_arith)(p5 + j)) + (GK_T(ld1_arith)(p6 + j) + GK_T(ld1_arith)(p7 + j))));
     }
     for (; i < nb; ++i)
-        for (gk_index j = 0; j < w; ++j) m[j] += (double)GK_T(ld1_arith)(xb + i * K + j);
+        for (gk_index j = 0; j < w; ++j) m[j] += GK_T(ld1_d)(xb + i * K + j);
     for (gk_index j = 0; j < w; ++j) m[j] /= (double)nb;
 }
 
@@ -166,8 +166,8 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
             for (i = 0; i + 4 <= nb; i += 4) {
                 const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - pv[j], d1 = (double)GK_T(ld1_arith)(p1 + j) - pv[j];
-                    double d2 = (double)GK_T(ld1_arith)(p2 + j) - pv[j], d3 = (double)GK_T(ld1_arith)(p3 + j) - pv[j];
+                    double d0 = GK_T(ld1_d)(p0 + j) - pv[j], d1 = GK_T(ld1_d)(p1 + j) - pv[j];
+                    double d2 = GK_T(ld1_d)(p2 + j) - pv[j], d3 = GK_T(ld1_d)(p3 + j) - pv[j];
                     s[j] += (d0 + d1) + (d2 + d3);
                     q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
                 }
@@ -175,7 +175,7 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
             for (; i < nb; ++i) {
                 const TS *p0 = xb + i * K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - pv[j];
+                    double d0 = GK_T(ld1_d)(p0 + j) - pv[j];
                     s[j] += d0;
                     q[j] += d0 * d0;
                 }
@@ -196,12 +196,12 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
             for (i = 0; i + 4 <= nb; i += 4) {
                 const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
                 for (gk_index j = 0; j < w; ++j)
-                    s[j] += (((double)GK_T(ld1_arith)(p0 + j) - pv[j]) + ((double)GK_T(ld1_arith)(p1 + j) - pv[j]))
-                          + (((double)GK_T(ld1_arith)(p2 + j) - pv[j]) + ((double)GK_T(ld1_arith)(p3 + j) - pv[j]));
+                    s[j] += ((GK_T(ld1_d)(p0 + j) - pv[j]) + (GK_T(ld1_d)(p1 + j) - pv[j]))
+                          + ((GK_T(ld1_d)(p2 + j) - pv[j]) + (GK_T(ld1_d)(p3 + j) - pv[j]));
             }
             for (; i < nb; ++i) {
                 const TS *p0 = xb + i * K;
-                for (gk_index j = 0; j < w; ++j) s[j] += (double)GK_T(ld1_arith)(p0 + j) - pv[j];
+                for (gk_index j = 0; j < w; ++j) s[j] += GK_T(ld1_d)(p0 + j) - pv[j];
             }
             for (gk_index j = 0; j < w; ++j) {
                 s[j] /= dnb;                 /* block mean, relative to the pivot */
@@ -217,15 +217,15 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
                         for (gk_index j = 0; j < w; j += 64 / (gk_index)sizeof(TS))
                             __builtin_prefetch(xb + (nb + i + r) * K + j);
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - q[j], d1 = (double)GK_T(ld1_arith)(p1 + j) - q[j];
-                    double d2 = (double)GK_T(ld1_arith)(p2 + j) - q[j], d3 = (double)GK_T(ld1_arith)(p3 + j) - q[j];
+                    double d0 = GK_T(ld1_d)(p0 + j) - q[j], d1 = GK_T(ld1_d)(p1 + j) - q[j];
+                    double d2 = GK_T(ld1_d)(p2 + j) - q[j], d3 = GK_T(ld1_d)(p3 + j) - q[j];
                     qa[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
                 }
             }
             for (; i < nb; ++i) {
                 const TS *p0 = xb + i * K;
                 for (gk_index j = 0; j < w; ++j) {
-                    double d0 = (double)GK_T(ld1_arith)(p0 + j) - q[j];
+                    double d0 = GK_T(ld1_d)(p0 + j) - q[j];
                     qa[j] += d0 * d0;
                 }
             }
@@ -305,18 +305,18 @@ static void GK_T(bn_col_grad_sums)(const TS *GK_RESTRICT dy, const TS *GK_RESTRI
         const TS *g0 = dy + i * K + c0, *g1 = g0 + K, *g2 = g1 + K, *g3 = g2 + K;
         const TS *p0 = x + i * K + c0, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
         for (gk_index j = 0; j < w; ++j) {
-            double a0 = (double)GK_T(ld1_arith)(g0 + j), a1 = (double)GK_T(ld1_arith)(g1 + j), a2 = (double)GK_T(ld1_arith)(g2 + j), a3 = (double)GK_T(ld1_arith)(g3 + j);
+            double a0 = GK_T(ld1_d)(g0 + j), a1 = GK_T(ld1_d)(g1 + j), a2 = GK_T(ld1_d)(g2 + j), a3 = GK_T(ld1_d)(g3 + j);
             s1[j] += (a0 + a1) + (a2 + a3);
-            s2[j] += (a0 * ((double)GK_T(ld1_arith)(p0 + j) - mm[j]) + a1 * ((double)GK_T(ld1_arith)(p1 + j) - mm[j]))
-                   + (a2 * ((double)GK_T(ld1_arith)(p2 + j) - mm[j]) + a3 * ((double)GK_T(ld1_arith)(p3 + j) - mm[j]));
+            s2[j] += (a0 * (GK_T(ld1_d)(p0 + j) - mm[j]) + a1 * (GK_T(ld1_d)(p1 + j) - mm[j]))
+                   + (a2 * (GK_T(ld1_d)(p2 + j) - mm[j]) + a3 * (GK_T(ld1_d)(p3 + j) - mm[j]));
         }
     }
     for (; i < r1; ++i) {
         const TS *g0 = dy + i * K + c0, *p0 = x + i * K + c0;
         for (gk_index j = 0; j < w; ++j) {
-            double a0 = (double)GK_T(ld1_arith)(g0 + j);
+            double a0 = GK_T(ld1_d)(g0 + j);
             s1[j] += a0;
-            s2[j] += a0 * ((double)GK_T(ld1_arith)(p0 + j) - mm[j]);
+            s2[j] += a0 * (GK_T(ld1_d)(p0 + j) - mm[j]);
         }
     }
     for (gk_index j = 0; j < w; ++j) {
