@@ -12,6 +12,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.float cimport PyFloat_AS_DOUBLE
 from _cgradkit cimport (gk_index, GK_DTYPE_F32, GK_DTYPE_F64, GK_DTYPE_F16, GK_DTYPE_BF16,
                         GK_ENULL, GK_ESIZE, GK_EVALUE, GK_ENOMEM, GK_EDTYPE, GK_EALIAS, gk_error_kind,
                         gk_error_arg, gk_arg_name)
@@ -376,6 +377,15 @@ cdef inline bint _usable(object a, int typenum):
     return (type(a) is cnp.ndarray and _has_type(<cnp.ndarray>a, typenum)
             and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)
             and cnp.PyArray_ISALIGNED(<cnp.ndarray>a))
+
+
+cdef inline bint _unit_float(object v, double *out):
+    """v is a Python float in [0, 1] (NaN is not), its value into *out: the probability
+    or fraction the compiled fast paths take (anything else goes to the checked path)."""
+    if type(v) is not float:
+        return False
+    out[0] = PyFloat_AS_DOUBLE(v)
+    return 0.0 <= out[0] <= 1.0
 
 
 cdef inline int _float_typenum(object a):

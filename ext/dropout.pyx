@@ -6,7 +6,6 @@ dtype (float16/bfloat16 storage included) and n elements, `bits` None or uint8 o
 array once more, compiled (_common.pxi), and release the GIL around the kernel."""
 cimport numpy as cnp
 cimport _c_dropout as c
-from cpython.float cimport PyFloat_AS_DOUBLE
 
 include "_common.pxi"
 
@@ -65,10 +64,8 @@ def dropout_fast(object x, object p, object gen, object out, object store_mask):
     array like x, store_mask a bool -- checked here: (y, DropoutMask), the generator's
     counter advanced by x.size; None (and nothing drawn) when the call needs
     gradkit.dropout's checked path."""
-    if _mask_type is None or type(p) is not float or type(store_mask) is not bool:
-        return None
-    cdef double pv = PyFloat_AS_DOUBLE(p)
-    if not (0.0 <= pv <= 1.0):
+    cdef double pv
+    if _mask_type is None or not _unit_float(p, &pv) or type(store_mask) is not bool:
         return None
     cdef int typenum = _float_typenum(x)
     if typenum < 0:
@@ -124,10 +121,8 @@ def dropout_backward_fast(object dy, object mask, object out):
         d = shape[k]
         if type(d) is not int or d != cnp.PyArray_DIMS(a)[k]:
             return None
-    if type(p) is not float or not _seed_ok(seed) or not _seed_ok(counter):
-        return None
-    cdef double pv = PyFloat_AS_DOUBLE(p)
-    if not (0.0 <= pv <= 1.0):
+    cdef double pv
+    if not _unit_float(p, &pv) or not _seed_ok(seed) or not _seed_ok(counter):
         return None
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
     if bits is not None and not (_usable(bits, cnp.NPY_UINT8)
@@ -168,10 +163,8 @@ def drop_path_backward_fast(object dy, object keep, object p, object out):
     C-contiguous aligned array of >= 1 dims, keep a C-contiguous bool array of
     dy.shape[0], p a float in [0, 1], out None or an array like dy), checked here;
     None when the call needs gradkit.dropout's checked path."""
-    if type(p) is not float:
-        return None
-    cdef double pv = PyFloat_AS_DOUBLE(p)
-    if not (0.0 <= pv <= 1.0):
+    cdef double pv
+    if not _unit_float(p, &pv):
         return None
     cdef int typenum = _float_typenum(dy)
     if typenum < 0:

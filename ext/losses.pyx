@@ -59,10 +59,8 @@ def softmax_cross_entropy_fast(object logits, object labels, object label_smooth
         return None
     if cnp.PyArray_DIMS(<cnp.ndarray>labels)[0] != rows:
         return None
-    if type(label_smoothing) is not float or type(reduction) is not str:
-        return None
-    cdef double smooth = label_smoothing
-    if not (0.0 <= smooth <= 1.0):
+    cdef double smooth
+    if not _unit_float(label_smoothing, &smooth) or type(reduction) is not str:
         return None
     red = REDUCTIONS.get(reduction)
     if red is None or type(ignore_index) is not int:

@@ -7,7 +7,6 @@ and release the GIL around it."""
 cimport numpy as cnp
 cimport _c_norm as c
 from cpython.long cimport PyLong_AsLongAndOverflow
-from cpython.float cimport PyFloat_AS_DOUBLE
 from libc.float cimport FLT_EPSILON, DBL_EPSILON
 from libc.math cimport INFINITY
 
@@ -523,11 +522,12 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
     cdef Py_ssize_t batch = 0, channels = 0, inner = 0
     if not _batch_split(x, &typenum, &batch, &channels, &inner):
         return None
-    if type(training) is not bool or type(momentum) is not float or type(eps) is not float:
+    cdef double m, e
+    if type(training) is not bool or not _unit_float(momentum, &m) or type(eps) is not float:
         return None
     cdef bint train = training
-    cdef double m = PyFloat_AS_DOUBLE(momentum), e = PyFloat_AS_DOUBLE(eps)
-    if not (0.0 <= m <= 1.0) or not (0.0 <= e < INFINITY):
+    e = PyFloat_AS_DOUBLE(eps)
+    if not (0.0 <= e < INFINITY):
         return None
     if (running_mean is None) != (running_var is None) or (running_mean is None and not train):
         return None
