@@ -379,6 +379,17 @@ cdef inline bint _usable(object a, int typenum):
             and cnp.PyArray_ISALIGNED(<cnp.ndarray>a))
 
 
+cdef inline bint _dims_match(cnp.ndarray a, cnp.ndarray x, int nd):
+    """a has exactly nd dims, x's first nd."""
+    if cnp.PyArray_NDIM(a) != nd:
+        return False
+    cdef int k
+    for k in range(nd):
+        if cnp.PyArray_DIMS(a)[k] != cnp.PyArray_DIMS(x)[k]:
+            return False
+    return True
+
+
 cdef inline bint _unit_float(object v, double *out):
     """v is a Python float in [0, 1] (NaN is not), its value into *out: the probability
     or fraction the compiled fast paths take (anything else goes to the checked path)."""
@@ -410,10 +421,6 @@ cdef inline object _out_or_new(object out, cnp.ndarray x, int typenum):
         return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, 0)
     if not _usable(out, typenum) or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         return None
-    if cnp.PyArray_NDIM(<cnp.ndarray>out) != cnp.PyArray_NDIM(x):
+    if not _dims_match(<cnp.ndarray>out, x, cnp.PyArray_NDIM(x)):
         return None
-    cdef int k
-    for k in range(cnp.PyArray_NDIM(x)):
-        if cnp.PyArray_DIMS(<cnp.ndarray>out)[k] != cnp.PyArray_DIMS(x)[k]:
-            return None
     return out

@@ -368,26 +368,14 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
     return y, _tuple_new(_stats_type, (mean, rstd))
 
 
-cdef inline bint _like_x(object a, cnp.ndarray x, int typenum):
-    """a is a usable array (_usable) of x's typenum and shape."""
-    if not _usable(a, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>a) != cnp.PyArray_NDIM(x):
-        return False
-    cdef int k
-    for k in range(cnp.PyArray_NDIM(x)):
-        if cnp.PyArray_DIMS(<cnp.ndarray>a)[k] != cnp.PyArray_DIMS(x)[k]:
-            return False
-    return True
-
-
 cdef inline bint _stat_ok(object s, cnp.ndarray x, int typenum, int lead):
     """s is a usable array of x's typenum and of x's first `lead` dims."""
-    if not _usable(s, typenum) or cnp.PyArray_NDIM(<cnp.ndarray>s) != lead:
-        return False
-    cdef int k
-    for k in range(lead):
-        if cnp.PyArray_DIMS(<cnp.ndarray>s)[k] != cnp.PyArray_DIMS(x)[k]:
-            return False
-    return True
+    return _usable(s, typenum) and _dims_match(<cnp.ndarray>s, x, lead)
+
+
+cdef inline bint _like_x(object a, cnp.ndarray x, int typenum):
+    """a is a usable array (_usable) of x's typenum and shape."""
+    return _stat_ok(a, x, typenum, cnp.PyArray_NDIM(x))
 
 
 cdef int _backward_call(int kind, int typenum, object dy, object x, object mean,

@@ -392,8 +392,9 @@ GK_INLINE void GK_T(bn_col_channels)(const int grad, const TS *dy, const TS *x, 
 }
 
 /* ---- both directions: output ---------------------------------------------------------
- * Row by row, vectorized across the K columns, with per-column constants (see
- * bn_out in batch_norm_tmpl.h). */
+ * Row by row (four rows at a time in cache), vectorized across the K columns, with
+ * per-column constants (see bn_out in batch_norm_tmpl.h). */
+
 /* Four rows of bn_col_apply's output at once, in cache (not streamed, out neither x nor
  * dy, rows of whole GK_SVBYTES so that every row's vectors are aligned alike, no
  * backward walk; float32/float64): each column vector's constants loaded once for the
@@ -416,18 +417,16 @@ GK_INLINE void GK_T(bn_out_rows4)(const int grad, const TS *dy, const TS *x, TS 
                                   gk_index K, GK_T(bn_coef) cf)
 {
     typedef GK_T(bnv) V;
-    const gk_index head = GK_T(vec_head)(out) < K ? GK_T(vec_head)(out) : K;
-    const V z = {0};
-    const V c0[5] = {z + cf.mh[0], z + cf.s[0], z + cf.b[0], z + (grad ? cf.k[0] : 0),
-                     z + (grad ? 0 : cf.ml[0])};
+    const gk_index head = GK_T(vec_head)(out);   /* < GK_TVLEN <= K (bn_rows4_ok) */
+    const int tail = (K - head) % GK_TVLEN != 0;  /* columns past the last whole vector */
+    const V z = {0}, unused[5] = {{0}};           /* bn_vec's broadcasts: none with cs 1 */
     for (int r = 0; r < 4; ++r) {  /* the ends: bn_out_a's unaligned vectors */
         const TS *xr = x + r * K, *gr = grad ? dy + r * K : NULL;
         if (head)
-            GK_T(sttv_arith)(out + r * K, GK_T(bn_vec)(grad, 1, gr, xr, 0, cf, 0, c0));
-        const gk_index last = head + (K - head) / GK_TVLEN * GK_TVLEN;
-        if (last < K)
+            GK_T(sttv_arith)(out + r * K, GK_T(bn_vec)(grad, 1, gr, xr, 0, cf, 0, unused));
+        if (tail)
             GK_T(sttv_arith)(out + r * K + K - GK_TVLEN,
-                             GK_T(bn_vec)(grad, 1, gr, xr, K - GK_TVLEN, cf, 0, c0));
+                             GK_T(bn_vec)(grad, 1, gr, xr, K - GK_TVLEN, cf, 0, unused));
     }
     for (gk_index j = head; j + GK_TVLEN <= K; j += GK_TVLEN) {
         V c[5];
