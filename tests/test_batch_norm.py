@@ -288,6 +288,30 @@ def test_threads_bitwise_identical(shape, dtype, rng):
     assert_bitwise_equal(one, two)
 
 
+@pytest.mark.parametrize("shape", [(3000, 64), (2000, 200), (5000, 3)])
+def test_statistics_from_memory_same_bits(shape, dtype, rng):
+    # narrow rows past the streaming threshold fetch rows ahead in the forward's
+    # statistics (gk_bn_ahead): where data come from never changes a result
+    x = (rng.standard_normal(shape) + 2.0).astype(dtype)
+    c = shape[1]
+
+    def run():
+        rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+        y, st = norm.batch_norm(x, None, None, rm, rv)
+        return y, st.mean, st.rstd, rm, rv
+
+    expect = run()
+    before = gradkit.set_stream_threshold(4096)
+    try:
+        got = run()
+        with gradkit.num_threads(1):
+            one = run()
+    finally:
+        gradkit.set_stream_threshold(before)
+    assert_bitwise_equal(expect, got)
+    assert_bitwise_equal(expect, one)
+
+
 @pytest.mark.parametrize("shape", [(4000, 8), (4000, 100), (50, 6, 300)])
 def test_hard_data_large_mean(shape, dtype, rng):
     # E[x^2] - E[x]^2 collapses here; the kernels centre every block before squaring

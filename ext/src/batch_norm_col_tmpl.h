@@ -34,7 +34,7 @@ GK_INLINE void gk_bn_add_lanes(double *GK_RESTRICT d, gk_hf v, const int sub)
  * Every column takes the same steps whatever the vector width: the same bits on every
  * ISA. */
 GK_INLINE void GK_T(bn_col_sums8)(const TS *GK_RESTRICT xb, const T *GK_RESTRICT pf,
-                                  gk_index K, gk_index nb, gk_index w,
+                                  gk_index K, gk_index nb, gk_index w, gk_index ahead,
                                   double *GK_RESTRICT s, double *GK_RESTRICT q)
 {
     gk_index i;
@@ -43,6 +43,8 @@ GK_INLINE void GK_T(bn_col_sums8)(const TS *GK_RESTRICT xb, const T *GK_RESTRICT
         const TS *p0 = xb + i * K, *p1 = p0 + K, *p2 = p1 + K, *p3 = p2 + K;
         const TS *p4 = p3 + K, *p5 = p4 + K, *p6 = p5 + K, *p7 = p6 + K;
         gk_index j = 0;
+        if (ahead && i + 8 + ahead <= nb)
+            gk_bn_fetch8(p0 + ahead * K, K, w, sizeof(TS));
 #if GK_HALF == 1
         /* float16: GK_HLEN columns at a time through F16C, the scalar loop's operations
          * lane by lane (GCC does not vectorize ld1_arith's one-element conversions) */
@@ -116,8 +118,8 @@ GK_INLINE void GK_T(bn_col_mean8)(const TS *GK_RESTRICT xb, gk_index K, gk_index
  * item's statistics with Chan's formula. */
 static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRICT pivot,
                                gk_index K, gk_index r0, gk_index r1, gk_index c0,
-                               gk_index w, gk_index rb, double *GK_RESTRICT mean_out,
-                               double *GK_RESTRICT m2_out)
+                               gk_index w, gk_index rb, gk_index ahead,
+                               double *GK_RESTRICT mean_out, double *GK_RESTRICT m2_out)
 {
     double s[GK_BN_CW], q[GK_BN_CW], ma[GK_BN_CW], qa[GK_BN_CW], pv[GK_BN_CW];
     T pf[GK_BN_CW];
@@ -139,7 +141,7 @@ static void GK_T(bn_col_stats)(const TS *GK_RESTRICT x, const double *GK_RESTRIC
         const TS *xi = x + r0 * K + c0;
         GK_T(bn_col_mean8)(xi, K, n < GK_BN_SHIFT_ROWS ? n : GK_BN_SHIFT_ROWS, w, s);
         for (gk_index j = 0; j < w; ++j) pf[j] = (T)s[j];
-        GK_T(bn_col_sums8)(xi, pf, K, n, w, s, q);
+        GK_T(bn_col_sums8)(xi, pf, K, n, w, ahead, s, q);
         double dn = (double)n;
         int ok = 1;
         for (gk_index j = 0; j < w; ++j) {
@@ -349,7 +351,8 @@ GK_INLINE double GK_T(bn_col_reduce)(const int grad, const TS *dy, const TS *x, 
         if (grad)
             GK_T(bn_col_grad_sums)(dy, x, ref, K, r0, r1, c0, w, pt + c0, pt + K + c0);
         else
-            GK_T(bn_col_stats)(x, ref, K, r0, r1, c0, w, p.rb, pt + c0, pt + K + c0);
+            GK_T(bn_col_stats)(x, ref, K, r0, r1, c0, w, p.rb, gk_bn_ahead(N, K, w, sizeof(TS)),
+                               pt + c0, pt + K + c0);
     }
     /* merge each column's tasks in order into task 0's slots (vectorized across
      * columns; how the columns are split among threads changes no column's result) */
