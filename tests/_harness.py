@@ -849,6 +849,7 @@ def _check_grad(dt):
 
 @case("quant.quantize+dequantize")
 def _quant(dt):
+    import gradkit
     from gradkit import quant
     x = data(131, (331, 307), dt, 3.0)
     out = []
@@ -857,6 +858,11 @@ def _quant(dt):
             for qd in ("int8", "uint8"):
                 q, s, z = quant.quantize(x, scheme=scheme, axis=axis, dtype=qd)
                 out += [q, s, z, quant.dequantize(q, s, z, axis=axis)]
+    before = gradkit.set_stream_threshold(1)   # x "past the cache": prefetched passes
+    try:
+        out += list(quant.quantize(x))
+    finally:
+        gradkit.set_stream_threshold(before)
     return out
 
 

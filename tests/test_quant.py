@@ -74,6 +74,27 @@ def _torch_setup():
     return torch, MinMaxObserver, PerChannelMinMaxObserver
 
 
+@pytest.mark.parametrize("scheme", ["symmetric", "affine"])
+@pytest.mark.parametrize("qdtype", ["int8", "uint8"])
+def test_per_tensor_parameters_are_qparams(scheme, qdtype, rng):
+    # quantize's per-tensor parameters (NumPy scalars) are qparams' on the observation
+    vals = np.concatenate([rng.standard_normal(400) * 10.0 ** rng.uniform(-40, 38, 400),
+                           [0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38]]).astype(np.float32)
+    pairs = [np.sort(rng.choice(vals, 2)) for _ in range(500)]
+    pairs += [(v, v) for v in vals[-6:]] + [(np.float32(np.inf), np.float32(-np.inf))]
+    for mn, mx in pairs:
+        scale, zp = quant.qparams(np.array([mn]), np.array([mx]), scheme=scheme,
+                                  dtype=qdtype)
+        one, z = quant._qparams_one(np.float32(mn), np.float32(mx), scheme,
+                                    *quant._RANGES[qdtype])
+        assert np.float32(one).tobytes() == scale[0].tobytes() and z == zp[0], (mn, mx)
+    x = rng.standard_normal(1000).astype(np.float32)
+    q, s, z = quant.quantize(x, scheme=scheme, dtype=qdtype)
+    scale, zp = quant.qparams(np.array([x.min()]), np.array([x.max()]), scheme=scheme,
+                              dtype=qdtype)
+    assert (s, z) == (float(scale[0]), int(zp[0]))
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("qdtype", QDTYPES)
 def test_per_tensor_matches_torch(scheme, qdtype, rng):

@@ -94,6 +94,23 @@ def qparams(min_val: ArrayLike, max_val: ArrayLike, *, scheme: str = "symmetric"
     return scale, zp
 
 
+def _qparams_one(mn, mx, scheme, qmin, qmax):
+    """qparams of one observation (float32 scalars), with NumPy scalars: the same
+    float32 operations as the array form, without its dozen ufunc calls on one-element
+    arrays (~8 us, a third of quantizing 256 x 1024 elements)."""
+    if not mn <= mx:                                  # empty: scale 1, zero point 0
+        return np.float32(1), 0
+    zero = np.float32(0)
+    min_neg = mn if mn < zero else zero               # a zero's sign reaches no result
+    max_pos = mx if mx > zero else zero
+    if scheme == "symmetric":
+        scale = max(-min_neg, max_pos) / np.float32((qmax - qmin) / 2)
+        return max(scale, _EPS32), (128 if qmin == 0 else 0)
+    scale = max((max_pos - min_neg) / np.float32(qmax - qmin), _EPS32)
+    zp = qmin - int(np.round(min_neg / scale))
+    return scale, min(max(zp, qmin), qmax)
+
+
 def quantize(x: ArrayLike, *, scheme: str = "symmetric", axis: Optional[int] = None,
              dtype: str = "int8") -> tuple[NDArray[np.integer[Any]],
                                            Union[float, NDArray[np.float32]],
@@ -140,11 +157,15 @@ def quantize(x: ArrayLike, *, scheme: str = "symmetric", axis: Optional[int] = N
     maxs = np.empty(channels, x.dtype)
     if _k.minmax(x, outer, channels, inner, mins, maxs):
         raise ValueError("x must be finite to be quantized (it holds NaN or infinity)")
-    scale, zp = qparams(mins, maxs, scheme=scheme, dtype=qname)
     q = _v.empty(x.shape, np.dtype(qname))
-    _k.quantize(x, scale, zp.astype(np.int32), q, outer, channels, inner)
     if ax is None:
-        return q, float(scale[0]), int(zp[0])
+        one, z = _qparams_one(mins[0].astype(np.float32), maxs[0].astype(np.float32),
+                              scheme, *_RANGES[qname])
+        _k.quantize(x, np.array([one], np.float32), np.array([z], np.int32), q, outer,
+                    channels, inner)
+        return q, float(one), int(z)
+    scale, zp = qparams(mins, maxs, scheme=scheme, dtype=qname)
+    _k.quantize(x, scale, zp.astype(np.int32), q, outer, channels, inner)
     return q, scale, zp
 
 
