@@ -314,11 +314,11 @@ static void GK_T(af_factors)(const GK_T(af_ctx) *c, gk_index count)
  * gk_hdiv_const (a correctly rounded division by a constant without the divider on the
  * AVX2 and AVX-512 tables, gk_half.h), so the same bits.  U's two divisions and root
  * per element bound the step. */
-GK_INLINE gk_index GK_T(af_row_vec)(T ri, const T *cj, const T *gr, T mean,
+GK_INLINE gk_index GK_T(af_row_vec)(T ri, const T *cj, const T *gr, const gk_hdivc *dmp,
                                     const GK_T(af_k) *k, T *u, T *p, T decay, T step_u,
                                     gk_index len)
 {
-    const gk_hdivc dm = gk_hdivc_init((float)mean);
+    const gk_hdivc dm = *dmp;
     const gk_hf z = {0};
     const gk_hf rv = z + (float)ri, gs = z + (float)k->gs, e1 = z + (float)k->e1sq;
     const gk_hf one = z + 1.0f, dv = z + (float)decay, su = z + (float)step_u;
@@ -356,6 +356,10 @@ GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_i
     const T *R = c->rvar[a], *C = c->cvar[a];
     gk_index row = b / s->n, j = b - row * s->n, bt = row / s->m;
     T mean = c->mean[s->moff + bt];
+    /* the divider's constants once per matrix, not per row (a division and two ldexpf:
+     * as much as a 32-column row's own work; 3125x32 float32, 1 thread, AMD EPYC (Zen
+     * 5) guest, interleaved: the step 101 -> 72 us, 15625x64 775 -> 569 us) */
+    gk_hdivc dm = gk_hdivc_init((float)mean);
     while (b < e) {
         gk_index len = s->n - j < e - b ? s->n - j : e - b;
         const T ri = R[row];
@@ -363,7 +367,7 @@ GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_i
         const T *GK_RESTRICT gr = g;
         gk_index q0 = 0;
         if (sizeof(T) == sizeof(float))   /* whole vectors: (ri cj) / mean without the divider */
-            q0 = GK_T(af_row_vec)(ri, cj, gr, mean, &k, u, p, decay, step_u, len);
+            q0 = GK_T(af_row_vec)(ri, cj, gr, &dm, &k, u, p, decay, step_u, len);
         if (u) {
             for (gk_index q = q0; q < len; ++q)
                 u[q] = GK_T(af_u)((ri * cj[q]) / mean, gr[q] * k.gs, k.e1sq);
@@ -377,7 +381,10 @@ GK_INLINE void GK_T(af_rows)(const GK_T(af_ctx) *c, gk_index a, gk_index b, gk_i
         g += len;
         b += len;
         j = 0;
-        if (++row == (bt + 1) * s->m && b < e) mean = c->mean[s->moff + ++bt];
+        if (++row == (bt + 1) * s->m && b < e) {
+            mean = c->mean[s->moff + ++bt];
+            dm = gk_hdivc_init((float)mean);
+        }
     }
 }
 
