@@ -97,10 +97,8 @@ GK_INLINE gk_index gk_bn_ahead(gk_index N, gk_index K, gk_index w, size_t es)
 
 GK_INLINE void gk_bn_fetch8(const void *row0, gk_index K, gk_index w, size_t es)
 {
-    const char *p = (const char *)row0;
     for (int r = 0; r < 8; ++r)
-        for (size_t c = 0; c < (size_t)w * es; c += 64)
-            __builtin_prefetch(p + (size_t)r * (size_t)K * es + c);
+        gk_prefetch_bytes((const char *)row0 + (size_t)r * (size_t)K * es, 0, (size_t)w * es);
 }
 
 /* Rows folded into one row of the column path: a narrow x (K < GK_BN_FOLD_MIN
