@@ -13,19 +13,7 @@
  * (reduce_tmpl.h; measured 4x faster than the scalar maxss GCC emits for the loop);
  * a NaN is skipped by the comparison unless an accumulator starts with it; either way
  * it reaches the row's loss and gradient through exp (its sum is NaN).
- * v > a ? v : a is what maxps(v, a) computes, NaNs included (a NaN in v gives a), so
- * with AVX it is that one instruction (GCC leaves the select as and/andn/or). */
-#if defined(__AVX512F__)
-#define GK_VMAX_f32(v, a) ((GK_T(tvec))_mm512_max_ps((__m512)(v), (__m512)(a)))
-#define GK_VMAX_f64(v, a) ((GK_T(tvec))_mm512_max_pd((__m512d)(v), (__m512d)(a)))
-#elif defined(__AVX__)
-#define GK_VMAX_f32(v, a) ((GK_T(tvec))_mm256_max_ps((__m256)(v), (__m256)(a)))
-#define GK_VMAX_f64(v, a) ((GK_T(tvec))_mm256_max_pd((__m256d)(v), (__m256d)(a)))
-#else
-#define GK_VMAX_f32(v, a) GK_T(tsel)((v) > (a), (v), (a))
-#define GK_VMAX_f64(v, a) GK_T(tsel)((v) > (a), (v), (a))
-#endif
-/* max_j z[j] (n > 0).  Four accumulators: a max's latency is four cycles, so with one
+ * max_j z[j] (n > 0), by GK_T(tmax) (maxps where the ISA has it).  Four accumulators: a max's latency is four cycles, so with one
  * or two the loop waited on them (a fifth of the cross-entropy row's time on AVX-512);
  * the row's last vector is the one that ends at n, read again where it overlaps (a max
  * does not mind), so only rows shorter than a vector go element by element. */
@@ -46,16 +34,16 @@ GK_INLINE T GK_T(row_max)(const T *GK_RESTRICT z, gk_index n)
         for (int k = 0; k < 4; ++k) {
             V v;
             __builtin_memcpy(&v, z + j + k * w, sizeof v);
-            a[k] = GK_CAT(GK_VMAX_, SFX)(v, a[k]);
+            a[k] = GK_T(tmax)(v, a[k]);
         }
     for (; j + w <= n; j += w) {
         V v;
         __builtin_memcpy(&v, z + j, sizeof v);
-        a[0] = GK_CAT(GK_VMAX_, SFX)(v, a[0]);
+        a[0] = GK_T(tmax)(v, a[0]);
     }
-    a[0] = GK_CAT(GK_VMAX_, SFX)(a[1], a[0]);
-    a[2] = GK_CAT(GK_VMAX_, SFX)(a[3], a[2]);
-    a[0] = GK_CAT(GK_VMAX_, SFX)(a[2], a[0]);
+    a[0] = GK_T(tmax)(a[1], a[0]);
+    a[2] = GK_T(tmax)(a[3], a[2]);
+    a[0] = GK_T(tmax)(a[2], a[0]);
     m = a[0][0];
     for (int k = 1; k < w; ++k) m = a[0][k] > m ? a[0][k] : m;
     return m;

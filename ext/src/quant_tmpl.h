@@ -7,32 +7,12 @@
  * by whole outer slices instead.  min and max are exact and every q is computed by
  * one thread, so the results are the same for any thread count. */
 
-#ifndef GK_QMINMAX
-#define GK_QMINMAX
-/* v < a ? v : a is what minps(v, a) computes (a NaN in v, or v == a, gives a), and
- * v > a ? v : a maxps(v, a): one instruction where GCC emits a compare and a select */
-#if defined(__AVX512F__)
-#define GK_QMIN_f32(v, a) ((GK_T(tvec))_mm512_min_ps((__m512)(v), (__m512)(a)))
-#define GK_QMAX_f32(v, a) ((GK_T(tvec))_mm512_max_ps((__m512)(v), (__m512)(a)))
-#define GK_QMIN_f64(v, a) ((GK_T(tvec))_mm512_min_pd((__m512d)(v), (__m512d)(a)))
-#define GK_QMAX_f64(v, a) ((GK_T(tvec))_mm512_max_pd((__m512d)(v), (__m512d)(a)))
-#elif defined(__AVX__)
-#define GK_QMIN_f32(v, a) ((GK_T(tvec))_mm256_min_ps((__m256)(v), (__m256)(a)))
-#define GK_QMAX_f32(v, a) ((GK_T(tvec))_mm256_max_ps((__m256)(v), (__m256)(a)))
-#define GK_QMIN_f64(v, a) ((GK_T(tvec))_mm256_min_pd((__m256d)(v), (__m256d)(a)))
-#define GK_QMAX_f64(v, a) ((GK_T(tvec))_mm256_max_pd((__m256d)(v), (__m256d)(a)))
-#else
-#define GK_QMIN_f32(v, a) GK_T(tsel)((v) < (a), (v), (a))
-#define GK_QMAX_f32(v, a) GK_T(tsel)((v) > (a), (v), (a))
-#define GK_QMIN_f64(v, a) GK_T(tsel)((v) < (a), (v), (a))
-#define GK_QMAX_f64(v, a) GK_T(tsel)((v) > (a), (v), (a))
-#endif
-#endif
-/* min, max and "saw a NaN" of n contiguous elements, in vectors (reduce_tmpl.h), four
- * of each: one accumulator waits on its compare and select (latency-bound: 8M float32
- * elements took 1.39 ms at 1 thread where reading them takes 0.76).  min and max do not
- * depend on the order (v < a ? v : a skips a NaN, which sets the flag instead; only a
- * zero's sign could, and no result reads it: the scale takes |min| and |max|). */
+/* min, max and "saw a NaN" of n contiguous elements, in vectors (reduce_tmpl.h's tmin
+ * and tmax), four of each: one accumulator waits on its compare and select
+ * (latency-bound: 8M float32 elements took 1.39 ms at 1 thread where reading them
+ * takes 0.76).  min and max do not depend on the order (v < a ? v : a skips a NaN,
+ * which sets the flag instead; only a zero's sign could, and no result reads it: the
+ * scale takes |min| and |max|). */
 static void GK_T(span_minmax)(const T *x, gk_index n, int far, T *mn, T *mx, int *nan)
 {
     typedef GK_T(tvec) V;
@@ -49,15 +29,15 @@ static void GK_T(span_minmax)(const T *x, gk_index n, int far, T *mn, T *mx, int
                 __builtin_prefetch((const char *)(x + j + a * GK_TVLEN) + GK_Q_AHEAD, 0, 3);
             V v;
             __builtin_memcpy(&v, x + j + a * GK_TVLEN, sizeof v);
-            lo[a] = GK_CAT(GK_QMIN_, SFX)(v, lo[a]);
-            hi[a] = GK_CAT(GK_QMAX_, SFX)(v, hi[a]);
+            lo[a] = GK_T(tmin)(v, lo[a]);
+            hi[a] = GK_T(tmax)(v, hi[a]);
             bad |= v != v;
         }
     for (; j + GK_TVLEN <= n; j += GK_TVLEN) {
         V v;
         __builtin_memcpy(&v, x + j, sizeof v);
-        lo[0] = GK_CAT(GK_QMIN_, SFX)(v, lo[0]);
-        hi[0] = GK_CAT(GK_QMAX_, SFX)(v, hi[0]);
+        lo[0] = GK_T(tmin)(v, lo[0]);
+        hi[0] = GK_T(tmax)(v, hi[0]);
         bad |= v != v;
     }
     T a = *mn, b = *mx;
@@ -154,13 +134,14 @@ static void GK_CAT(GK_T(quantize), QN)(const T *x, const float *scale, const int
                                        QT *q, gk_index outer, gk_index channels, \
                                        gk_index inner) \
 { \
+    const int far = GK_Q_FAR(outer * channels * inner, T); \
     GK_QUANT_FOR_SPANS(outer, channels, inner, c, at, len, { \
         double inv = (double)(1.0f / scale[c]), z = (double)zp[c]; \
         const T *xs = x + at; \
         QT *qs = q + at; \
         if (sizeof(T) == sizeof(float) && zp[c] == 0) \
             GK_CAT(quantize_z0, QN)((const float *)(const void *)xs, (float)inv, qs, len, \
-                                    GK_Q_FAR(outer * channels * inner, T)); \
+                                    far); \
         else \
             for (gk_index i = 0; i < len; ++i) \
                 qs[i] = (QT)GK_T(qval)(xs[i], inv, z, QMIN, QMAX); \

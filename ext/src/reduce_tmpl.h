@@ -173,6 +173,40 @@ GK_INLINE GK_T(tvec) GK_T(tsel)(GK_T(tmask) m, GK_T(tvec) a, GK_T(tvec) b)
     return (GK_T(tvec))(((GK_T(tmask))a & m) | ((GK_T(tmask))b & ~m));
 }
 
+/* v < a ? v : a and v > a ? v : a, lane by lane, for the exact reductions (a NaN in v,
+ * or v == a, gives a).  That is what minps(v, a) and maxps(v, a) compute, so with AVX
+ * each is one instruction, where GCC leaves the select as a compare and a blend (or
+ * and/andn/or). */
+GK_INLINE GK_T(tvec) GK_T(tmin)(GK_T(tvec) v, GK_T(tvec) a)
+{
+#if GK_TVBYTES == 64
+    if (sizeof(T) == sizeof(float))
+        return (GK_T(tvec))_mm512_min_ps((__m512)v, (__m512)a);
+    return (GK_T(tvec))_mm512_min_pd((__m512d)v, (__m512d)a);
+#elif GK_TVBYTES == 32
+    if (sizeof(T) == sizeof(float))
+        return (GK_T(tvec))_mm256_min_ps((__m256)v, (__m256)a);
+    return (GK_T(tvec))_mm256_min_pd((__m256d)v, (__m256d)a);
+#else
+    return GK_T(tsel)(v < a, v, a);
+#endif
+}
+
+GK_INLINE GK_T(tvec) GK_T(tmax)(GK_T(tvec) v, GK_T(tvec) a)
+{
+#if GK_TVBYTES == 64
+    if (sizeof(T) == sizeof(float))
+        return (GK_T(tvec))_mm512_max_ps((__m512)v, (__m512)a);
+    return (GK_T(tvec))_mm512_max_pd((__m512d)v, (__m512d)a);
+#elif GK_TVBYTES == 32
+    if (sizeof(T) == sizeof(float))
+        return (GK_T(tvec))_mm256_max_ps((__m256)v, (__m256)a);
+    return (GK_T(tvec))_mm256_max_pd((__m256d)v, (__m256d)a);
+#else
+    return GK_T(tsel)(v > a, v, a);
+#endif
+}
+
 /* store the vector v at p (aligned to GK_SVBYTES) with a non-temporal store where the
  * ISA has one (streamed outputs, gk_stream_output; the caller fences); v is the result
  * of arithmetic, as for sttv_arith */
