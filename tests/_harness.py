@@ -39,6 +39,13 @@ _SFX = {F32: "f32", F64: "f64", F16: "f16", BF16: "bf16"}
 
 CASES = {}   # case id -> (function of dtype, dtype or None)
 
+# Cases whose products are the scatter's own fused multiply-adds on the tables that have
+# them (AVX2, AVX-512: the same bits on both) and BLAS syrk on the baseline table (a CPU
+# without FMA): bitwise the same across those tables and every thread count, and across
+# the baseline table's thread counts (test_determinism groups them so).
+FMA_TABLES_ONLY = ("preprocessing.Moments/Scatter", "preprocessing.PCA(",
+                   "preprocessing.Whitener(")
+
 
 def case(name, dtypes=FLOATS):
     """Register fn(dtype) -> outputs under ``name-f32``/``name-f64`` (``-f16``/``-bf16``

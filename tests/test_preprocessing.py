@@ -210,8 +210,11 @@ def test_sparse_col_moments_reject_bad_structure(csr):
     assert all((o == 7.0).all() for o in out)   # nothing written
 
 
+# widths that end the scatter's panels (8 float64 or 16 float32 columns a panel on
+# AVX-512, 4 or 8 on AVX2) part-way and leave tiles of 1, 2 and 3 panels; row counts
+# that end its chains of 64 rows part-way
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (1000, 1), (777, 33), (100003, 7),
-                                   (300, 300)])
+                                   (300, 300), (517, 17), (1200, 70), (4097, 130)])
 def test_scatter_and_project_kernels(shape, dtype, rng):
     X = (rng.standard_normal(shape) * rng.uniform(0.1, 5, shape[1]) + 1e3).astype(dtype)
     x64 = X.astype(np.float64)

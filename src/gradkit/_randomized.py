@@ -30,7 +30,8 @@ memory, and the total variance comes from the column statistics of the first rea
 factorizations of the thin n x l and d x l matrices are LAPACK's (``getrf``,
 ``geqrf``) and the final SVD of the l x d matrix B is ``gesdd``.  For tall data whose
 scatter costs less than the iterations' 2q products (:func:`uses_gram`) the iterations
-run on :math:`C = X_c^T X_c` from one syrk pass instead (see :func:`randomized_pca`):
+run on :math:`C = X_c^T X_c` from one scatter pass instead (see
+:func:`randomized_pca`; the scatter kernel's own product on CPUs with FMA):
 X is then read three times in all.
 """
 from __future__ import annotations
@@ -123,8 +124,8 @@ GRAM_MAX_WIDTH = 4096
 
 def uses_gram(shape, n_random, n_iter):
     """Whether the power iterations run on the scatter matrix: tall data (n >= d, A =
-    X_c) whose syrk (n d^2 flops) costs no more than the 2q products it replaces
-    (4 q n d l flops; syrk also runs nearer the machine's peak than gemm with l
+    X_c) whose scatter (n d^2 flops) costs no more than the 2q products it replaces
+    (4 q n d l flops; the scatter also runs nearer the machine's peak than gemm with l
     columns)."""
     n, d = shape
     return n >= d and n_iter >= 1 and d <= min(4 * n_iter * n_random, GRAM_MAX_WIDTH)
@@ -132,7 +133,8 @@ def uses_gram(shape, n_random, n_iter):
 
 def _column_stats(X, gram):
     """Mean, total centred sum of squares and (gram) the scatter X_c^T X_c, in one read
-    of X: the scatter kernel (centred chunks, syrk) or the column-moments kernel."""
+    of X: the scatter kernel (centred chunks and their product) or the column-moments
+    kernel."""
     d = X.shape[1]
     mean = np.empty(d)
     if gram:
@@ -160,7 +162,7 @@ def randomized_pca(X, n_components, *, n_oversamples=10, n_iter="auto",
 
     For tall data whose scatter is cheaper than the power iterations' products
     (:func:`uses_gram`), :math:`A^T A Q = C Q` with :math:`C = X_c^T X_c` from one
-    syrk pass, and each iteration is :math:`Q \leftarrow \mathrm{norm}(C Q)`: the same
+    scatter pass, and each iteration is :math:`Q \leftarrow \mathrm{norm}(C Q)`: the same
     subspace as :math:`\mathrm{norm}(A^T \mathrm{norm}(A Q))` (a normalizer only
     changes the basis), in float64, without reading X; the last product, the QR and
     :math:`B = Q^T A` are on X itself as above, so the singular values carry the

@@ -20,8 +20,9 @@ for any thread count.  The statistics are public: :class:`Moments` (n, mean, M2)
 accept a dask array (each block reduced to statistics, merged in a tree, never
 materialized; ``gradkit._dask``, imported only then) and ``transform`` /
 ``inverse_transform`` of one are lazy.  A chunk's mean and centred copy come from a
-compiled kernel that reads it once; its scatter is a BLAS ``syrk`` on the centred
-chunk while it is in cache; the decomposition is LAPACK's symmetric eigensolver
+compiled kernel that reads it once; its scatter is summed from the centred chunk
+while it is in cache (gradkit's own fused multiply-add product on CPUs with FMA, AVX2
+or AVX-512, the same bits on both; BLAS ``syrk`` on others); the decomposition is LAPACK's symmetric eigensolver
 (``scipy.linalg.eigh``).  The
 covariance route squares the condition number: directions whose variance is below
 about ``eps * max variance`` (``eps`` = 2.2e-16) are lost in round-off, where an SVD of
@@ -372,7 +373,7 @@ class Scatter(_Stats):
     ``PCA().fit_stats(s)`` / ``Whitener().fit_stats(s)`` equal ``fit`` on it.  The
     covariance is ``scatter / (n - 1)``; its diagonal gives :class:`Moments`
     (``moments()``).  ``Scatter.from_array(X)`` computes them from data (X 2-D
-    array-like: one read, BLAS syrk on centred chunks; a dask array: reduced block by
+    array-like: one read, the product of centred chunks; a dask array: reduced block by
     block on its scheduler).
 
     Parameters
@@ -414,7 +415,8 @@ class Scatter(_Stats):
     @classmethod
     def _of(cls, X):
         """Statistics of X in one read: fixed row chunks are centred by the kernel into
-        a cache-resident float64 buffer, BLAS syrk adds each chunk's scatter, Chan's
+        a cache-resident buffer of X's dtype whose scatter is added (the kernel's own
+        product where the CPU has FMA, else BLAS syrk), Chan's
         update merges chunks within fixed tasks (run in parallel) and tasks in order."""
         rows, cols = X.shape
         st = cls._empty(cols, X.dtype)
