@@ -299,3 +299,33 @@ def test_sklearn_api(rng):
     assert est.transform(X).shape == (100, 3)
     with gradkit.num_threads(1):
         assert np.array_equal(pp.PCA(**params).fit(X).components_, est.components_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("decay", [0.0, 3.0, 9.0, "rank"])
+def test_orthonormal_basis(dtype, decay, rng, monkeypatch):
+    """The range finder's basis: Cholesky QR twice while Y is well conditioned (no
+    Householder call at all), Householder QR past it (singular values over 9 decades,
+    or a rank-deficient Y); either way orthonormal columns spanning Y's."""
+    from gradkit import _randomized
+    n, l = 5000, 24
+    Y = rng.standard_normal((n, l))
+    if decay == "rank":
+        Y[:, -3:] = Y[:, :3] @ rng.standard_normal((3, 3))
+    else:
+        Y = Y @ np.diag(np.logspace(0, -decay, l)) @ np.linalg.qr(
+            rng.standard_normal((l, l)))[0]
+    Y = Y.astype(dtype)
+    calls = []
+    householder = _randomized._qr
+    monkeypatch.setattr(_randomized, "_qr",
+                        lambda *a, **k: calls.append(1) or householder(*a, **k))
+    Q = _randomized._orthonormal_basis(Y.copy())
+    assert Q.dtype == dtype and Q.shape == (n, l)
+    assert (calls == []) == (decay in (0.0, 3.0)), calls
+    eps = np.finfo(dtype).eps
+    q = Q.astype(np.float64)
+    np.testing.assert_allclose(q.T @ q, np.eye(l), atol=30 * eps)
+    if decay != "rank":   # the span: Y's projection on it is Y
+        y = Y.astype(np.float64)
+        np.testing.assert_allclose(q @ (q.T @ y), y, atol=1e3 * eps * np.abs(y).max())
