@@ -214,11 +214,13 @@ def test_threads_bitwise_identical(kind, shape, dtype, rng):
     assert_bitwise_equal(one, two)
 
 
-def test_big_streamed_outputs(rng):
+@pytest.mark.parametrize("shape,dt", [((4100, 1025), np.float32), ((4100, 1024), np.float32),
+                                      ((2100, 1024), np.float64)])
+def test_big_streamed_outputs(shape, dt, rng):
     """Outputs past the cache take the non-temporal store path; rows of an odd width
-    start at every alignment and every mask bit offset."""
-    shape = (4100, 1025)
-    x, r, dy, dsn, w, b = _inputs(rng, shape, np.float32)
+    start at every alignment and every mask bit offset, rows of 1024 on lines and mask
+    bytes (the backward's one pass to dresidual and dx's direct streamed stores)."""
+    x, r, dy, dsn, w, b = _inputs(rng, shape, dt)
     for kind in KINDS:
         fused = _fused(kind, x, r, w, b, 0.1, Generator(8), dy, dsn)
         unfused = _unfused(kind, x, r, w, b, 0.1, Generator(8), dy, dsn)

@@ -102,6 +102,24 @@ def test_reference_and_unfused_calls(dt, shape, kind, p, store):
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", [(64, 1024), (67, 1000)], ids=str)
+def test_streamed_outputs(dt, kind, shape):
+    """Every output streamed (threshold 1 byte): rows on lines and mask bytes take the
+    backward's one pass to dresidual and dx's direct streamed stores, the others the
+    piecewise path; bitwise the unfused 16-bit calls either way."""
+    x, r, dy, dsn, w, b = _inputs(shape, dt, F32)
+    before = gradkit.set_stream_threshold(1)
+    try:
+        y, s, m, st, dx, dres, dw, db = _fused(kind, x, r, w, b, 0.3, Generator(5), dy, dsn)
+        yu, stu, dxu, dsu, dwu, dbu = _unfused_from_s(kind, s, w, b, m, dy, dsn)
+    finally:
+        gradkit.set_stream_threshold(before)
+    assert bits(y) == bits(yu) and bits(dx) == bits(dxu) and bits(dres) == bits(dsu)
+    assert bits(dw) == bits(dwu) and bits(db) == bits(dbu)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("kind", KINDS)
 def test_threads_bitwise_identical(dt, kind):
     # above the single-thread threshold; a long row split across threads; 3 rows
     for shape in [(512, 300), (41, 1001), (3, 70001)]:

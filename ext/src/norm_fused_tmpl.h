@@ -66,6 +66,18 @@ GK_INLINE void GK_T(fused_sum)(const TS *a, const TS *b, TS *out, gk_index len)
         GK_T(st1)(out + j, GK_T(ld1)(a + j) + GK_T(ld1)(b + j));
 }
 
+/* g[0, n) = g + b (in T, rounded once to TS, as fused_sum), the same values also to out
+ * with non-temporal stores: out aligned to GK_SVBYTES and n a multiple of GK_TVLEN (the
+ * caller checks; the caller fences) */
+GK_INLINE void GK_T(fused_sum_stream)(TS *g, const TS *b, TS *out, gk_index n)
+{
+    for (gk_index j = 0; j < n; j += GK_TVLEN) {
+        const GK_T(tvec) v = GK_T(ldtv_arith)(g + j) + GK_T(ldtv_arith)(b + j);
+        GK_T(sttv_arith)(g + j, v);
+        GK_T(stream_vec)(out + j, v);
+    }
+}
+
 /* sb[0, len) = r + dropout(x) over elements [e, e + len) of the arrays, len <=
  * GK_DROPOUT_SPAN; the span's mask bits into bits (the whole mask, may be NULL) */
 GK_INLINE void GK_T(fused_add_span)(const TS *x, const TS *r, TS *sb, unsigned char *bits,
@@ -225,16 +237,28 @@ GK_TASK void GK_T(fused_bwd_rows)(const GK_T(bwd_ctx) *c, const int rms, const T
         for (gk_index q = 0; q < gn; ++q) {
             const gk_index e = (i + q) * cols;
             TS *g = out[q];  /* ds */
-            if (dsn)
-                GK_T(fused_sum)(g, dsn + e, g, cols);
-            if (buffered) {
-                if (stream_r)
-                    gk_copy_nt(dres + e, g, sizeof(TS) * (size_t)cols);
-                else
-                    memcpy(dres + e, g, sizeof(TS) * (size_t)cols);
+            /* ds + ds_next and its streamed copy to dresidual in one pass over the row
+             * buffer, where dresidual's row starts on a vector and holds whole ones */
+            if (buffered && dsn && stream_r && cols % GK_TVLEN == 0
+                    && (uintptr_t)(dres + e) % GK_SVBYTES == 0) {
+                GK_T(fused_sum_stream)(g, dsn + e, dres + e, cols);
+            } else {
+                if (dsn)
+                    GK_T(fused_sum)(g, dsn + e, g, cols);
+                if (buffered) {
+                    if (stream_r)
+                        gk_copy_nt(dres + e, g, sizeof(TS) * (size_t)cols);
+                    else
+                        memcpy(dres + e, g, sizeof(TS) * (size_t)cols);
+                }
             }
-            GK_WRITE_PIECES(TS, dx + e, cols, stream_x, dst, off, len,
-                            GK_T(fused_drop_back)(g + off, dst, bits, e + off, len, d));
+            /* dx from the stored mask straight into dx's streamed lines (the row on a
+             * line, its mask on a byte), not through a piece buffer copied out */
+            if (d->on && bits && stream_x && e % 8 == 0 && (uintptr_t)(dx + e) % 64 == 0)
+                GK_T(dropout_bits_span_st)(g, bits + e / 8, dx + e, cols, (T)d->scale, 1);
+            else
+                GK_WRITE_PIECES(TS, dx + e, cols, stream_x, dst, off, len,
+                                GK_T(fused_drop_back)(g + off, dst, bits, e + off, len, d));
         }
     }
     if (stream_r || stream_x) gk_sfence();
