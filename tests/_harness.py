@@ -39,12 +39,12 @@ _SFX = {F32: "f32", F64: "f64", F16: "f16", BF16: "bf16"}
 
 CASES = {}   # case id -> (function of dtype, dtype or None)
 
-# Cases whose products are the scatter's own fused multiply-adds on the tables that have
-# them (AVX2, AVX-512: the same bits on both) and BLAS syrk on the baseline table (a CPU
+# Cases whose products are the scatter's and the projection's own fused multiply-adds on
+# the tables that have them (AVX2, AVX-512: the same bits on both) and BLAS syrk on the baseline table (a CPU
 # without FMA): bitwise the same across those tables and every thread count, and across
 # the baseline table's thread counts (test_determinism groups them so).
 FMA_TABLES_ONLY = ("preprocessing.Moments/Scatter", "preprocessing.PCA(",
-                   "preprocessing.Whitener(")
+                   "preprocessing.Whitener(", "preprocessing.project")
 
 
 def case(name, dtypes=FLOATS):
@@ -936,27 +936,33 @@ def _standardizer(dt):
     return y, s.inverse_transform(y), _fitted(s), _fitted(s2)
 
 
-@case("preprocessing.standardize_wide")
-def _standardize_wide(dt):
-    """The standardization kernel on values over the whole exponent range (zeros, NaN,
-    infinity, huge and tiny quotients): divided by FMAs from the reciprocal on the AVX2
-    and AVX-512 tables (gk_vdiv_recip), by the divider on the baseline one, with the
-    same bits; stored into cache and streamed."""
-    import gradkit
-    from gradkit._ext import preprocessing as kpre
+def _wide_values(dt):
+    """Values over the whole exponent range (zeros, NaN, infinity, huge and tiny), as x
+    and as a copy 3 bytes off its alignment (read as bytes through an aligned buffer),
+    with the generator that drew them."""
     r = np.random.default_rng(74)
     rows, cols = 2003, 37
     lo, hi = (-149, 127) if dt == F32 else (-1070, 1023)
     x = (r.choice([-1.0, 1.0], rows * cols) * (1 + r.random(rows * cols))
          * 2.0 ** r.uniform(lo, hi, rows * cols)).astype(dt).reshape(rows, cols)
     x.flat[::89], x.flat[3::97], x.flat[5::101] = 0.0, np.nan, -np.inf
+    xm = np.frombuffer(bytearray(x.nbytes + 3), dt, x.size, offset=3).reshape(x.shape)
+    xm[...] = x
+    return r, x, xm
+
+
+@case("preprocessing.standardize_wide")
+def _standardize_wide(dt):
+    """The standardization kernel on values over the whole exponent range: divided by
+    FMAs from the reciprocal on the AVX2 and AVX-512 tables (gk_vdiv_recip), by the
+    divider on the baseline one, with the same bits; stored into cache and streamed."""
+    import gradkit
+    from gradkit._ext import preprocessing as kpre
+    r, x, xm = _wide_values(dt)
+    cols = x.shape[1]
     mean = r.standard_normal(cols) * 2.0 ** r.uniform(-40, 40, cols)
     mean[::4] = 0.0
     scale = (1 + r.random(cols)) * 2.0 ** r.uniform(-300, 300, cols)
-    # x 3 bytes off its alignment (read as bytes through an aligned buffer); the
-    # projection's row copies too
-    xm = np.frombuffer(bytearray(x.nbytes + 3), dt, x.size, offset=3).reshape(x.shape)
-    xm[...] = x
     out = []
     for threshold in (None, 1):
         before = gradkit.set_stream_threshold(threshold)
@@ -967,12 +973,31 @@ def _standardize_wide(dt):
                     out += [y, kpre.standardize(src, y, m, s)]
         finally:
             gradkit.set_stream_threshold(before)
+    return out
+
+
+@case("preprocessing.project")
+def _project(dt):
+    """The centred projection (x - mean) m, from an aligned x and from one 3 bytes off
+    (the row copies), at widths that end m's panels part-way; BLAS (the baseline table's
+    gemm) held to one thread, as the estimators hold it."""
+    from gradkit import _blas
+    from gradkit._ext import preprocessing as kpre
+    with _blas.single_threaded():
+        return _project_calls(dt, kpre)
+
+
+def _project_calls(dt, kpre):
+    r, x, xm = _wide_values(dt)
+    rows, cols = x.shape
     xf = np.where(np.isfinite(x) & (np.abs(x) < 1e30), x, 1).astype(dt)
     xm[...] = xf
-    proj = r.standard_normal((cols, 5)).astype(dt)
-    for src in (xf, xm):
-        y = np.empty((rows, 5), dt)
-        out += [y, kpre.project(src, np.zeros(cols), proj, y)]
+    out = []
+    for k in (5, 37):
+        proj = r.standard_normal((cols, k)).astype(dt)
+        for src in (xf, xm):
+            y = np.empty((rows, k), dt)
+            out += [y, kpre.project(src, np.zeros(cols), proj, y)]
     return out
 
 

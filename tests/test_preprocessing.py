@@ -227,7 +227,7 @@ def test_scatter_and_project_kernels(shape, dtype, rng):
     # float32 data: each chunk's scatter is a float32 syrk (summed in double over chunks)
     tol = 1e-5 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(S, ref_S, rtol=tol, atol=tol * np.abs(ref_S).max())
-    for k in (0, 1, 5):
+    for k in (0, 1, 5, 37):   # 37: m's panels (8 or 16 columns, 4 or 8 on AVX2) 3 + 2
         M = rng.standard_normal((shape[1], k)).astype(dtype)
         Y = np.empty((shape[0], k), dtype)
         assert not _k.project(X, mean, M, Y)

@@ -834,11 +834,13 @@ GK_INLINE GK_T(tvec) GK_T(pp_vsplat)(T s)
 #endif
 }
 
-/* One tile: t[a][jj] (lane l) = sum over the nb rows r of pan_i[a][r][l] pj[r][jj], for
- * the mr (<= PP_MR, a constant where inlined) row panels at pi (ps elements apart) and
- * the PP_NR columns at pj (within one panel: PP_NR divides W). */
-GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const T *pj,
-                             gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])
+/* One tile: t[a][jj] (lane l) = sum over the steps r < nb of pi[a ps + r W + l] times
+ * bp[jj][r bstep], for the mr (<= PP_MR, a constant where inlined) vector panels at pi
+ * (ps elements apart, W = GK_TVLEN a step) and the PP_NR broadcast operands: for the
+ * scatter, the columns of a panel (bp[jj] = pj + jj, bstep W); for the projection, the
+ * elements of PP_NR rows (bstep 1). */
+GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const T *const *bp,
+                             const gk_index bstep, gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])
 {
     for (gk_index r0 = 0; r0 < nb; r0 += PP_KB) {
         const gk_index r1 = nb - r0 < PP_KB ? nb : r0 + PP_KB;
@@ -849,9 +851,8 @@ GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const T *pj
             GK_T(tvec) x[PP_MR];   /* panels are aligned to their vectors */
             for (int a = 0; a < mr; ++a)
                 x[a] = *(const GK_T(tvec) *)(const void *)(pi + a * ps + r * GK_TVLEN);
-            const T *b = pj + r * GK_TVLEN;
             for (int jj = 0; jj < PP_NR; ++jj) {
-                const GK_T(tvec) bj = GK_T(pp_vsplat)(b[jj]);
+                const GK_T(tvec) bj = GK_T(pp_vsplat)(bp[jj][r * bstep]);
                 for (int a = 0; a < mr; ++a)
                     acc[a][jj] = GK_T(pp_vfma)(x[a], bj, acc[a][jj]);
             }
@@ -862,24 +863,27 @@ GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const T *pj
     }
 }
 
-/* The tiles of 3, 2 and 1 row panels, each its own function: inlined into the loop that
+/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel) and the
+ * projection's (PP_NR rows bp), each its own function: inlined into the loop that
  * stores them, GCC kept that loop's vector constants live and spilled an operand of the
  * fused multiply-adds (the scatter above 1.50 s against 1.42) */
-GK_TASK void GK_T(pp_tile3)(const T *pi, gk_index ps, const T *pj, gk_index nb,
-                            GK_T(tvec) t[PP_MR][PP_NR])
-{
-    GK_T(pp_tile)(3, pi, ps, pj, nb, t);
+#define PP_TILES(MR)                                                                     \
+GK_TASK void GK_T(pp_stile##MR)(const T *pi, gk_index ps, const T *pj, gk_index nb,     \
+                                GK_T(tvec) t[PP_MR][PP_NR])                             \
+{                                                                                        \
+    const T *bp[PP_NR];                                                                  \
+    for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = pj + jj;                                 \
+    GK_T(pp_tile)(MR, pi, ps, bp, GK_TVLEN, nb, t);                                      \
+}                                                                                        \
+GK_TASK void GK_T(pp_ptile##MR)(const T *pi, gk_index ps, const T *const *bp,           \
+                                gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])                \
+{                                                                                        \
+    GK_T(pp_tile)(MR, pi, ps, bp, 1, nb, t);                                             \
 }
-GK_TASK void GK_T(pp_tile2)(const T *pi, gk_index ps, const T *pj, gk_index nb,
-                            GK_T(tvec) t[PP_MR][PP_NR])
-{
-    GK_T(pp_tile)(2, pi, ps, pj, nb, t);
-}
-GK_TASK void GK_T(pp_tile1)(const T *pi, gk_index ps, const T *pj, gk_index nb,
-                            GK_T(tvec) t[PP_MR][PP_NR])
-{
-    GK_T(pp_tile)(1, pi, ps, pj, nb, t);
-}
+PP_TILES(3)
+PP_TILES(2)
+PP_TILES(1)
+#undef PP_TILES
 
 /* Rows [r0, r0 + n) of x minus shift (as pp_shift_rows, whose row pass it runs into the
  * cols_w-element row scratch `row`, zero past cols) stored as the panels of `pan`. */
@@ -910,9 +914,9 @@ static void GK_T(pp_panel_syrk)(const T *pan, gk_index nb, gk_index cols, T *c, 
         const gk_index i1 = (ip + mr) * GK_TVLEN < cols ? (ip + mr) * GK_TVLEN : cols;
         for (gk_index j0 = 0; j0 < i1; j0 += PP_NR) {
             const T *pj = pan + (j0 / GK_TVLEN) * ps + j0 % GK_TVLEN;
-            if (mr == 3) GK_T(pp_tile3)(pan + ip * ps, ps, pj, nb, t);
-            else if (mr == 2) GK_T(pp_tile2)(pan + ip * ps, ps, pj, nb, t);
-            else GK_T(pp_tile1)(pan + ip * ps, ps, pj, nb, t);
+            if (mr == 3) GK_T(pp_stile3)(pan + ip * ps, ps, pj, nb, t);
+            else if (mr == 2) GK_T(pp_stile2)(pan + ip * ps, ps, pj, nb, t);
+            else GK_T(pp_stile1)(pan + ip * ps, ps, pj, nb, t);
             /* row i of the tile: lane i - i0 of the accumulators of its columns, those
              * up to the diagonal */
             for (gk_index i = i0 < j0 ? j0 : i0; i < i1; ++i) {
@@ -929,6 +933,53 @@ static void GK_T(pp_panel_syrk)(const T *pan, gk_index nb, gk_index cols, T *c, 
                         ci[jj] = first ? ti[jj * GK_TVLEN] : ci[jj] + ti[jj * GK_TVLEN];
                 }
             }
+        }
+    }
+}
+
+/* m (cols x k) as the projection's panels: nq = ceil(k / W) panels of W columns, each
+ * its cols rows one after the other (panel q, row i at mp + (q cols + i) W), zero past
+ * column k; mp aligned to a vector */
+static void GK_T(pp_pack_m)(const T *m, gk_index cols, gk_index k, T *mp)
+{
+    const gk_index nq = (k + GK_TVLEN - 1) / GK_TVLEN;
+    for (gk_index q = 0; q < nq; ++q)
+        for (gk_index i = 0; i < cols; ++i)
+            for (gk_index l = 0; l < GK_TVLEN; ++l) {
+                const gk_index j = q * GK_TVLEN + l;
+                mp[(q * cols + i) * GK_TVLEN + l] = j < k ? m[i * k + j] : (T)0;
+            }
+}
+
+/* y (nb x k, C order) = buf (nb x cols, C order) times m, from m's panels mp: tiles of
+ * PP_MR panels of m by PP_NR rows of buf, the panels outermost so they stay in L2 while
+ * the chunk's rows stream past them; each element of y is the sum, in order, of chains
+ * of PP_KB fused multiply-adds over the columns (the scatter's tile) */
+static void GK_T(pp_panel_gemm)(const T *buf, gk_index nb, gk_index cols, const T *mp,
+                                gk_index k, T *y)
+{
+    const gk_index nq = (k + GK_TVLEN - 1) / GK_TVLEN, ps = cols * GK_TVLEN;
+    GK_T(tvec) t[PP_MR][PP_NR];
+    for (gk_index q = 0; q < nq; q += PP_MR) {
+        const int mr = (int)(nq - q < PP_MR ? nq - q : PP_MR);
+        const T *pi = mp + q * ps;
+        for (gk_index r = 0; r < nb; r += PP_NR) {
+            const int nr = (int)(nb - r < PP_NR ? nb - r : PP_NR);
+            const T *bp[PP_NR];   /* past the last row: the last row again, not stored */
+            for (int rr = 0; rr < PP_NR; ++rr)
+                bp[rr] = buf + (r + (rr < nr ? rr : nr - 1)) * cols;
+            if (mr == 3) GK_T(pp_ptile3)(pi, ps, bp, cols, t);
+            else if (mr == 2) GK_T(pp_ptile2)(pi, ps, bp, cols, t);
+            else GK_T(pp_ptile1)(pi, ps, bp, cols, t);
+            for (int rr = 0; rr < nr; ++rr)
+                for (int a = 0; a < mr; ++a) {
+                    const gk_index j0 = (q + a) * GK_TVLEN;
+                    T *yr = y + (r + rr) * k + j0;
+                    if (k - j0 >= GK_TVLEN)
+                        __builtin_memcpy(yr, &t[a][rr], sizeof t[a][rr]);
+                    else
+                        for (gk_index l = 0; l < k - j0; ++l) yr[l] = t[a][rr][l];
+                }
         }
     }
 }
@@ -1100,6 +1151,15 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
     int nt = gk_threads_for(rows * (cols > k ? cols : k));
     if (nt > nchunk) nt = (int)nchunk;
     int bad = 0, oom = 0;
+#ifdef PP_PANELS
+    /* m's panels, once for every chunk (pp_panel_gemm) */
+    const gk_index nq = (k + GK_TVLEN - 1) / GK_TVLEN;
+    void *mraw = malloc(sizeof(T) * (size_t)(nq * GK_TVLEN * cols) + 64);
+    if (!mraw) return GK_ENOMEM;
+    T *mp = (T *)(((uintptr_t)mraw + 63) & ~(uintptr_t)63);
+    GK_T(pp_pack_m)(m, cols, k, mp);
+    (void)gemm;
+#endif
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad, oom)
     {
         gk_index buf_rows = chunk < rows ? chunk : rows;
@@ -1111,15 +1171,22 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
             gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
             bad |= GK_T(pp_shift_rows)(x, r0, nb, cols, mean, buf, NULL);
             if (k == 0) continue;
+#ifdef PP_PANELS
+            GK_T(pp_panel_gemm)(buf, nb, cols, mp, k, y + r0 * k);
+#else
             /* Fortran: y^T (k x nb, ld k) = m^T (k x cols, ld k) * buf^T (cols x nb) */
             char tn = 'N';
             int m_ = (int)k, n_ = (int)nb, k_ = (int)cols, ldm = (int)k, ldb = (int)cols;
             T one = 1, zero = 0;
             gemm(&tn, &tn, &m_, &n_, &k_, &one, (T *)m, &ldm, buf, &ldb, &zero, y + r0 * k,
                  &ldm);
+#endif
         }
         free(buf);
     }
+#ifdef PP_PANELS
+    free(mraw);
+#endif
     if (oom) return GK_ENOMEM;
     if (nonfinite) *nonfinite = bad;
     return GK_OK;

@@ -503,8 +503,9 @@ def _flip_signs(V):
 
 def _project(X, mean, M):
     """(X - mean) @ M in one pass over X: each fixed row chunk is centred by the kernel
-    into a cache-resident buffer of X's dtype and multiplied by M (BLAS gemm of that
-    dtype: float32 data get sgemm), chunks in parallel.  Output in X's dtype."""
+    into a cache-resident buffer of X's dtype and multiplied by M in that dtype (the
+    kernel's own product on CPUs with FMA, else BLAS gemm), chunks in parallel.  Output
+    in X's dtype."""
     rows, cols = X.shape
     Y = _v.empty((rows, M.shape[1]), X.dtype)  # cached memory: no first-touch faults
     M = np.ascontiguousarray(M, dtype=X.dtype)
