@@ -979,7 +979,7 @@ def _standardize_wide(dt):
 @case("preprocessing.project")
 def _project(dt):
     """The centred projection (x - mean) m, from an aligned x and from one 3 bytes off
-    (the row copies), at widths that end m's panels part-way; BLAS (the baseline table's
+    (the row copies), at widths that end m's panels part-way, and its transpose; BLAS (the baseline table's
     gemm) held to one thread, as the estimators hold it."""
     from gradkit import _blas
     from gradkit._ext import preprocessing as kpre
@@ -998,6 +998,11 @@ def _project_calls(dt, kpre):
         for src in (xf, xm):
             y = np.empty((rows, k), dt)
             out += [y, kpre.project(src, np.zeros(cols), proj, y)]
+        # the transposed projection (x - mean)^T p: 37 columns end the vectors of a row
+        # part-way on every table (the rest one by one, in the tiles' operations)
+        p = r.standard_normal((rows, k)).astype(dt)
+        yt = np.empty((cols, k), dt)
+        out += [yt, kpre.project_t(xf, np.full(cols, 0.5), p, yt)]
     return out
 
 

@@ -45,7 +45,8 @@ def _stable(normalizer):
 # ---- the kernel ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape,k", [((1, 1), 1), ((1, 5), 3), ((5, 1), 2), ((17, 33), 0),
-                                     ((1000, 7), 4), ((3001, 129), 17), ((0, 4), 3)])
+                                     ((1000, 7), 4), ((3001, 129), 17), ((0, 4), 3),
+                                     ((2049, 70), 60)])
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_project_t_kernel(shape, k, dtype, rng):
     X = (rng.standard_normal(shape) + 5.0).astype(dtype)

@@ -821,6 +821,13 @@ GK_INLINE GK_T(tvec) GK_T(pp_vfma)(GK_T(tvec) a, GK_T(tvec) b, GK_T(tvec) c)
 #endif
 }
 
+/* a b + c rounded once, in T */
+GK_INLINE T GK_T(pp_fma1)(T a, T b, T c)
+{
+    if (sizeof(T) == 8) return (T)__builtin_fma((double)a, (double)b, (double)c);
+    return (T)__builtin_fmaf((float)a, (float)b, (float)c);
+}
+
 /* s in every lane: with set1, GCC broadcasts from memory (a load, not a shuffle of a
  * loaded vector, which took the panel product from 110 to 65 GFlop/s a core) */
 GK_INLINE GK_T(tvec) GK_T(pp_vsplat)(T s)
@@ -834,13 +841,15 @@ GK_INLINE GK_T(tvec) GK_T(pp_vsplat)(T s)
 #endif
 }
 
-/* One tile: t[a][jj] (lane l) = sum over the steps r < nb of pi[a ps + r W + l] times
- * bp[jj][r bstep], for the mr (<= PP_MR, a constant where inlined) vector panels at pi
- * (ps elements apart, W = GK_TVLEN a step) and the PP_NR broadcast operands: for the
- * scatter, the columns of a panel (bp[jj] = pj + jj, bstep W); for the projection, the
- * elements of PP_NR rows (bstep 1). */
-GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const T *const *bp,
-                             const gk_index bstep, gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])
+/* One tile: t[a][jj] (lane l) = sum over the steps r < nb of pi[a ps + r xstep + l]
+ * times bp[jj][r bstep], for the mr (<= PP_MR, a constant where inlined) vectors at pi
+ * (ps elements apart; xstep a step: W = GK_TVLEN along a panel, a row's length along
+ * rows) and the PP_NR broadcast operands: for the scatter, the columns of a panel
+ * (bp[jj] = pj + jj, bstep W); for the projection, the elements of PP_NR rows (bstep
+ * 1); for the transposed projection, PP_NR columns of m (bstep k). */
+GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const gk_index xstep,
+                             const T *const *bp, const gk_index bstep, gk_index nb,
+                             GK_T(tvec) t[PP_MR][PP_NR])
 {
     for (gk_index r0 = 0; r0 < nb; r0 += PP_KB) {
         const gk_index r1 = nb - r0 < PP_KB ? nb : r0 + PP_KB;
@@ -850,7 +859,7 @@ GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const T *co
         for (gk_index r = r0; r < r1; ++r) {
             GK_T(tvec) x[PP_MR];   /* panels are aligned to their vectors */
             for (int a = 0; a < mr; ++a)
-                x[a] = *(const GK_T(tvec) *)(const void *)(pi + a * ps + r * GK_TVLEN);
+                __builtin_memcpy(&x[a], pi + a * ps + r * xstep, sizeof x[a]);
             for (int jj = 0; jj < PP_NR; ++jj) {
                 const GK_T(tvec) bj = GK_T(pp_vsplat)(bp[jj][r * bstep]);
                 for (int a = 0; a < mr; ++a)
@@ -863,8 +872,9 @@ GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const T *co
     }
 }
 
-/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel) and the
- * projection's (PP_NR rows bp), each its own function: inlined into the loop that
+/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel), the
+ * projection's (PP_NR rows bp) and the transposed projection's (columns pj.. of m's
+ * rows, k apart), each its own function: inlined into the loop that
  * stores them, GCC kept that loop's vector constants live and spilled an operand of the
  * fused multiply-adds (the scatter above 1.50 s against 1.42) */
 #define PP_TILES(MR)                                                                     \
@@ -873,12 +883,17 @@ GK_TASK void GK_T(pp_stile##MR)(const T *pi, gk_index ps, const T *pj, gk_index 
 {                                                                                        \
     const T *bp[PP_NR];                                                                  \
     for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = pj + jj;                                 \
-    GK_T(pp_tile)(MR, pi, ps, bp, GK_TVLEN, nb, t);                                      \
+    GK_T(pp_tile)(MR, pi, ps, GK_TVLEN, bp, GK_TVLEN, nb, t);                            \
 }                                                                                        \
 GK_TASK void GK_T(pp_ptile##MR)(const T *pi, gk_index ps, const T *const *bp,           \
                                 gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])                \
 {                                                                                        \
-    GK_T(pp_tile)(MR, pi, ps, bp, 1, nb, t);                                             \
+    GK_T(pp_tile)(MR, pi, ps, GK_TVLEN, bp, 1, nb, t);                                   \
+}                                                                                        \
+GK_TASK void GK_T(pp_ttile##MR)(const T *pi, gk_index cols, const T *const *bp,         \
+                                gk_index k, gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])    \
+{                                                                                        \
+    GK_T(pp_tile)(MR, pi, GK_TVLEN, cols, bp, k, nb, t);                                 \
 }
 PP_TILES(3)
 PP_TILES(2)
@@ -982,6 +997,52 @@ static void GK_T(pp_panel_gemm)(const T *buf, gk_index nb, gk_index cols, const 
                 }
         }
     }
+}
+
+/* acc (cols x k, C order, double) += buf^T m for the centred chunk buf (nb x cols, C
+ * order) and m (nb x k, C order): tiles of PP_MR vectors of a row of buf by PP_NR
+ * columns of m, each element the chunk's chains of PP_KB fused multiply-adds in T, then
+ * added in double.  The chunk stays as rows (the tile steps down them): laid out as
+ * panels, the copy cost more than the tiles gained at these few flops an element. */
+static void GK_T(pp_panel_gemm_t)(const T *buf, gk_index nb, gk_index cols, const T *m,
+                                  gk_index k, double *acc)
+{
+    const gk_index nv = cols / GK_TVLEN;   /* whole vectors of a row; the rest below */
+    GK_T(tvec) t[PP_MR][PP_NR];
+    for (gk_index iv = 0; iv < nv; iv += PP_MR) {
+        const int mr = (int)(nv - iv < PP_MR ? nv - iv : PP_MR);
+        const gk_index i0 = iv * GK_TVLEN, i1 = (iv + mr) * GK_TVLEN;
+        for (gk_index j0 = 0; j0 < k; j0 += PP_NR) {
+            /* the last group's columns past k: m's last column again, not added */
+            const gk_index nj = k - j0 < PP_NR ? k - j0 : PP_NR;
+            const T *bp[PP_NR];
+            for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = m + j0 + (jj < nj ? jj : nj - 1);
+            if (mr == 3) GK_T(pp_ttile3)(buf + i0, cols, bp, k, nb, t);
+            else if (mr == 2) GK_T(pp_ttile2)(buf + i0, cols, bp, k, nb, t);
+            else GK_T(pp_ttile1)(buf + i0, cols, bp, k, nb, t);
+            for (gk_index i = i0; i < i1; ++i) {
+                const T *ti = (const T *)(const void *)t[(i - i0) / GK_TVLEN]
+                              + (i - i0) % GK_TVLEN;
+                double *ai = acc + i * k + j0;
+                for (gk_index jj = 0; jj < nj; ++jj) ai[jj] += (double)ti[jj * GK_TVLEN];
+            }
+        }
+    }
+    /* the columns past the last whole vector one by one, in the tile's operations (its
+     * chains of PP_KB fused multiply-adds summed in order): the same bits for every
+     * vector width */
+    for (gk_index i = nv * GK_TVLEN; i < cols; ++i)
+        for (gk_index j = 0; j < k; ++j) {
+            T tot = 0;
+            for (gk_index r0 = 0; r0 < nb; r0 += PP_KB) {
+                const gk_index r1 = nb - r0 < PP_KB ? nb : r0 + PP_KB;
+                T c = 0;
+                for (gk_index r = r0; r < r1; ++r)
+                    c = GK_T(pp_fma1)(buf[r * cols + i], m[r * k + j], c);
+                tot = r0 ? tot + c : c;
+            }
+            acc[i * k + j] += (double)tot;
+        }
 }
 #endif
 
@@ -1204,7 +1265,13 @@ static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const doubl
                            int *nonfinite)
 {
     GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
+#ifdef PP_PANELS
+    /* 4 times the rows a chunk: the float64 sums of a chunk's products (an add per
+     * element of y) are then fewer beside its multiply-adds */
+    gk_index chunk = pp_project_chunk_rows(cols, k) * 4;
+#else
     gk_index chunk = pp_project_chunk_rows(cols, k);
+#endif
     gk_index nchunk = (rows + chunk - 1) / chunk;
     gk_index ck = cols * k;
     gk_index ntask = gk_tasks(nchunk, ck);
@@ -1216,8 +1283,13 @@ static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const doubl
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad, oom)
     {
         gk_index buf_rows = chunk < rows ? chunk : rows;
-        T *buf = (T *)malloc(sizeof(T) * (size_t)(buf_rows * cols + ck));
+        void *raw = malloc(sizeof(T) * (size_t)(buf_rows * cols + ck));
+        T *buf = (T *)raw;
+#ifdef PP_PANELS
+        (void)gemm;
+#else
         T *prod = buf ? buf + buf_rows * cols : NULL;
+#endif
         if (!buf) oom = 1;
         #pragma omp for schedule(static)
         for (gk_index t = 0; t < ntask; ++t) {
@@ -1228,6 +1300,10 @@ static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const doubl
             for (gk_index c = gk_task_begin(t, ntask, nchunk); c < c1; ++c) {
                 gk_index r0 = c * chunk, nb = rows - r0 < chunk ? rows - r0 : chunk;
                 bad |= GK_T(pp_shift_rows)(x, r0, nb, cols, mean, buf, NULL);
+#ifdef PP_PANELS
+                if (k > 0)
+                    GK_T(pp_panel_gemm_t)(buf, nb, cols, m + r0 * k, k, acc);
+#else
                 if (k == 0) continue;
                 /* Fortran: prod (k x cols, ld k) = m_c^T (k x nb, ld k) * buf (nb x cols) */
                 char tn = 'N', tt = 'T';
@@ -1237,9 +1313,10 @@ static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const doubl
                      prod, &ldp);
                 /* prod holds y^T: y[j, i] = prod[i + k j], i.e. y row-major is prod as is */
                 for (gk_index e = 0; e < ck; ++e) acc[e] += (double)prod[e];
+#endif
             }
         }
-        free(buf);
+        free(raw);
     }
     if (oom) {
         free(part);

@@ -22,8 +22,8 @@ components; :math:`S^2/(n-1)` the explained variance.
 Where the time goes: every product with A reads all of X (2q + 2 of them).  Here each
 is one compiled pass (``gk_project`` for :math:`X_c M`, ``gk_project_t`` for
 :math:`X_c^T M`): fixed row chunks of X are centred in float64 into a cache-resident
-buffer of X's dtype and multiplied there (the projection's own fused multiply-add
-tiles on CPUs with FMA; single-threaded BLAS gemm for the other), chunks (or, for the
+buffer of X's dtype and multiplied there (gradkit's own fused multiply-add tiles on
+CPUs with FMA, single-threaded BLAS gemm on others), chunks (or, for the
 reduction over rows, fixed tasks of chunks summed in order) in parallel, so the
 results are bitwise the same for any thread count.  X is never copied or centred in
 memory, and the total variance comes from the column statistics of the first read
