@@ -39,10 +39,11 @@ _SFX = {F32: "f32", F64: "f64", F16: "f16", BF16: "bf16"}
 
 CASES = {}   # case id -> (function of dtype, dtype or None)
 
-# Cases whose products are the scatter's and the projection's own fused multiply-adds on
-# the tables that have them (AVX2, AVX-512: the same bits on both) and BLAS syrk on the baseline table (a CPU
-# without FMA): bitwise the same across those tables and every thread count, and across
-# the baseline table's thread counts (test_determinism groups them so).
+# Cases whose products are the scatter's and the projections' own fused multiply-adds on
+# the tables that have them (AVX2, AVX-512: the same bits on both) and BLAS syrk / gemm
+# on the baseline table (a CPU without FMA): bitwise the same across those tables and
+# every thread count, and across the baseline table's thread counts (test_determinism
+# groups them so).
 FMA_TABLES_ONLY = ("preprocessing.Moments/Scatter", "preprocessing.PCA(",
                    "preprocessing.Whitener(", "preprocessing.project")
 
@@ -979,8 +980,8 @@ def _standardize_wide(dt):
 @case("preprocessing.project")
 def _project(dt):
     """The centred projection (x - mean) m, from an aligned x and from one 3 bytes off
-    (the row copies), at widths that end m's panels part-way, and its transpose; BLAS (the baseline table's
-    gemm) held to one thread, as the estimators hold it."""
+    (the row copies), at widths that end m's panels part-way, and its transpose; BLAS
+    (the baseline table's gemm) held to one thread, as the estimators hold it."""
     from gradkit import _blas
     from gradkit._ext import preprocessing as kpre
     with _blas.single_threaded():
