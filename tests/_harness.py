@@ -39,13 +39,14 @@ _SFX = {F32: "f32", F64: "f64", F16: "f16", BF16: "bf16"}
 
 CASES = {}   # case id -> (function of dtype, dtype or None)
 
-# Cases whose products are the scatter's and the projections' own fused multiply-adds on
-# the tables that have them (AVX2, AVX-512: the same bits on both) and BLAS syrk / gemm
-# on the baseline table (a CPU without FMA): bitwise the same across those tables and
-# every thread count, and across the baseline table's thread counts (test_determinism
-# groups them so).
+# Cases whose products are gradkit's own fused multiply-add tiles (fma_tiles.h: the
+# preprocessing scatter and projections, init.orthogonal's reflector updates) on the
+# tables that have FMA (AVX2, AVX-512: the same bits on both) and BLAS syrk / gemm on the
+# baseline table (a CPU without FMA): bitwise the same across those tables and every
+# thread count, and across the baseline table's thread counts (test_determinism groups
+# them so).
 FMA_TABLES_ONLY = ("preprocessing.Moments/Scatter", "preprocessing.PCA(",
-                   "preprocessing.Whitener(", "preprocessing.project")
+                   "preprocessing.Whitener(", "preprocessing.project", "init.orthogonal")
 
 
 def case(name, dtypes=FLOATS):

@@ -1,6 +1,7 @@
 /* Preprocessing kernels (column statistics, centring, standardization), compiled once
  * per ISA. */
 #include "reduce.h"
+#include "fma_tiles.h"
 #include "preprocessing_kernels.h"
 
 /* Rows per statistics chunk: about 4096 elements, so a chunk's second pass reads it from

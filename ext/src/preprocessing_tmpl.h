@@ -789,111 +789,36 @@ GK_INLINE void GK_T(pp_syrk)(GK_T(gk_pp_syrk) syrk, const T *buf, gk_index n,
     syrk(&uplo, &trans, &n_, &k_, &one, (T *)buf, &ld, &beta, c, &ld);
 }
 
-#if GK_TVBYTES >= 32 && defined(__FMA__) && GK_HALF == 0
-/* ---- the scatter's own product: c (+)= buf^T buf from column panels --------------
- * OpenBLAS picks its AVX2 (Haswell) kernels on some AVX-512 CPUs (an AMD Zen 5 guest
- * here), where its syrk ran at 43 GFlop/s a core for 1024 float64 columns; this product
- * runs its tiles at about 100 there (the whole scatter, centring and merges included, at
- * 80: 100000 x 1024 in 1.27 s on one thread against 2.45 s).  The centred chunk is
- * stored as panels of W = GK_TVLEN columns, each its rows one after the other (panel p,
- * row r at pan + (p nb + r) W), zero past the last column; a tile of C is PP_MR panels
- * of rows by PP_NR columns, PP_MR * PP_NR vector accumulators, one fused multiply-add
- * per row and pair.  Each element of C is the sum, in order, of chains of fused
- * multiply-adds over PP_KB rows each, whatever the vector width: the AVX2 and AVX-512
- * tables give the same bits (the baseline table, without FMA, calls BLAS syrk). */
+#if defined(GK_FT) && GK_HALF == 0
+/* ---- the scatter's and the projections' own products (fma_tiles.h) -----------------
+ * The scatter c (+)= buf^T buf: the centred chunk is stored as panels of W =
+ * GK_FT_W(T) columns, each its rows one after the other (panel p, row r at pan + (p nb
+ * + r) W), zero past the last column; a tile of c is GK_FT_MR panels of rows by GK_FT_NR
+ * columns.  On the AMD Zen 5 guest, 100000 x 1024 float64 on one thread: 1.27 s against
+ * OpenBLAS dsyrk's 2.45 s (its Haswell kernels there).  The AVX2 and AVX-512 tables give
+ * the same bits (fma_tiles.h); the baseline table calls BLAS syrk and gemm. */
 #define PP_PANELS 1
-#define PP_MR 3
-#define PP_NR (GK_TVBYTES / 8)     /* 8 on AVX-512 (32 accumulators' budget), 4 on AVX2 */
-/* rows per chain of fused multiply-adds: one chain over a whole 512-row chunk lost
- * float32 PCA's smallest singular values to 2e-4 relative (tests/test_preprocessing.py) */
-#define PP_KB 64
+#define PP_W GK_FT_W(T)
+#define PP_MR GK_FT_MR
+#define PP_NR GK_FT_NR
 
-GK_INLINE GK_T(tvec) GK_T(pp_vfma)(GK_T(tvec) a, GK_T(tvec) b, GK_T(tvec) c)
-{
-#if GK_TVBYTES == 64
-    if (sizeof(T) == 8)
-        return (GK_T(tvec))_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
-    return (GK_T(tvec))_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#else
-    if (sizeof(T) == 8)
-        return (GK_T(tvec))_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
-    return (GK_T(tvec))_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
-#endif
-}
-
-/* a b + c rounded once, in T */
-GK_INLINE T GK_T(pp_fma1)(T a, T b, T c)
-{
-    if (sizeof(T) == 8) return (T)__builtin_fma((double)a, (double)b, (double)c);
-    return (T)__builtin_fmaf((float)a, (float)b, (float)c);
-}
-
-/* s in every lane: with set1, GCC broadcasts from memory (a load, not a shuffle of a
- * loaded vector, which took the panel product from 110 to 65 GFlop/s a core) */
-GK_INLINE GK_T(tvec) GK_T(pp_vsplat)(T s)
-{
-#if GK_TVBYTES == 64
-    if (sizeof(T) == 8) return (GK_T(tvec))_mm512_set1_pd((double)s);
-    return (GK_T(tvec))_mm512_set1_ps((float)s);
-#else
-    if (sizeof(T) == 8) return (GK_T(tvec))_mm256_set1_pd((double)s);
-    return (GK_T(tvec))_mm256_set1_ps((float)s);
-#endif
-}
-
-/* One tile: t[a][jj] (lane l) = sum over the steps r < nb of pi[a ps + r xstep + l]
- * times bp[jj][r bstep], for the mr (<= PP_MR, a constant where inlined) vectors at pi
- * (ps elements apart; xstep a step: W = GK_TVLEN along a panel, a row's length along
- * rows) and the PP_NR broadcast operands: for the scatter, the columns of a panel
- * (bp[jj] = pj + jj, bstep W); for the projection, the elements of PP_NR rows (bstep
- * 1); for the transposed projection, PP_NR columns of m (bstep k). */
-GK_INLINE void GK_T(pp_tile)(const int mr, const T *pi, gk_index ps, const gk_index xstep,
-                             const T *const *bp, const gk_index bstep, gk_index nb,
-                             GK_T(tvec) t[PP_MR][PP_NR])
-{
-    for (gk_index r0 = 0; r0 < nb; r0 += PP_KB) {
-        const gk_index r1 = nb - r0 < PP_KB ? nb : r0 + PP_KB;
-        GK_T(tvec) acc[PP_MR][PP_NR];
-        for (int a = 0; a < mr; ++a)
-            for (int jj = 0; jj < PP_NR; ++jj) acc[a][jj] = (GK_T(tvec)){0};
-        for (gk_index r = r0; r < r1; ++r) {
-            GK_T(tvec) x[PP_MR];   /* panels are aligned to their vectors */
-            for (int a = 0; a < mr; ++a)
-                __builtin_memcpy(&x[a], pi + a * ps + r * xstep, sizeof x[a]);
-            for (int jj = 0; jj < PP_NR; ++jj) {
-                const GK_T(tvec) bj = GK_T(pp_vsplat)(bp[jj][r * bstep]);
-                for (int a = 0; a < mr; ++a)
-                    acc[a][jj] = GK_T(pp_vfma)(x[a], bj, acc[a][jj]);
-            }
-        }
-        for (int a = 0; a < mr; ++a)
-            for (int jj = 0; jj < PP_NR; ++jj)
-                t[a][jj] = r0 ? t[a][jj] + acc[a][jj] : acc[a][jj];
-    }
-}
-
-/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel), the
- * projection's (PP_NR rows bp) and the transposed projection's (columns pj.. of m's
- * rows, k apart), each its own function: inlined into the loop that
- * stores them, GCC kept that loop's vector constants live and spilled an operand of the
- * fused multiply-adds (the scatter above 1.50 s against 1.42) */
+/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel) and the
+ * projection's (PP_NR rows bp), each its own function with its strides constant (the
+ * transposed projection's, both strides variable, is gk_ft_tile_call): inlined into the
+ * loop that stores them, GCC kept that loop's vector constants live and spilled an
+ * operand of the fused multiply-adds (the scatter above 1.50 s against 1.42) */
 #define PP_TILES(MR)                                                                     \
-GK_TASK void GK_T(pp_stile##MR)(const T *pi, gk_index ps, const T *pj, gk_index nb,     \
-                                GK_T(tvec) t[PP_MR][PP_NR])                             \
+GK_TASK void GK_T(pp_stile##MR)(const T *pi, gk_index ps, const T *pj, gk_index nb,      \
+                                gk_ftv(SFX) t[PP_MR][PP_NR])                             \
 {                                                                                        \
     const T *bp[PP_NR];                                                                  \
     for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = pj + jj;                                 \
-    GK_T(pp_tile)(MR, pi, ps, GK_TVLEN, bp, GK_TVLEN, nb, t);                            \
+    GK_T(gk_ft_tile)(MR, pi, ps, PP_W, bp, PP_W, nb, t);                                 \
 }                                                                                        \
-GK_TASK void GK_T(pp_ptile##MR)(const T *pi, gk_index ps, const T *const *bp,           \
-                                gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])                \
+GK_TASK void GK_T(pp_ptile##MR)(const T *pi, gk_index ps, const T *const *bp,            \
+                                gk_index nb, gk_ftv(SFX) t[PP_MR][PP_NR])                \
 {                                                                                        \
-    GK_T(pp_tile)(MR, pi, ps, GK_TVLEN, bp, 1, nb, t);                                   \
-}                                                                                        \
-GK_TASK void GK_T(pp_ttile##MR)(const T *pi, gk_index cols, const T *const *bp,         \
-                                gk_index k, gk_index nb, GK_T(tvec) t[PP_MR][PP_NR])    \
-{                                                                                        \
-    GK_T(pp_tile)(MR, pi, GK_TVLEN, cols, bp, k, nb, t);                                 \
+    GK_T(gk_ft_tile)(MR, pi, ps, PP_W, bp, 1, nb, t);                                    \
 }
 PP_TILES(3)
 PP_TILES(2)
@@ -906,13 +831,13 @@ static int GK_T(pp_shift_panels)(const T *x, gk_index r0, gk_index n, gk_index c
                                  const double *GK_RESTRICT shift, T *GK_RESTRICT pan,
                                  T *GK_RESTRICT row, double *GK_RESTRICT csum)
 {
-    const gk_index np = (cols + GK_TVLEN - 1) / GK_TVLEN;
+    const gk_index np = (cols + PP_W - 1) / PP_W;
     int bad = 0;
     for (gk_index i = 0; i < n; ++i) {
         bad |= GK_T(pp_shift_rows)(x, r0 + i, 1, cols, shift, row, csum);
         for (gk_index p = 0; p < np; ++p)
-            __builtin_memcpy(pan + (p * n + i) * GK_TVLEN, row + p * GK_TVLEN,
-                             sizeof(T) * GK_TVLEN);
+            __builtin_memcpy(pan + (p * n + i) * PP_W, row + p * PP_W,
+                             sizeof(T) * PP_W);
     }
     return bad;
 }
@@ -921,31 +846,31 @@ static int GK_T(pp_shift_panels)(const T *x, gk_index r0, gk_index n, gk_index c
  * of panels) */
 static void GK_T(pp_panel_syrk)(const T *pan, gk_index nb, gk_index cols, T *c, int first)
 {
-    const gk_index np = (cols + GK_TVLEN - 1) / GK_TVLEN, ps = nb * GK_TVLEN;
-    GK_T(tvec) t[PP_MR][PP_NR];
+    const gk_index np = (cols + PP_W - 1) / PP_W, ps = nb * PP_W;
+    gk_ftv(SFX) t[PP_MR][PP_NR];
     for (gk_index ip = 0; ip < np; ip += PP_MR) {
         const int mr = (int)(np - ip < PP_MR ? np - ip : PP_MR);
-        const gk_index i0 = ip * GK_TVLEN;
-        const gk_index i1 = (ip + mr) * GK_TVLEN < cols ? (ip + mr) * GK_TVLEN : cols;
+        const gk_index i0 = ip * PP_W;
+        const gk_index i1 = (ip + mr) * PP_W < cols ? (ip + mr) * PP_W : cols;
         for (gk_index j0 = 0; j0 < i1; j0 += PP_NR) {
-            const T *pj = pan + (j0 / GK_TVLEN) * ps + j0 % GK_TVLEN;
+            const T *pj = pan + (j0 / PP_W) * ps + j0 % PP_W;
             if (mr == 3) GK_T(pp_stile3)(pan + ip * ps, ps, pj, nb, t);
             else if (mr == 2) GK_T(pp_stile2)(pan + ip * ps, ps, pj, nb, t);
             else GK_T(pp_stile1)(pan + ip * ps, ps, pj, nb, t);
             /* row i of the tile: lane i - i0 of the accumulators of its columns, those
              * up to the diagonal */
             for (gk_index i = i0 < j0 ? j0 : i0; i < i1; ++i) {
-                const T *ti = (const T *)(const void *)t[(i - i0) / GK_TVLEN]
-                              + (i - i0) % GK_TVLEN;
+                const T *ti = (const T *)(const void *)t[(i - i0) / PP_W]
+                              + (i - i0) % PP_W;
                 T *GK_RESTRICT ci = c + i * cols + j0;
                 if (i - j0 >= PP_NR - 1) {
                     if (first)
-                        for (int jj = 0; jj < PP_NR; ++jj) ci[jj] = ti[jj * GK_TVLEN];
+                        for (int jj = 0; jj < PP_NR; ++jj) ci[jj] = ti[jj * PP_W];
                     else
-                        for (int jj = 0; jj < PP_NR; ++jj) ci[jj] += ti[jj * GK_TVLEN];
+                        for (int jj = 0; jj < PP_NR; ++jj) ci[jj] += ti[jj * PP_W];
                 } else {
                     for (gk_index jj = 0; jj <= i - j0; ++jj)
-                        ci[jj] = first ? ti[jj * GK_TVLEN] : ci[jj] + ti[jj * GK_TVLEN];
+                        ci[jj] = first ? ti[jj * PP_W] : ci[jj] + ti[jj * PP_W];
                 }
             }
         }
@@ -957,24 +882,24 @@ static void GK_T(pp_panel_syrk)(const T *pan, gk_index nb, gk_index cols, T *c, 
  * column k; mp aligned to a vector */
 static void GK_T(pp_pack_m)(const T *m, gk_index cols, gk_index k, T *mp)
 {
-    const gk_index nq = (k + GK_TVLEN - 1) / GK_TVLEN;
+    const gk_index nq = (k + PP_W - 1) / PP_W;
     for (gk_index q = 0; q < nq; ++q)
         for (gk_index i = 0; i < cols; ++i)
-            for (gk_index l = 0; l < GK_TVLEN; ++l) {
-                const gk_index j = q * GK_TVLEN + l;
-                mp[(q * cols + i) * GK_TVLEN + l] = j < k ? m[i * k + j] : (T)0;
+            for (gk_index l = 0; l < PP_W; ++l) {
+                const gk_index j = q * PP_W + l;
+                mp[(q * cols + i) * PP_W + l] = j < k ? m[i * k + j] : (T)0;
             }
 }
 
 /* y (nb x k, C order) = buf (nb x cols, C order) times m, from m's panels mp: tiles of
  * PP_MR panels of m by PP_NR rows of buf, the panels outermost so they stay in L2 while
  * the chunk's rows stream past them; each element of y is the sum, in order, of chains
- * of PP_KB fused multiply-adds over the columns (the scatter's tile) */
+ * of GK_FT_KB fused multiply-adds over the columns (the scatter's tile) */
 static void GK_T(pp_panel_gemm)(const T *buf, gk_index nb, gk_index cols, const T *mp,
                                 gk_index k, T *y)
 {
-    const gk_index nq = (k + GK_TVLEN - 1) / GK_TVLEN, ps = cols * GK_TVLEN;
-    GK_T(tvec) t[PP_MR][PP_NR];
+    const gk_index nq = (k + PP_W - 1) / PP_W, ps = cols * PP_W;
+    gk_ftv(SFX) t[PP_MR][PP_NR];
     for (gk_index q = 0; q < nq; q += PP_MR) {
         const int mr = (int)(nq - q < PP_MR ? nq - q : PP_MR);
         const T *pi = mp + q * ps;
@@ -988,9 +913,9 @@ static void GK_T(pp_panel_gemm)(const T *buf, gk_index nb, gk_index cols, const 
             else GK_T(pp_ptile1)(pi, ps, bp, cols, t);
             for (int rr = 0; rr < nr; ++rr)
                 for (int a = 0; a < mr; ++a) {
-                    const gk_index j0 = (q + a) * GK_TVLEN;
+                    const gk_index j0 = (q + a) * PP_W;
                     T *yr = y + (r + rr) * k + j0;
-                    if (k - j0 >= GK_TVLEN)
+                    if (k - j0 >= PP_W)
                         __builtin_memcpy(yr, &t[a][rr], sizeof t[a][rr]);
                     else
                         for (gk_index l = 0; l < k - j0; ++l) yr[l] = t[a][rr][l];
@@ -1001,48 +926,36 @@ static void GK_T(pp_panel_gemm)(const T *buf, gk_index nb, gk_index cols, const 
 
 /* acc (cols x k, C order, double) += buf^T m for the centred chunk buf (nb x cols, C
  * order) and m (nb x k, C order): tiles of PP_MR vectors of a row of buf by PP_NR
- * columns of m, each element the chunk's chains of PP_KB fused multiply-adds in T, then
+ * columns of m, each element the chunk's chains of GK_FT_KB fused multiply-adds in T, then
  * added in double.  The chunk stays as rows (the tile steps down them): laid out as
  * panels, the copy cost more than the tiles gained at these few flops an element. */
 static void GK_T(pp_panel_gemm_t)(const T *buf, gk_index nb, gk_index cols, const T *m,
                                   gk_index k, double *acc)
 {
-    const gk_index nv = cols / GK_TVLEN;   /* whole vectors of a row; the rest below */
-    GK_T(tvec) t[PP_MR][PP_NR];
+    const gk_index nv = cols / PP_W;   /* whole vectors of a row; the rest below */
+    gk_ftv(SFX) t[PP_MR][PP_NR];
     for (gk_index iv = 0; iv < nv; iv += PP_MR) {
         const int mr = (int)(nv - iv < PP_MR ? nv - iv : PP_MR);
-        const gk_index i0 = iv * GK_TVLEN, i1 = (iv + mr) * GK_TVLEN;
+        const gk_index i0 = iv * PP_W, i1 = (iv + mr) * PP_W;
         for (gk_index j0 = 0; j0 < k; j0 += PP_NR) {
             /* the last group's columns past k: m's last column again, not added */
             const gk_index nj = k - j0 < PP_NR ? k - j0 : PP_NR;
             const T *bp[PP_NR];
             for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = m + j0 + (jj < nj ? jj : nj - 1);
-            if (mr == 3) GK_T(pp_ttile3)(buf + i0, cols, bp, k, nb, t);
-            else if (mr == 2) GK_T(pp_ttile2)(buf + i0, cols, bp, k, nb, t);
-            else GK_T(pp_ttile1)(buf + i0, cols, bp, k, nb, t);
+            GK_T(gk_ft_tile_call)(mr, buf + i0, PP_W, cols, bp, k, nb, t);
             for (gk_index i = i0; i < i1; ++i) {
-                const T *ti = (const T *)(const void *)t[(i - i0) / GK_TVLEN]
-                              + (i - i0) % GK_TVLEN;
+                const T *ti = (const T *)(const void *)t[(i - i0) / PP_W]
+                              + (i - i0) % PP_W;
                 double *ai = acc + i * k + j0;
-                for (gk_index jj = 0; jj < nj; ++jj) ai[jj] += (double)ti[jj * GK_TVLEN];
+                for (gk_index jj = 0; jj < nj; ++jj) ai[jj] += (double)ti[jj * PP_W];
             }
         }
     }
-    /* the columns past the last whole vector one by one, in the tile's operations (its
-     * chains of PP_KB fused multiply-adds summed in order): the same bits for every
-     * vector width */
-    for (gk_index i = nv * GK_TVLEN; i < cols; ++i)
-        for (gk_index j = 0; j < k; ++j) {
-            T tot = 0;
-            for (gk_index r0 = 0; r0 < nb; r0 += PP_KB) {
-                const gk_index r1 = nb - r0 < PP_KB ? nb : r0 + PP_KB;
-                T c = 0;
-                for (gk_index r = r0; r < r1; ++r)
-                    c = GK_T(pp_fma1)(buf[r * cols + i], m[r * k + j], c);
-                tot = r0 ? tot + c : c;
-            }
-            acc[i * k + j] += (double)tot;
-        }
+    /* the columns past the last whole vector one by one, in the tile's operations: the
+     * same bits for every vector width */
+    for (gk_index i = nv * PP_W; i < cols; ++i)
+        for (gk_index j = 0; j < k; ++j)
+            acc[i * k + j] += (double)GK_T(gk_ft_dot1)(buf + i, cols, m + j, k, nb);
 }
 #endif
 
@@ -1159,7 +1072,7 @@ static int GK_T(scatter)(const T *x, gk_index rows, gk_index cols, double *mean,
         size_t cc = (size_t)(cols * cols);
 #ifdef PP_PANELS
         /* whole panels, 64-byte aligned, then the row scratch */
-        const gk_index cols_w = (cols + GK_TVLEN - 1) / GK_TVLEN * GK_TVLEN;
+        const gk_index cols_w = (cols + PP_W - 1) / PP_W * PP_W;
         void *raw = malloc(sizeof(T) * (size_t)((buf_rows + 1) * cols_w) + 64);
         sc.buf = raw ? (T *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
         sc.row = raw ? sc.buf + buf_rows * cols_w : NULL;
@@ -1214,8 +1127,8 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
     int bad = 0, oom = 0;
 #ifdef PP_PANELS
     /* m's panels, once for every chunk (pp_panel_gemm) */
-    const gk_index nq = (k + GK_TVLEN - 1) / GK_TVLEN;
-    void *mraw = malloc(sizeof(T) * (size_t)(nq * GK_TVLEN * cols) + 64);
+    const gk_index nq = (k + PP_W - 1) / PP_W;
+    void *mraw = malloc(sizeof(T) * (size_t)(nq * PP_W * cols) + 64);
     if (!mraw) return GK_ENOMEM;
     T *mp = (T *)(((uintptr_t)mraw + 63) & ~(uintptr_t)63);
     GK_T(pp_pack_m)(m, cols, k, mp);

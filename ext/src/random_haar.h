@@ -1,6 +1,7 @@
 /* Haar-distributed orthogonal matrices (gradkit.init.orthogonal), included once by
  * random.c (compiled per ISA; the loops here have no sums whose order an ISA could
- * change, and fp contraction is off, so every table gives the same bits).
+ * change, and fp contraction is off; the products below are the same operations on
+ * every table with FMA, so those give the same bits, and BLAS on the baseline one).
  *
  * Q = H_0 H_1 ... H_{n-1} [I_n; 0] diag(d) from the columns of a standard normal m x n
  * matrix A (m >= n): reflector k is built from x = A[k:, k] (the Householder vector
@@ -14,11 +15,13 @@
  *
  * Q is formed by panels of GK_HAAR_PANEL reflectors, last panel first, each applied as
  * I - V T V^T (the compact WY form, T upper triangular from the LAPACK dlarft
- * recurrence) by three dgemm calls per tile of GK_HAAR_TILE columns of Q: tiles of
- * fixed positions, each one single-threaded BLAS call sequence, in parallel (the BLAS
- * must run on one thread: the caller pins it), so the bits do not depend on the thread
- * count. */
+ * recurrence) per tile of GK_HAAR_TILE columns of Q: W = V^T Q and Q -= V (T W) by the
+ * fused multiply-add tiles of fma_tiles.h where the table has FMA (three dgemm calls on
+ * the baseline table; T W is dgemm on every table): tiles of fixed positions, each one
+ * fixed sequence of operations (BLAS on one thread: the caller pins it), in parallel, so
+ * the bits do not depend on the thread count. */
 #include "gk_gemm.h"
+#include "fma_tiles.h"
 
 #define GK_HAAR_PANEL ((gk_index)64)   /* reflectors per panel (fixed: the bits depend
                                           on the gemm shapes) */
@@ -72,6 +75,64 @@ static void haar_t(const double *s, const double *tau, gk_index b, double *t)
         }
     }
 }
+
+#ifdef GK_FT
+/* The two large products of a panel's update on the tables with FMA (fma_tiles.h; BLAS
+ * dgemm on the baseline table, whose bits then differ): w (b x c, ld c) = v^T q for v
+ * (nr x b) and q (nr x c), both ld n, the tiles stepping down the rows */
+static void haar_vtq(const double *v, const double *q, gk_index nr, gk_index b,
+                     gk_index c, gk_index n, double *w)
+{
+    const gk_index vw = GK_FT_W(double), nv = c / vw;
+    gk_ftv_f64 t[GK_FT_MR][GK_FT_NR];
+    for (gk_index iv = 0; iv < nv; iv += GK_FT_MR) {
+        const int mr = (int)(nv - iv < GK_FT_MR ? nv - iv : GK_FT_MR);
+        const gk_index i0 = iv * vw;
+        for (gk_index j0 = 0; j0 < b; j0 += GK_FT_NR) {
+            const gk_index nj = b - j0 < GK_FT_NR ? b - j0 : GK_FT_NR;
+            const double *bp[GK_FT_NR];   /* past b: v's last column again, not stored */
+            for (int jj = 0; jj < GK_FT_NR; ++jj) bp[jj] = v + j0 + (jj < nj ? jj : nj - 1);
+            gk_ft_tile_call_f64(mr, q + i0, vw, n, bp, n, nr, t);
+            for (gk_index jj = 0; jj < nj; ++jj)
+                for (int a = 0; a < mr; ++a)
+                    memcpy(w + (j0 + jj) * c + i0 + a * vw, &t[a][jj], sizeof t[a][jj]);
+        }
+    }
+    for (gk_index i = nv * vw; i < c; ++i)   /* past the last whole vector: one by one */
+        for (gk_index j = 0; j < b; ++j)
+            w[j * c + i] = gk_ft_dot1_f64(q + i, n, v + j, n, nr);
+}
+
+/* q (nr x c, ld n) -= v (nr x b, ld n) w2 (b x c, ld c): tiles of GK_FT_NR rows */
+static void haar_q_sub(const double *v, const double *w2, gk_index nr, gk_index b,
+                       gk_index c, gk_index n, double *q)
+{
+    const gk_index vw = GK_FT_W(double), nv = c / vw;
+    gk_ftv_f64 t[GK_FT_MR][GK_FT_NR];
+    for (gk_index iv = 0; iv < nv; iv += GK_FT_MR) {
+        const int mr = (int)(nv - iv < GK_FT_MR ? nv - iv : GK_FT_MR);
+        const gk_index i0 = iv * vw;
+        for (gk_index r = 0; r < nr; r += GK_FT_NR) {
+            const gk_index nrr = nr - r < GK_FT_NR ? nr - r : GK_FT_NR;
+            const double *bp[GK_FT_NR];   /* past nr: the last row again, not stored */
+            for (int rr = 0; rr < GK_FT_NR; ++rr)
+                bp[rr] = v + (r + (rr < nrr ? rr : nrr - 1)) * n;
+            gk_ft_tile_call_f64(mr, w2 + i0, vw, c, bp, 1, b, t);
+            for (gk_index rr = 0; rr < nrr; ++rr)
+                for (int a = 0; a < mr; ++a) {
+                    double *qr = q + (r + rr) * n + i0 + a * vw;
+                    gk_ftv_f64 x;
+                    memcpy(&x, qr, sizeof x);
+                    x -= t[a][rr];
+                    memcpy(qr, &x, sizeof x);
+                }
+        }
+    }
+    for (gk_index r = 0; r < nr; ++r)
+        for (gk_index i = nv * vw; i < c; ++i)
+            q[r * n + i] -= gk_ft_dot1_f64(w2 + i, c, v + r * n, 1, b);
+}
+#endif
 
 /* q (m x n, row-major) = gain Q; a is overwritten by the reflectors.  Returns 0, or -1
  * when scratch memory could not be had (nothing written to q then). */
@@ -140,10 +201,16 @@ static int haar_q_f64(double *a, gk_index m, gk_index n, double gain, double *q,
             const gk_index c = tile == 0 ? b : (n - c0 < ct ? n - c0 : ct);
             const gk_index skip = tile == 0 ? 0 : b;
             double *w2 = w + nb * c, *qt = q + j * n + c0;
+#ifdef GK_FT
+            haar_vtq(v + skip * n, qt + skip * n, rows - skip, b, c, n, w);
+            gk_gemm_rm_f64(dgemm, 'N', 'N', b, c, b, 1.0, t, b, w, c, 0.0, w2, c);
+            haar_q_sub(v, w2, rows, b, c, n, qt);
+#else
             gk_gemm_rm_f64(dgemm, 'T', 'N', b, c, rows - skip, 1.0, v + skip * n, n,
                       qt + skip * n, n, 0.0, w, c);
             gk_gemm_rm_f64(dgemm, 'N', 'N', b, c, b, 1.0, t, b, w, c, 0.0, w2, c);
             gk_gemm_rm_f64(dgemm, 'N', 'N', rows, c, b, -1.0, v, n, w2, c, 1.0, qt, n);
+#endif
         }
     }
     /* column k times d_k gain (d_k gain = +-gain exactly: the bits of (Q d) gain) */

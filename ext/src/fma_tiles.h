@@ -1,0 +1,55 @@
+/* Tiles of fused multiply-adds: the products gradkit computes itself where the kernel
+ * table has FMA (the AVX2 and AVX-512 tables), one copy for every family that uses them
+ * (the preprocessing scatter and projections, init.orthogonal's reflector updates).
+ *
+ * Why: OpenBLAS picks its AVX2 (Haswell) kernels on some AVX-512 CPUs (an AMD Zen 5
+ * guest here), where its dsyrk ran at 43 GFlop/s a core and dgemm at 53-55; a tile
+ * below, held in registers while the steps stream through it, runs at about 100.
+ *
+ * A tile is GK_FT_MR vectors of GK_FT_W(T) lanes by GK_FT_NR broadcast operands:
+ * GK_FT_MR * GK_FT_NR vector accumulators (24 of 32 zmm on AVX-512, 12 of 16 ymm on
+ * AVX2), one fused multiply-add a step per pair.  Each lane of the result is the same
+ * sequence of operations whatever the vector width (chains of GK_FT_KB steps from zero,
+ * the chains added in order), so the AVX2 and AVX-512 tables give the same bits; the
+ * baseline table has no FMA, and its callers use BLAS (GK_FT undefined). */
+#ifndef GK_FMA_TILES_H
+#define GK_FMA_TILES_H
+#include "gk_internal.h"
+
+#if defined(__AVX__) && defined(__FMA__)
+#include <immintrin.h>
+#define GK_FT 1
+#if defined(__AVX512F__)
+#define GK_FT_BYTES 64
+#else
+#define GK_FT_BYTES 32
+#endif
+#define GK_FT_W(T) ((gk_index)(GK_FT_BYTES / sizeof(T)))   /* lanes of a vector */
+#define GK_FT_MR 3
+#define GK_FT_NR (GK_FT_BYTES / 8)      /* 8 on AVX-512, 4 on AVX2 */
+/* steps per chain: one chain over a whole 512-row chunk lost float32 PCA's smallest
+ * singular values to 2e-4 relative (tests/test_preprocessing.py) */
+#define GK_FT_KB 64
+
+typedef float gk_ftv_f32 __attribute__((vector_size(GK_FT_BYTES)));
+typedef double gk_ftv_f64 __attribute__((vector_size(GK_FT_BYTES)));
+#define gk_ftv(SFX) GK_CAT(gk_ftv_, SFX)
+#if defined(__GNUC__) || defined(__clang__)
+#define GK_FT_CALL static __attribute__((noinline, unused))
+#else
+#define GK_FT_CALL static
+#endif
+
+#define T float
+#define SFX f32
+#include "fma_tiles_tmpl.h"
+#undef T
+#undef SFX
+#define T double
+#define SFX f64
+#include "fma_tiles_tmpl.h"
+#undef T
+#undef SFX
+#endif
+
+#endif
