@@ -91,3 +91,32 @@ GK_FT_CALL void GK_T(gk_ft_tile_call)(int mr, const T *pi, gk_index ps, gk_index
     else if (mr == 2) GK_T(gk_ft_tile)(2, pi, ps, xstep, bp, bstep, nb, t);
     else GK_T(gk_ft_tile)(1, pi, ps, xstep, bp, bstep, nb, t);
 }
+
+/* put(ctx, i0, mr, j0, nj, t): store a tile's results, lanes of vectors i0 .. i0 + mr W
+ * by operands j0 .. j0 + nj */
+typedef void (*GK_T(gk_ft_put_fn))(void *ctx, gk_index i0, int mr, gk_index j0,
+                                   gk_index nj, gk_ftv(SFX) t[GK_FT_MR][GK_FT_NR]);
+
+/* Every tile of a product: the nv vectors at pi (vector v at pi + v ps, a step xstep
+ * apart; lanes i0 = v W on) by groups of GK_FT_NR of the nj broadcast operands (operand
+ * j at bq + j jstride, a step bstep apart; a last group short of GK_FT_NR repeats its
+ * last operand, whose lanes put leaves alone), over nb steps.  The vectors outermost:
+ * they stay in cache while the operands pass. */
+GK_FT_CALL void GK_T(gk_ft_tiles)(const T *pi, gk_index nv, gk_index ps, gk_index xstep,
+                                  const T *bq, gk_index nj, gk_index jstride,
+                                  gk_index bstep, gk_index nb, GK_T(gk_ft_put_fn) put,
+                                  void *ctx)
+{
+    gk_ftv(SFX) t[GK_FT_MR][GK_FT_NR];
+    for (gk_index v = 0; v < nv; v += GK_FT_MR) {
+        const int mr = (int)(nv - v < GK_FT_MR ? nv - v : GK_FT_MR);
+        for (gk_index j0 = 0; j0 < nj; j0 += GK_FT_NR) {
+            const gk_index n = nj - j0 < GK_FT_NR ? nj - j0 : GK_FT_NR;
+            const T *bp[GK_FT_NR];
+            for (int jj = 0; jj < GK_FT_NR; ++jj)
+                bp[jj] = bq + (j0 + (jj < n ? jj : n - 1)) * jstride;
+            GK_T(gk_ft_tile_call)(mr, pi + v * ps, ps, xstep, bp, bstep, nb, t);
+            put(ctx, v * GK_FT_W(T), mr, j0, n, t);
+        }
+    }
+}

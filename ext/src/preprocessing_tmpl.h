@@ -802,11 +802,10 @@ GK_INLINE void GK_T(pp_syrk)(GK_T(gk_pp_syrk) syrk, const T *buf, gk_index n,
 #define PP_MR GK_FT_MR
 #define PP_NR GK_FT_NR
 
-/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel) and the
- * projection's (PP_NR rows bp), each its own function with its strides constant (the
- * transposed projection's, both strides variable, is gk_ft_tile_call): inlined into the
- * loop that stores them, GCC kept that loop's vector constants live and spilled an
- * operand of the fused multiply-adds (the scatter above 1.50 s against 1.42) */
+/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel), each its own
+ * function with its strides constant: inlined into the loop that stores them, GCC kept
+ * that loop's vector constants live and spilled an operand of the fused multiply-adds
+ * (the scatter above 1.50 s against 1.42) */
 #define PP_TILES(MR)                                                                     \
 GK_TASK void GK_T(pp_stile##MR)(const T *pi, gk_index ps, const T *pj, gk_index nb,      \
                                 gk_ftv(SFX) t[PP_MR][PP_NR])                             \
@@ -814,11 +813,6 @@ GK_TASK void GK_T(pp_stile##MR)(const T *pi, gk_index ps, const T *pj, gk_index 
     const T *bp[PP_NR];                                                                  \
     for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = pj + jj;                                 \
     GK_T(gk_ft_tile)(MR, pi, ps, PP_W, bp, PP_W, nb, t);                                 \
-}                                                                                        \
-GK_TASK void GK_T(pp_ptile##MR)(const T *pi, gk_index ps, const T *const *bp,            \
-                                gk_index nb, gk_ftv(SFX) t[PP_MR][PP_NR])                \
-{                                                                                        \
-    GK_T(gk_ft_tile)(MR, pi, ps, PP_W, bp, 1, nb, t);                                    \
 }
 PP_TILES(3)
 PP_TILES(2)
@@ -891,66 +885,57 @@ static void GK_T(pp_pack_m)(const T *m, gk_index cols, gk_index k, T *mp)
             }
 }
 
-/* y (nb x k, C order) = buf (nb x cols, C order) times m, from m's panels mp: tiles of
- * PP_MR panels of m by PP_NR rows of buf, the panels outermost so they stay in L2 while
- * the chunk's rows stream past them; each element of y is the sum, in order, of chains
- * of GK_FT_KB fused multiply-adds over the columns (the scatter's tile) */
+/* the projection's put: rows j0.. of y (k wide), its columns of the tile's panels */
+typedef struct { T *y; gk_index k; } GK_T(pp_yput);
+static void GK_T(pp_put_y)(void *ctx, gk_index i0, int mr, gk_index j0, gk_index nj,
+                           gk_ftv(SFX) t[PP_MR][PP_NR])
+{
+    const GK_T(pp_yput) *c = (const GK_T(pp_yput) *)ctx;
+    for (gk_index rr = 0; rr < nj; ++rr)
+        for (int a = 0; a < mr; ++a) {
+            const gk_index j = i0 + a * PP_W;
+            T *yr = c->y + (j0 + rr) * c->k + j;
+            if (c->k - j >= PP_W)
+                __builtin_memcpy(yr, &t[a][rr], sizeof t[a][rr]);
+            else
+                for (gk_index l = 0; l < c->k - j; ++l) yr[l] = t[a][rr][l];
+        }
+}
+
+/* y (nb x k, C order) = buf (nb x cols, C order) times m, from m's panels mp (the
+ * tiles' vectors; buf's rows the broadcast operands) */
 static void GK_T(pp_panel_gemm)(const T *buf, gk_index nb, gk_index cols, const T *mp,
                                 gk_index k, T *y)
 {
-    const gk_index nq = (k + PP_W - 1) / PP_W, ps = cols * PP_W;
-    gk_ftv(SFX) t[PP_MR][PP_NR];
-    for (gk_index q = 0; q < nq; q += PP_MR) {
-        const int mr = (int)(nq - q < PP_MR ? nq - q : PP_MR);
-        const T *pi = mp + q * ps;
-        for (gk_index r = 0; r < nb; r += PP_NR) {
-            const int nr = (int)(nb - r < PP_NR ? nb - r : PP_NR);
-            const T *bp[PP_NR];   /* past the last row: the last row again, not stored */
-            for (int rr = 0; rr < PP_NR; ++rr)
-                bp[rr] = buf + (r + (rr < nr ? rr : nr - 1)) * cols;
-            if (mr == 3) GK_T(pp_ptile3)(pi, ps, bp, cols, t);
-            else if (mr == 2) GK_T(pp_ptile2)(pi, ps, bp, cols, t);
-            else GK_T(pp_ptile1)(pi, ps, bp, cols, t);
-            for (int rr = 0; rr < nr; ++rr)
-                for (int a = 0; a < mr; ++a) {
-                    const gk_index j0 = (q + a) * PP_W;
-                    T *yr = y + (r + rr) * k + j0;
-                    if (k - j0 >= PP_W)
-                        __builtin_memcpy(yr, &t[a][rr], sizeof t[a][rr]);
-                    else
-                        for (gk_index l = 0; l < k - j0; ++l) yr[l] = t[a][rr][l];
-                }
-        }
+    GK_T(pp_yput) c = {y, k};
+    GK_T(gk_ft_tiles)(mp, (k + PP_W - 1) / PP_W, cols * PP_W, PP_W, buf, nb, cols, 1,
+                      cols, GK_T(pp_put_y), &c);
+}
+
+/* the transposed projection's put: added in double to acc (cols x k) */
+typedef struct { double *acc; gk_index k; } GK_T(pp_accput);
+static void GK_T(pp_put_acc)(void *ctx, gk_index i0, int mr, gk_index j0, gk_index nj,
+                             gk_ftv(SFX) t[PP_MR][PP_NR])
+{
+    const GK_T(pp_accput) *c = (const GK_T(pp_accput) *)ctx;
+    for (gk_index i = i0; i < i0 + mr * PP_W; ++i) {
+        const T *ti = (const T *)(const void *)t[(i - i0) / PP_W] + (i - i0) % PP_W;
+        double *ai = c->acc + i * c->k + j0;
+        for (gk_index jj = 0; jj < nj; ++jj) ai[jj] += (double)ti[jj * PP_W];
     }
 }
 
 /* acc (cols x k, C order, double) += buf^T m for the centred chunk buf (nb x cols, C
- * order) and m (nb x k, C order): tiles of PP_MR vectors of a row of buf by PP_NR
- * columns of m, each element the chunk's chains of GK_FT_KB fused multiply-adds in T, then
- * added in double.  The chunk stays as rows (the tile steps down them): laid out as
- * panels, the copy cost more than the tiles gained at these few flops an element. */
+ * order) and m (nb x k, C order): the tiles' vectors from buf's rows (stepping down
+ * them: laid out as panels, the copy cost more than the tiles gained at these few flops
+ * an element), m's columns the operands; each element the chunk's chains in T, then
+ * added in double */
 static void GK_T(pp_panel_gemm_t)(const T *buf, gk_index nb, gk_index cols, const T *m,
                                   gk_index k, double *acc)
 {
     const gk_index nv = cols / PP_W;   /* whole vectors of a row; the rest below */
-    gk_ftv(SFX) t[PP_MR][PP_NR];
-    for (gk_index iv = 0; iv < nv; iv += PP_MR) {
-        const int mr = (int)(nv - iv < PP_MR ? nv - iv : PP_MR);
-        const gk_index i0 = iv * PP_W, i1 = (iv + mr) * PP_W;
-        for (gk_index j0 = 0; j0 < k; j0 += PP_NR) {
-            /* the last group's columns past k: m's last column again, not added */
-            const gk_index nj = k - j0 < PP_NR ? k - j0 : PP_NR;
-            const T *bp[PP_NR];
-            for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = m + j0 + (jj < nj ? jj : nj - 1);
-            GK_T(gk_ft_tile_call)(mr, buf + i0, PP_W, cols, bp, k, nb, t);
-            for (gk_index i = i0; i < i1; ++i) {
-                const T *ti = (const T *)(const void *)t[(i - i0) / PP_W]
-                              + (i - i0) % PP_W;
-                double *ai = acc + i * k + j0;
-                for (gk_index jj = 0; jj < nj; ++jj) ai[jj] += (double)ti[jj * PP_W];
-            }
-        }
-    }
+    GK_T(pp_accput) c = {acc, k};
+    GK_T(gk_ft_tiles)(buf, nv, PP_W, cols, m, k, 1, k, nb, GK_T(pp_put_acc), &c);
     /* the columns past the last whole vector one by one, in the tile's operations: the
      * same bits for every vector width */
     for (gk_index i = nv * PP_W; i < cols; ++i)

@@ -78,56 +78,55 @@ static void haar_t(const double *s, const double *tau, gk_index b, double *t)
 
 #ifdef GK_FT
 /* The two large products of a panel's update on the tables with FMA (fma_tiles.h; BLAS
- * dgemm on the baseline table, whose bits then differ): w (b x c, ld c) = v^T q for v
- * (nr x b) and q (nr x c), both ld n, the tiles stepping down the rows */
+ * dgemm on the baseline table, whose bits then differ).  A put's destination: rows of
+ * ld doubles. */
+typedef struct { double *d; gk_index ld; } haar_put_ctx;
+
+static void haar_put_w(void *ctx, gk_index i0, int mr, gk_index j0, gk_index nj,
+                       gk_ftv_f64 t[GK_FT_MR][GK_FT_NR])
+{
+    const haar_put_ctx *c = (const haar_put_ctx *)ctx;
+    for (gk_index jj = 0; jj < nj; ++jj)
+        for (int a = 0; a < mr; ++a)
+            memcpy(c->d + (j0 + jj) * c->ld + i0 + a * GK_FT_W(double), &t[a][jj],
+                   sizeof t[a][jj]);
+}
+
+static void haar_put_sub(void *ctx, gk_index i0, int mr, gk_index j0, gk_index nj,
+                         gk_ftv_f64 t[GK_FT_MR][GK_FT_NR])
+{
+    const haar_put_ctx *c = (const haar_put_ctx *)ctx;
+    for (gk_index rr = 0; rr < nj; ++rr)
+        for (int a = 0; a < mr; ++a) {
+            double *qr = c->d + (j0 + rr) * c->ld + i0 + a * GK_FT_W(double);
+            gk_ftv_f64 x;
+            memcpy(&x, qr, sizeof x);
+            x -= t[a][rr];
+            memcpy(qr, &x, sizeof x);
+        }
+}
+
+/* w (b x c, ld c) = v^T q for v (nr x b) and q (nr x c), both ld n: q's rows the tiles'
+ * vectors, v's columns the operands; the columns past q's last whole vector one by one */
 static void haar_vtq(const double *v, const double *q, gk_index nr, gk_index b,
                      gk_index c, gk_index n, double *w)
 {
     const gk_index vw = GK_FT_W(double), nv = c / vw;
-    gk_ftv_f64 t[GK_FT_MR][GK_FT_NR];
-    for (gk_index iv = 0; iv < nv; iv += GK_FT_MR) {
-        const int mr = (int)(nv - iv < GK_FT_MR ? nv - iv : GK_FT_MR);
-        const gk_index i0 = iv * vw;
-        for (gk_index j0 = 0; j0 < b; j0 += GK_FT_NR) {
-            const gk_index nj = b - j0 < GK_FT_NR ? b - j0 : GK_FT_NR;
-            const double *bp[GK_FT_NR];   /* past b: v's last column again, not stored */
-            for (int jj = 0; jj < GK_FT_NR; ++jj) bp[jj] = v + j0 + (jj < nj ? jj : nj - 1);
-            gk_ft_tile_call_f64(mr, q + i0, vw, n, bp, n, nr, t);
-            for (gk_index jj = 0; jj < nj; ++jj)
-                for (int a = 0; a < mr; ++a)
-                    memcpy(w + (j0 + jj) * c + i0 + a * vw, &t[a][jj], sizeof t[a][jj]);
-        }
-    }
-    for (gk_index i = nv * vw; i < c; ++i)   /* past the last whole vector: one by one */
+    haar_put_ctx ctx = {w, c};
+    gk_ft_tiles_f64(q, nv, vw, n, v, b, 1, n, nr, haar_put_w, &ctx);
+    for (gk_index i = nv * vw; i < c; ++i)
         for (gk_index j = 0; j < b; ++j)
             w[j * c + i] = gk_ft_dot1_f64(q + i, n, v + j, n, nr);
 }
 
-/* q (nr x c, ld n) -= v (nr x b, ld n) w2 (b x c, ld c): tiles of GK_FT_NR rows */
+/* q (nr x c, ld n) -= v (nr x b, ld n) w2 (b x c, ld c): w2's rows the tiles' vectors,
+ * v's rows the operands */
 static void haar_q_sub(const double *v, const double *w2, gk_index nr, gk_index b,
                        gk_index c, gk_index n, double *q)
 {
     const gk_index vw = GK_FT_W(double), nv = c / vw;
-    gk_ftv_f64 t[GK_FT_MR][GK_FT_NR];
-    for (gk_index iv = 0; iv < nv; iv += GK_FT_MR) {
-        const int mr = (int)(nv - iv < GK_FT_MR ? nv - iv : GK_FT_MR);
-        const gk_index i0 = iv * vw;
-        for (gk_index r = 0; r < nr; r += GK_FT_NR) {
-            const gk_index nrr = nr - r < GK_FT_NR ? nr - r : GK_FT_NR;
-            const double *bp[GK_FT_NR];   /* past nr: the last row again, not stored */
-            for (int rr = 0; rr < GK_FT_NR; ++rr)
-                bp[rr] = v + (r + (rr < nrr ? rr : nrr - 1)) * n;
-            gk_ft_tile_call_f64(mr, w2 + i0, vw, c, bp, 1, b, t);
-            for (gk_index rr = 0; rr < nrr; ++rr)
-                for (int a = 0; a < mr; ++a) {
-                    double *qr = q + (r + rr) * n + i0 + a * vw;
-                    gk_ftv_f64 x;
-                    memcpy(&x, qr, sizeof x);
-                    x -= t[a][rr];
-                    memcpy(qr, &x, sizeof x);
-                }
-        }
-    }
+    haar_put_ctx ctx = {q, n};
+    gk_ft_tiles_f64(w2, nv, vw, c, v, nr, n, 1, b, haar_put_sub, &ctx);
     for (gk_index r = 0; r < nr; ++r)
         for (gk_index i = nv * vw; i < c; ++i)
             q[r * n + i] -= gk_ft_dot1_f64(w2 + i, c, v + r * n, 1, b);
