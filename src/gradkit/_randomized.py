@@ -120,17 +120,19 @@ class _Centred:
 _CHOLQR_TOL = 1e-6
 
 
-def _cholesky_factor(Y):
-    """R (upper, l x l) with Y^T Y = R^T R, and Y R^-1 written over Y (float64, its
-    transpose C-ordered so BLAS trsm reads it in place); None when Y^T Y is not
-    numerically positive definite."""
+def _cholesky_factor(Y, G=None):
+    """R (upper, l x l) with G = Y^T Y = R^T R (G computed when not given), and Y R^-1
+    written over Y (float64, C order: BLAS trsm solves on its transpose in place); None
+    when G is not numerically positive definite."""
     try:
-        R = _cholesky(Y.T @ Y, lower=False, check_finite=False)
+        R = _cholesky(Y.T @ Y if G is None else G, lower=False, check_finite=False)
     except np.linalg.LinAlgError:
         return None
     if not np.isfinite(R).all() or not (np.diag(R) > 0).all():
         return None
-    _trsm(1.0, R, Y.T, side=0, lower=0, trans_a=1, overwrite_b=1)   # (R^-T Y^T)^T
+    Qt = _trsm(1.0, R, Y.T, side=0, lower=0, trans_a=1, overwrite_b=1)   # R^-T Y^T
+    if not np.shares_memory(Qt, Y):   # solved in a copy after all
+        Y[...] = Qt.T
     return R
 
 
@@ -149,7 +151,8 @@ def _orthonormal_basis(Y):
         Q = np.array(Y, dtype=np.float64, order="C")
         if _cholesky_factor(Q) is not None:
             G = Q.T @ Q
-            if np.abs(G - np.eye(l)).max() <= _CHOLQR_TOL and _cholesky_factor(Q) is not None:
+            if (np.abs(G - np.eye(l)).max() <= _CHOLQR_TOL
+                    and _cholesky_factor(Q, G) is not None):
                 return Q.astype(Y.dtype, copy=False)
     return _qr(Y, mode="economic", check_finite=False, overwrite_a=True)[0]
 
