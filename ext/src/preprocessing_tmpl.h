@@ -799,6 +799,8 @@ GK_INLINE void GK_T(pp_syrk)(GK_T(gk_pp_syrk) syrk, const T *buf, gk_index n,
  * the same bits (fma_tiles.h); the baseline table calls BLAS syrk and gemm. */
 #define PP_PANELS 1
 #define PP_W GK_FT_W(T)
+/* p rounded up to a 64-byte line (its allocation 64 bytes larger), NULL for NULL */
+#define PP_LINE(TYPE, p) ((p) ? (TYPE *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63) : NULL)
 #define PP_MR GK_FT_MR
 #define PP_NR GK_FT_NR
 
@@ -1059,7 +1061,7 @@ static int GK_T(scatter)(const T *x, gk_index rows, gk_index cols, double *mean,
         /* whole panels, 64-byte aligned, then the row scratch */
         const gk_index cols_w = (cols + PP_W - 1) / PP_W * PP_W;
         void *raw = malloc(sizeof(T) * (size_t)((buf_rows + 1) * cols_w) + 64);
-        sc.buf = raw ? (T *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
+        sc.buf = PP_LINE(T, raw);
         sc.row = raw ? sc.buf + buf_rows * cols_w : NULL;
         if (raw)
             for (gk_index j = cols; j < cols_w; ++j) sc.row[j] = 0;
@@ -1104,7 +1106,6 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
                          const T *m, gk_index k, T *y, const gk_blas_fns *blas,
                          int *nonfinite)
 {
-    GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
     gk_index chunk = pp_project_chunk_rows(cols, k);
     gk_index nchunk = (rows + chunk - 1) / chunk;
     int nt = gk_threads_for(rows * (cols > k ? cols : k));
@@ -1115,9 +1116,11 @@ static int GK_T(project)(const T *x, gk_index rows, gk_index cols, const double 
     const gk_index nq = (k + PP_W - 1) / PP_W;
     void *mraw = malloc(sizeof(T) * (size_t)(nq * PP_W * cols) + 64);
     if (!mraw) return GK_ENOMEM;
-    T *mp = (T *)(((uintptr_t)mraw + 63) & ~(uintptr_t)63);
+    T *mp = PP_LINE(T, mraw);
     GK_T(pp_pack_m)(m, cols, k, mp);
-    (void)gemm;
+    (void)blas;
+#else
+    GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
 #endif
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad, oom)
     {
@@ -1162,13 +1165,15 @@ static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const doubl
                            const T *m, gk_index k, T *y, const gk_blas_fns *blas,
                            int *nonfinite)
 {
-    GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
 #ifdef PP_PANELS
     /* 4 times the rows a chunk: the float64 sums of a chunk's products (an add per
-     * element of y) are then fewer beside its multiply-adds */
-    gk_index chunk = pp_project_chunk_rows(cols, k) * 4;
+     * element of y) are then fewer beside its multiply-adds; no product buffer (the
+     * tiles add into the task's sums) */
+    gk_index chunk = pp_project_chunk_rows(cols, k) * 4, nprod = 0;
+    (void)blas;
 #else
-    gk_index chunk = pp_project_chunk_rows(cols, k);
+    GK_T(gk_pp_gemm) gemm = GK_T(gk_pp_gemm_of)(blas);
+    gk_index chunk = pp_project_chunk_rows(cols, k), nprod = cols * k;  /* gemm's k x cols */
 #endif
     gk_index nchunk = (rows + chunk - 1) / chunk;
     gk_index ck = cols * k;
@@ -1181,11 +1186,8 @@ static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const doubl
     #pragma omp parallel num_threads(nt) if(nt > 1) reduction(|:bad, oom)
     {
         gk_index buf_rows = chunk < rows ? chunk : rows;
-        void *raw = malloc(sizeof(T) * (size_t)(buf_rows * cols + ck));
-        T *buf = (T *)raw;
-#ifdef PP_PANELS
-        (void)gemm;
-#else
+        T *buf = (T *)malloc(sizeof(T) * (size_t)(buf_rows * cols + nprod));
+#ifndef PP_PANELS
         T *prod = buf ? buf + buf_rows * cols : NULL;
 #endif
         if (!buf) oom = 1;
@@ -1214,7 +1216,7 @@ static int GK_T(project_t)(const T *x, gk_index rows, gk_index cols, const doubl
 #endif
             }
         }
-        free(raw);
+        free(buf);
     }
     if (oom) {
         free(part);
