@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 INCLUDE = os.path.join(HERE, "include", "gradkit")
 # header -> pxd, in gradkit.h's order; philox.h is declared with random
 FAMILIES = ["norm", "clip", "random", "dropout", "optim", "regularization",
-            "preprocessing", "losses", "gradcheck", "quant"]
+            "preprocessing", "losses", "gradcheck", "quant", "linear"]
 EXTRA_HEADERS = {"random": ["philox"]}
 # the kernels gradkit.capi exports (API.md's C level section: never rename these)
 CAPI = [

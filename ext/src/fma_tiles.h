@@ -1,6 +1,7 @@
 /* Tiles of fused multiply-adds: the products gradkit computes itself where the kernel
  * table has FMA (the AVX2 and AVX-512 tables), one copy for every family that uses them
- * (the preprocessing scatter and projections, init.orthogonal's reflector updates).
+ * (the preprocessing scatter and projections, init.orthogonal's reflector updates, the
+ * linear family's products through gk_ft_gemm, fma_gemm_tmpl.h).
  *
  * Why: OpenBLAS picks its AVX2 (Haswell) kernels on some AVX-512 CPUs (an AMD Zen 5
  * guest here), where its dsyrk ran at 43 GFlop/s a core and dgemm at 53-55; a tile
@@ -30,6 +31,11 @@
 /* steps per chain: one chain over a whole 512-row chunk lost float32 PCA's smallest
  * singular values to 2e-4 relative (tests/test_preprocessing.py) */
 #define GK_FT_KB 64
+/* gk_ft_gemm (fma_gemm_tmpl.h): steps per block, a multiple of GK_FT_KB (the panels'
+ * block, 3 vectors by 128 steps, is 24 KB: in L1 with room for the rows' steps), and
+ * the bytes of A's packed steps a task's row block holds per block (in L2) */
+#define GK_FG_KC 128
+#define GK_FG_MC_BYTES ((size_t)256 << 10)
 
 typedef float gk_ftv_f32 __attribute__((vector_size(GK_FT_BYTES)));
 typedef double gk_ftv_f64 __attribute__((vector_size(GK_FT_BYTES)));
@@ -43,11 +49,13 @@ typedef double gk_ftv_f64 __attribute__((vector_size(GK_FT_BYTES)));
 #define T float
 #define SFX f32
 #include "fma_tiles_tmpl.h"
+#include "fma_gemm_tmpl.h"
 #undef T
 #undef SFX
 #define T double
 #define SFX f64
 #include "fma_tiles_tmpl.h"
+#include "fma_gemm_tmpl.h"
 #undef T
 #undef SFX
 #endif

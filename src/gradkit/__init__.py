@@ -18,10 +18,10 @@ __version__ = "0.1.0"
 from ._config import (cache_info, get_include, get_num_threads, num_threads,
                       set_cache_limit, set_num_threads, set_stream_threshold,
                       show_config)
-# The families.  gradkit.dropout stays the module: a function of that name would shadow
+# The families.  gradkit.dropout and gradkit.linear stay the modules: a function of that name would shadow
 # it (and `import gradkit.dropout as D` would then give the function).
-from . import (amp, clip, diagnostics, dropout, gradcheck, init, losses, nn, norm, optim,
-               quant, random, regularization, schedules)
+from . import (amp, clip, diagnostics, dropout, gradcheck, init, linear, losses, nn, norm,
+               optim, quant, random, regularization, schedules)
 # The most used names.
 from .norm import (NormStats, add_dropout_layer_norm, add_dropout_layer_norm_backward,
                    add_dropout_rms_norm, add_dropout_rms_norm_backward, batch_norm,
@@ -38,7 +38,8 @@ from .quant import dequantize, quantize
 __all__ = [
     "__version__", "bfloat16", "get_include", "show_config", "get_num_threads", "set_num_threads",
     "num_threads", "set_cache_limit", "cache_info", "set_stream_threshold",
-    "amp", "clip", "diagnostics", "dropout", "gradcheck", "init", "losses", "nn", "norm",
+    "amp", "clip", "diagnostics", "dropout", "gradcheck", "init", "linear", "losses", "nn",
+    "norm",
     "optim", "preprocessing", "quant", "random", "regularization", "schedules",
     "NormStats", "layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward",
     "batch_norm", "batch_norm_backward", "add_dropout_layer_norm",

@@ -20,4 +20,5 @@
 #include "gradkit/losses.h"
 #include "gradkit/gradcheck.h"
 #include "gradkit/quant.h"
+#include "gradkit/linear.h"
 #endif

@@ -45,3 +45,6 @@ __all__ += ["quantize", "dequantize", "numerical_grad"]
 from . import lowbit  # noqa: E402  (low-bit weights: RTN, GPTQ, packing, qlinear)
 
 __all__ += ["lowbit"]
+from . import linear  # noqa: E402  (gradkit.linear's products)
+
+__all__ += ["linear"]

@@ -18,8 +18,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("gradkit.torch needs PyTorch (pip install torch)") from exc
 
 from . import functional, optim
-from .modules import (BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, LayerNorm, RMSNorm,
-                      patch)
+from .modules import (BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, LayerNorm, Linear,
+                      RMSNorm, patch)
 
-__all__ = ["functional", "optim", "LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
+__all__ = ["functional", "optim", "Linear", "LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
            "BatchNorm3d", "Dropout", "patch"]

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .. import dropout as _dropout
+from .. import linear as _linear
 from .. import losses as _losses
 from .. import norm as _norm
 
@@ -95,7 +96,8 @@ def _eager(impl: Any, setup: Any, grad: Any) -> Any:
     def forward(ctx, *args):
         output = impl(*args)
         setup(ctx, args, output)
-        ctx.mark_non_differentiable(*output[ndiff:])  # the stats and masks
+        if isinstance(output, tuple):
+            ctx.mark_non_differentiable(*output[ndiff:])  # the stats and masks
         # no zeros made for the gradients that do not exist (those of the stats and
         # masks, which the gradient functions ignore; an undefined gradient of every
         # differentiable output gives undefined input gradients, as zeros would)
@@ -531,3 +533,55 @@ def _kl_div_grad(ctx, dloss, _ddinput):
 
 kl_div.register_autograd(_kl_div_grad, setup_context=_kl_div_setup)
 _RUN["kl_div"] = kl_div, _eager(_kl_div_impl, _kl_div_setup, _kl_div_grad)
+
+
+# ---- linear (F.linear) -------------------------------------------------------------------
+def _linear_impl(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    """y = x W^T + b; a transposed weight is read in place (no copy)."""
+    return _t(_linear.linear(_np(x), _np(weight), _np(bias)))
+
+
+linear = _custom_op("linear", _linear_impl)
+
+
+@linear.register_fake
+def _(x, weight, bias):
+    return x.new_empty(x.shape[:-1] + (weight.shape[0],))
+
+
+def _linear_backward_impl(dy: Tensor, x: Tensor, weight: Tensor, input_grad: bool,
+                          weight_grad: bool, bias_grad: bool
+                          ) -> tuple[Tensor, Tensor, Tensor]:
+    dx, dw, db = _linear.linear_backward(_np(dy), _np(x), _np(weight),
+                                         input_grad=input_grad, weight_grad=weight_grad,
+                                         bias_grad=bias_grad)
+    return _or_empty(dx, x), _or_empty(dw, x), _or_empty(db, x)
+
+
+linear_backward = _custom_op("linear_backward", _linear_backward_impl)
+
+
+@linear_backward.register_fake
+def _(dy, x, weight, input_grad, weight_grad, bias_grad):
+    return (_like(x) if input_grad else x.new_empty(0),
+            _like(weight) if weight_grad else x.new_empty(0),
+            x.new_empty(weight.shape[0]) if bias_grad else x.new_empty(0))
+
+
+def _linear_setup(ctx, inputs, output):
+    x, weight, bias = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.has_bias = bias is not None
+
+
+def _linear_grad(ctx, dy):
+    x, weight = ctx.saved_tensors
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]
+    need_b = bool(need_b) and ctx.has_bias
+    dx, dw, db = _call(linear_backward, _linear_backward_impl, dy, x, weight, bool(need_x),
+                       bool(need_w), need_b)
+    return (dx if need_x else None, dw if need_w else None, db if need_b else None)
+
+
+linear.register_autograd(_linear_grad, setup_context=_linear_setup)
+_RUN["linear"] = linear, _eager(_linear_impl, _linear_setup, _linear_grad)

@@ -20,8 +20,8 @@ from torch import Tensor
 
 from . import _ops
 
-__all__ = ["layer_norm", "rms_norm", "batch_norm", "dropout", "cross_entropy", "kl_div",
-           "add_dropout_layer_norm", "add_dropout_rms_norm"]
+__all__ = ["linear", "layer_norm", "rms_norm", "batch_norm", "dropout", "cross_entropy",
+           "kl_div", "add_dropout_layer_norm", "add_dropout_rms_norm"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -43,6 +43,17 @@ def _shape(normalized_shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
 def _trailing(x: Tensor, shape: tuple[int, ...]) -> bool:
     """Whether x's trailing axes are ``shape`` (else torch's function raises its error)."""
     return x.dim() >= len(shape) and tuple(x.shape[x.dim() - len(shape):]) == shape
+
+
+def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    r"""``F.linear``: :math:`y = x W^\top + b` by :func:`gradkit.linear.linear`
+    (gradkit's own products on the AVX2 and AVX-512 tables; a transposed weight is
+    read without a copy).  The bias gradient is summed in float64."""
+    if (not _ours(input, weight, bias) or input.dim() < 1 or weight.dim() != 2
+            or input.shape[-1] != weight.shape[1]
+            or (bias is not None and tuple(bias.shape) != (weight.shape[0],))):
+        return F.linear(input, weight, bias)
+    return _ops.run("linear", input, weight, bias)
 
 
 def layer_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],

@@ -15,8 +15,15 @@ from torch import Tensor, nn
 
 from . import functional as GF
 
-__all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout",
+__all__ = ["Linear", "LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout",
            "patch"]
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` through :func:`gradkit.torch.functional.linear`."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return GF.linear(input, self.weight, self.bias)
 
 
 class LayerNorm(nn.LayerNorm):
@@ -73,14 +80,15 @@ class Dropout(nn.Dropout):
 
 
 # torch class -> gradkit class; exact types only (a user's subclass may change forward)
-_SWAPS: dict[type, type] = {nn.LayerNorm: LayerNorm, nn.RMSNorm: RMSNorm,
+_SWAPS: dict[type, type] = {nn.Linear: Linear, nn.LayerNorm: LayerNorm, nn.RMSNorm: RMSNorm,
                             nn.BatchNorm1d: BatchNorm1d, nn.BatchNorm2d: BatchNorm2d,
                             nn.BatchNorm3d: BatchNorm3d, nn.Dropout: Dropout}
 
 
 def patch(model: nn.Module) -> nn.Module:
-    """Switch, in place, every ``nn.LayerNorm``, ``nn.RMSNorm``, ``nn.BatchNorm1d/2d/3d``
-    and ``nn.Dropout`` of ``model`` (itself included) to its gradkit namesake.
+    """Switch, in place, every ``nn.Linear``, ``nn.LayerNorm``, ``nn.RMSNorm``,
+    ``nn.BatchNorm1d/2d/3d`` and ``nn.Dropout`` of ``model`` (itself included) to its
+    gradkit namesake.
 
     Only the class changes: parameters, buffers, hooks and the ``state_dict`` are the
     same objects, so outputs are the same to round-off (dropout draws other masks), an
