@@ -13,7 +13,7 @@ import sys
 MODULES = ["gradkit", "gradkit.norm", "gradkit.random", "gradkit.dropout", "gradkit.init",
            "gradkit.optim", "gradkit.optim.functional", "gradkit.clip", "gradkit.amp",
            "gradkit.schedules", "gradkit.regularization", "gradkit.losses",
-           "gradkit.gradcheck", "gradkit.preprocessing", "gradkit.quant",
+           "gradkit.gradcheck", "gradkit.preprocessing", "gradkit.quant", "gradkit.linear",
            "gradkit.diagnostics", "gradkit.nn", "gradkit.data", "gradkit.distributed",
            "gradkit.torch", "gradkit.torch.functional", "gradkit.torch.optim"]
 

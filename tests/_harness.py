@@ -46,7 +46,8 @@ CASES = {}   # case id -> (function of dtype, dtype or None)
 # thread count, and across the baseline table's thread counts (test_determinism groups
 # them so).
 FMA_TABLES_ONLY = ("preprocessing.Moments/Scatter", "preprocessing.PCA(",
-                   "preprocessing.Whitener(", "preprocessing.project", "init.orthogonal")
+                   "preprocessing.Whitener(", "preprocessing.project", "init.orthogonal",
+                   "linear.")
 
 
 def case(name, dtypes=FLOATS):
@@ -1006,6 +1007,21 @@ def _project_calls(dt, kpre):
         yt = np.empty((cols, k), dt)
         out += [yt, kpre.project_t(xf, np.full(cols, 0.5), p, yt)]
     return out
+
+
+@case("linear.linear/backward", dtypes=FLOATS + HALVES)
+def _linear(dt):
+    """linear and its backward (the three products: x W^T + b, dy W, dy^T x with the bias
+    sums) at extents that end panels, row groups and step blocks part-way, several tasks
+    at 4 threads; matmul of transposed views.  BLAS (the baseline table's gemm) held to
+    one thread."""
+    from gradkit import _blas
+    from gradkit import linear as L
+    x, w, b = data(61, (301, 257), dt), data(62, (131, 257), dt), data(63, (131,), dt)
+    dy = data(64, (301, 131), dt)
+    with _blas.single_threaded():
+        return [L.linear(x, w, b), L.linear_backward(dy, x, w),
+                L.matmul(x[:40].T, dy[:40])]
 
 
 @case("preprocessing.Moments/Scatter")

@@ -148,6 +148,50 @@ def test_dropout_bad_probability():
 
 
 # ---- zero-copy and fallbacks -------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7, 33), (2, 3, 50), (1, 1)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_torch(dtype, shape, bias):
+    fan_in, fan_out = shape[-1], 19
+    x, w = _leaf(*shape, dtype=dtype), _leaf(fan_out, fan_in, dtype=dtype, seed=1)
+    b = _leaf(fan_out, dtype=dtype, seed=2) if bias else None
+    inputs = [x, w] + ([b] if bias else [])
+    _both(lambda *a: GF.linear(*a), lambda *a: F.linear(*a), inputs, dtype)
+    if dtype == torch.float64:
+        assert torch.autograd.gradcheck(GF.linear, tuple(inputs))
+
+
+def test_linear_transposed_weight_and_partial_gradients():
+    x = _leaf(6, 9)
+    wt = _leaf(9, 4, seed=1)           # a weight stored transposed: read in place
+    w = wt.t()
+    assert not w.is_contiguous()
+    assert torch.autograd.gradcheck(lambda x_, w_: GF.linear(x_, w_.t()), (x, wt))
+    xd = x.detach()                    # no input gradient wanted
+    y = GF.linear(xd, w)
+    torch.testing.assert_close(y, F.linear(xd, w), rtol=1e-12, atol=1e-12)
+    y.sum().backward()
+    assert xd.grad is None and wt.grad is not None
+
+
+def test_linear_kernel_sees_the_tensors_memory(monkeypatch):
+    from gradkit import linear
+    from gradkit.torch import _ops
+    seen = {}
+    real = linear.linear
+
+    def spy(x, w, b=None, **kwargs):
+        seen["ptrs"] = (x.ctypes.data, w.ctypes.data)
+        out = real(x, w, b, **kwargs)
+        seen["out"] = out.ctypes.data
+        return out
+
+    monkeypatch.setattr(_ops._linear, "linear", spy)
+    x, w = torch.randn(4, 8), torch.randn(3, 8)
+    y = GF.linear(x, w)
+    assert seen["ptrs"] == (x.data_ptr(), w.data_ptr()) and seen["out"] == y.data_ptr()
+
+
 def test_kernel_sees_the_tensors_memory(monkeypatch):
     from gradkit import norm
     from gradkit.torch import _ops
@@ -219,10 +263,20 @@ def test_other_dtypes_go_to_torch(dtype):
     x = torch.randn(4, 8).to(dtype)
     torch.testing.assert_close(GF.layer_norm(x, (8,)), F.layer_norm(x, (8,)), rtol=0, atol=0)
     torch.testing.assert_close(GF.rms_norm(x, (8,)), F.rms_norm(x, (8,)), rtol=0, atol=0)
+    w = torch.randn(3, 8).to(dtype)
+    torch.testing.assert_close(GF.linear(x, w), F.linear(x, w), rtol=0, atol=0)
+
+
+def test_linear_bad_shapes_raise_torchs_errors():
+    with pytest.raises(RuntimeError):
+        GF.linear(torch.randn(4, 8), torch.randn(3, 7))
+    with pytest.raises(RuntimeError):
+        GF.linear(torch.randn(4, 8), torch.randn(3, 8), torch.randn(4))
 
 
 def test_other_devices_go_to_torch():
     x = torch.empty(4, 8, device="meta")
+    assert GF.linear(x, torch.empty(3, 8, device="meta")).shape == (4, 3)
     assert GF.layer_norm(x, (8,)).device.type == "meta"
     assert GF.rms_norm(x, (8,)).device.type == "meta"
     assert GF.dropout(x, 0.5).device.type == "meta"
@@ -235,7 +289,7 @@ def test_batch_norm_one_value_per_channel_raises_like_torch():
 
 
 # ---- modules and patch ---------------------------------------------------------------------
-PAIRS = [(gt.LayerNorm, nn.LayerNorm, (10,)), (gt.RMSNorm, nn.RMSNorm, (10,)),
+PAIRS = [(gt.Linear, nn.Linear, (10, 7)), (gt.LayerNorm, nn.LayerNorm, (10,)), (gt.RMSNorm, nn.RMSNorm, (10,)),
          (gt.BatchNorm1d, nn.BatchNorm1d, (10,)), (gt.BatchNorm2d, nn.BatchNorm2d, (10,)),
          (gt.BatchNorm3d, nn.BatchNorm3d, (10,)), (gt.Dropout, nn.Dropout, (0.1,))]
 
@@ -260,6 +314,7 @@ def test_patch_keeps_outputs_parameters_and_training():
     params = list(model.parameters())
     assert gt.patch(model) is model
     kinds = [type(m) for m in model]
+    assert kinds[0] is kinds[4] is kinds[7] is gt.Linear
     assert kinds[1] is gt.LayerNorm and kinds[3] is gt.Dropout
     assert kinds[5] is gt.BatchNorm1d and kinds[6] is gt.RMSNorm
     assert [id(p) for p in model.parameters()] == [id(p) for p in params]

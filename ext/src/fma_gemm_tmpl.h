@@ -180,7 +180,7 @@ static inline size_t GK_T(gk_ft_gemm_scratch)(gk_index m, gk_index n, gk_index k
 
 /* C (m x n, row stride ldc) = A B + bias (bias: n elements or NULL), A's element (i, r)
  * at a[i rsa + r csa], B's (r, j) at b[r rsb + j csb]; row_sums (m elements or NULL)
- * receives the sums of A's rows.  m, n, k >= 1.  `work`: gk_ft_gemm_scratch elements.
+ * receives the sums of A's rows.  m, k >= 1, n >= 0 (n == 0: the row sums alone).  `work`: gk_ft_gemm_scratch elements.
  * nt threads (results the same for any). */
 GK_FT_CALL void GK_T(gk_ft_gemm)(gk_index m, gk_index n, gk_index k, const T *a, gk_index rsa,
                              gk_index csa, const T *b, gk_index rsb, gk_index csb,
@@ -200,7 +200,7 @@ GK_FT_CALL void GK_T(gk_ft_gemm)(gk_index m, gk_index n, gk_index k, const T *a,
      * L2 while the panels pass), and enough tasks for every thread to get a few */
     gk_index rows = (gk_index)(GK_FG_MC_BYTES / (sizeof(T) * GK_FG_KC));
     const gk_index want = 4 * (gk_index)nt;
-    if (j.ncg < want) {
+    if (j.ncg > 0 && j.ncg < want) {
         const gk_index nrb = (want + j.ncg - 1) / j.ncg;
         const gk_index r = (m + nrb - 1) / nrb;
         if (r < rows) rows = r;

@@ -132,7 +132,7 @@ def set_alias_avoidance(on: Optional[bool] = None) -> bool:
 def _compiled_modules():
     import importlib
     names = ("runtime", "norm", "clip", "random", "dropout", "optim", "regularization",
-             "preprocessing", "losses", "gradcheck", "quant")
+             "preprocessing", "losses", "gradcheck", "quant", "linear")
     mods = [importlib.import_module(f"gradkit._ext.{n}") for n in names]
     return mods + [importlib.import_module("gradkit.capi")]
 

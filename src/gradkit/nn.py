@@ -35,6 +35,7 @@ from . import _precision
 from . import _validation as _v
 from . import dropout as _dropout
 from . import init as _init
+from . import linear as _linear
 from . import norm as _norm
 from . import random as _random
 
@@ -195,31 +196,18 @@ class Linear(Module):
             raise ValueError(f"x must have {self.in_features} features in its last axis, "
                              f"got shape {x.shape}")
         self._x = x
-        if _v.is_half(x.dtype):  # float32 products of the widened arrays, rounded once
-            y = _precision.widened(x) @ _precision.widened(self.weight).T
-            if self.bias is not None:
-                y += _precision.widened(self.bias)
-            return y.astype(x.dtype)
-        y = x @ self.weight.T
-        if self.bias is not None:
-            y += self.bias
-        return y
+        # gradkit.linear: 16-bit storage as float32 products rounded once
+        return _linear.linear(x, self.weight, self.bias)
 
     def backward(self, dy: FloatArray) -> FloatArray:
         x = self._saved("_x")
         dy = self._grad_input(dy, x, x.shape[:-1] + (self.out_features,))
-        x2 = x.reshape(-1, self.in_features)
-        dy2 = dy.reshape(-1, self.out_features)
-        if _v.is_half(x.dtype):
-            x2, dy2 = _precision.widened(x2), _precision.widened(dy2)
-            self.dweight[...] = dy2.T @ x2
-            if self.bias is not None:
-                self.dbias[...] = np.sum(dy2, axis=0)
-            return (_precision.widened(dy) @ _precision.widened(self.weight)).astype(x.dtype)
-        np.matmul(dy2.T, x2, out=self.dweight)
+        dx, dw, db = _linear.linear_backward(dy, x, self.weight,
+                                             bias_grad=self.bias is not None)
+        self.dweight[...] = dw
         if self.bias is not None:
-            np.sum(dy2, axis=0, out=self.dbias)
-        return dy @ self.weight
+            self.dbias[...] = db
+        return dx
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"

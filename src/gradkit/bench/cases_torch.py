@@ -6,9 +6,11 @@ The model: 4 blocks ``x + Dropout(Linear(GELU(Linear(RMSNorm(x)))))`` of width 1
 a final RMSNorm and a 10-way linear head, cross-entropy loss (torch's, on both sides),
 batch 512, dropout 0.1, AdamW (torch's default single-tensor CPU step as the peer).
 A step is ``opt.zero_grad()`` (torch's default, ``set_to_none=True``), forward,
-backward, ``opt.step()``.  The
-matrix products are torch's (the same BLAS) on both sides; what differs is the norms,
-the dropout and the optimizer step.  Not memory-bound as a whole: no limit, the goal
+backward, ``opt.step()``.  ``patch`` swaps the model's
+``nn.Linear``, ``nn.RMSNorm`` and ``nn.Dropout`` for gradkit's: the matrix products
+(nine tenths of torch's step here) are then gradkit's own (gradkit.linear), the norms,
+dropout and the optimizer step its kernels; GELU, the residual adds and the loss stay
+torch's on both sides.  Not memory-bound as a whole: no limit, the goal
 is the ratio to torch (>= 1.3x, warm allocator both: the runner times both sides again
 in its warm-malloc subprocess).  Needs torch: without it there is no case.
 """
