@@ -107,7 +107,8 @@ def matmul(a: Any, b: Any, *, out: Optional[np.ndarray] = None) -> np.ndarray:
     return c
 
 
-def _linear_args(x: Any, weight: Any, bias: Any):
+def _linear_args(x: Any, weight: Any, bias: Any
+                 ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     x = _float(x, "x")
     weight = _float(weight, "weight")
     _v.same_dtype(weight, x.dtype, "weight")

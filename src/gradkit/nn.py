@@ -207,6 +207,7 @@ class Linear(Module):
         self.dweight[...] = dw
         if self.bias is not None:
             self.dbias[...] = db
+        assert dx is not None  # input_grad=True
         return dx
 
     def __repr__(self) -> str:
