@@ -533,18 +533,18 @@ def test_out_just_past_the_input_mod_4k(shape, dtype, rng, alias_avoidance):
 
 def test_streamed_output_at_every_line_offset(dtype):
     """Streamed outputs (a threshold of 1 MiB here) at every element offset from a
-    line: float32 on AVX-512 streams 16 elements (a line) a step, an output 32 bytes
-    past a line taking its first 8 elements alone; the vector stores stream only
-    outputs 32 bytes from a line, the others go through a line-carrying copy
-    (gk_nt_run)."""
+    line: float32 on AVX-512 streams 16 elements (a line) a step from a line-aligned
+    output; the others go through the chunk buffer, whose lines are shifted into the
+    output's (gk_nt_shift on AVX-512, the line-carrying copy gk_nt_run elsewhere); the
+    bytes around the output are left alone."""
     itemsize = np.dtype(dtype).itemsize
     n = (1 << 20) // itemsize + 4099
     x = np.random.default_rng(3).standard_normal(n).astype(dtype)
     previous = gradkit.set_stream_threshold(1 << 20)
     try:
         for off in range(0, 64, itemsize):
-            buf = np.empty(n * itemsize + 128, np.uint8)
-            lead = -buf.ctypes.data % 64 + off
+            buf = np.full(n * itemsize + 192, 0xA5, np.uint8)
+            lead = -buf.ctypes.data % 64 + 64 + off
             out = buf[lead:lead + n * itemsize].view(dtype)
             g, r = Generator(17), rr.Generator(17)
             y, m = gd.dropout(x, 0.3, rng=g, out=out)
@@ -552,5 +552,8 @@ def test_streamed_output_at_every_line_offset(dtype):
             assert y is out
             assert_bitwise_equal(y, yr)
             assert_bitwise_equal(m.bits, rbits)
+            ys, _ = gd.dropout(x, 0.3, rng=Generator(17), out=out, store_mask=False)
+            assert_bitwise_equal(ys, yr)
+            assert (buf[:lead] == 0xA5).all() and (buf[lead + n * itemsize:] == 0xA5).all()
     finally:
         gradkit.set_stream_threshold(previous)
