@@ -394,23 +394,28 @@ GK_INLINE void gk_nt_shift_begin(gk_nt_shift *s, void *dst)
                               _mm512_set1_epi16((short)((64 - s->off) / 2)));
 }
 
+/* the run's next 64 bytes, in a register (a kernel's vector, no buffer) */
+GK_INLINE void gk_nt_shift_push(gk_nt_shift *GK_RESTRICT s, __m512i cur)
+{
+    if (s->started) {
+        _mm512_stream_si512((void *)s->line, _mm512_permutex2var_epi16(s->prev, s->idx, cur));
+    } else {   /* the run's first line: its bytes before the run are not ours */
+        unsigned char first[64] __attribute__((aligned(64)));
+        _mm512_store_si512((void *)first, cur);
+        __builtin_memcpy(s->line + s->off, first, 64 - s->off);
+        s->started = 1;
+    }
+    s->line += 64;
+    s->prev = cur;
+}
+
 /* the next part, `bytes` at buf (aligned to 64): its whole lines streamed; a part whose
  * size is not a multiple of 64 must be the run's last (then gk_nt_shift_end) */
 GK_INLINE void gk_nt_shift_put(gk_nt_shift *GK_RESTRICT s, const void *buf, size_t bytes)
 {
     const char *b = (const char *)buf;
-    for (size_t q = 0; q + 64 <= bytes; q += 64) {
-        const __m512i cur = _mm512_load_si512((const void *)(b + q));
-        if (s->started) {
-            _mm512_stream_si512((void *)s->line, _mm512_permutex2var_epi16(s->prev, s->idx,
-                                                                           cur));
-        } else {   /* the run's first line: its bytes before the run are not ours */
-            __builtin_memcpy(s->line + s->off, b + q, 64 - s->off);
-            s->started = 1;
-        }
-        s->line += 64;
-        s->prev = cur;
-    }
+    for (size_t q = 0; q + 64 <= bytes; q += 64)
+        gk_nt_shift_push(s, _mm512_load_si512((const void *)(b + q)));
 }
 
 /* the run's end, after the put of its last part (buf, bytes as given there): the bytes
