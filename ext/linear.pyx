@@ -7,17 +7,9 @@ checks every array once more, compiled (_common.pxi), picks the kernel by dtype 
 releases the GIL around it."""
 cimport numpy as cnp
 cimport _c_linear as c
-# The BLAS scipy links, for the baseline table (see preprocessing.pyx): assigned without
-# a cast, so another integer type than gk_blas_int fails to compile.
-from scipy.linalg.cython_blas cimport dgemm as _dgemm, sgemm as _sgemm
 
 include "_common.pxi"
-
-cdef c.gk_blas_fns _BLAS
-_BLAS.ssyrk = NULL
-_BLAS.dsyrk = NULL
-_BLAS.sgemm = _sgemm
-_BLAS.dgemm = _dgemm
+include "_blas.pxi"   # the baseline table's gemm
 
 
 def matmul(object a, bint trans_a, object b, bint trans_b, object bias, object out,

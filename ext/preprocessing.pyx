@@ -7,20 +7,9 @@ array once more, compiled (_common.pxi), pick the kernel by dtype and release th
 around it."""
 cimport numpy as cnp
 cimport _c_preprocessing as c
-# The BLAS scipy links (Fortran interface), handed to the C kernels as pointers.  They are
-# assigned to gradkit's pointer types WITHOUT a cast: if scipy declared another integer
-# type than gk_blas_int (an ILP64 build), this module would fail to compile instead of
-# passing 32-bit sizes to a BLAS that reads 64-bit ones.
-from scipy.linalg.cython_blas cimport dgemm as _dgemm, dsyrk as _dsyrk
-from scipy.linalg.cython_blas cimport sgemm as _sgemm, ssyrk as _ssyrk
 
 include "_common.pxi"
-
-cdef c.gk_blas_fns _BLAS
-_BLAS.ssyrk = _ssyrk
-_BLAS.dsyrk = _dsyrk
-_BLAS.sgemm = _sgemm
-_BLAS.dgemm = _dgemm
+include "_blas.pxi"
 
 
 cdef inline double *_f64(object a, str name, Py_ssize_t size, bint writable=False,

@@ -9,17 +9,9 @@ from libc.stdint cimport int8_t, uint8_t, int32_t, uint32_t
 cimport numpy as cnp
 cimport _c_quant as c
 from _cgradkit cimport gk_blas_fns, GK_EVALUE, GK_DTYPE_F32
-# The BLAS scipy links, for the GPTQ lazy updates, the dequantizing matmul and the Gram
-# matrix (assigned without a cast: see gk_blas_int in gradkit/common.h).
-from scipy.linalg.cython_blas cimport dgemm as _dgemm, sgemm as _sgemm
 
 include "_common.pxi"
-
-cdef gk_blas_fns _BLAS
-_BLAS.ssyrk = NULL
-_BLAS.dsyrk = NULL
-_BLAS.sgemm = _sgemm
-_BLAS.dgemm = _dgemm
+include "_blas.pxi"   # the GPTQ lazy updates, the dequantizing matmul, the Gram matrix
 
 
 def minmax(object x, Py_ssize_t outer, Py_ssize_t channels, Py_ssize_t inner, object mins,

@@ -9,17 +9,9 @@ cimport numpy as cnp
 from libc.stdint cimport uint32_t, uint64_t, int64_t
 cimport _c_random as c
 from _cgradkit cimport gk_blas_fns, GK_DTYPE_F64
-# The BLAS scipy links, for orthogonal (assigned without a cast: see gk_blas_int in
-# gradkit/common.h)
-from scipy.linalg.cython_blas cimport dgemm as _dgemm
 
 include "_common.pxi"
-
-cdef gk_blas_fns _BLAS
-_BLAS.ssyrk = NULL
-_BLAS.dsyrk = NULL
-_BLAS.sgemm = NULL
-_BLAS.dgemm = _dgemm
+include "_blas.pxi"   # orthogonal's dgemm
 
 
 def philox_block(ctr, key):

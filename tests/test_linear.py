@@ -274,20 +274,26 @@ def test_backward_matches_finite_differences():
         np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-7)
 
 
+def _simd_inputs(dt):
+    """x, w, b, dy of the SIMD-table check (the same in the subprocess and here)."""
+    rng = np.random.default_rng({"float32": 35, "float64": 36}[dt])
+    return (rng.standard_normal((70, 150)).astype(dt), rng.standard_normal((53, 150)).astype(dt),
+            rng.standard_normal(53).astype(dt), rng.standard_normal((70, 53)).astype(dt))
+
+
 _SIMD_CODE = """
-import json, numpy as np, gradkit
+import json, sys
+sys.path.insert(0, %r)
+import gradkit
 from gradkit import linear as L
-rng = np.random.default_rng(35)
+from test_linear import _simd_inputs
 out = {"simd": gradkit.show_config()["simd"]}
 for dt in ("float32", "float64"):
-    x = rng.standard_normal((70, 150)).astype(dt)
-    w = rng.standard_normal((53, 150)).astype(dt)
-    b = rng.standard_normal(53).astype(dt)
-    dy = rng.standard_normal((70, 53)).astype(dt)
+    x, w, b, dy = _simd_inputs(dt)
     res = (L.linear(x, w, b),) + L.linear_backward(dy, x, w)
     out[dt] = [r.tobytes().hex() for r in res]
 print(json.dumps(out))
-"""
+""" % os.path.dirname(os.path.abspath(__file__))
 
 
 def _run_simd(simd):
@@ -301,18 +307,13 @@ def _run_simd(simd):
 def test_every_simd_table_against_the_reference():
     """Each compiled table (BLAS on the baseline one, the tiles on AVX2 and AVX-512)
     within the reference's tolerance; the tables with FMA give the same bits."""
-    rng = np.random.default_rng(35)
     fma = {}
     for simd in gradkit.show_config()["simd_compiled"]:
         got = _run_simd(simd)
         if got["simd"] != simd:
             continue   # this CPU cannot run it: fell back to a table checked anyway
-        rng = np.random.default_rng(35)
         for dt in ("float32", "float64"):
-            x = rng.standard_normal((70, 150)).astype(dt)
-            w = rng.standard_normal((53, 150)).astype(dt)
-            b = rng.standard_normal(53).astype(dt)
-            dy = rng.standard_normal((70, 53)).astype(dt)
+            x, w, b, dy = _simd_inputs(dt)
             want = (R.linear(x, w, b),) + R.linear_backward(dy, x, w)
             tol = dict(rtol=1e-4, atol=1e-4) if dt == "float32" else dict(rtol=1e-12, atol=1e-12)
             for h, ref in zip(got[dt], want):

@@ -114,20 +114,8 @@ GK_INLINE void GK_T(gk_fg_put)(const GK_T(gk_fg_job) *j, gk_index i0, gk_index j
     }
 }
 
-/* The tiles of 3, 2 and 1 panels, each its own function (gk_ft_tile_call's reason) with
- * A's packed steps as the operands */
-#define GK_FG_TILES(MR)                                                                  \
-GK_FT_CALL void GK_T(gk_fg_tile##MR)(const T *pi, gk_index ps, const T *pa, gk_index nb, \
-                                     gk_ftv(SFX) t[GK_FT_MR][GK_FT_NR])                  \
-{                                                                                        \
-    const T *bp[GK_FT_NR];                                                               \
-    for (int jj = 0; jj < GK_FT_NR; ++jj) bp[jj] = pa + jj;                              \
-    GK_T(gk_ft_tile)(MR, pi, ps, GK_FT_W(T), bp, GK_FT_NR, nb, t);                       \
-}
-GK_FG_TILES(3)
-GK_FG_TILES(2)
-GK_FG_TILES(1)
-#undef GK_FG_TILES
+/* The tiles of 3, 2 and 1 panels, A's packed steps (GK_FT_NR rows a step) the operands */
+GK_FT_SEQ_TILES(gk_fg_tile, GK_FT_NR)
 
 /* task t: panels' group t % ncg by row block t / ncg */
 static void GK_T(gk_fg_task)(const GK_T(gk_fg_job) *j, gk_index t)

@@ -804,22 +804,8 @@ GK_INLINE void GK_T(pp_syrk)(GK_T(gk_pp_syrk) syrk, const T *buf, gk_index n,
 #define PP_MR GK_FT_MR
 #define PP_NR GK_FT_NR
 
-/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel), each its own
- * function with its strides constant: inlined into the loop that stores them, GCC kept
- * that loop's vector constants live and spilled an operand of the fused multiply-adds
- * (the scatter above 1.50 s against 1.42) */
-#define PP_TILES(MR)                                                                     \
-GK_TASK void GK_T(pp_stile##MR)(const T *pi, gk_index ps, const T *pj, gk_index nb,      \
-                                gk_ftv(SFX) t[PP_MR][PP_NR])                             \
-{                                                                                        \
-    const T *bp[PP_NR];                                                                  \
-    for (int jj = 0; jj < PP_NR; ++jj) bp[jj] = pj + jj;                                 \
-    GK_T(gk_ft_tile)(MR, pi, ps, PP_W, bp, PP_W, nb, t);                                 \
-}
-PP_TILES(3)
-PP_TILES(2)
-PP_TILES(1)
-#undef PP_TILES
+/* The scatter's tiles of 3, 2 and 1 row panels (columns pj.. of a panel, W a step) */
+GK_FT_SEQ_TILES(pp_stile, PP_W)
 
 /* Rows [r0, r0 + n) of x minus shift (as pp_shift_rows, whose row pass it runs into the
  * cols_w-element row scratch `row`, zero past cols) stored as the panels of `pan`. */
