@@ -21,15 +21,15 @@ import numpy as np
 import pytest
 
 import gradkit
-from gradkit import (amp, clip, diagnostics, dropout, gradcheck, init, losses, nn, norm,
-                     optim, quant, random, regularization, schedules)
+from gradkit import (amp, clip, diagnostics, dropout, gradcheck, init, linear, losses, nn,
+                     norm, optim, quant, random, regularization, schedules)
 from gradkit import preprocessing
 from gradkit.optim import functional
 
 from _harness import digest
 
 MODULES = [norm, random, dropout, init, functional, optim, clip, amp, schedules,
-           regularization, losses, gradcheck, preprocessing, quant, diagnostics, nn,
+           regularization, losses, gradcheck, preprocessing, quant, linear, diagnostics, nn,
            gradkit]
 
 _DTYPE_VARIANTS = ("int64", "float16", "complex", "object", "byteswapped")
@@ -594,6 +594,23 @@ def _lowbit_calls():
     }
 
 
+def _linear_calls():
+    # any layout and byte order is read (a byte-swapped array is converted once)
+    x, w, b, dy = arr(6, 5, seed=70), arr(4, 5, seed=71), arr(4, seed=72), arr(6, 4, seed=73)
+    swapped = {"byteswapped"}
+    return {
+        "gradkit.linear.matmul": lambda: V(linear.matmul, x.copy(), w.T.copy(),
+                                           out=np.zeros((6, 4), F),
+                                           ok={"a": swapped, "b": swapped}),
+        "gradkit.linear.linear": lambda: V(linear.linear, x.copy(), w.copy(), b.copy(),
+                                           out=np.zeros((6, 4), F),
+                                           ok={n: swapped for n in ("x", "weight", "bias")}),
+        "gradkit.linear.linear_backward": lambda: V(
+            linear.linear_backward, dy.copy(), x.copy(), w.copy(),
+            ok={n: swapped for n in ("dy", "x", "weight")}),
+    }
+
+
 def _diagnostics_calls():
     return {
         "gradkit.diagnostics.activation_stats": lambda: V(diagnostics.activation_stats,
@@ -644,7 +661,8 @@ def _nn_calls():
 VALID = {}
 for _part in (_norm_calls, _generator_calls, _dropout_calls, _init_calls, _optim_calls,
               _functional_calls, _clip_amp_reg_calls, _loss_calls, _gradcheck_calls,
-              _preprocessing_calls, _stats_calls, _quant_calls, _diagnostics_calls, _nn_calls):
+              _preprocessing_calls, _stats_calls, _quant_calls, _linear_calls,
+              _diagnostics_calls, _nn_calls):
     VALID.update(_part())
 
 
