@@ -584,3 +584,30 @@ def test_backward_out_at_every_alignment(dt, rms, shape):
         assert_bitwise_equal(list(got), want)
         rest = np.concatenate([buf[:off], buf[off + n:]])
         assert_bitwise_equal(rest, np.full(rest.shape, 7, dtype))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm", "batch_norm"])
+def test_streamed_rows_at_every_line_offset_same_bits(dt, fn, rng):
+    """Streamed outputs (past a lowered threshold) at every element offset from a line:
+    the line two rows share is carried from one row to the next (reduce_tmpl.h's carry,
+    its lanes moved by one permute on AVX-512) and streamed whole; the bits of the
+    output in cache, nothing written around it."""
+    x = (rng.standard_normal((64, 200)) + 1).astype(dt)
+    w = rng.standard_normal(200).astype(dt)
+    call = {"layer_norm": lambda o: norm.layer_norm(x, w, None, out=o),
+            "rms_norm": lambda o: norm.rms_norm(x, w, out=o),
+            "batch_norm": lambda o: norm.batch_norm(x, w, None, out=o)}[fn]
+    want = call(None)[0].copy()
+    es = np.dtype(dt).itemsize
+    before = gradkit.set_stream_threshold(4096)
+    try:
+        for off in range(0, 64, es):
+            buf = np.full(x.size * es + 192, 0x5A, np.uint8)
+            lead = -buf.ctypes.data % 64 + 64 + off
+            out = buf[lead:lead + x.size * es].view(dt).reshape(x.shape)
+            call(out)
+            assert_bitwise_equal(out, want)
+            assert (buf[:lead] == 0x5A).all() and (buf[lead + x.size * es:] == 0x5A).all()
+    finally:
+        gradkit.set_stream_threshold(before)

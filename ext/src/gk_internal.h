@@ -151,6 +151,15 @@ GK_INLINE void gk_prefetch_bytes(const char *base, size_t from, size_t to)
 #include <immintrin.h>
 #endif
 
+#if defined(__AVX512F__)
+/* dword lane i holds i: the base of the lane shifts by a run-time count (the carried
+ * lines of reduce_tmpl.h) */
+GK_INLINE __m512i gk_iota16(void)
+{
+    return _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+}
+#endif
+
 /* The tile loop of kernels whose output is a function of the element index (random
  * numbers, dropout, fills): elements [0, n) in tiles of `tile` elements fixed by the
  * index, tile t in the loop body.  Tiles are split statically: a thread takes the same
