@@ -168,8 +168,8 @@ static inline size_t GK_T(gk_ft_gemm_scratch)(gk_index m, gk_index n, gk_index k
 
 /* C (m x n, row stride ldc) = A B + bias (bias: n elements or NULL), A's element (i, r)
  * at a[i rsa + r csa], B's (r, j) at b[r rsb + j csb]; row_sums (m elements or NULL)
- * receives the sums of A's rows.  m, k >= 1, n >= 0 (n == 0: the row sums alone).  `work`: gk_ft_gemm_scratch elements.
- * nt threads (results the same for any). */
+ * receives the sums of A's rows.  m, k >= 1, n >= 0 (n == 0: the row sums alone).
+ * `work`: gk_ft_gemm_scratch elements.  nt threads (results the same for any). */
 GK_FT_CALL void GK_T(gk_ft_gemm)(gk_index m, gk_index n, gk_index k, const T *a, gk_index rsa,
                              gk_index csa, const T *b, gk_index rsb, gk_index csb,
                              const T *bias, T *c, gk_index ldc, T *row_sums, T *work,

@@ -1,7 +1,7 @@
 /* The linear family's kernels for element type T, included by linear.c once per
  * dtype. */
 
-/* gk_matmul (arguments checked, m, n >= 1) */
+/* gk_matmul (arguments checked; m >= 1, n >= 1 or row sums wanted) */
 static int GK_T(matmul)(const T *a, gk_index lda, int trans_a, const T *b, gk_index ldb,
                         int trans_b, const T *bias, T *c, gk_index ldc, gk_index m,
                         gk_index n, gk_index k, T *row_sums, const gk_blas_fns *blas)
@@ -9,9 +9,15 @@ static int GK_T(matmul)(const T *a, gk_index lda, int trans_a, const T *b, gk_in
     /* op(a)'s element (i, r) at a[i rsa + r csa], op(b)'s (r, j) at b[r rsb + j csb] */
     const gk_index rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
     const gk_index rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
-    if (k == 0) {
+#ifdef GK_FT
+    const int tiles = 1;
+#else
+    const int tiles = 0;   /* BLAS: c = bias first, then c += op(a) op(b) (beta 1) */
+#endif
+    if (k == 0 || !tiles)  /* the bias (0 without), the whole result for an empty sum */
         for (gk_index i = 0; i < m; ++i)
             for (gk_index j = 0; j < n; ++j) c[i * ldc + j] = bias ? bias[j] : (T)0;
+    if (k == 0) {
         if (row_sums)
             for (gk_index i = 0; i < m; ++i) row_sums[i] = 0;
         return GK_OK;
@@ -26,9 +32,7 @@ static int GK_T(matmul)(const T *a, gk_index lda, int trans_a, const T *b, gk_in
     GK_T(gk_ft_gemm)(m, n, k, a, rsa, csa, b, rsb, csb, bias, c, ldc, row_sums, work, nt);
     gk_scratch_done(work, owned);
 #else
-    /* the bias first, then c += op(a) op(b) by BLAS */
-    for (gk_index i = 0; i < m; ++i)
-        for (gk_index j = 0; j < n; ++j) c[i * ldc + j] = bias ? bias[j] : (T)0;
+    (void)rsb, (void)csb;
     GK_T(gk_gemm_rm)(GK_T(lin_gemm_of)(blas), trans_a ? 'T' : 'N', trans_b ? 'T' : 'N',
                      m, n, k, (T)1, a, lda, b, ldb, (T)(bias ? 1 : 0), c, ldc);
     if (row_sums) {

@@ -6,7 +6,7 @@ layer; its allocator warm in the runner's subprocess) and NumPy (the same produc
 
 Compute-bound: no limit, only ratios; the goal is never slower than warm torch (the
 rule for every case of the bench).  The products are 2 x batch x in x out flops
-each: 3.2 GFlop for 512 x 1024 -> 1024; the log gives GFlop/s in ``extra``.
+each: 3.2 GFlop for 512 x 1024 -> 1024, the case's ``extra["flops"]``.
 """
 import numpy as np
 

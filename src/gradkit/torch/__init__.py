@@ -21,5 +21,5 @@ from . import functional, optim
 from .modules import (BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, LayerNorm, Linear,
                       RMSNorm, patch)
 
-__all__ = ["functional", "optim", "Linear", "LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d",
-           "BatchNorm3d", "Dropout", "patch"]
+__all__ = ["functional", "optim", "Linear", "LayerNorm", "RMSNorm", "BatchNorm1d",
+           "BatchNorm2d", "BatchNorm3d", "Dropout", "patch"]
