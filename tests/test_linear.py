@@ -181,6 +181,48 @@ def test_out_is_written_and_returned(dt):
     assert L.matmul(x.reshape(12, 40), w.T, out=c) is c
 
 
+@pytest.mark.parametrize("dt", [F32, F64, F16, BF16], ids=str)
+def test_backward_out_is_written_and_returned(dt):
+    x, w, dy = _data(40, (3, 4, 40), dt), _data(41, (18, 40), dt), _data(42, (3, 4, 18), dt)
+    want = L.linear_backward(dy, x, w)
+    outs = (np.full(x.shape, np.nan, dt), np.full(w.shape, np.nan, dt),
+            np.full(18, np.nan, dt))
+    got = L.linear_backward(dy, x, w, out=outs)
+    for g, o, ref in zip(got, outs, want):
+        assert g is o
+        np.testing.assert_array_equal(o.view(np.uint8), ref.view(np.uint8))
+    # some entries given, others allocated; a gradient not asked for stays None
+    dw = np.full(w.shape, np.nan, dt)
+    dx, dw2, db = L.linear_backward(dy, x, w, bias_grad=False, out=(None, dw, None))
+    assert dw2 is dw and db is None
+    np.testing.assert_array_equal(dx.view(np.uint8), want[0].view(np.uint8))
+    np.testing.assert_array_equal(dw.view(np.uint8), want[1].view(np.uint8))
+
+
+def test_backward_bad_out_is_refused_before_anything_is_written():
+    x, w, dy = _data(43, (6, 5), F32), _data(44, (3, 5), F32), _data(45, (6, 3), F32)
+    dx, dw, db = np.full((6, 5), 7.0, F32), np.full((3, 5), 7.0, F32), np.full(3, 7.0, F32)
+    with pytest.raises(ValueError, match=r"out\[1\] \(dweight\) must have shape"):
+        L.linear_backward(dy, x, w, out=(dx, np.empty((5, 3), F32), db))
+    with pytest.raises(ValueError, match=r"out\[2\] \(dbias\) must have dtype"):
+        L.linear_backward(dy, x, w, out=(dx, dw, np.empty(3, F64)))
+    with pytest.raises(ValueError, match="bias_grad=False"):
+        L.linear_backward(dy, x, w, bias_grad=False, out=(dx, dw, db))
+    with pytest.raises(TypeError, match="out must be None or a tuple"):
+        L.linear_backward(dy, x, w, out=dx)
+    with pytest.raises(TypeError, match="length 2"):
+        L.linear_backward(dy, x, w, out=(dx, dw))
+    big = np.full(100, 7.0, F32)
+    with pytest.raises(ValueError, match="overlaps"):  # two outputs in one buffer
+        L.linear_backward(dy, x, w, out=(None, big[:15].reshape(3, 5), big[10:13]))
+    with pytest.raises(ValueError, match=r"out\[0\] \(dx\) overlaps x"):
+        L.linear_backward(dy, x, w, out=(x, dw, db))
+    np.testing.assert_array_equal(dx, 7.0)
+    np.testing.assert_array_equal(dw, 7.0)
+    np.testing.assert_array_equal(db, 7.0)
+    np.testing.assert_array_equal(big, 7.0)
+
+
 @pytest.mark.parametrize("dt", [F32, F64], ids=str)
 def test_threads_give_the_same_bits(dt):
     x, w, b = _data(22, (300, 257), dt), _data(23, (131, 257), dt), _data(24, 131, dt)

@@ -162,8 +162,44 @@ def linear(x: Any, weight: Any, bias: Any = None, *,
     return y
 
 
+def _backward_outs(out: Any, wanted: tuple[bool, bool, bool],
+                   shapes: tuple[tuple[int, ...], ...], dtype: np.dtype,
+                   inputs: tuple[tuple[str, np.ndarray], ...]
+                   ) -> tuple[Optional[np.ndarray], ...]:
+    """linear_backward's ``out``: None, or a tuple (dx, dweight, dbias) of arrays or None,
+    each checked as an ``out=`` of its gradient; an array for a gradient not asked for,
+    two that overlap, or one that overlaps an input is a ValueError."""
+    if out is None:
+        return (None, None, None)
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise TypeError("out must be None or a tuple (dx, dweight, dbias) of arrays or "
+                        f"None, got {type(out).__name__}"
+                        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+    names = ("out[0] (dx)", "out[1] (dweight)", "out[2] (dbias)")
+    flags = ("input_grad", "weight_grad", "bias_grad")
+    checked: list[Optional[np.ndarray]] = []
+    for a, want, shape, name, flag in zip(out, wanted, shapes, names, flags):
+        if a is None:
+            checked.append(None)
+            continue
+        if not want:
+            raise ValueError(f"{name} is given but {flag}=False")
+        checked.append(_v.output(a, shape, dtype, name))
+    _v.disjoint(list(zip(names, checked)))
+    for a, name in zip(checked, names):
+        if a is None or a.size == 0:
+            continue
+        for iname, arr in inputs:
+            if arr.size and np.shares_memory(a, arr):
+                raise ValueError(f"{name} overlaps {iname} (they share memory); the "
+                                 "gradients are written while the inputs are read")
+    return tuple(checked)
+
+
 def linear_backward(dy: Any, x: Any, weight: Any, *, input_grad: bool = True,
-                    weight_grad: bool = True, bias_grad: bool = True
+                    weight_grad: bool = True, bias_grad: bool = True,
+                    out: Optional[tuple[Optional[np.ndarray], Optional[np.ndarray],
+                                        Optional[np.ndarray]]] = None
                     ) -> tuple[Optional[np.ndarray], Optional[np.ndarray],
                                Optional[np.ndarray]]:
     r"""The gradients of :func:`linear` given ``dy = dL/dy``.
@@ -175,6 +211,12 @@ def linear_backward(dy: Any, x: Any, weight: Any, *, input_grad: bool = True,
     weight : array (out_features, in_features)
     input_grad, weight_grad, bias_grad : bool
         Which gradients to compute (the others are returned as None).
+    out : tuple (dx, dweight, dbias), optional
+        Arrays to write the gradients into (x's dtype, C-contiguous; None entries are
+        allocated), as torch's ``out=`` of several results: a layer's gradient buffers
+        are filled without a copy.  An entry for a gradient not asked for, entries that
+        overlap each other or an input are a ValueError, raised before anything is
+        written.
 
     Returns
     -------
@@ -193,6 +235,10 @@ def linear_backward(dy: Any, x: Any, weight: Any, *, input_grad: bool = True,
     input_grad = _v.flag(input_grad, "input_grad")
     weight_grad = _v.flag(weight_grad, "weight_grad")
     bias_grad = _v.flag(bias_grad, "bias_grad")
+    dx_out, dw_out, db_out = _backward_outs(
+        out, (input_grad, weight_grad, bias_grad),
+        (x.shape, weight.shape, (weight.shape[0],)), x.dtype,
+        (("dy", dy), ("x", x), ("weight", weight)))
     half = _v.is_half(x.dtype)
     dt = _v.FLOAT32 if half else x.dtype
     x2, dy2, w = _rows(x), _rows(dy), weight
@@ -200,16 +246,16 @@ def linear_backward(dy: Any, x: Any, weight: Any, *, input_grad: bool = True,
         x2, dy2, w = (_precision.widened(a) for a in (x2, dy2, w))
     dx = dw = db = None
     if input_grad:
-        dx = np.empty(x.shape, dt)
+        dx = _v.output(None if half else dx_out, x.shape, dt)
         _product(dy2, w, None, _rows(dx))
     if weight_grad or bias_grad:
-        db = np.empty(weight.shape[0], dt) if bias_grad else None
+        db = _v.output(None if half else db_out, (weight.shape[0],), dt) if bias_grad else None
         if weight_grad:
-            dw = np.empty(weight.shape, dt)
+            dw = _v.output(None if half else dw_out, weight.shape, dt)
             _product(dy2.T, x2, None, dw, db)
         else:  # the sums alone: a product with no columns
             _product(dy2.T, x2[:, :0], None, np.empty((weight.shape[0], 0), dt), db)
     if half:
-        dx, dw, db = (None if a is None else _precision.narrow(a, x.dtype)
-                      for a in (dx, dw, db))
+        dx, dw, db = (None if a is None else _precision.narrow(a, x.dtype, o)
+                      for a, o in ((dx, dx_out), (dw, dw_out), (db, db_out)))
     return dx, dw, db

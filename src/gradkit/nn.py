@@ -202,11 +202,9 @@ class Linear(Module):
     def backward(self, dy: FloatArray) -> FloatArray:
         x = self._saved("_x")
         dy = self._grad_input(dy, x, x.shape[:-1] + (self.out_features,))
-        dx, dw, db = _linear.linear_backward(dy, x, self.weight,
-                                             bias_grad=self.bias is not None)
-        self.dweight[...] = dw
-        if self.bias is not None:
-            self.dbias[...] = db
+        dx, _, _ = _linear.linear_backward(
+            dy, x, self.weight, bias_grad=self.bias is not None,
+            out=(None, self.dweight, self.dbias if self.bias is not None else None))
         assert dx is not None  # input_grad=True
         return dx
 
