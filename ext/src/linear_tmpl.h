@@ -26,7 +26,7 @@ static int GK_T(matmul)(const T *a, gk_index lda, int trans_a, const T *b, gk_in
 #ifdef GK_FT
     (void)blas;
     int owned = 0;
-    T *work = (T *)gk_scratch(sizeof(T) * GK_T(gk_ft_gemm_scratch)(m, n, k), &owned);
+    T *work = (T *)gk_scratch(sizeof(T) * GK_T(gk_ft_gemm_scratch)(m, n, k, nt), &owned);
     if (!work)
         return GK_ERROR(GK_ENOMEM, GK_ARG_c);
     GK_T(gk_ft_gemm)(m, n, k, a, rsa, csa, b, rsb, csb, bias, c, ldc, row_sums, work, nt);
