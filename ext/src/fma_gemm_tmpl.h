@@ -7,14 +7,16 @@
  * the last row repeated past m), the broadcast operands.  A task is a group of GK_FT_MR
  * panels (3 W columns) by a block of rows; for every block of GK_FG_KC steps it runs
  * its row groups' tiles, so the panels' block (24 KB) stays in L1 while the rows' block
- * streams from L2, and adds each tile to C.  Every element of C is thus the same
+ * streams from L2, and adds each tile to the sum of the blocks before it (kept in the
+ * thread's buffer, C written on the last block).  Every element of C is thus the same
  * operations whoever computes it: the tile's chains of GK_FT_KB steps within a block
- * of GK_FG_KC, the blocks added to C in order, the bias last.  The result does not
- * depend on the thread count nor on the vector width (AVX2 or AVX-512: the same bits).
+ * of GK_FG_KC, the blocks added in order, the bias last.  The result does not depend on
+ * the thread count nor on the vector width (AVX2 or AVX-512: the same bits).
  *
- * On the AMD Zen 5 guest, 512 x 1024 x 1024 float32: 175 GFlop/s on one thread, 362 on
- * two, packing included (torch's MKL sgemm ran 90 a core there, OpenBLAS's AVX2
- * kernels about 100). */
+ * 512 x 1024 x 1024 float32, packing included: on the AMD Zen 5 guest 175 GFlop/s on
+ * one thread, 362 on two (torch's MKL sgemm ran 90 a core there, OpenBLAS's AVX2
+ * kernels about 100); on the Intel Xeon guest 110-127 on one thread (MKL 135-152, the
+ * FMA peak 163), 206-242 on two. */
 
 typedef struct {
     gk_index m, n, k;
