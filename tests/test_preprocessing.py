@@ -198,9 +198,10 @@ def test_sparse_col_moments_reject_bad_structure(csr):
         with pytest.raises(ValueError, match="indptr"):
             _k.sparse_col_moments(csr, np.ones(bad[-1]), np.array(bad, np.intp),
                                   np.zeros(bad[-1], np.intp), w, 2, 2.0, *out)
-    with pytest.raises(ValueError, match="indices"):
-        _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.intp),
-                              np.array([0, 2], np.intp), w, 2, 2.0, *out)
+    for bad in ([0, 2], [-1, 0], [1, -5]):   # past the width, negative
+        with pytest.raises(ValueError, match="indices"):
+            _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.intp),
+                                  np.array(bad, np.intp), w, 2, 2.0, *out)
     with pytest.raises(TypeError, match="indptr"):
         _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.int32),
                               np.zeros(2, np.intp), w, 2, 2.0, *out)

