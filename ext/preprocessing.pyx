@@ -7,6 +7,7 @@ array once more, compiled (_common.pxi), pick the kernel by dtype and release th
 around it."""
 cimport numpy as cnp
 cimport _c_preprocessing as c
+from libc.stdint cimport int32_t
 
 include "_common.pxi"
 include "_blas.pxi"
@@ -97,17 +98,20 @@ def sparse_col_moments(bint csr, object data, object indptr, object indices, obj
                        Py_ssize_t rows, double total, object count, object mean,
                        object m2):
     """count[j], mean[j], m2[j] of the columns of a compressed-row (csr) or
-    compressed-column matrix: data float32/float64, indptr and indices intp (indices
-    may be None for a compressed-column matrix without w), w float64 per row or None;
-    NaN ignored, implicit zeros counted, total = the rows' weight."""
+    compressed-column matrix: data float32/float64, indptr and indices both intp or
+    both int32 (scipy's own: read as they are; indices may be None for a
+    compressed-column matrix without w), w float64 per row or None; NaN ignored,
+    implicit zeros counted, total = the rows' weight."""
     cdef Py_ssize_t cols = cnp.PyArray_SIZE(<cnp.ndarray>count) \
         if isinstance(count, cnp.ndarray) else 0
     cdef Py_ssize_t lines = rows if csr else cols
-    cdef const gk_index *pp = <const gk_index *>_array(indptr, cnp.NPY_INTP, "indptr",
-                                                       lines + 1)
-    cdef Py_ssize_t nnz = pp[lines]
-    cdef const gk_index *pi = <const gk_index *>_array(
-        indices, cnp.NPY_INTP, "indices", nnz, False, not csr)
+    cdef bint i32 = isinstance(indptr, cnp.ndarray) and _has_type(<cnp.ndarray>indptr,
+                                                                  cnp.NPY_INT32)
+    cdef int ityp = cnp.NPY_INT32 if i32 else cnp.NPY_INTP
+    cdef const void *pp = _array(indptr, ityp, "indptr", lines + 1)
+    cdef Py_ssize_t nnz = (<const int32_t *>pp)[lines] if i32 else \
+        (<const gk_index *>pp)[lines]
+    cdef const void *pi = _array(indices, ityp, "indices", nnz, False, not csr)
     cdef int dt = _float_dtype(data, "data"), err
     cdef const void *pd = _in(data, dt, "data", nnz)
     cdef const double *pw = _f64(w, "w", rows, False, True)
@@ -115,10 +119,18 @@ def sparse_col_moments(bint csr, object data, object indptr, object indices, obj
     cdef double *pm = _f64(mean, "mean", cols, True)
     cdef double *pm2 = _f64(m2, "m2", cols, True)
     with nogil:
-        if csr:
-            err = c.gk_csr_col_moments(dt, pd, pp, pi, pw, rows, cols, total, pc, pm, pm2)
+        if csr and i32:
+            err = c.gk_csr_col_moments_i32(dt, pd, <const int32_t *>pp, <const int32_t *>pi,
+                                           pw, rows, cols, total, pc, pm, pm2)
+        elif csr:
+            err = c.gk_csr_col_moments(dt, pd, <const gk_index *>pp, <const gk_index *>pi,
+                                       pw, rows, cols, total, pc, pm, pm2)
+        elif i32:
+            err = c.gk_csc_col_moments_i32(dt, pd, <const int32_t *>pp, <const int32_t *>pi,
+                                           pw, rows, cols, total, pc, pm, pm2)
         else:
-            err = c.gk_csc_col_moments(dt, pd, pp, pi, pw, rows, cols, total, pc, pm, pm2)
+            err = c.gk_csc_col_moments(dt, pd, <const gk_index *>pp, <const gk_index *>pi,
+                                       pw, rows, cols, total, pc, pm, pm2)
     _check(err)
 
 

@@ -1067,9 +1067,11 @@ def _sparse_moments(dt):
         vals = np.concatenate([line[r] for line, r in zip(lines, idx)]).astype(dt)
         indices = np.concatenate(idx).astype(np.intp)
         for wt, total in ((None, float(rows)), (w, float(w.sum()))):
-            stats = [np.empty(cols) for _ in range(3)]
-            kpre.sparse_col_moments(csr, vals, indptr, indices, wt, rows, total, *stats)
-            out += stats
+            for idx in (np.intp, np.int32):   # both index forms of the kernels
+                stats = [np.empty(cols) for _ in range(3)]
+                kpre.sparse_col_moments(csr, vals, indptr.astype(idx), indices.astype(idx),
+                                        wt, rows, total, *stats)
+                out += stats
     return out
 
 

@@ -172,6 +172,9 @@ def test_sparse_col_moments_kernels_match_reference(shape, weighted, csr, dtype,
     if not csr and not weighted:   # the rows are not needed then
         assert all(np.array_equal(a, b) for a, b in zip(
             got, _sparse_moments(csr, data, indptr, None, None, rows, cols)))
+    # scipy's int32 index arrays, read by the int32 kernels: the same bits
+    assert_bitwise_equal(got, _sparse_moments(csr, data, indptr.astype(np.int32),
+                                              indices.astype(np.int32), w, rows, cols))
 
 
 @pytest.mark.parametrize("csr", [False, True], ids=["csc", "csr"])
@@ -191,23 +194,28 @@ def test_sparse_col_moments_bitwise_across_threads(csr, dtype, rng):
 
 
 @pytest.mark.parametrize("csr", [False, True], ids=["csc", "csr"])
-def test_sparse_col_moments_reject_bad_structure(csr):
+@pytest.mark.parametrize("idx", [np.intp, np.int32])
+def test_sparse_col_moments_reject_bad_structure(csr, idx):
     out = [np.full(2, 7.0) for _ in range(3)]   # rows = cols = 2
     w = np.ones(2)
     for bad in ([0, 3, 2], [1, 2, 4], [0, 3, 3]):   # decreasing, not from 0, > the width
         with pytest.raises(ValueError, match="indptr"):
-            _k.sparse_col_moments(csr, np.ones(bad[-1]), np.array(bad, np.intp),
-                                  np.zeros(bad[-1], np.intp), w, 2, 2.0, *out)
+            _k.sparse_col_moments(csr, np.ones(bad[-1]), np.array(bad, idx),
+                                  np.zeros(bad[-1], idx), w, 2, 2.0, *out)
     for bad in ([0, 2], [-1, 0], [1, -5]):   # past the width, negative
         with pytest.raises(ValueError, match="indices"):
-            _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.intp),
-                                  np.array(bad, np.intp), w, 2, 2.0, *out)
+            _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], idx),
+                                  np.array(bad, idx), w, 2, 2.0, *out)
+    other = np.int32 if idx is np.intp else np.intp   # the two index arrays differ
+    with pytest.raises(TypeError, match="indices"):
+        _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], idx),
+                              np.zeros(2, other), w, 2, 2.0, *out)
     with pytest.raises(TypeError, match="indptr"):
-        _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.int32),
-                              np.zeros(2, np.intp), w, 2, 2.0, *out)
+        _k.sparse_col_moments(csr, np.ones(2), np.array([0, 1, 2], np.int16),
+                              np.zeros(2, idx), w, 2, 2.0, *out)
     with pytest.raises(ValueError, match="data"):
-        _k.sparse_col_moments(csr, np.ones(3), np.array([0, 1, 2], np.intp),
-                              np.zeros(2, np.intp), w, 2, 2.0, *out)
+        _k.sparse_col_moments(csr, np.ones(3), np.array([0, 1, 2], idx),
+                              np.zeros(2, idx), w, 2, 2.0, *out)
     assert all((o == 7.0).all() for o in out)   # nothing written
 
 

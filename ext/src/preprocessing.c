@@ -105,6 +105,7 @@ static gk_index pp_scatter_tasks(gk_index rows, gk_index cols)
     GK_KERNEL(col_moments, SFX) GK_KERNEL(center, SFX) GK_KERNEL(scatter, SFX) \
     GK_KERNEL(project, SFX) GK_KERNEL(project_t, SFX) GK_KERNEL(standardize, SFX) \
     GK_KERNEL(csc_col_moments, SFX) GK_KERNEL(csr_col_moments, SFX) \
+    GK_KERNEL(csc_col_moments_i32, SFX) GK_KERNEL(csr_col_moments_i32, SFX) \
     GK_KERNEL(col_moments_weighted, SFX)
 #define GK_PREPROCESSING_COMMON \
     .merge_mean_scatter = merge_mean_scatter, .scatter_tasks = pp_scatter_tasks,

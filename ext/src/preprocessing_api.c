@@ -120,11 +120,11 @@ GK_DEFINE_WEIGHTED_MOMENTS(double, f64)
 
 /* The checks of a compressed-row (FORM csr: lines = rows, index range cols) or
  * compressed-column (csc: lines = cols, range rows) matrix, then its kernel. */
-#define GK_DEFINE_SPARSE_MOMENTS(T, SFX, FORM, LINES, RANGE, IS_CSR) \
-int gk_##FORM##_col_moments_##SFX(const T *data, const gk_index *indptr, \
-                                  const gk_index *indices, const double *w, \
-                                  gk_index rows, gk_index cols, double total, \
-                                  double *count, double *mean, double *m2) \
+#define GK_DEFINE_SPARSE_MOMENTS(T, SFX, FORM, LINES, RANGE, IS_CSR, IDX, ISFX) \
+int gk_##FORM##_col_moments##ISFX##_##SFX(const T *data, const IDX *indptr, \
+                                          const IDX *indices, const double *w, \
+                                          gk_index rows, gk_index cols, double total, \
+                                          double *count, double *mean, double *m2) \
 { \
     GK_CHECK_SIZE(rows); \
     GK_CHECK_SIZE(cols); \
@@ -139,8 +139,8 @@ int gk_##FORM##_col_moments_##SFX(const T *data, const gk_index *indptr, \
     if ((IS_CSR) || w) { /* the indices the kernel reads: one branch-free pass (a \
                           * check per index took 7% of a CSR fit) */ \
         size_t bad_ = 0; \
-        for (gk_index p = 0; p < nnz_; ++p) \
-            bad_ |= (size_t)((size_t)indices[p] >= (size_t)(RANGE)); \
+        for (gk_index p = 0; p < nnz_; ++p) /* a negative index: a huge size_t */ \
+            bad_ |= (size_t)((size_t)(gk_index)indices[p] >= (size_t)(RANGE)); \
         GK_CHECK(!bad_, GK_EVALUE, indices); \
     } \
     GK_CHECK_PTR_IF(cols > 0, count); \
@@ -148,14 +148,19 @@ int gk_##FORM##_col_moments_##SFX(const T *data, const gk_index *indptr, \
     GK_CHECK_PTR_IF(cols > 0, m2); \
     GK_CHECK(total >= 0 && total <= 1e300, GK_EVALUE, total); \
     if (cols == 0) return GK_OK; \
-    return preprocessing_table()->FORM##_col_moments_##SFX(data, indptr, indices, w, rows, \
-                                                           cols, total, count, mean, m2); \
+    return preprocessing_table()->FORM##_col_moments##ISFX##_##SFX(data, indptr, indices, w, \
+                                                                   rows, cols, total, \
+                                                                   count, mean, m2); \
 }
 
-GK_DEFINE_SPARSE_MOMENTS(float, f32, csc, cols, rows, 0)
-GK_DEFINE_SPARSE_MOMENTS(double, f64, csc, cols, rows, 0)
-GK_DEFINE_SPARSE_MOMENTS(float, f32, csr, rows, cols, 1)
-GK_DEFINE_SPARSE_MOMENTS(double, f64, csr, rows, cols, 1)
+GK_DEFINE_SPARSE_MOMENTS(float, f32, csc, cols, rows, 0, gk_index, )
+GK_DEFINE_SPARSE_MOMENTS(double, f64, csc, cols, rows, 0, gk_index, )
+GK_DEFINE_SPARSE_MOMENTS(float, f32, csr, rows, cols, 1, gk_index, )
+GK_DEFINE_SPARSE_MOMENTS(double, f64, csr, rows, cols, 1, gk_index, )
+GK_DEFINE_SPARSE_MOMENTS(float, f32, csc, cols, rows, 0, int32_t, _i32)
+GK_DEFINE_SPARSE_MOMENTS(double, f64, csc, cols, rows, 0, int32_t, _i32)
+GK_DEFINE_SPARSE_MOMENTS(float, f32, csr, rows, cols, 1, int32_t, _i32)
+GK_DEFINE_SPARSE_MOMENTS(double, f64, csr, rows, cols, 1, int32_t, _i32)
 GK_DEFINE_PREPROCESSING(float, f32)
 GK_DEFINE_PREPROCESSING(double, f64)
 GK_DEFINE_BLAS_DRIVEN(float, f32, ssyrk, sgemm)

@@ -38,7 +38,15 @@ static inline gk_dgemm_fn gk_pp_gemm_of_f64(const gk_blas_fns *b) { return b->dg
     int (*csr_col_moments_##SFX)(const T *data, const gk_index *indptr, \
                                  const gk_index *indices, const double *w, gk_index rows, \
                                  gk_index cols, double total, double *count, \
-                                 double *mean, double *m2);
+                                 double *mean, double *m2); \
+    int (*csc_col_moments_i32_##SFX)(const T *data, const int32_t *indptr, \
+                                     const int32_t *indices, const double *w, \
+                                     gk_index rows, gk_index cols, double total, \
+                                     double *count, double *mean, double *m2); \
+    int (*csr_col_moments_i32_##SFX)(const T *data, const int32_t *indptr, \
+                                     const int32_t *indices, const double *w, \
+                                     gk_index rows, gk_index cols, double total, \
+                                     double *count, double *mean, double *m2);
 
 typedef struct {
     GK_PREPROCESSING_SIGS(float, f32)

@@ -110,12 +110,16 @@ def sparse_moments(X, w=None):
     data = X.data
     if data.dtype not in (_v.FLOAT32, _v.FLOAT64):
         data = data.astype(np.float64)
-    indices = np.asarray(X.indices, dtype=np.intp) if csr or w is not None else None
+    # scipy's int32 indices are read as they are (the kernel has an int32 form); any
+    # other index dtype is converted to intp, both arrays alike
+    idx = np.int32 if X.indptr.dtype == np.int32 and X.indices.dtype == np.int32 \
+        else np.intp
+    indices = X.indices if csr or w is not None else None
     total = float(rows) if w is None else float(w.sum())
     count, mean, m2 = np.empty(cols), np.empty(cols), np.empty(cols)
     _k.sparse_col_moments(csr, np.ascontiguousarray(data),
-                          np.ascontiguousarray(X.indptr, dtype=np.intp),
-                          None if indices is None else np.ascontiguousarray(indices),
+                          np.ascontiguousarray(X.indptr, dtype=idx),
+                          None if indices is None else np.ascontiguousarray(indices, idx),
                           None if w is None else np.ascontiguousarray(w, np.float64),
                           rows, total, count, mean, m2)
     return count, mean, m2

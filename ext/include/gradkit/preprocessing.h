@@ -65,6 +65,25 @@ int gk_csr_col_moments_f64(const double *data, const gk_index *indptr,
                            const gk_index *indices, const double *w, gk_index rows,
                            gk_index cols, double total, double *count, double *mean,
                            double *m2);
+/* The same four with int32_t indptr and indices (scipy.sparse's own index dtype for
+ * fewer than 2**31 stored values), read as they are: the same checks and the same
+ * bits as the gk_index forms. */
+int gk_csc_col_moments_i32_f32(const float *data, const int32_t *indptr,
+                               const int32_t *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2);
+int gk_csc_col_moments_i32_f64(const double *data, const int32_t *indptr,
+                               const int32_t *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2);
+int gk_csr_col_moments_i32_f32(const float *data, const int32_t *indptr,
+                               const int32_t *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2);
+int gk_csr_col_moments_i32_f64(const double *data, const int32_t *indptr,
+                               const int32_t *indices, const double *w, gk_index rows,
+                               gk_index cols, double total, double *count, double *mean,
+                               double *m2);
 
 /* Centred double copy of x (rows x cols): xc = x - mu.  If mean_in is NULL, mu is the
  * column mean of x (written to mean_out when that is not NULL); otherwise mu = mean_in
