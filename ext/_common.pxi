@@ -409,6 +409,32 @@ cdef inline int _float_typenum(object a):
     return -1
 
 
+cdef inline int _storage_typenum(object a, int *dt) except -2:
+    """_float_typenum, and NPY_FLOAT16 or bfloat16's number for a usable array of those
+    (its dtype code into *dt either way), else -1: the dtypes of the fast paths of the
+    families that take 16-bit storage (their parameters then float32, _param_typenum)."""
+    cdef int t = _float_typenum(a)
+    if t >= 0:
+        dt[0] = GK_DTYPE_F32 if t == cnp.NPY_FLOAT32 else GK_DTYPE_F64
+        return t
+    if type(a) is not cnp.ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a) \
+            or not cnp.PyArray_ISALIGNED(<cnp.ndarray>a):
+        return -1
+    if _has_type(<cnp.ndarray>a, cnp.NPY_FLOAT16):
+        dt[0] = GK_DTYPE_F16
+        return cnp.NPY_FLOAT16
+    if _is_bfloat16(<cnp.ndarray>a):
+        dt[0] = GK_DTYPE_BF16
+        return _NPY_BFLOAT16
+    return -1
+
+
+cdef inline int _param_typenum(int dt, int typenum) noexcept:
+    """The type number of the parameters and statistics of data of code dt and type
+    number typenum: float32 for 16-bit storage, else the data's own (_param_dtype)."""
+    return cnp.NPY_FLOAT32 if dt == GK_DTYPE_F16 or dt == GK_DTYPE_BF16 else typenum
+
+
 from gradkit._ext.runtime import empty as _cached_empty
 
 

@@ -285,8 +285,8 @@ cdef inline bint _param_ok(object p, cnp.ndarray x, int typenum, int nd):
 
 
 cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint eps_none,
-                            int *typenum, int *nd, Py_ssize_t *rows, Py_ssize_t *cols,
-                            double *e):
+                            int *typenum, int *dt, int *nd, Py_ssize_t *rows,
+                            Py_ssize_t *cols, double *e) except -1:
     """1 if x, normalized_ndim and eps fit the fast path (and sets the outputs).  eps
     None is the dtype's machine epsilon when eps_none (rms_norm's default, a TypeError
     of the checked path for layer_norm); normalized_ndim must be an int in [1, x.ndim]
@@ -299,10 +299,12 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint e
     if overflow:
         return 0
     cdef cnp.ndarray a = <cnp.ndarray>x
-    typenum[0] = _float_typenum(a)
+    typenum[0] = _storage_typenum(a, dt)
     if typenum[0] < 0:
         return 0
     if eps is None and eps_none:
+        if dt[0] != GK_DTYPE_F32 and dt[0] != GK_DTYPE_F64:
+            return 0   # the 16-bit dtype's epsilon: the checked path's
         e[0] = FLT_EPSILON if typenum[0] == cnp.NPY_FLOAT32 else DBL_EPSILON
     elif type(eps) is float:
         e[0] = PyFloat_AS_DOUBLE(eps)
@@ -339,23 +341,25 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
                             object normalized_ndim, object out, bint layer):
     """LayerNorm (layer: mean and rstd) or RMSNorm (mean None; bias is None) over the
     last normalized_ndim dims: (y, NormStats(mean, rstd)), or None when the call needs
-    the checked path."""
-    cdef int typenum = 0, nd = 0, err
+    the checked path.  16-bit x with float32 parameters (statistics float32); a 16-bit
+    weight takes the checked path, which widens it."""
+    cdef int typenum = 0, dt = 0, nd = 0, err
     cdef Py_ssize_t rows = 0, cols = 0
     cdef double e = 0.0
-    if not _fast_split(x, normalized_ndim, eps, not layer, &typenum, &nd, &rows, &cols, &e):
+    if not _fast_split(x, normalized_ndim, eps, not layer, &typenum, &dt, &nd, &rows, &cols,
+                       &e):
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
-    if not _param_ok(weight, a, typenum, nd) or not _param_ok(bias, a, typenum, nd):
+    cdef int ptyp = _param_typenum(dt, typenum)
+    if not _param_ok(weight, a, ptyp, nd) or not _param_ok(bias, a, ptyp, nd):
         return None
     y = _out_or_new(out, a, typenum)
     if y is None:
         return None
     mean = None
     if layer:
-        mean = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
-    rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), typenum, 0)
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
+        mean = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), ptyp, 0)
+    rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), ptyp, 0)
     cdef void *px = _ptr(a)
     cdef void *pw = _ptr(weight)
     cdef void *pb = _ptr(bias)
@@ -378,12 +382,13 @@ cdef inline bint _like_x(object a, cnp.ndarray x, int typenum):
     return _stat_ok(a, x, typenum, cnp.PyArray_NDIM(x))
 
 
-cdef int _backward_call(int kind, int typenum, object dy, object x, object mean,
+cdef int _backward_call(int kind, int dt, object dy, object x, object mean,
                         object rstd, object weight, object dx, object dweight, object dbias,
                         Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t d2) except -1:
     """The backward kernel of a fast path on arrays it has checked: kind 0 LayerNorm, 1
-    RMSNorm (rows d0, cols d1), 2 BatchNorm (batch d0, channels d1, inner d2)."""
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    RMSNorm (rows d0, cols d1), 2 BatchNorm (batch d0, channels d1, inner d2); dt the
+    data's dtype code."""
+    cdef int err
     cdef const void *pdy = _ptr(dy)
     cdef const void *px = _ptr(x)
     cdef const void *pm = _ptr(mean)
@@ -410,25 +415,28 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     usable arrays of one float dtype (float32/float64) with the shapes the forward gave,
     weight None or of x's trailing dims, out None or usable and writable like x: (dx,
     dweight, dbias) (LayerNorm) or (dx, dweight) (RMSNorm), or None when the call needs
-    the checked path (which says what is wrong, or copies what needs copying)."""
+    the checked path (which says what is wrong, or copies what needs copying).  16-bit
+    dy and x with float32 statistics and weight (gradients float32)."""
     if type(x) is not cnp.ndarray or not isinstance(stats, tuple) or len(stats) != 2:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef int typenum = _float_typenum(a)
+    cdef int dt = 0
+    cdef int typenum = _storage_typenum(a, &dt)
     if typenum < 0:
         return None
+    cdef int ptyp = _param_typenum(dt, typenum)
     mean, rstd = stats
     if not _like_x(dy, a, typenum) or type(rstd) is not cnp.ndarray:
         return None
     cdef int lead = cnp.PyArray_NDIM(<cnp.ndarray>rstd), nd = cnp.PyArray_NDIM(a) - lead
-    if nd < 1 or not _stat_ok(rstd, a, typenum, lead):
+    if nd < 1 or not _stat_ok(rstd, a, ptyp, lead):
         return None
     if layer:
-        if not _stat_ok(mean, a, typenum, lead):
+        if not _stat_ok(mean, a, ptyp, lead):
             return None
     elif mean is not None:
         return None
-    if not _param_ok(weight, a, typenum, nd):
+    if not _param_ok(weight, a, ptyp, nd):
         return None
     dx = _out_or_new(out, a, typenum)
     if dx is None:
@@ -441,11 +449,11 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
         cols *= cnp.PyArray_DIMS(a)[k]
     dweight = None
     if weight is not None:
-        dweight = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, typenum, 0)
+        dweight = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
     dbias = None
     if layer and want_bias:
-        dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, typenum, 0)
-    _backward_call(0 if layer else 1, typenum, dy, a, mean, rstd, weight, dx, dweight,
+        dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
+    _backward_call(0 if layer else 1, dt, dy, a, mean, rstd, weight, dx, dweight,
                    dbias, rows, cols, 1)
     if layer:
         return dx, dweight, dbias
@@ -477,14 +485,14 @@ cdef inline bint _channel_ok(object p, int typenum, Py_ssize_t channels, bint wr
     return not writable or cnp.PyArray_ISWRITEABLE(<cnp.ndarray>p)
 
 
-cdef inline int _batch_split(object x, int *typenum, Py_ssize_t *batch,
-                             Py_ssize_t *channels, Py_ssize_t *inner):
-    """1 if x is a usable float32/float64 array of shape (N, C, *spatial) (and sets the
-    outputs), else 0."""
+cdef inline int _batch_split(object x, int *typenum, int *dt, Py_ssize_t *batch,
+                             Py_ssize_t *channels, Py_ssize_t *inner) except -1:
+    """1 if x is a usable float32/float64/float16/bfloat16 array of shape (N, C,
+    *spatial) (and sets the outputs), else 0."""
     if type(x) is not cnp.ndarray:
         return 0
     cdef cnp.ndarray a = <cnp.ndarray>x
-    typenum[0] = _float_typenum(a)
+    typenum[0] = _storage_typenum(a, dt)
     if typenum[0] < 0:
         return 0
     if cnp.PyArray_NDIM(a) < 2:
@@ -505,11 +513,13 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
     bias, running statistics (both or neither; writable in training) usable arrays of
     one float dtype, training a bool, momentum and eps floats in range,
     num_batches_tracked None or a usable writable 0-d int64 array: (y, NormStats(mean,
-    rstd)), or None when the call needs the checked path (which raises what is wrong)."""
-    cdef int typenum = 0, err
+    rstd)), or None when the call needs the checked path (which raises what is wrong).
+    16-bit x with float32 parameters and running statistics (statistics float32)."""
+    cdef int typenum = 0, dt = 0, err
     cdef Py_ssize_t batch = 0, channels = 0, inner = 0
-    if not _batch_split(x, &typenum, &batch, &channels, &inner):
+    if not _batch_split(x, &typenum, &dt, &batch, &channels, &inner):
         return None
+    cdef int ptyp = _param_typenum(dt, typenum)
     cdef double m, e
     if type(training) is not bool or not _unit_float(momentum, &m) or type(eps) is not float:
         return None
@@ -519,10 +529,10 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
         return None
     if (running_mean is None) != (running_var is None) or (running_mean is None and not train):
         return None
-    if not (_channel_ok(weight, typenum, channels, False)
-            and _channel_ok(bias, typenum, channels, False)
-            and _channel_ok(running_mean, typenum, channels, train)
-            and _channel_ok(running_var, typenum, channels, train)):
+    if not (_channel_ok(weight, ptyp, channels, False)
+            and _channel_ok(bias, ptyp, channels, False)
+            and _channel_ok(running_mean, ptyp, channels, train)
+            and _channel_ok(running_var, ptyp, channels, train)):
         return None
     if num_batches_tracked is not None and not (
             _usable(num_batches_tracked, cnp.NPY_INT64)
@@ -536,9 +546,8 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
     if y is None:
         return None
     cdef cnp.npy_intp dim = channels
-    mean = cnp.PyArray_EMPTY(1, &dim, typenum, 0)
-    rstd = cnp.PyArray_EMPTY(1, &dim, typenum, 0)
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64
+    mean = cnp.PyArray_EMPTY(1, &dim, ptyp, 0)
+    rstd = cnp.PyArray_EMPTY(1, &dim, ptyp, 0)
     cdef const void *px = _ptr(a)
     cdef const void *pw = _ptr(weight)
     cdef const void *pb = _ptr(bias)
@@ -560,28 +569,30 @@ def batch_norm_backward_fast(object dy, object x, object stats, object weight, o
                              object out):
     """batch_norm_backward's common call whole in compiled code: dy and x usable arrays
     of one float dtype and shape (N, C, *spatial), the forward's statistics, weight None
-    or (C,), bias a bool: (dx, dweight, dbias), or None for the checked path."""
-    cdef int typenum = 0
+    or (C,), bias a bool: (dx, dweight, dbias), or None for the checked path.  16-bit
+    dy and x with float32 statistics and weight (gradients float32)."""
+    cdef int typenum = 0, dt = 0
     cdef Py_ssize_t batch = 0, channels = 0, inner = 0
-    if not _batch_split(x, &typenum, &batch, &channels, &inner) or type(bias) is not bool:
+    if not _batch_split(x, &typenum, &dt, &batch, &channels, &inner) or type(bias) is not bool:
         return None
+    cdef int ptyp = _param_typenum(dt, typenum)
     if not isinstance(stats, tuple) or len(stats) != 2:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     mean, rstd = stats
     if not _like_x(dy, a, typenum) or mean is None or rstd is None:
         return None
-    if not (_channel_ok(mean, typenum, channels, False)
-            and _channel_ok(rstd, typenum, channels, False)
-            and _channel_ok(weight, typenum, channels, False)):
+    if not (_channel_ok(mean, ptyp, channels, False)
+            and _channel_ok(rstd, ptyp, channels, False)
+            and _channel_ok(weight, ptyp, channels, False)):
         return None
     dx = _out_or_new(out, a, typenum)
     if dx is None:
         return None
     cdef cnp.npy_intp dim = channels
-    dweight = cnp.PyArray_EMPTY(1, &dim, typenum, 0) if weight is not None else None
-    dbias = cnp.PyArray_EMPTY(1, &dim, typenum, 0) if bias else None
-    _backward_call(2, typenum, dy, a, mean, rstd, weight, dx, dweight, dbias, batch,
+    dweight = cnp.PyArray_EMPTY(1, &dim, ptyp, 0) if weight is not None else None
+    dbias = cnp.PyArray_EMPTY(1, &dim, ptyp, 0) if bias else None
+    _backward_call(2, dt, dy, a, mean, rstd, weight, dx, dweight, dbias, batch,
                    channels, inner)
     return dx, dweight, dbias
 

@@ -204,6 +204,51 @@ def test_non_contiguous_byteswapped_readonly(dt):
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("shape", [(6, 33), (3, 4, 5), (0, 7), (2, 1030)], ids=str)
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+def test_fast_paths_match_checked(dt, shape, affine):
+    """16-bit data with float32 parameters run whole in compiled code (the fast paths);
+    the checked path (a strided view of x or dy, which it copies; a NumPy bool) gives
+    the same bits, the same output types, the same running statistics."""
+    from gradkit._ext import norm as K
+    x = _data(21, shape, dt, 2.0, 0.5)
+    dy = _data(22, shape, dt)
+    c = shape[-1]
+    w, b = _params((c,), F32) if affine else (None, None)
+    strided = lambda a: np.repeat(a, 2, axis=0)[::2]   # noqa: E731
+    assert K.layer_norm_fast(x, w, b, 1e-5, 1, None) is not None
+    assert K.rms_norm_fast(x, w, None, 1, None) is None    # the dtype's eps: checked
+    for fwd, bwd, kw in ((gradkit.layer_norm, gradkit.layer_norm_backward, {"bias": True}),
+                         (gradkit.rms_norm, gradkit.rms_norm_backward, {})):
+        args = (w, b, 1e-5) if fwd is gradkit.layer_norm else (w, 1e-5)
+        y, st = fwd(x, *args)
+        y2, st2 = fwd(strided(x), *args)
+        assert y.dtype == dt and st.rstd.dtype == F32
+        assert bits(y) == bits(y2) and bits(st.rstd) == bits(st2.rstd)
+        got, want = bwd(dy, x, st, w, **kw), bwd(strided(dy), x, st, w, **kw)
+        assert len(got) == len(want) and got[0].dtype == dt
+        for g, r in zip(got, want):
+            assert (g is None) == (r is None)
+            if g is not None:
+                assert g.dtype == r.dtype and bits(g) == bits(r)
+        out = np.empty_like(x)
+        assert fwd(x, *args, out=out)[0] is out and bits(out) == bits(y)
+    ch = shape[1]                                       # BatchNorm's channels: axis 1
+    wc, bc = _params((ch,), F32) if affine else (None, None)
+    assert K.batch_norm_fast(x, wc, bc, None, None, True, 0.1, 1e-5, None, None) is not None
+    runs = []
+    for fast in (True, False):
+        rm, rv = np.zeros(ch, F32), np.ones(ch, F32)
+        y, st = gradkit.batch_norm(x if fast else strided(x), wc, bc, rm, rv,
+                                   training=True if fast else np.True_)
+        g = gradkit.batch_norm_backward(dy if fast else strided(dy), x, st, wc,
+                                        bias=True if fast else np.True_)
+        runs.append([y, st.mean, st.rstd, rm, rv] + [a for a in g if a is not None])
+    assert [a.dtype for a in runs[0]] == [a.dtype for a in runs[1]]
+    assert all(bits(a) == bits(r) for a, r in zip(*runs))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
 @pytest.mark.parametrize("shape", [(0, 5), (4, 0), (0, 0)], ids=str)
 def test_zero_size(dt, shape):
     x = np.zeros(shape, dt)
