@@ -59,15 +59,16 @@ cdef inline bint _seed_ok(object v):
 
 
 def dropout_fast(object x, object p, object gen, object out, object store_mask):
-    """dropout's training call for the common case -- x a usable float32/float64
-    array, p a float in [0, 1], gen the Generator the call draws from, out None or an
+    """dropout's training call for the common case -- x a usable float32, float64,
+    float16 or bfloat16 array, p a float in [0, 1], gen the Generator the call draws from, out None or an
     array like x, store_mask a bool -- checked here: (y, DropoutMask), the generator's
     counter advanced by x.size; None (and nothing drawn) when the call needs
     gradkit.dropout's checked path."""
     cdef double pv
     if _mask_type is None or not _unit_float(p, &pv) or type(store_mask) is not bool:
         return None
-    cdef int typenum = _float_typenum(x)
+    cdef int dt = 0, err
+    cdef int typenum = _storage_typenum(x, &dt)
     if typenum < 0:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
@@ -80,7 +81,6 @@ def dropout_fast(object x, object p, object gen, object out, object store_mask):
     seed = gen.seed
     counter = gen._take(n)
     cdef unsigned long long key = seed, word = counter
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
     cdef const void *px = _ptr(a)
     cdef void *py = _ptr(y)
     cdef unsigned char *pb = <unsigned char *>_ptr(bits)
@@ -102,10 +102,11 @@ def dropout_backward_fast(object dy, object mask, object out):
     shape, a float p in [0, 1], seed and counter ints in [0, 2**64), bits None or a
     usable uint8 array of the mask's bytes), out None or an array like dy -- checked
     here; None when the call needs gradkit.dropout's checked path (which says what is
-    wrong)."""
+    wrong).  dy may be float16 or bfloat16 too."""
     if _mask_type is None or type(mask) is not _mask_type:
         return None
-    cdef int typenum = _float_typenum(dy)
+    cdef int dt = 0, err
+    cdef int typenum = _storage_typenum(dy, &dt)
     if typenum < 0:
         return None
     try:
@@ -132,7 +133,6 @@ def dropout_backward_fast(object dy, object mask, object out):
     dx = _out_or_new(out, a, typenum)
     if dx is None:
         return None
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
     cdef unsigned long long key = seed, word = counter
     cdef const void *pdy = _ptr(a)
     cdef const unsigned char *pb = <const unsigned char *>_ptr(bits)
@@ -159,14 +159,15 @@ def drop_path(object x, object y, object keep, Py_ssize_t rows, Py_ssize_t row_l
 
 
 def drop_path_backward_fast(object dy, object keep, object p, object out):
-    """dx = dy * keep / (1 - p) per sample for the common call (dy a float32/float64
-    C-contiguous aligned array of >= 1 dims, keep a C-contiguous bool array of
+    """dx = dy * keep / (1 - p) per sample for the common call (dy a float32, float64,
+    float16 or bfloat16 C-contiguous aligned array of >= 1 dims, keep a C-contiguous bool array of
     dy.shape[0], p a float in [0, 1], out None or an array like dy), checked here;
     None when the call needs gradkit.dropout's checked path."""
     cdef double pv
     if not _unit_float(p, &pv):
         return None
-    cdef int typenum = _float_typenum(dy)
+    cdef int dt = 0, err
+    cdef int typenum = _storage_typenum(dy, &dt)
     if typenum < 0:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>dy
@@ -179,7 +180,6 @@ def drop_path_backward_fast(object dy, object keep, object p, object out):
     if dx is None:
         return None
     cdef Py_ssize_t row_len = cnp.PyArray_SIZE(a) // rows if rows else 0
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
     cdef const void *pdy = _ptr(a)
     cdef const unsigned char *pk = <const unsigned char *>_ptr(keep)
     cdef void *pdx = _ptr(dx)

@@ -13,6 +13,12 @@ from gradkit.random import Generator
 from gradkit.reference import dropout as rd
 from gradkit.reference import random as rr
 from conftest import placed_past, assert_bitwise_equal, numerical_grad, run_threads
+from _half import HALVES
+
+# the fast paths' dtypes: float32, float64 and the 16-bit storages
+FAST_DTYPES = pytest.mark.parametrize(
+    "dtype", [np.dtype(np.float32), np.dtype(np.float64)] + [np.dtype(h) for h in HALVES],
+    ids=["f32", "f64"] + [str(h) for h in HALVES])
 
 SHAPES = [(1,), (7, 13), (3, 5, 33), (100003,), (256, 300), (2, 0)]
 PS = [0.0, 0.1, 0.5, 0.9, 1.0]
@@ -247,6 +253,7 @@ def test_drop_path_out(dtype):
             gd.drop_path_backward(x, keep, 0.3, out=bad)
 
 
+@FAST_DTYPES
 @pytest.mark.parametrize("shape", [(1,), (7,), (0, 3), (5, 0), (9, 4, 3), (100, 1000)])
 @pytest.mark.parametrize("store", [True, False], ids=["bits", "seed"])
 def test_dropout_fast_path_matches_checked(dtype, shape, store):
@@ -254,6 +261,7 @@ def test_dropout_fast_path_matches_checked(dtype, shape, store):
     and the checked path (training a NumPy bool) draw the same words and give the same
     output and mask, into a new array, out= and x itself."""
     x = np.random.default_rng(21).standard_normal(shape).astype(dtype)
+    assert gd._k.dropout_fast(x, 0.3, Generator(1), None, store) is not None   # compiled
     results = []
     for flag in (True, np.True_):
         g = Generator(77)
@@ -275,6 +283,7 @@ class _SubMask(gd.DropoutMask):
     __slots__ = ()
 
 
+@FAST_DTYPES
 @pytest.mark.parametrize("shape", [(1,), (7,), (0, 3), (5, 0), (9, 4, 3), (100, 1000)])
 @pytest.mark.parametrize("store", [True, False], ids=["bits", "seed"])
 def test_dropout_backward_fast_path_matches_checked(dtype, shape, store):
@@ -302,6 +311,7 @@ def test_dropout_backward_fast_path_matches_checked(dtype, shape, store):
         gd.dropout_backward(dy.reshape(-1)[:-1] if dy.size else np.ones(2, dtype), mask)
 
 
+@FAST_DTYPES
 @pytest.mark.parametrize("shape", [(1,), (6,), (0, 3), (5, 0), (9, 4, 3), (100, 1000)])
 def test_drop_path_backward_fast_path_matches_checked(dtype, shape):
     """The compiled common call (ndarray dy, bool keep, float p) and the checked path
