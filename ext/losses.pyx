@@ -42,15 +42,18 @@ def softmax_cross_entropy(object logits, object labels, object probs, object wei
 
 def softmax_cross_entropy_fast(object logits, object labels, object label_smoothing,
                                object reduction, object ignore_index, object weight):
-    """(loss, dlogits) for the common call -- logits a usable float32/float64 (N, C)
-    array, labels a usable int64 (N,) array of class indices, label_smoothing a float in
+    """(loss, dlogits) for the common call -- logits a usable float32, float64, float16
+    or bfloat16 (N, C) array, labels a usable int64 (N,) array of class indices, label_smoothing a float in
     [0, 1], reduction a str of REDUCTIONS, ignore_index an int64 int, weight None or a
-    usable (C,) array of the logits' dtype -- checked here; None when the call needs
+    usable (C,) array of the logits' dtype (float32 for 16-bit logits, whose row losses
+    are float32 too) -- checked here; None when the call needs
     gradkit.losses' checked path (labels out of range included: the kernel refuses
     them before writing anything, and the checked path names the bad one)."""
-    cdef int typenum = _float_typenum(logits)
+    cdef int dt = 0, err
+    cdef int typenum = _storage_typenum(logits, &dt)
     if typenum < 0 or cnp.PyArray_NDIM(<cnp.ndarray>logits) != 2:
         return None
+    cdef int ptyp = _param_typenum(dt, typenum)
     cdef cnp.ndarray a = <cnp.ndarray>logits
     cdef Py_ssize_t rows = cnp.PyArray_DIMS(a)[0], cols = cnp.PyArray_DIMS(a)[1]
     if cols == 0 and rows > 0:
@@ -69,14 +72,13 @@ def softmax_cross_entropy_fast(object logits, object labels, object label_smooth
         return None
     cdef int64_t ignore = ignore_index
     cdef int code = red
-    if weight is not None and not (_usable(weight, typenum)
+    if weight is not None and not (_usable(weight, ptyp)
                                    and cnp.PyArray_NDIM(<cnp.ndarray>weight) == 1
                                    and cnp.PyArray_DIMS(<cnp.ndarray>weight)[0] == cols):
         return None
     dlogits = _out_or_new(None, a, typenum)
     cdef cnp.npy_intp n = rows
-    row_loss = cnp.PyArray_EMPTY(1, &n, typenum, 0) if code == c.GK_REDUCTION_NONE else None
-    cdef int dt = GK_DTYPE_F32 if typenum == cnp.NPY_FLOAT32 else GK_DTYPE_F64, err
+    row_loss = cnp.PyArray_EMPTY(1, &n, ptyp, 0) if code == c.GK_REDUCTION_NONE else None
     cdef double total = 0.0
     cdef const void *pz = _ptr(a)
     cdef const int64_t *pl = <const int64_t *>_ptr(labels)

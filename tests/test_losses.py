@@ -8,6 +8,7 @@ import gradkit
 from gradkit import losses, reference as ref
 from gradkit.gradcheck import check_grad
 from conftest import (assert_bitwise_equal, assert_close, numerical_grad, run_threads)
+from _half import HALVES
 
 SHAPES = [(1, 1), (1, 7), (7, 13), (4, 16), (33, 100), (3, 1000), (2, 4099)]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -474,20 +475,27 @@ def test_kl_div_masked_teacher_logits():
     assert losses.kl_div(np.array([[0.0, -np.inf]]), np.array([[0.0, 1.0]]))[0] == np.inf
 
 
+@pytest.mark.parametrize("dtype", [np.dtype(np.float32), np.dtype(np.float64)]
+                         + [np.dtype(h) for h in HALVES],
+                         ids=["f32", "f64"] + [str(h) for h in HALVES])
 @pytest.mark.parametrize("shape", [(1, 1), (0, 3), (5, 7), (33, 1000)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_cross_entropy_fast_path_matches_checked(dtype, shape, reduction, weighted):
-    """The compiled common call (2-D logits, int64 labels, plain arguments) and the
-    checked path (int32 labels, which it converts) give the same bits; a label out of
-    range goes to the checked path, which names it."""
+    """The compiled common call (2-D logits, int64 labels, plain arguments; 16-bit
+    logits with a float32 weight) and the checked path (int32 labels, which it
+    converts) give the same bits; a label out of range goes to the checked path, which
+    names it."""
     rng = np.random.default_rng(29)
     z = rng.standard_normal(shape).astype(dtype)
     n, c = shape
     lab = rng.integers(0, c, n).astype(np.int64)
     if n > 2:
         lab[1] = -100
-    w = rng.random(c).astype(dtype) if weighted else None
+    half = dtype.itemsize == 2
+    w = rng.random(c).astype(np.float32 if half else dtype) if weighted else None
+    assert losses._k.softmax_cross_entropy_fast(z, lab, 0.0, reduction, -100, w) is not None \
+        or (n and not c)
     for smooth in (0.0, 0.1):
         kw = dict(label_smoothing=smooth, reduction=reduction, weight=w)
         got = losses.softmax_cross_entropy(z, lab, **kw)
