@@ -101,11 +101,22 @@ cdef inline int _param_dtype(int dtype) noexcept:
     return GK_DTYPE_F32 if dtype == GK_DTYPE_F16 or dtype == GK_DTYPE_BF16 else dtype
 
 
+cdef extern from "numpy/arrayobject.h":
+    enum: _NPY_USERDEF "NPY_USERDEF"   # the first number of a user-defined type
+
+
 cdef inline bint _has_type(cnp.ndarray a, int typenum) noexcept:
     """a's dtype is the native-byte-order dtype of typenum (compared whole: a
-    byte-swapped '>f4' is not float32; int64 and longlong, the same type, match)."""
-    return (cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(a), typenum)
-            and cnp.PyArray_ISNOTSWAPPED(a))
+    byte-swapped '>f4' is not float32; int64 and longlong, the same type, match).  A
+    user-defined type (bfloat16) has one number of its own, compared as it is: NumPy's
+    equivalence test looks a pair with one up among the registered casts (comparing
+    tuples: asking float32, float64 and float16 of a bfloat16 array took a tenth of a
+    compiled bfloat16 layer_norm on 32x256)."""
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t != typenum and (t >= _NPY_USERDEF or typenum >= _NPY_USERDEF
+                         or not cnp.PyArray_EquivTypenums(t, typenum)):
+        return False
+    return cnp.PyArray_ISNOTSWAPPED(a)
 
 
 cdef inline bint _is_bfloat16(cnp.ndarray a) except -1:
