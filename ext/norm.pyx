@@ -284,6 +284,20 @@ cdef inline bint _param_ok(object p, cnp.ndarray x, int typenum, int nd):
     return True
 
 
+cdef object _NOT_FAST = object()
+
+
+cdef object _widened(object p, cnp.ndarray x, int typenum, int ptyp, int nd):
+    """A parameter as the kernel takes it: None, p itself when _param_ok with ptyp, or
+    for 16-bit x (ptyp float32) a weight of x's own dtype widened exactly to a new
+    float32 array, as the checked path widens it; _NOT_FAST for anything else."""
+    if _param_ok(p, x, ptyp, nd):
+        return p
+    if ptyp != typenum and _param_ok(p, x, typenum, nd):
+        return (<object>p).astype(_np_types.float32)
+    return _NOT_FAST
+
+
 cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint eps_none,
                             int *typenum, int *dt, int *nd, Py_ssize_t *rows,
                             Py_ssize_t *cols, double *e) except -1:
@@ -341,8 +355,8 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
                             object normalized_ndim, object out, bint layer):
     """LayerNorm (layer: mean and rstd) or RMSNorm (mean None; bias is None) over the
     last normalized_ndim dims: (y, NormStats(mean, rstd)), or None when the call needs
-    the checked path.  16-bit x with float32 parameters (statistics float32); a 16-bit
-    weight takes the checked path, which widens it."""
+    the checked path.  16-bit x with float32 parameters or parameters of x's dtype,
+    widened (statistics float32)."""
     cdef int typenum = 0, dt = 0, nd = 0, err
     cdef Py_ssize_t rows = 0, cols = 0
     cdef double e = 0.0
@@ -351,7 +365,12 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int ptyp = _param_typenum(dt, typenum)
-    if not _param_ok(weight, a, ptyp, nd) or not _param_ok(bias, a, ptyp, nd):
+    if (weight is not None and bias is not None
+            and cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(<cnp.ndarray>bias)):
+        return None   # two dtypes: the checked path's TypeError (or its conversion)
+    weight = _widened(weight, a, typenum, ptyp, nd)
+    bias = _widened(bias, a, typenum, ptyp, nd)
+    if weight is _NOT_FAST or bias is _NOT_FAST:
         return None
     y = _out_or_new(out, a, typenum)
     if y is None:
@@ -436,7 +455,8 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
             return None
     elif mean is not None:
         return None
-    if not _param_ok(weight, a, ptyp, nd):
+    w_k = _widened(weight, a, typenum, ptyp, nd)
+    if w_k is _NOT_FAST:
         return None
     dx = _out_or_new(out, a, typenum)
     if dx is None:
@@ -453,8 +473,12 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     dbias = None
     if layer and want_bias:
         dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
-    _backward_call(0 if layer else 1, dt, dy, a, mean, rstd, weight, dx, dweight,
+    _backward_call(0 if layer else 1, dt, dy, a, mean, rstd, w_k, dx, dweight,
                    dbias, rows, cols, 1)
+    if w_k is not weight:   # a 16-bit weight: its gradients rounded once to its dtype
+        dtp = (<object>weight).dtype
+        dweight = dweight.astype(dtp)
+        dbias = dbias.astype(dtp) if dbias is not None else None
     if layer:
         return dx, dweight, dbias
     return dx, dweight
@@ -483,6 +507,15 @@ cdef inline bint _channel_ok(object p, int typenum, Py_ssize_t channels, bint wr
     if cnp.PyArray_DIMS(<cnp.ndarray>p)[0] != channels:
         return False
     return not writable or cnp.PyArray_ISWRITEABLE(<cnp.ndarray>p)
+
+
+cdef object _widened_channel(object p, int typenum, int ptyp, Py_ssize_t channels):
+    """_widened for BatchNorm's (C,) weight and bias."""
+    if _channel_ok(p, ptyp, channels, False):
+        return p
+    if ptyp != typenum and _channel_ok(p, typenum, channels, False):
+        return (<object>p).astype(_np_types.float32)
+    return _NOT_FAST
 
 
 cdef inline int _batch_split(object x, int *typenum, int *dt, Py_ssize_t *batch,
@@ -529,9 +562,14 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
         return None
     if (running_mean is None) != (running_var is None) or (running_mean is None and not train):
         return None
-    if not (_channel_ok(weight, ptyp, channels, False)
-            and _channel_ok(bias, ptyp, channels, False)
-            and _channel_ok(running_mean, ptyp, channels, train)
+    if (weight is not None and bias is not None
+            and cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(<cnp.ndarray>bias)):
+        return None   # two dtypes: the checked path's TypeError (or its conversion)
+    weight = _widened_channel(weight, typenum, ptyp, channels)
+    bias = _widened_channel(bias, typenum, ptyp, channels)
+    if weight is _NOT_FAST or bias is _NOT_FAST:
+        return None
+    if not (_channel_ok(running_mean, ptyp, channels, train)
             and _channel_ok(running_var, ptyp, channels, train)):
         return None
     if num_batches_tracked is not None and not (
@@ -583,8 +621,10 @@ def batch_norm_backward_fast(object dy, object x, object stats, object weight, o
     if not _like_x(dy, a, typenum) or mean is None or rstd is None:
         return None
     if not (_channel_ok(mean, ptyp, channels, False)
-            and _channel_ok(rstd, ptyp, channels, False)
-            and _channel_ok(weight, ptyp, channels, False)):
+            and _channel_ok(rstd, ptyp, channels, False)):
+        return None
+    w_k = _widened_channel(weight, typenum, ptyp, channels)
+    if w_k is _NOT_FAST:
         return None
     dx = _out_or_new(out, a, typenum)
     if dx is None:
@@ -592,8 +632,12 @@ def batch_norm_backward_fast(object dy, object x, object stats, object weight, o
     cdef cnp.npy_intp dim = channels
     dweight = cnp.PyArray_EMPTY(1, &dim, ptyp, 0) if weight is not None else None
     dbias = cnp.PyArray_EMPTY(1, &dim, ptyp, 0) if bias else None
-    _backward_call(2, dt, dy, a, mean, rstd, weight, dx, dweight, dbias, batch,
+    _backward_call(2, dt, dy, a, mean, rstd, w_k, dx, dweight, dbias, batch,
                    channels, inner)
+    if w_k is not weight:   # a 16-bit weight: its gradients rounded once to its dtype
+        dtp = (<object>weight).dtype
+        dweight = dweight.astype(dtp)
+        dbias = dbias.astype(dtp) if dbias is not None else None
     return dx, dweight, dbias
 
 

@@ -205,18 +205,24 @@ def test_non_contiguous_byteswapped_readonly(dt):
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)
 @pytest.mark.parametrize("shape", [(6, 33), (3, 4, 5), (0, 7), (2, 1030)], ids=str)
-@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
-def test_fast_paths_match_checked(dt, shape, affine):
-    """16-bit data with float32 parameters run whole in compiled code (the fast paths);
-    the checked path (a strided view of x or dy, which it copies; a NumPy bool) gives
-    the same bits, the same output types, the same running statistics."""
+@pytest.mark.parametrize("pdt", [None, F32, "x"], ids=["plain", "float32", "xdtype"])
+def test_fast_paths_match_checked(dt, shape, pdt):
+    """16-bit data with float32 parameters, or parameters of their own dtype (widened),
+    run whole in compiled code (the fast paths); the checked path (a strided view of x
+    or dy, which it copies; a NumPy bool) gives the same bits, the same output types
+    (gradients of a 16-bit weight in its dtype), the same running statistics."""
+    affine = pdt is not None
+    pdt = dt if pdt == "x" else pdt
     from gradkit._ext import norm as K
     x = _data(21, shape, dt, 2.0, 0.5)
     dy = _data(22, shape, dt)
     c = shape[-1]
-    w, b = _params((c,), F32) if affine else (None, None)
+    w, b = _params((c,), pdt) if affine else (None, None)
     strided = lambda a: np.repeat(a, 2, axis=0)[::2]   # noqa: E731
     assert K.layer_norm_fast(x, w, b, 1e-5, 1, None) is not None
+    if affine:   # two dtypes among the parameters: the checked path's TypeError
+        other = b.astype(F32 if pdt != F32 else dt)
+        assert K.layer_norm_fast(x, w, other, 1e-5, 1, None) is None
     assert K.rms_norm_fast(x, w, None, 1, None) is None    # the dtype's eps: checked
     for fwd, bwd, kw in ((gradkit.layer_norm, gradkit.layer_norm_backward, {"bias": True}),
                          (gradkit.rms_norm, gradkit.rms_norm_backward, {})):
@@ -225,6 +231,9 @@ def test_fast_paths_match_checked(dt, shape, affine):
         y2, st2 = fwd(strided(x), *args)
         assert y.dtype == dt and st.rstd.dtype == F32
         assert bits(y) == bits(y2) and bits(st.rstd) == bits(st2.rstd)
+        fast_bwd = (K.layer_norm_backward_fast(dy, x, st, w, True, None)
+                    if fwd is gradkit.layer_norm else K.rms_norm_backward_fast(dy, x, st, w, None))
+        assert fast_bwd is not None   # compiled, 16-bit weight included
         got, want = bwd(dy, x, st, w, **kw), bwd(strided(dy), x, st, w, **kw)
         assert len(got) == len(want) and got[0].dtype == dt
         for g, r in zip(got, want):
@@ -234,7 +243,7 @@ def test_fast_paths_match_checked(dt, shape, affine):
         out = np.empty_like(x)
         assert fwd(x, *args, out=out)[0] is out and bits(out) == bits(y)
     ch = shape[1]                                       # BatchNorm's channels: axis 1
-    wc, bc = _params((ch,), F32) if affine else (None, None)
+    wc, bc = _params((ch,), pdt) if affine else (None, None)
     assert K.batch_norm_fast(x, wc, bc, None, None, True, 0.1, 1e-5, None, None) is not None
     runs = []
     for fast in (True, False):
