@@ -529,6 +529,23 @@ GK_INLINE double gk_kl_h(double u)
         r = r * u + c[k];
     return r * u * u;
 }
+
+/* expm1(u) = u sum_{k>=0} u^k / (k+1)!, for |u| < 1/2 (terms past k = 16 are below
+ * 1e-20 of the sum): a polynomial, so the row loops below vectorize; libm's expm1, a
+ * call per element, held the kernel at 17x the time of the cross-entropy's on
+ * 8192x1000 (Intel Xeon guest).  Within 2 ulp of expm1 over the range. */
+GK_INLINE double gk_kl_expm1(double u)
+{
+    static const double c[] = {
+        1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
+        1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0,
+        1.0 / 87178291200.0, 1.0 / 1307674368000.0, 1.0 / 20922789888000.0,
+        1.0 / 355687428096000.0};
+    double r = c[16];
+    for (int k = 15; k >= 0; --k)
+        r = r * u + c[k];
+    return r * u;
+}
 #endif
 
 static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index rows,
@@ -559,22 +576,41 @@ static int GK_T(kl_div)(const T *s, const T *t, double *total, T *ds, gk_index r
             double Ss = GK_T(row_exp)(si, dsi, cols, ms, (T)inv_temp, NULL, NULL, 0);
             double St = GK_T(row_exp)(ti, et, cols, mt, (T)inv_temp, NULL, NULL, 0);
             double shift = (double)mt - (double)ms, inv_ss = 1.0 / Ss, inv_st = 1.0 / St;
+            /* St/Ss - 1, term by term without cancellation; element j adds to lane
+             * j % GK_LANES.  Both sides of each choice are computed and one is taken
+             * (no branch, no call), GK_LANES elements a step: the compiler runs the
+             * step on vectors, the same operations as the scalar tail's */
+#define GK_KL_D(j) ((((double)ti[j] - (double)si[j]) - shift) * inv_temp)
+#define GK_KL_RATIO(j, d) (fabs(d) < 0.5 ? (double)dsi[j] * inv_ss * gk_kl_expm1(d) \
+                                         : ((double)et[j] - (double)dsi[j]) * inv_ss)
+            /* p_c = 0 (a teacher logit of -inf): no p term, as xlogy(0, .) = 0 */
+#define GK_KL_TERM(j, u, q) (fabs(u) < 0.5 ? (q) * gk_kl_h(u) \
+                             : (et[j] != 0 ? (double)et[j] * inv_st * ((u) - 1.0) : 0.0) + (q))
             double acc[GK_LANES] = {0};
             gk_index j;
-            for (j = 0; j < cols; ++j) {  /* St/Ss - 1, term by term without cancellation */
-                double d = (((double)ti[j] - (double)si[j]) - shift) * inv_temp;
-                acc[j % GK_LANES] += fabs(d) < 0.5 ? (double)dsi[j] * inv_ss * expm1(d)
-                                                   : ((double)et[j] - (double)dsi[j]) * inv_ss;
+            for (j = 0; j + GK_LANES <= cols; j += GK_LANES)
+                for (int k = 0; k < GK_LANES; ++k) {
+                    const double d = GK_KL_D(j + k);
+                    acc[k] += GK_KL_RATIO(j + k, d);
+                }
+            for (; j < cols; ++j) {
+                const double d = GK_KL_D(j);
+                acc[j % GK_LANES] += GK_KL_RATIO(j, d);
             }
             double L = log1p(gk_fold16(acc));
             double kl[GK_LANES] = {0};
-            for (j = 0; j < cols; ++j) {
-                double d = (((double)ti[j] - (double)si[j]) - shift) * inv_temp;
-                double u = d - L, q = (double)dsi[j] * inv_ss;
-                /* p_c = 0 (a teacher logit of -inf): no p term, as xlogy(0, .) = 0 */
-                kl[j % GK_LANES] += fabs(u) < 0.5 ? q * gk_kl_h(u)
-                                  : (et[j] != 0 ? (double)et[j] * inv_st * (u - 1.0) : 0.0) + q;
+            for (j = 0; j + GK_LANES <= cols; j += GK_LANES)
+                for (int k = 0; k < GK_LANES; ++k) {
+                    const double u = GK_KL_D(j + k) - L, q = (double)dsi[j + k] * inv_ss;
+                    kl[k] += GK_KL_TERM(j + k, u, q);
+                }
+            for (; j < cols; ++j) {
+                const double u = GK_KL_D(j) - L, q = (double)dsi[j] * inv_ss;
+                kl[j % GK_LANES] += GK_KL_TERM(j, u, q);
             }
+#undef GK_KL_D
+#undef GK_KL_RATIO
+#undef GK_KL_TERM
             rl[i] = gk_fold16(kl);
             T a = (T)(scale / Ss), b = (T)(scale / St);
             for (j = 0; j < cols; ++j)

@@ -54,6 +54,43 @@ def _cross_entropy_case(torch, n, c, quick, goal=True, weighted=False):
         elements=n * c)
 
 
+def _kl_div_case(torch, n, c, temperature=2.0):
+    """Distillation KL divergence (batch mean, temperature 2) and its gradient in one
+    call, against torch's ``F.kl_div(log_softmax(s / T), log_softmax(t / T),
+    log_target=True, reduction='batchmean')`` forward and autograd backward.  Limit:
+    read both logits, write the gradient.  No goal: bound by its double-precision
+    terms (two softmaxes, a 17-term series per element)."""
+    from gradkit import losses, reference as ref
+
+    def build():
+        rng = np.random.default_rng(1)
+        s = (rng.standard_normal((n, c)) * 3).astype(np.float32)
+        t = (rng.standard_normal((n, c)) * 3).astype(np.float32)
+        ds = np.empty_like(s)
+        fns = {"gk": lambda: losses.kl_div(s, t, temperature=temperature),
+               "np": lambda: ref.kl_div(s, t, temperature=temperature),
+               "limit": probe([s, t], [ds])}
+        if torch is not None:
+            st, tt = torch.from_numpy(s), torch.from_numpy(t)
+            F = torch.nn.functional
+
+            def peer():
+                a = st.detach().requires_grad_(True)
+                F.kl_div(F.log_softmax(a / temperature, 1),
+                         F.log_softmax(tt / temperature, 1), reduction="batchmean",
+                         log_target=True).backward()
+                return a.grad
+            fns["peer"] = peer
+        return fns
+
+    lazy = Lazy(build)
+    return Case(
+        op=f"kl_div fwd+bwd (temperature={temperature:g})", size=label((n, c)),
+        gradkit=lazy["gk"], bytes=n * c * 4 * 3, numpy=lazy["np"],
+        peer=lazy["peer"] if torch is not None else None, peer_name="torch autograd",
+        limit=lazy["limit"], elements=n * c)
+
+
 def _gradcheck_overhead_case():
     """check_grad in batched mode on a linear softmax classifier (W: 10x64, a batch of
     256 samples), against the same f evaluations on the same stacks without the
@@ -154,6 +191,7 @@ def cases():
         _cross_entropy_case(torch, 32, 256, True, goal=False),
         _cross_entropy_case(torch, scaled(8192), 1000, True, weighted=True),
         _cross_entropy_case(torch, 32, 256, True, goal=False, weighted=True),
+        _kl_div_case(torch, scaled(8192), 1000),
         _gradcheck_overhead_case(),
         _quantize_case(scaled(8192), 1024),
     ]
