@@ -261,23 +261,39 @@ def _list_variants():
     ]
 
 
+def _half_variants():
+    import ml_dtypes
+    a32 = np.ones(5, np.float32)
+    return [
+        ("bf16 beside f32", [np.ones(4, ml_dtypes.bfloat16), a32.copy()]),
+        ("f16 alone", [np.ones(7, np.float16)]),
+        ("f64 beside f16", [np.ones(3, np.float16), np.ones(3)]),
+        ("byte-swapped f16", [np.ones(3, ">f2")]),
+        ("strided bf16", [np.ones(8, ml_dtypes.bfloat16)[::2]]),
+    ]
+
+
 @pytest.mark.parametrize("writable", [False, True])
-def test_float_list_compiled_check_agrees_with_python_path(writable, monkeypatch):
+@pytest.mark.parametrize("half", [False, True])
+def test_float_list_compiled_check_agrees_with_python_path(writable, half, monkeypatch):
     # the compiled check of the common call must take exactly the lists the Python path
     # returns unchanged, and hand every other list to it (which copies, skips or raises)
     from gradkit import _validation as v
     from gradkit._ext import clip as ext
-    for name, arrays in _list_variants():
-        simple = ext.simple_float_list(arrays, writable)
+    for name, arrays in _list_variants() + _half_variants():
+        simple = ext.simple_float_list(arrays, writable, half)
         with monkeypatch.context() as m:
-            m.setattr(v, "_simple_float_list", lambda a, w: None)
+            m.setattr(v, "_simple_float_list", lambda a, w, h=False: None)
             try:
-                slow, back = v.float_array_list(arrays, "grads", writable=writable)
+                slow, back = v.float_array_list(arrays, "grads", writable=writable,
+                                                half=half)
             except (TypeError, ValueError):
                 slow = None
         if simple is None:
             continue   # the Python path decides (tested by the bad-input sweeps)
         assert slow is not None and not back, name
         assert len(simple) == len(slow) and all(p is q for p, q in zip(simple, slow)), name
-    names = {n for n, a in _list_variants() if ext.simple_float_list(a, True) is not None}
-    assert names == {"simple mixed", "tuple", "one array", "adjacent views"}
+    names = {n for n, a in _list_variants() + _half_variants()
+             if ext.simple_float_list(a, True, half) is not None}
+    assert names == {"simple mixed", "tuple", "one array", "adjacent views"} | (
+        {"bf16 beside f32", "f16 alone"} if half else set())

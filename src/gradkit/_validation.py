@@ -433,7 +433,7 @@ def float_array_list(arrays, name, *, writable=False, half=False):
     half: float16/bfloat16 arrays are taken too, and mixed with float32 ones only (the
     documented mix: 16-bit gradients beside float32 ones); float64 beside 16-bit is a
     TypeError naming the entry."""
-    simple = _simple_float_list(arrays, writable)  # the common call, checked compiled
+    simple = _simple_float_list(arrays, writable, half)  # the common call, checked compiled
     if simple is not None:
         return simple, []
     if isinstance(arrays, np.ndarray):
