@@ -42,10 +42,10 @@ def _arrays(xs, name):
 
 
 def _params(params):
-    """_arrays(params, "params"), the common call (C-contiguous float32/float64 arrays)
-    checked in compiled code: the Python checks cost ~3 us per array, as much as
-    summing 1e5 elements."""
-    simple = _v._simple_float_list(params, False)
+    """_arrays(params, "params"), the common call (C-contiguous float32/float64 arrays,
+    or 16-bit ones beside float32) checked in compiled code: the Python checks cost ~3
+    us per array, as much as summing 1e5 elements."""
+    simple = _v._simple_float_list(params, False, True)
     return simple if simple is not None else _arrays(params, "params")
 
 
@@ -66,8 +66,8 @@ def _pairs(grads, params):
     if many == isinstance(params, (list, tuple)):
         # the common call, checked in compiled code (_inplace and _arrays cost ~3 us
         # for one pair, more than torch's whole add_ on 1e5 elements)
-        gs = _v._simple_float_list(grads, True)
-        ps = _v._simple_float_list(params, False) if gs is not None else None
+        gs = _v._simple_float_list(grads, True, True)
+        ps = _v._simple_float_list(params, False, True) if gs is not None else None
         if (ps is not None and len(ps) == len(gs)
                 and all(g.dtype == p.dtype and g.shape == p.shape for g, p in zip(gs, ps))):
             return gs, ps
