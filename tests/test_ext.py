@@ -273,7 +273,9 @@ def test_dropout_backward_fast_path_leaves_uncommon_calls_to_the_checked_path(rn
               poked(_bits=np.zeros(4, np.uint8)[::2]),
               poked(_bits=np.zeros((2, 1), np.uint8))]:
         assert kdrop.dropout_backward_fast(x, m, None) is None, m
-    for dy in [_swapped(x), _misaligned(x), x.astype(np.float16), x.tolist(), x[:, :4]]:
+    assert kdrop.dropout_backward_fast(x.astype(np.float16), mask, None) is not None
+    for dy in [_swapped(x), _misaligned(x), x.astype(">f2"), x.astype(np.int32), x.tolist(),
+               x[:, :4]]:
         assert kdrop.dropout_backward_fast(dy, mask, None) is None
     for out in [np.zeros((3, 4), np.float32), _swapped(np.zeros_like(x)),
                 np.zeros_like(x, np.float64)]:
@@ -286,7 +288,11 @@ def test_cross_entropy_fast_path_leaves_uncommon_calls_to_the_checked_path(rng):
     w = np.ones(5, np.float32)
     ok = [z, lab, 0.1, "mean", -100, w]
     assert kloss.softmax_cross_entropy_fast(*ok) is not None
-    bad = {0: [_swapped(z), _misaligned(z), z.astype(np.float16), z.tolist(), z[0],
+    # 16-bit logits with a float32 weight are compiled too; a 16-bit weight is not
+    assert kloss.softmax_cross_entropy_fast(z.astype(np.float16), *ok[1:]) is not None
+    assert kloss.softmax_cross_entropy_fast(z.astype(np.float16), *ok[1:5],
+                                            w.astype(np.float16)) is None
+    bad = {0: [_swapped(z), _misaligned(z), z.astype(">f2"), z.astype(np.int32), z.tolist(), z[0],
                np.zeros((4, 0), np.float32), z[None]],
            1: [lab.astype(np.int32), _swapped(lab), lab[:3], lab[:, None], lab.tolist(),
                np.array([0, 5, 1, 1], np.int64), np.array([0, -1, 1, 1], np.int64)],
@@ -307,7 +313,8 @@ def test_dropout_fast_path_leaves_uncommon_calls_to_the_checked_path(rng):
     assert g.counter == 15
     for args in [(x, 1, None, True), (x, 1.5, None, True), (x, 0.5, None, np.True_),
                  (x, 0.5, None, 1), (_swapped(x), 0.5, None, True),
-                 (_misaligned(x), 0.5, None, True), (x.astype(np.float16), 0.5, None, True),
+                 (_misaligned(x), 0.5, None, True), (x.astype(">f2"), 0.5, None, True),
+                 (x.astype(np.int32), 0.5, None, True),
                  (x.tolist(), 0.5, None, True), (x, 0.5, np.zeros((3, 4), np.float32), True),
                  (x, 0.5, _swapped(np.zeros_like(x)), True)]:
         assert kdrop.dropout_fast(args[0], args[1], g, args[2], args[3]) is None, args[1:]

@@ -210,8 +210,9 @@ GK_INLINE int gk_bf16_hw_on(void)
 GK_INLINE int gk_bf16_hw_ok2(gk_hf a, gk_hf b)
 {
     /* kortestw on the two masks: or-ing them as integers cost two kmovw and an or */
-    return gk_bf16_hw_on() && _kortestz_mask16_u8(_mm512_fpclass_ps_mask((__m512)a, GK_BF16_SPECIAL),
-                                                  _mm512_fpclass_ps_mask((__m512)b, GK_BF16_SPECIAL));
+    return gk_bf16_hw_on()
+           && _kortestz_mask16_u8(_mm512_fpclass_ps_mask((__m512)a, GK_BF16_SPECIAL),
+                                  _mm512_fpclass_ps_mask((__m512)b, GK_BF16_SPECIAL));
 }
 
 GK_INLINE int gk_bf16_hw_ok(gk_hf a)
