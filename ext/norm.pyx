@@ -365,7 +365,7 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int ptyp = _param_typenum(dt, typenum)
-    if (weight is not None and bias is not None
+    if (type(weight) is cnp.ndarray and type(bias) is cnp.ndarray
             and cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(<cnp.ndarray>bias)):
         return None   # two dtypes: the checked path's TypeError (or its conversion)
     weight = _widened(weight, a, typenum, ptyp, nd)
@@ -562,7 +562,7 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
         return None
     if (running_mean is None) != (running_var is None) or (running_mean is None and not train):
         return None
-    if (weight is not None and bias is not None
+    if (type(weight) is cnp.ndarray and type(bias) is cnp.ndarray
             and cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(<cnp.ndarray>bias)):
         return None   # two dtypes: the checked path's TypeError (or its conversion)
     weight = _widened_channel(weight, typenum, ptyp, channels)
