@@ -287,6 +287,12 @@ cdef inline bint _param_ok(object p, cnp.ndarray x, int typenum, int nd):
 cdef object _NOT_FAST = object()
 
 
+cdef inline bint _two_dtypes(object weight, object bias):
+    """weight and bias are arrays of two dtypes (the checked path refuses or converts)."""
+    return (type(weight) is cnp.ndarray and type(bias) is cnp.ndarray
+            and cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(<cnp.ndarray>bias))
+
+
 cdef object _widened(object p, cnp.ndarray x, int typenum, int ptyp, int nd):
     """A parameter as the kernel takes it: None, p itself when _param_ok with ptyp, or
     for 16-bit x (ptyp float32) a weight of x's own dtype widened exactly to a new
@@ -365,9 +371,8 @@ cdef object _rows_norm_fast(object x, object weight, object bias, object eps,
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int ptyp = _param_typenum(dt, typenum)
-    if (type(weight) is cnp.ndarray and type(bias) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(<cnp.ndarray>bias)):
-        return None   # two dtypes: the checked path's TypeError (or its conversion)
+    if _two_dtypes(weight, bias):
+        return None   # the checked path's TypeError (or its conversion)
     weight = _widened(weight, a, typenum, ptyp, nd)
     bias = _widened(bias, a, typenum, ptyp, nd)
     if weight is _NOT_FAST or bias is _NOT_FAST:
@@ -562,9 +567,8 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
         return None
     if (running_mean is None) != (running_var is None) or (running_mean is None and not train):
         return None
-    if (type(weight) is cnp.ndarray and type(bias) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(<cnp.ndarray>bias)):
-        return None   # two dtypes: the checked path's TypeError (or its conversion)
+    if _two_dtypes(weight, bias):
+        return None   # the checked path's TypeError (or its conversion)
     weight = _widened_channel(weight, typenum, ptyp, channels)
     bias = _widened_channel(bias, typenum, ptyp, channels)
     if weight is _NOT_FAST or bias is _NOT_FAST:
