@@ -443,7 +443,7 @@ cdef inline int _storage_typenum(object a, int *dt) except -2:
 cdef inline int _param_typenum(int dt, int typenum) noexcept:
     """The type number of the parameters and statistics of data of code dt and type
     number typenum: float32 for 16-bit storage, else the data's own (_param_dtype)."""
-    return cnp.NPY_FLOAT32 if dt == GK_DTYPE_F16 or dt == GK_DTYPE_BF16 else typenum
+    return cnp.NPY_FLOAT32 if _param_dtype(dt) != dt else typenum
 
 
 from gradkit._ext.runtime import empty as _cached_empty

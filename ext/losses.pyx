@@ -43,10 +43,11 @@ def softmax_cross_entropy(object logits, object labels, object probs, object wei
 def softmax_cross_entropy_fast(object logits, object labels, object label_smoothing,
                                object reduction, object ignore_index, object weight):
     """(loss, dlogits) for the common call -- logits a usable float32, float64, float16
-    or bfloat16 (N, C) array, labels a usable int64 (N,) array of class indices, label_smoothing a float in
-    [0, 1], reduction a str of REDUCTIONS, ignore_index an int64 int, weight None or a
-    usable (C,) array of the logits' dtype (float32 for 16-bit logits, whose row losses
-    are float32 too) -- checked here; None when the call needs
+    or bfloat16 (N, C) array, labels a usable int64 (N,) array of class indices,
+    label_smoothing a float in [0, 1], reduction a str of REDUCTIONS, ignore_index an
+    int64 int, weight None or a usable (C,) array of the logits' dtype (float32 for
+    16-bit logits, whose row losses are float32 too) -- checked here; None when the
+    call needs
     gradkit.losses' checked path (labels out of range included: the kernel refuses
     them before writing anything, and the checked path names the bad one)."""
     cdef int dt = 0, err

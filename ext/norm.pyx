@@ -304,6 +304,16 @@ cdef object _widened(object p, cnp.ndarray x, int typenum, int ptyp, int nd):
     return _NOT_FAST
 
 
+cdef tuple _grads_like(object weight, object w_k, object dweight, object dbias):
+    """(dweight, dbias) in the dtype the checked path returns them in: the kernel's
+    float32 ones, rounded once to a 16-bit weight's dtype when _widened widened it
+    (w_k is then not weight)."""
+    if w_k is weight:
+        return dweight, dbias
+    dtp = (<object>weight).dtype
+    return dweight.astype(dtp), (dbias.astype(dtp) if dbias is not None else None)
+
+
 cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint eps_none,
                             int *typenum, int *dt, int *nd, Py_ssize_t *rows,
                             Py_ssize_t *cols, double *e) except -1:
@@ -440,7 +450,8 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     weight None or of x's trailing dims, out None or usable and writable like x: (dx,
     dweight, dbias) (LayerNorm) or (dx, dweight) (RMSNorm), or None when the call needs
     the checked path (which says what is wrong, or copies what needs copying).  16-bit
-    dy and x with float32 statistics and weight (gradients float32)."""
+    dy and x with float32 statistics and a float32 weight, or one of x's dtype
+    (_widened; its gradients then rounded to that dtype, _grads_like)."""
     if type(x) is not cnp.ndarray or not isinstance(stats, tuple) or len(stats) != 2:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
@@ -480,10 +491,7 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
         dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
     _backward_call(0 if layer else 1, dt, dy, a, mean, rstd, w_k, dx, dweight,
                    dbias, rows, cols, 1)
-    if w_k is not weight:   # a 16-bit weight: its gradients rounded once to its dtype
-        dtp = (<object>weight).dtype
-        dweight = dweight.astype(dtp)
-        dbias = dbias.astype(dtp) if dbias is not None else None
+    dweight, dbias = _grads_like(weight, w_k, dweight, dbias)
     if layer:
         return dx, dweight, dbias
     return dx, dweight
@@ -552,7 +560,8 @@ def batch_norm_fast(object x, object weight, object bias, object running_mean,
     one float dtype, training a bool, momentum and eps floats in range,
     num_batches_tracked None or a usable writable 0-d int64 array: (y, NormStats(mean,
     rstd)), or None when the call needs the checked path (which raises what is wrong).
-    16-bit x with float32 parameters and running statistics (statistics float32)."""
+    16-bit x with float32 running statistics and float32 parameters, or parameters of
+    x's dtype (widened, _widened_channel); statistics float32."""
     cdef int typenum = 0, dt = 0, err
     cdef Py_ssize_t batch = 0, channels = 0, inner = 0
     if not _batch_split(x, &typenum, &dt, &batch, &channels, &inner):
@@ -612,7 +621,8 @@ def batch_norm_backward_fast(object dy, object x, object stats, object weight, o
     """batch_norm_backward's common call whole in compiled code: dy and x usable arrays
     of one float dtype and shape (N, C, *spatial), the forward's statistics, weight None
     or (C,), bias a bool: (dx, dweight, dbias), or None for the checked path.  16-bit
-    dy and x with float32 statistics and weight (gradients float32)."""
+    dy and x with float32 statistics and a float32 weight, or one of x's dtype (its
+    gradients then rounded to that dtype, _grads_like)."""
     cdef int typenum = 0, dt = 0
     cdef Py_ssize_t batch = 0, channels = 0, inner = 0
     if not _batch_split(x, &typenum, &dt, &batch, &channels, &inner) or type(bias) is not bool:
@@ -638,10 +648,7 @@ def batch_norm_backward_fast(object dy, object x, object stats, object weight, o
     dbias = cnp.PyArray_EMPTY(1, &dim, ptyp, 0) if bias else None
     _backward_call(2, dt, dy, a, mean, rstd, w_k, dx, dweight, dbias, batch,
                    channels, inner)
-    if w_k is not weight:   # a 16-bit weight: its gradients rounded once to its dtype
-        dtp = (<object>weight).dtype
-        dweight = dweight.astype(dtp)
-        dbias = dbias.astype(dtp) if dbias is not None else None
+    dweight, dbias = _grads_like(weight, w_k, dweight, dbias)
     return dx, dweight, dbias
 
 
