@@ -8,11 +8,7 @@ cimport numpy as cnp
 cimport _c_dropout as c
 
 include "_common.pxi"
-
-
-cdef inline Py_ssize_t _nbytes(Py_ssize_t n) noexcept:
-    """Bytes of a bit-mask of n elements (-1: n negative, left to the kernel)."""
-    return (n + 7) // 8 if n >= 0 else -1
+include "_mask.pxi"
 
 
 def dropout(object x, object y, object bits, Py_ssize_t n, double p,
@@ -36,26 +32,6 @@ def dropout_backward(object dy, object bits, object dx, Py_ssize_t n, double p):
     with nogil:
         err = c.gk_dropout_backward(dt, pdy, pb, pdx, n, p)
     _check(err)
-
-
-# gradkit.dropout.DropoutMask, registered at import (set_mask_type): the fast path takes
-# masks of exactly that class, whose fields it reads as _checked_mask does.
-cdef object _mask_type = None
-
-
-cdef tuple _MASK_SLOTS = ()
-
-
-def set_mask_type(cls):
-    """The class dropout_fast makes masks of and dropout_backward_fast takes."""
-    global _mask_type, _MASK_SLOTS
-    _mask_type = cls
-    _MASK_SLOTS = tuple(cls.__slots__)
-
-
-cdef inline bint _seed_ok(object v):
-    """v is an int in [0, 2**64), as the checked path's uint64."""
-    return type(v) is int and 0 <= v <= 0xFFFFFFFFFFFFFFFF
 
 
 def dropout_fast(object x, object p, object gen, object out, object store_mask):
@@ -87,13 +63,7 @@ def dropout_fast(object x, object p, object gen, object out, object store_mask):
     with nogil:
         err = c.gk_dropout(dt, px, py, pb, n, pv, key, word)
     _check(err)
-    # the mask as DropoutMask._trusted builds it: its fields set, the bits read-only
-    if bits is not None:
-        cnp.PyArray_CLEARFLAGS(<cnp.ndarray>bits, cnp.NPY_ARRAY_WRITEABLE)
-    mask = _mask_type.__new__(_mask_type)
-    for k, v in zip(_MASK_SLOTS, ((<object>a).shape, p, seed, counter, bits)):
-        object.__setattr__(mask, k, v)
-    return y, mask
+    return y, _new_mask((<object>a).shape, p, seed, counter, bits)
 
 
 def dropout_backward_fast(object dy, object mask, object out):
@@ -103,33 +73,17 @@ def dropout_backward_fast(object dy, object mask, object out):
     usable uint8 array of the mask's bytes), out None or an array like dy -- checked
     here; None when the call needs gradkit.dropout's checked path (which says what is
     wrong).  dy may be float16 or bfloat16 too."""
-    if _mask_type is None or type(mask) is not _mask_type:
-        return None
     cdef int dt = 0, err
     cdef int typenum = _storage_typenum(dy, &dt)
     if typenum < 0:
         return None
-    try:
-        shape, p, seed, counter, bits = (mask._shape, mask._p, mask._seed, mask._counter,
-                                         mask._bits)
-    except AttributeError:  # not initialized: the checked path says so
-        return None
     cdef cnp.ndarray a = <cnp.ndarray>dy
-    cdef int nd = cnp.PyArray_NDIM(a), k
-    if type(shape) is not tuple or len(shape) != nd:
+    fields = _mask_fields(mask, a)
+    if fields is None:
         return None
-    for k in range(nd):
-        d = shape[k]
-        if type(d) is not int or d != cnp.PyArray_DIMS(a)[k]:
-            return None
-    cdef double pv
-    if not _unit_float(p, &pv) or not _seed_ok(seed) or not _seed_ok(counter):
-        return None
+    p, seed, counter, bits = fields
+    cdef double pv = PyFloat_AS_DOUBLE(p)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
-    if bits is not None and not (_usable(bits, cnp.NPY_UINT8)
-                                 and cnp.PyArray_NDIM(<cnp.ndarray>bits) == 1
-                                 and cnp.PyArray_DIMS(<cnp.ndarray>bits)[0] == _nbytes(n)):
-        return None
     dx = _out_or_new(out, a, typenum)
     if dx is None:
         return None

@@ -11,6 +11,7 @@ from libc.float cimport FLT_EPSILON, DBL_EPSILON
 from libc.math cimport INFINITY
 
 include "_common.pxi"
+include "_mask.pxi"
 
 
 cdef inline int _rows_norm_kernel(int dt, const void *px, const void *pw, const void *pb,
@@ -332,10 +333,13 @@ cdef inline int _fast_split(object x, object normalized_ndim, object eps, bint e
     typenum[0] = _storage_typenum(a, dt)
     if typenum[0] < 0:
         return 0
-    if eps is None and eps_none:
-        if dt[0] != GK_DTYPE_F32 and dt[0] != GK_DTYPE_F64:
-            return 0   # the 16-bit dtype's epsilon: the checked path's
-        e[0] = FLT_EPSILON if typenum[0] == cnp.NPY_FLOAT32 else DBL_EPSILON
+    if eps is None and eps_none:   # finfo(x.dtype).eps, as the checked path's
+        if dt[0] == GK_DTYPE_F16:
+            e[0] = 0.0009765625   # 2**-10
+        elif dt[0] == GK_DTYPE_BF16:
+            e[0] = 0.0078125      # 2**-7 (ml_dtypes.finfo)
+        else:
+            e[0] = FLT_EPSILON if dt[0] == GK_DTYPE_F32 else DBL_EPSILON
     elif type(eps) is float:
         e[0] = PyFloat_AS_DOUBLE(eps)
         if not (e[0] >= 0.0) or e[0] == INFINITY:
@@ -443,6 +447,28 @@ cdef int _backward_call(int kind, int dt, object dy, object x, object mean,
     return 0
 
 
+cdef int _stats_lead(object dy, cnp.ndarray x, object stats, int typenum, int ptyp,
+                     bint layer):
+    """The leading (statistics) dims of a row norm's backward, or -1 when the call needs
+    the checked path: dy a usable array like x, stats a pair (mean, rstd) of usable
+    arrays of the parameter typenum ptyp and x's leading dims, mean None for RMSNorm,
+    at least one normalized dim."""
+    if not isinstance(stats, tuple) or len(stats) != 2 or not _like_x(dy, x, typenum):
+        return -1
+    mean, rstd = stats
+    if type(rstd) is not cnp.ndarray:
+        return -1
+    cdef int lead = cnp.PyArray_NDIM(<cnp.ndarray>rstd)
+    if cnp.PyArray_NDIM(x) - lead < 1 or not _stat_ok(rstd, x, ptyp, lead):
+        return -1
+    if layer:
+        if not _stat_ok(mean, x, ptyp, lead):
+            return -1
+    elif mean is not None:
+        return -1
+    return lead
+
+
 cdef object _rows_norm_backward_fast(object dy, object x, object stats, object weight,
                                      bint want_bias, object out, bint layer):
     """The backward of _rows_norm_fast for the common call -- dy, x and the statistics
@@ -452,7 +478,7 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     the checked path (which says what is wrong, or copies what needs copying).  16-bit
     dy and x with float32 statistics and a float32 weight, or one of x's dtype
     (_widened; its gradients then rounded to that dtype, _grads_like)."""
-    if type(x) is not cnp.ndarray or not isinstance(stats, tuple) or len(stats) != 2:
+    if type(x) is not cnp.ndarray:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>x
     cdef int dt = 0
@@ -460,17 +486,11 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     if typenum < 0:
         return None
     cdef int ptyp = _param_typenum(dt, typenum)
+    cdef int lead = _stats_lead(dy, a, stats, typenum, ptyp, layer)
+    if lead < 0:
+        return None
+    cdef int nd = cnp.PyArray_NDIM(a) - lead
     mean, rstd = stats
-    if not _like_x(dy, a, typenum) or type(rstd) is not cnp.ndarray:
-        return None
-    cdef int lead = cnp.PyArray_NDIM(<cnp.ndarray>rstd), nd = cnp.PyArray_NDIM(a) - lead
-    if nd < 1 or not _stat_ok(rstd, a, ptyp, lead):
-        return None
-    if layer:
-        if not _stat_ok(mean, a, ptyp, lead):
-            return None
-    elif mean is not None:
-        return None
     w_k = _widened(weight, a, typenum, ptyp, nd)
     if w_k is _NOT_FAST:
         return None
@@ -725,3 +745,145 @@ def add_dropout_norm_backward(object dy, object ds_next, object s, object mean,
                                                      pdr, pdw, rows, cols, p, seed,
                                                      counter)
     _check(err)
+
+
+# The fused residual add + dropout + norm for the common call, in C as the row norms'
+# fast paths above (their checks, compiled): None whenever the call needs gradkit.norm's
+# checked path, which says what is wrong or copies what needs copying.
+
+def add_dropout_norm_fast(object x, object residual, object weight, object bias, object p,
+                          object eps, object training, object rng, object normalized_ndim,
+                          object store_mask, bint layer):
+    """(y, residual_out, mask, NormStats) of add_dropout_layer_norm (layer) or
+    add_dropout_rms_norm (bias None) for the common call -- x and residual usable arrays
+    of one dtype and shape, p a float in [0, 1], training and store_mask bools, eps and
+    normalized_ndim as the row norms' fast paths take them, weight and bias as theirs --
+    or None (nothing drawn).  With dropout the generator rng means (gradkit.random's
+    as_generator, after every other check, as the checked path calls it) advances by
+    x.size."""
+    cdef double pv
+    if (_mask_type is None or not _unit_float(p, &pv) or type(training) is not bool
+            or type(store_mask) is not bool):
+        return None
+    cdef int typenum = 0, dt = 0, nd = 0, err
+    cdef Py_ssize_t rows = 0, cols = 0
+    cdef double e = 0.0
+    if not _fast_split(x, normalized_ndim, eps, not layer, &typenum, &dt, &nd, &rows, &cols,
+                       &e):
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    if not _like_x(residual, a, typenum) or _two_dtypes(weight, bias):
+        return None
+    cdef int ptyp = _param_typenum(dt, typenum)
+    weight = _widened(weight, a, typenum, ptyp, nd)
+    bias = _widened(bias, a, typenum, ptyp, nd)
+    if weight is _NOT_FAST or bias is _NOT_FAST:
+        return None
+    cdef bint drop = training and pv > 0.0
+    gen = _as_generator(rng) if drop else None
+    y = _out_or_new(None, a, typenum)
+    s = _out_or_new(None, a, typenum)
+    mean = None
+    if layer:
+        mean = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), ptyp, 0)
+    rstd = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a) - nd, cnp.PyArray_DIMS(a), ptyp, 0)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    cdef cnp.npy_intp nb = _nbytes(n)
+    bits = cnp.PyArray_EMPTY(1, &nb, cnp.NPY_UINT8, 0) if drop and store_mask else None
+    seed = counter = 0
+    if drop:  # the generator advances last: nothing above may fail after it
+        seed = gen.seed
+        counter = gen._take(n)
+    cdef unsigned long long key = seed, word = counter
+    cdef double pk = pv if drop else 0.0
+    cdef const void *px = _ptr(a)
+    cdef const void *pr = _ptr(residual)
+    cdef const void *pw = _ptr(weight)
+    cdef const void *pb = _ptr(bias)
+    cdef void *py = _ptr(y)
+    cdef void *ps = _ptr(s)
+    cdef void *pm = _ptr(mean)
+    cdef void *prs = _ptr(rstd)
+    cdef unsigned char *pbits = <unsigned char *>_ptr(bits)
+    with nogil:
+        if layer:
+            err = c.gk_add_dropout_layer_norm(dt, px, pr, pw, pb, py, ps, pm, prs, pbits,
+                                              rows, cols, e, pk, key, word)
+        else:
+            err = c.gk_add_dropout_rms_norm(dt, px, pr, pw, py, ps, prs, pbits, rows, cols,
+                                            e, pk, key, word)
+    _check(err)
+    mask = _new_mask((<object>a).shape, p, seed, counter, bits) if drop else None
+    return y, s, mask, _tuple_new(_stats_type, (mean, rstd))
+
+
+def add_dropout_norm_backward_fast(object dy, object s, object stats, object mask,
+                                   object weight, object bias, object ds_next, bint layer):
+    """(dx, dresidual, dweight, dbias) of add_dropout_layer_norm_backward (layer; bias:
+    whether dbias is wanted, a bool) or (dx, dresidual, dweight) of
+    add_dropout_rms_norm_backward for the common call -- dy, s and the statistics as
+    the row norms' backward fast path takes dy, x and them, mask None or a plain
+    DropoutMask of s's shape (_mask_fields), ds_next None or a usable array like s --
+    or None."""
+    if type(s) is not cnp.ndarray or (layer and type(bias) is not bool):
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>s
+    cdef int dt = 0, err
+    cdef int typenum = _storage_typenum(a, &dt)
+    if typenum < 0:
+        return None
+    cdef int ptyp = _param_typenum(dt, typenum)
+    cdef int lead = _stats_lead(dy, a, stats, typenum, ptyp, layer)
+    if lead < 0 or (ds_next is not None and not _like_x(ds_next, a, typenum)):
+        return None
+    p, seed, counter, bits = 0.0, 0, 0, None
+    if mask is not None:
+        fields = _mask_fields(mask, a)
+        if fields is None:
+            return None
+        p, seed, counter, bits = fields
+    cdef int nd = cnp.PyArray_NDIM(a) - lead
+    w_k = _widened(weight, a, typenum, ptyp, nd)
+    if w_k is _NOT_FAST:
+        return None
+    mean, rstd = stats
+    dx = _out_or_new(None, a, typenum)
+    dres = _out_or_new(None, a, typenum)
+    dweight = None
+    if weight is not None:
+        dweight = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
+    dbias = None
+    if layer and bias:
+        dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
+    cdef Py_ssize_t rows = 1, cols = 1
+    cdef int k
+    for k in range(lead):
+        rows *= cnp.PyArray_DIMS(a)[k]
+    for k in range(lead, cnp.PyArray_NDIM(a)):
+        cols *= cnp.PyArray_DIMS(a)[k]
+    cdef double pv = PyFloat_AS_DOUBLE(p)
+    cdef unsigned long long key = seed, word = counter
+    cdef const void *pdy = _ptr(dy)
+    cdef const void *pdsn = _ptr(ds_next)
+    cdef const void *ps = _ptr(a)
+    cdef const void *pm = _ptr(mean)
+    cdef const void *pr = _ptr(rstd)
+    cdef const void *pw = _ptr(w_k)
+    cdef const unsigned char *pbits = <const unsigned char *>_ptr(bits)
+    cdef void *pdx = _ptr(dx)
+    cdef void *pdr = _ptr(dres)
+    cdef void *pdw = _ptr(dweight)
+    cdef void *pdb = _ptr(dbias)
+    with nogil:
+        if layer:
+            err = c.gk_add_dropout_layer_norm_backward(dt, pdy, pdsn, ps, pm, pr, pw,
+                                                       pbits, pdx, pdr, pdw, pdb, rows,
+                                                       cols, pv, key, word)
+        else:
+            err = c.gk_add_dropout_rms_norm_backward(dt, pdy, pdsn, ps, pr, pw, pbits, pdx,
+                                                     pdr, pdw, rows, cols, pv, key, word)
+    _check(err)
+    dweight, dbias = _grads_like(weight, w_k, dweight, dbias)
+    if layer:
+        return dx, dres, dweight, dbias
+    return dx, dres, dweight

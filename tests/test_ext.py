@@ -321,6 +321,51 @@ def test_dropout_fast_path_leaves_uncommon_calls_to_the_checked_path(rng):
     assert g.counter == 15   # nothing drawn for a call the fast path leaves
 
 
+def test_fused_norm_fast_paths_leave_uncommon_calls_to_the_checked_path(rng):
+    x = rng.standard_normal((3, 8)).astype(np.float32)
+    r = rng.standard_normal((3, 8)).astype(np.float32)
+    w, b = np.ones(8, np.float32), np.zeros(8, np.float32)
+    g = gradkit.random.Generator(3)
+    ok = [x, r, w, b, 0.5, 1e-5, True, g, 1, True, True]
+    y, s, mask, st = knorm.add_dropout_norm_fast(*ok)
+    assert g.counter == 24 and mask.counter == 0 and mask.bits is not None
+    bad = {0: [_swapped(x), _misaligned(x), x.astype(">f2"), x.astype(np.int32), x.tolist(),
+               x[:, :4]],
+           1: [_swapped(r), r[:, :4], r.astype(np.float64), r.tolist()],
+           2: [np.ones(4, np.float32), _swapped(w), w.astype(np.float64)],
+           3: [b.astype(np.float16), np.zeros(4, np.float32)],
+           4: [1, 1.5, -0.1, np.float64(0.5)], 5: [None, 1, -1.0, float("inf")],
+           6: [1, np.True_], 7: [], 8: [0, 3, True, 1.0], 9: [1, np.True_]}
+    for at, values in bad.items():
+        for v in values:
+            args = list(ok)
+            args[at] = v
+            assert knorm.add_dropout_norm_fast(*args) is None, (at, v)
+    assert g.counter == 24   # nothing drawn for a call the fast path leaves
+    with pytest.raises(TypeError, match="rng"):   # after every other check, as checked
+        knorm.add_dropout_norm_fast(*ok[:7], "seed", *ok[8:])
+    assert knorm.add_dropout_norm_fast(*ok[:6], False, "seed", *ok[8:])[2] is None
+    dy = rng.standard_normal((3, 8)).astype(np.float32)
+    okb = [dy, s, st, mask, w, True, None, True]
+    assert knorm.add_dropout_norm_backward_fast(*okb) is not None
+    M = gradkit.dropout.DropoutMask
+    f64 = (st.mean.astype(np.float64), st.rstd.astype(np.float64))
+    bad = {0: [_swapped(dy), dy[:, :4], dy.tolist(), dy.astype(np.float64)],
+           1: [_swapped(s), _misaligned(s), s.tolist()],
+           2: [f64, (st.mean, None), (None, st.rstd), [st.mean, st.rstd]],
+           3: [mask.bits, M.__new__(M), M((3, 4), 0.5, 0, 0)],
+           4: [np.ones(4, np.float32), w.astype(np.float64)], 5: [1, None],
+           6: [dy[:, :4], _swapped(dy), dy.astype(np.float64)]}
+    for at, values in bad.items():
+        for v in values:
+            args = list(okb)
+            args[at] = v
+            assert knorm.add_dropout_norm_backward_fast(*args) is None, (at, v)
+    # RMSNorm: LayerNorm's statistics are not its own
+    assert knorm.add_dropout_norm_backward_fast(dy, s, st, mask, w, False, None,
+                                                False) is None
+
+
 def test_optimizer_wrappers_reject_byteswapped_entries(rng):
     p = rng.standard_normal(8).astype(np.float32)
     before = p.copy()

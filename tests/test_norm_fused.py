@@ -345,3 +345,50 @@ def test_residual_gradients_finite_differences(norm_kind, rng):
 
         np.testing.assert_allclose(m.norm.dweight, numerical_grad(loss_w, w), rtol=1e-6,
                                    atol=1e-7)
+
+
+def _strided(a):
+    """A row-strided view of a's values: the checked path copies it, the fast path
+    leaves the call to it."""
+    return np.repeat(a, 2, axis=0)[::2]
+
+
+def assert_fast_path_matches_checked(kind, x, r, w, b, dy, dsn, p, training, store):
+    """The common call runs whole in compiled code (the fused fast paths return a result);
+    the checked path (strided x or dy) gives the same bits, mask and generator counter."""
+    fwd, bwd, _, _ = _fns(kind)
+    layer = kind == "layer"
+    pw = _params(kind, w, b)
+    g = Generator(3)
+    assert norm._k.add_dropout_norm_fast(x, r, w, b if layer else None, p,
+                                         1e-5 if layer else None, training, g, 1, store,
+                                         layer) is not None
+    assert g.counter == (x.size if training and p > 0 else 0)
+    g1, g2 = Generator(5), Generator(5)
+    fast = fwd(x, r, *pw, p=p, training=training, rng=g1, store_mask=store)
+    checked = fwd(_strided(x), r, *pw, p=p, training=training, rng=g2, store_mask=store)
+    assert g1.counter == g2.counter
+    _masks_equal(fast[2], checked[2])
+    assert [type(a) for a in fast] == [type(a) for a in checked]
+    assert_bitwise_equal((fast[0], fast[1]) + tuple(fast[3]),
+                         (checked[0], checked[1]) + tuple(checked[3]))
+    _, s, m, st = fast
+    for dn in (dsn, None):
+        assert norm._k.add_dropout_norm_backward_fast(dy, s, st, m, w, True, dn,
+                                                      layer) is not None
+        got = bwd(dy, s, st, m, w, dresidual_out=dn)
+        want = bwd(_strided(dy), s, st, m, w, dresidual_out=dn)
+        assert len(got) == len(want) == (4 if layer else 3)
+        assert [None if a is None else a.dtype for a in got] == \
+            [None if a is None else a.dtype for a in want]
+        assert_bitwise_equal(got, want)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("p,training,store", [(0.3, True, True), (0.3, True, False),
+                                              (0.0, True, True), (0.3, False, True)])
+@pytest.mark.parametrize("shape", [(9, 40), (3, 4, 5), (0, 7)], ids=str)
+def test_fast_path_matches_checked(kind, p, training, store, shape, dtype, rng):
+    x, r, dy, dsn, w, b = _inputs(rng, shape, dtype)
+    assert_fast_path_matches_checked(kind, x, r, w, b, dy, dsn, p, training, store)
+    assert_fast_path_matches_checked(kind, x, r, None, None, dy, dsn, p, training, store)

@@ -246,3 +246,19 @@ def test_mixed_dtypes_name_the_argument(dt):
     with pytest.raises(TypeError, match="stats.rstd"):
         N.add_dropout_layer_norm_backward(dy, s, N.NormStats(st.mean, st.rstd.astype(dt)),
                                           m, w)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("pdt", [None, F32, "x"], ids=["plain", "float32", "xdtype"])
+def test_fast_paths_match_checked(dt, kind, pdt):
+    """16-bit data with float32 parameters, or parameters of their own dtype (widened,
+    their gradients rounded back), run whole in compiled code, the default eps of
+    add_dropout_rms_norm (the 16-bit dtype's epsilon) included; the checked path gives
+    the same bits."""
+    from test_norm_fused import assert_fast_path_matches_checked
+    x, r, dy, dsn, w, b = _inputs((6, 33), dt, dt if pdt == "x" else F32)
+    if pdt is None:
+        w = b = None
+    for p, training, store in ((0.3, True, True), (0.3, True, False), (0.3, False, True)):
+        assert_fast_path_matches_checked(kind, x, r, w, b, dy, dsn, p, training, store)

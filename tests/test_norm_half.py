@@ -223,10 +223,13 @@ def test_fast_paths_match_checked(dt, shape, pdt):
     if affine:   # two dtypes among the parameters: the checked path's TypeError
         other = b.astype(F32 if pdt != F32 else dt)
         assert K.layer_norm_fast(x, w, other, 1e-5, 1, None) is None
-    assert K.rms_norm_fast(x, w, None, 1, None) is None    # the dtype's eps: checked
+    assert K.rms_norm_fast(x, w, None, 1, None) is not None   # the dtype's eps
     for fwd, bwd, kw in ((gradkit.layer_norm, gradkit.layer_norm_backward, {"bias": True}),
                          (gradkit.rms_norm, gradkit.rms_norm_backward, {})):
         args = (w, b, 1e-5) if fwd is gradkit.layer_norm else (w, 1e-5)
+        if fwd is gradkit.rms_norm:   # eps None: the 16-bit dtype's epsilon, both paths
+            assert bits(fwd(x, w)[0]) == bits(fwd(strided(x), w)[0]) \
+                == bits(fwd(x, w, float(ml_dtypes.finfo(dt).eps))[0])
         y, st = fwd(x, *args)
         y2, st2 = fwd(strided(x), *args)
         assert y.dtype == dt and st.rstd.dtype == F32

@@ -40,6 +40,7 @@ class NormStats(NamedTuple):
 
 
 _k.set_stats_type(NormStats)  # the compiled fast paths return NormStats themselves
+_k.set_mask_type(DropoutMask, _dropout.as_generator)  # the fused ones make and take masks
 
 
 def _stats(mean, rstd, _new=tuple.__new__):
@@ -564,7 +565,12 @@ def _batch_backward_args(dy: Any, x: Any, stats: Any, weight: Any, bias: Any, ou
 # ---- fused residual add + dropout + normalization ----------------------------------------
 def _fused_forward(x, residual, weight, bias, p, eps, training, rng, normalized_ndim,
                    store_mask, layer):
-    """The checked call of add_dropout_layer_norm (layer) / add_dropout_rms_norm."""
+    """The call of add_dropout_layer_norm (layer) / add_dropout_rms_norm: the common
+    call whole in compiled code (as layer_norm's), else checked here."""
+    fast = _k.add_dropout_norm_fast(x, residual, weight, bias, p, eps, training, rng,
+                                    normalized_ndim, store_mask, layer)
+    if fast is not None:
+        return fast
     p = _v.probability(p)
     training = _v.flag(training, "training")
     store_mask = _v.flag(store_mask, "store_mask")
@@ -674,7 +680,12 @@ def add_dropout_rms_norm(x: ArrayLike, residual: ArrayLike,
 
 
 def _fused_backward(dy, residual_out, stats, mask, weight, bias, dresidual_out, layer):
-    """The checked call of the fused backwards: (dx, dresidual, dweight, dbias)."""
+    """The call of the fused backwards: (dx, dresidual, dweight, dbias) (LayerNorm) or
+    (dx, dresidual, dweight), the common call whole in compiled code."""
+    fast = _k.add_dropout_norm_backward_fast(dy, residual_out, stats, mask, weight, bias,
+                                             dresidual_out, layer)
+    if fast is not None:
+        return fast
     s, dy, mean, rstd, weight, rows, cols, dx, dweight, pdt = _backward_args(
         dy, residual_out, stats, weight, need_mean=layer, x_name="residual_out")
     if dresidual_out is not None:
