@@ -87,6 +87,11 @@ def test_cross_entropy_layouts_and_streamed_gradient(dt):
     lg, dg = gradkit.softmax_cross_entropy(big, lb)
     lg32, dg32 = gradkit.softmax_cross_entropy(big.astype(F32), lb)
     assert lg == lg32 and bits(dg) == bits(dg32.astype(dt))
+    pb = _probs(10, big.shape, dt)                   # target probabilities, streamed
+    lg, dg = gradkit.softmax_cross_entropy(big, pb, label_smoothing=0.1)
+    lg32, dg32 = gradkit.softmax_cross_entropy(big.astype(F32), pb.astype(F32),
+                                               label_smoothing=0.1)
+    assert lg == lg32 and bits(dg) == bits(dg32.astype(dt))
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=str)

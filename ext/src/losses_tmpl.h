@@ -288,12 +288,111 @@ GK_INLINE void GK_T(xent_grad_nt)(const T *GK_RESTRICT e, const T *GK_RESTRICT p
         out[y] = yv;
 }
 
+#ifndef GK_XENT_GRAD_H
+#define GK_XENT_GRAD_H
+/* The 16-bit gradient of a float32 row from its exps e (16-bit storage, bf16 or float16):
+ * out[j] = e_j a - (c p_j + b) with target probabilities p, else e_j a - b and yv at the
+ * label y, rounded once -- xent_row's in-place loop and the rounding of
+ * gk_f32_to_half_n (the same conversions, so the same bits) in one pass over the row,
+ * not three (gradient, rounding into a buffer, its copy out).  stream: the whole aligned
+ * vectors with non-temporal stores (the caller fences). */
+GK_INLINE uint16_t gk_xent_half1(const int bf16, float g)
+{
+    return bf16 ? gk_f32_to_bf16(g) : gk_f32_to_f16(g);
+}
+
+/* the gradient vector at j (e_j a - (c p_j + b), or e_j a - b), rounded */
+GK_INLINE gk_hs gk_xent_hvec(const float *GK_RESTRICT e, const float *GK_RESTRICT p,
+                             gk_index j, float a, float b, float c, const int bf16,
+                             int64_t y, float yv)
+{
+    gk_hf v;
+    __builtin_memcpy(&v, e + j, sizeof v);
+    if (p) {
+        gk_hf u;
+        __builtin_memcpy(&u, p + j, sizeof u);
+        v = v * a - (c * u + b);
+    } else {
+        v = v * a - b;
+    }
+    if (y >= 0)   /* the label's vector (y in [j, j + GK_HLEN)) */
+        v[y - j] = yv;
+    return bf16 ? gk_f32v_to_bf16(v) : gk_f32v_to_f16(v);
+}
+
+/* whole vectors [j0, j1) (stream: aligned), no label among them; constant bf16, stream
+ * and (p != NULL) at each call site, so every variant is a loop of its own */
+GK_INLINE void gk_xent_hrun(const float *GK_RESTRICT e, const float *GK_RESTRICT p,
+                            uint16_t *GK_RESTRICT out, gk_index j0, gk_index j1, float a,
+                            float b, float c, const int bf16, const int stream)
+{
+    for (gk_index j = j0; j < j1; j += GK_HLEN) {
+        const gk_hs h = gk_xent_hvec(e, p, j, a, b, c, bf16, -1, 0.0f);
+        if (stream)
+            gk_stream_hs(out + j, h);
+        else
+            __builtin_memcpy(out + j, &h, sizeof h);
+    }
+}
+
+GK_INLINE void gk_xent_grad_hk(const float *GK_RESTRICT e, const float *GK_RESTRICT p,
+                               uint16_t *GK_RESTRICT out, gk_index n, float a, float b,
+                               float c, int64_t y, float yv, const int bf16,
+                               const int stream)
+{
+    gk_index head = 0;   /* [head, vend): whole vectors */
+    if (stream) {        /* from the first aligned one */
+        head = (gk_index)((sizeof(gk_hs) - (uintptr_t)out % sizeof(gk_hs)) % sizeof(gk_hs)
+                          / sizeof(uint16_t));
+        if ((uintptr_t)out % sizeof(uint16_t) != 0 || head > n)
+            head = n;
+    }
+    const gk_index vend = head + (n - head) / GK_HLEN * GK_HLEN;
+    if (y >= head && y < vend) {   /* the label's vector apart */
+        const gk_index yb = head + (y - head) / GK_HLEN * GK_HLEN;
+        gk_xent_hrun(e, NULL, out, head, yb, a, b, c, bf16, stream);
+        const gk_hs h = gk_xent_hvec(e, NULL, yb, a, b, c, bf16, y, yv);
+        if (stream)
+            gk_stream_hs(out + yb, h);
+        else
+            __builtin_memcpy(out + yb, &h, sizeof h);
+        gk_xent_hrun(e, NULL, out, yb + GK_HLEN, vend, a, b, c, bf16, stream);
+    } else if (p) {
+        gk_xent_hrun(e, p, out, head, vend, a, b, c, bf16, stream);
+    } else {
+        gk_xent_hrun(e, NULL, out, head, vend, a, b, c, bf16, stream);
+    }
+    for (gk_index j = 0; j < head; ++j)
+        out[j] = gk_xent_half1(bf16, j == y ? yv : e[j] * a - (p ? c * p[j] + b : b));
+    for (gk_index j = vend; j < n; ++j)
+        out[j] = gk_xent_half1(bf16, j == y ? yv : e[j] * a - (p ? c * p[j] + b : b));
+}
+
+static void gk_xent_grad_h(const float *GK_RESTRICT e, const float *GK_RESTRICT p,
+                           uint16_t *GK_RESTRICT out, gk_index n, float a, float b, float c,
+                           int64_t y, float yv, const int bf16, const int stream)
+{
+    if (bf16) {
+        if (stream)
+            gk_xent_grad_hk(e, p, out, n, a, b, c, y, yv, 1, 1);
+        else
+            gk_xent_grad_hk(e, p, out, n, a, b, c, y, yv, 1, 0);
+    } else {
+        if (stream)
+            gk_xent_grad_hk(e, p, out, n, a, b, c, y, yv, 0, 1);
+        else
+            gk_xent_grad_hk(e, p, out, n, a, b, c, y, yv, 0, 0);
+    }
+}
+#endif
+
 /* One row of softmax cross-entropy (see gradkit/losses.h); returns the row loss.
  * y < 0 means target probabilities p. */
 GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, int64_t y,
                                 T *GK_RESTRICT dz, gk_index n, double smooth,
                                 double scale, T *GK_RESTRICT out, const char *next,
-                                size_t next_esize)
+                                size_t next_esize, uint16_t *GK_RESTRICT hout, int half,
+                                int stream)
 {
     T m = GK_T(row_max)(z, n);
     double su = smooth / (double)n;       /* the uniform part of the target */
@@ -317,7 +416,12 @@ GK_INLINE double GK_T(xent_row)(const T *GK_RESTRICT z, const T *GK_RESTRICT p, 
     T a = (T)(scale * tsum / S);
     T b = (T)(scale * su);
     T c = (T)(scale * (1.0 - smooth));
-    if (out) {
+    if (hout) {   /* 16-bit storage (float instantiation): rounded on its way out */
+        T yv = p ? (T)0 : (T)(scale * ((double)dz[y] / S - su - (1.0 - smooth)));
+        gk_xent_grad_h((const float *)(const void *)dz, (const float *)(const void *)p,
+                       hout, n, (float)a, (float)b, (float)c, p ? -1 : y, (float)yv,
+                       half == 2, stream);
+    } else if (out) {
         T yv = p ? (T)0 : (T)(scale * ((double)dz[y] / S - su - (1.0 - smooth)));
         GK_T(xent_grad_nt)(dz, p, NULL, out, n, a, b, c, p ? -1 : y, yv);
     } else if (p) {
@@ -450,7 +554,11 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
             const char *next = i + 1 < rows ? (const char *)zv + (size_t)((i + 1) * cols) * esize
                                             : NULL;
             const int ignored = labels && labels[i] == ignore_index;
-            if (ignored || half || (weight && !stream)) {   /* formed in dzi, then written out */
+            if (half && !ignored && !weight) {   /* exps in buf, rounded on the way out */
+                rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols, smooth,
+                                       scale, NULL, next, esize,
+                                       (uint16_t *)dzv + i * cols, half, stream);
+            } else if (ignored || half || (weight && !stream)) {   /* formed in dzi, then written out */
                 if (ignored) {
                     for (gk_index j = 0; j < cols; ++j) dzi[j] = 0;
                     rl[i] = 0.0;
@@ -459,7 +567,7 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
                                              smooth, scale, weight, sw, NULL, next, esize);
                 } else {
                     rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols,
-                                           smooth, scale, NULL, next, esize);
+                                           smooth, scale, NULL, next, esize, NULL, 0, 0);
                 }
                 if (half) {   /* rounded once; streamed through the row's last buffer */
                     uint16_t *hi = (uint16_t *)dzv + i * cols;
@@ -476,7 +584,8 @@ static int GK_T(softmax_xent_h)(int half, const void *zv, const int64_t *labels,
             } else {
                 /* streamed: the exps in buf, the gradient formed on its way out */
                 rl[i] = GK_T(xent_row)(zi, pi, labels ? labels[i] : -1, dzi, cols, smooth,
-                                       scale, stream ? dz + i * cols : NULL, next, esize);
+                                       scale, stream ? dz + i * cols : NULL, next, esize,
+                                       NULL, 0, 0);
             }
             if (row_loss) row_loss[i] = (T)rl[i];
         }
