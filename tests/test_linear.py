@@ -171,6 +171,78 @@ def test_empty_extents(dt):
     assert L.linear(np.zeros((4, 3), dt), np.zeros((0, 3), dt)).shape == (4, 0)
 
 
+def _bits(a):
+    return None if a is None else (a.dtype, a.shape, a.tobytes())
+
+
+@pytest.mark.parametrize("dt", [F32, F64, F16, BF16], ids=str)
+@pytest.mark.parametrize("xshape,n", [((7, 33), 19), ((2, 3, 50), 13), ((33,), 5),
+                                      ((0, 4), 3), ((5, 0), 3), ((2, 3, 0), 4), ((4, 3), 0)],
+                         ids=str)
+def test_fast_path_matches_the_checked_path(dt, xshape, n):
+    """The common call (C-contiguous arrays of one dtype, no out=) runs whole in compiled
+    code; the checked path (a strided view of x, which it copies) gives the same bits,
+    16-bit included, and the same None entries for the gradients not asked for."""
+    k = xshape[-1]
+    x, w, b = _data(31, xshape, dt), _data(32, (n, k), dt), _data(33, (n,), dt)
+    dy = _data(34, xshape[:-1] + (n,), dt)
+    strided = lambda a: np.repeat(a, 2, axis=-1)[..., ::2]   # noqa: E731
+    assert not strided(x).flags.c_contiguous or x.size == 0
+    for bias in (b, None):
+        assert L._k.linear_fast(x, w, bias) is not None
+        assert _bits(L.linear(x, w, bias)) == _bits(L.linear(strided(x), w, bias))
+    for flags in [(True, True, True), (True, False, False), (False, True, False),
+                  (False, False, True), (False, False, False)]:
+        assert L._k.linear_backward_fast(dy, x, w, *flags) is not None
+        got = L.linear_backward(dy, x, w, input_grad=flags[0], weight_grad=flags[1],
+                                bias_grad=flags[2])
+        want = L.linear_backward(strided(dy), x, w, input_grad=flags[0],
+                                 weight_grad=flags[1], bias_grad=flags[2])
+        assert [_bits(a) for a in got] == [_bits(a) for a in want]
+        # into the caller's arrays (a layer's gradient buffers), fast and checked alike
+        outs = tuple(np.full(shape, 7, dt) if f else None for f, shape in
+                     zip(flags, (x.shape, w.shape, (n,))))
+        assert L._k.linear_backward_fast(dy, x, w, *flags, outs) is not None
+        outs2 = tuple(None if o is None else o.copy() for o in outs)
+        got = L.linear_backward(dy, x, w, input_grad=flags[0], weight_grad=flags[1],
+                                bias_grad=flags[2], out=outs)
+        want = L.linear_backward(strided(dy), x, w, input_grad=flags[0],
+                                 weight_grad=flags[1], bias_grad=flags[2], out=outs2)
+        assert all(g is o for g, o in zip(got, outs) if o is not None)
+        assert [_bits(a) for a in got] == [_bits(a) for a in want]
+
+
+def test_fast_paths_leave_uncommon_calls_to_the_checked_path():
+    x, w, b, dy = _data(1, (4, 6), F32), _data(2, (3, 6), F32), _data(3, (3,), F32), \
+        _data(4, (4, 3), F32)
+    swapped = lambda a: a.astype(a.dtype.newbyteorder(">"))   # noqa: E731
+    for args in [(x.T.copy().T, w, b), (swapped(x), w, b), (x, swapped(w), b),
+                 (x, w, swapped(b)), (x, w.astype(F64), b), (x, w, b.astype(F64)),
+                 (x, w[:, :5], b), (x, w, b[:2]), (x, w, b[None]), (x.tolist(), w, b),
+                 (x, w[None], b), (x.astype(np.int32), w, b), (np.float32(1), w, b)]:
+        assert L._k.linear_fast(*args) is None
+    for args in [(swapped(dy), x, w), (dy, swapped(x), w), (dy[:, :2], x, w),
+                 (dy[:3], x, w), (dy[None], x, w), (dy.astype(F64), x, w),
+                 (dy, x, w[:2])]:
+        assert L._k.linear_backward_fast(*args, True, True, True) is None
+    assert L._k.linear_backward_fast(dy, x, w, 1, True, True) is None
+    assert L._k.linear_backward_fast(dy, x, w, True, np.True_, True) is None
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+    assert L._k.linear_backward_fast(dy, x, w, True, True, True, (dx, dw, db)) is not None
+    ro = np.empty_like(w)
+    ro.flags.writeable = False
+    both = np.empty(w.size + b.size, F32)
+    for out in [[dx, dw, db], (dx, dw), (dx, dw, db, None), (dx.T.copy().T, dw, db),
+                (dx, ro, db), (dx, dw, db.astype(F64)), (dx, dw[:2], db), (x, dw, db),
+                (dx, w, db), (dy[:, :1].copy(), dw, db), (dx, both[:w.size].reshape(w.shape),
+                                                          both[w.size - 1:][:3]),
+                (dx, dw, swapped(db)), (dx[None], dw, db)]:
+        assert L._k.linear_backward_fast(dy, x, w, True, True, True, out) is None, out
+    # an array for a gradient not asked for: the checked path's ValueError
+    assert L._k.linear_backward_fast(dy, x, w, True, False, True, (dx, dw, db)) is None
+    assert L._k.linear_backward_fast(dy, x, w, True, True, False, (None, dw, db)) is None
+
+
 @pytest.mark.parametrize("dt", [F32, F64], ids=str)
 def test_out_is_written_and_returned(dt):
     x, w, b = _data(19, (6, 2, 40), dt), _data(20, (18, 40), dt), _data(21, 18, dt)

@@ -348,6 +348,37 @@ def test_activations_in_16_bit_round_the_float32_result_once(make, dtype):
     np.testing.assert_array_equal(dx.view(np.uint16), dx32.astype(dtype).view(np.uint16))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64] + HALF,
+                         ids=["f32", "f64", "f16", "bf16"])
+def test_relu_special_values_as_numpy_forward_and_torch_backward(dtype):
+    """Forward np.maximum(x, 0) (a NaN of either sign stays that NaN, -0 and -inf give
+    +0); backward dy where x > 0 or NaN, 0 where x <= 0 (torch's threshold_backward).
+    The 16-bit layers select by bits: every 16-bit pattern against the float32 layer."""
+    special = np.array([-0.0, 0.0, np.nan, -np.nan, 1.0, -1.0, np.inf, -np.inf, 1e-30,
+                        -1e-30, 3.5, -2.25], np.float32)
+    x = special.astype(dtype)
+    if dtype in HALF:   # and every bit pattern
+        x = np.concatenate([x, np.arange(2 ** 16, dtype=np.uint32).astype(np.uint16)
+                            .view(dtype)])
+    dy = np.arange(1, x.size + 1).astype(np.float32).astype(dtype)
+    layer, ref = nn.ReLU(), nn.ReLU()
+    y, dx = layer.forward(x), layer.backward(dy)
+    x32 = x.astype(np.float32)
+    y32, dx32 = ref.forward(x32), ref.backward(dy.astype(np.float32))
+    want_dx = np.where(x32 <= 0, 0, dy.astype(np.float32))
+    assert y.dtype == dtype and dx.dtype == dtype
+    if dtype in (np.float32, np.float64):
+        np.testing.assert_array_equal(y.view(np.uint8), np.maximum(x, 0).view(np.uint8))
+    else:   # a NaN is selected, payload and all; the rest as float32's rounded
+        nan = np.isnan(x32)
+        np.testing.assert_array_equal(y.view(np.uint16)[nan], x.view(np.uint16)[nan])
+        np.testing.assert_array_equal(y.view(np.uint16)[~nan],
+                                      y32.astype(dtype).view(np.uint16)[~nan])
+    np.testing.assert_array_equal(y32.view(np.uint32), np.maximum(x32, 0).view(np.uint32))
+    np.testing.assert_array_equal(dx.astype(np.float32), want_dx)
+    np.testing.assert_array_equal(dx32, want_dx)
+
+
 def _mlp(rng, dtype=np.float32):
     return nn.Sequential(nn.Linear(6, 8, rng=rng, dtype=dtype), nn.LayerNorm(8, dtype=dtype),
                          nn.ReLU(), nn.Linear(8, 3, rng=rng, dtype=dtype))

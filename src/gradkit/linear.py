@@ -30,6 +30,7 @@ float32 and rounded once, as the other families' 16-bit paths.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import numpy as np
@@ -129,8 +130,8 @@ def _linear_args(x: Any, weight: Any, bias: Any
 
 def _rows(x: np.ndarray) -> np.ndarray:
     """x (..., features) as a 2-D (rows, features) array: a view when the leading axes
-    merge, else a copy."""
-    return x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+    merge, else a copy (the row count explicit: -1 is ambiguous with 0 features)."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1]) if x.ndim != 2 else x
 
 
 def linear(x: Any, weight: Any, bias: Any = None, *,
@@ -149,6 +150,10 @@ def linear(x: Any, weight: Any, bias: Any = None, *,
     y : array (..., out_features) of x's dtype (``out`` if given):
         :math:`y_{\ldots j} = \sum_r x_{\ldots r} W_{jr} + b_j`, the bias added last.
     """
+    if out is None:   # the common call whole in compiled code (None: checked below)
+        y = _k.linear_fast(x, weight, bias)
+        if y is not None:
+            return y
     x, weight, bias = _linear_args(x, weight, bias)
     shape = x.shape[:-1] + (weight.shape[0],)
     y = _v.output(out, shape, x.dtype)
@@ -226,6 +231,10 @@ def linear_backward(dy: Any, x: Any, weight: Any, *, input_grad: bool = True,
     dbias : array (out_features,), the sums of dy's columns (in float64, rounded once),
         or None
     """
+    # the common call whole in compiled code (None: checked below)
+    grads = _k.linear_backward_fast(dy, x, weight, input_grad, weight_grad, bias_grad, out)
+    if grads is not None:
+        return grads
     x, weight, _ = _linear_args(x, weight, None)
     dy = _float(dy, "dy")
     _v.same_dtype(dy, x.dtype, "dy")

@@ -261,18 +261,42 @@ class QuantLinear(Module):
                 f"bias={self.bias is not None})")
 
 
+def _half_flipped(x: FloatArray) -> tuple[np.ndarray, int]:
+    """The bits of a 16-bit array with the sign bit flipped (uint16), and the bits of
+    its +inf: positive values (+0 to +NaN) map above 0x8000, -0 to 0 and -inf to the
+    bits of +inf, and a negative NaN lies between that and 0x8000 -- so the tests of
+    ReLU are integer compares (NumPy's comparisons of bfloat16 and float16 go element by
+    element)."""
+    return x.view(np.uint16) ^ np.uint16(0x8000), (0x7C00 if x.dtype == _v.FLOAT16 else 0x7F80)
+
+
+def _select(a: FloatArray, keep: np.ndarray) -> FloatArray:
+    """a where keep, +0 elsewhere: a's bits times the bool (a select that keeps a NaN's
+    payload and never makes one; np.where took 5x as long on 8192 elements)."""
+    bits = a.view(f"u{a.dtype.itemsize}")
+    return np.multiply(bits, keep, dtype=bits.dtype).view(a.dtype)
+
+
 class ReLU(Module):
-    """``max(x, 0)``; its gradient at 0 is 0, as PyTorch's."""
+    """``max(x, 0)`` (``np.maximum(x, 0)``: a NaN stays NaN, -0 gives +0); its gradient
+    is dy where x > 0 or x is NaN and 0 elsewhere (where ``x <= 0``: at 0 it is 0), as
+    PyTorch's.  float16 and bfloat16 are selected by their bits: the same values."""
 
     def forward(self, x: FloatArray, training: bool = True) -> FloatArray:
         x = self._input(x)
         self._x = x
-        self._mask = x > 0
-        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+        if not _v.is_half(x.dtype):
+            return np.maximum(x, 0, dtype=x.dtype)
+        v, inf = _half_flipped(x)   # kept: > 0x8000 (x > +0) or > inf (x NaN); +0 too
+        return _select(x, v > inf)
 
     def backward(self, dy: FloatArray) -> FloatArray:
-        dy = self._grad_input(dy, self._saved("_x"))
-        return np.where(self._mask, dy, 0).astype(dy.dtype, copy=False)
+        x = self._saved("_x")
+        dy = self._grad_input(dy, x)
+        if not _v.is_half(x.dtype):
+            return _select(dy, ~(x <= 0))
+        v, inf = _half_flipped(x)   # x > 0 or NaN: above inf, and not +0 (0x8000)
+        return _select(dy, (v > inf) & (v != 0x8000))
 
 
 class Tanh(Module):
