@@ -10,8 +10,10 @@ from gradkit.random import Generator
 from conftest import assert_bitwise_equal, assert_close, numerical_grad, run_threads
 
 # rows ending on a mask byte or not, one element, a 3-D input, a row longer than the
-# kernel's stack row buffer (4096), rows that do not divide among threads
-SHAPES = [(1, 1), (7, 13), (16, 64), (3, 5, 33), (5, 9001), (331, 307), (40, 1024)]
+# kernel's stack row buffer (4096), rows that do not divide among threads, short rows
+# drawn in blocks whose spans start inside a mask byte (50x37)
+SHAPES = [(1, 1), (7, 13), (16, 64), (3, 5, 33), (5, 9001), (331, 307), (40, 1024),
+          (50, 37)]
 KINDS = ["layer", "rms"]
 
 
@@ -200,7 +202,8 @@ def test_layouts(kind, dtype, rng):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("shape", [(512, 300), (41, 1001), (3, 70001), (8, 8192)])
+@pytest.mark.parametrize("shape", [(512, 300), (41, 1001), (3, 70001), (8, 8192),
+                                   (1001, 37), (2048, 64)])
 def test_threads_bitwise_identical(kind, shape, dtype, rng):
     x, r, dy, dsn, w, b = _inputs(rng, shape, dtype)
 

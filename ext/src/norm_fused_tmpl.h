@@ -129,7 +129,36 @@ GK_TASK void GK_T(fused_fwd_rows)(const int rms, const TS *x, const TS *r, const
 {
     TS row[GK_FUSED_ROW];
     GK_T(carry) cy = {0};   /* y's shared lines (reduce_tmpl.h) */
-    for (gk_index i = i0; i < i1; ++i) {
+    gk_index i = i0;
+    if (cols < GK_FUSED_PF_PIECE && !stream_s && !stream_y) {
+        /* short rows in cache: a block of rows' add and dropout as one span into s (a
+         * span draws whole groups of Philox words, 128 on AVX-512: a 64-element row
+         * alone drew 128 or 256 of them for its 64), then each row's norm from s, two
+         * rows' statistics side by side (as fwd_row2).  The same words and arithmetic
+         * per element: the same bits. */
+        const gk_index per = GK_FUSED_PF_PIECE / cols;
+        for (gk_index nb; i < i1; i += nb) {
+            nb = i1 - i < per ? i1 - i : per;
+            TS *sb = s + i * cols;
+            GK_T(fused_add_span)(x, r, sb, bits, i * cols, nb * cols, d);
+            for (gk_index q = 0; q < nb; q += 2) {
+                const int two = q + 1 < nb;
+                double m0, r0, m1 = 0.0, r1 = 0.0;
+                GK_T(fwd_stats)(rms, sb + q * cols, cols, 1, 0, eps, &m0, &r0);
+                if (two)
+                    GK_T(fwd_stats)(rms, sb + (q + 1) * cols, cols, 1, 0, eps, &m1, &r1);
+                for (int h = 0; h <= two; ++h) {
+                    const gk_index row_i = i + q + h;
+                    const double m = h ? m1 : m0, rr = h ? r1 : r0;
+                    if (mean) mean[row_i] = (T)m;
+                    if (rstd) rstd[row_i] = (T)rr;
+                    GK_T(fwd_write)(rms, sb + (q + h) * cols, w, b, y + row_i * cols, cols,
+                                    m, rr, 0, NULL);
+                }
+            }
+        }
+    }
+    for (; i < i1; ++i) {
         TS *si = s + i * cols;
         TS *sb = cols <= GK_FUSED_ROW ? row : si;
         /* the next row's x and r fetched a piece at a time alongside this row's pieces:
