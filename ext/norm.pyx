@@ -469,6 +469,36 @@ cdef int _stats_lead(object dy, cnp.ndarray x, object stats, int typenum, int pt
     return lead
 
 
+cdef int _backward_lead(object dy, object x, object stats, bint layer, int *typenum,
+                        int *dt, int *ptyp) except -2:
+    """The row norms' backward fast paths' common checks (x's storage type, then
+    _stats_lead): the leading dims, or -1 when the call needs the checked path."""
+    if type(x) is not cnp.ndarray:
+        return -1
+    typenum[0] = _storage_typenum(<cnp.ndarray>x, dt)
+    if typenum[0] < 0:
+        return -1
+    ptyp[0] = _param_typenum(dt[0], typenum[0])
+    return _stats_lead(dy, <cnp.ndarray>x, stats, typenum[0], ptyp[0], layer)
+
+
+cdef tuple _param_grads_new(cnp.ndarray x, int lead, int ptyp, object weight, bint bias,
+                            Py_ssize_t *rows, Py_ssize_t *cols):
+    """New (dweight, dbias) of x's trailing dims in the parameter typenum (None for no
+    weight, for bias False), and x's rows and cols split at lead."""
+    cdef int k, nd = cnp.PyArray_NDIM(x) - lead
+    rows[0] = 1
+    cols[0] = 1
+    for k in range(lead):
+        rows[0] *= cnp.PyArray_DIMS(x)[k]
+    for k in range(lead, cnp.PyArray_NDIM(x)):
+        cols[0] *= cnp.PyArray_DIMS(x)[k]
+    dweight = (cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x) + lead, ptyp, 0)
+               if weight is not None else None)
+    dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x) + lead, ptyp, 0) if bias else None
+    return dweight, dbias
+
+
 cdef object _rows_norm_backward_fast(object dy, object x, object stats, object weight,
                                      bint want_bias, object out, bint layer):
     """The backward of _rows_norm_fast for the common call -- dy, x and the statistics
@@ -478,37 +508,21 @@ cdef object _rows_norm_backward_fast(object dy, object x, object stats, object w
     the checked path (which says what is wrong, or copies what needs copying).  16-bit
     dy and x with float32 statistics and a float32 weight, or one of x's dtype
     (_widened; its gradients then rounded to that dtype, _grads_like)."""
-    if type(x) is not cnp.ndarray:
-        return None
-    cdef cnp.ndarray a = <cnp.ndarray>x
-    cdef int dt = 0
-    cdef int typenum = _storage_typenum(a, &dt)
-    if typenum < 0:
-        return None
-    cdef int ptyp = _param_typenum(dt, typenum)
-    cdef int lead = _stats_lead(dy, a, stats, typenum, ptyp, layer)
+    cdef int typenum = 0, dt = 0, ptyp = 0
+    cdef int lead = _backward_lead(dy, x, stats, layer, &typenum, &dt, &ptyp)
     if lead < 0:
         return None
-    cdef int nd = cnp.PyArray_NDIM(a) - lead
+    cdef cnp.ndarray a = <cnp.ndarray>x
     mean, rstd = stats
-    w_k = _widened(weight, a, typenum, ptyp, nd)
+    w_k = _widened(weight, a, typenum, ptyp, cnp.PyArray_NDIM(a) - lead)
     if w_k is _NOT_FAST:
         return None
     dx = _out_or_new(out, a, typenum)
     if dx is None:
         return None
-    cdef Py_ssize_t rows = 1, cols = 1
-    cdef int k
-    for k in range(lead):
-        rows *= cnp.PyArray_DIMS(a)[k]
-    for k in range(lead, cnp.PyArray_NDIM(a)):
-        cols *= cnp.PyArray_DIMS(a)[k]
-    dweight = None
-    if weight is not None:
-        dweight = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
-    dbias = None
-    if layer and want_bias:
-        dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
+    cdef Py_ssize_t rows = 0, cols = 0
+    dweight, dbias = _param_grads_new(a, lead, ptyp, weight, layer and want_bias, &rows,
+                                      &cols)
     _backward_call(0 if layer else 1, dt, dy, a, mean, rstd, w_k, dx, dweight,
                    dbias, rows, cols, 1)
     dweight, dbias = _grads_like(weight, w_k, dweight, dbias)
@@ -684,6 +698,44 @@ def rms_norm_fast(object x, object weight, object eps, object normalized_ndim, o
     return _rows_norm_fast(x, weight, None, eps, normalized_ndim, out, False)
 
 
+cdef int _fused_fwd_call(bint layer, int dt, const void *px, const void *pr,
+                         const void *pw, const void *pb, void *py, void *ps, void *pm,
+                         void *prs, unsigned char *pbits, Py_ssize_t rows, Py_ssize_t cols,
+                         double eps, double p, unsigned long long seed,
+                         unsigned long long counter) except -1:
+    """The fused forward's kernel (LayerNorm, or RMSNorm: no bias, no mean) on pointers
+    its caller has checked, the GIL released."""
+    cdef int err
+    with nogil:
+        if layer:
+            err = c.gk_add_dropout_layer_norm(dt, px, pr, pw, pb, py, ps, pm, prs, pbits,
+                                              rows, cols, eps, p, seed, counter)
+        else:
+            err = c.gk_add_dropout_rms_norm(dt, px, pr, pw, py, ps, prs, pbits, rows, cols,
+                                            eps, p, seed, counter)
+    return _check(err)
+
+
+cdef int _fused_bwd_call(bint layer, int dt, const void *pdy, const void *pdsn,
+                         const void *ps, const void *pm, const void *pr, const void *pw,
+                         const unsigned char *pbits, void *pdx, void *pdr, void *pdw,
+                         void *pdb, Py_ssize_t rows, Py_ssize_t cols, double p,
+                         unsigned long long seed, unsigned long long counter) except -1:
+    """The fused backward's kernel on pointers its caller has checked (bits NULL: the
+    mask from (seed, counter))."""
+    cdef int err
+    with nogil:
+        if layer:
+            err = c.gk_add_dropout_layer_norm_backward(dt, pdy, pdsn, ps, pm, pr, pw,
+                                                       pbits, pdx, pdr, pdw, pdb, rows,
+                                                       cols, p, seed, counter)
+        else:
+            err = c.gk_add_dropout_rms_norm_backward(dt, pdy, pdsn, ps, pr, pw, pbits, pdx,
+                                                     pdr, pdw, rows, cols, p, seed,
+                                                     counter)
+    return _check(err)
+
+
 def add_dropout_norm(object x, object residual, object weight, object bias, object y,
                      object s, object mean, object rstd, object bits, Py_ssize_t rows,
                      Py_ssize_t cols, double eps, double p, unsigned long long seed,
@@ -691,7 +743,7 @@ def add_dropout_norm(object x, object residual, object weight, object bias, obje
     """s = residual + dropout(x), y = LayerNorm (layer) or RMSNorm (no bias, no mean)
     of s, in one pass; bits None (not stored) or uint8 of ceil(rows * cols / 8).  16-bit
     data arrays with float32 weight, bias and statistics."""
-    cdef int dt = _storage_dtype(x, "x"), err
+    cdef int dt = _storage_dtype(x, "x")
     cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *px = _in(x, dt, "x", n)
@@ -704,14 +756,8 @@ def add_dropout_norm(object x, object residual, object weight, object bias, obje
     cdef void *prs = _out(rstd, pdt, "rstd", rows)
     cdef unsigned char *pbits = <unsigned char *>_array(
         bits, cnp.NPY_UINT8, "bits", (n + 7) // 8 if n >= 0 else -1, True, True)
-    with nogil:
-        if layer:
-            err = c.gk_add_dropout_layer_norm(dt, px, pr, pw, pb, py, ps, pm, prs, pbits,
-                                              rows, cols, eps, p, seed, counter)
-        else:
-            err = c.gk_add_dropout_rms_norm(dt, px, pr, pw, py, ps, prs, pbits, rows, cols,
-                                            eps, p, seed, counter)
-    _check(err)
+    _fused_fwd_call(layer, dt, px, pr, pw, pb, py, ps, pm, prs, pbits, rows, cols, eps, p,
+                    seed, counter)
 
 
 def add_dropout_norm_backward(object dy, object ds_next, object s, object mean,
@@ -720,7 +766,7 @@ def add_dropout_norm_backward(object dy, object ds_next, object s, object mean,
                               Py_ssize_t cols, double p, unsigned long long seed,
                               unsigned long long counter, bint layer):
     """The backward of add_dropout_norm (bits None: the mask from (seed, counter))."""
-    cdef int dt = _storage_dtype(s, "residual_out"), err
+    cdef int dt = _storage_dtype(s, "residual_out")
     cdef int pdt = _param_dtype(dt)
     cdef Py_ssize_t n = _prod(rows, cols)
     cdef const void *pdy = _in(dy, dt, "dy", n)
@@ -735,16 +781,8 @@ def add_dropout_norm_backward(object dy, object ds_next, object s, object mean,
     cdef void *pdr = _out(dres, dt, "dresidual", n)
     cdef void *pdw = _out(dweight, pdt, "dweight", cols, True)
     cdef void *pdb = _out(dbias, pdt, "dbias", cols, True) if layer else NULL
-    with nogil:
-        if layer:
-            err = c.gk_add_dropout_layer_norm_backward(dt, pdy, pdsn, ps, pm, pr, pw,
-                                                       pbits, pdx, pdr, pdw, pdb, rows,
-                                                       cols, p, seed, counter)
-        else:
-            err = c.gk_add_dropout_rms_norm_backward(dt, pdy, pdsn, ps, pr, pw, pbits, pdx,
-                                                     pdr, pdw, rows, cols, p, seed,
-                                                     counter)
-    _check(err)
+    _fused_bwd_call(layer, dt, pdy, pdsn, ps, pm, pr, pw, pbits, pdx, pdr, pdw, pdb, rows,
+                    cols, p, seed, counter)
 
 
 # The fused residual add + dropout + norm for the common call, in C as the row norms'
@@ -765,7 +803,7 @@ def add_dropout_norm_fast(object x, object residual, object weight, object bias,
     if (_mask_type is None or not _unit_float(p, &pv) or type(training) is not bool
             or type(store_mask) is not bool):
         return None
-    cdef int typenum = 0, dt = 0, nd = 0, err
+    cdef int typenum = 0, dt = 0, nd = 0
     cdef Py_ssize_t rows = 0, cols = 0
     cdef double e = 0.0
     if not _fast_split(x, normalized_ndim, eps, not layer, &typenum, &dt, &nd, &rows, &cols,
@@ -805,14 +843,8 @@ def add_dropout_norm_fast(object x, object residual, object weight, object bias,
     cdef void *pm = _ptr(mean)
     cdef void *prs = _ptr(rstd)
     cdef unsigned char *pbits = <unsigned char *>_ptr(bits)
-    with nogil:
-        if layer:
-            err = c.gk_add_dropout_layer_norm(dt, px, pr, pw, pb, py, ps, pm, prs, pbits,
-                                              rows, cols, e, pk, key, word)
-        else:
-            err = c.gk_add_dropout_rms_norm(dt, px, pr, pw, py, ps, prs, pbits, rows, cols,
-                                            e, pk, key, word)
-    _check(err)
+    _fused_fwd_call(layer, dt, px, pr, pw, pb, py, ps, pm, prs, pbits, rows, cols, e, pk,
+                    key, word)
     mask = _new_mask((<object>a).shape, p, seed, counter, bits) if drop else None
     return y, s, mask, _tuple_new(_stats_type, (mean, rstd))
 
@@ -825,16 +857,14 @@ def add_dropout_norm_backward_fast(object dy, object s, object stats, object mas
     the row norms' backward fast path takes dy, x and them, mask None or a plain
     DropoutMask of s's shape (_mask_fields), ds_next None or a usable array like s --
     or None."""
-    if type(s) is not cnp.ndarray or (layer and type(bias) is not bool):
+    if layer and type(bias) is not bool:
+        return None
+    cdef int typenum = 0, dt = 0, ptyp = 0
+    cdef int lead = _backward_lead(dy, s, stats, layer, &typenum, &dt, &ptyp)
+    if lead < 0:
         return None
     cdef cnp.ndarray a = <cnp.ndarray>s
-    cdef int dt = 0, err
-    cdef int typenum = _storage_typenum(a, &dt)
-    if typenum < 0:
-        return None
-    cdef int ptyp = _param_typenum(dt, typenum)
-    cdef int lead = _stats_lead(dy, a, stats, typenum, ptyp, layer)
-    if lead < 0 or (ds_next is not None and not _like_x(ds_next, a, typenum)):
+    if ds_next is not None and not _like_x(ds_next, a, typenum):
         return None
     p, seed, counter, bits = 0.0, 0, 0, None
     if mask is not None:
@@ -842,25 +872,14 @@ def add_dropout_norm_backward_fast(object dy, object s, object stats, object mas
         if fields is None:
             return None
         p, seed, counter, bits = fields
-    cdef int nd = cnp.PyArray_NDIM(a) - lead
-    w_k = _widened(weight, a, typenum, ptyp, nd)
+    w_k = _widened(weight, a, typenum, ptyp, cnp.PyArray_NDIM(a) - lead)
     if w_k is _NOT_FAST:
         return None
     mean, rstd = stats
     dx = _out_or_new(None, a, typenum)
     dres = _out_or_new(None, a, typenum)
-    dweight = None
-    if weight is not None:
-        dweight = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
-    dbias = None
-    if layer and bias:
-        dbias = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a) + lead, ptyp, 0)
-    cdef Py_ssize_t rows = 1, cols = 1
-    cdef int k
-    for k in range(lead):
-        rows *= cnp.PyArray_DIMS(a)[k]
-    for k in range(lead, cnp.PyArray_NDIM(a)):
-        cols *= cnp.PyArray_DIMS(a)[k]
+    cdef Py_ssize_t rows = 0, cols = 0
+    dweight, dbias = _param_grads_new(a, lead, ptyp, weight, layer and bias, &rows, &cols)
     cdef double pv = PyFloat_AS_DOUBLE(p)
     cdef unsigned long long key = seed, word = counter
     cdef const void *pdy = _ptr(dy)
@@ -874,15 +893,8 @@ def add_dropout_norm_backward_fast(object dy, object s, object stats, object mas
     cdef void *pdr = _ptr(dres)
     cdef void *pdw = _ptr(dweight)
     cdef void *pdb = _ptr(dbias)
-    with nogil:
-        if layer:
-            err = c.gk_add_dropout_layer_norm_backward(dt, pdy, pdsn, ps, pm, pr, pw,
-                                                       pbits, pdx, pdr, pdw, pdb, rows,
-                                                       cols, pv, key, word)
-        else:
-            err = c.gk_add_dropout_rms_norm_backward(dt, pdy, pdsn, ps, pr, pw, pbits, pdx,
-                                                     pdr, pdw, rows, cols, pv, key, word)
-    _check(err)
+    _fused_bwd_call(layer, dt, pdy, pdsn, ps, pm, pr, pw, pbits, pdx, pdr, pdw, pdb, rows,
+                    cols, pv, key, word)
     dweight, dbias = _grads_like(weight, w_k, dweight, dbias)
     if layer:
         return dx, dres, dweight, dbias
