@@ -286,17 +286,19 @@ class ReLU(Module):
         x = self._input(x)
         self._x = x
         if not _v.is_half(x.dtype):
+            self._keep = None
             return np.maximum(x, 0, dtype=x.dtype)
-        v, inf = _half_flipped(x)   # kept: > 0x8000 (x > +0) or > inf (x NaN); +0 too
-        return _select(x, v > inf)
+        # x > 0 or NaN: above inf, and not +0 (0x8000, whose output is +0 either way);
+        # kept for the backward (on small arrays each NumPy call is most of the cost)
+        v, inf = _half_flipped(x)
+        self._keep = (v > inf) & (v != 0x8000)
+        return _select(x, self._keep)
 
     def backward(self, dy: FloatArray) -> FloatArray:
         x = self._saved("_x")
         dy = self._grad_input(dy, x)
-        if not _v.is_half(x.dtype):
-            return _select(dy, ~(x <= 0))
-        v, inf = _half_flipped(x)   # x > 0 or NaN: above inf, and not +0 (0x8000)
-        return _select(dy, (v > inf) & (v != 0x8000))
+        keep = self._keep
+        return _select(dy, ~(x <= 0) if keep is None else keep)
 
 
 class Tanh(Module):
