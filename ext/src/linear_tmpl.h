@@ -1,6 +1,10 @@
 /* The linear family's kernels for element type T, included by linear.c once per
  * dtype. */
 
+#ifndef GK_LIN_PAR_MACS
+#define GK_LIN_PAR_MACS 3145728.0   /* 3 * 2^20 */
+#endif
+
 /* gk_matmul (arguments checked; m >= 1, n >= 1 or row sums wanted) */
 static int GK_T(matmul)(const T *a, gk_index lda, int trans_a, const T *b, gk_index ldb,
                         int trans_b, const T *bias, T *c, gk_index ldc, gk_index m,
@@ -22,7 +26,14 @@ static int GK_T(matmul)(const T *a, gk_index lda, int trans_a, const T *b, gk_in
             for (gk_index i = 0; i < m; ++i) row_sums[i] = 0;
         return GK_OK;
     }
-    const int nt = gk_threads_for(m * n * (k / 64 + 1));
+    /* threads from GK_LIN_PAR_MACS multiply-adds on: below, the fork and join and the
+     * split packing cost more than the second thread saves (Intel Xeon guest, float32,
+     * 2 threads against 1: 1.05M multiply-adds 0.98-1.30x the time, 2.1M 1.16x, 4.2M
+     * 0.89x, 8.4M 0.68-0.81x, 134M 0.75x; a 128x128 weight's gradient over a batch of
+     * 64, 1M, took 2 threads by the old rule of m n (k/64 + 1) elements).  Results do not
+     * depend on it. */
+    const double macs = (double)m * (double)n * (double)k;
+    const int nt = gk_threads_for(macs >= GK_LIN_PAR_MACS ? GK_PARALLEL_MIN : 0);
 #ifdef GK_FT
     (void)blas;
     int owned = 0;
