@@ -28,16 +28,26 @@ def matmul(object a, bint trans_a, object b, bint trans_b, object bias, object o
                          f"{cb if trans_b else rb}")
     if rc != m or cc != n:
         raise ValueError(f"out must have shape ({m}, {n}), got ({rc}, {cc})")
-    cdef int dt = _float_dtype(a, "a"), err
+    cdef int dt = _float_dtype(a, "a")
     cdef const void *pa = _in(a, dt, "a")
     cdef const void *pb = _in(b, dt, "b")
     cdef const void *pbias = _opt(bias, dt, "bias", n)
     cdef void *pc = _out(out, dt, "out")
     cdef void *ps = _out(row_sums, dt, "row_sums", m, True)
+    _matmul_call(dt, pa, ca, trans_a, pb, cb, trans_b, pbias, pc, n, m, n, k, ps)
+
+
+cdef int _matmul_call(int dt, const void *pa, Py_ssize_t lda, bint ta, const void *pb,
+                      Py_ssize_t ldb, bint tb, const void *pbias, void *pc,
+                      Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      void *ps) except -1:
+    """The product's kernel on checked pointers, the GIL released; leading dimensions
+    raised to at least 1, as the kernel wants (a row holds at least one element)."""
+    cdef int err
     with nogil:
-        err = c.gk_matmul(dt, pa, ca if ca > 1 else 1, trans_a, pb, cb if cb > 1 else 1,
-                          trans_b, pbias, pc, n if n > 1 else 1, m, n, k, ps, &_BLAS)
-    _check(err)
+        err = c.gk_matmul(dt, pa, lda if lda > 1 else 1, ta, pb, ldb if ldb > 1 else 1,
+                          tb, pbias, pc, ldc if ldc > 1 else 1, m, n, k, ps, &_BLAS)
+    return _check(err)
 
 
 # The whole of linear / linear_backward for the common call -- C-contiguous, aligned
@@ -63,36 +73,38 @@ cdef inline bint _matrix(object w, int typenum):
     return _usable(w, typenum) and cnp.PyArray_NDIM(<cnp.ndarray>w) == 2
 
 
+cdef int _convert(object src, int sdt, object dst, int ddt) except -1:
+    """dst (dtype code ddt) = src (sdt), one of them float32 and the other 16-bit, dst's
+    size of elements (gk_convert: exact widening, or one rounding), GIL released."""
+    cdef const void *ps = _ptr(src)
+    cdef void *pd = _ptr(dst)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>dst)
+    cdef int err
+    with nogil:
+        err = gk_convert(ps, sdt, pd, ddt, n)
+    return _check(err)
+
+
 cdef object _f32_like(object a, int dt, Py_ssize_t r, Py_ssize_t cols):
     """a itself (float32/float64), or for 16-bit a new (r, cols) float32 array holding
-    it widened (gk_convert); None stays None."""
+    it widened; None stays None."""
     if a is None or dt == GK_DTYPE_F32 or dt == GK_DTYPE_F64:
         return a
     cdef cnp.npy_intp d[2]
     d[0], d[1] = r, cols
     w = cnp.PyArray_EMPTY(2, d, cnp.NPY_FLOAT32, 0)
-    cdef const void *ps = _ptr(a)
-    cdef void *pd = _ptr(w)
-    cdef int err
-    with nogil:
-        err = gk_convert(ps, dt, pd, GK_DTYPE_F32, r * cols)
-    _check(err)
+    _convert(a, dt, w, GK_DTYPE_F32)
     return w
 
 
 cdef object _narrowed(object a32, int dt, int typenum):
     """The float32 result a32 rounded once into a new array of its shape and the 16-bit
-    typenum (gk_convert); None stays None."""
+    typenum; None stays None."""
     if a32 is None:
         return None
     cdef cnp.ndarray r = <cnp.ndarray>a32
     out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(r), cnp.PyArray_DIMS(r), typenum, 0)
-    cdef const void *ps = _ptr(r)
-    cdef void *pd = _ptr(out)
-    cdef int err
-    with nogil:
-        err = gk_convert(ps, GK_DTYPE_F32, pd, dt, cnp.PyArray_SIZE(r))
-    _check(err)
+    _convert(r, GK_DTYPE_F32, out, dt)
     return out
 
 
@@ -100,19 +112,9 @@ cdef int _mm(int dt, object a, Py_ssize_t lda, bint ta, object b, Py_ssize_t ldb
              object bias, object res, Py_ssize_t ldc, Py_ssize_t m, Py_ssize_t n,
              Py_ssize_t k, object row_sums) except -1:
     """res (m x n) = op(a) op(b) (+ bias), row_sums = op(a)'s row sums (as matmul), on
-    arrays of the kernel's dtype dt (float32/float64) that the caller made or checked;
-    leading dimensions at least 1, as the kernel wants."""
-    cdef const void *pa = _ptr(a)
-    cdef const void *pb = _ptr(b)
-    cdef const void *pbias = _ptr(bias)
-    cdef void *pc = _ptr(res)
-    cdef void *ps = _ptr(row_sums)
-    cdef int err
-    with nogil:
-        err = c.gk_matmul(dt, pa, lda if lda > 1 else 1, ta, pb, ldb if ldb > 1 else 1,
-                           tb, pbias, pc, ldc if ldc > 1 else 1, m, n, k, ps, &_BLAS)
-    _check(err)
-    return 0
+    arrays of the kernel's dtype dt (float32/float64) that the caller made or checked."""
+    return _matmul_call(dt, _ptr(a), lda, ta, _ptr(b), ldb, tb, _ptr(bias), _ptr(res), ldc,
+                        m, n, k, _ptr(row_sums))
 
 
 def linear_fast(object x, object weight, object bias):
@@ -170,17 +172,6 @@ cdef inline bint _out_ok(object o, int typenum, int nd, cnp.npy_intp *dims):
         if cnp.PyArray_DIMS(<cnp.ndarray>o)[i] != dims[i]:
             return False
     return True
-
-
-cdef int _narrowed_into(object a32, object out, int dt) except -1:
-    """The float32 result a32 rounded once into the 16-bit array out (gk_convert)."""
-    cdef const void *ps = _ptr(a32)
-    cdef void *pd = _ptr(out)
-    cdef int err
-    with nogil:
-        err = gk_convert(ps, GK_DTYPE_F32, pd, dt, cnp.PyArray_SIZE(<cnp.ndarray>out))
-    _check(err)
-    return 0
 
 
 def linear_backward_fast(object dy, object x, object weight, object input_grad,
@@ -252,7 +243,7 @@ def linear_backward_fast(object dy, object x, object weight, object input_grad,
     res = []   # rounded once, into the caller's arrays where given
     for r, o in ((dx, ox), (dw, ow), (db, ob)):
         if r is not None and o is not None:
-            _narrowed_into(r, o, dt)
+            _convert(r, GK_DTYPE_F32, o, dt)
             r = o
         elif r is not None:
             r = _narrowed(r, dt, typenum)
