@@ -134,28 +134,17 @@ GK_TASK void GK_T(fused_fwd_rows)(const int rms, const TS *x, const TS *r, const
         /* short rows in cache: a block of rows' add and dropout as one span into s (a
          * span draws whole groups of Philox words, 128 on AVX-512: a 64-element row
          * alone drew 128 or 256 of them for its 64), then each row's norm from s, two
-         * rows' statistics side by side (as fwd_row2).  The same words and arithmetic
-         * per element: the same bits. */
+         * rows' statistics side by side (fwd_row2, the plain forward's rows).  The same
+         * words and arithmetic per element: the same bits. */
         const gk_index per = GK_FUSED_PF_PIECE / cols;
         for (gk_index nb; i < i1; i += nb) {
             nb = i1 - i < per ? i1 - i : per;
-            TS *sb = s + i * cols;
-            GK_T(fused_add_span)(x, r, sb, bits, i * cols, nb * cols, d);
-            for (gk_index q = 0; q < nb; q += 2) {
-                const int two = q + 1 < nb;
-                double m0, r0, m1 = 0.0, r1 = 0.0;
-                GK_T(fwd_stats)(rms, sb + q * cols, cols, 1, 0, eps, &m0, &r0);
-                if (two)
-                    GK_T(fwd_stats)(rms, sb + (q + 1) * cols, cols, 1, 0, eps, &m1, &r1);
-                for (int h = 0; h <= two; ++h) {
-                    const gk_index row_i = i + q + h;
-                    const double m = h ? m1 : m0, rr = h ? r1 : r0;
-                    if (mean) mean[row_i] = (T)m;
-                    if (rstd) rstd[row_i] = (T)rr;
-                    GK_T(fwd_write)(rms, sb + (q + h) * cols, w, b, y + row_i * cols, cols,
-                                    m, rr, 0, NULL);
-                }
-            }
+            GK_T(fused_add_span)(x, r, s + i * cols, bits, i * cols, nb * cols, d);
+            gk_index q = i;
+            for (; q + 2 <= i + nb; q += 2)
+                GK_T(fwd_row2)(rms, s, w, b, y, mean, rstd, q, cols, eps, 0);
+            if (q < i + nb)
+                GK_T(fwd_row)(rms, s, w, b, y, mean, rstd, q, cols, eps, 0, 0, NULL);
         }
     }
     for (; i < i1; ++i) {
