@@ -296,8 +296,11 @@ GK_INLINE void GK_T(xent_grad_nt)(const T *GK_RESTRICT e, const T *GK_RESTRICT p
  * gk_f32_to_half_n (the same conversions, so the same bits) in one pass over the row,
  * not three (gradient, rounding into a buffer, its copy out).  stream: the whole aligned
  * vectors with non-temporal stores (the caller fences). */
-GK_INLINE uint16_t gk_xent_half1(const int bf16, float g)
+/* element j of the gradient, rounded (the vectors' columns before and after them) */
+GK_INLINE uint16_t gk_xent_half1(const float *e, const float *p, gk_index j, float a,
+                                 float b, float c, int64_t y, float yv, const int bf16)
 {
+    const float g = j == y ? yv : e[j] * a - (p ? c * p[j] + b : b);
     return bf16 ? gk_f32_to_bf16(g) : gk_f32_to_f16(g);
 }
 
@@ -363,9 +366,9 @@ GK_INLINE void gk_xent_grad_hk(const float *GK_RESTRICT e, const float *GK_RESTR
         gk_xent_hrun(e, NULL, out, head, vend, a, b, c, bf16, stream);
     }
     for (gk_index j = 0; j < head; ++j)
-        out[j] = gk_xent_half1(bf16, j == y ? yv : e[j] * a - (p ? c * p[j] + b : b));
+        out[j] = gk_xent_half1(e, p, j, a, b, c, y, yv, bf16);
     for (gk_index j = vend; j < n; ++j)
-        out[j] = gk_xent_half1(bf16, j == y ? yv : e[j] * a - (p ? c * p[j] + b : b));
+        out[j] = gk_xent_half1(e, p, j, a, b, c, y, yv, bf16);
 }
 
 static void gk_xent_grad_h(const float *GK_RESTRICT e, const float *GK_RESTRICT p,
